@@ -1,0 +1,243 @@
+//! Figures of the `sustain` tool: positional variance diagrams, MCMC traces and
+//! cross-validation summaries.
+//!
+//! Plain data in, files out: every `draw_*` function writes `<stem>.svg` and
+//! `<stem>.png` and returns both paths. Each file is first written to a temporary
+//! file in the same folder and then renamed, so a half-written figure never looks
+//! complete. Output is deterministic: the same input gives byte-identical files.
+//!
+//! Text is rendered with a bundled copy of DejaVu Sans (see `assets/`), registered
+//! with plotters' `ab_glyph` font support, so no system font or fontconfig is needed.
+//! The SVG files name the font family `sans-serif` and leave the glyphs to the viewer.
+
+mod cvic;
+mod pvd;
+#[cfg(test)]
+mod tests;
+mod traces;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::{FontStyle, FontTransform};
+
+pub use cvic::draw_cvic;
+pub use pvd::{draw_pvd, PvdInput, PvdPanel};
+pub use traces::draw_traces;
+
+/// The font family every figure uses; the bundled font is registered under this name.
+const FONT: &str = "sans-serif";
+static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// An error while drawing or writing a figure; the message names the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlotError(pub String);
+
+impl fmt::Display for PlotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PlotError {}
+
+/// Registers the bundled font once per process.
+fn ensure_font() -> Result<(), String> {
+    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES)
+                .map_err(|_| "the bundled font DejaVuSans.ttf could not be parsed".to_string())
+        })
+        .clone()
+}
+
+/// A figure that can be drawn on any plotters backend.
+pub(crate) trait Figure {
+    /// Size in pixels (width, height); the PNG has exactly this size.
+    fn size(&self) -> (u32, u32);
+    /// Draws on `root`, which is already filled white. `raster` is true for the PNG
+    /// backend, whose text placement differs slightly from SVG's (see [`Ink::text`]).
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, raster: bool) -> Result<(), String>;
+}
+
+/// `<stem>.<ext>`, appending to the file name (a dot in the stem is kept).
+fn with_suffix(stem: &Path, ext: &str) -> PathBuf {
+    let mut s: OsString = stem.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+/// A temporary path next to `target`, with the same extension (the bitmap backend
+/// picks the image format from it).
+fn temp_path(target: &Path, ext: &str) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = target
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(".{name}.{}-{n}.tmp.{ext}", std::process::id()))
+}
+
+fn finish(tmp: &Path, target: &Path) -> Result<(), PlotError> {
+    std::fs::rename(tmp, target).map_err(|e| {
+        let _ = std::fs::remove_file(tmp);
+        PlotError(format!("cannot write figure {}: {e}", target.display()))
+    })
+}
+
+/// Draws `fig` to `<stem>.svg` and `<stem>.png`.
+pub(crate) fn render<F: Figure>(stem: &Path, fig: &F) -> Result<Vec<PathBuf>, PlotError> {
+    let svg_path = with_suffix(stem, "svg");
+    let png_path = with_suffix(stem, "png");
+    ensure_font().map_err(|e| PlotError(format!("cannot draw figure {}: {e}", svg_path.display())))?;
+    let (w, h) = fig.size();
+
+    // SVG: drawn into a string, written to a temporary file, renamed.
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(|e| e.to_string())
+            .and_then(|_| fig.draw(&root, false))
+            .and_then(|_| root.present().map_err(|e| e.to_string()))
+            .map_err(|e| PlotError(format!("cannot draw figure {}: {e}", svg_path.display())))?;
+    }
+    let tmp = temp_path(&svg_path, "svg");
+    std::fs::write(&tmp, svg.as_bytes()).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        PlotError(format!("cannot write figure {}: {e}", svg_path.display()))
+    })?;
+    finish(&tmp, &svg_path)?;
+
+    // PNG: the bitmap backend encodes to the temporary file on `present`.
+    let tmp = temp_path(&png_path, "png");
+    let drawn = {
+        let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(|e| e.to_string())
+            .and_then(|_| fig.draw(&root, true))
+            .and_then(|_| root.present().map_err(|e| e.to_string()))
+    };
+    if let Err(e) = drawn {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(PlotError(format!("cannot draw figure {}: {e}", png_path.display())));
+    }
+    finish(&tmp, &png_path)?;
+    Ok(vec![svg_path, png_path])
+}
+
+/// The text style of the figures.
+fn font(size: f64) -> TextStyle<'static> {
+    (FONT, size).into_font().color(&BLACK)
+}
+
+/// Width in pixels of `text` at `size` (as laid out by the bundled font).
+fn text_width(text: &str, size: f64) -> u32 {
+    (FONT, size).into_font().box_size(text).map(|(w, _)| w).unwrap_or(0)
+}
+
+/// Text drawing with the same visual placement on the SVG and the PNG backend.
+///
+/// With `ab_glyph`, the bitmap backend puts the baseline about a quarter of the font
+/// size higher than SVG's anchors do; `text` moves raster text down by the
+/// difference so that `VPos::Top` means "top of the capitals" and `VPos::Center`
+/// "middle of the capitals" on both backends.
+pub(crate) struct Ink {
+    pub raster: bool,
+}
+
+impl Ink {
+    fn text<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        text: &str,
+        (x, y): (i32, i32),
+        size: f64,
+        h: HPos,
+        v: VPos,
+        rotate: bool,
+    ) -> Result<(), String> {
+        let corr = if self.raster {
+            match v {
+                VPos::Top => 0.13 * size,
+                VPos::Center => 0.21 * size,
+                VPos::Bottom => 0.10 * size,
+            }
+        } else {
+            0.0
+        }
+        .round() as i32;
+        let mut style = font(size).pos(Pos::new(h, v));
+        let pos = if rotate {
+            // Reads bottom to top; the text's "down" is the figure's +x.
+            style = style.transform(FontTransform::Rotate270);
+            (x + corr, y)
+        } else {
+            (x, y + corr)
+        };
+        area.draw_text(text, &style, pos).map_err(|e| e.to_string())
+    }
+}
+
+/// A number for a label: integers without decimals, others with at most `digits`
+/// decimals and no trailing zeros.
+fn fmt_num(v: f64, digits: usize) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let s = format!("{v:.digits$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s
+    }
+}
+
+/// Distinct line colours (Tableau 10), cycled.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// Finite (min, max) of `values`, widened when empty or flat, with `pad` of the span
+/// added on both sides.
+fn padded_range<'a>(values: impl IntoIterator<Item = &'a f64>, pad: f64) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for &v in values {
+        if v.is_finite() {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    if lo > hi {
+        return (0.0, 1.0);
+    }
+    if hi - lo <= f64::EPSILON * hi.abs().max(lo.abs()).max(1.0) {
+        let d = lo.abs().max(1.0) * 0.05;
+        return (lo - d, hi + d);
+    }
+    let d = (hi - lo) * pad;
+    (lo - d, hi + d)
+}

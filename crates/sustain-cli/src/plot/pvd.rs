@@ -1,0 +1,382 @@
+//! Positional variance diagrams (Young et al. 2018, Nature Communications 9:4273).
+//!
+//! One panel per subtype; rows are biomarkers, columns are positions 1..N of the event
+//! sequence. Every threshold level has a colour; a cell starts white and each event of
+//! the row's biomarker removes, in proportion to its certainty at that position, the
+//! colour channels its level's colour lacks. Rows follow the first panel's most likely
+//! sequence, so the same row order holds in every panel.
+
+use std::path::{Path, PathBuf};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
+
+use super::{fmt_num, render, text_width, Figure, Ink, PlotError};
+
+/// Input of [`draw_pvd`].
+pub struct PvdInput<'a> {
+    /// Biomarker names (B).
+    pub biomarker_names: &'a [String],
+    /// One entry per event index e: (biomarker index, threshold level 0-based within
+    /// that biomarker, z value).
+    pub events: &'a [(usize, usize, f64)],
+    /// One panel per subtype, in subtype order.
+    pub panels: &'a [PvdPanel],
+}
+
+/// One subtype's panel of a positional variance diagram.
+#[derive(Debug, Clone)]
+pub struct PvdPanel {
+    /// Panel title, e.g. "Subtype 1 (f = 0.42)".
+    pub title: String,
+    /// Events x positions (N x N): fraction of samples with event e at position k
+    /// (0-based).
+    pub certainty: Vec<Vec<f64>>,
+}
+
+/// Colour of each threshold level (level 0 first); levels past the last reuse the
+/// list from the start.
+pub(crate) const LEVEL_COLOURS: [[f64; 3]; 6] = [
+    [1.0, 0.0, 0.0], // red
+    [1.0, 0.0, 1.0], // magenta
+    [0.0, 0.0, 1.0], // blue
+    [0.5, 0.0, 1.0], // purple
+    [0.0, 1.0, 1.0], // cyan
+    [0.0, 1.0, 0.0], // green
+];
+
+fn level_colour(level: usize) -> [f64; 3] {
+    LEVEL_COLOURS[level % LEVEL_COLOURS.len()]
+}
+
+fn to_rgb(c: [f64; 3]) -> RGBColor {
+    let q = |v: f64| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    RGBColor(q(c[0]), q(c[1]), q(c[2]))
+}
+
+/// Writes the positional variance diagram to `<stem>.svg` and `<stem>.png`; returns
+/// both paths.
+pub fn draw_pvd(stem: &Path, input: &PvdInput) -> Result<Vec<PathBuf>, PlotError> {
+    let fig = Pvd::new(input)
+        .map_err(|e| PlotError(format!("cannot draw figure {}.svg/.png: {e}", stem.display())))?;
+    render(stem, &fig)
+}
+
+// Layout, in pixels.
+const MARGIN: i32 = 16;
+const TITLE_SIZE: f64 = 19.0;
+const NAME_SIZE: f64 = 15.0;
+const TICK_SIZE: f64 = 13.0;
+const AXIS_SIZE: f64 = 15.0;
+const LEGEND_SIZE: f64 = 15.0;
+const TITLE_H: i32 = 30;
+const TICK_H: i32 = 20;
+const AXIS_H: i32 = 22;
+const PANEL_VGAP: i32 = 18;
+const PANEL_HGAP: i32 = 28;
+const LEGEND_H: i32 = 34;
+/// Target width of a panel's cell area.
+const PANEL_W: i32 = 380;
+const ROW_GRID: RGBColor = RGBColor(210, 210, 210);
+
+pub(super) struct Pvd {
+    /// Biomarker names in row order (top first).
+    rows: Vec<String>,
+    /// Per panel: title and cell colours [row][position].
+    panels: Vec<(String, Vec<Vec<RGBColor>>)>,
+    /// Legend entries: colour and label, by level.
+    legend: Vec<(RGBColor, String)>,
+    n: i32,
+    cw: i32,
+    rh: i32,
+    label_w: i32,
+    ncols: i32,
+    nrows: i32,
+    /// Positions (1-based) with an x tick label.
+    ticks: Vec<i32>,
+}
+
+impl Pvd {
+    pub(super) fn new(input: &PvdInput) -> Result<Pvd, String> {
+        let b = input.biomarker_names.len();
+        let n = input.events.len();
+        if input.panels.is_empty() {
+            return Err("no subtype panels".into());
+        }
+        if n == 0 {
+            return Err("no events".into());
+        }
+        for (e, &(bm, _, _)) in input.events.iter().enumerate() {
+            if bm >= b {
+                return Err(format!("event {e} refers to biomarker {bm}, but there are {b} biomarkers"));
+            }
+        }
+        for (s, p) in input.panels.iter().enumerate() {
+            if p.certainty.len() != n || p.certainty.iter().any(|r| r.len() != n) {
+                return Err(format!(
+                    "panel {} (\"{}\") certainty is not {n} x {n} (events x positions)",
+                    s + 1,
+                    p.title
+                ));
+            }
+        }
+        let cert = |p: &PvdPanel, e: usize, k: usize| {
+            let v = p.certainty[e][k];
+            if v.is_finite() {
+                v
+            } else {
+                0.0
+            }
+        };
+
+        // Row order: by the earliest most likely position among the biomarker's events
+        // in panel 0 (argmax of the certainty row, first maximum on ties); biomarkers
+        // without events last; ties by biomarker index.
+        let p0 = &input.panels[0];
+        let mut first = vec![usize::MAX; b];
+        for (e, &(bm, _, _)) in input.events.iter().enumerate() {
+            let mut best = 0;
+            for k in 1..n {
+                if cert(p0, e, k) > cert(p0, e, best) {
+                    best = k;
+                }
+            }
+            first[bm] = first[bm].min(best);
+        }
+        let mut order: Vec<usize> = (0..b).collect();
+        order.sort_by_key(|&i| (first[i], i));
+
+        let panels = input
+            .panels
+            .iter()
+            .map(|p| {
+                let cells = order
+                    .iter()
+                    .map(|&bm| {
+                        (0..n)
+                            .map(|k| {
+                                let mut c = [1.0f64; 3];
+                                for (e, &(eb, level, _)) in input.events.iter().enumerate() {
+                                    if eb != bm {
+                                        continue;
+                                    }
+                                    let col = level_colour(level);
+                                    let w = cert(p, e, k);
+                                    for ch in 0..3 {
+                                        c[ch] = (c[ch] - w * (1.0 - col[ch])).clamp(0.0, 1.0);
+                                    }
+                                }
+                                to_rgb(c)
+                            })
+                            .collect()
+                    })
+                    .collect();
+                (p.title.clone(), cells)
+            })
+            .collect();
+
+        // Legend: one entry per level, with the z value(s) the events give it.
+        let max_level = input.events.iter().map(|e| e.1).max().unwrap_or(0);
+        let legend = (0..=max_level)
+            .filter_map(|level| {
+                let mut zs: Vec<String> = Vec::new();
+                let mut zv: Vec<f64> = input
+                    .events
+                    .iter()
+                    .filter(|e| e.1 == level)
+                    .map(|e| e.2)
+                    .collect();
+                if zv.is_empty() {
+                    return None;
+                }
+                zv.sort_by(|a, b| a.total_cmp(b));
+                for z in zv {
+                    let s = fmt_num(z, 2);
+                    if !zs.contains(&s) {
+                        zs.push(s);
+                    }
+                }
+                Some((to_rgb(level_colour(level)), format!("z = {}", zs.join(", "))))
+            })
+            .collect();
+
+        let rows: Vec<String> = order.iter().map(|&i| input.biomarker_names[i].clone()).collect();
+        let n = n as i32;
+        let cw = (PANEL_W / n).max(3);
+        let rh = (260 / (b.max(1) as i32)).clamp(19, 36);
+        let label_w = rows.iter().map(|s| text_width(s, NAME_SIZE) as i32).max().unwrap_or(0) + 12;
+        let s = input.panels.len() as i32;
+        let nrows = (s + 3) / 4;
+        let ncols = (s + nrows - 1) / nrows;
+
+        // x ticks: position 1 and multiples of a step wide enough for the labels.
+        let lw = text_width(&n.to_string(), TICK_SIZE) as i32 + 10;
+        let step = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000]
+            .into_iter()
+            .find(|&st| st * cw >= lw)
+            .unwrap_or(1000);
+        let mut ticks = vec![1];
+        let mut k = step;
+        while k <= n {
+            let prev = *ticks.last().unwrap();
+            let wprev = text_width(&prev.to_string(), TICK_SIZE) as i32;
+            let wk = text_width(&k.to_string(), TICK_SIZE) as i32;
+            if k != prev && (k - prev) * cw >= (wprev + wk) / 2 + 6 {
+                ticks.push(k);
+            }
+            k += step;
+        }
+
+        Ok(Pvd {
+            rows,
+            panels,
+            legend,
+            n,
+            cw,
+            rh,
+            label_w,
+            ncols,
+            nrows,
+            ticks,
+        })
+    }
+
+    fn plot_w(&self) -> i32 {
+        self.cw * self.n
+    }
+
+    fn plot_h(&self) -> i32 {
+        self.rh * self.rows.len().max(1) as i32
+    }
+
+    fn block_h(&self) -> i32 {
+        TITLE_H + self.plot_h() + TICK_H + AXIS_H + PANEL_VGAP
+    }
+
+    /// Top-left corner of panel `i`'s cell area.
+    fn panel_origin(&self, i: usize) -> (i32, i32) {
+        let (r, c) = (i as i32 / self.ncols, i as i32 % self.ncols);
+        (
+            MARGIN + self.label_w + c * (self.plot_w() + PANEL_HGAP),
+            MARGIN + r * self.block_h() + TITLE_H,
+        )
+    }
+
+    fn legend_width(&self) -> i32 {
+        self.legend
+            .iter()
+            .map(|(_, l)| 14 + 6 + text_width(l, LEGEND_SIZE) as i32)
+            .sum::<i32>()
+            + 24 * (self.legend.len() as i32 - 1).max(0)
+    }
+
+    fn draw_panel<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        ink: &Ink,
+        i: usize,
+    ) -> Result<(), String> {
+        let (title, cells) = &self.panels[i];
+        let (x0, y0) = self.panel_origin(i);
+        let (pw, ph) = (self.plot_w(), self.plot_h());
+        let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+
+        // Cells: runs of equal colour in a row as one rectangle; white is background.
+        for (r, row) in cells.iter().enumerate() {
+            let y = y0 + r as i32 * self.rh;
+            let mut k = 0;
+            while k < row.len() {
+                let c = row[k];
+                let mut end = k + 1;
+                while end < row.len() && row[end] == c {
+                    end += 1;
+                }
+                if c != WHITE {
+                    let xa = x0 + k as i32 * self.cw;
+                    let xb = x0 + end as i32 * self.cw;
+                    root.draw(&Rectangle::new([(xa, y), (xb, y + self.rh)], c.filled()))
+                        .map_err(err)?;
+                }
+                k = end;
+            }
+        }
+        // Row separators, frame, ticks.
+        for r in 1..cells.len() as i32 {
+            let y = y0 + r * self.rh;
+            root.draw(&PathElement::new(vec![(x0, y), (x0 + pw - 1, y)], ROW_GRID))
+                .map_err(err)?;
+        }
+        let (xl, xr, yt, yb) = (x0 - 1, x0 + pw, y0 - 1, y0 + ph);
+        root.draw(&PathElement::new(
+            vec![(xl, yt), (xr, yt), (xr, yb), (xl, yb), (xl, yt)],
+            BLACK,
+        ))
+        .map_err(err)?;
+        for &k in &self.ticks {
+            let x = x0 + (k - 1) * self.cw + self.cw / 2;
+            root.draw(&PathElement::new(vec![(x, yb), (x, yb + 4)], BLACK))
+                .map_err(err)?;
+            ink.text(root, &k.to_string(), (x, yb + 7), TICK_SIZE, HPos::Center, VPos::Top, false)?;
+        }
+        ink.text(
+            root,
+            "SuStaIn stage",
+            (x0 + pw / 2, yb + TICK_H + AXIS_H / 2 + 2),
+            AXIS_SIZE,
+            HPos::Center,
+            VPos::Center,
+            false,
+        )?;
+        ink.text(
+            root,
+            title,
+            (x0 + pw / 2, y0 - TITLE_H / 2 - 2),
+            TITLE_SIZE,
+            HPos::Center,
+            VPos::Center,
+            false,
+        )?;
+        // Biomarker names left of the first panel of each panel row.
+        if i as i32 % self.ncols == 0 {
+            for (r, name) in self.rows.iter().enumerate() {
+                let y = y0 + r as i32 * self.rh + self.rh / 2;
+                ink.text(root, name, (x0 - 8, y), NAME_SIZE, HPos::Right, VPos::Center, false)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Figure for Pvd {
+    fn size(&self) -> (u32, u32) {
+        let grid_w = self.label_w + self.ncols * self.plot_w() + (self.ncols - 1) * PANEL_HGAP;
+        let w = 2 * MARGIN + grid_w.max(self.legend_width());
+        let h = 2 * MARGIN + self.nrows * self.block_h() + LEGEND_H;
+        (w as u32, h as u32)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, raster: bool) -> Result<(), String> {
+        let ink = Ink { raster };
+        for i in 0..self.panels.len() {
+            self.draw_panel(root, &ink, i)?;
+        }
+        // Legend, centred under the panels.
+        let (w, h) = self.size();
+        let mut x = (w as i32 - self.legend_width()) / 2;
+        let y = h as i32 - MARGIN - LEGEND_H / 2;
+        for (colour, label) in &self.legend {
+            root.draw(&Rectangle::new([(x, y - 7), (x + 14, y + 7)], colour.filled()))
+                .map_err(|e| e.to_string())?;
+            root.draw(&PathElement::new(
+                vec![(x, y - 7), (x + 14, y - 7), (x + 14, y + 7), (x, y + 7), (x, y - 7)],
+                BLACK,
+            ))
+            .map_err(|e| e.to_string())?;
+            x += 20;
+            ink.text(root, label, (x, y), LEGEND_SIZE, HPos::Left, VPos::Center, false)?;
+            x += text_width(label, LEGEND_SIZE) as i32 + 24;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,139 @@
+//! The batch-evaluation seam: many candidate models scored in one call.
+//!
+//! A backend keeps the data resident (it is given it once, at construction) and
+//! receives only sequences and fractions per call. [`SerialEvaluator`] is the plain
+//! single-thread implementation; the CPU-thread and GPU backends implement the same
+//! trait and are tested against it.
+
+use crate::error::Result;
+use crate::events::EventSet;
+use crate::likelihood::{Likelihood, Scratch};
+use crate::mixture::Mixture;
+use crate::sequence::Sequence;
+use std::sync::Arc;
+
+/// Scores batches of candidate models against resident data.
+pub trait BatchEvaluator {
+    /// The model's events.
+    fn events(&self) -> &EventSet;
+    /// Number of subjects of the resident data.
+    fn n_subjects(&self) -> usize;
+    /// One total log-likelihood per mixture.
+    fn loglike_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<f64>>;
+    /// Per-subject `log p(x_m)` for each mixture (staging, cross-validation).
+    fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<Vec<f64>>>;
+    /// The E-M seam: the total log-likelihood of `base` with subtype `subtype`'s
+    /// sequence replaced by each candidate in turn (other subtypes and fractions fixed).
+    fn loglike_subtype_candidates(
+        &mut self,
+        base: &Mixture,
+        subtype: usize,
+        candidates: &[Sequence],
+    ) -> Result<Vec<f64>> {
+        let mixtures: Vec<Mixture> = candidates
+            .iter()
+            .map(|c| {
+                let mut m = base.clone();
+                m.sequences_mut()[subtype] = c.clone();
+                m
+            })
+            .collect();
+        self.loglike_batch(&mixtures)
+    }
+}
+
+/// Single-thread reference implementation of [`BatchEvaluator`].
+#[derive(Debug, Clone)]
+pub struct SerialEvaluator {
+    likelihood: Arc<Likelihood>,
+    scratch: Scratch,
+}
+
+impl SerialEvaluator {
+    /// Wraps prepared data.
+    pub fn new(likelihood: Arc<Likelihood>) -> Self {
+        Self { likelihood, scratch: Scratch::default() }
+    }
+    /// The prepared data.
+    pub fn likelihood(&self) -> &Likelihood {
+        &self.likelihood
+    }
+}
+
+/// Scores `candidates` for subtype `subtype` of `base` on one thread; shared by the
+/// serial and threaded evaluators.
+pub fn subtype_candidates_serial(
+    lik: &Likelihood,
+    base: &Mixture,
+    subtype: usize,
+    candidates: &[Sequence],
+    scratch: &mut Scratch,
+) -> Vec<f64> {
+    let mp = lik.padded_subjects();
+    let others = others_lse(lik, base, subtype, scratch);
+    let f_t = base.fractions()[subtype];
+    let f_rest = 1.0 - f_t;
+    let mut cand = vec![0.0; mp];
+    let mut per = vec![0.0; mp];
+    candidates
+        .iter()
+        .map(|c| {
+            lik.subtype_lse_into(c, scratch, &mut cand);
+            match &others {
+                Some(o) => lik.combine_into(&[f_rest, f_t], &[o, &cand], &mut per),
+                None => lik.combine_into(&[1.0], &[&cand], &mut per),
+            }
+            lik.sum_subjects(&per)
+        })
+        .collect()
+}
+
+/// `log sum_{s != t} (f_s / (1 - f_t)) exp(lse_s)` per subject, or None for one subtype.
+fn others_lse(lik: &Likelihood, base: &Mixture, t: usize, scratch: &mut Scratch) -> Option<Vec<f64>> {
+    let n = base.n_subtypes();
+    if n == 1 {
+        return None;
+    }
+    let mp = lik.padded_subjects();
+    let rest: f64 = (0..n).filter(|&s| s != t).map(|s| base.fractions()[s]).sum();
+    let mut parts = Vec::with_capacity(n - 1);
+    let mut fr = Vec::with_capacity(n - 1);
+    for s in (0..n).filter(|&s| s != t) {
+        let mut v = vec![0.0; mp];
+        lik.subtype_lse_into(&base.sequences()[s], scratch, &mut v);
+        parts.push(v);
+        fr.push(if rest > 0.0 { base.fractions()[s] / rest } else { 1.0 / (n - 1) as f64 });
+    }
+    let refs: Vec<&[f64]> = parts.iter().map(Vec::as_slice).collect();
+    let mut out = vec![0.0; mp];
+    lik.combine_into(&fr, &refs, &mut out);
+    // combine_into added the subject constants; remove them: they are added once more
+    // when the candidate is combined.
+    for (o, c) in out.iter_mut().zip(lik.subject_constants()) {
+        *o -= c;
+    }
+    Some(out)
+}
+
+impl BatchEvaluator for SerialEvaluator {
+    fn events(&self) -> &EventSet {
+        self.likelihood.events()
+    }
+    fn n_subjects(&self) -> usize {
+        self.likelihood.n_subjects()
+    }
+    fn loglike_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<f64>> {
+        Ok(mixtures.iter().map(|m| self.likelihood.loglike(m)).collect())
+    }
+    fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<Vec<f64>>> {
+        Ok(mixtures.iter().map(|m| self.likelihood.log_p_subjects(m)).collect())
+    }
+    fn loglike_subtype_candidates(
+        &mut self,
+        base: &Mixture,
+        subtype: usize,
+        candidates: &[Sequence],
+    ) -> Result<Vec<f64>> {
+        Ok(subtype_candidates_serial(&self.likelihood, base, subtype, candidates, &mut self.scratch))
+    }
+}

@@ -1,0 +1,53 @@
+//! Errors of the model crate. Every message names what was wrong and where.
+
+use thiserror::Error;
+
+/// Why a model, data set or sequence was rejected.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ModelError {
+    /// `z_vals` and `z_max` disagree on the number of biomarkers, or rows are ragged.
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+    /// A threshold or `z_max` is NaN or infinite.
+    #[error("non-finite value in {what} for biomarker {biomarker}")]
+    NonFiniteModel { what: &'static str, biomarker: usize },
+    /// A biomarker's non-zero thresholds are not strictly increasing.
+    #[error("thresholds of biomarker {biomarker} are not strictly increasing: {values:?}")]
+    ThresholdsNotIncreasing { biomarker: usize, values: Vec<f64> },
+    /// A threshold is negative (z-scores are oriented so that larger is more abnormal).
+    #[error("threshold {value} of biomarker {biomarker} is negative: thresholds must be positive (0 means no event)")]
+    NegativeThreshold { biomarker: usize, value: f64 },
+    /// No biomarker has any event.
+    #[error("the model has no events: every threshold in z_vals is 0")]
+    NoEvents,
+    /// More events than a sequence can index compactly.
+    #[error("the model has {0} events; at most 65535 are supported")]
+    TooManyEvents(usize),
+    /// A data value is +/-infinity (0-based row and column).
+    #[error("infinite value at row {row}, column {column}")]
+    InfiniteValue { row: usize, column: usize },
+    /// Every value of a subject is missing (0-based row).
+    #[error("subject at row {row} has every biomarker missing")]
+    AllMissing { row: usize },
+    /// The data has no subjects.
+    #[error("the data has no subjects")]
+    NoSubjects,
+    /// The data and the model disagree on the number of biomarkers.
+    #[error("the data has {data} biomarkers but the model has {model}")]
+    BiomarkerCount { data: usize, model: usize },
+    /// A sequence is not a valid ordering of the events.
+    #[error("invalid sequence: {0}")]
+    InvalidSequence(String),
+    /// Fractions are negative, non-finite, of the wrong length or do not sum to 1.
+    #[error("invalid fractions: {0}")]
+    InvalidFractions(String),
+    /// A move asked for a position the event may not take.
+    #[error("event {event} may not move to position {position}; allowed {low}..={high}")]
+    MoveNotAllowed { event: usize, position: usize, low: usize, high: usize },
+    /// A backend could not evaluate (e.g. a GPU error).
+    #[error("backend error: {0}")]
+    Backend(String),
+}
+
+/// Result alias of the model crate.
+pub type Result<T> = std::result::Result<T, ModelError>;

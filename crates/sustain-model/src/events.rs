@@ -1,0 +1,164 @@
+//! The event set: one event per (biomarker, non-zero threshold), numbered as the
+//! reference numbers them (z-score-major).
+
+use crate::error::{ModelError, Result};
+use serde::{Deserialize, Serialize};
+
+/// One event: biomarker `biomarker` reaches threshold `z`, its `level`-th threshold
+/// (0-based, thresholds in increasing order).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Biomarker index (column of the data).
+    pub biomarker: usize,
+    /// Threshold level among the biomarker's own thresholds, 0-based.
+    pub level: usize,
+    /// The z-score threshold.
+    pub z: f64,
+}
+
+/// The events of a z-score model and the curve parameters of each biomarker.
+///
+/// Invariants: at least one event; per biomarker the thresholds are strictly
+/// increasing and positive; events are numbered z-score-major (walk threshold
+/// columns `j`, then biomarkers `b`), exactly as the reference implementation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventSet {
+    events: Vec<Event>,
+    /// Event indices of each biomarker in increasing threshold order.
+    by_biomarker: Vec<Vec<usize>>,
+    z_max: Vec<f64>,
+    /// z at stage 0 (the reference uses 0).
+    z_min: f64,
+    /// Noise standard deviation (the reference uses 1).
+    sigma: f64,
+}
+
+impl EventSet {
+    /// Builds the event set from `z_vals` (biomarkers x levels, 0 = no event) and
+    /// `z_max` (one per biomarker). Rows of `z_vals` may be ragged (shorter rows mean
+    /// fewer events).
+    ///
+    /// ```
+    /// use sustain_model::EventSet;
+    /// let ev = EventSet::new(&[vec![1.0, 2.0], vec![1.0, 0.0]], &[5.0, 4.0]).unwrap();
+    /// assert_eq!(ev.n_events(), 3);
+    /// // z-score-major: (b0,1), (b1,1), then (b0,2)
+    /// assert_eq!(ev.event(2).biomarker, 0);
+    /// ```
+    pub fn new(z_vals: &[Vec<f64>], z_max: &[f64]) -> Result<Self> {
+        let n_biomarkers = z_vals.len();
+        if n_biomarkers == 0 {
+            return Err(ModelError::Shape("z_vals has no biomarkers".into()));
+        }
+        if z_max.len() != n_biomarkers {
+            return Err(ModelError::Shape(format!(
+                "z_vals has {} biomarkers but z_max has {} values",
+                n_biomarkers,
+                z_max.len()
+            )));
+        }
+        for (b, row) in z_vals.iter().enumerate() {
+            if row.iter().any(|z| !z.is_finite()) {
+                return Err(ModelError::NonFiniteModel { what: "z_vals", biomarker: b });
+            }
+            if !z_max[b].is_finite() {
+                return Err(ModelError::NonFiniteModel { what: "z_max", biomarker: b });
+            }
+            if let Some(&z) = row.iter().find(|&&z| z < 0.0) {
+                return Err(ModelError::NegativeThreshold { biomarker: b, value: z });
+            }
+            let nonzero: Vec<f64> = row.iter().copied().filter(|&z| z != 0.0).collect();
+            if nonzero.windows(2).any(|w| w[1] <= w[0]) {
+                return Err(ModelError::ThresholdsNotIncreasing { biomarker: b, values: row.clone() });
+            }
+        }
+        let n_levels = z_vals.iter().map(Vec::len).max().unwrap_or(0);
+        let mut events = Vec::new();
+        let mut by_biomarker = vec![Vec::new(); n_biomarkers];
+        for j in 0..n_levels {
+            for (b, row) in z_vals.iter().enumerate() {
+                if let Some(&z) = row.get(j) {
+                    if z != 0.0 {
+                        by_biomarker[b].push(events.len());
+                        events.push(Event { biomarker: b, level: by_biomarker[b].len() - 1, z });
+                    }
+                }
+            }
+        }
+        if events.is_empty() {
+            return Err(ModelError::NoEvents);
+        }
+        if events.len() > u16::MAX as usize {
+            return Err(ModelError::TooManyEvents(events.len()));
+        }
+        Ok(Self { events, by_biomarker, z_max: z_max.to_vec(), z_min: 0.0, sigma: 1.0 })
+    }
+
+    /// Builds a model where every biomarker has the same thresholds.
+    pub fn uniform(n_biomarkers: usize, thresholds: &[f64], z_max: f64) -> Result<Self> {
+        Self::new(&vec![thresholds.to_vec(); n_biomarkers], &vec![z_max; n_biomarkers])
+    }
+
+    /// Number of events `N`.
+    pub fn n_events(&self) -> usize {
+        self.events.len()
+    }
+    /// Number of stages, `N + 1` (stage `k`: the first `k` events have happened).
+    pub fn n_stages(&self) -> usize {
+        self.events.len() + 1
+    }
+    /// Number of biomarkers `B`.
+    pub fn n_biomarkers(&self) -> usize {
+        self.by_biomarker.len()
+    }
+    /// Event `e`.
+    pub fn event(&self, e: usize) -> Event {
+        self.events[e]
+    }
+    /// All events, by index.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+    /// Event indices of biomarker `b`, in increasing threshold order.
+    pub fn biomarker_events(&self, b: usize) -> &[usize] {
+        &self.by_biomarker[b]
+    }
+    /// The value biomarker `b` reaches at the end of the disease.
+    pub fn z_max(&self, b: usize) -> f64 {
+        self.z_max[b]
+    }
+    /// All `z_max` values.
+    pub fn z_max_all(&self) -> &[f64] {
+        &self.z_max
+    }
+    /// z at stage 0 (0 in the reference).
+    pub fn z_min(&self) -> f64 {
+        self.z_min
+    }
+    /// Noise standard deviation (1 in the reference).
+    pub fn sigma(&self) -> f64 {
+        self.sigma
+    }
+    /// The event of the same biomarker one threshold lower, if any.
+    pub fn lower_neighbour(&self, e: usize) -> Option<usize> {
+        let ev = self.events[e];
+        ev.level.checked_sub(1).map(|l| self.by_biomarker[ev.biomarker][l])
+    }
+    /// The event of the same biomarker one threshold higher, if any.
+    pub fn upper_neighbour(&self, e: usize) -> Option<usize> {
+        let ev = self.events[e];
+        self.by_biomarker[ev.biomarker].get(ev.level + 1).copied()
+    }
+    /// `z_vals` as a rectangular matrix (biomarkers x max levels, 0 = no event).
+    pub fn z_vals(&self) -> Vec<Vec<f64>> {
+        let width = self.by_biomarker.iter().map(Vec::len).max().unwrap_or(0);
+        self.by_biomarker
+            .iter()
+            .map(|evs| {
+                let mut row: Vec<f64> = evs.iter().map(|&e| self.events[e].z).collect();
+                row.resize(width, 0.0);
+                row
+            })
+            .collect()
+    }
+}

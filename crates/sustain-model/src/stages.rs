@@ -1,0 +1,76 @@
+//! Expected z-score of each biomarker at each stage (spec section 2).
+
+use crate::events::EventSet;
+use crate::sequence::Sequence;
+
+/// `mu[b][k]`: expected z of biomarker `b` at stage `k`, stored biomarker-major
+/// (`values[b * n_stages + k]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageValues {
+    n_stages: usize,
+    values: Vec<f64>,
+}
+
+impl StageValues {
+    /// Computes the piecewise-linear curve through `(0, z_min)`, `(pos[e]+1, z_e)` for
+    /// each of the biomarker's events, and `(N+1, z_max)`, and averages it at `k` and
+    /// `k+1` for every stage `k = 0..=N`.
+    pub fn new(events: &EventSet, sequence: &Sequence) -> Self {
+        let n_stages = events.n_stages();
+        let mut values = vec![0.0; events.n_biomarkers() * n_stages];
+        let mut knots = Vec::new();
+        for b in 0..events.n_biomarkers() {
+            knots.clear();
+            knots.push((0usize, events.z_min()));
+            for &e in events.biomarker_events(b) {
+                knots.push((sequence.position(e) + 1, events.event(e).z));
+            }
+            knots.push((n_stages, events.z_max(b)));
+            fill_curve(&knots, &mut values[b * n_stages..(b + 1) * n_stages]);
+        }
+        Self { n_stages, values }
+    }
+
+    /// Number of stages `N + 1`.
+    pub fn n_stages(&self) -> usize {
+        self.n_stages
+    }
+    /// `mu[b][k]`.
+    pub fn get(&self, b: usize, k: usize) -> f64 {
+        self.values[b * self.n_stages + k]
+    }
+    /// The stage values of biomarker `b` (length `N + 1`).
+    pub fn biomarker(&self, b: usize) -> &[f64] {
+        &self.values[b * self.n_stages..(b + 1) * self.n_stages]
+    }
+    /// All values, biomarker-major.
+    pub fn as_slice(&self) -> &[f64] {
+        &self.values
+    }
+}
+
+/// Writes the mid-point averages of the piecewise-linear curve through `knots`
+/// (increasing `t`, first at 0, last at `out.len()`) into `out[k]`, `k = 0..len`.
+pub(crate) fn fill_curve(knots: &[(usize, f64)], out: &mut [f64]) {
+    // curve(t) on t = 0..=len, then averaged pairs.
+    let mut prev = curve_at(knots, 0);
+    for (k, slot) in out.iter_mut().enumerate() {
+        let next = curve_at(knots, k + 1);
+        *slot = 0.5 * (prev + next);
+        prev = next;
+    }
+}
+
+fn curve_at(knots: &[(usize, f64)], t: usize) -> f64 {
+    // Knots are few (levels + 2): a linear scan is fastest.
+    for w in knots.windows(2) {
+        let ((t0, z0), (t1, z1)) = (w[0], w[1]);
+        if t <= t1 {
+            if t1 == t0 {
+                return z1;
+            }
+            return z0 + (z1 - z0) * (t - t0) as f64 / (t1 - t0) as f64;
+        }
+    }
+    knots[knots.len() - 1].1
+}

@@ -1,0 +1,1 @@
+//! Benchmarks and examples live beside this crate.
