@@ -313,3 +313,105 @@ multiversion!(
     /// Per-subject mixture over subtypes.
     pub(crate) fn mixture(log_f: &[f64], lse: &[&[f64]], out: &mut [f64]) => mixture_body
 );
+
+/// Full state of one subtype for one group: `l[k][lane]` (stage part of the
+/// log-likelihood), `e[k][lane] = exp(l - reference)` and `p[lane] = sum_k e`.
+#[inline(always)]
+fn group_state_body<F: MulAdd>(st: &StageInput, g: &GroupInput, reference: &Lanes, l: &mut [f64], e: &mut [f64], p: &mut Lanes) {
+    stage_loglike_group::<F>(st, g, l);
+    let mut sum = [0.0; LANES];
+    for k in 0..st.n_stages {
+        let mut d = [0.0; LANES];
+        for ln in 0..LANES {
+            d[ln] = l[k * LANES + ln] - reference[ln];
+        }
+        let ex = exp_lanes::<F>(d);
+        e[k * LANES..(k + 1) * LANES].copy_from_slice(&ex);
+        for ln in 0..LANES {
+            sum[ln] += ex[ln];
+        }
+    }
+    *p = sum;
+}
+
+/// One stage's changes after a move: `(biomarker, d_mu, d_half_mu_sq)`.
+pub(crate) struct StageDelta<'a> {
+    pub stage: usize,
+    pub deltas: &'a [(usize, f64, f64)],
+}
+
+/// Proposal for one group: new `l`, `e` at the changed stages (`new_l[i][lane]`,
+/// `new_e[i][lane]` for the i-th changed stage) and the new stage sum.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn group_delta_body<F: MulAdd>(
+    x: &[f64],
+    obs: &[f64],
+    changes: &[StageDelta],
+    reference: &Lanes,
+    l: &[f64],
+    e: &[f64],
+    new_l: &mut [f64],
+    new_e: &mut [f64],
+    new_p: &mut Lanes,
+) {
+    let n_stages = l.len() / LANES;
+    for (i, ch) in changes.iter().enumerate() {
+        let mut acc: Lanes = l[ch.stage * LANES..(ch.stage + 1) * LANES].try_into().unwrap();
+        for &(b, dmu, dhsq) in ch.deltas {
+            let xb: &Lanes = x[b * LANES..(b + 1) * LANES].try_into().unwrap();
+            let ob: &Lanes = obs[b * LANES..(b + 1) * LANES].try_into().unwrap();
+            for ln in 0..LANES {
+                acc[ln] = F::fma(xb[ln], dmu, F::fma(-ob[ln], dhsq, acc[ln]));
+            }
+        }
+        let mut d = [0.0; LANES];
+        for ln in 0..LANES {
+            d[ln] = acc[ln] - reference[ln];
+        }
+        let ex = exp_lanes::<F>(d);
+        new_l[i * LANES..(i + 1) * LANES].copy_from_slice(&acc);
+        new_e[i * LANES..(i + 1) * LANES].copy_from_slice(&ex);
+    }
+    // Re-sum every stage (no subtract-and-add drift).
+    let mut sum = [0.0; LANES];
+    let mut next = 0;
+    for k in 0..n_stages {
+        let src: &[f64] = if next < changes.len() && changes[next].stage == k {
+            next += 1;
+            &new_e[(next - 1) * LANES..next * LANES]
+        } else {
+            &e[k * LANES..(k + 1) * LANES]
+        };
+        for ln in 0..LANES {
+            sum[ln] += src[ln];
+        }
+    }
+    *new_p = sum;
+}
+
+/// `out[lane] = ln(sum_s f_s p_s[lane])` for one group.
+#[inline(always)]
+fn group_total_body<F: MulAdd>(f: &[f64], p: &[&Lanes], out: &mut Lanes) {
+    let mut sum = [0.0; LANES];
+    for (fs, ps) in f.iter().zip(p) {
+        for ln in 0..LANES {
+            sum[ln] = F::fma(*fs, ps[ln], sum[ln]);
+        }
+    }
+    *out = ln_lanes::<F>(sum);
+}
+
+multiversion!(
+    /// Full per-group state of one subtype (see `group_state_body`).
+    pub(crate) fn group_state(st: &StageInput, g: &GroupInput, reference: &Lanes, l: &mut [f64], e: &mut [f64], p: &mut Lanes) => group_state_body
+);
+multiversion!(
+    /// Proposal of one group after a sequence move (see `group_delta_body`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn group_delta(x: &[f64], obs: &[f64], changes: &[StageDelta], reference: &Lanes, l: &[f64], e: &[f64], new_l: &mut [f64], new_e: &mut [f64], new_p: &mut Lanes) => group_delta_body
+);
+multiversion!(
+    /// Log of the mixture of stage sums for one group.
+    pub(crate) fn group_total(f: &[f64], p: &[&Lanes], out: &mut Lanes) => group_total_body
+);

@@ -52,6 +52,8 @@ pub struct Likelihood {
     /// Missing `(lane, biomarker)` entries, grouped; `missing_start[g]..missing_start[g+1]`.
     missing: Vec<(u8, u16)>,
     missing_start: Vec<usize>,
+    /// `obs[group][b][lane]`: 1 observed, 0 missing or padding.
+    obs: Vec<f64>,
     /// Per subject: `sum_obs(-x^2/2 - ln(2 pi)/2 - ln sigma)` + missing constants - ln(N+1).
     subject_const: Vec<f64>,
 }
@@ -80,6 +82,7 @@ impl Likelihood {
         let sigma = events.sigma();
         let values = data.values();
         let mut x = vec![0.0; n_groups * nb * LANES];
+        let mut obs = vec![0.0; n_groups * nb * LANES];
         let mut missing = Vec::new();
         let mut missing_start = Vec::with_capacity(n_groups + 1);
         let mut subject_const = vec![0.0; n_subjects];
@@ -103,6 +106,7 @@ impl Likelihood {
                     } else {
                         let xs = v / sigma;
                         x[(g * nb + b) * LANES + lane] = xs;
+                        obs[(g * nb + b) * LANES + lane] = 1.0;
                         c += -0.5 * xs * xs - HALF_LN_2PI - sigma.ln();
                     }
                 }
@@ -118,6 +122,7 @@ impl Likelihood {
             x,
             missing,
             missing_start,
+            obs,
             subject_const,
         })
     }
@@ -149,7 +154,7 @@ impl Likelihood {
     pub fn subject_constants(&self) -> &[f64] {
         &self.subject_const
     }
-    fn n_groups(&self) -> usize {
+    pub(crate) fn n_groups(&self) -> usize {
         self.missing_start.len() - 1
     }
     /// Number of subjects rounded up to whole lane groups.
@@ -167,6 +172,22 @@ impl Likelihood {
     /// As [`Self::subtype_lse_into`] from precomputed stage values.
     pub fn subtype_lse_from_stage_values(&self, mu: &StageValues, scratch: &mut Scratch, out: &mut [f64]) {
         assert!(out.len() >= self.padded_subjects(), "output too short");
+        self.fill_stage_input(mu, scratch);
+        let groups = self.groups();
+        let mut block = std::mem::take(&mut scratch.block);
+        kernels::subtype_lse(self.isa, &self.stage_input(scratch), &groups, &mut block, out);
+        scratch.block = block;
+    }
+
+    /// Group `g`'s values and observed mask (`[b][lane]` each).
+    pub(crate) fn group_arrays(&self, g: usize) -> (&[f64], &[f64]) {
+        let nb = self.events.n_biomarkers();
+        let r = g * nb * LANES..(g + 1) * nb * LANES;
+        (&self.x[r.clone()], &self.obs[r])
+    }
+
+    /// Stage kernel inputs from stage values (scaled by 1/sigma) into `scratch`.
+    pub(crate) fn fill_stage_input(&self, mu: &StageValues, scratch: &mut Scratch) {
         let nb = self.events.n_biomarkers();
         let ns = self.events.n_stages();
         let inv_sigma = 1.0 / self.events.sigma();
@@ -174,9 +195,7 @@ impl Likelihood {
         for (dst, &v) in scratch.mu.iter_mut().zip(mu.as_slice()) {
             *dst = v * inv_sigma;
         }
-        for k in 0..ns {
-            scratch.neg_half_sum_mu_sq[k] = 0.0;
-        }
+        scratch.neg_half_sum_mu_sq.iter_mut().for_each(|v| *v = 0.0);
         for b in 0..nb {
             for k in 0..ns {
                 let m = scratch.mu[b * ns + k];
@@ -184,18 +203,19 @@ impl Likelihood {
                 scratch.neg_half_sum_mu_sq[k] -= 0.5 * m * m;
             }
         }
-        let groups = self.groups();
-        let st = StageInput {
+    }
+
+    pub(crate) fn stage_input<'a>(&self, scratch: &'a Scratch) -> StageInput<'a> {
+        StageInput {
             mu: &scratch.mu,
             half_mu_sq: &scratch.half_mu_sq,
             neg_half_sum_mu_sq: &scratch.neg_half_sum_mu_sq,
-            n_biomarkers: nb,
-            n_stages: ns,
-        };
-        kernels::subtype_lse(self.isa, &st, &groups, &mut scratch.block, out);
+            n_biomarkers: self.events.n_biomarkers(),
+            n_stages: self.events.n_stages(),
+        }
     }
 
-    fn groups(&self) -> Vec<GroupInput<'_>> {
+    pub(crate) fn groups(&self) -> Vec<GroupInput<'_>> {
         let nb = self.events.n_biomarkers();
         (0..self.n_groups())
             .map(|g| GroupInput {

@@ -1,0 +1,67 @@
+//! The incremental (propose/accept/reject) likelihood equals a fresh evaluation.
+
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+use std::sync::Arc;
+use sustain_model::simulate::{simulate, SimulationSpec};
+use sustain_model::*;
+
+fn check(n_biomarkers: usize, thresholds: &[f64], n_subtypes: usize, n_subjects: usize, seed: u64) {
+    let events = EventSet::uniform(n_biomarkers, thresholds, 5.0).unwrap();
+    let mut rng = Pcg64::seed_from_u64(seed);
+    let seqs: Vec<Sequence> = (0..n_subtypes).map(|_| Sequence::random(&events, &mut rng)).collect();
+    let f = vec![1.0 / n_subtypes as f64; n_subtypes];
+    let truth = Mixture::new(seqs, f).unwrap();
+    let spec = SimulationSpec { n_subjects, control_fraction: 0.1, missing_fraction: 0.15 };
+    let sim = simulate(&events, &truth, &spec, seed).unwrap();
+    for conv in [MissingConvention::Marginalise, MissingConvention::Reference] {
+        let lik = Arc::new(Likelihood::new(events.clone(), &sim.data, conv).unwrap());
+        let start: Vec<Sequence> = (0..n_subtypes).map(|_| Sequence::random(&events, &mut rng)).collect();
+        let mut current = Mixture::new(start, vec![1.0 / n_subtypes as f64; n_subtypes]).unwrap();
+        let mut inc = IncrementalLikelihood::new(Arc::clone(&lik), &current);
+        assert!((inc.loglike() - lik.loglike(&current)).abs() < 1e-9 * lik.loglike(&current).abs());
+        for it in 0..3000 {
+            let mut prop = current.clone();
+            let mut changed = vec![false; n_subtypes];
+            for s in 0..n_subtypes {
+                if rng.gen_bool(0.7) {
+                    let e = rng.gen_range(0..events.n_events());
+                    let allowed = prop.sequences()[s].allowed_positions(&events, e);
+                    let to = rng.gen_range(allowed);
+                    prop.sequences_mut()[s].move_event(&events, e, to).unwrap();
+                    changed[s] = true;
+                }
+            }
+            let mut f: Vec<f64> = (0..n_subtypes).map(|_| rng.gen_range(0.05..1.0)).collect();
+            let sum: f64 = f.iter().sum();
+            f.iter_mut().for_each(|v| *v /= sum);
+            prop.set_fractions(f).unwrap();
+            let ll = inc.propose(&prop, &changed);
+            let exact = lik.loglike(&prop);
+            assert!((ll - exact).abs() < 1e-9 * exact.abs(), "iteration {it}: {ll} vs {exact}");
+            if rng.gen_bool(0.5) {
+                inc.accept();
+                current = prop;
+            } else {
+                inc.reject();
+            }
+            let now = lik.loglike(&current);
+            assert!((inc.loglike() - now).abs() < 1e-9 * now.abs());
+        }
+    }
+}
+
+#[test]
+fn incremental_matches_fresh_evaluation_one_subtype() {
+    check(4, &[1.0, 2.0, 3.0], 1, 37, 1);
+}
+
+#[test]
+fn incremental_matches_fresh_evaluation_three_subtypes() {
+    check(6, &[1.0, 2.0], 3, 101, 2);
+}
+
+#[test]
+fn incremental_matches_fresh_evaluation_many_biomarkers() {
+    check(40, &[1.0, 2.0, 3.0], 2, 17, 3);
+}
