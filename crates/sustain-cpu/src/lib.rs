@@ -1,1 +1,134 @@
-//! placeholder
+//! # sustain-cpu
+//!
+//! The CPU backend: many SuStaIn chains on crossbeam scoped threads, a threaded
+//! [`BatchEvaluator`], and a deterministic parallel map used for E-M start points.
+//! Every unit of work has a fixed index and its own random stream, and results are
+//! stored by index, so outputs are bit-identical whatever the thread count.
+
+use crossbeam::thread;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use sustain_model::batch::subtype_candidates_serial;
+use sustain_model::{BatchEvaluator, EventSet, Likelihood, Mixture, Result, Scratch, Sequence};
+use sustain_sampler::{rng, run_chain, ChainRun, ProposalMode, StepSizes};
+
+/// Number of threads to use when the user gives none: the available cores.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Applies `f` to every index in `0..n` on `threads` threads; results in index
+/// order. Work is handed out dynamically, so uneven items balance.
+pub fn parallel_map<R: Send, F: Fn(usize) -> R + Sync>(n: usize, threads: usize, f: F) -> Vec<R> {
+    let threads = threads.clamp(1, n.max(1));
+    if threads == 1 {
+        return (0..n).map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<R>>> = Mutex::new((0..n).map(|_| None).collect());
+    thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|_| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let r = f(i);
+                if let Ok(mut s) = slots.lock() {
+                    s[i] = Some(r);
+                }
+            });
+        }
+    })
+    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    slots
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| unreachable!("every index is processed")))
+        .collect()
+}
+
+/// Settings of a multi-chain run.
+#[derive(Debug, Clone)]
+pub struct ChainSettings {
+    /// Proposal mode.
+    pub mode: ProposalMode,
+    /// Tuned step sizes, shared by all chains.
+    pub steps: StepSizes,
+    /// Iterations per chain.
+    pub n_iterations: usize,
+    /// Run seed; chain `i` uses stream `i` of it.
+    pub seed: u64,
+    /// Threads.
+    pub threads: usize,
+}
+
+/// Runs chains `chains` (indices; each with stream `(seed, CHAIN, index)`) from
+/// `start` with the incremental CPU evaluator, on `settings.threads` threads.
+pub fn run_chains(
+    lik: &Arc<Likelihood>,
+    start: &Mixture,
+    settings: &ChainSettings,
+    chains: std::ops::Range<usize>,
+) -> Vec<ChainRun> {
+    let indices: Vec<usize> = chains.collect();
+    let events: &EventSet = lik.events();
+    parallel_map(indices.len(), settings.threads, |i| {
+        let index = indices[i];
+        let mut rng = rng::stream(settings.seed, rng::purpose::CHAIN, index as u64);
+        let evaluator = sustain_model::IncrementalLikelihood::new(Arc::clone(lik), start);
+        run_chain(index, events, evaluator, start, settings.mode, &settings.steps, settings.n_iterations, &mut rng)
+    })
+}
+
+/// [`BatchEvaluator`] that splits each batch over threads.
+#[derive(Debug, Clone)]
+pub struct ThreadedEvaluator {
+    likelihood: Arc<Likelihood>,
+    threads: usize,
+}
+
+impl ThreadedEvaluator {
+    /// Wraps prepared data.
+    pub fn new(likelihood: Arc<Likelihood>, threads: usize) -> Self {
+        Self { likelihood, threads: threads.max(1) }
+    }
+}
+
+/// Splits `0..n` into at most `parts` contiguous chunks.
+fn chunks(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
+    let parts = parts.clamp(1, n.max(1));
+    let size = n.div_ceil(parts);
+    (0..parts).map(|p| (p * size).min(n)..((p + 1) * size).min(n)).filter(|r| !r.is_empty()).collect()
+}
+
+impl BatchEvaluator for ThreadedEvaluator {
+    fn events(&self) -> &EventSet {
+        self.likelihood.events()
+    }
+    fn n_subjects(&self) -> usize {
+        self.likelihood.n_subjects()
+    }
+    fn loglike_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<f64>> {
+        let lik = &self.likelihood;
+        let parts = chunks(mixtures.len(), self.threads);
+        let out = parallel_map(parts.len(), self.threads, |p| {
+            mixtures[parts[p].clone()].iter().map(|m| lik.loglike(m)).collect::<Vec<_>>()
+        });
+        Ok(out.into_iter().flatten().collect())
+    }
+    fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<Vec<f64>>> {
+        let lik = &self.likelihood;
+        Ok(parallel_map(mixtures.len(), self.threads, |i| lik.log_p_subjects(&mixtures[i])))
+    }
+    fn loglike_subtype_candidates(&mut self, base: &Mixture, subtype: usize, candidates: &[Sequence]) -> Result<Vec<f64>> {
+        let lik = &self.likelihood;
+        let parts = chunks(candidates.len(), self.threads);
+        let out = parallel_map(parts.len(), self.threads, |p| {
+            let mut scratch = Scratch::default();
+            subtype_candidates_serial(lik, base, subtype, &candidates[parts[p].clone()], &mut scratch)
+        });
+        Ok(out.into_iter().flatten().collect())
+    }
+}

@@ -1,0 +1,254 @@
+//! Merging chains: subtype realignment, burn-in and thinning, the maximum-likelihood
+//! sample, and convergence diagnostics with a verdict.
+
+use crate::diagnostics;
+use crate::trace::Trace;
+use serde::{Deserialize, Serialize};
+
+/// R-hat below which a quantity counts as converged.
+pub const RHAT_THRESHOLD: f64 = 1.01;
+/// Bulk ESS above which the log-likelihood counts as well sampled.
+pub const ESS_THRESHOLD: f64 = 400.0;
+
+/// One chain's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainRun {
+    /// Chain index in the run (fixes its random stream).
+    pub index: usize,
+    /// Its trace.
+    pub trace: Trace,
+    /// Accepted / proposed.
+    pub acceptance: f64,
+    /// Wall time of the chain in seconds.
+    pub wall_s: f64,
+}
+
+/// Convergence diagnostics of merged chains.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diagnostics {
+    /// Rank-normalised split R-hat of the log-likelihood.
+    pub rhat_loglike: f64,
+    /// Bulk ESS of the log-likelihood.
+    pub ess_loglike: f64,
+    /// Tail ESS of the log-likelihood.
+    pub ess_tail_loglike: f64,
+    /// R-hat of each fraction (subtype order of the merged samples).
+    pub rhat_f: Vec<f64>,
+    /// Bulk ESS of each fraction.
+    pub ess_f: Vec<f64>,
+    /// Worst R-hat over every subtype's event positions (NaN-free; constant positions skipped).
+    pub rhat_positions_max: f64,
+    /// Acceptance rate per chain.
+    pub acceptance: Vec<f64>,
+    /// Whether every check passed.
+    pub converged: bool,
+    /// What failed, in words (empty when converged).
+    pub warnings: Vec<String>,
+    /// The subtype permutation applied to each chain to match chain 0.
+    pub relabelled: Vec<Vec<usize>>,
+}
+
+/// Samples of several chains after realignment, burn-in and thinning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedSamples {
+    /// Per-chain runs (realigned to chain 0's subtype labels).
+    pub chains: Vec<ChainRun>,
+    /// Iterations dropped at the start of every chain.
+    pub burn_in: usize,
+    /// Keep every `thin`-th iteration.
+    pub thin: usize,
+}
+
+impl MergedSamples {
+    /// `(chain, state)` of every merged sample, chain by chain.
+    pub fn sample_index(&self) -> Vec<(usize, usize)> {
+        self.chains
+            .iter()
+            .enumerate()
+            .flat_map(|(c, run)| run.trace.state_indices(self.burn_in, self.thin).into_iter().map(move |s| (c, s)))
+            .collect()
+    }
+    /// Number of merged samples.
+    pub fn len(&self) -> usize {
+        self.chains.iter().map(|c| c.trace.state_indices(self.burn_in, self.thin).len()).sum()
+    }
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The maximum-likelihood state over all chains (all iterations, including
+    /// burn-in): `(chain, state, loglike)`.
+    pub fn max_likelihood(&self) -> (usize, usize, f64) {
+        let mut best = (0, 0, f64::NEG_INFINITY);
+        for (c, run) in self.chains.iter().enumerate() {
+            for (s, &ll) in run.trace.loglike.iter().enumerate() {
+                if ll > best.2 {
+                    best = (c, s, ll);
+                }
+            }
+        }
+        best
+    }
+    /// Mean fraction of every subtype over merged samples.
+    pub fn mean_fractions(&self) -> Vec<f64> {
+        let ns = self.chains.first().map_or(0, |c| c.trace.n_subtypes);
+        let mut sum = vec![0.0; ns];
+        let idx = self.sample_index();
+        for &(c, st) in &idx {
+            for (s, v) in sum.iter_mut().enumerate() {
+                *v += self.chains[c].trace.fraction(st, s);
+            }
+        }
+        sum.iter().map(|v| v / idx.len().max(1) as f64).collect()
+    }
+    /// Positional variance: `pvd[s][e][k]` = fraction of samples with event `e` at
+    /// position `k` in subtype `s`.
+    pub fn position_frequencies(&self) -> Vec<Vec<Vec<f64>>> {
+        let Some(first) = self.chains.first() else { return Vec::new() };
+        let (ns, ne) = (first.trace.n_subtypes, first.trace.n_events);
+        let mut counts = vec![vec![vec![0.0; ne]; ne]; ns];
+        let idx = self.sample_index();
+        for &(c, st) in &idx {
+            for (s, cs) in counts.iter_mut().enumerate() {
+                for (e, row) in cs.iter_mut().enumerate() {
+                    row[self.chains[c].trace.position(st, s, e)] += 1.0;
+                }
+            }
+        }
+        let n = idx.len().max(1) as f64;
+        counts.iter_mut().flatten().flatten().for_each(|v| *v /= n);
+        counts
+    }
+}
+
+/// Mean position of every event per subtype over a trace's samples after `skip`.
+fn mean_positions(trace: &Trace, skip: usize) -> Vec<Vec<f64>> {
+    let idx = trace.state_indices(skip, 1);
+    let n = idx.len().max(1) as f64;
+    (0..trace.n_subtypes)
+        .map(|s| {
+            (0..trace.n_events)
+                .map(|e| idx.iter().map(|&st| trace.position(st, s, e) as f64).sum::<f64>() / n)
+                .collect()
+        })
+        .collect()
+}
+
+/// Best permutation `perm` (new label i = old label perm[i]) matching `other`'s
+/// subtypes to `reference`'s by total absolute difference of mean positions.
+pub fn match_subtypes(reference: &[Vec<f64>], other: &[Vec<f64>]) -> Vec<usize> {
+    let n = reference.len();
+    let cost = |i: usize, j: usize| -> f64 { reference[i].iter().zip(&other[j]).map(|(a, b)| (a - b).abs()).sum() };
+    let mut perm: Vec<usize> = (0..n).collect();
+    let mut best = perm.clone();
+    let mut best_cost = f64::INFINITY;
+    // Heap's algorithm: n <= 8 gives at most 40,320 permutations.
+    fn visit(k: usize, perm: &mut Vec<usize>, f: &mut dyn FnMut(&[usize])) {
+        if k <= 1 {
+            f(perm);
+            return;
+        }
+        for i in 0..k {
+            visit(k - 1, perm, f);
+            let j = if k % 2 == 0 { i } else { 0 };
+            perm.swap(j, k - 1);
+        }
+    }
+    visit(n, &mut perm, &mut |p: &[usize]| {
+        let c: f64 = p.iter().enumerate().map(|(i, &j)| cost(i, j)).sum();
+        if c < best_cost - 1e-12 {
+            best_cost = c;
+            best = p.to_vec();
+        }
+    });
+    best
+}
+
+/// Merges chains: realigns every chain's subtype labels to chain 0's, drops
+/// `burn_in` iterations per chain, keeps every `thin`-th, and computes diagnostics.
+pub fn merge(mut chains: Vec<ChainRun>, burn_in: usize, thin: usize) -> (MergedSamples, Diagnostics) {
+    chains.sort_by_key(|c| c.index);
+    let mut relabelled = Vec::new();
+    if let Some(first) = chains.first() {
+        let reference = mean_positions(&first.trace, burn_in);
+        for run in chains.iter_mut() {
+            let perm = match_subtypes(&reference, &mean_positions(&run.trace, burn_in));
+            if perm.iter().enumerate().any(|(i, &p)| i != p) {
+                run.trace.permute_subtypes(&perm);
+            }
+            relabelled.push(perm);
+        }
+    }
+    let merged = MergedSamples { chains, burn_in, thin: thin.max(1) };
+    let diagnostics = diagnose(&merged, relabelled);
+    (merged, diagnostics)
+}
+
+fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics {
+    let per_chain: Vec<Vec<usize>> =
+        merged.chains.iter().map(|c| c.trace.state_indices(merged.burn_in, merged.thin)).collect();
+    let series = |f: &dyn Fn(&Trace, usize) -> f64| -> Vec<Vec<f64>> {
+        merged.chains.iter().zip(&per_chain).map(|(c, idx)| idx.iter().map(|&s| f(&c.trace, s)).collect()).collect()
+    };
+    let as_refs = |v: &Vec<Vec<f64>>| -> Vec<Vec<f64>> { v.clone() };
+    let ll = series(&|t, s| t.loglike[s]);
+    let ll_refs: Vec<&[f64]> = ll.iter().map(Vec::as_slice).collect();
+    let summary = diagnostics::summarize(&ll_refs);
+    let ns = merged.chains.first().map_or(0, |c| c.trace.n_subtypes);
+    let ne = merged.chains.first().map_or(0, |c| c.trace.n_events);
+    let mut rhat_f = Vec::new();
+    let mut ess_f = Vec::new();
+    for s in 0..ns {
+        let fs = as_refs(&series(&|t, st| t.fraction(st, s)));
+        let r: Vec<&[f64]> = fs.iter().map(Vec::as_slice).collect();
+        let sm = diagnostics::summarize(&r);
+        rhat_f.push(sm.rhat);
+        ess_f.push(sm.ess_bulk);
+    }
+    let mut rhat_positions_max: f64 = f64::NAN;
+    for s in 0..ns {
+        for e in 0..ne {
+            let ps = series(&|t, st| t.position(st, s, e) as f64);
+            let r: Vec<&[f64]> = ps.iter().map(Vec::as_slice).collect();
+            let v = diagnostics::rhat(&r);
+            if v.is_finite() || v == f64::INFINITY {
+                rhat_positions_max = if rhat_positions_max.is_nan() { v } else { rhat_positions_max.max(v) };
+            }
+        }
+    }
+    let mut warnings = Vec::new();
+    let bad = |v: f64| !(v < RHAT_THRESHOLD);
+    if bad(summary.rhat) {
+        warnings.push(format!("R-hat of the log-likelihood is {:.3} (needs < {RHAT_THRESHOLD})", summary.rhat));
+    }
+    if !(summary.ess_bulk > ESS_THRESHOLD) {
+        warnings.push(format!(
+            "bulk ESS of the log-likelihood is {:.0} (needs > {ESS_THRESHOLD}); run more iterations or chains",
+            summary.ess_bulk
+        ));
+    }
+    if ns > 1 {
+        for (s, r) in rhat_f.iter().enumerate() {
+            if bad(*r) {
+                warnings.push(format!("R-hat of fraction f[{s}] is {r:.3} (needs < {RHAT_THRESHOLD})"));
+            }
+        }
+    }
+    if rhat_positions_max.is_finite() && bad(rhat_positions_max) || rhat_positions_max == f64::INFINITY {
+        warnings.push(format!(
+            "worst R-hat over event positions is {rhat_positions_max:.3} (needs < {RHAT_THRESHOLD})"
+        ));
+    }
+    Diagnostics {
+        rhat_loglike: summary.rhat,
+        ess_loglike: summary.ess_bulk,
+        ess_tail_loglike: summary.ess_tail,
+        rhat_f,
+        ess_f,
+        rhat_positions_max,
+        acceptance: merged.chains.iter().map(|c| c.acceptance).collect(),
+        converged: warnings.is_empty(),
+        warnings,
+        relabelled,
+    }
+}
