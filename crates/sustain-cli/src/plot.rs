@@ -12,6 +12,7 @@
 
 mod cvic;
 mod pvd;
+mod raster;
 #[cfg(test)]
 mod tests;
 mod traces;
@@ -25,7 +26,7 @@ use std::sync::OnceLock;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use plotters::style::{FontStyle, FontTransform};
+use plotters::style::FontStyle;
 
 pub use cvic::draw_cvic;
 pub use pvd::{draw_pvd, PvdInput, PvdPanel};
@@ -62,9 +63,8 @@ fn ensure_font() -> Result<(), String> {
 pub(crate) trait Figure {
     /// Size in pixels (width, height); the PNG has exactly this size.
     fn size(&self) -> (u32, u32);
-    /// Draws on `root`, which is already filled white. `raster` is true for the PNG
-    /// backend, whose text placement differs slightly from SVG's (see [`Ink::text`]).
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, raster: bool) -> Result<(), String>;
+    /// Draws on `root`, which is already filled white.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
 }
 
 /// `<stem>.<ext>`, appending to the file name (a dot in the stem is kept).
@@ -98,7 +98,8 @@ fn finish(tmp: &Path, target: &Path) -> Result<(), PlotError> {
 pub(crate) fn render<F: Figure>(stem: &Path, fig: &F) -> Result<Vec<PathBuf>, PlotError> {
     let svg_path = with_suffix(stem, "svg");
     let png_path = with_suffix(stem, "png");
-    ensure_font().map_err(|e| PlotError(format!("cannot draw figure {}: {e}", svg_path.display())))?;
+    ensure_font()
+        .map_err(|e| PlotError(format!("cannot draw figure {}: {e}", svg_path.display())))?;
     let (w, h) = fig.size();
 
     // SVG: drawn into a string, written to a temporary file, renamed.
@@ -107,7 +108,7 @@ pub(crate) fn render<F: Figure>(stem: &Path, fig: &F) -> Result<Vec<PathBuf>, Pl
         let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
         root.fill(&WHITE)
             .map_err(|e| e.to_string())
-            .and_then(|_| fig.draw(&root, false))
+            .and_then(|_| fig.draw(&root))
             .and_then(|_| root.present().map_err(|e| e.to_string()))
             .map_err(|e| PlotError(format!("cannot draw figure {}: {e}", svg_path.display())))?;
     }
@@ -120,16 +121,20 @@ pub(crate) fn render<F: Figure>(stem: &Path, fig: &F) -> Result<Vec<PathBuf>, Pl
 
     // PNG: the bitmap backend encodes to the temporary file on `present`.
     let tmp = temp_path(&png_path, "png");
-    let drawn = {
-        let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
-        root.fill(&WHITE)
-            .map_err(|e| e.to_string())
-            .and_then(|_| fig.draw(&root, true))
-            .and_then(|_| root.present().map_err(|e| e.to_string()))
-    };
+    let drawn =
+        raster::RasterText::new(BitMapBackend::new(&tmp, (w, h)), FONT_BYTES).and_then(|backend| {
+            let root = backend.into_drawing_area();
+            root.fill(&WHITE)
+                .map_err(|e| e.to_string())
+                .and_then(|_| fig.draw(&root))
+                .and_then(|_| root.present().map_err(|e| e.to_string()))
+        });
     if let Err(e) = drawn {
         let _ = std::fs::remove_file(&tmp);
-        return Err(PlotError(format!("cannot draw figure {}: {e}", png_path.display())));
+        return Err(PlotError(format!(
+            "cannot draw figure {}: {e}",
+            png_path.display()
+        )));
     }
     finish(&tmp, &png_path)?;
     Ok(vec![svg_path, png_path])
@@ -142,50 +147,28 @@ fn font(size: f64) -> TextStyle<'static> {
 
 /// Width in pixels of `text` at `size` (as laid out by the bundled font).
 fn text_width(text: &str, size: f64) -> u32 {
-    (FONT, size).into_font().box_size(text).map(|(w, _)| w).unwrap_or(0)
-}
-
-/// Text drawing with the same visual placement on the SVG and the PNG backend.
-///
-/// With `ab_glyph`, the bitmap backend puts the baseline about a quarter of the font
-/// size higher than SVG's anchors do; `text` moves raster text down by the
-/// difference so that `VPos::Top` means "top of the capitals" and `VPos::Center`
-/// "middle of the capitals" on both backends.
-pub(crate) struct Ink {
-    pub raster: bool,
-}
-
-impl Ink {
-    fn text<DB: DrawingBackend>(
-        &self,
-        area: &DrawingArea<DB, Shift>,
-        text: &str,
-        (x, y): (i32, i32),
-        size: f64,
-        h: HPos,
-        v: VPos,
-        rotate: bool,
-    ) -> Result<(), String> {
-        let corr = if self.raster {
-            match v {
-                VPos::Top => 0.13 * size,
-                VPos::Center => 0.21 * size,
-                VPos::Bottom => 0.10 * size,
-            }
-        } else {
-            0.0
-        }
-        .round() as i32;
-        let mut style = font(size).pos(Pos::new(h, v));
-        let pos = if rotate {
-            // Reads bottom to top; the text's "down" is the figure's +x.
-            style = style.transform(FontTransform::Rotate270);
-            (x + corr, y)
-        } else {
-            (x, y + corr)
-        };
-        area.draw_text(text, &style, pos).map_err(|e| e.to_string())
+    if ensure_font().is_err() {
+        return 0;
     }
+    (FONT, size)
+        .into_font()
+        .box_size(text)
+        .map(|(w, _)| w)
+        .unwrap_or(0)
+}
+
+/// Draws `text` anchored at `(x, y)`; `VPos::Top` is the top of the capitals and
+/// `VPos::Center` their middle, on both backends (see [`raster`]).
+fn text<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+    (x, y): (i32, i32),
+    size: f64,
+    h: HPos,
+    v: VPos,
+) -> Result<(), String> {
+    area.draw_text(text, &font(size).pos(Pos::new(h, v)), (x, y))
+        .map_err(|e| e.to_string())
 }
 
 /// A number for a label: integers without decimals, others with at most `digits`
@@ -204,6 +187,16 @@ fn fmt_num(v: f64, digits: usize) -> String {
         "0".to_string()
     } else {
         s
+    }
+}
+
+/// Decimals for the tick labels of an axis from `lo` to `hi` with about `n` labels.
+fn tick_digits(lo: f64, hi: f64, n: usize) -> usize {
+    let step = (hi - lo).abs() / n.max(1) as f64;
+    if step.is_nan() || step <= 0.0 || step >= 1.0 {
+        0
+    } else {
+        ((-step.log10()).ceil() as usize).min(8)
     }
 }
 

@@ -63,8 +63,12 @@ fn biomarker_strategy() -> impl Strategy<Value = (Vec<f64>, f64)> {
 /// 1-8 biomarkers. Rows are either padded with zeros to a common width (plus up to
 /// two extra all-zero columns) or left ragged (shorter rows).
 fn model_strategy() -> impl Strategy<Value = Model> {
-    (prop::collection::vec(biomarker_strategy(), 1..=8), any::<bool>(), 0usize..=2).prop_map(
-        |(rows, pad, extra)| {
+    (
+        prop::collection::vec(biomarker_strategy(), 1..=8),
+        any::<bool>(),
+        0usize..=2,
+    )
+        .prop_map(|(rows, pad, extra)| {
             let width = rows.iter().map(|(t, _)| t.len()).max().unwrap() + extra;
             let z_vals = rows
                 .iter()
@@ -76,38 +80,48 @@ fn model_strategy() -> impl Strategy<Value = Model> {
                     r
                 })
                 .collect();
-            Model { z_vals, z_max: rows.iter().map(|(_, z)| *z).collect() }
-        },
-    )
+            Model {
+                z_vals,
+                z_max: rows.iter().map(|(_, z)| *z).collect(),
+            }
+        })
 }
 
 /// 1-40 subjects x `nb` biomarkers; each value is missing with a per-case
 /// probability, except one kept column per subject.
 fn data_strategy(nb: usize) -> impl Strategy<Value = Vec<Vec<f64>>> {
     (1usize..=40, prop::sample::select(vec![0.0, 0.2, 0.5, 0.9])).prop_flat_map(move |(m, p)| {
-        prop::collection::vec((prop::collection::vec((-4.0f64..12.0, 0.0f64..1.0), nb), 0..nb), m)
-            .prop_map(move |rows| {
-                rows.into_iter()
-                    .map(|(vals, keep)| {
-                        vals.iter()
-                            .enumerate()
-                            .map(|(b, &(v, u))| if b != keep && u < p { f64::NAN } else { v })
-                            .collect()
-                    })
-                    .collect()
-            })
+        prop::collection::vec(
+            (
+                prop::collection::vec((-4.0f64..12.0, 0.0f64..1.0), nb),
+                0..nb,
+            ),
+            m,
+        )
+        .prop_map(move |rows| {
+            rows.into_iter()
+                .map(|(vals, keep)| {
+                    vals.iter()
+                        .enumerate()
+                        .map(|(b, &(v, u))| if b != keep && u < p { f64::NAN } else { v })
+                        .collect()
+                })
+                .collect()
+        })
     })
 }
 
 /// 1-4 subtype weights (some exactly 0), normalised into fractions.
 fn fractions_strategy() -> impl Strategy<Value = Vec<f64>> {
-    prop::collection::vec(prop_oneof![4 => 0.01f64..1.0, 1 => Just(0.0)], 1..=4).prop_map(|mut w| {
-        if w.iter().all(|&v| v == 0.0) {
-            w[0] = 1.0;
-        }
-        let sum: f64 = w.iter().sum();
-        w.iter().map(|v| v / sum).collect()
-    })
+    prop::collection::vec(prop_oneof![4 => 0.01f64..1.0, 1 => Just(0.0)], 1..=4).prop_map(
+        |mut w| {
+            if w.iter().all(|&v| v == 0.0) {
+                w[0] = 1.0;
+            }
+            let sum: f64 = w.iter().sum();
+            w.iter().map(|v| v / sum).collect()
+        },
+    )
 }
 
 /// A full case: model, data, a seed for the sequences, fractions.
@@ -128,7 +142,9 @@ impl Case {
     }
     fn sequences(&self, events: &EventSet) -> Vec<Sequence> {
         let mut rng = Pcg64::seed_from_u64(self.seed);
-        (0..self.fractions.len()).map(|_| Sequence::random(events, &mut rng)).collect()
+        (0..self.fractions.len())
+            .map(|_| Sequence::random(events, &mut rng))
+            .collect()
     }
     fn mixture(&self, events: &EventSet) -> Mixture {
         Mixture::new(self.sequences(events), self.fractions.clone()).expect("valid fractions")
@@ -139,9 +155,19 @@ fn case_strategy() -> impl Strategy<Value = Case> {
     model_strategy()
         .prop_flat_map(|model| {
             let nb = model.n_biomarkers();
-            (Just(model), data_strategy(nb), any::<u64>(), fractions_strategy())
+            (
+                Just(model),
+                data_strategy(nb),
+                any::<u64>(),
+                fractions_strategy(),
+            )
         })
-        .prop_map(|(model, rows, seed, fractions)| Case { model, rows, seed, fractions })
+        .prop_map(|(model, rows, seed, fractions)| Case {
+            model,
+            rows,
+            seed,
+            fractions,
+        })
 }
 
 // ---------------------------------------------------------------------------
@@ -191,7 +217,9 @@ fn naive_mu(z_vals: &[Vec<f64>], z_max: &[f64], order: &[usize]) -> Vec<Vec<f64>
                 }
                 panic!("t = {t} outside the knots {knots:?}");
             };
-            (0..=n).map(|k| 0.5 * (curve(k as f64) + curve((k + 1) as f64))).collect()
+            (0..=n)
+                .map(|k| 0.5 * (curve(k as f64) + curve((k + 1) as f64)))
+                .collect()
         })
         .collect()
 }
@@ -201,7 +229,12 @@ fn half_ln_2pi() -> f64 {
 }
 
 /// `log p(x | k)` for every stage `k`, straight from the spec (sigma 1, z_min 0).
-fn naive_log_p_given_stage(row: &[f64], mu: &[Vec<f64>], z_max: &[f64], conv: MissingConvention) -> Vec<f64> {
+fn naive_log_p_given_stage(
+    row: &[f64],
+    mu: &[Vec<f64>],
+    z_max: &[f64],
+    conv: MissingConvention,
+) -> Vec<f64> {
     let ns = mu[0].len();
     (0..ns)
         .map(|k| {
@@ -238,7 +271,10 @@ fn naive_log_p_subjects(
     fractions: &[f64],
     conv: MissingConvention,
 ) -> Vec<f64> {
-    let mus: Vec<Vec<Vec<f64>>> = orders.iter().map(|o| naive_mu(&model.z_vals, &model.z_max, o)).collect();
+    let mus: Vec<Vec<Vec<f64>>> = orders
+        .iter()
+        .map(|o| naive_mu(&model.z_vals, &model.z_max, o))
+        .collect();
     let ns = mus[0][0].len() as f64;
     rows.iter()
         .map(|row| {
@@ -267,7 +303,8 @@ fn orders(mixture: &Mixture) -> Vec<Vec<usize>> {
     mixture.sequences().iter().map(Sequence::order).collect()
 }
 
-const CONVENTIONS: [MissingConvention; 2] = [MissingConvention::Marginalise, MissingConvention::Reference];
+const CONVENTIONS: [MissingConvention; 2] =
+    [MissingConvention::Marginalise, MissingConvention::Reference];
 
 // ---------------------------------------------------------------------------
 // Properties
@@ -326,8 +363,7 @@ proptest! {
     /// `[0, z_max]`. Otherwise the curve rises to the top threshold at `T = pos+1` of
     /// the top event and falls to `z_max` after it: the values are non-decreasing on
     /// stages `0..=T-1`, non-increasing on `T..=N`, bounded by the top threshold and
-    /// never below `min(first value, z_max)`; the last one is `z_max` at most
-    /// half-way up to the curve at `N`.
+    /// never below `min(mu[0], z_max)`, and peak at stage `T-1` or `T`.
     #[test]
     fn stage_values_shape(model in model_strategy(), seed in any::<u64>()) {
         let ev = model.events();
@@ -337,12 +373,13 @@ proptest! {
         let naive = naive_mu(&model.z_vals, &model.z_max, &seq.order());
         prop_assert_eq!(sv.n_stages(), ev.n_stages());
         let ns = ev.n_stages();
-        for b in 0..ev.n_biomarkers() {
+        prop_assert_eq!(naive.len(), ev.n_biomarkers());
+        for (b, naive_b) in naive.iter().enumerate() {
             let mu = sv.biomarker(b);
             prop_assert_eq!(mu.len(), ns);
             for k in 0..ns {
-                prop_assert!((mu[k] - naive[b][k]).abs() <= 1e-12 * naive[b][k].abs().max(1.0),
-                    "b {} k {}: {} vs naive {}", b, k, mu[k], naive[b][k]);
+                prop_assert!((mu[k] - naive_b[k]).abs() <= 1e-12 * naive_b[k].abs().max(1.0),
+                    "b {} k {}: {} vs naive {}", b, k, mu[k], naive_b[k]);
                 prop_assert_eq!(sv.get(b, k), mu[k]);
             }
             let evs = ev.biomarker_events(b);
@@ -645,25 +682,43 @@ impl BatchEvaluator for DefaultOnly {
 #[test]
 fn loglike_finite_for_500_biomarkers() {
     let nb = 500;
-    let model = Model { z_vals: vec![vec![1.0, 2.0, 3.0]; nb], z_max: vec![5.0; nb] };
+    let model = Model {
+        z_vals: vec![vec![1.0, 2.0, 3.0]; nb],
+        z_max: vec![5.0; nb],
+    };
     let ev = model.events();
     assert_eq!(ev.n_events(), 1500);
     let mut rng = Pcg64::seed_from_u64(500);
     let truth = Mixture::new(
-        vec![Sequence::random(&ev, &mut rng), Sequence::random(&ev, &mut rng)],
+        vec![
+            Sequence::random(&ev, &mut rng),
+            Sequence::random(&ev, &mut rng),
+        ],
         vec![0.6, 0.4],
     )
     .unwrap();
-    let spec = SimulationSpec { n_subjects: 20, control_fraction: 0.0, missing_fraction: 0.1 };
+    let spec = SimulationSpec {
+        n_subjects: 20,
+        control_fraction: 0.0,
+        missing_fraction: 0.1,
+    };
     let sim = simulate(&ev, &truth, &spec, 501).unwrap();
-    // Shift every value by 1 so that no stage fits well: the best log p(x|k) is
-    // far below the smallest f64 exponent.
-    let rows: Vec<Vec<f64>> = sim.data.values().outer_iter().map(|r| r.iter().map(|v| v + 1.0).collect()).collect();
+    // Extra independent noise (uniform on [-3, 3], variance 3) so that no stage fits
+    // well: the best log p(x|k) is far below the smallest f64 exponent (about -745).
+    let rows: Vec<Vec<f64>> = sim
+        .data
+        .values()
+        .outer_iter()
+        .map(|r| r.iter().map(|v| v + rng.gen_range(-3.0..3.0)).collect())
+        .collect();
     let data = Dataset::from_rows(&rows).unwrap();
     let ord = orders(&truth);
     for conv in CONVENTIONS {
         // The naive exp-then-sum underflows for every subject.
-        let mus: Vec<Vec<Vec<f64>>> = ord.iter().map(|o| naive_mu(&model.z_vals, &model.z_max, o)).collect();
+        let mus: Vec<Vec<Vec<f64>>> = ord
+            .iter()
+            .map(|o| naive_mu(&model.z_vals, &model.z_max, o))
+            .collect();
         for row in &rows {
             let mut p = 0.0f64;
             for (s, mu) in mus.iter().enumerate() {
@@ -678,12 +733,22 @@ fn loglike_finite_for_500_biomarkers() {
         assert!(ll.is_finite(), "{conv:?}: loglike {ll}");
         let naive = naive_log_p_subjects(&model, &rows, &ord, truth.fractions(), conv);
         let naive_total: f64 = naive.iter().sum();
-        assert!(rel(ll, naive_total) < 1e-10, "{conv:?}: {ll} vs naive {naive_total}");
+        assert!(
+            rel(ll, naive_total) < 1e-10,
+            "{conv:?}: {ll} vs naive {naive_total}"
+        );
         for (m, (a, b)) in lik.log_p_subjects(&truth).iter().zip(&naive).enumerate() {
-            assert!(a.is_finite() && rel(*a, *b) < 1e-10, "{conv:?} subject {m}: {a} vs {b}");
+            assert!(
+                a.is_finite() && rel(*a, *b) < 1e-10,
+                "{conv:?} subject {m}: {a} vs {b}"
+            );
         }
         let base = lik.clone().with_baseline_kernels().loglike(&truth);
-        assert!(rel(ll, base) < 1e-12, "{conv:?}: {:?} {ll} vs baseline {base}", lik.isa());
+        assert!(
+            rel(ll, base) < 1e-12,
+            "{conv:?}: {:?} {ll} vs baseline {base}",
+            lik.isa()
+        );
         let post = lik.posteriors(&truth);
         for m in 0..rows.len() {
             assert!((post.stage.row(m).sum() - 1.0).abs() < 1e-12);
@@ -714,21 +779,38 @@ fn biomarker_without_events_matches_naive() {
     let rows: Vec<Vec<f64>> = (0..13)
         .map(|m| {
             (0..3)
-                .map(|b| if m % 3 == b && m % 2 == 0 { f64::NAN } else { rng.gen_range(-2.0..6.0) })
+                .map(|b| {
+                    if m % 3 == b && m % 2 == 0 {
+                        f64::NAN
+                    } else {
+                        rng.gen_range(-2.0..6.0)
+                    }
+                })
                 .collect()
         })
         .collect();
     let data = Dataset::from_rows(&rows).unwrap();
-    let mixture =
-        Mixture::new(vec![Sequence::random(&ev, &mut rng), Sequence::random(&ev, &mut rng)], vec![0.7, 0.3]).unwrap();
+    let mixture = Mixture::new(
+        vec![
+            Sequence::random(&ev, &mut rng),
+            Sequence::random(&ev, &mut rng),
+        ],
+        vec![0.7, 0.3],
+    )
+    .unwrap();
     let sv = StageValues::new(&ev, &mixture.sequences()[0]);
     for k in 0..ev.n_stages() {
         let want = 3.0 * (k as f64 + 0.5) / 4.0;
-        assert!((sv.get(1, k) - want).abs() < 1e-12, "k {k}: {} vs {want}", sv.get(1, k));
+        assert!(
+            (sv.get(1, k) - want).abs() < 1e-12,
+            "k {k}: {} vs {want}",
+            sv.get(1, k)
+        );
     }
     for conv in CONVENTIONS {
         let lik = Likelihood::new(ev.clone(), &data, conv).unwrap();
-        let naive = naive_log_p_subjects(&model, &rows, &orders(&mixture), mixture.fractions(), conv);
+        let naive =
+            naive_log_p_subjects(&model, &rows, &orders(&mixture), mixture.fractions(), conv);
         for (a, b) in lik.log_p_subjects(&mixture).iter().zip(&naive) {
             assert!(rel(*a, *b) < 1e-10, "{conv:?}: {a} vs {b}");
         }
@@ -742,24 +824,106 @@ fn biomarker_without_events_matches_naive() {
 fn simulate_missing_fraction_and_distributions() {
     let ev = EventSet::uniform(10, &[1.0, 2.0, 3.0], 5.0).unwrap();
     let mut rng = Pcg64::seed_from_u64(11);
-    let truth = Mixture::new((0..3).map(|_| Sequence::random(&ev, &mut rng)).collect(), vec![0.5, 0.3, 0.2]).unwrap();
+    let truth = Mixture::new(
+        (0..3).map(|_| Sequence::random(&ev, &mut rng)).collect(),
+        vec![0.5, 0.3, 0.2],
+    )
+    .unwrap();
     let n = 4000;
-    let spec = SimulationSpec { n_subjects: n, control_fraction: 0.0, missing_fraction: 0.1 };
+    let spec = SimulationSpec {
+        n_subjects: n,
+        control_fraction: 0.0,
+        missing_fraction: 0.1,
+    };
     let sim = simulate(&ev, &truth, &spec, 12).unwrap();
     let share = sim.data.n_missing() as f64 / (n * 10) as f64;
     let expected = 0.1 * 9.0 / 10.0;
-    assert!((share - expected).abs() < 0.01, "missing share {share}, expected about {expected}");
-    assert!((share - 0.1).abs() < 0.02, "missing share {share}, requested 0.1");
+    assert!(
+        (share - expected).abs() < 0.01,
+        "missing share {share}, expected about {expected}"
+    );
+    assert!(
+        (share - 0.1).abs() < 0.02,
+        "missing share {share}, requested 0.1"
+    );
     for (s, f) in truth.fractions().iter().enumerate() {
         let got = sim.subtypes.iter().filter(|&&x| x == s).count() as f64 / n as f64;
-        assert!((got - f).abs() < 0.03, "subtype {s}: share {got} vs fraction {f}");
+        assert!(
+            (got - f).abs() < 0.03,
+            "subtype {s}: share {got} vs fraction {f}"
+        );
     }
     let mean_stage = sim.stages.iter().sum::<usize>() as f64 / n as f64;
-    assert!((mean_stage - 15.0).abs() < 0.6, "mean stage {mean_stage}, uniform on 0..=30 has mean 15");
+    assert!(
+        (mean_stage - 15.0).abs() < 0.6,
+        "mean stage {mean_stage}, uniform on 0..=30 has mean 15"
+    );
     // A different seed gives different data.
     let other = simulate(&ev, &truth, &spec, 13).unwrap();
     assert_ne!(other.stages, sim.stages);
     // Without missing values nothing is missing.
-    let full = simulate(&ev, &truth, &SimulationSpec { missing_fraction: 0.0, ..spec }, 12).unwrap();
+    let full = simulate(
+        &ev,
+        &truth,
+        &SimulationSpec {
+            missing_fraction: 0.0,
+            ..spec
+        },
+        12,
+    )
+    .unwrap();
     assert_eq!(full.data.n_missing(), 0);
+}
+
+/// `Mixture::new` accepts fractions whose sum is within 1e-6 of 1
+/// (`FRACTION_SUM_TOLERANCE`). `loglike` uses the fractions as given, so
+/// `loglike_subtype_candidates` must too: it may not replace the other subtypes'
+/// total weight by `1 - f_t`, nor give weight to subtypes whose fraction is 0.
+#[test]
+fn candidates_match_loglike_for_fractions_within_tolerance() {
+    let ev = EventSet::uniform(4, &[1.0, 2.0], 4.0).unwrap();
+    let mut rng = Pcg64::seed_from_u64(1);
+    let seqs: Vec<Sequence> = (0..3).map(|_| Sequence::random(&ev, &mut rng)).collect();
+    let truth = Mixture::new(seqs.clone(), vec![0.5, 0.3, 0.2]).unwrap();
+    let sim = simulate(
+        &ev,
+        &truth,
+        &SimulationSpec {
+            n_subjects: 50,
+            ..Default::default()
+        },
+        2,
+    )
+    .unwrap();
+    let lik =
+        Arc::new(Likelihood::new(ev.clone(), &sim.data, MissingConvention::Marginalise).unwrap());
+    let mut serial = SerialEvaluator::new(lik.clone());
+    let candidates = vec![Sequence::random(&ev, &mut rng)];
+    let mut failures = Vec::new();
+    for f in [
+        vec![0.5, 0.3, 0.2 + 9e-7],
+        vec![0.5, 0.3, 0.2 - 9e-7],
+        vec![1.0 - 9e-7, 0.0, 0.0],
+    ] {
+        let mixture =
+            Mixture::new(seqs.clone(), f.clone()).expect("within the documented tolerance");
+        for t in 0..3 {
+            let got = serial
+                .loglike_subtype_candidates(&mixture, t, &candidates)
+                .unwrap()[0];
+            let mut replaced = mixture.clone();
+            replaced.sequences_mut()[t] = candidates[0].clone();
+            let want = lik.loglike(&replaced);
+            if rel(got, want) >= 1e-10 {
+                failures.push(format!(
+                    "f = {f:?}, subtype {t}: candidates {got} vs loglike {want}"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "loglike_subtype_candidates disagrees with loglike:\n{}",
+        failures.join("\n")
+    );
 }

@@ -5,14 +5,25 @@ use std::path::{Path, PathBuf};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{fmt_num, font, padded_range, render, text_width, Figure, PlotError, PALETTE};
+use plotters::style::text_anchor::{HPos, VPos};
+
+use super::{
+    fmt_num, font, padded_range, render, text, text_width, tick_digits, Figure, PlotError, PALETTE,
+};
 
 /// Cross-validation: CVIC per subtype count (left panel) and test log-likelihood per
 /// subtype count with each fold as a point and the mean (right panel).
 /// `cvic[s]` is for s+1 subtypes, `fold_loglike[i][s]` for fold i. Non-finite values
 /// are skipped. Writes `<stem>.svg` and `<stem>.png`; returns both paths.
-pub fn draw_cvic(stem: &Path, cvic: &[f64], fold_loglike: &[Vec<f64>]) -> Result<Vec<PathBuf>, PlotError> {
-    let n = fold_loglike.iter().map(Vec::len).fold(cvic.len(), usize::max);
+pub fn draw_cvic(
+    stem: &Path,
+    cvic: &[f64],
+    fold_loglike: &[Vec<f64>],
+) -> Result<Vec<PathBuf>, PlotError> {
+    let n = fold_loglike
+        .iter()
+        .map(Vec::len)
+        .fold(cvic.len(), usize::max);
     if n == 0 {
         return Err(PlotError(format!(
             "cannot draw figure {}.svg/.png: no subtype counts",
@@ -37,7 +48,9 @@ struct Cvic {
 }
 
 const FOLD_COLOUR: RGBColor = PALETTE[0];
+const FOLD_ALPHA: f64 = 0.8;
 const MEAN_COLOUR: RGBColor = RGBColor(0, 0, 0);
+const LEGEND_H: i32 = 34;
 
 impl Cvic {
     /// Mean over folds of the finite test log-likelihoods, per subtype count.
@@ -61,13 +74,23 @@ impl Cvic {
         title: &str,
         y_desc: &str,
         values: &[f64],
-    ) -> Result<ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>, String>
-    {
+    ) -> Result<
+        ChartContext<
+            '_,
+            DB,
+            Cartesian2d<
+                plotters::coord::types::RangedCoordf64,
+                plotters::coord::types::RangedCoordf64,
+            >,
+        >,
+        String,
+    > {
         let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
         let (y0, y1) = padded_range(values, 0.08);
+        let digits = tick_digits(y0, y1, 7);
         let y_label_w = [y0, y1]
             .iter()
-            .map(|v| text_width(&format!("{v:.1}"), 13.0))
+            .map(|v| text_width(&fmt_num(*v, digits), 13.0))
             .max()
             .unwrap_or(40);
         let x1 = self.n as f64 + 0.5;
@@ -93,9 +116,11 @@ impl Cvic {
                     String::new()
                 }
             })
+            .y_label_formatter(&|y| fmt_num(*y, digits))
             .disable_x_mesh()
             .bold_line_style(RGBColor(225, 225, 225))
-            .light_line_style(RGBColor(243, 243, 243))
+            .light_line_style(RGBColor(245, 245, 245))
+            .y_max_light_lines(2)
             .draw()
             .map_err(err)?;
         Ok(chart)
@@ -104,12 +129,15 @@ impl Cvic {
 
 impl Figure for Cvic {
     fn size(&self) -> (u32, u32) {
-        (1100, 480)
+        (1100, 500)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, _raster: bool) -> Result<(), String> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-        let halves = root.split_evenly((1, 2));
+        let (w, h) = self.size();
+        // The legend goes in a strip under the right panel, so that it hides no point.
+        let (charts, strip) = root.split_vertically(h as i32 - LEGEND_H);
+        let halves = charts.split_evenly((1, 2));
 
         // Left: CVIC, lower is better.
         let mut left = self.panel(&halves[0], "CVIC (lower is better)", "CVIC", &self.cvic)?;
@@ -120,14 +148,22 @@ impl Figure for Cvic {
             .filter(|(_, v)| v.is_finite())
             .map(|(s, &v)| ((s + 1) as f64, v))
             .collect();
-        left.draw_series(LineSeries::new(pts.iter().copied(), MEAN_COLOUR.stroke_width(2)))
-            .map_err(err)?;
+        left.draw_series(LineSeries::new(
+            pts.iter().copied(),
+            MEAN_COLOUR.stroke_width(2),
+        ))
+        .map_err(err)?;
         left.draw_series(pts.iter().map(|&p| Circle::new(p, 5, MEAN_COLOUR.filled())))
             .map_err(err)?;
 
         // Right: each fold's test log-likelihood, and the mean over folds.
         let all: Vec<f64> = self.folds.iter().flatten().copied().collect();
-        let mut right = self.panel(&halves[1], "Test-set log-likelihood", "Log-likelihood", &all)?;
+        let mut right = self.panel(
+            &halves[1],
+            "Test-set log-likelihood",
+            "Log-likelihood",
+            &all,
+        )?;
         let nf = self.folds.len();
         let fold_pts: Vec<(f64, f64)> = self
             .folds
@@ -135,7 +171,11 @@ impl Figure for Cvic {
             .enumerate()
             .flat_map(|(i, f)| {
                 // Folds spread a little along x so that equal values stay visible.
-                let dx = if nf > 1 { (i as f64 / (nf - 1) as f64 - 0.5) * 0.24 } else { 0.0 };
+                let dx = if nf > 1 {
+                    (i as f64 / (nf - 1) as f64 - 0.5) * 0.24
+                } else {
+                    0.0
+                };
                 f.iter()
                     .enumerate()
                     .filter(|(_, v)| v.is_finite())
@@ -143,10 +183,12 @@ impl Figure for Cvic {
             })
             .collect();
         right
-            .draw_series(fold_pts.iter().map(|&p| Circle::new(p, 4, FOLD_COLOUR.mix(0.75).filled())))
-            .map_err(err)?
-            .label("fold")
-            .legend(|(x, y)| Circle::new((x + 10, y), 4, FOLD_COLOUR.mix(0.75).filled()));
+            .draw_series(
+                fold_pts
+                    .iter()
+                    .map(|&p| Circle::new(p, 4, FOLD_COLOUR.mix(FOLD_ALPHA).filled())),
+            )
+            .map_err(err)?;
         let mean_pts: Vec<(f64, f64)> = self
             .means()
             .iter()
@@ -154,26 +196,53 @@ impl Figure for Cvic {
             .filter_map(|(s, m)| m.map(|m| ((s + 1) as f64, m)))
             .collect();
         right
-            .draw_series(LineSeries::new(mean_pts.iter().copied(), MEAN_COLOUR.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                mean_pts.iter().copied(),
+                MEAN_COLOUR.stroke_width(2),
+            ))
             .map_err(err)?;
         right
-            .draw_series(
-                mean_pts
-                    .iter()
-                    .map(|&(x, y)| PathElement::new(vec![(x - 0.18, y), (x + 0.18, y)], MEAN_COLOUR.stroke_width(3))),
-            )
-            .map_err(err)?
-            .label("mean over folds")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], MEAN_COLOUR.stroke_width(2)));
-        right
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .margin(12)
-            .label_font(font(13.0))
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(160, 160, 160))
-            .draw()
+            .draw_series(mean_pts.iter().map(|&(x, y)| {
+                PathElement::new(
+                    vec![(x - 0.18, y), (x + 0.18, y)],
+                    MEAN_COLOUR.stroke_width(3),
+                )
+            }))
             .map_err(err)?;
+
+        let fold_label = if nf == 1 {
+            "the fold".to_string()
+        } else {
+            format!("each of the {nf} folds")
+        };
+        let mean_label = "mean over folds";
+        let legend_w = 8
+            + 8
+            + text_width(&fold_label, 13.0) as i32
+            + 28
+            + 24
+            + 8
+            + text_width(mean_label, 13.0) as i32;
+        let mut x = (w as i32 * 3 / 4 - legend_w / 2).max(0);
+        let y = LEGEND_H / 2 - 4;
+        strip
+            .draw(&Circle::new(
+                (x + 4, y),
+                4,
+                FOLD_COLOUR.mix(FOLD_ALPHA).filled(),
+            ))
+            .map_err(err)?;
+        x += 16;
+        text(&strip, &fold_label, (x, y), 13.0, HPos::Left, VPos::Center)?;
+        x += text_width(&fold_label, 13.0) as i32 + 28;
+        strip
+            .draw(&PathElement::new(
+                vec![(x, y), (x + 24, y)],
+                MEAN_COLOUR.stroke_width(3),
+            ))
+            .map_err(err)?;
+        x += 32;
+        text(&strip, mean_label, (x, y), 13.0, HPos::Left, VPos::Center)?;
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::{fmt_num, render, text_width, Figure, Ink, PlotError};
+use super::{fmt_num, render, text, text_width, Figure, PlotError};
 
 /// Input of [`draw_pvd`].
 pub struct PvdInput<'a> {
@@ -58,8 +58,12 @@ fn to_rgb(c: [f64; 3]) -> RGBColor {
 /// Writes the positional variance diagram to `<stem>.svg` and `<stem>.png`; returns
 /// both paths.
 pub fn draw_pvd(stem: &Path, input: &PvdInput) -> Result<Vec<PathBuf>, PlotError> {
-    let fig = Pvd::new(input)
-        .map_err(|e| PlotError(format!("cannot draw figure {}.svg/.png: {e}", stem.display())))?;
+    let fig = Pvd::new(input).map_err(|e| {
+        PlotError(format!(
+            "cannot draw figure {}.svg/.png: {e}",
+            stem.display()
+        ))
+    })?;
     render(stem, &fig)
 }
 
@@ -109,7 +113,9 @@ impl Pvd {
         }
         for (e, &(bm, _, _)) in input.events.iter().enumerate() {
             if bm >= b {
-                return Err(format!("event {e} refers to biomarker {bm}, but there are {b} biomarkers"));
+                return Err(format!(
+                    "event {e} refers to biomarker {bm}, but there are {b} biomarkers"
+                ));
             }
         }
         for (s, p) in input.panels.iter().enumerate() {
@@ -197,15 +203,26 @@ impl Pvd {
                         zs.push(s);
                     }
                 }
-                Some((to_rgb(level_colour(level)), format!("z = {}", zs.join(", "))))
+                Some((
+                    to_rgb(level_colour(level)),
+                    format!("z = {}", zs.join(", ")),
+                ))
             })
             .collect();
 
-        let rows: Vec<String> = order.iter().map(|&i| input.biomarker_names[i].clone()).collect();
+        let rows: Vec<String> = order
+            .iter()
+            .map(|&i| input.biomarker_names[i].clone())
+            .collect();
         let n = n as i32;
         let cw = (PANEL_W / n).max(3);
         let rh = (260 / (b.max(1) as i32)).clamp(19, 36);
-        let label_w = rows.iter().map(|s| text_width(s, NAME_SIZE) as i32).max().unwrap_or(0) + 12;
+        let label_w = rows
+            .iter()
+            .map(|s| text_width(s, NAME_SIZE) as i32)
+            .max()
+            .unwrap_or(0)
+            + 12;
         let s = input.panels.len() as i32;
         let nrows = (s + 3) / 4;
         let ncols = (s + nrows - 1) / nrows;
@@ -274,7 +291,6 @@ impl Pvd {
     fn draw_panel<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
-        ink: &Ink,
         i: usize,
     ) -> Result<(), String> {
         let (title, cells) = &self.panels[i];
@@ -317,31 +333,43 @@ impl Pvd {
             let x = x0 + (k - 1) * self.cw + self.cw / 2;
             root.draw(&PathElement::new(vec![(x, yb), (x, yb + 4)], BLACK))
                 .map_err(err)?;
-            ink.text(root, &k.to_string(), (x, yb + 7), TICK_SIZE, HPos::Center, VPos::Top, false)?;
+            text(
+                root,
+                &k.to_string(),
+                (x, yb + 7),
+                TICK_SIZE,
+                HPos::Center,
+                VPos::Top,
+            )?;
         }
-        ink.text(
+        text(
             root,
             "SuStaIn stage",
             (x0 + pw / 2, yb + TICK_H + AXIS_H / 2 + 2),
             AXIS_SIZE,
             HPos::Center,
             VPos::Center,
-            false,
         )?;
-        ink.text(
+        text(
             root,
             title,
             (x0 + pw / 2, y0 - TITLE_H / 2 - 2),
             TITLE_SIZE,
             HPos::Center,
             VPos::Center,
-            false,
         )?;
         // Biomarker names left of the first panel of each panel row.
         if i as i32 % self.ncols == 0 {
             for (r, name) in self.rows.iter().enumerate() {
                 let y = y0 + r as i32 * self.rh + self.rh / 2;
-                ink.text(root, name, (x0 - 8, y), NAME_SIZE, HPos::Right, VPos::Center, false)?;
+                text(
+                    root,
+                    name,
+                    (x0 - 8, y),
+                    NAME_SIZE,
+                    HPos::Right,
+                    VPos::Center,
+                )?;
             }
         }
         Ok(())
@@ -356,27 +384,128 @@ impl Figure for Pvd {
         (w as u32, h as u32)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, raster: bool) -> Result<(), String> {
-        let ink = Ink { raster };
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         for i in 0..self.panels.len() {
-            self.draw_panel(root, &ink, i)?;
+            self.draw_panel(root, i)?;
         }
         // Legend, centred under the panels.
         let (w, h) = self.size();
         let mut x = (w as i32 - self.legend_width()) / 2;
         let y = h as i32 - MARGIN - LEGEND_H / 2;
         for (colour, label) in &self.legend {
-            root.draw(&Rectangle::new([(x, y - 7), (x + 14, y + 7)], colour.filled()))
-                .map_err(|e| e.to_string())?;
+            root.draw(&Rectangle::new(
+                [(x, y - 7), (x + 14, y + 7)],
+                colour.filled(),
+            ))
+            .map_err(|e| e.to_string())?;
             root.draw(&PathElement::new(
-                vec![(x, y - 7), (x + 14, y - 7), (x + 14, y + 7), (x, y + 7), (x, y - 7)],
+                vec![
+                    (x, y - 7),
+                    (x + 14, y - 7),
+                    (x + 14, y + 7),
+                    (x, y + 7),
+                    (x, y - 7),
+                ],
                 BLACK,
             ))
             .map_err(|e| e.to_string())?;
             x += 20;
-            ink.text(root, label, (x, y), LEGEND_SIZE, HPos::Left, VPos::Center, false)?;
+            text(root, label, (x, y), LEGEND_SIZE, HPos::Left, VPos::Center)?;
             x += text_width(label, LEGEND_SIZE) as i32 + 24;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_hot(n: usize, pos: &[(usize, usize, f64)]) -> Vec<Vec<f64>> {
+        let mut c = vec![vec![0.0; n]; n];
+        for &(e, k, v) in pos {
+            c[e][k] = v;
+        }
+        c
+    }
+
+    #[test]
+    fn plot_pvd_colours_and_row_order() {
+        let names = vec!["A".to_string(), "B".to_string()];
+        // A: z = 1 and z = 2; B: z = 1.
+        let events = [(0, 0, 1.0), (0, 1, 2.0), (1, 0, 1.0)];
+        let panels = [
+            PvdPanel {
+                title: "one".into(),
+                // B's event first, then A's two events.
+                certainty: one_hot(3, &[(2, 0, 1.0), (0, 1, 1.0), (1, 2, 1.0)]),
+            },
+            PvdPanel {
+                title: "two".into(),
+                // A's z = 1 event split between positions 0 and 1; its z = 2 event
+                // certain at 1; B's event half at 2; NaN counts as 0.
+                certainty: vec![
+                    vec![0.5, 0.5, 0.0],
+                    vec![0.0, 1.0, f64::NAN],
+                    vec![0.0, 0.0, 0.5],
+                ],
+            },
+        ];
+        let input = PvdInput {
+            biomarker_names: &names,
+            events: &events,
+            panels: &panels,
+        };
+        let pvd = Pvd::new(&input).unwrap();
+        // Rows follow panel 0's most likely sequence: B (position 0) before A.
+        assert_eq!(pvd.rows, vec!["B".to_string(), "A".to_string()]);
+        let red = RGBColor(255, 0, 0);
+        let magenta = RGBColor(255, 0, 255);
+        let c0 = &pvd.panels[0].1;
+        assert_eq!(c0[0], vec![red, WHITE, WHITE]);
+        assert_eq!(c0[1], vec![WHITE, red, magenta]);
+        let c1 = &pvd.panels[1].1;
+        // Half red: green and blue lose half.
+        assert_eq!(c1[0], vec![WHITE, WHITE, RGBColor(255, 128, 128)]);
+        // Red (0.5), then red (0.5) + magenta (1.0): green clamps at 0, blue loses
+        // only red's half (magenta has blue).
+        assert_eq!(
+            c1[1],
+            vec![RGBColor(255, 128, 128), RGBColor(255, 0, 128), WHITE]
+        );
+        // Legend: one entry per level.
+        assert_eq!(
+            pvd.legend,
+            vec![(red, "z = 1".to_string()), (magenta, "z = 2".to_string())]
+        );
+    }
+
+    #[test]
+    fn plot_pvd_png_cells_have_the_colours() {
+        let names = vec!["A".to_string(), "B".to_string()];
+        let events = [(0, 0, 1.0), (0, 1, 2.0), (1, 0, 1.0)];
+        let panels = [PvdPanel {
+            title: "one".into(),
+            certainty: one_hot(3, &[(2, 0, 1.0), (0, 1, 1.0), (1, 2, 1.0)]),
+        }];
+        let input = PvdInput {
+            biomarker_names: &names,
+            events: &events,
+            panels: &panels,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let paths = draw_pvd(&dir.path().join("pvd"), &input).unwrap();
+        let img = image::open(&paths[1]).unwrap().to_rgb8();
+        let pvd = Pvd::new(&input).unwrap();
+        let (x0, y0) = pvd.panel_origin(0);
+        let at = |row: i32, k: i32| {
+            let x = x0 + k * pvd.cw + pvd.cw / 2;
+            let y = y0 + row * pvd.rh + pvd.rh / 2;
+            img.get_pixel(x as u32, y as u32).0
+        };
+        assert_eq!(at(0, 0), [255, 0, 0]);
+        assert_eq!(at(0, 1), [255, 255, 255]);
+        assert_eq!(at(1, 1), [255, 0, 0]);
+        assert_eq!(at(1, 2), [255, 0, 255]);
     }
 }

@@ -1,0 +1,108 @@
+//! GPU batch-likelihood benchmark against the CPU evaluators.
+//!
+//! Workload W1 (as in `benches/likelihood.rs`): 1000 subjects, 10 biomarkers with
+//! thresholds 1, 2, 3 (30 events), z_max 5, 10% missing values, simulated from a
+//! 3-subtype truth with fractions 0.5/0.3/0.2 (fixed seeds).
+//!
+//! - `gpu/W1/loglike_batch_1024`: one `loglike_batch` call with 1024 random 3-subtype
+//!   mixtures (the lockstep-MCMC shape: one batch per iteration), on the GPU, on
+//!   `SerialEvaluator`, and on `sustain_cpu::ThreadedEvaluator` (all cores).
+//! - `gpu/W1/subtype_candidates_1024`: the E-M seam, 1024 candidate sequences for one
+//!   subtype of a 3-subtype mixture.
+//!
+//! Criterion's throughput is candidate evaluations per second. Without a GPU adapter
+//! only the CPU benchmarks run (a NOTICE says so).
+//!
+//! Run with `cargo bench --features gpu --bench gpu`.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+use sustain_gpu::{GpuContext, GpuEvaluator};
+use sustain_model::simulate::{simulate, SimulationSpec};
+use sustain_model::{BatchEvaluator, Dataset, EventSet, Likelihood, MissingConvention, Mixture, Sequence, SerialEvaluator};
+
+const BATCH: usize = 1024;
+
+struct W1 {
+    events: EventSet,
+    data: Dataset,
+    lik: Arc<Likelihood>,
+    base: Mixture,
+    mixtures: Vec<Mixture>,
+    candidates: Vec<Sequence>,
+}
+
+fn w1() -> W1 {
+    let events = EventSet::uniform(10, &[1.0, 2.0, 3.0], 5.0).unwrap();
+    let mut rng = Pcg64::seed_from_u64(1);
+    let seqs = (0..3).map(|_| Sequence::random(&events, &mut rng)).collect();
+    let base = Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap();
+    let spec = SimulationSpec { n_subjects: 1000, control_fraction: 0.0, missing_fraction: 0.1 };
+    let data = simulate(&events, &base, &spec, 2).unwrap().data;
+    let lik = Arc::new(Likelihood::new(events.clone(), &data, MissingConvention::Marginalise).unwrap());
+    let mixtures = (0..BATCH)
+        .map(|_| {
+            let seqs = (0..3).map(|_| Sequence::random(&events, &mut rng)).collect();
+            let f: Vec<f64> = (0..3).map(|_| rng.gen_range(0.1..1.0)).collect();
+            let sum: f64 = f.iter().sum();
+            Mixture::new(seqs, f.iter().map(|v| v / sum).collect()).unwrap()
+        })
+        .collect();
+    let candidates = (0..BATCH).map(|_| Sequence::random(&events, &mut rng)).collect();
+    W1 { events, data, lik, base, mixtures, candidates }
+}
+
+fn bench(c: &mut Criterion) {
+    let w = w1();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut g = c.benchmark_group("gpu");
+    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
+    g.throughput(Throughput::Elements(BATCH as u64));
+
+    let mut serial = SerialEvaluator::new(Arc::clone(&w.lik));
+    let mut threaded = sustain_cpu::ThreadedEvaluator::new(Arc::clone(&w.lik), threads);
+    let gpu = match GpuContext::new() {
+        Ok(ctx) => {
+            eprintln!("GPU adapter: {}", ctx.description());
+            let lik = &w.lik;
+            let mut e = GpuEvaluator::with_capacity(Arc::new(ctx), lik, &w.data, BATCH, 3).unwrap();
+            // Agreement check before timing.
+            let want = serial.loglike_batch(&w.mixtures[..8]).unwrap();
+            let got = e.loglike_batch(&w.mixtures[..8]).unwrap();
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() <= 1e-5 * b.abs(), "GPU {a} vs CPU {b}");
+            }
+            Some(e)
+        }
+        Err(e) => {
+            eprintln!("NOTICE: {e}; only the CPU evaluators are timed");
+            None
+        }
+    };
+    assert_eq!(w.events.n_events(), 30);
+
+    let id = "W1/loglike_batch_1024";
+    if let Some(mut gpu) = gpu {
+        g.bench_function(format!("{id}/gpu"), |b| b.iter(|| black_box(gpu.loglike_batch(black_box(&w.mixtures)).unwrap())));
+        g.bench_function("W1/subtype_candidates_1024/gpu", |b| {
+            b.iter(|| black_box(gpu.loglike_subtype_candidates(&w.base, 1, black_box(&w.candidates)).unwrap()))
+        });
+    }
+    g.bench_function(format!("{id}/serial"), |b| {
+        b.iter(|| black_box(serial.loglike_batch(black_box(&w.mixtures)).unwrap()))
+    });
+    g.bench_function(format!("{id}/threaded_{threads}"), |b| {
+        b.iter(|| black_box(threaded.loglike_batch(black_box(&w.mixtures)).unwrap()))
+    });
+    g.bench_function("W1/subtype_candidates_1024/serial", |b| {
+        b.iter(|| black_box(serial.loglike_subtype_candidates(&w.base, 1, black_box(&w.candidates)).unwrap()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

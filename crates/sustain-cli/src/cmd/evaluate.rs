@@ -1,0 +1,68 @@
+//! `sustain evaluate`: the log-likelihood of data under given sequences and subtype
+//! fractions, in total and per subject (spec section 3).
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use sustain_model::Likelihood;
+
+use crate::backend::Backend;
+use crate::cmd::ModelDataArgs;
+use crate::error::CliError;
+use crate::io;
+
+/// Arguments of `sustain evaluate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvaluateArgs {
+    #[command(flatten)]
+    pub input: ModelDataArgs,
+
+    /// Sequences JSON: {"sequences": [[event indices, first to last], ...], "f":
+    /// [subtype fractions]}; "f" may be left out for a single sequence. Events are
+    /// numbered z-score-major (all biomarkers' first thresholds, then the second, ...).
+    #[arg(long, value_name = "SEQUENCES.json")]
+    pub sequences: PathBuf,
+
+    /// Where the likelihood is computed.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
+}
+
+/// The JSON printed on stdout.
+#[derive(Debug, Serialize)]
+struct EvaluateOutput<'a> {
+    /// `sum_m log p(x_m)`.
+    loglike: f64,
+    /// The missing-value convention used.
+    missing: &'static str,
+    /// The backend used.
+    backend: &'static str,
+    /// Subject ids, aligned with `per_subject`.
+    ids: &'a [String],
+    /// `log p(x_m)` per subject, in data order.
+    per_subject: Vec<f64>,
+}
+
+/// Runs `sustain evaluate`: prints `{"loglike", "missing", "backend", "ids",
+/// "per_subject"}` as one line of JSON on stdout.
+pub fn run(args: &EvaluateArgs) -> Result<(), CliError> {
+    let (model, data) = args.input.load()?;
+    let mixture = io::read_sequences(&args.sequences, &model.events)?;
+    let likelihood = match args.backend {
+        Backend::Cpu => {
+            Likelihood::new(model.events, &data.dataset, args.input.missing.convention())
+                .map_err(|e| CliError::in_file(&args.input.data, e))?
+        }
+    };
+    let output = EvaluateOutput {
+        loglike: likelihood.loglike(&mixture),
+        missing: args.input.missing.name(),
+        backend: args.backend.name(),
+        ids: &data.ids,
+        per_subject: likelihood.log_p_subjects(&mixture),
+    };
+    let mut text = serde_json::to_string(&output)
+        .map_err(|e| CliError::new(format!("cannot format the result: {e}")))?;
+    text.push('\n');
+    io::write_stdout(&text)
+}

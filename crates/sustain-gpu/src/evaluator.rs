@@ -1,0 +1,661 @@
+//! [`GpuEvaluator`]: the batch likelihood with the data resident on the device.
+
+use crate::context::{GpuContext, PARAMS_BYTES};
+use crate::{GpuError, SUBJECTS_PER_WORKGROUP};
+use bytemuck::{Pod, Zeroable};
+use std::sync::Arc;
+use sustain_model::likelihood::neumaier_sum;
+use sustain_model::{
+    BatchEvaluator, Dataset, EventSet, Likelihood, MissingConvention, Mixture, ModelError, Sequence,
+};
+
+/// `log(0)` as the shader writes it: finite, so that no infinities reach the device.
+const NEG: f32 = -1.0e30;
+const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
+/// Candidates the buffers hold before the first call needs more.
+const DEFAULT_CAPACITY: usize = 1024;
+/// Subtypes per candidate the buffers hold before the first call needs more.
+const DEFAULT_SUBTYPES: usize = 3;
+/// Largest output/readback buffer allocated, in bytes (per-subject batches are split).
+const MAX_OUT_BYTES: u64 = 256 << 20;
+
+/// The shader's `Params` uniform (`shaders/sustain_loglike.wgsl`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n_subjects: u32,
+    stride: u32,
+    n_biomarkers: u32,
+    n_events: u32,
+    cand_base: u32,
+    cand_stride: u32,
+    max_subtypes: u32,
+    pos_words: u32,
+    n_tiles: u32,
+    use_others: u32,
+    z_min: f32,
+    log_f_others: f32,
+}
+const _: () = assert!(std::mem::size_of::<Params>() as u64 == PARAMS_BYTES);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// One sum per (candidate, tile of 64 subjects).
+    Total,
+    /// One value per (candidate, subject).
+    Subjects,
+}
+
+/// Where a dispatch's output goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sink {
+    /// Copied to the host and returned.
+    Host,
+    /// Copied to the `others` buffer (E-M seam), not read back.
+    Others,
+}
+
+fn log_f32(f: f64) -> f32 {
+    if f > 0.0 {
+        (f.ln() as f32).max(NEG)
+    } else {
+        NEG
+    }
+}
+
+/// The GPU implementation of [`BatchEvaluator`].
+///
+/// Construction uploads the data once: values as f32 pairs `(x w, w)` with
+/// `w = sqrt(1/2)/sigma` (0 for missing), biomarker-major and padded to whole
+/// workgroups of 64 subjects, and the event set (per-biomarker event indices and
+/// thresholds, `z_max`; `z_min` as a uniform). Each call uploads only the candidates
+/// (per candidate the number of subtypes, the log-fractions as f32 and each subtype's
+/// event positions packed two u16 to a word) into buffers allocated for a maximum
+/// batch, which grow only when a larger batch arrives; repeated calls with the same
+/// batch size allocate nothing on the device.
+///
+/// Numbers: the device computes `g[m] = log sum_s f_s sum_k exp(-0.5 sum_obs ((x -
+/// mu)/sigma)^2)` in f32 and sums it per 64 subjects; the host adds the per-subject
+/// constants (`-ln(N+1)`, the `log(2 pi)` and `ln sigma` terms of observed values and
+/// the missing-value constants of the [`MissingConvention`]) in f64. Results agree with
+/// [`sustain_model::SerialEvaluator`] to about 1e-6 relative.
+pub struct GpuEvaluator {
+    ctx: Arc<GpuContext>,
+    events: EventSet,
+    n_subjects: usize,
+    n_tiles: usize,
+    /// Padded subjects, `n_tiles * 64`.
+    stride: usize,
+    pos_words: usize,
+    /// Per subject `log p(x_m) - g[m]`, f64.
+    subject_const: Vec<f64>,
+    /// Sum of `subject_const`, compensated.
+    const_total: f64,
+    params: wgpu::Buffer,
+    xw: wgpu::Buffer,
+    model: wgpu::Buffer,
+    others: wgpu::Buffer,
+    cand: wgpu::Buffer,
+    out: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+    /// Host copy of the candidate records of one dispatch (reused between calls).
+    packed: Vec<u32>,
+    /// Largest number of candidates one dispatch may hold (workgroup-count limit).
+    max_dispatch: usize,
+    /// Largest storage binding / buffer, bytes.
+    max_binding: u64,
+}
+
+impl std::fmt::Debug for GpuEvaluator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuEvaluator")
+            .field("adapter", &self.ctx.description())
+            .field("n_subjects", &self.n_subjects)
+            .field("n_events", &self.events.n_events())
+            .field("candidate_words", &(self.cand.size() / 4))
+            .finish()
+    }
+}
+
+impl GpuEvaluator {
+    /// Uploads `data` for the model `events` under `convention`.
+    pub fn new(
+        ctx: Arc<GpuContext>,
+        events: EventSet,
+        data: &Dataset,
+        convention: MissingConvention,
+    ) -> Result<Self, GpuError> {
+        let lik = Likelihood::new(events, data, convention)?;
+        Self::from_likelihood(ctx, &lik, data)
+    }
+
+    /// Uploads the data of prepared `likelihood`. `data` must be the data set the
+    /// likelihood was built from (`Likelihood` keeps its values private); a data set
+    /// whose per-subject constants differ is rejected.
+    pub fn from_likelihood(ctx: Arc<GpuContext>, likelihood: &Likelihood, data: &Dataset) -> Result<Self, GpuError> {
+        Self::with_capacity(ctx, likelihood, data, DEFAULT_CAPACITY, DEFAULT_SUBTYPES)
+    }
+
+    /// As [`Self::from_likelihood`], with buffers sized for batches of `max_batch`
+    /// candidates of up to `max_subtypes` subtypes from the start.
+    pub fn with_capacity(
+        ctx: Arc<GpuContext>,
+        likelihood: &Likelihood,
+        data: &Dataset,
+        max_batch: usize,
+        max_subtypes: usize,
+    ) -> Result<Self, GpuError> {
+        let events = likelihood.events().clone();
+        let nb = events.n_biomarkers();
+        let n_events = events.n_events();
+        let m_count = data.n_subjects();
+        if data.n_biomarkers() != nb {
+            return Err(ModelError::BiomarkerCount { data: data.n_biomarkers(), model: nb }.into());
+        }
+        if m_count != likelihood.n_subjects() {
+            return Err(GpuError::Model(ModelError::Shape(format!(
+                "the data has {m_count} subjects, the likelihood {}",
+                likelihood.n_subjects()
+            ))));
+        }
+        let limits = ctx.limits().clone();
+        let n_tiles = m_count.div_ceil(SUBJECTS_PER_WORKGROUP);
+        if n_tiles > limits.max_compute_workgroups_per_dimension as usize {
+            return Err(GpuError::Runtime(format!(
+                "{m_count} subjects need {n_tiles} workgroups, the device allows {}",
+                limits.max_compute_workgroups_per_dimension
+            )));
+        }
+        let stride = n_tiles * SUBJECTS_PER_WORKGROUP;
+        let sigma = events.sigma();
+        let w = (0.5f64).sqrt() / sigma;
+        let values = data.values();
+
+        // Values, biomarker-major, and the per-subject constants.
+        let mut xw = vec![[0.0f32; 2]; nb * stride];
+        let mut subject_const = Vec::with_capacity(m_count);
+        let lik_const = likelihood.subject_constants();
+        let log_stages = (events.n_stages() as f64).ln();
+        for m in 0..m_count {
+            let mut half_sq = 0.0;
+            let mut own = -log_stages;
+            for b in 0..nb {
+                let v = values[[m, b]];
+                if v.is_nan() {
+                    if likelihood.convention() == MissingConvention::Reference {
+                        let t = (1.0 / (events.z_max(b) - events.z_min())).ln();
+                        own += -HALF_LN_2PI - 0.5 * t * t;
+                    }
+                } else {
+                    let xs = v / sigma;
+                    half_sq += 0.5 * xs * xs;
+                    own += -HALF_LN_2PI - sigma.ln();
+                    xw[b * stride + m] = [(v * w) as f32, w as f32];
+                }
+            }
+            // The likelihood's constant includes -x^2/2, which the device keeps inside
+            // its sum of squares: add it back (f64, no cancellation to speak of).
+            let c = lik_const[m] + half_sq;
+            if (c - own).abs() > 1e-9 * (1.0 + own.abs()) {
+                return Err(GpuError::Model(ModelError::Shape(format!(
+                    "subject {m} of the data does not match the likelihood's data"
+                ))));
+            }
+            subject_const.push(c);
+        }
+        let const_total = neumaier_sum(&subject_const);
+
+        // The event set.
+        let mut model: Vec<u32> = Vec::with_capacity(nb + 1 + 2 * n_events + nb);
+        let mut start = 0u32;
+        model.push(0);
+        for b in 0..nb {
+            start += events.biomarker_events(b).len() as u32;
+            model.push(start);
+        }
+        for b in 0..nb {
+            model.extend(events.biomarker_events(b).iter().map(|&e| e as u32));
+        }
+        for b in 0..nb {
+            model.extend(events.biomarker_events(b).iter().map(|&e| (events.event(e).z as f32).to_bits()));
+        }
+        model.extend(events.z_max_all().iter().map(|&z| (z as f32).to_bits()));
+
+        let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        let xw_bytes = (xw.len() * 8) as u64;
+        if xw_bytes > max_binding {
+            return Err(GpuError::Runtime(format!(
+                "the data needs a {xw_bytes}-byte buffer, the device allows {max_binding}"
+            )));
+        }
+
+        let device = &ctx.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let init = |label: &str, contents: &[u8], usage: wgpu::BufferUsages| {
+            wgpu::util::DeviceExt::create_buffer_init(
+                device,
+                &wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage },
+            )
+        };
+        let xw_buf = init("xw", bytemuck::cast_slice(&xw), wgpu::BufferUsages::STORAGE);
+        let model_buf = init("model", bytemuck::cast_slice(&model), wgpu::BufferUsages::STORAGE);
+        let params = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params"),
+            size: PARAMS_BYTES,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let others = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("others"),
+            size: (stride * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let pos_words = n_events.div_ceil(2);
+        let max_batch = max_batch.max(1);
+        let max_subtypes = max_subtypes.max(1);
+        let cand_words = max_batch * (1 + max_subtypes + max_subtypes * pos_words);
+        let cand = Self::cand_buffer(device, cand_words as u64 * 4);
+        let out_floats = (max_batch * n_tiles).max(stride);
+        let (out, staging) = Self::out_buffers(device, out_floats as u64 * 4);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::Runtime(format!("allocating device buffers: {e}")));
+        }
+        let bind_group = Self::bind_group(&ctx, &params, &xw_buf, &model_buf, &cand, &others, &out);
+        let max_dispatch = limits.max_compute_workgroups_per_dimension as usize;
+        Ok(Self {
+            ctx,
+            events,
+            n_subjects: m_count,
+            n_tiles,
+            stride,
+            pos_words,
+            subject_const,
+            const_total,
+            params,
+            xw: xw_buf,
+            model: model_buf,
+            others,
+            cand,
+            out,
+            staging,
+            bind_group,
+            packed: Vec::new(),
+            max_dispatch,
+            max_binding: max_binding.min(MAX_OUT_BYTES),
+        })
+    }
+
+    fn cand_buffer(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer {
+        device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("candidates"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    fn out_buffers(device: &wgpu::Device, bytes: u64) -> (wgpu::Buffer, wgpu::Buffer) {
+        let out = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("out"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let staging = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        (out, staging)
+    }
+
+    fn bind_group(
+        ctx: &GpuContext,
+        params: &wgpu::Buffer,
+        xw: &wgpu::Buffer,
+        model: &wgpu::Buffer,
+        cand: &wgpu::Buffer,
+        others: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+            wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() }
+        }
+        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("sustain_loglike"),
+            layout: &ctx.layout,
+            entries: &[
+                entry(0, params),
+                entry(1, xw),
+                entry(2, model),
+                entry(3, cand),
+                entry(4, others),
+                entry(5, out),
+            ],
+        })
+    }
+
+    /// The shared context.
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+
+    /// Per subject, `log p(x_m)` minus what the device computes: the sequence-independent
+    /// constant (f64).
+    pub fn subject_offsets(&self) -> &[f64] {
+        &self.subject_const
+    }
+
+    /// Grows the buffers (never shrinks) so that batches of `n` candidates with up to
+    /// `max_subtypes` subtypes need no allocation.
+    pub fn reserve(&mut self, n: usize, max_subtypes: usize) -> Result<(), GpuError> {
+        let n = n.min(self.max_dispatch).max(1);
+        let words = n * self.record_words(max_subtypes.max(1));
+        self.ensure(words, n * self.n_tiles)
+    }
+
+    fn record_words(&self, max_subtypes: usize) -> usize {
+        1 + max_subtypes + max_subtypes * self.pos_words
+    }
+
+    /// Makes the candidate buffer hold `cand_words` words and the output `out_floats`.
+    fn ensure(&mut self, cand_words: usize, out_floats: usize) -> Result<(), GpuError> {
+        let cand_bytes = cand_words as u64 * 4;
+        let out_bytes = out_floats as u64 * 4;
+        if cand_bytes <= self.cand.size() && out_bytes <= self.out.size() {
+            return Ok(());
+        }
+        let device = &self.ctx.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        if cand_bytes > self.cand.size() {
+            self.cand = Self::cand_buffer(device, cand_bytes);
+        }
+        if out_bytes > self.out.size() {
+            let (out, staging) = Self::out_buffers(device, out_bytes);
+            self.out = out;
+            self.staging = staging;
+        }
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::Runtime(format!("growing device buffers: {e}")));
+        }
+        self.bind_group =
+            Self::bind_group(&self.ctx, &self.params, &self.xw, &self.model, &self.cand, &self.others, &self.out);
+        Ok(())
+    }
+
+    /// How many candidates of `max_subtypes` subtypes one dispatch of `entry` may hold.
+    fn chunk_len(&self, entry: Entry, max_subtypes: usize) -> usize {
+        let per_out = match entry {
+            Entry::Total => self.n_tiles,
+            Entry::Subjects => self.stride,
+        } as u64
+            * 4;
+        let per_cand = self.record_words(max_subtypes) as u64 * 4;
+        let by_out = (self.max_binding / per_out).max(1);
+        let by_cand = (self.max_binding / per_cand).max(1);
+        (by_out.min(by_cand) as usize).min(self.max_dispatch).max(1)
+    }
+
+    fn check_len(&self, seq: &Sequence) -> Result<(), GpuError> {
+        if seq.len() != self.events.n_events() {
+            return Err(GpuError::Model(ModelError::InvalidSequence(format!(
+                "has {} events, the model has {}",
+                seq.len(),
+                self.events.n_events()
+            ))));
+        }
+        Ok(())
+    }
+
+    /// Packs one candidate record (see binding 3 of the shader) at record `i`.
+    fn pack_record<'a>(
+        &mut self,
+        i: usize,
+        max_subtypes: usize,
+        subtypes: impl ExactSizeIterator<Item = (&'a Sequence, f32)>,
+    ) {
+        let words = self.record_words(max_subtypes);
+        let pos_words = self.pos_words;
+        let rec = &mut self.packed[i * words..(i + 1) * words];
+        rec[0] = subtypes.len() as u32;
+        for (s, (seq, log_f)) in subtypes.enumerate() {
+            rec[1 + s] = log_f.to_bits();
+            let dst = &mut rec[1 + max_subtypes + s * pos_words..1 + max_subtypes + (s + 1) * pos_words];
+            let pos = seq.positions_u16();
+            for (d, pair) in dst.iter_mut().zip(pos.chunks(2)) {
+                let lo = u32::from(pair[0]);
+                let hi = pair.get(1).map_or(0, |&p| u32::from(p));
+                *d = lo | (hi << 16);
+            }
+        }
+    }
+
+    /// Sizes the host record array for `n` records of `max_subtypes` subtypes.
+    fn begin_records(&mut self, n: usize, max_subtypes: usize) {
+        let words = n * self.record_words(max_subtypes);
+        self.packed.clear();
+        self.packed.resize(words, 0);
+    }
+
+    /// Uploads the packed records, runs `entry` over `n` candidates and returns the
+    /// output (Sink::Host) or copies it to the `others` buffer (Sink::Others).
+    fn dispatch(
+        &mut self,
+        entry: Entry,
+        n: usize,
+        max_subtypes: usize,
+        log_f_others: Option<f32>,
+        sink: Sink,
+        result: &mut Vec<f32>,
+    ) -> Result<(), GpuError> {
+        let per = match entry {
+            Entry::Total => self.n_tiles,
+            Entry::Subjects => self.stride,
+        };
+        self.ensure(self.packed.len(), n * per)?;
+        let ctx = Arc::clone(&self.ctx);
+        let params = Params {
+            n_subjects: self.n_subjects as u32,
+            stride: self.stride as u32,
+            n_biomarkers: self.events.n_biomarkers() as u32,
+            n_events: self.events.n_events() as u32,
+            cand_base: 0,
+            cand_stride: self.record_words(max_subtypes) as u32,
+            max_subtypes: max_subtypes as u32,
+            pos_words: self.pos_words as u32,
+            n_tiles: self.n_tiles as u32,
+            use_others: u32::from(log_f_others.is_some()),
+            z_min: self.events.z_min() as f32,
+            log_f_others: log_f_others.unwrap_or(NEG),
+        };
+        ctx.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+        ctx.queue.write_buffer(&self.cand, 0, bytemuck::cast_slice(&self.packed));
+        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("sustain") });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            pass.set_pipeline(match entry {
+                Entry::Total => &ctx.total,
+                Entry::Subjects => &ctx.subjects,
+            });
+            pass.set_bind_group(0, &self.bind_group, &[]);
+            pass.dispatch_workgroups(self.n_tiles as u32, n as u32, 1);
+        }
+        let bytes = (n * per * 4) as u64;
+        match sink {
+            Sink::Host => encoder.copy_buffer_to_buffer(&self.out, 0, &self.staging, 0, bytes),
+            Sink::Others => encoder.copy_buffer_to_buffer(&self.out, 0, &self.others, 0, (self.stride * 4) as u64),
+        }
+        ctx.queue.submit([encoder.finish()]);
+        if sink == Sink::Others {
+            return ctx.take_errors();
+        }
+        let slice = self.staging.slice(0..bytes);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        ctx.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Runtime(format!("waiting for the device: {e}")))?;
+        let mapped = rx
+            .recv()
+            .map_err(|_| GpuError::Runtime("the read-back callback was dropped".into()))?
+            .map_err(|e| GpuError::Runtime(format!("mapping the results: {e}")));
+        if let Err(e) = mapped {
+            ctx.take_errors()?;
+            return Err(e);
+        }
+        {
+            let view = slice.get_mapped_range().map_err(|e| GpuError::Runtime(format!("reading the results: {e}")))?;
+            result.clear();
+            result.extend(view.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+        }
+        self.staging.unmap();
+        ctx.take_errors()
+    }
+
+    /// Runs `entry` over mixtures, chunked to the device limits, calling `emit` with
+    /// each chunk's offset and raw output.
+    fn run_mixtures(
+        &mut self,
+        entry: Entry,
+        mixtures: &[Mixture],
+        mut emit: impl FnMut(usize, &[f32]),
+    ) -> Result<(), GpuError> {
+        let mut max_subtypes = 1;
+        for m in mixtures {
+            max_subtypes = max_subtypes.max(m.n_subtypes());
+            for s in m.sequences() {
+                self.check_len(s)?;
+            }
+        }
+        let chunk = self.chunk_len(entry, max_subtypes);
+        let mut raw = Vec::new();
+        for (ci, part) in mixtures.chunks(chunk).enumerate() {
+            self.begin_records(part.len(), max_subtypes);
+            for (i, m) in part.iter().enumerate() {
+                let subtypes = m.sequences().iter().zip(m.fractions().iter().map(|&f| log_f32(f)));
+                self.pack_record(i, max_subtypes, subtypes);
+            }
+            self.dispatch(entry, part.len(), max_subtypes, None, Sink::Host, &mut raw)?;
+            emit(ci * chunk, &raw);
+        }
+        Ok(())
+    }
+
+    /// Total log-likelihoods from tile sums (`n_tiles` per candidate).
+    fn totals_from_tiles(&self, raw: &[f32], out: &mut Vec<f64>) {
+        let mut buf = Vec::with_capacity(self.n_tiles + 1);
+        for tiles in raw.chunks_exact(self.n_tiles) {
+            buf.clear();
+            buf.push(self.const_total);
+            buf.extend(tiles.iter().map(|&v| f64::from(v)));
+            out.push(neumaier_sum(&buf));
+        }
+    }
+
+    fn loglike_batch_gpu(&mut self, mixtures: &[Mixture]) -> Result<Vec<f64>, GpuError> {
+        let mut result = Vec::with_capacity(mixtures.len());
+        let mut raw_all = Vec::new();
+        self.run_mixtures(Entry::Total, mixtures, |_, raw| raw_all.extend_from_slice(raw))?;
+        self.totals_from_tiles(&raw_all, &mut result);
+        Ok(result)
+    }
+
+    fn log_p_subjects_gpu(&mut self, mixtures: &[Mixture]) -> Result<Vec<Vec<f64>>, GpuError> {
+        let mut result = Vec::with_capacity(mixtures.len());
+        let m_count = self.n_subjects;
+        let stride = self.stride;
+        // Taken out for the duration of the call (the closure cannot borrow `self`).
+        let consts = std::mem::take(&mut self.subject_const);
+        let run = self.run_mixtures(Entry::Subjects, mixtures, |_, raw| {
+            for row in raw.chunks_exact(stride) {
+                result.push(row[..m_count].iter().zip(&consts).map(|(&g, &c)| f64::from(g) + c).collect());
+            }
+        });
+        self.subject_const = consts;
+        run.map(|()| result)
+    }
+
+    fn subtype_candidates_gpu(
+        &mut self,
+        base: &Mixture,
+        subtype: usize,
+        candidates: &[Sequence],
+    ) -> Result<Vec<f64>, GpuError> {
+        let n_sub = base.n_subtypes();
+        if subtype >= n_sub {
+            return Err(GpuError::Model(ModelError::Shape(format!(
+                "subtype {subtype} out of range: the mixture has {n_sub}"
+            ))));
+        }
+        for s in base.sequences().iter().chain(candidates) {
+            self.check_len(s)?;
+        }
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let f = base.fractions();
+        let f_t = f[subtype];
+        let log_f_others = if n_sub == 1 {
+            None
+        } else {
+            // The other subtypes, renormalised, as one per-subject term: computed on the
+            // device and left there (copied to the `others` buffer).
+            let rest: f64 = (0..n_sub).filter(|&s| s != subtype).map(|s| f[s]).sum();
+            let others: Vec<(&Sequence, f32)> = (0..n_sub)
+                .filter(|&s| s != subtype)
+                .map(|s| {
+                    let w = if rest > 0.0 { f[s] / rest } else { 1.0 / (n_sub - 1) as f64 };
+                    (&base.sequences()[s], log_f32(w))
+                })
+                .collect();
+            self.begin_records(1, n_sub - 1);
+            self.pack_record(0, n_sub - 1, others.into_iter());
+            let mut unused = Vec::new();
+            self.dispatch(Entry::Subjects, 1, n_sub - 1, None, Sink::Others, &mut unused)?;
+            Some(log_f32(1.0 - f_t))
+        };
+        let log_f_t = if n_sub == 1 { 0.0 } else { log_f32(f_t) };
+        let chunk = self.chunk_len(Entry::Total, 1);
+        let mut result = Vec::with_capacity(candidates.len());
+        let mut raw = Vec::new();
+        for part in candidates.chunks(chunk) {
+            self.begin_records(part.len(), 1);
+            for (i, c) in part.iter().enumerate() {
+                self.pack_record(i, 1, std::iter::once((c, log_f_t)));
+            }
+            self.dispatch(Entry::Total, part.len(), 1, log_f_others, Sink::Host, &mut raw)?;
+            self.totals_from_tiles(&raw, &mut result);
+        }
+        Ok(result)
+    }
+}
+
+impl BatchEvaluator for GpuEvaluator {
+    fn events(&self) -> &EventSet {
+        &self.events
+    }
+    fn n_subjects(&self) -> usize {
+        self.n_subjects
+    }
+    fn loglike_batch(&mut self, mixtures: &[Mixture]) -> sustain_model::Result<Vec<f64>> {
+        Ok(self.loglike_batch_gpu(mixtures)?)
+    }
+    fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> sustain_model::Result<Vec<Vec<f64>>> {
+        Ok(self.log_p_subjects_gpu(mixtures)?)
+    }
+    /// Evaluates only the candidate subtype per candidate: the other subtypes' per-subject
+    /// term is computed once per call on the device and mixed in by the shader.
+    fn loglike_subtype_candidates(
+        &mut self,
+        base: &Mixture,
+        subtype: usize,
+        candidates: &[Sequence],
+    ) -> sustain_model::Result<Vec<f64>> {
+        Ok(self.subtype_candidates_gpu(base, subtype, candidates)?)
+    }
+}

@@ -1,0 +1,311 @@
+//! The GPU evaluator against the serial CPU evaluator: equal within 1e-5 relative.
+//!
+//! Every test needs a GPU adapter (a software one such as Mesa's lavapipe counts); a
+//! test skips, printing a NOTICE, only when no adapter at all can be created.
+
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use sustain_gpu::{GpuContext, GpuError, GpuEvaluator};
+use sustain_model::simulate::{simulate, SimulationSpec};
+use sustain_model::*;
+
+const REL: f64 = 1e-5;
+
+/// The shared context, or None (with a NOTICE) when no adapter exists. Any other
+/// failure (device, shader) fails the test.
+fn ctx() -> Option<Arc<GpuContext>> {
+    static CTX: OnceLock<Option<Arc<GpuContext>>> = OnceLock::new();
+    let c = CTX.get_or_init(|| match GpuContext::new() {
+        Ok(c) => {
+            eprintln!("GPU adapter: {}", c.description());
+            Some(Arc::new(c))
+        }
+        Err(GpuError::NoAdapter(why)) => {
+            eprintln!("NOTICE: no GPU adapter ({why}); GPU agreement tests skipped");
+            None
+        }
+        Err(e) => panic!("GPU context: {e}"),
+    });
+    if c.is_none() {
+        eprintln!("NOTICE: skipped, no GPU adapter");
+    }
+    c.clone()
+}
+
+/// Asserts agreement; returns the relative error.
+fn assert_close(gpu: f64, cpu: f64, what: &str) -> f64 {
+    let err = (gpu - cpu).abs() / cpu.abs().max(1e-300);
+    assert!(gpu.is_finite() && err <= REL, "{what}: gpu {gpu} vs cpu {cpu} (relative error {err:.3e})");
+    err
+}
+
+struct Problem {
+    events: EventSet,
+    data: Dataset,
+    convention: MissingConvention,
+}
+
+impl Problem {
+    /// Simulated data for `events` (a 2-subtype truth), optionally with missing values.
+    fn simulated(events: EventSet, n_subjects: usize, missing: f64, convention: MissingConvention, seed: u64) -> Self {
+        let mut rng = Pcg64::seed_from_u64(seed);
+        let n_truth = 2;
+        let seqs = (0..n_truth).map(|_| Sequence::random(&events, &mut rng)).collect();
+        let truth = Mixture::new(seqs, vec![0.6, 0.4]).unwrap();
+        let spec = SimulationSpec { n_subjects, control_fraction: 0.1, missing_fraction: missing };
+        let sim = simulate(&events, &truth, &spec, seed + 1).unwrap();
+        Self { events, data: sim.data, convention }
+    }
+
+    fn serial(&self) -> SerialEvaluator {
+        SerialEvaluator::new(Arc::new(Likelihood::new(self.events.clone(), &self.data, self.convention).unwrap()))
+    }
+
+    fn gpu(&self, ctx: &Arc<GpuContext>) -> GpuEvaluator {
+        GpuEvaluator::new(Arc::clone(ctx), self.events.clone(), &self.data, self.convention).unwrap()
+    }
+}
+
+/// Random fractions summing to 1; with `allow_zero`, sometimes one of them is 0.
+fn random_fractions(n: usize, rng: &mut Pcg64, allow_zero: bool) -> Vec<f64> {
+    let mut f: Vec<f64> = (0..n).map(|_| rng.gen_range(0.02..1.0)).collect();
+    if allow_zero && n > 1 && rng.gen_bool(0.2) {
+        f[rng.gen_range(0..n)] = 0.0;
+    }
+    let sum: f64 = f.iter().sum();
+    f.iter().map(|v| v / sum).collect()
+}
+
+fn random_mixtures(events: &EventSet, n: usize, subtypes: &[usize], seed: u64) -> Vec<Mixture> {
+    let mut rng = Pcg64::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let k = subtypes[rng.gen_range(0..subtypes.len())];
+            let seqs = (0..k).map(|_| Sequence::random(events, &mut rng)).collect();
+            Mixture::new(seqs, random_fractions(k, &mut rng, true)).unwrap()
+        })
+        .collect()
+}
+
+/// loglike_batch and log_p_subjects_batch of `mixtures` on both evaluators.
+fn check(p: &Problem, ctx: &Arc<GpuContext>, mixtures: &[Mixture], subjects: bool, what: &str) {
+    let mut cpu = p.serial();
+    let mut gpu = p.gpu(ctx);
+    let want = cpu.loglike_batch(mixtures).unwrap();
+    let got = gpu.loglike_batch(mixtures).unwrap();
+    assert_eq!(got.len(), want.len());
+    let mut worst = 0.0f64;
+    for (i, (g, c)) in got.iter().zip(&want).enumerate() {
+        worst = worst.max(assert_close(*g, *c, &format!("{what}: loglike of candidate {i}")));
+    }
+    eprintln!("{what}: {} candidates, largest relative error of loglike {worst:.2e}", mixtures.len());
+    if subjects {
+        let want = cpu.log_p_subjects_batch(mixtures).unwrap();
+        let got = gpu.log_p_subjects_batch(mixtures).unwrap();
+        assert_eq!(got.len(), want.len());
+        let mut worst = 0.0f64;
+        for (i, (g, c)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g.len(), c.len());
+            for (m, (a, b)) in g.iter().zip(c).enumerate() {
+                worst = worst.max(assert_close(*a, *b, &format!("{what}: log p of subject {m}, candidate {i}")));
+            }
+        }
+        eprintln!("{what}: largest relative error of per-subject log p {worst:.2e}");
+    }
+}
+
+/// Ragged thresholds, different z_max per biomarker.
+fn ragged_events() -> EventSet {
+    EventSet::new(
+        &[vec![1.0, 2.0, 3.0], vec![1.0, 2.0], vec![1.5], vec![1.0, 2.0, 3.0], vec![0.5, 2.5, 0.0], vec![2.0]],
+        &[5.0, 4.0, 3.0, 6.0, 4.5, 3.5],
+    )
+    .unwrap()
+}
+
+#[test]
+fn random_batches_complete_data() {
+    let Some(ctx) = ctx() else { return };
+    let p = Problem::simulated(ragged_events(), 300, 0.0, MissingConvention::Marginalise, 11);
+    let mixtures = random_mixtures(&p.events, 37, &[1, 2, 3, 4, 5], 12);
+    check(&p, &ctx, &mixtures, true, "complete");
+}
+
+#[test]
+fn random_batches_missing_values_both_conventions() {
+    let Some(ctx) = ctx() else { return };
+    for (i, convention) in [MissingConvention::Marginalise, MissingConvention::Reference].into_iter().enumerate() {
+        let p = Problem::simulated(ragged_events(), 257, 0.2, convention, 21 + i as u64);
+        assert!(p.data.n_missing() > 0);
+        let mixtures = random_mixtures(&p.events, 29, &[1, 2, 3, 4, 5], 22);
+        check(&p, &ctx, &mixtures, true, &format!("missing, {convention:?}"));
+    }
+}
+
+#[test]
+fn one_subject() {
+    let Some(ctx) = ctx() else { return };
+    for missing in [0.0, 0.5] {
+        let p = Problem::simulated(ragged_events(), 1, missing, MissingConvention::Reference, 31);
+        let mixtures = random_mixtures(&p.events, 9, &[1, 2, 3, 4, 5], 32);
+        check(&p, &ctx, &mixtures, true, "one subject");
+    }
+}
+
+#[test]
+fn one_biomarker() {
+    let Some(ctx) = ctx() else { return };
+    for thresholds in [vec![1.0], vec![1.0, 2.0, 3.0]] {
+        let events = EventSet::uniform(1, &thresholds, 5.0).unwrap();
+        let p = Problem::simulated(events, 100, 0.0, MissingConvention::Marginalise, 41);
+        let mixtures = random_mixtures(&p.events, 11, &[1, 2, 3], 42);
+        check(&p, &ctx, &mixtures, true, "one biomarker");
+    }
+}
+
+#[test]
+fn two_hundred_biomarkers() {
+    let Some(ctx) = ctx() else { return };
+    // 200 biomarkers, 1 or 2 thresholds each: N = 300 events, 301 stages, four
+    // biomarker tiles and 19 stage tiles per subtype.
+    let z_vals: Vec<Vec<f64>> = (0..200).map(|b| if b % 2 == 0 { vec![1.0, 2.0] } else { vec![1.5] }).collect();
+    let z_max: Vec<f64> = (0..200).map(|b| 3.0 + (b % 3) as f64).collect();
+    let events = EventSet::new(&z_vals, &z_max).unwrap();
+    let p = Problem::simulated(events, 70, 0.1, MissingConvention::Reference, 51);
+    let mixtures = random_mixtures(&p.events, 5, &[1, 3, 5], 52);
+    check(&p, &ctx, &mixtures, true, "200 biomarkers");
+}
+
+#[test]
+fn batch_of_one_and_of_4096() {
+    let Some(ctx) = ctx() else { return };
+    let events = EventSet::uniform(5, &[1.0, 2.0, 3.0], 5.0).unwrap();
+    let p = Problem::simulated(events, 130, 0.1, MissingConvention::Marginalise, 61);
+    let one = random_mixtures(&p.events, 1, &[3], 62);
+    check(&p, &ctx, &one, true, "batch of 1");
+    let many = random_mixtures(&p.events, 4096, &[1, 2, 3, 4, 5], 63);
+    check(&p, &ctx, &many, false, "batch of 4096");
+}
+
+#[test]
+fn repeated_calls_and_buffer_growth() {
+    let Some(ctx) = ctx() else { return };
+    let p = Problem::simulated(ragged_events(), 200, 0.1, MissingConvention::Marginalise, 71);
+    let mut cpu = p.serial();
+    let lik = Likelihood::new(p.events.clone(), &p.data, p.convention).unwrap();
+    let mut gpu = GpuEvaluator::with_capacity(Arc::clone(&ctx), &lik, &p.data, 8, 2).unwrap();
+    for (round, (n, k)) in [(8, 2), (8, 2), (1500, 5), (3, 1), (8, 2)].into_iter().enumerate() {
+        let mixtures = random_mixtures(&p.events, n, &[k], 72 + round as u64);
+        let want = cpu.loglike_batch(&mixtures).unwrap();
+        let got = gpu.loglike_batch(&mixtures).unwrap();
+        for (g, c) in got.iter().zip(&want) {
+            assert_close(*g, *c, &format!("round {round}"));
+        }
+    }
+    assert!(gpu.loglike_batch(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn subtype_candidates_match_serial() {
+    let Some(ctx) = ctx() else { return };
+    let p = Problem::simulated(ragged_events(), 150, 0.15, MissingConvention::Reference, 81);
+    let mut cpu = p.serial();
+    let mut gpu = p.gpu(&ctx);
+    let mut rng = Pcg64::seed_from_u64(82);
+    for n_sub in 1..=4 {
+        for t in 0..n_sub {
+            let seqs = (0..n_sub).map(|_| Sequence::random(&p.events, &mut rng)).collect();
+            let base = Mixture::new(seqs, random_fractions(n_sub, &mut rng, false)).unwrap();
+            let candidates: Vec<Sequence> = (0..13).map(|_| Sequence::random(&p.events, &mut rng)).collect();
+            let want = cpu.loglike_subtype_candidates(&base, t, &candidates).unwrap();
+            let got = gpu.loglike_subtype_candidates(&base, t, &candidates).unwrap();
+            assert_eq!(got.len(), candidates.len());
+            for (g, c) in got.iter().zip(&want) {
+                assert_close(*g, *c, &format!("{n_sub} subtypes, subtype {t}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn rejects_sequences_of_another_model() {
+    let Some(ctx) = ctx() else { return };
+    let p = Problem::simulated(ragged_events(), 20, 0.0, MissingConvention::Marginalise, 91);
+    let mut gpu = p.gpu(&ctx);
+    let other = EventSet::uniform(2, &[1.0], 3.0).unwrap();
+    let mut rng = Pcg64::seed_from_u64(92);
+    let bad = Mixture::single(Sequence::random(&other, &mut rng));
+    assert!(gpu.loglike_batch(&[bad]).is_err());
+}
+
+/// W1: 1000 subjects, 10 biomarkers x thresholds 1, 2, 3 (N = 30), 3 subtypes, 10% missing.
+#[test]
+fn workload_w1() {
+    let Some(ctx) = ctx() else { return };
+    let events = EventSet::uniform(10, &[1.0, 2.0, 3.0], 5.0).unwrap();
+    let mut rng = Pcg64::seed_from_u64(101);
+    let seqs = (0..3).map(|_| Sequence::random(&events, &mut rng)).collect();
+    let truth = Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap();
+    let spec = SimulationSpec { n_subjects: 1000, control_fraction: 0.0, missing_fraction: 0.1 };
+    let sim = simulate(&events, &truth, &spec, 102).unwrap();
+    let p = Problem { events, data: sim.data, convention: MissingConvention::Marginalise };
+    let mut mixtures = random_mixtures(&p.events, 63, &[3], 103);
+    mixtures.push(truth);
+    check(&p, &ctx, &mixtures, true, "W1");
+}
+
+fn sim42_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sim42")
+}
+
+fn read_sim42() -> Option<(EventSet, Dataset)> {
+    let dir = sim42_dir();
+    let csv = std::fs::read_to_string(dir.join("data.csv")).ok()?;
+    let rows: Vec<Vec<f64>> = csv
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            l.split(',')
+                .map(|c| match c.trim() {
+                    "" | "NaN" | "nan" | "NA" => f64::NAN,
+                    v => v.parse().unwrap(),
+                })
+                .collect()
+        })
+        .collect();
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).ok()?).unwrap();
+    let z_vals: Vec<Vec<f64>> = serde_json::from_value(model["z_vals"].clone()).unwrap();
+    let z_max: Vec<f64> = serde_json::from_value(model["z_max"].clone()).unwrap();
+    Some((EventSet::new(&z_vals, &z_max).unwrap(), Dataset::from_rows(&rows).unwrap()))
+}
+
+#[test]
+fn sim42_data() {
+    let Some((events, data)) = read_sim42() else {
+        eprintln!("NOTICE: {} not found; sim42 test skipped", sim42_dir().display());
+        return;
+    };
+    let Some(ctx) = ctx() else { return };
+    assert_eq!(data.n_subjects(), 500);
+    assert!(data.n_missing() > 0);
+    for convention in [MissingConvention::Marginalise, MissingConvention::Reference] {
+        let p = Problem { events: events.clone(), data: data.clone(), convention };
+        let mixtures = random_mixtures(&p.events, 40, &[1, 2, 3], 111);
+        check(&p, &ctx, &mixtures, true, &format!("sim42 {convention:?}"));
+    }
+}
+
+/// Totals over 50,000 subjects keep their precision (tile sums on the device, f64 on
+/// the host).
+#[test]
+fn fifty_thousand_subjects() {
+    let Some(ctx) = ctx() else { return };
+    let events = EventSet::uniform(4, &[1.0, 2.0], 5.0).unwrap();
+    let p = Problem::simulated(events, 50_000, 0.1, MissingConvention::Reference, 121);
+    let mixtures = random_mixtures(&p.events, 6, &[1, 2, 3], 122);
+    check(&p, &ctx, &mixtures, true, "50,000 subjects");
+}

@@ -1,0 +1,132 @@
+//! Settings of a SuStaIn run, with the reference's knobs and defaults plus ours.
+
+use serde::{Deserialize, Serialize};
+use sustain_model::MissingConvention;
+use sustain_sampler::ProposalMode;
+
+/// Which backend evaluates likelihoods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// CPU threads (always available).
+    #[default]
+    Cpu,
+    /// wgpu compute (needs the `gpu` feature; falls back to the CPU with a message).
+    Gpu,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "gpu" => Ok(Self::Gpu),
+            o => Err(format!("unknown backend '{o}' (expected cpu or gpu)")),
+        }
+    }
+}
+
+/// Settings of a fit. Everything that changes a result is here (and in the
+/// fingerprint of checkpoints); `threads` is not, because results do not depend on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitConfig {
+    /// E-M start points (reference: 25).
+    pub n_startpoints: usize,
+    /// Largest subtype count; models 1..=max are fitted (reference: `N_S_max`).
+    pub max_subtypes: usize,
+    /// MCMC iterations per chain after tuning (reference: `N_iterations_MCMC`).
+    pub n_iterations: usize,
+    /// Independent chains started from the E-M optimum.
+    pub n_chains: usize,
+    /// Tuning passes and iterations per pass (reference: 3 x 10,000).
+    pub tuning_passes: usize,
+    /// Iterations of each tuning pass.
+    pub tuning_iterations: usize,
+    /// Iterations dropped at the start of each chain before merging.
+    pub burn_in: usize,
+    /// Keep every `thin`-th iteration when merging.
+    pub thin: usize,
+    /// Run seed: the whole run is determined by it.
+    pub seed: u64,
+    /// Proposal mode of the chains.
+    pub proposal: ProposalMode,
+    /// Missing-value convention.
+    pub missing: MissingConvention,
+    /// Likelihood backend.
+    pub backend: Backend,
+    /// E-M: maximum passes (reference: 100).
+    pub em_max_passes: usize,
+    /// E-M: relative-change tolerance (reference: 1e-6).
+    pub em_tolerance: f64,
+    /// Samples used for staging subjects (spec section 6: 1000).
+    pub staging_samples: usize,
+    /// Threads (default: available cores). Does not change results.
+    #[serde(skip)]
+    pub threads: usize,
+    /// Which chains of `0..n_chains` this process runs (for cluster shards).
+    #[serde(skip)]
+    pub chain_range: Option<std::ops::Range<usize>>,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        Self {
+            n_startpoints: 25,
+            max_subtypes: 3,
+            n_iterations: 100_000,
+            n_chains: 4,
+            tuning_passes: 3,
+            tuning_iterations: 10_000,
+            burn_in: 0,
+            thin: 1,
+            seed: 42,
+            proposal: ProposalMode::Exact,
+            missing: MissingConvention::Marginalise,
+            backend: Backend::Cpu,
+            em_max_passes: 100,
+            em_tolerance: 1e-6,
+            staging_samples: 1000,
+            threads: sustain_cpu::default_threads(),
+            chain_range: None,
+        }
+    }
+}
+
+impl FitConfig {
+    /// Checks every setting; the message names the setting and the allowed range.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("start points", self.n_startpoints),
+            ("subtypes", self.max_subtypes),
+            ("iterations", self.n_iterations),
+            ("chains", self.n_chains),
+            ("threads", self.threads),
+            ("thin", self.thin),
+            ("E-M passes", self.em_max_passes),
+            ("staging samples", self.staging_samples),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if self.max_subtypes > 8 {
+            return Err(format!("subtypes = {} is more than the supported 8", self.max_subtypes));
+        }
+        if self.burn_in >= self.n_iterations {
+            return Err(format!(
+                "burn-in ({}) must be smaller than the iterations per chain ({})",
+                self.burn_in, self.n_iterations
+            ));
+        }
+        if !(self.em_tolerance > 0.0) {
+            return Err("E-M tolerance must be positive".into());
+        }
+        if let Some(r) = &self.chain_range {
+            if r.is_empty() || r.end > self.n_chains {
+                return Err(format!("chain shard {}..{} is outside 0..{}", r.start, r.end, self.n_chains));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,143 @@
+//! Cross-validation (spec section 7): folds fitted independently (so a cluster can
+//! run them as separate jobs) and combined into the log-likelihood matrix and CVIC.
+
+use crate::config::FitConfig;
+use crate::fit::{fit, FitInput, Progress};
+use crate::stage::{sample_mixture, evenly_spaced};
+use crate::Error;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use sustain_model::Likelihood;
+use sustain_sampler::rng;
+
+/// Test-set indices of each fold: stratified by `labels` when given (each label's
+/// subjects dealt round-robin over folds after a seeded shuffle), else a seeded
+/// shuffle dealt round-robin.
+pub fn make_folds(n_subjects: usize, n_folds: usize, labels: Option<&[String]>, seed: u64) -> Result<Vec<Vec<usize>>, Error> {
+    if n_folds < 2 || n_folds > n_subjects {
+        return Err(Error::Config(format!("folds = {n_folds} must be between 2 and the number of subjects ({n_subjects})")));
+    }
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for m in 0..n_subjects {
+        groups.entry(labels.map_or("", |l| l[m].as_str())).or_default().push(m);
+    }
+    let mut rng = rng::stream(seed, rng::purpose::FOLD, 0);
+    let mut folds = vec![Vec::new(); n_folds];
+    let mut next = 0;
+    for members in groups.values_mut() {
+        members.shuffle(&mut rng);
+        for &m in members.iter() {
+            folds[next % n_folds].push(m);
+            next += 1;
+        }
+    }
+    folds.iter_mut().for_each(|f| f.sort_unstable());
+    Ok(folds)
+}
+
+/// Result of one fold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoldResult {
+    /// Fold index.
+    pub fold: usize,
+    /// Number of folds.
+    pub n_folds: usize,
+    /// Test subjects (row indices).
+    pub test: Vec<usize>,
+    /// Per subtype count: mean over samples of the test set's total log-likelihood.
+    pub loglike: Vec<f64>,
+    /// Per subtype count and test subject: `log(mean over samples of p(x_m))`.
+    pub log_mean_p: Vec<Vec<f64>>,
+    /// Fingerprint of the whole CV's data and settings.
+    pub fingerprint: String,
+}
+
+/// Combined cross-validation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CvResult {
+    /// Schema version.
+    pub version: u32,
+    /// `loglike_matrix[fold][s]` for `s + 1` subtypes.
+    pub loglike_matrix: Vec<Vec<f64>>,
+    /// CVIC per subtype count (lower is better).
+    pub cvic: Vec<f64>,
+    /// Fingerprint of the data and settings.
+    pub fingerprint: String,
+}
+
+/// Sample thinning of spec section 7.
+fn cv_thin(n_samples: usize) -> usize {
+    if n_samples < 100_000 {
+        1
+    } else if n_samples < 1_000_000 {
+        100
+    } else {
+        1000
+    }
+}
+
+/// Fits fold `fold` (train on the others) and evaluates its test subjects.
+pub fn run_fold(input: &FitInput, config: &FitConfig, folds: &[Vec<usize>], fold: usize, fingerprint: &str, progress: &dyn Fn(Progress)) -> Result<FoldResult, Error> {
+    if fold >= folds.len() {
+        return Err(Error::Config(format!("fold {fold} is out of range 0..{}", folds.len())));
+    }
+    let test = &folds[fold];
+    let train: Vec<usize> = (0..input.data.n_subjects()).filter(|m| test.binary_search(m).is_err()).collect();
+    let train_data = input.data.select(&train)?;
+    let test_data = input.data.select(test)?;
+    let mut fold_config = config.clone();
+    fold_config.seed = config.seed.wrapping_add(1000 * (fold as u64 + 1));
+    let result = fit(&FitInput { events: input.events, biomarkers: input.biomarkers, data: &train_data }, &fold_config, None, progress)?;
+    let lik = Likelihood::new(input.events.clone(), &test_data, config.missing)?;
+    let mut loglike = Vec::new();
+    let mut log_mean_p = Vec::new();
+    for model in &result.models {
+        let all = model.samples.len();
+        let picks = evenly_spaced(&model.samples, all.div_ceil(cv_thin(all)));
+        let per_sample = sustain_cpu::parallel_map(picks.len(), config.threads, |i| {
+            lik.log_p_subjects(&sample_mixture(&lik, &model.samples, picks[i]))
+        });
+        let n = per_sample.len() as f64;
+        loglike.push(per_sample.iter().map(|v| v.iter().sum::<f64>()).sum::<f64>() / n);
+        let per_subject: Vec<f64> = (0..test.len())
+            .map(|m| {
+                let max = per_sample.iter().map(|v| v[m]).fold(f64::NEG_INFINITY, f64::max);
+                max + (per_sample.iter().map(|v| (v[m] - max).exp()).sum::<f64>() / n).ln()
+            })
+            .collect();
+        log_mean_p.push(per_subject);
+    }
+    Ok(FoldResult { fold, n_folds: folds.len(), test: test.clone(), loglike, log_mean_p, fingerprint: fingerprint.to_string() })
+}
+
+/// Combines folds (in any order) into the matrix and CVIC; refuses folds of other
+/// runs and names any fold that is missing.
+pub fn combine(folds: &[FoldResult]) -> Result<CvResult, Error> {
+    let Some(first) = folds.first() else { return Err(Error::Config("no folds to combine".into())) };
+    let n = first.n_folds;
+    let mut by_fold: Vec<Option<&FoldResult>> = vec![None; n];
+    for f in folds {
+        if f.fingerprint != first.fingerprint || f.n_folds != n {
+            return Err(Error::Checkpoint(format!(
+                "fold {} comes from a different run (data, settings, seed or fold count differ) than fold {}",
+                f.fold, first.fold
+            )));
+        }
+        if f.fold >= n {
+            return Err(Error::Checkpoint(format!("fold {} is out of range 0..{n}", f.fold)));
+        }
+        by_fold[f.fold] = Some(f);
+    }
+    let missing: Vec<String> = (0..n).filter(|&i| by_fold[i].is_none()).map(|i| i.to_string()).collect();
+    if !missing.is_empty() {
+        return Err(Error::Checkpoint(format!("missing fold(s) {} of {n}", missing.join(", "))));
+    }
+    let folds: Vec<&FoldResult> = by_fold.into_iter().flatten().collect();
+    let n_models = folds[0].loglike.len();
+    let loglike_matrix = folds.iter().map(|f| f.loglike.clone()).collect();
+    let cvic = (0..n_models)
+        .map(|s| -2.0 * folds.iter().map(|f| f.log_mean_p[s].iter().sum::<f64>()).sum::<f64>())
+        .collect();
+    Ok(CvResult { version: crate::results::SCHEMA_VERSION, loglike_matrix, cvic, fingerprint: first.fingerprint.clone() })
+}

@@ -1,0 +1,227 @@
+//! Maximum-likelihood fitting by E-M with random start points, and the
+//! hierarchical split from n to n+1 subtypes (spec section 4).
+
+use crate::config::FitConfig;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use std::sync::Arc;
+use sustain_model::{BatchEvaluator, Dataset, Likelihood, Mixture, Result, Scratch, Sequence, SerialEvaluator};
+use sustain_sampler::rng;
+
+/// A maximum-likelihood estimate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MlFit {
+    /// Sequences and fractions.
+    pub mixture: Mixture,
+    /// Its log-likelihood.
+    pub loglike: f64,
+}
+
+/// Per subject and subtype: `prob_subtype[m][s]` (normalised per subject).
+pub fn subtype_responsibilities(lik: &Likelihood, mixture: &Mixture) -> Vec<Vec<f64>> {
+    let mp = lik.padded_subjects();
+    let mut scratch = Scratch::default();
+    let ns = mixture.n_subtypes();
+    let mut lse = vec![0.0; mp * ns];
+    for (s, seq) in mixture.sequences().iter().enumerate() {
+        lik.subtype_lse_into(seq, &mut scratch, &mut lse[s * mp..(s + 1) * mp]);
+    }
+    (0..lik.n_subjects())
+        .map(|m| {
+            let logs: Vec<f64> = (0..ns).map(|s| mixture.fractions()[s].ln() + lse[s * mp + m]).collect();
+            let max = logs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let w: Vec<f64> = logs.iter().map(|l| (l - max).exp()).collect();
+            let t: f64 = w.iter().sum();
+            w.into_iter().map(|v| v / t).collect()
+        })
+        .collect()
+}
+
+/// `f_s` = mean over subjects of the subtype responsibilities.
+fn update_fractions(lik: &Likelihood, mixture: &Mixture) -> Vec<f64> {
+    let r = subtype_responsibilities(lik, mixture);
+    let ns = mixture.n_subtypes();
+    let mut f = vec![0.0; ns];
+    for row in &r {
+        for (s, v) in row.iter().enumerate() {
+            f[s] += v;
+        }
+    }
+    let total: f64 = f.iter().sum();
+    f.iter().map(|v| v / total).collect()
+}
+
+/// One optimisation pass (spec section 4): fractions, then every event of every
+/// subtype (random orders) moved to its best position, then fractions again.
+pub fn em_pass<R: Rng + ?Sized>(
+    lik: &Likelihood,
+    evaluator: &mut dyn BatchEvaluator,
+    start: &Mixture,
+    rng: &mut R,
+) -> Result<MlFit> {
+    let events = lik.events();
+    let mut m = start.clone();
+    if m.n_subtypes() > 1 {
+        m.set_fractions(update_fractions(lik, &m))?;
+    }
+    let mut subtypes: Vec<usize> = (0..m.n_subtypes()).collect();
+    subtypes.shuffle(rng);
+    let mut order: Vec<usize> = (0..events.n_events()).collect();
+    for &s in &subtypes {
+        order.shuffle(rng);
+        for &e in &order {
+            let seq = &m.sequences()[s];
+            let allowed = seq.allowed_positions(events, e);
+            if allowed.start() == allowed.end() {
+                continue;
+            }
+            let candidates: Vec<Sequence> = allowed
+                .map(|to| {
+                    let mut c = seq.clone();
+                    c.move_unchecked(e, to);
+                    c
+                })
+                .collect();
+            let scores = evaluator.loglike_subtype_candidates(&m, s, &candidates)?;
+            // First maximum, as the reference takes.
+            let mut best = 0;
+            for (i, v) in scores.iter().enumerate() {
+                if *v > scores[best] {
+                    best = i;
+                }
+            }
+            m.sequences_mut()[s] = candidates[best].clone();
+        }
+    }
+    if m.n_subtypes() > 1 {
+        m.set_fractions(update_fractions(lik, &m))?;
+    }
+    let loglike = evaluator.loglike_batch(std::slice::from_ref(&m))?[0];
+    Ok(MlFit { mixture: m, loglike })
+}
+
+/// E-M from `start`: passes until the relative change is below the tolerance or
+/// the pass limit; a pass is kept only if it improves the log-likelihood.
+pub fn em<R: Rng + ?Sized>(
+    lik: &Likelihood,
+    evaluator: &mut dyn BatchEvaluator,
+    start: Mixture,
+    config: &FitConfig,
+    rng: &mut R,
+) -> Result<MlFit> {
+    let loglike = evaluator.loglike_batch(std::slice::from_ref(&start))?[0];
+    let mut current = MlFit { mixture: start, loglike };
+    for _ in 0..config.em_max_passes {
+        let cand = em_pass(lik, evaluator, &current.mixture, rng)?;
+        let denom = cand.loglike.max(current.loglike).abs().max(f64::MIN_POSITIVE);
+        let converged = ((cand.loglike - current.loglike) / denom).abs() < config.em_tolerance;
+        if cand.loglike > current.loglike {
+            current = cand;
+        }
+        if converged {
+            break;
+        }
+    }
+    Ok(current)
+}
+
+/// Runs `n` independent jobs in parallel on the CPU (each gets its own serial
+/// evaluator); results in job order.
+fn parallel_jobs<T: Send>(config: &FitConfig, n: usize, job: impl Fn(usize) -> Result<T> + Sync) -> Result<Vec<T>> {
+    sustain_cpu::parallel_map(n, config.threads, job).into_iter().collect()
+}
+
+fn best(fits: Vec<MlFit>) -> Option<MlFit> {
+    // First maximum: deterministic whatever the thread count.
+    fits.into_iter().fold(None, |acc: Option<MlFit>, f| match acc {
+        Some(a) if a.loglike >= f.loglike => Some(a),
+        _ => Some(f),
+    })
+}
+
+/// One subtype: `n_startpoints` random starts, best kept. `stream` separates the
+/// random streams of different callers (subtype counts, splits, folds).
+pub fn fit_one_subtype(lik: &Arc<Likelihood>, config: &FitConfig, stream: u64) -> Result<MlFit> {
+    let fits = parallel_jobs(config, config.n_startpoints, |i| {
+        let mut rng = rng::stream(config.seed ^ stream, rng::purpose::START_POINT, i as u64);
+        let start = Mixture::single(Sequence::random(lik.events(), &mut rng));
+        let mut ev = SerialEvaluator::new(Arc::clone(lik));
+        em(lik, &mut ev, start, config, &mut rng)
+    })?;
+    best(fits).ok_or_else(|| sustain_model::ModelError::Backend("no start points".into()))
+}
+
+/// `n + 1` subtypes from the `n`-subtype E-M optimum (spec section 4).
+pub fn fit_split(lik: &Arc<Likelihood>, data: &Dataset, previous: &MlFit, config: &FitConfig, stream: u64) -> Result<MlFit> {
+    let n = previous.mixture.n_subtypes();
+    let resp = subtype_responsibilities(lik, &previous.mixture);
+    let assignment: Vec<usize> = resp
+        .iter()
+        .map(|r| {
+            let mut b = 0;
+            for (s, v) in r.iter().enumerate() {
+                if *v > r[b] {
+                    b = s;
+                }
+            }
+            b
+        })
+        .collect();
+    let mut candidates = Vec::new();
+    for cluster in 0..n {
+        let rows: Vec<usize> = (0..assignment.len()).filter(|&m| assignment[m] == cluster).collect();
+        if rows.len() < 2 {
+            continue;
+        }
+        let sub_data = data.select(&rows)?;
+        let sub_lik = Arc::new(Likelihood::new(lik.events().clone(), &sub_data, lik.convention())?);
+        let cluster_stream = stream.wrapping_mul(31).wrapping_add(cluster as u64 + 1);
+        // Split the cluster in two.
+        let splits = parallel_jobs(config, config.n_startpoints, |i| {
+            let mut rng = rng::stream(config.seed ^ cluster_stream, rng::purpose::SPLIT, i as u64);
+            let halves = loop {
+                let a: Vec<bool> = (0..rows.len()).map(|_| rng.gen_bool(0.5)).collect();
+                let n1 = a.iter().filter(|&&v| v).count();
+                if n1 > 0 && n1 < rows.len() {
+                    break a;
+                }
+            };
+            let mut seqs = Vec::with_capacity(2);
+            for half in [true, false] {
+                let idx: Vec<usize> = (0..rows.len()).filter(|&m| halves[m] == half).collect();
+                let half_data = sub_data.select(&idx)?;
+                let half_lik = Arc::new(Likelihood::new(lik.events().clone(), &half_data, lik.convention())?);
+                let start = Mixture::single(Sequence::random(lik.events(), &mut rng));
+                let mut ev = SerialEvaluator::new(Arc::clone(&half_lik));
+                seqs.push(em(&half_lik, &mut ev, start, config, &mut rng)?.mixture.sequences()[0].clone());
+            }
+            let start = Mixture::new(seqs, vec![0.5, 0.5])?;
+            let mut ev = SerialEvaluator::new(Arc::clone(&sub_lik));
+            em(&sub_lik, &mut ev, start, config, &mut rng)
+        })?;
+        let Some(split) = best(splits) else { continue };
+        // Replace the cluster's sequence by the two halves, f uniform, E-M on all data.
+        let mut seqs: Vec<Sequence> = Vec::with_capacity(n + 1);
+        for (s, seq) in previous.mixture.sequences().iter().enumerate() {
+            if s == cluster {
+                seqs.extend(split.mixture.sequences().iter().cloned());
+            } else {
+                seqs.push(seq.clone());
+            }
+        }
+        let init = Mixture::new(seqs, vec![1.0 / (n + 1) as f64; n + 1])?;
+        let fits = parallel_jobs(config, config.n_startpoints, |i| {
+            let mut rng = rng::stream(config.seed ^ cluster_stream, rng::purpose::START_POINT, i as u64);
+            let mut ev = SerialEvaluator::new(Arc::clone(lik));
+            em(lik, &mut ev, init.clone(), config, &mut rng)
+        })?;
+        if let Some(b) = best(fits) {
+            candidates.push(b);
+        }
+    }
+    best(candidates).ok_or_else(|| {
+        sustain_model::ModelError::Backend(format!(
+            "cannot split {n} subtypes: no subtype has two or more subjects"
+        ))
+    })
+}

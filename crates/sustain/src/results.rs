@@ -1,0 +1,96 @@
+//! Results as plain serde types with a schema version (documented in
+//! `docs/formats.md`).
+
+use crate::config::FitConfig;
+use serde::{Deserialize, Serialize};
+use sustain_sampler::{Diagnostics, MergedSamples};
+
+/// Version of the results schema; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One event as written in results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventInfo {
+    /// Biomarker name.
+    pub biomarker: String,
+    /// Threshold.
+    pub z: f64,
+}
+
+/// Wall times of one subtype count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    /// E-M (start points and splits), seconds.
+    pub em_s: f64,
+    /// Tuning and chains, seconds.
+    pub mcmc_s: f64,
+    /// Iterations per second of each chain.
+    pub mcmc_iterations_per_s: Vec<f64>,
+}
+
+/// The fit of one subtype count. Subtypes are numbered by descending mean fraction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubtypeModel {
+    /// Number of subtypes.
+    pub n_subtypes: usize,
+    /// Maximum-likelihood sequences (event indices, first to last), over E-M and all samples.
+    pub ml_sequences: Vec<Vec<usize>>,
+    /// Maximum-likelihood fractions.
+    pub ml_f: Vec<f64>,
+    /// Maximum log-likelihood.
+    pub ml_loglike: f64,
+    /// The E-M optimum (same subtype numbering).
+    pub em_sequences: Vec<Vec<usize>>,
+    /// E-M fractions.
+    pub em_f: Vec<f64>,
+    /// E-M log-likelihood.
+    pub em_loglike: f64,
+    /// Mean fractions over merged samples.
+    pub mean_f: Vec<f64>,
+    /// Convergence diagnostics.
+    pub diagnostics: Diagnostics,
+    /// `pvd[s][e][k]`: fraction of merged samples with event `e` at position `k`.
+    pub pvd: Vec<Vec<Vec<f64>>>,
+    /// Wall times.
+    pub timing: Timing,
+    /// Step sizes after tuning.
+    pub steps: sustain_sampler::StepSizes,
+    /// The merged samples (compact traces).
+    pub samples: MergedSamples,
+}
+
+/// A whole fit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitResult {
+    /// Schema version ([`SCHEMA_VERSION`]).
+    pub version: u32,
+    /// Biomarker names.
+    pub biomarkers: Vec<String>,
+    /// `z_vals` of the model (biomarkers x levels, 0 = no event).
+    pub z_vals: Vec<Vec<f64>>,
+    /// `z_max` of the model.
+    pub z_max: Vec<f64>,
+    /// Events by index.
+    pub events: Vec<EventInfo>,
+    /// Settings of the run.
+    pub settings: FitConfig,
+    /// Fingerprint of the data and settings.
+    pub fingerprint: String,
+    /// One model per subtype count, 1..=max.
+    pub models: Vec<SubtypeModel>,
+}
+
+/// One subject's subtype and stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubjectStage {
+    /// Subject id.
+    pub id: String,
+    /// Most probable subtype (0-based, numbered as in `ml_sequences`).
+    pub ml_subtype: usize,
+    /// Its probability.
+    pub prob_ml_subtype: f64,
+    /// Most probable stage within that subtype.
+    pub ml_stage: usize,
+    /// Its probability (joint with the subtype, as the reference reports).
+    pub prob_ml_stage: f64,
+}

@@ -1,0 +1,264 @@
+// SuStaIn z-score likelihood of a batch of candidate mixtures (spec sections 2 and 3).
+//
+// Work decomposition
+//   One workgroup = one candidate mixture x one tile of WG (64) subjects;
+//   one invocation = one subject. Dispatch: (n_tiles, n_candidates_in_dispatch, 1),
+//   n_tiles = ceil(M / WG). `workgroup_id.y` is the candidate, `workgroup_id.x` the tile.
+//
+// What an invocation computes, for its subject m and every subtype s, stage k:
+//   q[s][k] = sum over observed b of 0.5 * ((x[m][b] - mu_s[b][k]) / sigma)^2
+//   g[m]    = log( sum_s f_s * sum_k exp(-q[s][k]) )      (log-sum-exp, online, f32)
+// The stage values mu_s[b][k] (spec section 2) are built from the candidate's event
+// positions by the workgroup, a tile of (BT biomarkers x KT stages) at a time, into
+// workgroup memory, and shared by the workgroup's 64 subjects.
+//
+// The host adds, in f64, the sequence-independent constant of each subject,
+//   c[m] = -ln(N+1) + sum_obs(-0.5 ln(2 pi) - ln sigma) + missing-value constants,
+// so that log p(x_m) = c[m] + g[m] (equal to sustain_model::Likelihood::log_p_subjects).
+// Writing the stage term as a sum of squares (instead of x*mu - mu^2/2 plus the
+// constant -x^2/2) keeps f32 from cancelling large terms.
+//
+// Entry points
+//   `loglike_total`:    out[c * n_tiles + tile] = sum of g[m] over the tile's real subjects
+//                       (f32 tree reduction in workgroup memory; the host sums the tiles
+//                       in f64 and adds sum_m c[m]).
+//   `loglike_subjects`: out[c * stride + m] = g[m] for every real subject m.
+
+const WG: u32 = 64u;    // subjects per workgroup (invocations)
+const BT: u32 = 64u;    // biomarkers per stage-value tile (one row per invocation; == WG)
+const KT: u32 = 16u;    // stages per stage-value tile (4 x vec4 accumulators)
+const NEG: f32 = -1.0e30; // stands for log(0): finite, so no inf arithmetic is needed
+
+struct Params {
+    n_subjects: u32,    // M: real subjects
+    stride: u32,        // Mp = n_tiles * WG: row stride of `xw`, `others`, per-subject `out`
+    n_biomarkers: u32,  // B
+    n_events: u32,      // N; stages are 0..=N
+    cand_base: u32,     // index of the first candidate record of this dispatch in `cand`
+    cand_stride: u32,   // u32 words per candidate record (see `cand`)
+    max_subtypes: u32,  // T: subtype slots per candidate record
+    pos_words: u32,     // u32 words of packed positions per subtype: ceil(N / 2)
+    n_tiles: u32,       // subject tiles, ceil(M / WG)
+    use_others: u32,    // 1: mix in the pseudo-subtype `others` (E-M seam), 0: not
+    z_min: f32,         // z at stage 0 (0 in the reference)
+    log_f_others: f32,  // log weight of `others` (log(1 - f_t)); NEG for zero
+}
+
+// binding 0, uniform, 48 bytes: the Params above, rewritten by the host per dispatch.
+@group(0) @binding(0) var<uniform> params: Params;
+
+// binding 1, storage read, array<vec2<f32>> of B * Mp, index b * Mp + m:
+//   (x[m][b] * w, w) with w = sqrt(1/2) / sigma for an observed value,
+//   (0, 0) for a missing value and for padding subjects m >= M.
+@group(0) @binding(1) var<storage, read> xw: array<vec2<f32>>;
+
+// binding 2, storage read, array<u32> of (B + 1) + N + N + B words, the event set:
+//   [0, B]:             start[b], CSR offsets: biomarker b's events are entries
+//                       start[b]..start[b+1] of the two event arrays below, in
+//                       increasing threshold order
+//   [B+1, B+1+N):       event index (0..N) of each entry
+//   [B+1+N, B+1+2N):    its threshold z, f32 bits
+//   [B+1+2N, B+1+2N+B): z_max[b], f32 bits
+@group(0) @binding(2) var<storage, read> model: array<u32>;
+
+// binding 3, storage read, array<u32>: candidate records of cand_stride words each,
+//   [0]:                       number of subtypes n_s (1..=T)
+//   [1, 1+T):                  log f_s, f32 bits (NEG for f_s = 0; unused slots ignored)
+//   [1+T + s*pos_words, ...):  subtype s's event positions, 0-based, packed two u16 per
+//                              word: event e is in word e/2, bits 16*(e%2)..16*(e%2)+15
+@group(0) @binding(3) var<storage, read> cand: array<u32>;
+
+// binding 4, storage read, array<f32> of Mp: per-subject g of the other subtypes (E-M
+//   seam: log sum_{s != t} (f_s / (1 - f_t)) sum_k exp(-q[s][k])); read only when
+//   params.use_others == 1.
+@group(0) @binding(4) var<storage, read> others: array<f32>;
+
+// binding 5, storage read_write, array<f32>: results, see the entry points
+//   loglike_total:    n_candidates_in_dispatch * n_tiles tile sums
+//   loglike_subjects: n_candidates_in_dispatch * Mp per-subject values
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+// mu of biomarker b0 + r at stages k0 + 4q .. k0 + 4q + 3, at index 4r + q.
+var<workgroup> mu_tile: array<vec4<f32>, 256>; // BT * KT / 4
+var<workgroup> partial: array<f32, 64>;        // WG
+
+// Position of event e in the sequence whose packed positions start at word pbase.
+fn position(pbase: u32, e: u32) -> u32 {
+    let word = cand[pbase + (e >> 1u)];
+    return (word >> ((e & 1u) << 4u)) & 0xffffu;
+}
+
+// Walks the piecewise-linear curve of one biomarker for increasing t.
+struct Walk {
+    lo: vec2<f32>,  // (t, z) of the knot at or before t
+    hi: vec2<f32>,  // (t, z) of the next knot
+    next: u32,      // entry of `hi` (== end: the final knot (N+1, z_max))
+    end: u32,
+    b: u32,
+    pbase: u32,
+}
+
+// The knot of entry j of biomarker b's events, or the final knot when j == end.
+fn knot(j: u32, end: u32, b: u32, pbase: u32) -> vec2<f32> {
+    let nb = params.n_biomarkers;
+    let n = params.n_events;
+    if (j < end) {
+        let e = model[nb + 1u + j];
+        let z = bitcast<f32>(model[nb + 1u + n + j]);
+        return vec2<f32>(f32(position(pbase, e) + 1u), z);
+    }
+    return vec2<f32>(f32(n + 1u), bitcast<f32>(model[nb + 1u + 2u * n + b]));
+}
+
+// curve(t) for t no smaller than at the previous call (spec section 2; the same
+// arithmetic as sustain_model::stages::curve_at, in f32). t is clamped to N+1.
+fn curve_at(w: ptr<function, Walk>, t_in: f32) -> f32 {
+    let t = min(t_in, f32(params.n_events + 1u));
+    loop {
+        if (t <= (*w).hi.x || (*w).next >= (*w).end) {
+            break;
+        }
+        (*w).lo = (*w).hi;
+        (*w).next += 1u;
+        (*w).hi = knot((*w).next, (*w).end, (*w).b, (*w).pbase);
+    }
+    let lo = (*w).lo;
+    let hi = (*w).hi;
+    let span = hi.x - lo.x;
+    if (span <= 0.0) {
+        return hi.y;
+    }
+    return lo.y + (hi.y - lo.y) * (t - lo.x) / span;
+}
+
+// Writes row r of mu_tile: mu[b][k] = (curve(k) + curve(k+1)) / 2 for k = k0..k0+KT.
+fn fill_row(r: u32, b: u32, k0: u32, pbase: u32) {
+    let start = model[b];
+    let end = model[b + 1u];
+    var w: Walk;
+    w.lo = vec2<f32>(0.0, params.z_min);
+    w.next = start;
+    w.end = end;
+    w.b = b;
+    w.pbase = pbase;
+    w.hi = knot(start, end, b, pbase);
+    var prev = curve_at(&w, f32(k0));
+    for (var q = 0u; q < 4u; q += 1u) {
+        let t = f32(k0 + 4u * q);
+        let c1 = curve_at(&w, t + 1.0);
+        let c2 = curve_at(&w, t + 2.0);
+        let c3 = curve_at(&w, t + 3.0);
+        let c4 = curve_at(&w, t + 4.0);
+        mu_tile[4u * r + q] = 0.5 * vec4<f32>(prev + c1, c1 + c2, c2 + c3, c3 + c4);
+        prev = c4;
+    }
+}
+
+fn hmax(v: vec4<f32>) -> f32 {
+    return max(max(v.x, v.y), max(v.z, v.w));
+}
+
+// -q for the stages k0 + off + (0..4), NEG for stages beyond N.
+fn masked(acc: vec4<f32>, first: u32, n_stages: u32) -> vec4<f32> {
+    let k = vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u);
+    return select(vec4<f32>(NEG), -acc, k < vec4<u32>(n_stages));
+}
+
+// g[m] of subject m = tile * WG + lid under candidate c of this dispatch. Must be called
+// in uniform control flow (it synchronises the workgroup).
+fn subject_value(lid: u32, tile: u32, c: u32) -> f32 {
+    let m = tile * WG + lid;
+    let nb = params.n_biomarkers;
+    let n_stages = params.n_events + 1u;
+    let stride = params.stride;
+    let rec = (params.cand_base + c) * params.cand_stride;
+    let n_sub = min(cand[rec], params.max_subtypes);
+    var best = NEG;   // running max over subtypes of log f_s + lse_s
+    var total = 0.0;  // sum of exp(. - best)
+    for (var s = 0u; s < n_sub; s += 1u) {
+        let log_f = bitcast<f32>(cand[rec + 1u + s]);
+        let pbase = rec + 1u + params.max_subtypes + s * params.pos_words;
+        var mx = NEG;  // running max over stages of -q
+        var sm = 0.0;  // sum of exp(-q - mx)
+        for (var k0 = 0u; k0 < n_stages; k0 += KT) {
+            var a0 = vec4<f32>(0.0);
+            var a1 = vec4<f32>(0.0);
+            var a2 = vec4<f32>(0.0);
+            var a3 = vec4<f32>(0.0);
+            for (var b0 = 0u; b0 < nb; b0 += BT) {
+                workgroupBarrier();
+                if (b0 + lid < nb) {
+                    fill_row(lid, b0 + lid, k0, pbase);
+                }
+                workgroupBarrier();
+                let rows = min(BT, nb - b0);
+                var idx = b0 * stride + m;
+                for (var r = 0u; r < rows; r += 1u) {
+                    let v = xw[idx];
+                    idx += stride;
+                    let xx = vec4<f32>(v.x);
+                    let nw = vec4<f32>(-v.y);
+                    // d = w * (x - mu); acc += d^2
+                    let d0 = fma(nw, mu_tile[4u * r], xx);
+                    a0 = fma(d0, d0, a0);
+                    let d1 = fma(nw, mu_tile[4u * r + 1u], xx);
+                    a1 = fma(d1, d1, a1);
+                    let d2 = fma(nw, mu_tile[4u * r + 2u], xx);
+                    a2 = fma(d2, d2, a2);
+                    let d3 = fma(nw, mu_tile[4u * r + 3u], xx);
+                    a3 = fma(d3, d3, a3);
+                }
+            }
+            let v0 = masked(a0, k0, n_stages);
+            let v1 = masked(a1, k0 + 4u, n_stages);
+            let v2 = masked(a2, k0 + 8u, n_stages);
+            let v3 = masked(a3, k0 + 12u, n_stages);
+            let nm = max(mx, max(max(hmax(v0), hmax(v1)), max(hmax(v2), hmax(v3))));
+            let e = exp(v0 - nm) + exp(v1 - nm) + exp(v2 - nm) + exp(v3 - nm);
+            sm = sm * exp(mx - nm) + ((e.x + e.y) + (e.z + e.w));
+            mx = nm;
+        }
+        let v = log_f + mx + log(sm);
+        let nbest = max(best, v);
+        total = total * exp(best - nbest) + exp(v - nbest);
+        best = nbest;
+    }
+    if (params.use_others != 0u) {
+        let v = params.log_f_others + others[m];
+        let nbest = max(best, v);
+        total = total * exp(best - nbest) + exp(v - nbest);
+        best = nbest;
+    }
+    return best + log(total);
+}
+
+@compute @workgroup_size(64)
+fn loglike_total(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+) {
+    let g = subject_value(lid, wid.x, wid.y);
+    let m = wid.x * WG + lid;
+    partial[lid] = select(0.0, g, m < params.n_subjects);
+    for (var half = WG / 2u; half > 0u; half >>= 1u) {
+        workgroupBarrier();
+        if (lid < half) {
+            partial[lid] += partial[lid + half];
+        }
+    }
+    if (lid == 0u) {
+        out[wid.y * params.n_tiles + wid.x] = partial[0];
+    }
+}
+
+@compute @workgroup_size(64)
+fn loglike_subjects(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+) {
+    let g = subject_value(lid, wid.x, wid.y);
+    let m = wid.x * WG + lid;
+    if (m < params.n_subjects) {
+        out[wid.y * params.stride + m] = g;
+    }
+}
