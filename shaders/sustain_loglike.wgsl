@@ -1,16 +1,18 @@
 // SuStaIn z-score likelihood of a batch of candidate mixtures (spec sections 2 and 3).
 //
 // Work decomposition
-//   One workgroup = one candidate mixture x one tile of WG (64) subjects;
-//   one invocation = one subject. Dispatch: (n_tiles, n_candidates_in_dispatch, 1),
-//   n_tiles = ceil(M / WG). `workgroup_id.y` is the candidate, `workgroup_id.x` the tile.
+//   One workgroup = one candidate mixture x one tile of TILE (256) subjects; one
+//   invocation = SB (4) subjects, lid + 64 j (coalesced loads), so that every stage
+//   value read from workgroup memory serves 4 subjects x 16 stages of accumulators.
+//   Dispatch: (n_tiles, n_candidates_in_dispatch, 1), n_tiles = ceil(M / TILE).
+//   `workgroup_id.y` is the candidate, `workgroup_id.x` the subject tile.
 //
 // What an invocation computes, for its subject m and every subtype s, stage k:
 //   q[s][k] = sum over observed b of 0.5 * ((x[m][b] - mu_s[b][k]) / sigma)^2
 //   g[m]    = log( sum_s f_s * sum_k exp(-q[s][k]) )      (log-sum-exp, online, f32)
 // The stage values mu_s[b][k] (spec section 2) are built from the candidate's event
 // positions by the workgroup, a tile of (BT biomarkers x KT stages) at a time, into
-// workgroup memory, and shared by the workgroup's 64 subjects.
+// workgroup memory, and shared by the workgroup's 256 subjects.
 //
 // The host adds, in f64, the sequence-independent constant of each subject,
 //   c[m] = -ln(N+1) + sum_obs(-0.5 ln(2 pi) - ln sigma) + missing-value constants,
@@ -24,21 +26,23 @@
 //                       in f64 and adds sum_m c[m]).
 //   `loglike_subjects`: out[c * stride + m] = g[m] for every real subject m.
 
-const WG: u32 = 64u;    // subjects per workgroup (invocations)
+const WG: u32 = 64u;    // invocations per workgroup
+const SB: u32 = 4u;     // subjects per invocation: tile * TILE + lid + WG * j, j < SB
+const TILE: u32 = 256u; // subjects per workgroup, WG * SB
 const BT: u32 = 64u;    // biomarkers per stage-value tile (one row per invocation; == WG)
 const KT: u32 = 16u;    // stages per stage-value tile (4 x vec4 accumulators)
 const NEG: f32 = -1.0e30; // stands for log(0): finite, so no inf arithmetic is needed
 
 struct Params {
     n_subjects: u32,    // M: real subjects
-    stride: u32,        // Mp = n_tiles * WG: row stride of `xw`, `others`, per-subject `out`
+    stride: u32,        // Mp = n_tiles * TILE: row stride of `xw`, `others`, per-subject `out`
     n_biomarkers: u32,  // B
     n_events: u32,      // N; stages are 0..=N
     cand_base: u32,     // index of the first candidate record of this dispatch in `cand`
     cand_stride: u32,   // u32 words per candidate record (see `cand`)
     max_subtypes: u32,  // T: subtype slots per candidate record
     pos_words: u32,     // u32 words of packed positions per subtype: ceil(N / 2)
-    n_tiles: u32,       // subject tiles, ceil(M / WG)
+    n_tiles: u32,       // subject tiles, ceil(M / TILE)
     use_others: u32,    // 1: mix in the pseudo-subtype `others` (E-M seam), 0: not
     z_min: f32,         // z at stage 0 (0 in the reference)
     log_f_others: f32,  // log weight of `others` (log(1 - f_t)); NEG for zero
@@ -158,33 +162,72 @@ fn hmax(v: vec4<f32>) -> f32 {
     return max(max(v.x, v.y), max(v.z, v.w));
 }
 
-// -q for the stages k0 + off + (0..4), NEG for stages beyond N.
+// -q for the stages first .. first + 3, NEG for stages beyond N.
 fn masked(acc: vec4<f32>, first: u32, n_stages: u32) -> vec4<f32> {
     let k = vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u);
     return select(vec4<f32>(NEG), -acc, k < vec4<u32>(n_stages));
 }
 
-// g[m] of subject m = tile * WG + lid under candidate c of this dispatch. Must be called
-// in uniform control flow (it synchronises the workgroup).
-fn subject_value(lid: u32, tile: u32, c: u32) -> f32 {
-    let m = tile * WG + lid;
+// One subject's q at the KT = 16 stages of the current stage tile.
+struct Acc {
+    q0: vec4<f32>,
+    q1: vec4<f32>,
+    q2: vec4<f32>,
+    q3: vec4<f32>,
+}
+
+// Adds biomarker row (v = (x w, w)) with stage values m0..m3 to a subject's q.
+fn add_row(a: ptr<function, Acc>, v: vec2<f32>, m0: vec4<f32>, m1: vec4<f32>, m2: vec4<f32>, m3: vec4<f32>) {
+    let xx = vec4<f32>(v.x);
+    let nw = vec4<f32>(-v.y);
+    // d = w * (x - mu); q += d^2
+    let d0 = fma(nw, m0, xx);
+    (*a).q0 = fma(d0, d0, (*a).q0);
+    let d1 = fma(nw, m1, xx);
+    (*a).q1 = fma(d1, d1, (*a).q1);
+    let d2 = fma(nw, m2, xx);
+    (*a).q2 = fma(d2, d2, (*a).q2);
+    let d3 = fma(nw, m3, xx);
+    (*a).q3 = fma(d3, d3, (*a).q3);
+}
+
+// Online log-sum-exp over stages: st = (running max of -q, sum of exp(-q - max)),
+// updated with the stages k0 .. k0 + 15 of `a`.
+fn lse_update(st: vec2<f32>, a: Acc, k0: u32, n_stages: u32) -> vec2<f32> {
+    let v0 = masked(a.q0, k0, n_stages);
+    let v1 = masked(a.q1, k0 + 4u, n_stages);
+    let v2 = masked(a.q2, k0 + 8u, n_stages);
+    let v3 = masked(a.q3, k0 + 12u, n_stages);
+    let nm = max(st.x, max(max(hmax(v0), hmax(v1)), max(hmax(v2), hmax(v3))));
+    let e = exp(v0 - nm) + exp(v1 - nm) + exp(v2 - nm) + exp(v3 - nm);
+    return vec2<f32>(nm, st.y * exp(st.x - nm) + ((e.x + e.y) + (e.z + e.w)));
+}
+
+// g of the SB = 4 subjects tile * TILE + lid + WG * j (j = 0..3, component j) under
+// candidate c of this dispatch. Must be called in uniform control flow (it
+// synchronises the workgroup).
+fn subject_values(lid: u32, tile: u32, c: u32) -> vec4<f32> {
+    let m = tile * TILE + lid;
     let nb = params.n_biomarkers;
     let n_stages = params.n_events + 1u;
     let stride = params.stride;
     let rec = (params.cand_base + c) * params.cand_stride;
     let n_sub = min(cand[rec], params.max_subtypes);
-    var best = NEG;   // running max over subtypes of log f_s + lse_s
-    var total = 0.0;  // sum of exp(. - best)
+    var best = vec4<f32>(NEG);   // running max over subtypes of log f_s + lse_s
+    var total = vec4<f32>(0.0);  // sum of exp(. - best)
     for (var s = 0u; s < n_sub; s += 1u) {
         let log_f = bitcast<f32>(cand[rec + 1u + s]);
         let pbase = rec + 1u + params.max_subtypes + s * params.pos_words;
-        var mx = NEG;  // running max over stages of -q
-        var sm = 0.0;  // sum of exp(-q - mx)
+        var st0 = vec2<f32>(NEG, 0.0);
+        var st1 = vec2<f32>(NEG, 0.0);
+        var st2 = vec2<f32>(NEG, 0.0);
+        var st3 = vec2<f32>(NEG, 0.0);
         for (var k0 = 0u; k0 < n_stages; k0 += KT) {
-            var a0 = vec4<f32>(0.0);
-            var a1 = vec4<f32>(0.0);
-            var a2 = vec4<f32>(0.0);
-            var a3 = vec4<f32>(0.0);
+            let zero = vec4<f32>(0.0);
+            var a0 = Acc(zero, zero, zero, zero);
+            var a1 = Acc(zero, zero, zero, zero);
+            var a2 = Acc(zero, zero, zero, zero);
+            var a3 = Acc(zero, zero, zero, zero);
             for (var b0 = 0u; b0 < nb; b0 += BT) {
                 workgroupBarrier();
                 if (b0 + lid < nb) {
@@ -194,37 +237,32 @@ fn subject_value(lid: u32, tile: u32, c: u32) -> f32 {
                 let rows = min(BT, nb - b0);
                 var idx = b0 * stride + m;
                 for (var r = 0u; r < rows; r += 1u) {
-                    let v = xw[idx];
+                    let m0 = mu_tile[4u * r];
+                    let m1 = mu_tile[4u * r + 1u];
+                    let m2 = mu_tile[4u * r + 2u];
+                    let m3 = mu_tile[4u * r + 3u];
+                    add_row(&a0, xw[idx], m0, m1, m2, m3);
+                    add_row(&a1, xw[idx + WG], m0, m1, m2, m3);
+                    add_row(&a2, xw[idx + 2u * WG], m0, m1, m2, m3);
+                    add_row(&a3, xw[idx + 3u * WG], m0, m1, m2, m3);
                     idx += stride;
-                    let xx = vec4<f32>(v.x);
-                    let nw = vec4<f32>(-v.y);
-                    // d = w * (x - mu); acc += d^2
-                    let d0 = fma(nw, mu_tile[4u * r], xx);
-                    a0 = fma(d0, d0, a0);
-                    let d1 = fma(nw, mu_tile[4u * r + 1u], xx);
-                    a1 = fma(d1, d1, a1);
-                    let d2 = fma(nw, mu_tile[4u * r + 2u], xx);
-                    a2 = fma(d2, d2, a2);
-                    let d3 = fma(nw, mu_tile[4u * r + 3u], xx);
-                    a3 = fma(d3, d3, a3);
                 }
             }
-            let v0 = masked(a0, k0, n_stages);
-            let v1 = masked(a1, k0 + 4u, n_stages);
-            let v2 = masked(a2, k0 + 8u, n_stages);
-            let v3 = masked(a3, k0 + 12u, n_stages);
-            let nm = max(mx, max(max(hmax(v0), hmax(v1)), max(hmax(v2), hmax(v3))));
-            let e = exp(v0 - nm) + exp(v1 - nm) + exp(v2 - nm) + exp(v3 - nm);
-            sm = sm * exp(mx - nm) + ((e.x + e.y) + (e.z + e.w));
-            mx = nm;
+            st0 = lse_update(st0, a0, k0, n_stages);
+            st1 = lse_update(st1, a1, k0, n_stages);
+            st2 = lse_update(st2, a2, k0, n_stages);
+            st3 = lse_update(st3, a3, k0, n_stages);
         }
-        let v = log_f + mx + log(sm);
+        let mx = vec4<f32>(st0.x, st1.x, st2.x, st3.x);
+        let sm = vec4<f32>(st0.y, st1.y, st2.y, st3.y);
+        let v = vec4<f32>(log_f) + mx + log(sm);
         let nbest = max(best, v);
         total = total * exp(best - nbest) + exp(v - nbest);
         best = nbest;
     }
     if (params.use_others != 0u) {
-        let v = params.log_f_others + others[m];
+        let o = vec4<f32>(others[m], others[m + WG], others[m + 2u * WG], others[m + 3u * WG]);
+        let v = vec4<f32>(params.log_f_others) + o;
         let nbest = max(best, v);
         total = total * exp(best - nbest) + exp(v - nbest);
         best = nbest;
@@ -232,18 +270,23 @@ fn subject_value(lid: u32, tile: u32, c: u32) -> f32 {
     return best + log(total);
 }
 
+// Which of the invocation's subjects are real (not padding).
+fn real_subjects(m: u32) -> vec4<bool> {
+    return (vec4<u32>(m) + vec4<u32>(0u, WG, 2u * WG, 3u * WG)) < vec4<u32>(params.n_subjects);
+}
+
 @compute @workgroup_size(64)
 fn loglike_total(
     @builtin(local_invocation_index) lid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
 ) {
-    let g = subject_value(lid, wid.x, wid.y);
-    let m = wid.x * WG + lid;
-    partial[lid] = select(0.0, g, m < params.n_subjects);
-    for (var half = WG / 2u; half > 0u; half >>= 1u) {
+    let g = subject_values(lid, wid.x, wid.y);
+    let kept = select(vec4<f32>(0.0), g, real_subjects(wid.x * TILE + lid));
+    partial[lid] = (kept.x + kept.y) + (kept.z + kept.w);
+    for (var width = WG / 2u; width > 0u; width >>= 1u) {
         workgroupBarrier();
-        if (lid < half) {
-            partial[lid] += partial[lid + half];
+        if (lid < width) {
+            partial[lid] += partial[lid + width];
         }
     }
     if (lid == 0u) {
@@ -256,9 +299,13 @@ fn loglike_subjects(
     @builtin(local_invocation_index) lid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
 ) {
-    let g = subject_value(lid, wid.x, wid.y);
-    let m = wid.x * WG + lid;
-    if (m < params.n_subjects) {
-        out[wid.y * params.stride + m] = g;
+    let g = subject_values(lid, wid.x, wid.y);
+    let m = wid.x * TILE + lid;
+    let real = real_subjects(m);
+    let row = wid.y * params.stride;
+    for (var j = 0u; j < SB; j += 1u) {
+        if (real[j]) {
+            out[row + m + j * WG] = g[j];
+        }
     }
 }

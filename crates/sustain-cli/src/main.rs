@@ -9,7 +9,8 @@ mod backend;
 mod cmd;
 mod error;
 mod io;
-// Figures for the coming `plot` subcommand; unused until it is added.
+mod nanjson;
+// Figures; not every drawing helper is used by the subcommands.
 #[allow(dead_code, unused_imports)]
 mod plot;
 mod zscore;
@@ -39,12 +40,33 @@ enum Command {
     /// Raw biomarker values to z-scores against the controls, after regressing out
     /// covariates (the pySuStaIn tutorial's preparation).
     Zscore(cmd::zscore::ZscoreArgs),
+    /// Fit models with 1..K subtypes (E-M, then MCMC chains) and write results.json,
+    /// each subject's subtype and stage, and figures to a folder.
+    Fit(Box<cmd::fit::FitArgs>),
+    /// Subtypes and stages of (new) subjects under a finished fit.
+    Stage(cmd::stage::StageArgs),
+    /// Cross-validation: fit each fold's training subjects, evaluate its test
+    /// subjects, and combine the folds into CVIC.
+    Cv(Box<cmd::cv::CvArgs>),
+    /// Combine the fold_*.json files of `sustain cv --fold I` into cv.json and the
+    /// CVIC figure.
+    CvCombine(cmd::cv::CvCombineArgs),
+    /// Redraw the figures of a fit folder from its results.json.
+    Plot(cmd::plot::PlotArgs),
+    /// Fit the bundled small example with quick settings (a few seconds).
+    Demo(cmd::demo::DemoArgs),
 }
 
 fn run(command: &Command) -> Result<(), CliError> {
     match command {
         Command::Evaluate(args) => cmd::evaluate::run(args),
         Command::Zscore(args) => cmd::zscore::run(args),
+        Command::Fit(args) => cmd::fit::run(args),
+        Command::Stage(args) => cmd::stage::run(args),
+        Command::Cv(args) => cmd::cv::run(args),
+        Command::CvCombine(args) => cmd::cv::run_combine(args),
+        Command::Plot(args) => cmd::plot::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
     }
 }
 

@@ -126,7 +126,10 @@ impl GpuContext {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("sustain_loglike.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(LOGLIKE_WGSL.into()),
+            source: wgpu::ShaderSource::Wgsl(match std::env::var("SUSTAIN_SHADER_PROBE") {
+                Ok(p) => std::fs::read_to_string(p).unwrap().into(),
+                Err(_) => LOGLIKE_WGSL.into(),
+            }),
         });
         let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
             binding,

@@ -44,8 +44,8 @@ pub use evaluator::GpuEvaluator;
 
 use sustain_model::ModelError;
 
-/// Subjects per workgroup of the likelihood shader (`WG` in the WGSL).
-pub const SUBJECTS_PER_WORKGROUP: usize = 64;
+/// Subjects per workgroup of the likelihood shader (`TILE` in the WGSL).
+pub const SUBJECTS_PER_WORKGROUP: usize = 256;
 
 /// Why the GPU backend could not be set up or could not evaluate.
 #[derive(Debug, Clone, PartialEq)]

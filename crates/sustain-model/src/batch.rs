@@ -72,7 +72,8 @@ pub fn subtype_candidates_serial(
     let mp = lik.padded_subjects();
     let others = others_lse(lik, base, subtype, scratch);
     let f_t = base.fractions()[subtype];
-    let f_rest = 1.0 - f_t;
+    // The other subtypes' actual total weight (fractions sum to 1 only within 1e-6).
+    let f_rest: f64 = (0..base.n_subtypes()).filter(|&s| s != subtype).map(|s| base.fractions()[s]).sum();
     let mut cand = vec![0.0; mp];
     let mut per = vec![0.0; mp];
     candidates
@@ -81,14 +82,15 @@ pub fn subtype_candidates_serial(
             lik.subtype_lse_into(c, scratch, &mut cand);
             match &others {
                 Some(o) => lik.combine_into(&[f_rest, f_t], &[o, &cand], &mut per),
-                None => lik.combine_into(&[1.0], &[&cand], &mut per),
+                None => lik.combine_into(&[f_t], &[&cand], &mut per),
             }
             lik.sum_subjects(&per)
         })
         .collect()
 }
 
-/// `log sum_{s != t} (f_s / (1 - f_t)) exp(lse_s)` per subject, or None for one subtype.
+/// `log sum_{s != t} (f_s / rest) exp(lse_s)` per subject, `rest` being the others'
+/// total fraction; None for one subtype or when the others have no weight.
 fn others_lse(lik: &Likelihood, base: &Mixture, t: usize, scratch: &mut Scratch) -> Option<Vec<f64>> {
     let n = base.n_subtypes();
     if n == 1 {
@@ -96,13 +98,16 @@ fn others_lse(lik: &Likelihood, base: &Mixture, t: usize, scratch: &mut Scratch)
     }
     let mp = lik.padded_subjects();
     let rest: f64 = (0..n).filter(|&s| s != t).map(|s| base.fractions()[s]).sum();
+    if rest <= 0.0 {
+        return None;
+    }
     let mut parts = Vec::with_capacity(n - 1);
     let mut fr = Vec::with_capacity(n - 1);
     for s in (0..n).filter(|&s| s != t) {
         let mut v = vec![0.0; mp];
         lik.subtype_lse_into(&base.sequences()[s], scratch, &mut v);
         parts.push(v);
-        fr.push(if rest > 0.0 { base.fractions()[s] / rest } else { 1.0 / (n - 1) as f64 });
+        fr.push(base.fractions()[s] / rest);
     }
     let refs: Vec<&[f64]> = parts.iter().map(Vec::as_slice).collect();
     let mut out = vec![0.0; mp];

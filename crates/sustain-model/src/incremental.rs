@@ -9,6 +9,8 @@
 //! [`REFRESH_EVERY`] accepted proposals the state is rebuilt from scratch, which
 //! bounds rounding drift of the additive updates.
 
+#![allow(clippy::needless_range_loop)]
+
 use crate::kernels::{self, Lanes, StageDelta, LANES};
 use crate::likelihood::{neumaier_sum, Likelihood, Scratch};
 use crate::mixture::Mixture;

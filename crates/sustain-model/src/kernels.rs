@@ -7,6 +7,8 @@
 //! under each target's features; `exp` and `ln` are branch-free polynomials
 //! (relative error below 1e-15) so they vectorise too.
 
+#![allow(clippy::needless_range_loop, clippy::excessive_precision)]
+
 /// Subjects per lane group. 8 f64 fill one AVX-512 register or two AVX2 registers.
 pub const LANES: usize = 8;
 /// Stages accumulated at once in registers.

@@ -72,8 +72,8 @@ impl Sequence {
         let mut candidates = Vec::with_capacity(events.n_biomarkers());
         while order.len() < n {
             candidates.clear();
-            for b in 0..events.n_biomarkers() {
-                if let Some(&e) = events.biomarker_events(b).get(next_level[b]) {
+            for (b, &level) in next_level.iter().enumerate() {
+                if let Some(&e) = events.biomarker_events(b).get(level) {
                     candidates.push(e);
                 }
             }

@@ -136,7 +136,7 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
                 let z: f64 = StandardNormal.sample(rng);
                 let raw: Vec<f64> = f.iter().zip(&self.steps.sigma_f).map(|(v, sg)| (v + sg * z).abs()).collect();
                 let sum: f64 = raw.iter().sum();
-                if !(sum > 0.0) {
+                if sum.is_nan() || sum <= 0.0 {
                     return false;
                 }
                 raw.into_iter().map(|v| v / sum).collect()

@@ -25,6 +25,7 @@ use sustain_model::{EventSet, Mixture};
 
 /// Runs one chain of `n_iterations` from `start` and returns its trace, acceptance
 /// and wall time.
+#[allow(clippy::too_many_arguments)]
 pub fn run_chain<E: ChainEvaluator, R: Rng + ?Sized>(
     index: usize,
     events: &EventSet,

@@ -150,7 +150,7 @@ pub fn match_subtypes(reference: &[Vec<f64>], other: &[Vec<f64>]) -> Vec<usize> 
         }
         for i in 0..k {
             visit(k - 1, perm, f);
-            let j = if k % 2 == 0 { i } else { 0 };
+            let j = if k.is_multiple_of(2) { i } else { 0 };
             perm.swap(j, k - 1);
         }
     }
@@ -217,11 +217,11 @@ fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics 
         }
     }
     let mut warnings = Vec::new();
-    let bad = |v: f64| !(v < RHAT_THRESHOLD);
+    let bad = |v: f64| v.is_nan() || v >= RHAT_THRESHOLD;
     if bad(summary.rhat) {
         warnings.push(format!("R-hat of the log-likelihood is {:.3} (needs < {RHAT_THRESHOLD})", summary.rhat));
     }
-    if !(summary.ess_bulk > ESS_THRESHOLD) {
+    if summary.ess_bulk.is_nan() || summary.ess_bulk <= ESS_THRESHOLD {
         warnings.push(format!(
             "bulk ESS of the log-likelihood is {:.0} (needs > {ESS_THRESHOLD}); run more iterations or chains",
             summary.ess_bulk

@@ -119,7 +119,7 @@ impl FitConfig {
                 self.burn_in, self.n_iterations
             ));
         }
-        if !(self.em_tolerance > 0.0) {
+        if self.em_tolerance.is_nan() || self.em_tolerance <= 0.0 {
             return Err("E-M tolerance must be positive".into());
         }
         if let Some(r) = &self.chain_range {

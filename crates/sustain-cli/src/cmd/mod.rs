@@ -2,7 +2,12 @@
 //! `run(&Args) -> Result<(), CliError>`; `main.rs` dispatches to them. Options that
 //! several subcommands share live here as flattenable `clap::Args` groups.
 
+pub mod cv;
+pub mod demo;
 pub mod evaluate;
+pub mod fit;
+pub mod plot;
+pub mod stage;
 pub mod zscore;
 
 use std::path::PathBuf;

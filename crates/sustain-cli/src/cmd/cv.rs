@@ -1,0 +1,208 @@
+//! `sustain cv` and `sustain cv-combine`: cross-validation (CVIC), fold by fold so
+//! that folds can run as separate jobs, then combined.
+
+use std::path::{Path, PathBuf};
+
+use sustain::cv::{combine, make_folds, run_fold, CvResult, FoldResult};
+use sustain::fit::FitInput;
+
+use crate::cmd::fit::{create_dir, eprint_line, progress_printer, FitData, FitSettings};
+use crate::error::CliError;
+use crate::io;
+use crate::plot::draw_cvic;
+
+/// Arguments of `sustain cv`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CvArgs {
+    #[command(flatten)]
+    pub input: FitData,
+
+    #[command(flatten)]
+    pub settings: FitSettings,
+
+    /// Number of folds (2 to the number of subjects).
+    #[arg(long, value_name = "K")]
+    pub folds: usize,
+
+    /// Run only this fold (0-based) and write DIR/fold_{I}.json; combine the folds
+    /// later with `sustain cv-combine` [default: every fold, then combine].
+    #[arg(long, value_name = "I")]
+    pub fold: Option<usize>,
+
+    /// Column whose values the folds are stratified by (each value's subjects
+    /// spread evenly over the folds) [default: none; a seeded shuffle].
+    #[arg(long, value_name = "COLUMN")]
+    pub stratify_by: Option<String>,
+
+    /// Output folder (created if absent): fold_{i}.json, and, when every fold has
+    /// run, cv.json and cvic.svg/.png. A fold file of the same data and settings
+    /// already there is reused; one of other data or settings is an error.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// No progress lines on stderr [default: off].
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Arguments of `sustain cv-combine`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CvCombineArgs {
+    /// Folder with the fold_{i}.json files of `sustain cv --fold I`; cv.json and
+    /// cvic.svg/.png are written there.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+fn fold_path(out: &Path, i: usize) -> PathBuf {
+    out.join(format!("fold_{i}.json"))
+}
+
+/// Runs `sustain cv`.
+pub fn run(args: &CvArgs) -> Result<(), CliError> {
+    let loaded = args.input.load(args.stratify_by.as_deref())?;
+    let config = args.settings.config(args.input.missing)?;
+    config
+        .validate()
+        .map_err(|e| CliError::new(format!("invalid settings: {e}")))?;
+    let labels = args
+        .stratify_by
+        .as_ref()
+        .and_then(|c| loaded.data.extra.get(c).cloned());
+    let n = loaded.data.dataset.n_subjects();
+    let folds = make_folds(n, args.folds, labels.as_deref(), config.seed)
+        .map_err(|e| CliError::new(format!("--folds: {e}")))?;
+    if let Some(i) = args.fold {
+        if i >= args.folds {
+            return Err(CliError::new(format!(
+                "--fold {i} is out of range: folds are numbered 0..{} (--folds {})",
+                args.folds - 1,
+                args.folds
+            )));
+        }
+    }
+    create_dir(&args.out)?;
+    let input = FitInput {
+        events: &loaded.events,
+        biomarkers: &loaded.data.biomarkers,
+        data: &loaded.data.dataset,
+    };
+    let fingerprint = format!(
+        "{}-folds{}-stratify:{}",
+        sustain::checkpoint::fingerprint(&input, &config),
+        args.folds,
+        args.stratify_by.as_deref().unwrap_or("")
+    );
+    let todo: Vec<usize> = match args.fold {
+        Some(i) => vec![i],
+        None => (0..args.folds).collect(),
+    };
+    let mut results = Vec::new();
+    for &i in &todo {
+        let path = fold_path(&args.out, i);
+        if path.exists() {
+            let saved = read_fold(&path)?;
+            if saved.fingerprint == fingerprint && saved.test == folds[i] && saved.fold == i {
+                if !args.quiet {
+                    eprint_line(&format!("fold {i}: reusing {}", path.display()));
+                }
+                results.push(saved);
+                continue;
+            }
+            return Err(CliError::new(format!(
+                "{} was made from different data, settings or folds; delete it or choose another --out",
+                path.display()
+            )));
+        }
+        if !args.quiet {
+            eprint_line(&format!("fold {i} of {}", args.folds));
+        }
+        let progress = progress_printer(args.quiet, format!("fold {i}: "));
+        let result = run_fold(&input, &config, &folds, i, &fingerprint, &progress)
+            .map_err(|e| CliError::new(e.to_string()))?;
+        io::write_json(&path, &result)?;
+        results.push(result);
+    }
+    let mut text = String::new();
+    for r in &results {
+        let ll: Vec<String> = r.loglike.iter().map(|v| format!("{v:.3}")).collect();
+        text.push_str(&format!(
+            "fold {}: test log-likelihood per subtype count [{}] ({})\n",
+            r.fold,
+            ll.join(", "),
+            fold_path(&args.out, r.fold).display()
+        ));
+    }
+    if args.fold.is_none() {
+        text.push_str(&write_combined(&args.out, &results)?);
+    } else {
+        text.push_str("run the other folds, then `sustain cv-combine --out DIR`\n");
+    }
+    io::write_stdout(&text)
+}
+
+/// Combines folds into DIR/cv.json and DIR/cvic.svg/.png; returns the summary text.
+fn write_combined(out: &Path, folds: &[FoldResult]) -> Result<String, CliError> {
+    let cv: CvResult =
+        combine(folds).map_err(|e| CliError::new(format!("{}: {e}", out.display())))?;
+    let path = out.join("cv.json");
+    io::write_json(&path, &cv)?;
+    let figures = draw_cvic(&out.join("cvic"), &cv.cvic, &cv.loglike_matrix)
+        .map_err(|e| CliError::new(e.0))?;
+    let cvic: Vec<String> = cv.cvic.iter().map(|v| format!("{v:.3}")).collect();
+    let best = cv
+        .cvic
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_finite())
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(s, _)| s + 1);
+    let mut text = format!(
+        "CVIC per subtype count (lower is better): [{}]\n",
+        cvic.join(", ")
+    );
+    if let Some(b) = best {
+        text.push_str(&format!("lowest CVIC: {b} subtype(s)\n"));
+    }
+    text.push_str(&format!("files written:\n  {}\n", path.display()));
+    for f in figures {
+        text.push_str(&format!("  {}\n", f.display()));
+    }
+    Ok(text)
+}
+
+/// Runs `sustain cv-combine`.
+pub fn run_combine(args: &CvCombineArgs) -> Result<(), CliError> {
+    let entries = std::fs::read_dir(&args.out)
+        .map_err(|e| CliError::new(format!("cannot read {}: {e}", args.out.display())))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("fold_"))
+                .and_then(|n| n.strip_suffix(".json"))
+                .is_some_and(|i| i.parse::<usize>().is_ok())
+        })
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(CliError::new(format!(
+            "{} holds no fold_*.json files (run `sustain cv --fold I` first)",
+            args.out.display()
+        )));
+    }
+    let folds = paths
+        .iter()
+        .map(|p| read_fold(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    io::write_stdout(&write_combined(&args.out, &folds)?)
+}
+
+/// Reads a fold file (non-finite numbers were written as null).
+fn read_fold(path: &Path) -> Result<FoldResult, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::read(path, &e))?;
+    crate::nanjson::from_str(&text)
+        .map_err(|e| CliError::in_file(path, format!("not a valid fold file: {e}")))
+}

@@ -1,0 +1,108 @@
+//! `sustain demo`: fits the bundled small example with quick settings.
+
+use std::path::PathBuf;
+
+use crate::backend::Backend;
+use crate::cmd::fit::{self, create_dir, FitArgs, FitData, FitSettings, Proposal};
+use crate::cmd::Missing;
+use crate::error::CliError;
+use crate::io;
+
+static DATA: &str = include_str!("../../../../examples/data/small/data.csv");
+static MODEL: &str = include_str!("../../../../examples/data/small/model.json");
+
+/// Arguments of `sustain demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Output folder: the example's inputs in DIR/input/, and everything `sustain
+    /// fit` writes. Rerunning in the folder of an earlier demo fits it anew.
+    #[arg(long, value_name = "DIR", default_value = "sustain-demo")]
+    pub out: PathBuf,
+
+    /// No progress lines on stderr [default: off].
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Removes results.json and the checkpoints of an earlier demo in `out`.
+fn clear_earlier_demo(out: &std::path::Path) -> Result<(), CliError> {
+    let remove = |p: &std::path::Path| match std::fs::remove_file(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(CliError::new(format!(
+            "cannot remove {} of an earlier demo: {e}",
+            p.display()
+        ))),
+        _ => Ok(()),
+    };
+    remove(&out.join("results.json"))?;
+    if let Ok(entries) = std::fs::read_dir(out.join("checkpoints")) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("checkpoint_k") && name.ends_with(".json") {
+                remove(&entry.path())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `sustain demo`: 200 simulated subjects, 4 biomarkers; 1 and 2 subtypes, 5
+/// start points, 2 chains of 5000 iterations after 3 x 2000 tuning iterations.
+pub fn run(args: &DemoArgs) -> Result<(), CliError> {
+    let input_dir = args.out.join("input");
+    let data = input_dir.join("data.csv");
+    let model = input_dir.join("model.json");
+    // A folder of an earlier demo (its input/data.csv is the bundled data) is
+    // refitted from scratch; any other folder holding a fit is refused by `fit`.
+    if std::fs::read(&data).is_ok_and(|bytes| bytes == DATA.as_bytes()) {
+        clear_earlier_demo(&args.out)?;
+    } else if args.out.join("results.json").exists() {
+        return Err(CliError::new(format!(
+            "{} already holds a fit that is not a demo; choose another --out",
+            args.out.display()
+        )));
+    }
+    create_dir(&input_dir)?;
+    io::write_atomic(&data, DATA.as_bytes())?;
+    io::write_atomic(&model, MODEL.as_bytes())?;
+    let fit_args = FitArgs {
+        input: FitData {
+            data: data.clone(),
+            model: Some(model.clone()),
+            zvals: None,
+            zmax: None,
+            id_column: Some("id".into()),
+            missing: Missing::Marginalise,
+        },
+        settings: FitSettings {
+            subtypes: 2,
+            startpoints: 5,
+            iterations: 5000,
+            chains: 2,
+            tuning_iterations: 2000,
+            seed: 42,
+            proposal: Proposal::Exact,
+            threads: None,
+        },
+        burn_in: 0,
+        thin: 1,
+        backend: Backend::Cpu,
+        out: args.out.clone(),
+        resume: false,
+        quiet: args.quiet,
+    };
+    fit::run(&fit_args)?;
+    let out = args.out.display();
+    io::write_stdout(&format!(
+        "\nThe demo fitted {} with {}.\n\
+         Look at {out}/pvd_k2.png (the two subtypes' event sequences), \
+         {out}/trace_k2.png (MCMC convergence), {out}/subjects_k2.csv (each subject's \
+         subtype and stage) and {out}/results.json (everything).\n\
+         The same fit from the command line:\n  sustain fit --data {} --model {} --id-column id \
+         --subtypes 2 --startpoints 5 --iterations 5000 --chains 2 --tuning-iterations 2000 --out DIR\n",
+        data.display(),
+        model.display(),
+        data.display(),
+        model.display()
+    ))
+}

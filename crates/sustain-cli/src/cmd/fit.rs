@@ -1,0 +1,493 @@
+//! `sustain fit`: fits models with 1..K subtypes (E-M, then MCMC chains), and writes
+//! `results.json`, one subjects CSV and the figures per subtype count. Also holds the
+//! pieces that `stage`, `cv`, `plot` and `demo` share: the fit options, reading the
+//! inputs, and writing the outputs of a fit folder.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::ValueEnum;
+use sustain::checkpoint::Checkpoints;
+use sustain::config::FitConfig;
+use sustain::fit::{FitInput, Progress};
+use sustain::model::{EventSet, Likelihood};
+use sustain::results::{FitResult, SubtypeModel};
+use sustain::sampler::ProposalMode;
+
+use crate::backend::Backend;
+use crate::cmd::Missing;
+use crate::error::CliError;
+use crate::io::{self, DataColumns, DataTable};
+use crate::plot::{draw_pvd, draw_traces, PvdInput, PvdPanel};
+
+/// The MCMC proposal (`--proposal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Proposal {
+    /// Sequence moves with their Hastings correction and a symmetric fraction move:
+    /// samples the posterior exactly.
+    #[default]
+    Exact,
+    /// pySuStaIn's moves exactly (no Hastings correction).
+    Reference,
+}
+
+impl Proposal {
+    /// The sampler's mode.
+    pub fn mode(self) -> ProposalMode {
+        match self {
+            Proposal::Exact => ProposalMode::Exact,
+            Proposal::Reference => ProposalMode::Reference,
+        }
+    }
+}
+
+/// The inputs of a fit: the data and either a model file or uniform thresholds.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FitData {
+    /// Data CSV with a header row: one row per subject, one column per biomarker
+    /// (z-scores, larger = more abnormal). With --model, the columns are taken by the
+    /// model's biomarker names and other columns are ignored. Empty cells, NA, NaN
+    /// and nan are missing values.
+    #[arg(long, value_name = "DATA.csv")]
+    pub data: PathBuf,
+
+    /// Model JSON: {"biomarkers": [names], "z_vals": [[thresholds per biomarker, 0 =
+    /// no event]], "z_max": [one per biomarker]} [default: none; then --zvals and
+    /// --zmax are required].
+    #[arg(long, value_name = "MODEL.json", required_unless_present = "zvals", conflicts_with_all = ["zvals", "zmax"])]
+    pub model: Option<PathBuf>,
+
+    /// Comma-separated z-score thresholds used for every biomarker (e.g. 1,2,3),
+    /// instead of --model; then every column of the data except the id (and
+    /// stratification) column is a biomarker and must be numeric [default: none].
+    #[arg(long, value_name = "Z1,Z2", value_delimiter = ',', requires = "zmax")]
+    pub zvals: Option<Vec<f64>>,
+
+    /// With --zvals: the z-score every biomarker reaches at the last stage
+    /// [default: none].
+    #[arg(long, value_name = "Z", requires = "zvals")]
+    pub zmax: Option<f64>,
+
+    /// Column of the data holding subject ids, used to label the outputs [default:
+    /// none; subjects are numbered by their 1-based data row].
+    #[arg(long, value_name = "COLUMN")]
+    pub id_column: Option<String>,
+
+    /// How missing values enter the likelihood (marginalise: a missing value
+    /// contributes nothing; reference: pySuStaIn's absolute log-likelihoods).
+    #[arg(long, value_enum, default_value_t = Missing::Marginalise)]
+    pub missing: Missing,
+}
+
+/// Loaded inputs of a fit.
+pub struct Loaded {
+    /// The events.
+    pub events: EventSet,
+    /// The data (ids, biomarker names, values, kept columns).
+    pub data: DataTable,
+}
+
+impl FitData {
+    /// Reads the model (or builds the uniform one) and the data, keeping the columns
+    /// in `keep` (which are not biomarkers with --zvals).
+    pub fn load(&self, keep: Option<&str>) -> Result<Loaded, CliError> {
+        let keep_list: Vec<&str> = keep.into_iter().collect();
+        match (&self.model, &self.zvals, self.zmax) {
+            (Some(model_path), _, _) => {
+                let model = io::read_model(model_path)?;
+                let data = io::read_data_keeping(
+                    &self.data,
+                    DataColumns::Named(&model.biomarkers),
+                    self.id_column.as_deref(),
+                    &keep_list,
+                )?;
+                Ok(Loaded {
+                    events: model.events,
+                    data,
+                })
+            }
+            (None, Some(zvals), Some(zmax)) => {
+                let data = io::read_data_keeping(
+                    &self.data,
+                    DataColumns::AllNumericExcept(keep),
+                    self.id_column.as_deref(),
+                    &keep_list,
+                )?;
+                let events = EventSet::uniform(data.biomarkers.len(), zvals, zmax)
+                    .map_err(|e| CliError::new(format!("--zvals/--zmax: {e}")))?;
+                Ok(Loaded { events, data })
+            }
+            _ => Err(CliError::new("give --model, or --zvals and --zmax")),
+        }
+    }
+}
+
+/// The settings of a fit that `fit` and `cv` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FitSettings {
+    /// Largest number of subtypes; models with 1..K subtypes are fitted (at most 8).
+    #[arg(long, value_name = "K", default_value_t = 3)]
+    pub subtypes: usize,
+
+    /// E-M start points per subtype count.
+    #[arg(long, value_name = "N", default_value_t = 25)]
+    pub startpoints: usize,
+
+    /// MCMC iterations per chain, after tuning.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub iterations: usize,
+
+    /// Independent MCMC chains started from the E-M optimum.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub chains: usize,
+
+    /// Iterations of each of the 3 step-size tuning passes before the chains.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub tuning_iterations: usize,
+
+    /// Run seed: the whole run is determined by it (not by --threads).
+    #[arg(long, value_name = "SEED", default_value_t = 42)]
+    pub seed: u64,
+
+    /// MCMC proposal.
+    #[arg(long, value_enum, default_value_t = Proposal::Exact)]
+    pub proposal: Proposal,
+
+    /// Worker threads; results do not depend on it [default: the available cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+impl FitSettings {
+    /// The library's settings (burn-in 0, thin 1; `fit` adjusts them).
+    pub fn config(&self, missing: Missing) -> Result<FitConfig, CliError> {
+        let mut config = FitConfig {
+            n_startpoints: self.startpoints,
+            max_subtypes: self.subtypes,
+            n_iterations: self.iterations,
+            n_chains: self.chains,
+            tuning_iterations: self.tuning_iterations,
+            seed: self.seed,
+            proposal: self.proposal.mode(),
+            missing: missing.convention(),
+            ..FitConfig::default()
+        };
+        if let Some(t) = self.threads {
+            config.threads = t;
+        }
+        Ok(config)
+    }
+}
+
+/// Arguments of `sustain fit`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FitArgs {
+    #[command(flatten)]
+    pub input: FitData,
+
+    #[command(flatten)]
+    pub settings: FitSettings,
+
+    /// Iterations dropped at the start of each chain before merging.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub burn_in: usize,
+
+    /// Keep every N-th iteration when merging chains.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub thin: usize,
+
+    /// Where likelihoods are evaluated.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
+
+    /// Output folder (created if absent): results.json, subjects_k{K}.csv,
+    /// pvd_k{K}.svg/.png, trace_k{K}.svg/.png, and checkpoints/ (one file per
+    /// finished subtype count). Without --resume, a folder that already holds
+    /// results.json or checkpoints is refused.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Continue an interrupted (or finished) fit in --out: subtype counts saved in
+    /// DIR/checkpoints are loaded instead of refitted; checkpoints made from other
+    /// data or settings are refused [default: off].
+    #[arg(long)]
+    pub resume: bool,
+
+    /// No progress lines on stderr [default: off].
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// A progress line on stderr (ignored when it cannot be written).
+pub fn progress_printer(quiet: bool, prefix: String) -> impl Fn(Progress) {
+    move |p| {
+        if quiet {
+            return;
+        }
+        let line = match p {
+            Progress::EmStarted { n_subtypes } => {
+                format!("{prefix}{n_subtypes} subtype(s): E-M")
+            }
+            Progress::McmcStarted {
+                n_subtypes,
+                chains,
+                iterations,
+            } => format!(
+                "{prefix}{n_subtypes} subtype(s): MCMC, {chains} chain(s) x {iterations} iterations"
+            ),
+            Progress::ModelDone {
+                n_subtypes,
+                resumed: true,
+            } => {
+                format!("{prefix}{n_subtypes} subtype(s): loaded from checkpoint")
+            }
+            Progress::ModelDone {
+                n_subtypes,
+                resumed: false,
+            } => {
+                format!("{prefix}{n_subtypes} subtype(s): done")
+            }
+        };
+        eprint_line(&line);
+    }
+}
+
+/// One line on stderr; a failure to write it is ignored.
+pub fn eprint_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Creates `dir` (and its parents).
+pub fn create_dir(dir: &Path) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::new(format!("cannot create {}: {e}", dir.display())))
+}
+
+/// Runs `sustain fit`.
+pub fn run(args: &FitArgs) -> Result<(), CliError> {
+    let loaded = args.input.load(None)?;
+    let mut config = args.settings.config(args.input.missing)?;
+    config.burn_in = args.burn_in;
+    config.thin = args.thin;
+    config.backend = match args.backend {
+        Backend::Cpu => sustain::config::Backend::Cpu,
+    };
+    config
+        .validate()
+        .map_err(|e| CliError::new(format!("invalid settings: {e}")))?;
+
+    let out = &args.out;
+    let checkpoint_dir = out.join("checkpoints");
+    if !args.resume {
+        let has_checkpoints = std::fs::read_dir(&checkpoint_dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        if out.join("results.json").exists() || has_checkpoints {
+            return Err(CliError::new(format!(
+                "{} already holds a fit; pass --resume to continue it, or choose another --out",
+                out.display()
+            )));
+        }
+    }
+    create_dir(out)?;
+    let checkpoints =
+        Checkpoints::new(&checkpoint_dir).map_err(|e| CliError::new(e.to_string()))?;
+
+    let input = FitInput {
+        events: &loaded.events,
+        biomarkers: &loaded.data.biomarkers,
+        data: &loaded.data.dataset,
+    };
+    let result = sustain::fit::fit(
+        &input,
+        &config,
+        Some(&checkpoints),
+        &progress_printer(args.quiet, String::new()),
+    )
+    .map_err(|e| CliError::new(e.to_string()))?;
+
+    let files = write_fit_folder(out, &result, &loaded.data, config.threads)?;
+    io::write_stdout(&summary(&result, &files))
+}
+
+/// Writes results.json, the subjects CSVs and the figures; returns the files
+/// written. The subjects and figures are made from results.json as read back, so
+/// `stage` and `plot` (which read it) reproduce them exactly.
+pub fn write_fit_folder(
+    out: &Path,
+    result: &FitResult,
+    data: &DataTable,
+    threads: usize,
+) -> Result<Vec<PathBuf>, CliError> {
+    let results_path = out.join("results.json");
+    let mut text = serde_json::to_string(result)
+        .map_err(|e| CliError::new(format!("cannot write {}: {e}", results_path.display())))?;
+    text.push('\n');
+    io::write_atomic(&results_path, text.as_bytes())?;
+    let result: FitResult = crate::nanjson::from_str(&text).map_err(|e| {
+        CliError::new(format!(
+            "{} cannot be read back: {e}",
+            results_path.display()
+        ))
+    })?;
+    let mut files = vec![results_path];
+    let events = result_events(&result, &results_path_of(out))?;
+    let lik = Likelihood::new(events, &data.dataset, result.settings.missing)
+        .map_err(|e| CliError::new(e.to_string()))?;
+    for model in &result.models {
+        let path = out.join(format!("subjects_k{}.csv", model.n_subtypes));
+        write_subjects(
+            &path,
+            &lik,
+            model,
+            &data.ids,
+            result.settings.staging_samples,
+            threads,
+        )?;
+        files.push(path);
+    }
+    files.extend(draw_figures(out, &result)?);
+    Ok(files)
+}
+
+fn results_path_of(dir: &Path) -> PathBuf {
+    dir.join("results.json")
+}
+
+/// The events of a fit, rebuilt from its z_vals and z_max.
+pub fn result_events(result: &FitResult, path: &Path) -> Result<EventSet, CliError> {
+    EventSet::new(&result.z_vals, &result.z_max)
+        .map_err(|e| CliError::in_file(path, format!("invalid z_vals/z_max: {e}")))
+}
+
+/// Reads `DIR/results.json`.
+pub fn read_fit_folder(dir: &Path) -> Result<FitResult, CliError> {
+    let path = results_path_of(dir);
+    if !path.is_file() {
+        return Err(CliError::new(format!(
+            "{} is not a fit folder (no results.json)",
+            dir.display()
+        )));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| CliError::read(&path, &e))?;
+    let result: FitResult = crate::nanjson::from_str(&text)
+        .map_err(|e| CliError::in_file(&path, format!("not a valid results file: {e}")))?;
+    if result.models.is_empty() {
+        return Err(CliError::in_file(&path, "no models"));
+    }
+    Ok(result)
+}
+
+/// Stages the subjects of `lik` with `model` and writes the subjects CSV.
+pub fn write_subjects(
+    path: &Path,
+    lik: &Likelihood,
+    model: &SubtypeModel,
+    ids: &[String],
+    staging_samples: usize,
+    threads: usize,
+) -> Result<(), CliError> {
+    let stages = sustain::stage::stage_subjects(lik, model, ids, staging_samples, threads);
+    let mut csv = String::from("id,ml_subtype,prob_ml_subtype,ml_stage,prob_ml_stage\n");
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for s in &stages {
+        writer
+            .write_record([
+                s.id.clone(),
+                s.ml_subtype.to_string(),
+                io::format_cell(s.prob_ml_subtype),
+                s.ml_stage.to_string(),
+                io::format_cell(s.prob_ml_stage),
+            ])
+            .map_err(|e| CliError::write(path, &std::io::Error::other(e.to_string())))?;
+    }
+    let body = writer
+        .into_inner()
+        .map_err(|e| CliError::write(path, &std::io::Error::other(e.to_string())))?;
+    csv.push_str(&String::from_utf8_lossy(&body));
+    io::write_atomic(path, csv.as_bytes())
+}
+
+/// Draws pvd_k{K} and trace_k{K} (svg and png) for every model; returns the files.
+pub fn draw_figures(out: &Path, result: &FitResult) -> Result<Vec<PathBuf>, CliError> {
+    let events = result_events(result, &results_path_of(out))?;
+    let event_list: Vec<(usize, usize, f64)> = events
+        .events()
+        .iter()
+        .map(|e| (e.biomarker, e.level, e.z))
+        .collect();
+    let mut files = Vec::new();
+    for model in &result.models {
+        let k = model.n_subtypes;
+        let panels: Vec<PvdPanel> = (0..k)
+            .map(|s| PvdPanel {
+                title: format!(
+                    "Subtype {} (f = {:.2})",
+                    s + 1,
+                    model.mean_f.get(s).copied().unwrap_or(f64::NAN)
+                ),
+                certainty: model.pvd.get(s).cloned().unwrap_or_default(),
+            })
+            .collect();
+        let input = PvdInput {
+            biomarker_names: &result.biomarkers,
+            events: &event_list,
+            panels: &panels,
+        };
+        files.extend(
+            draw_pvd(&out.join(format!("pvd_k{k}")), &input).map_err(|e| CliError::new(e.0))?,
+        );
+        let chains: Vec<Vec<f64>> = model
+            .samples
+            .chains
+            .iter()
+            .map(|c| c.trace.loglike_series(0, 1))
+            .collect();
+        let d = &model.diagnostics;
+        let title = format!(
+            "{k} subtype(s): log-likelihood, R-hat {:.3}, {}",
+            d.rhat_loglike,
+            if d.converged {
+                "converged"
+            } else {
+                "NOT converged"
+            }
+        );
+        files.extend(
+            draw_traces(&out.join(format!("trace_k{k}")), &title, &chains)
+                .map_err(|e| CliError::new(e.0))?,
+        );
+    }
+    Ok(files)
+}
+
+/// The text printed at the end of `fit`.
+pub fn summary(result: &FitResult, files: &[PathBuf]) -> String {
+    let mut s = String::new();
+    for m in &result.models {
+        let f: Vec<String> = m.mean_f.iter().map(|v| format!("{v:.3}")).collect();
+        let d = &m.diagnostics;
+        let _ = writeln!(
+            s,
+            "{} subtype(s): ML log-likelihood {:.3}, mean fractions [{}], R-hat {:.3}, {}",
+            m.n_subtypes,
+            m.ml_loglike,
+            f.join(", "),
+            d.rhat_loglike,
+            if d.converged {
+                "converged"
+            } else {
+                "NOT converged"
+            }
+        );
+        for w in &d.warnings {
+            let _ = writeln!(s, "  warning: {w}");
+        }
+    }
+    let _ = writeln!(s, "files written:");
+    for f in files {
+        let _ = writeln!(s, "  {}", f.display());
+    }
+    s
+}

@@ -1,0 +1,28 @@
+//! `sustain plot`: redraws the figures of a fit folder from its results.json.
+
+use std::path::PathBuf;
+
+use crate::cmd::fit::{draw_figures, read_fit_folder};
+use crate::error::CliError;
+use crate::io;
+
+/// Arguments of `sustain plot`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlotArgs {
+    /// Fit folder written by `sustain fit`: pvd_k{K}.svg/.png and
+    /// trace_k{K}.svg/.png are redrawn there from results.json (byte for byte what
+    /// `fit` wrote).
+    #[arg(long, value_name = "DIR")]
+    pub fit: PathBuf,
+}
+
+/// Runs `sustain plot`.
+pub fn run(args: &PlotArgs) -> Result<(), CliError> {
+    let result = read_fit_folder(&args.fit)?;
+    let files = draw_figures(&args.fit, &result)?;
+    let mut text = String::from("figures written:\n");
+    for f in files {
+        text.push_str(&format!("  {}\n", f.display()));
+    }
+    io::write_stdout(&text)
+}
