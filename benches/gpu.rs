@@ -23,7 +23,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use sustain_gpu::{GpuContext, GpuEvaluator};
 use sustain_model::simulate::{simulate, SimulationSpec};
-use sustain_model::{BatchEvaluator, Dataset, EventSet, Likelihood, MissingConvention, Mixture, Sequence, SerialEvaluator};
+use sustain_model::{
+    BatchEvaluator, Dataset, EventSet, Likelihood, MissingConvention, Mixture, Sequence,
+    SerialEvaluator,
+};
 
 const BATCH: usize = 1024;
 
@@ -39,28 +42,48 @@ struct W1 {
 fn w1() -> W1 {
     let events = EventSet::uniform(10, &[1.0, 2.0, 3.0], 5.0).unwrap();
     let mut rng = Pcg64::seed_from_u64(1);
-    let seqs = (0..3).map(|_| Sequence::random(&events, &mut rng)).collect();
+    let seqs = (0..3)
+        .map(|_| Sequence::random(&events, &mut rng))
+        .collect();
     let base = Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap();
-    let spec = SimulationSpec { n_subjects: 1000, control_fraction: 0.0, missing_fraction: 0.1 };
+    let spec = SimulationSpec {
+        n_subjects: 1000,
+        control_fraction: 0.0,
+        missing_fraction: 0.1,
+    };
     let data = simulate(&events, &base, &spec, 2).unwrap().data;
-    let lik = Arc::new(Likelihood::new(events.clone(), &data, MissingConvention::Marginalise).unwrap());
+    let lik =
+        Arc::new(Likelihood::new(events.clone(), &data, MissingConvention::Marginalise).unwrap());
     let mixtures = (0..BATCH)
         .map(|_| {
-            let seqs = (0..3).map(|_| Sequence::random(&events, &mut rng)).collect();
+            let seqs = (0..3)
+                .map(|_| Sequence::random(&events, &mut rng))
+                .collect();
             let f: Vec<f64> = (0..3).map(|_| rng.gen_range(0.1..1.0)).collect();
             let sum: f64 = f.iter().sum();
             Mixture::new(seqs, f.iter().map(|v| v / sum).collect()).unwrap()
         })
         .collect();
-    let candidates = (0..BATCH).map(|_| Sequence::random(&events, &mut rng)).collect();
-    W1 { events, data, lik, base, mixtures, candidates }
+    let candidates = (0..BATCH)
+        .map(|_| Sequence::random(&events, &mut rng))
+        .collect();
+    W1 {
+        events,
+        data,
+        lik,
+        base,
+        mixtures,
+        candidates,
+    }
 }
 
 fn bench(c: &mut Criterion) {
     let w = w1();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut g = c.benchmark_group("gpu");
-    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
     g.throughput(Throughput::Elements(BATCH as u64));
 
     let mut serial = SerialEvaluator::new(Arc::clone(&w.lik));
@@ -87,9 +110,16 @@ fn bench(c: &mut Criterion) {
 
     let id = "W1/loglike_batch_1024";
     if let Some(mut gpu) = gpu {
-        g.bench_function(format!("{id}/gpu"), |b| b.iter(|| black_box(gpu.loglike_batch(black_box(&w.mixtures)).unwrap())));
+        g.bench_function(format!("{id}/gpu"), |b| {
+            b.iter(|| black_box(gpu.loglike_batch(black_box(&w.mixtures)).unwrap()))
+        });
         g.bench_function("W1/subtype_candidates_1024/gpu", |b| {
-            b.iter(|| black_box(gpu.loglike_subtype_candidates(&w.base, 1, black_box(&w.candidates)).unwrap()))
+            b.iter(|| {
+                black_box(
+                    gpu.loglike_subtype_candidates(&w.base, 1, black_box(&w.candidates))
+                        .unwrap(),
+                )
+            })
         });
     }
     g.bench_function(format!("{id}/serial"), |b| {
@@ -99,7 +129,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(threaded.loglike_batch(black_box(&w.mixtures)).unwrap()))
     });
     g.bench_function("W1/subtype_candidates_1024/serial", |b| {
-        b.iter(|| black_box(serial.loglike_subtype_candidates(&w.base, 1, black_box(&w.candidates)).unwrap()))
+        b.iter(|| {
+            black_box(
+                serial
+                    .loglike_subtype_candidates(&w.base, 1, black_box(&w.candidates))
+                    .unwrap(),
+            )
+        })
     });
     g.finish();
 }

@@ -18,7 +18,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let columns: Vec<usize> = fit
         .biomarkers
         .iter()
-        .map(|b| header.iter().position(|h| h == b).ok_or(format!("{csv_path}: no column '{b}'")))
+        .map(|b| {
+            header
+                .iter()
+                .position(|h| h == b)
+                .ok_or(format!("{csv_path}: no column '{b}'"))
+        })
         .collect::<Result<_, _>>()?;
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
@@ -27,7 +32,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .map(|&c| match record.get(c).unwrap_or("").trim() {
                 "" | "NA" | "NaN" | "nan" => Ok(f64::NAN),
-                v => v.parse::<f64>().map_err(|_| format!("{csv_path}: row {}, column '{}': '{v}' is not a number", i + 1, &header[c])),
+                v => v.parse::<f64>().map_err(|_| {
+                    format!(
+                        "{csv_path}: row {}, column '{}': '{v}' is not a number",
+                        i + 1,
+                        &header[c]
+                    )
+                }),
             })
             .collect::<Result<Vec<f64>, String>>()?;
         rows.push(row);
@@ -38,7 +49,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ids: Vec<String> = (1..=data.n_subjects()).map(|i| i.to_string()).collect();
     println!("id,ml_subtype,prob_ml_subtype,ml_stage,prob_ml_stage");
     for s in stage_subjects(&lik, model, &ids, 1000, sustain_cpu::default_threads()) {
-        println!("{},{},{:.4},{},{:.4}", s.id, s.ml_subtype, s.prob_ml_subtype, s.ml_stage, s.prob_ml_stage);
+        println!(
+            "{},{},{:.4},{},{:.4}",
+            s.id, s.ml_subtype, s.prob_ml_subtype, s.ml_stage, s.prob_ml_stage
+        );
     }
     Ok(())
 }

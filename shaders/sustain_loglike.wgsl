@@ -29,7 +29,7 @@
 const WG: u32 = 64u;    // invocations per workgroup
 const SB: u32 = 4u;     // subjects per invocation: tile * TILE + lid + WG * j, j < SB
 const TILE: u32 = 256u; // subjects per workgroup, WG * SB
-const BT: u32 = 64u;    // biomarkers per stage-value tile (one row per invocation; == WG)
+const BT: u32 = 16u;    // biomarkers per stage-value tile (WG / 4: four invocations a row)
 const KT: u32 = 16u;    // stages per stage-value tile (4 x vec4 accumulators)
 const NEG: f32 = -1.0e30; // stands for log(0): finite, so no inf arithmetic is needed
 
@@ -83,7 +83,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 // mu of biomarker b0 + r at stages k0 + 4q .. k0 + 4q + 3, at index 4r + q.
-var<workgroup> mu_tile: array<vec4<f32>, 256>; // BT * KT / 4
+var<workgroup> mu_tile: array<vec4<f32>, 64>; // BT * KT / 4
 var<workgroup> partial: array<f32, 64>;        // WG
 
 // Position of event e in the sequence whose packed positions start at word pbase.
@@ -135,8 +135,9 @@ fn curve_at(w: ptr<function, Walk>, t_in: f32) -> f32 {
     return lo.y + (hi.y - lo.y) * (t - lo.x) / span;
 }
 
-// Writes row r of mu_tile: mu[b][k] = (curve(k) + curve(k+1)) / 2 for k = k0..k0+KT.
-fn fill_row(r: u32, b: u32, k0: u32, pbase: u32) {
+// Writes mu_tile[4r + q]: mu[b][k] = (curve(k) + curve(k+1)) / 2 for the four stages
+// k = k0 + 4q .. k0 + 4q + 3.
+fn fill_quad(r: u32, q: u32, b: u32, k0: u32, pbase: u32) {
     let start = model[b];
     let end = model[b + 1u];
     var w: Walk;
@@ -146,16 +147,13 @@ fn fill_row(r: u32, b: u32, k0: u32, pbase: u32) {
     w.b = b;
     w.pbase = pbase;
     w.hi = knot(start, end, b, pbase);
-    var prev = curve_at(&w, f32(k0));
-    for (var q = 0u; q < 4u; q += 1u) {
-        let t = f32(k0 + 4u * q);
-        let c1 = curve_at(&w, t + 1.0);
-        let c2 = curve_at(&w, t + 2.0);
-        let c3 = curve_at(&w, t + 3.0);
-        let c4 = curve_at(&w, t + 4.0);
-        mu_tile[4u * r + q] = 0.5 * vec4<f32>(prev + c1, c1 + c2, c2 + c3, c3 + c4);
-        prev = c4;
-    }
+    let t = f32(k0 + 4u * q);
+    let c0 = curve_at(&w, t);
+    let c1 = curve_at(&w, t + 1.0);
+    let c2 = curve_at(&w, t + 2.0);
+    let c3 = curve_at(&w, t + 3.0);
+    let c4 = curve_at(&w, t + 4.0);
+    mu_tile[4u * r + q] = 0.5 * vec4<f32>(c0 + c1, c1 + c2, c2 + c3, c3 + c4);
 }
 
 fn hmax(v: vec4<f32>) -> f32 {
@@ -230,8 +228,9 @@ fn subject_values(lid: u32, tile: u32, c: u32) -> vec4<f32> {
             var a3 = Acc(zero, zero, zero, zero);
             for (var b0 = 0u; b0 < nb; b0 += BT) {
                 workgroupBarrier();
-                if (b0 + lid < nb) {
-                    fill_row(lid, b0 + lid, k0, pbase);
+                // Invocation lid fills row lid / 4, stages 4 (lid % 4) .. + 3 of the tile.
+                if (b0 + lid / 4u < nb) {
+                    fill_quad(lid / 4u, lid % 4u, b0 + lid / 4u, k0, pbase);
                 }
                 workgroupBarrier();
                 let rows = min(BT, nb - b0);

@@ -284,7 +284,6 @@ fn resume_and_existing_folders() {
 }
 
 #[test]
-#[ignore = "sustain::checkpoint cannot load a checkpoint whose diagnostics hold NaN (written as null), as every 1-subtype model's rhat_f does"]
 fn resume_reuses_the_checkpoints() {
     let (_, dir, _) = fitted();
     let tmp = tempfile::tempdir().unwrap();
@@ -352,6 +351,52 @@ fn cv_by_folds_equals_cv_at_once() {
         &sustain(&cv_args(all_s, &["--seed", "7"])),
         "different data",
     );
+}
+
+#[test]
+fn cv_stratified_with_uniform_thresholds() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The example's data with a label column (the true subtype).
+    let data = std::fs::read_to_string(small("data.csv")).unwrap();
+    let truth = std::fs::read_to_string(small("truth.csv")).unwrap();
+    let joined: String = data
+        .lines()
+        .zip(truth.lines())
+        .map(|(d, t)| format!("{d},{}\n", t.split(',').nth(1).unwrap()))
+        .collect();
+    let path = tmp.path().join("labelled.csv");
+    std::fs::write(&path, joined).unwrap();
+    let out = tmp.path().join("cv");
+    let mut args = vec![
+        "cv",
+        "--data",
+        path.to_str().unwrap(),
+        "--zvals",
+        "1,2",
+        "--zmax",
+        "5",
+    ];
+    args.extend([
+        "--id-column",
+        "id",
+        "--stratify-by",
+        "subtype",
+        "--folds",
+        "2",
+    ]);
+    args.extend(&TINY[2..]);
+    args.extend(["--subtypes", "1", "--quiet", "--out", out.to_str().unwrap()]);
+    ok(&sustain(&args));
+    let fold: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("fold_0.json")).unwrap()).unwrap();
+    assert_eq!(fold["test"].as_array().unwrap().len(), 100);
+    assert!(out.join("cv.json").is_file());
+    // An absent stratification column is an error.
+    let bad = args
+        .iter()
+        .map(|a| if *a == "subtype" { "nope" } else { a })
+        .collect::<Vec<_>>();
+    user_error(&sustain(&bad), "nope");
 }
 
 #[test]

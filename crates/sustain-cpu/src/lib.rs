@@ -78,7 +78,16 @@ pub fn run_chains(
         let index = indices[i];
         let mut rng = rng::stream(settings.seed, rng::purpose::CHAIN, index as u64);
         let evaluator = sustain_model::IncrementalLikelihood::new(Arc::clone(lik), start);
-        run_chain(index, events, evaluator, start, settings.mode, &settings.steps, settings.n_iterations, &mut rng)
+        run_chain(
+            index,
+            events,
+            evaluator,
+            start,
+            settings.mode,
+            &settings.steps,
+            settings.n_iterations,
+            &mut rng,
+        )
     })
 }
 
@@ -92,7 +101,10 @@ pub struct ThreadedEvaluator {
 impl ThreadedEvaluator {
     /// Wraps prepared data.
     pub fn new(likelihood: Arc<Likelihood>, threads: usize) -> Self {
-        Self { likelihood, threads: threads.max(1) }
+        Self {
+            likelihood,
+            threads: threads.max(1),
+        }
     }
 }
 
@@ -100,7 +112,10 @@ impl ThreadedEvaluator {
 fn chunks(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
     let parts = parts.clamp(1, n.max(1));
     let size = n.div_ceil(parts);
-    (0..parts).map(|p| (p * size).min(n)..((p + 1) * size).min(n)).filter(|r| !r.is_empty()).collect()
+    (0..parts)
+        .map(|p| (p * size).min(n)..((p + 1) * size).min(n))
+        .filter(|r| !r.is_empty())
+        .collect()
 }
 
 impl BatchEvaluator for ThreadedEvaluator {
@@ -114,20 +129,36 @@ impl BatchEvaluator for ThreadedEvaluator {
         let lik = &self.likelihood;
         let parts = chunks(mixtures.len(), self.threads);
         let out = parallel_map(parts.len(), self.threads, |p| {
-            mixtures[parts[p].clone()].iter().map(|m| lik.loglike(m)).collect::<Vec<_>>()
+            mixtures[parts[p].clone()]
+                .iter()
+                .map(|m| lik.loglike(m))
+                .collect::<Vec<_>>()
         });
         Ok(out.into_iter().flatten().collect())
     }
     fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<Vec<f64>>> {
         let lik = &self.likelihood;
-        Ok(parallel_map(mixtures.len(), self.threads, |i| lik.log_p_subjects(&mixtures[i])))
+        Ok(parallel_map(mixtures.len(), self.threads, |i| {
+            lik.log_p_subjects(&mixtures[i])
+        }))
     }
-    fn loglike_subtype_candidates(&mut self, base: &Mixture, subtype: usize, candidates: &[Sequence]) -> Result<Vec<f64>> {
+    fn loglike_subtype_candidates(
+        &mut self,
+        base: &Mixture,
+        subtype: usize,
+        candidates: &[Sequence],
+    ) -> Result<Vec<f64>> {
         let lik = &self.likelihood;
         let parts = chunks(candidates.len(), self.threads);
         let out = parallel_map(parts.len(), self.threads, |p| {
             let mut scratch = Scratch::default();
-            subtype_candidates_serial(lik, base, subtype, &candidates[parts[p].clone()], &mut scratch)
+            subtype_candidates_serial(
+                lik,
+                base,
+                subtype,
+                &candidates[parts[p].clone()],
+                &mut scratch,
+            )
         });
         Ok(out.into_iter().flatten().collect())
     }

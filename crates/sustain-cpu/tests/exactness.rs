@@ -40,15 +40,24 @@ fn small_problem(n_subjects: usize, seed: u64) -> (EventSet, Arc<Likelihood>) {
     let events = EventSet::uniform(2, &[1.0, 2.0], 3.0).unwrap();
     let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
     let truth = Mixture::single(Sequence::random(&events, &mut rng));
-    let spec = SimulationSpec { n_subjects, control_fraction: 0.0, missing_fraction: 0.1 };
+    let spec = SimulationSpec {
+        n_subjects,
+        control_fraction: 0.0,
+        missing_fraction: 0.1,
+    };
     let sim = simulate(&events, &truth, &spec, seed).unwrap();
-    let lik = Arc::new(Likelihood::new(events.clone(), &sim.data, MissingConvention::Marginalise).unwrap());
+    let lik = Arc::new(
+        Likelihood::new(events.clone(), &sim.data, MissingConvention::Marginalise).unwrap(),
+    );
     (events, lik)
 }
 
 fn tvd(a: &HashMap<Vec<usize>, f64>, b: &HashMap<Vec<usize>, f64>) -> f64 {
     let keys: std::collections::HashSet<_> = a.keys().chain(b.keys()).collect();
-    0.5 * keys.iter().map(|k| (a.get(*k).unwrap_or(&0.0) - b.get(*k).unwrap_or(&0.0)).abs()).sum::<f64>()
+    0.5 * keys
+        .iter()
+        .map(|k| (a.get(*k).unwrap_or(&0.0) - b.get(*k).unwrap_or(&0.0)).abs())
+        .sum::<f64>()
 }
 
 #[test]
@@ -56,11 +65,17 @@ fn exact_chains_match_enumerated_posterior_one_subtype() {
     let (events, lik) = small_problem(12, 3);
     let seqs = all_sequences(&events);
     assert_eq!(seqs.len(), 6);
-    let lls: Vec<f64> = seqs.iter().map(|s| lik.loglike(&Mixture::single(s.clone()))).collect();
+    let lls: Vec<f64> = seqs
+        .iter()
+        .map(|s| lik.loglike(&Mixture::single(s.clone())))
+        .collect();
     let max = lls.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let z: f64 = lls.iter().map(|l| (l - max).exp()).sum();
-    let exact: HashMap<Vec<usize>, f64> =
-        seqs.iter().zip(&lls).map(|(s, l)| (s.order(), (l - max).exp() / z)).collect();
+    let exact: HashMap<Vec<usize>, f64> = seqs
+        .iter()
+        .zip(&lls)
+        .map(|(s, l)| (s.order(), (l - max).exp() / z))
+        .collect();
     let settings = ChainSettings {
         mode: ProposalMode::Exact,
         steps: StepSizes::initial(1, events.n_events()),
@@ -110,14 +125,24 @@ fn exact_chains_match_grid_posterior_two_subtypes() {
     let mut total = 0.0;
     for (a, b, vals) in &terms {
         let w: f64 = vals.iter().map(|l| (l - max).exp()).sum::<f64>() / grid as f64;
-        let key = if a <= b { [a.clone(), b.clone()].concat() } else { [b.clone(), a.clone()].concat() };
+        let key = if a <= b {
+            [a.clone(), b.clone()].concat()
+        } else {
+            [b.clone(), a.clone()].concat()
+        };
         *exact.entry(key).or_default() += w;
         total += w;
     }
     exact.values_mut().for_each(|v| *v /= total);
     let mut steps = StepSizes::initial(2, events.n_events());
     steps.sigma_f = vec![0.3, 0.3];
-    let settings = ChainSettings { mode: ProposalMode::Exact, steps, n_iterations: 150_000, seed: 7, threads: 2 };
+    let settings = ChainSettings {
+        mode: ProposalMode::Exact,
+        steps,
+        n_iterations: 150_000,
+        seed: 7,
+        threads: 2,
+    };
     let start = Mixture::new(vec![seqs[0].clone(), seqs[1].clone()], vec![0.5, 0.5]).unwrap();
     let (merged, _) = merge(run_chains(&lik, &start, &settings, 0..4), 2000, 1);
     let mut freq: HashMap<Vec<usize>, f64> = HashMap::new();
@@ -142,7 +167,10 @@ fn same_seed_same_samples_whatever_the_thread_count() {
     let (events, lik) = small_problem(30, 9);
     let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
     let start = Mixture::new(
-        vec![Sequence::random(&events, &mut rng), Sequence::random(&events, &mut rng)],
+        vec![
+            Sequence::random(&events, &mut rng),
+            Sequence::random(&events, &mut rng),
+        ],
         vec![0.4, 0.6],
     )
     .unwrap();

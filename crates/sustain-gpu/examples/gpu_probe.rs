@@ -12,8 +12,15 @@ use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::*;
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let sizes = if sizes.is_empty() { vec![1, 64, 1024] } else { sizes };
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![1, 64, 1024]
+    } else {
+        sizes
+    };
     let ctx = match GpuContext::new() {
         Ok(c) => Arc::new(c),
         Err(e) => {
@@ -24,17 +31,26 @@ fn main() {
     println!("adapter: {}", ctx.description());
     let events = EventSet::uniform(10, &[1.0, 2.0, 3.0], 5.0).unwrap();
     let mut rng = Pcg64::seed_from_u64(1);
-    let seqs = (0..3).map(|_| Sequence::random(&events, &mut rng)).collect();
+    let seqs = (0..3)
+        .map(|_| Sequence::random(&events, &mut rng))
+        .collect();
     let base = Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap();
-    let spec = SimulationSpec { n_subjects: 1000, control_fraction: 0.0, missing_fraction: 0.1 };
+    let spec = SimulationSpec {
+        n_subjects: 1000,
+        control_fraction: 0.0,
+        missing_fraction: 0.1,
+    };
     let data = simulate(&events, &base, &spec, 2).unwrap().data;
-    let lik = Arc::new(Likelihood::new(events.clone(), &data, MissingConvention::Marginalise).unwrap());
+    let lik =
+        Arc::new(Likelihood::new(events.clone(), &data, MissingConvention::Marginalise).unwrap());
     let mut gpu = GpuEvaluator::from_likelihood(Arc::clone(&ctx), &lik, &data).unwrap();
     let mut serial = SerialEvaluator::new(Arc::clone(&lik));
     for &n in &sizes {
         let mixtures: Vec<Mixture> = (0..n)
             .map(|_| {
-                let seqs = (0..3).map(|_| Sequence::random(&events, &mut rng)).collect();
+                let seqs = (0..3)
+                    .map(|_| Sequence::random(&events, &mut rng))
+                    .collect();
                 let f: Vec<f64> = (0..3).map(|_| rng.gen_range(0.1..1.0)).collect();
                 let sum: f64 = f.iter().sum();
                 Mixture::new(seqs, f.iter().map(|v| v / sum).collect()).unwrap()
@@ -57,7 +73,11 @@ fn main() {
             want = serial.loglike_batch(&mixtures).unwrap();
             ts = ts.min(t.elapsed().as_secs_f64());
         }
-        let worst = got.iter().zip(&want).map(|(a, b)| ((a - b) / b).abs()).fold(0.0, f64::max);
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| ((a - b) / b).abs())
+            .fold(0.0, f64::max);
         println!(
             "batch {n:5}: gpu {:9.3} ms ({:9.0} evals/s), serial {:9.3} ms ({:9.0} evals/s), max rel err {worst:.1e}",
             tg * 1e3,

@@ -30,7 +30,9 @@ pub struct GpuContext {
 
 impl std::fmt::Debug for GpuContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GpuContext").field("adapter", &self.description()).finish()
+        f.debug_struct("GpuContext")
+            .field("adapter", &self.description())
+            .finish()
     }
 }
 
@@ -61,10 +63,16 @@ impl GpuContext {
     /// Returns [`GpuError::NoAdapter`] when there is no usable adapter, so that the
     /// caller can fall back to the CPU with a one-line message.
     pub fn new() -> Result<Self, GpuError> {
-        let wanted_name = std::env::var("WGPU_ADAPTER_NAME").ok().map(|s| s.to_lowercase());
+        let wanted_name = std::env::var("WGPU_ADAPTER_NAME")
+            .ok()
+            .map(|s| s.to_lowercase());
         let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
         // Native APIs first; GL only when they offer nothing (and WGPU_BACKEND allows it).
-        let allowed = if std::env::var_os("WGPU_BACKEND").is_some() { desc.backends } else { wgpu::Backends::all() };
+        let allowed = if std::env::var_os("WGPU_BACKEND").is_some() {
+            desc.backends
+        } else {
+            wgpu::Backends::all()
+        };
         let mut seen = Vec::new();
         let mut chosen = None;
         for group in [wgpu::Backends::PRIMARY, wgpu::Backends::SECONDARY] {
@@ -80,9 +88,13 @@ impl GpuContext {
             for adapter in pollster::block_on(instance.enumerate_adapters(backends)) {
                 let info = adapter.get_info();
                 seen.push(format!("{} ({:?})", info.name, info.backend));
-                let compute =
-                    adapter.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS);
-                let named = wanted_name.as_ref().is_none_or(|w| info.name.to_lowercase().contains(w.as_str()));
+                let compute = adapter
+                    .get_downlevel_capabilities()
+                    .flags
+                    .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS);
+                let named = wanted_name
+                    .as_ref()
+                    .is_none_or(|w| info.name.to_lowercase().contains(w.as_str()));
                 if compute && named {
                     usable.push((adapter, info));
                 }
@@ -95,7 +107,8 @@ impl GpuContext {
         }
         let Some((adapter, info)) = chosen else {
             let why = if seen.is_empty() {
-                "no adapter found (install a GPU driver, or Mesa's lavapipe for a software one)".to_string()
+                "no adapter found (install a GPU driver, or Mesa's lavapipe for a software one)"
+                    .to_string()
             } else {
                 format!(
                     "none of the adapters supports compute shaders or matches WGPU_ADAPTER_NAME: {}",
@@ -126,10 +139,7 @@ impl GpuContext {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("sustain_loglike.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(match std::env::var("SUSTAIN_SHADER_PROBE") {
-                Ok(p) => std::fs::read_to_string(p).unwrap().into(),
-                Err(_) => LOGLIKE_WGSL.into(),
-            }),
+            source: wgpu::ShaderSource::Wgsl(LOGLIKE_WGSL.into()),
         });
         let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
             binding,
@@ -185,7 +195,17 @@ impl GpuContext {
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(GpuError::Shader(e.to_string()));
         }
-        Ok(Self { adapter, info, device, queue, limits, layout, total, subjects, errors })
+        Ok(Self {
+            adapter,
+            info,
+            device,
+            queue,
+            limits,
+            layout,
+            total,
+            subjects,
+            errors,
+        })
     }
 
     /// The adapter's name, backend, device type and driver.
@@ -201,7 +221,10 @@ impl GpuContext {
     /// One line naming the adapter and backend, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)
     /// on Vulkan (Cpu)`.
     pub fn description(&self) -> String {
-        format!("{} on {} ({:?})", self.info.name, self.info.backend, self.info.device_type)
+        format!(
+            "{} on {} ({:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
     }
 
     /// Whether the adapter is a software rasteriser on the CPU (such as llvmpipe): it
@@ -217,7 +240,10 @@ impl GpuContext {
 
     /// Returns and clears the device errors collected since the last call.
     pub(crate) fn take_errors(&self) -> Result<(), GpuError> {
-        let mut list = self.errors.lock().map_err(|_| GpuError::Runtime("error list poisoned".into()))?;
+        let mut list = self
+            .errors
+            .lock()
+            .map_err(|_| GpuError::Runtime("error list poisoned".into()))?;
         if list.is_empty() {
             Ok(())
         } else {

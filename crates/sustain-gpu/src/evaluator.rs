@@ -133,7 +133,11 @@ impl GpuEvaluator {
     /// Uploads the data of prepared `likelihood`. `data` must be the data set the
     /// likelihood was built from (`Likelihood` keeps its values private); a data set
     /// whose per-subject constants differ is rejected.
-    pub fn from_likelihood(ctx: Arc<GpuContext>, likelihood: &Likelihood, data: &Dataset) -> Result<Self, GpuError> {
+    pub fn from_likelihood(
+        ctx: Arc<GpuContext>,
+        likelihood: &Likelihood,
+        data: &Dataset,
+    ) -> Result<Self, GpuError> {
         Self::with_capacity(ctx, likelihood, data, DEFAULT_CAPACITY, DEFAULT_SUBTYPES)
     }
 
@@ -151,7 +155,11 @@ impl GpuEvaluator {
         let n_events = events.n_events();
         let m_count = data.n_subjects();
         if data.n_biomarkers() != nb {
-            return Err(ModelError::BiomarkerCount { data: data.n_biomarkers(), model: nb }.into());
+            return Err(ModelError::BiomarkerCount {
+                data: data.n_biomarkers(),
+                model: nb,
+            }
+            .into());
         }
         if m_count != likelihood.n_subjects() {
             return Err(GpuError::Model(ModelError::Shape(format!(
@@ -218,11 +226,18 @@ impl GpuEvaluator {
             model.extend(events.biomarker_events(b).iter().map(|&e| e as u32));
         }
         for b in 0..nb {
-            model.extend(events.biomarker_events(b).iter().map(|&e| (events.event(e).z as f32).to_bits()));
+            model.extend(
+                events
+                    .biomarker_events(b)
+                    .iter()
+                    .map(|&e| (events.event(e).z as f32).to_bits()),
+            );
         }
         model.extend(events.z_max_all().iter().map(|&z| (z as f32).to_bits()));
 
-        let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        let max_binding = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
         let xw_bytes = (xw.len() * 8) as u64;
         if xw_bytes > max_binding {
             return Err(GpuError::Runtime(format!(
@@ -235,11 +250,19 @@ impl GpuEvaluator {
         let init = |label: &str, contents: &[u8], usage: wgpu::BufferUsages| {
             wgpu::util::DeviceExt::create_buffer_init(
                 device,
-                &wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage },
+                &wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents,
+                    usage,
+                },
             )
         };
         let xw_buf = init("xw", bytemuck::cast_slice(&xw), wgpu::BufferUsages::STORAGE);
-        let model_buf = init("model", bytemuck::cast_slice(&model), wgpu::BufferUsages::STORAGE);
+        let model_buf = init(
+            "model",
+            bytemuck::cast_slice(&model),
+            wgpu::BufferUsages::STORAGE,
+        );
         let params = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("params"),
             size: PARAMS_BYTES,
@@ -322,7 +345,10 @@ impl GpuEvaluator {
         out: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
         fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
-            wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() }
+            wgpu::BindGroupEntry {
+                binding,
+                resource: buffer.as_entire_binding(),
+            }
         }
         ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("sustain_loglike"),
@@ -357,6 +383,13 @@ impl GpuEvaluator {
         self.ensure(words, n * self.n_tiles)
     }
 
+    /// Caps the candidates per dispatch (normally set by the device limits), so that
+    /// tests can exercise batches split over several dispatches.
+    #[doc(hidden)]
+    pub fn limit_dispatch(&mut self, max_candidates: usize) {
+        self.max_dispatch = max_candidates.max(1);
+    }
+
     fn record_words(&self, max_subtypes: usize) -> usize {
         1 + max_subtypes + max_subtypes * self.pos_words
     }
@@ -381,8 +414,15 @@ impl GpuEvaluator {
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(GpuError::Runtime(format!("growing device buffers: {e}")));
         }
-        self.bind_group =
-            Self::bind_group(&self.ctx, &self.params, &self.xw, &self.model, &self.cand, &self.others, &self.out);
+        self.bind_group = Self::bind_group(
+            &self.ctx,
+            &self.params,
+            &self.xw,
+            &self.model,
+            &self.cand,
+            &self.others,
+            &self.out,
+        );
         Ok(())
     }
 
@@ -423,7 +463,8 @@ impl GpuEvaluator {
         rec[0] = subtypes.len() as u32;
         for (s, (seq, log_f)) in subtypes.enumerate() {
             rec[1 + s] = log_f.to_bits();
-            let dst = &mut rec[1 + max_subtypes + s * pos_words..1 + max_subtypes + (s + 1) * pos_words];
+            let dst =
+                &mut rec[1 + max_subtypes + s * pos_words..1 + max_subtypes + (s + 1) * pos_words];
             let pos = seq.positions_u16();
             for (d, pair) in dst.iter_mut().zip(pos.chunks(2)) {
                 let lo = u32::from(pair[0]);
@@ -471,11 +512,20 @@ impl GpuEvaluator {
             z_min: self.events.z_min() as f32,
             log_f_others: log_f_others.unwrap_or(NEG),
         };
-        ctx.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
-        ctx.queue.write_buffer(&self.cand, 0, bytemuck::cast_slice(&self.packed));
-        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("sustain") });
+        ctx.queue
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+        ctx.queue
+            .write_buffer(&self.cand, 0, bytemuck::cast_slice(&self.packed));
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("sustain"),
+            });
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes: None,
+            });
             pass.set_pipeline(match entry {
                 Entry::Total => &ctx.total,
                 Entry::Subjects => &ctx.subjects,
@@ -486,7 +536,13 @@ impl GpuEvaluator {
         let bytes = (n * per * 4) as u64;
         match sink {
             Sink::Host => encoder.copy_buffer_to_buffer(&self.out, 0, &self.staging, 0, bytes),
-            Sink::Others => encoder.copy_buffer_to_buffer(&self.out, 0, &self.others, 0, (self.stride * 4) as u64),
+            Sink::Others => encoder.copy_buffer_to_buffer(
+                &self.out,
+                0,
+                &self.others,
+                0,
+                (self.stride * 4) as u64,
+            ),
         }
         ctx.queue.submit([encoder.finish()]);
         if sink == Sink::Others {
@@ -509,9 +565,14 @@ impl GpuEvaluator {
             return Err(e);
         }
         {
-            let view = slice.get_mapped_range().map_err(|e| GpuError::Runtime(format!("reading the results: {e}")))?;
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| GpuError::Runtime(format!("reading the results: {e}")))?;
             result.clear();
-            result.extend(view.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+            result.extend(
+                view.chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            );
         }
         self.staging.unmap();
         ctx.take_errors()
@@ -537,7 +598,10 @@ impl GpuEvaluator {
         for (ci, part) in mixtures.chunks(chunk).enumerate() {
             self.begin_records(part.len(), max_subtypes);
             for (i, m) in part.iter().enumerate() {
-                let subtypes = m.sequences().iter().zip(m.fractions().iter().map(|&f| log_f32(f)));
+                let subtypes = m
+                    .sequences()
+                    .iter()
+                    .zip(m.fractions().iter().map(|&f| log_f32(f)));
                 self.pack_record(i, max_subtypes, subtypes);
             }
             self.dispatch(entry, part.len(), max_subtypes, None, Sink::Host, &mut raw)?;
@@ -560,7 +624,9 @@ impl GpuEvaluator {
     fn loglike_batch_gpu(&mut self, mixtures: &[Mixture]) -> Result<Vec<f64>, GpuError> {
         let mut result = Vec::with_capacity(mixtures.len());
         let mut raw_all = Vec::new();
-        self.run_mixtures(Entry::Total, mixtures, |_, raw| raw_all.extend_from_slice(raw))?;
+        self.run_mixtures(Entry::Total, mixtures, |_, raw| {
+            raw_all.extend_from_slice(raw)
+        })?;
         self.totals_from_tiles(&raw_all, &mut result);
         Ok(result)
     }
@@ -573,7 +639,13 @@ impl GpuEvaluator {
         let consts = std::mem::take(&mut self.subject_const);
         let run = self.run_mixtures(Entry::Subjects, mixtures, |_, raw| {
             for row in raw.chunks_exact(stride) {
-                result.push(row[..m_count].iter().zip(&consts).map(|(&g, &c)| f64::from(g) + c).collect());
+                result.push(
+                    row[..m_count]
+                        .iter()
+                        .zip(&consts)
+                        .map(|(&g, &c)| f64::from(g) + c)
+                        .collect(),
+                );
             }
         });
         self.subject_const = consts;
@@ -609,14 +681,25 @@ impl GpuEvaluator {
             let others: Vec<(&Sequence, f32)> = (0..n_sub)
                 .filter(|&s| s != subtype)
                 .map(|s| {
-                    let w = if rest > 0.0 { f[s] / rest } else { 1.0 / (n_sub - 1) as f64 };
+                    let w = if rest > 0.0 {
+                        f[s] / rest
+                    } else {
+                        1.0 / (n_sub - 1) as f64
+                    };
                     (&base.sequences()[s], log_f32(w))
                 })
                 .collect();
             self.begin_records(1, n_sub - 1);
             self.pack_record(0, n_sub - 1, others.into_iter());
             let mut unused = Vec::new();
-            self.dispatch(Entry::Subjects, 1, n_sub - 1, None, Sink::Others, &mut unused)?;
+            self.dispatch(
+                Entry::Subjects,
+                1,
+                n_sub - 1,
+                None,
+                Sink::Others,
+                &mut unused,
+            )?;
             Some(log_f32(1.0 - f_t))
         };
         let log_f_t = if n_sub == 1 { 0.0 } else { log_f32(f_t) };
@@ -628,7 +711,14 @@ impl GpuEvaluator {
             for (i, c) in part.iter().enumerate() {
                 self.pack_record(i, 1, std::iter::once((c, log_f_t)));
             }
-            self.dispatch(Entry::Total, part.len(), 1, log_f_others, Sink::Host, &mut raw)?;
+            self.dispatch(
+                Entry::Total,
+                part.len(),
+                1,
+                log_f_others,
+                Sink::Host,
+                &mut raw,
+            )?;
             self.totals_from_tiles(&raw, &mut result);
         }
         Ok(result)
@@ -645,7 +735,10 @@ impl BatchEvaluator for GpuEvaluator {
     fn loglike_batch(&mut self, mixtures: &[Mixture]) -> sustain_model::Result<Vec<f64>> {
         Ok(self.loglike_batch_gpu(mixtures)?)
     }
-    fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> sustain_model::Result<Vec<Vec<f64>>> {
+    fn log_p_subjects_batch(
+        &mut self,
+        mixtures: &[Mixture],
+    ) -> sustain_model::Result<Vec<Vec<f64>>> {
         Ok(self.log_p_subjects_gpu(mixtures)?)
     }
     /// Evaluates only the candidate subtype per candidate: the other subtypes' per-subject

@@ -37,7 +37,10 @@ fn ctx() -> Option<Arc<GpuContext>> {
 /// Asserts agreement; returns the relative error.
 fn assert_close(gpu: f64, cpu: f64, what: &str) -> f64 {
     let err = (gpu - cpu).abs() / cpu.abs().max(1e-300);
-    assert!(gpu.is_finite() && err <= REL, "{what}: gpu {gpu} vs cpu {cpu} (relative error {err:.3e})");
+    assert!(
+        gpu.is_finite() && err <= REL,
+        "{what}: gpu {gpu} vs cpu {cpu} (relative error {err:.3e})"
+    );
     err
 }
 
@@ -49,22 +52,46 @@ struct Problem {
 
 impl Problem {
     /// Simulated data for `events` (a 2-subtype truth), optionally with missing values.
-    fn simulated(events: EventSet, n_subjects: usize, missing: f64, convention: MissingConvention, seed: u64) -> Self {
+    fn simulated(
+        events: EventSet,
+        n_subjects: usize,
+        missing: f64,
+        convention: MissingConvention,
+        seed: u64,
+    ) -> Self {
         let mut rng = Pcg64::seed_from_u64(seed);
         let n_truth = 2;
-        let seqs = (0..n_truth).map(|_| Sequence::random(&events, &mut rng)).collect();
+        let seqs = (0..n_truth)
+            .map(|_| Sequence::random(&events, &mut rng))
+            .collect();
         let truth = Mixture::new(seqs, vec![0.6, 0.4]).unwrap();
-        let spec = SimulationSpec { n_subjects, control_fraction: 0.1, missing_fraction: missing };
+        let spec = SimulationSpec {
+            n_subjects,
+            control_fraction: 0.1,
+            missing_fraction: missing,
+        };
         let sim = simulate(&events, &truth, &spec, seed + 1).unwrap();
-        Self { events, data: sim.data, convention }
+        Self {
+            events,
+            data: sim.data,
+            convention,
+        }
     }
 
     fn serial(&self) -> SerialEvaluator {
-        SerialEvaluator::new(Arc::new(Likelihood::new(self.events.clone(), &self.data, self.convention).unwrap()))
+        SerialEvaluator::new(Arc::new(
+            Likelihood::new(self.events.clone(), &self.data, self.convention).unwrap(),
+        ))
     }
 
     fn gpu(&self, ctx: &Arc<GpuContext>) -> GpuEvaluator {
-        GpuEvaluator::new(Arc::clone(ctx), self.events.clone(), &self.data, self.convention).unwrap()
+        GpuEvaluator::new(
+            Arc::clone(ctx),
+            self.events.clone(),
+            &self.data,
+            self.convention,
+        )
+        .unwrap()
     }
 }
 
@@ -98,9 +125,16 @@ fn check(p: &Problem, ctx: &Arc<GpuContext>, mixtures: &[Mixture], subjects: boo
     assert_eq!(got.len(), want.len());
     let mut worst = 0.0f64;
     for (i, (g, c)) in got.iter().zip(&want).enumerate() {
-        worst = worst.max(assert_close(*g, *c, &format!("{what}: loglike of candidate {i}")));
+        worst = worst.max(assert_close(
+            *g,
+            *c,
+            &format!("{what}: loglike of candidate {i}"),
+        ));
     }
-    eprintln!("{what}: {} candidates, largest relative error of loglike {worst:.2e}", mixtures.len());
+    eprintln!(
+        "{what}: {} candidates, largest relative error of loglike {worst:.2e}",
+        mixtures.len()
+    );
     if subjects {
         let want = cpu.log_p_subjects_batch(mixtures).unwrap();
         let got = gpu.log_p_subjects_batch(mixtures).unwrap();
@@ -109,7 +143,11 @@ fn check(p: &Problem, ctx: &Arc<GpuContext>, mixtures: &[Mixture], subjects: boo
         for (i, (g, c)) in got.iter().zip(&want).enumerate() {
             assert_eq!(g.len(), c.len());
             for (m, (a, b)) in g.iter().zip(c).enumerate() {
-                worst = worst.max(assert_close(*a, *b, &format!("{what}: log p of subject {m}, candidate {i}")));
+                worst = worst.max(assert_close(
+                    *a,
+                    *b,
+                    &format!("{what}: log p of subject {m}, candidate {i}"),
+                ));
             }
         }
         eprintln!("{what}: largest relative error of per-subject log p {worst:.2e}");
@@ -119,7 +157,14 @@ fn check(p: &Problem, ctx: &Arc<GpuContext>, mixtures: &[Mixture], subjects: boo
 /// Ragged thresholds, different z_max per biomarker.
 fn ragged_events() -> EventSet {
     EventSet::new(
-        &[vec![1.0, 2.0, 3.0], vec![1.0, 2.0], vec![1.5], vec![1.0, 2.0, 3.0], vec![0.5, 2.5, 0.0], vec![2.0]],
+        &[
+            vec![1.0, 2.0, 3.0],
+            vec![1.0, 2.0],
+            vec![1.5],
+            vec![1.0, 2.0, 3.0],
+            vec![0.5, 2.5, 0.0],
+            vec![2.0],
+        ],
         &[5.0, 4.0, 3.0, 6.0, 4.5, 3.5],
     )
     .unwrap()
@@ -128,7 +173,13 @@ fn ragged_events() -> EventSet {
 #[test]
 fn random_batches_complete_data() {
     let Some(ctx) = ctx() else { return };
-    let p = Problem::simulated(ragged_events(), 300, 0.0, MissingConvention::Marginalise, 11);
+    let p = Problem::simulated(
+        ragged_events(),
+        300,
+        0.0,
+        MissingConvention::Marginalise,
+        11,
+    );
     let mixtures = random_mixtures(&p.events, 37, &[1, 2, 3, 4, 5], 12);
     check(&p, &ctx, &mixtures, true, "complete");
 }
@@ -136,11 +187,20 @@ fn random_batches_complete_data() {
 #[test]
 fn random_batches_missing_values_both_conventions() {
     let Some(ctx) = ctx() else { return };
-    for (i, convention) in [MissingConvention::Marginalise, MissingConvention::Reference].into_iter().enumerate() {
+    for (i, convention) in [MissingConvention::Marginalise, MissingConvention::Reference]
+        .into_iter()
+        .enumerate()
+    {
         let p = Problem::simulated(ragged_events(), 257, 0.2, convention, 21 + i as u64);
         assert!(p.data.n_missing() > 0);
         let mixtures = random_mixtures(&p.events, 29, &[1, 2, 3, 4, 5], 22);
-        check(&p, &ctx, &mixtures, true, &format!("missing, {convention:?}"));
+        check(
+            &p,
+            &ctx,
+            &mixtures,
+            true,
+            &format!("missing, {convention:?}"),
+        );
     }
 }
 
@@ -148,7 +208,13 @@ fn random_batches_missing_values_both_conventions() {
 fn one_subject() {
     let Some(ctx) = ctx() else { return };
     for missing in [0.0, 0.5] {
-        let p = Problem::simulated(ragged_events(), 1, missing, MissingConvention::Reference, 31);
+        let p = Problem::simulated(
+            ragged_events(),
+            1,
+            missing,
+            MissingConvention::Reference,
+            31,
+        );
         let mixtures = random_mixtures(&p.events, 9, &[1, 2, 3, 4, 5], 32);
         check(&p, &ctx, &mixtures, true, "one subject");
     }
@@ -170,7 +236,15 @@ fn two_hundred_biomarkers() {
     let Some(ctx) = ctx() else { return };
     // 200 biomarkers, 1 or 2 thresholds each: N = 300 events, 301 stages, four
     // biomarker tiles and 19 stage tiles per subtype.
-    let z_vals: Vec<Vec<f64>> = (0..200).map(|b| if b % 2 == 0 { vec![1.0, 2.0] } else { vec![1.5] }).collect();
+    let z_vals: Vec<Vec<f64>> = (0..200)
+        .map(|b| {
+            if b % 2 == 0 {
+                vec![1.0, 2.0]
+            } else {
+                vec![1.5]
+            }
+        })
+        .collect();
     let z_max: Vec<f64> = (0..200).map(|b| 3.0 + (b % 3) as f64).collect();
     let events = EventSet::new(&z_vals, &z_max).unwrap();
     let p = Problem::simulated(events, 70, 0.1, MissingConvention::Reference, 51);
@@ -192,11 +266,20 @@ fn batch_of_one_and_of_4096() {
 #[test]
 fn repeated_calls_and_buffer_growth() {
     let Some(ctx) = ctx() else { return };
-    let p = Problem::simulated(ragged_events(), 200, 0.1, MissingConvention::Marginalise, 71);
+    let p = Problem::simulated(
+        ragged_events(),
+        200,
+        0.1,
+        MissingConvention::Marginalise,
+        71,
+    );
     let mut cpu = p.serial();
     let lik = Likelihood::new(p.events.clone(), &p.data, p.convention).unwrap();
     let mut gpu = GpuEvaluator::with_capacity(Arc::clone(&ctx), &lik, &p.data, 8, 2).unwrap();
-    for (round, (n, k)) in [(8, 2), (8, 2), (1500, 5), (3, 1), (8, 2)].into_iter().enumerate() {
+    for (round, (n, k)) in [(8, 2), (8, 2), (1500, 5), (3, 1), (8, 2)]
+        .into_iter()
+        .enumerate()
+    {
         let mixtures = random_mixtures(&p.events, n, &[k], 72 + round as u64);
         let want = cpu.loglike_batch(&mixtures).unwrap();
         let got = gpu.loglike_batch(&mixtures).unwrap();
@@ -208,6 +291,45 @@ fn repeated_calls_and_buffer_growth() {
 }
 
 #[test]
+fn batches_split_over_several_dispatches() {
+    let Some(ctx) = ctx() else { return };
+    let p = Problem::simulated(ragged_events(), 300, 0.1, MissingConvention::Reference, 75);
+    let mut cpu = p.serial();
+    let mut gpu = p.gpu(&ctx);
+    gpu.limit_dispatch(7);
+    let mixtures = random_mixtures(&p.events, 30, &[1, 2, 3], 76);
+    let want = cpu.loglike_batch(&mixtures).unwrap();
+    let got = gpu.loglike_batch(&mixtures).unwrap();
+    assert_eq!(got.len(), 30);
+    for (g, c) in got.iter().zip(&want) {
+        assert_close(*g, *c, "split loglike");
+    }
+    let want = cpu.log_p_subjects_batch(&mixtures).unwrap();
+    let got = gpu.log_p_subjects_batch(&mixtures).unwrap();
+    assert_eq!(got.len(), 30);
+    for (g, c) in got.iter().zip(&want) {
+        for (a, b) in g.iter().zip(c) {
+            assert_close(*a, *b, "split log p");
+        }
+    }
+    let base = mixtures[2].clone();
+    let mut rng = Pcg64::seed_from_u64(77);
+    let candidates: Vec<Sequence> = (0..20)
+        .map(|_| Sequence::random(&p.events, &mut rng))
+        .collect();
+    let want = cpu
+        .loglike_subtype_candidates(&base, 0, &candidates)
+        .unwrap();
+    let got = gpu
+        .loglike_subtype_candidates(&base, 0, &candidates)
+        .unwrap();
+    assert_eq!(got.len(), 20);
+    for (g, c) in got.iter().zip(&want) {
+        assert_close(*g, *c, "split subtype candidates");
+    }
+}
+
+#[test]
 fn subtype_candidates_match_serial() {
     let Some(ctx) = ctx() else { return };
     let p = Problem::simulated(ragged_events(), 150, 0.15, MissingConvention::Reference, 81);
@@ -216,11 +338,19 @@ fn subtype_candidates_match_serial() {
     let mut rng = Pcg64::seed_from_u64(82);
     for n_sub in 1..=4 {
         for t in 0..n_sub {
-            let seqs = (0..n_sub).map(|_| Sequence::random(&p.events, &mut rng)).collect();
+            let seqs = (0..n_sub)
+                .map(|_| Sequence::random(&p.events, &mut rng))
+                .collect();
             let base = Mixture::new(seqs, random_fractions(n_sub, &mut rng, false)).unwrap();
-            let candidates: Vec<Sequence> = (0..13).map(|_| Sequence::random(&p.events, &mut rng)).collect();
-            let want = cpu.loglike_subtype_candidates(&base, t, &candidates).unwrap();
-            let got = gpu.loglike_subtype_candidates(&base, t, &candidates).unwrap();
+            let candidates: Vec<Sequence> = (0..13)
+                .map(|_| Sequence::random(&p.events, &mut rng))
+                .collect();
+            let want = cpu
+                .loglike_subtype_candidates(&base, t, &candidates)
+                .unwrap();
+            let got = gpu
+                .loglike_subtype_candidates(&base, t, &candidates)
+                .unwrap();
             assert_eq!(got.len(), candidates.len());
             for (g, c) in got.iter().zip(&want) {
                 assert_close(*g, *c, &format!("{n_sub} subtypes, subtype {t}"));
@@ -246,11 +376,21 @@ fn workload_w1() {
     let Some(ctx) = ctx() else { return };
     let events = EventSet::uniform(10, &[1.0, 2.0, 3.0], 5.0).unwrap();
     let mut rng = Pcg64::seed_from_u64(101);
-    let seqs = (0..3).map(|_| Sequence::random(&events, &mut rng)).collect();
+    let seqs = (0..3)
+        .map(|_| Sequence::random(&events, &mut rng))
+        .collect();
     let truth = Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap();
-    let spec = SimulationSpec { n_subjects: 1000, control_fraction: 0.0, missing_fraction: 0.1 };
+    let spec = SimulationSpec {
+        n_subjects: 1000,
+        control_fraction: 0.0,
+        missing_fraction: 0.1,
+    };
     let sim = simulate(&events, &truth, &spec, 102).unwrap();
-    let p = Problem { events, data: sim.data, convention: MissingConvention::Marginalise };
+    let p = Problem {
+        events,
+        data: sim.data,
+        convention: MissingConvention::Marginalise,
+    };
     let mut mixtures = random_mixtures(&p.events, 63, &[3], 103);
     mixtures.push(truth);
     check(&p, &ctx, &mixtures, true, "W1");
@@ -280,20 +420,30 @@ fn read_sim42() -> Option<(EventSet, Dataset)> {
         serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).ok()?).unwrap();
     let z_vals: Vec<Vec<f64>> = serde_json::from_value(model["z_vals"].clone()).unwrap();
     let z_max: Vec<f64> = serde_json::from_value(model["z_max"].clone()).unwrap();
-    Some((EventSet::new(&z_vals, &z_max).unwrap(), Dataset::from_rows(&rows).unwrap()))
+    Some((
+        EventSet::new(&z_vals, &z_max).unwrap(),
+        Dataset::from_rows(&rows).unwrap(),
+    ))
 }
 
 #[test]
 fn sim42_data() {
     let Some((events, data)) = read_sim42() else {
-        eprintln!("NOTICE: {} not found; sim42 test skipped", sim42_dir().display());
+        eprintln!(
+            "NOTICE: {} not found; sim42 test skipped",
+            sim42_dir().display()
+        );
         return;
     };
     let Some(ctx) = ctx() else { return };
     assert_eq!(data.n_subjects(), 500);
     assert!(data.n_missing() > 0);
     for convention in [MissingConvention::Marginalise, MissingConvention::Reference] {
-        let p = Problem { events: events.clone(), data: data.clone(), convention };
+        let p = Problem {
+            events: events.clone(),
+            data: data.clone(),
+            convention,
+        };
         let mixtures = random_mixtures(&p.events, 40, &[1, 2, 3], 111);
         check(&p, &ctx, &mixtures, true, &format!("sim42 {convention:?}"));
     }

@@ -52,7 +52,10 @@ pub struct SerialEvaluator {
 impl SerialEvaluator {
     /// Wraps prepared data.
     pub fn new(likelihood: Arc<Likelihood>) -> Self {
-        Self { likelihood, scratch: Scratch::default() }
+        Self {
+            likelihood,
+            scratch: Scratch::default(),
+        }
     }
     /// The prepared data.
     pub fn likelihood(&self) -> &Likelihood {
@@ -73,7 +76,10 @@ pub fn subtype_candidates_serial(
     let others = others_lse(lik, base, subtype, scratch);
     let f_t = base.fractions()[subtype];
     // The other subtypes' actual total weight (fractions sum to 1 only within 1e-6).
-    let f_rest: f64 = (0..base.n_subtypes()).filter(|&s| s != subtype).map(|s| base.fractions()[s]).sum();
+    let f_rest: f64 = (0..base.n_subtypes())
+        .filter(|&s| s != subtype)
+        .map(|s| base.fractions()[s])
+        .sum();
     let mut cand = vec![0.0; mp];
     let mut per = vec![0.0; mp];
     candidates
@@ -91,13 +97,21 @@ pub fn subtype_candidates_serial(
 
 /// `log sum_{s != t} (f_s / rest) exp(lse_s)` per subject, `rest` being the others'
 /// total fraction; None for one subtype or when the others have no weight.
-fn others_lse(lik: &Likelihood, base: &Mixture, t: usize, scratch: &mut Scratch) -> Option<Vec<f64>> {
+fn others_lse(
+    lik: &Likelihood,
+    base: &Mixture,
+    t: usize,
+    scratch: &mut Scratch,
+) -> Option<Vec<f64>> {
     let n = base.n_subtypes();
     if n == 1 {
         return None;
     }
     let mp = lik.padded_subjects();
-    let rest: f64 = (0..n).filter(|&s| s != t).map(|s| base.fractions()[s]).sum();
+    let rest: f64 = (0..n)
+        .filter(|&s| s != t)
+        .map(|s| base.fractions()[s])
+        .sum();
     if rest <= 0.0 {
         return None;
     }
@@ -128,10 +142,16 @@ impl BatchEvaluator for SerialEvaluator {
         self.likelihood.n_subjects()
     }
     fn loglike_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<f64>> {
-        Ok(mixtures.iter().map(|m| self.likelihood.loglike(m)).collect())
+        Ok(mixtures
+            .iter()
+            .map(|m| self.likelihood.loglike(m))
+            .collect())
     }
     fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<Vec<f64>>> {
-        Ok(mixtures.iter().map(|m| self.likelihood.log_p_subjects(m)).collect())
+        Ok(mixtures
+            .iter()
+            .map(|m| self.likelihood.log_p_subjects(m))
+            .collect())
     }
     fn loglike_subtype_candidates(
         &mut self,
@@ -139,6 +159,12 @@ impl BatchEvaluator for SerialEvaluator {
         subtype: usize,
         candidates: &[Sequence],
     ) -> Result<Vec<f64>> {
-        Ok(subtype_candidates_serial(&self.likelihood, base, subtype, candidates, &mut self.scratch))
+        Ok(subtype_candidates_serial(
+            &self.likelihood,
+            base,
+            subtype,
+            candidates,
+            &mut self.scratch,
+        ))
     }
 }

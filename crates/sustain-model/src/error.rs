@@ -10,7 +10,10 @@ pub enum ModelError {
     Shape(String),
     /// A threshold or `z_max` is NaN or infinite.
     #[error("non-finite value in {what} for biomarker {biomarker}")]
-    NonFiniteModel { what: &'static str, biomarker: usize },
+    NonFiniteModel {
+        what: &'static str,
+        biomarker: usize,
+    },
     /// A biomarker's non-zero thresholds are not strictly increasing.
     #[error("thresholds of biomarker {biomarker} are not strictly increasing: {values:?}")]
     ThresholdsNotIncreasing { biomarker: usize, values: Vec<f64> },
@@ -43,7 +46,12 @@ pub enum ModelError {
     InvalidFractions(String),
     /// A move asked for a position the event may not take.
     #[error("event {event} may not move to position {position}; allowed {low}..={high}")]
-    MoveNotAllowed { event: usize, position: usize, low: usize, high: usize },
+    MoveNotAllowed {
+        event: usize,
+        position: usize,
+        low: usize,
+        high: usize,
+    },
     /// A backend could not evaluate (e.g. a GPU error).
     #[error("backend error: {0}")]
     Backend(String),

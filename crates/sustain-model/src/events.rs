@@ -59,17 +59,29 @@ impl EventSet {
         }
         for (b, row) in z_vals.iter().enumerate() {
             if row.iter().any(|z| !z.is_finite()) {
-                return Err(ModelError::NonFiniteModel { what: "z_vals", biomarker: b });
+                return Err(ModelError::NonFiniteModel {
+                    what: "z_vals",
+                    biomarker: b,
+                });
             }
             if !z_max[b].is_finite() {
-                return Err(ModelError::NonFiniteModel { what: "z_max", biomarker: b });
+                return Err(ModelError::NonFiniteModel {
+                    what: "z_max",
+                    biomarker: b,
+                });
             }
             if let Some(&z) = row.iter().find(|&&z| z < 0.0) {
-                return Err(ModelError::NegativeThreshold { biomarker: b, value: z });
+                return Err(ModelError::NegativeThreshold {
+                    biomarker: b,
+                    value: z,
+                });
             }
             let nonzero: Vec<f64> = row.iter().copied().filter(|&z| z != 0.0).collect();
             if nonzero.windows(2).any(|w| w[1] <= w[0]) {
-                return Err(ModelError::ThresholdsNotIncreasing { biomarker: b, values: row.clone() });
+                return Err(ModelError::ThresholdsNotIncreasing {
+                    biomarker: b,
+                    values: row.clone(),
+                });
             }
         }
         let n_levels = z_vals.iter().map(Vec::len).max().unwrap_or(0);
@@ -80,7 +92,11 @@ impl EventSet {
                 if let Some(&z) = row.get(j) {
                     if z != 0.0 {
                         by_biomarker[b].push(events.len());
-                        events.push(Event { biomarker: b, level: by_biomarker[b].len() - 1, z });
+                        events.push(Event {
+                            biomarker: b,
+                            level: by_biomarker[b].len() - 1,
+                            z,
+                        });
                     }
                 }
             }
@@ -91,12 +107,21 @@ impl EventSet {
         if events.len() > u16::MAX as usize {
             return Err(ModelError::TooManyEvents(events.len()));
         }
-        Ok(Self { events, by_biomarker, z_max: z_max.to_vec(), z_min: 0.0, sigma: 1.0 })
+        Ok(Self {
+            events,
+            by_biomarker,
+            z_max: z_max.to_vec(),
+            z_min: 0.0,
+            sigma: 1.0,
+        })
     }
 
     /// Builds a model where every biomarker has the same thresholds.
     pub fn uniform(n_biomarkers: usize, thresholds: &[f64], z_max: f64) -> Result<Self> {
-        Self::new(&vec![thresholds.to_vec(); n_biomarkers], &vec![z_max; n_biomarkers])
+        Self::new(
+            &vec![thresholds.to_vec(); n_biomarkers],
+            &vec![z_max; n_biomarkers],
+        )
     }
 
     /// Number of events `N`.
@@ -142,7 +167,9 @@ impl EventSet {
     /// The event of the same biomarker one threshold lower, if any.
     pub fn lower_neighbour(&self, e: usize) -> Option<usize> {
         let ev = self.events[e];
-        ev.level.checked_sub(1).map(|l| self.by_biomarker[ev.biomarker][l])
+        ev.level
+            .checked_sub(1)
+            .map(|l| self.by_biomarker[ev.biomarker][l])
     }
     /// The event of the same biomarker one threshold higher, if any.
     pub fn upper_neighbour(&self, e: usize) -> Option<usize> {

@@ -97,7 +97,11 @@ impl IncrementalLikelihood {
         let mp = ng * LANES;
         let n_sub = mixture.n_subtypes();
         self.current = mixture.clone();
-        self.mu = mixture.sequences().iter().map(|s| StageValues::new(lik.events(), s)).collect();
+        self.mu = mixture
+            .sequences()
+            .iter()
+            .map(|s| StageValues::new(lik.events(), s))
+            .collect();
         // Reference offset per subject: the max over subtypes and stages of l, so
         // that e <= 1 and the best term is exactly 1.
         let mut lse = vec![0.0; mp];
@@ -117,10 +121,20 @@ impl IncrementalLikelihood {
             lik.fill_stage_input(&self.mu[s], &mut self.scratch);
             let st = lik.stage_input(&self.scratch);
             for (g, gi) in groups.iter().enumerate() {
-                let r: &Lanes = self.reference[g * LANES..(g + 1) * LANES].try_into().unwrap();
+                let r: &Lanes = self.reference[g * LANES..(g + 1) * LANES]
+                    .try_into()
+                    .unwrap();
                 let block = g * ns * LANES..(g + 1) * ns * LANES;
                 let mut p = [0.0; LANES];
-                kernels::group_state(lik.isa(), &st, gi, r, &mut self.l[s][block.clone()], &mut self.e[s][block], &mut p);
+                kernels::group_state(
+                    lik.isa(),
+                    &st,
+                    gi,
+                    r,
+                    &mut self.l[s][block.clone()],
+                    &mut self.e[s][block],
+                    &mut p,
+                );
                 self.p[s][g * LANES..(g + 1) * LANES].copy_from_slice(&p);
             }
         }
@@ -189,7 +203,8 @@ impl IncrementalLikelihood {
                 for b in 0..nb {
                     let (old, new) = (self.mu[s].get(b, k) * inv_sigma, mu.get(b, k) * inv_sigma);
                     if old != new {
-                        prop.deltas.push((b, new - old, 0.5 * (new * new - old * old)));
+                        prop.deltas
+                            .push((b, new - old, 0.5 * (new * new - old * old)));
                     }
                 }
                 if prop.deltas.len() > start {
@@ -208,11 +223,16 @@ impl IncrementalLikelihood {
             let changes: Vec<StageDelta> = prop
                 .stages
                 .iter()
-                .map(|&(stage, a, b)| StageDelta { stage, deltas: &prop.deltas[a..b] })
+                .map(|&(stage, a, b)| StageDelta {
+                    stage,
+                    deltas: &prop.deltas[a..b],
+                })
                 .collect();
             for g in 0..ng {
                 let (x, obs) = lik.group_arrays(g);
-                let r: &Lanes = self.reference[g * LANES..(g + 1) * LANES].try_into().unwrap();
+                let r: &Lanes = self.reference[g * LANES..(g + 1) * LANES]
+                    .try_into()
+                    .unwrap();
                 let block = g * ns * LANES..(g + 1) * ns * LANES;
                 let nblock = g * nc * LANES..(g + 1) * nc * LANES;
                 let mut p = [0.0; LANES];
@@ -234,7 +254,13 @@ impl IncrementalLikelihood {
         let p_all = std::mem::take(&mut self.p);
         let proposal = std::mem::take(&mut self.proposal);
         let p_refs: Vec<&[f64]> = (0..p_all.len())
-            .map(|s| if proposal[s].active { proposal[s].new_p.as_slice() } else { p_all[s].as_slice() })
+            .map(|s| {
+                if proposal[s].active {
+                    proposal[s].new_p.as_slice()
+                } else {
+                    p_all[s].as_slice()
+                }
+            })
             .collect();
         let (mut ll, ok) = self.total(mixture.fractions(), &p_refs);
         drop(p_refs);
@@ -249,7 +275,9 @@ impl IncrementalLikelihood {
 
     /// Makes the pending proposal current.
     pub fn accept(&mut self) {
-        let Some((mixture, ll, needs_reset)) = self.proposed.take() else { return };
+        let Some((mixture, ll, needs_reset)) = self.proposed.take() else {
+            return;
+        };
         self.accepted_since_refresh += 1;
         if needs_reset || self.accepted_since_refresh >= REFRESH_EVERY {
             self.reset(&mixture);

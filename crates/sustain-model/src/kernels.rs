@@ -103,8 +103,9 @@ fn stage_loglike_group<F: MulAdd>(st: &StageInput, g: &GroupInput, out: &mut [f6
         if width == STAGE_TILE {
             for b in 0..nb {
                 let xb: &Lanes = g.x[b * LANES..(b + 1) * LANES].try_into().unwrap();
-                let mub: &[f64; STAGE_TILE] =
-                    st.mu[b * ns + k0..b * ns + k0 + STAGE_TILE].try_into().unwrap();
+                let mub: &[f64; STAGE_TILE] = st.mu[b * ns + k0..b * ns + k0 + STAGE_TILE]
+                    .try_into()
+                    .unwrap();
                 for t in 0..STAGE_TILE {
                     for l in 0..LANES {
                         acc[t][l] = F::fma(xb[l], mub[t], acc[t][l]);
@@ -124,7 +125,9 @@ fn stage_loglike_group<F: MulAdd>(st: &StageInput, g: &GroupInput, out: &mut [f6
         }
         for t in 0..width {
             let c = st.neg_half_sum_mu_sq[k0 + t];
-            let o: &mut Lanes = (&mut out[(k0 + t) * LANES..(k0 + t + 1) * LANES]).try_into().unwrap();
+            let o: &mut Lanes = (&mut out[(k0 + t) * LANES..(k0 + t + 1) * LANES])
+                .try_into()
+                .unwrap();
             for l in 0..LANES {
                 o[l] = acc[t][l] + c;
             }
@@ -241,7 +244,12 @@ pub fn ln_lanes<F: MulAdd>(x: Lanes) -> Lanes {
 /// For every subject group: `lse[m] = log sum_k exp(L[k][m])` with the
 /// stage-dependent part `L` of one subtype. `scratch` holds `n_stages * LANES`.
 #[inline(always)]
-fn subtype_lse_body<F: MulAdd>(st: &StageInput, groups: &[GroupInput], scratch: &mut [f64], lse: &mut [f64]) {
+fn subtype_lse_body<F: MulAdd>(
+    st: &StageInput,
+    groups: &[GroupInput],
+    scratch: &mut [f64],
+    lse: &mut [f64],
+) {
     for (gi, g) in groups.iter().enumerate() {
         stage_loglike_group::<F>(st, g, scratch);
         let r = log_sum_exp_stages::<F>(scratch, st.n_stages);
@@ -319,7 +327,14 @@ multiversion!(
 /// Full state of one subtype for one group: `l[k][lane]` (stage part of the
 /// log-likelihood), `e[k][lane] = exp(l - reference)` and `p[lane] = sum_k e`.
 #[inline(always)]
-fn group_state_body<F: MulAdd>(st: &StageInput, g: &GroupInput, reference: &Lanes, l: &mut [f64], e: &mut [f64], p: &mut Lanes) {
+fn group_state_body<F: MulAdd>(
+    st: &StageInput,
+    g: &GroupInput,
+    reference: &Lanes,
+    l: &mut [f64],
+    e: &mut [f64],
+    p: &mut Lanes,
+) {
     stage_loglike_group::<F>(st, g, l);
     let mut sum = [0.0; LANES];
     for k in 0..st.n_stages {
@@ -359,7 +374,9 @@ fn group_delta_body<F: MulAdd>(
 ) {
     let n_stages = l.len() / LANES;
     for (i, ch) in changes.iter().enumerate() {
-        let mut acc: Lanes = l[ch.stage * LANES..(ch.stage + 1) * LANES].try_into().unwrap();
+        let mut acc: Lanes = l[ch.stage * LANES..(ch.stage + 1) * LANES]
+            .try_into()
+            .unwrap();
         for &(b, dmu, dhsq) in ch.deltas {
             let xb: &Lanes = x[b * LANES..(b + 1) * LANES].try_into().unwrap();
             let ob: &Lanes = obs[b * LANES..(b + 1) * LANES].try_into().unwrap();

@@ -31,7 +31,9 @@ impl std::str::FromStr for MissingConvention {
         match s {
             "marginalise" | "marginalize" => Ok(Self::Marginalise),
             "reference" => Ok(Self::Reference),
-            other => Err(format!("unknown missing-value convention '{other}' (expected marginalise or reference)")),
+            other => Err(format!(
+                "unknown missing-value convention '{other}' (expected marginalise or reference)"
+            )),
         }
     }
 }
@@ -75,7 +77,10 @@ impl Likelihood {
     pub fn new(events: EventSet, data: &Dataset, convention: MissingConvention) -> Result<Self> {
         let nb = events.n_biomarkers();
         if data.n_biomarkers() != nb {
-            return Err(ModelError::BiomarkerCount { data: data.n_biomarkers(), model: nb });
+            return Err(ModelError::BiomarkerCount {
+                data: data.n_biomarkers(),
+                model: nb,
+            });
         }
         let n_subjects = data.n_subjects();
         let n_groups = n_subjects.div_ceil(LANES);
@@ -170,12 +175,23 @@ impl Likelihood {
     }
 
     /// As [`Self::subtype_lse_into`] from precomputed stage values.
-    pub fn subtype_lse_from_stage_values(&self, mu: &StageValues, scratch: &mut Scratch, out: &mut [f64]) {
+    pub fn subtype_lse_from_stage_values(
+        &self,
+        mu: &StageValues,
+        scratch: &mut Scratch,
+        out: &mut [f64],
+    ) {
         assert!(out.len() >= self.padded_subjects(), "output too short");
         self.fill_stage_input(mu, scratch);
         let groups = self.groups();
         let mut block = std::mem::take(&mut scratch.block);
-        kernels::subtype_lse(self.isa, &self.stage_input(scratch), &groups, &mut block, out);
+        kernels::subtype_lse(
+            self.isa,
+            &self.stage_input(scratch),
+            &groups,
+            &mut block,
+            out,
+        );
         scratch.block = block;
     }
 
@@ -307,7 +323,11 @@ impl Likelihood {
     pub fn posteriors(&self, mixture: &Mixture) -> Posteriors {
         let ns = self.events.n_stages();
         let n_sub = mixture.n_subtypes();
-        let perms: Vec<Array2<f64>> = mixture.sequences().iter().map(|s| self.log_p_perm_k(s)).collect();
+        let perms: Vec<Array2<f64>> = mixture
+            .sequences()
+            .iter()
+            .map(|s| self.log_p_perm_k(s))
+            .collect();
         let mut joint = Array3::zeros((self.n_subjects, ns, n_sub));
         for m in 0..self.n_subjects {
             let mut max = f64::NEG_INFINITY;
@@ -324,11 +344,17 @@ impl Likelihood {
                 *v = (*v - max).exp();
                 total += *v;
             }
-            joint.slice_mut(ndarray::s![m, .., ..]).mapv_inplace(|v| v / total);
+            joint
+                .slice_mut(ndarray::s![m, .., ..])
+                .mapv_inplace(|v| v / total);
         }
         let subtype = joint.sum_axis(ndarray::Axis(1));
         let stage = joint.sum_axis(ndarray::Axis(2));
-        Posteriors { subtype, stage, subtype_stage: joint }
+        Posteriors {
+            subtype,
+            stage,
+            subtype_stage: joint,
+        }
     }
 }
 

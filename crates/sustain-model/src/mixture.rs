@@ -20,14 +20,22 @@ impl Mixture {
         validate_fractions(&fractions, sequences.len())?;
         if let Some(first) = sequences.first() {
             if sequences.iter().any(|s| s.len() != first.len()) {
-                return Err(ModelError::InvalidSequence("sequences differ in length".into()));
+                return Err(ModelError::InvalidSequence(
+                    "sequences differ in length".into(),
+                ));
             }
         }
-        Ok(Self { sequences, fractions })
+        Ok(Self {
+            sequences,
+            fractions,
+        })
     }
     /// One subtype with fraction 1.
     pub fn single(sequence: Sequence) -> Self {
-        Self { sequences: vec![sequence], fractions: vec![1.0] }
+        Self {
+            sequences: vec![sequence],
+            fractions: vec![1.0],
+        }
     }
     /// Number of subtypes.
     pub fn n_subtypes(&self) -> usize {
@@ -60,7 +68,9 @@ impl Mixture {
 /// Checks fractions: `n` values, finite, non-negative, summing to 1.
 pub fn validate_fractions(f: &[f64], n: usize) -> Result<()> {
     if n == 0 {
-        return Err(ModelError::InvalidFractions("a model needs at least one subtype".into()));
+        return Err(ModelError::InvalidFractions(
+            "a model needs at least one subtype".into(),
+        ));
     }
     if f.len() != n {
         return Err(ModelError::InvalidFractions(format!(
@@ -76,7 +86,9 @@ pub fn validate_fractions(f: &[f64], n: usize) -> Result<()> {
     }
     let sum: f64 = f.iter().sum();
     if (sum - 1.0).abs() > FRACTION_SUM_TOLERANCE {
-        return Err(ModelError::InvalidFractions(format!("fractions sum to {sum}, not 1")));
+        return Err(ModelError::InvalidFractions(format!(
+            "fractions sum to {sum}, not 1"
+        )));
     }
     Ok(())
 }

@@ -43,7 +43,9 @@ impl Sequence {
                 )));
             }
             if positions[e] != u16::MAX {
-                return Err(ModelError::InvalidSequence(format!("event {e} appears twice")));
+                return Err(ModelError::InvalidSequence(format!(
+                    "event {e} appears twice"
+                )));
             }
             positions[e] = p as u16;
         }
@@ -60,7 +62,10 @@ impl Sequence {
                 }
             }
         }
-        Ok(Self { order: order.iter().map(|&e| e as u16).collect(), positions })
+        Ok(Self {
+            order: order.iter().map(|&e| e as u16).collect(),
+            positions,
+        })
     }
 
     /// A random valid sequence, drawn as the reference does: repeatedly choose
@@ -89,7 +94,10 @@ impl Sequence {
         for (p, &e) in order.iter().enumerate() {
             positions[e] = p as u16;
         }
-        Self { order: order.into_iter().map(|e| e as u16).collect(), positions }
+        Self {
+            order: order.into_iter().map(|e| e as u16).collect(),
+            positions,
+        }
     }
 
     /// Number of events.
@@ -125,8 +133,12 @@ impl Sequence {
     /// neighbour and strictly before its upper one (positions of the current sequence;
     /// the range always contains the current position).
     pub fn allowed_positions(&self, events: &EventSet, e: usize) -> RangeInclusive<usize> {
-        let low = events.lower_neighbour(e).map_or(0, |l| self.position(l) + 1);
-        let high = events.upper_neighbour(e).map_or(self.len() - 1, |u| self.position(u) - 1);
+        let low = events
+            .lower_neighbour(e)
+            .map_or(0, |l| self.position(l) + 1);
+        let high = events
+            .upper_neighbour(e)
+            .map_or(self.len() - 1, |u| self.position(u) - 1);
         low..=high
     }
 

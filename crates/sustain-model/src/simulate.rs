@@ -24,7 +24,11 @@ pub struct SimulationSpec {
 
 impl Default for SimulationSpec {
     fn default() -> Self {
-        Self { n_subjects: 500, control_fraction: 0.0, missing_fraction: 0.0 }
+        Self {
+            n_subjects: 500,
+            control_fraction: 0.0,
+            missing_fraction: 0.0,
+        }
     }
 }
 
@@ -42,18 +46,29 @@ pub struct Simulation {
 /// Draws subjects: subtype from the fractions, stage uniform on `0..=N` (controls at
 /// 0), z-score = expected value at that stage + N(0, sigma) noise, then removes a
 /// fraction of values at random. Fully determined by `seed`.
-pub fn simulate(events: &EventSet, truth: &Mixture, spec: &SimulationSpec, seed: u64) -> Result<Simulation> {
+pub fn simulate(
+    events: &EventSet,
+    truth: &Mixture,
+    spec: &SimulationSpec,
+    seed: u64,
+) -> Result<Simulation> {
     if spec.n_subjects == 0 {
         return Err(ModelError::NoSubjects);
     }
-    for (name, v) in [("control_fraction", spec.control_fraction), ("missing_fraction", spec.missing_fraction)] {
+    for (name, v) in [
+        ("control_fraction", spec.control_fraction),
+        ("missing_fraction", spec.missing_fraction),
+    ] {
         if !(0.0..1.0).contains(&v) {
             return Err(ModelError::Shape(format!("{name} = {v} must be in [0, 1)")));
         }
     }
     let mut rng = Pcg64::seed_from_u64(seed);
-    let stage_values: Vec<StageValues> =
-        truth.sequences().iter().map(|s| StageValues::new(events, s)).collect();
+    let stage_values: Vec<StageValues> = truth
+        .sequences()
+        .iter()
+        .map(|s| StageValues::new(events, s))
+        .collect();
     let nb = events.n_biomarkers();
     let ns = events.n_stages();
     let mut values = Array2::zeros((spec.n_subjects, nb));
@@ -71,7 +86,11 @@ pub fn simulate(events: &EventSet, truth: &Mixture, spec: &SimulationSpec, seed:
                 break;
             }
         }
-        let k = if m < n_controls { 0 } else { rng.gen_range(0..ns) };
+        let k = if m < n_controls {
+            0
+        } else {
+            rng.gen_range(0..ns)
+        };
         for b in 0..nb {
             let noise: f64 = StandardNormal.sample(&mut rng);
             values[[m, b]] = stage_values[s].get(b, k) + events.sigma() * noise;
@@ -89,5 +108,9 @@ pub fn simulate(events: &EventSet, truth: &Mixture, spec: &SimulationSpec, seed:
             }
         }
     }
-    Ok(Simulation { data: Dataset::new(values)?, subtypes, stages })
+    Ok(Simulation {
+        data: Dataset::new(values)?,
+        subtypes,
+        stages,
+    })
 }

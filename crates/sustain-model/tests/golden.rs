@@ -18,7 +18,18 @@ fn read_csv(path: &PathBuf) -> Dataset {
     let mut rdr = csv::Reader::from_path(path).unwrap();
     let rows: Vec<Vec<f64>> = rdr
         .records()
-        .map(|r| r.unwrap().iter().map(|c| if c.is_empty() { f64::NAN } else { c.parse().unwrap() }).collect())
+        .map(|r| {
+            r.unwrap()
+                .iter()
+                .map(|c| {
+                    if c.is_empty() {
+                        f64::NAN
+                    } else {
+                        c.parse().unwrap()
+                    }
+                })
+                .collect()
+        })
         .collect();
     Dataset::from_rows(&rows).unwrap()
 }
@@ -34,7 +45,8 @@ struct Case {
 fn load() -> Option<(EventSet, Dataset, Dataset, Vec<Case>)> {
     let dir = shared_golden()?;
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("golden_likelihood.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("golden_likelihood.json")).unwrap())
+            .unwrap();
     let z_vals: Vec<Vec<f64>> = serde_json::from_value(json["z_vals"].clone()).unwrap();
     let z_max: Vec<f64> = serde_json::from_value(json["z_max"].clone()).unwrap();
     let events = EventSet::new(&z_vals, &z_max).unwrap();
@@ -45,7 +57,10 @@ fn load() -> Option<(EventSet, Dataset, Dataset, Vec<Case>)> {
         .map(|c| {
             let seqs: Vec<Vec<usize>> = serde_json::from_value(c["sequences"].clone()).unwrap();
             let f: Vec<f64> = serde_json::from_value(c["f"].clone()).unwrap();
-            let seqs = seqs.iter().map(|s| Sequence::new(&events, s).unwrap()).collect();
+            let seqs = seqs
+                .iter()
+                .map(|s| Sequence::new(&events, s).unwrap())
+                .collect();
             Case {
                 data: c["data"].as_str().unwrap().to_string(),
                 mixture: Mixture::new(seqs, f).unwrap(),
@@ -55,7 +70,12 @@ fn load() -> Option<(EventSet, Dataset, Dataset, Vec<Case>)> {
             }
         })
         .collect();
-    Some((events, read_csv(&dir.join("data_complete.csv")), read_csv(&dir.join("data_missing.csv")), cases))
+    Some((
+        events,
+        read_csv(&dir.join("data_complete.csv")),
+        read_csv(&dir.join("data_missing.csv")),
+        cases,
+    ))
 }
 
 fn rel(a: f64, b: f64) -> f64 {
@@ -64,19 +84,40 @@ fn rel(a: f64, b: f64) -> f64 {
 
 #[test]
 fn golden_likelihoods_reference_convention() {
-    let Some((events, complete, missing, cases)) = load() else { return };
+    let Some((events, complete, missing, cases)) = load() else {
+        return;
+    };
     for case in &cases {
-        let data = if case.data == "complete" { &complete } else { &missing };
+        let data = if case.data == "complete" {
+            &complete
+        } else {
+            &missing
+        };
         let lik = Likelihood::new(events.clone(), data, MissingConvention::Reference).unwrap();
         let ll = lik.loglike(&case.mixture);
-        assert!(rel(ll, case.loglike) < 1e-9, "{} {} subtypes: {ll} vs {}", case.data, case.mixture.n_subtypes(), case.loglike);
-        for (m, (a, b)) in lik.log_p_subjects(&case.mixture).iter().zip(&case.per_subject).enumerate() {
+        assert!(
+            rel(ll, case.loglike) < 1e-9,
+            "{} {} subtypes: {ll} vs {}",
+            case.data,
+            case.mixture.n_subtypes(),
+            case.loglike
+        );
+        for (m, (a, b)) in lik
+            .log_p_subjects(&case.mixture)
+            .iter()
+            .zip(&case.per_subject)
+            .enumerate()
+        {
             assert!(rel(*a, *b) < 1e-9, "subject {m}: {a} vs {b}");
         }
         let perm = lik.log_p_perm_k(&case.mixture.sequences()[0]);
         for (m, row) in case.perm0.iter().enumerate() {
             for (k, v) in row.iter().enumerate() {
-                assert!(rel(perm[[m, k]], *v) < 1e-9, "p_perm_k[{m}][{k}]: {} vs {v}", perm[[m, k]]);
+                assert!(
+                    rel(perm[[m, k]], *v) < 1e-9,
+                    "p_perm_k[{m}][{k}]: {} vs {v}",
+                    perm[[m, k]]
+                );
             }
         }
     }
@@ -84,9 +125,15 @@ fn golden_likelihoods_reference_convention() {
 
 #[test]
 fn golden_complete_data_is_convention_free_and_missing_shifts_by_a_constant() {
-    let Some((events, complete, missing, cases)) = load() else { return };
+    let Some((events, complete, missing, cases)) = load() else {
+        return;
+    };
     for case in &cases {
-        let data = if case.data == "complete" { &complete } else { &missing };
+        let data = if case.data == "complete" {
+            &complete
+        } else {
+            &missing
+        };
         let marg = Likelihood::new(events.clone(), data, MissingConvention::Marginalise).unwrap();
         let refc = Likelihood::new(events.clone(), data, MissingConvention::Reference).unwrap();
         let (a, b) = (marg.loglike(&case.mixture), refc.loglike(&case.mixture));
@@ -103,10 +150,17 @@ fn golden_complete_data_is_convention_free_and_missing_shifts_by_a_constant() {
                     }
                 }
             }
-            assert!((b - a - shift).abs() < 1e-9 * b.abs(), "shift {} vs {shift}", b - a);
+            assert!(
+                (b - a - shift).abs() < 1e-9 * b.abs(),
+                "shift {} vs {shift}",
+                b - a
+            );
         }
         // Posteriors over stages (and subtypes) are identical under both conventions.
-        let (pa, pb) = (marg.posteriors(&case.mixture), refc.posteriors(&case.mixture));
+        let (pa, pb) = (
+            marg.posteriors(&case.mixture),
+            refc.posteriors(&case.mixture),
+        );
         for (x, y) in pa.stage.iter().zip(pb.stage.iter()) {
             assert!((x - y).abs() < 1e-12);
         }
@@ -119,9 +173,15 @@ fn golden_complete_data_is_convention_free_and_missing_shifts_by_a_constant() {
 #[test]
 fn golden_stage_posterior_matches_reference_p_perm_k() {
     // For one subtype the stage posterior is p_perm_k normalised per subject.
-    let Some((events, complete, missing, cases)) = load() else { return };
+    let Some((events, complete, missing, cases)) = load() else {
+        return;
+    };
     for case in cases.iter().filter(|c| c.mixture.n_subtypes() == 1) {
-        let data = if case.data == "complete" { &complete } else { &missing };
+        let data = if case.data == "complete" {
+            &complete
+        } else {
+            &missing
+        };
         let lik = Likelihood::new(events.clone(), data, MissingConvention::Marginalise).unwrap();
         let post = lik.posteriors(&case.mixture);
         for (m, row) in case.perm0.iter().enumerate() {

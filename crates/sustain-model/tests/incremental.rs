@@ -9,14 +9,22 @@ use sustain_model::*;
 fn check(n_biomarkers: usize, thresholds: &[f64], n_subtypes: usize, n_subjects: usize, seed: u64) {
     let events = EventSet::uniform(n_biomarkers, thresholds, 5.0).unwrap();
     let mut rng = Pcg64::seed_from_u64(seed);
-    let seqs: Vec<Sequence> = (0..n_subtypes).map(|_| Sequence::random(&events, &mut rng)).collect();
+    let seqs: Vec<Sequence> = (0..n_subtypes)
+        .map(|_| Sequence::random(&events, &mut rng))
+        .collect();
     let f = vec![1.0 / n_subtypes as f64; n_subtypes];
     let truth = Mixture::new(seqs, f).unwrap();
-    let spec = SimulationSpec { n_subjects, control_fraction: 0.1, missing_fraction: 0.15 };
+    let spec = SimulationSpec {
+        n_subjects,
+        control_fraction: 0.1,
+        missing_fraction: 0.15,
+    };
     let sim = simulate(&events, &truth, &spec, seed).unwrap();
     for conv in [MissingConvention::Marginalise, MissingConvention::Reference] {
         let lik = Arc::new(Likelihood::new(events.clone(), &sim.data, conv).unwrap());
-        let start: Vec<Sequence> = (0..n_subtypes).map(|_| Sequence::random(&events, &mut rng)).collect();
+        let start: Vec<Sequence> = (0..n_subtypes)
+            .map(|_| Sequence::random(&events, &mut rng))
+            .collect();
         let mut current = Mixture::new(start, vec![1.0 / n_subtypes as f64; n_subtypes]).unwrap();
         let mut inc = IncrementalLikelihood::new(Arc::clone(&lik), &current);
         assert!((inc.loglike() - lik.loglike(&current)).abs() < 1e-9 * lik.loglike(&current).abs());
@@ -38,7 +46,10 @@ fn check(n_biomarkers: usize, thresholds: &[f64], n_subtypes: usize, n_subjects:
             prop.set_fractions(f).unwrap();
             let ll = inc.propose(&prop, &changed);
             let exact = lik.loglike(&prop);
-            assert!((ll - exact).abs() < 1e-9 * exact.abs(), "iteration {it}: {ll} vs {exact}");
+            assert!(
+                (ll - exact).abs() < 1e-9 * exact.abs(),
+                "iteration {it}: {ll} vs {exact}"
+            );
             if rng.gen_bool(0.5) {
                 inc.accept();
                 current = prop;

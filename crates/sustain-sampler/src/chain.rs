@@ -42,7 +42,9 @@ impl std::str::FromStr for ProposalMode {
         match s {
             "exact" => Ok(Self::Exact),
             "reference" => Ok(Self::Reference),
-            o => Err(format!("unknown proposal mode '{o}' (expected exact or reference)")),
+            o => Err(format!(
+                "unknown proposal mode '{o}' (expected exact or reference)"
+            )),
         }
     }
 }
@@ -59,7 +61,10 @@ pub struct StepSizes {
 impl StepSizes {
     /// The reference's starting values: `sigma_seq = 1`, `sigma_f = 0.01`.
     pub fn initial(n_subtypes: usize, n_events: usize) -> Self {
-        Self { sigma_seq: vec![vec![1.0; n_events]; n_subtypes], sigma_f: vec![0.01; n_subtypes] }
+        Self {
+            sigma_seq: vec![vec![1.0; n_events]; n_subtypes],
+            sigma_f: vec![0.01; n_subtypes],
+        }
     }
 }
 
@@ -79,14 +84,35 @@ pub struct SustainChain<'a, E: ChainEvaluator> {
 
 impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
     /// A chain at `start`.
-    pub fn new(events: &'a EventSet, mut evaluator: E, start: Mixture, mode: ProposalMode, steps: StepSizes) -> Self {
+    pub fn new(
+        events: &'a EventSet,
+        mut evaluator: E,
+        start: Mixture,
+        mode: ProposalMode,
+        steps: StepSizes,
+    ) -> Self {
         let loglike = evaluator.reset(&start);
-        Self { events, evaluator, current: start, loglike, mode, steps, accepted: 0, proposed: 0, weights: Vec::new() }
+        Self {
+            events,
+            evaluator,
+            current: start,
+            loglike,
+            mode,
+            steps,
+            accepted: 0,
+            proposed: 0,
+            weights: Vec::new(),
+        }
     }
 
     /// Draws a new position for the event at a uniformly chosen position of subtype
     /// `s`; returns (event, to, log Hastings ratio of this move).
-    fn propose_sequence<R: Rng + ?Sized>(&mut self, s: usize, proposal: &mut Mixture, rng: &mut R) -> f64 {
+    fn propose_sequence<R: Rng + ?Sized>(
+        &mut self,
+        s: usize,
+        proposal: &mut Mixture,
+        rng: &mut R,
+    ) -> f64 {
         let n = self.events.n_events();
         let seq = &proposal.sequences()[s];
         let from = rng.gen_range(0..n);
@@ -134,7 +160,11 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
         let new = match self.mode {
             ProposalMode::Reference => {
                 let z: f64 = StandardNormal.sample(rng);
-                let raw: Vec<f64> = f.iter().zip(&self.steps.sigma_f).map(|(v, sg)| (v + sg * z).abs()).collect();
+                let raw: Vec<f64> = f
+                    .iter()
+                    .zip(&self.steps.sigma_f)
+                    .map(|(v, sg)| (v + sg * z).abs())
+                    .collect();
                 let sum: f64 = raw.iter().sum();
                 if sum.is_nan() || sum <= 0.0 {
                     return false;
@@ -164,7 +194,9 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
         };
         // Renormalise away rounding so validation never fails on drift.
         let sum: f64 = new.iter().sum();
-        proposal.set_fractions(new.iter().map(|v| v / sum).collect()).is_ok()
+        proposal
+            .set_fractions(new.iter().map(|v| v / sum).collect())
+            .is_ok()
     }
 
     /// Replaces the step sizes (after tuning).
@@ -199,7 +231,9 @@ impl<E: ChainEvaluator> Chain for SustainChain<'_, E> {
         if !inside {
             return false;
         }
-        let changed: Vec<bool> = (0..ns).map(|s| proposal.sequences()[s] != self.current.sequences()[s]).collect();
+        let changed: Vec<bool> = (0..ns)
+            .map(|s| proposal.sequences()[s] != self.current.sequences()[s])
+            .collect();
         let ll = self.evaluator.propose(&proposal, &changed);
         let log_ratio = ll - self.loglike + log_hastings;
         if log_ratio >= 0.0 || u < log_ratio.exp() {

@@ -41,7 +41,12 @@ pub fn run_chain<E: ChainEvaluator, R: Rng + ?Sized>(
     let mut trace = Trace::new(start.n_subtypes(), events.n_events());
     chain.run(n_iterations, rng, &mut trace);
     let (acc, prop) = chain.acceptance();
-    ChainRun { index, trace, acceptance: acc as f64 / prop.max(1) as f64, wall_s: t0.elapsed().as_secs_f64() }
+    ChainRun {
+        index,
+        trace,
+        acceptance: acc as f64 / prop.max(1) as f64,
+        wall_s: t0.elapsed().as_secs_f64(),
+    }
 }
 
 /// The reference's tuning: `passes` runs of `iterations` from `start`, each setting
@@ -59,7 +64,16 @@ pub fn tune_steps<E: ChainEvaluator>(
     let mut steps = StepSizes::initial(start.n_subtypes(), events.n_events());
     for pass in 0..passes {
         let mut rng = rng::stream(seed, rng::purpose::TUNING, pass as u64);
-        let run = run_chain(0, events, make_evaluator(), start, mode, &steps, iterations, &mut rng);
+        let run = run_chain(
+            0,
+            events,
+            make_evaluator(),
+            start,
+            mode,
+            &steps,
+            iterations,
+            &mut rng,
+        );
         steps = step_sizes_from_trace(&run.trace);
     }
     steps

@@ -23,20 +23,40 @@ pub struct ChainRun {
     pub wall_s: f64,
 }
 
+/// JSON has no NaN: serde_json writes it as `null`; read `null` back as NaN.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer};
+    pub fn f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+    pub fn vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        Ok(Vec::<Option<f64>>::deserialize(d)?
+            .into_iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect())
+    }
+}
+
 /// Convergence diagnostics of merged chains.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Diagnostics {
     /// Rank-normalised split R-hat of the log-likelihood.
+    #[serde(deserialize_with = "nan_as_null::f64")]
     pub rhat_loglike: f64,
     /// Bulk ESS of the log-likelihood.
+    #[serde(deserialize_with = "nan_as_null::f64")]
     pub ess_loglike: f64,
     /// Tail ESS of the log-likelihood.
+    #[serde(deserialize_with = "nan_as_null::f64")]
     pub ess_tail_loglike: f64,
     /// R-hat of each fraction (subtype order of the merged samples).
+    #[serde(deserialize_with = "nan_as_null::vec")]
     pub rhat_f: Vec<f64>,
     /// Bulk ESS of each fraction.
+    #[serde(deserialize_with = "nan_as_null::vec")]
     pub ess_f: Vec<f64>,
     /// Worst R-hat over every subtype's event positions (NaN-free; constant positions skipped).
+    #[serde(deserialize_with = "nan_as_null::f64")]
     pub rhat_positions_max: f64,
     /// Acceptance rate per chain.
     pub acceptance: Vec<f64>,
@@ -65,12 +85,20 @@ impl MergedSamples {
         self.chains
             .iter()
             .enumerate()
-            .flat_map(|(c, run)| run.trace.state_indices(self.burn_in, self.thin).into_iter().map(move |s| (c, s)))
+            .flat_map(|(c, run)| {
+                run.trace
+                    .state_indices(self.burn_in, self.thin)
+                    .into_iter()
+                    .map(move |s| (c, s))
+            })
             .collect()
     }
     /// Number of merged samples.
     pub fn len(&self) -> usize {
-        self.chains.iter().map(|c| c.trace.state_indices(self.burn_in, self.thin).len()).sum()
+        self.chains
+            .iter()
+            .map(|c| c.trace.state_indices(self.burn_in, self.thin).len())
+            .sum()
     }
     /// Whether there are no samples.
     pub fn is_empty(&self) -> bool {
@@ -104,7 +132,9 @@ impl MergedSamples {
     /// Positional variance: `pvd[s][e][k]` = fraction of samples with event `e` at
     /// position `k` in subtype `s`.
     pub fn position_frequencies(&self) -> Vec<Vec<Vec<f64>>> {
-        let Some(first) = self.chains.first() else { return Vec::new() };
+        let Some(first) = self.chains.first() else {
+            return Vec::new();
+        };
         let (ns, ne) = (first.trace.n_subtypes, first.trace.n_events);
         let mut counts = vec![vec![vec![0.0; ne]; ne]; ns];
         let idx = self.sample_index();
@@ -128,7 +158,12 @@ fn mean_positions(trace: &Trace, skip: usize) -> Vec<Vec<f64>> {
     (0..trace.n_subtypes)
         .map(|s| {
             (0..trace.n_events)
-                .map(|e| idx.iter().map(|&st| trace.position(st, s, e) as f64).sum::<f64>() / n)
+                .map(|e| {
+                    idx.iter()
+                        .map(|&st| trace.position(st, s, e) as f64)
+                        .sum::<f64>()
+                        / n
+                })
                 .collect()
         })
         .collect()
@@ -138,7 +173,13 @@ fn mean_positions(trace: &Trace, skip: usize) -> Vec<Vec<f64>> {
 /// subtypes to `reference`'s by total absolute difference of mean positions.
 pub fn match_subtypes(reference: &[Vec<f64>], other: &[Vec<f64>]) -> Vec<usize> {
     let n = reference.len();
-    let cost = |i: usize, j: usize| -> f64 { reference[i].iter().zip(&other[j]).map(|(a, b)| (a - b).abs()).sum() };
+    let cost = |i: usize, j: usize| -> f64 {
+        reference[i]
+            .iter()
+            .zip(&other[j])
+            .map(|(a, b)| (a - b).abs())
+            .sum()
+    };
     let mut perm: Vec<usize> = (0..n).collect();
     let mut best = perm.clone();
     let mut best_cost = f64::INFINITY;
@@ -166,7 +207,11 @@ pub fn match_subtypes(reference: &[Vec<f64>], other: &[Vec<f64>]) -> Vec<usize> 
 
 /// Merges chains: realigns every chain's subtype labels to chain 0's, drops
 /// `burn_in` iterations per chain, keeps every `thin`-th, and computes diagnostics.
-pub fn merge(mut chains: Vec<ChainRun>, burn_in: usize, thin: usize) -> (MergedSamples, Diagnostics) {
+pub fn merge(
+    mut chains: Vec<ChainRun>,
+    burn_in: usize,
+    thin: usize,
+) -> (MergedSamples, Diagnostics) {
     chains.sort_by_key(|c| c.index);
     let mut relabelled = Vec::new();
     if let Some(first) = chains.first() {
@@ -179,16 +224,28 @@ pub fn merge(mut chains: Vec<ChainRun>, burn_in: usize, thin: usize) -> (MergedS
             relabelled.push(perm);
         }
     }
-    let merged = MergedSamples { chains, burn_in, thin: thin.max(1) };
+    let merged = MergedSamples {
+        chains,
+        burn_in,
+        thin: thin.max(1),
+    };
     let diagnostics = diagnose(&merged, relabelled);
     (merged, diagnostics)
 }
 
 fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics {
-    let per_chain: Vec<Vec<usize>> =
-        merged.chains.iter().map(|c| c.trace.state_indices(merged.burn_in, merged.thin)).collect();
+    let per_chain: Vec<Vec<usize>> = merged
+        .chains
+        .iter()
+        .map(|c| c.trace.state_indices(merged.burn_in, merged.thin))
+        .collect();
     let series = |f: &dyn Fn(&Trace, usize) -> f64| -> Vec<Vec<f64>> {
-        merged.chains.iter().zip(&per_chain).map(|(c, idx)| idx.iter().map(|&s| f(&c.trace, s)).collect()).collect()
+        merged
+            .chains
+            .iter()
+            .zip(&per_chain)
+            .map(|(c, idx)| idx.iter().map(|&s| f(&c.trace, s)).collect())
+            .collect()
     };
     let as_refs = |v: &Vec<Vec<f64>>| -> Vec<Vec<f64>> { v.clone() };
     let ll = series(&|t, s| t.loglike[s]);
@@ -212,14 +269,21 @@ fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics 
             let r: Vec<&[f64]> = ps.iter().map(Vec::as_slice).collect();
             let v = diagnostics::rhat(&r);
             if v.is_finite() || v == f64::INFINITY {
-                rhat_positions_max = if rhat_positions_max.is_nan() { v } else { rhat_positions_max.max(v) };
+                rhat_positions_max = if rhat_positions_max.is_nan() {
+                    v
+                } else {
+                    rhat_positions_max.max(v)
+                };
             }
         }
     }
     let mut warnings = Vec::new();
     let bad = |v: f64| v.is_nan() || v >= RHAT_THRESHOLD;
     if bad(summary.rhat) {
-        warnings.push(format!("R-hat of the log-likelihood is {:.3} (needs < {RHAT_THRESHOLD})", summary.rhat));
+        warnings.push(format!(
+            "R-hat of the log-likelihood is {:.3} (needs < {RHAT_THRESHOLD})",
+            summary.rhat
+        ));
     }
     if summary.ess_bulk.is_nan() || summary.ess_bulk <= ESS_THRESHOLD {
         warnings.push(format!(
@@ -230,11 +294,15 @@ fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics 
     if ns > 1 {
         for (s, r) in rhat_f.iter().enumerate() {
             if bad(*r) {
-                warnings.push(format!("R-hat of fraction f[{s}] is {r:.3} (needs < {RHAT_THRESHOLD})"));
+                warnings.push(format!(
+                    "R-hat of fraction f[{s}] is {r:.3} (needs < {RHAT_THRESHOLD})"
+                ));
             }
         }
     }
-    if rhat_positions_max.is_finite() && bad(rhat_positions_max) || rhat_positions_max == f64::INFINITY {
+    if rhat_positions_max.is_finite() && bad(rhat_positions_max)
+        || rhat_positions_max == f64::INFINITY
+    {
         warnings.push(format!(
             "worst R-hat over event positions is {rhat_positions_max:.3} (needs < {RHAT_THRESHOLD})"
         ));

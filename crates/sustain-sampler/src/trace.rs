@@ -100,7 +100,10 @@ impl Trace {
     }
     /// Heap bytes used.
     pub fn memory_bytes(&self) -> usize {
-        self.positions.bytes() + 8 * self.fractions.len() + 8 * self.loglike.len() + 4 * self.runs.len()
+        self.positions.bytes()
+            + 8 * self.fractions.len()
+            + 8 * self.loglike.len()
+            + 4 * self.runs.len()
     }
     /// State index of every iteration (in order), from `skip` on, every `thin`-th.
     pub fn state_indices(&self, skip: usize, thin: usize) -> Vec<usize> {
@@ -120,7 +123,8 @@ impl Trace {
     }
     /// Position of event `e` in subtype `s` at distinct state `state`.
     pub fn position(&self, state: usize, s: usize, e: usize) -> usize {
-        self.positions.get((state * self.n_subtypes + s) * self.n_events + e)
+        self.positions
+            .get((state * self.n_subtypes + s) * self.n_events + e)
     }
     /// Fraction of subtype `s` at distinct state `state`.
     pub fn fraction(&self, state: usize, s: usize) -> f64 {
@@ -128,7 +132,10 @@ impl Trace {
     }
     /// Log-likelihood series, one value per iteration from `skip`, every `thin`-th.
     pub fn loglike_series(&self, skip: usize, thin: usize) -> Vec<f64> {
-        self.state_indices(skip, thin).into_iter().map(|i| self.loglike[i]).collect()
+        self.state_indices(skip, thin)
+            .into_iter()
+            .map(|i| self.loglike[i])
+            .collect()
     }
     /// Relabels subtypes: new subtype `i` is old subtype `perm[i]`.
     pub fn permute_subtypes(&mut self, perm: &[usize]) {

@@ -29,11 +29,16 @@ pub fn step_sizes_from_trace(trace: &Trace) -> StepSizes {
     let sigma_seq = (0..ns)
         .map(|s| {
             (0..ne)
-                .map(|e| sd(&mut states.iter().map(|&st| trace.position(st, s, e) as f64)).max(MIN_SIGMA_SEQ))
+                .map(|e| {
+                    sd(&mut states.iter().map(|&st| trace.position(st, s, e) as f64))
+                        .max(MIN_SIGMA_SEQ)
+                })
                 .collect()
         })
         .collect();
     // Floored so a fraction that never moved during tuning can still move.
-    let sigma_f = (0..ns).map(|s| sd(&mut states.iter().map(|&st| trace.fraction(st, s))).max(MIN_SIGMA_F)).collect();
+    let sigma_f = (0..ns)
+        .map(|s| sd(&mut states.iter().map(|&st| trace.fraction(st, s))).max(MIN_SIGMA_F))
+        .collect();
     StepSizes { sigma_seq, sigma_f }
 }

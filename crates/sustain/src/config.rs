@@ -111,7 +111,10 @@ impl FitConfig {
             }
         }
         if self.max_subtypes > 8 {
-            return Err(format!("subtypes = {} is more than the supported 8", self.max_subtypes));
+            return Err(format!(
+                "subtypes = {} is more than the supported 8",
+                self.max_subtypes
+            ));
         }
         if self.burn_in >= self.n_iterations {
             return Err(format!(
@@ -124,7 +127,10 @@ impl FitConfig {
         }
         if let Some(r) = &self.chain_range {
             if r.is_empty() || r.end > self.n_chains {
-                return Err(format!("chain shard {}..{} is outside 0..{}", r.start, r.end, self.n_chains));
+                return Err(format!(
+                    "chain shard {}..{} is outside 0..{}",
+                    r.start, r.end, self.n_chains
+                ));
             }
         }
         Ok(())

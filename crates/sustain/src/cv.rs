@@ -3,7 +3,7 @@
 
 use crate::config::FitConfig;
 use crate::fit::{fit, FitInput, Progress};
-use crate::stage::{sample_mixture, evenly_spaced};
+use crate::stage::{evenly_spaced, sample_mixture};
 use crate::Error;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -14,13 +14,23 @@ use sustain_sampler::rng;
 /// Test-set indices of each fold: stratified by `labels` when given (each label's
 /// subjects dealt round-robin over folds after a seeded shuffle), else a seeded
 /// shuffle dealt round-robin.
-pub fn make_folds(n_subjects: usize, n_folds: usize, labels: Option<&[String]>, seed: u64) -> Result<Vec<Vec<usize>>, Error> {
+pub fn make_folds(
+    n_subjects: usize,
+    n_folds: usize,
+    labels: Option<&[String]>,
+    seed: u64,
+) -> Result<Vec<Vec<usize>>, Error> {
     if n_folds < 2 || n_folds > n_subjects {
-        return Err(Error::Config(format!("folds = {n_folds} must be between 2 and the number of subjects ({n_subjects})")));
+        return Err(Error::Config(format!(
+            "folds = {n_folds} must be between 2 and the number of subjects ({n_subjects})"
+        )));
     }
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for m in 0..n_subjects {
-        groups.entry(labels.map_or("", |l| l[m].as_str())).or_default().push(m);
+        groups
+            .entry(labels.map_or("", |l| l[m].as_str()))
+            .or_default()
+            .push(m);
     }
     let mut rng = rng::stream(seed, rng::purpose::FOLD, 0);
     let mut folds = vec![Vec::new(); n_folds];
@@ -78,17 +88,38 @@ fn cv_thin(n_samples: usize) -> usize {
 }
 
 /// Fits fold `fold` (train on the others) and evaluates its test subjects.
-pub fn run_fold(input: &FitInput, config: &FitConfig, folds: &[Vec<usize>], fold: usize, fingerprint: &str, progress: &dyn Fn(Progress)) -> Result<FoldResult, Error> {
+pub fn run_fold(
+    input: &FitInput,
+    config: &FitConfig,
+    folds: &[Vec<usize>],
+    fold: usize,
+    fingerprint: &str,
+    progress: &dyn Fn(Progress),
+) -> Result<FoldResult, Error> {
     if fold >= folds.len() {
-        return Err(Error::Config(format!("fold {fold} is out of range 0..{}", folds.len())));
+        return Err(Error::Config(format!(
+            "fold {fold} is out of range 0..{}",
+            folds.len()
+        )));
     }
     let test = &folds[fold];
-    let train: Vec<usize> = (0..input.data.n_subjects()).filter(|m| test.binary_search(m).is_err()).collect();
+    let train: Vec<usize> = (0..input.data.n_subjects())
+        .filter(|m| test.binary_search(m).is_err())
+        .collect();
     let train_data = input.data.select(&train)?;
     let test_data = input.data.select(test)?;
     let mut fold_config = config.clone();
     fold_config.seed = config.seed.wrapping_add(1000 * (fold as u64 + 1));
-    let result = fit(&FitInput { events: input.events, biomarkers: input.biomarkers, data: &train_data }, &fold_config, None, progress)?;
+    let result = fit(
+        &FitInput {
+            events: input.events,
+            biomarkers: input.biomarkers,
+            data: &train_data,
+        },
+        &fold_config,
+        None,
+        progress,
+    )?;
     let lik = Likelihood::new(input.events.clone(), &test_data, config.missing)?;
     let mut loglike = Vec::new();
     let mut log_mean_p = Vec::new();
@@ -99,22 +130,40 @@ pub fn run_fold(input: &FitInput, config: &FitConfig, folds: &[Vec<usize>], fold
             lik.log_p_subjects(&sample_mixture(&lik, &model.samples, picks[i]))
         });
         let n = per_sample.len() as f64;
-        loglike.push(per_sample.iter().map(|v| v.iter().sum::<f64>()).sum::<f64>() / n);
+        loglike.push(
+            per_sample
+                .iter()
+                .map(|v| v.iter().sum::<f64>())
+                .sum::<f64>()
+                / n,
+        );
         let per_subject: Vec<f64> = (0..test.len())
             .map(|m| {
-                let max = per_sample.iter().map(|v| v[m]).fold(f64::NEG_INFINITY, f64::max);
+                let max = per_sample
+                    .iter()
+                    .map(|v| v[m])
+                    .fold(f64::NEG_INFINITY, f64::max);
                 max + (per_sample.iter().map(|v| (v[m] - max).exp()).sum::<f64>() / n).ln()
             })
             .collect();
         log_mean_p.push(per_subject);
     }
-    Ok(FoldResult { fold, n_folds: folds.len(), test: test.clone(), loglike, log_mean_p, fingerprint: fingerprint.to_string() })
+    Ok(FoldResult {
+        fold,
+        n_folds: folds.len(),
+        test: test.clone(),
+        loglike,
+        log_mean_p,
+        fingerprint: fingerprint.to_string(),
+    })
 }
 
 /// Combines folds (in any order) into the matrix and CVIC; refuses folds of other
 /// runs and names any fold that is missing.
 pub fn combine(folds: &[FoldResult]) -> Result<CvResult, Error> {
-    let Some(first) = folds.first() else { return Err(Error::Config("no folds to combine".into())) };
+    let Some(first) = folds.first() else {
+        return Err(Error::Config("no folds to combine".into()));
+    };
     let n = first.n_folds;
     let mut by_fold: Vec<Option<&FoldResult>> = vec![None; n];
     for f in folds {
@@ -125,19 +174,38 @@ pub fn combine(folds: &[FoldResult]) -> Result<CvResult, Error> {
             )));
         }
         if f.fold >= n {
-            return Err(Error::Checkpoint(format!("fold {} is out of range 0..{n}", f.fold)));
+            return Err(Error::Checkpoint(format!(
+                "fold {} is out of range 0..{n}",
+                f.fold
+            )));
         }
         by_fold[f.fold] = Some(f);
     }
-    let missing: Vec<String> = (0..n).filter(|&i| by_fold[i].is_none()).map(|i| i.to_string()).collect();
+    let missing: Vec<String> = (0..n)
+        .filter(|&i| by_fold[i].is_none())
+        .map(|i| i.to_string())
+        .collect();
     if !missing.is_empty() {
-        return Err(Error::Checkpoint(format!("missing fold(s) {} of {n}", missing.join(", "))));
+        return Err(Error::Checkpoint(format!(
+            "missing fold(s) {} of {n}",
+            missing.join(", ")
+        )));
     }
     let folds: Vec<&FoldResult> = by_fold.into_iter().flatten().collect();
     let n_models = folds[0].loglike.len();
     let loglike_matrix = folds.iter().map(|f| f.loglike.clone()).collect();
     let cvic = (0..n_models)
-        .map(|s| -2.0 * folds.iter().map(|f| f.log_mean_p[s].iter().sum::<f64>()).sum::<f64>())
+        .map(|s| {
+            -2.0 * folds
+                .iter()
+                .map(|f| f.log_mean_p[s].iter().sum::<f64>())
+                .sum::<f64>()
+        })
         .collect();
-    Ok(CvResult { version: crate::results::SCHEMA_VERSION, loglike_matrix, cvic, fingerprint: first.fingerprint.clone() })
+    Ok(CvResult {
+        version: crate::results::SCHEMA_VERSION,
+        loglike_matrix,
+        cvic,
+        fingerprint: first.fingerprint.clone(),
+    })
 }

@@ -5,7 +5,9 @@ use crate::config::FitConfig;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use std::sync::Arc;
-use sustain_model::{BatchEvaluator, Dataset, Likelihood, Mixture, Result, Scratch, Sequence, SerialEvaluator};
+use sustain_model::{
+    BatchEvaluator, Dataset, Likelihood, Mixture, Result, Scratch, Sequence, SerialEvaluator,
+};
 use sustain_sampler::rng;
 
 /// A maximum-likelihood estimate.
@@ -28,7 +30,9 @@ pub fn subtype_responsibilities(lik: &Likelihood, mixture: &Mixture) -> Vec<Vec<
     }
     (0..lik.n_subjects())
         .map(|m| {
-            let logs: Vec<f64> = (0..ns).map(|s| mixture.fractions()[s].ln() + lse[s * mp + m]).collect();
+            let logs: Vec<f64> = (0..ns)
+                .map(|s| mixture.fractions()[s].ln() + lse[s * mp + m])
+                .collect();
             let max = logs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let w: Vec<f64> = logs.iter().map(|l| (l - max).exp()).collect();
             let t: f64 = w.iter().sum();
@@ -97,7 +101,10 @@ pub fn em_pass<R: Rng + ?Sized>(
         m.set_fractions(update_fractions(lik, &m))?;
     }
     let loglike = evaluator.loglike_batch(std::slice::from_ref(&m))?[0];
-    Ok(MlFit { mixture: m, loglike })
+    Ok(MlFit {
+        mixture: m,
+        loglike,
+    })
 }
 
 /// E-M from `start`: passes until the relative change is below the tolerance or
@@ -110,10 +117,17 @@ pub fn em<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Result<MlFit> {
     let loglike = evaluator.loglike_batch(std::slice::from_ref(&start))?[0];
-    let mut current = MlFit { mixture: start, loglike };
+    let mut current = MlFit {
+        mixture: start,
+        loglike,
+    };
     for _ in 0..config.em_max_passes {
         let cand = em_pass(lik, evaluator, &current.mixture, rng)?;
-        let denom = cand.loglike.max(current.loglike).abs().max(f64::MIN_POSITIVE);
+        let denom = cand
+            .loglike
+            .max(current.loglike)
+            .abs()
+            .max(f64::MIN_POSITIVE);
         let converged = ((cand.loglike - current.loglike) / denom).abs() < config.em_tolerance;
         if cand.loglike > current.loglike {
             current = cand;
@@ -127,16 +141,23 @@ pub fn em<R: Rng + ?Sized>(
 
 /// Runs `n` independent jobs in parallel on the CPU (each gets its own serial
 /// evaluator); results in job order.
-fn parallel_jobs<T: Send>(config: &FitConfig, n: usize, job: impl Fn(usize) -> Result<T> + Sync) -> Result<Vec<T>> {
-    sustain_cpu::parallel_map(n, config.threads, job).into_iter().collect()
+fn parallel_jobs<T: Send>(
+    config: &FitConfig,
+    n: usize,
+    job: impl Fn(usize) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    sustain_cpu::parallel_map(n, config.threads, job)
+        .into_iter()
+        .collect()
 }
 
 fn best(fits: Vec<MlFit>) -> Option<MlFit> {
     // First maximum: deterministic whatever the thread count.
-    fits.into_iter().fold(None, |acc: Option<MlFit>, f| match acc {
-        Some(a) if a.loglike >= f.loglike => Some(a),
-        _ => Some(f),
-    })
+    fits.into_iter()
+        .fold(None, |acc: Option<MlFit>, f| match acc {
+            Some(a) if a.loglike >= f.loglike => Some(a),
+            _ => Some(f),
+        })
 }
 
 /// One subtype: `n_startpoints` random starts, best kept. `stream` separates the
@@ -152,7 +173,13 @@ pub fn fit_one_subtype(lik: &Arc<Likelihood>, config: &FitConfig, stream: u64) -
 }
 
 /// `n + 1` subtypes from the `n`-subtype E-M optimum (spec section 4).
-pub fn fit_split(lik: &Arc<Likelihood>, data: &Dataset, previous: &MlFit, config: &FitConfig, stream: u64) -> Result<MlFit> {
+pub fn fit_split(
+    lik: &Arc<Likelihood>,
+    data: &Dataset,
+    previous: &MlFit,
+    config: &FitConfig,
+    stream: u64,
+) -> Result<MlFit> {
     let n = previous.mixture.n_subtypes();
     let resp = subtype_responsibilities(lik, &previous.mixture);
     let assignment: Vec<usize> = resp
@@ -169,12 +196,18 @@ pub fn fit_split(lik: &Arc<Likelihood>, data: &Dataset, previous: &MlFit, config
         .collect();
     let mut candidates = Vec::new();
     for cluster in 0..n {
-        let rows: Vec<usize> = (0..assignment.len()).filter(|&m| assignment[m] == cluster).collect();
+        let rows: Vec<usize> = (0..assignment.len())
+            .filter(|&m| assignment[m] == cluster)
+            .collect();
         if rows.len() < 2 {
             continue;
         }
         let sub_data = data.select(&rows)?;
-        let sub_lik = Arc::new(Likelihood::new(lik.events().clone(), &sub_data, lik.convention())?);
+        let sub_lik = Arc::new(Likelihood::new(
+            lik.events().clone(),
+            &sub_data,
+            lik.convention(),
+        )?);
         let cluster_stream = stream.wrapping_mul(31).wrapping_add(cluster as u64 + 1);
         // Split the cluster in two.
         let splits = parallel_jobs(config, config.n_startpoints, |i| {
@@ -190,10 +223,19 @@ pub fn fit_split(lik: &Arc<Likelihood>, data: &Dataset, previous: &MlFit, config
             for half in [true, false] {
                 let idx: Vec<usize> = (0..rows.len()).filter(|&m| halves[m] == half).collect();
                 let half_data = sub_data.select(&idx)?;
-                let half_lik = Arc::new(Likelihood::new(lik.events().clone(), &half_data, lik.convention())?);
+                let half_lik = Arc::new(Likelihood::new(
+                    lik.events().clone(),
+                    &half_data,
+                    lik.convention(),
+                )?);
                 let start = Mixture::single(Sequence::random(lik.events(), &mut rng));
                 let mut ev = SerialEvaluator::new(Arc::clone(&half_lik));
-                seqs.push(em(&half_lik, &mut ev, start, config, &mut rng)?.mixture.sequences()[0].clone());
+                seqs.push(
+                    em(&half_lik, &mut ev, start, config, &mut rng)?
+                        .mixture
+                        .sequences()[0]
+                        .clone(),
+                );
             }
             let start = Mixture::new(seqs, vec![0.5, 0.5])?;
             let mut ev = SerialEvaluator::new(Arc::clone(&sub_lik));
@@ -211,7 +253,11 @@ pub fn fit_split(lik: &Arc<Likelihood>, data: &Dataset, previous: &MlFit, config
         }
         let init = Mixture::new(seqs, vec![1.0 / (n + 1) as f64; n + 1])?;
         let fits = parallel_jobs(config, config.n_startpoints, |i| {
-            let mut rng = rng::stream(config.seed ^ cluster_stream, rng::purpose::START_POINT, i as u64);
+            let mut rng = rng::stream(
+                config.seed ^ cluster_stream,
+                rng::purpose::START_POINT,
+                i as u64,
+            );
             let mut ev = SerialEvaluator::new(Arc::clone(lik));
             em(lik, &mut ev, init.clone(), config, &mut rng)
         })?;

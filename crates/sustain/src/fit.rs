@@ -19,7 +19,11 @@ pub enum Progress {
     /// E-M for a subtype count started.
     EmStarted { n_subtypes: usize },
     /// MCMC for a subtype count started (`chains` chains of `iterations`).
-    McmcStarted { n_subtypes: usize, chains: usize, iterations: usize },
+    McmcStarted {
+        n_subtypes: usize,
+        chains: usize,
+        iterations: usize,
+    },
     /// A subtype count finished (or was loaded from a checkpoint).
     ModelDone { n_subtypes: usize, resumed: bool },
 }
@@ -51,7 +55,11 @@ pub fn fit(
             input.events.n_biomarkers()
         )));
     }
-    let lik = Arc::new(Likelihood::new(input.events.clone(), input.data, config.missing)?);
+    let lik = Arc::new(Likelihood::new(
+        input.events.clone(),
+        input.data,
+        config.missing,
+    )?);
     let fingerprint = checkpoint::fingerprint(input, config);
     let mut models: Vec<SubtypeModel> = Vec::new();
     let mut em_fits: Vec<MlFit> = Vec::new();
@@ -60,7 +68,10 @@ pub fn fit(
             if let Some((model, em_fit)) = cp.load(k, &fingerprint, input.events)? {
                 models.push(model);
                 em_fits.push(em_fit);
-                progress(Progress::ModelDone { n_subtypes: k, resumed: true });
+                progress(Progress::ModelDone {
+                    n_subtypes: k,
+                    resumed: true,
+                });
                 continue;
             }
         }
@@ -72,12 +83,19 @@ pub fn fit(
             em::fit_split(&lik, input.data, &em_fits[k - 2], config, k as u64)?
         };
         let em_s = t0.elapsed().as_secs_f64();
-        progress(Progress::McmcStarted { n_subtypes: k, chains: config.n_chains, iterations: config.n_iterations });
+        progress(Progress::McmcStarted {
+            n_subtypes: k,
+            chains: config.n_chains,
+            iterations: config.n_iterations,
+        });
         let model = uncertainty(&lik, &em_fit, config, k, em_s)?;
         if let Some(cp) = checkpoints {
             cp.save(k, &fingerprint, &model, &em_fit)?;
         }
-        progress(Progress::ModelDone { n_subtypes: k, resumed: false });
+        progress(Progress::ModelDone {
+            n_subtypes: k,
+            resumed: false,
+        });
         models.push(model);
         em_fits.push(em_fit);
     }
@@ -90,7 +108,10 @@ pub fn fit(
             .events
             .events()
             .iter()
-            .map(|e| EventInfo { biomarker: input.biomarkers[e.biomarker].clone(), z: e.z })
+            .map(|e| EventInfo {
+                biomarker: input.biomarkers[e.biomarker].clone(),
+                z: e.z,
+            })
             .collect(),
         settings: config.clone(),
         fingerprint,
@@ -99,7 +120,13 @@ pub fn fit(
 }
 
 /// Tuning, chains, merge, ordering of subtypes by descending mean fraction.
-pub fn uncertainty(lik: &Arc<Likelihood>, em_fit: &MlFit, config: &FitConfig, k: usize, em_s: f64) -> Result<SubtypeModel, Error> {
+pub fn uncertainty(
+    lik: &Arc<Likelihood>,
+    em_fit: &MlFit,
+    config: &FitConfig,
+    k: usize,
+    em_s: f64,
+) -> Result<SubtypeModel, Error> {
     let t0 = Instant::now();
     let events = lik.events();
     let steps = tune_steps(
@@ -134,13 +161,20 @@ pub fn assemble(
     em_s: f64,
     mcmc_s: f64,
 ) -> SubtypeModel {
-    let iters_per_s: Vec<f64> = runs.iter().map(|r| r.trace.n_iterations() as f64 / r.wall_s.max(1e-9)).collect();
+    let iters_per_s: Vec<f64> = runs
+        .iter()
+        .map(|r| r.trace.n_iterations() as f64 / r.wall_s.max(1e-9))
+        .collect();
     let (mut samples, mut diagnostics) = merge(runs, config.burn_in, config.thin);
     let k = em_fit.mixture.n_subtypes();
     let mean_f = samples.mean_fractions();
     // Subtype order: descending mean fraction (stable on ties).
     let mut order: Vec<usize> = (0..k).collect();
-    order.sort_by(|a, b| mean_f[*b].partial_cmp(&mean_f[*a]).unwrap_or(std::cmp::Ordering::Equal));
+    order.sort_by(|a, b| {
+        mean_f[*b]
+            .partial_cmp(&mean_f[*a])
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     for run in &mut samples.chains {
         run.trace.permute_subtypes(&order);
     }
@@ -161,7 +195,11 @@ pub fn assemble(
     let (c, st, ll) = samples.max_likelihood();
     let (ml_sequences, ml_f, ml_loglike) = if ll > em_fit.loglike {
         let m = crate::stage::sample_mixture(lik, &samples, (c, st));
-        (m.sequences().iter().map(|s| s.order()).collect(), m.fractions().to_vec(), ll)
+        (
+            m.sequences().iter().map(|s| s.order()).collect(),
+            m.fractions().to_vec(),
+            ll,
+        )
     } else {
         (em_sequences.clone(), em_f.clone(), em_fit.loglike)
     };
@@ -176,7 +214,11 @@ pub fn assemble(
         mean_f: samples.mean_fractions(),
         pvd: samples.position_frequencies(),
         diagnostics,
-        timing: Timing { em_s, mcmc_s, mcmc_iterations_per_s: iters_per_s },
+        timing: Timing {
+            em_s,
+            mcmc_s,
+            mcmc_iterations_per_s: iters_per_s,
+        },
         steps,
         samples,
     }

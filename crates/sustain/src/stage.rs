@@ -11,11 +11,17 @@ pub fn evenly_spaced(samples: &MergedSamples, count: usize) -> Vec<(usize, usize
     if idx.len() <= count {
         return idx;
     }
-    (0..count).map(|i| idx[i * (idx.len() - 1) / (count - 1).max(1)]).collect()
+    (0..count)
+        .map(|i| idx[i * (idx.len() - 1) / (count - 1).max(1)])
+        .collect()
 }
 
 /// The mixture of sample `(chain, state)`.
-pub fn sample_mixture(lik: &Likelihood, samples: &MergedSamples, (c, st): (usize, usize)) -> Mixture {
+pub fn sample_mixture(
+    lik: &Likelihood,
+    samples: &MergedSamples,
+    (c, st): (usize, usize),
+) -> Mixture {
     let t = &samples.chains[c].trace;
     let seqs: Vec<Sequence> = (0..t.n_subtypes)
         .map(|s| {
@@ -23,7 +29,8 @@ pub fn sample_mixture(lik: &Likelihood, samples: &MergedSamples, (c, st): (usize
             for e in 0..t.n_events {
                 order[t.position(st, s, e)] = e;
             }
-            Sequence::new(lik.events(), &order).unwrap_or_else(|e| unreachable!("a chain only holds valid sequences: {e}"))
+            Sequence::new(lik.events(), &order)
+                .unwrap_or_else(|e| unreachable!("a chain only holds valid sequences: {e}"))
         })
         .collect();
     let f: Vec<f64> = (0..t.n_subtypes).map(|s| t.fraction(st, s)).collect();
@@ -34,7 +41,13 @@ pub fn sample_mixture(lik: &Likelihood, samples: &MergedSamples, (c, st): (usize
 
 /// Averaged posteriors of every subject over samples, then the most probable
 /// subtype and stage (first maximum on ties).
-pub fn stage_subjects(lik: &Likelihood, model: &SubtypeModel, ids: &[String], n_samples: usize, threads: usize) -> Vec<SubjectStage> {
+pub fn stage_subjects(
+    lik: &Likelihood,
+    model: &SubtypeModel,
+    ids: &[String],
+    n_samples: usize,
+    threads: usize,
+) -> Vec<SubjectStage> {
     let picks = evenly_spaced(&model.samples, n_samples);
     let m = lik.n_subjects();
     let ns = lik.events().n_stages();

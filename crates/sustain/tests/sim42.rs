@@ -17,7 +17,18 @@ fn sim42() -> Option<PathBuf> {
 fn read_rows(path: &PathBuf) -> Vec<Vec<f64>> {
     let mut rdr = csv::Reader::from_path(path).unwrap();
     rdr.records()
-        .map(|r| r.unwrap().iter().map(|c| if c.is_empty() { f64::NAN } else { c.parse().unwrap() }).collect())
+        .map(|r| {
+            r.unwrap()
+                .iter()
+                .map(|c| {
+                    if c.is_empty() {
+                        f64::NAN
+                    } else {
+                        c.parse().unwrap()
+                    }
+                })
+                .collect()
+        })
         .collect()
 }
 
@@ -65,14 +76,16 @@ fn kendall_tau(a: &[usize], b: &[usize]) -> f64 {
 #[test]
 fn sim42_matches_reference_and_recovers_truth() {
     let Some(dir) = sim42() else { return };
-    let model: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).unwrap()).unwrap();
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).unwrap()).unwrap();
     let z_vals: Vec<Vec<f64>> = serde_json::from_value(model["z_vals"].clone()).unwrap();
     let z_max: Vec<f64> = serde_json::from_value(model["z_max"].clone()).unwrap();
     let names: Vec<String> = serde_json::from_value(model["biomarkers"].clone()).unwrap();
     let events = EventSet::new(&z_vals, &z_max).unwrap();
     let data = Dataset::from_rows(&read_rows(&dir.join("data.csv"))).unwrap();
     let reference: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("pysustain_summary.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("pysustain_summary.json")).unwrap())
+            .unwrap();
     let config = FitConfig {
         n_startpoints: 10,
         max_subtypes: 3,
@@ -84,21 +97,48 @@ fn sim42_matches_reference_and_recovers_truth() {
         ..FitConfig::default()
     };
     let t0 = std::time::Instant::now();
-    let result = fit(&FitInput { events: &events, biomarkers: &names, data: &data }, &config, None, &|_| {}).unwrap();
+    let result = fit(
+        &FitInput {
+            events: &events,
+            biomarkers: &names,
+            data: &data,
+        },
+        &config,
+        None,
+        &|_| {},
+    )
+    .unwrap();
     eprintln!("sim42 fit: {:.2} s", t0.elapsed().as_secs_f64());
     for m in &result.models {
-        eprintln!("k={} timing {:?} acc {:?} rhat {} ess {}", m.n_subtypes, m.timing, m.diagnostics.acceptance, m.diagnostics.rhat_loglike, m.diagnostics.ess_loglike);
+        eprintln!(
+            "k={} timing {:?} acc {:?} rhat {} ess {}",
+            m.n_subtypes,
+            m.timing,
+            m.diagnostics.acceptance,
+            m.diagnostics.rhat_loglike,
+            m.diagnostics.ess_loglike
+        );
     }
     let m3 = &result.models[2];
     let ref_ll = reference["ml_loglike"].as_f64().unwrap();
-    eprintln!("ML loglike {} (reference {ref_ll}), mean f {:?}", m3.ml_loglike, m3.mean_f);
-    assert!(m3.ml_loglike >= ref_ll - 1.0, "ML loglike {} below reference {ref_ll} - 1", m3.ml_loglike);
+    eprintln!(
+        "ML loglike {} (reference {ref_ll}), mean f {:?}",
+        m3.ml_loglike, m3.mean_f
+    );
+    assert!(
+        m3.ml_loglike >= ref_ll - 1.0,
+        "ML loglike {} below reference {ref_ll} - 1",
+        m3.ml_loglike
+    );
 
     let lik = Likelihood::new(events.clone(), &data, MissingConvention::Reference).unwrap();
     let ids: Vec<String> = (1..=data.n_subjects()).map(|i| i.to_string()).collect();
     let subjects = stage_subjects(&lik, m3, &ids, 1000, 2);
     let ours: Vec<usize> = subjects.iter().map(|s| s.ml_subtype).collect();
-    let refs: Vec<usize> = read_rows(&dir.join("pysustain_subjects.csv")).iter().map(|r| r[0] as usize).collect();
+    let refs: Vec<usize> = read_rows(&dir.join("pysustain_subjects.csv"))
+        .iter()
+        .map(|r| r[0] as usize)
+        .collect();
     let agreement = best_agreement(&refs, &ours, 3);
     eprintln!("subtype agreement with the reference: {agreement:.3}");
     // Target 0.9 (issue 4) is not reached: both runs average ~1e4 correlated samples
@@ -111,17 +151,28 @@ fn sim42_matches_reference_and_recovers_truth() {
     let t_sub: Vec<usize> = diseased.iter().map(|&m| truth[m][0] as usize).collect();
     let o_sub: Vec<usize> = diseased.iter().map(|&m| ours[m]).collect();
     let sub_agree = best_agreement(&t_sub, &o_sub, 3);
-    let exact = diseased.iter().filter(|&&m| subjects[m].ml_stage == truth[m][1] as usize).count() as f64 / diseased.len() as f64;
-    let within = diseased.iter().filter(|&&m| (subjects[m].ml_stage as f64 - truth[m][1]).abs() <= 1.0).count() as f64
+    let exact = diseased
+        .iter()
+        .filter(|&&m| subjects[m].ml_stage == truth[m][1] as usize)
+        .count() as f64
         / diseased.len() as f64;
-    let tseq: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("truth_sequences.json")).unwrap()).unwrap();
+    let within = diseased
+        .iter()
+        .filter(|&&m| (subjects[m].ml_stage as f64 - truth[m][1]).abs() <= 1.0)
+        .count() as f64
+        / diseased.len() as f64;
+    let tseq: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("truth_sequences.json")).unwrap())
+            .unwrap();
     let tseq: Vec<Vec<usize>> = serde_json::from_value(tseq["sequences"].clone()).unwrap();
     // Match our subtypes to the true ones by sequence similarity.
     let mut best_tau = vec![-1.0; 3];
     let mut perm: Vec<usize> = (0..3).collect();
     let mut best_total = f64::NEG_INFINITY;
     permute(&mut perm, 0, &mut |p| {
-        let taus: Vec<f64> = (0..3).map(|t| kendall_tau(&tseq[t], &m3.ml_sequences[p[t]])).collect();
+        let taus: Vec<f64> = (0..3)
+            .map(|t| kendall_tau(&tseq[t], &m3.ml_sequences[p[t]]))
+            .collect();
         let total: f64 = taus.iter().sum();
         if total > best_total {
             best_total = total;
@@ -137,6 +188,9 @@ fn sim42_matches_reference_and_recovers_truth() {
     if std::env::var_os("SUSTAIN_STRICT_RECOVERY").is_some() {
         let mean_tau = best_tau.iter().sum::<f64>() / 3.0;
         assert!(mean_tau >= (0.87 + 0.63 + 0.80) / 3.0, "taus {best_tau:?}");
-        assert!(exact >= 0.39 && within >= 0.74, "stage exact {exact}, within one {within}");
+        assert!(
+            exact >= 0.39 && within >= 0.74,
+            "stage exact {exact}, within one {within}"
+        );
     }
 }
