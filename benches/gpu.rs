@@ -15,7 +15,7 @@
 //!
 //! Run with `cargo bench --features gpu --bench gpu`.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use std::hint::black_box;
@@ -81,9 +81,12 @@ fn bench(c: &mut Criterion) {
     let w = w1();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut g = c.benchmark_group("gpu");
-    g.sample_size(10)
+    // One call takes from tens of milliseconds (a GPU) to seconds (llvmpipe, or the
+    // serial evaluator): flat sampling, few samples.
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5));
+        .measurement_time(Duration::from_secs(15));
     g.throughput(Throughput::Elements(BATCH as u64));
 
     let mut serial = SerialEvaluator::new(Arc::clone(&w.lik));
