@@ -7,7 +7,7 @@
 //   Dispatch: (n_tiles, n_candidates_in_dispatch, 1), n_tiles = ceil(M / TILE).
 //   `workgroup_id.y` is the candidate, `workgroup_id.x` the subject tile.
 //
-// What an invocation computes, for its subject m and every subtype s, stage k:
+// What an invocation computes, for each of its subjects m and every subtype s, stage k:
 //   q[s][k] = sum over observed b of 0.5 * ((x[m][b] - mu_s[b][k]) / sigma)^2
 //   g[m]    = log( sum_s f_s * sum_k exp(-q[s][k]) )      (log-sum-exp, online, f32)
 // The stage values mu_s[b][k] (spec section 2) are built from the candidate's event
@@ -73,7 +73,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> cand: array<u32>;
 
 // binding 4, storage read, array<f32> of Mp: per-subject g of the other subtypes (E-M
-//   seam: log sum_{s != t} (f_s / (1 - f_t)) sum_k exp(-q[s][k])); read only when
+//   seam: log sum_{s != t} (f_s / sum_{s' != t} f_s') sum_k exp(-q[s][k])); read only when
 //   params.use_others == 1.
 @group(0) @binding(4) var<storage, read> others: array<f32>;
 

@@ -20,7 +20,7 @@ pub struct GpuContext {
     pub(crate) queue: wgpu::Queue,
     pub(crate) limits: wgpu::Limits,
     pub(crate) layout: wgpu::BindGroupLayout,
-    /// Entry point `loglike_total`: one tile sum per (candidate, 64 subjects).
+    /// Entry point `loglike_total`: one tile sum per (candidate, 256 subjects).
     pub(crate) total: wgpu::ComputePipeline,
     /// Entry point `loglike_subjects`: one value per (candidate, subject).
     pub(crate) subjects: wgpu::ComputePipeline,

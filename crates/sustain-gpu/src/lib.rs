@@ -9,7 +9,7 @@
 //! pairs, log-fractions as f32); the stage values, the per-subject per-stage
 //! log-likelihoods, and the log-sum-exp over stages and subtypes are computed on the
 //! device (shader `shaders/sustain_loglike.wgsl`). Per-subject values are summed per
-//! workgroup of 64 subjects on the device and the tile sums finished in f64 on the
+//! workgroup of 256 subjects on the device and the tile sums finished in f64 on the
 //! host, together with the sequence-independent per-subject constants (summed once,
 //! in f64, at construction).
 //!
