@@ -10,6 +10,13 @@
 //! - `gpu/W1/subtype_candidates_1024`: the E-M seam, 1024 candidate sequences for one
 //!   subtype of a 3-subtype mixture.
 //!
+//! - `gpu/W1/lockstep_1024x{LOCKSTEP_ITERS}`: MCMC, 1024 chains of `LOCKSTEP_ITERS`
+//!   iterations from the 3-subtype truth: the lockstep driver
+//!   (`sustain_sampler::lockstep`, one `loglike_batch` of 1024 proposals per
+//!   iteration) on the GPU, against the CPU backend (`sustain_cpu::run_chains`,
+//!   incremental likelihood, all cores) with the same chains and iterations.
+//!   Throughput: chain-iterations per second.
+//!
 //! Criterion's throughput is candidate evaluations per second. Without a GPU adapter
 //! only the CPU benchmarks run (a NOTICE says so).
 //!
@@ -27,8 +34,12 @@ use sustain_model::{
     BatchEvaluator, Dataset, EventSet, Likelihood, MissingConvention, Mixture, Sequence,
     SerialEvaluator,
 };
+use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
+use sustain_sampler::ProposalMode;
 
 const BATCH: usize = 1024;
+/// Iterations per chain of the lockstep benchmark (small: llvmpipe is slow).
+const LOCKSTEP_ITERS: usize = 2;
 
 struct W1 {
     events: EventSet,
@@ -91,7 +102,7 @@ fn bench(c: &mut Criterion) {
 
     let mut serial = SerialEvaluator::new(Arc::clone(&w.lik));
     let mut threaded = sustain_cpu::ThreadedEvaluator::new(Arc::clone(&w.lik), threads);
-    let gpu = match GpuContext::new() {
+    let mut gpu = match GpuContext::new() {
         Ok(ctx) => {
             eprintln!("GPU adapter: {}", ctx.description());
             let lik = &w.lik;
@@ -112,7 +123,7 @@ fn bench(c: &mut Criterion) {
     assert_eq!(w.events.n_events(), 30);
 
     let id = "W1/loglike_batch_1024";
-    if let Some(mut gpu) = gpu {
+    if let Some(gpu) = gpu.as_mut() {
         g.bench_function(format!("{id}/gpu"), |b| {
             b.iter(|| black_box(gpu.loglike_batch(black_box(&w.mixtures)).unwrap()))
         });
@@ -138,6 +149,39 @@ fn bench(c: &mut Criterion) {
                     .loglike_subtype_candidates(&w.base, 1, black_box(&w.candidates))
                     .unwrap(),
             )
+        })
+    });
+
+    // MCMC: 1024 chains in lockstep vs the CPU backend's threads.
+    let steps = sustain_sampler::StepSizes::initial(3, w.events.n_events());
+    g.throughput(Throughput::Elements((BATCH * LOCKSTEP_ITERS) as u64));
+    let id = format!("W1/lockstep_{BATCH}x{LOCKSTEP_ITERS}");
+    if let Some(gpu) = gpu.as_mut() {
+        let settings = LockstepSettings {
+            mode: ProposalMode::Exact,
+            steps: steps.clone(),
+            n_iterations: LOCKSTEP_ITERS,
+            seed: 1,
+        };
+        g.bench_function(format!("{id}/gpu"), |b| {
+            b.iter(|| black_box(run_lockstep(gpu, &w.base, &settings, 0..BATCH).unwrap()))
+        });
+    }
+    let settings = sustain_cpu::ChainSettings {
+        mode: ProposalMode::Exact,
+        steps,
+        n_iterations: LOCKSTEP_ITERS,
+        seed: 1,
+        threads,
+    };
+    g.bench_function(format!("{id}/cpu_run_chains_{threads}"), |b| {
+        b.iter(|| {
+            black_box(sustain_cpu::run_chains(
+                &w.lik,
+                &w.base,
+                &settings,
+                0..BATCH,
+            ))
         })
     });
     g.finish();

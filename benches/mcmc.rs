@@ -1,5 +1,13 @@
-//! MCMC throughput: W1 (1000 subjects, 10 biomarkers x z 1,2,3 = 30 events,
-//! 3 subtypes, 10% missing) one chain, and chain scaling for 1, 2, 4, 8 chains.
+//! MCMC throughput (chains of the CPU backend, `sustain_cpu::run_chains`, exact
+//! proposals, step sizes 1 for sequences and 0.02 for fractions, from the true mixture):
+//! - W1 (1000 subjects, 10 biomarkers x z 1,2,3 = 30 events, 3 subtypes with
+//!   fractions 0.5/0.3/0.2, 10% missing): one chain, and chain scaling for 1, 2, 4, 8
+//!   chains on 2 threads;
+//! - W2 (2000 subjects, 15 biomarkers x z 1,2,3 = 45 events, 5 subtypes with
+//!   fractions 0.3/0.25/0.2/0.15/0.1, 10% missing; the cohort of
+//!   `benches/likelihood.rs`): one chain.
+//!
+//! Throughput is in chain-iterations (elements) per second.
 //!
 //! `cargo bench --bench mcmc`
 
@@ -28,6 +36,46 @@ fn w1() -> (Arc<Likelihood>, Mixture) {
     (lik, truth)
 }
 
+fn w2() -> (Arc<Likelihood>, Mixture) {
+    let events = EventSet::uniform(15, &[1.0, 2.0, 3.0], 5.0).unwrap();
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(2);
+    let seqs: Vec<Sequence> = (0..5)
+        .map(|_| Sequence::random(&events, &mut rng))
+        .collect();
+    let truth = Mixture::new(seqs, vec![0.3, 0.25, 0.2, 0.15, 0.1]).unwrap();
+    let spec = SimulationSpec {
+        n_subjects: 2000,
+        control_fraction: 0.0,
+        missing_fraction: 0.1,
+    };
+    let sim = simulate(&events, &truth, &spec, 3).unwrap();
+    let lik = Arc::new(Likelihood::new(events, &sim.data, MissingConvention::Marginalise).unwrap());
+    (lik, truth)
+}
+
+fn bench_w2(c: &mut Criterion) {
+    let (lik, start) = w2();
+    let iterations = 1000;
+    let mut steps = StepSizes::initial(5, lik.events().n_events());
+    steps.sigma_f = vec![0.02; 5];
+    let settings = ChainSettings {
+        mode: ProposalMode::Exact,
+        steps,
+        n_iterations: iterations,
+        seed: 3,
+        threads: 1,
+    };
+    let mut group = c.benchmark_group("mcmc/W2_M2000_B15_N45_S5_miss10");
+    group
+        .sample_size(10)
+        .measurement_time(std::time::Duration::from_secs(4));
+    group.throughput(Throughput::Elements(iterations as u64));
+    group.bench_function(format!("chains1_iters{iterations}"), |b| {
+        b.iter(|| run_chains(&lik, &start, &settings, 0..1))
+    });
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let (lik, start) = w1();
     let iterations = 2000;
@@ -53,5 +101,5 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, bench_w2);
 criterion_main!(benches);

@@ -42,7 +42,7 @@ enum Command {
     Zscore(cmd::zscore::ZscoreArgs),
     /// Fit models with 1..K subtypes (E-M, then MCMC chains) and write results.json,
     /// each subject's subtype and stage, and figures to a folder.
-    Fit(Box<cmd::fit::FitArgs>),
+    Fit(Box<cmd::merge::FitCommandArgs>),
     /// Subtypes and stages of (new) subjects under a finished fit.
     Stage(cmd::stage::StageArgs),
     /// Cross-validation: fit each fold's training subjects, evaluate its test
@@ -51,22 +51,34 @@ enum Command {
     /// Combine the fold_*.json files of `sustain cv --fold I` into cv.json and the
     /// CVIC figure.
     CvCombine(cmd::cv::CvCombineArgs),
+    /// Combine the chain shards of `sustain fit --chain-shard I/N` (DIR/shards/)
+    /// into the outputs of a single `sustain fit`.
+    Merge(cmd::merge::MergeArgs),
+    /// Run `fit` (chain shards) or `cv` (folds) on a SLURM cluster: write a job
+    /// array and a combine job into DIR/slurm/ and submit them with sbatch.
+    Slurm(Box<cmd::slurm::SlurmArgs>),
     /// Redraw the figures of a fit folder from its results.json.
     Plot(cmd::plot::PlotArgs),
     /// Fit the bundled small example with quick settings (a few seconds).
     Demo(cmd::demo::DemoArgs),
+    /// Chain-scaling benchmark: 1, 2, 4 and 8 MCMC chains on the simulated workload W1;
+    /// wall time, throughput, speedup, efficiency and ESS per second.
+    BenchChains(cmd::bench_chains::BenchChainsArgs),
 }
 
 fn run(command: &Command) -> Result<(), CliError> {
     match command {
         Command::Evaluate(args) => cmd::evaluate::run(args),
         Command::Zscore(args) => cmd::zscore::run(args),
-        Command::Fit(args) => cmd::fit::run(args),
+        Command::Fit(args) => cmd::merge::run_fit(args),
         Command::Stage(args) => cmd::stage::run(args),
         Command::Cv(args) => cmd::cv::run(args),
         Command::CvCombine(args) => cmd::cv::run_combine(args),
+        Command::Merge(args) => cmd::merge::run_merge(args),
+        Command::Slurm(args) => cmd::slurm::run(args),
         Command::Plot(args) => cmd::plot::run(args),
         Command::Demo(args) => cmd::demo::run(args),
+        Command::BenchChains(args) => cmd::bench_chains::run(args),
     }
 }
 

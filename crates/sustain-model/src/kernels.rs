@@ -88,7 +88,13 @@ pub(crate) struct StageInput<'a> {
     pub neg_half_sum_mu_sq: &'a [f64],
     pub n_biomarkers: usize,
     pub n_stages: usize,
+    /// Row length of `mu` and `half_mu_sq`: `n_stages` rounded up to
+    /// [`STAGE_STRIDE_MULTIPLE`], zero-padded, so stage tiles never run short.
+    pub stride: usize,
 }
+
+/// Stage rows are padded to a multiple of this.
+pub const STAGE_STRIDE_MULTIPLE: usize = 8;
 
 /// Writes `out[k][lane]` = sum over observed b of `x*mu - mu^2/2` (the stage-dependent
 /// part of the log-likelihood) for one group; `out` has `n_stages * LANES` values.
@@ -96,34 +102,22 @@ pub(crate) struct StageInput<'a> {
 fn stage_loglike_group<F: MulAdd>(st: &StageInput, g: &GroupInput, out: &mut [f64]) {
     let nb = st.n_biomarkers;
     let ns = st.n_stages;
+    let stride = st.stride;
     let mut k0 = 0;
     while k0 < ns {
-        let width = STAGE_TILE.min(ns - k0);
         let mut acc = [[0.0f64; LANES]; STAGE_TILE];
-        if width == STAGE_TILE {
-            for b in 0..nb {
-                let xb: &Lanes = g.x[b * LANES..(b + 1) * LANES].try_into().unwrap();
-                let mub: &[f64; STAGE_TILE] = st.mu[b * ns + k0..b * ns + k0 + STAGE_TILE]
-                    .try_into()
-                    .unwrap();
-                for t in 0..STAGE_TILE {
-                    for l in 0..LANES {
-                        acc[t][l] = F::fma(xb[l], mub[t], acc[t][l]);
-                    }
-                }
-            }
-        } else {
-            for b in 0..nb {
-                let xb: &Lanes = g.x[b * LANES..(b + 1) * LANES].try_into().unwrap();
-                for t in 0..width {
-                    let m = st.mu[b * ns + k0 + t];
-                    for l in 0..LANES {
-                        acc[t][l] = F::fma(xb[l], m, acc[t][l]);
-                    }
+        for b in 0..nb {
+            let xb: &Lanes = g.x[b * LANES..(b + 1) * LANES].try_into().unwrap();
+            let mub: &[f64; STAGE_TILE] = st.mu[b * stride + k0..b * stride + k0 + STAGE_TILE]
+                .try_into()
+                .unwrap();
+            for t in 0..STAGE_TILE {
+                for l in 0..LANES {
+                    acc[t][l] = F::fma(xb[l], mub[t], acc[t][l]);
                 }
             }
         }
-        for t in 0..width {
+        for t in 0..STAGE_TILE.min(ns - k0) {
             let c = st.neg_half_sum_mu_sq[k0 + t];
             let o: &mut Lanes = (&mut out[(k0 + t) * LANES..(k0 + t + 1) * LANES])
                 .try_into()
@@ -136,7 +130,7 @@ fn stage_loglike_group<F: MulAdd>(st: &StageInput, g: &GroupInput, out: &mut [f6
     }
     // A missing value contributes nothing: add back the mu^2/2 removed above.
     for &(lane, b) in g.missing {
-        let h = &st.half_mu_sq[b as usize * ns..(b as usize + 1) * ns];
+        let h = &st.half_mu_sq[b as usize * stride..b as usize * stride + ns];
         for k in 0..ns {
             out[k * LANES + lane as usize] += h[k];
         }
@@ -316,13 +310,41 @@ macro_rules! multiversion {
 }
 
 multiversion!(
-    /// Per-subject stage log-sum-exp of one subtype for every group.
-    pub(crate) fn subtype_lse(st: &StageInput, groups: &[GroupInput], scratch: &mut [f64], lse: &mut [f64]) => subtype_lse_body
+    /// Per-subject stage log-sum-exp of one subtype for every group (generic code).
+    pub(crate) fn subtype_lse_generic(st: &StageInput, groups: &[GroupInput], scratch: &mut [f64], lse: &mut [f64]) => subtype_lse_body
 );
+
+/// Per-subject stage log-sum-exp of one subtype for every group.
+pub(crate) fn subtype_lse(
+    isa: Isa,
+    st: &StageInput,
+    groups: &[GroupInput],
+    scratch: &mut [f64],
+    lse: &mut [f64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+        // SAFETY: `Isa::detect` found AVX2 and FMA (AVX-512 CPUs have both).
+        unsafe { crate::kernels_avx2::subtype_lse(st, groups, scratch, lse) };
+        return;
+    }
+    subtype_lse_generic(isa, st, groups, scratch, lse)
+}
 multiversion!(
-    /// Per-subject mixture over subtypes.
-    pub(crate) fn mixture(log_f: &[f64], lse: &[&[f64]], out: &mut [f64]) => mixture_body
+    /// Per-subject mixture over subtypes (generic code).
+    pub(crate) fn mixture_generic(log_f: &[f64], lse: &[&[f64]], out: &mut [f64]) => mixture_body
 );
+
+/// Per-subject mixture over subtypes.
+pub(crate) fn mixture(isa: Isa, log_f: &[f64], lse: &[&[f64]], out: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+        // SAFETY: `Isa::detect` found AVX2 and FMA.
+        unsafe { crate::kernels_avx2::mixture(log_f, lse, out) };
+        return;
+    }
+    mixture_generic(isa, log_f, lse, out)
+}
 
 /// Full state of one subtype for one group: `l[k][lane]` (stage part of the
 /// log-likelihood), `e[k][lane] = exp(l - reference)` and `p[lane] = sum_k e`.
@@ -428,9 +450,45 @@ multiversion!(
 multiversion!(
     /// Proposal of one group after a sequence move (see `group_delta_body`).
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn group_delta(x: &[f64], obs: &[f64], changes: &[StageDelta], reference: &Lanes, l: &[f64], e: &[f64], new_l: &mut [f64], new_e: &mut [f64], new_p: &mut Lanes) => group_delta_body
+    pub(crate) fn group_delta_generic(x: &[f64], obs: &[f64], changes: &[StageDelta], reference: &Lanes, l: &[f64], e: &[f64], new_l: &mut [f64], new_e: &mut [f64], new_p: &mut Lanes) => group_delta_body
 );
 multiversion!(
     /// Log of the mixture of stage sums for one group.
-    pub(crate) fn group_total(f: &[f64], p: &[&Lanes], out: &mut Lanes) => group_total_body
+    pub(crate) fn group_total_generic(f: &[f64], p: &[&Lanes], out: &mut Lanes) => group_total_body
 );
+
+/// Proposal of one group after a sequence move (see `group_delta_body`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn group_delta(
+    isa: Isa,
+    x: &[f64],
+    obs: &[f64],
+    changes: &[StageDelta],
+    reference: &Lanes,
+    l: &[f64],
+    e: &[f64],
+    new_l: &mut [f64],
+    new_e: &mut [f64],
+    new_p: &mut Lanes,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+        // SAFETY: `Isa::detect` found AVX2 and FMA.
+        unsafe {
+            crate::kernels_avx2::group_delta(x, obs, changes, reference, l, e, new_l, new_e, new_p)
+        };
+        return;
+    }
+    group_delta_generic(isa, x, obs, changes, reference, l, e, new_l, new_e, new_p)
+}
+
+/// Log of the mixture of stage sums for one group.
+pub(crate) fn group_total(isa: Isa, f: &[f64], p: &[&Lanes], out: &mut Lanes) {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+        // SAFETY: `Isa::detect` found AVX2 and FMA.
+        unsafe { crate::kernels_avx2::group_total(f, p, out) };
+        return;
+    }
+    group_total_generic(isa, f, p, out)
+}

@@ -23,6 +23,8 @@ pub mod error;
 pub mod events;
 pub mod incremental;
 pub mod kernels;
+#[cfg(target_arch = "x86_64")]
+mod kernels_avx2;
 pub mod likelihood;
 pub mod mixture;
 pub mod sequence;

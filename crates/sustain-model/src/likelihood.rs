@@ -206,16 +206,16 @@ impl Likelihood {
     pub(crate) fn fill_stage_input(&self, mu: &StageValues, scratch: &mut Scratch) {
         let nb = self.events.n_biomarkers();
         let ns = self.events.n_stages();
+        let stride = stage_stride(ns);
         let inv_sigma = 1.0 / self.events.sigma();
         scratch.prepare(nb, ns);
-        for (dst, &v) in scratch.mu.iter_mut().zip(mu.as_slice()) {
-            *dst = v * inv_sigma;
-        }
         scratch.neg_half_sum_mu_sq.iter_mut().for_each(|v| *v = 0.0);
         for b in 0..nb {
+            let src = mu.biomarker(b);
             for k in 0..ns {
-                let m = scratch.mu[b * ns + k];
-                scratch.half_mu_sq[b * ns + k] = 0.5 * m * m;
+                let m = src[k] * inv_sigma;
+                scratch.mu[b * stride + k] = m;
+                scratch.half_mu_sq[b * stride + k] = 0.5 * m * m;
                 scratch.neg_half_sum_mu_sq[k] -= 0.5 * m * m;
             }
         }
@@ -228,6 +228,7 @@ impl Likelihood {
             neg_half_sum_mu_sq: &scratch.neg_half_sum_mu_sq,
             n_biomarkers: self.events.n_biomarkers(),
             n_stages: self.events.n_stages(),
+            stride: stage_stride(self.events.n_stages()),
         }
     }
 
@@ -369,11 +370,18 @@ pub struct Scratch {
 
 impl Scratch {
     fn prepare(&mut self, nb: usize, ns: usize) {
-        self.mu.resize(nb * ns, 0.0);
-        self.half_mu_sq.resize(nb * ns, 0.0);
-        self.neg_half_sum_mu_sq.resize(ns, 0.0);
-        self.block.resize(ns * LANES, 0.0);
+        let stride = stage_stride(ns);
+        // Padded stages are computed but never read, so their contents do not matter.
+        self.mu.resize(nb * stride, 0.0);
+        self.half_mu_sq.resize(nb * stride, 0.0);
+        self.neg_half_sum_mu_sq.resize(stride, 0.0);
+        self.block.resize(stride * LANES, 0.0);
     }
+}
+
+/// Stage row length of the kernels' padded layout.
+pub(crate) fn stage_stride(n_stages: usize) -> usize {
+    n_stages.div_ceil(kernels::STAGE_STRIDE_MULTIPLE) * kernels::STAGE_STRIDE_MULTIPLE
 }
 
 /// Neumaier's compensated sum: keeps a total of 50,000 subject terms exact to

@@ -68,6 +68,17 @@ impl StepSizes {
     }
 }
 
+/// A drawn proposal waiting for its log-likelihood ([`SustainChain::begin_step`]).
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// The proposed model.
+    pub mixture: Mixture,
+    /// Per subtype, whether its sequence differs from the current one.
+    pub changed: Vec<bool>,
+    log_hastings: f64,
+    u: f64,
+}
+
 /// The SuStaIn Metropolis chain over `(S, f)`, generic over how proposals are
 /// evaluated.
 pub struct SustainChain<'a, E: ChainEvaluator> {
@@ -199,6 +210,55 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
             .is_ok()
     }
 
+    /// The first half of [`Chain::step`]: counts the iteration and draws the proposal
+    /// and the acceptance uniform from `rng` (the same draws, in the same order, as a
+    /// whole step). Returns `None` when the proposal lies outside the simplex: the
+    /// iteration is then a rejection and is finished. Otherwise the caller evaluates
+    /// [`Pending::mixture`] and calls [`Self::finish_step`] with its log-likelihood;
+    /// `step` is exactly `begin_step`, the chain's own evaluator, `finish_step`.
+    pub fn begin_step<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Option<Pending> {
+        self.proposed += 1;
+        let ns = self.current.n_subtypes();
+        let mut proposal = self.current.clone();
+        let mut log_hastings = 0.0;
+        for s in 0..ns {
+            log_hastings += self.propose_sequence(s, &mut proposal, rng);
+        }
+        let inside = self.propose_fractions(&mut proposal, rng);
+        // Draw the uniform before any early exit so every iteration consumes the
+        // same amount of the stream whatever happens.
+        let u: f64 = rng.gen();
+        if !inside {
+            return None;
+        }
+        let changed: Vec<bool> = (0..ns)
+            .map(|s| proposal.sequences()[s] != self.current.sequences()[s])
+            .collect();
+        Some(Pending {
+            mixture: proposal,
+            changed,
+            log_hastings,
+            u,
+        })
+    }
+
+    /// The second half of [`Chain::step`]: accepts or rejects `pending` given its
+    /// log-likelihood `ll` (consumes no randomness); tells the chain's evaluator
+    /// (accept / reject) and returns whether the proposal was accepted.
+    pub fn finish_step(&mut self, pending: Pending, ll: f64) -> bool {
+        let log_ratio = ll - self.loglike + pending.log_hastings;
+        if log_ratio >= 0.0 || pending.u < log_ratio.exp() {
+            self.evaluator.accept();
+            self.current = pending.mixture;
+            self.loglike = ll;
+            self.accepted += 1;
+            true
+        } else {
+            self.evaluator.reject();
+            false
+        }
+    }
+
     /// Replaces the step sizes (after tuning).
     pub fn set_steps(&mut self, steps: StepSizes) {
         self.steps = steps;
@@ -217,35 +277,11 @@ impl<E: ChainEvaluator> Chain for SustainChain<'_, E> {
     type State = Mixture;
 
     fn step<R: Rng + ?Sized>(&mut self, rng: &mut R) -> bool {
-        self.proposed += 1;
-        let ns = self.current.n_subtypes();
-        let mut proposal = self.current.clone();
-        let mut log_hastings = 0.0;
-        for s in 0..ns {
-            log_hastings += self.propose_sequence(s, &mut proposal, rng);
-        }
-        let inside = self.propose_fractions(&mut proposal, rng);
-        // Draw the uniform before any early exit so every iteration consumes the
-        // same amount of the stream whatever happens.
-        let u: f64 = rng.gen();
-        if !inside {
+        let Some(pending) = self.begin_step(rng) else {
             return false;
-        }
-        let changed: Vec<bool> = (0..ns)
-            .map(|s| proposal.sequences()[s] != self.current.sequences()[s])
-            .collect();
-        let ll = self.evaluator.propose(&proposal, &changed);
-        let log_ratio = ll - self.loglike + log_hastings;
-        if log_ratio >= 0.0 || u < log_ratio.exp() {
-            self.evaluator.accept();
-            self.current = proposal;
-            self.loglike = ll;
-            self.accepted += 1;
-            true
-        } else {
-            self.evaluator.reject();
-            false
-        }
+        };
+        let ll = self.evaluator.propose(&pending.mixture, &pending.changed);
+        self.finish_step(pending, ll)
     }
     fn state(&self) -> &Mixture {
         &self.current

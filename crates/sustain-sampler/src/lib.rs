@@ -9,12 +9,13 @@
 pub mod chain;
 pub mod diagnostics;
 pub mod evaluator;
+pub mod lockstep;
 pub mod merge;
 pub mod rng;
 pub mod trace;
 pub mod tuning;
 
-pub use chain::{Chain, ProposalMode, StepSizes, SustainChain};
+pub use chain::{Chain, Pending, ProposalMode, StepSizes, SustainChain};
 pub use evaluator::{ChainEvaluator, FullEvaluator};
 pub use merge::{merge, ChainRun, Diagnostics, MergedSamples};
 pub use trace::Trace;

@@ -11,7 +11,10 @@ pub enum Backend {
     /// CPU threads (always available).
     #[default]
     Cpu,
-    /// wgpu compute (needs the `gpu` feature; falls back to the CPU with a message).
+    /// wgpu compute (needs the `gpu` feature; falls back to the CPU with a one-line
+    /// notice unless [`FitConfig::require_gpu`]). E-M start points run one after
+    /// another with GPU evaluators, MCMC chains in lockstep (one dispatch per
+    /// iteration); step-size tuning stays on the CPU.
     Gpu,
 }
 
@@ -63,6 +66,10 @@ pub struct FitConfig {
     /// Threads (default: available cores). Does not change results.
     #[serde(skip)]
     pub threads: usize,
+    /// With [`Backend::Gpu`]: fail instead of falling back to the CPU when no GPU
+    /// can be used (see [`crate::backend::select`]).
+    #[serde(skip)]
+    pub require_gpu: bool,
     /// Which chains of `0..n_chains` this process runs (for cluster shards).
     #[serde(skip)]
     pub chain_range: Option<std::ops::Range<usize>>,
@@ -87,6 +94,7 @@ impl Default for FitConfig {
             em_tolerance: 1e-6,
             staging_samples: 1000,
             threads: sustain_cpu::default_threads(),
+            require_gpu: false,
             chain_range: None,
         }
     }

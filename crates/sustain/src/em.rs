@@ -1,12 +1,14 @@
 //! Maximum-likelihood fitting by E-M with random start points, and the
 //! hierarchical split from n to n+1 subtypes (spec section 4).
 
+use crate::backend::{BoxedEvaluator, Engine};
 use crate::config::FitConfig;
 use rand::seq::SliceRandom;
 use rand::Rng;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use sustain_model::{
-    BatchEvaluator, Dataset, Likelihood, Mixture, Result, Scratch, Sequence, SerialEvaluator,
+    BatchEvaluator, Dataset, Likelihood, Mixture, ModelError, Result, Scratch, Sequence,
+    SerialEvaluator,
 };
 use sustain_sampler::rng;
 
@@ -139,16 +141,68 @@ pub fn em<R: Rng + ?Sized>(
     Ok(current)
 }
 
-/// Runs `n` independent jobs in parallel on the CPU (each gets its own serial
-/// evaluator); results in job order.
+/// Runs `n` independent jobs, in parallel on CPU threads for the CPU engine and one
+/// after another for a batch engine (whose evaluator is the parallelism); results in
+/// job order either way.
 fn parallel_jobs<T: Send>(
     config: &FitConfig,
+    engine: &Engine,
     n: usize,
     job: impl Fn(usize) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
-    sustain_cpu::parallel_map(n, config.threads, job)
+    let threads = if engine.is_cpu() { config.threads } else { 1 };
+    sustain_cpu::parallel_map(n, threads, job)
         .into_iter()
         .collect()
+}
+
+/// The evaluators of E-M on one data set: on the CPU a fresh [`SerialEvaluator`] per
+/// job (jobs run on threads); for a batch engine one evaluator, made on first use
+/// and shared by the jobs (which then run one after another).
+struct Evaluators<'a> {
+    engine: &'a Engine,
+    lik: &'a Arc<Likelihood>,
+    /// The data `lik` was built from (batch engines upload it; the CPU needs none).
+    data: Option<&'a Dataset>,
+    shared: Mutex<Option<BoxedEvaluator>>,
+}
+
+impl<'a> Evaluators<'a> {
+    fn new(engine: &'a Engine, lik: &'a Arc<Likelihood>, data: Option<&'a Dataset>) -> Self {
+        Self {
+            engine,
+            lik,
+            data,
+            shared: Mutex::new(None),
+        }
+    }
+
+    /// [`em`] from `start` with this data set's evaluator.
+    fn em<R: Rng + ?Sized>(
+        &self,
+        start: Mixture,
+        config: &FitConfig,
+        rng: &mut R,
+    ) -> Result<MlFit> {
+        if self.engine.is_cpu() {
+            let mut ev = SerialEvaluator::new(Arc::clone(self.lik));
+            return em(self.lik, &mut ev, start, config, rng);
+        }
+        let mut guard = self
+            .shared
+            .lock()
+            .map_err(|_| ModelError::Backend("an E-M job panicked".into()))?;
+        let ev = match guard.as_mut() {
+            Some(ev) => ev,
+            None => {
+                let data = self.data.ok_or_else(|| {
+                    ModelError::Backend("a batch engine needs the data set of E-M".into())
+                })?;
+                guard.insert(self.engine.evaluator(self.lik, data)?)
+            }
+        };
+        em(self.lik, ev.as_mut(), start, config, rng)
+    }
 }
 
 fn best(fits: Vec<MlFit>) -> Option<MlFit> {
@@ -161,19 +215,52 @@ fn best(fits: Vec<MlFit>) -> Option<MlFit> {
 }
 
 /// One subtype: `n_startpoints` random starts, best kept. `stream` separates the
-/// random streams of different callers (subtype counts, splits, folds).
+/// random streams of different callers (subtype counts, splits, folds). On the CPU.
 pub fn fit_one_subtype(lik: &Arc<Likelihood>, config: &FitConfig, stream: u64) -> Result<MlFit> {
-    let fits = parallel_jobs(config, config.n_startpoints, |i| {
+    fit_one_subtype_impl(&Engine::Cpu, lik, None, config, stream)
+}
+
+/// [`fit_one_subtype`] on `engine`; `data` is the data set `lik` was built from.
+pub fn fit_one_subtype_with(
+    engine: &Engine,
+    lik: &Arc<Likelihood>,
+    data: &Dataset,
+    config: &FitConfig,
+    stream: u64,
+) -> Result<MlFit> {
+    fit_one_subtype_impl(engine, lik, Some(data), config, stream)
+}
+
+fn fit_one_subtype_impl(
+    engine: &Engine,
+    lik: &Arc<Likelihood>,
+    data: Option<&Dataset>,
+    config: &FitConfig,
+    stream: u64,
+) -> Result<MlFit> {
+    let evaluators = Evaluators::new(engine, lik, data);
+    let fits = parallel_jobs(config, engine, config.n_startpoints, |i| {
         let mut rng = rng::stream(config.seed ^ stream, rng::purpose::START_POINT, i as u64);
         let start = Mixture::single(Sequence::random(lik.events(), &mut rng));
-        let mut ev = SerialEvaluator::new(Arc::clone(lik));
-        em(lik, &mut ev, start, config, &mut rng)
+        evaluators.em(start, config, &mut rng)
     })?;
     best(fits).ok_or_else(|| sustain_model::ModelError::Backend("no start points".into()))
 }
 
-/// `n + 1` subtypes from the `n`-subtype E-M optimum (spec section 4).
+/// `n + 1` subtypes from the `n`-subtype E-M optimum (spec section 4), on the CPU.
 pub fn fit_split(
+    lik: &Arc<Likelihood>,
+    data: &Dataset,
+    previous: &MlFit,
+    config: &FitConfig,
+    stream: u64,
+) -> Result<MlFit> {
+    fit_split_with(&Engine::Cpu, lik, data, previous, config, stream)
+}
+
+/// [`fit_split`] on `engine`.
+pub fn fit_split_with(
+    engine: &Engine,
     lik: &Arc<Likelihood>,
     data: &Dataset,
     previous: &MlFit,
@@ -194,6 +281,7 @@ pub fn fit_split(
             b
         })
         .collect();
+    let full_evaluators = Evaluators::new(engine, lik, Some(data));
     let mut candidates = Vec::new();
     for cluster in 0..n {
         let rows: Vec<usize> = (0..assignment.len())
@@ -210,7 +298,8 @@ pub fn fit_split(
         )?);
         let cluster_stream = stream.wrapping_mul(31).wrapping_add(cluster as u64 + 1);
         // Split the cluster in two.
-        let splits = parallel_jobs(config, config.n_startpoints, |i| {
+        let sub_evaluators = Evaluators::new(engine, &sub_lik, Some(&sub_data));
+        let splits = parallel_jobs(config, engine, config.n_startpoints, |i| {
             let mut rng = rng::stream(config.seed ^ cluster_stream, rng::purpose::SPLIT, i as u64);
             let halves = loop {
                 let a: Vec<bool> = (0..rows.len()).map(|_| rng.gen_bool(0.5)).collect();
@@ -229,17 +318,16 @@ pub fn fit_split(
                     lik.convention(),
                 )?);
                 let start = Mixture::single(Sequence::random(lik.events(), &mut rng));
-                let mut ev = SerialEvaluator::new(Arc::clone(&half_lik));
                 seqs.push(
-                    em(&half_lik, &mut ev, start, config, &mut rng)?
+                    Evaluators::new(engine, &half_lik, Some(&half_data))
+                        .em(start, config, &mut rng)?
                         .mixture
                         .sequences()[0]
                         .clone(),
                 );
             }
             let start = Mixture::new(seqs, vec![0.5, 0.5])?;
-            let mut ev = SerialEvaluator::new(Arc::clone(&sub_lik));
-            em(&sub_lik, &mut ev, start, config, &mut rng)
+            sub_evaluators.em(start, config, &mut rng)
         })?;
         let Some(split) = best(splits) else { continue };
         // Replace the cluster's sequence by the two halves, f uniform, E-M on all data.
@@ -252,14 +340,13 @@ pub fn fit_split(
             }
         }
         let init = Mixture::new(seqs, vec![1.0 / (n + 1) as f64; n + 1])?;
-        let fits = parallel_jobs(config, config.n_startpoints, |i| {
+        let fits = parallel_jobs(config, engine, config.n_startpoints, |i| {
             let mut rng = rng::stream(
                 config.seed ^ cluster_stream,
                 rng::purpose::START_POINT,
                 i as u64,
             );
-            let mut ev = SerialEvaluator::new(Arc::clone(lik));
-            em(lik, &mut ev, init.clone(), config, &mut rng)
+            full_evaluators.em(init.clone(), config, &mut rng)
         })?;
         if let Some(b) = best(fits) {
             candidates.push(b);

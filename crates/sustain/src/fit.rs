@@ -2,6 +2,7 @@
 //! optimum, merged, diagnosed, with subtypes ordered by descending mean fraction,
 //! checkpointed after each count.
 
+use crate::backend::{self, Engine};
 use crate::checkpoint::{self, Checkpoints};
 use crate::config::FitConfig;
 use crate::em::{self, MlFit};
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use sustain_cpu::{run_chains, ChainSettings};
 use sustain_model::{Dataset, EventSet, IncrementalLikelihood, Likelihood, Mixture};
+use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
 use sustain_sampler::{merge, tune_steps, ChainRun};
 
 /// What a fit reports as it goes.
@@ -26,6 +28,9 @@ pub enum Progress {
     },
     /// A subtype count finished (or was loaded from a checkpoint).
     ModelDone { n_subtypes: usize, resumed: bool },
+    /// One line the user should see, e.g. that the GPU backend is unavailable and
+    /// the run continues on the CPU.
+    Warning(String),
 }
 
 /// Inputs of a fit.
@@ -41,9 +46,34 @@ pub struct FitInput<'a> {
 /// Fits models with 1..=`config.max_subtypes` subtypes. With `checkpoints`, each
 /// subtype count is saved after it finishes and a rerun with the same inputs
 /// resumes from the last one saved.
+///
+/// The backend is [`FitConfig::backend`], resolved by [`backend::select`]: when the
+/// GPU is requested but unavailable, the fit runs on the CPU after one
+/// [`Progress::Warning`] (and records `backend: cpu` in its settings), or fails with
+/// [`Error::Backend`] under [`FitConfig::require_gpu`].
 pub fn fit(
     input: &FitInput,
     config: &FitConfig,
+    checkpoints: Option<&Checkpoints>,
+    progress: &dyn Fn(Progress),
+) -> Result<FitResult, Error> {
+    config.validate().map_err(Error::Config)?;
+    let selection = backend::select(config.backend, config.require_gpu)?;
+    if let Some(notice) = selection.notice {
+        progress(Progress::Warning(notice));
+        let mut cpu = config.clone();
+        cpu.backend = crate::config::Backend::Cpu;
+        return fit_with_engine(input, &cpu, &Engine::Cpu, checkpoints, progress);
+    }
+    fit_with_engine(input, config, &selection.engine, checkpoints, progress)
+}
+
+/// [`fit`] on a ready engine (e.g. [`Engine::batch`] over any batch evaluator);
+/// `config.backend` is only recorded, not consulted.
+pub fn fit_with_engine(
+    input: &FitInput,
+    config: &FitConfig,
+    engine: &Engine,
     checkpoints: Option<&Checkpoints>,
     progress: &dyn Fn(Progress),
 ) -> Result<FitResult, Error> {
@@ -78,9 +108,9 @@ pub fn fit(
         progress(Progress::EmStarted { n_subtypes: k });
         let t0 = Instant::now();
         let em_fit = if k == 1 {
-            em::fit_one_subtype(&lik, config, 1)?
+            em::fit_one_subtype_with(engine, &lik, input.data, config, 1)?
         } else {
-            em::fit_split(&lik, input.data, &em_fits[k - 2], config, k as u64)?
+            em::fit_split_with(engine, &lik, input.data, &em_fits[k - 2], config, k as u64)?
         };
         let em_s = t0.elapsed().as_secs_f64();
         progress(Progress::McmcStarted {
@@ -88,7 +118,7 @@ pub fn fit(
             chains: config.n_chains,
             iterations: config.n_iterations,
         });
-        let model = uncertainty(&lik, &em_fit, config, k, em_s)?;
+        let model = uncertainty_impl(engine, &lik, Some(input.data), &em_fit, config, k, em_s)?;
         if let Some(cp) = checkpoints {
             cp.save(k, &fingerprint, &model, &em_fit)?;
         }
@@ -119,9 +149,38 @@ pub fn fit(
     })
 }
 
-/// Tuning, chains, merge, ordering of subtypes by descending mean fraction.
+/// Tuning, chains, merge, ordering of subtypes by descending mean fraction (on the
+/// CPU).
 pub fn uncertainty(
     lik: &Arc<Likelihood>,
+    em_fit: &MlFit,
+    config: &FitConfig,
+    k: usize,
+    em_s: f64,
+) -> Result<SubtypeModel, Error> {
+    uncertainty_impl(&Engine::Cpu, lik, None, em_fit, config, k, em_s)
+}
+
+/// [`uncertainty`] on `engine` (`data`: the data set `lik` was built from). Tuning
+/// always runs on the CPU incremental path (one chain at a time is too small a
+/// batch); a batch engine then runs the chains in lockstep, one batch of every
+/// chain's proposal per iteration, with the CPU path's per-chain random streams.
+pub fn uncertainty_with(
+    engine: &Engine,
+    lik: &Arc<Likelihood>,
+    data: &Dataset,
+    em_fit: &MlFit,
+    config: &FitConfig,
+    k: usize,
+    em_s: f64,
+) -> Result<SubtypeModel, Error> {
+    uncertainty_impl(engine, lik, Some(data), em_fit, config, k, em_s)
+}
+
+fn uncertainty_impl(
+    engine: &Engine,
+    lik: &Arc<Likelihood>,
+    data: Option<&Dataset>,
     em_fit: &MlFit,
     config: &FitConfig,
     k: usize,
@@ -146,7 +205,24 @@ pub fn uncertainty(
         threads: config.threads,
     };
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
-    let runs = run_chains(lik, &em_fit.mixture, &settings, range);
+    let runs = match (engine, data) {
+        (Engine::Cpu, _) => run_chains(lik, &em_fit.mixture, &settings, range),
+        (Engine::Batch { .. }, Some(data)) => {
+            let mut evaluator = engine.evaluator(lik, data)?;
+            let lockstep = LockstepSettings {
+                mode: settings.mode,
+                steps: settings.steps.clone(),
+                n_iterations: settings.n_iterations,
+                seed: settings.seed,
+            };
+            run_lockstep(evaluator.as_mut(), &em_fit.mixture, &lockstep, range)?
+        }
+        (Engine::Batch { .. }, None) => {
+            return Err(Error::Config(
+                "a batch engine needs the data set of the chains".into(),
+            ))
+        }
+    };
     let mcmc_s = t0.elapsed().as_secs_f64();
     Ok(assemble(lik, em_fit, runs, config, steps, em_s, mcmc_s))
 }
@@ -222,4 +298,219 @@ pub fn assemble(
         steps,
         samples,
     }
+}
+
+/// One subtype count of a chain shard (`sustain fit --chain-shard I/N`): the E-M
+/// optimum and tuned step sizes (the same in every shard: both are determined by
+/// the seed), and this shard's chain runs as they came out of the sampler (before
+/// any merge, realignment or subtype reordering).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ShardModel {
+    /// Number of subtypes.
+    pub n_subtypes: usize,
+    /// E-M optimum: sequences (event indices, first to last), subtype order of E-M.
+    pub em_sequences: Vec<Vec<usize>>,
+    /// E-M fractions.
+    pub em_f: Vec<f64>,
+    /// E-M log-likelihood.
+    pub em_loglike: f64,
+    /// Step sizes after tuning (subtype order of E-M).
+    pub steps: sustain_sampler::StepSizes,
+    /// This shard's chains, raw.
+    pub runs: Vec<ChainRun>,
+    /// E-M wall time of this shard, seconds.
+    pub em_s: f64,
+    /// Tuning and chains wall time of this shard, seconds.
+    pub mcmc_s: f64,
+}
+
+/// Tuning and the chains of `config.chain_range` (all chains without it) for
+/// subtype count `k`, raw: `(steps, runs, seconds)`. The same streams as
+/// [`uncertainty`], so shards reproduce a single run's chains exactly.
+pub fn chain_runs(
+    lik: &Arc<Likelihood>,
+    em_fit: &MlFit,
+    config: &FitConfig,
+    k: usize,
+) -> (sustain_sampler::StepSizes, Vec<ChainRun>, f64) {
+    let t0 = Instant::now();
+    let steps = tune_steps(
+        lik.events(),
+        || IncrementalLikelihood::new(Arc::clone(lik), &em_fit.mixture),
+        &em_fit.mixture,
+        config.proposal,
+        config.tuning_passes,
+        config.tuning_iterations,
+        config.seed.wrapping_add(k as u64),
+    );
+    let settings = ChainSettings {
+        mode: config.proposal,
+        steps: steps.clone(),
+        n_iterations: config.n_iterations,
+        seed: config.seed.wrapping_add(k as u64),
+        threads: config.threads,
+    };
+    let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
+    let runs = run_chains(lik, &em_fit.mixture, &settings, range);
+    (steps, runs, t0.elapsed().as_secs_f64())
+}
+
+/// Runs one chain shard (`config.chain_range`) for subtype counts 1..=max: E-M
+/// exactly as [`fit`] does, then tuning and this shard's chains, unmerged.
+pub fn fit_chain_shard(
+    input: &FitInput,
+    config: &FitConfig,
+    progress: &dyn Fn(Progress),
+) -> Result<Vec<ShardModel>, Error> {
+    config.validate().map_err(Error::Config)?;
+    if input.biomarkers.len() != input.events.n_biomarkers() {
+        return Err(Error::Config(format!(
+            "{} biomarker names for {} biomarkers",
+            input.biomarkers.len(),
+            input.events.n_biomarkers()
+        )));
+    }
+    let lik = Arc::new(Likelihood::new(
+        input.events.clone(),
+        input.data,
+        config.missing,
+    )?);
+    let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
+    let mut em_fits: Vec<MlFit> = Vec::new();
+    let mut out = Vec::new();
+    for k in 1..=config.max_subtypes {
+        progress(Progress::EmStarted { n_subtypes: k });
+        let t0 = Instant::now();
+        let em_fit = if k == 1 {
+            em::fit_one_subtype(&lik, config, 1)?
+        } else {
+            em::fit_split(&lik, input.data, &em_fits[k - 2], config, k as u64)?
+        };
+        let em_s = t0.elapsed().as_secs_f64();
+        progress(Progress::McmcStarted {
+            n_subtypes: k,
+            chains: range.len(),
+            iterations: config.n_iterations,
+        });
+        let (steps, runs, mcmc_s) = chain_runs(&lik, &em_fit, config, k);
+        progress(Progress::ModelDone {
+            n_subtypes: k,
+            resumed: false,
+        });
+        out.push(ShardModel {
+            n_subtypes: k,
+            em_sequences: em_fit
+                .mixture
+                .sequences()
+                .iter()
+                .map(|s| s.order())
+                .collect(),
+            em_f: em_fit.mixture.fractions().to_vec(),
+            em_loglike: em_fit.loglike,
+            steps,
+            runs,
+            em_s,
+            mcmc_s,
+        });
+        em_fits.push(em_fit);
+    }
+    Ok(out)
+}
+
+/// Merges chain shards (`shards[i]`: every subtype count of shard `i`, any shard
+/// order) into the [`FitResult`] a single [`fit`] with the same settings gives:
+/// chains sorted by index, then [`assemble`]. Every shard must hold the same E-M
+/// optimum and step sizes, and together exactly the chains `0..n_chains`. Timing:
+/// `em_s` is the first shard's, `mcmc_s` the longest shard's.
+pub fn merge_chain_shards(
+    input: &FitInput,
+    config: &FitConfig,
+    shards: Vec<Vec<ShardModel>>,
+) -> Result<FitResult, Error> {
+    let mut config = config.clone();
+    config.chain_range = None;
+    config.validate().map_err(Error::Config)?;
+    let lik = Likelihood::new(input.events.clone(), input.data, config.missing)?;
+    let fingerprint = checkpoint::fingerprint(input, &config);
+    let mut per_k: Vec<Vec<ShardModel>> = (0..config.max_subtypes).map(|_| Vec::new()).collect();
+    for shard in shards {
+        if shard.len() != config.max_subtypes {
+            return Err(Error::Checkpoint(format!(
+                "a shard holds {} subtype counts, the settings {}",
+                shard.len(),
+                config.max_subtypes
+            )));
+        }
+        for (k, m) in shard.into_iter().enumerate() {
+            if m.n_subtypes != k + 1 {
+                return Err(Error::Checkpoint(format!(
+                    "a shard's model {} has {} subtypes",
+                    k + 1,
+                    m.n_subtypes
+                )));
+            }
+            per_k[k].push(m);
+        }
+    }
+    let mut models = Vec::new();
+    for (k, parts) in per_k.into_iter().enumerate() {
+        let Some(first) = parts.first() else {
+            return Err(Error::Checkpoint("no shards to merge".into()));
+        };
+        if parts.iter().any(|p| {
+            p.em_sequences != first.em_sequences
+                || p.em_f
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .ne(first.em_f.iter().map(|v| v.to_bits()))
+                || p.em_loglike.to_bits() != first.em_loglike.to_bits()
+                || p.steps != first.steps
+        }) {
+            return Err(Error::Checkpoint(format!(
+                "the shards disagree on the E-M optimum or step sizes of {} subtype(s)",
+                k + 1
+            )));
+        }
+        let seqs = first
+            .em_sequences
+            .iter()
+            .map(|s| sustain_model::Sequence::new(input.events, s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let em_fit = MlFit {
+            mixture: Mixture::new(seqs, first.em_f.clone())?,
+            loglike: first.em_loglike,
+        };
+        let steps = first.steps.clone();
+        let em_s = first.em_s;
+        let mcmc_s = parts.iter().map(|p| p.mcmc_s).fold(0.0, f64::max);
+        let mut runs: Vec<ChainRun> = parts.into_iter().flat_map(|p| p.runs).collect();
+        runs.sort_by_key(|r| r.index);
+        let indices: Vec<usize> = runs.iter().map(|r| r.index).collect();
+        if indices != (0..config.n_chains).collect::<Vec<_>>() {
+            return Err(Error::Checkpoint(format!(
+                "the shards hold chains {indices:?} of {} subtype(s), not 0..{}",
+                k + 1,
+                config.n_chains
+            )));
+        }
+        models.push(assemble(&lik, &em_fit, runs, &config, steps, em_s, mcmc_s));
+    }
+    Ok(FitResult {
+        version: SCHEMA_VERSION,
+        biomarkers: input.biomarkers.to_vec(),
+        z_vals: input.events.z_vals(),
+        z_max: input.events.z_max_all().to_vec(),
+        events: input
+            .events
+            .events()
+            .iter()
+            .map(|e| EventInfo {
+                biomarker: input.biomarkers[e.biomarker].clone(),
+                z: e.z,
+            })
+            .collect(),
+        settings: config,
+        fingerprint,
+        models,
+    })
 }

@@ -29,6 +29,7 @@
 //! println!("2-subtype ML sequences: {:?}", result.models[1].ml_sequences);
 //! ```
 
+pub mod backend;
 pub mod checkpoint;
 pub mod config;
 pub mod cv;
@@ -66,4 +67,7 @@ pub enum Error {
     /// Reading or writing files.
     #[error("{0}")]
     Io(String),
+    /// The requested backend is unavailable (the GPU with `require_gpu`).
+    #[error("{0}")]
+    Backend(String),
 }

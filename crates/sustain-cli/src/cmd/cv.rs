@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use sustain::cv::{combine, make_folds, run_fold, CvResult, FoldResult};
 use sustain::fit::FitInput;
 
+use crate::backend::Backend;
 use crate::cmd::fit::{create_dir, eprint_line, progress_printer, FitData, FitSettings};
 use crate::error::CliError;
 use crate::io;
@@ -40,6 +41,16 @@ pub struct CvArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
+    /// Where likelihoods are evaluated: the folds' fits as in `sustain fit --backend`
+    /// (the test subjects are evaluated on the CPU).
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
+
+    /// With --backend gpu: fail (exit status 2) instead of running on the CPU when no
+    /// GPU can be used [default: off].
+    #[arg(long)]
+    pub require_gpu: bool,
+
     /// No progress lines on stderr [default: off].
     #[arg(long)]
     pub quiet: bool,
@@ -61,7 +72,9 @@ fn fold_path(out: &Path, i: usize) -> PathBuf {
 /// Runs `sustain cv`.
 pub fn run(args: &CvArgs) -> Result<(), CliError> {
     let loaded = args.input.load(args.stratify_by.as_deref())?;
-    let config = args.settings.config(args.input.missing)?;
+    let mut config = args.settings.config(args.input.missing)?;
+    config.backend = args.backend.config();
+    config.require_gpu = args.require_gpu;
     config
         .validate()
         .map_err(|e| CliError::new(format!("invalid settings: {e}")))?;

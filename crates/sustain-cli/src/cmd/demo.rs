@@ -87,6 +87,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         burn_in: 0,
         thin: 1,
         backend: Backend::Cpu,
+        require_gpu: false,
         out: args.out.clone(),
         resume: false,
         quiet: args.quiet,

@@ -23,9 +23,14 @@ pub struct EvaluateArgs {
     #[arg(long, value_name = "SEQUENCES.json")]
     pub sequences: PathBuf,
 
-    /// Where the likelihood is computed.
+    /// Where the likelihood is computed. "backend" in the output names the one used.
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     pub backend: Backend,
+
+    /// With --backend gpu: fail (exit status 2) instead of running on the CPU when no
+    /// GPU can be used [default: off].
+    #[arg(long)]
+    pub require_gpu: bool,
 }
 
 /// The JSON printed on stdout.
@@ -48,18 +53,36 @@ struct EvaluateOutput<'a> {
 pub fn run(args: &EvaluateArgs) -> Result<(), CliError> {
     let (model, data) = args.input.load()?;
     let mixture = io::read_sequences(&args.sequences, &model.events)?;
-    let likelihood = match args.backend {
-        Backend::Cpu => {
-            Likelihood::new(model.events, &data.dataset, args.input.missing.convention())
-                .map_err(|e| CliError::in_file(&args.input.data, e))?
-        }
+    let selection = args.backend.select(args.require_gpu)?;
+    let likelihood = Likelihood::new(model.events, &data.dataset, args.input.missing.convention())
+        .map_err(|e| CliError::in_file(&args.input.data, e))?;
+    let (loglike, per_subject, backend) = if selection.engine.is_cpu() {
+        (
+            likelihood.loglike(&mixture),
+            likelihood.log_p_subjects(&mixture),
+            Backend::Cpu,
+        )
+    } else {
+        let likelihood = std::sync::Arc::new(likelihood);
+        let gpu_error = |e: sustain_model::ModelError| CliError::new(format!("GPU: {e}"));
+        let mut evaluator = selection
+            .engine
+            .evaluator(&likelihood, &data.dataset)
+            .map_err(gpu_error)?;
+        let batch = std::slice::from_ref(&mixture);
+        let loglike = evaluator.loglike_batch(batch).map_err(gpu_error)?[0];
+        let per_subject = evaluator
+            .log_p_subjects_batch(batch)
+            .map_err(gpu_error)?
+            .swap_remove(0);
+        (loglike, per_subject, Backend::Gpu)
     };
     let output = EvaluateOutput {
-        loglike: likelihood.loglike(&mixture),
+        loglike,
         missing: args.input.missing.name(),
-        backend: args.backend.name(),
+        backend: backend.name(),
         ids: &data.ids,
-        per_subject: likelihood.log_p_subjects(&mixture),
+        per_subject,
     };
     let mut text = serde_json::to_string(&output)
         .map_err(|e| CliError::new(format!("cannot format the result: {e}")))?;

@@ -196,9 +196,15 @@ pub struct FitArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub thin: usize,
 
-    /// Where likelihoods are evaluated.
+    /// Where likelihoods are evaluated. With gpu: E-M start points one after another
+    /// and the MCMC chains in lockstep on the GPU (step-size tuning on the CPU).
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     pub backend: Backend,
+
+    /// With --backend gpu: fail (exit status 2) instead of running on the CPU when no
+    /// GPU can be used [default: off].
+    #[arg(long)]
+    pub require_gpu: bool,
 
     /// Output folder (created if absent): results.json, subjects_k{K}.csv,
     /// pvd_k{K}.svg/.png, trace_k{K}.svg/.png, and checkpoints/ (one file per
@@ -221,7 +227,7 @@ pub struct FitArgs {
 /// A progress line on stderr (ignored when it cannot be written).
 pub fn progress_printer(quiet: bool, prefix: String) -> impl Fn(Progress) {
     move |p| {
-        if quiet {
+        if quiet && !matches!(p, Progress::Warning(_)) {
             return;
         }
         let line = match p {
@@ -247,6 +253,11 @@ pub fn progress_printer(quiet: bool, prefix: String) -> impl Fn(Progress) {
             } => {
                 format!("{prefix}{n_subtypes} subtype(s): done")
             }
+            Progress::Warning(line) => {
+                // Shown even with --quiet, once per process.
+                crate::backend::warn_once(&line);
+                return;
+            }
         };
         eprint_line(&line);
     }
@@ -264,18 +275,23 @@ pub fn create_dir(dir: &Path) -> Result<(), CliError> {
         .map_err(|e| CliError::new(format!("cannot create {}: {e}", dir.display())))
 }
 
-/// Runs `sustain fit`.
-pub fn run(args: &FitArgs) -> Result<(), CliError> {
-    let loaded = args.input.load(None)?;
+/// The validated settings of `sustain fit` (shared with its chain shards).
+pub fn fit_config(args: &FitArgs) -> Result<FitConfig, CliError> {
     let mut config = args.settings.config(args.input.missing)?;
     config.burn_in = args.burn_in;
     config.thin = args.thin;
-    config.backend = match args.backend {
-        Backend::Cpu => sustain::config::Backend::Cpu,
-    };
+    config.backend = args.backend.config();
+    config.require_gpu = args.require_gpu;
     config
         .validate()
         .map_err(|e| CliError::new(format!("invalid settings: {e}")))?;
+    Ok(config)
+}
+
+/// Runs `sustain fit`.
+pub fn run(args: &FitArgs) -> Result<(), CliError> {
+    let loaded = args.input.load(None)?;
+    let config = fit_config(args)?;
 
     let out = &args.out;
     let checkpoint_dir = out.join("checkpoints");

@@ -2,11 +2,14 @@
 //! `run(&Args) -> Result<(), CliError>`; `main.rs` dispatches to them. Options that
 //! several subcommands share live here as flattenable `clap::Args` groups.
 
+pub mod bench_chains;
 pub mod cv;
 pub mod demo;
 pub mod evaluate;
 pub mod fit;
+pub mod merge;
 pub mod plot;
+pub mod slurm;
 pub mod stage;
 pub mod zscore;
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use sustain::model::Likelihood;
 
+use crate::backend::Backend;
 use crate::cmd::fit::{read_fit_folder, result_events, write_subjects};
 use crate::error::CliError;
 use crate::io::{self, DataColumns};
@@ -38,10 +39,26 @@ pub struct StageArgs {
     /// Worker threads; results do not depend on it [default: the available cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+
+    /// Where likelihoods are evaluated. Staging needs per-stage posteriors, which
+    /// only the CPU computes: with gpu the GPU is checked (see --require-gpu) and the
+    /// subjects are staged on the CPU, with a one-line note.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
+
+    /// With --backend gpu: fail (exit status 2) when no GPU can be used [default:
+    /// off].
+    #[arg(long)]
+    pub require_gpu: bool,
 }
 
 /// Runs `sustain stage`.
 pub fn run(args: &StageArgs) -> Result<(), CliError> {
+    if !args.backend.select(args.require_gpu)?.engine.is_cpu() {
+        crate::backend::warn_once(
+            "the GPU backend has no per-stage posteriors yet; staging on the CPU",
+        );
+    }
     let result = read_fit_folder(&args.fit)?;
     let path = args.fit.join("results.json");
     let events = result_events(&result, &path)?;

@@ -1,0 +1,208 @@
+//! `sustain bench-chains`: the chain-scaling benchmark of issue 3.
+//!
+//! Workload W1: 1000 subjects, 10 biomarkers x thresholds z = 1, 2, 3 (30 events,
+//! z_max 5), 3 subtypes with fractions 0.5/0.3/0.2, 10% missing values, simulated with
+//! `sustain_model::simulate::simulate` from fixed seeds (the cohort of
+//! `benches/likelihood.rs` and `benches/mcmc.rs`). Chains start at the true mixture
+//! with step sizes tuned by `sustain_sampler::tune_steps` (2 passes).
+//!
+//! For 1, 2, 4 and 8 chains of the same length it runs real chains with the CPU
+//! backend (`sustain_cpu::run_chains`) and reports, against one chain:
+//! - `wall_s`: wall time of the whole run;
+//! - `iterations_per_s`: chain-iterations per second, `n x iterations / wall_s`;
+//! - `speedup`: `iterations_per_s(n) / iterations_per_s(1)`;
+//! - `efficiency`: `iterations_per_s(n) / (min(n, threads) x iterations_per_s(1))`,
+//!   the fraction of the ideal parallel throughput reached (1 = perfect scaling on
+//!   the threads the run can use);
+//! - `ess_per_s`: bulk effective sample size of the log-likelihood of the merged
+//!   chains (`sustain_sampler::merge`, 10% burn-in) per second of wall time.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use serde::Serialize;
+use sustain::model::simulate::{simulate, SimulationSpec};
+use sustain::model::{
+    EventSet, IncrementalLikelihood, Likelihood, MissingConvention, Mixture, Sequence,
+};
+use sustain::sampler::{merge, tune_steps, ProposalMode};
+use sustain_cpu::{run_chains, ChainSettings};
+
+use crate::error::CliError;
+use crate::io;
+
+/// The workload, in words (printed and in the JSON).
+pub const WORKLOAD: &str = "W1: 1000 subjects, 10 biomarkers x z 1,2,3 (30 events), 3 subtypes \
+(f 0.5/0.3/0.2), 10% missing; exact proposals from the true mixture, steps tuned 2 x TUNING";
+
+/// Chain counts measured.
+const CHAIN_COUNTS: [usize; 4] = [1, 2, 4, 8];
+
+/// Arguments of `sustain bench-chains`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchChainsArgs {
+    /// Print the results as one line of JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// MCMC iterations of every chain.
+    #[arg(long, value_name = "N", default_value_t = 5000)]
+    pub iterations: usize,
+
+    /// Iterations of each of the 2 tuning passes.
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    pub tuning_iterations: usize,
+
+    /// Threads the chains run on [default: the available cores].
+    #[arg(long, value_name = "T")]
+    pub threads: Option<usize>,
+}
+
+/// One row of the results.
+#[derive(Debug, Clone, Serialize)]
+struct Row {
+    n: usize,
+    wall_s: f64,
+    iterations_per_s: f64,
+    speedup: f64,
+    efficiency: f64,
+    ess_per_s: f64,
+}
+
+/// The JSON printed with `--json`.
+#[derive(Debug, Clone, Serialize)]
+struct Report {
+    cores: usize,
+    cpu: String,
+    threads: usize,
+    iterations: usize,
+    workload: String,
+    chains: Vec<Row>,
+}
+
+/// The CPU model from `/proc/cpuinfo` ("unknown" where it is absent).
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// W1 and its true mixture.
+fn w1() -> Result<(Arc<Likelihood>, Mixture), CliError> {
+    let err = |e: sustain::model::ModelError| CliError::new(format!("bench workload: {e}"));
+    let events = EventSet::uniform(10, &[1.0, 2.0, 3.0], 5.0).map_err(err)?;
+    let mut seq_rng = rand_pcg::Pcg64::seed_from_u64(1);
+    let sequences = (0..3)
+        .map(|_| Sequence::random(&events, &mut seq_rng))
+        .collect();
+    let truth = Mixture::new(sequences, vec![0.5, 0.3, 0.2]).map_err(err)?;
+    let spec = SimulationSpec {
+        n_subjects: 1000,
+        control_fraction: 0.0,
+        missing_fraction: 0.1,
+    };
+    let sim = simulate(&events, &truth, &spec, 2).map_err(err)?;
+    let lik = Likelihood::new(events, &sim.data, MissingConvention::Marginalise).map_err(err)?;
+    Ok((Arc::new(lik), truth))
+}
+
+/// Runs `sustain bench-chains`.
+pub fn run(args: &BenchChainsArgs) -> Result<(), CliError> {
+    if args.iterations < 10 {
+        return Err(CliError::new(format!(
+            "--iterations {} is too few to measure (at least 10)",
+            args.iterations
+        )));
+    }
+    if args.tuning_iterations == 0 {
+        return Err(CliError::new("--tuning-iterations must be at least 1"));
+    }
+    let threads = args.threads.unwrap_or_else(sustain_cpu::default_threads);
+    if threads == 0 {
+        return Err(CliError::new("--threads must be at least 1"));
+    }
+    let cores = sustain_cpu::default_threads();
+    let (lik, truth) = w1()?;
+    let steps = tune_steps(
+        lik.events(),
+        || IncrementalLikelihood::new(Arc::clone(&lik), &truth),
+        &truth,
+        ProposalMode::Exact,
+        2,
+        args.tuning_iterations,
+        3,
+    );
+    let settings = ChainSettings {
+        mode: ProposalMode::Exact,
+        steps,
+        n_iterations: args.iterations,
+        seed: 4,
+        threads,
+    };
+    let burn_in = args.iterations / 10;
+    let mut rows: Vec<Row> = Vec::new();
+    for n in CHAIN_COUNTS {
+        let t0 = Instant::now();
+        let runs = run_chains(&lik, &truth, &settings, 0..n);
+        let wall_s = t0.elapsed().as_secs_f64().max(1e-9);
+        let (_, diagnostics) = merge(runs, burn_in, 1);
+        let iterations_per_s = (n * args.iterations) as f64 / wall_s;
+        let base = rows
+            .first()
+            .map_or(iterations_per_s, |r| r.iterations_per_s);
+        let speedup = iterations_per_s / base;
+        rows.push(Row {
+            n,
+            wall_s,
+            iterations_per_s,
+            speedup,
+            efficiency: speedup / n.min(threads) as f64,
+            ess_per_s: diagnostics.ess_loglike / wall_s,
+        });
+    }
+    let report = Report {
+        cores,
+        cpu: cpu_model(),
+        threads,
+        iterations: args.iterations,
+        workload: WORKLOAD.replace("TUNING", &args.tuning_iterations.to_string()),
+        chains: rows,
+    };
+    let text = if args.json {
+        let mut s = serde_json::to_string(&report)
+            .map_err(|e| CliError::new(format!("cannot write JSON: {e}")))?;
+        s.push('\n');
+        s
+    } else {
+        table(&report)
+    };
+    io::write_stdout(&text)
+}
+
+/// The human-readable table.
+fn table(r: &Report) -> String {
+    let mut s = format!(
+        "machine: {} cores, {}\nworkload: {}\n{} iterations per chain, {} threads\n\n",
+        r.cores, r.cpu, r.workload, r.iterations, r.threads
+    );
+    s.push_str("chains   wall (s)   chain-it/s   speedup   efficiency   ESS(loglike)/s\n");
+    for row in &r.chains {
+        s.push_str(&format!(
+            "{:>6} {:>10.3} {:>12.0} {:>9.2} {:>12.2} {:>16.1}\n",
+            row.n, row.wall_s, row.iterations_per_s, row.speedup, row.efficiency, row.ess_per_s
+        ));
+    }
+    s.push_str(
+        "\nspeedup = throughput(n) / throughput(1); efficiency = throughput(n) / \
+         (min(n, threads) x throughput(1)); ESS = bulk ESS of the log-likelihood of the \
+         merged chains after 10% burn-in.\n",
+    );
+    s
+}

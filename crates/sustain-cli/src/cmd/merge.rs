@@ -1,0 +1,369 @@
+//! Chain shards: `sustain fit --chain-shard I/N` runs one shard of the chains and
+//! writes `DIR/shards/shard_{I}of{N}.json`; `sustain merge --out DIR` combines every
+//! shard into the outputs a single `sustain fit` with the same settings writes.
+//!
+//! Every shard recomputes the E-M optimum and the step-size tuning (both are
+//! determined by the seed, so every shard gets the same ones) and then runs only its
+//! chains; chain `i` always uses the random stream `(seed, CHAIN, i)`, so the merged
+//! chains are exactly those of a single run.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sustain::config::FitConfig;
+use sustain::fit::{FitInput, ShardModel};
+
+use crate::cmd::fit::{
+    create_dir, eprint_line, fit_config, progress_printer, summary, write_fit_folder, FitArgs,
+    FitData,
+};
+use crate::cmd::Missing;
+use crate::error::CliError;
+use crate::io;
+
+/// Arguments of `sustain fit`: the fit, and optionally one shard of its chains.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FitCommandArgs {
+    #[command(flatten)]
+    pub fit: FitArgs,
+
+    /// Run only chain shard I of N (0-based): chains I*C/N up to (I+1)*C/N of the
+    /// C = --chains chains, with the same random streams as a single run, and write
+    /// DIR/shards/shard_{I}of{N}.json (E-M and tuning are recomputed by every shard).
+    /// Combine the shards with `sustain merge --out DIR` [default: all chains].
+    #[arg(long, value_name = "I/N")]
+    pub chain_shard: Option<String>,
+}
+
+/// Arguments of `sustain merge`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MergeArgs {
+    /// Folder of `sustain fit --chain-shard I/N --out DIR`: the shards are read from
+    /// DIR/shards/, and results.json, subjects_k{K}.csv and the figures are written
+    /// to DIR, exactly as a single `sustain fit` writes them.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Worker threads for staging subjects; results do not depend on it [default:
+    /// the available cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// A chain shard `I/N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardSpec {
+    /// Shard index, 0-based.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl ShardSpec {
+    /// Parses `I/N` (0 <= I < N).
+    pub fn parse(text: &str) -> Result<Self, CliError> {
+        let bad = || {
+            CliError::new(format!(
+                "--chain-shard {text}: expected I/N with 0 <= I < N (e.g. 3/4)"
+            ))
+        };
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let index: usize = i.trim().parse().map_err(|_| bad())?;
+        let count: usize = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+
+    /// The chains of this shard out of `n_chains`.
+    pub fn chains(&self, n_chains: usize) -> std::ops::Range<usize> {
+        self.index * n_chains / self.count..(self.index + 1) * n_chains / self.count
+    }
+}
+
+/// The file of shard `index` of `count` in the fit folder `out`.
+pub fn shard_path(out: &Path, index: usize, count: usize) -> PathBuf {
+    out.join("shards")
+        .join(format!("shard_{index}of{count}.json"))
+}
+
+/// The inputs of a fit as given on the command line (paths made absolute), so that
+/// `merge` can read the same data again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardInputs {
+    /// --data.
+    pub data: PathBuf,
+    /// --model.
+    pub model: Option<PathBuf>,
+    /// --zvals.
+    pub zvals: Option<Vec<f64>>,
+    /// --zmax.
+    pub zmax: Option<f64>,
+    /// --id-column.
+    pub id_column: Option<String>,
+    /// --missing.
+    pub missing: String,
+}
+
+impl ShardInputs {
+    fn of(input: &FitData) -> Self {
+        let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        Self {
+            data: abs(&input.data),
+            model: input.model.as_deref().map(abs),
+            zvals: input.zvals.clone(),
+            zmax: input.zmax,
+            id_column: input.id_column.clone(),
+            missing: input.missing.name().to_string(),
+        }
+    }
+
+    fn fit_data(&self) -> Result<FitData, CliError> {
+        let missing = <Missing as clap::ValueEnum>::from_str(&self.missing, true)
+            .map_err(|e| CliError::new(format!("missing convention: {e}")))?;
+        Ok(FitData {
+            data: self.data.clone(),
+            model: self.model.clone(),
+            zvals: self.zvals.clone(),
+            zmax: self.zmax,
+            id_column: self.id_column.clone(),
+            missing,
+        })
+    }
+}
+
+/// A shard file (`DIR/shards/shard_{I}of{N}.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShardFile {
+    /// Schema version of the results.
+    pub version: u32,
+    /// Shard index.
+    pub shard: usize,
+    /// Number of shards.
+    pub n_shards: usize,
+    /// Chains of this shard: `[first, end)`.
+    pub chains: [usize; 2],
+    /// Fingerprint of data and settings (without the shard), as in results.json.
+    pub fingerprint: String,
+    /// The inputs, to read the data again when merging.
+    pub inputs: ShardInputs,
+    /// The settings (without threads and shard).
+    pub settings: FitConfig,
+    /// One entry per subtype count: E-M optimum, steps, raw chain runs, timings.
+    pub models: Vec<ShardModel>,
+}
+
+fn read_shard(path: &Path) -> Result<ShardFile, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::read(path, &e))?;
+    crate::nanjson::from_str(&text)
+        .map_err(|e| CliError::in_file(path, format!("not a valid shard file: {e}")))
+}
+
+/// Runs `sustain fit`, or one chain shard of it with --chain-shard.
+pub fn run_fit(args: &FitCommandArgs) -> Result<(), CliError> {
+    match &args.chain_shard {
+        None => crate::cmd::fit::run(&args.fit),
+        Some(spec) => run_shard(&args.fit, ShardSpec::parse(spec)?),
+    }
+}
+
+/// Runs chain shard `spec` of the fit `args`.
+fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
+    let loaded = args.input.load(None)?;
+    let mut config = fit_config(args)?;
+    if config.backend != sustain::config::Backend::Cpu {
+        return Err(CliError::new(
+            "--chain-shard runs on the CPU backend only (use --backend cpu)",
+        ));
+    }
+    if spec.count > config.n_chains {
+        return Err(CliError::new(format!(
+            "--chain-shard {}/{}: {} shards of {} chain(s) would leave shards without chains",
+            spec.index, spec.count, spec.count, config.n_chains
+        )));
+    }
+    let input = FitInput {
+        events: &loaded.events,
+        biomarkers: &loaded.data.biomarkers,
+        data: &loaded.data.dataset,
+    };
+    // The fingerprint does not include the shard (chain_range is not serialised).
+    let fingerprint = sustain::checkpoint::fingerprint(&input, &config);
+    let path = shard_path(&args.out, spec.index, spec.count);
+    if path.exists() {
+        let saved = read_shard(&path)?;
+        if saved.fingerprint == fingerprint
+            && saved.shard == spec.index
+            && saved.n_shards == spec.count
+        {
+            if !args.quiet {
+                eprint_line(&format!(
+                    "shard {}/{}: reusing {}",
+                    spec.index,
+                    spec.count,
+                    path.display()
+                ));
+            }
+            return io::write_stdout(&format!(
+                "shard {} of {} already done: {}\n",
+                spec.index,
+                spec.count,
+                path.display()
+            ));
+        }
+        return Err(CliError::new(format!(
+            "{} was made from different data, settings or seed; delete it or choose another --out",
+            path.display()
+        )));
+    }
+    create_dir(&args.out.join("shards"))?;
+    let chains = spec.chains(config.n_chains);
+    config.chain_range = Some(chains.clone());
+    let progress = progress_printer(args.quiet, format!("shard {}/{}: ", spec.index, spec.count));
+    let models = sustain::fit::fit_chain_shard(&input, &config, &progress)
+        .map_err(|e| CliError::new(e.to_string()))?;
+    config.chain_range = None;
+    let file = ShardFile {
+        version: sustain::results::SCHEMA_VERSION,
+        shard: spec.index,
+        n_shards: spec.count,
+        chains: [chains.start, chains.end],
+        fingerprint,
+        inputs: ShardInputs::of(&args.input),
+        settings: config,
+        models,
+    };
+    io::write_json(&path, &file)?;
+    io::write_stdout(&format!(
+        "shard {} of {} (chains {}..{}) written to {}\nwhen every shard has run: sustain merge --out {}\n",
+        spec.index,
+        spec.count,
+        chains.start,
+        chains.end,
+        path.display(),
+        args.out.display()
+    ))
+}
+
+/// The shard files in `DIR/shards`: `(index, count, path)`.
+pub fn list_shards(out: &Path) -> Vec<(usize, usize, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(out.join("shards")) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(usize, usize, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            let (i, n) = name
+                .strip_prefix("shard_")?
+                .strip_suffix(".json")?
+                .split_once("of")?;
+            Some((i.parse().ok()?, n.parse().ok()?, e.path()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Runs `sustain merge`.
+pub fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
+    let found = list_shards(&args.out);
+    let Some((_, count, _)) = found.first() else {
+        return Err(CliError::new(format!(
+            "{} holds no shards/shard_IofN.json files (run `sustain fit --chain-shard I/N --out {}` first)",
+            args.out.display(),
+            args.out.display()
+        )));
+    };
+    let count = *count;
+    if let Some((_, other, _)) = found.iter().find(|(_, n, _)| *n != count) {
+        return Err(CliError::new(format!(
+            "{} holds shards of two splits ({count} and {other} shards); delete the files of one",
+            args.out.join("shards").display()
+        )));
+    }
+    let mut shards: Vec<ShardFile> = Vec::new();
+    for (i, _, path) in &found {
+        let s = read_shard(path)?;
+        if s.shard != *i || s.n_shards != count {
+            return Err(CliError::in_file(
+                path,
+                format!("holds shard {}/{}, not {i}/{count}", s.shard, s.n_shards),
+            ));
+        }
+        if let Some(first) = shards.first() {
+            if s.fingerprint != first.fingerprint {
+                return Err(CliError::new(format!(
+                    "{} was made from different data, settings or seed than {} (fingerprint {} vs {}); shards of one fit must share all of them",
+                    path.display(),
+                    found[0].2.display(),
+                    &s.fingerprint[..12.min(s.fingerprint.len())],
+                    &first.fingerprint[..12.min(first.fingerprint.len())]
+                )));
+            }
+        }
+        shards.push(s);
+    }
+    let missing: Vec<String> = (0..count)
+        .filter(|i| !found.iter().any(|(j, _, _)| j == i))
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(CliError::new(format!(
+            "missing shard{} {} of {count} in {} (run `sustain fit ... --chain-shard I/{count}` for {})",
+            if missing.len() > 1 { "s" } else { "" },
+            missing.join(", "),
+            args.out.join("shards").display(),
+            if missing.len() > 1 { "each" } else { "it" }
+        )));
+    }
+    let first = &shards[0];
+    let loaded = first.inputs.fit_data()?.load(None)?;
+    let mut config = first.settings.clone();
+    config.threads = args
+        .threads
+        .unwrap_or_else(|| FitConfig::default().threads)
+        .max(1);
+    let input = FitInput {
+        events: &loaded.events,
+        biomarkers: &loaded.data.biomarkers,
+        data: &loaded.data.dataset,
+    };
+    let fingerprint = sustain::checkpoint::fingerprint(&input, &config);
+    if fingerprint != first.fingerprint {
+        return Err(CliError::new(format!(
+            "the data or model ({}) changed since the shards ran (fingerprint {} vs {})",
+            first.inputs.data.display(),
+            &fingerprint[..12],
+            &first.fingerprint[..12.min(first.fingerprint.len())]
+        )));
+    }
+    let threads = config.threads;
+    let models: Vec<Vec<ShardModel>> = shards.into_iter().map(|s| s.models).collect();
+    let result = sustain::fit::merge_chain_shards(&input, &config, models)
+        .map_err(|e| CliError::new(format!("{}: {e}", args.out.display())))?;
+    let files = write_fit_folder(&args.out, &result, &loaded.data, threads)?;
+    io::write_stdout(&summary(&result, &files))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_specs_cover_the_chains() {
+        let s = ShardSpec::parse("3/4").unwrap();
+        assert_eq!(s.chains(16), 12..16);
+        for n in 1..=5 {
+            let mut all = Vec::new();
+            for i in 0..n {
+                all.extend(ShardSpec { index: i, count: n }.chains(7));
+            }
+            assert_eq!(all, (0..7).collect::<Vec<_>>());
+        }
+        assert!(ShardSpec::parse("4/4").is_err());
+        assert!(ShardSpec::parse("1").is_err());
+        assert!(ShardSpec::parse("0/0").is_err());
+    }
+}

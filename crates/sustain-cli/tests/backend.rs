@@ -1,0 +1,285 @@
+//! `--backend gpu` and `--require-gpu` on `fit`, `evaluate`, `stage` and `cv`. In a
+//! build without the `gpu` feature the GPU backend falls back to the CPU with one
+//! line on stderr, or fails with one line under --require-gpu; with the feature the
+//! GPU results agree with the CPU ones (or the run falls back when no adapter exists).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn sustain(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sustain"))
+        .args(args)
+        .output()
+        .expect("the sustain binary runs")
+}
+
+fn small(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/data/small")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Stderr, without the lines Mesa's Vulkan loader prints on headless machines while
+/// wgpu probes adapters ("error: XDG_RUNTIME_DIR is invalid or not set ...").
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        stderr(out),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const TINY: [&str; 10] = [
+    "--subtypes",
+    "2",
+    "--startpoints",
+    "2",
+    "--iterations",
+    "300",
+    "--tuning-iterations",
+    "100",
+    "--chains",
+    "2",
+];
+
+fn fit(out: &str, extra: &[&str]) -> Output {
+    let (data, model) = (small("data.csv"), small("model.json"));
+    let mut args = vec![
+        "fit",
+        "--data",
+        &data,
+        "--model",
+        &model,
+        "--id-column",
+        "id",
+        "--out",
+        out,
+        "--quiet",
+    ];
+    args.extend(TINY);
+    args.extend(extra);
+    sustain(&args)
+}
+
+fn evaluate(backend: &str, extra: &[&str]) -> Output {
+    let (data, model, seq) = (
+        small("data.csv"),
+        small("model.json"),
+        small("sequences.json"),
+    );
+    let mut args = vec![
+        "evaluate",
+        "--data",
+        &data,
+        "--model",
+        &model,
+        "--sequences",
+        &seq,
+        "--id-column",
+        "id",
+        "--backend",
+        backend,
+    ];
+    args.extend(extra);
+    sustain(&args)
+}
+
+/// Exit status 2 and one line `error: ...` on stderr mentioning the GPU.
+fn gpu_required_error(out: &Output) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("GPU"), "{err}");
+}
+
+#[cfg(not(feature = "gpu"))]
+const FALLBACK: &str = "this build has no GPU support (feature gpu); running on the CPU";
+
+#[cfg(not(feature = "gpu"))]
+#[test]
+fn fit_without_gpu_feature_falls_back_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gpu").display().to_string();
+    let run = fit(&out, &["--backend", "gpu"]);
+    ok(&run);
+    assert_eq!(stderr(&run), format!("{FALLBACK}\n"));
+    // The fallback is the CPU fit, recorded as such.
+    let results: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("gpu/results.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(results["settings"]["backend"], "cpu");
+    let cpu_out = dir.path().join("cpu").display().to_string();
+    ok(&fit(&cpu_out, &["--backend", "cpu"]));
+    let cpu: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("cpu/results.json")).unwrap(),
+    )
+    .unwrap();
+    for key in [
+        "ml_sequences",
+        "ml_f",
+        "ml_loglike",
+        "em_sequences",
+        "mean_f",
+    ] {
+        for k in 0..2 {
+            assert_eq!(results["models"][k][key], cpu["models"][k][key], "{key}");
+        }
+    }
+
+    let required = dir.path().join("required").display().to_string();
+    gpu_required_error(&fit(&required, &["--backend", "gpu", "--require-gpu"]));
+}
+
+#[cfg(not(feature = "gpu"))]
+#[test]
+fn evaluate_stage_and_cv_without_gpu_feature() {
+    let run = evaluate("gpu", &[]);
+    let json: Value = serde_json::from_str(&ok(&run)).unwrap();
+    assert_eq!(json["backend"], "cpu");
+    assert_eq!(stderr(&run), format!("{FALLBACK}\n"));
+    gpu_required_error(&evaluate("gpu", &["--require-gpu"]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let fit_dir = dir.path().join("fit").display().to_string();
+    ok(&fit(&fit_dir, &[]));
+    let data = small("data.csv");
+    let subjects = dir.path().join("s.csv").display().to_string();
+    let stage = |extra: &[&str]| {
+        let mut args = vec![
+            "stage",
+            "--fit",
+            &fit_dir,
+            "--data",
+            &data,
+            "--id-column",
+            "id",
+            "--out",
+            &subjects,
+            "--backend",
+            "gpu",
+        ];
+        args.extend(extra);
+        sustain(&args)
+    };
+    let run = stage(&[]);
+    ok(&run);
+    assert_eq!(stderr(&run), format!("{FALLBACK}\n"));
+    gpu_required_error(&stage(&["--require-gpu"]));
+
+    // cv fits every fold: the notice is still printed once.
+    let model = small("model.json");
+    let cv = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "cv",
+            "--data",
+            &data,
+            "--model",
+            &model,
+            "--id-column",
+            "id",
+            "--folds",
+            "2",
+            "--out",
+            out,
+            "--quiet",
+            "--backend",
+            "gpu",
+        ];
+        args.extend(TINY);
+        args.extend(extra);
+        sustain(&args)
+    };
+    let run = cv(&dir.path().join("cv").display().to_string(), &[]);
+    ok(&run);
+    assert_eq!(stderr(&run), format!("{FALLBACK}\n"));
+    gpu_required_error(&cv(
+        &dir.path().join("cv2").display().to_string(),
+        &["--require-gpu"],
+    ));
+}
+
+/// With the feature: the GPU's log-likelihoods agree with the CPU's (f32 on the
+/// device), or, without an adapter, the run falls back in one line.
+#[cfg(feature = "gpu")]
+#[test]
+fn evaluate_on_the_gpu_agrees_with_the_cpu() {
+    let cpu: Value = serde_json::from_str(&ok(&evaluate("cpu", &[]))).unwrap();
+    let run = evaluate("gpu", &[]);
+    let gpu: Value = serde_json::from_str(&ok(&run)).unwrap();
+    if gpu["backend"] == "cpu" {
+        let err = stderr(&run);
+        assert!(err.starts_with("no GPU adapter found ("), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        eprintln!("NOTICE: {err}");
+        gpu_required_error(&evaluate("gpu", &["--require-gpu"]));
+        return;
+    }
+    assert_eq!(gpu["backend"], "gpu");
+    let (a, b) = (
+        gpu["loglike"].as_f64().unwrap(),
+        cpu["loglike"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() <= 1e-5 * b.abs(), "GPU {a} vs CPU {b}");
+    let pa = gpu["per_subject"].as_array().unwrap();
+    let pb = cpu["per_subject"].as_array().unwrap();
+    assert_eq!(pa.len(), pb.len());
+    for (x, y) in pa.iter().zip(pb) {
+        let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+        assert!(
+            (x - y).abs() <= 1e-4 * y.abs().max(1.0),
+            "GPU {x} vs CPU {y}"
+        );
+    }
+}
+
+/// With the feature: `fit --backend gpu` runs on the GPU (E-M gives the CPU's
+/// optimum) or, without an adapter, falls back in one line.
+#[cfg(feature = "gpu")]
+#[test]
+fn fit_on_the_gpu_or_one_line_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = |name: &str| -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(name).join("results.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    let run = fit(
+        &dir.path().join("gpu").display().to_string(),
+        &["--backend", "gpu"],
+    );
+    ok(&run);
+    let gpu = read("gpu");
+    let err = stderr(&run);
+    if err.is_empty() {
+        assert_eq!(gpu["settings"]["backend"], "gpu");
+        ok(&fit(&dir.path().join("cpu").display().to_string(), &[]));
+        let cpu = read("cpu");
+        for k in 0..2 {
+            assert_eq!(
+                gpu["models"][k]["em_sequences"],
+                cpu["models"][k]["em_sequences"]
+            );
+        }
+    } else {
+        assert!(err.starts_with("no GPU adapter found ("), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert_eq!(gpu["settings"]["backend"], "cpu");
+    }
+}

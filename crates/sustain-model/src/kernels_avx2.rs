@@ -1,0 +1,311 @@
+//! Hand-written AVX2+FMA kernels for the hottest loops. Autovectorisation of the
+//! generic lane-array code spilled the stage-tile accumulators and split the
+//! exponential into 128-bit pieces; these keep 8 accumulators (4 stages x 2 halves of
+//! a lane group) in registers and evaluate `exp`/`ln` four lanes at a time. The same
+//! polynomials as the generic code, so results agree to rounding.
+
+#![allow(clippy::needless_range_loop)]
+
+use crate::kernels::{GroupInput, StageInput, LANES};
+use std::arch::x86_64::*;
+
+const TILE: usize = 4;
+
+/// `exp(x)` for 4 lanes, `x <= 0` (below -700 clamps to about 1e-304).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn exp4(x: __m256d) -> __m256d {
+    const LOG2E: f64 = std::f64::consts::LOG2_E;
+    #[allow(clippy::excessive_precision)]
+    const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+    #[allow(clippy::excessive_precision)]
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    const SHIFT: f64 = 6_755_399_441_055_744.0;
+    let xc = _mm256_max_pd(x, _mm256_set1_pd(-700.0));
+    let t = _mm256_fmadd_pd(xc, _mm256_set1_pd(LOG2E), _mm256_set1_pd(SHIFT));
+    let n = _mm256_sub_pd(t, _mm256_set1_pd(SHIFT));
+    let r = _mm256_fnmadd_pd(n, _mm256_set1_pd(LN2_HI), xc);
+    let r = _mm256_fnmadd_pd(n, _mm256_set1_pd(LN2_LO), r);
+    let c = |v: f64| _mm256_set1_pd(v);
+    let mut p = c(1.0 / 479_001_600.0);
+    p = _mm256_fmadd_pd(p, r, c(1.0 / 39_916_800.0));
+    p = _mm256_fmadd_pd(p, r, c(1.0 / 3_628_800.0));
+    p = _mm256_fmadd_pd(p, r, c(1.0 / 362_880.0));
+    p = _mm256_fmadd_pd(p, r, c(1.0 / 40_320.0));
+    p = _mm256_fmadd_pd(p, r, c(1.0 / 5_040.0));
+    p = _mm256_fmadd_pd(p, r, c(1.0 / 720.0));
+    p = _mm256_fmadd_pd(p, r, c(1.0 / 120.0));
+    p = _mm256_fmadd_pd(p, r, c(1.0 / 24.0));
+    p = _mm256_fmadd_pd(p, r, c(1.0 / 6.0));
+    p = _mm256_fmadd_pd(p, r, c(0.5));
+    p = _mm256_fmadd_pd(p, r, c(1.0));
+    p = _mm256_fmadd_pd(p, r, c(1.0));
+    // 2^n: the low bits of t hold n; add the exponent bias and shift into place.
+    let bits = _mm256_sub_epi64(_mm256_castpd_si256(t), _mm256_castpd_si256(c(SHIFT)));
+    let scale = _mm256_slli_epi64::<52>(_mm256_add_epi64(bits, _mm256_set1_epi64x(1023)));
+    _mm256_mul_pd(p, _mm256_castsi256_pd(scale))
+}
+
+/// `ln(x)` for 4 positive, finite, normal lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn ln4(x: __m256d) -> __m256d {
+    let c = |v: f64| _mm256_set1_pd(v);
+    let bits = _mm256_castpd_si256(x);
+    // Exponent as a double via the 2^52 magic: (e_bits | 0x4330..) - 2^52 = e_bits.
+    let e_bits = _mm256_srli_epi64::<52>(bits);
+    let magic = _mm256_set1_epi64x(0x4330_0000_0000_0000);
+    let e_raw = _mm256_sub_pd(
+        _mm256_castsi256_pd(_mm256_or_si256(e_bits, magic)),
+        c(4_503_599_627_370_496.0),
+    );
+    let mant_bits = _mm256_or_si256(
+        _mm256_and_si256(bits, _mm256_set1_epi64x(0x000f_ffff_ffff_ffff)),
+        _mm256_set1_epi64x(0x3ff0_0000_0000_0000),
+    );
+    let m = _mm256_castsi256_pd(mant_bits);
+    let big = _mm256_cmp_pd::<_CMP_GE_OQ>(m, c(std::f64::consts::SQRT_2));
+    let m = _mm256_blendv_pd(m, _mm256_mul_pd(m, c(0.5)), big);
+    let e = _mm256_add_pd(_mm256_sub_pd(e_raw, c(1023.0)), _mm256_and_pd(big, c(1.0)));
+    let s = _mm256_div_pd(_mm256_sub_pd(m, c(1.0)), _mm256_add_pd(m, c(1.0)));
+    let s2 = _mm256_mul_pd(s, s);
+    let mut p = c(1.0 / 21.0);
+    for k in [19.0, 17.0, 15.0, 13.0, 11.0, 9.0, 7.0, 5.0, 3.0, 1.0] {
+        p = _mm256_fmadd_pd(p, s2, c(1.0 / k));
+    }
+    _mm256_fmadd_pd(
+        e,
+        c(std::f64::consts::LN_2),
+        _mm256_mul_pd(c(2.0), _mm256_mul_pd(s, p)),
+    )
+}
+
+/// Stage part of the log-likelihood of one group into `out[k][lane]`
+/// (`stride x LANES`, rows `>= n_stages` are scratch).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn stage_block(st: &StageInput, g: &GroupInput, out: &mut [f64]) {
+    let nb = st.n_biomarkers;
+    let stride = st.stride;
+    debug_assert!(
+        out.len() >= stride * LANES && st.mu.len() >= nb * stride && g.x.len() >= nb * LANES
+    );
+    let mu = st.mu.as_ptr();
+    let x = g.x.as_ptr();
+    let o = out.as_mut_ptr();
+    let mut k0 = 0;
+    while k0 < stride {
+        // SAFETY: b < nb, k0 + TILE <= stride (stride is a multiple of TILE), and
+        // the slices were checked above to hold nb * stride and nb * LANES values.
+        unsafe {
+            let mut acc = [_mm256_setzero_pd(); 2 * TILE];
+            for b in 0..nb {
+                let xl = _mm256_loadu_pd(x.add(b * LANES));
+                let xh = _mm256_loadu_pd(x.add(b * LANES + 4));
+                let row = mu.add(b * stride + k0);
+                for t in 0..TILE {
+                    let m = _mm256_broadcast_sd(&*row.add(t));
+                    acc[2 * t] = _mm256_fmadd_pd(xl, m, acc[2 * t]);
+                    acc[2 * t + 1] = _mm256_fmadd_pd(xh, m, acc[2 * t + 1]);
+                }
+            }
+            for t in 0..TILE {
+                let c = _mm256_broadcast_sd(&st.neg_half_sum_mu_sq[k0 + t]);
+                _mm256_storeu_pd(o.add((k0 + t) * LANES), _mm256_add_pd(acc[2 * t], c));
+                _mm256_storeu_pd(
+                    o.add((k0 + t) * LANES + 4),
+                    _mm256_add_pd(acc[2 * t + 1], c),
+                );
+            }
+        }
+        k0 += TILE;
+    }
+    let ns = st.n_stages;
+    for &(lane, b) in g.missing {
+        let h = &st.half_mu_sq[b as usize * stride..b as usize * stride + ns];
+        for k in 0..ns {
+            out[k * LANES + lane as usize] += h[k];
+        }
+    }
+}
+
+/// Per-lane `log sum_k exp(v[k][lane])` over the first `n_stages` rows.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn lse_block(v: &[f64], n_stages: usize, out: &mut [f64]) {
+    assert!(v.len() >= n_stages * LANES && out.len() >= LANES && n_stages > 0);
+    let p = v.as_ptr();
+    // SAFETY: every index is below n_stages * LANES, checked above.
+    unsafe {
+        let mut max_l = _mm256_loadu_pd(p);
+        let mut max_h = _mm256_loadu_pd(p.add(4));
+        for k in 1..n_stages {
+            max_l = _mm256_max_pd(max_l, _mm256_loadu_pd(p.add(k * LANES)));
+            max_h = _mm256_max_pd(max_h, _mm256_loadu_pd(p.add(k * LANES + 4)));
+        }
+        let mut sum_l = _mm256_setzero_pd();
+        let mut sum_h = _mm256_setzero_pd();
+        for k in 0..n_stages {
+            sum_l = _mm256_add_pd(
+                sum_l,
+                exp4(_mm256_sub_pd(_mm256_loadu_pd(p.add(k * LANES)), max_l)),
+            );
+            sum_h = _mm256_add_pd(
+                sum_h,
+                exp4(_mm256_sub_pd(_mm256_loadu_pd(p.add(k * LANES + 4)), max_h)),
+            );
+        }
+        _mm256_storeu_pd(out.as_mut_ptr(), _mm256_add_pd(max_l, ln4(sum_l)));
+        _mm256_storeu_pd(out.as_mut_ptr().add(4), _mm256_add_pd(max_h, ln4(sum_h)));
+    }
+}
+
+/// AVX2 version of `kernels::subtype_lse`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn subtype_lse(
+    st: &StageInput,
+    groups: &[GroupInput],
+    scratch: &mut [f64],
+    lse: &mut [f64],
+) {
+    for (gi, g) in groups.iter().enumerate() {
+        stage_block(st, g, scratch);
+        lse_block(scratch, st.n_stages, &mut lse[gi * LANES..(gi + 1) * LANES]);
+    }
+}
+
+/// AVX2 version of `kernels::mixture`: per subject
+/// `log sum_s exp(log_f[s] + lse[s][m])`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn mixture(log_f: &[f64], lse: &[&[f64]], out: &mut [f64]) {
+    let n = out.len() / 4;
+    for part in lse {
+        assert!(part.len() >= n * 4);
+    }
+    assert!(log_f.len() >= lse.len());
+    for i in 0..n {
+        // SAFETY: every part holds at least n * 4 values (checked above).
+        unsafe {
+            let mut max = _mm256_set1_pd(f64::NEG_INFINITY);
+            for (s, part) in lse.iter().enumerate() {
+                let v = _mm256_add_pd(
+                    _mm256_loadu_pd(part.as_ptr().add(4 * i)),
+                    _mm256_set1_pd(log_f[s]),
+                );
+                max = _mm256_max_pd(max, v);
+            }
+            let mut sum = _mm256_setzero_pd();
+            for (s, part) in lse.iter().enumerate() {
+                let v = _mm256_add_pd(
+                    _mm256_loadu_pd(part.as_ptr().add(4 * i)),
+                    _mm256_set1_pd(log_f[s]),
+                );
+                // log f = -inf (an empty subtype): clamp so exp gives ~0, never NaN.
+                let d = _mm256_max_pd(_mm256_sub_pd(v, max), _mm256_set1_pd(-745.0));
+                sum = _mm256_add_pd(sum, exp4(d));
+            }
+            _mm256_storeu_pd(out.as_mut_ptr().add(4 * i), _mm256_add_pd(max, ln4(sum)));
+        }
+    }
+}
+
+/// AVX2 version of `kernels::group_delta` (see there).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn group_delta(
+    x: &[f64],
+    obs: &[f64],
+    changes: &[crate::kernels::StageDelta],
+    reference: &[f64; LANES],
+    l: &[f64],
+    e: &[f64],
+    new_l: &mut [f64],
+    new_e: &mut [f64],
+    new_p: &mut [f64; LANES],
+) {
+    let n_stages = l.len() / LANES;
+    assert!(
+        e.len() >= n_stages * LANES
+            && new_l.len() >= changes.len() * LANES
+            && new_e.len() >= changes.len() * LANES
+    );
+    // SAFETY: indices are bounded by the asserts above, by `stage < n_stages` and
+    // by `b < n_biomarkers` (x and obs hold n_biomarkers * LANES values).
+    unsafe {
+        let ref_l = _mm256_loadu_pd(reference.as_ptr());
+        let ref_h = _mm256_loadu_pd(reference.as_ptr().add(4));
+        for (i, ch) in changes.iter().enumerate() {
+            let k = ch.stage;
+            assert!(k < n_stages);
+            let mut al = _mm256_loadu_pd(l.as_ptr().add(k * LANES));
+            let mut ah = _mm256_loadu_pd(l.as_ptr().add(k * LANES + 4));
+            for &(b, dmu, dhsq) in ch.deltas {
+                assert!((b + 1) * LANES <= x.len() && (b + 1) * LANES <= obs.len());
+                let dm = _mm256_set1_pd(dmu);
+                let dh = _mm256_set1_pd(dhsq);
+                al = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES)), dh, al);
+                ah = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES + 4)), dh, ah);
+                al = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES)), dm, al);
+                ah = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES + 4)), dm, ah);
+            }
+            _mm256_storeu_pd(new_l.as_mut_ptr().add(i * LANES), al);
+            _mm256_storeu_pd(new_l.as_mut_ptr().add(i * LANES + 4), ah);
+            _mm256_storeu_pd(
+                new_e.as_mut_ptr().add(i * LANES),
+                exp4(_mm256_sub_pd(al, ref_l)),
+            );
+            _mm256_storeu_pd(
+                new_e.as_mut_ptr().add(i * LANES + 4),
+                exp4(_mm256_sub_pd(ah, ref_h)),
+            );
+        }
+        // Re-sum every stage (no subtract-and-add drift).
+        let mut sl = _mm256_setzero_pd();
+        let mut sh = _mm256_setzero_pd();
+        let mut next = 0;
+        for k in 0..n_stages {
+            let src = if next < changes.len() && changes[next].stage == k {
+                next += 1;
+                new_e.as_ptr().add((next - 1) * LANES)
+            } else {
+                e.as_ptr().add(k * LANES)
+            };
+            sl = _mm256_add_pd(sl, _mm256_loadu_pd(src));
+            sh = _mm256_add_pd(sh, _mm256_loadu_pd(src.add(4)));
+        }
+        _mm256_storeu_pd(new_p.as_mut_ptr(), sl);
+        _mm256_storeu_pd(new_p.as_mut_ptr().add(4), sh);
+    }
+}
+
+/// AVX2 version of `kernels::group_total`: `out = ln(sum_s f_s p_s)`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn group_total(f: &[f64], p: &[&[f64; LANES]], out: &mut [f64; LANES]) {
+    let mut sl = _mm256_setzero_pd();
+    let mut sh = _mm256_setzero_pd();
+    for (fs, ps) in f.iter().zip(p) {
+        let w = _mm256_set1_pd(*fs);
+        // SAFETY: each ps holds LANES = 8 values.
+        unsafe {
+            sl = _mm256_fmadd_pd(w, _mm256_loadu_pd(ps.as_ptr()), sl);
+            sh = _mm256_fmadd_pd(w, _mm256_loadu_pd(ps.as_ptr().add(4)), sh);
+        }
+    }
+    // SAFETY: out holds 8 values.
+    unsafe {
+        _mm256_storeu_pd(out.as_mut_ptr(), ln4(sl));
+        _mm256_storeu_pd(out.as_mut_ptr().add(4), ln4(sh));
+    }
+}

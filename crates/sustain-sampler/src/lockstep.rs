@@ -1,0 +1,325 @@
+//! Lockstep chains: N SuStaIn chains advanced together, every iteration's proposals
+//! scored in one [`BatchEvaluator::loglike_batch`] call (one GPU dispatch).
+//!
+//! Each chain keeps its own random stream on the CPU, `rng::stream(seed, CHAIN,
+//! index)` as in the CPU backend (`sustain_cpu::run_chains`), and draws from it in
+//! the same order as [`crate::Chain::step`]: the proposal and the acceptance uniform
+//! first ([`SustainChain::begin_step`]), then, once the batch is scored, the
+//! accept/reject decision ([`SustainChain::finish_step`]) which draws nothing. So a
+//! chain's trace depends only on its stream and on the log-likelihoods the
+//! evaluator returns, never on how the backend schedules the batch or on the other
+//! chains. With an exact evaluator the traces are those of the CPU path, except
+//! where an accept/reject decision falls within rounding of the threshold (the CPU
+//! path scores proposals incrementally, this one in full; both in f64 they differ by
+//! about 1e-13 relative).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use sustain_model::*;
+//! use sustain_sampler::{lockstep, ProposalMode, StepSizes};
+//! let events = EventSet::uniform(3, &[1.0, 2.0], 4.0).unwrap();
+//! let data = Dataset::from_rows(&[vec![0.5, 1.5, 2.5], vec![2.0, 0.1, 1.0]]).unwrap();
+//! let lik = Arc::new(Likelihood::new(events.clone(), &data, MissingConvention::Marginalise).unwrap());
+//! let mut rng = <rand_pcg::Pcg64 as rand::SeedableRng>::seed_from_u64(1);
+//! let start = Mixture::single(Sequence::random(&events, &mut rng));
+//! let settings = lockstep::LockstepSettings {
+//!     mode: ProposalMode::Exact,
+//!     steps: StepSizes::initial(1, events.n_events()),
+//!     n_iterations: 100,
+//!     seed: 7,
+//! };
+//! let mut evaluator = SerialEvaluator::new(lik);
+//! let runs = lockstep::run_lockstep(&mut evaluator, &start, &settings, 0..4).unwrap();
+//! assert_eq!(runs.len(), 4);
+//! assert_eq!(runs[2].index, 2);
+//! assert_eq!(runs[2].trace.n_iterations(), 100);
+//! ```
+
+use crate::chain::{Chain, Pending, ProposalMode, StepSizes, SustainChain};
+use crate::evaluator::ChainEvaluator;
+use crate::merge::ChainRun;
+use crate::rng;
+use crate::trace::Trace;
+use sustain_model::{BatchEvaluator, Mixture, ModelError, Result};
+
+/// Settings of a lockstep run (as `sustain_cpu::ChainSettings`, without threads: the
+/// batch evaluator is the parallelism).
+#[derive(Debug, Clone)]
+pub struct LockstepSettings {
+    /// Proposal mode.
+    pub mode: ProposalMode,
+    /// Step sizes, shared by all chains.
+    pub steps: StepSizes,
+    /// Iterations per chain.
+    pub n_iterations: usize,
+    /// Run seed; chain `i` uses stream `rng::stream(seed, CHAIN, i)`.
+    pub seed: u64,
+}
+
+/// The chain-side evaluator of a lockstep chain: it only knows the start's
+/// log-likelihood; proposals are scored by the driver's batch evaluator.
+struct Scored(f64);
+
+impl ChainEvaluator for Scored {
+    fn reset(&mut self, _mixture: &Mixture) -> f64 {
+        self.0
+    }
+    fn propose(&mut self, _mixture: &Mixture, _changed: &[bool]) -> f64 {
+        // Never called: the driver uses begin_step / finish_step.
+        f64::NAN
+    }
+    fn accept(&mut self) {}
+    fn reject(&mut self) {}
+}
+
+/// Runs chains `chains` (indices; chain `i` with stream `(seed, CHAIN, i)`) of
+/// `settings.n_iterations` from `start` in lockstep: per iteration one
+/// `loglike_batch` call with every chain's proposal that lies inside the simplex.
+/// Returns one [`ChainRun`] per chain in index order; each run's `wall_s` is the
+/// wall time of the whole lockstep run (the chains advance together).
+///
+/// Errors are the evaluator's (e.g. a device error).
+pub fn run_lockstep<B: BatchEvaluator + ?Sized>(
+    evaluator: &mut B,
+    start: &Mixture,
+    settings: &LockstepSettings,
+    chains: std::ops::Range<usize>,
+) -> Result<Vec<ChainRun>> {
+    let t0 = std::time::Instant::now();
+    let events = evaluator.events().clone();
+    let indices: Vec<usize> = chains.collect();
+    let ll0 = evaluator.loglike_batch(std::slice::from_ref(start))?[0];
+    let mut states: Vec<_> = indices
+        .iter()
+        .map(|&index| {
+            let chain = SustainChain::new(
+                &events,
+                Scored(ll0),
+                start.clone(),
+                settings.mode,
+                settings.steps.clone(),
+            );
+            let rng = rng::stream(settings.seed, rng::purpose::CHAIN, index as u64);
+            let trace = Trace::new(start.n_subtypes(), events.n_events());
+            (chain, rng, trace)
+        })
+        .collect();
+    let mut pending: Vec<Option<Pending>> = Vec::with_capacity(indices.len());
+    let mut batch: Vec<Mixture> = Vec::with_capacity(indices.len());
+    for _ in 0..settings.n_iterations {
+        pending.extend(
+            states
+                .iter_mut()
+                .map(|(chain, rng, _)| chain.begin_step(rng)),
+        );
+        batch.clear();
+        batch.extend(
+            pending
+                .iter()
+                .flatten()
+                .map(|p: &Pending| p.mixture.clone()),
+        );
+        let scores = if batch.is_empty() {
+            Vec::new()
+        } else {
+            evaluator.loglike_batch(&batch)?
+        };
+        if scores.len() != batch.len() {
+            return Err(ModelError::Backend(format!(
+                "the evaluator returned {} log-likelihoods for {} proposals",
+                scores.len(),
+                batch.len()
+            )));
+        }
+        // Decide in chain order; each decision uses only the chain's own values.
+        let mut scores = scores.into_iter();
+        for ((chain, _, trace), p) in states.iter_mut().zip(pending.drain(..)) {
+            // Proposals outside the simplex were rejections already (not scored).
+            let moved = match p {
+                Some(p) => scores.next().is_some_and(|ll| chain.finish_step(p, ll)),
+                None => false,
+            };
+            trace.record(chain.state(), chain.loglike(), moved);
+        }
+    }
+    let wall_s = t0.elapsed().as_secs_f64();
+    Ok(indices
+        .into_iter()
+        .zip(states)
+        .map(|(index, (chain, _, trace))| {
+            let (acc, prop) = chain.acceptance();
+            ChainRun {
+                index,
+                trace,
+                acceptance: acc as f64 / prop.max(1) as f64,
+                wall_s,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run_chain;
+    use rand::SeedableRng;
+    use std::sync::Arc;
+    use sustain_model::simulate::{simulate, SimulationSpec};
+    use sustain_model::{
+        EventSet, IncrementalLikelihood, Likelihood, MissingConvention, Sequence, SerialEvaluator,
+    };
+
+    /// A small 2-subtype problem with missing values.
+    fn problem() -> (Arc<Likelihood>, Mixture) {
+        let events = EventSet::uniform(4, &[1.0, 2.0], 4.0).unwrap();
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
+        let truth = Mixture::new(
+            vec![
+                Sequence::random(&events, &mut rng),
+                Sequence::random(&events, &mut rng),
+            ],
+            vec![0.6, 0.4],
+        )
+        .unwrap();
+        let spec = SimulationSpec {
+            n_subjects: 60,
+            control_fraction: 0.1,
+            missing_fraction: 0.1,
+        };
+        let data = simulate(&events, &truth, &spec, 5).unwrap().data;
+        let lik = Arc::new(
+            Likelihood::new(events.clone(), &data, MissingConvention::Marginalise).unwrap(),
+        );
+        let start = Mixture::new(
+            vec![
+                Sequence::random(&events, &mut rng),
+                Sequence::random(&events, &mut rng),
+            ],
+            vec![0.5, 0.5],
+        )
+        .unwrap();
+        (lik, start)
+    }
+
+    /// The CPU path of `sustain_cpu::run_chains`: chain `i` with stream `(seed, CHAIN,
+    /// i)` and the incremental evaluator.
+    fn cpu_runs(
+        lik: &Arc<Likelihood>,
+        start: &Mixture,
+        s: &LockstepSettings,
+        chains: std::ops::Range<usize>,
+    ) -> Vec<ChainRun> {
+        chains
+            .map(|i| {
+                let mut rng = rng::stream(s.seed, rng::purpose::CHAIN, i as u64);
+                run_chain(
+                    i,
+                    lik.events(),
+                    IncrementalLikelihood::new(Arc::clone(lik), start),
+                    start,
+                    s.mode,
+                    &s.steps,
+                    s.n_iterations,
+                    &mut rng,
+                )
+            })
+            .collect()
+    }
+
+    /// Lockstep with the exact serial evaluator reproduces the CPU incremental path
+    /// state by state. The two differ only in how a proposal's log-likelihood is
+    /// computed (in full vs incrementally, both f64: ~1e-13 relative apart); on this
+    /// problem no accept/reject decision falls within that distance of its threshold
+    /// (a uniform would have to land within ~1e-13 of `exp(log ratio)`), so
+    /// positions, fractions and accept flags are equal and log-likelihoods agree to
+    /// rounding.
+    #[test]
+    fn serial_lockstep_equals_cpu_chains() {
+        let (lik, start) = problem();
+        let n_events = lik.events().n_events();
+        for mode in [ProposalMode::Exact, ProposalMode::Reference] {
+            let mut steps = StepSizes::initial(2, n_events);
+            steps.sigma_f = vec![0.1, 0.2];
+            let s = LockstepSettings {
+                mode,
+                steps,
+                n_iterations: 400,
+                seed: 11,
+            };
+            let mut ev = SerialEvaluator::new(Arc::clone(&lik));
+            let lock = run_lockstep(&mut ev, &start, &s, 2..7).unwrap();
+            let cpu = cpu_runs(&lik, &start, &s, 2..7);
+            assert_eq!(lock.len(), 5);
+            for (a, b) in lock.iter().zip(&cpu) {
+                assert_eq!(a.index, b.index);
+                assert_eq!(a.acceptance, b.acceptance);
+                let (ta, tb) = (&a.trace, &b.trace);
+                assert_eq!(ta.n_iterations(), tb.n_iterations());
+                assert_eq!(ta.n_states(), tb.n_states());
+                assert!(ta.n_states() > 10, "too few moves to test anything");
+                for st in 0..ta.n_states() {
+                    for sub in 0..2 {
+                        for e in 0..n_events {
+                            assert_eq!(ta.position(st, sub, e), tb.position(st, sub, e));
+                        }
+                        assert_eq!(ta.fraction(st, sub), tb.fraction(st, sub));
+                    }
+                }
+                for (x, y) in ta.loglike_series(0, 1).iter().zip(tb.loglike_series(0, 1)) {
+                    assert!((x - y).abs() <= 1e-9 * y.abs(), "{x} vs {y}");
+                }
+            }
+        }
+    }
+
+    /// A chain's trace does not depend on which other chains run with it, nor on how
+    /// the evaluator orders its work (here: a batch evaluator scoring in reverse).
+    #[test]
+    fn independent_of_companions_and_scheduling() {
+        struct Reversed(SerialEvaluator);
+        impl BatchEvaluator for Reversed {
+            fn events(&self) -> &EventSet {
+                self.0.events()
+            }
+            fn n_subjects(&self) -> usize {
+                self.0.n_subjects()
+            }
+            fn loglike_batch(&mut self, m: &[Mixture]) -> Result<Vec<f64>> {
+                let rev: Vec<Mixture> = m.iter().rev().cloned().collect();
+                let mut out = self.0.loglike_batch(&rev)?;
+                out.reverse();
+                Ok(out)
+            }
+            fn log_p_subjects_batch(&mut self, m: &[Mixture]) -> Result<Vec<Vec<f64>>> {
+                self.0.log_p_subjects_batch(m)
+            }
+        }
+        let (lik, start) = problem();
+        let s = LockstepSettings {
+            mode: ProposalMode::Exact,
+            steps: StepSizes::initial(2, lik.events().n_events()),
+            n_iterations: 200,
+            seed: 5,
+        };
+        let all = run_lockstep(
+            &mut SerialEvaluator::new(Arc::clone(&lik)),
+            &start,
+            &s,
+            0..6,
+        )
+        .unwrap();
+        let one = run_lockstep(
+            &mut Reversed(SerialEvaluator::new(Arc::clone(&lik))),
+            &start,
+            &s,
+            4..5,
+        )
+        .unwrap();
+        assert_eq!(one[0].index, 4);
+        assert_eq!(
+            one[0].trace.loglike_series(0, 1),
+            all[4].trace.loglike_series(0, 1)
+        );
+        assert_eq!(one[0].acceptance, all[4].acceptance);
+    }
+}

@@ -1,0 +1,190 @@
+//! Run-time backend selection: what [`crate::config::Backend`] turns into.
+//!
+//! [`select`] resolves the configured backend into an [`Engine`]:
+//!
+//! - [`Backend::Cpu`] is [`Engine::Cpu`]: E-M start points in parallel on CPU threads,
+//!   each with a [`SerialEvaluator`]; MCMC chains on threads with the incremental
+//!   likelihood (`sustain_cpu::run_chains`).
+//! - [`Backend::Gpu`], in a build with the `gpu` feature and a usable adapter, is an
+//!   [`Engine::Batch`] over one shared `sustain_gpu::GpuContext`: E-M start points run
+//!   one after another (the GPU is the parallelism) with a `GpuEvaluator`, and MCMC
+//!   uses the lockstep driver ([`sustain_sampler::lockstep`]), all chains' proposals
+//!   in one dispatch per iteration. Step-size tuning stays on the CPU incremental
+//!   path (one chain: too small a batch for a GPU); so do the likelihood-derived
+//!   steps that are not batch evaluations (E-M's fraction updates, staging
+//!   posteriors).
+//! - [`Backend::Gpu`] without a usable adapter, or in a build without the `gpu`
+//!   feature, falls back to [`Engine::Cpu`] with a one-line [`Selection::notice`]
+//!   ("no GPU adapter found (...); running on the CPU"), or fails with
+//!   [`Error::Backend`] when `require_gpu` is set.
+//!
+//! [`Engine::Batch`] takes any [`BatchEvaluator`] factory, so other batch backends
+//! (and tests without the `gpu` feature) plug in the same way.
+
+use crate::config::Backend;
+use crate::Error;
+use std::sync::Arc;
+use sustain_model::{BatchEvaluator, Dataset, Likelihood, ModelError, SerialEvaluator};
+
+/// A boxed batch evaluator that may move between threads.
+pub type BoxedEvaluator = Box<dyn BatchEvaluator + Send>;
+
+/// Makes a batch evaluator for prepared data (`data` is the data set `lik` was built
+/// from).
+pub type EvaluatorFactory =
+    dyn Fn(&Arc<Likelihood>, &Dataset) -> Result<BoxedEvaluator, ModelError> + Send + Sync;
+
+/// Where a run's likelihoods are evaluated.
+#[derive(Clone)]
+pub enum Engine {
+    /// CPU threads: parallel E-M start points, incremental MCMC chains on threads.
+    Cpu,
+    /// A batch evaluator (the GPU): sequential E-M start points with the factory's
+    /// evaluators, lockstep MCMC chains with one batch per iteration.
+    Batch {
+        /// One line naming it (e.g. the GPU adapter).
+        name: String,
+        /// Makes an evaluator for a data set.
+        factory: Arc<EvaluatorFactory>,
+    },
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Engine::Cpu => f.write_str("Cpu"),
+            Engine::Batch { name, .. } => f.debug_struct("Batch").field("name", name).finish(),
+        }
+    }
+}
+
+impl Engine {
+    /// A batch engine from an evaluator factory.
+    pub fn batch(
+        name: impl Into<String>,
+        factory: impl Fn(&Arc<Likelihood>, &Dataset) -> Result<BoxedEvaluator, ModelError>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Self {
+        Engine::Batch {
+            name: name.into(),
+            factory: Arc::new(factory),
+        }
+    }
+
+    /// The GPU engine over `ctx` (`GpuEvaluator`s sharing one device).
+    #[cfg(feature = "gpu")]
+    pub fn gpu(ctx: Arc<sustain_gpu::GpuContext>) -> Self {
+        let name = format!("GPU: {}", ctx.description());
+        Engine::batch(name, move |lik, data| {
+            sustain_gpu::GpuEvaluator::from_likelihood(Arc::clone(&ctx), lik, data)
+                .map(|e| Box::new(e) as BoxedEvaluator)
+                .map_err(ModelError::from)
+        })
+    }
+
+    /// One line naming the engine: `CPU` or the batch engine's name.
+    pub fn name(&self) -> String {
+        match self {
+            Engine::Cpu => "CPU".into(),
+            Engine::Batch { name, .. } => name.clone(),
+        }
+    }
+
+    /// Whether this is the CPU engine.
+    pub fn is_cpu(&self) -> bool {
+        matches!(self, Engine::Cpu)
+    }
+
+    /// A batch evaluator for `lik` (built from `data`): a [`SerialEvaluator`] on the
+    /// CPU, the factory's evaluator otherwise.
+    pub fn evaluator(
+        &self,
+        lik: &Arc<Likelihood>,
+        data: &Dataset,
+    ) -> Result<BoxedEvaluator, ModelError> {
+        match self {
+            Engine::Cpu => Ok(Box::new(SerialEvaluator::new(Arc::clone(lik)))),
+            Engine::Batch { factory, .. } => factory(lik, data),
+        }
+    }
+}
+
+/// The outcome of [`select`]: the engine, and a one-line notice when the requested
+/// backend was not available and the run falls back to the CPU.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// Where the run evaluates likelihoods.
+    pub engine: Engine,
+    /// The fallback line, e.g. "no GPU adapter found (...); running on the CPU".
+    pub notice: Option<String>,
+}
+
+/// Resolves `backend`: the CPU, or the GPU (one device and compiled shaders, shared
+/// by every evaluator of the run). When the GPU is unavailable the selection is the
+/// CPU with a one-line notice, or, with `require_gpu`, an [`Error::Backend`] whose
+/// message is one line.
+pub fn select(backend: Backend, require_gpu: bool) -> Result<Selection, Error> {
+    match backend {
+        Backend::Cpu => Ok(Selection {
+            engine: Engine::Cpu,
+            notice: None,
+        }),
+        Backend::Gpu => match gpu_engine() {
+            Ok(engine) => Ok(Selection {
+                engine,
+                notice: None,
+            }),
+            Err(why) if require_gpu => Err(Error::Backend(format!(
+                "the GPU backend is required but unavailable: {why}"
+            ))),
+            Err(why) => Ok(Selection {
+                engine: Engine::Cpu,
+                notice: Some(format!("{why}; running on the CPU")),
+            }),
+        },
+    }
+}
+
+/// The GPU engine, or why there is none (one line).
+#[cfg(feature = "gpu")]
+fn gpu_engine() -> Result<Engine, String> {
+    match sustain_gpu::GpuContext::new() {
+        Ok(ctx) => Ok(Engine::gpu(Arc::new(ctx))),
+        Err(sustain_gpu::GpuError::NoAdapter(why)) => Err(format!("no GPU adapter found ({why})")),
+        Err(e) => Err(format!("the GPU cannot be used ({e})")),
+    }
+}
+
+/// The GPU engine, or why there is none (one line).
+#[cfg(not(feature = "gpu"))]
+fn gpu_engine() -> Result<Engine, String> {
+    Err("this build has no GPU support (feature gpu)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_selects_cpu() {
+        let s = select(Backend::Cpu, true).unwrap();
+        assert!(s.engine.is_cpu());
+        assert!(s.notice.is_none());
+    }
+
+    #[cfg(not(feature = "gpu"))]
+    #[test]
+    fn gpu_without_feature_falls_back_or_fails() {
+        let s = select(Backend::Gpu, false).unwrap();
+        assert!(s.engine.is_cpu());
+        assert_eq!(
+            s.notice.as_deref(),
+            Some("this build has no GPU support (feature gpu); running on the CPU")
+        );
+        let e = select(Backend::Gpu, true).unwrap_err().to_string();
+        assert!(e.contains("no GPU support"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+}

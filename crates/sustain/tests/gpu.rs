@@ -1,0 +1,203 @@
+//! The GPU path of the facade on `../shared/data/sim42`: a full fit with GPU
+//! evaluators (E-M one start point after another, lockstep MCMC chains) gives the
+//! same maximum-likelihood sequences as the CPU backend.
+//!
+//! The GPU path is driven through [`fit_with_engine`] with an [`Engine::batch`] over
+//! `sustain_gpu::GpuEvaluator` (a dev-dependency), so this runs in the default
+//! `cargo test --workspace` without the `gpu` feature. It skips with a NOTICE only
+//! when no adapter at all can be created (or sim42 is absent).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use sustain::backend::{BoxedEvaluator, Engine};
+use sustain::config::Backend;
+use sustain::fit::fit_with_engine;
+use sustain::model::{ModelError, SerialEvaluator};
+use sustain::prelude::*;
+use sustain::sampler::lockstep::{run_lockstep, LockstepSettings};
+use sustain::sampler::StepSizes;
+use sustain_gpu::{GpuContext, GpuError, GpuEvaluator};
+
+struct Sim42 {
+    events: EventSet,
+    names: Vec<String>,
+    data: Dataset,
+}
+
+fn sim42() -> Option<Sim42> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sim42");
+    if !dir.join("data.csv").exists() || !dir.join("model.json").exists() {
+        eprintln!("NOTICE: ../shared/data/sim42 not found; GPU fit test skipped");
+        return None;
+    }
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).unwrap()).unwrap();
+    let z_vals: Vec<Vec<f64>> = serde_json::from_value(model["z_vals"].clone()).unwrap();
+    let z_max: Vec<f64> = serde_json::from_value(model["z_max"].clone()).unwrap();
+    let names: Vec<String> = serde_json::from_value(model["biomarkers"].clone()).unwrap();
+    let events = EventSet::new(&z_vals, &z_max).unwrap();
+    let mut rdr = csv::Reader::from_path(dir.join("data.csv")).unwrap();
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    let cols: Vec<usize> = names
+        .iter()
+        .map(|n| header.iter().position(|h| h == n).unwrap())
+        .collect();
+    let rows: Vec<Vec<f64>> = rdr
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            cols.iter()
+                .map(|&c| r[c].parse().unwrap_or(f64::NAN))
+                .collect()
+        })
+        .collect();
+    let data = Dataset::from_rows(&rows).unwrap();
+    Some(Sim42 {
+        events,
+        names,
+        data,
+    })
+}
+
+fn gpu_engine() -> Option<Engine> {
+    match GpuContext::new() {
+        Ok(ctx) => {
+            let ctx = Arc::new(ctx);
+            eprintln!("GPU adapter: {}", ctx.description());
+            Some(Engine::batch(
+                format!("GPU: {}", ctx.description()),
+                move |lik: &Arc<Likelihood>, data: &Dataset| {
+                    GpuEvaluator::from_likelihood(Arc::clone(&ctx), lik, data)
+                        .map(|e| Box::new(e) as BoxedEvaluator)
+                        .map_err(ModelError::from)
+                },
+            ))
+        }
+        Err(GpuError::NoAdapter(why)) => {
+            eprintln!("NOTICE: no GPU adapter ({why}); GPU fit test skipped");
+            None
+        }
+        Err(e) => panic!("an adapter exists but the GPU cannot be used: {e}"),
+    }
+}
+
+fn config(backend: Backend) -> FitConfig {
+    FitConfig {
+        n_startpoints: 3,
+        max_subtypes: 2,
+        n_iterations: 500,
+        n_chains: 2,
+        tuning_passes: 2,
+        tuning_iterations: 500,
+        seed: 42,
+        backend,
+        ..FitConfig::default()
+    }
+}
+
+#[test]
+fn gpu_fit_gives_the_cpu_ml_sequences_on_sim42() {
+    let Some(sim) = sim42() else { return };
+    let Some(engine) = gpu_engine() else { return };
+    let input = FitInput {
+        events: &sim.events,
+        biomarkers: &sim.names,
+        data: &sim.data,
+    };
+    let t0 = std::time::Instant::now();
+    let cpu = fit(&input, &config(Backend::Cpu), None, &|_| {}).unwrap();
+    let cpu_s = t0.elapsed().as_secs_f64();
+    let t0 = std::time::Instant::now();
+    let gpu = fit_with_engine(&input, &config(Backend::Gpu), &engine, None, &|_| {}).unwrap();
+    eprintln!(
+        "sim42 fit: CPU {cpu_s:.2} s, {} {:.2} s",
+        engine.name(),
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(gpu.settings.backend, Backend::Gpu);
+    assert_eq!(cpu.models.len(), gpu.models.len());
+    for (c, g) in cpu.models.iter().zip(&gpu.models) {
+        eprintln!(
+            "k={}: CPU ML {:?} ({}), GPU ML {:?} ({})",
+            c.n_subtypes, c.ml_sequences, c.ml_loglike, g.ml_sequences, g.ml_loglike
+        );
+        assert_eq!(
+            c.em_sequences, g.em_sequences,
+            "E-M optimum, k={}",
+            c.n_subtypes
+        );
+        assert_eq!(
+            c.ml_sequences, g.ml_sequences,
+            "ML sequences, k={}",
+            c.n_subtypes
+        );
+        let rel = (c.ml_loglike - g.ml_loglike).abs() / c.ml_loglike.abs();
+        assert!(
+            rel < 1e-5,
+            "ML log-likelihood {} vs {}",
+            g.ml_loglike,
+            c.ml_loglike
+        );
+        assert_eq!(g.samples.chains.len(), 2);
+    }
+}
+
+/// The lockstep driver with the exact serial evaluator reproduces the CPU backend's
+/// chains (`sustain_cpu::run_chains`) state by state on sim42 (no GPU needed): the
+/// per-chain streams are the same, and no accept/reject decision here falls within
+/// the ~1e-13 rounding difference of full vs incremental f64 evaluation.
+#[test]
+fn serial_lockstep_equals_run_chains_on_sim42() {
+    let Some(sim) = sim42() else { return };
+    let lik = Arc::new(
+        Likelihood::new(
+            sim.events.clone(),
+            &sim.data,
+            MissingConvention::Marginalise,
+        )
+        .unwrap(),
+    );
+    let mut rng = <rand_pcg::Pcg64 as rand::SeedableRng>::seed_from_u64(9);
+    let start = Mixture::new(
+        vec![
+            Sequence::random(&sim.events, &mut rng),
+            Sequence::random(&sim.events, &mut rng),
+        ],
+        vec![0.5, 0.5],
+    )
+    .unwrap();
+    let steps = StepSizes::initial(2, sim.events.n_events());
+    let settings = sustain_cpu::ChainSettings {
+        mode: ProposalMode::Exact,
+        steps: steps.clone(),
+        n_iterations: 300,
+        seed: 3,
+        threads: 2,
+    };
+    let cpu = sustain_cpu::run_chains(&lik, &start, &settings, 0..3);
+    let lock = run_lockstep(
+        &mut SerialEvaluator::new(Arc::clone(&lik)),
+        &start,
+        &LockstepSettings {
+            mode: ProposalMode::Exact,
+            steps,
+            n_iterations: 300,
+            seed: 3,
+        },
+        0..3,
+    )
+    .unwrap();
+    for (a, b) in lock.iter().zip(&cpu) {
+        assert_eq!(a.index, b.index);
+        assert_eq!(a.acceptance, b.acceptance);
+        assert_eq!(a.trace.n_states(), b.trace.n_states());
+        for st in 0..a.trace.n_states() {
+            for s in 0..2 {
+                for e in 0..sim.events.n_events() {
+                    assert_eq!(a.trace.position(st, s, e), b.trace.position(st, s, e));
+                }
+                assert_eq!(a.trace.fraction(st, s), b.trace.fraction(st, s));
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! MCMC iterations per second of one chain on W1 and W2, best of several runs
+//! (robust to a busy machine): `cargo run --release --example mcmc_timing`.
+
+use rand::SeedableRng;
+use std::sync::Arc;
+use std::time::Instant;
+use sustain_cpu::{run_chains, ChainSettings};
+use sustain_model::simulate::{simulate, SimulationSpec};
+use sustain_model::*;
+use sustain_sampler::{tune_steps, ProposalMode};
+
+fn main() {
+    for (name, nb, ns, m) in [
+        ("W1 (M=1000, B=10, N=30, S=3)", 10, 3, 1000),
+        ("W2 (M=2000, B=15, N=45, S=5)", 15, 5, 2000),
+    ] {
+        let events = EventSet::uniform(nb, &[1.0, 2.0, 3.0], 5.0).unwrap();
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
+        let seqs: Vec<Sequence> = (0..ns)
+            .map(|_| Sequence::random(&events, &mut rng))
+            .collect();
+        let truth = Mixture::new(seqs, vec![1.0 / ns as f64; ns]).unwrap();
+        let spec = SimulationSpec {
+            n_subjects: m,
+            control_fraction: 0.0,
+            missing_fraction: 0.1,
+        };
+        let sim = simulate(&events, &truth, &spec, 2).unwrap();
+        let lik = Arc::new(
+            Likelihood::new(events.clone(), &sim.data, MissingConvention::Marginalise).unwrap(),
+        );
+        let steps = tune_steps(
+            &events,
+            || IncrementalLikelihood::new(Arc::clone(&lik), &truth),
+            &truth,
+            ProposalMode::Exact,
+            2,
+            2000,
+            5,
+        );
+        let iterations = 3000;
+        let settings = ChainSettings {
+            mode: ProposalMode::Exact,
+            steps,
+            n_iterations: iterations,
+            seed: 3,
+            threads: 1,
+        };
+        let mut best = f64::INFINITY;
+        let mut acc = 0.0;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let runs = run_chains(&lik, &truth, &settings, 0..1);
+            best = best.min(t.elapsed().as_secs_f64());
+            acc = runs[0].acceptance;
+        }
+        println!(
+            "{name}: {:.0} iterations/s per chain (acceptance {acc:.2})",
+            iterations as f64 / best
+        );
+    }
+}

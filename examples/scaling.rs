@@ -1,0 +1,116 @@
+//! How the cost of one log-likelihood and of one MCMC iteration grows (issue 6):
+//! - with subjects: 1e3, 1e4, 1e5 subjects; 10 biomarkers x z 1,2,3 (30 events);
+//! - with biomarkers: 10, 50, 200 biomarkers x z 1,2,3 (30, 150, 600 events); 1000
+//!   subjects.
+//!
+//! Every cohort: 3 subtypes with fractions 0.5/0.3/0.2, 10% missing, z_max 5, simulated
+//! with `sustain_model::simulate::simulate` from fixed seeds. One log-likelihood is
+//! `Likelihood::loglike` of the true mixture on one thread (median of repeats). One
+//! MCMC iteration is the wall time of a one-chain `sustain_cpu::run_chains` run (exact
+//! proposals, sequence step 1, fraction step 0.02, from the true mixture) divided by
+//! its iterations (2000, fewer where one iteration is slow, so each run takes about
+//! 2 s). Also printed: the cost per subject x stage x biomarker unit, whose constancy
+//! down a column shows linear growth.
+//!
+//! `cargo run --release --example scaling`
+
+use rand::SeedableRng;
+use rand_pcg::Pcg64;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+use sustain_cpu::{run_chains, ChainSettings};
+use sustain_model::simulate::{simulate, SimulationSpec};
+use sustain_model::{EventSet, Likelihood, MissingConvention, Mixture, Sequence};
+use sustain_sampler::{ProposalMode, StepSizes};
+
+fn cohort(n_subjects: usize, n_biomarkers: usize, seed: u64) -> (Arc<Likelihood>, Mixture) {
+    let events = EventSet::uniform(n_biomarkers, &[1.0, 2.0, 3.0], 5.0).unwrap();
+    let mut rng = Pcg64::seed_from_u64(seed);
+    let seqs = (0..3)
+        .map(|_| Sequence::random(&events, &mut rng))
+        .collect();
+    let truth = Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap();
+    let spec = SimulationSpec {
+        n_subjects,
+        control_fraction: 0.0,
+        missing_fraction: 0.1,
+    };
+    let sim = simulate(&events, &truth, &spec, seed + 1).unwrap();
+    let lik = Likelihood::new(events, &sim.data, MissingConvention::Marginalise).unwrap();
+    (Arc::new(lik), truth)
+}
+
+/// Median seconds of one `loglike`, over repeats that take about 1 s in all.
+fn time_loglike(lik: &Likelihood, m: &Mixture) -> f64 {
+    let t = Instant::now();
+    black_box(lik.loglike(black_box(m)));
+    let once = t.elapsed().as_secs_f64();
+    let reps = ((1.0 / once.max(1e-7)) as usize).clamp(5, 20_000);
+    let batch = (reps / 5).max(1);
+    let mut times: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..batch {
+                black_box(lik.loglike(black_box(m)));
+            }
+            t.elapsed().as_secs_f64() / batch as f64
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[2]
+}
+
+/// (seconds per MCMC iteration, iterations run, acceptance)
+fn time_iteration(lik: &Arc<Likelihood>, m: &Mixture) -> (f64, usize, f64) {
+    let mut steps = StepSizes::initial(3, lik.events().n_events());
+    steps.sigma_f = vec![0.02; 3];
+    let mut settings = ChainSettings {
+        mode: ProposalMode::Exact,
+        steps,
+        n_iterations: 20,
+        seed: 9,
+        threads: 1,
+    };
+    let probe = run_chains(lik, m, &settings, 0..1);
+    let per_it = probe[0].wall_s / 20.0;
+    settings.n_iterations = ((2.0 / per_it) as usize).clamp(20, 2000);
+    let t = Instant::now();
+    let runs = run_chains(lik, m, &settings, 0..1);
+    let wall = t.elapsed().as_secs_f64();
+    (
+        wall / settings.n_iterations as f64,
+        settings.n_iterations,
+        runs[0].acceptance,
+    )
+}
+
+fn row(label: &str, n_subjects: usize, n_biomarkers: usize, seed: u64) {
+    let (lik, m) = cohort(n_subjects, n_biomarkers, seed);
+    let stages = lik.events().n_stages();
+    let ll = time_loglike(&lik, &m);
+    let (it, n_it, acc) = time_iteration(&lik, &m);
+    // Work unit of the likelihood: subjects x stages x biomarkers, per subtype.
+    let units = (n_subjects * stages * n_biomarkers * 3) as f64;
+    println!(
+        "| {label} | {n_subjects} | {n_biomarkers} | {} | {:.3} | {:.2} | {:.3} | {:.0} ({n_it} it, acc {acc:.2}) |",
+        lik.events().n_events(),
+        ll * 1e3,
+        ll / units * 1e9 * 1e3,
+        it * 1e3,
+        1.0 / it,
+    );
+}
+
+fn main() {
+    println!(
+        "| axis | subjects | biomarkers | events | loglike (ms) | loglike ps per subject-stage-biomarker-subtype | MCMC iteration (ms) | MCMC it/s |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (i, m) in [1_000usize, 10_000, 100_000].into_iter().enumerate() {
+        row("subjects", m, 10, 20 + i as u64 * 2);
+    }
+    for (i, b) in [10usize, 50, 200].into_iter().enumerate() {
+        row("biomarkers", 1000, b, 40 + i as u64 * 2);
+    }
+}
