@@ -7,6 +7,7 @@
 
 use crate::error::Result;
 use crate::events::EventSet;
+use crate::incremental::IncrementalLikelihood;
 use crate::likelihood::{Likelihood, Scratch};
 use crate::mixture::Mixture;
 use crate::sequence::Sequence;
@@ -43,10 +44,15 @@ pub trait BatchEvaluator {
 }
 
 /// Single-thread reference implementation of [`BatchEvaluator`].
+///
+/// E-M candidates are scored incrementally: the evaluator keeps the last base
+/// mixture's per-stage state ([`IncrementalLikelihood`]), brings it to the new base
+/// by recomputing only changed stages, and scores each candidate by its changed
+/// stages only.
 #[derive(Debug, Clone)]
 pub struct SerialEvaluator {
     likelihood: Arc<Likelihood>,
-    scratch: Scratch,
+    state: Option<IncrementalLikelihood>,
 }
 
 impl SerialEvaluator {
@@ -54,7 +60,7 @@ impl SerialEvaluator {
     pub fn new(likelihood: Arc<Likelihood>) -> Self {
         Self {
             likelihood,
-            scratch: Scratch::default(),
+            state: None,
         }
     }
     /// The prepared data.
@@ -159,12 +165,33 @@ impl BatchEvaluator for SerialEvaluator {
         subtype: usize,
         candidates: &[Sequence],
     ) -> Result<Vec<f64>> {
-        Ok(subtype_candidates_serial(
-            &self.likelihood,
-            base,
-            subtype,
-            candidates,
-            &mut self.scratch,
-        ))
+        let state = match &mut self.state {
+            Some(state) if state.current().n_subtypes() == base.n_subtypes() => {
+                let changed: Vec<bool> = (0..base.n_subtypes())
+                    .map(|s| state.current().sequences()[s] != base.sequences()[s])
+                    .collect();
+                if changed.iter().any(|&c| c) || state.current().fractions() != base.fractions() {
+                    state.propose(base, &changed);
+                    state.accept();
+                }
+                state
+            }
+            slot => slot.insert(IncrementalLikelihood::new(
+                Arc::clone(&self.likelihood),
+                base,
+            )),
+        };
+        let mut changed = vec![false; base.n_subtypes()];
+        changed[subtype] = true;
+        let mut mixture = base.clone();
+        Ok(candidates
+            .iter()
+            .map(|c| {
+                mixture.sequences_mut()[subtype] = c.clone();
+                let ll = state.propose(&mixture, &changed);
+                state.reject();
+                ll
+            })
+            .collect())
     }
 }
