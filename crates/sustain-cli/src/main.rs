@@ -6,6 +6,7 @@
 //! (clap's usage errors also exit with 2).
 
 mod backend;
+mod bars;
 mod cmd;
 mod error;
 mod io;

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use sustain_model::batch::subtype_candidates_serial;
 use sustain_model::{BatchEvaluator, EventSet, Likelihood, Mixture, Result, Scratch, Sequence};
-use sustain_sampler::{rng, run_chain, ChainRun, ProposalMode, StepSizes};
+use sustain_sampler::progress::ChainProgress;
+use sustain_sampler::{rng, run_chain_observed, ChainRun, ProposalMode, StepSizes};
 
 /// Number of threads to use when the user gives none: the available cores.
 pub fn default_threads() -> usize {
@@ -72,13 +73,24 @@ pub fn run_chains(
     settings: &ChainSettings,
     chains: std::ops::Range<usize>,
 ) -> Vec<ChainRun> {
+    run_chains_observed(lik, start, settings, chains, None)
+}
+
+/// As [`run_chains`], with chain `chains.start + i` reporting into `progress` slot `i`.
+pub fn run_chains_observed(
+    lik: &Arc<Likelihood>,
+    start: &Mixture,
+    settings: &ChainSettings,
+    chains: std::ops::Range<usize>,
+    progress: Option<&ChainProgress>,
+) -> Vec<ChainRun> {
     let indices: Vec<usize> = chains.collect();
     let events: &EventSet = lik.events();
     parallel_map(indices.len(), settings.threads, |i| {
         let index = indices[i];
         let mut rng = rng::stream(settings.seed, rng::purpose::CHAIN, index as u64);
         let evaluator = sustain_model::IncrementalLikelihood::new(Arc::clone(lik), start);
-        run_chain(
+        run_chain_observed(
             index,
             events,
             evaluator,
@@ -87,6 +99,7 @@ pub fn run_chains(
             &settings.steps,
             settings.n_iterations,
             &mut rng,
+            progress.map(|p| (p, i)),
         )
     })
 }

@@ -11,6 +11,7 @@ pub mod diagnostics;
 pub mod evaluator;
 pub mod lockstep;
 pub mod merge;
+pub mod progress;
 pub mod rng;
 pub mod trace;
 pub mod tuning;
@@ -37,10 +38,46 @@ pub fn run_chain<E: ChainEvaluator, R: Rng + ?Sized>(
     n_iterations: usize,
     rng: &mut R,
 ) -> ChainRun {
+    run_chain_observed(
+        index,
+        events,
+        evaluator,
+        start,
+        mode,
+        steps,
+        n_iterations,
+        rng,
+        None,
+    )
+}
+
+/// As [`run_chain`], reporting iterations done into `progress` slot `.1` every
+/// 1,000 iterations.
+#[allow(clippy::too_many_arguments)]
+pub fn run_chain_observed<E: ChainEvaluator, R: Rng + ?Sized>(
+    index: usize,
+    events: &EventSet,
+    evaluator: E,
+    start: &Mixture,
+    mode: ProposalMode,
+    steps: &StepSizes,
+    n_iterations: usize,
+    rng: &mut R,
+    progress: Option<(&progress::ChainProgress, usize)>,
+) -> ChainRun {
+    const BLOCK: usize = 1000;
     let t0 = std::time::Instant::now();
     let mut chain = SustainChain::new(events, evaluator, start.clone(), mode, steps.clone());
     let mut trace = Trace::new(start.n_subtypes(), events.n_events());
-    chain.run(n_iterations, rng, &mut trace);
+    let mut done = 0;
+    while done < n_iterations {
+        let n = BLOCK.min(n_iterations - done);
+        chain.run(n, rng, &mut trace);
+        done += n;
+        if let Some((p, slot)) = progress {
+            p.set(slot, done as u64);
+        }
+    }
     let (acc, prop) = chain.acceptance();
     ChainRun {
         index,

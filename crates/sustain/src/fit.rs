@@ -10,9 +10,10 @@ use crate::results::{EventInfo, FitResult, SubtypeModel, Timing, SCHEMA_VERSION}
 use crate::Error;
 use std::sync::Arc;
 use std::time::Instant;
-use sustain_cpu::{run_chains, ChainSettings};
+use sustain_cpu::{run_chains, run_chains_observed, ChainSettings};
 use sustain_model::{Dataset, EventSet, IncrementalLikelihood, Likelihood, Mixture};
 use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
+use sustain_sampler::progress::ChainProgress;
 use sustain_sampler::{merge, tune_steps, ChainRun};
 
 /// What a fit reports as it goes.
@@ -31,6 +32,12 @@ pub enum Progress {
     /// One line the user should see, e.g. that the GPU backend is unavailable and
     /// the run continues on the CPU.
     Warning(String),
+    /// Chains are running; their counters advance as they go (read them from any
+    /// thread, e.g. to draw progress bars).
+    Chains {
+        n_subtypes: usize,
+        progress: Arc<ChainProgress>,
+    },
 }
 
 /// Inputs of a fit.
@@ -118,7 +125,16 @@ pub fn fit_with_engine(
             chains: config.n_chains,
             iterations: config.n_iterations,
         });
-        let model = uncertainty_impl(engine, &lik, Some(input.data), &em_fit, config, k, em_s)?;
+        let model = uncertainty_impl(
+            engine,
+            &lik,
+            Some(input.data),
+            &em_fit,
+            config,
+            k,
+            em_s,
+            progress,
+        )?;
         if let Some(cp) = checkpoints {
             cp.save(k, &fingerprint, &model, &em_fit)?;
         }
@@ -158,7 +174,7 @@ pub fn uncertainty(
     k: usize,
     em_s: f64,
 ) -> Result<SubtypeModel, Error> {
-    uncertainty_impl(&Engine::Cpu, lik, None, em_fit, config, k, em_s)
+    uncertainty_impl(&Engine::Cpu, lik, None, em_fit, config, k, em_s, &|_| {})
 }
 
 /// [`uncertainty`] on `engine` (`data`: the data set `lik` was built from). Tuning
@@ -174,9 +190,10 @@ pub fn uncertainty_with(
     k: usize,
     em_s: f64,
 ) -> Result<SubtypeModel, Error> {
-    uncertainty_impl(engine, lik, Some(data), em_fit, config, k, em_s)
+    uncertainty_impl(engine, lik, Some(data), em_fit, config, k, em_s, &|_| {})
 }
 
+#[allow(clippy::too_many_arguments)]
 fn uncertainty_impl(
     engine: &Engine,
     lik: &Arc<Likelihood>,
@@ -185,6 +202,7 @@ fn uncertainty_impl(
     config: &FitConfig,
     k: usize,
     em_s: f64,
+    progress: &dyn Fn(Progress),
 ) -> Result<SubtypeModel, Error> {
     let t0 = Instant::now();
     let events = lik.events();
@@ -206,7 +224,17 @@ fn uncertainty_impl(
     };
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
     let runs = match (engine, data) {
-        (Engine::Cpu, _) => run_chains(lik, &em_fit.mixture, &settings, range),
+        (Engine::Cpu, _) => {
+            let counters = Arc::new(ChainProgress::new(
+                range.len(),
+                settings.n_iterations as u64,
+            ));
+            progress(Progress::Chains {
+                n_subtypes: k,
+                progress: Arc::clone(&counters),
+            });
+            run_chains_observed(lik, &em_fit.mixture, &settings, range, Some(&counters))
+        }
         (Engine::Batch { .. }, Some(data)) => {
             let mut evaluator = engine.evaluator(lik, data)?;
             let lockstep = LockstepSettings {

@@ -226,11 +226,26 @@ pub struct FitArgs {
 
 /// A progress line on stderr (ignored when it cannot be written).
 pub fn progress_printer(quiet: bool, prefix: String) -> impl Fn(Progress) {
+    let display: std::cell::RefCell<Option<std::thread::JoinHandle<()>>> = Default::default();
     move |p| {
         if quiet && !matches!(p, Progress::Warning(_)) {
             return;
         }
+        if let Progress::ModelDone { .. } = p {
+            // The chains are done: let their display finish before the next line.
+            if let Some(handle) = display.borrow_mut().take() {
+                let _ = handle.join();
+            }
+        }
         let line = match p {
+            Progress::Chains {
+                n_subtypes,
+                progress,
+            } => {
+                *display.borrow_mut() =
+                    Some(crate::bars::show(prefix.clone(), n_subtypes, progress));
+                return;
+            }
             Progress::EmStarted { n_subtypes } => {
                 format!("{prefix}{n_subtypes} subtype(s): E-M")
             }

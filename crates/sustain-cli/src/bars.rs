@@ -1,0 +1,68 @@
+//! Chain progress on stderr: indicatif bars (iterations per second, time left) on a
+//! terminal, a plain line every few seconds otherwise. Both read the chains'
+//! counters from a thread of their own, so the chains never wait for the display.
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use sustain::sampler::progress::ChainProgress;
+
+/// Starts displaying `progress`; join the handle once the chains are done.
+pub fn show(prefix: String, n_subtypes: usize, progress: Arc<ChainProgress>) -> JoinHandle<()> {
+    if std::io::stderr().is_terminal() {
+        std::thread::spawn(move || bars(prefix, n_subtypes, progress))
+    } else {
+        std::thread::spawn(move || plain(prefix, n_subtypes, progress))
+    }
+}
+
+fn bars(prefix: String, n_subtypes: usize, progress: Arc<ChainProgress>) {
+    let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template(
+        "{prefix} [{bar:30.cyan/blue}] {pos}/{len} {per_sec} ETA {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let bars: Vec<ProgressBar> = (0..progress.n_chains())
+        .map(|i| {
+            let bar = multi.add(ProgressBar::new(progress.total()));
+            bar.set_style(style.clone());
+            bar.set_prefix(format!("{prefix}{n_subtypes} subtype(s), chain {}", i + 1));
+            bar
+        })
+        .collect();
+    loop {
+        for (i, bar) in bars.iter().enumerate() {
+            bar.set_position(progress.done(i));
+        }
+        if progress.finished() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for bar in &bars {
+        bar.finish_and_clear();
+    }
+}
+
+fn plain(prefix: String, n_subtypes: usize, progress: Arc<ChainProgress>) {
+    let t0 = Instant::now();
+    let mut last = Instant::now();
+    let total = progress.total() * progress.n_chains() as u64;
+    while !progress.finished() {
+        std::thread::sleep(Duration::from_millis(100));
+        if last.elapsed() >= Duration::from_secs(10) {
+            last = Instant::now();
+            let done: u64 = (0..progress.n_chains()).map(|i| progress.done(i)).sum();
+            let rate = done as f64 / t0.elapsed().as_secs_f64();
+            let left = (total - done.min(total)) as f64 / rate.max(1e-9);
+            crate::cmd::fit::eprint_line(&format!(
+                "{prefix}{n_subtypes} subtype(s): chains {:.0}% ({:.0} iterations/s, about {:.0} s left)",
+                100.0 * done as f64 / total.max(1) as f64,
+                rate,
+                left
+            ));
+        }
+    }
+}
