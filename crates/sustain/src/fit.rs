@@ -404,6 +404,17 @@ pub fn fit_chain_shard(
         config.missing,
     )?);
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
+    if config.backend != crate::config::Backend::Cpu {
+        if config.require_gpu {
+            return Err(Error::Config(
+                "chain shards run on the CPU only; drop --require-gpu or run without --chain-shard"
+                    .into(),
+            ));
+        }
+        progress(Progress::Warning(
+            "chain shards run on the CPU only; this shard runs on the CPU".into(),
+        ));
+    }
     let mut em_fits: Vec<MlFit> = Vec::new();
     let mut out = Vec::new();
     for k in 1..=config.max_subtypes {
