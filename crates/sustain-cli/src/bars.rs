@@ -66,3 +66,32 @@ fn plain(prefix: String, n_subtypes: usize, progress: Arc<ChainProgress>) {
         }
     }
 }
+
+/// Starts displaying the E-M job counter (start points and splits; the total is
+/// not known in advance): a spinner with the count on a terminal, nothing otherwise
+/// (the E-M start and end lines are printed anyway).
+pub fn show_jobs(
+    prefix: String,
+    n_subtypes: usize,
+    progress: Arc<ChainProgress>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        if !std::io::stderr().is_terminal() {
+            return;
+        }
+        let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        spinner.set_style(
+            ProgressStyle::with_template(
+                "{prefix} {spinner} {pos} E-M start points done ({elapsed})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        spinner.set_prefix(format!("{prefix}{n_subtypes} subtype(s):"));
+        while !progress.finished() {
+            spinner.set_position(progress.done(0));
+            spinner.tick();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        spinner.finish_and_clear();
+    })
+}

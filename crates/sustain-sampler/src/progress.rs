@@ -1,13 +1,14 @@
 //! Progress as data: per-chain iteration counters that chains update and a user
 //! interface (a terminal bar, a notebook, a log line) reads whenever it likes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Iterations done by each chain of a run, out of `total` each.
 #[derive(Debug)]
 pub struct ChainProgress {
     done: Vec<AtomicU64>,
     total: u64,
+    closed: AtomicBool,
 }
 
 impl ChainProgress {
@@ -16,6 +17,7 @@ impl ChainProgress {
         Self {
             done: (0..n_chains).map(|_| AtomicU64::new(0)).collect(),
             total,
+            closed: AtomicBool::new(false),
         }
     }
     /// Number of chains.
@@ -36,9 +38,20 @@ impl ChainProgress {
             c.store(n, Ordering::Relaxed);
         }
     }
-    /// Whether every chain has finished.
+    /// Adds `n` to slot `i` (for counters of unknown total, e.g. E-M jobs).
+    pub fn add(&self, i: usize, n: u64) {
+        if let Some(c) = self.done.get(i) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+    /// Marks the work as over (for counters whose total was not known).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+    }
+    /// Whether every chain has finished (or the counter was closed).
     pub fn finished(&self) -> bool {
-        (0..self.done.len()).all(|i| self.done(i) >= self.total)
+        self.closed.load(Ordering::Relaxed)
+            || (self.total > 0 && (0..self.done.len()).all(|i| self.done(i) >= self.total))
     }
 }
 

@@ -73,6 +73,10 @@ pub struct FitConfig {
     /// Which chains of `0..n_chains` this process runs (for cluster shards).
     #[serde(skip)]
     pub chain_range: Option<std::ops::Range<usize>>,
+    /// Counts finished E-M jobs (start points and splits) in slot 0, for progress
+    /// displays. Does not change results.
+    #[serde(skip)]
+    pub em_progress: Option<std::sync::Arc<sustain_sampler::progress::ChainProgress>>,
 }
 
 impl Default for FitConfig {
@@ -96,6 +100,7 @@ impl Default for FitConfig {
             threads: sustain_cpu::default_threads(),
             require_gpu: false,
             chain_range: None,
+            em_progress: None,
         }
     }
 }

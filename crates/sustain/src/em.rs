@@ -151,9 +151,15 @@ fn parallel_jobs<T: Send>(
     job: impl Fn(usize) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
     let threads = if engine.is_cpu() { config.threads } else { 1 };
-    sustain_cpu::parallel_map(n, threads, job)
-        .into_iter()
-        .collect()
+    sustain_cpu::parallel_map(n, threads, |i| {
+        let r = job(i);
+        if let Some(p) = &config.em_progress {
+            p.add(0, 1);
+        }
+        r
+    })
+    .into_iter()
+    .collect()
 }
 
 /// The evaluators of E-M on one data set: on the CPU a fresh [`SerialEvaluator`] per

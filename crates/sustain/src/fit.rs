@@ -29,6 +29,13 @@ pub enum Progress {
     },
     /// A subtype count finished (or was loaded from a checkpoint).
     ModelDone { n_subtypes: usize, resumed: bool },
+    /// E-M for a subtype count is running; slot 0 counts finished E-M jobs (start
+    /// points and splits; the total is not known in advance, the counter is closed
+    /// when E-M ends).
+    EmJobs {
+        n_subtypes: usize,
+        progress: Arc<ChainProgress>,
+    },
     /// One line the user should see, e.g. that the GPU backend is unavailable and
     /// the run continues on the CPU.
     Warning(String),
@@ -114,11 +121,29 @@ pub fn fit_with_engine(
         }
         progress(Progress::EmStarted { n_subtypes: k });
         let t0 = Instant::now();
-        let em_fit = if k == 1 {
-            em::fit_one_subtype_with(engine, &lik, input.data, config, 1)?
-        } else {
-            em::fit_split_with(engine, &lik, input.data, &em_fits[k - 2], config, k as u64)?
+        let jobs = Arc::new(ChainProgress::new(1, 0));
+        progress(Progress::EmJobs {
+            n_subtypes: k,
+            progress: Arc::clone(&jobs),
+        });
+        let em_config = FitConfig {
+            em_progress: Some(Arc::clone(&jobs)),
+            ..config.clone()
         };
+        let em_fit = if k == 1 {
+            em::fit_one_subtype_with(engine, &lik, input.data, &em_config, 1)
+        } else {
+            em::fit_split_with(
+                engine,
+                &lik,
+                input.data,
+                &em_fits[k - 2],
+                &em_config,
+                k as u64,
+            )
+        };
+        jobs.close();
+        let em_fit = em_fit?;
         let em_s = t0.elapsed().as_secs_f64();
         progress(Progress::McmcStarted {
             n_subtypes: k,

@@ -231,13 +231,21 @@ pub fn progress_printer(quiet: bool, prefix: String) -> impl Fn(Progress) {
         if quiet && !matches!(p, Progress::Warning(_)) {
             return;
         }
-        if let Progress::ModelDone { .. } = p {
-            // The chains are done: let their display finish before the next line.
+        if let Progress::ModelDone { .. } | Progress::McmcStarted { .. } = p {
+            // E-M or the chains are done: let their display finish before the next line.
             if let Some(handle) = display.borrow_mut().take() {
                 let _ = handle.join();
             }
         }
         let line = match p {
+            Progress::EmJobs {
+                n_subtypes,
+                progress,
+            } => {
+                *display.borrow_mut() =
+                    Some(crate::bars::show_jobs(prefix.clone(), n_subtypes, progress));
+                return;
+            }
             Progress::Chains {
                 n_subtypes,
                 progress,
