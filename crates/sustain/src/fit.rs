@@ -230,23 +230,8 @@ fn uncertainty_impl(
     progress: &dyn Fn(Progress),
 ) -> Result<SubtypeModel, Error> {
     let t0 = Instant::now();
-    let events = lik.events();
-    let steps = tune_steps(
-        events,
-        || IncrementalLikelihood::new(Arc::clone(lik), &em_fit.mixture),
-        &em_fit.mixture,
-        config.proposal,
-        config.tuning_passes,
-        config.tuning_iterations,
-        config.seed.wrapping_add(k as u64),
-    );
-    let settings = ChainSettings {
-        mode: config.proposal,
-        steps: steps.clone(),
-        n_iterations: config.n_iterations,
-        seed: config.seed.wrapping_add(k as u64),
-        threads: config.threads,
-    };
+    let settings = tuned_chain_settings(lik, em_fit, config, k);
+    let steps = settings.steps.clone();
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
     let runs = match (engine, data) {
         (Engine::Cpu, _) => {
@@ -353,6 +338,34 @@ pub fn assemble(
     }
 }
 
+/// The reference's step-size tuning from the E-M optimum (on the CPU incremental
+/// path, whatever the backend), then the settings every chain of subtype count `k`
+/// shares; chain `i` uses stream `(seed + k, CHAIN, i)`.
+fn tuned_chain_settings(
+    lik: &Arc<Likelihood>,
+    em_fit: &MlFit,
+    config: &FitConfig,
+    k: usize,
+) -> ChainSettings {
+    let seed = config.seed.wrapping_add(k as u64);
+    let steps = tune_steps(
+        lik.events(),
+        || IncrementalLikelihood::new(Arc::clone(lik), &em_fit.mixture),
+        &em_fit.mixture,
+        config.proposal,
+        config.tuning_passes,
+        config.tuning_iterations,
+        seed,
+    );
+    ChainSettings {
+        mode: config.proposal,
+        steps,
+        n_iterations: config.n_iterations,
+        seed,
+        threads: config.threads,
+    }
+}
+
 /// One subtype count of a chain shard (`sustain fit --chain-shard I/N`): the E-M
 /// optimum and tuned step sizes (the same in every shard: both are determined by
 /// the seed), and this shard's chain runs as they came out of the sampler (before
@@ -387,22 +400,8 @@ pub fn chain_runs(
     k: usize,
 ) -> (sustain_sampler::StepSizes, Vec<ChainRun>, f64) {
     let t0 = Instant::now();
-    let steps = tune_steps(
-        lik.events(),
-        || IncrementalLikelihood::new(Arc::clone(lik), &em_fit.mixture),
-        &em_fit.mixture,
-        config.proposal,
-        config.tuning_passes,
-        config.tuning_iterations,
-        config.seed.wrapping_add(k as u64),
-    );
-    let settings = ChainSettings {
-        mode: config.proposal,
-        steps: steps.clone(),
-        n_iterations: config.n_iterations,
-        seed: config.seed.wrapping_add(k as u64),
-        threads: config.threads,
-    };
+    let settings = tuned_chain_settings(lik, em_fit, config, k);
+    let steps = settings.steps.clone();
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
     let runs = run_chains(lik, &em_fit.mixture, &settings, range);
     (steps, runs, t0.elapsed().as_secs_f64())
