@@ -170,7 +170,17 @@ pub fn fit_with_engine(
         models.push(model);
         em_fits.push(em_fit);
     }
-    Ok(FitResult {
+    Ok(fit_result(input, config.clone(), fingerprint, models))
+}
+
+/// The result of a fit: the model description, the settings and the models.
+fn fit_result(
+    input: &FitInput,
+    settings: FitConfig,
+    fingerprint: String,
+    models: Vec<SubtypeModel>,
+) -> FitResult {
+    FitResult {
         version: SCHEMA_VERSION,
         biomarkers: input.biomarkers.to_vec(),
         z_vals: input.events.z_vals(),
@@ -184,10 +194,10 @@ pub fn fit_with_engine(
                 z: e.z,
             })
             .collect(),
-        settings: config.clone(),
+        settings,
         fingerprint,
         models,
-    })
+    }
 }
 
 /// Tuning, chains, merge, ordering of subtypes by descending mean fraction (on the
@@ -558,22 +568,5 @@ pub fn merge_chain_shards(
         }
         models.push(assemble(&lik, &em_fit, runs, &config, steps, em_s, mcmc_s));
     }
-    Ok(FitResult {
-        version: SCHEMA_VERSION,
-        biomarkers: input.biomarkers.to_vec(),
-        z_vals: input.events.z_vals(),
-        z_max: input.events.z_max_all().to_vec(),
-        events: input
-            .events
-            .events()
-            .iter()
-            .map(|e| EventInfo {
-                biomarker: input.biomarkers[e.biomarker].clone(),
-                z: e.z,
-            })
-            .collect(),
-        settings: config,
-        fingerprint,
-        models,
-    })
+    Ok(fit_result(input, config, fingerprint, models))
 }
