@@ -74,8 +74,10 @@ impl Isa {
 pub(crate) struct GroupInput<'a> {
     /// `x[b][lane]` (missing and padding = 0), `n_biomarkers * LANES` values.
     pub x: &'a [f64],
-    /// Missing entries of this group: `(lane, biomarker)`.
-    pub missing: &'a [(u8, u16)],
+    /// Biomarkers with a missing value in some lane of this group.
+    pub miss_cols: &'a [u16],
+    /// Per entry of `miss_cols`, `[lane]`: 1 where missing, else 0.
+    pub miss_mask: &'a [f64],
 }
 
 /// Per-subtype quantities shared by all subject groups.
@@ -128,11 +130,15 @@ fn stage_loglike_group<F: MulAdd>(st: &StageInput, g: &GroupInput, out: &mut [f6
         }
         k0 += STAGE_TILE;
     }
-    // A missing value contributes nothing: add back the mu^2/2 removed above.
-    for &(lane, b) in g.missing {
+    // A missing value contributes nothing: add back the mu^2/2 removed above, a
+    // whole column of lanes at a time (vectorises; a per-entry scatter did not).
+    for (i, &b) in g.miss_cols.iter().enumerate() {
+        let mask: &Lanes = g.miss_mask[i * LANES..(i + 1) * LANES].try_into().unwrap();
         let h = &st.half_mu_sq[b as usize * stride..b as usize * stride + ns];
         for k in 0..ns {
-            out[k * LANES + lane as usize] += h[k];
+            for l in 0..LANES {
+                out[k * LANES + l] = F::fma(mask[l], h[k], out[k * LANES + l]);
+            }
         }
     }
 }

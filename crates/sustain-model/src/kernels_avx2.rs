@@ -9,8 +9,6 @@
 use crate::kernels::{GroupInput, StageInput, LANES};
 use std::arch::x86_64::*;
 
-const TILE: usize = 4;
-
 /// `exp(x)` for 4 lanes, `x <= 0` (below -700 clamps to about 1e-304).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -27,19 +25,24 @@ pub(crate) fn exp4(x: __m256d) -> __m256d {
     let r = _mm256_fnmadd_pd(n, _mm256_set1_pd(LN2_HI), xc);
     let r = _mm256_fnmadd_pd(n, _mm256_set1_pd(LN2_LO), r);
     let c = |v: f64| _mm256_set1_pd(v);
-    let mut p = c(1.0 / 479_001_600.0);
-    p = _mm256_fmadd_pd(p, r, c(1.0 / 39_916_800.0));
-    p = _mm256_fmadd_pd(p, r, c(1.0 / 3_628_800.0));
-    p = _mm256_fmadd_pd(p, r, c(1.0 / 362_880.0));
-    p = _mm256_fmadd_pd(p, r, c(1.0 / 40_320.0));
-    p = _mm256_fmadd_pd(p, r, c(1.0 / 5_040.0));
-    p = _mm256_fmadd_pd(p, r, c(1.0 / 720.0));
-    p = _mm256_fmadd_pd(p, r, c(1.0 / 120.0));
-    p = _mm256_fmadd_pd(p, r, c(1.0 / 24.0));
-    p = _mm256_fmadd_pd(p, r, c(1.0 / 6.0));
-    p = _mm256_fmadd_pd(p, r, c(0.5));
-    p = _mm256_fmadd_pd(p, r, c(1.0));
-    p = _mm256_fmadd_pd(p, r, c(1.0));
+    // Taylor polynomial of degree 12 in Estrin's scheme: depth 4 instead of
+    // Horner's 12, so the exponentials of neighbouring stages overlap in the
+    // pipeline instead of waiting on one long chain of dependent FMAs.
+    let r2 = _mm256_mul_pd(r, r);
+    let r4 = _mm256_mul_pd(r2, r2);
+    let r8 = _mm256_mul_pd(r4, r4);
+    let q0 = _mm256_add_pd(r, c(1.0));
+    let q1 = _mm256_fmadd_pd(r, c(1.0 / 6.0), c(0.5));
+    let q2 = _mm256_fmadd_pd(r, c(1.0 / 120.0), c(1.0 / 24.0));
+    let q3 = _mm256_fmadd_pd(r, c(1.0 / 5_040.0), c(1.0 / 720.0));
+    let q4 = _mm256_fmadd_pd(r, c(1.0 / 362_880.0), c(1.0 / 40_320.0));
+    let q5 = _mm256_fmadd_pd(r, c(1.0 / 39_916_800.0), c(1.0 / 3_628_800.0));
+    let s0 = _mm256_fmadd_pd(q1, r2, q0);
+    let s1 = _mm256_fmadd_pd(q3, r2, q2);
+    let s2 = _mm256_fmadd_pd(q5, r2, q4);
+    let u0 = _mm256_fmadd_pd(s1, r4, s0);
+    let u1 = _mm256_fmadd_pd(c(1.0 / 479_001_600.0), r4, s2);
+    let p = _mm256_fmadd_pd(u1, r8, u0);
     // 2^n: the low bits of t hold n; add the exponent bias and shift into place.
     let bits = _mm256_sub_epi64(_mm256_castpd_si256(t), _mm256_castpd_si256(c(SHIFT)));
     let scale = _mm256_slli_epi64::<52>(_mm256_add_epi64(bits, _mm256_set1_epi64x(1023)));
@@ -87,44 +90,78 @@ pub(crate) fn ln4(x: __m256d) -> __m256d {
 fn stage_block(st: &StageInput, g: &GroupInput, out: &mut [f64]) {
     let nb = st.n_biomarkers;
     let stride = st.stride;
-    debug_assert!(
-        out.len() >= stride * LANES && st.mu.len() >= nb * stride && g.x.len() >= nb * LANES
+    assert!(
+        out.len() >= stride * LANES
+            && st.mu.len() >= nb * stride
+            && st.half_mu_sq.len() >= nb * stride
+            && st.neg_half_sum_mu_sq.len() >= stride
+            && g.x.len() >= nb * LANES
+            && g.miss_mask.len() >= g.miss_cols.len() * LANES
+            && g.miss_cols.iter().all(|&b| (b as usize) < nb)
+            && stride % 2 == 0
     );
-    let mu = st.mu.as_ptr();
+    // Six stages (12 accumulators) per tile: an FMA's latency is 4-5 cycles and
+    // two issue per cycle, so fewer than ~10 independent accumulators leave the
+    // FMA units waiting. The even remainder of the stride takes 4- or 2-stage tiles.
+    let mut k0 = 0;
+    while k0 + 6 <= stride {
+        // SAFETY: k0 + 6 <= stride and the sizes were checked above.
+        unsafe { stage_tile::<6, 12>(st, g, k0, out) };
+        k0 += 6;
+    }
+    while k0 + 2 <= stride {
+        // SAFETY: k0 + 2 <= stride and the sizes were checked above.
+        unsafe { stage_tile::<2, 4>(st, g, k0, out) };
+        k0 += 2;
+    }
+}
+
+/// `T` stages from `k0` of [`stage_block`]; `A = 2 T` accumulators.
+///
+/// # Safety
+/// `k0 + T <= st.stride`, and the slices hold what `stage_block` asserts.
+#[inline(always)]
+unsafe fn stage_tile<const T: usize, const A: usize>(
+    st: &StageInput,
+    g: &GroupInput,
+    k0: usize,
+    out: &mut [f64],
+) {
+    let stride = st.stride;
     let x = g.x.as_ptr();
     let o = out.as_mut_ptr();
-    let mut k0 = 0;
-    while k0 < stride {
-        // SAFETY: b < nb, k0 + TILE <= stride (stride is a multiple of TILE), and
-        // the slices were checked above to hold nb * stride and nb * LANES values.
-        unsafe {
-            let mut acc = [_mm256_setzero_pd(); 2 * TILE];
-            for b in 0..nb {
-                let xl = _mm256_loadu_pd(x.add(b * LANES));
-                let xh = _mm256_loadu_pd(x.add(b * LANES + 4));
-                let row = mu.add(b * stride + k0);
-                for t in 0..TILE {
-                    let m = _mm256_broadcast_sd(&*row.add(t));
-                    acc[2 * t] = _mm256_fmadd_pd(xl, m, acc[2 * t]);
-                    acc[2 * t + 1] = _mm256_fmadd_pd(xh, m, acc[2 * t + 1]);
-                }
-            }
-            for t in 0..TILE {
-                let c = _mm256_broadcast_sd(&st.neg_half_sum_mu_sq[k0 + t]);
-                _mm256_storeu_pd(o.add((k0 + t) * LANES), _mm256_add_pd(acc[2 * t], c));
-                _mm256_storeu_pd(
-                    o.add((k0 + t) * LANES + 4),
-                    _mm256_add_pd(acc[2 * t + 1], c),
-                );
+    // SAFETY: b < nb, k0 + T <= stride; the caller checked every slice's size.
+    unsafe {
+        let mut acc = [_mm256_setzero_pd(); A];
+        for b in 0..st.n_biomarkers {
+            let xl = _mm256_loadu_pd(x.add(b * LANES));
+            let xh = _mm256_loadu_pd(x.add(b * LANES + 4));
+            let row = st.mu.as_ptr().add(b * stride + k0);
+            for t in 0..T {
+                let m = _mm256_broadcast_sd(&*row.add(t));
+                acc[2 * t] = _mm256_fmadd_pd(xl, m, acc[2 * t]);
+                acc[2 * t + 1] = _mm256_fmadd_pd(xh, m, acc[2 * t + 1]);
             }
         }
-        k0 += TILE;
-    }
-    let ns = st.n_stages;
-    for &(lane, b) in g.missing {
-        let h = &st.half_mu_sq[b as usize * stride..b as usize * stride + ns];
-        for k in 0..ns {
-            out[k * LANES + lane as usize] += h[k];
+        // Missing values contribute nothing: add back the mu^2/2 that
+        // `neg_half_sum_mu_sq` removed, one masked column per biomarker.
+        for (i, &b) in g.miss_cols.iter().enumerate() {
+            let ml = _mm256_loadu_pd(g.miss_mask.as_ptr().add(i * LANES));
+            let mh = _mm256_loadu_pd(g.miss_mask.as_ptr().add(i * LANES + 4));
+            let row = st.half_mu_sq.as_ptr().add(b as usize * stride + k0);
+            for t in 0..T {
+                let h = _mm256_broadcast_sd(&*row.add(t));
+                acc[2 * t] = _mm256_fmadd_pd(ml, h, acc[2 * t]);
+                acc[2 * t + 1] = _mm256_fmadd_pd(mh, h, acc[2 * t + 1]);
+            }
+        }
+        for t in 0..T {
+            let c = _mm256_broadcast_sd(&*st.neg_half_sum_mu_sq.as_ptr().add(k0 + t));
+            _mm256_storeu_pd(o.add((k0 + t) * LANES), _mm256_add_pd(acc[2 * t], c));
+            _mm256_storeu_pd(
+                o.add((k0 + t) * LANES + 4),
+                _mm256_add_pd(acc[2 * t + 1], c),
+            );
         }
     }
 }
@@ -143,18 +180,24 @@ fn lse_block(v: &[f64], n_stages: usize, out: &mut [f64]) {
             max_l = _mm256_max_pd(max_l, _mm256_loadu_pd(p.add(k * LANES)));
             max_h = _mm256_max_pd(max_h, _mm256_loadu_pd(p.add(k * LANES + 4)));
         }
-        let mut sum_l = _mm256_setzero_pd();
-        let mut sum_h = _mm256_setzero_pd();
-        for k in 0..n_stages {
-            sum_l = _mm256_add_pd(
-                sum_l,
-                exp4(_mm256_sub_pd(_mm256_loadu_pd(p.add(k * LANES)), max_l)),
-            );
-            sum_h = _mm256_add_pd(
-                sum_h,
-                exp4(_mm256_sub_pd(_mm256_loadu_pd(p.add(k * LANES + 4)), max_h)),
-            );
+        // Two stages per step: four independent exponentials in flight.
+        let mut sum = [_mm256_setzero_pd(); 4];
+        let mut k = 0;
+        while k + 2 <= n_stages {
+            for (j, max) in [max_l, max_h, max_l, max_h].into_iter().enumerate() {
+                let v = _mm256_loadu_pd(p.add(k * LANES + 4 * j));
+                sum[j] = _mm256_add_pd(sum[j], exp4(_mm256_sub_pd(v, max)));
+            }
+            k += 2;
         }
+        if k < n_stages {
+            for (j, max) in [max_l, max_h].into_iter().enumerate() {
+                let v = _mm256_loadu_pd(p.add(k * LANES + 4 * j));
+                sum[j] = _mm256_add_pd(sum[j], exp4(_mm256_sub_pd(v, max)));
+            }
+        }
+        let sum_l = _mm256_add_pd(sum[0], sum[2]);
+        let sum_h = _mm256_add_pd(sum[1], sum[3]);
         _mm256_storeu_pd(out.as_mut_ptr(), _mm256_add_pd(max_l, ln4(sum_l)));
         _mm256_storeu_pd(out.as_mut_ptr().add(4), _mm256_add_pd(max_h, ln4(sum_h)));
     }
@@ -259,14 +302,24 @@ pub(crate) unsafe fn group_delta(
             }
             _mm256_storeu_pd(new_l.as_mut_ptr().add(i * LANES), al);
             _mm256_storeu_pd(new_l.as_mut_ptr().add(i * LANES + 4), ah);
-            _mm256_storeu_pd(
-                new_e.as_mut_ptr().add(i * LANES),
-                exp4(_mm256_sub_pd(al, ref_l)),
-            );
-            _mm256_storeu_pd(
-                new_e.as_mut_ptr().add(i * LANES + 4),
-                exp4(_mm256_sub_pd(ah, ref_h)),
-            );
+        }
+        // The exponentials in a second pass, two stages (four vectors) per step:
+        // independent work for the pipeline instead of one stage's short chains.
+        let n = changes.len() * LANES;
+        let (lp, ep) = (new_l.as_ptr(), new_e.as_mut_ptr());
+        let mut i = 0;
+        while i + 2 * LANES <= n {
+            for (j, r) in [ref_l, ref_h, ref_l, ref_h].into_iter().enumerate() {
+                let v = _mm256_loadu_pd(lp.add(i + 4 * j));
+                _mm256_storeu_pd(ep.add(i + 4 * j), exp4(_mm256_sub_pd(v, r)));
+            }
+            i += 2 * LANES;
+        }
+        if i < n {
+            for (j, r) in [ref_l, ref_h].into_iter().enumerate() {
+                let v = _mm256_loadu_pd(lp.add(i + 4 * j));
+                _mm256_storeu_pd(ep.add(i + 4 * j), exp4(_mm256_sub_pd(v, r)));
+            }
         }
         // Re-sum every stage (no subtract-and-add drift).
         let mut sl = _mm256_setzero_pd();

@@ -54,6 +54,12 @@ pub struct Likelihood {
     /// Missing `(lane, biomarker)` entries, grouped; `missing_start[g]..missing_start[g+1]`.
     missing: Vec<(u8, u16)>,
     missing_start: Vec<usize>,
+    /// Per group, the biomarkers with a missing value in some lane
+    /// (`miss_col_start[g]..miss_col_start[g+1]`) and for each a lane mask, 1 where
+    /// missing (`miss_mask[i][lane]`): the kernels add back `mu^2/2` column-wise.
+    miss_cols: Vec<u16>,
+    miss_mask: Vec<f64>,
+    miss_col_start: Vec<usize>,
     /// `obs[group][b][lane]`: 1 observed, 0 missing or padding.
     obs: Vec<f64>,
     /// Per subject: `sum_obs(-x^2/2 - ln(2 pi)/2 - ln sigma)` + missing constants - ln(N+1).
@@ -119,6 +125,25 @@ impl Likelihood {
             }
         }
         missing_start.push(missing.len());
+        let mut miss_cols = Vec::new();
+        let mut miss_mask = Vec::new();
+        let mut miss_col_start = Vec::with_capacity(n_groups + 1);
+        for g in 0..n_groups {
+            miss_col_start.push(miss_cols.len());
+            let entries = &missing[missing_start[g]..missing_start[g + 1]];
+            let mut cols: Vec<u16> = entries.iter().map(|&(_, b)| b).collect();
+            cols.sort_unstable();
+            cols.dedup();
+            for b in cols {
+                let mut mask = [0.0; LANES];
+                for &(lane, _) in entries.iter().filter(|e| e.1 == b) {
+                    mask[lane as usize] = 1.0;
+                }
+                miss_cols.push(b);
+                miss_mask.extend_from_slice(&mask);
+            }
+        }
+        miss_col_start.push(miss_cols.len());
         Ok(Self {
             events,
             convention,
@@ -127,6 +152,9 @@ impl Likelihood {
             x,
             missing,
             missing_start,
+            miss_cols,
+            miss_mask,
+            miss_col_start,
             obs,
             subject_const,
         })
@@ -237,7 +265,9 @@ impl Likelihood {
         (0..self.n_groups())
             .map(|g| GroupInput {
                 x: &self.x[g * nb * LANES..(g + 1) * nb * LANES],
-                missing: &self.missing[self.missing_start[g]..self.missing_start[g + 1]],
+                miss_cols: &self.miss_cols[self.miss_col_start[g]..self.miss_col_start[g + 1]],
+                miss_mask: &self.miss_mask
+                    [self.miss_col_start[g] * LANES..self.miss_col_start[g + 1] * LANES],
             })
             .collect()
     }
