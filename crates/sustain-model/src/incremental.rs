@@ -12,7 +12,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::kernels::{self, Lanes, StageDelta, LANES};
-use crate::likelihood::{neumaier_sum, Likelihood, Scratch};
+use crate::likelihood::{Likelihood, Scratch};
 use crate::mixture::Mixture;
 use crate::stages::StageValues;
 use std::sync::Arc;
@@ -49,7 +49,8 @@ pub struct IncrementalLikelihood {
     loglike: f64,
     proposal: Vec<SubtypeProposal>,
     proposed: Option<(Mixture, f64, bool)>,
-    per_subject: Vec<f64>,
+    /// Per padded subject: `ref + const` (what `total` adds to each `ln`).
+    offset: Vec<f64>,
     scratch: Scratch,
     accepted_since_refresh: u64,
 }
@@ -68,7 +69,7 @@ impl IncrementalLikelihood {
             loglike: 0.0,
             proposal: Vec::new(),
             proposed: None,
-            per_subject: Vec::new(),
+            offset: Vec::new(),
             scratch: Scratch::default(),
             accepted_since_refresh: 0,
         };
@@ -112,6 +113,10 @@ impl IncrementalLikelihood {
                 *mx = mx.max(*v);
             }
         }
+        self.offset = max_lse.clone();
+        for (o, c) in self.offset.iter_mut().zip(lik.subject_constants()) {
+            *o += c;
+        }
         self.reference = max_lse;
         self.l = vec![vec![0.0; ng * ns * LANES]; n_sub];
         self.e = vec![vec![0.0; ng * ns * LANES]; n_sub];
@@ -154,30 +159,7 @@ impl IncrementalLikelihood {
     /// sum left the safe range (then the caller falls back to the exact path).
     fn total(&mut self, fractions: &[f64], p: &[&[f64]]) -> (f64, bool) {
         let lik = &self.lik;
-        let ng = lik.n_groups();
-        self.per_subject.resize(ng * LANES, 0.0);
-        let mut refs: Vec<&Lanes> = Vec::with_capacity(p.len());
-        for g in 0..ng {
-            refs.clear();
-            for ps in p {
-                refs.push(ps[g * LANES..(g + 1) * LANES].try_into().unwrap());
-            }
-            let mut out = [0.0; LANES];
-            kernels::group_total(lik.isa(), fractions, &refs, &mut out);
-            self.per_subject[g * LANES..(g + 1) * LANES].copy_from_slice(&out);
-        }
-        let n = lik.n_subjects();
-        let consts = lik.subject_constants();
-        let mut ok = true;
-        for m in 0..n {
-            let v = self.per_subject[m];
-            // ln of a sum below ~1e-290 or above ~1e290 is out of the kernels' range.
-            if !(v > -667.0 && v < 667.0) {
-                ok = false;
-            }
-            self.per_subject[m] = v + self.reference[m] + consts[m];
-        }
-        (neumaier_sum(&self.per_subject[..n]), ok)
+        kernels::mixture_total(lik.isa(), fractions, p, &self.offset, lik.n_subjects())
     }
 
     /// Evaluates `mixture`, whose sequences differ from the current ones only where

@@ -336,6 +336,28 @@ pub(crate) fn subtype_lse(
     }
     subtype_lse_generic(isa, st, groups, scratch, lse)
 }
+fn stage_values_body<F: MulAdd>(st: &StageInput, g: &GroupInput, out: &mut [f64]) {
+    stage_loglike_group::<F>(st, g, out)
+}
+
+multiversion!(
+    /// Stage part of the log-likelihood of one group (generic code).
+    pub(crate) fn stage_values_generic(st: &StageInput, g: &GroupInput, out: &mut [f64]) => stage_values_body
+);
+
+/// Stage part of the log-likelihood of one group into `out[k][lane]`
+/// (`stride x LANES` values; rows `>= n_stages` are scratch).
+pub(crate) fn stage_values(isa: Isa, st: &StageInput, g: &GroupInput, out: &mut [f64]) {
+    assert!(out.len() >= st.stride * LANES);
+    #[cfg(target_arch = "x86_64")]
+    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+        // SAFETY: `Isa::detect` found AVX2 and FMA (AVX-512 CPUs have both).
+        unsafe { crate::kernels_avx2::stage_values(st, g, out) };
+        return;
+    }
+    stage_values_generic(isa, st, g, out)
+}
+
 multiversion!(
     /// Per-subject mixture over subtypes (generic code).
     pub(crate) fn mixture_generic(log_f: &[f64], lse: &[&[f64]], out: &mut [f64]) => mixture_body
@@ -497,4 +519,41 @@ pub(crate) fn group_total(isa: Isa, f: &[f64], p: &[&Lanes], out: &mut Lanes) {
         return;
     }
     group_total_generic(isa, f, p, out)
+}
+
+/// Sum over the first `n` subjects of `ln(sum_s f_s p_s[m]) + offset[m]`
+/// (compensated), and whether every `ln` lies in (-667, 667), the range where the
+/// incremental state is exact. `p` and `offset` hold padded subjects.
+pub(crate) fn mixture_total(
+    isa: Isa,
+    f: &[f64],
+    p: &[&[f64]],
+    offset: &[f64],
+    n: usize,
+) -> (f64, bool) {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+        // SAFETY: `Isa::detect` found AVX2 and FMA (AVX-512 CPUs have both).
+        return unsafe { crate::kernels_avx2::mixture_total(f, p, offset, n) };
+    }
+    let ng = n.div_ceil(LANES);
+    let mut values = Vec::with_capacity(ng * LANES);
+    let mut ok = true;
+    let mut refs: Vec<&Lanes> = Vec::with_capacity(p.len());
+    for g in 0..ng {
+        refs.clear();
+        for ps in p {
+            refs.push(ps[g * LANES..(g + 1) * LANES].try_into().unwrap());
+        }
+        let mut out = [0.0; LANES];
+        group_total(isa, f, &refs, &mut out);
+        for (lane, l) in out.iter().enumerate() {
+            let m = g * LANES + lane;
+            if m < n {
+                ok &= *l > -667.0 && *l < 667.0;
+                values.push(l + offset[m]);
+            }
+        }
+    }
+    (crate::likelihood::neumaier_sum(&values), ok)
 }

@@ -51,9 +51,6 @@ pub struct Likelihood {
     n_subjects: usize,
     /// `x[group][b][lane]`, 0 for missing and padding.
     x: Vec<f64>,
-    /// Missing `(lane, biomarker)` entries, grouped; `missing_start[g]..missing_start[g+1]`.
-    missing: Vec<(u8, u16)>,
-    missing_start: Vec<usize>,
     /// Per group, the biomarkers with a missing value in some lane
     /// (`miss_col_start[g]..miss_col_start[g+1]`) and for each a lane mask, 1 where
     /// missing (`miss_mask[i][lane]`): the kernels add back `mu^2/2` column-wise.
@@ -150,8 +147,6 @@ impl Likelihood {
             isa: Isa::detect(),
             n_subjects,
             x,
-            missing,
-            missing_start,
             miss_cols,
             miss_mask,
             miss_col_start,
@@ -188,7 +183,7 @@ impl Likelihood {
         &self.subject_const
     }
     pub(crate) fn n_groups(&self) -> usize {
-        self.missing_start.len() - 1
+        self.miss_col_start.len() - 1
     }
     /// Number of subjects rounded up to whole lane groups.
     pub fn padded_subjects(&self) -> usize {
@@ -328,23 +323,18 @@ impl Likelihood {
     pub fn log_p_perm_k(&self, sequence: &Sequence) -> Array2<f64> {
         let mu = StageValues::new(&self.events, sequence);
         let ns = self.events.n_stages();
-        let nb = self.events.n_biomarkers();
-        let sigma = self.events.sigma();
+        let mut scratch = Scratch::default();
+        self.fill_stage_input(&mu, &mut scratch);
+        let st = self.stage_input(&scratch);
+        let mut block = vec![0.0; st.stride * LANES];
         let mut out = Array2::zeros((self.n_subjects, ns));
-        for m in 0..self.n_subjects {
-            let (g, lane) = (m / LANES, m % LANES);
-            let missing = &self.missing[self.missing_start[g]..self.missing_start[g + 1]];
-            for k in 0..ns {
-                let mut v = self.subject_const[m];
-                for b in 0..nb {
-                    if missing.contains(&(lane as u8, b as u16)) {
-                        continue;
-                    }
-                    let xs = self.x[(g * nb + b) * LANES + lane];
-                    let ms = mu.get(b, k) / sigma;
-                    v += xs * ms - 0.5 * ms * ms;
+        for (g, gi) in self.groups().iter().enumerate() {
+            kernels::stage_values(self.isa, &st, gi, &mut block);
+            for lane in 0..LANES.min(self.n_subjects - g * LANES) {
+                let m = g * LANES + lane;
+                for k in 0..ns {
+                    out[[m, k]] = block[k * LANES + lane] + self.subject_const[m];
                 }
-                out[[m, k]] = v;
             }
         }
         out

@@ -105,72 +105,126 @@ pub fn fit_with_engine(
         config.missing,
     )?);
     let fingerprint = checkpoint::fingerprint(input, config);
+    // On the CPU with more than one thread, the chains of subtype count k run on a
+    // thread of their own while E-M fits k + 1 (E-M of k + 1 needs only E-M of k),
+    // so a single chain does not leave the other cores idle. At most one subtype
+    // count's chains are outstanding; results do not depend on the overlap.
+    let pipelined = engine.is_cpu() && config.threads > 1;
     let mut models: Vec<SubtypeModel> = Vec::new();
     let mut em_fits: Vec<MlFit> = Vec::new();
-    for k in 1..=config.max_subtypes {
-        if let Some(cp) = checkpoints {
-            if let Some((model, em_fit)) = cp.load(k, &fingerprint, input.events)? {
-                models.push(model);
-                em_fits.push(em_fit);
+    std::thread::scope(|scope| -> Result<(), Error> {
+        let mut outstanding: Option<(usize, Pending<'_>)> = None;
+        // Joins the outstanding chains (if any), saves and records their model.
+        let finish = |outstanding: &mut Option<(usize, Pending<'_>)>,
+                      models: &mut Vec<SubtypeModel>,
+                      em_fits: &[MlFit]|
+         -> Result<(), Error> {
+            if let Some((k, pending)) = outstanding.take() {
+                let model = match pending {
+                    Pending::Thread(handle) => handle
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e))?,
+                    Pending::Done(model) => model?,
+                };
+                if let Some(cp) = checkpoints {
+                    cp.save(k, &fingerprint, &model, &em_fits[k - 1])?;
+                }
                 progress(Progress::ModelDone {
                     n_subtypes: k,
-                    resumed: true,
+                    resumed: false,
                 });
-                continue;
+                models.push(model);
+            }
+            Ok(())
+        };
+        for k in 1..=config.max_subtypes {
+            if let Some(cp) = checkpoints {
+                if let Some((model, em_fit)) = cp.load(k, &fingerprint, input.events)? {
+                    finish(&mut outstanding, &mut models, &em_fits)?;
+                    models.push(model);
+                    em_fits.push(em_fit);
+                    progress(Progress::ModelDone {
+                        n_subtypes: k,
+                        resumed: true,
+                    });
+                    continue;
+                }
+            }
+            progress(Progress::EmStarted { n_subtypes: k });
+            let t0 = Instant::now();
+            let jobs = Arc::new(ChainProgress::new(1, 0));
+            progress(Progress::EmJobs {
+                n_subtypes: k,
+                progress: Arc::clone(&jobs),
+            });
+            let em_config = FitConfig {
+                em_progress: Some(Arc::clone(&jobs)),
+                ..config.clone()
+            };
+            let em_fit = if k == 1 {
+                em::fit_one_subtype_with(engine, &lik, input.data, &em_config, 1)
+            } else {
+                em::fit_split_with(
+                    engine,
+                    &lik,
+                    input.data,
+                    &em_fits[k - 2],
+                    &em_config,
+                    k as u64,
+                )
+            };
+            jobs.close();
+            let em_fit = em_fit?;
+            let em_s = t0.elapsed().as_secs_f64();
+            // The previous subtype count's chains finish before this one's start.
+            finish(&mut outstanding, &mut models, &em_fits)?;
+            em_fits.push(em_fit.clone());
+            progress(Progress::McmcStarted {
+                n_subtypes: k,
+                chains: config.n_chains,
+                iterations: config.n_iterations,
+            });
+            let counters = chain_counters(config);
+            progress(Progress::Chains {
+                n_subtypes: k,
+                progress: Arc::clone(&counters),
+            });
+            if pipelined {
+                let lik = &lik;
+                let data = input.data;
+                outstanding = Some((
+                    k,
+                    Pending::Thread(scope.spawn(move || {
+                        // The CPU engine (checked above), made here: engines need
+                        // not be shareable between threads.
+                        let cpu = Engine::Cpu;
+                        uncertainty_impl(&cpu, lik, Some(data), &em_fit, config, k, em_s, &counters)
+                    })),
+                ));
+            } else {
+                let model = uncertainty_impl(
+                    engine,
+                    &lik,
+                    Some(input.data),
+                    &em_fit,
+                    config,
+                    k,
+                    em_s,
+                    &counters,
+                );
+                outstanding = Some((k, Pending::Done(model)));
+                finish(&mut outstanding, &mut models, &em_fits)?;
             }
         }
-        progress(Progress::EmStarted { n_subtypes: k });
-        let t0 = Instant::now();
-        let jobs = Arc::new(ChainProgress::new(1, 0));
-        progress(Progress::EmJobs {
-            n_subtypes: k,
-            progress: Arc::clone(&jobs),
-        });
-        let em_config = FitConfig {
-            em_progress: Some(Arc::clone(&jobs)),
-            ..config.clone()
-        };
-        let em_fit = if k == 1 {
-            em::fit_one_subtype_with(engine, &lik, input.data, &em_config, 1)
-        } else {
-            em::fit_split_with(
-                engine,
-                &lik,
-                input.data,
-                &em_fits[k - 2],
-                &em_config,
-                k as u64,
-            )
-        };
-        jobs.close();
-        let em_fit = em_fit?;
-        let em_s = t0.elapsed().as_secs_f64();
-        progress(Progress::McmcStarted {
-            n_subtypes: k,
-            chains: config.n_chains,
-            iterations: config.n_iterations,
-        });
-        let model = uncertainty_impl(
-            engine,
-            &lik,
-            Some(input.data),
-            &em_fit,
-            config,
-            k,
-            em_s,
-            progress,
-        )?;
-        if let Some(cp) = checkpoints {
-            cp.save(k, &fingerprint, &model, &em_fit)?;
-        }
-        progress(Progress::ModelDone {
-            n_subtypes: k,
-            resumed: false,
-        });
-        models.push(model);
-        em_fits.push(em_fit);
-    }
+        finish(&mut outstanding, &mut models, &em_fits)
+    })?;
     Ok(fit_result(input, config.clone(), fingerprint, models))
+}
+
+/// The chains of one subtype count: running on a thread, or already done.
+enum Pending<'s> {
+    Thread(std::thread::ScopedJoinHandle<'s, Result<SubtypeModel, Error>>),
+    Done(Result<SubtypeModel, Error>),
 }
 
 /// The result of a fit: the model description, the settings and the models.
@@ -209,7 +263,8 @@ pub fn uncertainty(
     k: usize,
     em_s: f64,
 ) -> Result<SubtypeModel, Error> {
-    uncertainty_impl(&Engine::Cpu, lik, None, em_fit, config, k, em_s, &|_| {})
+    let counters = chain_counters(config);
+    uncertainty_impl(&Engine::Cpu, lik, None, em_fit, config, k, em_s, &counters)
 }
 
 /// [`uncertainty`] on `engine` (`data`: the data set `lik` was built from). Tuning
@@ -225,7 +280,14 @@ pub fn uncertainty_with(
     k: usize,
     em_s: f64,
 ) -> Result<SubtypeModel, Error> {
-    uncertainty_impl(engine, lik, Some(data), em_fit, config, k, em_s, &|_| {})
+    let counters = chain_counters(config);
+    uncertainty_impl(engine, lik, Some(data), em_fit, config, k, em_s, &counters)
+}
+
+/// Per-chain iteration counters for the chains `config` runs.
+fn chain_counters(config: &FitConfig) -> Arc<ChainProgress> {
+    let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
+    Arc::new(ChainProgress::new(range.len(), config.n_iterations as u64))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -237,23 +299,24 @@ fn uncertainty_impl(
     config: &FitConfig,
     k: usize,
     em_s: f64,
-    progress: &dyn Fn(Progress),
+    counters: &Arc<ChainProgress>,
 ) -> Result<SubtypeModel, Error> {
+    // Close the counters however this ends (a batch engine does not advance them),
+    // so a display waiting on them stops.
+    struct CloseOnDrop<'a>(&'a ChainProgress);
+    impl Drop for CloseOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.close();
+        }
+    }
+    let _close = CloseOnDrop(counters);
     let t0 = Instant::now();
     let settings = tuned_chain_settings(lik, em_fit, config, k);
     let steps = settings.steps.clone();
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
     let runs = match (engine, data) {
         (Engine::Cpu, _) => {
-            let counters = Arc::new(ChainProgress::new(
-                range.len(),
-                settings.n_iterations as u64,
-            ));
-            progress(Progress::Chains {
-                n_subtypes: k,
-                progress: Arc::clone(&counters),
-            });
-            run_chains_observed(lik, &em_fit.mixture, &settings, range, Some(&counters))
+            run_chains_observed(lik, &em_fit.mixture, &settings, range, Some(counters))
         }
         (Engine::Batch { .. }, Some(data)) => {
             let mut evaluator = engine.evaluator(lik, data)?;
