@@ -18,8 +18,26 @@ pub fn show(prefix: String, n_subtypes: usize, progress: Arc<ChainProgress>) -> 
     }
 }
 
+/// One set of bars for the whole process: chain bars of one subtype count and the
+/// E-M spinner of the next can be live at once and must not draw over each other.
+fn multi() -> &'static MultiProgress {
+    static MULTI: std::sync::OnceLock<MultiProgress> = std::sync::OnceLock::new();
+    MULTI.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+}
+
+/// One line on stderr: above the live bars on a terminal (so they are not torn),
+/// plain otherwise; a failure to write it is ignored.
+pub fn eprint_line(line: &str) {
+    use std::io::Write;
+    if std::io::stderr().is_terminal() {
+        let _ = multi().println(line);
+    } else {
+        let _ = writeln!(std::io::stderr(), "{line}");
+    }
+}
+
 fn bars(prefix: String, n_subtypes: usize, progress: Arc<ChainProgress>) {
-    let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let multi = multi();
     let style = ProgressStyle::with_template(
         "{prefix} [{bar:30.cyan/blue}] {pos}/{len} {per_sec} ETA {eta}",
     )
@@ -79,7 +97,7 @@ pub fn show_jobs(
         if !std::io::stderr().is_terminal() {
             return;
         }
-        let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        let spinner = multi().add(ProgressBar::new_spinner());
         spinner.set_style(
             ProgressStyle::with_template(
                 "{prefix} {spinner} {pos} E-M start points done ({elapsed})",

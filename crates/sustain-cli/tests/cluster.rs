@@ -293,7 +293,10 @@ fn slurm_cv_scripts_run_under_any_scheduler() {
     assert!(combine.contains(&format!(" cv-combine --out {}\n", dir.display())));
     let mut a = args("cv", &out, &["--folds", "2", "--fold", "1", "--dry-run"]);
     a.insert(0, "slurm".into());
-    user_error(&run(&a), "--fold is set by the job array");
+    user_error(
+        &run(&a),
+        "--fold and --subtype-count are set by the job array",
+    );
 
     // The same scripts run by plain bash (any scheduler) equal a local cv.
     for task in ["0", "1"] {
@@ -319,6 +322,87 @@ fn slurm_cv_scripts_run_under_any_scheduler() {
     a.insert(0, "slurm".into());
     let stdout = ok(&run(&a));
     assert!(stdout.contains("0 of 2 folds to run"), "{stdout}");
+}
+
+#[test]
+fn slurm_cv_per_subtype_count_equals_a_local_cv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("parts");
+    let mut a = args(
+        "cv",
+        &out,
+        &["--folds", "2", "--per-subtype-count", "--dry-run"],
+    );
+    a.insert(0, "slurm".into());
+    let stdout = ok(&run(&a));
+    assert!(
+        stdout.contains("4 of 4 fold parts to run: array 0-3"),
+        "{stdout}"
+    );
+    let dir = std::fs::canonicalize(&out).unwrap();
+    let shards = read(&dir.join("slurm/shards.sbatch"));
+    let exec = shards.lines().find(|l| l.starts_with("exec ")).unwrap();
+    assert!(
+        exec.ends_with(
+            "--fold \"$((SLURM_ARRAY_TASK_ID / 2))\" --subtype-count \"$((SLURM_ARRAY_TASK_ID % 2 + 1))\""
+        ),
+        "{exec}"
+    );
+    assert!(!exec.contains("--per-subtype-count"), "{exec}");
+
+    // Run tasks 0, 1 and 3 under plain bash; the combine names the missing part.
+    let task = |t: &str| {
+        ok(&Command::new("bash")
+            .arg(dir.join("slurm/shards.sbatch"))
+            .env("SLURM_ARRAY_TASK_ID", t)
+            .output()
+            .unwrap());
+    };
+    for t in ["0", "1", "3"] {
+        task(t);
+    }
+    assert!(dir.join("fold_1_k2.json").exists());
+    let combine = Command::new("bash")
+        .arg(dir.join("slurm/combine.sbatch"))
+        .output()
+        .unwrap();
+    user_error(&combine, "fold 1: missing subtype count(s) 1 of 1..=2");
+    // A resubmission runs only the missing part; then the combine equals a local cv.
+    let mut a = args(
+        "cv",
+        &out,
+        &["--folds", "2", "--per-subtype-count", "--dry-run"],
+    );
+    a.insert(0, "slurm".into());
+    let stdout = ok(&run(&a));
+    assert!(
+        stdout.contains("1 of 4 fold parts to run: array 2"),
+        "{stdout}"
+    );
+    task("2");
+    ok(&Command::new("bash")
+        .arg(dir.join("slurm/combine.sbatch"))
+        .output()
+        .unwrap());
+    let local = tmp.path().join("local");
+    ok(&run(&args("cv", &local, &["--folds", "2"])));
+    assert_eq!(
+        std::fs::read(local.join("cv.json")).unwrap(),
+        std::fs::read(dir.join("cv.json")).unwrap()
+    );
+
+    // Bad part requests.
+    user_error(
+        &run(&args(
+            "cv",
+            &out,
+            &["--folds", "2", "--fold", "0", "--subtype-count", "3"],
+        )),
+        "--subtype-count 3 is out of range 1..=2",
+    );
+    let o = run(&args("cv", &out, &["--folds", "2", "--subtype-count", "1"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--fold"));
 }
 
 /// The job id after `prefix` in `sustain slurm`'s output.
@@ -437,4 +521,68 @@ fn real_slurm_cv_equals_a_local_run_and_resumes() {
     assert!(!stdout.contains("submitted array job"), "{stdout}");
     wait_for(&[&job_id(&stdout, "submitted combine job ")]);
     assert_eq!(std::fs::read(out.join("cv.json")).unwrap(), expected);
+
+    // One task per subtype count of a fold, and a task really killed (scancel
+    // right after submission, while it waits for a CPU): its combine job can never
+    // run; resubmission runs only the killed part, and the result is unchanged.
+    let parts = tmp.path().join("slurm_parts");
+    let mut submit = args(
+        "cv",
+        &parts,
+        &[
+            "--folds",
+            "4",
+            "--per-subtype-count",
+            "--cpus-per-task",
+            "1",
+            "--time",
+            "00:10:00",
+        ],
+    );
+    submit.insert(0, "slurm".into());
+    let stdout = ok(&run(&submit));
+    let array = job_id(&stdout, "submitted array job ");
+    let combine = job_id(&stdout, "submitted combine job ");
+    let killed = Command::new("scancel")
+        .arg(format!("{array}_5"))
+        .status()
+        .expect("scancel runs");
+    assert!(killed.success());
+    wait_until_gone(&array);
+    let _ = Command::new("scancel").arg(&combine).status();
+    assert!(
+        !parts.join("fold_2_k2.json").exists(),
+        "task 5 (fold 2, 2 subtypes) ran before it could be killed"
+    );
+    assert!(!parts.join("cv.json").exists());
+    let stdout = ok(&run(&submit));
+    assert!(
+        stdout.contains("1 of 8 fold parts to run: array 5"),
+        "{stdout}"
+    );
+    let array2 = job_id(&stdout, "submitted array job ");
+    let combine2 = job_id(&stdout, "submitted combine job ");
+    wait_for(&[&array2, &combine2]);
+    assert_eq!(logged_tasks(&parts.join("slurm/logs"), &array2), [5]);
+    assert_eq!(std::fs::read(parts.join("cv.json")).unwrap(), expected);
+}
+
+/// Waits until job `id` (all its array tasks) has left the queue (10 minutes at
+/// most).
+fn wait_until_gone(id: &str) {
+    let t0 = Instant::now();
+    loop {
+        let q = Command::new("squeue")
+            .args(["-h", "-o", "%i", "-j", id])
+            .output()
+            .expect("squeue runs");
+        if !q.status.success() || String::from_utf8_lossy(&q.stdout).trim().is_empty() {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "job {id} still queued"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }

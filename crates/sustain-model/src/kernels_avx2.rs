@@ -98,7 +98,7 @@ fn stage_block(st: &StageInput, g: &GroupInput, out: &mut [f64]) {
             && g.x.len() >= nb * LANES
             && g.miss_mask.len() >= g.miss_cols.len() * LANES
             && g.miss_cols.iter().all(|&b| (b as usize) < nb)
-            && stride % 2 == 0
+            && stride.is_multiple_of(2)
     );
     // Six stages (12 accumulators) per tile: an FMA's latency is 4-5 cycles and
     // two issue per cycle, so fewer than ~10 independent accumulators leave the

@@ -2,13 +2,14 @@
 //! run them as separate jobs) and combined into the log-likelihood matrix and CVIC.
 
 use crate::config::FitConfig;
-use crate::fit::{fit, FitInput, Progress};
+use crate::fit::{fit, fit_subtype_count, FitInput, Progress};
+use crate::results::SubtypeModel;
 use crate::stage::{evenly_spaced, sample_mixture};
 use crate::Error;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use sustain_model::Likelihood;
+use sustain_model::{Dataset, Likelihood};
 use sustain_sampler::rng;
 
 /// Test-set indices of each fold: stratified by `labels` when given (each label's
@@ -87,15 +88,35 @@ fn cv_thin(n_samples: usize) -> usize {
     }
 }
 
-/// Fits fold `fold` (train on the others) and evaluates its test subjects.
-pub fn run_fold(
+/// Result of one subtype count of one fold (`sustain cv --fold I --subtype-count K`):
+/// the pieces of a [`FoldResult`] for that count; [`assemble_fold`] joins them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoldPart {
+    /// Fold index.
+    pub fold: usize,
+    /// Number of folds.
+    pub n_folds: usize,
+    /// The subtype count of this part.
+    pub n_subtypes: usize,
+    /// Largest subtype count of the run (parts 1..=max make a fold).
+    pub max_subtypes: usize,
+    /// Test subjects (row indices).
+    pub test: Vec<usize>,
+    /// Mean over samples of the test set's total log-likelihood.
+    pub loglike: f64,
+    /// Per test subject: `log(mean over samples of p(x_m))`.
+    pub log_mean_p: Vec<f64>,
+    /// Fingerprint of the whole CV's data and settings.
+    pub fingerprint: String,
+}
+
+/// Training data, test data and the fold's settings (its own seed) of fold `fold`.
+fn fold_inputs(
     input: &FitInput,
     config: &FitConfig,
     folds: &[Vec<usize>],
     fold: usize,
-    fingerprint: &str,
-    progress: &dyn Fn(Progress),
-) -> Result<FoldResult, Error> {
+) -> Result<(Dataset, Dataset, FitConfig), Error> {
     if fold >= folds.len() {
         return Err(Error::Config(format!(
             "fold {fold} is out of range 0..{}",
@@ -106,10 +127,51 @@ pub fn run_fold(
     let train: Vec<usize> = (0..input.data.n_subjects())
         .filter(|m| test.binary_search(m).is_err())
         .collect();
-    let train_data = input.data.select(&train)?;
-    let test_data = input.data.select(test)?;
     let mut fold_config = config.clone();
     fold_config.seed = config.seed.wrapping_add(1000 * (fold as u64 + 1));
+    Ok((
+        input.data.select(&train)?,
+        input.data.select(test)?,
+        fold_config,
+    ))
+}
+
+/// Test-set evaluation of one model: the mean over (thinned) samples of the total
+/// log-likelihood, and per subject `log(mean over samples of p(x_m))`.
+fn evaluate_test(lik: &Likelihood, model: &SubtypeModel, threads: usize) -> (f64, Vec<f64>) {
+    let all = model.samples.len();
+    let picks = evenly_spaced(&model.samples, all.div_ceil(cv_thin(all)));
+    let per_sample = sustain_cpu::parallel_map(picks.len(), threads, |i| {
+        lik.log_p_subjects(&sample_mixture(lik, &model.samples, picks[i]))
+    });
+    let n = per_sample.len() as f64;
+    let loglike = per_sample
+        .iter()
+        .map(|v| v.iter().sum::<f64>())
+        .sum::<f64>()
+        / n;
+    let per_subject: Vec<f64> = (0..lik.n_subjects())
+        .map(|m| {
+            let max = per_sample
+                .iter()
+                .map(|v| v[m])
+                .fold(f64::NEG_INFINITY, f64::max);
+            max + (per_sample.iter().map(|v| (v[m] - max).exp()).sum::<f64>() / n).ln()
+        })
+        .collect();
+    (loglike, per_subject)
+}
+
+/// Fits fold `fold` (train on the others) and evaluates its test subjects.
+pub fn run_fold(
+    input: &FitInput,
+    config: &FitConfig,
+    folds: &[Vec<usize>],
+    fold: usize,
+    fingerprint: &str,
+    progress: &dyn Fn(Progress),
+) -> Result<FoldResult, Error> {
+    let (train_data, test_data, fold_config) = fold_inputs(input, config, folds, fold)?;
     let result = fit(
         &FitInput {
             events: input.events,
@@ -121,40 +183,104 @@ pub fn run_fold(
         progress,
     )?;
     let lik = Likelihood::new(input.events.clone(), &test_data, config.missing)?;
-    let mut loglike = Vec::new();
-    let mut log_mean_p = Vec::new();
-    for model in &result.models {
-        let all = model.samples.len();
-        let picks = evenly_spaced(&model.samples, all.div_ceil(cv_thin(all)));
-        let per_sample = sustain_cpu::parallel_map(picks.len(), config.threads, |i| {
-            lik.log_p_subjects(&sample_mixture(&lik, &model.samples, picks[i]))
-        });
-        let n = per_sample.len() as f64;
-        loglike.push(
-            per_sample
-                .iter()
-                .map(|v| v.iter().sum::<f64>())
-                .sum::<f64>()
-                / n,
-        );
-        let per_subject: Vec<f64> = (0..test.len())
-            .map(|m| {
-                let max = per_sample
-                    .iter()
-                    .map(|v| v[m])
-                    .fold(f64::NEG_INFINITY, f64::max);
-                max + (per_sample.iter().map(|v| (v[m] - max).exp()).sum::<f64>() / n).ln()
-            })
-            .collect();
-        log_mean_p.push(per_subject);
-    }
+    let (loglike, log_mean_p) = result
+        .models
+        .iter()
+        .map(|model| evaluate_test(&lik, model, config.threads))
+        .unzip();
     Ok(FoldResult {
         fold,
         n_folds: folds.len(),
-        test: test.clone(),
+        test: folds[fold].clone(),
         loglike,
         log_mean_p,
         fingerprint: fingerprint.to_string(),
+    })
+}
+
+/// Fits only subtype count `k` of fold `fold` ([`fit_subtype_count`]) and evaluates
+/// its test subjects: one part of [`run_fold`], equal to it bit for bit.
+pub fn run_fold_part(
+    input: &FitInput,
+    config: &FitConfig,
+    folds: &[Vec<usize>],
+    fold: usize,
+    k: usize,
+    fingerprint: &str,
+    progress: &dyn Fn(Progress),
+) -> Result<FoldPart, Error> {
+    let (train_data, test_data, fold_config) = fold_inputs(input, config, folds, fold)?;
+    let model = fit_subtype_count(
+        &FitInput {
+            events: input.events,
+            biomarkers: input.biomarkers,
+            data: &train_data,
+        },
+        &fold_config,
+        k,
+        progress,
+    )?;
+    let lik = Likelihood::new(input.events.clone(), &test_data, config.missing)?;
+    let (loglike, log_mean_p) = evaluate_test(&lik, &model, config.threads);
+    Ok(FoldPart {
+        fold,
+        n_folds: folds.len(),
+        n_subtypes: k,
+        max_subtypes: config.max_subtypes,
+        test: folds[fold].clone(),
+        loglike,
+        log_mean_p,
+        fingerprint: fingerprint.to_string(),
+    })
+}
+
+/// Joins the parts of one fold (any order) into its [`FoldResult`]; refuses parts
+/// of other runs or folds and names the subtype counts that are missing.
+pub fn assemble_fold(parts: &[FoldPart]) -> Result<FoldResult, Error> {
+    let Some(first) = parts.first() else {
+        return Err(Error::Config("no fold parts to assemble".into()));
+    };
+    let max = first.max_subtypes;
+    let mut by_k: Vec<Option<&FoldPart>> = vec![None; max];
+    for p in parts {
+        if p.fingerprint != first.fingerprint
+            || p.fold != first.fold
+            || p.n_folds != first.n_folds
+            || p.max_subtypes != max
+            || p.test != first.test
+        {
+            return Err(Error::Checkpoint(format!(
+                "part {} subtype(s) of fold {} comes from a different run or fold than part {} subtype(s) of fold {}",
+                p.n_subtypes, p.fold, first.n_subtypes, first.fold
+            )));
+        }
+        if p.n_subtypes == 0 || p.n_subtypes > max {
+            return Err(Error::Checkpoint(format!(
+                "part of fold {} has subtype count {}, outside 1..={max}",
+                p.fold, p.n_subtypes
+            )));
+        }
+        by_k[p.n_subtypes - 1] = Some(p);
+    }
+    let missing: Vec<String> = (0..max)
+        .filter(|&k| by_k[k].is_none())
+        .map(|k| (k + 1).to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Checkpoint(format!(
+            "fold {}: missing subtype count(s) {} of 1..={max}",
+            first.fold,
+            missing.join(", ")
+        )));
+    }
+    let parts: Vec<&FoldPart> = by_k.into_iter().flatten().collect();
+    Ok(FoldResult {
+        fold: first.fold,
+        n_folds: first.n_folds,
+        test: first.test.clone(),
+        loglike: parts.iter().map(|p| p.loglike).collect(),
+        log_mean_p: parts.iter().map(|p| p.log_mean_p.clone()).collect(),
+        fingerprint: first.fingerprint.clone(),
     })
 }
 

@@ -71,15 +71,135 @@ pub fn fit(
     checkpoints: Option<&Checkpoints>,
     progress: &dyn Fn(Progress),
 ) -> Result<FitResult, Error> {
+    on_selected_engine(config, progress, |engine, config| {
+        fit_with_engine(input, config, engine, checkpoints, progress)
+    })
+}
+
+/// Resolves [`FitConfig::backend`] and runs `job` on the engine: on the CPU (with
+/// `backend: cpu` recorded) after one [`Progress::Warning`] when the GPU was asked
+/// for but is unavailable, or fails under [`FitConfig::require_gpu`].
+fn on_selected_engine<T>(
+    config: &FitConfig,
+    progress: &dyn Fn(Progress),
+    job: impl FnOnce(&Engine, &FitConfig) -> Result<T, Error>,
+) -> Result<T, Error> {
     config.validate().map_err(Error::Config)?;
     let selection = backend::select(config.backend, config.require_gpu)?;
     if let Some(notice) = selection.notice {
         progress(Progress::Warning(notice));
         let mut cpu = config.clone();
         cpu.backend = crate::config::Backend::Cpu;
-        return fit_with_engine(input, &cpu, &Engine::Cpu, checkpoints, progress);
+        return job(&Engine::Cpu, &cpu);
     }
-    fit_with_engine(input, config, &selection.engine, checkpoints, progress)
+    job(&selection.engine, config)
+}
+
+/// Only subtype count `k`: E-M for 1..=k (each count's E-M starts from the previous
+/// optimum), then tuning and chains for `k` alone. The same model as the `k`-th of
+/// [`fit`] with the same inputs, so subtype counts can run as separate jobs.
+pub fn fit_subtype_count(
+    input: &FitInput,
+    config: &FitConfig,
+    k: usize,
+    progress: &dyn Fn(Progress),
+) -> Result<SubtypeModel, Error> {
+    if k == 0 || k > config.max_subtypes {
+        return Err(Error::Config(format!(
+            "subtype count {k} is out of range 1..={}",
+            config.max_subtypes
+        )));
+    }
+    on_selected_engine(config, progress, |engine, config| {
+        let lik = prepared_likelihood(input, config)?;
+        let mut previous: Option<MlFit> = None;
+        let mut em_s = 0.0;
+        for j in 1..=k {
+            let (em_fit, s) = em_step(
+                engine,
+                &lik,
+                input.data,
+                config,
+                j,
+                previous.as_ref(),
+                progress,
+            )?;
+            previous = Some(em_fit);
+            em_s = s;
+        }
+        let em_fit = previous.ok_or_else(|| Error::Config("no subtype count".into()))?;
+        progress(Progress::McmcStarted {
+            n_subtypes: k,
+            chains: config.n_chains,
+            iterations: config.n_iterations,
+        });
+        let counters = chain_counters(config);
+        progress(Progress::Chains {
+            n_subtypes: k,
+            progress: Arc::clone(&counters),
+        });
+        let model = uncertainty_impl(
+            engine,
+            &lik,
+            Some(input.data),
+            &em_fit,
+            config,
+            k,
+            em_s,
+            &counters,
+        )?;
+        progress(Progress::ModelDone {
+            n_subtypes: k,
+            resumed: false,
+        });
+        Ok(model)
+    })
+}
+
+/// The likelihood of `input` after checking its biomarker names.
+fn prepared_likelihood(input: &FitInput, config: &FitConfig) -> Result<Arc<Likelihood>, Error> {
+    if input.biomarkers.len() != input.events.n_biomarkers() {
+        return Err(Error::Config(format!(
+            "{} biomarker names for {} biomarkers",
+            input.biomarkers.len(),
+            input.events.n_biomarkers()
+        )));
+    }
+    Ok(Arc::new(Likelihood::new(
+        input.events.clone(),
+        input.data,
+        config.missing,
+    )?))
+}
+
+/// E-M of subtype count `k` (from the `k - 1` optimum `previous`, none for `k = 1`),
+/// with its job counter shown through `progress`; the optimum and its wall time.
+fn em_step(
+    engine: &Engine,
+    lik: &Arc<Likelihood>,
+    data: &Dataset,
+    config: &FitConfig,
+    k: usize,
+    previous: Option<&MlFit>,
+    progress: &dyn Fn(Progress),
+) -> Result<(MlFit, f64), Error> {
+    progress(Progress::EmStarted { n_subtypes: k });
+    let t0 = Instant::now();
+    let jobs = Arc::new(ChainProgress::new(1, 0));
+    progress(Progress::EmJobs {
+        n_subtypes: k,
+        progress: Arc::clone(&jobs),
+    });
+    let em_config = FitConfig {
+        em_progress: Some(Arc::clone(&jobs)),
+        ..config.clone()
+    };
+    let em_fit = match previous {
+        None => em::fit_one_subtype_with(engine, lik, data, &em_config, 1),
+        Some(prev) => em::fit_split_with(engine, lik, data, prev, &em_config, k as u64),
+    };
+    jobs.close();
+    Ok((em_fit?, t0.elapsed().as_secs_f64()))
 }
 
 /// [`fit`] on a ready engine (e.g. [`Engine::batch`] over any batch evaluator);
@@ -92,18 +212,7 @@ pub fn fit_with_engine(
     progress: &dyn Fn(Progress),
 ) -> Result<FitResult, Error> {
     config.validate().map_err(Error::Config)?;
-    if input.biomarkers.len() != input.events.n_biomarkers() {
-        return Err(Error::Config(format!(
-            "{} biomarker names for {} biomarkers",
-            input.biomarkers.len(),
-            input.events.n_biomarkers()
-        )));
-    }
-    let lik = Arc::new(Likelihood::new(
-        input.events.clone(),
-        input.data,
-        config.missing,
-    )?);
+    let lik = prepared_likelihood(input, config)?;
     let fingerprint = checkpoint::fingerprint(input, config);
     // On the CPU with more than one thread, the chains of subtype count k run on a
     // thread of their own while E-M fits k + 1 (E-M of k + 1 needs only E-M of k),
@@ -124,7 +233,7 @@ pub fn fit_with_engine(
                     Pending::Thread(handle) => handle
                         .join()
                         .unwrap_or_else(|e| std::panic::resume_unwind(e))?,
-                    Pending::Done(model) => model?,
+                    Pending::Done(model) => (*model)?,
                 };
                 if let Some(cp) = checkpoints {
                     cp.save(k, &fingerprint, &model, &em_fits[k - 1])?;
@@ -150,32 +259,15 @@ pub fn fit_with_engine(
                     continue;
                 }
             }
-            progress(Progress::EmStarted { n_subtypes: k });
-            let t0 = Instant::now();
-            let jobs = Arc::new(ChainProgress::new(1, 0));
-            progress(Progress::EmJobs {
-                n_subtypes: k,
-                progress: Arc::clone(&jobs),
-            });
-            let em_config = FitConfig {
-                em_progress: Some(Arc::clone(&jobs)),
-                ..config.clone()
-            };
-            let em_fit = if k == 1 {
-                em::fit_one_subtype_with(engine, &lik, input.data, &em_config, 1)
-            } else {
-                em::fit_split_with(
-                    engine,
-                    &lik,
-                    input.data,
-                    &em_fits[k - 2],
-                    &em_config,
-                    k as u64,
-                )
-            };
-            jobs.close();
-            let em_fit = em_fit?;
-            let em_s = t0.elapsed().as_secs_f64();
+            let (em_fit, em_s) = em_step(
+                engine,
+                &lik,
+                input.data,
+                config,
+                k,
+                em_fits.last(),
+                progress,
+            )?;
             // The previous subtype count's chains finish before this one's start.
             finish(&mut outstanding, &mut models, &em_fits)?;
             em_fits.push(em_fit.clone());
@@ -212,7 +304,7 @@ pub fn fit_with_engine(
                     em_s,
                     &counters,
                 );
-                outstanding = Some((k, Pending::Done(model)));
+                outstanding = Some((k, Pending::Done(Box::new(model))));
                 finish(&mut outstanding, &mut models, &em_fits)?;
             }
         }
@@ -224,7 +316,7 @@ pub fn fit_with_engine(
 /// The chains of one subtype count: running on a thread, or already done.
 enum Pending<'s> {
     Thread(std::thread::ScopedJoinHandle<'s, Result<SubtypeModel, Error>>),
-    Done(Result<SubtypeModel, Error>),
+    Done(Box<Result<SubtypeModel, Error>>),
 }
 
 /// The result of a fit: the model description, the settings and the models.
@@ -488,18 +580,7 @@ pub fn fit_chain_shard(
     progress: &dyn Fn(Progress),
 ) -> Result<Vec<ShardModel>, Error> {
     config.validate().map_err(Error::Config)?;
-    if input.biomarkers.len() != input.events.n_biomarkers() {
-        return Err(Error::Config(format!(
-            "{} biomarker names for {} biomarkers",
-            input.biomarkers.len(),
-            input.events.n_biomarkers()
-        )));
-    }
-    let lik = Arc::new(Likelihood::new(
-        input.events.clone(),
-        input.data,
-        config.missing,
-    )?);
+    let lik = prepared_likelihood(input, config)?;
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
     if config.backend != crate::config::Backend::Cpu {
         if config.require_gpu {

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use sustain::cv::{combine, make_folds, run_fold, CvResult, FoldResult};
+use sustain::cv::{
+    assemble_fold, combine, make_folds, run_fold, run_fold_part, CvResult, FoldPart, FoldResult,
+};
 use sustain::fit::FitInput;
 
 use crate::backend::Backend;
@@ -29,6 +31,13 @@ pub struct CvArgs {
     /// later with `sustain cv-combine` [default: every fold, then combine].
     #[arg(long, value_name = "I")]
     pub fold: Option<usize>,
+
+    /// With --fold: run only this subtype count of the fold (E-M for 1..=K, chains
+    /// for K alone) and write DIR/fold_{I}_k{K}.json; `sustain cv-combine` joins
+    /// the parts of a fold (equal to the whole fold bit for bit) [default: every
+    /// subtype count].
+    #[arg(long, value_name = "K", requires = "fold")]
+    pub subtype_count: Option<usize>,
 
     /// Column whose values the folds are stratified by (each value's subjects
     /// spread evenly over the folds) [default: none; a seeded shuffle].
@@ -59,14 +68,20 @@ pub struct CvArgs {
 /// Arguments of `sustain cv-combine`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CvCombineArgs {
-    /// Folder with the fold_{i}.json files of `sustain cv --fold I`; cv.json and
-    /// cvic.svg/.png are written there.
+    /// Folder with the fold_{i}.json files of `sustain cv --fold I` (or, for a fold
+    /// without one, its fold_{i}_k{k}.json parts of `--subtype-count K`); cv.json
+    /// and cvic.svg/.png are written there.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 }
 
 fn fold_path(out: &Path, i: usize) -> PathBuf {
     out.join(format!("fold_{i}.json"))
+}
+
+/// File of subtype count `k` of fold `i`.
+pub fn part_path(out: &Path, i: usize, k: usize) -> PathBuf {
+    out.join(format!("fold_{i}_k{k}.json"))
 }
 
 /// Runs `sustain cv`.
@@ -94,6 +109,14 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
             )));
         }
     }
+    if let Some(k) = args.subtype_count {
+        if k == 0 || k > config.max_subtypes {
+            return Err(CliError::new(format!(
+                "--subtype-count {k} is out of range 1..={} (--max-subtypes)",
+                config.max_subtypes
+            )));
+        }
+    }
     create_dir(&args.out)?;
     let input = FitInput {
         events: &loaded.events,
@@ -106,6 +129,9 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
         args.folds,
         args.stratify_by.as_deref().unwrap_or("")
     );
+    if let (Some(i), Some(k)) = (args.fold, args.subtype_count) {
+        return run_part(args, &input, &config, &folds, i, k, &fingerprint);
+    }
     let todo: Vec<usize> = match args.fold {
         Some(i) => vec![i],
         None => (0..args.folds).collect(),
@@ -154,6 +180,59 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
     io::write_stdout(&text)
 }
 
+/// `sustain cv --fold I --subtype-count K`: one part of a fold (reused when its file
+/// is already there from the same run).
+fn run_part(
+    args: &CvArgs,
+    input: &FitInput,
+    config: &sustain::config::FitConfig,
+    folds: &[Vec<usize>],
+    i: usize,
+    k: usize,
+    fingerprint: &str,
+) -> Result<(), CliError> {
+    let path = part_path(&args.out, i, k);
+    if path.exists() {
+        let saved: FoldPart = read_json(&path, "fold part")?;
+        if saved.fingerprint == fingerprint
+            && saved.test == folds[i]
+            && saved.fold == i
+            && saved.n_subtypes == k
+        {
+            if !args.quiet {
+                eprint_line(&format!(
+                    "fold {i}, {k} subtype(s): reusing {}",
+                    path.display()
+                ));
+            }
+            return io::write_stdout(&part_summary(&saved, &path));
+        }
+        return Err(CliError::new(format!(
+            "{} was made from different data, settings or folds; delete it or choose another --out",
+            path.display()
+        )));
+    }
+    if !args.quiet {
+        eprint_line(&format!("fold {i} of {}, {k} subtype(s) only", args.folds));
+    }
+    let progress = progress_printer(args.quiet, format!("fold {i}: "));
+    let part = run_fold_part(input, config, folds, i, k, fingerprint, &progress)
+        .map_err(|e| CliError::new(e.to_string()))?;
+    io::write_json(&path, &part)?;
+    io::write_stdout(&part_summary(&part, &path))
+}
+
+fn part_summary(part: &FoldPart, path: &Path) -> String {
+    format!(
+        "fold {}, {} subtype(s): test log-likelihood {:.3} ({})\n\
+         run the other parts and folds, then `sustain cv-combine --out DIR`\n",
+        part.fold,
+        part.n_subtypes,
+        part.loglike,
+        path.display()
+    )
+}
+
 /// Combines folds into DIR/cv.json and DIR/cvic.svg/.png; returns the summary text.
 fn write_combined(out: &Path, folds: &[FoldResult]) -> Result<String, CliError> {
     let cv: CvResult =
@@ -188,34 +267,68 @@ fn write_combined(out: &Path, folds: &[FoldResult]) -> Result<String, CliError> 
 pub fn run_combine(args: &CvCombineArgs) -> Result<(), CliError> {
     let entries = std::fs::read_dir(&args.out)
         .map_err(|e| CliError::new(format!("cannot read {}: {e}", args.out.display())))?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_prefix("fold_"))
-                .and_then(|n| n.strip_suffix(".json"))
-                .is_some_and(|i| i.parse::<usize>().is_ok())
-        })
-        .collect();
-    paths.sort();
-    if paths.is_empty() {
+    // fold_{i}.json: whole folds; fold_{i}_k{k}.json: parts.
+    let mut whole: Vec<(usize, PathBuf)> = Vec::new();
+    let mut parts: std::collections::BTreeMap<usize, Vec<PathBuf>> = Default::default();
+    for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+        let Some(stem) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("fold_"))
+            .and_then(|n| n.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        match stem.split_once("_k") {
+            None => {
+                if let Ok(i) = stem.parse::<usize>() {
+                    whole.push((i, path));
+                }
+            }
+            Some((i, k)) => {
+                if let (Ok(i), Ok(_)) = (i.parse::<usize>(), k.parse::<usize>()) {
+                    parts.entry(i).or_default().push(path);
+                }
+            }
+        }
+    }
+    whole.sort();
+    if whole.is_empty() && parts.is_empty() {
         return Err(CliError::new(format!(
             "{} holds no fold_*.json files (run `sustain cv --fold I` first)",
             args.out.display()
         )));
     }
-    let folds = paths
+    let mut folds = whole
         .iter()
-        .map(|p| read_fold(p))
+        .map(|(_, p)| read_fold(p))
         .collect::<Result<Vec<_>, _>>()?;
+    for (i, paths) in &parts {
+        if whole.iter().any(|(w, _)| w == i) {
+            continue;
+        }
+        let mut list = paths.clone();
+        list.sort();
+        let loaded = list
+            .iter()
+            .map(|p| read_json::<FoldPart>(p, "fold part"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let fold = assemble_fold(&loaded)
+            .map_err(|e| CliError::new(format!("{}: {e}", args.out.display())))?;
+        folds.push(fold);
+    }
     io::write_stdout(&write_combined(&args.out, &folds)?)
 }
 
-/// Reads a fold file (non-finite numbers were written as null).
-fn read_fold(path: &Path) -> Result<FoldResult, CliError> {
+/// Reads a JSON file written by `sustain cv` (non-finite numbers were written as
+/// null); `what` names the kind of file in errors.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| CliError::read(path, &e))?;
     crate::nanjson::from_str(&text)
-        .map_err(|e| CliError::in_file(path, format!("not a valid fold file: {e}")))
+        .map_err(|e| CliError::in_file(path, format!("not a valid {what} file: {e}")))
+}
+
+/// Reads a fold file.
+fn read_fold(path: &Path) -> Result<FoldResult, CliError> {
+    read_json(path, "fold")
 }

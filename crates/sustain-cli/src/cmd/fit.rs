@@ -225,24 +225,42 @@ pub struct FitArgs {
 }
 
 /// A progress line on stderr (ignored when it cannot be written).
+///
+/// On the CPU the chains of one subtype count run while E-M fits the next, so the
+/// E-M display and one chain display per subtype count may be live at once.
 pub fn progress_printer(quiet: bool, prefix: String) -> impl Fn(Progress) {
-    let display: std::cell::RefCell<Option<std::thread::JoinHandle<()>>> = Default::default();
+    type Handle = std::thread::JoinHandle<()>;
+    let em: std::cell::RefCell<Option<Handle>> = Default::default();
+    let chains: std::cell::RefCell<Vec<(usize, Handle)>> = Default::default();
     move |p| {
         if quiet && !matches!(p, Progress::Warning(_)) {
             return;
         }
-        if let Progress::ModelDone { .. } | Progress::McmcStarted { .. } = p {
-            // E-M or the chains are done: let their display finish before the next line.
-            if let Some(handle) = display.borrow_mut().take() {
-                let _ = handle.join();
+        match &p {
+            // E-M is done: let its display finish before the next line.
+            Progress::McmcStarted { .. } => {
+                if let Some(handle) = em.borrow_mut().take() {
+                    let _ = handle.join();
+                }
             }
+            // A subtype count is done: so are its chains (and their display).
+            Progress::ModelDone { n_subtypes, .. } => {
+                if let Some(handle) = em.borrow_mut().take() {
+                    let _ = handle.join();
+                }
+                let mut live = chains.borrow_mut();
+                if let Some(i) = live.iter().position(|(k, _)| k == n_subtypes) {
+                    let _ = live.remove(i).1.join();
+                }
+            }
+            _ => {}
         }
         let line = match p {
             Progress::EmJobs {
                 n_subtypes,
                 progress,
             } => {
-                *display.borrow_mut() =
+                *em.borrow_mut() =
                     Some(crate::bars::show_jobs(prefix.clone(), n_subtypes, progress));
                 return;
             }
@@ -250,8 +268,10 @@ pub fn progress_printer(quiet: bool, prefix: String) -> impl Fn(Progress) {
                 n_subtypes,
                 progress,
             } => {
-                *display.borrow_mut() =
-                    Some(crate::bars::show(prefix.clone(), n_subtypes, progress));
+                chains.borrow_mut().push((
+                    n_subtypes,
+                    crate::bars::show(prefix.clone(), n_subtypes, progress),
+                ));
                 return;
             }
             Progress::EmStarted { n_subtypes } => {
@@ -288,8 +308,7 @@ pub fn progress_printer(quiet: bool, prefix: String) -> impl Fn(Progress) {
 
 /// One line on stderr; a failure to write it is ignored.
 pub fn eprint_line(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{line}");
+    crate::bars::eprint_line(line)
 }
 
 /// Creates `dir` (and its parents).

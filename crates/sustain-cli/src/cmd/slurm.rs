@@ -78,12 +78,18 @@ pub struct SlurmCvArgs {
 
     #[command(flatten)]
     pub slurm: SlurmOptions,
+
+    /// One array task per subtype count of each fold (`cv --fold I --subtype-count
+    /// K`: folds x max-subtypes tasks, task t = fold t / max + count t % max + 1)
+    /// instead of one per fold: more, shorter jobs [default: off].
+    #[arg(long)]
+    pub per_subtype_count: bool,
 }
 
 /// Options of `sustain slurm` that are not passed on to the jobs: with a value, and
 /// flags.
 const OWN_WITH_VALUE: [&str; 4] = ["--partition", "--time", "--cpus-per-task", "--shards"];
-const OWN_FLAGS: [&str; 1] = ["--dry-run"];
+const OWN_FLAGS: [&str; 2] = ["--dry-run", "--per-subtype-count"];
 
 /// The command-line arguments after `slurm fit` / `slurm cv`, without the options
 /// that only `sustain slurm` knows.
@@ -203,9 +209,9 @@ pub fn run(args: &SlurmArgs) -> Result<(), CliError> {
             )
         }
         SlurmJob::Cv(a) => {
-            if a.cv.fold.is_some() {
+            if a.cv.fold.is_some() || a.cv.subtype_count.is_some() {
                 return Err(CliError::new(
-                    "--fold is set by the job array (one task per fold); leave it out",
+                    "--fold and --subtype-count are set by the job array (one task per fold, or per subtype count of a fold with --per-subtype-count); leave them out",
                 ));
             }
             let loaded = a.cv.input.load(a.cv.stratify_by.as_deref())?;
@@ -222,15 +228,39 @@ pub fn run(args: &SlurmArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::new(format!("--folds: {e}")))?;
             add_threads(&mut job_args, a.cv.settings.threads, &a.slurm);
             let out = absolute_out(&a.cv.out)?;
-            let n = a.cv.folds;
-            let missing = (0..n)
-                .filter(|&i| !out.join(format!("fold_{i}.json")).exists())
-                .collect();
+            let folds = a.cv.folds;
+            let whole = |i: usize| out.join(format!("fold_{i}.json")).exists();
+            if a.per_subtype_count {
+                let kmax = config.max_subtypes;
+                let n = folds * kmax;
+                let missing = (0..n)
+                    .filter(|&t| {
+                        let (i, k) = (t / kmax, t % kmax + 1);
+                        !whole(i) && !crate::cmd::cv::part_path(&out, i, k).exists()
+                    })
+                    .collect();
+                return submit(
+                    &Plan {
+                        kind: "cv",
+                        out: out.clone(),
+                        n,
+                        missing,
+                        args: job_args,
+                        shard_arg: format!(
+                            "--fold \"$((SLURM_ARRAY_TASK_ID / {kmax}))\" --subtype-count \"$((SLURM_ARRAY_TASK_ID % {kmax} + 1))\""
+                        ),
+                        combine: combine_args("cv-combine", &out, &a.slurm),
+                        unit: "fold part",
+                    },
+                    &a.slurm,
+                );
+            }
+            let missing = (0..folds).filter(|&i| !whole(i)).collect();
             submit(
                 &Plan {
                     kind: "cv",
                     out: out.clone(),
-                    n,
+                    n: folds,
                     missing,
                     args: job_args,
                     shard_arg: "--fold \"${SLURM_ARRAY_TASK_ID}\"".into(),
