@@ -141,56 +141,88 @@ fn sim42_matches_reference_and_recovers_truth() {
         .collect();
     let agreement = best_agreement(&refs, &ours, 3);
     eprintln!("subtype agreement with the reference: {agreement:.3}");
-    // Target 0.9 (issue 4) is not reached: both runs average ~1e4 correlated samples
-    // (bulk ESS ~30), so labels of ambiguous subjects are Monte Carlo noise.
+    // Target 0.9 (issue 4) is not reached, and cannot be by chance alone: both runs
+    // average one 1e4-iteration chain (bulk ESS ~30), so labels of ambiguous
+    // subjects are Monte Carlo noise. Our own runs with seeds 42-45 agree with each
+    // other on 0.54-0.82 of the labels; with 4 x 1e5 iterations two seeds agree on
+    // 0.948 and each on ~0.80 with the reference (docs/accuracy.md).
     assert!(agreement >= 0.8, "agreement {agreement}");
 
-    // Recovery against the truth, on diseased subjects (true stage > 0).
+    // Recovery against the truth, ours and the reference's (from its files, with
+    // the same formulas): subtypes on diseased subjects (true stage > 0), stages on
+    // every subject and on diseased ones, sequences by Kendall tau.
     let truth = read_rows(&dir.join("truth_subjects.csv"));
-    let diseased: Vec<usize> = (0..truth.len()).filter(|&m| truth[m][1] > 0.0).collect();
+    let ref_rows = read_rows(&dir.join("pysustain_subjects.csv"));
+    let ref_stage: Vec<usize> = ref_rows.iter().map(|r| r[2] as usize).collect();
+    let our_stage: Vec<usize> = subjects.iter().map(|s| s.ml_stage).collect();
+    let all: Vec<usize> = (0..truth.len()).collect();
+    let diseased: Vec<usize> = all.iter().copied().filter(|&m| truth[m][1] > 0.0).collect();
     let t_sub: Vec<usize> = diseased.iter().map(|&m| truth[m][0] as usize).collect();
-    let o_sub: Vec<usize> = diseased.iter().map(|&m| ours[m]).collect();
-    let sub_agree = best_agreement(&t_sub, &o_sub, 3);
-    let exact = diseased
-        .iter()
-        .filter(|&&m| subjects[m].ml_stage == truth[m][1] as usize)
-        .count() as f64
-        / diseased.len() as f64;
-    let within = diseased
-        .iter()
-        .filter(|&&m| (subjects[m].ml_stage as f64 - truth[m][1]).abs() <= 1.0)
-        .count() as f64
-        / diseased.len() as f64;
+    let sub_agree = |labels: &[usize]| {
+        let l: Vec<usize> = diseased.iter().map(|&m| labels[m]).collect();
+        best_agreement(&t_sub, &l, 3)
+    };
+    let stage_fit = |stages: &[usize], set: &[usize]| {
+        let n = set.len() as f64;
+        let exact = set
+            .iter()
+            .filter(|&&m| stages[m] == truth[m][1] as usize)
+            .count() as f64
+            / n;
+        let within = set
+            .iter()
+            .filter(|&&m| (stages[m] as f64 - truth[m][1]).abs() <= 1.0)
+            .count() as f64
+            / n;
+        (exact, within)
+    };
     let tseq: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("truth_sequences.json")).unwrap())
             .unwrap();
     let tseq: Vec<Vec<usize>> = serde_json::from_value(tseq["sequences"].clone()).unwrap();
-    // Match our subtypes to the true ones by sequence similarity.
-    let mut best_tau = vec![-1.0; 3];
-    let mut perm: Vec<usize> = (0..3).collect();
-    let mut best_total = f64::NEG_INFINITY;
-    permute(&mut perm, 0, &mut |p| {
-        let taus: Vec<f64> = (0..3)
-            .map(|t| kendall_tau(&tseq[t], &m3.ml_sequences[p[t]]))
-            .collect();
-        let total: f64 = taus.iter().sum();
-        if total > best_total {
-            best_total = total;
-            best_tau = taus;
-        }
-    });
-    eprintln!("recovery: subtype {sub_agree:.3}, tau {best_tau:?}, stage exact {exact:.3}, within one {within:.3}");
-    // Measured 2026-11-25: subtype 0.571, tau [0.89, 0.63, 0.74], stage exact 0.253,
-    // within one 0.685. Subtype recovery matches the reference (0.55); sequence and
-    // stage recovery are below its figures (tau 0.87/0.63/0.80, stage 0.39/0.74):
-    // an open item of issue 4, checked by `sim42_recovery_at_reference_figures`.
-    assert!(sub_agree >= 0.55, "subtype agreement {sub_agree}");
-    if std::env::var_os("SUSTAIN_STRICT_RECOVERY").is_some() {
-        let mean_tau = best_tau.iter().sum::<f64>() / 3.0;
-        assert!(mean_tau >= (0.87 + 0.63 + 0.80) / 3.0, "taus {best_tau:?}");
-        assert!(
-            exact >= 0.39 && within >= 0.74,
-            "stage exact {exact}, within one {within}"
-        );
-    }
+    // Match fitted subtypes to the true ones by sequence similarity.
+    let taus = |seqs: &[Vec<usize>]| {
+        let mut best_tau = vec![-1.0; 3];
+        let mut perm: Vec<usize> = (0..3).collect();
+        let mut best_total = f64::NEG_INFINITY;
+        permute(&mut perm, 0, &mut |p| {
+            let t: Vec<f64> = (0..3).map(|i| kendall_tau(&tseq[i], &seqs[p[i]])).collect();
+            let total: f64 = t.iter().sum();
+            if total > best_total {
+                best_total = total;
+                best_tau = t;
+            }
+        });
+        best_tau
+    };
+    let ref_seqs: Vec<Vec<usize>> =
+        serde_json::from_value(reference["ml_sequences"].clone()).unwrap();
+    let (ours_sub, refs_sub) = (sub_agree(&ours), sub_agree(&refs));
+    let (ours_all, refs_all) = (stage_fit(&our_stage, &all), stage_fit(&ref_stage, &all));
+    let (ours_dis, refs_dis) = (
+        stage_fit(&our_stage, &diseased),
+        stage_fit(&ref_stage, &diseased),
+    );
+    let (ours_tau, refs_tau) = (taus(&m3.ml_sequences), taus(&ref_seqs));
+    eprintln!("recovery, ours vs reference:");
+    eprintln!("  subtype (diseased) {ours_sub:.3} vs {refs_sub:.3}");
+    eprintln!("  stage exact / within one, all subjects {ours_all:.3?} vs {refs_all:.3?}");
+    eprintln!("  stage exact / within one, diseased {ours_dis:.3?} vs {refs_dis:.3?}");
+    eprintln!("  Kendall tau {ours_tau:.3?} vs {refs_tau:.3?}");
+    // The reference's published figures (shared/data/README: stage 0.39 / 0.74) are
+    // over all subjects; on diseased ones its stages score 0.261 / 0.693.
+    // Both fits' labels carry Monte Carlo noise of one 1e4-iteration chain (runs
+    // with other seeds agree with each other on 0.54-0.82 of the labels), so ours
+    // must match the reference's recovery within that noise, not beat it.
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(
+        ours_sub >= refs_sub - 0.05,
+        "subtype {ours_sub} vs {refs_sub}"
+    );
+    assert!(ours_all.0 >= refs_all.0 - 0.03 && ours_all.1 >= refs_all.1 - 0.03);
+    assert!(ours_dis.0 >= refs_dis.0 - 0.03 && ours_dis.1 >= refs_dis.1 - 0.03);
+    assert!(
+        mean(&ours_tau) >= mean(&refs_tau) - 0.05,
+        "tau {ours_tau:?} vs {refs_tau:?}"
+    );
 }
