@@ -1,15 +1,19 @@
 //! Cross-validation (spec section 7): folds fitted independently (so a cluster can
 //! run them as separate jobs) and combined into the log-likelihood matrix and CVIC.
 
+use crate::backend::Engine;
 use crate::config::FitConfig;
-use crate::fit::{fit, fit_subtype_count, FitInput, Progress};
+use crate::fit::{
+    fit_subtype_count_with_engine, fit_with_engine, on_selected_engine, FitInput, Progress,
+};
 use crate::results::SubtypeModel;
 use crate::stage::{evenly_spaced, sample_mixture};
 use crate::Error;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use sustain_model::{Dataset, Likelihood};
+use std::sync::Arc;
+use sustain_model::{Dataset, Likelihood, Mixture};
 use sustain_sampler::rng;
 
 /// Test-set indices of each fold: stratified by `labels` when given (each label's
@@ -136,14 +140,38 @@ fn fold_inputs(
     ))
 }
 
-/// Test-set evaluation of one model: the mean over (thinned) samples of the total
-/// log-likelihood, and per subject `log(mean over samples of p(x_m))`.
-fn evaluate_test(lik: &Likelihood, model: &SubtypeModel, threads: usize) -> (f64, Vec<f64>) {
+/// Samples evaluated per batch-engine call (bounds the per-subject read-back).
+const TEST_BATCH: usize = 256;
+
+/// Test-set evaluation of one model on `engine` (`lik` built from `test`): the mean
+/// over (thinned, spec section 7) samples of the total log-likelihood, and per
+/// subject `log(mean over samples of p(x_m))`. A batch engine (the GPU) evaluates
+/// the samples in batches and reads back per-subject values.
+pub fn test_loglikes(
+    engine: &Engine,
+    lik: &Arc<Likelihood>,
+    test: &Dataset,
+    model: &SubtypeModel,
+    threads: usize,
+) -> Result<(f64, Vec<f64>), Error> {
     let all = model.samples.len();
     let picks = evenly_spaced(&model.samples, all.div_ceil(cv_thin(all)));
-    let per_sample = sustain_cpu::parallel_map(picks.len(), threads, |i| {
-        lik.log_p_subjects(&sample_mixture(lik, &model.samples, picks[i]))
-    });
+    let per_sample: Vec<Vec<f64>> = if engine.is_cpu() {
+        sustain_cpu::parallel_map(picks.len(), threads, |i| {
+            lik.log_p_subjects(&sample_mixture(lik, &model.samples, picks[i]))
+        })
+    } else {
+        let mut evaluator = engine.evaluator(lik, test)?;
+        let mut out = Vec::with_capacity(picks.len());
+        for chunk in picks.chunks(TEST_BATCH) {
+            let mixtures: Vec<Mixture> = chunk
+                .iter()
+                .map(|&p| sample_mixture(lik, &model.samples, p))
+                .collect();
+            out.extend(evaluator.log_p_subjects_batch(&mixtures)?);
+        }
+        out
+    };
     let n = per_sample.len() as f64;
     let loglike = per_sample
         .iter()
@@ -159,10 +187,11 @@ fn evaluate_test(lik: &Likelihood, model: &SubtypeModel, threads: usize) -> (f64
             max + (per_sample.iter().map(|v| (v[m] - max).exp()).sum::<f64>() / n).ln()
         })
         .collect();
-    (loglike, per_subject)
+    Ok((loglike, per_subject))
 }
 
-/// Fits fold `fold` (train on the others) and evaluates its test subjects.
+/// Fits fold `fold` (train on the others) and evaluates its test subjects, both on
+/// the configured backend (test subjects in batches of samples on a batch engine).
 pub fn run_fold(
     input: &FitInput,
     config: &FitConfig,
@@ -172,34 +201,44 @@ pub fn run_fold(
     progress: &dyn Fn(Progress),
 ) -> Result<FoldResult, Error> {
     let (train_data, test_data, fold_config) = fold_inputs(input, config, folds, fold)?;
-    let result = fit(
-        &FitInput {
-            events: input.events,
-            biomarkers: input.biomarkers,
-            data: &train_data,
-        },
-        &fold_config,
-        None,
-        progress,
-    )?;
-    let lik = Likelihood::new(input.events.clone(), &test_data, config.missing)?;
-    let (loglike, log_mean_p) = result
-        .models
-        .iter()
-        .map(|model| evaluate_test(&lik, model, config.threads))
-        .unzip();
-    Ok(FoldResult {
-        fold,
-        n_folds: folds.len(),
-        test: folds[fold].clone(),
-        loglike,
-        log_mean_p,
-        fingerprint: fingerprint.to_string(),
+    on_selected_engine(&fold_config, progress, |engine, fold_config| {
+        let result = fit_with_engine(
+            &FitInput {
+                events: input.events,
+                biomarkers: input.biomarkers,
+                data: &train_data,
+            },
+            fold_config,
+            engine,
+            None,
+            progress,
+        )?;
+        let lik = Arc::new(Likelihood::new(
+            input.events.clone(),
+            &test_data,
+            config.missing,
+        )?);
+        let mut loglike = Vec::new();
+        let mut log_mean_p = Vec::new();
+        for model in &result.models {
+            let (ll, per) = test_loglikes(engine, &lik, &test_data, model, config.threads)?;
+            loglike.push(ll);
+            log_mean_p.push(per);
+        }
+        Ok(FoldResult {
+            fold,
+            n_folds: folds.len(),
+            test: folds[fold].clone(),
+            loglike,
+            log_mean_p,
+            fingerprint: fingerprint.to_string(),
+        })
     })
 }
 
-/// Fits only subtype count `k` of fold `fold` ([`fit_subtype_count`]) and evaluates
-/// its test subjects: one part of [`run_fold`], equal to it bit for bit.
+/// Fits only subtype count `k` of fold `fold` ([`crate::fit::fit_subtype_count`])
+/// and evaluates its test subjects: one part of [`run_fold`], equal to it bit for
+/// bit.
 pub fn run_fold_part(
     input: &FitInput,
     config: &FitConfig,
@@ -210,27 +249,35 @@ pub fn run_fold_part(
     progress: &dyn Fn(Progress),
 ) -> Result<FoldPart, Error> {
     let (train_data, test_data, fold_config) = fold_inputs(input, config, folds, fold)?;
-    let model = fit_subtype_count(
-        &FitInput {
-            events: input.events,
-            biomarkers: input.biomarkers,
-            data: &train_data,
-        },
-        &fold_config,
-        k,
-        progress,
-    )?;
-    let lik = Likelihood::new(input.events.clone(), &test_data, config.missing)?;
-    let (loglike, log_mean_p) = evaluate_test(&lik, &model, config.threads);
-    Ok(FoldPart {
-        fold,
-        n_folds: folds.len(),
-        n_subtypes: k,
-        max_subtypes: config.max_subtypes,
-        test: folds[fold].clone(),
-        loglike,
-        log_mean_p,
-        fingerprint: fingerprint.to_string(),
+    on_selected_engine(&fold_config, progress, |engine, fold_config| {
+        let model = fit_subtype_count_with_engine(
+            &FitInput {
+                events: input.events,
+                biomarkers: input.biomarkers,
+                data: &train_data,
+            },
+            fold_config,
+            engine,
+            k,
+            progress,
+        )?;
+        let lik = Arc::new(Likelihood::new(
+            input.events.clone(),
+            &test_data,
+            config.missing,
+        )?);
+        let (loglike, log_mean_p) =
+            test_loglikes(engine, &lik, &test_data, &model, config.threads)?;
+        Ok(FoldPart {
+            fold,
+            n_folds: folds.len(),
+            n_subtypes: k,
+            max_subtypes: config.max_subtypes,
+            test: folds[fold].clone(),
+            loglike,
+            log_mean_p,
+            fingerprint: fingerprint.to_string(),
+        })
     })
 }
 

@@ -79,7 +79,7 @@ pub fn fit(
 /// Resolves [`FitConfig::backend`] and runs `job` on the engine: on the CPU (with
 /// `backend: cpu` recorded) after one [`Progress::Warning`] when the GPU was asked
 /// for but is unavailable, or fails under [`FitConfig::require_gpu`].
-fn on_selected_engine<T>(
+pub(crate) fn on_selected_engine<T>(
     config: &FitConfig,
     progress: &dyn Fn(Progress),
     job: impl FnOnce(&Engine, &FitConfig) -> Result<T, Error>,
@@ -111,49 +111,66 @@ pub fn fit_subtype_count(
         )));
     }
     on_selected_engine(config, progress, |engine, config| {
-        let lik = prepared_likelihood(input, config)?;
-        let mut previous: Option<MlFit> = None;
-        let mut em_s = 0.0;
-        for j in 1..=k {
-            let (em_fit, s) = em_step(
-                engine,
-                &lik,
-                input.data,
-                config,
-                j,
-                previous.as_ref(),
-                progress,
-            )?;
-            previous = Some(em_fit);
-            em_s = s;
-        }
-        let em_fit = previous.ok_or_else(|| Error::Config("no subtype count".into()))?;
-        progress(Progress::McmcStarted {
-            n_subtypes: k,
-            chains: config.n_chains,
-            iterations: config.n_iterations,
-        });
-        let counters = chain_counters(config);
-        progress(Progress::Chains {
-            n_subtypes: k,
-            progress: Arc::clone(&counters),
-        });
-        let model = uncertainty_impl(
+        fit_subtype_count_with_engine(input, config, engine, k, progress)
+    })
+}
+
+/// [`fit_subtype_count`] on a ready engine; `config.backend` is only recorded.
+pub fn fit_subtype_count_with_engine(
+    input: &FitInput,
+    config: &FitConfig,
+    engine: &Engine,
+    k: usize,
+    progress: &dyn Fn(Progress),
+) -> Result<SubtypeModel, Error> {
+    if k == 0 || k > config.max_subtypes {
+        return Err(Error::Config(format!(
+            "subtype count {k} is out of range 1..={}",
+            config.max_subtypes
+        )));
+    }
+    let lik = prepared_likelihood(input, config)?;
+    let mut previous: Option<MlFit> = None;
+    let mut em_s = 0.0;
+    for j in 1..=k {
+        let (em_fit, s) = em_step(
             engine,
             &lik,
-            Some(input.data),
-            &em_fit,
+            input.data,
             config,
-            k,
-            em_s,
-            &counters,
+            j,
+            previous.as_ref(),
+            progress,
         )?;
-        progress(Progress::ModelDone {
-            n_subtypes: k,
-            resumed: false,
-        });
-        Ok(model)
-    })
+        previous = Some(em_fit);
+        em_s = s;
+    }
+    let em_fit = previous.ok_or_else(|| Error::Config("no subtype count".into()))?;
+    progress(Progress::McmcStarted {
+        n_subtypes: k,
+        chains: config.n_chains,
+        iterations: config.n_iterations,
+    });
+    let counters = chain_counters(config);
+    progress(Progress::Chains {
+        n_subtypes: k,
+        progress: Arc::clone(&counters),
+    });
+    let model = uncertainty_impl(
+        engine,
+        &lik,
+        Some(input.data),
+        &em_fit,
+        config,
+        k,
+        em_s,
+        &counters,
+    )?;
+    progress(Progress::ModelDone {
+        n_subtypes: k,
+        resumed: false,
+    });
+    Ok(model)
 }
 
 /// The likelihood of `input` after checking its biomarker names.

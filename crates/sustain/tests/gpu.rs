@@ -201,3 +201,42 @@ fn serial_lockstep_equals_run_chains_on_sim42() {
         }
     }
 }
+
+#[test]
+fn gpu_test_set_evaluation_agrees_with_the_cpu_on_sim42() {
+    let Some(sim) = sim42() else { return };
+    let Some(engine) = gpu_engine() else { return };
+    let n = sim.data.n_subjects();
+    let train: Vec<usize> = (0..n).filter(|m| m % 4 != 0).collect();
+    let test: Vec<usize> = (0..n).filter(|m| m % 4 == 0).collect();
+    let (train, test) = (
+        sim.data.select(&train).unwrap(),
+        sim.data.select(&test).unwrap(),
+    );
+    let input = FitInput {
+        events: &sim.events,
+        biomarkers: &sim.names,
+        data: &train,
+    };
+    let fitted = fit(&input, &config(Backend::Cpu), None, &|_| {}).unwrap();
+    let lik = Arc::new(
+        Likelihood::new(sim.events.clone(), &test, MissingConvention::Marginalise).unwrap(),
+    );
+    for model in &fitted.models {
+        let (cpu_ll, cpu_per) =
+            sustain::cv::test_loglikes(&Engine::Cpu, &lik, &test, model, 2).unwrap();
+        let (gpu_ll, gpu_per) = sustain::cv::test_loglikes(&engine, &lik, &test, model, 2).unwrap();
+        eprintln!(
+            "k={}: test log-likelihood CPU {cpu_ll}, GPU {gpu_ll}",
+            model.n_subtypes
+        );
+        assert!(
+            (cpu_ll - gpu_ll).abs() <= 1e-5 * cpu_ll.abs(),
+            "{gpu_ll} vs {cpu_ll}"
+        );
+        assert_eq!(cpu_per.len(), test.n_subjects());
+        for (c, g) in cpu_per.iter().zip(&gpu_per) {
+            assert!((c - g).abs() <= 1e-4 * c.abs().max(1.0), "{g} vs {c}");
+        }
+    }
+}

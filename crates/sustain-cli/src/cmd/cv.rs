@@ -51,7 +51,7 @@ pub struct CvArgs {
     pub out: PathBuf,
 
     /// Where likelihoods are evaluated: the folds' fits as in `sustain fit --backend`
-    /// (the test subjects are evaluated on the CPU).
+    /// (the test subjects too, in batches of posterior samples).
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     pub backend: Backend,
 
