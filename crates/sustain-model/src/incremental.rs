@@ -1,37 +1,102 @@
 //! Incremental likelihood for Metropolis chains: propose, then accept or reject.
 //!
-//! Moving one event changes the stage values of only the biomarkers whose knots
-//! shift, and only at the stages between their neighbouring knots; a fraction move
-//! changes no stage likelihood at all. This state keeps, per subtype, the
-//! stage-dependent log-likelihood `l[k][m]`, `e[k][m] = exp(l - ref[m])` and
-//! `p[m] = sum_k e[k][m]`, and a proposal recomputes only the changed stages
-//! (re-summing `p` in full, so no subtract-and-add drift). Every
-//! [`REFRESH_EVERY`] accepted proposals the state is rebuilt from scratch, which
-//! bounds rounding drift of the additive updates.
+//! The state keeps, per subtype, `e[k][m] = exp(l[k][m] - ref[m])` (the stage
+//! likelihood relative to a per-subject reference) and `p[m] = sum_k e[k][m]`.
+//!
+//! Moving one event changes the curves of a few biomarkers (the moved event's and
+//! those whose events it passed) on the stages around their knots. For such a
+//! biomarker the change of the stage log-likelihood, `T(k) = x dmu_k - obs dh_k`,
+//! is piecewise quadratic in the stage `k` (both curves are piecewise linear), so
+//! `exp(T(k))` follows `G_{k+1} = G_k R_k`, `R_{k+1} = R_k C_k` with `C_k` a
+//! per-piece constant: a proposal multiplies each changed `e` by these factors and
+//! needs one exponential per knot instead of one per changed stage (the kernels'
+//! `group_ramps`). A fraction move changes no stage likelihood at all.
+//!
+//! Exactness guards:
+//! - multiplying keeps full relative precision as long as no `e` has been clamped
+//!   (the exponential clamps below `exp(-700)`) or underflowed. A group that comes
+//!   to hold an `e` below `1e-300` (many biomarkers, or extreme values) is rebuilt
+//!   and from then on updated on the exact additive path: it keeps
+//!   `l[k][m]` and recomputes `e = exp(l - ref)` at each changed stage (one
+//!   exponential per changed stage, as before this scheme), until the next full
+//!   rebuild;
+//! - a group whose factors could leave about `exp(±250)` in one move (large `|x|`
+//!   or a large move) is rebuilt from scratch instead;
+//! - a subject whose mixture sum leaves `(exp(-300), exp(300))` makes the proposal
+//!   fall back to the exact path;
+//! - every [`REFRESH_EVERY`] accepted proposals the whole state is rebuilt, which
+//!   bounds the rounding drift of the multiplicative updates (about 1e-13 relative
+//!   per update).
 
 #![allow(clippy::needless_range_loop)]
 
-use crate::kernels::{self, Lanes, StageDelta, LANES};
+use crate::kernels::{self, Lanes, Ramp, RampSet, StageDelta, Step, LANES};
 use crate::likelihood::{Likelihood, Scratch};
 use crate::mixture::Mixture;
 use crate::stages::StageValues;
 use std::sync::Arc;
 
 /// Accepted proposals between full rebuilds.
-pub const REFRESH_EVERY: u64 = 1000;
+pub const REFRESH_EVERY: u64 = 500;
+
+/// Largest bound of `|log factor|` a group may take in one proposal before it is
+/// rebuilt from scratch instead.
+const MAX_STEP_BOUND: f64 = 250.0;
+/// Below this an `e` may have lost precision (clamped or near underflow).
+const FRAGILE: f64 = 1e-300;
+
+/// Whether the smallest value of a group is below [`FRAGILE`] (NaN counts too).
+fn is_fragile(min: f64) -> bool {
+    min.partial_cmp(&FRAGILE) != Some(std::cmp::Ordering::Greater)
+        && min.partial_cmp(&FRAGILE) != Some(std::cmp::Ordering::Equal)
+}
+
+/// One changed biomarker of a proposal: `(biomarker, k0, a0, d0, steps range)`.
+#[derive(Debug, Clone, Copy)]
+struct RampMeta {
+    b: usize,
+    k0: usize,
+    a0: f64,
+    d0: f64,
+    steps: (usize, usize),
+}
 
 #[derive(Debug, Clone, Default)]
 struct SubtypeProposal {
     active: bool,
     mu: Option<StageValues>,
-    /// `(stage, start, end)` into `deltas`.
-    stages: Vec<(usize, usize, usize)>,
-    deltas: Vec<(usize, f64, f64)>,
+    /// Changed stages, increasing, and `slot[k]` = index in `stages` or `u32::MAX`.
+    stages: Vec<usize>,
+    slot: Vec<u32>,
+    ramps: Vec<RampMeta>,
+    steps: Vec<Step>,
+    /// Sums over the ramps of `max_k |dmu|` and `max_k |dh|`: a group's factors are
+    /// within `exp(±(xmax A + D))`.
+    bound_a: f64,
+    bound_d: f64,
     /// `[g][i][lane]` for the i-th changed stage.
-    new_l: Vec<f64>,
     new_e: Vec<f64>,
     /// `[g * LANES + lane]`.
     new_p: Vec<f64>,
+    /// Per group: whether its new values include one below [`FRAGILE`].
+    fragile: Vec<bool>,
+    /// `(stage, start, end)` into `deltas`: per changed stage, the changed
+    /// biomarkers `(b, dmu, dh)` (for fragile groups' additive path).
+    stage_deltas: Vec<(usize, usize, usize)>,
+    deltas: Vec<(usize, f64, f64)>,
+    /// `[g][i][lane]`: new `l` at the changed stages (fragile groups only).
+    new_l: Vec<f64>,
+    /// Use one exponential per changed stage (`group_factors`) instead of ramps.
+    per_stage: bool,
+    /// Scratch of `describe_move`: per stage `dmu`, `dh`; region starts.
+    dmu: Vec<f64>,
+    dh: Vec<f64>,
+    starts: Vec<usize>,
+    /// Groups rebuilt from scratch, with their whole `e` and `l` blocks
+    /// (`[j][k][lane]`).
+    rebuilt: Vec<usize>,
+    rebuilt_e: Vec<f64>,
+    rebuilt_l: Vec<f64>,
 }
 
 /// Current state of one chain's likelihood with an optional pending proposal.
@@ -41,10 +106,16 @@ pub struct IncrementalLikelihood {
     current: Mixture,
     mu: Vec<StageValues>,
     /// Per subtype `[g][k][lane]`.
-    l: Vec<Vec<f64>>,
     e: Vec<Vec<f64>>,
     /// Per subtype `[g * LANES + lane]`.
     p: Vec<Vec<f64>>,
+    /// Per subtype and group: holds an `e` below [`FRAGILE`], so it is updated on
+    /// the exact additive path with `l`.
+    fragile: Vec<Vec<bool>>,
+    /// Per subtype `[g][k][lane]`: the stage log-likelihood minus nothing (as the
+    /// stage kernel gives it), kept current for fragile groups only (allocated
+    /// when a first group turns fragile).
+    l: Vec<Vec<f64>>,
     reference: Vec<f64>,
     loglike: f64,
     proposal: Vec<SubtypeProposal>,
@@ -52,6 +123,7 @@ pub struct IncrementalLikelihood {
     /// Per padded subject: `ref + const` (what `total` adds to each `ln`).
     offset: Vec<f64>,
     scratch: Scratch,
+    l_scratch: Vec<f64>,
     accepted_since_refresh: u64,
 }
 
@@ -62,15 +134,17 @@ impl IncrementalLikelihood {
             lik,
             current: mixture.clone(),
             mu: Vec::new(),
-            l: Vec::new(),
             e: Vec::new(),
             p: Vec::new(),
+            fragile: Vec::new(),
+            l: Vec::new(),
             reference: Vec::new(),
             loglike: 0.0,
             proposal: Vec::new(),
             proposed: None,
             offset: Vec::new(),
             scratch: Scratch::default(),
+            l_scratch: Vec::new(),
             accepted_since_refresh: 0,
         };
         s.reset(mixture);
@@ -118,46 +192,87 @@ impl IncrementalLikelihood {
             *o += c;
         }
         self.reference = max_lse;
-        self.l = vec![vec![0.0; ng * ns * LANES]; n_sub];
         self.e = vec![vec![0.0; ng * ns * LANES]; n_sub];
         self.p = vec![vec![0.0; mp]; n_sub];
-        let groups = lik.groups();
+        self.fragile = vec![vec![false; ng]; n_sub];
+        self.l = vec![Vec::new(); n_sub];
         for s in 0..n_sub {
-            lik.fill_stage_input(&self.mu[s], &mut self.scratch);
-            let st = lik.stage_input(&self.scratch);
-            for (g, gi) in groups.iter().enumerate() {
-                let r: &Lanes = self.reference[g * LANES..(g + 1) * LANES]
-                    .try_into()
-                    .unwrap();
-                let block = g * ns * LANES..(g + 1) * ns * LANES;
+            let mu = self.mu[s].clone();
+            for g in 0..ng {
                 let mut p = [0.0; LANES];
-                kernels::group_state(
-                    lik.isa(),
-                    &st,
-                    gi,
-                    r,
-                    &mut self.l[s][block.clone()],
-                    &mut self.e[s][block],
-                    &mut p,
-                );
+                let block = g * ns * LANES..(g + 1) * ns * LANES;
+                let mut e = std::mem::take(&mut self.e[s]);
+                let fragile = self.rebuild_group(&mu, g, &mut e[block.clone()], &mut p);
+                self.e[s] = e;
                 self.p[s][g * LANES..(g + 1) * LANES].copy_from_slice(&p);
+                if fragile {
+                    self.keep_l(s, g);
+                }
             }
         }
         self.proposal = vec![SubtypeProposal::default(); n_sub];
         self.proposed = None;
         self.accepted_since_refresh = 0;
-        let p_all = std::mem::take(&mut self.p);
-        let p_refs: Vec<&[f64]> = p_all.iter().map(Vec::as_slice).collect();
+        let p_refs: Vec<&[f64]> = self.p.iter().map(Vec::as_slice).collect();
         let (ll, ok) = self.total(mixture.fractions(), &p_refs);
-        drop(p_refs);
-        self.p = p_all;
         self.loglike = if ok { ll } else { lik.loglike(mixture) };
         self.loglike
     }
 
+    /// `e` (one group's `[k][lane]` block) and its stage sum for stage values `mu`,
+    /// from scratch; returns whether a value is below [`FRAGILE`]. Padding lanes get
+    /// `e = 1` (they never change and are left out of every total).
+    fn rebuild_group(&mut self, mu: &StageValues, g: usize, e: &mut [f64], p: &mut Lanes) -> bool {
+        let lik = &self.lik;
+        let ns = lik.events().n_stages();
+        lik.fill_stage_input(mu, &mut self.scratch);
+        let st = lik.stage_input(&self.scratch);
+        self.l_scratch.resize(st.stride * LANES, 0.0);
+        let r: &Lanes = self.reference[g * LANES..(g + 1) * LANES]
+            .try_into()
+            .unwrap();
+        let groups = lik.groups();
+        kernels::group_state(
+            lik.isa(),
+            &st,
+            &groups[g],
+            r,
+            &mut self.l_scratch,
+            &mut e[..ns * LANES],
+            p,
+        );
+        let real = LANES.min(lik.n_subjects() - g * LANES);
+        let mut min = f64::INFINITY;
+        for k in 0..ns {
+            for lane in 0..LANES {
+                if lane < real {
+                    min = min.min(e[k * LANES + lane]);
+                } else {
+                    e[k * LANES + lane] = 1.0;
+                }
+            }
+        }
+        for lane in real..LANES {
+            p[lane] = ns as f64;
+        }
+        is_fragile(min)
+    }
+
+    /// Marks group `g` of subtype `s` fragile and stores its `l` from the last
+    /// [`Self::rebuild_group`] (in `l_scratch`).
+    fn keep_l(&mut self, s: usize, g: usize) {
+        let ns = self.lik.events().n_stages();
+        if self.l[s].is_empty() {
+            self.l[s] = vec![0.0; self.lik.n_groups() * ns * LANES];
+        }
+        self.l[s][g * ns * LANES..(g + 1) * ns * LANES]
+            .copy_from_slice(&self.l_scratch[..ns * LANES]);
+        self.fragile[s][g] = true;
+    }
+
     /// Sum over subjects of `ref + ln(sum_s f_s p_s) + const`; false if a subject's
     /// sum left the safe range (then the caller falls back to the exact path).
-    fn total(&mut self, fractions: &[f64], p: &[&[f64]]) -> (f64, bool) {
+    fn total(&self, fractions: &[f64], p: &[&[f64]]) -> (f64, bool) {
         let lik = &self.lik;
         kernels::mixture_total(lik.isa(), fractions, p, &self.offset, lik.n_subjects())
     }
@@ -167,92 +282,260 @@ impl IncrementalLikelihood {
     /// log-likelihood; the state is unchanged until [`Self::accept`].
     pub fn propose(&mut self, mixture: &Mixture, changed: &[bool]) -> f64 {
         let lik = Arc::clone(&self.lik);
-        let events = lik.events();
-        let ns = events.n_stages();
-        let nb = events.n_biomarkers();
+        let ns = lik.events().n_stages();
         let ng = lik.n_groups();
-        let inv_sigma = 1.0 / events.sigma();
-        for (s, prop) in self.proposal.iter_mut().enumerate() {
+        let mut proposals = std::mem::take(&mut self.proposal);
+        for (s, prop) in proposals.iter_mut().enumerate() {
             prop.active = false;
+            prop.mu = None;
             if !changed[s] {
                 continue;
             }
-            let mu = StageValues::new(events, &mixture.sequences()[s]);
-            prop.stages.clear();
-            prop.deltas.clear();
-            for k in 0..ns {
-                let start = prop.deltas.len();
-                for b in 0..nb {
-                    let (old, new) = (self.mu[s].get(b, k) * inv_sigma, mu.get(b, k) * inv_sigma);
-                    if old != new {
-                        prop.deltas
-                            .push((b, new - old, 0.5 * (new * new - old * old)));
-                    }
-                }
-                if prop.deltas.len() > start {
-                    prop.stages.push((k, start, prop.deltas.len()));
-                }
-            }
-            prop.mu = Some(mu);
+            let mu = StageValues::new(lik.events(), &mixture.sequences()[s]);
+            self.describe_move(s, &mixture.sequences()[s], &mu, prop);
             if prop.stages.is_empty() {
+                prop.mu = Some(mu);
                 continue;
             }
             prop.active = true;
             let nc = prop.stages.len();
-            prop.new_l.resize(ng * nc * LANES, 0.0);
             prop.new_e.resize(ng * nc * LANES, 0.0);
             prop.new_p.resize(ng * LANES, 0.0);
+            prop.rebuilt.clear();
+            prop.rebuilt_e.clear();
+            prop.rebuilt_l.clear();
+            prop.fragile.clear();
+            prop.fragile.resize(ng, false);
+            let ramps: Vec<Ramp> = prop
+                .ramps
+                .iter()
+                .map(|r| Ramp {
+                    b: r.b,
+                    k0: r.k0,
+                    a0: r.a0,
+                    d0: r.d0,
+                    steps: &prop.steps[r.steps.0..r.steps.1],
+                })
+                .collect();
+            let set = RampSet::new(
+                ramps,
+                &prop.stages,
+                &prop.slot,
+                ns,
+                lik.events().n_biomarkers(),
+            );
             let changes: Vec<StageDelta> = prop
-                .stages
+                .stage_deltas
                 .iter()
                 .map(|&(stage, a, b)| StageDelta {
                     stage,
                     deltas: &prop.deltas[a..b],
                 })
                 .collect();
+            let xmax = lik.group_xmax();
             for g in 0..ng {
-                let (x, obs) = lik.group_arrays(g);
-                let r: &Lanes = self.reference[g * LANES..(g + 1) * LANES]
-                    .try_into()
-                    .unwrap();
+                let bound = xmax[g] * prop.bound_a + prop.bound_d;
                 let block = g * ns * LANES..(g + 1) * ns * LANES;
                 let nblock = g * nc * LANES..(g + 1) * nc * LANES;
                 let mut p = [0.0; LANES];
-                kernels::group_delta(
-                    lik.isa(),
-                    x,
-                    obs,
-                    &changes,
-                    r,
-                    &self.l[s][block.clone()],
-                    &self.e[s][block],
-                    &mut prop.new_l[nblock.clone()],
-                    &mut prop.new_e[nblock],
-                    &mut p,
-                );
+                if self.fragile[s][g] {
+                    // The exact additive path (see the module notes).
+                    prop.new_l.resize(ng * nc * LANES, 0.0);
+                    let (x, obs) = lik.group_arrays(g);
+                    let r: &Lanes = self.reference[g * LANES..(g + 1) * LANES]
+                        .try_into()
+                        .unwrap();
+                    kernels::group_delta(
+                        lik.isa(),
+                        x,
+                        obs,
+                        &changes,
+                        r,
+                        &self.l[s][block.clone()],
+                        &self.e[s][block],
+                        &mut prop.new_l[nblock.clone()],
+                        &mut prop.new_e[nblock],
+                        &mut p,
+                    );
+                    prop.fragile[g] = true;
+                } else if bound <= MAX_STEP_BOUND && prop.per_stage {
+                    let (x, obs) = lik.group_arrays(g);
+                    let min = kernels::group_factors(
+                        lik.isa(),
+                        x,
+                        obs,
+                        &changes,
+                        &self.e[s][block],
+                        &mut prop.new_e[nblock],
+                        &mut p,
+                    );
+                    prop.fragile[g] = is_fragile(min);
+                } else if bound <= MAX_STEP_BOUND {
+                    let (x, obs) = lik.group_arrays(g);
+                    let min = kernels::group_ramps(
+                        lik.isa(),
+                        &set,
+                        x,
+                        obs,
+                        &self.e[s][block],
+                        &mut prop.new_e[nblock],
+                        &mut p,
+                    );
+                    prop.fragile[g] = is_fragile(min);
+                } else {
+                    // Rebuild this group from scratch (see the module notes).
+                    let at = prop.rebuilt_e.len();
+                    prop.rebuilt_e.resize(at + ns * LANES, 0.0);
+                    let mut fresh = std::mem::take(&mut prop.rebuilt_e);
+                    prop.fragile[g] = self.rebuild_group(&mu, g, &mut fresh[at..], &mut p);
+                    for (i, &k) in prop.stages.iter().enumerate() {
+                        prop.new_e[(g * nc + i) * LANES..(g * nc + i + 1) * LANES]
+                            .copy_from_slice(&fresh[at + k * LANES..at + (k + 1) * LANES]);
+                    }
+                    prop.rebuilt_e = fresh;
+                    prop.rebuilt_l
+                        .extend_from_slice(&self.l_scratch[..ns * LANES]);
+                    prop.rebuilt.push(g);
+                }
                 prop.new_p[g * LANES..(g + 1) * LANES].copy_from_slice(&p);
             }
+            drop(set);
+            drop(changes);
+            prop.mu = Some(mu);
         }
-        let p_all = std::mem::take(&mut self.p);
-        let proposal = std::mem::take(&mut self.proposal);
-        let p_refs: Vec<&[f64]> = (0..p_all.len())
+        let p_refs: Vec<&[f64]> = (0..self.p.len())
             .map(|s| {
-                if proposal[s].active {
-                    proposal[s].new_p.as_slice()
+                if proposals[s].active {
+                    proposals[s].new_p.as_slice()
                 } else {
-                    p_all[s].as_slice()
+                    self.p[s].as_slice()
                 }
             })
             .collect();
         let (mut ll, ok) = self.total(mixture.fractions(), &p_refs);
         drop(p_refs);
-        self.p = p_all;
-        self.proposal = proposal;
+        self.proposal = proposals;
         if !ok {
             ll = lik.loglike(mixture);
         }
         self.proposed = Some((mixture.clone(), ll, !ok));
         ll
+    }
+
+    /// Fills `prop` with the changed stages and one ramp per changed biomarker of
+    /// subtype `s` moving to `sequence` (stage values `mu`).
+    fn describe_move(
+        &self,
+        s: usize,
+        sequence: &crate::sequence::Sequence,
+        mu: &StageValues,
+        prop: &mut SubtypeProposal,
+    ) {
+        let events = self.lik.events();
+        let ns = events.n_stages();
+        let inv_sigma = 1.0 / events.sigma();
+        let old_seq = &self.current.sequences()[s];
+        prop.stages.clear();
+        prop.slot.clear();
+        prop.slot.resize(ns, u32::MAX);
+        prop.ramps.clear();
+        prop.steps.clear();
+        prop.bound_a = 0.0;
+        prop.bound_d = 0.0;
+        // Reused buffers (no allocation per proposal); `slot` marks changed stages
+        // with 0 first and numbers them at the end.
+        prop.dmu.resize(ns, 0.0);
+        prop.dh.resize(ns, 0.0);
+        let (dmu, dh, starts) = (&mut prop.dmu, &mut prop.dh, &mut prop.starts);
+        for b in 0..events.n_biomarkers() {
+            let (old, new) = (self.mu[s].biomarker(b), mu.biomarker(b));
+            let Some(k_first) = (0..ns).find(|&k| old[k] != new[k]) else {
+                continue;
+            };
+            let k_last = (0..ns).rev().find(|&k| old[k] != new[k]).unwrap_or(k_first);
+            let (mut max_a, mut max_d) = (0.0f64, 0.0f64);
+            for k in k_first..=k_last {
+                let (o, n) = (old[k] * inv_sigma, new[k] * inv_sigma);
+                dmu[k] = n - o;
+                dh[k] = 0.5 * (n * n - o * o);
+                if old[k] != new[k] {
+                    prop.slot[k] = 0;
+                }
+                max_a = max_a.max(dmu[k].abs());
+                max_d = max_d.max(dh[k].abs());
+            }
+            prop.bound_a += max_a;
+            prop.bound_d += max_d;
+            // Pieces where both curves are linear start at stage 0 and at
+            // `position + 1` of each of the biomarker's events, old and new.
+            starts.clear();
+            starts.push(0);
+            for &e in events.biomarker_events(b) {
+                starts.push(old_seq.position(e) + 1);
+                starts.push(sequence.position(e) + 1);
+            }
+            let is_start = |k: usize| starts.contains(&k);
+            let first_step = prop.steps.len();
+            let mut d_prev = 0.0;
+            for j in k_first..k_last {
+                let (a, d) = (dmu[j + 1] - dmu[j], dh[j + 1] - dh[j]);
+                // Stages j-1, j, j+1 in one piece of both curves: the slope's x part
+                // is unchanged and its mu^2 part moved by a constant.
+                if j > k_first && !is_start(j) && !is_start(j + 1) {
+                    prop.steps.push(Step::Linked {
+                        c_m1: (-(d - d_prev)).exp_m1(),
+                    });
+                } else {
+                    prop.steps.push(Step::Direct { a, d });
+                }
+                d_prev = d;
+            }
+            prop.ramps.push(RampMeta {
+                b,
+                k0: k_first,
+                a0: dmu[k_first],
+                d0: dh[k_first],
+                steps: (first_step, prop.steps.len()),
+            });
+        }
+        for k in 0..ns {
+            if prop.slot[k] == 0 {
+                prop.slot[k] = prop.stages.len() as u32;
+                prop.stages.push(k);
+            }
+        }
+        // Per changed stage, the biomarkers whose value moved there (the additive
+        // path of fragile groups, so only when this subtype has one).
+        prop.stage_deltas.clear();
+        prop.deltas.clear();
+        // Ramps cost one exponential (~24 vector operations) per ramp and per
+        // direct step plus ~6 per stage a ramp covers; the per-stage factors one
+        // exponential and ~6 more per changed stage: take the cheaper.
+        let direct = prop
+            .steps
+            .iter()
+            .filter(|s| matches!(s, Step::Direct { .. }))
+            .count();
+        let ramp_cost =
+            24 * (prop.ramps.len() + direct) + 6 * (prop.steps.len() + prop.ramps.len());
+        let stage_cost = 30 * prop.stages.len();
+        prop.per_stage = ramp_cost >= stage_cost;
+        if !prop.per_stage && !self.fragile[s].contains(&true) {
+            return;
+        }
+        for &k in &prop.stages {
+            let start = prop.deltas.len();
+            for r in &prop.ramps {
+                if k >= r.k0 && k <= r.k0 + (r.steps.1 - r.steps.0) {
+                    let (old, new) = (self.mu[s].get(r.b, k), mu.get(r.b, k));
+                    if old != new {
+                        let (o, n) = (old * inv_sigma, new * inv_sigma);
+                        prop.deltas.push((r.b, n - o, 0.5 * (n * n - o * o)));
+                    }
+                }
+            }
+            prop.stage_deltas.push((k, start, prop.deltas.len()));
+        }
     }
 
     /// Makes the pending proposal current.
@@ -267,7 +550,8 @@ impl IncrementalLikelihood {
         }
         let ns = self.lik.events().n_stages();
         let ng = self.lik.n_groups();
-        for (s, prop) in self.proposal.iter_mut().enumerate() {
+        let mut proposals = std::mem::take(&mut self.proposal);
+        for (s, prop) in proposals.iter_mut().enumerate() {
             if let Some(mu) = prop.mu.take() {
                 self.mu[s] = mu;
             }
@@ -275,17 +559,52 @@ impl IncrementalLikelihood {
                 continue;
             }
             let nc = prop.stages.len();
+            let mut rebuilt = prop.rebuilt.iter().enumerate().peekable();
+            let mut turned_fragile = Vec::new();
             for g in 0..ng {
-                for (i, &(k, _, _)) in prop.stages.iter().enumerate() {
+                let block = g * ns * LANES..(g + 1) * ns * LANES;
+                if let Some(&(j, _)) = rebuilt.peek().filter(|(_, &rg)| rg == g) {
+                    rebuilt.next();
+                    let from = j * ns * LANES..(j + 1) * ns * LANES;
+                    self.e[s][block.clone()].copy_from_slice(&prop.rebuilt_e[from.clone()]);
+                    self.fragile[s][g] = prop.fragile[g];
+                    if prop.fragile[g] {
+                        if self.l[s].is_empty() {
+                            self.l[s] = vec![0.0; ng * ns * LANES];
+                        }
+                        self.l[s][block].copy_from_slice(&prop.rebuilt_l[from]);
+                    }
+                    continue;
+                }
+                let was_fragile = self.fragile[s][g];
+                for (i, &k) in prop.stages.iter().enumerate() {
                     let dst = (g * ns + k) * LANES..(g * ns + k + 1) * LANES;
                     let src = (g * nc + i) * LANES..(g * nc + i + 1) * LANES;
-                    self.l[s][dst.clone()].copy_from_slice(&prop.new_l[src.clone()]);
-                    self.e[s][dst].copy_from_slice(&prop.new_e[src]);
+                    self.e[s][dst.clone()].copy_from_slice(&prop.new_e[src.clone()]);
+                    if was_fragile {
+                        self.l[s][dst].copy_from_slice(&prop.new_l[src]);
+                    }
+                }
+                if !was_fragile && prop.fragile[g] {
+                    turned_fragile.push(g);
                 }
             }
             std::mem::swap(&mut self.p[s], &mut prop.new_p);
             prop.active = false;
+            // A group whose multiplied values fell below FRAGILE: rebuild it exactly
+            // for the accepted stage values and keep its l from now on.
+            let mu = self.mu[s].clone();
+            for g in turned_fragile {
+                let block = g * ns * LANES..(g + 1) * ns * LANES;
+                let mut e = std::mem::take(&mut self.e[s]);
+                let mut p = [0.0; LANES];
+                self.rebuild_group(&mu, g, &mut e[block], &mut p);
+                self.e[s] = e;
+                self.p[s][g * LANES..(g + 1) * LANES].copy_from_slice(&p);
+                self.keep_l(s, g);
+            }
         }
+        self.proposal = proposals;
         self.current = mixture;
         self.loglike = ll;
     }

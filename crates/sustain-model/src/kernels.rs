@@ -291,14 +291,17 @@ fn mixture_body<F: MulAdd>(log_f: &[f64], lse: &[&[f64]], out: &mut [f64]) {
 /// point that takes the detected [`Isa`].
 macro_rules! multiversion {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($p:ident: $t:ty),*) => $body:ident) => {
+        multiversion!($(#[$meta])* $vis fn $name($($p: $t),*) -> () => $body);
+    };
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($p:ident: $t:ty),*) -> $ret:ty => $body:ident) => {
         $(#[$meta])*
-        $vis fn $name(isa: Isa, $($p: $t),*) {
+        $vis fn $name(isa: Isa, $($p: $t),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-                unsafe fn avx512($($p: $t),*) { $body::<Fused>($($p),*) }
+                unsafe fn avx512($($p: $t),*) -> $ret { $body::<Fused>($($p),*) }
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2($($p: $t),*) { $body::<Fused>($($p),*) }
+                unsafe fn avx2($($p: $t),*) -> $ret { $body::<Fused>($($p),*) }
                 match isa {
                     // SAFETY: `Isa::detect` found the features at run time.
                     Isa::Avx512 => unsafe { avx512($($p),*) },
@@ -459,6 +462,209 @@ fn group_delta_body<F: MulAdd>(
     *new_p = sum;
 }
 
+/// Proposal of one group after a sequence move, multiplicatively with one
+/// exponential per changed stage: `new_e = e exp(sum_b x dmu - obs dh)` (cheaper
+/// than [`group_ramps_body`] when knots are dense). Returns the smallest new `e`.
+#[inline(always)]
+fn group_factors_body<F: MulAdd>(
+    x: &[f64],
+    obs: &[f64],
+    changes: &[StageDelta],
+    e: &[f64],
+    new_e: &mut [f64],
+    new_p: &mut Lanes,
+) -> f64 {
+    let n_stages = e.len() / LANES;
+    let mut min = f64::INFINITY;
+    for (i, ch) in changes.iter().enumerate() {
+        let mut acc = [0.0; LANES];
+        for &(b, dmu, dhsq) in ch.deltas {
+            let xb: &Lanes = x[b * LANES..(b + 1) * LANES].try_into().unwrap();
+            let ob: &Lanes = obs[b * LANES..(b + 1) * LANES].try_into().unwrap();
+            for ln in 0..LANES {
+                acc[ln] = F::fma(xb[ln], dmu, F::fma(-ob[ln], dhsq, acc[ln]));
+            }
+        }
+        let ex = exp_lanes::<F>(acc);
+        for ln in 0..LANES {
+            let v = e[ch.stage * LANES + ln] * ex[ln];
+            new_e[i * LANES + ln] = v;
+            min = min.min(v);
+        }
+    }
+    // Re-sum every stage (no subtract-and-add drift).
+    let mut sum = [0.0; LANES];
+    let mut next = 0;
+    for k in 0..n_stages {
+        let src: &[f64] = if next < changes.len() && changes[next].stage == k {
+            next += 1;
+            &new_e[(next - 1) * LANES..next * LANES]
+        } else {
+            &e[k * LANES..(k + 1) * LANES]
+        };
+        for ln in 0..LANES {
+            sum[ln] += src[ln];
+        }
+    }
+    *new_p = sum;
+    min
+}
+
+/// One step of a [`Ramp`], from stage `j` to `j + 1`: the factor `R_j` by which
+/// `G = exp(T)` grows, `T(j+1) - T(j) = x a - obs d` per lane.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Step {
+    /// `R_j = exp(x a - obs d)`: one exponential (where a knot breaks the curve).
+    Direct { a: f64, d: f64 },
+    /// `R_j = R_{j-1} (1 + obs c_m1)`: inside a linear piece of both curves the
+    /// `x` part of the slope is constant and the `mu^2` part changes by a constant,
+    /// so the factor is the previous one times `exp(-(d_j - d_{j-1}))` on observed
+    /// lanes (`c_m1 = expm1(-(d_j - d_{j-1}))`).
+    Linked { c_m1: f64 },
+}
+
+/// How one biomarker's term of the stage log-likelihood changes after a move:
+/// `T(k) = x (mu'_k - mu_k) - obs (mu'_k^2 - mu_k^2) / 2` (scaled by 1/sigma) on
+/// stages `k0 ..= k0 + steps.len()`, zero elsewhere.
+pub(crate) struct Ramp<'a> {
+    pub b: usize,
+    pub k0: usize,
+    /// `T(k0) = x a0 - obs d0`.
+    pub a0: f64,
+    pub d0: f64,
+    pub steps: &'a [Step],
+}
+
+/// The ramps of one subtype's move with the changed stages, checked once (the
+/// per-group kernel then only checks the group's own slices).
+pub(crate) struct RampSet<'a> {
+    ramps: Vec<Ramp<'a>>,
+    stages: &'a [usize],
+    slot: &'a [u32],
+    n_stages: usize,
+    n_biomarkers: usize,
+}
+
+impl<'a> RampSet<'a> {
+    /// Panics unless every ramp stays within `n_stages` and `n_biomarkers`, starts
+    /// with a direct step, and `slot` maps exactly the `stages` (increasing).
+    pub(crate) fn new(
+        ramps: Vec<Ramp<'a>>,
+        stages: &'a [usize],
+        slot: &'a [u32],
+        n_stages: usize,
+        n_biomarkers: usize,
+    ) -> Self {
+        assert!(slot.len() == n_stages);
+        assert!(
+            stages.windows(2).all(|w| w[0] < w[1]) && stages.last().is_none_or(|&k| k < n_stages)
+        );
+        assert!(stages
+            .iter()
+            .enumerate()
+            .all(|(i, &k)| slot[k] as usize == i));
+        assert!(slot.iter().filter(|&&i| i != u32::MAX).count() == stages.len());
+        assert!(ramps.iter().all(|r| {
+            r.b < n_biomarkers
+                && r.k0 + r.steps.len() < n_stages
+                && !matches!(r.steps.first(), Some(Step::Linked { .. }))
+        }));
+        Self {
+            ramps,
+            stages,
+            slot,
+            n_stages,
+            n_biomarkers,
+        }
+    }
+    pub(crate) fn ramps(&self) -> &[Ramp<'a>] {
+        &self.ramps
+    }
+    pub(crate) fn stages(&self) -> &[usize] {
+        self.stages
+    }
+    pub(crate) fn slot(&self) -> &[u32] {
+        self.slot
+    }
+}
+
+/// Proposal of one group after a sequence move, without per-stage exponentials:
+/// every changed stage's `e` is multiplied by `prod_ramps exp(T(k))`, each ramp's
+/// factor carried from stage to stage (one exponential per knot, not per stage).
+/// `slot[k]` is the index of stage `k` in `stages` (`u32::MAX` if unchanged);
+/// writes `new_e[i][lane]` for `stages[i]` and the new stage sum `new_p`.
+/// Returns the smallest new `e` (over lanes and changed stages).
+#[inline(always)]
+fn group_ramps_body<F: MulAdd>(
+    set: &RampSet,
+    x: &[f64],
+    obs: &[f64],
+    e: &[f64],
+    new_e: &mut [f64],
+    new_p: &mut Lanes,
+) -> f64 {
+    let (ramps, stages, slot) = (set.ramps(), set.stages(), set.slot());
+    // Start from the current values; every ramp multiplies its factor in.
+    for (i, &k) in stages.iter().enumerate() {
+        new_e[i * LANES..(i + 1) * LANES].copy_from_slice(&e[k * LANES..(k + 1) * LANES]);
+    }
+    for r in ramps {
+        let xb: &Lanes = x[r.b * LANES..(r.b + 1) * LANES].try_into().unwrap();
+        let ob: &Lanes = obs[r.b * LANES..(r.b + 1) * LANES].try_into().unwrap();
+        let lin = |a: f64, d: f64| {
+            let mut t = [0.0; LANES];
+            for l in 0..LANES {
+                t[l] = F::fma(xb[l], a, -ob[l] * d);
+            }
+            exp_lanes::<F>(t)
+        };
+        let mut g = lin(r.a0, r.d0);
+        let mut rr = [1.0; LANES];
+        for k in r.k0..=r.k0 + r.steps.len() {
+            if k > r.k0 {
+                match r.steps[k - r.k0 - 1] {
+                    Step::Direct { a, d } => rr = lin(a, d),
+                    Step::Linked { c_m1 } => {
+                        for l in 0..LANES {
+                            rr[l] *= F::fma(ob[l], c_m1, 1.0);
+                        }
+                    }
+                }
+                for l in 0..LANES {
+                    g[l] *= rr[l];
+                }
+            }
+            let i = slot[k];
+            if i != u32::MAX {
+                let i = i as usize;
+                for l in 0..LANES {
+                    new_e[i * LANES + l] *= g[l];
+                }
+            }
+        }
+    }
+    let mut min = f64::INFINITY;
+    for i in 0..stages.len() {
+        for l in 0..LANES {
+            min = min.min(new_e[i * LANES + l]);
+        }
+    }
+    // Re-sum every stage (no subtract-and-add drift).
+    let n_stages = e.len() / LANES;
+    let mut sum = [0.0; LANES];
+    for k in 0..n_stages {
+        let src: &[f64] = match slot[k] {
+            u32::MAX => &e[k * LANES..(k + 1) * LANES],
+            i => &new_e[i as usize * LANES..(i as usize + 1) * LANES],
+        };
+        for l in 0..LANES {
+            sum[l] += src[l];
+        }
+    }
+    *new_p = sum;
+    min
+}
+
 /// `out[lane] = ln(sum_s f_s p_s[lane])` for one group.
 #[inline(always)]
 fn group_total_body<F: MulAdd>(f: &[f64], p: &[&Lanes], out: &mut Lanes) {
@@ -476,13 +682,19 @@ multiversion!(
     pub(crate) fn group_state(st: &StageInput, g: &GroupInput, reference: &Lanes, l: &mut [f64], e: &mut [f64], p: &mut Lanes) => group_state_body
 );
 multiversion!(
-    /// Proposal of one group after a sequence move (see `group_delta_body`).
+    /// Proposal of one group after a sequence move (see `group_ramps_body`).
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn group_delta_generic(x: &[f64], obs: &[f64], changes: &[StageDelta], reference: &Lanes, l: &[f64], e: &[f64], new_l: &mut [f64], new_e: &mut [f64], new_p: &mut Lanes) => group_delta_body
+    pub(crate) fn group_ramps_generic(set: &RampSet, x: &[f64], obs: &[f64], e: &[f64], new_e: &mut [f64], new_p: &mut Lanes) -> f64 => group_ramps_body
 );
 multiversion!(
     /// Log of the mixture of stage sums for one group.
     pub(crate) fn group_total_generic(f: &[f64], p: &[&Lanes], out: &mut Lanes) => group_total_body
+);
+
+multiversion!(
+    /// Proposal of one group after a sequence move (see `group_delta_body`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn group_delta_generic(x: &[f64], obs: &[f64], changes: &[StageDelta], reference: &Lanes, l: &[f64], e: &[f64], new_l: &mut [f64], new_e: &mut [f64], new_p: &mut Lanes) => group_delta_body
 );
 
 /// Proposal of one group after a sequence move (see `group_delta_body`).
@@ -510,6 +722,67 @@ pub(crate) fn group_delta(
     group_delta_generic(isa, x, obs, changes, reference, l, e, new_l, new_e, new_p)
 }
 
+multiversion!(
+    /// See `group_factors_body`.
+    pub(crate) fn group_factors_generic(x: &[f64], obs: &[f64], changes: &[StageDelta], e: &[f64], new_e: &mut [f64], new_p: &mut Lanes) -> f64 => group_factors_body
+);
+
+/// Proposal of one group after a sequence move, one exponential per changed stage
+/// (see `group_factors_body`); returns the smallest new `e`.
+pub(crate) fn group_factors(
+    isa: Isa,
+    x: &[f64],
+    obs: &[f64],
+    changes: &[StageDelta],
+    e: &[f64],
+    new_e: &mut [f64],
+    new_p: &mut Lanes,
+) -> f64 {
+    let n_stages = e.len() / LANES;
+    assert!(
+        new_e.len() >= changes.len() * LANES
+            && changes.windows(2).all(|w| w[0].stage < w[1].stage)
+            && changes.iter().all(|c| {
+                c.stage < n_stages
+                    && c.deltas
+                        .iter()
+                        .all(|d| (d.0 + 1) * LANES <= x.len().min(obs.len()))
+            })
+    );
+    #[cfg(target_arch = "x86_64")]
+    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+        // SAFETY: `Isa::detect` found AVX2 and FMA; sizes checked above.
+        return unsafe { crate::kernels_avx2::group_factors(x, obs, changes, e, new_e, new_p) };
+    }
+    group_factors_generic(isa, x, obs, changes, e, new_e, new_p)
+}
+
+/// Proposal of one group after a sequence move (see `group_ramps_body`); returns
+/// the smallest new `e`.
+pub(crate) fn group_ramps(
+    isa: Isa,
+    set: &RampSet,
+    x: &[f64],
+    obs: &[f64],
+    e: &[f64],
+    new_e: &mut [f64],
+    new_p: &mut Lanes,
+) -> f64 {
+    assert!(
+        x.len() >= set.n_biomarkers * LANES
+            && obs.len() >= set.n_biomarkers * LANES
+            && e.len() == set.n_stages * LANES
+            && new_e.len() >= set.stages.len() * LANES
+    );
+    #[cfg(target_arch = "x86_64")]
+    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+        // SAFETY: `Isa::detect` found AVX2 and FMA; `set` was checked when built
+        // and the group's slices above.
+        return unsafe { crate::kernels_avx2::group_ramps(set, x, obs, e, new_e, new_p) };
+    }
+    group_ramps_generic(isa, set, x, obs, e, new_e, new_p)
+}
+
 /// Log of the mixture of stage sums for one group.
 pub(crate) fn group_total(isa: Isa, f: &[f64], p: &[&Lanes], out: &mut Lanes) {
     #[cfg(target_arch = "x86_64")]
@@ -521,9 +794,13 @@ pub(crate) fn group_total(isa: Isa, f: &[f64], p: &[&Lanes], out: &mut Lanes) {
     group_total_generic(isa, f, p, out)
 }
 
+/// Bound of `|ln(sum_s f_s p_s)|` (relative to the reference) inside which the
+/// incremental state is trusted.
+pub(crate) const TOTAL_RANGE: f64 = 300.0;
+
 /// Sum over the first `n` subjects of `ln(sum_s f_s p_s[m]) + offset[m]`
-/// (compensated), and whether every `ln` lies in (-667, 667), the range where the
-/// incremental state is exact. `p` and `offset` hold padded subjects.
+/// (compensated), and whether every `ln` lies in `(-TOTAL_RANGE, TOTAL_RANGE)`, the
+/// range where the incremental state is exact (see `incremental.rs`). `p` and `offset` hold padded subjects.
 pub(crate) fn mixture_total(
     isa: Isa,
     f: &[f64],
@@ -550,7 +827,7 @@ pub(crate) fn mixture_total(
         for (lane, l) in out.iter().enumerate() {
             let m = g * LANES + lane;
             if m < n {
-                ok &= *l > -667.0 && *l < 667.0;
+                ok &= *l > -TOTAL_RANGE && *l < TOTAL_RANGE;
                 values.push(l + offset[m]);
             }
         }

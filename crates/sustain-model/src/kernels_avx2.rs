@@ -6,7 +6,7 @@
 
 #![allow(clippy::needless_range_loop)]
 
-use crate::kernels::{GroupInput, StageInput, LANES};
+use crate::kernels::{GroupInput, RampSet, StageInput, Step, LANES, TOTAL_RANGE};
 use std::arch::x86_64::*;
 
 /// `exp(x)` for 4 lanes, `x <= 0` (below -700 clamps to about 1e-304).
@@ -349,6 +349,159 @@ pub(crate) unsafe fn group_delta(
     }
 }
 
+/// AVX2 version of `kernels::group_factors` (see there).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA, and the sizes must be those
+/// `kernels::group_factors` asserts.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn group_factors(
+    x: &[f64],
+    obs: &[f64],
+    changes: &[crate::kernels::StageDelta],
+    e: &[f64],
+    new_e: &mut [f64],
+    new_p: &mut [f64; LANES],
+) -> f64 {
+    let n_stages = e.len() / LANES;
+    // SAFETY: the caller checked every stage, biomarker and size used below.
+    unsafe {
+        let ne = new_e.as_mut_ptr();
+        let mut min = _mm256_set1_pd(f64::INFINITY);
+        for (i, ch) in changes.iter().enumerate() {
+            let mut al = _mm256_setzero_pd();
+            let mut ah = _mm256_setzero_pd();
+            for &(b, dmu, dhsq) in ch.deltas {
+                let dm = _mm256_set1_pd(dmu);
+                let dh = _mm256_set1_pd(dhsq);
+                al = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES)), dh, al);
+                ah = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES + 4)), dh, ah);
+                al = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES)), dm, al);
+                ah = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES + 4)), dm, ah);
+            }
+            let q = e.as_ptr().add(ch.stage * LANES);
+            let lo = _mm256_mul_pd(_mm256_loadu_pd(q), exp4(al));
+            let hi = _mm256_mul_pd(_mm256_loadu_pd(q.add(4)), exp4(ah));
+            _mm256_storeu_pd(ne.add(i * LANES), lo);
+            _mm256_storeu_pd(ne.add(i * LANES + 4), hi);
+            min = _mm256_min_pd(min, _mm256_min_pd(lo, hi));
+        }
+        // Re-sum every stage (no subtract-and-add drift).
+        let mut sl = _mm256_setzero_pd();
+        let mut sh = _mm256_setzero_pd();
+        let mut next = 0;
+        for k in 0..n_stages {
+            let src = if next < changes.len() && changes[next].stage == k {
+                next += 1;
+                ne.add((next - 1) * LANES) as *const f64
+            } else {
+                e.as_ptr().add(k * LANES)
+            };
+            sl = _mm256_add_pd(sl, _mm256_loadu_pd(src));
+            sh = _mm256_add_pd(sh, _mm256_loadu_pd(src.add(4)));
+        }
+        _mm256_storeu_pd(new_p.as_mut_ptr(), sl);
+        _mm256_storeu_pd(new_p.as_mut_ptr().add(4), sh);
+        let mut m = [0.0; 4];
+        _mm256_storeu_pd(m.as_mut_ptr(), min);
+        m.iter().fold(f64::INFINITY, |a, &b| a.min(b))
+    }
+}
+
+/// AVX2 version of `kernels::group_ramps` (see there).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA, and the sizes must be those
+/// `kernels::group_ramps` asserts.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn group_ramps(
+    set: &RampSet,
+    x: &[f64],
+    obs: &[f64],
+    e: &[f64],
+    new_e: &mut [f64],
+    new_p: &mut [f64; LANES],
+) -> f64 {
+    let (ramps, stages, slot) = (set.ramps(), set.stages(), set.slot());
+    let n_stages = e.len() / LANES;
+    let one = _mm256_set1_pd(1.0);
+    // SAFETY: `set` was checked when built (ramp biomarkers and stages, slots) and
+    // the caller checked the group's slices (x, obs, e, new_e).
+    unsafe {
+        let ne = new_e.as_mut_ptr();
+        // Start from the current values; every ramp multiplies its factor in.
+        for (i, &k) in stages.iter().enumerate() {
+            let q = e.as_ptr().add(k * LANES);
+            _mm256_storeu_pd(ne.add(i * LANES), _mm256_loadu_pd(q));
+            _mm256_storeu_pd(ne.add(i * LANES + 4), _mm256_loadu_pd(q.add(4)));
+        }
+        for r in ramps {
+            let (xl, xh) = (
+                _mm256_loadu_pd(x.as_ptr().add(r.b * LANES)),
+                _mm256_loadu_pd(x.as_ptr().add(r.b * LANES + 4)),
+            );
+            let (ol, oh) = (
+                _mm256_loadu_pd(obs.as_ptr().add(r.b * LANES)),
+                _mm256_loadu_pd(obs.as_ptr().add(r.b * LANES + 4)),
+            );
+            let lin = |a: f64, d: f64| {
+                let (a, d) = (_mm256_set1_pd(a), _mm256_set1_pd(d));
+                (
+                    exp4(_mm256_fmsub_pd(xl, a, _mm256_mul_pd(ol, d))),
+                    exp4(_mm256_fmsub_pd(xh, a, _mm256_mul_pd(oh, d))),
+                )
+            };
+            let (mut gl, mut gh) = lin(r.a0, r.d0);
+            let (mut rl, mut rh) = (one, one);
+            for k in r.k0..=r.k0 + r.steps.len() {
+                if k > r.k0 {
+                    match *r.steps.get_unchecked(k - r.k0 - 1) {
+                        Step::Direct { a, d } => (rl, rh) = lin(a, d),
+                        Step::Linked { c_m1 } => {
+                            let c = _mm256_set1_pd(c_m1);
+                            rl = _mm256_mul_pd(rl, _mm256_fmadd_pd(ol, c, one));
+                            rh = _mm256_mul_pd(rh, _mm256_fmadd_pd(oh, c, one));
+                        }
+                    }
+                    gl = _mm256_mul_pd(gl, rl);
+                    gh = _mm256_mul_pd(gh, rh);
+                }
+                let i = *slot.get_unchecked(k);
+                if i != u32::MAX {
+                    let p = ne.add(i as usize * LANES);
+                    _mm256_storeu_pd(p, _mm256_mul_pd(_mm256_loadu_pd(p), gl));
+                    _mm256_storeu_pd(p.add(4), _mm256_mul_pd(_mm256_loadu_pd(p.add(4)), gh));
+                }
+            }
+        }
+        // Re-sum every stage (no subtract-and-add drift).
+        let mut sl = _mm256_setzero_pd();
+        let mut sh = _mm256_setzero_pd();
+        let mut min = _mm256_set1_pd(f64::INFINITY);
+        for k in 0..n_stages {
+            let (lo, hi) = match *slot.get_unchecked(k) {
+                u32::MAX => {
+                    let src = e.as_ptr().add(k * LANES);
+                    (_mm256_loadu_pd(src), _mm256_loadu_pd(src.add(4)))
+                }
+                i => {
+                    let src = ne.add(i as usize * LANES) as *const f64;
+                    let (lo, hi) = (_mm256_loadu_pd(src), _mm256_loadu_pd(src.add(4)));
+                    min = _mm256_min_pd(min, _mm256_min_pd(lo, hi));
+                    (lo, hi)
+                }
+            };
+            sl = _mm256_add_pd(sl, lo);
+            sh = _mm256_add_pd(sh, hi);
+        }
+        _mm256_storeu_pd(new_p.as_mut_ptr(), sl);
+        _mm256_storeu_pd(new_p.as_mut_ptr().add(4), sh);
+        let mut m = [0.0; 4];
+        _mm256_storeu_pd(m.as_mut_ptr(), min);
+        m.iter().fold(f64::INFINITY, |a, &b| a.min(b))
+    }
+}
+
 /// AVX2 version of `kernels::group_total`: `out = ln(sum_s f_s p_s)`.
 ///
 /// # Safety
@@ -404,8 +557,8 @@ pub(crate) unsafe fn mixture_total(
             let valid = _mm256_cmp_pd::<_CMP_LT_OQ>(idx, c(n as f64));
             // ln of a sum below ~1e-290 or above ~1e290 is out of the kernels' range.
             let inside = _mm256_and_pd(
-                _mm256_cmp_pd::<_CMP_GT_OQ>(l, c(-667.0)),
-                _mm256_cmp_pd::<_CMP_LT_OQ>(l, c(667.0)),
+                _mm256_cmp_pd::<_CMP_GT_OQ>(l, c(-TOTAL_RANGE)),
+                _mm256_cmp_pd::<_CMP_LT_OQ>(l, c(TOTAL_RANGE)),
             );
             ok = _mm256_and_pd(
                 ok,

@@ -59,6 +59,8 @@ pub struct Likelihood {
     miss_col_start: Vec<usize>,
     /// `obs[group][b][lane]`: 1 observed, 0 missing or padding.
     obs: Vec<f64>,
+    /// Per group, the largest `|x|` (bounds how much a move can change a stage).
+    group_xmax: Vec<f64>,
     /// Per subject: `sum_obs(-x^2/2 - ln(2 pi)/2 - ln sigma)` + missing constants - ln(N+1).
     subject_const: Vec<f64>,
 }
@@ -141,6 +143,10 @@ impl Likelihood {
             }
         }
         miss_col_start.push(miss_cols.len());
+        let group_xmax = x
+            .chunks(nb * LANES)
+            .map(|c| c.iter().fold(0.0f64, |m, v| m.max(v.abs())))
+            .collect();
         Ok(Self {
             events,
             convention,
@@ -151,6 +157,7 @@ impl Likelihood {
             miss_mask,
             miss_col_start,
             obs,
+            group_xmax,
             subject_const,
         })
     }
@@ -216,6 +223,11 @@ impl Likelihood {
             out,
         );
         scratch.block = block;
+    }
+
+    /// Largest `|x|` (scaled by 1/sigma) of each group.
+    pub(crate) fn group_xmax(&self) -> &[f64] {
+        &self.group_xmax
     }
 
     /// Group `g`'s values and observed mask (`[b][lane]` each).

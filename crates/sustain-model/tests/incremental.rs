@@ -7,6 +7,19 @@ use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::*;
 
 fn check(n_biomarkers: usize, thresholds: &[f64], n_subtypes: usize, n_subjects: usize, seed: u64) {
+    check_scaled(n_biomarkers, thresholds, n_subtypes, n_subjects, seed, 1.0)
+}
+
+/// As `check`, with every data value multiplied by `scale` (large values make
+/// stage likelihoods span thousands of nats: the guarded paths of the state).
+fn check_scaled(
+    n_biomarkers: usize,
+    thresholds: &[f64],
+    n_subtypes: usize,
+    n_subjects: usize,
+    seed: u64,
+    scale: f64,
+) {
     let events = EventSet::uniform(n_biomarkers, thresholds, 5.0).unwrap();
     let mut rng = Pcg64::seed_from_u64(seed);
     let seqs: Vec<Sequence> = (0..n_subtypes)
@@ -20,8 +33,16 @@ fn check(n_biomarkers: usize, thresholds: &[f64], n_subtypes: usize, n_subjects:
         missing_fraction: 0.15,
     };
     let sim = simulate(&events, &truth, &spec, seed).unwrap();
+    let rows: Vec<Vec<f64>> = sim
+        .data
+        .values()
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().map(|v| v * scale).collect())
+        .collect();
+    let data = Dataset::from_rows(&rows).unwrap();
     for conv in [MissingConvention::Marginalise, MissingConvention::Reference] {
-        let lik = Arc::new(Likelihood::new(events.clone(), &sim.data, conv).unwrap());
+        let lik = Arc::new(Likelihood::new(events.clone(), &data, conv).unwrap());
         let start: Vec<Sequence> = (0..n_subtypes)
             .map(|_| Sequence::random(&events, &mut rng))
             .collect();
@@ -75,4 +96,22 @@ fn incremental_matches_fresh_evaluation_three_subtypes() {
 #[test]
 fn incremental_matches_fresh_evaluation_many_biomarkers() {
     check(40, &[1.0, 2.0, 3.0], 2, 17, 3);
+}
+
+#[test]
+fn incremental_matches_fresh_evaluation_with_extreme_values() {
+    // Values 8-30x a z-score: single moves change stages by hundreds of nats and
+    // many stage likelihoods underflow relative to the best one. Checked by hand
+    // (counting the paths taken) to exercise every guarded path of the state:
+    // groups rebuilt because a move could change them too much, groups that turn
+    // fragile after an accepted move, and the additive path of fragile groups.
+    check_scaled(5, &[1.0, 2.0], 2, 30, 9, 12.0);
+    check_scaled(2, &[1.0, 2.0], 2, 30, 9, 25.0);
+    check_scaled(3, &[1.0, 2.0], 2, 30, 9, 20.0);
+    check_scaled(5, &[1.0, 2.0, 3.0], 2, 41, 4, 30.0);
+}
+
+#[test]
+fn incremental_matches_fresh_evaluation_many_subjects_and_biomarkers() {
+    check(60, &[1.0, 2.0], 2, 90, 6);
 }
