@@ -198,11 +198,12 @@ impl IncrementalLikelihood {
         self.l = vec![Vec::new(); n_sub];
         for s in 0..n_sub {
             let mu = self.mu[s].clone();
+            self.prepare(&mu);
             for g in 0..ng {
                 let mut p = [0.0; LANES];
                 let block = g * ns * LANES..(g + 1) * ns * LANES;
                 let mut e = std::mem::take(&mut self.e[s]);
-                let fragile = self.rebuild_group(&mu, g, &mut e[block.clone()], &mut p);
+                let fragile = self.rebuild_group(g, &mut e[block.clone()], &mut p);
                 self.e[s] = e;
                 self.p[s][g * LANES..(g + 1) * LANES].copy_from_slice(&p);
                 if fragile {
@@ -219,23 +220,28 @@ impl IncrementalLikelihood {
         self.loglike
     }
 
-    /// `e` (one group's `[k][lane]` block) and its stage sum for stage values `mu`,
-    /// from scratch; returns whether a value is below [`FRAGILE`]. Padding lanes get
-    /// `e = 1` (they never change and are left out of every total).
-    fn rebuild_group(&mut self, mu: &StageValues, g: usize, e: &mut [f64], p: &mut Lanes) -> bool {
+    /// Prepares the stage kernel's inputs for stage values `mu` (used by
+    /// [`Self::rebuild_group`]).
+    fn prepare(&mut self, mu: &StageValues) {
+        self.lik.fill_stage_input(mu, &mut self.scratch);
+    }
+
+    /// `e` (one group's `[k][lane]` block) and its stage sum, from scratch, for the
+    /// stage values last given to [`Self::prepare`]; returns whether a value is below
+    /// [`FRAGILE`]. Padding lanes get `e = 1` (they never change and are left out of
+    /// every total).
+    fn rebuild_group(&mut self, g: usize, e: &mut [f64], p: &mut Lanes) -> bool {
         let lik = &self.lik;
         let ns = lik.events().n_stages();
-        lik.fill_stage_input(mu, &mut self.scratch);
         let st = lik.stage_input(&self.scratch);
         self.l_scratch.resize(st.stride * LANES, 0.0);
         let r: &Lanes = self.reference[g * LANES..(g + 1) * LANES]
             .try_into()
             .unwrap();
-        let groups = lik.groups();
         kernels::group_state(
             lik.isa(),
             &st,
-            &groups[g],
+            &lik.group(g),
             r,
             &mut self.l_scratch,
             &mut e[..ns * LANES],
@@ -333,6 +339,7 @@ impl IncrementalLikelihood {
                 })
                 .collect();
             let xmax = lik.group_xmax();
+            let mut prepared = false;
             for g in 0..ng {
                 let bound = xmax[g] * prop.bound_a + prop.bound_d;
                 let block = g * ns * LANES..(g + 1) * ns * LANES;
@@ -387,7 +394,11 @@ impl IncrementalLikelihood {
                     let at = prop.rebuilt_e.len();
                     prop.rebuilt_e.resize(at + ns * LANES, 0.0);
                     let mut fresh = std::mem::take(&mut prop.rebuilt_e);
-                    prop.fragile[g] = self.rebuild_group(&mu, g, &mut fresh[at..], &mut p);
+                    if !prepared {
+                        self.prepare(&mu);
+                        prepared = true;
+                    }
+                    prop.fragile[g] = self.rebuild_group(g, &mut fresh[at..], &mut p);
                     for (i, &k) in prop.stages.iter().enumerate() {
                         prop.new_e[(g * nc + i) * LANES..(g * nc + i + 1) * LANES]
                             .copy_from_slice(&fresh[at + k * LANES..at + (k + 1) * LANES]);
@@ -594,11 +605,14 @@ impl IncrementalLikelihood {
             // A group whose multiplied values fell below FRAGILE: rebuild it exactly
             // for the accepted stage values and keep its l from now on.
             let mu = self.mu[s].clone();
+            if !turned_fragile.is_empty() {
+                self.prepare(&mu);
+            }
             for g in turned_fragile {
                 let block = g * ns * LANES..(g + 1) * ns * LANES;
                 let mut e = std::mem::take(&mut self.e[s]);
                 let mut p = [0.0; LANES];
-                self.rebuild_group(&mu, g, &mut e[block], &mut p);
+                self.rebuild_group(g, &mut e[block], &mut p);
                 self.e[s] = e;
                 self.p[s][g * LANES..(g + 1) * LANES].copy_from_slice(&p);
                 self.keep_l(s, g);

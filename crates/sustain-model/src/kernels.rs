@@ -679,8 +679,30 @@ fn group_total_body<F: MulAdd>(f: &[f64], p: &[&Lanes], out: &mut Lanes) {
 
 multiversion!(
     /// Full per-group state of one subtype (see `group_state_body`).
-    pub(crate) fn group_state(st: &StageInput, g: &GroupInput, reference: &Lanes, l: &mut [f64], e: &mut [f64], p: &mut Lanes) => group_state_body
+    pub(crate) fn group_state_generic(st: &StageInput, g: &GroupInput, reference: &Lanes, l: &mut [f64], e: &mut [f64], p: &mut Lanes) => group_state_body
 );
+
+/// Full per-group state of one subtype: `l[k][lane]` (`stride x LANES`), `e =
+/// exp(l - reference)` (`n_stages x LANES`) and `p = sum_k e`.
+pub(crate) fn group_state(
+    isa: Isa,
+    st: &StageInput,
+    g: &GroupInput,
+    reference: &Lanes,
+    l: &mut [f64],
+    e: &mut [f64],
+    p: &mut Lanes,
+) {
+    assert!(l.len() >= st.stride * LANES && e.len() >= st.n_stages * LANES);
+    #[cfg(target_arch = "x86_64")]
+    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+        // SAFETY: `Isa::detect` found AVX2 and FMA; sizes checked above (the stage
+        // block checks its own).
+        unsafe { crate::kernels_avx2::group_state(st, g, reference, l, e, p) };
+        return;
+    }
+    group_state_generic(isa, st, g, reference, l, e, p)
+}
 multiversion!(
     /// Proposal of one group after a sequence move (see `group_ramps_body`).
     #[allow(clippy::too_many_arguments)]

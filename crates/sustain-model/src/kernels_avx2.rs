@@ -229,6 +229,50 @@ pub(crate) unsafe fn stage_values(st: &StageInput, g: &GroupInput, out: &mut [f6
     stage_block(st, g, out)
 }
 
+/// AVX2 version of `kernels::group_state`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; `l` holds `stride x LANES` and `e`
+/// `n_stages x LANES` values.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn group_state(
+    st: &StageInput,
+    g: &GroupInput,
+    reference: &[f64; LANES],
+    l: &mut [f64],
+    e: &mut [f64],
+    p: &mut [f64; LANES],
+) {
+    stage_block(st, g, l);
+    assert!(e.len() >= st.n_stages * LANES);
+    // SAFETY: every index is below n_stages * LANES (checked above; stage_block
+    // checked l).
+    unsafe {
+        let (rl, rh) = (
+            _mm256_loadu_pd(reference.as_ptr()),
+            _mm256_loadu_pd(reference.as_ptr().add(4)),
+        );
+        let mut sl = _mm256_setzero_pd();
+        let mut sh = _mm256_setzero_pd();
+        for k in 0..st.n_stages {
+            let lo = exp4(_mm256_sub_pd(
+                _mm256_loadu_pd(l.as_ptr().add(k * LANES)),
+                rl,
+            ));
+            let hi = exp4(_mm256_sub_pd(
+                _mm256_loadu_pd(l.as_ptr().add(k * LANES + 4)),
+                rh,
+            ));
+            _mm256_storeu_pd(e.as_mut_ptr().add(k * LANES), lo);
+            _mm256_storeu_pd(e.as_mut_ptr().add(k * LANES + 4), hi);
+            sl = _mm256_add_pd(sl, lo);
+            sh = _mm256_add_pd(sh, hi);
+        }
+        _mm256_storeu_pd(p.as_mut_ptr(), sl);
+        _mm256_storeu_pd(p.as_mut_ptr().add(4), sh);
+    }
+}
+
 /// AVX2 version of `kernels::mixture`: per subject
 /// `log sum_s exp(log_f[s] + lse[s][m])`.
 ///

@@ -268,15 +268,18 @@ impl Likelihood {
     }
 
     pub(crate) fn groups(&self) -> Vec<GroupInput<'_>> {
+        (0..self.n_groups()).map(|g| self.group(g)).collect()
+    }
+
+    /// The stage kernel's inputs of group `g`.
+    pub(crate) fn group(&self, g: usize) -> GroupInput<'_> {
         let nb = self.events.n_biomarkers();
-        (0..self.n_groups())
-            .map(|g| GroupInput {
-                x: &self.x[g * nb * LANES..(g + 1) * nb * LANES],
-                miss_cols: &self.miss_cols[self.miss_col_start[g]..self.miss_col_start[g + 1]],
-                miss_mask: &self.miss_mask
-                    [self.miss_col_start[g] * LANES..self.miss_col_start[g + 1] * LANES],
-            })
-            .collect()
+        GroupInput {
+            x: &self.x[g * nb * LANES..(g + 1) * nb * LANES],
+            miss_cols: &self.miss_cols[self.miss_col_start[g]..self.miss_col_start[g + 1]],
+            miss_mask: &self.miss_mask
+                [self.miss_col_start[g] * LANES..self.miss_col_start[g + 1] * LANES],
+        }
     }
 
     /// Per subject `log p(x_m)` from per-subtype stage sums (`lse[s]`, as from
