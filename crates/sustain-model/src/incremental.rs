@@ -59,6 +59,8 @@ struct RampMeta {
     a0: f64,
     d0: f64,
     steps: (usize, usize),
+    /// Range into `codes` (one per stage of the ramp).
+    codes: (usize, usize),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -86,6 +88,9 @@ struct SubtypeProposal {
     deltas: Vec<(usize, f64, f64)>,
     /// `[g][i][lane]`: new `l` at the changed stages (fragile groups only).
     new_l: Vec<f64>,
+    /// Per ramp stage: how the ramp updates it (see `kernels::Ramp::codes`).
+    codes: Vec<u8>,
+    written: Vec<bool>,
     /// Use one exponential per changed stage (`group_factors`) instead of ramps.
     per_stage: bool,
     /// Scratch of `describe_move`: per stage `dmu`, `dh`; region starts.
@@ -321,6 +326,7 @@ impl IncrementalLikelihood {
                     a0: r.a0,
                     d0: r.d0,
                     steps: &prop.steps[r.steps.0..r.steps.1],
+                    codes: &prop.codes[r.codes.0..r.codes.1],
                 })
                 .collect();
             let set = RampSet::new(
@@ -507,6 +513,7 @@ impl IncrementalLikelihood {
                 a0: dmu[k_first],
                 d0: dh[k_first],
                 steps: (first_step, prop.steps.len()),
+                codes: (0, 0),
             });
         }
         for k in 0..ns {
@@ -514,6 +521,24 @@ impl IncrementalLikelihood {
                 prop.slot[k] = prop.stages.len() as u32;
                 prop.stages.push(k);
             }
+        }
+        // Which ramp writes each changed stage first (the others multiply in).
+        prop.codes.clear();
+        prop.written.clear();
+        prop.written.resize(ns, false);
+        for r in prop.ramps.iter_mut() {
+            let start = prop.codes.len();
+            for k in r.k0..=r.k0 + (r.steps.1 - r.steps.0) {
+                prop.codes.push(if prop.slot[k] == u32::MAX {
+                    0
+                } else if prop.written[k] {
+                    2
+                } else {
+                    prop.written[k] = true;
+                    1
+                });
+            }
+            r.codes = (start, prop.codes.len());
         }
         // Per changed stage, the biomarkers whose value moved there (the additive
         // path of fragile groups, so only when this subtype has one).

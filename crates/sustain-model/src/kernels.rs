@@ -533,6 +533,9 @@ pub(crate) struct Ramp<'a> {
     pub a0: f64,
     pub d0: f64,
     pub steps: &'a [Step],
+    /// Per stage `k0 ..= k0 + steps.len()`: 0 unchanged stage (skip), 1 this ramp
+    /// writes the stage first (`new_e = e G`), 2 it multiplies in (`new_e *= G`).
+    pub codes: &'a [u8],
 }
 
 /// The ramps of one subtype's move with the changed stages, checked once (the
@@ -568,7 +571,23 @@ impl<'a> RampSet<'a> {
             r.b < n_biomarkers
                 && r.k0 + r.steps.len() < n_stages
                 && !matches!(r.steps.first(), Some(Step::Linked { .. }))
+                && r.codes.len() == r.steps.len() + 1
+                && r.codes
+                    .iter()
+                    .enumerate()
+                    .all(|(j, &c)| c <= 2 && (c == 0) == (slot[r.k0 + j] == u32::MAX))
         }));
+        // Every changed stage is written first by exactly one ramp, before any
+        // ramp multiplies into it (ramps run in order).
+        let mut written = vec![false; n_stages];
+        for r in &ramps {
+            for (j, &c) in r.codes.iter().enumerate() {
+                let k = r.k0 + j;
+                assert!(c == 0 || (c == 1) != written[k]);
+                written[k] |= c == 1;
+            }
+        }
+        assert!(stages.iter().all(|&k| written[k]));
         Self {
             ramps,
             stages,
@@ -604,10 +623,6 @@ fn group_ramps_body<F: MulAdd>(
     new_p: &mut Lanes,
 ) -> f64 {
     let (ramps, stages, slot) = (set.ramps(), set.stages(), set.slot());
-    // Start from the current values; every ramp multiplies its factor in.
-    for (i, &k) in stages.iter().enumerate() {
-        new_e[i * LANES..(i + 1) * LANES].copy_from_slice(&e[k * LANES..(k + 1) * LANES]);
-    }
     for r in ramps {
         let xb: &Lanes = x[r.b * LANES..(r.b + 1) * LANES].try_into().unwrap();
         let ob: &Lanes = obs[r.b * LANES..(r.b + 1) * LANES].try_into().unwrap();
@@ -634,12 +649,19 @@ fn group_ramps_body<F: MulAdd>(
                     g[l] *= rr[l];
                 }
             }
-            let i = slot[k];
-            if i != u32::MAX {
-                let i = i as usize;
-                for l in 0..LANES {
-                    new_e[i * LANES + l] *= g[l];
+            let i = slot[k] as usize;
+            match r.codes[k - r.k0] {
+                1 => {
+                    for l in 0..LANES {
+                        new_e[i * LANES + l] = e[k * LANES + l] * g[l];
+                    }
                 }
+                2 => {
+                    for l in 0..LANES {
+                        new_e[i * LANES + l] *= g[l];
+                    }
+                }
+                _ => {}
             }
         }
     }

@@ -466,19 +466,13 @@ pub(crate) unsafe fn group_ramps(
     new_e: &mut [f64],
     new_p: &mut [f64; LANES],
 ) -> f64 {
-    let (ramps, stages, slot) = (set.ramps(), set.stages(), set.slot());
+    let (ramps, slot) = (set.ramps(), set.slot());
     let n_stages = e.len() / LANES;
     let one = _mm256_set1_pd(1.0);
     // SAFETY: `set` was checked when built (ramp biomarkers and stages, slots) and
     // the caller checked the group's slices (x, obs, e, new_e).
     unsafe {
         let ne = new_e.as_mut_ptr();
-        // Start from the current values; every ramp multiplies its factor in.
-        for (i, &k) in stages.iter().enumerate() {
-            let q = e.as_ptr().add(k * LANES);
-            _mm256_storeu_pd(ne.add(i * LANES), _mm256_loadu_pd(q));
-            _mm256_storeu_pd(ne.add(i * LANES + 4), _mm256_loadu_pd(q.add(4)));
-        }
         for r in ramps {
             let (xl, xh) = (
                 _mm256_loadu_pd(x.as_ptr().add(r.b * LANES)),
@@ -510,11 +504,19 @@ pub(crate) unsafe fn group_ramps(
                     gl = _mm256_mul_pd(gl, rl);
                     gh = _mm256_mul_pd(gh, rh);
                 }
-                let i = *slot.get_unchecked(k);
-                if i != u32::MAX {
-                    let p = ne.add(i as usize * LANES);
-                    _mm256_storeu_pd(p, _mm256_mul_pd(_mm256_loadu_pd(p), gl));
-                    _mm256_storeu_pd(p.add(4), _mm256_mul_pd(_mm256_loadu_pd(p.add(4)), gh));
+                match *r.codes.get_unchecked(k - r.k0) {
+                    1 => {
+                        let p = ne.add(*slot.get_unchecked(k) as usize * LANES);
+                        let q = e.as_ptr().add(k * LANES);
+                        _mm256_storeu_pd(p, _mm256_mul_pd(_mm256_loadu_pd(q), gl));
+                        _mm256_storeu_pd(p.add(4), _mm256_mul_pd(_mm256_loadu_pd(q.add(4)), gh));
+                    }
+                    2 => {
+                        let p = ne.add(*slot.get_unchecked(k) as usize * LANES);
+                        _mm256_storeu_pd(p, _mm256_mul_pd(_mm256_loadu_pd(p), gl));
+                        _mm256_storeu_pd(p.add(4), _mm256_mul_pd(_mm256_loadu_pd(p.add(4)), gh));
+                    }
+                    _ => {}
                 }
             }
         }
