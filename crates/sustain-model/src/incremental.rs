@@ -30,7 +30,7 @@
 
 #![allow(clippy::needless_range_loop)]
 
-use crate::kernels::{self, Lanes, Ramp, RampSet, StageDelta, Step, LANES};
+use crate::kernels::{self, ChangeSet, Lanes, Ramp, RampSet, StageDelta, Step, LANES};
 use crate::likelihood::{Likelihood, Scratch};
 use crate::mixture::Mixture;
 use crate::stages::StageValues;
@@ -336,14 +336,17 @@ impl IncrementalLikelihood {
                 ns,
                 lik.events().n_biomarkers(),
             );
-            let changes: Vec<StageDelta> = prop
-                .stage_deltas
-                .iter()
-                .map(|&(stage, a, b)| StageDelta {
-                    stage,
-                    deltas: &prop.deltas[a..b],
-                })
-                .collect();
+            let changes = ChangeSet::new(
+                prop.stage_deltas
+                    .iter()
+                    .map(|&(stage, a, b)| StageDelta {
+                        stage,
+                        deltas: &prop.deltas[a..b],
+                    })
+                    .collect(),
+                ns,
+                lik.events().n_biomarkers(),
+            );
             let xmax = lik.group_xmax();
             let mut prepared = false;
             for g in 0..ng {
@@ -362,7 +365,7 @@ impl IncrementalLikelihood {
                         lik.isa(),
                         x,
                         obs,
-                        &changes,
+                        changes.changes(),
                         r,
                         &self.l[s][block.clone()],
                         &self.e[s][block],
@@ -375,9 +378,9 @@ impl IncrementalLikelihood {
                     let (x, obs) = lik.group_arrays(g);
                     let min = kernels::group_factors(
                         lik.isa(),
+                        &changes,
                         x,
                         obs,
-                        &changes,
                         &self.e[s][block],
                         &mut prop.new_e[nblock],
                         &mut p,

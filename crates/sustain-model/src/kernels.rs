@@ -771,31 +771,62 @@ multiversion!(
     pub(crate) fn group_factors_generic(x: &[f64], obs: &[f64], changes: &[StageDelta], e: &[f64], new_e: &mut [f64], new_p: &mut Lanes) -> f64 => group_factors_body
 );
 
+/// Per-stage changes of one subtype's move, checked once (stages increasing and
+/// in range, biomarkers in range); the per-group kernels then only check the
+/// group's own slices.
+pub(crate) struct ChangeSet<'a> {
+    changes: Vec<StageDelta<'a>>,
+    n_stages: usize,
+    n_biomarkers: usize,
+}
+
+impl<'a> ChangeSet<'a> {
+    /// Panics unless the stages increase below `n_stages` and every biomarker is
+    /// below `n_biomarkers`.
+    pub(crate) fn new(changes: Vec<StageDelta<'a>>, n_stages: usize, n_biomarkers: usize) -> Self {
+        assert!(
+            changes.windows(2).all(|w| w[0].stage < w[1].stage)
+                && changes
+                    .iter()
+                    .all(|c| { c.stage < n_stages && c.deltas.iter().all(|d| d.0 < n_biomarkers) })
+        );
+        Self {
+            changes,
+            n_stages,
+            n_biomarkers,
+        }
+    }
+    pub(crate) fn changes(&self) -> &[StageDelta<'a>] {
+        &self.changes
+    }
+    /// Checks one group's slices against this set.
+    fn check(&self, x: &[f64], obs: &[f64], e: &[f64], new_e: &[f64]) {
+        assert!(
+            x.len() >= self.n_biomarkers * LANES
+                && obs.len() >= self.n_biomarkers * LANES
+                && e.len() == self.n_stages * LANES
+                && new_e.len() >= self.changes.len() * LANES
+        );
+    }
+}
+
 /// Proposal of one group after a sequence move, one exponential per changed stage
 /// (see `group_factors_body`); returns the smallest new `e`.
 pub(crate) fn group_factors(
     isa: Isa,
+    set: &ChangeSet,
     x: &[f64],
     obs: &[f64],
-    changes: &[StageDelta],
     e: &[f64],
     new_e: &mut [f64],
     new_p: &mut Lanes,
 ) -> f64 {
-    let n_stages = e.len() / LANES;
-    assert!(
-        new_e.len() >= changes.len() * LANES
-            && changes.windows(2).all(|w| w[0].stage < w[1].stage)
-            && changes.iter().all(|c| {
-                c.stage < n_stages
-                    && c.deltas
-                        .iter()
-                        .all(|d| (d.0 + 1) * LANES <= x.len().min(obs.len()))
-            })
-    );
+    set.check(x, obs, e, new_e);
+    let changes = set.changes();
     #[cfg(target_arch = "x86_64")]
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-        // SAFETY: `Isa::detect` found AVX2 and FMA; sizes checked above.
+        // SAFETY: `Isa::detect` found AVX2 and FMA; `set` was checked when built
+        // and the group's slices above.
         return unsafe { crate::kernels_avx2::group_factors(x, obs, changes, e, new_e, new_p) };
     }
     group_factors_generic(isa, x, obs, changes, e, new_e, new_p)
