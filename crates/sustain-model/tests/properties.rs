@@ -927,3 +927,70 @@ fn candidates_match_loglike_for_fractions_within_tolerance() {
         failures.join("\n")
     );
 }
+
+// ---------------------------------------------------------------------------
+// The incremental state of chains
+// ---------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Random walks of proposals (sequence moves in random subtypes, fraction
+    /// changes, accepts and rejects) on random event sets and data, at z-score
+    /// scales from ordinary to extreme (where most stage likelihoods underflow and
+    /// the state's guarded paths run): every proposal and every accepted state
+    /// equals a fresh evaluation.
+    #[test]
+    fn incremental_state_equals_fresh_evaluation(
+        case in case_strategy(),
+        scale in prop::sample::select(vec![1.0, 6.0, 25.0]),
+        walk_seed in any::<u64>(),
+        reference_convention in any::<bool>(),
+    ) {
+        let conv = if reference_convention {
+            MissingConvention::Reference
+        } else {
+            MissingConvention::Marginalise
+        };
+        let events = case.events();
+        let rows: Vec<Vec<f64>> = case.rows.iter().map(|r| r.iter().map(|v| v * scale).collect()).collect();
+        let data = Dataset::from_rows(&rows).unwrap();
+        let lik = Arc::new(Likelihood::new(events.clone(), &data, conv).unwrap());
+        let mut current = case.mixture(&events);
+        let mut inc = IncrementalLikelihood::new(Arc::clone(&lik), &current);
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+        prop_assert!(close(inc.loglike(), lik.loglike(&current)));
+        let mut rng = Pcg64::seed_from_u64(walk_seed);
+        let ns = current.n_subtypes();
+        for it in 0..150 {
+            let mut prop = current.clone();
+            let mut changed = vec![false; ns];
+            for s in 0..ns {
+                if rng.gen_bool(0.6) {
+                    let e = rng.gen_range(0..events.n_events());
+                    let allowed = prop.sequences()[s].allowed_positions(&events, e);
+                    let to = rng.gen_range(allowed);
+                    prop.sequences_mut()[s].move_event(&events, e, to).unwrap();
+                    changed[s] = true;
+                }
+            }
+            if rng.gen_bool(0.3) {
+                let mut f: Vec<f64> = (0..ns).map(|_| rng.gen_range(0.05..1.0)).collect();
+                let sum: f64 = f.iter().sum();
+                f.iter_mut().for_each(|v| *v /= sum);
+                prop.set_fractions(f).unwrap();
+            }
+            let ll = inc.propose(&prop, &changed);
+            let exact = lik.loglike(&prop);
+            prop_assert!(close(ll, exact), "step {}: proposal {} vs fresh {}", it, ll, exact);
+            if rng.gen_bool(0.5) {
+                inc.accept();
+                current = prop;
+            } else {
+                inc.reject();
+            }
+            let now = lik.loglike(&current);
+            prop_assert!(close(inc.loglike(), now), "step {}: state {} vs fresh {}", it, inc.loglike(), now);
+        }
+    }
+}
