@@ -45,6 +45,13 @@ const MAX_STEP_BOUND: f64 = 250.0;
 /// Below this an `e` may have lost precision (clamped or near underflow).
 const FRAGILE: f64 = 1e-300;
 
+/// Makes `v` at least `n` long (never shorter, so no refill per proposal).
+fn grow(v: &mut Vec<f64>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+}
+
 /// Whether the smallest value of a group is below [`FRAGILE`] (NaN counts too).
 fn is_fragile(min: f64) -> bool {
     min.partial_cmp(&FRAGILE) != Some(std::cmp::Ordering::Greater)
@@ -310,7 +317,8 @@ impl IncrementalLikelihood {
             }
             prop.active = true;
             let nc = prop.stages.len();
-            prop.new_e.resize(ng * nc * LANES, 0.0);
+            // Buffers only grow: the kernels write every value they later read.
+            grow(&mut prop.new_e, ng * nc * LANES);
             prop.new_p.resize(ng * LANES, 0.0);
             prop.rebuilt.clear();
             prop.rebuilt_e.clear();
@@ -356,7 +364,7 @@ impl IncrementalLikelihood {
                 let mut p = [0.0; LANES];
                 if self.fragile[s][g] {
                     // The exact additive path (see the module notes).
-                    prop.new_l.resize(ng * nc * LANES, 0.0);
+                    grow(&mut prop.new_l, ng * nc * LANES);
                     let (x, obs) = lik.group_arrays(g);
                     let r: &Lanes = self.reference[g * LANES..(g + 1) * LANES]
                         .try_into()
