@@ -74,6 +74,8 @@ struct RampMeta {
 struct SubtypeProposal {
     active: bool,
     mu: Option<StageValues>,
+    /// A stage-value buffer to refill (the replaced one after an accept).
+    spare: Option<StageValues>,
     /// Changed stages, increasing, and `slot[k]` = index in `stages` or `u32::MAX`.
     stages: Vec<usize>,
     slot: Vec<u32>,
@@ -305,11 +307,14 @@ impl IncrementalLikelihood {
         let mut proposals = std::mem::take(&mut self.proposal);
         for (s, prop) in proposals.iter_mut().enumerate() {
             prop.active = false;
-            prop.mu = None;
+            if let Some(mu) = prop.mu.take() {
+                prop.spare = Some(mu);
+            }
             if !changed[s] {
                 continue;
             }
-            let mu = StageValues::new(lik.events(), &mixture.sequences()[s]);
+            let mut mu = prop.spare.take().unwrap_or_else(|| self.mu[s].clone());
+            mu.refill(lik.events(), &mixture.sequences()[s]);
             self.describe_move(s, &mixture.sequences()[s], &mu, prop);
             if prop.stages.is_empty() {
                 prop.mu = Some(mu);
@@ -600,7 +605,7 @@ impl IncrementalLikelihood {
         let mut proposals = std::mem::take(&mut self.proposal);
         for (s, prop) in proposals.iter_mut().enumerate() {
             if let Some(mu) = prop.mu.take() {
-                self.mu[s] = mu;
+                prop.spare = Some(std::mem::replace(&mut self.mu[s], mu));
             }
             if !prop.active {
                 continue;
@@ -664,7 +669,9 @@ impl IncrementalLikelihood {
         self.proposed = None;
         for prop in &mut self.proposal {
             prop.active = false;
-            prop.mu = None;
+            if let Some(mu) = prop.mu.take() {
+                prop.spare = Some(mu);
+            }
         }
     }
 }

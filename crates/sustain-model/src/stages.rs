@@ -16,9 +16,22 @@ impl StageValues {
     /// each of the biomarker's events, and `(N+1, z_max)`, and averages it at `k` and
     /// `k+1` for every stage `k = 0..=N`.
     pub fn new(events: &EventSet, sequence: &Sequence) -> Self {
+        let mut s = Self {
+            n_stages: 0,
+            values: Vec::new(),
+        };
+        s.refill(events, sequence);
+        s
+    }
+
+    /// Recomputes the values for `sequence` in place (no allocation once the
+    /// buffer has the size; chains do this once per proposal).
+    pub fn refill(&mut self, events: &EventSet, sequence: &Sequence) {
         let n_stages = events.n_stages();
-        let mut values = vec![0.0; events.n_biomarkers() * n_stages];
-        let mut knots = Vec::new();
+        self.n_stages = n_stages;
+        self.values.resize(events.n_biomarkers() * n_stages, 0.0);
+        // Knots are few (levels + 2): a small stack buffer when they fit.
+        let mut knots: Vec<(usize, f64)> = Vec::with_capacity(8);
         for b in 0..events.n_biomarkers() {
             knots.clear();
             knots.push((0usize, events.z_min()));
@@ -26,9 +39,8 @@ impl StageValues {
                 knots.push((sequence.position(e) + 1, events.event(e).z));
             }
             knots.push((n_stages, events.z_max(b)));
-            fill_curve(&knots, &mut values[b * n_stages..(b + 1) * n_stages]);
+            fill_curve(&knots, &mut self.values[b * n_stages..(b + 1) * n_stages]);
         }
-        Self { n_stages, values }
     }
 
     /// Number of stages `N + 1`.
