@@ -507,3 +507,79 @@ fn help_documents_the_defaults() {
     }
     assert!(ok(&sustain(&["demo", "--help"])).contains("[default: sustain-demo]"));
 }
+
+/// The example's data with a `site` column: the user's test folds.
+fn with_sites(dir: &Path, label: impl Fn(usize) -> String) -> String {
+    let data = std::fs::read_to_string(small("data.csv")).unwrap();
+    let text: String = data
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("{l},site\n")
+            } else {
+                format!("{l},{}\n", label(i - 1))
+            }
+        })
+        .collect();
+    let path = dir.join("sites.csv");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn cv_with_user_given_folds() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Labels 2, 10 and 3: numeric order makes folds 0, 1, 2 = sites 2, 3, 10.
+    let site = |m: usize| ["2", "10", "3"][m % 3].to_string();
+    let data = with_sites(tmp.path(), site);
+    let run = |out: &str, extra: &[&str]| {
+        let mut args = fit_args(out, extra);
+        args[0] = "cv";
+        args[2] = Box::leak(data.clone().into_boxed_str());
+        args.extend(["--fold-column", "site"]);
+        sustain(&args)
+    };
+    let all = tmp.path().join("all");
+    let all_s = all.to_str().unwrap();
+    let stdout = ok(&run(all_s, &[]));
+    assert!(stdout.contains("CVIC"), "{stdout}");
+    let fold = |dir: &Path, i: usize| -> Value {
+        serde_json::from_slice(&std::fs::read(dir.join(format!("fold_{i}.json"))).unwrap()).unwrap()
+    };
+    for (i, label) in ["2", "3", "10"].iter().enumerate() {
+        let want: Vec<usize> = (0..200).filter(|&m| site(m) == *label).collect();
+        let got: Vec<usize> = serde_json::from_value(fold(&all, i)["test"].clone()).unwrap();
+        assert_eq!(got, want, "fold {i} holds the subjects of site {label}");
+    }
+    assert!(!all.join("fold_3.json").exists());
+    // One fold alone equals the same fold of the whole run.
+    let one = tmp.path().join("one");
+    ok(&run(one.to_str().unwrap(), &["--fold", "1"]));
+    assert_eq!(fold(&one, 1), fold(&all, 1));
+    // --folds must agree with the labels; --stratify-by cannot be combined.
+    user_error(
+        &run(all_s, &["--folds", "2"]),
+        "--folds 2 but --fold-column site names 3 folds",
+    );
+    let bad = run(all_s, &["--stratify-by", "site"]);
+    assert_eq!(bad.status.code(), Some(2));
+    // A subject without a label, and a single label, are errors.
+    let dir = tmp.path().join("bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = with_sites(&dir, |m| if m == 7 { String::new() } else { site(m) });
+    let mut args = fit_args(all_s, &[]);
+    args[0] = "cv";
+    args[2] = Box::leak(data.into_boxed_str());
+    args.extend(["--fold-column", "site"]);
+    user_error(
+        &sustain(&args),
+        "sites.csv: column site: row 8 has no fold label",
+    );
+    let data = with_sites(&dir, |_| "a".into());
+    args[2] = Box::leak(data.into_boxed_str());
+    user_error(
+        &sustain(&args),
+        "column site: the fold labels name 1 fold(s); cross-validation needs at least 2",
+    );
+}

@@ -51,6 +51,57 @@ pub fn make_folds(
     Ok(folds)
 }
 
+/// Test folds given by the user: `labels[m]` names subject `m`'s test fold. Labels
+/// that are all integers are ordered numerically, others as text; fold `i` holds
+/// the subjects of the `i`-th label (increasing rows). Needs at least 2 distinct
+/// labels; an empty label is an error naming its row (1-based).
+pub fn folds_from_labels(labels: &[String]) -> Result<Vec<Vec<usize>>, Error> {
+    if let Some(m) = labels.iter().position(|l| l.trim().is_empty()) {
+        return Err(Error::Config(format!(
+            "row {} has no fold label (every subject needs one)",
+            m + 1
+        )));
+    }
+    let mut distinct: Vec<&str> = labels.iter().map(|l| l.trim()).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let numeric: Option<Vec<i64>> = distinct.iter().map(|l| l.parse().ok()).collect();
+    if let Some(mut nums) = numeric {
+        // Numeric labels in numeric order ("2" before "10"); equal numbers written
+        // differently ("01", "1") are one fold.
+        nums.sort_unstable();
+        nums.dedup();
+        let folds: Vec<Vec<usize>> = nums
+            .iter()
+            .map(|n| {
+                (0..labels.len())
+                    .filter(|&m| labels[m].trim().parse::<i64>().ok() == Some(*n))
+                    .collect()
+            })
+            .collect();
+        return check_user_folds(folds);
+    }
+    let folds = distinct
+        .iter()
+        .map(|d| {
+            (0..labels.len())
+                .filter(|&m| labels[m].trim() == *d)
+                .collect()
+        })
+        .collect();
+    check_user_folds(folds)
+}
+
+fn check_user_folds(folds: Vec<Vec<usize>>) -> Result<Vec<Vec<usize>>, Error> {
+    if folds.len() < 2 {
+        return Err(Error::Config(format!(
+            "the fold labels name {} fold(s); cross-validation needs at least 2",
+            folds.len()
+        )));
+    }
+    Ok(folds)
+}
+
 /// Result of one fold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FoldResult {

@@ -23,9 +23,16 @@ pub struct CvArgs {
     #[command(flatten)]
     pub settings: FitSettings,
 
-    /// Number of folds (2 to the number of subjects).
-    #[arg(long, value_name = "K")]
-    pub folds: usize,
+    /// Number of folds (2 to the number of subjects). With --fold-column, the
+    /// number of distinct labels (checked if given).
+    #[arg(long, value_name = "K", required_unless_present = "fold_column")]
+    pub folds: Option<usize>,
+
+    /// Column naming each subject's test fold (user-given folds: labels that are
+    /// all integers are ordered numerically, others as text; fold i holds the
+    /// subjects of the i-th label) [default: folds made from --folds and --seed].
+    #[arg(long, value_name = "COLUMN", conflicts_with = "stratify_by")]
+    pub fold_column: Option<String>,
 
     /// Run only this fold (0-based) and write DIR/fold_{I}.json; combine the folds
     /// later with `sustain cv-combine` [default: every fold, then combine].
@@ -84,28 +91,99 @@ pub fn part_path(out: &Path, i: usize, k: usize) -> PathBuf {
     out.join(format!("fold_{i}_k{k}.json"))
 }
 
+/// The data column `sustain cv` needs besides the biomarkers (labels to stratify
+/// by, or the user's folds).
+pub fn kept_column(args: &CvArgs) -> Option<&str> {
+    args.stratify_by.as_deref().or(args.fold_column.as_deref())
+}
+
+/// The folds of a run (test rows of each) and what identifies them in the
+/// fingerprint of fold files: made from --folds, --seed and --stratify-by, or read
+/// from --fold-column.
+pub fn resolve_folds(
+    args: &CvArgs,
+    loaded: &crate::cmd::fit::Loaded,
+    seed: u64,
+) -> Result<(Vec<Vec<usize>>, String), CliError> {
+    let n = loaded.data.dataset.n_subjects();
+    let column = |name: &str| {
+        loaded
+            .data
+            .extra
+            .get(name)
+            .cloned()
+            .ok_or_else(|| CliError::new(format!("column '{name}' was not read")))
+    };
+    if let Some(name) = &args.fold_column {
+        let labels = column(name)?;
+        let folds = sustain::cv::folds_from_labels(&labels).map_err(|e| {
+            let why = match e {
+                sustain::Error::Config(why) => why,
+                other => other.to_string(),
+            };
+            CliError::new(format!(
+                "{}: column {name}: {why}",
+                args.input.data.display()
+            ))
+        })?;
+        if let Some(k) = args.folds {
+            if k != folds.len() {
+                return Err(CliError::new(format!(
+                    "--folds {k} but --fold-column {name} names {} folds",
+                    folds.len()
+                )));
+            }
+        }
+        // FNV-1a over the assignment: stable across builds, unlike std's hasher.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (i, f) in folds.iter().enumerate() {
+            for &m in f {
+                for byte in (i as u64)
+                    .to_le_bytes()
+                    .into_iter()
+                    .chain((m as u64).to_le_bytes())
+                {
+                    h = (h ^ byte as u64).wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+        }
+        return Ok((
+            folds.clone(),
+            format!("folds{}-column:{name}:{h:016x}", folds.len()),
+        ));
+    }
+    let k = args.folds.unwrap_or(0);
+    let labels = match &args.stratify_by {
+        Some(name) => Some(column(name)?),
+        None => None,
+    };
+    let folds = make_folds(n, k, labels.as_deref(), seed)
+        .map_err(|e| CliError::new(format!("--folds: {e}")))?;
+    Ok((
+        folds,
+        format!(
+            "folds{k}-stratify:{}",
+            args.stratify_by.as_deref().unwrap_or("")
+        ),
+    ))
+}
+
 /// Runs `sustain cv`.
 pub fn run(args: &CvArgs) -> Result<(), CliError> {
-    let loaded = args.input.load(args.stratify_by.as_deref())?;
+    let loaded = args.input.load(kept_column(args))?;
     let mut config = args.settings.config(args.input.missing)?;
     config.backend = args.backend.config();
     config.require_gpu = args.require_gpu;
     config
         .validate()
         .map_err(|e| CliError::new(format!("invalid settings: {e}")))?;
-    let labels = args
-        .stratify_by
-        .as_ref()
-        .and_then(|c| loaded.data.extra.get(c).cloned());
-    let n = loaded.data.dataset.n_subjects();
-    let folds = make_folds(n, args.folds, labels.as_deref(), config.seed)
-        .map_err(|e| CliError::new(format!("--folds: {e}")))?;
+    let (folds, fold_id) = resolve_folds(args, &loaded, config.seed)?;
+    let n_folds = folds.len();
     if let Some(i) = args.fold {
-        if i >= args.folds {
+        if i >= n_folds {
             return Err(CliError::new(format!(
-                "--fold {i} is out of range: folds are numbered 0..{} (--folds {})",
-                args.folds - 1,
-                args.folds
+                "--fold {i} is out of range: folds are numbered 0..{} ({n_folds} folds)",
+                n_folds - 1,
             )));
         }
     }
@@ -124,17 +202,15 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
         data: &loaded.data.dataset,
     };
     let fingerprint = format!(
-        "{}-folds{}-stratify:{}",
+        "{}-{fold_id}",
         sustain::checkpoint::fingerprint(&input, &config),
-        args.folds,
-        args.stratify_by.as_deref().unwrap_or("")
     );
     if let (Some(i), Some(k)) = (args.fold, args.subtype_count) {
         return run_part(args, &input, &config, &folds, i, k, &fingerprint);
     }
     let todo: Vec<usize> = match args.fold {
         Some(i) => vec![i],
-        None => (0..args.folds).collect(),
+        None => (0..n_folds).collect(),
     };
     let mut results = Vec::new();
     for &i in &todo {
@@ -154,7 +230,7 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
             )));
         }
         if !args.quiet {
-            eprint_line(&format!("fold {i} of {}", args.folds));
+            eprint_line(&format!("fold {i} of {n_folds}"));
         }
         let progress = progress_printer(args.quiet, format!("fold {i}: "));
         let result = run_fold(&input, &config, &folds, i, &fingerprint, &progress)
@@ -213,7 +289,7 @@ fn run_part(
         )));
     }
     if !args.quiet {
-        eprint_line(&format!("fold {i} of {}, {k} subtype(s) only", args.folds));
+        eprint_line(&format!("fold {i} of {}, {k} subtype(s) only", folds.len()));
     }
     let progress = progress_printer(args.quiet, format!("fold {i}: "));
     let part = run_fold_part(input, config, folds, i, k, fingerprint, &progress)

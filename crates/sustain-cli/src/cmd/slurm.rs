@@ -214,21 +214,16 @@ pub fn run(args: &SlurmArgs) -> Result<(), CliError> {
                     "--fold and --subtype-count are set by the job array (one task per fold, or per subtype count of a fold with --per-subtype-count); leave them out",
                 ));
             }
-            let loaded = a.cv.input.load(a.cv.stratify_by.as_deref())?;
+            let loaded = a.cv.input.load(crate::cmd::cv::kept_column(&a.cv))?;
             let config = a.cv.settings.config(a.cv.input.missing)?;
             config
                 .validate()
                 .map_err(|e| CliError::new(format!("invalid settings: {e}")))?;
-            sustain::cv::make_folds(
-                loaded.data.dataset.n_subjects(),
-                a.cv.folds,
-                None,
-                config.seed,
-            )
-            .map_err(|e| CliError::new(format!("--folds: {e}")))?;
+            let folds = crate::cmd::cv::resolve_folds(&a.cv, &loaded, config.seed)?
+                .0
+                .len();
             add_threads(&mut job_args, a.cv.settings.threads, &a.slurm);
             let out = absolute_out(&a.cv.out)?;
-            let folds = a.cv.folds;
             let whole = |i: usize| out.join(format!("fold_{i}.json")).exists();
             if a.per_subtype_count {
                 let kmax = config.max_subtypes;
