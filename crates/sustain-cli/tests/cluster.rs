@@ -177,6 +177,16 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Runs a batch script with plain bash (any scheduler), as array task `task`.
+fn bash(script: &Path, task: Option<&str>) -> Output {
+    let mut cmd = Command::new("bash");
+    cmd.arg(script);
+    if let Some(t) = task {
+        cmd.env("SLURM_ARRAY_TASK_ID", t);
+    }
+    cmd.output().expect("bash runs")
+}
+
 fn sbatch_lines(script: &str) -> Vec<&str> {
     script
         .lines()
@@ -300,17 +310,9 @@ fn slurm_cv_scripts_run_under_any_scheduler() {
 
     // The same scripts run by plain bash (any scheduler) equal a local cv.
     for task in ["0", "1"] {
-        let o = Command::new("bash")
-            .arg(dir.join("slurm/shards.sbatch"))
-            .env("SLURM_ARRAY_TASK_ID", task)
-            .output()
-            .unwrap();
-        ok(&o);
+        ok(&bash(&dir.join("slurm/shards.sbatch"), Some(task)));
     }
-    ok(&Command::new("bash")
-        .arg(dir.join("slurm/combine.sbatch"))
-        .output()
-        .unwrap());
+    ok(&bash(&dir.join("slurm/combine.sbatch"), None));
     let local = tmp.path().join("local");
     ok(&run(&args("cv", &local, &["--folds", "2"])));
     assert_eq!(
@@ -352,20 +354,13 @@ fn slurm_cv_per_subtype_count_equals_a_local_cv() {
 
     // Run tasks 0, 1 and 3 under plain bash; the combine names the missing part.
     let task = |t: &str| {
-        ok(&Command::new("bash")
-            .arg(dir.join("slurm/shards.sbatch"))
-            .env("SLURM_ARRAY_TASK_ID", t)
-            .output()
-            .unwrap());
+        ok(&bash(&dir.join("slurm/shards.sbatch"), Some(t)));
     };
     for t in ["0", "1", "3"] {
         task(t);
     }
     assert!(dir.join("fold_1_k2.json").exists());
-    let combine = Command::new("bash")
-        .arg(dir.join("slurm/combine.sbatch"))
-        .output()
-        .unwrap();
+    let combine = bash(&dir.join("slurm/combine.sbatch"), None);
     user_error(&combine, "fold 1: missing subtype count(s) 1 of 1..=2");
     // A resubmission runs only the missing part; then the combine equals a local cv.
     let mut a = args(
@@ -380,10 +375,7 @@ fn slurm_cv_per_subtype_count_equals_a_local_cv() {
         "{stdout}"
     );
     task("2");
-    ok(&Command::new("bash")
-        .arg(dir.join("slurm/combine.sbatch"))
-        .output()
-        .unwrap());
+    ok(&bash(&dir.join("slurm/combine.sbatch"), None));
     let local = tmp.path().join("local");
     ok(&run(&args("cv", &local, &["--folds", "2"])));
     assert_eq!(

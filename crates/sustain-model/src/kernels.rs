@@ -425,7 +425,6 @@ fn group_delta_body<F: MulAdd>(
     new_e: &mut [f64],
     new_p: &mut Lanes,
 ) {
-    let n_stages = l.len() / LANES;
     for (i, ch) in changes.iter().enumerate() {
         let mut acc: Lanes = l[ch.stage * LANES..(ch.stage + 1) * LANES]
             .try_into()
@@ -445,21 +444,7 @@ fn group_delta_body<F: MulAdd>(
         new_l[i * LANES..(i + 1) * LANES].copy_from_slice(&acc);
         new_e[i * LANES..(i + 1) * LANES].copy_from_slice(&ex);
     }
-    // Re-sum every stage (no subtract-and-add drift).
-    let mut sum = [0.0; LANES];
-    let mut next = 0;
-    for k in 0..n_stages {
-        let src: &[f64] = if next < changes.len() && changes[next].stage == k {
-            next += 1;
-            &new_e[(next - 1) * LANES..next * LANES]
-        } else {
-            &e[k * LANES..(k + 1) * LANES]
-        };
-        for ln in 0..LANES {
-            sum[ln] += src[ln];
-        }
-    }
-    *new_p = sum;
+    *new_p = stage_sum(e, new_e, changes.iter().map(|c| c.stage));
 }
 
 /// Proposal of one group after a sequence move, multiplicatively with one
@@ -474,7 +459,6 @@ fn group_factors_body<F: MulAdd>(
     new_e: &mut [f64],
     new_p: &mut Lanes,
 ) -> f64 {
-    let n_stages = e.len() / LANES;
     let mut min = f64::INFINITY;
     for (i, ch) in changes.iter().enumerate() {
         let mut acc = [0.0; LANES];
@@ -492,22 +476,27 @@ fn group_factors_body<F: MulAdd>(
             min = min.min(v);
         }
     }
-    // Re-sum every stage (no subtract-and-add drift).
+    *new_p = stage_sum(e, new_e, changes.iter().map(|c| c.stage));
+    min
+}
+
+/// Per lane, the sum over every stage of `e[k]`, or of `new_e[i]` for the `i`-th
+/// stage of `changed` (increasing): the new stage sum of a proposal, re-summed in
+/// full so no subtract-and-add drift builds up.
+#[inline(always)]
+fn stage_sum(e: &[f64], new_e: &[f64], changed: impl Iterator<Item = usize>) -> Lanes {
+    let mut changed = changed.enumerate().peekable();
     let mut sum = [0.0; LANES];
-    let mut next = 0;
-    for k in 0..n_stages {
-        let src: &[f64] = if next < changes.len() && changes[next].stage == k {
-            next += 1;
-            &new_e[(next - 1) * LANES..next * LANES]
-        } else {
-            &e[k * LANES..(k + 1) * LANES]
+    for k in 0..e.len() / LANES {
+        let src: &[f64] = match changed.next_if(|&(_, stage)| stage == k) {
+            Some((i, _)) => &new_e[i * LANES..(i + 1) * LANES],
+            None => &e[k * LANES..(k + 1) * LANES],
         };
         for ln in 0..LANES {
             sum[ln] += src[ln];
         }
     }
-    *new_p = sum;
-    min
+    sum
 }
 
 /// One step of a [`Ramp`], from stage `j` to `j + 1`: the factor `R_j` by which
@@ -671,19 +660,7 @@ fn group_ramps_body<F: MulAdd>(
             min = min.min(new_e[i * LANES + l]);
         }
     }
-    // Re-sum every stage (no subtract-and-add drift).
-    let n_stages = e.len() / LANES;
-    let mut sum = [0.0; LANES];
-    for k in 0..n_stages {
-        let src: &[f64] = match slot[k] {
-            u32::MAX => &e[k * LANES..(k + 1) * LANES],
-            i => &new_e[i as usize * LANES..(i as usize + 1) * LANES],
-        };
-        for l in 0..LANES {
-            sum[l] += src[l];
-        }
-    }
-    *new_p = sum;
+    *new_p = stage_sum(e, new_e, stages.iter().copied());
     min
 }
 

@@ -311,6 +311,49 @@ pub(crate) unsafe fn mixture(log_f: &[f64], lse: &[&[f64]], out: &mut [f64]) {
     }
 }
 
+/// Writes into `new_p` the per-lane sum over every stage of `e[k]`, or of
+/// `new_e[i]` for the `i`-th stage of `changed` (increasing): re-summed in full, so
+/// no subtract-and-add drift builds up. Returns the smallest of the new values.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn stage_sum(
+    e: &[f64],
+    new_e: &[f64],
+    changed: impl Iterator<Item = usize>,
+    new_p: &mut [f64; LANES],
+) -> f64 {
+    let mut changed = changed.enumerate().peekable();
+    let mut sl = _mm256_setzero_pd();
+    let mut sh = _mm256_setzero_pd();
+    let mut min = _mm256_set1_pd(f64::INFINITY);
+    for k in 0..e.len() / LANES {
+        let (src, is_new) = match changed.next_if(|&(_, stage)| stage == k) {
+            Some((i, _)) => (&new_e[i * LANES..(i + 1) * LANES], true),
+            None => (&e[k * LANES..(k + 1) * LANES], false),
+        };
+        // SAFETY: `src` holds LANES = 8 values (sliced above).
+        let (lo, hi) = unsafe {
+            (
+                _mm256_loadu_pd(src.as_ptr()),
+                _mm256_loadu_pd(src.as_ptr().add(4)),
+            )
+        };
+        if is_new {
+            min = _mm256_min_pd(min, _mm256_min_pd(lo, hi));
+        }
+        sl = _mm256_add_pd(sl, lo);
+        sh = _mm256_add_pd(sh, hi);
+    }
+    let mut m = [0.0; 4];
+    // SAFETY: new_p holds 8 values and m 4.
+    unsafe {
+        _mm256_storeu_pd(new_p.as_mut_ptr(), sl);
+        _mm256_storeu_pd(new_p.as_mut_ptr().add(4), sh);
+        _mm256_storeu_pd(m.as_mut_ptr(), min);
+    }
+    m.iter().fold(f64::INFINITY, |a, &b| a.min(b))
+}
+
 /// AVX2 version of `kernels::group_delta` (see there).
 ///
 /// # Safety
@@ -374,22 +417,7 @@ pub(crate) unsafe fn group_delta(
                 _mm256_storeu_pd(ep.add(i + 4 * j), exp4(_mm256_sub_pd(v, r)));
             }
         }
-        // Re-sum every stage (no subtract-and-add drift).
-        let mut sl = _mm256_setzero_pd();
-        let mut sh = _mm256_setzero_pd();
-        let mut next = 0;
-        for k in 0..n_stages {
-            let src = if next < changes.len() && changes[next].stage == k {
-                next += 1;
-                new_e.as_ptr().add((next - 1) * LANES)
-            } else {
-                e.as_ptr().add(k * LANES)
-            };
-            sl = _mm256_add_pd(sl, _mm256_loadu_pd(src));
-            sh = _mm256_add_pd(sh, _mm256_loadu_pd(src.add(4)));
-        }
-        _mm256_storeu_pd(new_p.as_mut_ptr(), sl);
-        _mm256_storeu_pd(new_p.as_mut_ptr().add(4), sh);
+        stage_sum(e, new_e, changes.iter().map(|c| c.stage), new_p);
     }
 }
 
@@ -407,11 +435,9 @@ pub(crate) unsafe fn group_factors(
     new_e: &mut [f64],
     new_p: &mut [f64; LANES],
 ) -> f64 {
-    let n_stages = e.len() / LANES;
     // SAFETY: the caller checked every stage, biomarker and size used below.
     unsafe {
         let ne = new_e.as_mut_ptr();
-        let mut min = _mm256_set1_pd(f64::INFINITY);
         for (i, ch) in changes.iter().enumerate() {
             let mut al = _mm256_setzero_pd();
             let mut ah = _mm256_setzero_pd();
@@ -428,27 +454,8 @@ pub(crate) unsafe fn group_factors(
             let hi = _mm256_mul_pd(_mm256_loadu_pd(q.add(4)), exp4(ah));
             _mm256_storeu_pd(ne.add(i * LANES), lo);
             _mm256_storeu_pd(ne.add(i * LANES + 4), hi);
-            min = _mm256_min_pd(min, _mm256_min_pd(lo, hi));
         }
-        // Re-sum every stage (no subtract-and-add drift).
-        let mut sl = _mm256_setzero_pd();
-        let mut sh = _mm256_setzero_pd();
-        let mut next = 0;
-        for k in 0..n_stages {
-            let src = if next < changes.len() && changes[next].stage == k {
-                next += 1;
-                ne.add((next - 1) * LANES) as *const f64
-            } else {
-                e.as_ptr().add(k * LANES)
-            };
-            sl = _mm256_add_pd(sl, _mm256_loadu_pd(src));
-            sh = _mm256_add_pd(sh, _mm256_loadu_pd(src.add(4)));
-        }
-        _mm256_storeu_pd(new_p.as_mut_ptr(), sl);
-        _mm256_storeu_pd(new_p.as_mut_ptr().add(4), sh);
-        let mut m = [0.0; 4];
-        _mm256_storeu_pd(m.as_mut_ptr(), min);
-        m.iter().fold(f64::INFINITY, |a, &b| a.min(b))
+        stage_sum(e, new_e, changes.iter().map(|c| c.stage), new_p)
     }
 }
 
@@ -467,7 +474,6 @@ pub(crate) unsafe fn group_ramps(
     new_p: &mut [f64; LANES],
 ) -> f64 {
     let (ramps, slot) = (set.ramps(), set.slot());
-    let n_stages = e.len() / LANES;
     let one = _mm256_set1_pd(1.0);
     // SAFETY: `set` was checked when built (ramp biomarkers and stages, slots) and
     // the caller checked the group's slices (x, obs, e, new_e).
@@ -520,31 +526,7 @@ pub(crate) unsafe fn group_ramps(
                 }
             }
         }
-        // Re-sum every stage (no subtract-and-add drift).
-        let mut sl = _mm256_setzero_pd();
-        let mut sh = _mm256_setzero_pd();
-        let mut min = _mm256_set1_pd(f64::INFINITY);
-        for k in 0..n_stages {
-            let (lo, hi) = match *slot.get_unchecked(k) {
-                u32::MAX => {
-                    let src = e.as_ptr().add(k * LANES);
-                    (_mm256_loadu_pd(src), _mm256_loadu_pd(src.add(4)))
-                }
-                i => {
-                    let src = ne.add(i as usize * LANES) as *const f64;
-                    let (lo, hi) = (_mm256_loadu_pd(src), _mm256_loadu_pd(src.add(4)));
-                    min = _mm256_min_pd(min, _mm256_min_pd(lo, hi));
-                    (lo, hi)
-                }
-            };
-            sl = _mm256_add_pd(sl, lo);
-            sh = _mm256_add_pd(sh, hi);
-        }
-        _mm256_storeu_pd(new_p.as_mut_ptr(), sl);
-        _mm256_storeu_pd(new_p.as_mut_ptr().add(4), sh);
-        let mut m = [0.0; 4];
-        _mm256_storeu_pd(m.as_mut_ptr(), min);
-        m.iter().fold(f64::INFINITY, |a, &b| a.min(b))
+        stage_sum(e, new_e, set.stages().iter().copied(), new_p)
     }
 }
 

@@ -241,6 +241,33 @@ pub fn test_loglikes(
     Ok((loglike, per_subject))
 }
 
+/// Runs `job` for fold `fold` on the configured backend (selected once for the
+/// fit and the test-set evaluation) with the fold's settings (its own seed), its
+/// training subjects and the likelihood of its test subjects.
+fn on_fold<T>(
+    input: &FitInput,
+    config: &FitConfig,
+    folds: &[Vec<usize>],
+    fold: usize,
+    progress: &dyn Fn(Progress),
+    job: impl FnOnce(&Engine, &FitConfig, &FitInput, &Arc<Likelihood>, &Dataset) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let (train_data, test_data, fold_config) = fold_inputs(input, config, folds, fold)?;
+    on_selected_engine(&fold_config, progress, |engine, fold_config| {
+        let train = FitInput {
+            events: input.events,
+            biomarkers: input.biomarkers,
+            data: &train_data,
+        };
+        let test = Arc::new(Likelihood::new(
+            input.events.clone(),
+            &test_data,
+            config.missing,
+        )?);
+        job(engine, fold_config, &train, &test, &test_data)
+    })
+}
+
 /// Fits fold `fold` (train on the others) and evaluates its test subjects, both on
 /// the configured backend (test subjects in batches of samples on a batch engine).
 pub fn run_fold(
@@ -251,40 +278,31 @@ pub fn run_fold(
     fingerprint: &str,
     progress: &dyn Fn(Progress),
 ) -> Result<FoldResult, Error> {
-    let (train_data, test_data, fold_config) = fold_inputs(input, config, folds, fold)?;
-    on_selected_engine(&fold_config, progress, |engine, fold_config| {
-        let result = fit_with_engine(
-            &FitInput {
-                events: input.events,
-                biomarkers: input.biomarkers,
-                data: &train_data,
-            },
-            fold_config,
-            engine,
-            None,
-            progress,
-        )?;
-        let lik = Arc::new(Likelihood::new(
-            input.events.clone(),
-            &test_data,
-            config.missing,
-        )?);
-        let mut loglike = Vec::new();
-        let mut log_mean_p = Vec::new();
-        for model in &result.models {
-            let (ll, per) = test_loglikes(engine, &lik, &test_data, model, config.threads)?;
-            loglike.push(ll);
-            log_mean_p.push(per);
-        }
-        Ok(FoldResult {
-            fold,
-            n_folds: folds.len(),
-            test: folds[fold].clone(),
-            loglike,
-            log_mean_p,
-            fingerprint: fingerprint.to_string(),
-        })
-    })
+    on_fold(
+        input,
+        config,
+        folds,
+        fold,
+        progress,
+        |engine, fold_config, train, lik, test| {
+            let result = fit_with_engine(train, fold_config, engine, None, progress)?;
+            let mut loglike = Vec::new();
+            let mut log_mean_p = Vec::new();
+            for model in &result.models {
+                let (ll, per) = test_loglikes(engine, lik, test, model, config.threads)?;
+                loglike.push(ll);
+                log_mean_p.push(per);
+            }
+            Ok(FoldResult {
+                fold,
+                n_folds: folds.len(),
+                test: folds[fold].clone(),
+                loglike,
+                log_mean_p,
+                fingerprint: fingerprint.to_string(),
+            })
+        },
+    )
 }
 
 /// Fits only subtype count `k` of fold `fold` ([`crate::fit::fit_subtype_count`])
@@ -299,37 +317,27 @@ pub fn run_fold_part(
     fingerprint: &str,
     progress: &dyn Fn(Progress),
 ) -> Result<FoldPart, Error> {
-    let (train_data, test_data, fold_config) = fold_inputs(input, config, folds, fold)?;
-    on_selected_engine(&fold_config, progress, |engine, fold_config| {
-        let model = fit_subtype_count_with_engine(
-            &FitInput {
-                events: input.events,
-                biomarkers: input.biomarkers,
-                data: &train_data,
-            },
-            fold_config,
-            engine,
-            k,
-            progress,
-        )?;
-        let lik = Arc::new(Likelihood::new(
-            input.events.clone(),
-            &test_data,
-            config.missing,
-        )?);
-        let (loglike, log_mean_p) =
-            test_loglikes(engine, &lik, &test_data, &model, config.threads)?;
-        Ok(FoldPart {
-            fold,
-            n_folds: folds.len(),
-            n_subtypes: k,
-            max_subtypes: config.max_subtypes,
-            test: folds[fold].clone(),
-            loglike,
-            log_mean_p,
-            fingerprint: fingerprint.to_string(),
-        })
-    })
+    on_fold(
+        input,
+        config,
+        folds,
+        fold,
+        progress,
+        |engine, fold_config, train, lik, test| {
+            let model = fit_subtype_count_with_engine(train, fold_config, engine, k, progress)?;
+            let (loglike, log_mean_p) = test_loglikes(engine, lik, test, &model, config.threads)?;
+            Ok(FoldPart {
+                fold,
+                n_folds: folds.len(),
+                n_subtypes: k,
+                max_subtypes: config.max_subtypes,
+                test: folds[fold].clone(),
+                loglike,
+                log_mean_p,
+                fingerprint: fingerprint.to_string(),
+            })
+        },
+    )
 }
 
 /// Joins the parts of one fold (any order) into its [`FoldResult`]; refuses parts

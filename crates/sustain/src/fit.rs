@@ -104,12 +104,6 @@ pub fn fit_subtype_count(
     k: usize,
     progress: &dyn Fn(Progress),
 ) -> Result<SubtypeModel, Error> {
-    if k == 0 || k > config.max_subtypes {
-        return Err(Error::Config(format!(
-            "subtype count {k} is out of range 1..={}",
-            config.max_subtypes
-        )));
-    }
     on_selected_engine(config, progress, |engine, config| {
         fit_subtype_count_with_engine(input, config, engine, k, progress)
     })
@@ -146,16 +140,7 @@ pub fn fit_subtype_count_with_engine(
         em_s = s;
     }
     let em_fit = previous.ok_or_else(|| Error::Config("no subtype count".into()))?;
-    progress(Progress::McmcStarted {
-        n_subtypes: k,
-        chains: config.n_chains,
-        iterations: config.n_iterations,
-    });
-    let counters = chain_counters(config);
-    progress(Progress::Chains {
-        n_subtypes: k,
-        progress: Arc::clone(&counters),
-    });
+    let counters = chains_started(config, k, progress);
     let model = uncertainty_impl(
         engine,
         &lik,
@@ -288,16 +273,7 @@ pub fn fit_with_engine(
             // The previous subtype count's chains finish before this one's start.
             finish(&mut outstanding, &mut models, &em_fits)?;
             em_fits.push(em_fit.clone());
-            progress(Progress::McmcStarted {
-                n_subtypes: k,
-                chains: config.n_chains,
-                iterations: config.n_iterations,
-            });
-            let counters = chain_counters(config);
-            progress(Progress::Chains {
-                n_subtypes: k,
-                progress: Arc::clone(&counters),
-            });
+            let counters = chains_started(config, k, progress);
             if pipelined {
                 let lik = &lik;
                 let data = input.data;
@@ -397,6 +373,22 @@ pub fn uncertainty_with(
 fn chain_counters(config: &FitConfig) -> Arc<ChainProgress> {
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
     Arc::new(ChainProgress::new(range.len(), config.n_iterations as u64))
+}
+
+/// Tells `progress` that the chains of subtype count `k` start, with the counters
+/// they will advance (returned for the chains).
+fn chains_started(config: &FitConfig, k: usize, progress: &dyn Fn(Progress)) -> Arc<ChainProgress> {
+    progress(Progress::McmcStarted {
+        n_subtypes: k,
+        chains: config.n_chains,
+        iterations: config.n_iterations,
+    });
+    let counters = chain_counters(config);
+    progress(Progress::Chains {
+        n_subtypes: k,
+        progress: Arc::clone(&counters),
+    });
+    counters
 }
 
 #[allow(clippy::too_many_arguments)]
