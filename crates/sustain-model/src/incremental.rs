@@ -54,8 +54,10 @@ fn grow(v: &mut Vec<f64>, n: usize) {
 
 /// Whether the smallest value of a group is below [`FRAGILE`] (NaN counts too).
 fn is_fragile(min: f64) -> bool {
-    min.partial_cmp(&FRAGILE) != Some(std::cmp::Ordering::Greater)
-        && min.partial_cmp(&FRAGILE) != Some(std::cmp::Ordering::Equal)
+    !matches!(
+        min.partial_cmp(&FRAGILE),
+        Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
+    )
 }
 
 /// One changed biomarker of a proposal: `(biomarker, k0, a0, d0, steps range)`.
