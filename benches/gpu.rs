@@ -10,6 +10,9 @@
 //! - `gpu/W1/subtype_candidates_1024`: the E-M seam, 1024 candidate sequences for one
 //!   subtype of a 3-subtype mixture.
 //!
+//! - `gpu/W1/staging_1024`: staging, the joint posteriors over subtypes and stages of
+//!   every subject summed over 1024 samples (`posterior_sums`), GPU against
+//!   `ThreadedEvaluator`.
 //! - `gpu/W1/lockstep_1024x{LOCKSTEP_ITERS}`: MCMC, 1024 chains of `LOCKSTEP_ITERS`
 //!   iterations from the 3-subtype truth: the lockstep driver
 //!   (`sustain_sampler::lockstep`, one `loglike_batch` of 1024 proposals per
@@ -150,6 +153,18 @@ fn bench(c: &mut Criterion) {
                     .unwrap(),
             )
         })
+    });
+
+    // Staging: posteriors of every subject over stages and subtypes, summed over 1024
+    // samples (`sustain stage`, the subjects CSVs of `sustain fit`).
+    let id = "W1/staging_1024";
+    if let Some(gpu) = gpu.as_mut() {
+        g.bench_function(format!("{id}/gpu"), |b| {
+            b.iter(|| black_box(gpu.posterior_sums(black_box(&w.mixtures)).unwrap()))
+        });
+    }
+    g.bench_function(format!("{id}/threaded_{threads}"), |b| {
+        b.iter(|| black_box(threaded.posterior_sums(black_box(&w.mixtures)).unwrap()))
     });
 
     // MCMC: 1024 chains in lockstep vs the CPU backend's threads.

@@ -45,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let data = Dataset::from_rows(&rows)?;
     let model = fit.models.last().ok_or("the fit has no models")?;
-    let lik = Likelihood::new(events, &data, fit.settings.missing)?;
+    let lik = std::sync::Arc::new(Likelihood::new(events, &data, fit.settings.missing)?);
     let ids: Vec<String> = (1..=data.n_subjects()).map(|i| i.to_string()).collect();
     println!("id,ml_subtype,prob_ml_subtype,ml_stage,prob_ml_stage");
     for s in stage_subjects(&lik, model, &ids, 1000, sustain_cpu::default_threads()) {

@@ -25,6 +25,13 @@
 //                       (f32 tree reduction in workgroup memory; the host sums the tiles
 //                       in f64 and adds sum_m c[m]).
 //   `loglike_subjects`: out[c * stride + m] = g[m] for every real subject m.
+//   `stage_posteriors`: staging. Dispatch (subject tiles of this dispatch, G groups);
+//                       group y loops over the candidates y, y + G, ... and adds the
+//                       joint posterior p(s, k | x_m) = exp(log f_s - q[s][k] - g[m]) of
+//                       each into its own slab:
+//                       out[((y * T + s) * (N + 1) + k) * out_stride + m - tile_base * TILE]
+//                       (the host clears `out` first and sums the slabs in f64). The
+//                       subject constants cancel in the ratio.
 
 const WG: u32 = 64u;    // invocations per workgroup
 const SB: u32 = 4u;     // subjects per invocation: tile * TILE + lid + WG * j, j < SB
@@ -46,9 +53,13 @@ struct Params {
     use_others: u32,    // 1: mix in the pseudo-subtype `others` (E-M seam), 0: not
     z_min: f32,         // z at stage 0 (0 in the reference)
     log_f_others: f32,  // log weight of `others` (log(1 - f_t)); NEG for zero
+    tile_base: u32,     // stage_posteriors: first subject tile of this dispatch
+    out_stride: u32,    // stage_posteriors: subjects per slab row (tiles of this dispatch x TILE)
+    n_cand: u32,        // stage_posteriors: candidates of this dispatch
+    pad: u32,
 }
 
-// binding 0, uniform, 48 bytes: the Params above, rewritten by the host per dispatch.
+// binding 0, uniform, 64 bytes: the Params above, rewritten by the host per dispatch.
 @group(0) @binding(0) var<uniform> params: Params;
 
 // binding 1, storage read, array<vec2<f32>> of B * Mp, index b * Mp + m:
@@ -80,6 +91,7 @@ struct Params {
 // binding 5, storage read_write, array<f32>: results, see the entry points
 //   loglike_total:    n_candidates_in_dispatch * n_tiles tile sums
 //   loglike_subjects: n_candidates_in_dispatch * Mp per-subject values
+//   stage_posteriors: G * T * (N + 1) * out_stride posterior sums
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 // mu of biomarker b0 + r at stages k0 + 4q .. k0 + 4q + 3, at index 4r + q.
@@ -201,14 +213,55 @@ fn lse_update(st: vec2<f32>, a: Acc, k0: u32, n_stages: u32) -> vec2<f32> {
     return vec2<f32>(nm, st.y * exp(st.x - nm) + ((e.x + e.y) + (e.z + e.w)));
 }
 
+// The four subjects' q at stages k0 .. k0 + KT - 1.
+struct Acc4 {
+    a0: Acc,
+    a1: Acc,
+    a2: Acc,
+    a3: Acc,
+}
+
+// q of the SB subjects m + WG * j of invocation lid at the KT stages from k0, for the
+// subtype whose packed positions start at word pbase. Must be called in uniform control
+// flow (it synchronises the workgroup).
+fn stage_tile(lid: u32, m: u32, pbase: u32, k0: u32) -> Acc4 {
+    let nb = params.n_biomarkers;
+    let stride = params.stride;
+    let zero = vec4<f32>(0.0);
+    var a0 = Acc(zero, zero, zero, zero);
+    var a1 = Acc(zero, zero, zero, zero);
+    var a2 = Acc(zero, zero, zero, zero);
+    var a3 = Acc(zero, zero, zero, zero);
+    for (var b0 = 0u; b0 < nb; b0 += BT) {
+        workgroupBarrier();
+        // Invocation lid fills row lid / 4, stages 4 (lid % 4) .. + 3 of the tile.
+        if (b0 + lid / 4u < nb) {
+            fill_quad(lid / 4u, lid % 4u, b0 + lid / 4u, k0, pbase);
+        }
+        workgroupBarrier();
+        let rows = min(BT, nb - b0);
+        var idx = b0 * stride + m;
+        for (var r = 0u; r < rows; r += 1u) {
+            let m0 = mu_tile[4u * r];
+            let m1 = mu_tile[4u * r + 1u];
+            let m2 = mu_tile[4u * r + 2u];
+            let m3 = mu_tile[4u * r + 3u];
+            add_row(&a0, xw[idx], m0, m1, m2, m3);
+            add_row(&a1, xw[idx + WG], m0, m1, m2, m3);
+            add_row(&a2, xw[idx + 2u * WG], m0, m1, m2, m3);
+            add_row(&a3, xw[idx + 3u * WG], m0, m1, m2, m3);
+            idx += stride;
+        }
+    }
+    return Acc4(a0, a1, a2, a3);
+}
+
 // g of the SB = 4 subjects tile * TILE + lid + WG * j (j = 0..3, component j) under
 // candidate c of this dispatch. Must be called in uniform control flow (it
 // synchronises the workgroup).
 fn subject_values(lid: u32, tile: u32, c: u32) -> vec4<f32> {
     let m = tile * TILE + lid;
-    let nb = params.n_biomarkers;
     let n_stages = params.n_events + 1u;
-    let stride = params.stride;
     let rec = (params.cand_base + c) * params.cand_stride;
     let n_sub = min(cand[rec], params.max_subtypes);
     var best = vec4<f32>(NEG);   // running max over subtypes of log f_s + lse_s
@@ -221,36 +274,11 @@ fn subject_values(lid: u32, tile: u32, c: u32) -> vec4<f32> {
         var st2 = vec2<f32>(NEG, 0.0);
         var st3 = vec2<f32>(NEG, 0.0);
         for (var k0 = 0u; k0 < n_stages; k0 += KT) {
-            let zero = vec4<f32>(0.0);
-            var a0 = Acc(zero, zero, zero, zero);
-            var a1 = Acc(zero, zero, zero, zero);
-            var a2 = Acc(zero, zero, zero, zero);
-            var a3 = Acc(zero, zero, zero, zero);
-            for (var b0 = 0u; b0 < nb; b0 += BT) {
-                workgroupBarrier();
-                // Invocation lid fills row lid / 4, stages 4 (lid % 4) .. + 3 of the tile.
-                if (b0 + lid / 4u < nb) {
-                    fill_quad(lid / 4u, lid % 4u, b0 + lid / 4u, k0, pbase);
-                }
-                workgroupBarrier();
-                let rows = min(BT, nb - b0);
-                var idx = b0 * stride + m;
-                for (var r = 0u; r < rows; r += 1u) {
-                    let m0 = mu_tile[4u * r];
-                    let m1 = mu_tile[4u * r + 1u];
-                    let m2 = mu_tile[4u * r + 2u];
-                    let m3 = mu_tile[4u * r + 3u];
-                    add_row(&a0, xw[idx], m0, m1, m2, m3);
-                    add_row(&a1, xw[idx + WG], m0, m1, m2, m3);
-                    add_row(&a2, xw[idx + 2u * WG], m0, m1, m2, m3);
-                    add_row(&a3, xw[idx + 3u * WG], m0, m1, m2, m3);
-                    idx += stride;
-                }
-            }
-            st0 = lse_update(st0, a0, k0, n_stages);
-            st1 = lse_update(st1, a1, k0, n_stages);
-            st2 = lse_update(st2, a2, k0, n_stages);
-            st3 = lse_update(st3, a3, k0, n_stages);
+            let t = stage_tile(lid, m, pbase, k0);
+            st0 = lse_update(st0, t.a0, k0, n_stages);
+            st1 = lse_update(st1, t.a1, k0, n_stages);
+            st2 = lse_update(st2, t.a2, k0, n_stages);
+            st3 = lse_update(st3, t.a3, k0, n_stages);
         }
         let mx = vec4<f32>(st0.x, st1.x, st2.x, st3.x);
         let sm = vec4<f32>(st0.y, st1.y, st2.y, st3.y);
@@ -305,6 +333,60 @@ fn loglike_subjects(
     for (var j = 0u; j < SB; j += 1u) {
         if (real[j]) {
             out[row + m + j * WG] = g[j];
+        }
+    }
+}
+
+// Adds p (stages first .. first + 3 of one subject) at out[idx + i * out_stride], for
+// the stages that exist.
+fn add4(p: vec4<f32>, first: u32, idx: u32) {
+    let n_stages = params.n_events + 1u;
+    for (var i = 0u; i < 4u; i += 1u) {
+        if (first + i < n_stages) {
+            out[idx + i * params.out_stride] += p[i];
+        }
+    }
+}
+
+// Adds exp(shift - q) of one subject's KT stages from k0; idx is the slab index of
+// (subject, stage k0).
+fn add_tile(a: Acc, shift: f32, k0: u32, idx: u32) {
+    let step = 4u * params.out_stride;
+    let sh = vec4<f32>(shift);
+    add4(exp(sh - a.q0), k0, idx);
+    add4(exp(sh - a.q1), k0 + 4u, idx + step);
+    add4(exp(sh - a.q2), k0 + 8u, idx + 2u * step);
+    add4(exp(sh - a.q3), k0 + 12u, idx + 3u * step);
+}
+
+@compute @workgroup_size(64)
+fn stage_posteriors(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let tile = params.tile_base + wid.x;
+    let m = tile * TILE + lid;
+    let local_m = wid.x * TILE + lid;
+    let n_stages = params.n_events + 1u;
+    let os = params.out_stride;
+    for (var c = wid.y; c < params.n_cand; c += nwg.y) {
+        let g = subject_values(lid, tile, c);
+        let rec = (params.cand_base + c) * params.cand_stride;
+        let n_sub = min(cand[rec], params.max_subtypes);
+        for (var s = 0u; s < n_sub; s += 1u) {
+            let log_f = bitcast<f32>(cand[rec + 1u + s]);
+            let pbase = rec + 1u + params.max_subtypes + s * params.pos_words;
+            let shift = vec4<f32>(log_f) - g;
+            let slab = (wid.y * params.max_subtypes + s) * n_stages;
+            for (var k0 = 0u; k0 < n_stages; k0 += KT) {
+                let t = stage_tile(lid, m, pbase, k0);
+                let idx = (slab + k0) * os + local_m;
+                add_tile(t.a0, shift.x, k0, idx);
+                add_tile(t.a1, shift.y, k0, idx + WG);
+                add_tile(t.a2, shift.z, k0, idx + 2u * WG);
+                add_tile(t.a3, shift.w, k0, idx + 3u * WG);
+            }
         }
     }
 }

@@ -283,3 +283,62 @@ fn fit_on_the_gpu_or_one_line_fallback() {
         assert_eq!(gpu["settings"]["backend"], "cpu");
     }
 }
+
+/// With the feature: `stage --backend gpu` stages on the GPU (f32 posteriors) and
+/// writes the CPU's subtypes and stages, probabilities within 1e-5; without an adapter
+/// it falls back in one line.
+#[cfg(feature = "gpu")]
+#[test]
+fn stage_on_the_gpu_agrees_with_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let fit_dir = dir.path().join("fit").display().to_string();
+    ok(&fit(&fit_dir, &[]));
+    let data = small("data.csv");
+    let stage = |backend: &str| {
+        let out = dir.path().join(format!("{backend}.csv"));
+        let o = out.display().to_string();
+        let run = sustain(&[
+            "stage",
+            "--fit",
+            &fit_dir,
+            "--data",
+            &data,
+            "--id-column",
+            "id",
+            "--out",
+            &o,
+            "--backend",
+            backend,
+        ]);
+        ok(&run);
+        let rows: Vec<Vec<String>> = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(String::from).collect())
+            .collect();
+        (rows, stderr(&run))
+    };
+    let (cpu, _) = stage("cpu");
+    let (gpu, err) = stage("gpu");
+    if !err.is_empty() {
+        assert!(err.starts_with("no GPU adapter found ("), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        return;
+    }
+    assert_eq!(cpu.len(), gpu.len());
+    for (c, g) in cpu.iter().zip(&gpu) {
+        assert_eq!(c[0], g[0], "id");
+        for col in [2, 4] {
+            let (a, b): (f64, f64) = (c[col].parse().unwrap(), g[col].parse().unwrap());
+            assert!(
+                (a - b).abs() <= 1e-5,
+                "subject {}: CPU {c:?}, GPU {g:?}",
+                c[0]
+            );
+        }
+        if (&c[1], &c[3]) != (&g[1], &g[3]) {
+            eprintln!("subject {}: near tie, CPU {c:?}, GPU {g:?}", c[0]);
+        }
+    }
+}

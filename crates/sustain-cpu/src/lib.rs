@@ -8,7 +8,7 @@
 use crossbeam::thread;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use sustain_model::batch::subtype_candidates_serial;
+use sustain_model::batch::{posterior_sums_serial, subtype_candidates_serial};
 use sustain_model::{BatchEvaluator, EventSet, Likelihood, Mixture, Result, Scratch, Sequence};
 use sustain_sampler::progress::ChainProgress;
 use sustain_sampler::{rng, run_chain_observed, ChainRun, ProposalMode, StepSizes};
@@ -154,6 +154,27 @@ impl BatchEvaluator for ThreadedEvaluator {
         Ok(parallel_map(mixtures.len(), self.threads, |i| {
             lik.log_p_subjects(&mixtures[i])
         }))
+    }
+    /// Sums fixed chunks of mixtures on threads, a wave of `threads` chunks at a time,
+    /// and adds the chunk sums in order: the result does not depend on the thread
+    /// count, and memory holds one array per thread.
+    fn posterior_sums(&mut self, mixtures: &[Mixture]) -> Result<ndarray::Array3<f64>> {
+        const CHUNK: usize = 8;
+        let lik = &self.likelihood;
+        let k = sustain_model::batch::common_subtypes(mixtures)?;
+        let mut total = ndarray::Array3::zeros((lik.n_subjects(), lik.events().n_stages(), k));
+        let n_chunks = mixtures.len().div_ceil(CHUNK);
+        for wave in (0..n_chunks).step_by(self.threads) {
+            let width = self.threads.min(n_chunks - wave);
+            let sums = parallel_map(width, self.threads, |i| {
+                let start = (wave + i) * CHUNK;
+                posterior_sums_serial(lik, &mixtures[start..(start + CHUNK).min(mixtures.len())])
+            });
+            for s in sums {
+                total += &s?;
+            }
+        }
+        Ok(total)
     }
     fn loglike_subtype_candidates(
         &mut self,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 const LOGLIKE_WGSL: &str = include_str!("../../../shaders/sustain_loglike.wgsl");
 
 /// Size in bytes of the shader's `Params` uniform.
-pub(crate) const PARAMS_BYTES: u64 = 48;
+pub(crate) const PARAMS_BYTES: u64 = 64;
 
 /// An adapter, its device and queue, and the likelihood pipelines.
 ///
@@ -24,6 +24,8 @@ pub struct GpuContext {
     pub(crate) total: wgpu::ComputePipeline,
     /// Entry point `loglike_subjects`: one value per (candidate, subject).
     pub(crate) subjects: wgpu::ComputePipeline,
+    /// Entry point `stage_posteriors`: posterior sums per (group, subtype, stage, subject).
+    pub(crate) posteriors: wgpu::ComputePipeline,
     /// Device errors not caught by an error scope (collected instead of panicking).
     errors: Arc<Mutex<Vec<String>>>,
 }
@@ -192,6 +194,7 @@ impl GpuContext {
         };
         let total = pipeline("loglike_total");
         let subjects = pipeline("loglike_subjects");
+        let posteriors = pipeline("stage_posteriors");
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(GpuError::Shader(e.to_string()));
         }
@@ -204,6 +207,7 @@ impl GpuContext {
             layout,
             total,
             subjects,
+            posteriors,
             errors,
         })
     }

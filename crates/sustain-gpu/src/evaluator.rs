@@ -3,7 +3,9 @@
 use crate::context::{GpuContext, PARAMS_BYTES};
 use crate::{GpuError, SUBJECTS_PER_WORKGROUP};
 use bytemuck::{Pod, Zeroable};
+use ndarray::Array3;
 use std::sync::Arc;
+use sustain_model::batch::common_subtypes;
 use sustain_model::likelihood::neumaier_sum;
 use sustain_model::{
     BatchEvaluator, Dataset, EventSet, Likelihood, MissingConvention, Mixture, ModelError, Sequence,
@@ -35,6 +37,10 @@ struct Params {
     use_others: u32,
     z_min: f32,
     log_f_others: f32,
+    tile_base: u32,
+    out_stride: u32,
+    n_cand: u32,
+    pad: u32,
 }
 const _: () = assert!(std::mem::size_of::<Params>() as u64 == PARAMS_BYTES);
 
@@ -362,7 +368,9 @@ impl GpuEvaluator {
         let out = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("out"),
             size: bytes.max(4),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         let staging = device.create_buffer(&wgpu::BufferDescriptor {
@@ -427,6 +435,13 @@ impl GpuEvaluator {
     #[doc(hidden)]
     pub fn limit_dispatch(&mut self, max_candidates: usize) {
         self.max_dispatch = max_candidates.max(1);
+    }
+
+    /// Caps the bytes of one output buffer (normally set by the device limits), so
+    /// that tests can exercise staging split over subject tiles and workgroup rows.
+    #[doc(hidden)]
+    pub fn limit_output_bytes(&mut self, bytes: u64) {
+        self.max_binding = bytes.max(4);
     }
 
     fn record_words(&self, max_subtypes: usize) -> usize {
@@ -537,20 +552,7 @@ impl GpuEvaluator {
         };
         self.ensure(self.packed.len(), n * per)?;
         let ctx = Arc::clone(&self.ctx);
-        let params = Params {
-            n_subjects: self.n_subjects as u32,
-            stride: self.stride as u32,
-            n_biomarkers: self.events.n_biomarkers() as u32,
-            n_events: self.events.n_events() as u32,
-            cand_base: 0,
-            cand_stride: self.record_words(max_subtypes) as u32,
-            max_subtypes: max_subtypes as u32,
-            pos_words: self.pos_words as u32,
-            n_tiles: self.n_tiles as u32,
-            use_others: u32::from(log_f_others.is_some()),
-            z_min: self.events.z_min() as f32,
-            log_f_others: log_f_others.unwrap_or(NEG),
-        };
+        let params = self.params_for(n, max_subtypes, log_f_others);
         ctx.queue
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
         ctx.queue
@@ -587,6 +589,35 @@ impl GpuEvaluator {
         if sink == Sink::Others {
             return ctx.take_errors();
         }
+        self.read_back(bytes)
+    }
+
+    /// The uniform of a dispatch over `n` candidates of `max_subtypes` subtype slots.
+    fn params_for(&self, n: usize, max_subtypes: usize, log_f_others: Option<f32>) -> Params {
+        Params {
+            n_subjects: self.n_subjects as u32,
+            stride: self.stride as u32,
+            n_biomarkers: self.events.n_biomarkers() as u32,
+            n_events: self.events.n_events() as u32,
+            cand_base: 0,
+            cand_stride: self.record_words(max_subtypes) as u32,
+            max_subtypes: max_subtypes as u32,
+            pos_words: self.pos_words as u32,
+            n_tiles: self.n_tiles as u32,
+            use_others: u32::from(log_f_others.is_some()),
+            z_min: self.events.z_min() as f32,
+            log_f_others: log_f_others.unwrap_or(NEG),
+            tile_base: 0,
+            out_stride: 0,
+            n_cand: n as u32,
+            pad: 0,
+        }
+    }
+
+    /// Waits for the submitted work and reads the first `bytes` of the staging buffer
+    /// into `self.raw`.
+    fn read_back(&mut self, bytes: u64) -> Result<(), GpuError> {
+        let ctx = Arc::clone(&self.ctx);
         let slice = self.staging.slice(0..bytes);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
@@ -636,6 +667,12 @@ impl GpuEvaluator {
         part: &[Mixture],
         max_subtypes: usize,
     ) -> Result<(), GpuError> {
+        self.pack_mixtures(part, max_subtypes);
+        self.dispatch(entry, part.len(), max_subtypes, None, Sink::Host)
+    }
+
+    /// Packs the records of `part` into `self.packed`.
+    fn pack_mixtures(&mut self, part: &[Mixture], max_subtypes: usize) {
         self.begin_records(part.len(), max_subtypes);
         for (i, m) in part.iter().enumerate() {
             let subtypes = m
@@ -644,7 +681,88 @@ impl GpuEvaluator {
                 .zip(m.fractions().iter().map(|&f| log_f32(f)));
             self.pack_record(i, max_subtypes, subtypes);
         }
-        self.dispatch(entry, part.len(), max_subtypes, None, Sink::Host)
+    }
+
+    /// Staging: the sums over `mixtures` of the joint posteriors, (subjects, stages,
+    /// subtypes). One dispatch covers a chunk of candidates and a range of subject
+    /// tiles; its G workgroup rows each sum every G-th candidate into their own slab,
+    /// and the host adds the slabs in f64.
+    fn posterior_sums_gpu(&mut self, mixtures: &[Mixture]) -> Result<Array3<f64>, GpuError> {
+        /// Candidates per workgroup row, so that read-back stays small next to the work.
+        const PER_GROUP: usize = 16;
+        let k = common_subtypes(mixtures)?;
+        let ns = self.events.n_stages();
+        let mut sum = Array3::<f64>::zeros((self.n_subjects, ns, k));
+        if mixtures.is_empty() {
+            return Ok(sum);
+        }
+        self.validate(mixtures)?;
+        let budget = self.max_binding / 4; // floats of one output buffer
+        let tile_floats = (k * ns * SUBJECTS_PER_WORKGROUP) as u64;
+        if tile_floats > budget {
+            return Err(GpuError::Runtime(format!(
+                "staging {k} subtypes x {ns} stages needs {} bytes per {SUBJECTS_PER_WORKGROUP} subjects, the device allows {}",
+                tile_floats * 4,
+                budget * 4
+            )));
+        }
+        let tiles_per = ((budget / tile_floats) as usize).clamp(1, self.n_tiles);
+        let cand_chunk = self.chunk_len(Entry::Total, k);
+        for part in mixtures.chunks(cand_chunk) {
+            self.pack_mixtures(part, k);
+            for tile_base in (0..self.n_tiles).step_by(tiles_per) {
+                let nt = tiles_per.min(self.n_tiles - tile_base);
+                let out_stride = nt * SUBJECTS_PER_WORKGROUP;
+                let slab = k * ns * out_stride;
+                let groups = part
+                    .len()
+                    .div_ceil(PER_GROUP)
+                    .min((budget / slab as u64) as usize)
+                    .min(self.max_dispatch)
+                    .max(1);
+                self.ensure(self.packed.len(), groups * slab)?;
+                let mut params = self.params_for(part.len(), k, None);
+                params.tile_base = tile_base as u32;
+                params.out_stride = out_stride as u32;
+                let ctx = Arc::clone(&self.ctx);
+                ctx.queue
+                    .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+                ctx.queue
+                    .write_buffer(&self.cand, 0, bytemuck::cast_slice(&self.packed));
+                let bytes = (groups * slab * 4) as u64;
+                let mut encoder =
+                    ctx.device
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("sustain staging"),
+                        });
+                encoder.clear_buffer(&self.out, 0, Some(bytes));
+                {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes: None,
+                    });
+                    pass.set_pipeline(&ctx.posteriors);
+                    pass.set_bind_group(0, &self.bind_group, &[]);
+                    pass.dispatch_workgroups(nt as u32, groups as u32, 1);
+                }
+                encoder.copy_buffer_to_buffer(&self.out, 0, &self.staging, 0, bytes);
+                ctx.queue.submit([encoder.finish()]);
+                self.read_back(bytes)?;
+                let first = tile_base * SUBJECTS_PER_WORKGROUP;
+                let real = out_stride.min(self.n_subjects - first);
+                for g in 0..groups {
+                    for s in 0..k {
+                        for st in 0..ns {
+                            let row = ((g * k + s) * ns + st) * out_stride;
+                            for (i, &v) in self.raw[row..row + real].iter().enumerate() {
+                                sum[[first + i, st, s]] += f64::from(v);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(sum)
     }
 
     /// Appends the total log-likelihood of every candidate in `self.raw` (`n_tiles`
@@ -760,6 +878,11 @@ impl BatchEvaluator for GpuEvaluator {
         mixtures: &[Mixture],
     ) -> sustain_model::Result<Vec<Vec<f64>>> {
         Ok(self.log_p_subjects_gpu(mixtures)?)
+    }
+    /// In f32 on the device (posteriors agree with the CPU to about 1e-5 absolute per
+    /// sample), summed over samples in f64 on the host.
+    fn posterior_sums(&mut self, mixtures: &[Mixture]) -> sustain_model::Result<Array3<f64>> {
+        Ok(self.posterior_sums_gpu(mixtures)?)
     }
     /// Evaluates only the candidate subtype per candidate: the other subtypes' per-subject
     /// term is computed once per call on the device and mixed in by the shader.

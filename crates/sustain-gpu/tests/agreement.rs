@@ -459,3 +459,86 @@ fn fifty_thousand_subjects() {
     let mixtures = random_mixtures(&p.events, 6, &[1, 2, 3], 122);
     check(&p, &ctx, &mixtures, true, "50,000 subjects");
 }
+
+/// Largest absolute difference between two posterior-sum arrays, per summed mixture.
+fn posterior_gap(gpu: &ndarray::Array3<f64>, cpu: &ndarray::Array3<f64>, n: usize) -> f64 {
+    assert_eq!(gpu.shape(), cpu.shape());
+    gpu.iter()
+        .zip(cpu)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max)
+        / n.max(1) as f64
+}
+
+/// Staging posteriors (summed over a batch of samples) equal the CPU's to 1e-5 per
+/// sample, for 1 to 5 subtypes, both conventions, subjects over two tiles.
+#[test]
+fn posterior_sums_match_serial() {
+    let Some(ctx) = ctx() else { return };
+    for (convention, seed) in [
+        (MissingConvention::Marginalise, 91),
+        (MissingConvention::Reference, 92),
+    ] {
+        let p = Problem::simulated(ragged_events(), 300, 0.15, convention, seed);
+        let mut cpu = p.serial();
+        let mut gpu = p.gpu(&ctx);
+        for k in 1..=5 {
+            let mixtures = random_mixtures(&p.events, 37, &[k], seed + k as u64);
+            let want = cpu.posterior_sums(&mixtures).unwrap();
+            let got = gpu.posterior_sums(&mixtures).unwrap();
+            assert_eq!(got.shape(), &[300, p.events.n_stages(), k]);
+            let gap = posterior_gap(&got, &want, mixtures.len());
+            eprintln!("posteriors, {k} subtypes, {convention:?}: largest gap per sample {gap:.2e}");
+            assert!(gap <= 1e-5, "{k} subtypes: gap {gap:.3e}");
+            // Each subject's posteriors sum to one per sample.
+            for m in 0..300 {
+                let total: f64 = got.slice(ndarray::s![m, .., ..]).sum();
+                assert!((total - 37.0).abs() < 37.0 * 1e-4, "subject {m}: {total}");
+            }
+        }
+    }
+}
+
+/// Staging split into one subject tile and few workgroup rows per dispatch, and over
+/// several candidate chunks, gives the same sums.
+#[test]
+fn posterior_sums_split_over_dispatches() {
+    let Some(ctx) = ctx() else { return };
+    let p = Problem::simulated(
+        ragged_events(),
+        600,
+        0.1,
+        MissingConvention::Marginalise,
+        95,
+    );
+    let mixtures = random_mixtures(&p.events, 50, &[3], 96);
+    let want = p.serial().posterior_sums(&mixtures).unwrap();
+    let mut gpu = p.gpu(&ctx);
+    let ns = p.events.n_stages();
+    // One tile's slab for two workgroup rows: three subject ranges, two rows each.
+    gpu.limit_output_bytes((2 * 3 * ns * 256 * 4) as u64);
+    gpu.limit_dispatch(7);
+    let got = gpu.posterior_sums(&mixtures).unwrap();
+    let gap = posterior_gap(&got, &want, mixtures.len());
+    assert!(gap <= 1e-5, "gap {gap:.3e}");
+}
+
+#[test]
+fn posterior_sums_edge_cases() {
+    let Some(ctx) = ctx() else { return };
+    let p = Problem::simulated(ragged_events(), 40, 0.0, MissingConvention::Marginalise, 97);
+    let mut gpu = p.gpu(&ctx);
+    let empty = gpu.posterior_sums(&[]).unwrap();
+    assert_eq!(empty.shape(), &[40, p.events.n_stages(), 1]);
+    assert!(empty.iter().all(|&v| v == 0.0));
+    let mut mixed = random_mixtures(&p.events, 2, &[2], 98);
+    mixed.extend(random_mixtures(&p.events, 1, &[3], 99));
+    let e = gpu.posterior_sums(&mixed).unwrap_err().to_string();
+    assert!(e.contains("mixes models of 2 and 3 subtypes"), "{e}");
+    // One subject, one sample.
+    let one = Problem::simulated(ragged_events(), 1, 0.0, MissingConvention::Marginalise, 100);
+    let m = random_mixtures(&one.events, 1, &[2], 101);
+    let want = one.serial().posterior_sums(&m).unwrap();
+    let got = one.gpu(&ctx).posterior_sums(&m).unwrap();
+    assert!(posterior_gap(&got, &want, 1) <= 1e-5);
+}

@@ -11,6 +11,8 @@ use crate::incremental::IncrementalLikelihood;
 use crate::likelihood::{Likelihood, Scratch};
 use crate::mixture::Mixture;
 use crate::sequence::Sequence;
+use crate::ModelError;
+use ndarray::Array3;
 use std::sync::Arc;
 
 /// Scores batches of candidate models against resident data.
@@ -23,6 +25,10 @@ pub trait BatchEvaluator {
     fn loglike_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<f64>>;
     /// Per-subject `log p(x_m)` for each mixture (staging, cross-validation).
     fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<Vec<f64>>>;
+    /// Staging: the sum over `mixtures` of the joint posteriors `p(subtype s, stage k |
+    /// x_m)` (spec section 3), shaped (subjects, stages, subtypes). Every mixture must
+    /// have the same number of subtypes; an empty batch gives zeros of one subtype.
+    fn posterior_sums(&mut self, mixtures: &[Mixture]) -> Result<Array3<f64>>;
     /// The E-M seam: the total log-likelihood of `base` with subtype `subtype`'s
     /// sequence replaced by each candidate in turn (other subtypes and fractions fixed).
     fn loglike_subtype_candidates(
@@ -101,6 +107,29 @@ pub fn subtype_candidates_serial(
         .collect()
 }
 
+/// The number of subtypes shared by every mixture of a staging batch (1 when empty).
+pub fn common_subtypes(mixtures: &[Mixture]) -> Result<usize> {
+    let k = mixtures.first().map_or(1, Mixture::n_subtypes);
+    match mixtures.iter().find(|m| m.n_subtypes() != k) {
+        Some(m) => Err(ModelError::Shape(format!(
+            "a staging batch mixes models of {k} and {} subtypes",
+            m.n_subtypes()
+        ))),
+        None => Ok(k),
+    }
+}
+
+/// [`BatchEvaluator::posterior_sums`] on one thread; shared by the serial and threaded
+/// evaluators.
+pub fn posterior_sums_serial(lik: &Likelihood, mixtures: &[Mixture]) -> Result<Array3<f64>> {
+    let k = common_subtypes(mixtures)?;
+    let mut sum = Array3::zeros((lik.n_subjects(), lik.events().n_stages(), k));
+    for m in mixtures {
+        sum += &lik.posteriors(m).subtype_stage;
+    }
+    Ok(sum)
+}
+
 /// `log sum_{s != t} (f_s / rest) exp(lse_s)` per subject, `rest` being the others'
 /// total fraction; None for one subtype or when the others have no weight.
 fn others_lse(
@@ -158,6 +187,9 @@ impl BatchEvaluator for SerialEvaluator {
             .iter()
             .map(|m| self.likelihood.log_p_subjects(m))
             .collect())
+    }
+    fn posterior_sums(&mut self, mixtures: &[Mixture]) -> Result<Array3<f64>> {
+        posterior_sums_serial(&self.likelihood, mixtures)
     }
     fn loglike_subtype_candidates(
         &mut self,

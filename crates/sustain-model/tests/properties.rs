@@ -670,6 +670,9 @@ impl BatchEvaluator for DefaultOnly {
     fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<Vec<f64>>> {
         self.0.log_p_subjects_batch(mixtures)
     }
+    fn posterior_sums(&mut self, mixtures: &[Mixture]) -> Result<ndarray::Array3<f64>> {
+        self.0.posterior_sums(mixtures)
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -293,6 +293,9 @@ mod tests {
             fn log_p_subjects_batch(&mut self, m: &[Mixture]) -> Result<Vec<Vec<f64>>> {
                 self.0.log_p_subjects_batch(m)
             }
+            fn posterior_sums(&mut self, m: &[Mixture]) -> Result<ndarray::Array3<f64>> {
+                self.0.posterior_sums(m)
+            }
         }
         let (lik, start) = problem();
         let s = LockstepSettings {

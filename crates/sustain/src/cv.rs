@@ -209,7 +209,7 @@ pub fn test_loglikes(
     let picks = evenly_spaced(&model.samples, all.div_ceil(cv_thin(all)));
     let per_sample: Vec<Vec<f64>> = if engine.is_cpu() {
         sustain_cpu::parallel_map(picks.len(), threads, |i| {
-            lik.log_p_subjects(&sample_mixture(lik, &model.samples, picks[i]))
+            lik.log_p_subjects(&sample_mixture(lik.events(), &model.samples, picks[i]))
         })
     } else {
         let mut evaluator = engine.evaluator(lik, test)?;
@@ -217,7 +217,7 @@ pub fn test_loglikes(
         for chunk in picks.chunks(TEST_BATCH) {
             let mixtures: Vec<Mixture> = chunk
                 .iter()
-                .map(|&p| sample_mixture(lik, &model.samples, p))
+                .map(|&p| sample_mixture(lik.events(), &model.samples, p))
                 .collect();
             out.extend(evaluator.log_p_subjects_batch(&mixtures)?);
         }

@@ -482,7 +482,7 @@ pub fn assemble(
     // Maximum likelihood over the E-M optimum and every sample.
     let (c, st, ll) = samples.max_likelihood();
     let (ml_sequences, ml_f, ml_loglike) = if ll > em_fit.loglike {
-        let m = crate::stage::sample_mixture(lik, &samples, (c, st));
+        let m = crate::stage::sample_mixture(lik.events(), &samples, (c, st));
         (
             m.sequences().iter().map(|s| s.order()).collect(),
             m.fractions().to_vec(),

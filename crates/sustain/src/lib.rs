@@ -46,7 +46,7 @@ pub mod prelude {
     pub use crate::config::{Backend, FitConfig};
     pub use crate::fit::{fit, FitInput, Progress};
     pub use crate::results::{FitResult, SubjectStage, SubtypeModel};
-    pub use crate::stage::stage_subjects;
+    pub use crate::stage::{stage_subjects, stage_subjects_with};
     pub use sustain_model::simulate::{simulate, SimulationSpec};
     pub use sustain_model::{Dataset, EventSet, Likelihood, MissingConvention, Mixture, Sequence};
     pub use sustain_sampler::ProposalMode;

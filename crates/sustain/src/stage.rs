@@ -1,8 +1,10 @@
 //! Subtyping and staging subjects from samples (spec section 6).
 
 use crate::results::{SubjectStage, SubtypeModel};
-use ndarray::{Array2, Array3};
-use sustain_model::{Likelihood, Mixture, Sequence};
+use ndarray::Axis;
+use std::sync::Arc;
+use sustain_cpu::ThreadedEvaluator;
+use sustain_model::{BatchEvaluator, EventSet, Likelihood, Mixture, ModelError, Sequence};
 use sustain_sampler::MergedSamples;
 
 /// `count` evenly spaced `(chain, state)` samples of merged chains.
@@ -16,9 +18,9 @@ pub fn evenly_spaced(samples: &MergedSamples, count: usize) -> Vec<(usize, usize
         .collect()
 }
 
-/// The mixture of sample `(chain, state)`.
+/// The mixture of sample `(chain, state)` (sequences over `events`).
 pub fn sample_mixture(
-    lik: &Likelihood,
+    events: &EventSet,
     samples: &MergedSamples,
     (c, st): (usize, usize),
 ) -> Mixture {
@@ -29,7 +31,7 @@ pub fn sample_mixture(
             for e in 0..t.n_events {
                 order[t.position(st, s, e)] = e;
             }
-            Sequence::new(lik.events(), &order)
+            Sequence::new(events, &order)
                 .unwrap_or_else(|e| unreachable!("a chain only holds valid sequences: {e}"))
         })
         .collect();
@@ -39,34 +41,40 @@ pub fn sample_mixture(
         .unwrap_or_else(|e| unreachable!("a chain only holds valid fractions: {e}"))
 }
 
-/// Averaged posteriors of every subject over samples, then the most probable
-/// subtype and stage (first maximum on ties).
+/// Averaged posteriors of every subject over `n_samples` evenly spaced samples of
+/// `model`, then the most probable subtype and stage (first maximum on ties), on CPU
+/// threads. The result does not depend on the thread count.
 pub fn stage_subjects(
-    lik: &Likelihood,
+    lik: &Arc<Likelihood>,
     model: &SubtypeModel,
     ids: &[String],
     n_samples: usize,
     threads: usize,
 ) -> Vec<SubjectStage> {
+    let mut eval = ThreadedEvaluator::new(Arc::clone(lik), threads);
+    stage_subjects_with(&mut eval, model, ids, n_samples)
+        .unwrap_or_else(|e| unreachable!("the CPU stages any model of its own events: {e}"))
+}
+
+/// As [`stage_subjects`], with the posteriors summed by any batch evaluator (the GPU's
+/// `stage_posteriors` shader, a CPU evaluator). Fails when the evaluator does (a
+/// device error, a model of other events).
+pub fn stage_subjects_with(
+    eval: &mut dyn BatchEvaluator,
+    model: &SubtypeModel,
+    ids: &[String],
+    n_samples: usize,
+) -> Result<Vec<SubjectStage>, ModelError> {
     let picks = evenly_spaced(&model.samples, n_samples);
-    let m = lik.n_subjects();
-    let ns = lik.events().n_stages();
-    let k = model.n_subtypes;
-    let parts = sustain_cpu::parallel_map(picks.len(), threads, |i| {
-        let mix = sample_mixture(lik, &model.samples, picks[i]);
-        let p = lik.posteriors(&mix);
-        (p.subtype, p.subtype_stage)
-    });
-    let mut subtype = Array2::<f64>::zeros((m, k));
-    let mut joint = Array3::<f64>::zeros((m, ns, k));
-    for (s, j) in &parts {
-        subtype += s;
-        joint += j;
-    }
-    let n = parts.len().max(1) as f64;
-    subtype /= n;
-    joint /= n;
-    (0..m)
+    let mixtures: Vec<Mixture> = picks
+        .iter()
+        .map(|&p| sample_mixture(eval.events(), &model.samples, p))
+        .collect();
+    let mut joint = eval.posterior_sums(&mixtures)?;
+    joint /= picks.len().max(1) as f64;
+    let subtype = joint.sum_axis(Axis(1));
+    let (m, ns, k) = joint.dim();
+    Ok((0..m)
         .map(|i| {
             let mut ml_subtype = 0;
             for s in 0..k {
@@ -88,5 +96,5 @@ pub fn stage_subjects(
                 prob_ml_stage: joint[[i, ml_stage, ml_subtype]],
             }
         })
-        .collect()
+        .collect())
 }

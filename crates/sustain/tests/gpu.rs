@@ -240,3 +240,53 @@ fn gpu_test_set_evaluation_agrees_with_the_cpu_on_sim42() {
         }
     }
 }
+
+/// Staging on the GPU (`stage_posteriors` shader, f32) gives the CPU's subtypes and
+/// stages, and probabilities within 1e-5, on sim42.
+#[test]
+fn gpu_staging_agrees_with_the_cpu_on_sim42() {
+    let Some(sim) = sim42() else { return };
+    let Some(engine) = gpu_engine() else { return };
+    let input = FitInput {
+        events: &sim.events,
+        biomarkers: &sim.names,
+        data: &sim.data,
+    };
+    let fitted = fit(&input, &config(Backend::Cpu), None, &|_| {}).unwrap();
+    let lik = Arc::new(
+        Likelihood::new(
+            sim.events.clone(),
+            &sim.data,
+            MissingConvention::Marginalise,
+        )
+        .unwrap(),
+    );
+    let ids: Vec<String> = (1..=sim.data.n_subjects()).map(|i| i.to_string()).collect();
+    for model in &fitted.models {
+        let cpu = sustain::stage::stage_subjects(&lik, model, &ids, 200, 2);
+        let mut eval = engine.evaluator(&lik, &sim.data).unwrap();
+        let gpu = sustain::stage::stage_subjects_with(eval.as_mut(), model, &ids, 200).unwrap();
+        assert_eq!(cpu.len(), gpu.len());
+        let mut worst = 0.0f64;
+        for (c, g) in cpu.iter().zip(&gpu) {
+            assert_eq!(c.id, g.id);
+            worst = worst.max((c.prob_ml_subtype - g.prob_ml_subtype).abs());
+            // A different choice is allowed only between near-equal probabilities.
+            if c.ml_subtype == g.ml_subtype && c.ml_stage == g.ml_stage {
+                worst = worst.max((c.prob_ml_stage - g.prob_ml_stage).abs());
+            } else {
+                assert!(
+                    (c.prob_ml_subtype - g.prob_ml_subtype).abs() < 1e-5
+                        && (c.prob_ml_stage - g.prob_ml_stage).abs() < 1e-5,
+                    "subject {}: CPU {c:?}, GPU {g:?}",
+                    c.id
+                );
+            }
+        }
+        eprintln!(
+            "k={}: staging CPU vs GPU, largest probability gap {worst:.2e}",
+            model.n_subtypes
+        );
+        assert!(worst <= 1e-5, "largest gap {worst:.3e}");
+    }
+}

@@ -2,6 +2,7 @@
 //! compared with the reference's fit and with the ground truth.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use sustain::prelude::*;
 
 fn sim42() -> Option<PathBuf> {
@@ -131,7 +132,8 @@ fn sim42_matches_reference_and_recovers_truth() {
         m3.ml_loglike
     );
 
-    let lik = Likelihood::new(events.clone(), &data, MissingConvention::Reference).unwrap();
+    let lik =
+        Arc::new(Likelihood::new(events.clone(), &data, MissingConvention::Reference).unwrap());
     let ids: Vec<String> = (1..=data.n_subjects()).map(|i| i.to_string()).collect();
     let subjects = stage_subjects(&lik, m3, &ids, 1000, 2);
     let ours: Vec<usize> = subjects.iter().map(|s| s.ml_subtype).collect();

@@ -5,12 +5,14 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::ValueEnum;
+use sustain::backend::Engine;
 use sustain::checkpoint::Checkpoints;
 use sustain::config::FitConfig;
 use sustain::fit::{FitInput, Progress};
-use sustain::model::{EventSet, Likelihood};
+use sustain::model::{Dataset, EventSet, Likelihood};
 use sustain::results::{FitResult, SubtypeModel};
 use sustain::sampler::ProposalMode;
 
@@ -365,7 +367,9 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
     )
     .map_err(|e| CliError::new(e.to_string()))?;
 
-    let files = write_fit_folder(out, &result, &loaded.data, config.threads)?;
+    // Staging runs on the fit's backend (the notice, if any, was printed by the fit).
+    let engine = args.backend.select(args.require_gpu)?.engine;
+    let files = write_fit_folder(out, &result, &loaded.data, config.threads, &engine)?;
     io::write_stdout(&summary(&result, &files))
 }
 
@@ -377,6 +381,7 @@ pub fn write_fit_folder(
     result: &FitResult,
     data: &DataTable,
     threads: usize,
+    engine: &Engine,
 ) -> Result<Vec<PathBuf>, CliError> {
     let results_path = out.join("results.json");
     let mut text = serde_json::to_string(result)
@@ -393,15 +398,20 @@ pub fn write_fit_folder(
     let events = result_events(&result, &results_path_of(out))?;
     let lik = Likelihood::new(events, &data.dataset, result.settings.missing)
         .map_err(|e| CliError::new(e.to_string()))?;
+    let stager = Stager {
+        lik: Arc::new(lik),
+        data: &data.dataset,
+        engine,
+        threads,
+    };
     for model in &result.models {
         let path = out.join(format!("subjects_k{}.csv", model.n_subtypes));
         write_subjects(
             &path,
-            &lik,
+            &stager,
             model,
             &data.ids,
             result.settings.staging_samples,
-            threads,
         )?;
         files.push(path);
     }
@@ -437,16 +447,39 @@ pub fn read_fit_folder(dir: &Path) -> Result<FitResult, CliError> {
     Ok(result)
 }
 
-/// Stages the subjects of `lik` with `model` and writes the subjects CSV.
+/// Where `write_subjects` stages: the prepared data and the engine.
+pub struct Stager<'a> {
+    /// The data to stage, prepared for the fit's events.
+    pub lik: Arc<Likelihood>,
+    /// The data set `lik` was built from (a GPU evaluator uploads it).
+    pub data: &'a Dataset,
+    /// The CPU (threads) or a batch engine (the GPU's staging shader).
+    pub engine: &'a Engine,
+    /// CPU threads.
+    pub threads: usize,
+}
+
+/// Stages the subjects with `model` and writes the subjects CSV.
 pub fn write_subjects(
     path: &Path,
-    lik: &Likelihood,
+    stager: &Stager<'_>,
     model: &SubtypeModel,
     ids: &[String],
     staging_samples: usize,
-    threads: usize,
 ) -> Result<(), CliError> {
-    let stages = sustain::stage::stage_subjects(lik, model, ids, staging_samples, threads);
+    let lik = &stager.lik;
+    let stages = match stager.engine {
+        Engine::Cpu => {
+            sustain::stage::stage_subjects(lik, model, ids, staging_samples, stager.threads)
+        }
+        engine => {
+            let mut eval = engine
+                .evaluator(lik, stager.data)
+                .map_err(|e| CliError::new(format!("staging on {}: {e}", engine.name())))?;
+            sustain::stage::stage_subjects_with(eval.as_mut(), model, ids, staging_samples)
+                .map_err(|e| CliError::new(format!("staging on {}: {e}", engine.name())))?
+        }
+    };
     let mut csv = String::from("id,ml_subtype,prob_ml_subtype,ml_stage,prob_ml_stage\n");
     let mut writer = csv::Writer::from_writer(Vec::new());
     for s in &stages {

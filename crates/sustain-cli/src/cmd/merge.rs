@@ -343,7 +343,13 @@ pub fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
     let models: Vec<Vec<ShardModel>> = shards.into_iter().map(|s| s.models).collect();
     let result = sustain::fit::merge_chain_shards(&input, &config, models)
         .map_err(|e| CliError::new(format!("{}: {e}", args.out.display())))?;
-    let files = write_fit_folder(&args.out, &result, &loaded.data, threads)?;
+    let files = write_fit_folder(
+        &args.out,
+        &result,
+        &loaded.data,
+        threads,
+        &sustain::backend::Engine::Cpu,
+    )?;
     io::write_stdout(&summary(&result, &files))
 }
 
