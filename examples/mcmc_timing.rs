@@ -1,5 +1,6 @@
 //! MCMC iterations per second of one chain on W1 and W2, best of several runs
-//! (robust to a busy machine): `cargo run --release --example mcmc_timing`.
+//! (robust to a busy machine): `cargo run --release --example mcmc_timing`
+//! (`MCMC_REPEATS=N` for N runs per workload instead of 5).
 
 use rand::SeedableRng;
 use std::sync::Arc;
@@ -10,6 +11,11 @@ use sustain_model::*;
 use sustain_sampler::{tune_steps, ProposalMode};
 
 fn main() {
+    // Runs per workload (the best counts); more on a busy machine.
+    let repeats: usize = std::env::var("MCMC_REPEATS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     for (name, nb, ns, m) in [
         ("W1 (M=1000, B=10, N=30, S=3)", 10, 3, 1000),
         ("W2 (M=2000, B=15, N=45, S=5)", 15, 5, 2000),
@@ -48,7 +54,7 @@ fn main() {
         };
         let mut best = f64::INFINITY;
         let mut acc = 0.0;
-        for _ in 0..5 {
+        for _ in 0..repeats {
             let t = Instant::now();
             let runs = run_chains(&lik, &truth, &settings, 0..1);
             best = best.min(t.elapsed().as_secs_f64());
