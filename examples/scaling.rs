@@ -117,7 +117,10 @@ fn main() {
         "| axis | subjects | biomarkers | events | loglike (ms) | loglike ps per subject-stage-biomarker-subtype | MCMC iteration (ms) | MCMC iteration ns per subject | MCMC it/s |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-    for (i, m) in [1_000usize, 10_000, 100_000, 300_000].into_iter().enumerate() {
+    for (i, m) in [1_000usize, 10_000, 100_000, 300_000]
+        .into_iter()
+        .enumerate()
+    {
         row("subjects", m, 10, 20 + i as u64 * 2);
     }
     for (i, b) in [10usize, 50, 200].into_iter().enumerate() {

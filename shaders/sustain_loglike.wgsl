@@ -213,6 +213,19 @@ fn lse_update(st: vec2<f32>, a: Acc, k0: u32, n_stages: u32) -> vec2<f32> {
     return vec2<f32>(nm, st.y * exp(st.x - nm) + ((e.x + e.y) + (e.z + e.w)));
 }
 
+// Adds row r of the stage-value tile (biomarker b0 + r, values at xw[idx + WG j]) to
+// the four subjects' accumulators.
+fn add_tile_row(a0: ptr<function, Acc>, a1: ptr<function, Acc>, a2: ptr<function, Acc>, a3: ptr<function, Acc>, r: u32, idx: u32) {
+    let m0 = mu_tile[4u * r];
+    let m1 = mu_tile[4u * r + 1u];
+    let m2 = mu_tile[4u * r + 2u];
+    let m3 = mu_tile[4u * r + 3u];
+    add_row(a0, xw[idx], m0, m1, m2, m3);
+    add_row(a1, xw[idx + WG], m0, m1, m2, m3);
+    add_row(a2, xw[idx + 2u * WG], m0, m1, m2, m3);
+    add_row(a3, xw[idx + 3u * WG], m0, m1, m2, m3);
+}
+
 // The four subjects' q at stages k0 .. k0 + KT - 1.
 struct Acc4 {
     a0: Acc,
@@ -241,18 +254,22 @@ fn stage_tile(lid: u32, m: u32, pbase: u32, k0: u32) -> Acc4 {
         workgroupBarrier();
         let rows = min(BT, nb - b0);
         var idx = b0 * stride + m;
-        for (var r = 0u; r < rows; r += 1u) {
-            let m0 = mu_tile[4u * r];
-            let m1 = mu_tile[4u * r + 1u];
-            let m2 = mu_tile[4u * r + 2u];
-            let m3 = mu_tile[4u * r + 3u];
-            add_row(&a0, xw[idx], m0, m1, m2, m3);
-            add_row(&a1, xw[idx + WG], m0, m1, m2, m3);
-            add_row(&a2, xw[idx + 2u * WG], m0, m1, m2, m3);
-            add_row(&a3, xw[idx + 3u * WG], m0, m1, m2, m3);
+        // Four rows per iteration: software drivers (llvmpipe) cap the loop
+        // iterations of one invocation (65,535 in all), so loops stay short.
+        var r = 0u;
+        for (; r + 4u <= rows; r += 4u) {
+            add_tile_row(&a0, &a1, &a2, &a3, r, idx);
+            add_tile_row(&a0, &a1, &a2, &a3, r + 1u, idx + stride);
+            add_tile_row(&a0, &a1, &a2, &a3, r + 2u, idx + 2u * stride);
+            add_tile_row(&a0, &a1, &a2, &a3, r + 3u, idx + 3u * stride);
+            idx += 4u * stride;
+        }
+        for (; r < rows; r += 1u) {
+            add_tile_row(&a0, &a1, &a2, &a3, r, idx);
             idx += stride;
         }
     }
+    workgroupBarrier();
     return Acc4(a0, a1, a2, a3);
 }
 

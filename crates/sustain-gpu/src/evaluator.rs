@@ -20,6 +20,13 @@ const DEFAULT_CAPACITY: usize = 1024;
 const DEFAULT_SUBTYPES: usize = 3;
 /// Largest output/readback buffer allocated, in bytes (per-subject batches are split).
 const MAX_OUT_BYTES: u64 = 256 << 20;
+/// Loop iterations one shader invocation may run on a software adapter. llvmpipe
+/// (Mesa's software Vulkan) caps the loop iterations of an invocation at 65,535 in
+/// all and silently leaves every loop past that (wrong results, no error); the
+/// count below is an upper bound (exit tests included), so this keeps a margin.
+const SOFTWARE_LOOP_BUDGET: u64 = 65_000;
+/// Stages and biomarkers per stage-value tile of the shader (`KT`, `BT`).
+const SHADER_TILE: usize = 16;
 
 /// The shader's `Params` uniform (`shaders/sustain_loglike.wgsl`).
 #[repr(C)]
@@ -142,6 +149,12 @@ pub struct GpuEvaluator {
     max_dispatch: usize,
     /// Largest storage binding / buffer, bytes.
     max_binding: u64,
+    /// Upper bound of the shader loop iterations of one subtype of one candidate,
+    /// per invocation (see [`SOFTWARE_LOOP_BUDGET`]).
+    loops_per_subtype: u64,
+    /// The loop budget of one invocation: [`SOFTWARE_LOOP_BUDGET`] on a software
+    /// adapter, none otherwise.
+    loop_budget: Option<u64>,
 }
 
 // Evaluators move between threads (one per cross-validation fold, say).
@@ -331,6 +344,19 @@ impl GpuEvaluator {
         }
         let bind_group = Self::bind_group(&ctx, &params, &xw_buf, &model_buf, &cand, &others, &out);
         let max_dispatch = limits.max_compute_workgroups_per_dimension as usize;
+        // Per stage tile: the biomarker-tile loop; per biomarker tile one iteration,
+        // the curve walk of `fill_quad` (the biomarker's knots plus one exit test per
+        // `curve_at` call) and the row loops (4 rows an iteration; then the
+        // remainder), each with its exit test.
+        let max_events = (0..nb)
+            .map(|b| events.biomarker_events(b).len())
+            .max()
+            .unwrap_or(0);
+        let per_btile = 1 + (max_events + 1 + 5) + (SHADER_TILE / 4 + 2);
+        let loops_per_subtype = (events.n_stages().div_ceil(SHADER_TILE)
+            * (1 + nb.div_ceil(SHADER_TILE) * per_btile)) as u64
+            + 1;
+        let loop_budget = ctx.is_software().then_some(SOFTWARE_LOOP_BUDGET);
         Ok(Self {
             ctx,
             events,
@@ -352,6 +378,8 @@ impl GpuEvaluator {
             raw: Vec::new(),
             max_dispatch,
             max_binding: max_binding.min(MAX_OUT_BYTES),
+            loops_per_subtype,
+            loop_budget,
         })
     }
 
@@ -435,6 +463,42 @@ impl GpuEvaluator {
     #[doc(hidden)]
     pub fn limit_dispatch(&mut self, max_candidates: usize) {
         self.max_dispatch = max_candidates.max(1);
+    }
+
+    /// Fails when one invocation would run more loop iterations than the adapter runs
+    /// correctly (`subtype_passes` subtype evaluations per invocation).
+    fn check_loop_budget(&self, subtype_passes: usize) -> Result<(), GpuError> {
+        let need = self.loops_per_subtype * subtype_passes as u64;
+        match self.loop_budget {
+            Some(budget) if need > budget => Err(GpuError::Runtime(format!(
+                "this model ({} biomarkers, {} events) needs up to {need} shader loop iterations per invocation, more than the adapter {} runs correctly ({budget}; llvmpipe stops loops past 65,535); use the CPU backend",
+                self.events.n_biomarkers(),
+                self.events.n_events(),
+                self.ctx.description()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Candidates one workgroup row of `stage_posteriors` may loop over: at most
+    /// `wanted`, and within the loop budget (two passes per subtype: `g`, then the
+    /// posteriors).
+    fn staging_candidates_per_row(&self, k: usize, wanted: usize) -> Result<usize, GpuError> {
+        self.check_loop_budget(2 * k)?;
+        Ok(match self.loop_budget {
+            Some(budget) => wanted
+                .min((budget / (self.loops_per_subtype * 2 * k as u64)) as usize)
+                .max(1),
+            None => wanted,
+        })
+    }
+
+    /// Sets the loop budget of one invocation (normally only software adapters have
+    /// one), so that tests can exercise the staging split and the error on any
+    /// adapter.
+    #[doc(hidden)]
+    pub fn limit_loop_budget(&mut self, iterations: u64) {
+        self.loop_budget = Some(iterations);
     }
 
     /// Caps the bytes of one output buffer (normally set by the device limits), so
@@ -550,6 +614,7 @@ impl GpuEvaluator {
             Entry::Total => self.n_tiles,
             Entry::Subjects => self.stride,
         };
+        self.check_loop_budget(max_subtypes)?;
         self.ensure(self.packed.len(), n * per)?;
         let ctx = Arc::clone(&self.ctx);
         let params = self.params_for(n, max_subtypes, log_f_others);
@@ -708,57 +773,66 @@ impl GpuEvaluator {
         }
         let tiles_per = ((budget / tile_floats) as usize).clamp(1, self.n_tiles);
         let cand_chunk = self.chunk_len(Entry::Total, k);
+        let per_row = self.staging_candidates_per_row(k, PER_GROUP)?;
         for part in mixtures.chunks(cand_chunk) {
             self.pack_mixtures(part, k);
+            // The records of `part` stay on the device; each dispatch takes the
+            // candidates from `first_cand` (Params.cand_base).
+            let ctx = Arc::clone(&self.ctx);
+            self.ensure(self.packed.len(), 1)?;
+            ctx.queue
+                .write_buffer(&self.cand, 0, bytemuck::cast_slice(&self.packed));
             for tile_base in (0..self.n_tiles).step_by(tiles_per) {
                 let nt = tiles_per.min(self.n_tiles - tile_base);
                 let out_stride = nt * SUBJECTS_PER_WORKGROUP;
                 let slab = k * ns * out_stride;
-                let groups = part
-                    .len()
-                    .div_ceil(PER_GROUP)
-                    .min((budget / slab as u64) as usize)
+                let max_groups = ((budget / slab as u64) as usize)
                     .min(self.max_dispatch)
                     .max(1);
-                self.ensure(self.packed.len(), groups * slab)?;
-                let mut params = self.params_for(part.len(), k, None);
-                params.tile_base = tile_base as u32;
-                params.out_stride = out_stride as u32;
-                let ctx = Arc::clone(&self.ctx);
-                ctx.queue
-                    .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
-                ctx.queue
-                    .write_buffer(&self.cand, 0, bytemuck::cast_slice(&self.packed));
-                let bytes = (groups * slab * 4) as u64;
-                let mut encoder =
-                    ctx.device
-                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                            label: Some("sustain staging"),
+                // Each workgroup row loops over at most `per_row` candidates.
+                let mut first_cand = 0;
+                while first_cand < part.len() {
+                    let n_cand = (part.len() - first_cand).min(max_groups * per_row);
+                    let groups = n_cand.div_ceil(per_row);
+                    self.ensure(self.packed.len(), groups * slab)?;
+                    let mut params = self.params_for(n_cand, k, None);
+                    params.cand_base = first_cand as u32;
+                    params.tile_base = tile_base as u32;
+                    params.out_stride = out_stride as u32;
+                    ctx.queue
+                        .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+                    let bytes = (groups * slab * 4) as u64;
+                    let mut encoder =
+                        ctx.device
+                            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                                label: Some("sustain staging"),
+                            });
+                    encoder.clear_buffer(&self.out, 0, Some(bytes));
+                    {
+                        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: None,
+                            timestamp_writes: None,
                         });
-                encoder.clear_buffer(&self.out, 0, Some(bytes));
-                {
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: None,
-                        timestamp_writes: None,
-                    });
-                    pass.set_pipeline(&ctx.posteriors);
-                    pass.set_bind_group(0, &self.bind_group, &[]);
-                    pass.dispatch_workgroups(nt as u32, groups as u32, 1);
-                }
-                encoder.copy_buffer_to_buffer(&self.out, 0, &self.staging, 0, bytes);
-                ctx.queue.submit([encoder.finish()]);
-                self.read_back(bytes)?;
-                let first = tile_base * SUBJECTS_PER_WORKGROUP;
-                let real = out_stride.min(self.n_subjects - first);
-                for g in 0..groups {
-                    for s in 0..k {
-                        for st in 0..ns {
-                            let row = ((g * k + s) * ns + st) * out_stride;
-                            for (i, &v) in self.raw[row..row + real].iter().enumerate() {
-                                sum[[first + i, st, s]] += f64::from(v);
+                        pass.set_pipeline(&ctx.posteriors);
+                        pass.set_bind_group(0, &self.bind_group, &[]);
+                        pass.dispatch_workgroups(nt as u32, groups as u32, 1);
+                    }
+                    encoder.copy_buffer_to_buffer(&self.out, 0, &self.staging, 0, bytes);
+                    ctx.queue.submit([encoder.finish()]);
+                    self.read_back(bytes)?;
+                    let first = tile_base * SUBJECTS_PER_WORKGROUP;
+                    let real = out_stride.min(self.n_subjects - first);
+                    for g in 0..groups {
+                        for s in 0..k {
+                            for st in 0..ns {
+                                let row = ((g * k + s) * ns + st) * out_stride;
+                                for (i, &v) in self.raw[row..row + real].iter().enumerate() {
+                                    sum[[first + i, st, s]] += f64::from(v);
+                                }
                             }
                         }
                     }
+                    first_cand += n_cand;
                 }
             }
         }

@@ -250,6 +250,13 @@ fn two_hundred_biomarkers() {
     let p = Problem::simulated(events, 70, 0.1, MissingConvention::Reference, 51);
     let mixtures = random_mixtures(&p.events, 5, &[1, 3, 5], 52);
     check(&p, &ctx, &mixtures, true, "200 biomarkers");
+    // Staging with 8 subtypes over the 301 stages.
+    let mixtures = random_mixtures(&p.events, 3, &[8], 53);
+    let want = p.serial().posterior_sums(&mixtures).unwrap();
+    let got = p.gpu(&ctx).posterior_sums(&mixtures).unwrap();
+    let gap = posterior_gap(&got, &want, mixtures.len());
+    eprintln!("200 biomarkers, 8 subtypes: largest posterior gap per sample {gap:.2e}");
+    assert!(gap <= 1e-5, "gap {gap:.3e}");
 }
 
 #[test]
@@ -541,4 +548,63 @@ fn posterior_sums_edge_cases() {
     let want = one.serial().posterior_sums(&m).unwrap();
     let got = one.gpu(&ctx).posterior_sums(&m).unwrap();
     assert!(posterior_gap(&got, &want, 1) <= 1e-5);
+}
+
+/// A large model (500 biomarkers x 3 thresholds, 1501 stages): on a software adapter
+/// (llvmpipe stops every loop of an invocation past 65,535 iterations, silently) one
+/// subtype fits the loop budget and agrees with the CPU, more subtypes are refused with
+/// a clear error; on a real GPU every case agrees.
+#[test]
+fn large_model_within_the_loop_budget() {
+    let Some(ctx) = ctx() else { return };
+    let z_vals: Vec<Vec<f64>> = (0..500).map(|_| vec![1.0, 2.0, 3.0]).collect();
+    let events = EventSet::new(&z_vals, &vec![5.0; 500]).unwrap();
+    let p = Problem::simulated(events, 20, 0.1, MissingConvention::Reference, 61);
+    let one = random_mixtures(&p.events, 2, &[1], 62);
+    check(&p, &ctx, &one, true, "500 biomarkers, 1 subtype");
+    let two = random_mixtures(&p.events, 2, &[2], 63);
+    let mut gpu = p.gpu(&ctx);
+    if ctx.is_software() {
+        let e = gpu.loglike_batch(&two).unwrap_err().to_string();
+        assert!(e.contains("use the CPU backend"), "{e}");
+        let e = gpu.posterior_sums(&one).unwrap_err().to_string();
+        assert!(e.contains("shader loop iterations"), "{e}");
+    } else {
+        check(&p, &ctx, &two, true, "500 biomarkers, 2 subtypes");
+    }
+}
+
+/// With a loop budget of one candidate per workgroup row, staging splits its rows
+/// (and its dispatches) and still sums every candidate once.
+#[test]
+fn posterior_sums_under_a_loop_budget() {
+    let Some(ctx) = ctx() else { return };
+    let p = Problem::simulated(
+        ragged_events(),
+        300,
+        0.1,
+        MissingConvention::Marginalise,
+        64,
+    );
+    let mixtures = random_mixtures(&p.events, 21, &[3], 65);
+    let want = p.serial().posterior_sums(&mixtures).unwrap();
+    let mut gpu = p.gpu(&ctx);
+    let per_subtype = {
+        // The smallest budget that takes one candidate (2 passes x 3 subtypes).
+        let mut probe = p.gpu(&ctx);
+        probe.limit_loop_budget(0);
+        let e = probe.posterior_sums(&mixtures).unwrap_err().to_string();
+        let need: u64 = e
+            .split("needs up to ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no count in: {e}"));
+        need
+    };
+    gpu.limit_loop_budget(per_subtype);
+    gpu.limit_output_bytes((5 * 3 * p.events.n_stages() * 256 * 4) as u64);
+    let got = gpu.posterior_sums(&mixtures).unwrap();
+    let gap = posterior_gap(&got, &want, mixtures.len());
+    assert!(gap <= 1e-5, "gap {gap:.3e}");
 }
