@@ -288,7 +288,15 @@ pub fn fit_split_with(
         })
         .collect();
     let full_evaluators = Evaluators::new(engine, lik, Some(data));
-    let mut candidates = Vec::new();
+    // Clusters with two or more subjects, with their data and random stream.
+    struct Cluster {
+        index: usize,
+        rows: Vec<usize>,
+        data: Dataset,
+        lik: Arc<Likelihood>,
+        stream: u64,
+    }
+    let mut clusters = Vec::new();
     for cluster in 0..n {
         let rows: Vec<usize> = (0..assignment.len())
             .filter(|&m| assignment[m] == cluster)
@@ -302,60 +310,97 @@ pub fn fit_split_with(
             &sub_data,
             lik.convention(),
         )?);
-        let cluster_stream = stream.wrapping_mul(31).wrapping_add(cluster as u64 + 1);
-        // Split the cluster in two.
-        let sub_evaluators = Evaluators::new(engine, &sub_lik, Some(&sub_data));
-        let splits = parallel_jobs(config, engine, config.n_startpoints, |i| {
-            let mut rng = rng::stream(config.seed ^ cluster_stream, rng::purpose::SPLIT, i as u64);
-            let halves = loop {
-                let a: Vec<bool> = (0..rows.len()).map(|_| rng.gen_bool(0.5)).collect();
-                let n1 = a.iter().filter(|&&v| v).count();
-                if n1 > 0 && n1 < rows.len() {
-                    break a;
-                }
-            };
-            let mut seqs = Vec::with_capacity(2);
-            for half in [true, false] {
-                let idx: Vec<usize> = (0..rows.len()).filter(|&m| halves[m] == half).collect();
-                let half_data = sub_data.select(&idx)?;
-                let half_lik = Arc::new(Likelihood::new(
-                    lik.events().clone(),
-                    &half_data,
-                    lik.convention(),
-                )?);
-                let start = Mixture::single(Sequence::random(lik.events(), &mut rng));
-                seqs.push(
-                    Evaluators::new(engine, &half_lik, Some(&half_data))
-                        .em(start, config, &mut rng)?
-                        .mixture
-                        .sequences()[0]
-                        .clone(),
-                );
+        clusters.push(Cluster {
+            index: cluster,
+            rows,
+            data: sub_data,
+            lik: sub_lik,
+            stream: stream.wrapping_mul(31).wrapping_add(cluster as u64 + 1),
+        });
+    }
+    // Two parallel phases over every cluster's start points at once (fewer waits
+    // for the slowest job than one phase per cluster; each job has its own random
+    // stream, so results are the same): split each cluster in two, then E-M on all
+    // data from each cluster's best split.
+    let per = config.n_startpoints;
+    let sub_evaluators: Vec<Evaluators<'_>> = clusters
+        .iter()
+        .map(|c| Evaluators::new(engine, &c.lik, Some(&c.data)))
+        .collect();
+    let splits = parallel_jobs(config, engine, clusters.len() * per, |j| {
+        let (c, i) = (&clusters[j / per], j % per);
+        let mut rng = rng::stream(config.seed ^ c.stream, rng::purpose::SPLIT, i as u64);
+        let halves = loop {
+            let a: Vec<bool> = (0..c.rows.len()).map(|_| rng.gen_bool(0.5)).collect();
+            let n1 = a.iter().filter(|&&v| v).count();
+            if n1 > 0 && n1 < c.rows.len() {
+                break a;
             }
-            let start = Mixture::new(seqs, vec![0.5, 0.5])?;
-            sub_evaluators.em(start, config, &mut rng)
-        })?;
-        let Some(split) = best(splits) else { continue };
-        // Replace the cluster's sequence by the two halves, f uniform, E-M on all data.
+        };
+        let mut seqs = Vec::with_capacity(2);
+        for half in [true, false] {
+            let idx: Vec<usize> = (0..c.rows.len()).filter(|&m| halves[m] == half).collect();
+            let half_data = c.data.select(&idx)?;
+            let half_lik = Arc::new(Likelihood::new(
+                lik.events().clone(),
+                &half_data,
+                lik.convention(),
+            )?);
+            let start = Mixture::single(Sequence::random(lik.events(), &mut rng));
+            seqs.push(
+                Evaluators::new(engine, &half_lik, Some(&half_data))
+                    .em(start, config, &mut rng)?
+                    .mixture
+                    .sequences()[0]
+                    .clone(),
+            );
+        }
+        let start = Mixture::new(seqs, vec![0.5, 0.5])?;
+        sub_evaluators[j / per].em(start, config, &mut rng)
+    })?;
+    let mut splits = splits.into_iter();
+    let mut inits = Vec::with_capacity(clusters.len());
+    for c in &clusters {
+        let fits: Vec<MlFit> = splits.by_ref().take(per).collect();
+        let Some(split) = best(fits) else {
+            inits.push(None);
+            continue;
+        };
+        // Replace the cluster's sequence by the two halves, f uniform.
         let mut seqs: Vec<Sequence> = Vec::with_capacity(n + 1);
         for (s, seq) in previous.mixture.sequences().iter().enumerate() {
-            if s == cluster {
+            if s == c.index {
                 seqs.extend(split.mixture.sequences().iter().cloned());
             } else {
                 seqs.push(seq.clone());
             }
         }
-        let init = Mixture::new(seqs, vec![1.0 / (n + 1) as f64; n + 1])?;
-        let fits = parallel_jobs(config, engine, config.n_startpoints, |i| {
-            let mut rng = rng::stream(
-                config.seed ^ cluster_stream,
-                rng::purpose::START_POINT,
-                i as u64,
-            );
-            full_evaluators.em(init.clone(), config, &mut rng)
-        })?;
-        if let Some(b) = best(fits) {
-            candidates.push(b);
+        inits.push(Some(Mixture::new(seqs, vec![1.0 / (n + 1) as f64; n + 1])?));
+    }
+    let jobs: Vec<(usize, usize)> = (0..clusters.len())
+        .filter(|&c| inits[c].is_some())
+        .flat_map(|c| (0..per).map(move |i| (c, i)))
+        .collect();
+    let fits = parallel_jobs(config, engine, jobs.len(), |j| {
+        let (c, i) = jobs[j];
+        let mut rng = rng::stream(
+            config.seed ^ clusters[c].stream,
+            rng::purpose::START_POINT,
+            i as u64,
+        );
+        let init = inits[c]
+            .clone()
+            .unwrap_or_else(|| unreachable!("jobs only for clusters with a split"));
+        full_evaluators.em(init, config, &mut rng)
+    })?;
+    let mut fits = fits.into_iter();
+    let mut candidates = Vec::new();
+    for c in 0..clusters.len() {
+        if inits[c].is_some() {
+            let cluster_fits: Vec<MlFit> = fits.by_ref().take(per).collect();
+            if let Some(b) = best(cluster_fits) {
+                candidates.push(b);
+            }
         }
     }
     best(candidates).ok_or_else(|| {

@@ -1,0 +1,79 @@
+//! A fit is determined by its seed, whatever the thread count: E-M start points and
+//! splits run on threads (all clusters' start points in one pool), the chains of one
+//! subtype count overlap E-M of the next when there is more than one thread, and
+//! chains run on threads; none of it may change a number.
+
+use rand::SeedableRng;
+use sustain::prelude::*;
+
+fn cohort() -> (EventSet, Dataset, Vec<String>) {
+    let events = EventSet::new(
+        &[
+            vec![1.0, 2.0],
+            vec![1.0, 2.0],
+            vec![1.5],
+            vec![1.0, 2.0, 3.0],
+        ],
+        &[4.0, 3.5, 3.0, 5.0],
+    )
+    .unwrap();
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
+    let seqs = (0..3)
+        .map(|_| Sequence::random(&events, &mut rng))
+        .collect();
+    let truth = Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap();
+    let spec = SimulationSpec {
+        n_subjects: 160,
+        control_fraction: 0.1,
+        missing_fraction: 0.1,
+    };
+    let data = simulate(&events, &truth, &spec, 8).unwrap().data;
+    let names = (0..4).map(|b| format!("b{b}")).collect();
+    (events, data, names)
+}
+
+fn run(threads: usize) -> FitResult {
+    let (events, data, names) = cohort();
+    let config = FitConfig {
+        n_startpoints: 4,
+        max_subtypes: 3,
+        n_iterations: 400,
+        n_chains: 2,
+        tuning_passes: 1,
+        tuning_iterations: 200,
+        seed: 11,
+        threads,
+        ..FitConfig::default()
+    };
+    let input = FitInput {
+        events: &events,
+        biomarkers: &names,
+        data: &data,
+    };
+    fit(&input, &config, None, &|_| {}).unwrap()
+}
+
+#[test]
+fn fit_is_the_same_on_one_two_and_three_threads() {
+    let one = run(1);
+    for threads in [2, 3] {
+        let other = run(threads);
+        assert_eq!(one.models.len(), other.models.len());
+        for (a, b) in one.models.iter().zip(&other.models) {
+            let k = a.n_subtypes;
+            assert_eq!(
+                a.em_sequences, b.em_sequences,
+                "E-M, k={k}, {threads} threads"
+            );
+            assert_eq!(a.em_loglike.to_bits(), b.em_loglike.to_bits(), "k={k}");
+            assert_eq!(
+                a.ml_sequences, b.ml_sequences,
+                "ML, k={k}, {threads} threads"
+            );
+            assert_eq!(a.ml_loglike.to_bits(), b.ml_loglike.to_bits(), "k={k}");
+            assert_eq!(a.mean_f, b.mean_f, "k={k}");
+            assert_eq!(a.pvd, b.pvd, "k={k}");
+            assert_eq!(a.steps, b.steps, "k={k}");
+        }
+    }
+}
