@@ -647,10 +647,11 @@ impl IncrementalLikelihood {
             prop.active = false;
             // A group whose multiplied values fell below FRAGILE: rebuild it exactly
             // for the accepted stage values and keep its l from now on.
-            let mu = self.mu[s].clone();
-            if !turned_fragile.is_empty() {
-                self.prepare(&mu);
+            if turned_fragile.is_empty() {
+                continue;
             }
+            let mu = self.mu[s].clone();
+            self.prepare(&mu);
             for g in turned_fragile {
                 let block = g * ns * LANES..(g + 1) * ns * LANES;
                 let mut e = std::mem::take(&mut self.e[s]);
