@@ -389,29 +389,14 @@ impl IncrementalLikelihood {
                         &mut p,
                     );
                     prop.fragile[g] = true;
-                } else if bound <= MAX_STEP_BOUND && prop.per_stage {
-                    let (x, obs) = lik.group_arrays(g);
-                    let min = kernels::group_factors(
-                        lik.isa(),
-                        &changes,
-                        x,
-                        obs,
-                        &self.e[s][block],
-                        &mut prop.new_e[nblock],
-                        &mut p,
-                    );
-                    prop.fragile[g] = is_fragile(min);
                 } else if bound <= MAX_STEP_BOUND {
                     let (x, obs) = lik.group_arrays(g);
-                    let min = kernels::group_ramps(
-                        lik.isa(),
-                        &set,
-                        x,
-                        obs,
-                        &self.e[s][block],
-                        &mut prop.new_e[nblock],
-                        &mut p,
-                    );
+                    let (e, new_e) = (&self.e[s][block], &mut prop.new_e[nblock]);
+                    let min = if prop.per_stage {
+                        kernels::group_factors(lik.isa(), &changes, x, obs, e, new_e, &mut p)
+                    } else {
+                        kernels::group_ramps(lik.isa(), &set, x, obs, e, new_e, &mut p)
+                    };
                     prop.fragile[g] = is_fragile(min);
                 } else {
                     // Rebuild this group from scratch (see the module notes).

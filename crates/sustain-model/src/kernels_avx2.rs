@@ -385,17 +385,16 @@ pub(crate) unsafe fn group_delta(
         for (i, ch) in changes.iter().enumerate() {
             let k = ch.stage;
             assert!(k < n_stages);
-            let mut al = _mm256_loadu_pd(l.as_ptr().add(k * LANES));
-            let mut ah = _mm256_loadu_pd(l.as_ptr().add(k * LANES + 4));
-            for &(b, dmu, dhsq) in ch.deltas {
+            for &(b, ..) in ch.deltas {
                 assert!((b + 1) * LANES <= x.len() && (b + 1) * LANES <= obs.len());
-                let dm = _mm256_set1_pd(dmu);
-                let dh = _mm256_set1_pd(dhsq);
-                al = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES)), dh, al);
-                ah = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES + 4)), dh, ah);
-                al = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES)), dm, al);
-                ah = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES + 4)), dm, ah);
             }
+            let (al, ah) = add_deltas(
+                ch.deltas,
+                x,
+                obs,
+                _mm256_loadu_pd(l.as_ptr().add(k * LANES)),
+                _mm256_loadu_pd(l.as_ptr().add(k * LANES + 4)),
+            );
             _mm256_storeu_pd(new_l.as_mut_ptr().add(i * LANES), al);
             _mm256_storeu_pd(new_l.as_mut_ptr().add(i * LANES + 4), ah);
         }
@@ -421,6 +420,35 @@ pub(crate) unsafe fn group_delta(
     }
 }
 
+/// Adds `sum_b (x_b dmu - obs_b dh)` over one stage's changed biomarkers to the
+/// stage log-likelihood change `(lo, hi)` of a group's 8 lanes.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA, and every `(b + 1) * LANES` must be within
+/// `x` and `obs`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn add_deltas(
+    deltas: &[(usize, f64, f64)],
+    x: &[f64],
+    obs: &[f64],
+    mut al: __m256d,
+    mut ah: __m256d,
+) -> (__m256d, __m256d) {
+    for &(b, dmu, dhsq) in deltas {
+        let dm = _mm256_set1_pd(dmu);
+        let dh = _mm256_set1_pd(dhsq);
+        // SAFETY: the caller checked that biomarker b's lanes are in x and obs.
+        unsafe {
+            al = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES)), dh, al);
+            ah = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES + 4)), dh, ah);
+            al = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES)), dm, al);
+            ah = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES + 4)), dm, ah);
+        }
+    }
+    (al, ah)
+}
+
 /// AVX2 version of `kernels::group_factors` (see there).
 ///
 /// # Safety
@@ -439,16 +467,7 @@ pub(crate) unsafe fn group_factors(
     unsafe {
         let ne = new_e.as_mut_ptr();
         for (i, ch) in changes.iter().enumerate() {
-            let mut al = _mm256_setzero_pd();
-            let mut ah = _mm256_setzero_pd();
-            for &(b, dmu, dhsq) in ch.deltas {
-                let dm = _mm256_set1_pd(dmu);
-                let dh = _mm256_set1_pd(dhsq);
-                al = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES)), dh, al);
-                ah = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES + 4)), dh, ah);
-                al = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES)), dm, al);
-                ah = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES + 4)), dm, ah);
-            }
+            let (al, ah) = add_deltas(ch.deltas, x, obs, _mm256_setzero_pd(), _mm256_setzero_pd());
             let q = e.as_ptr().add(ch.stage * LANES);
             let lo = _mm256_mul_pd(_mm256_loadu_pd(q), exp4(al));
             let hi = _mm256_mul_pd(_mm256_loadu_pd(q.add(4)), exp4(ah));
