@@ -75,6 +75,25 @@ fn fit(out: &str, extra: &[&str]) -> Output {
     sustain(&args)
 }
 
+/// `sustain stage` of the fit in `fit_dir` on `data`, written to `out`.
+fn stage(fit_dir: &str, data: &str, out: &str, backend: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "stage",
+        "--fit",
+        fit_dir,
+        "--data",
+        data,
+        "--id-column",
+        "id",
+        "--out",
+        out,
+        "--backend",
+        backend,
+    ];
+    args.extend(extra);
+    sustain(&args)
+}
+
 fn evaluate(backend: &str, extra: &[&str]) -> Output {
     let (data, model, seq) = (
         small("data.csv"),
@@ -160,23 +179,7 @@ fn evaluate_stage_and_cv_without_gpu_feature() {
     ok(&fit(&fit_dir, &[]));
     let data = small("data.csv");
     let subjects = dir.path().join("s.csv").display().to_string();
-    let stage = |extra: &[&str]| {
-        let mut args = vec![
-            "stage",
-            "--fit",
-            &fit_dir,
-            "--data",
-            &data,
-            "--id-column",
-            "id",
-            "--out",
-            &subjects,
-            "--backend",
-            "gpu",
-        ];
-        args.extend(extra);
-        sustain(&args)
-    };
+    let stage = |extra: &[&str]| stage(&fit_dir, &data, &subjects, "gpu", extra);
     let run = stage(&[]);
     ok(&run);
     assert_eq!(stderr(&run), format!("{FALLBACK}\n"));
@@ -296,20 +299,7 @@ fn stage_on_the_gpu_agrees_with_the_cpu() {
     let data = small("data.csv");
     let stage = |backend: &str| {
         let out = dir.path().join(format!("{backend}.csv"));
-        let o = out.display().to_string();
-        let run = sustain(&[
-            "stage",
-            "--fit",
-            &fit_dir,
-            "--data",
-            &data,
-            "--id-column",
-            "id",
-            "--out",
-            &o,
-            "--backend",
-            backend,
-        ]);
+        let run = stage(&fit_dir, &data, &out.display().to_string(), backend, &[]);
         ok(&run);
         let rows: Vec<Vec<String>> = std::fs::read_to_string(&out)
             .unwrap()

@@ -24,6 +24,17 @@ struct Sim42 {
     data: Dataset,
 }
 
+impl Sim42 {
+    /// The whole cohort as fit input.
+    fn input(&self) -> FitInput<'_> {
+        FitInput {
+            events: &self.events,
+            biomarkers: &self.names,
+            data: &self.data,
+        }
+    }
+}
+
 fn sim42() -> Option<Sim42> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sim42");
     if !dir.join("data.csv").exists() || !dir.join("model.json").exists() {
@@ -99,11 +110,7 @@ fn config(backend: Backend) -> FitConfig {
 fn gpu_fit_gives_the_cpu_ml_sequences_on_sim42() {
     let Some(sim) = sim42() else { return };
     let Some(engine) = gpu_engine() else { return };
-    let input = FitInput {
-        events: &sim.events,
-        biomarkers: &sim.names,
-        data: &sim.data,
-    };
+    let input = sim.input();
     let t0 = std::time::Instant::now();
     let cpu = fit(&input, &config(Backend::Cpu), None, &|_| {}).unwrap();
     let cpu_s = t0.elapsed().as_secs_f64();
@@ -247,11 +254,7 @@ fn gpu_test_set_evaluation_agrees_with_the_cpu_on_sim42() {
 fn gpu_staging_agrees_with_the_cpu_on_sim42() {
     let Some(sim) = sim42() else { return };
     let Some(engine) = gpu_engine() else { return };
-    let input = FitInput {
-        events: &sim.events,
-        biomarkers: &sim.names,
-        data: &sim.data,
-    };
+    let input = sim.input();
     let fitted = fit(&input, &config(Backend::Cpu), None, &|_| {}).unwrap();
     let lik = Arc::new(
         Likelihood::new(
