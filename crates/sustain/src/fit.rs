@@ -79,7 +79,7 @@ pub fn fit(
 /// Resolves [`FitConfig::backend`] and runs `job` on the engine: on the CPU (with
 /// `backend: cpu` recorded) after one [`Progress::Warning`] when the GPU was asked
 /// for but is unavailable, or fails under [`FitConfig::require_gpu`].
-pub(crate) fn on_selected_engine<T>(
+pub fn on_selected_engine<T>(
     config: &FitConfig,
     progress: &dyn Fn(Progress),
     job: impl FnOnce(&Engine, &FitConfig) -> Result<T, Error>,

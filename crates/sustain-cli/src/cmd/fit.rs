@@ -11,7 +11,7 @@ use clap::ValueEnum;
 use sustain::backend::Engine;
 use sustain::checkpoint::Checkpoints;
 use sustain::config::FitConfig;
-use sustain::fit::{FitInput, Progress};
+use sustain::fit::{fit_with_engine, FitInput, Progress};
 use sustain::model::{Dataset, EventSet, Likelihood};
 use sustain::results::{FitResult, SubtypeModel};
 use sustain::sampler::ProposalMode;
@@ -359,16 +359,14 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
         biomarkers: &loaded.data.biomarkers,
         data: &loaded.data.dataset,
     };
-    let result = sustain::fit::fit(
-        &input,
-        &config,
-        Some(&checkpoints),
-        &progress_printer(args.quiet, String::new()),
-    )
-    .map_err(|e| CliError::new(e.to_string()))?;
-
-    // Staging runs on the fit's backend (the notice, if any, was printed by the fit).
-    let engine = args.backend.select(args.require_gpu)?.engine;
+    // The fit's engine also stages the subjects (one GPU device for both).
+    let progress = progress_printer(args.quiet, String::new());
+    let (result, engine) =
+        sustain::fit::on_selected_engine(&config, &progress, |engine, config| {
+            let result = fit_with_engine(&input, config, engine, Some(&checkpoints), &progress)?;
+            Ok((result, engine.clone()))
+        })
+        .map_err(|e| CliError::new(e.to_string()))?;
     let files = write_fit_folder(out, &result, &loaded.data, config.threads, &engine)?;
     io::write_stdout(&summary(&result, &files))
 }
