@@ -188,6 +188,7 @@ fn bench(c: &mut Criterion) {
         n_iterations: LOCKSTEP_ITERS,
         seed: 1,
         threads,
+        chain_threads: 1,
     };
     g.bench_function(format!("{id}/cpu_run_chains_{threads}"), |b| {
         b.iter(|| {

@@ -64,6 +64,7 @@ fn bench_w2(c: &mut Criterion) {
         n_iterations: iterations,
         seed: 3,
         threads: 1,
+        chain_threads: 1,
     };
     let mut group = c.benchmark_group("mcmc/W2_M2000_B15_N45_S5_miss10");
     group
@@ -94,6 +95,7 @@ fn bench(c: &mut Criterion) {
                 n_iterations: iterations,
                 seed: 3,
                 threads: 2,
+                chain_threads: 1,
             };
             b.iter(|| run_chains(&lik, &start, &settings, 0..n_chains))
         });

@@ -45,24 +45,29 @@ fn main() {
             5,
         );
         let iterations = 3000;
-        let settings = ChainSettings {
-            mode: ProposalMode::Exact,
-            steps,
-            n_iterations: iterations,
-            seed: 3,
-            threads: 1,
-        };
-        let mut best = f64::INFINITY;
-        let mut acc = 0.0;
-        for _ in 0..repeats {
-            let t = Instant::now();
-            let runs = run_chains(&lik, &truth, &settings, 0..1);
-            best = best.min(t.elapsed().as_secs_f64());
-            acc = runs[0].acceptance;
+        // One chain on one thread, then the same chain split over two threads
+        // (the same results, to the bit).
+        for threads in [1, 2] {
+            let settings = ChainSettings {
+                mode: ProposalMode::Exact,
+                steps: steps.clone(),
+                n_iterations: iterations,
+                seed: 3,
+                threads,
+                chain_threads: threads,
+            };
+            let mut best = f64::INFINITY;
+            let mut acc = 0.0;
+            for _ in 0..repeats {
+                let t = Instant::now();
+                let runs = run_chains(&lik, &truth, &settings, 0..1);
+                best = best.min(t.elapsed().as_secs_f64());
+                acc = runs[0].acceptance;
+            }
+            println!(
+                "{name}: {:.0} iterations/s per chain on {threads} thread(s) (acceptance {acc:.2})",
+                iterations as f64 / best
+            );
         }
-        println!(
-            "{name}: {:.0} iterations/s per chain (acceptance {acc:.2})",
-            iterations as f64 / best
-        );
     }
 }

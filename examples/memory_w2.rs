@@ -80,6 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         n_iterations: iterations,
         seed: 12,
         threads,
+        chain_threads: 1,
     };
     let t1 = Instant::now();
     let runs = run_chains(&lik, &truth, &settings, 0..n_chains);

@@ -74,6 +74,7 @@ fn time_iteration(lik: &Arc<Likelihood>, m: &Mixture) -> (f64, usize, f64) {
         n_iterations: 20,
         seed: 9,
         threads: 1,
+        chain_threads: 1,
     };
     let probe = run_chains(lik, m, &settings, 0..1);
     let per_it = probe[0].wall_s / 20.0;

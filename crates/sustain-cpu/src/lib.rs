@@ -5,6 +5,10 @@
 //! Every unit of work has a fixed index and its own random stream, and results are
 //! stored by index, so outputs are bit-identical whatever the thread count.
 
+pub mod sharded;
+
+pub use sharded::ShardedIncremental;
+
 use crossbeam::thread;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -63,6 +67,18 @@ pub struct ChainSettings {
     pub seed: u64,
     /// Threads.
     pub threads: usize,
+    /// Most threads one chain may use: with fewer chains than `threads`, each
+    /// chain's subjects are split over `min(chain_threads, threads / chains)`
+    /// threads ([`ShardedIncremental`]); the results are the same bits. 1 keeps
+    /// every chain on one thread (for example while other work runs beside it).
+    pub chain_threads: usize,
+}
+
+impl ChainSettings {
+    /// Threads each of `n_chains` chains uses.
+    pub fn threads_per_chain(&self, n_chains: usize) -> usize {
+        (self.threads / n_chains.max(1)).clamp(1, self.chain_threads.max(1))
+    }
 }
 
 /// Runs chains `chains` (indices; each with stream `(seed, CHAIN, index)`) from
@@ -86,10 +102,11 @@ pub fn run_chains_observed(
 ) -> Vec<ChainRun> {
     let indices: Vec<usize> = chains.collect();
     let events: &EventSet = lik.events();
+    let per_chain = settings.threads_per_chain(indices.len());
     parallel_map(indices.len(), settings.threads, |i| {
         let index = indices[i];
         let mut rng = rng::stream(settings.seed, rng::purpose::CHAIN, index as u64);
-        let evaluator = sustain_model::IncrementalLikelihood::new(Arc::clone(lik), start);
+        let evaluator = ShardedIncremental::new(Arc::clone(lik), start, per_chain);
         run_chain_observed(
             index,
             events,

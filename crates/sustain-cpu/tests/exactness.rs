@@ -82,6 +82,7 @@ fn exact_chains_match_enumerated_posterior_one_subtype() {
         n_iterations: 60_000,
         seed: 11,
         threads: 2,
+        chain_threads: 1,
     };
     let start = Mixture::single(seqs[0].clone());
     let (merged, _) = merge(run_chains(&lik, &start, &settings, 0..4), 1000, 1);
@@ -142,6 +143,7 @@ fn exact_chains_match_grid_posterior_two_subtypes() {
         n_iterations: 150_000,
         seed: 7,
         threads: 2,
+        chain_threads: 1,
     };
     let start = Mixture::new(vec![seqs[0].clone(), seqs[1].clone()], vec![0.5, 0.5]).unwrap();
     let (merged, _) = merge(run_chains(&lik, &start, &settings, 0..4), 2000, 1);
@@ -180,6 +182,7 @@ fn same_seed_same_samples_whatever_the_thread_count() {
         n_iterations: 3000,
         seed: 42,
         threads,
+        chain_threads: 1,
     };
     let one = merge(run_chains(&lik, &start, &mk(1), 0..4), 100, 1).0;
     let four = merge(run_chains(&lik, &start, &mk(4), 0..4), 100, 1).0;

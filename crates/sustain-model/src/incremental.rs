@@ -138,6 +138,8 @@ pub struct IncrementalLikelihood {
     proposed: Option<(Mixture, f64, bool)>,
     /// Per padded subject: `ref + const` (what `total` adds to each `ln`).
     offset: Vec<f64>,
+    /// The last total's partial sums, one per [`crate::TOTAL_BLOCK`] subjects.
+    blocks: Vec<f64>,
     scratch: Scratch,
     l_scratch: Vec<f64>,
     accepted_since_refresh: u64,
@@ -158,6 +160,7 @@ impl IncrementalLikelihood {
             loglike: 0.0,
             proposal: Vec::new(),
             proposed: None,
+            blocks: Vec::new(),
             offset: Vec::new(),
             scratch: Scratch::default(),
             l_scratch: Vec::new(),
@@ -182,6 +185,34 @@ impl IncrementalLikelihood {
 
     /// Rebuilds the whole state for `mixture`; returns its log-likelihood.
     pub fn reset(&mut self, mixture: &Mixture) -> f64 {
+        let ok = self.reset_shard(mixture);
+        self.loglike = self.combined(ok, mixture);
+        self.loglike
+    }
+
+    /// The log-likelihood from the block partials, or from scratch where a subject
+    /// left the incremental state's range (`ok` false).
+    fn combined(&self, ok: bool, mixture: &Mixture) -> f64 {
+        if ok {
+            crate::likelihood::neumaier_sum(&self.blocks)
+        } else {
+            self.lik.loglike(mixture)
+        }
+    }
+
+    /// The partial sums of the last [`Self::reset_shard`] or
+    /// [`Self::propose_shard`], one per [`crate::TOTAL_BLOCK`] subjects: the total
+    /// log-likelihood is their compensated sum in order
+    /// ([`crate::likelihood::neumaier_sum`]), over the blocks of every shard.
+    pub fn partials(&self) -> &[f64] {
+        &self.blocks
+    }
+
+    /// As [`Self::reset`] for one shard of a split chain ([`Likelihood::shard`]):
+    /// rebuilds the state and leaves the block partials in [`Self::partials`];
+    /// returns whether every subject stayed in the incremental range (if not, the
+    /// caller takes the log-likelihood from scratch).
+    pub fn reset_shard(&mut self, mixture: &Mixture) -> bool {
         let lik = Arc::clone(&self.lik);
         let ns = lik.events().n_stages();
         let ng = lik.n_groups();
@@ -231,9 +262,11 @@ impl IncrementalLikelihood {
         self.proposed = None;
         self.accepted_since_refresh = 0;
         let p_refs: Vec<&[f64]> = self.p.iter().map(Vec::as_slice).collect();
-        let (ll, ok) = self.total(mixture.fractions(), &p_refs);
-        self.loglike = if ok { ll } else { lik.loglike(mixture) };
-        self.loglike
+        let mut blocks = std::mem::take(&mut self.blocks);
+        let ok = self.total(mixture.fractions(), &p_refs, &mut blocks);
+        drop(p_refs);
+        self.blocks = blocks;
+        ok
     }
 
     /// Prepares the stage kernel's inputs for stage values `mu` (used by
@@ -294,15 +327,51 @@ impl IncrementalLikelihood {
 
     /// Sum over subjects of `ref + ln(sum_s f_s p_s) + const`; false if a subject's
     /// sum left the safe range (then the caller falls back to the exact path).
-    fn total(&self, fractions: &[f64], p: &[&[f64]]) -> (f64, bool) {
+    fn total(&self, fractions: &[f64], p: &[&[f64]], blocks: &mut Vec<f64>) -> bool {
         let lik = &self.lik;
-        kernels::mixture_total(lik.isa(), fractions, p, &self.offset, lik.n_subjects())
+        kernels::mixture_total(
+            lik.isa(),
+            fractions,
+            p,
+            &self.offset,
+            lik.n_subjects(),
+            blocks,
+        )
     }
 
     /// Evaluates `mixture`, whose sequences differ from the current ones only where
     /// `changed[s]` is true (fractions may differ freely). Returns its
     /// log-likelihood; the state is unchanged until [`Self::accept`].
     pub fn propose(&mut self, mixture: &Mixture, changed: &[bool]) -> f64 {
+        let ok = self.propose_state(mixture, changed);
+        let ll = self.combined(ok, mixture);
+        self.proposed = Some((mixture.clone(), ll, !ok));
+        ll
+    }
+
+    /// As [`Self::propose`] for one shard of a split chain: leaves the block
+    /// partials in [`Self::partials`] and returns whether every subject stayed in
+    /// the incremental range. Resolve it with [`Self::accept_shard`] or
+    /// [`Self::reject`].
+    pub fn propose_shard(&mut self, mixture: &Mixture, changed: &[bool]) -> bool {
+        let ok = self.propose_state(mixture, changed);
+        self.proposed = Some((mixture.clone(), f64::NAN, !ok));
+        ok
+    }
+
+    /// Accepts the pending [`Self::propose_shard`]; `rebuild` (some shard of the
+    /// chain left the incremental range) rebuilds the state, as [`Self::accept`]
+    /// does after such a proposal.
+    pub fn accept_shard(&mut self, rebuild: bool) {
+        if let Some(p) = self.proposed.as_mut() {
+            p.2 |= rebuild;
+        }
+        self.accept();
+    }
+
+    /// The kernels' part of a proposal: fills the proposal buffers and the block
+    /// partials; returns whether every subject stayed in range.
+    fn propose_state(&mut self, mixture: &Mixture, changed: &[bool]) -> bool {
         let lik = Arc::clone(&self.lik);
         let ns = lik.events().n_stages();
         let ng = lik.n_groups();
@@ -432,14 +501,12 @@ impl IncrementalLikelihood {
                 }
             })
             .collect();
-        let (mut ll, ok) = self.total(mixture.fractions(), &p_refs);
+        let mut blocks = std::mem::take(&mut self.blocks);
+        let ok = self.total(mixture.fractions(), &p_refs, &mut blocks);
         drop(p_refs);
+        self.blocks = blocks;
         self.proposal = proposals;
-        if !ok {
-            ll = lik.loglike(mixture);
-        }
-        self.proposed = Some((mixture.clone(), ll, !ok));
-        ll
+        ok
     }
 
     /// Fills `prop` with the changed stages and one ramp per changed biomarker of
@@ -584,7 +651,12 @@ impl IncrementalLikelihood {
         };
         self.accepted_since_refresh += 1;
         if needs_reset || self.accepted_since_refresh >= REFRESH_EVERY {
-            self.reset(&mixture);
+            // A shard (NaN: no total of its own) only rebuilds its state.
+            if ll.is_nan() {
+                self.reset_shard(&mixture);
+            } else {
+                self.reset(&mixture);
+            }
             return;
         }
         let ns = self.lik.events().n_stages();

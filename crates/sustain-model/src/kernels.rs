@@ -841,23 +841,31 @@ pub(crate) fn group_total(isa: Isa, f: &[f64], p: &[&Lanes], out: &mut Lanes) {
 /// incremental state is trusted.
 pub(crate) const TOTAL_RANGE: f64 = 300.0;
 
-/// Sum over the first `n` subjects of `ln(sum_s f_s p_s[m]) + offset[m]`
-/// (compensated), and whether every `ln` lies in `(-TOTAL_RANGE, TOTAL_RANGE)`, the
-/// range where the incremental state is exact (see `incremental.rs`). `p` and `offset` hold padded subjects.
+/// Subjects per partial sum of the incremental total (a multiple of [`LANES`]).
+/// The total is the compensated sum of these block partials in order, so a chain
+/// split into shards on block boundaries adds up to the same bits as one state.
+pub const TOTAL_BLOCK: usize = 64;
+
+/// Per block of [`TOTAL_BLOCK`] of the first `n` subjects, the compensated sum of
+/// `ln(sum_s f_s p_s[m]) + offset[m]` into `blocks`, and whether every `ln` lies in
+/// `(-TOTAL_RANGE, TOTAL_RANGE)`, the range where the incremental state is exact
+/// (see `incremental.rs`). `p` and `offset` hold padded subjects.
 pub(crate) fn mixture_total(
     isa: Isa,
     f: &[f64],
     p: &[&[f64]],
     offset: &[f64],
     n: usize,
-) -> (f64, bool) {
+    blocks: &mut Vec<f64>,
+) -> bool {
+    blocks.clear();
     #[cfg(target_arch = "x86_64")]
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
         // SAFETY: `Isa::detect` found AVX2 and FMA (AVX-512 CPUs have both).
-        return unsafe { crate::kernels_avx2::mixture_total(f, p, offset, n) };
+        return unsafe { crate::kernels_avx2::mixture_total(f, p, offset, n, blocks) };
     }
     let ng = n.div_ceil(LANES);
-    let mut values = Vec::with_capacity(ng * LANES);
+    let mut values = Vec::with_capacity(TOTAL_BLOCK);
     let mut ok = true;
     let mut refs: Vec<&Lanes> = Vec::with_capacity(p.len());
     for g in 0..ng {
@@ -874,6 +882,10 @@ pub(crate) fn mixture_total(
                 values.push(l + offset[m]);
             }
         }
+        if values.len() == TOTAL_BLOCK || g + 1 == ng {
+            blocks.push(crate::likelihood::neumaier_sum(&values));
+            values.clear();
+        }
     }
-    (crate::likelihood::neumaier_sum(&values), ok)
+    ok
 }

@@ -582,59 +582,67 @@ pub(crate) unsafe fn mixture_total(
     p: &[&[f64]],
     offset: &[f64],
     n: usize,
-) -> (f64, bool) {
+    blocks: &mut Vec<f64>,
+) -> bool {
     let padded = n.div_ceil(LANES) * LANES;
     assert!(offset.len() >= padded && p.iter().all(|ps| ps.len() >= padded) && f.len() >= p.len());
     let c = |v: f64| _mm256_set1_pd(v);
     let sign = c(-0.0);
-    let mut sum = _mm256_setzero_pd();
-    let mut comp = _mm256_setzero_pd();
     let mut ok = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
-    let mut i = 0;
-    while i < padded {
-        // SAFETY: i + 4 <= padded, and every slice holds `padded` values (asserted).
-        unsafe {
-            let mut s = _mm256_setzero_pd();
-            for (fs, ps) in f.iter().zip(p) {
-                s = _mm256_fmadd_pd(c(*fs), _mm256_loadu_pd(ps.as_ptr().add(i)), s);
+    let mut start = 0;
+    while start < padded {
+        let end = (start + crate::kernels::TOTAL_BLOCK).min(padded);
+        let mut sum = _mm256_setzero_pd();
+        let mut comp = _mm256_setzero_pd();
+        let mut i = start;
+        while i < end {
+            // SAFETY: i + 4 <= padded, and every slice holds `padded` values (asserted).
+            unsafe {
+                let mut s = _mm256_setzero_pd();
+                for (fs, ps) in f.iter().zip(p) {
+                    s = _mm256_fmadd_pd(c(*fs), _mm256_loadu_pd(ps.as_ptr().add(i)), s);
+                }
+                let l = ln4(s);
+                // Lanes past the last subject are padding: they add 0 and pass the check.
+                let idx = _mm256_setr_pd(i as f64, (i + 1) as f64, (i + 2) as f64, (i + 3) as f64);
+                let valid = _mm256_cmp_pd::<_CMP_LT_OQ>(idx, c(n as f64));
+                // ln of a sum below ~1e-290 or above ~1e290 is out of the kernels' range.
+                let inside = _mm256_and_pd(
+                    _mm256_cmp_pd::<_CMP_GT_OQ>(l, c(-TOTAL_RANGE)),
+                    _mm256_cmp_pd::<_CMP_LT_OQ>(l, c(TOTAL_RANGE)),
+                );
+                ok = _mm256_and_pd(
+                    ok,
+                    _mm256_or_pd(
+                        inside,
+                        _mm256_xor_pd(valid, _mm256_castsi256_pd(_mm256_set1_epi64x(-1))),
+                    ),
+                );
+                let v = _mm256_and_pd(
+                    valid,
+                    _mm256_add_pd(l, _mm256_loadu_pd(offset.as_ptr().add(i))),
+                );
+                // Neumaier's compensated sum, per lane.
+                let t = _mm256_add_pd(sum, v);
+                let big = _mm256_cmp_pd::<_CMP_GE_OQ>(
+                    _mm256_andnot_pd(sign, sum),
+                    _mm256_andnot_pd(sign, v),
+                );
+                let a = _mm256_add_pd(_mm256_sub_pd(sum, t), v);
+                let b = _mm256_add_pd(_mm256_sub_pd(v, t), sum);
+                comp = _mm256_add_pd(comp, _mm256_blendv_pd(b, a, big));
+                sum = t;
             }
-            let l = ln4(s);
-            // Lanes past the last subject are padding: they add 0 and pass the check.
-            let idx = _mm256_setr_pd(i as f64, (i + 1) as f64, (i + 2) as f64, (i + 3) as f64);
-            let valid = _mm256_cmp_pd::<_CMP_LT_OQ>(idx, c(n as f64));
-            // ln of a sum below ~1e-290 or above ~1e290 is out of the kernels' range.
-            let inside = _mm256_and_pd(
-                _mm256_cmp_pd::<_CMP_GT_OQ>(l, c(-TOTAL_RANGE)),
-                _mm256_cmp_pd::<_CMP_LT_OQ>(l, c(TOTAL_RANGE)),
-            );
-            ok = _mm256_and_pd(
-                ok,
-                _mm256_or_pd(
-                    inside,
-                    _mm256_xor_pd(valid, _mm256_castsi256_pd(_mm256_set1_epi64x(-1))),
-                ),
-            );
-            let v = _mm256_and_pd(
-                valid,
-                _mm256_add_pd(l, _mm256_loadu_pd(offset.as_ptr().add(i))),
-            );
-            // Neumaier's compensated sum, per lane.
-            let t = _mm256_add_pd(sum, v);
-            let big =
-                _mm256_cmp_pd::<_CMP_GE_OQ>(_mm256_andnot_pd(sign, sum), _mm256_andnot_pd(sign, v));
-            let a = _mm256_add_pd(_mm256_sub_pd(sum, t), v);
-            let b = _mm256_add_pd(_mm256_sub_pd(v, t), sum);
-            comp = _mm256_add_pd(comp, _mm256_blendv_pd(b, a, big));
-            sum = t;
+            i += 4;
         }
-        i += 4;
+        let mut lanes = [0.0; 8];
+        // SAFETY: lanes holds 8 values.
+        unsafe {
+            _mm256_storeu_pd(lanes.as_mut_ptr(), sum);
+            _mm256_storeu_pd(lanes.as_mut_ptr().add(4), comp);
+        }
+        blocks.push(crate::likelihood::neumaier_sum(&lanes));
+        start = end;
     }
-    let mut lanes = [0.0; 8];
-    // SAFETY: lanes holds 8 values.
-    unsafe {
-        _mm256_storeu_pd(lanes.as_mut_ptr(), sum);
-        _mm256_storeu_pd(lanes.as_mut_ptr().add(4), comp);
-    }
-    let all_ok = _mm256_movemask_pd(ok) == 0b1111;
-    (crate::likelihood::neumaier_sum(&lanes), all_ok)
+    _mm256_movemask_pd(ok) == 0b1111
 }

@@ -36,6 +36,7 @@ pub use data::Dataset;
 pub use error::{ModelError, Result};
 pub use events::{Event, EventSet};
 pub use incremental::IncrementalLikelihood;
+pub use kernels::TOTAL_BLOCK;
 pub use likelihood::{Likelihood, MissingConvention, Posteriors, Scratch};
 pub use mixture::Mixture;
 pub use sequence::Sequence;

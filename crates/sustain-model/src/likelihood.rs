@@ -3,7 +3,7 @@
 use crate::data::Dataset;
 use crate::error::{ModelError, Result};
 use crate::events::EventSet;
-use crate::kernels::{self, GroupInput, Isa, StageInput, LANES};
+use crate::kernels::{self, GroupInput, Isa, StageInput, LANES, TOTAL_BLOCK};
 use crate::mixture::Mixture;
 use crate::sequence::Sequence;
 use crate::stages::StageValues;
@@ -191,6 +191,49 @@ impl Likelihood {
     }
     pub(crate) fn n_groups(&self) -> usize {
         self.miss_col_start.len() - 1
+    }
+
+    /// The subjects `subjects` (a range of this likelihood's subjects) as a
+    /// likelihood of their own, for splitting one chain's work over threads. Every
+    /// lane group of the shard is the corresponding group of `self`, so per-group
+    /// results (and the block partials of [`crate::IncrementalLikelihood`]) are the
+    /// same bits in the shard as in the whole.
+    ///
+    /// # Panics
+    /// If a bound of `subjects` is neither a multiple of [`TOTAL_BLOCK`] nor the
+    /// number of subjects, or the range is empty.
+    pub fn shard(&self, subjects: std::ops::Range<usize>) -> Likelihood {
+        assert!(
+            subjects.start % TOTAL_BLOCK == 0
+                && subjects.start < subjects.end
+                && (subjects.end % TOTAL_BLOCK == 0 || subjects.end == self.n_subjects)
+                && subjects.end <= self.n_subjects,
+            "a shard starts on a block boundary and holds subjects"
+        );
+        let nb = self.events.n_biomarkers();
+        let (g0, g1) = (subjects.start / LANES, subjects.end.div_ceil(LANES));
+        let cols = self.miss_col_start[g0]..self.miss_col_start[g1];
+        let x = self.x[g0 * nb * LANES..g1 * nb * LANES].to_vec();
+        let obs = self.obs[g0 * nb * LANES..g1 * nb * LANES].to_vec();
+        let miss_cols = self.miss_cols[cols.clone()].to_vec();
+        let miss_mask = self.miss_mask[cols.start * LANES..cols.end * LANES].to_vec();
+        let miss_col_start: Vec<usize> = self.miss_col_start[g0..=g1]
+            .iter()
+            .map(|c| c - cols.start)
+            .collect();
+        Likelihood {
+            events: self.events.clone(),
+            convention: self.convention,
+            isa: self.isa,
+            n_subjects: subjects.len(),
+            x,
+            miss_cols,
+            miss_mask,
+            miss_col_start,
+            obs,
+            group_xmax: self.group_xmax[g0..g1].to_vec(),
+            subject_const: self.subject_const[subjects].to_vec(),
+        }
     }
     /// Number of subjects rounded up to whole lane groups.
     pub fn padded_subjects(&self) -> usize {

@@ -10,8 +10,8 @@ use crate::results::{EventInfo, FitResult, SubtypeModel, Timing, SCHEMA_VERSION}
 use crate::Error;
 use std::sync::Arc;
 use std::time::Instant;
-use sustain_cpu::{run_chains, run_chains_observed, ChainSettings};
-use sustain_model::{Dataset, EventSet, IncrementalLikelihood, Likelihood, Mixture};
+use sustain_cpu::{run_chains, run_chains_observed, ChainSettings, ShardedIncremental};
+use sustain_model::{Dataset, EventSet, Likelihood, Mixture};
 use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
 use sustain_sampler::progress::ChainProgress;
 use sustain_sampler::{merge, tune_steps, ChainRun};
@@ -148,6 +148,7 @@ pub fn fit_subtype_count_with_engine(
         &em_fit,
         config,
         k,
+        config.threads,
         em_s,
         &counters,
     )?;
@@ -283,7 +284,24 @@ pub fn fit_with_engine(
                         // The CPU engine (checked above), made here: engines need
                         // not be shareable between threads.
                         let cpu = Engine::Cpu;
-                        uncertainty_impl(&cpu, lik, Some(data), &em_fit, config, k, em_s, &counters)
+                        // While the next E-M runs, each chain keeps to one thread;
+                        // the last subtype count's chains may use them all.
+                        let chain_threads = if k == config.max_subtypes {
+                            config.threads
+                        } else {
+                            1
+                        };
+                        uncertainty_impl(
+                            &cpu,
+                            lik,
+                            Some(data),
+                            &em_fit,
+                            config,
+                            k,
+                            chain_threads,
+                            em_s,
+                            &counters,
+                        )
                     })),
                 ));
             } else {
@@ -294,6 +312,7 @@ pub fn fit_with_engine(
                     &em_fit,
                     config,
                     k,
+                    config.threads,
                     em_s,
                     &counters,
                 );
@@ -349,7 +368,17 @@ pub fn uncertainty(
     em_s: f64,
 ) -> Result<SubtypeModel, Error> {
     let counters = chain_counters(config);
-    uncertainty_impl(&Engine::Cpu, lik, None, em_fit, config, k, em_s, &counters)
+    uncertainty_impl(
+        &Engine::Cpu,
+        lik,
+        None,
+        em_fit,
+        config,
+        k,
+        config.threads,
+        em_s,
+        &counters,
+    )
 }
 
 /// [`uncertainty`] on `engine` (`data`: the data set `lik` was built from). Tuning
@@ -366,7 +395,17 @@ pub fn uncertainty_with(
     em_s: f64,
 ) -> Result<SubtypeModel, Error> {
     let counters = chain_counters(config);
-    uncertainty_impl(engine, lik, Some(data), em_fit, config, k, em_s, &counters)
+    uncertainty_impl(
+        engine,
+        lik,
+        Some(data),
+        em_fit,
+        config,
+        k,
+        config.threads,
+        em_s,
+        &counters,
+    )
 }
 
 /// Per-chain iteration counters for the chains `config` runs.
@@ -399,6 +438,7 @@ fn uncertainty_impl(
     em_fit: &MlFit,
     config: &FitConfig,
     k: usize,
+    chain_threads: usize,
     em_s: f64,
     counters: &Arc<ChainProgress>,
 ) -> Result<SubtypeModel, Error> {
@@ -412,7 +452,7 @@ fn uncertainty_impl(
     }
     let _close = CloseOnDrop(counters);
     let t0 = Instant::now();
-    let settings = tuned_chain_settings(lik, em_fit, config, k);
+    let settings = tuned_chain_settings(lik, em_fit, config, k, chain_threads);
     let steps = settings.steps.clone();
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
     let runs = match (engine, data) {
@@ -515,16 +555,21 @@ pub fn assemble(
 /// The reference's step-size tuning from the E-M optimum (on the CPU incremental
 /// path, whatever the backend), then the settings every chain of subtype count `k`
 /// shares; chain `i` uses stream `(seed + k, CHAIN, i)`.
+/// Tuned step sizes and the chain settings of subtype count `k`. `chain_threads`:
+/// how many threads one chain may use (1 while E-M runs beside the chains); the
+/// tuning chain uses that many too. Results do not depend on it.
 fn tuned_chain_settings(
     lik: &Arc<Likelihood>,
     em_fit: &MlFit,
     config: &FitConfig,
     k: usize,
+    chain_threads: usize,
 ) -> ChainSettings {
     let seed = config.seed.wrapping_add(k as u64);
+    let tuning_threads = chain_threads.clamp(1, config.threads.max(1));
     let steps = tune_steps(
         lik.events(),
-        || IncrementalLikelihood::new(Arc::clone(lik), &em_fit.mixture),
+        || ShardedIncremental::new(Arc::clone(lik), &em_fit.mixture, tuning_threads),
         &em_fit.mixture,
         config.proposal,
         config.tuning_passes,
@@ -537,6 +582,7 @@ fn tuned_chain_settings(
         n_iterations: config.n_iterations,
         seed,
         threads: config.threads,
+        chain_threads,
     }
 }
 
@@ -574,7 +620,7 @@ pub fn chain_runs(
     k: usize,
 ) -> (sustain_sampler::StepSizes, Vec<ChainRun>, f64) {
     let t0 = Instant::now();
-    let settings = tuned_chain_settings(lik, em_fit, config, k);
+    let settings = tuned_chain_settings(lik, em_fit, config, k, config.threads);
     let steps = settings.steps.clone();
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
     let runs = run_chains(lik, &em_fit.mixture, &settings, range);

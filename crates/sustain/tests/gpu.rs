@@ -180,6 +180,7 @@ fn serial_lockstep_equals_run_chains_on_sim42() {
         n_iterations: 300,
         seed: 3,
         threads: 2,
+        chain_threads: 1,
     };
     let cpu = sustain_cpu::run_chains(&lik, &start, &settings, 0..3);
     let lock = run_lockstep(

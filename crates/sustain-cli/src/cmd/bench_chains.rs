@@ -145,6 +145,7 @@ pub fn run(args: &BenchChainsArgs) -> Result<(), CliError> {
         n_iterations: args.iterations,
         seed: 4,
         threads,
+        chain_threads: 1,
     };
     let burn_in = args.iterations / 10;
     let mut rows: Vec<Row> = Vec::new();

@@ -1,0 +1,159 @@
+//! A chain split over threads by subjects gives the same bits as one state: same
+//! traces (every log-likelihood, sequence and fraction), whatever the shard count,
+//! including data that drives the incremental state onto its exact fallbacks.
+
+use rand::SeedableRng;
+use std::sync::Arc;
+use sustain_cpu::sharded::shard_ranges;
+use sustain_cpu::{run_chains, ChainSettings, ShardedIncremental};
+use sustain_model::simulate::{simulate, SimulationSpec};
+use sustain_model::*;
+use sustain_sampler::{run_chain, ChainEvaluator, ChainRun, ProposalMode, StepSizes};
+
+/// A simulated cohort of `n` subjects; `outliers` of them get huge values on every
+/// biomarker (fragile groups, rebuilt groups, subjects outside the incremental
+/// range).
+fn cohort(n: usize, subtypes: usize, outliers: usize, seed: u64) -> (Arc<Likelihood>, Mixture) {
+    let events = EventSet::uniform(6, &[1.0, 2.0, 3.0], 5.0).unwrap();
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    let seqs: Vec<Sequence> = (0..subtypes)
+        .map(|_| Sequence::random(&events, &mut rng))
+        .collect();
+    let truth = Mixture::new(seqs, vec![1.0 / subtypes as f64; subtypes]).unwrap();
+    let spec = SimulationSpec {
+        n_subjects: n,
+        control_fraction: 0.1,
+        missing_fraction: 0.2,
+    };
+    let sim = simulate(&events, &truth, &spec, seed).unwrap();
+    let mut values = sim.data.values().to_owned();
+    for i in 0..outliers {
+        let m = (i * 37 + 5) % n;
+        for b in 0..events.n_biomarkers() {
+            values[[m, b]] = if (i + b) % 2 == 0 { 80.0 } else { -60.0 };
+        }
+    }
+    let data = Dataset::new(values).unwrap();
+    let lik = Arc::new(Likelihood::new(events, &data, MissingConvention::Marginalise).unwrap());
+    let start = Mixture::new(
+        (0..subtypes)
+            .map(|_| Sequence::random(lik.events(), &mut rng))
+            .collect(),
+        vec![1.0 / subtypes as f64; subtypes],
+    )
+    .unwrap();
+    (lik, start)
+}
+
+fn chain<E: ChainEvaluator>(lik: &Likelihood, start: &Mixture, evaluator: E) -> ChainRun {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(11);
+    let steps = StepSizes::initial(start.n_subtypes(), lik.events().n_events());
+    run_chain(
+        0,
+        lik.events(),
+        evaluator,
+        start,
+        ProposalMode::Exact,
+        &steps,
+        700,
+        &mut rng,
+    )
+}
+
+#[test]
+fn split_chains_match_one_state_to_the_bit() {
+    for (n, subtypes, outliers) in [(300, 1, 0), (300, 3, 0), (517, 2, 6), (130, 4, 3)] {
+        let (lik, start) = cohort(n, subtypes, outliers, n as u64);
+        let whole = chain(&lik, &start, IncrementalLikelihood::new(Arc::clone(&lik), &start));
+        // The chain must move, or the comparison shows little.
+        assert!(whole.acceptance > 0.01, "acceptance {}", whole.acceptance);
+        for shards in [1, 2, 3, 8] {
+            let split = ShardedIncremental::new(Arc::clone(&lik), &start, shards);
+            let used = split.n_shards();
+            assert_eq!(used, shards.min(n.div_ceil(TOTAL_BLOCK)));
+            let run = chain(&lik, &start, split);
+            assert!(
+                run.trace == whole.trace,
+                "{n} subjects, {subtypes} subtypes, {outliers} outliers: {used} shards differ"
+            );
+        }
+    }
+}
+
+#[test]
+fn split_proposals_match_exact_likelihood() {
+    // Outliers far outside the incremental range: the split state falls back to
+    // the exact log-likelihood, as one state does.
+    let (lik, start) = cohort(260, 2, 8, 3);
+    let mut split = ShardedIncremental::new(Arc::clone(&lik), &start, 3);
+    let mut whole = IncrementalLikelihood::new(Arc::clone(&lik), &start);
+    let ll0 = split.reset(&start);
+    assert_eq!(ll0, ChainEvaluator::reset(&mut whole, &start));
+    assert!((ll0 - lik.loglike(&start)).abs() < 1e-9 * ll0.abs());
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(9);
+    let mut current = start.clone();
+    for i in 0..60 {
+        let mut next = current.clone();
+        let s = i % next.n_subtypes();
+        next.sequences_mut()[s] = Sequence::random(lik.events(), &mut rng);
+        let mut changed = vec![false; next.n_subtypes()];
+        changed[s] = true;
+        let (a, b) = (
+            split.propose(&next, &changed),
+            ChainEvaluator::propose(&mut whole, &next, &changed),
+        );
+        assert_eq!(a, b, "proposal {i}");
+        assert!((a - lik.loglike(&next)).abs() < 1e-8 * a.abs(), "proposal {i}");
+        if i % 3 == 0 {
+            split.reject();
+            ChainEvaluator::reject(&mut whole);
+        } else {
+            split.accept();
+            ChainEvaluator::accept(&mut whole);
+            current = next;
+        }
+    }
+}
+
+#[test]
+fn run_chains_results_do_not_depend_on_chain_threads() {
+    let (lik, start) = cohort(400, 3, 2, 21);
+    let steps = StepSizes::initial(3, lik.events().n_events());
+    let runs = |threads: usize, chain_threads: usize| {
+        let settings = ChainSettings {
+            mode: ProposalMode::Exact,
+            steps: steps.clone(),
+            n_iterations: 800,
+            seed: 4,
+            threads,
+            chain_threads,
+        };
+        run_chains(&lik, &start, &settings, 0..2)
+            .into_iter()
+            .map(|r| r.trace)
+            .collect::<Vec<_>>()
+    };
+    let one = runs(1, 1);
+    assert_eq!(one, runs(2, 2));
+    assert_eq!(one, runs(4, 2));
+    assert_eq!(one, runs(5, 4));
+}
+
+#[test]
+fn shard_ranges_cover_the_subjects_on_block_boundaries() {
+    for n in [1, 63, 64, 65, 500, 1000, 4097] {
+        for shards in 1..10 {
+            let r = shard_ranges(n, shards);
+            assert!(!r.is_empty() && r.len() <= shards);
+            assert_eq!(r.len(), shards.min(n.div_ceil(TOTAL_BLOCK)));
+            assert_eq!(r[0].start, 0);
+            assert_eq!(r.last().unwrap().end, n);
+            for w in r.windows(2) {
+                assert_eq!(w[0].end, w[1].start);
+            }
+            for x in &r {
+                assert!(x.start < x.end && x.start % TOTAL_BLOCK == 0);
+            }
+        }
+    }
+}
