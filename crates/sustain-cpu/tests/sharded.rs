@@ -64,7 +64,11 @@ fn chain<E: ChainEvaluator>(lik: &Likelihood, start: &Mixture, evaluator: E) -> 
 fn split_chains_match_one_state_to_the_bit() {
     for (n, subtypes, outliers) in [(300, 1, 0), (300, 3, 0), (517, 2, 6), (130, 4, 3)] {
         let (lik, start) = cohort(n, subtypes, outliers, n as u64);
-        let whole = chain(&lik, &start, IncrementalLikelihood::new(Arc::clone(&lik), &start));
+        let whole = chain(
+            &lik,
+            &start,
+            IncrementalLikelihood::new(Arc::clone(&lik), &start),
+        );
         // The chain must move, or the comparison shows little.
         assert!(whole.acceptance > 0.01, "acceptance {}", whole.acceptance);
         for shards in [1, 2, 3, 8] {
@@ -103,7 +107,10 @@ fn split_proposals_match_exact_likelihood() {
             ChainEvaluator::propose(&mut whole, &next, &changed),
         );
         assert_eq!(a, b, "proposal {i}");
-        assert!((a - lik.loglike(&next)).abs() < 1e-8 * a.abs(), "proposal {i}");
+        assert!(
+            (a - lik.loglike(&next)).abs() < 1e-8 * a.abs(),
+            "proposal {i}"
+        );
         if i % 3 == 0 {
             split.reject();
             ChainEvaluator::reject(&mut whole);

@@ -204,9 +204,9 @@ impl Likelihood {
     /// number of subjects, or the range is empty.
     pub fn shard(&self, subjects: std::ops::Range<usize>) -> Likelihood {
         assert!(
-            subjects.start % TOTAL_BLOCK == 0
+            subjects.start.is_multiple_of(TOTAL_BLOCK)
                 && subjects.start < subjects.end
-                && (subjects.end % TOTAL_BLOCK == 0 || subjects.end == self.n_subjects)
+                && (subjects.end.is_multiple_of(TOTAL_BLOCK) || subjects.end == self.n_subjects)
                 && subjects.end <= self.n_subjects,
             "a shard starts on a block boundary and holds subjects"
         );

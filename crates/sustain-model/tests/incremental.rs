@@ -115,3 +115,66 @@ fn incremental_matches_fresh_evaluation_with_extreme_values() {
 fn incremental_matches_fresh_evaluation_many_subjects_and_biomarkers() {
     check(60, &[1.0, 2.0], 2, 90, 6);
 }
+
+/// A shard of the subjects is the same data: its per-subject values are the
+/// whole's, and the incremental states of consecutive shards give the whole
+/// state's block partials, to the bit.
+#[test]
+fn shards_reproduce_the_whole_state() {
+    let events = EventSet::uniform(5, &[1.0, 2.0], 4.0).unwrap();
+    let mut rng = Pcg64::seed_from_u64(4);
+    let seqs: Vec<Sequence> = (0..2)
+        .map(|_| Sequence::random(&events, &mut rng))
+        .collect();
+    let m = Mixture::new(seqs, vec![0.6, 0.4]).unwrap();
+    let spec = SimulationSpec {
+        n_subjects: 300,
+        control_fraction: 0.2,
+        missing_fraction: 0.3,
+    };
+    let sim = simulate(&events, &m, &spec, 8).unwrap();
+    let lik =
+        Arc::new(Likelihood::new(events.clone(), &sim.data, MissingConvention::Reference).unwrap());
+    let whole_p = lik.log_p_subjects(&m);
+    let mut whole = IncrementalLikelihood::new(Arc::clone(&lik), &m);
+    assert!(whole.reset_shard(&m));
+    let cuts = [0, 64, 192, 300];
+    let mut shards: Vec<IncrementalLikelihood> = cuts
+        .windows(2)
+        .map(|w| {
+            let shard = Arc::new(lik.shard(w[0]..w[1]));
+            assert_eq!(shard.log_p_subjects(&m), whole_p[w[0]..w[1]].to_vec());
+            IncrementalLikelihood::new(shard, &m)
+        })
+        .collect();
+    let concat = |shards: &[IncrementalLikelihood]| -> Vec<f64> {
+        shards.iter().flat_map(|s| s.partials().to_vec()).collect()
+    };
+    assert_eq!(concat(&shards), whole.partials());
+    for step in 0..20 {
+        let mut next = m.clone();
+        next.sequences_mut()[step % 2] = Sequence::random(&events, &mut rng);
+        let changed = [step % 2 == 0, step % 2 == 1];
+        assert!(whole.propose_shard(&next, &changed));
+        for s in &mut shards {
+            assert!(s.propose_shard(&next, &changed));
+        }
+        assert_eq!(concat(&shards), whole.partials(), "step {step}");
+        whole.reject();
+        shards.iter_mut().for_each(|s| s.reject());
+    }
+}
+
+#[test]
+#[should_panic(expected = "block boundary")]
+fn shards_start_on_block_boundaries() {
+    let events = EventSet::uniform(2, &[1.0], 3.0).unwrap();
+    let rows: Vec<Vec<f64>> = (0..100).map(|i| vec![i as f64 / 50.0, 0.5]).collect();
+    let lik = Likelihood::new(
+        events,
+        &Dataset::from_rows(&rows).unwrap(),
+        MissingConvention::Marginalise,
+    )
+    .unwrap();
+    let _ = lik.shard(8..100);
+}
