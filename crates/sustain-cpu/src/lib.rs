@@ -75,9 +75,12 @@ pub struct ChainSettings {
 }
 
 impl ChainSettings {
-    /// Threads each of `n_chains` chains uses.
+    /// Threads each of `n_chains` chains uses: never more than the machine's cores
+    /// (a split chain's threads wait for each other by spinning, which only pays
+    /// when each has a core of its own).
     pub fn threads_per_chain(&self, n_chains: usize) -> usize {
-        (self.threads / n_chains.max(1)).clamp(1, self.chain_threads.max(1))
+        let cores = default_threads();
+        (self.threads.min(cores) / n_chains.max(1)).clamp(1, self.chain_threads.max(1))
     }
 }
 

@@ -566,7 +566,10 @@ fn tuned_chain_settings(
     chain_threads: usize,
 ) -> ChainSettings {
     let seed = config.seed.wrapping_add(k as u64);
-    let tuning_threads = chain_threads.clamp(1, config.threads.max(1));
+    let tuning_threads = chain_threads
+        .min(config.threads)
+        .min(sustain_cpu::default_threads())
+        .max(1);
     let steps = tune_steps(
         lik.events(),
         || ShardedIncremental::new(Arc::clone(lik), &em_fit.mixture, tuning_threads),
