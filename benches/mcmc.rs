@@ -6,6 +6,8 @@
 //! - W2 (2000 subjects, 15 biomarkers x z 1,2,3 = 45 events, 5 subtypes with
 //!   fractions 0.3/0.25/0.2/0.15/0.1, 10% missing; the cohort of
 //!   `benches/likelihood.rs`): one chain.
+//! - both: one chain split over 2 threads by subjects (`chain_threads: 2`,
+//!   `sustain_cpu::ShardedIncremental`; the same results as on one thread).
 //!
 //! Throughput is in chain-iterations (elements) per second.
 //!
@@ -74,6 +76,14 @@ fn bench_w2(c: &mut Criterion) {
     group.bench_function(format!("chains1_iters{iterations}"), |b| {
         b.iter(|| run_chains(&lik, &start, &settings, 0..1))
     });
+    let split = ChainSettings {
+        threads: 2,
+        chain_threads: 2,
+        ..settings.clone()
+    };
+    group.bench_function(format!("chains1_split2_iters{iterations}"), |b| {
+        b.iter(|| run_chains(&lik, &start, &split, 0..1))
+    });
     group.finish();
 }
 
@@ -100,6 +110,18 @@ fn bench(c: &mut Criterion) {
             b.iter(|| run_chains(&lik, &start, &settings, 0..n_chains))
         });
     }
+    group.throughput(Throughput::Elements(iterations as u64));
+    group.bench_function(format!("chains1_split2_iters{iterations}"), |b| {
+        let settings = ChainSettings {
+            mode: ProposalMode::Exact,
+            steps: steps.clone(),
+            n_iterations: iterations,
+            seed: 3,
+            threads: 2,
+            chain_threads: 2,
+        };
+        b.iter(|| run_chains(&lik, &start, &settings, 0..1))
+    });
     group.finish();
 }
 
