@@ -46,6 +46,11 @@ fn json_has_four_rows_and_unit_speedup_for_one_chain() {
         // ESS can be undefined (null) on so short a run; when present it is positive.
         assert!(r["ess_per_s"].is_null() || r["ess_per_s"].as_f64().unwrap() >= 0.0);
     }
+    // One chain split over the threads: the same samples as on one thread.
+    let split = &v["split_chain"];
+    assert!(split["threads"].as_u64().unwrap() >= 1);
+    assert!(split["iterations_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(split["identical_to_one_thread"], Value::Bool(true));
 }
 
 #[test]

@@ -16,6 +16,10 @@
 //!   the threads the run can use);
 //! - `ess_per_s`: bulk effective sample size of the log-likelihood of the merged
 //!   chains (`sustain_sampler::merge`, 10% burn-in) per second of wall time.
+//!
+//! Then one chain split over all threads by subjects (`split_chain`,
+//! `sustain_cpu::ShardedIncremental`): its rate, its speedup over one chain on one
+//! thread, and whether its samples are bit-identical to that chain's (they must be).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -79,6 +83,18 @@ struct Report {
     iterations: usize,
     workload: String,
     chains: Vec<Row>,
+    split_chain: SplitRow,
+}
+
+/// One chain split over `threads` threads.
+#[derive(Debug, Clone, Serialize)]
+struct SplitRow {
+    threads: usize,
+    wall_s: f64,
+    iterations_per_s: f64,
+    speedup: f64,
+    ess_per_s: f64,
+    identical_to_one_thread: bool,
 }
 
 /// The CPU model from `/proc/cpuinfo` ("unknown" where it is absent).
@@ -149,9 +165,13 @@ pub fn run(args: &BenchChainsArgs) -> Result<(), CliError> {
     };
     let burn_in = args.iterations / 10;
     let mut rows: Vec<Row> = Vec::new();
+    let mut one_chain = None;
     for n in CHAIN_COUNTS {
         let t0 = Instant::now();
         let runs = run_chains(&lik, &truth, &settings, 0..n);
+        if n == 1 {
+            one_chain = runs.first().map(|r| r.trace.clone());
+        }
         let wall_s = t0.elapsed().as_secs_f64().max(1e-9);
         let (_, diagnostics) = merge(runs, burn_in, 1);
         let iterations_per_s = (n * args.iterations) as f64 / wall_s;
@@ -168,6 +188,27 @@ pub fn run(args: &BenchChainsArgs) -> Result<(), CliError> {
             ess_per_s: diagnostics.ess_loglike / wall_s,
         });
     }
+    let split_settings = ChainSettings {
+        chain_threads: threads,
+        ..settings.clone()
+    };
+    let t0 = Instant::now();
+    let runs = run_chains(&lik, &truth, &split_settings, 0..1);
+    let wall_s = t0.elapsed().as_secs_f64().max(1e-9);
+    let identical = runs.first().map(|r| &r.trace) == one_chain.as_ref();
+    let (_, diagnostics) = merge(runs, burn_in, 1);
+    let iterations_per_s = args.iterations as f64 / wall_s;
+    let split_chain = SplitRow {
+        threads: split_settings.threads_per_chain(1),
+        wall_s,
+        iterations_per_s,
+        speedup: iterations_per_s
+            / rows
+                .first()
+                .map_or(iterations_per_s, |r| r.iterations_per_s),
+        ess_per_s: diagnostics.ess_loglike / wall_s,
+        identical_to_one_thread: identical,
+    };
     let report = Report {
         cores,
         cpu: cpu_model(),
@@ -175,6 +216,7 @@ pub fn run(args: &BenchChainsArgs) -> Result<(), CliError> {
         iterations: args.iterations,
         workload: WORKLOAD.replace("TUNING", &args.tuning_iterations.to_string()),
         chains: rows,
+        split_chain,
     };
     let text = if args.json {
         let mut s = serde_json::to_string(&report)
@@ -200,6 +242,21 @@ fn table(r: &Report) -> String {
             row.n, row.wall_s, row.iterations_per_s, row.speedup, row.efficiency, row.ess_per_s
         ));
     }
+    let sc = &r.split_chain;
+    s.push_str(&format!(
+        "\none chain split over {} thread(s): wall {:.3} s, {:.0} it/s, speedup {:.2}, \
+         ESS(loglike)/s {:.1}, samples identical to one thread: {}\n",
+        sc.threads,
+        sc.wall_s,
+        sc.iterations_per_s,
+        sc.speedup,
+        sc.ess_per_s,
+        if sc.identical_to_one_thread {
+            "yes"
+        } else {
+            "NO"
+        }
+    ));
     s.push_str(
         "\nspeedup = throughput(n) / throughput(1); efficiency = throughput(n) / \
          (min(n, threads) x throughput(1)); ESS = bulk ESS of the log-likelihood of the \
