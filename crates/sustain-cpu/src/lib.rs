@@ -105,7 +105,8 @@ pub fn run_chains_observed(
 ) -> Vec<ChainRun> {
     let indices: Vec<usize> = chains.collect();
     let events: &EventSet = lik.events();
-    let per_chain = settings.threads_per_chain(indices.len());
+    let per_chain =
+        sharded::useful_shards(lik.n_subjects(), settings.threads_per_chain(indices.len()));
     parallel_map(indices.len(), settings.threads, |i| {
         let index = indices[i];
         let mut rng = rng::stream(settings.seed, rng::purpose::CHAIN, index as u64);

@@ -171,6 +171,19 @@ fn resolve_pending(state: &mut IncrementalLikelihood, resolve: Resolve) {
     }
 }
 
+/// Fewest [`TOTAL_BLOCK`]s of subjects worth a thread of their own: below that the
+/// hand-over and the per-proposal bookkeeping each shard repeats outweigh the
+/// split work.
+pub const MIN_BLOCKS_PER_SHARD: usize = 4;
+
+/// How many of `threads` threads one chain over `n` subjects should use: at most
+/// one per [`MIN_BLOCKS_PER_SHARD`] blocks, at least 1.
+pub fn useful_shards(n: usize, threads: usize) -> usize {
+    threads
+        .min(n.div_ceil(TOTAL_BLOCK) / MIN_BLOCKS_PER_SHARD)
+        .max(1)
+}
+
 /// The subject ranges of `shards` shards (at most one per [`TOTAL_BLOCK`]) of
 /// `n` subjects, on block boundaries and as even as blocks allow.
 pub fn shard_ranges(n: usize, shards: usize) -> Vec<std::ops::Range<usize>> {

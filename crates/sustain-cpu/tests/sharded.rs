@@ -124,7 +124,9 @@ fn split_proposals_match_exact_likelihood() {
 
 #[test]
 fn run_chains_results_do_not_depend_on_chain_threads() {
-    let (lik, start) = cohort(400, 3, 2, 21);
+    // 600 subjects: 10 blocks, enough for 2 useful shards.
+    let (lik, start) = cohort(600, 3, 2, 21);
+    assert_eq!(sustain_cpu::sharded::useful_shards(600, 2), 2);
     let steps = StepSizes::initial(3, lik.events().n_events());
     let runs = |threads: usize, chain_threads: usize| {
         let settings = ChainSettings {
@@ -144,6 +146,16 @@ fn run_chains_results_do_not_depend_on_chain_threads() {
     assert_eq!(one, runs(2, 2));
     assert_eq!(one, runs(4, 2));
     assert_eq!(one, runs(5, 4));
+}
+
+#[test]
+fn small_cohorts_stay_on_one_thread() {
+    use sustain_cpu::sharded::{useful_shards, MIN_BLOCKS_PER_SHARD};
+    assert_eq!(useful_shards(1, 8), 1);
+    assert_eq!(useful_shards(MIN_BLOCKS_PER_SHARD * TOTAL_BLOCK, 8), 1);
+    assert_eq!(useful_shards(2 * MIN_BLOCKS_PER_SHARD * TOTAL_BLOCK, 8), 2);
+    assert_eq!(useful_shards(100_000, 8), 8);
+    assert_eq!(useful_shards(100_000, 0), 1);
 }
 
 #[test]

@@ -566,10 +566,12 @@ fn tuned_chain_settings(
     chain_threads: usize,
 ) -> ChainSettings {
     let seed = config.seed.wrapping_add(k as u64);
-    let tuning_threads = chain_threads
-        .min(config.threads)
-        .min(sustain_cpu::default_threads())
-        .max(1);
+    let tuning_threads = sustain_cpu::sharded::useful_shards(
+        lik.n_subjects(),
+        chain_threads
+            .min(config.threads)
+            .min(sustain_cpu::default_threads()),
+    );
     let steps = tune_steps(
         lik.events(),
         || ShardedIncremental::new(Arc::clone(lik), &em_fit.mixture, tuning_threads),
