@@ -22,7 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use sustain::em::em_pass;
 use sustain_model::simulate::{simulate, SimulationSpec};
-use sustain_model::{EventSet, Likelihood, MissingConvention, Mixture, Sequence, SerialEvaluator};
+use sustain_model::{
+    workloads, EventSet, Likelihood, MissingConvention, Mixture, Sequence, SerialEvaluator,
+};
 
 /// The sim42 true sequences (`../shared/data/sim42/truth_sequences.json`).
 const SIM42_TRUTH: [[usize; 14]; 3] = [
@@ -35,6 +37,16 @@ fn sim42_events() -> EventSet {
     let mut z_vals = vec![vec![1.0, 2.0, 0.0]];
     z_vals.extend((0..4).map(|_| vec![1.0, 2.0, 3.0]));
     EventSet::new(&z_vals, &[5.0, 5.0, 4.0, 5.0, 5.0]).unwrap()
+}
+
+/// A random start with equal fractions, drawn from stream `seed`.
+fn random_start(events: &EventSet, k: usize, seed: u64) -> Mixture {
+    let mut rng = Pcg64::seed_from_u64(seed);
+    Mixture::new(
+        (0..k).map(|_| Sequence::random(events, &mut rng)).collect(),
+        vec![1.0 / k as f64; k],
+    )
+    .unwrap()
 }
 
 /// (likelihood, random start with equal fractions)
@@ -51,27 +63,17 @@ fn prepare(
         missing_fraction: missing,
     };
     let sim = simulate(&events, &truth, &spec, seed).unwrap();
-    let mut rng = Pcg64::seed_from_u64(seed + 100);
-    let k = truth.n_subtypes();
-    let start = Mixture::new(
-        (0..k)
-            .map(|_| Sequence::random(&events, &mut rng))
-            .collect(),
-        vec![1.0 / k as f64; k],
-    )
-    .unwrap();
+    let start = random_start(&events, truth.n_subtypes(), seed + 100);
     let lik = Likelihood::new(events, &sim.data, MissingConvention::Marginalise).unwrap();
     (Arc::new(lik), start)
 }
 
+/// W1 (`sustain_model::workloads::w1`) from a random start.
 fn w1() -> (Arc<Likelihood>, Mixture) {
-    let events = EventSet::uniform(10, &[1.0, 2.0, 3.0], 5.0).unwrap();
-    let mut rng = Pcg64::seed_from_u64(1);
-    let seqs = (0..3)
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let truth = Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap();
-    prepare(events, truth, 1000, 0.1, 2)
+    let w = workloads::w1();
+    let start = random_start(&w.events, 3, 102);
+    let lik = Likelihood::new(w.events, &w.data, MissingConvention::Marginalise).unwrap();
+    (Arc::new(lik), start)
 }
 
 fn sim42_like() -> (Arc<Likelihood>, Mixture) {

@@ -1,6 +1,6 @@
 //! GPU batch-likelihood benchmark against the CPU evaluators.
 //!
-//! Workload W1 (as in `benches/likelihood.rs`): 1000 subjects, 10 biomarkers with
+//! Workload W1 (`sustain_model::workloads::w1`): 1000 subjects, 10 biomarkers with
 //! thresholds 1, 2, 3 (30 events), z_max 5, 10% missing values, simulated from a
 //! 3-subtype truth with fractions 0.5/0.3/0.2 (fixed seeds).
 //!
@@ -26,15 +26,13 @@
 //! Run with `cargo bench --features gpu --bench gpu`.
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use rand::{Rng, SeedableRng};
-use rand_pcg::Pcg64;
+use rand::Rng;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 use sustain_gpu::{GpuContext, GpuEvaluator};
-use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::{
-    BatchEvaluator, Dataset, EventSet, Likelihood, MissingConvention, Mixture, Sequence,
+    workloads, BatchEvaluator, Dataset, EventSet, Likelihood, MissingConvention, Mixture, Sequence,
     SerialEvaluator,
 };
 use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
@@ -54,18 +52,12 @@ struct W1 {
 }
 
 fn w1() -> W1 {
-    let events = EventSet::uniform(10, &[1.0, 2.0, 3.0], 5.0).unwrap();
-    let mut rng = Pcg64::seed_from_u64(1);
-    let seqs = (0..3)
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let base = Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap();
-    let spec = SimulationSpec {
-        n_subjects: 1000,
-        control_fraction: 0.0,
-        missing_fraction: 0.1,
-    };
-    let data = simulate(&events, &base, &spec, 2).unwrap().data;
+    let workloads::Workload {
+        events,
+        truth: base,
+        data,
+        mut rng,
+    } = workloads::w1();
     let lik =
         Arc::new(Likelihood::new(events.clone(), &data, MissingConvention::Marginalise).unwrap());
     let mixtures = (0..BATCH)

@@ -1,6 +1,6 @@
 //! Likelihood benchmarks of `sustain-model` on simulated cohorts.
 //!
-//! Workloads (z-scores simulated with `sustain_model::simulate::simulate`, fixed seeds,
+//! Workloads (`sustain_model::workloads`: z-scores simulated from fixed seeds,
 //! thresholds 1, 2, 3 per biomarker, z_max 5, 10% missing values, random sequences):
 //! - W1: 1000 subjects, 10 biomarkers (30 events), 3 subtypes, fractions 0.5/0.3/0.2.
 //! - W2: 2000 subjects, 15 biomarkers (45 events), 5 subtypes, fractions 0.3/0.25/0.2/0.15/0.1.
@@ -12,15 +12,12 @@
 //! Run with `cargo bench --bench likelihood`.
 
 use criterion::{criterion_group, Criterion, Throughput};
-use rand::SeedableRng;
-use rand_pcg::Pcg64;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 use sustain_model::kernels::Isa;
-use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::{
-    BatchEvaluator, EventSet, Likelihood, MissingConvention, Mixture, Scratch, Sequence,
+    workloads, BatchEvaluator, Likelihood, MissingConvention, Mixture, Scratch, Sequence,
     SerialEvaluator,
 };
 
@@ -32,33 +29,25 @@ struct Workload {
     candidates: Vec<Sequence>,
 }
 
-fn workload(n_subjects: usize, n_biomarkers: usize, fractions: &[f64], seed: u64) -> Workload {
-    let events = EventSet::uniform(n_biomarkers, &[1.0, 2.0, 3.0], 5.0).unwrap();
-    let mut rng = Pcg64::seed_from_u64(seed);
-    let sequences = (0..fractions.len())
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let mixture = Mixture::new(sequences, fractions.to_vec()).unwrap();
-    let spec = SimulationSpec {
-        n_subjects,
-        control_fraction: 0.0,
-        missing_fraction: 0.1,
-    };
-    let sim = simulate(&events, &mixture, &spec, seed + 1).unwrap();
+/// A cohort of `sustain_model::workloads` with 10 candidate sequences drawn after
+/// its true sequences.
+fn workload(mut w: workloads::Workload) -> Workload {
     let candidates = (0..10)
-        .map(|_| Sequence::random(&events, &mut rng))
+        .map(|_| Sequence::random(&w.events, &mut w.rng))
         .collect();
+    let n_subjects = w.data.n_subjects();
     let name = format!(
-        "M{n_subjects}_B{n_biomarkers}_N{}_S{}_miss10",
-        events.n_events(),
-        fractions.len()
+        "M{n_subjects}_B{}_N{}_S{}_miss10",
+        w.events.n_biomarkers(),
+        w.events.n_events(),
+        w.truth.n_subtypes()
     );
-    let lik = Likelihood::new(events, &sim.data, MissingConvention::Marginalise).unwrap();
+    let lik = Likelihood::new(w.events, &w.data, MissingConvention::Marginalise).unwrap();
     Workload {
         name,
         n_subjects,
         lik,
-        mixture,
+        mixture: w.truth,
         candidates,
     }
 }
@@ -117,9 +106,9 @@ fn bench_workload(c: &mut Criterion, tag: &str, w: &Workload) {
 }
 
 fn benches(c: &mut Criterion) {
-    let w1 = workload(1000, 10, &[0.5, 0.3, 0.2], 1);
+    let w1 = workload(workloads::w1());
     bench_workload(c, "W1", &w1);
-    let w2 = workload(2000, 15, &[0.3, 0.25, 0.2, 0.15, 0.1], 2);
+    let w2 = workload(workloads::w2());
     bench_workload(c, "W2", &w2);
 }
 

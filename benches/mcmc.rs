@@ -14,45 +14,23 @@
 //! `cargo bench --bench mcmc`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use rand::SeedableRng;
 use std::sync::Arc;
 use sustain_cpu::{run_chains, ChainSettings};
-use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::*;
 use sustain_sampler::{ProposalMode, StepSizes};
 
+/// A workload's likelihood and true mixture (`sustain_model::workloads`).
+fn prepared(w: workloads::Workload) -> (Arc<Likelihood>, Mixture) {
+    let lik = Likelihood::new(w.events, &w.data, MissingConvention::Marginalise).unwrap();
+    (Arc::new(lik), w.truth)
+}
+
 fn w1() -> (Arc<Likelihood>, Mixture) {
-    let events = EventSet::uniform(10, &[1.0, 2.0, 3.0], 5.0).unwrap();
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
-    let seqs: Vec<Sequence> = (0..3)
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let truth = Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap();
-    let spec = SimulationSpec {
-        n_subjects: 1000,
-        control_fraction: 0.0,
-        missing_fraction: 0.1,
-    };
-    let sim = simulate(&events, &truth, &spec, 2).unwrap();
-    let lik = Arc::new(Likelihood::new(events, &sim.data, MissingConvention::Marginalise).unwrap());
-    (lik, truth)
+    prepared(workloads::w1())
 }
 
 fn w2() -> (Arc<Likelihood>, Mixture) {
-    let events = EventSet::uniform(15, &[1.0, 2.0, 3.0], 5.0).unwrap();
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(2);
-    let seqs: Vec<Sequence> = (0..5)
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let truth = Mixture::new(seqs, vec![0.3, 0.25, 0.2, 0.15, 0.1]).unwrap();
-    let spec = SimulationSpec {
-        n_subjects: 2000,
-        control_fraction: 0.0,
-        missing_fraction: 0.1,
-    };
-    let sim = simulate(&events, &truth, &spec, 3).unwrap();
-    let lik = Arc::new(Likelihood::new(events, &sim.data, MissingConvention::Marginalise).unwrap());
-    (lik, truth)
+    prepared(workloads::w2())
 }
 
 fn bench_w2(c: &mut Criterion) {

@@ -30,6 +30,7 @@ pub mod mixture;
 pub mod sequence;
 pub mod simulate;
 pub mod stages;
+pub mod workloads;
 
 pub use batch::{BatchEvaluator, SerialEvaluator};
 pub use data::Dataset;

@@ -1,9 +1,8 @@
 //! `sustain bench-chains`: the chain-scaling benchmark of issue 3.
 //!
-//! Workload W1: 1000 subjects, 10 biomarkers x thresholds z = 1, 2, 3 (30 events,
-//! z_max 5), 3 subtypes with fractions 0.5/0.3/0.2, 10% missing values, simulated with
-//! `sustain_model::simulate::simulate` from fixed seeds (the cohort of
-//! `benches/likelihood.rs` and `benches/mcmc.rs`). Chains start at the true mixture
+//! Workload W1 (`sustain_model::workloads::w1`, the cohort of the benches): 1000
+//! subjects, 10 biomarkers x thresholds z = 1, 2, 3 (30 events, z_max 5), 3 subtypes
+//! with fractions 0.5/0.3/0.2, 10% missing values, simulated from fixed seeds. Chains start at the true mixture
 //! with step sizes tuned by `sustain_sampler::tune_steps` (2 passes).
 //!
 //! For 1, 2, 4 and 8 chains of the same length it runs real chains with the CPU
@@ -24,12 +23,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use rand::SeedableRng;
 use serde::Serialize;
-use sustain::model::simulate::{simulate, SimulationSpec};
-use sustain::model::{
-    EventSet, IncrementalLikelihood, Likelihood, MissingConvention, Mixture, Sequence,
-};
+use sustain::model::{IncrementalLikelihood, Likelihood, MissingConvention, Mixture};
 use sustain::sampler::{merge, tune_steps, ProposalMode};
 use sustain_cpu::{run_chains, ChainSettings};
 
@@ -110,23 +105,12 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// W1 and its true mixture.
+/// W1 (`sustain_model::workloads::w1`) and its true mixture.
 fn w1() -> Result<(Arc<Likelihood>, Mixture), CliError> {
-    let err = |e: sustain::model::ModelError| CliError::new(format!("bench workload: {e}"));
-    let events = EventSet::uniform(10, &[1.0, 2.0, 3.0], 5.0).map_err(err)?;
-    let mut seq_rng = rand_pcg::Pcg64::seed_from_u64(1);
-    let sequences = (0..3)
-        .map(|_| Sequence::random(&events, &mut seq_rng))
-        .collect();
-    let truth = Mixture::new(sequences, vec![0.5, 0.3, 0.2]).map_err(err)?;
-    let spec = SimulationSpec {
-        n_subjects: 1000,
-        control_fraction: 0.0,
-        missing_fraction: 0.1,
-    };
-    let sim = simulate(&events, &truth, &spec, 2).map_err(err)?;
-    let lik = Likelihood::new(events, &sim.data, MissingConvention::Marginalise).map_err(err)?;
-    Ok((Arc::new(lik), truth))
+    let w = sustain::model::workloads::w1();
+    let lik = Likelihood::new(w.events, &w.data, MissingConvention::Marginalise)
+        .map_err(|e| CliError::new(format!("bench workload: {e}")))?;
+    Ok((Arc::new(lik), w.truth))
 }
 
 /// Runs `sustain bench-chains`.
