@@ -8,10 +8,13 @@
 //! the same block partials, so a split chain gives the same bits as an unsplit one:
 //! results do not depend on the thread count.
 //!
-//! Workers wait for commands by spinning briefly, then parking; the chain's own
-//! thread works on the first shard while the others work on theirs.
+//! Shards are not tied to threads: for each command every thread, the chain's own
+//! included, claims shards that nobody has taken yet and runs them. When a helper
+//! thread is not running (a busy machine), the chain's thread simply does all the
+//! shards itself instead of waiting for it. Helpers wait for commands by spinning
+//! briefly, then parking.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use sustain_model::likelihood::neumaier_sum;
@@ -19,10 +22,10 @@ use sustain_model::{IncrementalLikelihood, Likelihood, Mixture, TOTAL_BLOCK};
 use sustain_sampler::ChainEvaluator;
 
 /// Spin iterations before a waiting thread parks or yields (a proposal takes
-/// tens of microseconds; a park and wake-up costs about as much).
-const SPIN: u32 = 20_000;
+/// tens of microseconds).
+const SPIN: u32 = 4_000;
 
-/// How a worker resolves its pending proposal before the next command.
+/// How a shard resolves its pending proposal before the next command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Resolve {
     Nothing,
@@ -30,106 +33,85 @@ enum Resolve {
     Reject,
 }
 
+/// What every shard does in one round.
 enum Command {
-    Reset(Arc<Mixture>),
+    Reset(Mixture),
     Propose {
         resolve: Resolve,
-        mixture: Arc<Mixture>,
-        changed: Arc<Vec<bool>>,
+        mixture: Mixture,
+        changed: Vec<bool>,
     },
-    Stop,
 }
 
-/// One worker's command slot and reply.
-struct Mailbox {
-    command: Mutex<Option<Command>>,
-    posted: AtomicU64,
-    /// `(ok, block partials)` of the last command.
-    reply: Mutex<(bool, Vec<f64>)>,
-    done: AtomicU64,
+/// One shard's state and the outcome of its last command.
+struct ShardState {
+    state: IncrementalLikelihood,
+    /// Whether every subject stayed in the incremental range.
+    ok: bool,
+}
+
+struct Shard {
+    slot: Mutex<ShardState>,
+    /// The last round this shard was claimed in (claims never go back).
+    claimed: AtomicU64,
+}
+
+/// What the chain's thread and its helpers share.
+struct Shared {
+    shards: Vec<Shard>,
+    /// The current round and its command.
+    command: Mutex<(u64, Option<Arc<Command>>)>,
+    round: AtomicU64,
+    /// Shards finished in the current round.
+    finished: AtomicUsize,
+    stop: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A poisoned lock means a worker panicked; `wait` reports that.
+    // A poisoned lock means a helper panicked; `wait_round` reports that.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-struct Worker {
-    mailbox: Arc<Mailbox>,
-    handle: Option<JoinHandle<()>>,
-    seq: u64,
-}
-
-impl Worker {
-    fn spawn(state: IncrementalLikelihood) -> Self {
-        let mailbox = Arc::new(Mailbox {
-            command: Mutex::new(None),
-            posted: AtomicU64::new(0),
-            reply: Mutex::new((true, Vec::new())),
-            done: AtomicU64::new(0),
-        });
-        let mb = Arc::clone(&mailbox);
-        let handle = std::thread::Builder::new()
-            .name("sustain-shard".into())
-            .spawn(move || serve(state, &mb))
-            .unwrap_or_else(|e| panic!("cannot start a shard thread: {e}"));
-        Self {
-            mailbox,
-            handle: Some(handle),
-            seq: 0,
-        }
-    }
-
-    fn post(&mut self, command: Command) {
-        self.seq += 1;
-        *lock(&self.mailbox.command) = Some(command);
-        self.mailbox.posted.store(self.seq, Ordering::Release);
-        if let Some(h) = &self.handle {
-            h.thread().unpark();
-        }
-    }
-
-    /// Waits for the reply to the last command; appends its partials to `blocks`
-    /// and returns its `ok`.
-    fn wait(&self, blocks: &mut Vec<f64>) -> bool {
-        let mut spins = 0u32;
-        while self.mailbox.done.load(Ordering::Acquire) != self.seq {
-            if spins < SPIN {
-                spins += 1;
-                std::hint::spin_loop();
-            } else {
-                if self.handle.as_ref().is_none_or(|h| h.is_finished()) {
-                    panic!("a shard thread of the chain stopped (it panicked)");
-                }
-                std::thread::yield_now();
+impl Shared {
+    /// Claims and runs every shard of round `round` that nobody has taken yet.
+    fn work(&self, round: u64, command: &Command) {
+        for shard in &self.shards {
+            if shard.claimed.fetch_max(round, Ordering::AcqRel) < round {
+                let mut slot = lock(&shard.slot);
+                slot.ok = run(&mut slot.state, command);
+                drop(slot);
+                self.finished.fetch_add(1, Ordering::Release);
             }
         }
-        let reply = lock(&self.mailbox.reply);
-        blocks.extend_from_slice(&reply.1);
-        reply.0
     }
 }
 
-impl Drop for Worker {
-    fn drop(&mut self) {
-        self.post(Command::Stop);
-        if let Some(h) = self.handle.take() {
-            // A worker's panic was already reported by `wait` (or nobody waited).
-            let _ = h.join();
+fn run(state: &mut IncrementalLikelihood, command: &Command) -> bool {
+    match command {
+        Command::Reset(m) => state.reset_shard(m),
+        Command::Propose {
+            resolve,
+            mixture,
+            changed,
+        } => {
+            match *resolve {
+                Resolve::Nothing => {}
+                Resolve::Accept { rebuild } => state.accept_shard(rebuild),
+                Resolve::Reject => state.reject(),
+            }
+            state.propose_shard(mixture, changed)
         }
     }
 }
 
-/// A worker's loop: wait for a command, run it on the shard, reply.
-fn serve(mut state: IncrementalLikelihood, mb: &Mailbox) {
+/// A helper thread's loop: wait for a round, take part in it.
+fn help(shared: &Shared) {
     let mut seen = 0u64;
     loop {
         let mut spins = 0u32;
-        loop {
-            let posted = mb.posted.load(Ordering::Acquire);
-            if posted != seen {
-                seen = posted;
-                break;
+        while shared.round.load(Ordering::Acquire) == seen {
+            if shared.stop.load(Ordering::Acquire) {
+                return;
             }
             if spins < SPIN {
                 spins += 1;
@@ -138,36 +120,14 @@ fn serve(mut state: IncrementalLikelihood, mb: &Mailbox) {
                 std::thread::park();
             }
         }
-        let Some(command) = lock(&mb.command).take() else {
-            continue;
-        };
-        let ok = match command {
-            Command::Stop => return,
-            Command::Reset(m) => state.reset_shard(&m),
-            Command::Propose {
-                resolve,
-                mixture,
-                changed,
-            } => {
-                resolve_pending(&mut state, resolve);
-                state.propose_shard(&mixture, &changed)
-            }
-        };
-        {
-            let mut reply = lock(&mb.reply);
-            reply.0 = ok;
-            reply.1.clear();
-            reply.1.extend_from_slice(state.partials());
+        if shared.stop.load(Ordering::Acquire) {
+            return;
         }
-        mb.done.store(seen, Ordering::Release);
-    }
-}
-
-fn resolve_pending(state: &mut IncrementalLikelihood, resolve: Resolve) {
-    match resolve {
-        Resolve::Nothing => {}
-        Resolve::Accept { rebuild } => state.accept_shard(rebuild),
-        Resolve::Reject => state.reject(),
+        let (round, command) = lock(&shared.command).clone();
+        seen = round;
+        if let Some(command) = command {
+            shared.work(round, &command);
+        }
     }
 }
 
@@ -197,14 +157,15 @@ pub fn shard_ranges(n: usize, shards: usize) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
-/// A [`ChainEvaluator`] whose proposals are computed by several threads, each on
-/// a shard of the subjects. Gives the same log-likelihoods, to the bit, as one
-/// [`IncrementalLikelihood`] over all subjects.
+/// A [`ChainEvaluator`] whose proposals are computed by several threads, each
+/// round's shards taken by whichever thread is free. Gives the same
+/// log-likelihoods, to the bit, as one [`IncrementalLikelihood`] over all subjects.
 pub struct ShardedIncremental {
     lik: Arc<Likelihood>,
-    local: IncrementalLikelihood,
-    workers: Vec<Worker>,
-    /// What the workers do with their pending proposal before the next command.
+    shared: Arc<Shared>,
+    helpers: Vec<JoinHandle<()>>,
+    round: u64,
+    /// What the shards do with their pending proposal before the next command.
     resolve: Resolve,
     /// The pending proposal left the incremental range in some shard.
     rebuild: bool,
@@ -214,98 +175,174 @@ pub struct ShardedIncremental {
 impl std::fmt::Debug for ShardedIncremental {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShardedIncremental")
-            .field("shards", &(self.workers.len() + 1))
+            .field("shards", &self.shared.shards.len())
             .finish()
     }
 }
 
 impl ShardedIncremental {
-    /// The state of `mixture` split into (up to) `shards` shards, all but the first
-    /// on threads of their own.
+    /// The state of `mixture` split into (up to) `shards` shards, worked on by the
+    /// calling thread and `shards - 1` helper threads.
     pub fn new(lik: Arc<Likelihood>, mixture: &Mixture, shards: usize) -> Self {
         let ranges = shard_ranges(lik.n_subjects(), shards);
-        let mut workers = Vec::with_capacity(ranges.len().saturating_sub(1));
-        for r in &ranges[1..] {
-            let shard = Arc::new(lik.shard(r.clone()));
-            workers.push(Worker::spawn(IncrementalLikelihood::new(shard, mixture)));
-        }
-        let local = if ranges.len() == 1 {
-            IncrementalLikelihood::new(Arc::clone(&lik), mixture)
-        } else {
-            IncrementalLikelihood::new(Arc::new(lik.shard(ranges[0].clone())), mixture)
-        };
+        let whole = ranges.len() == 1;
+        let shards = ranges
+            .iter()
+            .map(|r| {
+                let part = if whole {
+                    Arc::clone(&lik)
+                } else {
+                    Arc::new(lik.shard(r.clone()))
+                };
+                Shard {
+                    slot: Mutex::new(ShardState {
+                        state: IncrementalLikelihood::new(part, mixture),
+                        ok: true,
+                    }),
+                    claimed: AtomicU64::new(0),
+                }
+            })
+            .collect::<Vec<_>>();
+        let n = shards.len();
+        let shared = Arc::new(Shared {
+            shards,
+            command: Mutex::new((0, None)),
+            round: AtomicU64::new(0),
+            finished: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+        });
+        let helpers = (1..n)
+            .map(|_| {
+                let sh = Arc::clone(&shared);
+                std::thread::Builder::new()
+                    .name("sustain-shard".into())
+                    .spawn(move || help(&sh))
+                    .unwrap_or_else(|e| panic!("cannot start a shard thread: {e}"))
+            })
+            .collect();
         Self {
             lik,
-            local,
-            workers,
+            shared,
+            helpers,
+            round: 0,
             resolve: Resolve::Nothing,
             rebuild: false,
             blocks: Vec::new(),
         }
     }
 
-    /// Number of shards (threads) the proposals use.
+    /// Number of shards the proposals are split into.
     pub fn n_shards(&self) -> usize {
-        self.workers.len() + 1
+        self.shared.shards.len()
     }
 
-    /// Collects the workers' replies after the local shard's `ok`; the total.
-    fn gather(&mut self, ok: bool, mixture: &Mixture) -> (f64, bool) {
-        self.blocks.clear();
-        self.blocks.extend_from_slice(self.local.partials());
-        let mut all_ok = ok;
-        for w in &self.workers {
-            all_ok &= w.wait(&mut self.blocks);
+    /// Runs one round of `command` on every shard; the total and whether every
+    /// subject stayed in range.
+    fn round(&mut self, command: Command, mixture: &Mixture) -> (f64, bool) {
+        let sh = Arc::clone(&self.shared);
+        self.round += 1;
+        let round = self.round;
+        let command = Arc::new(command);
+        sh.finished.store(0, Ordering::Relaxed);
+        *lock(&sh.command) = (round, Some(Arc::clone(&command)));
+        sh.round.store(round, Ordering::Release);
+        for h in &self.helpers {
+            h.thread().unpark();
         }
-        let ll = if all_ok {
+        sh.work(round, &command);
+        self.wait_round();
+        self.blocks.clear();
+        let mut ok = true;
+        for shard in &sh.shards {
+            let slot = lock(&shard.slot);
+            ok &= slot.ok;
+            self.blocks.extend_from_slice(slot.state.partials());
+        }
+        let ll = if ok {
             neumaier_sum(&self.blocks)
         } else {
             self.lik.loglike(mixture)
         };
-        (ll, all_ok)
+        (ll, ok)
+    }
+
+    /// Waits until every shard of the current round is finished (a helper may
+    /// still be running one it claimed).
+    fn wait_round(&self) {
+        let n = self.shared.shards.len();
+        let mut spins = 0u32;
+        while self.shared.finished.load(Ordering::Acquire) < n {
+            if spins < SPIN {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                if self.helpers.iter().any(|h| h.is_finished()) {
+                    panic!("a shard thread of the chain stopped (it panicked)");
+                }
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+impl Drop for ShardedIncremental {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.round.fetch_add(1, Ordering::AcqRel);
+        for h in &self.helpers {
+            h.thread().unpark();
+        }
+        for h in self.helpers.drain(..) {
+            // A helper's panic was already reported by `wait_round` (or nobody waited).
+            let _ = h.join();
+        }
     }
 }
 
 impl ChainEvaluator for ShardedIncremental {
     fn reset(&mut self, mixture: &Mixture) -> f64 {
-        let m = Arc::new(mixture.clone());
-        for w in &mut self.workers {
-            w.post(Command::Reset(Arc::clone(&m)));
-        }
         self.resolve = Resolve::Nothing;
         self.rebuild = false;
-        let ok = self.local.reset_shard(mixture);
-        self.gather(ok, mixture).0
+        self.round(Command::Reset(mixture.clone()), mixture).0
     }
 
     fn propose(&mut self, mixture: &Mixture, changed: &[bool]) -> f64 {
-        if !self.workers.is_empty() {
-            let m = Arc::new(mixture.clone());
-            let c = Arc::new(changed.to_vec());
-            let resolve = std::mem::replace(&mut self.resolve, Resolve::Nothing);
-            for w in &mut self.workers {
-                w.post(Command::Propose {
-                    resolve,
-                    mixture: Arc::clone(&m),
-                    changed: Arc::clone(&c),
-                });
+        let resolve = std::mem::replace(&mut self.resolve, Resolve::Nothing);
+        if self.helpers.is_empty() {
+            // One shard: no round, no copies of the proposal.
+            let sh = Arc::clone(&self.shared);
+            let mut slot = lock(&sh.shards[0].slot);
+            let state = &mut slot.state;
+            match resolve {
+                Resolve::Nothing => {}
+                Resolve::Accept { rebuild } => state.accept_shard(rebuild),
+                Resolve::Reject => state.reject(),
             }
+            let ok = state.propose_shard(mixture, changed);
+            self.rebuild = !ok;
+            return if ok {
+                neumaier_sum(state.partials())
+            } else {
+                self.lik.loglike(mixture)
+            };
         }
-        let ok = self.local.propose_shard(mixture, changed);
-        let (ll, all_ok) = self.gather(ok, mixture);
-        self.rebuild = !all_ok;
+        let command = Command::Propose {
+            resolve,
+            mixture: mixture.clone(),
+            changed: changed.to_vec(),
+        };
+        let (ll, ok) = self.round(command, mixture);
+        self.rebuild = !ok;
         ll
     }
 
     fn accept(&mut self) {
-        self.local.accept_shard(self.rebuild);
         self.resolve = Resolve::Accept {
             rebuild: self.rebuild,
         };
     }
 
     fn reject(&mut self) {
-        self.local.reject();
         self.resolve = Resolve::Reject;
     }
 }
