@@ -3,7 +3,7 @@
 //! When there are fewer chains than cores (the reference's one chain, or the last
 //! subtype count of a fit), each chain's proposals can use several threads: the
 //! subjects are cut into shards on [`TOTAL_BLOCK`] boundaries, each shard keeps its
-//! own [`IncrementalLikelihood`] on a worker thread, and a proposal's total is the
+//! own [`IncrementalLikelihood`], and a proposal's total is the
 //! compensated sum of every shard's block partials in order. A whole state computes
 //! the same block partials, so a split chain gives the same bits as an unsplit one:
 //! results do not depend on the thread count.
@@ -94,13 +94,18 @@ fn run(state: &mut IncrementalLikelihood, command: &Command) -> bool {
             mixture,
             changed,
         } => {
-            match *resolve {
-                Resolve::Nothing => {}
-                Resolve::Accept { rebuild } => state.accept_shard(rebuild),
-                Resolve::Reject => state.reject(),
-            }
+            apply(state, *resolve);
             state.propose_shard(mixture, changed)
         }
+    }
+}
+
+/// Resolves a shard's pending proposal.
+fn apply(state: &mut IncrementalLikelihood, resolve: Resolve) {
+    match resolve {
+        Resolve::Nothing => {}
+        Resolve::Accept { rebuild } => state.accept_shard(rebuild),
+        Resolve::Reject => state.reject(),
     }
 }
 
@@ -313,11 +318,7 @@ impl ChainEvaluator for ShardedIncremental {
             let sh = Arc::clone(&self.shared);
             let mut slot = lock(&sh.shards[0].slot);
             let state = &mut slot.state;
-            match resolve {
-                Resolve::Nothing => {}
-                Resolve::Accept { rebuild } => state.accept_shard(rebuild),
-                Resolve::Reject => state.reject(),
-            }
+            apply(state, resolve);
             let ok = state.propose_shard(mixture, changed);
             self.rebuild = !ok;
             return if ok {
