@@ -325,8 +325,9 @@ impl IncrementalLikelihood {
         self.fragile[s][g] = true;
     }
 
-    /// Sum over subjects of `ref + ln(sum_s f_s p_s) + const`; false if a subject's
-    /// sum left the safe range (then the caller falls back to the exact path).
+    /// Block partial sums (into `blocks`, one per [`crate::TOTAL_BLOCK`] subjects)
+    /// of `ref + ln(sum_s f_s p_s) + const`; false if a subject's sum left the safe
+    /// range (then the caller falls back to the exact path).
     fn total(&self, fractions: &[f64], p: &[&[f64]], blocks: &mut Vec<f64>) -> bool {
         let lik = &self.lik;
         kernels::mixture_total(
