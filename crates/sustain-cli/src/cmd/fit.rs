@@ -155,7 +155,9 @@ pub struct FitSettings {
     #[arg(long, value_enum, default_value_t = Proposal::Exact)]
     pub proposal: Proposal,
 
-    /// Worker threads; results do not depend on it [default: the available cores].
+    /// Worker threads: E-M start points, chains, and with fewer chains than
+    /// threads the last subtype count's chains split by subjects; results do not
+    /// depend on it [default: the available cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 }
