@@ -1,6 +1,9 @@
-//! MCMC iterations per second of one chain on W1 and W2, best of several runs
-//! (robust to a busy machine): `cargo run --release --example mcmc_timing`
-//! (`MCMC_REPEATS=N` for N runs per workload instead of 5).
+//! MCMC iterations per second of one chain on W1 and W2, on one thread and split
+//! over two threads by subjects (the same chain, the same samples), best of
+//! several runs (robust to a busy machine):
+//! `cargo run --release --example mcmc_timing` (`MCMC_REPEATS=N` for N runs per
+//! workload instead of 5). The cohorts are those of the report's tables (equal
+//! fractions; see docs/performance.md).
 
 use rand::SeedableRng;
 use std::sync::Arc;
