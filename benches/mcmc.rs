@@ -74,31 +74,27 @@ fn bench(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(std::time::Duration::from_secs(4));
+    let settings = ChainSettings {
+        mode: ProposalMode::Exact,
+        steps,
+        n_iterations: iterations,
+        seed: 3,
+        threads: 2,
+        chain_threads: 1,
+    };
     for n_chains in [1usize, 2, 4, 8] {
         group.throughput(Throughput::Elements((iterations * n_chains) as u64));
         group.bench_function(format!("chains{n_chains}_iters{iterations}"), |b| {
-            let settings = ChainSettings {
-                mode: ProposalMode::Exact,
-                steps: steps.clone(),
-                n_iterations: iterations,
-                seed: 3,
-                threads: 2,
-                chain_threads: 1,
-            };
             b.iter(|| run_chains(&lik, &start, &settings, 0..n_chains))
         });
     }
+    let split = ChainSettings {
+        chain_threads: 2,
+        ..settings.clone()
+    };
     group.throughput(Throughput::Elements(iterations as u64));
     group.bench_function(format!("chains1_split2_iters{iterations}"), |b| {
-        let settings = ChainSettings {
-            mode: ProposalMode::Exact,
-            steps: steps.clone(),
-            n_iterations: iterations,
-            seed: 3,
-            threads: 2,
-            chain_threads: 2,
-        };
-        b.iter(|| run_chains(&lik, &start, &settings, 0..1))
+        b.iter(|| run_chains(&lik, &start, &split, 0..1))
     });
     group.finish();
 }

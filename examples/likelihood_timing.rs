@@ -1,28 +1,15 @@
 //! Minimum-of-many timings of one likelihood on W1 and W2 (robust to a busy
 //! machine, unlike means): `cargo run --release --example likelihood_timing`.
 
-use rand::SeedableRng;
 use std::time::Instant;
-use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::*;
 
+/// `sustain_model::workloads::cohort` with `ns` subtypes of equal fractions.
 fn workload(nb: usize, ns: usize, m: usize) -> (Likelihood, Mixture) {
-    let events = EventSet::uniform(nb, &[1.0, 2.0, 3.0], 5.0).unwrap();
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
-    let seqs: Vec<Sequence> = (0..ns)
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let f = vec![1.0 / ns as f64; ns];
-    let truth = Mixture::new(seqs, f).unwrap();
-    let spec = SimulationSpec {
-        n_subjects: m,
-        control_fraction: 0.0,
-        missing_fraction: 0.1,
-    };
-    let sim = simulate(&events, &truth, &spec, 2).unwrap();
+    let w = workloads::cohort(m, nb, &vec![1.0 / ns as f64; ns], 1);
     (
-        Likelihood::new(events, &sim.data, MissingConvention::Marginalise).unwrap(),
-        truth,
+        Likelihood::new(w.events, &w.data, MissingConvention::Marginalise).unwrap(),
+        w.truth,
     )
 }
 

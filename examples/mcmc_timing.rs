@@ -5,11 +5,9 @@
 //! workload instead of 5). The cohorts are those of the report's tables (equal
 //! fractions; see docs/performance.md).
 
-use rand::SeedableRng;
 use std::sync::Arc;
 use std::time::Instant;
 use sustain_cpu::{run_chains, ChainSettings};
-use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::*;
 use sustain_sampler::{tune_steps, ProposalMode};
 
@@ -23,20 +21,10 @@ fn main() {
         ("W1 (M=1000, B=10, N=30, S=3)", 10, 3, 1000),
         ("W2 (M=2000, B=15, N=45, S=5)", 15, 5, 2000),
     ] {
-        let events = EventSet::uniform(nb, &[1.0, 2.0, 3.0], 5.0).unwrap();
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
-        let seqs: Vec<Sequence> = (0..ns)
-            .map(|_| Sequence::random(&events, &mut rng))
-            .collect();
-        let truth = Mixture::new(seqs, vec![1.0 / ns as f64; ns]).unwrap();
-        let spec = SimulationSpec {
-            n_subjects: m,
-            control_fraction: 0.0,
-            missing_fraction: 0.1,
-        };
-        let sim = simulate(&events, &truth, &spec, 2).unwrap();
+        let w = workloads::cohort(m, nb, &vec![1.0 / ns as f64; ns], 1);
+        let (events, truth) = (w.events, w.truth);
         let lik = Arc::new(
-            Likelihood::new(events.clone(), &sim.data, MissingConvention::Marginalise).unwrap(),
+            Likelihood::new(events.clone(), &w.data, MissingConvention::Marginalise).unwrap(),
         );
         let steps = tune_steps(
             &events,

@@ -15,31 +15,18 @@
 //!
 //! `cargo run --release --example scaling`
 
-use rand::SeedableRng;
-use rand_pcg::Pcg64;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 use sustain_cpu::{run_chains, ChainSettings};
-use sustain_model::simulate::{simulate, SimulationSpec};
-use sustain_model::{EventSet, Likelihood, MissingConvention, Mixture, Sequence};
+use sustain_model::{workloads, Likelihood, MissingConvention, Mixture};
 use sustain_sampler::{ProposalMode, StepSizes};
 
+/// A `sustain_model::workloads::cohort` (3 subtypes, fractions 0.5 / 0.3 / 0.2).
 fn cohort(n_subjects: usize, n_biomarkers: usize, seed: u64) -> (Arc<Likelihood>, Mixture) {
-    let events = EventSet::uniform(n_biomarkers, &[1.0, 2.0, 3.0], 5.0).unwrap();
-    let mut rng = Pcg64::seed_from_u64(seed);
-    let seqs = (0..3)
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let truth = Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap();
-    let spec = SimulationSpec {
-        n_subjects,
-        control_fraction: 0.0,
-        missing_fraction: 0.1,
-    };
-    let sim = simulate(&events, &truth, &spec, seed + 1).unwrap();
-    let lik = Likelihood::new(events, &sim.data, MissingConvention::Marginalise).unwrap();
-    (Arc::new(lik), truth)
+    let w = workloads::cohort(n_subjects, n_biomarkers, &[0.5, 0.3, 0.2], seed);
+    let lik = Likelihood::new(w.events, &w.data, MissingConvention::Marginalise).unwrap();
+    (Arc::new(lik), w.truth)
 }
 
 /// Median seconds of one `loglike`, over repeats that take about 1 s in all.
