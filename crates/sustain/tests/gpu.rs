@@ -25,6 +25,18 @@ struct Sim42 {
 }
 
 impl Sim42 {
+    /// The whole cohort prepared under the marginalising convention.
+    fn likelihood(&self) -> Arc<Likelihood> {
+        Arc::new(
+            Likelihood::new(
+                self.events.clone(),
+                &self.data,
+                MissingConvention::Marginalise,
+            )
+            .unwrap(),
+        )
+    }
+
     /// The whole cohort as fit input.
     fn input(&self) -> FitInput<'_> {
         FitInput {
@@ -156,14 +168,7 @@ fn gpu_fit_gives_the_cpu_ml_sequences_on_sim42() {
 #[test]
 fn serial_lockstep_equals_run_chains_on_sim42() {
     let Some(sim) = sim42() else { return };
-    let lik = Arc::new(
-        Likelihood::new(
-            sim.events.clone(),
-            &sim.data,
-            MissingConvention::Marginalise,
-        )
-        .unwrap(),
-    );
+    let lik = sim.likelihood();
     let mut rng = <rand_pcg::Pcg64 as rand::SeedableRng>::seed_from_u64(9);
     let start = Mixture::new(
         vec![
@@ -257,14 +262,7 @@ fn gpu_staging_agrees_with_the_cpu_on_sim42() {
     let Some(engine) = gpu_engine() else { return };
     let input = sim.input();
     let fitted = fit(&input, &config(Backend::Cpu), None, &|_| {}).unwrap();
-    let lik = Arc::new(
-        Likelihood::new(
-            sim.events.clone(),
-            &sim.data,
-            MissingConvention::Marginalise,
-        )
-        .unwrap(),
-    );
+    let lik = sim.likelihood();
     let ids: Vec<String> = (1..=sim.data.n_subjects()).map(|i| i.to_string()).collect();
     for model in &fitted.models {
         let cpu = sustain::stage::stage_subjects(&lik, model, &ids, 200, 2);
