@@ -75,12 +75,19 @@ pub struct ChainSettings {
 }
 
 impl ChainSettings {
-    /// Threads each of `n_chains` chains uses: never more than the machine's cores
-    /// (a split chain's threads wait for each other by spinning, which only pays
-    /// when each has a core of its own).
+    /// Threads each of `n_chains` chains may use: never more than the machine's
+    /// cores (a split chain hands work between its threads every proposal, which
+    /// only pays when each has a core of its own).
     pub fn threads_per_chain(&self, n_chains: usize) -> usize {
         let cores = default_threads();
         (self.threads.min(cores) / n_chains.max(1)).clamp(1, self.chain_threads.max(1))
+    }
+
+    /// Shards (threads) each of `n_chains` chains over `n_subjects` subjects is
+    /// split into: [`Self::threads_per_chain`], fewer where shards would be small
+    /// ([`sharded::useful_shards`]).
+    pub fn shards_per_chain(&self, n_subjects: usize, n_chains: usize) -> usize {
+        sharded::useful_shards(n_subjects, self.threads_per_chain(n_chains))
     }
 }
 
@@ -105,8 +112,7 @@ pub fn run_chains_observed(
 ) -> Vec<ChainRun> {
     let indices: Vec<usize> = chains.collect();
     let events: &EventSet = lik.events();
-    let per_chain =
-        sharded::useful_shards(lik.n_subjects(), settings.threads_per_chain(indices.len()));
+    let per_chain = settings.shards_per_chain(lik.n_subjects(), indices.len());
     parallel_map(indices.len(), settings.threads, |i| {
         let index = indices[i];
         let mut rng = rng::stream(settings.seed, rng::purpose::CHAIN, index as u64);

@@ -263,12 +263,17 @@ impl ShardedIncremental {
             ok &= slot.ok;
             self.blocks.extend_from_slice(slot.state.partials());
         }
-        let ll = if ok {
-            neumaier_sum(&self.blocks)
+        (self.total(ok, &self.blocks, mixture), ok)
+    }
+
+    /// The log-likelihood from every shard's block partials in order, or from
+    /// scratch where a subject left the incremental range (`ok` false).
+    fn total(&self, ok: bool, blocks: &[f64], mixture: &Mixture) -> f64 {
+        if ok {
+            neumaier_sum(blocks)
         } else {
             self.lik.loglike(mixture)
-        };
-        (ll, ok)
+        }
     }
 
     /// Waits until every shard of the current round is finished (a helper may
@@ -321,11 +326,7 @@ impl ChainEvaluator for ShardedIncremental {
             apply(state, resolve);
             let ok = state.propose_shard(mixture, changed);
             self.rebuild = !ok;
-            return if ok {
-                neumaier_sum(state.partials())
-            } else {
-                self.lik.loglike(mixture)
-            };
+            return self.total(ok, state.partials(), mixture);
         }
         let command = Command::Propose {
             resolve,

@@ -554,10 +554,9 @@ pub fn assemble(
 
 /// The reference's step-size tuning from the E-M optimum (on the CPU incremental
 /// path, whatever the backend), then the settings every chain of subtype count `k`
-/// shares; chain `i` uses stream `(seed + k, CHAIN, i)`.
-/// Tuned step sizes and the chain settings of subtype count `k`. `chain_threads`:
-/// how many threads one chain may use (1 while E-M runs beside the chains); the
-/// tuning chain uses that many too. Results do not depend on it.
+/// shares; chain `i` uses stream `(seed + k, CHAIN, i)`. `chain_threads`: how many
+/// threads one chain may use (1 while E-M runs beside the chains); the tuning
+/// chain is split the same way. Results do not depend on it.
 fn tuned_chain_settings(
     lik: &Arc<Likelihood>,
     em_fit: &MlFit,
@@ -566,29 +565,25 @@ fn tuned_chain_settings(
     chain_threads: usize,
 ) -> ChainSettings {
     let seed = config.seed.wrapping_add(k as u64);
-    let tuning_threads = sustain_cpu::sharded::useful_shards(
-        lik.n_subjects(),
-        chain_threads
-            .min(config.threads)
-            .min(sustain_cpu::default_threads()),
-    );
-    let steps = tune_steps(
+    let mut settings = ChainSettings {
+        mode: config.proposal,
+        steps: sustain_sampler::StepSizes::initial(k, lik.events().n_events()),
+        n_iterations: config.n_iterations,
+        seed,
+        threads: config.threads,
+        chain_threads,
+    };
+    let shards = settings.shards_per_chain(lik.n_subjects(), 1);
+    settings.steps = tune_steps(
         lik.events(),
-        || ShardedIncremental::new(Arc::clone(lik), &em_fit.mixture, tuning_threads),
+        || ShardedIncremental::new(Arc::clone(lik), &em_fit.mixture, shards),
         &em_fit.mixture,
         config.proposal,
         config.tuning_passes,
         config.tuning_iterations,
         seed,
     );
-    ChainSettings {
-        mode: config.proposal,
-        steps,
-        n_iterations: config.n_iterations,
-        seed,
-        threads: config.threads,
-        chain_threads,
-    }
+    settings
 }
 
 /// One subtype count of a chain shard (`sustain fit --chain-shard I/N`): the E-M

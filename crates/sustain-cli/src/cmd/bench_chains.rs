@@ -183,10 +183,7 @@ pub fn run(args: &BenchChainsArgs) -> Result<(), CliError> {
     let (_, diagnostics) = merge(runs, burn_in, 1);
     let iterations_per_s = args.iterations as f64 / wall_s;
     let split_chain = SplitRow {
-        threads: sustain_cpu::sharded::useful_shards(
-            lik.n_subjects(),
-            split_settings.threads_per_chain(1),
-        ),
+        threads: split_settings.shards_per_chain(lik.n_subjects(), 1),
         wall_s,
         iterations_per_s,
         speedup: iterations_per_s
