@@ -12,7 +12,7 @@ pub use sharded::ShardedIncremental;
 use crossbeam::thread;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use sustain_model::batch::{posterior_sums_serial, subtype_candidates_serial};
+use sustain_model::batch::subtype_candidates_serial;
 use sustain_model::{BatchEvaluator, EventSet, Likelihood, Mixture, Result, Scratch, Sequence};
 use sustain_sampler::progress::ChainProgress;
 use sustain_sampler::{rng, run_chain_observed, ChainRun, ProposalMode, StepSizes};
@@ -182,26 +182,27 @@ impl BatchEvaluator for ThreadedEvaluator {
             lik.log_p_subjects(&mixtures[i])
         }))
     }
-    /// Sums fixed chunks of mixtures on threads, a wave of `threads` chunks at a time,
-    /// and adds the chunk sums in order: the result does not depend on the thread
-    /// count, and memory holds one array per thread.
+    /// Splits the subjects (whole lane groups) over the threads; each thread sums
+    /// every mixture for its subjects, in order, so a subject's sums are the same
+    /// bits on any thread count.
     fn posterior_sums(&mut self, mixtures: &[Mixture]) -> Result<ndarray::Array3<f64>> {
-        const CHUNK: usize = 8;
+        use sustain_model::kernels::LANES;
         let lik = &self.likelihood;
         let k = sustain_model::batch::common_subtypes(mixtures)?;
-        let mut total = ndarray::Array3::zeros((lik.n_subjects(), lik.events().n_stages(), k));
-        let n_chunks = mixtures.len().div_ceil(CHUNK);
-        for wave in (0..n_chunks).step_by(self.threads) {
-            let width = self.threads.min(n_chunks - wave);
-            let sums = parallel_map(width, self.threads, |i| {
-                let start = (wave + i) * CHUNK;
-                posterior_sums_serial(lik, &mixtures[start..(start + CHUNK).min(mixtures.len())])
-            });
-            for s in sums {
-                total += &s?;
-            }
+        let (m, ns) = (lik.n_subjects(), lik.events().n_stages());
+        if mixtures.is_empty() {
+            return Ok(ndarray::Array3::zeros((m, ns, k)));
         }
-        Ok(total)
+        let groups = chunks(m.div_ceil(LANES), self.threads);
+        let parts = parallel_map(groups.len(), self.threads, |p| {
+            let subjects = groups[p].start * LANES..(groups[p].end * LANES).min(m);
+            let mut out = vec![0.0; subjects.len() * ns * k];
+            lik.posterior_sums_into(mixtures, subjects, &mut out);
+            out
+        });
+        let all: Vec<f64> = parts.into_iter().flatten().collect();
+        Ok(ndarray::Array3::from_shape_vec((m, ns, k), all)
+            .unwrap_or_else(|_| unreachable!("one row per subject")))
     }
     fn loglike_subtype_candidates(
         &mut self,

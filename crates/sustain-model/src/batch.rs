@@ -123,11 +123,14 @@ pub fn common_subtypes(mixtures: &[Mixture]) -> Result<usize> {
 /// evaluators.
 pub fn posterior_sums_serial(lik: &Likelihood, mixtures: &[Mixture]) -> Result<Array3<f64>> {
     let k = common_subtypes(mixtures)?;
-    let mut sum = Array3::zeros((lik.n_subjects(), lik.events().n_stages(), k));
-    for m in mixtures {
-        sum += &lik.posteriors(m).subtype_stage;
+    if mixtures.is_empty() {
+        return Ok(Array3::zeros((
+            lik.n_subjects(),
+            lik.events().n_stages(),
+            k,
+        )));
     }
-    Ok(sum)
+    Ok(lik.posterior_sums(mixtures))
 }
 
 /// `log sum_{s != t} (f_s / rest) exp(lse_s)` per subject, `rest` being the others'

@@ -400,39 +400,121 @@ impl Likelihood {
 
     /// The posteriors over subtypes, stages, and both, for a mixture (spec section 3).
     pub fn posteriors(&self, mixture: &Mixture) -> Posteriors {
-        let ns = self.events.n_stages();
-        let n_sub = mixture.n_subtypes();
-        let perms: Vec<Array2<f64>> = mixture
-            .sequences()
-            .iter()
-            .map(|s| self.log_p_perm_k(s))
-            .collect();
-        let mut joint = Array3::zeros((self.n_subjects, ns, n_sub));
-        for m in 0..self.n_subjects {
-            let mut max = f64::NEG_INFINITY;
-            for (s, p) in perms.iter().enumerate() {
-                let lf = mixture.fractions()[s].ln();
-                for k in 0..ns {
-                    let v = lf + p[[m, k]];
-                    joint[[m, k, s]] = v;
-                    max = max.max(v);
-                }
-            }
-            let mut total = 0.0;
-            for v in joint.slice_mut(ndarray::s![m, .., ..]).iter_mut() {
-                *v = (*v - max).exp();
-                total += *v;
-            }
-            joint
-                .slice_mut(ndarray::s![m, .., ..])
-                .mapv_inplace(|v| v / total);
-        }
+        let joint = self.posterior_sums(std::slice::from_ref(mixture));
         let subtype = joint.sum_axis(ndarray::Axis(1));
         let stage = joint.sum_axis(ndarray::Axis(2));
         Posteriors {
             subtype,
             stage,
             subtype_stage: joint,
+        }
+    }
+
+    /// The sum over `mixtures` of their subtype-stage posteriors
+    /// ([`Posteriors::subtype_stage`], `[subject, stage, subtype]`), added in the
+    /// order given (what staging from posterior samples averages). The stage values
+    /// of a sequence that several mixtures share are computed once.
+    ///
+    /// # Panics
+    /// If the mixtures have different numbers of subtypes.
+    pub fn posterior_sums(&self, mixtures: &[Mixture]) -> Array3<f64> {
+        let ns = self.events.n_stages();
+        let n_sub = mixtures.first().map_or(0, Mixture::n_subtypes);
+        let mut sum = Array3::zeros((self.n_subjects, ns, n_sub));
+        let out = sum
+            .as_slice_mut()
+            .unwrap_or_else(|| unreachable!("a new array is contiguous"));
+        self.posterior_sums_into(mixtures, 0..self.n_subjects, out);
+        sum
+    }
+
+    /// [`Self::posterior_sums`] of the subjects `subjects` only, added into `out`
+    /// (their rows of the `[subject, stage, subtype]` array, in that layout). Each
+    /// subject's values are the same bits whatever range it is computed in, so
+    /// threads can split the subjects.
+    ///
+    /// # Panics
+    /// If `subjects.start` is not a multiple of [`LANES`], the range ends past the
+    /// last subject, `out` has another length, or the mixtures have different
+    /// numbers of subtypes.
+    pub fn posterior_sums_into(
+        &self,
+        mixtures: &[Mixture],
+        subjects: std::ops::Range<usize>,
+        out: &mut [f64],
+    ) {
+        let ns = self.events.n_stages();
+        let n_sub = mixtures.first().map_or(0, Mixture::n_subtypes);
+        assert!(
+            mixtures.iter().all(|m| m.n_subtypes() == n_sub),
+            "every mixture has the same number of subtypes"
+        );
+        assert!(
+            subjects.start.is_multiple_of(LANES) && subjects.end <= self.n_subjects,
+            "subjects start on a lane group and exist"
+        );
+        if mixtures.is_empty() {
+            return;
+        }
+        let first = subjects.start;
+        let n = subjects.len();
+        assert!(out.len() == n * ns * n_sub, "one row per subject");
+        // Distinct sequences (consecutive posterior samples often share them) and
+        // each mixture's index into them.
+        let mut distinct: Vec<&Sequence> = Vec::new();
+        let mut index: std::collections::HashMap<&Sequence, usize> = Default::default();
+        let picks: Vec<Vec<usize>> = mixtures
+            .iter()
+            .map(|m| {
+                m.sequences()
+                    .iter()
+                    .map(|seq| {
+                        *index.entry(seq).or_insert_with(|| {
+                            distinct.push(seq);
+                            distinct.len() - 1
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        let scratches: Vec<Scratch> = distinct
+            .iter()
+            .map(|seq| {
+                let mut scratch = Scratch::default();
+                self.fill_stage_input(&StageValues::new(&self.events, seq), &mut scratch);
+                scratch
+            })
+            .collect();
+        let log_f: Vec<Vec<f64>> = mixtures
+            .iter()
+            .map(|m| m.fractions().iter().map(|f| f.ln()).collect())
+            .collect();
+        let stride = stage_stride(ns);
+        let mut blocks = vec![0.0; distinct.len() * stride * LANES];
+        let mut post = vec![0.0; n_sub * ns * LANES];
+        for g in first / LANES..subjects.end.div_ceil(LANES) {
+            let gi = self.group(g);
+            for (d, scratch) in scratches.iter().enumerate() {
+                let block = &mut blocks[d * stride * LANES..(d + 1) * stride * LANES];
+                kernels::stage_values(self.isa, &self.stage_input(scratch), &gi, block);
+            }
+            let lanes = g * LANES..((g + 1) * LANES).min(subjects.end);
+            for (lf, pick) in log_f.iter().zip(&picks) {
+                let refs: Vec<&[f64]> = pick
+                    .iter()
+                    .map(|&d| &blocks[d * stride * LANES..(d + 1) * stride * LANES])
+                    .collect();
+                kernels::posterior_group(self.isa, lf, &refs, ns, &mut post);
+                for m in lanes.clone() {
+                    let lane = m - g * LANES;
+                    let row = &mut out[(m - first) * ns * n_sub..(m - first + 1) * ns * n_sub];
+                    for k in 0..ns {
+                        for s in 0..n_sub {
+                            row[k * n_sub + s] += post[(s * ns + k) * LANES + lane];
+                        }
+                    }
+                }
+            }
         }
     }
 }

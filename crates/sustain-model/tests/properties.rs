@@ -569,6 +569,69 @@ proptest! {
         }
     }
 
+    /// `posterior_sums` over several mixtures (some sharing sequences, some with
+    /// zero fractions) equals the sum of the spec's posteriors computed naively with
+    /// `f64::exp`, and computing it on any split of the subjects gives the same bits.
+    #[test]
+    fn posterior_sums_match_naive(case in case_strategy(), seed2 in any::<u64>(), cut in 0usize..6) {
+        let ev = case.events();
+        let data = case.data();
+        let first = case.mixture(&ev);
+        let mut rng = Pcg64::seed_from_u64(seed2);
+        // The first mixture again, one with a subtype moved to a new sequence, and
+        // one with other fractions (a zero among them when there are 2 or more).
+        let mut moved = first.clone();
+        moved.sequences_mut()[0] = Sequence::random(&ev, &mut rng);
+        let n_sub = first.n_subtypes();
+        let mut w: Vec<f64> = (0..n_sub).map(|s| if s == 1 { 0.0 } else { rng.gen_range(0.1..1.0) }).collect();
+        let total: f64 = w.iter().sum();
+        w.iter_mut().for_each(|v| *v /= total);
+        let refrac = Mixture::new(first.sequences().to_vec(), w).unwrap();
+        let mixtures = vec![first.clone(), moved, first, refrac];
+        let (m_n, ns) = (data.n_subjects(), ev.n_stages());
+        for conv in CONVENTIONS {
+            let lik = Likelihood::new(ev.clone(), &data, conv).unwrap();
+            let got = lik.posterior_sums(&mixtures);
+            prop_assert_eq!(got.dim(), (m_n, ns, n_sub));
+            let mut want = ndarray::Array3::<f64>::zeros((m_n, ns, n_sub));
+            for mix in &mixtures {
+                let mus: Vec<Vec<Vec<f64>>> = mix
+                    .sequences()
+                    .iter()
+                    .map(|seq| naive_mu(&case.model.z_vals, &case.model.z_max, &seq.order()))
+                    .collect();
+                for (m, row) in case.rows.iter().enumerate() {
+                    let mut terms = vec![f64::NEG_INFINITY; ns * n_sub];
+                    for (s, mu) in mus.iter().enumerate() {
+                        for (k, l) in naive_log_p_given_stage(row, mu, &case.model.z_max, conv).into_iter().enumerate() {
+                            terms[k * n_sub + s] = mix.fractions()[s].ln() + l;
+                        }
+                    }
+                    let lse = naive_lse(&terms);
+                    for k in 0..ns {
+                        for s in 0..n_sub {
+                            want[[m, k, s]] += (terms[k * n_sub + s] - lse).exp();
+                        }
+                    }
+                }
+            }
+            for ((idx, a), b) in got.indexed_iter().zip(want.iter()) {
+                prop_assert!((a - b).abs() < 1e-12, "{:?} {:?}: {} vs naive {}", conv, idx, a, b);
+                if *b == 0.0 {
+                    prop_assert_eq!(*a, 0.0, "a zero fraction gives exact zeros");
+                }
+            }
+            // Any split on a lane-group boundary gives the same bits.
+            let lanes = sustain_model::kernels::LANES;
+            let at = (cut * lanes).min(m_n / lanes * lanes);
+            let mut split = vec![0.0; m_n * ns * n_sub];
+            let (lo, hi) = split.split_at_mut(at * ns * n_sub);
+            lik.posterior_sums_into(&mixtures, 0..at, lo);
+            lik.posterior_sums_into(&mixtures, at..m_n, hi);
+            prop_assert!(split.iter().zip(got.iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    }
+
     /// `SerialEvaluator`: `loglike_subtype_candidates` equals `loglike` of the
     /// mixture with that subtype replaced; `loglike_batch` and
     /// `log_p_subjects_batch` equal the individual calls; the trait's default
