@@ -6,11 +6,13 @@
 //! Moving one event changes the curves of a few biomarkers (the moved event's and
 //! those whose events it passed) on the stages around their knots. For such a
 //! biomarker the change of the stage log-likelihood, `T(k) = x dmu_k - obs dh_k`,
-//! is piecewise quadratic in the stage `k` (both curves are piecewise linear), so
-//! `exp(T(k))` follows `G_{k+1} = G_k R_k`, `R_{k+1} = R_k C_k` with `C_k` a
-//! per-piece constant: a proposal multiplies each changed `e` by these factors and
-//! needs one exponential per knot instead of one per changed stage (the kernels'
-//! `group_ramps`). A fraction move changes no stage likelihood at all.
+//! is piecewise quadratic in the stage `k` (both curves are piecewise linear), and
+//! so is their sum over the changed biomarkers. So `G(k) = exp(sum_b T_b(k))`
+//! follows `G_{k+1} = G_k R_k`, `R_{k+1} = R_k C_k` with `C_k` a product of
+//! per-piece constants: a proposal sweeps once over the changed stages, multiplying
+//! each changed `e` by `G`, with one exponential per stage where some curve breaks
+//! instead of one per changed stage (the kernels' `group_sweep`). A fraction move
+//! changes no stage likelihood at all.
 //!
 //! Exactness guards:
 //! - multiplying keeps full relative precision as long as no `e` has been clamped
@@ -30,7 +32,9 @@
 
 #![allow(clippy::needless_range_loop)]
 
-use crate::kernels::{self, ChangeSet, Lanes, Ramp, RampSet, StageDelta, Step, LANES};
+use crate::kernels::{
+    self, ChangeSet, Lanes, StageDelta, Sweep, SweepKind, SweepOp, SweepTerm, LANES,
+};
 use crate::likelihood::{Likelihood, Scratch};
 use crate::mixture::Mixture;
 use crate::stages::StageValues;
@@ -60,16 +64,37 @@ fn is_fragile(min: f64) -> bool {
     )
 }
 
+/// One step of a changed biomarker's factor `exp(T(k))`, from stage `j` to `j + 1`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Step {
+    /// Where a knot breaks a curve: the step is recomputed (`x a - obs d`).
+    Direct,
+    /// Stages `j - 1 ..= j + 1` in one linear piece of both curves: the `x` part of
+    /// the step is unchanged and its `mu^2` part moved by a constant, so the
+    /// factor is the previous step's times `1 + obs c_m1` (`c_m1 = expm1(-(d_j -
+    /// d_{j-1}))`).
+    Linked { c_m1: f64 },
+}
+
 /// One changed biomarker of a proposal: `(biomarker, k0, a0, d0, steps range)`.
 #[derive(Debug, Clone, Copy)]
 struct RampMeta {
     b: usize,
     k0: usize,
-    a0: f64,
-    d0: f64,
     steps: (usize, usize),
-    /// Range into `codes` (one per stage of the ramp).
-    codes: (usize, usize),
+    /// Start of the ramp's `dmu`, `dh` in `ramp_dmu`, `ramp_dh` (one per stage
+    /// `k0 ..= k0 + steps`).
+    vals: usize,
+}
+
+impl RampMeta {
+    /// The last stage the ramp changes.
+    fn last(&self) -> usize {
+        self.k0 + (self.steps.1 - self.steps.0)
+    }
+    fn covers(&self, k: usize) -> bool {
+        self.k0 <= k && k <= self.last()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -99,9 +124,12 @@ struct SubtypeProposal {
     deltas: Vec<(usize, f64, f64)>,
     /// `[g][i][lane]`: new `l` at the changed stages (fragile groups only).
     new_l: Vec<f64>,
-    /// Per ramp stage: how the ramp updates it (see `kernels::Ramp::codes`).
-    codes: Vec<u8>,
-    written: Vec<bool>,
+    /// Per ramp stage, the ramp's `dmu` and `dh` (scaled by 1/sigma).
+    ramp_dmu: Vec<f64>,
+    ramp_dh: Vec<f64>,
+    /// The move as one pass over the changed stages (`kernels::Sweep`).
+    ops: Vec<SweepOp>,
+    terms: Vec<SweepTerm>,
     /// Use one exponential per changed stage (`group_factors`) instead of ramps.
     per_stage: bool,
     /// Scratch of `describe_move`: per stage `dmu`, `dh`; region starts.
@@ -113,6 +141,98 @@ struct SubtypeProposal {
     rebuilt: Vec<usize>,
     rebuilt_e: Vec<f64>,
     rebuilt_l: Vec<f64>,
+}
+
+/// Turns the ramps of a move into one pass over the stages they cover
+/// (`kernels::Sweep`): a run of covered stages begins with `G = exp(T)` of every
+/// ramp there; a step is `Linked` when every ramp across it is inside a linear piece
+/// of both curves (a ramp's `Step::Linked`), else `Direct` with every ramp's change
+/// of `dmu`, `dh` across it (a ramp that starts or ends there counts `0` outside).
+fn build_sweep(prop: &mut SubtypeProposal) {
+    prop.ops.clear();
+    prop.terms.clear();
+    let (Some(kmin), Some(kmax)) = (
+        prop.ramps.iter().map(|r| r.k0).min(),
+        prop.ramps.iter().map(RampMeta::last).max(),
+    ) else {
+        return;
+    };
+    let (dmu, dh) = (&prop.ramp_dmu, &prop.ramp_dh);
+    let value = |r: &RampMeta, k: usize| {
+        if r.covers(k) {
+            (dmu[r.vals + k - r.k0], dh[r.vals + k - r.k0])
+        } else {
+            (0.0, 0.0)
+        }
+    };
+    let mut in_run = false;
+    for k in kmin..=kmax {
+        if !prop.ramps.iter().any(|r| r.covers(k)) {
+            in_run = false;
+            continue;
+        }
+        let start = prop.terms.len();
+        let kind = if !in_run {
+            for r in prop.ramps.iter().filter(|r| r.covers(k)) {
+                let (a, d) = value(r, k);
+                prop.terms.push(SweepTerm {
+                    b: r.b as u32,
+                    a,
+                    d,
+                });
+            }
+            SweepKind::Begin
+        } else {
+            let across = |r: &&RampMeta| r.covers(k) || r.covers(k - 1);
+            // `R` carries the previous step's ramps: one that ended there must leave.
+            let before = |r: &&RampMeta| r.covers(k - 1) || (k >= 2 && r.covers(k - 2));
+            let linked = |r: &RampMeta| match r.covers(k - 1) && r.covers(k) {
+                true => match prop.steps[r.steps.0 + (k - 1 - r.k0)] {
+                    Step::Linked { c_m1 } => Some(c_m1),
+                    Step::Direct => None,
+                },
+                false => None,
+            };
+            if prop
+                .ramps
+                .iter()
+                .filter(across)
+                .all(|r| linked(r).is_some())
+                && prop
+                    .ramps
+                    .iter()
+                    .filter(before)
+                    .all(|r| linked(r).is_some())
+            {
+                for r in prop.ramps.iter().filter(across) {
+                    let c = linked(r).unwrap_or_else(|| unreachable!("checked above"));
+                    prop.terms.push(SweepTerm {
+                        b: r.b as u32,
+                        a: c,
+                        d: 0.0,
+                    });
+                }
+                SweepKind::Linked
+            } else {
+                for r in prop.ramps.iter().filter(across) {
+                    let ((a1, d1), (a0, d0)) = (value(r, k), value(r, k - 1));
+                    prop.terms.push(SweepTerm {
+                        b: r.b as u32,
+                        a: a1 - a0,
+                        d: d1 - d0,
+                    });
+                }
+                SweepKind::Direct
+            }
+        };
+        in_run = true;
+        prop.ops.push(SweepOp {
+            kind,
+            k: k as u32,
+            slot: prop.slot[k],
+            terms: (start as u32, prop.terms.len() as u32),
+        });
+    }
 }
 
 /// Current state of one chain's likelihood with an optional pending proposal.
@@ -402,22 +522,10 @@ impl IncrementalLikelihood {
             prop.rebuilt_l.clear();
             prop.fragile.clear();
             prop.fragile.resize(ng, false);
-            let ramps: Vec<Ramp> = prop
-                .ramps
-                .iter()
-                .map(|r| Ramp {
-                    b: r.b,
-                    k0: r.k0,
-                    a0: r.a0,
-                    d0: r.d0,
-                    steps: &prop.steps[r.steps.0..r.steps.1],
-                    codes: &prop.codes[r.codes.0..r.codes.1],
-                })
-                .collect();
-            let set = RampSet::new(
-                ramps,
+            let sweep = Sweep::new(
+                &prop.ops,
+                &prop.terms,
                 &prop.stages,
-                &prop.slot,
                 ns,
                 lik.events().n_biomarkers(),
             );
@@ -465,7 +573,7 @@ impl IncrementalLikelihood {
                     let min = if prop.per_stage {
                         kernels::group_factors(lik.isa(), &changes, x, obs, e, new_e, &mut p)
                     } else {
-                        kernels::group_ramps(lik.isa(), &set, x, obs, e, new_e, &mut p)
+                        kernels::group_sweep(lik.isa(), &sweep, x, obs, e, new_e, &mut p)
                     };
                     prop.fragile[g] = is_fragile(min);
                 } else {
@@ -489,7 +597,6 @@ impl IncrementalLikelihood {
                 }
                 prop.new_p[g * LANES..(g + 1) * LANES].copy_from_slice(&p);
             }
-            drop(set);
             drop(changes);
             prop.mu = Some(mu);
         }
@@ -528,6 +635,8 @@ impl IncrementalLikelihood {
         prop.slot.resize(ns, u32::MAX);
         prop.ramps.clear();
         prop.steps.clear();
+        prop.ramp_dmu.clear();
+        prop.ramp_dh.clear();
         prop.bound_a = 0.0;
         prop.bound_d = 0.0;
         // Reused buffers (no allocation per proposal); `slot` marks changed stages
@@ -566,7 +675,7 @@ impl IncrementalLikelihood {
             let first_step = prop.steps.len();
             let mut d_prev = 0.0;
             for j in k_first..k_last {
-                let (a, d) = (dmu[j + 1] - dmu[j], dh[j + 1] - dh[j]);
+                let d = dh[j + 1] - dh[j];
                 // Stages j-1, j, j+1 in one piece of both curves: the slope's x part
                 // is unchanged and its mu^2 part moved by a constant.
                 if j > k_first && !is_start(j) && !is_start(j + 1) {
@@ -574,18 +683,18 @@ impl IncrementalLikelihood {
                         c_m1: (-(d - d_prev)).exp_m1(),
                     });
                 } else {
-                    prop.steps.push(Step::Direct { a, d });
+                    prop.steps.push(Step::Direct);
                 }
                 d_prev = d;
             }
             prop.ramps.push(RampMeta {
                 b,
                 k0: k_first,
-                a0: dmu[k_first],
-                d0: dh[k_first],
                 steps: (first_step, prop.steps.len()),
-                codes: (0, 0),
+                vals: prop.ramp_dmu.len(),
             });
+            prop.ramp_dmu.extend_from_slice(&dmu[k_first..=k_last]);
+            prop.ramp_dh.extend_from_slice(&dh[k_first..=k_last]);
         }
         for k in 0..ns {
             if prop.slot[k] == 0 {
@@ -593,40 +702,22 @@ impl IncrementalLikelihood {
                 prop.stages.push(k);
             }
         }
-        // Which ramp writes each changed stage first (the others multiply in).
-        prop.codes.clear();
-        prop.written.clear();
-        prop.written.resize(ns, false);
-        for r in prop.ramps.iter_mut() {
-            let start = prop.codes.len();
-            for k in r.k0..=r.k0 + (r.steps.1 - r.steps.0) {
-                prop.codes.push(if prop.slot[k] == u32::MAX {
-                    0
-                } else if prop.written[k] {
-                    2
-                } else {
-                    prop.written[k] = true;
-                    1
-                });
-            }
-            r.codes = (start, prop.codes.len());
-        }
+        build_sweep(prop);
         // Per changed stage, the biomarkers whose value moved there (the additive
         // path of fragile groups, so only when this subtype has one).
         prop.stage_deltas.clear();
         prop.deltas.clear();
-        // Ramps cost one exponential (~24 vector operations) per ramp and per
-        // direct step plus ~6 per stage a ramp covers; the per-stage factors one
-        // exponential and ~6 more per changed stage: take the cheaper.
-        let direct = prop
-            .steps
+        // The sweep costs one exponential (~24 vector operations) per `Begin` and
+        // `Direct` stage, ~2 per term and ~6 per stage it carries; the per-stage
+        // factors one exponential and ~6 more per changed stage: take the cheaper.
+        let exps = prop
+            .ops
             .iter()
-            .filter(|s| matches!(s, Step::Direct { .. }))
+            .filter(|o| o.kind != SweepKind::Linked)
             .count();
-        let ramp_cost =
-            24 * (prop.ramps.len() + direct) + 6 * (prop.steps.len() + prop.ramps.len());
+        let sweep_cost = 24 * exps + 2 * prop.terms.len() + 6 * prop.ops.len();
         let stage_cost = 30 * prop.stages.len();
-        prop.per_stage = ramp_cost >= stage_cost;
+        prop.per_stage = sweep_cost >= stage_cost;
         if !prop.per_stage && !self.fragile[s].contains(&true) {
             return;
         }

@@ -501,7 +501,7 @@ fn group_delta_body<F: MulAdd>(
 
 /// Proposal of one group after a sequence move, multiplicatively with one
 /// exponential per changed stage: `new_e = e exp(sum_b x dmu - obs dh)` (cheaper
-/// than [`group_ramps_body`] when knots are dense). Returns the smallest new `e`.
+/// than [`group_sweep_body`] when knots are dense). Returns the smallest new `e`.
 #[inline(always)]
 fn group_factors_body<F: MulAdd>(
     x: &[f64],
@@ -551,160 +551,214 @@ fn stage_sum(e: &[f64], new_e: &[f64], changed: impl Iterator<Item = usize>) -> 
     sum
 }
 
-/// One step of a [`Ramp`], from stage `j` to `j + 1`: the factor `R_j` by which
-/// `G = exp(T)` grows, `T(j+1) - T(j) = x a - obs d` per lane.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Step {
-    /// `R_j = exp(x a - obs d)`: one exponential (where a knot breaks the curve).
-    Direct { a: f64, d: f64 },
-    /// `R_j = R_{j-1} (1 + obs c_m1)`: inside a linear piece of both curves the
-    /// `x` part of the slope is constant and the `mu^2` part changes by a constant,
-    /// so the factor is the previous one times `exp(-(d_j - d_{j-1}))` on observed
-    /// lanes (`c_m1 = expm1(-(d_j - d_{j-1}))`).
-    Linked { c_m1: f64 },
+/// How a [`SweepOp`] carries the product `G(k) = exp(sum_b T_b(k))` of every
+/// changed biomarker's factor to its stage `k`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SweepKind {
+    /// First stage of a run of changed stages: `G = exp(sum_terms x a - obs d)`
+    /// (`a`, `d`: the biomarker's `dmu_k`, `dh_k`).
+    Begin,
+    /// `R = exp(sum_terms x a - obs d)` (`a`, `d`: the biomarker's change of
+    /// `dmu`, `dh` from stage `k - 1` to `k`), then `G *= R`: where a knot breaks a
+    /// curve, or a biomarker's change starts or ends.
+    Direct,
+    /// `R *= prod_terms (1 + obs c)` (`c` in the term's `a`), then `G *= R`: every
+    /// changed biomarker's curves are linear around `k`, so the `x` part of each
+    /// slope is unchanged and its `mu^2` part moved by a constant.
+    Linked,
 }
 
-/// How one biomarker's term of the stage log-likelihood changes after a move:
-/// `T(k) = x (mu'_k - mu_k) - obs (mu'_k^2 - mu_k^2) / 2` (scaled by 1/sigma) on
-/// stages `k0 ..= k0 + steps.len()`, zero elsewhere.
-pub(crate) struct Ramp<'a> {
-    pub b: usize,
-    pub k0: usize,
-    /// `T(k0) = x a0 - obs d0`.
-    pub a0: f64,
-    pub d0: f64,
-    pub steps: &'a [Step],
-    /// Per stage `k0 ..= k0 + steps.len()`: 0 unchanged stage (skip), 1 this ramp
-    /// writes the stage first (`new_e = e G`), 2 it multiplies in (`new_e *= G`).
-    pub codes: &'a [u8],
+/// One stage of a [`Sweep`]: terms `terms.0..terms.1` of the sweep, and the slot of
+/// the stage's new `e` (`u32::MAX`: the stage is carried but unchanged).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SweepOp {
+    pub kind: SweepKind,
+    pub k: u32,
+    pub slot: u32,
+    pub terms: (u32, u32),
 }
 
-/// The ramps of one subtype's move with the changed stages, checked once (the
-/// per-group kernel then only checks the group's own slices).
-pub(crate) struct RampSet<'a> {
-    ramps: Vec<Ramp<'a>>,
+/// One biomarker's part of a [`SweepOp`]: `(b, a, d)` (for `Linked`, `a` is the
+/// factor's `c` and `d` is unused).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SweepTerm {
+    pub b: u32,
+    pub a: f64,
+    pub d: f64,
+}
+
+/// A sequence move of one subtype as one pass over its changed stages, all
+/// changed biomarkers at once (one exponential per stage where some curve breaks,
+/// instead of one per biomarker there), checked once so the per-group kernel only
+/// checks the group's own slices.
+pub(crate) struct Sweep<'a> {
+    ops: &'a [SweepOp],
+    terms: &'a [SweepTerm],
     stages: &'a [usize],
-    slot: &'a [u32],
     n_stages: usize,
     n_biomarkers: usize,
 }
 
-impl<'a> RampSet<'a> {
-    /// Panics unless every ramp stays within `n_stages` and `n_biomarkers`, starts
-    /// with a direct step and writes only changed stages, and `slot` maps exactly
-    /// the `stages` (increasing): what the kernel's memory accesses rely on. Which
-    /// ramp writes a stage first is fixed by construction (`incremental.rs`).
+impl<'a> Sweep<'a> {
+    /// Panics unless the ops' stages increase below `n_stages`, each run starts
+    /// with `Begin` followed by `Direct`, the terms lie in range with biomarkers
+    /// below `n_biomarkers`, and the slots are exactly those of `stages`
+    /// (increasing), in order: what the kernel's memory accesses rely on.
     pub(crate) fn new(
-        ramps: Vec<Ramp<'a>>,
+        ops: &'a [SweepOp],
+        terms: &'a [SweepTerm],
         stages: &'a [usize],
-        slot: &'a [u32],
         n_stages: usize,
         n_biomarkers: usize,
     ) -> Self {
-        assert!(slot.len() == n_stages);
-        assert!(
-            stages.windows(2).all(|w| w[0] < w[1]) && stages.last().is_none_or(|&k| k < n_stages)
-        );
-        assert!(stages
-            .iter()
-            .enumerate()
-            .all(|(i, &k)| slot[k] as usize == i));
-        assert!(slot.iter().filter(|&&i| i != u32::MAX).count() == stages.len());
-        assert!(ramps.iter().all(|r| {
-            r.b < n_biomarkers
-                && r.k0 + r.steps.len() < n_stages
-                && !matches!(r.steps.first(), Some(Step::Linked { .. }))
-                && r.codes.len() == r.steps.len() + 1
-                && r.codes
+        assert!(ops.windows(2).all(|w| w[0].k < w[1].k));
+        assert!(ops.last().is_none_or(|o| (o.k as usize) < n_stages));
+        assert!(ops.first().is_none_or(|o| o.kind == SweepKind::Begin));
+        assert!(ops
+            .windows(2)
+            .all(|w| w[0].kind != SweepKind::Begin || w[1].kind != SweepKind::Linked));
+        assert!(ops.iter().all(|o| {
+            o.terms.0 <= o.terms.1
+                && (o.terms.1 as usize) <= terms.len()
+                && terms[o.terms.0 as usize..o.terms.1 as usize]
                     .iter()
-                    .enumerate()
-                    .all(|(j, &c)| c <= 2 && (c == 0) == (slot[r.k0 + j] == u32::MAX))
+                    .all(|t| (t.b as usize) < n_biomarkers)
         }));
+        assert!(stages.windows(2).all(|w| w[0] < w[1]));
+        let mut stored = ops.iter().filter(|o| o.slot != u32::MAX);
+        assert!(stages.iter().enumerate().all(|(i, &k)| stored
+            .next()
+            .is_some_and(|o| o.slot as usize == i && o.k as usize == k)));
+        assert!(stored.next().is_none());
         Self {
-            ramps,
+            ops,
+            terms,
             stages,
-            slot,
             n_stages,
             n_biomarkers,
         }
     }
-    pub(crate) fn ramps(&self) -> &[Ramp<'a>] {
-        &self.ramps
+    pub(crate) fn ops(&self) -> &[SweepOp] {
+        self.ops
+    }
+    pub(crate) fn terms(&self) -> &[SweepTerm] {
+        self.terms
     }
     pub(crate) fn stages(&self) -> &[usize] {
         self.stages
     }
-    pub(crate) fn slot(&self) -> &[u32] {
-        self.slot
-    }
 }
 
 /// Proposal of one group after a sequence move, without per-stage exponentials:
-/// every changed stage's `e` is multiplied by `prod_ramps exp(T(k))`, each ramp's
-/// factor carried from stage to stage (one exponential per knot, not per stage).
-/// `slot[k]` is the index of stage `k` in `stages` (`u32::MAX` if unchanged);
-/// writes `new_e[i][lane]` for `stages[i]` and the new stage sum `new_p`.
-/// Returns the smallest new `e` (over lanes and changed stages).
+/// carries `G(k) = exp(sum_b T_b(k))` along the changed stages ([`Sweep`]) and
+/// writes `new_e[i][lane] = e[k][lane] G(k)` for the `i`-th changed stage `k`, and
+/// the new stage sum `new_p`. Returns the smallest new `e` (over lanes and changed
+/// stages).
 #[inline(always)]
-fn group_ramps_body<F: MulAdd>(
-    set: &RampSet,
+fn group_sweep_body<F: MulAdd>(
+    sweep: &Sweep,
     x: &[f64],
     obs: &[f64],
     e: &[f64],
     new_e: &mut [f64],
     new_p: &mut Lanes,
 ) -> f64 {
-    let (ramps, stages, slot) = (set.ramps(), set.stages(), set.slot());
-    for r in ramps {
-        let xb: &Lanes = x[r.b * LANES..(r.b + 1) * LANES].try_into().unwrap();
-        let ob: &Lanes = obs[r.b * LANES..(r.b + 1) * LANES].try_into().unwrap();
-        let lin = |a: f64, d: f64| {
-            let mut t = [0.0; LANES];
+    #[inline(always)]
+    fn lanes(v: &[f64], b: u32) -> Lanes {
+        let b = b as usize;
+        v[b * LANES..(b + 1) * LANES].try_into().unwrap()
+    }
+    // `exp(sum_terms x a - obs d)`.
+    #[inline(always)]
+    fn linear<F: MulAdd>(x: &[f64], obs: &[f64], terms: &[SweepTerm]) -> Lanes {
+        let mut t = [0.0; LANES];
+        for term in terms {
+            let (xb, ob) = (lanes(x, term.b), lanes(obs, term.b));
             for l in 0..LANES {
-                t[l] = F::fma(xb[l], a, -ob[l] * d);
+                t[l] = F::fma(xb[l], term.a, F::fma(-ob[l], term.d, t[l]));
             }
-            exp_lanes::<F>(t)
-        };
-        let mut g = lin(r.a0, r.d0);
-        let mut rr = [1.0; LANES];
-        for k in r.k0..=r.k0 + r.steps.len() {
-            if k > r.k0 {
-                match r.steps[k - r.k0 - 1] {
-                    Step::Direct { a, d } => rr = lin(a, d),
-                    Step::Linked { c_m1 } => {
-                        for l in 0..LANES {
-                            rr[l] *= F::fma(ob[l], c_m1, 1.0);
-                        }
+        }
+        exp_lanes::<F>(t)
+    }
+    let mut g = [1.0; LANES];
+    let mut r = [1.0; LANES];
+    for op in sweep.ops {
+        let terms = &sweep.terms[op.terms.0 as usize..op.terms.1 as usize];
+        match op.kind {
+            SweepKind::Begin => g = linear::<F>(x, obs, terms),
+            SweepKind::Direct => {
+                r = linear::<F>(x, obs, terms);
+                for l in 0..LANES {
+                    g[l] *= r[l];
+                }
+            }
+            SweepKind::Linked => {
+                for term in terms {
+                    let ob = lanes(obs, term.b);
+                    for l in 0..LANES {
+                        r[l] *= F::fma(ob[l], term.a, 1.0);
                     }
                 }
                 for l in 0..LANES {
-                    g[l] *= rr[l];
+                    g[l] *= r[l];
                 }
             }
-            let i = slot[k] as usize;
-            match r.codes[k - r.k0] {
-                1 => {
-                    for l in 0..LANES {
-                        new_e[i * LANES + l] = e[k * LANES + l] * g[l];
-                    }
-                }
-                2 => {
-                    for l in 0..LANES {
-                        new_e[i * LANES + l] *= g[l];
-                    }
-                }
-                _ => {}
+        }
+        if op.slot != u32::MAX {
+            let (i, k) = (op.slot as usize, op.k as usize);
+            let src: &Lanes = e[k * LANES..(k + 1) * LANES].try_into().unwrap();
+            let dst: &mut Lanes = (&mut new_e[i * LANES..(i + 1) * LANES]).try_into().unwrap();
+            for l in 0..LANES {
+                dst[l] = src[l] * g[l];
             }
         }
     }
-    let mut min = f64::INFINITY;
-    for i in 0..stages.len() {
+    let mut min = [f64::INFINITY; LANES];
+    for v in new_e[..sweep.stages.len() * LANES].chunks_exact(LANES) {
         for l in 0..LANES {
-            min = min.min(new_e[i * LANES + l]);
+            min[l] = if v[l] < min[l] || v[l].is_nan() {
+                v[l]
+            } else {
+                min[l]
+            };
         }
     }
-    *new_p = stage_sum(e, new_e, stages.iter().copied());
-    min
+    *new_p = stage_sum(e, new_e, sweep.stages.iter().copied());
+    min.iter().fold(
+        f64::INFINITY,
+        |m, &v| if v < m || v.is_nan() { v } else { m },
+    )
+}
+
+multiversion!(
+    /// Proposal of one group after a sequence move (see `group_sweep_body`).
+    pub(crate) fn group_sweep_generic(sweep: &Sweep, x: &[f64], obs: &[f64], e: &[f64], new_e: &mut [f64], new_p: &mut Lanes) -> f64 => group_sweep_body
+);
+
+/// Proposal of one group after a sequence move, one pass over the changed stages
+/// (see `group_sweep_body`); returns the smallest new `e`.
+pub(crate) fn group_sweep(
+    isa: Isa,
+    sweep: &Sweep,
+    x: &[f64],
+    obs: &[f64],
+    e: &[f64],
+    new_e: &mut [f64],
+    new_p: &mut Lanes,
+) -> f64 {
+    assert!(
+        x.len() >= sweep.n_biomarkers * LANES
+            && obs.len() >= sweep.n_biomarkers * LANES
+            && e.len() == sweep.n_stages * LANES
+            && new_e.len() >= sweep.stages.len() * LANES
+    );
+    #[cfg(target_arch = "x86_64")]
+    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+        // SAFETY: `Isa::detect` found AVX2 and FMA; `sweep` was checked when built
+        // and the group's slices above.
+        return unsafe { crate::kernels_avx2::group_sweep(sweep, x, obs, e, new_e, new_p) };
+    }
+    group_sweep_generic(isa, sweep, x, obs, e, new_e, new_p)
 }
 
 /// `out[lane] = ln(sum_s f_s p_s[lane])` for one group.
@@ -745,11 +799,6 @@ pub(crate) fn group_state(
     }
     group_state_generic(isa, st, g, reference, l, e, p)
 }
-multiversion!(
-    /// Proposal of one group after a sequence move (see `group_ramps_body`).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn group_ramps_generic(set: &RampSet, x: &[f64], obs: &[f64], e: &[f64], new_e: &mut [f64], new_p: &mut Lanes) -> f64 => group_ramps_body
-);
 multiversion!(
     /// Log of the mixture of stage sums for one group.
     pub(crate) fn group_total_generic(f: &[f64], p: &[&Lanes], out: &mut Lanes) => group_total_body
@@ -850,32 +899,6 @@ pub(crate) fn group_factors(
         return unsafe { crate::kernels_avx2::group_factors(x, obs, changes, e, new_e, new_p) };
     }
     group_factors_generic(isa, x, obs, changes, e, new_e, new_p)
-}
-
-/// Proposal of one group after a sequence move (see `group_ramps_body`); returns
-/// the smallest new `e`.
-pub(crate) fn group_ramps(
-    isa: Isa,
-    set: &RampSet,
-    x: &[f64],
-    obs: &[f64],
-    e: &[f64],
-    new_e: &mut [f64],
-    new_p: &mut Lanes,
-) -> f64 {
-    assert!(
-        x.len() >= set.n_biomarkers * LANES
-            && obs.len() >= set.n_biomarkers * LANES
-            && e.len() == set.n_stages * LANES
-            && new_e.len() >= set.stages.len() * LANES
-    );
-    #[cfg(target_arch = "x86_64")]
-    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-        // SAFETY: `Isa::detect` found AVX2 and FMA; `set` was checked when built
-        // and the group's slices above.
-        return unsafe { crate::kernels_avx2::group_ramps(set, x, obs, e, new_e, new_p) };
-    }
-    group_ramps_generic(isa, set, x, obs, e, new_e, new_p)
 }
 
 /// Log of the mixture of stage sums for one group.

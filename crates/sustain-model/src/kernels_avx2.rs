@@ -6,7 +6,7 @@
 
 #![allow(clippy::needless_range_loop)]
 
-use crate::kernels::{GroupInput, RampSet, StageInput, Step, LANES, TOTAL_RANGE};
+use crate::kernels::{GroupInput, StageInput, Sweep, SweepKind, SweepTerm, LANES, TOTAL_RANGE};
 use std::arch::x86_64::*;
 
 /// `exp(x)` for 4 lanes, `x <= 0` (below -700 clamps to about 1e-304).
@@ -478,74 +478,84 @@ pub(crate) unsafe fn group_factors(
     }
 }
 
-/// AVX2 version of `kernels::group_ramps` (see there).
+/// `x a - obs d` summed over `terms`, 4 + 4 lanes.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA, and every `(b + 1) * LANES` must be within
+/// `x` and `obs`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sweep_terms(terms: &[SweepTerm], x: &[f64], obs: &[f64]) -> (__m256d, __m256d) {
+    let (mut al, mut ah) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    for t in terms {
+        let (a, d, b) = (_mm256_set1_pd(t.a), _mm256_set1_pd(t.d), t.b as usize);
+        // SAFETY: the caller checked that biomarker b's lanes are in x and obs.
+        unsafe {
+            al = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES)), d, al);
+            ah = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES + 4)), d, ah);
+            al = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES)), a, al);
+            ah = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES + 4)), a, ah);
+        }
+    }
+    (al, ah)
+}
+
+/// AVX2 version of `kernels::group_sweep` (see `group_sweep_body` there).
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA, and the sizes must be those
-/// `kernels::group_ramps` asserts.
+/// `kernels::group_sweep` asserts.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn group_ramps(
-    set: &RampSet,
+pub(crate) unsafe fn group_sweep(
+    sweep: &Sweep,
     x: &[f64],
     obs: &[f64],
     e: &[f64],
     new_e: &mut [f64],
     new_p: &mut [f64; LANES],
 ) -> f64 {
-    let (ramps, slot) = (set.ramps(), set.slot());
     let one = _mm256_set1_pd(1.0);
-    // SAFETY: `set` was checked when built (ramp biomarkers and stages, slots) and
+    let (mut gl, mut gh) = (one, one);
+    let (mut rl, mut rh) = (one, one);
+    // SAFETY: `sweep` was checked when built (stages, slots, term biomarkers) and
     // the caller checked the group's slices (x, obs, e, new_e).
     unsafe {
         let ne = new_e.as_mut_ptr();
-        for r in ramps {
-            let (xl, xh) = (
-                _mm256_loadu_pd(x.as_ptr().add(r.b * LANES)),
-                _mm256_loadu_pd(x.as_ptr().add(r.b * LANES + 4)),
-            );
-            let (ol, oh) = (
-                _mm256_loadu_pd(obs.as_ptr().add(r.b * LANES)),
-                _mm256_loadu_pd(obs.as_ptr().add(r.b * LANES + 4)),
-            );
-            let lin = |a: f64, d: f64| {
-                let (a, d) = (_mm256_set1_pd(a), _mm256_set1_pd(d));
-                (
-                    exp4(_mm256_fmsub_pd(xl, a, _mm256_mul_pd(ol, d))),
-                    exp4(_mm256_fmsub_pd(xh, a, _mm256_mul_pd(oh, d))),
-                )
-            };
-            let (mut gl, mut gh) = lin(r.a0, r.d0);
-            let (mut rl, mut rh) = (one, one);
-            for k in r.k0..=r.k0 + r.steps.len() {
-                if k > r.k0 {
-                    match *r.steps.get_unchecked(k - r.k0 - 1) {
-                        Step::Direct { a, d } => (rl, rh) = lin(a, d),
-                        Step::Linked { c_m1 } => {
-                            let c = _mm256_set1_pd(c_m1);
-                            rl = _mm256_mul_pd(rl, _mm256_fmadd_pd(ol, c, one));
-                            rh = _mm256_mul_pd(rh, _mm256_fmadd_pd(oh, c, one));
-                        }
+        for op in sweep.ops() {
+            let terms = sweep
+                .terms()
+                .get_unchecked(op.terms.0 as usize..op.terms.1 as usize);
+            match op.kind {
+                SweepKind::Begin => {
+                    let (tl, th) = sweep_terms(terms, x, obs);
+                    (gl, gh) = (exp4(tl), exp4(th));
+                }
+                SweepKind::Direct => {
+                    let (tl, th) = sweep_terms(terms, x, obs);
+                    (rl, rh) = (exp4(tl), exp4(th));
+                    gl = _mm256_mul_pd(gl, rl);
+                    gh = _mm256_mul_pd(gh, rh);
+                }
+                SweepKind::Linked => {
+                    for t in terms {
+                        let (c, b) = (_mm256_set1_pd(t.a), t.b as usize);
+                        let ol = _mm256_loadu_pd(obs.as_ptr().add(b * LANES));
+                        let oh = _mm256_loadu_pd(obs.as_ptr().add(b * LANES + 4));
+                        rl = _mm256_mul_pd(rl, _mm256_fmadd_pd(ol, c, one));
+                        rh = _mm256_mul_pd(rh, _mm256_fmadd_pd(oh, c, one));
                     }
                     gl = _mm256_mul_pd(gl, rl);
                     gh = _mm256_mul_pd(gh, rh);
                 }
-                match *r.codes.get_unchecked(k - r.k0) {
-                    1 => {
-                        let p = ne.add(*slot.get_unchecked(k) as usize * LANES);
-                        let q = e.as_ptr().add(k * LANES);
-                        _mm256_storeu_pd(p, _mm256_mul_pd(_mm256_loadu_pd(q), gl));
-                        _mm256_storeu_pd(p.add(4), _mm256_mul_pd(_mm256_loadu_pd(q.add(4)), gh));
-                    }
-                    2 => {
-                        let p = ne.add(*slot.get_unchecked(k) as usize * LANES);
-                        _mm256_storeu_pd(p, _mm256_mul_pd(_mm256_loadu_pd(p), gl));
-                        _mm256_storeu_pd(p.add(4), _mm256_mul_pd(_mm256_loadu_pd(p.add(4)), gh));
-                    }
-                    _ => {}
-                }
+            }
+            if op.slot != u32::MAX {
+                let p = ne.add(op.slot as usize * LANES);
+                let q = e.as_ptr().add(op.k as usize * LANES);
+                _mm256_storeu_pd(p, _mm256_mul_pd(_mm256_loadu_pd(q), gl));
+                _mm256_storeu_pd(p.add(4), _mm256_mul_pd(_mm256_loadu_pd(q.add(4)), gh));
             }
         }
-        stage_sum(e, new_e, set.stages().iter().copied(), new_p)
+        stage_sum(e, new_e, sweep.stages().iter().copied(), new_p)
     }
 }
 

@@ -10,8 +10,6 @@ fn check(n_biomarkers: usize, thresholds: &[f64], n_subtypes: usize, n_subjects:
     check_scaled(n_biomarkers, thresholds, n_subtypes, n_subjects, seed, 1.0)
 }
 
-/// As `check`, with every data value multiplied by `scale` (large values make
-/// stage likelihoods span thousands of nats: the guarded paths of the state).
 fn check_scaled(
     n_biomarkers: usize,
     thresholds: &[f64],
@@ -19,6 +17,21 @@ fn check_scaled(
     n_subjects: usize,
     seed: u64,
     scale: f64,
+) {
+    check_on(n_biomarkers, thresholds, n_subtypes, n_subjects, seed, scale, false)
+}
+
+/// As `check`, with every data value multiplied by `scale` (large values make
+/// stage likelihoods span thousands of nats: the guarded paths of the state), on
+/// the baseline (portable) kernels if `baseline`, else on the CPU's best.
+fn check_on(
+    n_biomarkers: usize,
+    thresholds: &[f64],
+    n_subtypes: usize,
+    n_subjects: usize,
+    seed: u64,
+    scale: f64,
+    baseline: bool,
 ) {
     let events = EventSet::uniform(n_biomarkers, thresholds, 5.0).unwrap();
     let mut rng = Pcg64::seed_from_u64(seed);
@@ -42,7 +55,12 @@ fn check_scaled(
         .collect();
     let data = Dataset::from_rows(&rows).unwrap();
     for conv in [MissingConvention::Marginalise, MissingConvention::Reference] {
-        let lik = Arc::new(Likelihood::new(events.clone(), &data, conv).unwrap());
+        let lik = Likelihood::new(events.clone(), &data, conv).unwrap();
+        let lik = Arc::new(if baseline {
+            lik.with_baseline_kernels()
+        } else {
+            lik
+        });
         let start: Vec<Sequence> = (0..n_subtypes)
             .map(|_| Sequence::random(&events, &mut rng))
             .collect();
@@ -109,6 +127,14 @@ fn incremental_matches_fresh_evaluation_with_extreme_values() {
     check_scaled(2, &[1.0, 2.0], 2, 30, 9, 25.0);
     check_scaled(3, &[1.0, 2.0], 2, 30, 9, 20.0);
     check_scaled(5, &[1.0, 2.0, 3.0], 2, 41, 4, 30.0);
+}
+
+/// The portable kernels (what a CPU without AVX2 runs) on the same checks,
+/// extreme values included.
+#[test]
+fn incremental_matches_fresh_evaluation_on_baseline_kernels() {
+    check_on(6, &[1.0, 2.0, 3.0], 3, 70, 11, 1.0, true);
+    check_on(5, &[1.0, 2.0], 2, 30, 9, 12.0, true);
 }
 
 #[test]
