@@ -361,25 +361,29 @@ pub(crate) fn stage_values(isa: Isa, st: &StageInput, g: &GroupInput, out: &mut 
     stage_values_generic(isa, st, g, out)
 }
 
-/// Subtype-stage posteriors of one group under one mixture: `out[s][k][lane] =
-/// f_s exp(L_s[k]) / sum_{s', k'} f_s' exp(L_s'[k'])`, where `blocks[s]` holds
-/// `L_s[k][lane]` (the stage part of the log-likelihood, as [`stage_values`] writes
-/// it) and `log_f[s] = ln f_s`. Terms below `exp(-700)` of the largest are 0 (as in
-/// `f64::exp` they would be below 1e-304), so a zero fraction gives exact zeros.
+/// Adds the subtype-stage posteriors of one group under one mixture to `acc`:
+/// `acc[s][k][lane] += f_s exp(L_s[k]) / sum_{s', k'} f_s' exp(L_s'[k'])`, where
+/// `blocks[s]` holds `L_s[k][lane]` (the stage part of the log-likelihood, as
+/// [`stage_values`] writes it) and `log_f[s] = ln f_s`; `tmp` is scratch of the
+/// same size. Terms below `exp(-700)` of the largest are 0 (as in `f64::exp` they
+/// would be below 1e-304), so a zero fraction adds exact zeros.
 #[inline(always)]
 fn posterior_group_body<F: MulAdd>(
     log_f: &[f64],
     blocks: &[&[f64]],
     n_stages: usize,
-    out: &mut [f64],
+    tmp: &mut [f64],
+    acc: &mut [f64],
 ) {
-    assert!(blocks.len() == log_f.len() && out.len() >= log_f.len() * n_stages * LANES);
+    let size = log_f.len() * n_stages * LANES;
+    assert!(blocks.len() == log_f.len() && tmp.len() >= size && acc.len() >= size);
     assert!(blocks.iter().all(|b| b.len() >= n_stages * LANES));
     let mut max = [f64::NEG_INFINITY; LANES];
     for (lf, b) in log_f.iter().zip(blocks) {
         for k in 0..n_stages {
             for l in 0..LANES {
-                max[l] = max[l].max(lf + b[k * LANES + l]);
+                let v = lf + b[k * LANES + l];
+                max[l] = if v > max[l] { v } else { max[l] };
             }
         }
     }
@@ -391,7 +395,7 @@ fn posterior_group_body<F: MulAdd>(
                 d[l] = lf + b[k * LANES + l] - max[l];
             }
             let e = exp_lanes::<F>(d);
-            let o = &mut out[(s * n_stages + k) * LANES..(s * n_stages + k + 1) * LANES];
+            let o = &mut tmp[(s * n_stages + k) * LANES..(s * n_stages + k + 1) * LANES];
             for l in 0..LANES {
                 // `!(d >= -700)` also catches -inf - (-inf) = NaN of a lane
                 // whose every fraction is zero (never a valid mixture).
@@ -400,9 +404,16 @@ fn posterior_group_body<F: MulAdd>(
             }
         }
     }
-    for o in out[..log_f.len() * n_stages * LANES].chunks_exact_mut(LANES) {
+    let mut inv = [0.0; LANES];
+    for l in 0..LANES {
+        inv[l] = 1.0 / total[l];
+    }
+    for (a, t) in acc[..size]
+        .chunks_exact_mut(LANES)
+        .zip(tmp[..size].chunks_exact(LANES))
+    {
         for l in 0..LANES {
-            o[l] /= total[l];
+            a[l] = F::fma(t[l], inv[l], a[l]);
         }
     }
 }
@@ -410,7 +421,7 @@ fn posterior_group_body<F: MulAdd>(
 multiversion!(
     /// Subtype-stage posteriors of one group under one mixture (see
     /// `posterior_group_body`).
-    pub(crate) fn posterior_group(log_f: &[f64], blocks: &[&[f64]], n_stages: usize, out: &mut [f64]) => posterior_group_body
+    pub(crate) fn posterior_group(log_f: &[f64], blocks: &[&[f64]], n_stages: usize, tmp: &mut [f64], acc: &mut [f64]) => posterior_group_body
 );
 
 multiversion!(

@@ -491,27 +491,32 @@ impl Likelihood {
             .collect();
         let stride = stage_stride(ns);
         let mut blocks = vec![0.0; distinct.len() * stride * LANES];
-        let mut post = vec![0.0; n_sub * ns * LANES];
+        let size = n_sub * ns * LANES;
+        let (mut tmp, mut acc) = (vec![0.0; size], vec![0.0; size]);
         for g in first / LANES..subjects.end.div_ceil(LANES) {
             let gi = self.group(g);
             for (d, scratch) in scratches.iter().enumerate() {
                 let block = &mut blocks[d * stride * LANES..(d + 1) * stride * LANES];
                 kernels::stage_values(self.isa, &self.stage_input(scratch), &gi, block);
             }
-            let lanes = g * LANES..((g + 1) * LANES).min(subjects.end);
+            // Summed per group in `[s][k][lane]` order (whole vectors), mixtures in
+            // order, then moved to the subjects' rows.
+            acc.fill(0.0);
+            let mut refs: Vec<&[f64]> = Vec::with_capacity(n_sub);
             for (lf, pick) in log_f.iter().zip(&picks) {
-                let refs: Vec<&[f64]> = pick
-                    .iter()
-                    .map(|&d| &blocks[d * stride * LANES..(d + 1) * stride * LANES])
-                    .collect();
-                kernels::posterior_group(self.isa, lf, &refs, ns, &mut post);
-                for m in lanes.clone() {
-                    let lane = m - g * LANES;
-                    let row = &mut out[(m - first) * ns * n_sub..(m - first + 1) * ns * n_sub];
-                    for k in 0..ns {
-                        for s in 0..n_sub {
-                            row[k * n_sub + s] += post[(s * ns + k) * LANES + lane];
-                        }
+                refs.clear();
+                refs.extend(
+                    pick.iter()
+                        .map(|&d| &blocks[d * stride * LANES..(d + 1) * stride * LANES]),
+                );
+                kernels::posterior_group(self.isa, lf, &refs, ns, &mut tmp, &mut acc);
+            }
+            for m in g * LANES..((g + 1) * LANES).min(subjects.end) {
+                let lane = m - g * LANES;
+                let row = &mut out[(m - first) * ns * n_sub..(m - first + 1) * ns * n_sub];
+                for k in 0..ns {
+                    for s in 0..n_sub {
+                        row[k * n_sub + s] += acc[(s * ns + k) * LANES + lane];
                     }
                 }
             }

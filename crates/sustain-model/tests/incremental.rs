@@ -18,7 +18,15 @@ fn check_scaled(
     seed: u64,
     scale: f64,
 ) {
-    check_on(n_biomarkers, thresholds, n_subtypes, n_subjects, seed, scale, false)
+    check_on(
+        n_biomarkers,
+        thresholds,
+        n_subtypes,
+        n_subjects,
+        seed,
+        scale,
+        false,
+    )
 }
 
 /// As `check`, with every data value multiplied by `scale` (large values make
