@@ -132,6 +132,8 @@ struct SubtypeProposal {
     terms: Vec<SweepTerm>,
     /// Use one exponential per changed stage (`group_factors`) instead of ramps.
     per_stage: bool,
+    /// Per biomarker: whether one of its events moved (its curve may change).
+    moved: Vec<bool>,
     /// Scratch of `describe_move`: per stage `dmu`, `dh`; region starts.
     dmu: Vec<f64>,
     dh: Vec<f64>,
@@ -505,9 +507,18 @@ impl IncrementalLikelihood {
             if !changed[s] {
                 continue;
             }
+            // Only the biomarkers of events whose position changed have new curves.
+            let (old_seq, new_seq) = (&self.current.sequences()[s], &mixture.sequences()[s]);
+            prop.moved.clear();
+            prop.moved.resize(lik.events().n_biomarkers(), false);
+            for (e, ev) in lik.events().events().iter().enumerate() {
+                if old_seq.position(e) != new_seq.position(e) {
+                    prop.moved[ev.biomarker] = true;
+                }
+            }
             let mut mu = prop.spare.take().unwrap_or_else(|| self.mu[s].clone());
-            mu.refill(lik.events(), &mixture.sequences()[s]);
-            self.describe_move(s, &mixture.sequences()[s], &mu, prop);
+            mu.refill_moved(&self.mu[s], lik.events(), new_seq, &prop.moved);
+            self.describe_move(s, new_seq, &mu, prop);
             if prop.stages.is_empty() {
                 prop.mu = Some(mu);
                 continue;
@@ -644,7 +655,7 @@ impl IncrementalLikelihood {
         prop.dmu.resize(ns, 0.0);
         prop.dh.resize(ns, 0.0);
         let (dmu, dh, starts) = (&mut prop.dmu, &mut prop.dh, &mut prop.starts);
-        for b in 0..events.n_biomarkers() {
+        for b in (0..events.n_biomarkers()).filter(|&b| prop.moved[b]) {
             let (old, new) = (self.mu[s].biomarker(b), mu.biomarker(b));
             let Some(k_first) = (0..ns).find(|&k| old[k] != new[k]) else {
                 continue;

@@ -43,6 +43,37 @@ impl StageValues {
         }
     }
 
+    /// As [`Self::refill`] where only the biomarkers with `moved[b]` can differ from
+    /// `from` (the values of `from`'s sequence): those are recomputed, the others
+    /// copied. A proposal moves a few events, so this is what chains call.
+    ///
+    /// # Panics
+    /// If `from` has another shape or `moved` another length than the biomarkers.
+    pub fn refill_moved(
+        &mut self,
+        from: &StageValues,
+        events: &EventSet,
+        sequence: &Sequence,
+        moved: &[bool],
+    ) {
+        let n_stages = events.n_stages();
+        assert!(from.n_stages == n_stages && from.values.len() == events.n_biomarkers() * n_stages);
+        assert!(moved.len() == events.n_biomarkers());
+        self.n_stages = n_stages;
+        self.values.clear();
+        self.values.extend_from_slice(&from.values);
+        let mut knots: Vec<(usize, f64)> = Vec::with_capacity(8);
+        for b in (0..events.n_biomarkers()).filter(|&b| moved[b]) {
+            knots.clear();
+            knots.push((0usize, events.z_min()));
+            for &e in events.biomarker_events(b) {
+                knots.push((sequence.position(e) + 1, events.event(e).z));
+            }
+            knots.push((n_stages, events.z_max(b)));
+            fill_curve(&knots, &mut self.values[b * n_stages..(b + 1) * n_stages]);
+        }
+    }
+
     /// Number of stages `N + 1`.
     pub fn n_stages(&self) -> usize {
         self.n_stages
