@@ -456,61 +456,98 @@ impl Likelihood {
         if mixtures.is_empty() {
             return;
         }
-        let first = subjects.start;
-        let n = subjects.len();
-        assert!(out.len() == n * ns * n_sub, "one row per subject");
-        // Distinct sequences (consecutive posterior samples often share them) and
-        // each mixture's index into them.
-        let mut distinct: Vec<&Sequence> = Vec::new();
-        let mut index: std::collections::HashMap<&Sequence, usize> = Default::default();
-        let picks: Vec<Vec<usize>> = mixtures
-            .iter()
-            .map(|m| {
-                m.sequences()
-                    .iter()
-                    .map(|seq| {
-                        *index.entry(seq).or_insert_with(|| {
-                            distinct.push(seq);
-                            distinct.len() - 1
-                        })
-                    })
-                    .collect()
-            })
-            .collect();
-        let scratches: Vec<Scratch> = distinct
-            .iter()
-            .map(|seq| {
-                let mut scratch = Scratch::default();
-                self.fill_stage_input(&StageValues::new(&self.events, seq), &mut scratch);
-                scratch
-            })
-            .collect();
-        let log_f: Vec<Vec<f64>> = mixtures
-            .iter()
-            .map(|m| m.fractions().iter().map(|f| f.ln()).collect())
-            .collect();
+        assert!(
+            out.len() == subjects.len() * ns * n_sub,
+            "one row per subject"
+        );
+        self.posterior_sums_chunked(mixtures, subjects, out, POSTERIOR_BUDGET);
+    }
+
+    /// [`Self::posterior_sums_into`] with the mixtures taken in consecutive chunks
+    /// whose distinct sequences hold at most about `budget` bytes of stage-kernel
+    /// inputs and values (large models, many samples). Every subject's sums are
+    /// accumulated in mixture order whatever the chunks, so the result does not
+    /// depend on `budget`.
+    fn posterior_sums_chunked(
+        &self,
+        mixtures: &[Mixture],
+        subjects: std::ops::Range<usize>,
+        out: &mut [f64],
+        budget: usize,
+    ) {
+        let ns = self.events.n_stages();
+        let n_sub = mixtures[0].n_subtypes();
         let stride = stage_stride(ns);
-        let mut blocks = vec![0.0; distinct.len() * stride * LANES];
+        let nb = self.events.n_biomarkers();
+        // Per distinct sequence: its `Scratch` and its stage values of one group.
+        let per_sequence = ((2 * nb + 1 + 2 * LANES) * stride) * std::mem::size_of::<f64>();
+        let max_distinct = (budget / per_sequence).max(n_sub);
+        let first = subjects.start;
+        let groups = first / LANES..subjects.end.div_ceil(LANES);
         let size = n_sub * ns * LANES;
-        let (mut tmp, mut acc) = (vec![0.0; size], vec![0.0; size]);
-        for g in first / LANES..subjects.end.div_ceil(LANES) {
-            let gi = self.group(g);
-            for (d, scratch) in scratches.iter().enumerate() {
-                let block = &mut blocks[d * stride * LANES..(d + 1) * stride * LANES];
-                kernels::stage_values(self.isa, &self.stage_input(scratch), &gi, block);
+        // `[g][s][k][lane]`: whole vectors per group, moved to the subjects' rows at
+        // the end.
+        let mut acc = vec![0.0; groups.len() * size];
+        let mut tmp = vec![0.0; size];
+        let mut start = 0;
+        while start < mixtures.len() {
+            // Distinct sequences of the chunk and each mixture's index into them.
+            let mut distinct: Vec<&Sequence> = Vec::new();
+            let mut index: std::collections::HashMap<&Sequence, usize> = Default::default();
+            let mut picks: Vec<Vec<usize>> = Vec::new();
+            let mut end = start;
+            while end < mixtures.len() {
+                let seqs = mixtures[end].sequences();
+                let mut fresh: Vec<&Sequence> = Vec::new();
+                for seq in seqs {
+                    if !index.contains_key(seq) && !fresh.contains(&seq) {
+                        fresh.push(seq);
+                    }
+                }
+                if end > start && distinct.len() + fresh.len() > max_distinct {
+                    break;
+                }
+                for seq in fresh {
+                    index.insert(seq, distinct.len());
+                    distinct.push(seq);
+                }
+                picks.push(seqs.iter().map(|seq| index[seq]).collect());
+                end += 1;
             }
-            // Summed per group in `[s][k][lane]` order (whole vectors), mixtures in
-            // order, then moved to the subjects' rows.
-            acc.fill(0.0);
-            let mut refs: Vec<&[f64]> = Vec::with_capacity(n_sub);
-            for (lf, pick) in log_f.iter().zip(&picks) {
-                refs.clear();
-                refs.extend(
-                    pick.iter()
-                        .map(|&d| &blocks[d * stride * LANES..(d + 1) * stride * LANES]),
-                );
-                kernels::posterior_group(self.isa, lf, &refs, ns, &mut tmp, &mut acc);
+            let scratches: Vec<Scratch> = distinct
+                .iter()
+                .map(|seq| {
+                    let mut scratch = Scratch::default();
+                    self.fill_stage_input(&StageValues::new(&self.events, seq), &mut scratch);
+                    scratch
+                })
+                .collect();
+            let log_f: Vec<Vec<f64>> = mixtures[start..end]
+                .iter()
+                .map(|m| m.fractions().iter().map(|f| f.ln()).collect())
+                .collect();
+            let mut blocks = vec![0.0; distinct.len() * stride * LANES];
+            for (j, g) in groups.clone().enumerate() {
+                let gi = self.group(g);
+                for (d, scratch) in scratches.iter().enumerate() {
+                    let block = &mut blocks[d * stride * LANES..(d + 1) * stride * LANES];
+                    kernels::stage_values(self.isa, &self.stage_input(scratch), &gi, block);
+                }
+                let acc = &mut acc[j * size..(j + 1) * size];
+                let mut refs: Vec<&[f64]> = Vec::with_capacity(n_sub);
+                for (lf, pick) in log_f.iter().zip(&picks) {
+                    refs.clear();
+                    refs.extend(
+                        pick.iter()
+                            .map(|&d| &blocks[d * stride * LANES..(d + 1) * stride * LANES]),
+                    );
+                    kernels::posterior_group(self.isa, lf, &refs, ns, &mut tmp, acc);
+                }
             }
+            start = end;
+        }
+        for (j, g) in groups.enumerate() {
+            let acc = &acc[j * size..(j + 1) * size];
             for m in g * LANES..((g + 1) * LANES).min(subjects.end) {
                 let lane = m - g * LANES;
                 let row = &mut out[(m - first) * ns * n_sub..(m - first + 1) * ns * n_sub];
@@ -521,6 +558,61 @@ impl Likelihood {
                 }
             }
         }
+    }
+}
+
+/// Bytes of stage-kernel inputs and values that staging holds at once for the
+/// distinct sequences of its samples (per call, so per thread): samples beyond it
+/// are taken in further chunks.
+const POSTERIOR_BUDGET: usize = 16 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulate::{simulate, SimulationSpec};
+    use rand::SeedableRng;
+
+    /// Chunking the samples (a budget of one mixture's sequences, or of all) gives
+    /// the same bits.
+    #[test]
+    fn posterior_sums_do_not_depend_on_the_budget() {
+        let events = EventSet::uniform(4, &[1.0, 2.0], 5.0).unwrap();
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(5);
+        let mixture = |rng: &mut rand_pcg::Pcg64| {
+            Mixture::new(
+                (0..3).map(|_| Sequence::random(&events, rng)).collect(),
+                vec![0.5, 0.3, 0.2],
+            )
+            .unwrap()
+        };
+        let truth = mixture(&mut rng);
+        let spec = SimulationSpec {
+            n_subjects: 45,
+            control_fraction: 0.1,
+            missing_fraction: 0.2,
+        };
+        let data = simulate(&events, &truth, &spec, 6).unwrap().data;
+        let lik = Likelihood::new(events.clone(), &data, MissingConvention::Marginalise).unwrap();
+        // Repeats share sequences across chunk boundaries.
+        let mut mixtures: Vec<Mixture> = (0..7).map(|_| mixture(&mut rng)).collect();
+        mixtures.extend(mixtures.clone());
+        let whole = lik.posterior_sums(&mixtures);
+        let (ns, m) = (events.n_stages(), lik.n_subjects());
+        for budget in [0, 1, 1 << 14, usize::MAX] {
+            let mut out = vec![0.0; m * ns * 3];
+            lik.posterior_sums_chunked(&mixtures, 0..m, &mut out, budget);
+            assert!(
+                out.iter()
+                    .zip(whole.iter())
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "budget {budget}"
+            );
+        }
+        // The small budgets do split the 14 mixtures (at least 21 distinct
+        // sequences) into several chunks, and the default does not.
+        let stride = stage_stride(ns);
+        let per = ((2 * events.n_biomarkers() + 1 + 2 * LANES) * stride) * 8;
+        assert!(POSTERIOR_BUDGET / per >= 3 && (1usize << 14) / per < 21);
     }
 }
 
