@@ -76,7 +76,8 @@ enum Step {
     Linked { c_m1: f64 },
 }
 
-/// One changed biomarker of a proposal: `(biomarker, k0, a0, d0, steps range)`.
+/// One changed biomarker of a proposal (a "ramp"): its first changed stage `k0`,
+/// its steps (`steps` range into the proposal's steps) and its values.
 #[derive(Debug, Clone, Copy)]
 struct RampMeta {
     b: usize,
@@ -130,7 +131,7 @@ struct SubtypeProposal {
     /// The move as one pass over the changed stages (`kernels::Sweep`).
     ops: Vec<SweepOp>,
     terms: Vec<SweepTerm>,
-    /// Use one exponential per changed stage (`group_factors`) instead of ramps.
+    /// Use one exponential per changed stage (`group_factors`) instead of the sweep.
     per_stage: bool,
     /// Per biomarker: whether one of its events moved (its curve may change).
     moved: Vec<bool>,
