@@ -106,6 +106,8 @@ struct SubtypeProposal {
     spare: Option<StageValues>,
     /// Changed stages, increasing, and `slot[k]` = index in `stages` or `u32::MAX`.
     stages: Vec<usize>,
+    /// The other stages, increasing.
+    unchanged: Vec<usize>,
     slot: Vec<u32>,
     ramps: Vec<RampMeta>,
     steps: Vec<Step>,
@@ -538,20 +540,31 @@ impl IncrementalLikelihood {
                 &prop.ops,
                 &prop.terms,
                 &prop.stages,
+                &prop.unchanged,
                 ns,
                 lik.events().n_biomarkers(),
             );
-            let changes = ChangeSet::new(
-                prop.stage_deltas
-                    .iter()
-                    .map(|&(stage, a, b)| StageDelta {
-                        stage,
-                        deltas: &prop.deltas[a..b],
-                    })
-                    .collect(),
-                ns,
-                lik.events().n_biomarkers(),
-            );
+            // Per-stage changes, listed only for the per-stage path and fragile
+            // groups (`describe_move`).
+            let changes = (prop.stage_deltas.len() == prop.stages.len()).then(|| {
+                ChangeSet::new(
+                    prop.stage_deltas
+                        .iter()
+                        .map(|&(stage, a, b)| StageDelta {
+                            stage,
+                            deltas: &prop.deltas[a..b],
+                        })
+                        .collect(),
+                    &prop.unchanged,
+                    ns,
+                    lik.events().n_biomarkers(),
+                )
+            });
+            let listed = || {
+                changes.as_ref().unwrap_or_else(|| {
+                    unreachable!("listed for fragile groups and per-stage moves")
+                })
+            };
             let xmax = lik.group_xmax();
             let mut prepared = false;
             for g in 0..ng {
@@ -570,7 +583,7 @@ impl IncrementalLikelihood {
                         lik.isa(),
                         x,
                         obs,
-                        changes.changes(),
+                        listed(),
                         r,
                         &self.l[s][block.clone()],
                         &self.e[s][block],
@@ -583,7 +596,7 @@ impl IncrementalLikelihood {
                     let (x, obs) = lik.group_arrays(g);
                     let (e, new_e) = (&self.e[s][block], &mut prop.new_e[nblock]);
                     let min = if prop.per_stage {
-                        kernels::group_factors(lik.isa(), &changes, x, obs, e, new_e, &mut p)
+                        kernels::group_factors(lik.isa(), listed(), x, obs, e, new_e, &mut p)
                     } else {
                         kernels::group_sweep(lik.isa(), &sweep, x, obs, e, new_e, &mut p)
                     };
@@ -708,10 +721,13 @@ impl IncrementalLikelihood {
             prop.ramp_dmu.extend_from_slice(&dmu[k_first..=k_last]);
             prop.ramp_dh.extend_from_slice(&dh[k_first..=k_last]);
         }
+        prop.unchanged.clear();
         for k in 0..ns {
             if prop.slot[k] == 0 {
                 prop.slot[k] = prop.stages.len() as u32;
                 prop.stages.push(k);
+            } else {
+                prop.unchanged.push(k);
             }
         }
         build_sweep(prop);

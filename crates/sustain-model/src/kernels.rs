@@ -481,6 +481,7 @@ fn group_delta_body<F: MulAdd>(
     x: &[f64],
     obs: &[f64],
     changes: &[StageDelta],
+    unchanged: &[usize],
     reference: &Lanes,
     l: &[f64],
     e: &[f64],
@@ -507,7 +508,7 @@ fn group_delta_body<F: MulAdd>(
         new_l[i * LANES..(i + 1) * LANES].copy_from_slice(&acc);
         new_e[i * LANES..(i + 1) * LANES].copy_from_slice(&ex);
     }
-    *new_p = stage_sum(e, new_e, changes.iter().map(|c| c.stage));
+    *new_p = stage_sum(e, new_e, changes.len(), unchanged).0;
 }
 
 /// Proposal of one group after a sequence move, multiplicatively with one
@@ -518,11 +519,11 @@ fn group_factors_body<F: MulAdd>(
     x: &[f64],
     obs: &[f64],
     changes: &[StageDelta],
+    unchanged: &[usize],
     e: &[f64],
     new_e: &mut [f64],
     new_p: &mut Lanes,
 ) -> f64 {
-    let mut min = f64::INFINITY;
     for (i, ch) in changes.iter().enumerate() {
         let mut acc = [0.0; LANES];
         for &(b, dmu, dhsq) in ch.deltas {
@@ -534,32 +535,43 @@ fn group_factors_body<F: MulAdd>(
         }
         let ex = exp_lanes::<F>(acc);
         for ln in 0..LANES {
-            let v = e[ch.stage * LANES + ln] * ex[ln];
-            new_e[i * LANES + ln] = v;
-            min = min.min(v);
+            new_e[i * LANES + ln] = e[ch.stage * LANES + ln] * ex[ln];
         }
     }
-    *new_p = stage_sum(e, new_e, changes.iter().map(|c| c.stage));
+    let (p, min) = stage_sum(e, new_e, changes.len(), unchanged);
+    *new_p = p;
     min
 }
 
-/// Per lane, the sum over every stage of `e[k]`, or of `new_e[i]` for the `i`-th
-/// stage of `changed` (increasing): the new stage sum of a proposal, re-summed in
-/// full so no subtract-and-add drift builds up.
+/// Per lane, the new stage sum of a proposal: the changed stages' `new_e[0..n_new]`
+/// plus `e[k]` of every stage `k` in `unchanged`, re-summed in full so no
+/// subtract-and-add drift builds up (two running sums each, so the additions do
+/// not wait on one another). Also returns the smallest new value.
 #[inline(always)]
-fn stage_sum(e: &[f64], new_e: &[f64], changed: impl Iterator<Item = usize>) -> Lanes {
-    let mut changed = changed.enumerate().peekable();
-    let mut sum = [0.0; LANES];
-    for k in 0..e.len() / LANES {
-        let src: &[f64] = match changed.next_if(|&(_, stage)| stage == k) {
-            Some((i, _)) => &new_e[i * LANES..(i + 1) * LANES],
-            None => &e[k * LANES..(k + 1) * LANES],
-        };
+fn stage_sum(e: &[f64], new_e: &[f64], n_new: usize, unchanged: &[usize]) -> (Lanes, f64) {
+    let mut sums = [[0.0; LANES]; 4];
+    let mut min = f64::INFINITY;
+    for (i, v) in new_e[..n_new * LANES].chunks_exact(LANES).enumerate() {
         for ln in 0..LANES {
-            sum[ln] += src[ln];
+            sums[i % 2][ln] += v[ln];
+            min = if v[ln] < min || v[ln].is_nan() {
+                v[ln]
+            } else {
+                min
+            };
         }
     }
-    sum
+    for (i, &k) in unchanged.iter().enumerate() {
+        let v = &e[k * LANES..(k + 1) * LANES];
+        for ln in 0..LANES {
+            sums[2 + i % 2][ln] += v[ln];
+        }
+    }
+    let mut out = [0.0; LANES];
+    for ln in 0..LANES {
+        out[ln] = (sums[0][ln] + sums[1][ln]) + (sums[2][ln] + sums[3][ln]);
+    }
+    (out, min)
 }
 
 /// How a [`SweepOp`] carries the product `G(k) = exp(sum_b T_b(k))` of every
@@ -606,6 +618,8 @@ pub(crate) struct Sweep<'a> {
     ops: &'a [SweepOp],
     terms: &'a [SweepTerm],
     stages: &'a [usize],
+    /// The other stages, increasing.
+    unchanged: &'a [usize],
     n_stages: usize,
     n_biomarkers: usize,
 }
@@ -613,15 +627,18 @@ pub(crate) struct Sweep<'a> {
 impl<'a> Sweep<'a> {
     /// Panics unless the ops' stages increase below `n_stages`, each run starts
     /// with `Begin` followed by `Direct`, the terms lie in range with biomarkers
-    /// below `n_biomarkers`, and the slots are exactly those of `stages`
-    /// (increasing), in order: what the kernel's memory accesses rely on.
+    /// below `n_biomarkers`, the slots are exactly those of `stages`
+    /// (increasing), in order, and `unchanged` holds the other stages: what the
+    /// kernel's memory accesses rely on.
     pub(crate) fn new(
         ops: &'a [SweepOp],
         terms: &'a [SweepTerm],
         stages: &'a [usize],
+        unchanged: &'a [usize],
         n_stages: usize,
         n_biomarkers: usize,
     ) -> Self {
+        assert!(is_complement(stages.iter().copied(), unchanged, n_stages));
         assert!(ops.windows(2).all(|w| w[0].k < w[1].k));
         assert!(ops.last().is_none_or(|o| (o.k as usize) < n_stages));
         assert!(ops.first().is_none_or(|o| o.kind == SweepKind::Begin));
@@ -645,6 +662,7 @@ impl<'a> Sweep<'a> {
             ops,
             terms,
             stages,
+            unchanged,
             n_stages,
             n_biomarkers,
         }
@@ -657,6 +675,9 @@ impl<'a> Sweep<'a> {
     }
     pub(crate) fn stages(&self) -> &[usize] {
         self.stages
+    }
+    pub(crate) fn unchanged(&self) -> &[usize] {
+        self.unchanged
     }
 }
 
@@ -724,21 +745,9 @@ fn group_sweep_body<F: MulAdd>(
             }
         }
     }
-    let mut min = [f64::INFINITY; LANES];
-    for v in new_e[..sweep.stages.len() * LANES].chunks_exact(LANES) {
-        for l in 0..LANES {
-            min[l] = if v[l] < min[l] || v[l].is_nan() {
-                v[l]
-            } else {
-                min[l]
-            };
-        }
-    }
-    *new_p = stage_sum(e, new_e, sweep.stages.iter().copied());
-    min.iter().fold(
-        f64::INFINITY,
-        |m, &v| if v < m || v.is_nan() { v } else { m },
-    )
+    let (p, min) = stage_sum(e, new_e, sweep.stages.len(), sweep.unchanged);
+    *new_p = p;
+    min
 }
 
 multiversion!(
@@ -818,7 +827,7 @@ multiversion!(
 multiversion!(
     /// Proposal of one group after a sequence move (see `group_delta_body`).
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn group_delta_generic(x: &[f64], obs: &[f64], changes: &[StageDelta], reference: &Lanes, l: &[f64], e: &[f64], new_l: &mut [f64], new_e: &mut [f64], new_p: &mut Lanes) => group_delta_body
+    pub(crate) fn group_delta_generic(x: &[f64], obs: &[f64], changes: &[StageDelta], unchanged: &[usize], reference: &Lanes, l: &[f64], e: &[f64], new_l: &mut [f64], new_e: &mut [f64], new_p: &mut Lanes) => group_delta_body
 );
 
 /// Proposal of one group after a sequence move (see `group_delta_body`).
@@ -827,7 +836,7 @@ pub(crate) fn group_delta(
     isa: Isa,
     x: &[f64],
     obs: &[f64],
-    changes: &[StageDelta],
+    set: &ChangeSet,
     reference: &Lanes,
     l: &[f64],
     e: &[f64],
@@ -835,43 +844,87 @@ pub(crate) fn group_delta(
     new_e: &mut [f64],
     new_p: &mut Lanes,
 ) {
+    set.check(x, obs, e, new_e);
+    let (changes, unchanged) = (set.changes(), set.unchanged);
     #[cfg(target_arch = "x86_64")]
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
         // SAFETY: `Isa::detect` found AVX2 and FMA.
         unsafe {
-            crate::kernels_avx2::group_delta(x, obs, changes, reference, l, e, new_l, new_e, new_p)
+            crate::kernels_avx2::group_delta(
+                x, obs, changes, unchanged, reference, l, e, new_l, new_e, new_p,
+            )
         };
         return;
     }
-    group_delta_generic(isa, x, obs, changes, reference, l, e, new_l, new_e, new_p)
+    group_delta_generic(
+        isa, x, obs, changes, unchanged, reference, l, e, new_l, new_e, new_p,
+    )
 }
 
 multiversion!(
     /// See `group_factors_body`.
-    pub(crate) fn group_factors_generic(x: &[f64], obs: &[f64], changes: &[StageDelta], e: &[f64], new_e: &mut [f64], new_p: &mut Lanes) -> f64 => group_factors_body
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn group_factors_generic(x: &[f64], obs: &[f64], changes: &[StageDelta], unchanged: &[usize], e: &[f64], new_e: &mut [f64], new_p: &mut Lanes) -> f64 => group_factors_body
 );
+
+/// Whether `unchanged` (increasing) holds exactly the stages below `n_stages` that
+/// `changed` (increasing) does not.
+fn is_complement(
+    changed: impl Iterator<Item = usize>,
+    unchanged: &[usize],
+    n_stages: usize,
+) -> bool {
+    let mut changed = changed.peekable();
+    let mut rest = unchanged.iter().peekable();
+    for k in 0..n_stages {
+        match (changed.peek() == Some(&k), rest.peek() == Some(&&k)) {
+            (true, false) => {
+                changed.next();
+            }
+            (false, true) => {
+                rest.next();
+            }
+            _ => return false,
+        }
+    }
+    changed.next().is_none() && rest.next().is_none()
+}
 
 /// Per-stage changes of one subtype's move, checked once (stages increasing and
 /// in range, biomarkers in range); the per-group kernels then only check the
 /// group's own slices.
 pub(crate) struct ChangeSet<'a> {
     changes: Vec<StageDelta<'a>>,
+    /// The other stages, increasing.
+    unchanged: &'a [usize],
     n_stages: usize,
     n_biomarkers: usize,
 }
 
 impl<'a> ChangeSet<'a> {
-    /// Panics unless the stages increase below `n_stages` and every biomarker is
-    /// below `n_biomarkers`.
-    pub(crate) fn new(changes: Vec<StageDelta<'a>>, n_stages: usize, n_biomarkers: usize) -> Self {
+    /// Panics unless the stages increase below `n_stages`, `unchanged` holds
+    /// exactly the other stages (increasing), and every biomarker is below
+    /// `n_biomarkers`.
+    pub(crate) fn new(
+        changes: Vec<StageDelta<'a>>,
+        unchanged: &'a [usize],
+        n_stages: usize,
+        n_biomarkers: usize,
+    ) -> Self {
         assert!(
             changes.windows(2).all(|w| w[0].stage < w[1].stage)
                 && changes
                     .iter()
                     .all(|c| { c.stage < n_stages && c.deltas.iter().all(|d| d.0 < n_biomarkers) })
         );
+        assert!(is_complement(
+            changes.iter().map(|c| c.stage),
+            unchanged,
+            n_stages
+        ));
         Self {
             changes,
+            unchanged,
             n_stages,
             n_biomarkers,
         }
@@ -907,9 +960,11 @@ pub(crate) fn group_factors(
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
         // SAFETY: `Isa::detect` found AVX2 and FMA; `set` was checked when built
         // and the group's slices above.
-        return unsafe { crate::kernels_avx2::group_factors(x, obs, changes, e, new_e, new_p) };
+        return unsafe {
+            crate::kernels_avx2::group_factors(x, obs, changes, set.unchanged, e, new_e, new_p)
+        };
     }
-    group_factors_generic(isa, x, obs, changes, e, new_e, new_p)
+    group_factors_generic(isa, x, obs, changes, set.unchanged, e, new_e, new_p)
 }
 
 /// Log of the mixture of stage sums for one group.

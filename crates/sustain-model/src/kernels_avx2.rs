@@ -311,47 +311,78 @@ pub(crate) unsafe fn mixture(log_f: &[f64], lse: &[&[f64]], out: &mut [f64]) {
     }
 }
 
-/// Writes into `new_p` the per-lane sum over every stage of `e[k]`, or of
-/// `new_e[i]` for the `i`-th stage of `changed` (increasing): re-summed in full, so
-/// no subtract-and-add drift builds up. Returns the smallest of the new values.
+/// Writes into `new_p` the per-lane new stage sum of a proposal: the changed
+/// stages' `new_e[0..n_new]` plus `e[k]` of every stage `k` in `unchanged`,
+/// re-summed in full so no subtract-and-add drift builds up (two running sums per
+/// half, so the additions do not wait on one another; the same order as
+/// `kernels::stage_sum`). Returns the smallest of the new values.
+///
+/// # Safety
+/// `new_e` must hold `n_new * LANES` values and `e` every stage in `unchanged`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn stage_sum(
+unsafe fn stage_sum(
     e: &[f64],
     new_e: &[f64],
-    changed: impl Iterator<Item = usize>,
+    n_new: usize,
+    unchanged: &[usize],
     new_p: &mut [f64; LANES],
 ) -> f64 {
-    let mut changed = changed.enumerate().peekable();
-    let mut sl = _mm256_setzero_pd();
-    let mut sh = _mm256_setzero_pd();
+    let z = _mm256_setzero_pd();
+    // [even stages lo, hi, odd stages lo, hi] of the new values, then of the others.
+    let (mut n0l, mut n0h, mut n1l, mut n1h) = (z, z, z, z);
+    let (mut u0l, mut u0h, mut u1l, mut u1h) = (z, z, z, z);
     let mut min = _mm256_set1_pd(f64::INFINITY);
-    for k in 0..e.len() / LANES {
-        let (src, is_new) = match changed.next_if(|&(_, stage)| stage == k) {
-            Some((i, _)) => (&new_e[i * LANES..(i + 1) * LANES], true),
-            None => (&e[k * LANES..(k + 1) * LANES], false),
-        };
-        // SAFETY: `src` holds LANES = 8 values (sliced above).
-        let (lo, hi) = unsafe {
-            (
-                _mm256_loadu_pd(src.as_ptr()),
-                _mm256_loadu_pd(src.as_ptr().add(4)),
-            )
-        };
-        if is_new {
-            min = _mm256_min_pd(min, _mm256_min_pd(lo, hi));
-        }
-        sl = _mm256_add_pd(sl, lo);
-        sh = _mm256_add_pd(sh, hi);
-    }
-    let mut m = [0.0; 4];
-    // SAFETY: new_p holds 8 values and m 4.
+    // SAFETY: the caller guarantees the sizes.
     unsafe {
-        _mm256_storeu_pd(new_p.as_mut_ptr(), sl);
-        _mm256_storeu_pd(new_p.as_mut_ptr().add(4), sh);
+        let (np, ep) = (new_e.as_ptr(), e.as_ptr());
+        let mut i = 0;
+        while i + 2 <= n_new {
+            let (a, b) = (np.add(i * LANES), np.add((i + 1) * LANES));
+            let (al, ah, bl, bh) = (
+                _mm256_loadu_pd(a),
+                _mm256_loadu_pd(a.add(4)),
+                _mm256_loadu_pd(b),
+                _mm256_loadu_pd(b.add(4)),
+            );
+            min = _mm256_min_pd(
+                min,
+                _mm256_min_pd(_mm256_min_pd(al, ah), _mm256_min_pd(bl, bh)),
+            );
+            (n0l, n0h) = (_mm256_add_pd(n0l, al), _mm256_add_pd(n0h, ah));
+            (n1l, n1h) = (_mm256_add_pd(n1l, bl), _mm256_add_pd(n1h, bh));
+            i += 2;
+        }
+        if i < n_new {
+            let a = np.add(i * LANES);
+            let (al, ah) = (_mm256_loadu_pd(a), _mm256_loadu_pd(a.add(4)));
+            min = _mm256_min_pd(min, _mm256_min_pd(al, ah));
+            (n0l, n0h) = (_mm256_add_pd(n0l, al), _mm256_add_pd(n0h, ah));
+        }
+        let mut pairs = unchanged.chunks_exact(2);
+        for pair in pairs.by_ref() {
+            let (a, b) = (ep.add(pair[0] * LANES), ep.add(pair[1] * LANES));
+            u0l = _mm256_add_pd(u0l, _mm256_loadu_pd(a));
+            u0h = _mm256_add_pd(u0h, _mm256_loadu_pd(a.add(4)));
+            u1l = _mm256_add_pd(u1l, _mm256_loadu_pd(b));
+            u1h = _mm256_add_pd(u1h, _mm256_loadu_pd(b.add(4)));
+        }
+        if let [k] = pairs.remainder() {
+            let a = ep.add(k * LANES);
+            u0l = _mm256_add_pd(u0l, _mm256_loadu_pd(a));
+            u0h = _mm256_add_pd(u0h, _mm256_loadu_pd(a.add(4)));
+        }
+        let lo = _mm256_add_pd(_mm256_add_pd(n0l, n1l), _mm256_add_pd(u0l, u1l));
+        let hi = _mm256_add_pd(_mm256_add_pd(n0h, n1h), _mm256_add_pd(u0h, u1h));
+        _mm256_storeu_pd(new_p.as_mut_ptr(), lo);
+        _mm256_storeu_pd(new_p.as_mut_ptr().add(4), hi);
+        let mut m = [0.0; 4];
         _mm256_storeu_pd(m.as_mut_ptr(), min);
+        m.iter().fold(
+            f64::INFINITY,
+            |a, &b| if b < a || b.is_nan() { b } else { a },
+        )
     }
-    m.iter().fold(f64::INFINITY, |a, &b| a.min(b))
 }
 
 /// AVX2 version of `kernels::group_delta` (see there).
@@ -364,6 +395,7 @@ pub(crate) unsafe fn group_delta(
     x: &[f64],
     obs: &[f64],
     changes: &[crate::kernels::StageDelta],
+    unchanged: &[usize],
     reference: &[f64; LANES],
     l: &[f64],
     e: &[f64],
@@ -416,7 +448,7 @@ pub(crate) unsafe fn group_delta(
                 _mm256_storeu_pd(ep.add(i + 4 * j), exp4(_mm256_sub_pd(v, r)));
             }
         }
-        stage_sum(e, new_e, changes.iter().map(|c| c.stage), new_p);
+        stage_sum(e, new_e, changes.len(), unchanged, new_p);
     }
 }
 
@@ -459,6 +491,7 @@ pub(crate) unsafe fn group_factors(
     x: &[f64],
     obs: &[f64],
     changes: &[crate::kernels::StageDelta],
+    unchanged: &[usize],
     e: &[f64],
     new_e: &mut [f64],
     new_p: &mut [f64; LANES],
@@ -474,7 +507,7 @@ pub(crate) unsafe fn group_factors(
             _mm256_storeu_pd(ne.add(i * LANES), lo);
             _mm256_storeu_pd(ne.add(i * LANES + 4), hi);
         }
-        stage_sum(e, new_e, changes.iter().map(|c| c.stage), new_p)
+        stage_sum(e, new_e, changes.len(), unchanged, new_p)
     }
 }
 
@@ -555,7 +588,7 @@ pub(crate) unsafe fn group_sweep(
                 _mm256_storeu_pd(p.add(4), _mm256_mul_pd(_mm256_loadu_pd(q.add(4)), gh));
             }
         }
-        stage_sum(e, new_e, sweep.stages().iter().copied(), new_p)
+        stage_sum(e, new_e, sweep.stages().len(), sweep.unchanged(), new_p)
     }
 }
 
