@@ -467,18 +467,21 @@ unsafe fn add_deltas(
     mut al: __m256d,
     mut ah: __m256d,
 ) -> (__m256d, __m256d) {
+    // The `obs dh` parts in their own sums: two short chains of dependent FMAs
+    // instead of one long one.
+    let (mut bl, mut bh) = (_mm256_setzero_pd(), _mm256_setzero_pd());
     for &(b, dmu, dhsq) in deltas {
         let dm = _mm256_set1_pd(dmu);
         let dh = _mm256_set1_pd(dhsq);
         // SAFETY: the caller checked that biomarker b's lanes are in x and obs.
         unsafe {
-            al = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES)), dh, al);
-            ah = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES + 4)), dh, ah);
+            bl = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES)), dh, bl);
+            bh = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES + 4)), dh, bh);
             al = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES)), dm, al);
             ah = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES + 4)), dm, ah);
         }
     }
-    (al, ah)
+    (_mm256_add_pd(al, bl), _mm256_add_pd(ah, bh))
 }
 
 /// AVX2 version of `kernels::group_factors` (see there).
@@ -519,18 +522,20 @@ pub(crate) unsafe fn group_factors(
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn sweep_terms(terms: &[SweepTerm], x: &[f64], obs: &[f64]) -> (__m256d, __m256d) {
-    let (mut al, mut ah) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    let z = _mm256_setzero_pd();
+    // The `obs d` parts in their own sums (shorter chains of dependent FMAs).
+    let (mut al, mut ah, mut bl, mut bh) = (z, z, z, z);
     for t in terms {
         let (a, d, b) = (_mm256_set1_pd(t.a), _mm256_set1_pd(t.d), t.b as usize);
         // SAFETY: the caller checked that biomarker b's lanes are in x and obs.
         unsafe {
-            al = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES)), d, al);
-            ah = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES + 4)), d, ah);
+            bl = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES)), d, bl);
+            bh = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES + 4)), d, bh);
             al = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES)), a, al);
             ah = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES + 4)), a, ah);
         }
     }
-    (al, ah)
+    (_mm256_add_pd(al, bl), _mm256_add_pd(ah, bh))
 }
 
 /// AVX2 version of `kernels::group_sweep` (see `group_sweep_body` there).
