@@ -421,7 +421,7 @@ pub(crate) unsafe fn group_delta(
                 assert!((b + 1) * LANES <= x.len() && (b + 1) * LANES <= obs.len());
             }
             let (al, ah) = add_deltas(
-                ch.deltas,
+                ch.deltas.iter().copied(),
                 x,
                 obs,
                 _mm256_loadu_pd(l.as_ptr().add(k * LANES)),
@@ -452,8 +452,8 @@ pub(crate) unsafe fn group_delta(
     }
 }
 
-/// Adds `sum_b (x_b dmu - obs_b dh)` over one stage's changed biomarkers to the
-/// stage log-likelihood change `(lo, hi)` of a group's 8 lanes.
+/// Adds `sum_b (x_b dmu - obs_b dh)` over `(b, dmu, dh)` terms (one stage's
+/// changed biomarkers, or a sweep step's) to `(lo, hi)`, a group's 8 lanes.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA, and every `(b + 1) * LANES` must be within
@@ -461,7 +461,7 @@ pub(crate) unsafe fn group_delta(
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn add_deltas(
-    deltas: &[(usize, f64, f64)],
+    deltas: impl IntoIterator<Item = (usize, f64, f64)>,
     x: &[f64],
     obs: &[f64],
     mut al: __m256d,
@@ -470,7 +470,7 @@ unsafe fn add_deltas(
     // The `obs dh` parts in their own sums: two short chains of dependent FMAs
     // instead of one long one.
     let (mut bl, mut bh) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-    for &(b, dmu, dhsq) in deltas {
+    for (b, dmu, dhsq) in deltas {
         let dm = _mm256_set1_pd(dmu);
         let dh = _mm256_set1_pd(dhsq);
         // SAFETY: the caller checked that biomarker b's lanes are in x and obs.
@@ -503,7 +503,13 @@ pub(crate) unsafe fn group_factors(
     unsafe {
         let ne = new_e.as_mut_ptr();
         for (i, ch) in changes.iter().enumerate() {
-            let (al, ah) = add_deltas(ch.deltas, x, obs, _mm256_setzero_pd(), _mm256_setzero_pd());
+            let (al, ah) = add_deltas(
+                ch.deltas.iter().copied(),
+                x,
+                obs,
+                _mm256_setzero_pd(),
+                _mm256_setzero_pd(),
+            );
             let q = e.as_ptr().add(ch.stage * LANES);
             let lo = _mm256_mul_pd(_mm256_loadu_pd(q), exp4(al));
             let hi = _mm256_mul_pd(_mm256_loadu_pd(q.add(4)), exp4(ah));
@@ -523,19 +529,8 @@ pub(crate) unsafe fn group_factors(
 #[target_feature(enable = "avx2,fma")]
 unsafe fn sweep_terms(terms: &[SweepTerm], x: &[f64], obs: &[f64]) -> (__m256d, __m256d) {
     let z = _mm256_setzero_pd();
-    // The `obs d` parts in their own sums (shorter chains of dependent FMAs).
-    let (mut al, mut ah, mut bl, mut bh) = (z, z, z, z);
-    for t in terms {
-        let (a, d, b) = (_mm256_set1_pd(t.a), _mm256_set1_pd(t.d), t.b as usize);
-        // SAFETY: the caller checked that biomarker b's lanes are in x and obs.
-        unsafe {
-            bl = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES)), d, bl);
-            bh = _mm256_fnmadd_pd(_mm256_loadu_pd(obs.as_ptr().add(b * LANES + 4)), d, bh);
-            al = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES)), a, al);
-            ah = _mm256_fmadd_pd(_mm256_loadu_pd(x.as_ptr().add(b * LANES + 4)), a, ah);
-        }
-    }
-    (_mm256_add_pd(al, bl), _mm256_add_pd(ah, bh))
+    // SAFETY: as the caller guarantees.
+    unsafe { add_deltas(terms.iter().map(|t| (t.b as usize, t.a, t.d)), x, obs, z, z) }
 }
 
 /// AVX2 version of `kernels::group_sweep` (see `group_sweep_body` there).

@@ -30,16 +30,10 @@ impl StageValues {
         let n_stages = events.n_stages();
         self.n_stages = n_stages;
         self.values.resize(events.n_biomarkers() * n_stages, 0.0);
-        // Knots are few (levels + 2): a small stack buffer when they fit.
+        // Knots are few (levels + 2): one small buffer for every biomarker.
         let mut knots: Vec<(usize, f64)> = Vec::with_capacity(8);
         for b in 0..events.n_biomarkers() {
-            knots.clear();
-            knots.push((0usize, events.z_min()));
-            for &e in events.biomarker_events(b) {
-                knots.push((sequence.position(e) + 1, events.event(e).z));
-            }
-            knots.push((n_stages, events.z_max(b)));
-            fill_curve(&knots, &mut self.values[b * n_stages..(b + 1) * n_stages]);
+            self.fill_biomarker(events, sequence, b, &mut knots);
         }
     }
 
@@ -64,14 +58,26 @@ impl StageValues {
         self.values.extend_from_slice(&from.values);
         let mut knots: Vec<(usize, f64)> = Vec::with_capacity(8);
         for b in (0..events.n_biomarkers()).filter(|&b| moved[b]) {
-            knots.clear();
-            knots.push((0usize, events.z_min()));
-            for &e in events.biomarker_events(b) {
-                knots.push((sequence.position(e) + 1, events.event(e).z));
-            }
-            knots.push((n_stages, events.z_max(b)));
-            fill_curve(&knots, &mut self.values[b * n_stages..(b + 1) * n_stages]);
+            self.fill_biomarker(events, sequence, b, &mut knots);
         }
+    }
+
+    /// Recomputes biomarker `b`'s curve for `sequence` (`knots` is scratch).
+    fn fill_biomarker(
+        &mut self,
+        events: &EventSet,
+        sequence: &Sequence,
+        b: usize,
+        knots: &mut Vec<(usize, f64)>,
+    ) {
+        let n_stages = self.n_stages;
+        knots.clear();
+        knots.push((0usize, events.z_min()));
+        for &e in events.biomarker_events(b) {
+            knots.push((sequence.position(e) + 1, events.event(e).z));
+        }
+        knots.push((n_stages, events.z_max(b)));
+        fill_curve(knots, &mut self.values[b * n_stages..(b + 1) * n_stages]);
     }
 
     /// Number of stages `N + 1`.

@@ -7,29 +7,18 @@ use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::*;
 
 fn check(n_biomarkers: usize, thresholds: &[f64], n_subtypes: usize, n_subjects: usize, seed: u64) {
-    check_scaled(n_biomarkers, thresholds, n_subtypes, n_subjects, seed, 1.0)
-}
-
-fn check_scaled(
-    n_biomarkers: usize,
-    thresholds: &[f64],
-    n_subtypes: usize,
-    n_subjects: usize,
-    seed: u64,
-    scale: f64,
-) {
     check_on(
         n_biomarkers,
         thresholds,
         n_subtypes,
         n_subjects,
         seed,
-        scale,
+        1.0,
         false,
     )
 }
 
-/// As `check`, with every data value multiplied by `scale` (large values make
+/// `check` with every data value multiplied by `scale` (large values make
 /// stage likelihoods span thousands of nats: the guarded paths of the state), on
 /// the baseline (portable) kernels if `baseline`, else on the CPU's best.
 fn check_on(
@@ -131,10 +120,10 @@ fn incremental_matches_fresh_evaluation_with_extreme_values() {
     // (counting the paths taken) to exercise every guarded path of the state:
     // groups rebuilt because a move could change them too much, groups that turn
     // fragile after an accepted move, and the additive path of fragile groups.
-    check_scaled(5, &[1.0, 2.0], 2, 30, 9, 12.0);
-    check_scaled(2, &[1.0, 2.0], 2, 30, 9, 25.0);
-    check_scaled(3, &[1.0, 2.0], 2, 30, 9, 20.0);
-    check_scaled(5, &[1.0, 2.0, 3.0], 2, 41, 4, 30.0);
+    check_on(5, &[1.0, 2.0], 2, 30, 9, 12.0, false);
+    check_on(2, &[1.0, 2.0], 2, 30, 9, 25.0, false);
+    check_on(3, &[1.0, 2.0], 2, 30, 9, 20.0, false);
+    check_on(5, &[1.0, 2.0, 3.0], 2, 41, 4, 30.0, false);
 }
 
 /// The portable kernels (what a CPU without AVX2 runs) on the same checks,
