@@ -169,6 +169,7 @@ fn bench(c: &mut Criterion) {
             steps: steps.clone(),
             n_iterations: LOCKSTEP_ITERS,
             seed: 1,
+            threads,
         };
         g.bench_function(format!("{id}/gpu"), |b| {
             b.iter(|| black_box(run_lockstep(gpu, &w.base, &settings, 0..BATCH).unwrap()))

@@ -732,14 +732,19 @@ impl GpuEvaluator {
         part: &[Mixture],
         max_subtypes: usize,
     ) -> Result<(), GpuError> {
-        self.pack_mixtures(part, max_subtypes);
+        self.pack_mixtures(part.iter(), part.len(), max_subtypes);
         self.dispatch(entry, part.len(), max_subtypes, None, Sink::Host)
     }
 
-    /// Packs the records of `part` into `self.packed`.
-    fn pack_mixtures(&mut self, part: &[Mixture], max_subtypes: usize) {
-        self.begin_records(part.len(), max_subtypes);
-        for (i, m) in part.iter().enumerate() {
+    /// Packs the records of the `n` mixtures of `part` into `self.packed`.
+    fn pack_mixtures<'m>(
+        &mut self,
+        part: impl Iterator<Item = &'m Mixture>,
+        n: usize,
+        max_subtypes: usize,
+    ) {
+        self.begin_records(n, max_subtypes);
+        for (i, m) in part.take(n).enumerate() {
             let subtypes = m
                 .sequences()
                 .iter()
@@ -775,7 +780,7 @@ impl GpuEvaluator {
         let cand_chunk = self.chunk_len(Entry::Total, k);
         let per_row = self.staging_candidates_per_row(k, PER_GROUP)?;
         for part in mixtures.chunks(cand_chunk) {
-            self.pack_mixtures(part, k);
+            self.pack_mixtures(part.iter(), part.len(), k);
             // The records of `part` stay on the device; each dispatch takes the
             // candidates from `first_cand` (Params.cand_base).
             let ctx = Arc::clone(&self.ctx);
@@ -851,13 +856,23 @@ impl GpuEvaluator {
         }
     }
 
-    fn loglike_batch_gpu(&mut self, mixtures: &[Mixture]) -> Result<Vec<f64>, GpuError> {
-        let max_subtypes = self.validate(mixtures)?;
+    /// Total log-likelihoods of the mixtures of `parts`, in order, packed in place
+    /// (the parts are not copied into one batch).
+    fn loglike_batch_gpu(&mut self, parts: &[&[Mixture]]) -> Result<Vec<f64>, GpuError> {
+        let mut max_subtypes = 1;
+        for part in parts {
+            max_subtypes = max_subtypes.max(self.validate(part)?);
+        }
         let chunk = self.chunk_len(Entry::Total, max_subtypes);
-        let mut result = Vec::with_capacity(mixtures.len());
-        for part in mixtures.chunks(chunk) {
-            self.dispatch_mixtures(Entry::Total, part, max_subtypes)?;
+        let mut left: usize = parts.iter().map(|p| p.len()).sum();
+        let mut result = Vec::with_capacity(left);
+        let mut all = parts.iter().flat_map(|p| p.iter());
+        while left > 0 {
+            let n = left.min(chunk);
+            self.pack_mixtures(all.by_ref(), n, max_subtypes);
+            self.dispatch(Entry::Total, n, max_subtypes, None, Sink::Host)?;
             self.push_totals(&mut result);
+            left -= n;
         }
         Ok(result)
     }
@@ -945,7 +960,10 @@ impl BatchEvaluator for GpuEvaluator {
         self.n_subjects
     }
     fn loglike_batch(&mut self, mixtures: &[Mixture]) -> sustain_model::Result<Vec<f64>> {
-        Ok(self.loglike_batch_gpu(mixtures)?)
+        Ok(self.loglike_batch_gpu(&[mixtures])?)
+    }
+    fn loglike_batch_parts(&mut self, parts: &[&[Mixture]]) -> sustain_model::Result<Vec<f64>> {
+        Ok(self.loglike_batch_gpu(parts)?)
     }
     fn log_p_subjects_batch(
         &mut self,

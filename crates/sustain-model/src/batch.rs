@@ -23,6 +23,16 @@ pub trait BatchEvaluator {
     fn n_subjects(&self) -> usize;
     /// One total log-likelihood per mixture.
     fn loglike_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<f64>>;
+    /// As [`Self::loglike_batch`] on the concatenation of `parts`, in order: one call
+    /// for mixtures held in several places (the lockstep driver's per-thread blocks of
+    /// chains). The default copies them into one batch; a backend that packs mixtures
+    /// for a device reads the parts in place.
+    fn loglike_batch_parts(&mut self, parts: &[&[Mixture]]) -> Result<Vec<f64>> {
+        match parts {
+            [one] => self.loglike_batch(one),
+            _ => self.loglike_batch(&parts.concat()),
+        }
+    }
     /// Per-subject `log p(x_m)` for each mixture (staging, cross-validation).
     fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<Vec<f64>>>;
     /// Staging: the sum over `mixtures` of the joint posteriors `p(subtype s, stage k |

@@ -7,10 +7,24 @@ use crate::sequence::Sequence;
 pub const FRACTION_SUM_TOLERANCE: f64 = 1e-6;
 
 /// Sequences `S` (one per subtype) and fractions `f` (non-negative, summing to 1).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct Mixture {
     sequences: Vec<Sequence>,
     fractions: Vec<f64>,
+}
+
+// By hand so that `clone_from` reuses the buffers (MCMC copies a state every step).
+impl Clone for Mixture {
+    fn clone(&self) -> Self {
+        Self {
+            sequences: self.sequences.clone(),
+            fractions: self.fractions.clone(),
+        }
+    }
+    fn clone_from(&mut self, source: &Self) {
+        self.sequences.clone_from(&source.sequences);
+        self.fractions.clone_from(&source.fractions);
+    }
 }
 
 impl Mixture {
@@ -57,6 +71,14 @@ impl Mixture {
     pub fn set_fractions(&mut self, fractions: Vec<f64>) -> Result<()> {
         validate_fractions(&fractions, self.sequences.len())?;
         self.fractions = fractions;
+        Ok(())
+    }
+    /// Replaces the fractions by a copy of `fractions`, validating them (no allocation
+    /// when the count is unchanged).
+    pub fn copy_fractions_from(&mut self, fractions: &[f64]) -> Result<()> {
+        validate_fractions(fractions, self.sequences.len())?;
+        self.fractions.clear();
+        self.fractions.extend_from_slice(fractions);
         Ok(())
     }
     /// Splits into parts.

@@ -10,10 +10,24 @@ use std::ops::RangeInclusive;
 ///
 /// Only valid sequences can be constructed, so every likelihood call evaluates a
 /// valid model.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Sequence {
     order: Vec<u16>,
     positions: Vec<u16>,
+}
+
+// By hand so that `clone_from` reuses the buffers (MCMC copies a state every step).
+impl Clone for Sequence {
+    fn clone(&self) -> Self {
+        Self {
+            order: self.order.clone(),
+            positions: self.positions.clone(),
+        }
+    }
+    fn clone_from(&mut self, source: &Self) {
+        self.order.clone_from(&source.order);
+        self.positions.clone_from(&source.positions);
+    }
 }
 
 impl Sequence {

@@ -68,13 +68,10 @@ impl StepSizes {
     }
 }
 
-/// A drawn proposal waiting for its log-likelihood ([`SustainChain::begin_step`]).
-#[derive(Debug, Clone)]
+/// A drawn proposal waiting for its log-likelihood ([`SustainChain::begin_step`]): what
+/// the accept/reject decision needs besides the proposal itself.
+#[derive(Debug, Clone, Copy)]
 pub struct Pending {
-    /// The proposed model.
-    pub mixture: Mixture,
-    /// Per subtype, whether its sequence differs from the current one.
-    pub changed: Vec<bool>,
     log_hastings: f64,
     u: f64,
 }
@@ -90,7 +87,33 @@ pub struct SustainChain<'a, E: ChainEvaluator> {
     steps: StepSizes,
     accepted: u64,
     proposed: u64,
+    /// Scratch: the sequence move's Gaussian weights by distance.
     weights: Vec<f64>,
+    /// Scratch: proposed fractions.
+    fractions: Vec<f64>,
+    /// Scratch for [`Chain::step`]: the proposal (its buffers reused every step) and
+    /// which subtypes' sequences it changed.
+    proposal: Option<Mixture>,
+    changed: Vec<bool>,
+}
+
+/// `table[d] = exp(-d^2 / (2 sigma^2))` for `d < len`, by the recurrence
+/// `t[d+1] = t[d] r[d]`, `r[d] = exp(-(2d+1) / (2 sigma^2)) = r[d-1] exp(-1/sigma^2)`:
+/// two exponentials instead of one per position. It runs outward from `d = 0`, so a
+/// value underflows only where it is negligible. The forward and reverse normalisers
+/// of a move read the same table, so the Hastings ratio is exact for the proposal as
+/// drawn.
+fn gaussian_table(table: &mut Vec<f64>, sigma: f64, len: usize) {
+    let a = 0.5 / (sigma * sigma);
+    let q = (-2.0 * a).exp();
+    let mut r = (-a).exp();
+    let mut t = 1.0;
+    table.clear();
+    for _ in 0..len {
+        table.push(t);
+        t *= r;
+        r *= q;
+    }
 }
 
 impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
@@ -113,11 +136,14 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
             accepted: 0,
             proposed: 0,
             weights: Vec::new(),
+            fractions: Vec::new(),
+            proposal: None,
+            changed: Vec::new(),
         }
     }
 
     /// Draws a new position for the event at a uniformly chosen position of subtype
-    /// `s`; returns (event, to, log Hastings ratio of this move).
+    /// `s`; returns the log Hastings ratio of this move.
     fn propose_sequence<R: Rng + ?Sized>(
         &mut self,
         s: usize,
@@ -129,22 +155,19 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
         let from = rng.gen_range(0..n);
         let e = seq.event_at(from);
         let allowed = seq.allowed_positions(self.events, e);
-        let sigma = self.steps.sigma_seq[s][e];
-        let weight = |to: usize| {
-            let d = (to as f64 - from as f64) / sigma;
-            (-0.5 * d * d).exp()
-        };
-        self.weights.clear();
-        self.weights.extend(allowed.clone().map(weight));
-        let total: f64 = self.weights.iter().sum();
+        let (lo, hi) = (*allowed.start(), *allowed.end());
+        gaussian_table(&mut self.weights, self.steps.sigma_seq[s][e], hi - lo + 1);
+        let w = &self.weights;
+        let total: f64 = (lo..=hi).map(|p| w[p.abs_diff(from)]).sum();
         let mut u = rng.gen::<f64>() * total;
-        let mut to = *allowed.end();
-        for (i, w) in self.weights.iter().enumerate() {
-            if u < *w {
-                to = allowed.start() + i;
+        let mut to = hi;
+        for p in lo..=hi {
+            let wp = w[p.abs_diff(from)];
+            if u < wp {
+                to = p;
                 break;
             }
-            u -= w;
+            u -= wp;
         }
         proposal.sequences_mut()[s].move_unchecked(e, to);
         match self.mode {
@@ -152,35 +175,30 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
             ProposalMode::Exact => {
                 // The allowed set is the same after the move (neighbours keep their
                 // positions), so q(S|S') / q(S'|S) = Z(from) / Z(to).
-                let z_to: f64 = allowed
-                    .map(|p| {
-                        let d = (p as f64 - to as f64) / sigma;
-                        (-0.5 * d * d).exp()
-                    })
-                    .sum();
-                total.ln() - z_to.ln()
+                let z_to: f64 = (lo..=hi).map(|p| w[p.abs_diff(to)]).sum();
+                (total / z_to).ln()
             }
         }
     }
 
     /// Proposes new fractions; returns false if the proposal is outside the simplex
-    /// (then the iteration is a rejection).
-    fn propose_fractions<R: Rng + ?Sized>(&self, proposal: &mut Mixture, rng: &mut R) -> bool {
+    /// (then the iteration is a rejection and the proposal keeps the current
+    /// fractions).
+    fn propose_fractions<R: Rng + ?Sized>(&mut self, proposal: &mut Mixture, rng: &mut R) -> bool {
         let ns = proposal.n_subtypes();
-        let f = proposal.fractions().to_vec();
-        let new = match self.mode {
+        let g = &mut self.fractions;
+        g.clear();
+        g.extend_from_slice(proposal.fractions());
+        match self.mode {
             ProposalMode::Reference => {
                 let z: f64 = StandardNormal.sample(rng);
-                let raw: Vec<f64> = f
-                    .iter()
-                    .zip(&self.steps.sigma_f)
-                    .map(|(v, sg)| (v + sg * z).abs())
-                    .collect();
-                let sum: f64 = raw.iter().sum();
+                for (v, sg) in g.iter_mut().zip(&self.steps.sigma_f) {
+                    *v = (*v + sg * z).abs();
+                }
+                let sum: f64 = g.iter().sum();
                 if sum.is_nan() || sum <= 0.0 {
                     return false;
                 }
-                raw.into_iter().map(|v| v / sum).collect()
             }
             ProposalMode::Exact => {
                 if ns < 2 {
@@ -194,62 +212,61 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
                 let sigma = 0.5 * (self.steps.sigma_f[i] + self.steps.sigma_f[j]);
                 let z: f64 = StandardNormal.sample(rng);
                 let delta = sigma * z;
-                let mut g = f;
                 g[i] += delta;
                 g[j] -= delta;
                 if g[i] < 0.0 || g[j] < 0.0 {
                     return false;
                 }
-                g
             }
-        };
+        }
         // Renormalise away rounding so validation never fails on drift.
-        let sum: f64 = new.iter().sum();
-        proposal
-            .set_fractions(new.iter().map(|v| v / sum).collect())
-            .is_ok()
+        let sum: f64 = g.iter().sum();
+        for v in g.iter_mut() {
+            *v /= sum;
+        }
+        proposal.copy_fractions_from(g).is_ok()
     }
 
     /// The first half of [`Chain::step`]: counts the iteration and draws the proposal
-    /// and the acceptance uniform from `rng` (the same draws, in the same order, as a
-    /// whole step). Returns `None` when the proposal lies outside the simplex: the
-    /// iteration is then a rejection and is finished. Otherwise the caller evaluates
-    /// [`Pending::mixture`] and calls [`Self::finish_step`] with its log-likelihood;
-    /// `step` is exactly `begin_step`, the chain's own evaluator, `finish_step`.
-    pub fn begin_step<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Option<Pending> {
+    /// into `proposal` (overwritten; its buffers are reused) and the acceptance
+    /// uniform from `rng` (the same draws, in the same order, as a whole step).
+    /// Returns `None` when the proposal lies outside the simplex: the iteration is
+    /// then a rejection and is finished (`proposal` is still a valid model: the moved
+    /// sequences with the current fractions). Otherwise the caller evaluates
+    /// `proposal` and calls [`Self::finish_step`] with its log-likelihood; `step` is
+    /// exactly `begin_step`, the chain's own evaluator, `finish_step`.
+    pub fn begin_step<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        proposal: &mut Mixture,
+    ) -> Option<Pending> {
         self.proposed += 1;
-        let ns = self.current.n_subtypes();
-        let mut proposal = self.current.clone();
+        proposal.clone_from(&self.current);
         let mut log_hastings = 0.0;
-        for s in 0..ns {
-            log_hastings += self.propose_sequence(s, &mut proposal, rng);
+        for s in 0..self.current.n_subtypes() {
+            log_hastings += self.propose_sequence(s, proposal, rng);
         }
-        let inside = self.propose_fractions(&mut proposal, rng);
+        let inside = self.propose_fractions(proposal, rng);
         // Draw the uniform before any early exit so every iteration consumes the
         // same amount of the stream whatever happens.
         let u: f64 = rng.gen();
-        if !inside {
-            return None;
-        }
-        let changed: Vec<bool> = (0..ns)
-            .map(|s| proposal.sequences()[s] != self.current.sequences()[s])
-            .collect();
-        Some(Pending {
-            mixture: proposal,
-            changed,
-            log_hastings,
-            u,
-        })
+        inside.then_some(Pending { log_hastings, u })
     }
 
-    /// The second half of [`Chain::step`]: accepts or rejects `pending` given its
-    /// log-likelihood `ll` (consumes no randomness); tells the chain's evaluator
-    /// (accept / reject) and returns whether the proposal was accepted.
-    pub fn finish_step(&mut self, pending: Pending, ll: f64) -> bool {
+    /// Whether accepting `pending` at log-likelihood `ll` passes the Metropolis test.
+    fn accepts(&self, pending: Pending, ll: f64) -> bool {
         let log_ratio = ll - self.loglike + pending.log_hastings;
-        if log_ratio >= 0.0 || pending.u < log_ratio.exp() {
+        log_ratio >= 0.0 || pending.u < log_ratio.exp()
+    }
+
+    /// The second half of [`Chain::step`]: accepts or rejects `proposal` (as drawn by
+    /// [`Self::begin_step`]) given its log-likelihood `ll` (consumes no randomness);
+    /// tells the chain's evaluator (accept / reject) and returns whether the proposal
+    /// was accepted. An accepted proposal is copied into the chain's state.
+    pub fn finish_step(&mut self, pending: Pending, proposal: &Mixture, ll: f64) -> bool {
+        if self.accepts(pending, ll) {
             self.evaluator.accept();
-            self.current = pending.mixture;
+            self.current.clone_from(proposal);
             self.loglike = ll;
             self.accepted += 1;
             true
@@ -277,11 +294,34 @@ impl<E: ChainEvaluator> Chain for SustainChain<'_, E> {
     type State = Mixture;
 
     fn step<R: Rng + ?Sized>(&mut self, rng: &mut R) -> bool {
-        let Some(pending) = self.begin_step(rng) else {
-            return false;
+        let mut proposal = self.proposal.take().unwrap_or_else(|| self.current.clone());
+        let moved = match self.begin_step(rng, &mut proposal) {
+            None => false,
+            Some(pending) => {
+                self.changed.clear();
+                self.changed.extend(
+                    proposal
+                        .sequences()
+                        .iter()
+                        .zip(self.current.sequences())
+                        .map(|(p, c)| p != c),
+                );
+                let ll = self.evaluator.propose(&proposal, &self.changed);
+                if self.accepts(pending, ll) {
+                    // The proposal becomes the state; the old state the next scratch.
+                    self.evaluator.accept();
+                    std::mem::swap(&mut self.current, &mut proposal);
+                    self.loglike = ll;
+                    self.accepted += 1;
+                    true
+                } else {
+                    self.evaluator.reject();
+                    false
+                }
+            }
         };
-        let ll = self.evaluator.propose(&pending.mixture, &pending.changed);
-        self.finish_step(pending, ll)
+        self.proposal = Some(proposal);
+        moved
     }
     fn state(&self) -> &Mixture {
         &self.current

@@ -27,6 +27,7 @@
 //!     steps: StepSizes::initial(1, events.n_events()),
 //!     n_iterations: 100,
 //!     seed: 7,
+//!     threads: 1,
 //! };
 //! let mut evaluator = SerialEvaluator::new(lik);
 //! let runs = lockstep::run_lockstep(&mut evaluator, &start, &settings, 0..4).unwrap();
@@ -40,10 +41,81 @@ use crate::evaluator::ChainEvaluator;
 use crate::merge::ChainRun;
 use crate::rng;
 use crate::trace::Trace;
-use sustain_model::{BatchEvaluator, Mixture, ModelError, Result};
+use rand_pcg::Pcg64;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+use sustain_model::{BatchEvaluator, EventSet, Mixture, ModelError, Result};
 
-/// Settings of a lockstep run (as `sustain_cpu::ChainSettings`, without threads: the
-/// batch evaluator is the parallelism).
+/// Fewest chains a drawing thread is given: below this, handing work between
+/// threads every iteration costs more than it saves.
+const MIN_CHAINS_PER_THREAD: usize = 32;
+
+/// How long a thread waiting at the lockstep barrier spins before it sleeps: longer
+/// than one evaluator call on a GPU, so that the threads wake within a microsecond
+/// instead of the tens of microseconds a sleeping thread takes (`std::sync::Barrier`
+/// always sleeps).
+const SPIN: Duration = Duration::from_millis(2);
+
+/// A barrier for `n` threads that spins for [`SPIN`], then sleeps.
+struct SpinBarrier {
+    n: usize,
+    arrived: AtomicUsize,
+    generation: AtomicUsize,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+impl SpinBarrier {
+    fn new(n: usize) -> Self {
+        Self {
+            n,
+            arrived: AtomicUsize::new(0),
+            generation: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
+        }
+    }
+
+    fn wait(&self) {
+        let generation = self.generation.load(Ordering::Acquire);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
+            // Last to arrive: reset the count before opening the next generation
+            // (no thread can arrive again before it opens).
+            self.arrived.store(0, Ordering::Relaxed);
+            {
+                let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+                self.generation
+                    .store(generation.wrapping_add(1), Ordering::Release);
+            }
+            self.wake.notify_all();
+            return;
+        }
+        let start = Instant::now();
+        loop {
+            for _ in 0..64 {
+                if self.generation.load(Ordering::Acquire) != generation {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() > SPIN {
+                break;
+            }
+        }
+        // The generation is opened under the lock, so this cannot miss the wake-up.
+        let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        while self.generation.load(Ordering::Acquire) == generation {
+            guard = self
+                .wake
+                .wait(guard)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// Settings of a lockstep run (as `sustain_cpu::ChainSettings`: the batch evaluator
+/// scores the proposals, CPU threads draw them and decide).
 #[derive(Debug, Clone)]
 pub struct LockstepSettings {
     /// Proposal mode.
@@ -54,6 +126,10 @@ pub struct LockstepSettings {
     pub n_iterations: usize,
     /// Run seed; chain `i` uses stream `rng::stream(seed, CHAIN, i)`.
     pub seed: u64,
+    /// Most CPU threads that draw proposals and make the accept/reject decisions,
+    /// each for a contiguous block of at least 32 chains (the calling thread is one
+    /// of them and also calls the evaluator). Results do not depend on it.
+    pub threads: usize,
 }
 
 /// The chain-side evaluator of a lockstep chain: it only knows the start's
@@ -72,11 +148,69 @@ impl ChainEvaluator for Scored {
     fn reject(&mut self) {}
 }
 
+/// One drawing thread's contiguous block of chains: their states, streams and traces,
+/// and one proposal slot per chain, which the evaluator reads in place. A slot whose
+/// proposal left the simplex (`pending` is `None`) still holds a valid model; it is
+/// scored with the others and its score ignored, so the batch never needs compacting.
+struct Block<'a> {
+    chains: Vec<SustainChain<'a, Scored>>,
+    rngs: Vec<Pcg64>,
+    traces: Vec<Trace>,
+    slots: Vec<Mixture>,
+    pending: Vec<Option<Pending>>,
+    scores: Vec<f64>,
+}
+
+impl Block<'_> {
+    /// Draws every chain's proposal into its slot.
+    fn begin(&mut self) {
+        for (i, (chain, rng)) in self.chains.iter_mut().zip(&mut self.rngs).enumerate() {
+            self.pending[i] = chain.begin_step(rng, &mut self.slots[i]);
+        }
+    }
+
+    /// Decides every chain's proposal from `scores` and records the iteration.
+    fn finish(&mut self) {
+        for (i, (chain, trace)) in self.chains.iter_mut().zip(&mut self.traces).enumerate() {
+            let moved = self.pending[i]
+                .is_some_and(|p| chain.finish_step(p, &self.slots[i], self.scores[i]));
+            trace.record(chain.state(), chain.loglike(), moved);
+        }
+    }
+}
+
+fn lock<'g, 'a>(block: &'g Mutex<Block<'a>>) -> MutexGuard<'g, Block<'a>> {
+    // A poisoned block means a drawing thread panicked; the scope re-raises it.
+    block.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Scores every block's slots in one evaluator call and hands each block its scores.
+fn score_all<B: BatchEvaluator + ?Sized>(evaluator: &mut B, blocks: &[Mutex<Block>]) -> Result<()> {
+    let mut guards: Vec<_> = blocks.iter().map(lock).collect();
+    let parts: Vec<&[Mixture]> = guards.iter().map(|g| g.slots.as_slice()).collect();
+    let want: usize = parts.iter().map(|p| p.len()).sum();
+    let scores = evaluator.loglike_batch_parts(&parts)?;
+    if scores.len() != want {
+        return Err(ModelError::Backend(format!(
+            "the evaluator returned {} log-likelihoods for {want} proposals",
+            scores.len()
+        )));
+    }
+    let mut rest = scores.as_slice();
+    for g in &mut guards {
+        let (mine, tail) = rest.split_at(g.slots.len());
+        g.scores.clear();
+        g.scores.extend_from_slice(mine);
+        rest = tail;
+    }
+    Ok(())
+}
+
 /// Runs chains `chains` (indices; chain `i` with stream `(seed, CHAIN, i)`) of
 /// `settings.n_iterations` from `start` in lockstep: per iteration one
-/// `loglike_batch` call with every chain's proposal that lies inside the simplex.
-/// Returns one [`ChainRun`] per chain in index order; each run's `wall_s` is the
-/// wall time of the whole lockstep run (the chains advance together).
+/// `loglike_batch_parts` call with every chain's proposal. Returns one [`ChainRun`]
+/// per chain in index order; each run's `wall_s` is the wall time of the whole
+/// lockstep run (the chains advance together).
 ///
 /// Errors are the evaluator's (e.g. a device error).
 pub fn run_lockstep<B: BatchEvaluator + ?Sized>(
@@ -86,67 +220,101 @@ pub fn run_lockstep<B: BatchEvaluator + ?Sized>(
     chains: std::ops::Range<usize>,
 ) -> Result<Vec<ChainRun>> {
     let t0 = std::time::Instant::now();
-    let events = evaluator.events().clone();
+    let events: EventSet = evaluator.events().clone();
     let indices: Vec<usize> = chains.collect();
     let ll0 = evaluator.loglike_batch(std::slice::from_ref(start))?[0];
-    let mut states: Vec<_> = indices
-        .iter()
-        .map(|&index| {
-            let chain = SustainChain::new(
-                &events,
-                Scored(ll0),
-                start.clone(),
-                settings.mode,
-                settings.steps.clone(),
-            );
-            let rng = rng::stream(settings.seed, rng::purpose::CHAIN, index as u64);
-            let trace = Trace::new(start.n_subtypes(), events.n_events());
-            (chain, rng, trace)
+    // Never more threads than cores: a waiting thread spins.
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let n_threads = settings
+        .threads
+        .min(cores)
+        .min(indices.len() / MIN_CHAINS_PER_THREAD)
+        .max(1);
+    let per_block = indices.len().div_ceil(n_threads).max(1);
+    let blocks: Vec<Mutex<Block>> = indices
+        .chunks(per_block)
+        .map(|ids| {
+            Mutex::new(Block {
+                chains: ids
+                    .iter()
+                    .map(|_| {
+                        SustainChain::new(
+                            &events,
+                            Scored(ll0),
+                            start.clone(),
+                            settings.mode,
+                            settings.steps.clone(),
+                        )
+                    })
+                    .collect(),
+                rngs: ids
+                    .iter()
+                    .map(|&i| rng::stream(settings.seed, rng::purpose::CHAIN, i as u64))
+                    .collect(),
+                traces: ids
+                    .iter()
+                    .map(|_| Trace::new(start.n_subtypes(), events.n_events()))
+                    .collect(),
+                slots: vec![start.clone(); ids.len()],
+                pending: vec![None; ids.len()],
+                scores: Vec::with_capacity(ids.len()),
+            })
         })
         .collect();
-    let mut pending: Vec<Option<Pending>> = Vec::with_capacity(indices.len());
-    let mut batch: Vec<Mixture> = Vec::with_capacity(indices.len());
-    for _ in 0..settings.n_iterations {
-        pending.extend(
-            states
-                .iter_mut()
-                .map(|(chain, rng, _)| chain.begin_step(rng)),
-        );
-        batch.clear();
-        batch.extend(
-            pending
-                .iter()
-                .flatten()
-                .map(|p: &Pending| p.mixture.clone()),
-        );
-        let scores = if batch.is_empty() {
-            Vec::new()
-        } else {
-            evaluator.loglike_batch(&batch)?
-        };
-        if scores.len() != batch.len() {
-            return Err(ModelError::Backend(format!(
-                "the evaluator returned {} log-likelihoods for {} proposals",
-                scores.len(),
-                batch.len()
-            )));
+    let n = settings.n_iterations;
+    if blocks.len() <= 1 {
+        for _ in 0..n {
+            for b in &blocks {
+                lock(b).begin();
+            }
+            score_all(evaluator, &blocks)?;
+            for b in &blocks {
+                lock(b).finish();
+            }
         }
-        // Decide in chain order; each decision uses only the chain's own values.
-        let mut scores = scores.into_iter();
-        for ((chain, _, trace), p) in states.iter_mut().zip(pending.drain(..)) {
-            // Proposals outside the simplex were rejections already (not scored).
-            let moved = match p {
-                Some(p) => scores.next().is_some_and(|ll| chain.finish_step(p, ll)),
-                None => false,
-            };
-            trace.record(chain.state(), chain.loglike(), moved);
-        }
+    } else {
+        // Every thread draws its block, the calling thread scores all blocks, every
+        // thread decides its block; two barriers per iteration.
+        let barrier = SpinBarrier::new(blocks.len());
+        let stop = AtomicBool::new(false);
+        let (barrier, stop, blocks_ref) = (&barrier, &stop, &blocks);
+        std::thread::scope(|scope| {
+            for t in 1..blocks_ref.len() {
+                scope.spawn(move || {
+                    for _ in 0..n {
+                        lock(&blocks_ref[t]).begin();
+                        barrier.wait();
+                        barrier.wait();
+                        if stop.load(Ordering::Acquire) {
+                            return;
+                        }
+                        lock(&blocks_ref[t]).finish();
+                    }
+                });
+            }
+            for _ in 0..n {
+                lock(&blocks_ref[0]).begin();
+                barrier.wait();
+                let scored = score_all(evaluator, blocks_ref);
+                if scored.is_err() {
+                    stop.store(true, Ordering::Release);
+                }
+                barrier.wait();
+                scored?;
+                lock(&blocks_ref[0]).finish();
+            }
+            Ok::<(), ModelError>(())
+        })?;
     }
     let wall_s = t0.elapsed().as_secs_f64();
+    let states = blocks.into_iter().flat_map(|block| {
+        let b = block.into_inner().unwrap_or_else(PoisonError::into_inner);
+        b.chains.into_iter().zip(b.traces)
+    });
     Ok(indices
         .into_iter()
         .zip(states)
-        .map(|(index, (chain, _, trace))| {
+        .map(|(index, (chain, trace))| {
             let (acc, prop) = chain.acceptance();
             ChainRun {
                 index,
@@ -245,6 +413,7 @@ mod tests {
                 steps,
                 n_iterations: 400,
                 seed: 11,
+                threads: 1,
             };
             let mut ev = SerialEvaluator::new(Arc::clone(&lik));
             let lock = run_lockstep(&mut ev, &start, &s, 2..7).unwrap();
@@ -303,6 +472,7 @@ mod tests {
             steps: StepSizes::initial(2, lik.events().n_events()),
             n_iterations: 200,
             seed: 5,
+            threads: 1,
         };
         let all = run_lockstep(
             &mut SerialEvaluator::new(Arc::clone(&lik)),
@@ -324,5 +494,39 @@ mod tests {
             all[4].trace.loglike_series(0, 1)
         );
         assert_eq!(one[0].acceptance, all[4].acceptance);
+    }
+
+    /// Drawing threads change nothing: 100 chains (blocks of at least 32) on 1, 2 and
+    /// 3 threads give the same traces, bit for bit.
+    #[test]
+    fn independent_of_drawing_threads() {
+        let (lik, start) = problem();
+        let run = |threads| {
+            let s = LockstepSettings {
+                mode: ProposalMode::Exact,
+                steps: StepSizes::initial(2, lik.events().n_events()),
+                n_iterations: 60,
+                seed: 9,
+                threads,
+            };
+            run_lockstep(
+                &mut SerialEvaluator::new(Arc::clone(&lik)),
+                &start,
+                &s,
+                3..103,
+            )
+            .unwrap()
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            let many = run(threads);
+            assert_eq!(many.len(), 100);
+            for (a, b) in one.iter().zip(&many) {
+                assert_eq!(a.index, b.index);
+                assert_eq!(a.acceptance, b.acceptance);
+                assert_eq!(a.trace.n_states(), b.trace.n_states());
+                assert_eq!(a.trace.loglike_series(0, 1), b.trace.loglike_series(0, 1));
+            }
+        }
     }
 }

@@ -466,6 +466,7 @@ fn uncertainty_impl(
                 steps: settings.steps.clone(),
                 n_iterations: settings.n_iterations,
                 seed: settings.seed,
+                threads: settings.threads,
             };
             run_lockstep(evaluator.as_mut(), &em_fit.mixture, &lockstep, range)?
         }

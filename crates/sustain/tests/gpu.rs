@@ -196,6 +196,7 @@ fn serial_lockstep_equals_run_chains_on_sim42() {
             steps,
             n_iterations: 300,
             seed: 3,
+            threads: 2,
         },
         0..3,
     )
