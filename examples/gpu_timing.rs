@@ -10,7 +10,8 @@
 //! - the E-M seam (1024 candidate sequences of one subtype) and staging (posteriors
 //!   summed over 1024 samples);
 //! - MCMC in lockstep (`sustain_sampler::lockstep`, one GPU call per iteration for all
-//!   chains) for 64, 1024 and 4096 chains, and the CPU backend (`sustain_cpu::run_chains`,
+//!   chains) for 64, 1024 and 4096 chains, with 1, 4, 8 and every core drawing the
+//!   proposals, and the CPU backend (`sustain_cpu::run_chains`,
 //!   incremental likelihood) on the same 1024 chains, on 2 threads and on every core.
 //!   Both in steady state: the time of 2n iterations minus the time of n, so that
 //!   setting up the chains is left out. The lockstep line also says which share of
@@ -204,7 +205,10 @@ fn gpu_figures(w: &Setup, rng: &mut impl rand::Rng) -> Res<()> {
         .into_iter()
         .filter(|&c| c <= max_batch)
     {
-        for threads in [1, cores] {
+        let mut counts = vec![1, 4, 8, cores];
+        counts.retain(|&t| t <= cores);
+        counts.dedup();
+        for threads in counts {
             let mut time =
                 |iters: usize| -> std::result::Result<(f64, f64, f64), Box<dyn std::error::Error>> {
                     let settings = LockstepSettings {
@@ -232,9 +236,6 @@ fn gpu_figures(w: &Setup, rng: &mut impl rand::Rng) -> Res<()> {
                 dt / n as f64 * 1e3,
                 100.0 * dg / dt
             );
-            if cores == 1 {
-                break;
-            }
         }
     }
     Ok(())
