@@ -1,5 +1,11 @@
 //! Lockstep chains: N SuStaIn chains advanced together, every iteration's proposals
-//! scored in one [`BatchEvaluator::loglike_batch`] call (one GPU dispatch).
+//! scored in one [`BatchEvaluator::loglike_batch_parts`] call (one GPU dispatch).
+//!
+//! The CPU side (drawing proposals, deciding, recording traces) is split over
+//! [`LockstepSettings::threads`] threads, each with a contiguous block of chains and
+//! one reused proposal slot per chain; the evaluator reads the blocks' slots in
+//! place. On a GPU this is what keeps the device busy: with one thread, drawing 1024
+//! W1 proposals took 3.5 of each 3.9 ms iteration on an H100.
 //!
 //! Each chain keeps its own random stream on the CPU, `rng::stream(seed, CHAIN,
 //! index)` as in the CPU backend (`sustain_cpu::run_chains`), and draws from it in

@@ -169,7 +169,7 @@ fn mean_positions(trace: &Trace, skip: usize) -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// Best permutation `perm` (new label i = old label perm[i]) matching `other`'s
+/// Best permutation `perm` (new label `i` = old label `perm[i]`) matching `other`'s
 /// subtypes to `reference`'s by total absolute difference of mean positions.
 pub fn match_subtypes(reference: &[Vec<f64>], other: &[Vec<f64>]) -> Vec<usize> {
     let n = reference.len();
