@@ -87,7 +87,7 @@ const ROW_GRID: RGBColor = RGBColor(210, 210, 210);
 pub(super) struct Pvd {
     /// Biomarker names in row order (top first).
     rows: Vec<String>,
-    /// Per panel: title and cell colours [row][position].
+    /// Per panel: title and cell colours, `[row][position]`.
     panels: Vec<(String, Vec<Vec<RGBColor>>)>,
     /// Legend entries: colour and label, by level.
     legend: Vec<(RGBColor, String)>,
