@@ -535,4 +535,45 @@ mod tests {
             }
         }
     }
+
+    /// An evaluator error mid-run ends the run with that error, also with several
+    /// drawing threads (they stop at the barrier instead of waiting for ever).
+    #[test]
+    fn evaluator_errors_end_the_run() {
+        struct FailsAt(SerialEvaluator, usize);
+        impl BatchEvaluator for FailsAt {
+            fn events(&self) -> &EventSet {
+                self.0.events()
+            }
+            fn n_subjects(&self) -> usize {
+                self.0.n_subjects()
+            }
+            fn loglike_batch(&mut self, m: &[Mixture]) -> Result<Vec<f64>> {
+                if self.1 == 0 {
+                    return Err(ModelError::Backend("device lost".into()));
+                }
+                self.1 -= 1;
+                self.0.loglike_batch(m)
+            }
+            fn log_p_subjects_batch(&mut self, m: &[Mixture]) -> Result<Vec<Vec<f64>>> {
+                self.0.log_p_subjects_batch(m)
+            }
+            fn posterior_sums(&mut self, m: &[Mixture]) -> Result<ndarray::Array3<f64>> {
+                self.0.posterior_sums(m)
+            }
+        }
+        let (lik, start) = problem();
+        for threads in [1, 2] {
+            let s = LockstepSettings {
+                mode: ProposalMode::Exact,
+                steps: StepSizes::initial(2, lik.events().n_events()),
+                n_iterations: 50,
+                seed: 1,
+                threads,
+            };
+            let mut ev = FailsAt(SerialEvaluator::new(Arc::clone(&lik)), 6);
+            let err = run_lockstep(&mut ev, &start, &s, 0..80).unwrap_err();
+            assert!(err.to_string().contains("device lost"), "{err}");
+        }
+    }
 }
