@@ -7,9 +7,10 @@
 //!   likelihood (`sustain_cpu::run_chains`).
 //! - [`Backend::Gpu`], in a build with the `gpu` feature and a usable adapter, is an
 //!   [`Engine::Batch`] over one shared `sustain_gpu::GpuContext`: E-M start points run
-//!   one after another (the GPU is the parallelism) with a `GpuEvaluator`, and MCMC
-//!   uses the lockstep driver ([`sustain_sampler::lockstep`]), all chains' proposals
-//!   in one dispatch per iteration. Step-size tuning stays on the CPU incremental
+//!   up to 8 at once on CPU threads, each with a `GpuEvaluator` of its own (one E-M
+//!   call is too small to fill a GPU; concurrent ones keep it busy), and MCMC uses the
+//!   lockstep driver ([`sustain_sampler::lockstep`]), all chains' proposals in one
+//!   dispatch per iteration. Step-size tuning stays on the CPU incremental
 //!   path (one chain: too small a batch for a GPU); so do the likelihood-derived
 //!   steps that are not batch evaluations (E-M's fraction updates, staging
 //!   posteriors).
@@ -39,8 +40,8 @@ pub type EvaluatorFactory =
 pub enum Engine {
     /// CPU threads: parallel E-M start points, incremental MCMC chains on threads.
     Cpu,
-    /// A batch evaluator (the GPU): sequential E-M start points with the factory's
-    /// evaluators, lockstep MCMC chains with one batch per iteration.
+    /// A batch evaluator (the GPU): concurrent E-M start points, each with one of the
+    /// factory's evaluators; lockstep MCMC chains with one batch per iteration.
     Batch {
         /// One line naming it (e.g. the GPU adapter).
         name: String,

@@ -141,16 +141,26 @@ pub fn em<R: Rng + ?Sized>(
     Ok(current)
 }
 
-/// Runs `n` independent jobs, in parallel on CPU threads for the CPU engine and one
-/// after another for a batch engine (whose evaluator is the parallelism); results in
-/// job order either way.
+/// Most E-M jobs that run at once on a batch engine: each holds its own evaluator (a
+/// copy of the data and buffers on the device), and a few concurrent streams of calls
+/// already hide one call's latency.
+const MAX_BATCH_JOBS: usize = 8;
+
+/// Runs `n` independent jobs in parallel on CPU threads; results in job order. On a
+/// batch engine (the GPU) at most [`MAX_BATCH_JOBS`] run at once, each with its own
+/// evaluator: one E-M call (one event's candidate positions) is too small to fill a
+/// GPU, so concurrent jobs keep it busy while each waits for its results.
 fn parallel_jobs<T: Send>(
     config: &FitConfig,
     engine: &Engine,
     n: usize,
     job: impl Fn(usize) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
-    let threads = if engine.is_cpu() { config.threads } else { 1 };
+    let threads = if engine.is_cpu() {
+        config.threads
+    } else {
+        config.threads.min(MAX_BATCH_JOBS)
+    };
     sustain_cpu::parallel_map(n, threads, |i| {
         let r = job(i);
         if let Some(p) = &config.em_progress {
@@ -163,14 +173,16 @@ fn parallel_jobs<T: Send>(
 }
 
 /// The evaluators of E-M on one data set: on the CPU a fresh [`SerialEvaluator`] per
-/// job (jobs run on threads); for a batch engine one evaluator, made on first use
-/// and shared by the jobs (which then run one after another).
+/// job; for a batch engine a pool of the engine's evaluators, made on first use: a
+/// job takes one and puts it back, so concurrent jobs never share one and at most one
+/// exists per running job. Every evaluator of a pool gives the same values, so a
+/// job's result does not depend on which one it takes.
 struct Evaluators<'a> {
     engine: &'a Engine,
     lik: &'a Arc<Likelihood>,
     /// The data `lik` was built from (batch engines upload it; the CPU needs none).
     data: Option<&'a Dataset>,
-    shared: Mutex<Option<BoxedEvaluator>>,
+    idle: Mutex<Vec<BoxedEvaluator>>,
 }
 
 impl<'a> Evaluators<'a> {
@@ -179,7 +191,7 @@ impl<'a> Evaluators<'a> {
             engine,
             lik,
             data,
-            shared: Mutex::new(None),
+            idle: Mutex::new(Vec::new()),
         }
     }
 
@@ -194,20 +206,20 @@ impl<'a> Evaluators<'a> {
             let mut ev = SerialEvaluator::new(Arc::clone(self.lik));
             return em(self.lik, &mut ev, start, config, rng);
         }
-        let mut guard = self
-            .shared
-            .lock()
-            .map_err(|_| ModelError::Backend("an E-M job panicked".into()))?;
-        let ev = match guard.as_mut() {
+        let poisoned = || ModelError::Backend("an E-M job panicked".into());
+        let taken = self.idle.lock().map_err(|_| poisoned())?.pop();
+        let mut ev = match taken {
             Some(ev) => ev,
             None => {
                 let data = self.data.ok_or_else(|| {
                     ModelError::Backend("a batch engine needs the data set of E-M".into())
                 })?;
-                guard.insert(self.engine.evaluator(self.lik, data)?)
+                self.engine.evaluator(self.lik, data)?
             }
         };
-        em(self.lik, ev.as_mut(), start, config, rng)
+        let fit = em(self.lik, ev.as_mut(), start, config, rng);
+        self.idle.lock().map_err(|_| poisoned())?.push(ev);
+        fit
     }
 }
 

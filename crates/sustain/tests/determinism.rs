@@ -76,6 +76,43 @@ fn fit_with_a_split_chain_is_the_same_as_on_one_thread() {
     same(&one, &two, 2);
 }
 
+/// A batch engine (here over the serial evaluator, as the GPU's is in a `gpu` build)
+/// runs E-M jobs concurrently, each with an evaluator of its own from a pool, and its
+/// chains in lockstep with drawing threads: the same result on 1, 2 and 3 threads.
+#[test]
+fn batch_engine_fit_is_the_same_on_one_two_and_three_threads() {
+    use std::sync::Arc;
+    use sustain::backend::{BoxedEvaluator, Engine};
+    use sustain_model::SerialEvaluator;
+    let engine = Engine::batch("serial batch", |lik: &Arc<Likelihood>, _: &Dataset| {
+        Ok(Box::new(SerialEvaluator::new(Arc::clone(lik))) as BoxedEvaluator)
+    });
+    let (events, data, names) = cohort(160);
+    let input = FitInput {
+        events: &events,
+        biomarkers: &names,
+        data: &data,
+    };
+    let run = |threads| {
+        let config = FitConfig {
+            n_startpoints: 4,
+            max_subtypes: 3,
+            n_iterations: 200,
+            n_chains: 2,
+            tuning_passes: 1,
+            tuning_iterations: 200,
+            seed: 11,
+            threads,
+            ..FitConfig::default()
+        };
+        sustain::fit::fit_with_engine(&input, &config, &engine, None, &|_| {}).unwrap()
+    };
+    let one = run(1);
+    for threads in [2, 3] {
+        same(&one, &run(threads), threads);
+    }
+}
+
 fn same(one: &FitResult, other: &FitResult, threads: usize) {
     assert_eq!(one.models.len(), other.models.len());
     for (a, b) in one.models.iter().zip(&other.models) {
