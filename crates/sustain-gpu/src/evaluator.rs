@@ -650,11 +650,11 @@ impl GpuEvaluator {
                 (self.stride * 4) as u64,
             ),
         }
-        ctx.queue.submit([encoder.finish()]);
+        let submitted = ctx.queue.submit([encoder.finish()]);
         if sink == Sink::Others {
             return ctx.take_errors();
         }
-        self.read_back(bytes)
+        self.read_back(bytes, submitted)
     }
 
     /// The uniform of a dispatch over `n` candidates of `max_subtypes` subtype slots.
@@ -679,9 +679,10 @@ impl GpuEvaluator {
         }
     }
 
-    /// Waits for the submitted work and reads the first `bytes` of the staging buffer
-    /// into `self.raw`.
-    fn read_back(&mut self, bytes: u64) -> Result<(), GpuError> {
+    /// Waits for submission `submitted` (this evaluator's own: evaluators used on other
+    /// threads of the same device do not make it wait for their work) and reads the
+    /// first `bytes` of the staging buffer into `self.raw`.
+    fn read_back(&mut self, bytes: u64, submitted: wgpu::SubmissionIndex) -> Result<(), GpuError> {
         let ctx = Arc::clone(&self.ctx);
         let slice = self.staging.slice(0..bytes);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -689,7 +690,10 @@ impl GpuEvaluator {
             let _ = tx.send(r);
         });
         ctx.device
-            .poll(wgpu::PollType::wait_indefinitely())
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(submitted),
+                timeout: None,
+            })
             .map_err(|e| GpuError::Runtime(format!("waiting for the device: {e}")))?;
         let mapped = rx
             .recv()
@@ -823,8 +827,8 @@ impl GpuEvaluator {
                         pass.dispatch_workgroups(nt as u32, groups as u32, 1);
                     }
                     encoder.copy_buffer_to_buffer(&self.out, 0, &self.staging, 0, bytes);
-                    ctx.queue.submit([encoder.finish()]);
-                    self.read_back(bytes)?;
+                    let submitted = ctx.queue.submit([encoder.finish()]);
+                    self.read_back(bytes, submitted)?;
                     let first = tile_base * SUBJECTS_PER_WORKGROUP;
                     let real = out_stride.min(self.n_subjects - first);
                     for g in 0..groups {
