@@ -253,20 +253,13 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
         inside.then_some(Pending { log_hastings, u })
     }
 
-    /// Whether accepting `pending` at log-likelihood `ll` passes the Metropolis test.
-    fn accepts(&self, pending: Pending, ll: f64) -> bool {
+    /// The Metropolis decision for `pending` at log-likelihood `ll`: on acceptance
+    /// `install` puts the proposal into the state; the evaluator is told either way.
+    fn settle(&mut self, pending: Pending, ll: f64, install: impl FnOnce(&mut Mixture)) -> bool {
         let log_ratio = ll - self.loglike + pending.log_hastings;
-        log_ratio >= 0.0 || pending.u < log_ratio.exp()
-    }
-
-    /// The second half of [`Chain::step`]: accepts or rejects `proposal` (as drawn by
-    /// [`Self::begin_step`]) given its log-likelihood `ll` (consumes no randomness);
-    /// tells the chain's evaluator (accept / reject) and returns whether the proposal
-    /// was accepted. An accepted proposal is copied into the chain's state.
-    pub fn finish_step(&mut self, pending: Pending, proposal: &Mixture, ll: f64) -> bool {
-        if self.accepts(pending, ll) {
+        if log_ratio >= 0.0 || pending.u < log_ratio.exp() {
             self.evaluator.accept();
-            self.current.clone_from(proposal);
+            install(&mut self.current);
             self.loglike = ll;
             self.accepted += 1;
             true
@@ -274,6 +267,14 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
             self.evaluator.reject();
             false
         }
+    }
+
+    /// The second half of [`Chain::step`]: accepts or rejects `proposal` (as drawn by
+    /// [`Self::begin_step`]) given its log-likelihood `ll` (consumes no randomness);
+    /// tells the chain's evaluator (accept / reject) and returns whether the proposal
+    /// was accepted. An accepted proposal is copied into the chain's state.
+    pub fn finish_step(&mut self, pending: Pending, proposal: &Mixture, ll: f64) -> bool {
+        self.settle(pending, ll, |state| state.clone_from(proposal))
     }
 
     /// Replaces the step sizes (after tuning).
@@ -307,17 +308,9 @@ impl<E: ChainEvaluator> Chain for SustainChain<'_, E> {
                         .map(|(p, c)| p != c),
                 );
                 let ll = self.evaluator.propose(&proposal, &self.changed);
-                if self.accepts(pending, ll) {
-                    // The proposal becomes the state; the old state the next scratch.
-                    self.evaluator.accept();
-                    std::mem::swap(&mut self.current, &mut proposal);
-                    self.loglike = ll;
-                    self.accepted += 1;
-                    true
-                } else {
-                    self.evaluator.reject();
-                    false
-                }
+                // An accepted proposal becomes the state; the old state the next
+                // scratch.
+                self.settle(pending, ll, |state| std::mem::swap(state, &mut proposal))
             }
         };
         self.proposal = Some(proposal);

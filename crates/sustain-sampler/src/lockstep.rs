@@ -375,6 +375,31 @@ mod tests {
         (lik, start)
     }
 
+    /// The serial evaluator with `loglike_batch` replaced by `score` (which may call
+    /// the serial one): tests' stand-ins for a backend that schedules or fails.
+    struct Scoring<F>(SerialEvaluator, F);
+
+    impl<F> BatchEvaluator for Scoring<F>
+    where
+        F: FnMut(&mut SerialEvaluator, &[Mixture]) -> Result<Vec<f64>>,
+    {
+        fn events(&self) -> &EventSet {
+            self.0.events()
+        }
+        fn n_subjects(&self) -> usize {
+            self.0.n_subjects()
+        }
+        fn loglike_batch(&mut self, m: &[Mixture]) -> Result<Vec<f64>> {
+            (self.1)(&mut self.0, m)
+        }
+        fn log_p_subjects_batch(&mut self, m: &[Mixture]) -> Result<Vec<Vec<f64>>> {
+            self.0.log_p_subjects_batch(m)
+        }
+        fn posterior_sums(&mut self, m: &[Mixture]) -> Result<ndarray::Array3<f64>> {
+            self.0.posterior_sums(m)
+        }
+    }
+
     /// The CPU path of `sustain_cpu::run_chains`: chain `i` with stream `(seed, CHAIN,
     /// i)` and the incremental evaluator.
     fn cpu_runs(
@@ -451,27 +476,6 @@ mod tests {
     /// the evaluator orders its work (here: a batch evaluator scoring in reverse).
     #[test]
     fn independent_of_companions_and_scheduling() {
-        struct Reversed(SerialEvaluator);
-        impl BatchEvaluator for Reversed {
-            fn events(&self) -> &EventSet {
-                self.0.events()
-            }
-            fn n_subjects(&self) -> usize {
-                self.0.n_subjects()
-            }
-            fn loglike_batch(&mut self, m: &[Mixture]) -> Result<Vec<f64>> {
-                let rev: Vec<Mixture> = m.iter().rev().cloned().collect();
-                let mut out = self.0.loglike_batch(&rev)?;
-                out.reverse();
-                Ok(out)
-            }
-            fn log_p_subjects_batch(&mut self, m: &[Mixture]) -> Result<Vec<Vec<f64>>> {
-                self.0.log_p_subjects_batch(m)
-            }
-            fn posterior_sums(&mut self, m: &[Mixture]) -> Result<ndarray::Array3<f64>> {
-                self.0.posterior_sums(m)
-            }
-        }
         let (lik, start) = problem();
         let s = LockstepSettings {
             mode: ProposalMode::Exact,
@@ -488,7 +492,15 @@ mod tests {
         )
         .unwrap();
         let one = run_lockstep(
-            &mut Reversed(SerialEvaluator::new(Arc::clone(&lik))),
+            &mut Scoring(
+                SerialEvaluator::new(Arc::clone(&lik)),
+                |ev: &mut SerialEvaluator, m: &[Mixture]| {
+                    let rev: Vec<Mixture> = m.iter().rev().cloned().collect();
+                    let mut out = ev.loglike_batch(&rev)?;
+                    out.reverse();
+                    Ok(out)
+                },
+            ),
             &start,
             &s,
             4..5,
@@ -540,28 +552,6 @@ mod tests {
     /// drawing threads (they stop at the barrier instead of waiting for ever).
     #[test]
     fn evaluator_errors_end_the_run() {
-        struct FailsAt(SerialEvaluator, usize);
-        impl BatchEvaluator for FailsAt {
-            fn events(&self) -> &EventSet {
-                self.0.events()
-            }
-            fn n_subjects(&self) -> usize {
-                self.0.n_subjects()
-            }
-            fn loglike_batch(&mut self, m: &[Mixture]) -> Result<Vec<f64>> {
-                if self.1 == 0 {
-                    return Err(ModelError::Backend("device lost".into()));
-                }
-                self.1 -= 1;
-                self.0.loglike_batch(m)
-            }
-            fn log_p_subjects_batch(&mut self, m: &[Mixture]) -> Result<Vec<Vec<f64>>> {
-                self.0.log_p_subjects_batch(m)
-            }
-            fn posterior_sums(&mut self, m: &[Mixture]) -> Result<ndarray::Array3<f64>> {
-                self.0.posterior_sums(m)
-            }
-        }
         let (lik, start) = problem();
         for threads in [1, 2] {
             let s = LockstepSettings {
@@ -571,7 +561,17 @@ mod tests {
                 seed: 1,
                 threads,
             };
-            let mut ev = FailsAt(SerialEvaluator::new(Arc::clone(&lik)), 6);
+            let mut left = 6;
+            let mut ev = Scoring(
+                SerialEvaluator::new(Arc::clone(&lik)),
+                |ev: &mut SerialEvaluator, m: &[Mixture]| {
+                    if left == 0 {
+                        return Err(ModelError::Backend("device lost".into()));
+                    }
+                    left -= 1;
+                    ev.loglike_batch(m)
+                },
+            );
             let err = run_lockstep(&mut ev, &start, &s, 0..80).unwrap_err();
             assert!(err.to_string().contains("device lost"), "{err}");
         }
