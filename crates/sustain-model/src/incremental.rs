@@ -171,6 +171,8 @@ fn build_sweep(prop: &mut SubtypeProposal) {
         }
     };
     let mut in_run = false;
+    // The terms of the last `Linked` op (the factor a `Repeat` reuses).
+    let mut factor = (0, 0);
     for k in kmin..=kmax {
         if !prop.ramps.iter().any(|r| r.covers(k)) {
             in_run = false;
@@ -217,7 +219,23 @@ fn build_sweep(prop: &mut SubtypeProposal) {
                         d: 0.0,
                     });
                 }
-                SweepKind::Linked
+                // The same ramps with the same constants as the previous op's factor
+                // (inside one linear piece the constants agree up to rounding):
+                // reuse it instead of recomputing it.
+                let new = &prop.terms[start..];
+                match prop.ops.last() {
+                    Some(prev)
+                        if matches!(prev.kind, SweepKind::Linked | SweepKind::Repeat)
+                            && same_factor(&prop.terms[factor.0..factor.1], new) =>
+                    {
+                        prop.terms.truncate(start);
+                        SweepKind::Repeat
+                    }
+                    _ => {
+                        factor = (start, prop.terms.len());
+                        SweepKind::Linked
+                    }
+                }
             } else {
                 for r in prop.ramps.iter().filter(across) {
                     let ((a1, d1), (a0, d0)) = (value(r, k), value(r, k - 1));
@@ -238,6 +256,17 @@ fn build_sweep(prop: &mut SubtypeProposal) {
             terms: (start as u32, prop.terms.len() as u32),
         });
     }
+}
+
+/// Whether two `Linked` ops' terms give the same factor `prod (1 + obs c)`: the
+/// same biomarkers with constants `c` (each above -1) equal up to the rounding of
+/// the stage values they come from (~1e-15; a difference of 1e-13 changes a
+/// factor by less than 1e-13 relative).
+fn same_factor(a: &[SweepTerm], b: &[SweepTerm]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(s, t)| s.b == t.b && (s.a - t.a).abs() <= 1e-13 * s.a.abs().max(1.0))
 }
 
 /// Current state of one chain's likelihood with an optional pending proposal.
@@ -741,7 +770,7 @@ impl IncrementalLikelihood {
         let exps = prop
             .ops
             .iter()
-            .filter(|o| o.kind != SweepKind::Linked)
+            .filter(|o| matches!(o.kind, SweepKind::Begin | SweepKind::Direct))
             .count();
         let sweep_cost = 24 * exps + 2 * prop.terms.len() + 6 * prop.ops.len();
         let stage_cost = 30 * prop.stages.len();
@@ -808,13 +837,21 @@ impl IncrementalLikelihood {
                     continue;
                 }
                 let was_fragile = self.fragile[s][g];
-                for (i, &k) in prop.stages.iter().enumerate() {
-                    let dst = (g * ns + k) * LANES..(g * ns + k + 1) * LANES;
-                    let src = (g * nc + i) * LANES..(g * nc + i + 1) * LANES;
-                    self.e[s][dst.clone()].copy_from_slice(&prop.new_e[src.clone()]);
-                    if was_fragile {
-                        self.l[s][dst].copy_from_slice(&prop.new_l[src]);
+                // Fixed-size lane copies (two vector moves each, no memcpy call).
+                let copy = |to: &mut [f64], from: &[f64]| {
+                    for (i, &k) in prop.stages.iter().enumerate() {
+                        let to: &mut Lanes = (&mut to[k * LANES..(k + 1) * LANES])
+                            .try_into()
+                            .unwrap_or_else(|_| unreachable!("LANES values"));
+                        *to = from[i * LANES..(i + 1) * LANES]
+                            .try_into()
+                            .unwrap_or_else(|_| unreachable!("LANES values"));
                     }
+                };
+                let nblock = g * nc * LANES..(g + 1) * nc * LANES;
+                copy(&mut self.e[s][block.clone()], &prop.new_e[nblock.clone()]);
+                if was_fragile {
+                    copy(&mut self.l[s][block], &prop.new_l[nblock]);
                 }
                 if !was_fragile && prop.fragile[g] {
                     turned_fragile.push(g);
@@ -852,6 +889,57 @@ impl IncrementalLikelihood {
             if let Some(mu) = prop.mu.take() {
                 prop.spare = Some(mu);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{workloads, MissingConvention};
+    use rand::Rng;
+
+    /// Moves that produce `Repeat` ops (a reused linear-piece factor) give the
+    /// fresh log-likelihood to 1e-12, on the CPU's kernels and the portable ones.
+    #[test]
+    fn repeated_factors_match_fresh_evaluation() {
+        let mut w = workloads::cohort(200, 10, &[0.6, 0.4], 7);
+        for baseline in [false, true] {
+            let lik =
+                Likelihood::new(w.events.clone(), &w.data, MissingConvention::Marginalise).unwrap();
+            let lik = Arc::new(if baseline {
+                lik.with_baseline_kernels()
+            } else {
+                lik
+            });
+            let mut inc = IncrementalLikelihood::new(Arc::clone(&lik), &w.truth);
+            let (mut repeats, mut checked) = (0, 0);
+            for _ in 0..400 {
+                let mut prop = w.truth.clone();
+                let e = w.rng.gen_range(0..w.events.n_events());
+                let to = w
+                    .rng
+                    .gen_range(prop.sequences()[0].allowed_positions(&w.events, e));
+                prop.sequences_mut()[0]
+                    .move_event(&w.events, e, to)
+                    .unwrap();
+                let ll = inc.propose(&prop, &[true, false]);
+                let p = &inc.proposal[0];
+                if !p.active || p.per_stage {
+                    inc.reject();
+                    continue;
+                }
+                let n = p.ops.iter().filter(|o| o.kind == SweepKind::Repeat).count();
+                repeats += n;
+                checked += usize::from(n > 0);
+                let exact = lik.loglike(&prop);
+                assert!((ll - exact).abs() <= 1e-12 * exact.abs(), "{ll} vs {exact}");
+                inc.reject();
+            }
+            assert!(
+                checked > 50 && repeats > 200,
+                "{checked} moves, {repeats} repeats"
+            );
         }
     }
 }

@@ -585,10 +585,14 @@ pub(crate) enum SweepKind {
     /// `dmu`, `dh` from stage `k - 1` to `k`), then `G *= R`: where a knot breaks a
     /// curve, or a biomarker's change starts or ends.
     Direct,
-    /// `R *= prod_terms (1 + obs c)` (`c` in the term's `a`), then `G *= R`: every
-    /// changed biomarker's curves are linear around `k`, so the `x` part of each
-    /// slope is unchanged and its `mu^2` part moved by a constant.
+    /// `rho = prod_terms (1 + obs c)` (`c` in the term's `a`), `R *= rho`, then
+    /// `G *= R`: every changed biomarker's curves are linear around `k`, so the `x`
+    /// part of each slope is unchanged and its `mu^2` part moved by a constant.
     Linked,
+    /// `R *= rho` with the previous op's `rho`, then `G *= R` (no terms): the same
+    /// biomarkers as the previous `Linked` or `Repeat` op, still inside the same
+    /// linear pieces, so the same constants.
+    Repeat,
 }
 
 /// One stage of a [`Sweep`]: terms `terms.0..terms.1` of the sweep, and the slot of
@@ -642,9 +646,12 @@ impl<'a> Sweep<'a> {
         assert!(ops.windows(2).all(|w| w[0].k < w[1].k));
         assert!(ops.last().is_none_or(|o| (o.k as usize) < n_stages));
         assert!(ops.first().is_none_or(|o| o.kind == SweepKind::Begin));
-        assert!(ops
-            .windows(2)
-            .all(|w| w[0].kind != SweepKind::Begin || w[1].kind != SweepKind::Linked));
+        assert!(ops.windows(2).all(|w| w[0].kind != SweepKind::Begin
+            || !matches!(w[1].kind, SweepKind::Linked | SweepKind::Repeat)));
+        // `Repeat` reuses the factor of the `Linked` op before it.
+        assert!(ops.first().is_none_or(|o| o.kind != SweepKind::Repeat));
+        assert!(ops.windows(2).all(|w| w[1].kind != SweepKind::Repeat
+            || matches!(w[0].kind, SweepKind::Linked | SweepKind::Repeat)));
         assert!(ops.iter().all(|o| {
             o.terms.0 <= o.terms.1
                 && (o.terms.1 as usize) <= terms.len()
@@ -714,6 +721,7 @@ fn group_sweep_body<F: MulAdd>(
     }
     let mut g = [1.0; LANES];
     let mut r = [1.0; LANES];
+    let mut rho = [1.0; LANES];
     for op in sweep.ops {
         let terms = &sweep.terms[op.terms.0 as usize..op.terms.1 as usize];
         match op.kind {
@@ -724,14 +732,18 @@ fn group_sweep_body<F: MulAdd>(
                     g[l] *= r[l];
                 }
             }
-            SweepKind::Linked => {
-                for term in terms {
-                    let ob = lanes(obs, term.b);
-                    for l in 0..LANES {
-                        r[l] *= F::fma(ob[l], term.a, 1.0);
+            SweepKind::Linked | SweepKind::Repeat => {
+                if op.kind == SweepKind::Linked {
+                    rho = [1.0; LANES];
+                    for term in terms {
+                        let ob = lanes(obs, term.b);
+                        for l in 0..LANES {
+                            rho[l] *= F::fma(ob[l], term.a, 1.0);
+                        }
                     }
                 }
                 for l in 0..LANES {
+                    r[l] *= rho[l];
                     g[l] *= r[l];
                 }
             }
