@@ -301,6 +301,46 @@ fn resume_reuses_the_checkpoints() {
     );
 }
 
+#[test]
+fn resume_from_e_m_checkpoints_runs_only_the_chains() {
+    let (_, dir, _) = fitted();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("fit");
+    std::fs::create_dir_all(out.join("checkpoints")).unwrap();
+    // The E-M optima alone, as after a run stopped during the chains.
+    for k in 1..=2 {
+        let name = format!("checkpoints/checkpoint_em_k{k}.json");
+        std::fs::copy(dir.join(&name), out.join(&name)).unwrap();
+    }
+    let args: Vec<&str> = fit_args(out.to_str().unwrap(), &["--resume"])
+        .into_iter()
+        .filter(|a| *a != "--quiet")
+        .collect();
+    let run = sustain(&args);
+    ok(&run);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!stderr.contains("E-M"), "E-M ran again:\n{stderr}");
+    assert!(stderr.contains("MCMC"), "{stderr}");
+    // The same models but for wall times.
+    let read = |d: &Path| -> Value {
+        let mut r: Value =
+            serde_json::from_slice(&std::fs::read(d.join("results.json")).unwrap()).unwrap();
+        for m in r["models"].as_array_mut().unwrap() {
+            m.as_object_mut().unwrap().remove("timing");
+            for c in m["samples"]["chains"].as_array_mut().unwrap() {
+                c.as_object_mut().unwrap().remove("wall_s");
+            }
+        }
+        r["models"].take()
+    };
+    assert_eq!(read(dir), read(&out));
+    for k in 1..=2 {
+        assert!(out
+            .join(format!("checkpoints/checkpoint_k{k}.json"))
+            .is_file());
+    }
+}
+
 fn cv_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = fit_args(out, extra);
     args[0] = "cv";

@@ -232,7 +232,7 @@ impl BatchEvaluator for SerialEvaluator {
         Ok(candidates
             .iter()
             .map(|c| {
-                mixture.sequences_mut()[subtype] = c.clone();
+                mixture.sequences_mut()[subtype].clone_from(c);
                 let ll = state.propose(&mixture, &changed);
                 state.reject();
                 ll

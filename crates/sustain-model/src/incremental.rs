@@ -289,7 +289,11 @@ pub struct IncrementalLikelihood {
     reference: Vec<f64>,
     loglike: f64,
     proposal: Vec<SubtypeProposal>,
-    proposed: Option<(Mixture, f64, bool)>,
+    /// The pending proposal's log-likelihood and whether accepting it rebuilds
+    /// the state; its mixture is `proposed_mixture`.
+    proposed: Option<(f64, bool)>,
+    /// Reused for every proposal (no allocation per proposal).
+    proposed_mixture: Mixture,
     /// Per padded subject: `ref + const` (what `total` adds to each `ln`).
     offset: Vec<f64>,
     /// The last total's partial sums, one per [`crate::TOTAL_BLOCK`] subjects.
@@ -314,6 +318,7 @@ impl IncrementalLikelihood {
             loglike: 0.0,
             proposal: Vec::new(),
             proposed: None,
+            proposed_mixture: mixture.clone(),
             blocks: Vec::new(),
             offset: Vec::new(),
             scratch: Scratch::default(),
@@ -500,7 +505,8 @@ impl IncrementalLikelihood {
     pub fn propose(&mut self, mixture: &Mixture, changed: &[bool]) -> f64 {
         let ok = self.propose_state(mixture, changed);
         let ll = self.combined(ok, mixture);
-        self.proposed = Some((mixture.clone(), ll, !ok));
+        self.proposed_mixture.clone_from(mixture);
+        self.proposed = Some((ll, !ok));
         ll
     }
 
@@ -510,7 +516,8 @@ impl IncrementalLikelihood {
     /// [`Self::reject`].
     pub fn propose_shard(&mut self, mixture: &Mixture, changed: &[bool]) -> bool {
         let ok = self.propose_state(mixture, changed);
-        self.proposed = Some((mixture.clone(), f64::NAN, !ok));
+        self.proposed_mixture.clone_from(mixture);
+        self.proposed = Some((f64::NAN, !ok));
         ok
     }
 
@@ -519,7 +526,7 @@ impl IncrementalLikelihood {
     /// does after such a proposal.
     pub fn accept_shard(&mut self, rebuild: bool) {
         if let Some(p) = self.proposed.as_mut() {
-            p.2 |= rebuild;
+            p.1 |= rebuild;
         }
         self.accept();
     }
@@ -795,11 +802,12 @@ impl IncrementalLikelihood {
 
     /// Makes the pending proposal current.
     pub fn accept(&mut self) {
-        let Some((mixture, ll, needs_reset)) = self.proposed.take() else {
+        let Some((ll, needs_reset)) = self.proposed.take() else {
             return;
         };
         self.accepted_since_refresh += 1;
         if needs_reset || self.accepted_since_refresh >= REFRESH_EVERY {
+            let mixture = self.proposed_mixture.clone();
             // A shard (NaN: no total of its own) only rebuilds its state.
             if ll.is_nan() {
                 self.reset_shard(&mixture);
@@ -877,7 +885,7 @@ impl IncrementalLikelihood {
             }
         }
         self.proposal = proposals;
-        self.current = mixture;
+        std::mem::swap(&mut self.current, &mut self.proposed_mixture);
         self.loglike = ll;
     }
 

@@ -55,6 +55,17 @@ struct Saved {
     model: SubtypeModel,
 }
 
+/// The E-M optimum of one subtype count, saved before its chains run.
+#[derive(Serialize, Deserialize)]
+struct SavedEm {
+    fingerprint: String,
+    n_subtypes: usize,
+    em_sequences: Vec<Vec<usize>>,
+    em_f: Vec<f64>,
+    em_loglike: f64,
+    em_s: f64,
+}
+
 /// A checkpoint folder.
 #[derive(Debug, Clone)]
 pub struct Checkpoints {
@@ -93,6 +104,44 @@ impl Checkpoints {
         write_atomic(&path, &bytes)
             .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
     }
+    fn em_path(&self, k: usize) -> PathBuf {
+        self.dir.join(format!("checkpoint_em_k{k}.json"))
+    }
+    /// Saves the E-M optimum of subtype count `k` and its wall time (seconds), so a
+    /// rerun interrupted before `k`'s chains finish does not redo its E-M.
+    pub fn save_em(&self, k: usize, fingerprint: &str, em: &MlFit, em_s: f64) -> Result<(), Error> {
+        let saved = SavedEm {
+            fingerprint: fingerprint.to_string(),
+            n_subtypes: k,
+            em_sequences: em.mixture.sequences().iter().map(|s| s.order()).collect(),
+            em_f: em.mixture.fractions().to_vec(),
+            em_loglike: em.loglike,
+            em_s,
+        };
+        let bytes = serde_json::to_vec(&saved).map_err(|e| Error::Io(e.to_string()))?;
+        let path = self.em_path(k);
+        write_atomic(&path, &bytes)
+            .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
+    }
+    /// Loads the E-M optimum of subtype count `k` and its wall time if saved;
+    /// refuses one made from other inputs.
+    pub fn load_em(
+        &self,
+        k: usize,
+        fingerprint: &str,
+        events: &EventSet,
+    ) -> Result<Option<(MlFit, f64)>, Error> {
+        let path = self.em_path(k);
+        let Ok(bytes) = std::fs::read(&path) else {
+            return Ok(None);
+        };
+        let saved: SavedEm = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Checkpoint(format!("{} is not a valid checkpoint: {e}", path.display()))
+        })?;
+        check_fingerprint(&path, &saved.fingerprint, fingerprint)?;
+        let fit = ml_fit(events, &saved.em_sequences, saved.em_f, saved.em_loglike)?;
+        Ok(Some((fit, saved.em_s)))
+    }
     /// Loads subtype count `k` if saved; refuses one made from other inputs.
     pub fn load(
         &self,
@@ -107,26 +156,38 @@ impl Checkpoints {
         let saved: Saved = serde_json::from_slice(&bytes).map_err(|e| {
             Error::Checkpoint(format!("{} is not a valid checkpoint: {e}", path.display()))
         })?;
-        if saved.fingerprint != fingerprint {
-            return Err(Error::Checkpoint(format!(
-                "{} was made from different data or settings (fingerprint {} vs {}); use another --out folder or delete it",
-                path.display(),
-                &saved.fingerprint[..12.min(saved.fingerprint.len())],
-                &fingerprint[..12.min(fingerprint.len())]
-            )));
-        }
-        let seqs = saved
-            .em_sequences
-            .iter()
-            .map(|s| Sequence::new(events, s))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mixture = Mixture::new(seqs, saved.em_f)?;
-        Ok(Some((
-            saved.model,
-            MlFit {
-                mixture,
-                loglike: saved.em_loglike,
-            },
-        )))
+        check_fingerprint(&path, &saved.fingerprint, fingerprint)?;
+        let fit = ml_fit(events, &saved.em_sequences, saved.em_f, saved.em_loglike)?;
+        Ok(Some((saved.model, fit)))
     }
+}
+
+/// Refuses a checkpoint made from other data or settings.
+fn check_fingerprint(path: &Path, saved: &str, fingerprint: &str) -> Result<(), Error> {
+    if saved == fingerprint {
+        return Ok(());
+    }
+    Err(Error::Checkpoint(format!(
+        "{} was made from different data or settings (fingerprint {} vs {}); use another --out folder or delete it",
+        path.display(),
+        &saved[..12.min(saved.len())],
+        &fingerprint[..12.min(fingerprint.len())]
+    )))
+}
+
+/// A saved E-M optimum, validated against `events`.
+fn ml_fit(
+    events: &EventSet,
+    sequences: &[Vec<usize>],
+    f: Vec<f64>,
+    loglike: f64,
+) -> Result<MlFit, Error> {
+    let seqs = sequences
+        .iter()
+        .map(|s| Sequence::new(events, s))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(MlFit {
+        mixture: Mixture::new(seqs, f)?,
+        loglike,
+    })
 }

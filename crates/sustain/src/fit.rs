@@ -216,119 +216,214 @@ pub fn fit_with_engine(
 ) -> Result<FitResult, Error> {
     config.validate().map_err(Error::Config)?;
     let lik = prepared_likelihood(input, config)?;
-    let fingerprint = checkpoint::fingerprint(input, config);
-    // On the CPU with more than one thread, the chains of subtype count k run on a
-    // thread of their own while E-M fits k + 1 (E-M of k + 1 needs only E-M of k),
-    // so a single chain does not leave the other cores idle. At most one subtype
-    // count's chains are outstanding; results do not depend on the overlap.
-    let pipelined = engine.is_cpu() && config.threads > 1;
-    let mut models: Vec<SubtypeModel> = Vec::new();
-    let mut em_fits: Vec<MlFit> = Vec::new();
-    std::thread::scope(|scope| -> Result<(), Error> {
-        let mut outstanding: Option<(usize, Pending<'_>)> = None;
-        // Joins the outstanding chains (if any), saves and records their model.
-        let finish = |outstanding: &mut Option<(usize, Pending<'_>)>,
-                      models: &mut Vec<SubtypeModel>,
-                      em_fits: &[MlFit]|
-         -> Result<(), Error> {
-            if let Some((k, pending)) = outstanding.take() {
-                let model = match pending {
-                    Pending::Thread(handle) => handle
-                        .join()
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e))?,
-                    Pending::Done(model) => (*model)?,
-                };
-                if let Some(cp) = checkpoints {
-                    cp.save(k, &fingerprint, &model, &em_fits[k - 1])?;
-                }
-                progress(Progress::ModelDone {
-                    n_subtypes: k,
-                    resumed: false,
-                });
-                models.push(model);
-            }
-            Ok(())
-        };
-        for k in 1..=config.max_subtypes {
-            if let Some(cp) = checkpoints {
-                if let Some((model, em_fit)) = cp.load(k, &fingerprint, input.events)? {
-                    finish(&mut outstanding, &mut models, &em_fits)?;
-                    models.push(model);
-                    em_fits.push(em_fit);
-                    progress(Progress::ModelDone {
-                        n_subtypes: k,
-                        resumed: true,
-                    });
-                    continue;
-                }
-            }
-            let (em_fit, em_s) = em_step(
-                engine,
-                &lik,
-                input.data,
-                config,
-                k,
-                em_fits.last(),
-                progress,
-            )?;
-            // The previous subtype count's chains finish before this one's start.
-            finish(&mut outstanding, &mut models, &em_fits)?;
-            em_fits.push(em_fit.clone());
-            let counters = chains_started(config, k, progress);
-            if pipelined {
-                let lik = &lik;
-                let data = input.data;
-                outstanding = Some((
-                    k,
-                    Pending::Thread(scope.spawn(move || {
-                        // The CPU engine (checked above), made here: engines need
-                        // not be shareable between threads.
-                        let cpu = Engine::Cpu;
-                        // While the next E-M runs, each chain keeps to one thread;
-                        // the last subtype count's chains may use them all.
-                        let chain_threads = if k == config.max_subtypes {
-                            config.threads
-                        } else {
-                            1
-                        };
-                        uncertainty_impl(
-                            &cpu,
-                            lik,
-                            Some(data),
-                            &em_fit,
-                            config,
-                            k,
-                            chain_threads,
-                            em_s,
-                            &counters,
-                        )
-                    })),
-                ));
-            } else {
-                let model = uncertainty_impl(
-                    engine,
-                    &lik,
-                    Some(input.data),
-                    &em_fit,
-                    config,
-                    k,
-                    config.threads,
-                    em_s,
-                    &counters,
-                );
-                outstanding = Some((k, Pending::Done(Box::new(model))));
-                finish(&mut outstanding, &mut models, &em_fits)?;
-            }
-        }
-        finish(&mut outstanding, &mut models, &em_fits)
-    })?;
-    Ok(fit_result(input, config.clone(), fingerprint, models))
+    let run = Run {
+        input,
+        config,
+        lik: &lik,
+        fingerprint: checkpoint::fingerprint(input, config),
+        checkpoints,
+        progress,
+    };
+    let models = if engine.is_cpu() && config.threads > 1 {
+        run.all_em_then_all_chains()?
+    } else {
+        run.one_count_after_another(engine)?
+    };
+    Ok(fit_result(input, config.clone(), run.fingerprint, models))
 }
 
-/// The chains of one subtype count: running on a thread, or already done.
-enum Pending<'s> {
-    Thread(std::thread::ScopedJoinHandle<'s, Result<SubtypeModel, Error>>),
-    Done(Box<Result<SubtypeModel, Error>>),
+/// One fit's inputs, settings and outputs (checkpoints, progress).
+struct Run<'a> {
+    input: &'a FitInput<'a>,
+    config: &'a FitConfig,
+    lik: &'a Arc<Likelihood>,
+    fingerprint: String,
+    checkpoints: Option<&'a Checkpoints>,
+    progress: &'a dyn Fn(Progress),
+}
+
+/// What phase one left for subtype count `k`: its finished model (from a
+/// checkpoint), or its E-M optimum and E-M seconds, waiting for chains.
+enum Stage {
+    Done(SubtypeModel),
+    Em(MlFit, f64),
+}
+
+impl Run<'_> {
+    /// E-M of subtype count `k` from the previous optimum, unless a checkpoint holds
+    /// the finished model or the E-M optimum; saves the E-M optimum.
+    fn em_or_checkpoint(
+        &self,
+        engine: &Engine,
+        k: usize,
+        previous: Option<&MlFit>,
+    ) -> Result<(MlFit, Stage), Error> {
+        let events = self.input.events;
+        if let Some(cp) = self.checkpoints {
+            if let Some((model, em_fit)) = cp.load(k, &self.fingerprint, events)? {
+                (self.progress)(Progress::ModelDone {
+                    n_subtypes: k,
+                    resumed: true,
+                });
+                return Ok((em_fit, Stage::Done(model)));
+            }
+            if let Some((em_fit, em_s)) = cp.load_em(k, &self.fingerprint, events)? {
+                return Ok((em_fit.clone(), Stage::Em(em_fit, em_s)));
+            }
+        }
+        let (em_fit, em_s) = em_step(
+            engine,
+            self.lik,
+            self.input.data,
+            self.config,
+            k,
+            previous,
+            self.progress,
+        )?;
+        if let Some(cp) = self.checkpoints {
+            cp.save_em(k, &self.fingerprint, &em_fit, em_s)?;
+        }
+        Ok((em_fit.clone(), Stage::Em(em_fit, em_s)))
+    }
+
+    /// Saves and reports the finished model of subtype count `k`.
+    fn finished(&self, k: usize, model: &SubtypeModel, em_fit: &MlFit) -> Result<(), Error> {
+        if let Some(cp) = self.checkpoints {
+            cp.save(k, &self.fingerprint, model, em_fit)?;
+        }
+        (self.progress)(Progress::ModelDone {
+            n_subtypes: k,
+            resumed: false,
+        });
+        Ok(())
+    }
+
+    /// E-M then chains of each subtype count in turn, each on all threads (a batch
+    /// engine, or one CPU thread).
+    fn one_count_after_another(&self, engine: &Engine) -> Result<Vec<SubtypeModel>, Error> {
+        let mut models = Vec::new();
+        let mut previous: Option<MlFit> = None;
+        for k in 1..=self.config.max_subtypes {
+            let (em_fit, stage) = self.em_or_checkpoint(engine, k, previous.as_ref())?;
+            let model = match stage {
+                Stage::Done(model) => model,
+                Stage::Em(em_fit, em_s) => {
+                    let counters = chains_started(self.config, k, self.progress);
+                    let model = uncertainty_impl(
+                        engine,
+                        self.lik,
+                        Some(self.input.data),
+                        &em_fit,
+                        self.config,
+                        k,
+                        self.config.threads,
+                        em_s,
+                        &counters,
+                    )?;
+                    self.finished(k, &model, &em_fit)?;
+                    model
+                }
+            };
+            models.push(model);
+            previous = Some(em_fit);
+        }
+        Ok(models)
+    }
+
+    /// On the CPU with several threads: E-M of every subtype count first, each on
+    /// all threads (E-M of k + 1 needs only E-M of k), then the chains of every
+    /// subtype count at once, the largest count first, the threads shared out among
+    /// them. With few chains this keeps every core busy: one chain per subtype
+    /// count runs beside the others instead of beside the next E-M (which it would
+    /// slow down) or split over threads (which gains little at a few hundred
+    /// subjects). Each E-M optimum is checkpointed as soon as it is found, each
+    /// model as soon as its chains finish. Results do not depend on the schedule:
+    /// every chain's stream is fixed by the seed, the subtype count and its index.
+    fn all_em_then_all_chains(&self) -> Result<Vec<SubtypeModel>, Error> {
+        let k_max = self.config.max_subtypes;
+        let mut done: Vec<Option<SubtypeModel>> = (0..k_max).map(|_| None).collect();
+        let mut em_fits: Vec<MlFit> = Vec::new();
+        let mut pending = Vec::new();
+        for k in 1..=k_max {
+            let (em_fit, stage) = self.em_or_checkpoint(&Engine::Cpu, k, em_fits.last())?;
+            match stage {
+                Stage::Done(model) => done[k - 1] = Some(model),
+                Stage::Em(fit, em_s) => pending.push((k, fit, em_s)),
+            }
+            em_fits.push(em_fit);
+        }
+        // Jobs are taken from the end: the largest subtype count (the longest
+        // chains) first.
+        let workers = self.config.threads.min(pending.len());
+        let jobs: Vec<_> = pending
+            .into_iter()
+            .map(|(k, fit, em_s)| (k, fit, em_s, chains_started(self.config, k, self.progress)))
+            .collect();
+        let n_jobs = jobs.len();
+        let jobs = std::sync::Mutex::new(jobs);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut first_error = None;
+        std::thread::scope(|scope| {
+            for w in 0..workers {
+                // The threads shared out, the remainder to the first workers.
+                let threads =
+                    self.config.threads / workers + usize::from(w < self.config.threads % workers);
+                let (tx, jobs, stop) = (tx.clone(), &jobs, &stop);
+                let config = FitConfig {
+                    threads,
+                    ..self.config.clone()
+                };
+                let (lik, data) = (self.lik, self.input.data);
+                scope.spawn(move || loop {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let job = jobs.lock().map(|mut j| j.pop()).unwrap_or(None);
+                    let Some((k, em_fit, em_s, counters)) = job else {
+                        break;
+                    };
+                    let model = uncertainty_impl(
+                        &Engine::Cpu,
+                        lik,
+                        Some(data),
+                        &em_fit,
+                        &config,
+                        k,
+                        threads,
+                        em_s,
+                        &counters,
+                    );
+                    if tx.send((k, model)).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(tx);
+            // Models are saved and reported as they finish, on this thread.
+            for (k, model) in rx.iter().take(n_jobs) {
+                let saved = model.and_then(|m| self.finished(k, &m, &em_fits[k - 1]).map(|()| m));
+                match saved {
+                    Ok(m) => done[k - 1] = Some(m),
+                    Err(e) => {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        });
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        done.into_iter()
+            .enumerate()
+            .map(|(i, m)| {
+                m.ok_or_else(|| {
+                    Error::Config(format!("the chains of {} subtype(s) did not run", i + 1))
+                })
+            })
+            .collect()
+    }
 }
 
 /// The result of a fit: the model description, the settings and the models.
@@ -556,8 +651,8 @@ pub fn assemble(
 /// The reference's step-size tuning from the E-M optimum (on the CPU incremental
 /// path, whatever the backend), then the settings every chain of subtype count `k`
 /// shares; chain `i` uses stream `(seed + k, CHAIN, i)`. `chain_threads`: how many
-/// threads one chain may use (1 while E-M runs beside the chains); the tuning
-/// chain is split the same way. Results do not depend on it.
+/// threads one chain may use (its share when several subtype counts' chains run
+/// at once); the tuning chain is split the same way. Results do not depend on it.
 fn tuned_chain_settings(
     lik: &Arc<Likelihood>,
     em_fit: &MlFit,

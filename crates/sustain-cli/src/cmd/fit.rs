@@ -218,8 +218,9 @@ pub struct FitArgs {
     pub out: PathBuf,
 
     /// Continue an interrupted (or finished) fit in --out: subtype counts saved in
-    /// DIR/checkpoints are loaded instead of refitted; checkpoints made from other
-    /// data or settings are refused [default: off].
+    /// DIR/checkpoints are loaded instead of refitted, and saved E-M optima are not
+    /// searched again (only their chains run); checkpoints made from other data or
+    /// settings are refused [default: off].
     #[arg(long)]
     pub resume: bool,
 
@@ -230,8 +231,8 @@ pub struct FitArgs {
 
 /// A progress line on stderr (ignored when it cannot be written).
 ///
-/// On the CPU the chains of one subtype count run while E-M fits the next, so the
-/// E-M display and one chain display per subtype count may be live at once.
+/// On the CPU with several threads the chains of every subtype count run at once
+/// after E-M, so one chain display per subtype count may be live at once.
 pub fn progress_printer(quiet: bool, prefix: String) -> impl Fn(Progress) {
     type Handle = std::thread::JoinHandle<()>;
     let em: std::cell::RefCell<Option<Handle>> = Default::default();
