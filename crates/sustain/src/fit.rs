@@ -245,7 +245,7 @@ struct Run<'a> {
 /// What phase one left for subtype count `k`: its finished model (from a
 /// checkpoint), or its E-M optimum and E-M seconds, waiting for chains.
 enum Stage {
-    Done(SubtypeModel),
+    Done(Box<SubtypeModel>),
     Em(MlFit, f64),
 }
 
@@ -265,7 +265,7 @@ impl Run<'_> {
                     n_subtypes: k,
                     resumed: true,
                 });
-                return Ok((em_fit, Stage::Done(model)));
+                return Ok((em_fit, Stage::Done(Box::new(model))));
             }
             if let Some((em_fit, em_s)) = cp.load_em(k, &self.fingerprint, events)? {
                 return Ok((em_fit.clone(), Stage::Em(em_fit, em_s)));
@@ -306,7 +306,7 @@ impl Run<'_> {
         for k in 1..=self.config.max_subtypes {
             let (em_fit, stage) = self.em_or_checkpoint(engine, k, previous.as_ref())?;
             let model = match stage {
-                Stage::Done(model) => model,
+                Stage::Done(model) => *model,
                 Stage::Em(em_fit, em_s) => {
                     let counters = chains_started(self.config, k, self.progress);
                     let model = uncertainty_impl(
@@ -347,7 +347,7 @@ impl Run<'_> {
         for k in 1..=k_max {
             let (em_fit, stage) = self.em_or_checkpoint(&Engine::Cpu, k, em_fits.last())?;
             match stage {
-                Stage::Done(model) => done[k - 1] = Some(model),
+                Stage::Done(model) => done[k - 1] = Some(*model),
                 Stage::Em(fit, em_s) => pending.push((k, fit, em_s)),
             }
             em_fits.push(em_fit);
