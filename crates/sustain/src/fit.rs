@@ -360,12 +360,16 @@ impl Run<'_> {
             .map(|(k, fit, em_s)| (k, fit, em_s, chains_started(self.config, k, self.progress)))
             .collect();
         let n_jobs = jobs.len();
+        let mut jobs = jobs;
+        // Each worker's first job, handed out here so that the first worker (the
+        // one with the most threads) runs the largest subtype count.
+        let firsts: Vec<_> = (0..workers).map(|_| jobs.pop()).collect();
         let jobs = std::sync::Mutex::new(jobs);
         let stop = std::sync::atomic::AtomicBool::new(false);
         let (tx, rx) = std::sync::mpsc::channel();
         let mut first_error = None;
         std::thread::scope(|scope| {
-            for w in 0..workers {
+            for (w, first) in firsts.into_iter().enumerate() {
                 // The threads shared out, the remainder to the first workers.
                 let threads =
                     self.config.threads / workers + usize::from(w < self.config.threads % workers);
@@ -375,11 +379,14 @@ impl Run<'_> {
                     ..self.config.clone()
                 };
                 let (lik, data) = (self.lik, self.input.data);
+                let mut next = first;
                 scope.spawn(move || loop {
                     if stop.load(std::sync::atomic::Ordering::Relaxed) {
                         break;
                     }
-                    let job = jobs.lock().map(|mut j| j.pop()).unwrap_or(None);
+                    let job = next
+                        .take()
+                        .or_else(|| jobs.lock().map(|mut j| j.pop()).unwrap_or(None));
                     let Some((k, em_fit, em_s, counters)) = job else {
                         break;
                     };

@@ -66,14 +66,19 @@ fn fit_is_the_same_on_one_two_and_three_threads() {
     }
 }
 
-/// One chain over 600 subjects (10 blocks): with 2 threads the last subtype
-/// count's tuning and chain are split over both threads by subjects.
+/// One chain over 600 subjects (10 blocks): with one subtype count and 2 threads
+/// its tuning and chain are split over both threads by subjects; with two subtype
+/// counts on 4 threads each count's chain gets 2 threads (where the machine has 2
+/// cores or more).
 #[test]
 fn fit_with_a_split_chain_is_the_same_as_on_one_thread() {
     assert_eq!(sustain_cpu::sharded::useful_shards(600, 2), 2);
-    let one = run_with(1, 600, 2, 1);
-    let two = run_with(2, 600, 2, 1);
+    let one = run_with(1, 600, 1, 1);
+    let two = run_with(2, 600, 1, 1);
     same(&one, &two, 2);
+    let one = run_with(1, 600, 2, 1);
+    let four = run_with(4, 600, 2, 1);
+    same(&one, &four, 4);
 }
 
 /// A batch engine (here over the serial evaluator, as the GPU's is in a `gpu` build)
