@@ -13,7 +13,7 @@ use sustain::checkpoint::Checkpoints;
 use sustain::config::FitConfig;
 use sustain::fit::{fit_with_engine, FitInput, Progress};
 use sustain::model::{Dataset, EventSet, Likelihood};
-use sustain::results::{FitResult, SubtypeModel};
+use sustain::results::{FitResult, SubjectStage, SubtypeModel};
 use sustain::sampler::ProposalMode;
 
 use crate::backend::Backend;
@@ -405,19 +405,59 @@ pub fn write_fit_folder(
         engine,
         threads,
     };
-    for model in &result.models {
+    let n = result.settings.staging_samples;
+    let tables: Vec<Vec<SubjectStage>> = match engine {
+        // On the CPU the subtype counts are staged at once, the threads shared out
+        // (staging one small cohort does not keep several threads busy); results do
+        // not depend on the threads.
+        Engine::Cpu => stage_models_at_once(&stager.lik, &result.models, &data.ids, n, threads),
+        _ => result
+            .models
+            .iter()
+            .map(|model| stage(&stager, model, &data.ids, n))
+            .collect::<Result<_, _>>()?,
+    };
+    for (model, table) in result.models.iter().zip(&tables) {
         let path = out.join(format!("subjects_k{}.csv", model.n_subtypes));
-        write_subjects(
-            &path,
-            &stager,
-            model,
-            &data.ids,
-            result.settings.staging_samples,
-        )?;
+        write_subjects_csv(&path, table)?;
         files.push(path);
     }
     files.extend(draw_figures(out, &result)?);
     Ok(files)
+}
+
+/// Every model's subject table on the CPU: models taken largest first by workers
+/// that share `threads`.
+fn stage_models_at_once(
+    lik: &Arc<Likelihood>,
+    models: &[SubtypeModel],
+    ids: &[String],
+    n_samples: usize,
+    threads: usize,
+) -> Vec<Vec<SubjectStage>> {
+    let threads = threads.max(1);
+    let workers = threads.min(models.len()).max(1);
+    // Indices by increasing subtype count: popped from the end, largest first.
+    let mut order: Vec<usize> = (0..models.len()).collect();
+    order.sort_by_key(|&i| models[i].n_subtypes);
+    let queue = std::sync::Mutex::new(order);
+    let tables = std::sync::Mutex::new(vec![Vec::new(); models.len()]);
+    std::thread::scope(|scope| {
+        for w in 0..workers {
+            let share = threads / workers + usize::from(w < threads % workers);
+            let (queue, tables) = (&queue, &tables);
+            scope.spawn(move || {
+                while let Some(i) = queue.lock().map(|mut q| q.pop()).unwrap_or(None) {
+                    let table =
+                        sustain::stage::stage_subjects(lik, &models[i], ids, n_samples, share);
+                    if let Ok(mut t) = tables.lock() {
+                        t[i] = table;
+                    }
+                }
+            });
+        }
+    });
+    tables.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
 fn results_path_of(dir: &Path) -> PathBuf {
@@ -468,8 +508,18 @@ pub fn write_subjects(
     ids: &[String],
     staging_samples: usize,
 ) -> Result<(), CliError> {
+    write_subjects_csv(path, &stage(stager, model, ids, staging_samples)?)
+}
+
+/// The subjects' subtypes and stages under `model`.
+fn stage(
+    stager: &Stager<'_>,
+    model: &SubtypeModel,
+    ids: &[String],
+    staging_samples: usize,
+) -> Result<Vec<SubjectStage>, CliError> {
     let lik = &stager.lik;
-    let stages = match stager.engine {
+    Ok(match stager.engine {
         Engine::Cpu => {
             sustain::stage::stage_subjects(lik, model, ids, staging_samples, stager.threads)
         }
@@ -480,10 +530,14 @@ pub fn write_subjects(
             sustain::stage::stage_subjects_with(eval.as_mut(), model, ids, staging_samples)
                 .map_err(|e| CliError::new(format!("staging on {}: {e}", engine.name())))?
         }
-    };
+    })
+}
+
+/// Writes a subjects CSV.
+fn write_subjects_csv(path: &Path, stages: &[SubjectStage]) -> Result<(), CliError> {
     let mut csv = String::from("id,ml_subtype,prob_ml_subtype,ml_stage,prob_ml_stage\n");
     let mut writer = csv::Writer::from_writer(Vec::new());
-    for s in &stages {
+    for s in stages {
         writer
             .write_record([
                 s.id.clone(),
