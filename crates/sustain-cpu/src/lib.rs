@@ -54,6 +54,52 @@ pub fn parallel_map<R: Send, F: Fn(usize) -> R + Sync>(n: usize, threads: usize,
         .collect()
 }
 
+/// Runs `jobs` on workers that share `threads` out among them: `min(threads, jobs)`
+/// workers, worker `w` with `threads / workers` threads plus one of the remainder
+/// for the first workers. Jobs are taken from the end of `jobs` (put the largest
+/// last) and the first workers start with the last jobs, so the largest job gets
+/// the most threads. `f(job, worker_threads)` runs on a worker; `done(result)` runs
+/// on the calling thread as results arrive, in completion order, and returning
+/// `false` stops the workers from taking further jobs (jobs already taken finish,
+/// and `done` sees their results).
+pub fn share_threads<J: Send, R: Send>(
+    mut jobs: Vec<J>,
+    threads: usize,
+    f: impl Fn(J, usize) -> R + Sync,
+    mut done: impl FnMut(R) -> bool,
+) {
+    let threads = threads.max(1);
+    let workers = threads.min(jobs.len());
+    let firsts: Vec<Option<J>> = (0..workers).map(|_| jobs.pop()).collect();
+    let jobs = Mutex::new(jobs);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        for (w, first) in firsts.into_iter().enumerate() {
+            let share = threads / workers + usize::from(w < threads % workers);
+            let (tx, jobs, stop, f) = (tx.clone(), &jobs, &stop, &f);
+            let mut next = first;
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let job = next
+                        .take()
+                        .or_else(|| jobs.lock().map(|mut j| j.pop()).unwrap_or(None));
+                    let Some(job) = job else { break };
+                    if tx.send(f(job, share)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for result in rx.iter() {
+            if !done(result) {
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+    });
+}
+
 /// Settings of a multi-chain run.
 #[derive(Debug, Clone)]
 pub struct ChainSettings {
@@ -223,5 +269,71 @@ impl BatchEvaluator for ThreadedEvaluator {
             )
         });
         Ok(out.into_iter().flatten().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share_threads;
+
+    /// Every job runs once; the first workers, with the most threads, start with the
+    /// last (largest) jobs; the shares add up to the threads.
+    #[test]
+    fn share_threads_runs_every_job_once_largest_first() {
+        for (n_jobs, threads) in [(5, 2), (3, 7), (1, 4), (4, 4), (0, 3)] {
+            let mut seen = Vec::new();
+            share_threads(
+                (0..n_jobs).collect(),
+                threads,
+                |j: usize, share| (j, share),
+                |r| {
+                    seen.push(r);
+                    true
+                },
+            );
+            let mut jobs: Vec<usize> = seen.iter().map(|r| r.0).collect();
+            jobs.sort_unstable();
+            assert_eq!(jobs, (0..n_jobs).collect::<Vec<_>>());
+            let workers = threads.min(n_jobs);
+            if workers > 0 {
+                let largest = seen.iter().find(|r| r.0 == n_jobs - 1).unwrap().1;
+                assert_eq!(
+                    largest,
+                    threads / workers + usize::from(threads % workers > 0)
+                );
+            }
+            // The first `workers` jobs taken each report their worker's share.
+            let mut firsts: Vec<usize> = seen
+                .iter()
+                .filter(|r| r.0 + workers >= n_jobs)
+                .map(|r| r.1)
+                .collect();
+            firsts.sort_unstable();
+            assert_eq!(
+                firsts.iter().sum::<usize>(),
+                if workers > 0 { threads } else { 0 }
+            );
+        }
+    }
+
+    /// `done` returning false stops the workers from taking more jobs (a job a
+    /// worker took before it learned may still finish: jobs here take 10 ms, so all
+    /// 100 would take a second).
+    #[test]
+    fn share_threads_stops_when_done_says_so() {
+        let mut count = 0;
+        share_threads(
+            (0..100).collect(),
+            1,
+            |j: usize, _| {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                j
+            },
+            |_| {
+                count += 1;
+                false
+            },
+        );
+        assert!((1..50).contains(&count), "{count} jobs ran");
     }
 }

@@ -45,25 +45,73 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// What every checkpoint file holds: whose inputs it is from, and the E-M optimum
+/// of its subtype count.
 #[derive(Serialize, Deserialize)]
-struct Saved {
+struct SavedEmOptimum {
     fingerprint: String,
     n_subtypes: usize,
     em_sequences: Vec<Vec<usize>>,
     em_f: Vec<f64>,
     em_loglike: f64,
+}
+
+impl SavedEmOptimum {
+    fn new(k: usize, fingerprint: &str, em: &MlFit) -> Self {
+        Self {
+            fingerprint: fingerprint.to_string(),
+            n_subtypes: k,
+            em_sequences: em.mixture.sequences().iter().map(|s| s.order()).collect(),
+            em_f: em.mixture.fractions().to_vec(),
+            em_loglike: em.loglike,
+        }
+    }
+    /// The optimum, validated against `events`; refused if made from other inputs.
+    fn fit(self, path: &Path, fingerprint: &str, events: &EventSet) -> Result<MlFit, Error> {
+        check_fingerprint(path, &self.fingerprint, fingerprint)?;
+        let seqs = self
+            .em_sequences
+            .iter()
+            .map(|s| Sequence::new(events, s))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(MlFit {
+            mixture: Mixture::new(seqs, self.em_f)?,
+            loglike: self.em_loglike,
+        })
+    }
+}
+
+/// A finished subtype count.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    #[serde(flatten)]
+    em: SavedEmOptimum,
     model: SubtypeModel,
 }
 
-/// The E-M optimum of one subtype count, saved before its chains run.
+/// The E-M optimum of a subtype count, saved before its chains run.
 #[derive(Serialize, Deserialize)]
 struct SavedEm {
-    fingerprint: String,
-    n_subtypes: usize,
-    em_sequences: Vec<Vec<usize>>,
-    em_f: Vec<f64>,
-    em_loglike: f64,
+    #[serde(flatten)]
+    em: SavedEmOptimum,
     em_s: f64,
+}
+
+/// Writes `value` as JSON to `path` atomically.
+fn write_json(path: &Path, value: &impl Serialize) -> Result<(), Error> {
+    let bytes = serde_json::to_vec(value).map_err(|e| Error::Io(e.to_string()))?;
+    write_atomic(path, &bytes)
+        .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Reads a checkpoint file if there is one.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, Error> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        Error::Checkpoint(format!("{} is not a valid checkpoint: {e}", path.display()))
+    })
 }
 
 /// A checkpoint folder.
@@ -92,17 +140,10 @@ impl Checkpoints {
         em: &MlFit,
     ) -> Result<(), Error> {
         let saved = Saved {
-            fingerprint: fingerprint.to_string(),
-            n_subtypes: k,
-            em_sequences: em.mixture.sequences().iter().map(|s| s.order()).collect(),
-            em_f: em.mixture.fractions().to_vec(),
-            em_loglike: em.loglike,
+            em: SavedEmOptimum::new(k, fingerprint, em),
             model: model.clone(),
         };
-        let bytes = serde_json::to_vec(&saved).map_err(|e| Error::Io(e.to_string()))?;
-        let path = self.path(k);
-        write_atomic(&path, &bytes)
-            .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
+        write_json(&self.path(k), &saved)
     }
     fn em_path(&self, k: usize) -> PathBuf {
         self.dir.join(format!("checkpoint_em_k{k}.json"))
@@ -111,17 +152,10 @@ impl Checkpoints {
     /// rerun interrupted before `k`'s chains finish does not redo its E-M.
     pub fn save_em(&self, k: usize, fingerprint: &str, em: &MlFit, em_s: f64) -> Result<(), Error> {
         let saved = SavedEm {
-            fingerprint: fingerprint.to_string(),
-            n_subtypes: k,
-            em_sequences: em.mixture.sequences().iter().map(|s| s.order()).collect(),
-            em_f: em.mixture.fractions().to_vec(),
-            em_loglike: em.loglike,
+            em: SavedEmOptimum::new(k, fingerprint, em),
             em_s,
         };
-        let bytes = serde_json::to_vec(&saved).map_err(|e| Error::Io(e.to_string()))?;
-        let path = self.em_path(k);
-        write_atomic(&path, &bytes)
-            .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
+        write_json(&self.em_path(k), &saved)
     }
     /// Loads the E-M optimum of subtype count `k` and its wall time if saved;
     /// refuses one made from other inputs.
@@ -132,15 +166,13 @@ impl Checkpoints {
         events: &EventSet,
     ) -> Result<Option<(MlFit, f64)>, Error> {
         let path = self.em_path(k);
-        let Ok(bytes) = std::fs::read(&path) else {
+        let Some(saved) = read_json::<SavedEm>(&path)? else {
             return Ok(None);
         };
-        let saved: SavedEm = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Checkpoint(format!("{} is not a valid checkpoint: {e}", path.display()))
-        })?;
-        check_fingerprint(&path, &saved.fingerprint, fingerprint)?;
-        let fit = ml_fit(events, &saved.em_sequences, saved.em_f, saved.em_loglike)?;
-        Ok(Some((fit, saved.em_s)))
+        Ok(Some((
+            saved.em.fit(&path, fingerprint, events)?,
+            saved.em_s,
+        )))
     }
     /// Loads subtype count `k` if saved; refuses one made from other inputs.
     pub fn load(
@@ -150,14 +182,10 @@ impl Checkpoints {
         events: &EventSet,
     ) -> Result<Option<(SubtypeModel, MlFit)>, Error> {
         let path = self.path(k);
-        let Ok(bytes) = std::fs::read(&path) else {
+        let Some(saved) = read_json::<Saved>(&path)? else {
             return Ok(None);
         };
-        let saved: Saved = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Checkpoint(format!("{} is not a valid checkpoint: {e}", path.display()))
-        })?;
-        check_fingerprint(&path, &saved.fingerprint, fingerprint)?;
-        let fit = ml_fit(events, &saved.em_sequences, saved.em_f, saved.em_loglike)?;
+        let fit = saved.em.fit(&path, fingerprint, events)?;
         Ok(Some((saved.model, fit)))
     }
 }
@@ -173,21 +201,4 @@ fn check_fingerprint(path: &Path, saved: &str, fingerprint: &str) -> Result<(), 
         &saved[..12.min(saved.len())],
         &fingerprint[..12.min(fingerprint.len())]
     )))
-}
-
-/// A saved E-M optimum, validated against `events`.
-fn ml_fit(
-    events: &EventSet,
-    sequences: &[Vec<usize>],
-    f: Vec<f64>,
-    loglike: f64,
-) -> Result<MlFit, Error> {
-    let seqs = sequences
-        .iter()
-        .map(|s| Sequence::new(events, s))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(MlFit {
-        mixture: Mixture::new(seqs, f)?,
-        loglike,
-    })
 }

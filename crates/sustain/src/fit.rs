@@ -242,11 +242,11 @@ struct Run<'a> {
     progress: &'a dyn Fn(Progress),
 }
 
-/// What phase one left for subtype count `k`: its finished model (from a
-/// checkpoint), or its E-M optimum and E-M seconds, waiting for chains.
+/// What is left of subtype count `k` once its E-M optimum is known: nothing (its
+/// model came from a checkpoint), or its chains (with the E-M seconds to report).
 enum Stage {
     Done(Box<SubtypeModel>),
-    Em(MlFit, f64),
+    Chains { em_s: f64 },
 }
 
 impl Run<'_> {
@@ -268,7 +268,7 @@ impl Run<'_> {
                 return Ok((em_fit, Stage::Done(Box::new(model))));
             }
             if let Some((em_fit, em_s)) = cp.load_em(k, &self.fingerprint, events)? {
-                return Ok((em_fit.clone(), Stage::Em(em_fit, em_s)));
+                return Ok((em_fit, Stage::Chains { em_s }));
             }
         }
         let (em_fit, em_s) = em_step(
@@ -283,7 +283,7 @@ impl Run<'_> {
         if let Some(cp) = self.checkpoints {
             cp.save_em(k, &self.fingerprint, &em_fit, em_s)?;
         }
-        Ok((em_fit.clone(), Stage::Em(em_fit, em_s)))
+        Ok((em_fit, Stage::Chains { em_s }))
     }
 
     /// Saves and reports the finished model of subtype count `k`.
@@ -307,7 +307,7 @@ impl Run<'_> {
             let (em_fit, stage) = self.em_or_checkpoint(engine, k, previous.as_ref())?;
             let model = match stage {
                 Stage::Done(model) => *model,
-                Stage::Em(em_fit, em_s) => {
+                Stage::Chains { em_s } => {
                     let counters = chains_started(self.config, k, self.progress);
                     let model = uncertainty_impl(
                         engine,
@@ -348,77 +348,50 @@ impl Run<'_> {
             let (em_fit, stage) = self.em_or_checkpoint(&Engine::Cpu, k, em_fits.last())?;
             match stage {
                 Stage::Done(model) => done[k - 1] = Some(*model),
-                Stage::Em(fit, em_s) => pending.push((k, fit, em_s)),
+                Stage::Chains { em_s } => {
+                    let counters = chains_started(self.config, k, self.progress);
+                    pending.push((k, em_s, counters));
+                }
             }
             em_fits.push(em_fit);
         }
-        // Jobs are taken from the end: the largest subtype count (the longest
-        // chains) first.
-        let workers = self.config.threads.min(pending.len());
-        let jobs: Vec<_> = pending
-            .into_iter()
-            .map(|(k, fit, em_s)| (k, fit, em_s, chains_started(self.config, k, self.progress)))
-            .collect();
-        let n_jobs = jobs.len();
-        let mut jobs = jobs;
-        // Each worker's first job, handed out here so that the first worker (the
-        // one with the most threads) runs the largest subtype count.
-        let firsts: Vec<_> = (0..workers).map(|_| jobs.pop()).collect();
-        let jobs = std::sync::Mutex::new(jobs);
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        let (tx, rx) = std::sync::mpsc::channel();
+        // `pending` is in increasing subtype count: the largest (the longest
+        // chains) is taken first, by the worker with the most threads.
         let mut first_error = None;
-        std::thread::scope(|scope| {
-            for (w, first) in firsts.into_iter().enumerate() {
-                // The threads shared out, the remainder to the first workers.
-                let threads =
-                    self.config.threads / workers + usize::from(w < self.config.threads % workers);
-                let (tx, jobs, stop) = (tx.clone(), &jobs, &stop);
+        let em_fits = &em_fits;
+        sustain_cpu::share_threads(
+            pending,
+            self.config.threads,
+            |(k, em_s, counters), threads| {
                 let config = FitConfig {
                     threads,
                     ..self.config.clone()
                 };
-                let (lik, data) = (self.lik, self.input.data);
-                let mut next = first;
-                scope.spawn(move || loop {
-                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        break;
-                    }
-                    let job = next
-                        .take()
-                        .or_else(|| jobs.lock().map(|mut j| j.pop()).unwrap_or(None));
-                    let Some((k, em_fit, em_s, counters)) = job else {
-                        break;
-                    };
-                    let model = uncertainty_impl(
-                        &Engine::Cpu,
-                        lik,
-                        Some(data),
-                        &em_fit,
-                        &config,
-                        k,
-                        threads,
-                        em_s,
-                        &counters,
-                    );
-                    if tx.send((k, model)).is_err() {
-                        break;
-                    }
-                });
-            }
-            drop(tx);
+                let em_fit = &em_fits[k - 1];
+                let model = uncertainty_impl(
+                    &Engine::Cpu,
+                    self.lik,
+                    Some(self.input.data),
+                    em_fit,
+                    &config,
+                    k,
+                    threads,
+                    em_s,
+                    &counters,
+                );
+                (k, model)
+            },
             // Models are saved and reported as they finish, on this thread.
-            for (k, model) in rx.iter().take(n_jobs) {
-                let saved = model.and_then(|m| self.finished(k, &m, &em_fits[k - 1]).map(|()| m));
-                match saved {
+            |(k, model)| {
+                match model.and_then(|m| self.finished(k, &m, &em_fits[k - 1]).map(|()| m)) {
                     Ok(m) => done[k - 1] = Some(m),
                     Err(e) => {
-                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
                         first_error.get_or_insert(e);
                     }
                 }
-            }
-        });
+                first_error.is_none()
+            },
+        );
         if let Some(e) = first_error {
             return Err(e);
         }

@@ -426,8 +426,8 @@ pub fn write_fit_folder(
     Ok(files)
 }
 
-/// Every model's subject table on the CPU: models taken largest first by workers
-/// that share `threads`.
+/// Every model's subject table on the CPU, the models staged at once on workers
+/// that share `threads` (largest subtype count first).
 fn stage_models_at_once(
     lik: &Arc<Likelihood>,
     models: &[SubtypeModel],
@@ -435,29 +435,22 @@ fn stage_models_at_once(
     n_samples: usize,
     threads: usize,
 ) -> Vec<Vec<SubjectStage>> {
-    let threads = threads.max(1);
-    let workers = threads.min(models.len()).max(1);
-    // Indices by increasing subtype count: popped from the end, largest first.
     let mut order: Vec<usize> = (0..models.len()).collect();
     order.sort_by_key(|&i| models[i].n_subtypes);
-    let queue = std::sync::Mutex::new(order);
-    let tables = std::sync::Mutex::new(vec![Vec::new(); models.len()]);
-    std::thread::scope(|scope| {
-        for w in 0..workers {
-            let share = threads / workers + usize::from(w < threads % workers);
-            let (queue, tables) = (&queue, &tables);
-            scope.spawn(move || {
-                while let Some(i) = queue.lock().map(|mut q| q.pop()).unwrap_or(None) {
-                    let table =
-                        sustain::stage::stage_subjects(lik, &models[i], ids, n_samples, share);
-                    if let Ok(mut t) = tables.lock() {
-                        t[i] = table;
-                    }
-                }
-            });
-        }
-    });
-    tables.into_inner().unwrap_or_else(|e| e.into_inner())
+    let mut tables = vec![Vec::new(); models.len()];
+    sustain_cpu::share_threads(
+        order,
+        threads,
+        |i, share| {
+            let table = sustain::stage::stage_subjects(lik, &models[i], ids, n_samples, share);
+            (i, table)
+        },
+        |(i, table)| {
+            tables[i] = table;
+            true
+        },
+    );
+    tables
 }
 
 fn results_path_of(dir: &Path) -> PathBuf {
