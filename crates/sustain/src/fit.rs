@@ -348,13 +348,15 @@ impl Run<'_> {
             let (em_fit, stage) = self.em_or_checkpoint(&Engine::Cpu, k, em_fits.last())?;
             match stage {
                 Stage::Done(model) => done[k - 1] = Some(*model),
-                Stage::Chains { em_s } => {
-                    let counters = chains_started(self.config, k, self.progress);
-                    pending.push((k, em_s, counters));
-                }
+                Stage::Chains { em_s } => pending.push((k, em_s)),
             }
             em_fits.push(em_fit);
         }
+        // The chains start once every E-M is done.
+        let pending: Vec<_> = pending
+            .into_iter()
+            .map(|(k, em_s)| (k, em_s, chains_started(self.config, k, self.progress)))
+            .collect();
         // `pending` is in increasing subtype count: the largest (the longest
         // chains) is taken first, by the worker with the most threads.
         let mut first_error = None;
