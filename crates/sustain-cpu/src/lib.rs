@@ -295,12 +295,9 @@ mod tests {
             jobs.sort_unstable();
             assert_eq!(jobs, (0..n_jobs).collect::<Vec<_>>());
             let workers = threads.min(n_jobs);
-            if workers > 0 {
+            if let Some(base) = threads.checked_div(workers) {
                 let largest = seen.iter().find(|r| r.0 == n_jobs - 1).unwrap().1;
-                assert_eq!(
-                    largest,
-                    threads / workers + usize::from(threads % workers > 0)
-                );
+                assert_eq!(largest, base + usize::from(threads % workers > 0));
             }
             // The first `workers` jobs taken each report their worker's share.
             let mut firsts: Vec<usize> = seen
