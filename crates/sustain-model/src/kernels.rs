@@ -171,8 +171,24 @@ fn log_sum_exp_stages<F: MulAdd>(v: &[f64], n_stages: usize) -> Lanes {
     out
 }
 
+/// Coefficients of `q` in `exp(r) = 1 + r + r^2 q(r)`, `|r| <= ln2/2`: a Chebyshev
+/// fit of `(exp(r) - 1 - r) / r^2` of degree 9 (mpmath `chebyfit`, 40 digits; its
+/// error, 1.6e-17 relative to `exp`, is below the double rounding of the result).
+pub(crate) const EXP_Q: [f64; 10] = [
+    0.500_000_000_000_000_1,
+    0.166_666_666_666_666_69,
+    0.041_666_666_666_624_164,
+    0.008_333_333_333_330_065,
+    0.001_388_888_891_719_671_9,
+    0.000_198_412_698_630_405_45,
+    2.480_152_132_236_869_2e-5,
+    2.755_726_848_031_002_4e-6,
+    2.762_007_587_998_336_7e-7,
+    2.510_037_583_256_123_4e-8,
+];
+
 /// `exp(x)` for `x <= 0` lanes (inputs below -700 return about 1e-304: harmless
-/// inside sums whose largest term is 1). Relative error below 2e-16 in range.
+/// inside sums whose largest term is 1). Relative error below 3e-16 in range.
 #[inline(always)]
 pub fn exp_lanes<F: MulAdd>(x: Lanes) -> Lanes {
     const LOG2E: f64 = std::f64::consts::LOG2_E;
@@ -186,24 +202,15 @@ pub fn exp_lanes<F: MulAdd>(x: Lanes) -> Lanes {
         let n = t - SHIFT;
         let r = F::fma(n, -LN2_HI, xc);
         let r = F::fma(n, -LN2_LO, r);
-        // Taylor to degree 12 on |r| <= ln2/2, Horner.
-        let mut p: f64 = 1.0 / 479_001_600.0;
-        p = F::fma(p, r, 1.0 / 39_916_800.0);
-        p = F::fma(p, r, 1.0 / 3_628_800.0);
-        p = F::fma(p, r, 1.0 / 362_880.0);
-        p = F::fma(p, r, 1.0 / 40_320.0);
-        p = F::fma(p, r, 1.0 / 5_040.0);
-        p = F::fma(p, r, 1.0 / 720.0);
-        p = F::fma(p, r, 1.0 / 120.0);
-        p = F::fma(p, r, 1.0 / 24.0);
-        p = F::fma(p, r, 1.0 / 6.0);
-        p = F::fma(p, r, 0.5);
-        p = F::fma(p, r, 1.0);
-        p = F::fma(p, r, 1.0);
-        // 2^n from the low bits of t.
-        let bits = (t.to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
-        let scale = f64::from_bits(((bits + 1023) << 52) as u64);
-        out[l] = p * scale;
+        // exp(r) = 1 + r + r^2 q(r) on |r| <= ln2/2 (`EXP_Q`), Horner.
+        let mut q = EXP_Q[9];
+        for &c in EXP_Q[..9].iter().rev() {
+            q = F::fma(q, r, c);
+        }
+        let p = F::fma(q, r * r, 1.0 + r);
+        // Times 2^n: n (the low bits of t) added to p's exponent field.
+        let n_bits = (t.to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
+        out[l] = f64::from_bits((p.to_bits() as i64).wrapping_add(n_bits << 52) as u64);
     }
     out
 }
