@@ -845,21 +845,18 @@ impl IncrementalLikelihood {
                     continue;
                 }
                 let was_fragile = self.fragile[s][g];
-                // Fixed-size lane copies (two vector moves each, no memcpy call).
-                let copy = |to: &mut [f64], from: &[f64]| {
-                    for (i, &k) in prop.stages.iter().enumerate() {
-                        let to: &mut Lanes = (&mut to[k * LANES..(k + 1) * LANES])
-                            .try_into()
-                            .unwrap_or_else(|_| unreachable!("LANES values"));
-                        *to = from[i * LANES..(i + 1) * LANES]
-                            .try_into()
-                            .unwrap_or_else(|_| unreachable!("LANES values"));
-                    }
-                };
                 let nblock = g * nc * LANES..(g + 1) * nc * LANES;
-                copy(&mut self.e[s][block.clone()], &prop.new_e[nblock.clone()]);
+                kernels::scatter_stages(
+                    &mut self.e[s][block.clone()],
+                    &prop.new_e[nblock.clone()],
+                    &prop.stages,
+                );
                 if was_fragile {
-                    copy(&mut self.l[s][block], &prop.new_l[nblock]);
+                    kernels::scatter_stages(
+                        &mut self.l[s][block],
+                        &prop.new_l[nblock],
+                        &prop.stages,
+                    );
                 }
                 if !was_fragile && prop.fragile[g] {
                     turned_fragile.push(g);

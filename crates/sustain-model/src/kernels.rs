@@ -687,9 +687,6 @@ impl<'a> Sweep<'a> {
     pub(crate) fn terms(&self) -> &[SweepTerm] {
         self.terms
     }
-    pub(crate) fn stages(&self) -> &[usize] {
-        self.stages
-    }
     pub(crate) fn unchanged(&self) -> &[usize] {
         self.unchanged
     }
@@ -798,6 +795,25 @@ pub(crate) fn group_sweep(
         return unsafe { crate::kernels_avx2::group_sweep(sweep, x, obs, e, new_e, new_p) };
     }
     group_sweep_generic(isa, sweep, x, obs, e, new_e, new_p)
+}
+
+/// Copies the `i`-th `LANES` values of `from` into stage `stages[i]` of `to` (one
+/// group's block): two vector moves per stage, where slice indexing and length
+/// checks per stage cost about three times as many instructions.
+pub(crate) fn scatter_stages(to: &mut [f64], from: &[f64], stages: &[usize]) {
+    let n_to = to.len() / LANES;
+    assert!(from.len() >= stages.len() * LANES);
+    for (i, &k) in stages.iter().enumerate() {
+        assert!(k < n_to, "stage {k} outside a block of {n_to}");
+        // SAFETY: i < stages.len() and k < n_to, checked above.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                from.as_ptr().add(i * LANES),
+                to.as_mut_ptr().add(k * LANES),
+                LANES,
+            );
+        }
+    }
 }
 
 /// `out[lane] = ln(sum_s f_s p_s[lane])` for one group.

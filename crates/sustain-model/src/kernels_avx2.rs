@@ -511,6 +511,8 @@ pub(crate) unsafe fn group_factors(
     new_e: &mut [f64],
     new_p: &mut [f64; LANES],
 ) -> f64 {
+    let (mut sl, mut sh) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    let mut min = _mm256_set1_pd(f64::INFINITY);
     // SAFETY: the caller checked every stage, biomarker and size used below.
     unsafe {
         let ne = new_e.as_mut_ptr();
@@ -527,8 +529,14 @@ pub(crate) unsafe fn group_factors(
             let hi = _mm256_mul_pd(_mm256_loadu_pd(q.add(4)), exp4(ah));
             _mm256_storeu_pd(ne.add(i * LANES), lo);
             _mm256_storeu_pd(ne.add(i * LANES + 4), hi);
+            // Sums and minimum as the values are made (as in `group_sweep`).
+            (sl, sh) = (_mm256_add_pd(sl, lo), _mm256_add_pd(sh, hi));
+            min = _mm256_min_pd(min, _mm256_min_pd(lo, hi));
         }
-        stage_sum(e, new_e, changes.len(), unchanged, new_p)
+        let (ul, uh) = sum_stages(e, unchanged);
+        _mm256_storeu_pd(new_p.as_mut_ptr(), _mm256_add_pd(sl, ul));
+        _mm256_storeu_pd(new_p.as_mut_ptr().add(4), _mm256_add_pd(sh, uh));
+        smallest(min)
     }
 }
 
@@ -563,6 +571,8 @@ pub(crate) unsafe fn group_sweep(
     let (mut gl, mut gh) = (one, one);
     let (mut rl, mut rh) = (one, one);
     let (mut pl, mut ph) = (one, one);
+    let (mut sl, mut sh) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    let mut min = _mm256_set1_pd(f64::INFINITY);
     // SAFETY: `sweep` was checked when built (stages, slots, term biomarkers) and
     // the caller checked the group's slices (x, obs, e, new_e).
     unsafe {
@@ -606,12 +616,66 @@ pub(crate) unsafe fn group_sweep(
             if op.slot != u32::MAX {
                 let p = ne.add(op.slot as usize * LANES);
                 let q = e.as_ptr().add(op.k as usize * LANES);
-                _mm256_storeu_pd(p, _mm256_mul_pd(_mm256_loadu_pd(q), gl));
-                _mm256_storeu_pd(p.add(4), _mm256_mul_pd(_mm256_loadu_pd(q.add(4)), gh));
+                let (vl, vh) = (
+                    _mm256_mul_pd(_mm256_loadu_pd(q), gl),
+                    _mm256_mul_pd(_mm256_loadu_pd(q.add(4)), gh),
+                );
+                _mm256_storeu_pd(p, vl);
+                _mm256_storeu_pd(p.add(4), vh);
+                // The new stage sums and the smallest new value as the values are
+                // made, instead of reading them back afterwards.
+                (sl, sh) = (_mm256_add_pd(sl, vl), _mm256_add_pd(sh, vh));
+                min = _mm256_min_pd(min, _mm256_min_pd(vl, vh));
             }
         }
-        stage_sum(e, new_e, sweep.stages().len(), sweep.unchanged(), new_p)
+        let (ul, uh) = sum_stages(e, sweep.unchanged());
+        _mm256_storeu_pd(new_p.as_mut_ptr(), _mm256_add_pd(sl, ul));
+        _mm256_storeu_pd(new_p.as_mut_ptr().add(4), _mm256_add_pd(sh, uh));
+        smallest(min)
     }
+}
+
+/// Per-lane sums `(lo, hi)` of `e[k]` over the stages `k` in `stages` (two running
+/// sums per half, so the additions do not wait on one another).
+///
+/// # Safety
+/// `e` must hold every stage in `stages`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sum_stages(e: &[f64], stages: &[usize]) -> (__m256d, __m256d) {
+    let z = _mm256_setzero_pd();
+    let (mut u0l, mut u0h, mut u1l, mut u1h) = (z, z, z, z);
+    let ep = e.as_ptr();
+    // SAFETY: the caller guarantees the sizes.
+    unsafe {
+        let mut pairs = stages.chunks_exact(2);
+        for pair in pairs.by_ref() {
+            let (a, b) = (ep.add(pair[0] * LANES), ep.add(pair[1] * LANES));
+            u0l = _mm256_add_pd(u0l, _mm256_loadu_pd(a));
+            u0h = _mm256_add_pd(u0h, _mm256_loadu_pd(a.add(4)));
+            u1l = _mm256_add_pd(u1l, _mm256_loadu_pd(b));
+            u1h = _mm256_add_pd(u1h, _mm256_loadu_pd(b.add(4)));
+        }
+        if let [k] = pairs.remainder() {
+            let a = ep.add(k * LANES);
+            u0l = _mm256_add_pd(u0l, _mm256_loadu_pd(a));
+            u0h = _mm256_add_pd(u0h, _mm256_loadu_pd(a.add(4)));
+        }
+    }
+    (_mm256_add_pd(u0l, u1l), _mm256_add_pd(u0h, u1h))
+}
+
+/// The smallest lane of `min` (NaN if a lane is NaN).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn smallest(min: __m256d) -> f64 {
+    let mut m = [0.0; 4];
+    // SAFETY: m holds 4 values.
+    unsafe { _mm256_storeu_pd(m.as_mut_ptr(), min) };
+    m.iter().fold(
+        f64::INFINITY,
+        |a, &b| if b < a || b.is_nan() { b } else { a },
+    )
 }
 
 /// AVX2 version of `kernels::group_total`: `out = ln(sum_s f_s p_s)`.
