@@ -341,13 +341,13 @@ unsafe fn stage_sum(
     new_p: &mut [f64; LANES],
 ) -> f64 {
     let z = _mm256_setzero_pd();
-    // [even stages lo, hi, odd stages lo, hi] of the new values, then of the others.
+    // [even stages lo, hi, odd stages lo, hi] of the new values; the others are
+    // summed by `sum_stages`.
     let (mut n0l, mut n0h, mut n1l, mut n1h) = (z, z, z, z);
-    let (mut u0l, mut u0h, mut u1l, mut u1h) = (z, z, z, z);
     let mut min = _mm256_set1_pd(f64::INFINITY);
     // SAFETY: the caller guarantees the sizes.
     unsafe {
-        let (np, ep) = (new_e.as_ptr(), e.as_ptr());
+        let np = new_e.as_ptr();
         let mut i = 0;
         while i + 2 <= n_new {
             let (a, b) = (np.add(i * LANES), np.add((i + 1) * LANES));
@@ -371,29 +371,12 @@ unsafe fn stage_sum(
             min = _mm256_min_pd(min, _mm256_min_pd(al, ah));
             (n0l, n0h) = (_mm256_add_pd(n0l, al), _mm256_add_pd(n0h, ah));
         }
-        let mut pairs = unchanged.chunks_exact(2);
-        for pair in pairs.by_ref() {
-            let (a, b) = (ep.add(pair[0] * LANES), ep.add(pair[1] * LANES));
-            u0l = _mm256_add_pd(u0l, _mm256_loadu_pd(a));
-            u0h = _mm256_add_pd(u0h, _mm256_loadu_pd(a.add(4)));
-            u1l = _mm256_add_pd(u1l, _mm256_loadu_pd(b));
-            u1h = _mm256_add_pd(u1h, _mm256_loadu_pd(b.add(4)));
-        }
-        if let [k] = pairs.remainder() {
-            let a = ep.add(k * LANES);
-            u0l = _mm256_add_pd(u0l, _mm256_loadu_pd(a));
-            u0h = _mm256_add_pd(u0h, _mm256_loadu_pd(a.add(4)));
-        }
-        let lo = _mm256_add_pd(_mm256_add_pd(n0l, n1l), _mm256_add_pd(u0l, u1l));
-        let hi = _mm256_add_pd(_mm256_add_pd(n0h, n1h), _mm256_add_pd(u0h, u1h));
+        let (ul, uh) = sum_stages(e, unchanged);
+        let lo = _mm256_add_pd(_mm256_add_pd(n0l, n1l), ul);
+        let hi = _mm256_add_pd(_mm256_add_pd(n0h, n1h), uh);
         _mm256_storeu_pd(new_p.as_mut_ptr(), lo);
         _mm256_storeu_pd(new_p.as_mut_ptr().add(4), hi);
-        let mut m = [0.0; 4];
-        _mm256_storeu_pd(m.as_mut_ptr(), min);
-        m.iter().fold(
-            f64::INFINITY,
-            |a, &b| if b < a || b.is_nan() { b } else { a },
-        )
+        smallest(min)
     }
 }
 
