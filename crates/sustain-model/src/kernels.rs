@@ -368,45 +368,94 @@ pub(crate) fn stage_values(isa: Isa, st: &StageInput, g: &GroupInput, out: &mut 
     stage_values_generic(isa, st, g, out)
 }
 
+/// Turns one group's stage values `l[k][lane]` (as [`stage_values`] writes them)
+/// into `exp(l - r)` in place, `r[lane] = max_k l[k][lane]`, and returns `r`.
+/// Values below `exp(-700)` are 0. Every mixture that uses the sequence then
+/// needs one exponential per subtype, not one per stage ([`posterior_group`]).
+#[inline(always)]
+fn stage_exp_body<F: MulAdd>(l: &mut [f64], n_stages: usize, r: &mut Lanes) {
+    assert!(l.len() >= n_stages * LANES && n_stages > 0);
+    let mut max = [f64::NEG_INFINITY; LANES];
+    for k in 0..n_stages {
+        for ln in 0..LANES {
+            let v = l[k * LANES + ln];
+            max[ln] = if v > max[ln] { v } else { max[ln] };
+        }
+    }
+    for k in 0..n_stages {
+        let mut d = [0.0; LANES];
+        for ln in 0..LANES {
+            d[ln] = l[k * LANES + ln] - max[ln];
+        }
+        let e = exp_lanes::<F>(d);
+        for ln in 0..LANES {
+            l[k * LANES + ln] = if d[ln] >= -700.0 { e[ln] } else { 0.0 };
+        }
+    }
+    *r = max;
+}
+
+multiversion!(
+    /// [`stage_exp`] (generic code).
+    pub(crate) fn stage_exp_generic(l: &mut [f64], n_stages: usize, r: &mut Lanes) => stage_exp_body
+);
+
+/// See `stage_exp_body`.
+pub(crate) fn stage_exp(isa: Isa, l: &mut [f64], n_stages: usize, r: &mut Lanes) {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+        // SAFETY: `Isa::detect` found AVX2 and FMA.
+        unsafe { crate::kernels_avx2::stage_exp(l, n_stages, r) };
+        return;
+    }
+    stage_exp_generic(isa, l, n_stages, r)
+}
+
 /// Adds the subtype-stage posteriors of one group under one mixture to `acc`:
 /// `acc[s][k][lane] += f_s exp(L_s[k]) / sum_{s', k'} f_s' exp(L_s'[k'])`, where
-/// `blocks[s]` holds `L_s[k][lane]` (the stage part of the log-likelihood, as
-/// [`stage_values`] writes it) and `log_f[s] = ln f_s`; `tmp` is scratch of the
-/// same size. Terms below `exp(-700)` of the largest are 0 (as in `f64::exp` they
-/// would be below 1e-304), so a zero fraction adds exact zeros.
+/// `blocks[s]` holds `exp(L_s[k][lane] - refs[s][lane])` and `refs[s]` the
+/// reference (as [`stage_exp`] makes them) and `log_f[s] = ln f_s`; `tmp` is
+/// scratch of the same size as `acc`. So one mixture costs one exponential per
+/// subtype and lane: `f_s exp(L_s[k]) / C = exp(ln f_s + ref_s - M) * block_s[k]`
+/// with `M = max_s (ln f_s + ref_s)`, the largest term. A subtype whose weight is
+/// below `exp(-700)` of the largest (a zero fraction among them) adds exact zeros.
 #[inline(always)]
 fn posterior_group_body<F: MulAdd>(
     log_f: &[f64],
     blocks: &[&[f64]],
+    refs: &[&Lanes],
     n_stages: usize,
     tmp: &mut [f64],
     acc: &mut [f64],
 ) {
     let size = log_f.len() * n_stages * LANES;
-    assert!(blocks.len() == log_f.len() && tmp.len() >= size && acc.len() >= size);
+    assert!(blocks.len() == log_f.len() && refs.len() == log_f.len());
+    assert!(tmp.len() >= size && acc.len() >= size);
     assert!(blocks.iter().all(|b| b.len() >= n_stages * LANES));
     let mut max = [f64::NEG_INFINITY; LANES];
-    for (lf, b) in log_f.iter().zip(blocks) {
-        for k in 0..n_stages {
-            for l in 0..LANES {
-                let v = lf + b[k * LANES + l];
-                max[l] = if v > max[l] { v } else { max[l] };
-            }
+    for (lf, r) in log_f.iter().zip(refs) {
+        for l in 0..LANES {
+            let v = lf + r[l];
+            max[l] = if v > max[l] { v } else { max[l] };
         }
     }
     let mut total = [0.0; LANES];
-    for (s, (lf, b)) in log_f.iter().zip(blocks).enumerate() {
+    for (s, ((lf, r), b)) in log_f.iter().zip(refs).zip(blocks).enumerate() {
+        let mut d = [0.0; LANES];
+        for l in 0..LANES {
+            d[l] = lf + r[l] - max[l];
+        }
+        let e = exp_lanes::<F>(d);
+        let mut w = [0.0; LANES];
+        for l in 0..LANES {
+            // `!(d >= -700)` also catches -inf - (-inf) = NaN of a lane whose
+            // every fraction is zero (never a valid mixture).
+            w[l] = if d[l] >= -700.0 { e[l] } else { 0.0 };
+        }
         for k in 0..n_stages {
-            let mut d = [0.0; LANES];
-            for l in 0..LANES {
-                d[l] = lf + b[k * LANES + l] - max[l];
-            }
-            let e = exp_lanes::<F>(d);
             let o = &mut tmp[(s * n_stages + k) * LANES..(s * n_stages + k + 1) * LANES];
             for l in 0..LANES {
-                // `!(d >= -700)` also catches -inf - (-inf) = NaN of a lane
-                // whose every fraction is zero (never a valid mixture).
-                o[l] = if d[l] >= -700.0 { e[l] } else { 0.0 };
+                o[l] = w[l] * b[k * LANES + l];
                 total[l] += o[l];
             }
         }
@@ -426,10 +475,29 @@ fn posterior_group_body<F: MulAdd>(
 }
 
 multiversion!(
-    /// Subtype-stage posteriors of one group under one mixture (see
-    /// `posterior_group_body`).
-    pub(crate) fn posterior_group(log_f: &[f64], blocks: &[&[f64]], n_stages: usize, tmp: &mut [f64], acc: &mut [f64]) => posterior_group_body
+    /// Subtype-stage posteriors of one group under one mixture (generic code).
+    pub(crate) fn posterior_group_generic(log_f: &[f64], blocks: &[&[f64]], refs: &[&Lanes], n_stages: usize, tmp: &mut [f64], acc: &mut [f64]) => posterior_group_body
 );
+
+/// Subtype-stage posteriors of one group under one mixture (see
+/// `posterior_group_body`).
+pub(crate) fn posterior_group(
+    isa: Isa,
+    log_f: &[f64],
+    blocks: &[&[f64]],
+    refs: &[&Lanes],
+    n_stages: usize,
+    tmp: &mut [f64],
+    acc: &mut [f64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+        // SAFETY: `Isa::detect` found AVX2 and FMA.
+        unsafe { crate::kernels_avx2::posterior_group(log_f, blocks, refs, n_stages, tmp, acc) };
+        return;
+    }
+    posterior_group_generic(isa, log_f, blocks, refs, n_stages, tmp, acc)
+}
 
 multiversion!(
     /// Per-subject mixture over subtypes (generic code).

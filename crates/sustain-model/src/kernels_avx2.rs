@@ -757,6 +757,100 @@ pub(crate) unsafe fn mixture_total(
     _mm256_movemask_pd(ok) == 0b1111
 }
 
+/// AVX2 version of `kernels::stage_exp`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn stage_exp(l: &mut [f64], n_stages: usize, r: &mut [f64; LANES]) {
+    assert!(l.len() >= n_stages * LANES && n_stages > 0);
+    let p = l.as_mut_ptr();
+    // SAFETY: every index is below n_stages * LANES (checked above).
+    unsafe {
+        let mut max = [_mm256_set1_pd(f64::NEG_INFINITY); 2];
+        for k in 0..n_stages {
+            for (h, m) in max.iter_mut().enumerate() {
+                let v = _mm256_loadu_pd(p.add(k * LANES + 4 * h));
+                // `v > max ? v : max`, as the generic code.
+                *m = _mm256_blendv_pd(*m, v, _mm256_cmp_pd::<_CMP_GT_OQ>(v, *m));
+            }
+        }
+        let floor = _mm256_set1_pd(-700.0);
+        for k in 0..n_stages {
+            for (h, m) in max.iter().enumerate() {
+                let at = p.add(k * LANES + 4 * h);
+                let d = _mm256_sub_pd(_mm256_loadu_pd(at), *m);
+                let keep = _mm256_cmp_pd::<_CMP_GE_OQ>(d, floor);
+                _mm256_storeu_pd(at, _mm256_and_pd(exp4(d), keep));
+            }
+        }
+        _mm256_storeu_pd(r.as_mut_ptr(), max[0]);
+        _mm256_storeu_pd(r.as_mut_ptr().add(4), max[1]);
+    }
+}
+
+/// AVX2 version of `kernels::posterior_group` (same operations in the same order;
+/// the exponential's polynomial is evaluated in Estrin's scheme, so results agree
+/// to rounding).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn posterior_group(
+    log_f: &[f64],
+    blocks: &[&[f64]],
+    refs: &[&[f64; LANES]],
+    n_stages: usize,
+    tmp: &mut [f64],
+    acc: &mut [f64],
+) {
+    let size = log_f.len() * n_stages * LANES;
+    assert!(blocks.len() == log_f.len() && refs.len() == log_f.len());
+    assert!(tmp.len() >= size && acc.len() >= size);
+    assert!(blocks.iter().all(|b| b.len() >= n_stages * LANES));
+    // SAFETY: every index is below n_stages * LANES in a block and below `size` in
+    // `tmp` and `acc` (checked above); a reference holds LANES values.
+    unsafe {
+        let mut max = [_mm256_set1_pd(f64::NEG_INFINITY); 2];
+        for (lf, r) in log_f.iter().zip(refs) {
+            let lf = _mm256_set1_pd(*lf);
+            for (h, m) in max.iter_mut().enumerate() {
+                let v = _mm256_add_pd(lf, _mm256_loadu_pd(r.as_ptr().add(4 * h)));
+                *m = _mm256_blendv_pd(*m, v, _mm256_cmp_pd::<_CMP_GT_OQ>(v, *m));
+            }
+        }
+        let floor = _mm256_set1_pd(-700.0);
+        let mut total = [_mm256_setzero_pd(); 2];
+        for (s, ((lf, r), b)) in log_f.iter().zip(refs).zip(blocks).enumerate() {
+            let lf = _mm256_set1_pd(*lf);
+            let mut w = [_mm256_setzero_pd(); 2];
+            for h in 0..2 {
+                let v = _mm256_add_pd(lf, _mm256_loadu_pd(r.as_ptr().add(4 * h)));
+                let d = _mm256_sub_pd(v, max[h]);
+                // `!(d >= -700)` (NaN too) gives an exact 0.
+                let keep = _mm256_cmp_pd::<_CMP_GE_OQ>(d, floor);
+                w[h] = _mm256_and_pd(exp4(d), keep);
+            }
+            let o = tmp.as_mut_ptr().add(s * n_stages * LANES);
+            for k in 0..n_stages {
+                for h in 0..2 {
+                    let at = k * LANES + 4 * h;
+                    let t = _mm256_mul_pd(w[h], _mm256_loadu_pd(b.as_ptr().add(at)));
+                    _mm256_storeu_pd(o.add(at), t);
+                    total[h] = _mm256_add_pd(total[h], t);
+                }
+            }
+        }
+        let one = _mm256_set1_pd(1.0);
+        let inv = [_mm256_div_pd(one, total[0]), _mm256_div_pd(one, total[1])];
+        for i in 0..size / 4 {
+            let t = _mm256_loadu_pd(tmp.as_ptr().add(4 * i));
+            let a = acc.as_mut_ptr().add(4 * i);
+            _mm256_storeu_pd(a, _mm256_fmadd_pd(t, inv[i % 2], _mm256_loadu_pd(a)));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

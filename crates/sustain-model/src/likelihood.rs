@@ -3,7 +3,7 @@
 use crate::data::Dataset;
 use crate::error::{ModelError, Result};
 use crate::events::EventSet;
-use crate::kernels::{self, GroupInput, Isa, StageInput, LANES, TOTAL_BLOCK};
+use crate::kernels::{self, GroupInput, Isa, Lanes, StageInput, LANES, TOTAL_BLOCK};
 use crate::mixture::Mixture;
 use crate::sequence::Sequence;
 use crate::stages::StageValues;
@@ -527,21 +527,27 @@ impl Likelihood {
                 .map(|m| m.fractions().iter().map(|f| f.ln()).collect())
                 .collect();
             let mut blocks = vec![0.0; distinct.len() * stride * LANES];
+            let mut maxima = vec![[0.0; LANES]; distinct.len()];
             for (j, g) in groups.clone().enumerate() {
                 let gi = self.group(g);
                 for (d, scratch) in scratches.iter().enumerate() {
                     let block = &mut blocks[d * stride * LANES..(d + 1) * stride * LANES];
                     kernels::stage_values(self.isa, &self.stage_input(scratch), &gi, block);
+                    // Each sequence's exponentials once per group, not per mixture.
+                    kernels::stage_exp(self.isa, block, ns, &mut maxima[d]);
                 }
                 let acc = &mut acc[j * size..(j + 1) * size];
-                let mut refs: Vec<&[f64]> = Vec::with_capacity(n_sub);
+                let mut parts: Vec<&[f64]> = Vec::with_capacity(n_sub);
+                let mut refs: Vec<&Lanes> = Vec::with_capacity(n_sub);
                 for (lf, pick) in log_f.iter().zip(&picks) {
-                    refs.clear();
-                    refs.extend(
+                    parts.clear();
+                    parts.extend(
                         pick.iter()
                             .map(|&d| &blocks[d * stride * LANES..(d + 1) * stride * LANES]),
                     );
-                    kernels::posterior_group(self.isa, lf, &refs, ns, &mut tmp, acc);
+                    refs.clear();
+                    refs.extend(pick.iter().map(|&d| &maxima[d]));
+                    kernels::posterior_group(self.isa, lf, &parts, &refs, ns, &mut tmp, acc);
                 }
             }
             start = end;

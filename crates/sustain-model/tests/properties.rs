@@ -651,6 +651,11 @@ proptest! {
                     prop_assert_eq!(*a, 0.0, "a zero fraction gives exact zeros");
                 }
             }
+            // The portable kernels agree with the detected SIMD ones.
+            let base = lik.clone().with_baseline_kernels().posterior_sums(&mixtures);
+            for ((idx, a), b) in got.indexed_iter().zip(base.iter()) {
+                prop_assert!((a - b).abs() < 1e-13, "{:?} {:?}: {:?} {} vs baseline {}", conv, idx, lik.isa(), a, b);
+            }
             // Any split on a lane-group boundary gives the same bits.
             let lanes = sustain_model::kernels::LANES;
             let at = (cut * lanes).min(m_n / lanes * lanes);
