@@ -10,6 +10,7 @@ use crate::events::EventSet;
 use crate::incremental::IncrementalLikelihood;
 use crate::likelihood::{Likelihood, Scratch};
 use crate::mixture::Mixture;
+use crate::screen::Screen;
 use crate::sequence::Sequence;
 use crate::ModelError;
 use ndarray::Array3;
@@ -57,6 +58,30 @@ pub trait BatchEvaluator {
             .collect();
         self.loglike_batch(&mixtures)
     }
+    /// E-M's decision: the index of the candidate with the largest
+    /// [`Self::loglike_subtype_candidates`] score, the first of equal maxima (a NaN
+    /// score never wins). A backend may skip exact scores of candidates it can
+    /// prove are not the best; the answer must be the same.
+    fn best_subtype_candidate(
+        &mut self,
+        base: &Mixture,
+        subtype: usize,
+        candidates: &[Sequence],
+    ) -> Result<usize> {
+        let scores = self.loglike_subtype_candidates(base, subtype, candidates)?;
+        Ok(first_max(&scores))
+    }
+}
+
+/// Index of the first largest value (0 when empty; a NaN never wins).
+pub fn first_max(scores: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, v) in scores.iter().enumerate() {
+        if *v > scores[best] {
+            best = i;
+        }
+    }
+    best
 }
 
 /// Single-thread reference implementation of [`BatchEvaluator`].
@@ -69,6 +94,8 @@ pub trait BatchEvaluator {
 pub struct SerialEvaluator {
     likelihood: Arc<Likelihood>,
     state: Option<IncrementalLikelihood>,
+    /// E-M screening, made on first use (`None` inside: no AVX2 here).
+    screen: Option<Option<Screen>>,
 }
 
 impl SerialEvaluator {
@@ -77,6 +104,7 @@ impl SerialEvaluator {
         Self {
             likelihood,
             state: None,
+            screen: None,
         }
     }
     /// The prepared data.
@@ -210,33 +238,85 @@ impl BatchEvaluator for SerialEvaluator {
         subtype: usize,
         candidates: &[Sequence],
     ) -> Result<Vec<f64>> {
-        let state = match &mut self.state {
-            Some(state) if state.current().n_subtypes() == base.n_subtypes() => {
-                let changed: Vec<bool> = (0..base.n_subtypes())
-                    .map(|s| state.current().sequences()[s] != base.sequences()[s])
-                    .collect();
-                if changed.iter().any(|&c| c) || state.current().fractions() != base.fractions() {
-                    state.propose(base, &changed);
-                    state.accept();
-                }
-                state
-            }
-            slot => slot.insert(IncrementalLikelihood::new(
-                Arc::clone(&self.likelihood),
-                base,
-            )),
-        };
-        let mut changed = vec![false; base.n_subtypes()];
-        changed[subtype] = true;
-        let mut mixture = base.clone();
+        let state = self.state_at(base);
         Ok(candidates
             .iter()
-            .map(|c| {
-                mixture.sequences_mut()[subtype].clone_from(c);
-                let ll = state.propose(&mixture, &changed);
-                state.reject();
-                ll
-            })
+            .map(|c| exact_candidate(state, base, subtype, c))
             .collect())
     }
+    /// Screens the candidates in single precision ([`crate::screen`]) and scores
+    /// exactly only those that may be the best; without AVX2, scores all exactly.
+    fn best_subtype_candidate(
+        &mut self,
+        base: &Mixture,
+        subtype: usize,
+        candidates: &[Sequence],
+    ) -> Result<usize> {
+        if candidates.len() <= 1 {
+            return Ok(0);
+        }
+        let lik = Arc::clone(&self.likelihood);
+        let mut screen = self.screen.take().unwrap_or_else(|| Screen::new(&lik));
+        let state = self.state_at(base);
+        let window = match &mut screen {
+            Some(sc) => sc.window(&lik, state, subtype, candidates),
+            None => (0..candidates.len()).collect(),
+        };
+        let best = if window.len() == 1 {
+            window[0]
+        } else {
+            let scores: Vec<f64> = window
+                .iter()
+                .map(|&j| exact_candidate(state, base, subtype, &candidates[j]))
+                .collect();
+            window[first_max(&scores)]
+        };
+        self.screen = Some(screen);
+        Ok(best)
+    }
 }
+
+/// The exact (incremental) total log-likelihood of `base` with subtype
+/// `subtype`'s sequence replaced by `candidate`; `state` is at `base`.
+fn exact_candidate(
+    state: &mut IncrementalLikelihood,
+    base: &Mixture,
+    subtype: usize,
+    candidate: &Sequence,
+) -> f64 {
+    let mut changed = vec![false; base.n_subtypes()];
+    changed[subtype] = true;
+    let mut mixture = base.clone();
+    mixture.sequences_mut()[subtype].clone_from(candidate);
+    let ll = state.propose(&mixture, &changed);
+    state.reject();
+    ll
+}
+
+impl SerialEvaluator {
+    /// The incremental state brought to `base` (built on first use; afterwards
+    /// only the stages that changed since the last base are recomputed).
+    fn state_at(&mut self, base: &Mixture) -> &mut IncrementalLikelihood {
+        let reusable = self
+            .state
+            .as_ref()
+            .is_some_and(|s| s.current().n_subtypes() == base.n_subtypes());
+        if !reusable {
+            return self.state.insert(IncrementalLikelihood::new(
+                Arc::clone(&self.likelihood),
+                base,
+            ));
+        }
+        let state = self
+            .state
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("checked above"));
+        let changed: Vec<bool> = (0..base.n_subtypes())
+            .map(|s| state.current().sequences()[s] != base.sequences()[s])
+            .collect();
+        if changed.iter().any(|&c| c) || state.current().fractions() != base.fractions() {
+            state.propose(base, &changed);
+            state.accept();
+        }
+        state
+    }}

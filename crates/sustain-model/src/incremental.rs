@@ -800,6 +800,24 @@ impl IncrementalLikelihood {
         }
     }
 
+    /// Per padded subject, `ln sum_{s != t} f_s sum_k exp(l_s[k])` of the current
+    /// state, `l` being the stage part of the log-likelihood (as the stage kernel
+    /// gives it): the part of each subject's mixture that a new sequence for subtype
+    /// `t` leaves unchanged; `-inf` for one subtype. Padding lanes are meaningless.
+    pub(crate) fn others_log_mix(&self, t: usize, out: &mut Vec<f64>) {
+        let f = self.current.fractions();
+        out.clear();
+        out.extend(self.reference.iter().enumerate().map(|(m, r)| {
+            let mut sum = 0.0;
+            for (s, p) in self.p.iter().enumerate() {
+                if s != t {
+                    sum += f[s] * p[m];
+                }
+            }
+            r + sum.ln()
+        }));
+    }
+
     /// Makes the pending proposal current.
     pub fn accept(&mut self) {
         let Some((ll, needs_reset)) = self.proposed.take() else {

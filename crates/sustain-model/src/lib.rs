@@ -27,6 +27,7 @@ pub mod kernels;
 mod kernels_avx2;
 pub mod likelihood;
 pub mod mixture;
+mod screen;
 pub mod sequence;
 pub mod simulate;
 pub mod stages;

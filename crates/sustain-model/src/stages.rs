@@ -24,6 +24,14 @@ impl StageValues {
         s
     }
 
+    /// No values yet (a buffer for [`Self::refill`]).
+    pub fn empty() -> Self {
+        Self {
+            n_stages: 0,
+            values: Vec::new(),
+        }
+    }
+
     /// Recomputes the values for `sequence` in place (no allocation once the
     /// buffer has the size; chains do this once per proposal).
     pub fn refill(&mut self, events: &EventSet, sequence: &Sequence) {
@@ -101,25 +109,32 @@ impl StageValues {
 /// Writes the mid-point averages of the piecewise-linear curve through `knots`
 /// (increasing `t`, first at 0, last at `out.len()`) into `out[k]`, `k = 0..len`.
 pub(crate) fn fill_curve(knots: &[(usize, f64)], out: &mut [f64]) {
-    // curve(t) on t = 0..=len, then averaged pairs.
-    let mut prev = curve_at(knots, 0);
+    // curve(t) on t = 0..=len, then averaged pairs; the piece holding t only moves
+    // forward, so one walk over the knots finds every t's piece.
+    let mut piece = 0;
+    let mut curve = |t: usize| {
+        while piece + 1 < knots.len() && t > knots[piece + 1].0 {
+            piece += 1;
+        }
+        piece_value(knots, piece, t)
+    };
+    let mut prev = curve(0);
     for (k, slot) in out.iter_mut().enumerate() {
-        let next = curve_at(knots, k + 1);
+        let next = curve(k + 1);
         *slot = 0.5 * (prev + next);
         prev = next;
     }
 }
 
-fn curve_at(knots: &[(usize, f64)], t: usize) -> f64 {
-    // Knots are few (levels + 2): a linear scan is fastest.
-    for w in knots.windows(2) {
-        let ((t0, z0), (t1, z1)) = (w[0], w[1]);
-        if t <= t1 {
-            if t1 == t0 {
-                return z1;
-            }
-            return z0 + (z1 - z0) * (t - t0) as f64 / (t1 - t0) as f64;
-        }
+/// The curve at `t` on piece `i` (from knot `i` to knot `i + 1`, the first whose end
+/// is at or after `t`); past the last knot, its value.
+fn piece_value(knots: &[(usize, f64)], i: usize, t: usize) -> f64 {
+    if i + 1 >= knots.len() {
+        return knots[knots.len() - 1].1;
     }
-    knots[knots.len() - 1].1
+    let ((t0, z0), (t1, z1)) = (knots[i], knots[i + 1]);
+    if t1 == t0 {
+        return z1;
+    }
+    z0 + (z1 - z0) * (t - t0) as f64 / (t1 - t0) as f64
 }

@@ -711,6 +711,48 @@ proptest! {
         }
     }
 
+    /// E-M's decision: `best_subtype_candidate` (which screens in single precision
+    /// where it can) picks the same candidate as ranking every exact score, on the
+    /// positions of one event (close scores) plus a repeated candidate (a tie the
+    /// first of which must win) and a random sequence.
+    #[test]
+    fn best_candidate_matches_exact_ranking(case in case_strategy(), cand_seed in any::<u64>()) {
+        let ev = case.events();
+        let data = case.data();
+        let mixture = case.mixture(&ev);
+        let mut rng = Pcg64::seed_from_u64(cand_seed);
+        for conv in CONVENTIONS {
+            let lik = Arc::new(Likelihood::new(ev.clone(), &data, conv).unwrap());
+            for t in 0..mixture.n_subtypes() {
+                let e = rng.gen_range(0..ev.n_events());
+                let seq = &mixture.sequences()[t];
+                let mut candidates: Vec<Sequence> = seq
+                    .allowed_positions(&ev, e)
+                    .map(|to| {
+                        let mut c = seq.clone();
+                        c.move_unchecked(e, to);
+                        c
+                    })
+                    .collect();
+                let twin = candidates[rng.gen_range(0..candidates.len())].clone();
+                candidates.push(twin);
+                candidates.push(Sequence::random(&ev, &mut rng));
+                let exact = SerialEvaluator::new(lik.clone())
+                    .loglike_subtype_candidates(&mixture, t, &candidates)
+                    .unwrap();
+                let want = sustain_model::batch::first_max(&exact);
+                let got = SerialEvaluator::new(lik.clone())
+                    .best_subtype_candidate(&mixture, t, &candidates)
+                    .unwrap();
+                prop_assert_eq!(got, want, "{:?} subtype {} scores {:?}", conv, t, exact);
+                let via_default = DefaultOnly(SerialEvaluator::new(lik.clone()))
+                    .best_subtype_candidate(&mixture, t, &candidates)
+                    .unwrap();
+                prop_assert_eq!(via_default, want);
+            }
+        }
+    }
+
     /// `simulate` is deterministic for a seed and yields the requested shape.
     #[test]
     fn simulate_is_deterministic(

@@ -88,14 +88,8 @@ pub fn em_pass<R: Rng + ?Sized>(
                     c
                 })
                 .collect();
-            let scores = evaluator.loglike_subtype_candidates(&m, s, &candidates)?;
-            // First maximum, as the reference takes.
-            let mut best = 0;
-            for (i, v) in scores.iter().enumerate() {
-                if *v > scores[best] {
-                    best = i;
-                }
-            }
+            // The first maximum, as the reference takes.
+            let best = evaluator.best_subtype_candidate(&m, s, &candidates)?;
             m.sequences_mut()[s] = candidates[best].clone();
         }
     }
