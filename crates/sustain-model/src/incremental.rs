@@ -800,22 +800,23 @@ impl IncrementalLikelihood {
         }
     }
 
-    /// Per padded subject, `ln sum_{s != t} f_s sum_k exp(l_s[k])` of the current
-    /// state, `l` being the stage part of the log-likelihood (as the stage kernel
-    /// gives it): the part of each subject's mixture that a new sequence for subtype
-    /// `t` leaves unchanged; `-inf` for one subtype. Padding lanes are meaningless.
-    pub(crate) fn others_log_mix(&self, t: usize, out: &mut Vec<f64>) {
+    /// Per padded subject, `sum_{s != t} f_s sum_k exp(l_s[k] - ref)` of the current
+    /// state into `sums` and `ref` into `reference`, `l` being the stage part of the
+    /// log-likelihood (as the stage kernel gives it): `ln(sums) + ref` is the part
+    /// of each subject's mixture that a new sequence for subtype `t` leaves
+    /// unchanged (`sums` is 0 for one subtype). Padding lanes are meaningless.
+    pub(crate) fn others_mix(&self, t: usize, sums: &mut Vec<f64>, reference: &mut Vec<f64>) {
         let f = self.current.fractions();
-        out.clear();
-        out.extend(self.reference.iter().enumerate().map(|(m, r)| {
-            let mut sum = 0.0;
-            for (s, p) in self.p.iter().enumerate() {
-                if s != t {
-                    sum += f[s] * p[m];
+        sums.clear();
+        sums.resize(self.reference.len(), 0.0);
+        for (s, p) in self.p.iter().enumerate() {
+            if s != t {
+                for (o, v) in sums.iter_mut().zip(p) {
+                    *o += f[s] * v;
                 }
             }
-            r + sum.ln()
-        }));
+        }
+        reference.clone_from(&self.reference);
     }
 
     /// Makes the pending proposal current.

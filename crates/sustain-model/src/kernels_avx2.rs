@@ -852,9 +852,9 @@ pub(crate) unsafe fn posterior_group(
 }
 
 /// `exp(x)` for 8 single-precision lanes, `x <= 0` (below -80 clamps to about
-/// 1.8e-35): degree-7 Taylor polynomial on `|r| <= ln2/2` (truncation below
-/// 6e-9 relative), so the error is a few units of f32 rounding (E-M screening
-/// counts 8).
+/// 1.8e-35): degree-5 Taylor polynomial on `|r| <= ln2/2`, truncation below
+/// 3.5e-6 relative (58 units of f32 rounding; E-M screening counts 64 and needs
+/// no more: its error bound is dominated by the stage sums).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn exp8f(x: __m256) -> __m256 {
@@ -869,8 +869,8 @@ pub(crate) fn exp8f(x: __m256) -> __m256 {
     let n = _mm256_sub_ps(t, c(SHIFT));
     let r = _mm256_fnmadd_ps(n, c(LN2_HI), x);
     let r = _mm256_fnmadd_ps(n, c(LN2_LO), r);
-    let mut p = c(1.0 / 5040.0);
-    for k in [720.0f32, 120.0, 24.0, 6.0, 2.0, 1.0, 1.0] {
+    let mut p = c(1.0 / 120.0);
+    for k in [24.0f32, 6.0, 2.0, 1.0, 1.0] {
         p = _mm256_fmadd_ps(p, r, c(1.0 / k));
     }
     // Times 2^n (n >= -116, so the result stays normal): add n to the exponent.
@@ -879,6 +879,38 @@ pub(crate) fn exp8f(x: __m256) -> __m256 {
         _mm256_castps_si256(p),
         _mm256_slli_epi32::<23>(n_bits),
     ))
+}
+
+/// `v[i] = ln(v[i]) + add[i]` in place; zeros give `-inf` (and subnormals the
+/// standard library's value: those groups of four are done one by one).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn ln_plus(v: &mut [f64], add: &[f64]) {
+    assert!(add.len() >= v.len());
+    let mut chunks = v.chunks_exact_mut(4);
+    let mut i = 0;
+    for c in &mut chunks {
+        if c.iter().all(|x| x.is_normal() && *x > 0.0) {
+            // SAFETY: c holds 4 values and add at least i + 4 (checked above).
+            unsafe {
+                let r = _mm256_add_pd(
+                    ln4(_mm256_loadu_pd(c.as_ptr())),
+                    _mm256_loadu_pd(add.as_ptr().add(i)),
+                );
+                _mm256_storeu_pd(c.as_mut_ptr(), r);
+            }
+        } else {
+            for (j, x) in c.iter_mut().enumerate() {
+                *x = x.ln() + add[i + j];
+            }
+        }
+        i += 4;
+    }
+    for (j, x) in chunks.into_remainder().iter_mut().enumerate() {
+        *x = x.ln() + add[i + j];
+    }
 }
 
 /// Stages per block of the screening kernel (its accumulators stay in registers).
@@ -964,18 +996,23 @@ pub(crate) unsafe fn screen_group(
         ];
         let one = _mm256_set1_pd(1.0);
         let sign = _mm256_set1_pd(-0.0);
+        let zero = _mm256_setzero_pd();
         for (i, (m, s)) in halves.into_iter().enumerate() {
-            let lse = _mm256_add_pd(_mm256_cvtps_pd(m), ln4(_mm256_cvtps_pd(s)));
-            let bv = _mm256_add_pd(
-                _mm256_add_pd(lse, _mm256_set1_pd(ln_f)),
+            // ln(e^a + e^c S) with c = ln_f + h + max, one exponential and one
+            // logarithm: with g = a - c, c + ln(S + e^g) when g <= 0, else
+            // a + ln(1 + S e^-g). a = -inf gives c + ln S.
+            let s = _mm256_cvtps_pd(s);
+            let c = _mm256_add_pd(
+                _mm256_add_pd(_mm256_cvtps_pd(m), _mm256_set1_pd(ln_f)),
                 _mm256_loadu_pd(h.as_ptr().add(4 * i)),
             );
             let av = _mm256_loadu_pd(a.as_ptr().add(4 * i));
-            // ln(e^a + e^b) = max + ln(1 + e^-|a - b|); a = -inf gives b.
-            let hi = _mm256_max_pd(av, bv);
-            let gap = _mm256_or_pd(_mm256_sub_pd(av, bv), sign); // -|a - b|
-            let v = _mm256_add_pd(hi, ln4(_mm256_add_pd(one, exp4(gap))));
-            _mm256_storeu_pd(out.as_mut_ptr().add(4 * i), v);
+            let g = _mm256_sub_pd(av, c);
+            let e = exp4(_mm256_or_pd(g, sign)); // e^-|g|
+            let above = _mm256_cmp_pd::<_CMP_GT_OQ>(g, zero);
+            let arg = _mm256_blendv_pd(_mm256_add_pd(s, e), _mm256_fmadd_pd(s, e, one), above);
+            let base = _mm256_blendv_pd(c, av, above);
+            _mm256_storeu_pd(out.as_mut_ptr().add(4 * i), _mm256_add_pd(base, ln4(arg)));
         }
     }
 }
@@ -991,8 +1028,8 @@ mod tests {
         out
     }
 
-    /// `exp8f` within 4 units of f32 rounding of the exact exponential over its
-    /// domain [-80, 0]: E-M screening's error bound counts 8 (`crate::screen`).
+    /// `exp8f` within 64 units of f32 rounding of the exact exponential over its
+    /// domain [-80, 0], as E-M screening's error bound counts (`crate::screen`).
     #[test]
     fn exp8f_is_accurate() {
         if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
@@ -1018,7 +1055,7 @@ mod tests {
                 worst = worst.max((got as f64 - want).abs() / want);
             }
         }
-        assert!(worst < 4.0 * u, "exp8f worst relative error {worst:e} ({} u)", worst / u);
+        assert!(worst < 64.0 * u, "exp8f worst relative error {worst:e} ({} u)", worst / u);
         eprintln!("exp8f worst relative error {:.2} u", worst / u);
     }
 

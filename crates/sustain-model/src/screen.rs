@@ -14,12 +14,12 @@
 //!   the sum of `B` squares (one rounding per multiply-add) within
 //!   `(4 + B) u U_m`: `|L~[k] - L[k]| <= (2 + B/2) u U_m`;
 //! - the log-sum-exp is 1-Lipschitz in the `L[k]`; forming `L[k] - max` adds at
-//!   most `u U_m`, the single-precision exponential at most `8u` relative (test
+//!   most `u U_m`, the single-precision exponential at most `64u` relative (test
 //!   `kernels_avx2::tests::exp8f_is_accurate`), the sum of `N + 1` terms
 //!   `(N + 1) u`;
 //! - `ln(e^a + e^b)` is 1-Lipschitz in `b`.
 //!
-//! So a subject's score is within `(3 + B/2) u U_m + (N + 11) u` of its exact
+//! So a subject's score is within `(3 + B/2) u U_m + (N + 67) u` of its exact
 //! value, and a candidate's total within the sum over subjects, `beta`. The
 //! screen keeps every candidate whose score is within `2 (2 beta + margin)` of the
 //! best, the margin covering the double-precision parts and the difference
@@ -61,7 +61,10 @@ pub(crate) struct Screen {
     mu: Vec<f32>,
     buf: Vec<f32>,
     values: StageValues,
+    base_values: StageValues,
+    moved: Vec<bool>,
     others: Vec<f64>,
+    reference: Vec<f64>,
     scores: Vec<f64>,
 }
 
@@ -108,7 +111,7 @@ impl Screen {
                     um += o * (v.abs() + z[b]).powi(2);
                 }
                 h[m] = hm;
-                beta += (3.0 + 0.5 * nb as f64) * U32 * um + (ns as f64 + 11.0) * U32;
+                beta += (3.0 + 0.5 * nb as f64) * U32 * um + (ns as f64 + 67.0) * U32;
                 scale += hm.abs() + um + 1.0;
             }
         }
@@ -126,7 +129,10 @@ impl Screen {
             mu: vec![0.0; nb * stride],
             buf: vec![0.0; stride * LANES],
             values: StageValues::empty(),
+            base_values: StageValues::empty(),
+            moved: Vec::new(),
             others: Vec::new(),
+            reference: Vec::new(),
             scores: Vec::new(),
         })
     }
@@ -145,17 +151,29 @@ impl Screen {
         let (nb, ns, stride) = (self.n_biomarkers, self.n_stages, self.stride);
         let events = lik.events();
         let inv_sigma = 1.0 / events.sigma();
-        state.others_log_mix(t, &mut self.others);
+        state.others_mix(t, &mut self.others, &mut self.reference);
+        if state.current().n_subtypes() == 1 {
+            self.others.iter_mut().for_each(|v| *v = f64::NEG_INFINITY);
+        } else {
+            ln_plus(&mut self.others, &self.reference);
+        }
         let ln_f = state.current().fractions()[t].ln();
         let others_scale: f64 = self.others[..self.n_subjects]
             .iter()
             .filter(|v| v.is_finite())
             .map(|v| v.abs())
             .sum();
+        let base = &state.current().sequences()[t];
+        self.base_values.refill(events, base);
+        self.moved.resize(nb, false);
         self.scores.clear();
         let mut out = [0.0; LANES];
         for c in candidates {
-            self.values.refill(events, c);
+            // Only biomarkers with an event at another position have new values.
+            for (b, m) in self.moved.iter_mut().enumerate() {
+                *m = events.biomarker_events(b).iter().any(|&e| base.position(e) != c.position(e));
+            }
+            self.values.refill_moved(&self.base_values, events, c, &self.moved);
             for b in 0..nb {
                 for (dst, src) in self.mu[b * stride..b * stride + ns]
                     .iter_mut()
@@ -215,6 +233,20 @@ impl Screen {
     #[cfg(test)]
     pub(crate) fn last_scores(&self) -> (&[f64], f64) {
         (&self.scores, self.beta)
+    }
+}
+
+/// `v[i] = ln(v[i]) + add[i]` (`kernels_avx2::ln_plus`).
+fn ln_plus(v: &mut [f64], add: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a `Screen` exists only where `Isa::detect` found AVX2 and FMA.
+    unsafe {
+        crate::kernels_avx2::ln_plus(v, add)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (v, add);
+        unreachable!("a screen exists only on x86_64 with AVX2");
     }
 }
 
