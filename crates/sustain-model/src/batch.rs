@@ -319,4 +319,5 @@ impl SerialEvaluator {
             state.accept();
         }
         state
-    }}
+    }
+}

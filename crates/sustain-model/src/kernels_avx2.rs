@@ -979,7 +979,10 @@ pub(crate) unsafe fn screen_group(
         let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
         let mut k = 0;
         while k + 2 <= n_stages {
-            s0 = _mm256_add_ps(s0, exp8f(_mm256_sub_ps(_mm256_loadu_ps(bp.add(k * LANES)), max)));
+            s0 = _mm256_add_ps(
+                s0,
+                exp8f(_mm256_sub_ps(_mm256_loadu_ps(bp.add(k * LANES)), max)),
+            );
             s1 = _mm256_add_ps(
                 s1,
                 exp8f(_mm256_sub_ps(_mm256_loadu_ps(bp.add((k + 1) * LANES)), max)),
@@ -987,12 +990,18 @@ pub(crate) unsafe fn screen_group(
             k += 2;
         }
         if k < n_stages {
-            s0 = _mm256_add_ps(s0, exp8f(_mm256_sub_ps(_mm256_loadu_ps(bp.add(k * LANES)), max)));
+            s0 = _mm256_add_ps(
+                s0,
+                exp8f(_mm256_sub_ps(_mm256_loadu_ps(bp.add(k * LANES)), max)),
+            );
         }
         let sum = _mm256_add_ps(s0, s1);
         let halves = [
             (_mm256_castps256_ps128(max), _mm256_castps256_ps128(sum)),
-            (_mm256_extractf128_ps::<1>(max), _mm256_extractf128_ps::<1>(sum)),
+            (
+                _mm256_extractf128_ps::<1>(max),
+                _mm256_extractf128_ps::<1>(sum),
+            ),
         ];
         let one = _mm256_set1_pd(1.0);
         let sign = _mm256_set1_pd(-0.0);
@@ -1055,7 +1064,11 @@ mod tests {
                 worst = worst.max((got as f64 - want).abs() / want);
             }
         }
-        assert!(worst < 64.0 * u, "exp8f worst relative error {worst:e} ({} u)", worst / u);
+        assert!(
+            worst < 64.0 * u,
+            "exp8f worst relative error {worst:e} ({} u)",
+            worst / u
+        );
         eprintln!("exp8f worst relative error {:.2} u", worst / u);
     }
 

@@ -171,9 +171,13 @@ impl Screen {
         for c in candidates {
             // Only biomarkers with an event at another position have new values.
             for (b, m) in self.moved.iter_mut().enumerate() {
-                *m = events.biomarker_events(b).iter().any(|&e| base.position(e) != c.position(e));
+                *m = events
+                    .biomarker_events(b)
+                    .iter()
+                    .any(|&e| base.position(e) != c.position(e));
             }
-            self.values.refill_moved(&self.base_values, events, c, &self.moved);
+            self.values
+                .refill_moved(&self.base_values, events, c, &self.moved);
             for b in 0..nb {
                 for (dst, src) in self.mu[b * stride..b * stride + ns]
                     .iter_mut()
@@ -203,7 +207,11 @@ impl Screen {
             }
             self.scores.push(total);
         }
-        let best = self.scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let best = self
+            .scores
+            .iter()
+            .cloned()
+            .fold(f64::NEG_INFINITY, f64::max);
         let margin = 1e-9 * (self.scale + others_scale + best.abs());
         2.0 * (self.beta + margin)
     }
@@ -219,7 +227,11 @@ impl Screen {
         candidates: &[Sequence],
     ) -> Vec<usize> {
         let width = self.score(lik, state, t, candidates);
-        let best = self.scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let best = self
+            .scores
+            .iter()
+            .cloned()
+            .fold(f64::NEG_INFINITY, f64::max);
         if !best.is_finite() || !width.is_finite() || self.scores.iter().any(|v| v.is_nan()) {
             return (0..candidates.len()).collect();
         }
@@ -279,7 +291,7 @@ fn screen_group(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{workloads, Dataset, Mixture, MissingConvention};
+    use crate::{workloads, Dataset, MissingConvention, Mixture};
     use rand::{Rng, SeedableRng};
     use std::sync::Arc;
 
@@ -294,7 +306,11 @@ mod tests {
         let mut values = w.data.values().to_owned();
         for _ in 0..40 {
             let (m, b) = (rng.gen_range(0..203), rng.gen_range(0..7));
-            values[[m, b]] = if rng.gen_bool(0.5) { f64::NAN } else { rng.gen_range(-15.0..40.0) };
+            values[[m, b]] = if rng.gen_bool(0.5) {
+                f64::NAN
+            } else {
+                rng.gen_range(-15.0..40.0)
+            };
         }
         for m in 0..203 {
             if (0..7).all(|b| values[[m, b]].is_nan()) {
@@ -312,7 +328,8 @@ mod tests {
             let mut worst = 0.0f64;
             for trial in 0..12 {
                 let n_sub = 1 + trial % 3;
-                let seqs: Vec<Sequence> = (0..n_sub).map(|_| Sequence::random(ev, &mut rng)).collect();
+                let seqs: Vec<Sequence> =
+                    (0..n_sub).map(|_| Sequence::random(ev, &mut rng)).collect();
                 let mut f: Vec<f64> = (0..n_sub).map(|_| rng.gen_range(0.05..1.0)).collect();
                 let total: f64 = f.iter().sum();
                 f.iter_mut().for_each(|v| *v /= total);
@@ -350,7 +367,10 @@ mod tests {
                 );
                 worst = worst.max((hi - lo) / (2.0 * beta));
                 let best = crate::batch::first_max(&exact);
-                assert!(window.contains(&best), "{conv:?} trial {trial}: window {window:?} misses {best}");
+                assert!(
+                    window.contains(&best),
+                    "{conv:?} trial {trial}: window {window:?} misses {best}"
+                );
             }
             // How much of the bound the errors use (the bound is a worst case).
             eprintln!("{conv:?}: largest spread / bound {worst:.4}");
