@@ -63,10 +63,17 @@ pub(crate) struct Screen {
     values: StageValues,
     base_values: StageValues,
     moved: Vec<bool>,
+    dirty: Vec<bool>,
     others: Vec<f64>,
     reference: Vec<f64>,
     scores: Vec<f64>,
+    /// Candidates screened so far and those kept for exact scoring.
+    screened: u64,
+    kept: u64,
 }
+
+/// Candidates screened before [`Screen::pays`] judges.
+const TRIAL: u64 = 200;
 
 impl Screen {
     /// The screen of `lik`'s data; `None` where the CPU has no AVX2 (the caller then
@@ -131,9 +138,12 @@ impl Screen {
             values: StageValues::empty(),
             base_values: StageValues::empty(),
             moved: Vec::new(),
+            dirty: Vec::new(),
             others: Vec::new(),
             reference: Vec::new(),
             scores: Vec::new(),
+            screened: 0,
+            kept: 0,
         })
     }
 
@@ -166,6 +176,17 @@ impl Screen {
         let base = &state.current().sequences()[t];
         self.base_values.refill(events, base);
         self.moved.resize(nb, false);
+        // `mu` holds the base's rows; a candidate rewrites the rows it moves, and
+        // the next candidate restores those it does not move (`dirty`).
+        for b in 0..nb {
+            convert_row(
+                &mut self.mu[b * stride..],
+                self.base_values.biomarker(b),
+                inv_sigma,
+            );
+        }
+        self.dirty.clear();
+        self.dirty.resize(nb, false);
         self.scores.clear();
         let mut out = [0.0; LANES];
         for c in candidates {
@@ -179,11 +200,20 @@ impl Screen {
             self.values
                 .refill_moved(&self.base_values, events, c, &self.moved);
             for b in 0..nb {
-                for (dst, src) in self.mu[b * stride..b * stride + ns]
-                    .iter_mut()
-                    .zip(self.values.biomarker(b))
-                {
-                    *dst = (src * inv_sigma) as f32;
+                if self.moved[b] {
+                    convert_row(
+                        &mut self.mu[b * stride..],
+                        self.values.biomarker(b),
+                        inv_sigma,
+                    );
+                    self.dirty[b] = true;
+                } else if self.dirty[b] {
+                    convert_row(
+                        &mut self.mu[b * stride..],
+                        self.base_values.biomarker(b),
+                        inv_sigma,
+                    );
+                    self.dirty[b] = false;
                 }
             }
             let mut total = 0.0;
@@ -226,6 +256,10 @@ impl Screen {
         t: usize,
         candidates: &[Sequence],
     ) -> Vec<usize> {
+        let all = || (0..candidates.len()).collect();
+        if !self.pays() {
+            return all();
+        }
         let width = self.score(lik, state, t, candidates);
         let best = self
             .scores
@@ -233,18 +267,36 @@ impl Screen {
             .cloned()
             .fold(f64::NEG_INFINITY, f64::max);
         if !best.is_finite() || !width.is_finite() || self.scores.iter().any(|v| v.is_nan()) {
-            return (0..candidates.len()).collect();
+            return all();
         }
-        (0..candidates.len())
+        let window: Vec<usize> = (0..candidates.len())
             .filter(|&j| self.scores[j] >= best - width)
-            .collect()
+            .collect();
+        self.screened += candidates.len() as u64;
+        self.kept += window.len() as u64;
+        window
     }
 
+    /// Whether screening still saves work: on data where the bound is wide
+    /// against the gaps between candidates (very many biomarkers per subject, say)
+    /// most candidates are scored exactly anyway, and then the screen stops after
+    /// a trial of [`TRIAL`] candidates, so it never costs much more than exact
+    /// scoring alone.
+    fn pays(&self) -> bool {
+        self.screened < TRIAL || 2 * self.kept < self.screened
+    }
     /// The screened scores of the last [`Self::window`] and the bound `beta` on
     /// each one's distance from its exact value up to a shared constant (tests).
     #[cfg(test)]
     pub(crate) fn last_scores(&self) -> (&[f64], f64) {
         (&self.scores, self.beta)
+    }
+}
+
+/// `dst[k] = src[k] / sigma` rounded to f32, for the stages of `src`.
+fn convert_row(dst: &mut [f32], src: &[f64], inv_sigma: f64) {
+    for (d, v) in dst.iter_mut().zip(src) {
+        *d = (v * inv_sigma) as f32;
     }
 }
 
@@ -375,5 +427,58 @@ mod tests {
             // How much of the bound the errors use (the bound is a worst case).
             eprintln!("{conv:?}: largest spread / bound {worst:.4}");
         }
+    }
+}
+
+#[cfg(test)]
+mod stop_tests {
+    use super::*;
+    use crate::{workloads, MissingConvention};
+    use rand::{Rng, SeedableRng};
+    use std::sync::Arc;
+
+    /// Where the bound is wide against the gaps between candidates (120 biomarkers
+    /// per subject), the screen keeps most candidates, and after its trial it
+    /// stops scoring and hands every candidate to exact scoring.
+    #[test]
+    fn screen_stops_where_it_does_not_pay() {
+        let w = workloads::cohort(160, 120, &[0.6, 0.4], 9);
+        let lik = Arc::new(
+            Likelihood::new(w.events.clone(), &w.data, MissingConvention::Marginalise).unwrap(),
+        );
+        let Some(mut screen) = Screen::new(&lik) else {
+            eprintln!("skipped: no AVX2 here");
+            return;
+        };
+        let state = IncrementalLikelihood::new(Arc::clone(&lik), &w.truth);
+        let ev = lik.events();
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(2);
+        while screen.screened < TRIAL {
+            let t = rng.gen_range(0..2);
+            let e = rng.gen_range(0..ev.n_events());
+            let seq = &w.truth.sequences()[t];
+            let c: Vec<Sequence> = seq
+                .allowed_positions(ev, e)
+                .map(|to| {
+                    let mut c = seq.clone();
+                    c.move_unchecked(e, to);
+                    c
+                })
+                .collect();
+            let window = screen.window(&lik, &state, t, &c);
+            assert!(!window.is_empty());
+        }
+        assert!(
+            2 * screen.kept >= screen.screened,
+            "kept {} of {}",
+            screen.kept,
+            screen.screened
+        );
+        assert!(!screen.pays());
+        let before = screen.screened;
+        let seq = &w.truth.sequences()[0];
+        let c = vec![seq.clone(), Sequence::random(ev, &mut rng)];
+        assert_eq!(screen.window(&lik, &state, 0, &c), vec![0, 1]);
+        assert_eq!(screen.screened, before, "no screening after the trial");
     }
 }

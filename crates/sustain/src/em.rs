@@ -23,6 +23,14 @@ pub struct MlFit {
 
 /// Per subject and subtype: `prob_subtype[m][s]` (normalised per subject).
 pub fn subtype_responsibilities(lik: &Likelihood, mixture: &Mixture) -> Vec<Vec<f64>> {
+    let mut rows = Vec::with_capacity(lik.n_subjects());
+    for_each_responsibility(lik, mixture, |r| rows.push(r.to_vec()));
+    rows
+}
+
+/// Calls `visit` with each subject's subtype responsibilities, in subject order
+/// (one buffer, no allocation per subject).
+fn for_each_responsibility(lik: &Likelihood, mixture: &Mixture, mut visit: impl FnMut(&[f64])) {
     let mp = lik.padded_subjects();
     let mut scratch = Scratch::default();
     let ns = mixture.n_subtypes();
@@ -30,29 +38,34 @@ pub fn subtype_responsibilities(lik: &Likelihood, mixture: &Mixture) -> Vec<Vec<
     for (s, seq) in mixture.sequences().iter().enumerate() {
         lik.subtype_lse_into(seq, &mut scratch, &mut lse[s * mp..(s + 1) * mp]);
     }
-    (0..lik.n_subjects())
-        .map(|m| {
-            let logs: Vec<f64> = (0..ns)
-                .map(|s| mixture.fractions()[s].ln() + lse[s * mp + m])
-                .collect();
-            let max = logs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let w: Vec<f64> = logs.iter().map(|l| (l - max).exp()).collect();
-            let t: f64 = w.iter().sum();
-            w.into_iter().map(|v| v / t).collect()
-        })
-        .collect()
+    let log_f: Vec<f64> = mixture.fractions().iter().map(|f| f.ln()).collect();
+    let mut w = vec![0.0; ns];
+    for m in 0..lik.n_subjects() {
+        let mut max = f64::NEG_INFINITY;
+        for s in 0..ns {
+            w[s] = log_f[s] + lse[s * mp + m];
+            max = max.max(w[s]);
+        }
+        let mut t = 0.0;
+        for v in w.iter_mut() {
+            *v = (*v - max).exp();
+            t += *v;
+        }
+        for v in w.iter_mut() {
+            *v /= t;
+        }
+        visit(&w);
+    }
 }
 
 /// `f_s` = mean over subjects of the subtype responsibilities.
 fn update_fractions(lik: &Likelihood, mixture: &Mixture) -> Vec<f64> {
-    let r = subtype_responsibilities(lik, mixture);
-    let ns = mixture.n_subtypes();
-    let mut f = vec![0.0; ns];
-    for row in &r {
-        for (s, v) in row.iter().enumerate() {
-            f[s] += v;
+    let mut f = vec![0.0; mixture.n_subtypes()];
+    for_each_responsibility(lik, mixture, |r| {
+        for (fs, v) in f.iter_mut().zip(r) {
+            *fs += v;
         }
-    }
+    });
     let total: f64 = f.iter().sum();
     f.iter().map(|v| v / total).collect()
 }
