@@ -916,19 +916,20 @@ pub(crate) unsafe fn ln_plus(v: &mut [f64], add: &[f64]) {
 /// Stages per block of the screening kernel (its accumulators stay in registers).
 pub(crate) const SCREEN_BLOCK: usize = 8;
 
-/// E-M screening of one candidate on one group (`crate::screen`): per lane,
-/// `L[k] = -0.5 sum_b (x_b - obs_b mu[b][k])^2` in f32 (`x` is 0 where `obs` is),
-/// its log-sum-exp over the first `n_stages` stages, then in f64
-/// `score = ln(exp(a) + exp(ln_f + lse + h))` (`a`: the other subtypes' part,
-/// `-inf` for none; `h`: what the centred form leaves out). `x`, `obs`:
-/// `[b][lane]`; `mu`: `[b][k]` with rows of `stride` (a multiple of
-/// [`SCREEN_BLOCK`], at least `n_stages`); `buf`: `stride * LANES` scratch.
+/// E-M screening of one candidate (`crate::screen`): for every subject, in lanes
+/// of 8, `L[k] = -0.5 sum_b (x_b - obs_b mu[b][k])^2` in f32 (`x` is 0 where `obs`
+/// is), its log-sum-exp over the first `n_stages` stages, then in f64 the subject's
+/// `ln(exp(a) + exp(ln_f + lse + h))` (`a`: the other subtypes' part, `-inf` for
+/// none; `h`: what the centred form leaves out); returns the sum over the first
+/// `n_subjects` subjects (NaN if a term is not finite). `x`, `obs`: `[g][b][lane]`;
+/// `mu`: `[b][k]` with rows of `stride` (a multiple of [`SCREEN_BLOCK`], at least
+/// `n_stages`); `a`, `h`: per padded subject; `buf`: `stride * LANES` scratch.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn screen_group(
+pub(crate) unsafe fn screen_candidate(
     x: &[f32],
     obs: &[f32],
     mu: &[f32],
@@ -938,92 +939,143 @@ pub(crate) unsafe fn screen_group(
     a: &[f64],
     h: &[f64],
     ln_f: f64,
-    out: &mut [f64; LANES],
-) {
+    n_subjects: usize,
+) -> f64 {
     assert!(stride.is_multiple_of(SCREEN_BLOCK) && n_stages > 0 && n_stages <= stride);
     let nb = mu.len() / stride;
-    assert!(x.len() >= nb * LANES && obs.len() >= nb * LANES);
-    assert!(buf.len() >= stride * LANES && a.len() >= LANES && h.len() >= LANES);
-    // SAFETY: indices below nb * LANES in x and obs, nb * stride in mu and
-    // stride * LANES in buf (checked above).
-    unsafe {
-        let (xp, op, bp) = (x.as_ptr(), obs.as_ptr(), buf.as_mut_ptr());
-        let mut k0 = 0;
-        while k0 < stride {
-            let mut q = [_mm256_setzero_ps(); SCREEN_BLOCK];
-            let mut row = mu.as_ptr().add(k0);
-            for b in 0..nb {
-                let xb = _mm256_loadu_ps(xp.add(b * LANES));
-                let ob = _mm256_loadu_ps(op.add(b * LANES));
-                // x - obs mu, one rounding: 0 where the value is missing.
-                macro_rules! stage {
-                    ($($j:literal)*) => {$(
-                        let d = _mm256_fnmadd_ps(ob, _mm256_broadcast_ss(&*row.add($j)), xb);
-                        q[$j] = _mm256_fmadd_ps(d, d, q[$j]);
-                    )*};
+    let ng = n_subjects.div_ceil(LANES);
+    assert!(x.len() >= ng * nb * LANES && obs.len() >= ng * nb * LANES);
+    assert!(buf.len() >= stride * LANES && a.len() >= ng * LANES && h.len() >= ng * LANES);
+    let one = _mm256_set1_pd(1.0);
+    let sign = _mm256_set1_pd(-0.0);
+    let zero = _mm256_setzero_pd();
+    // Per lane: the sum of the subjects' `base` terms, and the product of their
+    // `arg` terms (each >= 1) kept in [1, 2) with its power of two counted apart,
+    // so one logarithm at the end gives the sum of their logarithms.
+    let mut base_sum = zero;
+    let mut product = one;
+    let mut twos = _mm256_setzero_si256();
+    let mut bad = _mm256_setzero_pd();
+    for g in 0..ng {
+        // SAFETY: indices below ng * nb * LANES in x and obs, nb * stride in mu,
+        // stride * LANES in buf and ng * LANES in a and h (checked above).
+        unsafe {
+            let xp = x.as_ptr().add(g * nb * LANES);
+            let op = obs.as_ptr().add(g * nb * LANES);
+            let bp = buf.as_mut_ptr();
+            let mut k0 = 0;
+            while k0 < stride {
+                let mut q = [_mm256_setzero_ps(); SCREEN_BLOCK];
+                let mut row = mu.as_ptr().add(k0);
+                for b in 0..nb {
+                    let xb = _mm256_loadu_ps(xp.add(b * LANES));
+                    let ob = _mm256_loadu_ps(op.add(b * LANES));
+                    // x - obs mu, one rounding: 0 where the value is missing.
+                    macro_rules! stage {
+                        ($($j:literal)*) => {$(
+                            let d = _mm256_fnmadd_ps(ob, _mm256_broadcast_ss(&*row.add($j)), xb);
+                            q[$j] = _mm256_fmadd_ps(d, d, q[$j]);
+                        )*};
+                    }
+                    stage!(0 1 2 3 4 5 6 7);
+                    row = row.add(stride);
                 }
-                stage!(0 1 2 3 4 5 6 7);
-                row = row.add(stride);
+                let half = _mm256_set1_ps(-0.5);
+                for (j, qj) in q.iter().enumerate() {
+                    _mm256_storeu_ps(bp.add((k0 + j) * LANES), _mm256_mul_ps(*qj, half));
+                }
+                k0 += SCREEN_BLOCK;
             }
-            let half = _mm256_set1_ps(-0.5);
-            for (j, qj) in q.iter().enumerate() {
-                _mm256_storeu_ps(bp.add((k0 + j) * LANES), _mm256_mul_ps(*qj, half));
+            let bp = buf.as_ptr();
+            let mut max = _mm256_loadu_ps(bp);
+            for k in 1..n_stages {
+                max = _mm256_max_ps(max, _mm256_loadu_ps(bp.add(k * LANES)));
             }
-            k0 += SCREEN_BLOCK;
-        }
-        let bp = buf.as_ptr();
-        let mut max = _mm256_loadu_ps(bp);
-        for k in 1..n_stages {
-            max = _mm256_max_ps(max, _mm256_loadu_ps(bp.add(k * LANES)));
-        }
-        let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let mut k = 0;
-        while k + 2 <= n_stages {
-            s0 = _mm256_add_ps(
-                s0,
-                exp8f(_mm256_sub_ps(_mm256_loadu_ps(bp.add(k * LANES)), max)),
+            let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let mut k = 0;
+            while k + 2 <= n_stages {
+                let l0 = _mm256_loadu_ps(bp.add(k * LANES));
+                let l1 = _mm256_loadu_ps(bp.add((k + 1) * LANES));
+                s0 = _mm256_add_ps(s0, exp8f(_mm256_sub_ps(l0, max)));
+                s1 = _mm256_add_ps(s1, exp8f(_mm256_sub_ps(l1, max)));
+                k += 2;
+            }
+            if k < n_stages {
+                let l0 = _mm256_loadu_ps(bp.add(k * LANES));
+                s0 = _mm256_add_ps(s0, exp8f(_mm256_sub_ps(l0, max)));
+            }
+            let sum = _mm256_add_ps(s0, s1);
+            let halves = [
+                (_mm256_castps256_ps128(max), _mm256_castps256_ps128(sum)),
+                (
+                    _mm256_extractf128_ps::<1>(max),
+                    _mm256_extractf128_ps::<1>(sum),
+                ),
+            ];
+            let real = n_subjects - g * LANES;
+            for (i, (m, s)) in halves.into_iter().enumerate() {
+                // ln(e^a + e^c S) with c = ln_f + h + max, as `base + ln(arg)`:
+                // with g = a - c, c + ln(S + e^g) when g <= 0, else
+                // a + ln(1 + S e^-g). a = -inf gives c + ln S.
+                let at = g * LANES + 4 * i;
+                let s = _mm256_cvtps_pd(s);
+                let c = _mm256_add_pd(
+                    _mm256_add_pd(_mm256_cvtps_pd(m), _mm256_set1_pd(ln_f)),
+                    _mm256_loadu_pd(h.as_ptr().add(at)),
+                );
+                let av = _mm256_loadu_pd(a.as_ptr().add(at));
+                let gap = _mm256_sub_pd(av, c);
+                let e = exp4(_mm256_or_pd(gap, sign)); // e^-|g|
+                let above = _mm256_cmp_pd::<_CMP_GT_OQ>(gap, zero);
+                let mut arg =
+                    _mm256_blendv_pd(_mm256_add_pd(s, e), _mm256_fmadd_pd(s, e, one), above);
+                let mut base = _mm256_blendv_pd(c, av, above);
+                if real < LANES {
+                    // Padding lanes add nothing: base 0, arg 1.
+                    let lane: [f64; 4] = std::array::from_fn(|l| (4 * i + l) as f64);
+                    let keep = _mm256_cmp_pd::<_CMP_LT_OQ>(
+                        _mm256_loadu_pd(lane.as_ptr()),
+                        _mm256_set1_pd(real as f64),
+                    );
+                    base = _mm256_blendv_pd(zero, base, keep);
+                    arg = _mm256_blendv_pd(one, arg, keep);
+                }
+                // Not finite (never for valid inputs): the total is NaN.
+                bad = _mm256_or_pd(
+                    bad,
+                    _mm256_cmp_pd::<_CMP_UNORD_Q>(base, _mm256_sub_pd(base, base)),
+                );
+                bad = _mm256_or_pd(
+                    bad,
+                    _mm256_cmp_pd::<_CMP_UNORD_Q>(arg, _mm256_sub_pd(arg, arg)),
+                );
+                base_sum = _mm256_add_pd(base_sum, base);
+                product = _mm256_mul_pd(product, arg);
+            }
+            // Bring the product back to [1, 2), counting the powers of two.
+            let bits = _mm256_castpd_si256(product);
+            twos = _mm256_add_epi64(
+                twos,
+                _mm256_sub_epi64(_mm256_srli_epi64::<52>(bits), _mm256_set1_epi64x(1023)),
             );
-            s1 = _mm256_add_ps(
-                s1,
-                exp8f(_mm256_sub_ps(_mm256_loadu_ps(bp.add((k + 1) * LANES)), max)),
-            );
-            k += 2;
-        }
-        if k < n_stages {
-            s0 = _mm256_add_ps(
-                s0,
-                exp8f(_mm256_sub_ps(_mm256_loadu_ps(bp.add(k * LANES)), max)),
-            );
-        }
-        let sum = _mm256_add_ps(s0, s1);
-        let halves = [
-            (_mm256_castps256_ps128(max), _mm256_castps256_ps128(sum)),
-            (
-                _mm256_extractf128_ps::<1>(max),
-                _mm256_extractf128_ps::<1>(sum),
-            ),
-        ];
-        let one = _mm256_set1_pd(1.0);
-        let sign = _mm256_set1_pd(-0.0);
-        let zero = _mm256_setzero_pd();
-        for (i, (m, s)) in halves.into_iter().enumerate() {
-            // ln(e^a + e^c S) with c = ln_f + h + max, one exponential and one
-            // logarithm: with g = a - c, c + ln(S + e^g) when g <= 0, else
-            // a + ln(1 + S e^-g). a = -inf gives c + ln S.
-            let s = _mm256_cvtps_pd(s);
-            let c = _mm256_add_pd(
-                _mm256_add_pd(_mm256_cvtps_pd(m), _mm256_set1_pd(ln_f)),
-                _mm256_loadu_pd(h.as_ptr().add(4 * i)),
-            );
-            let av = _mm256_loadu_pd(a.as_ptr().add(4 * i));
-            let g = _mm256_sub_pd(av, c);
-            let e = exp4(_mm256_or_pd(g, sign)); // e^-|g|
-            let above = _mm256_cmp_pd::<_CMP_GT_OQ>(g, zero);
-            let arg = _mm256_blendv_pd(_mm256_add_pd(s, e), _mm256_fmadd_pd(s, e, one), above);
-            let base = _mm256_blendv_pd(c, av, above);
-            _mm256_storeu_pd(out.as_mut_ptr().add(4 * i), _mm256_add_pd(base, ln4(arg)));
+            product = _mm256_castsi256_pd(_mm256_or_si256(
+                _mm256_and_si256(bits, _mm256_set1_epi64x(0x000f_ffff_ffff_ffff)),
+                _mm256_set1_epi64x(0x3ff0_0000_0000_0000),
+            ));
         }
     }
+    if _mm256_movemask_pd(bad) != 0 {
+        return f64::NAN;
+    }
+    let mut parts = [0.0; 4];
+    let mut counts = [0i64; 4];
+    // SAFETY: 4 lanes into arrays of 4.
+    unsafe {
+        _mm256_storeu_pd(parts.as_mut_ptr(), _mm256_add_pd(base_sum, ln4(product)));
+        _mm256_storeu_si256(counts.as_mut_ptr().cast(), twos);
+    }
+    let count: i64 = counts.iter().sum();
+    parts.iter().sum::<f64>() + count as f64 * std::f64::consts::LN_2
 }
 
 #[cfg(test)]

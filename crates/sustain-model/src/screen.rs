@@ -188,7 +188,6 @@ impl Screen {
         self.dirty.clear();
         self.dirty.resize(nb, false);
         self.scores.clear();
-        let mut out = [0.0; LANES];
         for c in candidates {
             // Only biomarkers with an event at another position have new values.
             for (b, m) in self.moved.iter_mut().enumerate() {
@@ -216,25 +215,18 @@ impl Screen {
                     self.dirty[b] = false;
                 }
             }
-            let mut total = 0.0;
-            for g in 0..self.h.len() / LANES {
-                let lanes = g * LANES..(g + 1) * LANES;
-                let data = g * nb * LANES..(g + 1) * nb * LANES;
-                screen_group(
-                    &self.x[data.clone()],
-                    &self.obs[data],
-                    &self.mu,
-                    stride,
-                    ns,
-                    &mut self.buf,
-                    &self.others[lanes.clone()],
-                    &self.h[lanes],
-                    ln_f,
-                    &mut out,
-                );
-                let real = LANES.min(self.n_subjects - g * LANES);
-                total += out[..real].iter().sum::<f64>();
-            }
+            let total = screen_candidate(
+                &self.x,
+                &self.obs,
+                &self.mu,
+                stride,
+                ns,
+                &mut self.buf,
+                &self.others,
+                &self.h,
+                ln_f,
+                self.n_subjects,
+            );
             self.scores.push(total);
         }
         let best = self
@@ -314,9 +306,9 @@ fn ln_plus(v: &mut [f64], add: &[f64]) {
     }
 }
 
-/// One group of one candidate (`kernels_avx2::screen_group`).
+/// One candidate's screened score (`kernels_avx2::screen_candidate`).
 #[allow(clippy::too_many_arguments)]
-fn screen_group(
+fn screen_candidate(
     x: &[f32],
     obs: &[f32],
     mu: &[f32],
@@ -326,16 +318,20 @@ fn screen_group(
     others: &[f64],
     h: &[f64],
     ln_f: f64,
-    out: &mut [f64; LANES],
-) {
+    n_subjects: usize,
+) -> f64 {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a `Screen` exists only where `Isa::detect` found AVX2 and FMA.
     unsafe {
-        crate::kernels_avx2::screen_group(x, obs, mu, stride, n_stages, buf, others, h, ln_f, out)
-    };
+        crate::kernels_avx2::screen_candidate(
+            x, obs, mu, stride, n_stages, buf, others, h, ln_f, n_subjects,
+        )
+    }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (x, obs, mu, stride, n_stages, buf, others, h, ln_f, out);
+        let _ = (
+            x, obs, mu, stride, n_stages, buf, others, h, ln_f, n_subjects,
+        );
         unreachable!("a screen exists only on x86_64 with AVX2");
     }
 }
