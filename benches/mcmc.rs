@@ -8,6 +8,7 @@
 //!   `benches/likelihood.rs`): one chain.
 //! - both: one chain split over 2 threads by subjects (`chain_threads: 2`,
 //!   `sustain_cpu::ShardedIncremental`; the same results as on one thread).
+//! - W1: one chain with tuned step sizes, as a fit runs it (`chains1_tuned_...`).
 //!
 //! Throughput is in chain-iterations (elements) per second.
 //!
@@ -17,7 +18,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::sync::Arc;
 use sustain_cpu::{run_chains, ChainSettings};
 use sustain_model::*;
-use sustain_sampler::{ProposalMode, StepSizes};
+use sustain_sampler::{tune_steps, ProposalMode, StepSizes};
 
 /// A workload's likelihood and true mixture (`sustain_model::workloads`).
 fn prepared(w: workloads::Workload) -> (Arc<Likelihood>, Mixture) {
@@ -95,6 +96,26 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(iterations as u64));
     group.bench_function(format!("chains1_split2_iters{iterations}"), |b| {
         b.iter(|| run_chains(&lik, &start, &split, 0..1))
+    });
+    // The chain a fit runs (and the reference's, whose MCMC also follows its
+    // tuning): step sizes tuned first (3 x 2000 iterations, outside the timing).
+    // Its iterations cost less than the untuned chain's above: callgrind counted
+    // 392,000 instructions per iteration against 477,000 (docs/performance.md).
+    let tuned = ChainSettings {
+        steps: tune_steps(
+            lik.events(),
+            || IncrementalLikelihood::new(Arc::clone(&lik), &start),
+            &start,
+            ProposalMode::Exact,
+            3,
+            2000,
+            5,
+        ),
+        threads: 1,
+        ..settings.clone()
+    };
+    group.bench_function(format!("chains1_tuned_iters{iterations}"), |b| {
+        b.iter(|| run_chains(&lik, &start, &tuned, 0..1))
     });
     group.finish();
 }
