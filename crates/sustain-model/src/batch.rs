@@ -89,7 +89,9 @@ pub fn first_max(scores: &[f64]) -> usize {
 /// E-M candidates are scored incrementally: the evaluator keeps the last base
 /// mixture's per-stage state ([`IncrementalLikelihood`]), brings it to the new base
 /// by recomputing only changed stages, and scores each candidate by its changed
-/// stages only.
+/// stages only. [`BatchEvaluator::best_subtype_candidate`] first screens the
+/// candidates in single precision with a proven error bound (on CPUs with AVX2)
+/// and scores exactly only those that may be the best.
 #[derive(Debug, Clone)]
 pub struct SerialEvaluator {
     likelihood: Arc<Likelihood>,
