@@ -246,7 +246,7 @@ impl BatchEvaluator for SerialEvaluator {
             .map(|c| exact_candidate(state, base, subtype, c))
             .collect())
     }
-    /// Screens the candidates in single precision ([`crate::screen`]) and scores
+    /// Screens the candidates in single precision (the `screen` module) and scores
     /// exactly only those that may be the best; without AVX2, scores all exactly.
     fn best_subtype_candidate(
         &mut self,
