@@ -241,10 +241,7 @@ impl BatchEvaluator for SerialEvaluator {
         candidates: &[Sequence],
     ) -> Result<Vec<f64>> {
         let state = self.state_at(base);
-        Ok(candidates
-            .iter()
-            .map(|c| exact_candidate(state, base, subtype, c))
-            .collect())
+        Ok(exact_candidates(state, base, subtype, candidates.iter()))
     }
     /// Screens the candidates in single precision (the `screen` module) and scores
     /// exactly only those that may be the best; without AVX2, scores all exactly.
@@ -267,10 +264,8 @@ impl BatchEvaluator for SerialEvaluator {
         let best = if window.len() == 1 {
             window[0]
         } else {
-            let scores: Vec<f64> = window
-                .iter()
-                .map(|&j| exact_candidate(state, base, subtype, &candidates[j]))
-                .collect();
+            let scores =
+                exact_candidates(state, base, subtype, window.iter().map(|&j| &candidates[j]));
             window[first_max(&scores)]
         };
         self.screen = Some(screen);
@@ -279,20 +274,24 @@ impl BatchEvaluator for SerialEvaluator {
 }
 
 /// The exact (incremental) total log-likelihood of `base` with subtype
-/// `subtype`'s sequence replaced by `candidate`; `state` is at `base`.
-fn exact_candidate(
+/// `subtype`'s sequence replaced by each of `candidates`; `state` is at `base`.
+fn exact_candidates<'a>(
     state: &mut IncrementalLikelihood,
     base: &Mixture,
     subtype: usize,
-    candidate: &Sequence,
-) -> f64 {
+    candidates: impl Iterator<Item = &'a Sequence>,
+) -> Vec<f64> {
     let mut changed = vec![false; base.n_subtypes()];
     changed[subtype] = true;
     let mut mixture = base.clone();
-    mixture.sequences_mut()[subtype].clone_from(candidate);
-    let ll = state.propose(&mixture, &changed);
-    state.reject();
-    ll
+    candidates
+        .map(|c| {
+            mixture.sequences_mut()[subtype].clone_from(c);
+            let ll = state.propose(&mixture, &changed);
+            state.reject();
+            ll
+        })
+        .collect()
 }
 
 impl SerialEvaluator {

@@ -411,6 +411,24 @@ pub(crate) fn stage_exp(isa: Isa, l: &mut [f64], n_stages: usize, r: &mut Lanes)
     stage_exp_generic(isa, l, n_stages, r)
 }
 
+/// Checks `posterior_group`'s inputs (one block and reference per fraction, `tmp`
+/// and `acc` of the size of all blocks); returns that size.
+#[inline(always)]
+pub(crate) fn check_posterior_shapes(
+    log_f: &[f64],
+    blocks: &[&[f64]],
+    refs: &[&Lanes],
+    n_stages: usize,
+    tmp: &[f64],
+    acc: &[f64],
+) -> usize {
+    let size = log_f.len() * n_stages * LANES;
+    assert!(blocks.len() == log_f.len() && refs.len() == log_f.len());
+    assert!(tmp.len() >= size && acc.len() >= size);
+    assert!(blocks.iter().all(|b| b.len() >= n_stages * LANES));
+    size
+}
+
 /// Adds the subtype-stage posteriors of one group under one mixture to `acc`:
 /// `acc[s][k][lane] += f_s exp(L_s[k]) / sum_{s', k'} f_s' exp(L_s'[k'])`, where
 /// `blocks[s]` holds `exp(L_s[k][lane] - refs[s][lane])` and `refs[s]` the
@@ -428,10 +446,7 @@ fn posterior_group_body<F: MulAdd>(
     tmp: &mut [f64],
     acc: &mut [f64],
 ) {
-    let size = log_f.len() * n_stages * LANES;
-    assert!(blocks.len() == log_f.len() && refs.len() == log_f.len());
-    assert!(tmp.len() >= size && acc.len() >= size);
-    assert!(blocks.iter().all(|b| b.len() >= n_stages * LANES));
+    let size = check_posterior_shapes(log_f, blocks, refs, n_stages, tmp, acc);
     let mut max = [f64::NEG_INFINITY; LANES];
     for (lf, r) in log_f.iter().zip(refs) {
         for l in 0..LANES {

@@ -804,10 +804,7 @@ pub(crate) unsafe fn posterior_group(
     tmp: &mut [f64],
     acc: &mut [f64],
 ) {
-    let size = log_f.len() * n_stages * LANES;
-    assert!(blocks.len() == log_f.len() && refs.len() == log_f.len());
-    assert!(tmp.len() >= size && acc.len() >= size);
-    assert!(blocks.iter().all(|b| b.len() >= n_stages * LANES));
+    let size = crate::kernels::check_posterior_shapes(log_f, blocks, refs, n_stages, tmp, acc);
     // SAFETY: every index is below n_stages * LANES in a block and below `size` in
     // `tmp` and `acc` (checked above); a reference holds LANES values.
     unsafe {

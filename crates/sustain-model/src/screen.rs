@@ -149,15 +149,15 @@ impl Screen {
 
     /// The screened score of each candidate for subtype `t` of `state`'s current
     /// mixture (the total log-likelihood up to a constant shared by all candidates,
-    /// within `beta` of exact) into `self.scores`; returns the half-width of the
-    /// window that holds every candidate that could be the best.
+    /// within `beta` of exact) into `self.scores`; returns the best score and the
+    /// half-width of the window that holds every candidate that could be the best.
     fn score(
         &mut self,
         lik: &Likelihood,
         state: &IncrementalLikelihood,
         t: usize,
         candidates: &[Sequence],
-    ) -> f64 {
+    ) -> (f64, f64) {
         let (nb, ns, stride) = (self.n_biomarkers, self.n_stages, self.stride);
         let events = lik.events();
         let inv_sigma = 1.0 / events.sigma();
@@ -235,7 +235,7 @@ impl Screen {
             .cloned()
             .fold(f64::NEG_INFINITY, f64::max);
         let margin = 1e-9 * (self.scale + others_scale + best.abs());
-        2.0 * (self.beta + margin)
+        (best, 2.0 * (self.beta + margin))
     }
 
     /// Indices (ascending) of the candidates for subtype `t` of `state`'s current
@@ -252,12 +252,7 @@ impl Screen {
         if !self.pays() {
             return all();
         }
-        let width = self.score(lik, state, t, candidates);
-        let best = self
-            .scores
-            .iter()
-            .cloned()
-            .fold(f64::NEG_INFINITY, f64::max);
+        let (best, width) = self.score(lik, state, t, candidates);
         if !best.is_finite() || !width.is_finite() || self.scores.iter().any(|v| v.is_nan()) {
             return all();
         }
