@@ -2,7 +2,7 @@
 //! over two threads by subjects (the same chain, the same samples), best of
 //! several runs (robust to a busy machine):
 //! `cargo run --release --example mcmc_timing` (`MCMC_REPEATS=N` for N runs per
-//! workload instead of 5). The cohorts are those of the report's tables (equal
+//! workload instead of 5; `MCMC_ONLY=W1` or `W2` for one workload, one thread). The cohorts are those of the report's tables (equal
 //! fractions; see docs/performance.md).
 
 use std::sync::Arc;
@@ -17,10 +17,14 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
+    let only = std::env::var("MCMC_ONLY").ok();
     for (name, nb, ns, m) in [
         ("W1 (M=1000, B=10, N=30, S=3)", 10, 3, 1000),
         ("W2 (M=2000, B=15, N=45, S=5)", 15, 5, 2000),
     ] {
+        if only.as_ref().is_some_and(|o| !name.starts_with(o.as_str())) {
+            continue;
+        }
         let w = workloads::cohort(m, nb, &vec![1.0 / ns as f64; ns], 1);
         let (events, truth) = (w.events, w.truth);
         let lik = Arc::new(
@@ -39,6 +43,9 @@ fn main() {
         // One chain on one thread, then the same chain split over two threads
         // (the same results, to the bit).
         for threads in [1, 2] {
+            if only.is_some() && threads > 1 {
+                continue;
+            }
             let settings = ChainSettings {
                 mode: ProposalMode::Exact,
                 steps: steps.clone(),

@@ -119,7 +119,8 @@ struct SubtypeProposal {
     new_e: Vec<f64>,
     /// `[g * LANES + lane]`.
     new_p: Vec<f64>,
-    /// Per group: whether its new values include one below [`FRAGILE`].
+    /// Per group: whether its new values include one below [`FRAGILE`] (rebuilt and
+    /// fragile groups; the others are checked by `accept` as it copies them).
     fragile: Vec<bool>,
     /// `(stage, start, end)` into `deltas`: per changed stage, the changed
     /// biomarkers `(b, dmu, dh)` (for fragile groups' additive path).
@@ -294,8 +295,9 @@ pub struct IncrementalLikelihood {
     proposed: Option<(f64, bool)>,
     /// Reused for every proposal (no allocation per proposal).
     proposed_mixture: Mixture,
-    /// Per padded subject: `ref + const` (what `total` adds to each `ln`).
-    offset: Vec<f64>,
+    /// Per block of subjects, the compensated sums of `ref + const` over its
+    /// subjects (what `total` adds to the `ln`s; `kernels::offset_blocks`).
+    offsets: Vec<[f64; 8]>,
     /// The last total's partial sums, one per [`crate::TOTAL_BLOCK`] subjects.
     blocks: Vec<f64>,
     scratch: Scratch,
@@ -320,7 +322,7 @@ impl IncrementalLikelihood {
             proposed: None,
             proposed_mixture: mixture.clone(),
             blocks: Vec::new(),
-            offset: Vec::new(),
+            offsets: Vec::new(),
             scratch: Scratch::default(),
             l_scratch: Vec::new(),
             accepted_since_refresh: 0,
@@ -393,10 +395,11 @@ impl IncrementalLikelihood {
                 *mx = mx.max(*v);
             }
         }
-        self.offset = max_lse.clone();
-        for (o, c) in self.offset.iter_mut().zip(lik.subject_constants()) {
+        let mut offset = max_lse.clone();
+        for (o, c) in offset.iter_mut().zip(lik.subject_constants()) {
             *o += c;
         }
+        self.offsets = kernels::offset_blocks(&offset, lik.n_subjects());
         self.reference = max_lse;
         self.e = vec![vec![0.0; ng * ns * LANES]; n_sub];
         self.p = vec![vec![0.0; mp]; n_sub];
@@ -493,7 +496,7 @@ impl IncrementalLikelihood {
             lik.isa(),
             fractions,
             p,
-            &self.offset,
+            &self.offsets,
             lik.n_subjects(),
             blocks,
         )
@@ -629,14 +632,15 @@ impl IncrementalLikelihood {
                     );
                     prop.fragile[g] = true;
                 } else if bound <= MAX_STEP_BOUND {
+                    // Whether a new value fell below FRAGILE is checked when the
+                    // proposal is accepted (`accept`).
                     let (x, obs) = lik.group_arrays(g);
                     let (e, new_e) = (&self.e[s][block], &mut prop.new_e[nblock]);
-                    let min = if prop.per_stage {
+                    if prop.per_stage {
                         kernels::group_factors(lik.isa(), listed(), x, obs, e, new_e, &mut p)
                     } else {
                         kernels::group_sweep(lik.isa(), &sweep, x, obs, e, new_e, &mut p)
-                    };
-                    prop.fragile[g] = is_fragile(min);
+                    }
                 } else {
                     // Rebuild this group from scratch (see the module notes).
                     let at = prop.rebuilt_e.len();
@@ -865,19 +869,22 @@ impl IncrementalLikelihood {
                 }
                 let was_fragile = self.fragile[s][g];
                 let nblock = g * nc * LANES..(g + 1) * nc * LANES;
-                kernels::scatter_stages(
+                let low = kernels::scatter_stages(
+                    self.lik.isa(),
                     &mut self.e[s][block.clone()],
                     &prop.new_e[nblock.clone()],
                     &prop.stages,
+                    FRAGILE,
                 );
                 if was_fragile {
                     kernels::scatter_stages(
+                        self.lik.isa(),
                         &mut self.l[s][block],
                         &prop.new_l[nblock],
                         &prop.stages,
+                        f64::NEG_INFINITY,
                     );
-                }
-                if !was_fragile && prop.fragile[g] {
+                } else if low {
                     turned_fragile.push(g);
                 }
             }

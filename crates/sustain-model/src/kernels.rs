@@ -598,12 +598,12 @@ fn group_delta_body<F: MulAdd>(
         new_l[i * LANES..(i + 1) * LANES].copy_from_slice(&acc);
         new_e[i * LANES..(i + 1) * LANES].copy_from_slice(&ex);
     }
-    *new_p = stage_sum(e, new_e, changes.len(), unchanged).0;
+    *new_p = stage_sum(e, new_e, changes.len(), unchanged);
 }
 
 /// Proposal of one group after a sequence move, multiplicatively with one
 /// exponential per changed stage: `new_e = e exp(sum_b x dmu - obs dh)` (cheaper
-/// than [`group_sweep_body`] when knots are dense). Returns the smallest new `e`.
+/// than [`group_sweep_body`] when knots are dense).
 #[inline(always)]
 fn group_factors_body<F: MulAdd>(
     x: &[f64],
@@ -613,7 +613,7 @@ fn group_factors_body<F: MulAdd>(
     e: &[f64],
     new_e: &mut [f64],
     new_p: &mut Lanes,
-) -> f64 {
+) {
     for (i, ch) in changes.iter().enumerate() {
         let mut acc = [0.0; LANES];
         for &(b, dmu, dhsq) in ch.deltas {
@@ -628,27 +628,19 @@ fn group_factors_body<F: MulAdd>(
             new_e[i * LANES + ln] = e[ch.stage * LANES + ln] * ex[ln];
         }
     }
-    let (p, min) = stage_sum(e, new_e, changes.len(), unchanged);
-    *new_p = p;
-    min
+    *new_p = stage_sum(e, new_e, changes.len(), unchanged);
 }
 
 /// Per lane, the new stage sum of a proposal: the changed stages' `new_e[0..n_new]`
 /// plus `e[k]` of every stage `k` in `unchanged`, re-summed in full so no
 /// subtract-and-add drift builds up (two running sums each, so the additions do
-/// not wait on one another). Also returns the smallest new value.
+/// not wait on one another).
 #[inline(always)]
-fn stage_sum(e: &[f64], new_e: &[f64], n_new: usize, unchanged: &[usize]) -> (Lanes, f64) {
+fn stage_sum(e: &[f64], new_e: &[f64], n_new: usize, unchanged: &[usize]) -> Lanes {
     let mut sums = [[0.0; LANES]; 4];
-    let mut min = f64::INFINITY;
     for (i, v) in new_e[..n_new * LANES].chunks_exact(LANES).enumerate() {
         for ln in 0..LANES {
             sums[i % 2][ln] += v[ln];
-            min = if v[ln] < min || v[ln].is_nan() {
-                v[ln]
-            } else {
-                min
-            };
         }
     }
     for (i, &k) in unchanged.iter().enumerate() {
@@ -661,7 +653,7 @@ fn stage_sum(e: &[f64], new_e: &[f64], n_new: usize, unchanged: &[usize]) -> (La
     for ln in 0..LANES {
         out[ln] = (sums[0][ln] + sums[1][ln]) + (sums[2][ln] + sums[3][ln]);
     }
-    (out, min)
+    out
 }
 
 /// How a [`SweepOp`] carries the product `G(k) = exp(sum_b T_b(k))` of every
@@ -778,8 +770,7 @@ impl<'a> Sweep<'a> {
 /// Proposal of one group after a sequence move, without per-stage exponentials:
 /// carries `G(k) = exp(sum_b T_b(k))` along the changed stages ([`Sweep`]) and
 /// writes `new_e[i][lane] = e[k][lane] G(k)` for the `i`-th changed stage `k`, and
-/// the new stage sum `new_p`. Returns the smallest new `e` (over lanes and changed
-/// stages).
+/// the new stage sum `new_p`.
 #[inline(always)]
 fn group_sweep_body<F: MulAdd>(
     sweep: &Sweep,
@@ -788,7 +779,7 @@ fn group_sweep_body<F: MulAdd>(
     e: &[f64],
     new_e: &mut [f64],
     new_p: &mut Lanes,
-) -> f64 {
+) {
     #[inline(always)]
     fn lanes(v: &[f64], b: u32) -> Lanes {
         let b = b as usize;
@@ -844,18 +835,16 @@ fn group_sweep_body<F: MulAdd>(
             }
         }
     }
-    let (p, min) = stage_sum(e, new_e, sweep.stages.len(), sweep.unchanged);
-    *new_p = p;
-    min
+    *new_p = stage_sum(e, new_e, sweep.stages.len(), sweep.unchanged);
 }
 
 multiversion!(
     /// Proposal of one group after a sequence move (see `group_sweep_body`).
-    pub(crate) fn group_sweep_generic(sweep: &Sweep, x: &[f64], obs: &[f64], e: &[f64], new_e: &mut [f64], new_p: &mut Lanes) -> f64 => group_sweep_body
+    pub(crate) fn group_sweep_generic(sweep: &Sweep, x: &[f64], obs: &[f64], e: &[f64], new_e: &mut [f64], new_p: &mut Lanes) => group_sweep_body
 );
 
 /// Proposal of one group after a sequence move, one pass over the changed stages
-/// (see `group_sweep_body`); returns the smallest new `e`.
+/// (see `group_sweep_body`).
 pub(crate) fn group_sweep(
     isa: Isa,
     sweep: &Sweep,
@@ -864,7 +853,7 @@ pub(crate) fn group_sweep(
     e: &[f64],
     new_e: &mut [f64],
     new_p: &mut Lanes,
-) -> f64 {
+) {
     assert!(
         x.len() >= sweep.n_biomarkers * LANES
             && obs.len() >= sweep.n_biomarkers * LANES
@@ -875,40 +864,48 @@ pub(crate) fn group_sweep(
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
         // SAFETY: `Isa::detect` found AVX2 and FMA; `sweep` was checked when built
         // and the group's slices above.
-        return unsafe { crate::kernels_avx2::group_sweep(sweep, x, obs, e, new_e, new_p) };
+        unsafe { crate::kernels_avx2::group_sweep(sweep, x, obs, e, new_e, new_p) };
+        return;
     }
     group_sweep_generic(isa, sweep, x, obs, e, new_e, new_p)
 }
 
 /// Copies the `i`-th `LANES` values of `from` into stage `stages[i]` of `to` (one
-/// group's block): two vector moves per stage, where slice indexing and length
-/// checks per stage cost about three times as many instructions.
-pub(crate) fn scatter_stages(to: &mut [f64], from: &[f64], stages: &[usize]) {
+/// group's block) and returns whether one of them is below `floor` or NaN. Vector
+/// moves per stage, where slice indexing and length checks per stage cost about
+/// three times as many instructions; the check rides on the copy (a compare and an
+/// or per vector), so proposals that are rejected never pay for it.
+pub(crate) fn scatter_stages(
+    isa: Isa,
+    to: &mut [f64],
+    from: &[f64],
+    stages: &[usize],
+    floor: f64,
+) -> bool {
     let n_to = to.len() / LANES;
-    assert!(from.len() >= stages.len() * LANES);
+    assert!(from.len() >= stages.len() * LANES && stages.iter().all(|&k| k < n_to));
+    #[cfg(target_arch = "x86_64")]
+    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+        // SAFETY: `Isa::detect` found AVX2; sizes and stages checked above.
+        return unsafe { crate::kernels_avx2::scatter_stages(to, from, stages, floor) };
+    }
+    let _ = isa;
+    let mut low = [false; LANES];
     for (i, &k) in stages.iter().enumerate() {
-        assert!(k < n_to, "stage {k} outside a block of {n_to}");
         // SAFETY: i < stages.len() and k < n_to, checked above.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                from.as_ptr().add(i * LANES),
-                to.as_mut_ptr().add(k * LANES),
-                LANES,
-            );
+        let (src, dst) = unsafe {
+            (
+                &*(from.as_ptr().add(i * LANES) as *const Lanes),
+                &mut *(to.as_mut_ptr().add(k * LANES) as *mut Lanes),
+            )
+        };
+        dst.copy_from_slice(src);
+        for l in 0..LANES {
+            // Below the floor, or NaN.
+            low[l] |= src[l] < floor || src[l].is_nan();
         }
     }
-}
-
-/// `out[lane] = ln(sum_s f_s p_s[lane])` for one group.
-#[inline(always)]
-fn group_total_body<F: MulAdd>(f: &[f64], p: &[&Lanes], out: &mut Lanes) {
-    let mut sum = [0.0; LANES];
-    for (fs, ps) in f.iter().zip(p) {
-        for ln in 0..LANES {
-            sum[ln] = F::fma(*fs, ps[ln], sum[ln]);
-        }
-    }
-    *out = ln_lanes::<F>(sum);
+    low.contains(&true)
 }
 
 multiversion!(
@@ -937,11 +934,6 @@ pub(crate) fn group_state(
     }
     group_state_generic(isa, st, g, reference, l, e, p)
 }
-multiversion!(
-    /// Log of the mixture of stage sums for one group.
-    pub(crate) fn group_total_generic(f: &[f64], p: &[&Lanes], out: &mut Lanes) => group_total_body
-);
-
 multiversion!(
     /// Proposal of one group after a sequence move (see `group_delta_body`).
     #[allow(clippy::too_many_arguments)]
@@ -982,7 +974,7 @@ pub(crate) fn group_delta(
 multiversion!(
     /// See `group_factors_body`.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn group_factors_generic(x: &[f64], obs: &[f64], changes: &[StageDelta], unchanged: &[usize], e: &[f64], new_e: &mut [f64], new_p: &mut Lanes) -> f64 => group_factors_body
+    pub(crate) fn group_factors_generic(x: &[f64], obs: &[f64], changes: &[StageDelta], unchanged: &[usize], e: &[f64], new_e: &mut [f64], new_p: &mut Lanes) => group_factors_body
 );
 
 /// Whether `unchanged` (increasing) holds exactly the stages below `n_stages` that
@@ -1062,7 +1054,7 @@ impl<'a> ChangeSet<'a> {
 }
 
 /// Proposal of one group after a sequence move, one exponential per changed stage
-/// (see `group_factors_body`); returns the smallest new `e`.
+/// (see `group_factors_body`).
 pub(crate) fn group_factors(
     isa: Isa,
     set: &ChangeSet,
@@ -1071,29 +1063,19 @@ pub(crate) fn group_factors(
     e: &[f64],
     new_e: &mut [f64],
     new_p: &mut Lanes,
-) -> f64 {
+) {
     set.check(x, obs, e, new_e);
     let changes = set.changes();
     #[cfg(target_arch = "x86_64")]
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
         // SAFETY: `Isa::detect` found AVX2 and FMA; `set` was checked when built
         // and the group's slices above.
-        return unsafe {
+        unsafe {
             crate::kernels_avx2::group_factors(x, obs, changes, set.unchanged, e, new_e, new_p)
         };
-    }
-    group_factors_generic(isa, x, obs, changes, set.unchanged, e, new_e, new_p)
-}
-
-/// Log of the mixture of stage sums for one group.
-pub(crate) fn group_total(isa: Isa, f: &[f64], p: &[&Lanes], out: &mut Lanes) {
-    #[cfg(target_arch = "x86_64")]
-    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-        // SAFETY: `Isa::detect` found AVX2 and FMA.
-        unsafe { crate::kernels_avx2::group_total(f, p, out) };
         return;
     }
-    group_total_generic(isa, f, p, out)
+    group_factors_generic(isa, x, obs, changes, set.unchanged, e, new_e, new_p)
 }
 
 /// Bound of `|ln(sum_s f_s p_s)|` (relative to the reference) inside which the
@@ -1105,46 +1087,223 @@ pub(crate) const TOTAL_RANGE: f64 = 300.0;
 /// split into shards on block boundaries adds up to the same bits as one state.
 pub const TOTAL_BLOCK: usize = 64;
 
+/// Per block of [`TOTAL_BLOCK`] subjects, lane `j` holding the block's subjects
+/// `4 i + j`: Neumaier's compensated sum of `offset` over the first `n` subjects
+/// (the others add nothing), as `[sum; 4]` then `[compensation; 4]`. What
+/// [`mixture_total`] adds to each block.
+pub(crate) fn offset_blocks(offset: &[f64], n: usize) -> Vec<[f64; 8]> {
+    let padded = n.div_ceil(LANES) * LANES;
+    assert!(offset.len() >= padded);
+    (0..padded)
+        .step_by(TOTAL_BLOCK)
+        .map(|start| {
+            let end = (start + TOTAL_BLOCK).min(padded);
+            let mut out = [0.0; 8];
+            for i in (start..end).step_by(4) {
+                for j in 0..4 {
+                    let v = if i + j < n { offset[i + j] } else { 0.0 };
+                    let (sum, comp) = (out[j], out[4 + j]);
+                    let t = sum + v;
+                    out[4 + j] = comp
+                        + if sum.abs() >= v.abs() {
+                            (sum - t) + v
+                        } else {
+                            (v - t) + sum
+                        };
+                    out[j] = t;
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// `ln 2` split so that `e * TOTAL_LN2_HI` is exact for `|e| < 2^32`.
+#[allow(clippy::excessive_precision)]
+pub(crate) const TOTAL_LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+#[allow(clippy::excessive_precision)]
+pub(crate) const TOTAL_LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+
+// The mantissa products of a block stay below 2^(TOTAL_BLOCK / 4) (see below).
+const _: () = assert!(TOTAL_BLOCK.is_multiple_of(LANES) && TOTAL_BLOCK / 4 <= 512);
+
 /// Per block of [`TOTAL_BLOCK`] of the first `n` subjects, the compensated sum of
-/// `ln(sum_s f_s p_s[m]) + offset[m]` into `blocks`, and whether every `ln` lies in
-/// `(-TOTAL_RANGE, TOTAL_RANGE)`, the range where the incremental state is exact
-/// (see `incremental.rs`). `p` and `offset` hold padded subjects.
+/// `ln(sum_s f_s p_s[m]) + offset[m]` into `blocks`, and whether every sum lies in
+/// `(exp(-TOTAL_RANGE), exp(TOTAL_RANGE))`, the range where the incremental state is
+/// exact (see `incremental.rs`). `p` and `offset` hold padded subjects.
+///
+/// One logarithm per 4 lanes of a block, not one per subject: each lane keeps the
+/// sum of its subjects' binary exponents (exact, in integers) and the product of
+/// their mantissas (each in `[1, 2)`, so 16 of them stay below `2^16`; rounding
+/// adds at most 15 units in the last place, 2e-15 in the logarithm, about what
+/// the 16 logarithms and additions it replaces lost). The block's value is the
+/// compensated sum over lanes of `e ln 2`, `ln(product)` and the offsets' sum
+/// (`offsets`, from [`offset_blocks`]: offsets only change when a state is
+/// rebuilt).
 pub(crate) fn mixture_total(
     isa: Isa,
     f: &[f64],
     p: &[&[f64]],
-    offset: &[f64],
+    offsets: &[[f64; 8]],
     n: usize,
     blocks: &mut Vec<f64>,
 ) -> bool {
     blocks.clear();
+    let padded = n.div_ceil(LANES) * LANES;
+    assert!(
+        offsets.len() == padded.div_ceil(TOTAL_BLOCK)
+            && p.iter().all(|ps| ps.len() >= padded)
+            && f.len() >= p.len()
+    );
     #[cfg(target_arch = "x86_64")]
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-        // SAFETY: `Isa::detect` found AVX2 and FMA (AVX-512 CPUs have both).
-        return unsafe { crate::kernels_avx2::mixture_total(f, p, offset, n, blocks) };
+        // SAFETY: `Isa::detect` found AVX2 and FMA (AVX-512 CPUs have both); sizes
+        // checked above.
+        return unsafe { crate::kernels_avx2::mixture_total(f, p, offsets, n, blocks) };
     }
-    let ng = n.div_ceil(LANES);
-    let mut values = Vec::with_capacity(TOTAL_BLOCK);
+    let _ = isa;
+    let (low, high) = ((-TOTAL_RANGE).exp(), TOTAL_RANGE.exp());
+    const MANTISSA: u64 = 0x000f_ffff_ffff_ffff;
+    const ONE_BITS: u64 = 0x3ff0_0000_0000_0000;
     let mut ok = true;
-    let mut refs: Vec<&Lanes> = Vec::with_capacity(p.len());
-    for g in 0..ng {
-        refs.clear();
-        for ps in p {
-            refs.push(ps[g * LANES..(g + 1) * LANES].try_into().unwrap());
-        }
-        let mut out = [0.0; LANES];
-        group_total(isa, f, &refs, &mut out);
-        for (lane, l) in out.iter().enumerate() {
-            let m = g * LANES + lane;
-            if m < n {
-                ok &= *l > -TOTAL_RANGE && *l < TOTAL_RANGE;
-                values.push(l + offset[m]);
+    let mut start = 0;
+    while start < padded {
+        let end = (start + TOTAL_BLOCK).min(padded);
+        let mut prod = [1.0f64; 4];
+        let mut expo = [0i64; 4];
+        for i in (start..end).step_by(4) {
+            for j in 0..4 {
+                let m = i + j;
+                let mut s = 0.0;
+                for (fs, ps) in f.iter().zip(p) {
+                    // Not `mul_add`: without FMA it is a library call.
+                    s += fs * ps[m];
+                }
+                // Padding subjects count as 1 and pass the check.
+                let valid = m < n;
+                let inside = s > low && s < high;
+                ok &= inside || !valid;
+                let s = if valid && inside { s } else { 1.0 };
+                let bits = s.to_bits();
+                expo[j] += (bits >> 52) as i64;
+                prod[j] *= f64::from_bits((bits & MANTISSA) | ONE_BITS);
             }
         }
-        if values.len() == TOTAL_BLOCK || g + 1 == ng {
-            blocks.push(crate::likelihood::neumaier_sum(&values));
-            values.clear();
+        let count = ((end - start) / 4) as i64;
+        let offset = &offsets[start / TOTAL_BLOCK];
+        let mut parts = [0.0; 16];
+        for j in 0..4 {
+            let e = (expo[j] - 1023 * count) as f64;
+            parts[4 * j] = e * TOTAL_LN2_HI;
+            parts[4 * j + 1] = e.mul_add(TOTAL_LN2_LO, prod[j].ln());
+            parts[4 * j + 2] = offset[j];
+            parts[4 * j + 3] = offset[4 + j];
         }
+        blocks.push(crate::likelihood::neumaier_sum(&parts));
+        start = end;
     }
     ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Per-subject `ln(sum_s f_s p_s) + offset`, summed block by block the plain
+    /// way (one `ln` per subject), against `mixture_total`'s exponent-and-mantissa
+    /// products, on every instruction set this CPU has; padding lanes hold NaN and
+    /// must change nothing.
+    #[test]
+    fn mixture_total_matches_one_log_per_subject() {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(5);
+        for &(n, n_sub) in &[
+            (1usize, 1usize),
+            (7, 3),
+            (8, 2),
+            (63, 3),
+            (64, 1),
+            (65, 4),
+            (1001, 3),
+        ] {
+            let padded = n.div_ceil(LANES) * LANES;
+            let mut f: Vec<f64> = (0..n_sub).map(|_| rng.gen_range(0.05..1.0)).collect();
+            let total: f64 = f.iter().sum();
+            f.iter_mut().for_each(|v| *v /= total);
+            let p: Vec<Vec<f64>> = (0..n_sub)
+                .map(|_| {
+                    (0..padded)
+                        .map(|m| {
+                            if m < n {
+                                rng.gen_range(-250.0f64..250.0).exp()
+                            } else {
+                                f64::NAN
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let offset: Vec<f64> = (0..padded).map(|_| rng.gen_range(-60.0..0.0)).collect();
+            let expected: Vec<f64> = (0..padded)
+                .step_by(TOTAL_BLOCK)
+                .map(|start| {
+                    let values: Vec<f64> = (start..(start + TOTAL_BLOCK).min(n))
+                        .map(|m| {
+                            let s: f64 = f.iter().zip(&p).map(|(fs, ps)| fs * ps[m]).sum();
+                            s.ln() + offset[m]
+                        })
+                        .collect();
+                    crate::likelihood::neumaier_sum(&values)
+                })
+                .collect();
+            let refs: Vec<&[f64]> = p.iter().map(|v| v.as_slice()).collect();
+            let offsets = offset_blocks(&offset, n);
+            for isa in [Isa::Baseline, Isa::detect()] {
+                let mut blocks = Vec::new();
+                assert!(mixture_total(isa, &f, &refs, &offsets, n, &mut blocks));
+                assert_eq!(blocks.len(), expected.len());
+                for (b, e) in blocks.iter().zip(&expected) {
+                    // 64 subjects of |ln| up to 250: a few units in the last place
+                    // of the block's terms.
+                    assert!(
+                        (b - e).abs() <= 1e-12 * (1.0 + e.abs()),
+                        "{isa:?} n={n}: {b} vs {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A subject whose mixture sum leaves `(exp(-300), exp(300))` is reported; a
+    /// padding lane never is.
+    #[test]
+    fn mixture_total_reports_sums_out_of_range() {
+        let n: usize = 13;
+        let padded = n.div_ceil(LANES) * LANES;
+        let offsets = offset_blocks(&vec![0.0; padded], n);
+        for (at, value) in [(0, 1e-140), (12, 1e140), (5, 0.0), (7, f64::NAN)] {
+            let mut p = vec![1.0; padded];
+            p[at] = value;
+            for m in n..padded {
+                p[m] = 0.0;
+            }
+            for isa in [Isa::Baseline, Isa::detect()] {
+                let mut blocks = Vec::new();
+                assert!(
+                    !mixture_total(isa, &[1.0], &[&p], &offsets, n, &mut blocks),
+                    "{isa:?} {value}"
+                );
+            }
+        }
+        let p = vec![1e-120; padded];
+        for isa in [Isa::Baseline, Isa::detect()] {
+            let mut blocks = Vec::new();
+            assert!(mixture_total(isa, &[1.0], &[&p], &offsets, n, &mut blocks));
+            assert!(
+                (blocks[0] - 13.0 * 1e-120f64.ln()).abs() < 1e-10,
+                "{}",
+                blocks[0]
+            );
+        }
+    }
 }

@@ -327,7 +327,7 @@ pub(crate) unsafe fn mixture(log_f: &[f64], lse: &[&[f64]], out: &mut [f64]) {
 /// stages' `new_e[0..n_new]` plus `e[k]` of every stage `k` in `unchanged`,
 /// re-summed in full so no subtract-and-add drift builds up (two running sums per
 /// half, so the additions do not wait on one another; the same order as
-/// `kernels::stage_sum`). Returns the smallest of the new values.
+/// `kernels::stage_sum`).
 ///
 /// # Safety
 /// `new_e` must hold `n_new * LANES` values and `e` every stage in `unchanged`.
@@ -339,12 +339,11 @@ unsafe fn stage_sum(
     n_new: usize,
     unchanged: &[usize],
     new_p: &mut [f64; LANES],
-) -> f64 {
+) {
     let z = _mm256_setzero_pd();
     // [even stages lo, hi, odd stages lo, hi] of the new values; the others are
     // summed by `sum_stages`.
     let (mut n0l, mut n0h, mut n1l, mut n1h) = (z, z, z, z);
-    let mut min = _mm256_set1_pd(f64::INFINITY);
     // SAFETY: the caller guarantees the sizes.
     unsafe {
         let np = new_e.as_ptr();
@@ -357,10 +356,6 @@ unsafe fn stage_sum(
                 _mm256_loadu_pd(b),
                 _mm256_loadu_pd(b.add(4)),
             );
-            min = _mm256_min_pd(
-                min,
-                _mm256_min_pd(_mm256_min_pd(al, ah), _mm256_min_pd(bl, bh)),
-            );
             (n0l, n0h) = (_mm256_add_pd(n0l, al), _mm256_add_pd(n0h, ah));
             (n1l, n1h) = (_mm256_add_pd(n1l, bl), _mm256_add_pd(n1h, bh));
             i += 2;
@@ -368,7 +363,6 @@ unsafe fn stage_sum(
         if i < n_new {
             let a = np.add(i * LANES);
             let (al, ah) = (_mm256_loadu_pd(a), _mm256_loadu_pd(a.add(4)));
-            min = _mm256_min_pd(min, _mm256_min_pd(al, ah));
             (n0l, n0h) = (_mm256_add_pd(n0l, al), _mm256_add_pd(n0h, ah));
         }
         let (ul, uh) = sum_stages(e, unchanged);
@@ -376,7 +370,6 @@ unsafe fn stage_sum(
         let hi = _mm256_add_pd(_mm256_add_pd(n0h, n1h), uh);
         _mm256_storeu_pd(new_p.as_mut_ptr(), lo);
         _mm256_storeu_pd(new_p.as_mut_ptr().add(4), hi);
-        smallest(min)
     }
 }
 
@@ -493,9 +486,8 @@ pub(crate) unsafe fn group_factors(
     e: &[f64],
     new_e: &mut [f64],
     new_p: &mut [f64; LANES],
-) -> f64 {
+) {
     let (mut sl, mut sh) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-    let mut min = _mm256_set1_pd(f64::INFINITY);
     // SAFETY: the caller checked every stage, biomarker and size used below.
     unsafe {
         let ne = new_e.as_mut_ptr();
@@ -512,14 +504,12 @@ pub(crate) unsafe fn group_factors(
             let hi = _mm256_mul_pd(_mm256_loadu_pd(q.add(4)), exp4(ah));
             _mm256_storeu_pd(ne.add(i * LANES), lo);
             _mm256_storeu_pd(ne.add(i * LANES + 4), hi);
-            // Sums and minimum as the values are made (as in `group_sweep`).
+            // Sums as the values are made (as in `group_sweep`).
             (sl, sh) = (_mm256_add_pd(sl, lo), _mm256_add_pd(sh, hi));
-            min = _mm256_min_pd(min, _mm256_min_pd(lo, hi));
         }
         let (ul, uh) = sum_stages(e, unchanged);
         _mm256_storeu_pd(new_p.as_mut_ptr(), _mm256_add_pd(sl, ul));
         _mm256_storeu_pd(new_p.as_mut_ptr().add(4), _mm256_add_pd(sh, uh));
-        smallest(min)
     }
 }
 
@@ -549,13 +539,12 @@ pub(crate) unsafe fn group_sweep(
     e: &[f64],
     new_e: &mut [f64],
     new_p: &mut [f64; LANES],
-) -> f64 {
+) {
     let one = _mm256_set1_pd(1.0);
     let (mut gl, mut gh) = (one, one);
     let (mut rl, mut rh) = (one, one);
     let (mut pl, mut ph) = (one, one);
     let (mut sl, mut sh) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-    let mut min = _mm256_set1_pd(f64::INFINITY);
     // SAFETY: `sweep` was checked when built (stages, slots, term biomarkers) and
     // the caller checked the group's slices (x, obs, e, new_e).
     unsafe {
@@ -605,16 +594,16 @@ pub(crate) unsafe fn group_sweep(
                 );
                 _mm256_storeu_pd(p, vl);
                 _mm256_storeu_pd(p.add(4), vh);
-                // The new stage sums and the smallest new value as the values are
-                // made, instead of reading them back afterwards.
+                // The new stage sums as the values are made, instead of reading
+                // them back afterwards. (Whether a value fell below the fragile
+                // floor is checked when a proposal is accepted, not here: most are
+                // rejected.)
                 (sl, sh) = (_mm256_add_pd(sl, vl), _mm256_add_pd(sh, vh));
-                min = _mm256_min_pd(min, _mm256_min_pd(vl, vh));
             }
         }
         let (ul, uh) = sum_stages(e, sweep.unchanged());
         _mm256_storeu_pd(new_p.as_mut_ptr(), _mm256_add_pd(sl, ul));
         _mm256_storeu_pd(new_p.as_mut_ptr().add(4), _mm256_add_pd(sh, uh));
-        smallest(min)
     }
 }
 
@@ -648,43 +637,42 @@ unsafe fn sum_stages(e: &[f64], stages: &[usize]) -> (__m256d, __m256d) {
     (_mm256_add_pd(u0l, u1l), _mm256_add_pd(u0h, u1h))
 }
 
-/// The smallest lane of `min` (NaN if a lane is NaN).
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn smallest(min: __m256d) -> f64 {
-    let mut m = [0.0; 4];
-    // SAFETY: m holds 4 values.
-    unsafe { _mm256_storeu_pd(m.as_mut_ptr(), min) };
-    m.iter().fold(
-        f64::INFINITY,
-        |a, &b| if b < a || b.is_nan() { b } else { a },
-    )
-}
-
-/// AVX2 version of `kernels::group_total`: `out = ln(sum_s f_s p_s)`.
+/// AVX2 version of `kernels::scatter_stages`.
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA.
+/// The CPU must support AVX2; `from` must hold `stages.len() * LANES` values and
+/// every stage must lie in `to`.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn group_total(f: &[f64], p: &[&[f64; LANES]], out: &mut [f64; LANES]) {
-    let mut sl = _mm256_setzero_pd();
-    let mut sh = _mm256_setzero_pd();
-    for (fs, ps) in f.iter().zip(p) {
-        let w = _mm256_set1_pd(*fs);
-        // SAFETY: each ps holds LANES = 8 values.
-        unsafe {
-            sl = _mm256_fmadd_pd(w, _mm256_loadu_pd(ps.as_ptr()), sl);
-            sh = _mm256_fmadd_pd(w, _mm256_loadu_pd(ps.as_ptr().add(4)), sh);
+pub(crate) unsafe fn scatter_stages(
+    to: &mut [f64],
+    from: &[f64],
+    stages: &[usize],
+    floor: f64,
+) -> bool {
+    let f = _mm256_set1_pd(floor);
+    let mut low = _mm256_setzero_pd();
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        for (i, &k) in stages.iter().enumerate() {
+            let (src, dst) = (from.as_ptr().add(i * LANES), to.as_mut_ptr().add(k * LANES));
+            let (a, b) = (_mm256_loadu_pd(src), _mm256_loadu_pd(src.add(4)));
+            _mm256_storeu_pd(dst, a);
+            _mm256_storeu_pd(dst.add(4), b);
+            // `!(v >= floor)`: below the floor, or NaN.
+            low = _mm256_or_pd(
+                low,
+                _mm256_or_pd(
+                    _mm256_cmp_pd::<_CMP_NGE_UQ>(a, f),
+                    _mm256_cmp_pd::<_CMP_NGE_UQ>(b, f),
+                ),
+            );
         }
     }
-    // SAFETY: out holds 8 values.
-    unsafe {
-        _mm256_storeu_pd(out.as_mut_ptr(), ln4(sl));
-        _mm256_storeu_pd(out.as_mut_ptr().add(4), ln4(sh));
-    }
+    _mm256_movemask_pd(low) != 0
 }
 
-/// AVX2 version of `kernels::mixture_total`.
+/// AVX2 version of `kernels::mixture_total` (the same operations in the same
+/// order, lane `j` of a block holding its subjects `4 i + j`).
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
@@ -692,23 +680,30 @@ pub(crate) unsafe fn group_total(f: &[f64], p: &[&[f64; LANES]], out: &mut [f64;
 pub(crate) unsafe fn mixture_total(
     f: &[f64],
     p: &[&[f64]],
-    offset: &[f64],
+    offsets: &[[f64; 8]],
     n: usize,
     blocks: &mut Vec<f64>,
 ) -> bool {
+    use crate::kernels::{TOTAL_BLOCK, TOTAL_LN2_HI, TOTAL_LN2_LO};
     let padded = n.div_ceil(LANES) * LANES;
-    assert!(offset.len() >= padded && p.iter().all(|ps| ps.len() >= padded) && f.len() >= p.len());
+    assert!(
+        offsets.len() == padded.div_ceil(TOTAL_BLOCK)
+            && p.iter().all(|ps| ps.len() >= padded)
+            && f.len() >= p.len()
+    );
     let c = |v: f64| _mm256_set1_pd(v);
-    let sign = c(-0.0);
+    let (low, high) = (c((-TOTAL_RANGE).exp()), c(TOTAL_RANGE.exp()));
+    let mantissa = _mm256_set1_epi64x(0x000f_ffff_ffff_ffff);
+    let one_bits = _mm256_set1_epi64x(0x3ff0_0000_0000_0000);
     let mut ok = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
     // Lane indices of the current 4 subjects, as doubles (exact below 2^53).
     let mut idx = _mm256_setr_pd(0.0, 1.0, 2.0, 3.0);
     let n_f = c(n as f64);
     let mut start = 0;
     while start < padded {
-        let end = (start + crate::kernels::TOTAL_BLOCK).min(padded);
-        let mut sum = _mm256_setzero_pd();
-        let mut comp = _mm256_setzero_pd();
+        let end = (start + TOTAL_BLOCK).min(padded);
+        let mut prod = c(1.0);
+        let mut expo = _mm256_setzero_si256();
         let mut i = start;
         while i < end {
             // SAFETY: i + 4 <= padded, and every slice holds `padded` values (asserted).
@@ -717,41 +712,46 @@ pub(crate) unsafe fn mixture_total(
                 for (fs, ps) in f.iter().zip(p) {
                     s = _mm256_fmadd_pd(c(*fs), _mm256_loadu_pd(ps.as_ptr().add(i)), s);
                 }
-                let l = ln4(s);
-                // Lanes past the last subject are padding: they add 0 and pass the check.
+                // Lanes past the last subject are padding: they count as 1 and pass
+                // the check.
                 let valid = _mm256_cmp_pd::<_CMP_LT_OQ>(idx, n_f);
                 idx = _mm256_add_pd(idx, c(4.0));
-                // ln of a sum below ~1e-290 or above ~1e290 is out of the kernels' range.
                 let inside = _mm256_and_pd(
-                    _mm256_cmp_pd::<_CMP_GT_OQ>(l, c(-TOTAL_RANGE)),
-                    _mm256_cmp_pd::<_CMP_LT_OQ>(l, c(TOTAL_RANGE)),
+                    _mm256_cmp_pd::<_CMP_GT_OQ>(s, low),
+                    _mm256_cmp_pd::<_CMP_LT_OQ>(s, high),
                 );
                 // ok &= inside | !valid
                 ok = _mm256_and_pd(ok, _mm256_or_pd(inside, _mm256_andnot_pd(valid, ok)));
-                let v = _mm256_and_pd(
-                    valid,
-                    _mm256_add_pd(l, _mm256_loadu_pd(offset.as_ptr().add(i))),
+                let s = _mm256_blendv_pd(c(1.0), s, _mm256_and_pd(valid, inside));
+                let bits = _mm256_castpd_si256(s);
+                expo = _mm256_add_epi64(expo, _mm256_srli_epi64::<52>(bits));
+                prod = _mm256_mul_pd(
+                    prod,
+                    _mm256_castsi256_pd(_mm256_or_si256(
+                        _mm256_and_si256(bits, mantissa),
+                        one_bits,
+                    )),
                 );
-                // Neumaier's compensated sum, per lane.
-                let t = _mm256_add_pd(sum, v);
-                let big = _mm256_cmp_pd::<_CMP_GE_OQ>(
-                    _mm256_andnot_pd(sign, sum),
-                    _mm256_andnot_pd(sign, v),
-                );
-                let a = _mm256_add_pd(_mm256_sub_pd(sum, t), v);
-                let b = _mm256_add_pd(_mm256_sub_pd(v, t), sum);
-                comp = _mm256_add_pd(comp, _mm256_blendv_pd(b, a, big));
-                sum = t;
             }
             i += 4;
         }
-        let mut lanes = [0.0; 8];
-        // SAFETY: lanes holds 8 values.
+        let count = ((end - start) / 4) as i64;
+        let (mut e, mut lp) = ([0i64; 4], [0.0; 4]);
+        // SAFETY: each array holds 4 values.
         unsafe {
-            _mm256_storeu_pd(lanes.as_mut_ptr(), sum);
-            _mm256_storeu_pd(lanes.as_mut_ptr().add(4), comp);
+            _mm256_storeu_si256(e.as_mut_ptr().cast(), expo);
+            _mm256_storeu_pd(lp.as_mut_ptr(), ln4(prod));
         }
-        blocks.push(crate::likelihood::neumaier_sum(&lanes));
+        let offset = &offsets[start / TOTAL_BLOCK];
+        let mut parts = [0.0; 16];
+        for j in 0..4 {
+            let ej = (e[j] - 1023 * count) as f64;
+            parts[4 * j] = ej * TOTAL_LN2_HI;
+            parts[4 * j + 1] = ej.mul_add(TOTAL_LN2_LO, lp[j]);
+            parts[4 * j + 2] = offset[j];
+            parts[4 * j + 3] = offset[4 + j];
+        }
+        blocks.push(crate::likelihood::neumaier_sum(&parts));
         start = end;
     }
     _mm256_movemask_pd(ok) == 0b1111
