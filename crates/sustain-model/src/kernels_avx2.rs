@@ -51,6 +51,19 @@ pub(crate) fn exp4(x: __m256d) -> __m256d {
     ))
 }
 
+/// `exp(x)` for 4 lanes of either sign: [`exp4`] of `x` clamped to at most 700
+/// (about 1e304, still finite), as the portable `exp_lanes` does. For values
+/// relative to a subject's reference that a state may have outgrown (its groups
+/// rebuilt, or updated additively, after moves that raised a stage far above the
+/// reference): a sum that large fails the total's range check and the state is
+/// rebuilt, where an unclamped `exp4` would wrap its exponent into a wrong finite
+/// value.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn exp4_clamped(x: __m256d) -> __m256d {
+    exp4(_mm256_min_pd(x, _mm256_set1_pd(700.0)))
+}
+
 /// `ln(x)` for 4 positive, finite, normal lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -267,11 +280,11 @@ pub(crate) unsafe fn group_state(
         let mut sl = _mm256_setzero_pd();
         let mut sh = _mm256_setzero_pd();
         for k in 0..st.n_stages {
-            let lo = exp4(_mm256_sub_pd(
+            let lo = exp4_clamped(_mm256_sub_pd(
                 _mm256_loadu_pd(l.as_ptr().add(k * LANES)),
                 rl,
             ));
-            let hi = exp4(_mm256_sub_pd(
+            let hi = exp4_clamped(_mm256_sub_pd(
                 _mm256_loadu_pd(l.as_ptr().add(k * LANES + 4)),
                 rh,
             ));
@@ -426,14 +439,14 @@ pub(crate) unsafe fn group_delta(
         while i + 2 * LANES <= n {
             for (j, r) in [ref_l, ref_h, ref_l, ref_h].into_iter().enumerate() {
                 let v = _mm256_loadu_pd(lp.add(i + 4 * j));
-                _mm256_storeu_pd(ep.add(i + 4 * j), exp4(_mm256_sub_pd(v, r)));
+                _mm256_storeu_pd(ep.add(i + 4 * j), exp4_clamped(_mm256_sub_pd(v, r)));
             }
             i += 2 * LANES;
         }
         if i < n {
             for (j, r) in [ref_l, ref_h].into_iter().enumerate() {
                 let v = _mm256_loadu_pd(lp.add(i + 4 * j));
-                _mm256_storeu_pd(ep.add(i + 4 * j), exp4(_mm256_sub_pd(v, r)));
+                _mm256_storeu_pd(ep.add(i + 4 * j), exp4_clamped(_mm256_sub_pd(v, r)));
             }
         }
         stage_sum(e, new_e, changes.len(), unchanged, new_p);
@@ -1084,6 +1097,39 @@ mod tests {
         // SAFETY: only called after AVX2 and FMA were detected.
         unsafe { _mm256_storeu_pd(out.as_mut_ptr(), f(_mm256_loadu_pd(x.as_ptr()))) };
         out
+    }
+
+    /// `exp4_clamped` agrees with `exp4` on `[-700, 700]` and saturates above, as
+    /// the portable `exp_lanes`: no input wraps the exponent into a wrong finite
+    /// value (what a stale reference once produced, in the regression of
+    /// `incremental_state_equals_fresh_evaluation`).
+    #[test]
+    fn exp4_clamped_saturates_like_the_portable_exponential() {
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            eprintln!("skipped: this CPU has no AVX2+FMA");
+            return;
+        }
+        for x in [
+            [-800.0, -3.5, 0.0, 2.0],
+            [650.0, 700.0, 701.0, 3600.0],
+            [1e6, 709.9, 1.0, -1e6],
+        ] {
+            let got = lanes4(exp4_clamped, x);
+            let want =
+                crate::kernels::exp_lanes::<crate::kernels::Plain>(std::array::from_fn(|i| {
+                    x[i % 4]
+                }));
+            for i in 0..4 {
+                assert!(got[i].is_finite() && got[i] > 0.0, "{} -> {}", x[i], got[i]);
+                assert!(
+                    (got[i] - want[i]).abs() <= 1e-15 * want[i],
+                    "{} -> {} vs {}",
+                    x[i],
+                    got[i],
+                    want[i]
+                );
+            }
+        }
     }
 
     /// `exp8f` within 64 units of f32 rounding of the exact exponential over its
