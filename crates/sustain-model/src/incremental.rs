@@ -606,7 +606,36 @@ impl IncrementalLikelihood {
             };
             let xmax = lik.group_xmax();
             let mut prepared = false;
-            for g in 0..ng {
+            // The common case, a group that is not fragile and whose factors stay
+            // in bounds, takes the sweep; consecutive such groups go to the
+            // kernel in one call.
+            macro_rules! plain {
+                ($g:expr) => {
+                    !prop.per_stage
+                        && !self.fragile[s][$g]
+                        && xmax[$g] * prop.bound_a + prop.bound_d <= MAX_STEP_BOUND
+                };
+            }
+            let mut g = 0;
+            while g < ng {
+                if plain!(g) {
+                    let start = g;
+                    while g < ng && plain!(g) {
+                        g += 1;
+                    }
+                    let (x, obs) = lik.all_group_arrays();
+                    kernels::group_sweeps(
+                        lik.isa(),
+                        &sweep,
+                        x,
+                        obs,
+                        &self.e[s],
+                        &mut prop.new_e,
+                        &mut prop.new_p,
+                        start..g,
+                    );
+                    continue;
+                }
                 let bound = xmax[g] * prop.bound_a + prop.bound_d;
                 let block = g * ns * LANES..(g + 1) * ns * LANES;
                 let nblock = g * nc * LANES..(g + 1) * nc * LANES;
@@ -632,15 +661,12 @@ impl IncrementalLikelihood {
                     );
                     prop.fragile[g] = true;
                 } else if bound <= MAX_STEP_BOUND {
-                    // Whether a new value fell below FRAGILE is checked when the
-                    // proposal is accepted (`accept`).
+                    // (Not fragile and in bounds: the per-stage path, as the sweep
+                    // came first above.) Whether a new value fell below FRAGILE is
+                    // checked when the proposal is accepted (`accept`).
                     let (x, obs) = lik.group_arrays(g);
                     let (e, new_e) = (&self.e[s][block], &mut prop.new_e[nblock]);
-                    if prop.per_stage {
-                        kernels::group_factors(lik.isa(), listed(), x, obs, e, new_e, &mut p)
-                    } else {
-                        kernels::group_sweep(lik.isa(), &sweep, x, obs, e, new_e, &mut p)
-                    }
+                    kernels::group_factors(lik.isa(), listed(), x, obs, e, new_e, &mut p)
                 } else {
                     // Rebuild this group from scratch (see the module notes).
                     let at = prop.rebuilt_e.len();
@@ -661,6 +687,7 @@ impl IncrementalLikelihood {
                     prop.rebuilt.push(g);
                 }
                 prop.new_p[g * LANES..(g + 1) * LANES].copy_from_slice(&p);
+                g += 1;
             }
             drop(changes);
             prop.mu = Some(mu);

@@ -762,6 +762,16 @@ impl<'a> Sweep<'a> {
     pub(crate) fn terms(&self) -> &[SweepTerm] {
         self.terms
     }
+    pub(crate) fn n_stages(&self) -> usize {
+        self.n_stages
+    }
+    pub(crate) fn n_biomarkers(&self) -> usize {
+        self.n_biomarkers
+    }
+    /// How many stages change.
+    pub(crate) fn n_changed(&self) -> usize {
+        self.stages.len()
+    }
     pub(crate) fn unchanged(&self) -> &[usize] {
         self.unchanged
     }
@@ -843,31 +853,50 @@ multiversion!(
     pub(crate) fn group_sweep_generic(sweep: &Sweep, x: &[f64], obs: &[f64], e: &[f64], new_e: &mut [f64], new_p: &mut Lanes) => group_sweep_body
 );
 
-/// Proposal of one group after a sequence move, one pass over the changed stages
-/// (see `group_sweep_body`).
-pub(crate) fn group_sweep(
+/// Proposal of the groups `groups` after a sequence move, one pass over the
+/// changed stages each (see `group_sweep_body`): one call for a run of groups,
+/// each group's values at its offset in the whole arrays (`x`, `obs`: `[g][b][lane]`;
+/// `e`: `[g][k][lane]`; `new_e`: `[g][i][lane]` for the `i`-th changed stage;
+/// `new_p`: `[g][lane]`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn group_sweeps(
     isa: Isa,
     sweep: &Sweep,
     x: &[f64],
     obs: &[f64],
     e: &[f64],
     new_e: &mut [f64],
-    new_p: &mut Lanes,
+    new_p: &mut [f64],
+    groups: std::ops::Range<usize>,
 ) {
+    let (nb, ns, nc) = (sweep.n_biomarkers, sweep.n_stages, sweep.stages.len());
+    let end = groups.end;
     assert!(
-        x.len() >= sweep.n_biomarkers * LANES
-            && obs.len() >= sweep.n_biomarkers * LANES
-            && e.len() == sweep.n_stages * LANES
-            && new_e.len() >= sweep.stages.len() * LANES
+        x.len() >= end * nb * LANES
+            && obs.len() >= end * nb * LANES
+            && e.len() >= end * ns * LANES
+            && new_e.len() >= end * nc * LANES
+            && new_p.len() >= end * LANES
     );
     #[cfg(target_arch = "x86_64")]
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
         // SAFETY: `Isa::detect` found AVX2 and FMA; `sweep` was checked when built
-        // and the group's slices above.
-        unsafe { crate::kernels_avx2::group_sweep(sweep, x, obs, e, new_e, new_p) };
+        // and the arrays above, for every group below `end`.
+        unsafe { crate::kernels_avx2::group_sweeps(sweep, x, obs, e, new_e, new_p, groups) };
         return;
     }
-    group_sweep_generic(isa, sweep, x, obs, e, new_e, new_p)
+    for g in groups {
+        let p: &mut Lanes = (&mut new_p[g * LANES..(g + 1) * LANES]).try_into().unwrap();
+        group_sweep_generic(
+            isa,
+            sweep,
+            &x[g * nb * LANES..(g + 1) * nb * LANES],
+            &obs[g * nb * LANES..(g + 1) * nb * LANES],
+            &e[g * ns * LANES..(g + 1) * ns * LANES],
+            &mut new_e[g * nc * LANES..(g + 1) * nc * LANES],
+            p,
+        );
+    }
 }
 
 /// Copies the `i`-th `LANES` values of `from` into stage `stages[i]` of `to` (one

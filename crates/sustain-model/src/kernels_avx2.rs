@@ -539,13 +539,44 @@ unsafe fn sweep_terms(terms: &[SweepTerm], x: &[f64], obs: &[f64]) -> (__m256d, 
     unsafe { add_deltas(terms.iter().map(|t| (t.b as usize, t.a, t.d)), x, obs, z, z) }
 }
 
-/// AVX2 version of `kernels::group_sweep` (see `group_sweep_body` there).
+/// AVX2 version of `kernels::group_sweeps`.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA, and the sizes must be those
-/// `kernels::group_sweep` asserts.
+/// `kernels::group_sweeps` asserts.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn group_sweep(
+pub(crate) unsafe fn group_sweeps(
+    sweep: &Sweep,
+    x: &[f64],
+    obs: &[f64],
+    e: &[f64],
+    new_e: &mut [f64],
+    new_p: &mut [f64],
+    groups: std::ops::Range<usize>,
+) {
+    let (nb, ns, nc) = (sweep.n_biomarkers(), sweep.n_stages(), sweep.n_changed());
+    for g in groups {
+        // SAFETY: the caller checked the arrays for every group in `groups`.
+        unsafe {
+            group_sweep(
+                sweep,
+                x.get_unchecked(g * nb * LANES..(g + 1) * nb * LANES),
+                obs.get_unchecked(g * nb * LANES..(g + 1) * nb * LANES),
+                e.get_unchecked(g * ns * LANES..(g + 1) * ns * LANES),
+                new_e.get_unchecked_mut(g * nc * LANES..(g + 1) * nc * LANES),
+                &mut *(new_p.as_mut_ptr().add(g * LANES) as *mut [f64; LANES]),
+            )
+        }
+    }
+}
+
+/// One group of [`group_sweeps`] (see `group_sweep_body` in `kernels`).
+///
+/// # Safety
+/// As [`group_sweeps`], for this group's slices.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn group_sweep(
     sweep: &Sweep,
     x: &[f64],
     obs: &[f64],

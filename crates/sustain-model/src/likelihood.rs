@@ -273,6 +273,11 @@ impl Likelihood {
         &self.group_xmax
     }
 
+    /// Every group's values and observed masks (`[g][b][lane]` each).
+    pub(crate) fn all_group_arrays(&self) -> (&[f64], &[f64]) {
+        (&self.x, &self.obs)
+    }
+
     /// Group `g`'s values and observed mask (`[b][lane]` each).
     pub(crate) fn group_arrays(&self, g: usize) -> (&[f64], &[f64]) {
         let nb = self.events.n_biomarkers();
