@@ -25,7 +25,13 @@
 //! - a group whose factors could leave about `exp(±250)` in one move (large `|x|`
 //!   or a large move) is rebuilt from scratch instead;
 //! - a subject whose mixture sum leaves `(exp(-300), exp(300))` makes the proposal
-//!   fall back to the exact path;
+//!   fall back to the exact path. Rebuilt and additive groups exponentiate
+//!   `l - ref` against a reference fixed at the last full rebuild, which moves may
+//!   have left far behind: their exponential saturates at `exp(700)` (finite), so
+//!   such a stage fails this check instead of wrapping into a wrong value;
+//! - whether a new value fell below `1e-300` is checked when a proposal is
+//!   accepted, as its values are copied into the state (most proposals are
+//!   rejected and never need it);
 //! - every [`REFRESH_EVERY`] accepted proposals the whole state is rebuilt, which
 //!   bounds the rounding drift of the multiplicative updates (about 1e-13 relative
 //!   per update).
