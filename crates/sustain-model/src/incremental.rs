@@ -125,8 +125,9 @@ struct SubtypeProposal {
     new_e: Vec<f64>,
     /// `[g * LANES + lane]`.
     new_p: Vec<f64>,
-    /// Per group: whether its new values include one below [`FRAGILE`] (rebuilt and
-    /// fragile groups; the others are checked by `accept` as it copies them).
+    /// Per rebuilt group: whether its new values include one below [`FRAGILE`]
+    /// (fragile groups stay fragile; the others are checked by `accept` as it
+    /// copies them).
     fragile: Vec<bool>,
     /// `(stage, start, end)` into `deltas`: per changed stage, the changed
     /// biomarkers `(b, dmu, dh)` (for fragile groups' additive path).
@@ -665,7 +666,6 @@ impl IncrementalLikelihood {
                         &mut prop.new_e[nblock],
                         &mut p,
                     );
-                    prop.fragile[g] = true;
                 } else if bound <= MAX_STEP_BOUND {
                     // (Not fragile and in bounds: the per-stage path, as the sweep
                     // came first above.) Whether a new value fell below FRAGILE is

@@ -1147,11 +1147,31 @@ pub(crate) fn offset_blocks(offset: &[f64], n: usize) -> Vec<[f64; 8]> {
         .collect()
 }
 
-/// `ln 2` split so that `e * TOTAL_LN2_HI` is exact for `|e| < 2^32`.
-#[allow(clippy::excessive_precision)]
-pub(crate) const TOTAL_LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
-#[allow(clippy::excessive_precision)]
-pub(crate) const TOTAL_LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+/// One block of [`mixture_total`] from its lanes' sums of biased binary exponents
+/// (`count` values each), the logarithms of their mantissa products and the
+/// block's offsets ([`offset_blocks`]): the compensated sum over lanes of
+/// `e ln 2`, `ln(product)` and the offsets' sum and compensation.
+pub(crate) fn block_total(
+    expo: [i64; 4],
+    ln_prod: [f64; 4],
+    count: usize,
+    offset: &[f64; 8],
+) -> f64 {
+    // `ln 2` split so that `e * LN2_HI` is exact for `|e| < 2^32`.
+    #[allow(clippy::excessive_precision)]
+    const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+    #[allow(clippy::excessive_precision)]
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    let mut parts = [0.0; 16];
+    for j in 0..4 {
+        let e = (expo[j] - 1023 * count as i64) as f64;
+        parts[4 * j] = e * LN2_HI;
+        parts[4 * j + 1] = e.mul_add(LN2_LO, ln_prod[j]);
+        parts[4 * j + 2] = offset[j];
+        parts[4 * j + 3] = offset[4 + j];
+    }
+    crate::likelihood::neumaier_sum(&parts)
+}
 
 // The mantissa products of a block stay below 2^(TOTAL_BLOCK / 4) (see below).
 const _: () = assert!(TOTAL_BLOCK.is_multiple_of(LANES) && TOTAL_BLOCK / 4 <= 512);
@@ -1218,17 +1238,12 @@ pub(crate) fn mixture_total(
                 prod[j] *= f64::from_bits((bits & MANTISSA) | ONE_BITS);
             }
         }
-        let count = ((end - start) / 4) as i64;
-        let offset = &offsets[start / TOTAL_BLOCK];
-        let mut parts = [0.0; 16];
-        for j in 0..4 {
-            let e = (expo[j] - 1023 * count) as f64;
-            parts[4 * j] = e * TOTAL_LN2_HI;
-            parts[4 * j + 1] = e.mul_add(TOTAL_LN2_LO, prod[j].ln());
-            parts[4 * j + 2] = offset[j];
-            parts[4 * j + 3] = offset[4 + j];
-        }
-        blocks.push(crate::likelihood::neumaier_sum(&parts));
+        blocks.push(block_total(
+            expo,
+            prod.map(f64::ln),
+            (end - start) / 4,
+            &offsets[start / TOTAL_BLOCK],
+        ));
         start = end;
     }
     ok

@@ -728,7 +728,7 @@ pub(crate) unsafe fn mixture_total(
     n: usize,
     blocks: &mut Vec<f64>,
 ) -> bool {
-    use crate::kernels::{TOTAL_BLOCK, TOTAL_LN2_HI, TOTAL_LN2_LO};
+    use crate::kernels::TOTAL_BLOCK;
     let padded = n.div_ceil(LANES) * LANES;
     assert!(
         offsets.len() == padded.div_ceil(TOTAL_BLOCK)
@@ -779,23 +779,18 @@ pub(crate) unsafe fn mixture_total(
             }
             i += 4;
         }
-        let count = ((end - start) / 4) as i64;
         let (mut e, mut lp) = ([0i64; 4], [0.0; 4]);
         // SAFETY: each array holds 4 values.
         unsafe {
             _mm256_storeu_si256(e.as_mut_ptr().cast(), expo);
             _mm256_storeu_pd(lp.as_mut_ptr(), ln4(prod));
         }
-        let offset = &offsets[start / TOTAL_BLOCK];
-        let mut parts = [0.0; 16];
-        for j in 0..4 {
-            let ej = (e[j] - 1023 * count) as f64;
-            parts[4 * j] = ej * TOTAL_LN2_HI;
-            parts[4 * j + 1] = ej.mul_add(TOTAL_LN2_LO, lp[j]);
-            parts[4 * j + 2] = offset[j];
-            parts[4 * j + 3] = offset[4 + j];
-        }
-        blocks.push(crate::likelihood::neumaier_sum(&parts));
+        blocks.push(crate::kernels::block_total(
+            e,
+            lp,
+            (end - start) / 4,
+            &offsets[start / TOTAL_BLOCK],
+        ));
         start = end;
     }
     _mm256_movemask_pd(ok) == 0b1111
