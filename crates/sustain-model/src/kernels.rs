@@ -59,7 +59,13 @@ impl Isa {
             if std::env::var_os("SUSTAIN_NO_SIMD").is_some() {
                 return Isa::Baseline;
             }
-            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
+            // `SUSTAIN_NO_AVX512`: the AVX2 kernels on an AVX-512 CPU (same results;
+            // for comparing the two).
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && std::env::var_os("SUSTAIN_NO_AVX512").is_none()
+            {
                 return Isa::Avx512;
             }
             if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
@@ -67,6 +73,24 @@ impl Isa {
             }
         }
         Isa::Baseline
+    }
+
+    /// Whether this CPU can run the kernels of `self` (whatever
+    /// `SUSTAIN_NO_SIMD` or `SUSTAIN_NO_AVX512` say).
+    pub fn is_supported(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+            match self {
+                Isa::Avx512 => avx2 && is_x86_feature_detected!("avx512f"),
+                Isa::Avx2 => avx2,
+                Isa::Baseline => true,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self == Isa::Baseline
+        }
     }
 }
 
@@ -341,7 +365,11 @@ pub(crate) fn subtype_lse(
     #[cfg(target_arch = "x86_64")]
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
         // SAFETY: `Isa::detect` found AVX2 and FMA (AVX-512 CPUs have both).
-        unsafe { crate::kernels_avx2::subtype_lse(st, groups, scratch, lse) };
+        if isa == Isa::Avx512 {
+            unsafe { crate::kernels_avx512::subtype_lse(st, groups, scratch, lse) }
+        } else {
+            unsafe { crate::kernels_avx2::subtype_lse(st, groups, scratch, lse) }
+        };
         return;
     }
     subtype_lse_generic(isa, st, groups, scratch, lse)
@@ -362,7 +390,11 @@ pub(crate) fn stage_values(isa: Isa, st: &StageInput, g: &GroupInput, out: &mut 
     #[cfg(target_arch = "x86_64")]
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
         // SAFETY: `Isa::detect` found AVX2 and FMA (AVX-512 CPUs have both).
-        unsafe { crate::kernels_avx2::stage_values(st, g, out) };
+        if isa == Isa::Avx512 {
+            unsafe { crate::kernels_avx512::stage_values(st, g, out) }
+        } else {
+            unsafe { crate::kernels_avx2::stage_values(st, g, out) }
+        };
         return;
     }
     stage_values_generic(isa, st, g, out)
@@ -405,7 +437,11 @@ pub(crate) fn stage_exp(isa: Isa, l: &mut [f64], n_stages: usize, r: &mut Lanes)
     #[cfg(target_arch = "x86_64")]
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
         // SAFETY: `Isa::detect` found AVX2 and FMA.
-        unsafe { crate::kernels_avx2::stage_exp(l, n_stages, r) };
+        if isa == Isa::Avx512 {
+            unsafe { crate::kernels_avx512::stage_exp(l, n_stages, r) }
+        } else {
+            unsafe { crate::kernels_avx2::stage_exp(l, n_stages, r) }
+        };
         return;
     }
     stage_exp_generic(isa, l, n_stages, r)
@@ -508,7 +544,13 @@ pub(crate) fn posterior_group(
     #[cfg(target_arch = "x86_64")]
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
         // SAFETY: `Isa::detect` found AVX2 and FMA.
-        unsafe { crate::kernels_avx2::posterior_group(log_f, blocks, refs, n_stages, tmp, acc) };
+        if isa == Isa::Avx512 {
+            unsafe {
+                crate::kernels_avx512::posterior_group(log_f, blocks, refs, n_stages, tmp, acc)
+            }
+        } else {
+            unsafe { crate::kernels_avx2::posterior_group(log_f, blocks, refs, n_stages, tmp, acc) }
+        };
         return;
     }
     posterior_group_generic(isa, log_f, blocks, refs, n_stages, tmp, acc)
@@ -524,7 +566,11 @@ pub(crate) fn mixture(isa: Isa, log_f: &[f64], lse: &[&[f64]], out: &mut [f64]) 
     #[cfg(target_arch = "x86_64")]
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
         // SAFETY: `Isa::detect` found AVX2 and FMA.
-        unsafe { crate::kernels_avx2::mixture(log_f, lse, out) };
+        if isa == Isa::Avx512 {
+            unsafe { crate::kernels_avx512::mixture(log_f, lse, out) }
+        } else {
+            unsafe { crate::kernels_avx2::mixture(log_f, lse, out) }
+        };
         return;
     }
     mixture_generic(isa, log_f, lse, out)
@@ -882,7 +928,11 @@ pub(crate) fn group_sweeps(
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
         // SAFETY: `Isa::detect` found AVX2 and FMA; `sweep` was checked when built
         // and the arrays above, for every group below `end`.
-        unsafe { crate::kernels_avx2::group_sweeps(sweep, x, obs, e, new_e, new_p, groups) };
+        if isa == Isa::Avx512 {
+            unsafe { crate::kernels_avx512::group_sweeps(sweep, x, obs, e, new_e, new_p, groups) }
+        } else {
+            unsafe { crate::kernels_avx2::group_sweeps(sweep, x, obs, e, new_e, new_p, groups) }
+        };
         return;
     }
     for g in groups {
@@ -916,7 +966,11 @@ pub(crate) fn scatter_stages(
     #[cfg(target_arch = "x86_64")]
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
         // SAFETY: `Isa::detect` found AVX2; sizes and stages checked above.
-        return unsafe { crate::kernels_avx2::scatter_stages(to, from, stages, floor) };
+        return if isa == Isa::Avx512 {
+            unsafe { crate::kernels_avx512::scatter_stages(to, from, stages, floor) }
+        } else {
+            unsafe { crate::kernels_avx2::scatter_stages(to, from, stages, floor) }
+        };
     }
     let _ = isa;
     let mut low = [false; LANES];
@@ -958,7 +1012,11 @@ pub(crate) fn group_state(
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
         // SAFETY: `Isa::detect` found AVX2 and FMA; sizes checked above (the stage
         // block checks its own).
-        unsafe { crate::kernels_avx2::group_state(st, g, reference, l, e, p) };
+        if isa == Isa::Avx512 {
+            unsafe { crate::kernels_avx512::group_state(st, g, reference, l, e, p) }
+        } else {
+            unsafe { crate::kernels_avx2::group_state(st, g, reference, l, e, p) }
+        };
         return;
     }
     group_state_generic(isa, st, g, reference, l, e, p)
@@ -988,10 +1046,18 @@ pub(crate) fn group_delta(
     #[cfg(target_arch = "x86_64")]
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
         // SAFETY: `Isa::detect` found AVX2 and FMA.
-        unsafe {
-            crate::kernels_avx2::group_delta(
-                x, obs, changes, unchanged, reference, l, e, new_l, new_e, new_p,
-            )
+        if isa == Isa::Avx512 {
+            unsafe {
+                crate::kernels_avx512::group_delta(
+                    x, obs, changes, unchanged, reference, l, e, new_l, new_e, new_p,
+                )
+            }
+        } else {
+            unsafe {
+                crate::kernels_avx2::group_delta(
+                    x, obs, changes, unchanged, reference, l, e, new_l, new_e, new_p,
+                )
+            }
         };
         return;
     }
@@ -1099,8 +1165,22 @@ pub(crate) fn group_factors(
     if matches!(isa, Isa::Avx2 | Isa::Avx512) {
         // SAFETY: `Isa::detect` found AVX2 and FMA; `set` was checked when built
         // and the group's slices above.
-        unsafe {
-            crate::kernels_avx2::group_factors(x, obs, changes, set.unchanged, e, new_e, new_p)
+        if isa == Isa::Avx512 {
+            unsafe {
+                crate::kernels_avx512::group_factors(
+                    x,
+                    obs,
+                    changes,
+                    set.unchanged,
+                    e,
+                    new_e,
+                    new_p,
+                )
+            }
+        } else {
+            unsafe {
+                crate::kernels_avx2::group_factors(x, obs, changes, set.unchanged, e, new_e, new_p)
+            }
         };
         return;
     }

@@ -178,12 +178,19 @@ impl Likelihood {
     pub fn isa(&self) -> Isa {
         self.isa
     }
-    /// Forces an instruction set (for tests and benchmarks comparing kernels).
-    /// Panics in debug builds if the CPU lacks it? No: callers must only pass what
-    /// [`Isa::detect`] allows; `Baseline` is always safe.
+    /// The portable kernels (always available; for tests comparing kernels).
     pub fn with_baseline_kernels(mut self) -> Self {
         self.isa = Isa::Baseline;
         self
+    }
+    /// The kernels of `isa` if this CPU supports them (for tests and benchmarks
+    /// comparing kernels), else `None`.
+    pub fn with_kernels(mut self, isa: Isa) -> Option<Self> {
+        if !isa.is_supported() {
+            return None;
+        }
+        self.isa = isa;
+        Some(self)
     }
     /// The sequence-independent part of `log p(x_m)`, including `-ln(N+1)`.
     pub fn subject_constants(&self) -> &[f64] {
