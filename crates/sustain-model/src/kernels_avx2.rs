@@ -191,6 +191,33 @@ unsafe fn stage_tile<const T: usize, const A: usize>(
     }
 }
 
+/// Per-lane maximum of 4 lanes over `n_stages` rows of `LANES` from `p` (finite
+/// values): four running maxima, so the comparisons do not wait on one another.
+///
+/// # Safety
+/// `p` must point at `n_stages * LANES` readable values, `n_stages > 0`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn max_stages(p: *const f64, n_stages: usize) -> __m256d {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        let first = _mm256_loadu_pd(p);
+        let mut m = [first; 4];
+        let mut k = 1;
+        while k + 4 <= n_stages {
+            for j in 0..4 {
+                m[j] = _mm256_max_pd(m[j], _mm256_loadu_pd(p.add((k + j) * LANES)));
+            }
+            k += 4;
+        }
+        while k < n_stages {
+            m[0] = _mm256_max_pd(m[0], _mm256_loadu_pd(p.add(k * LANES)));
+            k += 1;
+        }
+        _mm256_max_pd(_mm256_max_pd(m[0], m[1]), _mm256_max_pd(m[2], m[3]))
+    }
+}
+
 /// Per-lane `log sum_k exp(v[k][lane])` over the first `n_stages` rows.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -199,12 +226,8 @@ fn lse_block(v: &[f64], n_stages: usize, out: &mut [f64]) {
     let p = v.as_ptr();
     // SAFETY: every index is below n_stages * LANES, checked above.
     unsafe {
-        let mut max_l = _mm256_loadu_pd(p);
-        let mut max_h = _mm256_loadu_pd(p.add(4));
-        for k in 1..n_stages {
-            max_l = _mm256_max_pd(max_l, _mm256_loadu_pd(p.add(k * LANES)));
-            max_h = _mm256_max_pd(max_h, _mm256_loadu_pd(p.add(k * LANES + 4)));
-        }
+        let max_l = max_stages(p, n_stages);
+        let max_h = max_stages(p.add(4), n_stages);
         // Two stages per step: four independent exponentials in flight.
         let mut sum = [_mm256_setzero_pd(); 4];
         let mut k = 0;

@@ -44,11 +44,9 @@ pub(crate) fn exp8(x: __m512d) -> __m512d {
     let u = _mm512_fmadd_pd(p4, r4, s1);
     let qr = _mm512_fmadd_pd(u, r4, s0);
     let p = _mm512_fmadd_pd(qr, r2, _mm512_add_pd(r, c(1.0)));
-    let n_bits = _mm512_sub_epi64(_mm512_castpd_si512(t), _mm512_castpd_si512(c(SHIFT)));
-    _mm512_castsi512_pd(_mm512_add_epi64(
-        _mm512_castpd_si512(p),
-        _mm512_slli_epi64::<52>(n_bits),
-    ))
+    // Times 2^n in one instruction (`exp4` adds n to the exponent field in three):
+    // the same bits, as p 2^n is a normal number (p in [0.7, 1.5], n >= -1010).
+    _mm512_scalef_pd(p, n)
 }
 
 /// [`exp8`] of `x` clamped to at most 700 (see `kernels_avx2::exp4_clamped`).
@@ -167,6 +165,34 @@ unsafe fn stage_tile<const T: usize>(st: &StageInput, g: &GroupInput, k0: usize,
     }
 }
 
+/// Per-lane maximum of the first `n_stages` rows of `p` (finite values; the
+/// same as `kernels_avx2::max_stages`): four running maxima, so the comparisons
+/// do not wait on one another.
+///
+/// # Safety
+/// `p` must point at `n_stages * LANES` readable values, `n_stages > 0`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn max_stages(p: *const f64, n_stages: usize) -> __m512d {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        let first = _mm512_loadu_pd(p);
+        let mut m = [first; 4];
+        let mut k = 1;
+        while k + 4 <= n_stages {
+            for j in 0..4 {
+                m[j] = _mm512_max_pd(m[j], _mm512_loadu_pd(p.add((k + j) * LANES)));
+            }
+            k += 4;
+        }
+        while k < n_stages {
+            m[0] = _mm512_max_pd(m[0], _mm512_loadu_pd(p.add(k * LANES)));
+            k += 1;
+        }
+        _mm512_max_pd(_mm512_max_pd(m[0], m[1]), _mm512_max_pd(m[2], m[3]))
+    }
+}
+
 /// Per-lane `log sum_k exp(v[k][lane])` over the first `n_stages` rows (see
 /// `kernels_avx2::lse_block`: even and odd stages summed apart, then added).
 #[inline]
@@ -176,10 +202,7 @@ fn lse_block(v: &[f64], n_stages: usize, out: &mut [f64]) {
     let p = v.as_ptr();
     // SAFETY: every index is below n_stages * LANES, checked above.
     unsafe {
-        let mut max = _mm512_loadu_pd(p);
-        for k in 1..n_stages {
-            max = _mm512_max_pd(max, _mm512_loadu_pd(p.add(k * LANES)));
-        }
+        let max = max_stages(p, n_stages);
         // Four stages per step: four independent exponentials in flight, two
         // sums (even, odd stages) as the AVX2 kernel keeps.
         let (mut even, mut odd) = (_mm512_setzero_pd(), _mm512_setzero_pd());
