@@ -260,6 +260,12 @@ impl CsvTable {
         let text = &self.rows[row][col];
         match parse_cell(text) {
             Cell::Missing => Ok(f64::NAN),
+            Cell::Number(v) if v.abs() > sustain_model::data::MAX_ABS_VALUE => Err(self
+                .cell_error(
+                    row,
+                    col,
+                    format!("value {v:e} is too large (beyond 1e150 the likelihood overflows)"),
+                )),
             Cell::Number(v) => Ok(v),
             Cell::Infinite => Err(self.cell_error(row, col, "infinite value")),
             Cell::NotANumber => Err(self.cell_error(row, col, format!("'{text}' is not a number"))),

@@ -13,6 +13,10 @@ pub struct Dataset {
     values: Array2<f64>,
 }
 
+/// Largest `|value|` a data set or model may hold: squares of larger values (and
+/// their sums over biomarkers) overflow the likelihood to NaN.
+pub const MAX_ABS_VALUE: f64 = 1e150;
+
 impl Dataset {
     /// Validates a subjects x biomarkers matrix (NaN = missing).
     ///
@@ -29,6 +33,10 @@ impl Dataset {
         for (row, subject) in values.axis_iter(Axis(0)).enumerate() {
             if let Some(column) = subject.iter().position(|v| v.is_infinite()) {
                 return Err(ModelError::InfiniteValue { row, column });
+            }
+            if let Some(column) = subject.iter().position(|v| v.abs() > MAX_ABS_VALUE) {
+                let value = subject[column];
+                return Err(ModelError::ValueTooLarge { row, column, value });
             }
             if subject.iter().all(|v| v.is_nan()) {
                 return Err(ModelError::AllMissing { row });

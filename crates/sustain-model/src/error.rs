@@ -29,6 +29,21 @@ pub enum ModelError {
     /// A data value is +/-infinity (0-based row and column).
     #[error("infinite value at row {row}, column {column}")]
     InfiniteValue { row: usize, column: usize },
+    /// A data value is beyond `data::MAX_ABS_VALUE` (0-based row and column): its
+    /// square would overflow the likelihood.
+    #[error("value {value:e} at row {row}, column {column} is too large: z-scores beyond 1e150 overflow the likelihood")]
+    ValueTooLarge {
+        row: usize,
+        column: usize,
+        value: f64,
+    },
+    /// A model value is beyond `data::MAX_ABS_VALUE`, or `z_max` is not positive.
+    #[error("{what} of biomarker {biomarker} is {value}: it must be positive and at most 1e150")]
+    ModelValueOutOfRange {
+        what: &'static str,
+        biomarker: usize,
+        value: f64,
+    },
     /// Every value of a subject is missing (0-based row).
     #[error("subject at row {row} has every biomarker missing")]
     AllMissing { row: usize },

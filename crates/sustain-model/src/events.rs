@@ -26,6 +26,10 @@ pub struct EventSet {
     events: Vec<Event>,
     /// Event indices of each biomarker in increasing threshold order.
     by_biomarker: Vec<Vec<usize>>,
+    /// `z_vals` as given, zeros in place (rectangular, short rows padded with 0):
+    /// the events' numbering depends on where the zeros are, so a saved model
+    /// must keep them there.
+    z_vals: Vec<Vec<f64>>,
     z_max: Vec<f64>,
     /// z at stage 0 (the reference uses 0).
     z_min: f64,
@@ -70,6 +74,20 @@ impl EventSet {
                     biomarker: b,
                 });
             }
+            if !(z_max[b] > 0.0 && z_max[b] <= crate::data::MAX_ABS_VALUE) {
+                return Err(ModelError::ModelValueOutOfRange {
+                    what: "z_max",
+                    biomarker: b,
+                    value: z_max[b],
+                });
+            }
+            if let Some(&z) = row.iter().find(|&&z| z > crate::data::MAX_ABS_VALUE) {
+                return Err(ModelError::ModelValueOutOfRange {
+                    what: "a threshold",
+                    biomarker: b,
+                    value: z,
+                });
+            }
             if let Some(&z) = row.iter().find(|&&z| z < 0.0) {
                 return Err(ModelError::NegativeThreshold {
                     biomarker: b,
@@ -107,9 +125,18 @@ impl EventSet {
         if events.len() > u16::MAX as usize {
             return Err(ModelError::TooManyEvents(events.len()));
         }
+        let z_vals = z_vals
+            .iter()
+            .map(|row| {
+                let mut row = row.clone();
+                row.resize(n_levels, 0.0);
+                row
+            })
+            .collect();
         Ok(Self {
             events,
             by_biomarker,
+            z_vals,
             z_max: z_max.to_vec(),
             z_min: 0.0,
             sigma: 1.0,
@@ -176,16 +203,44 @@ impl EventSet {
         let ev = self.events[e];
         self.by_biomarker[ev.biomarker].get(ev.level + 1).copied()
     }
-    /// `z_vals` as a rectangular matrix (biomarkers x max levels, 0 = no event).
+    /// `z_vals` as given (biomarkers x levels, 0 = no event, zeros where they
+    /// were: they decide the events' numbering), short rows padded with 0 at the
+    /// end (which numbers nothing differently).
     pub fn z_vals(&self) -> Vec<Vec<f64>> {
-        let width = self.by_biomarker.iter().map(Vec::len).max().unwrap_or(0);
-        self.by_biomarker
-            .iter()
-            .map(|evs| {
-                let mut row: Vec<f64> = evs.iter().map(|&e| self.events[e].z).collect();
-                row.resize(width, 0.0);
-                row
-            })
-            .collect()
+        self.z_vals.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model with zeros before or between thresholds numbers its events by the
+    /// zeros' places (as the reference does); `z_vals()` keeps them there, so a
+    /// saved and reloaded model numbers its events the same way.
+    #[test]
+    fn z_vals_round_trip_keeps_the_numbering() {
+        for (z, zmax) in [
+            (
+                vec![vec![0.0, 1.0, 2.0], vec![1.0, 2.0, 3.0]],
+                vec![4.0, 5.0],
+            ),
+            (
+                vec![vec![1.0, 0.0, 2.0], vec![1.0, 2.0, 3.0], vec![1.0, 2.0]],
+                vec![4.0, 5.0, 5.0],
+            ),
+            (vec![vec![0.0, 0.0, 3.0], vec![2.0]], vec![4.0, 5.0]),
+        ] {
+            let a = EventSet::new(&z, &zmax).unwrap();
+            let b = EventSet::new(&a.z_vals(), &zmax).unwrap();
+            assert_eq!(a.events(), b.events(), "{z:?}");
+            assert_eq!(a, b);
+        }
+        // The numbering itself: (b1, 1) comes before (b0, 1) when b0's first column
+        // is 0.
+        let a = EventSet::new(&[vec![0.0, 1.0], vec![1.0, 2.0]], &[4.0, 5.0]).unwrap();
+        assert_eq!(a.event(0).biomarker, 1);
+        assert_eq!(a.event(1).biomarker, 0);
+        assert_eq!(a.z_vals(), vec![vec![0.0, 1.0], vec![1.0, 2.0]]);
     }
 }

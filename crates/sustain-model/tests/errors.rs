@@ -478,3 +478,49 @@ fn unknown_missing_convention() {
         )
     );
 }
+
+// ------------------------------------------------------- values out of range
+
+/// Values whose squares overflow the likelihood are rejected by position, never
+/// evaluated to NaN.
+#[test]
+fn data_values_beyond_1e150_are_rejected() {
+    let e = Dataset::from_rows(&[vec![1.0, 2.0], vec![0.5, -1.4e155]]).unwrap_err();
+    assert_eq!(
+        e,
+        ModelError::ValueTooLarge {
+            row: 1,
+            column: 1,
+            value: -1.4e155
+        }
+    );
+    assert!(e.to_string().contains("row 1, column 1"), "{e}");
+    // The bound itself is fine, and the likelihood stays finite there.
+    let d = Dataset::from_rows(&[vec![1e150, 2.0], vec![0.5, 1.0]]).unwrap();
+    let ev = EventSet::uniform(2, &[1.0, 2.0], 5.0).unwrap();
+    let lik = Likelihood::new(ev.clone(), &d, MissingConvention::Marginalise).unwrap();
+    let seq = Sequence::new(&ev, &[0, 1, 2, 3]).unwrap();
+    let mix = Mixture::new(vec![seq], vec![1.0]).unwrap();
+    assert!(lik.loglike(&mix).is_finite());
+}
+
+#[test]
+fn z_max_must_be_positive_and_model_values_bounded() {
+    for bad in [0.0, -1.0] {
+        let e = EventSet::new(&[vec![1.0, 2.0]], &[bad]).unwrap_err();
+        assert_eq!(
+            e,
+            ModelError::ModelValueOutOfRange {
+                what: "z_max",
+                biomarker: 0,
+                value: bad
+            },
+            "{e}"
+        );
+    }
+    let e = EventSet::new(&[vec![1.0], vec![1.0, 1e151]], &[5.0, 2e151]).unwrap_err();
+    assert!(
+        matches!(e, ModelError::ModelValueOutOfRange { biomarker: 1, .. }),
+        "{e}"
+    );
+}

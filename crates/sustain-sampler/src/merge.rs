@@ -279,13 +279,26 @@ fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics 
     }
     let mut warnings = Vec::new();
     let bad = |v: f64| v.is_nan() || v >= RHAT_THRESHOLD;
-    if bad(summary.rhat) {
+    // Every sample with the same log-likelihood: R-hat and ESS are undefined (NaN),
+    // and the reason is that nothing moved, which says more than "NaN".
+    let frozen = ll
+        .iter()
+        .flatten()
+        .all(|&v| ll.first().and_then(|c| c.first()) == Some(&v));
+    if frozen && ll.iter().map(Vec::len).sum::<usize>() > 1 {
+        warnings.push(
+            "the chains never moved: every sample has the same log-likelihood (R-hat and ESS \
+             are undefined); the step sizes may have been tuned to their floor, or the model \
+             has a single possible sequence"
+                .to_string(),
+        );
+    } else if bad(summary.rhat) {
         warnings.push(format!(
             "R-hat of the log-likelihood is {:.3} (needs < {RHAT_THRESHOLD})",
             summary.rhat
         ));
     }
-    if summary.ess_bulk.is_nan() || summary.ess_bulk <= ESS_THRESHOLD {
+    if !frozen && (summary.ess_bulk.is_nan() || summary.ess_bulk <= ESS_THRESHOLD) {
         warnings.push(format!(
             "bulk ESS of the log-likelihood is {:.0} (needs > {ESS_THRESHOLD}); run more iterations or chains",
             summary.ess_bulk
@@ -318,5 +331,46 @@ fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics 
         converged: warnings.is_empty(),
         warnings,
         relabelled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{run_chain, ProposalMode, StepSizes};
+    use rand::SeedableRng;
+    use std::sync::Arc;
+    use sustain_model::*;
+
+    /// A model with one possible sequence and one subtype: nothing can move, the
+    /// diagnostics are undefined, and the verdict says why instead of "NaN".
+    #[test]
+    fn frozen_chains_are_reported_as_such() {
+        let events = EventSet::new(&[vec![1.0]], &[5.0]).unwrap();
+        let data = Dataset::from_rows(&[vec![0.3], vec![1.7], vec![2.5]]).unwrap();
+        let lik = Arc::new(
+            Likelihood::new(events.clone(), &data, MissingConvention::Marginalise).unwrap(),
+        );
+        let start = Mixture::new(vec![Sequence::new(&events, &[0]).unwrap()], vec![1.0]).unwrap();
+        let chains: Vec<ChainRun> = (0..2)
+            .map(|i| {
+                let mut rng = rand_pcg::Pcg64::seed_from_u64(i);
+                run_chain(
+                    i as usize,
+                    &events,
+                    IncrementalLikelihood::new(Arc::clone(&lik), &start),
+                    &start,
+                    ProposalMode::Exact,
+                    &StepSizes::initial(1, 1),
+                    200,
+                    &mut rng,
+                )
+            })
+            .collect();
+        let (_, d) = merge(chains, 100, 1);
+        assert!(!d.converged);
+        assert!(d.rhat_loglike.is_nan());
+        assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+        assert!(d.warnings[0].contains("never moved"), "{:?}", d.warnings);
     }
 }

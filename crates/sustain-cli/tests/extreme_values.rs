@@ -1,0 +1,89 @@
+//! Values the likelihood cannot hold are rejected with the file, row and column
+//! (before: a value beyond about 1.4e154 made `evaluate` print a null log-likelihood
+//! and `fit` a NaN one, with exit status 0), and so is a non-positive `z_max`.
+
+use std::process::{Command, Output};
+
+fn sustain(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sustain"))
+        .args(args)
+        .output()
+        .expect("the sustain binary runs")
+}
+
+/// Exit status 2 and one line `error: ...` on stderr containing every needle.
+fn user_error(out: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    for n in needles {
+        assert!(err.contains(n), "'{n}' not in: {err}");
+    }
+}
+
+#[test]
+fn huge_values_and_bad_z_max_are_user_errors() {
+    let dir = std::env::temp_dir().join(format!("sustain-extreme-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |name: &str| dir.join(name).display().to_string();
+    std::fs::write(p("data.csv"), "id,a,b\ns1,0.5,1.0\ns2,1e155,2.0\ns3,0.1,\n").unwrap();
+    std::fs::write(
+        p("model.json"),
+        r#"{"biomarkers": ["a", "b"], "z_vals": [[1, 2], [1, 2]], "z_max": [5, 5]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        p("zmax0.json"),
+        r#"{"biomarkers": ["a", "b"], "z_vals": [[1, 2], [1, 2]], "z_max": [5, 0]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        p("seq.json"),
+        r#"{"sequences": [[0, 1, 2, 3]], "f": [1.0]}"#,
+    )
+    .unwrap();
+    let out = sustain(&[
+        "evaluate",
+        "--data",
+        &p("data.csv"),
+        "--model",
+        &p("model.json"),
+        "--sequences",
+        &p("seq.json"),
+        "--id-column",
+        "id",
+    ]);
+    user_error(&out, &["data.csv", "row 2", "'a'", "too large"]);
+    let out = sustain(&[
+        "fit",
+        "--data",
+        &p("data.csv"),
+        "--model",
+        &p("model.json"),
+        "--id-column",
+        "id",
+        "--subtypes",
+        "1",
+        "--out",
+        &p("fit"),
+    ]);
+    user_error(&out, &["data.csv", "row 2", "'a'", "too large"]);
+    std::fs::write(p("data.csv"), "id,a,b\ns1,0.5,1.0\ns2,1.5,2.0\ns3,0.1,\n").unwrap();
+    let out = sustain(&[
+        "evaluate",
+        "--data",
+        &p("data.csv"),
+        "--model",
+        &p("zmax0.json"),
+        "--sequences",
+        &p("seq.json"),
+        "--id-column",
+        "id",
+        "--missing",
+        "reference",
+    ]);
+    user_error(&out, &["zmax0.json", "z_max", "positive"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

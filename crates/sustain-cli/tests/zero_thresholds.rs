@@ -1,0 +1,107 @@
+//! Models with a 0 before or between a biomarker's thresholds: the zeros decide
+//! the events' numbering (as in the reference), so `results.json` must keep them
+//! where they were. Before this was fixed, `fit` saved the thresholds with the
+//! zeros moved to the end: staging then used another numbering than the fit (a
+//! panic for 2 subtypes, silently different subjects' tables for 1).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn sustain(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sustain"))
+        .args(args)
+        .output()
+        .expect("the sustain binary runs")
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+fn small(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/data/small")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn zeros_before_and_between_thresholds_survive_a_fit() {
+    let dir = std::env::temp_dir().join(format!("sustain-zeros-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, z_vals) in [
+        ("before", "[[0, 1, 2], [1, 2, 3], [1, 2, 3], [1, 2, 3]]"),
+        ("between", "[[1, 0, 2], [1, 2, 3], [0, 1, 3], [1, 2, 3]]"),
+    ] {
+        let model = dir.join(format!("model_{name}.json"));
+        std::fs::write(
+            &model,
+            format!(
+                r#"{{"biomarkers": ["bm0", "bm1", "bm2", "bm3"], "z_vals": {z_vals}, "z_max": [4, 5, 5, 6]}}"#
+            ),
+        )
+        .unwrap();
+        for k in ["1", "2"] {
+            let out = dir.join(format!("fit_{name}_{k}"));
+            let (out_s, model_s) = (out.display().to_string(), model.display().to_string());
+            ok(&sustain(&[
+                "fit",
+                "--data",
+                &small("data.csv"),
+                "--model",
+                &model_s,
+                "--id-column",
+                "id",
+                "--subtypes",
+                k,
+                "--startpoints",
+                "2",
+                "--iterations",
+                "300",
+                "--tuning-iterations",
+                "100",
+                "--quiet",
+                "--out",
+                &out_s,
+            ]));
+            let results: Value =
+                serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
+                    .unwrap();
+            let want: Value = serde_json::from_str(z_vals).unwrap();
+            let saved: Vec<Vec<f64>> = serde_json::from_value(results["z_vals"].clone()).unwrap();
+            let want: Vec<Vec<f64>> = serde_json::from_value(want).unwrap();
+            assert_eq!(saved, want, "{name}: z_vals must be saved as given");
+            // Staging the training data from results.json reproduces the fit's table.
+            let table = dir.join(format!("stage_{name}_{k}.csv"));
+            let table_s = table.display().to_string();
+            ok(&sustain(&[
+                "stage",
+                "--fit",
+                &out_s,
+                "--data",
+                &small("data.csv"),
+                "--id-column",
+                "id",
+                "--subtypes",
+                k,
+                "--out",
+                &table_s,
+            ]));
+            assert_eq!(
+                std::fs::read_to_string(&table).unwrap(),
+                std::fs::read_to_string(out.join(format!("subjects_k{k}.csv"))).unwrap(),
+                "{name}, {k} subtype(s)"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
