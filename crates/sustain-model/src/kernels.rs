@@ -43,7 +43,7 @@ impl MulAdd for Plain {
 /// Which instruction set the kernels use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
-    /// AVX-512F (+ AVX2, FMA).
+    /// AVX-512F and DQ (+ AVX2, FMA).
     Avx512,
     /// AVX2 with FMA.
     Avx2,
@@ -62,6 +62,7 @@ impl Isa {
             // `SUSTAIN_NO_AVX512`: the AVX2 kernels on an AVX-512 CPU (same results;
             // for comparing the two).
             if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512dq")
                 && is_x86_feature_detected!("avx2")
                 && is_x86_feature_detected!("fma")
                 && std::env::var_os("SUSTAIN_NO_AVX512").is_none()
@@ -82,7 +83,10 @@ impl Isa {
         {
             let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
             match self {
-                Isa::Avx512 => avx2 && is_x86_feature_detected!("avx512f"),
+                Isa::Avx512 => {
+                    avx2 && is_x86_feature_detected!("avx512f")
+                        && is_x86_feature_detected!("avx512dq")
+                }
                 Isa::Avx2 => avx2,
                 Isa::Baseline => true,
             }

@@ -803,3 +803,201 @@ pub(crate) unsafe fn posterior_group(
         }
     }
 }
+
+/// `exp(x)` for 16 single-precision lanes, `x <= 0`: the operations of
+/// `kernels_avx2::exp8f` (the same error bound, which E-M screening counts on).
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn exp16f(x: __m512) -> __m512 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const SHIFT: f32 = 12_582_912.0;
+    let c = |v: f32| _mm512_set1_ps(v);
+    let x = _mm512_max_ps(x, c(-80.0));
+    let t = _mm512_fmadd_ps(x, c(LOG2E), c(SHIFT));
+    let n = _mm512_sub_ps(t, c(SHIFT));
+    let r = _mm512_fnmadd_ps(n, c(LN2_HI), x);
+    let r = _mm512_fnmadd_ps(n, c(LN2_LO), r);
+    let mut p = c(1.0 / 120.0);
+    for k in [24.0f32, 6.0, 2.0, 1.0, 1.0] {
+        p = _mm512_fmadd_ps(p, r, c(1.0 / k));
+    }
+    // p 2^n with n >= -116: a normal number, so scaling equals the exponent add.
+    _mm512_scalef_ps(p, n)
+}
+
+/// Two consecutive groups' 8 lanes of biomarker `b` (`[g][b][lane]` layout) as one
+/// 16-lane vector, the second group's lanes 0 when `second` is false.
+///
+/// # Safety
+/// `p` points at group `g`'s block; with `second`, group `g + 1`'s block follows at
+/// `group_len` values.
+#[inline(always)]
+unsafe fn pair_lanes(p: *const f32, group_len: usize, b: usize, second: bool) -> __m512 {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        let lo = _mm256_loadu_ps(p.add(b * LANES));
+        let hi = if second {
+            _mm256_loadu_ps(p.add(group_len + b * LANES))
+        } else {
+            _mm256_setzero_ps()
+        };
+        _mm512_insertf32x8::<1>(_mm512_castps256_ps512(lo), hi)
+    }
+}
+
+/// AVX-512 version of `kernels_avx2::screen_candidate`: two groups of 8 subjects
+/// per 16-lane vector in single precision (per lane the same operations, so the
+/// same error bound), the per-subject f64 part 8 lanes at a time. The final sum
+/// over subjects is associated differently from the AVX2 kernel's (rounding of
+/// order 1e-16 relative, far inside the screen's bound; the screened choice is
+/// the exact ranking's either way).
+///
+/// # Safety
+/// The CPU must support AVX-512F/DQ, AVX2 and FMA; `buf` holds `2 * stride *
+/// LANES` values.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+pub(crate) unsafe fn screen_candidate(
+    x: &[f32],
+    obs: &[f32],
+    mu: &[f32],
+    stride: usize,
+    n_stages: usize,
+    buf: &mut [f32],
+    a: &[f64],
+    h: &[f64],
+    ln_f: f64,
+    n_subjects: usize,
+) -> f64 {
+    use crate::kernels_avx2::SCREEN_BLOCK;
+    assert!(stride.is_multiple_of(SCREEN_BLOCK) && n_stages > 0 && n_stages <= stride);
+    let nb = mu.len() / stride;
+    let ng = n_subjects.div_ceil(LANES);
+    assert!(x.len() >= ng * nb * LANES && obs.len() >= ng * nb * LANES);
+    assert!(buf.len() >= 2 * stride * LANES && a.len() >= ng * LANES && h.len() >= ng * LANES);
+    let one = _mm512_set1_pd(1.0);
+    let zero = _mm512_setzero_pd();
+    let sign = _mm512_set1_pd(-0.0);
+    let mut base_sum = zero;
+    let mut product = one;
+    let mut twos = _mm512_setzero_si512();
+    let mut bad: __mmask8 = 0;
+    let group_len = nb * LANES;
+    let lane_index = _mm512_setr_pd(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
+    let mut g = 0;
+    while g < ng {
+        let second = g + 1 < ng;
+        // SAFETY: indices below ng * nb * LANES in x and obs (the second group only
+        // when it exists), nb * stride in mu, 2 * stride * LANES in buf and ng * LANES
+        // in a and h (checked above).
+        unsafe {
+            let xp = x.as_ptr().add(g * group_len);
+            let op = obs.as_ptr().add(g * group_len);
+            let bp = buf.as_mut_ptr();
+            let mut k0 = 0;
+            while k0 < stride {
+                let mut q = [_mm512_setzero_ps(); SCREEN_BLOCK];
+                let mut row = mu.as_ptr().add(k0);
+                for b in 0..nb {
+                    let xb = pair_lanes(xp, group_len, b, second);
+                    let ob = pair_lanes(op, group_len, b, second);
+                    for j in 0..SCREEN_BLOCK {
+                        let d = _mm512_fnmadd_ps(ob, _mm512_set1_ps(*row.add(j)), xb);
+                        q[j] = _mm512_fmadd_ps(d, d, q[j]);
+                    }
+                    row = row.add(stride);
+                }
+                let half = _mm512_set1_ps(-0.5);
+                for (j, qj) in q.iter().enumerate() {
+                    _mm512_storeu_ps(bp.add((k0 + j) * 2 * LANES), _mm512_mul_ps(*qj, half));
+                }
+                k0 += SCREEN_BLOCK;
+            }
+            let bp = buf.as_ptr();
+            let mut max = _mm512_loadu_ps(bp);
+            for k in 1..n_stages {
+                max = _mm512_max_ps(max, _mm512_loadu_ps(bp.add(k * 2 * LANES)));
+            }
+            let (mut s0, mut s1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+            let mut k = 0;
+            while k + 2 <= n_stages {
+                let l0 = _mm512_loadu_ps(bp.add(k * 2 * LANES));
+                let l1 = _mm512_loadu_ps(bp.add((k + 1) * 2 * LANES));
+                s0 = _mm512_add_ps(s0, exp16f(_mm512_sub_ps(l0, max)));
+                s1 = _mm512_add_ps(s1, exp16f(_mm512_sub_ps(l1, max)));
+                k += 2;
+            }
+            if k < n_stages {
+                let l0 = _mm512_loadu_ps(bp.add(k * 2 * LANES));
+                s0 = _mm512_add_ps(s0, exp16f(_mm512_sub_ps(l0, max)));
+            }
+            let sum = _mm512_add_ps(s0, s1);
+            let halves = [
+                (_mm512_castps512_ps256(max), _mm512_castps512_ps256(sum)),
+                (
+                    _mm512_extractf32x8_ps::<1>(max),
+                    _mm512_extractf32x8_ps::<1>(sum),
+                ),
+            ];
+            for (i, (m, s)) in halves.into_iter().enumerate() {
+                let gi = g + i;
+                if gi >= ng {
+                    break;
+                }
+                // As the AVX2 kernel: ln(e^a + e^c S) = base + ln(arg).
+                let at = gi * LANES;
+                let s = _mm512_cvtps_pd(s);
+                let c = _mm512_add_pd(
+                    _mm512_add_pd(_mm512_cvtps_pd(m), _mm512_set1_pd(ln_f)),
+                    _mm512_loadu_pd(h.as_ptr().add(at)),
+                );
+                let av = _mm512_loadu_pd(a.as_ptr().add(at));
+                let gap = _mm512_sub_pd(av, c);
+                let e = exp8(_mm512_or_pd(gap, sign)); // e^-|g|
+                let above = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(gap, zero);
+                let mut arg =
+                    _mm512_mask_blend_pd(above, _mm512_add_pd(s, e), _mm512_fmadd_pd(s, e, one));
+                let mut base = _mm512_mask_blend_pd(above, c, av);
+                let real = n_subjects - gi * LANES;
+                if real < LANES {
+                    // Padding lanes add nothing: base 0, arg 1.
+                    let keep =
+                        _mm512_cmp_pd_mask::<_CMP_LT_OQ>(lane_index, _mm512_set1_pd(real as f64));
+                    base = _mm512_maskz_mov_pd(keep, base);
+                    arg = _mm512_mask_blend_pd(keep, one, arg);
+                }
+                // Not finite (never for valid inputs): the total is NaN.
+                bad |= _mm512_cmp_pd_mask::<_CMP_UNORD_Q>(base, _mm512_sub_pd(base, base));
+                bad |= _mm512_cmp_pd_mask::<_CMP_UNORD_Q>(arg, _mm512_sub_pd(arg, arg));
+                base_sum = _mm512_add_pd(base_sum, base);
+                product = _mm512_mul_pd(product, arg);
+                // Back to [1, 2), counting the powers of two (products of 2 args,
+                // each below 2^1024 / ..., are renormalised every group).
+                let bits = _mm512_castpd_si512(product);
+                twos = _mm512_add_epi64(
+                    twos,
+                    _mm512_sub_epi64(_mm512_srli_epi64::<52>(bits), _mm512_set1_epi64(1023)),
+                );
+                product = _mm512_castsi512_pd(_mm512_or_si512(
+                    _mm512_and_si512(bits, _mm512_set1_epi64(0x000f_ffff_ffff_ffff)),
+                    _mm512_set1_epi64(0x3ff0_0000_0000_0000),
+                ));
+            }
+        }
+        g += 2;
+    }
+    if bad != 0 {
+        return f64::NAN;
+    }
+    let mut parts = [0.0; 8];
+    let mut counts = [0i64; 8];
+    // SAFETY: 8 lanes into arrays of 8.
+    unsafe {
+        _mm512_storeu_pd(parts.as_mut_ptr(), _mm512_add_pd(base_sum, ln8(product)));
+        _mm512_storeu_si512(counts.as_mut_ptr().cast(), twos);
+    }
+    let count: i64 = counts.iter().sum();
+    parts.iter().sum::<f64>() + count as f64 * std::f64::consts::LN_2
+}
