@@ -565,6 +565,58 @@ multiversion!(
     pub(crate) fn mixture_generic(log_f: &[f64], lse: &[&[f64]], out: &mut [f64]) => mixture_body
 );
 
+/// Below this a subject's mixture sum relative to `sum_obs x^2 / 2` falls back to
+/// the maximum-based path (`exp` clamps at `exp(-700)`, so sums this small may have
+/// lost precision).
+pub(crate) const MIXTURE_FLOOR: f64 = 1e-280;
+
+/// Per subject `log sum_s f_s sum_k exp(l_s[k])` for every group, straight from
+/// the stage inputs of every subtype (`sts[s]`): each subtype's stage values are
+/// exponentiated relative to the subject's `sum_obs x^2 / 2`, an upper bound of
+/// every stage value, so no maximum pass, no per-subtype logarithm and no second
+/// exponential per subtype are needed (groups where that reference is too far
+/// above every stage take the maximum-based path). Writes `out` (padded subjects)
+/// and returns true on CPUs with AVX2; false (nothing written) elsewhere, where
+/// the caller takes `subtype_lse` and `mixture`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn mixture_direct(
+    isa: Isa,
+    sts: &[StageInput],
+    groups: &[GroupInput],
+    f: &[f64],
+    log_f: &[f64],
+    scratch: &mut [f64],
+    out: &mut [f64],
+) -> bool {
+    assert!(
+        !sts.is_empty()
+            && f.len() == sts.len()
+            && log_f.len() == sts.len()
+            && out.len() >= groups.len() * LANES
+            && sts
+                .iter()
+                .all(|st| st.n_biomarkers == sts[0].n_biomarkers
+                    && scratch.len() >= st.stride * LANES)
+            && groups
+                .iter()
+                .all(|g| g.x.len() >= sts[0].n_biomarkers * LANES)
+    );
+    #[cfg(target_arch = "x86_64")]
+    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+        if isa == Isa::Avx512 {
+            // SAFETY: `Isa::detect` found AVX-512 (F, DQ), AVX2 and FMA; shapes
+            // checked above.
+            unsafe { crate::kernels_avx512::mixture_direct(sts, groups, f, log_f, scratch, out) }
+        } else {
+            // SAFETY: `Isa::detect` found AVX2 and FMA; shapes checked above.
+            unsafe { crate::kernels_avx2::mixture_direct(sts, groups, f, log_f, scratch, out) }
+        }
+        return true;
+    }
+    let _ = (isa, sts, groups, f, log_f, scratch, out);
+    false
+}
+
 /// Per-subject mixture over subtypes.
 pub(crate) fn mixture(isa: Isa, log_f: &[f64], lse: &[&[f64]], out: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]

@@ -910,6 +910,96 @@ pub(crate) unsafe fn posterior_group(
     }
 }
 
+/// AVX2 version of `kernels::mixture_direct`: per group, `r = sum_b x_b^2 / 2`
+/// (at or above every stage value), per subtype the stage sums `S_s = sum_k
+/// exp(l_s[k] - r)` (two running sums, even and odd stages, added at the end),
+/// `p = sum_s f_s S_s` (multiply-adds in subtype order) and `r + ln p`; a group
+/// where some lane's `p` is not in `(MIXTURE_FLOOR, inf)` takes the maximum-based
+/// path (`subtype_lse` and `mixture`) instead.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; the shapes are those
+/// `kernels::mixture_direct` checks.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn mixture_direct(
+    sts: &[StageInput],
+    groups: &[GroupInput],
+    f: &[f64],
+    log_f: &[f64],
+    scratch: &mut [f64],
+    out: &mut [f64],
+) {
+    let ns = sts.len();
+    let mut lse = vec![0.0; ns * LANES];
+    let floor = _mm256_set1_pd(crate::kernels::MIXTURE_FLOOR);
+    let inf = _mm256_set1_pd(f64::INFINITY);
+    for (gi, g) in groups.iter().enumerate() {
+        let nb = sts[0].n_biomarkers;
+        // SAFETY: the caller checked x (nb * LANES values per group), out, and the
+        // stage blocks (stage_block checks its own).
+        unsafe {
+            let (mut ql, mut qh) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+            for b in 0..nb {
+                let xl = _mm256_loadu_pd(g.x.as_ptr().add(b * LANES));
+                let xh = _mm256_loadu_pd(g.x.as_ptr().add(b * LANES + 4));
+                ql = _mm256_fmadd_pd(xl, xl, ql);
+                qh = _mm256_fmadd_pd(xh, xh, qh);
+            }
+            let half = _mm256_set1_pd(0.5);
+            let (rl, rh) = (_mm256_mul_pd(ql, half), _mm256_mul_pd(qh, half));
+            let (mut pl, mut ph) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+            for (st, fs) in sts.iter().zip(f) {
+                stage_block(st, g, scratch);
+                let sp = scratch.as_ptr();
+                let z = _mm256_setzero_pd();
+                let (mut el, mut eh, mut ol, mut oh) = (z, z, z, z);
+                let e = |k: usize, h: usize, r: __m256d| {
+                    exp4(_mm256_sub_pd(_mm256_loadu_pd(sp.add(k * LANES + 4 * h)), r))
+                };
+                // Two stages per step: four exponentials in flight.
+                let mut k = 0;
+                while k + 2 <= st.n_stages {
+                    let (a, b, c, d) = (e(k, 0, rl), e(k, 1, rh), e(k + 1, 0, rl), e(k + 1, 1, rh));
+                    (el, eh) = (_mm256_add_pd(el, a), _mm256_add_pd(eh, b));
+                    (ol, oh) = (_mm256_add_pd(ol, c), _mm256_add_pd(oh, d));
+                    k += 2;
+                }
+                if k < st.n_stages {
+                    (el, eh) = (
+                        _mm256_add_pd(el, e(k, 0, rl)),
+                        _mm256_add_pd(eh, e(k, 1, rh)),
+                    );
+                }
+                let fv = _mm256_set1_pd(*fs);
+                pl = _mm256_fmadd_pd(fv, _mm256_add_pd(el, ol), pl);
+                ph = _mm256_fmadd_pd(fv, _mm256_add_pd(eh, oh), ph);
+            }
+            let fine = _mm256_and_pd(
+                _mm256_and_pd(
+                    _mm256_cmp_pd::<_CMP_GT_OQ>(pl, floor),
+                    _mm256_cmp_pd::<_CMP_LT_OQ>(pl, inf),
+                ),
+                _mm256_and_pd(
+                    _mm256_cmp_pd::<_CMP_GT_OQ>(ph, floor),
+                    _mm256_cmp_pd::<_CMP_LT_OQ>(ph, inf),
+                ),
+            );
+            let o = out.as_mut_ptr().add(gi * LANES);
+            if _mm256_movemask_pd(fine) == 0b1111 {
+                _mm256_storeu_pd(o, _mm256_add_pd(rl, ln4(pl)));
+                _mm256_storeu_pd(o.add(4), _mm256_add_pd(rh, ln4(ph)));
+            } else {
+                for (s, st) in sts.iter().enumerate() {
+                    stage_block(st, g, scratch);
+                    lse_block(scratch, st.n_stages, &mut lse[s * LANES..(s + 1) * LANES]);
+                }
+                let parts: Vec<&[f64]> = lse.chunks(LANES).collect();
+                mixture(log_f, &parts, &mut out[gi * LANES..(gi + 1) * LANES]);
+            }
+        }
+    }
+}
+
 /// `exp(x)` for 8 single-precision lanes, `x <= 0` (below -80 clamps to about
 /// 1.8e-35): degree-5 Taylor polynomial on `|r| <= ln2/2`, truncation below
 /// 3.5e-6 relative (58 units of f32 rounding; E-M screening counts 64 and needs

@@ -1001,3 +1001,93 @@ pub(crate) unsafe fn screen_candidate(
     let count: i64 = counts.iter().sum();
     parts.iter().sum::<f64>() + count as f64 * std::f64::consts::LN_2
 }
+
+/// `sum_k exp(l[k] - r)` over the first `n_stages` rows of `l` (a group's stage
+/// values from [`stage_block`]): two running sums, even and odd stages, added at
+/// the end (four stages per step, so four exponentials are in flight). Per lane
+/// the operations of the AVX2 `mixture_direct`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn stage_sum_from(l: &[f64], n_stages: usize, r: __m512d) -> __m512d {
+    assert!(l.len() >= n_stages * LANES);
+    let p = l.as_ptr();
+    let e = |k: usize| {
+        // SAFETY: k < n_stages, checked above.
+        exp8(_mm512_sub_pd(
+            unsafe { _mm512_loadu_pd(p.add(k * LANES)) },
+            r,
+        ))
+    };
+    let (mut even, mut odd) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+    let mut k = 0;
+    while k + 4 <= n_stages {
+        let (e0, e1, e2, e3) = (e(k), e(k + 1), e(k + 2), e(k + 3));
+        even = _mm512_add_pd(_mm512_add_pd(even, e0), e2);
+        odd = _mm512_add_pd(_mm512_add_pd(odd, e1), e3);
+        k += 4;
+    }
+    while k < n_stages {
+        if k % 2 == 0 {
+            even = _mm512_add_pd(even, e(k));
+        } else {
+            odd = _mm512_add_pd(odd, e(k));
+        }
+        k += 1;
+    }
+    _mm512_add_pd(even, odd)
+}
+
+/// AVX-512 version of `kernels::mixture_direct` (the operations of
+/// `kernels_avx2::mixture_direct`, lane by lane).
+///
+/// # Safety
+/// The CPU must support AVX-512F/DQ, AVX2 and FMA; the shapes are those
+/// `kernels::mixture_direct` checks.
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+pub(crate) unsafe fn mixture_direct(
+    sts: &[StageInput],
+    groups: &[GroupInput],
+    f: &[f64],
+    log_f: &[f64],
+    scratch: &mut [f64],
+    out: &mut [f64],
+) {
+    let ns = sts.len();
+    let mut lse = vec![0.0; ns * LANES];
+    for (gi, g) in groups.iter().enumerate() {
+        let nb = sts[0].n_biomarkers;
+        // SAFETY: the caller checked x (nb * LANES values per group) and out.
+        unsafe {
+            let mut q = _mm512_setzero_pd();
+            for b in 0..nb {
+                let xv = _mm512_loadu_pd(g.x.as_ptr().add(b * LANES));
+                q = _mm512_fmadd_pd(xv, xv, q);
+            }
+            // Every stage value is at most sum_obs x^2 / 2 (it is that minus
+            // sum_obs (x - mu)^2 / 2).
+            let r = _mm512_mul_pd(q, _mm512_set1_pd(0.5));
+            let mut p = _mm512_setzero_pd();
+            for (st, fs) in sts.iter().zip(f) {
+                stage_block(st, g, scratch);
+                let sum = stage_sum_from(scratch, st.n_stages, r);
+                p = _mm512_fmadd_pd(_mm512_set1_pd(*fs), sum, p);
+            }
+            let fine =
+                _mm512_cmp_pd_mask::<_CMP_GT_OQ>(p, _mm512_set1_pd(crate::kernels::MIXTURE_FLOOR))
+                    & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(p, _mm512_set1_pd(f64::INFINITY));
+            let o = out.as_mut_ptr().add(gi * LANES);
+            if fine == 0xff {
+                _mm512_storeu_pd(o, _mm512_add_pd(r, ln8(p)));
+            } else {
+                // Some subject's stages all lie far below the reference (outlying
+                // values): the maximum-based path, exact at any range.
+                for (s, st) in sts.iter().enumerate() {
+                    stage_block(st, g, scratch);
+                    lse_block(scratch, st.n_stages, &mut lse[s * LANES..(s + 1) * LANES]);
+                }
+                let parts: Vec<&[f64]> = lse.chunks(LANES).collect();
+                mixture(log_f, &parts, &mut out[gi * LANES..(gi + 1) * LANES]);
+            }
+        }
+    }
+}

@@ -378,6 +378,36 @@ impl Likelihood {
 
     fn log_p_subjects_padded(&self, mixture: &Mixture, scratch: &mut Scratch) -> Vec<f64> {
         let mp = self.padded_subjects();
+        // SIMD CPUs: all subtypes at once, relative to a bound of the stage values.
+        let mut scratches: Vec<Scratch> = mixture
+            .sequences()
+            .iter()
+            .map(|seq| {
+                let mut sc = Scratch::default();
+                self.fill_stage_input(&StageValues::new(&self.events, seq), &mut sc);
+                sc
+            })
+            .collect();
+        let mut block = std::mem::take(&mut scratches[0].block);
+        let sts: Vec<StageInput> = scratches.iter().map(|sc| self.stage_input(sc)).collect();
+        let log_f: Vec<f64> = mixture.fractions().iter().map(|f| f.ln()).collect();
+        let mut out = vec![0.0; mp];
+        if kernels::mixture_direct(
+            self.isa,
+            &sts,
+            &self.groups(),
+            mixture.fractions(),
+            &log_f,
+            &mut block,
+            &mut out,
+        ) {
+            for (o, c) in out.iter_mut().zip(&self.subject_const) {
+                *o += c;
+            }
+            return out;
+        }
+        drop(sts);
+        scratches[0].block = block;
         let mut lse = vec![0.0; mp * mixture.n_subtypes()];
         for (s, seq) in mixture.sequences().iter().enumerate() {
             self.subtype_lse_into(seq, scratch, &mut lse[s * mp..(s + 1) * mp]);

@@ -182,3 +182,45 @@ fn incremental_walks_agree_across_instruction_sets() {
     walks_agree(&case(5, &[1.0, 2.0], 2, 30, 9, 12.0), 1500);
     walks_agree(&case(5, &[1.0, 2.0, 3.0], 2, 41, 4, 30.0), 1500);
 }
+
+/// The full likelihood's direct path (stage values relative to `sum x^2 / 2`, all
+/// subtypes at once) agrees with the maximum-based path (`subtype_lse_into` and
+/// `combine_into`) on ordinary data and on data far from every stage, where it
+/// falls back to that path; on every kernel the CPU has.
+#[test]
+fn direct_mixture_matches_maximum_based_path() {
+    for (c, label) in [
+        (case(10, &[1.0, 2.0, 3.0], 3, 203, 1, 1.0), "ordinary"),
+        (case(4, &[1.0, 2.0], 2, 40, 4, 20.0), "outlying"),
+        (case(3, &[1.0], 4, 17, 8, 60.0), "far outlying"),
+    ] {
+        for conv in [MissingConvention::Marginalise, MissingConvention::Reference] {
+            for isa in [Isa::Avx512, Isa::Avx2, Isa::Baseline] {
+                let Some(lik) = Likelihood::new(c.events.clone(), &c.data, conv)
+                    .unwrap()
+                    .with_kernels(isa)
+                else {
+                    continue;
+                };
+                let m = &c.truth;
+                let mp = lik.padded_subjects();
+                let mut lse = vec![0.0; mp * m.n_subtypes()];
+                let mut scratch = Scratch::default();
+                for (s, seq) in m.sequences().iter().enumerate() {
+                    lik.subtype_lse_into(seq, &mut scratch, &mut lse[s * mp..(s + 1) * mp]);
+                }
+                let parts: Vec<&[f64]> = lse.chunks(mp).collect();
+                let mut want = vec![0.0; mp];
+                lik.combine_into(m.fractions(), &parts, &mut want);
+                let got = lik.log_p_subjects(m);
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!(g.is_finite(), "{label} {conv:?} {isa:?} subject {i}: {g}");
+                    assert!(
+                        (g - w).abs() <= 1e-12 * w.abs().max(1.0),
+                        "{label} {conv:?} {isa:?} subject {i}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+}
