@@ -2,8 +2,8 @@
 //!
 //! Every subcommand lives in its own module under `cmd/` with an `Args` struct and a
 //! `run` function; adding one is a variant of [`Command`] and a match arm in `main`.
-//! Errors are printed as one line, `error: <message>`, on stderr, with exit status 2
-//! (clap's usage errors also exit with 2).
+//! Errors are printed as one line, `error: <message>`, on stderr, with exit status 2;
+//! so are clap's usage errors (see [`parse`]).
 
 mod backend;
 mod bars;
@@ -14,12 +14,14 @@ mod nanjson;
 // Figures; not every drawing helper is used by the subcommands.
 #[allow(dead_code, unused_imports)]
 mod plot;
+mod results_file;
 mod zscore;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::error::{CliError, EXIT_USER_ERROR};
 
@@ -83,8 +85,162 @@ fn run(command: &Command) -> Result<(), CliError> {
     }
 }
 
+/// The command line: clap's parser with every option value allowed to be a negative
+/// number (so `--subtypes -1` reaches the value check instead of being taken for an
+/// option). Help and version are printed by clap (stdout, status 0); every usage
+/// error becomes one line on stderr (status 2).
+fn parse() -> Result<Cli, ExitCode> {
+    let command = negative_numbers_as_values(Cli::command());
+    let parsed = command
+        .clone()
+        .try_get_matches_from(negative_lists_attached(std::env::args_os().collect()))
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    parsed.map_err(|e| match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let _ = writeln!(std::io::stderr(), "{}", usage_error_line(&e, &command));
+            ExitCode::from(EXIT_USER_ERROR)
+        }
+    })
+}
+
+/// `--zvals -1,1` as `--zvals=-1,1`: a comma-separated list of numbers that starts
+/// with a minus sign is the value of the option before it (clap takes single
+/// negative numbers as values, see [`negative_numbers_as_values`], but not lists).
+fn negative_lists_attached(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let is_negative_list = |s: &str| {
+        s.starts_with('-')
+            && s.contains(',')
+            && s.split(',').all(|v| v.trim().parse::<f64>().is_ok())
+    };
+    let mut out: Vec<std::ffi::OsString> = Vec::with_capacity(args.len());
+    let mut it = args.into_iter().peekable();
+    while let Some(arg) = it.next() {
+        let option = arg
+            .to_str()
+            .filter(|a| a.starts_with("--") && a.len() > 2 && !a.contains('='))
+            .map(str::to_string);
+        if let Some(option) = option {
+            if let Some(list) = it
+                .peek()
+                .and_then(|v| v.to_str())
+                .filter(|v| is_negative_list(v))
+            {
+                out.push(format!("{option}={list}").into());
+                it.next();
+                continue;
+            }
+        }
+        out.push(arg);
+    }
+    out
+}
+
+/// `command` and its subcommands with negative numbers accepted as option values.
+fn negative_numbers_as_values(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            if arg.get_action().takes_values() {
+                arg.allow_negative_numbers(true)
+            } else {
+                arg
+            }
+        })
+        .mut_subcommands(negative_numbers_as_values)
+}
+
+/// A clap error as one line: `error: <what>` with the details clap puts on further
+/// lines (missing arguments, tips) joined in, and where to read more.
+fn usage_error_line(e: &clap::Error, command: &clap::Command) -> String {
+    let text = e.render().to_string();
+    // The subcommand named on the command line (`sustain slurm fit ...`): the words
+    // before the first option that name a subcommand.
+    let mut cmd = command;
+    let mut path = vec![cmd.get_name().to_string()];
+    for word in std::env::args_os().skip(1) {
+        let Some(word) = word.to_str().filter(|w| !w.starts_with('-')) else {
+            break;
+        };
+        match cmd.find_subcommand(word) {
+            Some(sub) => {
+                cmd = sub;
+                path.push(word.to_string());
+            }
+            None => break,
+        }
+    }
+    let path = path.join(" ");
+    let help = format!("see '{path} --help'");
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        || e.kind() == ErrorKind::MissingSubcommand
+    {
+        // clap would print the whole help: name the subcommands instead.
+        let names: Vec<&str> = cmd
+            .get_subcommands()
+            .map(|c| c.get_name())
+            .filter(|n| *n != "help")
+            .collect();
+        return format!(
+            "error: '{path}' needs a subcommand: {} ({help})",
+            names.join(", ")
+        );
+    }
+    if let (
+        ErrorKind::ValueValidation,
+        Some(ContextValue::String(arg)),
+        Some(ContextValue::String(value)),
+    ) = (
+        e.kind(),
+        e.get(ContextKind::InvalidArg),
+        e.get(ContextKind::InvalidValue),
+    ) {
+        let int = std::error::Error::source(e)
+            .and_then(|s| s.downcast_ref::<std::num::ParseIntError>())
+            .is_some_and(|p| *p.kind() == std::num::IntErrorKind::InvalidDigit);
+        if int {
+            return format!(
+                "error: invalid value '{value}' for '{arg}': expected a whole number, 0 or more ({help})"
+            );
+        }
+    }
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty());
+    let mut line = lines
+        .next()
+        .unwrap_or("error: invalid command line")
+        .to_string();
+    if !line.starts_with("error:") {
+        line = format!("error: {line}");
+    }
+    // "[possible values: a, b]" reads as "(possible values: a, b)".
+    let details: Vec<&str> = lines
+        .map(|l| {
+            l.strip_prefix('[')
+                .and_then(|l| l.strip_suffix(']'))
+                .unwrap_or(l)
+        })
+        .collect();
+    if !details.is_empty() {
+        if line.ends_with(':') {
+            line = format!("{line} {}", details.join(", "));
+        } else {
+            line = format!("{line} ({})", details.join("; "));
+        }
+    }
+    format!("{line} ({help})")
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     match run(&cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -11,6 +11,11 @@ use serde_json::{Map, Value};
 /// Parses `text` as `T`, reading `null` numbers as NaN.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
     let value: Value = serde_json::from_str(text)?;
+    from_value(value)
+}
+
+/// [`from_str`] of already parsed JSON.
+pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, serde_json::Error> {
     T::deserialize(NanNull(value))
 }
 

@@ -339,7 +339,7 @@ fn bad_inputs_give_one_line_errors() {
         &["fractions.json", "invalid fractions", "sum to"],
     );
 
-    // Usage errors keep clap's status 2 (clap prints its own multi-line usage).
+    // Usage errors keep clap's status 2 (one line, see tests/robustness.rs).
     let out = sustain(&[
         "evaluate",
         "--data",

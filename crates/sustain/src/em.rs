@@ -273,13 +273,14 @@ fn fit_one_subtype_impl(
 }
 
 /// `n + 1` subtypes from the `n`-subtype E-M optimum (spec section 4), on the CPU.
+/// Fails with [`crate::Error::Data`] when no subtype holds two subjects to split.
 pub fn fit_split(
     lik: &Arc<Likelihood>,
     data: &Dataset,
     previous: &MlFit,
     config: &FitConfig,
     stream: u64,
-) -> Result<MlFit> {
+) -> std::result::Result<MlFit, crate::Error> {
     fit_split_with(&Engine::Cpu, lik, data, previous, config, stream)
 }
 
@@ -291,7 +292,7 @@ pub fn fit_split_with(
     previous: &MlFit,
     config: &FitConfig,
     stream: u64,
-) -> Result<MlFit> {
+) -> std::result::Result<MlFit, crate::Error> {
     let n = previous.mixture.n_subtypes();
     let resp = subtype_responsibilities(lik, &previous.mixture);
     let assignment: Vec<usize> = resp
@@ -423,8 +424,22 @@ pub fn fit_split_with(
         }
     }
     best(candidates).ok_or_else(|| {
-        sustain_model::ModelError::Backend(format!(
-            "cannot split {n} subtypes: no subtype has two or more subjects"
-        ))
+        // Said in terms of what the user can change: the subtype count or the data
+        // (with cross-validation, a fold's training part).
+        let m = data.n_subjects();
+        crate::Error::Data(if m < 2 {
+            format!(
+                "cannot fit {} subtypes: the data has only {m} subject(s), and a split needs \
+                 at least 2; fit 1 subtype or use more subjects",
+                n + 1
+            )
+        } else {
+            format!(
+                "cannot fit {} subtypes: none of the {n} subtype(s) fitted before holds two or \
+                 more of the {m} subjects, so none can be split; fit at most {n} subtype(s) or \
+                 use more subjects",
+                n + 1
+            )
+        })
     })
 }

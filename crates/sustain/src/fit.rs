@@ -198,7 +198,7 @@ fn em_step(
         ..config.clone()
     };
     let em_fit = match previous {
-        None => em::fit_one_subtype_with(engine, lik, data, &em_config, 1),
+        None => em::fit_one_subtype_with(engine, lik, data, &em_config, 1).map_err(Error::from),
         Some(prev) => em::fit_split_with(engine, lik, data, prev, &em_config, k as u64),
     };
     jobs.close();

@@ -70,4 +70,8 @@ pub enum Error {
     /// The requested backend is unavailable (the GPU with `require_gpu`).
     #[error("{0}")]
     Backend(String),
+    /// The data cannot support the fit asked for (e.g. too few subjects to split
+    /// into more subtypes); the message says what to change.
+    #[error("{0}")]
+    Data(String),
 }

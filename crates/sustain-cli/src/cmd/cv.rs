@@ -3,13 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
+use sustain::config::FitConfig;
 use sustain::cv::{
     assemble_fold, combine, make_folds, run_fold, run_fold_part, CvResult, FoldPart, FoldResult,
 };
 use sustain::fit::FitInput;
 
 use crate::backend::Backend;
-use crate::cmd::fit::{create_dir, eprint_line, progress_printer, FitData, FitSettings};
+use crate::cmd::fit::{
+    check_samples_per_chain, create_dir, eprint_line, progress_printer, FitData, FitSettings,
+};
 use crate::error::CliError;
 use crate::io;
 use crate::plot::draw_cvic;
@@ -168,15 +171,35 @@ pub fn resolve_folds(
     ))
 }
 
-/// Runs `sustain cv`.
-pub fn run(args: &CvArgs) -> Result<(), CliError> {
-    let loaded = args.input.load(kept_column(args))?;
+/// The validated settings of `sustain cv` (shared with `sustain slurm cv`).
+pub fn cv_config(args: &CvArgs) -> Result<FitConfig, CliError> {
     let mut config = args.settings.config(args.input.missing)?;
     config.backend = args.backend.config();
     config.require_gpu = args.require_gpu;
     config
         .validate()
         .map_err(|e| CliError::new(format!("invalid settings: {e}")))?;
+    check_samples_per_chain(&config)?;
+    Ok(config)
+}
+
+/// Refuses a fold whose training part (the subjects outside it) is too small to
+/// split into `subtypes` subtypes, before anything runs.
+fn check_training_part(train: usize, fold: usize, subtypes: usize) -> Result<(), CliError> {
+    if subtypes >= 2 && train < 2 {
+        return Err(CliError::new(format!(
+            "cannot fit {subtypes} subtypes in fold {fold}: its training part (the subjects \
+             of the other folds) has only {train} subject(s), and a split needs at least 2; \
+             use --subtypes 1, or folds that leave more subjects for training"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `sustain cv`.
+pub fn run(args: &CvArgs) -> Result<(), CliError> {
+    let loaded = args.input.load(kept_column(args))?;
+    let config = cv_config(args)?;
     let (folds, fold_id) = resolve_folds(args, &loaded, config.seed)?;
     let n_folds = folds.len();
     if let Some(i) = args.fold {
@@ -194,6 +217,16 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
                 config.max_subtypes
             )));
         }
+    }
+    let n_subjects = loaded.data.dataset.n_subjects();
+    for i in (0..n_folds).filter(|&i| args.fold.is_none_or(|f| f == i)) {
+        let k = args.subtype_count.unwrap_or(config.max_subtypes);
+        check_training_part(n_subjects - folds[i].len(), i, k)?;
+    }
+    if args.require_gpu {
+        // Fails before the output folder is made when the GPU is missing (every fold
+        // selects its backend again).
+        args.backend.select(true)?;
     }
     create_dir(&args.out)?;
     let input = FitInput {
@@ -234,7 +267,7 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
         }
         let progress = progress_printer(args.quiet, format!("fold {i}: "));
         let result = run_fold(&input, &config, &folds, i, &fingerprint, &progress)
-            .map_err(|e| CliError::new(e.to_string()))?;
+            .map_err(|e| CliError::new(format!("fold {i}: {e}")))?;
         io::write_json(&path, &result)?;
         results.push(result);
     }
@@ -293,7 +326,7 @@ fn run_part(
     }
     let progress = progress_printer(args.quiet, format!("fold {i}: "));
     let part = run_fold_part(input, config, folds, i, k, fingerprint, &progress)
-        .map_err(|e| CliError::new(e.to_string()))?;
+        .map_err(|e| CliError::new(format!("fold {i}: {e}")))?;
     io::write_json(&path, &part)?;
     io::write_stdout(&part_summary(&part, &path))
 }

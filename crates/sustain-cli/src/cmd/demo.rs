@@ -15,7 +15,8 @@ static MODEL: &str = include_str!("../../../../examples/data/small/model.json");
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
     /// Output folder: the example's inputs in DIR/input/, and everything `sustain
-    /// fit` writes. Rerunning in the folder of an earlier demo fits it anew.
+    /// fit` writes. Rerunning in the folder of an earlier demo fits it anew; a
+    /// folder that holds another fit is refused.
     #[arg(long, value_name = "DIR", default_value = "sustain-demo")]
     pub out: PathBuf,
 
@@ -24,7 +25,8 @@ pub struct DemoArgs {
     pub quiet: bool,
 }
 
-/// Removes results.json and the checkpoints of an earlier demo in `out`.
+/// Removes results.json and the checkpoints (E-M optima included) of an earlier
+/// demo in `out`.
 fn clear_earlier_demo(out: &std::path::Path) -> Result<(), CliError> {
     let remove = |p: &std::path::Path| match std::fs::remove_file(p) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(CliError::new(format!(
@@ -38,7 +40,9 @@ fn clear_earlier_demo(out: &std::path::Path) -> Result<(), CliError> {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with("checkpoint_k") && name.ends_with(".json") {
+            // checkpoint_k{K}.json, checkpoint_em_k{K}.json, and the temporary
+            // file of an interrupted write (.checkpoint_k{K}.json.tmp{pid}).
+            if name.trim_start_matches('.').starts_with("checkpoint_") && name.contains(".json") {
                 remove(&entry.path())?;
             }
         }
@@ -56,7 +60,9 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     // refitted from scratch; any other folder holding a fit is refused by `fit`.
     if std::fs::read(&data).is_ok_and(|bytes| bytes == DATA.as_bytes()) {
         clear_earlier_demo(&args.out)?;
-    } else if args.out.join("results.json").exists() {
+    } else if args.out.join("results.json").exists()
+        || std::fs::read_dir(args.out.join("checkpoints")).is_ok_and(|mut d| d.next().is_some())
+    {
         return Err(CliError::new(format!(
             "{} already holds a fit that is not a demo; choose another --out",
             args.out.display()

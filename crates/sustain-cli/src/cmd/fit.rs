@@ -165,6 +165,13 @@ pub struct FitSettings {
 impl FitSettings {
     /// The library's settings (burn-in 0, thin 1; `fit` adjusts them).
     pub fn config(&self, missing: Missing) -> Result<FitConfig, CliError> {
+        if self.tuning_iterations == 0 {
+            // The step sizes are estimated from the tuning passes' samples: without
+            // any, they collapse to their floors and the chains barely move.
+            return Err(CliError::new(
+                "--tuning-iterations must be at least 1 (the proposal step sizes are tuned on them)",
+            ));
+        }
         let mut config = FitConfig {
             n_startpoints: self.startpoints,
             max_subtypes: self.subtypes,
@@ -332,13 +339,62 @@ pub fn fit_config(args: &FitArgs) -> Result<FitConfig, CliError> {
     config
         .validate()
         .map_err(|e| CliError::new(format!("invalid settings: {e}")))?;
+    check_samples_per_chain(&config)?;
     Ok(config)
+}
+
+/// Fewest samples per chain (after burn-in and thinning) that the convergence
+/// diagnostics can use: split R-hat halves each chain, and ESS needs a few lags.
+pub const MIN_SAMPLES_PER_CHAIN: usize = 4;
+
+/// Refuses settings that leave fewer than [`MIN_SAMPLES_PER_CHAIN`] samples per
+/// chain after burn-in and thinning (`config` is validated: burn-in < iterations,
+/// thin >= 1).
+pub fn check_samples_per_chain(config: &FitConfig) -> Result<(), CliError> {
+    let kept = config.n_iterations.saturating_sub(config.burn_in);
+    let samples = kept.div_ceil(config.thin.max(1));
+    if samples >= MIN_SAMPLES_PER_CHAIN {
+        return Ok(());
+    }
+    let min = MIN_SAMPLES_PER_CHAIN;
+    let after_burn_in = if config.burn_in > 0 {
+        format!(" after --burn-in {}", config.burn_in)
+    } else {
+        String::new()
+    };
+    Err(CliError::new(if kept < min {
+        format!(
+            "--iterations {} leaves {kept} sample(s) per chain{after_burn_in}; R-hat and ESS need \
+             at least {min} per chain: raise --iterations{}",
+            config.n_iterations,
+            if config.burn_in > 0 {
+                " or lower --burn-in"
+            } else {
+                ""
+            }
+        )
+    } else {
+        format!(
+            "--thin {} leaves {samples} sample(s) per chain (of {kept} iterations{after_burn_in}); \
+             R-hat and ESS need at least {min} per chain: use --thin {} or less",
+            config.thin,
+            (kept - 1) / (min - 1)
+        )
+    }))
 }
 
 /// Runs `sustain fit`.
 pub fn run(args: &FitArgs) -> Result<(), CliError> {
     let loaded = args.input.load(None)?;
-    let config = fit_config(args)?;
+    let mut config = fit_config(args)?;
+    // The backend first: a required GPU that is missing fails before any output
+    // folder is made. Without --require-gpu the fit falls back to the CPU after a
+    // one-line notice (and records backend cpu).
+    let selection = args.backend.select(args.require_gpu)?;
+    if selection.notice.is_some() {
+        config.backend = sustain::config::Backend::Cpu;
+    }
+    let engine = selection.engine;
 
     let out = &args.out;
     let checkpoint_dir = out.join("checkpoints");
@@ -364,11 +420,7 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
     };
     // The fit's engine also stages the subjects (one GPU device for both).
     let progress = progress_printer(args.quiet, String::new());
-    let (result, engine) =
-        sustain::fit::on_selected_engine(&config, &progress, |engine, config| {
-            let result = fit_with_engine(&input, config, engine, Some(&checkpoints), &progress)?;
-            Ok((result, engine.clone()))
-        })
+    let result = fit_with_engine(&input, &config, &engine, Some(&checkpoints), &progress)
         .map_err(|e| CliError::new(e.to_string()))?;
     let files = write_fit_folder(out, &result, &loaded.data, config.threads, &engine)?;
     io::write_stdout(&summary(&result, &files))
@@ -463,7 +515,8 @@ pub fn result_events(result: &FitResult, path: &Path) -> Result<EventSet, CliErr
         .map_err(|e| CliError::in_file(path, format!("invalid z_vals/z_max: {e}")))
 }
 
-/// Reads `DIR/results.json`.
+/// Reads `DIR/results.json`, refusing another schema version or contents that do
+/// not fit its model (see [`crate::results_file`]).
 pub fn read_fit_folder(dir: &Path) -> Result<FitResult, CliError> {
     let path = results_path_of(dir);
     if !path.is_file() {
@@ -473,12 +526,8 @@ pub fn read_fit_folder(dir: &Path) -> Result<FitResult, CliError> {
         )));
     }
     let text = std::fs::read_to_string(&path).map_err(|e| CliError::read(&path, &e))?;
-    let result: FitResult = crate::nanjson::from_str(&text)
-        .map_err(|e| CliError::in_file(&path, format!("not a valid results file: {e}")))?;
-    if result.models.is_empty() {
-        return Err(CliError::in_file(&path, "no models"));
-    }
-    Ok(result)
+    // The schema version, then everything staging and the figures index.
+    Ok(crate::results_file::parse(&path, &text)?.0)
 }
 
 /// Where `write_subjects` stages: the prepared data and the engine.

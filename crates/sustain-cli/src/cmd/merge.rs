@@ -156,8 +156,12 @@ pub struct ShardFile {
 
 fn read_shard(path: &Path) -> Result<ShardFile, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| CliError::read(path, &e))?;
-    crate::nanjson::from_str(&text)
-        .map_err(|e| CliError::in_file(path, format!("not a valid shard file: {e}")))
+    let invalid =
+        |e: serde_json::Error| CliError::in_file(path, format!("not a valid shard file: {e}"));
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(invalid)?;
+    crate::results_file::check_version(&value, "shard")
+        .map_err(|why| CliError::in_file(path, why))?;
+    crate::nanjson::from_value(value).map_err(invalid)
 }
 
 /// Runs `sustain fit`, or one chain shard of it with --chain-shard.

@@ -215,10 +215,7 @@ pub fn run(args: &SlurmArgs) -> Result<(), CliError> {
                 ));
             }
             let loaded = a.cv.input.load(crate::cmd::cv::kept_column(&a.cv))?;
-            let config = a.cv.settings.config(a.cv.input.missing)?;
-            config
-                .validate()
-                .map_err(|e| CliError::new(format!("invalid settings: {e}")))?;
+            let config = crate::cmd::cv::cv_config(&a.cv)?;
             let folds = crate::cmd::cv::resolve_folds(&a.cv, &loaded, config.seed)?
                 .0
                 .len();

@@ -1,0 +1,580 @@
+//! Robustness findings of the command-line audit, each a one-line user error (exit
+//! status 2) or a working rerun instead of what the audit saw:
+//! - a corrupt results.json made `stage` panic and `plot` draw it (P2), and one of an
+//!   unknown schema version was read as version 1 (E3);
+//! - `--thin` leaving fewer than 4 samples per chain, and `--tuning-iterations 0`,
+//!   were accepted and gave NaN diagnostics (N3, N4);
+//! - clap's usage errors took 3-5 lines and `--subtypes -1` was "unexpected
+//!   argument '-1'" (U1);
+//! - `--require-gpu` without a GPU left an empty OUT/checkpoints/ (E4);
+//! - `demo` refused to rerun in its own folder (E2);
+//! - too few subjects to split said "backend error: cannot split 1 subtypes" (U2).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+
+fn sustain(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sustain"))
+        .args(args)
+        .output()
+        .expect("the sustain binary runs")
+}
+
+fn small(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/data/small")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Exit status 2, nothing on stdout, and exactly one line `error: ...` on stderr
+/// containing every needle.
+fn user_error(out: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.lines().count(), 1, "not one line: {err:?}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for n in needles {
+        assert!(err.contains(n), "'{n}' not in: {err}");
+    }
+}
+
+/// `sub --data D --model M --id-column id --quiet` with tiny settings (those that
+/// `extra` gives are left out), then `extra`.
+fn tiny<'a>(sub: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let data: &'static str = Box::leak(small("data.csv").into_boxed_str());
+    let model: &'static str = Box::leak(small("model.json").into_boxed_str());
+    let mut args = vec![sub, "--data", data, "--model", model, "--id-column", "id"];
+    for pair in [
+        ["--subtypes", "2"],
+        ["--startpoints", "2"],
+        ["--iterations", "300"],
+        ["--tuning-iterations", "100"],
+        ["--chains", "2"],
+    ] {
+        if !extra.contains(&pair[0]) {
+            args.extend(pair);
+        }
+    }
+    args.push("--quiet");
+    args.extend(extra);
+    args
+}
+
+/// A 2-subtype fit shared by the tests (read-only): its results.json as JSON.
+fn fitted() -> &'static (tempfile::TempDir, Value) {
+    static FIT: OnceLock<(tempfile::TempDir, Value)> = OnceLock::new();
+    FIT.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("fit");
+        ok(&sustain(&tiny("fit", &["--out", dir.to_str().unwrap()])));
+        let text = std::fs::read_to_string(dir.join("results.json")).unwrap();
+        (tmp, serde_json::from_str(&text).unwrap())
+    })
+}
+
+/// A fit folder in `dir` holding `results` as its results.json.
+fn fit_folder(dir: &Path, name: &str, results: &Value) -> PathBuf {
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("results.json"), results.to_string()).unwrap();
+    folder
+}
+
+/// `stage` and `plot` on `folder` both give one-line errors with the needles, and
+/// `stage` writes no subjects file.
+fn stage_and_plot_refuse(folder: &Path, needles: &[&str]) {
+    let f = folder.to_str().unwrap();
+    let out = folder.join("staged.csv");
+    let data = small("data.csv");
+    let staged = sustain(&[
+        "stage",
+        "--fit",
+        f,
+        "--data",
+        &data,
+        "--id-column",
+        "id",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    user_error(&staged, needles);
+    assert!(!out.exists(), "stage wrote {}", out.display());
+    user_error(&sustain(&["plot", "--fit", f]), needles);
+}
+
+#[test]
+fn corrupt_results_are_refused_by_stage_and_plot() {
+    let (_keep, results) = fitted();
+    let tmp = tempfile::tempdir().unwrap();
+    // The file as written stages and plots.
+    let good = fit_folder(tmp.path(), "good", results);
+    let data = small("data.csv");
+    ok(&sustain(&[
+        "stage",
+        "--fit",
+        good.to_str().unwrap(),
+        "--data",
+        &data,
+        "--id-column",
+        "id",
+        "--out",
+        good.join("s.csv").to_str().unwrap(),
+    ]));
+    ok(&sustain(&["plot", "--fit", good.to_str().unwrap()]));
+
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit, &[&str]); 12] = [
+        (
+            "trace_position_out_of_range",
+            |r| {
+                r["models"][1]["samples"]["chains"][0]["trace"]["positions"]["values"][0] =
+                    json!(200)
+            },
+            &["model of 2 subtype(s)", "chain 0", "position 200"],
+        ),
+        (
+            "trace_position_twice",
+            |r| {
+                let v = &mut r["models"][0]["samples"]["chains"][1]["trace"]["positions"]["values"];
+                v[1] = v[0].clone();
+            },
+            &["chain 1", "state 0", "permutation"],
+        ),
+        (
+            "trace_too_short",
+            |r| {
+                let v = &mut r["models"][0]["samples"]["chains"][0]["trace"]["positions"]["values"];
+                v.as_array_mut().unwrap().pop();
+            },
+            &["trace lengths disagree"],
+        ),
+        (
+            "trace_of_other_subtype_count",
+            |r| r["models"][1]["samples"]["chains"][0]["trace"]["n_subtypes"] = json!(3),
+            &["trace has 3 subtype(s)"],
+        ),
+        (
+            "trace_fraction_nan",
+            |r| r["models"][1]["samples"]["chains"][0]["trace"]["fractions"][0] = Value::Null,
+            &["state 0", "fractions"],
+        ),
+        (
+            "ml_sequence_event_out_of_range",
+            |r| r["models"][0]["ml_sequences"][0][0] = json!(99),
+            &["ml_sequences[0]", "event index 99 out of range"],
+        ),
+        (
+            "em_sequence_too_short",
+            |r| {
+                r["models"][1]["em_sequences"][1]
+                    .as_array_mut()
+                    .unwrap()
+                    .pop();
+            },
+            &["em_sequences[1]", "has 10 events, the model has 11"],
+        ),
+        (
+            "fraction_count",
+            |r| r["models"][1]["ml_f"] = json!([1.0]),
+            &["ml_f holds 1 fractions for 2 subtype(s)"],
+        ),
+        (
+            "mean_f_nan",
+            |r| r["models"][1]["mean_f"][0] = Value::Null,
+            &["mean_f holds NaN"],
+        ),
+        (
+            "pvd_shape",
+            |r| {
+                r["models"][0]["pvd"][0].as_array_mut().unwrap().pop();
+            },
+            &["pvd is not 1 x 11 x 11"],
+        ),
+        (
+            "models_out_of_order",
+            |r| r["models"][1]["n_subtypes"] = json!(3),
+            &["models[1] has n_subtypes 3"],
+        ),
+        (
+            "z_vals_of_other_model",
+            |r| {
+                r["z_vals"].as_array_mut().unwrap().pop();
+            },
+            &["4 biomarkers but 3 rows of z_vals"],
+        ),
+    ];
+    for (name, edit, needles) in cases {
+        let mut bad = results.clone();
+        edit(&mut bad);
+        let folder = fit_folder(tmp.path(), name, &bad);
+        let mut all = vec!["results.json", "not a valid results file"];
+        all.extend(needles);
+        stage_and_plot_refuse(&folder, &all);
+    }
+}
+
+#[test]
+fn unknown_schema_versions_are_refused() {
+    let (_keep, results) = fitted();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut v99 = results.clone();
+    v99["version"] = json!(99);
+    let folder = fit_folder(tmp.path(), "v99", &v99);
+    stage_and_plot_refuse(
+        &folder,
+        &[
+            "results.json",
+            "results schema version 99 is not supported",
+            "reads version 1",
+        ],
+    );
+    let mut none = results.clone();
+    none.as_object_mut().unwrap().remove("version");
+    let folder = fit_folder(tmp.path(), "none", &none);
+    stage_and_plot_refuse(&folder, &["results.json", "no schema \"version\""]);
+
+    // A chain shard of another version is refused by merge.
+    let out = tmp.path().join("sharded");
+    let o = out.to_str().unwrap();
+    ok(&sustain(&tiny(
+        "fit",
+        &["--subtypes", "1", "--chain-shard", "0/1", "--out", o],
+    )));
+    let shard = out.join("shards").join("shard_0of1.json");
+    let mut file: Value = serde_json::from_slice(&std::fs::read(&shard).unwrap()).unwrap();
+    file["version"] = json!(99);
+    std::fs::write(&shard, file.to_string()).unwrap();
+    user_error(
+        &sustain(&["merge", "--out", o]),
+        &[
+            "shard_0of1.json",
+            "shard schema version 99 is not supported",
+        ],
+    );
+    assert!(!out.join("results.json").exists());
+}
+
+#[test]
+fn too_few_samples_per_chain_and_no_tuning_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = out.to_str().unwrap();
+    // 300 iterations: --thin 100 keeps 3 per chain, --thin 99 keeps 4.
+    user_error(
+        &sustain(&tiny("fit", &["--thin", "1000", "--out", o])),
+        &[
+            "--thin 1000 leaves 1 sample(s) per chain",
+            "at least 4",
+            "--thin 99 or less",
+        ],
+    );
+    user_error(
+        &sustain(&tiny("fit", &["--thin", "100", "--out", o])),
+        &["--thin 100 leaves 3 sample(s) per chain"],
+    );
+    user_error(
+        &sustain(&tiny("fit", &["--burn-in", "297", "--out", o])),
+        &[
+            "leaves 3 sample(s) per chain after --burn-in 297",
+            "at least 4",
+        ],
+    );
+    user_error(
+        &sustain(&tiny(
+            "cv",
+            &["--iterations", "3", "--folds", "2", "--out", o],
+        )),
+        &["--iterations 3 leaves 3 sample(s) per chain", "at least 4"],
+    );
+    user_error(
+        &sustain(&tiny("fit", &["--tuning-iterations", "0", "--out", o])),
+        &["--tuning-iterations must be at least 1"],
+    );
+    user_error(
+        &sustain(&tiny(
+            "cv",
+            &["--tuning-iterations", "0", "--folds", "2", "--out", o],
+        )),
+        &["--tuning-iterations must be at least 1"],
+    );
+    assert!(!out.exists(), "a refused run made {}", out.display());
+    // 4 samples per chain are enough.
+    ok(&sustain(&tiny(
+        "fit",
+        &["--subtypes", "1", "--thin", "99", "--out", o],
+    )));
+}
+
+#[test]
+fn usage_errors_are_one_line() {
+    let data = small("data.csv");
+    let model = small("model.json");
+    let d = data.as_str();
+    let m = model.as_str();
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec![],
+            vec![
+                "'sustain' needs a subcommand",
+                "fit",
+                "see 'sustain --help'",
+            ],
+        ),
+        (vec!["bogus"], vec!["unrecognized subcommand 'bogus'"]),
+        (
+            vec!["evaluate"],
+            vec![
+                "required arguments",
+                "--data",
+                "--sequences",
+                "'sustain evaluate --help'",
+            ],
+        ),
+        (
+            vec![
+                "fit",
+                "--data",
+                d,
+                "--model",
+                m,
+                "--subtypes",
+                "abc",
+                "--out",
+                "x",
+            ],
+            vec![
+                "'abc'",
+                "--subtypes",
+                "whole number",
+                "'sustain fit --help'",
+            ],
+        ),
+        (
+            vec!["fit", "--data", d, "--zvals", "1,2", "--out", "x"],
+            vec!["required arguments", "--zmax"],
+        ),
+        (
+            vec!["cv", "--data", d, "--model", m, "--out", "x"],
+            vec!["--folds"],
+        ),
+        (
+            vec![
+                "fit",
+                "--data",
+                d,
+                "--model",
+                m,
+                "--missing",
+                "zero",
+                "--out",
+                "x",
+            ],
+            vec!["'zero'", "possible values: marginalise, reference"],
+        ),
+        (
+            vec![
+                "fit",
+                "--data",
+                d,
+                "--model",
+                m,
+                "--subtype",
+                "2",
+                "--out",
+                "x",
+            ],
+            vec!["'--subtype'", "tip"],
+        ),
+        (
+            vec!["slurm"],
+            vec!["'sustain slurm' needs a subcommand", "fit, cv"],
+        ),
+        // Negative numbers are values, checked like any other value.
+        (
+            vec![
+                "fit",
+                "--data",
+                d,
+                "--model",
+                m,
+                "--subtypes",
+                "-1",
+                "--out",
+                "x",
+            ],
+            vec!["'-1'", "--subtypes", "whole number"],
+        ),
+        (
+            vec![
+                "stage",
+                "--fit",
+                "x",
+                "--data",
+                d,
+                "--out",
+                "y",
+                "--threads",
+                "-2",
+            ],
+            vec!["'-2'", "--threads"],
+        ),
+        (
+            vec![
+                "fit",
+                "--data",
+                d,
+                "--id-column",
+                "id",
+                "--zvals",
+                "-1,1",
+                "--zmax",
+                "5",
+                "--out",
+                "x",
+            ],
+            vec!["--zvals", "threshold -1", "negative"],
+        ),
+        (
+            vec![
+                "fit",
+                "--data",
+                d,
+                "--id-column",
+                "id",
+                "--zvals",
+                "1,2",
+                "--zmax",
+                "-5",
+                "--out",
+                "x",
+            ],
+            vec!["z_max", "-5", "positive"],
+        ),
+    ];
+    for (args, needles) in &cases {
+        user_error(&sustain(args), needles);
+    }
+    assert!(!Path::new("x").exists());
+    // Help and version still go to stdout with status 0.
+    for args in [
+        vec!["--help"],
+        vec!["fit", "--help"],
+        vec!["help", "cv"],
+        vec!["--version"],
+        vec!["stage", "-V"],
+    ] {
+        let out = sustain(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(out.stderr.is_empty(), "{args:?}");
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
+    assert!(ok(&sustain(&["fit", "--help"])).contains("Usage: sustain fit"));
+}
+
+#[cfg(not(feature = "gpu"))]
+#[test]
+fn a_required_gpu_fails_before_any_output_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = out.to_str().unwrap();
+    for (sub, extra) in [("fit", vec![]), ("cv", vec!["--folds", "2"])] {
+        let mut args = vec!["--backend", "gpu", "--require-gpu", "--out", o];
+        args.extend(extra);
+        user_error(
+            &sustain(&tiny(sub, &args)),
+            &["the GPU backend is required but unavailable"],
+        );
+        assert!(!out.exists(), "{sub} made {}", out.display());
+    }
+}
+
+#[test]
+fn demo_reruns_in_its_own_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("demo");
+    let o = out.to_str().unwrap();
+    ok(&sustain(&["demo", "--quiet", "--out", o]));
+    let first = std::fs::read(out.join("results.json")).unwrap();
+    // The second run fits anew (same seed: the same results, timings aside).
+    let stdout = ok(&sustain(&["demo", "--quiet", "--out", o]));
+    assert!(stdout.contains("pvd_k2.png"), "{stdout}");
+    let second = std::fs::read(out.join("results.json")).unwrap();
+    let ml = |bytes: &[u8]| -> Value {
+        let v: Value = serde_json::from_slice(bytes).unwrap();
+        v["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["ml_sequences"].clone())
+            .collect()
+    };
+    assert_eq!(ml(&first), ml(&second));
+    assert!(ok(&sustain(&["demo", "--help"])).contains("fits it anew"));
+    // A folder holding a fit that is not a demo is still refused.
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(other.join("checkpoints")).unwrap();
+    std::fs::write(other.join("checkpoints").join("checkpoint_k1.json"), "{}").unwrap();
+    user_error(
+        &sustain(&["demo", "--quiet", "--out", other.to_str().unwrap()]),
+        &["already holds a fit that is not a demo"],
+    );
+}
+
+#[test]
+fn too_few_subjects_to_split_say_what_to_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(small("data.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // One subject and 2 subtypes.
+    let one = tmp.path().join("one.csv");
+    std::fs::write(&one, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
+    let out = tmp.path().join("fit");
+    let mut args = tiny("fit", &["--out", out.to_str().unwrap()]);
+    args[2] = one.to_str().unwrap();
+    user_error(
+        &sustain(&args),
+        &["cannot fit 2 subtypes", "only 1 subject", "at least 2"],
+    );
+    // Cross-validation whose fold 0 leaves one subject for training.
+    let folds = tmp.path().join("folds.csv");
+    let mut csv = format!("{},fold\n", lines[0]);
+    for (i, l) in lines[1..6].iter().enumerate() {
+        csv.push_str(&format!("{l},{}\n", if i < 4 { "a" } else { "b" }));
+    }
+    std::fs::write(&folds, csv).unwrap();
+    let out = tmp.path().join("cv");
+    let mut args = tiny(
+        "cv",
+        &["--fold-column", "fold", "--out", out.to_str().unwrap()],
+    );
+    args[2] = folds.to_str().unwrap();
+    user_error(
+        &sustain(&args),
+        &[
+            "cannot fit 2 subtypes in fold 0",
+            "only 1 subject",
+            "--subtypes 1",
+        ],
+    );
+}
