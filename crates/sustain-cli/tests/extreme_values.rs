@@ -85,5 +85,25 @@ fn huge_values_and_bad_z_max_are_user_errors() {
         "reference",
     ]);
     user_error(&out, &["zmax0.json", "z_max", "positive"]);
+    // More subtypes than subjects (3 here): refused, where it used to fit repeated
+    // subtypes with exit status 0.
+    let out = sustain(&[
+        "fit",
+        "--data",
+        &p("data.csv"),
+        "--model",
+        &p("model.json"),
+        "--id-column",
+        "id",
+        "--subtypes",
+        "4",
+        "--out",
+        &p("fit4"),
+    ]);
+    user_error(&out, &["cannot fit 4 subtypes", "only 3 subject"]);
+    assert!(
+        !dir.join("fit4").exists(),
+        "no output folder for a refused fit"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -554,7 +554,7 @@ fn too_few_subjects_to_split_say_what_to_change() {
     args[2] = one.to_str().unwrap();
     user_error(
         &sustain(&args),
-        &["cannot fit 2 subtypes", "only 1 subject", "at least 2"],
+        &["cannot fit 2 subtypes", "only 1 subject", "--subtypes 1"],
     );
     // Cross-validation whose fold 0 leaves one subject for training.
     let folds = tmp.path().join("folds.csv");

@@ -387,6 +387,14 @@ pub fn check_samples_per_chain(config: &FitConfig) -> Result<(), CliError> {
 pub fn run(args: &FitArgs) -> Result<(), CliError> {
     let loaded = args.input.load(None)?;
     let mut config = fit_config(args)?;
+    let n_subjects = loaded.data.dataset.n_subjects();
+    if args.settings.subtypes > n_subjects {
+        // More subtypes than subjects can only repeat subtypes.
+        return Err(CliError::new(format!(
+            "cannot fit {} subtypes: the data has only {n_subjects} subject(s); use --subtypes {n_subjects} or fewer",
+            args.settings.subtypes
+        )));
+    }
     // The backend first: a required GPU that is missing fails before any output
     // folder is made. Without --require-gpu the fit falls back to the CPU after a
     // one-line notice (and records backend cpu).
