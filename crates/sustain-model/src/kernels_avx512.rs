@@ -409,6 +409,7 @@ unsafe fn sum_stages(e: &[f64], stages: &[usize]) -> __m512d {
 /// The CPU must support AVX-512F, AVX2 and FMA, and the sizes must be those
 /// `kernels::group_sweeps` asserts.
 #[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::int_plus_one)] // `g + N <= end` reads the same for every N of the macro.
 pub(crate) unsafe fn group_sweeps(
     sweep: &Sweep,
     x: &[f64],
@@ -423,117 +424,52 @@ pub(crate) unsafe fn group_sweeps(
     // dependent multiplications, and one 512-bit vector per group leaves too
     // little independent work between them (the AVX2 kernel has two halves).
     let mut g = groups.start;
-    while g + 2 <= groups.end {
-        // SAFETY: the caller checked the arrays for every group in `groups`.
-        unsafe {
-            group_sweep2(
-                sweep,
-                [
-                    x.get_unchecked(g * nb * LANES..(g + 1) * nb * LANES),
-                    x.get_unchecked((g + 1) * nb * LANES..(g + 2) * nb * LANES),
-                ],
-                [
-                    obs.get_unchecked(g * nb * LANES..(g + 1) * nb * LANES),
-                    obs.get_unchecked((g + 1) * nb * LANES..(g + 2) * nb * LANES),
-                ],
-                e.get_unchecked(g * ns * LANES..(g + 2) * ns * LANES),
-                new_e.get_unchecked_mut(g * nc * LANES..(g + 2) * nc * LANES),
-                new_p.as_mut_ptr().add(g * LANES),
-            )
-        }
-        g += 2;
+    macro_rules! run {
+        ($n:literal) => {
+            while g + $n <= groups.end {
+                // SAFETY: the caller checked the arrays for every group in `groups`.
+                unsafe {
+                    group_sweep_n::<$n>(
+                        sweep,
+                        std::array::from_fn(|j| {
+                            x.get_unchecked((g + j) * nb * LANES..(g + j + 1) * nb * LANES)
+                        }),
+                        std::array::from_fn(|j| {
+                            obs.get_unchecked((g + j) * nb * LANES..(g + j + 1) * nb * LANES)
+                        }),
+                        e.get_unchecked(g * ns * LANES..(g + $n) * ns * LANES),
+                        new_e.get_unchecked_mut(g * nc * LANES..(g + $n) * nc * LANES),
+                        new_p.as_mut_ptr().add(g * LANES),
+                    )
+                }
+                g += $n;
+            }
+        };
     }
-    for g in g..groups.end {
-        // SAFETY: the caller checked the arrays for every group in `groups`.
-        unsafe {
-            group_sweep(
-                sweep,
-                x.get_unchecked(g * nb * LANES..(g + 1) * nb * LANES),
-                obs.get_unchecked(g * nb * LANES..(g + 1) * nb * LANES),
-                e.get_unchecked(g * ns * LANES..(g + 1) * ns * LANES),
-                new_e.get_unchecked_mut(g * nc * LANES..(g + 1) * nc * LANES),
-                new_p.as_mut_ptr().add(g * LANES),
-            )
-        }
-    }
+    run!(2);
+    run!(1);
 }
 
-/// One group of [`group_sweeps`] (the operations of `kernels_avx2::group_sweep`).
+/// One pass over a sweep's ops for `N` consecutive groups (the operations of
+/// `kernels_avx2::group_sweep` per group); `e`, `new_e` and `new_p` hold the
+/// groups' blocks, one after the other.
 ///
 /// # Safety
-/// As [`group_sweeps`], for this group's slices; `new_p` points at `LANES`
+/// As [`group_sweeps`], for these groups' slices; `new_p` points at `N * LANES`
 /// writable values.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn group_sweep(
+unsafe fn group_sweep_n<const N: usize>(
     sweep: &Sweep,
-    x: &[f64],
-    obs: &[f64],
+    x: [&[f64]; N],
+    obs: [&[f64]; N],
     e: &[f64],
     new_e: &mut [f64],
     new_p: *mut f64,
 ) {
     let one = _mm512_set1_pd(1.0);
-    let (mut g, mut r, mut rho) = (one, one, one);
-    let mut s = _mm512_setzero_pd();
-    // SAFETY: `sweep` was checked when built (stages, slots, term biomarkers) and
-    // the caller checked the group's slices (x, obs, e, new_e).
-    unsafe {
-        let ne = new_e.as_mut_ptr();
-        for op in sweep.ops() {
-            let terms = sweep
-                .terms()
-                .get_unchecked(op.terms.0 as usize..op.terms.1 as usize);
-            match op.kind {
-                SweepKind::Begin => g = exp8(sweep_terms(terms, x, obs)),
-                SweepKind::Direct => {
-                    r = exp8(sweep_terms(terms, x, obs));
-                    g = _mm512_mul_pd(g, r);
-                }
-                SweepKind::Linked => {
-                    rho = one;
-                    for t in terms {
-                        let o = _mm512_loadu_pd(obs.as_ptr().add(t.b as usize * LANES));
-                        rho = _mm512_mul_pd(rho, _mm512_fmadd_pd(o, _mm512_set1_pd(t.a), one));
-                    }
-                    r = _mm512_mul_pd(r, rho);
-                    g = _mm512_mul_pd(g, r);
-                }
-                SweepKind::Repeat => {
-                    r = _mm512_mul_pd(r, rho);
-                    g = _mm512_mul_pd(g, r);
-                }
-            }
-            if op.slot != u32::MAX {
-                let v = _mm512_mul_pd(_mm512_loadu_pd(e.as_ptr().add(op.k as usize * LANES)), g);
-                _mm512_storeu_pd(ne.add(op.slot as usize * LANES), v);
-                s = _mm512_add_pd(s, v);
-            }
-        }
-        let u = sum_stages(e, sweep.unchanged());
-        _mm512_storeu_pd(new_p, _mm512_add_pd(s, u));
-    }
-}
-
-/// [`group_sweep`] of two consecutive groups in one pass over the ops (the
-/// same operations per group; `e`, `new_e` and `new_p` hold both groups' blocks,
-/// one after the other).
-///
-/// # Safety
-/// As [`group_sweep`], for both groups.
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn group_sweep2(
-    sweep: &Sweep,
-    x: [&[f64]; 2],
-    obs: [&[f64]; 2],
-    e: &[f64],
-    new_e: &mut [f64],
-    new_p: *mut f64,
-) {
-    let one = _mm512_set1_pd(1.0);
-    let (mut g, mut r, mut rho) = ([one; 2], [one; 2], [one; 2]);
-    let mut s = [_mm512_setzero_pd(); 2];
+    let (mut g, mut r, mut rho) = ([one; N], [one; N], [one; N]);
+    let mut s = [_mm512_setzero_pd(); N];
     let ns = sweep.n_stages();
     let nc = sweep.n_changed();
     // SAFETY: as in `group_sweep`, for each group's block (offsets `j * ns` in
@@ -547,39 +483,39 @@ unsafe fn group_sweep2(
                 .get_unchecked(op.terms.0 as usize..op.terms.1 as usize);
             match op.kind {
                 SweepKind::Begin => {
-                    for j in 0..2 {
+                    for j in 0..N {
                         g[j] = exp8(sweep_terms(terms, x[j], obs[j]));
                     }
                 }
                 SweepKind::Direct => {
-                    for j in 0..2 {
+                    for j in 0..N {
                         r[j] = exp8(sweep_terms(terms, x[j], obs[j]));
                         g[j] = _mm512_mul_pd(g[j], r[j]);
                     }
                 }
                 SweepKind::Linked => {
-                    rho = [one; 2];
+                    rho = [one; N];
                     for t in terms {
                         let c = _mm512_set1_pd(t.a);
-                        for j in 0..2 {
+                        for j in 0..N {
                             let o = _mm512_loadu_pd(obs[j].as_ptr().add(t.b as usize * LANES));
                             rho[j] = _mm512_mul_pd(rho[j], _mm512_fmadd_pd(o, c, one));
                         }
                     }
-                    for j in 0..2 {
+                    for j in 0..N {
                         r[j] = _mm512_mul_pd(r[j], rho[j]);
                         g[j] = _mm512_mul_pd(g[j], r[j]);
                     }
                 }
                 SweepKind::Repeat => {
-                    for j in 0..2 {
+                    for j in 0..N {
                         r[j] = _mm512_mul_pd(r[j], rho[j]);
                         g[j] = _mm512_mul_pd(g[j], r[j]);
                     }
                 }
             }
             if op.slot != u32::MAX {
-                for j in 0..2 {
+                for j in 0..N {
                     let v = _mm512_mul_pd(
                         _mm512_loadu_pd(ep.add((j * ns + op.k as usize) * LANES)),
                         g[j],
@@ -589,7 +525,7 @@ unsafe fn group_sweep2(
                 }
             }
         }
-        for j in 0..2 {
+        for j in 0..N {
             let u = sum_stages(&e[j * ns * LANES..(j + 1) * ns * LANES], sweep.unchanged());
             _mm512_storeu_pd(new_p.add(j * LANES), _mm512_add_pd(s[j], u));
         }

@@ -208,12 +208,9 @@ impl Likelihood {
         let values = data.values();
         let mut x = vec![0.0; n_groups * nb * LANES];
         let mut obs = vec![0.0; n_groups * nb * LANES];
-        let mut missing = Vec::new();
-        let mut missing_start = Vec::with_capacity(n_groups + 1);
         let mut subject_const = vec![0.0; n_subjects];
         let log_stages = (events.n_stages() as f64).ln();
         for g in 0..n_groups {
-            missing_start.push(missing.len());
             for lane in 0..LANES {
                 let m = g * LANES + lane;
                 if m >= n_subjects {
@@ -223,7 +220,6 @@ impl Likelihood {
                 for b in 0..nb {
                     let v = values[[m, b]];
                     if v.is_nan() {
-                        missing.push((lane as u8, b as u16));
                         if convention == MissingConvention::Reference {
                             let t = (1.0 / (events.z_max(b) - events.z_min())).ln();
                             c += -HALF_LN_2PI - 0.5 * t * t;
@@ -238,26 +234,8 @@ impl Likelihood {
                 subject_const[m] = c;
             }
         }
-        missing_start.push(missing.len());
-        let mut miss_cols = Vec::new();
-        let mut miss_mask = Vec::new();
-        let mut miss_col_start = Vec::with_capacity(n_groups + 1);
-        for g in 0..n_groups {
-            miss_col_start.push(miss_cols.len());
-            let entries = &missing[missing_start[g]..missing_start[g + 1]];
-            let mut cols: Vec<u16> = entries.iter().map(|&(_, b)| b).collect();
-            cols.sort_unstable();
-            cols.dedup();
-            for b in cols {
-                let mut mask = [0.0; LANES];
-                for &(lane, _) in entries.iter().filter(|e| e.1 == b) {
-                    mask[lane as usize] = 1.0;
-                }
-                miss_cols.push(b);
-                miss_mask.extend_from_slice(&mask);
-            }
-        }
-        miss_col_start.push(miss_cols.len());
+        let subject_order: Vec<usize> = (0..n_subjects).collect();
+        let (miss_cols, miss_mask, miss_col_start) = missing_columns(values.view(), &subject_order);
         let group_xmax = x
             .chunks(nb * LANES)
             .map(|c| c.iter().fold(0.0f64, |m, v| m.max(v.abs())))
