@@ -338,6 +338,27 @@ impl ChainEvaluator for ShardedIncremental {
         ll
     }
 
+    fn propose_unless_rejected(
+        &mut self,
+        mixture: &Mixture,
+        changed: &[bool],
+        accepts: &dyn Fn(f64) -> bool,
+    ) -> Option<f64> {
+        if !self.helpers.is_empty() {
+            // Several shards: every proposal is evaluated (a screen would need a
+            // round of its own).
+            return Some(self.propose(mixture, changed));
+        }
+        let resolve = std::mem::replace(&mut self.resolve, Resolve::Nothing);
+        let sh = Arc::clone(&self.shared);
+        let mut slot = lock(&sh.shards[0].slot);
+        let state = &mut slot.state;
+        apply(state, resolve);
+        let ok = state.propose_shard_unless_rejected(mixture, changed, accepts)?;
+        self.rebuild = !ok;
+        Some(self.total(ok, state.partials(), mixture))
+    }
+
     fn accept(&mut self) {
         self.resolve = Resolve::Accept {
             rebuild: self.rebuild,

@@ -38,6 +38,7 @@
 
 #![allow(clippy::needless_range_loop)]
 
+use crate::chain_screen::{ChainScreen, SubtypeMove};
 use crate::kernels::{
     self, ChangeSet, Lanes, StageDelta, Sweep, SweepKind, SweepOp, SweepTerm, LANES,
 };
@@ -310,6 +311,18 @@ pub struct IncrementalLikelihood {
     scratch: Scratch,
     l_scratch: Vec<f64>,
     accepted_since_refresh: u64,
+    /// Single-precision copy of the state that proves most rejections without
+    /// the double-precision work (`crate::chain_screen`); `None` without AVX2.
+    screen: Option<ChainScreen>,
+    /// Whether the screen was made (or found impossible, or turned off) yet.
+    screen_tried: bool,
+    /// Proposals the screen rejected.
+    screen_rejected: u64,
+    /// Sum over subjects of `ref + const` (what the total adds to the `ln`s).
+    offset_sum: f64,
+    /// The proposal buffers describe the pending proposal (by
+    /// [`Self::propose_unless_rejected`]); its kernels are still to run.
+    described: bool,
 }
 
 impl IncrementalLikelihood {
@@ -333,6 +346,11 @@ impl IncrementalLikelihood {
             scratch: Scratch::default(),
             l_scratch: Vec::new(),
             accepted_since_refresh: 0,
+            screen: None,
+            screen_tried: false,
+            screen_rejected: 0,
+            offset_sum: 0.0,
+            described: false,
         };
         s.reset(mixture);
         s
@@ -407,6 +425,7 @@ impl IncrementalLikelihood {
             *o += c;
         }
         self.offsets = kernels::offset_blocks(&offset, lik.n_subjects());
+        self.offset_sum = crate::likelihood::neumaier_sum(&offset[..lik.n_subjects()]);
         self.reference = max_lse;
         self.e = vec![vec![0.0; ng * ns * LANES]; n_sub];
         self.p = vec![vec![0.0; mp]; n_sub];
@@ -429,7 +448,23 @@ impl IncrementalLikelihood {
         }
         self.proposal = vec![SubtypeProposal::default(); n_sub];
         self.proposed = None;
+        self.described = false;
         self.accepted_since_refresh = 0;
+        // The screen's copy is made on the first screened proposal (E-M's states
+        // never screen) and then kept current.
+        if self
+            .screen
+            .as_ref()
+            .is_some_and(|sc| sc.n_subtypes() != n_sub)
+        {
+            self.screen = None;
+            self.screen_tried = false;
+        }
+        if let Some(screen) = self.screen.as_mut() {
+            for s in 0..n_sub {
+                screen.load(s, &self.e[s], &self.p[s]);
+            }
+        }
         let p_refs: Vec<&[f64]> = self.p.iter().map(Vec::as_slice).collect();
         let mut blocks = std::mem::take(&mut self.blocks);
         let ok = self.total(mixture.fractions(), &p_refs, &mut blocks);
@@ -541,12 +576,156 @@ impl IncrementalLikelihood {
         self.accept();
     }
 
+    /// As [`Self::propose`], unless the single-precision screen proves that the
+    /// chain rejects the proposal: `accepts(ll)` is the chain's decision at
+    /// log-likelihood `ll` (nondecreasing in `ll`). Then the proposal is dropped
+    /// (as by [`Self::reject`]) and `None` returned, else its log-likelihood, to
+    /// the bit that of [`Self::propose`].
+    pub fn propose_unless_rejected(
+        &mut self,
+        mixture: &Mixture,
+        changed: &[bool],
+        accepts: &dyn Fn(f64) -> bool,
+    ) -> Option<f64> {
+        if self.screen_rejects(mixture, changed, accepts) {
+            return None;
+        }
+        Some(self.propose(mixture, changed))
+    }
+
+    /// [`Self::propose_unless_rejected`] for one shard that is the whole chain
+    /// (a [`crate::likelihood::Likelihood`] over every subject): `None` when the
+    /// screen proved the rejection, else as [`Self::propose_shard`].
+    pub fn propose_shard_unless_rejected(
+        &mut self,
+        mixture: &Mixture,
+        changed: &[bool],
+        accepts: &dyn Fn(f64) -> bool,
+    ) -> Option<bool> {
+        if self.screen_rejects(mixture, changed, accepts) {
+            return None;
+        }
+        Some(self.propose_shard(mixture, changed))
+    }
+
+    /// Describes the proposal and screens it; true (the proposal dropped) when
+    /// the chain certainly rejects it. Otherwise the description is kept for the
+    /// exact evaluation that follows.
+    fn screen_rejects(
+        &mut self,
+        mixture: &Mixture,
+        changed: &[bool],
+        accepts: &dyn Fn(f64) -> bool,
+    ) -> bool {
+        self.ensure_screen();
+        if !self.screen.as_mut().is_some_and(ChainScreen::wanted) {
+            return false;
+        }
+        self.describe(mixture, changed);
+        self.described = true;
+        let Self {
+            screen,
+            proposal,
+            offset_sum,
+            ..
+        } = self;
+        let Some(screen) = screen.as_mut() else {
+            return false;
+        };
+        let moves: Vec<Option<SubtypeMove>> = proposal
+            .iter()
+            .map(|p| {
+                p.active.then_some(SubtypeMove {
+                    ops: &p.ops,
+                    terms: &p.terms,
+                    unchanged: &p.unchanged,
+                    bound_a: p.bound_a,
+                    bound_d: p.bound_d,
+                })
+            })
+            .collect();
+        let hi = screen.upper_bound(&moves, mixture.fractions(), *offset_sum);
+        let rejected = hi.is_some_and(|hi| !accepts(hi));
+        screen.record(rejected);
+        if rejected {
+            self.screen_rejected += 1;
+            self.reject();
+        }
+        rejected
+    }
+
+    /// The screen's upper bound of the proposal's log-likelihood (`None` where it
+    /// declines or no screen exists); the proposal stays described for
+    /// [`Self::propose`].
+    #[cfg(test)]
+    pub(crate) fn screen_bound(&mut self, mixture: &Mixture, changed: &[bool]) -> Option<f64> {
+        self.ensure_screen();
+        self.describe(mixture, changed);
+        self.described = true;
+        let Self {
+            screen,
+            proposal,
+            offset_sum,
+            ..
+        } = self;
+        let moves: Vec<Option<SubtypeMove>> = proposal
+            .iter()
+            .map(|p| {
+                p.active.then_some(SubtypeMove {
+                    ops: &p.ops,
+                    terms: &p.terms,
+                    unchanged: &p.unchanged,
+                    bound_a: p.bound_a,
+                    bound_d: p.bound_d,
+                })
+            })
+            .collect();
+        screen
+            .as_mut()?
+            .upper_bound(&moves, mixture.fractions(), *offset_sum)
+    }
+
+    /// Turns the single-precision screen of [`Self::propose_unless_rejected`] on
+    /// (the default where the CPU has AVX2) or off; results are the same either
+    /// way, only the time differs.
+    pub fn set_screening(&mut self, on: bool) {
+        self.screen = None;
+        self.screen_tried = !on;
+    }
+
+    /// How many proposals the screen has rejected without evaluating them.
+    pub fn screen_rejections(&self) -> u64 {
+        self.screen_rejected
+    }
+
+    /// Makes the screen's copy of the state on first use (E-M's states, which
+    /// never screen, never pay for it).
+    fn ensure_screen(&mut self) {
+        if self.screen_tried {
+            return;
+        }
+        self.screen_tried = true;
+        self.screen = ChainScreen::new(&self.lik, self.e.len());
+        if let Some(screen) = self.screen.as_mut() {
+            for (s, (e, p)) in self.e.iter().zip(&self.p).enumerate() {
+                screen.load(s, e, p);
+            }
+        }
+    }
+
     /// The kernels' part of a proposal: fills the proposal buffers and the block
     /// partials; returns whether every subject stayed in range.
     fn propose_state(&mut self, mixture: &Mixture, changed: &[bool]) -> bool {
+        if !std::mem::take(&mut self.described) {
+            self.describe(mixture, changed);
+        }
+        self.compute(mixture)
+    }
+
+    /// Fills the proposal buffers' description of the moves (`describe_move`):
+    /// subtype `s` is active when `changed[s]` and some stage value changes.
+    fn describe(&mut self, mixture: &Mixture, changed: &[bool]) {
         let lik = Arc::clone(&self.lik);
-        let ns = lik.events().n_stages();
-        let ng = lik.n_groups();
         let mut proposals = std::mem::take(&mut self.proposal);
         for (s, prop) in proposals.iter_mut().enumerate() {
             prop.active = false;
@@ -568,11 +747,28 @@ impl IncrementalLikelihood {
             let mut mu = prop.spare.take().unwrap_or_else(|| self.mu[s].clone());
             mu.refill_moved(&self.mu[s], lik.events(), new_seq, &prop.moved);
             self.describe_move(s, new_seq, &mu, prop);
-            if prop.stages.is_empty() {
-                prop.mu = Some(mu);
+            prop.active = !prop.stages.is_empty();
+            prop.mu = Some(mu);
+        }
+        self.proposal = proposals;
+    }
+
+    /// Runs the kernels of the described proposal (new `e`, `p` of its active
+    /// subtypes) and the block partials of its total; returns whether every
+    /// subject stayed in range.
+    fn compute(&mut self, mixture: &Mixture) -> bool {
+        let lik = Arc::clone(&self.lik);
+        let ns = lik.events().n_stages();
+        let ng = lik.n_groups();
+        let mut proposals = std::mem::take(&mut self.proposal);
+        for (s, prop) in proposals.iter_mut().enumerate() {
+            if !prop.active {
                 continue;
             }
-            prop.active = true;
+            let mu = prop
+                .mu
+                .take()
+                .unwrap_or_else(|| unreachable!("an active proposal has stage values"));
             let nc = prop.stages.len();
             // Buffers only grow: the kernels write every value they later read.
             grow(&mut prop.new_e, ng * nc * LANES);
@@ -925,19 +1121,22 @@ impl IncrementalLikelihood {
             prop.active = false;
             // A group whose multiplied values fell below FRAGILE: rebuild it exactly
             // for the accepted stage values and keep its l from now on.
-            if turned_fragile.is_empty() {
-                continue;
+            if !turned_fragile.is_empty() {
+                let mu = self.mu[s].clone();
+                self.prepare(&mu);
+                for &g in &turned_fragile {
+                    let block = g * ns * LANES..(g + 1) * ns * LANES;
+                    let mut e = std::mem::take(&mut self.e[s]);
+                    let mut p = [0.0; LANES];
+                    self.rebuild_group(g, &mut e[block], &mut p);
+                    self.e[s] = e;
+                    self.p[s][g * LANES..(g + 1) * LANES].copy_from_slice(&p);
+                    self.keep_l(s, g);
+                }
             }
-            let mu = self.mu[s].clone();
-            self.prepare(&mu);
-            for g in turned_fragile {
-                let block = g * ns * LANES..(g + 1) * ns * LANES;
-                let mut e = std::mem::take(&mut self.e[s]);
-                let mut p = [0.0; LANES];
-                self.rebuild_group(g, &mut e[block], &mut p);
-                self.e[s] = e;
-                self.p[s][g * LANES..(g + 1) * LANES].copy_from_slice(&p);
-                self.keep_l(s, g);
+            if let Some(screen) = self.screen.as_mut() {
+                turned_fragile.extend_from_slice(&prop.rebuilt);
+                screen.update(s, &self.e[s], &self.p[s], &prop.stages, &turned_fragile);
             }
         }
         self.proposal = proposals;
@@ -948,6 +1147,7 @@ impl IncrementalLikelihood {
     /// Drops the pending proposal.
     pub fn reject(&mut self) {
         self.proposed = None;
+        self.described = false;
         for prop in &mut self.proposal {
             prop.active = false;
             if let Some(mu) = prop.mu.take() {
@@ -1003,6 +1203,84 @@ mod tests {
             assert!(
                 checked > 50 && repeats > 200,
                 "{checked} moves, {repeats} repeats"
+            );
+        }
+    }
+
+    /// The screen's bound is above the exact log-likelihood of every proposal
+    /// (moves of every subtype and fractions, accepted now and then so the
+    /// state moves) and within a small distance of it, on ordinary data and on
+    /// data with outlying values.
+    #[test]
+    fn screen_bounds_the_exact_loglike() {
+        for (outliers, seed) in [(false, 3u64), (true, 4)] {
+            let mut w = workloads::cohort(300, 8, &[0.5, 0.3, 0.2], seed);
+            if outliers {
+                let mut v = w.data.values().to_owned();
+                for (i, x) in v.iter_mut().enumerate() {
+                    if i % 37 == 0 && x.is_finite() {
+                        *x *= 6.0;
+                    }
+                }
+                w.data = crate::Dataset::new(v).unwrap();
+            }
+            let lik = Arc::new(
+                Likelihood::new(w.events.clone(), &w.data, MissingConvention::Marginalise).unwrap(),
+            );
+            let mut inc = IncrementalLikelihood::new(Arc::clone(&lik), &w.truth);
+            if ChainScreen::new(&lik, 3).is_none() {
+                eprintln!("skipped: no chain screen on this CPU");
+                return;
+            }
+            let mut current = w.truth.clone();
+            let (mut bounded, mut worst) = (0, 0.0f64);
+            let mut widths = Vec::new();
+            for it in 0..1500 {
+                let mut prop = current.clone();
+                let mut changed = vec![false; 3];
+                for (s, c) in changed.iter_mut().enumerate() {
+                    if w.rng.gen_bool(0.7) {
+                        let e = w.rng.gen_range(0..w.events.n_events());
+                        let to = w
+                            .rng
+                            .gen_range(prop.sequences()[s].allowed_positions(&w.events, e));
+                        prop.sequences_mut()[s]
+                            .move_event(&w.events, e, to)
+                            .unwrap();
+                        *c = prop.sequences()[s] != current.sequences()[s];
+                    }
+                }
+                let mut f = prop.fractions().to_vec();
+                let d = 0.02 * (w.rng.gen::<f64>() - 0.5);
+                f[0] = (f[0] + d).max(0.01);
+                let t: f64 = f.iter().sum();
+                f.iter_mut().for_each(|v| *v /= t);
+                prop.set_fractions(f).unwrap();
+                let hi = inc.screen_bound(&prop, &changed);
+                let ll = inc.propose(&prop, &changed);
+                if let Some(hi) = hi {
+                    bounded += 1;
+                    assert!(hi >= ll, "proposal {it}: bound {hi} below {ll}");
+                    worst = worst.max(hi - ll);
+                    widths.push(hi - ll);
+                }
+                if it % 5 == 0 {
+                    inc.accept();
+                    current = prop;
+                } else {
+                    inc.reject();
+                }
+            }
+            widths.sort_by(f64::total_cmp);
+            let median = widths[widths.len() / 2];
+            eprintln!(
+                "outliers {outliers}: {bounded} of 1500 bounded, median width {median:.3e}, \
+                 widest {worst:.3e}"
+            );
+            assert!(bounded > 1000, "{bounded} bounded");
+            assert!(
+                median < 0.05,
+                "bound {median} above the exact value (median)"
             );
         }
     }

@@ -18,6 +18,7 @@
 //! ```
 
 pub mod batch;
+mod chain_screen;
 pub mod data;
 pub mod error;
 pub mod events;

@@ -76,6 +76,14 @@ pub struct Pending {
     u: f64,
 }
 
+/// The Metropolis decision for a proposal at log-likelihood `ll` from a state at
+/// `current`: accept when `ll - current + log q-ratio >= 0`, else with probability
+/// `exp` of it (the uniform drawn in advance). Nondecreasing in `ll`.
+fn metropolis(current: f64, pending: Pending, ll: f64) -> bool {
+    let log_ratio = ll - current + pending.log_hastings;
+    log_ratio >= 0.0 || pending.u < log_ratio.exp()
+}
+
 /// The SuStaIn Metropolis chain over `(S, f)`, generic over how proposals are
 /// evaluated.
 pub struct SustainChain<'a, E: ChainEvaluator> {
@@ -256,8 +264,7 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
     /// The Metropolis decision for `pending` at log-likelihood `ll`: on acceptance
     /// `install` puts the proposal into the state; the evaluator is told either way.
     fn settle(&mut self, pending: Pending, ll: f64, install: impl FnOnce(&mut Mixture)) -> bool {
-        let log_ratio = ll - self.loglike + pending.log_hastings;
-        if log_ratio >= 0.0 || pending.u < log_ratio.exp() {
+        if metropolis(self.loglike, pending, ll) {
             self.evaluator.accept();
             install(&mut self.current);
             self.loglike = ll;
@@ -307,10 +314,21 @@ impl<E: ChainEvaluator> Chain for SustainChain<'_, E> {
                         .zip(self.current.sequences())
                         .map(|(p, c)| p != c),
                 );
-                let ll = self.evaluator.propose(&proposal, &self.changed);
-                // An accepted proposal becomes the state; the old state the next
-                // scratch.
-                self.settle(pending, ll, |state| std::mem::swap(state, &mut proposal))
+                // The evaluator may prove a rejection without the exact value (the
+                // same decision `settle` takes).
+                let current = self.loglike;
+                let accepts = |ll: f64| metropolis(current, pending, ll);
+                match self
+                    .evaluator
+                    .propose_unless_rejected(&proposal, &self.changed, &accepts)
+                {
+                    None => false,
+                    // An accepted proposal becomes the state; the old state the
+                    // next scratch.
+                    Some(ll) => {
+                        self.settle(pending, ll, |state| std::mem::swap(state, &mut proposal))
+                    }
+                }
             }
         };
         self.proposal = Some(proposal);

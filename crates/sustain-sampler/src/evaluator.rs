@@ -15,6 +15,21 @@ pub trait ChainEvaluator {
     fn accept(&mut self);
     /// Drops the last proposal.
     fn reject(&mut self);
+    /// As [`Self::propose`], but may skip the evaluation of a proposal the chain
+    /// certainly rejects: `accepts(ll)` is the chain's decision at log-likelihood
+    /// `ll` (nondecreasing in `ll`). `None`: the proposal is rejected and already
+    /// dropped (no accept/reject follows). `Some(ll)`: the value
+    /// [`Self::propose`] gives, to the bit; accept or reject follows. By default
+    /// every proposal is evaluated.
+    fn propose_unless_rejected(
+        &mut self,
+        mixture: &Mixture,
+        changed: &[bool],
+        accepts: &dyn Fn(f64) -> bool,
+    ) -> Option<f64> {
+        let _ = accepts;
+        Some(self.propose(mixture, changed))
+    }
 }
 
 impl ChainEvaluator for IncrementalLikelihood {
@@ -29,6 +44,38 @@ impl ChainEvaluator for IncrementalLikelihood {
     }
     fn reject(&mut self) {
         IncrementalLikelihood::reject(self)
+    }
+    fn propose_unless_rejected(
+        &mut self,
+        mixture: &Mixture,
+        changed: &[bool],
+        accepts: &dyn Fn(f64) -> bool,
+    ) -> Option<f64> {
+        IncrementalLikelihood::propose_unless_rejected(self, mixture, changed, accepts)
+    }
+}
+
+/// A borrowed evaluator (e.g. to read its counters after the chain).
+impl<E: ChainEvaluator + ?Sized> ChainEvaluator for &mut E {
+    fn reset(&mut self, mixture: &Mixture) -> f64 {
+        (**self).reset(mixture)
+    }
+    fn propose(&mut self, mixture: &Mixture, changed: &[bool]) -> f64 {
+        (**self).propose(mixture, changed)
+    }
+    fn accept(&mut self) {
+        (**self).accept()
+    }
+    fn reject(&mut self) {
+        (**self).reject()
+    }
+    fn propose_unless_rejected(
+        &mut self,
+        mixture: &Mixture,
+        changed: &[bool],
+        accepts: &dyn Fn(f64) -> bool,
+    ) -> Option<f64> {
+        (**self).propose_unless_rejected(mixture, changed, accepts)
     }
 }
 
