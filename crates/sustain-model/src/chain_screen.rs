@@ -16,7 +16,9 @@
 //! (`subtype_bound` follows the sweep's operations):
 //! - `e` rounded to f32: `u`; a flushed value (below [`FLUSH`]) times the largest
 //!   factor is covered by an absolute slack `2 N FLUSH max(1, G)` added to each
-//!   stage sum (`N` stages);
+//!   stage sum (`N` stages; `G <= exp(MAX_BOUND)` on the plain path), and a
+//!   product flushed to zero by the kernel (it runs with flush-to-zero, as
+//!   subnormal arithmetic is slow) by `2 N TINY`;
 //! - a factor's exponent `t = sum x a - obs d` over `n` terms, inputs rounded to
 //!   f32 and `2n` roundings: within `(2n + 3) u (xmax sum|a| + sum|d|)`; the
 //!   exponential adds [`EXP_ERR`];
@@ -25,11 +27,11 @@
 //!   those of its own; the stage sum of positive terms adds `N u`; the mixture
 //!   over `S` subtypes `(S + 1) u`; the logarithm's mantissa products `u`.
 //!
-//! Every factor stays within `exp(±2 B)`, `B = xmax sum_ramps max|dmu| + max|dh|`
-//! (a proposal with `B` above [`MAX_BOUND`] is not screened), so nothing
-//! overflows and every product of a kept value stays a normal f32 (no slow
-//! subnormal arithmetic). Non-finite or out-of-range results decline the screen
-//! (the proposal is then evaluated exactly). The total bound is checked by
+//! Every factor stays within `exp(±2 B)`, `B = xmax sum_ramps max|dmu| + max|dh|`,
+//! so on pairs of groups with `B` up to [`MAX_BOUND`] every factor is a normal
+//! f32 with full relative precision; other pairs take a checked sweep that
+//! verifies this lane by lane. Non-finite or out-of-range results decline the
+//! screen (the proposal is then evaluated exactly). The total bound is checked by
 //! `tests::screen_bounds_the_exact_loglike` against exact evaluations, extreme
 //! values included.
 
@@ -40,9 +42,12 @@ use crate::likelihood::Likelihood;
 pub(crate) const PAIR: usize = 2 * LANES;
 /// Unit roundoff of f32.
 const U: f64 = 1.0 / (1u64 << 24) as f64;
-/// Values of the double-precision state below this are 0 in the screen's copy: a
-/// kept value times the smallest factor (`exp(-MAX_BOUND)`) stays a normal f32.
-const FLUSH: f32 = 1e-20;
+/// Values of the double-precision state below this are 0 in the screen's copy
+/// (kept values are normal f32 numbers).
+const FLUSH: f32 = 1e-30;
+/// Largest f32 value the kernel may flush to 0 (it runs with flush-to-zero and
+/// denormals-are-zero: subnormal arithmetic is slow on many CPUs).
+const TINY: f32 = f32::MIN_POSITIVE;
 /// Largest `B` (bound of `|log G|`) a screened proposal may have.
 const MAX_BOUND: f64 = 40.0;
 /// Bound on the relative error of [`exp_f32`] (measured below 3 u over
@@ -88,6 +93,8 @@ pub(crate) struct ChainScreen {
     x_weight: f64,
     xmax: f64,
     pair_xmax: Vec<f64>,
+    /// Scratch: the fractions in single precision.
+    f32s: Vec<f32>,
     /// Scratch: per subtype, single-precision terms, unchanged stages and the
     /// bounded stage sums `[pair][16]`.
     terms: Vec<Vec<Term32>>,
@@ -96,11 +103,16 @@ pub(crate) struct ChainScreen {
     /// Whether screening pays (see [`Self::record`]).
     window: u32,
     window_rejected: u32,
+    window_seconds: f64,
+    /// Running mean of an exact evaluation's time.
+    exact_seconds: f64,
     pause: u32,
+    /// Screen every proposal, paying or not ([`crate::incremental::Screening`]).
+    pub(crate) always: bool,
 }
 
-/// Proposals per judging window of [`ChainScreen::record`] and proposals skipped
-/// after a window in which the screen rejected too few.
+/// Screened proposals per judging window of [`ChainScreen::record`], and
+/// proposals evaluated exactly after a window that found the screen not paying.
 const WINDOW: u32 = 128;
 const PAUSE: u32 = 2048;
 
@@ -152,12 +164,16 @@ impl ChainScreen {
             x_weight,
             xmax,
             pair_xmax,
+            f32s: Vec::new(),
             terms: vec![Vec::new(); n_subtypes],
             unchanged: vec![Vec::new(); n_subtypes],
             sums: vec![vec![0.0; pairs * PAIR]; n_subtypes],
             window: 0,
             window_rejected: 0,
+            window_seconds: 0.0,
+            exact_seconds: 0.0,
             pause: 0,
+            always: false,
         })
     }
 
@@ -238,11 +254,17 @@ impl ChainScreen {
         }
     }
 
-    /// Whether to screen the next proposal: after a window of [`WINDOW`] screened
-    /// proposals of which fewer than a third were rejected by the screen (a
-    /// chain that accepts most proposals), the next [`PAUSE`] are not screened,
-    /// then it tries again.
+    /// Whether to screen the next proposal. The screen pays where its time per
+    /// proposal is below the exact evaluation's time times the share of
+    /// proposals it rejects (a chain that accepts most proposals, or data where
+    /// the single-precision sweep is not much cheaper, gains nothing): after each
+    /// window of [`WINDOW`] screened proposals that judged it not paying, the next
+    /// [`PAUSE`] proposals are evaluated exactly, then it tries again. Timing only
+    /// chooses the path; the chain's samples are the same either way.
     pub(crate) fn wanted(&mut self) -> bool {
+        if self.always {
+            return true;
+        }
         if self.pause > 0 {
             self.pause -= 1;
             return false;
@@ -250,17 +272,31 @@ impl ChainScreen {
         true
     }
 
-    /// Counts a screened proposal (`rejected`: the screen proved its rejection).
-    pub(crate) fn record(&mut self, rejected: bool) {
+    /// Counts a screened proposal (`rejected`: the screen proved its rejection)
+    /// and the time the screen took.
+    pub(crate) fn record(&mut self, rejected: bool, seconds: f64) {
         self.window += 1;
         self.window_rejected += u32::from(rejected);
+        self.window_seconds += seconds;
         if self.window == WINDOW {
-            if 3 * self.window_rejected < WINDOW {
+            let screen = self.window_seconds / f64::from(WINDOW);
+            let share = f64::from(self.window_rejected) / f64::from(WINDOW);
+            if screen >= share * self.exact_seconds {
                 self.pause = PAUSE;
             }
             self.window = 0;
             self.window_rejected = 0;
+            self.window_seconds = 0.0;
         }
+    }
+
+    /// The time of an exact evaluation (a running mean).
+    pub(crate) fn record_exact(&mut self, seconds: f64) {
+        self.exact_seconds = if self.exact_seconds == 0.0 {
+            seconds
+        } else {
+            0.95 * self.exact_seconds + 0.05 * seconds
+        };
     }
 
     /// An upper bound of the log-likelihood of the proposal `moves` (one per
@@ -289,9 +325,26 @@ impl ChainScreen {
         if c + d * self.xmax > MAX_REL {
             return None;
         }
-        let f32s: Vec<f32> = fractions.iter().map(|&f| f as f32).collect();
-        let slack = 2.0 * self.n_stages as f32 * FLUSH;
-        let ln_sum = self.kernel(moves, &f32s, slack)?;
+        // A fraction that is subnormal in f32 would count as 0.
+        if fractions.iter().any(|&f| f > 0.0 && f < 1e-30) {
+            return None;
+        }
+        self.f32s.clear();
+        self.f32s.extend(fractions.iter().map(|&f| f as f32));
+        // Absolute slack per stage sum: every flushed value times the largest
+        // factor (at most exp(MAX_BOUND) on the plain path; the checked path
+        // multiplies `unit` by its largest factor), and one flushed product or
+        // sum per term.
+        let ns = self.n_stages as f32;
+        let slack = Slack {
+            unit: 2.0 * ns * FLUSH,
+            fixed: 2.0 * ns * TINY,
+            plain: 2.0 * ns * (FLUSH * (MAX_BOUND as f32).exp() + TINY),
+        };
+        let f32s = std::mem::take(&mut self.f32s);
+        let ln_sum = self.kernel(moves, &f32s, slack);
+        self.f32s = f32s;
+        let ln_sum = ln_sum?;
         let beta = 1.01 * (c * self.n_subjects as f64 + d * self.x_weight);
         let margin = 1e-9 * (self.n_subjects as f64 + offset_sum.abs() + ln_sum.abs());
         let hi = ln_sum + offset_sum + beta + margin;
@@ -318,7 +371,7 @@ impl ChainScreen {
     /// `sum` over real subjects of `ln(sum_s f_s (p_s + slack max(1, G_s)))`
     /// (single-precision stage sums), or `None` where a value is not a normal
     /// finite number.
-    fn kernel(&mut self, moves: &[Option<SubtypeMove>], f: &[f32], slack: f32) -> Option<f64> {
+    fn kernel(&mut self, moves: &[Option<SubtypeMove>], f: &[f32], slack: Slack) -> Option<f64> {
         #[cfg(target_arch = "x86_64")]
         {
             let mut subtypes: Vec<KernelSubtype> = Vec::with_capacity(moves.len());
@@ -368,13 +421,19 @@ impl ChainScreen {
             }
             // SAFETY: a screen exists only where `Isa::detect` found AVX2 and FMA
             // (and `avx512` only with AVX-512F/DQ); every index the kernels use was
-            // checked above.
+            // checked above. The kernel runs with flush-to-zero and
+            // denormals-are-zero (its bound counts TINY per flushed value); the
+            // caller's control word is restored after it.
             let out = unsafe {
-                if self.avx512 {
+                let saved = mxcsr();
+                set_mxcsr(saved | MXCSR_FTZ_DAZ);
+                let out = if self.avx512 {
                     kernel_avx512(&args, &subtypes, &mut sums)
                 } else {
                     kernel_avx2(&args, &subtypes, &mut sums)
-                }
+                };
+                set_mxcsr(saved);
+                out
             };
             drop(subtypes);
             self.sums = sums;
@@ -382,7 +441,7 @@ impl ChainScreen {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (moves, f, slack);
+            let _ = (moves, f, slack.plain);
             None
         }
     }
@@ -535,7 +594,44 @@ struct KernelArgs<'a> {
     x: &'a [f32],
     obs: &'a [f32],
     f: &'a [f32],
-    slack: f32,
+    slack: Slack,
+}
+
+/// The absolute slacks added to each screened stage sum (see
+/// [`ChainScreen::upper_bound`]): `plain` on the plain path, `fixed + unit
+/// max(1, G)` on the checked path.
+#[derive(Debug, Clone, Copy)]
+struct Slack {
+    unit: f32,
+    fixed: f32,
+    plain: f32,
+}
+
+/// MXCSR's flush-to-zero (bit 15) and denormals-are-zero (bit 6) flags.
+#[cfg(target_arch = "x86_64")]
+const MXCSR_FTZ_DAZ: u32 = 0x8040;
+
+/// The SSE control and status word.
+#[cfg(target_arch = "x86_64")]
+fn mxcsr() -> u32 {
+    let mut v: u32 = 0;
+    // SAFETY: stores the 32-bit control word into `v`.
+    unsafe {
+        std::arch::asm!("stmxcsr [{}]", in(reg) &mut v, options(nostack, preserves_flags));
+    }
+    v
+}
+
+/// Sets the SSE control and status word.
+///
+/// # Safety
+/// `v` must be a valid control word (one read by [`mxcsr`], flags added).
+#[cfg(target_arch = "x86_64")]
+unsafe fn set_mxcsr(v: u32) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        std::arch::asm!("ldmxcsr [{}]", in(reg) &v, options(nostack, readonly, preserves_flags));
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -801,7 +897,7 @@ unsafe fn linear<V: V16>(t: &[Term32], x: *const f32, obs: *const f32) -> V {
 /// (see `kernels::group_sweep_body`, here in single precision; `N` pairs per
 /// pass so their chains of dependent multiplications overlap): per pair the sum
 /// over the changed stages of `e G` and over the unchanged ones of `e`, plus the
-/// flush slack times `max(1, G)`, into `out`. `CHECKED` (pairs whose bound `B`
+/// flush slack ([`Slack`]), into `out`. `CHECKED` (pairs whose bound `B`
 /// exceeds [`MAX_BOUND`]): also checks that every exponent, `G` and `R` stayed
 /// where single precision represents them to full relative precision, and
 /// returns false where one did not.
@@ -815,7 +911,7 @@ unsafe fn sweep_pairs<V: V16, const N: usize, const CHECKED: bool>(
     e: [*const f32; N],
     x: [*const f32; N],
     obs: [*const f32; N],
-    slack: f32,
+    slack: Slack,
     out: [*mut f32; N],
 ) -> bool {
     unsafe {
@@ -875,7 +971,9 @@ unsafe fn sweep_pairs<V: V16, const N: usize, const CHECKED: bool>(
                 for i in 0..N {
                     let v = V::load(e[i].add(op.k as usize * PAIR)).mul(g[i]);
                     s0[i] = s0[i].add(v);
-                    gmax[i] = gmax[i].max(g[i]);
+                    if CHECKED {
+                        gmax[i] = gmax[i].max(g[i]);
+                    }
                 }
                 std::mem::swap(&mut s0, &mut s1);
             }
@@ -888,9 +986,15 @@ unsafe fn sweep_pairs<V: V16, const N: usize, const CHECKED: bool>(
         }
         let mut fine = true;
         for i in 0..N {
-            gmax[i]
-                .fmadd(V::splat(slack), s0[i].add(s1[i]))
-                .store(out[i]);
+            let sum = s0[i].add(s1[i]);
+            if CHECKED {
+                gmax[i]
+                    .fmadd(V::splat(slack.unit), sum)
+                    .add(V::splat(slack.fixed))
+                    .store(out[i]);
+            } else {
+                sum.add(V::splat(slack.plain)).store(out[i]);
+            }
             if CHECKED {
                 fine &= tmax[i].all_within(0.0, 87.0)
                     && lo[i].all_within(1e-36, f32::MAX)
@@ -987,7 +1091,7 @@ unsafe fn kernel_body<V: V16, const N: usize>(
                 for (s, sub) in subtypes.iter().enumerate() {
                     let p = match sub.ops {
                         Some(_) => V::load(sums[s].as_ptr().add(q * PAIR)),
-                        None => V::load(sub.p.as_ptr().add(q * PAIR)).add(V::splat(a.slack)),
+                        None => V::load(sub.p.as_ptr().add(q * PAIR)).add(V::splat(a.slack.plain)),
                     };
                     mix = V::splat(*a.f.get_unchecked(s)).fmadd(p, mix);
                 }

@@ -278,6 +278,18 @@ fn same_factor(a: &[SweepTerm], b: &[SweepTerm]) -> bool {
             .all(|(s, t)| s.b == t.b && (s.a - t.a).abs() <= 1e-13 * s.a.abs().max(1.0))
 }
 
+/// How a chain's proposals use the single-precision screen
+/// ([`IncrementalLikelihood::propose_unless_rejected`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screening {
+    /// Every proposal is evaluated exactly.
+    Off,
+    /// Screened while the screen saves time (measured as the chain runs).
+    Adaptive,
+    /// Every proposal is screened first (for tests and comparisons).
+    Always,
+}
+
 /// Current state of one chain's likelihood with an optional pending proposal.
 #[derive(Debug, Clone)]
 pub struct IncrementalLikelihood {
@@ -318,6 +330,8 @@ pub struct IncrementalLikelihood {
     screen_tried: bool,
     /// Proposals the screen rejected.
     screen_rejected: u64,
+    /// [`Screening::Always`].
+    screen_always: bool,
     /// Sum over subjects of `ref + const` (what the total adds to the `ln`s).
     offset_sum: f64,
     /// The proposal buffers describe the pending proposal (by
@@ -349,6 +363,7 @@ impl IncrementalLikelihood {
             screen: None,
             screen_tried: false,
             screen_rejected: 0,
+            screen_always: false,
             offset_sum: 0.0,
             described: false,
         };
@@ -644,9 +659,10 @@ impl IncrementalLikelihood {
                 })
             })
             .collect();
+        let t0 = std::time::Instant::now();
         let hi = screen.upper_bound(&moves, mixture.fractions(), *offset_sum);
         let rejected = hi.is_some_and(|hi| !accepts(hi));
-        screen.record(rejected);
+        screen.record(rejected, t0.elapsed().as_secs_f64());
         if rejected {
             self.screen_rejected += 1;
             self.reject();
@@ -685,12 +701,13 @@ impl IncrementalLikelihood {
             .upper_bound(&moves, mixture.fractions(), *offset_sum)
     }
 
-    /// Turns the single-precision screen of [`Self::propose_unless_rejected`] on
-    /// (the default where the CPU has AVX2) or off; results are the same either
-    /// way, only the time differs.
-    pub fn set_screening(&mut self, on: bool) {
+    /// How [`Self::propose_unless_rejected`] uses the single-precision screen
+    /// (default [`Screening::Adaptive`] where the CPU has AVX2); results are the
+    /// same in every mode, only the time differs.
+    pub fn set_screening(&mut self, mode: Screening) {
         self.screen = None;
-        self.screen_tried = !on;
+        self.screen_tried = mode == Screening::Off;
+        self.screen_always = mode == Screening::Always;
     }
 
     /// How many proposals the screen has rejected without evaluating them.
@@ -707,6 +724,7 @@ impl IncrementalLikelihood {
         self.screen_tried = true;
         self.screen = ChainScreen::new(&self.lik, self.e.len());
         if let Some(screen) = self.screen.as_mut() {
+            screen.always = self.screen_always;
             for (s, (e, p)) in self.e.iter().zip(&self.p).enumerate() {
                 screen.load(s, e, p);
             }
@@ -719,7 +737,13 @@ impl IncrementalLikelihood {
         if !std::mem::take(&mut self.described) {
             self.describe(mixture, changed);
         }
-        self.compute(mixture)
+        // The screen weighs its time against the exact evaluation's.
+        let timed = self.screen.is_some().then(std::time::Instant::now);
+        let ok = self.compute(mixture);
+        if let (Some(t0), Some(screen)) = (timed, self.screen.as_mut()) {
+            screen.record_exact(t0.elapsed().as_secs_f64());
+        }
+        ok
     }
 
     /// Fills the proposal buffers' description of the moves (`describe_move`):
@@ -1224,9 +1248,22 @@ mod tests {
                 }
                 w.data = crate::Dataset::new(v).unwrap();
             }
-            let lik = Arc::new(
-                Likelihood::new(w.events.clone(), &w.data, MissingConvention::Marginalise).unwrap(),
-            );
+            let base =
+                Likelihood::new(w.events.clone(), &w.data, MissingConvention::Marginalise).unwrap();
+            // Both kernels of the screen, where this CPU has them.
+            for isa in [kernels::Isa::Avx512, kernels::Isa::Avx2] {
+                let Some(lik) = base.clone().with_kernels(isa) else {
+                    eprintln!("skipped on {isa:?}: not supported by this CPU");
+                    continue;
+                };
+                check_screen_bound(Arc::new(lik), &mut w, outliers);
+            }
+        }
+    }
+
+    /// [`screen_bounds_the_exact_loglike`] on one likelihood.
+    fn check_screen_bound(lik: Arc<Likelihood>, w: &mut workloads::Workload, outliers: bool) {
+        {
             let mut inc = IncrementalLikelihood::new(Arc::clone(&lik), &w.truth);
             if ChainScreen::new(&lik, 3).is_none() {
                 eprintln!("skipped: no chain screen on this CPU");

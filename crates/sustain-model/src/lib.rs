@@ -40,7 +40,7 @@ pub use batch::{BatchEvaluator, SerialEvaluator};
 pub use data::Dataset;
 pub use error::{ModelError, Result};
 pub use events::{Event, EventSet};
-pub use incremental::IncrementalLikelihood;
+pub use incremental::{IncrementalLikelihood, Screening};
 pub use kernels::TOTAL_BLOCK;
 pub use likelihood::{Likelihood, MissingConvention, Posteriors, Scratch};
 pub use mixture::Mixture;
