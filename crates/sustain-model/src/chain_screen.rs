@@ -119,11 +119,12 @@ const PAUSE: u32 = 2048;
 impl ChainScreen {
     /// The screen of `lik` for `n_subtypes` subtypes; `None` where the CPU has no
     /// AVX2 (the chain then evaluates every proposal exactly), or where
-    /// `SUSTAIN_NO_CHAIN_SCREEN` is set (for comparisons).
+    /// `SUSTAIN_CHAIN_SCREEN=off` is set (for comparisons;
+    /// `SUSTAIN_CHAIN_SCREEN=always` screens every proposal, paying or not).
     pub(crate) fn new(lik: &Likelihood, n_subtypes: usize) -> Option<Self> {
         if !cfg!(target_arch = "x86_64")
             || !matches!(lik.isa(), Isa::Avx2 | Isa::Avx512)
-            || disabled()
+            || env_mode() == Some(false)
         {
             return None;
         }
@@ -173,7 +174,7 @@ impl ChainScreen {
             window_seconds: 0.0,
             exact_seconds: 0.0,
             pause: 0,
-            always: false,
+            always: env_mode() == Some(true),
         })
     }
 
@@ -447,10 +448,15 @@ impl ChainScreen {
     }
 }
 
-/// Whether `SUSTAIN_NO_CHAIN_SCREEN` is set (read once).
-fn disabled() -> bool {
-    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *OFF.get_or_init(|| std::env::var_os("SUSTAIN_NO_CHAIN_SCREEN").is_some())
+/// `SUSTAIN_CHAIN_SCREEN` (read once): `off` gives `Some(false)`, `always`
+/// `Some(true)`, anything else (or unset) `None` (adaptive).
+fn env_mode() -> Option<bool> {
+    static MODE: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
+    *MODE.get_or_init(|| match std::env::var("SUSTAIN_CHAIN_SCREEN").as_deref() {
+        Ok("off") => Some(false),
+        Ok("always") => Some(true),
+        _ => None,
+    })
 }
 
 /// Index of group `g`'s lane `lane` of biomarker `b` in a `[pair][b][16]` array.

@@ -724,7 +724,7 @@ impl IncrementalLikelihood {
         self.screen_tried = true;
         self.screen = ChainScreen::new(&self.lik, self.e.len());
         if let Some(screen) = self.screen.as_mut() {
-            screen.always = self.screen_always;
+            screen.always |= self.screen_always;
             for (s, (e, p)) in self.e.iter().zip(&self.p).enumerate() {
                 screen.load(s, e, p);
             }
