@@ -285,6 +285,7 @@ impl ChainScreen {
             if screen >= share * self.exact_seconds {
                 self.pause = PAUSE;
             }
+
             self.window = 0;
             self.window_rejected = 0;
             self.window_seconds = 0.0;
@@ -549,17 +550,19 @@ fn subtype_bound(ops: &[SweepOp], terms: &[SweepTerm], n_stages: usize) -> Optio
             SweepKind::Linked | SweepKind::Repeat => {
                 if op.kind == SweepKind::Linked {
                     rho_err = 0.0;
-                    let mut log_rho = 0.0f64;
+                    // The product of `max(1 + c, 1 / (1 + c))` bounds every partial
+                    // product of the factors.
+                    let mut spread = 1.0f64;
                     for term in t {
                         let one_c = 1.0 + term.a;
                         // Factors far from 1 (never on ordinary data) are not screened.
                         if !(one_c > 1e-17 && one_c < 1e17) {
                             return None;
                         }
-                        log_rho += one_c.ln().abs();
+                        spread *= one_c.max(1.0 / one_c);
                         rho_err += U * (2.0 + term.a.abs() / one_c);
                     }
-                    if log_rho > 80.0 {
+                    if spread > 5e34 {
                         return None;
                     }
                 }
