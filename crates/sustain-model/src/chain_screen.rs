@@ -104,9 +104,15 @@ pub(crate) struct ChainScreen {
     window: u32,
     window_rejected: u32,
     window_seconds: f64,
+    window_timed: u32,
+    tick: u32,
     /// Running mean of an exact evaluation's time.
     exact_seconds: f64,
     pause: u32,
+    /// Windows in a row that did not pay (up to 4: pauses of up to 16 PAUSE).
+    backoff: u32,
+    /// The copy is not current (see [`Self::is_stale`]).
+    stale: bool,
     /// Screen every proposal, paying or not ([`crate::incremental::Screening`]).
     pub(crate) always: bool,
 }
@@ -172,8 +178,12 @@ impl ChainScreen {
             window: 0,
             window_rejected: 0,
             window_seconds: 0.0,
+            window_timed: 0,
+            tick: 0,
             exact_seconds: 0.0,
             pause: 0,
+            backoff: 0,
+            stale: true,
             always: env_mode() == Some(true),
         })
     }
@@ -183,8 +193,17 @@ impl ChainScreen {
         self.e.len()
     }
 
+    /// Whether the copy fell behind the state (not kept while the screen
+    /// pauses): it must be loaded again before the next screened proposal.
+    pub(crate) fn is_stale(&self) -> bool {
+        self.stale
+    }
+
     /// Copies subtype `s`'s whole state (`e`: `[g][k][lane]`, `p`: `[g][lane]`).
     pub(crate) fn load(&mut self, s: usize, e: &[f64], p: &[f64]) {
+        if s + 1 == self.e.len() {
+            self.stale = false;
+        }
         let ng = p.len() / LANES;
         for g in 0..ng {
             self.load_group(s, e, g);
@@ -260,8 +279,9 @@ impl ChainScreen {
     /// proposals it rejects (a chain that accepts most proposals, or data where
     /// the single-precision sweep is not much cheaper, gains nothing): after each
     /// window of [`WINDOW`] screened proposals that judged it not paying, the next
-    /// [`PAUSE`] proposals are evaluated exactly, then it tries again. Timing only
-    /// chooses the path; the chain's samples are the same either way.
+    /// [`PAUSE`] proposals (doubling for each such window in a row, up to 16
+    /// times) are evaluated exactly, then it tries again. Timing only chooses the
+    /// path; the chain's samples are the same either way.
     pub(crate) fn wanted(&mut self) -> bool {
         if self.always {
             return true;
@@ -273,22 +293,40 @@ impl ChainScreen {
         true
     }
 
+    /// Whether to time this call (one in four).
+    pub(crate) fn sample(&mut self) -> bool {
+        self.tick = self.tick.wrapping_add(1);
+        self.tick % 4 == 0
+    }
+
     /// Counts a screened proposal (`rejected`: the screen proved its rejection)
-    /// and the time the screen took.
-    pub(crate) fn record(&mut self, rejected: bool, seconds: f64) {
+    /// and the time the screen took, where it was timed.
+    pub(crate) fn record(&mut self, rejected: bool, seconds: Option<f64>) {
         self.window += 1;
         self.window_rejected += u32::from(rejected);
-        self.window_seconds += seconds;
+        if let Some(t) = seconds {
+            self.window_seconds += t;
+            self.window_timed += 1;
+        }
         if self.window == WINDOW {
-            let screen = self.window_seconds / f64::from(WINDOW);
+            let screen = self.window_seconds / f64::from(self.window_timed.max(1));
             let share = f64::from(self.window_rejected) / f64::from(WINDOW);
-            if screen >= share * self.exact_seconds {
-                self.pause = PAUSE;
+            // (No exact evaluation timed yet: keep screening.)
+            if self.exact_seconds > 0.0 && screen >= share * self.exact_seconds {
+                // Each window in a row that does not pay doubles the pause (a
+                // chain that accepts most proposals stops trying early); the copy
+                // is not kept meanwhile.
+                self.pause = PAUSE << self.backoff;
+                self.backoff = (self.backoff + 1).min(4);
+                self.stale = true;
+            } else {
+                self.backoff = 0;
             }
 
             self.window = 0;
             self.window_rejected = 0;
             self.window_seconds = 0.0;
+            self.window_timed = 0;
         }
     }
 

@@ -475,7 +475,7 @@ impl IncrementalLikelihood {
             self.screen = None;
             self.screen_tried = false;
         }
-        if let Some(screen) = self.screen.as_mut() {
+        if let Some(screen) = self.screen.as_mut().filter(|sc| !sc.is_stale()) {
             for s in 0..n_sub {
                 screen.load(s, &self.e[s], &self.p[s]);
             }
@@ -633,8 +633,16 @@ impl IncrementalLikelihood {
         accepts: &dyn Fn(f64) -> bool,
     ) -> bool {
         self.ensure_screen();
-        if !self.screen.as_mut().is_some_and(ChainScreen::wanted) {
+        let Some(screen) = self.screen.as_mut() else {
             return false;
+        };
+        if !screen.wanted() {
+            return false;
+        }
+        if screen.is_stale() {
+            for (s, (e, p)) in self.e.iter().zip(&self.p).enumerate() {
+                screen.load(s, e, p);
+            }
         }
         self.describe(mixture, changed);
         self.described = true;
@@ -659,10 +667,11 @@ impl IncrementalLikelihood {
                 })
             })
             .collect();
-        let t0 = std::time::Instant::now();
+        // Timed on every 4th proposal (reading the clock is not free).
+        let t0 = screen.sample().then(std::time::Instant::now);
         let hi = screen.upper_bound(&moves, mixture.fractions(), *offset_sum);
         let rejected = hi.is_some_and(|hi| !accepts(hi));
-        screen.record(rejected, t0.elapsed().as_secs_f64());
+        screen.record(rejected, t0.map(|t| t.elapsed().as_secs_f64()));
         if rejected {
             self.screen_rejected += 1;
             self.reject();
@@ -737,8 +746,13 @@ impl IncrementalLikelihood {
         if !std::mem::take(&mut self.described) {
             self.describe(mixture, changed);
         }
-        // The screen weighs its time against the exact evaluation's.
-        let timed = self.screen.is_some().then(std::time::Instant::now);
+        // The screen weighs its time against the exact evaluation's (timed on
+        // every 4th evaluation while the screen runs).
+        let timed = self
+            .screen
+            .as_mut()
+            .is_some_and(|sc| !sc.is_stale() && sc.sample())
+            .then(std::time::Instant::now);
         let ok = self.compute(mixture);
         if let (Some(t0), Some(screen)) = (timed, self.screen.as_mut()) {
             screen.record_exact(t0.elapsed().as_secs_f64());
@@ -1158,7 +1172,7 @@ impl IncrementalLikelihood {
                     self.keep_l(s, g);
                 }
             }
-            if let Some(screen) = self.screen.as_mut() {
+            if let Some(screen) = self.screen.as_mut().filter(|sc| !sc.is_stale()) {
                 turned_fragile.extend_from_slice(&prop.rebuilt);
                 screen.update(s, &self.e[s], &self.p[s], &prop.stages, &turned_fragile);
             }
