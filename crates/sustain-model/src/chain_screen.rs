@@ -296,7 +296,7 @@ impl ChainScreen {
     /// Whether to time this call (one in four).
     pub(crate) fn sample(&mut self) -> bool {
         self.tick = self.tick.wrapping_add(1);
-        self.tick % 4 == 0
+        self.tick.is_multiple_of(4)
     }
 
     /// Counts a screened proposal (`rejected`: the screen proved its rejection)
