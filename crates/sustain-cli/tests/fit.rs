@@ -270,6 +270,50 @@ fn plot_redraws_identical_bytes() {
     }
 }
 
+/// The subjects CSVs and figures are written while other subtype counts' chains
+/// still run (several threads) or after the fit (one thread): the same bytes, and
+/// the same models in results.json.
+#[test]
+fn outputs_do_not_depend_on_the_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs: Vec<PathBuf> = ["1", "3"]
+        .iter()
+        .map(|threads| {
+            let dir = tmp.path().join(format!("t{threads}"));
+            let extra = ["--subtypes", "3", "--threads", threads];
+            ok(&sustain(&fit_args(dir.to_str().unwrap(), &extra)));
+            dir
+        })
+        .collect();
+    for k in 1..=3 {
+        for name in [
+            format!("subjects_k{k}.csv"),
+            format!("pvd_k{k}.svg"),
+            format!("pvd_k{k}.png"),
+            format!("trace_k{k}.svg"),
+            format!("trace_k{k}.png"),
+        ] {
+            assert!(
+                std::fs::read(dirs[0].join(&name)).unwrap()
+                    == std::fs::read(dirs[1].join(&name)).unwrap(),
+                "{name} differs"
+            );
+        }
+    }
+    let models = |d: &Path| -> Value {
+        let mut r: Value =
+            serde_json::from_slice(&std::fs::read(d.join("results.json")).unwrap()).unwrap();
+        for m in r["models"].as_array_mut().unwrap() {
+            m.as_object_mut().unwrap().remove("timing");
+            for c in m["samples"]["chains"].as_array_mut().unwrap() {
+                c.as_object_mut().unwrap().remove("wall_s");
+            }
+        }
+        r["models"].take()
+    };
+    assert_eq!(models(&dirs[0]), models(&dirs[1]));
+}
+
 #[test]
 fn resume_and_existing_folders() {
     let (_, dir, _) = fitted();

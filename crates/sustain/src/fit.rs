@@ -214,6 +214,23 @@ pub fn fit_with_engine(
     checkpoints: Option<&Checkpoints>,
     progress: &dyn Fn(Progress),
 ) -> Result<FitResult, Error> {
+    fit_with_engine_observed(input, config, engine, checkpoints, progress, &|_| {})
+}
+
+/// [`fit_with_engine`], handing each subtype count's model to `on_model` as soon as
+/// it is final (saved, and reported as [`Progress::ModelDone`]), in completion order
+/// and on the calling thread. On the CPU with several threads the chains of other
+/// subtype counts keep running meanwhile, so a caller can write a model's outputs
+/// while the fit goes on; the fit does not wait for work that `on_model` hands to
+/// threads of its own.
+pub fn fit_with_engine_observed(
+    input: &FitInput,
+    config: &FitConfig,
+    engine: &Engine,
+    checkpoints: Option<&Checkpoints>,
+    progress: &dyn Fn(Progress),
+    on_model: &dyn Fn(&SubtypeModel),
+) -> Result<FitResult, Error> {
     config.validate().map_err(Error::Config)?;
     let lik = prepared_likelihood(input, config)?;
     let run = Run {
@@ -223,6 +240,7 @@ pub fn fit_with_engine(
         fingerprint: checkpoint::fingerprint(input, config),
         checkpoints,
         progress,
+        on_model,
     };
     let models = if engine.is_cpu() && config.threads > 1 {
         run.all_em_then_all_chains()?
@@ -240,6 +258,7 @@ struct Run<'a> {
     fingerprint: String,
     checkpoints: Option<&'a Checkpoints>,
     progress: &'a dyn Fn(Progress),
+    on_model: &'a dyn Fn(&SubtypeModel),
 }
 
 /// What is left of subtype count `k` once its E-M optimum is known: nothing (its
@@ -265,6 +284,7 @@ impl Run<'_> {
                     n_subtypes: k,
                     resumed: true,
                 });
+                (self.on_model)(&model);
                 return Ok((em_fit, Stage::Done(Box::new(model))));
             }
             if let Some((em_fit, em_s)) = cp.load_em(k, &self.fingerprint, events)? {
@@ -295,6 +315,7 @@ impl Run<'_> {
             n_subtypes: k,
             resumed: false,
         });
+        (self.on_model)(model);
         Ok(())
     }
 

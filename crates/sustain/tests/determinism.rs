@@ -118,6 +118,46 @@ fn batch_engine_fit_is_the_same_on_one_two_and_three_threads() {
     }
 }
 
+/// `fit_with_engine_observed` hands over every model once, as the result holds it,
+/// whatever the schedule (one count after another, or all chains at once).
+#[test]
+fn observed_models_are_the_results_models() {
+    let (events, data, names) = cohort(160);
+    let input = FitInput {
+        events: &events,
+        biomarkers: &names,
+        data: &data,
+    };
+    for threads in [1, 2, 3] {
+        let config = FitConfig {
+            n_startpoints: 4,
+            max_subtypes: 3,
+            n_iterations: 200,
+            n_chains: 1,
+            tuning_passes: 1,
+            tuning_iterations: 100,
+            seed: 11,
+            threads,
+            ..FitConfig::default()
+        };
+        let seen = std::cell::RefCell::new(Vec::new());
+        let result = sustain::fit::fit_with_engine_observed(
+            &input,
+            &config,
+            &sustain::backend::Engine::Cpu,
+            None,
+            &|_| {},
+            &|m| seen.borrow_mut().push(m.clone()),
+        )
+        .unwrap();
+        let mut seen = seen.into_inner();
+        seen.sort_by_key(|m| m.n_subtypes);
+        // As JSON: the models hold NaN (R-hat of one subtype's fraction).
+        let json = |m: &[SubtypeModel]| serde_json::to_string(m).unwrap();
+        assert_eq!(json(&seen), json(&result.models), "{threads} threads");
+    }
+}
+
 fn same(one: &FitResult, other: &FitResult, threads: usize) {
     assert_eq!(one.models.len(), other.models.len());
     for (a, b) in one.models.iter().zip(&other.models) {

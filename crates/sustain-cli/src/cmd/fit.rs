@@ -11,7 +11,7 @@ use clap::ValueEnum;
 use sustain::backend::Engine;
 use sustain::checkpoint::Checkpoints;
 use sustain::config::FitConfig;
-use sustain::fit::{fit_with_engine, FitInput, Progress};
+use sustain::fit::{fit_with_engine_observed, FitInput, Progress};
 use sustain::model::{Dataset, EventSet, Likelihood};
 use sustain::results::{FitResult, SubjectStage, SubtypeModel};
 use sustain::sampler::ProposalMode;
@@ -426,17 +426,53 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
         biomarkers: &loaded.data.biomarkers,
         data: &loaded.data.dataset,
     };
-    // The fit's engine also stages the subjects (one GPU device for both).
-    let progress = progress_printer(args.quiet, String::new());
-    let result = fit_with_engine(&input, &config, &engine, Some(&checkpoints), &progress)
+    // The fit's engine also stages the subjects (one GPU device for both). The
+    // events as results.json will record them.
+    let events = events_of(
+        &loaded.events.z_vals(),
+        loaded.events.z_max_all(),
+        &results_path_of(out),
+    )?;
+    let folder = FitFolder::new(
+        out,
+        &loaded.data,
+        &loaded.data.biomarkers,
+        events,
+        &config,
+        &engine,
+    )?;
+    let printer = progress_printer(args.quiet, String::new());
+    let (result, files) = std::thread::scope(|scope| {
+        let early = EarlyFiles::new(&folder, scope, config.threads, config.max_subtypes);
+        let progress = |p: Progress| {
+            early.track(&p);
+            printer(p)
+        };
+        let on_model = |model: &SubtypeModel| early.model_done(model);
+        let result = fit_with_engine_observed(
+            &input,
+            &config,
+            &engine,
+            Some(&checkpoints),
+            &progress,
+            &on_model,
+        )
         .map_err(|e| CliError::new(e.to_string()))?;
-    let files = write_fit_folder(out, &result, &loaded.data, config.threads, &engine)?;
+        let (claimed, mut written, running) = early.stop();
+        let (json, rest) = folder.write_rest(&result, config.threads, &claimed);
+        written.extend(rest);
+        for job in running {
+            written.extend(job.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        let files = files_in_order(json, written, result.models.len())?;
+        Ok::<_, CliError>((result, files))
+    })?;
     io::write_stdout(&summary(&result, &files))
 }
 
 /// Writes results.json, the subjects CSVs and the figures; returns the files
-/// written. The subjects and figures are made from results.json as read back, so
-/// `stage` and `plot` (which read it) reproduce them exactly.
+/// written. The subjects and figures are made from the values results.json holds
+/// (see [`FitFolder`]), so `stage` and `plot` (which read it) reproduce them exactly.
 pub fn write_fit_folder(
     out: &Path,
     result: &FitResult,
@@ -444,73 +480,304 @@ pub fn write_fit_folder(
     threads: usize,
     engine: &Engine,
 ) -> Result<Vec<PathBuf>, CliError> {
-    let results_path = out.join("results.json");
-    let mut text = serde_json::to_string(result)
-        .map_err(|e| CliError::new(format!("cannot write {}: {e}", results_path.display())))?;
-    text.push('\n');
-    io::write_atomic(&results_path, text.as_bytes())?;
-    let result: FitResult = crate::nanjson::from_str(&text).map_err(|e| {
-        CliError::new(format!(
-            "{} cannot be read back: {e}",
-            results_path.display()
-        ))
-    })?;
-    let mut files = vec![results_path];
-    let events = result_events(&result, &results_path_of(out))?;
-    let lik = Likelihood::new(events, &data.dataset, result.settings.missing)
-        .map_err(|e| CliError::new(e.to_string()))?;
-    let stager = Stager {
-        lik: Arc::new(lik),
-        data: &data.dataset,
+    let events = result_events(result, &results_path_of(out))?;
+    let folder = FitFolder::new(
+        out,
+        data,
+        &result.biomarkers,
+        events,
+        &result.settings,
         engine,
-        threads,
-    };
-    let n = result.settings.staging_samples;
-    let tables: Vec<Vec<SubjectStage>> = match engine {
-        // On the CPU the subtype counts are staged at once, the threads shared out
-        // (staging one small cohort does not keep several threads busy); results do
-        // not depend on the threads.
-        Engine::Cpu => stage_models_at_once(&stager.lik, &result.models, &data.ids, n, threads),
-        _ => result
+    )?;
+    let (json, written) = folder.write_rest(result, threads, &[]);
+    files_in_order(json, written, result.models.len())
+}
+
+/// One model's outputs: its subjects CSV, and its figures.
+struct ModelFiles {
+    subjects: Result<PathBuf, CliError>,
+    figures: Result<Vec<PathBuf>, CliError>,
+}
+
+/// The outputs of a fit folder, each model's as soon as the model is final.
+///
+/// They are made from the values that results.json holds, without reading the file
+/// back: staging reads the samples' positions (integers) and fractions (finite,
+/// written as the shortest text that reads back to the same bits, and read with
+/// serde_json's `float_roundtrip`), and the figures take every number through
+/// [`as_written`]. So `stage` and `plot`, which read results.json, reproduce them
+/// byte for byte.
+struct FitFolder<'a> {
+    out: &'a Path,
+    data: &'a DataTable,
+    biomarkers: &'a [String],
+    events: EventSet,
+    lik: Arc<Likelihood>,
+    engine: &'a Engine,
+    staging_samples: usize,
+}
+
+impl<'a> FitFolder<'a> {
+    /// The folder `out` of a fit of `data` (biomarkers named `biomarkers`) with
+    /// `events` and `settings`, as results.json records them.
+    fn new(
+        out: &'a Path,
+        data: &'a DataTable,
+        biomarkers: &'a [String],
+        events: EventSet,
+        settings: &FitConfig,
+        engine: &'a Engine,
+    ) -> Result<Self, CliError> {
+        let lik = Likelihood::new(events.clone(), &data.dataset, settings.missing)
+            .map_err(|e| CliError::new(e.to_string()))?;
+        Ok(Self {
+            out,
+            data,
+            biomarkers,
+            events,
+            lik: Arc::new(lik),
+            engine,
+            staging_samples: settings.staging_samples,
+        })
+    }
+
+    /// Stages the subjects with `model` on `threads` (beside it, when there are
+    /// several, the figures are drawn) and writes the subjects CSV.
+    fn model_files(&self, model: &SubtypeModel, threads: usize) -> ModelFiles {
+        let path = self.out.join(format!("subjects_k{}.csv", model.n_subtypes));
+        let stager = Stager {
+            lik: Arc::clone(&self.lik),
+            data: &self.data.dataset,
+            engine: self.engine,
+            threads,
+        };
+        let (subjects, figures) = both(
+            threads > 1,
+            || {
+                let table = stage(&stager, model, &self.data.ids, self.staging_samples)?;
+                write_subjects_csv(&path, &table)?;
+                Ok(path)
+            },
+            || draw_model_figures(self.out, self.biomarkers, &self.events, model),
+        );
+        ModelFiles { subjects, figures }
+    }
+
+    /// [`Self::model_files`] of `models` (index, model), sharing `threads`: on the
+    /// CPU the models run at once, the largest subtype count first (staging one
+    /// small cohort does not keep several threads busy); results do not depend on
+    /// the threads.
+    fn models_files(
+        &self,
+        mut models: Vec<(usize, &SubtypeModel)>,
+        threads: usize,
+    ) -> Vec<(usize, ModelFiles)> {
+        if models.len() > 1 && self.engine.is_cpu() {
+            models.sort_by_key(|(_, m)| m.n_subtypes);
+            let mut written = Vec::new();
+            sustain_cpu::share_threads(
+                models,
+                threads,
+                |(i, model), share| (i, self.model_files(model, share)),
+                |files| {
+                    written.push(files);
+                    true
+                },
+            );
+            return written;
+        }
+        models
+            .into_iter()
+            .map(|(i, model)| (i, self.model_files(model, threads)))
+            .collect()
+    }
+
+    /// Writes results.json and, beside it, the outputs of every model not in
+    /// `claimed` (`claimed[i]`: model `i`'s are written elsewhere); the result of
+    /// results.json and the models' outputs.
+    fn write_rest(
+        &self,
+        result: &FitResult,
+        threads: usize,
+        claimed: &[bool],
+    ) -> (Result<PathBuf, CliError>, Vec<(usize, ModelFiles)>) {
+        let models: Vec<(usize, &SubtypeModel)> = result
             .models
             .iter()
-            .map(|model| stage(&stager, model, &data.ids, n))
-            .collect::<Result<_, _>>()?,
-    };
-    for (model, table) in result.models.iter().zip(&tables) {
-        let path = out.join(format!("subjects_k{}.csv", model.n_subtypes));
-        write_subjects_csv(&path, table)?;
-        files.push(path);
+            .enumerate()
+            .filter(|(i, _)| !claimed.get(*i).copied().unwrap_or(false))
+            .collect();
+        both(
+            threads > 1,
+            || write_results_json(self.out, result),
+            || self.models_files(models, threads),
+        )
     }
-    files.extend(draw_figures(out, &result)?);
+}
+
+/// Writes `out/results.json`.
+fn write_results_json(out: &Path, result: &FitResult) -> Result<PathBuf, CliError> {
+    let path = results_path_of(out);
+    let mut text = serde_json::to_string(result)
+        .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+    text.push('\n');
+    io::write_atomic(&path, text.as_bytes())?;
+    Ok(path)
+}
+
+/// The files written, in the order `summary` lists them (results.json, the subjects
+/// CSVs, the figures of each model), or the first error in that order.
+fn files_in_order(
+    json: Result<PathBuf, CliError>,
+    mut written: Vec<(usize, ModelFiles)>,
+    n_models: usize,
+) -> Result<Vec<PathBuf>, CliError> {
+    written.sort_by_key(|(i, _)| *i);
+    if written.iter().map(|(i, _)| *i).ne(0..n_models) {
+        return Err(CliError::new("the outputs of some models were not written"));
+    }
+    let mut files = vec![json?];
+    let mut figures = Vec::new();
+    for (_, model) in written {
+        files.push(model.subjects?);
+        figures.push(model.figures);
+    }
+    for f in figures {
+        files.extend(f?);
+    }
     Ok(files)
 }
 
-/// Every model's subject table on the CPU, the models staged at once on workers
-/// that share `threads` (largest subtype count first).
-fn stage_models_at_once(
-    lik: &Arc<Likelihood>,
-    models: &[SubtypeModel],
-    ids: &[String],
-    n_samples: usize,
+/// `a()` here and `b()` beside it on a thread of its own when `parallel`; one after
+/// the other otherwise.
+fn both<A, B: Send>(parallel: bool, a: impl FnOnce() -> A, b: impl FnOnce() -> B + Send) -> (A, B) {
+    if !parallel {
+        let a = a();
+        return (a, b());
+    }
+    std::thread::scope(|scope| {
+        let b = scope.spawn(b);
+        let a = a();
+        (a, b.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })
+}
+
+type Job<'scope> = std::thread::ScopedJoinHandle<'scope, Vec<(usize, ModelFiles)>>;
+
+/// The outputs of models that are final while the fit still runs, written where
+/// threads are free: on the CPU with several threads the chains of every subtype
+/// count run at once, and a thread whose chains are done would otherwise wait for
+/// the others. The model that finishes last is left to [`FitFolder::write_rest`],
+/// which writes it beside results.json.
+struct EarlyFiles<'scope, 'env> {
+    folder: &'env FitFolder<'env>,
+    scope: &'scope std::thread::Scope<'scope, 'env>,
     threads: usize,
-) -> Vec<Vec<SubjectStage>> {
-    let mut order: Vec<usize> = (0..models.len()).collect();
-    order.sort_by_key(|&i| models[i].n_subtypes);
-    let mut tables = vec![Vec::new(); models.len()];
-    sustain_cpu::share_threads(
-        order,
-        threads,
-        |i, share| {
-            let table = sustain::stage::stage_subjects(lik, &models[i], ids, n_samples, share);
-            (i, table)
-        },
-        |(i, table)| {
-            tables[i] = table;
-            true
-        },
-    );
-    tables
+    n_models: usize,
+    /// Models final so far.
+    received: std::cell::Cell<usize>,
+    /// Subtype counts whose chains started and are not done.
+    chains_running: std::cell::Cell<usize>,
+    /// Final models waiting for a free thread (index, model).
+    queue: std::cell::RefCell<Vec<(usize, SubtypeModel)>>,
+    /// `claimed[i]`: model `i`'s outputs are written here.
+    claimed: std::cell::RefCell<Vec<bool>>,
+    /// Outputs written on this thread.
+    written: std::cell::RefCell<Vec<(usize, ModelFiles)>>,
+    /// Threads writing others, with how many threads each uses.
+    jobs: std::cell::RefCell<Vec<(usize, Job<'scope>)>>,
+}
+
+impl<'scope, 'env> EarlyFiles<'scope, 'env> {
+    fn new(
+        folder: &'env FitFolder<'env>,
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        threads: usize,
+        n_models: usize,
+    ) -> Self {
+        Self {
+            folder,
+            scope,
+            threads: threads.max(1),
+            n_models,
+            received: Default::default(),
+            chains_running: Default::default(),
+            queue: Default::default(),
+            claimed: std::cell::RefCell::new(vec![false; n_models]),
+            written: Default::default(),
+            jobs: Default::default(),
+        }
+    }
+
+    /// Follows which subtype counts' chains run.
+    fn track(&self, p: &Progress) {
+        let running = &self.chains_running;
+        match p {
+            Progress::McmcStarted { .. } => running.set(running.get() + 1),
+            Progress::ModelDone { resumed: false, .. } => {
+                running.set(running.get().saturating_sub(1))
+            }
+            _ => {}
+        }
+    }
+
+    /// Model `model` is final: its outputs are written now if threads are free
+    /// (on this thread when nothing else runs), else queued for the next free
+    /// thread; the last model is left for the end.
+    fn model_done(&self, model: &SubtypeModel) {
+        self.received.set(self.received.get() + 1);
+        let Some(i) = model.n_subtypes.checked_sub(1) else {
+            return;
+        };
+        if self.received.get() >= self.n_models || i >= self.n_models {
+            return;
+        }
+        self.claimed.borrow_mut()[i] = true;
+        let busy: usize = self
+            .jobs
+            .borrow()
+            .iter()
+            .filter(|(_, job)| !job.is_finished())
+            .map(|(t, _)| t)
+            .sum();
+        let running = self.chains_running.get();
+        if running == 0 && busy == 0 {
+            // Between subtype counts fitted one after another (one thread, a batch
+            // engine) or loaded from checkpoints: the fit waits, as it would at
+            // the end.
+            let queue = std::mem::take(&mut *self.queue.borrow_mut());
+            let mut models: Vec<(usize, &SubtypeModel)> =
+                queue.iter().map(|(j, m)| (*j, m)).collect();
+            models.push((i, model));
+            let files = self.folder.models_files(models, self.threads);
+            self.written.borrow_mut().extend(files);
+            return;
+        }
+        self.queue.borrow_mut().push((i, model.clone()));
+        let free = self.threads.saturating_sub(running + busy);
+        if free == 0 {
+            return;
+        }
+        let queue = std::mem::take(&mut *self.queue.borrow_mut());
+        let folder = self.folder;
+        let job = self.scope.spawn(move || {
+            let models = queue.iter().map(|(j, m)| (*j, m)).collect();
+            folder.models_files(models, free)
+        });
+        self.jobs.borrow_mut().push((free, job));
+    }
+
+    /// Takes no more models: which models' outputs are written here (the others'
+    /// are for [`FitFolder::write_rest`]), those written, and the jobs still
+    /// writing some.
+    fn stop(self) -> (Vec<bool>, Vec<(usize, ModelFiles)>, Vec<Job<'scope>>) {
+        let mut claimed = self.claimed.into_inner();
+        for (i, _) in self.queue.into_inner() {
+            claimed[i] = false;
+        }
+        let jobs = self.jobs.into_inner().into_iter().map(|(_, j)| j);
+        (claimed, self.written.into_inner(), jobs.collect())
+    }
 }
 
 fn results_path_of(dir: &Path) -> PathBuf {
@@ -519,7 +786,12 @@ fn results_path_of(dir: &Path) -> PathBuf {
 
 /// The events of a fit, rebuilt from its z_vals and z_max.
 pub fn result_events(result: &FitResult, path: &Path) -> Result<EventSet, CliError> {
-    EventSet::new(&result.z_vals, &result.z_max)
+    events_of(&result.z_vals, &result.z_max, path)
+}
+
+/// Events rebuilt from `z_vals` and `z_max` (of the results file `path`).
+fn events_of(z_vals: &[Vec<f64>], z_max: &[f64], path: &Path) -> Result<EventSet, CliError> {
+    EventSet::new(z_vals, z_max)
         .map_err(|e| CliError::in_file(path, format!("invalid z_vals/z_max: {e}")))
 }
 
@@ -608,53 +880,86 @@ fn write_subjects_csv(path: &Path, stages: &[SubjectStage]) -> Result<(), CliErr
 /// Draws pvd_k{K} and trace_k{K} (svg and png) for every model; returns the files.
 pub fn draw_figures(out: &Path, result: &FitResult) -> Result<Vec<PathBuf>, CliError> {
     let events = result_events(result, &results_path_of(out))?;
+    let mut files = Vec::new();
+    for model in &result.models {
+        files.extend(draw_model_figures(out, &result.biomarkers, &events, model)?);
+    }
+    Ok(files)
+}
+
+/// `v` as results.json gives it back: a finite number exactly, anything else
+/// (written as `null`) as NaN. The figures take their numbers through it, so a
+/// model drawn before it is written gives the same files as the model read back.
+fn as_written(v: f64) -> f64 {
+    if v.is_finite() {
+        v
+    } else {
+        f64::NAN
+    }
+}
+
+/// Draws pvd_k{K} and trace_k{K} (svg and png) of one model; returns the files.
+fn draw_model_figures(
+    out: &Path,
+    biomarkers: &[String],
+    events: &EventSet,
+    model: &SubtypeModel,
+) -> Result<Vec<PathBuf>, CliError> {
     let event_list: Vec<(usize, usize, f64)> = events
         .events()
         .iter()
         .map(|e| (e.biomarker, e.level, e.z))
         .collect();
     let mut files = Vec::new();
-    for model in &result.models {
-        let k = model.n_subtypes;
-        let panels: Vec<PvdPanel> = (0..k)
-            .map(|s| PvdPanel {
-                title: format!(
-                    "Subtype {} (f = {:.2})",
-                    s + 1,
-                    model.mean_f.get(s).copied().unwrap_or(f64::NAN)
-                ),
-                certainty: model.pvd.get(s).cloned().unwrap_or_default(),
-            })
-            .collect();
-        let input = PvdInput {
-            biomarker_names: &result.biomarkers,
-            events: &event_list,
-            panels: &panels,
-        };
-        files.extend(
-            draw_pvd(&out.join(format!("pvd_k{k}")), &input).map_err(|e| CliError::new(e.0))?,
-        );
-        let chains: Vec<Vec<f64>> = model
-            .samples
-            .chains
-            .iter()
-            .map(|c| c.trace.loglike_series(0, 1))
-            .collect();
-        let d = &model.diagnostics;
-        let title = format!(
-            "{k} subtype(s): log-likelihood, R-hat {:.3}, {}",
-            d.rhat_loglike,
-            if d.converged {
-                "converged"
-            } else {
-                "NOT converged"
-            }
-        );
-        files.extend(
-            draw_traces(&out.join(format!("trace_k{k}")), &title, &chains)
-                .map_err(|e| CliError::new(e.0))?,
-        );
-    }
+    let k = model.n_subtypes;
+    let panels: Vec<PvdPanel> = (0..k)
+        .map(|s| PvdPanel {
+            title: format!(
+                "Subtype {} (f = {:.2})",
+                s + 1,
+                as_written(model.mean_f.get(s).copied().unwrap_or(f64::NAN))
+            ),
+            certainty: model
+                .pvd
+                .get(s)
+                .map(|rows| {
+                    rows.iter()
+                        .map(|row| row.iter().map(|&v| as_written(v)).collect())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect();
+    let input = PvdInput {
+        biomarker_names: biomarkers,
+        events: &event_list,
+        panels: &panels,
+    };
+    files.extend(draw_pvd(&out.join(format!("pvd_k{k}")), &input).map_err(|e| CliError::new(e.0))?);
+    let chains: Vec<Vec<f64>> = model
+        .samples
+        .chains
+        .iter()
+        .map(|c| {
+            let mut series = c.trace.loglike_series(0, 1);
+            series.iter_mut().for_each(|v| *v = as_written(*v));
+            series
+        })
+        .collect();
+    let d = &model.diagnostics;
+    let title = format!(
+        "{k} subtype(s): log-likelihood, R-hat {:.3}, {}",
+        as_written(d.rhat_loglike),
+        if d.converged {
+            "converged"
+        } else {
+            "NOT converged"
+        }
+    );
+    files.extend(
+        draw_traces(&out.join(format!("trace_k{k}")), &title, &chains)
+            .map_err(|e| CliError::new(e.0))?,
+    );
     Ok(files)
 }
 
