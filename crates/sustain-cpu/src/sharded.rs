@@ -276,6 +276,25 @@ impl ShardedIncremental {
         }
     }
 
+    /// One shard (no helpers): resolves the pending proposal, then `propose` on
+    /// the shard's state, without a round or copies of the proposal. `propose`
+    /// gives whether every subject stayed in range, or `None` when the proposal was
+    /// rejected without a value (then so is this).
+    fn on_one_shard(
+        &mut self,
+        mixture: &Mixture,
+        propose: impl FnOnce(&mut IncrementalLikelihood) -> Option<bool>,
+    ) -> Option<f64> {
+        let resolve = std::mem::replace(&mut self.resolve, Resolve::Nothing);
+        let sh = Arc::clone(&self.shared);
+        let mut slot = lock(&sh.shards[0].slot);
+        let state = &mut slot.state;
+        apply(state, resolve);
+        let ok = propose(state)?;
+        self.rebuild = !ok;
+        Some(self.total(ok, state.partials(), mixture))
+    }
+
     /// Waits until every shard of the current round is finished (a helper may
     /// still be running one it claimed).
     fn wait_round(&self) {
@@ -317,17 +336,12 @@ impl ChainEvaluator for ShardedIncremental {
     }
 
     fn propose(&mut self, mixture: &Mixture, changed: &[bool]) -> f64 {
-        let resolve = std::mem::replace(&mut self.resolve, Resolve::Nothing);
         if self.helpers.is_empty() {
-            // One shard: no round, no copies of the proposal.
-            let sh = Arc::clone(&self.shared);
-            let mut slot = lock(&sh.shards[0].slot);
-            let state = &mut slot.state;
-            apply(state, resolve);
-            let ok = state.propose_shard(mixture, changed);
-            self.rebuild = !ok;
-            return self.total(ok, state.partials(), mixture);
+            return self
+                .on_one_shard(mixture, |state| Some(state.propose_shard(mixture, changed)))
+                .unwrap_or_else(|| unreachable!("an exact proposal always has a value"));
         }
+        let resolve = std::mem::replace(&mut self.resolve, Resolve::Nothing);
         let command = Command::Propose {
             resolve,
             mixture: mixture.clone(),
@@ -349,14 +363,9 @@ impl ChainEvaluator for ShardedIncremental {
             // round of its own).
             return Some(self.propose(mixture, changed));
         }
-        let resolve = std::mem::replace(&mut self.resolve, Resolve::Nothing);
-        let sh = Arc::clone(&self.shared);
-        let mut slot = lock(&sh.shards[0].slot);
-        let state = &mut slot.state;
-        apply(state, resolve);
-        let ok = state.propose_shard_unless_rejected(mixture, changed, accepts)?;
-        self.rebuild = !ok;
-        Some(self.total(ok, state.partials(), mixture))
+        self.on_one_shard(mixture, |state| {
+            state.propose_shard_unless_rejected(mixture, changed, accepts)
+        })
     }
 
     fn accept(&mut self) {

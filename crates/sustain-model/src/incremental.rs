@@ -646,32 +646,17 @@ impl IncrementalLikelihood {
         }
         self.describe(mixture, changed);
         self.described = true;
-        let Self {
-            screen,
-            proposal,
-            offset_sum,
-            ..
-        } = self;
-        let Some(screen) = screen.as_mut() else {
-            return false;
-        };
-        let moves: Vec<Option<SubtypeMove>> = proposal
-            .iter()
-            .map(|p| {
-                p.active.then_some(SubtypeMove {
-                    ops: &p.ops,
-                    terms: &p.terms,
-                    unchanged: &p.unchanged,
-                    bound_a: p.bound_a,
-                    bound_d: p.bound_d,
-                })
-            })
-            .collect();
-        // Timed on every 4th proposal (reading the clock is not free).
-        let t0 = screen.sample().then(std::time::Instant::now);
-        let hi = screen.upper_bound(&moves, mixture.fractions(), *offset_sum);
+        // The bound is timed on every 4th proposal (reading the clock is not free).
+        let t0 = self
+            .screen
+            .as_mut()
+            .is_some_and(ChainScreen::sample)
+            .then(std::time::Instant::now);
+        let hi = self.described_bound(mixture.fractions());
         let rejected = hi.is_some_and(|hi| !accepts(hi));
-        screen.record(rejected, t0.map(|t| t.elapsed().as_secs_f64()));
+        if let Some(screen) = self.screen.as_mut() {
+            screen.record(rejected, t0.map(|t| t.elapsed().as_secs_f64()));
+        }
         if rejected {
             self.screen_rejected += 1;
             self.reject();
@@ -687,6 +672,12 @@ impl IncrementalLikelihood {
         self.ensure_screen();
         self.describe(mixture, changed);
         self.described = true;
+        self.described_bound(mixture.fractions())
+    }
+
+    /// The screen's upper bound of the described proposal's log-likelihood with
+    /// `fractions` (`None` where it declines or no screen exists).
+    fn described_bound(&mut self, fractions: &[f64]) -> Option<f64> {
         let Self {
             screen,
             proposal,
@@ -705,9 +696,7 @@ impl IncrementalLikelihood {
                 })
             })
             .collect();
-        screen
-            .as_mut()?
-            .upper_bound(&moves, mixture.fractions(), *offset_sum)
+        screen.as_mut()?.upper_bound(&moves, fractions, *offset_sum)
     }
 
     /// How [`Self::propose_unless_rejected`] uses the single-precision screen
