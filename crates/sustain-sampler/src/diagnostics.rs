@@ -71,7 +71,7 @@ pub fn rhat(chains: &[&[f64]]) -> f64 {
     let Some(draws) = Draws::new(chains) else {
         return f64::NAN;
     };
-    rhat_rank_of(&draws.split())
+    rhat_rank_of(&Ranked::of(draws.split()))
 }
 
 /// Bulk ESS (rank-normalised split chains), as arviz.ess(method="bulk").
@@ -83,7 +83,9 @@ pub fn ess_bulk(chains: &[&[f64]]) -> f64 {
     let Some(draws) = Draws::new(chains) else {
         return f64::NAN;
     };
-    ess_bulk_of(&draws.split())
+    let split = draws.split();
+    let fft = Fft::for_draws(split.n_draws);
+    ess_bulk_of(&Ranked::of(split), &fft)
 }
 
 /// Tail ESS: min of the ESS of the 5% and 95% quantile indicators, as arviz.ess(method="tail").
@@ -102,7 +104,8 @@ pub fn ess_tail(chains: &[&[f64]]) -> f64 {
     let Some(draws) = Draws::new(chains) else {
         return f64::NAN;
     };
-    ess_tail_of(&draws)
+    let fft = Fft::for_draws(draws.n_draws / 2);
+    ess_tail_of(&draws, None, &fft)
 }
 
 /// R-hat, bulk ESS and tail ESS of one scalar quantity at once.
@@ -117,11 +120,17 @@ pub fn summarize(chains: &[&[f64]]) -> Summary {
             ess_tail: f64::NAN,
         };
     };
-    let split = draws.split();
+    // One plan, one sort of the split draws and one rank normalisation
+    // serve all three values.
+    let fft = Fft::for_draws(draws.n_draws / 2);
+    let ranked = Ranked::of(draws.split());
+    // The split draws hold every draw when chains have an even length,
+    // so their sorted values are the pooled draws' sorted values.
+    let sorted_draws = (draws.n_draws % 2 == 0).then_some(ranked.sorted.as_slice());
     Summary {
-        rhat: rhat_rank_of(&split),
-        ess_bulk: ess_bulk_of(&split),
-        ess_tail: ess_tail_of(&draws),
+        rhat: rhat_rank_of(&ranked),
+        ess_bulk: ess_bulk_of(&ranked, &fft),
+        ess_tail: ess_tail_of(&draws, sorted_draws, &fft),
     }
 }
 
@@ -138,6 +147,25 @@ pub fn split_rhat_basic(chains: &[&[f64]]) -> f64 {
         return f64::NAN;
     };
     rhat_core(&draws.split())
+}
+
+/// Split draws with their rank normalisation and their values in ascending
+/// order, computed once for the bulk and folded R-hat and the bulk ESS.
+struct Ranked {
+    split: Draws,
+    z: Draws,
+    sorted: Vec<f64>,
+}
+
+impl Ranked {
+    fn of(split: Draws) -> Ranked {
+        let (z, sorted) = rank_normalize(&split.values);
+        Ranked {
+            z: split.with_values(z),
+            split,
+            sorted,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -225,11 +253,12 @@ impl Draws {
 // ---------------------------------------------------------------------------
 
 /// ArviZ `_rhat_rank` on already split draws.
-fn rhat_rank_of(split: &Draws) -> f64 {
-    let bulk = rhat_core(&split.with_values(rank_normalize(&split.values)));
-    let median = median(&split.values);
+fn rhat_rank_of(ranked: &Ranked) -> f64 {
+    let bulk = rhat_core(&ranked.z);
+    let median = median_of_sorted(&ranked.sorted);
+    let split = &ranked.split;
     let folded: Vec<f64> = split.values.iter().map(|&v| (v - median).abs()).collect();
-    let tail = rhat_core(&split.with_values(rank_normalize(&folded)));
+    let tail = rhat_core(&split.with_values(rank_normalize(&folded).0));
     // Python's `max(bulk, tail)`: `tail` only when it is strictly larger.
     if tail > bulk {
         tail
@@ -239,22 +268,29 @@ fn rhat_rank_of(split: &Draws) -> f64 {
 }
 
 /// ArviZ `_ess_bulk` on already split draws.
-fn ess_bulk_of(split: &Draws) -> f64 {
-    ess_core(&split.with_values(rank_normalize(&split.values)))
+fn ess_bulk_of(ranked: &Ranked, fft: &Fft) -> f64 {
+    ess_core(&ranked.z, fft)
 }
 
-/// ArviZ `_ess_tail` on unsplit draws.
-fn ess_tail_of(draws: &Draws) -> f64 {
-    let mut sorted = draws.values.clone();
-    sorted.sort_unstable_by(|a, b| a.partial_cmp(b).expect("no NaN draws"));
+/// ArviZ `_ess_tail` on unsplit draws; `sorted` holds the draws in
+/// ascending order when the caller has them.
+fn ess_tail_of(draws: &Draws, sorted: Option<&[f64]>, fft: &Fft) -> f64 {
+    let own;
+    let sorted = match sorted {
+        Some(sorted) => sorted,
+        None => {
+            own = sorted_values(&draws.values);
+            &own
+        }
+    };
     let ess_at = |p: f64| {
-        let q = quantile_type7(&sorted, p);
+        let q = quantile_type7(sorted, p);
         let indicator: Vec<f64> = draws
             .values
             .iter()
             .map(|&v| if v <= q { 1.0 } else { 0.0 })
             .collect();
-        ess_core(&draws.with_values(indicator).split())
+        ess_core(&draws.with_values(indicator).split(), fft)
     };
     let low = ess_at(0.05);
     let high = ess_at(0.95);
@@ -284,7 +320,7 @@ fn rhat_core(draws: &Draws) -> f64 {
 }
 
 /// Effective sample size of (already split) chains, ArviZ `_ess`.
-fn ess_core(draws: &Draws) -> f64 {
+fn ess_core(draws: &Draws, fft: &Fft) -> f64 {
     let m = draws.n_chains;
     let n = draws.n_draws;
     let n_total = (m * n) as f64;
@@ -299,7 +335,7 @@ fn ess_core(draws: &Draws) -> f64 {
         return n_total;
     }
     let nf = n as f64;
-    let acov: Vec<Vec<f64>> = draws.chains().map(autocov).collect();
+    let acov: Vec<Vec<f64>> = draws.chains().map(|c| autocov(c, fft)).collect();
     let chain_means: Vec<f64> = draws.chains().map(|c| mean_var(c).0).collect();
     let mean_acov = |t: usize| acov.iter().map(|a| a[t]).sum::<f64>() / m as f64;
 
@@ -372,17 +408,78 @@ fn mean_var(x: &[f64]) -> (f64, f64) {
     (mean, ss / (n - 1.0))
 }
 
-/// Median of the values (the mean of the two middle values for an even
-/// count), as `np.median`. The input has no NaN.
-fn median(x: &[f64]) -> f64 {
-    let mut sorted = x.to_vec();
-    sorted.sort_unstable_by(|a, b| a.partial_cmp(b).expect("no NaN draws"));
+/// Median of values in ascending order (the mean of the two middle values
+/// for an even count), as `np.median`.
+fn median_of_sorted(sorted: &[f64]) -> f64 {
     let n = sorted.len();
     if n % 2 == 1 {
         sorted[n / 2]
     } else {
         (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
     }
+}
+
+/// The values in ascending order (no NaN).
+fn sorted_values(x: &[f64]) -> Vec<f64> {
+    let mut keys: Vec<u64> = x.iter().map(|&v| order_key(v)).collect();
+    keys.sort_unstable();
+    keys.into_iter().map(from_order_key).collect()
+}
+
+/// An unsigned integer that orders like the float (`-0.0` just below
+/// `0.0`; no NaN here).
+fn order_key(v: f64) -> u64 {
+    let bits = v.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
+}
+
+fn from_order_key(key: u64) -> f64 {
+    f64::from_bits(if key >> 63 == 1 {
+        key & !(1 << 63)
+    } else {
+        !key
+    })
+}
+
+/// Indices `0..keys.len()` in the ascending order of `keys`: a least
+/// significant digit radix sort, one byte per pass, that skips the bytes
+/// all keys share (most of them for draws of a few distinct values).
+fn radix_order(keys: &[u64]) -> Vec<u32> {
+    let n = keys.len();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let Some(&first) = keys.first() else {
+        return order;
+    };
+    // The bits in which some key differs from the first one.
+    let varying = keys.iter().fold(0, |acc, &k| acc | (k ^ first));
+    let mut spare = vec![0u32; n];
+    for byte in 0..8 {
+        let shift = 8 * byte;
+        if (varying >> shift) & 0xff == 0 {
+            continue;
+        }
+        let mut start = [0u32; 256];
+        for &k in keys {
+            start[(k >> shift) as usize & 0xff] += 1;
+        }
+        let mut sum = 0;
+        for slot in start.iter_mut() {
+            let count = *slot;
+            *slot = sum;
+            sum += count;
+        }
+        for &i in &order {
+            let digit = (keys[i as usize] >> shift) as usize & 0xff;
+            spare[start[digit] as usize] = i;
+            start[digit] += 1;
+        }
+        std::mem::swap(&mut order, &mut spare);
+    }
+    order
 }
 
 /// Quantile of sorted values with linear interpolation between order
@@ -405,28 +502,30 @@ fn quantile_type7(sorted: &[f64], p: f64) -> f64 {
 
 /// Rank normalisation of pooled values: average ranks `r` (1-based, ties
 /// get the mean of their ranks) mapped to `Phi^-1((r - 3/8) / (S + 1/4))`.
-/// The input has no NaN.
-fn rank_normalize(x: &[f64]) -> Vec<f64> {
+/// Also returns the values in ascending order. The input has no NaN.
+fn rank_normalize(x: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let s = x.len();
-    let mut order: Vec<usize> = (0..s).collect();
-    order.sort_unstable_by(|&a, &b| x[a].partial_cmp(&x[b]).expect("no NaN draws"));
+    let keys: Vec<u64> = x.iter().map(|&v| order_key(v)).collect();
+    let order = radix_order(&keys);
+    let sorted: Vec<f64> = order.iter().map(|&i| x[i as usize]).collect();
     let denom = s as f64 - 2.0 * 0.375 + 1.0;
     let mut z = vec![0.0; s];
     let mut i = 0;
     while i < s {
         let mut j = i + 1;
-        while j < s && x[order[j]] == x[order[i]] {
+        // `==` groups -0.0 with 0.0, which sort next to each other.
+        while j < s && sorted[j] == sorted[i] {
             j += 1;
         }
         // Positions i..j (0-based) share the average 1-based rank.
         let rank = 0.5 * ((i + 1 + j) as f64);
         let value = inv_normal_cdf((rank - 0.375) / denom);
         for &idx in &order[i..j] {
-            z[idx] = value;
+            z[idx as usize] = value;
         }
         i = j;
     }
-    z
+    (z, sorted)
 }
 
 /// Inverse of the standard normal CDF, Wichura's algorithm AS 241
@@ -543,23 +642,27 @@ fn inv_normal_cdf(p: f64) -> f64 {
 
 /// Autocovariances of `x` at lags `0..n` (biased, divided by `n`, around the
 /// mean), computed with a zero-padded radix-2 FFT, as ArviZ `autocov`.
-fn autocov(x: &[f64]) -> Vec<f64> {
+/// `fft` has the size `Fft::for_draws(n)`.
+fn autocov(x: &[f64], fft: &Fft) -> Vec<f64> {
     let n = x.len();
     let mean = x.iter().sum::<f64>() / n as f64;
-    // Padding to at least 2n - 1 makes the circular correlation linear.
-    let size = (2 * n).next_power_of_two();
+    let size = fft.size;
+    debug_assert_eq!(size, Fft::size_for(n));
+    // The transforms take their input in bit-reversed order: the values
+    // are written there directly, and so is the power spectrum.
     let mut re = vec![0.0; size];
     let mut im = vec![0.0; size];
-    for (slot, &v) in re.iter_mut().zip(x) {
-        *slot = v - mean;
+    for (&slot, &v) in fft.reversed.iter().zip(x) {
+        re[slot as usize] = v - mean;
     }
-    let fft = Fft::new(size);
-    fft.run(&mut re, &mut im, false);
-    for (a, b) in re.iter_mut().zip(im.iter_mut()) {
-        *a = *a * *a + *b * *b;
-        *b = 0.0;
+    fft.passes::<false>(&mut re, &mut im);
+    let mut power = vec![0.0; size];
+    for ((&slot, &a), &b) in fft.reversed.iter().zip(&re).zip(&im) {
+        power[slot as usize] = a * a + b * b;
     }
-    fft.run(&mut re, &mut im, true);
+    im.fill(0.0);
+    let mut re = power;
+    fft.passes::<true>(&mut re, &mut im);
     let scale = 1.0 / (size as f64 * n as f64);
     re.truncate(n);
     for v in &mut re {
@@ -568,65 +671,106 @@ fn autocov(x: &[f64]) -> Vec<f64> {
     re
 }
 
-/// An iterative radix-2 complex FFT of a fixed power-of-two size.
+/// An iterative radix-2 complex FFT of a fixed power-of-two size, with the
+/// twiddle factors of each pass stored contiguously so that a pass runs
+/// over plain slices.
 struct Fft {
     size: usize,
-    /// `cos(2 pi k / size)` for `k < size / 2`.
+    /// Pass with half-length `h` reads `cos(2 pi k / (2h))` for `k < h` at
+    /// `cos[h - 1..2h - 1]`.
     cos: Vec<f64>,
-    /// `sin(2 pi k / size)` for `k < size / 2`.
+    /// The matching sines, same layout.
     sin: Vec<f64>,
+    /// `reversed[i]` is `i` with its bits reversed.
+    reversed: Vec<u32>,
 }
 
 impl Fft {
+    /// Padding to at least `2n - 1` makes the circular correlation of `n`
+    /// values linear.
+    fn size_for(n: usize) -> usize {
+        (2 * n).next_power_of_two()
+    }
+
+    /// The plan that [`autocov`] needs for chains of `n` draws.
+    fn for_draws(n: usize) -> Fft {
+        Fft::new(Fft::size_for(n))
+    }
+
     fn new(size: usize) -> Fft {
         debug_assert!(size.is_power_of_two());
         let half = size / 2;
         let step = 2.0 * std::f64::consts::PI / size as f64;
-        let (cos, sin) = (0..half)
+        // The angles of the full size; a pass of half-length h reads every
+        // (half / h)-th of them, as the table of a single size would.
+        let (cos_full, sin_full): (Vec<f64>, Vec<f64>) = (0..half)
             .map(|k| {
                 let angle = step * k as f64;
                 (angle.cos(), angle.sin())
             })
             .unzip();
-        Fft { size, cos, sin }
+        let mut cos = Vec::with_capacity(size);
+        let mut sin = Vec::with_capacity(size);
+        let mut h = 1;
+        while h <= half {
+            let stride = half / h;
+            cos.extend((0..h).map(|k| cos_full[k * stride]));
+            sin.extend((0..h).map(|k| sin_full[k * stride]));
+            h *= 2;
+        }
+        let bits = size.trailing_zeros();
+        let reversed = (0..size)
+            .map(|i| (i.reverse_bits() >> (usize::BITS - bits)) as u32)
+            .collect();
+        Fft {
+            size,
+            cos,
+            sin,
+            reversed,
+        }
     }
 
     /// In-place unnormalised transform: `X_k = sum_j x_j e^{-2 pi i jk/N}`,
-    /// or with `e^{+...}` when `inverse` (no `1/N` factor).
-    fn run(&self, re: &mut [f64], im: &mut [f64], inverse: bool) {
-        let n = self.size;
-        if n <= 1 {
-            return;
-        }
-        // Bit-reversal permutation.
-        let bits = n.trailing_zeros();
-        for i in 0..n {
-            let j = i.reverse_bits() >> (usize::BITS - bits);
+    /// or with `e^{+...}` when `INVERSE` (no `1/N` factor).
+    #[cfg(test)]
+    fn run<const INVERSE: bool>(&self, re: &mut [f64], im: &mut [f64]) {
+        for (i, &j) in self.reversed.iter().enumerate() {
+            let j = j as usize;
             if j > i {
                 re.swap(i, j);
                 im.swap(i, j);
             }
         }
-        let sign = if inverse { 1.0 } else { -1.0 };
-        let mut len = 2;
-        while len <= n {
-            let half = len / 2;
-            let stride = n / len;
-            for start in (0..n).step_by(len) {
-                for k in 0..half {
-                    let wr = self.cos[k * stride];
-                    let wi = sign * self.sin[k * stride];
-                    let a = start + k;
-                    let b = a + half;
-                    let tr = re[b] * wr - im[b] * wi;
-                    let ti = re[b] * wi + im[b] * wr;
-                    re[b] = re[a] - tr;
-                    im[b] = im[a] - ti;
-                    re[a] += tr;
-                    im[a] += ti;
+        self.passes::<INVERSE>(re, im);
+    }
+
+    /// The butterfly passes of [`Fft::run`], on input already in
+    /// bit-reversed order.
+    fn passes<const INVERSE: bool>(&self, re: &mut [f64], im: &mut [f64]) {
+        let n = self.size;
+        let (re, im) = (&mut re[..n], &mut im[..n]);
+        let mut half = 1;
+        while half < n {
+            let len = 2 * half;
+            let cos = &self.cos[half - 1..len - 1];
+            let sin = &self.sin[half - 1..len - 1];
+            for (re, im) in re.chunks_exact_mut(len).zip(im.chunks_exact_mut(len)) {
+                let (re_a, re_b) = re.split_at_mut(half);
+                let (im_a, im_b) = im.split_at_mut(half);
+                let pairs = re_a.iter_mut().zip(re_b.iter_mut());
+                let pairs = pairs.zip(im_a.iter_mut().zip(im_b.iter_mut()));
+                for (((ra, rb), (ia, ib)), (&wr, &s)) in pairs.zip(cos.iter().zip(sin)) {
+                    // Negation is exact: the forward pass uses -sin.
+                    let wi = if INVERSE { s } else { -s };
+                    let tr = *rb * wr - *ib * wi;
+                    let ti = *rb * wi + *ib * wr;
+                    *rb = *ra - tr;
+                    *ib = *ia - ti;
+                    *ra += tr;
+                    *ia += ti;
                 }
             }
-            len *= 2;
+            half = len;
         }
     }
 }
@@ -638,6 +782,7 @@ impl Fft {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     /// SplitMix64 with Box-Muller normals; the Python twin lives in
     /// `tests/data/arviz_reference.py` and must stay operation-for-operation
@@ -872,7 +1017,7 @@ mod tests {
         let mut rng = SplitMix64(5);
         for n in [1usize, 2, 3, 5, 17, 64, 100] {
             let x: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
-            let fast = autocov(&x);
+            let fast = autocov(&x, &Fft::for_draws(n));
             let mean = x.iter().sum::<f64>() / n as f64;
             for (lag, &f) in fast.iter().enumerate() {
                 let direct: f64 = (0..n - lag)
@@ -884,6 +1029,119 @@ mod tests {
                     "n={n} lag={lag}: {f} vs {direct}"
                 );
             }
+        }
+    }
+
+    /// The textbook forms the fast code must reproduce to the bit: ranks
+    /// from an index sort, and a radix-2 FFT that computes its twiddle
+    /// factors where it uses them.
+    mod textbook {
+        use super::super::inv_normal_cdf;
+
+        pub fn rank_normalize(x: &[f64]) -> Vec<f64> {
+            let s = x.len();
+            let mut order: Vec<usize> = (0..s).collect();
+            order.sort_by(|&a, &b| x[a].partial_cmp(&x[b]).unwrap());
+            let denom = s as f64 - 2.0 * 0.375 + 1.0;
+            let mut z = vec![0.0; s];
+            let mut i = 0;
+            while i < s {
+                let mut j = i + 1;
+                while j < s && x[order[j]] == x[order[i]] {
+                    j += 1;
+                }
+                let value = inv_normal_cdf((0.5 * ((i + 1 + j) as f64) - 0.375) / denom);
+                for &idx in &order[i..j] {
+                    z[idx] = value;
+                }
+                i = j;
+            }
+            z
+        }
+
+        pub fn fft(re: &mut [f64], im: &mut [f64], inverse: bool) {
+            let n = re.len();
+            let bits = n.trailing_zeros();
+            for i in 0..n {
+                let j = i.reverse_bits() >> (usize::BITS - bits);
+                if j > i {
+                    re.swap(i, j);
+                    im.swap(i, j);
+                }
+            }
+            let step = 2.0 * std::f64::consts::PI / n as f64;
+            let sign = if inverse { 1.0 } else { -1.0 };
+            let mut len = 2;
+            while len <= n {
+                let half = len / 2;
+                for start in (0..n).step_by(len) {
+                    for k in 0..half {
+                        let angle = step * (k * (n / len)) as f64;
+                        let (wr, wi) = (angle.cos(), sign * angle.sin());
+                        let (a, b) = (start + k, start + k + half);
+                        let tr = re[b] * wr - im[b] * wi;
+                        let ti = re[b] * wi + im[b] * wr;
+                        re[b] = re[a] - tr;
+                        im[b] = im[a] - ti;
+                        re[a] += tr;
+                        im[a] += ti;
+                    }
+                }
+                len *= 2;
+            }
+        }
+    }
+
+    /// Values with many ties, signed zeros, integers and wide magnitudes.
+    fn awkward_values() -> impl Strategy<Value = Vec<f64>> {
+        let value = prop_oneof![
+            (-3i32..4).prop_map(f64::from),
+            Just(-0.0),
+            Just(0.0),
+            -1e6f64..1e6,
+            -1e-300f64..1e-300,
+        ];
+        prop::collection::vec(value, 1..300)
+    }
+
+    proptest! {
+        #[test]
+        fn diagnostics_ranks_equal_the_textbook_ranks(x in awkward_values()) {
+            let (z, sorted) = rank_normalize(&x);
+            let expected = textbook::rank_normalize(&x);
+            prop_assert_eq!(
+                z.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+            prop_assert!(sorted.windows(2).all(|w| w[0] <= w[1]));
+            let mut multiset = x.clone();
+            multiset.sort_by(f64::total_cmp);
+            let mut got = sorted.clone();
+            got.sort_by(f64::total_cmp);
+            prop_assert_eq!(got, multiset.clone());
+            prop_assert_eq!(sorted_values(&x), multiset);
+        }
+
+        #[test]
+        fn diagnostics_fft_equals_the_textbook_fft(
+            x in prop::collection::vec(-1e3f64..1e3, 1..600),
+            inverse in any::<bool>(),
+        ) {
+            let size = x.len().next_power_of_two();
+            let mut re = x.clone();
+            re.resize(size, 0.0);
+            let mut im: Vec<f64> = re.iter().map(|v| v * 0.5 - 1.0).collect();
+            let (mut re2, mut im2) = (re.clone(), im.clone());
+            let fft = Fft::new(size);
+            if inverse {
+                fft.run::<true>(&mut re, &mut im);
+            } else {
+                fft.run::<false>(&mut re, &mut im);
+            }
+            textbook::fft(&mut re2, &mut im2, inverse);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&re), bits(&re2));
+            prop_assert_eq!(bits(&im), bits(&im2));
         }
     }
 
