@@ -211,32 +211,28 @@ impl ChainScreen {
         self.load_sums(s, p);
     }
 
-    /// Copies stage `stages` of every group, the whole blocks of `groups`, and
-    /// every stage sum of subtype `s` (after an accepted proposal).
-    pub(crate) fn update(
-        &mut self,
-        s: usize,
-        e: &[f64],
-        p: &[f64],
-        stages: &[usize],
-        groups: &[usize],
-    ) {
+    /// Copies stages `stages` of group `g` of subtype `s` from `e_group`, that
+    /// group's block of stage values (after an accepted proposal, while the
+    /// block is in cache; [`Self::finish_update`] follows).
+    pub(crate) fn update_rows(&mut self, s: usize, g: usize, e_group: &[f64], stages: &[usize]) {
         let ns = self.n_stages;
-        let ng = p.len() / LANES;
-        assert!(e.len() >= ng * ns * LANES && stages.iter().all(|&k| k < ns));
+        assert!(e_group.len() >= ns * LANES && stages.iter().all(|&k| k < ns));
+        let (pair, half) = (g / 2, (g % 2) * LANES);
         let dst = &mut self.e[s];
-        assert!(dst.len() >= ng.div_ceil(2) * ns * PAIR);
-        for g in 0..ng {
-            let (pair, half) = (g / 2, (g % 2) * LANES);
-            // SAFETY: rows of `e` and `dst` in range (asserted above).
-            unsafe {
-                flush_rows(
-                    e.as_ptr().add(g * ns * LANES),
-                    dst.as_mut_ptr().add(pair * ns * PAIR + half),
-                    stages,
-                )
-            };
-        }
+        assert!(dst.len() >= (pair + 1) * ns * PAIR);
+        // SAFETY: rows of `e_group` and of the pair's block in range (asserted above).
+        unsafe {
+            flush_rows(
+                e_group.as_ptr(),
+                dst.as_mut_ptr().add(pair * ns * PAIR + half),
+                stages,
+            )
+        };
+    }
+
+    /// Ends the update of subtype `s` after an accepted proposal: copies the
+    /// whole blocks of `groups` (rebuilt ones) and every stage sum.
+    pub(crate) fn finish_update(&mut self, s: usize, e: &[f64], p: &[f64], groups: &[usize]) {
         for &g in groups {
             self.load_group(s, e, g);
         }

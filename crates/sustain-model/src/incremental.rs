@@ -1108,6 +1108,8 @@ impl IncrementalLikelihood {
             let nc = prop.stages.len();
             let mut rebuilt = prop.rebuilt.iter().enumerate().peekable();
             let mut turned_fragile = Vec::new();
+            // The screen's copy takes each group's new rows while they are in cache.
+            let mut screen = self.screen.as_mut().filter(|sc| !sc.is_stale());
             for g in 0..ng {
                 let block = g * ns * LANES..(g + 1) * ns * LANES;
                 if let Some(&(j, _)) = rebuilt.peek().filter(|(_, &rg)| rg == g) {
@@ -1132,6 +1134,9 @@ impl IncrementalLikelihood {
                     &prop.stages,
                     FRAGILE,
                 );
+                if let Some(screen) = screen.as_mut() {
+                    screen.update_rows(s, g, &self.e[s][block.clone()], &prop.stages);
+                }
                 if was_fragile {
                     kernels::scatter_stages(
                         self.lik.isa(),
@@ -1162,8 +1167,9 @@ impl IncrementalLikelihood {
                 }
             }
             if let Some(screen) = self.screen.as_mut().filter(|sc| !sc.is_stale()) {
+                // Rebuilt groups and those that turned fragile: whole blocks.
                 turned_fragile.extend_from_slice(&prop.rebuilt);
-                screen.update(s, &self.e[s], &self.p[s], &prop.stages, &turned_fragile);
+                screen.finish_update(s, &self.e[s], &self.p[s], &turned_fragile);
             }
         }
         self.proposal = proposals;
