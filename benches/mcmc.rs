@@ -9,6 +9,10 @@
 //! - both: one chain split over 2 threads by subjects (`chain_threads: 2`,
 //!   `sustain_cpu::ShardedIncremental`; the same results as on one thread).
 //! - W1: one chain with tuned step sizes, as a fit runs it (`chains1_tuned_...`).
+//! - W1: what a fit does with a finished chain of 10,000 samples besides the chain
+//!   itself: `sustain_sampler::merge` (subtype matching, and the convergence
+//!   diagnostics: R-hat and ESS of the log-likelihood and fractions, R-hat of the
+//!   90 event positions), `merge/...`.
 //!
 //! Throughput is in chain-iterations (elements) per second.
 //!
@@ -120,5 +124,28 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, bench_w2);
+fn bench_merge(c: &mut Criterion) {
+    let (lik, start) = w1();
+    let mut steps = StepSizes::initial(3, lik.events().n_events());
+    steps.sigma_f = vec![0.02; 3];
+    let settings = ChainSettings {
+        mode: ProposalMode::Exact,
+        steps,
+        n_iterations: 10_000,
+        seed: 3,
+        threads: 1,
+        chain_threads: 1,
+    };
+    let runs = run_chains(&lik, &start, &settings, 0..1);
+    let mut group = c.benchmark_group("merge/W1_M1000_B10_N30_S3_miss10");
+    group
+        .sample_size(20)
+        .measurement_time(std::time::Duration::from_secs(4));
+    group.bench_function("chains1_samples10000_diagnostics", |b| {
+        b.iter(|| sustain_sampler::merge(runs.clone(), 0, 1))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_w2, bench_merge);
 criterion_main!(benches);

@@ -540,22 +540,29 @@ const COUNTING_RANGE: f64 = 4096.0;
 /// order, except that a `-0.0` may come out as `0.0` (equal, and every use
 /// compares or subtracts them). `None` for any other draws.
 fn rank_by_counting(x: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
-    // Twice a value is an exact integer for these draws (doubling is exact).
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for &v in x {
-        let d = 2.0 * v;
-        // Whole (the conversion saturates: false for infinities and values
-        // beyond i64, which the range check would refuse anyway).
-        if (d as i64) as f64 != d {
-            return None;
-        }
-        lo = lo.min(d);
-        hi = hi.max(d);
-    }
-    if x.is_empty() || hi - lo >= COUNTING_RANGE {
+    // Adding and subtracting 1.5 * 2^52 rounds any |d| < 2^51 to an integer.
+    const ROUND: f64 = 6_755_399_441_055_744.0;
+    // 2^52 plus an integer in [0, 2^52) holds that integer in its mantissa.
+    const MANTISSA: f64 = 4_503_599_627_370_496.0;
+    const LIMIT: f64 = (1u64 << 50) as f64;
+    if x.is_empty() {
         return None;
     }
-    let slot = |v: f64| (2.0 * v - lo) as usize;
+    // Twice a value is an exact integer for these draws (doubling is exact).
+    // Branch-free, so that the pass vectorises.
+    let (mut lo, mut hi, mut whole) = (f64::INFINITY, f64::NEG_INFINITY, true);
+    for &v in x {
+        let d = 2.0 * v;
+        // False for NaN.
+        whole &= (d + ROUND) - ROUND == d;
+        lo = if d < lo { d } else { lo };
+        hi = if d > hi { d } else { hi };
+    }
+    // Infinities and huge values fail the limits.
+    if !(whole && lo > -LIMIT && hi < LIMIT) || hi - lo >= COUNTING_RANGE {
+        return None;
+    }
+    let slot = |v: f64| ((2.0 * v - lo) + MANTISSA).to_bits() as u32 as usize;
     let mut counts = vec![0u32; (hi - lo) as usize + 1];
     for &v in x {
         counts[slot(v)] += 1;
