@@ -1209,9 +1209,18 @@ mod tests {
             (-5000i32..5000).prop_map(|v| f64::from(v) / 2.0),
             Just(-0.0),
         ];
+        // Whole numbers the counting path must refuse.
+        let refused = prop_oneof![
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(2f64.powi(51)),
+            Just(-(2f64.powi(60))),
+            (-3i32..4).prop_map(f64::from),
+        ];
         prop_oneof![
             prop::collection::vec(value, 1..300),
             prop::collection::vec(counted, 1..300),
+            prop::collection::vec(refused, 1..50),
         ]
     }
 
