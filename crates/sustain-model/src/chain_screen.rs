@@ -230,6 +230,22 @@ impl ChainScreen {
         };
     }
 
+    /// Whether this copy holds, to the bit, what a fresh load of the state
+    /// `e`, `p` (one entry per subtype) would (tests).
+    #[cfg(test)]
+    pub(crate) fn equals_fresh_load(&self, e: &[Vec<f64>], p: &[Vec<f64>]) -> bool {
+        let mut fresh = self.clone();
+        for (s, (e, p)) in e.iter().zip(p).enumerate() {
+            fresh.load(s, e, p);
+        }
+        let bits = |v: &[Vec<f32>]| -> Vec<Vec<u32>> {
+            v.iter()
+                .map(|row| row.iter().map(|x| x.to_bits()).collect())
+                .collect()
+        };
+        bits(&self.e) == bits(&fresh.e) && bits(&self.p) == bits(&fresh.p)
+    }
+
     /// Ends the update of subtype `s` after an accepted proposal: copies the
     /// whole blocks of `groups` (rebuilt ones) and every stage sum.
     pub(crate) fn finish_update(&mut self, s: usize, e: &[f64], p: &[f64], groups: &[usize]) {

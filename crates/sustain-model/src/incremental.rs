@@ -1316,6 +1316,15 @@ mod tests {
                 } else {
                     inc.reject();
                 }
+                // The copy that accepted proposals update in place is the one a
+                // fresh load of the state gives.
+                if it % 50 == 0 {
+                    let screen = inc.screen.as_ref().expect("a screen on this CPU");
+                    assert!(
+                        screen.is_stale() || screen.equals_fresh_load(&inc.e, &inc.p),
+                        "proposal {it}: the copy differs from a fresh load"
+                    );
+                }
             }
             widths.sort_by(f64::total_cmp);
             let median = widths[widths.len() / 2];
