@@ -780,8 +780,13 @@ impl Fft {
             h *= 2;
         }
         let bits = size.trailing_zeros();
+        // `checked_shr`: a shift by the whole width (size 1) leaves index 0.
         let reversed = (0..size)
-            .map(|i| (i.reverse_bits() >> (usize::BITS - bits)) as u32)
+            .map(|i| {
+                i.reverse_bits()
+                    .checked_shr(usize::BITS - bits)
+                    .unwrap_or(0) as u32
+            })
             .collect();
         Fft {
             size,
@@ -1162,6 +1167,9 @@ mod tests {
 
         pub fn fft(re: &mut [f64], im: &mut [f64], inverse: bool) {
             let n = re.len();
+            if n <= 1 {
+                return;
+            }
             let bits = n.trailing_zeros();
             for i in 0..n {
                 let j = i.reverse_bits() >> (usize::BITS - bits);
