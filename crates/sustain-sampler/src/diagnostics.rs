@@ -1232,6 +1232,20 @@ mod tests {
         ]
     }
 
+    /// Sizes 1 and 2 (no butterflies, one pass) by hand: the bit reversal of
+    /// size 1 must not shift by the word width.
+    #[test]
+    fn diagnostics_fft_of_one_and_two_values() {
+        let fft = Fft::new(1);
+        let (mut re, mut im) = (vec![3.5], vec![-1.0]);
+        fft.run::<false>(&mut re, &mut im);
+        assert_eq!((re[0], im[0]), (3.5, -1.0));
+        let fft = Fft::new(2);
+        let (mut re, mut im) = (vec![1.0, 2.0], vec![0.0, 0.0]);
+        fft.run::<false>(&mut re, &mut im);
+        assert_eq!(re, [3.0, -1.0]);
+    }
+
     proptest! {
         #[test]
         fn diagnostics_ranks_equal_the_textbook_ranks(x in awkward_values()) {
