@@ -646,7 +646,8 @@ proptest! {
                 }
             }
             for ((idx, a), b) in got.indexed_iter().zip(want.iter()) {
-                prop_assert!((a - b).abs() < 1e-12, "{:?} {:?}: {} vs naive {}", conv, idx, a, b);
+                // Sums over up to one posterior per mixture: relative to their size.
+                prop_assert!((a - b).abs() < 1e-12 * b.abs().max(1.0), "{:?} {:?}: {} vs naive {}", conv, idx, a, b);
                 if *b == 0.0 {
                     prop_assert_eq!(*a, 0.0, "a zero fraction gives exact zeros");
                 }
@@ -654,7 +655,9 @@ proptest! {
             // The portable kernels agree with the detected SIMD ones.
             let base = lik.clone().with_baseline_kernels().posterior_sums(&mixtures);
             for ((idx, a), b) in got.indexed_iter().zip(base.iter()) {
-                prop_assert!((a - b).abs() < 1e-13, "{:?} {:?}: {:?} {} vs baseline {}", conv, idx, lik.isa(), a, b);
+                // As above (a case with values near 11 and z_max 15 differed by
+                // 4e-14 relative on a sum of 2.4; the regressions file keeps it).
+                prop_assert!((a - b).abs() < 1e-12 * b.abs().max(1.0), "{:?} {:?}: {:?} {} vs baseline {}", conv, idx, lik.isa(), a, b);
             }
             // Any split on a lane-group boundary gives the same bits.
             let lanes = sustain_model::kernels::LANES;
