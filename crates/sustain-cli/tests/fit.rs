@@ -300,18 +300,7 @@ fn outputs_do_not_depend_on_the_threads() {
             );
         }
     }
-    let models = |d: &Path| -> Value {
-        let mut r: Value =
-            serde_json::from_slice(&std::fs::read(d.join("results.json")).unwrap()).unwrap();
-        for m in r["models"].as_array_mut().unwrap() {
-            m.as_object_mut().unwrap().remove("timing");
-            for c in m["samples"]["chains"].as_array_mut().unwrap() {
-                c.as_object_mut().unwrap().remove("wall_s");
-            }
-        }
-        r["models"].take()
-    };
-    assert_eq!(models(&dirs[0]), models(&dirs[1]));
+    assert_eq!(models_of(&dirs[0]), models_of(&dirs[1]));
 }
 
 #[test]
@@ -366,18 +355,7 @@ fn resume_from_e_m_checkpoints_runs_only_the_chains() {
     assert!(!stderr.contains("E-M"), "E-M ran again:\n{stderr}");
     assert!(stderr.contains("MCMC"), "{stderr}");
     // The same models but for wall times.
-    let read = |d: &Path| -> Value {
-        let mut r: Value =
-            serde_json::from_slice(&std::fs::read(d.join("results.json")).unwrap()).unwrap();
-        for m in r["models"].as_array_mut().unwrap() {
-            m.as_object_mut().unwrap().remove("timing");
-            for c in m["samples"]["chains"].as_array_mut().unwrap() {
-                c.as_object_mut().unwrap().remove("wall_s");
-            }
-        }
-        r["models"].take()
-    };
-    assert_eq!(read(dir), read(&out));
+    assert_eq!(models_of(dir), models_of(&out));
     for k in 1..=2 {
         assert!(out
             .join(format!("checkpoints/checkpoint_k{k}.json"))
@@ -666,4 +644,17 @@ fn cv_with_user_given_folds() {
         &sustain(&args),
         "column site: the fold labels name 1 fold(s); cross-validation needs at least 2",
     );
+}
+
+/// The models of the fit in folder `d` (its results.json), without wall times.
+fn models_of(d: &Path) -> Value {
+    let mut r: Value =
+        serde_json::from_slice(&std::fs::read(d.join("results.json")).unwrap()).unwrap();
+    for m in r["models"].as_array_mut().unwrap() {
+        m.as_object_mut().unwrap().remove("timing");
+        for c in m["samples"]["chains"].as_array_mut().unwrap() {
+            c.as_object_mut().unwrap().remove("wall_s");
+        }
+    }
+    r["models"].take()
 }
