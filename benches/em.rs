@@ -99,7 +99,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let mut ev = SerialEvaluator::new(Arc::clone(&lik));
                 let mut rng = Pcg64::seed_from_u64(5);
-                black_box(em_pass(&lik, &mut ev, black_box(&start), &mut rng).unwrap())
+                black_box(em_pass(&*lik, &mut ev, black_box(&start), &mut rng).unwrap())
             })
         });
     }

@@ -12,8 +12,7 @@ pub use sharded::ShardedIncremental;
 use crossbeam::thread;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use sustain_model::batch::subtype_candidates_serial;
-use sustain_model::{BatchEvaluator, EventSet, Likelihood, Mixture, Result, Scratch, Sequence};
+use sustain_core::{BatchEvaluator, EventOrder, Mixture, Result, Sequence, SustainModel};
 use sustain_sampler::progress::ChainProgress;
 use sustain_sampler::{rng, run_chain_observed, ChainRun, ProposalMode, StepSizes};
 
@@ -132,37 +131,37 @@ impl ChainSettings {
     /// Shards (threads) each of `n_chains` chains over `n_subjects` subjects is
     /// split into: [`Self::threads_per_chain`], fewer where shards would be small
     /// ([`sharded::useful_shards`]).
-    pub fn shards_per_chain(&self, n_subjects: usize, n_chains: usize) -> usize {
-        sharded::useful_shards(n_subjects, self.threads_per_chain(n_chains))
+    pub fn shards_per_chain<M: SustainModel>(&self, n_subjects: usize, n_chains: usize) -> usize {
+        sharded::useful_shards(n_subjects, self.threads_per_chain(n_chains), M::SHARD_BLOCK)
     }
 }
 
 /// Runs chains `chains` (indices; each with stream `(seed, CHAIN, index)`) from
-/// `start` with the incremental CPU evaluator, on `settings.threads` threads.
-pub fn run_chains(
-    lik: &Arc<Likelihood>,
+/// `start` with the model's incremental evaluator, on `settings.threads` threads.
+pub fn run_chains<M: SustainModel>(
+    model: &Arc<M>,
     start: &Mixture,
     settings: &ChainSettings,
     chains: std::ops::Range<usize>,
 ) -> Vec<ChainRun> {
-    run_chains_observed(lik, start, settings, chains, None)
+    run_chains_observed(model, start, settings, chains, None)
 }
 
 /// As [`run_chains`], with chain `chains.start + i` reporting into `progress` slot `i`.
-pub fn run_chains_observed(
-    lik: &Arc<Likelihood>,
+pub fn run_chains_observed<M: SustainModel>(
+    model: &Arc<M>,
     start: &Mixture,
     settings: &ChainSettings,
     chains: std::ops::Range<usize>,
     progress: Option<&ChainProgress>,
 ) -> Vec<ChainRun> {
     let indices: Vec<usize> = chains.collect();
-    let events: &EventSet = lik.events();
-    let per_chain = settings.shards_per_chain(lik.n_subjects(), indices.len());
+    let events: &EventOrder = model.order();
+    let per_chain = settings.shards_per_chain::<M>(model.n_subjects(), indices.len());
     parallel_map(indices.len(), settings.threads, |i| {
         let index = indices[i];
         let mut rng = rng::stream(settings.seed, rng::purpose::CHAIN, index as u64);
-        let evaluator = ShardedIncremental::new(Arc::clone(lik), start, per_chain);
+        let evaluator = ShardedIncremental::new(Arc::clone(model), start, per_chain);
         run_chain_observed(
             index,
             events,
@@ -177,18 +176,29 @@ pub fn run_chains_observed(
     })
 }
 
-/// [`BatchEvaluator`] that splits each batch over threads.
-#[derive(Debug, Clone)]
-pub struct ThreadedEvaluator {
-    likelihood: Arc<Likelihood>,
+/// [`BatchEvaluator`] that splits each batch over threads: mixtures (or E-M
+/// candidates) between threads, or, for staging, subjects on
+/// [`SustainModel::SHARD_BLOCK`] boundaries (a subject's sums are the same bits
+/// whatever range it is computed in).
+pub struct ThreadedEvaluator<M: SustainModel> {
+    model: Arc<M>,
     threads: usize,
 }
 
-impl ThreadedEvaluator {
-    /// Wraps prepared data.
-    pub fn new(likelihood: Arc<Likelihood>, threads: usize) -> Self {
+impl<M: SustainModel> Clone for ThreadedEvaluator<M> {
+    fn clone(&self) -> Self {
         Self {
-            likelihood,
+            model: Arc::clone(&self.model),
+            threads: self.threads,
+        }
+    }
+}
+
+impl<M: SustainModel> ThreadedEvaluator<M> {
+    /// Wraps a model.
+    pub fn new(model: Arc<M>, threads: usize) -> Self {
+        Self {
+            model,
             threads: threads.max(1),
         }
     }
@@ -204,49 +214,49 @@ fn chunks(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
-impl BatchEvaluator for ThreadedEvaluator {
-    fn events(&self) -> &EventSet {
-        self.likelihood.events()
+impl<M: SustainModel> BatchEvaluator for ThreadedEvaluator<M> {
+    fn events(&self) -> &EventOrder {
+        self.model.order()
     }
     fn n_subjects(&self) -> usize {
-        self.likelihood.n_subjects()
+        self.model.n_subjects()
     }
     fn loglike_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<f64>> {
-        let lik = &self.likelihood;
+        let model = &self.model;
         let parts = chunks(mixtures.len(), self.threads);
         let out = parallel_map(parts.len(), self.threads, |p| {
             mixtures[parts[p].clone()]
                 .iter()
-                .map(|m| lik.loglike(m))
+                .map(|m| model.loglike(m))
                 .collect::<Vec<_>>()
         });
         Ok(out.into_iter().flatten().collect())
     }
     fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<Vec<f64>>> {
-        let lik = &self.likelihood;
+        let model = &self.model;
         Ok(parallel_map(mixtures.len(), self.threads, |i| {
-            lik.log_p_subjects(&mixtures[i])
+            model.log_p_subjects(&mixtures[i])
         }))
     }
-    /// Splits the subjects (whole lane groups) over the threads; each thread sums
-    /// every mixture for its subjects, in order, so a subject's sums are the same
-    /// bits on any thread count.
     fn posterior_sums(&mut self, mixtures: &[Mixture]) -> Result<ndarray::Array3<f64>> {
-        use sustain_model::kernels::LANES;
-        let lik = &self.likelihood;
-        let k = sustain_model::batch::common_subtypes(mixtures)?;
-        let (m, ns) = (lik.n_subjects(), lik.events().n_stages());
+        let model = &self.model;
+        let k = sustain_core::evaluate::common_subtypes(mixtures)?;
+        let (m, ns) = (model.n_subjects(), model.order().n_stages());
         if mixtures.is_empty() {
             return Ok(ndarray::Array3::zeros((m, ns, k)));
         }
-        let groups = chunks(m.div_ceil(LANES), self.threads);
+        let block = M::SHARD_BLOCK.max(1);
+        let groups = chunks(m.div_ceil(block), self.threads);
         let parts = parallel_map(groups.len(), self.threads, |p| {
-            let subjects = groups[p].start * LANES..(groups[p].end * LANES).min(m);
+            let subjects = groups[p].start * block..(groups[p].end * block).min(m);
             let mut out = vec![0.0; subjects.len() * ns * k];
-            lik.posterior_sums_into(mixtures, subjects, &mut out);
-            out
+            model.posterior_sums_into(mixtures, subjects, &mut out)?;
+            Ok(out)
         });
-        let all: Vec<f64> = parts.into_iter().flatten().collect();
+        let mut all = Vec::with_capacity(m * ns * k);
+        for part in parts {
+            all.extend(part?);
+        }
         Ok(ndarray::Array3::from_shape_vec((m, ns, k), all)
             .unwrap_or_else(|_| unreachable!("one row per subject")))
     }
@@ -256,19 +266,20 @@ impl BatchEvaluator for ThreadedEvaluator {
         subtype: usize,
         candidates: &[Sequence],
     ) -> Result<Vec<f64>> {
-        let lik = &self.likelihood;
+        let model = &self.model;
         let parts = chunks(candidates.len(), self.threads);
         let out = parallel_map(parts.len(), self.threads, |p| {
-            let mut scratch = Scratch::default();
-            subtype_candidates_serial(
-                lik,
+            M::batch_evaluator(model).loglike_subtype_candidates(
                 base,
                 subtype,
                 &candidates[parts[p].clone()],
-                &mut scratch,
             )
         });
-        Ok(out.into_iter().flatten().collect())
+        let mut all = Vec::with_capacity(candidates.len());
+        for part in out {
+            all.extend(part?);
+        }
+        Ok(all)
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! When there are fewer chains than cores (the reference's one chain, or the last
 //! subtype count of a fit), each chain's proposals can use several threads: the
-//! subjects are cut into shards on [`TOTAL_BLOCK`] boundaries, each shard keeps its
-//! own [`IncrementalLikelihood`], and a proposal's total is the
+//! subjects are cut into shards on the model's block boundaries
+//! ([`SustainModel::SHARD_BLOCK`]), each shard keeps its own [`ShardState`], and a proposal's total is the
 //! compensated sum of every shard's block partials in order. A whole state computes
 //! the same block partials, so a split chain gives the same bits as an unsplit one:
 //! results do not depend on the thread count.
@@ -17,9 +17,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use sustain_model::likelihood::neumaier_sum;
-use sustain_model::{IncrementalLikelihood, Likelihood, Mixture, TOTAL_BLOCK};
-use sustain_sampler::ChainEvaluator;
+use sustain_core::{neumaier_sum, ChainEvaluator, Mixture, ShardState, SustainModel};
 
 /// Spin iterations before a waiting thread parks or yields (a proposal takes
 /// tens of microseconds).
@@ -44,14 +42,14 @@ enum Command {
 }
 
 /// One shard's state and the outcome of its last command.
-struct ShardState {
-    state: IncrementalLikelihood,
+struct ShardSlot {
+    state: Box<dyn ShardState>,
     /// Whether every subject stayed in the incremental range.
     ok: bool,
 }
 
 struct Shard {
-    slot: Mutex<ShardState>,
+    slot: Mutex<ShardSlot>,
     /// The last round this shard was claimed in (claims never go back).
     claimed: AtomicU64,
 }
@@ -78,7 +76,7 @@ impl Shared {
         for shard in &self.shards {
             if shard.claimed.fetch_max(round, Ordering::AcqRel) < round {
                 let mut slot = lock(&shard.slot);
-                slot.ok = run(&mut slot.state, command);
+                slot.ok = run(slot.state.as_mut(), command);
                 drop(slot);
                 self.finished.fetch_add(1, Ordering::Release);
             }
@@ -86,7 +84,7 @@ impl Shared {
     }
 }
 
-fn run(state: &mut IncrementalLikelihood, command: &Command) -> bool {
+fn run(state: &mut dyn ShardState, command: &Command) -> bool {
     match command {
         Command::Reset(m) => state.reset_shard(m),
         Command::Propose {
@@ -101,7 +99,7 @@ fn run(state: &mut IncrementalLikelihood, command: &Command) -> bool {
 }
 
 /// Resolves a shard's pending proposal.
-fn apply(state: &mut IncrementalLikelihood, resolve: Resolve) {
+fn apply(state: &mut dyn ShardState, resolve: Resolve) {
     match resolve {
         Resolve::Nothing => {}
         Resolve::Accept { rebuild } => state.accept_shard(rebuild),
@@ -136,37 +134,38 @@ fn help(shared: &Shared) {
     }
 }
 
-/// Fewest [`TOTAL_BLOCK`]s of subjects worth a thread of their own: below that the
+/// Fewest [`SustainModel::SHARD_BLOCK`]s of subjects worth a thread of their own: below that the
 /// hand-over and the per-proposal bookkeeping each shard repeats outweigh the
 /// split work.
 pub const MIN_BLOCKS_PER_SHARD: usize = 4;
 
 /// How many of `threads` threads one chain over `n` subjects should use: at most
 /// one per [`MIN_BLOCKS_PER_SHARD`] blocks, at least 1.
-pub fn useful_shards(n: usize, threads: usize) -> usize {
+pub fn useful_shards(n: usize, threads: usize, block: usize) -> usize {
     threads
-        .min(n.div_ceil(TOTAL_BLOCK) / MIN_BLOCKS_PER_SHARD)
+        .min(n.div_ceil(block.max(1)) / MIN_BLOCKS_PER_SHARD)
         .max(1)
 }
 
-/// The subject ranges of `shards` shards (at most one per [`TOTAL_BLOCK`]) of
+/// The subject ranges of `shards` shards (at most one per [`SustainModel::SHARD_BLOCK`]) of
 /// `n` subjects, on block boundaries and as even as blocks allow.
-pub fn shard_ranges(n: usize, shards: usize) -> Vec<std::ops::Range<usize>> {
-    let blocks = n.div_ceil(TOTAL_BLOCK);
+pub fn shard_ranges(n: usize, shards: usize, block: usize) -> Vec<std::ops::Range<usize>> {
+    let block = block.max(1);
+    let blocks = n.div_ceil(block);
     let shards = shards.clamp(1, blocks.max(1));
     (0..shards)
         .map(|i| {
             let (b0, b1) = (i * blocks / shards, (i + 1) * blocks / shards);
-            (b0 * TOTAL_BLOCK).min(n)..(b1 * TOTAL_BLOCK).min(n)
+            (b0 * block).min(n)..(b1 * block).min(n)
         })
         .collect()
 }
 
 /// A [`ChainEvaluator`] whose proposals are computed by several threads, each
 /// round's shards taken by whichever thread is free. Gives the same
-/// log-likelihoods, to the bit, as one [`IncrementalLikelihood`] over all subjects.
-pub struct ShardedIncremental {
-    lik: Arc<Likelihood>,
+/// log-likelihoods, to the bit, as one [`ShardState`] over all subjects.
+pub struct ShardedIncremental<M: SustainModel> {
+    lik: Arc<M>,
     shared: Arc<Shared>,
     helpers: Vec<JoinHandle<()>>,
     round: u64,
@@ -177,7 +176,7 @@ pub struct ShardedIncremental {
     blocks: Vec<f64>,
 }
 
-impl std::fmt::Debug for ShardedIncremental {
+impl<M: SustainModel> std::fmt::Debug for ShardedIncremental<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShardedIncremental")
             .field("shards", &self.shared.shards.len())
@@ -185,27 +184,33 @@ impl std::fmt::Debug for ShardedIncremental {
     }
 }
 
-impl ShardedIncremental {
+impl<M: SustainModel> ShardedIncremental<M> {
     /// The state of `mixture` split into (up to) `shards` shards, worked on by the
     /// calling thread and `shards - 1` helper threads.
-    pub fn new(lik: Arc<Likelihood>, mixture: &Mixture, shards: usize) -> Self {
-        let ranges = shard_ranges(lik.n_subjects(), shards);
-        let whole = ranges.len() == 1;
-        let shards = ranges
-            .iter()
-            .map(|r| {
-                let part = if whole {
-                    Arc::clone(&lik)
-                } else {
-                    Arc::new(lik.shard(r.clone()))
-                };
-                Shard {
-                    slot: Mutex::new(ShardState {
-                        state: IncrementalLikelihood::new(part, mixture),
-                        ok: true,
-                    }),
-                    claimed: AtomicU64::new(0),
-                }
+    pub fn new(lik: Arc<M>, mixture: &Mixture, shards: usize) -> Self {
+        let mut ranges = shard_ranges(lik.n_subjects(), shards, M::SHARD_BLOCK);
+        // A model that cannot be cut keeps the chain on one thread.
+        let parts: Option<Vec<Arc<M>>> = if ranges.len() == 1 {
+            Some(vec![Arc::clone(&lik)])
+        } else {
+            ranges
+                .iter()
+                .map(|r| lik.shard(r.clone()).ok().map(Arc::new))
+                .collect()
+        };
+        let parts = parts.unwrap_or_else(|| {
+            ranges = vec![0..lik.n_subjects()];
+            vec![Arc::clone(&lik)]
+        });
+        debug_assert_eq!(ranges.len(), parts.len());
+        let shards = parts
+            .into_iter()
+            .map(|part| Shard {
+                slot: Mutex::new(ShardSlot {
+                    state: M::shard_state(part, mixture),
+                    ok: true,
+                }),
+                claimed: AtomicU64::new(0),
             })
             .collect::<Vec<_>>();
         let n = shards.len();
@@ -283,12 +288,12 @@ impl ShardedIncremental {
     fn on_one_shard(
         &mut self,
         mixture: &Mixture,
-        propose: impl FnOnce(&mut IncrementalLikelihood) -> Option<bool>,
+        propose: impl FnOnce(&mut dyn ShardState) -> Option<bool>,
     ) -> Option<f64> {
         let resolve = std::mem::replace(&mut self.resolve, Resolve::Nothing);
         let sh = Arc::clone(&self.shared);
         let mut slot = lock(&sh.shards[0].slot);
-        let state = &mut slot.state;
+        let state = slot.state.as_mut();
         apply(state, resolve);
         let ok = propose(state)?;
         self.rebuild = !ok;
@@ -314,7 +319,7 @@ impl ShardedIncremental {
     }
 }
 
-impl Drop for ShardedIncremental {
+impl<M: SustainModel> Drop for ShardedIncremental<M> {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.round.fetch_add(1, Ordering::AcqRel);
@@ -328,7 +333,7 @@ impl Drop for ShardedIncremental {
     }
 }
 
-impl ChainEvaluator for ShardedIncremental {
+impl<M: SustainModel> ChainEvaluator for ShardedIncremental<M> {
     fn reset(&mut self, mixture: &Mixture) -> f64 {
         self.resolve = Resolve::Nothing;
         self.rebuild = false;

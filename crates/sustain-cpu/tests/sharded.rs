@@ -144,7 +144,7 @@ fn split_proposals_match_exact_likelihood() {
 fn run_chains_results_do_not_depend_on_chain_threads() {
     // 600 subjects: 10 blocks, enough for 2 useful shards.
     let (lik, start) = cohort(600, 3, 2, 21);
-    assert_eq!(sustain_cpu::sharded::useful_shards(600, 2), 2);
+    assert_eq!(sustain_cpu::sharded::useful_shards(600, 2, TOTAL_BLOCK), 2);
     let steps = StepSizes::initial(3, lik.events().n_events());
     let runs = |threads: usize, chain_threads: usize| {
         let settings = ChainSettings {
@@ -169,18 +169,24 @@ fn run_chains_results_do_not_depend_on_chain_threads() {
 #[test]
 fn small_cohorts_stay_on_one_thread() {
     use sustain_cpu::sharded::{useful_shards, MIN_BLOCKS_PER_SHARD};
-    assert_eq!(useful_shards(1, 8), 1);
-    assert_eq!(useful_shards(MIN_BLOCKS_PER_SHARD * TOTAL_BLOCK, 8), 1);
-    assert_eq!(useful_shards(2 * MIN_BLOCKS_PER_SHARD * TOTAL_BLOCK, 8), 2);
-    assert_eq!(useful_shards(100_000, 8), 8);
-    assert_eq!(useful_shards(100_000, 0), 1);
+    assert_eq!(useful_shards(1, 8, TOTAL_BLOCK), 1);
+    assert_eq!(
+        useful_shards(MIN_BLOCKS_PER_SHARD * TOTAL_BLOCK, 8, TOTAL_BLOCK),
+        1
+    );
+    assert_eq!(
+        useful_shards(2 * MIN_BLOCKS_PER_SHARD * TOTAL_BLOCK, 8, TOTAL_BLOCK),
+        2
+    );
+    assert_eq!(useful_shards(100_000, 8, TOTAL_BLOCK), 8);
+    assert_eq!(useful_shards(100_000, 0, TOTAL_BLOCK), 1);
 }
 
 #[test]
 fn shard_ranges_cover_the_subjects_on_block_boundaries() {
     for n in [1, 63, 64, 65, 500, 1000, 4097] {
         for shards in 1..10 {
-            let r = shard_ranges(n, shards);
+            let r = shard_ranges(n, shards, TOTAL_BLOCK);
             assert!(!r.is_empty() && r.len() <= shards);
             assert_eq!(r.len(), shards.min(n.div_ceil(TOTAL_BLOCK)));
             assert_eq!(r[0].start, 0);

@@ -957,7 +957,7 @@ impl GpuEvaluator {
 }
 
 impl BatchEvaluator for GpuEvaluator {
-    fn events(&self) -> &EventSet {
+    fn events(&self) -> &sustain_model::EventOrder {
         &self.events
     }
     fn n_subjects(&self) -> usize {

@@ -6,83 +6,15 @@
 //! trait and are tested against it.
 
 use crate::error::Result;
-use crate::events::EventSet;
 use crate::incremental::IncrementalLikelihood;
 use crate::likelihood::{Likelihood, Scratch};
 use crate::mixture::Mixture;
 use crate::screen::Screen;
 use crate::sequence::Sequence;
-use crate::ModelError;
 use ndarray::Array3;
 use std::sync::Arc;
-
-/// Scores batches of candidate models against resident data.
-pub trait BatchEvaluator {
-    /// The model's events.
-    fn events(&self) -> &EventSet;
-    /// Number of subjects of the resident data.
-    fn n_subjects(&self) -> usize;
-    /// One total log-likelihood per mixture.
-    fn loglike_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<f64>>;
-    /// As [`Self::loglike_batch`] on the concatenation of `parts`, in order: one call
-    /// for mixtures held in several places (the lockstep driver's per-thread blocks of
-    /// chains). The default copies them into one batch; a backend that packs mixtures
-    /// for a device reads the parts in place.
-    fn loglike_batch_parts(&mut self, parts: &[&[Mixture]]) -> Result<Vec<f64>> {
-        match parts {
-            [one] => self.loglike_batch(one),
-            _ => self.loglike_batch(&parts.concat()),
-        }
-    }
-    /// Per-subject `log p(x_m)` for each mixture (staging, cross-validation).
-    fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<Vec<f64>>>;
-    /// Staging: the sum over `mixtures` of the joint posteriors `p(subtype s, stage k |
-    /// x_m)` (spec section 3), shaped (subjects, stages, subtypes). Every mixture must
-    /// have the same number of subtypes; an empty batch gives zeros of one subtype.
-    fn posterior_sums(&mut self, mixtures: &[Mixture]) -> Result<Array3<f64>>;
-    /// The E-M seam: the total log-likelihood of `base` with subtype `subtype`'s
-    /// sequence replaced by each candidate in turn (other subtypes and fractions fixed).
-    fn loglike_subtype_candidates(
-        &mut self,
-        base: &Mixture,
-        subtype: usize,
-        candidates: &[Sequence],
-    ) -> Result<Vec<f64>> {
-        let mixtures: Vec<Mixture> = candidates
-            .iter()
-            .map(|c| {
-                let mut m = base.clone();
-                m.sequences_mut()[subtype] = c.clone();
-                m
-            })
-            .collect();
-        self.loglike_batch(&mixtures)
-    }
-    /// E-M's decision: the index of the candidate with the largest
-    /// [`Self::loglike_subtype_candidates`] score, the first of equal maxima (a NaN
-    /// score never wins). A backend may skip exact scores of candidates it can
-    /// prove are not the best; the answer must be the same.
-    fn best_subtype_candidate(
-        &mut self,
-        base: &Mixture,
-        subtype: usize,
-        candidates: &[Sequence],
-    ) -> Result<usize> {
-        let scores = self.loglike_subtype_candidates(base, subtype, candidates)?;
-        Ok(first_max(&scores))
-    }
-}
-
-/// Index of the first largest value (0 when empty; a NaN never wins).
-pub fn first_max(scores: &[f64]) -> usize {
-    let mut best = 0;
-    for (i, v) in scores.iter().enumerate() {
-        if *v > scores[best] {
-            best = i;
-        }
-    }
-    best
-}
+pub use sustain_core::evaluate::{common_subtypes, first_max, BatchEvaluator};
+use sustain_core::EventOrder;
 
 /// Single-thread reference implementation of [`BatchEvaluator`].
 ///
@@ -147,18 +79,6 @@ pub fn subtype_candidates_serial(
         .collect()
 }
 
-/// The number of subtypes shared by every mixture of a staging batch (1 when empty).
-pub fn common_subtypes(mixtures: &[Mixture]) -> Result<usize> {
-    let k = mixtures.first().map_or(1, Mixture::n_subtypes);
-    match mixtures.iter().find(|m| m.n_subtypes() != k) {
-        Some(m) => Err(ModelError::Shape(format!(
-            "a staging batch mixes models of {k} and {} subtypes",
-            m.n_subtypes()
-        ))),
-        None => Ok(k),
-    }
-}
-
 /// [`BatchEvaluator::posterior_sums`] on one thread; shared by the serial and threaded
 /// evaluators.
 pub fn posterior_sums_serial(lik: &Likelihood, mixtures: &[Mixture]) -> Result<Array3<f64>> {
@@ -213,7 +133,7 @@ fn others_lse(
 }
 
 impl BatchEvaluator for SerialEvaluator {
-    fn events(&self) -> &EventSet {
+    fn events(&self) -> &EventOrder {
         self.likelihood.events()
     }
     fn n_subjects(&self) -> usize {

@@ -3,6 +3,7 @@
 
 use crate::error::{ModelError, Result};
 use serde::{Deserialize, Serialize};
+use sustain_core::EventOrder;
 
 /// One event: biomarker `biomarker` reaches threshold `z`, its `level`-th threshold
 /// (0-based, thresholds in increasing order).
@@ -24,8 +25,9 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventSet {
     events: Vec<Event>,
-    /// Event indices of each biomarker in increasing threshold order.
-    by_biomarker: Vec<Vec<usize>>,
+    /// Which biomarker each event belongs to and what precedes what (the part every
+    /// model family shares; `EventSet` derefs to it).
+    order: EventOrder,
     /// `z_vals` as given, zeros in place (rectangular, short rows padded with 0):
     /// the events' numbering depends on where the zeros are, so a saved model
     /// must keep them there.
@@ -119,12 +121,10 @@ impl EventSet {
                 }
             }
         }
-        if events.is_empty() {
-            return Err(ModelError::NoEvents);
-        }
-        if events.len() > u16::MAX as usize {
-            return Err(ModelError::TooManyEvents(events.len()));
-        }
+        let biomarker_of: Vec<usize> = events.iter().map(|e| e.biomarker).collect();
+        let order = EventOrder::new(&biomarker_of, n_biomarkers)?
+            .with_labels(events.iter().map(|e| format!("z = {}", e.z)).collect())?;
+        debug_assert!((0..n_biomarkers).all(|b| order.biomarker_events(b) == by_biomarker[b]));
         let z_vals = z_vals
             .iter()
             .map(|row| {
@@ -135,7 +135,7 @@ impl EventSet {
             .collect();
         Ok(Self {
             events,
-            by_biomarker,
+            order,
             z_vals,
             z_max: z_max.to_vec(),
             z_min: 0.0,
@@ -151,17 +151,9 @@ impl EventSet {
         )
     }
 
-    /// Number of events `N`.
-    pub fn n_events(&self) -> usize {
-        self.events.len()
-    }
-    /// Number of stages, `N + 1` (stage `k`: the first `k` events have happened).
-    pub fn n_stages(&self) -> usize {
-        self.events.len() + 1
-    }
-    /// Number of biomarkers `B`.
-    pub fn n_biomarkers(&self) -> usize {
-        self.by_biomarker.len()
+    /// The event order (biomarkers and precedence), model-neutral.
+    pub fn order(&self) -> &EventOrder {
+        &self.order
     }
     /// Event `e`.
     pub fn event(&self, e: usize) -> Event {
@@ -170,10 +162,6 @@ impl EventSet {
     /// All events, by index.
     pub fn events(&self) -> &[Event] {
         &self.events
-    }
-    /// Event indices of biomarker `b`, in increasing threshold order.
-    pub fn biomarker_events(&self, b: usize) -> &[usize] {
-        &self.by_biomarker[b]
     }
     /// The value biomarker `b` reaches at the end of the disease.
     pub fn z_max(&self, b: usize) -> f64 {
@@ -191,23 +179,20 @@ impl EventSet {
     pub fn sigma(&self) -> f64 {
         self.sigma
     }
-    /// The event of the same biomarker one threshold lower, if any.
-    pub fn lower_neighbour(&self, e: usize) -> Option<usize> {
-        let ev = self.events[e];
-        ev.level
-            .checked_sub(1)
-            .map(|l| self.by_biomarker[ev.biomarker][l])
-    }
-    /// The event of the same biomarker one threshold higher, if any.
-    pub fn upper_neighbour(&self, e: usize) -> Option<usize> {
-        let ev = self.events[e];
-        self.by_biomarker[ev.biomarker].get(ev.level + 1).copied()
-    }
     /// `z_vals` as given (biomarkers x levels, 0 = no event, zeros where they
     /// were: they decide the events' numbering), short rows padded with 0 at the
     /// end (which numbers nothing differently).
     pub fn z_vals(&self) -> Vec<Vec<f64>> {
         self.z_vals.clone()
+    }
+}
+
+/// An `EventSet` is an event order with thresholds: everything that needs only the
+/// order (sequences, chains, E-M moves) takes it as one.
+impl std::ops::Deref for EventSet {
+    type Target = EventOrder;
+    fn deref(&self) -> &EventOrder {
+        &self.order
     }
 }
 

@@ -18,9 +18,10 @@
 //! ```
 
 pub mod batch;
+/// The model-neutral core, re-exported: paths such as `sustain_model::sequence` keep working.
+pub use sustain_core::{error, mixture, sequence};
 mod chain_screen;
 pub mod data;
-pub mod error;
 pub mod events;
 pub mod incremental;
 pub mod kernels;
@@ -29,14 +30,13 @@ mod kernels_avx2;
 #[cfg(target_arch = "x86_64")]
 mod kernels_avx512;
 pub mod likelihood;
-pub mod mixture;
 mod screen;
-pub mod sequence;
+mod seam;
 pub mod simulate;
 pub mod stages;
 pub mod workloads;
 
-pub use batch::{BatchEvaluator, SerialEvaluator};
+pub use batch::SerialEvaluator;
 pub use data::Dataset;
 pub use error::{ModelError, Result};
 pub use events::{Event, EventSet};
@@ -46,3 +46,7 @@ pub use likelihood::{Likelihood, MissingConvention, Posteriors, Scratch};
 pub use mixture::Mixture;
 pub use sequence::Sequence;
 pub use stages::StageValues;
+pub use sustain_core::{
+    first_max, neumaier_sum, BatchEvaluator, ChainEvaluator, EventOrder, ShardState, StageModel,
+    SustainModel,
+};

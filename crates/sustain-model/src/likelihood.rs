@@ -46,6 +46,9 @@ impl std::str::FromStr for MissingConvention {
 #[derive(Debug, Clone)]
 pub struct Likelihood {
     events: EventSet,
+    /// The data it was prepared from (subsets for E-M splits and folds, and the GPU
+    /// backend's upload, start from it).
+    data: std::sync::Arc<Dataset>,
     convention: MissingConvention,
     isa: Isa,
     n_subjects: usize,
@@ -243,6 +246,7 @@ impl Likelihood {
         let sorted = SortedGroups::build(values.view(), sigma, miss_cols.len());
         Ok(Self {
             events,
+            data: std::sync::Arc::new(data.clone()),
             convention,
             isa: Isa::detect(),
             n_subjects,
@@ -260,6 +264,10 @@ impl Likelihood {
     /// The event set.
     pub fn events(&self) -> &EventSet {
         &self.events
+    }
+    /// The data set this likelihood was prepared from.
+    pub fn data(&self) -> &Dataset {
+        &self.data
     }
     /// Number of subjects `M`.
     pub fn n_subjects(&self) -> usize {
@@ -325,6 +333,11 @@ impl Likelihood {
             .collect();
         Likelihood {
             events: self.events.clone(),
+            data: std::sync::Arc::new(
+                self.data
+                    .select(&subjects.clone().collect::<Vec<_>>())
+                    .unwrap_or_else(|_| unreachable!("a shard's subjects exist")),
+            ),
             convention: self.convention,
             isa: self.isa,
             n_subjects: subjects.len(),
@@ -863,19 +876,4 @@ pub(crate) fn stage_stride(n_stages: usize) -> usize {
     n_stages.div_ceil(kernels::STAGE_STRIDE_MULTIPLE) * kernels::STAGE_STRIDE_MULTIPLE
 }
 
-/// Neumaier's compensated sum: keeps a total of 50,000 subject terms exact to
-/// about 1e-16 relative.
-pub fn neumaier_sum(values: &[f64]) -> f64 {
-    let mut sum = 0.0f64;
-    let mut comp = 0.0f64;
-    for &v in values {
-        let t = sum + v;
-        if sum.abs() >= v.abs() {
-            comp += (sum - t) + v;
-        } else {
-            comp += (v - t) + sum;
-        }
-        sum = t;
-    }
-    sum + comp
-}
+pub use sustain_core::neumaier_sum;

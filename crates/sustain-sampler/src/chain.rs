@@ -5,7 +5,7 @@ use crate::trace::Trace;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
-use sustain_model::{EventSet, Mixture};
+use sustain_core::{EventOrder, Mixture};
 
 /// A Markov chain that advances one step at a time with a caller-owned random stream.
 pub trait Chain {
@@ -87,7 +87,7 @@ fn metropolis(current: f64, pending: Pending, ll: f64) -> bool {
 /// The SuStaIn Metropolis chain over `(S, f)`, generic over how proposals are
 /// evaluated.
 pub struct SustainChain<'a, E: ChainEvaluator> {
-    events: &'a EventSet,
+    events: &'a EventOrder,
     evaluator: E,
     current: Mixture,
     loglike: f64,
@@ -127,7 +127,7 @@ fn gaussian_table(table: &mut Vec<f64>, sigma: f64, len: usize) {
 impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
     /// A chain at `start`.
     pub fn new(
-        events: &'a EventSet,
+        events: &'a EventOrder,
         mut evaluator: E,
         start: Mixture,
         mode: ProposalMode,

@@ -23,14 +23,14 @@ pub use trace::Trace;
 pub use tuning::step_sizes_from_trace;
 
 use rand::Rng;
-use sustain_model::{EventSet, Mixture};
+use sustain_core::{EventOrder, Mixture};
 
 /// Runs one chain of `n_iterations` from `start` and returns its trace, acceptance
 /// and wall time.
 #[allow(clippy::too_many_arguments)]
 pub fn run_chain<E: ChainEvaluator, R: Rng + ?Sized>(
     index: usize,
-    events: &EventSet,
+    events: &EventOrder,
     evaluator: E,
     start: &Mixture,
     mode: ProposalMode,
@@ -56,7 +56,7 @@ pub fn run_chain<E: ChainEvaluator, R: Rng + ?Sized>(
 #[allow(clippy::too_many_arguments)]
 pub fn run_chain_observed<E: ChainEvaluator, R: Rng + ?Sized>(
     index: usize,
-    events: &EventSet,
+    events: &EventOrder,
     evaluator: E,
     start: &Mixture,
     mode: ProposalMode,
@@ -91,7 +91,7 @@ pub fn run_chain_observed<E: ChainEvaluator, R: Rng + ?Sized>(
 /// the step sizes from the previous run's sample standard deviations.
 #[allow(clippy::too_many_arguments)]
 pub fn tune_steps<E: ChainEvaluator>(
-    events: &EventSet,
+    events: &EventOrder,
     mut make_evaluator: impl FnMut() -> E,
     start: &Mixture,
     mode: ProposalMode,

@@ -51,7 +51,7 @@ use rand_pcg::Pcg64;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
-use sustain_model::{BatchEvaluator, EventSet, Mixture, ModelError, Result};
+use sustain_core::{BatchEvaluator, EventOrder, Mixture, ModelError, Result};
 
 /// Fewest chains a drawing thread is given: below this, handing work between
 /// threads every iteration costs more than it saves.
@@ -226,7 +226,7 @@ pub fn run_lockstep<B: BatchEvaluator + ?Sized>(
     chains: std::ops::Range<usize>,
 ) -> Result<Vec<ChainRun>> {
     let t0 = std::time::Instant::now();
-    let events: EventSet = evaluator.events().clone();
+    let events: EventOrder = evaluator.events().clone();
     let indices: Vec<usize> = chains.collect();
     let ll0 = evaluator.loglike_batch(std::slice::from_ref(start))?[0];
     // Never more threads than cores: a waiting thread spins.
@@ -383,7 +383,7 @@ mod tests {
     where
         F: FnMut(&mut SerialEvaluator, &[Mixture]) -> Result<Vec<f64>>,
     {
-        fn events(&self) -> &EventSet {
+        fn events(&self) -> &sustain_core::EventOrder {
             self.0.events()
         }
         fn n_subjects(&self) -> usize {

@@ -3,7 +3,7 @@
 //! the state and costs 4 bytes).
 
 use serde::{Deserialize, Serialize};
-use sustain_model::Mixture;
+use sustain_core::Mixture;
 
 /// Positions of events, `u8` when there are at most 256 events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

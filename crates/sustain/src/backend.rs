@@ -3,7 +3,7 @@
 //! [`select`] resolves the configured backend into an [`Engine`]:
 //!
 //! - [`Backend::Cpu`] is [`Engine::Cpu`]: E-M start points in parallel on CPU threads,
-//!   each with a [`SerialEvaluator`]; MCMC chains on threads with the incremental
+//!   each with the model's single-thread batch evaluator; MCMC chains on threads with the incremental
 //!   likelihood (`sustain_cpu::run_chains`).
 //! - [`Backend::Gpu`], in a build with the `gpu` feature and a usable adapter, is an
 //!   [`Engine::Batch`] over one shared `sustain_gpu::GpuContext`: E-M start points run
@@ -24,16 +24,21 @@
 
 use crate::config::Backend;
 use crate::Error;
+use std::any::Any;
 use std::sync::Arc;
-use sustain_model::{BatchEvaluator, Dataset, Likelihood, ModelError, SerialEvaluator};
+use sustain_core::{BatchEvaluator, Mixture, ModelError, SustainModel};
+use sustain_cpu::ChainSettings;
+use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
+use sustain_sampler::progress::ChainProgress;
+use sustain_sampler::ChainRun;
 
 /// A boxed batch evaluator that may move between threads.
 pub type BoxedEvaluator = Box<dyn BatchEvaluator + Send>;
 
-/// Makes a batch evaluator for prepared data (`data` is the data set `lik` was built
-/// from).
+/// Makes a batch evaluator for a model, given as its `Arc<M>` behind `Any`; `None`
+/// when the engine does not serve that model family (the CPU evaluator is used).
 pub type EvaluatorFactory =
-    dyn Fn(&Arc<Likelihood>, &Dataset) -> Result<BoxedEvaluator, ModelError> + Send + Sync;
+    dyn Fn(&dyn Any) -> Option<Result<BoxedEvaluator, ModelError>> + Send + Sync;
 
 /// Where a run's likelihoods are evaluated.
 #[derive(Clone)]
@@ -63,10 +68,7 @@ impl Engine {
     /// A batch engine from an evaluator factory.
     pub fn batch(
         name: impl Into<String>,
-        factory: impl Fn(&Arc<Likelihood>, &Dataset) -> Result<BoxedEvaluator, ModelError>
-            + Send
-            + Sync
-            + 'static,
+        factory: impl Fn(&dyn Any) -> Option<Result<BoxedEvaluator, ModelError>> + Send + Sync + 'static,
     ) -> Self {
         Engine::Batch {
             name: name.into(),
@@ -78,10 +80,14 @@ impl Engine {
     #[cfg(feature = "gpu")]
     pub fn gpu(ctx: Arc<sustain_gpu::GpuContext>) -> Self {
         let name = format!("GPU: {}", ctx.description());
-        Engine::batch(name, move |lik, data| {
-            sustain_gpu::GpuEvaluator::from_likelihood(Arc::clone(&ctx), lik, data)
-                .map(|e| Box::new(e) as BoxedEvaluator)
-                .map_err(ModelError::from)
+        Engine::batch(name, move |model| {
+            // The GPU's kernels are the z-score model's.
+            let lik = model.downcast_ref::<Arc<sustain_model::Likelihood>>()?;
+            Some(
+                sustain_gpu::GpuEvaluator::from_likelihood(Arc::clone(&ctx), lik, lik.data())
+                    .map(|e| Box::new(e) as BoxedEvaluator)
+                    .map_err(ModelError::from),
+            )
         })
     }
 
@@ -98,16 +104,49 @@ impl Engine {
         matches!(self, Engine::Cpu)
     }
 
-    /// A batch evaluator for `lik` (built from `data`): a [`SerialEvaluator`] on the
-    /// CPU, the factory's evaluator otherwise.
-    pub fn evaluator(
-        &self,
-        lik: &Arc<Likelihood>,
-        data: &Dataset,
-    ) -> Result<BoxedEvaluator, ModelError> {
+    /// A batch evaluator for `model`: the model's own single-thread evaluator on the
+    /// CPU (or where the batch engine does not serve the model), the factory's
+    /// evaluator otherwise.
+    pub fn evaluator<M: SustainModel>(&self, model: &Arc<M>) -> Result<BoxedEvaluator, ModelError> {
         match self {
-            Engine::Cpu => Ok(Box::new(SerialEvaluator::new(Arc::clone(lik)))),
-            Engine::Batch { factory, .. } => factory(lik, data),
+            Engine::Cpu => Ok(M::batch_evaluator(model)),
+            Engine::Batch { factory, .. } => {
+                factory(model as &dyn Any).unwrap_or_else(|| Ok(M::batch_evaluator(model)))
+            }
+        }
+    }
+
+    /// Runs the chains `range` of one subtype count from `start`: on the CPU each
+    /// chain on threads with the model's incremental evaluator (iterations counted
+    /// into `counters`); on a batch engine in lockstep, one batch of every chain's
+    /// proposal per iteration, with the CPU path's per-chain random streams.
+    pub fn run_chains<M: SustainModel>(
+        &self,
+        model: &Arc<M>,
+        start: &Mixture,
+        settings: &ChainSettings,
+        range: std::ops::Range<usize>,
+        counters: &ChainProgress,
+    ) -> Result<Vec<ChainRun>, ModelError> {
+        match self {
+            Engine::Cpu => Ok(sustain_cpu::run_chains_observed(
+                model,
+                start,
+                settings,
+                range,
+                Some(counters),
+            )),
+            Engine::Batch { .. } => {
+                let mut evaluator = self.evaluator(model)?;
+                let lockstep = LockstepSettings {
+                    mode: settings.mode,
+                    steps: settings.steps.clone(),
+                    n_iterations: settings.n_iterations,
+                    seed: settings.seed,
+                    threads: settings.threads,
+                };
+                run_lockstep(evaluator.as_mut(), start, &lockstep, range)
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use sustain_core::SustainModel;
 use sustain_model::{Dataset, Likelihood, Mixture};
 use sustain_sampler::rng;
 
@@ -194,14 +195,13 @@ fn fold_inputs(
 /// Samples evaluated per batch-engine call (bounds the per-subject read-back).
 const TEST_BATCH: usize = 256;
 
-/// Test-set evaluation of one model on `engine` (`lik` built from `test`): the mean
+/// Test-set evaluation of one model on `engine` (`lik`: the test subjects): the mean
 /// over (thinned, spec section 7) samples of the total log-likelihood, and per
 /// subject `log(mean over samples of p(x_m))`. A batch engine (the GPU) evaluates
 /// the samples in batches and reads back per-subject values.
-pub fn test_loglikes(
+pub fn test_loglikes<M: SustainModel>(
     engine: &Engine,
-    lik: &Arc<Likelihood>,
-    test: &Dataset,
+    lik: &Arc<M>,
     model: &SubtypeModel,
     threads: usize,
 ) -> Result<(f64, Vec<f64>), Error> {
@@ -209,15 +209,15 @@ pub fn test_loglikes(
     let picks = evenly_spaced(&model.samples, all.div_ceil(cv_thin(all)));
     let per_sample: Vec<Vec<f64>> = if engine.is_cpu() {
         sustain_cpu::parallel_map(picks.len(), threads, |i| {
-            lik.log_p_subjects(&sample_mixture(lik.events(), &model.samples, picks[i]))
+            lik.log_p_subjects(&sample_mixture(lik.order(), &model.samples, picks[i]))
         })
     } else {
-        let mut evaluator = engine.evaluator(lik, test)?;
+        let mut evaluator = engine.evaluator(lik)?;
         let mut out = Vec::with_capacity(picks.len());
         for chunk in picks.chunks(TEST_BATCH) {
             let mixtures: Vec<Mixture> = chunk
                 .iter()
-                .map(|&p| sample_mixture(lik.events(), &model.samples, p))
+                .map(|&p| sample_mixture(lik.order(), &model.samples, p))
                 .collect();
             out.extend(evaluator.log_p_subjects_batch(&mixtures)?);
         }
@@ -250,7 +250,7 @@ fn on_fold<T>(
     folds: &[Vec<usize>],
     fold: usize,
     progress: &dyn Fn(Progress),
-    job: impl FnOnce(&Engine, &FitConfig, &FitInput, &Arc<Likelihood>, &Dataset) -> Result<T, Error>,
+    job: impl FnOnce(&Engine, &FitConfig, &FitInput, &Arc<Likelihood>) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let (train_data, test_data, fold_config) = fold_inputs(input, config, folds, fold)?;
     on_selected_engine(&fold_config, progress, |engine, fold_config| {
@@ -264,7 +264,7 @@ fn on_fold<T>(
             &test_data,
             config.missing,
         )?);
-        job(engine, fold_config, &train, &test, &test_data)
+        job(engine, fold_config, &train, &test)
     })
 }
 
@@ -284,12 +284,12 @@ pub fn run_fold(
         folds,
         fold,
         progress,
-        |engine, fold_config, train, lik, test| {
+        |engine, fold_config, train, lik| {
             let result = fit_with_engine(train, fold_config, engine, None, progress)?;
             let mut loglike = Vec::new();
             let mut log_mean_p = Vec::new();
             for model in &result.models {
-                let (ll, per) = test_loglikes(engine, lik, test, model, config.threads)?;
+                let (ll, per) = test_loglikes(engine, lik, model, config.threads)?;
                 loglike.push(ll);
                 log_mean_p.push(per);
             }
@@ -323,9 +323,9 @@ pub fn run_fold_part(
         folds,
         fold,
         progress,
-        |engine, fold_config, train, lik, test| {
+        |engine, fold_config, train, lik| {
             let model = fit_subtype_count_with_engine(train, fold_config, engine, k, progress)?;
-            let (loglike, log_mean_p) = test_loglikes(engine, lik, test, &model, config.threads)?;
+            let (loglike, log_mean_p) = test_loglikes(engine, lik, &model, config.threads)?;
             Ok(FoldPart {
                 fold,
                 n_folds: folds.len(),

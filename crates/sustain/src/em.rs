@@ -6,10 +6,7 @@ use crate::config::FitConfig;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use std::sync::{Arc, Mutex};
-use sustain_model::{
-    BatchEvaluator, Dataset, Likelihood, Mixture, ModelError, Result, Scratch, Sequence,
-    SerialEvaluator,
-};
+use sustain_core::{BatchEvaluator, Mixture, ModelError, Result, Sequence, SustainModel};
 use sustain_sampler::rng;
 
 /// A maximum-likelihood estimate.
@@ -22,28 +19,31 @@ pub struct MlFit {
 }
 
 /// Per subject and subtype: `prob_subtype[m][s]` (normalised per subject).
-pub fn subtype_responsibilities(lik: &Likelihood, mixture: &Mixture) -> Vec<Vec<f64>> {
-    let mut rows = Vec::with_capacity(lik.n_subjects());
-    for_each_responsibility(lik, mixture, |r| rows.push(r.to_vec()));
+pub fn subtype_responsibilities<M: SustainModel>(model: &M, mixture: &Mixture) -> Vec<Vec<f64>> {
+    let mut rows = Vec::with_capacity(model.n_subjects());
+    for_each_responsibility(model, mixture, |r| rows.push(r.to_vec()));
     rows
 }
 
 /// Calls `visit` with each subject's subtype responsibilities, in subject order
 /// (one buffer, no allocation per subject).
-fn for_each_responsibility(lik: &Likelihood, mixture: &Mixture, mut visit: impl FnMut(&[f64])) {
-    let mp = lik.padded_subjects();
-    let mut scratch = Scratch::default();
+fn for_each_responsibility<M: SustainModel>(
+    model: &M,
+    mixture: &Mixture,
+    mut visit: impl FnMut(&[f64]),
+) {
+    let n = model.n_subjects();
     let ns = mixture.n_subtypes();
-    let mut lse = vec![0.0; mp * ns];
+    let mut lse = vec![0.0; n * ns];
     for (s, seq) in mixture.sequences().iter().enumerate() {
-        lik.subtype_lse_into(seq, &mut scratch, &mut lse[s * mp..(s + 1) * mp]);
+        model.subject_loglikes(seq, &mut lse[s * n..(s + 1) * n]);
     }
     let log_f: Vec<f64> = mixture.fractions().iter().map(|f| f.ln()).collect();
     let mut w = vec![0.0; ns];
-    for m in 0..lik.n_subjects() {
+    for m in 0..n {
         let mut max = f64::NEG_INFINITY;
         for s in 0..ns {
-            w[s] = log_f[s] + lse[s * mp + m];
+            w[s] = log_f[s] + lse[s * n + m];
             max = max.max(w[s]);
         }
         let mut t = 0.0;
@@ -59,7 +59,7 @@ fn for_each_responsibility(lik: &Likelihood, mixture: &Mixture, mut visit: impl 
 }
 
 /// `f_s` = mean over subjects of the subtype responsibilities.
-fn update_fractions(lik: &Likelihood, mixture: &Mixture) -> Vec<f64> {
+fn update_fractions<M: SustainModel>(lik: &M, mixture: &Mixture) -> Vec<f64> {
     let mut f = vec![0.0; mixture.n_subtypes()];
     for_each_responsibility(lik, mixture, |r| {
         for (fs, v) in f.iter_mut().zip(r) {
@@ -72,13 +72,13 @@ fn update_fractions(lik: &Likelihood, mixture: &Mixture) -> Vec<f64> {
 
 /// One optimisation pass (spec section 4): fractions, then every event of every
 /// subtype (random orders) moved to its best position, then fractions again.
-pub fn em_pass<R: Rng + ?Sized>(
-    lik: &Likelihood,
+pub fn em_pass<M: SustainModel, R: Rng + ?Sized>(
+    lik: &M,
     evaluator: &mut dyn BatchEvaluator,
     start: &Mixture,
     rng: &mut R,
 ) -> Result<MlFit> {
-    let events = lik.events();
+    let events = lik.order();
     let mut m = start.clone();
     if m.n_subtypes() > 1 {
         m.set_fractions(update_fractions(lik, &m))?;
@@ -118,8 +118,8 @@ pub fn em_pass<R: Rng + ?Sized>(
 
 /// E-M from `start`: passes until the relative change is below the tolerance or
 /// the pass limit; a pass is kept only if it improves the log-likelihood.
-pub fn em<R: Rng + ?Sized>(
-    lik: &Likelihood,
+pub fn em<M: SustainModel, R: Rng + ?Sized>(
+    lik: &M,
     evaluator: &mut dyn BatchEvaluator,
     start: Mixture,
     config: &FitConfig,
@@ -184,20 +184,17 @@ fn parallel_jobs<T: Send>(
 /// job takes one and puts it back, so concurrent jobs never share one and at most one
 /// exists per running job. Every evaluator of a pool gives the same values, so a
 /// job's result does not depend on which one it takes.
-struct Evaluators<'a> {
+struct Evaluators<'a, M: SustainModel> {
     engine: &'a Engine,
-    lik: &'a Arc<Likelihood>,
-    /// The data `lik` was built from (batch engines upload it; the CPU needs none).
-    data: Option<&'a Dataset>,
+    lik: &'a Arc<M>,
     idle: Mutex<Vec<BoxedEvaluator>>,
 }
 
-impl<'a> Evaluators<'a> {
-    fn new(engine: &'a Engine, lik: &'a Arc<Likelihood>, data: Option<&'a Dataset>) -> Self {
+impl<'a, M: SustainModel> Evaluators<'a, M> {
+    fn new(engine: &'a Engine, lik: &'a Arc<M>) -> Self {
         Self {
             engine,
             lik,
-            data,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -210,21 +207,16 @@ impl<'a> Evaluators<'a> {
         rng: &mut R,
     ) -> Result<MlFit> {
         if self.engine.is_cpu() {
-            let mut ev = SerialEvaluator::new(Arc::clone(self.lik));
-            return em(self.lik, &mut ev, start, config, rng);
+            let mut ev = M::batch_evaluator(self.lik);
+            return em(&**self.lik, ev.as_mut(), start, config, rng);
         }
         let poisoned = || ModelError::Backend("an E-M job panicked".into());
         let taken = self.idle.lock().map_err(|_| poisoned())?.pop();
         let mut ev = match taken {
             Some(ev) => ev,
-            None => {
-                let data = self.data.ok_or_else(|| {
-                    ModelError::Backend("a batch engine needs the data set of E-M".into())
-                })?;
-                self.engine.evaluator(self.lik, data)?
-            }
+            None => self.engine.evaluator(self.lik)?,
         };
-        let fit = em(self.lik, ev.as_mut(), start, config, rng);
+        let fit = em(&**self.lik, ev.as_mut(), start, config, rng);
         self.idle.lock().map_err(|_| poisoned())?.push(ev);
         fit
     }
@@ -241,60 +233,51 @@ fn best(fits: Vec<MlFit>) -> Option<MlFit> {
 
 /// One subtype: `n_startpoints` random starts, best kept. `stream` separates the
 /// random streams of different callers (subtype counts, splits, folds). On the CPU.
-pub fn fit_one_subtype(lik: &Arc<Likelihood>, config: &FitConfig, stream: u64) -> Result<MlFit> {
-    fit_one_subtype_impl(&Engine::Cpu, lik, None, config, stream)
-}
-
-/// [`fit_one_subtype`] on `engine`; `data` is the data set `lik` was built from.
-pub fn fit_one_subtype_with(
-    engine: &Engine,
-    lik: &Arc<Likelihood>,
-    data: &Dataset,
+pub fn fit_one_subtype<M: SustainModel>(
+    lik: &Arc<M>,
     config: &FitConfig,
     stream: u64,
 ) -> Result<MlFit> {
-    fit_one_subtype_impl(engine, lik, Some(data), config, stream)
+    fit_one_subtype_with(&Engine::Cpu, lik, config, stream)
 }
 
-fn fit_one_subtype_impl(
+/// [`fit_one_subtype`] on `engine`.
+pub fn fit_one_subtype_with<M: SustainModel>(
     engine: &Engine,
-    lik: &Arc<Likelihood>,
-    data: Option<&Dataset>,
+    lik: &Arc<M>,
     config: &FitConfig,
     stream: u64,
 ) -> Result<MlFit> {
-    let evaluators = Evaluators::new(engine, lik, data);
+    let evaluators = Evaluators::new(engine, lik);
     let fits = parallel_jobs(config, engine, config.n_startpoints, |i| {
         let mut rng = rng::stream(config.seed ^ stream, rng::purpose::START_POINT, i as u64);
-        let start = Mixture::single(Sequence::random(lik.events(), &mut rng));
+        let start = Mixture::single(Sequence::random(lik.order(), &mut rng));
         evaluators.em(start, config, &mut rng)
     })?;
-    best(fits).ok_or_else(|| sustain_model::ModelError::Backend("no start points".into()))
+    best(fits).ok_or_else(|| ModelError::Backend("no start points".into()))
 }
 
 /// `n + 1` subtypes from the `n`-subtype E-M optimum (spec section 4), on the CPU.
 /// Fails with [`crate::Error::Data`] when no subtype holds two subjects to split.
-pub fn fit_split(
-    lik: &Arc<Likelihood>,
-    data: &Dataset,
+pub fn fit_split<M: SustainModel>(
+    lik: &Arc<M>,
     previous: &MlFit,
     config: &FitConfig,
     stream: u64,
 ) -> std::result::Result<MlFit, crate::Error> {
-    fit_split_with(&Engine::Cpu, lik, data, previous, config, stream)
+    fit_split_with(&Engine::Cpu, lik, previous, config, stream)
 }
 
 /// [`fit_split`] on `engine`.
-pub fn fit_split_with(
+pub fn fit_split_with<M: SustainModel>(
     engine: &Engine,
-    lik: &Arc<Likelihood>,
-    data: &Dataset,
+    lik: &Arc<M>,
     previous: &MlFit,
     config: &FitConfig,
     stream: u64,
 ) -> std::result::Result<MlFit, crate::Error> {
     let n = previous.mixture.n_subtypes();
-    let resp = subtype_responsibilities(lik, &previous.mixture);
+    let resp = subtype_responsibilities(&**lik, &previous.mixture);
     let assignment: Vec<usize> = resp
         .iter()
         .map(|r| {
@@ -307,13 +290,12 @@ pub fn fit_split_with(
             b
         })
         .collect();
-    let full_evaluators = Evaluators::new(engine, lik, Some(data));
+    let full_evaluators = Evaluators::new(engine, lik);
     // Clusters with two or more subjects, with their data and random stream.
-    struct Cluster {
+    struct Cluster<M> {
         index: usize,
         rows: Vec<usize>,
-        data: Dataset,
-        lik: Arc<Likelihood>,
+        lik: Arc<M>,
         stream: u64,
     }
     let mut clusters = Vec::new();
@@ -324,16 +306,10 @@ pub fn fit_split_with(
         if rows.len() < 2 {
             continue;
         }
-        let sub_data = data.select(&rows)?;
-        let sub_lik = Arc::new(Likelihood::new(
-            lik.events().clone(),
-            &sub_data,
-            lik.convention(),
-        )?);
+        let sub_lik = Arc::new(lik.subset(&rows)?);
         clusters.push(Cluster {
             index: cluster,
             rows,
-            data: sub_data,
             lik: sub_lik,
             stream: stream.wrapping_mul(31).wrapping_add(cluster as u64 + 1),
         });
@@ -343,9 +319,9 @@ pub fn fit_split_with(
     // stream, so results are the same): split each cluster in two, then E-M on all
     // data from each cluster's best split.
     let per = config.n_startpoints;
-    let sub_evaluators: Vec<Evaluators<'_>> = clusters
+    let sub_evaluators: Vec<Evaluators<'_, M>> = clusters
         .iter()
-        .map(|c| Evaluators::new(engine, &c.lik, Some(&c.data)))
+        .map(|c| Evaluators::new(engine, &c.lik))
         .collect();
     let splits = parallel_jobs(config, engine, clusters.len() * per, |j| {
         let (c, i) = (&clusters[j / per], j % per);
@@ -360,15 +336,10 @@ pub fn fit_split_with(
         let mut seqs = Vec::with_capacity(2);
         for half in [true, false] {
             let idx: Vec<usize> = (0..c.rows.len()).filter(|&m| halves[m] == half).collect();
-            let half_data = c.data.select(&idx)?;
-            let half_lik = Arc::new(Likelihood::new(
-                lik.events().clone(),
-                &half_data,
-                lik.convention(),
-            )?);
-            let start = Mixture::single(Sequence::random(lik.events(), &mut rng));
+            let half_lik = Arc::new(c.lik.subset(&idx)?);
+            let start = Mixture::single(Sequence::random(lik.order(), &mut rng));
             seqs.push(
-                Evaluators::new(engine, &half_lik, Some(&half_data))
+                Evaluators::new(engine, &half_lik)
                     .em(start, config, &mut rng)?
                     .mixture
                     .sequences()[0]
@@ -426,7 +397,7 @@ pub fn fit_split_with(
     best(candidates).ok_or_else(|| {
         // Said in terms of what the user can change: the subtype count or the data
         // (with cross-validation, a fold's training part).
-        let m = data.n_subjects();
+        let m = lik.n_subjects();
         crate::Error::Data(if m < 2 {
             format!(
                 "cannot fit {} subtypes: the data has only {m} subject(s), and a split needs \

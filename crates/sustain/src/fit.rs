@@ -10,9 +10,9 @@ use crate::results::{EventInfo, FitResult, SubtypeModel, Timing, SCHEMA_VERSION}
 use crate::Error;
 use std::sync::Arc;
 use std::time::Instant;
-use sustain_cpu::{run_chains, run_chains_observed, ChainSettings, ShardedIncremental};
+use sustain_core::SustainModel;
+use sustain_cpu::{run_chains, ChainSettings, ShardedIncremental};
 use sustain_model::{Dataset, EventSet, Likelihood, Mixture};
-use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
 use sustain_sampler::progress::ChainProgress;
 use sustain_sampler::{merge, tune_steps, ChainRun};
 
@@ -127,15 +127,7 @@ pub fn fit_subtype_count_with_engine(
     let mut previous: Option<MlFit> = None;
     let mut em_s = 0.0;
     for j in 1..=k {
-        let (em_fit, s) = em_step(
-            engine,
-            &lik,
-            input.data,
-            config,
-            j,
-            previous.as_ref(),
-            progress,
-        )?;
+        let (em_fit, s) = em_step(engine, &lik, config, j, previous.as_ref(), progress)?;
         previous = Some(em_fit);
         em_s = s;
     }
@@ -144,7 +136,6 @@ pub fn fit_subtype_count_with_engine(
     let model = uncertainty_impl(
         engine,
         &lik,
-        Some(input.data),
         &em_fit,
         config,
         k,
@@ -177,10 +168,9 @@ fn prepared_likelihood(input: &FitInput, config: &FitConfig) -> Result<Arc<Likel
 
 /// E-M of subtype count `k` (from the `k - 1` optimum `previous`, none for `k = 1`),
 /// with its job counter shown through `progress`; the optimum and its wall time.
-fn em_step(
+fn em_step<M: SustainModel>(
     engine: &Engine,
-    lik: &Arc<Likelihood>,
-    data: &Dataset,
+    lik: &Arc<M>,
     config: &FitConfig,
     k: usize,
     previous: Option<&MlFit>,
@@ -198,8 +188,8 @@ fn em_step(
         ..config.clone()
     };
     let em_fit = match previous {
-        None => em::fit_one_subtype_with(engine, lik, data, &em_config, 1).map_err(Error::from),
-        Some(prev) => em::fit_split_with(engine, lik, data, prev, &em_config, k as u64),
+        None => em::fit_one_subtype_with(engine, lik, &em_config, 1).map_err(Error::from),
+        Some(prev) => em::fit_split_with(engine, lik, prev, &em_config, k as u64),
     };
     jobs.close();
     Ok((em_fit?, t0.elapsed().as_secs_f64()))
@@ -291,15 +281,7 @@ impl Run<'_> {
                 return Ok((em_fit, Stage::Chains { em_s }));
             }
         }
-        let (em_fit, em_s) = em_step(
-            engine,
-            self.lik,
-            self.input.data,
-            self.config,
-            k,
-            previous,
-            self.progress,
-        )?;
+        let (em_fit, em_s) = em_step(engine, self.lik, self.config, k, previous, self.progress)?;
         if let Some(cp) = self.checkpoints {
             cp.save_em(k, &self.fingerprint, &em_fit, em_s)?;
         }
@@ -333,7 +315,6 @@ impl Run<'_> {
                     let model = uncertainty_impl(
                         engine,
                         self.lik,
-                        Some(self.input.data),
                         &em_fit,
                         self.config,
                         k,
@@ -394,7 +375,6 @@ impl Run<'_> {
                 let model = uncertainty_impl(
                     &Engine::Cpu,
                     self.lik,
-                    Some(self.input.data),
                     em_fit,
                     &config,
                     k,
@@ -458,8 +438,8 @@ fn fit_result(
 
 /// Tuning, chains, merge, ordering of subtypes by descending mean fraction (on the
 /// CPU).
-pub fn uncertainty(
-    lik: &Arc<Likelihood>,
+pub fn uncertainty<M: SustainModel>(
+    lik: &Arc<M>,
     em_fit: &MlFit,
     config: &FitConfig,
     k: usize,
@@ -469,7 +449,6 @@ pub fn uncertainty(
     uncertainty_impl(
         &Engine::Cpu,
         lik,
-        None,
         em_fit,
         config,
         k,
@@ -479,14 +458,13 @@ pub fn uncertainty(
     )
 }
 
-/// [`uncertainty`] on `engine` (`data`: the data set `lik` was built from). Tuning
+/// [`uncertainty`] on `engine`. Tuning
 /// always runs on the CPU incremental path (one chain at a time is too small a
 /// batch); a batch engine then runs the chains in lockstep, one batch of every
 /// chain's proposal per iteration, with the CPU path's per-chain random streams.
-pub fn uncertainty_with(
+pub fn uncertainty_with<M: SustainModel>(
     engine: &Engine,
-    lik: &Arc<Likelihood>,
-    data: &Dataset,
+    lik: &Arc<M>,
     em_fit: &MlFit,
     config: &FitConfig,
     k: usize,
@@ -496,7 +474,6 @@ pub fn uncertainty_with(
     uncertainty_impl(
         engine,
         lik,
-        Some(data),
         em_fit,
         config,
         k,
@@ -529,10 +506,9 @@ fn chains_started(config: &FitConfig, k: usize, progress: &dyn Fn(Progress)) -> 
 }
 
 #[allow(clippy::too_many_arguments)]
-fn uncertainty_impl(
+fn uncertainty_impl<M: SustainModel>(
     engine: &Engine,
-    lik: &Arc<Likelihood>,
-    data: Option<&Dataset>,
+    lik: &Arc<M>,
     em_fit: &MlFit,
     config: &FitConfig,
     k: usize,
@@ -553,34 +529,14 @@ fn uncertainty_impl(
     let settings = tuned_chain_settings(lik, em_fit, config, k, chain_threads);
     let steps = settings.steps.clone();
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
-    let runs = match (engine, data) {
-        (Engine::Cpu, _) => {
-            run_chains_observed(lik, &em_fit.mixture, &settings, range, Some(counters))
-        }
-        (Engine::Batch { .. }, Some(data)) => {
-            let mut evaluator = engine.evaluator(lik, data)?;
-            let lockstep = LockstepSettings {
-                mode: settings.mode,
-                steps: settings.steps.clone(),
-                n_iterations: settings.n_iterations,
-                seed: settings.seed,
-                threads: settings.threads,
-            };
-            run_lockstep(evaluator.as_mut(), &em_fit.mixture, &lockstep, range)?
-        }
-        (Engine::Batch { .. }, None) => {
-            return Err(Error::Config(
-                "a batch engine needs the data set of the chains".into(),
-            ))
-        }
-    };
+    let runs = engine.run_chains(lik, &em_fit.mixture, &settings, range, counters)?;
     let mcmc_s = t0.elapsed().as_secs_f64();
-    Ok(assemble(lik, em_fit, runs, config, steps, em_s, mcmc_s))
+    Ok(assemble(&**lik, em_fit, runs, config, steps, em_s, mcmc_s))
 }
 
 /// Builds a model from chain runs (also used when merging chain shards).
-pub fn assemble(
-    lik: &Likelihood,
+pub fn assemble<M: SustainModel>(
+    lik: &M,
     em_fit: &MlFit,
     runs: Vec<ChainRun>,
     config: &FitConfig,
@@ -621,7 +577,7 @@ pub fn assemble(
     // Maximum likelihood over the E-M optimum and every sample.
     let (c, st, ll) = samples.max_likelihood();
     let (ml_sequences, ml_f, ml_loglike) = if ll > em_fit.loglike {
-        let m = crate::stage::sample_mixture(lik.events(), &samples, (c, st));
+        let m = crate::stage::sample_mixture(lik.order(), &samples, (c, st));
         (
             m.sequences().iter().map(|s| s.order()).collect(),
             m.fractions().to_vec(),
@@ -656,8 +612,8 @@ pub fn assemble(
 /// shares; chain `i` uses stream `(seed + k, CHAIN, i)`. `chain_threads`: how many
 /// threads one chain may use (its share when several subtype counts' chains run
 /// at once); the tuning chain is split the same way. Results do not depend on it.
-fn tuned_chain_settings(
-    lik: &Arc<Likelihood>,
+fn tuned_chain_settings<M: SustainModel>(
+    lik: &Arc<M>,
     em_fit: &MlFit,
     config: &FitConfig,
     k: usize,
@@ -666,15 +622,15 @@ fn tuned_chain_settings(
     let seed = config.seed.wrapping_add(k as u64);
     let mut settings = ChainSettings {
         mode: config.proposal,
-        steps: sustain_sampler::StepSizes::initial(k, lik.events().n_events()),
+        steps: sustain_sampler::StepSizes::initial(k, lik.order().n_events()),
         n_iterations: config.n_iterations,
         seed,
         threads: config.threads,
         chain_threads,
     };
-    let shards = settings.shards_per_chain(lik.n_subjects(), 1);
+    let shards = settings.shards_per_chain::<M>(lik.n_subjects(), 1);
     settings.steps = tune_steps(
-        lik.events(),
+        lik.order(),
         || ShardedIncremental::new(Arc::clone(lik), &em_fit.mixture, shards),
         &em_fit.mixture,
         config.proposal,
@@ -712,8 +668,8 @@ pub struct ShardModel {
 /// Tuning and the chains of `config.chain_range` (all chains without it) for
 /// subtype count `k`, raw: `(steps, runs, seconds)`. The same streams as
 /// [`uncertainty`], so shards reproduce a single run's chains exactly.
-pub fn chain_runs(
-    lik: &Arc<Likelihood>,
+pub fn chain_runs<M: SustainModel>(
+    lik: &Arc<M>,
     em_fit: &MlFit,
     config: &FitConfig,
     k: usize,
@@ -755,7 +711,7 @@ pub fn fit_chain_shard(
         let em_fit = if k == 1 {
             em::fit_one_subtype(&lik, config, 1)?
         } else {
-            em::fit_split(&lik, input.data, &em_fits[k - 2], config, k as u64)?
+            em::fit_split(&lik, &em_fits[k - 2], config, k as u64)?
         };
         let em_s = t0.elapsed().as_secs_f64();
         progress(Progress::McmcStarted {

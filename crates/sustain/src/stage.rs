@@ -3,8 +3,8 @@
 use crate::results::{SubjectStage, SubtypeModel};
 use ndarray::Axis;
 use std::sync::Arc;
+use sustain_core::{BatchEvaluator, EventOrder, Mixture, ModelError, Sequence, SustainModel};
 use sustain_cpu::ThreadedEvaluator;
-use sustain_model::{BatchEvaluator, EventSet, Likelihood, Mixture, ModelError, Sequence};
 use sustain_sampler::MergedSamples;
 
 /// `count` evenly spaced `(chain, state)` samples of merged chains.
@@ -20,7 +20,7 @@ pub fn evenly_spaced(samples: &MergedSamples, count: usize) -> Vec<(usize, usize
 
 /// The mixture of sample `(chain, state)` (sequences over `events`).
 pub fn sample_mixture(
-    events: &EventSet,
+    events: &EventOrder,
     samples: &MergedSamples,
     (c, st): (usize, usize),
 ) -> Mixture {
@@ -44,8 +44,8 @@ pub fn sample_mixture(
 /// Averaged posteriors of every subject over `n_samples` evenly spaced samples of
 /// `model`, then the most probable subtype and stage (first maximum on ties), on CPU
 /// threads. The result does not depend on the thread count.
-pub fn stage_subjects(
-    lik: &Arc<Likelihood>,
+pub fn stage_subjects<M: SustainModel>(
+    lik: &Arc<M>,
     model: &SubtypeModel,
     ids: &[String],
     n_samples: usize,

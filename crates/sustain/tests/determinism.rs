@@ -72,7 +72,10 @@ fn fit_is_the_same_on_one_two_and_three_threads() {
 /// cores or more).
 #[test]
 fn fit_with_a_split_chain_is_the_same_as_on_one_thread() {
-    assert_eq!(sustain_cpu::sharded::useful_shards(600, 2), 2);
+    assert_eq!(
+        sustain_cpu::sharded::useful_shards(600, 2, sustain_model::TOTAL_BLOCK),
+        2
+    );
     let one = run_with(1, 600, 1, 1);
     let two = run_with(2, 600, 1, 1);
     same(&one, &two, 2);
@@ -89,8 +92,11 @@ fn batch_engine_fit_is_the_same_on_one_two_and_three_threads() {
     use std::sync::Arc;
     use sustain::backend::{BoxedEvaluator, Engine};
     use sustain_model::SerialEvaluator;
-    let engine = Engine::batch("serial batch", |lik: &Arc<Likelihood>, _: &Dataset| {
-        Ok(Box::new(SerialEvaluator::new(Arc::clone(lik))) as BoxedEvaluator)
+    let engine = Engine::batch("serial batch", |model: &dyn std::any::Any| {
+        let lik = model.downcast_ref::<Arc<Likelihood>>()?;
+        Some(Ok(
+            Box::new(SerialEvaluator::new(Arc::clone(lik))) as BoxedEvaluator
+        ))
     });
     let (events, data, names) = cohort(160);
     let input = FitInput {

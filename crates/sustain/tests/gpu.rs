@@ -89,10 +89,13 @@ fn gpu_engine() -> Option<Engine> {
             eprintln!("GPU adapter: {}", ctx.description());
             Some(Engine::batch(
                 format!("GPU: {}", ctx.description()),
-                move |lik: &Arc<Likelihood>, data: &Dataset| {
-                    GpuEvaluator::from_likelihood(Arc::clone(&ctx), lik, data)
-                        .map(|e| Box::new(e) as BoxedEvaluator)
-                        .map_err(ModelError::from)
+                move |model: &dyn std::any::Any| {
+                    let lik = model.downcast_ref::<Arc<Likelihood>>()?;
+                    Some(
+                        GpuEvaluator::from_likelihood(Arc::clone(&ctx), lik, lik.data())
+                            .map(|e| Box::new(e) as BoxedEvaluator)
+                            .map_err(ModelError::from),
+                    )
                 },
             ))
         }
@@ -237,9 +240,8 @@ fn gpu_test_set_evaluation_agrees_with_the_cpu_on_sim42() {
         Likelihood::new(sim.events.clone(), &test, MissingConvention::Marginalise).unwrap(),
     );
     for model in &fitted.models {
-        let (cpu_ll, cpu_per) =
-            sustain::cv::test_loglikes(&Engine::Cpu, &lik, &test, model, 2).unwrap();
-        let (gpu_ll, gpu_per) = sustain::cv::test_loglikes(&engine, &lik, &test, model, 2).unwrap();
+        let (cpu_ll, cpu_per) = sustain::cv::test_loglikes(&Engine::Cpu, &lik, model, 2).unwrap();
+        let (gpu_ll, gpu_per) = sustain::cv::test_loglikes(&engine, &lik, model, 2).unwrap();
         eprintln!(
             "k={}: test log-likelihood CPU {cpu_ll}, GPU {gpu_ll}",
             model.n_subtypes
@@ -267,7 +269,7 @@ fn gpu_staging_agrees_with_the_cpu_on_sim42() {
     let ids: Vec<String> = (1..=sim.data.n_subjects()).map(|i| i.to_string()).collect();
     for model in &fitted.models {
         let cpu = sustain::stage::stage_subjects(&lik, model, &ids, 200, 2);
-        let mut eval = engine.evaluator(&lik, &sim.data).unwrap();
+        let mut eval = engine.evaluator(&lik).unwrap();
         let gpu = sustain::stage::stage_subjects_with(eval.as_mut(), model, &ids, 200).unwrap();
         assert_eq!(cpu.len(), gpu.len());
         let mut worst = 0.0f64;

@@ -183,7 +183,7 @@ pub fn run(args: &BenchChainsArgs) -> Result<(), CliError> {
     let (_, diagnostics) = merge(runs, burn_in, 1);
     let iterations_per_s = args.iterations as f64 / wall_s;
     let split_chain = SplitRow {
-        threads: split_settings.shards_per_chain(lik.n_subjects(), 1),
+        threads: split_settings.shards_per_chain::<Likelihood>(lik.n_subjects(), 1),
         wall_s,
         iterations_per_s,
         speedup: iterations_per_s

@@ -65,10 +65,7 @@ pub fn run(args: &EvaluateArgs) -> Result<(), CliError> {
     } else {
         let likelihood = std::sync::Arc::new(likelihood);
         let gpu_error = |e: sustain_model::ModelError| CliError::new(format!("GPU: {e}"));
-        let mut evaluator = selection
-            .engine
-            .evaluator(&likelihood, &data.dataset)
-            .map_err(gpu_error)?;
+        let mut evaluator = selection.engine.evaluator(&likelihood).map_err(gpu_error)?;
         let batch = std::slice::from_ref(&mixture);
         let loglike = evaluator.loglike_batch(batch).map_err(gpu_error)?[0];
         let per_subject = evaluator

@@ -12,7 +12,7 @@ use sustain::backend::Engine;
 use sustain::checkpoint::Checkpoints;
 use sustain::config::FitConfig;
 use sustain::fit::{fit_with_engine_observed, FitInput, Progress};
-use sustain::model::{Dataset, EventSet, Likelihood};
+use sustain::model::{EventSet, Likelihood};
 use sustain::results::{FitResult, SubjectStage, SubtypeModel};
 use sustain::sampler::ProposalMode;
 
@@ -547,7 +547,6 @@ impl<'a> FitFolder<'a> {
         let path = self.out.join(format!("subjects_k{}.csv", model.n_subtypes));
         let stager = Stager {
             lik: Arc::clone(&self.lik),
-            data: &self.data.dataset,
             engine: self.engine,
             threads,
         };
@@ -814,8 +813,6 @@ pub fn read_fit_folder(dir: &Path) -> Result<FitResult, CliError> {
 pub struct Stager<'a> {
     /// The data to stage, prepared for the fit's events.
     pub lik: Arc<Likelihood>,
-    /// The data set `lik` was built from (a GPU evaluator uploads it).
-    pub data: &'a Dataset,
     /// The CPU (threads) or a batch engine (the GPU's staging shader).
     pub engine: &'a Engine,
     /// CPU threads.
@@ -847,7 +844,7 @@ fn stage(
         }
         engine => {
             let mut eval = engine
-                .evaluator(lik, stager.data)
+                .evaluator(lik)
                 .map_err(|e| CliError::new(format!("staging on {}: {e}", engine.name())))?;
             sustain::stage::stage_subjects_with(eval.as_mut(), model, ids, staging_samples)
                 .map_err(|e| CliError::new(format!("staging on {}: {e}", engine.name())))?

@@ -85,7 +85,6 @@ pub fn run(args: &StageArgs) -> Result<(), CliError> {
     }
     let stager = Stager {
         lik: Arc::new(lik),
-        data: &data.dataset,
         engine: &engine,
         threads,
     };

@@ -1,7 +1,7 @@
 //! Validated event sequences.
 
 use crate::error::{ModelError, Result};
-use crate::events::EventSet;
+use crate::order::EventOrder;
 use rand::Rng;
 use std::ops::RangeInclusive;
 
@@ -34,13 +34,13 @@ impl Sequence {
     /// Validates `order` (event indices, first to last) against `events`.
     ///
     /// ```
-    /// use sustain_model::{EventSet, Sequence};
-    /// let ev = EventSet::new(&[vec![1.0, 2.0], vec![1.0]], &[5.0, 5.0]).unwrap();
+    /// use sustain_core::{EventOrder, Sequence};
+    /// let ev = EventOrder::new(&[0, 1, 0], 2).unwrap();
     /// // events: 0 = (b0, z1), 1 = (b1, z1), 2 = (b0, z2)
     /// assert!(Sequence::new(&ev, &[1, 0, 2]).is_ok());
     /// assert!(Sequence::new(&ev, &[2, 0, 1]).is_err()); // z2 before z1
     /// ```
-    pub fn new(events: &EventSet, order: &[usize]) -> Result<Self> {
+    pub fn new(events: &EventOrder, order: &[usize]) -> Result<Self> {
         let n = events.n_events();
         if order.len() != n {
             return Err(ModelError::InvalidSequence(format!(
@@ -67,11 +67,11 @@ impl Sequence {
             for w in events.biomarker_events(b).windows(2) {
                 if positions[w[0]] > positions[w[1]] {
                     return Err(ModelError::InvalidSequence(format!(
-                        "event {} (biomarker {b}, z = {}) comes before event {} (z = {})",
+                        "event {} (biomarker {b}, {}) comes before event {} ({})",
                         w[1],
-                        events.event(w[1]).z,
+                        events.label(w[1]),
                         w[0],
-                        events.event(w[0]).z
+                        events.label(w[0])
                     )));
                 }
             }
@@ -84,7 +84,7 @@ impl Sequence {
 
     /// A random valid sequence, drawn as the reference does: repeatedly choose
     /// uniformly among the events allowed next (each biomarker's lowest unplaced one).
-    pub fn random<R: Rng + ?Sized>(events: &EventSet, rng: &mut R) -> Self {
+    pub fn random<R: Rng + ?Sized>(events: &EventOrder, rng: &mut R) -> Self {
         let n = events.n_events();
         let mut next_level = vec![0usize; events.n_biomarkers()];
         let mut order = Vec::with_capacity(n);
@@ -97,7 +97,7 @@ impl Sequence {
                 }
             }
             let e = candidates[rng.gen_range(0..candidates.len())];
-            next_level[events.event(e).biomarker] += 1;
+            next_level[events.biomarker_of(e)] += 1;
             order.push(e);
         }
         Self::from_valid_order(order)
@@ -146,7 +146,7 @@ impl Sequence {
     /// Positions event `e` may move to: strictly after its lower same-biomarker
     /// neighbour and strictly before its upper one (positions of the current sequence;
     /// the range always contains the current position).
-    pub fn allowed_positions(&self, events: &EventSet, e: usize) -> RangeInclusive<usize> {
+    pub fn allowed_positions(&self, events: &EventOrder, e: usize) -> RangeInclusive<usize> {
         let low = events
             .lower_neighbour(e)
             .map_or(0, |l| self.position(l) + 1);
@@ -158,7 +158,7 @@ impl Sequence {
 
     /// Moves event `e` to position `to` (the events in between shift by one).
     /// Fails, leaving the sequence unchanged, if `to` is not an allowed position.
-    pub fn move_event(&mut self, events: &EventSet, e: usize, to: usize) -> Result<()> {
+    pub fn move_event(&mut self, events: &EventOrder, e: usize, to: usize) -> Result<()> {
         let allowed = self.allowed_positions(events, e);
         if !allowed.contains(&to) {
             return Err(ModelError::MoveNotAllowed {

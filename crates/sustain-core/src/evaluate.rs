@@ -1,0 +1,211 @@
+//! The evaluator traits: how E-M, staging and cross-validation score many models at
+//! once ([`BatchEvaluator`]) and how a chain scores its proposals
+//! ([`ChainEvaluator`]). Backends implement them; nothing here names a model family.
+
+use crate::error::{ModelError, Result};
+use crate::mixture::Mixture;
+use crate::order::EventOrder;
+use crate::sequence::Sequence;
+use ndarray::Array3;
+
+/// Scores batches of candidate models against resident data.
+pub trait BatchEvaluator {
+    /// The model's events.
+    fn events(&self) -> &EventOrder;
+    /// Number of subjects of the resident data.
+    fn n_subjects(&self) -> usize;
+    /// One total log-likelihood per mixture.
+    fn loglike_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<f64>>;
+    /// As [`Self::loglike_batch`] on the concatenation of `parts`, in order: one call
+    /// for mixtures held in several places (the lockstep driver's per-thread blocks of
+    /// chains). The default copies them into one batch; a backend that packs mixtures
+    /// for a device reads the parts in place.
+    fn loglike_batch_parts(&mut self, parts: &[&[Mixture]]) -> Result<Vec<f64>> {
+        match parts {
+            [one] => self.loglike_batch(one),
+            _ => self.loglike_batch(&parts.concat()),
+        }
+    }
+    /// Per-subject `log p(x_m)` for each mixture (staging, cross-validation).
+    fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<Vec<f64>>>;
+    /// Staging: the sum over `mixtures` of the joint posteriors `p(subtype s, stage k |
+    /// x_m)` (spec section 3), shaped (subjects, stages, subtypes). Every mixture must
+    /// have the same number of subtypes; an empty batch gives zeros of one subtype.
+    fn posterior_sums(&mut self, mixtures: &[Mixture]) -> Result<Array3<f64>>;
+    /// The E-M seam: the total log-likelihood of `base` with subtype `subtype`'s
+    /// sequence replaced by each candidate in turn (other subtypes and fractions fixed).
+    fn loglike_subtype_candidates(
+        &mut self,
+        base: &Mixture,
+        subtype: usize,
+        candidates: &[Sequence],
+    ) -> Result<Vec<f64>> {
+        let mixtures: Vec<Mixture> = candidates
+            .iter()
+            .map(|c| {
+                let mut m = base.clone();
+                m.sequences_mut()[subtype] = c.clone();
+                m
+            })
+            .collect();
+        self.loglike_batch(&mixtures)
+    }
+    /// E-M's decision: the index of the candidate with the largest
+    /// [`Self::loglike_subtype_candidates`] score, the first of equal maxima (a NaN
+    /// score never wins). A backend may skip exact scores of candidates it can
+    /// prove are not the best; the answer must be the same.
+    fn best_subtype_candidate(
+        &mut self,
+        base: &Mixture,
+        subtype: usize,
+        candidates: &[Sequence],
+    ) -> Result<usize> {
+        let scores = self.loglike_subtype_candidates(base, subtype, candidates)?;
+        Ok(first_max(&scores))
+    }
+}
+
+/// A boxed batch evaluator is one too (backends hand them out boxed).
+impl<B: BatchEvaluator + ?Sized> BatchEvaluator for Box<B> {
+    fn events(&self) -> &EventOrder {
+        (**self).events()
+    }
+    fn n_subjects(&self) -> usize {
+        (**self).n_subjects()
+    }
+    fn loglike_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<f64>> {
+        (**self).loglike_batch(mixtures)
+    }
+    fn loglike_batch_parts(&mut self, parts: &[&[Mixture]]) -> Result<Vec<f64>> {
+        (**self).loglike_batch_parts(parts)
+    }
+    fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<Vec<f64>>> {
+        (**self).log_p_subjects_batch(mixtures)
+    }
+    fn posterior_sums(&mut self, mixtures: &[Mixture]) -> Result<Array3<f64>> {
+        (**self).posterior_sums(mixtures)
+    }
+    fn loglike_subtype_candidates(
+        &mut self,
+        base: &Mixture,
+        subtype: usize,
+        candidates: &[Sequence],
+    ) -> Result<Vec<f64>> {
+        (**self).loglike_subtype_candidates(base, subtype, candidates)
+    }
+    fn best_subtype_candidate(
+        &mut self,
+        base: &Mixture,
+        subtype: usize,
+        candidates: &[Sequence],
+    ) -> Result<usize> {
+        (**self).best_subtype_candidate(base, subtype, candidates)
+    }
+}
+
+/// Index of the first largest value (0 when empty; a NaN never wins).
+pub fn first_max(scores: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, v) in scores.iter().enumerate() {
+        if *v > scores[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The number of subtypes shared by every mixture of a staging batch (1 when empty).
+pub fn common_subtypes(mixtures: &[Mixture]) -> Result<usize> {
+    let k = mixtures.first().map_or(1, Mixture::n_subtypes);
+    match mixtures.iter().find(|m| m.n_subtypes() != k) {
+        Some(m) => Err(ModelError::Shape(format!(
+            "a staging batch mixes models of {k} and {} subtypes",
+            m.n_subtypes()
+        ))),
+        None => Ok(k),
+    }
+}
+
+/// Stateful evaluation of one chain's proposals.
+pub trait ChainEvaluator {
+    /// Sets the current state; returns its log-likelihood.
+    fn reset(&mut self, mixture: &Mixture) -> f64;
+    /// Evaluates a proposal whose sequences differ from the current ones only where
+    /// `changed[s]` (fractions may differ). The state is kept until accept/reject.
+    fn propose(&mut self, mixture: &Mixture, changed: &[bool]) -> f64;
+    /// Makes the last proposal current.
+    fn accept(&mut self);
+    /// Drops the last proposal.
+    fn reject(&mut self);
+    /// As [`Self::propose`], but may skip the evaluation of a proposal the chain
+    /// certainly rejects: `accepts(ll)` is the chain's decision at log-likelihood
+    /// `ll` (nondecreasing in `ll`). `None`: the proposal is rejected and already
+    /// dropped (no accept/reject follows). `Some(ll)`: the value
+    /// [`Self::propose`] gives, to the bit; accept or reject follows. By default
+    /// every proposal is evaluated.
+    fn propose_unless_rejected(
+        &mut self,
+        mixture: &Mixture,
+        changed: &[bool],
+        accepts: &dyn Fn(f64) -> bool,
+    ) -> Option<f64> {
+        let _ = accepts;
+        Some(self.propose(mixture, changed))
+    }
+}
+
+/// A borrowed or boxed evaluator (e.g. to read its counters after the chain).
+macro_rules! forward_chain_evaluator {
+    ($($t:tt)*) => {
+        impl<E: ChainEvaluator + ?Sized> ChainEvaluator for $($t)* {
+            fn reset(&mut self, mixture: &Mixture) -> f64 {
+                (**self).reset(mixture)
+            }
+            fn propose(&mut self, mixture: &Mixture, changed: &[bool]) -> f64 {
+                (**self).propose(mixture, changed)
+            }
+            fn accept(&mut self) {
+                (**self).accept()
+            }
+            fn reject(&mut self) {
+                (**self).reject()
+            }
+            fn propose_unless_rejected(
+                &mut self,
+                mixture: &Mixture,
+                changed: &[bool],
+                accepts: &dyn Fn(f64) -> bool,
+            ) -> Option<f64> {
+                (**self).propose_unless_rejected(mixture, changed, accepts)
+            }
+        }
+    };
+}
+forward_chain_evaluator!(&mut E);
+forward_chain_evaluator!(Box<E>);
+
+/// Evaluates every proposal in full through any [`BatchEvaluator`] (a batch of one).
+pub struct FullEvaluator<B: BatchEvaluator> {
+    batch: B,
+}
+
+impl<B: BatchEvaluator> FullEvaluator<B> {
+    /// Wraps a batch evaluator.
+    pub fn new(batch: B) -> Self {
+        Self { batch }
+    }
+}
+
+impl<B: BatchEvaluator> ChainEvaluator for FullEvaluator<B> {
+    fn reset(&mut self, mixture: &Mixture) -> f64 {
+        self.propose(mixture, &[])
+    }
+    fn propose(&mut self, mixture: &Mixture, _changed: &[bool]) -> f64 {
+        self.batch
+            .loglike_batch(std::slice::from_ref(mixture))
+            .map(|v| v[0])
+            .unwrap_or(f64::NEG_INFINITY)
+    }
+    fn accept(&mut self) {}
+    fn reject(&mut self) {}
+}
