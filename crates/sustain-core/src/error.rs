@@ -67,6 +67,16 @@ pub enum ModelError {
         low: usize,
         high: usize,
     },
+    /// A probability or likelihood input is out of its range (0-based row and
+    /// column; `what` names the input, e.g. `p_event`).
+    #[error("{what} at row {row}, column {column} is {value}: {why}")]
+    BadProbability {
+        what: &'static str,
+        row: usize,
+        column: usize,
+        value: f64,
+        why: &'static str,
+    },
     /// A backend could not evaluate (e.g. a GPU error).
     #[error("backend error: {0}")]
     Backend(String),

@@ -1,0 +1,149 @@
+//! Models whose stage likelihood is a product of per-event factors (spec section
+//! 10): the event-based (mixture) model and the ordinal model. When event `e`
+//! happens, each subject's factor for its biomarker changes by a fixed ratio, so
+//! `log p(x_m | k, S) = offset_m + sum_{j < k} delta[m][S_j]`: stage values are
+//! prefix sums along the sequence.
+
+use crate::error::{ModelError, Result};
+use crate::sequence::Sequence;
+use sustain_core::{EventOrder, StageModel, SustainModel};
+
+/// Smallest probability taken in logarithms: a zero factor becomes `ln` of the
+/// smallest normal number (about -708), so a stage it rules out gets a weight of
+/// about `1e-308` rather than a `-inf` that would poison the prefix sums.
+pub(crate) fn log_floor(p: f64) -> f64 {
+    p.max(f64::MIN_POSITIVE).ln()
+}
+
+/// Which family a [`PrefixModel`] is, and what it was built from (for results and
+/// messages).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PrefixFamily {
+    /// Event-based (pySuStaIn `MixtureSustain`): one event per biomarker.
+    EventBased,
+    /// Ordinal (pySuStaIn `OrdinalSustain`): `score_vals` per biomarker (0 = no
+    /// event), events numbered score-major.
+    Ordinal {
+        /// Scores of each biomarker's events, zeros where given.
+        score_vals: Vec<Vec<f64>>,
+    },
+}
+
+/// A model of per-event factors on prepared data.
+///
+/// Invariant: `delta.len() == n_subjects * n_events`, `offset.len() == n_subjects`,
+/// every value finite.
+#[derive(Debug, Clone)]
+pub struct PrefixModel {
+    family: PrefixFamily,
+    order: EventOrder,
+    n_subjects: usize,
+    /// `delta[m * N + e]`: the change of subject `m`'s log-likelihood when event `e`
+    /// happens.
+    delta: Vec<f64>,
+    /// Per subject: the log-likelihood at stage 0 and the stage prior `-ln(N + 1)`.
+    offset: Vec<f64>,
+}
+
+impl PrefixModel {
+    /// A model from per-subject event deltas (`delta[m][e]`) and stage-0
+    /// log-likelihoods (`base[m]`, without the stage prior).
+    pub(crate) fn from_parts(
+        family: PrefixFamily,
+        order: EventOrder,
+        delta: Vec<f64>,
+        base: Vec<f64>,
+    ) -> Result<Self> {
+        let n = order.n_events();
+        let n_subjects = base.len();
+        if n_subjects == 0 {
+            return Err(ModelError::NoSubjects);
+        }
+        if delta.len() != n_subjects * n {
+            return Err(ModelError::Shape(format!(
+                "{} event factors for {n_subjects} subjects and {n} events",
+                delta.len()
+            )));
+        }
+        let prior = -(order.n_stages() as f64).ln();
+        Ok(Self {
+            family,
+            order,
+            n_subjects,
+            delta,
+            offset: base.into_iter().map(|b| b + prior).collect(),
+        })
+    }
+
+    /// The family and its parameters.
+    pub fn family(&self) -> &PrefixFamily {
+        &self.family
+    }
+
+    /// `log p(x_m | k, S)` less the offset, for one subject, into `out` (N + 1).
+    #[inline]
+    fn subject_stages(&self, m: usize, order: &[u16], out: &mut [f64]) {
+        let n = self.order.n_events();
+        let d = &self.delta[m * n..(m + 1) * n];
+        let mut acc = 0.0;
+        out[0] = 0.0;
+        for (o, &e) in out[1..].iter_mut().zip(order) {
+            acc += d[e as usize];
+            *o = acc;
+        }
+    }
+}
+
+impl StageModel for PrefixModel {
+    fn order(&self) -> &EventOrder {
+        &self.order
+    }
+    fn n_subjects(&self) -> usize {
+        self.n_subjects
+    }
+    fn stage_loglikes(&self, sequence: &Sequence, out: &mut [f64]) {
+        let ns = self.order.n_stages();
+        let order = sequence.order_u16();
+        for (m, row) in out.chunks_exact_mut(ns).take(self.n_subjects).enumerate() {
+            self.subject_stages(m, order, row);
+        }
+    }
+    fn subject_loglikes(&self, sequence: &Sequence, out: &mut [f64]) {
+        let ns = self.order.n_stages();
+        let order = sequence.order_u16();
+        let mut row = vec![0.0; ns];
+        for (m, o) in out.iter_mut().take(self.n_subjects).enumerate() {
+            self.subject_stages(m, order, &mut row);
+            let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = row.iter().map(|v| (v - max).exp()).sum();
+            *o = max + sum.ln();
+        }
+    }
+    fn subset(&self, subjects: &[usize]) -> Result<Self> {
+        let n = self.order.n_events();
+        if let Some(&m) = subjects.iter().find(|&&m| m >= self.n_subjects) {
+            return Err(ModelError::Shape(format!(
+                "subject {m} of {}",
+                self.n_subjects
+            )));
+        }
+        if subjects.is_empty() {
+            return Err(ModelError::NoSubjects);
+        }
+        Ok(Self {
+            family: self.family.clone(),
+            order: self.order.clone(),
+            n_subjects: subjects.len(),
+            delta: subjects
+                .iter()
+                .flat_map(|&m| self.delta[m * n..(m + 1) * n].iter().copied())
+                .collect(),
+            offset: subjects.iter().map(|&m| self.offset[m]).collect(),
+        })
+    }
+    fn subject_offsets(&self) -> &[f64] {
+        &self.offset
+    }
+}
+
+impl SustainModel for PrefixModel {}
