@@ -51,6 +51,7 @@ fn bars(prefix: String, n_subtypes: usize, progress: Arc<ChainProgress>) {
             let bar = multi.add(ProgressBar::new(progress.total()));
             bar.set_style(style.clone());
             bar.set_prefix(format!("{prefix}{n_subtypes} subtype(s), chain {}", i + 1));
+            bar.set_message(describe(Estimate::NotStarted));
             bar
         })
         .collect();
