@@ -1,6 +1,7 @@
-//! Chain progress on stderr: indicatif bars (iterations per second, time left) on a
-//! terminal, a plain line every few seconds otherwise. Both read the chains'
-//! counters from a thread of their own, so the chains never wait for the display.
+//! Chain progress on stderr: indicatif bars on a terminal, a plain line every few
+//! seconds otherwise. Both read the chains' counters from a thread of their own, so
+//! the chains never wait for the display, and show a rate and a time left only once
+//! the counters have been seen to advance (`crate::rate_meter`).
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -8,6 +9,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use sustain::sampler::progress::ChainProgress;
+
+use crate::rate_meter::{describe, Estimate, RateMeter};
 
 /// Starts displaying `progress`; join the handle once the chains are done.
 pub fn show(prefix: String, n_subtypes: usize, progress: Arc<ChainProgress>) -> JoinHandle<()> {
@@ -38,21 +41,27 @@ pub fn eprint_line(line: &str) {
 
 fn bars(prefix: String, n_subtypes: usize, progress: Arc<ChainProgress>) {
     let multi = multi();
-    let style = ProgressStyle::with_template(
-        "{prefix} [{bar:30.cyan/blue}] {pos}/{len} {per_sec} ETA {eta}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    // indicatif's own rate and ETA count the time before a chain starts (and show
+    // "ETA 0s" while it waits): the message carries the meter's instead.
+    let style = ProgressStyle::with_template("{prefix} [{bar:30.cyan/blue}] {pos}/{len} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let mut meters: Vec<RateMeter> = (0..progress.n_chains()).map(|_| RateMeter::new()).collect();
     let bars: Vec<ProgressBar> = (0..progress.n_chains())
         .map(|i| {
             let bar = multi.add(ProgressBar::new(progress.total()));
             bar.set_style(style.clone());
             bar.set_prefix(format!("{prefix}{n_subtypes} subtype(s), chain {}", i + 1));
+            bar.set_message(describe(Estimate::NotStarted));
             bar
         })
         .collect();
     loop {
-        for (i, bar) in bars.iter().enumerate() {
-            bar.set_position(progress.done(i));
+        let now = Instant::now();
+        for (i, (bar, meter)) in bars.iter().zip(&mut meters).enumerate() {
+            let done = progress.done(i);
+            meter.observe(now, done);
+            bar.set_position(done);
+            bar.set_message(describe(meter.estimate(progress.total())));
         }
         if progress.finished() {
             break;
@@ -65,24 +74,38 @@ fn bars(prefix: String, n_subtypes: usize, progress: Arc<ChainProgress>) {
 }
 
 fn plain(prefix: String, n_subtypes: usize, progress: Arc<ChainProgress>) {
-    let t0 = Instant::now();
     let mut last = Instant::now();
     let total = progress.total() * progress.n_chains() as u64;
-    while !progress.finished() {
-        std::thread::sleep(Duration::from_millis(100));
+    let mut meter = RateMeter::new();
+    loop {
+        let done: u64 = (0..progress.n_chains()).map(|i| progress.done(i)).sum();
+        meter.observe(Instant::now(), done);
+        if progress.finished() {
+            break;
+        }
         if last.elapsed() >= Duration::from_secs(10) {
             last = Instant::now();
-            let done: u64 = (0..progress.n_chains()).map(|i| progress.done(i)).sum();
-            let rate = done as f64 / t0.elapsed().as_secs_f64();
-            let left = (total - done.min(total)) as f64 / rate.max(1e-9);
-            crate::cmd::fit::eprint_line(&format!(
-                "{prefix}{n_subtypes} subtype(s): chains {:.0}% ({:.0} iterations/s, about {:.0} s left)",
-                100.0 * done as f64 / total.max(1) as f64,
-                rate,
-                left
-            ));
+            let line = chains_line(&prefix, n_subtypes, done, total, meter.estimate(total));
+            crate::cmd::fit::eprint_line(&line);
         }
+        std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The plain progress line of a subtype count's chains, `done` of `total`
+/// iterations over all of them.
+fn chains_line(
+    prefix: &str,
+    n_subtypes: usize,
+    done: u64,
+    total: u64,
+    estimate: Estimate,
+) -> String {
+    format!(
+        "{prefix}{n_subtypes} subtype(s): chains {:.0}% ({})",
+        100.0 * done as f64 / total.max(1) as f64,
+        describe(estimate)
+    )
 }
 
 /// Starts displaying the E-M job counter (start points and splits; the total is
@@ -112,4 +135,45 @@ pub fn show_jobs(
         }
         spinner.finish_and_clear();
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The line a 113-event fit printed while its chains waited for a core was
+    /// "chains 0% (0 iterations/s, about 400000000000000 s left)". Read the way
+    /// `plain` reads the counters, 4 chains that have not started for 30 s must say
+    /// so, with no rate and no time left.
+    #[test]
+    fn waiting_chains_show_no_rate_and_no_time_left() {
+        let progress = ChainProgress::new(4, 10_000);
+        let total = progress.total() * progress.n_chains() as u64;
+        let t0 = Instant::now();
+        let mut meter = RateMeter::new();
+        for tick in 0..=300 {
+            let done: u64 = (0..progress.n_chains()).map(|i| progress.done(i)).sum();
+            meter.observe(t0 + Duration::from_millis(100 * tick), done);
+        }
+        let done: u64 = (0..progress.n_chains()).map(|i| progress.done(i)).sum();
+        let line = chains_line("", 3, done, total, meter.estimate(total));
+        assert_eq!(line, "3 subtype(s): chains 0% (not started yet)");
+
+        // Once they run: two chains advance by a block of 1000 every 10 s each.
+        let mut t = t0 + Duration::from_secs(30);
+        for block in 1..=3u64 {
+            t += Duration::from_secs(10);
+            progress.set(0, 1000 * block);
+            progress.set(1, 1000 * block);
+            let done: u64 = (0..progress.n_chains()).map(|i| progress.done(i)).sum();
+            meter.observe(t, done);
+        }
+        let done: u64 = (0..progress.n_chains()).map(|i| progress.done(i)).sum();
+        let line = chains_line("", 3, done, total, meter.estimate(total));
+        // 6000 of 40000 done at 200 iterations/s: 34000 / 200 = 170 s = 3 min.
+        assert_eq!(
+            line,
+            "3 subtype(s): chains 15% (200 iterations/s, about 3 min left)"
+        );
+    }
 }

@@ -14,6 +14,7 @@ mod nanjson;
 // Figures; not every drawing helper is used by the subcommands.
 #[allow(dead_code, unused_imports)]
 mod plot;
+mod rate_meter;
 mod results_file;
 mod zscore;
 

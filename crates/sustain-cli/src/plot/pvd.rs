@@ -36,15 +36,21 @@ pub struct PvdPanel {
 }
 
 /// Colour of each threshold level (level 0 first); levels past the last reuse the
-/// list from the start.
+/// list from the start. The first three keep the reference's red, magenta and blue
+/// but step down in lightness (CIE L* about 70, 49 and 21, against 53, 60 and 32
+/// for pure red, magenta and blue), so that z = 1, 2, 3 stay apart in grey print and
+/// for red-green colour blindness, where pure red and magenta look alike.
 pub(crate) const LEVEL_COLOURS: [[f64; 3]; 6] = [
-    [1.0, 0.0, 0.0], // red
-    [1.0, 0.0, 1.0], // magenta
-    [0.0, 0.0, 1.0], // blue
-    [0.5, 0.0, 1.0], // purple
-    [0.0, 1.0, 1.0], // cyan
-    [0.0, 1.0, 0.0], // green
+    [1.0, 0.55, 0.45], // light red
+    [0.8, 0.0, 0.8],   // magenta
+    [0.1, 0.1, 0.6],   // dark blue
+    [0.5, 0.0, 1.0],   // purple
+    [0.0, 1.0, 1.0],   // cyan
+    [0.0, 1.0, 0.0],   // green
 ];
+
+/// After the legend's colours: how to read a cell's strength.
+const LEGEND_NOTE: &str = "colour strength: share of MCMC samples";
 
 fn level_colour(level: usize) -> [f64; 3] {
     LEVEL_COLOURS[level % LEVEL_COLOURS.len()]
@@ -283,9 +289,9 @@ impl Pvd {
     fn legend_width(&self) -> i32 {
         self.legend
             .iter()
-            .map(|(_, l)| 14 + 6 + text_width(l, LEGEND_SIZE) as i32)
+            .map(|(_, l)| 14 + 6 + text_width(l, LEGEND_SIZE) as i32 + 24)
             .sum::<i32>()
-            + 24 * (self.legend.len() as i32 - 1).max(0)
+            + text_width(LEGEND_NOTE, LEGEND_SIZE) as i32
     }
 
     fn draw_panel<DB: DrawingBackend>(
@@ -413,6 +419,14 @@ impl Figure for Pvd {
             text(root, label, (x, y), LEGEND_SIZE, HPos::Left, VPos::Center)?;
             x += text_width(label, LEGEND_SIZE) as i32 + 24;
         }
+        text(
+            root,
+            LEGEND_NOTE,
+            (x, y),
+            LEGEND_SIZE,
+            HPos::Left,
+            VPos::Center,
+        )?;
         Ok(())
     }
 }
@@ -459,25 +473,102 @@ mod tests {
         let pvd = Pvd::new(&input).unwrap();
         // Rows follow panel 0's most likely sequence: B (position 0) before A.
         assert_eq!(pvd.rows, vec!["B".to_string(), "A".to_string()]);
-        let red = RGBColor(255, 0, 0);
-        let magenta = RGBColor(255, 0, 255);
+        // Level colours (1, 0.55, 0.45) and (0.8, 0, 0.8), times 255.
+        let red = RGBColor(255, 140, 115);
+        let magenta = RGBColor(204, 0, 204);
         let c0 = &pvd.panels[0].1;
         assert_eq!(c0[0], vec![red, WHITE, WHITE]);
         assert_eq!(c0[1], vec![WHITE, red, magenta]);
         let c1 = &pvd.panels[1].1;
-        // Half red: green and blue lose half.
-        assert_eq!(c1[0], vec![WHITE, WHITE, RGBColor(255, 128, 128)]);
-        // Red (0.5), then red (0.5) + magenta (1.0): green clamps at 0, blue loses
-        // only red's half (magenta has blue).
+        // Half red: each channel loses half of what red lacks (0, 0.45, 0.55):
+        // 1 - 0.225 = 0.775 and 1 - 0.275 = 0.725.
+        assert_eq!(c1[0], vec![WHITE, WHITE, RGBColor(255, 198, 185)]);
+        // Red (0.5), then red (0.5) + magenta (1.0): red loses magenta's 0.2, green
+        // clamps at 0, blue loses red's 0.275 and magenta's 0.2 (0.525).
         assert_eq!(
             c1[1],
-            vec![RGBColor(255, 128, 128), RGBColor(255, 0, 128), WHITE]
+            vec![RGBColor(255, 198, 185), RGBColor(204, 0, 134), WHITE]
         );
         // Legend: one entry per level.
         assert_eq!(
             pvd.legend,
             vec![(red, "z = 1".to_string()), (magenta, "z = 2".to_string())]
         );
+    }
+
+    /// CIE L* (D65) of an sRGB colour with channels in [0, 1].
+    fn lightness(c: [f64; 3]) -> f64 {
+        let lin = |v: f64| {
+            if v <= 0.04045 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        let y = 0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2]);
+        if y > 216.0 / 24389.0 {
+            116.0 * y.cbrt() - 16.0
+        } else {
+            y * 24389.0 / 27.0
+        }
+    }
+
+    /// In grey print only lightness is left: z = 1, 2, 3 must get darker in that
+    /// order, each clearly apart from the next (pure red and magenta, L* 53 and 60,
+    /// were not). Also after a red-green colour-blind view (Machado et al. 2009,
+    /// deuteranopia and protanopia at full severity, applied to linear RGB).
+    #[test]
+    fn plot_pvd_levels_differ_in_lightness() {
+        let lin = |v: f64| {
+            if v <= 0.04045 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        let enc = |v: f64| {
+            let v = v.clamp(0.0, 1.0);
+            if v <= 0.0031308 {
+                12.92 * v
+            } else {
+                1.055 * v.powf(1.0 / 2.4) - 0.055
+            }
+        };
+        let views: [(&str, [[f64; 3]; 3]); 3] = [
+            (
+                "normal",
+                [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+            ),
+            (
+                "deuteranopia",
+                [
+                    [0.367322, 0.860646, -0.227968],
+                    [0.280085, 0.672501, 0.047413],
+                    [-0.011820, 0.042940, 0.968881],
+                ],
+            ),
+            (
+                "protanopia",
+                [
+                    [0.152286, 1.052583, -0.204868],
+                    [0.114503, 0.786281, 0.099216],
+                    [-0.003882, -0.048116, 1.051998],
+                ],
+            ),
+        ];
+        for (name, m) in views {
+            let l: Vec<f64> = LEVEL_COLOURS[..3]
+                .iter()
+                .map(|c| {
+                    let v = c.map(lin);
+                    let seen = [0, 1, 2].map(|i| enc((0..3).map(|j| m[i][j] * v[j]).sum()));
+                    lightness(seen)
+                })
+                .collect();
+            for w in l.windows(2) {
+                assert!(w[0] - w[1] >= 15.0, "{name}: L* of z = 1, 2, 3 {l:?}");
+            }
+        }
     }
 
     #[test]
@@ -503,9 +594,9 @@ mod tests {
             let y = y0 + row * pvd.rh + pvd.rh / 2;
             img.get_pixel(x as u32, y as u32).0
         };
-        assert_eq!(at(0, 0), [255, 0, 0]);
+        assert_eq!(at(0, 0), [255, 140, 115]);
         assert_eq!(at(0, 1), [255, 255, 255]);
-        assert_eq!(at(1, 1), [255, 0, 0]);
-        assert_eq!(at(1, 2), [255, 0, 255]);
+        assert_eq!(at(1, 1), [255, 140, 115]);
+        assert_eq!(at(1, 2), [204, 0, 204]);
     }
 }
