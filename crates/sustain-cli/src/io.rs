@@ -80,10 +80,31 @@ pub fn read_model(path: &Path) -> Result<ModelFile, CliError> {
     }
     let events = EventSet::new(&json.z_vals, &json.z_max)
         .map_err(|e| CliError::in_file(path, model_error_message(&e, &json.biomarkers)))?;
+    check_z_max(&json.z_vals, &json.z_max, &json.biomarkers)
+        .map_err(|why| CliError::in_file(path, why))?;
     Ok(ModelFile {
         biomarkers: json.biomarkers,
         events,
     })
+}
+
+/// Refuses a `z_max` that does not exceed its biomarker's top threshold: the
+/// piecewise-linear model rises from the last threshold to `z_max`, so a `z_max`
+/// at or below it has no last segment. `names` label the biomarkers (may be empty).
+pub fn check_z_max(z_vals: &[Vec<f64>], z_max: &[f64], names: &[String]) -> Result<(), String> {
+    for (b, (row, &max)) in z_vals.iter().zip(z_max).enumerate() {
+        let top = row.iter().copied().fold(0.0_f64, f64::max);
+        if max <= top {
+            let who = match names.get(b) {
+                Some(name) => format!("biomarker {b} ('{name}')"),
+                None => format!("biomarker {b}"),
+            };
+            return Err(format!(
+                "z_max {max} of {who} must be larger than its top threshold {top}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A model error with biomarker indices completed by their names.
@@ -197,6 +218,26 @@ impl CsvTable {
             .collect();
         if headers.is_empty() || headers.iter().all(String::is_empty) {
             return Err(CliError::in_file(path, "no header row"));
+        }
+        if let Some(c) = headers.iter().position(String::is_empty) {
+            return Err(CliError::in_file(
+                path,
+                format!(
+                    "column {} of the header has no name{}",
+                    c + 1,
+                    if c + 1 == headers.len() {
+                        " (a comma at the end of the header line?)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        if let Some(name) = first_duplicate(&headers) {
+            return Err(CliError::in_file(
+                path,
+                format!("column '{name}' appears more than once in the header"),
+            ));
         }
         let mut rows = Vec::new();
         for (i, record) in reader.records().enumerate() {
@@ -409,6 +450,24 @@ pub fn read_data_keeping(
         Some(c) => table.column_text(c),
         None => (1..=table.n_rows()).map(|r| r.to_string()).collect(),
     };
+    if let Some(c) = id_col {
+        let mut first_row: std::collections::HashMap<&str, usize> = Default::default();
+        for (r, id) in ids.iter().enumerate() {
+            if id.is_empty() {
+                return Err(table.cell_error(r, c, "empty subject id"));
+            }
+            if let Some(earlier) = first_row.insert(id.as_str(), r) {
+                return Err(table.cell_error(
+                    r,
+                    c,
+                    format!(
+                        "subject id '{id}' is also the id of row {}; ids must be unique",
+                        earlier + 1
+                    ),
+                ));
+            }
+        }
+    }
     let mut rows = Vec::with_capacity(table.n_rows());
     for (r, id) in ids.iter().enumerate() {
         let row = biomarker_cols
@@ -498,7 +557,9 @@ pub fn read_sequences(path: &Path, events: &EventSet) -> Result<Mixture, CliErro
 /// otherwise. Errors name the file and the line/column serde reports.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| CliError::read(path, &e))?;
-    serde_json::from_str(&text).map_err(|e| CliError::in_file(path, format!("invalid JSON: {e}")))
+    // A byte-order mark (some editors write one) is not part of the JSON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    serde_json::from_str(text).map_err(|e| CliError::in_file(path, format!("invalid JSON: {e}")))
 }
 
 /// Writes `bytes` to `path` atomically: first to a temporary file in the same folder,

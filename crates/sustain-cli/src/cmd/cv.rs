@@ -213,12 +213,13 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
     if let Some(k) = args.subtype_count {
         if k == 0 || k > config.max_subtypes {
             return Err(CliError::new(format!(
-                "--subtype-count {k} is out of range 1..={} (--max-subtypes)",
+                "--subtype-count {k} is out of range 1..={} (--subtypes)",
                 config.max_subtypes
             )));
         }
     }
     let n_subjects = loaded.data.dataset.n_subjects();
+    crate::limits::check_fit_memory(&config, n_subjects, loaded.events.n_events())?;
     for i in (0..n_folds).filter(|&i| args.fold.is_none_or(|f| f == i)) {
         let k = args.subtype_count.unwrap_or(config.max_subtypes);
         check_training_part(n_subjects - folds[i].len(), i, k)?;
