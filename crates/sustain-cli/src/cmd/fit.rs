@@ -435,14 +435,16 @@ pub fn run_locked(args: &FitArgs, lock: Option<FolderLock>) -> Result<(), CliErr
     let out = &args.out;
     let checkpoint_dir = out.join("checkpoints");
     let holds_fit = || {
-        let has_checkpoints = std::fs::read_dir(&checkpoint_dir)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false);
+        // Temporary files of an interrupted write are no checkpoints.
+        let has_checkpoints = std::fs::read_dir(&checkpoint_dir).is_ok_and(|d| {
+            d.flatten().any(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_none_or(|n| crate::folder_lock::temp_file_pid(n).is_none())
+            })
+        });
         out.join("results.json").exists() || has_checkpoints
     };
-    if !args.resume && !args.force && holds_fit() {
-        return Err(already_holds_a_fit(out));
-    }
     create_dir(out)?;
     // One writer per folder, from before the first file is written to the end.
     let _lock = match lock {
