@@ -721,3 +721,110 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn force_replaces_a_finished_fit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = fit_copy(tmp.path(), "fit");
+    user_error(
+        &run(&tiny("fit", &["--out", s(&out), "--seed", "3"])),
+        &["already holds a fit", "--force"],
+    );
+    ok(&run(&tiny(
+        "fit",
+        &[
+            "--out",
+            s(&out),
+            "--seed",
+            "3",
+            "--subtypes",
+            "1",
+            "--force",
+        ],
+    )));
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["settings"]["seed"], 3);
+    // The replaced fit's files of two subtypes are gone with it.
+    let names = names_in(&out);
+    assert!(!names.iter().any(|n| n.contains("_k2")), "{names:?}");
+    assert_eq!(names_in(&out.join("checkpoints")).len(), 2, "{names:?}");
+}
+
+/// results.json without the wall times (they differ between runs).
+fn results_without_timing(dir: &Path) -> serde_json::Value {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    for m in v["models"].as_array_mut().unwrap() {
+        m.as_object_mut().unwrap().remove("timing");
+        for c in m["samples"]["chains"].as_array_mut().unwrap() {
+            c.as_object_mut().unwrap().remove("wall_s");
+        }
+    }
+    v
+}
+
+/// Every file under `dir` whose name starts with a dot (temporary files, locks).
+fn hidden_files(dir: &Path) -> Vec<PathBuf> {
+    snapshot(dir)
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect()
+}
+
+#[test]
+fn kill_at_random_moments_then_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let settings = ["--iterations", "2000", "--threads", "2"];
+    let reference = tmp.path().join("reference");
+    let with = |extra: &[&str]| {
+        let mut e = settings.to_vec();
+        e.extend(extra);
+        tiny("fit", &e)
+    };
+    let a = with(&["--out", s(&reference)]);
+    let start = Instant::now();
+    ok(&run(&a));
+    let whole = start.elapsed();
+    let expect = results_without_timing(&reference);
+    // 20 moments spread over the run (a fixed sequence: the test is reproducible
+    // up to the machine's timing), each followed by --resume; at most ~40 s.
+    let budget = Instant::now();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..20 {
+        if budget.elapsed() > Duration::from_secs(40) {
+            eprintln!("kill test: stopped after {i} moments (time bound)");
+            break;
+        }
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let at = whole.mul_f64((state >> 11) as f64 / (1u64 << 53) as f64);
+        let out = tmp.path().join(format!("killed{i}"));
+        let a = with(&["--out", s(&out)]);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sustain"))
+            .args(&a)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(at);
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        ok(&run(&with(&["--out", s(&out), "--resume"])));
+        assert_eq!(hidden_files(&out), Vec::<PathBuf>::new(), "moment {i}");
+        assert_eq!(results_without_timing(&out), expect, "moment {i}: {at:?}");
+        for k in 1..=2 {
+            let name = format!("subjects_k{k}.csv");
+            assert_eq!(
+                std::fs::read(out.join(&name)).unwrap(),
+                std::fs::read(reference.join(&name)).unwrap(),
+                "moment {i}: {name}"
+            );
+        }
+    }
+}
