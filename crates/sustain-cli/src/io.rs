@@ -219,7 +219,14 @@ impl CsvTable {
         if headers.is_empty() || headers.iter().all(String::is_empty) {
             return Err(CliError::in_file(path, "no header row"));
         }
-        if let Some(c) = headers.iter().position(String::is_empty) {
+        // An unnamed first column is allowed (pandas writes its index there); it
+        // can be no biomarker (see `unnamed_column_error`).
+        if let Some(c) = headers
+            .iter()
+            .skip(1)
+            .position(String::is_empty)
+            .map(|c| c + 1)
+        {
             return Err(CliError::in_file(
                 path,
                 format!(
@@ -262,6 +269,17 @@ impl CsvTable {
             path: path.to_path_buf(),
             headers,
             rows,
+        })
+    }
+
+    /// The error for using column `col` when it has no name (only the first column
+    /// may be unnamed, see [`CsvTable::read`]).
+    pub fn unnamed_column_error(&self, col: usize) -> Option<CliError> {
+        self.headers[col].is_empty().then(|| {
+            self.error(format!(
+                "column {} of the header has no name; name it, or leave it out (pandas: to_csv(index=False))",
+                col + 1
+            ))
         })
     }
 
@@ -434,6 +452,9 @@ pub fn read_data_keeping(
             }
             if cols.is_empty() {
                 return Err(table.error("no biomarker columns"));
+            }
+            if let Some(e) = cols.iter().find_map(|&c| table.unnamed_column_error(c)) {
+                return Err(e);
             }
             cols
         }
@@ -756,6 +777,53 @@ mod tests {
         assert!(
             e.starts_with("cannot read ") && e.contains("absent.csv"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn header_names_must_be_given_and_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let bms = names(&["a", "b"]);
+        let trailing = write(dir.path(), "t.csv", "a,b,\n1,2,\n");
+        let e = read_data(&trailing, DataColumns::Named(&bms), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t.csv: column 3 of the header has no name (a comma at the end"),
+            "{e}"
+        );
+        let dup = write(dir.path(), "d.csv", "a,b,a\n1,2,3\n");
+        let e = read_data(&dup, DataColumns::Named(&bms), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("column 'a' appears more than once"), "{e}");
+        // A pandas index column (unnamed, first) is ignored when columns are
+        // taken by name, and refused as a biomarker.
+        let pandas = write(dir.path(), "p.csv", ",a,b\n0,1,2\n1,3,4\n");
+        let t = read_data(&pandas, DataColumns::Named(&bms), None).unwrap();
+        assert_eq!(t.dataset.values()[[1, 0]], 3.0);
+        let e = read_data(&pandas, DataColumns::AllNumericExcept(None), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("column 1 of the header has no name"), "{e}");
+        let ids = write(dir.path(), "i.csv", "id,a,b\nx,1,2\ny,1,2\nx,3,4\n");
+        let e = read_data(&ids, DataColumns::Named(&bms), Some("id"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("i.csv: row 3, column 'id': subject id 'x' is also the id of row 1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn z_max_above_the_top_threshold() {
+        let bms = names(&["a", "b"]);
+        assert!(check_z_max(&[vec![1.0, 2.0], vec![1.0, 0.0]], &[2.5, 1.5], &bms).is_ok());
+        let e = check_z_max(&[vec![1.0, 2.0], vec![1.0, 0.0]], &[2.5, 1.0], &bms).unwrap_err();
+        assert_eq!(
+            e,
+            "z_max 1 of biomarker 1 ('b') must be larger than its top threshold 1"
         );
     }
 

@@ -94,20 +94,39 @@ pub fn refuse_foreign_file(
     )))
 }
 
-/// Refuses a single-file `--out` that is the results.json of a fit folder (it holds
-/// the whole fit), unless `force`.
+/// Refuses a single-file `--out` that is a file of a finished fit (results.json, a
+/// subjects CSV or a figure in a folder holding results.json), unless `force`.
 pub fn refuse_fit_results(out: &Path, force: bool) -> Result<(), CliError> {
-    let is_results = out.file_name().is_some_and(|n| n == "results.json")
-        && resolved(out)
-            .parent()
-            .is_some_and(|d| d.join("checkpoints").is_dir() || d.join("subjects_k1.csv").exists());
-    if force || !is_results || !out.exists() {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let in_fit = resolved(out)
+        .parent()
+        .is_some_and(|d| d.join("results.json").is_file());
+    if force || !out.exists() || !in_fit || !(name == "results.json" || is_fit_output(&name)) {
         return Ok(());
     }
     Err(CliError::new(format!(
-        "--out {} is the results.json of a finished fit; choose another --out, or pass --force to replace it",
+        "--out {} is a file of a finished fit; choose another --out, or pass --force to replace it",
         out.display()
     )))
+}
+
+/// Whether `name` is a per-model output of a fit folder: subjects_k{K}.csv,
+/// pvd_k{K}.svg/.png, trace_k{K}.svg/.png.
+fn is_fit_output(name: &str) -> bool {
+    let model_file = |prefix: &str, exts: &[&str]| {
+        name.strip_prefix(prefix).is_some_and(|rest| {
+            exts.iter().any(|ext| {
+                rest.strip_suffix(ext)
+                    .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+            })
+        })
+    };
+    model_file("subjects_k", &[".csv"])
+        || model_file("pvd_k", &[".svg", ".png"])
+        || model_file("trace_k", &[".svg", ".png"])
 }
 
 /// Removes the outputs of a fit from `out` (for `--force`): results.json first (so
@@ -115,19 +134,6 @@ pub fn refuse_fit_results(out: &Path, force: bool) -> Result<(), CliError> {
 /// checkpoints. Other files are left alone.
 pub fn clear_fit_outputs(out: &Path) -> Result<(), CliError> {
     remove_if_present(&out.join("results.json"))?;
-    let is_output = |name: &str| {
-        let model_file = |prefix: &str, exts: &[&str]| {
-            name.strip_prefix(prefix).is_some_and(|rest| {
-                exts.iter().any(|ext| {
-                    rest.strip_suffix(ext)
-                        .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
-                })
-            })
-        };
-        model_file("subjects_k", &[".csv"])
-            || model_file("pvd_k", &[".svg", ".png"])
-            || model_file("trace_k", &[".svg", ".png"])
-    };
     for dir in [out.to_path_buf(), out.join("checkpoints")] {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -137,7 +143,7 @@ pub fn clear_fit_outputs(out: &Path) -> Result<(), CliError> {
             let name = name.to_string_lossy();
             let checkpoint =
                 dir != out && name.starts_with("checkpoint_") && name.ends_with(".json");
-            if (dir == out && is_output(&name)) || checkpoint {
+            if (dir == out && is_fit_output(&name)) || checkpoint {
                 remove_if_present(&entry.path())?;
             }
         }

@@ -150,6 +150,11 @@ fn stage_refuses_to_write_over_its_data_or_the_fit() {
         &sustain(&stage_args(s(&fit), s(&data), s(&results))),
         &["results.json", "--force"],
     );
+    let subjects = fit.join("subjects_k2.csv");
+    user_error(
+        &sustain(&stage_args(s(&fit), s(&data), s(&subjects))),
+        &["subjects_k2.csv", "a file of a finished fit", "--force"],
+    );
     assert_eq!(snapshot(&fit), before, "the fit folder changed");
     // A stage output is written again.
     let staged = tmp.path().join("staged.csv");
@@ -469,11 +474,7 @@ fn fit_with(tmp: &Path, data: &str, model_args: &[&str]) -> (std::process::Outpu
     let mut a = tiny("fit", &["--out", s(&out)]);
     a[2] = data.to_string();
     a.drain(3..5);
-    let mut at = 3;
-    for m in model_args {
-        a.insert(at, m.to_string());
-        at += 1;
-    }
+    a.splice(3..3, model_args.iter().map(|m| m.to_string()));
     (run(&a), out)
 }
 

@@ -300,6 +300,9 @@ fn default_biomarkers<'t>(
         return Err(table
             .error("no numeric columns to z-score besides the id, control and covariate columns"));
     }
+    if let Some(e) = cols.iter().find_map(|&c| table.unnamed_column_error(c)) {
+        return Err(e);
+    }
     Ok((cols, skipped))
 }
 
