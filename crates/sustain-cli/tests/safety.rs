@@ -540,6 +540,27 @@ fn an_edited_checkpoint_is_named() {
         &run(&tiny("fit", &["--out", s(&out), "--resume"])),
         &["checkpoint_k1.json"],
     );
+    // Edits of the saved model (which once gave a fit, or figures, from nonsense).
+    let out = fit_copy(tmp.path(), "fit2");
+    let cp = out.join("checkpoints/checkpoint_k2.json");
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&cp).unwrap()).unwrap();
+    let edits: [(&str, serde_json::Value); 4] = [
+        ("n_subtypes", serde_json::json!(5)),
+        ("mean_f", serde_json::json!([])),
+        ("ml_sequences", serde_json::json!([[0]])),
+        ("pvd", serde_json::json!([])),
+    ];
+    let results = std::fs::read(out.join("results.json")).unwrap();
+    for (field, value) in edits {
+        let mut v = saved.clone();
+        v["model"][field] = value;
+        std::fs::write(&cp, v.to_string()).unwrap();
+        user_error(
+            &run(&tiny("fit", &["--out", s(&out), "--resume"])),
+            &["checkpoint_k2.json", "not a valid checkpoint"],
+        );
+        assert_eq!(std::fs::read(out.join("results.json")).unwrap(), results);
+    }
 }
 
 #[test]

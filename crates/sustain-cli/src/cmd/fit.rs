@@ -402,6 +402,25 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
     run_locked(args, None)
 }
 
+/// Checks every finished subtype count saved in `dir` (checkpoint_k{K}.json) before
+/// `--resume` loads it: an edited or damaged file is refused with its name.
+fn check_saved_models(dir: &Path, events: &EventSet) -> Result<(), CliError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let k = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("checkpoint_k")?.strip_suffix(".json"))
+            .and_then(|k| k.parse::<usize>().ok());
+        if let Some(k) = k {
+            crate::results_file::check_checkpoint(&entry.path(), k, events)?;
+        }
+    }
+    Ok(())
+}
+
 /// The refusal of a folder that holds a fit.
 fn already_holds_a_fit(out: &Path) -> CliError {
     CliError::new(format!(
@@ -460,6 +479,9 @@ pub fn run_locked(args: &FitArgs, lock: Option<FolderLock>) -> Result<(), CliErr
     // Temporary files of an interrupted run: no other process writes here now.
     remove_dead_temps(out, ".");
     remove_dead_temps(&checkpoint_dir, ".");
+    if args.resume {
+        check_saved_models(&checkpoint_dir, &loaded.events)?;
+    }
     let checkpoints =
         Checkpoints::new(&checkpoint_dir).map_err(|e| CliError::new(e.to_string()))?;
 
