@@ -850,3 +850,34 @@ fn kill_at_random_moments_then_resume() {
         }
     }
 }
+
+#[test]
+fn cv_folds_lock_their_own_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cv");
+    std::fs::create_dir_all(&out).unwrap();
+    // This test's own process: alive, on this host.
+    let me = format!("pid {}\nhost {}\n", std::process::id(), host());
+    write(&out, ".fold_0.lock", &me);
+    let cv = |extra: &[&str]| {
+        let mut e = vec!["--out", s(&out), "--folds", "2"];
+        e.extend(extra);
+        run(&tiny("cv", &e))
+    };
+    user_error(
+        &cv(&["--fold", "0"]),
+        &[&format!("in use by process {}", std::process::id())],
+    );
+    // Another fold runs beside it.
+    ok(&cv(&["--fold", "1", "--subtypes", "1"]));
+    assert!(
+        out.join(".fold_0.lock").exists(),
+        "another run's lock was removed"
+    );
+    assert!(!out.join(".fold_1.lock").exists());
+    write(&out, ".sustain.lock", &me);
+    user_error(
+        &sustain(&["cv-combine", "--out", s(&out)]),
+        &["in use by process"],
+    );
+}
