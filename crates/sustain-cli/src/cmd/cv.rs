@@ -249,8 +249,8 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
     };
     let _lock = FolderLock::take(&args.out, &lock_name)?;
     let own_temps = match (args.fold, args.subtype_count) {
-        (Some(i), Some(k)) => format!(".fold_{i}_k{k}.json."),
-        (Some(i), None) => format!(".fold_{i}.json."),
+        (Some(i), Some(k)) => format!(".fold_{i}_k{k}."),
+        (Some(i), None) => format!(".fold_{i}."),
         // cv.json and the CVIC figures (fold files may be another run's).
         (None, _) => ".cv".to_string(),
     };

@@ -215,7 +215,7 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
     // Shards of one fit run at once into one folder: each locks its own file.
     let shard_name = format!("shard_{}of{}", spec.index, spec.count);
     let _lock = FolderLock::take(&shards_dir, &format!(".{shard_name}.lock"))?;
-    remove_dead_temps(&shards_dir, &format!(".{shard_name}.json."));
+    remove_dead_temps(&shards_dir, &format!(".{shard_name}."));
     if path.exists() {
         let saved = read_shard(&path)?;
         if saved.fingerprint == fingerprint
