@@ -40,10 +40,22 @@ impl CliError {
     /// The message on one line: line breaks (which may come from the text of an
     /// underlying error) are replaced by spaces.
     pub fn one_line(&self) -> String {
+        // Other control characters (a NUL byte of a cell) are shown escaped.
         self.0
             .split(['\r', '\n'])
             .filter(|s| !s.trim().is_empty())
-            .map(str::trim)
+            .map(|s| {
+                s.trim()
+                    .chars()
+                    .map(|c| {
+                        if c.is_control() {
+                            c.escape_debug().to_string()
+                        } else {
+                            c.to_string()
+                        }
+                    })
+                    .collect::<String>()
+            })
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -77,6 +89,8 @@ mod tests {
     fn one_line_joins_lines() {
         let e = CliError::new("first\n  second\r\n\nthird");
         assert_eq!(e.one_line(), "first second third");
+        let nul = CliError::new("cell 'a\0b\tc'");
+        assert_eq!(nul.one_line(), "cell 'a\\0b\\tc'");
     }
 
     #[test]

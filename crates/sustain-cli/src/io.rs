@@ -80,10 +80,31 @@ pub fn read_model(path: &Path) -> Result<ModelFile, CliError> {
     }
     let events = EventSet::new(&json.z_vals, &json.z_max)
         .map_err(|e| CliError::in_file(path, model_error_message(&e, &json.biomarkers)))?;
+    check_z_max(&json.z_vals, &json.z_max, &json.biomarkers)
+        .map_err(|why| CliError::in_file(path, why))?;
     Ok(ModelFile {
         biomarkers: json.biomarkers,
         events,
     })
+}
+
+/// Refuses a `z_max` that does not exceed its biomarker's top threshold: the
+/// piecewise-linear model rises from the last threshold to `z_max`, so a `z_max`
+/// at or below it has no last segment. `names` label the biomarkers (may be empty).
+pub fn check_z_max(z_vals: &[Vec<f64>], z_max: &[f64], names: &[String]) -> Result<(), String> {
+    for (b, (row, &max)) in z_vals.iter().zip(z_max).enumerate() {
+        let top = row.iter().copied().fold(0.0_f64, f64::max);
+        if max <= top {
+            let who = match names.get(b) {
+                Some(name) => format!("biomarker {b} ('{name}')"),
+                None => format!("biomarker {b}"),
+            };
+            return Err(format!(
+                "z_max {max} of {who} must be larger than its top threshold {top}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A model error with biomarker indices completed by their names.
@@ -198,6 +219,33 @@ impl CsvTable {
         if headers.is_empty() || headers.iter().all(String::is_empty) {
             return Err(CliError::in_file(path, "no header row"));
         }
+        // An unnamed first column is allowed (pandas writes its index there); it
+        // can be no biomarker (see `unnamed_column_error`).
+        if let Some(c) = headers
+            .iter()
+            .skip(1)
+            .position(String::is_empty)
+            .map(|c| c + 1)
+        {
+            return Err(CliError::in_file(
+                path,
+                format!(
+                    "column {} of the header has no name{}",
+                    c + 1,
+                    if c + 1 == headers.len() {
+                        " (a comma at the end of the header line?)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        if let Some(name) = first_duplicate(&headers) {
+            return Err(CliError::in_file(
+                path,
+                format!("column '{name}' appears more than once in the header"),
+            ));
+        }
         let mut rows = Vec::new();
         for (i, record) in reader.records().enumerate() {
             let record = record.map_err(|e| csv_error(path, &e))?;
@@ -221,6 +269,17 @@ impl CsvTable {
             path: path.to_path_buf(),
             headers,
             rows,
+        })
+    }
+
+    /// The error for using column `col` when it has no name (only the first column
+    /// may be unnamed, see [`CsvTable::read`]).
+    pub fn unnamed_column_error(&self, col: usize) -> Option<CliError> {
+        self.headers[col].is_empty().then(|| {
+            self.error(format!(
+                "column {} of the header has no name; name it, or leave it out (pandas: to_csv(index=False))",
+                col + 1
+            ))
         })
     }
 
@@ -394,6 +453,9 @@ pub fn read_data_keeping(
             if cols.is_empty() {
                 return Err(table.error("no biomarker columns"));
             }
+            if let Some(e) = cols.iter().find_map(|&c| table.unnamed_column_error(c)) {
+                return Err(e);
+            }
             cols
         }
     };
@@ -409,6 +471,24 @@ pub fn read_data_keeping(
         Some(c) => table.column_text(c),
         None => (1..=table.n_rows()).map(|r| r.to_string()).collect(),
     };
+    if let Some(c) = id_col {
+        let mut first_row: std::collections::HashMap<&str, usize> = Default::default();
+        for (r, id) in ids.iter().enumerate() {
+            if id.is_empty() {
+                return Err(table.cell_error(r, c, "empty subject id"));
+            }
+            if let Some(earlier) = first_row.insert(id.as_str(), r) {
+                return Err(table.cell_error(
+                    r,
+                    c,
+                    format!(
+                        "subject id '{id}' is also the id of row {}; ids must be unique",
+                        earlier + 1
+                    ),
+                ));
+            }
+        }
+    }
     let mut rows = Vec::with_capacity(table.n_rows());
     for (r, id) in ids.iter().enumerate() {
         let row = biomarker_cols
@@ -498,7 +578,9 @@ pub fn read_sequences(path: &Path, events: &EventSet) -> Result<Mixture, CliErro
 /// otherwise. Errors name the file and the line/column serde reports.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| CliError::read(path, &e))?;
-    serde_json::from_str(&text).map_err(|e| CliError::in_file(path, format!("invalid JSON: {e}")))
+    // A byte-order mark (some editors write one) is not part of the JSON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    serde_json::from_str(text).map_err(|e| CliError::in_file(path, format!("invalid JSON: {e}")))
 }
 
 /// Writes `bytes` to `path` atomically: first to a temporary file in the same folder,
@@ -695,6 +777,53 @@ mod tests {
         assert!(
             e.starts_with("cannot read ") && e.contains("absent.csv"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn header_names_must_be_given_and_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let bms = names(&["a", "b"]);
+        let trailing = write(dir.path(), "t.csv", "a,b,\n1,2,\n");
+        let e = read_data(&trailing, DataColumns::Named(&bms), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t.csv: column 3 of the header has no name (a comma at the end"),
+            "{e}"
+        );
+        let dup = write(dir.path(), "d.csv", "a,b,a\n1,2,3\n");
+        let e = read_data(&dup, DataColumns::Named(&bms), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("column 'a' appears more than once"), "{e}");
+        // A pandas index column (unnamed, first) is ignored when columns are
+        // taken by name, and refused as a biomarker.
+        let pandas = write(dir.path(), "p.csv", ",a,b\n0,1,2\n1,3,4\n");
+        let t = read_data(&pandas, DataColumns::Named(&bms), None).unwrap();
+        assert_eq!(t.dataset.values()[[1, 0]], 3.0);
+        let e = read_data(&pandas, DataColumns::AllNumericExcept(None), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("column 1 of the header has no name"), "{e}");
+        let ids = write(dir.path(), "i.csv", "id,a,b\nx,1,2\ny,1,2\nx,3,4\n");
+        let e = read_data(&ids, DataColumns::Named(&bms), Some("id"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("i.csv: row 3, column 'id': subject id 'x' is also the id of row 1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn z_max_above_the_top_threshold() {
+        let bms = names(&["a", "b"]);
+        assert!(check_z_max(&[vec![1.0, 2.0], vec![1.0, 0.0]], &[2.5, 1.5], &bms).is_ok());
+        let e = check_z_max(&[vec![1.0, 2.0], vec![1.0, 0.0]], &[2.5, 1.0], &bms).unwrap_err();
+        assert_eq!(
+            e,
+            "z_max 1 of biomarker 1 ('b') must be larger than its top threshold 1"
         );
     }
 

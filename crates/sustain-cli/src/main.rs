@@ -9,8 +9,11 @@ mod backend;
 mod bars;
 mod cmd;
 mod error;
+mod folder_lock;
 mod io;
+mod limits;
 mod nanjson;
+mod overwrite;
 // Figures; not every drawing helper is used by the subcommands.
 #[allow(dead_code, unused_imports)]
 mod plot;

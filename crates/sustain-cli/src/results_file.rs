@@ -99,6 +99,28 @@ pub fn check(result: &FitResult) -> Result<EventSet, String> {
     Ok(events)
 }
 
+/// Checks the model in a finished subtype count's checkpoint (`checkpoint_k{K}.json`,
+/// `k` = K) against `events` as [`check`] checks those of results.json, so that an
+/// edited checkpoint is refused by `--resume` with its name instead of giving a fit
+/// (or figures) made from nonsense. A file without a model (an E-M optimum) passes.
+pub fn check_checkpoint(path: &Path, k: usize, events: &EventSet) -> Result<(), CliError> {
+    let invalid = |why: String| CliError::in_file(path, format!("not a valid checkpoint: {why}"));
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::read(path, &e))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let Some(model) = value.get("model") else {
+        return Ok(());
+    };
+    let model: SubtypeModel =
+        crate::nanjson::from_value(model.clone()).map_err(|e| invalid(e.to_string()))?;
+    if model.n_subtypes != k {
+        return Err(invalid(format!(
+            "holds a model of {} subtype(s), not {k}",
+            model.n_subtypes
+        )));
+    }
+    check_model(&model, events).map_err(|why| invalid(format!("model of {k} subtype(s): {why}")))
+}
+
 /// One entry of `models` (K = `model.n_subtypes`).
 fn check_model(model: &SubtypeModel, events: &EventSet) -> Result<(), String> {
     let k = model.n_subtypes;

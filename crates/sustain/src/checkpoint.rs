@@ -69,13 +69,17 @@ impl SavedEmOptimum {
     /// The optimum, validated against `events`; refused if made from other inputs.
     fn fit(self, path: &Path, fingerprint: &str, events: &EventSet) -> Result<MlFit, Error> {
         check_fingerprint(path, &self.fingerprint, fingerprint)?;
+        // An edited or damaged file: the message names it.
+        let damaged =
+            |e: sustain_model::ModelError| Error::Checkpoint(format!("{}: {e}", path.display()));
         let seqs = self
             .em_sequences
             .iter()
             .map(|s| Sequence::new(events, s))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(damaged)?;
         Ok(MlFit {
-            mixture: Mixture::new(seqs, self.em_f)?,
+            mixture: Mixture::new(seqs, self.em_f).map_err(damaged)?,
             loglike: self.em_loglike,
         })
     }

@@ -14,6 +14,7 @@ use crate::cmd::fit::{
     check_samples_per_chain, create_dir, eprint_line, progress_printer, FitData, FitSettings,
 };
 use crate::error::CliError;
+use crate::folder_lock::{remove_dead_temps, FolderLock, FOLDER_LOCK};
 use crate::io;
 use crate::plot::draw_cvic;
 
@@ -213,12 +214,13 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
     if let Some(k) = args.subtype_count {
         if k == 0 || k > config.max_subtypes {
             return Err(CliError::new(format!(
-                "--subtype-count {k} is out of range 1..={} (--max-subtypes)",
+                "--subtype-count {k} is out of range 1..={} (--subtypes)",
                 config.max_subtypes
             )));
         }
     }
     let n_subjects = loaded.data.dataset.n_subjects();
+    crate::limits::check_fit_memory(&config, n_subjects, loaded.events.n_events())?;
     for i in (0..n_folds).filter(|&i| args.fold.is_none_or(|f| f == i)) {
         let k = args.subtype_count.unwrap_or(config.max_subtypes);
         check_training_part(n_subjects - folds[i].len(), i, k)?;
@@ -238,6 +240,21 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
         "{}-{fold_id}",
         sustain::checkpoint::fingerprint(&input, &config),
     );
+    // Folds (and their parts) of a SLURM array run at once into one folder: each
+    // locks its own file; a run of every fold locks the folder.
+    let lock_name = match (args.fold, args.subtype_count) {
+        (Some(i), Some(k)) => format!(".fold_{i}_k{k}.lock"),
+        (Some(i), None) => format!(".fold_{i}.lock"),
+        (None, _) => FOLDER_LOCK.to_string(),
+    };
+    let _lock = FolderLock::take(&args.out, &lock_name)?;
+    let own_temps = match (args.fold, args.subtype_count) {
+        (Some(i), Some(k)) => format!(".fold_{i}_k{k}."),
+        (Some(i), None) => format!(".fold_{i}."),
+        // cv.json and the CVIC figures (fold files may be another run's).
+        (None, _) => ".cv".to_string(),
+    };
+    remove_dead_temps(&args.out, &own_temps);
     if let (Some(i), Some(k)) = (args.fold, args.subtype_count) {
         return run_part(args, &input, &config, &folds, i, k, &fingerprint);
     }
@@ -374,6 +391,13 @@ fn write_combined(out: &Path, folds: &[FoldResult]) -> Result<String, CliError> 
 
 /// Runs `sustain cv-combine`.
 pub fn run_combine(args: &CvCombineArgs) -> Result<(), CliError> {
+    let _lock = if args.out.is_dir() {
+        let lock = FolderLock::take(&args.out, FOLDER_LOCK)?;
+        remove_dead_temps(&args.out, ".cv");
+        Some(lock)
+    } else {
+        None
+    };
     let entries = std::fs::read_dir(&args.out)
         .map_err(|e| CliError::new(format!("cannot read {}: {e}", args.out.display())))?;
     // fold_{i}.json: whole folds; fold_{i}_k{k}.json: parts.

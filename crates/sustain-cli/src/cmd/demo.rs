@@ -6,6 +6,7 @@ use crate::backend::Backend;
 use crate::cmd::fit::{self, create_dir, FitArgs, FitData, FitSettings, Proposal};
 use crate::cmd::Missing;
 use crate::error::CliError;
+use crate::folder_lock::{FolderLock, FOLDER_LOCK};
 use crate::io;
 
 static DATA: &str = include_str!("../../../../examples/data/small/data.csv");
@@ -23,6 +24,11 @@ pub struct DemoArgs {
     /// No progress lines on stderr [default: off].
     #[arg(long)]
     pub quiet: bool,
+
+    /// Write DIR/input/data.csv and model.json even when they hold other files
+    /// (not the bundled example's), and replace a fit in DIR [default: off].
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Removes results.json and the checkpoints (E-M optima included) of an earlier
@@ -56,17 +62,33 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let input_dir = args.out.join("input");
     let data = input_dir.join("data.csv");
     let model = input_dir.join("model.json");
+    // The inputs are written over only where they are the bundled example's.
+    for (path, bundled) in [(&data, DATA), (&model, MODEL)] {
+        let foreign =
+            path.exists() && std::fs::read(path).map_or(true, |bytes| bytes != bundled.as_bytes());
+        if foreign && !args.force {
+            return Err(CliError::new(format!(
+                "{} exists and is not the demo's; choose another --out, or pass --force to replace it",
+                path.display()
+            )));
+        }
+    }
+    create_dir(&args.out)?;
+    let lock = FolderLock::take(&args.out, FOLDER_LOCK)?;
     // A folder of an earlier demo (its input/data.csv is the bundled data) is
-    // refitted from scratch; any other folder holding a fit is refused by `fit`.
+    // refitted from scratch; any other folder holding a fit is refused.
     if std::fs::read(&data).is_ok_and(|bytes| bytes == DATA.as_bytes()) {
         clear_earlier_demo(&args.out)?;
     } else if args.out.join("results.json").exists()
         || std::fs::read_dir(args.out.join("checkpoints")).is_ok_and(|mut d| d.next().is_some())
     {
-        return Err(CliError::new(format!(
-            "{} already holds a fit that is not a demo; choose another --out",
-            args.out.display()
-        )));
+        if !args.force {
+            return Err(CliError::new(format!(
+                "{} already holds a fit that is not a demo; choose another --out, or pass --force to replace it",
+                args.out.display()
+            )));
+        }
+        crate::overwrite::clear_fit_outputs(&args.out)?;
     }
     create_dir(&input_dir)?;
     io::write_atomic(&data, DATA.as_bytes())?;
@@ -96,9 +118,10 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         require_gpu: false,
         out: args.out.clone(),
         resume: false,
+        force: false,
         quiet: args.quiet,
     };
-    fit::run(&fit_args)?;
+    fit::run_locked(&fit_args, Some(lock))?;
     let out = args.out.display();
     io::write_stdout(&format!(
         "\nThe demo fitted {} with {}.\n\

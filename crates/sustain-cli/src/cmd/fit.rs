@@ -19,6 +19,7 @@ use sustain::sampler::ProposalMode;
 use crate::backend::Backend;
 use crate::cmd::Missing;
 use crate::error::CliError;
+use crate::folder_lock::{remove_dead_temps, FolderLock, FOLDER_LOCK};
 use crate::io::{self, DataColumns, DataTable};
 use crate::plot::{draw_pvd, draw_traces, PvdInput, PvdPanel};
 
@@ -117,6 +118,12 @@ impl FitData {
                 )?;
                 let events = EventSet::uniform(data.biomarkers.len(), zvals, zmax)
                     .map_err(|e| CliError::new(format!("--zvals/--zmax: {e}")))?;
+                let top = zvals.iter().copied().fold(0.0_f64, f64::max);
+                if zmax <= top {
+                    return Err(CliError::new(format!(
+                        "--zmax {zmax} must be larger than the largest of --zvals ({top})"
+                    )));
+                }
                 Ok(Loaded { events, data })
             }
             _ => Err(CliError::new("give --model, or --zvals and --zmax")),
@@ -186,6 +193,7 @@ impl FitSettings {
         if let Some(t) = self.threads {
             config.threads = t;
         }
+        crate::limits::check_fit_counts(&config)?;
         Ok(config)
     }
 }
@@ -230,6 +238,12 @@ pub struct FitArgs {
     /// settings are refused [default: off].
     #[arg(long)]
     pub resume: bool,
+
+    /// Replace a fit that --out already holds: its results.json, subjects CSVs,
+    /// figures and checkpoints are removed before the new fit starts (a chain shard
+    /// is written beside it, and `merge --force` replaces it) [default: off].
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
 
     /// No progress lines on stderr [default: off].
     #[arg(long)]
@@ -385,6 +399,38 @@ pub fn check_samples_per_chain(config: &FitConfig) -> Result<(), CliError> {
 
 /// Runs `sustain fit`.
 pub fn run(args: &FitArgs) -> Result<(), CliError> {
+    run_locked(args, None)
+}
+
+/// Checks every finished subtype count saved in `dir` (checkpoint_k{K}.json) before
+/// `--resume` loads it: an edited or damaged file is refused with its name.
+fn check_saved_models(dir: &Path, events: &EventSet) -> Result<(), CliError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let k = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("checkpoint_k")?.strip_suffix(".json"))
+            .and_then(|k| k.parse::<usize>().ok());
+        if let Some(k) = k {
+            crate::results_file::check_checkpoint(&entry.path(), k, events)?;
+        }
+    }
+    Ok(())
+}
+
+/// The refusal of a folder that holds a fit.
+fn already_holds_a_fit(out: &Path) -> CliError {
+    CliError::new(format!(
+        "{} already holds a fit; pass --resume to continue it, --force to replace it, or choose another --out",
+        out.display()
+    ))
+}
+
+/// Runs `sustain fit` holding `lock` on `--out` (taken here when `None`).
+pub fn run_locked(args: &FitArgs, lock: Option<FolderLock>) -> Result<(), CliError> {
     let loaded = args.input.load(None)?;
     let mut config = fit_config(args)?;
     let n_subjects = loaded.data.dataset.n_subjects();
@@ -404,20 +450,38 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
     }
     let engine = selection.engine;
 
+    crate::limits::check_fit_memory(&config, n_subjects, loaded.events.n_events())?;
     let out = &args.out;
     let checkpoint_dir = out.join("checkpoints");
-    if !args.resume {
-        let has_checkpoints = std::fs::read_dir(&checkpoint_dir)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false);
-        if out.join("results.json").exists() || has_checkpoints {
-            return Err(CliError::new(format!(
-                "{} already holds a fit; pass --resume to continue it, or choose another --out",
-                out.display()
-            )));
-        }
-    }
+    let holds_fit = || {
+        // Temporary files of an interrupted write are no checkpoints.
+        let has_checkpoints = std::fs::read_dir(&checkpoint_dir).is_ok_and(|d| {
+            d.flatten().any(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_none_or(|n| crate::folder_lock::temp_file_pid(n).is_none())
+            })
+        });
+        out.join("results.json").exists() || has_checkpoints
+    };
     create_dir(out)?;
+    // One writer per folder, from before the first file is written to the end.
+    let _lock = match lock {
+        Some(lock) => lock,
+        None => FolderLock::take(out, FOLDER_LOCK)?,
+    };
+    if !args.resume && holds_fit() {
+        if !args.force {
+            return Err(already_holds_a_fit(out));
+        }
+        crate::overwrite::clear_fit_outputs(out)?;
+    }
+    // Temporary files of an interrupted run: no other process writes here now.
+    remove_dead_temps(out, ".");
+    remove_dead_temps(&checkpoint_dir, ".");
+    if args.resume {
+        check_saved_models(&checkpoint_dir, &loaded.events)?;
+    }
     let checkpoints =
         Checkpoints::new(&checkpoint_dir).map_err(|e| CliError::new(e.to_string()))?;
 
@@ -464,7 +528,7 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
         for job in running {
             written.extend(job.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         }
-        let files = files_in_order(json, written, result.models.len())?;
+        let files = finish_folder(out, json, written, result.models.len())?;
         Ok::<_, CliError>((result, files))
     })?;
     io::write_stdout(&summary(&result, &files))
@@ -490,7 +554,7 @@ pub fn write_fit_folder(
         engine,
     )?;
     let (json, written) = folder.write_rest(result, threads, &[]);
-    files_in_order(json, written, result.models.len())
+    finish_folder(out, json, written, result.models.len())
 }
 
 /// One model's outputs: its subjects CSV, and its figures.
@@ -591,15 +655,15 @@ impl<'a> FitFolder<'a> {
             .collect()
     }
 
-    /// Writes results.json and, beside it, the outputs of every model not in
-    /// `claimed` (`claimed[i]`: model `i`'s are written elsewhere); the result of
-    /// results.json and the models' outputs.
+    /// Makes the text of results.json and, beside it, writes the outputs of every
+    /// model not in `claimed` (`claimed[i]`: model `i`'s are written elsewhere);
+    /// results.json itself is written by [`finish_folder`], after every other file.
     fn write_rest(
         &self,
         result: &FitResult,
         threads: usize,
         claimed: &[bool],
-    ) -> (Result<PathBuf, CliError>, Vec<(usize, ModelFiles)>) {
+    ) -> (Result<String, CliError>, Vec<(usize, ModelFiles)>) {
         let models: Vec<(usize, &SubtypeModel)> = result
             .models
             .iter()
@@ -608,26 +672,31 @@ impl<'a> FitFolder<'a> {
             .collect();
         both(
             threads > 1,
-            || write_results_json(self.out, result),
+            || results_json_text(self.out, result),
             || self.models_files(models, threads),
         )
     }
 }
 
-/// Writes `out/results.json`.
-fn write_results_json(out: &Path, result: &FitResult) -> Result<PathBuf, CliError> {
-    let path = results_path_of(out);
-    let mut text = serde_json::to_string(result)
-        .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+/// The text of `out/results.json`.
+fn results_json_text(out: &Path, result: &FitResult) -> Result<String, CliError> {
+    let mut text = serde_json::to_string(result).map_err(|e| {
+        CliError::new(format!(
+            "cannot write {}: {e}",
+            results_path_of(out).display()
+        ))
+    })?;
     text.push('\n');
-    io::write_atomic(&path, text.as_bytes())?;
-    Ok(path)
+    Ok(text)
 }
 
-/// The files written, in the order `summary` lists them (results.json, the subjects
-/// CSVs, the figures of each model), or the first error in that order.
-fn files_in_order(
-    json: Result<PathBuf, CliError>,
+/// Writes results.json once every model's outputs are written (it marks the fit
+/// as finished, so a failed figure leaves no finished-looking folder); the files
+/// written, in the order `summary` lists them (results.json, the subjects CSVs, the
+/// figures of each model), or the first error in that order.
+fn finish_folder(
+    out: &Path,
+    json: Result<String, CliError>,
     mut written: Vec<(usize, ModelFiles)>,
     n_models: usize,
 ) -> Result<Vec<PathBuf>, CliError> {
@@ -635,7 +704,9 @@ fn files_in_order(
     if written.iter().map(|(i, _)| *i).ne(0..n_models) {
         return Err(CliError::new("the outputs of some models were not written"));
     }
-    let mut files = vec![json?];
+    let json = json?;
+    let path = results_path_of(out);
+    let mut files = vec![path.clone()];
     let mut figures = Vec::new();
     for (_, model) in written {
         files.push(model.subjects?);
@@ -644,6 +715,7 @@ fn files_in_order(
     for f in figures {
         files.extend(f?);
     }
+    io::write_atomic(&path, json.as_bytes())?;
     Ok(files)
 }
 
@@ -852,9 +924,12 @@ fn stage(
     })
 }
 
+/// The header of a subjects CSV.
+pub const SUBJECTS_HEADER: &str = "id,ml_subtype,prob_ml_subtype,ml_stage,prob_ml_stage";
+
 /// Writes a subjects CSV.
 fn write_subjects_csv(path: &Path, stages: &[SubjectStage]) -> Result<(), CliError> {
-    let mut csv = String::from("id,ml_subtype,prob_ml_subtype,ml_stage,prob_ml_stage\n");
+    let mut csv = format!("{SUBJECTS_HEADER}\n");
     let mut writer = csv::Writer::from_writer(Vec::new());
     for s in stages {
         writer

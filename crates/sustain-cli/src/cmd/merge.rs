@@ -19,6 +19,7 @@ use crate::cmd::fit::{
 };
 use crate::cmd::Missing;
 use crate::error::CliError;
+use crate::folder_lock::{remove_dead_temps, FolderLock, FOLDER_LOCK};
 use crate::io;
 
 /// Arguments of `sustain fit`: the fit, and optionally one shard of its chains.
@@ -48,6 +49,11 @@ pub struct MergeArgs {
     /// the available cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+
+    /// Replace a finished fit in DIR made from other data or settings (its
+    /// results.json, subjects CSVs, figures and checkpoints) [default: off].
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// A chain shard `I/N`.
@@ -194,7 +200,22 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
     };
     // The fingerprint does not include the shard (chain_range is not serialised).
     let fingerprint = sustain::checkpoint::fingerprint(&input, &config);
+    crate::limits::check_fit_memory(
+        &FitConfig {
+            chain_range: Some(spec.chains(config.n_chains)),
+            ..config.clone()
+        },
+        loaded.data.dataset.n_subjects(),
+        loaded.events.n_events(),
+    )?;
     let path = shard_path(&args.out, spec.index, spec.count);
+    refuse_other_fit(&args.out, &fingerprint, args.force, "--chain-shard")?;
+    let shards_dir = args.out.join("shards");
+    create_dir(&shards_dir)?;
+    // Shards of one fit run at once into one folder: each locks its own file.
+    let shard_name = format!("shard_{}of{}", spec.index, spec.count);
+    let _lock = FolderLock::take(&shards_dir, &format!(".{shard_name}.lock"))?;
+    remove_dead_temps(&shards_dir, &format!(".{shard_name}."));
     if path.exists() {
         let saved = read_shard(&path)?;
         if saved.fingerprint == fingerprint
@@ -221,7 +242,6 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
             path.display()
         )));
     }
-    create_dir(&args.out.join("shards"))?;
     let chains = spec.chains(config.n_chains);
     config.chain_range = Some(chains.clone());
     let progress = progress_printer(args.quiet, format!("shard {}/{}: ", spec.index, spec.count));
@@ -250,6 +270,39 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
     ))
 }
 
+/// Refuses, unless `force`, to write into `out` when it holds a finished fit
+/// (results.json) of other data or settings than `fingerprint`: a shard or merge
+/// there would replace it. A fit of the same data and settings (an earlier merge of
+/// these shards, or the same single fit) is the same result and not refused.
+fn refuse_other_fit(
+    out: &Path,
+    fingerprint: &str,
+    force: bool,
+    what: &str,
+) -> Result<(), CliError> {
+    let path = out.join("results.json");
+    if force || !path.exists() {
+        return Ok(());
+    }
+    let saved = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("fingerprint")?.as_str().map(str::to_string));
+    if saved.as_deref() == Some(fingerprint) {
+        return Ok(());
+    }
+    let flag = if what == "merge" {
+        "pass --force to replace it"
+    } else {
+        "pass --force to run the shard anyway (then `merge --force` replaces that fit)"
+    };
+    Err(CliError::new(format!(
+        "{} holds a finished fit of other data or settings ({}); choose another --out, or {flag}",
+        out.display(),
+        path.display()
+    )))
+}
+
 /// The shard files in `DIR/shards`: `(index, count, path)`.
 pub fn list_shards(out: &Path) -> Vec<(usize, usize, PathBuf)> {
     let Ok(entries) = std::fs::read_dir(out.join("shards")) else {
@@ -272,6 +325,9 @@ pub fn list_shards(out: &Path) -> Vec<(usize, usize, PathBuf)> {
 
 /// Runs `sustain merge`.
 pub fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
+    if let Some(t) = args.threads {
+        crate::limits::check_bound("--threads", t, crate::limits::MAX_THREADS)?;
+    }
     let found = list_shards(&args.out);
     let Some((_, count, _)) = found.first() else {
         return Err(CliError::new(format!(
@@ -343,6 +399,14 @@ pub fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
             &first.fingerprint[..12.min(first.fingerprint.len())]
         )));
     }
+    let _lock = FolderLock::take(&args.out, FOLDER_LOCK)?;
+    if let Err(e) = refuse_other_fit(&args.out, &fingerprint, false, "merge") {
+        if !args.force {
+            return Err(e);
+        }
+        crate::overwrite::clear_fit_outputs(&args.out)?;
+    }
+    remove_dead_temps(&args.out, ".");
     let threads = config.threads;
     let models: Vec<Vec<ShardModel>> = shards.into_iter().map(|s| s.models).collect();
     let result = sustain::fit::merge_chain_shards(&input, &config, models)

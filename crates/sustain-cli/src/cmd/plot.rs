@@ -19,6 +19,8 @@ pub struct PlotArgs {
 /// Runs `sustain plot`.
 pub fn run(args: &PlotArgs) -> Result<(), CliError> {
     let result = read_fit_folder(&args.fit)?;
+    let _lock = crate::folder_lock::FolderLock::take(&args.fit, crate::folder_lock::FOLDER_LOCK)?;
+    crate::folder_lock::remove_dead_temps(&args.fit, ".");
     let files = draw_figures(&args.fit, &result)?;
     let mut text = String::from("figures written:\n");
     for f in files {

@@ -177,6 +177,11 @@ pub fn run(args: &SlurmArgs) -> Result<(), CliError> {
         .position(|a| a == "slurm")
         .map_or(argv.len(), |p| (p + 2).min(argv.len()));
     let mut job_args = job_arguments(&argv[start..]);
+    let slurm = match &args.job {
+        SlurmJob::Fit(a) => &a.slurm,
+        SlurmJob::Cv(a) => &a.slurm,
+    };
+    check_sbatch_options(slurm)?;
     match &args.job {
         SlurmJob::Fit(a) => {
             let loaded = a.fit.input.load(None)?;
@@ -287,12 +292,18 @@ fn absolute_out(out: &Path) -> Result<PathBuf, CliError> {
         .map_err(|e| CliError::new(format!("cannot resolve {}: {e}", out.display())))
 }
 
-/// The `#SBATCH` header shared by both scripts.
-fn header(name: &str, out_file: &Path, err_file: &Path, slurm: &SlurmOptions) -> String {
+/// The `#SBATCH` header shared by both scripts (`slurm` checked by
+/// [`check_sbatch_options`]).
+fn header(
+    name: &str,
+    out_file: &Path,
+    err_file: &Path,
+    slurm: &SlurmOptions,
+) -> Result<String, CliError> {
     let mut s = String::from("#!/bin/bash\n");
     let _ = writeln!(s, "#SBATCH --job-name={name}");
-    let _ = writeln!(s, "#SBATCH --output={}", out_file.display());
-    let _ = writeln!(s, "#SBATCH --error={}", err_file.display());
+    let _ = writeln!(s, "#SBATCH --output={}", sbatch_path(out_file)?);
+    let _ = writeln!(s, "#SBATCH --error={}", sbatch_path(err_file)?);
     if let Some(p) = &slurm.partition {
         let _ = writeln!(s, "#SBATCH --partition={p}");
     }
@@ -302,7 +313,74 @@ fn header(name: &str, out_file: &Path, err_file: &Path, slurm: &SlurmOptions) ->
     if let Some(c) = slurm.cpus_per_task {
         let _ = writeln!(s, "#SBATCH --cpus-per-task={c}");
     }
-    s
+    Ok(s)
+}
+
+/// Refuses option values that would not stay one value of their `#SBATCH` line:
+/// partition names and time limits are letters, digits and `_ . , : -` only (no
+/// spaces, quotes, `$`, backticks or line breaks).
+pub fn check_sbatch_options(slurm: &SlurmOptions) -> Result<(), CliError> {
+    for (option, value) in [("--partition", &slurm.partition), ("--time", &slurm.time)] {
+        let Some(value) = value else { continue };
+        let ok = !value.is_empty()
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.,:-".contains(c));
+        if !ok {
+            return Err(CliError::new(format!(
+                "{option} {}: only letters, digits and _ . , : - may appear in it (it becomes an #SBATCH line)",
+                escaped(value)
+            )));
+        }
+    }
+    if let Some(c) = slurm.cpus_per_task {
+        if c == 0 {
+            return Err(CliError::new("--cpus-per-task must be at least 1"));
+        }
+        crate::limits::check_bound("--cpus-per-task", c, crate::limits::MAX_THREADS)?;
+    }
+    Ok(())
+}
+
+/// A path as the value of an `#SBATCH` line: as it is, or in double quotes when it
+/// holds spaces; refused when it holds a line break or other control character,
+/// or a double quote or backslash that quoting cannot carry.
+fn sbatch_path(path: &Path) -> Result<String, CliError> {
+    let text = path.to_str().ok_or_else(|| {
+        CliError::new(format!(
+            "{}: a folder name that is not UTF-8 cannot go into a SLURM script",
+            path.display()
+        ))
+    })?;
+    check_script_text(text)?;
+    if text.contains(['"', '\\']) {
+        return Err(CliError::new(format!(
+            "{}: a folder name with a double quote or backslash cannot go into an #SBATCH line; choose another --out",
+            escaped(text)
+        )));
+    }
+    if text.chars().any(char::is_whitespace) {
+        Ok(format!("\"{text}\""))
+    } else {
+        Ok(text.to_string())
+    }
+}
+
+/// Refuses text with a line break or another control character: in a comment or
+/// an `#SBATCH` line of the script it would start a line of its own.
+fn check_script_text(text: &str) -> Result<(), CliError> {
+    if text.chars().any(char::is_control) {
+        return Err(CliError::new(format!(
+            "{}: a path with a line break or control character cannot go into a SLURM script; choose another",
+            escaped(text)
+        )));
+    }
+    Ok(())
+}
+
+/// `text` with control characters escaped (`\n`, `\u{0}`), for messages.
+fn escaped(text: &str) -> String {
+    text.chars().flat_map(char::escape_debug).collect()
 }
 
 fn command_line(exe: &str, args: &[String]) -> String {
@@ -323,6 +401,8 @@ fn submit(plan: &Plan, slurm: &SlurmOptions) -> Result<(), CliError> {
     let cwd = std::env::current_dir()
         .map_err(|e| CliError::new(format!("cannot read the current folder: {e}")))?;
     let cd = format!("cd {}\n", shell_quote(&cwd.display().to_string()));
+    // The folder also appears in comment lines of the scripts.
+    check_script_text(&plan.out.display().to_string())?;
 
     let shards_path = dir.join("shards.sbatch");
     let combine_path = dir.join("combine.sbatch");
@@ -332,7 +412,7 @@ fn submit(plan: &Plan, slurm: &SlurmOptions) -> Result<(), CliError> {
         &logs.join("shard_%A_%a.out"),
         &logs.join("shard_%A_%a.err"),
         slurm,
-    );
+    )?;
     let array = array_spec(&plan.missing);
     if !plan.missing.is_empty() {
         let _ = writeln!(shards, "#SBATCH --array={array}");
@@ -361,7 +441,7 @@ fn submit(plan: &Plan, slurm: &SlurmOptions) -> Result<(), CliError> {
         &logs.join("combine_%j.out"),
         &logs.join("combine_%j.err"),
         slurm,
-    );
+    )?;
     let _ = write!(
         combine,
         "# Written by `sustain slurm {kind}`: combines the {n} {unit} files of {out}\n\

@@ -50,10 +50,28 @@ pub struct StageArgs {
     /// off].
     #[arg(long)]
     pub require_gpu: bool,
+
+    /// Write --out even when it is an input (--data, the fit's results.json) or a
+    /// file that `sustain stage` did not write [default: off].
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `sustain stage`.
 pub fn run(args: &StageArgs) -> Result<(), CliError> {
+    let results = args.fit.join("results.json");
+    crate::overwrite::refuse_inputs(
+        &args.out,
+        &[("--data", &args.data), ("--fit", &results)],
+        args.force,
+    )?;
+    crate::overwrite::refuse_fit_results(&args.out, args.force)?;
+    crate::overwrite::refuse_foreign_file(
+        &args.out,
+        crate::cmd::fit::SUBJECTS_HEADER,
+        "stage",
+        args.force,
+    )?;
     let engine = args.backend.select(args.require_gpu)?.engine;
     let result = read_fit_folder(&args.fit)?;
     let path = args.fit.join("results.json");
@@ -83,6 +101,7 @@ pub fn run(args: &StageArgs) -> Result<(), CliError> {
     if threads == 0 {
         return Err(CliError::new("--threads must be at least 1"));
     }
+    crate::limits::check_bound("--threads", threads, crate::limits::MAX_THREADS)?;
     let stager = Stager {
         lik: Arc::new(lik),
         engine: &engine,

@@ -52,6 +52,11 @@ pub struct ZscoreArgs {
     /// missing values stay empty. Written atomically.
     #[arg(long, value_name = "Z.csv")]
     pub out: PathBuf,
+
+    /// Write --out even when it is the --raw file or a file whose header differs
+    /// from the one this run writes (so not an earlier output of it) [default: off].
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Per-biomarker fit, printed as JSON on stdout.
@@ -80,8 +85,20 @@ struct ZscoreReport {
 /// Runs `sustain zscore`: writes the z-score CSV and prints a JSON summary of every
 /// fit on stdout; hints about biomarkers that may need `--flip` go to stderr.
 pub fn run(args: &ZscoreArgs) -> Result<(), CliError> {
+    crate::overwrite::refuse_inputs(&args.out, &[("--raw", &args.raw)], args.force)?;
     let table = CsvTable::read(&args.raw)?;
     let control_col = table.column_index(&args.control_column)?;
+    if let Some(r) = table
+        .rows
+        .iter()
+        .position(|row| row[control_col].is_empty())
+    {
+        return Err(table.cell_error(
+            r,
+            control_col,
+            "empty: every row must say whether it is a control",
+        ));
+    }
     let id_col = args
         .id_column
         .as_deref()
@@ -98,6 +115,16 @@ pub fn run(args: &ZscoreArgs) -> Result<(), CliError> {
         .iter()
         .map(|row| same_value(&row[control_col], &args.control_value))
         .collect();
+    // The regression needs every covariate of a control.
+    for (&col, values) in covariate_cols.iter().zip(&covariates) {
+        if let Some(r) = (0..table.n_rows()).find(|&r| is_control[r] && values[r].is_nan()) {
+            return Err(table.cell_error(
+                r,
+                col,
+                "a control with a missing covariate; fill it in or remove the row",
+            ));
+        }
+    }
     let n_controls = is_control.iter().filter(|&&c| c).count();
     if n_controls == 0 {
         return Err(no_control_error(&table, control_col, &args.control_value));
@@ -181,6 +208,10 @@ pub fn run(args: &ZscoreArgs) -> Result<(), CliError> {
 
     let bytes = output_csv(&table, id_col, &names, &columns)
         .map_err(|e| CliError::new(format!("cannot write {}: {e}", args.out.display())))?;
+    let header = String::from_utf8_lossy(bytes.split(|&b| b == b'\n').next().unwrap_or(&[]))
+        .trim_end()
+        .to_string();
+    crate::overwrite::refuse_foreign_file(&args.out, &header, "zscore", args.force)?;
     io::write_atomic(&args.out, &bytes)?;
 
     let report = ZscoreReport {
@@ -268,6 +299,9 @@ fn default_biomarkers<'t>(
     if cols.is_empty() {
         return Err(table
             .error("no numeric columns to z-score besides the id, control and covariate columns"));
+    }
+    if let Some(e) = cols.iter().find_map(|&c| table.unnamed_column_error(c)) {
+        return Err(e);
     }
     Ok((cols, skipped))
 }
