@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use sustain_model::{Dataset, EventSet, Mixture, ModelError, Sequence};
+use sustain_model::{Dataset, EventOrder, EventSet, Mixture, ModelError, Sequence};
 
 use crate::error::CliError;
 
@@ -542,7 +542,7 @@ struct SequencesJson {
 /// when there is one sequence. Sequence numbers in messages are 1-based:
 /// `S.json: sequence 2 of 3: invalid sequence: event 5 (biomarker 1, z = 2) comes
 /// before event 1 (z = 1)`.
-pub fn read_sequences(path: &Path, events: &EventSet) -> Result<Mixture, CliError> {
+pub fn read_sequences(path: &Path, events: &EventOrder) -> Result<Mixture, CliError> {
     let json: SequencesJson = read_json(path)?;
     let n = json.sequences.len();
     if n == 0 {

@@ -9,6 +9,7 @@ mod backend;
 mod bars;
 mod cmd;
 mod error;
+mod families;
 mod folder_lock;
 mod io;
 mod limits;

@@ -42,9 +42,7 @@ pub fn event_based(p_event: ArrayView2<f64>, p_no_event: ArrayView2<f64>) -> Res
                 (true, false) => {
                     return Err(bad("p_event", yes, "missing where p_no_event is not"))
                 }
-                (false, true) => {
-                    return Err(bad("p_no_event", no, "missing where p_event is not"))
-                }
+                (false, true) => return Err(bad("p_no_event", no, "missing where p_event is not")),
                 (false, false) => {}
             }
             for (what, v) in [("p_event", yes), ("p_no_event", no)] {

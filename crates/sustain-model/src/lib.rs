@@ -42,14 +42,14 @@ pub mod workloads;
 pub use batch::SerialEvaluator;
 pub use data::Dataset;
 pub use error::{ModelError, Result};
+pub use event_based::event_based;
 pub use events::{Event, EventSet};
 pub use incremental::{IncrementalLikelihood, Screening};
 pub use kernels::TOTAL_BLOCK;
-pub use event_based::event_based;
-pub use ordinal::{ordinal, score_probabilities};
-pub use prefix::{PrefixFamily, PrefixModel};
 pub use likelihood::{Likelihood, MissingConvention, Posteriors, Scratch};
 pub use mixture::Mixture;
+pub use ordinal::{ordinal, score_probabilities};
+pub use prefix::{PrefixFamily, PrefixModel};
 pub use sequence::Sequence;
 pub use stages::StageValues;
 pub use sustain_core::{

@@ -22,7 +22,11 @@ fn score_events(score_vals: &[Vec<f64>]) -> Result<(EventOrder, Vec<(usize, usiz
             return Err(ModelError::ModelValueOutOfRange {
                 what: "a score of score_vals",
                 biomarker: b,
-                value: row.iter().copied().find(|v| !v.is_finite() || *v < 0.0).unwrap_or(f64::NAN),
+                value: row
+                    .iter()
+                    .copied()
+                    .find(|v| !v.is_finite() || *v < 0.0)
+                    .unwrap_or(f64::NAN),
             });
         }
         if nonzero.windows(2).any(|w| w[1] <= w[0]) {
@@ -42,13 +46,12 @@ fn score_events(score_vals: &[Vec<f64>]) -> Result<(EventOrder, Vec<(usize, usiz
         }
     }
     let biomarker_of: Vec<usize> = events.iter().map(|e| e.0).collect();
-    let order = EventOrder::new(&biomarker_of, score_vals.len())?
-        .with_labels(
-            events
-                .iter()
-                .map(|&(b, j)| format!("score {}", score_vals[b][j]))
-                .collect(),
-        )?;
+    let order = EventOrder::new(&biomarker_of, score_vals.len())?.with_labels(
+        events
+            .iter()
+            .map(|&(b, j)| format!("score {}", score_vals[b][j]))
+            .collect(),
+    )?;
     Ok((order, events))
 }
 
@@ -165,11 +168,7 @@ pub fn score_probabilities(
             model: score_vals.len(),
         });
     }
-    let top = score_vals
-        .iter()
-        .flatten()
-        .copied()
-        .fold(0.0f64, f64::max);
+    let top = score_vals.iter().flatten().copied().fold(0.0f64, f64::max);
     let wrong = (1.0 - p_correct) / top.max(1.0);
     for ((m, b), &s) in scores.indexed_iter() {
         if !s.is_nan() && !(s >= 0.0 && s <= top && s.fract() == 0.0) {

@@ -57,7 +57,10 @@ fn cases(dir: &std::path::Path, order: &EventOrder) -> (Vec<(Mixture, f64)>, Val
                 })
                 .collect();
             let f: Vec<f64> = serde_json::from_value(c["f"].clone()).unwrap();
-            (Mixture::new(seqs, f).unwrap(), c["loglike"].as_f64().unwrap())
+            (
+                Mixture::new(seqs, f).unwrap(),
+                c["loglike"].as_f64().unwrap(),
+            )
         })
         .collect();
     (out, json)
@@ -65,7 +68,10 @@ fn cases(dir: &std::path::Path, order: &EventOrder) -> (Vec<(Mixture, f64)>, Val
 
 fn check(model: &PrefixModel, dir: &std::path::Path) {
     let (cases, json) = cases(dir, model.order());
-    assert_eq!(json["n_events"].as_u64().unwrap() as usize, model.order().n_events());
+    assert_eq!(
+        json["n_events"].as_u64().unwrap() as usize,
+        model.order().n_events()
+    );
     for (i, (mixture, want)) in cases.iter().enumerate() {
         let got = SustainModel::loglike(model, mixture);
         assert!(
@@ -82,7 +88,10 @@ fn check(model: &PrefixModel, dir: &std::path::Path) {
     for (m, row) in want.iter().enumerate() {
         for (k, w) in row.iter().enumerate() {
             let got = stages[m * ns + k] + model.subject_offsets()[m];
-            assert!((got - w).abs() < 1e-9 * w.abs().max(1.0), "subject {m} stage {k}: {got} vs {w}");
+            assert!(
+                (got - w).abs() < 1e-9 * w.abs().max(1.0),
+                "subject {m} stage {k}: {got} vs {w}"
+            );
         }
     }
 }
@@ -120,7 +129,8 @@ fn ordinal_loglikes_match_the_reference_from_probabilities_and_from_scores() {
     let model = ordinal(&sv, p_normal.view(), &views).unwrap();
     check(&model, &dir);
     // The same probabilities from the raw scores and p_correct.
-    let (nl, per_level) = score_probabilities(&sv, table(dir.join("scores.csv")).view(), 0.9).unwrap();
+    let (nl, per_level) =
+        score_probabilities(&sv, table(dir.join("scores.csv")).view(), 0.9).unwrap();
     for (a, b) in nl.iter().zip(p_normal.iter()) {
         assert!((a - b).abs() < 1e-15);
     }
@@ -135,7 +145,9 @@ fn bad_probabilities_name_their_row_and_column() {
     let e = event_based(yes.view(), no.view()).unwrap_err().to_string();
     assert!(e.contains("row 1, column 0"), "{e}");
     let zero = Array2::from_elem((2, 2), 0.0);
-    let e = event_based(zero.view(), zero.view()).unwrap_err().to_string();
+    let e = event_based(zero.view(), zero.view())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("both 0"), "{e}");
     let nan_one = Array2::from_shape_vec((2, 2), vec![0.5, f64::NAN, 0.5, 0.5]).unwrap();
     assert!(event_based(nan_one.view(), no.view()).is_err());
@@ -149,6 +161,8 @@ fn bad_probabilities_name_their_row_and_column() {
     // Ordinal: a score outside 0..=3.
     let sv = vec![vec![1.0, 2.0, 3.0]; 2];
     let scores = Array2::from_shape_vec((1, 2), vec![1.0, 4.0]).unwrap();
-    let e = score_probabilities(&sv, scores.view(), 0.9).unwrap_err().to_string();
+    let e = score_probabilities(&sv, scores.view(), 0.9)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("row 0, column 1"), "{e}");
 }

@@ -1,14 +1,15 @@
 //! `sustain evaluate`: the log-likelihood of data under given sequences and subtype
 //! fractions, in total and per subject (spec section 3).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sustain_model::Likelihood;
+use sustain_model::{Likelihood, StageModel, SustainModel};
 
 use crate::backend::Backend;
 use crate::cmd::ModelDataArgs;
 use crate::error::CliError;
+use crate::families::{self, Family};
 use crate::io;
 
 /// Arguments of `sustain evaluate`.
@@ -51,11 +52,16 @@ struct EvaluateOutput<'a> {
 /// Runs `sustain evaluate`: prints `{"loglike", "missing", "backend", "ids",
 /// "per_subject"}` as one line of JSON on stdout.
 pub fn run(args: &EvaluateArgs) -> Result<(), CliError> {
+    let family = families::family_of(&args.input.model)?;
+    if family != Family::ZScore {
+        return run_other_family(args, family);
+    }
     let (model, data) = args.input.load()?;
+    let data_path = args.input.data.as_deref().unwrap_or(Path::new("data"));
     let mixture = io::read_sequences(&args.sequences, &model.events)?;
     let selection = args.backend.select(args.require_gpu)?;
     let likelihood = Likelihood::new(model.events, &data.dataset, args.input.missing.convention())
-        .map_err(|e| CliError::in_file(&args.input.data, e))?;
+        .map_err(|e| CliError::in_file(data_path, e))?;
     let (loglike, per_subject, backend) = if selection.engine.is_cpu() {
         (
             likelihood.loglike(&mixture),
@@ -74,14 +80,43 @@ pub fn run(args: &EvaluateArgs) -> Result<(), CliError> {
             .swap_remove(0);
         (loglike, per_subject, Backend::Gpu)
     };
-    let output = EvaluateOutput {
+    print_output(&EvaluateOutput {
         loglike,
         missing: args.input.missing.name(),
         backend: backend.name(),
         ids: &data.ids,
         per_subject,
-    };
-    let mut text = serde_json::to_string(&output)
+    })
+}
+
+/// `sustain evaluate` of a mixture or ordinal model, on the CPU (the GPU's
+/// kernels are the z-score model's).
+fn run_other_family(args: &EvaluateArgs, family: Family) -> Result<(), CliError> {
+    if args.backend == Backend::Gpu {
+        let line = "the GPU backend evaluates z-score models only; running on the CPU";
+        if args.require_gpu {
+            return Err(CliError::new(line.replace("; running on the CPU", "")));
+        }
+        crate::backend::warn_once(line);
+    }
+    let loaded = families::load(
+        &args.input.model,
+        family,
+        args.input.data.as_deref(),
+        args.input.id_column.as_deref(),
+    )?;
+    let mixture = io::read_sequences(&args.sequences, loaded.model.order())?;
+    print_output(&EvaluateOutput {
+        loglike: SustainModel::loglike(&*loaded.model, &mixture),
+        missing: args.input.missing.name(),
+        backend: Backend::Cpu.name(),
+        ids: &loaded.ids,
+        per_subject: SustainModel::log_p_subjects(&*loaded.model, &mixture),
+    })
+}
+
+fn print_output(output: &EvaluateOutput) -> Result<(), CliError> {
+    let mut text = serde_json::to_string(output)
         .map_err(|e| CliError::new(format!("cannot format the result: {e}")))?;
     text.push('\n');
     io::write_stdout(&text)

@@ -57,13 +57,16 @@ impl Missing {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelDataArgs {
     /// Data CSV with a header row: one row per subject, one column per biomarker
-    /// (z-scores, larger = more abnormal), taken by the model's biomarker names;
-    /// other columns are ignored. Empty cells, NA, NaN and nan are missing values.
+    /// (z-scores, larger = more abnormal; raw integer scores for an ordinal model
+    /// with p_correct), taken by the model's biomarker names; other columns are
+    /// ignored. Empty cells, NA, NaN and nan are missing values. Not needed for a
+    /// mixture model or an ordinal one with precomputed probabilities.
     #[arg(long, value_name = "DATA.csv")]
-    pub data: PathBuf,
+    pub data: Option<PathBuf>,
 
     /// Model JSON: {"biomarkers": [names], "z_vals": [[thresholds per biomarker, 0 =
-    /// no event]], "z_max": [one per biomarker]}.
+    /// no event]], "z_max": [one per biomarker]}; or, with "model": "mixture" or
+    /// "ordinal", the other families (docs/formats.md).
     #[arg(long, value_name = "MODEL.json")]
     pub model: PathBuf,
 
@@ -82,8 +85,11 @@ impl ModelDataArgs {
     /// Reads the model, then the data columns it names.
     pub fn load(&self) -> Result<(ModelFile, DataTable), CliError> {
         let model = io::read_model(&self.model)?;
+        let Some(data_path) = &self.data else {
+            return Err(CliError::new("--data is required for a z-score model"));
+        };
         let data = io::read_data(
-            &self.data,
+            data_path,
             DataColumns::Named(&model.biomarkers),
             self.id_column.as_deref(),
         )?;

@@ -1,0 +1,165 @@
+//! `sustain evaluate` on the mixture and ordinal model families: the reference's
+//! log-likelihoods from model.json in each format (`../shared/data/golden_mixture`,
+//! `golden_ordinal`; skipped with a notice when absent), and bad inputs refused in
+//! one line naming file, row and column.
+
+mod common;
+
+use common::{ok, s, sustain, user_error, write};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn shared(name: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(name);
+    if dir.join("cases.json").exists() {
+        Some(dir)
+    } else {
+        eprintln!("NOTICE: ../shared/data/{name} not found; its golden tests skipped");
+        None
+    }
+}
+
+/// Every case of `dir/cases.json` through `sustain evaluate --model MODEL extra`.
+fn check_cases(dir: &Path, model: &Path, extra: &[&str]) {
+    let cases: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, case) in cases["cases"].as_array().unwrap().iter().enumerate() {
+        let seq = write(
+            tmp.path(),
+            &format!("case{i}.json"),
+            &serde_json::json!({"sequences": case["sequences"], "f": case["f"]}).to_string(),
+        );
+        let mut args = vec![
+            "evaluate",
+            "--model",
+            s(model),
+            "--sequences",
+            s(&seq),
+            "--id-column",
+            "id",
+        ];
+        args.extend_from_slice(extra);
+        let out: Value = serde_json::from_str(&ok(&sustain(&args))).unwrap();
+        let (got, want) = (
+            out["loglike"].as_f64().unwrap(),
+            case["loglike"].as_f64().unwrap(),
+        );
+        assert!(
+            ((got - want) / want).abs() < 1e-9,
+            "case {i}: {got} vs {want}"
+        );
+        let per: f64 = out["per_subject"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .sum();
+        assert!(
+            ((per - want) / want).abs() < 1e-9,
+            "case {i}: per-subject sum {per}"
+        );
+    }
+}
+
+#[test]
+fn mixture_model_json_gives_the_reference_loglikes() {
+    let Some(dir) = shared("golden_mixture") else {
+        return;
+    };
+    check_cases(&dir, &dir.join("model.json"), &[]);
+}
+
+#[test]
+fn ordinal_model_json_gives_the_reference_loglikes_both_ways() {
+    let Some(dir) = shared("golden_ordinal") else {
+        return;
+    };
+    let scores = dir.join("scores.csv");
+    check_cases(&dir, &dir.join("model.json"), &["--data", s(&scores)]);
+    check_cases(&dir, &dir.join("model_probabilities.json"), &[]);
+}
+
+/// A small mixture model in `dir`: two subjects, two biomarkers.
+fn mixture(dir: &Path, yes: &str, no: &str) -> PathBuf {
+    write(dir, "yes.csv", yes);
+    write(dir, "no.csv", no);
+    write(
+        dir,
+        "model.json",
+        r#"{"model": "mixture", "biomarkers": ["a", "b"], "p_event": "yes.csv", "p_no_event": "no.csv"}"#,
+    )
+}
+
+#[test]
+fn bad_mixture_and_family_inputs_are_one_line_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let seq = write(d, "seq.json", r#"{"sequences": [[1, 0]]}"#);
+    let good = "id,a,b\n1,0.5,0.2\n2,0.1,0.3\n";
+    let run = |model: &Path| {
+        sustain(&[
+            "evaluate",
+            "--model",
+            s(model),
+            "--sequences",
+            s(&seq),
+            "--id-column",
+            "id",
+        ])
+    };
+    // A negative likelihood: file, 1-based row and column.
+    let m = mixture(d, "id,a,b\n1,0.5,0.2\n2,-0.1,0.3\n", good);
+    user_error(
+        &run(&m),
+        &["yes.csv", "row 2", "column 'a'", "not negative"],
+    );
+    // Zero in both.
+    let m = mixture(
+        d,
+        "id,a,b\n1,0,0.2\n2,0.1,0.3\n",
+        "id,a,b\n1,0,0.2\n2,0.1,0.3\n",
+    );
+    user_error(&run(&m), &["yes.csv", "row 1", "column 'a'", "both 0"]);
+    // Mismatched ids.
+    let m = mixture(d, good, "id,a,b\n1,0.5,0.2\n3,0.1,0.3\n");
+    user_error(&run(&m), &["no.csv", "row 2", "id '3'"]);
+    // Unknown family.
+    let bad = write(
+        d,
+        "bad.json",
+        r#"{"model": "gaussian", "biomarkers": ["a"]}"#,
+    );
+    user_error(
+        &run(&bad),
+        &["bad.json", "unknown model family \"gaussian\""],
+    );
+    // A good one runs.
+    let m = mixture(d, good, good);
+    let out: Value = serde_json::from_str(&ok(&run(&m))).unwrap();
+    // p_event = p_no_event: every stage equally likely, so log p(x) = sum log p.
+    let want = (0.5f64 * 0.2).ln() + (0.1f64 * 0.3).ln();
+    assert!((out["loglike"].as_f64().unwrap() - want).abs() < 1e-12);
+    // Ordinal: a score outside 0..=3 in --data.
+    write(d, "scores.csv", "id,a,b\n1,0,1\n2,4,0\n");
+    let o = write(
+        d,
+        "ord.json",
+        r#"{"model": "ordinal", "biomarkers": ["a", "b"], "score_vals": [[1, 2, 3], [1, 2, 3]], "p_correct": 0.9}"#,
+    );
+    let seq6 = write(d, "seq6.json", r#"{"sequences": [[0, 1, 2, 3, 4, 5]]}"#);
+    let out = sustain(&[
+        "evaluate",
+        "--model",
+        s(&o),
+        "--sequences",
+        s(&seq6),
+        "--id-column",
+        "id",
+        "--data",
+        s(&d.join("scores.csv")),
+    ]);
+    user_error(&out, &["scores.csv", "row 2", "column 'a'", "whole number"]);
+}
