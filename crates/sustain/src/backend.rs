@@ -99,9 +99,60 @@ impl Engine {
         }
     }
 
-    /// Whether this is the CPU engine.
+    /// Whether this is the CPU engine (for reports: which engine ran; decisions go
+    /// through the capability methods below).
     pub fn is_cpu(&self) -> bool {
         matches!(self, Engine::Cpu)
+    }
+
+    /// How many E-M jobs (start points, splits) run at once on `threads` threads:
+    /// all threads on the CPU; on a batch engine at most [`MAX_BATCH_JOBS`], each
+    /// holding an evaluator of its own (one E-M call is too small to fill a GPU;
+    /// a few concurrent streams of calls hide its latency).
+    pub fn em_jobs_at_once(&self, threads: usize) -> usize {
+        match self {
+            Engine::Cpu => threads,
+            Engine::Batch { .. } => threads.min(MAX_BATCH_JOBS),
+        }
+    }
+
+    /// Whether E-M jobs borrow evaluators from a pool (a batch engine's evaluators
+    /// hold device memory) rather than make a fresh one each (the CPU's are cheap).
+    pub fn pools_evaluators(&self) -> bool {
+        matches!(self, Engine::Batch { .. })
+    }
+
+    /// Whether the work of several subtype counts (E-M, chains, output files) may
+    /// share the machine's threads at once: on the CPU yes; a batch engine runs
+    /// one subtype count after another, each filling the device.
+    pub fn shares_threads(&self) -> bool {
+        matches!(self, Engine::Cpu)
+    }
+
+    /// `log p(x_m)` per subject for `n` mixtures (`mixture(i)` makes the `i`-th):
+    /// on CPU threads, or in batches of [`TEST_BATCH`] on a batch engine (bounding
+    /// what is read back per call).
+    pub fn log_p_subjects_of<M: SustainModel>(
+        &self,
+        model: &Arc<M>,
+        n: usize,
+        mixture: impl Fn(usize) -> Mixture + Sync,
+        threads: usize,
+    ) -> Result<Vec<Vec<f64>>, ModelError> {
+        match self {
+            Engine::Cpu => Ok(sustain_cpu::parallel_map(n, threads, |i| {
+                model.log_p_subjects(&mixture(i))
+            })),
+            Engine::Batch { .. } => {
+                let mut evaluator = self.evaluator(model)?;
+                let mut out = Vec::with_capacity(n);
+                for start in (0..n).step_by(TEST_BATCH) {
+                    let batch: Vec<Mixture> = (start..(start + TEST_BATCH).min(n)).map(&mixture).collect();
+                    out.extend(evaluator.log_p_subjects_batch(&batch)?);
+                }
+                Ok(out)
+            }
+        }
     }
 
     /// A batch evaluator for `model`: the model's own single-thread evaluator on the
@@ -150,6 +201,13 @@ impl Engine {
         }
     }
 }
+
+/// Most E-M jobs that run at once on a batch engine.
+pub const MAX_BATCH_JOBS: usize = 8;
+
+/// Mixtures per batch-engine call when scoring many samples (bounds the
+/// per-subject read-back).
+pub const TEST_BATCH: usize = 256;
 
 /// The outcome of [`select`]: the engine, and a one-line notice when the requested
 /// backend was not available and the run falls back to the CPU.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use sustain_core::SustainModel;
-use sustain_model::{Dataset, Likelihood, Mixture};
+use sustain_model::{Dataset, Likelihood};
 use sustain_sampler::rng;
 
 /// Test-set indices of each fold: stratified by `labels` when given (each label's
@@ -192,8 +192,6 @@ fn fold_inputs(
     ))
 }
 
-/// Samples evaluated per batch-engine call (bounds the per-subject read-back).
-const TEST_BATCH: usize = 256;
 
 /// Test-set evaluation of one model on `engine` (`lik`: the test subjects): the mean
 /// over (thinned, spec section 7) samples of the total log-likelihood, and per
@@ -207,22 +205,12 @@ pub fn test_loglikes<M: SustainModel>(
 ) -> Result<(f64, Vec<f64>), Error> {
     let all = model.samples.len();
     let picks = evenly_spaced(&model.samples, all.div_ceil(cv_thin(all)));
-    let per_sample: Vec<Vec<f64>> = if engine.is_cpu() {
-        sustain_cpu::parallel_map(picks.len(), threads, |i| {
-            lik.log_p_subjects(&sample_mixture(lik.order(), &model.samples, picks[i]))
-        })
-    } else {
-        let mut evaluator = engine.evaluator(lik)?;
-        let mut out = Vec::with_capacity(picks.len());
-        for chunk in picks.chunks(TEST_BATCH) {
-            let mixtures: Vec<Mixture> = chunk
-                .iter()
-                .map(|&p| sample_mixture(lik.order(), &model.samples, p))
-                .collect();
-            out.extend(evaluator.log_p_subjects_batch(&mixtures)?);
-        }
-        out
-    };
+    let per_sample = engine.log_p_subjects_of(
+        lik,
+        picks.len(),
+        |i| sample_mixture(lik.order(), &model.samples, picks[i]),
+        threads,
+    )?;
     let n = per_sample.len() as f64;
     let loglike = per_sample
         .iter()

@@ -148,27 +148,16 @@ pub fn em<M: SustainModel, R: Rng + ?Sized>(
     Ok(current)
 }
 
-/// Most E-M jobs that run at once on a batch engine: each holds its own evaluator (a
-/// copy of the data and buffers on the device), and a few concurrent streams of calls
-/// already hide one call's latency.
-const MAX_BATCH_JOBS: usize = 8;
 
-/// Runs `n` independent jobs in parallel on CPU threads; results in job order. On a
-/// batch engine (the GPU) at most [`MAX_BATCH_JOBS`] run at once, each with its own
-/// evaluator: one E-M call (one event's candidate positions) is too small to fill a
-/// GPU, so concurrent jobs keep it busy while each waits for its results.
+/// Runs `n` independent jobs in parallel on CPU threads; results in job order; as
+/// many at once as the engine takes ([`Engine::em_jobs_at_once`]).
 fn parallel_jobs<T: Send>(
     config: &FitConfig,
     engine: &Engine,
     n: usize,
     job: impl Fn(usize) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
-    let threads = if engine.is_cpu() {
-        config.threads
-    } else {
-        config.threads.min(MAX_BATCH_JOBS)
-    };
-    sustain_cpu::parallel_map(n, threads, |i| {
+    sustain_cpu::parallel_map(n, engine.em_jobs_at_once(config.threads), |i| {
         let r = job(i);
         if let Some(p) = &config.em_progress {
             p.add(0, 1);
@@ -206,8 +195,8 @@ impl<'a, M: SustainModel> Evaluators<'a, M> {
         config: &FitConfig,
         rng: &mut R,
     ) -> Result<MlFit> {
-        if self.engine.is_cpu() {
-            let mut ev = M::batch_evaluator(self.lik);
+        if !self.engine.pools_evaluators() {
+            let mut ev = self.engine.evaluator(self.lik)?;
             return em(&**self.lik, ev.as_mut(), start, config, rng);
         }
         let poisoned = || ModelError::Backend("an E-M job panicked".into());

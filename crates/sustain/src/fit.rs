@@ -232,7 +232,7 @@ pub fn fit_with_engine_observed(
         progress,
         on_model,
     };
-    let models = if engine.is_cpu() && config.threads > 1 {
+    let models = if engine.shares_threads() && config.threads > 1 {
         run.all_em_then_all_chains()?
     } else {
         run.one_count_after_another(engine)?
@@ -419,6 +419,10 @@ fn fit_result(
     FitResult {
         version: SCHEMA_VERSION,
         biomarkers: input.biomarkers.to_vec(),
+        model: Some(crate::results::ModelDescriptor::Zscore {
+            z_vals: input.events.z_vals(),
+            z_max: input.events.z_max_all().to_vec(),
+        }),
         z_vals: input.events.z_vals(),
         z_max: input.events.z_max_all().to_vec(),
         events: input

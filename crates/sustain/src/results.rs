@@ -59,6 +59,27 @@ pub struct SubtypeModel {
     pub samples: MergedSamples,
 }
 
+/// Which model family a fit used, with its parameters: results.json's `"model"`,
+/// tagged by `"family"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "lowercase")]
+pub enum ModelDescriptor {
+    /// The z-score model (`z_vals`, `z_max`, as at the top level of the file).
+    Zscore {
+        /// Thresholds per biomarker (0 = no event).
+        z_vals: Vec<Vec<f64>>,
+        /// The value each biomarker reaches at the end of the disease.
+        z_max: Vec<f64>,
+    },
+    /// The event-based model (one event per biomarker).
+    Mixture,
+    /// The ordinal model.
+    Ordinal {
+        /// Scores of each biomarker's events (0 = no event).
+        score_vals: Vec<Vec<f64>>,
+    },
+}
+
 /// A whole fit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FitResult {
@@ -66,6 +87,11 @@ pub struct FitResult {
     pub version: u32,
     /// Biomarker names.
     pub biomarkers: Vec<String>,
+    /// The model family and its parameters. Files written before this field have
+    /// none: their `z_vals` and `z_max` describe a z-score model
+    /// ([`FitResult::model_descriptor`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelDescriptor>,
     /// `z_vals` of the model (biomarkers x levels, 0 = no event).
     pub z_vals: Vec<Vec<f64>>,
     /// `z_max` of the model.
@@ -78,6 +104,17 @@ pub struct FitResult {
     pub fingerprint: String,
     /// One model per subtype count, 1..=max.
     pub models: Vec<SubtypeModel>,
+}
+
+impl FitResult {
+    /// The model family and parameters, also for files written before
+    /// [`FitResult::model`] existed (a z-score model from `z_vals` and `z_max`).
+    pub fn model_descriptor(&self) -> ModelDescriptor {
+        self.model.clone().unwrap_or_else(|| ModelDescriptor::Zscore {
+            z_vals: self.z_vals.clone(),
+            z_max: self.z_max.clone(),
+        })
+    }
 }
 
 /// One subject's subtype and stage.

@@ -635,7 +635,7 @@ impl<'a> FitFolder<'a> {
         mut models: Vec<(usize, &SubtypeModel)>,
         threads: usize,
     ) -> Vec<(usize, ModelFiles)> {
-        if models.len() > 1 && self.engine.is_cpu() {
+        if models.len() > 1 && self.engine.shares_threads() {
             models.sort_by_key(|(_, m)| m.n_subtypes);
             let mut written = Vec::new();
             sustain_cpu::share_threads(
