@@ -25,6 +25,7 @@ pub mod data;
 pub mod event_based;
 pub mod events;
 pub mod incremental;
+#[macro_use]
 pub mod kernels;
 #[cfg(target_arch = "x86_64")]
 mod kernels_avx2;
@@ -33,6 +34,8 @@ mod kernels_avx512;
 pub mod likelihood;
 pub mod ordinal;
 pub mod prefix;
+mod prefix_chain;
+mod prefix_lanes;
 mod screen;
 mod seam;
 pub mod simulate;

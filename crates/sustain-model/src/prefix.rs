@@ -5,8 +5,12 @@
 //! prefix sums along the sequence.
 
 use crate::error::{ModelError, Result};
+use crate::kernels::LANES;
+use crate::prefix_chain::PrefixShard;
+use crate::prefix_lanes::PrefixLanes;
 use crate::sequence::Sequence;
-use sustain_core::{EventOrder, StageModel, SustainModel};
+use std::sync::Arc;
+use sustain_core::{neumaier_sum, EventOrder, Mixture, ShardState, StageModel, SustainModel};
 
 /// Smallest probability taken in logarithms: a zero factor becomes `ln` of the
 /// smallest normal number (about -708), so a stage it rules out gets a weight of
@@ -43,6 +47,8 @@ pub struct PrefixModel {
     delta: Vec<f64>,
     /// Per subject: the log-likelihood at stage 0 and the stage prior `-ln(N + 1)`.
     offset: Vec<f64>,
+    /// `delta` in groups of subjects, event-major, for the vectorised paths.
+    lanes: PrefixLanes,
 }
 
 impl PrefixModel {
@@ -68,6 +74,7 @@ impl PrefixModel {
         let prior = -(order.n_stages() as f64).ln();
         Ok(Self {
             family,
+            lanes: PrefixLanes::new(&delta, n_subjects, n),
             order,
             n_subjects,
             delta,
@@ -109,15 +116,10 @@ impl StageModel for PrefixModel {
         }
     }
     fn subject_loglikes(&self, sequence: &Sequence, out: &mut [f64]) {
-        let ns = self.order.n_stages();
-        let order = sequence.order_u16();
-        let mut row = vec![0.0; ns];
-        for (m, o) in out.iter_mut().take(self.n_subjects).enumerate() {
-            self.subject_stages(m, order, &mut row);
-            let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let sum: f64 = row.iter().map(|v| (v - max).exp()).sum();
-            *o = max + sum.ln();
-        }
+        let mut padded = vec![0.0; self.lanes.n_groups * LANES];
+        self.lanes.subtype_lse(sequence.order_u16(), &mut padded);
+        let n = out.len().min(self.n_subjects);
+        out[..n].copy_from_slice(&padded[..n]);
     }
     fn subset(&self, subjects: &[usize]) -> Result<Self> {
         let n = self.order.n_events();
@@ -130,14 +132,16 @@ impl StageModel for PrefixModel {
         if subjects.is_empty() {
             return Err(ModelError::NoSubjects);
         }
+        let delta: Vec<f64> = subjects
+            .iter()
+            .flat_map(|&m| self.delta[m * n..(m + 1) * n].iter().copied())
+            .collect();
         Ok(Self {
             family: self.family.clone(),
             order: self.order.clone(),
             n_subjects: subjects.len(),
-            delta: subjects
-                .iter()
-                .flat_map(|&m| self.delta[m * n..(m + 1) * n].iter().copied())
-                .collect(),
+            lanes: PrefixLanes::new(&delta, subjects.len(), n),
+            delta,
             offset: subjects.iter().map(|&m| self.offset[m]).collect(),
         })
     }
@@ -146,4 +150,52 @@ impl StageModel for PrefixModel {
     }
 }
 
-impl SustainModel for PrefixModel {}
+impl PrefixModel {
+    /// The subject-blocked layout.
+    pub(crate) fn lanes(&self) -> &PrefixLanes {
+        &self.lanes
+    }
+
+    /// Each subtype's per-subject `log sum_k`, padded to whole groups.
+    fn subtype_lses(&self, mixture: &Mixture) -> Vec<Vec<f64>> {
+        mixture
+            .sequences()
+            .iter()
+            .map(|s| {
+                let mut v = vec![0.0; self.lanes.n_groups * LANES];
+                self.lanes.subtype_lse(s.order_u16(), &mut v);
+                v
+            })
+            .collect()
+    }
+
+    /// `log p(x_m)` per subject from each subtype's padded `log sum_k` values.
+    pub(crate) fn mix_subjects(&self, log_f: &[f64], lse: &[&[f64]]) -> Vec<f64> {
+        let mut mix = vec![0.0; self.lanes.n_groups * LANES];
+        crate::kernels::mixture(self.lanes.isa, log_f, lse, &mut mix);
+        mix.truncate(self.n_subjects);
+        for (v, o) in mix.iter_mut().zip(&self.offset) {
+            *v += o;
+        }
+        mix
+    }
+}
+
+/// Per-subtype `ln f`.
+pub(crate) fn log_fractions(mixture: &Mixture) -> Vec<f64> {
+    mixture.fractions().iter().map(|f| f.ln()).collect()
+}
+
+impl SustainModel for PrefixModel {
+    fn loglike(&self, mixture: &Mixture) -> f64 {
+        neumaier_sum(&self.log_p_subjects(mixture))
+    }
+    fn log_p_subjects(&self, mixture: &Mixture) -> Vec<f64> {
+        let lse = self.subtype_lses(mixture);
+        let refs: Vec<&[f64]> = lse.iter().map(Vec::as_slice).collect();
+        self.mix_subjects(&log_fractions(mixture), &refs)
+    }
+    fn shard_state(model: Arc<Self>, start: &Mixture) -> Box<dyn ShardState> {
+        Box::new(PrefixShard::new(model, start))
+    }
+}
