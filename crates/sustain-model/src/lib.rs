@@ -35,6 +35,7 @@ pub mod likelihood;
 pub mod ordinal;
 pub mod prefix;
 mod prefix_chain;
+mod prefix_em;
 mod prefix_lanes;
 mod screen;
 mod seam;

@@ -7,10 +7,13 @@
 use crate::error::{ModelError, Result};
 use crate::kernels::LANES;
 use crate::prefix_chain::PrefixShard;
+use crate::prefix_em::PrefixBatch;
 use crate::prefix_lanes::PrefixLanes;
 use crate::sequence::Sequence;
 use std::sync::Arc;
-use sustain_core::{neumaier_sum, EventOrder, Mixture, ShardState, StageModel, SustainModel};
+use sustain_core::{
+    neumaier_sum, BatchEvaluator, EventOrder, Mixture, ShardState, StageModel, SustainModel,
+};
 
 /// Smallest probability taken in logarithms: a zero factor becomes `ln` of the
 /// smallest normal number (about -708), so a stage it rules out gets a weight of
@@ -151,6 +154,11 @@ impl StageModel for PrefixModel {
 }
 
 impl PrefixModel {
+    /// `delta[m * N + e]`, subject-major.
+    pub(crate) fn deltas(&self) -> &[f64] {
+        &self.delta
+    }
+
     /// The subject-blocked layout.
     pub(crate) fn lanes(&self) -> &PrefixLanes {
         &self.lanes
@@ -197,5 +205,8 @@ impl SustainModel for PrefixModel {
     }
     fn shard_state(model: Arc<Self>, start: &Mixture) -> Box<dyn ShardState> {
         Box::new(PrefixShard::new(model, start))
+    }
+    fn batch_evaluator(model: &Arc<Self>) -> Box<dyn BatchEvaluator + Send> {
+        Box::new(PrefixBatch::new(Arc::clone(model)))
     }
 }

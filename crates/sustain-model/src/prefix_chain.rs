@@ -88,7 +88,8 @@ impl Subtype {
         let n_groups = self.lse.len() / LANES;
         let (c0, c1) = (dirty.lo / CHUNK, dirty.hi / CHUNK);
         for g in 0..n_groups {
-            let rows = (g * sh.n_stages + dirty.lo) * LANES..(g * sh.n_stages + dirty.hi + 1) * LANES;
+            let rows =
+                (g * sh.n_stages + dirty.lo) * LANES..(g * sh.n_stages + dirty.hi + 1) * LANES;
             self.v[rows.clone()].copy_from_slice(&src.v[rows.clone()]);
             self.t[rows.clone()].copy_from_slice(&src.t[rows]);
             let chunks = (g * sh.n_chunks + c0) * LANES..(g * sh.n_chunks + c1 + 1) * LANES;
@@ -369,4 +370,3 @@ impl ShardState for PrefixShard {
         &self.partials
     }
 }
-

@@ -140,11 +140,8 @@ fn chain_state_matches_the_generic_cached_shard() {
         for k in [1, 3] {
             let mut cur = random_mixture(&model, k, &mut rng);
             let mut fast = PrefixModel::shard_state(Arc::clone(&model), &cur);
-            let mut slow = generic::CachedShard::new(
-                Arc::clone(&model),
-                &cur,
-                PrefixModel::SHARD_BLOCK,
-            );
+            let mut slow =
+                generic::CachedShard::new(Arc::clone(&model), &cur, PrefixModel::SHARD_BLOCK);
             assert_eq!(fast.partials().len(), model.n_subjects().div_ceil(64));
             for _ in 0..300 {
                 let (next, changed) = propose(&model, &cur, &mut rng);
@@ -175,4 +172,67 @@ fn chain_state_matches_the_generic_cached_shard() {
             }
         }
     }
+}
+
+/// A model where event 0 changes nothing (every position of it ties).
+fn tied_model() -> PrefixModel {
+    let mut rng = Pcg64::seed_from_u64(5);
+    let (n, b) = (90, 8);
+    let yes = Array2::from_shape_fn((n, b), |_| rng.gen_range(0.01..1.0));
+    let mut no = Array2::from_shape_fn((n, b), |_| rng.gen_range(0.01..1.0));
+    for m in 0..n {
+        no[[m, 0]] = yes[[m, 0]];
+    }
+    event_based(yes.view(), no.view()).unwrap()
+}
+
+#[test]
+fn em_choice_matches_exact_scoring() {
+    let mut rng = Pcg64::seed_from_u64(33);
+    let mut all = models();
+    all.push(("tied", tied_model()));
+    let mut screened_ties = 0;
+    for (name, model) in all {
+        let model = Arc::new(model);
+        let mut fast = PrefixModel::batch_evaluator(&model);
+        let mut exact = generic::Batch::new(Arc::clone(&model));
+        for k in [1, 3] {
+            let mix = random_mixture(&model, k, &mut rng);
+            for s in 0..k {
+                for e in 0..model.order().n_events() {
+                    let seq = &mix.sequences()[s];
+                    let allowed = seq.allowed_positions(model.order(), e);
+                    let mut candidates: Vec<Sequence> = allowed
+                        .map(|to| {
+                            let mut c = seq.clone();
+                            c.move_unchecked(e, to);
+                            c
+                        })
+                        .collect();
+                    if rng.gen_bool(0.2) {
+                        candidates.reverse();
+                    }
+                    if candidates.len() < 2 {
+                        continue;
+                    }
+                    let scores = exact
+                        .loglike_subtype_candidates(&mix, s, &candidates)
+                        .unwrap();
+                    let want = first_max(&scores);
+                    let got = fast.best_subtype_candidate(&mix, s, &candidates).unwrap();
+                    assert_eq!(got, want, "{name}: subtype {s}, event {e}");
+                    let ties = scores.iter().filter(|&&v| v == scores[want]).count();
+                    if ties > 1 {
+                        screened_ties += 1;
+                    }
+                    // Its exact scores are the generic ones.
+                    let own = fast
+                        .loglike_subtype_candidates(&mix, s, &candidates)
+                        .unwrap();
+                    assert_eq!(own, scores);
+                }
+            }
+        }
+    }
+    eprintln!("{screened_ties} candidate lists with exact ties");
 }
