@@ -64,6 +64,31 @@ fn bench_model(c: &mut Criterion, name: &str, model: PrefixModel) {
         .measurement_time(std::time::Duration::from_secs(3));
     group.bench_function("loglike", |b| b.iter(|| model.loglike(&mix)));
 
+    // One proposal's evaluation in the chain state (each subtype's event moved by
+    // one place, fractions kept), then dropped.
+    let proposals: Vec<Mixture> = (0..64)
+        .map(|i| {
+            let mut p = mix.clone();
+            for seq in p.sequences_mut() {
+                let e = seq.event_at((i * 7) % (seq.len() - 1));
+                let to = seq.position(e) + 1;
+                seq.move_unchecked(e, to);
+            }
+            p
+        })
+        .collect();
+    let mut state = PrefixModel::shard_state(Arc::clone(&model), &mix);
+    let mut next = 0;
+    group.bench_function("chain_propose", |b| {
+        b.iter(|| {
+            next = (next + 1) % proposals.len();
+            state.propose_shard(&proposals[next], &[true; 3]);
+            let total = neumaier_sum(state.partials());
+            state.reject();
+            total
+        })
+    });
+
     let iterations = 2000;
     let steps = StepSizes::initial(3, model.order().n_events());
     group.throughput(Throughput::Elements(iterations as u64));

@@ -53,7 +53,9 @@ def time_model(name, sustain, data, n_events, n_subtypes, rng, quick):
     reps = 3 if quick else 20
     t_ll = best_of(lambda: sustain._calculate_likelihood(data, seq, f), reps)
     iters = 50 if quick else 500
-    seq_sigma, f_sigma = 1.0, 0.01
+    # The ordinal model indexes seq_sigma per subtype and event.
+    seq_sigma = 1.0 if name.startswith("mixture") else np.ones((n_subtypes, n_events))
+    f_sigma = 0.01
     t_mcmc = best_of(lambda: sustain._perform_mcmc(data, seq, f, iters, seq_sigma, f_sigma), 1 if quick else 3)
     t_em = best_of(lambda: sustain._optimise_parameters(data, seq, f, np.random.default_rng(5)), 1 if quick else 2)
     print(json.dumps({"model": name, "loglike_s": t_ll, "mcmc_iter_s": t_mcmc / iters,

@@ -87,13 +87,15 @@ impl Subtype {
         self.reference.copy_from_slice(&src.reference);
         let n_groups = self.lse.len() / LANES;
         let (c0, c1) = (dirty.lo / CHUNK, dirty.hi / CHUNK);
+        // Row by row: a few lanes per group, where a slice copy would call memmove.
         for g in 0..n_groups {
-            let rows =
-                (g * sh.n_stages + dirty.lo) * LANES..(g * sh.n_stages + dirty.hi + 1) * LANES;
-            self.v[rows.clone()].copy_from_slice(&src.v[rows.clone()]);
-            self.t[rows.clone()].copy_from_slice(&src.t[rows]);
-            let chunks = (g * sh.n_chunks + c0) * LANES..(g * sh.n_chunks + c1 + 1) * LANES;
-            self.cs[chunks.clone()].copy_from_slice(&src.cs[chunks]);
+            for k in g * sh.n_stages + dirty.lo..=g * sh.n_stages + dirty.hi {
+                put(&mut self.v, k, &lanes_at(&src.v, k));
+                put(&mut self.t, k, &lanes_at(&src.t, k));
+            }
+            for c in g * sh.n_chunks + c0..=g * sh.n_chunks + c1 {
+                put(&mut self.cs, c, &lanes_at(&src.cs, c));
+            }
         }
         for &g in &dirty.rebuilt {
             let rows = g * sh.n_stages * LANES..(g + 1) * sh.n_stages * LANES;
@@ -149,27 +151,38 @@ fn rebuild_group<F: MulAdd>(lanes: &PrefixLanes, st: &mut Subtype, g: usize, sh:
 
 #[inline(always)]
 fn chunk_sum(st: &mut Subtype, g: usize, c: usize, sh: Shape) {
-    let mut s = [0.0; LANES];
-    for k in c * CHUNK..((c + 1) * CHUNK).min(sh.n_stages) {
-        let t = lanes_at(&st.t, g * sh.n_stages + k);
+    let rows = c * CHUNK..((c + 1) * CHUNK).min(sh.n_stages);
+    let base = g * sh.n_stages;
+    put(
+        &mut st.cs,
+        g * sh.n_chunks + c,
+        &pairwise(&st.t, base + rows.start, rows.len()),
+    );
+}
+
+/// Sum of `n` consecutive rows from `first`, over four accumulators (short
+/// dependency chains; the same order whatever called it).
+#[inline(always)]
+fn pairwise(v: &[f64], first: usize, n: usize) -> Lanes {
+    let mut acc = [[0.0; LANES]; 4];
+    for i in 0..n {
+        let r = lanes_at(v, first + i);
         for l in 0..LANES {
-            s[l] += t[l];
+            acc[i % 4][l] += r[l];
         }
     }
-    put(&mut st.cs, g * sh.n_chunks + c, &s);
+    let mut s = [0.0; LANES];
+    for l in 0..LANES {
+        s[l] = (acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]);
+    }
+    s
 }
 
 /// The chunks' total; `lse = reference + ln(total)`. False (nothing written) when
 /// the total is below [`SUM_FLOOR`] in some lane.
 #[inline(always)]
 fn finish_lse<F: MulAdd>(st: &mut Subtype, g: usize, sh: Shape) -> bool {
-    let mut s = [0.0; LANES];
-    for c in 0..sh.n_chunks {
-        let x = lanes_at(&st.cs, g * sh.n_chunks + c);
-        for l in 0..LANES {
-            s[l] += x[l];
-        }
-    }
+    let s = pairwise(&st.cs, g * sh.n_chunks, sh.n_chunks);
     if s.iter().any(|&x| !(x >= SUM_FLOOR)) {
         return false;
     }

@@ -91,35 +91,42 @@ fn subtype_lse_body<F: MulAdd>(lanes: &PrefixLanes, order: &[u16], out: &mut [f6
     let n = lanes.n_events;
     let mut scratch = vec![0.0; (n + 1) * LANES];
     let mut g = 0;
-    // Two groups at a time: four independent multiply-add chains on AVX2.
-    while g + 1 < lanes.n_groups {
-        let (r0, r1) = (
-            &lanes.ratio[g * n * LANES..(g + 1) * n * LANES],
-            &lanes.ratio[(g + 1) * n * LANES..(g + 2) * n * LANES],
-        );
-        let mut h0 = [1.0; LANES];
-        let mut h1 = [1.0; LANES];
-        for &e in order.iter().rev() {
-            let (a, b) = (row(r0, e as usize), row(r1, e as usize));
-            for l in 0..LANES {
-                h0[l] = F::fma(a[l], h0[l], 1.0);
-                h1[l] = F::fma(b[l], h1[l], 1.0);
-            }
-        }
-        finish_group::<F>(lanes, g, order, h0, &mut scratch, out);
-        finish_group::<F>(lanes, g + 1, order, h1, &mut scratch, out);
-        g += 2;
+    // Four groups at a time: eight independent multiply-add chains on AVX2, enough
+    // to hide the latency of each.
+    while g + BLOCK <= lanes.n_groups {
+        horner_block::<F, BLOCK>(lanes, g, order, &mut scratch, out);
+        g += BLOCK;
     }
-    if g < lanes.n_groups {
-        let r0 = &lanes.ratio[g * n * LANES..(g + 1) * n * LANES];
-        let mut h0 = [1.0; LANES];
-        for &e in order.iter().rev() {
-            let a = row(r0, e as usize);
+    while g < lanes.n_groups {
+        horner_block::<F, 1>(lanes, g, order, &mut scratch, out);
+        g += 1;
+    }
+}
+
+/// Groups interleaved by the Horner kernel.
+const BLOCK: usize = 4;
+
+#[inline(always)]
+fn horner_block<F: MulAdd, const B: usize>(
+    lanes: &PrefixLanes,
+    g: usize,
+    order: &[u16],
+    scratch: &mut [f64],
+    out: &mut [f64],
+) {
+    let stride = lanes.n_events * LANES;
+    let ratio = &lanes.ratio[g * stride..(g + B) * stride];
+    let mut h = [[1.0; LANES]; B];
+    for &e in order.iter().rev() {
+        for b in 0..B {
+            let r = row(&ratio[b * stride..(b + 1) * stride], e as usize);
             for l in 0..LANES {
-                h0[l] = F::fma(a[l], h0[l], 1.0);
+                h[b][l] = F::fma(r[l], h[b][l], 1.0);
             }
         }
-        finish_group::<F>(lanes, g, order, h0, &mut scratch, out);
+    }
+    for b in 0..B {
+        finish_group::<F>(lanes, g + b, order, h[b], scratch, out);
     }
 }
 
