@@ -1,5 +1,5 @@
-//! The event-based (mixture) and ordinal models (issue 24's workloads, data
-//! simulated here with fixed seeds):
+//! The event-based (mixture) and ordinal models (issue 24's workloads,
+//! `sustain_model::prefix_workloads`, simulated from fixed seeds):
 //! - mixture: 2000 subjects x 50 biomarkers, 3 subtypes; `p_event` and
 //!   `p_no_event` from Gaussian densities (event N(2, 1), no event N(0, 1)) of
 //!   values drawn from N(1, 1.5);
@@ -10,50 +10,18 @@
 //! (`sustain_sampler::run_chain` over `SustainModel::chain_evaluator`, the
 //! reference's moves, step sizes 1 and 0.01; throughput in iterations), and one
 //! E-M pass (`sustain::em::em_pass` with `SustainModel::batch_evaluator`).
-//! `benches/reference/prefix_side_by_side.sh` runs these next to pySuStaIn.
+//! `benches/reference/prefix_side_by_side.sh` times the same operations next to
+//! pySuStaIn's (`examples/prefix_timing.rs`, thread CPU time).
 //!
 //! `cargo bench --bench prefix`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ndarray::Array2;
-use rand::{Rng, SeedableRng};
-use rand_distr::{Distribution, Normal};
+use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use std::sync::Arc;
+use sustain_model::prefix_workloads::{mixture_workload, ordinal_workload, start};
 use sustain_model::*;
 use sustain_sampler::{run_chain, ProposalMode, StepSizes};
-
-fn gaussian(x: f64, mu: f64) -> f64 {
-    (-(x - mu) * (x - mu) / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt()
-}
-
-fn mixture_workload() -> PrefixModel {
-    let (m, b) = (2000, 50);
-    let mut rng = Pcg64::seed_from_u64(24);
-    let normal = Normal::new(1.0, 1.5).unwrap();
-    let x = Array2::from_shape_fn((m, b), |_| normal.sample(&mut rng));
-    let yes = x.mapv(|v| gaussian(v, 2.0));
-    let no = x.mapv(|v| gaussian(v, 0.0));
-    event_based(yes.view(), no.view()).unwrap()
-}
-
-fn ordinal_workload() -> PrefixModel {
-    let (m, b) = (1000, 10);
-    let mut rng = Pcg64::seed_from_u64(25);
-    let score_vals = vec![vec![1.0, 2.0, 3.0]; b];
-    let scores = Array2::from_shape_fn((m, b), |_| rng.gen_range(0..4) as f64);
-    let (p_normal, p_score) = score_probabilities(&score_vals, scores.view(), 0.9).unwrap();
-    let views: Vec<_> = p_score.iter().map(|a| a.view()).collect();
-    ordinal(&score_vals, p_normal.view(), &views).unwrap()
-}
-
-fn start(model: &PrefixModel, seed: u64) -> Mixture {
-    let mut rng = Pcg64::seed_from_u64(seed);
-    let seqs = (0..3)
-        .map(|_| Sequence::random(model.order(), &mut rng))
-        .collect();
-    Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap()
-}
 
 fn bench_model(c: &mut Criterion, name: &str, model: PrefixModel) {
     let model = Arc::new(model);

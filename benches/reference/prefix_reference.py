@@ -2,7 +2,9 @@
 benches/prefix.rs (same shapes, same kind of simulated data; not the same
 random numbers): one `_calculate_likelihood`, `_perform_mcmc` per iteration,
 and one `_optimise_parameters` (MixtureSustain with use_dp=True; OrdinalSustain
-has no use_dp). Prints one JSON object per line.
+has no use_dp), each the best of a few runs in thread CPU time. Prints one JSON
+object per line. Single-threaded numpy (OPENBLAS_NUM_THREADS=1 etc., as the
+driver sets) keeps thread CPU time the whole cost.
 
 Run it with the reference installed (see docs/performance.md), from outside
 its clone:  V/bin/python benches/reference/prefix_reference.py [--quick]
@@ -20,11 +22,13 @@ from pySuStaIn.OrdinalSustain import OrdinalSustain
 
 
 def best_of(fn, repeats):
+    # Thread CPU time, as examples/prefix_timing.rs measures ours: other load on
+    # the machine does not count.
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.thread_time() - t0)
     return min(times)
 
 

@@ -37,6 +37,7 @@ pub mod prefix;
 mod prefix_chain;
 mod prefix_em;
 mod prefix_lanes;
+pub mod prefix_workloads;
 mod screen;
 mod seam;
 pub mod simulate;

@@ -164,17 +164,13 @@ impl PrefixModel {
         &self.lanes
     }
 
-    /// Each subtype's per-subject `log sum_k`, padded to whole groups.
-    fn subtype_lses(&self, mixture: &Mixture) -> Vec<Vec<f64>> {
-        mixture
-            .sequences()
-            .iter()
-            .map(|s| {
-                let mut v = vec![0.0; self.lanes.n_groups * LANES];
-                self.lanes.subtype_lse(s.order_u16(), &mut v);
-                v
-            })
-            .collect()
+    /// Each subtype's per-subject `log sum_k`, padded to whole groups, one row
+    /// per subtype.
+    fn subtype_lses(&self, mixture: &Mixture) -> Vec<f64> {
+        let orders: Vec<&[u16]> = mixture.sequences().iter().map(|s| s.order_u16()).collect();
+        let mut v = vec![0.0; orders.len() * self.lanes.n_groups * LANES];
+        self.lanes.subtypes_lse(&orders, &mut v);
+        v
     }
 
     /// `log p(x_m)` per subject from each subtype's padded `log sum_k` values.
@@ -200,7 +196,7 @@ impl SustainModel for PrefixModel {
     }
     fn log_p_subjects(&self, mixture: &Mixture) -> Vec<f64> {
         let lse = self.subtype_lses(mixture);
-        let refs: Vec<&[f64]> = lse.iter().map(Vec::as_slice).collect();
+        let refs: Vec<&[f64]> = lse.chunks(self.lanes.n_groups * LANES).collect();
         self.mix_subjects(&log_fractions(mixture), &refs)
     }
     fn shard_state(model: Arc<Self>, start: &Mixture) -> Box<dyn ShardState> {

@@ -70,15 +70,24 @@ impl PrefixLanes {
     /// `log sum_k exp(v_k)` per subject of every group for the sequence `order`,
     /// into `out` (`n_groups * LANES`, padding lanes included).
     pub(crate) fn subtype_lse(&self, order: &[u16], out: &mut [f64]) {
-        assert!(order.len() == self.n_events && out.len() >= self.n_groups * LANES);
-        assert!(order.iter().all(|&e| (e as usize) < self.n_events));
-        subtype_lse_dispatch(self.isa, self, order, out)
+        self.subtypes_lse(&[order], out)
+    }
+
+    /// [`Self::subtype_lse`] of several sequences at once, into consecutive
+    /// padded rows of `out`: each block of groups is read once for all of them.
+    pub(crate) fn subtypes_lse(&self, orders: &[&[u16]], out: &mut [f64]) {
+        assert!(out.len() >= orders.len() * self.n_groups * LANES);
+        for order in orders {
+            assert!(order.len() == self.n_events);
+            assert!(order.iter().all(|&e| (e as usize) < self.n_events));
+        }
+        subtypes_lse_dispatch(self.isa, self, orders, out)
     }
 }
 
 multiversion!(
-    /// [`PrefixLanes::subtype_lse`] (generic code).
-    fn subtype_lse_dispatch(lanes: &PrefixLanes, order: &[u16], out: &mut [f64]) => subtype_lse_body
+    /// [`PrefixLanes::subtypes_lse`] (generic code).
+    fn subtypes_lse_dispatch(lanes: &PrefixLanes, orders: &[&[u16]], out: &mut [f64]) => subtypes_lse_body
 );
 
 #[inline(always)]
@@ -87,19 +96,26 @@ fn row(v: &[f64], i: usize) -> &Lanes {
 }
 
 #[inline(always)]
-fn subtype_lse_body<F: MulAdd>(lanes: &PrefixLanes, order: &[u16], out: &mut [f64]) {
+fn subtypes_lse_body<F: MulAdd>(lanes: &PrefixLanes, orders: &[&[u16]], out: &mut [f64]) {
     let n = lanes.n_events;
+    let padded = lanes.n_groups * LANES;
     let mut scratch = vec![0.0; (n + 1) * LANES];
     let mut g = 0;
     // Four groups at a time: eight independent multiply-add chains on AVX2, enough
-    // to hide the latency of each.
-    while g + BLOCK <= lanes.n_groups {
-        horner_block::<F, BLOCK>(lanes, g, order, &mut scratch, out);
-        g += BLOCK;
-    }
+    // to hide the latency of each; every sequence while the block is in cache.
     while g < lanes.n_groups {
-        horner_block::<F, 1>(lanes, g, order, &mut scratch, out);
-        g += 1;
+        let full = g + BLOCK <= lanes.n_groups;
+        for (s, order) in orders.iter().enumerate() {
+            let o = &mut out[s * padded..(s + 1) * padded];
+            if full {
+                horner_block::<F, BLOCK>(lanes, g, order, &mut scratch, o);
+            } else {
+                for h in g..lanes.n_groups {
+                    horner_block::<F, 1>(lanes, h, order, &mut scratch, o);
+                }
+            }
+        }
+        g += BLOCK;
     }
 }
 
