@@ -27,11 +27,12 @@ const EXP_CEIL: f64 = 680.0;
 #[derive(Clone)]
 struct Subtype {
     order: Vec<u16>,
-    /// `v[(g * n_stages + k) * LANES + l]`: stage values (stage 0 is 0).
+    /// `v[(k * n_groups + g) * LANES + l]`: stage values (stage 0 is 0), stage-major
+    /// so that one stage of every group is contiguous.
     v: Vec<f64>,
     /// `exp(v - reference)`, same layout.
     t: Vec<f64>,
-    /// Sums of `t` over chunks of [`CHUNK`] stages, `[g][chunk][lane]`.
+    /// Sums of `t` over chunks of [`CHUNK`] stages, `[chunk][g][lane]`.
     cs: Vec<f64>,
     /// Per subject (padded): the reference of its terms.
     reference: Vec<f64>,
@@ -52,6 +53,7 @@ struct Dirty {
 struct Shape {
     n_stages: usize,
     n_chunks: usize,
+    n_groups: usize,
 }
 
 impl Shape {
@@ -60,7 +62,20 @@ impl Shape {
         Self {
             n_stages,
             n_chunks: n_stages.div_ceil(CHUNK),
+            n_groups: lanes.n_groups,
         }
+    }
+
+    /// Row of stage `k` of group `g` in `v` and `t`.
+    #[inline(always)]
+    fn row(self, g: usize, k: usize) -> usize {
+        k * self.n_groups + g
+    }
+
+    /// Row of chunk `c` of group `g` in `cs`.
+    #[inline(always)]
+    fn chunk(self, g: usize, c: usize) -> usize {
+        c * self.n_groups + g
     }
 }
 
@@ -85,24 +100,23 @@ impl Subtype {
         self.order.copy_from_slice(&src.order);
         self.lse.copy_from_slice(&src.lse);
         self.reference.copy_from_slice(&src.reference);
-        let n_groups = self.lse.len() / LANES;
         let (c0, c1) = (dirty.lo / CHUNK, dirty.hi / CHUNK);
         // Row by row: a few lanes per group, where a slice copy would call memmove.
-        for g in 0..n_groups {
-            for k in g * sh.n_stages + dirty.lo..=g * sh.n_stages + dirty.hi {
-                put(&mut self.v, k, &lanes_at(&src.v, k));
-                put(&mut self.t, k, &lanes_at(&src.t, k));
-            }
-            for c in g * sh.n_chunks + c0..=g * sh.n_chunks + c1 {
-                put(&mut self.cs, c, &lanes_at(&src.cs, c));
-            }
-        }
+        let rows = sh.row(0, dirty.lo) * LANES..sh.row(0, dirty.hi + 1) * LANES;
+        self.v[rows.clone()].copy_from_slice(&src.v[rows.clone()]);
+        self.t[rows.clone()].copy_from_slice(&src.t[rows]);
+        let chunks = sh.chunk(0, c0) * LANES..sh.chunk(0, c1 + 1) * LANES;
+        self.cs[chunks.clone()].copy_from_slice(&src.cs[chunks]);
         for &g in &dirty.rebuilt {
-            let rows = g * sh.n_stages * LANES..(g + 1) * sh.n_stages * LANES;
-            self.v[rows.clone()].copy_from_slice(&src.v[rows.clone()]);
-            self.t[rows.clone()].copy_from_slice(&src.t[rows]);
-            let chunks = g * sh.n_chunks * LANES..(g + 1) * sh.n_chunks * LANES;
-            self.cs[chunks.clone()].copy_from_slice(&src.cs[chunks]);
+            for k in 0..sh.n_stages {
+                let r = sh.row(g, k);
+                put(&mut self.v, r, &lanes_at(&src.v, r));
+                put(&mut self.t, r, &lanes_at(&src.t, r));
+            }
+            for c in 0..sh.n_chunks {
+                let r = sh.chunk(g, c);
+                put(&mut self.cs, r, &lanes_at(&src.cs, r));
+            }
         }
     }
 }
@@ -122,26 +136,25 @@ fn put(v: &mut [f64], i: usize, x: &Lanes) {
 #[inline(always)]
 fn rebuild_group<F: MulAdd>(lanes: &PrefixLanes, st: &mut Subtype, g: usize, sh: Shape) {
     let delta = lanes.group_delta(g);
-    let base = g * sh.n_stages;
     let mut acc = [0.0; LANES];
     let mut max = [0.0f64; LANES];
-    put(&mut st.v, base, &acc);
+    put(&mut st.v, sh.row(g, 0), &acc);
     for (k, &e) in st.order.iter().enumerate() {
         let d = lanes_at(delta, e as usize);
         for l in 0..LANES {
             acc[l] += d[l];
             max[l] = max[l].max(acc[l]);
         }
-        put(&mut st.v, base + k + 1, &acc);
+        put(&mut st.v, sh.row(g, k + 1), &acc);
     }
     put(&mut st.reference, g, &max);
     for k in 0..sh.n_stages {
-        let v = lanes_at(&st.v, base + k);
+        let v = lanes_at(&st.v, sh.row(g, k));
         let mut d = [0.0; LANES];
         for l in 0..LANES {
             d[l] = v[l] - max[l];
         }
-        put(&mut st.t, base + k, &exp_lanes::<F>(d));
+        put(&mut st.t, sh.row(g, k), &exp_lanes::<F>(d));
     }
     for c in 0..sh.n_chunks {
         chunk_sum(st, g, c, sh);
@@ -152,21 +165,20 @@ fn rebuild_group<F: MulAdd>(lanes: &PrefixLanes, st: &mut Subtype, g: usize, sh:
 #[inline(always)]
 fn chunk_sum(st: &mut Subtype, g: usize, c: usize, sh: Shape) {
     let rows = c * CHUNK..((c + 1) * CHUNK).min(sh.n_stages);
-    let base = g * sh.n_stages;
     put(
         &mut st.cs,
-        g * sh.n_chunks + c,
-        &pairwise(&st.t, base + rows.start, rows.len()),
+        sh.chunk(g, c),
+        &pairwise(&st.t, sh.row(g, rows.start), rows.len(), sh.n_groups),
     );
 }
 
-/// Sum of `n` consecutive rows from `first`, over four accumulators (short
+/// Sum of `n` rows `stride` apart from `first`, over four accumulators (short
 /// dependency chains; the same order whatever called it).
 #[inline(always)]
-fn pairwise(v: &[f64], first: usize, n: usize) -> Lanes {
+fn pairwise(v: &[f64], first: usize, n: usize, stride: usize) -> Lanes {
     let mut acc = [[0.0; LANES]; 4];
     for i in 0..n {
-        let r = lanes_at(v, first + i);
+        let r = lanes_at(v, first + i * stride);
         for l in 0..LANES {
             acc[i % 4][l] += r[l];
         }
@@ -182,7 +194,7 @@ fn pairwise(v: &[f64], first: usize, n: usize) -> Lanes {
 /// the total is below [`SUM_FLOOR`] in some lane.
 #[inline(always)]
 fn finish_lse<F: MulAdd>(st: &mut Subtype, g: usize, sh: Shape) -> bool {
-    let s = pairwise(&st.cs, g * sh.n_chunks, sh.n_chunks);
+    let s = pairwise(&st.cs, sh.chunk(g, 0), sh.n_chunks, sh.n_groups);
     if s.iter().any(|&x| !(x >= SUM_FLOOR)) {
         return false;
     }
@@ -222,9 +234,8 @@ fn update_body<F: MulAdd>(
     let sh = Shape::of(lanes);
     for g in 0..lanes.n_groups {
         let delta = lanes.group_delta(g);
-        let base = g * sh.n_stages;
         let reference = lanes_at(&st.reference, g);
-        let mut acc = lanes_at(&st.v, base + lo - 1);
+        let mut acc = lanes_at(&st.v, sh.row(g, lo - 1));
         let mut high = false;
         for k in lo..=hi {
             let d = lanes_at(delta, st.order[k - 1] as usize);
@@ -234,8 +245,8 @@ fn update_body<F: MulAdd>(
                 x[l] = acc[l] - reference[l];
                 high |= x[l] > EXP_CEIL;
             }
-            put(&mut st.v, base + k, &acc);
-            put(&mut st.t, base + k, &exp_lanes::<F>(x));
+            put(&mut st.v, sh.row(g, k), &acc);
+            put(&mut st.t, sh.row(g, k), &exp_lanes::<F>(x));
         }
         if !high {
             for c in lo / CHUNK..=hi / CHUNK {
