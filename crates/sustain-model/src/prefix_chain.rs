@@ -195,7 +195,7 @@ fn pairwise(v: &[f64], first: usize, n: usize, stride: usize) -> Lanes {
 #[inline(always)]
 fn finish_lse<F: MulAdd>(st: &mut Subtype, g: usize, sh: Shape) -> bool {
     let s = pairwise(&st.cs, sh.chunk(g, 0), sh.n_chunks, sh.n_groups);
-    if s.iter().any(|&x| !(x >= SUM_FLOOR)) {
+    if s.iter().any(|&x| x.is_nan() || x < SUM_FLOOR) {
         return false;
     }
     let lg = ln_lanes::<F>(s);
