@@ -176,16 +176,35 @@ fn chunk_sum(st: &mut Subtype, g: usize, c: usize, sh: Shape) {
 /// dependency chains; the same order whatever called it).
 #[inline(always)]
 fn pairwise(v: &[f64], first: usize, n: usize, stride: usize) -> Lanes {
-    let mut acc = [[0.0; LANES]; 4];
-    for i in 0..n {
-        let r = lanes_at(v, first + i * stride);
+    let (mut a0, mut a1, mut a2, mut a3) = ([0.0; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES]);
+    let mut i = 0;
+    while i + 4 <= n {
+        let (r0, r1, r2, r3) = (
+            lanes_at(v, first + i * stride),
+            lanes_at(v, first + (i + 1) * stride),
+            lanes_at(v, first + (i + 2) * stride),
+            lanes_at(v, first + (i + 3) * stride),
+        );
         for l in 0..LANES {
-            acc[i % 4][l] += r[l];
+            a0[l] += r0[l];
+            a1[l] += r1[l];
+            a2[l] += r2[l];
+            a3[l] += r3[l];
+        }
+        i += 4;
+    }
+    // The last rows (fewer than four), into the first accumulators in turn.
+    for (j, acc) in [&mut a0, &mut a1, &mut a2].into_iter().enumerate() {
+        if i + j < n {
+            let r = lanes_at(v, first + (i + j) * stride);
+            for l in 0..LANES {
+                acc[l] += r[l];
+            }
         }
     }
     let mut s = [0.0; LANES];
     for l in 0..LANES {
-        s[l] = (acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]);
+        s[l] = (a0[l] + a1[l]) + (a2[l] + a3[l]);
     }
     s
 }

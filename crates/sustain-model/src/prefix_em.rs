@@ -139,12 +139,21 @@ impl PrefixBatch {
             let offset = offsets[m];
             // Subject's score: offset + log(exp(rest) + exp(lf + max) * sum).
             let g = rest[m] - (lf + max);
+            // One logarithm per candidate: the exponential of `g` is shared.
+            let (near, scale) = (
+                g <= DELTA_LIMIT,
+                if g <= DELTA_LIMIT {
+                    g.exp()
+                } else {
+                    (-g).exp()
+                },
+            );
             for (i, &p) in at.iter().enumerate() {
                 let sum = a[p] + r * t[p];
-                let v = if g <= DELTA_LIMIT {
-                    offset + lf + max + (g.exp() + sum).ln()
+                let v = if near {
+                    offset + lf + max + (scale + sum).ln()
                 } else {
-                    offset + rest[m] + (sum * (-g).exp()).ln_1p()
+                    offset + rest[m] + (sum * scale).ln_1p()
                 };
                 scores[i] += v;
                 sizes[i] += 1.0 + v.abs();

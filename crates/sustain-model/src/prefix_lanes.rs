@@ -132,18 +132,54 @@ fn horner_block<F: MulAdd, const B: usize>(
 ) {
     let stride = lanes.n_events * LANES;
     let ratio = &lanes.ratio[g * stride..(g + B) * stride];
-    let mut h = [[1.0; LANES]; B];
-    for &e in order.iter().rev() {
-        for b in 0..B {
-            let r = row(&ratio[b * stride..(b + 1) * stride], e as usize);
-            for l in 0..LANES {
-                h[b][l] = F::fma(r[l], h[b][l], 1.0);
-            }
-        }
-    }
+    let h = if B == 4 {
+        horner4::<F>(ratio, stride, order)
+    } else {
+        let mut h = [[1.0; LANES]; 4];
+        h[0] = horner1::<F>(ratio, order);
+        h
+    };
     for b in 0..B {
         finish_group::<F>(lanes, g + b, order, h[b], scratch, out);
     }
+}
+
+/// One group's Horner recursion.
+#[inline(always)]
+fn horner1<F: MulAdd>(ratio: &[f64], order: &[u16]) -> Lanes {
+    let mut h = [1.0; LANES];
+    for &e in order.iter().rev() {
+        let r = row(ratio, e as usize);
+        for l in 0..LANES {
+            h[l] = F::fma(r[l], h[l], 1.0);
+        }
+    }
+    h
+}
+
+/// Four groups' Horner recursions, interleaved (independent chains); written out
+/// so that the lanes stay in vector registers.
+#[inline(always)]
+fn horner4<F: MulAdd>(ratio: &[f64], stride: usize, order: &[u16]) -> [Lanes; 4] {
+    let (r0, rest) = ratio.split_at(stride);
+    let (r1, rest) = rest.split_at(stride);
+    let (r2, r3) = rest.split_at(stride);
+    let (mut h0, mut h1, mut h2, mut h3) = ([1.0; LANES], [1.0; LANES], [1.0; LANES], [1.0; LANES]);
+    for &e in order.iter().rev() {
+        let (a, b, c, d) = (
+            row(r0, e as usize),
+            row(r1, e as usize),
+            row(r2, e as usize),
+            row(r3, e as usize),
+        );
+        for l in 0..LANES {
+            h0[l] = F::fma(a[l], h0[l], 1.0);
+            h1[l] = F::fma(b[l], h1[l], 1.0);
+            h2[l] = F::fma(c[l], h2[l], 1.0);
+            h3[l] = F::fma(d[l], h3[l], 1.0);
+        }
+    }
+    [h0, h1, h2, h3]
 }
 
 /// `ln h` where the product path is safe, else the log-domain path.
