@@ -12,6 +12,7 @@
 //! same as exact scoring of every candidate). Candidate lists not of that form,
 //! or subjects whose delta of `e` is too large for `exp`, take exact scoring.
 
+use crate::kernels::LANES;
 use crate::prefix::{log_fractions, PrefixModel};
 use crate::sequence::Sequence;
 use ndarray::Array3;
@@ -21,6 +22,8 @@ use sustain_core::{first_max, BatchEvaluator, EventOrder, Mixture, Result, Stage
 
 /// Screened scores are trusted to this fraction of `sum_m (1 + |score_m|)`.
 const SCREEN_TOLERANCE: f64 = 1e-11;
+/// Prefix products of event ratios are used within `1/PRODUCT_RANGE..PRODUCT_RANGE`.
+const PRODUCT_RANGE: f64 = 1e250;
 /// Deltas of the moved event beyond this take exact scoring.
 const DELTA_LIMIT: f64 = 600.0;
 
@@ -84,6 +87,7 @@ impl PrefixBatch {
         let n = model.n_subjects();
         let n_events = model.order().n_events();
         let delta = model.deltas();
+        let lanes = model.lanes();
         let offsets = model.subject_offsets();
         let log_f = log_fractions(mixture);
         // The other subtypes' weighted sum per subject.
@@ -115,19 +119,34 @@ impl PrefixBatch {
             if de.abs() > DELTA_LIMIT {
                 return None;
             }
-            let mut acc = 0.0;
+            // Q_k as products of the event ratios (no exponential), where they stay
+            // well inside the range of normal numbers; else from the log domain.
+            let (grp, lane) = (m / LANES, m % LANES);
+            let ratio = &lanes.ratio[grp * n_events * LANES..(grp + 1) * n_events * LANES];
             let mut max = 0.0f64;
-            w[0] = 0.0;
+            let mut q = 1.0f64;
+            w[0] = 1.0;
+            let mut tame = true;
             for (k, &x) in base.iter().enumerate() {
-                acc += d[x as usize];
-                w[k + 1] = acc;
-                max = max.max(acc);
+                q *= ratio[x as usize * LANES + lane];
+                w[k + 1] = q;
+                tame &= q > PRODUCT_RANGE.recip() && q < PRODUCT_RANGE;
+            }
+            if !tame {
+                let mut acc = 0.0;
+                w[0] = 0.0;
+                for (k, &x) in base.iter().enumerate() {
+                    acc += d[x as usize];
+                    w[k + 1] = acc;
+                    max = max.max(acc);
+                }
+                for v in w.iter_mut() {
+                    *v = (*v - max).exp();
+                }
             }
             let mut run = 0.0;
             for k in 0..np {
-                let q = (w[k] - max).exp();
-                w[k] = q;
-                run += q;
+                run += w[k];
                 a[k] = run;
             }
             let mut run = 0.0;
