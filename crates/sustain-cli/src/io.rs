@@ -61,6 +61,16 @@ struct ModelJson {
 /// name), e.g. `model.json: thresholds of biomarker 2 ('bm2') are not strictly
 /// increasing: [1, 3, 2]`.
 pub fn read_model(path: &Path) -> Result<ModelFile, CliError> {
+    let family = crate::families::family_of(path)?;
+    if family != crate::families::Family::ZScore {
+        return Err(CliError::in_file(
+            path,
+            format!(
+                "a {} model: this command serves z-score models so far (evaluate and fit serve every family)",
+                family.name()
+            ),
+        ));
+    }
     let json: ModelJson = read_json(path)?;
     let n = json.biomarkers.len();
     if n != json.z_vals.len() {

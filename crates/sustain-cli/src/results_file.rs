@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use serde_json::Value;
-use sustain::model::{EventSet, Sequence};
-use sustain::results::{FitResult, SubtypeModel, SCHEMA_VERSION};
+use sustain::model::{EventOrder, EventSet, Sequence};
+use sustain::results::{FitResult, ModelDescriptor, SubtypeModel, SCHEMA_VERSION};
 use sustain::sampler::Trace;
 
 use crate::error::CliError;
@@ -21,8 +21,23 @@ pub fn parse(path: &Path, text: &str) -> Result<(FitResult, EventSet), CliError>
     check_version(&value, "results").map_err(|why| CliError::in_file(path, why))?;
     let result: FitResult =
         crate::nanjson::from_value(value).map_err(|e| invalid(e.to_string()))?;
+    if let Some(family) = other_family(&result) {
+        return Err(CliError::in_file(
+            path,
+            format!("holds a {family} fit; this command reads z-score fits so far (fit writes every output of a {family} fit itself)"),
+        ));
+    }
     let events = check(&result).map_err(invalid)?;
     Ok((result, events))
+}
+
+/// The family of a fit that is not a z-score one.
+fn other_family(result: &FitResult) -> Option<&'static str> {
+    match result.model_descriptor() {
+        ModelDescriptor::Zscore { .. } => None,
+        ModelDescriptor::Mixture => Some("mixture"),
+        ModelDescriptor::Ordinal { .. } => Some("ordinal"),
+    }
 }
 
 /// Refuses a file whose `version` is absent or not [`SCHEMA_VERSION`]; `what`
@@ -103,7 +118,7 @@ pub fn check(result: &FitResult) -> Result<EventSet, String> {
 /// `k` = K) against `events` as [`check`] checks those of results.json, so that an
 /// edited checkpoint is refused by `--resume` with its name instead of giving a fit
 /// (or figures) made from nonsense. A file without a model (an E-M optimum) passes.
-pub fn check_checkpoint(path: &Path, k: usize, events: &EventSet) -> Result<(), CliError> {
+pub fn check_checkpoint(path: &Path, k: usize, events: &EventOrder) -> Result<(), CliError> {
     let invalid = |why: String| CliError::in_file(path, format!("not a valid checkpoint: {why}"));
     let text = std::fs::read_to_string(path).map_err(|e| CliError::read(path, &e))?;
     let value: Value = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
@@ -122,7 +137,7 @@ pub fn check_checkpoint(path: &Path, k: usize, events: &EventSet) -> Result<(), 
 }
 
 /// One entry of `models` (K = `model.n_subtypes`).
-fn check_model(model: &SubtypeModel, events: &EventSet) -> Result<(), String> {
+fn check_model(model: &SubtypeModel, events: &EventOrder) -> Result<(), String> {
     let k = model.n_subtypes;
     let n = events.n_events();
     for (name, seqs) in [
@@ -194,7 +209,7 @@ fn check_model(model: &SubtypeModel, events: &EventSet) -> Result<(), String> {
 
 /// One chain's trace: shape, every stored state a valid sequence per subtype with
 /// finite non-negative fractions.
-fn check_trace(t: &Trace, k: usize, events: &EventSet) -> Result<(), String> {
+fn check_trace(t: &Trace, k: usize, events: &EventOrder) -> Result<(), String> {
     let n = events.n_events();
     if t.n_subtypes != k || t.n_events != n {
         return Err(format!(

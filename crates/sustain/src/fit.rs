@@ -240,7 +240,14 @@ pub fn fit_with_engine_observed(
     config.validate().map_err(Error::Config)?;
     let lik = prepared_likelihood(input, config)?;
     let model_input = zscore_input(input, &lik);
-    fit_model_observed(&model_input, config, engine, checkpoints, progress, on_model)
+    fit_model_observed(
+        &model_input,
+        config,
+        engine,
+        checkpoints,
+        progress,
+        on_model,
+    )
 }
 
 /// The z-score model of `input` as a [`ModelInput`].
@@ -867,7 +874,11 @@ pub fn merge_chain_shards(
     let mut config = config.clone();
     config.chain_range = None;
     config.validate().map_err(Error::Config)?;
-    let lik = Arc::new(Likelihood::new(input.events.clone(), input.data, config.missing)?);
+    let lik = Arc::new(Likelihood::new(
+        input.events.clone(),
+        input.data,
+        config.missing,
+    )?);
     let fingerprint = checkpoint::fingerprint(input, &config);
     let mut per_k: Vec<Vec<ShardModel>> = (0..config.max_subtypes).map(|_| Vec::new()).collect();
     for shard in shards {
@@ -932,5 +943,10 @@ pub fn merge_chain_shards(
         }
         models.push(assemble(&*lik, &em_fit, runs, &config, steps, em_s, mcmc_s));
     }
-    Ok(fit_result(&zscore_input(input, &lik), config, fingerprint, models))
+    Ok(fit_result(
+        &zscore_input(input, &lik),
+        config,
+        fingerprint,
+        models,
+    ))
 }

@@ -110,10 +110,12 @@ impl FitResult {
     /// The model family and parameters, also for files written before
     /// [`FitResult::model`] existed (a z-score model from `z_vals` and `z_max`).
     pub fn model_descriptor(&self) -> ModelDescriptor {
-        self.model.clone().unwrap_or_else(|| ModelDescriptor::Zscore {
-            z_vals: self.z_vals.clone(),
-            z_max: self.z_max.clone(),
-        })
+        self.model
+            .clone()
+            .unwrap_or_else(|| ModelDescriptor::Zscore {
+                z_vals: self.z_vals.clone(),
+                z_max: self.z_max.clone(),
+            })
     }
 }
 

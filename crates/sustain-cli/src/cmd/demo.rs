@@ -95,7 +95,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     io::write_atomic(&model, MODEL.as_bytes())?;
     let fit_args = FitArgs {
         input: FitData {
-            data: data.clone(),
+            data: Some(data.clone()),
             model: Some(model.clone()),
             zvals: None,
             zmax: None,

@@ -7,6 +7,7 @@ pub mod cv;
 pub mod demo;
 pub mod evaluate;
 pub mod fit;
+pub mod fit_family;
 pub mod merge;
 pub mod plot;
 pub mod slurm;

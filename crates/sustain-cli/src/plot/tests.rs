@@ -152,6 +152,7 @@ fn pvd_case(s: usize, b: usize) {
     let input = PvdInput {
         biomarker_names: &names,
         events: &events,
+        value_name: "z",
         panels: &panels,
     };
     let dir = scratch("plot-pvd");
@@ -200,6 +201,7 @@ fn plot_pvd_rejects_bad_shapes() {
     let input = PvdInput {
         biomarker_names: &names,
         events: &events,
+        value_name: "z",
         panels: &panels,
     };
     let dir = scratch("plot-bad");
@@ -214,6 +216,7 @@ fn plot_pvd_rejects_bad_shapes() {
     let input = PvdInput {
         biomarker_names: &names,
         events: &events_bad,
+        value_name: "z",
         panels: &panels,
     };
     assert!(draw_pvd(&stem, &input)
@@ -323,6 +326,7 @@ fn plot_samples() {
         let input = PvdInput {
             biomarker_names: &names,
             events: &events,
+            value_name: "z",
             panels: &panels,
         };
         draw_pvd(&dir.join(format!("pvd_{s}x{b}")), &input).unwrap();
