@@ -2,25 +2,8 @@
 //! (before: a value beyond about 1.4e154 made `evaluate` print a null log-likelihood
 //! and `fit` a NaN one, with exit status 0), and so is a non-positive `z_max`.
 
-use std::process::{Command, Output};
-
-fn sustain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sustain"))
-        .args(args)
-        .output()
-        .expect("the sustain binary runs")
-}
-
-/// Exit status 2 and one line `error: ...` on stderr containing every needle.
-fn user_error(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    for n in needles {
-        assert!(err.contains(n), "'{n}' not in: {err}");
-    }
-}
+mod common;
+use common::{sustain, user_error};
 
 #[test]
 fn huge_values_and_bad_z_max_are_user_errors() {

@@ -2,49 +2,10 @@
 //! answer is known by hand, the pySuStaIn tutorial's `SimulatedData.csv`
 //! (`../shared/data/raw`, skipped with a notice when absent), and bad inputs.
 
+mod common;
+use common::{s, stdout_json, sustain, user_error, write};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-use serde_json::Value;
-
-fn sustain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sustain"))
-        .args(args)
-        .output()
-        .expect("the sustain binary runs")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn success_json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "status {:?}, stderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
-}
-
-/// Exit status 2, exactly one line on stderr containing every word of `expect`.
-fn assert_user_error(out: &Output, expect: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    for word in expect {
-        assert!(stderr.contains(word), "{word:?} not in {stderr:?}");
-    }
-}
 
 /// The output CSV: header and rows of cells.
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
@@ -107,7 +68,7 @@ fn hand_computed_table() {
         "--out",
         s(&out_path),
     ]);
-    let report = success_json(&out);
+    let report = stdout_json(&out);
     // The text column `label` is skipped by default, with a note.
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -165,7 +126,7 @@ fn numeric_control_value_and_no_covariates() {
         "--out",
         s(&out_path),
     ]);
-    success_json(&out);
+    stdout_json(&out);
     let (header, rows) = read_csv(&out_path);
     assert_eq!(header, ["v"]);
     let z: Vec<f64> = rows.iter().map(|r| num(&r[0])).collect();
@@ -197,7 +158,7 @@ fn bad_inputs_give_one_line_errors() {
         args.extend_from_slice(extra);
         sustain(&args)
     };
-    assert_user_error(
+    user_error(
         &sustain(&[
             "zscore",
             "--raw",
@@ -221,7 +182,7 @@ fn bad_inputs_give_one_line_errors() {
         "more.csv",
         "id,group,x,w,u,up\nc1,ctrl,0,1,5,3\nc2,ctrl,1,0,6,4\nc3,ctrl,2,1,2,7\nc4,ctrl,3,0,1,12\n",
     );
-    assert_user_error(
+    user_error(
         &run(&more, &["--covariates", "x,w,u"]),
         &["biomarker 'up'", "4 controls", "at least 5"],
     );
@@ -230,23 +191,23 @@ fn bad_inputs_give_one_line_errors() {
         "flat.csv",
         "id,group,up\nc1,ctrl,3\nc2,ctrl,3\nc3,ctrl,3\np1,case,9\n",
     );
-    assert_user_error(
+    user_error(
         &run(&flat, &[]),
         &["flat.csv", "biomarker 'up'", "zero standard deviation"],
     );
-    assert_user_error(
+    user_error(
         &run(&raw, &["--covariates", "Age"]),
         &["raw.csv", "no column 'Age'"],
     );
-    assert_user_error(
+    user_error(
         &run(&raw, &["--biomarkers", "up,nope"]),
         &["no column 'nope'"],
     );
-    assert_user_error(
+    user_error(
         &run(&raw, &["--flip", "label"]),
         &["--flip", "'label'", "not one of the biomarkers"],
     );
-    assert_user_error(
+    user_error(
         &run(&raw, &["--biomarkers", "up,x", "--covariates", "x"]),
         &["--biomarkers", "'x'", "covariate"],
     );
@@ -255,7 +216,7 @@ fn bad_inputs_give_one_line_errors() {
         "badcov.csv",
         "id,group,x,up\nc1,ctrl,0,3\nc2,ctrl,one,4\n",
     );
-    assert_user_error(
+    user_error(
         &run(&badcov, &["--covariates", "x"]),
         &["badcov.csv", "row 2", "column 'x'", "'one' is not a number"],
     );
@@ -264,11 +225,11 @@ fn bad_inputs_give_one_line_errors() {
         "badval.csv",
         "id,group,up\nc1,ctrl,0\nc2,ctrl,inf\nc3,ctrl,1\n",
     );
-    assert_user_error(
+    user_error(
         &run(&badval, &[]),
         &["badval.csv", "row 2", "column 'up'", "infinite value"],
     );
-    assert_user_error(
+    user_error(
         &sustain(&[
             "zscore",
             "--raw",
@@ -282,7 +243,7 @@ fn bad_inputs_give_one_line_errors() {
         ]),
         &["cannot write", "z.csv"],
     );
-    assert_user_error(
+    user_error(
         &run(&dir.join("absent.csv"), &[]),
         &["cannot read", "absent.csv"],
     );
@@ -318,7 +279,7 @@ fn tutorial_simulated_data() {
         "--out",
         s(&out_path),
     ]);
-    let report = success_json(&out);
+    let report = stdout_json(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !stderr.contains("note:"),
@@ -422,7 +383,7 @@ fn tutorial_simulated_data() {
         "--out",
         s(&out_path),
     ]);
-    success_json(&out);
+    stdout_json(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     for name in names {
         assert!(stderr.contains(&format!("pass --flip {name}")), "{stderr}");
@@ -455,7 +416,7 @@ fn zscore_then_fit_on_the_bundled_raw_example() {
         "--out",
         s(&z),
     ]);
-    success_json(&out);
+    stdout_json(&out);
     let fit = tmp.path().join("fit");
     let out = sustain(&[
         "fit",
