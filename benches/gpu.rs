@@ -1,6 +1,6 @@
 //! GPU batch-likelihood benchmark against the CPU evaluators.
 //!
-//! Workload W1 (`sustain_model::workloads::w1`): 1000 subjects, 10 biomarkers with
+//! Workload W1 (`sustain_testkit::w1`): 1000 subjects, 10 biomarkers with
 //! thresholds 1, 2, 3 (30 events), z_max 5, 10% missing values, simulated from a
 //! 3-subtype truth with fractions 0.5/0.3/0.2 (fixed seeds).
 //!
@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use sustain_gpu::{GpuContext, GpuEvaluator};
 use sustain_model::{
-    workloads, BatchEvaluator, Dataset, EventSet, Likelihood, MissingConvention, Mixture, Sequence,
+    BatchEvaluator, Dataset, EventSet, Likelihood, MissingConvention, Mixture, Sequence,
     SerialEvaluator,
 };
 use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
@@ -52,12 +52,12 @@ struct W1 {
 }
 
 fn w1() -> W1 {
-    let workloads::Workload {
+    let sustain_model::simulate::Cohort {
         events,
         truth: base,
         data,
         mut rng,
-    } = workloads::w1();
+    } = sustain_testkit::w1();
     let lik =
         Arc::new(Likelihood::new(events.clone(), &data, MissingConvention::Marginalise).unwrap());
     let mixtures = (0..BATCH)

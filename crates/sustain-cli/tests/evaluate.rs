@@ -11,18 +11,8 @@ use std::process::Output;
 
 use serde_json::Value;
 
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn golden_dir() -> Option<PathBuf> {
-    let dir = manifest_dir().join("../../../shared/data/golden");
-    if dir.join("golden_likelihood.json").exists() {
-        Some(dir)
-    } else {
-        eprintln!("NOTICE: ../shared/data/golden not found; golden evaluate tests skipped");
-        None
-    }
+    sustain_testkit::shared_data("golden", "golden_likelihood.json", "golden evaluate tests")
 }
 
 fn rel(a: f64, b: f64) -> f64 {
@@ -319,7 +309,7 @@ fn help_documents_every_option_and_default() {
 #[test]
 #[ignore]
 fn regenerate_small_dir() {
-    use sustain_model::simulate::{simulate, SimulationSpec};
+    use sustain_model::simulate::simulate;
     use sustain_model::{EventSet, Mixture, Sequence};
 
     let names = ["bm0", "bm1", "bm2", "bm3"];
@@ -343,11 +333,7 @@ fn regenerate_small_dir() {
         .map(|o| Sequence::new(&events, o).unwrap())
         .collect();
     let truth = Mixture::new(sequences, fractions.clone()).unwrap();
-    let spec = SimulationSpec {
-        n_subjects: 200,
-        control_fraction: 0.1,
-        missing_fraction: 0.1,
-    };
+    let spec = sustain_testkit::spec(200, 0.1, 0.1);
     let sim = simulate(&events, &truth, &spec, 20_240_601).unwrap();
 
     let dir = small_dir();

@@ -5,7 +5,7 @@
 mod common;
 use common::{s, stdout_json, sustain, user_error, write};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The output CSV: header and rows of cells.
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
@@ -252,14 +252,12 @@ fn bad_inputs_give_one_line_errors() {
 
 #[test]
 fn tutorial_simulated_data() {
-    let raw = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/raw/SimulatedData.csv");
-    if !raw.exists() {
-        eprintln!(
-            "NOTICE: ../shared/data/raw/SimulatedData.csv not found; zscore tutorial test skipped"
-        );
+    let Some(dir) =
+        sustain_testkit::shared_data("raw", "SimulatedData.csv", "zscore tutorial test")
+    else {
         return;
-    }
+    };
+    let raw = dir.join("SimulatedData.csv");
     let tmp = tempfile::tempdir().unwrap();
     let out_path = tmp.path().join("z.csv");
     // Diagnosis 0 marks the 33 controls (the tutorial fits on `data.Diagnosis == 0`;

@@ -34,7 +34,6 @@ mod screen;
 pub mod sequence;
 pub mod simulate;
 pub mod stages;
-pub mod workloads;
 
 pub use batch::{BatchEvaluator, SerialEvaluator};
 pub use data::Dataset;

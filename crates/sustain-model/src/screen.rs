@@ -347,7 +347,8 @@ fn screen_candidate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{workloads, Dataset, MissingConvention, Mixture};
+    use crate::simulate::test_cohort;
+    use crate::{Dataset, MissingConvention, Mixture};
     use rand::{Rng, SeedableRng};
     use std::sync::Arc;
 
@@ -356,7 +357,7 @@ mod tests {
     /// candidates, and the window holds the exact best.
     #[test]
     fn screened_scores_are_within_their_bound() {
-        let w = workloads::cohort(203, 7, &[0.5, 0.3, 0.2], 11);
+        let w = test_cohort(203, 7, &[0.5, 0.3, 0.2], 11);
         let mut rng = rand_pcg::Pcg64::seed_from_u64(5);
         // Outliers (large z) and extra missing values.
         let mut values = w.data.values().to_owned();
@@ -450,7 +451,8 @@ mod tests {
 #[cfg(test)]
 mod stop_tests {
     use super::*;
-    use crate::{workloads, MissingConvention};
+    use crate::simulate::test_cohort;
+    use crate::MissingConvention;
     use rand::{Rng, SeedableRng};
     use std::sync::Arc;
 
@@ -459,7 +461,7 @@ mod stop_tests {
     /// stops scoring and hands every candidate to exact scoring.
     #[test]
     fn screen_stops_where_it_does_not_pay() {
-        let w = workloads::cohort(160, 120, &[0.6, 0.4], 9);
+        let w = test_cohort(160, 120, &[0.6, 0.4], 9);
         let lik = Arc::new(
             Likelihood::new(w.events.clone(), &w.data, MissingConvention::Marginalise).unwrap(),
         );

@@ -1,10 +1,9 @@
 //! The incremental (propose/accept/reject) likelihood equals a fresh evaluation.
 
-use rand::{Rng, SeedableRng};
-use rand_pcg::Pcg64;
+use rand::Rng;
 use std::sync::Arc;
-use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::*;
+use sustain_testkit::{cohort, equal_fractions, random_fractions, random_moves, scaled, spec};
 
 fn check(n_biomarkers: usize, thresholds: &[f64], n_subtypes: usize, n_subjects: usize, seed: u64) {
     check_on(
@@ -31,26 +30,10 @@ fn check_on(
     baseline: bool,
 ) {
     let events = EventSet::uniform(n_biomarkers, thresholds, 5.0).unwrap();
-    let mut rng = Pcg64::seed_from_u64(seed);
-    let seqs: Vec<Sequence> = (0..n_subtypes)
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let f = vec![1.0 / n_subtypes as f64; n_subtypes];
-    let truth = Mixture::new(seqs, f).unwrap();
-    let spec = SimulationSpec {
-        n_subjects,
-        control_fraction: 0.1,
-        missing_fraction: 0.15,
-    };
-    let sim = simulate(&events, &truth, &spec, seed).unwrap();
-    let rows: Vec<Vec<f64>> = sim
-        .data
-        .values()
-        .rows()
-        .into_iter()
-        .map(|r| r.iter().map(|v| v * scale).collect())
-        .collect();
-    let data = Dataset::from_rows(&rows).unwrap();
+    let fractions = equal_fractions(n_subtypes);
+    let w = cohort(events, &fractions, seed, &spec(n_subjects, 0.1, 0.15), seed);
+    let (events, mut rng) = (w.events, w.rng);
+    let data = scaled(&w.data, scale);
     for conv in [MissingConvention::Marginalise, MissingConvention::Reference] {
         let lik = Likelihood::new(events.clone(), &data, conv).unwrap();
         let lik = Arc::new(if baseline {
@@ -66,19 +49,8 @@ fn check_on(
         assert!((inc.loglike() - lik.loglike(&current)).abs() < 1e-9 * lik.loglike(&current).abs());
         for it in 0..3000 {
             let mut prop = current.clone();
-            let mut changed = vec![false; n_subtypes];
-            for s in 0..n_subtypes {
-                if rng.gen_bool(0.7) {
-                    let e = rng.gen_range(0..events.n_events());
-                    let allowed = prop.sequences()[s].allowed_positions(&events, e);
-                    let to = rng.gen_range(allowed);
-                    prop.sequences_mut()[s].move_event(&events, e, to).unwrap();
-                    changed[s] = true;
-                }
-            }
-            let mut f: Vec<f64> = (0..n_subtypes).map(|_| rng.gen_range(0.05..1.0)).collect();
-            let sum: f64 = f.iter().sum();
-            f.iter_mut().for_each(|v| *v /= sum);
+            let changed = random_moves(&mut prop, &events, 0.7, &mut rng);
+            let f = random_fractions(n_subtypes, &mut rng);
             prop.set_fractions(f).unwrap();
             let ll = inc.propose(&prop, &changed);
             let exact = lik.loglike(&prop);
@@ -145,19 +117,10 @@ fn incremental_matches_fresh_evaluation_many_subjects_and_biomarkers() {
 #[test]
 fn shards_reproduce_the_whole_state() {
     let events = EventSet::uniform(5, &[1.0, 2.0], 4.0).unwrap();
-    let mut rng = Pcg64::seed_from_u64(4);
-    let seqs: Vec<Sequence> = (0..2)
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let m = Mixture::new(seqs, vec![0.6, 0.4]).unwrap();
-    let spec = SimulationSpec {
-        n_subjects: 300,
-        control_fraction: 0.2,
-        missing_fraction: 0.3,
-    };
-    let sim = simulate(&events, &m, &spec, 8).unwrap();
+    let w = cohort(events, &[0.6, 0.4], 4, &spec(300, 0.2, 0.3), 8);
+    let (events, m, mut rng) = (w.events, w.truth, w.rng);
     let lik =
-        Arc::new(Likelihood::new(events.clone(), &sim.data, MissingConvention::Reference).unwrap());
+        Arc::new(Likelihood::new(events.clone(), &w.data, MissingConvention::Reference).unwrap());
     let whole_p = lik.log_p_subjects(&m);
     let mut whole = IncrementalLikelihood::new(Arc::clone(&lik), &m);
     assert!(whole.reset_shard(&m));
