@@ -24,10 +24,6 @@ pub mod error;
 pub mod events;
 pub mod incremental;
 pub mod kernels;
-#[cfg(target_arch = "x86_64")]
-mod kernels_avx2;
-#[cfg(target_arch = "x86_64")]
-mod kernels_avx512;
 pub mod likelihood;
 pub mod mixture;
 mod screen;

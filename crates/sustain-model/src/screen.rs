@@ -15,7 +15,7 @@
 //!   `(4 + B) u U_m`: `|L~[k] - L[k]| <= (2 + B/2) u U_m`;
 //! - the log-sum-exp is 1-Lipschitz in the `L[k]`; forming `L[k] - max` adds at
 //!   most `u U_m`, the single-precision exponential at most `64u` relative (test
-//!   `kernels_avx2::tests::exp8f_is_accurate`), the sum of `N + 1` terms
+//!   `kernels/avx2.rs`, `tests::exp8f_is_accurate`), the sum of `N + 1` terms
 //!   `(N + 1) u`;
 //! - `ln(e^a + e^b)` is 1-Lipschitz in `b`.
 //!
@@ -26,11 +26,7 @@
 //! between a fresh and an incremental evaluation (tested to 1e-12 relative).
 
 use crate::incremental::IncrementalLikelihood;
-#[cfg(target_arch = "x86_64")]
-use crate::kernels_avx2::SCREEN_BLOCK;
-#[cfg(not(target_arch = "x86_64"))]
-const SCREEN_BLOCK: usize = 8;
-use crate::kernels::{Isa, LANES};
+use crate::kernels::{ln_plus, screen_candidate, Isa, LANES, SCREEN_BLOCK};
 use crate::likelihood::Likelihood;
 use crate::sequence::Sequence;
 use crate::stages::StageValues;
@@ -289,58 +285,6 @@ impl Screen {
 fn convert_row(dst: &mut [f32], src: &[f64], inv_sigma: f64) {
     for (d, v) in dst.iter_mut().zip(src) {
         *d = (v * inv_sigma) as f32;
-    }
-}
-
-/// `v[i] = ln(v[i]) + add[i]` (`kernels_avx2::ln_plus`).
-fn ln_plus(v: &mut [f64], add: &[f64]) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a `Screen` exists only where `Isa::detect` found AVX2 and FMA.
-    unsafe {
-        crate::kernels_avx2::ln_plus(v, add)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (v, add);
-        unreachable!("a screen exists only on x86_64 with AVX2");
-    }
-}
-
-/// One candidate's screened score (`kernels_avx2::screen_candidate`).
-#[allow(clippy::too_many_arguments)]
-fn screen_candidate(
-    avx512: bool,
-    x: &[f32],
-    obs: &[f32],
-    mu: &[f32],
-    stride: usize,
-    n_stages: usize,
-    buf: &mut [f32],
-    others: &[f64],
-    h: &[f64],
-    ln_f: f64,
-    n_subjects: usize,
-) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a `Screen` exists only where `Isa::detect` found AVX2 and FMA, and
-    // `avx512` only where it found AVX-512 (F and DQ); `buf` holds two blocks.
-    unsafe {
-        if avx512 {
-            crate::kernels_avx512::screen_candidate(
-                x, obs, mu, stride, n_stages, buf, others, h, ln_f, n_subjects,
-            )
-        } else {
-            crate::kernels_avx2::screen_candidate(
-                x, obs, mu, stride, n_stages, buf, others, h, ln_f, n_subjects,
-            )
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (
-            avx512, x, obs, mu, stride, n_stages, buf, others, h, ln_f, n_subjects,
-        );
-        unreachable!("a screen exists only on x86_64 with AVX2");
     }
 }
 

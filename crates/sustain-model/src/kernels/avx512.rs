@@ -9,7 +9,7 @@
 
 #![allow(clippy::needless_range_loop)]
 
-use crate::kernels::{GroupInput, StageInput, Sweep, SweepKind, SweepTerm, LANES};
+use super::{GroupInput, StageInput, Sweep, SweepKind, SweepTerm, LANES};
 use std::arch::x86_64::*;
 
 const _: () = assert!(LANES == 8);
@@ -31,7 +31,7 @@ pub(crate) fn exp8(x: __m512d) -> __m512d {
     let n = _mm512_sub_pd(t, c(SHIFT));
     let r = _mm512_fnmadd_pd(n, c(LN2_HI), xc);
     let r = _mm512_fnmadd_pd(n, c(LN2_LO), r);
-    let q = crate::kernels::EXP_Q;
+    let q = super::EXP_Q;
     let r2 = _mm512_mul_pd(r, r);
     let r4 = _mm512_mul_pd(r2, r2);
     let p0 = _mm512_fmadd_pd(r, c(q[1]), c(q[0]));
@@ -324,7 +324,7 @@ pub(crate) unsafe fn mixture(log_f: &[f64], lse: &[&[f64]], out: &mut [f64]) {
     if out.len() % 8 >= 4 {
         let rest: Vec<&[f64]> = lse.iter().map(|part| &part[8 * n..]).collect();
         // SAFETY: the CPU has AVX2 and FMA (AVX-512 CPUs do).
-        unsafe { crate::kernels_avx2::mixture(log_f, &rest, &mut out[8 * n..]) };
+        unsafe { super::avx2::mixture(log_f, &rest, &mut out[8 * n..]) };
     }
 }
 
@@ -595,7 +595,7 @@ unsafe fn stage_sum(e: &[f64], new_e: &[f64], n_new: usize, unchanged: &[usize],
 pub(crate) unsafe fn group_delta(
     x: &[f64],
     obs: &[f64],
-    changes: &[crate::kernels::StageDelta],
+    changes: &[super::StageDelta],
     unchanged: &[usize],
     reference: &[f64; LANES],
     l: &[f64],
@@ -645,7 +645,7 @@ pub(crate) unsafe fn group_delta(
 pub(crate) unsafe fn group_factors(
     x: &[f64],
     obs: &[f64],
-    changes: &[crate::kernels::StageDelta],
+    changes: &[super::StageDelta],
     unchanged: &[usize],
     e: &[f64],
     new_e: &mut [f64],
@@ -707,7 +707,7 @@ pub(crate) unsafe fn posterior_group(
     tmp: &mut [f64],
     acc: &mut [f64],
 ) {
-    let size = crate::kernels::check_posterior_shapes(log_f, blocks, refs, n_stages, tmp, acc);
+    let size = super::check_posterior_shapes(log_f, blocks, refs, n_stages, tmp, acc);
     // SAFETY: every index is below n_stages * LANES in a block and below `size` in
     // `tmp` and `acc` (checked above); a reference holds LANES values.
     unsafe {
@@ -807,7 +807,7 @@ pub(crate) unsafe fn screen_candidate(
     ln_f: f64,
     n_subjects: usize,
 ) -> f64 {
-    use crate::kernels_avx2::SCREEN_BLOCK;
+    use super::SCREEN_BLOCK;
     assert!(stride.is_multiple_of(SCREEN_BLOCK) && n_stages > 0 && n_stages <= stride);
     let nb = mu.len() / stride;
     let ng = n_subjects.div_ceil(LANES);
@@ -1008,9 +1008,8 @@ pub(crate) unsafe fn mixture_direct(
                 let sum = stage_sum_from(scratch, st.n_stages, r);
                 p = _mm512_fmadd_pd(_mm512_set1_pd(*fs), sum, p);
             }
-            let fine =
-                _mm512_cmp_pd_mask::<_CMP_GT_OQ>(p, _mm512_set1_pd(crate::kernels::MIXTURE_FLOOR))
-                    & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(p, _mm512_set1_pd(f64::INFINITY));
+            let fine = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(p, _mm512_set1_pd(super::MIXTURE_FLOOR))
+                & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(p, _mm512_set1_pd(f64::INFINITY));
             let o = out.as_mut_ptr().add(gi * LANES);
             if fine == 0xff {
                 _mm512_storeu_pd(o, _mm512_add_pd(r, ln8(p)));
