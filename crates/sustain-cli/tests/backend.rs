@@ -24,9 +24,14 @@ const TINY: [&str; 10] = [
 ];
 
 fn fit(out: &str, extra: &[&str]) -> Output {
+    tiny_run("fit", out, extra)
+}
+
+/// `sub` (fit or cv) of the small example with the tiny settings, into `out`.
+fn tiny_run(sub: &str, out: &str, extra: &[&str]) -> Output {
     let (data, model) = (small("data.csv"), small("model.json"));
     let mut args = vec![
-        "fit",
+        sub,
         "--data",
         &data,
         "--model",
@@ -147,27 +152,12 @@ fn evaluate_stage_and_cv_without_gpu_feature() {
     user_error(&stage(&["--require-gpu"]), &["GPU"]);
 
     // cv fits every fold: the notice is still printed once.
-    let model = small("model.json");
     let cv = |out: &str, extra: &[&str]| {
-        let mut args = vec![
+        tiny_run(
             "cv",
-            "--data",
-            &data,
-            "--model",
-            &model,
-            "--id-column",
-            "id",
-            "--folds",
-            "2",
-            "--out",
             out,
-            "--quiet",
-            "--backend",
-            "gpu",
-        ];
-        args.extend(TINY);
-        args.extend(extra);
-        sustain(&args)
+            &[&["--folds", "2", "--backend", "gpu"], extra].concat(),
+        )
     };
     let run = cv(&dir.path().join("cv").display().to_string(), &[]);
     ok(&run);

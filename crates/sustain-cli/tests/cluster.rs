@@ -299,13 +299,17 @@ fn slurm_cv_scripts_run_under_any_scheduler() {
 fn slurm_cv_per_subtype_count_equals_a_local_cv() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("parts");
-    let mut a = args(
-        "cv",
-        &out,
-        &["--folds", "2", "--per-subtype-count", "--dry-run"],
-    );
-    a.insert(0, "slurm".into());
-    let stdout = ok(&run(&a));
+    // The dry run of `slurm cv --per-subtype-count`: its stdout.
+    let dry_run = || {
+        let mut a = args(
+            "cv",
+            &out,
+            &["--folds", "2", "--per-subtype-count", "--dry-run"],
+        );
+        a.insert(0, "slurm".into());
+        ok(&run(&a))
+    };
+    let stdout = dry_run();
     assert!(
         stdout.contains("4 of 4 fold parts to run: array 0-3"),
         "{stdout}"
@@ -332,13 +336,7 @@ fn slurm_cv_per_subtype_count_equals_a_local_cv() {
     let combine = bash(&dir.join("slurm/combine.sbatch"), None);
     user_error(&combine, &["fold 1: missing subtype count(s) 1 of 1..=2"]);
     // A resubmission runs only the missing part; then the combine equals a local cv.
-    let mut a = args(
-        "cv",
-        &out,
-        &["--folds", "2", "--per-subtype-count", "--dry-run"],
-    );
-    a.insert(0, "slurm".into());
-    let stdout = ok(&run(&a));
+    let stdout = dry_run();
     assert!(
         stdout.contains("1 of 4 fold parts to run: array 2"),
         "{stdout}"

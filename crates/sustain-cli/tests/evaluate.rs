@@ -35,17 +35,7 @@ fn golden_cases_match_the_reference_loglike() {
         let seq = serde_json::json!({"sequences": case["sequences"], "f": case["f"]});
         let seq_path = write(tmp.path(), &format!("s{i}.json"), &seq.to_string());
         let data = dir.join(format!("data_{}.csv", case["data"].as_str().unwrap()));
-        let out = sustain(&[
-            "evaluate",
-            "--data",
-            s(&data),
-            "--model",
-            s(&model),
-            "--sequences",
-            s(&seq_path),
-            "--missing",
-            "reference",
-        ]);
+        let out = evaluate_with(&data, &model, &seq_path, &["--missing", "reference"]);
         let json = stdout_json(&out);
         let expect = case["loglike"].as_f64().unwrap();
         let got = json["loglike"].as_f64().unwrap();
@@ -61,15 +51,7 @@ fn golden_cases_match_the_reference_loglike() {
 
         // Complete data: both conventions agree. Missing data: marginalise is higher
         // (the reference's per-missing-value constants are negative here).
-        let out = sustain(&[
-            "evaluate",
-            "--data",
-            s(&data),
-            "--model",
-            s(&model),
-            "--sequences",
-            s(&seq_path),
-        ]);
+        let out = evaluate(&data, &model, &seq_path);
         let marg = stdout_json(&out)["loglike"].as_f64().unwrap();
         if case["data"] == "complete" {
             assert!(rel(marg, expect) < 1e-9, "case {i}: {marg} vs {expect}");
@@ -198,37 +180,38 @@ fn bad_inputs_give_one_line_errors() {
         &["cannot read", "absent_seq.json"],
     );
 
-    // Data problems.
-    let bad = write(dir, "nonnum.csv", "id,a,b\ns1,0.5,1.0\ns2,abc,1\n");
-    user_error(
-        &evaluate(&bad, &model, &seq),
-        &["nonnum.csv", "row 2", "column 'a'", "'abc' is not a number"],
-    );
-    let bad = write(dir, "inf.csv", "id,a,b\ns1,0.5,1.0\ns2,1,2\ns3,1,-inf\n");
-    user_error(
-        &evaluate(&bad, &model, &seq),
-        &["inf.csv", "row 3", "column 'b'", "infinite value"],
-    );
-    let bad = write(dir, "absent_col.csv", "id,a,c\ns1,0.5,1.0\n");
-    user_error(
-        &evaluate(&bad, &model, &seq),
-        &["absent_col.csv", "biomarker 'b'", "not a column"],
-    );
-    let bad = write(dir, "empty.csv", "id,a,b\n");
-    user_error(
-        &evaluate(&bad, &model, &seq),
-        &["empty.csv", "no data rows"],
-    );
-    let bad = write(dir, "allmissing.csv", "id,a,b\ns1,0.5,1.0\ns2,,NA\n");
-    user_error(
-        &evaluate(&bad, &model, &seq),
-        &["allmissing.csv", "row 2", "every biomarker is missing"],
-    );
-    let bad = write(dir, "ragged.csv", "id,a,b\ns1,0.5,1.0\ns2,1\n");
-    user_error(
-        &evaluate(&bad, &model, &seq),
-        &["ragged.csv", "row 2", "fields"],
-    );
+    // Data problems: each file and the words its one-line error must contain.
+    for (name, text, needles) in [
+        (
+            "nonnum.csv",
+            "id,a,b\ns1,0.5,1.0\ns2,abc,1\n",
+            &["nonnum.csv", "row 2", "column 'a'", "'abc' is not a number"][..],
+        ),
+        (
+            "inf.csv",
+            "id,a,b\ns1,0.5,1.0\ns2,1,2\ns3,1,-inf\n",
+            &["inf.csv", "row 3", "column 'b'", "infinite value"][..],
+        ),
+        (
+            "absent_col.csv",
+            "id,a,c\ns1,0.5,1.0\n",
+            &["absent_col.csv", "biomarker 'b'", "not a column"][..],
+        ),
+        ("empty.csv", "id,a,b\n", &["empty.csv", "no data rows"][..]),
+        (
+            "allmissing.csv",
+            "id,a,b\ns1,0.5,1.0\ns2,,NA\n",
+            &["allmissing.csv", "row 2", "every biomarker is missing"][..],
+        ),
+        (
+            "ragged.csv",
+            "id,a,b\ns1,0.5,1.0\ns2,1\n",
+            &["ragged.csv", "row 2", "fields"][..],
+        ),
+    ] {
+        let bad = write(dir, name, text);
+        user_error(&evaluate(&bad, &model, &seq), needles);
+    }
     let out = evaluate_with(&data, &model, &seq, &["--id-column", "RID"]);
     user_error(&out, &["data.csv", "no column 'RID'"]);
 

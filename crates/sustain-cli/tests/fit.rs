@@ -167,51 +167,27 @@ fn fit_writes_every_output() {
 #[test]
 fn stage_on_the_training_data_reproduces_the_subjects() {
     let (tmp, dir, _) = fitted();
+    // `stage --fit DIR --data data.csv EXTRA --out OUT`.
+    let stage = |extra: &[&str], out: &Path| {
+        let data = small("data.csv");
+        let mut args = vec!["stage", "--fit", dir.to_str().unwrap(), "--data", &data];
+        args.extend(extra);
+        args.extend(["--out", out.to_str().unwrap()]);
+        sustain(&args)
+    };
     let out = tmp.path().join("staged.csv");
-    ok(&sustain(&[
-        "stage",
-        "--fit",
-        dir.to_str().unwrap(),
-        "--data",
-        &small("data.csv"),
-        "--id-column",
-        "id",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    ok(&stage(&["--id-column", "id"], &out));
     assert_eq!(
         std::fs::read(&out).unwrap(),
         std::fs::read(dir.join("subjects_k2.csv")).unwrap()
     );
     let out1 = tmp.path().join("staged1.csv");
-    ok(&sustain(&[
-        "stage",
-        "--fit",
-        dir.to_str().unwrap(),
-        "--data",
-        &small("data.csv"),
-        "--id-column",
-        "id",
-        "--subtypes",
-        "1",
-        "--out",
-        out1.to_str().unwrap(),
-    ]));
+    ok(&stage(&["--id-column", "id", "--subtypes", "1"], &out1));
     assert_eq!(
         std::fs::read(&out1).unwrap(),
         std::fs::read(dir.join("subjects_k1.csv")).unwrap()
     );
-    let bad = sustain(&[
-        "stage",
-        "--fit",
-        dir.to_str().unwrap(),
-        "--data",
-        &small("data.csv"),
-        "--subtypes",
-        "7",
-        "--out",
-        out1.to_str().unwrap(),
-    ]);
+    let bad = stage(&["--subtypes", "7"], &out1);
     user_error(&bad, &["--subtypes 7"]);
 }
 

@@ -6,6 +6,25 @@ mod common;
 use common::{s, stdout_json, sustain, user_error, write};
 
 use std::path::Path;
+use std::process::Output;
+
+/// `sustain zscore --raw RAW --control-column C --control-value V --out OUT`, then
+/// `extra`.
+fn zscore(raw: &Path, [column, value]: [&str; 2], out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "zscore",
+        "--raw",
+        s(raw),
+        "--control-column",
+        column,
+        "--control-value",
+        value,
+        "--out",
+        s(out),
+    ];
+    args.extend(extra);
+    sustain(&args)
+}
 
 /// The output CSV: header and rows of cells.
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
@@ -51,23 +70,12 @@ fn hand_computed_table() {
     let tmp = tempfile::tempdir().unwrap();
     let raw = write(tmp.path(), "raw.csv", HAND);
     let out_path = tmp.path().join("z.csv");
-    let out = sustain(&[
-        "zscore",
-        "--raw",
-        s(&raw),
-        "--control-column",
-        "group",
-        "--control-value",
-        "ctrl",
-        "--covariates",
-        "x",
-        "--flip",
-        "down",
-        "--id-column",
-        "id",
-        "--out",
-        s(&out_path),
-    ]);
+    let out = zscore(
+        &raw,
+        ["group", "ctrl"],
+        &out_path,
+        &["--covariates", "x", "--flip", "down", "--id-column", "id"],
+    );
     let report = stdout_json(&out);
     // The text column `label` is skipped by default, with a note.
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -115,17 +123,7 @@ fn numeric_control_value_and_no_covariates() {
     let tmp = tempfile::tempdir().unwrap();
     let raw = write(tmp.path(), "raw.csv", "dx,v\n0.0,1\n0,2\n0,3\n1,5\n");
     let out_path = tmp.path().join("z.csv");
-    let out = sustain(&[
-        "zscore",
-        "--raw",
-        s(&raw),
-        "--control-column",
-        "dx",
-        "--control-value",
-        "0",
-        "--out",
-        s(&out_path),
-    ]);
+    let out = zscore(&raw, ["dx", "0"], &out_path, &[]);
     stdout_json(&out);
     let (header, rows) = read_csv(&out_path);
     assert_eq!(header, ["v"]);
@@ -142,34 +140,15 @@ fn bad_inputs_give_one_line_errors() {
     let raw = write(dir, "raw.csv", HAND);
     let out = dir.join("z.csv");
     let run = |raw: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "zscore",
-            "--raw",
-            s(raw),
-            "--control-column",
-            "group",
-            "--control-value",
-            "ctrl",
-            "--id-column",
-            "id",
-            "--out",
-            s(&out),
-        ];
-        args.extend_from_slice(extra);
-        sustain(&args)
+        zscore(
+            raw,
+            ["group", "ctrl"],
+            &out,
+            &[&["--id-column", "id"], extra].concat(),
+        )
     };
     user_error(
-        &sustain(&[
-            "zscore",
-            "--raw",
-            s(&raw),
-            "--control-column",
-            "group",
-            "--control-value",
-            "control",
-            "--out",
-            s(&out),
-        ]),
+        &zscore(&raw, ["group", "control"], &out, &[]),
         &[
             "raw.csv",
             "no row has 'group' = 'control'",
@@ -230,17 +209,7 @@ fn bad_inputs_give_one_line_errors() {
         &["badval.csv", "row 2", "column 'up'", "infinite value"],
     );
     user_error(
-        &sustain(&[
-            "zscore",
-            "--raw",
-            s(&raw),
-            "--control-column",
-            "group",
-            "--control-value",
-            "ctrl",
-            "--out",
-            s(&dir.join("no/such/dir/z.csv")),
-        ]),
+        &zscore(&raw, ["group", "ctrl"], &dir.join("no/such/dir/z.csv"), &[]),
         &["cannot write", "z.csv"],
     );
     user_error(
@@ -262,21 +231,12 @@ fn tutorial_simulated_data() {
     let out_path = tmp.path().join("z.csv");
     // Diagnosis 0 marks the 33 controls (the tutorial fits on `data.Diagnosis == 0`;
     // the 467 subjects with Diagnosis 1 are patients with higher raw values).
-    let out = sustain(&[
-        "zscore",
-        "--raw",
-        s(&raw),
-        "--control-column",
-        "Diagnosis",
-        "--control-value",
-        "0",
-        "--covariates",
-        "Age,Headsize",
-        "--id-column",
-        "RID",
-        "--out",
-        s(&out_path),
-    ]);
+    let out = zscore(
+        &raw,
+        ["Diagnosis", "0"],
+        &out_path,
+        &["--covariates", "Age,Headsize", "--id-column", "RID"],
+    );
     let report = stdout_json(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -366,21 +326,12 @@ fn tutorial_simulated_data() {
 
     // Taking Diagnosis 1 as the control group instead puts the real controls below
     // the "controls", and every biomarker gets a --flip hint.
-    let out = sustain(&[
-        "zscore",
-        "--raw",
-        s(&raw),
-        "--control-column",
-        "Diagnosis",
-        "--control-value",
-        "1",
-        "--covariates",
-        "Age,Headsize",
-        "--id-column",
-        "RID",
-        "--out",
-        s(&out_path),
-    ]);
+    let out = zscore(
+        &raw,
+        ["Diagnosis", "1"],
+        &out_path,
+        &["--covariates", "Age,Headsize", "--id-column", "RID"],
+    );
     stdout_json(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     for name in names {
@@ -397,23 +348,19 @@ fn zscore_then_fit_on_the_bundled_raw_example() {
     let raw = root.join("examples/data/raw/raw.csv");
     let tmp = tempfile::tempdir().unwrap();
     let z = tmp.path().join("z.csv");
-    let out = sustain(&[
-        "zscore",
-        "--raw",
-        s(&raw),
-        "--control-column",
-        "Diagnosis",
-        "--control-value",
-        "0",
-        "--covariates",
-        "Age,Headsize",
-        "--flip",
-        "Volume_0,Volume_1,Volume_2,Volume_3",
-        "--id-column",
-        "id",
-        "--out",
-        s(&z),
-    ]);
+    let out = zscore(
+        &raw,
+        ["Diagnosis", "0"],
+        &z,
+        &[
+            "--covariates",
+            "Age,Headsize",
+            "--flip",
+            "Volume_0,Volume_1,Volume_2,Volume_3",
+            "--id-column",
+            "id",
+        ],
+    );
     stdout_json(&out);
     let fit = tmp.path().join("fit");
     let out = sustain(&[

@@ -3,37 +3,22 @@
 use rand::Rng;
 use std::sync::Arc;
 use sustain_model::*;
-use sustain_testkit::{cohort, equal_fractions, random_fractions, random_moves, scaled, spec};
+use sustain_testkit::{cohort, random_fractions, random_moves, spec, walk_cohort};
 
+/// A random walk of proposals on `walk_cohort(n_biomarkers, thresholds,
+/// n_subtypes, n_subjects, seed, 1.0)`, on the CPU's best kernels.
 fn check(n_biomarkers: usize, thresholds: &[f64], n_subtypes: usize, n_subjects: usize, seed: u64) {
-    check_on(
-        n_biomarkers,
-        thresholds,
-        n_subtypes,
-        n_subjects,
-        seed,
-        1.0,
-        false,
-    )
+    let w = walk_cohort(n_biomarkers, thresholds, n_subtypes, n_subjects, seed, 1.0);
+    check_on(w, false)
 }
 
-/// `check` with every data value multiplied by `scale` (large values make
-/// stage likelihoods span thousands of nats: the guarded paths of the state), on
-/// the baseline (portable) kernels if `baseline`, else on the CPU's best.
-fn check_on(
-    n_biomarkers: usize,
-    thresholds: &[f64],
-    n_subtypes: usize,
-    n_subjects: usize,
-    seed: u64,
-    scale: f64,
-    baseline: bool,
-) {
-    let events = EventSet::uniform(n_biomarkers, thresholds, 5.0).unwrap();
-    let fractions = equal_fractions(n_subtypes);
-    let w = cohort(events, &fractions, seed, &spec(n_subjects, 0.1, 0.15), seed);
-    let (events, mut rng) = (w.events, w.rng);
-    let data = scaled(&w.data, scale);
+/// `check` on a walk cohort `w` (`sustain_testkit::walk_cohort`, whose `scale`
+/// multiplies every data value: large values make stage likelihoods span
+/// thousands of nats, the guarded paths of the state), on the baseline (portable)
+/// kernels if `baseline`, else on the CPU's best.
+fn check_on(w: sustain_model::simulate::Cohort, baseline: bool) {
+    let n_subtypes = w.truth.n_subtypes();
+    let (events, data, mut rng) = (w.events, w.data, w.rng);
     for conv in [MissingConvention::Marginalise, MissingConvention::Reference] {
         let lik = Likelihood::new(events.clone(), &data, conv).unwrap();
         let lik = Arc::new(if baseline {
@@ -92,18 +77,18 @@ fn incremental_matches_fresh_evaluation_with_extreme_values() {
     // (counting the paths taken) to exercise every guarded path of the state:
     // groups rebuilt because a move could change them too much, groups that turn
     // fragile after an accepted move, and the additive path of fragile groups.
-    check_on(5, &[1.0, 2.0], 2, 30, 9, 12.0, false);
-    check_on(2, &[1.0, 2.0], 2, 30, 9, 25.0, false);
-    check_on(3, &[1.0, 2.0], 2, 30, 9, 20.0, false);
-    check_on(5, &[1.0, 2.0, 3.0], 2, 41, 4, 30.0, false);
+    check_on(walk_cohort(5, &[1.0, 2.0], 2, 30, 9, 12.0), false);
+    check_on(walk_cohort(2, &[1.0, 2.0], 2, 30, 9, 25.0), false);
+    check_on(walk_cohort(3, &[1.0, 2.0], 2, 30, 9, 20.0), false);
+    check_on(walk_cohort(5, &[1.0, 2.0, 3.0], 2, 41, 4, 30.0), false);
 }
 
 /// The portable kernels (what a CPU without AVX2 runs) on the same checks,
 /// extreme values included.
 #[test]
 fn incremental_matches_fresh_evaluation_on_baseline_kernels() {
-    check_on(6, &[1.0, 2.0, 3.0], 3, 70, 11, 1.0, true);
-    check_on(5, &[1.0, 2.0], 2, 30, 9, 12.0, true);
+    check_on(walk_cohort(6, &[1.0, 2.0, 3.0], 3, 70, 11, 1.0), true);
+    check_on(walk_cohort(5, &[1.0, 2.0], 2, 30, 9, 12.0), true);
 }
 
 #[test]

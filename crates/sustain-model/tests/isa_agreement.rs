@@ -8,32 +8,12 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use std::sync::Arc;
 use sustain_model::kernels::Isa;
+use sustain_model::simulate::Cohort;
 use sustain_model::*;
-use sustain_testkit::{cohort, equal_fractions, random_fractions, random_moves, scaled, spec};
+use sustain_testkit::{random_fractions, random_moves, walk_cohort as case};
 
-struct Case {
-    events: EventSet,
-    data: Dataset,
-    truth: Mixture,
-}
-
-fn case(
-    n_biomarkers: usize,
-    thresholds: &[f64],
-    n_subtypes: usize,
-    n_subjects: usize,
-    seed: u64,
-    scale: f64,
-) -> Case {
-    let events = EventSet::uniform(n_biomarkers, thresholds, 5.0).unwrap();
-    let fractions = equal_fractions(n_subtypes);
-    let w = cohort(events, &fractions, seed, &spec(n_subjects, 0.1, 0.15), seed);
-    Case {
-        data: scaled(&w.data, scale),
-        events: w.events,
-        truth: w.truth,
-    }
-}
+/// A walk cohort (`sustain_testkit::walk_cohort`, here `case`).
+type Case = Cohort;
 
 /// The two likelihoods, or `None` (with a notice) where the CPU has no AVX-512.
 fn pair(c: &Case, conv: MissingConvention) -> Option<(Likelihood, Likelihood)> {

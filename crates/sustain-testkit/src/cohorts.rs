@@ -72,3 +72,21 @@ pub fn scaled(data: &Dataset, scale: f64) -> Dataset {
         .collect();
     Dataset::from_rows(&rows).unwrap()
 }
+
+/// The cohorts of the incremental-state walks: `n_biomarkers` with `thresholds` and
+/// z_max 5, `n_subtypes` of equal fractions, 10% controls and 15% missing values,
+/// truth and subjects from `seed`, every value then multiplied by `scale`.
+pub fn walk_cohort(
+    n_biomarkers: usize,
+    thresholds: &[f64],
+    n_subtypes: usize,
+    n_subjects: usize,
+    seed: u64,
+    scale: f64,
+) -> Cohort {
+    let events = EventSet::uniform(n_biomarkers, thresholds, 5.0).unwrap();
+    let fractions = equal_fractions(n_subtypes);
+    let mut w = cohort(events, &fractions, seed, &spec(n_subjects, 0.1, 0.15), seed);
+    w.data = scaled(&w.data, scale);
+    w
+}

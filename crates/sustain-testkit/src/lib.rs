@@ -13,7 +13,9 @@ pub mod shared;
 pub mod walk;
 pub mod workloads;
 
-pub use cohorts::{cohort, equal_fractions, random_mixture, scaled, spec, uniform_cohort};
+pub use cohorts::{
+    cohort, equal_fractions, random_mixture, scaled, spec, uniform_cohort, walk_cohort,
+};
 pub use rows::read_rows;
 pub use shared::{shared_data, sim42, Sim42};
 pub use walk::{random_fractions, random_moves};
