@@ -38,20 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let w = sustain_testkit::uniform_cohort(m, b, &vec![1.0 / s as f64; s], seed);
     let mut out = std::io::BufWriter::new(std::fs::File::create(&args[3])?);
     let header: Vec<String> = (0..b).map(|j| format!("bm{j}")).collect();
-    writeln!(out, "{}", header.join(","))?;
-    for row in w.data.values().rows() {
-        let cells: Vec<String> = row
-            .iter()
-            .map(|v| {
-                if v.is_nan() {
-                    String::new()
-                } else {
-                    format!("{v}")
-                }
-            })
-            .collect();
-        writeln!(out, "{}", cells.join(","))?;
-    }
+    out.write_all(sustain_testkit::to_csv(&header, &w.data).as_bytes())?;
     out.flush()?;
     eprintln!(
         "wrote {m} subjects x {b} biomarkers ({s} true subtypes) to {}",

@@ -5,7 +5,7 @@ use std::process::Command;
 use sustain_model::simulate::simulate;
 use sustain_model::*;
 use sustain_testkit::enumerate::{all_sequences, single_subtype_posterior};
-use sustain_testkit::{read_rows, spec};
+use sustain_testkit::{read_rows, spec, to_csv};
 
 #[test]
 fn fit_pvd_matches_enumerated_position_marginals() {
@@ -17,22 +17,8 @@ fn fit_pvd_matches_enumerated_position_marginals() {
     let sim = simulate(&events, &truth, &spec(15, 0.0, 0.1), 5).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::from("b0,b1,b2\n");
-    for row in sim.data.values().rows() {
-        let cells: Vec<String> = row
-            .iter()
-            .map(|v| {
-                if v.is_nan() {
-                    String::new()
-                } else {
-                    format!("{v:.17}")
-                }
-            })
-            .collect();
-        csv.push_str(&cells.join(","));
-        csv.push('\n');
-    }
-    std::fs::write(dir.path().join("data.csv"), csv).unwrap();
+    let header: Vec<String> = (0..3).map(|b| format!("b{b}")).collect();
+    std::fs::write(dir.path().join("data.csv"), to_csv(&header, &sim.data)).unwrap();
     std::fs::write(
         dir.path().join("model.json"),
         serde_json::json!({"biomarkers": ["b0", "b1", "b2"], "z_vals": z_vals, "z_max": z_max})
@@ -70,7 +56,7 @@ fn fit_pvd_matches_enumerated_position_marginals() {
         .unwrap();
     assert!(status.success());
 
-    // The data as the CLI read it (17 significant digits round-trip exactly).
+    // The data as the CLI read it (the shortest form round-trips exactly).
     let rows = read_rows(&dir.path().join("data.csv"));
     let lik = Likelihood::new(
         events.clone(),

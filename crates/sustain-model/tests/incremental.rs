@@ -1,9 +1,10 @@
 //! The incremental (propose/accept/reject) likelihood equals a fresh evaluation.
 
-use rand::Rng;
 use std::sync::Arc;
 use sustain_model::*;
-use sustain_testkit::{cohort, random_fractions, random_moves, spec, walk_cohort};
+use sustain_testkit::{
+    accept_or_reject, cohort, random_fractions, random_moves, spec, walk_cohort,
+};
 
 /// A random walk of proposals on `walk_cohort(n_biomarkers, thresholds,
 /// n_subtypes, n_subjects, seed, 1.0)`, on the CPU's best kernels.
@@ -43,12 +44,7 @@ fn check_on(w: sustain_model::simulate::Cohort, baseline: bool) {
                 (ll - exact).abs() < 1e-9 * exact.abs(),
                 "iteration {it}: {ll} vs {exact}"
             );
-            if rng.gen_bool(0.5) {
-                inc.accept();
-                current = prop;
-            } else {
-                inc.reject();
-            }
+            accept_or_reject(&mut inc, &mut current, prop, &mut rng);
             let now = lik.loglike(&current);
             assert!((inc.loglike() - now).abs() < 1e-9 * now.abs());
         }

@@ -10,7 +10,9 @@ use rand_pcg::Pcg64;
 use std::sync::Arc;
 use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::*;
-use sustain_testkit::{cohort, random_fractions, random_mixture, random_moves, spec};
+use sustain_testkit::{
+    accept_or_reject, cohort, random_fractions, random_mixture, random_moves, spec,
+};
 
 // ---------------------------------------------------------------------------
 // Strategies
@@ -1099,12 +1101,7 @@ proptest! {
             let ll = inc.propose(&prop, &changed);
             let exact = lik.loglike(&prop);
             prop_assert!(close(ll, exact), "step {}: proposal {} vs fresh {}", it, ll, exact);
-            if rng.gen_bool(0.5) {
-                inc.accept();
-                current = prop;
-            } else {
-                inc.reject();
-            }
+            accept_or_reject(&mut inc, &mut current, prop, &mut rng);
             let now = lik.loglike(&current);
             prop_assert!(close(inc.loglike(), now), "step {}: state {} vs fresh {}", it, inc.loglike(), now);
         }

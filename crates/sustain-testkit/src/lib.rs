@@ -16,7 +16,7 @@ pub mod workloads;
 pub use cohorts::{
     cohort, equal_fractions, random_mixture, scaled, spec, uniform_cohort, walk_cohort,
 };
-pub use rows::read_rows;
+pub use rows::{read_rows, to_csv};
 pub use shared::{shared_data, sim42, Sim42};
-pub use walk::{random_fractions, random_moves};
+pub use walk::{accept_or_reject, random_fractions, random_moves};
 pub use workloads::{w1, w2};

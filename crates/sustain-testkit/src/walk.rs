@@ -1,7 +1,7 @@
 //! The random steps the incremental-likelihood tests walk with.
 
 use rand::Rng;
-use sustain_model::{EventSet, Mixture};
+use sustain_model::{EventSet, IncrementalLikelihood, Mixture};
 
 /// Moves, in each subtype with probability `p_move`, one random event to a random
 /// allowed position; returns which subtypes changed.
@@ -32,4 +32,19 @@ pub fn random_fractions(k: usize, rng: &mut impl Rng) -> Vec<f64> {
     let sum: f64 = f.iter().sum();
     f.iter_mut().for_each(|v| *v /= sum);
     f
+}
+
+/// Accepts `prop` (it becomes `current`) or rejects it, with probability 1/2 each.
+pub fn accept_or_reject(
+    inc: &mut IncrementalLikelihood,
+    current: &mut Mixture,
+    prop: Mixture,
+    rng: &mut impl Rng,
+) {
+    if rng.gen_bool(0.5) {
+        inc.accept();
+        *current = prop;
+    } else {
+        inc.reject();
+    }
 }
