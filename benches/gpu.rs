@@ -26,7 +26,6 @@
 //! Run with `cargo bench --features gpu --bench gpu`.
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use rand::Rng;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +36,7 @@ use sustain_model::{
 };
 use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
 use sustain_sampler::ProposalMode;
+use sustain_testkit::random_weighted_mixture;
 
 const BATCH: usize = 1024;
 /// Iterations per chain of the lockstep benchmark (small: llvmpipe is slow).
@@ -61,14 +61,7 @@ fn w1() -> W1 {
     let lik =
         Arc::new(Likelihood::new(events.clone(), &data, MissingConvention::Marginalise).unwrap());
     let mixtures = (0..BATCH)
-        .map(|_| {
-            let seqs = (0..3)
-                .map(|_| Sequence::random(&events, &mut rng))
-                .collect();
-            let f: Vec<f64> = (0..3).map(|_| rng.gen_range(0.1..1.0)).collect();
-            let sum: f64 = f.iter().sum();
-            Mixture::new(seqs, f.iter().map(|v| v / sum).collect()).unwrap()
-        })
+        .map(|_| random_weighted_mixture(&events, 3, &mut rng))
         .collect();
     let candidates = (0..BATCH)
         .map(|_| Sequence::random(&events, &mut rng))

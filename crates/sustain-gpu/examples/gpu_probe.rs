@@ -3,11 +3,11 @@
 //!
 //! `cargo run --release -p sustain-gpu --example gpu_probe [batch sizes...]`
 
-use rand::Rng;
 use std::sync::Arc;
 use std::time::Instant;
 use sustain_gpu::{GpuContext, GpuEvaluator};
 use sustain_model::*;
+use sustain_testkit::random_weighted_mixture;
 
 fn main() {
     let sizes: Vec<usize> = std::env::args()
@@ -39,14 +39,7 @@ fn main() {
     let mut serial = SerialEvaluator::new(Arc::clone(&lik));
     for &n in &sizes {
         let mixtures: Vec<Mixture> = (0..n)
-            .map(|_| {
-                let seqs = (0..3)
-                    .map(|_| Sequence::random(&events, &mut rng))
-                    .collect();
-                let f: Vec<f64> = (0..3).map(|_| rng.gen_range(0.1..1.0)).collect();
-                let sum: f64 = f.iter().sum();
-                Mixture::new(seqs, f.iter().map(|v| v / sum).collect()).unwrap()
-            })
+            .map(|_| random_weighted_mixture(&events, 3, &mut rng))
             .collect();
         let _ = gpu.loglike_batch(&mixtures).unwrap();
         // Fastest of a few runs (the machine may be shared).

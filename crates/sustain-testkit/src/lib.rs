@@ -18,5 +18,5 @@ pub use cohorts::{
 };
 pub use rows::{read_rows, to_csv};
 pub use shared::{shared_data, sim42, Sim42};
-pub use walk::{accept_or_reject, random_fractions, random_moves};
+pub use walk::{accept_or_reject, random_fractions, random_moves, random_weighted_mixture};
 pub use workloads::{w1, w2};

@@ -1,7 +1,7 @@
 //! The random steps the incremental-likelihood tests walk with.
 
 use rand::Rng;
-use sustain_model::{EventSet, IncrementalLikelihood, Mixture};
+use sustain_model::{EventSet, IncrementalLikelihood, Mixture, Sequence};
 
 /// Moves, in each subtype with probability `p_move`, one random event to a random
 /// allowed position; returns which subtypes changed.
@@ -47,4 +47,13 @@ pub fn accept_or_reject(
     } else {
         inc.reject();
     }
+}
+
+/// `k` random sequences, then `k` fractions each drawn on [0.1, 1) and normalised:
+/// the random mixtures of the GPU benchmarks.
+pub fn random_weighted_mixture(events: &EventSet, k: usize, rng: &mut impl Rng) -> Mixture {
+    let seqs = (0..k).map(|_| Sequence::random(events, rng)).collect();
+    let f: Vec<f64> = (0..k).map(|_| rng.gen_range(0.1..1.0)).collect();
+    let sum: f64 = f.iter().sum();
+    Mixture::new(seqs, f.iter().map(|v| v / sum).collect()).unwrap()
 }
