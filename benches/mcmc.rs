@@ -21,21 +21,22 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::sync::Arc;
 use sustain_cpu::{run_chains, ChainSettings};
+use sustain_model::simulate::Cohort;
 use sustain_model::*;
 use sustain_sampler::{tune_steps, ProposalMode, StepSizes};
 
-/// A workload's likelihood and true mixture (`sustain_model::workloads`).
-fn prepared(w: workloads::Workload) -> (Arc<Likelihood>, Mixture) {
+/// A workload's likelihood and true mixture (`sustain_testkit::workloads`).
+fn prepared(w: Cohort) -> (Arc<Likelihood>, Mixture) {
     let lik = Likelihood::new(w.events, &w.data, MissingConvention::Marginalise).unwrap();
     (Arc::new(lik), w.truth)
 }
 
 fn w1() -> (Arc<Likelihood>, Mixture) {
-    prepared(workloads::w1())
+    prepared(sustain_testkit::w1())
 }
 
 fn w2() -> (Arc<Likelihood>, Mixture) {
-    prepared(workloads::w2())
+    prepared(sustain_testkit::w2())
 }
 
 fn bench_w2(c: &mut Criterion) {

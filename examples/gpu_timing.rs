@@ -26,8 +26,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use sustain_gpu::{GpuContext, GpuEvaluator};
 use sustain_model::{
-    workloads, BatchEvaluator, EventSet, IncrementalLikelihood, Likelihood, MissingConvention,
-    Mixture, Result, Sequence, SerialEvaluator,
+    BatchEvaluator, EventSet, IncrementalLikelihood, Likelihood, MissingConvention, Mixture,
+    Result, Sequence, SerialEvaluator,
 };
 use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
 use sustain_sampler::{tune_steps, ProposalMode, StepSizes};
@@ -113,7 +113,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn main() -> Res<()> {
-    let w = workloads::w1();
+    let w = sustain_testkit::w1();
     let (events, truth) = (w.events, w.truth);
     let mut rng = w.rng;
     let lik = Arc::new(Likelihood::new(

@@ -3,45 +3,14 @@
 //! batch scripts, and (with `SUSTAIN_SLURM_TEST=1` and `sbatch` on PATH) a real
 //! SLURM cross-validation equals a local one, also after a lost fold is resubmitted.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{ok, small, sustain, user_error};
+
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn sustain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sustain"))
-        .args(args)
-        .output()
-        .expect("the sustain binary runs")
-}
-
-fn small(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/data/small")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Exit status 2 and one line `error: ...` containing `needle`.
-fn user_error(out: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(err.contains(needle), "'{needle}' not in: {err}");
-}
 
 /// `sub --data --model TINY --out OUT EXTRA...` with tiny settings and 4 chains.
 fn args(sub: &str, out: &Path, extra: &[&str]) -> Vec<String> {
@@ -139,9 +108,9 @@ fn merge_refuses_mixed_and_incomplete_shards() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("mixed");
     let d = dir.to_str().unwrap();
-    user_error(&sustain(&["merge", "--out", d]), "no shards");
+    user_error(&sustain(&["merge", "--out", d]), &["no shards"]);
     ok(&run(&args("fit", &dir, &["--chain-shard", "0/2"])));
-    user_error(&sustain(&["merge", "--out", d]), "missing shard 1 of 2");
+    user_error(&sustain(&["merge", "--out", d]), &["missing shard 1 of 2"]);
     ok(&run(&args(
         "fit",
         &dir,
@@ -149,27 +118,27 @@ fn merge_refuses_mixed_and_incomplete_shards() {
     )));
     user_error(
         &sustain(&["merge", "--out", d]),
-        "different data, settings or seed",
+        &["different data, settings or seed"],
     );
     // A shard file of other settings is not overwritten.
     user_error(
         &run(&args("fit", &dir, &["--chain-shard", "1/2"])),
-        "shard_1of2.json was made from different data",
+        &["shard_1of2.json was made from different data"],
     );
 
     let three = tmp.path().join("three");
     ok(&run(&args("fit", &three, &["--chain-shard", "1/3"])));
     user_error(
         &sustain(&["merge", "--out", three.to_str().unwrap()]),
-        "missing shards 0, 2 of 3",
+        &["missing shards 0, 2 of 3"],
     );
     user_error(
         &run(&args("fit", &three, &["--chain-shard", "3/3"])),
-        "--chain-shard 3/3",
+        &["--chain-shard 3/3"],
     );
     user_error(
         &run(&args("fit", &three, &["--chain-shard", "0/5"])),
-        "5 shards of 4 chain(s)",
+        &["5 shards of 4 chain(s)"],
     );
 }
 
@@ -275,7 +244,7 @@ fn slurm_fit_dry_run_writes_the_scripts() {
     assert!(shards.contains("--chain-shard \"${SLURM_ARRAY_TASK_ID}/2\""));
     let mut a = args("fit", &out, &["--shards", "5", "--dry-run"]);
     a.insert(0, "slurm".into());
-    user_error(&run(&a), "--shards 5");
+    user_error(&run(&a), &["--shards 5"]);
 }
 
 #[test]
@@ -305,7 +274,7 @@ fn slurm_cv_scripts_run_under_any_scheduler() {
     a.insert(0, "slurm".into());
     user_error(
         &run(&a),
-        "--fold and --subtype-count are set by the job array",
+        &["--fold and --subtype-count are set by the job array"],
     );
 
     // The same scripts run by plain bash (any scheduler) equal a local cv.
@@ -330,13 +299,17 @@ fn slurm_cv_scripts_run_under_any_scheduler() {
 fn slurm_cv_per_subtype_count_equals_a_local_cv() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("parts");
-    let mut a = args(
-        "cv",
-        &out,
-        &["--folds", "2", "--per-subtype-count", "--dry-run"],
-    );
-    a.insert(0, "slurm".into());
-    let stdout = ok(&run(&a));
+    // The dry run of `slurm cv --per-subtype-count`: its stdout.
+    let dry_run = || {
+        let mut a = args(
+            "cv",
+            &out,
+            &["--folds", "2", "--per-subtype-count", "--dry-run"],
+        );
+        a.insert(0, "slurm".into());
+        ok(&run(&a))
+    };
+    let stdout = dry_run();
     assert!(
         stdout.contains("4 of 4 fold parts to run: array 0-3"),
         "{stdout}"
@@ -361,15 +334,9 @@ fn slurm_cv_per_subtype_count_equals_a_local_cv() {
     }
     assert!(dir.join("fold_1_k2.json").exists());
     let combine = bash(&dir.join("slurm/combine.sbatch"), None);
-    user_error(&combine, "fold 1: missing subtype count(s) 1 of 1..=2");
+    user_error(&combine, &["fold 1: missing subtype count(s) 1 of 1..=2"]);
     // A resubmission runs only the missing part; then the combine equals a local cv.
-    let mut a = args(
-        "cv",
-        &out,
-        &["--folds", "2", "--per-subtype-count", "--dry-run"],
-    );
-    a.insert(0, "slurm".into());
-    let stdout = ok(&run(&a));
+    let stdout = dry_run();
     assert!(
         stdout.contains("1 of 4 fold parts to run: array 2"),
         "{stdout}"
@@ -390,7 +357,7 @@ fn slurm_cv_per_subtype_count_equals_a_local_cv() {
             &out,
             &["--folds", "2", "--fold", "0", "--subtype-count", "3"],
         )),
-        "--subtype-count 3 is out of range 1..=2",
+        &["--subtype-count 3 is out of range 1..=2"],
     );
     let o = run(&args("cv", &out, &["--folds", "2", "--subtype-count", "1"]));
     assert_eq!(o.status.code(), Some(2));

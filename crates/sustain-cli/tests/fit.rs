@@ -1,26 +1,13 @@
 //! End-to-end tests of `sustain fit`, `stage`, `plot`, `cv`, `cv-combine` and
 //! `demo`, running the binary on the bundled small example with tiny settings.
 
+mod common;
+use common::{ok, small, sustain, user_error};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use serde_json::Value;
-
-fn sustain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sustain"))
-        .args(args)
-        .output()
-        .expect("the sustain binary runs")
-}
-
-fn small(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/data/small")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 const TINY: [&str; 10] = [
     "--subtypes",
@@ -34,26 +21,6 @@ const TINY: [&str; 10] = [
     "--chains",
     "2",
 ];
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Exit status 2 and one line `error: ...` on stderr containing `needle`.
-fn user_error(out: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(err.contains(needle), "'{needle}' not in: {err}");
-}
 
 fn fit_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let data: &'static str = Box::leak(small("data.csv").into_boxed_str());
@@ -201,52 +168,28 @@ fn fit_writes_every_output() {
 #[test]
 fn stage_on_the_training_data_reproduces_the_subjects() {
     let (tmp, dir, _) = fitted();
+    // `stage --fit DIR --data data.csv EXTRA --out OUT`.
+    let stage = |extra: &[&str], out: &Path| {
+        let data = small("data.csv");
+        let mut args = vec!["stage", "--fit", dir.to_str().unwrap(), "--data", &data];
+        args.extend(extra);
+        args.extend(["--out", out.to_str().unwrap()]);
+        sustain(&args)
+    };
     let out = tmp.path().join("staged.csv");
-    ok(&sustain(&[
-        "stage",
-        "--fit",
-        dir.to_str().unwrap(),
-        "--data",
-        &small("data.csv"),
-        "--id-column",
-        "id",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    ok(&stage(&["--id-column", "id"], &out));
     assert_eq!(
         std::fs::read(&out).unwrap(),
         std::fs::read(dir.join("subjects_k2.csv")).unwrap()
     );
     let out1 = tmp.path().join("staged1.csv");
-    ok(&sustain(&[
-        "stage",
-        "--fit",
-        dir.to_str().unwrap(),
-        "--data",
-        &small("data.csv"),
-        "--id-column",
-        "id",
-        "--subtypes",
-        "1",
-        "--out",
-        out1.to_str().unwrap(),
-    ]));
+    ok(&stage(&["--id-column", "id", "--subtypes", "1"], &out1));
     assert_eq!(
         std::fs::read(&out1).unwrap(),
         std::fs::read(dir.join("subjects_k1.csv")).unwrap()
     );
-    let bad = sustain(&[
-        "stage",
-        "--fit",
-        dir.to_str().unwrap(),
-        "--data",
-        &small("data.csv"),
-        "--subtypes",
-        "7",
-        "--out",
-        out1.to_str().unwrap(),
-    ]);
-    user_error(&bad, "--subtypes 7");
+    let bad = stage(&["--subtypes", "7"], &out1);
+    user_error(&bad, &["--subtypes 7"]);
 }
 
 #[test]
@@ -313,7 +256,7 @@ fn resume_and_existing_folders() {
     std::fs::copy(dir.join("results.json"), out.join("results.json")).unwrap();
     user_error(
         &sustain(&fit_args(out.to_str().unwrap(), &[])),
-        "already holds a fit",
+        &["already holds a fit"],
     );
 }
 
@@ -327,7 +270,10 @@ fn resume_reuses_the_checkpoints() {
         let name = format!("checkpoints/checkpoint_k{k}.json");
         std::fs::copy(dir.join(&name), out.join(&name)).unwrap();
     }
-    user_error(&sustain(&fit_args(out.to_str().unwrap(), &[])), "--resume");
+    user_error(
+        &sustain(&fit_args(out.to_str().unwrap(), &[])),
+        &["--resume"],
+    );
     ok(&sustain(&fit_args(out.to_str().unwrap(), &["--resume"])));
     assert_eq!(
         std::fs::read(out.join("results.json")).unwrap(),
@@ -392,7 +338,7 @@ fn cv_by_folds_equals_cv_at_once() {
     ok(&sustain(&cv_args(parts_s, &["--fold", "0"])));
     user_error(
         &sustain(&["cv-combine", "--out", parts_s]),
-        "missing fold(s) 1",
+        &["missing fold(s) 1"],
     );
     ok(&sustain(&cv_args(parts_s, &["--fold", "1"])));
     ok(&sustain(&["cv-combine", "--out", parts_s]));
@@ -412,7 +358,7 @@ fn cv_by_folds_equals_cv_at_once() {
     // Other settings: the fold files are refused.
     user_error(
         &sustain(&cv_args(all_s, &["--seed", "7"])),
-        "different data",
+        &["different data"],
     );
 }
 
@@ -459,7 +405,7 @@ fn cv_stratified_with_uniform_thresholds() {
         .iter()
         .map(|a| if *a == "subtype" { "nope" } else { a })
         .collect::<Vec<_>>();
-    user_error(&sustain(&bad), "nope");
+    user_error(&sustain(&bad), &["nope"]);
 }
 
 #[test]
@@ -476,23 +422,26 @@ fn bad_inputs_are_one_line_errors() {
             "--out",
             "x.csv",
         ]),
-        "is not a fit folder (no results.json)",
+        &["is not a fit folder (no results.json)"],
     );
     user_error(
         &sustain(&["plot", "--fit", t]),
-        "is not a fit folder (no results.json)",
+        &["is not a fit folder (no results.json)"],
     );
     let cv = tmp.path().join("cv");
     user_error(
         &sustain(&cv_args(cv.to_str().unwrap(), &["--fold", "5"])),
-        "--fold 5",
+        &["--fold 5"],
     );
-    user_error(&sustain(&fit_args("/proc/x", &[])), "/proc/x");
-    user_error(&sustain(&cv_args("/proc/x", &[])), "/proc/x");
-    user_error(&sustain(&["cv-combine", "--out", t]), "no fold_");
-    user_error(&sustain(&fit_args(t, &["--iterations", "0"])), "iterations");
+    user_error(&sustain(&fit_args("/proc/x", &[])), &["/proc/x"]);
+    user_error(&sustain(&cv_args("/proc/x", &[])), &["/proc/x"]);
+    user_error(&sustain(&["cv-combine", "--out", t]), &["no fold_"]);
+    user_error(
+        &sustain(&fit_args(t, &["--iterations", "0"])),
+        &["iterations"],
+    );
     std::fs::write(tmp.path().join("results.json"), "{").unwrap();
-    user_error(&sustain(&["plot", "--fit", t]), "results.json");
+    user_error(&sustain(&["plot", "--fit", t]), &["results.json"]);
 }
 
 #[test]
@@ -623,7 +572,7 @@ fn cv_with_user_given_folds() {
     // --folds must agree with the labels; --stratify-by cannot be combined.
     user_error(
         &run(all_s, &["--folds", "2"]),
-        "--folds 2 but --fold-column site names 3 folds",
+        &["--folds 2 but --fold-column site names 3 folds"],
     );
     let bad = run(all_s, &["--stratify-by", "site"]);
     assert_eq!(bad.status.code(), Some(2));
@@ -637,13 +586,13 @@ fn cv_with_user_given_folds() {
     args.extend(["--fold-column", "site"]);
     user_error(
         &sustain(&args),
-        "sites.csv: column site: row 8 has no fold label",
+        &["sites.csv: column site: row 8 has no fold label"],
     );
     let data = with_sites(&dir, |_| "a".into());
     args[2] = Box::leak(data.into_boxed_str());
     user_error(
         &sustain(&args),
-        "column site: the fold labels name 1 fold(s); cross-validation needs at least 2",
+        &["column site: the fold labels name 1 fold(s); cross-validation needs at least 2"],
     );
 }
 

@@ -10,54 +10,13 @@
 //! - `demo` refused to rerun in its own folder (E2);
 //! - too few subjects to split said "backend error: cannot split 1 subtypes" (U2).
 
+mod common;
+use common::{ok, small, sustain, user_error};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use serde_json::{json, Value};
-
-fn sustain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sustain"))
-        .args(args)
-        .output()
-        .expect("the sustain binary runs")
-}
-
-fn small(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/data/small")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Exit status 2, nothing on stdout, and exactly one line `error: ...` on stderr
-/// containing every needle.
-fn user_error(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.lines().count(), 1, "not one line: {err:?}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(
-        out.stdout.is_empty(),
-        "stdout: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    for n in needles {
-        assert!(err.contains(n), "'{n}' not in: {err}");
-    }
-}
 
 /// `sub --data D --model M --id-column id --quiet` with tiny settings (those that
 /// `extra` gives are left out), then `extra`.

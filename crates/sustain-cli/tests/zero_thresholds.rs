@@ -4,34 +4,10 @@
 //! zeros moved to the end: staging then used another numbering than the fit (a
 //! panic for 2 subtypes, silently different subjects' tables for 1).
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
+use common::{ok, small, sustain};
 
 use serde_json::Value;
-
-fn sustain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sustain"))
-        .args(args)
-        .output()
-        .expect("the sustain binary runs")
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
-fn small(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/data/small")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 #[test]
 fn zeros_before_and_between_thresholds_survive_a_fit() {

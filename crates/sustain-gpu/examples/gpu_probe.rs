@@ -3,13 +3,11 @@
 //!
 //! `cargo run --release -p sustain-gpu --example gpu_probe [batch sizes...]`
 
-use rand::{Rng, SeedableRng};
-use rand_pcg::Pcg64;
 use std::sync::Arc;
 use std::time::Instant;
 use sustain_gpu::{GpuContext, GpuEvaluator};
-use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::*;
+use sustain_testkit::random_weighted_mixture;
 
 fn main() {
     let sizes: Vec<usize> = std::env::args()
@@ -29,32 +27,19 @@ fn main() {
         }
     };
     println!("adapter: {}", ctx.description());
-    let events = EventSet::uniform(10, &[1.0, 2.0, 3.0], 5.0).unwrap();
-    let mut rng = Pcg64::seed_from_u64(1);
-    let seqs = (0..3)
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let base = Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap();
-    let spec = SimulationSpec {
-        n_subjects: 1000,
-        control_fraction: 0.0,
-        missing_fraction: 0.1,
-    };
-    let data = simulate(&events, &base, &spec, 2).unwrap().data;
+    let sustain_model::simulate::Cohort {
+        events,
+        truth: _,
+        data,
+        mut rng,
+    } = sustain_testkit::w1();
     let lik =
         Arc::new(Likelihood::new(events.clone(), &data, MissingConvention::Marginalise).unwrap());
     let mut gpu = GpuEvaluator::from_likelihood(Arc::clone(&ctx), &lik, &data).unwrap();
     let mut serial = SerialEvaluator::new(Arc::clone(&lik));
     for &n in &sizes {
         let mixtures: Vec<Mixture> = (0..n)
-            .map(|_| {
-                let seqs = (0..3)
-                    .map(|_| Sequence::random(&events, &mut rng))
-                    .collect();
-                let f: Vec<f64> = (0..3).map(|_| rng.gen_range(0.1..1.0)).collect();
-                let sum: f64 = f.iter().sum();
-                Mixture::new(seqs, f.iter().map(|v| v / sum).collect()).unwrap()
-            })
+            .map(|_| random_weighted_mixture(&events, 3, &mut rng))
             .collect();
         let _ = gpu.loglike_batch(&mixtures).unwrap();
         // Fastest of a few runs (the machine may be shared).

@@ -5,11 +5,10 @@
 
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use sustain_gpu::{GpuContext, GpuError, GpuEvaluator};
-use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::*;
+use sustain_testkit::{self as testkit, cohort, spec};
 
 const REL: f64 = 1e-5;
 
@@ -59,21 +58,11 @@ impl Problem {
         convention: MissingConvention,
         seed: u64,
     ) -> Self {
-        let mut rng = Pcg64::seed_from_u64(seed);
-        let n_truth = 2;
-        let seqs = (0..n_truth)
-            .map(|_| Sequence::random(&events, &mut rng))
-            .collect();
-        let truth = Mixture::new(seqs, vec![0.6, 0.4]).unwrap();
-        let spec = SimulationSpec {
-            n_subjects,
-            control_fraction: 0.1,
-            missing_fraction: missing,
-        };
-        let sim = simulate(&events, &truth, &spec, seed + 1).unwrap();
+        let spec = spec(n_subjects, 0.1, missing);
+        let w = cohort(events, &[0.6, 0.4], seed, &spec, seed + 1);
         Self {
-            events,
-            data: sim.data,
+            events: w.events,
+            data: w.data,
             convention,
         }
     }
@@ -377,25 +366,20 @@ fn rejects_sequences_of_another_model() {
     assert!(gpu.loglike_batch(&[bad]).is_err());
 }
 
-/// W1: 1000 subjects, 10 biomarkers x thresholds 1, 2, 3 (N = 30), 3 subtypes, 10% missing.
+/// W1 (`sustain_testkit::w1`): 1000 subjects, 10 biomarkers x thresholds 1, 2, 3
+/// (N = 30), 3 subtypes, 10% missing.
 #[test]
 fn workload_w1() {
     let Some(ctx) = ctx() else { return };
-    let events = EventSet::uniform(10, &[1.0, 2.0, 3.0], 5.0).unwrap();
-    let mut rng = Pcg64::seed_from_u64(101);
-    let seqs = (0..3)
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let truth = Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap();
-    let spec = SimulationSpec {
-        n_subjects: 1000,
-        control_fraction: 0.0,
-        missing_fraction: 0.1,
-    };
-    let sim = simulate(&events, &truth, &spec, 102).unwrap();
+    let sustain_model::simulate::Cohort {
+        events,
+        truth,
+        data,
+        ..
+    } = sustain_testkit::w1();
     let p = Problem {
         events,
-        data: sim.data,
+        data,
         convention: MissingConvention::Marginalise,
     };
     let mut mixtures = random_mixtures(&p.events, 63, &[3], 103);
@@ -403,43 +387,9 @@ fn workload_w1() {
     check(&p, &ctx, &mixtures, true, "W1");
 }
 
-fn sim42_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sim42")
-}
-
-fn read_sim42() -> Option<(EventSet, Dataset)> {
-    let dir = sim42_dir();
-    let csv = std::fs::read_to_string(dir.join("data.csv")).ok()?;
-    let rows: Vec<Vec<f64>> = csv
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            l.split(',')
-                .map(|c| match c.trim() {
-                    "" | "NaN" | "nan" | "NA" => f64::NAN,
-                    v => v.parse().unwrap(),
-                })
-                .collect()
-        })
-        .collect();
-    let model: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).ok()?).unwrap();
-    let z_vals: Vec<Vec<f64>> = serde_json::from_value(model["z_vals"].clone()).unwrap();
-    let z_max: Vec<f64> = serde_json::from_value(model["z_max"].clone()).unwrap();
-    Some((
-        EventSet::new(&z_vals, &z_max).unwrap(),
-        Dataset::from_rows(&rows).unwrap(),
-    ))
-}
-
 #[test]
 fn sim42_data() {
-    let Some((events, data)) = read_sim42() else {
-        eprintln!(
-            "NOTICE: {} not found; sim42 test skipped",
-            sim42_dir().display()
-        );
+    let Some(testkit::Sim42 { events, data, .. }) = testkit::sim42("sim42 test") else {
         return;
     };
     let Some(ctx) = ctx() else { return };

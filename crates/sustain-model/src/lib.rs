@@ -26,10 +26,6 @@ pub mod event_based;
 pub mod events;
 pub mod incremental;
 pub mod kernels;
-#[cfg(target_arch = "x86_64")]
-mod kernels_avx2;
-#[cfg(target_arch = "x86_64")]
-mod kernels_avx512;
 pub mod likelihood;
 pub mod ordinal;
 pub mod prefix;
@@ -37,7 +33,6 @@ mod screen;
 mod seam;
 pub mod simulate;
 pub mod stages;
-pub mod workloads;
 
 pub use batch::SerialEvaluator;
 pub use data::Dataset;

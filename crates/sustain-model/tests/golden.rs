@@ -1,37 +1,16 @@
 //! Golden tests against values computed with the reference implementation
 //! (`../shared/data/golden`). Skipped, with a notice, when `../shared` is absent.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use sustain_model::*;
+use sustain_testkit::{read_rows, shared_data};
 
 fn shared_golden() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/golden");
-    if dir.join("golden_likelihood.json").exists() {
-        Some(dir)
-    } else {
-        eprintln!("NOTICE: ../shared/data/golden not found; golden tests skipped");
-        None
-    }
+    shared_data("golden", "golden_likelihood.json", "golden tests")
 }
 
-fn read_csv(path: &PathBuf) -> Dataset {
-    let mut rdr = csv::Reader::from_path(path).unwrap();
-    let rows: Vec<Vec<f64>> = rdr
-        .records()
-        .map(|r| {
-            r.unwrap()
-                .iter()
-                .map(|c| {
-                    if c.is_empty() {
-                        f64::NAN
-                    } else {
-                        c.parse().unwrap()
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    Dataset::from_rows(&rows).unwrap()
+fn read_csv(path: &Path) -> Dataset {
+    Dataset::from_rows(&read_rows(path)).unwrap()
 }
 
 struct Case {
