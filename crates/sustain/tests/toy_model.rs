@@ -12,8 +12,7 @@ use sustain::em::{fit_one_subtype, fit_split, MlFit};
 use sustain::fit::uncertainty;
 use sustain::stage::stage_subjects;
 use sustain_core::{
-    BatchEvaluator, ChainEvaluator, EventOrder, Mixture, ModelError, Sequence, StageModel,
-    SustainModel,
+    ChainEvaluator, EventOrder, Mixture, ModelError, Sequence, StageModel, SustainModel,
 };
 
 /// `log p(x_m | k, S) = sum_{j < k} log_factor[m][S_j] - ln(N + 1)`.
