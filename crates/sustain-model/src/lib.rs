@@ -17,6 +17,8 @@
 //! assert!(lik.loglike(&truth).is_finite());
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod batch;
 /// The model-neutral core, re-exported: paths such as `sustain_model::sequence` keep working.
 pub use sustain_core::{error, mixture, sequence};

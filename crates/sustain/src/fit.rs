@@ -20,20 +20,33 @@ use sustain_sampler::{merge, tune_steps, ChainRun};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
     /// E-M for a subtype count started.
-    EmStarted { n_subtypes: usize },
+    EmStarted {
+        /// Subtype count.
+        n_subtypes: usize,
+    },
     /// MCMC for a subtype count started (`chains` chains of `iterations`).
     McmcStarted {
+        /// Subtype count.
         n_subtypes: usize,
+        /// Number of chains.
         chains: usize,
+        /// Iterations per chain.
         iterations: usize,
     },
     /// A subtype count finished (or was loaded from a checkpoint).
-    ModelDone { n_subtypes: usize, resumed: bool },
+    ModelDone {
+        /// Subtype count.
+        n_subtypes: usize,
+        /// Whether it was loaded from a checkpoint.
+        resumed: bool,
+    },
     /// E-M for a subtype count is running; slot 0 counts finished E-M jobs (start
     /// points and splits; the total is not known in advance, the counter is closed
     /// when E-M ends).
     EmJobs {
+        /// Subtype count.
         n_subtypes: usize,
+        /// The counters (read them from any thread).
         progress: Arc<ChainProgress>,
     },
     /// One line the user should see, e.g. that the GPU backend is unavailable and
@@ -42,7 +55,9 @@ pub enum Progress {
     /// Chains are running; their counters advance as they go (read them from any
     /// thread, e.g. to draw progress bars).
     Chains {
+        /// Subtype count.
         n_subtypes: usize,
+        /// The counters (read them from any thread).
         progress: Arc<ChainProgress>,
     },
 }

@@ -29,6 +29,8 @@
 //! println!("2-subtype ML sequences: {:?}", result.models[1].ml_sequences);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod backend;
 pub mod checkpoint;
 pub mod config;
