@@ -39,7 +39,7 @@ struct Timed<'a> {
 }
 
 impl BatchEvaluator for Timed<'_> {
-    fn events(&self) -> &EventSet {
+    fn events(&self) -> &sustain_model::EventOrder {
         self.inner.events()
     }
     fn n_subjects(&self) -> usize {
