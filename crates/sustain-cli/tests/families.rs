@@ -293,3 +293,48 @@ fn ordinal_fit_runs_from_raw_scores_and_recovers_the_simulated_sequences() {
         assert!(best * 10 < pairs, "{best} of {pairs} pairs discordant");
     }
 }
+
+/// `sustain demo --model mixture|ordinal` fits the bundled examples (no
+/// `../shared` needed) and writes every output.
+#[test]
+fn mixture_and_ordinal_demos_run_on_the_bundled_examples() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (family, input) in [
+        ("mixture", "input/p_yes.csv"),
+        ("ordinal", "input/scores.csv"),
+    ] {
+        let out = tmp.path().join(family);
+        let stdout = ok(&sustain(&[
+            "demo",
+            "--quiet",
+            "--model",
+            family,
+            "--out",
+            s(&out),
+        ]));
+        assert!(stdout.contains("pvd_k3.png"), "{stdout}");
+        for f in [
+            input,
+            "input/model.json",
+            "results.json",
+            "subjects_k3.csv",
+            "pvd_k3.png",
+            "trace_k3.svg",
+        ] {
+            assert!(out.join(f).is_file(), "{family}: {f} missing");
+        }
+        let r: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(r["model"]["family"], family);
+        // Rerunning in the folder of an earlier demo fits it anew.
+        ok(&sustain(&[
+            "demo",
+            "--quiet",
+            "--model",
+            family,
+            "--out",
+            s(&out),
+        ]));
+    }
+}
