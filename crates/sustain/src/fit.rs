@@ -75,7 +75,7 @@ pub struct FitInput<'a> {
 /// A prepared model of any family, with what results and checkpoints record of it.
 pub struct ModelInput<'a, M: SustainModel> {
     /// The model on its data.
-    pub model: &'a Arc<M>,
+    pub model: Arc<M>,
     /// Biomarker names (one per biomarker).
     pub biomarkers: &'a [String],
     /// The family and its parameters, as results.json records them.
@@ -182,7 +182,10 @@ pub fn fit_subtype_count_with_engine(
 }
 
 /// The likelihood of `input` after checking its biomarker names.
-fn prepared_likelihood(input: &FitInput, config: &FitConfig) -> Result<Arc<Likelihood>, Error> {
+pub(crate) fn prepared_likelihood(
+    input: &FitInput,
+    config: &FitConfig,
+) -> Result<Arc<Likelihood>, Error> {
     if input.biomarkers.len() != input.events.n_biomarkers() {
         return Err(Error::Config(format!(
             "{} biomarker names for {} biomarkers",
@@ -254,7 +257,7 @@ pub fn fit_with_engine_observed(
 ) -> Result<FitResult, Error> {
     config.validate().map_err(Error::Config)?;
     let lik = prepared_likelihood(input, config)?;
-    let model_input = zscore_input(input, &lik);
+    let model_input = zscore_input(input, lik);
     fit_model_observed(
         &model_input,
         config,
@@ -266,7 +269,10 @@ pub fn fit_with_engine_observed(
 }
 
 /// The z-score model of `input` as a [`ModelInput`].
-fn zscore_input<'a>(input: &'a FitInput, lik: &'a Arc<Likelihood>) -> ModelInput<'a, Likelihood> {
+pub(crate) fn zscore_input<'a>(
+    input: &'a FitInput,
+    lik: Arc<Likelihood>,
+) -> ModelInput<'a, Likelihood> {
     ModelInput {
         model: lik,
         biomarkers: input.biomarkers,
@@ -331,7 +337,7 @@ pub fn prefix_input<'a>(
     let mut identity = model.identity_bytes();
     identity.extend(format!("{biomarkers:?}{descriptor:?}").bytes());
     ModelInput {
-        model,
+        model: Arc::clone(model),
         biomarkers,
         descriptor,
         events,
@@ -360,7 +366,7 @@ pub fn fit_model_observed<M: SustainModel>(
     }
     let run = Run {
         config,
-        lik: input.model,
+        lik: &input.model,
         fingerprint: checkpoint::fingerprint_of(&input.identity, config),
         checkpoints,
         progress,
@@ -959,7 +965,7 @@ pub fn merge_chain_shards(
         models.push(assemble(&*lik, &em_fit, runs, &config, steps, em_s, mcmc_s));
     }
     Ok(fit_result(
-        &zscore_input(input, &lik),
+        &zscore_input(input, Arc::clone(&lik)),
         config,
         fingerprint,
         models,

@@ -78,6 +78,11 @@ pub enum ModelDescriptor {
         /// Scores of each biomarker's events (0 = no event).
         score_vals: Vec<Vec<f64>>,
     },
+    /// A family defined outside this project (through the model traits).
+    Other {
+        /// Its name.
+        name: String,
+    },
 }
 
 /// A whole fit.
