@@ -303,9 +303,10 @@ fn usage_errors_are_one_line() {
         (vec!["bogus"], vec!["unrecognized subcommand 'bogus'"]),
         (
             vec!["evaluate"],
+            // --data is optional: a mixture model names its own files.
             vec![
                 "required arguments",
-                "--data",
+                "--model",
                 "--sequences",
                 "'sustain evaluate --help'",
             ],
