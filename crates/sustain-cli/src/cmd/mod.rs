@@ -8,6 +8,7 @@ pub mod demo;
 pub mod evaluate;
 pub mod fit;
 pub mod merge;
+pub mod mixture;
 pub mod plot;
 pub mod slurm;
 pub mod stage;
