@@ -216,7 +216,8 @@ pub fn fit_gmm(
             break;
         }
     }
-    let neg_log_likelihood = -e_step(&all, control, patient, w, &mut responsibility) * all.len() as f64;
+    let neg_log_likelihood =
+        -e_step(&all, control, patient, w, &mut responsibility) * all.len() as f64;
     Ok(GmmFit {
         control,
         patient,
@@ -268,7 +269,12 @@ fn weighted_gaussian(
             sd: sd_box.1,
         };
     }
-    let mean = values.iter().zip(weights.clone()).map(|(x, r)| r * x).sum::<f64>() / total;
+    let mean = values
+        .iter()
+        .zip(weights.clone())
+        .map(|(x, r)| r * x)
+        .sum::<f64>()
+        / total;
     let mean = clamp(mean, mean_box);
     let var = values
         .iter()

@@ -52,7 +52,13 @@ fn numbers(path: &Path) -> Vec<Vec<f64>> {
         .map(|r| {
             r[1..]
                 .iter()
-                .map(|c| if c.is_empty() { f64::NAN } else { c.parse().unwrap() })
+                .map(|c| {
+                    if c.is_empty() {
+                        f64::NAN
+                    } else {
+                        c.parse().unwrap()
+                    }
+                })
                 .collect()
         })
         .collect()
@@ -213,7 +219,11 @@ fn check_case(case: &str, raw: &str, extra: &[&str]) {
         .iter()
         .map(|r| r[0].clone())
         .collect();
-    let raw_ids: Vec<String> = read_csv(&golden(raw)).1.iter().map(|r| r[0].clone()).collect();
+    let raw_ids: Vec<String> = read_csv(&golden(raw))
+        .1
+        .iter()
+        .map(|r| r[0].clone())
+        .collect();
     assert_eq!(ids, raw_ids);
     assert_eq!(yes.len(), values.len());
     for m in 0..values.len() {
@@ -321,7 +331,10 @@ fn evaluate_reads_the_model_it_writes() {
             &format!("s{i}.json"),
             &serde_json::json!({"sequences": sequences, "f": f}).to_string(),
         );
-        let (ours, theirs) = (evaluate(&out.join("model.json"), &seq), evaluate(&reference, &seq));
+        let (ours, theirs) = (
+            evaluate(&out.join("model.json"), &seq),
+            evaluate(&reference, &seq),
+        );
         assert!(ours.is_finite());
         // Likelihoods agree per value within ~1e-3 (see check_case), so totals over
         // 300 subjects within ~1e-3 relative.
@@ -420,7 +433,12 @@ fn bad_inputs_are_one_line_errors_and_write_nothing() {
             raw_text()
                 .replace("4,1,1.5,1.2", "4,1,,1.2")
                 .replace("5,1,1.8,1.4", "5,1,,1.4"),
-            vec!["raw.csv", "column 'a'", "1 patients with a value", "at least 2"],
+            vec![
+                "raw.csv",
+                "column 'a'",
+                "1 patients with a value",
+                "at least 2",
+            ],
         ),
         (
             "no controls",
@@ -429,7 +447,9 @@ fn bad_inputs_are_one_line_errors_and_write_nothing() {
         ),
         (
             "constant controls",
-            raw_text().replace("0.05,0.1", "0.05,0.0").replace("1,0,0.1,0.2", "1,0,0.1,0.0"),
+            raw_text()
+                .replace("0.05,0.1", "0.05,0.0")
+                .replace("1,0,0.1,0.2", "1,0,0.1,0.0"),
             vec!["raw.csv", "column 'b'", "all equal"],
         ),
         (
@@ -452,10 +472,7 @@ fn foreign_files_and_the_input_are_never_overwritten() {
     std::fs::create_dir(&out).unwrap();
     // The input inside the output folder under an output's name.
     let raw = write(&out, "p_event.csv", &raw_text());
-    user_error(
-        &sustain(&mixture_args(s(&raw), s(&out))),
-        &["--raw reads"],
-    );
+    user_error(&sustain(&mixture_args(s(&raw), s(&out))), &["--raw reads"]);
     assert_eq!(std::fs::read_to_string(&raw).unwrap(), raw_text());
 
     // Someone else's model.json.

@@ -112,7 +112,7 @@ fn histogram(controls: &[f64], patients: &[f64], lo: f64, hi: f64) -> Vec<(f64, 
     let width = (hi - lo) / BINS as f64;
     let total = (controls.len() + patients.len()) as f64;
     let bin = |x: f64| (((x - lo) / width) as usize).min(BINS - 1);
-    let mut counts = vec![(0usize, 0usize); BINS];
+    let mut counts = [(0usize, 0usize); BINS];
     for &x in controls {
         counts[bin(x)].0 += 1;
     }
