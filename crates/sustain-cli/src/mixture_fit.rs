@@ -93,6 +93,31 @@ impl GmmFit {
     }
 }
 
+/// A biomarker's fitted mixture, of either method.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fitted {
+    Gmm(GmmFit),
+    Kde(crate::mixture_kde::KdeFit),
+}
+
+impl Fitted {
+    /// `ln L_no`, `ln L_yes` of a value: each component's density times its weight.
+    pub fn ln_likelihoods(&self, x: f64) -> (f64, f64) {
+        match self {
+            Fitted::Gmm(f) => f.ln_likelihoods(x),
+            Fitted::Kde(f) => f.ln_likelihoods(x),
+        }
+    }
+
+    /// Weight of the control component.
+    pub fn control_fraction(&self) -> f64 {
+        match self {
+            Fitted::Gmm(f) => f.control_fraction,
+            Fitted::Kde(f) => f.control_fraction,
+        }
+    }
+}
+
 /// Why a biomarker's mixture could not be fitted.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MixtureError {
@@ -100,6 +125,10 @@ pub enum MixtureError {
     TooFew { group: &'static str, n: usize },
     /// A group's values are all equal, so its sd (and bounds) are zero.
     ZeroSd { group: &'static str },
+    /// KDE: the groups' distributions give no direction of the disease.
+    NoDirection,
+    /// KDE: relabelling left fewer than two values in a component.
+    Degenerate,
 }
 
 impl fmt::Display for MixtureError {
@@ -112,6 +141,14 @@ impl fmt::Display for MixtureError {
             Self::ZeroSd { group } => write!(
                 f,
                 "the {group}' values are all equal, so their component has no spread"
+            ),
+            Self::NoDirection => write!(
+                f,
+                "the controls' and patients' values give no direction of the disease (their distributions cross evenly)"
+            ),
+            Self::Degenerate => write!(
+                f,
+                "the KDE mixture's relabelling left fewer than {MIN_PER_GROUP} values in a component; try --method gmm"
             ),
         }
     }

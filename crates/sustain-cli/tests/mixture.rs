@@ -1,9 +1,9 @@
 //! `sustain mixture`: the fitted mixtures and likelihoods against the reference
-//! (kde_ebm's `fit_all_gmm_models`, goldens in tests/data/mixture_golden made by its
+//! (kde_ebm's `fit_all_gmm_models` and `fit_all_kde_models`, goldens in tests/data/mixture_golden made by its
 //! make_golden.py), the model it writes read by `sustain evaluate`, and its bad
 //! inputs and overwrite rules.
 //!
-//! Tolerance: kde_ebm maximises with SLSQP, which stops when the objective (a
+//! GMM tolerance: kde_ebm maximises with SLSQP, which stops when the objective (a
 //! negative log-likelihood of ~100 over ~130 values) changes by less than 1e-6;
 //! with its curvature (~n / sd^2 ~ 2000 per unit of a mean) that leaves the
 //! parameters uncertain by ~sqrt(2e-6 / 2000) ~ 3e-5. We require each parameter
@@ -273,6 +273,77 @@ fn gmm_with_fixed_controls_matches_kde_ebm() {
 #[test]
 fn gmm_with_missing_values_matches_kde_ebm() {
     check_case("gmm_missing", "raw_missing.csv", &[]);
+}
+
+/// A KDE golden case: kde_ebm's KDE mixtures involve no optimiser, only sums and
+/// the same relabelling decisions, so the label counts, rounds and control
+/// fraction must be equal and the likelihoods equal up to summation order (1e-9).
+fn check_kde_case(case: &str, raw: &str, extra: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("mix");
+    let mut args = vec!["--method", "kde"];
+    args.extend_from_slice(extra);
+    run_mixture(&golden(raw), &out, &args);
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("mixtures.json")).unwrap()).unwrap();
+    assert_eq!(json["method"], "kde");
+    let (_, rows) = read_csv(&golden(&format!("{case}_params.csv")));
+    for (b, row) in json["biomarkers"].as_array().unwrap().iter().zip(&rows) {
+        assert_eq!(b["name"], row[0].as_str());
+        let w: f64 = row[1].parse().unwrap();
+        assert!(
+            (b["control_fraction"].as_f64().unwrap() - w).abs() < 1e-12,
+            "{case} {}",
+            row[0]
+        );
+        for (key, col) in [
+            ("iterations", 2),
+            ("n_control_labels", 3),
+            ("n_patient_labels", 4),
+        ] {
+            assert_eq!(
+                b[key].as_u64().unwrap(),
+                row[col].parse::<u64>().unwrap(),
+                "{case} {} {key}",
+                row[0]
+            );
+        }
+    }
+    for (ours, theirs) in [("p_event.csv", "L_yes"), ("p_no_event.csv", "L_no")] {
+        let (a, b) = (
+            numbers(&out.join(ours)),
+            numbers(&golden(&format!("{case}_{theirs}.csv"))),
+        );
+        assert_eq!(a.len(), b.len());
+        for (m, (ra, rb)) in a.iter().zip(&b).enumerate() {
+            for (x, y) in ra.iter().zip(rb) {
+                if y.is_nan() {
+                    assert!(x.is_nan(), "{case} {ours} row {}", m + 1);
+                } else {
+                    assert!(
+                        (x - y).abs() <= 1e-9 * y.abs(),
+                        "{case} {ours} row {}: {x} vs reference {y}",
+                        m + 1
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn kde_matches_kde_ebm() {
+    check_kde_case("kde", "raw_diagnosis.csv", &[]);
+}
+
+#[test]
+fn kde_with_fixed_controls_matches_kde_ebm() {
+    check_kde_case("kde_fixed", "raw_diagnosis.csv", &["--fix-controls"]);
+}
+
+#[test]
+fn kde_with_missing_values_matches_kde_ebm() {
+    check_kde_case("kde_missing", "raw_missing.csv", &[]);
 }
 
 /// evaluate's total log-likelihood of `sequences` under DIR/model.json.

@@ -18,7 +18,8 @@ use crate::cmd::fit::create_dir;
 use crate::error::CliError;
 use crate::folder_lock::{FolderLock, FOLDER_LOCK};
 use crate::io::{self, Cell, CsvTable};
-use crate::mixture_fit::{fit_gmm, GmmFit};
+use crate::mixture_fit::{fit_gmm, Fitted, GmmFit};
+use crate::mixture_kde::fit_kde;
 use crate::plot::{draw_mixtures, MixturePanel};
 
 /// File names written into `--out`.
@@ -37,6 +38,17 @@ pub enum Method {
     /// Two Gaussians (kde_ebm's `fit_all_gmm_models`).
     #[default]
     Gmm,
+    /// Two adaptive kernel density estimates (kde_ebm's `fit_all_kde_models`).
+    Kde,
+}
+
+impl Method {
+    fn name(self) -> &'static str {
+        match self {
+            Method::Gmm => "gmm",
+            Method::Kde => "kde",
+        }
+    }
 }
 
 /// Arguments of `sustain mixture`.
@@ -94,17 +106,33 @@ pub struct MixtureArgs {
 #[derive(Debug, Serialize)]
 struct FitReport {
     name: String,
-    control_mean: f64,
-    control_sd: f64,
-    patient_mean: f64,
-    patient_sd: f64,
     /// Weight of the control component (kde_ebm's `mix`).
     control_fraction: f64,
-    neg_log_likelihood: f64,
     n_controls: usize,
     n_patients: usize,
+    /// E-M iterations (gmm) or relabelling rounds (kde).
     iterations: usize,
-    converged: bool,
+    #[serde(flatten)]
+    method: MethodReport,
+}
+
+/// What each method adds to a biomarker's report.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum MethodReport {
+    Gmm {
+        control_mean: f64,
+        control_sd: f64,
+        patient_mean: f64,
+        patient_sd: f64,
+        neg_log_likelihood: f64,
+        converged: bool,
+    },
+    Kde {
+        /// Values in each component after relabelling.
+        n_control_labels: usize,
+        n_patient_labels: usize,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -220,7 +248,8 @@ pub fn run(args: &MixtureArgs) -> Result<(), CliError> {
         };
         let (controls, patients) = (of(Group::Control), of(Group::Patient));
         let fit = match args.method {
-            Method::Gmm => fit_gmm(&controls, &patients, args.fix_controls),
+            Method::Gmm => fit_gmm(&controls, &patients, args.fix_controls).map(Fitted::Gmm),
+            Method::Kde => fit_kde(&controls, &patients, args.fix_controls).map(Fitted::Kde),
         }
         .map_err(|e| table.error(format!("column '{name}': {e}")))?;
         fits.push((fit, controls, patients));
@@ -239,24 +268,41 @@ pub fn run(args: &MixtureArgs) -> Result<(), CliError> {
     let reports: Vec<FitReport> = names
         .iter()
         .zip(&fits)
-        .map(|(name, (fit, controls, patients))| FitReport {
-            name: name.clone(),
-            control_mean: fit.control.mean,
-            control_sd: fit.control.sd,
-            patient_mean: fit.patient.mean,
-            patient_sd: fit.patient.sd,
-            control_fraction: fit.control_fraction,
-            neg_log_likelihood: fit.neg_log_likelihood,
-            n_controls: controls.len(),
-            n_patients: patients.len(),
-            iterations: fit.iterations,
-            converged: fit.converged,
+        .map(|(name, (fit, controls, patients))| {
+            let (iterations, method) = match fit {
+                Fitted::Gmm(g) => (
+                    g.iterations,
+                    MethodReport::Gmm {
+                        control_mean: g.control.mean,
+                        control_sd: g.control.sd,
+                        patient_mean: g.patient.mean,
+                        patient_sd: g.patient.sd,
+                        neg_log_likelihood: g.neg_log_likelihood,
+                        converged: g.converged,
+                    },
+                ),
+                Fitted::Kde(k) => (
+                    k.iterations,
+                    MethodReport::Kde {
+                        n_control_labels: k.n_control_labels,
+                        n_patient_labels: k.n_patient_labels,
+                    },
+                ),
+            };
+            FitReport {
+                name: name.clone(),
+                control_fraction: fit.control_fraction(),
+                n_controls: controls.len(),
+                n_patients: patients.len(),
+                iterations,
+                method,
+            }
         })
         .collect();
     let fits_file = FitsFile {
         written_by: WRITTEN_BY,
         raw: args.raw.display().to_string(),
-        method: "gmm",
+        method: args.method.name(),
         fix_controls: args.fix_controls,
         n_subjects: table.n_rows(),
         n_controls,
@@ -308,7 +354,12 @@ pub fn run(args: &MixtureArgs) -> Result<(), CliError> {
         ));
     }
     for (name, (fit, _, _)) in names.iter().zip(&fits) {
-        if !fit.converged {
+        if let Fitted::Gmm(
+            fit @ GmmFit {
+                converged: false, ..
+            },
+        ) = fit
+        {
             note(&format!(
                 "biomarker '{name}': the mixture fit stopped after {} iterations before its tolerance",
                 fit.iterations
@@ -327,7 +378,7 @@ pub fn run(args: &MixtureArgs) -> Result<(), CliError> {
 /// many values were rescaled because both likelihoods underflowed.
 fn likelihood_tables(
     columns: &[Vec<f64>],
-    fits: &[(GmmFit, Vec<f64>, Vec<f64>)],
+    fits: &[(Fitted, Vec<f64>, Vec<f64>)],
 ) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, usize) {
     let n = columns.first().map_or(0, Vec::len);
     let mut yes = vec![vec![f64::NAN; columns.len()]; n];
@@ -344,7 +395,11 @@ fn likelihood_tables(
             // the readers; a common factor keeps the ratio, which is all SuStaIn uses.
             if p_no < f64::MIN_POSITIVE && p_yes < f64::MIN_POSITIVE {
                 let top = ln_no.max(ln_yes);
-                (p_no, p_yes) = ((ln_no - top).exp(), (ln_yes - top).exp());
+                (p_no, p_yes) = if top.is_finite() {
+                    ((ln_no - top).exp(), (ln_yes - top).exp())
+                } else {
+                    (1.0, 1.0) // beyond any scale: no evidence either way
+                };
                 rescaled += 1;
             }
             yes[m][b] = p_yes;

@@ -10,7 +10,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::{fmt_num, font, padded_range, render, text, tick_digits, Figure, PlotError, PALETTE};
-use crate::mixture_fit::GmmFit;
+use crate::mixture_fit::Fitted;
 
 /// Histogram bins per panel (kde_ebm uses 12).
 const BINS: usize = 12;
@@ -25,7 +25,7 @@ pub struct MixturePanel {
     pub name: String,
     pub controls: Vec<f64>,
     pub patients: Vec<f64>,
-    pub fit: GmmFit,
+    pub fit: Fitted,
 }
 
 /// Draws every panel in a grid (columns = round(sqrt(n)), as kde_ebm) to

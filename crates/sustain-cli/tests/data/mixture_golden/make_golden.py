@@ -16,11 +16,17 @@ case, 2 other), same subjects in the same order. Writes into OUTDIR:
   fraction] and kde_ebm's objective at it), CASE_L_yes.csv and CASE_L_no.csv:
   L_no, L_yes = mixtures[i].pdf(None, x), as pySuStaIn's MixtureSustain simulation
   (sim/simrun.py) makes them; missing values stay empty.
+- kde, kde_fixed, kde_missing: the same with fit_all_kde_models; CASE_params.csv
+  holds each mixture's control fraction, relabelling rounds (iter_) and the
+  number of values in each component.
+
+The pip-installed kde_ebm 0.0.3 lacks its subpackages; put the clone on
+PYTHONPATH instead (cwd outside the clone): PYTHONPATH=CLONE V/bin/python ...
 """
 import sys
 import numpy as np
 import pandas as pd
-from kde_ebm.mixture_model import fit_all_gmm_models
+from kde_ebm.mixture_model import fit_all_gmm_models, fit_all_kde_models
 
 src, out = sys.argv[1], sys.argv[2]
 raw = pd.read_csv(f"{src}/raw.csv")
@@ -36,6 +42,27 @@ missing = table.copy()
 for m in range(0, len(missing), 7):
     missing.loc[m, biomarkers[m % len(biomarkers)]] = np.nan
 missing.to_csv(f"{out}/raw_missing.csv", index=False, float_format="%.17g")
+
+
+def run_kde(case, frame, fixed):
+    X = frame[biomarkers].values.astype(float)
+    y = frame["diagnosis"].values.astype(int)
+    mixtures = fit_all_kde_models(X, y, implement_fixed_controls=fixed)
+    L_yes = np.full(X.shape, np.nan)
+    L_no = np.full(X.shape, np.nan)
+    params = []
+    for i, mm in enumerate(mixtures):
+        seen = ~np.isnan(X[:, i])
+        L_no[seen, i], L_yes[seen, i] = mm.pdf(X[seen, i].reshape(-1, 1))
+        params.append([biomarkers[i], mm.mixture, mm.iter_, mm.controls_kde._n_kernels,
+                       mm.patholog_kde._n_kernels])
+    pd.DataFrame(params, columns=["biomarker", "control_fraction", "iterations",
+                                  "n_control_labels", "n_patient_labels"]
+                 ).to_csv(f"{out}/{case}_params.csv", index=False, float_format="%.17g")
+    for name, L in [("L_yes", L_yes), ("L_no", L_no)]:
+        df = pd.DataFrame(L, columns=biomarkers)
+        df.insert(0, "id", frame["id"].values)
+        df.to_csv(f"{out}/{case}_{name}.csv", index=False, float_format="%.17g")
 
 
 def run(case, frame, fixed):
@@ -63,6 +90,11 @@ def run(case, frame, fixed):
 L_yes, L_no = run("gmm", table, False)
 run("gmm_fixed", table, True)
 run("gmm_missing", missing, False)
+# KDE mixtures (kde_ebm's KDEMM; needs awkde, github noxtoby/awkde, pip install
+# --no-build-isolation with pybind11 and wheel present).
+run_kde("kde", table, False)
+run_kde("kde_fixed", table, True)
+run_kde("kde_missing", missing, False)
 
 # How the project's golden_mixture p_yes/p_no compare (informational).
 p_yes = pd.read_csv(f"{src}/p_yes.csv")[biomarkers].values
