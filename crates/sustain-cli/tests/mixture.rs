@@ -275,6 +275,11 @@ fn gmm_with_missing_values_matches_kde_ebm() {
     check_case("gmm_missing", "raw_missing.csv", &[]);
 }
 
+#[test]
+fn gmm_on_overlapping_mirrored_and_two_sided_groups_matches_kde_ebm() {
+    check_case("gmm_overlap", "raw_overlap.csv", &[]);
+}
+
 /// A KDE golden case: kde_ebm's KDE mixtures involve no optimiser, only sums and
 /// the same relabelling decisions, so the label counts, rounds and control
 /// fraction must be equal and the likelihoods equal up to summation order (1e-9).
@@ -344,6 +349,12 @@ fn kde_with_fixed_controls_matches_kde_ebm() {
 #[test]
 fn kde_with_missing_values_matches_kde_ebm() {
     check_kde_case("kde_missing", "raw_missing.csv", &[]);
+}
+
+#[test]
+fn kde_on_overlapping_mirrored_and_two_sided_groups_matches_kde_ebm() {
+    check_kde_case("kde_overlap", "raw_overlap.csv", &[]);
+    check_kde_case("kde_overlap_fixed", "raw_overlap.csv", &["--fix-controls"]);
 }
 
 /// evaluate's total log-likelihood of `sequences` under DIR/model.json.

@@ -90,6 +90,32 @@ def run(case, frame, fixed):
 L_yes, L_no = run("gmm", table, False)
 run("gmm_fixed", table, True)
 run("gmm_missing", missing, False)
+# A harder cohort (seeded): overlapping groups, a biomarker that falls with
+# disease, and patients on both sides of the controls, so that the bounds bind,
+# the direction mirrors and kde_ebm's relabelling rules act.
+rng = np.random.default_rng(7)
+n_c, n_p, n_o = 60, 80, 10
+prodromal = rng.random(n_p) < 0.4
+both_sides = rng.random(n_p) < 0.3
+overlap = pd.DataFrame({
+    "id": np.arange(1, n_c + n_p + n_o + 1),
+    "diagnosis": np.repeat([0, 1, 2], [n_c, n_p, n_o]),
+    "rises": np.concatenate([rng.normal(0, 1, n_c),
+                             np.where(prodromal, rng.normal(0.2, 1, n_p), rng.normal(2.5, 0.8, n_p)),
+                             rng.normal(1, 1, n_o)]),
+    "falls": np.concatenate([rng.normal(10, 2, n_c), rng.normal(6, 3, n_p), rng.normal(8, 2, n_o)]),
+    "two_sided": np.concatenate([rng.normal(0, 1, n_c),
+                                 np.where(both_sides, rng.normal(-3, 0.5, n_p), rng.normal(3, 1, n_p)),
+                                 rng.normal(0, 2, n_o)]),
+})
+overlap.to_csv(f"{out}/raw_overlap.csv", index=False, float_format="%.17g")
+biomarkers_all = biomarkers
+biomarkers = ["rises", "falls", "two_sided"]
+run("gmm_overlap", overlap, False)
+run_kde("kde_overlap", overlap, False)
+run_kde("kde_overlap_fixed", overlap, True)
+biomarkers = biomarkers_all
+
 # KDE mixtures (kde_ebm's KDEMM; needs awkde, github noxtoby/awkde, pip install
 # --no-build-isolation with pybind11 and wheel present).
 run_kde("kde", table, False)
