@@ -9,6 +9,7 @@ pub mod evaluate;
 pub mod fit;
 pub mod fit_family;
 pub mod merge;
+pub mod mixture;
 pub mod plot;
 pub mod slurm;
 pub mod stage;
