@@ -18,26 +18,9 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
-/// `sub --data D --model M --id-column id --quiet` with tiny settings (those that
-/// `extra` gives are left out), then `extra`.
+/// [`common::tiny_with`] the tiny settings.
 fn tiny<'a>(sub: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let data: &'static str = Box::leak(small("data.csv").into_boxed_str());
-    let model: &'static str = Box::leak(small("model.json").into_boxed_str());
-    let mut args = vec![sub, "--data", data, "--model", model, "--id-column", "id"];
-    for pair in [
-        ["--subtypes", "2"],
-        ["--startpoints", "2"],
-        ["--iterations", "300"],
-        ["--tuning-iterations", "100"],
-        ["--chains", "2"],
-    ] {
-        if !extra.contains(&pair[0]) {
-            args.extend(pair);
-        }
-    }
-    args.push("--quiet");
-    args.extend(extra);
-    args
+    common::tiny_with(sub, &common::TINY, extra)
 }
 
 /// A 2-subtype fit shared by the tests (read-only): its results.json as JSON.
