@@ -61,6 +61,16 @@ fn header(job: &str, log: &str, logs: &Path) -> Vec<String> {
     ]
 }
 
+/// Asserts that `dir/cv.json` equals that of a local 2-fold cv (run in `tmp/local`).
+fn assert_eq_local_cv(tmp: &Path, dir: &Path) {
+    let local = tmp.join("local");
+    ok(&run(&args("cv", &local, &["--folds", "2"])));
+    assert_eq!(
+        std::fs::read(local.join("cv.json")).unwrap(),
+        std::fs::read(dir.join("cv.json")).unwrap()
+    );
+}
+
 fn run(v: &[String]) -> Output {
     let refs: Vec<&str> = v.iter().map(String::as_str).collect();
     sustain(&refs)
@@ -286,12 +296,7 @@ fn slurm_cv_scripts_run_under_any_scheduler() {
         ok(&bash(&dir.join("slurm/shards.sbatch"), Some(task)));
     }
     ok(&bash(&dir.join("slurm/combine.sbatch"), None));
-    let local = tmp.path().join("local");
-    ok(&run(&args("cv", &local, &["--folds", "2"])));
-    assert_eq!(
-        std::fs::read(local.join("cv.json")).unwrap(),
-        std::fs::read(dir.join("cv.json")).unwrap()
-    );
+    assert_eq_local_cv(tmp.path(), &dir);
     // Every fold file there: a resubmission has nothing to run but the combine job.
     let a = slurm("cv", &out, &["--folds", "2", "--dry-run"]);
     let stdout = ok(&run(&a));
@@ -345,12 +350,7 @@ fn slurm_cv_per_subtype_count_equals_a_local_cv() {
     );
     task("2");
     ok(&bash(&dir.join("slurm/combine.sbatch"), None));
-    let local = tmp.path().join("local");
-    ok(&run(&args("cv", &local, &["--folds", "2"])));
-    assert_eq!(
-        std::fs::read(local.join("cv.json")).unwrap(),
-        std::fs::read(dir.join("cv.json")).unwrap()
-    );
+    assert_eq_local_cv(tmp.path(), &dir);
 
     // Bad part requests.
     user_error(

@@ -39,20 +39,24 @@ fn png_pixels(path: &Path) -> image::RgbImage {
         .to_rgb8()
 }
 
+/// The files a fit writes for each subtype count 1 to `k`.
+fn per_model_files(k: usize) -> Vec<String> {
+    (1..=k)
+        .flat_map(|k| {
+            ["subjects", "pvd", "pvd", "trace", "trace"]
+                .iter()
+                .zip(["csv", "svg", "png", "svg", "png"])
+                .map(move |(stem, ext)| format!("{stem}_k{k}.{ext}"))
+        })
+        .collect()
+}
+
 #[test]
 fn fit_writes_every_output() {
     let (_, dir, stdout) = fitted();
-    for k in 1..=2 {
-        for name in [
-            format!("subjects_k{k}.csv"),
-            format!("pvd_k{k}.svg"),
-            format!("pvd_k{k}.png"),
-            format!("trace_k{k}.svg"),
-            format!("trace_k{k}.png"),
-        ] {
-            assert!(dir.join(&name).is_file(), "{name} missing");
-            assert!(stdout.contains(&name), "{name} not in the summary");
-        }
+    for name in per_model_files(2) {
+        assert!(dir.join(&name).is_file(), "{name} missing");
+        assert!(stdout.contains(&name), "{name} not in the summary");
     }
     assert!(dir.join("checkpoints/checkpoint_k2.json").is_file());
     assert!(stdout.contains("ML log-likelihood"));
@@ -213,20 +217,12 @@ fn outputs_do_not_depend_on_the_threads() {
             dir
         })
         .collect();
-    for k in 1..=3 {
-        for name in [
-            format!("subjects_k{k}.csv"),
-            format!("pvd_k{k}.svg"),
-            format!("pvd_k{k}.png"),
-            format!("trace_k{k}.svg"),
-            format!("trace_k{k}.png"),
-        ] {
-            assert!(
-                std::fs::read(dirs[0].join(&name)).unwrap()
-                    == std::fs::read(dirs[1].join(&name)).unwrap(),
-                "{name} differs"
-            );
-        }
+    for name in per_model_files(3) {
+        assert!(
+            std::fs::read(dirs[0].join(&name)).unwrap()
+                == std::fs::read(dirs[1].join(&name)).unwrap(),
+            "{name} differs"
+        );
     }
     assert_eq!(models_of(&dirs[0]), models_of(&dirs[1]));
 }

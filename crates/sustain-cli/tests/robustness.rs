@@ -274,6 +274,12 @@ fn usage_errors_are_one_line() {
     let model = small("model.json");
     let d = data.as_str();
     let m = model.as_str();
+    // `fit` with thresholds and maxima instead of a model file.
+    let zvals_fit = |zvals: &'static str, zmax: &'static str| {
+        let mut args = vec!["fit", "--data", d, "--id-column", "id"];
+        args.extend(["--zvals", zvals, "--zmax", zmax, "--out", "x"]);
+        args
+    };
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
         (
             vec![],
@@ -382,37 +388,10 @@ fn usage_errors_are_one_line() {
             vec!["'-2'", "--threads"],
         ),
         (
-            vec![
-                "fit",
-                "--data",
-                d,
-                "--id-column",
-                "id",
-                "--zvals",
-                "-1,1",
-                "--zmax",
-                "5",
-                "--out",
-                "x",
-            ],
+            zvals_fit("-1,1", "5"),
             vec!["--zvals", "threshold -1", "negative"],
         ),
-        (
-            vec![
-                "fit",
-                "--data",
-                d,
-                "--id-column",
-                "id",
-                "--zvals",
-                "1,2",
-                "--zmax",
-                "-5",
-                "--out",
-                "x",
-            ],
-            vec!["z_max", "-5", "positive"],
-        ),
+        (zvals_fit("1,2", "-5"), vec!["z_max", "-5", "positive"]),
     ];
     for (args, needles) in &cases {
         user_error(&sustain(args), needles);
