@@ -340,7 +340,7 @@ mod tests {
     use std::sync::Arc;
     use sustain_model::simulate::{simulate, SimulationSpec};
     use sustain_model::{
-        EventSet, IncrementalLikelihood, Likelihood, MissingConvention, Sequence, SerialEvaluator,
+        EventSet, IncrementalLikelihood, Likelihood, MissingConvention, SerialEvaluator,
     };
 
     /// Exact proposals with the initial step sizes of 2 subtypes.
