@@ -26,8 +26,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use sustain_gpu::{GpuContext, GpuEvaluator};
 use sustain_model::{
-    BatchEvaluator, EventOrder, EventSet, IncrementalLikelihood, Likelihood, MissingConvention,
-    Mixture, Result, Sequence, SerialEvaluator,
+    BatchEvaluator, EventSet, IncrementalLikelihood, Likelihood, MissingConvention, Mixture,
+    Result, Sequence, SerialEvaluator,
 };
 use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
 use sustain_sampler::{tune_steps, ProposalMode, StepSizes};
@@ -39,7 +39,7 @@ struct Timed<'a> {
 }
 
 impl BatchEvaluator for Timed<'_> {
-    fn events(&self) -> &EventOrder {
+    fn events(&self) -> &sustain_model::EventOrder {
         self.inner.events()
     }
     fn n_subjects(&self) -> usize {
