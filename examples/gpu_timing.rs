@@ -163,11 +163,7 @@ fn gpu_figures(w: &Setup, rng: &mut impl rand::Rng) -> Res<()> {
     let check = random_mixtures(events, 256, rng);
     let want = SerialEvaluator::new(Arc::clone(lik)).loglike_batch(&check)?;
     let got = gpu.loglike_batch(&check)?;
-    let worst = got
-        .iter()
-        .zip(&want)
-        .map(|(g, c)| ((g - c) / c).abs())
-        .fold(0.0, f64::max);
+    let worst = sustain_testkit::max_relative_difference(&got, &want);
     println!(
         "W1 agreement: largest relative difference GPU vs CPU f64 over 256 mixtures {worst:.2e}"
     );

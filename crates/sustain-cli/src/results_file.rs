@@ -137,6 +137,15 @@ pub fn check_checkpoint(path: &Path, k: usize, events: &EventOrder) -> Result<()
     check_model(&model, events).map_err(|why| invalid(format!("model of {k} subtype(s): {why}")))
 }
 
+/// Refuses a field `name` holding `len` `what` for `k` subtypes, unless one each.
+fn one_per_subtype(name: &str, len: usize, what: &str, k: usize) -> Result<(), String> {
+    if len == k {
+        Ok(())
+    } else {
+        Err(format!("{name} holds {len} {what} for {k} subtype(s)"))
+    }
+}
+
 /// One entry of `models` (K = `model.n_subtypes`).
 fn check_model(model: &SubtypeModel, events: &EventOrder) -> Result<(), String> {
     let k = model.n_subtypes;
@@ -145,12 +154,7 @@ fn check_model(model: &SubtypeModel, events: &EventOrder) -> Result<(), String> 
         ("ml_sequences", &model.ml_sequences),
         ("em_sequences", &model.em_sequences),
     ] {
-        if seqs.len() != k {
-            return Err(format!(
-                "{name} holds {} sequences for {k} subtype(s)",
-                seqs.len()
-            ));
-        }
+        one_per_subtype(name, seqs.len(), "sequences", k)?;
         for (s, order) in seqs.iter().enumerate() {
             Sequence::new(events, order).map_err(|e| format!("{name}[{s}]: {e}"))?;
         }
@@ -160,12 +164,7 @@ fn check_model(model: &SubtypeModel, events: &EventOrder) -> Result<(), String> 
         ("em_f", &model.em_f),
         ("mean_f", &model.mean_f),
     ] {
-        if f.len() != k {
-            return Err(format!(
-                "{name} holds {} fractions for {k} subtype(s)",
-                f.len()
-            ));
-        }
+        one_per_subtype(name, f.len(), "fractions", k)?;
         if let Some(v) = f.iter().find(|v| !v.is_finite() || **v < 0.0) {
             return Err(format!(
                 "{name} holds {v}; fractions are finite and non-negative"

@@ -4,24 +4,11 @@
 //! GPU results agree with the CPU ones (or the run falls back when no adapter exists).
 
 mod common;
-use common::{ok, small, stderr, sustain, user_error};
+use common::{ok, small, stage_args, stderr, sustain, tiny_with, user_error, TINY};
 
 use std::process::Output;
 
 use serde_json::Value;
-
-const TINY: [&str; 10] = [
-    "--subtypes",
-    "2",
-    "--startpoints",
-    "2",
-    "--iterations",
-    "300",
-    "--tuning-iterations",
-    "100",
-    "--chains",
-    "2",
-];
 
 fn fit(out: &str, extra: &[&str]) -> Output {
     tiny_run("fit", out, extra)
@@ -29,39 +16,13 @@ fn fit(out: &str, extra: &[&str]) -> Output {
 
 /// `sub` (fit or cv) of the small example with the tiny settings, into `out`.
 fn tiny_run(sub: &str, out: &str, extra: &[&str]) -> Output {
-    let (data, model) = (small("data.csv"), small("model.json"));
-    let mut args = vec![
-        sub,
-        "--data",
-        &data,
-        "--model",
-        &model,
-        "--id-column",
-        "id",
-        "--out",
-        out,
-        "--quiet",
-    ];
-    args.extend(TINY);
-    args.extend(extra);
-    sustain(&args)
+    sustain(&tiny_with(sub, &TINY, &[&["--out", out], extra].concat()))
 }
 
 /// `sustain stage` of the fit in `fit_dir` on `data`, written to `out`.
 fn stage(fit_dir: &str, data: &str, out: &str, backend: &str, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "stage",
-        "--fit",
-        fit_dir,
-        "--data",
-        data,
-        "--id-column",
-        "id",
-        "--out",
-        out,
-        "--backend",
-        backend,
-    ];
+    let mut args = stage_args(fit_dir, data, out);
+    args.extend(["--backend", backend]);
     args.extend(extra);
     sustain(&args)
 }

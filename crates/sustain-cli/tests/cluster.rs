@@ -41,6 +41,36 @@ fn args(sub: &str, out: &Path, extra: &[&str]) -> Vec<String> {
     v
 }
 
+/// `slurm` then [`args`]: the command line of `sustain slurm SUB ...`.
+fn slurm(sub: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = args(sub, out, extra);
+    a.insert(0, "slurm".into());
+    a
+}
+
+/// The `#SBATCH` header every script of the dry run below starts with: job name,
+/// logs `<log>.out` and `<log>.err` in `logs`, partition, time and CPUs.
+fn header(job: &str, log: &str, logs: &Path) -> Vec<String> {
+    vec![
+        format!("#SBATCH --job-name={job}"),
+        format!("#SBATCH --output={}/{log}.out", logs.display()),
+        format!("#SBATCH --error={}/{log}.err", logs.display()),
+        "#SBATCH --partition=debug".to_string(),
+        "#SBATCH --time=00:10:00".to_string(),
+        "#SBATCH --cpus-per-task=2".to_string(),
+    ]
+}
+
+/// Asserts that `dir/cv.json` equals that of a local 2-fold cv (run in `tmp/local`).
+fn assert_eq_local_cv(tmp: &Path, dir: &Path) {
+    let local = tmp.join("local");
+    ok(&run(&args("cv", &local, &["--folds", "2"])));
+    assert_eq!(
+        std::fs::read(local.join("cv.json")).unwrap(),
+        std::fs::read(dir.join("cv.json")).unwrap()
+    );
+}
+
 fn run(v: &[String]) -> Output {
     let refs: Vec<&str> = v.iter().map(String::as_str).collect();
     sustain(&refs)
@@ -167,7 +197,7 @@ fn sbatch_lines(script: &str) -> Vec<&str> {
 fn slurm_fit_dry_run_writes_the_scripts() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("fit");
-    let mut a = args(
+    let a = slurm(
         "fit",
         &out,
         &[
@@ -179,7 +209,6 @@ fn slurm_fit_dry_run_writes_the_scripts() {
             "--dry-run",
         ],
     );
-    a.insert(0, "slurm".into());
     let stdout = ok(&run(&a));
     assert!(stdout.contains("dry run"), "{stdout}");
     let out = std::fs::canonicalize(&out).unwrap();
@@ -189,14 +218,10 @@ fn slurm_fit_dry_run_writes_the_scripts() {
     assert_eq!(
         sbatch_lines(&shards),
         [
-            "#SBATCH --job-name=sustain-fit".to_string(),
-            format!("#SBATCH --output={}/shard_%A_%a.out", logs.display()),
-            format!("#SBATCH --error={}/shard_%A_%a.err", logs.display()),
-            "#SBATCH --partition=debug".to_string(),
-            "#SBATCH --time=00:10:00".to_string(),
-            "#SBATCH --cpus-per-task=2".to_string(),
-            "#SBATCH --array=0-3".to_string(),
+            header("sustain-fit", "shard_%A_%a", &logs),
+            vec!["#SBATCH --array=0-3".to_string()]
         ]
+        .concat()
     );
     let exec = shards.lines().find(|l| l.starts_with("exec ")).unwrap();
     let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_sustain")).unwrap();
@@ -214,14 +239,7 @@ fn slurm_fit_dry_run_writes_the_scripts() {
     let combine = read(&out.join("slurm/combine.sbatch"));
     assert_eq!(
         sbatch_lines(&combine),
-        [
-            "#SBATCH --job-name=sustain-fit-combine".to_string(),
-            format!("#SBATCH --output={}/combine_%j.out", logs.display()),
-            format!("#SBATCH --error={}/combine_%j.err", logs.display()),
-            "#SBATCH --partition=debug".to_string(),
-            "#SBATCH --time=00:10:00".to_string(),
-            "#SBATCH --cpus-per-task=2".to_string(),
-        ]
+        header("sustain-fit-combine", "combine_%j", &logs)
     );
     assert!(combine.contains(&format!(
         "exec {} merge --out {} --threads 2",
@@ -232,8 +250,7 @@ fn slurm_fit_dry_run_writes_the_scripts() {
     // --shards 2: two tasks of two chains; a shard file already there is left out.
     std::fs::create_dir_all(out.join("shards")).unwrap();
     std::fs::write(out.join("shards/shard_0of2.json"), "{}").unwrap();
-    let mut a = args("fit", &out, &["--shards", "2", "--dry-run"]);
-    a.insert(0, "slurm".into());
+    let a = slurm("fit", &out, &["--shards", "2", "--dry-run"]);
     let stdout = ok(&run(&a));
     assert!(
         stdout.contains("1 of 2 chain shards to run: array 1"),
@@ -242,8 +259,7 @@ fn slurm_fit_dry_run_writes_the_scripts() {
     let shards = read(&out.join("slurm/shards.sbatch"));
     assert!(shards.contains("#SBATCH --array=1\n"), "{shards}");
     assert!(shards.contains("--chain-shard \"${SLURM_ARRAY_TASK_ID}/2\""));
-    let mut a = args("fit", &out, &["--shards", "5", "--dry-run"]);
-    a.insert(0, "slurm".into());
+    let a = slurm("fit", &out, &["--shards", "5", "--dry-run"]);
     user_error(&run(&a), &["--shards 5"]);
 }
 
@@ -251,8 +267,7 @@ fn slurm_fit_dry_run_writes_the_scripts() {
 fn slurm_cv_scripts_run_under_any_scheduler() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("cv");
-    let mut a = args("cv", &out, &["--folds", "2", "--dry-run"]);
-    a.insert(0, "slurm".into());
+    let a = slurm("cv", &out, &["--folds", "2", "--dry-run"]);
     ok(&run(&a));
     let dir = std::fs::canonicalize(&out).unwrap();
     let shards = read(&dir.join("slurm/shards.sbatch"));
@@ -270,8 +285,7 @@ fn slurm_cv_scripts_run_under_any_scheduler() {
     );
     let combine = read(&dir.join("slurm/combine.sbatch"));
     assert!(combine.contains(&format!(" cv-combine --out {}\n", dir.display())));
-    let mut a = args("cv", &out, &["--folds", "2", "--fold", "1", "--dry-run"]);
-    a.insert(0, "slurm".into());
+    let a = slurm("cv", &out, &["--folds", "2", "--fold", "1", "--dry-run"]);
     user_error(
         &run(&a),
         &["--fold and --subtype-count are set by the job array"],
@@ -282,15 +296,9 @@ fn slurm_cv_scripts_run_under_any_scheduler() {
         ok(&bash(&dir.join("slurm/shards.sbatch"), Some(task)));
     }
     ok(&bash(&dir.join("slurm/combine.sbatch"), None));
-    let local = tmp.path().join("local");
-    ok(&run(&args("cv", &local, &["--folds", "2"])));
-    assert_eq!(
-        std::fs::read(local.join("cv.json")).unwrap(),
-        std::fs::read(dir.join("cv.json")).unwrap()
-    );
+    assert_eq_local_cv(tmp.path(), &dir);
     // Every fold file there: a resubmission has nothing to run but the combine job.
-    let mut a = args("cv", &out, &["--folds", "2", "--dry-run"]);
-    a.insert(0, "slurm".into());
+    let a = slurm("cv", &out, &["--folds", "2", "--dry-run"]);
     let stdout = ok(&run(&a));
     assert!(stdout.contains("0 of 2 folds to run"), "{stdout}");
 }
@@ -301,12 +309,11 @@ fn slurm_cv_per_subtype_count_equals_a_local_cv() {
     let out = tmp.path().join("parts");
     // The dry run of `slurm cv --per-subtype-count`: its stdout.
     let dry_run = || {
-        let mut a = args(
+        let a = slurm(
             "cv",
             &out,
             &["--folds", "2", "--per-subtype-count", "--dry-run"],
         );
-        a.insert(0, "slurm".into());
         ok(&run(&a))
     };
     let stdout = dry_run();
@@ -343,12 +350,7 @@ fn slurm_cv_per_subtype_count_equals_a_local_cv() {
     );
     task("2");
     ok(&bash(&dir.join("slurm/combine.sbatch"), None));
-    let local = tmp.path().join("local");
-    ok(&run(&args("cv", &local, &["--folds", "2"])));
-    assert_eq!(
-        std::fs::read(local.join("cv.json")).unwrap(),
-        std::fs::read(dir.join("cv.json")).unwrap()
-    );
+    assert_eq_local_cv(tmp.path(), &dir);
 
     // Bad part requests.
     user_error(

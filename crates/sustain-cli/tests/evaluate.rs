@@ -64,22 +64,17 @@ fn golden_cases_match_the_reference_loglike() {
 #[test]
 fn small_example_evaluates() {
     let dir = small_dir();
+    let (data, model) = (dir.join("data.csv"), dir.join("model.json"));
     let args = |missing: &'static str| {
-        sustain(&[
-            "evaluate",
-            "--data",
-            s(&dir.join("data.csv")),
-            "--model",
-            s(&dir.join("model.json")),
-            "--sequences",
-            s(&dir.join("sequences.json")),
+        let extra = [
             "--id-column",
             "id",
             "--missing",
             missing,
             "--backend",
             "cpu",
-        ])
+        ];
+        evaluate_with(&data, &model, &dir.join("sequences.json"), &extra)
     };
     let json = stdout_json(&args("marginalise"));
     let ll = json["loglike"].as_f64().unwrap();
@@ -106,15 +101,7 @@ fn small_example_evaluates() {
         "other.json",
         r#"{"sequences": [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [3, 2, 1, 0, 7, 6, 5, 4, 10, 9, 8]], "f": [0.5, 0.5]}"#,
     );
-    let out = sustain(&[
-        "evaluate",
-        "--data",
-        s(&dir.join("data.csv")),
-        "--model",
-        s(&dir.join("model.json")),
-        "--sequences",
-        s(&other),
-    ]);
+    let out = evaluate(&data, &model, &other);
     let worse = stdout_json(&out)["loglike"].as_f64().unwrap();
     assert!(worse < ll, "{worse} vs {ll}");
 }
@@ -138,15 +125,8 @@ fn evaluate(data: &Path, model: &Path, seq: &Path) -> Output {
 
 /// `sustain evaluate` of the three files, then `extra`.
 fn evaluate_with(data: &Path, model: &Path, seq: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "evaluate",
-        "--data",
-        s(data),
-        "--model",
-        s(model),
-        "--sequences",
-        s(seq),
-    ];
+    let mut args = vec!["evaluate", "--data", s(data), "--model", s(model)];
+    args.extend(["--sequences", s(seq)]);
     args.extend(extra);
     sustain(&args)
 }
@@ -234,29 +214,20 @@ fn bad_inputs_give_one_line_errors() {
         &["notjson.json", "invalid JSON"],
     );
 
-    // Sequence problems.
-    let bad = write(
-        dir,
+    // Sequence problems: the file `name` holding `text` is refused.
+    let bad_sequences = |name: &str, text: &str, needles: &[&str]| {
+        let bad = write(dir, name, text);
+        user_error(&evaluate(&data, &model, &bad), needles);
+    };
+    let order = ["order.json", "sequence 2", "invalid sequence"];
+    bad_sequences(
         "order.json",
         r#"{"sequences": [[1, 0, 2], [2, 1, 0]], "f": [0.5, 0.5]}"#,
+        &[&order[..], &["event 2", "comes before"]].concat(),
     );
-    user_error(
-        &evaluate(&data, &model, &bad),
-        &[
-            "order.json",
-            "sequence 2",
-            "invalid sequence",
-            "event 2",
-            "comes before",
-        ],
-    );
-    let bad = write(
-        dir,
+    bad_sequences(
         "fractions.json",
         r#"{"sequences": [[1, 0, 2], [0, 1, 2]], "f": [0.5, 0.6]}"#,
-    );
-    user_error(
-        &evaluate(&data, &model, &bad),
         &["fractions.json", "invalid fractions", "sum to"],
     );
 

@@ -9,16 +9,17 @@ use common::{ok, s, sustain, user_error, write};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+/// `../shared/data/<name>`, or `None` with a notice that its golden tests are skipped.
 fn shared(name: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(name);
-    if dir.join("cases.json").exists() {
-        Some(dir)
-    } else {
-        eprintln!("NOTICE: ../shared/data/{name} not found; its golden tests skipped");
-        None
-    }
+    sustain_testkit::shared_data(name, "cases.json", "its golden tests")
+}
+
+/// `sustain evaluate --model MODEL --sequences SEQ --id-column id EXTRA`.
+fn evaluate(model: &Path, seq: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["evaluate", "--model", s(model), "--sequences", s(seq)];
+    args.extend(["--id-column", "id"]);
+    args.extend_from_slice(extra);
+    sustain(&args)
 }
 
 /// Every case of `dir/cases.json` through `sustain evaluate --model MODEL extra`.
@@ -32,17 +33,7 @@ fn check_cases(dir: &Path, model: &Path, extra: &[&str]) {
             &format!("case{i}.json"),
             &serde_json::json!({"sequences": case["sequences"], "f": case["f"]}).to_string(),
         );
-        let mut args = vec![
-            "evaluate",
-            "--model",
-            s(model),
-            "--sequences",
-            s(&seq),
-            "--id-column",
-            "id",
-        ];
-        args.extend_from_slice(extra);
-        let out: Value = serde_json::from_str(&ok(&sustain(&args))).unwrap();
+        let out: Value = serde_json::from_str(&ok(&evaluate(model, &seq, extra))).unwrap();
         let (got, want) = (
             out["loglike"].as_f64().unwrap(),
             case["loglike"].as_f64().unwrap(),
@@ -99,17 +90,7 @@ fn bad_mixture_and_family_inputs_are_one_line_errors() {
     let d = tmp.path();
     let seq = write(d, "seq.json", r#"{"sequences": [[1, 0]]}"#);
     let good = "id,a,b\n1,0.5,0.2\n2,0.1,0.3\n";
-    let run = |model: &Path| {
-        sustain(&[
-            "evaluate",
-            "--model",
-            s(model),
-            "--sequences",
-            s(&seq),
-            "--id-column",
-            "id",
-        ])
-    };
+    let run = |model: &Path| evaluate(model, &seq, &[]);
     // A negative likelihood: file, 1-based row and column.
     let m = mixture(d, "id,a,b\n1,0.5,0.2\n2,-0.1,0.3\n", good);
     user_error(

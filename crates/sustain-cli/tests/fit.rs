@@ -2,39 +2,24 @@
 //! `demo`, running the binary on the bundled small example with tiny settings.
 
 mod common;
-use common::{ok, small, sustain, user_error};
+use common::{ok, small, sustain, tiny_with, user_error};
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
-const TINY: [&str; 10] = [
-    "--subtypes",
-    "2",
-    "--startpoints",
-    "2",
-    "--iterations",
-    "500",
-    "--tuning-iterations",
-    "200",
-    "--chains",
-    "2",
+/// The tiny settings of these tests: more iterations than the other CLI tests'.
+const TINY: [[&str; 2]; 5] = [
+    ["--subtypes", "2"],
+    ["--startpoints", "2"],
+    ["--iterations", "500"],
+    ["--tuning-iterations", "200"],
+    ["--chains", "2"],
 ];
 
 fn fit_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let data: &'static str = Box::leak(small("data.csv").into_boxed_str());
-    let model: &'static str = Box::leak(small("model.json").into_boxed_str());
-    let mut args = vec!["fit", "--data", data, "--model", model, "--id-column", "id"];
-    // The tiny settings, less those that `extra` overrides.
-    for pair in TINY.chunks(2) {
-        if !extra.contains(&pair[0]) {
-            args.extend(pair);
-        }
-    }
-    args.extend(["--quiet", "--out", out]);
-    args.extend(extra);
-    args
+    tiny_with("fit", &TINY, &[&["--out", out], extra].concat())
 }
 
 /// One fit shared by the tests (read-only): its folder and stdout.
@@ -54,27 +39,30 @@ fn png_pixels(path: &Path) -> image::RgbImage {
         .to_rgb8()
 }
 
+/// The files a fit writes for each subtype count 1 to `k`.
+fn per_model_files(k: usize) -> Vec<String> {
+    (1..=k)
+        .flat_map(|k| {
+            ["subjects", "pvd", "pvd", "trace", "trace"]
+                .iter()
+                .zip(["csv", "svg", "png", "svg", "png"])
+                .map(move |(stem, ext)| format!("{stem}_k{k}.{ext}"))
+        })
+        .collect()
+}
+
 #[test]
 fn fit_writes_every_output() {
     let (_, dir, stdout) = fitted();
-    for k in 1..=2 {
-        for name in [
-            format!("subjects_k{k}.csv"),
-            format!("pvd_k{k}.svg"),
-            format!("pvd_k{k}.png"),
-            format!("trace_k{k}.svg"),
-            format!("trace_k{k}.png"),
-        ] {
-            assert!(dir.join(&name).is_file(), "{name} missing");
-            assert!(stdout.contains(&name), "{name} not in the summary");
-        }
+    for name in per_model_files(2) {
+        assert!(dir.join(&name).is_file(), "{name} missing");
+        assert!(stdout.contains(&name), "{name} not in the summary");
     }
     assert!(dir.join("checkpoints/checkpoint_k2.json").is_file());
     assert!(stdout.contains("ML log-likelihood"));
     assert!(stdout.contains("converged"));
 
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let results = read_json(&dir.join("results.json"));
     for key in [
         "version",
         "biomarkers",
@@ -229,20 +217,12 @@ fn outputs_do_not_depend_on_the_threads() {
             dir
         })
         .collect();
-    for k in 1..=3 {
-        for name in [
-            format!("subjects_k{k}.csv"),
-            format!("pvd_k{k}.svg"),
-            format!("pvd_k{k}.png"),
-            format!("trace_k{k}.svg"),
-            format!("trace_k{k}.png"),
-        ] {
-            assert!(
-                std::fs::read(dirs[0].join(&name)).unwrap()
-                    == std::fs::read(dirs[1].join(&name)).unwrap(),
-                "{name} differs"
-            );
-        }
+    for name in per_model_files(3) {
+        assert!(
+            std::fs::read(dirs[0].join(&name)).unwrap()
+                == std::fs::read(dirs[1].join(&name)).unwrap(),
+            "{name} differs"
+        );
     }
     assert_eq!(models_of(&dirs[0]), models_of(&dirs[1]));
 }
@@ -260,16 +240,23 @@ fn resume_and_existing_folders() {
     );
 }
 
+/// A folder `tmp/fit` holding only the checkpoints `<stem>_k1.json` and
+/// `<stem>_k2.json` of the fit in `dir`.
+fn with_checkpoints(tmp: &Path, dir: &Path, stem: &str) -> PathBuf {
+    let out = tmp.join("fit");
+    std::fs::create_dir_all(out.join("checkpoints")).unwrap();
+    for k in 1..=2 {
+        let name = format!("checkpoints/{stem}_k{k}.json");
+        std::fs::copy(dir.join(&name), out.join(&name)).unwrap();
+    }
+    out
+}
+
 #[test]
 fn resume_reuses_the_checkpoints() {
     let (_, dir, _) = fitted();
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("fit");
-    std::fs::create_dir_all(out.join("checkpoints")).unwrap();
-    for k in 1..=2 {
-        let name = format!("checkpoints/checkpoint_k{k}.json");
-        std::fs::copy(dir.join(&name), out.join(&name)).unwrap();
-    }
+    let out = with_checkpoints(tmp.path(), dir, "checkpoint");
     user_error(
         &sustain(&fit_args(out.to_str().unwrap(), &[])),
         &["--resume"],
@@ -285,13 +272,8 @@ fn resume_reuses_the_checkpoints() {
 fn resume_from_e_m_checkpoints_runs_only_the_chains() {
     let (_, dir, _) = fitted();
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("fit");
-    std::fs::create_dir_all(out.join("checkpoints")).unwrap();
     // The E-M optima alone, as after a run stopped during the chains.
-    for k in 1..=2 {
-        let name = format!("checkpoints/checkpoint_em_k{k}.json");
-        std::fs::copy(dir.join(&name), out.join(&name)).unwrap();
-    }
+    let out = with_checkpoints(tmp.path(), dir, "checkpoint_em");
     let args: Vec<&str> = fit_args(out.to_str().unwrap(), &["--resume"])
         .into_iter()
         .filter(|a| *a != "--quiet")
@@ -362,6 +344,22 @@ fn cv_by_folds_equals_cv_at_once() {
     );
 }
 
+/// `sub` on `data` with thresholds 1, 2 and maximum 5 for every biomarker instead
+/// of a model file: one subtype, the other tiny settings, then `extra`.
+fn zvals_args<'a>(sub: &'a str, data: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![sub, "--data", data, "--zvals", "1,2", "--zmax", "5"];
+    args.extend(["--id-column", "id"]);
+    args.extend(extra);
+    args.extend(TINY[1..].iter().flatten());
+    args.extend(["--subtypes", "1", "--quiet", "--out", out]);
+    args
+}
+
+/// The JSON file at `path`.
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
 #[test]
 fn cv_stratified_with_uniform_thresholds() {
     let tmp = tempfile::tempdir().unwrap();
@@ -376,28 +374,11 @@ fn cv_stratified_with_uniform_thresholds() {
     let path = tmp.path().join("labelled.csv");
     std::fs::write(&path, joined).unwrap();
     let out = tmp.path().join("cv");
-    let mut args = vec![
-        "cv",
-        "--data",
-        path.to_str().unwrap(),
-        "--zvals",
-        "1,2",
-        "--zmax",
-        "5",
-    ];
-    args.extend([
-        "--id-column",
-        "id",
-        "--stratify-by",
-        "subtype",
-        "--folds",
-        "2",
-    ]);
-    args.extend(&TINY[2..]);
-    args.extend(["--subtypes", "1", "--quiet", "--out", out.to_str().unwrap()]);
+    let (data, out_s) = (path.to_str().unwrap(), out.to_str().unwrap());
+    let extra = ["--stratify-by", "subtype", "--folds", "2"];
+    let args = zvals_args("cv", data, out_s, &extra);
     ok(&sustain(&args));
-    let fold: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("fold_0.json")).unwrap()).unwrap();
+    let fold = read_json(&out.join("fold_0.json"));
     assert_eq!(fold["test"].as_array().unwrap().len(), 100);
     assert!(out.join("cv.json").is_file());
     // An absent stratification column is an error.
@@ -448,22 +429,14 @@ fn bad_inputs_are_one_line_errors() {
 fn zvals_replace_the_model() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("z");
-    let mut args = vec!["fit", "--data"];
     let data = small("data.csv");
-    args.extend([
-        data.as_str(),
-        "--zvals",
-        "1,2",
-        "--zmax",
-        "5",
-        "--id-column",
-        "id",
-    ]);
-    args.extend(&TINY[2..]);
-    args.extend(["--subtypes", "1", "--quiet", "--out", out.to_str().unwrap()]);
-    ok(&sustain(&args));
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    ok(&sustain(&zvals_args(
+        "fit",
+        &data,
+        out.to_str().unwrap(),
+        &[],
+    )));
+    let results = read_json(&out.join("results.json"));
     assert_eq!(
         results["z_vals"],
         serde_json::json!([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [1.0, 2.0]])
@@ -556,9 +529,7 @@ fn cv_with_user_given_folds() {
     let all_s = all.to_str().unwrap();
     let stdout = ok(&run(all_s, &[]));
     assert!(stdout.contains("CVIC"), "{stdout}");
-    let fold = |dir: &Path, i: usize| -> Value {
-        serde_json::from_slice(&std::fs::read(dir.join(format!("fold_{i}.json"))).unwrap()).unwrap()
-    };
+    let fold = |dir: &Path, i: usize| read_json(&dir.join(format!("fold_{i}.json")));
     for (i, label) in ["2", "3", "10"].iter().enumerate() {
         let want: Vec<usize> = (0..200).filter(|&m| site(m) == *label).collect();
         let got: Vec<usize> = serde_json::from_value(fold(&all, i)["test"].clone()).unwrap();
@@ -598,8 +569,7 @@ fn cv_with_user_given_folds() {
 
 /// The models of the fit in folder `d` (its results.json), without wall times.
 fn models_of(d: &Path) -> Value {
-    let mut r: Value =
-        serde_json::from_slice(&std::fs::read(d.join("results.json")).unwrap()).unwrap();
+    let mut r = read_json(&d.join("results.json"));
     for m in r["models"].as_array_mut().unwrap() {
         m.as_object_mut().unwrap().remove("timing");
         for c in m["samples"]["chains"].as_array_mut().unwrap() {

@@ -18,26 +18,9 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
-/// `sub --data D --model M --id-column id --quiet` with tiny settings (those that
-/// `extra` gives are left out), then `extra`.
+/// [`common::tiny_with`] the tiny settings.
 fn tiny<'a>(sub: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let data: &'static str = Box::leak(small("data.csv").into_boxed_str());
-    let model: &'static str = Box::leak(small("model.json").into_boxed_str());
-    let mut args = vec![sub, "--data", data, "--model", model, "--id-column", "id"];
-    for pair in [
-        ["--subtypes", "2"],
-        ["--startpoints", "2"],
-        ["--iterations", "300"],
-        ["--tuning-iterations", "100"],
-        ["--chains", "2"],
-    ] {
-        if !extra.contains(&pair[0]) {
-            args.extend(pair);
-        }
-    }
-    args.push("--quiet");
-    args.extend(extra);
-    args
+    common::tiny_with(sub, &common::TINY, extra)
 }
 
 /// A 2-subtype fit shared by the tests (read-only): its results.json as JSON.
@@ -291,6 +274,12 @@ fn usage_errors_are_one_line() {
     let model = small("model.json");
     let d = data.as_str();
     let m = model.as_str();
+    // `fit` with thresholds and maxima instead of a model file.
+    let zvals_fit = |zvals: &'static str, zmax: &'static str| {
+        let mut args = vec!["fit", "--data", d, "--id-column", "id"];
+        args.extend(["--zvals", zvals, "--zmax", zmax, "--out", "x"]);
+        args
+    };
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
         (
             vec![],
@@ -400,37 +389,10 @@ fn usage_errors_are_one_line() {
             vec!["'-2'", "--threads"],
         ),
         (
-            vec![
-                "fit",
-                "--data",
-                d,
-                "--id-column",
-                "id",
-                "--zvals",
-                "-1,1",
-                "--zmax",
-                "5",
-                "--out",
-                "x",
-            ],
+            zvals_fit("-1,1", "5"),
             vec!["--zvals", "threshold -1", "negative"],
         ),
-        (
-            vec![
-                "fit",
-                "--data",
-                d,
-                "--id-column",
-                "id",
-                "--zvals",
-                "1,2",
-                "--zmax",
-                "-5",
-                "--out",
-                "x",
-            ],
-            vec!["z_max", "-5", "positive"],
-        ),
+        (zvals_fit("1,2", "-5"), vec!["z_max", "-5", "positive"]),
     ];
     for (args, needles) in &cases {
         user_error(&sustain(args), needles);

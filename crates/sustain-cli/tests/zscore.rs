@@ -155,25 +155,37 @@ fn bad_inputs_give_one_line_errors() {
             "'case', 'ctrl'",
         ],
     );
-    // 4 controls, 3 covariates: 5 needed.
-    let more = write(
-        dir,
-        "more.csv",
-        "id,group,x,w,u,up\nc1,ctrl,0,1,5,3\nc2,ctrl,1,0,6,4\nc3,ctrl,2,1,2,7\nc4,ctrl,3,0,1,12\n",
-    );
-    user_error(
-        &run(&more, &["--covariates", "x,w,u"]),
-        &["biomarker 'up'", "4 controls", "at least 5"],
-    );
-    let flat = write(
-        dir,
-        "flat.csv",
-        "id,group,up\nc1,ctrl,3\nc2,ctrl,3\nc3,ctrl,3\np1,case,9\n",
-    );
-    user_error(
-        &run(&flat, &[]),
-        &["flat.csv", "biomarker 'up'", "zero standard deviation"],
-    );
+    // Bad files: name, contents, flags, and what the one line says.
+    let bad_files: [(&str, &str, &[&str], &[&str]); 4] = [
+        // 4 controls, 3 covariates: 5 needed.
+        (
+            "more.csv",
+            "id,group,x,w,u,up\nc1,ctrl,0,1,5,3\nc2,ctrl,1,0,6,4\nc3,ctrl,2,1,2,7\nc4,ctrl,3,0,1,12\n",
+            &["--covariates", "x,w,u"],
+            &["biomarker 'up'", "4 controls", "at least 5"],
+        ),
+        (
+            "flat.csv",
+            "id,group,up\nc1,ctrl,3\nc2,ctrl,3\nc3,ctrl,3\np1,case,9\n",
+            &[],
+            &["flat.csv", "biomarker 'up'", "zero standard deviation"],
+        ),
+        (
+            "badcov.csv",
+            "id,group,x,up\nc1,ctrl,0,3\nc2,ctrl,one,4\n",
+            &["--covariates", "x"],
+            &["badcov.csv", "row 2", "column 'x'", "'one' is not a number"],
+        ),
+        (
+            "badval.csv",
+            "id,group,up\nc1,ctrl,0\nc2,ctrl,inf\nc3,ctrl,1\n",
+            &[],
+            &["badval.csv", "row 2", "column 'up'", "infinite value"],
+        ),
+    ];
+    for (name, text, extra, needles) in bad_files {
+        user_error(&run(&write(dir, name, text), extra), needles);
+    }
     user_error(
         &run(&raw, &["--covariates", "Age"]),
         &["raw.csv", "no column 'Age'"],
@@ -189,24 +201,6 @@ fn bad_inputs_give_one_line_errors() {
     user_error(
         &run(&raw, &["--biomarkers", "up,x", "--covariates", "x"]),
         &["--biomarkers", "'x'", "covariate"],
-    );
-    let badcov = write(
-        dir,
-        "badcov.csv",
-        "id,group,x,up\nc1,ctrl,0,3\nc2,ctrl,one,4\n",
-    );
-    user_error(
-        &run(&badcov, &["--covariates", "x"]),
-        &["badcov.csv", "row 2", "column 'x'", "'one' is not a number"],
-    );
-    let badval = write(
-        dir,
-        "badval.csv",
-        "id,group,up\nc1,ctrl,0\nc2,ctrl,inf\nc3,ctrl,1\n",
-    );
-    user_error(
-        &run(&badval, &[]),
-        &["badval.csv", "row 2", "column 'up'", "infinite value"],
     );
     user_error(
         &zscore(&raw, ["group", "ctrl"], &dir.join("no/such/dir/z.csv"), &[]),
@@ -229,14 +223,14 @@ fn tutorial_simulated_data() {
     let raw = dir.join("SimulatedData.csv");
     let tmp = tempfile::tempdir().unwrap();
     let out_path = tmp.path().join("z.csv");
+    // The tutorial's z-scoring, the controls being the subjects of `diagnosis`.
+    let tutorial = |diagnosis: &str| {
+        let extra = ["--covariates", "Age,Headsize", "--id-column", "RID"];
+        zscore(&raw, ["Diagnosis", diagnosis], &out_path, &extra)
+    };
     // Diagnosis 0 marks the 33 controls (the tutorial fits on `data.Diagnosis == 0`;
     // the 467 subjects with Diagnosis 1 are patients with higher raw values).
-    let out = zscore(
-        &raw,
-        ["Diagnosis", "0"],
-        &out_path,
-        &["--covariates", "Age,Headsize", "--id-column", "RID"],
-    );
+    let out = tutorial("0");
     let report = stdout_json(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -326,12 +320,7 @@ fn tutorial_simulated_data() {
 
     // Taking Diagnosis 1 as the control group instead puts the real controls below
     // the "controls", and every biomarker gets a --flip hint.
-    let out = zscore(
-        &raw,
-        ["Diagnosis", "1"],
-        &out_path,
-        &["--covariates", "Age,Headsize", "--id-column", "RID"],
-    );
+    let out = tutorial("1");
     stdout_json(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     for name in names {

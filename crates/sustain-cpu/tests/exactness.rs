@@ -129,14 +129,7 @@ fn exact_chains_match_grid_posterior_two_subtypes() {
 fn same_seed_same_samples_whatever_the_thread_count() {
     let (events, lik) = small_problem(30, 9);
     let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
-    let start = Mixture::new(
-        vec![
-            Sequence::random(&events, &mut rng),
-            Sequence::random(&events, &mut rng),
-        ],
-        vec![0.4, 0.6],
-    )
-    .unwrap();
+    let start = sustain_testkit::random_mixture(&events, &[0.4, 0.6], &mut rng);
     let mk = |threads| ChainSettings {
         mode: ProposalMode::Exact,
         steps: StepSizes::initial(2, events.n_events()),

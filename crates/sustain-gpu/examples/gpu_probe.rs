@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use sustain_gpu::{GpuContext, GpuEvaluator};
 use sustain_model::*;
-use sustain_testkit::random_weighted_mixture;
+use sustain_testkit::{max_relative_difference, random_weighted_mixture};
 
 fn main() {
     let sizes: Vec<usize> = std::env::args()
@@ -27,12 +27,8 @@ fn main() {
         }
     };
     println!("adapter: {}", ctx.description());
-    let sustain_model::simulate::Cohort {
-        events,
-        truth: _,
-        data,
-        mut rng,
-    } = sustain_testkit::w1();
+    let w1 = sustain_testkit::w1();
+    let (events, data, mut rng) = (w1.events, w1.data, w1.rng);
     let lik =
         Arc::new(Likelihood::new(events.clone(), &data, MissingConvention::Marginalise).unwrap());
     let mut gpu = GpuEvaluator::from_likelihood(Arc::clone(&ctx), &lik, &data).unwrap();
@@ -43,26 +39,9 @@ fn main() {
             .collect();
         let _ = gpu.loglike_batch(&mixtures).unwrap();
         // Fastest of a few runs (the machine may be shared).
-        let reps = 5;
-        let mut got = Vec::new();
-        let mut tg = f64::INFINITY;
-        for _ in 0..reps {
-            let t = Instant::now();
-            got = gpu.loglike_batch(&mixtures).unwrap();
-            tg = tg.min(t.elapsed().as_secs_f64());
-        }
-        let mut want = Vec::new();
-        let mut ts = f64::INFINITY;
-        for _ in 0..reps {
-            let t = Instant::now();
-            want = serial.loglike_batch(&mixtures).unwrap();
-            ts = ts.min(t.elapsed().as_secs_f64());
-        }
-        let worst = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| ((a - b) / b).abs())
-            .fold(0.0, f64::max);
+        let (got, tg) = fastest_of(5, || gpu.loglike_batch(&mixtures).unwrap());
+        let (want, ts) = fastest_of(5, || serial.loglike_batch(&mixtures).unwrap());
+        let worst = max_relative_difference(&got, &want);
         println!(
             "batch {n:5}: gpu {:9.3} ms ({:9.0} evals/s), serial {:9.3} ms ({:9.0} evals/s), max rel err {worst:.1e}",
             tg * 1e3,
@@ -71,4 +50,16 @@ fn main() {
             n as f64 / ts
         );
     }
+}
+
+/// The result of `f` and its fastest time in seconds over `reps` runs.
+fn fastest_of<T>(reps: usize, mut f: impl FnMut() -> T) -> (T, f64) {
+    let mut best = f64::INFINITY;
+    let mut out = None;
+    for _ in 0..reps {
+        let t = Instant::now();
+        out = Some(f());
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    (out.expect("at least one run"), best)
 }

@@ -21,6 +21,17 @@ struct Case {
     perm0: Vec<Vec<f64>>,
 }
 
+impl Case {
+    /// The data set the case was computed on: the complete or the missing one.
+    fn data_of<'a>(&self, complete: &'a Dataset, missing: &'a Dataset) -> &'a Dataset {
+        if self.data == "complete" {
+            complete
+        } else {
+            missing
+        }
+    }
+}
+
 fn load() -> Option<(EventSet, Dataset, Dataset, Vec<Case>)> {
     let dir = shared_golden()?;
     let json: serde_json::Value =
@@ -67,11 +78,7 @@ fn golden_likelihoods_reference_convention() {
         return;
     };
     for case in &cases {
-        let data = if case.data == "complete" {
-            &complete
-        } else {
-            &missing
-        };
+        let data = case.data_of(&complete, &missing);
         let lik = Likelihood::new(events.clone(), data, MissingConvention::Reference).unwrap();
         let ll = lik.loglike(&case.mixture);
         assert!(
@@ -108,11 +115,7 @@ fn golden_complete_data_is_convention_free_and_missing_shifts_by_a_constant() {
         return;
     };
     for case in &cases {
-        let data = if case.data == "complete" {
-            &complete
-        } else {
-            &missing
-        };
+        let data = case.data_of(&complete, &missing);
         let marg = Likelihood::new(events.clone(), data, MissingConvention::Marginalise).unwrap();
         let refc = Likelihood::new(events.clone(), data, MissingConvention::Reference).unwrap();
         let (a, b) = (marg.loglike(&case.mixture), refc.loglike(&case.mixture));
@@ -156,11 +159,7 @@ fn golden_stage_posterior_matches_reference_p_perm_k() {
         return;
     };
     for case in cases.iter().filter(|c| c.mixture.n_subtypes() == 1) {
-        let data = if case.data == "complete" {
-            &complete
-        } else {
-            &missing
-        };
+        let data = case.data_of(&complete, &missing);
         let lik = Likelihood::new(events.clone(), data, MissingConvention::Marginalise).unwrap();
         let post = lik.posteriors(&case.mixture);
         for (m, row) in case.perm0.iter().enumerate() {

@@ -928,14 +928,7 @@ fn biomarker_without_events_matches_naive() {
         })
         .collect();
     let data = Dataset::from_rows(&rows).unwrap();
-    let mixture = Mixture::new(
-        vec![
-            Sequence::random(&ev, &mut rng),
-            Sequence::random(&ev, &mut rng),
-        ],
-        vec![0.7, 0.3],
-    )
-    .unwrap();
+    let mixture = sustain_testkit::random_mixture(&ev, &[0.7, 0.3], &mut rng);
     let sv = StageValues::new(&ev, &mixture.sequences()[0]);
     for k in 0..ev.n_stages() {
         let want = 3.0 * (k as f64 + 0.5) / 4.0;

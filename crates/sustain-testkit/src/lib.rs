@@ -7,6 +7,7 @@
 //! - [`walk`]: random steps of the incremental-likelihood tests.
 
 pub mod cohorts;
+pub mod compare;
 pub mod enumerate;
 pub mod rows;
 pub mod shared;
@@ -16,6 +17,7 @@ pub mod workloads;
 pub use cohorts::{
     cohort, equal_fractions, random_mixture, scaled, spec, uniform_cohort, walk_cohort,
 };
+pub use compare::max_relative_difference;
 pub use rows::{read_rows, to_csv};
 pub use shared::{shared_data, sim42, Sim42};
 pub use walk::{accept_or_reject, random_fractions, random_moves, random_weighted_mixture};

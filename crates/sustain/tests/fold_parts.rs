@@ -13,6 +13,16 @@ struct Case {
     config: FitConfig,
 }
 
+impl Case {
+    fn input(&self) -> FitInput<'_> {
+        FitInput {
+            events: &self.events,
+            biomarkers: &self.names,
+            data: &self.data,
+        }
+    }
+}
+
 fn case() -> Case {
     let events = EventSet::uniform(4, &[1.0, 2.0], 4.0).unwrap();
     let w = cohort(events, &[0.6, 0.4], 7, &spec(120, 0.1, 0.1), 5);
@@ -38,11 +48,7 @@ fn case() -> Case {
 #[test]
 fn subtype_count_alone_equals_the_whole_fit() {
     let c = case();
-    let input = FitInput {
-        events: &c.events,
-        biomarkers: &c.names,
-        data: &c.data,
-    };
+    let input = c.input();
     let whole = fit(&input, &c.config, None, &|_| {}).unwrap();
     for k in [1, 3] {
         let alone = fit_subtype_count(&input, &c.config, k, &|_| {}).unwrap();
@@ -63,11 +69,7 @@ fn subtype_count_alone_equals_the_whole_fit() {
 #[test]
 fn fold_parts_assemble_into_the_fold() {
     let c = case();
-    let input = FitInput {
-        events: &c.events,
-        biomarkers: &c.names,
-        data: &c.data,
-    };
+    let input = c.input();
     let folds = make_folds(c.data.n_subjects(), 3, None, c.config.seed).unwrap();
     let whole = run_fold(&input, &c.config, &folds, 1, "fp", &|_| {}).unwrap();
     // Parts in any order.

@@ -134,14 +134,7 @@ fn serial_lockstep_equals_run_chains_on_sim42() {
     let Some(sim) = sim42() else { return };
     let lik = likelihood(&sim);
     let mut rng = <rand_pcg::Pcg64 as rand::SeedableRng>::seed_from_u64(9);
-    let start = Mixture::new(
-        vec![
-            Sequence::random(&sim.events, &mut rng),
-            Sequence::random(&sim.events, &mut rng),
-        ],
-        vec![0.5, 0.5],
-    )
-    .unwrap();
+    let start = sustain_testkit::random_mixture(&sim.events, &[0.5, 0.5], &mut rng);
     let steps = StepSizes::initial(2, sim.events.n_events());
     let settings = sustain_cpu::ChainSettings {
         mode: ProposalMode::Exact,

@@ -89,34 +89,45 @@ pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// `sub --data D --model M --id-column id --quiet` on the small example with tiny
-/// settings (those that `extra` gives are left out), then `extra`.
-pub fn tiny(sub: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        sub,
-        "--data",
-        &small("data.csv"),
-        "--model",
-        &small("model.json"),
-        "--id-column",
-        "id",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for pair in [
-        ["--subtypes", "2"],
-        ["--startpoints", "2"],
-        ["--iterations", "300"],
-        ["--tuning-iterations", "100"],
-        ["--chains", "2"],
-    ] {
+/// A string that lives as long as the test process, for command lines of `&str`.
+pub fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// The tiny settings of the CLI tests' fits: (flag, value).
+pub const TINY: [[&str; 2]; 5] = [
+    ["--subtypes", "2"],
+    ["--startpoints", "2"],
+    ["--iterations", "300"],
+    ["--tuning-iterations", "100"],
+    ["--chains", "2"],
+];
+
+/// `sub --data D --model M --id-column id` on the small example, then `settings`
+/// (those that `extra` gives are left out), `--quiet` and `extra`.
+pub fn tiny_with<'a>(sub: &'a str, settings: &[[&'a str; 2]], extra: &[&'a str]) -> Vec<&'a str> {
+    let (data, model) = (leak(small("data.csv")), leak(small("model.json")));
+    let mut args = vec![sub, "--data", data, "--model", model, "--id-column", "id"];
+    for pair in settings {
         if !extra.contains(&pair[0]) {
-            args.extend(pair.iter().map(|s| s.to_string()));
+            args.extend(pair);
         }
     }
-    args.push("--quiet".into());
-    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push("--quiet");
+    args.extend(extra);
+    args
+}
+
+/// [`tiny_with`] the [`TINY`] settings, as owned strings.
+pub fn tiny(sub: &str, extra: &[&str]) -> Vec<String> {
+    let args = tiny_with(sub, &TINY, extra);
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// `sustain stage --fit FIT --data DATA --id-column id --out OUT`.
+pub fn stage_args<'a>(fit: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["stage", "--fit", fit, "--data", data];
+    args.extend(["--id-column", "id", "--out", out]);
     args
 }
 
