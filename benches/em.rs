@@ -21,10 +21,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 use sustain::em::em_pass;
-use sustain_model::simulate::{simulate, SimulationSpec};
-use sustain_model::{
-    workloads, EventSet, Likelihood, MissingConvention, Mixture, Sequence, SerialEvaluator,
-};
+use sustain_model::simulate::simulate;
+use sustain_model::{EventSet, Likelihood, MissingConvention, Mixture, Sequence, SerialEvaluator};
+use sustain_testkit::{equal_fractions, random_mixture, spec};
 
 /// The sim42 true sequences (`../shared/data/sim42/truth_sequences.json`).
 const SIM42_TRUTH: [[usize; 14]; 3] = [
@@ -41,12 +40,7 @@ fn sim42_events() -> EventSet {
 
 /// A random start with equal fractions, drawn from stream `seed`.
 fn random_start(events: &EventSet, k: usize, seed: u64) -> Mixture {
-    let mut rng = Pcg64::seed_from_u64(seed);
-    Mixture::new(
-        (0..k).map(|_| Sequence::random(events, &mut rng)).collect(),
-        vec![1.0 / k as f64; k],
-    )
-    .unwrap()
+    random_mixture(events, &equal_fractions(k), &mut Pcg64::seed_from_u64(seed))
 }
 
 /// (likelihood, random start with equal fractions)
@@ -57,20 +51,15 @@ fn prepare(
     missing: f64,
     seed: u64,
 ) -> (Arc<Likelihood>, Mixture) {
-    let spec = SimulationSpec {
-        n_subjects,
-        control_fraction: 0.0,
-        missing_fraction: missing,
-    };
-    let sim = simulate(&events, &truth, &spec, seed).unwrap();
+    let sim = simulate(&events, &truth, &spec(n_subjects, 0.0, missing), seed).unwrap();
     let start = random_start(&events, truth.n_subtypes(), seed + 100);
     let lik = Likelihood::new(events, &sim.data, MissingConvention::Marginalise).unwrap();
     (Arc::new(lik), start)
 }
 
-/// W1 (`sustain_model::workloads::w1`) from a random start.
+/// W1 (`sustain_testkit::w1`) from a random start.
 fn w1() -> (Arc<Likelihood>, Mixture) {
-    let w = workloads::w1();
+    let w = sustain_testkit::w1();
     let start = random_start(&w.events, 3, 102);
     let lik = Likelihood::new(w.events, &w.data, MissingConvention::Marginalise).unwrap();
     (Arc::new(lik), start)

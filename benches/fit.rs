@@ -35,12 +35,7 @@ fn bench(c: &mut Criterion) {
         .map(|o| Sequence::new(&events, o).unwrap())
         .collect();
     let truth = Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap();
-    let spec = SimulationSpec {
-        n_subjects: 500,
-        control_fraction: 0.0,
-        missing_fraction: 0.09,
-    };
-    let sim = simulate(&events, &truth, &spec, 42).unwrap();
+    let sim = simulate(&events, &truth, &sustain_testkit::spec(500, 0.0, 0.09), 42).unwrap();
     let names: Vec<String> = (0..5).map(|b| format!("bm{b}")).collect();
     let config = FitConfig {
         n_startpoints: 5,

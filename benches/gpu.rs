@@ -1,6 +1,6 @@
 //! GPU batch-likelihood benchmark against the CPU evaluators.
 //!
-//! Workload W1 (`sustain_model::workloads::w1`): 1000 subjects, 10 biomarkers with
+//! Workload W1 (`sustain_testkit::w1`): 1000 subjects, 10 biomarkers with
 //! thresholds 1, 2, 3 (30 events), z_max 5, 10% missing values, simulated from a
 //! 3-subtype truth with fractions 0.5/0.3/0.2 (fixed seeds).
 //!
@@ -26,17 +26,17 @@
 //! Run with `cargo bench --features gpu --bench gpu`.
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use rand::Rng;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 use sustain_gpu::{GpuContext, GpuEvaluator};
 use sustain_model::{
-    workloads, BatchEvaluator, Dataset, EventSet, Likelihood, MissingConvention, Mixture, Sequence,
+    BatchEvaluator, Dataset, EventSet, Likelihood, MissingConvention, Mixture, Sequence,
     SerialEvaluator,
 };
 use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
 use sustain_sampler::ProposalMode;
+use sustain_testkit::random_weighted_mixture;
 
 const BATCH: usize = 1024;
 /// Iterations per chain of the lockstep benchmark (small: llvmpipe is slow).
@@ -52,23 +52,16 @@ struct W1 {
 }
 
 fn w1() -> W1 {
-    let workloads::Workload {
+    let sustain_model::simulate::Cohort {
         events,
         truth: base,
         data,
         mut rng,
-    } = workloads::w1();
+    } = sustain_testkit::w1();
     let lik =
         Arc::new(Likelihood::new(events.clone(), &data, MissingConvention::Marginalise).unwrap());
     let mixtures = (0..BATCH)
-        .map(|_| {
-            let seqs = (0..3)
-                .map(|_| Sequence::random(&events, &mut rng))
-                .collect();
-            let f: Vec<f64> = (0..3).map(|_| rng.gen_range(0.1..1.0)).collect();
-            let sum: f64 = f.iter().sum();
-            Mixture::new(seqs, f.iter().map(|v| v / sum).collect()).unwrap()
-        })
+        .map(|_| random_weighted_mixture(&events, 3, &mut rng))
         .collect();
     let candidates = (0..BATCH)
         .map(|_| Sequence::random(&events, &mut rng))

@@ -1,6 +1,6 @@
 //! Likelihood benchmarks of `sustain-model` on simulated cohorts.
 //!
-//! Workloads (`sustain_model::workloads`: z-scores simulated from fixed seeds,
+//! Workloads (`sustain_testkit::workloads`: z-scores simulated from fixed seeds,
 //! thresholds 1, 2, 3 per biomarker, z_max 5, 10% missing values, random sequences):
 //! - W1: 1000 subjects, 10 biomarkers (30 events), 3 subtypes, fractions 0.5/0.3/0.2.
 //! - W2: 2000 subjects, 15 biomarkers (45 events), 5 subtypes, fractions 0.3/0.25/0.2/0.15/0.1.
@@ -16,9 +16,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 use sustain_model::kernels::Isa;
+use sustain_model::simulate::Cohort;
 use sustain_model::{
-    workloads, BatchEvaluator, Likelihood, MissingConvention, Mixture, Scratch, Sequence,
-    SerialEvaluator,
+    BatchEvaluator, Likelihood, MissingConvention, Mixture, Scratch, Sequence, SerialEvaluator,
 };
 
 struct Workload {
@@ -29,9 +29,9 @@ struct Workload {
     candidates: Vec<Sequence>,
 }
 
-/// A cohort of `sustain_model::workloads` with 10 candidate sequences drawn after
+/// A cohort of `sustain_testkit::workloads` with 10 candidate sequences drawn after
 /// its true sequences.
-fn workload(mut w: workloads::Workload) -> Workload {
+fn workload(mut w: Cohort) -> Workload {
     let candidates = (0..10)
         .map(|_| Sequence::random(&w.events, &mut w.rng))
         .collect();
@@ -106,9 +106,9 @@ fn bench_workload(c: &mut Criterion, tag: &str, w: &Workload) {
 }
 
 fn benches(c: &mut Criterion) {
-    let w1 = workload(workloads::w1());
+    let w1 = workload(sustain_testkit::w1());
     bench_workload(c, "W1", &w1);
-    let w2 = workload(workloads::w2());
+    let w2 = workload(sustain_testkit::w2());
     bench_workload(c, "W2", &w2);
 }
 

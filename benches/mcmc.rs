@@ -21,72 +21,83 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::sync::Arc;
 use sustain_cpu::{run_chains, ChainSettings};
+use sustain_model::simulate::Cohort;
 use sustain_model::*;
 use sustain_sampler::{tune_steps, ProposalMode, StepSizes};
 
-/// A workload's likelihood and true mixture (`sustain_model::workloads`).
-fn prepared(w: workloads::Workload) -> (Arc<Likelihood>, Mixture) {
+/// A workload's likelihood and true mixture (`sustain_testkit::workloads`).
+fn prepared(w: Cohort) -> (Arc<Likelihood>, Mixture) {
     let lik = Likelihood::new(w.events, &w.data, MissingConvention::Marginalise).unwrap();
     (Arc::new(lik), w.truth)
 }
 
 fn w1() -> (Arc<Likelihood>, Mixture) {
-    prepared(workloads::w1())
+    prepared(sustain_testkit::w1())
 }
 
 fn w2() -> (Arc<Likelihood>, Mixture) {
-    prepared(workloads::w2())
+    prepared(sustain_testkit::w2())
+}
+
+/// Exact proposals with seed 3 on one thread per chain, step sizes 1 for sequences
+/// and 0.02 for the fractions of `k` subtypes.
+fn exact_settings(
+    lik: &Likelihood,
+    k: usize,
+    n_iterations: usize,
+    threads: usize,
+) -> ChainSettings {
+    let mut steps = StepSizes::initial(k, lik.events().n_events());
+    steps.sigma_f = vec![0.02; k];
+    ChainSettings {
+        mode: ProposalMode::Exact,
+        steps,
+        n_iterations,
+        seed: 3,
+        threads,
+        chain_threads: 1,
+    }
+}
+
+/// Times one chain of `settings` from `start`, as `name`.
+fn bench_one_chain<M: criterion::measurement::Measurement>(
+    group: &mut criterion::BenchmarkGroup<'_, M>,
+    name: String,
+    (lik, start): (&Arc<Likelihood>, &Mixture),
+    settings: &ChainSettings,
+) {
+    group.bench_function(name, |b| b.iter(|| run_chains(lik, start, settings, 0..1)));
 }
 
 fn bench_w2(c: &mut Criterion) {
     let (lik, start) = w2();
     let iterations = 1000;
-    let mut steps = StepSizes::initial(5, lik.events().n_events());
-    steps.sigma_f = vec![0.02; 5];
-    let settings = ChainSettings {
-        mode: ProposalMode::Exact,
-        steps,
-        n_iterations: iterations,
-        seed: 3,
-        threads: 1,
-        chain_threads: 1,
-    };
+    let settings = exact_settings(&lik, 5, iterations, 1);
     let mut group = c.benchmark_group("mcmc/W2_M2000_B15_N45_S5_miss10");
     group
         .sample_size(10)
         .measurement_time(std::time::Duration::from_secs(4));
     group.throughput(Throughput::Elements(iterations as u64));
-    group.bench_function(format!("chains1_iters{iterations}"), |b| {
-        b.iter(|| run_chains(&lik, &start, &settings, 0..1))
-    });
+    let name = format!("chains1_iters{iterations}");
+    bench_one_chain(&mut group, name, (&lik, &start), &settings);
     let split = ChainSettings {
         threads: 2,
         chain_threads: 2,
         ..settings.clone()
     };
-    group.bench_function(format!("chains1_split2_iters{iterations}"), |b| {
-        b.iter(|| run_chains(&lik, &start, &split, 0..1))
-    });
+    let name = format!("chains1_split2_iters{iterations}");
+    bench_one_chain(&mut group, name, (&lik, &start), &split);
     group.finish();
 }
 
 fn bench(c: &mut Criterion) {
     let (lik, start) = w1();
     let iterations = 2000;
-    let mut steps = StepSizes::initial(3, lik.events().n_events());
-    steps.sigma_f = vec![0.02; 3];
     let mut group = c.benchmark_group("mcmc/W1_M1000_B10_N30_S3_miss10");
     group
         .sample_size(10)
         .measurement_time(std::time::Duration::from_secs(4));
-    let settings = ChainSettings {
-        mode: ProposalMode::Exact,
-        steps,
-        n_iterations: iterations,
-        seed: 3,
-        threads: 2,
-        chain_threads: 1,
-    };
+    let settings = exact_settings(&lik, 3, iterations, 2);
     for n_chains in [1usize, 2, 4, 8] {
         group.throughput(Throughput::Elements((iterations * n_chains) as u64));
         group.bench_function(format!("chains{n_chains}_iters{iterations}"), |b| {
@@ -98,9 +109,8 @@ fn bench(c: &mut Criterion) {
         ..settings.clone()
     };
     group.throughput(Throughput::Elements(iterations as u64));
-    group.bench_function(format!("chains1_split2_iters{iterations}"), |b| {
-        b.iter(|| run_chains(&lik, &start, &split, 0..1))
-    });
+    let name = format!("chains1_split2_iters{iterations}");
+    bench_one_chain(&mut group, name, (&lik, &start), &split);
     // The chain a fit runs (and the reference's, whose MCMC also follows its
     // tuning): step sizes tuned first (3 x 2000 iterations, outside the timing).
     // Its iterations cost less than the untuned chain's above: callgrind counted
@@ -118,24 +128,14 @@ fn bench(c: &mut Criterion) {
         threads: 1,
         ..settings.clone()
     };
-    group.bench_function(format!("chains1_tuned_iters{iterations}"), |b| {
-        b.iter(|| run_chains(&lik, &start, &tuned, 0..1))
-    });
+    let name = format!("chains1_tuned_iters{iterations}");
+    bench_one_chain(&mut group, name, (&lik, &start), &tuned);
     group.finish();
 }
 
 fn bench_merge(c: &mut Criterion) {
     let (lik, start) = w1();
-    let mut steps = StepSizes::initial(3, lik.events().n_events());
-    steps.sigma_f = vec![0.02; 3];
-    let settings = ChainSettings {
-        mode: ProposalMode::Exact,
-        steps,
-        n_iterations: 10_000,
-        seed: 3,
-        threads: 1,
-        chain_threads: 1,
-    };
+    let settings = exact_settings(&lik, 3, 10_000, 1);
     let runs = run_chains(&lik, &start, &settings, 0..1);
     let mut group = c.benchmark_group("merge/W1_M1000_B10_N30_S3_miss10");
     group

@@ -26,8 +26,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use sustain_gpu::{GpuContext, GpuEvaluator};
 use sustain_model::{
-    workloads, BatchEvaluator, EventSet, IncrementalLikelihood, Likelihood, MissingConvention,
-    Mixture, Result, Sequence, SerialEvaluator,
+    BatchEvaluator, EventSet, IncrementalLikelihood, Likelihood, MissingConvention, Mixture,
+    Result, Sequence, SerialEvaluator,
 };
 use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
 use sustain_sampler::{tune_steps, ProposalMode, StepSizes};
@@ -39,7 +39,7 @@ struct Timed<'a> {
 }
 
 impl BatchEvaluator for Timed<'_> {
-    fn events(&self) -> &EventSet {
+    fn events(&self) -> &sustain_model::EventOrder {
         self.inner.events()
     }
     fn n_subjects(&self) -> usize {
@@ -113,7 +113,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn main() -> Res<()> {
-    let w = workloads::w1();
+    let w = sustain_testkit::w1();
     let (events, truth) = (w.events, w.truth);
     let mut rng = w.rng;
     let lik = Arc::new(Likelihood::new(
@@ -163,11 +163,7 @@ fn gpu_figures(w: &Setup, rng: &mut impl rand::Rng) -> Res<()> {
     let check = random_mixtures(events, 256, rng);
     let want = SerialEvaluator::new(Arc::clone(lik)).loglike_batch(&check)?;
     let got = gpu.loglike_batch(&check)?;
-    let worst = got
-        .iter()
-        .zip(&want)
-        .map(|(g, c)| ((g - c) / c).abs())
-        .fold(0.0, f64::max);
+    let worst = sustain_testkit::max_relative_difference(&got, &want);
     println!(
         "W1 agreement: largest relative difference GPU vs CPU f64 over 256 mixtures {worst:.2e}"
     );

@@ -1,12 +1,14 @@
 //! Minimum-of-many timings of one likelihood on W1 and W2 (robust to a busy
-//! machine, unlike means): `cargo run --release --example likelihood_timing`.
+//! machine, unlike means): `cargo run --release --example likelihood_timing`. The
+//! cohorts are `sustain_testkit::w1` and `w2`, those of the benches (before issue 23
+//! this example drew them with equal fractions).
 
 use std::time::Instant;
+use sustain_model::simulate::Cohort;
 use sustain_model::*;
 
-/// `sustain_model::workloads::cohort` with `ns` subtypes of equal fractions.
-fn workload(nb: usize, ns: usize, m: usize) -> (Likelihood, Mixture) {
-    let w = workloads::cohort(m, nb, &vec![1.0 / ns as f64; ns], 1);
+/// A benchmark cohort's likelihood and true mixture.
+fn workload(w: Cohort) -> (Likelihood, Mixture) {
     (
         Likelihood::new(w.events, &w.data, MissingConvention::Marginalise).unwrap(),
         w.truth,
@@ -24,11 +26,14 @@ fn min_time(reps: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    for (name, nb, ns, m) in [
-        ("W1 (M=1000, B=10, N=30, S=3)", 10, 3, 1000),
-        ("W2 (M=2000, B=15, N=45, S=5)", 15, 5, 2000),
+    for (name, cohort) in [
+        (
+            "W1 (M=1000, B=10, N=30, S=3)",
+            sustain_testkit::w1 as fn() -> Cohort,
+        ),
+        ("W2 (M=2000, B=15, N=45, S=5)", sustain_testkit::w2),
     ] {
-        let (lik, mix) = workload(nb, ns, m);
+        let (lik, mix) = workload(cohort());
         let mut scratch = Scratch::default();
         let mut out = vec![0.0; lik.padded_subjects()];
         let t_sub = min_time(2000, || {

@@ -2,8 +2,9 @@
 //! over two threads by subjects (the same chain, the same samples), best of
 //! several runs (robust to a busy machine):
 //! `cargo run --release --example mcmc_timing` (`MCMC_REPEATS=N` for N runs per
-//! workload instead of 5; `MCMC_ONLY=W1` or `W2` for one workload, one thread). The cohorts are those of the report's tables (equal
-//! fractions; see docs/performance.md).
+//! workload instead of 5; `MCMC_ONLY=W1` or `W2` for one workload, one thread). The cohorts are
+//! `sustain_testkit::w1` and `w2`, those of the benches (before issue 23 this example
+//! drew them with equal fractions).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,14 +19,17 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
     let only = std::env::var("MCMC_ONLY").ok();
-    for (name, nb, ns, m) in [
-        ("W1 (M=1000, B=10, N=30, S=3)", 10, 3, 1000),
-        ("W2 (M=2000, B=15, N=45, S=5)", 15, 5, 2000),
+    for (name, cohort) in [
+        (
+            "W1 (M=1000, B=10, N=30, S=3)",
+            sustain_testkit::w1 as fn() -> _,
+        ),
+        ("W2 (M=2000, B=15, N=45, S=5)", sustain_testkit::w2),
     ] {
         if only.as_ref().is_some_and(|o| !name.starts_with(o.as_str())) {
             continue;
         }
-        let w = workloads::cohort(m, nb, &vec![1.0 / ns as f64; ns], 1);
+        let w = cohort();
         let (events, truth) = (w.events, w.truth);
         let lik = Arc::new(
             Likelihood::new(events.clone(), &w.data, MissingConvention::Marginalise).unwrap(),

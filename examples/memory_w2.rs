@@ -3,23 +3,18 @@
 //! mixture with step sizes tuned by `sustain_sampler::tune_steps` (2 x 2000).
 //!
 //! W2: 2000 subjects, 15 biomarkers x thresholds 1, 2, 3 (45 events), 5 subtypes with
-//! fractions 0.3/0.25/0.2/0.15/0.1, 10% missing values, simulated with
-//! `sustain_model::simulate::simulate` (the same cohort as `benches/likelihood.rs`).
+//! fractions 0.3/0.25/0.2/0.15/0.1, 10% missing values: `sustain_testkit::w2`, the
+//! cohort of `benches/likelihood.rs`.
 //!
 //! Prints the peak resident memory of the process (`VmHWM` of `/proc/self/status`,
 //! Linux only) and the memory of the chains' traces (`Trace::memory_bytes`).
 //!
 //! `cargo run --release --example memory_w2 [-- ITERATIONS [CHAINS [THREADS]]]`
 
-use rand::SeedableRng;
-use rand_pcg::Pcg64;
 use std::sync::Arc;
 use std::time::Instant;
 use sustain_cpu::{run_chains, ChainSettings};
-use sustain_model::simulate::{simulate, SimulationSpec};
-use sustain_model::{
-    EventSet, IncrementalLikelihood, Likelihood, MissingConvention, Mixture, Sequence,
-};
+use sustain_model::{IncrementalLikelihood, Likelihood, MissingConvention};
 use sustain_sampler::{tune_steps, ProposalMode};
 
 /// A `kB` field of `/proc/self/status` in bytes (None where it is absent).
@@ -43,22 +38,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n_chains = args.get(1).copied().unwrap_or(4);
     let threads = args.get(2).copied().unwrap_or(2);
 
-    let events = EventSet::uniform(15, &[1.0, 2.0, 3.0], 5.0)?;
-    let mut rng = Pcg64::seed_from_u64(2);
-    let fractions = vec![0.3, 0.25, 0.2, 0.15, 0.1];
-    let sequences = (0..fractions.len())
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let truth = Mixture::new(sequences, fractions)?;
-    let spec = SimulationSpec {
-        n_subjects: 2000,
-        control_fraction: 0.0,
-        missing_fraction: 0.1,
-    };
-    let sim = simulate(&events, &truth, &spec, 3)?;
+    let sustain_model::simulate::Cohort {
+        events,
+        truth,
+        data,
+        ..
+    } = sustain_testkit::w2();
     let lik = Arc::new(Likelihood::new(
         events.clone(),
-        &sim.data,
+        &data,
         MissingConvention::Marginalise,
     )?);
     let rss_data = proc_status_bytes("VmRSS:");

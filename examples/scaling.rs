@@ -19,12 +19,12 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 use sustain_cpu::{run_chains, ChainSettings};
-use sustain_model::{workloads, Likelihood, MissingConvention, Mixture};
+use sustain_model::{Likelihood, MissingConvention, Mixture};
 use sustain_sampler::{ProposalMode, StepSizes};
 
-/// A `sustain_model::workloads::cohort` (3 subtypes, fractions 0.5 / 0.3 / 0.2).
+/// A `sustain_testkit::uniform_cohort` (3 subtypes, fractions 0.5 / 0.3 / 0.2).
 fn cohort(n_subjects: usize, n_biomarkers: usize, seed: u64) -> (Arc<Likelihood>, Mixture) {
-    let w = workloads::cohort(n_subjects, n_biomarkers, &[0.5, 0.3, 0.2], seed);
+    let w = sustain_testkit::uniform_cohort(n_subjects, n_biomarkers, &[0.5, 0.3, 0.2], seed);
     let lik = Likelihood::new(w.events, &w.data, MissingConvention::Marginalise).unwrap();
     (Arc::new(lik), w.truth)
 }

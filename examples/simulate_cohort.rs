@@ -1,13 +1,12 @@
 //! Writes a simulated cohort as a CSV for trying `sustain fit` on any size:
 //! `cargo run --release --example simulate_cohort -- SUBJECTS BIOMARKERS SUBTYPES OUT.csv [SEED]`.
 //!
-//! The cohort is `sustain_model::workloads::cohort`: thresholds 1, 2, 3 and z_max 5 for
+//! The cohort is `sustain_testkit::uniform_cohort`: thresholds 1, 2, 3 and z_max 5 for
 //! every biomarker, equal subtype fractions, 10% of values missing (empty cells),
 //! random true sequences drawn from the seed (default 1). Columns `bm0`, `bm1`, ...;
 //! fit it with `sustain fit --data OUT.csv --zvals 1,2,3 --zmax 5 ...`.
 
 use std::io::Write;
-use sustain_model::workloads;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,23 +35,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if m == 0 || b == 0 || s == 0 {
         return Err(format!("SUBJECTS, BIOMARKERS and SUBTYPES must be positive ({usage})").into());
     }
-    let w = workloads::cohort(m, b, &vec![1.0 / s as f64; s], seed);
+    let w = sustain_testkit::uniform_cohort(m, b, &vec![1.0 / s as f64; s], seed);
     let mut out = std::io::BufWriter::new(std::fs::File::create(&args[3])?);
     let header: Vec<String> = (0..b).map(|j| format!("bm{j}")).collect();
-    writeln!(out, "{}", header.join(","))?;
-    for row in w.data.values().rows() {
-        let cells: Vec<String> = row
-            .iter()
-            .map(|v| {
-                if v.is_nan() {
-                    String::new()
-                } else {
-                    format!("{v}")
-                }
-            })
-            .collect();
-        writeln!(out, "{}", cells.join(","))?;
-    }
+    out.write_all(sustain_testkit::to_csv(&header, &w.data).as_bytes())?;
     out.flush()?;
     eprintln!(
         "wrote {m} subjects x {b} biomarkers ({s} true subtypes) to {}",

@@ -30,6 +30,17 @@ pub enum Family {
     Ordinal,
 }
 
+impl Family {
+    /// The name model.json gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::ZScore => "zscore",
+            Family::Mixture => "mixture",
+            Family::Ordinal => "ordinal",
+        }
+    }
+}
+
 /// The family `path` names; an unknown family is an error naming the key's value.
 pub fn family_of(path: &Path) -> Result<Family, CliError> {
     let json: Value = io::read_json(path)?;
@@ -72,6 +83,8 @@ struct OrdinalJson {
 pub struct LoadedModel {
     /// The prepared model.
     pub model: Arc<PrefixModel>,
+    /// Biomarker names, in model order.
+    pub biomarkers: Vec<String>,
     /// One id per subject.
     pub ids: Vec<String>,
 }
@@ -177,6 +190,7 @@ pub fn load(
             })?;
             Ok(LoadedModel {
                 model: Arc::new(model),
+                biomarkers: json.biomarkers,
                 ids: yes.ids,
             })
         }
@@ -211,6 +225,7 @@ pub fn load(
                     let model = ordinal(&json.score_vals, nl.view(), &views).map_err(model_err)?;
                     Ok(LoadedModel {
                         model: Arc::new(model),
+                                biomarkers: json.biomarkers,
                                 ids: scores.ids,
                     })
                 }
@@ -239,6 +254,7 @@ pub fn load(
                     })?;
                     Ok(LoadedModel {
                         model: Arc::new(model),
+                                biomarkers: json.biomarkers,
                                 ids: nl.ids,
                     })
                 }

@@ -61,6 +61,16 @@ struct ModelJson {
 /// name), e.g. `model.json: thresholds of biomarker 2 ('bm2') are not strictly
 /// increasing: [1, 3, 2]`.
 pub fn read_model(path: &Path) -> Result<ModelFile, CliError> {
+    let family = crate::families::family_of(path)?;
+    if family != crate::families::Family::ZScore {
+        return Err(CliError::in_file(
+            path,
+            format!(
+                "a {} model: this command serves z-score models so far (evaluate and fit serve every family)",
+                family.name()
+            ),
+        ));
+    }
     let json: ModelJson = read_json(path)?;
     let n = json.biomarkers.len();
     if n != json.z_vals.len() {
@@ -653,6 +663,11 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    /// The error of reading the data file `p`, as its message.
+    fn data_error(p: &Path, columns: DataColumns<'_>, id_column: Option<&str>) -> String {
+        read_data(p, columns, id_column).unwrap_err().to_string()
+    }
+
     #[test]
     fn cells() {
         assert_eq!(parse_cell(" 1.5 "), Cell::Number(1.5));
@@ -756,24 +771,18 @@ mod tests {
         ];
         for (i, (text, expect)) in cases.iter().enumerate() {
             let p = write(dir.path(), &format!("d{i}.csv"), text);
-            let e = read_data(&p, DataColumns::Named(&bms), None)
-                .unwrap_err()
-                .to_string();
+            let e = data_error(&p, DataColumns::Named(&bms), None);
             assert!(e.contains(&format!("d{i}.csv: ")), "{e}");
             assert!(e.contains(expect), "{e} / {expect}");
         }
         let p = write(dir.path(), "id.csv", "a,b\n1,2\n");
-        let e = read_data(&p, DataColumns::Named(&bms), Some("RID"))
-            .unwrap_err()
-            .to_string();
+        let e = data_error(&p, DataColumns::Named(&bms), Some("RID"));
         assert!(e.contains("no column 'RID'"), "{e}");
-        let e = read_data(
+        let e = data_error(
             &dir.path().join("absent.csv"),
             DataColumns::Named(&bms),
             None,
-        )
-        .unwrap_err()
-        .to_string();
+        );
         assert!(
             e.starts_with("cannot read ") && e.contains("absent.csv"),
             "{e}"
@@ -785,31 +794,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bms = names(&["a", "b"]);
         let trailing = write(dir.path(), "t.csv", "a,b,\n1,2,\n");
-        let e = read_data(&trailing, DataColumns::Named(&bms), None)
-            .unwrap_err()
-            .to_string();
+        let e = data_error(&trailing, DataColumns::Named(&bms), None);
         assert!(
             e.contains("t.csv: column 3 of the header has no name (a comma at the end"),
             "{e}"
         );
         let dup = write(dir.path(), "d.csv", "a,b,a\n1,2,3\n");
-        let e = read_data(&dup, DataColumns::Named(&bms), None)
-            .unwrap_err()
-            .to_string();
+        let e = data_error(&dup, DataColumns::Named(&bms), None);
         assert!(e.contains("column 'a' appears more than once"), "{e}");
         // A pandas index column (unnamed, first) is ignored when columns are
         // taken by name, and refused as a biomarker.
         let pandas = write(dir.path(), "p.csv", ",a,b\n0,1,2\n1,3,4\n");
         let t = read_data(&pandas, DataColumns::Named(&bms), None).unwrap();
         assert_eq!(t.dataset.values()[[1, 0]], 3.0);
-        let e = read_data(&pandas, DataColumns::AllNumericExcept(None), None)
-            .unwrap_err()
-            .to_string();
+        let e = data_error(&pandas, DataColumns::AllNumericExcept(None), None);
         assert!(e.contains("column 1 of the header has no name"), "{e}");
         let ids = write(dir.path(), "i.csv", "id,a,b\nx,1,2\ny,1,2\nx,3,4\n");
-        let e = read_data(&ids, DataColumns::Named(&bms), Some("id"))
-            .unwrap_err()
-            .to_string();
+        let e = data_error(&ids, DataColumns::Named(&bms), Some("id"));
         assert!(
             e.contains("i.csv: row 3, column 'id': subject id 'x' is also the id of row 1"),
             "{e}"

@@ -13,6 +13,8 @@ mod families;
 mod folder_lock;
 mod io;
 mod limits;
+mod mixture_fit;
+mod mixture_kde;
 mod nanjson;
 mod overwrite;
 // Figures; not every drawing helper is used by the subcommands.
@@ -65,6 +67,10 @@ enum Command {
     /// Run `fit` (chain shards) or `cv` (folds) on a SLURM cluster: write a job
     /// array and a combine job into DIR/slurm/ and submit them with sbatch.
     Slurm(Box<cmd::slurm::SlurmArgs>),
+    /// Per biomarker, fit a two-component mixture to controls and patients (as
+    /// kde_ebm) and write the event / no-event likelihoods of a mixture model,
+    /// its model.json and a figure of the fits.
+    Mixture(cmd::mixture::MixtureArgs),
     /// Redraw the figures of a fit folder from its results.json.
     Plot(cmd::plot::PlotArgs),
     /// Fit the bundled small example with quick settings (a few seconds).
@@ -84,6 +90,7 @@ fn run(command: &Command) -> Result<(), CliError> {
         Command::CvCombine(args) => cmd::cv::run_combine(args),
         Command::Merge(args) => cmd::merge::run_merge(args),
         Command::Slurm(args) => cmd::slurm::run(args),
+        Command::Mixture(args) => cmd::mixture::run(args),
         Command::Plot(args) => cmd::plot::run(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::BenchChains(args) => cmd::bench_chains::run(args),

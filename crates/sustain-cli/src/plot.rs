@@ -11,6 +11,7 @@
 //! The SVG files name the font family `sans-serif` and leave the glyphs to the viewer.
 
 mod cvic;
+mod mixtures;
 mod pvd;
 mod raster;
 #[cfg(test)]
@@ -29,6 +30,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
 pub use cvic::draw_cvic;
+pub use mixtures::{draw_mixtures, MixturePanel};
 pub use pvd::{draw_pvd, PvdInput, PvdPanel};
 pub use traces::draw_traces;
 

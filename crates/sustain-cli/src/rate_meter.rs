@@ -113,6 +113,16 @@ mod tests {
         t0 + Duration::from_secs_f64(s)
     }
 
+    /// A meter that read the counter `done` at each (seconds, done).
+    fn meter_after(readings: &[(f64, u64)]) -> RateMeter {
+        let t0 = Instant::now();
+        let mut meter = RateMeter::new();
+        for &(s, done) in readings {
+            meter.observe(at(t0, s), done);
+        }
+        meter
+    }
+
     /// The case of the issue: chains waiting for a core, read every 0.1 s for 20 s.
     /// Nothing is known about their speed, and the line must not pretend otherwise.
     #[test]
@@ -131,11 +141,7 @@ mod tests {
     /// One advance tells that the chains run, not how fast.
     #[test]
     fn one_advance_gives_no_rate() {
-        let t0 = Instant::now();
-        let mut meter = RateMeter::new();
-        meter.observe(t0, 0);
-        meter.observe(at(t0, 30.0), 1000);
-        meter.observe(at(t0, 31.0), 1000);
+        let meter = meter_after(&[(0.0, 0), (30.0, 1000), (31.0, 1000)]);
         assert_eq!(meter.estimate(40_000), Estimate::Measuring);
         assert_eq!(describe(meter.estimate(40_000)), "measuring the rate");
     }
@@ -145,12 +151,14 @@ mod tests {
     /// would say 50 iterations/s at 40 s), and the time left follows from it.
     #[test]
     fn the_rate_is_measured_between_advances_not_from_the_start() {
-        let t0 = Instant::now();
-        let mut meter = RateMeter::new();
-        meter.observe(t0, 0);
-        for (s, done) in [(20.0, 0), (30.0, 1000), (35.0, 1000), (40.0, 2000)] {
-            meter.observe(at(t0, s), done);
-        }
+        let readings = [
+            (0.0, 0),
+            (20.0, 0),
+            (30.0, 1000),
+            (35.0, 1000),
+            (40.0, 2000),
+        ];
+        let meter = meter_after(&readings);
         match meter.estimate(10_000) {
             Estimate::Rate { per_s, left_s } => {
                 assert!((per_s - 100.0).abs() < 1e-9, "{per_s}");
@@ -167,11 +175,7 @@ mod tests {
     /// Work done before the meter first read the counter is not timed.
     #[test]
     fn work_before_the_first_reading_is_not_counted() {
-        let t0 = Instant::now();
-        let mut meter = RateMeter::new();
-        meter.observe(t0, 5000);
-        meter.observe(at(t0, 10.0), 6000);
-        meter.observe(at(t0, 20.0), 7000);
+        let meter = meter_after(&[(0.0, 5000), (10.0, 6000), (20.0, 7000)]);
         match meter.estimate(8000) {
             Estimate::Rate { per_s, .. } => assert!((per_s - 100.0).abs() < 1e-9),
             other => panic!("expected a rate, got {other:?}"),

@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use serde_json::Value;
-use sustain::model::{EventSet, Sequence};
-use sustain::results::{FitResult, SubtypeModel, SCHEMA_VERSION};
+use sustain::model::{EventOrder, EventSet, Sequence};
+use sustain::results::{FitResult, ModelDescriptor, SubtypeModel, SCHEMA_VERSION};
 use sustain::sampler::Trace;
 
 use crate::error::CliError;
@@ -21,8 +21,24 @@ pub fn parse(path: &Path, text: &str) -> Result<(FitResult, EventSet), CliError>
     check_version(&value, "results").map_err(|why| CliError::in_file(path, why))?;
     let result: FitResult =
         crate::nanjson::from_value(value).map_err(|e| invalid(e.to_string()))?;
+    if let Some(family) = other_family(&result) {
+        return Err(CliError::in_file(
+            path,
+            format!("holds a {family} fit; this command reads z-score fits so far (fit writes every output of a {family} fit itself)"),
+        ));
+    }
     let events = check(&result).map_err(invalid)?;
     Ok((result, events))
+}
+
+/// The family of a fit that is not a z-score one.
+fn other_family(result: &FitResult) -> Option<&'static str> {
+    match result.model_descriptor() {
+        ModelDescriptor::Zscore { .. } => None,
+        ModelDescriptor::Mixture => Some("mixture"),
+        ModelDescriptor::Ordinal { .. } => Some("ordinal"),
+        ModelDescriptor::Other { .. } => Some("non-SuStaIn"),
+    }
 }
 
 /// Refuses a file whose `version` is absent or not [`SCHEMA_VERSION`]; `what`
@@ -103,7 +119,7 @@ pub fn check(result: &FitResult) -> Result<EventSet, String> {
 /// `k` = K) against `events` as [`check`] checks those of results.json, so that an
 /// edited checkpoint is refused by `--resume` with its name instead of giving a fit
 /// (or figures) made from nonsense. A file without a model (an E-M optimum) passes.
-pub fn check_checkpoint(path: &Path, k: usize, events: &EventSet) -> Result<(), CliError> {
+pub fn check_checkpoint(path: &Path, k: usize, events: &EventOrder) -> Result<(), CliError> {
     let invalid = |why: String| CliError::in_file(path, format!("not a valid checkpoint: {why}"));
     let text = std::fs::read_to_string(path).map_err(|e| CliError::read(path, &e))?;
     let value: Value = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
@@ -121,20 +137,24 @@ pub fn check_checkpoint(path: &Path, k: usize, events: &EventSet) -> Result<(), 
     check_model(&model, events).map_err(|why| invalid(format!("model of {k} subtype(s): {why}")))
 }
 
+/// Refuses a field `name` holding `len` `what` for `k` subtypes, unless one each.
+fn one_per_subtype(name: &str, len: usize, what: &str, k: usize) -> Result<(), String> {
+    if len == k {
+        Ok(())
+    } else {
+        Err(format!("{name} holds {len} {what} for {k} subtype(s)"))
+    }
+}
+
 /// One entry of `models` (K = `model.n_subtypes`).
-fn check_model(model: &SubtypeModel, events: &EventSet) -> Result<(), String> {
+fn check_model(model: &SubtypeModel, events: &EventOrder) -> Result<(), String> {
     let k = model.n_subtypes;
     let n = events.n_events();
     for (name, seqs) in [
         ("ml_sequences", &model.ml_sequences),
         ("em_sequences", &model.em_sequences),
     ] {
-        if seqs.len() != k {
-            return Err(format!(
-                "{name} holds {} sequences for {k} subtype(s)",
-                seqs.len()
-            ));
-        }
+        one_per_subtype(name, seqs.len(), "sequences", k)?;
         for (s, order) in seqs.iter().enumerate() {
             Sequence::new(events, order).map_err(|e| format!("{name}[{s}]: {e}"))?;
         }
@@ -144,12 +164,7 @@ fn check_model(model: &SubtypeModel, events: &EventSet) -> Result<(), String> {
         ("em_f", &model.em_f),
         ("mean_f", &model.mean_f),
     ] {
-        if f.len() != k {
-            return Err(format!(
-                "{name} holds {} fractions for {k} subtype(s)",
-                f.len()
-            ));
-        }
+        one_per_subtype(name, f.len(), "fractions", k)?;
         if let Some(v) = f.iter().find(|v| !v.is_finite() || **v < 0.0) {
             return Err(format!(
                 "{name} holds {v}; fractions are finite and non-negative"
@@ -194,7 +209,7 @@ fn check_model(model: &SubtypeModel, events: &EventSet) -> Result<(), String> {
 
 /// One chain's trace: shape, every stored state a valid sequence per subtype with
 /// finite non-negative fractions.
-fn check_trace(t: &Trace, k: usize, events: &EventSet) -> Result<(), String> {
+fn check_trace(t: &Trace, k: usize, events: &EventOrder) -> Result<(), String> {
     let n = events.n_events();
     if t.n_subtypes != k || t.n_events != n {
         return Err(format!(

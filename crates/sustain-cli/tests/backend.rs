@@ -3,93 +3,26 @@
 //! line on stderr, or fails with one line under --require-gpu; with the feature the
 //! GPU results agree with the CPU ones (or the run falls back when no adapter exists).
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
+use common::{ok, small, stage_args, stderr, sustain, tiny_with, user_error, TINY};
+
+use std::process::Output;
 
 use serde_json::Value;
 
-fn sustain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sustain"))
-        .args(args)
-        .output()
-        .expect("the sustain binary runs")
-}
-
-fn small(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/data/small")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-/// Stderr, without the lines Mesa's Vulkan loader prints on headless machines while
-/// wgpu probes adapters ("error: XDG_RUNTIME_DIR is invalid or not set ...").
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        stderr(out),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-const TINY: [&str; 10] = [
-    "--subtypes",
-    "2",
-    "--startpoints",
-    "2",
-    "--iterations",
-    "300",
-    "--tuning-iterations",
-    "100",
-    "--chains",
-    "2",
-];
-
 fn fit(out: &str, extra: &[&str]) -> Output {
-    let (data, model) = (small("data.csv"), small("model.json"));
-    let mut args = vec![
-        "fit",
-        "--data",
-        &data,
-        "--model",
-        &model,
-        "--id-column",
-        "id",
-        "--out",
-        out,
-        "--quiet",
-    ];
-    args.extend(TINY);
-    args.extend(extra);
-    sustain(&args)
+    tiny_run("fit", out, extra)
+}
+
+/// `sub` (fit or cv) of the small example with the tiny settings, into `out`.
+fn tiny_run(sub: &str, out: &str, extra: &[&str]) -> Output {
+    sustain(&tiny_with(sub, &TINY, &[&["--out", out], extra].concat()))
 }
 
 /// `sustain stage` of the fit in `fit_dir` on `data`, written to `out`.
 fn stage(fit_dir: &str, data: &str, out: &str, backend: &str, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "stage",
-        "--fit",
-        fit_dir,
-        "--data",
-        data,
-        "--id-column",
-        "id",
-        "--out",
-        out,
-        "--backend",
-        backend,
-    ];
+    let mut args = stage_args(fit_dir, data, out);
+    args.extend(["--backend", backend]);
     args.extend(extra);
     sustain(&args)
 }
@@ -115,15 +48,6 @@ fn evaluate(backend: &str, extra: &[&str]) -> Output {
     ];
     args.extend(extra);
     sustain(&args)
-}
-
-/// Exit status 2 and one line `error: ...` on stderr mentioning the GPU.
-fn gpu_required_error(out: &Output) {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(err.contains("GPU"), "{err}");
 }
 
 #[cfg(not(feature = "gpu"))]
@@ -162,7 +86,10 @@ fn fit_without_gpu_feature_falls_back_in_one_line() {
     }
 
     let required = dir.path().join("required").display().to_string();
-    gpu_required_error(&fit(&required, &["--backend", "gpu", "--require-gpu"]));
+    user_error(
+        &fit(&required, &["--backend", "gpu", "--require-gpu"]),
+        &["GPU"],
+    );
 }
 
 #[cfg(not(feature = "gpu"))]
@@ -172,7 +99,7 @@ fn evaluate_stage_and_cv_without_gpu_feature() {
     let json: Value = serde_json::from_str(&ok(&run)).unwrap();
     assert_eq!(json["backend"], "cpu");
     assert_eq!(stderr(&run), format!("{FALLBACK}\n"));
-    gpu_required_error(&evaluate("gpu", &["--require-gpu"]));
+    user_error(&evaluate("gpu", &["--require-gpu"]), &["GPU"]);
 
     let dir = tempfile::tempdir().unwrap();
     let fit_dir = dir.path().join("fit").display().to_string();
@@ -183,38 +110,21 @@ fn evaluate_stage_and_cv_without_gpu_feature() {
     let run = stage(&[]);
     ok(&run);
     assert_eq!(stderr(&run), format!("{FALLBACK}\n"));
-    gpu_required_error(&stage(&["--require-gpu"]));
+    user_error(&stage(&["--require-gpu"]), &["GPU"]);
 
     // cv fits every fold: the notice is still printed once.
-    let model = small("model.json");
     let cv = |out: &str, extra: &[&str]| {
-        let mut args = vec![
+        tiny_run(
             "cv",
-            "--data",
-            &data,
-            "--model",
-            &model,
-            "--id-column",
-            "id",
-            "--folds",
-            "2",
-            "--out",
             out,
-            "--quiet",
-            "--backend",
-            "gpu",
-        ];
-        args.extend(TINY);
-        args.extend(extra);
-        sustain(&args)
+            &[&["--folds", "2", "--backend", "gpu"], extra].concat(),
+        )
     };
     let run = cv(&dir.path().join("cv").display().to_string(), &[]);
     ok(&run);
     assert_eq!(stderr(&run), format!("{FALLBACK}\n"));
-    gpu_required_error(&cv(
-        &dir.path().join("cv2").display().to_string(),
-        &["--require-gpu"],
-    ));
+    let cv2 = dir.path().join("cv2").display().to_string();
+    user_error(&cv(&cv2, &["--require-gpu"]), &["GPU"]);
 }
 
 /// With the feature: the GPU's log-likelihoods agree with the CPU's (f32 on the
@@ -230,7 +140,7 @@ fn evaluate_on_the_gpu_agrees_with_the_cpu() {
         assert!(err.starts_with("no GPU adapter found ("), "{err}");
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
         eprintln!("NOTICE: {err}");
-        gpu_required_error(&evaluate("gpu", &["--require-gpu"]));
+        user_error(&evaluate("gpu", &["--require-gpu"]), &["GPU"]);
         return;
     }
     assert_eq!(gpu["backend"], "gpu");

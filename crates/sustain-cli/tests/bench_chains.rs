@@ -1,15 +1,9 @@
 //! End-to-end test of `sustain bench-chains`, running the binary with tiny settings.
 
-use std::process::{Command, Output};
+mod common;
+use common::{sustain, user_error};
 
 use serde_json::Value;
-
-fn sustain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sustain"))
-        .args(args)
-        .output()
-        .expect("the sustain binary runs")
-}
 
 #[test]
 fn json_has_four_rows_and_unit_speedup_for_one_chain() {
@@ -73,11 +67,5 @@ fn table_names_the_machine_and_bad_settings_are_refused() {
         1
     );
 
-    let out = sustain(&["bench-chains", "--threads", "0"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.starts_with("error:") && err.contains("threads"),
-        "{err}"
-    );
+    user_error(&sustain(&["bench-chains", "--threads", "0"]), &["threads"]);
 }

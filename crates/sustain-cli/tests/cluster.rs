@@ -3,45 +3,14 @@
 //! batch scripts, and (with `SUSTAIN_SLURM_TEST=1` and `sbatch` on PATH) a real
 //! SLURM cross-validation equals a local one, also after a lost fold is resubmitted.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{ok, small, sustain, user_error};
+
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn sustain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sustain"))
-        .args(args)
-        .output()
-        .expect("the sustain binary runs")
-}
-
-fn small(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/data/small")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Exit status 2 and one line `error: ...` containing `needle`.
-fn user_error(out: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(err.contains(needle), "'{needle}' not in: {err}");
-}
 
 /// `sub --data --model TINY --out OUT EXTRA...` with tiny settings and 4 chains.
 fn args(sub: &str, out: &Path, extra: &[&str]) -> Vec<String> {
@@ -70,6 +39,36 @@ fn args(sub: &str, out: &Path, extra: &[&str]) -> Vec<String> {
     .collect();
     v.extend(extra.iter().map(|s| s.to_string()));
     v
+}
+
+/// `slurm` then [`args`]: the command line of `sustain slurm SUB ...`.
+fn slurm(sub: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = args(sub, out, extra);
+    a.insert(0, "slurm".into());
+    a
+}
+
+/// The `#SBATCH` header every script of the dry run below starts with: job name,
+/// logs `<log>.out` and `<log>.err` in `logs`, partition, time and CPUs.
+fn header(job: &str, log: &str, logs: &Path) -> Vec<String> {
+    vec![
+        format!("#SBATCH --job-name={job}"),
+        format!("#SBATCH --output={}/{log}.out", logs.display()),
+        format!("#SBATCH --error={}/{log}.err", logs.display()),
+        "#SBATCH --partition=debug".to_string(),
+        "#SBATCH --time=00:10:00".to_string(),
+        "#SBATCH --cpus-per-task=2".to_string(),
+    ]
+}
+
+/// Asserts that `dir/cv.json` equals that of a local 2-fold cv (run in `tmp/local`).
+fn assert_eq_local_cv(tmp: &Path, dir: &Path) {
+    let local = tmp.join("local");
+    ok(&run(&args("cv", &local, &["--folds", "2"])));
+    assert_eq!(
+        std::fs::read(local.join("cv.json")).unwrap(),
+        std::fs::read(dir.join("cv.json")).unwrap()
+    );
 }
 
 fn run(v: &[String]) -> Output {
@@ -139,9 +138,9 @@ fn merge_refuses_mixed_and_incomplete_shards() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("mixed");
     let d = dir.to_str().unwrap();
-    user_error(&sustain(&["merge", "--out", d]), "no shards");
+    user_error(&sustain(&["merge", "--out", d]), &["no shards"]);
     ok(&run(&args("fit", &dir, &["--chain-shard", "0/2"])));
-    user_error(&sustain(&["merge", "--out", d]), "missing shard 1 of 2");
+    user_error(&sustain(&["merge", "--out", d]), &["missing shard 1 of 2"]);
     ok(&run(&args(
         "fit",
         &dir,
@@ -149,27 +148,27 @@ fn merge_refuses_mixed_and_incomplete_shards() {
     )));
     user_error(
         &sustain(&["merge", "--out", d]),
-        "different data, settings or seed",
+        &["different data, settings or seed"],
     );
     // A shard file of other settings is not overwritten.
     user_error(
         &run(&args("fit", &dir, &["--chain-shard", "1/2"])),
-        "shard_1of2.json was made from different data",
+        &["shard_1of2.json was made from different data"],
     );
 
     let three = tmp.path().join("three");
     ok(&run(&args("fit", &three, &["--chain-shard", "1/3"])));
     user_error(
         &sustain(&["merge", "--out", three.to_str().unwrap()]),
-        "missing shards 0, 2 of 3",
+        &["missing shards 0, 2 of 3"],
     );
     user_error(
         &run(&args("fit", &three, &["--chain-shard", "3/3"])),
-        "--chain-shard 3/3",
+        &["--chain-shard 3/3"],
     );
     user_error(
         &run(&args("fit", &three, &["--chain-shard", "0/5"])),
-        "5 shards of 4 chain(s)",
+        &["5 shards of 4 chain(s)"],
     );
 }
 
@@ -198,7 +197,7 @@ fn sbatch_lines(script: &str) -> Vec<&str> {
 fn slurm_fit_dry_run_writes_the_scripts() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("fit");
-    let mut a = args(
+    let a = slurm(
         "fit",
         &out,
         &[
@@ -210,7 +209,6 @@ fn slurm_fit_dry_run_writes_the_scripts() {
             "--dry-run",
         ],
     );
-    a.insert(0, "slurm".into());
     let stdout = ok(&run(&a));
     assert!(stdout.contains("dry run"), "{stdout}");
     let out = std::fs::canonicalize(&out).unwrap();
@@ -220,14 +218,10 @@ fn slurm_fit_dry_run_writes_the_scripts() {
     assert_eq!(
         sbatch_lines(&shards),
         [
-            "#SBATCH --job-name=sustain-fit".to_string(),
-            format!("#SBATCH --output={}/shard_%A_%a.out", logs.display()),
-            format!("#SBATCH --error={}/shard_%A_%a.err", logs.display()),
-            "#SBATCH --partition=debug".to_string(),
-            "#SBATCH --time=00:10:00".to_string(),
-            "#SBATCH --cpus-per-task=2".to_string(),
-            "#SBATCH --array=0-3".to_string(),
+            header("sustain-fit", "shard_%A_%a", &logs),
+            vec!["#SBATCH --array=0-3".to_string()]
         ]
+        .concat()
     );
     let exec = shards.lines().find(|l| l.starts_with("exec ")).unwrap();
     let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_sustain")).unwrap();
@@ -245,14 +239,7 @@ fn slurm_fit_dry_run_writes_the_scripts() {
     let combine = read(&out.join("slurm/combine.sbatch"));
     assert_eq!(
         sbatch_lines(&combine),
-        [
-            "#SBATCH --job-name=sustain-fit-combine".to_string(),
-            format!("#SBATCH --output={}/combine_%j.out", logs.display()),
-            format!("#SBATCH --error={}/combine_%j.err", logs.display()),
-            "#SBATCH --partition=debug".to_string(),
-            "#SBATCH --time=00:10:00".to_string(),
-            "#SBATCH --cpus-per-task=2".to_string(),
-        ]
+        header("sustain-fit-combine", "combine_%j", &logs)
     );
     assert!(combine.contains(&format!(
         "exec {} merge --out {} --threads 2",
@@ -263,8 +250,7 @@ fn slurm_fit_dry_run_writes_the_scripts() {
     // --shards 2: two tasks of two chains; a shard file already there is left out.
     std::fs::create_dir_all(out.join("shards")).unwrap();
     std::fs::write(out.join("shards/shard_0of2.json"), "{}").unwrap();
-    let mut a = args("fit", &out, &["--shards", "2", "--dry-run"]);
-    a.insert(0, "slurm".into());
+    let a = slurm("fit", &out, &["--shards", "2", "--dry-run"]);
     let stdout = ok(&run(&a));
     assert!(
         stdout.contains("1 of 2 chain shards to run: array 1"),
@@ -273,17 +259,15 @@ fn slurm_fit_dry_run_writes_the_scripts() {
     let shards = read(&out.join("slurm/shards.sbatch"));
     assert!(shards.contains("#SBATCH --array=1\n"), "{shards}");
     assert!(shards.contains("--chain-shard \"${SLURM_ARRAY_TASK_ID}/2\""));
-    let mut a = args("fit", &out, &["--shards", "5", "--dry-run"]);
-    a.insert(0, "slurm".into());
-    user_error(&run(&a), "--shards 5");
+    let a = slurm("fit", &out, &["--shards", "5", "--dry-run"]);
+    user_error(&run(&a), &["--shards 5"]);
 }
 
 #[test]
 fn slurm_cv_scripts_run_under_any_scheduler() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("cv");
-    let mut a = args("cv", &out, &["--folds", "2", "--dry-run"]);
-    a.insert(0, "slurm".into());
+    let a = slurm("cv", &out, &["--folds", "2", "--dry-run"]);
     ok(&run(&a));
     let dir = std::fs::canonicalize(&out).unwrap();
     let shards = read(&dir.join("slurm/shards.sbatch"));
@@ -301,11 +285,10 @@ fn slurm_cv_scripts_run_under_any_scheduler() {
     );
     let combine = read(&dir.join("slurm/combine.sbatch"));
     assert!(combine.contains(&format!(" cv-combine --out {}\n", dir.display())));
-    let mut a = args("cv", &out, &["--folds", "2", "--fold", "1", "--dry-run"]);
-    a.insert(0, "slurm".into());
+    let a = slurm("cv", &out, &["--folds", "2", "--fold", "1", "--dry-run"]);
     user_error(
         &run(&a),
-        "--fold and --subtype-count are set by the job array",
+        &["--fold and --subtype-count are set by the job array"],
     );
 
     // The same scripts run by plain bash (any scheduler) equal a local cv.
@@ -313,15 +296,9 @@ fn slurm_cv_scripts_run_under_any_scheduler() {
         ok(&bash(&dir.join("slurm/shards.sbatch"), Some(task)));
     }
     ok(&bash(&dir.join("slurm/combine.sbatch"), None));
-    let local = tmp.path().join("local");
-    ok(&run(&args("cv", &local, &["--folds", "2"])));
-    assert_eq!(
-        std::fs::read(local.join("cv.json")).unwrap(),
-        std::fs::read(dir.join("cv.json")).unwrap()
-    );
+    assert_eq_local_cv(tmp.path(), &dir);
     // Every fold file there: a resubmission has nothing to run but the combine job.
-    let mut a = args("cv", &out, &["--folds", "2", "--dry-run"]);
-    a.insert(0, "slurm".into());
+    let a = slurm("cv", &out, &["--folds", "2", "--dry-run"]);
     let stdout = ok(&run(&a));
     assert!(stdout.contains("0 of 2 folds to run"), "{stdout}");
 }
@@ -330,13 +307,16 @@ fn slurm_cv_scripts_run_under_any_scheduler() {
 fn slurm_cv_per_subtype_count_equals_a_local_cv() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("parts");
-    let mut a = args(
-        "cv",
-        &out,
-        &["--folds", "2", "--per-subtype-count", "--dry-run"],
-    );
-    a.insert(0, "slurm".into());
-    let stdout = ok(&run(&a));
+    // The dry run of `slurm cv --per-subtype-count`: its stdout.
+    let dry_run = || {
+        let a = slurm(
+            "cv",
+            &out,
+            &["--folds", "2", "--per-subtype-count", "--dry-run"],
+        );
+        ok(&run(&a))
+    };
+    let stdout = dry_run();
     assert!(
         stdout.contains("4 of 4 fold parts to run: array 0-3"),
         "{stdout}"
@@ -361,27 +341,16 @@ fn slurm_cv_per_subtype_count_equals_a_local_cv() {
     }
     assert!(dir.join("fold_1_k2.json").exists());
     let combine = bash(&dir.join("slurm/combine.sbatch"), None);
-    user_error(&combine, "fold 1: missing subtype count(s) 1 of 1..=2");
+    user_error(&combine, &["fold 1: missing subtype count(s) 1 of 1..=2"]);
     // A resubmission runs only the missing part; then the combine equals a local cv.
-    let mut a = args(
-        "cv",
-        &out,
-        &["--folds", "2", "--per-subtype-count", "--dry-run"],
-    );
-    a.insert(0, "slurm".into());
-    let stdout = ok(&run(&a));
+    let stdout = dry_run();
     assert!(
         stdout.contains("1 of 4 fold parts to run: array 2"),
         "{stdout}"
     );
     task("2");
     ok(&bash(&dir.join("slurm/combine.sbatch"), None));
-    let local = tmp.path().join("local");
-    ok(&run(&args("cv", &local, &["--folds", "2"])));
-    assert_eq!(
-        std::fs::read(local.join("cv.json")).unwrap(),
-        std::fs::read(dir.join("cv.json")).unwrap()
-    );
+    assert_eq_local_cv(tmp.path(), &dir);
 
     // Bad part requests.
     user_error(
@@ -390,7 +359,7 @@ fn slurm_cv_per_subtype_count_equals_a_local_cv() {
             &out,
             &["--folds", "2", "--fold", "0", "--subtype-count", "3"],
         )),
-        "--subtype-count 3 is out of range 1..=2",
+        &["--subtype-count 3 is out of range 1..=2"],
     );
     let o = run(&args("cv", &out, &["--folds", "2", "--subtype-count", "1"]));
     assert_eq!(o.status.code(), Some(2));

@@ -3,79 +3,20 @@
 //! absent), the bundled small example, and every kind of bad input (exit status 2,
 //! one line on stderr, no panic).
 
+mod common;
+use common::{s, small_dir, stdout_json, sustain, user_error, write};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-fn sustain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sustain"))
-        .args(args)
-        .output()
-        .expect("the sustain binary runs")
-}
-
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn small_example() -> PathBuf {
-    manifest_dir().join("../../examples/data/small")
-}
-
 fn golden_dir() -> Option<PathBuf> {
-    let dir = manifest_dir().join("../../../shared/data/golden");
-    if dir.join("golden_likelihood.json").exists() {
-        Some(dir)
-    } else {
-        eprintln!("NOTICE: ../shared/data/golden not found; golden evaluate tests skipped");
-        None
-    }
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn stdout_json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "status {:?}, stderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+    sustain_testkit::shared_data("golden", "golden_likelihood.json", "golden evaluate tests")
 }
 
 fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs().max(1e-300)
-}
-
-/// Exit status 2, exactly one line on stderr starting with `error: ` and containing
-/// every word of `expect`, nothing on stdout, no panic.
-fn assert_user_error(out: &Output, expect: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
-    assert!(
-        out.stdout.is_empty(),
-        "stdout: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
-        "{stderr}"
-    );
-    for word in expect {
-        assert!(stderr.contains(word), "{word:?} not in {stderr:?}");
-    }
 }
 
 #[test]
@@ -94,17 +35,7 @@ fn golden_cases_match_the_reference_loglike() {
         let seq = serde_json::json!({"sequences": case["sequences"], "f": case["f"]});
         let seq_path = write(tmp.path(), &format!("s{i}.json"), &seq.to_string());
         let data = dir.join(format!("data_{}.csv", case["data"].as_str().unwrap()));
-        let out = sustain(&[
-            "evaluate",
-            "--data",
-            s(&data),
-            "--model",
-            s(&model),
-            "--sequences",
-            s(&seq_path),
-            "--missing",
-            "reference",
-        ]);
+        let out = evaluate_with(&data, &model, &seq_path, &["--missing", "reference"]);
         let json = stdout_json(&out);
         let expect = case["loglike"].as_f64().unwrap();
         let got = json["loglike"].as_f64().unwrap();
@@ -120,15 +51,7 @@ fn golden_cases_match_the_reference_loglike() {
 
         // Complete data: both conventions agree. Missing data: marginalise is higher
         // (the reference's per-missing-value constants are negative here).
-        let out = sustain(&[
-            "evaluate",
-            "--data",
-            s(&data),
-            "--model",
-            s(&model),
-            "--sequences",
-            s(&seq_path),
-        ]);
+        let out = evaluate(&data, &model, &seq_path);
         let marg = stdout_json(&out)["loglike"].as_f64().unwrap();
         if case["data"] == "complete" {
             assert!(rel(marg, expect) < 1e-9, "case {i}: {marg} vs {expect}");
@@ -140,23 +63,18 @@ fn golden_cases_match_the_reference_loglike() {
 
 #[test]
 fn small_example_evaluates() {
-    let dir = small_example();
+    let dir = small_dir();
+    let (data, model) = (dir.join("data.csv"), dir.join("model.json"));
     let args = |missing: &'static str| {
-        sustain(&[
-            "evaluate",
-            "--data",
-            s(&dir.join("data.csv")),
-            "--model",
-            s(&dir.join("model.json")),
-            "--sequences",
-            s(&dir.join("sequences.json")),
+        let extra = [
             "--id-column",
             "id",
             "--missing",
             missing,
             "--backend",
             "cpu",
-        ])
+        ];
+        evaluate_with(&data, &model, &dir.join("sequences.json"), &extra)
     };
     let json = stdout_json(&args("marginalise"));
     let ll = json["loglike"].as_f64().unwrap();
@@ -183,15 +101,7 @@ fn small_example_evaluates() {
         "other.json",
         r#"{"sequences": [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [3, 2, 1, 0, 7, 6, 5, 4, 10, 9, 8]], "f": [0.5, 0.5]}"#,
     );
-    let out = sustain(&[
-        "evaluate",
-        "--data",
-        s(&dir.join("data.csv")),
-        "--model",
-        s(&dir.join("model.json")),
-        "--sequences",
-        s(&other),
-    ]);
+    let out = evaluate(&data, &model, &other);
     let worse = stdout_json(&out)["loglike"].as_f64().unwrap();
     assert!(worse < ll, "{worse} vs {ll}");
 }
@@ -210,15 +120,15 @@ fn valid_inputs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 }
 
 fn evaluate(data: &Path, model: &Path, seq: &Path) -> Output {
-    sustain(&[
-        "evaluate",
-        "--data",
-        s(data),
-        "--model",
-        s(model),
-        "--sequences",
-        s(seq),
-    ])
+    evaluate_with(data, model, seq, &[])
+}
+
+/// `sustain evaluate` of the three files, then `extra`.
+fn evaluate_with(data: &Path, model: &Path, seq: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["evaluate", "--data", s(data), "--model", s(model)];
+    args.extend(["--sequences", s(seq)]);
+    args.extend(extra);
+    sustain(&args)
 }
 
 #[test]
@@ -237,62 +147,53 @@ fn bad_inputs_give_one_line_errors() {
     let (model, data, seq) = valid_inputs(dir);
 
     // Missing files.
-    assert_user_error(
+    user_error(
         &evaluate(&dir.join("absent.csv"), &model, &seq),
         &["cannot read", "absent.csv"],
     );
-    assert_user_error(
+    user_error(
         &evaluate(&data, &dir.join("absent.json"), &seq),
         &["cannot read", "absent.json"],
     );
-    assert_user_error(
+    user_error(
         &evaluate(&data, &model, &dir.join("absent_seq.json")),
         &["cannot read", "absent_seq.json"],
     );
 
-    // Data problems.
-    let bad = write(dir, "nonnum.csv", "id,a,b\ns1,0.5,1.0\ns2,abc,1\n");
-    assert_user_error(
-        &evaluate(&bad, &model, &seq),
-        &["nonnum.csv", "row 2", "column 'a'", "'abc' is not a number"],
-    );
-    let bad = write(dir, "inf.csv", "id,a,b\ns1,0.5,1.0\ns2,1,2\ns3,1,-inf\n");
-    assert_user_error(
-        &evaluate(&bad, &model, &seq),
-        &["inf.csv", "row 3", "column 'b'", "infinite value"],
-    );
-    let bad = write(dir, "absent_col.csv", "id,a,c\ns1,0.5,1.0\n");
-    assert_user_error(
-        &evaluate(&bad, &model, &seq),
-        &["absent_col.csv", "biomarker 'b'", "not a column"],
-    );
-    let bad = write(dir, "empty.csv", "id,a,b\n");
-    assert_user_error(
-        &evaluate(&bad, &model, &seq),
-        &["empty.csv", "no data rows"],
-    );
-    let bad = write(dir, "allmissing.csv", "id,a,b\ns1,0.5,1.0\ns2,,NA\n");
-    assert_user_error(
-        &evaluate(&bad, &model, &seq),
-        &["allmissing.csv", "row 2", "every biomarker is missing"],
-    );
-    let bad = write(dir, "ragged.csv", "id,a,b\ns1,0.5,1.0\ns2,1\n");
-    assert_user_error(
-        &evaluate(&bad, &model, &seq),
-        &["ragged.csv", "row 2", "fields"],
-    );
-    let out = sustain(&[
-        "evaluate",
-        "--data",
-        s(&data),
-        "--model",
-        s(&model),
-        "--sequences",
-        s(&seq),
-        "--id-column",
-        "RID",
-    ]);
-    assert_user_error(&out, &["data.csv", "no column 'RID'"]);
+    // Data problems: each file and the words its one-line error must contain.
+    for (name, text, needles) in [
+        (
+            "nonnum.csv",
+            "id,a,b\ns1,0.5,1.0\ns2,abc,1\n",
+            &["nonnum.csv", "row 2", "column 'a'", "'abc' is not a number"][..],
+        ),
+        (
+            "inf.csv",
+            "id,a,b\ns1,0.5,1.0\ns2,1,2\ns3,1,-inf\n",
+            &["inf.csv", "row 3", "column 'b'", "infinite value"][..],
+        ),
+        (
+            "absent_col.csv",
+            "id,a,c\ns1,0.5,1.0\n",
+            &["absent_col.csv", "biomarker 'b'", "not a column"][..],
+        ),
+        ("empty.csv", "id,a,b\n", &["empty.csv", "no data rows"][..]),
+        (
+            "allmissing.csv",
+            "id,a,b\ns1,0.5,1.0\ns2,,NA\n",
+            &["allmissing.csv", "row 2", "every biomarker is missing"][..],
+        ),
+        (
+            "ragged.csv",
+            "id,a,b\ns1,0.5,1.0\ns2,1\n",
+            &["ragged.csv", "row 2", "fields"][..],
+        ),
+    ] {
+        let bad = write(dir, name, text);
+        user_error(&evaluate(&bad, &model, &seq), needles);
+    }
+    let out = evaluate_with(&data, &model, &seq, &["--id-column", "RID"]);
+    user_error(&out, &["data.csv", "no column 'RID'"]);
 
     // Model problems.
     let bad = write(
@@ -300,7 +201,7 @@ fn bad_inputs_give_one_line_errors() {
         "thresholds.json",
         r#"{"biomarkers": ["a", "b", "bm2"], "z_vals": [[1], [1], [1, 3, 2]], "z_max": [5, 5, 5]}"#,
     );
-    assert_user_error(
+    user_error(
         &evaluate(&data, &bad, &seq),
         &[
             "thresholds.json",
@@ -308,61 +209,32 @@ fn bad_inputs_give_one_line_errors() {
         ],
     );
     let bad = write(dir, "notjson.json", "{\"biomarkers\": [\n");
-    assert_user_error(
+    user_error(
         &evaluate(&data, &bad, &seq),
         &["notjson.json", "invalid JSON"],
     );
 
-    // Sequence problems.
-    let bad = write(
-        dir,
+    // Sequence problems: the file `name` holding `text` is refused.
+    let bad_sequences = |name: &str, text: &str, needles: &[&str]| {
+        let bad = write(dir, name, text);
+        user_error(&evaluate(&data, &model, &bad), needles);
+    };
+    let order = ["order.json", "sequence 2", "invalid sequence"];
+    bad_sequences(
         "order.json",
         r#"{"sequences": [[1, 0, 2], [2, 1, 0]], "f": [0.5, 0.5]}"#,
+        &[&order[..], &["event 2", "comes before"]].concat(),
     );
-    assert_user_error(
-        &evaluate(&data, &model, &bad),
-        &[
-            "order.json",
-            "sequence 2",
-            "invalid sequence",
-            "event 2",
-            "comes before",
-        ],
-    );
-    let bad = write(
-        dir,
+    bad_sequences(
         "fractions.json",
         r#"{"sequences": [[1, 0, 2], [0, 1, 2]], "f": [0.5, 0.6]}"#,
-    );
-    assert_user_error(
-        &evaluate(&data, &model, &bad),
         &["fractions.json", "invalid fractions", "sum to"],
     );
 
     // Usage errors keep clap's status 2 (one line, see tests/robustness.rs).
-    let out = sustain(&[
-        "evaluate",
-        "--data",
-        s(&data),
-        "--model",
-        s(&model),
-        "--sequences",
-        s(&seq),
-        "--missing",
-        "zero",
-    ]);
+    let out = evaluate_with(&data, &model, &seq, &["--missing", "zero"]);
     assert_eq!(out.status.code(), Some(2));
-    let out = sustain(&[
-        "evaluate",
-        "--data",
-        s(&data),
-        "--model",
-        s(&model),
-        "--sequences",
-        s(&seq),
-        "--backend",
-        "tpu",
-    ]);
+    let out = evaluate_with(&data, &model, &seq, &["--backend", "tpu"]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -390,8 +262,8 @@ fn help_documents_every_option_and_default() {
 /// `cargo test -p sustain-cli --test evaluate -- --ignored regenerate_small_example`.
 #[test]
 #[ignore]
-fn regenerate_small_example() {
-    use sustain_model::simulate::{simulate, SimulationSpec};
+fn regenerate_small_dir() {
+    use sustain_model::simulate::simulate;
     use sustain_model::{EventSet, Mixture, Sequence};
 
     let names = ["bm0", "bm1", "bm2", "bm3"];
@@ -415,14 +287,10 @@ fn regenerate_small_example() {
         .map(|o| Sequence::new(&events, o).unwrap())
         .collect();
     let truth = Mixture::new(sequences, fractions.clone()).unwrap();
-    let spec = SimulationSpec {
-        n_subjects: 200,
-        control_fraction: 0.1,
-        missing_fraction: 0.1,
-    };
+    let spec = sustain_testkit::spec(200, 0.1, 0.1);
     let sim = simulate(&events, &truth, &spec, 20_240_601).unwrap();
 
-    let dir = small_example();
+    let dir = small_dir();
     std::fs::create_dir_all(&dir).unwrap();
     // Written by hand (not with `json!`) to keep the keys in reading order.
     let list = |v: &[f64]| {

@@ -2,30 +2,10 @@
 //! small enough to enumerate reproduces the exact position marginals (`pvd`).
 
 use std::process::Command;
-use sustain_model::simulate::{simulate, SimulationSpec};
+use sustain_model::simulate::simulate;
 use sustain_model::*;
-
-fn all_sequences(events: &EventSet) -> Vec<Sequence> {
-    fn rec(events: &EventSet, prefix: &mut Vec<usize>, out: &mut Vec<Sequence>) {
-        if prefix.len() == events.n_events() {
-            out.push(Sequence::new(events, prefix).unwrap());
-            return;
-        }
-        for e in 0..events.n_events() {
-            let lower_placed = events
-                .lower_neighbour(e)
-                .is_none_or(|l| prefix.contains(&l));
-            if !prefix.contains(&e) && lower_placed {
-                prefix.push(e);
-                rec(events, prefix, out);
-                prefix.pop();
-            }
-        }
-    }
-    let mut out = Vec::new();
-    rec(events, &mut Vec::new(), &mut out);
-    out
-}
+use sustain_testkit::enumerate::{all_sequences, single_subtype_posterior};
+use sustain_testkit::{read_rows, spec, to_csv};
 
 #[test]
 fn fit_pvd_matches_enumerated_position_marginals() {
@@ -34,30 +14,11 @@ fn fit_pvd_matches_enumerated_position_marginals() {
     let z_max = vec![3.0, 3.0, 3.0];
     let events = EventSet::new(&z_vals, &z_max).unwrap();
     let truth = Mixture::single(Sequence::new(&events, &[0, 2, 1, 3, 4]).unwrap());
-    let spec = SimulationSpec {
-        n_subjects: 15,
-        control_fraction: 0.0,
-        missing_fraction: 0.1,
-    };
-    let sim = simulate(&events, &truth, &spec, 5).unwrap();
+    let sim = simulate(&events, &truth, &spec(15, 0.0, 0.1), 5).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::from("b0,b1,b2\n");
-    for row in sim.data.values().rows() {
-        let cells: Vec<String> = row
-            .iter()
-            .map(|v| {
-                if v.is_nan() {
-                    String::new()
-                } else {
-                    format!("{v:.17}")
-                }
-            })
-            .collect();
-        csv.push_str(&cells.join(","));
-        csv.push('\n');
-    }
-    std::fs::write(dir.path().join("data.csv"), csv).unwrap();
+    let header: Vec<String> = (0..3).map(|b| format!("b{b}")).collect();
+    std::fs::write(dir.path().join("data.csv"), to_csv(&header, &sim.data)).unwrap();
     std::fs::write(
         dir.path().join("model.json"),
         serde_json::json!({"biomarkers": ["b0", "b1", "b2"], "z_vals": z_vals, "z_max": z_max})
@@ -95,23 +56,8 @@ fn fit_pvd_matches_enumerated_position_marginals() {
         .unwrap();
     assert!(status.success());
 
-    // The data as the CLI read it (17 significant digits round-trip exactly).
-    let text = std::fs::read_to_string(dir.path().join("data.csv")).unwrap();
-    let rows: Vec<Vec<f64>> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            l.split(',')
-                .map(|c| {
-                    if c.is_empty() {
-                        f64::NAN
-                    } else {
-                        c.parse().unwrap()
-                    }
-                })
-                .collect()
-        })
-        .collect();
+    // The data as the CLI read it (the shortest form round-trips exactly).
+    let rows = read_rows(&dir.path().join("data.csv"));
     let lik = Likelihood::new(
         events.clone(),
         &Dataset::from_rows(&rows).unwrap(),
@@ -120,17 +66,11 @@ fn fit_pvd_matches_enumerated_position_marginals() {
     .unwrap();
     let seqs = all_sequences(&events);
     assert_eq!(seqs.len(), 30);
-    let lls: Vec<f64> = seqs
-        .iter()
-        .map(|s| lik.loglike(&Mixture::single(s.clone())))
-        .collect();
-    let max = lls.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let z: f64 = lls.iter().map(|l| (l - max).exp()).sum();
     let n = events.n_events();
     let mut exact = vec![vec![0.0; n]; n];
-    for (s, l) in seqs.iter().zip(&lls) {
+    for (s, p) in seqs.iter().zip(single_subtype_posterior(&lik, &seqs)) {
         for e in 0..n {
-            exact[e][s.position(e)] += (l - max).exp() / z;
+            exact[e][s.position(e)] += p;
         }
     }
 

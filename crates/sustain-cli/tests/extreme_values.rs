@@ -2,25 +2,8 @@
 //! (before: a value beyond about 1.4e154 made `evaluate` print a null log-likelihood
 //! and `fit` a NaN one, with exit status 0), and so is a non-positive `z_max`.
 
-use std::process::{Command, Output};
-
-fn sustain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sustain"))
-        .args(args)
-        .output()
-        .expect("the sustain binary runs")
-}
-
-/// Exit status 2 and one line `error: ...` on stderr containing every needle.
-fn user_error(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    for n in needles {
-        assert!(err.contains(n), "'{n}' not in: {err}");
-    }
-}
+mod common;
+use common::{sustain, user_error};
 
 #[test]
 fn huge_values_and_bad_z_max_are_user_errors() {
@@ -44,62 +27,36 @@ fn huge_values_and_bad_z_max_are_user_errors() {
         r#"{"sequences": [[0, 1, 2, 3]], "f": [1.0]}"#,
     )
     .unwrap();
-    let out = sustain(&[
-        "evaluate",
-        "--data",
-        &p("data.csv"),
-        "--model",
-        &p("model.json"),
-        "--sequences",
-        &p("seq.json"),
-        "--id-column",
-        "id",
-    ]);
+    // `sub --data data.csv --model MODEL --id-column id`, then `extra`.
+    let run = |sub: &str, model: &str, extra: &[&str]| {
+        let (data, model) = (p("data.csv"), p(model));
+        let mut args = vec![sub, "--data", &data, "--model", &model, "--id-column", "id"];
+        args.extend(extra);
+        sustain(&args)
+    };
+    let seq = p("seq.json");
+    let out = run("evaluate", "model.json", &["--sequences", &seq]);
     user_error(&out, &["data.csv", "row 2", "'a'", "too large"]);
-    let out = sustain(&[
+    let out = run(
         "fit",
-        "--data",
-        &p("data.csv"),
-        "--model",
-        &p("model.json"),
-        "--id-column",
-        "id",
-        "--subtypes",
-        "1",
-        "--out",
-        &p("fit"),
-    ]);
+        "model.json",
+        &["--subtypes", "1", "--out", &p("fit")],
+    );
     user_error(&out, &["data.csv", "row 2", "'a'", "too large"]);
     std::fs::write(p("data.csv"), "id,a,b\ns1,0.5,1.0\ns2,1.5,2.0\ns3,0.1,\n").unwrap();
-    let out = sustain(&[
+    let out = run(
         "evaluate",
-        "--data",
-        &p("data.csv"),
-        "--model",
-        &p("zmax0.json"),
-        "--sequences",
-        &p("seq.json"),
-        "--id-column",
-        "id",
-        "--missing",
-        "reference",
-    ]);
+        "zmax0.json",
+        &["--sequences", &seq, "--missing", "reference"],
+    );
     user_error(&out, &["zmax0.json", "z_max", "positive"]);
     // More subtypes than subjects (3 here): refused, where it used to fit repeated
     // subtypes with exit status 0.
-    let out = sustain(&[
+    let out = run(
         "fit",
-        "--data",
-        &p("data.csv"),
-        "--model",
-        &p("model.json"),
-        "--id-column",
-        "id",
-        "--subtypes",
-        "4",
-        "--out",
-        &p("fit4"),
-    ]);
+        "model.json",
+        &["--subtypes", "4", "--out", &p("fit4")],
+    );
     user_error(&out, &["cannot fit 4 subtypes", "only 3 subject"]);
     assert!(
         !dir.join("fit4").exists(),

@@ -9,16 +9,17 @@ use common::{ok, s, sustain, user_error, write};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+/// `../shared/data/<name>`, or `None` with a notice that its golden tests are skipped.
 fn shared(name: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(name);
-    if dir.join("cases.json").exists() {
-        Some(dir)
-    } else {
-        eprintln!("NOTICE: ../shared/data/{name} not found; its golden tests skipped");
-        None
-    }
+    sustain_testkit::shared_data(name, "cases.json", "its golden tests")
+}
+
+/// `sustain evaluate --model MODEL --sequences SEQ --id-column id EXTRA`.
+fn evaluate(model: &Path, seq: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["evaluate", "--model", s(model), "--sequences", s(seq)];
+    args.extend(["--id-column", "id"]);
+    args.extend_from_slice(extra);
+    sustain(&args)
 }
 
 /// Every case of `dir/cases.json` through `sustain evaluate --model MODEL extra`.
@@ -32,17 +33,7 @@ fn check_cases(dir: &Path, model: &Path, extra: &[&str]) {
             &format!("case{i}.json"),
             &serde_json::json!({"sequences": case["sequences"], "f": case["f"]}).to_string(),
         );
-        let mut args = vec![
-            "evaluate",
-            "--model",
-            s(model),
-            "--sequences",
-            s(&seq),
-            "--id-column",
-            "id",
-        ];
-        args.extend_from_slice(extra);
-        let out: Value = serde_json::from_str(&ok(&sustain(&args))).unwrap();
+        let out: Value = serde_json::from_str(&ok(&evaluate(model, &seq, extra))).unwrap();
         let (got, want) = (
             out["loglike"].as_f64().unwrap(),
             case["loglike"].as_f64().unwrap(),
@@ -99,17 +90,7 @@ fn bad_mixture_and_family_inputs_are_one_line_errors() {
     let d = tmp.path();
     let seq = write(d, "seq.json", r#"{"sequences": [[1, 0]]}"#);
     let good = "id,a,b\n1,0.5,0.2\n2,0.1,0.3\n";
-    let run = |model: &Path| {
-        sustain(&[
-            "evaluate",
-            "--model",
-            s(model),
-            "--sequences",
-            s(&seq),
-            "--id-column",
-            "id",
-        ])
-    };
+    let run = |model: &Path| evaluate(model, &seq, &[]);
     // A negative likelihood: file, 1-based row and column.
     let m = mixture(d, "id,a,b\n1,0.5,0.2\n2,-0.1,0.3\n", good);
     user_error(
@@ -162,4 +143,179 @@ fn bad_mixture_and_family_inputs_are_one_line_errors() {
         s(&d.join("scores.csv")),
     ]);
     user_error(&out, &["scores.csv", "row 2", "column 'a'", "whole number"]);
+}
+
+/// `sustain fit --model M extra --out DIR` with small settings; results.json.
+fn fit(model: &Path, extra: &[&str], out: &Path) -> Value {
+    let mut args = vec![
+        "fit",
+        "--model",
+        s(model),
+        "--id-column",
+        "id",
+        "--startpoints",
+        "10",
+        "--iterations",
+        "2000",
+        "--tuning-iterations",
+        "500",
+        "--chains",
+        "2",
+        "--seed",
+        "3",
+        "--quiet",
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    ok(&sustain(&args));
+    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
+}
+
+fn truth(dir: &Path) -> Vec<Vec<usize>> {
+    let t: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("truth_sequences.json")).unwrap())
+            .unwrap();
+    serde_json::from_value(t["sequences"].clone()).unwrap()
+}
+
+#[test]
+fn mixture_fit_recovers_the_simulated_sequences_and_writes_every_output() {
+    let Some(dir) = shared("golden_mixture") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("fit");
+    let r = fit(&dir.join("model.json"), &["--subtypes", "3"], &out);
+    assert_eq!(r["model"]["family"], "mixture");
+    let ml: Vec<Vec<usize>> =
+        serde_json::from_value(r["models"][2]["ml_sequences"].clone()).unwrap();
+    for t in truth(&dir) {
+        assert!(ml.contains(&t), "{t:?} not among {ml:?}");
+    }
+    for k in 1..=3 {
+        for f in [
+            format!("subjects_k{k}.csv"),
+            format!("pvd_k{k}.png"),
+            format!("trace_k{k}.svg"),
+        ] {
+            assert!(out.join(&f).is_file(), "{f}");
+        }
+    }
+    // Commands that read z-score fits say so in one line.
+    let staged = sustain(&[
+        "stage",
+        "--fit",
+        s(&out),
+        "--data",
+        s(&dir.join("p_yes.csv")),
+        "--out",
+        s(&tmp.path().join("x.csv")),
+    ]);
+    user_error(&staged, &["mixture fit"]);
+    // The same seed gives the same models.
+    let again = fit(
+        &dir.join("model.json"),
+        &["--subtypes", "3"],
+        &tmp.path().join("again"),
+    );
+    for k in 0..3 {
+        assert_eq!(
+            r["models"][k]["ml_sequences"],
+            again["models"][k]["ml_sequences"]
+        );
+        // The samples (not their wall times).
+        for c in 0..2 {
+            let trace = |v: &Value| v["models"][k]["samples"]["chains"][c]["trace"].clone();
+            assert_eq!(trace(&r), trace(&again));
+        }
+    }
+}
+
+#[test]
+fn ordinal_fit_runs_from_raw_scores_and_recovers_the_simulated_sequences() {
+    let Some(dir) = shared("golden_ordinal") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("fit");
+    let scores = dir.join("scores.csv");
+    let r = fit(
+        &dir.join("model.json"),
+        &["--subtypes", "3", "--data", s(&scores)],
+        &out,
+    );
+    assert_eq!(r["model"]["family"], "ordinal");
+    assert_eq!(r["events"].as_array().unwrap().len(), 15);
+    assert!(out.join("pvd_k3.png").is_file());
+    // Each simulated sequence is close to one fitted: Kendall distance below a tenth
+    // of the pairs (p_correct 0.9 blurs the scores).
+    let ml: Vec<Vec<usize>> =
+        serde_json::from_value(r["models"][2]["ml_sequences"].clone()).unwrap();
+    let truth = truth(&dir);
+    let pos = |s: &[usize]| {
+        let mut p = vec![0; s.len()];
+        for (i, &e) in s.iter().enumerate() {
+            p[e] = i;
+        }
+        p
+    };
+    let discordant = |a: &[usize], b: &[usize]| {
+        let (pa, pb) = (pos(a), pos(b));
+        let n = a.len();
+        (0..n)
+            .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+            .filter(|&(i, j)| (pa[i] < pa[j]) != (pb[i] < pb[j]))
+            .count()
+    };
+    let pairs = 15 * 14 / 2;
+    for t in &truth {
+        let best = ml.iter().map(|m| discordant(t, m)).min().unwrap();
+        assert!(best * 10 < pairs, "{best} of {pairs} pairs discordant");
+    }
+}
+
+/// `sustain demo --model mixture|ordinal` fits the bundled examples (no
+/// `../shared` needed) and writes every output.
+#[test]
+fn mixture_and_ordinal_demos_run_on_the_bundled_examples() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (family, input) in [
+        ("mixture", "input/p_yes.csv"),
+        ("ordinal", "input/scores.csv"),
+    ] {
+        let out = tmp.path().join(family);
+        let stdout = ok(&sustain(&[
+            "demo",
+            "--quiet",
+            "--model",
+            family,
+            "--out",
+            s(&out),
+        ]));
+        assert!(stdout.contains("pvd_k3.png"), "{stdout}");
+        for f in [
+            input,
+            "input/model.json",
+            "results.json",
+            "subjects_k3.csv",
+            "pvd_k3.png",
+            "trace_k3.svg",
+        ] {
+            assert!(out.join(f).is_file(), "{family}: {f} missing");
+        }
+        let r: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(r["model"]["family"], family);
+        // Rerunning in the folder of an earlier demo fits it anew.
+        ok(&sustain(&[
+            "demo",
+            "--quiet",
+            "--model",
+            family,
+            "--out",
+            s(&out),
+        ]));
+    }
 }

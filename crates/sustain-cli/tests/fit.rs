@@ -1,73 +1,25 @@
 //! End-to-end tests of `sustain fit`, `stage`, `plot`, `cv`, `cv-combine` and
 //! `demo`, running the binary on the bundled small example with tiny settings.
 
+mod common;
+use common::{ok, small, sustain, tiny_with, user_error};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
-fn sustain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sustain"))
-        .args(args)
-        .output()
-        .expect("the sustain binary runs")
-}
-
-fn small(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/data/small")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-const TINY: [&str; 10] = [
-    "--subtypes",
-    "2",
-    "--startpoints",
-    "2",
-    "--iterations",
-    "500",
-    "--tuning-iterations",
-    "200",
-    "--chains",
-    "2",
+/// The tiny settings of these tests: more iterations than the other CLI tests'.
+const TINY: [[&str; 2]; 5] = [
+    ["--subtypes", "2"],
+    ["--startpoints", "2"],
+    ["--iterations", "500"],
+    ["--tuning-iterations", "200"],
+    ["--chains", "2"],
 ];
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Exit status 2 and one line `error: ...` on stderr containing `needle`.
-fn user_error(out: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(err.contains(needle), "'{needle}' not in: {err}");
-}
-
 fn fit_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let data: &'static str = Box::leak(small("data.csv").into_boxed_str());
-    let model: &'static str = Box::leak(small("model.json").into_boxed_str());
-    let mut args = vec!["fit", "--data", data, "--model", model, "--id-column", "id"];
-    // The tiny settings, less those that `extra` overrides.
-    for pair in TINY.chunks(2) {
-        if !extra.contains(&pair[0]) {
-            args.extend(pair);
-        }
-    }
-    args.extend(["--quiet", "--out", out]);
-    args.extend(extra);
-    args
+    tiny_with("fit", &TINY, &[&["--out", out], extra].concat())
 }
 
 /// One fit shared by the tests (read-only): its folder and stdout.
@@ -87,27 +39,30 @@ fn png_pixels(path: &Path) -> image::RgbImage {
         .to_rgb8()
 }
 
+/// The files a fit writes for each subtype count 1 to `k`.
+fn per_model_files(k: usize) -> Vec<String> {
+    (1..=k)
+        .flat_map(|k| {
+            ["subjects", "pvd", "pvd", "trace", "trace"]
+                .iter()
+                .zip(["csv", "svg", "png", "svg", "png"])
+                .map(move |(stem, ext)| format!("{stem}_k{k}.{ext}"))
+        })
+        .collect()
+}
+
 #[test]
 fn fit_writes_every_output() {
     let (_, dir, stdout) = fitted();
-    for k in 1..=2 {
-        for name in [
-            format!("subjects_k{k}.csv"),
-            format!("pvd_k{k}.svg"),
-            format!("pvd_k{k}.png"),
-            format!("trace_k{k}.svg"),
-            format!("trace_k{k}.png"),
-        ] {
-            assert!(dir.join(&name).is_file(), "{name} missing");
-            assert!(stdout.contains(&name), "{name} not in the summary");
-        }
+    for name in per_model_files(2) {
+        assert!(dir.join(&name).is_file(), "{name} missing");
+        assert!(stdout.contains(&name), "{name} not in the summary");
     }
     assert!(dir.join("checkpoints/checkpoint_k2.json").is_file());
     assert!(stdout.contains("ML log-likelihood"));
     assert!(stdout.contains("converged"));
 
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let results = read_json(&dir.join("results.json"));
     for key in [
         "version",
         "biomarkers",
@@ -201,52 +156,28 @@ fn fit_writes_every_output() {
 #[test]
 fn stage_on_the_training_data_reproduces_the_subjects() {
     let (tmp, dir, _) = fitted();
+    // `stage --fit DIR --data data.csv EXTRA --out OUT`.
+    let stage = |extra: &[&str], out: &Path| {
+        let data = small("data.csv");
+        let mut args = vec!["stage", "--fit", dir.to_str().unwrap(), "--data", &data];
+        args.extend(extra);
+        args.extend(["--out", out.to_str().unwrap()]);
+        sustain(&args)
+    };
     let out = tmp.path().join("staged.csv");
-    ok(&sustain(&[
-        "stage",
-        "--fit",
-        dir.to_str().unwrap(),
-        "--data",
-        &small("data.csv"),
-        "--id-column",
-        "id",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    ok(&stage(&["--id-column", "id"], &out));
     assert_eq!(
         std::fs::read(&out).unwrap(),
         std::fs::read(dir.join("subjects_k2.csv")).unwrap()
     );
     let out1 = tmp.path().join("staged1.csv");
-    ok(&sustain(&[
-        "stage",
-        "--fit",
-        dir.to_str().unwrap(),
-        "--data",
-        &small("data.csv"),
-        "--id-column",
-        "id",
-        "--subtypes",
-        "1",
-        "--out",
-        out1.to_str().unwrap(),
-    ]));
+    ok(&stage(&["--id-column", "id", "--subtypes", "1"], &out1));
     assert_eq!(
         std::fs::read(&out1).unwrap(),
         std::fs::read(dir.join("subjects_k1.csv")).unwrap()
     );
-    let bad = sustain(&[
-        "stage",
-        "--fit",
-        dir.to_str().unwrap(),
-        "--data",
-        &small("data.csv"),
-        "--subtypes",
-        "7",
-        "--out",
-        out1.to_str().unwrap(),
-    ]);
-    user_error(&bad, "--subtypes 7");
+    let bad = stage(&["--subtypes", "7"], &out1);
+    user_error(&bad, &["--subtypes 7"]);
 }
 
 #[test]
@@ -286,20 +217,12 @@ fn outputs_do_not_depend_on_the_threads() {
             dir
         })
         .collect();
-    for k in 1..=3 {
-        for name in [
-            format!("subjects_k{k}.csv"),
-            format!("pvd_k{k}.svg"),
-            format!("pvd_k{k}.png"),
-            format!("trace_k{k}.svg"),
-            format!("trace_k{k}.png"),
-        ] {
-            assert!(
-                std::fs::read(dirs[0].join(&name)).unwrap()
-                    == std::fs::read(dirs[1].join(&name)).unwrap(),
-                "{name} differs"
-            );
-        }
+    for name in per_model_files(3) {
+        assert!(
+            std::fs::read(dirs[0].join(&name)).unwrap()
+                == std::fs::read(dirs[1].join(&name)).unwrap(),
+            "{name} differs"
+        );
     }
     assert_eq!(models_of(&dirs[0]), models_of(&dirs[1]));
 }
@@ -313,21 +236,31 @@ fn resume_and_existing_folders() {
     std::fs::copy(dir.join("results.json"), out.join("results.json")).unwrap();
     user_error(
         &sustain(&fit_args(out.to_str().unwrap(), &[])),
-        "already holds a fit",
+        &["already holds a fit"],
     );
+}
+
+/// A folder `tmp/fit` holding only the checkpoints `<stem>_k1.json` and
+/// `<stem>_k2.json` of the fit in `dir`.
+fn with_checkpoints(tmp: &Path, dir: &Path, stem: &str) -> PathBuf {
+    let out = tmp.join("fit");
+    std::fs::create_dir_all(out.join("checkpoints")).unwrap();
+    for k in 1..=2 {
+        let name = format!("checkpoints/{stem}_k{k}.json");
+        std::fs::copy(dir.join(&name), out.join(&name)).unwrap();
+    }
+    out
 }
 
 #[test]
 fn resume_reuses_the_checkpoints() {
     let (_, dir, _) = fitted();
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("fit");
-    std::fs::create_dir_all(out.join("checkpoints")).unwrap();
-    for k in 1..=2 {
-        let name = format!("checkpoints/checkpoint_k{k}.json");
-        std::fs::copy(dir.join(&name), out.join(&name)).unwrap();
-    }
-    user_error(&sustain(&fit_args(out.to_str().unwrap(), &[])), "--resume");
+    let out = with_checkpoints(tmp.path(), dir, "checkpoint");
+    user_error(
+        &sustain(&fit_args(out.to_str().unwrap(), &[])),
+        &["--resume"],
+    );
     ok(&sustain(&fit_args(out.to_str().unwrap(), &["--resume"])));
     assert_eq!(
         std::fs::read(out.join("results.json")).unwrap(),
@@ -339,13 +272,8 @@ fn resume_reuses_the_checkpoints() {
 fn resume_from_e_m_checkpoints_runs_only_the_chains() {
     let (_, dir, _) = fitted();
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("fit");
-    std::fs::create_dir_all(out.join("checkpoints")).unwrap();
     // The E-M optima alone, as after a run stopped during the chains.
-    for k in 1..=2 {
-        let name = format!("checkpoints/checkpoint_em_k{k}.json");
-        std::fs::copy(dir.join(&name), out.join(&name)).unwrap();
-    }
+    let out = with_checkpoints(tmp.path(), dir, "checkpoint_em");
     let args: Vec<&str> = fit_args(out.to_str().unwrap(), &["--resume"])
         .into_iter()
         .filter(|a| *a != "--quiet")
@@ -392,7 +320,7 @@ fn cv_by_folds_equals_cv_at_once() {
     ok(&sustain(&cv_args(parts_s, &["--fold", "0"])));
     user_error(
         &sustain(&["cv-combine", "--out", parts_s]),
-        "missing fold(s) 1",
+        &["missing fold(s) 1"],
     );
     ok(&sustain(&cv_args(parts_s, &["--fold", "1"])));
     ok(&sustain(&["cv-combine", "--out", parts_s]));
@@ -412,8 +340,24 @@ fn cv_by_folds_equals_cv_at_once() {
     // Other settings: the fold files are refused.
     user_error(
         &sustain(&cv_args(all_s, &["--seed", "7"])),
-        "different data",
+        &["different data"],
     );
+}
+
+/// `sub` on `data` with thresholds 1, 2 and maximum 5 for every biomarker instead
+/// of a model file: one subtype, the other tiny settings, then `extra`.
+fn zvals_args<'a>(sub: &'a str, data: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![sub, "--data", data, "--zvals", "1,2", "--zmax", "5"];
+    args.extend(["--id-column", "id"]);
+    args.extend(extra);
+    args.extend(TINY[1..].iter().flatten());
+    args.extend(["--subtypes", "1", "--quiet", "--out", out]);
+    args
+}
+
+/// The JSON file at `path`.
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 #[test]
@@ -430,28 +374,11 @@ fn cv_stratified_with_uniform_thresholds() {
     let path = tmp.path().join("labelled.csv");
     std::fs::write(&path, joined).unwrap();
     let out = tmp.path().join("cv");
-    let mut args = vec![
-        "cv",
-        "--data",
-        path.to_str().unwrap(),
-        "--zvals",
-        "1,2",
-        "--zmax",
-        "5",
-    ];
-    args.extend([
-        "--id-column",
-        "id",
-        "--stratify-by",
-        "subtype",
-        "--folds",
-        "2",
-    ]);
-    args.extend(&TINY[2..]);
-    args.extend(["--subtypes", "1", "--quiet", "--out", out.to_str().unwrap()]);
+    let (data, out_s) = (path.to_str().unwrap(), out.to_str().unwrap());
+    let extra = ["--stratify-by", "subtype", "--folds", "2"];
+    let args = zvals_args("cv", data, out_s, &extra);
     ok(&sustain(&args));
-    let fold: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("fold_0.json")).unwrap()).unwrap();
+    let fold = read_json(&out.join("fold_0.json"));
     assert_eq!(fold["test"].as_array().unwrap().len(), 100);
     assert!(out.join("cv.json").is_file());
     // An absent stratification column is an error.
@@ -459,7 +386,7 @@ fn cv_stratified_with_uniform_thresholds() {
         .iter()
         .map(|a| if *a == "subtype" { "nope" } else { a })
         .collect::<Vec<_>>();
-    user_error(&sustain(&bad), "nope");
+    user_error(&sustain(&bad), &["nope"]);
 }
 
 #[test]
@@ -476,45 +403,40 @@ fn bad_inputs_are_one_line_errors() {
             "--out",
             "x.csv",
         ]),
-        "is not a fit folder (no results.json)",
+        &["is not a fit folder (no results.json)"],
     );
     user_error(
         &sustain(&["plot", "--fit", t]),
-        "is not a fit folder (no results.json)",
+        &["is not a fit folder (no results.json)"],
     );
     let cv = tmp.path().join("cv");
     user_error(
         &sustain(&cv_args(cv.to_str().unwrap(), &["--fold", "5"])),
-        "--fold 5",
+        &["--fold 5"],
     );
-    user_error(&sustain(&fit_args("/proc/x", &[])), "/proc/x");
-    user_error(&sustain(&cv_args("/proc/x", &[])), "/proc/x");
-    user_error(&sustain(&["cv-combine", "--out", t]), "no fold_");
-    user_error(&sustain(&fit_args(t, &["--iterations", "0"])), "iterations");
+    user_error(&sustain(&fit_args("/proc/x", &[])), &["/proc/x"]);
+    user_error(&sustain(&cv_args("/proc/x", &[])), &["/proc/x"]);
+    user_error(&sustain(&["cv-combine", "--out", t]), &["no fold_"]);
+    user_error(
+        &sustain(&fit_args(t, &["--iterations", "0"])),
+        &["iterations"],
+    );
     std::fs::write(tmp.path().join("results.json"), "{").unwrap();
-    user_error(&sustain(&["plot", "--fit", t]), "results.json");
+    user_error(&sustain(&["plot", "--fit", t]), &["results.json"]);
 }
 
 #[test]
 fn zvals_replace_the_model() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("z");
-    let mut args = vec!["fit", "--data"];
     let data = small("data.csv");
-    args.extend([
-        data.as_str(),
-        "--zvals",
-        "1,2",
-        "--zmax",
-        "5",
-        "--id-column",
-        "id",
-    ]);
-    args.extend(&TINY[2..]);
-    args.extend(["--subtypes", "1", "--quiet", "--out", out.to_str().unwrap()]);
-    ok(&sustain(&args));
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    ok(&sustain(&zvals_args(
+        "fit",
+        &data,
+        out.to_str().unwrap(),
+        &[],
+    )));
+    let results = read_json(&out.join("results.json"));
     assert_eq!(
         results["z_vals"],
         serde_json::json!([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [1.0, 2.0]])
@@ -607,9 +529,7 @@ fn cv_with_user_given_folds() {
     let all_s = all.to_str().unwrap();
     let stdout = ok(&run(all_s, &[]));
     assert!(stdout.contains("CVIC"), "{stdout}");
-    let fold = |dir: &Path, i: usize| -> Value {
-        serde_json::from_slice(&std::fs::read(dir.join(format!("fold_{i}.json"))).unwrap()).unwrap()
-    };
+    let fold = |dir: &Path, i: usize| read_json(&dir.join(format!("fold_{i}.json")));
     for (i, label) in ["2", "3", "10"].iter().enumerate() {
         let want: Vec<usize> = (0..200).filter(|&m| site(m) == *label).collect();
         let got: Vec<usize> = serde_json::from_value(fold(&all, i)["test"].clone()).unwrap();
@@ -623,7 +543,7 @@ fn cv_with_user_given_folds() {
     // --folds must agree with the labels; --stratify-by cannot be combined.
     user_error(
         &run(all_s, &["--folds", "2"]),
-        "--folds 2 but --fold-column site names 3 folds",
+        &["--folds 2 but --fold-column site names 3 folds"],
     );
     let bad = run(all_s, &["--stratify-by", "site"]);
     assert_eq!(bad.status.code(), Some(2));
@@ -637,20 +557,19 @@ fn cv_with_user_given_folds() {
     args.extend(["--fold-column", "site"]);
     user_error(
         &sustain(&args),
-        "sites.csv: column site: row 8 has no fold label",
+        &["sites.csv: column site: row 8 has no fold label"],
     );
     let data = with_sites(&dir, |_| "a".into());
     args[2] = Box::leak(data.into_boxed_str());
     user_error(
         &sustain(&args),
-        "column site: the fold labels name 1 fold(s); cross-validation needs at least 2",
+        &["column site: the fold labels name 1 fold(s); cross-validation needs at least 2"],
     );
 }
 
 /// The models of the fit in folder `d` (its results.json), without wall times.
 fn models_of(d: &Path) -> Value {
-    let mut r: Value =
-        serde_json::from_slice(&std::fs::read(d.join("results.json")).unwrap()).unwrap();
+    let mut r = read_json(&d.join("results.json"));
     for m in r["models"].as_array_mut().unwrap() {
         m.as_object_mut().unwrap().remove("timing");
         for c in m["samples"]["chains"].as_array_mut().unwrap() {

@@ -10,75 +10,17 @@
 //! - `demo` refused to rerun in its own folder (E2);
 //! - too few subjects to split said "backend error: cannot split 1 subtypes" (U2).
 
+mod common;
+use common::{ok, small, sustain, user_error};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
-fn sustain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sustain"))
-        .args(args)
-        .output()
-        .expect("the sustain binary runs")
-}
-
-fn small(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/data/small")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Exit status 2, nothing on stdout, and exactly one line `error: ...` on stderr
-/// containing every needle.
-fn user_error(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.lines().count(), 1, "not one line: {err:?}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(
-        out.stdout.is_empty(),
-        "stdout: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    for n in needles {
-        assert!(err.contains(n), "'{n}' not in: {err}");
-    }
-}
-
-/// `sub --data D --model M --id-column id --quiet` with tiny settings (those that
-/// `extra` gives are left out), then `extra`.
+/// [`common::tiny_with`] the tiny settings.
 fn tiny<'a>(sub: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let data: &'static str = Box::leak(small("data.csv").into_boxed_str());
-    let model: &'static str = Box::leak(small("model.json").into_boxed_str());
-    let mut args = vec![sub, "--data", data, "--model", model, "--id-column", "id"];
-    for pair in [
-        ["--subtypes", "2"],
-        ["--startpoints", "2"],
-        ["--iterations", "300"],
-        ["--tuning-iterations", "100"],
-        ["--chains", "2"],
-    ] {
-        if !extra.contains(&pair[0]) {
-            args.extend(pair);
-        }
-    }
-    args.push("--quiet");
-    args.extend(extra);
-    args
+    common::tiny_with(sub, &common::TINY, extra)
 }
 
 /// A 2-subtype fit shared by the tests (read-only): its results.json as JSON.
@@ -332,6 +274,12 @@ fn usage_errors_are_one_line() {
     let model = small("model.json");
     let d = data.as_str();
     let m = model.as_str();
+    // `fit` with thresholds and maxima instead of a model file.
+    let zvals_fit = |zvals: &'static str, zmax: &'static str| {
+        let mut args = vec!["fit", "--data", d, "--id-column", "id"];
+        args.extend(["--zvals", zvals, "--zmax", zmax, "--out", "x"]);
+        args
+    };
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
         (
             vec![],
@@ -344,9 +292,10 @@ fn usage_errors_are_one_line() {
         (vec!["bogus"], vec!["unrecognized subcommand 'bogus'"]),
         (
             vec!["evaluate"],
+            // --data is optional: a mixture model names its own files.
             vec![
                 "required arguments",
-                "--data",
+                "--model",
                 "--sequences",
                 "'sustain evaluate --help'",
             ],
@@ -440,37 +389,10 @@ fn usage_errors_are_one_line() {
             vec!["'-2'", "--threads"],
         ),
         (
-            vec![
-                "fit",
-                "--data",
-                d,
-                "--id-column",
-                "id",
-                "--zvals",
-                "-1,1",
-                "--zmax",
-                "5",
-                "--out",
-                "x",
-            ],
+            zvals_fit("-1,1", "5"),
             vec!["--zvals", "threshold -1", "negative"],
         ),
-        (
-            vec![
-                "fit",
-                "--data",
-                d,
-                "--id-column",
-                "id",
-                "--zvals",
-                "1,2",
-                "--zmax",
-                "-5",
-                "--out",
-                "x",
-            ],
-            vec!["z_max", "-5", "positive"],
-        ),
+        (zvals_fit("1,2", "-5"), vec!["z_max", "-5", "positive"]),
     ];
     for (args, needles) in &cases {
         user_error(&sustain(args), needles);

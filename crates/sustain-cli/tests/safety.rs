@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{names_in, ok, run, s, small, snapshot, sustain, tiny, user_error, write};
+use common::{names_in, ok, run, s, small, snapshot, stage_args, sustain, tiny, user_error, write};
 
 /// A finished 2-subtype fit shared by the tests (read-only; copy it to change it).
 fn fitted() -> &'static (tempfile::TempDir, PathBuf) {
@@ -116,20 +116,6 @@ fn zscore_refuses_missing_control_cells() {
         &["g.csv", "row 6", "'group'", "empty"],
     );
     assert!(!out.exists());
-}
-
-fn stage_args<'a>(fit: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec![
-        "stage",
-        "--fit",
-        fit,
-        "--data",
-        data,
-        "--id-column",
-        "id",
-        "--out",
-        out,
-    ]
 }
 
 #[test]

@@ -4,34 +4,10 @@
 //! zeros moved to the end: staging then used another numbering than the fit (a
 //! panic for 2 subtypes, silently different subjects' tables for 1).
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
+use common::{ok, small, stage_args, sustain, tiny_with, TINY};
 
 use serde_json::Value;
-
-fn sustain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sustain"))
-        .args(args)
-        .output()
-        .expect("the sustain binary runs")
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
-fn small(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/data/small")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 #[test]
 fn zeros_before_and_between_thresholds_survive_a_fit() {
@@ -53,26 +29,11 @@ fn zeros_before_and_between_thresholds_survive_a_fit() {
         for k in ["1", "2"] {
             let out = dir.join(format!("fit_{name}_{k}"));
             let (out_s, model_s) = (out.display().to_string(), model.display().to_string());
-            ok(&sustain(&[
-                "fit",
-                "--data",
-                &small("data.csv"),
-                "--model",
-                &model_s,
-                "--id-column",
-                "id",
-                "--subtypes",
-                k,
-                "--startpoints",
-                "2",
-                "--iterations",
-                "300",
-                "--tuning-iterations",
-                "100",
-                "--quiet",
-                "--out",
-                &out_s,
-            ]));
+            // The tiny settings with `k` subtypes and the default number of chains.
+            let settings = [&[["--subtypes", k]], &TINY[1..4]].concat();
+            let mut args = tiny_with("fit", &settings, &["--out", &out_s]);
+            args[4] = &model_s;
+            ok(&sustain(&args));
             let results: Value =
                 serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
                     .unwrap();
@@ -83,19 +44,10 @@ fn zeros_before_and_between_thresholds_survive_a_fit() {
             // Staging the training data from results.json reproduces the fit's table.
             let table = dir.join(format!("stage_{name}_{k}.csv"));
             let table_s = table.display().to_string();
-            ok(&sustain(&[
-                "stage",
-                "--fit",
-                &out_s,
-                "--data",
-                &small("data.csv"),
-                "--id-column",
-                "id",
-                "--subtypes",
-                k,
-                "--out",
-                &table_s,
-            ]));
+            let data = small("data.csv");
+            let mut args = stage_args(&out_s, &data, &table_s);
+            args.extend(["--subtypes", k]);
+            ok(&sustain(&args));
             assert_eq!(
                 std::fs::read_to_string(&table).unwrap(),
                 std::fs::read_to_string(out.join(format!("subjects_k{k}.csv"))).unwrap(),

@@ -2,48 +2,28 @@
 //! answer is known by hand, the pySuStaIn tutorial's `SimulatedData.csv`
 //! (`../shared/data/raw`, skipped with a notice when absent), and bad inputs.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::{s, stdout_json, sustain, user_error, write};
 
-use serde_json::Value;
+use std::path::Path;
+use std::process::Output;
 
-fn sustain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sustain"))
-        .args(args)
-        .output()
-        .expect("the sustain binary runs")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn success_json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "status {:?}, stderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
-}
-
-/// Exit status 2, exactly one line on stderr containing every word of `expect`.
-fn assert_user_error(out: &Output, expect: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    for word in expect {
-        assert!(stderr.contains(word), "{word:?} not in {stderr:?}");
-    }
+/// `sustain zscore --raw RAW --control-column C --control-value V --out OUT`, then
+/// `extra`.
+fn zscore(raw: &Path, [column, value]: [&str; 2], out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "zscore",
+        "--raw",
+        s(raw),
+        "--control-column",
+        column,
+        "--control-value",
+        value,
+        "--out",
+        s(out),
+    ];
+    args.extend(extra);
+    sustain(&args)
 }
 
 /// The output CSV: header and rows of cells.
@@ -90,24 +70,13 @@ fn hand_computed_table() {
     let tmp = tempfile::tempdir().unwrap();
     let raw = write(tmp.path(), "raw.csv", HAND);
     let out_path = tmp.path().join("z.csv");
-    let out = sustain(&[
-        "zscore",
-        "--raw",
-        s(&raw),
-        "--control-column",
-        "group",
-        "--control-value",
-        "ctrl",
-        "--covariates",
-        "x",
-        "--flip",
-        "down",
-        "--id-column",
-        "id",
-        "--out",
-        s(&out_path),
-    ]);
-    let report = success_json(&out);
+    let out = zscore(
+        &raw,
+        ["group", "ctrl"],
+        &out_path,
+        &["--covariates", "x", "--flip", "down", "--id-column", "id"],
+    );
+    let report = stdout_json(&out);
     // The text column `label` is skipped by default, with a note.
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -154,18 +123,8 @@ fn numeric_control_value_and_no_covariates() {
     let tmp = tempfile::tempdir().unwrap();
     let raw = write(tmp.path(), "raw.csv", "dx,v\n0.0,1\n0,2\n0,3\n1,5\n");
     let out_path = tmp.path().join("z.csv");
-    let out = sustain(&[
-        "zscore",
-        "--raw",
-        s(&raw),
-        "--control-column",
-        "dx",
-        "--control-value",
-        "0",
-        "--out",
-        s(&out_path),
-    ]);
-    success_json(&out);
+    let out = zscore(&raw, ["dx", "0"], &out_path, &[]);
+    stdout_json(&out);
     let (header, rows) = read_csv(&out_path);
     assert_eq!(header, ["v"]);
     let z: Vec<f64> = rows.iter().map(|r| num(&r[0])).collect();
@@ -181,108 +140,73 @@ fn bad_inputs_give_one_line_errors() {
     let raw = write(dir, "raw.csv", HAND);
     let out = dir.join("z.csv");
     let run = |raw: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "zscore",
-            "--raw",
-            s(raw),
-            "--control-column",
-            "group",
-            "--control-value",
-            "ctrl",
-            "--id-column",
-            "id",
-            "--out",
-            s(&out),
-        ];
-        args.extend_from_slice(extra);
-        sustain(&args)
+        zscore(
+            raw,
+            ["group", "ctrl"],
+            &out,
+            &[&["--id-column", "id"], extra].concat(),
+        )
     };
-    assert_user_error(
-        &sustain(&[
-            "zscore",
-            "--raw",
-            s(&raw),
-            "--control-column",
-            "group",
-            "--control-value",
-            "control",
-            "--out",
-            s(&out),
-        ]),
+    user_error(
+        &zscore(&raw, ["group", "control"], &out, &[]),
         &[
             "raw.csv",
             "no row has 'group' = 'control'",
             "'case', 'ctrl'",
         ],
     );
-    // 4 controls, 3 covariates: 5 needed.
-    let more = write(
-        dir,
-        "more.csv",
-        "id,group,x,w,u,up\nc1,ctrl,0,1,5,3\nc2,ctrl,1,0,6,4\nc3,ctrl,2,1,2,7\nc4,ctrl,3,0,1,12\n",
-    );
-    assert_user_error(
-        &run(&more, &["--covariates", "x,w,u"]),
-        &["biomarker 'up'", "4 controls", "at least 5"],
-    );
-    let flat = write(
-        dir,
-        "flat.csv",
-        "id,group,up\nc1,ctrl,3\nc2,ctrl,3\nc3,ctrl,3\np1,case,9\n",
-    );
-    assert_user_error(
-        &run(&flat, &[]),
-        &["flat.csv", "biomarker 'up'", "zero standard deviation"],
-    );
-    assert_user_error(
+    // Bad files: name, contents, flags, and what the one line says.
+    let bad_files: [(&str, &str, &[&str], &[&str]); 4] = [
+        // 4 controls, 3 covariates: 5 needed.
+        (
+            "more.csv",
+            "id,group,x,w,u,up\nc1,ctrl,0,1,5,3\nc2,ctrl,1,0,6,4\nc3,ctrl,2,1,2,7\nc4,ctrl,3,0,1,12\n",
+            &["--covariates", "x,w,u"],
+            &["biomarker 'up'", "4 controls", "at least 5"],
+        ),
+        (
+            "flat.csv",
+            "id,group,up\nc1,ctrl,3\nc2,ctrl,3\nc3,ctrl,3\np1,case,9\n",
+            &[],
+            &["flat.csv", "biomarker 'up'", "zero standard deviation"],
+        ),
+        (
+            "badcov.csv",
+            "id,group,x,up\nc1,ctrl,0,3\nc2,ctrl,one,4\n",
+            &["--covariates", "x"],
+            &["badcov.csv", "row 2", "column 'x'", "'one' is not a number"],
+        ),
+        (
+            "badval.csv",
+            "id,group,up\nc1,ctrl,0\nc2,ctrl,inf\nc3,ctrl,1\n",
+            &[],
+            &["badval.csv", "row 2", "column 'up'", "infinite value"],
+        ),
+    ];
+    for (name, text, extra, needles) in bad_files {
+        user_error(&run(&write(dir, name, text), extra), needles);
+    }
+    user_error(
         &run(&raw, &["--covariates", "Age"]),
         &["raw.csv", "no column 'Age'"],
     );
-    assert_user_error(
+    user_error(
         &run(&raw, &["--biomarkers", "up,nope"]),
         &["no column 'nope'"],
     );
-    assert_user_error(
+    user_error(
         &run(&raw, &["--flip", "label"]),
         &["--flip", "'label'", "not one of the biomarkers"],
     );
-    assert_user_error(
+    user_error(
         &run(&raw, &["--biomarkers", "up,x", "--covariates", "x"]),
         &["--biomarkers", "'x'", "covariate"],
     );
-    let badcov = write(
-        dir,
-        "badcov.csv",
-        "id,group,x,up\nc1,ctrl,0,3\nc2,ctrl,one,4\n",
-    );
-    assert_user_error(
-        &run(&badcov, &["--covariates", "x"]),
-        &["badcov.csv", "row 2", "column 'x'", "'one' is not a number"],
-    );
-    let badval = write(
-        dir,
-        "badval.csv",
-        "id,group,up\nc1,ctrl,0\nc2,ctrl,inf\nc3,ctrl,1\n",
-    );
-    assert_user_error(
-        &run(&badval, &[]),
-        &["badval.csv", "row 2", "column 'up'", "infinite value"],
-    );
-    assert_user_error(
-        &sustain(&[
-            "zscore",
-            "--raw",
-            s(&raw),
-            "--control-column",
-            "group",
-            "--control-value",
-            "ctrl",
-            "--out",
-            s(&dir.join("no/such/dir/z.csv")),
-        ]),
+    user_error(
+        &zscore(&raw, ["group", "ctrl"], &dir.join("no/such/dir/z.csv"), &[]),
         &["cannot write", "z.csv"],
     );
-    assert_user_error(
+    user_error(
         &run(&dir.join("absent.csv"), &[]),
         &["cannot read", "absent.csv"],
     );
@@ -291,34 +215,23 @@ fn bad_inputs_give_one_line_errors() {
 
 #[test]
 fn tutorial_simulated_data() {
-    let raw = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/raw/SimulatedData.csv");
-    if !raw.exists() {
-        eprintln!(
-            "NOTICE: ../shared/data/raw/SimulatedData.csv not found; zscore tutorial test skipped"
-        );
+    let Some(dir) =
+        sustain_testkit::shared_data("raw", "SimulatedData.csv", "zscore tutorial test")
+    else {
         return;
-    }
+    };
+    let raw = dir.join("SimulatedData.csv");
     let tmp = tempfile::tempdir().unwrap();
     let out_path = tmp.path().join("z.csv");
+    // The tutorial's z-scoring, the controls being the subjects of `diagnosis`.
+    let tutorial = |diagnosis: &str| {
+        let extra = ["--covariates", "Age,Headsize", "--id-column", "RID"];
+        zscore(&raw, ["Diagnosis", diagnosis], &out_path, &extra)
+    };
     // Diagnosis 0 marks the 33 controls (the tutorial fits on `data.Diagnosis == 0`;
     // the 467 subjects with Diagnosis 1 are patients with higher raw values).
-    let out = sustain(&[
-        "zscore",
-        "--raw",
-        s(&raw),
-        "--control-column",
-        "Diagnosis",
-        "--control-value",
-        "0",
-        "--covariates",
-        "Age,Headsize",
-        "--id-column",
-        "RID",
-        "--out",
-        s(&out_path),
-    ]);
-    let report = success_json(&out);
+    let out = tutorial("0");
+    let report = stdout_json(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !stderr.contains("note:"),
@@ -407,22 +320,8 @@ fn tutorial_simulated_data() {
 
     // Taking Diagnosis 1 as the control group instead puts the real controls below
     // the "controls", and every biomarker gets a --flip hint.
-    let out = sustain(&[
-        "zscore",
-        "--raw",
-        s(&raw),
-        "--control-column",
-        "Diagnosis",
-        "--control-value",
-        "1",
-        "--covariates",
-        "Age,Headsize",
-        "--id-column",
-        "RID",
-        "--out",
-        s(&out_path),
-    ]);
-    success_json(&out);
+    let out = tutorial("1");
+    stdout_json(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     for name in names {
         assert!(stderr.contains(&format!("pass --flip {name}")), "{stderr}");
@@ -438,24 +337,20 @@ fn zscore_then_fit_on_the_bundled_raw_example() {
     let raw = root.join("examples/data/raw/raw.csv");
     let tmp = tempfile::tempdir().unwrap();
     let z = tmp.path().join("z.csv");
-    let out = sustain(&[
-        "zscore",
-        "--raw",
-        s(&raw),
-        "--control-column",
-        "Diagnosis",
-        "--control-value",
-        "0",
-        "--covariates",
-        "Age,Headsize",
-        "--flip",
-        "Volume_0,Volume_1,Volume_2,Volume_3",
-        "--id-column",
-        "id",
-        "--out",
-        s(&z),
-    ]);
-    success_json(&out);
+    let out = zscore(
+        &raw,
+        ["Diagnosis", "0"],
+        &z,
+        &[
+            "--covariates",
+            "Age,Headsize",
+            "--flip",
+            "Volume_0,Volume_1,Volume_2,Volume_3",
+            "--id-column",
+            "id",
+        ],
+    );
+    stdout_json(&out);
     let fit = tmp.path().join("fit");
     let out = sustain(&[
         "fit",

@@ -65,44 +65,6 @@ pub trait BatchEvaluator {
     }
 }
 
-/// A boxed batch evaluator is one too (backends hand them out boxed).
-impl<B: BatchEvaluator + ?Sized> BatchEvaluator for Box<B> {
-    fn events(&self) -> &EventOrder {
-        (**self).events()
-    }
-    fn n_subjects(&self) -> usize {
-        (**self).n_subjects()
-    }
-    fn loglike_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<f64>> {
-        (**self).loglike_batch(mixtures)
-    }
-    fn loglike_batch_parts(&mut self, parts: &[&[Mixture]]) -> Result<Vec<f64>> {
-        (**self).loglike_batch_parts(parts)
-    }
-    fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<Vec<f64>>> {
-        (**self).log_p_subjects_batch(mixtures)
-    }
-    fn posterior_sums(&mut self, mixtures: &[Mixture]) -> Result<Array3<f64>> {
-        (**self).posterior_sums(mixtures)
-    }
-    fn loglike_subtype_candidates(
-        &mut self,
-        base: &Mixture,
-        subtype: usize,
-        candidates: &[Sequence],
-    ) -> Result<Vec<f64>> {
-        (**self).loglike_subtype_candidates(base, subtype, candidates)
-    }
-    fn best_subtype_candidate(
-        &mut self,
-        base: &Mixture,
-        subtype: usize,
-        candidates: &[Sequence],
-    ) -> Result<usize> {
-        (**self).best_subtype_candidate(base, subtype, candidates)
-    }
-}
-
 /// Index of the first largest value (0 when empty; a NaN never wins).
 pub fn first_max(scores: &[f64]) -> usize {
     let mut best = 0;

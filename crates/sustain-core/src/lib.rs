@@ -9,6 +9,8 @@
 //! A new model family writes [`StageModel`] (its stage likelihoods) and an empty
 //! `impl SustainModel`; E-M, chains, staging and cross-validation then run on it.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod evaluate;
 pub mod generic;

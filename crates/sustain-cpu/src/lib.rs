@@ -5,6 +5,8 @@
 //! Every unit of work has a fixed index and its own random stream, and results are
 //! stored by index, so outputs are bit-identical whatever the thread count.
 
+#![warn(missing_docs)]
+
 pub mod sharded;
 
 pub use sharded::ShardedIncremental;

@@ -199,7 +199,7 @@ impl<M: SustainModel> ShardedIncremental<M> {
                 .collect()
         };
         let parts = parts.unwrap_or_else(|| {
-            ranges = vec![0..lik.n_subjects()];
+            ranges = std::iter::once(0..lik.n_subjects()).collect();
             vec![Arc::clone(&lik)]
         });
         debug_assert_eq!(ranges.len(), parts.len());

@@ -5,51 +5,18 @@ use rand::SeedableRng;
 use std::collections::HashMap;
 use std::sync::Arc;
 use sustain_cpu::{run_chains, ChainSettings};
-use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::*;
 use sustain_sampler::{merge, ProposalMode, StepSizes};
-
-/// Every valid sequence of `events`.
-fn all_sequences(events: &EventSet) -> Vec<Sequence> {
-    fn rec(events: &EventSet, prefix: &mut Vec<usize>, out: &mut Vec<Sequence>) {
-        let n = events.n_events();
-        if prefix.len() == n {
-            out.push(Sequence::new(events, prefix).unwrap());
-            return;
-        }
-        for e in 0..n {
-            if prefix.contains(&e) {
-                continue;
-            }
-            if let Some(l) = events.lower_neighbour(e) {
-                if !prefix.contains(&l) {
-                    continue;
-                }
-            }
-            prefix.push(e);
-            rec(events, prefix, out);
-            prefix.pop();
-        }
-    }
-    let mut out = Vec::new();
-    rec(events, &mut Vec::new(), &mut out);
-    out
-}
+use sustain_testkit::enumerate::{all_sequences, single_subtype_posterior};
+use sustain_testkit::{cohort, spec};
 
 fn small_problem(n_subjects: usize, seed: u64) -> (EventSet, Arc<Likelihood>) {
     let events = EventSet::uniform(2, &[1.0, 2.0], 3.0).unwrap();
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
-    let truth = Mixture::single(Sequence::random(&events, &mut rng));
-    let spec = SimulationSpec {
-        n_subjects,
-        control_fraction: 0.0,
-        missing_fraction: 0.1,
-    };
-    let sim = simulate(&events, &truth, &spec, seed).unwrap();
+    let w = cohort(events, &[1.0], seed, &spec(n_subjects, 0.0, 0.1), seed);
     let lik = Arc::new(
-        Likelihood::new(events.clone(), &sim.data, MissingConvention::Marginalise).unwrap(),
+        Likelihood::new(w.events.clone(), &w.data, MissingConvention::Marginalise).unwrap(),
     );
-    (events, lik)
+    (w.events, lik)
 }
 
 fn tvd(a: &HashMap<Vec<usize>, f64>, b: &HashMap<Vec<usize>, f64>) -> f64 {
@@ -65,16 +32,10 @@ fn exact_chains_match_enumerated_posterior_one_subtype() {
     let (events, lik) = small_problem(12, 3);
     let seqs = all_sequences(&events);
     assert_eq!(seqs.len(), 6);
-    let lls: Vec<f64> = seqs
-        .iter()
-        .map(|s| lik.loglike(&Mixture::single(s.clone())))
-        .collect();
-    let max = lls.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let z: f64 = lls.iter().map(|l| (l - max).exp()).sum();
     let exact: HashMap<Vec<usize>, f64> = seqs
         .iter()
-        .zip(&lls)
-        .map(|(s, l)| (s.order(), (l - max).exp() / z))
+        .zip(single_subtype_posterior(&lik, &seqs))
+        .map(|(s, p)| (s.order(), p))
         .collect();
     let settings = ChainSettings {
         mode: ProposalMode::Exact,
@@ -168,14 +129,7 @@ fn exact_chains_match_grid_posterior_two_subtypes() {
 fn same_seed_same_samples_whatever_the_thread_count() {
     let (events, lik) = small_problem(30, 9);
     let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
-    let start = Mixture::new(
-        vec![
-            Sequence::random(&events, &mut rng),
-            Sequence::random(&events, &mut rng),
-        ],
-        vec![0.4, 0.6],
-    )
-    .unwrap();
+    let start = sustain_testkit::random_mixture(&events, &[0.4, 0.6], &mut rng);
     let mk = |threads| ChainSettings {
         mode: ProposalMode::Exact,
         steps: StepSizes::initial(2, events.n_events()),

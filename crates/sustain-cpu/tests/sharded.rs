@@ -6,27 +6,19 @@ use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 use sustain_cpu::sharded::shard_ranges;
 use sustain_cpu::{run_chains, ChainSettings, ShardedIncremental};
-use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::*;
 use sustain_sampler::{run_chain, ChainEvaluator, ChainRun, ProposalMode, StepSizes};
+use sustain_testkit::{self as testkit, equal_fractions, random_mixture, spec};
 
 /// A simulated cohort of `n` subjects; `outliers` of them get huge values on every
 /// biomarker (fragile groups, rebuilt groups, subjects outside the incremental
 /// range).
 fn cohort(n: usize, subtypes: usize, outliers: usize, seed: u64) -> (Arc<Likelihood>, Mixture) {
     let events = EventSet::uniform(6, &[1.0, 2.0, 3.0], 5.0).unwrap();
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
-    let seqs: Vec<Sequence> = (0..subtypes)
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let truth = Mixture::new(seqs, vec![1.0 / subtypes as f64; subtypes]).unwrap();
-    let spec = SimulationSpec {
-        n_subjects: n,
-        control_fraction: 0.1,
-        missing_fraction: 0.2,
-    };
-    let sim = simulate(&events, &truth, &spec, seed).unwrap();
-    let mut values = sim.data.values().to_owned();
+    let fractions = equal_fractions(subtypes);
+    let w = testkit::cohort(events, &fractions, seed, &spec(n, 0.1, 0.2), seed);
+    let (events, mut rng) = (w.events, w.rng);
+    let mut values = w.data.values().to_owned();
     for i in 0..outliers {
         let m = (i * 37 + 5) % n;
         for b in 0..events.n_biomarkers() {
@@ -35,13 +27,7 @@ fn cohort(n: usize, subtypes: usize, outliers: usize, seed: u64) -> (Arc<Likelih
     }
     let data = Dataset::new(values).unwrap();
     let lik = Arc::new(Likelihood::new(events, &data, MissingConvention::Marginalise).unwrap());
-    let start = Mixture::new(
-        (0..subtypes)
-            .map(|_| Sequence::random(lik.events(), &mut rng))
-            .collect(),
-        vec![1.0 / subtypes as f64; subtypes],
-    )
-    .unwrap();
+    let start = random_mixture(lik.events(), &fractions, &mut rng);
     (lik, start)
 }
 

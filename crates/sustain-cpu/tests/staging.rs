@@ -5,8 +5,9 @@
 use rand::SeedableRng;
 use std::sync::Arc;
 use sustain_cpu::ThreadedEvaluator;
-use sustain_model::simulate::{simulate, SimulationSpec};
+use sustain_model::simulate::simulate;
 use sustain_model::*;
+use sustain_testkit::{equal_fractions, random_mixture, spec};
 
 fn problem(k: usize, n_mixtures: usize, seed: u64) -> (Arc<Likelihood>, Vec<Mixture>) {
     let events = EventSet::new(
@@ -15,20 +16,16 @@ fn problem(k: usize, n_mixtures: usize, seed: u64) -> (Arc<Likelihood>, Vec<Mixt
     )
     .unwrap();
     let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
-    let random_mixture = |rng: &mut rand_pcg::Pcg64| {
-        let seqs = (0..k).map(|_| Sequence::random(&events, rng)).collect();
-        Mixture::new(seqs, vec![1.0 / k as f64; k]).unwrap()
-    };
-    let truth = random_mixture(&mut rng);
-    let spec = SimulationSpec {
-        n_subjects: 90,
-        control_fraction: 0.1,
-        missing_fraction: 0.15,
-    };
-    let data = simulate(&events, &truth, &spec, seed + 1).unwrap().data;
+    let fractions = equal_fractions(k);
+    let truth = random_mixture(&events, &fractions, &mut rng);
+    let data = simulate(&events, &truth, &spec(90, 0.1, 0.15), seed + 1)
+        .unwrap()
+        .data;
     let lik =
         Arc::new(Likelihood::new(events.clone(), &data, MissingConvention::Reference).unwrap());
-    let mixtures = (0..n_mixtures).map(|_| random_mixture(&mut rng)).collect();
+    let mixtures = (0..n_mixtures)
+        .map(|_| random_mixture(&events, &fractions, &mut rng))
+        .collect();
     (lik, mixtures)
 }
 

@@ -3,13 +3,11 @@
 //!
 //! `cargo run --release -p sustain-gpu --example gpu_probe [batch sizes...]`
 
-use rand::{Rng, SeedableRng};
-use rand_pcg::Pcg64;
 use std::sync::Arc;
 use std::time::Instant;
 use sustain_gpu::{GpuContext, GpuEvaluator};
-use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::*;
+use sustain_testkit::{max_relative_difference, random_weighted_mixture};
 
 fn main() {
     let sizes: Vec<usize> = std::env::args()
@@ -29,55 +27,21 @@ fn main() {
         }
     };
     println!("adapter: {}", ctx.description());
-    let events = EventSet::uniform(10, &[1.0, 2.0, 3.0], 5.0).unwrap();
-    let mut rng = Pcg64::seed_from_u64(1);
-    let seqs = (0..3)
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let base = Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap();
-    let spec = SimulationSpec {
-        n_subjects: 1000,
-        control_fraction: 0.0,
-        missing_fraction: 0.1,
-    };
-    let data = simulate(&events, &base, &spec, 2).unwrap().data;
+    let w1 = sustain_testkit::w1();
+    let (events, data, mut rng) = (w1.events, w1.data, w1.rng);
     let lik =
         Arc::new(Likelihood::new(events.clone(), &data, MissingConvention::Marginalise).unwrap());
     let mut gpu = GpuEvaluator::from_likelihood(Arc::clone(&ctx), &lik, &data).unwrap();
     let mut serial = SerialEvaluator::new(Arc::clone(&lik));
     for &n in &sizes {
         let mixtures: Vec<Mixture> = (0..n)
-            .map(|_| {
-                let seqs = (0..3)
-                    .map(|_| Sequence::random(&events, &mut rng))
-                    .collect();
-                let f: Vec<f64> = (0..3).map(|_| rng.gen_range(0.1..1.0)).collect();
-                let sum: f64 = f.iter().sum();
-                Mixture::new(seqs, f.iter().map(|v| v / sum).collect()).unwrap()
-            })
+            .map(|_| random_weighted_mixture(&events, 3, &mut rng))
             .collect();
         let _ = gpu.loglike_batch(&mixtures).unwrap();
         // Fastest of a few runs (the machine may be shared).
-        let reps = 5;
-        let mut got = Vec::new();
-        let mut tg = f64::INFINITY;
-        for _ in 0..reps {
-            let t = Instant::now();
-            got = gpu.loglike_batch(&mixtures).unwrap();
-            tg = tg.min(t.elapsed().as_secs_f64());
-        }
-        let mut want = Vec::new();
-        let mut ts = f64::INFINITY;
-        for _ in 0..reps {
-            let t = Instant::now();
-            want = serial.loglike_batch(&mixtures).unwrap();
-            ts = ts.min(t.elapsed().as_secs_f64());
-        }
-        let worst = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| ((a - b) / b).abs())
-            .fold(0.0, f64::max);
+        let (got, tg) = fastest_of(5, || gpu.loglike_batch(&mixtures).unwrap());
+        let (want, ts) = fastest_of(5, || serial.loglike_batch(&mixtures).unwrap());
+        let worst = max_relative_difference(&got, &want);
         println!(
             "batch {n:5}: gpu {:9.3} ms ({:9.0} evals/s), serial {:9.3} ms ({:9.0} evals/s), max rel err {worst:.1e}",
             tg * 1e3,
@@ -86,4 +50,16 @@ fn main() {
             n as f64 / ts
         );
     }
+}
+
+/// The result of `f` and its fastest time in seconds over `reps` runs.
+fn fastest_of<T>(reps: usize, mut f: impl FnMut() -> T) -> (T, f64) {
+    let mut best = f64::INFINITY;
+    let mut out = None;
+    for _ in 0..reps {
+        let t = Instant::now();
+        out = Some(f());
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    (out.expect("at least one run"), best)
 }

@@ -5,11 +5,10 @@
 
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use sustain_gpu::{GpuContext, GpuError, GpuEvaluator};
-use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::*;
+use sustain_testkit::{self as testkit, cohort, spec};
 
 const REL: f64 = 1e-5;
 
@@ -59,23 +58,19 @@ impl Problem {
         convention: MissingConvention,
         seed: u64,
     ) -> Self {
-        let mut rng = Pcg64::seed_from_u64(seed);
-        let n_truth = 2;
-        let seqs = (0..n_truth)
-            .map(|_| Sequence::random(&events, &mut rng))
-            .collect();
-        let truth = Mixture::new(seqs, vec![0.6, 0.4]).unwrap();
-        let spec = SimulationSpec {
-            n_subjects,
-            control_fraction: 0.1,
-            missing_fraction: missing,
-        };
-        let sim = simulate(&events, &truth, &spec, seed + 1).unwrap();
+        let spec = spec(n_subjects, 0.1, missing);
+        let w = cohort(events, &[0.6, 0.4], seed, &spec, seed + 1);
         Self {
-            events,
-            data: sim.data,
+            events: w.events,
+            data: w.data,
             convention,
         }
+    }
+
+    /// [`Problem::simulated`] on the ragged events, missing values marginalised.
+    fn ragged(n_subjects: usize, missing: f64, seed: u64) -> Self {
+        let marginalise = MissingConvention::Marginalise;
+        Self::simulated(ragged_events(), n_subjects, missing, marginalise, seed)
     }
 
     fn serial(&self) -> SerialEvaluator {
@@ -173,13 +168,7 @@ fn ragged_events() -> EventSet {
 #[test]
 fn random_batches_complete_data() {
     let Some(ctx) = ctx() else { return };
-    let p = Problem::simulated(
-        ragged_events(),
-        300,
-        0.0,
-        MissingConvention::Marginalise,
-        11,
-    );
+    let p = Problem::ragged(300, 0.0, 11);
     let mixtures = random_mixtures(&p.events, 37, &[1, 2, 3, 4, 5], 12);
     check(&p, &ctx, &mixtures, true, "complete");
 }
@@ -273,13 +262,7 @@ fn batch_of_one_and_of_4096() {
 #[test]
 fn repeated_calls_and_buffer_growth() {
     let Some(ctx) = ctx() else { return };
-    let p = Problem::simulated(
-        ragged_events(),
-        200,
-        0.1,
-        MissingConvention::Marginalise,
-        71,
-    );
+    let p = Problem::ragged(200, 0.1, 71);
     let mut cpu = p.serial();
     let lik = Likelihood::new(p.events.clone(), &p.data, p.convention).unwrap();
     let mut gpu = GpuEvaluator::with_capacity(Arc::clone(&ctx), &lik, &p.data, 8, 2).unwrap();
@@ -369,7 +352,7 @@ fn subtype_candidates_match_serial() {
 #[test]
 fn rejects_sequences_of_another_model() {
     let Some(ctx) = ctx() else { return };
-    let p = Problem::simulated(ragged_events(), 20, 0.0, MissingConvention::Marginalise, 91);
+    let p = Problem::ragged(20, 0.0, 91);
     let mut gpu = p.gpu(&ctx);
     let other = EventSet::uniform(2, &[1.0], 3.0).unwrap();
     let mut rng = Pcg64::seed_from_u64(92);
@@ -377,25 +360,20 @@ fn rejects_sequences_of_another_model() {
     assert!(gpu.loglike_batch(&[bad]).is_err());
 }
 
-/// W1: 1000 subjects, 10 biomarkers x thresholds 1, 2, 3 (N = 30), 3 subtypes, 10% missing.
+/// W1 (`sustain_testkit::w1`): 1000 subjects, 10 biomarkers x thresholds 1, 2, 3
+/// (N = 30), 3 subtypes, 10% missing.
 #[test]
 fn workload_w1() {
     let Some(ctx) = ctx() else { return };
-    let events = EventSet::uniform(10, &[1.0, 2.0, 3.0], 5.0).unwrap();
-    let mut rng = Pcg64::seed_from_u64(101);
-    let seqs = (0..3)
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let truth = Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap();
-    let spec = SimulationSpec {
-        n_subjects: 1000,
-        control_fraction: 0.0,
-        missing_fraction: 0.1,
-    };
-    let sim = simulate(&events, &truth, &spec, 102).unwrap();
+    let sustain_model::simulate::Cohort {
+        events,
+        truth,
+        data,
+        ..
+    } = sustain_testkit::w1();
     let p = Problem {
         events,
-        data: sim.data,
+        data,
         convention: MissingConvention::Marginalise,
     };
     let mut mixtures = random_mixtures(&p.events, 63, &[3], 103);
@@ -403,43 +381,9 @@ fn workload_w1() {
     check(&p, &ctx, &mixtures, true, "W1");
 }
 
-fn sim42_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sim42")
-}
-
-fn read_sim42() -> Option<(EventSet, Dataset)> {
-    let dir = sim42_dir();
-    let csv = std::fs::read_to_string(dir.join("data.csv")).ok()?;
-    let rows: Vec<Vec<f64>> = csv
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            l.split(',')
-                .map(|c| match c.trim() {
-                    "" | "NaN" | "nan" | "NA" => f64::NAN,
-                    v => v.parse().unwrap(),
-                })
-                .collect()
-        })
-        .collect();
-    let model: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).ok()?).unwrap();
-    let z_vals: Vec<Vec<f64>> = serde_json::from_value(model["z_vals"].clone()).unwrap();
-    let z_max: Vec<f64> = serde_json::from_value(model["z_max"].clone()).unwrap();
-    Some((
-        EventSet::new(&z_vals, &z_max).unwrap(),
-        Dataset::from_rows(&rows).unwrap(),
-    ))
-}
-
 #[test]
 fn sim42_data() {
-    let Some((events, data)) = read_sim42() else {
-        eprintln!(
-            "NOTICE: {} not found; sim42 test skipped",
-            sim42_dir().display()
-        );
+    let Some(testkit::Sim42 { events, data, .. }) = testkit::sim42("sim42 test") else {
         return;
     };
     let Some(ctx) = ctx() else { return };
@@ -511,21 +455,27 @@ fn posterior_sums_match_serial() {
 #[test]
 fn posterior_sums_split_over_dispatches() {
     let Some(ctx) = ctx() else { return };
-    let p = Problem::simulated(
-        ragged_events(),
-        600,
-        0.1,
-        MissingConvention::Marginalise,
-        95,
-    );
+    let p = Problem::ragged(600, 0.1, 95);
     let mixtures = random_mixtures(&p.events, 50, &[3], 96);
-    let want = p.serial().posterior_sums(&mixtures).unwrap();
-    let mut gpu = p.gpu(&ctx);
     let ns = p.events.n_stages();
-    // One tile's slab for two workgroup rows: three subject ranges, two rows each.
-    gpu.limit_output_bytes((2 * 3 * ns * 256 * 4) as u64);
-    gpu.limit_dispatch(7);
-    let got = gpu.posterior_sums(&mixtures).unwrap();
+    check_limited_posteriors(&p, &ctx, &mixtures, |gpu| {
+        // One tile's slab for two workgroup rows: three subject ranges, two rows each.
+        gpu.limit_output_bytes((2 * 3 * ns * 256 * 4) as u64);
+        gpu.limit_dispatch(7);
+    });
+}
+
+/// The GPU's posterior sums under the limits that `limit` sets agree with the CPU's.
+fn check_limited_posteriors(
+    p: &Problem,
+    ctx: &Arc<GpuContext>,
+    mixtures: &[Mixture],
+    limit: impl FnOnce(&mut GpuEvaluator),
+) {
+    let want = p.serial().posterior_sums(mixtures).unwrap();
+    let mut gpu = p.gpu(ctx);
+    limit(&mut gpu);
+    let got = gpu.posterior_sums(mixtures).unwrap();
     let gap = posterior_gap(&got, &want, mixtures.len());
     assert!(gap <= 1e-5, "gap {gap:.3e}");
 }
@@ -533,7 +483,7 @@ fn posterior_sums_split_over_dispatches() {
 #[test]
 fn posterior_sums_edge_cases() {
     let Some(ctx) = ctx() else { return };
-    let p = Problem::simulated(ragged_events(), 40, 0.0, MissingConvention::Marginalise, 97);
+    let p = Problem::ragged(40, 0.0, 97);
     let mut gpu = p.gpu(&ctx);
     let empty = gpu.posterior_sums(&[]).unwrap();
     assert_eq!(empty.shape(), &[40, p.events.n_stages(), 1]);
@@ -543,7 +493,7 @@ fn posterior_sums_edge_cases() {
     let e = gpu.posterior_sums(&mixed).unwrap_err().to_string();
     assert!(e.contains("mixes models of 2 and 3 subtypes"), "{e}");
     // One subject, one sample.
-    let one = Problem::simulated(ragged_events(), 1, 0.0, MissingConvention::Marginalise, 100);
+    let one = Problem::ragged(1, 0.0, 100);
     let m = random_mixtures(&one.events, 1, &[2], 101);
     let want = one.serial().posterior_sums(&m).unwrap();
     let got = one.gpu(&ctx).posterior_sums(&m).unwrap();
@@ -579,16 +529,8 @@ fn large_model_within_the_loop_budget() {
 #[test]
 fn posterior_sums_under_a_loop_budget() {
     let Some(ctx) = ctx() else { return };
-    let p = Problem::simulated(
-        ragged_events(),
-        300,
-        0.1,
-        MissingConvention::Marginalise,
-        64,
-    );
+    let p = Problem::ragged(300, 0.1, 64);
     let mixtures = random_mixtures(&p.events, 21, &[3], 65);
-    let want = p.serial().posterior_sums(&mixtures).unwrap();
-    let mut gpu = p.gpu(&ctx);
     let per_subtype = {
         // The smallest budget that takes one candidate (2 passes x 3 subtypes).
         let mut probe = p.gpu(&ctx);
@@ -602,9 +544,9 @@ fn posterior_sums_under_a_loop_budget() {
             .unwrap_or_else(|| panic!("no count in: {e}"));
         need
     };
-    gpu.limit_loop_budget(per_subtype);
-    gpu.limit_output_bytes((5 * 3 * p.events.n_stages() * 256 * 4) as u64);
-    let got = gpu.posterior_sums(&mixtures).unwrap();
-    let gap = posterior_gap(&got, &want, mixtures.len());
-    assert!(gap <= 1e-5, "gap {gap:.3e}");
+    let ns = p.events.n_stages();
+    check_limited_posteriors(&p, &ctx, &mixtures, |gpu| {
+        gpu.limit_loop_budget(per_subtype);
+        gpu.limit_output_bytes((5 * 3 * ns * 256 * 4) as u64);
+    });
 }

@@ -530,15 +530,16 @@ fn flushed(v: f64) -> f32 {
 /// block (one half), [`flushed`].
 ///
 /// # Safety
-/// Every row of `rows` is in range of both blocks.
+/// Every row of `rows` is in range of both blocks, and the CPU has AVX2 (a screen
+/// exists only where [`Isa::detect`] chose AVX2 or AVX-512, see [`ChainScreen::new`]).
 #[inline]
 unsafe fn flush_rows(src: *const f64, dst: *mut f32, rows: &[usize]) {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 detected; rows as the caller guarantees.
-        unsafe { flush_rows_avx2(src, dst, rows) };
-        return;
-    }
+    // SAFETY: AVX2 as the caller guarantees; rows likewise.
+    unsafe {
+        flush_rows_avx2(src, dst, rows)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
     for &k in rows {
         for lane in 0..LANES {
             // SAFETY: as the caller guarantees.
@@ -1212,7 +1213,7 @@ mod tests {
     /// `[-87, 87]`, on both vector types this CPU supports.
     #[test]
     fn exp_f32_is_accurate() {
-        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+        if !Isa::Avx2.is_supported() {
             eprintln!("skipped: this CPU has no AVX2+FMA");
             return;
         }
@@ -1257,7 +1258,7 @@ mod tests {
             w < 0.5 * EXP_ERR,
             "exp_f32 (AVX2) worst relative error {w:e}"
         );
-        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq") {
+        if Isa::Avx512.is_supported() {
             // SAFETY: detected just above.
             let w5 = unsafe { worst_avx512(&xs) };
             assert!(

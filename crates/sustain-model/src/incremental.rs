@@ -1193,14 +1193,15 @@ impl IncrementalLikelihood {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{workloads, MissingConvention};
+    use crate::simulate::{test_cohort, Cohort};
+    use crate::MissingConvention;
     use rand::Rng;
 
     /// Moves that produce `Repeat` ops (a reused linear-piece factor) give the
     /// fresh log-likelihood to 1e-12, on the CPU's kernels and the portable ones.
     #[test]
     fn repeated_factors_match_fresh_evaluation() {
-        let mut w = workloads::cohort(200, 10, &[0.6, 0.4], 7);
+        let mut w = test_cohort(200, 10, &[0.6, 0.4], 7);
         for baseline in [false, true] {
             let lik =
                 Likelihood::new(w.events.clone(), &w.data, MissingConvention::Marginalise).unwrap();
@@ -1247,7 +1248,7 @@ mod tests {
     #[test]
     fn screen_bounds_the_exact_loglike() {
         for (outliers, seed) in [(false, 3u64), (true, 4)] {
-            let mut w = workloads::cohort(300, 8, &[0.5, 0.3, 0.2], seed);
+            let mut w = test_cohort(300, 8, &[0.5, 0.3, 0.2], seed);
             if outliers {
                 let mut v = w.data.values().to_owned();
                 for (i, x) in v.iter_mut().enumerate() {
@@ -1271,7 +1272,7 @@ mod tests {
     }
 
     /// [`screen_bounds_the_exact_loglike`] on one likelihood.
-    fn check_screen_bound(lik: Arc<Likelihood>, w: &mut workloads::Workload, outliers: bool) {
+    fn check_screen_bound(lik: Arc<Likelihood>, w: &mut Cohort, outliers: bool) {
         {
             let mut inc = IncrementalLikelihood::new(Arc::clone(&lik), &w.truth);
             if ChainScreen::new(&lik, 3).is_none() {

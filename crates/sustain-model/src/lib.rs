@@ -17,6 +17,8 @@
 //! assert!(lik.loglike(&truth).is_finite());
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod batch;
 /// The model-neutral core, re-exported: paths such as `sustain_model::sequence` keep working.
 pub use sustain_core::{error, mixture, sequence};
@@ -27,10 +29,6 @@ pub mod events;
 pub mod incremental;
 #[macro_use]
 pub mod kernels;
-#[cfg(target_arch = "x86_64")]
-mod kernels_avx2;
-#[cfg(target_arch = "x86_64")]
-mod kernels_avx512;
 pub mod likelihood;
 pub mod ordinal;
 pub mod prefix;
@@ -42,7 +40,6 @@ mod screen;
 mod seam;
 pub mod simulate;
 pub mod stages;
-pub mod workloads;
 
 pub use batch::SerialEvaluator;
 pub use data::Dataset;

@@ -171,7 +171,8 @@ pub fn score_probabilities(
     let top = score_vals.iter().flatten().copied().fold(0.0f64, f64::max);
     let wrong = (1.0 - p_correct) / top.max(1.0);
     for ((m, b), &s) in scores.indexed_iter() {
-        if !s.is_nan() && !(s >= 0.0 && s <= top && s.fract() == 0.0) {
+        let whole_in_range = (0.0..=top).contains(&s) && s.fract() == 0.0;
+        if !s.is_nan() && !whole_in_range {
             return Err(ModelError::BadProbability {
                 what: "score",
                 row: m,

@@ -90,6 +90,16 @@ impl PrefixModel {
         &self.family
     }
 
+    /// The bits of the prepared data, for fingerprints of fits: offsets, then the
+    /// event deltas, little-endian.
+    pub fn identity_bytes(&self) -> Vec<u8> {
+        self.offset
+            .iter()
+            .chain(&self.delta)
+            .flat_map(|v| v.to_bits().to_le_bytes())
+            .collect()
+    }
+
     /// `log p(x_m | k, S)` less the offset, for one subject, into `out` (N + 1).
     #[inline]
     fn subject_stages(&self, m: usize, order: &[u16], out: &mut [f64]) {

@@ -15,7 +15,7 @@
 //!   `(4 + B) u U_m`: `|L~[k] - L[k]| <= (2 + B/2) u U_m`;
 //! - the log-sum-exp is 1-Lipschitz in the `L[k]`; forming `L[k] - max` adds at
 //!   most `u U_m`, the single-precision exponential at most `64u` relative (test
-//!   `kernels_avx2::tests::exp8f_is_accurate`), the sum of `N + 1` terms
+//!   `kernels/avx2.rs`, `tests::exp8f_is_accurate`), the sum of `N + 1` terms
 //!   `(N + 1) u`;
 //! - `ln(e^a + e^b)` is 1-Lipschitz in `b`.
 //!
@@ -26,11 +26,7 @@
 //! between a fresh and an incremental evaluation (tested to 1e-12 relative).
 
 use crate::incremental::IncrementalLikelihood;
-#[cfg(target_arch = "x86_64")]
-use crate::kernels_avx2::SCREEN_BLOCK;
-#[cfg(not(target_arch = "x86_64"))]
-const SCREEN_BLOCK: usize = 8;
-use crate::kernels::{Isa, LANES};
+use crate::kernels::{ln_plus, screen_candidate, Isa, LANES, SCREEN_BLOCK};
 use crate::likelihood::Likelihood;
 use crate::sequence::Sequence;
 use crate::stages::StageValues;
@@ -292,62 +288,11 @@ fn convert_row(dst: &mut [f32], src: &[f64], inv_sigma: f64) {
     }
 }
 
-/// `v[i] = ln(v[i]) + add[i]` (`kernels_avx2::ln_plus`).
-fn ln_plus(v: &mut [f64], add: &[f64]) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a `Screen` exists only where `Isa::detect` found AVX2 and FMA.
-    unsafe {
-        crate::kernels_avx2::ln_plus(v, add)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (v, add);
-        unreachable!("a screen exists only on x86_64 with AVX2");
-    }
-}
-
-/// One candidate's screened score (`kernels_avx2::screen_candidate`).
-#[allow(clippy::too_many_arguments)]
-fn screen_candidate(
-    avx512: bool,
-    x: &[f32],
-    obs: &[f32],
-    mu: &[f32],
-    stride: usize,
-    n_stages: usize,
-    buf: &mut [f32],
-    others: &[f64],
-    h: &[f64],
-    ln_f: f64,
-    n_subjects: usize,
-) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a `Screen` exists only where `Isa::detect` found AVX2 and FMA, and
-    // `avx512` only where it found AVX-512 (F and DQ); `buf` holds two blocks.
-    unsafe {
-        if avx512 {
-            crate::kernels_avx512::screen_candidate(
-                x, obs, mu, stride, n_stages, buf, others, h, ln_f, n_subjects,
-            )
-        } else {
-            crate::kernels_avx2::screen_candidate(
-                x, obs, mu, stride, n_stages, buf, others, h, ln_f, n_subjects,
-            )
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (
-            avx512, x, obs, mu, stride, n_stages, buf, others, h, ln_f, n_subjects,
-        );
-        unreachable!("a screen exists only on x86_64 with AVX2");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{workloads, Dataset, MissingConvention, Mixture};
+    use crate::simulate::test_cohort;
+    use crate::{Dataset, MissingConvention, Mixture};
     use rand::{Rng, SeedableRng};
     use std::sync::Arc;
 
@@ -356,7 +301,7 @@ mod tests {
     /// candidates, and the window holds the exact best.
     #[test]
     fn screened_scores_are_within_their_bound() {
-        let w = workloads::cohort(203, 7, &[0.5, 0.3, 0.2], 11);
+        let w = test_cohort(203, 7, &[0.5, 0.3, 0.2], 11);
         let mut rng = rand_pcg::Pcg64::seed_from_u64(5);
         // Outliers (large z) and extra missing values.
         let mut values = w.data.values().to_owned();
@@ -450,7 +395,8 @@ mod tests {
 #[cfg(test)]
 mod stop_tests {
     use super::*;
-    use crate::{workloads, MissingConvention};
+    use crate::simulate::test_cohort;
+    use crate::MissingConvention;
     use rand::{Rng, SeedableRng};
     use std::sync::Arc;
 
@@ -459,7 +405,7 @@ mod stop_tests {
     /// stops scoring and hands every candidate to exact scoring.
     #[test]
     fn screen_stops_where_it_does_not_pay() {
-        let w = workloads::cohort(160, 120, &[0.6, 0.4], 9);
+        let w = test_cohort(160, 120, &[0.6, 0.4], 9);
         let lik = Arc::new(
             Likelihood::new(w.events.clone(), &w.data, MissingConvention::Marginalise).unwrap(),
         );

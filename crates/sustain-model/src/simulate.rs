@@ -4,6 +4,7 @@ use crate::data::Dataset;
 use crate::error::{ModelError, Result};
 use crate::events::EventSet;
 use crate::mixture::Mixture;
+use crate::sequence::Sequence;
 use crate::stages::StageValues;
 use ndarray::Array2;
 use rand::Rng;
@@ -113,4 +114,60 @@ pub fn simulate(
         subtypes,
         stages,
     })
+}
+
+/// A cohort simulated from a random true mixture.
+#[derive(Debug, Clone)]
+pub struct Cohort {
+    /// The events.
+    pub events: EventSet,
+    /// The true mixture the subjects were drawn from.
+    pub truth: Mixture,
+    /// The subjects' z-scores (NaN = removed).
+    pub data: Dataset,
+    /// The random stream that drew the true sequences, positioned after them (for
+    /// drawing further sequences, such as benchmark candidates, reproducibly).
+    pub rng: Pcg64,
+}
+
+/// Draws one true sequence per fraction from a stream seeded `truth_seed`, then
+/// simulates `spec` from them with seed `data_seed` (see [`simulate`]).
+pub fn random_cohort(
+    events: EventSet,
+    fractions: &[f64],
+    truth_seed: u64,
+    spec: &SimulationSpec,
+    data_seed: u64,
+) -> Result<Cohort> {
+    let mut rng = Pcg64::seed_from_u64(truth_seed);
+    let sequences = (0..fractions.len())
+        .map(|_| Sequence::random(&events, &mut rng))
+        .collect();
+    let truth = Mixture::new(sequences, fractions.to_vec())?;
+    let data = simulate(&events, &truth, spec, data_seed)?.data;
+    Ok(Cohort {
+        events,
+        truth,
+        data,
+        rng,
+    })
+}
+
+/// The cohort shape of the crate's unit tests and of the benchmarks: thresholds 1,
+/// 2, 3 and z_max 5 on `n_biomarkers`, no controls, 10% missing values, the truth
+/// from stream `seed` and the subjects from `seed + 1`.
+#[cfg(test)]
+pub(crate) fn test_cohort(
+    n_subjects: usize,
+    n_biomarkers: usize,
+    fractions: &[f64],
+    seed: u64,
+) -> Cohort {
+    let events = EventSet::uniform(n_biomarkers, &[1.0, 2.0, 3.0], 5.0).unwrap();
+    let spec = SimulationSpec {
+        n_subjects,
+        control_fraction: 0.0,
+        missing_fraction: 0.1,
+    };
+    random_cohort(events, fractions, seed, &spec, seed + 1).unwrap()
 }

@@ -407,55 +407,30 @@ fn disallowed_move() {
 fn simulate_rejects_bad_specs() {
     let ev = small_events();
     let truth = Mixture::single(Sequence::random(&ev, &mut Pcg64::seed_from_u64(0)));
-    let e = err(simulate(
-        &ev,
-        &truth,
-        &SimulationSpec {
-            n_subjects: 0,
-            ..Default::default()
-        },
-        1,
-    ));
-    assert_eq!(e.to_string(), "the data has no subjects");
-    let e = err(simulate(
-        &ev,
-        &truth,
-        &SimulationSpec {
-            missing_fraction: 1.0,
-            ..Default::default()
-        },
-        1,
-    ));
-    assert_eq!(
-        e.to_string(),
-        "shape mismatch: missing_fraction = 1 must be in [0, 1)"
-    );
-    let e = err(simulate(
-        &ev,
-        &truth,
-        &SimulationSpec {
-            control_fraction: -0.1,
-            ..Default::default()
-        },
-        1,
-    ));
-    assert_eq!(
-        e.to_string(),
-        "shape mismatch: control_fraction = -0.1 must be in [0, 1)"
-    );
-    let e = err(simulate(
-        &ev,
-        &truth,
-        &SimulationSpec {
-            missing_fraction: f64::NAN,
-            ..Default::default()
-        },
-        1,
-    ));
-    assert_eq!(
-        e.to_string(),
-        "shape mismatch: missing_fraction = NaN must be in [0, 1)"
-    );
+    let with = |f: fn(&mut SimulationSpec)| {
+        let mut spec = SimulationSpec::default();
+        f(&mut spec);
+        spec
+    };
+    let cases: [(SimulationSpec, &str); 4] = [
+        (with(|s| s.n_subjects = 0), "the data has no subjects"),
+        (
+            with(|s| s.missing_fraction = 1.0),
+            "shape mismatch: missing_fraction = 1 must be in [0, 1)",
+        ),
+        (
+            with(|s| s.control_fraction = -0.1),
+            "shape mismatch: control_fraction = -0.1 must be in [0, 1)",
+        ),
+        (
+            with(|s| s.missing_fraction = f64::NAN),
+            "shape mismatch: missing_fraction = NaN must be in [0, 1)",
+        ),
+    ];
+    for (spec, message) in &cases {
+        let e = err(simulate(&ev, &truth, spec, 1));
+        assert_eq!(e.to_string(), *message);
+    }
 }
 
 // ----------------------------------------------------------------- parsing

@@ -1,37 +1,16 @@
 //! Golden tests against values computed with the reference implementation
 //! (`../shared/data/golden`). Skipped, with a notice, when `../shared` is absent.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use sustain_model::*;
+use sustain_testkit::{read_rows, shared_data};
 
 fn shared_golden() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/golden");
-    if dir.join("golden_likelihood.json").exists() {
-        Some(dir)
-    } else {
-        eprintln!("NOTICE: ../shared/data/golden not found; golden tests skipped");
-        None
-    }
+    shared_data("golden", "golden_likelihood.json", "golden tests")
 }
 
-fn read_csv(path: &PathBuf) -> Dataset {
-    let mut rdr = csv::Reader::from_path(path).unwrap();
-    let rows: Vec<Vec<f64>> = rdr
-        .records()
-        .map(|r| {
-            r.unwrap()
-                .iter()
-                .map(|c| {
-                    if c.is_empty() {
-                        f64::NAN
-                    } else {
-                        c.parse().unwrap()
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    Dataset::from_rows(&rows).unwrap()
+fn read_csv(path: &Path) -> Dataset {
+    Dataset::from_rows(&read_rows(path)).unwrap()
 }
 
 struct Case {
@@ -40,6 +19,17 @@ struct Case {
     loglike: f64,
     per_subject: Vec<f64>,
     perm0: Vec<Vec<f64>>,
+}
+
+impl Case {
+    /// The data set the case was computed on: the complete or the missing one.
+    fn data_of<'a>(&self, complete: &'a Dataset, missing: &'a Dataset) -> &'a Dataset {
+        if self.data == "complete" {
+            complete
+        } else {
+            missing
+        }
+    }
 }
 
 fn load() -> Option<(EventSet, Dataset, Dataset, Vec<Case>)> {
@@ -88,11 +78,7 @@ fn golden_likelihoods_reference_convention() {
         return;
     };
     for case in &cases {
-        let data = if case.data == "complete" {
-            &complete
-        } else {
-            &missing
-        };
+        let data = case.data_of(&complete, &missing);
         let lik = Likelihood::new(events.clone(), data, MissingConvention::Reference).unwrap();
         let ll = lik.loglike(&case.mixture);
         assert!(
@@ -129,11 +115,7 @@ fn golden_complete_data_is_convention_free_and_missing_shifts_by_a_constant() {
         return;
     };
     for case in &cases {
-        let data = if case.data == "complete" {
-            &complete
-        } else {
-            &missing
-        };
+        let data = case.data_of(&complete, &missing);
         let marg = Likelihood::new(events.clone(), data, MissingConvention::Marginalise).unwrap();
         let refc = Likelihood::new(events.clone(), data, MissingConvention::Reference).unwrap();
         let (a, b) = (marg.loglike(&case.mixture), refc.loglike(&case.mixture));
@@ -177,11 +159,7 @@ fn golden_stage_posterior_matches_reference_p_perm_k() {
         return;
     };
     for case in cases.iter().filter(|c| c.mixture.n_subtypes() == 1) {
-        let data = if case.data == "complete" {
-            &complete
-        } else {
-            &missing
-        };
+        let data = case.data_of(&complete, &missing);
         let lik = Likelihood::new(events.clone(), data, MissingConvention::Marginalise).unwrap();
         let post = lik.posteriors(&case.mixture);
         for (m, row) in case.perm0.iter().enumerate() {

@@ -7,16 +7,9 @@ use serde_json::Value;
 use std::path::PathBuf;
 use sustain_model::*;
 
+/// `../shared/data/<name>`, or `None` with a notice that its golden tests are skipped.
 fn shared(name: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(name);
-    if dir.join("cases.json").exists() {
-        Some(dir)
-    } else {
-        eprintln!("NOTICE: ../shared/data/{name} not found; its golden tests skipped");
-        None
-    }
+    sustain_testkit::shared_data(name, "cases.json", "its golden tests")
 }
 
 /// A CSV with an id column first: the other columns as subjects x biomarkers.

@@ -1,56 +1,25 @@
 //! The incremental (propose/accept/reject) likelihood equals a fresh evaluation.
 
-use rand::{Rng, SeedableRng};
-use rand_pcg::Pcg64;
 use std::sync::Arc;
-use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::*;
+use sustain_testkit::{
+    accept_or_reject, cohort, random_fractions, random_moves, spec, walk_cohort,
+};
 
+/// A random walk of proposals on `walk_cohort(n_biomarkers, thresholds,
+/// n_subtypes, n_subjects, seed, 1.0)`, on the CPU's best kernels.
 fn check(n_biomarkers: usize, thresholds: &[f64], n_subtypes: usize, n_subjects: usize, seed: u64) {
-    check_on(
-        n_biomarkers,
-        thresholds,
-        n_subtypes,
-        n_subjects,
-        seed,
-        1.0,
-        false,
-    )
+    let w = walk_cohort(n_biomarkers, thresholds, n_subtypes, n_subjects, seed, 1.0);
+    check_on(w, false)
 }
 
-/// `check` with every data value multiplied by `scale` (large values make
-/// stage likelihoods span thousands of nats: the guarded paths of the state), on
-/// the baseline (portable) kernels if `baseline`, else on the CPU's best.
-fn check_on(
-    n_biomarkers: usize,
-    thresholds: &[f64],
-    n_subtypes: usize,
-    n_subjects: usize,
-    seed: u64,
-    scale: f64,
-    baseline: bool,
-) {
-    let events = EventSet::uniform(n_biomarkers, thresholds, 5.0).unwrap();
-    let mut rng = Pcg64::seed_from_u64(seed);
-    let seqs: Vec<Sequence> = (0..n_subtypes)
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let f = vec![1.0 / n_subtypes as f64; n_subtypes];
-    let truth = Mixture::new(seqs, f).unwrap();
-    let spec = SimulationSpec {
-        n_subjects,
-        control_fraction: 0.1,
-        missing_fraction: 0.15,
-    };
-    let sim = simulate(&events, &truth, &spec, seed).unwrap();
-    let rows: Vec<Vec<f64>> = sim
-        .data
-        .values()
-        .rows()
-        .into_iter()
-        .map(|r| r.iter().map(|v| v * scale).collect())
-        .collect();
-    let data = Dataset::from_rows(&rows).unwrap();
+/// `check` on a walk cohort `w` (`sustain_testkit::walk_cohort`, whose `scale`
+/// multiplies every data value: large values make stage likelihoods span
+/// thousands of nats, the guarded paths of the state), on the baseline (portable)
+/// kernels if `baseline`, else on the CPU's best.
+fn check_on(w: sustain_model::simulate::Cohort, baseline: bool) {
+    let n_subtypes = w.truth.n_subtypes();
+    let (events, data, mut rng) = (w.events, w.data, w.rng);
     for conv in [MissingConvention::Marginalise, MissingConvention::Reference] {
         let lik = Likelihood::new(events.clone(), &data, conv).unwrap();
         let lik = Arc::new(if baseline {
@@ -66,19 +35,8 @@ fn check_on(
         assert!((inc.loglike() - lik.loglike(&current)).abs() < 1e-9 * lik.loglike(&current).abs());
         for it in 0..3000 {
             let mut prop = current.clone();
-            let mut changed = vec![false; n_subtypes];
-            for s in 0..n_subtypes {
-                if rng.gen_bool(0.7) {
-                    let e = rng.gen_range(0..events.n_events());
-                    let allowed = prop.sequences()[s].allowed_positions(&events, e);
-                    let to = rng.gen_range(allowed);
-                    prop.sequences_mut()[s].move_event(&events, e, to).unwrap();
-                    changed[s] = true;
-                }
-            }
-            let mut f: Vec<f64> = (0..n_subtypes).map(|_| rng.gen_range(0.05..1.0)).collect();
-            let sum: f64 = f.iter().sum();
-            f.iter_mut().for_each(|v| *v /= sum);
+            let changed = random_moves(&mut prop, &events, 0.7, &mut rng);
+            let f = random_fractions(n_subtypes, &mut rng);
             prop.set_fractions(f).unwrap();
             let ll = inc.propose(&prop, &changed);
             let exact = lik.loglike(&prop);
@@ -86,12 +44,7 @@ fn check_on(
                 (ll - exact).abs() < 1e-9 * exact.abs(),
                 "iteration {it}: {ll} vs {exact}"
             );
-            if rng.gen_bool(0.5) {
-                inc.accept();
-                current = prop;
-            } else {
-                inc.reject();
-            }
+            accept_or_reject(&mut inc, &mut current, prop, &mut rng);
             let now = lik.loglike(&current);
             assert!((inc.loglike() - now).abs() < 1e-9 * now.abs());
         }
@@ -120,18 +73,18 @@ fn incremental_matches_fresh_evaluation_with_extreme_values() {
     // (counting the paths taken) to exercise every guarded path of the state:
     // groups rebuilt because a move could change them too much, groups that turn
     // fragile after an accepted move, and the additive path of fragile groups.
-    check_on(5, &[1.0, 2.0], 2, 30, 9, 12.0, false);
-    check_on(2, &[1.0, 2.0], 2, 30, 9, 25.0, false);
-    check_on(3, &[1.0, 2.0], 2, 30, 9, 20.0, false);
-    check_on(5, &[1.0, 2.0, 3.0], 2, 41, 4, 30.0, false);
+    check_on(walk_cohort(5, &[1.0, 2.0], 2, 30, 9, 12.0), false);
+    check_on(walk_cohort(2, &[1.0, 2.0], 2, 30, 9, 25.0), false);
+    check_on(walk_cohort(3, &[1.0, 2.0], 2, 30, 9, 20.0), false);
+    check_on(walk_cohort(5, &[1.0, 2.0, 3.0], 2, 41, 4, 30.0), false);
 }
 
 /// The portable kernels (what a CPU without AVX2 runs) on the same checks,
 /// extreme values included.
 #[test]
 fn incremental_matches_fresh_evaluation_on_baseline_kernels() {
-    check_on(6, &[1.0, 2.0, 3.0], 3, 70, 11, 1.0, true);
-    check_on(5, &[1.0, 2.0], 2, 30, 9, 12.0, true);
+    check_on(walk_cohort(6, &[1.0, 2.0, 3.0], 3, 70, 11, 1.0), true);
+    check_on(walk_cohort(5, &[1.0, 2.0], 2, 30, 9, 12.0), true);
 }
 
 #[test]
@@ -145,19 +98,10 @@ fn incremental_matches_fresh_evaluation_many_subjects_and_biomarkers() {
 #[test]
 fn shards_reproduce_the_whole_state() {
     let events = EventSet::uniform(5, &[1.0, 2.0], 4.0).unwrap();
-    let mut rng = Pcg64::seed_from_u64(4);
-    let seqs: Vec<Sequence> = (0..2)
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let m = Mixture::new(seqs, vec![0.6, 0.4]).unwrap();
-    let spec = SimulationSpec {
-        n_subjects: 300,
-        control_fraction: 0.2,
-        missing_fraction: 0.3,
-    };
-    let sim = simulate(&events, &m, &spec, 8).unwrap();
+    let w = cohort(events, &[0.6, 0.4], 4, &spec(300, 0.2, 0.3), 8);
+    let (events, m, mut rng) = (w.events, w.truth, w.rng);
     let lik =
-        Arc::new(Likelihood::new(events.clone(), &sim.data, MissingConvention::Reference).unwrap());
+        Arc::new(Likelihood::new(events.clone(), &w.data, MissingConvention::Reference).unwrap());
     let whole_p = lik.log_p_subjects(&m);
     let mut whole = IncrementalLikelihood::new(Arc::clone(&lik), &m);
     assert!(whole.reset_shard(&m));

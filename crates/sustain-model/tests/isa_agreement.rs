@@ -8,48 +8,12 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use std::sync::Arc;
 use sustain_model::kernels::Isa;
-use sustain_model::simulate::{simulate, SimulationSpec};
+use sustain_model::simulate::Cohort;
 use sustain_model::*;
+use sustain_testkit::{random_fractions, random_moves, walk_cohort as case};
 
-struct Case {
-    events: EventSet,
-    data: Dataset,
-    truth: Mixture,
-}
-
-fn case(
-    n_biomarkers: usize,
-    thresholds: &[f64],
-    n_subtypes: usize,
-    n_subjects: usize,
-    seed: u64,
-    scale: f64,
-) -> Case {
-    let events = EventSet::uniform(n_biomarkers, thresholds, 5.0).unwrap();
-    let mut rng = Pcg64::seed_from_u64(seed);
-    let seqs: Vec<Sequence> = (0..n_subtypes)
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let truth = Mixture::new(seqs, vec![1.0 / n_subtypes as f64; n_subtypes]).unwrap();
-    let spec = SimulationSpec {
-        n_subjects,
-        control_fraction: 0.1,
-        missing_fraction: 0.15,
-    };
-    let sim = simulate(&events, &truth, &spec, seed).unwrap();
-    let rows: Vec<Vec<f64>> = sim
-        .data
-        .values()
-        .rows()
-        .into_iter()
-        .map(|r| r.iter().map(|v| v * scale).collect())
-        .collect();
-    Case {
-        events,
-        data: Dataset::from_rows(&rows).unwrap(),
-        truth,
-    }
-}
+/// A walk cohort (`sustain_testkit::walk_cohort`, here `case`).
+type Case = Cohort;
 
 /// The two likelihoods, or `None` (with a notice) where the CPU has no AVX-512.
 fn pair(c: &Case, conv: MissingConvention) -> Option<(Likelihood, Likelihood)> {
@@ -86,9 +50,7 @@ fn full_evaluations_agree(c: &Case) {
             let seqs = (0..n)
                 .map(|_| Sequence::random(&c.events, &mut rng))
                 .collect();
-            let mut f: Vec<f64> = (0..n).map(|_| rng.gen_range(0.05..1.0)).collect();
-            let sum: f64 = f.iter().sum();
-            f.iter_mut().for_each(|v| *v /= sum);
+            let f = random_fractions(n, &mut rng);
             mixtures.push(Mixture::new(seqs, f).unwrap());
         }
         for m in &mixtures {
@@ -130,21 +92,8 @@ fn walks_agree(c: &Case, steps: usize) {
         same_bits(&[ia.loglike()], &[ib.loglike()], "start");
         for it in 0..steps {
             let mut prop = current.clone();
-            let mut changed = vec![false; n];
-            for s in 0..n {
-                if rng.gen_bool(0.7) {
-                    let e = rng.gen_range(0..c.events.n_events());
-                    let allowed = prop.sequences()[s].allowed_positions(&c.events, e);
-                    let to = rng.gen_range(allowed);
-                    prop.sequences_mut()[s]
-                        .move_event(&c.events, e, to)
-                        .unwrap();
-                    changed[s] = true;
-                }
-            }
-            let mut f: Vec<f64> = (0..n).map(|_| rng.gen_range(0.05..1.0)).collect();
-            let sum: f64 = f.iter().sum();
-            f.iter_mut().for_each(|v| *v /= sum);
+            let changed = random_moves(&mut prop, &c.events, 0.7, &mut rng);
+            let f = random_fractions(n, &mut rng);
             prop.set_fractions(f).unwrap();
             let (la, lb) = (ia.propose(&prop, &changed), ib.propose(&prop, &changed));
             same_bits(&[la], &[lb], &format!("proposal {it}"));

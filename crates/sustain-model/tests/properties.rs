@@ -10,6 +10,9 @@ use rand_pcg::Pcg64;
 use std::sync::Arc;
 use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::*;
+use sustain_testkit::{
+    accept_or_reject, cohort, random_fractions, random_mixture, random_moves, spec,
+};
 
 // ---------------------------------------------------------------------------
 // Strategies
@@ -836,24 +839,11 @@ fn loglike_finite_for_500_biomarkers() {
     };
     let ev = model.events();
     assert_eq!(ev.n_events(), 1500);
-    let mut rng = Pcg64::seed_from_u64(500);
-    let truth = Mixture::new(
-        vec![
-            Sequence::random(&ev, &mut rng),
-            Sequence::random(&ev, &mut rng),
-        ],
-        vec![0.6, 0.4],
-    )
-    .unwrap();
-    let spec = SimulationSpec {
-        n_subjects: 20,
-        control_fraction: 0.0,
-        missing_fraction: 0.1,
-    };
-    let sim = simulate(&ev, &truth, &spec, 501).unwrap();
+    let w = cohort(ev.clone(), &[0.6, 0.4], 500, &spec(20, 0.0, 0.1), 501);
+    let (truth, mut rng) = (w.truth, w.rng);
     // Extra independent noise (uniform on [-3, 3], variance 3) so that no stage fits
     // well: the best log p(x|k) is far below the smallest f64 exponent (about -745).
-    let rows: Vec<Vec<f64>> = sim
+    let rows: Vec<Vec<f64>> = w
         .data
         .values()
         .outer_iter()
@@ -938,14 +928,7 @@ fn biomarker_without_events_matches_naive() {
         })
         .collect();
     let data = Dataset::from_rows(&rows).unwrap();
-    let mixture = Mixture::new(
-        vec![
-            Sequence::random(&ev, &mut rng),
-            Sequence::random(&ev, &mut rng),
-        ],
-        vec![0.7, 0.3],
-    )
-    .unwrap();
+    let mixture = sustain_testkit::random_mixture(&ev, &[0.7, 0.3], &mut rng);
     let sv = StageValues::new(&ev, &mixture.sequences()[0]);
     for k in 0..ev.n_stages() {
         let want = 3.0 * (k as f64 + 0.5) / 4.0;
@@ -971,18 +954,9 @@ fn biomarker_without_events_matches_naive() {
 #[test]
 fn simulate_missing_fraction_and_distributions() {
     let ev = EventSet::uniform(10, &[1.0, 2.0, 3.0], 5.0).unwrap();
-    let mut rng = Pcg64::seed_from_u64(11);
-    let truth = Mixture::new(
-        (0..3).map(|_| Sequence::random(&ev, &mut rng)).collect(),
-        vec![0.5, 0.3, 0.2],
-    )
-    .unwrap();
+    let truth = random_mixture(&ev, &[0.5, 0.3, 0.2], &mut Pcg64::seed_from_u64(11));
     let n = 4000;
-    let spec = SimulationSpec {
-        n_subjects: n,
-        control_fraction: 0.0,
-        missing_fraction: 0.1,
-    };
+    let spec = spec(n, 0.0, 0.1);
     let sim = simulate(&ev, &truth, &spec, 12).unwrap();
     let share = sim.data.n_missing() as f64 / (n * 10) as f64;
     let expected = 0.1 * 9.0 / 10.0;
@@ -1112,31 +1086,15 @@ proptest! {
         let ns = current.n_subtypes();
         for it in 0..150 {
             let mut prop = current.clone();
-            let mut changed = vec![false; ns];
-            for s in 0..ns {
-                if rng.gen_bool(0.6) {
-                    let e = rng.gen_range(0..events.n_events());
-                    let allowed = prop.sequences()[s].allowed_positions(&events, e);
-                    let to = rng.gen_range(allowed);
-                    prop.sequences_mut()[s].move_event(&events, e, to).unwrap();
-                    changed[s] = true;
-                }
-            }
+            let changed = random_moves(&mut prop, &events, 0.6, &mut rng);
             if rng.gen_bool(0.3) {
-                let mut f: Vec<f64> = (0..ns).map(|_| rng.gen_range(0.05..1.0)).collect();
-                let sum: f64 = f.iter().sum();
-                f.iter_mut().for_each(|v| *v /= sum);
+                let f = random_fractions(ns, &mut rng);
                 prop.set_fractions(f).unwrap();
             }
             let ll = inc.propose(&prop, &changed);
             let exact = lik.loglike(&prop);
             prop_assert!(close(ll, exact), "step {}: proposal {} vs fresh {}", it, ll, exact);
-            if rng.gen_bool(0.5) {
-                inc.accept();
-                current = prop;
-            } else {
-                inc.reject();
-            }
+            accept_or_reject(&mut inc, &mut current, prop, &mut rng);
             let now = lik.loglike(&current);
             prop_assert!(close(inc.loglike(), now), "step {}: state {} vs fresh {}", it, inc.loglike(), now);
         }

@@ -6,6 +6,8 @@
 //! rank-normalised R-hat / ESS diagnostics with a convergence verdict.
 //! Threads live in the backends; this crate runs one chain at a time.
 
+#![warn(missing_docs)]
+
 pub mod chain;
 pub mod diagnostics;
 pub mod evaluator;

@@ -340,21 +340,25 @@ mod tests {
     use std::sync::Arc;
     use sustain_model::simulate::{simulate, SimulationSpec};
     use sustain_model::{
-        EventSet, IncrementalLikelihood, Likelihood, MissingConvention, Sequence, SerialEvaluator,
+        EventSet, IncrementalLikelihood, Likelihood, MissingConvention, SerialEvaluator,
     };
+
+    /// Exact proposals with the initial step sizes of 2 subtypes.
+    fn exact(lik: &Likelihood, n_iterations: usize, seed: u64, threads: usize) -> LockstepSettings {
+        LockstepSettings {
+            mode: ProposalMode::Exact,
+            steps: StepSizes::initial(2, lik.events().n_events()),
+            n_iterations,
+            seed,
+            threads,
+        }
+    }
 
     /// A small 2-subtype problem with missing values.
     fn problem() -> (Arc<Likelihood>, Mixture) {
         let events = EventSet::uniform(4, &[1.0, 2.0], 4.0).unwrap();
         let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
-        let truth = Mixture::new(
-            vec![
-                Sequence::random(&events, &mut rng),
-                Sequence::random(&events, &mut rng),
-            ],
-            vec![0.6, 0.4],
-        )
-        .unwrap();
+        let truth = sustain_testkit::random_mixture(&events, &[0.6, 0.4], &mut rng);
         let spec = SimulationSpec {
             n_subjects: 60,
             control_fraction: 0.1,
@@ -364,14 +368,7 @@ mod tests {
         let lik = Arc::new(
             Likelihood::new(events.clone(), &data, MissingConvention::Marginalise).unwrap(),
         );
-        let start = Mixture::new(
-            vec![
-                Sequence::random(&events, &mut rng),
-                Sequence::random(&events, &mut rng),
-            ],
-            vec![0.5, 0.5],
-        )
-        .unwrap();
+        let start = sustain_testkit::random_mixture(&events, &[0.5, 0.5], &mut rng);
         (lik, start)
     }
 
@@ -477,13 +474,7 @@ mod tests {
     #[test]
     fn independent_of_companions_and_scheduling() {
         let (lik, start) = problem();
-        let s = LockstepSettings {
-            mode: ProposalMode::Exact,
-            steps: StepSizes::initial(2, lik.events().n_events()),
-            n_iterations: 200,
-            seed: 5,
-            threads: 1,
-        };
+        let s = exact(&lik, 200, 5, 1);
         let all = run_lockstep(
             &mut SerialEvaluator::new(Arc::clone(&lik)),
             &start,
@@ -520,13 +511,7 @@ mod tests {
     fn independent_of_drawing_threads() {
         let (lik, start) = problem();
         let run = |threads| {
-            let s = LockstepSettings {
-                mode: ProposalMode::Exact,
-                steps: StepSizes::initial(2, lik.events().n_events()),
-                n_iterations: 60,
-                seed: 9,
-                threads,
-            };
+            let s = exact(&lik, 60, 9, threads);
             run_lockstep(
                 &mut SerialEvaluator::new(Arc::clone(&lik)),
                 &start,
@@ -554,13 +539,7 @@ mod tests {
     fn evaluator_errors_end_the_run() {
         let (lik, start) = problem();
         for threads in [1, 2] {
-            let s = LockstepSettings {
-                mode: ProposalMode::Exact,
-                steps: StepSizes::initial(2, lik.events().n_events()),
-                n_iterations: 50,
-                seed: 1,
-                threads,
-            };
+            let s = exact(&lik, 50, 1, threads);
             let mut left = 6;
             let mut ev = Scoring(
                 SerialEvaluator::new(Arc::clone(&lik)),

@@ -6,20 +6,14 @@
 use rand::SeedableRng;
 use std::sync::Arc;
 use sustain_model::kernels::Isa;
-use sustain_model::{
-    workloads, Dataset, IncrementalLikelihood, Likelihood, MissingConvention, Screening,
-};
+use sustain_model::simulate::Cohort;
+use sustain_model::{Dataset, IncrementalLikelihood, Likelihood, MissingConvention, Screening};
 use sustain_sampler::{run_chain, ProposalMode, StepSizes};
+use sustain_testkit::uniform_cohort;
 
 /// Runs the same chain with and without the screen; `min_rejected`: how many
 /// proposals the screen must have rejected itself (on CPUs that have it).
-fn check(
-    data: &Dataset,
-    w: &workloads::Workload,
-    mode: ProposalMode,
-    label: &str,
-    min_rejected: u64,
-) {
+fn check(data: &Dataset, w: &Cohort, mode: ProposalMode, label: &str, min_rejected: u64) {
     let base = Likelihood::new(w.events.clone(), data, MissingConvention::Marginalise).unwrap();
     // Both kernels of the screen, where this CPU has them.
     for isa in [Isa::Avx512, Isa::Avx2] {
@@ -35,13 +29,7 @@ fn check(
     }
 }
 
-fn check_on(
-    lik: Arc<Likelihood>,
-    w: &workloads::Workload,
-    mode: ProposalMode,
-    label: &str,
-    min_rejected: u64,
-) {
+fn check_on(lik: Arc<Likelihood>, w: &Cohort, mode: ProposalMode, label: &str, min_rejected: u64) {
     let steps = StepSizes::initial(w.truth.n_subtypes(), w.events.n_events());
     let run = |screen: Screening| {
         let mut inc = IncrementalLikelihood::new(Arc::clone(&lik), &w.truth);
@@ -77,7 +65,7 @@ fn check_on(
 
 #[test]
 fn screened_chain_gives_the_exact_chain() {
-    let w = workloads::cohort(400, 8, &[0.5, 0.3, 0.2], 21);
+    let w = uniform_cohort(400, 8, &[0.5, 0.3, 0.2], 21);
     check(&w.data, &w, ProposalMode::Exact, "ordinary data", 1000);
     check(
         &w.data,
@@ -102,6 +90,6 @@ fn screened_chain_gives_the_exact_chain() {
         1000,
     );
     // One subtype: most proposals accepted.
-    let w1 = workloads::cohort(150, 5, &[1.0], 22);
+    let w1 = uniform_cohort(150, 5, &[1.0], 22);
     check(&w1.data, &w1, ProposalMode::Exact, "one subtype", 500);
 }

@@ -147,7 +147,8 @@ impl Engine {
                 let mut evaluator = self.evaluator(model)?;
                 let mut out = Vec::with_capacity(n);
                 for start in (0..n).step_by(TEST_BATCH) {
-                    let batch: Vec<Mixture> = (start..(start + TEST_BATCH).min(n)).map(&mixture).collect();
+                    let batch: Vec<Mixture> =
+                        (start..(start + TEST_BATCH).min(n)).map(&mixture).collect();
                     out.extend(evaluator.log_p_subjects_batch(&batch)?);
                 }
                 Ok(out)

@@ -10,21 +10,40 @@ use crate::Error;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use sustain_model::{EventSet, Mixture, Sequence};
+use sustain_model::{EventOrder, Mixture, Sequence};
 
 /// SHA-256 over the data (bit patterns), the model and every result-changing setting.
 pub fn fingerprint(input: &FitInput, config: &FitConfig) -> String {
+    fingerprint_of(&identity(input), config)
+}
+
+/// What a z-score fit's fingerprint hashes of its data and model: the data's bit
+/// patterns, then the biomarker names, `z_vals` and `z_max`.
+pub fn identity(input: &FitInput) -> Vec<u8> {
+    let mut bytes: Vec<u8> = input
+        .data
+        .values()
+        .iter()
+        .flat_map(|v| v.to_bits().to_le_bytes())
+        .collect();
+    bytes.extend(
+        format!(
+            "{:?}{:?}{:?}",
+            input.biomarkers,
+            input.events.z_vals(),
+            input.events.z_max_all()
+        )
+        .bytes(),
+    );
+    bytes
+}
+
+/// SHA-256 over a model's identity bytes ([`identity`] for z-scores) and every
+/// result-changing setting.
+pub fn fingerprint_of(identity: &[u8], config: &FitConfig) -> String {
     let mut h = Sha256::new();
     h.update(format!("sustain-fit v{}\n", crate::results::SCHEMA_VERSION));
-    for v in input.data.values().iter() {
-        h.update(v.to_bits().to_le_bytes());
-    }
-    h.update(format!(
-        "{:?}{:?}{:?}",
-        input.biomarkers,
-        input.events.z_vals(),
-        input.events.z_max_all()
-    ));
+    h.update(identity);
     h.update(serde_json::to_string(config).unwrap_or_default());
     format!("{:x}", h.finalize())
 }
@@ -67,7 +86,7 @@ impl SavedEmOptimum {
         }
     }
     /// The optimum, validated against `events`; refused if made from other inputs.
-    fn fit(self, path: &Path, fingerprint: &str, events: &EventSet) -> Result<MlFit, Error> {
+    fn fit(self, path: &Path, fingerprint: &str, events: &EventOrder) -> Result<MlFit, Error> {
         check_fingerprint(path, &self.fingerprint, fingerprint)?;
         // An edited or damaged file: the message names it.
         let damaged =
@@ -167,7 +186,7 @@ impl Checkpoints {
         &self,
         k: usize,
         fingerprint: &str,
-        events: &EventSet,
+        events: &EventOrder,
     ) -> Result<Option<(MlFit, f64)>, Error> {
         let path = self.em_path(k);
         let Some(saved) = read_json::<SavedEm>(&path)? else {
@@ -183,7 +202,7 @@ impl Checkpoints {
         &self,
         k: usize,
         fingerprint: &str,
-        events: &EventSet,
+        events: &EventOrder,
     ) -> Result<Option<(SubtypeModel, MlFit)>, Error> {
         let path = self.path(k);
         let Some(saved) = read_json::<Saved>(&path)? else {

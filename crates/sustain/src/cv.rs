@@ -192,7 +192,6 @@ fn fold_inputs(
     ))
 }
 
-
 /// Test-set evaluation of one model on `engine` (`lik`: the test subjects): the mean
 /// over (thinned, spec section 7) samples of the total log-likelihood, and per
 /// subject `log(mean over samples of p(x_m))`. A batch engine (the GPU) evaluates

@@ -148,7 +148,6 @@ pub fn em<M: SustainModel, R: Rng + ?Sized>(
     Ok(current)
 }
 
-
 /// Runs `n` independent jobs in parallel on CPU threads; results in job order; as
 /// many at once as the engine takes ([`Engine::em_jobs_at_once`]).
 fn parallel_jobs<T: Send>(

@@ -6,11 +6,11 @@ use crate::backend::{self, Engine};
 use crate::checkpoint::{self, Checkpoints};
 use crate::config::FitConfig;
 use crate::em::{self, MlFit};
-use crate::results::{EventInfo, FitResult, SubtypeModel, Timing, SCHEMA_VERSION};
+use crate::results::{EventInfo, FitResult, ModelDescriptor, SubtypeModel, Timing, SCHEMA_VERSION};
 use crate::Error;
 use std::sync::Arc;
 use std::time::Instant;
-use sustain_core::SustainModel;
+use sustain_core::{StageModel, SustainModel};
 use sustain_cpu::{run_chains, ChainSettings, ShardedIncremental};
 use sustain_model::{Dataset, EventSet, Likelihood, Mixture};
 use sustain_sampler::progress::ChainProgress;
@@ -20,20 +20,33 @@ use sustain_sampler::{merge, tune_steps, ChainRun};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
     /// E-M for a subtype count started.
-    EmStarted { n_subtypes: usize },
+    EmStarted {
+        /// Subtype count.
+        n_subtypes: usize,
+    },
     /// MCMC for a subtype count started (`chains` chains of `iterations`).
     McmcStarted {
+        /// Subtype count.
         n_subtypes: usize,
+        /// Number of chains.
         chains: usize,
+        /// Iterations per chain.
         iterations: usize,
     },
     /// A subtype count finished (or was loaded from a checkpoint).
-    ModelDone { n_subtypes: usize, resumed: bool },
+    ModelDone {
+        /// Subtype count.
+        n_subtypes: usize,
+        /// Whether it was loaded from a checkpoint.
+        resumed: bool,
+    },
     /// E-M for a subtype count is running; slot 0 counts finished E-M jobs (start
     /// points and splits; the total is not known in advance, the counter is closed
     /// when E-M ends).
     EmJobs {
+        /// Subtype count.
         n_subtypes: usize,
+        /// The counters (read them from any thread).
         progress: Arc<ChainProgress>,
     },
     /// One line the user should see, e.g. that the GPU backend is unavailable and
@@ -42,7 +55,9 @@ pub enum Progress {
     /// Chains are running; their counters advance as they go (read them from any
     /// thread, e.g. to draw progress bars).
     Chains {
+        /// Subtype count.
         n_subtypes: usize,
+        /// The counters (read them from any thread).
         progress: Arc<ChainProgress>,
     },
 }
@@ -55,6 +70,22 @@ pub struct FitInput<'a> {
     pub biomarkers: &'a [String],
     /// The data.
     pub data: &'a Dataset,
+}
+
+/// A prepared model of any family, with what results and checkpoints record of it.
+pub struct ModelInput<'a, M: SustainModel> {
+    /// The model on its data.
+    pub model: Arc<M>,
+    /// Biomarker names (one per biomarker).
+    pub biomarkers: &'a [String],
+    /// The family and its parameters, as results.json records them.
+    pub descriptor: ModelDescriptor,
+    /// Each event as results.json lists it.
+    pub events: Vec<EventInfo>,
+    /// What the fingerprint of checkpoints and results hashes of the data and the
+    /// model (the settings are added per run); [`checkpoint::identity`] for a
+    /// z-score model.
+    pub identity: Vec<u8>,
 }
 
 /// Fits models with 1..=`config.max_subtypes` subtypes. With `checkpoints`, each
@@ -151,7 +182,10 @@ pub fn fit_subtype_count_with_engine(
 }
 
 /// The likelihood of `input` after checking its biomarker names.
-fn prepared_likelihood(input: &FitInput, config: &FitConfig) -> Result<Arc<Likelihood>, Error> {
+pub(crate) fn prepared_likelihood(
+    input: &FitInput,
+    config: &FitConfig,
+) -> Result<Arc<Likelihood>, Error> {
     if input.biomarkers.len() != input.events.n_biomarkers() {
         return Err(Error::Config(format!(
             "{} biomarker names for {} biomarkers",
@@ -223,11 +257,117 @@ pub fn fit_with_engine_observed(
 ) -> Result<FitResult, Error> {
     config.validate().map_err(Error::Config)?;
     let lik = prepared_likelihood(input, config)?;
-    let run = Run {
-        input,
+    let model_input = zscore_input(input, lik);
+    fit_model_observed(
+        &model_input,
         config,
-        lik: &lik,
-        fingerprint: checkpoint::fingerprint(input, config),
+        engine,
+        checkpoints,
+        progress,
+        on_model,
+    )
+}
+
+/// The z-score model of `input` as a [`ModelInput`].
+pub(crate) fn zscore_input<'a>(
+    input: &'a FitInput,
+    lik: Arc<Likelihood>,
+) -> ModelInput<'a, Likelihood> {
+    ModelInput {
+        model: lik,
+        biomarkers: input.biomarkers,
+        descriptor: ModelDescriptor::Zscore {
+            z_vals: input.events.z_vals(),
+            z_max: input.events.z_max_all().to_vec(),
+        },
+        events: input
+            .events
+            .events()
+            .iter()
+            .map(|e| EventInfo {
+                biomarker: input.biomarkers[e.biomarker].clone(),
+                z: e.z,
+            })
+            .collect(),
+        identity: checkpoint::identity(input),
+    }
+}
+
+/// The event-based or ordinal model `model` (biomarkers `biomarkers`) as a
+/// [`ModelInput`].
+pub fn prefix_input<'a>(
+    model: &'a Arc<sustain_model::PrefixModel>,
+    biomarkers: &'a [String],
+) -> ModelInput<'a, sustain_model::PrefixModel> {
+    use sustain_model::PrefixFamily;
+    let order = model.order();
+    // Each event's value as results list it: 1 for a mixture event, the score
+    // reached for an ordinal one.
+    let (descriptor, values): (ModelDescriptor, Vec<f64>) = match model.family() {
+        PrefixFamily::EventBased => (ModelDescriptor::Mixture, vec![1.0; order.n_events()]),
+        PrefixFamily::Ordinal { score_vals } => {
+            let values = (0..order.n_events())
+                .map(|e| {
+                    // The event's score: its biomarker's (level + 1)-th nonzero score.
+                    score_vals[order.biomarker_of(e)]
+                        .iter()
+                        .copied()
+                        .filter(|v| *v != 0.0)
+                        .nth(order.level_of(e))
+                        .unwrap_or(0.0)
+                })
+                .collect();
+            (
+                ModelDescriptor::Ordinal {
+                    score_vals: score_vals.clone(),
+                },
+                values,
+            )
+        }
+    };
+    let events = (0..order.n_events())
+        .map(|e| EventInfo {
+            biomarker: biomarkers
+                .get(order.biomarker_of(e))
+                .cloned()
+                .unwrap_or_default(),
+            z: values[e],
+        })
+        .collect();
+    let mut identity = model.identity_bytes();
+    identity.extend(format!("{biomarkers:?}{descriptor:?}").bytes());
+    ModelInput {
+        model: Arc::clone(model),
+        biomarkers,
+        descriptor,
+        events,
+        identity,
+    }
+}
+
+/// Fits a model of any family ([`ModelInput`]) on a ready engine, as
+/// [`fit_with_engine_observed`] fits a z-score one: each subtype count's model goes
+/// to `on_model` as soon as it is final.
+pub fn fit_model_observed<M: SustainModel>(
+    input: &ModelInput<M>,
+    config: &FitConfig,
+    engine: &Engine,
+    checkpoints: Option<&Checkpoints>,
+    progress: &dyn Fn(Progress),
+    on_model: &dyn Fn(&SubtypeModel),
+) -> Result<FitResult, Error> {
+    config.validate().map_err(Error::Config)?;
+    if input.biomarkers.len() != input.model.order().n_biomarkers() {
+        return Err(Error::Config(format!(
+            "{} biomarker names for {} biomarkers",
+            input.biomarkers.len(),
+            input.model.order().n_biomarkers()
+        )));
+    }
+    let run = Run {
+        config,
+        lik: &input.model,
+        fingerprint: checkpoint::fingerprint_of(&input.identity, config),
         checkpoints,
         progress,
         on_model,
@@ -241,10 +381,9 @@ pub fn fit_with_engine_observed(
 }
 
 /// One fit's inputs, settings and outputs (checkpoints, progress).
-struct Run<'a> {
-    input: &'a FitInput<'a>,
+struct Run<'a, M: SustainModel> {
     config: &'a FitConfig,
-    lik: &'a Arc<Likelihood>,
+    lik: &'a Arc<M>,
     fingerprint: String,
     checkpoints: Option<&'a Checkpoints>,
     progress: &'a dyn Fn(Progress),
@@ -258,7 +397,7 @@ enum Stage {
     Chains { em_s: f64 },
 }
 
-impl Run<'_> {
+impl<M: SustainModel> Run<'_, M> {
     /// E-M of subtype count `k` from the previous optimum, unless a checkpoint holds
     /// the finished model or the E-M optimum; saves the E-M optimum.
     fn em_or_checkpoint(
@@ -267,7 +406,7 @@ impl Run<'_> {
         k: usize,
         previous: Option<&MlFit>,
     ) -> Result<(MlFit, Stage), Error> {
-        let events = self.input.events;
+        let events = self.lik.order();
         if let Some(cp) = self.checkpoints {
             if let Some((model, em_fit)) = cp.load(k, &self.fingerprint, events)? {
                 (self.progress)(Progress::ModelDone {
@@ -410,30 +549,25 @@ impl Run<'_> {
 }
 
 /// The result of a fit: the model description, the settings and the models.
-fn fit_result(
-    input: &FitInput,
+fn fit_result<M: SustainModel>(
+    input: &ModelInput<M>,
     settings: FitConfig,
     fingerprint: String,
     models: Vec<SubtypeModel>,
 ) -> FitResult {
+    // z-score fits keep z_vals and z_max at the top level too, as every reader of
+    // results.json before the model descriptor expects.
+    let (z_vals, z_max) = match &input.descriptor {
+        ModelDescriptor::Zscore { z_vals, z_max } => (z_vals.clone(), z_max.clone()),
+        _ => (Vec::new(), Vec::new()),
+    };
     FitResult {
         version: SCHEMA_VERSION,
         biomarkers: input.biomarkers.to_vec(),
-        model: Some(crate::results::ModelDescriptor::Zscore {
-            z_vals: input.events.z_vals(),
-            z_max: input.events.z_max_all().to_vec(),
-        }),
-        z_vals: input.events.z_vals(),
-        z_max: input.events.z_max_all().to_vec(),
-        events: input
-            .events
-            .events()
-            .iter()
-            .map(|e| EventInfo {
-                biomarker: input.biomarkers[e.biomarker].clone(),
-                z: e.z,
-            })
-            .collect(),
+        model: Some(input.descriptor.clone()),
+        z_vals,
+        z_max,
+        events: input.events.clone(),
         settings,
         fingerprint,
         models,
@@ -761,7 +895,11 @@ pub fn merge_chain_shards(
     let mut config = config.clone();
     config.chain_range = None;
     config.validate().map_err(Error::Config)?;
-    let lik = Likelihood::new(input.events.clone(), input.data, config.missing)?;
+    let lik = Arc::new(Likelihood::new(
+        input.events.clone(),
+        input.data,
+        config.missing,
+    )?);
     let fingerprint = checkpoint::fingerprint(input, &config);
     let mut per_k: Vec<Vec<ShardModel>> = (0..config.max_subtypes).map(|_| Vec::new()).collect();
     for shard in shards {
@@ -824,7 +962,12 @@ pub fn merge_chain_shards(
                 config.n_chains
             )));
         }
-        models.push(assemble(&lik, &em_fit, runs, &config, steps, em_s, mcmc_s));
+        models.push(assemble(&*lik, &em_fit, runs, &config, steps, em_s, mcmc_s));
     }
-    Ok(fit_result(input, config, fingerprint, models))
+    Ok(fit_result(
+        &zscore_input(input, Arc::clone(&lik)),
+        config,
+        fingerprint,
+        models,
+    ))
 }

@@ -29,7 +29,10 @@
 //! println!("2-subtype ML sequences: {:?}", result.models[1].ml_sequences);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod backend;
+pub mod builder;
 pub mod checkpoint;
 pub mod config;
 pub mod cv;
@@ -43,6 +46,7 @@ pub use sustain_sampler as sampler;
 
 /// Everything a typical user needs.
 pub mod prelude {
+    pub use crate::builder::Fit;
     pub use crate::config::{Backend, FitConfig};
     pub use crate::fit::{fit, FitInput, Progress};
     pub use crate::results::{FitResult, SubjectStage, SubtypeModel};

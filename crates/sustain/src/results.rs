@@ -78,6 +78,11 @@ pub enum ModelDescriptor {
         /// Scores of each biomarker's events (0 = no event).
         score_vals: Vec<Vec<f64>>,
     },
+    /// A family defined outside this project (through the model traits).
+    Other {
+        /// Its name.
+        name: String,
+    },
 }
 
 /// A whole fit.
@@ -110,10 +115,12 @@ impl FitResult {
     /// The model family and parameters, also for files written before
     /// [`FitResult::model`] existed (a z-score model from `z_vals` and `z_max`).
     pub fn model_descriptor(&self) -> ModelDescriptor {
-        self.model.clone().unwrap_or_else(|| ModelDescriptor::Zscore {
-            z_vals: self.z_vals.clone(),
-            z_max: self.z_max.clone(),
-        })
+        self.model
+            .clone()
+            .unwrap_or_else(|| ModelDescriptor::Zscore {
+                z_vals: self.z_vals.clone(),
+                z_max: self.z_max.clone(),
+            })
     }
 }
 

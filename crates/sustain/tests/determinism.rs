@@ -3,8 +3,8 @@
 //! subtype count overlap E-M of the next when there is more than one thread, and
 //! chains run on threads; none of it may change a number.
 
-use rand::SeedableRng;
 use sustain::prelude::*;
+use sustain_testkit::{self as testkit, spec};
 
 fn cohort(n_subjects: usize) -> (EventSet, Dataset, Vec<String>) {
     let events = EventSet::new(
@@ -17,19 +17,9 @@ fn cohort(n_subjects: usize) -> (EventSet, Dataset, Vec<String>) {
         &[4.0, 3.5, 3.0, 5.0],
     )
     .unwrap();
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
-    let seqs = (0..3)
-        .map(|_| Sequence::random(&events, &mut rng))
-        .collect();
-    let truth = Mixture::new(seqs, vec![0.5, 0.3, 0.2]).unwrap();
-    let spec = SimulationSpec {
-        n_subjects,
-        control_fraction: 0.1,
-        missing_fraction: 0.1,
-    };
-    let data = simulate(&events, &truth, &spec, 8).unwrap().data;
+    let w = testkit::cohort(events, &[0.5, 0.3, 0.2], 7, &spec(n_subjects, 0.1, 0.1), 8);
     let names = (0..4).map(|b| format!("b{b}")).collect();
-    (events, data, names)
+    (w.events, w.data, names)
 }
 
 fn run(threads: usize) -> FitResult {

@@ -1,10 +1,10 @@
 //! One subtype count of a fold, run alone, equals that count of the whole fold, and
 //! the parts of a fold assemble into exactly the fold's result.
 
-use rand::SeedableRng;
 use sustain::cv::{assemble_fold, make_folds, run_fold, run_fold_part, FoldPart};
 use sustain::fit::fit_subtype_count;
 use sustain::prelude::*;
+use sustain_testkit::{cohort, spec};
 
 struct Case {
     events: EventSet,
@@ -13,23 +13,19 @@ struct Case {
     config: FitConfig,
 }
 
+impl Case {
+    fn input(&self) -> FitInput<'_> {
+        FitInput {
+            events: &self.events,
+            biomarkers: &self.names,
+            data: &self.data,
+        }
+    }
+}
+
 fn case() -> Case {
     let events = EventSet::uniform(4, &[1.0, 2.0], 4.0).unwrap();
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
-    let truth = Mixture::new(
-        vec![
-            Sequence::random(&events, &mut rng),
-            Sequence::random(&events, &mut rng),
-        ],
-        vec![0.6, 0.4],
-    )
-    .unwrap();
-    let spec = SimulationSpec {
-        n_subjects: 120,
-        control_fraction: 0.1,
-        missing_fraction: 0.1,
-    };
-    let sim = simulate(&events, &truth, &spec, 5).unwrap();
+    let w = cohort(events, &[0.6, 0.4], 7, &spec(120, 0.1, 0.1), 5);
     let config = FitConfig {
         n_startpoints: 2,
         max_subtypes: 3,
@@ -43,8 +39,8 @@ fn case() -> Case {
     };
     Case {
         names: (0..4).map(|b| format!("b{b}")).collect(),
-        events,
-        data: sim.data,
+        events: w.events,
+        data: w.data,
         config,
     }
 }
@@ -52,11 +48,7 @@ fn case() -> Case {
 #[test]
 fn subtype_count_alone_equals_the_whole_fit() {
     let c = case();
-    let input = FitInput {
-        events: &c.events,
-        biomarkers: &c.names,
-        data: &c.data,
-    };
+    let input = c.input();
     let whole = fit(&input, &c.config, None, &|_| {}).unwrap();
     for k in [1, 3] {
         let alone = fit_subtype_count(&input, &c.config, k, &|_| {}).unwrap();
@@ -77,11 +69,7 @@ fn subtype_count_alone_equals_the_whole_fit() {
 #[test]
 fn fold_parts_assemble_into_the_fold() {
     let c = case();
-    let input = FitInput {
-        events: &c.events,
-        biomarkers: &c.names,
-        data: &c.data,
-    };
+    let input = c.input();
     let folds = make_folds(c.data.n_subjects(), 3, None, c.config.seed).unwrap();
     let whole = run_fold(&input, &c.config, &folds, 1, "fp", &|_| {}).unwrap();
     // Parts in any order.

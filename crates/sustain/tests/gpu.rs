@@ -7,7 +7,6 @@
 //! `cargo test --workspace` without the `gpu` feature. It skips with a NOTICE only
 //! when no adapter at all can be created (or sim42 is absent).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use sustain::backend::{BoxedEvaluator, Engine};
 use sustain::config::Backend;
@@ -17,69 +16,31 @@ use sustain::prelude::*;
 use sustain::sampler::lockstep::{run_lockstep, LockstepSettings};
 use sustain::sampler::StepSizes;
 use sustain_gpu::{GpuContext, GpuError, GpuEvaluator};
+use sustain_testkit::{self as testkit, Sim42};
 
-struct Sim42 {
-    events: EventSet,
-    names: Vec<String>,
-    data: Dataset,
+/// The whole cohort prepared under the marginalising convention.
+fn likelihood(sim: &Sim42) -> Arc<Likelihood> {
+    Arc::new(
+        Likelihood::new(
+            sim.events.clone(),
+            &sim.data,
+            MissingConvention::Marginalise,
+        )
+        .unwrap(),
+    )
 }
 
-impl Sim42 {
-    /// The whole cohort prepared under the marginalising convention.
-    fn likelihood(&self) -> Arc<Likelihood> {
-        Arc::new(
-            Likelihood::new(
-                self.events.clone(),
-                &self.data,
-                MissingConvention::Marginalise,
-            )
-            .unwrap(),
-        )
-    }
-
-    /// The whole cohort as fit input.
-    fn input(&self) -> FitInput<'_> {
-        FitInput {
-            events: &self.events,
-            biomarkers: &self.names,
-            data: &self.data,
-        }
+/// The whole cohort as fit input.
+fn input(sim: &Sim42) -> FitInput<'_> {
+    FitInput {
+        events: &sim.events,
+        biomarkers: &sim.names,
+        data: &sim.data,
     }
 }
 
 fn sim42() -> Option<Sim42> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sim42");
-    if !dir.join("data.csv").exists() || !dir.join("model.json").exists() {
-        eprintln!("NOTICE: ../shared/data/sim42 not found; GPU fit test skipped");
-        return None;
-    }
-    let model: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).unwrap()).unwrap();
-    let z_vals: Vec<Vec<f64>> = serde_json::from_value(model["z_vals"].clone()).unwrap();
-    let z_max: Vec<f64> = serde_json::from_value(model["z_max"].clone()).unwrap();
-    let names: Vec<String> = serde_json::from_value(model["biomarkers"].clone()).unwrap();
-    let events = EventSet::new(&z_vals, &z_max).unwrap();
-    let mut rdr = csv::Reader::from_path(dir.join("data.csv")).unwrap();
-    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
-    let cols: Vec<usize> = names
-        .iter()
-        .map(|n| header.iter().position(|h| h == n).unwrap())
-        .collect();
-    let rows: Vec<Vec<f64>> = rdr
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            cols.iter()
-                .map(|&c| r[c].parse().unwrap_or(f64::NAN))
-                .collect()
-        })
-        .collect();
-    let data = Dataset::from_rows(&rows).unwrap();
-    Some(Sim42 {
-        events,
-        names,
-        data,
-    })
+    testkit::sim42("GPU fit test")
 }
 
 fn gpu_engine() -> Option<Engine> {
@@ -125,7 +86,7 @@ fn config(backend: Backend) -> FitConfig {
 fn gpu_fit_gives_the_cpu_ml_sequences_on_sim42() {
     let Some(sim) = sim42() else { return };
     let Some(engine) = gpu_engine() else { return };
-    let input = sim.input();
+    let input = input(&sim);
     let t0 = std::time::Instant::now();
     let cpu = fit(&input, &config(Backend::Cpu), None, &|_| {}).unwrap();
     let cpu_s = t0.elapsed().as_secs_f64();
@@ -171,16 +132,9 @@ fn gpu_fit_gives_the_cpu_ml_sequences_on_sim42() {
 #[test]
 fn serial_lockstep_equals_run_chains_on_sim42() {
     let Some(sim) = sim42() else { return };
-    let lik = sim.likelihood();
+    let lik = likelihood(&sim);
     let mut rng = <rand_pcg::Pcg64 as rand::SeedableRng>::seed_from_u64(9);
-    let start = Mixture::new(
-        vec![
-            Sequence::random(&sim.events, &mut rng),
-            Sequence::random(&sim.events, &mut rng),
-        ],
-        vec![0.5, 0.5],
-    )
-    .unwrap();
+    let start = sustain_testkit::random_mixture(&sim.events, &[0.5, 0.5], &mut rng);
     let steps = StepSizes::initial(2, sim.events.n_events());
     let settings = sustain_cpu::ChainSettings {
         mode: ProposalMode::Exact,
@@ -263,9 +217,9 @@ fn gpu_test_set_evaluation_agrees_with_the_cpu_on_sim42() {
 fn gpu_staging_agrees_with_the_cpu_on_sim42() {
     let Some(sim) = sim42() else { return };
     let Some(engine) = gpu_engine() else { return };
-    let input = sim.input();
+    let input = input(&sim);
     let fitted = fit(&input, &config(Backend::Cpu), None, &|_| {}).unwrap();
-    let lik = sim.likelihood();
+    let lik = likelihood(&sim);
     let ids: Vec<String> = (1..=sim.data.n_subjects()).map(|i| i.to_string()).collect();
     for model in &fitted.models {
         let cpu = sustain::stage::stage_subjects(&lik, model, &ids, 200, 2);

@@ -1,37 +1,9 @@
 //! The whole algorithm on `../shared/data/sim42` with the reference's settings,
 //! compared with the reference's fit and with the ground truth.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use sustain::prelude::*;
-
-fn sim42() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sim42");
-    if dir.join("data.csv").exists() {
-        Some(dir)
-    } else {
-        eprintln!("NOTICE: ../shared/data/sim42 not found; sim42 tests skipped");
-        None
-    }
-}
-
-fn read_rows(path: &PathBuf) -> Vec<Vec<f64>> {
-    let mut rdr = csv::Reader::from_path(path).unwrap();
-    rdr.records()
-        .map(|r| {
-            r.unwrap()
-                .iter()
-                .map(|c| {
-                    if c.is_empty() {
-                        f64::NAN
-                    } else {
-                        c.parse().unwrap()
-                    }
-                })
-                .collect()
-        })
-        .collect()
-}
+use sustain_testkit::{self as testkit, read_rows, Sim42};
 
 /// Best agreement of two labelings over relabellings of `b`.
 fn best_agreement(a: &[usize], b: &[usize], k: usize) -> f64 {
@@ -76,14 +48,15 @@ fn kendall_tau(a: &[usize], b: &[usize]) -> f64 {
 
 #[test]
 fn sim42_matches_reference_and_recovers_truth() {
-    let Some(dir) = sim42() else { return };
-    let model: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).unwrap()).unwrap();
-    let z_vals: Vec<Vec<f64>> = serde_json::from_value(model["z_vals"].clone()).unwrap();
-    let z_max: Vec<f64> = serde_json::from_value(model["z_max"].clone()).unwrap();
-    let names: Vec<String> = serde_json::from_value(model["biomarkers"].clone()).unwrap();
-    let events = EventSet::new(&z_vals, &z_max).unwrap();
-    let data = Dataset::from_rows(&read_rows(&dir.join("data.csv"))).unwrap();
+    let Some(Sim42 {
+        dir,
+        events,
+        names,
+        data,
+    }) = testkit::sim42("sim42 tests")
+    else {
+        return;
+    };
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("pysustain_summary.json")).unwrap())
             .unwrap();

@@ -12,8 +12,7 @@ use sustain::em::{fit_one_subtype, fit_split, MlFit};
 use sustain::fit::uncertainty;
 use sustain::stage::stage_subjects;
 use sustain_core::{
-    BatchEvaluator, ChainEvaluator, EventOrder, Mixture, ModelError, Sequence, StageModel,
-    SustainModel,
+    ChainEvaluator, EventOrder, Mixture, ModelError, Sequence, StageModel, SustainModel,
 };
 
 /// `log p(x_m | k, S) = sum_{j < k} log_factor[m][S_j] - ln(N + 1)`.
@@ -219,4 +218,45 @@ fn em_chains_and_staging_run_on_a_model_written_outside_the_crates() {
     // Mean over samples of the total <= total of the per-subject log means (Jensen).
     assert!(ll.is_finite());
     assert!(per.iter().sum::<f64>() >= ll - 1e-9);
+}
+
+/// The whole fit (E-M, chains, merge, diagnostics) of the toy model through the
+/// builder, as any family gets it.
+#[test]
+fn the_fit_builder_fits_a_model_written_outside_the_crates() {
+    use sustain::builder::Fit;
+    use sustain::fit::ModelInput;
+    use sustain::results::{EventInfo, ModelDescriptor};
+    let truth = truth();
+    let (toy, _) = simulate(&truth, 120, 5);
+    let toy = Arc::new(toy);
+    let names: Vec<String> = (0..6).map(|b| format!("b{b}")).collect();
+    let input = ModelInput {
+        model: Arc::clone(&toy),
+        biomarkers: &names,
+        descriptor: ModelDescriptor::Other { name: "toy".into() },
+        events: names
+            .iter()
+            .map(|n| EventInfo {
+                biomarker: n.clone(),
+                z: 1.0,
+            })
+            .collect(),
+        identity: b"toy".to_vec(),
+    };
+    let seen = std::sync::Mutex::new(Vec::new());
+    let on_model = |m: &sustain::results::SubtypeModel| seen.lock().unwrap().push(m.n_subtypes);
+    let result = Fit::new(input, config()).on_model(&on_model).run().unwrap();
+    assert_eq!(result.models.len(), 2);
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort_unstable();
+    assert_eq!(seen, vec![1, 2]);
+    assert_eq!(
+        result.model,
+        Some(ModelDescriptor::Other { name: "toy".into() })
+    );
+    // E-M finds both planted orders.
+    for t in truth.sequences() {
+        assert!(result.models[1].em_sequences.contains(&t.order()));
+    }
 }

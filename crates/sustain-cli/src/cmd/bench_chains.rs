@@ -1,6 +1,6 @@
 //! `sustain bench-chains`: the chain-scaling benchmark of issue 3.
 //!
-//! Workload W1 (`sustain_model::workloads::w1`, the cohort of the benches): 1000
+//! Workload W1 (the cohort of the benches, `sustain_testkit::w1`): 1000
 //! subjects, 10 biomarkers x thresholds z = 1, 2, 3 (30 events, z_max 5), 3 subtypes
 //! with fractions 0.5/0.3/0.2, 10% missing values, simulated from fixed seeds. Chains start at the true mixture
 //! with step sizes tuned by `sustain_sampler::tune_steps` (2 passes).
@@ -24,7 +24,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
-use sustain::model::{IncrementalLikelihood, Likelihood, MissingConvention, Mixture};
+use sustain::model::simulate::{random_cohort, Cohort, SimulationSpec};
+use sustain::model::{EventSet, IncrementalLikelihood, Likelihood, MissingConvention, Mixture};
 use sustain::sampler::{merge, tune_steps, ProposalMode};
 use sustain_cpu::{run_chains, ChainSettings};
 
@@ -105,9 +106,24 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// W1 (`sustain_model::workloads::w1`) and its true mixture.
+/// W1: the simulated cohort of `sustain_testkit::w1` (the test-support crate is a
+/// dev-dependency only, so the command draws it here; a test below keeps the two
+/// equal).
+fn w1_cohort() -> Result<Cohort, CliError> {
+    let events = EventSet::uniform(10, &[1.0, 2.0, 3.0], 5.0)
+        .map_err(|e| CliError::new(format!("bench workload: {e}")))?;
+    let spec = SimulationSpec {
+        n_subjects: 1000,
+        control_fraction: 0.0,
+        missing_fraction: 0.1,
+    };
+    random_cohort(events, &[0.5, 0.3, 0.2], 1, &spec, 2)
+        .map_err(|e| CliError::new(format!("bench workload: {e}")))
+}
+
+/// W1's likelihood and its true mixture.
 fn w1() -> Result<(Arc<Likelihood>, Mixture), CliError> {
-    let w = sustain::model::workloads::w1();
+    let w = w1_cohort()?;
     let lik = Likelihood::new(w.events, &w.data, MissingConvention::Marginalise)
         .map_err(|e| CliError::new(format!("bench workload: {e}")))?;
     Ok((Arc::new(lik), w.truth))
@@ -247,4 +263,24 @@ fn table(r: &Report) -> String {
          merged chains after 10% burn-in.\n",
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    /// The command's W1 is the test-support crate's, to the bit.
+    #[test]
+    fn w1_is_the_benches_w1() {
+        let ours = super::w1_cohort().unwrap();
+        let theirs = sustain_testkit::w1();
+        assert_eq!(ours.events, theirs.events);
+        assert_eq!(ours.truth, theirs.truth);
+        let bits = |w: &sustain::model::simulate::Cohort| {
+            w.data
+                .values()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&ours), bits(&theirs));
+    }
 }

@@ -127,7 +127,11 @@ pub fn resolve_folds(
             };
             CliError::new(format!(
                 "{}: column {name}: {why}",
-                args.input.data.display()
+                args.input
+                    .data
+                    .as_deref()
+                    .unwrap_or(Path::new("--data"))
+                    .display()
             ))
         })?;
         if let Some(k) = args.folds {

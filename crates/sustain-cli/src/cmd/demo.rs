@@ -9,8 +9,84 @@ use crate::error::CliError;
 use crate::folder_lock::{FolderLock, FOLDER_LOCK};
 use crate::io;
 
-static DATA: &str = include_str!("../../../../examples/data/small/data.csv");
-static MODEL: &str = include_str!("../../../../examples/data/small/model.json");
+/// A bundled example: its files (name, contents; the first is the one an earlier
+/// demo is recognised by), its model file and its data file, if any.
+struct Example {
+    files: &'static [(&'static str, &'static str)],
+    model: &'static str,
+    data: Option<&'static str>,
+    subtypes: usize,
+    what: &'static str,
+}
+
+/// `examples/data/small`: z-scores.
+const ZSCORE: Example = Example {
+    files: &[
+        (
+            "data.csv",
+            include_str!("../../../../examples/data/small/data.csv"),
+        ),
+        (
+            "model.json",
+            include_str!("../../../../examples/data/small/model.json"),
+        ),
+    ],
+    model: "model.json",
+    data: Some("data.csv"),
+    subtypes: 2,
+    what: "200 simulated subjects' z-scores of 4 biomarkers",
+};
+
+/// `examples/data/mixture`: event-based.
+const MIXTURE: Example = Example {
+    files: &[
+        (
+            "p_yes.csv",
+            include_str!("../../../../examples/data/mixture/p_yes.csv"),
+        ),
+        (
+            "p_no.csv",
+            include_str!("../../../../examples/data/mixture/p_no.csv"),
+        ),
+        (
+            "model.json",
+            include_str!("../../../../examples/data/mixture/model.json"),
+        ),
+    ],
+    model: "model.json",
+    data: None,
+    subtypes: 3,
+    what: "300 simulated subjects' event likelihoods of 8 biomarkers (event-based model)",
+};
+
+/// `examples/data/ordinal`: scores 0-3.
+const ORDINAL: Example = Example {
+    files: &[
+        (
+            "scores.csv",
+            include_str!("../../../../examples/data/ordinal/scores.csv"),
+        ),
+        (
+            "model.json",
+            include_str!("../../../../examples/data/ordinal/model.json"),
+        ),
+    ],
+    model: "model.json",
+    data: Some("scores.csv"),
+    subtypes: 3,
+    what: "300 simulated subjects' scores (0-3) of 5 biomarkers (ordinal model)",
+};
+
+/// Which bundled example the demo fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoModel {
+    /// z-scores (examples/data/small).
+    Zscore,
+    /// Event-based likelihoods (examples/data/mixture).
+    Mixture,
+    /// Ordinal scores (examples/data/ordinal).
+    Ordinal,
+}
 
 /// Arguments of `sustain demo`.
 #[derive(Debug, Clone, clap::Args)]
@@ -24,6 +100,10 @@ pub struct DemoArgs {
     /// No progress lines on stderr [default: off].
     #[arg(long)]
     pub quiet: bool,
+
+    /// Which model family's bundled example to fit.
+    #[arg(long, value_enum, default_value_t = DemoModel::Zscore)]
+    pub model: DemoModel,
 
     /// Write DIR/input/data.csv and model.json even when they hold other files
     /// (not the bundled example's), and replace a fit in DIR [default: off].
@@ -56,28 +136,36 @@ fn clear_earlier_demo(out: &std::path::Path) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Runs `sustain demo`: 200 simulated subjects, 4 biomarkers; 1 and 2 subtypes, 5
-/// start points, 2 chains of 5000 iterations after 3 x 2000 tuning iterations.
+/// Runs `sustain demo`: the bundled example of `--model` (z-scores: 200 simulated
+/// subjects, 4 biomarkers, 1 and 2 subtypes; mixture and ordinal: 300 subjects, 1 to
+/// 3 subtypes), 5 start points, 2 chains of 5000 iterations after 3 x 2000 tuning
+/// iterations.
 pub fn run(args: &DemoArgs) -> Result<(), CliError> {
+    let example = match args.model {
+        DemoModel::Zscore => &ZSCORE,
+        DemoModel::Mixture => &MIXTURE,
+        DemoModel::Ordinal => &ORDINAL,
+    };
     let input_dir = args.out.join("input");
-    let data = input_dir.join("data.csv");
-    let model = input_dir.join("model.json");
+    let path = |name: &str| input_dir.join(name);
     // The inputs are written over only where they are the bundled example's.
-    for (path, bundled) in [(&data, DATA), (&model, MODEL)] {
+    for (name, bundled) in example.files {
+        let p = path(name);
         let foreign =
-            path.exists() && std::fs::read(path).map_or(true, |bytes| bytes != bundled.as_bytes());
+            p.exists() && std::fs::read(&p).map_or(true, |bytes| bytes != bundled.as_bytes());
         if foreign && !args.force {
             return Err(CliError::new(format!(
                 "{} exists and is not the demo's; choose another --out, or pass --force to replace it",
-                path.display()
+                p.display()
             )));
         }
     }
+    let (first, first_text) = example.files[0];
     create_dir(&args.out)?;
     let lock = FolderLock::take(&args.out, FOLDER_LOCK)?;
     // A folder of an earlier demo (its input/data.csv is the bundled data) is
     // refitted from scratch; any other folder holding a fit is refused.
-    if std::fs::read(&data).is_ok_and(|bytes| bytes == DATA.as_bytes()) {
+    if std::fs::read(path(first)).is_ok_and(|bytes| bytes == first_text.as_bytes()) {
         clear_earlier_demo(&args.out)?;
     } else if args.out.join("results.json").exists()
         || std::fs::read_dir(args.out.join("checkpoints")).is_ok_and(|mut d| d.next().is_some())
@@ -91,8 +179,11 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         crate::overwrite::clear_fit_outputs(&args.out)?;
     }
     create_dir(&input_dir)?;
-    io::write_atomic(&data, DATA.as_bytes())?;
-    io::write_atomic(&model, MODEL.as_bytes())?;
+    for (name, text) in example.files {
+        io::write_atomic(&path(name), text.as_bytes())?;
+    }
+    let model = path(example.model);
+    let data = example.data.map(path);
     let fit_args = FitArgs {
         input: FitData {
             data: data.clone(),
@@ -103,7 +194,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             missing: Missing::Marginalise,
         },
         settings: FitSettings {
-            subtypes: 2,
+            subtypes: example.subtypes,
             startpoints: 5,
             iterations: 5000,
             chains: 2,
@@ -123,16 +214,20 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     };
     fit::run_locked(&fit_args, Some(lock))?;
     let out = args.out.display();
+    let k = example.subtypes;
+    let data_arg = data
+        .as_ref()
+        .map(|d| format!("--data {} ", d.display()))
+        .unwrap_or_default();
     io::write_stdout(&format!(
-        "\nThe demo fitted {} with {}.\n\
-         Look at {out}/pvd_k2.png (the two subtypes' event sequences), \
-         {out}/trace_k2.png (MCMC convergence), {out}/subjects_k2.csv (each subject's \
+        "\nThe demo fitted {}, in {}.\n\
+         Look at {out}/pvd_k{k}.png (the subtypes' event sequences), \
+         {out}/trace_k{k}.png (MCMC convergence), {out}/subjects_k{k}.csv (each subject's \
          subtype and stage) and {out}/results.json (everything).\n\
-         The same fit from the command line:\n  sustain fit --data {} --model {} --id-column id \
-         --subtypes 2 --startpoints 5 --iterations 5000 --chains 2 --tuning-iterations 2000 --out DIR\n",
-        data.display(),
+         The same fit from the command line:\n  sustain fit {data_arg}--model {} --id-column id \
+         --subtypes {k} --startpoints 5 --iterations 5000 --chains 2 --tuning-iterations 2000 --out DIR\n",
+        example.what,
+        input_dir.display(),
         model.display(),
-        data.display(),
-        model.display()
     ))
 }

@@ -12,13 +12,14 @@ use sustain::backend::Engine;
 use sustain::checkpoint::Checkpoints;
 use sustain::config::FitConfig;
 use sustain::fit::{fit_with_engine_observed, FitInput, Progress};
-use sustain::model::{EventSet, Likelihood};
+use sustain::model::{EventOrder, EventSet, Likelihood};
 use sustain::results::{FitResult, SubjectStage, SubtypeModel};
 use sustain::sampler::ProposalMode;
 
 use crate::backend::Backend;
 use crate::cmd::Missing;
 use crate::error::CliError;
+use crate::families::{self, Family};
 use crate::folder_lock::{remove_dead_temps, FolderLock, FOLDER_LOCK};
 use crate::io::{self, DataColumns, DataTable};
 use crate::plot::{draw_pvd, draw_traces, PvdInput, PvdPanel};
@@ -48,11 +49,12 @@ impl Proposal {
 #[derive(Debug, Clone, clap::Args)]
 pub struct FitData {
     /// Data CSV with a header row: one row per subject, one column per biomarker
-    /// (z-scores, larger = more abnormal). With --model, the columns are taken by the
-    /// model's biomarker names and other columns are ignored. Empty cells, NA, NaN
-    /// and nan are missing values.
+    /// (z-scores, larger = more abnormal; raw scores for an ordinal model with
+    /// p_correct). With --model, the columns are taken by the model's biomarker
+    /// names and other columns are ignored. Empty cells, NA, NaN and nan are missing
+    /// values. Not needed for a mixture model (its model.json names its files).
     #[arg(long, value_name = "DATA.csv")]
-    pub data: PathBuf,
+    pub data: Option<PathBuf>,
 
     /// Model JSON: {"biomarkers": [names], "z_vals": [[thresholds per biomarker, 0 =
     /// no event]], "z_max": [one per biomarker]} [default: none; then --zvals and
@@ -91,15 +93,33 @@ pub struct Loaded {
 }
 
 impl FitData {
+    /// `--data`, which z-score models need.
+    pub fn data_path(&self) -> Result<&Path, CliError> {
+        self.data.as_deref().ok_or_else(|| {
+            CliError::new(
+                "--data is required for a z-score model (--model without \"model\", or --zvals)",
+            )
+        })
+    }
+
+    /// The model family of `--model` (z-score with --zvals).
+    pub fn family(&self) -> Result<Family, CliError> {
+        match &self.model {
+            Some(path) => families::family_of(path),
+            None => Ok(Family::ZScore),
+        }
+    }
+
     /// Reads the model (or builds the uniform one) and the data, keeping the columns
     /// in `keep` (which are not biomarkers with --zvals).
     pub fn load(&self, keep: Option<&str>) -> Result<Loaded, CliError> {
         let keep_list: Vec<&str> = keep.into_iter().collect();
+        let data_path = self.data_path()?;
         match (&self.model, &self.zvals, self.zmax) {
             (Some(model_path), _, _) => {
                 let model = io::read_model(model_path)?;
                 let data = io::read_data_keeping(
-                    &self.data,
+                    data_path,
                     DataColumns::Named(&model.biomarkers),
                     self.id_column.as_deref(),
                     &keep_list,
@@ -111,7 +131,7 @@ impl FitData {
             }
             (None, Some(zvals), Some(zmax)) => {
                 let data = io::read_data_keeping(
-                    &self.data,
+                    data_path,
                     DataColumns::AllNumericExcept(keep),
                     self.id_column.as_deref(),
                     &keep_list,
@@ -404,7 +424,7 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
 
 /// Checks every finished subtype count saved in `dir` (checkpoint_k{K}.json) before
 /// `--resume` loads it: an edited or damaged file is refused with its name.
-fn check_saved_models(dir: &Path, events: &EventSet) -> Result<(), CliError> {
+fn check_saved_models(dir: &Path, events: &EventOrder) -> Result<(), CliError> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };
@@ -429,8 +449,56 @@ fn already_holds_a_fit(out: &Path) -> CliError {
     ))
 }
 
+/// Makes `--out`, takes its lock (unless `lock` is given), refuses a folder that
+/// holds a fit (or clears it with --force), removes temporary files of dead
+/// processes, checks the saved models with --resume; the lock and checkpoints.
+pub(crate) fn prepare_folder(
+    args: &FitArgs,
+    lock: Option<FolderLock>,
+    events: &EventOrder,
+) -> Result<(FolderLock, Checkpoints), CliError> {
+    let out = &args.out;
+    let checkpoint_dir = out.join("checkpoints");
+    let holds_fit = || {
+        // Temporary files of an interrupted write are no checkpoints.
+        let has_checkpoints = std::fs::read_dir(&checkpoint_dir).is_ok_and(|d| {
+            d.flatten().any(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_none_or(|n| crate::folder_lock::temp_file_pid(n).is_none())
+            })
+        });
+        out.join("results.json").exists() || has_checkpoints
+    };
+    create_dir(out)?;
+    // One writer per folder, from before the first file is written to the end.
+    let lock = match lock {
+        Some(lock) => lock,
+        None => FolderLock::take(out, FOLDER_LOCK)?,
+    };
+    if !args.resume && holds_fit() {
+        if !args.force {
+            return Err(already_holds_a_fit(out));
+        }
+        crate::overwrite::clear_fit_outputs(out)?;
+    }
+    // Temporary files of an interrupted run: no other process writes here now.
+    remove_dead_temps(out, ".");
+    remove_dead_temps(&checkpoint_dir, ".");
+    if args.resume {
+        check_saved_models(&checkpoint_dir, events)?;
+    }
+    let checkpoints =
+        Checkpoints::new(&checkpoint_dir).map_err(|e| CliError::new(e.to_string()))?;
+    Ok((lock, checkpoints))
+}
+
 /// Runs `sustain fit` holding `lock` on `--out` (taken here when `None`).
 pub fn run_locked(args: &FitArgs, lock: Option<FolderLock>) -> Result<(), CliError> {
+    let family = args.input.family()?;
+    if family != Family::ZScore {
+        return super::fit_family::run(args, family, lock);
+    }
     let loaded = args.input.load(None)?;
     let mut config = fit_config(args)?;
     let n_subjects = loaded.data.dataset.n_subjects();
@@ -452,38 +520,7 @@ pub fn run_locked(args: &FitArgs, lock: Option<FolderLock>) -> Result<(), CliErr
 
     crate::limits::check_fit_memory(&config, n_subjects, loaded.events.n_events())?;
     let out = &args.out;
-    let checkpoint_dir = out.join("checkpoints");
-    let holds_fit = || {
-        // Temporary files of an interrupted write are no checkpoints.
-        let has_checkpoints = std::fs::read_dir(&checkpoint_dir).is_ok_and(|d| {
-            d.flatten().any(|e| {
-                e.file_name()
-                    .to_str()
-                    .is_none_or(|n| crate::folder_lock::temp_file_pid(n).is_none())
-            })
-        });
-        out.join("results.json").exists() || has_checkpoints
-    };
-    create_dir(out)?;
-    // One writer per folder, from before the first file is written to the end.
-    let _lock = match lock {
-        Some(lock) => lock,
-        None => FolderLock::take(out, FOLDER_LOCK)?,
-    };
-    if !args.resume && holds_fit() {
-        if !args.force {
-            return Err(already_holds_a_fit(out));
-        }
-        crate::overwrite::clear_fit_outputs(out)?;
-    }
-    // Temporary files of an interrupted run: no other process writes here now.
-    remove_dead_temps(out, ".");
-    remove_dead_temps(&checkpoint_dir, ".");
-    if args.resume {
-        check_saved_models(&checkpoint_dir, &loaded.events)?;
-    }
-    let checkpoints =
-        Checkpoints::new(&checkpoint_dir).map_err(|e| CliError::new(e.to_string()))?;
+    let (_lock, checkpoints) = prepare_folder(args, lock, &loaded.events)?;
 
     let input = FitInput {
         events: &loaded.events,
@@ -679,7 +716,7 @@ impl<'a> FitFolder<'a> {
 }
 
 /// The text of `out/results.json`.
-fn results_json_text(out: &Path, result: &FitResult) -> Result<String, CliError> {
+pub(crate) fn results_json_text(out: &Path, result: &FitResult) -> Result<String, CliError> {
     let mut text = serde_json::to_string(result).map_err(|e| {
         CliError::new(format!(
             "cannot write {}: {e}",
@@ -851,7 +888,7 @@ impl<'scope, 'env> EarlyFiles<'scope, 'env> {
     }
 }
 
-fn results_path_of(dir: &Path) -> PathBuf {
+pub(crate) fn results_path_of(dir: &Path) -> PathBuf {
     dir.join("results.json")
 }
 
@@ -928,7 +965,7 @@ fn stage(
 pub const SUBJECTS_HEADER: &str = "id,ml_subtype,prob_ml_subtype,ml_stage,prob_ml_stage";
 
 /// Writes a subjects CSV.
-fn write_subjects_csv(path: &Path, stages: &[SubjectStage]) -> Result<(), CliError> {
+pub(crate) fn write_subjects_csv(path: &Path, stages: &[SubjectStage]) -> Result<(), CliError> {
     let mut csv = format!("{SUBJECTS_HEADER}\n");
     let mut writer = csv::Writer::from_writer(Vec::new());
     for s in stages {
@@ -982,6 +1019,19 @@ fn draw_model_figures(
         .iter()
         .map(|e| (e.biomarker, e.level, e.z))
         .collect();
+    draw_model_figures_of(out, biomarkers, &event_list, "z", model)
+}
+
+/// [`draw_model_figures`] from each event's (biomarker, level, value): the PVD
+/// colours an event by its level (one colour for a mixture model's single level,
+/// one per score for an ordinal one).
+pub(crate) fn draw_model_figures_of(
+    out: &Path,
+    biomarkers: &[String],
+    event_list: &[(usize, usize, f64)],
+    value_name: &str,
+    model: &SubtypeModel,
+) -> Result<Vec<PathBuf>, CliError> {
     let mut files = Vec::new();
     let k = model.n_subtypes;
     let panels: Vec<PvdPanel> = (0..k)
@@ -1004,7 +1054,8 @@ fn draw_model_figures(
         .collect();
     let input = PvdInput {
         biomarker_names: biomarkers,
-        events: &event_list,
+        events: event_list,
+        value_name,
         panels: &panels,
     };
     files.extend(draw_pvd(&out.join(format!("pvd_k{k}")), &input).map_err(|e| CliError::new(e.0))?);

@@ -99,7 +99,7 @@ pub fn shard_path(out: &Path, index: usize, count: usize) -> PathBuf {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShardInputs {
     /// --data.
-    pub data: PathBuf,
+    pub data: Option<PathBuf>,
     /// --model.
     pub model: Option<PathBuf>,
     /// --zvals.
@@ -116,7 +116,7 @@ impl ShardInputs {
     fn of(input: &FitData) -> Self {
         let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         Self {
-            data: abs(&input.data),
+            data: input.data.as_deref().map(abs),
             model: input.model.as_deref().map(abs),
             zvals: input.zvals.clone(),
             zmax: input.zmax,
@@ -394,7 +394,12 @@ pub fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
     if fingerprint != first.fingerprint {
         return Err(CliError::new(format!(
             "the data or model ({}) changed since the shards ran (fingerprint {} vs {})",
-            first.inputs.data.display(),
+            first
+                .inputs
+                .data
+                .as_deref()
+                .unwrap_or(Path::new("--data"))
+                .display(),
             &fingerprint[..12],
             &first.fingerprint[..12.min(first.fingerprint.len())]
         )));

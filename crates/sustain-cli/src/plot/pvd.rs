@@ -21,6 +21,10 @@ pub struct PvdInput<'a> {
     /// One entry per event index e: (biomarker index, threshold level 0-based within
     /// that biomarker, z value).
     pub events: &'a [(usize, usize, f64)],
+    /// What the event values are, for the legend: "z" (z-score thresholds),
+    /// "score" (ordinal scores), or "" (event-based: one event per biomarker,
+    /// labelled "event").
+    pub value_name: &'a str,
     /// One panel per subtype, in subtype order.
     pub panels: &'a [PvdPanel],
 }
@@ -209,10 +213,12 @@ impl Pvd {
                         zs.push(s);
                     }
                 }
-                Some((
-                    to_rgb(level_colour(level)),
-                    format!("z = {}", zs.join(", ")),
-                ))
+                let label = if input.value_name.is_empty() {
+                    "event".to_string()
+                } else {
+                    format!("{} = {}", input.value_name, zs.join(", "))
+                };
+                Some((to_rgb(level_colour(level)), label))
             })
             .collect();
 
@@ -468,6 +474,7 @@ mod tests {
         let input = PvdInput {
             biomarker_names: &names,
             events: &events,
+            value_name: "z",
             panels: &panels,
         };
         let pvd = Pvd::new(&input).unwrap();
@@ -582,6 +589,7 @@ mod tests {
         let input = PvdInput {
             biomarker_names: &names,
             events: &events,
+            value_name: "z",
             panels: &panels,
         };
         let dir = tempfile::tempdir().unwrap();

@@ -24,6 +24,20 @@ type Synthetic = (Vec<String>, Vec<(usize, usize, f64)>, Vec<PvdPanel>);
 /// A synthetic PVD: `b` biomarkers, biomarker 0 with 2 levels and the others with 3
 /// (z = 1, 2, 3), `s` subtypes, each with its own biomarker order and a near-diagonal
 /// certainty around its sequence.
+/// The PVD input of z-score events.
+fn z_input<'a>(
+    names: &'a [String],
+    events: &'a [(usize, usize, f64)],
+    panels: &'a [PvdPanel],
+) -> PvdInput<'a> {
+    PvdInput {
+        biomarker_names: names,
+        events,
+        value_name: "z",
+        panels,
+    }
+}
+
 fn synthetic(s: usize, b: usize) -> Synthetic {
     let names: Vec<String> = (0..b)
         .map(|i| match NAMES.get(i) {
@@ -149,11 +163,7 @@ fn check_redraw(paths: &[PathBuf], redraw: impl Fn(&Path) -> Vec<PathBuf>) {
 
 fn pvd_case(s: usize, b: usize) {
     let (names, events, panels) = synthetic(s, b);
-    let input = PvdInput {
-        biomarker_names: &names,
-        events: &events,
-        panels: &panels,
-    };
+    let input = z_input(&names, &events, &panels);
     let dir = scratch("plot-pvd");
     let stem = dir.path().join("pvd");
     let paths = draw_pvd(&stem, &input).unwrap();
@@ -197,11 +207,7 @@ fn plot_pvd_50_biomarkers() {
 fn plot_pvd_rejects_bad_shapes() {
     let (names, events, mut panels) = synthetic(2, 5);
     panels[1].certainty.pop();
-    let input = PvdInput {
-        biomarker_names: &names,
-        events: &events,
-        panels: &panels,
-    };
+    let input = z_input(&names, &events, &panels);
     let dir = scratch("plot-bad");
     let stem = dir.path().join("bad");
     let e = draw_pvd(&stem, &input).unwrap_err();
@@ -211,11 +217,7 @@ fn plot_pvd_rejects_bad_shapes() {
 
     let events_bad = vec![(7, 0, 1.0); events.len()];
     let (_, _, panels) = synthetic(2, 5);
-    let input = PvdInput {
-        biomarker_names: &names,
-        events: &events_bad,
-        panels: &panels,
-    };
+    let input = z_input(&names, &events_bad, &panels);
     assert!(draw_pvd(&stem, &input)
         .unwrap_err()
         .to_string()
@@ -320,11 +322,7 @@ fn plot_samples() {
     std::fs::create_dir_all(&dir).unwrap();
     for (s, b) in [(3, 5), (1, 5), (8, 12), (4, 50), (2, 20)] {
         let (names, events, panels) = synthetic(s, b);
-        let input = PvdInput {
-            biomarker_names: &names,
-            events: &events,
-            panels: &panels,
-        };
+        let input = z_input(&names, &events, &panels);
         draw_pvd(&dir.join(format!("pvd_{s}x{b}")), &input).unwrap();
     }
     draw_traces(

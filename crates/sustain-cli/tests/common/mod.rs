@@ -1,13 +1,15 @@
-//! Helpers shared by the command-line tests that include this module (`mod common;`):
-//! running the binary, the bundled small example, and the checks of a success and
-//! of a one-line user error.
+//! Helpers shared by the CLI's end-to-end tests: running the binary, the bundled
+//! small example, files in temporary folders, and the one rule for a user error.
 
-#![allow(dead_code)] // each test file uses a part of them
+// Each test file is its own crate and uses only some of these helpers.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Runs `sustain ARGS`.
+use serde_json::Value;
+
+/// Runs the `sustain` binary built for these tests.
 pub fn sustain(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sustain"))
         .args(args)
@@ -15,44 +17,53 @@ pub fn sustain(args: &[&str]) -> Output {
         .expect("the sustain binary runs")
 }
 
-/// A file of the bundled small example (examples/data/small).
+/// The bundled small example folder (`examples/data/small`).
+pub fn small_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/small")
+}
+
+/// A file of the bundled small example, as a path string for the command line.
 pub fn small(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/data/small")
-        .join(name)
-        .display()
-        .to_string()
+    small_dir().join(name).display().to_string()
 }
 
-/// `path` as a `&str`.
-pub fn s(path: &Path) -> &str {
-    path.to_str().expect("a UTF-8 path")
+/// Stderr, without the lines Mesa's Vulkan loader prints on headless machines while
+/// wgpu probes adapters ("error: XDG_RUNTIME_DIR is invalid or not set ..."): they
+/// come from the driver, not from `sustain`.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
-/// Writes `text` to `dir/name`; returns the path.
-pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-/// Asserts success; returns stdout.
+/// Asserts success and returns stdout.
 pub fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
-        "failed: {}\n{}",
+        "failed ({:?}): {}\n{}",
+        out.status,
         String::from_utf8_lossy(&out.stderr),
         String::from_utf8_lossy(&out.stdout)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Exit status 2, nothing on stdout, and exactly one line `error: ...` on stderr
-/// containing every needle; returns the line.
+/// Asserts success and parses stdout as JSON.
+pub fn stdout_json(out: &Output) -> Value {
+    serde_json::from_str(&ok(out)).expect("stdout is JSON")
+}
+
+/// The one rule for a user error: exit status 2, nothing on stdout, exactly one line
+/// `error: ...` on stderr containing every needle, and no panic or backtrace.
 pub fn user_error(out: &Output, needles: &[&str]) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let err = stderr(out);
     assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "not one line: {err:?}");
     assert!(err.starts_with("error: "), "{err}");
     assert!(
@@ -61,39 +72,62 @@ pub fn user_error(out: &Output, needles: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout)
     );
     for n in needles {
-        assert!(err.contains(n), "'{n}' not in: {err}");
+        assert!(err.contains(n), "{n:?} not in: {err:?}");
     }
     err
 }
 
-/// `sub --data D --model M --id-column id --quiet` on the small example with tiny
-/// settings (those that `extra` gives are left out), then `extra`.
-pub fn tiny(sub: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        sub,
-        "--data",
-        &small("data.csv"),
-        "--model",
-        &small("model.json"),
-        "--id-column",
-        "id",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for pair in [
-        ["--subtypes", "2"],
-        ["--startpoints", "2"],
-        ["--iterations", "300"],
-        ["--tuning-iterations", "100"],
-        ["--chains", "2"],
-    ] {
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A string that lives as long as the test process, for command lines of `&str`.
+pub fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// The tiny settings of the CLI tests' fits: (flag, value).
+pub const TINY: [[&str; 2]; 5] = [
+    ["--subtypes", "2"],
+    ["--startpoints", "2"],
+    ["--iterations", "300"],
+    ["--tuning-iterations", "100"],
+    ["--chains", "2"],
+];
+
+/// `sub --data D --model M --id-column id` on the small example, then `settings`
+/// (those that `extra` gives are left out), `--quiet` and `extra`.
+pub fn tiny_with<'a>(sub: &'a str, settings: &[[&'a str; 2]], extra: &[&'a str]) -> Vec<&'a str> {
+    let (data, model) = (leak(small("data.csv")), leak(small("model.json")));
+    let mut args = vec![sub, "--data", data, "--model", model, "--id-column", "id"];
+    for pair in settings {
         if !extra.contains(&pair[0]) {
-            args.extend(pair.iter().map(|s| s.to_string()));
+            args.extend(pair);
         }
     }
-    args.push("--quiet".into());
-    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push("--quiet");
+    args.extend(extra);
+    args
+}
+
+/// [`tiny_with`] the [`TINY`] settings, as owned strings.
+pub fn tiny(sub: &str, extra: &[&str]) -> Vec<String> {
+    let args = tiny_with(sub, &TINY, extra);
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// `sustain stage --fit FIT --data DATA --id-column id --out OUT`.
+pub fn stage_args<'a>(fit: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["stage", "--fit", fit, "--data", data];
+    args.extend(["--id-column", "id", "--out", out]);
     args
 }
 

@@ -6,7 +6,9 @@
 
 #![allow(clippy::needless_range_loop)]
 
-use crate::kernels::{GroupInput, StageInput, Sweep, SweepKind, SweepTerm, LANES, TOTAL_RANGE};
+use super::{
+    GroupInput, StageInput, Sweep, SweepKind, SweepTerm, LANES, SCREEN_BLOCK, TOTAL_RANGE,
+};
 use std::arch::x86_64::*;
 
 /// `exp(x)` for 4 lanes, `x <= 0` (below -700 clamps to about 1e-304).
@@ -28,7 +30,7 @@ pub(crate) fn exp4(x: __m256d) -> __m256d {
     // exp(r) = 1 + r + r^2 q(r), q of degree 9 (`EXP_Q`) in Estrin's scheme: depth
     // 4, so the exponentials of neighbouring stages overlap in the pipeline, and
     // two multiply-adds fewer than the degree-12 Taylor polynomial this replaced.
-    let q = crate::kernels::EXP_Q;
+    let q = super::EXP_Q;
     let r2 = _mm256_mul_pd(r, r);
     let r4 = _mm256_mul_pd(r2, r2);
     let p0 = _mm256_fmadd_pd(r, c(q[1]), c(q[0]));
@@ -418,7 +420,7 @@ unsafe fn stage_sum(
 pub(crate) unsafe fn group_delta(
     x: &[f64],
     obs: &[f64],
-    changes: &[crate::kernels::StageDelta],
+    changes: &[super::StageDelta],
     unchanged: &[usize],
     reference: &[f64; LANES],
     l: &[f64],
@@ -517,7 +519,7 @@ unsafe fn add_deltas(
 pub(crate) unsafe fn group_factors(
     x: &[f64],
     obs: &[f64],
-    changes: &[crate::kernels::StageDelta],
+    changes: &[super::StageDelta],
     unchanged: &[usize],
     e: &[f64],
     new_e: &mut [f64],
@@ -751,7 +753,7 @@ pub(crate) unsafe fn mixture_total(
     n: usize,
     blocks: &mut Vec<f64>,
 ) -> bool {
-    use crate::kernels::TOTAL_BLOCK;
+    use super::TOTAL_BLOCK;
     let padded = n.div_ceil(LANES) * LANES;
     assert!(
         offsets.len() == padded.div_ceil(TOTAL_BLOCK)
@@ -808,7 +810,7 @@ pub(crate) unsafe fn mixture_total(
             _mm256_storeu_si256(e.as_mut_ptr().cast(), expo);
             _mm256_storeu_pd(lp.as_mut_ptr(), ln4(prod));
         }
-        blocks.push(crate::kernels::block_total(
+        blocks.push(super::block_total(
             e,
             lp,
             (end - start) / 4,
@@ -866,7 +868,7 @@ pub(crate) unsafe fn posterior_group(
     tmp: &mut [f64],
     acc: &mut [f64],
 ) {
-    let size = crate::kernels::check_posterior_shapes(log_f, blocks, refs, n_stages, tmp, acc);
+    let size = super::check_posterior_shapes(log_f, blocks, refs, n_stages, tmp, acc);
     // SAFETY: every index is below n_stages * LANES in a block and below `size` in
     // `tmp` and `acc` (checked above); a reference holds LANES values.
     unsafe {
@@ -931,7 +933,7 @@ pub(crate) unsafe fn mixture_direct(
 ) {
     let ns = sts.len();
     let mut lse = vec![0.0; ns * LANES];
-    let floor = _mm256_set1_pd(crate::kernels::MIXTURE_FLOOR);
+    let floor = _mm256_set1_pd(super::MIXTURE_FLOOR);
     let inf = _mm256_set1_pd(f64::INFINITY);
     for (gi, g) in groups.iter().enumerate() {
         let nb = sts[0].n_biomarkers;
@@ -1061,9 +1063,6 @@ pub(crate) unsafe fn ln_plus(v: &mut [f64], add: &[f64]) {
         *x = x.ln() + add[i + j];
     }
 }
-
-/// Stages per block of the screening kernel (its accumulators stay in registers).
-pub(crate) const SCREEN_BLOCK: usize = 8;
 
 /// E-M screening of one candidate (`crate::screen`): for every subject, in lanes
 /// of 8, `L[k] = -0.5 sum_b (x_b - obs_b mu[b][k])^2` in f32 (`x` is 0 where `obs`
@@ -1244,7 +1243,7 @@ mod tests {
     /// `incremental_state_equals_fresh_evaluation`).
     #[test]
     fn exp4_clamped_saturates_like_the_portable_exponential() {
-        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+        if !crate::kernels::Isa::Avx2.is_supported() {
             eprintln!("skipped: this CPU has no AVX2+FMA");
             return;
         }
@@ -1275,7 +1274,7 @@ mod tests {
     /// domain [-80, 0], as E-M screening's error bound counts (`crate::screen`).
     #[test]
     fn exp8f_is_accurate() {
-        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+        if !crate::kernels::Isa::Avx2.is_supported() {
             eprintln!("skipped: this CPU has no AVX2+FMA");
             return;
         }
@@ -1310,7 +1309,7 @@ mod tests {
     /// every kernel's accuracy (and the golden tests' 1e-9) rests on these two.
     #[test]
     fn exp_and_ln_are_accurate_to_a_few_ulps() {
-        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+        if !crate::kernels::Isa::Avx2.is_supported() {
             eprintln!("skipped: this CPU has no AVX2+FMA");
             return;
         }

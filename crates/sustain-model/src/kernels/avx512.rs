@@ -2,20 +2,20 @@
 //! 512-bit vector, where the AVX2 kernels split it into two halves.
 //!
 //! Every function here performs, lane by lane, the same floating-point
-//! operations in the same order as its AVX2 twin in `kernels_avx2` (the same
+//! operations in the same order as its AVX2 twin in `avx2.rs` (the same
 //! polynomials, the same association of sums), so the two give the same bits:
 //! a run's results do not depend on whether the machine has AVX-512. Tests below
 //! check that bit for bit on random inputs.
 
 #![allow(clippy::needless_range_loop)]
 
-use crate::kernels::{GroupInput, StageInput, Sweep, SweepKind, SweepTerm, LANES};
+use super::{GroupInput, StageInput, Sweep, SweepKind, SweepTerm, LANES};
 use std::arch::x86_64::*;
 
 const _: () = assert!(LANES == 8);
 
 /// `exp(x)` for 8 lanes, `x <= 0` (below -700 clamps to about 1e-304): the
-/// operations of `kernels_avx2::exp4`.
+/// operations of `avx2::exp4`.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(crate) fn exp8(x: __m512d) -> __m512d {
@@ -31,7 +31,7 @@ pub(crate) fn exp8(x: __m512d) -> __m512d {
     let n = _mm512_sub_pd(t, c(SHIFT));
     let r = _mm512_fnmadd_pd(n, c(LN2_HI), xc);
     let r = _mm512_fnmadd_pd(n, c(LN2_LO), r);
-    let q = crate::kernels::EXP_Q;
+    let q = super::EXP_Q;
     let r2 = _mm512_mul_pd(r, r);
     let r4 = _mm512_mul_pd(r2, r2);
     let p0 = _mm512_fmadd_pd(r, c(q[1]), c(q[0]));
@@ -49,7 +49,7 @@ pub(crate) fn exp8(x: __m512d) -> __m512d {
     _mm512_scalef_pd(p, n)
 }
 
-/// [`exp8`] of `x` clamped to at most 700 (see `kernels_avx2::exp4_clamped`).
+/// [`exp8`] of `x` clamped to at most 700 (see `avx2::exp4_clamped`).
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(crate) fn exp8_clamped(x: __m512d) -> __m512d {
@@ -57,7 +57,7 @@ pub(crate) fn exp8_clamped(x: __m512d) -> __m512d {
 }
 
 /// `ln(x)` for 8 positive, finite, normal lanes: the operations of
-/// `kernels_avx2::ln4`.
+/// `avx2::ln4`.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(crate) fn ln8(x: __m512d) -> __m512d {
@@ -102,7 +102,7 @@ pub(crate) fn ln8(x: __m512d) -> __m512d {
 }
 
 /// Stage part of the log-likelihood of one group into `out[k][lane]` (see
-/// `kernels_avx2::stage_block`; per stage the same sums in the same order).
+/// `avx2::stage_block`; per stage the same sums in the same order).
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn stage_block(st: &StageInput, g: &GroupInput, out: &mut [f64]) {
@@ -166,7 +166,7 @@ unsafe fn stage_tile<const T: usize>(st: &StageInput, g: &GroupInput, k0: usize,
 }
 
 /// Per-lane maximum of the first `n_stages` rows of `p` (finite values; the
-/// same as `kernels_avx2::max_stages`): four running maxima, so the comparisons
+/// same as `avx2::max_stages`): four running maxima, so the comparisons
 /// do not wait on one another.
 ///
 /// # Safety
@@ -194,7 +194,7 @@ unsafe fn max_stages(p: *const f64, n_stages: usize) -> __m512d {
 }
 
 /// Per-lane `log sum_k exp(v[k][lane])` over the first `n_stages` rows (see
-/// `kernels_avx2::lse_block`: even and odd stages summed apart, then added).
+/// `avx2::lse_block`: even and odd stages summed apart, then added).
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn lse_block(v: &[f64], n_stages: usize, out: &mut [f64]) {
@@ -287,7 +287,7 @@ pub(crate) unsafe fn group_state(
 }
 
 /// AVX-512 version of `kernels::mixture`, 8 subjects per step (a last 4 as
-/// `kernels_avx2::mixture` does them).
+/// `avx2::mixture` does them).
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX2 and FMA.
@@ -324,12 +324,12 @@ pub(crate) unsafe fn mixture(log_f: &[f64], lse: &[&[f64]], out: &mut [f64]) {
     if out.len() % 8 >= 4 {
         let rest: Vec<&[f64]> = lse.iter().map(|part| &part[8 * n..]).collect();
         // SAFETY: the CPU has AVX2 and FMA (AVX-512 CPUs do).
-        unsafe { crate::kernels_avx2::mixture(log_f, &rest, &mut out[8 * n..]) };
+        unsafe { super::avx2::mixture(log_f, &rest, &mut out[8 * n..]) };
     }
 }
 
 /// Adds `sum_b (x_b dmu - obs_b dh)` over `(b, dmu, dh)` terms to `a` (see
-/// `kernels_avx2::add_deltas`: the `obs dh` parts in their own sum, added last).
+/// `avx2::add_deltas`: the `obs dh` parts in their own sum, added last).
 ///
 /// # Safety
 /// Every `(b + 1) * LANES` must be within `x` and `obs`.
@@ -380,7 +380,7 @@ unsafe fn sweep_terms(terms: &[SweepTerm], x: &[f64], obs: &[f64]) -> __m512d {
 
 /// Per-lane sum of `e[k]` over the stages `k` in `stages`: two running sums
 /// (even and odd positions in `stages`), then added, as
-/// `kernels_avx2::sum_stages`.
+/// `avx2::sum_stages`.
 ///
 /// # Safety
 /// `e` must hold every stage in `stages`.
@@ -451,7 +451,7 @@ pub(crate) unsafe fn group_sweeps(
 }
 
 /// One pass over a sweep's ops for `N` consecutive groups (the operations of
-/// `kernels_avx2::group_sweep` per group); `e`, `new_e` and `new_p` hold the
+/// `avx2::group_sweep` per group); `e`, `new_e` and `new_p` hold the
 /// groups' blocks, one after the other.
 ///
 /// # Safety
@@ -559,7 +559,7 @@ pub(crate) unsafe fn scatter_stages(
 }
 
 /// Per-lane new stage sum of a proposal: `new_e[0..n_new]` plus `e` of the
-/// unchanged stages (see `kernels_avx2::stage_sum`: even and odd new stages
+/// unchanged stages (see `avx2::stage_sum`: even and odd new stages
 /// summed apart, added, then the unchanged sum).
 ///
 /// # Safety
@@ -586,7 +586,7 @@ unsafe fn stage_sum(e: &[f64], new_e: &[f64], n_new: usize, unchanged: &[usize],
 }
 
 /// AVX-512 version of `kernels::group_delta` (the operations of
-/// `kernels_avx2::group_delta`).
+/// `avx2::group_delta`).
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX2 and FMA.
@@ -595,7 +595,7 @@ unsafe fn stage_sum(e: &[f64], new_e: &[f64], n_new: usize, unchanged: &[usize],
 pub(crate) unsafe fn group_delta(
     x: &[f64],
     obs: &[f64],
-    changes: &[crate::kernels::StageDelta],
+    changes: &[super::StageDelta],
     unchanged: &[usize],
     reference: &[f64; LANES],
     l: &[f64],
@@ -636,7 +636,7 @@ pub(crate) unsafe fn group_delta(
 }
 
 /// AVX-512 version of `kernels::group_factors` (the operations of
-/// `kernels_avx2::group_factors`).
+/// `avx2::group_factors`).
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX2 and FMA, and the sizes must be those
@@ -645,7 +645,7 @@ pub(crate) unsafe fn group_delta(
 pub(crate) unsafe fn group_factors(
     x: &[f64],
     obs: &[f64],
-    changes: &[crate::kernels::StageDelta],
+    changes: &[super::StageDelta],
     unchanged: &[usize],
     e: &[f64],
     new_e: &mut [f64],
@@ -666,7 +666,7 @@ pub(crate) unsafe fn group_factors(
 }
 
 /// AVX-512 version of `kernels::stage_exp` (the operations of
-/// `kernels_avx2::stage_exp`).
+/// `avx2::stage_exp`).
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX2 and FMA.
@@ -694,7 +694,7 @@ pub(crate) unsafe fn stage_exp(l: &mut [f64], n_stages: usize, r: &mut [f64; LAN
 }
 
 /// AVX-512 version of `kernels::posterior_group` (the operations of
-/// `kernels_avx2::posterior_group`).
+/// `avx2::posterior_group`).
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX2 and FMA.
@@ -707,7 +707,7 @@ pub(crate) unsafe fn posterior_group(
     tmp: &mut [f64],
     acc: &mut [f64],
 ) {
-    let size = crate::kernels::check_posterior_shapes(log_f, blocks, refs, n_stages, tmp, acc);
+    let size = super::check_posterior_shapes(log_f, blocks, refs, n_stages, tmp, acc);
     // SAFETY: every index is below n_stages * LANES in a block and below `size` in
     // `tmp` and `acc` (checked above); a reference holds LANES values.
     unsafe {
@@ -741,7 +741,7 @@ pub(crate) unsafe fn posterior_group(
 }
 
 /// `exp(x)` for 16 single-precision lanes, `x <= 0`: the operations of
-/// `kernels_avx2::exp8f` (the same error bound, which E-M screening counts on).
+/// `avx2::exp8f` (the same error bound, which E-M screening counts on).
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn exp16f(x: __m512) -> __m512 {
@@ -783,7 +783,7 @@ unsafe fn pair_lanes(p: *const f32, group_len: usize, b: usize, second: bool) ->
     }
 }
 
-/// AVX-512 version of `kernels_avx2::screen_candidate`: two groups of 8 subjects
+/// AVX-512 version of `avx2::screen_candidate`: two groups of 8 subjects
 /// per 16-lane vector in single precision (per lane the same operations, so the
 /// same error bound), the per-subject f64 part 8 lanes at a time. The final sum
 /// over subjects is associated differently from the AVX2 kernel's (rounding of
@@ -807,7 +807,7 @@ pub(crate) unsafe fn screen_candidate(
     ln_f: f64,
     n_subjects: usize,
 ) -> f64 {
-    use crate::kernels_avx2::SCREEN_BLOCK;
+    use super::SCREEN_BLOCK;
     assert!(stride.is_multiple_of(SCREEN_BLOCK) && n_stages > 0 && n_stages <= stride);
     let nb = mu.len() / stride;
     let ng = n_subjects.div_ceil(LANES);
@@ -974,7 +974,7 @@ fn stage_sum_from(l: &[f64], n_stages: usize, r: __m512d) -> __m512d {
 }
 
 /// AVX-512 version of `kernels::mixture_direct` (the operations of
-/// `kernels_avx2::mixture_direct`, lane by lane).
+/// `avx2::mixture_direct`, lane by lane).
 ///
 /// # Safety
 /// The CPU must support AVX-512F/DQ, AVX2 and FMA; the shapes are those
@@ -1008,9 +1008,8 @@ pub(crate) unsafe fn mixture_direct(
                 let sum = stage_sum_from(scratch, st.n_stages, r);
                 p = _mm512_fmadd_pd(_mm512_set1_pd(*fs), sum, p);
             }
-            let fine =
-                _mm512_cmp_pd_mask::<_CMP_GT_OQ>(p, _mm512_set1_pd(crate::kernels::MIXTURE_FLOOR))
-                    & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(p, _mm512_set1_pd(f64::INFINITY));
+            let fine = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(p, _mm512_set1_pd(super::MIXTURE_FLOOR))
+                & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(p, _mm512_set1_pd(f64::INFINITY));
             let o = out.as_mut_ptr().add(gi * LANES);
             if fine == 0xff {
                 _mm512_storeu_pd(o, _mm512_add_pd(r, ln8(p)));

@@ -1,0 +1,224 @@
+//! The mixture check figure of `sustain mixture`: per biomarker, the controls' and
+//! patients' values as a stacked density histogram with the two fitted components
+//! drawn over it at their weights (as kde_ebm's `mixture_model_grid`), so the
+//! curves should follow the bars when a mixture fits.
+
+use std::path::{Path, PathBuf};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
+
+use super::{fmt_num, font, padded_range, render, text, tick_digits, Figure, PlotError, PALETTE};
+use crate::mixture_fit::Fitted;
+
+/// Histogram bins per panel (kde_ebm uses 12).
+const BINS: usize = 12;
+/// Points per fitted curve.
+const CURVE_POINTS: usize = 200;
+const PANEL: (u32, u32) = (340, 260);
+const LEGEND_H: u32 = 44;
+
+/// One biomarker: its name, the observed values of each group and the fit.
+#[derive(Debug, Clone)]
+pub struct MixturePanel {
+    pub name: String,
+    pub controls: Vec<f64>,
+    pub patients: Vec<f64>,
+    pub fit: Fitted,
+}
+
+/// Draws every panel in a grid (columns = round(sqrt(n)), as kde_ebm) to
+/// `<stem>.svg` and `<stem>.png`; returns both paths.
+pub fn draw_mixtures(stem: &Path, panels: &[MixturePanel]) -> Result<Vec<PathBuf>, PlotError> {
+    if panels.is_empty() {
+        return Err(PlotError(format!(
+            "cannot draw figure {}.svg/.png: no biomarkers",
+            stem.display()
+        )));
+    }
+    let n = panels.len();
+    let cols = ((n as f64).sqrt().round() as usize).max(1);
+    let rows = n.div_ceil(cols);
+    render(
+        stem,
+        &Mixtures {
+            panels: panels.to_vec(),
+            cols,
+            rows,
+        },
+    )
+}
+
+struct Mixtures {
+    panels: Vec<MixturePanel>,
+    cols: usize,
+    rows: usize,
+}
+
+const CONTROL: RGBColor = PALETTE[0];
+const PATIENT: RGBColor = PALETTE[1];
+
+impl Figure for Mixtures {
+    fn size(&self) -> (u32, u32) {
+        (
+            PANEL.0 * self.cols as u32,
+            PANEL.1 * self.rows as u32 + LEGEND_H,
+        )
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let (legend, grid) = root.split_vertically(LEGEND_H);
+        draw_legend(&legend)?;
+        let cells = grid.split_evenly((self.rows, self.cols));
+        for (panel, area) in self.panels.iter().zip(&cells) {
+            draw_panel(area, panel)?;
+        }
+        Ok(())
+    }
+}
+
+fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let y = LEGEND_H as i32 / 2;
+    let mut x = 16;
+    for (label, colour) in [("controls", CONTROL), ("patients", PATIENT)] {
+        area.draw(&Rectangle::new(
+            [(x, y - 7), (x + 22, y + 7)],
+            colour.mix(0.45).filled(),
+        ))
+        .map_err(err)?;
+        text(area, label, (x + 30, y), 14.0, HPos::Left, VPos::Center)?;
+        x += 130;
+    }
+    for (label, colour) in [
+        ("no-event component (p_no_event)", CONTROL),
+        ("event component (p_event)", PATIENT),
+    ] {
+        area.draw(&PathElement::new(
+            vec![(x, y), (x + 26, y)],
+            colour.stroke_width(3),
+        ))
+        .map_err(err)?;
+        text(area, label, (x + 34, y), 14.0, HPos::Left, VPos::Center)?;
+        x += 290;
+    }
+    Ok(())
+}
+
+/// Stacked density histogram: per bin, (lower edge, upper edge, control height,
+/// patient height), heights scaled so the whole histogram has area 1.
+fn histogram(controls: &[f64], patients: &[f64], lo: f64, hi: f64) -> Vec<(f64, f64, f64, f64)> {
+    let width = (hi - lo) / BINS as f64;
+    let total = (controls.len() + patients.len()) as f64;
+    let bin = |x: f64| (((x - lo) / width) as usize).min(BINS - 1);
+    let mut counts = [(0usize, 0usize); BINS];
+    for &x in controls {
+        counts[bin(x)].0 += 1;
+    }
+    for &x in patients {
+        counts[bin(x)].1 += 1;
+    }
+    counts
+        .iter()
+        .enumerate()
+        .map(|(i, &(c, p))| {
+            let a = lo + i as f64 * width;
+            let scale = 1.0 / (total * width);
+            (a, a + width, c as f64 * scale, p as f64 * scale)
+        })
+        .collect()
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &MixturePanel,
+) -> Result<(), String> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let values = panel.controls.iter().chain(&panel.patients);
+    let (lo, hi) = padded_range(values.clone(), 0.0);
+    let bars = histogram(&panel.controls, &panel.patients, lo, hi);
+    let curves: Vec<(f64, f64, f64)> = (0..CURVE_POINTS)
+        .map(|i| {
+            let x = lo + (hi - lo) * i as f64 / (CURVE_POINTS - 1) as f64;
+            let (no, yes) = panel.fit.ln_likelihoods(x);
+            (x, no.exp(), yes.exp())
+        })
+        .collect();
+    let top = bars
+        .iter()
+        .map(|b| b.2 + b.3)
+        .chain(curves.iter().flat_map(|c| [c.1, c.2]))
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let top = if top > 0.0 { top * 1.08 } else { 1.0 };
+    let digits = tick_digits(lo, hi, 4);
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.name, font(15.0))
+        .margin(8)
+        .x_label_area_size(26)
+        .y_label_area_size(10)
+        .build_cartesian_2d(lo..hi, 0.0..top)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .label_style(font(11.0))
+        .x_labels(5)
+        .y_labels(0)
+        .x_label_formatter(&|x| fmt_num(*x, digits))
+        .disable_y_mesh()
+        .bold_line_style(RGBColor(230, 230, 230))
+        .light_line_style(TRANSPARENT)
+        .draw()
+        .map_err(err)?;
+    for &(a, b, c, p) in &bars {
+        if c > 0.0 {
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(a, 0.0), (b, c)],
+                    CONTROL.mix(0.45).filled(),
+                )))
+                .map_err(err)?;
+        }
+        if p > 0.0 {
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(a, c), (b, c + p)],
+                    PATIENT.mix(0.45).filled(),
+                )))
+                .map_err(err)?;
+        }
+    }
+    chart
+        .draw_series(LineSeries::new(
+            curves.iter().map(|c| (c.0, c.1)),
+            CONTROL.stroke_width(2),
+        ))
+        .map_err(err)?;
+    chart
+        .draw_series(LineSeries::new(
+            curves.iter().map(|c| (c.0, c.2)),
+            PATIENT.stroke_width(2),
+        ))
+        .map_err(err)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_has_unit_area_and_keeps_the_groups_apart() {
+        let controls = [0.0, 0.1, 0.2, 0.5];
+        let patients = [0.9, 1.0, 1.0];
+        let bars = histogram(&controls, &patients, 0.0, 1.0);
+        assert_eq!(bars.len(), BINS);
+        let area: f64 = bars.iter().map(|b| (b.1 - b.0) * (b.2 + b.3)).sum();
+        assert!((area - 1.0).abs() < 1e-12);
+        let control_area: f64 = bars.iter().map(|b| (b.1 - b.0) * b.2).sum();
+        assert!((control_area - 4.0 / 7.0).abs() < 1e-12);
+        // The maximum lands in the last bin, not past it.
+        assert!(bars[BINS - 1].3 > 0.0);
+    }
+}
