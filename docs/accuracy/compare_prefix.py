@@ -50,5 +50,7 @@ report("sustain-rs", [int(x["ml_subtype"]) for x in o], [int(x["ml_stage"]) for 
 refj = [json.loads(l) for l in open(f"{ref}.log") if l.startswith("{")]
 refj = [x for x in refj if x["family"] == family][0]
 p = rows(f"{ref}/{family}_subjects.csv")
+# The reference numbers ml_subtype by descending mean fraction, its samples not.
+order = sorted(range(3), key=lambda s: -refj["mean_f"][s])
 report("pySuStaIn", [int(x["ml_subtype"]) for x in p], [int(x["ml_stage"]) for x in p],
-       refj["em_sequences"], refj["ml_loglike"])
+       [refj["ml_sequences"][s] for s in order], refj["ml_loglike"])

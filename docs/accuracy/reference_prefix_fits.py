@@ -30,8 +30,10 @@ def run(kind, sustain):
         f.write("ml_subtype,ml_stage\n")
         for s, k in zip(p["ml_subtype"].ravel(), p["ml_stage"].ravel()):
             f.write(f"{int(s)},{int(k)}\n")
-    seqs = p["ml_sequence_EM"].astype(int).tolist()
-    print(json.dumps({"family": kind, "ml_loglike": ml, "wall_s": wall, "em_sequences": seqs,
+    # The ML sample's sequences, in the subtype numbering of ml_subtype.
+    best = int(np.argmax(p["samples_likelihood"]))
+    seqs = p["samples_sequence"][:, :, best].astype(int).tolist()
+    print(json.dumps({"family": kind, "ml_loglike": ml, "wall_s": wall, "ml_sequences": seqs,
                       "mean_f": np.mean(p["samples_f"], axis=1).tolist()}), flush=True)
 
 for kind in ("mixture", "ordinal"):
