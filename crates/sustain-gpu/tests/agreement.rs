@@ -550,3 +550,23 @@ fn posterior_sums_under_a_loop_budget() {
         gpu.limit_output_bytes((5 * 3 * ns * 256 * 4) as u64);
     });
 }
+
+/// The conformance suite every batch evaluator passes (`sustain_testkit::conformance`,
+/// as the CPU backends do), with the GPU's single-precision tolerances: 1e-5
+/// relative for log-likelihoods, 1e-4 absolute for posteriors summed over a batch
+/// of six samples (1e-5 per sample, as `posterior_sums_match_serial`).
+#[test]
+fn gpu_evaluator_passes_the_conformance_suite() {
+    let Some(ctx) = ctx() else { return };
+    let p = Problem::ragged(150, 0.1, 61);
+    sustain_testkit::conformance::check_batch_evaluator(
+        "GPU",
+        &mut p.serial(),
+        &mut p.gpu(&ctx),
+        sustain_testkit::conformance::Tolerances {
+            loglike_rel: REL,
+            posterior_abs: 1e-4,
+        },
+        62,
+    );
+}

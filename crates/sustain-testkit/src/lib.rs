@@ -1,6 +1,7 @@
 //! Test support of the SuStaIn workspace, a dev-dependency only (not published):
 //! - [`workloads`]: the benchmark cohorts W1 and W2, one definition each;
 //! - [`cohorts`]: small simulated cohorts for tests;
+//! - [`conformance`]: the checks every batch evaluator passes against a reference;
 //! - [`enumerate`]: every valid sequence of a small problem and its exact posterior;
 //! - [`rows`]: numeric CSV files read as rows (empty cell = missing);
 //! - [`shared`]: the shared data next to the repository, where present;
@@ -8,6 +9,7 @@
 
 pub mod cohorts;
 pub mod compare;
+pub mod conformance;
 pub mod enumerate;
 pub mod rows;
 pub mod shared;
