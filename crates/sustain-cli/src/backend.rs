@@ -66,6 +66,6 @@ pub fn warn_once(line: &str) {
         Err(_) => true,
     };
     if fresh {
-        crate::cmd::fit::eprint_line(line);
+        crate::printing::eprint_line(line);
     }
 }

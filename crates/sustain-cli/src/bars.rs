@@ -86,7 +86,7 @@ fn plain(prefix: String, n_subtypes: usize, progress: Arc<ChainProgress>) {
         if last.elapsed() >= Duration::from_secs(10) {
             last = Instant::now();
             let line = chains_line(&prefix, n_subtypes, done, total, meter.estimate(total));
-            crate::cmd::fit::eprint_line(&line);
+            crate::printing::eprint_line(&line);
         }
         std::thread::sleep(Duration::from_millis(100));
     }

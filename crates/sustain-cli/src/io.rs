@@ -649,6 +649,12 @@ pub fn format_cell(v: f64) -> String {
     }
 }
 
+/// Creates `dir` (and its parents).
+pub fn create_dir(dir: &Path) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::new(format!("cannot create {}: {e}", dir.display())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

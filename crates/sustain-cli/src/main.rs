@@ -10,6 +10,7 @@ mod bars;
 mod cmd;
 mod error;
 mod families;
+mod fit_outputs;
 mod folder_lock;
 mod io;
 mod limits;
@@ -20,6 +21,7 @@ mod overwrite;
 // Figures; not every drawing helper is used by the subcommands.
 #[allow(dead_code, unused_imports)]
 mod plot;
+mod printing;
 mod rate_meter;
 mod results_file;
 mod zscore;

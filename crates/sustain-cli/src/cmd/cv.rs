@@ -10,13 +10,13 @@ use sustain::cv::{
 use sustain::fit::FitInput;
 
 use crate::backend::Backend;
-use crate::cmd::fit::{
-    check_samples_per_chain, create_dir, eprint_line, progress_printer, FitData, FitSettings,
-};
+use crate::cmd::fit::{check_samples_per_chain, FitData, FitSettings};
 use crate::error::CliError;
 use crate::folder_lock::{remove_dead_temps, FolderLock, FOLDER_LOCK};
 use crate::io;
+use crate::io::create_dir;
 use crate::plot::draw_cvic;
+use crate::printing::{eprint_line, progress_printer};
 
 /// Arguments of `sustain cv`.
 #[derive(Debug, Clone, clap::Args)]

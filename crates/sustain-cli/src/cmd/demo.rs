@@ -3,11 +3,12 @@
 use std::path::PathBuf;
 
 use crate::backend::Backend;
-use crate::cmd::fit::{self, create_dir, FitArgs, FitData, FitSettings, Proposal};
+use crate::cmd::fit::{self, FitArgs, FitData, FitSettings, Proposal};
 use crate::cmd::Missing;
 use crate::error::CliError;
 use crate::folder_lock::{FolderLock, FOLDER_LOCK};
 use crate::io;
+use crate::io::create_dir;
 
 /// A bundled example: its files (name, contents; the first is the one an earlier
 /// demo is recognised by), its model file and its data file, if any.

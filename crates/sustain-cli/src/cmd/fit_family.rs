@@ -8,15 +8,16 @@ use sustain::backend::Engine;
 use sustain::fit::{fit_model_observed, prefix_input};
 use sustain::model::StageModel;
 
-use super::fit::{
-    draw_model_figures_of, fit_config, prepare_folder, progress_printer, results_json_text,
-    results_path_of, summary, write_subjects_csv, FitArgs,
-};
+use super::fit::{fit_config, prepare_folder, FitArgs};
 use crate::backend::Backend;
 use crate::error::CliError;
 use crate::families::{self, Family};
+use crate::fit_outputs::{
+    draw_model_figures_of, results_json_text, results_path_of, write_subjects_csv,
+};
 use crate::folder_lock::FolderLock;
 use crate::io;
+use crate::printing::{progress_printer, summary};
 
 /// Runs `sustain fit` on a model of `family` (not z-score), holding `lock` on
 /// `--out` (taken here when `None`).

@@ -13,14 +13,14 @@ use serde::{Deserialize, Serialize};
 use sustain::config::FitConfig;
 use sustain::fit::{FitInput, ShardModel};
 
-use crate::cmd::fit::{
-    create_dir, eprint_line, fit_config, progress_printer, summary, write_fit_folder, FitArgs,
-    FitData,
-};
+use crate::cmd::fit::{fit_config, FitArgs, FitData};
 use crate::cmd::Missing;
 use crate::error::CliError;
+use crate::fit_outputs::write_fit_folder;
 use crate::folder_lock::{remove_dead_temps, FolderLock, FOLDER_LOCK};
 use crate::io;
+use crate::io::create_dir;
+use crate::printing::{eprint_line, progress_printer, summary};
 
 /// Arguments of `sustain fit`: the fit, and optionally one shard of its chains.
 #[derive(Debug, Clone, clap::Args)]

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
-use crate::cmd::fit::create_dir;
 use crate::error::CliError;
 use crate::folder_lock::{FolderLock, FOLDER_LOCK};
+use crate::io::create_dir;
 use crate::io::{self, Cell, CsvTable};
 use crate::mixture_fit::{fit_gmm, Fitted, GmmFit};
 use crate::mixture_kde::fit_kde;

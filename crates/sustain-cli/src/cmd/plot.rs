@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::cmd::fit::{draw_figures, read_fit_folder};
 use crate::error::CliError;
+use crate::fit_outputs::{draw_figures, read_fit_folder};
 use crate::io;
 
 /// Arguments of `sustain plot`.

@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::cmd::cv::CvArgs;
-use crate::cmd::fit::{create_dir, fit_config, FitArgs};
+use crate::cmd::fit::{fit_config, FitArgs};
 use crate::cmd::merge::shard_path;
 use crate::error::CliError;
 use crate::io;
+use crate::io::create_dir;
 
 /// Arguments of `sustain slurm`.
 #[derive(Debug, Clone, clap::Args)]

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use sustain::model::Likelihood;
 
 use crate::backend::Backend;
-use crate::cmd::fit::{read_fit_folder, result_events, write_subjects, Stager};
 use crate::error::CliError;
+use crate::fit_outputs::{read_fit_folder, result_events, write_subjects, Stager};
 use crate::io::{self, DataColumns};
 use std::sync::Arc;
 
@@ -68,7 +68,7 @@ pub fn run(args: &StageArgs) -> Result<(), CliError> {
     crate::overwrite::refuse_fit_results(&args.out, args.force)?;
     crate::overwrite::refuse_foreign_file(
         &args.out,
-        crate::cmd::fit::SUBJECTS_HEADER,
+        crate::fit_outputs::SUBJECTS_HEADER,
         "stage",
         args.force,
     )?;

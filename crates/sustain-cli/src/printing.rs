@@ -1,0 +1,125 @@
+//! What `fit`, `cv` and their relatives print on stderr and stdout: progress
+//! lines and bars, one-line notices, and the closing summary of a fit.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use sustain::fit::Progress;
+use sustain::results::FitResult;
+
+/// A progress line on stderr (ignored when it cannot be written).
+///
+/// On the CPU with several threads the chains of every subtype count run at once
+/// after E-M, so one chain display per subtype count may be live at once.
+pub fn progress_printer(quiet: bool, prefix: String) -> impl Fn(Progress) {
+    type Handle = std::thread::JoinHandle<()>;
+    let em: std::cell::RefCell<Option<Handle>> = Default::default();
+    let chains: std::cell::RefCell<Vec<(usize, Handle)>> = Default::default();
+    move |p| {
+        if quiet && !matches!(p, Progress::Warning(_)) {
+            return;
+        }
+        match &p {
+            // E-M is done: let its display finish before the next line.
+            Progress::McmcStarted { .. } => {
+                if let Some(handle) = em.borrow_mut().take() {
+                    let _ = handle.join();
+                }
+            }
+            // A subtype count is done: so are its chains (and their display).
+            Progress::ModelDone { n_subtypes, .. } => {
+                if let Some(handle) = em.borrow_mut().take() {
+                    let _ = handle.join();
+                }
+                let mut live = chains.borrow_mut();
+                if let Some(i) = live.iter().position(|(k, _)| k == n_subtypes) {
+                    let _ = live.remove(i).1.join();
+                }
+            }
+            _ => {}
+        }
+        let line = match p {
+            Progress::EmJobs {
+                n_subtypes,
+                progress,
+            } => {
+                *em.borrow_mut() =
+                    Some(crate::bars::show_jobs(prefix.clone(), n_subtypes, progress));
+                return;
+            }
+            Progress::Chains {
+                n_subtypes,
+                progress,
+            } => {
+                chains.borrow_mut().push((
+                    n_subtypes,
+                    crate::bars::show(prefix.clone(), n_subtypes, progress),
+                ));
+                return;
+            }
+            Progress::EmStarted { n_subtypes } => {
+                format!("{prefix}{n_subtypes} subtype(s): E-M")
+            }
+            Progress::McmcStarted {
+                n_subtypes,
+                chains,
+                iterations,
+            } => format!(
+                "{prefix}{n_subtypes} subtype(s): MCMC, {chains} chain(s) x {iterations} iterations"
+            ),
+            Progress::ModelDone {
+                n_subtypes,
+                resumed: true,
+            } => {
+                format!("{prefix}{n_subtypes} subtype(s): loaded from checkpoint")
+            }
+            Progress::ModelDone {
+                n_subtypes,
+                resumed: false,
+            } => {
+                format!("{prefix}{n_subtypes} subtype(s): done")
+            }
+            Progress::Warning(line) => {
+                // Shown even with --quiet, once per process.
+                crate::backend::warn_once(&line);
+                return;
+            }
+        };
+        eprint_line(&line);
+    }
+}
+
+/// One line on stderr; a failure to write it is ignored.
+pub fn eprint_line(line: &str) {
+    crate::bars::eprint_line(line)
+}
+
+/// The text printed at the end of `fit`.
+pub fn summary(result: &FitResult, files: &[PathBuf]) -> String {
+    let mut s = String::new();
+    for m in &result.models {
+        let f: Vec<String> = m.mean_f.iter().map(|v| format!("{v:.3}")).collect();
+        let d = &m.diagnostics;
+        let _ = writeln!(
+            s,
+            "{} subtype(s): ML log-likelihood {:.3}, mean fractions [{}], R-hat {:.3}, {}",
+            m.n_subtypes,
+            m.ml_loglike,
+            f.join(", "),
+            d.rhat_loglike,
+            if d.converged {
+                "converged"
+            } else {
+                "NOT converged"
+            }
+        );
+        for w in &d.warnings {
+            let _ = writeln!(s, "  warning: {w}");
+        }
+    }
+    let _ = writeln!(s, "files written:");
+    for f in files {
+        let _ = writeln!(s, "  {}", f.display());
+    }
+    s
+}
