@@ -52,6 +52,20 @@ impl Backend {
     }
 }
 
+/// For a model family the GPU does not evaluate: with `--backend gpu`, the one-line
+/// notice that the run stays on the CPU, or the error under `--require-gpu`.
+pub fn cpu_only_family(backend: Backend, require_gpu: bool) -> Result<(), CliError> {
+    if backend == Backend::Gpu {
+        if require_gpu {
+            return Err(CliError::new(
+                "the GPU backend evaluates z-score models only",
+            ));
+        }
+        warn_once("the GPU backend evaluates z-score models only; running on the CPU");
+    }
+    Ok(())
+}
+
 /// Prints `line` on stderr unless the same line was printed before by this process
 /// (cross-validation fits every fold and would repeat a fallback notice).
 pub fn warn_once(line: &str) {

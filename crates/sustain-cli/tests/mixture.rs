@@ -46,22 +46,7 @@ fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
 
 /// Numbers of a CSV without its first column (NaN for empty cells).
 fn numbers(path: &Path) -> Vec<Vec<f64>> {
-    read_csv(path)
-        .1
-        .iter()
-        .map(|r| {
-            r[1..]
-                .iter()
-                .map(|c| {
-                    if c.is_empty() {
-                        f64::NAN
-                    } else {
-                        c.parse().unwrap()
-                    }
-                })
-                .collect()
-        })
-        .collect()
+    sustain_testkit::read_rows_from(path, 1)
 }
 
 #[derive(Debug, Clone, Copy)]

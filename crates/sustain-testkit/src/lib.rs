@@ -20,7 +20,7 @@ pub use cohorts::{
     cohort, equal_fractions, random_mixture, scaled, spec, uniform_cohort, walk_cohort,
 };
 pub use compare::max_relative_difference;
-pub use rows::{read_rows, to_csv};
+pub use rows::{read_rows, read_rows_from, to_csv};
 pub use shared::{shared_data, sim42, Sim42};
 pub use walk::{accept_or_reject, random_fractions, random_moves, random_weighted_mixture};
 pub use workloads::{w1, w2};

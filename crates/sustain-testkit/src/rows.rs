@@ -6,6 +6,11 @@ use sustain_model::Dataset;
 
 /// The rows of a numeric CSV file after its header; an empty cell is NaN.
 pub fn read_rows(path: &Path) -> Vec<Vec<f64>> {
+    read_rows_from(path, 0)
+}
+
+/// [`read_rows`] without the first `skip` columns (e.g. an id column of any text).
+pub fn read_rows_from(path: &Path, skip: usize) -> Vec<Vec<f64>> {
     let mut reader = csv::Reader::from_path(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     reader
@@ -13,11 +18,13 @@ pub fn read_rows(path: &Path) -> Vec<Vec<f64>> {
         .map(|r| {
             r.unwrap()
                 .iter()
+                .skip(skip)
                 .map(|c| {
                     if c.is_empty() {
                         f64::NAN
                     } else {
-                        c.parse().unwrap()
+                        c.parse()
+                            .unwrap_or_else(|e| panic!("{}: '{c}': {e}", path.display()))
                     }
                 })
                 .collect()

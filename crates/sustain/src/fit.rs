@@ -182,17 +182,22 @@ pub fn fit_subtype_count_with_engine(
 }
 
 /// The likelihood of `input` after checking its biomarker names.
+/// One name per biomarker.
+fn check_names(names: &[String], n_biomarkers: usize) -> Result<(), Error> {
+    if names.len() == n_biomarkers {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "{} biomarker names for {n_biomarkers} biomarkers",
+        names.len()
+    )))
+}
+
 pub(crate) fn prepared_likelihood(
     input: &FitInput,
     config: &FitConfig,
 ) -> Result<Arc<Likelihood>, Error> {
-    if input.biomarkers.len() != input.events.n_biomarkers() {
-        return Err(Error::Config(format!(
-            "{} biomarker names for {} biomarkers",
-            input.biomarkers.len(),
-            input.events.n_biomarkers()
-        )));
-    }
+    check_names(input.biomarkers, input.events.n_biomarkers())?;
     Ok(Arc::new(Likelihood::new(
         input.events.clone(),
         input.data,
@@ -255,7 +260,6 @@ pub fn fit_with_engine_observed(
     progress: &dyn Fn(Progress),
     on_model: &dyn Fn(&SubtypeModel),
 ) -> Result<FitResult, Error> {
-    config.validate().map_err(Error::Config)?;
     let lik = prepared_likelihood(input, config)?;
     let model_input = zscore_input(input, lik);
     fit_model_observed(
@@ -357,13 +361,7 @@ pub fn fit_model_observed<M: SustainModel>(
     on_model: &dyn Fn(&SubtypeModel),
 ) -> Result<FitResult, Error> {
     config.validate().map_err(Error::Config)?;
-    if input.biomarkers.len() != input.model.order().n_biomarkers() {
-        return Err(Error::Config(format!(
-            "{} biomarker names for {} biomarkers",
-            input.biomarkers.len(),
-            input.model.order().n_biomarkers()
-        )));
-    }
+    check_names(input.biomarkers, input.model.order().n_biomarkers())?;
     let run = Run {
         config,
         lik: &input.model,

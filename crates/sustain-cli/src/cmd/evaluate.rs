@@ -92,13 +92,7 @@ pub fn run(args: &EvaluateArgs) -> Result<(), CliError> {
 /// `sustain evaluate` of a mixture or ordinal model, on the CPU (the GPU's
 /// kernels are the z-score model's).
 fn run_other_family(args: &EvaluateArgs, family: Family) -> Result<(), CliError> {
-    if args.backend == Backend::Gpu {
-        let line = "the GPU backend evaluates z-score models only; running on the CPU";
-        if args.require_gpu {
-            return Err(CliError::new(line.replace("; running on the CPU", "")));
-        }
-        crate::backend::warn_once(line);
-    }
+    crate::backend::cpu_only_family(args.backend, args.require_gpu)?;
     let loaded = families::load(
         &args.input.model,
         family,

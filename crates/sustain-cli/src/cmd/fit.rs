@@ -399,6 +399,17 @@ pub(crate) fn prepare_folder(
     Ok((lock, checkpoints))
 }
 
+/// Refuses more subtypes than subjects (they could only repeat subtypes).
+pub(crate) fn check_subtypes(args: &FitArgs, n_subjects: usize) -> Result<(), CliError> {
+    if args.settings.subtypes <= n_subjects {
+        return Ok(());
+    }
+    Err(CliError::new(format!(
+        "cannot fit {} subtypes: the data has only {n_subjects} subject(s); use --subtypes {n_subjects} or fewer",
+        args.settings.subtypes
+    )))
+}
+
 /// Runs `sustain fit` holding `lock` on `--out` (taken here when `None`).
 pub fn run_locked(args: &FitArgs, lock: Option<FolderLock>) -> Result<(), CliError> {
     let family = args.input.family()?;
@@ -408,13 +419,7 @@ pub fn run_locked(args: &FitArgs, lock: Option<FolderLock>) -> Result<(), CliErr
     let loaded = args.input.load(None)?;
     let mut config = fit_config(args)?;
     let n_subjects = loaded.data.dataset.n_subjects();
-    if args.settings.subtypes > n_subjects {
-        // More subtypes than subjects can only repeat subtypes.
-        return Err(CliError::new(format!(
-            "cannot fit {} subtypes: the data has only {n_subjects} subject(s); use --subtypes {n_subjects} or fewer",
-            args.settings.subtypes
-        )));
-    }
+    check_subtypes(args, n_subjects)?;
     // The backend first: a required GPU that is missing fails before any output
     // folder is made. Without --require-gpu the fit falls back to the CPU after a
     // one-line notice (and records backend cpu).

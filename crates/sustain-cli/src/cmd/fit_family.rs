@@ -8,8 +8,7 @@ use sustain::backend::Engine;
 use sustain::fit::{fit_model_observed, prefix_input};
 use sustain::model::StageModel;
 
-use super::fit::{fit_config, prepare_folder, FitArgs};
-use crate::backend::Backend;
+use super::fit::{check_subtypes, fit_config, prepare_folder, FitArgs};
 use crate::error::CliError;
 use crate::families::{self, Family};
 use crate::fit_outputs::{
@@ -37,22 +36,11 @@ pub fn run(args: &FitArgs, family: Family, lock: Option<FolderLock>) -> Result<(
         args.input.id_column.as_deref(),
     )?;
     let mut config = fit_config(args)?;
-    if args.backend == Backend::Gpu {
-        let line = "the GPU backend evaluates z-score models only; running on the CPU";
-        if args.require_gpu {
-            return Err(CliError::new(line.replace("; running on the CPU", "")));
-        }
-        crate::backend::warn_once(line);
-        config.backend = sustain::config::Backend::Cpu;
-    }
+    crate::backend::cpu_only_family(args.backend, args.require_gpu)?;
+    config.backend = sustain::config::Backend::Cpu;
     let model = &loaded.model;
     let n_subjects = model.n_subjects();
-    if args.settings.subtypes > n_subjects {
-        return Err(CliError::new(format!(
-            "cannot fit {} subtypes: the data has only {n_subjects} subject(s); use --subtypes {n_subjects} or fewer",
-            args.settings.subtypes
-        )));
-    }
+    check_subtypes(args, n_subjects)?;
     let order = model.order().clone();
     crate::limits::check_fit_memory(&config, n_subjects, order.n_events())?;
     let out = &args.out;
