@@ -78,6 +78,9 @@ pub fn run_chain_observed<E: ChainEvaluator, R: Rng + ?Sized>(
         done += n;
         if let Some((p, slot)) = progress {
             p.set(slot, done as u64);
+            if p.cancelled() {
+                break;
+            }
         }
     }
     let (acc, prop) = chain.acceptance();

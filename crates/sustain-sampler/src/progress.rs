@@ -9,6 +9,7 @@ pub struct ChainProgress {
     done: Vec<AtomicU64>,
     total: u64,
     closed: AtomicBool,
+    cancelled: AtomicBool,
 }
 
 impl ChainProgress {
@@ -18,6 +19,7 @@ impl ChainProgress {
             done: (0..n_chains).map(|_| AtomicU64::new(0)).collect(),
             total,
             closed: AtomicBool::new(false),
+            cancelled: AtomicBool::new(false),
         }
     }
     /// Number of chains.
@@ -47,6 +49,16 @@ impl ChainProgress {
     /// Marks the work as over (for counters whose total was not known).
     pub fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
+    }
+    /// Asks the work these counters follow to stop early (a user's Ctrl-C): chains
+    /// stop at their next progress report, E-M after its current pass, and the fit
+    /// fails with a cancellation error instead of returning shortened results.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+    /// Whether [`ChainProgress::cancel`] was called.
+    pub fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
     }
     /// Whether every chain has finished (or the counter was closed).
     pub fn finished(&self) -> bool {

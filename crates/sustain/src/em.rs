@@ -141,7 +141,8 @@ pub fn em<M: SustainModel, R: Rng + ?Sized>(
         if cand.loglike > current.loglike {
             current = cand;
         }
-        if converged {
+        let cancelled = config.em_progress.as_ref().is_some_and(|p| p.cancelled());
+        if converged || cancelled {
             break;
         }
     }

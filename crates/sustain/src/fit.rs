@@ -231,6 +231,9 @@ fn em_step<M: SustainModel>(
         Some(prev) => em::fit_split_with(engine, lik, prev, &em_config, k as u64),
     };
     jobs.close();
+    if jobs.cancelled() {
+        return Err(Error::Cancelled);
+    }
     Ok((em_fit?, t0.elapsed().as_secs_f64()))
 }
 
@@ -666,6 +669,9 @@ fn uncertainty_impl<M: SustainModel>(
     let steps = settings.steps.clone();
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
     let runs = engine.run_chains(lik, &em_fit.mixture, &settings, range, counters)?;
+    if counters.cancelled() {
+        return Err(Error::Cancelled);
+    }
     let mcmc_s = t0.elapsed().as_secs_f64();
     Ok(assemble(&**lik, em_fit, runs, config, steps, em_s, mcmc_s))
 }

@@ -78,4 +78,8 @@ pub enum Error {
     /// into more subtypes); the message says what to change.
     #[error("{0}")]
     Data(String),
+    /// The run was cancelled through its progress counters
+    /// ([`sustain_sampler::progress::ChainProgress::cancel`]), e.g. by Ctrl-C.
+    #[error("cancelled")]
+    Cancelled,
 }

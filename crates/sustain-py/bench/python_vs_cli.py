@@ -1,0 +1,100 @@
+"""Side by side, interleaved: the same z-score fit through `sustain fit` and through
+sustain_rs (Python), and pySuStaIn's tutorial workflow through sustain_rs.
+
+    python crates/sustain-py/bench/python_vs_cli.py --sustain target/release/sustain [--repeats 3]
+
+Prints one line per run and the medians; docs/performance.md quotes them.
+"""
+import argparse
+import contextlib
+import io
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import sustain_rs
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from conftest import zscore_cohort  # noqa: E402
+
+
+def write_csv(path, data, labels):
+    rows = ["id," + ",".join(labels)] + [
+        f"{i + 1}," + ",".join("" if np.isnan(v) else repr(float(v)) for v in row) for i, row in enumerate(data)]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def cli_fit(binary, csv, out, k, startpoints, iterations, chains, seed):
+    t0 = time.perf_counter()
+    subprocess.run([binary, "fit", "--data", str(csv), "--id-column", "id", "--zvals", "1,2,3", "--zmax", "5",
+                    "--subtypes", str(k), "--startpoints", str(startpoints), "--iterations", str(iterations),
+                    "--chains", str(chains), "--seed", str(seed), "--missing", "reference", "--out", str(out),
+                    "--quiet"], check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def py_fit(data, labels, out, k, startpoints, iterations, chains, seed):
+    z_vals = np.tile([1.0, 2.0, 3.0], (data.shape[1], 1))
+    t0 = time.perf_counter()
+    model = sustain_rs.ZscoreSustainMissingData(data, z_vals, np.full(data.shape[1], 5.0), labels, startpoints, k,
+                                                iterations * chains, out, "b", True, seed=seed, n_chains=chains,
+                                                progress=False)
+    with contextlib.redirect_stdout(io.StringIO()):
+        model.run_sustain_algorithm()
+    return time.perf_counter() - t0
+
+
+def workflow(data, labels, new, out):
+    """pySuStaIn's tutorial: fit (10 start points, 3 subtypes, 1e4 iterations),
+    3-fold cross-validation, staging new subjects."""
+    z_vals = np.tile([1.0, 2.0, 3.0], (data.shape[1], 1))
+    t0 = time.perf_counter()
+    model = sustain_rs.ZscoreSustain(data, z_vals, np.full(data.shape[1], 5.0), labels, 10, 3, int(1e4), out, "w",
+                                     True, seed=1, progress=False)
+    with contextlib.redirect_stdout(io.StringIO()):
+        seq, f, *_ = model.run_sustain_algorithm()
+        model.cross_validate_sustain_model([np.arange(i, data.shape[0], 3) for i in range(3)])
+        model.subtype_and_stage_individuals_newData(new, seq, f, 1000)
+    return time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sustain", required=True)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    cases = {
+        # name: (subjects, biomarkers, missing, subtypes, start points, iterations per chain, chains)
+        "sim42-like (1000 x 5, 10% missing, 3 subtypes)": (1000, 5, 0.1, 3, 25, 10_000, 4),
+        "W1-like (400 x 8, 2 subtypes)": (400, 8, 0.0, 2, 10, 10_000, 4),
+    }
+    for name, (n, b, miss, k, sp, it, ch) in cases.items():
+        data, _, _, labels = zscore_cohort(n, n_biomarkers=b, seed=42, missing=miss)
+        times = {"cli": [], "python": []}
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            csv = tmp / "z.csv"
+            write_csv(csv, data, labels)
+            for r in range(args.repeats):
+                times["cli"].append(cli_fit(args.sustain, csv, tmp / f"cli{r}", k, sp, it, ch, 7))
+                times["python"].append(py_fit(data, labels, tmp / f"py{r}", k, sp, it, ch, 7))
+                print(f"{name} run {r}: cli {times['cli'][-1]:.2f} s, python {times['python'][-1]:.2f} s", flush=True)
+        c, p = statistics.median(times["cli"]), statistics.median(times["python"])
+        print(f"{name}: median cli {c:.2f} s, python {p:.2f} s, python/cli {p / c:.3f}")
+    data, _, _, labels = zscore_cohort(1000, n_biomarkers=8, seed=3)
+    new = zscore_cohort(50, n_biomarkers=8, seed=4)[0]
+    ts = []
+    for r in range(args.repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            ts.append(workflow(data, labels, new, Path(tmp)))
+        print(f"tutorial workflow run {r}: {ts[-1]:.2f} s", flush=True)
+    print(f"tutorial workflow (1000 x 8, fit + 3-fold CV + staging 50): median {statistics.median(ts):.2f} s")
+
+
+if __name__ == "__main__":
+    main()

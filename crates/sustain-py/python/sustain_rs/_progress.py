@@ -1,0 +1,47 @@
+"""Progress of a fit through tqdm, when it is installed (as pySuStaIn shows it)."""
+
+
+class _Bars:
+    """Receives ``(kind, n_subtypes, done, total, finished)`` from the Rust fit about
+    ten times a second and keeps one tqdm bar per phase."""
+
+    def __init__(self, tqdm):
+        self._tqdm = tqdm
+        self._bars = {}
+
+    def __call__(self, kind, n_subtypes, done, total, finished):
+        key = (kind, n_subtypes)
+        bar = self._bars.get(key)
+        if bar is None:
+            for other in self._bars.values():
+                other.close()
+            if kind == "em":
+                desc, unit = f"E-M, {n_subtypes} subtype(s)", "start point"
+            else:
+                desc, unit = f"MCMC, {n_subtypes} subtype(s)", "it"
+            bar = self._tqdm(total=total or None, desc=desc, unit=unit, leave=True)
+            self._bars[key] = bar
+        bar.n = done
+        bar.refresh()
+        if finished:
+            bar.close()
+
+    def close(self):
+        for bar in self._bars.values():
+            bar.close()
+
+
+class _Silent:
+    def __call__(self, *args):
+        pass
+
+    def close(self):
+        pass
+
+
+def progress_callback():
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _Silent()
+    return _Bars(tqdm)

@@ -1,0 +1,23 @@
+//! `sustain_rs._native`: the Rust half of the Python package `sustain_rs`.
+//!
+//! It exposes one class, [`model::Model`] (a SuStaIn model of any family on its
+//! data), whose methods call the facade `sustain`: fitting (E-M, tuning, chains,
+//! with progress and Ctrl-C), posteriors of subtypes and stages over a set of
+//! samples, and per-subject log-likelihoods. pySuStaIn's classes, pickles and
+//! figures are written in Python on top of it (`python/sustain_rs/`), so no part
+//! of the algorithm exists twice.
+
+mod convert;
+mod model;
+mod run;
+
+use pyo3::prelude::*;
+
+/// The extension module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<model::Model>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("GPU_BUILT", cfg!(feature = "gpu"))?;
+    Ok(())
+}

@@ -1,0 +1,342 @@
+//! `Model`: a SuStaIn model of one family on its subjects.
+
+use std::sync::Arc;
+
+use numpy::{IntoPyArray, PyArray2, PyArray3, PyReadonlyArray2, PyReadonlyArray3};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+use sustain::checkpoint;
+use sustain::config::FitConfig;
+use sustain::fit::{prefix_input, FitInput};
+use sustain_core::{BatchEvaluator, StageModel};
+use sustain_cpu::ThreadedEvaluator;
+use sustain_model::{
+    event_based, ordinal, Dataset, EventSet, Likelihood, MissingConvention, PrefixModel,
+};
+
+use crate::convert::{mixtures_of, model_dict, rows, value_err};
+use crate::run::{run_fit, FitRequest};
+
+/// The family-specific part of a model.
+#[derive(Clone)]
+pub(crate) enum Family {
+    /// The z-score model: its events and data (the facade builds the likelihood).
+    Zscore {
+        events: EventSet,
+        data: Arc<Dataset>,
+        missing: MissingConvention,
+    },
+    /// The event-based (mixture) and ordinal models.
+    Prefix(Arc<PrefixModel>),
+}
+
+/// A SuStaIn model on its subjects: z-score (`Model.zscore`), event-based
+/// (`Model.mixture`) or ordinal (`Model.ordinal`).
+#[pyclass(module = "sustain_rs._native", frozen)]
+pub struct Model {
+    pub(crate) family: Family,
+}
+
+impl Model {
+    /// The z-score likelihood of the data (built on demand: evaluations only).
+    fn zscore_likelihood(
+        events: &EventSet,
+        data: &Dataset,
+        missing: MissingConvention,
+    ) -> PyResult<Arc<Likelihood>> {
+        Ok(Arc::new(
+            Likelihood::new(events.clone(), data, missing).map_err(value_err)?,
+        ))
+    }
+
+    /// Runs `job` on the model as a [`SustainModel`] of its own type.
+    fn with_model<T>(
+        &self,
+        job: impl FnOnce(&dyn Fn() -> Box<dyn BatchEvaluator>) -> PyResult<T>,
+    ) -> PyResult<T> {
+        let threads = sustain_cpu::default_threads();
+        match &self.family {
+            Family::Zscore {
+                events,
+                data,
+                missing,
+            } => {
+                let lik = Self::zscore_likelihood(events, data, *missing)?;
+                job(&|| Box::new(ThreadedEvaluator::new(Arc::clone(&lik), threads)))
+            }
+            Family::Prefix(model) => {
+                job(&|| Box::new(ThreadedEvaluator::new(Arc::clone(model), threads)))
+            }
+        }
+    }
+
+    fn order(&self) -> &sustain_core::EventOrder {
+        match &self.family {
+            Family::Zscore { events, .. } => events,
+            Family::Prefix(model) => model.order(),
+        }
+    }
+}
+
+#[pymethods]
+impl Model {
+    /// The z-score model: `data` (subjects x biomarkers; NaN = missing), `z_vals`
+    /// (biomarkers x thresholds, 0 = no event), `z_max` (one per biomarker).
+    /// `missing="reference"` gives missing values pySuStaIn's constant (its
+    /// `ZscoreSustainMissingData`), `"marginalise"` nothing.
+    #[staticmethod]
+    #[pyo3(signature = (data, z_vals, z_max, missing = "reference"))]
+    fn zscore(
+        data: PyReadonlyArray2<f64>,
+        z_vals: PyReadonlyArray2<f64>,
+        z_max: Vec<f64>,
+        missing: &str,
+    ) -> PyResult<Self> {
+        let events = EventSet::new(&rows(z_vals.as_array()), &z_max).map_err(value_err)?;
+        let data = Dataset::new(data.as_array().to_owned()).map_err(value_err)?;
+        if data.n_biomarkers() != events.n_biomarkers() {
+            return Err(PyValueError::new_err(format!(
+                "data has {} biomarkers (columns) but Z_vals has {} rows",
+                data.n_biomarkers(),
+                events.n_biomarkers()
+            )));
+        }
+        let missing = missing
+            .parse::<MissingConvention>()
+            .map_err(PyValueError::new_err)?;
+        // Checks the data against the model once, here, not at the first fit.
+        Self::zscore_likelihood(&events, &data, missing)?;
+        Ok(Self {
+            family: Family::Zscore {
+                events,
+                data: Arc::new(data),
+                missing,
+            },
+        })
+    }
+
+    /// The event-based model from pySuStaIn's `L_yes` and `L_no` (subjects x
+    /// biomarkers).
+    #[staticmethod]
+    fn mixture(l_yes: PyReadonlyArray2<f64>, l_no: PyReadonlyArray2<f64>) -> PyResult<Self> {
+        let model = event_based(l_yes.as_array(), l_no.as_array()).map_err(value_err)?;
+        Ok(Self {
+            family: Family::Prefix(Arc::new(model)),
+        })
+    }
+
+    /// The ordinal model from pySuStaIn's `prob_nl` (subjects x biomarkers),
+    /// `prob_score` (subjects x biomarkers x scores) and `score_vals` (biomarkers x
+    /// scores, 0 = none).
+    #[staticmethod]
+    fn ordinal(
+        prob_nl: PyReadonlyArray2<f64>,
+        prob_score: PyReadonlyArray3<f64>,
+        score_vals: PyReadonlyArray2<f64>,
+    ) -> PyResult<Self> {
+        let score_vals = rows(score_vals.as_array());
+        let p = prob_score.as_array();
+        let tables: Vec<ndarray::Array2<f64>> = (0..p.dim().2)
+            .map(|j| p.slice(ndarray::s![.., .., j]).to_owned())
+            .collect();
+        let views: Vec<_> = tables.iter().map(|t| t.view()).collect();
+        let model = ordinal(&score_vals, prob_nl.as_array(), &views).map_err(value_err)?;
+        Ok(Self {
+            family: Family::Prefix(Arc::new(model)),
+        })
+    }
+
+    /// Number of subjects.
+    #[getter]
+    fn n_subjects(&self) -> usize {
+        match &self.family {
+            Family::Zscore { data, .. } => data.n_subjects(),
+            Family::Prefix(model) => model.n_subjects(),
+        }
+    }
+
+    /// Number of events (stages are 0..=events).
+    #[getter]
+    fn n_events(&self) -> usize {
+        self.order().n_events()
+    }
+
+    /// Number of biomarkers.
+    #[getter]
+    fn n_biomarkers(&self) -> usize {
+        self.order().n_biomarkers()
+    }
+
+    /// Each event's biomarker (index).
+    #[getter]
+    fn event_biomarkers(&self) -> Vec<usize> {
+        let order = self.order();
+        (0..order.n_events())
+            .map(|e| order.biomarker_of(e))
+            .collect()
+    }
+
+    /// Each event's level within its biomarker (0 = first threshold or score).
+    #[getter]
+    fn event_levels(&self) -> Vec<usize> {
+        let order = self.order();
+        (0..order.n_events()).map(|e| order.level_of(e)).collect()
+    }
+
+    /// The same model on the subjects `rows` (in that order).
+    fn subset(&self, rows: Vec<usize>) -> PyResult<Self> {
+        let family = match &self.family {
+            Family::Zscore {
+                events,
+                data,
+                missing,
+            } => Family::Zscore {
+                events: events.clone(),
+                data: Arc::new(data.select(&rows).map_err(value_err)?),
+                missing: *missing,
+            },
+            Family::Prefix(model) => {
+                Family::Prefix(Arc::new(model.subset(&rows).map_err(value_err)?))
+            }
+        };
+        Ok(Self { family })
+    }
+
+    /// Hex fingerprint of the data, the model and the settings that change results:
+    /// what pickles record so that one from other data or settings is refused.
+    #[pyo3(signature = (biomarkers, n_startpoints, n_iterations, n_chains, seed))]
+    fn fingerprint(
+        &self,
+        biomarkers: Vec<String>,
+        n_startpoints: usize,
+        n_iterations: usize,
+        n_chains: usize,
+        seed: u64,
+    ) -> PyResult<String> {
+        let config = FitConfig {
+            n_startpoints,
+            n_iterations,
+            n_chains,
+            seed,
+            // A subtype count's model does not depend on the largest count asked for.
+            max_subtypes: 1,
+            ..FitConfig::default()
+        };
+        Ok(checkpoint::fingerprint_of(
+            &self.identity(&biomarkers)?,
+            &config,
+        ))
+    }
+
+    /// Fits 1..=`max_subtypes` subtypes (E-M, tuning, chains) and returns one dict
+    /// per subtype count (see `model_dict`). `progress(kind, n_subtypes, done,
+    /// total)` is called about ten times a second from this thread; Ctrl-C stops
+    /// the fit within about a second (`KeyboardInterrupt`).
+    #[pyo3(signature = (biomarkers, max_subtypes, n_startpoints, n_iterations, n_chains, seed,
+        backend = "cpu", threads = None, checkpoint_dir = None, progress = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn fit<'py>(
+        &self,
+        py: Python<'py>,
+        biomarkers: Vec<String>,
+        max_subtypes: usize,
+        n_startpoints: usize,
+        n_iterations: usize,
+        n_chains: usize,
+        seed: u64,
+        backend: &str,
+        threads: Option<usize>,
+        checkpoint_dir: Option<String>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let backend = backend
+            .parse::<sustain::config::Backend>()
+            .map_err(PyValueError::new_err)?;
+        let mut config = FitConfig {
+            n_startpoints,
+            max_subtypes,
+            n_iterations,
+            n_chains,
+            seed,
+            backend,
+            ..FitConfig::default()
+        };
+        if let Some(t) = threads {
+            config.threads = t.max(1);
+        }
+        if let Family::Zscore { missing, .. } = &self.family {
+            config.missing = *missing;
+        }
+        config.validate().map_err(PyValueError::new_err)?;
+        let request = FitRequest {
+            model: self,
+            biomarkers: &biomarkers,
+            config: &config,
+            checkpoint_dir: checkpoint_dir.as_deref(),
+        };
+        let (result, warnings) = run_fit(py, &request, progress.as_ref())?;
+        for w in warnings {
+            let warnings = py.import("warnings")?;
+            warnings.call_method1("warn", (w,))?;
+        }
+        let list = PyList::empty(py);
+        for model in &result.models {
+            list.append(model_dict(py, model)?)?;
+        }
+        Ok(list)
+    }
+
+    /// pySuStaIn's subtype and stage posteriors averaged over samples:
+    /// `sequences[i][s][k]` (the event at position `k` of subtype `s` in sample
+    /// `i`) and `fractions[i][s]`; returns subjects x (events + 1) x subtypes, each
+    /// sample's joint posterior normalised per subject before averaging.
+    fn posterior<'py>(
+        &self,
+        py: Python<'py>,
+        sequences: PyReadonlyArray3<i64>,
+        fractions: PyReadonlyArray2<f64>,
+    ) -> PyResult<Bound<'py, PyArray3<f64>>> {
+        let mixtures = mixtures_of(self.order(), sequences.as_array(), fractions.as_array())?;
+        let n = mixtures.len().max(1) as f64;
+        let sums = py.detach(|| {
+            self.with_model(|make| make().posterior_sums(&mixtures).map_err(value_err))
+        })?;
+        Ok((sums / n).into_pyarray(py))
+    }
+
+    /// Per sample and subject, `log p(x_m | sample)`: samples x subjects.
+    fn log_p_subjects<'py>(
+        &self,
+        py: Python<'py>,
+        sequences: PyReadonlyArray3<i64>,
+        fractions: PyReadonlyArray2<f64>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let mixtures = mixtures_of(self.order(), sequences.as_array(), fractions.as_array())?;
+        let per = py.detach(|| {
+            self.with_model(|make| make().log_p_subjects_batch(&mixtures).map_err(value_err))
+        })?;
+        let m = self.n_subjects();
+        let mut out = ndarray::Array2::<f64>::zeros((per.len(), m));
+        for (i, row) in per.iter().enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                out[[i, j]] = *v;
+            }
+        }
+        Ok(out.into_pyarray(py))
+    }
+}
+
+impl Model {
+    /// What checkpoints and pickles hash of the data and the model.
+    pub(crate) fn identity(&self, biomarkers: &[String]) -> PyResult<Vec<u8>> {
+        match &self.family {
+            Family::Zscore { events, data, .. } => Ok(checkpoint::identity(&FitInput {
+                events,
+                biomarkers,
+                data,
+            })),
+            Family::Prefix(model) => Ok(prefix_input(model, biomarkers).identity),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! A fit run from Python: the facade works on its own thread with the GIL
+//! released, while the calling thread wakes ten times a second to report progress
+//! and to notice Ctrl-C, which cancels the run through its progress counters.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use sustain::backend::Engine;
+use sustain::checkpoint::Checkpoints;
+use sustain::config::FitConfig;
+use sustain::fit::{
+    fit_model_observed, fit_with_engine_observed, on_selected_engine, prefix_input, FitInput,
+    Progress,
+};
+use sustain::results::FitResult;
+use sustain_sampler::progress::ChainProgress;
+
+use crate::convert::py_err;
+use crate::model::{Family, Model};
+
+/// What to fit.
+pub struct FitRequest<'a> {
+    /// The model on its data.
+    pub model: &'a Model,
+    /// Biomarker names.
+    pub biomarkers: &'a [String],
+    /// Settings.
+    pub config: &'a FitConfig,
+    /// Where the facade keeps its per-subtype-count checkpoints, if anywhere.
+    pub checkpoint_dir: Option<&'a str>,
+}
+
+/// What the progress display shows: the current phase and its counters.
+#[derive(Default)]
+struct Shared {
+    /// ("em" | "chains", subtype count, counters) of the phases seen so far.
+    phases: Vec<(&'static str, usize, Arc<ChainProgress>)>,
+    /// One-line notices (e.g. the GPU fell back to the CPU).
+    warnings: Vec<String>,
+}
+
+/// Runs the fit; returns it with the notices it raised.
+pub fn run_fit(
+    py: Python<'_>,
+    request: &FitRequest,
+    progress: Option<&Py<PyAny>>,
+) -> PyResult<(FitResult, Vec<String>)> {
+    let shared = Mutex::new(Shared::default());
+    let cancel = AtomicBool::new(false);
+    let on_progress = |p: Progress| {
+        let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let phase = match p {
+            Progress::EmJobs {
+                n_subtypes,
+                progress,
+            } => Some(("em", n_subtypes, progress)),
+            Progress::Chains {
+                n_subtypes,
+                progress,
+            } => Some(("chains", n_subtypes, progress)),
+            Progress::Warning(w) => {
+                s.warnings.push(w);
+                None
+            }
+            _ => None,
+        };
+        if let Some(phase) = phase {
+            // Counters that appear after Ctrl-C stop at once.
+            if cancel.load(Ordering::Relaxed) {
+                phase.2.cancel();
+            }
+            s.phases.push(phase);
+        }
+    };
+    let mut interrupted: Option<PyErr> = None;
+    let result = py.detach(|| {
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(|| fit_on_this_thread(request, &on_progress));
+            while !worker.is_finished() {
+                std::thread::sleep(Duration::from_millis(100));
+                Python::attach(|py| {
+                    if interrupted.is_none() {
+                        if let Err(e) = py.check_signals() {
+                            cancel.store(true, Ordering::Relaxed);
+                            let s = shared.lock().unwrap_or_else(|e| e.into_inner());
+                            for (_, _, c) in &s.phases {
+                                c.cancel();
+                            }
+                            interrupted = Some(e);
+                            return;
+                        }
+                    }
+                    if let (Some(cb), None) = (progress, &interrupted) {
+                        if let Err(e) = report(py, cb, &shared) {
+                            // A failing display must not lose the fit: show it once.
+                            e.print(py);
+                        }
+                    }
+                });
+            }
+            worker
+                .join()
+                .unwrap_or_else(|_| Err(sustain::Error::Backend("the fit thread panicked".into())))
+        })
+    });
+    if let Some(cb) = progress {
+        let _ = report(py, cb, &shared);
+    }
+    if let Some(e) = interrupted {
+        return Err(e);
+    }
+    let warnings = std::mem::take(&mut shared.lock().unwrap_or_else(|e| e.into_inner()).warnings);
+    Ok((result.map_err(py_err)?, warnings))
+}
+
+/// Calls `cb(kind, n_subtypes, done, total)` for the latest phase (`total` 0 when
+/// unknown, as for E-M jobs).
+fn report(py: Python<'_>, cb: &Py<PyAny>, shared: &Mutex<Shared>) -> PyResult<()> {
+    let latest = {
+        let s = shared.lock().unwrap_or_else(|e| e.into_inner());
+        s.phases.last().map(|(kind, k, c)| {
+            let done: u64 = (0..c.n_chains()).map(|i| c.done(i)).sum();
+            let total = c.total() * c.n_chains() as u64;
+            (*kind, *k, done, total, c.finished())
+        })
+    };
+    if let Some((kind, k, done, total, finished)) = latest {
+        cb.call1(py, (kind, k, done, total, finished))?;
+    }
+    Ok(())
+}
+
+/// The fit itself, on the worker thread.
+fn fit_on_this_thread(
+    request: &FitRequest,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<FitResult, sustain::Error> {
+    let checkpoints = request.checkpoint_dir.map(Checkpoints::new).transpose()?;
+    let config = request.config;
+    match &request.model.family {
+        Family::Zscore { events, data, .. } => {
+            let input = FitInput {
+                events,
+                biomarkers: request.biomarkers,
+                data,
+            };
+            on_selected_engine(config, progress, |engine, config| {
+                fit_with_engine_observed(
+                    &input,
+                    config,
+                    engine,
+                    checkpoints.as_ref(),
+                    progress,
+                    &|_| {},
+                )
+            })
+        }
+        Family::Prefix(model) => {
+            // The GPU serves only the z-score model: others run on the CPU (the
+            // CLI says the same in one line).
+            if config.backend == sustain::config::Backend::Gpu {
+                progress(Progress::Warning(
+                    "the GPU backend serves the z-score model only; this model runs on the CPU"
+                        .into(),
+                ));
+            }
+            let mut cpu = config.clone();
+            cpu.backend = sustain::config::Backend::Cpu;
+            let input = prefix_input(model, request.biomarkers);
+            fit_model_observed(
+                &input,
+                &cpu,
+                &Engine::Cpu,
+                checkpoints.as_ref(),
+                progress,
+                &|_| {},
+            )
+        }
+    }
+}
