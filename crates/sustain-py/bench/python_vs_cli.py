@@ -63,6 +63,25 @@ def workflow(data, labels, new, out):
     return time.perf_counter() - t0
 
 
+def ctrl_c_latency(tmp):
+    """Seconds from Ctrl-C (SIGINT, sent 2 s into a long fit) to KeyboardInterrupt."""
+    import os
+    import signal
+    import threading
+    data, z_vals, z_max, labels = zscore_cohort(400, n_biomarkers=6)
+    model = sustain_rs.ZscoreSustain(data, z_vals, z_max, labels, 4, 3, 10_000_000, tmp, "c", False, seed=1,
+                                     progress=False)
+    sent = []
+    timer = threading.Timer(2.0, lambda: (sent.append(time.perf_counter()), os.kill(os.getpid(), signal.SIGINT)))
+    timer.start()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            model.run_sustain_algorithm()
+    except KeyboardInterrupt:
+        return time.perf_counter() - sent[0]
+    raise RuntimeError("the fit ended before Ctrl-C")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sustain", required=True)
@@ -94,6 +113,11 @@ def main():
             ts.append(workflow(data, labels, new, Path(tmp)))
         print(f"tutorial workflow run {r}: {ts[-1]:.2f} s", flush=True)
     print(f"tutorial workflow (1000 x 8, fit + 3-fold CV + staging 50): median {statistics.median(ts):.2f} s")
+    lat = []
+    for r in range(args.repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            lat.append(ctrl_c_latency(Path(tmp)))
+    print("Ctrl-C to KeyboardInterrupt: " + ", ".join(f"{v:.2f} s" for v in lat))
 
 
 if __name__ == "__main__":

@@ -84,7 +84,9 @@ def test_outputs_mean_what_pysustain_means(tmp_path):
     assert np.allclose(f.sum(axis=0), 1.0)
     # prob_subtype_stage: per subject a distribution over stages and subtypes.
     assert np.allclose(pss.sum(axis=(1, 2)), 1.0)
-    prob_subtype = pss.sum(axis=1)
+    with open(tmp_path / "pickle_files" / "x_subtype1.pickle", "rb") as fh:
+        prob_subtype = pickle.load(fh)["prob_subtype"]
+    assert np.allclose(prob_subtype.sum(axis=1), 1.0)
     assert np.array_equal(ml_subtype[:, 0], np.argmax(prob_subtype, axis=1))
     assert np.allclose(prob_ml_subtype[:, 0], prob_subtype[np.arange(M), ml_subtype[:, 0].astype(int)])
     stage = pss[np.arange(M), :, ml_subtype[:, 0].astype(int)]
@@ -101,3 +103,21 @@ def test_outputs_mean_what_pysustain_means(tmp_path):
     d = again.diagnostics(2)
     assert isinstance(d["converged"], bool) and d["rhat_loglike"] > 0.9
     assert d["summary"]["n_subtypes"] == 2
+
+
+def test_inference_data_has_chains_and_draws(tmp_path):
+    arviz = pytest.importorskip("arviz", reason="NOTICE: to_inference_data needs arviz")
+    data, z_vals, z_max, labels = zscore_cohort(M)
+    model = sustain_rs.ZscoreSustain(data, z_vals, z_max, labels, 2, 2, 400, tmp_path, "x", False, seed=3,
+                                     n_chains=4, progress=False)
+    with contextlib.redirect_stdout(io.StringIO()):
+        seq, f, *_ = model.run_sustain_algorithm()
+    idata = model.to_inference_data(2)
+    post = idata.posterior
+    assert post.sizes["chain"] == 4 and post.sizes["draw"] == 100
+    assert post["f"].shape == (4, 100, 2) and post["event_position"].shape == (4, 100, 2, 12)
+    # The draws are the returned samples, chain after chain.
+    assert np.allclose(post["f"].values.reshape(400, 2).T, f)
+    assert np.array_equal(post["event_position"].values[0, 0], np.argsort(seq[:, :, 0], axis=1))
+    rhat = arviz.rhat(idata, var_names=["log_likelihood_total"])
+    assert np.isfinite(float(rhat["log_likelihood_total"]))
