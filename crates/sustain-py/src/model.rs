@@ -305,6 +305,36 @@ impl Model {
         Ok((sums / n).into_pyarray(py))
     }
 
+    /// pySuStaIn's staging posteriors in one pass over the samples (same arguments
+    /// as `posterior`): the joint posterior of stage and subtype averaged over
+    /// samples, and the same without the fractions (pySuStaIn's
+    /// `prob_subtype_stage`), each subjects x (events + 1) x subtypes.
+    fn staging<'py>(
+        &self,
+        py: Python<'py>,
+        sequences: PyReadonlyArray3<i64>,
+        fractions: PyReadonlyArray2<f64>,
+    ) -> PyResult<(Bound<'py, PyArray3<f64>>, Bound<'py, PyArray3<f64>>)> {
+        let mixtures = mixtures_of(self.order(), sequences.as_array(), fractions.as_array())?;
+        let threads = sustain_cpu::default_threads();
+        let (joint, plain) = py.detach(|| -> PyResult<_> {
+            match &self.family {
+                Family::Zscore {
+                    events,
+                    data,
+                    missing,
+                } => {
+                    let lik = Self::zscore_likelihood(events, data, *missing)?;
+                    crate::staging::staging(&*lik, &mixtures, threads).map_err(value_err)
+                }
+                Family::Prefix(model) => {
+                    crate::staging::staging(&**model, &mixtures, threads).map_err(value_err)
+                }
+            }
+        })?;
+        Ok((joint.into_pyarray(py), plain.into_pyarray(py)))
+    }
+
     /// Per sample and subject, `log p(x_m | sample)`: samples x subjects.
     fn log_p_subjects<'py>(
         &self,
