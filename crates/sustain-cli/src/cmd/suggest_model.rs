@@ -35,6 +35,12 @@ pub struct SuggestModelArgs {
     #[arg(long, value_name = "COLUMN", requires = "control_value")]
     pub controls_column: Option<String>,
 
+    /// A CSV holding --controls-column when --data does not (e.g. the raw file that
+    /// `sustain zscore` read): its rows are matched to the data's by --id-column
+    /// when both have it, else row by row [default: --data].
+    #[arg(long, value_name = "FILE.csv", requires = "controls_column")]
+    pub labels: Option<PathBuf>,
+
     /// The value of --controls-column that marks a control.
     #[arg(long, value_name = "VALUE", requires = "controls_column")]
     pub control_value: Option<String>,
@@ -236,11 +242,15 @@ fn read_groups(args: &SuggestModelArgs) -> Result<Groups, CliError> {
         .as_deref()
         .map(|c| table.column_index(c))
         .transpose()?;
-    let ctl_col = args
-        .controls_column
-        .as_deref()
-        .map(|c| table.column_index(c))
-        .transpose()?;
+    let labels = control_labels(args, &table)?;
+    let ctl_col = match &args.labels {
+        Some(_) => None,
+        None => args
+            .controls_column
+            .as_deref()
+            .map(|c| table.column_index(c))
+            .transpose()?,
+    };
     let cols: Vec<usize> = match &args.biomarkers {
         Some(names) => names
             .iter()
@@ -256,24 +266,25 @@ fn read_groups(args: &SuggestModelArgs) -> Result<Groups, CliError> {
     if let Some(e) = cols.iter().find_map(|&c| table.unnamed_column_error(c)) {
         return Err(e);
     }
-    let is_control = |row: usize| -> bool {
-        let (Some(col), Some(value)) = (ctl_col, args.control_value.as_deref()) else {
+    let is_control = |cell: &str| -> bool {
+        let Some(value) = args.control_value.as_deref() else {
             return false;
         };
-        let cell = table.rows[row][col].as_str();
         // "0" and "0.0" are the same control value.
         match (parse_cell(cell), parse_cell(value)) {
             (Cell::Number(a), Cell::Number(b)) => a == b,
             _ => cell == value.trim(),
         }
     };
-    let controls_rows: Vec<bool> = (0..table.n_rows()).map(is_control).collect();
-    if let Some(col) = ctl_col {
-        let n_controls = controls_rows.iter().filter(|c| **c).count();
-        if n_controls == table.n_rows() {
+    let controls_rows: Vec<bool> = match (&labels, ctl_col) {
+        (Some(labels), _) => labels.iter().map(|l| is_control(l)).collect(),
+        (None, Some(col)) => table.rows.iter().map(|r| is_control(&r[col])).collect(),
+        (None, None) => vec![false; table.n_rows()],
+    };
+    if let Some(name) = &args.controls_column {
+        if controls_rows.iter().all(|c| *c) {
             return Err(table.error(format!(
-                "every row is a control (column '{}' is '{}' throughout); the rule needs patients",
-                table.headers[col],
+                "every row is a control (column '{name}' is '{}' throughout); the rule needs patients",
                 args.control_value.as_deref().unwrap_or("")
             )));
         }
@@ -303,6 +314,52 @@ fn read_groups(args: &SuggestModelArgs) -> Result<Groups, CliError> {
         )));
     }
     Ok(groups)
+}
+
+/// With `--labels`: the `--controls-column` value of each data row, from the
+/// labels file (matched by `--id-column` when both files have it, else by row).
+fn control_labels(
+    args: &SuggestModelArgs,
+    data: &CsvTable,
+) -> Result<Option<Vec<String>>, CliError> {
+    let (Some(path), Some(column)) = (&args.labels, &args.controls_column) else {
+        return Ok(None);
+    };
+    let labels = CsvTable::read(path)?;
+    let col = labels.column_index(column)?;
+    let id = args.id_column.as_deref();
+    let ids = id.and_then(|name| {
+        Some((data.column_index(name).ok()?, labels.column_index(name).ok()?))
+    });
+    let Some((data_id, labels_id)) = ids else {
+        if labels.n_rows() != data.n_rows() {
+            return Err(labels.error(format!(
+                "{} rows but {} has {}; rows are matched one to one without an --id-column in both",
+                labels.n_rows(),
+                data.path.display(),
+                data.n_rows()
+            )));
+        }
+        return Ok(Some(labels.column_text(col)));
+    };
+    let by_id: std::collections::HashMap<&str, &str> = labels
+        .rows
+        .iter()
+        .map(|r| (r[labels_id].as_str(), r[col].as_str()))
+        .collect();
+    (0..data.n_rows())
+        .map(|r| {
+            let key = data.rows[r][data_id].as_str();
+            by_id.get(key).map(|v| v.to_string()).ok_or_else(|| {
+                data.cell_error(
+                    r,
+                    data_id,
+                    format!("subject '{key}' is not in --labels {}", path.display()),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// The printed reasoning, one block per biomarker.

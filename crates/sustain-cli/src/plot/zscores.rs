@@ -111,13 +111,14 @@ impl Zscores {
             .map_err(err)?;
             text(
                 area,
-                &format!("threshold {}", l + 1),
+                // The rule's thresholds are z = 1, 2, ... by level.
+                &format!("z = {}", l + 1),
                 (x + 8, y),
                 13.0,
                 HPos::Left,
                 VPos::Center,
             )?;
-            x += 100;
+            x += 70;
         }
         area.draw(&PathElement::new(
             vec![(x, y - 8), (x, y + 8)],

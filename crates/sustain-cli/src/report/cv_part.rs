@@ -80,12 +80,11 @@ pub fn verdict(cv: &CvResult) -> String {
     } else {
         let list: Vec<String> = close
             .iter()
-            .map(|(k, v)| format!("{k} ({} higher)", num(v - best_v, 1)))
+            .map(|(k, v)| format!("{k} subtype{} ({} higher)", plural(*k), num(v - best_v, 1)))
             .collect();
         s.push_str(&format!(
-            " The CVIC of {} subtype{} is within {CLEAR_DIFFERENCE} of it: a difference that small is not clear evidence (below {NEGLIGIBLE_DIFFERENCE} it is negligible).",
-            list.join(", "),
-            if close.len() == 1 && close[0].0 == 1 { "" } else { "s" }
+            " Within {CLEAR_DIFFERENCE} of it: {}. A CVIC difference that small is not clear evidence (below {NEGLIGIBLE_DIFFERENCE} it is negligible).",
+            list.join(", ")
         ));
         let smallest = close.iter().map(|(k, _)| *k).min().unwrap_or(best);
         if smallest < best {
@@ -220,7 +219,7 @@ mod tests {
     #[test]
     fn a_small_difference_prefers_the_simpler_model() {
         let s = verdict(&cv(&[101.5, 100.0], &[&[-50.0, -51.0], &[-52.0, -49.0]]));
-        assert!(s.contains("1 (1.5 higher)"), "{s}");
+        assert!(s.contains("Within 6 of it: 1 subtype (1.5 higher)."), "{s}");
         assert!(s.contains("simpler model with 1 subtype fits"), "{s}");
         assert!(s.contains("In 1 of 2 folds"), "{s}");
     }

@@ -70,25 +70,44 @@ pub fn page(title: &str, lede: &str, sections: &[Section]) -> String {
 /// A table with a caption, a header row and rows of cells (already HTML). The
 /// first cell of each row is its header (`th scope="row"`) when `row_headers`.
 pub fn table(caption: &str, head: &[String], rows: &[Vec<String>], row_headers: bool) -> String {
+    // Columns of numbers only are right-aligned, header included.
+    let numeric: Vec<bool> = (0..head.len())
+        .map(|c| {
+            rows.iter().all(|r| r.get(c).is_none_or(|v| is_number(v)))
+                && rows.iter().any(|r| r.get(c).is_some_and(|v| is_number(v)))
+        })
+        .collect();
+    let class = |c: usize| {
+        if numeric.get(c).copied().unwrap_or(false) {
+            " class=\"n\""
+        } else {
+            ""
+        }
+    };
     let mut s = String::from("<div class=\"scroll\"><table>");
     let _ = write!(s, "<caption>{}</caption><thead><tr>", esc(caption));
-    for h in head {
-        let _ = write!(s, "<th scope=\"col\">{h}</th>");
+    for (c, h) in head.iter().enumerate() {
+        let _ = write!(s, "<th scope=\"col\"{}>{h}</th>", class(c));
     }
     s.push_str("</tr></thead><tbody>");
     for row in rows {
         s.push_str("<tr>");
         for (i, cell) in row.iter().enumerate() {
             if i == 0 && row_headers {
-                let _ = write!(s, "<th scope=\"row\">{cell}</th>");
+                let _ = write!(s, "<th scope=\"row\"{}>{cell}</th>", class(i));
             } else {
-                let _ = write!(s, "<td>{cell}</td>");
+                let _ = write!(s, "<td{}>{cell}</td>", class(i));
             }
         }
         s.push_str("</tr>");
     }
     s.push_str("</tbody></table></div>\n");
     s
+}
+
+/// Whether a cell holds a number (or "undefined", a number that is not finite).
+fn is_number(cell: &str) -> bool {
+    cell == "undefined" || cell.trim().parse::<f64>().is_ok()
 }
 
 /// A figure from the text of an SVG file: the `<svg>` element with its size left to
@@ -162,12 +181,12 @@ figcaption{color:var(--muted);font-size:.9rem;margin-top:6px}
 .scroll{overflow-x:auto;margin:8px 0 14px}
 table{border-collapse:collapse;min-width:50%;font-variant-numeric:tabular-nums;font-size:.95rem}
 caption{text-align:left;color:var(--muted);font-size:.9rem;padding-bottom:6px;caption-side:top}
-th,td{border-bottom:1px solid var(--line);padding:6px 12px;text-align:right;vertical-align:top}
-th:first-child,td:first-child{text-align:left}
+th,td{border-bottom:1px solid var(--line);padding:6px 12px;text-align:left;vertical-align:top}
+th.n,td.n{text-align:right}
 thead th{background:#eef2f7;border-bottom:2px solid #b9c3cf}
 tbody tr:nth-child(even){background:#fafbfd}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.88rem}
-pre{background:#f0f3f7;border:1px solid var(--line);border-radius:6px;padding:10px 12px;white-space:pre-wrap;word-break:break-all}
+pre{background:#f0f3f7;border:1px solid var(--line);border-radius:6px;padding:10px 12px;white-space:pre-wrap;overflow-wrap:anywhere}
 .badge{display:inline-block;border-radius:999px;padding:1px 10px;font-weight:600;font-size:.85rem}
 .ok{background:var(--okbg);color:var(--ok)}
 .bad{background:var(--badbg);color:var(--bad)}
@@ -204,7 +223,7 @@ mod tests {
     fn tables_have_captions_and_header_cells() {
         let t = table("Cap", &["a".into(), "b".into()], &[vec!["1".into(), "2".into()]], true);
         assert!(t.contains("<caption>Cap</caption>"));
-        assert!(t.contains("<th scope=\"col\">a</th>"));
-        assert!(t.contains("<th scope=\"row\">1</th><td>2</td>"));
+        assert!(t.contains("<th scope=\"col\" class=\"n\">a</th>"));
+        assert!(t.contains("<th scope=\"row\" class=\"n\">1</th><td class=\"n\">2</td>"));
     }
 }

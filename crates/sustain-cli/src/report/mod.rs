@@ -80,11 +80,18 @@ fn provenance_section(runs: &[(String, Option<RunRecord>)]) -> Section {
     for (what, run) in runs {
         body.push_str(&format!("<h3>{}</h3>\n", esc(what)));
         match run {
-            Some(r) => body.push_str(&format!(
-                "<p>Made by sustain {} with:</p>\n<pre><code>{}</code></pre>\n",
-                esc(&r.sustain_version),
-                esc(&shell_line(&r.command))
-            )),
+            Some(r) => {
+                let place = r
+                    .working_dir
+                    .as_deref()
+                    .map(|d| format!(", in <code>{}</code>", esc(d)))
+                    .unwrap_or_default();
+                body.push_str(&format!(
+                    "<p>Made by sustain {}{place} with:</p>\n<pre><code>{}</code></pre>\n",
+                    esc(&r.sustain_version),
+                    esc(&shell_line(&r.command))
+                ));
+            }
             None => body.push_str(
                 "<p class=\"note\">The folder has no run.json (the record of the command line that sustain now writes at the end of every fit and cross-validation), so the command is not known; the settings shown above are those the results record.</p>\n",
             ),

@@ -22,6 +22,9 @@ pub struct RunRecord {
     pub sustain_version: String,
     /// The command line, program name first (as given).
     pub command: Vec<String>,
+    /// The folder it ran in (relative paths of the command are relative to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
     /// The data, where the command read a data file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<DataSummary>,
@@ -73,6 +76,9 @@ pub fn this_run(data: Option<DataSummary>) -> RunRecord {
         written_by: WRITTEN_BY.to_string(),
         sustain_version: env!("CARGO_PKG_VERSION").to_string(),
         command,
+        working_dir: std::env::current_dir()
+            .ok()
+            .map(|d| d.display().to_string()),
         data,
     }
 }
