@@ -123,7 +123,7 @@ fn fit_writes_a_report_and_sustain_report_writes_the_same() {
     for needle in [
         "<h1>SuStaIn report: fit</h1>",
         "Model and data",
-        "z-score (piecewise linear)",
+        "z-score model (piecewise linear)",
         "bm0, bm1, bm2, bm3",
         "<dt>Subjects</dt><dd>200</dd>",
         "Missing values",
@@ -306,5 +306,33 @@ fn the_pages_open_in_a_real_browser() {
             assert!(browser::near(&px, [76, 146, 195], 30) > 10, "{name}: no fold points");
         }
         eprintln!("{name}: {colours} colours in {}", visit.screenshot.display());
+    }
+}
+
+/// Mixture and ordinal fits get a report too, with their PVDs.
+#[test]
+fn other_families_get_a_report() {
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data");
+    let tmp = tempfile::tempdir().unwrap();
+    let scores = examples.join("ordinal/scores.csv");
+    for (family, model, data, name) in [
+        ("mixture", examples.join("mixture/model.json"), None, "event-based model"),
+        ("ordinal", examples.join("ordinal/model.json"), Some(scores), "ordinal model"),
+    ] {
+        let dir = tmp.path().join(family);
+        let mut args = vec!["fit", "--model", s(&model), "--id-column", "id"];
+        if let Some(d) = &data {
+            args.extend(["--data", s(d)]);
+        }
+        args.extend([
+            "--subtypes", "2", "--startpoints", "2", "--iterations", "200",
+            "--tuning-iterations", "50", "--chains", "2", "--quiet", "--out", s(&dir),
+        ]);
+        ok(&sustain(&args));
+        let html = read(&dir.join("report.html"));
+        assert!(html.contains(name), "{family}: no {name:?}");
+        assert_eq!(check_screen_reader_view(&html), 4, "{family}");
+        check_self_contained(&html);
+        assert!(html.contains("<dt>Subjects</dt><dd>300</dd>"), "{family}");
     }
 }

@@ -63,10 +63,10 @@ fn shape_error(result: &FitResult) -> Option<String> {
 /// The family of a fit, in words.
 pub fn family_name(result: &FitResult) -> String {
     match result.model_descriptor() {
-        ModelDescriptor::Zscore { .. } => "z-score (piecewise linear)".into(),
-        ModelDescriptor::Mixture => "event-based (mixture)".into(),
-        ModelDescriptor::Ordinal { .. } => "ordinal (scores)".into(),
-        ModelDescriptor::Other { name } => name,
+        ModelDescriptor::Zscore { .. } => "z-score model (piecewise linear)".into(),
+        ModelDescriptor::Mixture => "event-based model (mixture)".into(),
+        ModelDescriptor::Ordinal { .. } => "ordinal model (scores)".into(),
+        ModelDescriptor::Other { name } => format!("{name} model"),
     }
 }
 

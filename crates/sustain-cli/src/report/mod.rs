@@ -33,7 +33,7 @@ pub fn build(fit_dir: Option<&Path>, cv_dir: Option<&Path>) -> Result<String, Cl
         let run = read_run_record(dir);
         let k = result.models.len();
         lede.push(format!(
-            "A {} SuStaIn fit with 1 to {k} subtype{} of {} biomarkers.",
+            "A SuStaIn fit of the {} with 1 to {k} subtype{} of {} biomarkers.",
             fit_part::family_name(&result),
             if k == 1 { "" } else { "s" },
             result.biomarkers.len()
