@@ -132,7 +132,11 @@ mod tests {
         let p = propose(&v, &RULE);
         assert_eq!(p.z_vals, vec![1.0]);
         assert_eq!(p.z_max, 2.0);
-        assert!(p.warnings.iter().any(|w| w.contains("last segment")), "{:?}", p.warnings);
+        assert!(
+            p.warnings.iter().any(|w| w.contains("last segment")),
+            "{:?}",
+            p.warnings
+        );
     }
 
     #[test]
@@ -140,7 +144,10 @@ mod tests {
         let v: Vec<f64> = (0..50).map(|i| -1.0 + i as f64 * 0.02).collect();
         let p = propose(&v, &RULE);
         assert_eq!(p.z_vals, vec![1.0]);
-        assert!(p.warnings.iter().any(|w| w.contains("leaving this biomarker out")));
+        assert!(p
+            .warnings
+            .iter()
+            .any(|w| w.contains("leaving this biomarker out")));
         assert!(p.warnings.iter().any(|w| w.contains("--flip")));
     }
 }

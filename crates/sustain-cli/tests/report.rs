@@ -147,8 +147,16 @@ fn fit_writes_a_report_and_sustain_report_writes_the_same() {
     }
     // PVD and trace of each subtype count, inlined.
     assert_eq!(check_screen_reader_view(&html), 4);
-    assert_eq!(html.matches("aria-label=\"Positional variance diagram").count(), 2);
-    assert_eq!(html.matches("aria-label=\"Log-likelihood of every MCMC chain").count(), 2);
+    assert_eq!(
+        html.matches("aria-label=\"Positional variance diagram")
+            .count(),
+        2
+    );
+    assert_eq!(
+        html.matches("aria-label=\"Log-likelihood of every MCMC chain")
+            .count(),
+        2
+    );
     check_self_contained(&html);
     // The subjects table sums to every subject.
     assert!(html.contains("<th scope=\"row\">All stages</th>"));
@@ -193,7 +201,14 @@ fn a_fit_report_can_take_the_cross_validation_of_another_folder() {
     let (_, cv) = cross_validated();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("both.html");
-    ok(&sustain(&["report", s(fit), "--cv", s(cv), "--out", s(&out)]));
+    ok(&sustain(&[
+        "report",
+        s(fit),
+        "--cv",
+        s(cv),
+        "--out",
+        s(&out),
+    ]));
     let html = read(&out);
     assert!(html.contains("2 subtypes</h2>") && html.contains("Cross-validation</h2>"));
     assert_eq!(check_screen_reader_view(&html), 5);
@@ -204,7 +219,10 @@ fn a_fit_report_can_take_the_cross_validation_of_another_folder() {
 fn no_report_still_records_the_command() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("fit");
-    let out = ok(&run(&tiny("fit", &["--out", s(&dir), "--subtypes", "1", "--no-report"])));
+    let out = ok(&run(&tiny(
+        "fit",
+        &["--out", s(&dir), "--subtypes", "1", "--no-report"],
+    )));
     assert!(!out.contains("report: "), "{out}");
     let names = names_in(&dir);
     assert!(!names.contains(&"report.html".to_string()), "{names:?}");
@@ -248,12 +266,22 @@ fn refusals() {
     let stdout = ok(&out);
     assert!(fit.join("results.json").is_file() && !stdout.contains("report: "));
     let err = common::stderr(&out);
-    assert_eq!(err.lines().filter(|l| l.starts_with("warning: no report written")).count(), 1, "{err}");
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.starts_with("warning: no report written"))
+            .count(),
+        1,
+        "{err}"
+    );
     assert_eq!(read(&fit.join("report.html")), "mine");
     // A damaged results.json is one line naming the file.
     let broken = tmp.path().join("broken");
     std::fs::create_dir(&broken).unwrap();
-    std::fs::write(broken.join("results.json"), "{\"version\": 1, \"models\": 3}").unwrap();
+    std::fs::write(
+        broken.join("results.json"),
+        "{\"version\": 1, \"models\": 3}",
+    )
+    .unwrap();
     user_error(&sustain(&["report", s(&broken)]), &["results.json"]);
     assert!(!broken.join("report.html").exists());
 }
@@ -299,13 +327,25 @@ fn the_pages_open_in_a_real_browser() {
         assert!(colours >= 64, "{name}: only {colours} colours: blank?");
         if name.starts_with("fit") {
             // The PVD's z = 3 (dark blue) and z = 2 (magenta) cells.
-            assert!(browser::near(&px, [26, 26, 153], 12) > 20, "{name}: no PVD blue");
-            assert!(browser::near(&px, [204, 0, 204], 12) > 20, "{name}: no PVD magenta");
+            assert!(
+                browser::near(&px, [26, 26, 153], 12) > 20,
+                "{name}: no PVD blue"
+            );
+            assert!(
+                browser::near(&px, [204, 0, 204], 12) > 20,
+                "{name}: no PVD magenta"
+            );
         } else {
             // The CVIC figure's fold points (blue at 80% over white) and lines.
-            assert!(browser::near(&px, [76, 146, 195], 30) > 10, "{name}: no fold points");
+            assert!(
+                browser::near(&px, [76, 146, 195], 30) > 10,
+                "{name}: no fold points"
+            );
         }
-        eprintln!("{name}: {colours} colours in {}", visit.screenshot.display());
+        eprintln!(
+            "{name}: {colours} colours in {}",
+            visit.screenshot.display()
+        );
     }
 }
 
@@ -316,8 +356,18 @@ fn other_families_get_a_report() {
     let tmp = tempfile::tempdir().unwrap();
     let scores = examples.join("ordinal/scores.csv");
     for (family, model, data, name) in [
-        ("mixture", examples.join("mixture/model.json"), None, "event-based model"),
-        ("ordinal", examples.join("ordinal/model.json"), Some(scores), "ordinal model"),
+        (
+            "mixture",
+            examples.join("mixture/model.json"),
+            None,
+            "event-based model",
+        ),
+        (
+            "ordinal",
+            examples.join("ordinal/model.json"),
+            Some(scores),
+            "ordinal model",
+        ),
     ] {
         let dir = tmp.path().join(family);
         let mut args = vec!["fit", "--model", s(&model), "--id-column", "id"];
@@ -325,8 +375,19 @@ fn other_families_get_a_report() {
             args.extend(["--data", s(d)]);
         }
         args.extend([
-            "--subtypes", "2", "--startpoints", "2", "--iterations", "200",
-            "--tuning-iterations", "50", "--chains", "2", "--quiet", "--out", s(&dir),
+            "--subtypes",
+            "2",
+            "--startpoints",
+            "2",
+            "--iterations",
+            "200",
+            "--tuning-iterations",
+            "50",
+            "--chains",
+            "2",
+            "--quiet",
+            "--out",
+            s(&dir),
         ]);
         ok(&sustain(&args));
         let html = read(&dir.join("report.html"));

@@ -36,7 +36,15 @@ fn zscores(dir: &Path) -> PathBuf {
 }
 
 fn suggest<'a>(z: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["suggest-model", "--data", z, "--id-column", "id", "--out", out];
+    let mut args = vec![
+        "suggest-model",
+        "--data",
+        z,
+        "--id-column",
+        "id",
+        "--out",
+        out,
+    ];
     args.extend(extra);
     args
 }
@@ -57,12 +65,18 @@ fn proposes_a_model_that_fit_accepts() {
     ];
     let stdout = ok(&sustain(&suggest(s(&z), s(&model), &labels)));
     // The reasoning, per biomarker.
-    assert!(stdout.contains("Rule: a threshold z = 1, 2, ..."), "{stdout}");
+    assert!(
+        stdout.contains("Rule: a threshold z = 1, 2, ..."),
+        "{stdout}"
+    );
     for b in ["Volume_0", "Volume_1", "Volume_2", "Volume_3"] {
         assert!(stdout.contains(&format!("{b}: ")), "{b}: {stdout}");
     }
     assert_eq!(stdout.matches("proposed z_vals [").count(), 4, "{stdout}");
-    assert_eq!(stdout.matches("percentiles 5/25/50/75/90/95/99: ").count(), 4);
+    assert_eq!(
+        stdout.matches("percentiles 5/25/50/75/90/95/99: ").count(),
+        4
+    );
     // 200 subjects, of whom the controls (Diagnosis 0) are counted apart.
     assert!(stdout.contains("controls"), "{stdout}");
     let m: serde_json::Value =
@@ -92,10 +106,27 @@ fn proposes_a_model_that_fit_accepts() {
     // `fit` takes it (quick settings).
     let fit = tmp.path().join("fit");
     let out = ok(&sustain(&[
-        "fit", "--data", s(&z), "--model", s(&model), "--id-column", "id",
-        "--subtypes", "1", "--startpoints", "2", "--iterations", "200",
-        "--tuning-iterations", "50", "--chains", "2", "--quiet", "--no-report",
-        "--out", s(&fit),
+        "fit",
+        "--data",
+        s(&z),
+        "--model",
+        s(&model),
+        "--id-column",
+        "id",
+        "--subtypes",
+        "1",
+        "--startpoints",
+        "2",
+        "--iterations",
+        "200",
+        "--tuning-iterations",
+        "50",
+        "--chains",
+        "2",
+        "--quiet",
+        "--no-report",
+        "--out",
+        s(&fit),
     ]));
     assert!(out.contains("1 subtype(s): ML log-likelihood"), "{out}");
     // Run again: its own files are replaced.
@@ -127,7 +158,11 @@ fn bad_input_is_one_line_naming_the_file_row_and_column() {
     );
     let z = write(tmp.path(), "ok.csv", "id,g,a\ns1,0,1.5\ns2,1,2\ns3,1,3\n");
     user_error(
-        &sustain(&suggest(s(&z), s(&out), &["--controls-column", "grp", "--control-value", "0"])),
+        &sustain(&suggest(
+            s(&z),
+            s(&out),
+            &["--controls-column", "grp", "--control-value", "0"],
+        )),
         &["ok.csv", "no column 'grp'"],
     );
     user_error(
@@ -139,7 +174,14 @@ fn bad_input_is_one_line_naming_the_file_row_and_column() {
         &sustain(&suggest(
             s(&z),
             s(&out),
-            &["--labels", s(&labels), "--controls-column", "g", "--control-value", "0"],
+            &[
+                "--labels",
+                s(&labels),
+                "--controls-column",
+                "g",
+                "--control-value",
+                "0",
+            ],
         )),
         &["ok.csv", "row 2", "column 'id'", "'s2' is not in --labels"],
     );
@@ -149,13 +191,24 @@ fn bad_input_is_one_line_naming_the_file_row_and_column() {
 #[test]
 fn writes_over_nothing_it_did_not_write() {
     let tmp = tempfile::tempdir().unwrap();
-    let z = write(tmp.path(), "z.csv", "id,a,b\ns1,1.5,2\ns2,0.5,3\ns3,2.5,1\n");
+    let z = write(
+        tmp.path(),
+        "z.csv",
+        "id,a,b\ns1,1.5,2\ns2,0.5,3\ns3,2.5,1\n",
+    );
     let mine = write(tmp.path(), "model.json", "{\"biomarkers\": [\"a\"]}");
     user_error(
         &sustain(&suggest(s(&z), s(&mine), &[])),
-        &["model.json", "not written by `sustain suggest-model`", "--force"],
+        &[
+            "model.json",
+            "not written by `sustain suggest-model`",
+            "--force",
+        ],
     );
-    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "{\"biomarkers\": [\"a\"]}");
+    assert_eq!(
+        std::fs::read_to_string(&mine).unwrap(),
+        "{\"biomarkers\": [\"a\"]}"
+    );
     user_error(
         &sustain(&suggest(s(&z), s(&z), &[])),
         &["z.csv", "--data", "--force"],

@@ -140,7 +140,12 @@ pub fn run(args: &SuggestModelArgs) -> Result<(), CliError> {
     let figures = draw_zscores(&figure_stem, &panels).map_err(|e| CliError::new(e.0))?;
     // model.json last: a run that stops early leaves no model that looks finished.
     io::write_json(&args.out, &model)?;
-    let mut text = reasoning(&groups, &proposals, &rule, !groups.controls.iter().all(Vec::is_empty));
+    let mut text = reasoning(
+        &groups,
+        &proposals,
+        &rule,
+        !groups.controls.iter().all(Vec::is_empty),
+    );
     let _ = writeln!(text, "files written:\n  {}", args.out.display());
     for f in figures {
         let _ = writeln!(text, "  {}", f.display());
@@ -329,7 +334,10 @@ fn control_labels(
     let col = labels.column_index(column)?;
     let id = args.id_column.as_deref();
     let ids = id.and_then(|name| {
-        Some((data.column_index(name).ok()?, labels.column_index(name).ok()?))
+        Some((
+            data.column_index(name).ok()?,
+            labels.column_index(name).ok()?,
+        ))
     });
     let Some((data_id, labels_id)) = ids else {
         if labels.n_rows() != data.n_rows() {

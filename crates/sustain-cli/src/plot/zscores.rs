@@ -102,7 +102,12 @@ impl Zscores {
             text(area, label, (x + 24, y), 13.0, HPos::Left, VPos::Center)?;
             x += 100;
         }
-        let levels = self.panels.iter().map(|p| p.z_vals.len()).max().unwrap_or(0);
+        let levels = self
+            .panels
+            .iter()
+            .map(|p| p.z_vals.len())
+            .max()
+            .unwrap_or(0);
         for l in 0..levels {
             area.draw(&PathElement::new(
                 vec![(x, y - 8), (x, y + 8)],
@@ -134,7 +139,11 @@ fn shares(values: &[f64], lo: f64, bins: usize) -> Vec<f64> {
     let mut counts = vec![0usize; bins];
     for &v in values {
         let i = ((v - lo) / BIN).floor();
-        let i = if i < 0.0 { 0 } else { (i as usize).min(bins - 1) };
+        let i = if i < 0.0 {
+            0
+        } else {
+            (i as usize).min(bins - 1)
+        };
         counts[i] += 1;
     }
     let n = values.len().max(1) as f64;
@@ -151,7 +160,7 @@ fn draw_panel<DB: DrawingBackend>(
     let all = panel.patients.iter().chain(&panel.controls);
     let min = all.clone().copied().fold(f64::INFINITY, f64::min);
     let max = all.copied().fold(f64::NEG_INFINITY, f64::max);
-    let lo = (min.max(-4.0).min(-1.0) / BIN).floor() * BIN;
+    let lo = (min.clamp(-4.0, -1.0) / BIN).floor() * BIN;
     let hi = ((max.min(panel.z_max + 3.0).max(panel.z_max + 0.5)) / BIN).ceil() * BIN;
     let bins = (((hi - lo) / BIN).round() as usize).max(1);
     let patients = shares(&panel.patients, lo, bins);

@@ -34,7 +34,10 @@ pub fn read_cv(dir: &Path) -> Result<CvResult, CliError> {
         .map_err(|e| CliError::in_file(&path, format!("not a valid cv.json: {e}")))?;
     let n = cv.cvic.len();
     if n == 0 {
-        return Err(CliError::in_file(&path, "not a valid cv.json: cvic is empty"));
+        return Err(CliError::in_file(
+            &path,
+            "not a valid cv.json: cvic is empty",
+        ));
     }
     if let Some(i) = cv.loglike_matrix.iter().position(|row| row.len() != n) {
         return Err(CliError::in_file(
@@ -184,8 +187,9 @@ pub fn cv_section(dir: &Path, cv: &CvResult) -> Section {
     let caption = "Left: CVIC against the number of subtypes (lower is better). Right: the test log-likelihood of every fold (points) and their mean (line).";
     let how = "<code>sustain cv-combine --out DIR</code> draws it again.";
     body.push_str(&match std::fs::read_to_string(dir.join("cvic.svg")) {
-        Ok(text) => svg_figure(&text, label, caption)
-            .unwrap_or_else(|| missing_figure("cvic.svg", how)),
+        Ok(text) => {
+            svg_figure(&text, label, caption).unwrap_or_else(|| missing_figure("cvic.svg", how))
+        }
         Err(_) => missing_figure("cvic.svg", how),
     });
     Section {
@@ -211,7 +215,10 @@ mod tests {
     #[test]
     fn a_clear_minimum_is_called_clear() {
         let s = verdict(&cv(&[120.0, 100.0, 110.0], &[&[-60.0, -50.0, -55.0]]));
-        assert!(s.contains("lowest CVIC (lower is better) is for 2 subtypes"), "{s}");
+        assert!(
+            s.contains("lowest CVIC (lower is better) is for 2 subtypes"),
+            "{s}"
+        );
         assert!(s.contains("clearly support 2 subtypes"), "{s}");
         assert!(s.contains("In 1 of 1 folds"), "{s}");
     }

@@ -21,7 +21,8 @@ use crate::quantiles::quantile;
 pub fn read_results(dir: &Path) -> Result<FitResult, CliError> {
     let path = crate::fit_outputs::results_path_of(dir);
     let text = std::fs::read_to_string(&path).map_err(|e| CliError::read(&path, &e))?;
-    let invalid = |why: String| CliError::in_file(&path, format!("not a valid results file: {why}"));
+    let invalid =
+        |why: String| CliError::in_file(&path, format!("not a valid results file: {why}"));
     let value: Value = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
     crate::results_file::check_version(&value, "results")
         .map_err(|why| CliError::in_file(&path, why))?;
@@ -48,12 +49,17 @@ fn shape_error(result: &FitResult) -> Option<String> {
     for (i, m) in result.models.iter().enumerate() {
         let k = m.n_subtypes;
         if k != i + 1 || m.mean_f.len() != k || m.pvd.len() != k {
-            return Some(format!("models[{i}] is not a model of {} subtype(s)", i + 1));
+            return Some(format!(
+                "models[{i}] is not a model of {} subtype(s)",
+                i + 1
+            ));
         }
         for c in &m.samples.chains {
             let t = &c.trace;
             if t.n_subtypes != k || t.n_events != n || t.fractions.len() != t.runs.len() * k {
-                return Some(format!("models[{i}]: a chain's trace does not fit the model"));
+                return Some(format!(
+                    "models[{i}]: a chain's trace does not fit the model"
+                ));
             }
         }
     }
@@ -113,7 +119,10 @@ pub fn model_section(dir: &Path, result: &FitResult, run: Option<&RunRecord>) ->
     facts.push((
         "Missing values".into(),
         match data {
-            Some(d) => format!("{:.1}% of the subject-biomarker values", 100.0 * d.missing_share),
+            Some(d) => format!(
+                "{:.1}% of the subject-biomarker values",
+                100.0 * d.missing_share
+            ),
             None => "not recorded".into(),
         },
     ));
@@ -166,12 +175,7 @@ fn events_table(result: &FitResult) -> String {
                 .collect();
             let mut row = vec![esc(bm), esc(&values.join(", "))];
             if zscore {
-                row.push(
-                    result
-                        .z_max
-                        .get(b)
-                        .map_or(String::new(), |v| short_num(*v)),
-                );
+                row.push(result.z_max.get(b).map_or(String::new(), |v| short_num(*v)));
             }
             row
         })
@@ -224,8 +228,9 @@ pub fn model_k_section(dir: &Path, model: &SubtypeModel) -> Result<Section, CliE
 fn figure(dir: &Path, file: &str, label: &str, caption: &str) -> String {
     let how = "<code>sustain plot --fit DIR</code> redraws the figures of a fit.";
     match std::fs::read_to_string(dir.join(file)) {
-        Ok(text) => svg_figure(&text, label, &esc(caption))
-            .unwrap_or_else(|| missing_figure(file, how)),
+        Ok(text) => {
+            svg_figure(&text, label, &esc(caption)).unwrap_or_else(|| missing_figure(file, how))
+        }
         Err(_) => missing_figure(file, how),
     }
 }

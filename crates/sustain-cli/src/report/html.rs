@@ -205,7 +205,10 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(esc("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 
     #[test]
@@ -215,13 +218,21 @@ mod tests {
         assert!(fig.contains("viewBox=\"0 0 10 5\""), "{fig}");
         assert!(fig.contains("aria-label=\"a &lt;b&gt;\""), "{fig}");
         assert!(fig.contains("<rect x=\"0\"/>"), "{fig}");
-        assert!(!fig.contains("http") && !fig.contains("width=\"10\""), "{fig}");
+        assert!(
+            !fig.contains("http") && !fig.contains("width=\"10\""),
+            "{fig}"
+        );
         assert!(svg_figure("<svg width=\"1\"></svg>", "x", "y").is_none());
     }
 
     #[test]
     fn tables_have_captions_and_header_cells() {
-        let t = table("Cap", &["a".into(), "b".into()], &[vec!["1".into(), "2".into()]], true);
+        let t = table(
+            "Cap",
+            &["a".into(), "b".into()],
+            &[vec!["1".into(), "2".into()]],
+            true,
+        );
         assert!(t.contains("<caption>Cap</caption>"));
         assert!(t.contains("<th scope=\"col\" class=\"n\">a</th>"));
         assert!(t.contains("<th scope=\"row\" class=\"n\">1</th><td class=\"n\">2</td>"));

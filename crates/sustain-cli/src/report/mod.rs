@@ -60,7 +60,9 @@ pub fn build(fit_dir: Option<&Path>, cv_dir: Option<&Path>) -> Result<String, Cl
         title_dir = title_dir.or(Some(dir));
     }
     let Some(title_dir) = title_dir else {
-        return Err(CliError::new("nothing to report: give a fit or a cross-validation folder"));
+        return Err(CliError::new(
+            "nothing to report: give a fit or a cross-validation folder",
+        ));
     };
     sections.push(provenance_section(&runs));
     let name = std::fs::canonicalize(title_dir)
