@@ -397,3 +397,34 @@ fn other_families_get_a_report() {
         assert!(html.contains("<dt>Subjects</dt><dd>300</dd>"), "{family}");
     }
 }
+
+/// A damaged subjects CSV is one line naming the file, row and column.
+#[test]
+fn a_bad_subjects_table_names_its_row_and_column() {
+    let (_, dir) = fitted();
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("fit");
+    for (path, bytes) in common::snapshot(dir) {
+        let rel = path.strip_prefix(dir).unwrap();
+        std::fs::create_dir_all(copy.join(rel).parent().unwrap()).unwrap();
+        std::fs::write(copy.join(rel), bytes).unwrap();
+    }
+    let csv = copy.join("subjects_k2.csv");
+    let text = read(&csv);
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut cells: Vec<String> = lines[2].split(',').map(str::to_string).collect();
+    cells[1] = "7".into();
+    lines[2] = cells.join(",");
+    std::fs::write(&csv, lines.join("\n")).unwrap();
+    let before = read(&copy.join("report.html"));
+    user_error(
+        &sustain(&["report", s(&copy)]),
+        &[
+            "subjects_k2.csv",
+            "row 2",
+            "column 'ml_subtype'",
+            "subtype 7",
+        ],
+    );
+    assert_eq!(read(&copy.join("report.html")), before);
+}
