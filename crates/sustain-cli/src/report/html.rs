@@ -121,8 +121,17 @@ pub fn svg_figure(svg_text: &str, label: &str, caption: &str) -> Option<String> 
     let view_box = attribute(open, "viewBox")?;
     let body = svg_text[open_end + 1..].trim_end();
     let body = body.strip_suffix("</svg>")?;
+    // At most a little wider than drawn: a one-panel diagram is not blown up to the
+    // page's width, but its labels stay as large as the text around it.
+    let natural = view_box
+        .split_whitespace()
+        .nth(2)
+        .and_then(|w| w.parse::<f64>().ok())
+        .filter(|w| w.is_finite() && *w > 0.0)
+        .map(|w| format!(" style=\"max-width:{}px\"", (w * 1.4).round()))
+        .unwrap_or_default();
     Some(format!(
-        "<figure><svg viewBox=\"{}\" role=\"img\" aria-label=\"{}\" preserveAspectRatio=\"xMidYMid meet\"><title>{}</title>{}</svg><figcaption>{}</figcaption></figure>\n",
+        "<figure><svg viewBox=\"{}\"{natural} role=\"img\" aria-label=\"{}\" preserveAspectRatio=\"xMidYMid meet\"><title>{}</title>{}</svg><figcaption>{}</figcaption></figure>\n",
         esc(&view_box),
         esc(label),
         esc(label),
@@ -171,6 +180,7 @@ h2{font-size:1.4rem;margin:0 0 12px;color:var(--accent)}
 h3{font-size:1.1rem;margin:22px 0 8px}
 p.toc{font-size:.85rem;font-weight:600;margin:0 0 4px;color:var(--muted);text-transform:uppercase;letter-spacing:.05em}
 .lede{color:var(--muted);margin:0}
+ul.glance{margin:8px 0 0;padding-left:20px}
 nav{background:#fff;border:1px solid var(--line);border-radius:8px;padding:12px 18px;margin-bottom:20px}
 nav ol{margin:0;padding-left:20px;columns:2 220px}
 nav a{color:var(--accent)}

@@ -26,6 +26,8 @@ pub fn report_path(dir: &Path) -> PathBuf {
 pub fn build(fit_dir: Option<&Path>, cv_dir: Option<&Path>) -> Result<String, CliError> {
     let mut sections: Vec<Section> = Vec::new();
     let mut lede = Vec::new();
+    // One line per part for the reader in a hurry.
+    let mut glance: Vec<String> = Vec::new();
     let mut runs: Vec<(String, Option<RunRecord>)> = Vec::new();
     let mut title_dir = None;
     if let Some(dir) = fit_dir {
@@ -38,6 +40,7 @@ pub fn build(fit_dir: Option<&Path>, cv_dir: Option<&Path>) -> Result<String, Cl
             if k == 1 { "" } else { "s" },
             result.biomarkers.len()
         ));
+        glance.push(convergence_glance(&result));
         sections.push(fit_part::model_section(dir, &result, run.as_ref()));
         for model in &result.models {
             sections.push(fit_part::model_k_section(dir, model)?);
@@ -52,6 +55,7 @@ pub fn build(fit_dir: Option<&Path>, cv_dir: Option<&Path>) -> Result<String, Cl
             cv.loglike_matrix.len(),
             cv.cvic.len()
         ));
+        glance.push(cv_part::verdict(&cv));
         sections.push(cv_part::cv_section(dir, &cv));
         runs.push((
             format!("The cross-validation ({})", dir.display()),
@@ -69,11 +73,45 @@ pub fn build(fit_dir: Option<&Path>, cv_dir: Option<&Path>) -> Result<String, Cl
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| title_dir.display().to_string());
+    let mut head = format!("<p class=\"lede\">{}</p>", esc(&lede.join(" ")));
+    head.push_str("<ul class=\"glance\">");
+    for line in &glance {
+        head.push_str(&format!("<li>{}</li>", esc(line)));
+    }
+    head.push_str("</ul>");
     Ok(html::page(
         &format!("SuStaIn report: {name}"),
-        &format!("<p class=\"lede\">{}</p>", esc(&lede.join(" "))),
+        &head,
         &sections,
     ))
+}
+
+/// Which subtype counts' chains converged, in one sentence.
+fn convergence_glance(result: &sustain::results::FitResult) -> String {
+    let counts = |converged: bool| -> Vec<String> {
+        result
+            .models
+            .iter()
+            .filter(|m| m.diagnostics.converged == converged)
+            .map(|m| m.n_subtypes.to_string())
+            .collect()
+    };
+    let (yes, no) = (counts(true), counts(false));
+    let mut s = String::from("MCMC convergence: ");
+    if !yes.is_empty() {
+        s.push_str(&format!("converged for {} subtype(s)", yes.join(", ")));
+    }
+    if !no.is_empty() {
+        if !yes.is_empty() {
+            s.push_str("; ");
+        }
+        s.push_str(&format!(
+            "NOT converged for {} subtype(s): do not report those models before running longer",
+            no.join(", ")
+        ));
+    }
+    s.push('.');
+    s
 }
 
 /// "How this was made": each folder's command line and version.
