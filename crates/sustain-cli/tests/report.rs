@@ -126,6 +126,7 @@ fn fit_writes_a_report_and_sustain_report_writes_the_same() {
         "z-score model (piecewise linear)",
         "bm0, bm1, bm2, bm3",
         "<dt>Subjects</dt><dd>200</dd>",
+        "MCMC convergence: ",
         "Missing values",
         "1 subtype</h2>",
         "2 subtypes</h2>",
