@@ -22,8 +22,11 @@ mod overwrite;
 #[allow(dead_code, unused_imports)]
 mod plot;
 mod printing;
+mod quantiles;
 mod rate_meter;
+mod report;
 mod results_file;
+mod suggest;
 mod zscore;
 
 use std::io::Write;
@@ -75,6 +78,14 @@ enum Command {
     Mixture(cmd::mixture::MixtureArgs),
     /// Redraw the figures of a fit folder from its results.json.
     Plot(cmd::plot::PlotArgs),
+    /// Write DIR/report.html: one self-contained page on a fit or cross-validation
+    /// folder (model and data, diagrams, fractions, convergence, CVIC, subjects,
+    /// the command that made it) that opens anywhere, without network.
+    Report(cmd::report::ReportArgs),
+    /// Propose a z-score model (model.json) from z-scores: per biomarker, the
+    /// thresholds enough patients reach and z_max near their 95th percentile, with
+    /// the reasoning printed and a figure of each distribution.
+    SuggestModel(cmd::suggest_model::SuggestModelArgs),
     /// Fit the bundled small example with quick settings (a few seconds).
     Demo(cmd::demo::DemoArgs),
     /// Chain-scaling benchmark: 1, 2, 4 and 8 MCMC chains on the simulated workload W1;
@@ -94,6 +105,8 @@ fn run(command: &Command) -> Result<(), CliError> {
         Command::Slurm(args) => cmd::slurm::run(args),
         Command::Mixture(args) => cmd::mixture::run(args),
         Command::Plot(args) => cmd::plot::run(args),
+        Command::Report(args) => cmd::report::run(args),
+        Command::SuggestModel(args) => cmd::suggest_model::run(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::BenchChains(args) => cmd::bench_chains::run(args),
     }

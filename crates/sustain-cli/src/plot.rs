@@ -17,6 +17,7 @@ mod raster;
 #[cfg(test)]
 mod tests;
 mod traces;
+mod zscores;
 
 use std::ffi::OsString;
 use std::fmt;
@@ -33,6 +34,7 @@ pub use cvic::draw_cvic;
 pub use mixtures::{draw_mixtures, MixturePanel};
 pub use pvd::{draw_pvd, PvdInput, PvdPanel};
 pub use traces::draw_traces;
+pub use zscores::{draw_zscores, ZscorePanel};
 
 /// The font family every figure uses; the bundled font is registered under this name.
 const FONT: &str = "sans-serif";

@@ -74,6 +74,11 @@ pub struct CvArgs {
     /// No progress lines on stderr [default: off].
     #[arg(long)]
     pub quiet: bool,
+
+    /// Write no DIR/report.html when every fold has run (see `sustain report`)
+    /// [default: off].
+    #[arg(long)]
+    pub no_report: bool,
 }
 
 /// Arguments of `sustain cv-combine`.
@@ -84,6 +89,10 @@ pub struct CvCombineArgs {
     /// and cvic.svg/.png are written there.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+
+    /// Write no DIR/report.html (see `sustain report`) [default: off].
+    #[arg(long)]
+    pub no_report: bool,
 }
 
 fn fold_path(out: &Path, i: usize) -> PathBuf {
@@ -251,7 +260,7 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
         (Some(i), None) => format!(".fold_{i}.lock"),
         (None, _) => FOLDER_LOCK.to_string(),
     };
-    let _lock = FolderLock::take(&args.out, &lock_name)?;
+    let lock = FolderLock::take(&args.out, &lock_name)?;
     let own_temps = match (args.fold, args.subtype_count) {
         (Some(i), Some(k)) => format!(".fold_{i}_k{k}."),
         (Some(i), None) => format!(".fold_{i}."),
@@ -307,7 +316,14 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
     } else {
         text.push_str("run the other folds, then `sustain cv-combine --out DIR`\n");
     }
-    io::write_stdout(&text)
+    io::write_stdout(&text)?;
+    if args.fold.is_none() {
+        // The report takes the folder's lock itself.
+        drop(lock);
+        let data = crate::report::run_record::DataSummary::of(&loaded.data.dataset);
+        crate::report::after_run(&args.out, false, Some(data), args.no_report);
+    }
+    Ok(())
 }
 
 /// `sustain cv --fold I --subtype-count K`: one part of a fold (reused when its file
@@ -395,7 +411,7 @@ fn write_combined(out: &Path, folds: &[FoldResult]) -> Result<String, CliError> 
 
 /// Runs `sustain cv-combine`.
 pub fn run_combine(args: &CvCombineArgs) -> Result<(), CliError> {
-    let _lock = if args.out.is_dir() {
+    let lock = if args.out.is_dir() {
         let lock = FolderLock::take(&args.out, FOLDER_LOCK)?;
         remove_dead_temps(&args.out, ".cv");
         Some(lock)
@@ -454,7 +470,11 @@ pub fn run_combine(args: &CvCombineArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::new(format!("{}: {e}", args.out.display())))?;
         folds.push(fold);
     }
-    io::write_stdout(&write_combined(&args.out, &folds)?)
+    io::write_stdout(&write_combined(&args.out, &folds)?)?;
+    // The report takes the folder's lock itself.
+    drop(lock);
+    crate::report::after_run(&args.out, false, None, args.no_report);
+    Ok(())
 }
 
 /// Reads a JSON file written by `sustain cv` (non-finite numbers were written as

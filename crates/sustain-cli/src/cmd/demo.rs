@@ -214,6 +214,8 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         quiet: args.quiet,
     };
     fit::run_locked(&fit_args, Some(lock))?;
+    let summary = fit::data_summary(&fit_args.input);
+    crate::report::after_run(&args.out, true, summary, false);
     let out = args.out.display();
     let k = example.subtypes;
     let data_arg = data
@@ -222,7 +224,8 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         .unwrap_or_default();
     io::write_stdout(&format!(
         "\nThe demo fitted {}, in {}.\n\
-         Look at {out}/pvd_k{k}.png (the subtypes' event sequences), \
+         Look at {out}/report.html (everything on one page), \
+         {out}/pvd_k{k}.png (the subtypes' event sequences), \
          {out}/trace_k{k}.png (MCMC convergence), {out}/subjects_k{k}.csv (each subject's \
          subtype and stage) and {out}/results.json (everything).\n\
          The same fit from the command line:\n  sustain fit {data_arg}--model {} --id-column id \

@@ -269,6 +269,19 @@ pub struct FitArgs {
     pub quiet: bool,
 }
 
+/// The data summary of a fit's `--data` for its run record (z-score models; the
+/// others' data are not one table of values): the data are read again, after the
+/// fit, so that the fit itself is untouched.
+pub fn data_summary(input: &FitData) -> Option<crate::report::run_record::DataSummary> {
+    if input.family().ok()? != Family::ZScore {
+        return None;
+    }
+    let loaded = input.load(None).ok()?;
+    Some(crate::report::run_record::DataSummary::of(
+        &loaded.data.dataset,
+    ))
+}
+
 /// The validated settings of `sustain fit` (shared with its chain shards).
 pub fn fit_config(args: &FitArgs) -> Result<FitConfig, CliError> {
     let mut config = args.settings.config(args.input.missing)?;

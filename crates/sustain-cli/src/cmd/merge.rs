@@ -34,6 +34,10 @@ pub struct FitCommandArgs {
     /// Combine the shards with `sustain merge --out DIR` [default: all chains].
     #[arg(long, value_name = "I/N")]
     pub chain_shard: Option<String>,
+
+    /// Write no DIR/report.html at the end (see `sustain report`) [default: off].
+    #[arg(long)]
+    pub no_report: bool,
 }
 
 /// Arguments of `sustain merge`.
@@ -54,6 +58,10 @@ pub struct MergeArgs {
     /// results.json, subjects CSVs, figures and checkpoints) [default: off].
     #[arg(long)]
     pub force: bool,
+
+    /// Write no DIR/report.html at the end (see `sustain report`) [default: off].
+    #[arg(long)]
+    pub no_report: bool,
 }
 
 /// A chain shard `I/N`.
@@ -173,7 +181,12 @@ fn read_shard(path: &Path) -> Result<ShardFile, CliError> {
 /// Runs `sustain fit`, or one chain shard of it with --chain-shard.
 pub fn run_fit(args: &FitCommandArgs) -> Result<(), CliError> {
     match &args.chain_shard {
-        None => crate::cmd::fit::run(&args.fit),
+        None => {
+            crate::cmd::fit::run(&args.fit)?;
+            let data = crate::cmd::fit::data_summary(&args.fit.input);
+            crate::report::after_run(&args.fit.out, true, data, args.no_report);
+            Ok(())
+        }
         Some(spec) => run_shard(&args.fit, ShardSpec::parse(spec)?),
     }
 }
@@ -404,7 +417,7 @@ pub fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
             &first.fingerprint[..12.min(first.fingerprint.len())]
         )));
     }
-    let _lock = FolderLock::take(&args.out, FOLDER_LOCK)?;
+    let lock = FolderLock::take(&args.out, FOLDER_LOCK)?;
     if let Err(e) = refuse_other_fit(&args.out, &fingerprint, false, "merge") {
         if !args.force {
             return Err(e);
@@ -423,7 +436,12 @@ pub fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
         threads,
         &sustain::backend::Engine::Cpu,
     )?;
-    io::write_stdout(&summary(&result, &files))
+    io::write_stdout(&summary(&result, &files))?;
+    // The report takes the folder's lock itself.
+    drop(lock);
+    let data = crate::report::run_record::DataSummary::of(&loaded.data.dataset);
+    crate::report::after_run(&args.out, true, Some(data), args.no_report);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,8 +11,10 @@ pub mod fit_family;
 pub mod merge;
 pub mod mixture;
 pub mod plot;
+pub mod report;
 pub mod slurm;
 pub mod stage;
+pub mod suggest_model;
 pub mod zscore;
 
 use std::path::PathBuf;
