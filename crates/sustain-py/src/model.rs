@@ -31,6 +31,25 @@ pub(crate) enum Family {
     Prefix(Arc<PrefixModel>),
 }
 
+/// Two arrays of the same shape returned together.
+type ArrayPair<'py> = (Bound<'py, PyArray3<f64>>, Bound<'py, PyArray3<f64>>);
+
+/// A model as its own type: [`on_model!`] runs generic code on either.
+enum Typed {
+    Zscore(Arc<Likelihood>),
+    Prefix(Arc<PrefixModel>),
+}
+
+/// `on_model!(model, m => expr)`: `expr` with `m` the model's `Arc` of its own type.
+macro_rules! on_model {
+    ($model:expr, $m:ident => $body:expr) => {
+        match $model.typed()? {
+            Typed::Zscore($m) => $body,
+            Typed::Prefix($m) => $body,
+        }
+    };
+}
+
 /// A SuStaIn model on its subjects: z-score (`Model.zscore`), event-based
 /// (`Model.mixture`) or ordinal (`Model.ordinal`).
 #[pyclass(module = "sustain_rs._native", frozen)]
@@ -50,25 +69,16 @@ impl Model {
         ))
     }
 
-    /// Runs `job` on the model as a [`SustainModel`] of its own type.
-    fn with_model<T>(
-        &self,
-        job: impl FnOnce(&dyn Fn() -> Box<dyn BatchEvaluator>) -> PyResult<T>,
-    ) -> PyResult<T> {
-        let threads = sustain_cpu::default_threads();
-        match &self.family {
+    /// The model as its own type, for [`on_model!`].
+    fn typed(&self) -> PyResult<Typed> {
+        Ok(match &self.family {
             Family::Zscore {
                 events,
                 data,
                 missing,
-            } => {
-                let lik = Self::zscore_likelihood(events, data, *missing)?;
-                job(&|| Box::new(ThreadedEvaluator::new(Arc::clone(&lik), threads)))
-            }
-            Family::Prefix(model) => {
-                job(&|| Box::new(ThreadedEvaluator::new(Arc::clone(model), threads)))
-            }
-        }
+            } => Typed::Zscore(Self::zscore_likelihood(events, data, *missing)?),
+            Family::Prefix(model) => Typed::Prefix(Arc::clone(model)),
+        })
     }
 
     fn order(&self) -> &sustain_core::EventOrder {
@@ -299,8 +309,11 @@ impl Model {
     ) -> PyResult<Bound<'py, PyArray3<f64>>> {
         let mixtures = mixtures_of(self.order(), sequences.as_array(), fractions.as_array())?;
         let n = mixtures.len().max(1) as f64;
-        let sums = py.detach(|| {
-            self.with_model(|make| make().posterior_sums(&mixtures).map_err(value_err))
+        let threads = sustain_cpu::default_threads();
+        let sums = py.detach(|| -> PyResult<_> {
+            on_model!(self, m => ThreadedEvaluator::new(m, threads)
+                .posterior_sums(&mixtures)
+                .map_err(value_err))
         })?;
         Ok((sums / n).into_pyarray(py))
     }
@@ -314,23 +327,11 @@ impl Model {
         py: Python<'py>,
         sequences: PyReadonlyArray3<i64>,
         fractions: PyReadonlyArray2<f64>,
-    ) -> PyResult<(Bound<'py, PyArray3<f64>>, Bound<'py, PyArray3<f64>>)> {
+    ) -> PyResult<ArrayPair<'py>> {
         let mixtures = mixtures_of(self.order(), sequences.as_array(), fractions.as_array())?;
         let threads = sustain_cpu::default_threads();
         let (joint, plain) = py.detach(|| -> PyResult<_> {
-            match &self.family {
-                Family::Zscore {
-                    events,
-                    data,
-                    missing,
-                } => {
-                    let lik = Self::zscore_likelihood(events, data, *missing)?;
-                    crate::staging::staging(&*lik, &mixtures, threads).map_err(value_err)
-                }
-                Family::Prefix(model) => {
-                    crate::staging::staging(&**model, &mixtures, threads).map_err(value_err)
-                }
-            }
+            on_model!(self, m => crate::staging::staging(&*m, &mixtures, threads).map_err(value_err))
         })?;
         Ok((joint.into_pyarray(py), plain.into_pyarray(py)))
     }
@@ -343,8 +344,11 @@ impl Model {
         fractions: PyReadonlyArray2<f64>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let mixtures = mixtures_of(self.order(), sequences.as_array(), fractions.as_array())?;
-        let per = py.detach(|| {
-            self.with_model(|make| make().log_p_subjects_batch(&mixtures).map_err(value_err))
+        let threads = sustain_cpu::default_threads();
+        let per = py.detach(|| -> PyResult<_> {
+            on_model!(self, m => ThreadedEvaluator::new(m, threads)
+                .log_p_subjects_batch(&mixtures)
+                .map_err(value_err))
         })?;
         let m = self.n_subjects();
         let mut out = ndarray::Array2::<f64>::zeros((per.len(), m));

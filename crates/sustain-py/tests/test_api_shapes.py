@@ -14,19 +14,10 @@ import pytest
 
 import sustain_rs
 from conftest import mixture_cohort, ordinal_cohort, zscore_cohort
+from data.record_reference_shapes import describe
 
 REFERENCE = json.loads((pathlib.Path(__file__).parent / "data" / "reference_shapes.json").read_text())
 M, N_ITER, N_S, FOLDS = 60, 200, 2, 3
-
-
-def describe(value, dims):
-    if isinstance(value, np.ndarray):
-        names = {v: k for k, v in dims.items()}
-        return {"type": "ndarray", "dtype": str(value.dtype),
-                "shape": [names.get(int(d), int(d)) if int(d) != 1 else 1 for d in value.shape]}
-    if isinstance(value, (list, tuple)):
-        return {"type": type(value).__name__, "items": [describe(v, dims) for v in value]}
-    return {"type": type(value).__name__}
 
 
 def pickle_keys(path, dims):

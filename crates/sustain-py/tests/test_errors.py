@@ -107,4 +107,4 @@ def test_figures_know_the_models_event_order():
     from sustain_rs._families import _events_of
     z_vals = np.array([[1.0, 2.0, 3.0], [0.5, 1.5, 0.0], [2.0, 0.0, 0.0]])
     native = sustain_rs.ZScoreSustainData(np.zeros((2, 3)), 6, Z_vals=z_vals, Z_max=[5.0, 5.0, 5.0]).native
-    assert _events_of(z_vals) == (native.event_biomarkers, native.event_levels)
+    assert _events_of(z_vals) == (native.event_biomarkers, native.event_levels, 3)

@@ -4,7 +4,7 @@ import numpy as np
 
 from . import _native
 from ._abstract import AbstractSustain, SustainData
-from ._plots import plot_pvd
+from ._plots import PVD_OPTIONS, plot_pvd
 
 
 def _matrix(name, value, ndim=2):
@@ -95,12 +95,7 @@ class ZscoreSustain(AbstractSustain):
                             label_font_size=10, label_rot=0, cmap="original", biomarker_colours=None,
                             figsize=None, subtype_titles=None, separate_subtypes=False, save_path=None,
                             save_kwargs={}):  # noqa: B006 (pySuStaIn's signature)
-        Z_vals = np.asarray(Z_vals)
-        biomarkers, levels = _events_of(Z_vals)
-        return plot_pvd(samples_sequence, samples_f, n_samples, biomarkers, levels, Z_vals.shape[0],
-                        biomarker_labels, ml_f_EM, cval, subtype_order, biomarker_order, title_font_size,
-                        stage_font_size, stage_label, stage_rot, stage_interval, label_font_size, label_rot,
-                        figsize, subtype_titles, separate_subtypes, save_path, save_kwargs)
+        return _plot(locals(), *_events_of(Z_vals))
 
 
 class ZscoreSustainMissingData(ZscoreSustain):
@@ -138,10 +133,7 @@ class MixtureSustain(AbstractSustain):
                             figsize=None, subtype_titles=None, separate_subtypes=False, save_path=None,
                             save_kwargs={}):  # noqa: B006 (pySuStaIn's signature)
         n = np.asarray(samples_sequence).shape[1]
-        return plot_pvd(samples_sequence, samples_f, n_samples, list(range(n)), [0] * n, n, biomarker_labels,
-                        ml_f_EM, cval, subtype_order, biomarker_order, title_font_size, stage_font_size,
-                        stage_label, stage_rot, stage_interval, label_font_size, label_rot, figsize,
-                        subtype_titles, separate_subtypes, save_path, save_kwargs)
+        return _plot(locals(), list(range(n)), [0] * n, n)
 
 
 class OrdinalSustain(AbstractSustain):
@@ -173,12 +165,15 @@ class OrdinalSustain(AbstractSustain):
                             stage_interval=1, label_font_size=10, label_rot=0, cmap="original",
                             biomarker_colours=None, figsize=None, subtype_titles=None, separate_subtypes=False,
                             save_path=None, save_kwargs={}):  # noqa: B006 (pySuStaIn's signature)
-        score_vals = np.asarray(score_vals)
-        biomarkers, levels = _events_of(score_vals)
-        return plot_pvd(samples_sequence, samples_f, n_samples, biomarkers, levels, score_vals.shape[0],
-                        biomarker_labels, ml_f_EM, cval, subtype_order, biomarker_order, title_font_size,
-                        stage_font_size, stage_label, stage_rot, stage_interval, label_font_size, label_rot,
-                        figsize, subtype_titles, separate_subtypes, save_path, save_kwargs)
+        return _plot(locals(), *_events_of(score_vals))
+
+
+def _plot(args, event_biomarkers, event_levels, n_biomarkers):
+    """plot_pvd with the options of a plot_positional_var call (its ``locals()``);
+    ``cmap`` and ``biomarker_colours`` are accepted and not used."""
+    options = {k: args[k] for k in PVD_OPTIONS}
+    return plot_pvd(args["samples_sequence"], args["samples_f"], args["n_samples"], event_biomarkers,
+                    event_levels, n_biomarkers, **options)
 
 
 def _events_of(vals):
@@ -193,4 +188,4 @@ def _events_of(vals):
                 biomarkers.append(b)
                 levels.append(seen[b])
                 seen[b] += 1
-    return biomarkers, levels
+    return biomarkers, levels, vals.shape[0]

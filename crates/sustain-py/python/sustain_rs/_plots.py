@@ -50,6 +50,12 @@ def _biomarker_rows(biomarker_order, event_biomarkers, n_biomarkers):
     return np.array(rows[:n_biomarkers])
 
 
+#: The keyword options of plot_pvd, as pySuStaIn's plot_positional_var names them.
+PVD_OPTIONS = ("biomarker_labels", "ml_f_EM", "cval", "subtype_order", "biomarker_order", "title_font_size",
+               "stage_font_size", "stage_label", "stage_rot", "stage_interval", "label_font_size", "label_rot",
+               "figsize", "subtype_titles", "separate_subtypes", "save_path", "save_kwargs")
+
+
 def plot_pvd(samples_sequence, samples_f, n_samples, event_biomarkers, event_levels, n_biomarkers,
              biomarker_labels=None, ml_f_EM=None, cval=False, subtype_order=None, biomarker_order=None,
              title_font_size=12, stage_font_size=10, stage_label="SuStaIn Stage", stage_rot=0, stage_interval=1,

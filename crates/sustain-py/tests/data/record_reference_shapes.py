@@ -17,7 +17,6 @@ import sys
 import tempfile
 
 import numpy as np
-import pySuStaIn
 
 M, N_ITER, N_S, FOLDS = 60, 200, 2, 3
 
@@ -61,6 +60,8 @@ def record(name, make, n_events, n_biomarkers, new_data):
 
 
 def main():
+    import pySuStaIn
+
     rng = np.random.default_rng(1)
     out = {}
     B = 4
