@@ -115,18 +115,22 @@ pub fn run_fit(
     Ok((result.map_err(py_err)?, warnings))
 }
 
-/// Calls `cb(kind, n_subtypes, done, total)` for the latest phase (`total` 0 when
-/// unknown, as for E-M jobs).
+/// Calls `cb(kind, n_subtypes, done, total, finished)` for every phase seen so far
+/// (`total` 0 when unknown, as for E-M jobs); chains of several subtype counts may
+/// run at once.
 fn report(py: Python<'_>, cb: &Py<PyAny>, shared: &Mutex<Shared>) -> PyResult<()> {
-    let latest = {
+    let phases: Vec<_> = {
         let s = shared.lock().unwrap_or_else(|e| e.into_inner());
-        s.phases.last().map(|(kind, k, c)| {
-            let done: u64 = (0..c.n_chains()).map(|i| c.done(i)).sum();
-            let total = c.total() * c.n_chains() as u64;
-            (*kind, *k, done, total, c.finished())
-        })
+        s.phases
+            .iter()
+            .map(|(kind, k, c)| {
+                let done: u64 = (0..c.n_chains()).map(|i| c.done(i)).sum();
+                let total = c.total() * c.n_chains() as u64;
+                (*kind, *k, done, total, c.finished())
+            })
+            .collect()
     };
-    if let Some((kind, k, done, total, finished)) = latest {
+    for (kind, k, done, total, finished) in phases {
         cb.call1(py, (kind, k, done, total, finished))?;
     }
     Ok(())

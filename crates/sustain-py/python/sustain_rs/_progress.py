@@ -13,18 +13,21 @@ class _Bars:
         key = (kind, n_subtypes)
         bar = self._bars.get(key)
         if bar is None:
-            for other in self._bars.values():
-                other.close()
+            if finished and done == 0:
+                return
             if kind == "em":
-                desc, unit = f"E-M, {n_subtypes} subtype(s)", "start point"
+                desc, unit = f"E-M, {n_subtypes} subtype(s)", " jobs"
             else:
                 desc, unit = f"MCMC, {n_subtypes} subtype(s)", "it"
             bar = self._tqdm(total=total or None, desc=desc, unit=unit, leave=True)
             self._bars[key] = bar
+        if bar.disable or getattr(bar, "_closed", False):
+            return
         bar.n = done
         bar.refresh()
         if finished:
             bar.close()
+            bar._closed = True
 
     def close(self):
         for bar in self._bars.values():
