@@ -439,6 +439,36 @@ pub(crate) fn write_subjects_csv(path: &Path, stages: &[SubjectStage]) -> Result
 }
 
 /// Draws pvd_k{K} and trace_k{K} (svg and png) for every model; returns the files.
+/// Draws the figures of every model of a fit of any family (`order` as
+/// [`crate::results_file::parse_any`] gives it): z-score events are coloured by
+/// threshold, ordinal ones by score, mixture ones in one colour.
+pub fn draw_figures_any(
+    out: &Path,
+    result: &FitResult,
+    order: &sustain::model::EventOrder,
+) -> Result<Vec<PathBuf>, CliError> {
+    let value_name = match result.model_descriptor() {
+        sustain::results::ModelDescriptor::Zscore { .. } => return draw_figures(out, result),
+        sustain::results::ModelDescriptor::Ordinal { .. } => "score",
+        _ => "",
+    };
+    let event_list: Vec<(usize, usize, f64)> = (0..order.n_events())
+        .map(|e| (order.biomarker_of(e), order.level_of(e), result.events[e].z))
+        .collect();
+    let mut files = Vec::new();
+    for model in &result.models {
+        files.extend(draw_model_figures_of(
+            out,
+            &result.biomarkers,
+            &event_list,
+            value_name,
+            model,
+        )?);
+    }
+    Ok(files)
+}
+
+/// Draws the figures of every model of a z-score fit.
 pub fn draw_figures(out: &Path, result: &FitResult) -> Result<Vec<PathBuf>, CliError> {
     let events = result_events(result, &results_path_of(out))?;
     let mut files = Vec::new();

@@ -31,6 +31,62 @@ pub fn parse(path: &Path, text: &str) -> Result<(FitResult, EventSet), CliError>
     Ok((result, events))
 }
 
+/// Parses results.json of a fit of any family (`path` for messages): the result and
+/// its event order, checked as [`check`] checks a z-score fit (for other families
+/// the events' biomarkers make the order; each model's sequences, fractions and
+/// samples must fit it).
+pub fn parse_any(path: &Path, text: &str) -> Result<(FitResult, EventOrder), CliError> {
+    let invalid = |why: String| CliError::in_file(path, format!("not a valid results file: {why}"));
+    let value: Value = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+    check_version(&value, "results").map_err(|why| CliError::in_file(path, why))?;
+    let result: FitResult =
+        crate::nanjson::from_value(value).map_err(|e| invalid(e.to_string()))?;
+    if other_family(&result).is_none() {
+        let events = check(&result).map_err(invalid)?;
+        return Ok((result, events.order().clone()));
+    }
+    let order = family_order(&result).map_err(invalid)?;
+    Ok((result, order))
+}
+
+/// The event order of a mixture or ordinal fit from its events' biomarkers, with
+/// every model checked against it.
+fn family_order(result: &FitResult) -> Result<EventOrder, String> {
+    let b = result.biomarkers.len();
+    let biomarker_of = result
+        .events
+        .iter()
+        .enumerate()
+        .map(|(e, info)| {
+            result
+                .biomarkers
+                .iter()
+                .position(|name| *name == info.biomarker)
+                .ok_or_else(|| {
+                    format!(
+                        "event {e} names biomarker '{}', which is not listed",
+                        info.biomarker
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let order = EventOrder::new(&biomarker_of, b).map_err(|e| format!("events: {e}"))?;
+    if result.models.is_empty() {
+        return Err("no models".into());
+    }
+    for (i, model) in result.models.iter().enumerate() {
+        if model.n_subtypes != i + 1 {
+            return Err(format!(
+                "models[{i}] has n_subtypes {} (models hold 1, 2, ... subtypes in order)",
+                model.n_subtypes
+            ));
+        }
+        check_model(model, &order)
+            .map_err(|why| format!("model of {} subtype(s): {why}", i + 1))?;
+    }
+    Ok(order)
+}
+
 /// The family of a fit that is not a z-score one.
 fn other_family(result: &FitResult) -> Option<&'static str> {
     match result.model_descriptor() {

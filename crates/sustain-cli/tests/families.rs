@@ -308,6 +308,21 @@ fn mixture_and_ordinal_demos_run_on_the_bundled_examples() {
             serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
                 .unwrap();
         assert_eq!(r["model"]["family"], family);
+        // `plot` redraws the figures of this family byte for byte.
+        let drawn: Vec<(String, Vec<u8>)> = ["pvd_k2.svg", "pvd_k3.png", "trace_k1.svg"]
+            .iter()
+            .map(|f| (f.to_string(), std::fs::read(out.join(f)).unwrap()))
+            .collect();
+        for (f, _) in &drawn {
+            std::fs::remove_file(out.join(f)).unwrap();
+        }
+        ok(&sustain(&["plot", "--fit", s(&out)]));
+        for (f, bytes) in &drawn {
+            assert!(
+                std::fs::read(out.join(f)).unwrap() == *bytes,
+                "{family}: {f} differs"
+            );
+        }
         // Rerunning in the folder of an earlier demo fits it anew.
         ok(&sustain(&[
             "demo",
