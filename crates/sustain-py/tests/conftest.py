@@ -23,7 +23,9 @@ def zscore_cohort(n=60, n_biomarkers=4, seed=1, missing=0.0):
         progress = rng.uniform(0, 1)
         data[m] = severity * np.clip(progress * n_biomarkers - np.argsort(order), 0, 1) + rng.normal(0, 1, n_biomarkers)
     if missing:
-        data[rng.random(data.shape) < missing] = np.nan
+        mask = rng.random(data.shape) < missing
+        mask[:, 0] &= ~mask[:, 1:].all(axis=1)  # no subject without data (refused as bad input)
+        data[mask] = np.nan
     labels = [f"b{i}" for i in range(n_biomarkers)]
     return data, z_vals, np.full(n_biomarkers, 5.0), labels
 

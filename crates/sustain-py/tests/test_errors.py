@@ -108,3 +108,10 @@ def test_figures_know_the_models_event_order():
     z_vals = np.array([[1.0, 2.0, 3.0], [0.5, 1.5, 0.0], [2.0, 0.0, 0.0]])
     native = sustain_rs.ZScoreSustainData(np.zeros((2, 3)), 6, Z_vals=z_vals, Z_max=[5.0, 5.0, 5.0]).native
     assert _events_of(z_vals) == (native.event_biomarkers, native.event_levels, 3)
+
+
+def test_a_subject_without_data_is_named():
+    d = zscore_cohort(40)[0]
+    d[7, :] = np.nan
+    with pytest.raises(ValueError, match="row 7 has every biomarker missing"):
+        sustain_rs.ZscoreSustainMissingData(d, *zscore_cohort(40)[1:], 2, 1, 100, "unused", "x", False, seed=1)

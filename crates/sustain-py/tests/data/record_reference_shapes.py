@@ -23,7 +23,9 @@ M, N_ITER, N_S, FOLDS = 60, 200, 2, 3
 
 def describe(value, dims):
     if isinstance(value, np.ndarray):
-        names = {v: k for k, v in dims.items()}
+        names = {}
+        for k in sorted(dims):  # a size two dimensions share takes the first name
+            names.setdefault(dims[k], k)
         return {"type": "ndarray", "dtype": str(value.dtype),
                 "shape": [names.get(int(d), int(d)) if int(d) != 1 else 1 for d in value.shape]}
     if isinstance(value, (list, tuple)):
@@ -59,9 +61,20 @@ def record(name, make, n_events, n_biomarkers, new_data):
         }
 
 
+def quick_tuning(pySuStaIn):
+    """pySuStaIn tunes with 3 x 10,000 MCMC iterations whatever N_iterations_MCMC is;
+    here the step sizes are its starting ones (shapes do not depend on them), so
+    recording takes minutes instead of hours."""
+    def untuned(self, sustainData, seq_init, f_init):
+        n_s, n_events = seq_init.shape
+        return np.ones((n_s, n_events)), np.full(n_s, 0.01)
+    pySuStaIn.AbstractSustain._optimise_mcmc_settings = untuned
+
+
 def main():
     import pySuStaIn
 
+    quick_tuning(pySuStaIn)
     rng = np.random.default_rng(1)
     out = {}
     B = 4
