@@ -7,6 +7,7 @@ Prints one line per run and the medians; docs/performance.md quotes them.
 """
 import argparse
 import contextlib
+import json
 import io
 import statistics
 import subprocess
@@ -29,19 +30,18 @@ def write_csv(path, data, labels):
     path.write_text("\n".join(rows) + "\n")
 
 
-def cli_fit(binary, csv, out, k, startpoints, iterations, chains, seed):
+def cli_fit(binary, model_args, out, k, startpoints, iterations, chains, seed):
     t0 = time.perf_counter()
-    subprocess.run([binary, "fit", "--data", str(csv), "--id-column", "id", "--zvals", "1,2,3", "--zmax", "5",
-                    "--subtypes", str(k), "--startpoints", str(startpoints), "--iterations", str(iterations),
-                    "--chains", str(chains), "--seed", str(seed), "--missing", "reference", "--out", str(out),
-                    "--quiet"], check=True, capture_output=True)
+    subprocess.run([binary, "fit", *model_args, "--subtypes", str(k), "--startpoints", str(startpoints),
+                    "--iterations", str(iterations), "--chains", str(chains), "--seed", str(seed),
+                    "--missing", "reference", "--out", str(out), "--quiet", "--no-report"],
+                   check=True, capture_output=True)
     return time.perf_counter() - t0
 
 
-def py_fit(data, labels, out, k, startpoints, iterations, chains, seed):
-    z_vals = np.tile([1.0, 2.0, 3.0], (data.shape[1], 1))
+def py_fit(data, z_vals, z_max, labels, out, k, startpoints, iterations, chains, seed):
     t0 = time.perf_counter()
-    model = sustain_rs.ZscoreSustainMissingData(data, z_vals, np.full(data.shape[1], 5.0), labels, startpoints, k,
+    model = sustain_rs.ZscoreSustainMissingData(data, z_vals, z_max, labels, startpoints, k,
                                                 iterations * chains, out, "b", True, seed=seed, n_chains=chains,
                                                 progress=False)
     with contextlib.redirect_stdout(io.StringIO()):
@@ -87,21 +87,31 @@ def main():
     ap.add_argument("--sustain", required=True)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    cases = {
-        # name: (subjects, biomarkers, missing, subtypes, start points, iterations per chain, chains)
-        "sim42-like (1000 x 5, 10% missing, 3 subtypes)": (1000, 5, 0.1, 3, 25, 10_000, 4),
-        "W1-like (400 x 8, 2 subtypes)": (400, 8, 0.0, 2, 10, 10_000, 4),
-    }
-    for name, (n, b, miss, k, sp, it, ch) in cases.items():
-        data, _, _, labels = zscore_cohort(n, n_biomarkers=b, seed=42, missing=miss)
+    cases = []
+    sim42 = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sim42"
+    if (sim42 / "data.csv").is_file():
+        spec = json.loads((sim42 / "model.json").read_text())
+        data = np.loadtxt(sim42 / "data.csv", delimiter=",", skiprows=1)
+        cases.append(("sim42 (500 x 5, 3 subtypes, 10 start points, 4 chains x 2500)",
+                      ["--data", str(sim42 / "data.csv"), "--model", str(sim42 / "model.json")],
+                      (data, np.array(spec["z_vals"], float), np.array(spec["z_max"], float), spec["biomarkers"]),
+                      (3, 10, 2500, 4)))
+    else:
+        print("NOTICE: ../shared/data/sim42 absent; sim42 skipped")
+    data, z_vals, z_max, labels = zscore_cohort(1000, n_biomarkers=10, seed=42, missing=0.1)
+    cases.append(("W1 (1000 x 10, z 1,2,3, 10% missing, 3 subtypes, 10 start points, 4 chains x 2500)",
+                  None, (data, z_vals, z_max, labels), (3, 10, 2500, 4)))
+    for name, model_args, (data, z_vals, z_max, labels), (k, sp, it, ch) in cases:
         times = {"cli": [], "python": []}
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
-            csv = tmp / "z.csv"
-            write_csv(csv, data, labels)
+            if model_args is None:
+                csv = tmp / "z.csv"
+                write_csv(csv, data, labels)
+                model_args = ["--data", str(csv), "--id-column", "id", "--zvals", "1,2,3", "--zmax", "5"]
             for r in range(args.repeats):
-                times["cli"].append(cli_fit(args.sustain, csv, tmp / f"cli{r}", k, sp, it, ch, 7))
-                times["python"].append(py_fit(data, labels, tmp / f"py{r}", k, sp, it, ch, 7))
+                times["cli"].append(cli_fit(args.sustain, model_args, tmp / f"cli{r}", k, sp, it, ch, 7))
+                times["python"].append(py_fit(data, z_vals, z_max, labels, tmp / f"py{r}", k, sp, it, ch, 7))
                 print(f"{name} run {r}: cli {times['cli'][-1]:.2f} s, python {times['python'][-1]:.2f} s", flush=True)
         c, p = statistics.median(times["cli"]), statistics.median(times["python"])
         print(f"{name}: median cli {c:.2f} s, python {p:.2f} s, python/cli {p / c:.3f}")
