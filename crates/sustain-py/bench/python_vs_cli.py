@@ -91,7 +91,7 @@ def main():
     sim42 = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sim42"
     if (sim42 / "data.csv").is_file():
         spec = json.loads((sim42 / "model.json").read_text())
-        data = np.loadtxt(sim42 / "data.csv", delimiter=",", skiprows=1)
+        data = np.genfromtxt(sim42 / "data.csv", delimiter=",", skip_header=1)
         cases.append(("sim42 (500 x 5, 3 subtypes, 10 start points, 4 chains x 2500)",
                       ["--data", str(sim42 / "data.csv"), "--model", str(sim42 / "model.json")],
                       (data, np.array(spec["z_vals"], float), np.array(spec["z_max"], float), spec["biomarkers"]),

@@ -10,7 +10,6 @@
 mod convert;
 mod model;
 mod run;
-mod staging;
 
 use pyo3::prelude::*;
 

@@ -31,9 +31,6 @@ pub(crate) enum Family {
     Prefix(Arc<PrefixModel>),
 }
 
-/// Two arrays of the same shape returned together.
-type ArrayPair<'py> = (Bound<'py, PyArray3<f64>>, Bound<'py, PyArray3<f64>>);
-
 /// A model as its own type: [`on_model!`] runs generic code on either.
 enum Typed {
     Zscore(Arc<Likelihood>),
@@ -316,24 +313,6 @@ impl Model {
                 .map_err(value_err))
         })?;
         Ok((sums / n).into_pyarray(py))
-    }
-
-    /// pySuStaIn's staging posteriors in one pass over the samples (same arguments
-    /// as `posterior`): the joint posterior of stage and subtype averaged over
-    /// samples, and the same without the fractions (pySuStaIn's
-    /// `prob_subtype_stage`), each subjects x (events + 1) x subtypes.
-    fn staging<'py>(
-        &self,
-        py: Python<'py>,
-        sequences: PyReadonlyArray3<i64>,
-        fractions: PyReadonlyArray2<f64>,
-    ) -> PyResult<ArrayPair<'py>> {
-        let mixtures = mixtures_of(self.order(), sequences.as_array(), fractions.as_array())?;
-        let threads = sustain_cpu::default_threads();
-        let (joint, plain) = py.detach(|| -> PyResult<_> {
-            on_model!(self, m => crate::staging::staging(&*m, &mixtures, threads).map_err(value_err))
-        })?;
-        Ok((joint.into_pyarray(py), plain.into_pyarray(py)))
     }
 
     /// Per sample and subject, `log p(x_m | sample)`: samples x subjects.
