@@ -176,6 +176,20 @@ fn first_line(path: &Path) -> Option<String> {
     Some(line.trim_start_matches('\u{feff}').trim_end().to_string())
 }
 
+/// Whether the JSON file `path` carries the `"written_by": by` mark of the command
+/// that wrote it (so that command may replace it).
+pub fn json_written_by(path: &Path, by: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Mark {
+        written_by: Option<String>,
+    }
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Mark>(&t).ok())
+        .and_then(|m| m.written_by)
+        .is_some_and(|w| w == by)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

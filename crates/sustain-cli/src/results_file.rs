@@ -71,6 +71,12 @@ fn family_order(result: &FitResult) -> Result<EventOrder, String> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let order = EventOrder::new(&biomarker_of, b).map_err(|e| format!("events: {e}"))?;
+    check_models(result, &order)?;
+    Ok(order)
+}
+
+/// Models 1..max in order, each checked against `order` ([`check_model`]).
+fn check_models(result: &FitResult, order: &EventOrder) -> Result<(), String> {
     if result.models.is_empty() {
         return Err("no models".into());
     }
@@ -81,10 +87,9 @@ fn family_order(result: &FitResult) -> Result<EventOrder, String> {
                 model.n_subtypes
             ));
         }
-        check_model(model, &order)
-            .map_err(|why| format!("model of {} subtype(s): {why}", i + 1))?;
+        check_model(model, order).map_err(|why| format!("model of {} subtype(s): {why}", i + 1))?;
     }
-    Ok(order)
+    Ok(())
 }
 
 /// The family of a fit that is not a z-score one.
@@ -155,19 +160,7 @@ pub fn check(result: &FitResult) -> Result<EventSet, String> {
     if result.settings.staging_samples == 0 {
         return Err("settings.staging_samples is 0".into());
     }
-    if result.models.is_empty() {
-        return Err("no models".into());
-    }
-    for (i, model) in result.models.iter().enumerate() {
-        if model.n_subtypes != i + 1 {
-            return Err(format!(
-                "models[{i}] has n_subtypes {} (models hold 1, 2, ... subtypes in order)",
-                model.n_subtypes
-            ));
-        }
-        check_model(model, &events)
-            .map_err(|why| format!("model of {} subtype(s): {why}", i + 1))?;
-    }
+    check_models(result, &events)?;
     Ok(events)
 }
 

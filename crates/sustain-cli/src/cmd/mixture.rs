@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::CliError;
 use crate::folder_lock::{FolderLock, FOLDER_LOCK};
@@ -477,17 +477,9 @@ fn refuse_overwrites(args: &MixtureArgs, header: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Whether a JSON file carries this command's `written_by` mark.
+/// Whether `path` is a model.json this command wrote.
 fn marked(path: &Path) -> bool {
-    #[derive(Deserialize)]
-    struct Mark {
-        written_by: Option<String>,
-    }
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<Mark>(&t).ok())
-        .and_then(|m| m.written_by)
-        .is_some_and(|w| w == WRITTEN_BY)
+    crate::overwrite::json_written_by(path, WRITTEN_BY)
 }
 
 fn first_line(path: &Path) -> Option<String> {

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::CliError;
 use crate::io::{self, parse_cell, Cell, CsvTable};
@@ -201,15 +201,7 @@ fn figure_stem(out: &Path) -> PathBuf {
 
 /// Whether `path` is a model.json this command wrote.
 fn written_here(path: &Path) -> bool {
-    #[derive(Deserialize)]
-    struct Mark {
-        written_by: Option<String>,
-    }
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<Mark>(&t).ok())
-        .and_then(|m| m.written_by)
-        .is_some_and(|w| w == WRITTEN_BY)
+    crate::overwrite::json_written_by(path, WRITTEN_BY)
 }
 
 /// Refuses to replace a model.json, or figures beside it, that this command did
