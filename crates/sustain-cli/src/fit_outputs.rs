@@ -357,7 +357,7 @@ pub(crate) fn events_of(
 
 /// Reads `DIR/results.json`, refusing another schema version or contents that do
 /// not fit its model (see [`crate::results_file`]).
-pub fn read_fit_folder(dir: &Path) -> Result<FitResult, CliError> {
+pub fn read_fit_folder(dir: &Path) -> Result<(FitResult, sustain::model::EventOrder), CliError> {
     let path = results_path_of(dir);
     if !path.is_file() {
         return Err(CliError::new(format!(
@@ -367,7 +367,7 @@ pub fn read_fit_folder(dir: &Path) -> Result<FitResult, CliError> {
     }
     let text = std::fs::read_to_string(&path).map_err(|e| CliError::read(&path, &e))?;
     // The schema version, then everything staging and the figures index.
-    Ok(crate::results_file::parse(&path, &text)?.0)
+    crate::results_file::parse_any(&path, &text)
 }
 
 /// Where `write_subjects` stages: the prepared data and the engine.

@@ -12,25 +12,6 @@ use sustain::sampler::Trace;
 
 use crate::error::CliError;
 
-/// Parses the text of `path` (a results.json): a schema version other than
-/// [`SCHEMA_VERSION`] is refused before anything else is read, then the contents
-/// are checked by [`check`]. Returns the result and its events.
-pub fn parse(path: &Path, text: &str) -> Result<(FitResult, EventSet), CliError> {
-    let invalid = |why: String| CliError::in_file(path, format!("not a valid results file: {why}"));
-    let value: Value = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
-    check_version(&value, "results").map_err(|why| CliError::in_file(path, why))?;
-    let result: FitResult =
-        crate::nanjson::from_value(value).map_err(|e| invalid(e.to_string()))?;
-    if let Some(family) = other_family(&result) {
-        return Err(CliError::in_file(
-            path,
-            format!("holds a {family} fit; this command reads z-score fits so far (fit writes every output of a {family} fit itself)"),
-        ));
-    }
-    let events = check(&result).map_err(invalid)?;
-    Ok((result, events))
-}
-
 /// Parses results.json of a fit of any family (`path` for messages): the result and
 /// its event order, checked as [`check`] checks a z-score fit (for other families
 /// the events' biomarkers make the order; each model's sequences, fractions and

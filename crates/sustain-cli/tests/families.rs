@@ -202,7 +202,8 @@ fn mixture_fit_recovers_the_simulated_sequences_and_writes_every_output() {
             assert!(out.join(&f).is_file(), "{f}");
         }
     }
-    // Commands that read z-score fits say so in one line.
+    // `stage` needs the new subjects' model.json, and staging the fit's own
+    // subjects gives the fit's subjects table.
     let staged = sustain(&[
         "stage",
         "--fit",
@@ -212,7 +213,40 @@ fn mixture_fit_recovers_the_simulated_sequences_and_writes_every_output() {
         "--out",
         s(&tmp.path().join("x.csv")),
     ]);
-    user_error(&staged, &["mixture fit"]);
+    user_error(&staged, &["mixture", "--model"]);
+    let restaged = tmp.path().join("restaged.csv");
+    ok(&sustain(&[
+        "stage",
+        "--fit",
+        s(&out),
+        "--model",
+        s(&dir.join("model.json")),
+        "--id-column",
+        "id",
+        "--out",
+        s(&restaged),
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(&restaged).unwrap(),
+        std::fs::read_to_string(out.join("subjects_k3.csv")).unwrap()
+    );
+    // A model.json of other events is refused in one line naming it.
+    let ordinal_model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/data/ordinal/model.json");
+    let wrong = sustain(&[
+        "stage",
+        "--fit",
+        s(&out),
+        "--model",
+        s(&ordinal_model),
+        "--data",
+        s(&ordinal_model.with_file_name("scores.csv")),
+        "--id-column",
+        "id",
+        "--out",
+        s(&tmp.path().join("y.csv")),
+    ]);
+    user_error(&wrong, &["model.json", "is not the model of the fit"]);
     // The same seed gives the same models.
     let again = fit(
         &dir.join("model.json"),

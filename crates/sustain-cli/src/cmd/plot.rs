@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::error::CliError;
-use crate::fit_outputs::{draw_figures_any, results_path_of};
+use crate::fit_outputs::{draw_figures_any, read_fit_folder};
 use crate::io;
 
 /// Arguments of `sustain plot`.
@@ -18,16 +18,8 @@ pub struct PlotArgs {
 
 /// Runs `sustain plot`.
 pub fn run(args: &PlotArgs) -> Result<(), CliError> {
-    let path = results_path_of(&args.fit);
-    if !path.is_file() {
-        return Err(CliError::new(format!(
-            "{} is not a fit folder (no results.json)",
-            args.fit.display()
-        )));
-    }
-    let text = std::fs::read_to_string(&path).map_err(|e| CliError::read(&path, &e))?;
     // Any model family: its figures are drawn as `fit` drew them.
-    let (result, order) = crate::results_file::parse_any(&path, &text)?;
+    let (result, order) = read_fit_folder(&args.fit)?;
     let _lock = crate::folder_lock::FolderLock::take(&args.fit, crate::folder_lock::FOLDER_LOCK)?;
     crate::folder_lock::remove_dead_temps(&args.fit, ".");
     let files = draw_figures_any(&args.fit, &result, &order)?;

@@ -2,11 +2,13 @@
 
 use std::path::PathBuf;
 
-use sustain::model::Likelihood;
+use sustain::model::{EventOrder, Likelihood, StageModel};
+use sustain::results::{FitResult, ModelDescriptor, SubtypeModel};
 
 use crate::backend::Backend;
 use crate::error::CliError;
-use crate::fit_outputs::{read_fit_folder, result_events, write_subjects, Stager};
+use crate::families::{self, Family};
+use crate::fit_outputs::{result_events, write_subjects, Stager};
 use crate::io::{self, DataColumns};
 use std::sync::Arc;
 
@@ -19,8 +21,15 @@ pub struct StageArgs {
 
     /// Data CSV of the subjects to stage: the fit's biomarker columns are taken by
     /// name, other columns are ignored. Empty cells, NA, NaN and nan are missing.
-    #[arg(long, value_name = "DATA.csv")]
-    pub data: PathBuf,
+    /// For an ordinal fit whose model.json has p_correct: the raw scores.
+    #[arg(long, value_name = "DATA.csv", required_unless_present = "model")]
+    pub data: Option<PathBuf>,
+
+    /// For a mixture or ordinal fit: the new subjects' model.json, as `fit --model`
+    /// takes it (the same family, biomarkers and scores as the fit; its tables hold
+    /// the subjects to stage).
+    #[arg(long, value_name = "MODEL.json")]
+    pub model: Option<PathBuf>,
 
     /// Output CSV: id, ml_subtype, prob_ml_subtype, ml_stage, prob_ml_stage.
     /// Written atomically.
@@ -60,11 +69,14 @@ pub struct StageArgs {
 /// Runs `sustain stage`.
 pub fn run(args: &StageArgs) -> Result<(), CliError> {
     let results = args.fit.join("results.json");
-    crate::overwrite::refuse_inputs(
-        &args.out,
-        &[("--data", &args.data), ("--fit", &results)],
-        args.force,
-    )?;
+    let mut inputs: Vec<(&str, &std::path::Path)> = vec![("--fit", &results)];
+    if let Some(d) = &args.data {
+        inputs.push(("--data", d));
+    }
+    if let Some(m) = &args.model {
+        inputs.push(("--model", m));
+    }
+    crate::overwrite::refuse_inputs(&args.out, &inputs, args.force)?;
     crate::overwrite::refuse_fit_results(&args.out, args.force)?;
     crate::overwrite::refuse_foreign_file(
         &args.out,
@@ -72,11 +84,30 @@ pub fn run(args: &StageArgs) -> Result<(), CliError> {
         "stage",
         args.force,
     )?;
-    let engine = args.backend.select(args.require_gpu)?.engine;
-    let result = read_fit_folder(&args.fit)?;
-    let path = args.fit.join("results.json");
-    let events = result_events(&result, &path)?;
-    let model = match args.subtypes {
+    let (result, order) = crate::fit_outputs::read_fit_folder(&args.fit)?;
+    let model = chosen_model(args, &result)?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        return Err(CliError::new("--threads must be at least 1"));
+    }
+    crate::limits::check_bound("--threads", threads, crate::limits::MAX_THREADS)?;
+    let n_staged = if matches!(result.model_descriptor(), ModelDescriptor::Zscore { .. }) {
+        stage_zscore(args, &result, model, threads)?
+    } else {
+        stage_family(args, &result, &order, model, threads)?
+    };
+    io::write_stdout(&format!(
+        "staged {n_staged} subjects with the {}-subtype model: {}\n",
+        model.n_subtypes,
+        args.out.display()
+    ))
+}
+
+/// The model of `--subtypes` (the largest by default).
+fn chosen_model<'a>(args: &StageArgs, result: &'a FitResult) -> Result<&'a SubtypeModel, CliError> {
+    match args.subtypes {
         None => result.models.last(),
         Some(k) => result.models.iter().find(|m| m.n_subtypes == k),
     }
@@ -87,21 +118,30 @@ pub fn run(args: &StageArgs) -> Result<(), CliError> {
             args.fit.display(),
             result.models.len()
         ))
-    })?;
+    })
+}
+
+/// Stages the subjects of `--data` under a z-score fit; their number.
+fn stage_zscore(
+    args: &StageArgs,
+    result: &FitResult,
+    model: &SubtypeModel,
+    threads: usize,
+) -> Result<usize, CliError> {
+    let Some(data_path) = &args.data else {
+        return Err(CliError::new(
+            "a z-score fit stages the subjects of --data (a CSV of z-scores)",
+        ));
+    };
+    let engine = args.backend.select(args.require_gpu)?.engine;
+    let events = result_events(result, &args.fit.join("results.json"))?;
     let data = io::read_data(
-        &args.data,
+        data_path,
         DataColumns::Named(&result.biomarkers),
         args.id_column.as_deref(),
     )?;
     let lik = Likelihood::new(events, &data.dataset, result.settings.missing)
-        .map_err(|e| CliError::in_file(&args.data, e))?;
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if threads == 0 {
-        return Err(CliError::new("--threads must be at least 1"));
-    }
-    crate::limits::check_bound("--threads", threads, crate::limits::MAX_THREADS)?;
+        .map_err(|e| CliError::in_file(data_path, e))?;
     let stager = Stager {
         lik: Arc::new(lik),
         engine: &engine,
@@ -114,10 +154,67 @@ pub fn run(args: &StageArgs) -> Result<(), CliError> {
         &data.ids,
         result.settings.staging_samples,
     )?;
-    io::write_stdout(&format!(
-        "staged {} subjects with the {}-subtype model: {}\n",
-        data.ids.len(),
-        model.n_subtypes,
-        args.out.display()
-    ))
+    Ok(data.ids.len())
+}
+
+/// Stages the subjects of the `--model` tables under a mixture or ordinal fit (on
+/// the CPU); their number.
+fn stage_family(
+    args: &StageArgs,
+    result: &FitResult,
+    order: &EventOrder,
+    model: &SubtypeModel,
+    threads: usize,
+) -> Result<usize, CliError> {
+    crate::backend::cpu_only_family(args.backend, args.require_gpu)?;
+    let Some(model_path) = &args.model else {
+        return Err(CliError::new(format!(
+            "{} holds a mixture or ordinal fit: give the new subjects' model.json with --model",
+            args.fit.display()
+        )));
+    };
+    let family = families::family_of(model_path)?;
+    let loaded = families::load(
+        model_path,
+        family,
+        args.data.as_deref(),
+        args.id_column.as_deref(),
+    )?;
+    let same_family = matches!(
+        (&result.model_descriptor(), family),
+        (ModelDescriptor::Mixture, Family::Mixture)
+            | (ModelDescriptor::Ordinal { .. }, Family::Ordinal)
+    );
+    let new_order = loaded.model.order();
+    let same_events = loaded.biomarkers == result.biomarkers
+        && new_order.n_events() == order.n_events()
+        && (0..order.n_events()).all(|e| {
+            new_order.biomarker_of(e) == order.biomarker_of(e)
+                && new_order.level_of(e) == order.level_of(e)
+        });
+    let same_scores = match (&result.model_descriptor(), loaded.model.family()) {
+        (
+            ModelDescriptor::Ordinal { score_vals },
+            sustain::model::PrefixFamily::Ordinal { score_vals: new },
+        ) => score_vals == new,
+        _ => true,
+    };
+    if !(same_family && same_events && same_scores) {
+        return Err(CliError::in_file(
+            model_path,
+            format!(
+                "is not the model of the fit in {} (family, biomarkers, events and scores must match)",
+                args.fit.display()
+            ),
+        ));
+    }
+    let staged = sustain::stage::stage_subjects(
+        &loaded.model,
+        model,
+        &loaded.ids,
+        result.settings.staging_samples,
+        threads,
+    );
+    crate::fit_outputs::write_subjects_csv(&args.out, &staged)?;
+    Ok(loaded.ids.len())
 }
