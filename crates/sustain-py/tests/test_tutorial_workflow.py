@@ -49,3 +49,17 @@ def test_tutorial_workflow(tmp_path):
     out = sustain_input.subtype_and_stage_individuals_newData(new, samples_sequence, samples_f, 100)
     assert [o.shape for o in out] == [(5, 1)] * 4 + [(5, N_S_max), (5, 10), (5, 10, N_S_max)]
     plt.close("all")
+
+
+def test_positional_variance_without_matplotlib(tmp_path, monkeypatch):
+    """Without matplotlib, plot_positional_var draws its own SVG figure."""
+    from sustain_rs import _plots
+    monkeypatch.setattr(_plots, "_pyplot", lambda: None)
+    rng = np.random.default_rng(2)
+    seq = np.stack([np.stack([rng.permutation(5) for _ in range(30)], axis=1) for _ in range(2)])
+    f = rng.dirichlet([1, 1], size=30).T
+    figs, axs = pySuStaIn.MixtureSustain.plot_positional_var(seq, f, 100, biomarker_labels=list("abcde"),
+                                                             save_path=tmp_path / "pvd.png")
+    assert len(figs) == 1 and axs == [None]
+    svg = (tmp_path / "pvd.svg").read_text()
+    assert svg.count("<rect") == 2 * 5 * 5 and "Subtype 2" in svg and 'role="img"' in svg

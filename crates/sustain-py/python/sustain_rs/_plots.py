@@ -10,11 +10,56 @@ _LEVEL_COLOURS = [(1.0, 0.0, 0.0), (1.0, 0.0, 1.0), (0.0, 0.0, 1.0), (0.0, 0.6, 
 
 
 def _pyplot():
+    """matplotlib's pyplot, or None when it is not installed."""
     try:
         import matplotlib.pyplot as plt
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("plotting needs matplotlib: pip install matplotlib") from e
+    except ImportError:
+        return None
     return plt
+
+
+class SvgFigure:
+    """A positional variance diagram drawn without matplotlib: ``savefig(path)``
+    writes it as SVG, and notebooks show it (``_repr_svg_``)."""
+
+    def __init__(self, svg):
+        self.svg = svg
+
+    def _repr_svg_(self):
+        return self.svg
+
+    def savefig(self, path, **_):
+        path = str(path)
+        if not path.endswith(".svg"):
+            path = path.rsplit(".", 1)[0] + ".svg" if "." in path.rsplit("/", 1)[-1] else path + ".svg"
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.svg)
+        return path
+
+
+def _svg_panels(images, titles, row_labels, stage_label):
+    """One SVG with a panel per subtype: a cell per biomarker and position."""
+    from html import escape
+    cell, left, top, gap = 18, 130, 28, 24
+    n_rows, n_cols = images[0].shape[:2]
+    width = left + len(images) * (n_cols * cell + gap)
+    height = top + n_rows * cell + 40
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'font-family="sans-serif" font-size="11" role="img" '
+             f'aria-label="Positional variance diagram">']
+    for p, (img, title) in enumerate(zip(images, titles)):
+        x0 = left + p * (n_cols * cell + gap)
+        parts.append(f'<text x="{x0}" y="16" font-size="13">{escape(title)}</text>')
+        for r in range(n_rows):
+            for c in range(n_cols):
+                rgb = ",".join(str(int(round(255 * v))) for v in img[r, c])
+                parts.append(f'<rect x="{x0 + c * cell}" y="{top + r * cell}" width="{cell}" height="{cell}" '
+                             f'fill="rgb({rgb})" stroke="#ddd" stroke-width="0.5"/>')
+        parts.append(f'<text x="{x0}" y="{top + n_rows * cell + 30}">{escape(stage_label)}</text>')
+    for r, label in enumerate(row_labels):
+        parts.append(f'<text x="{left - 6}" y="{top + r * cell + 13}" text-anchor="end">{escape(label)}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
 
 
 def pvd_images(samples_sequence, event_biomarkers, event_levels, n_biomarkers, biomarker_order=None):
@@ -56,6 +101,15 @@ PVD_OPTIONS = ("biomarker_labels", "ml_f_EM", "cval", "subtype_order", "biomarke
                "figsize", "subtype_titles", "separate_subtypes", "save_path", "save_kwargs")
 
 
+def _panel_path(save_path, panel, separate):
+    """Where a figure is saved: ``save_path``, or per subtype when separate."""
+    path = str(save_path)
+    if not separate:
+        return path
+    stem, dot, ext = path.rpartition(".")
+    return f"{stem}_subtype{panel[0]}.{ext}" if dot else f"{path}_subtype{panel[0]}"
+
+
 def plot_pvd(samples_sequence, samples_f, n_samples, event_biomarkers, event_levels, n_biomarkers,
              biomarker_labels=None, ml_f_EM=None, cval=False, subtype_order=None, biomarker_order=None,
              title_font_size=12, stage_font_size=10, stage_label="SuStaIn Stage", stage_rot=0, stage_interval=1,
@@ -74,18 +128,26 @@ def plot_pvd(samples_sequence, samples_f, n_samples, event_biomarkers, event_lev
     mean_f = np.mean(f, axis=1)[np.asarray(subtype_order)]
     panels = [[i] for i in range(n_s)] if separate_subtypes else [list(range(n_s))]
     figs, axs = [], []
+    titles = [subtype_titles[i] if subtype_titles is not None
+              else f"Subtype {i + 1} cross-validated" if cval
+              else f"Subtype {i + 1} (f={mean_f[i]:.2f}, n={int(np.round(mean_f[i] * n_samples))})"
+              for i in range(n_s)]
+    if plt is None:
+        # No matplotlib: the same diagram as SVG figures (axes: None).
+        for panel in panels:
+            fig = SvgFigure(_svg_panels([images[i] for i in panel], [titles[i] for i in panel],
+                                        [labels[b] for b in rows], stage_label))
+            if save_path is not None:
+                fig.savefig(_panel_path(save_path, panel, separate_subtypes))
+            figs.append(fig)
+            axs.append(None)
+        return figs, axs
     for panel in panels:
         size = figsize or (max(4.0, 0.35 * n_events + 2) * len(panel), max(3.0, 0.35 * n_biomarkers + 1.5))
         fig, ax = plt.subplots(1, len(panel), figsize=size, squeeze=False)
         for a, i in zip(ax[0], panel):
             a.imshow(images[i], interpolation="nearest", aspect="auto")
-            if subtype_titles is not None:
-                title = subtype_titles[i]
-            elif cval:
-                title = f"Subtype {i + 1} cross-validated"
-            else:
-                title = f"Subtype {i + 1} (f={mean_f[i]:.2f}, n={int(np.round(mean_f[i] * n_samples))})"
-            a.set_title(title, fontsize=title_font_size)
+            a.set_title(titles[i], fontsize=title_font_size)
             ticks = np.arange(0, n_events, stage_interval)
             a.set_xticks(ticks)
             a.set_xticklabels([str(t + 1) for t in ticks], fontsize=stage_font_size, rotation=stage_rot)
@@ -94,11 +156,7 @@ def plot_pvd(samples_sequence, samples_f, n_samples, event_biomarkers, event_lev
             a.set_xlabel(stage_label, fontsize=label_font_size)
         fig.tight_layout()
         if save_path is not None:
-            path = str(save_path)
-            if separate_subtypes:
-                stem, dot, ext = path.rpartition(".")
-                path = f"{stem}_subtype{panel[0]}.{ext}" if dot else f"{path}_subtype{panel[0]}"
-            fig.savefig(path, **(save_kwargs or {}))
+            fig.savefig(_panel_path(save_path, panel, separate_subtypes), **(save_kwargs or {}))
         figs.append(fig)
         axs.append(ax[0])
     return figs, axs
