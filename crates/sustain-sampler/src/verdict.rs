@@ -55,6 +55,32 @@ pub fn unmet_criteria(d: &Diagnostics) -> Vec<String> {
     unmet
 }
 
+/// The smallest effective sample size over the log-likelihood and the fractions
+/// (bulk and tail; fractions only with several subtypes), and which quantity it
+/// is: the slowest-mixing quantity, whose ESS per second is a chain's headline
+/// speed. NaN values (constant quantities) are skipped; `(NaN, "")` when all are.
+pub fn slowest_ess(d: &Diagnostics) -> (f64, String) {
+    let mut all = vec![
+        (d.ess_loglike, "bulk ESS of the log-likelihood".to_string()),
+        (
+            d.ess_tail_loglike,
+            "tail ESS of the log-likelihood".to_string(),
+        ),
+    ];
+    if d.ess_f.len() > 1 {
+        for (s, v) in d.ess_f.iter().enumerate() {
+            all.push((*v, format!("bulk ESS of f[{s}]")));
+        }
+        for (s, v) in d.ess_tail_f.iter().enumerate() {
+            all.push((*v, format!("tail ESS of f[{s}]")));
+        }
+    }
+    all.into_iter()
+        .filter(|(v, _)| !v.is_nan())
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .unwrap_or((f64::NAN, String::new()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +99,15 @@ mod tests {
             warnings: Vec::new(),
             relabelled: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_slowest_quantity_is_named() {
+        let mut d = passing();
+        assert_eq!(slowest_ess(&d), (500.0, "tail ESS of f[1]".to_string()));
+        d.ess_tail_loglike = 20.0;
+        d.ess_f[0] = f64::NAN;
+        assert_eq!(slowest_ess(&d).1, "tail ESS of the log-likelihood");
     }
 
     /// Each criterion alone keeps a run going; undefined values do not.
