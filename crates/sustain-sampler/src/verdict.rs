@@ -114,7 +114,8 @@ mod tests {
     #[test]
     fn every_criterion_counts_and_nan_passes() {
         assert!(unmet_criteria(&passing()).is_empty());
-        let cases: Vec<(&str, Box<dyn Fn(&mut Diagnostics)>)> = vec![
+        type Change = Box<dyn Fn(&mut Diagnostics)>;
+        let cases: Vec<(&str, Change)> = vec![
             ("R-hat of the log", Box::new(|d| d.rhat_loglike = 1.02)),
             ("bulk ESS of the log", Box::new(|d| d.ess_loglike = 399.0)),
             (
