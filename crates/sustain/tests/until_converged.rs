@@ -150,3 +150,37 @@ fn a_budget_stop_holds_a_prefix_of_a_longer_run() {
         assert!(a.trace == b, "chain {}", a.index);
     }
 }
+
+/// A batch engine (lockstep chains; here over the serial evaluator, as the GPU's
+/// is) reruns its chains at each round's length: the same stopping rule, and the
+/// samples of a fixed-length run of the final length.
+#[test]
+fn a_batch_engine_stops_the_same_way() {
+    use std::sync::Arc;
+    use sustain::backend::{BoxedEvaluator, Engine};
+    use sustain::fit::fit_with_engine;
+    use sustain::model::SerialEvaluator;
+    let engine = Engine::batch("serial".to_string(), |model: &dyn std::any::Any| {
+        let lik = model.downcast_ref::<Arc<Likelihood>>()?;
+        Some(Ok(
+            Box::new(SerialEvaluator::new(Arc::clone(lik))) as BoxedEvaluator
+        ))
+    });
+    let (events, data, names) = cohort();
+    let input = FitInput {
+        events: &events,
+        biomarkers: &names,
+        data: &data,
+    };
+    let mut c = config(2, until(400_000), 500);
+    c.max_subtypes = 1;
+    let batch = fit_with_engine(&input, &c, &engine, None, &|_| {}).unwrap();
+    let conv = batch.models[0].convergence.clone().unwrap();
+    assert_eq!(conv.stopped, Stop::Converged, "{conv:?}");
+    let (last, earlier) = conv.rounds.split_last().unwrap();
+    assert!(last.unmet.is_empty() && earlier.iter().all(|r| !r.unmet.is_empty()));
+    let mut fixed = config(2, None, conv.iterations_per_chain);
+    fixed.max_subtypes = 1;
+    let fixed = fit_with_engine(&input, &fixed, &engine, None, &|_| {}).unwrap();
+    assert!(same_samples(&batch.models[0], &fixed.models[0]));
+}
