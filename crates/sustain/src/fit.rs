@@ -694,13 +694,13 @@ fn uncertainty_impl<M: SustainModel>(
     let settings = tuned_chain_settings(lik, em_fit, config, k, chain_threads);
     let steps = settings.steps.clone();
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
-    let (runs, convergence) = match &config.until_converged {
-        None => (
-            engine.run_chains(lik, &em_fit.mixture, &settings, range, counters)?,
-            None,
-        ),
+    let (merged, convergence) = match &config.until_converged {
+        None => {
+            let runs = engine.run_chains(lik, &em_fit.mixture, &settings, range, counters)?;
+            (merge(runs, config.burn_in, config.thin), None)
+        }
         Some(until) => {
-            let (runs, convergence) = crate::rounds::run_until_converged(
+            let (merged, convergence) = crate::rounds::run_until_converged(
                 engine,
                 lik,
                 &em_fit.mixture,
@@ -713,14 +713,14 @@ fn uncertainty_impl<M: SustainModel>(
                 progress,
                 t0,
             )?;
-            (runs, Some(convergence))
+            (merged, Some(convergence))
         }
     };
     if counters.cancelled() {
         return Err(Error::Cancelled);
     }
     let mcmc_s = t0.elapsed().as_secs_f64();
-    let mut model = assemble(&**lik, em_fit, runs, config, steps, em_s, mcmc_s);
+    let mut model = assemble_merged(&**lik, em_fit, merged, steps, em_s, mcmc_s);
     if let Some(c) = &convergence {
         if let Some(line) = crate::rounds::budget_line(c) {
             model.nonconvergence.insert(0, line);
@@ -740,11 +740,25 @@ pub fn assemble<M: SustainModel>(
     em_s: f64,
     mcmc_s: f64,
 ) -> SubtypeModel {
-    let iters_per_s: Vec<f64> = runs
+    let merged = merge(runs, config.burn_in, config.thin);
+    assemble_merged(lik, em_fit, merged, steps, em_s, mcmc_s)
+}
+
+/// [`assemble`] from chains already merged (with `config`'s burn-in and thinning).
+fn assemble_merged<M: SustainModel>(
+    lik: &M,
+    em_fit: &MlFit,
+    merged: (sustain_sampler::MergedSamples, sustain_sampler::Diagnostics),
+    steps: sustain_sampler::StepSizes,
+    em_s: f64,
+    mcmc_s: f64,
+) -> SubtypeModel {
+    let (mut samples, mut diagnostics) = merged;
+    let iters_per_s: Vec<f64> = samples
+        .chains
         .iter()
         .map(|r| r.trace.n_iterations() as f64 / r.wall_s.max(1e-9))
         .collect();
-    let (mut samples, mut diagnostics) = merge(runs, config.burn_in, config.thin);
     let k = em_fit.mixture.n_subtypes();
     let mean_f = samples.mean_fractions();
     // Subtype order: descending mean fraction (stable on ties).

@@ -16,7 +16,7 @@ use sustain_core::{Mixture, SustainModel};
 use sustain_cpu::{continue_chains, ChainSettings};
 use sustain_sampler::progress::ChainProgress;
 use sustain_sampler::verdict::unmet_criteria;
-use sustain_sampler::{merge, ChainRun, PausedChain, RoundEnd};
+use sustain_sampler::{merge, ChainRun, Diagnostics, MergedSamples, PausedChain, RoundEnd};
 
 /// Why chains that run until they converge stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +68,8 @@ fn next_total(done: usize, first: usize, max: usize) -> usize {
 }
 
 /// Runs the chains `range` of subtype count `k` from `start` in rounds until they
-/// converge or `until`'s budget ends (time counted from `t0`). On the CPU every
+/// converge or `until`'s budget ends (time counted from `t0`); returns the last
+/// round's merged samples and diagnostics. On the CPU every
 /// chain continues from where it stopped; a batch engine (lockstep) reruns its
 /// chains from the start at each round's length, which gives the same samples
 /// at up to twice the work, and checks the time budget only between rounds.
@@ -85,7 +86,7 @@ pub(crate) fn run_until_converged<M: SustainModel>(
     counters: &ChainProgress,
     progress: &dyn Fn(Progress),
     t0: Instant,
-) -> Result<(Vec<ChainRun>, Convergence), Error> {
+) -> Result<((MergedSamples, Diagnostics), Convergence), Error> {
     let deadline = until
         .max_seconds
         .map(|s| t0 + Duration::from_secs_f64(s.min(1e9)));
@@ -125,7 +126,7 @@ pub(crate) fn run_until_converged<M: SustainModel>(
             }
         };
         done = runs.first().map_or(0, |r| r.trace.n_iterations());
-        let (_, diagnostics) = merge(runs.clone(), config.burn_in, config.thin);
+        let (merged, diagnostics) = merge(runs, config.burn_in, config.thin);
         let mut unmet = unmet_criteria(&diagnostics);
         let kept = done
             .saturating_sub(config.burn_in)
@@ -157,7 +158,7 @@ pub(crate) fn run_until_converged<M: SustainModel>(
         };
         if let Some(stopped) = stopped {
             return Ok((
-                runs,
+                (merged, diagnostics),
                 Convergence {
                     rounds,
                     iterations_per_chain: done,
