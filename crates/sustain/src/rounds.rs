@@ -99,6 +99,7 @@ pub(crate) fn run_until_converged<M: SustainModel>(
     let mut done = 0;
     loop {
         let total = next_total(done, config.n_iterations, until.max_iterations);
+        counters.set_target(total as u64);
         let (runs, out_of_time) = match engine {
             Engine::Cpu => {
                 let ends = continue_chains(
