@@ -175,6 +175,10 @@ impl FitConfig {
             if u.max_seconds.is_some_and(|s| s.is_nan() || s <= 0.0) {
                 return Err("the most seconds must be positive".into());
             }
+            if self.chain_range.is_some() {
+                // A shard cannot see the other shards' chains to judge them.
+                return Err("chain shards run a fixed number of iterations".into());
+            }
         }
         if self.em_tolerance.is_nan() || self.em_tolerance <= 0.0 {
             return Err("E-M tolerance must be positive".into());
