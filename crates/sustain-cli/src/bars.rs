@@ -48,7 +48,7 @@ fn bars(prefix: String, n_subtypes: usize, progress: Arc<ChainProgress>) {
     let mut meters: Vec<RateMeter> = (0..progress.n_chains()).map(|_| RateMeter::new()).collect();
     let bars: Vec<ProgressBar> = (0..progress.n_chains())
         .map(|i| {
-            let bar = multi.add(ProgressBar::new(progress.total()));
+            let bar = multi.add(ProgressBar::new(progress.target()));
             bar.set_style(style.clone());
             bar.set_prefix(format!("{prefix}{n_subtypes} subtype(s), chain {}", i + 1));
             bar.set_message(describe(Estimate::NotStarted));
@@ -60,8 +60,10 @@ fn bars(prefix: String, n_subtypes: usize, progress: Arc<ChainProgress>) {
         for (i, (bar, meter)) in bars.iter().zip(&mut meters).enumerate() {
             let done = progress.done(i);
             meter.observe(now, done);
+            // Chains that run until they converge head for one round at a time.
+            bar.set_length(progress.target());
             bar.set_position(done);
-            bar.set_message(describe(meter.estimate(progress.total())));
+            bar.set_message(describe(meter.estimate(progress.target())));
         }
         if progress.finished() {
             break;
@@ -75,9 +77,9 @@ fn bars(prefix: String, n_subtypes: usize, progress: Arc<ChainProgress>) {
 
 fn plain(prefix: String, n_subtypes: usize, progress: Arc<ChainProgress>) {
     let mut last = Instant::now();
-    let total = progress.total() * progress.n_chains() as u64;
     let mut meter = RateMeter::new();
     loop {
+        let total = progress.target() * progress.n_chains() as u64;
         let done: u64 = (0..progress.n_chains()).map(|i| progress.done(i)).sum();
         meter.observe(Instant::now(), done);
         if progress.finished() {

@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use sustain::fit::Progress;
-use sustain::results::FitResult;
+use sustain::results::{FitResult, SubtypeModel};
+use sustain::rounds::{budget_line, Stop};
+use sustain::sampler::chain_summary::explain;
 
 /// A progress line on stderr (ignored when it cannot be written).
 ///
@@ -79,6 +81,25 @@ pub fn progress_printer(quiet: bool, prefix: String) -> impl Fn(Progress) {
             } => {
                 format!("{prefix}{n_subtypes} subtype(s): done")
             }
+            Progress::RoundDone {
+                n_subtypes,
+                round,
+                iterations_per_chain,
+                unmet,
+            } => {
+                if unmet.is_empty() {
+                    format!(
+                        "{prefix}{n_subtypes} subtype(s): round {round}, {iterations_per_chain} \
+                         iterations per chain: converged"
+                    )
+                } else {
+                    format!(
+                        "{prefix}{n_subtypes} subtype(s): round {round}, {iterations_per_chain} \
+                         iterations per chain: not yet ({})",
+                        unmet.join(", ")
+                    )
+                }
+            }
             Progress::Warning(line) => {
                 // Shown even with --quiet, once per process.
                 crate::backend::warn_once(&line);
@@ -116,10 +137,49 @@ pub fn summary(result: &FitResult, files: &[PathBuf]) -> String {
         for w in &d.warnings {
             let _ = writeln!(s, "  warning: {w}");
         }
+        if let Some(c) = &m.convergence {
+            let _ = writeln!(
+                s,
+                "  chains ran until {}: {} round(s), {} iterations per chain",
+                match c.stopped {
+                    Stop::Converged => "they converged",
+                    Stop::MaxIterations => "--max-iterations",
+                    Stop::MaxSeconds => "--max-seconds",
+                },
+                c.rounds.len(),
+                c.iterations_per_chain
+            );
+        }
+        for line in why_not_converged(result, m) {
+            let _ = writeln!(s, "  why: {line}");
+        }
     }
     let _ = writeln!(s, "files written:");
     for f in files {
         let _ = writeln!(s, "  {}", f.display());
     }
     s
+}
+
+/// What is wrong with a model's chains, with events named by biomarker and
+/// threshold (results.json numbers them instead).
+fn why_not_converged(result: &FitResult, m: &SubtypeModel) -> Vec<String> {
+    let name = |events: &[usize]| -> String {
+        events
+            .iter()
+            .map(|&e| match result.events.get(e) {
+                Some(info) => format!("{} {}", info.biomarker, info.z),
+                None => (e + 1).to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut lines: Vec<String> = m.convergence.iter().filter_map(budget_line).collect();
+    lines.extend(explain(
+        &m.chains,
+        &m.disagreements,
+        &m.diagnostics.rhat_f,
+        &name,
+    ));
+    lines
 }

@@ -39,6 +39,11 @@ fn json_has_four_rows_and_unit_speedup_for_one_chain() {
         assert!(r["efficiency"].as_f64().unwrap() > 0.0);
         // ESS can be undefined (null) on so short a run; when present it is positive.
         assert!(r["ess_per_s"].is_null() || r["ess_per_s"].as_f64().unwrap() >= 0.0);
+        // The slowest quantity's ESS per second is at most the log-likelihood's.
+        if let (Some(min), Some(ll)) = (r["min_ess_per_s"].as_f64(), r["ess_per_s"].as_f64()) {
+            assert!(min >= 0.0 && min <= ll, "{r}");
+            assert!(r["slowest"].as_str().unwrap().contains("ESS"), "{r}");
+        }
     }
     // One chain split over the threads: the same samples as on one thread.
     let split = &v["split_chain"];

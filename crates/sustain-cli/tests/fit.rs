@@ -473,7 +473,10 @@ fn help_documents_the_defaults() {
     for d in [
         "[default: 3]",
         "[default: 25]",
-        "[default: 100000]",
+        // Issue 25: no fixed --iterations by default; chains run until they
+        // converge within --max-seconds and --max-iterations.
+        "[default: 300]",
+        "[default: 2000000]",
         "[default: 4]",
         "[default: 42]",
         "[default: 10000]",

@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use sustain_core::{BatchEvaluator, EventOrder, Mixture, Result, Sequence, SustainModel};
 use sustain_sampler::progress::ChainProgress;
-use sustain_sampler::{rng, run_chain_observed, ChainRun, ProposalMode, StepSizes};
+use sustain_sampler::{
+    rng, run_chain_observed, ChainRun, PausedChain, ProposalMode, RoundEnd, StepSizes,
+};
 
 /// Number of threads to use when the user gives none: the available cores.
 pub fn default_threads() -> usize {
@@ -174,6 +176,36 @@ pub fn run_chains_observed<M: SustainModel>(
             settings.n_iterations,
             &mut rng,
             progress.map(|p| (p, i)),
+        )
+    })
+}
+
+/// Continues every chain of `chains` (paused between rounds) by `n` iterations,
+/// on `settings.threads` threads, each from its own state and stream, so the
+/// samples are those of one longer run whatever the thread count; chain `i` of
+/// the slice reports its total iterations into `progress` slot `i`. Chains stop
+/// early at `deadline` or on cancellation; returns how each round ended.
+pub fn continue_chains<M: SustainModel>(
+    model: &Arc<M>,
+    settings: &ChainSettings,
+    chains: &mut [PausedChain<ShardedIncremental<M>>],
+    n: usize,
+    progress: Option<&ChainProgress>,
+    deadline: Option<std::time::Instant>,
+) -> Vec<RoundEnd> {
+    let events: &EventOrder = model.order();
+    let per_chain = settings.shards_per_chain::<M>(model.n_subjects(), chains.len());
+    let slots: Vec<Mutex<&mut PausedChain<_>>> = chains.iter_mut().map(Mutex::new).collect();
+    parallel_map(slots.len(), settings.threads, |i| {
+        let mut chain = slots[i].lock().unwrap_or_else(|e| e.into_inner());
+        chain.run(
+            events,
+            |state| ShardedIncremental::new(Arc::clone(model), state, per_chain),
+            settings.mode,
+            &settings.steps,
+            n,
+            progress.map(|p| (p, i)),
+            deadline,
         )
     })
 }

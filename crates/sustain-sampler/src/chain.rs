@@ -150,6 +150,40 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
         }
     }
 
+    /// A chain at `current` whose `evaluator` already holds `current` with
+    /// log-likelihood `loglike`, as [`Self::into_parts`] left them: continues a
+    /// chain exactly (an incremental evaluator's state depends on its history, so
+    /// a fresh [`Self::new`] at the same state may differ in the last bits).
+    pub fn resume(
+        events: &'a EventOrder,
+        evaluator: E,
+        current: Mixture,
+        loglike: f64,
+        mode: ProposalMode,
+        steps: StepSizes,
+    ) -> Self {
+        Self {
+            events,
+            evaluator,
+            current,
+            loglike,
+            mode,
+            steps,
+            accepted: 0,
+            proposed: 0,
+            weights: Vec::new(),
+            fractions: Vec::new(),
+            proposal: None,
+            changed: Vec::new(),
+        }
+    }
+
+    /// The evaluator, the current state and its log-likelihood, for
+    /// [`Self::resume`].
+    pub fn into_parts(self) -> (E, Mixture, f64) {
+        (self.evaluator, self.current, self.loglike)
+    }
+
     /// Draws a new position for the event at a uniformly chosen position of subtype
     /// `s`; returns the log Hastings ratio of this move.
     fn propose_sequence<R: Rng + ?Sized>(

@@ -9,6 +9,8 @@
 #![warn(missing_docs)]
 
 pub mod chain;
+pub mod chain_summary;
+pub mod continued;
 pub mod diagnostics;
 pub mod evaluator;
 pub mod lockstep;
@@ -17,8 +19,10 @@ pub mod progress;
 pub mod rng;
 pub mod trace;
 pub mod tuning;
+pub mod verdict;
 
 pub use chain::{Chain, Pending, ProposalMode, StepSizes, SustainChain};
+pub use continued::{PausedChain, RoundEnd};
 pub use evaluator::{ChainEvaluator, FullEvaluator};
 pub use merge::{merge, ChainRun, Diagnostics, MergedSamples};
 pub use trace::Trace;

@@ -55,6 +55,9 @@ pub struct Diagnostics {
     /// Bulk ESS of each fraction.
     #[serde(deserialize_with = "nan_as_null::vec")]
     pub ess_f: Vec<f64>,
+    /// Tail ESS of each fraction (absent from files written before it: empty).
+    #[serde(default, deserialize_with = "nan_as_null::vec")]
+    pub ess_tail_f: Vec<f64>,
     /// Worst R-hat over every subtype's event positions (NaN-free; constant positions skipped).
     #[serde(deserialize_with = "nan_as_null::f64")]
     pub rhat_positions_max: f64,
@@ -255,12 +258,14 @@ fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics 
     let ne = merged.chains.first().map_or(0, |c| c.trace.n_events);
     let mut rhat_f = Vec::new();
     let mut ess_f = Vec::new();
+    let mut ess_tail_f = Vec::new();
     for s in 0..ns {
         let fs = as_refs(&series(&|t, st| t.fraction(st, s)));
         let r: Vec<&[f64]> = fs.iter().map(Vec::as_slice).collect();
         let sm = diagnostics::summarize(&r);
         rhat_f.push(sm.rhat);
         ess_f.push(sm.ess_bulk);
+        ess_tail_f.push(sm.ess_tail);
     }
     let mut rhat_positions_max: f64 = f64::NAN;
     for s in 0..ns {
@@ -326,6 +331,7 @@ fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics 
         ess_tail_loglike: summary.ess_tail,
         rhat_f,
         ess_f,
+        ess_tail_f,
         rhat_positions_max,
         acceptance: merged.chains.iter().map(|c| c.acceptance).collect(),
         converged: warnings.is_empty(),

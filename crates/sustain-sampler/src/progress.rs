@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub struct ChainProgress {
     done: Vec<AtomicU64>,
     total: u64,
+    /// Where the chains are heading now: `total`, or the current round's length
+    /// when chains run until they converge (then `total` is the budget).
+    target: AtomicU64,
     closed: AtomicBool,
     cancelled: AtomicBool,
 }
@@ -18,6 +21,7 @@ impl ChainProgress {
         Self {
             done: (0..n_chains).map(|_| AtomicU64::new(0)).collect(),
             total,
+            target: AtomicU64::new(total),
             closed: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
         }
@@ -29,6 +33,15 @@ impl ChainProgress {
     /// Iterations per chain.
     pub fn total(&self) -> u64 {
         self.total
+    }
+    /// Iterations per chain the current stretch of work ends at (for displays):
+    /// [`Self::total`] unless [`Self::set_target`] said otherwise.
+    pub fn target(&self) -> u64 {
+        self.target.load(Ordering::Relaxed)
+    }
+    /// Sets [`Self::target`], e.g. to the length of the round that starts.
+    pub fn set_target(&self, n: u64) {
+        self.target.store(n, Ordering::Relaxed);
     }
     /// Iterations done by chain slot `i`.
     pub fn done(&self, i: usize) -> u64 {

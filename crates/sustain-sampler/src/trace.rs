@@ -172,6 +172,29 @@ impl Trace {
             }
         }
     }
+    /// Keeps the first `n_iterations` iterations (all of them when there are fewer):
+    /// a chain stopped by a time budget is cut to the length its sibling chains
+    /// reached, so every chain holds the same number of samples.
+    pub fn truncate(&mut self, n_iterations: usize) {
+        let mut it = 0usize;
+        let mut keep = self.runs.len();
+        for (state, r) in self.runs.iter_mut().enumerate() {
+            if it + *r as usize >= n_iterations {
+                *r = (n_iterations - it) as u32;
+                keep = if *r == 0 { state } else { state + 1 };
+                break;
+            }
+            it += *r as usize;
+        }
+        let per_state = self.n_subtypes * self.n_events;
+        self.runs.truncate(keep);
+        self.loglike.truncate(keep);
+        self.fractions.truncate(keep * self.n_subtypes);
+        match &mut self.positions {
+            Positions::U8(v) => v.truncate(keep * per_state),
+            Positions::U16(v) => v.truncate(keep * per_state),
+        }
+    }
     /// Appends another trace of the same shape (chain shards, continued runs).
     pub fn append(&mut self, other: &Trace) {
         match (&mut self.positions, &other.positions) {

@@ -29,6 +29,29 @@ impl std::str::FromStr for Backend {
     }
 }
 
+/// Chains that run in rounds until every reported quantity converges
+/// ([`sustain_sampler::verdict::unmet_criteria`]) or a budget ends. The first
+/// round runs [`FitConfig::n_iterations`] per chain; each later round doubles the
+/// iterations per chain, continuing every chain from where it stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UntilConverged {
+    /// Most iterations per chain, all rounds together.
+    pub max_iterations: usize,
+    /// Most seconds of tuning and chains per subtype count (none: no time limit).
+    /// A run stopped by it holds a prefix of the samples a longer run would hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_seconds: Option<f64>,
+}
+
+impl Default for UntilConverged {
+    fn default() -> Self {
+        Self {
+            max_iterations: 2_000_000,
+            max_seconds: None,
+        }
+    }
+}
+
 /// Settings of a fit. Everything that changes a result is here (and in the
 /// fingerprint of checkpoints); `threads` is not, because results do not depend on it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,8 +60,14 @@ pub struct FitConfig {
     pub n_startpoints: usize,
     /// Largest subtype count; models 1..=max are fitted (reference: `N_S_max`).
     pub max_subtypes: usize,
-    /// MCMC iterations per chain after tuning (reference: `N_iterations_MCMC`).
+    /// MCMC iterations per chain after tuning (reference: `N_iterations_MCMC`);
+    /// with [`FitConfig::until_converged`], those of the first round.
     pub n_iterations: usize,
+    /// Run the chains in rounds until they converge, instead of a fixed
+    /// `n_iterations` (none, the default here: fixed length; the command line
+    /// makes it its default). Files written before this field read as none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_converged: Option<UntilConverged>,
     /// Independent chains started from the E-M optimum.
     pub n_chains: usize,
     /// Tuning passes and iterations per pass (reference: 3 x 10,000).
@@ -85,6 +114,7 @@ impl Default for FitConfig {
             n_startpoints: 25,
             max_subtypes: 3,
             n_iterations: 100_000,
+            until_converged: None,
             n_chains: 4,
             tuning_passes: 3,
             tuning_iterations: 10_000,
@@ -134,6 +164,21 @@ impl FitConfig {
                 "burn-in ({}) must be smaller than the iterations per chain ({})",
                 self.burn_in, self.n_iterations
             ));
+        }
+        if let Some(u) = &self.until_converged {
+            if u.max_iterations < self.n_iterations {
+                return Err(format!(
+                    "the most iterations per chain ({}) must be at least the first round's ({})",
+                    u.max_iterations, self.n_iterations
+                ));
+            }
+            if u.max_seconds.is_some_and(|s| s.is_nan() || s <= 0.0) {
+                return Err("the most seconds must be positive".into());
+            }
+            if self.chain_range.is_some() {
+                // A shard cannot see the other shards' chains to judge them.
+                return Err("chain shards run a fixed number of iterations".into());
+            }
         }
         if self.em_tolerance.is_nan() || self.em_tolerance <= 0.0 {
             return Err("E-M tolerance must be positive".into());

@@ -13,6 +13,9 @@ use std::time::Instant;
 use sustain_core::{StageModel, SustainModel};
 use sustain_cpu::{run_chains, ChainSettings, ShardedIncremental};
 use sustain_model::{Dataset, EventSet, Likelihood, Mixture};
+use sustain_sampler::chain_summary::{
+    disagreements, event_numbers, explain, summarize_chains, ChainSummary, Disagreement,
+};
 use sustain_sampler::progress::ChainProgress;
 use sustain_sampler::{merge, tune_steps, ChainRun};
 
@@ -52,6 +55,18 @@ pub enum Progress {
     /// One line the user should see, e.g. that the GPU backend is unavailable and
     /// the run continues on the CPU.
     Warning(String),
+    /// A round of chains that run until they converge ended
+    /// ([`crate::config::FitConfig::until_converged`]).
+    RoundDone {
+        /// Subtype count.
+        n_subtypes: usize,
+        /// Round number, from 1.
+        round: usize,
+        /// Iterations per chain so far.
+        iterations_per_chain: usize,
+        /// What has not converged yet (empty: converged).
+        unmet: Vec<String>,
+    },
     /// Chains are running; their counters advance as they go (read them from any
     /// thread, e.g. to draw progress bars).
     Chains {
@@ -173,6 +188,7 @@ pub fn fit_subtype_count_with_engine(
         config.threads,
         em_s,
         &counters,
+        progress,
     )?;
     progress(Progress::ModelDone {
         n_subtypes: k,
@@ -461,6 +477,7 @@ impl<M: SustainModel> Run<'_, M> {
                         self.config.threads,
                         em_s,
                         &counters,
+                        self.progress,
                     )?;
                     self.finished(k, &model, &em_fit)?;
                     model
@@ -521,6 +538,7 @@ impl<M: SustainModel> Run<'_, M> {
                     threads,
                     em_s,
                     &counters,
+                    &|_| {},
                 );
                 (k, model)
             },
@@ -594,6 +612,7 @@ pub fn uncertainty<M: SustainModel>(
         config.threads,
         em_s,
         &counters,
+        &|_| {},
     )
 }
 
@@ -619,13 +638,19 @@ pub fn uncertainty_with<M: SustainModel>(
         config.threads,
         em_s,
         &counters,
+        &|_| {},
     )
 }
 
 /// Per-chain iteration counters for the chains `config` runs.
 fn chain_counters(config: &FitConfig) -> Arc<ChainProgress> {
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
-    Arc::new(ChainProgress::new(range.len(), config.n_iterations as u64))
+    // Until convergence the total is the budget: the length is not known ahead.
+    let total = config
+        .until_converged
+        .as_ref()
+        .map_or(config.n_iterations, |u| u.max_iterations);
+    Arc::new(ChainProgress::new(range.len(), total as u64))
 }
 
 /// Tells `progress` that the chains of subtype count `k` start, with the counters
@@ -654,6 +679,7 @@ fn uncertainty_impl<M: SustainModel>(
     chain_threads: usize,
     em_s: f64,
     counters: &Arc<ChainProgress>,
+    progress: &dyn Fn(Progress),
 ) -> Result<SubtypeModel, Error> {
     // Close the counters however this ends (a batch engine does not advance them),
     // so a display waiting on them stops.
@@ -668,12 +694,40 @@ fn uncertainty_impl<M: SustainModel>(
     let settings = tuned_chain_settings(lik, em_fit, config, k, chain_threads);
     let steps = settings.steps.clone();
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
-    let runs = engine.run_chains(lik, &em_fit.mixture, &settings, range, counters)?;
+    let (merged, convergence) = match &config.until_converged {
+        None => {
+            let runs = engine.run_chains(lik, &em_fit.mixture, &settings, range, counters)?;
+            (merge(runs, config.burn_in, config.thin), None)
+        }
+        Some(until) => {
+            let (merged, convergence) = crate::rounds::run_until_converged(
+                engine,
+                lik,
+                &em_fit.mixture,
+                &settings,
+                range,
+                config,
+                until,
+                k,
+                counters,
+                progress,
+                t0,
+            )?;
+            (merged, Some(convergence))
+        }
+    };
     if counters.cancelled() {
         return Err(Error::Cancelled);
     }
     let mcmc_s = t0.elapsed().as_secs_f64();
-    Ok(assemble(&**lik, em_fit, runs, config, steps, em_s, mcmc_s))
+    let mut model = assemble_merged(&**lik, em_fit, merged, steps, em_s, mcmc_s);
+    if let Some(c) = &convergence {
+        if let Some(line) = crate::rounds::budget_line(c) {
+            model.nonconvergence.insert(0, line);
+        }
+    }
+    model.convergence = convergence;
+    Ok(model)
 }
 
 /// Builds a model from chain runs (also used when merging chain shards).
@@ -686,11 +740,25 @@ pub fn assemble<M: SustainModel>(
     em_s: f64,
     mcmc_s: f64,
 ) -> SubtypeModel {
-    let iters_per_s: Vec<f64> = runs
+    let merged = merge(runs, config.burn_in, config.thin);
+    assemble_merged(lik, em_fit, merged, steps, em_s, mcmc_s)
+}
+
+/// [`assemble`] from chains already merged (with `config`'s burn-in and thinning).
+fn assemble_merged<M: SustainModel>(
+    lik: &M,
+    em_fit: &MlFit,
+    merged: (sustain_sampler::MergedSamples, sustain_sampler::Diagnostics),
+    steps: sustain_sampler::StepSizes,
+    em_s: f64,
+    mcmc_s: f64,
+) -> SubtypeModel {
+    let (mut samples, mut diagnostics) = merged;
+    let iters_per_s: Vec<f64> = samples
+        .chains
         .iter()
         .map(|r| r.trace.n_iterations() as f64 / r.wall_s.max(1e-9))
         .collect();
-    let (mut samples, mut diagnostics) = merge(runs, config.burn_in, config.thin);
     let k = em_fit.mixture.n_subtypes();
     let mean_f = samples.mean_fractions();
     // Subtype order: descending mean fraction (stable on ties).
@@ -705,6 +773,10 @@ pub fn assemble<M: SustainModel>(
     }
     diagnostics.rhat_f = order.iter().map(|&s| diagnostics.rhat_f[s]).collect();
     diagnostics.ess_f = order.iter().map(|&s| diagnostics.ess_f[s]).collect();
+    if diagnostics.ess_tail_f.len() == k {
+        diagnostics.ess_tail_f = order.iter().map(|&s| diagnostics.ess_tail_f[s]).collect();
+    }
+    let (chains, disagreements, nonconvergence) = chain_report(&samples, &diagnostics, &order);
     let steps = sustain_sampler::StepSizes {
         sigma_seq: order.iter().map(|&s| steps.sigma_seq[s].clone()).collect(),
         sigma_f: order.iter().map(|&s| steps.sigma_f[s]).collect(),
@@ -746,7 +818,34 @@ pub fn assemble<M: SustainModel>(
         },
         steps,
         samples,
+        convergence: None,
+        chains,
+        disagreements,
+        nonconvergence,
     }
+}
+
+/// Per-chain summaries of merged samples (subtypes in the final `order`), the
+/// chains' disagreements, and what is wrong in words when they did not converge.
+fn chain_report(
+    samples: &sustain_sampler::MergedSamples,
+    diagnostics: &sustain_sampler::Diagnostics,
+    order: &[usize],
+) -> (Vec<ChainSummary>, Vec<Disagreement>, Vec<String>) {
+    // Chain c's own label of final subtype j: merge relabelled its subtype
+    // perm[i] as i, then subtypes were put in `order`.
+    let own: Vec<Vec<usize>> = diagnostics
+        .relabelled
+        .iter()
+        .map(|perm| order.iter().map(|&o| perm[o]).collect())
+        .collect();
+    let chains = summarize_chains(samples, &own);
+    if diagnostics.converged {
+        return (chains, Vec::new(), Vec::new());
+    }
+    let found = disagreements(samples, &chains);
+    let lines = explain(&chains, &found, &diagnostics.rhat_f, &|e| event_numbers(e));
+    (chains, found, lines)
 }
 
 /// The reference's step-size tuning from the E-M optimum (on the CPU incremental

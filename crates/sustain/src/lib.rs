@@ -39,6 +39,7 @@ pub mod cv;
 pub mod em;
 pub mod fit;
 pub mod results;
+pub mod rounds;
 pub mod stage;
 
 pub use sustain_model as model;

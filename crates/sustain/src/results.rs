@@ -3,6 +3,7 @@
 
 use crate::config::FitConfig;
 use serde::{Deserialize, Serialize};
+use sustain_sampler::chain_summary::{ChainSummary, Disagreement};
 use sustain_sampler::{Diagnostics, MergedSamples};
 
 /// Version of the results schema; bumped on any incompatible change.
@@ -57,6 +58,22 @@ pub struct SubtypeModel {
     pub steps: sustain_sampler::StepSizes,
     /// The merged samples (compact traces).
     pub samples: MergedSamples,
+    /// How chains that ran until they converged went: rounds, iterations per
+    /// chain, why they stopped (none for a fixed length).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub convergence: Option<crate::rounds::Convergence>,
+    /// Each chain's mean fractions and event positions, its subtypes matched to
+    /// the merged ones (absent from older files: empty).
+    #[serde(default)]
+    pub chains: Vec<ChainSummary>,
+    /// Chains that put a subtype's events elsewhere than the largest group of
+    /// chains that agree (empty when the event positions converged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disagreements: Vec<Disagreement>,
+    /// What is wrong when the chains did not converge, in words, with what to do
+    /// (events numbered from 1 as in `events`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nonconvergence: Vec<String>,
 }
 
 /// Which model family a fit used, with its parameters: results.json's `"model"`,

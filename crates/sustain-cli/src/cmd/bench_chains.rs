@@ -14,7 +14,11 @@
 //!   the fraction of the ideal parallel throughput reached (1 = perfect scaling on
 //!   the threads the run can use);
 //! - `ess_per_s`: bulk effective sample size of the log-likelihood of the merged
-//!   chains (`sustain_sampler::merge`, 10% burn-in) per second of wall time.
+//!   chains (`sustain_sampler::merge`, 10% burn-in) per second of wall time;
+//! - `min_ess_per_s`: the headline speed, effective samples per second of the
+//!   slowest-mixing quantity (the smallest bulk or tail ESS of the log-likelihood
+//!   and the fractions, `sustain_sampler::verdict::slowest_ess`), named in
+//!   `slowest`.
 //!
 //! Then one chain split over all threads by subjects (`split_chain`,
 //! `sustain_cpu::ShardedIncremental`): its rate, its speedup over one chain on one
@@ -26,6 +30,7 @@ use std::time::Instant;
 use serde::Serialize;
 use sustain::model::simulate::{random_cohort, Cohort, SimulationSpec};
 use sustain::model::{EventSet, IncrementalLikelihood, Likelihood, MissingConvention, Mixture};
+use sustain::sampler::verdict::slowest_ess;
 use sustain::sampler::{merge, tune_steps, ProposalMode};
 use sustain_cpu::{run_chains, ChainSettings};
 
@@ -68,6 +73,8 @@ struct Row {
     speedup: f64,
     efficiency: f64,
     ess_per_s: f64,
+    min_ess_per_s: f64,
+    slowest: String,
 }
 
 /// The JSON printed with `--json`.
@@ -90,6 +97,7 @@ struct SplitRow {
     iterations_per_s: f64,
     speedup: f64,
     ess_per_s: f64,
+    min_ess_per_s: f64,
     identical_to_one_thread: bool,
 }
 
@@ -179,6 +187,7 @@ pub fn run(args: &BenchChainsArgs) -> Result<(), CliError> {
             .first()
             .map_or(iterations_per_s, |r| r.iterations_per_s);
         let speedup = iterations_per_s / base;
+        let (min_ess, slowest) = slowest_ess(&diagnostics);
         rows.push(Row {
             n,
             wall_s,
@@ -186,6 +195,8 @@ pub fn run(args: &BenchChainsArgs) -> Result<(), CliError> {
             speedup,
             efficiency: speedup / n.min(threads) as f64,
             ess_per_s: diagnostics.ess_loglike / wall_s,
+            min_ess_per_s: min_ess / wall_s,
+            slowest,
         });
     }
     let split_settings = ChainSettings {
@@ -207,6 +218,7 @@ pub fn run(args: &BenchChainsArgs) -> Result<(), CliError> {
                 .first()
                 .map_or(iterations_per_s, |r| r.iterations_per_s),
         ess_per_s: diagnostics.ess_loglike / wall_s,
+        min_ess_per_s: slowest_ess(&diagnostics).0 / wall_s,
         identical_to_one_thread: identical,
     };
     let report = Report {
@@ -235,22 +247,32 @@ fn table(r: &Report) -> String {
         "machine: {} cores, {}\nworkload: {}\n{} iterations per chain, {} threads\n\n",
         r.cores, r.cpu, r.workload, r.iterations, r.threads
     );
-    s.push_str("chains   wall (s)   chain-it/s   speedup   efficiency   ESS(loglike)/s\n");
+    s.push_str(
+        "chains   wall (s)   chain-it/s   speedup   efficiency   ESS(loglike)/s   min ESS/s  slowest\n",
+    );
     for row in &r.chains {
         s.push_str(&format!(
-            "{:>6} {:>10.3} {:>12.0} {:>9.2} {:>12.2} {:>16.1}\n",
-            row.n, row.wall_s, row.iterations_per_s, row.speedup, row.efficiency, row.ess_per_s
+            "{:>6} {:>10.3} {:>12.0} {:>9.2} {:>12.2} {:>16.1} {:>11.2}  {}\n",
+            row.n,
+            row.wall_s,
+            row.iterations_per_s,
+            row.speedup,
+            row.efficiency,
+            row.ess_per_s,
+            row.min_ess_per_s,
+            row.slowest
         ));
     }
     let sc = &r.split_chain;
     s.push_str(&format!(
         "\none chain split over {} thread(s): wall {:.3} s, {:.0} it/s, speedup {:.2}, \
-         ESS(loglike)/s {:.1}, samples identical to one thread: {}\n",
+         ESS(loglike)/s {:.1}, min ESS/s {:.2}, samples identical to one thread: {}\n",
         sc.threads,
         sc.wall_s,
         sc.iterations_per_s,
         sc.speedup,
         sc.ess_per_s,
+        sc.min_ess_per_s,
         if sc.identical_to_one_thread {
             "yes"
         } else {
@@ -260,7 +282,8 @@ fn table(r: &Report) -> String {
     s.push_str(
         "\nspeedup = throughput(n) / throughput(1); efficiency = throughput(n) / \
          (min(n, threads) x throughput(1)); ESS = bulk ESS of the log-likelihood of the \
-         merged chains after 10% burn-in.\n",
+         merged chains after 10% burn-in; min ESS = the smallest bulk or tail ESS of the \
+         log-likelihood and the fractions (the slowest-mixing quantity, the headline speed).\n",
     );
     s
 }

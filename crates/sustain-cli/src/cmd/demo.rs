@@ -197,7 +197,9 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         settings: FitSettings {
             subtypes: example.subtypes,
             startpoints: 5,
-            iterations: 5000,
+            iterations: None,
+            max_seconds: None,
+            max_iterations: None,
             chains: 2,
             tuning_iterations: 2000,
             seed: 42,
@@ -229,7 +231,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
          {out}/trace_k{k}.png (MCMC convergence), {out}/subjects_k{k}.csv (each subject's \
          subtype and stage) and {out}/results.json (everything).\n\
          The same fit from the command line:\n  sustain fit {data_arg}--model {} --id-column id \
-         --subtypes {k} --startpoints 5 --iterations 5000 --chains 2 --tuning-iterations 2000 --out DIR\n",
+         --subtypes {k} --startpoints 5 --chains 2 --tuning-iterations 2000 --out DIR\n",
         example.what,
         input_dir.display(),
         model.display(),

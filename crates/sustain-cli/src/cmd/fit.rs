@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use sustain::checkpoint::Checkpoints;
-use sustain::config::FitConfig;
+use sustain::config::{FitConfig, UntilConverged};
 use sustain::fit::{fit_with_engine_observed, FitInput, Progress};
 use sustain::model::{EventOrder, EventSet};
 use sustain::results::SubtypeModel;
@@ -161,9 +161,22 @@ pub struct FitSettings {
     #[arg(long, value_name = "N", default_value_t = 25)]
     pub startpoints: usize,
 
-    /// MCMC iterations per chain, after tuning.
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
-    pub iterations: usize,
+    /// A fixed number of MCMC iterations per chain, after tuning: the fixed-length
+    /// runs of earlier versions, sample for sample [default: none; the chains run
+    /// in rounds of doubling length until every quantity converges, or until
+    /// --max-seconds or --max-iterations].
+    #[arg(long, value_name = "N", conflicts_with_all = ["max_seconds", "max_iterations"])]
+    pub iterations: Option<usize>,
+
+    /// Without --iterations: the most seconds of tuning and chains per subtype
+    /// count; chains stopped by it keep what they sampled [default: 300].
+    #[arg(long, value_name = "S")]
+    pub max_seconds: Option<f64>,
+
+    /// Without --iterations: the most iterations per chain, all rounds together
+    /// [default: 2000000].
+    #[arg(long, value_name = "N")]
+    pub max_iterations: Option<usize>,
 
     /// Independent MCMC chains started from the E-M optimum.
     #[arg(long, value_name = "N", default_value_t = 4)]
@@ -198,10 +211,12 @@ impl FitSettings {
                 "--tuning-iterations must be at least 1 (the proposal step sizes are tuned on them)",
             ));
         }
+        let (n_iterations, until_converged) = self.chain_length()?;
         let mut config = FitConfig {
             n_startpoints: self.startpoints,
             max_subtypes: self.subtypes,
-            n_iterations: self.iterations,
+            n_iterations,
+            until_converged,
             n_chains: self.chains,
             tuning_iterations: self.tuning_iterations,
             seed: self.seed,
@@ -214,6 +229,48 @@ impl FitSettings {
         }
         crate::limits::check_fit_counts(&config)?;
         Ok(config)
+    }
+}
+
+/// Iterations of the first round when chains run until they converge.
+pub const FIRST_ROUND: usize = 5_000;
+/// Default --max-seconds.
+pub const DEFAULT_MAX_SECONDS: f64 = 300.0;
+/// Default --max-iterations.
+pub const DEFAULT_MAX_ITERATIONS: usize = 2_000_000;
+
+impl FitSettings {
+    /// `(n_iterations, until_converged)`: --iterations N is a fixed length N;
+    /// without it the chains run until they converge, from a first round of
+    /// [`FIRST_ROUND`] iterations, within --max-seconds and --max-iterations.
+    fn chain_length(&self) -> Result<(usize, Option<UntilConverged>), CliError> {
+        if let Some(n) = self.iterations {
+            return Ok((n, None));
+        }
+        let max_seconds = self.max_seconds.unwrap_or(DEFAULT_MAX_SECONDS);
+        if !(max_seconds.is_finite() && max_seconds > 0.0) {
+            return Err(CliError::new(format!(
+                "--max-seconds {max_seconds} must be a positive number of seconds"
+            )));
+        }
+        let max_iterations = self.max_iterations.unwrap_or(DEFAULT_MAX_ITERATIONS);
+        crate::limits::check_bound(
+            "--max-iterations",
+            max_iterations,
+            crate::limits::MAX_ITERATIONS,
+        )?;
+        if max_iterations < 100 {
+            return Err(CliError::new(format!(
+                "--max-iterations {max_iterations} is too few to judge convergence (at least 100)"
+            )));
+        }
+        Ok((
+            FIRST_ROUND.min(max_iterations),
+            Some(UntilConverged {
+                max_iterations,
+                max_seconds: Some(max_seconds),
+            }),
+        ))
     }
 }
 
@@ -287,6 +344,11 @@ pub fn fit_config(args: &FitArgs) -> Result<FitConfig, CliError> {
     let mut config = args.settings.config(args.input.missing)?;
     config.burn_in = args.burn_in;
     config.thin = args.thin;
+    if let Some(u) = &mut config.until_converged {
+        // The first round keeps samples after the burn-in.
+        config.n_iterations = config.n_iterations.max(2 * args.burn_in);
+        u.max_iterations = u.max_iterations.max(config.n_iterations);
+    }
     config.backend = args.backend.config();
     config.require_gpu = args.require_gpu;
     config

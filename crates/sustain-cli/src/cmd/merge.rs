@@ -195,6 +195,12 @@ pub fn run_fit(args: &FitCommandArgs) -> Result<(), CliError> {
 fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
     let loaded = args.input.load(None)?;
     let mut config = fit_config(args)?;
+    if config.until_converged.is_some() {
+        return Err(CliError::new(
+            "--chain-shard runs chains of a fixed length: give --iterations N (a shard cannot \
+             see the other shards' chains to judge convergence)",
+        ));
+    }
     if config.backend != sustain::config::Backend::Cpu {
         return Err(CliError::new(
             "--chain-shard runs on the CPU backend only (use --backend cpu)",

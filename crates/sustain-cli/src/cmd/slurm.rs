@@ -188,6 +188,12 @@ pub fn run(args: &SlurmArgs) -> Result<(), CliError> {
             let loaded = a.fit.input.load(None)?;
             let config = fit_config(&a.fit)?;
             drop(loaded);
+            if config.until_converged.is_some() {
+                return Err(CliError::new(
+                    "slurm fit runs chain shards of a fixed length: give --iterations N (a \
+                     shard cannot see the other shards' chains to judge convergence)",
+                ));
+            }
             let n = a.shards.unwrap_or(config.n_chains);
             if n == 0 || n > config.n_chains {
                 return Err(CliError::new(format!(

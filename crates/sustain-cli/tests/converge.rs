@@ -1,0 +1,81 @@
+//! `sustain fit` without --iterations runs its chains until they converge: the
+//! rounds, iterations per chain and why they stopped are in results.json and the
+//! same whatever the thread count; the budget options are checked.
+
+mod common;
+use common::{ok, s, sustain, tiny_with, user_error};
+use serde_json::Value;
+
+const SETTINGS: [[&str; 2]; 4] = [
+    ["--subtypes", "2"],
+    ["--startpoints", "2"],
+    ["--tuning-iterations", "300"],
+    ["--chains", "2"],
+];
+
+/// results.json's convergence records of a fit run with `extra`, seconds left out.
+fn convergence(out: &std::path::Path, extra: &[&str]) -> Vec<Value> {
+    let mut args = tiny_with("fit", &SETTINGS, extra);
+    args.extend(["--out", s(out)]);
+    let stdout = ok(&sustain(&args));
+    assert!(stdout.contains("chains ran until"), "{stdout}");
+    let text = std::fs::read_to_string(out.join("results.json")).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert!(v["settings"]["until_converged"]["max_iterations"].is_u64());
+    v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let mut c = m["convergence"].clone();
+            for r in c["rounds"].as_array_mut().unwrap() {
+                r.as_object_mut().unwrap().remove("seconds");
+            }
+            assert_eq!(m["chains"].as_array().unwrap().len(), 2);
+            c
+        })
+        .collect()
+}
+
+#[test]
+fn rounds_are_recorded_and_do_not_depend_on_the_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let budget = ["--max-iterations", "40000"];
+    let one = convergence(
+        &tmp.path().join("one"),
+        &[budget[0], budget[1], "--threads", "1"],
+    );
+    let two = convergence(
+        &tmp.path().join("two"),
+        &[budget[0], budget[1], "--threads", "2"],
+    );
+    assert_eq!(one, two);
+    for c in &one {
+        let stopped = c["stopped"].as_str().unwrap();
+        assert!(["converged", "max_iterations"].contains(&stopped), "{c}");
+        let rounds = c["rounds"].as_array().unwrap();
+        assert_eq!(rounds[0]["iterations_per_chain"], 5000);
+        assert_eq!(
+            rounds.last().unwrap()["iterations_per_chain"],
+            c["iterations_per_chain"]
+        );
+    }
+}
+
+#[test]
+fn budgets_are_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("x");
+    for (extra, needle) in [
+        (vec!["--max-seconds", "0"], "--max-seconds"),
+        (vec!["--max-iterations", "10"], "--max-iterations"),
+        (
+            vec!["--iterations", "500", "--max-seconds", "5"],
+            "--max-seconds",
+        ),
+    ] {
+        let mut args = tiny_with("fit", &SETTINGS, &extra);
+        args.extend(["--out", s(&out)]);
+        user_error(&sustain(&args), &[needle]);
+    }
+}

@@ -1,0 +1,136 @@
+//! Chains that run in rounds: a chain paused between rounds keeps its state, its
+//! random stream, its trace and its acceptance counts, so the next round continues
+//! it exactly where it stopped. A chain run in rounds of any lengths holds the same
+//! samples as one run of their total length ([`crate::run_chain`] with the same
+//! stream), so a run stopped early holds a prefix of a longer run's samples.
+
+use crate::chain::{Chain, ProposalMode, StepSizes, SustainChain};
+use crate::evaluator::ChainEvaluator;
+use crate::merge::ChainRun;
+use crate::progress::ChainProgress;
+use crate::rng;
+use crate::trace::Trace;
+use rand_pcg::Pcg64;
+use std::time::Instant;
+use sustain_core::{EventOrder, Mixture};
+
+/// Iterations between progress reports, cancellation and deadline checks (the
+/// same as [`crate::run_chain_observed`]).
+const BLOCK: usize = 1000;
+
+/// A chain between rounds, with its evaluator `E` (none before the first round).
+#[derive(Debug)]
+pub struct PausedChain<E> {
+    /// Chain index in the run (fixes its random stream).
+    pub index: usize,
+    state: Mixture,
+    loglike: f64,
+    evaluator: Option<E>,
+    rng: Pcg64,
+    trace: Trace,
+    accepted: u64,
+    proposed: u64,
+    wall_s: f64,
+}
+
+/// Why a round ended before its iterations were done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoundEnd {
+    /// Every iteration of the round ran.
+    Done,
+    /// The deadline passed (checked every 1,000 iterations).
+    Deadline,
+    /// The progress counters were cancelled.
+    Cancelled,
+}
+
+impl<E: ChainEvaluator> PausedChain<E> {
+    /// Chain `index` of a run seeded `seed` at `start`, before its first iteration:
+    /// the stream `(seed, CHAIN, index)` of [`crate::run_chain`]'s callers.
+    pub fn start(index: usize, start: &Mixture, seed: u64, n_events: usize) -> Self {
+        Self {
+            index,
+            state: start.clone(),
+            loglike: f64::NAN,
+            evaluator: None,
+            rng: rng::stream(seed, rng::purpose::CHAIN, index as u64),
+            trace: Trace::new(start.n_subtypes(), n_events),
+            accepted: 0,
+            proposed: 0,
+            wall_s: 0.0,
+        }
+    }
+
+    /// The state the next round starts from.
+    pub fn state(&self) -> &Mixture {
+        &self.state
+    }
+
+    /// Iterations run so far.
+    pub fn n_iterations(&self) -> usize {
+        self.trace.n_iterations()
+    }
+
+    /// Runs `n` more iterations, reporting the chain's total iterations into
+    /// `progress` slot `.1` and stopping early at `deadline` or on cancellation
+    /// (then fewer ran). The first round builds the evaluator with `make` (at the
+    /// start state); later rounds keep the one the chain had.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &mut self,
+        events: &EventOrder,
+        make: impl FnOnce(&Mixture) -> E,
+        mode: ProposalMode,
+        steps: &StepSizes,
+        n: usize,
+        progress: Option<(&ChainProgress, usize)>,
+        deadline: Option<Instant>,
+    ) -> RoundEnd {
+        let t0 = Instant::now();
+        let state = self.state.clone();
+        let mut chain = match self.evaluator.take() {
+            Some(evaluator) => {
+                SustainChain::resume(events, evaluator, state, self.loglike, mode, steps.clone())
+            }
+            None => SustainChain::new(events, make(&state), state, mode, steps.clone()),
+        };
+        let mut done = 0;
+        let mut end = RoundEnd::Done;
+        while done < n {
+            let m = BLOCK.min(n - done);
+            chain.run(m, &mut self.rng, &mut self.trace);
+            done += m;
+            if let Some((p, slot)) = progress {
+                p.set(slot, self.trace.n_iterations() as u64);
+                if p.cancelled() {
+                    end = RoundEnd::Cancelled;
+                    break;
+                }
+            }
+            if done < n && deadline.is_some_and(|d| Instant::now() >= d) {
+                end = RoundEnd::Deadline;
+                break;
+            }
+        }
+        let (acc, prop) = chain.acceptance();
+        self.accepted += acc;
+        self.proposed += prop;
+        let (evaluator, state, loglike) = chain.into_parts();
+        (self.evaluator, self.state, self.loglike) = (Some(evaluator), state, loglike);
+        self.wall_s += t0.elapsed().as_secs_f64();
+        end
+    }
+
+    /// The chain so far as a [`ChainRun`], cut to its first `n_iterations`
+    /// iterations (the acceptance rate is the whole chain's).
+    pub fn run_so_far(&self, n_iterations: usize) -> ChainRun {
+        let mut trace = self.trace.clone();
+        trace.truncate(n_iterations);
+        ChainRun {
+            index: self.index,
+            trace,
+            acceptance: self.accepted as f64 / self.proposed.max(1) as f64,
+            wall_s: self.wall_s,
+        }
+    }
+}

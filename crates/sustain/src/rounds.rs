@@ -1,0 +1,207 @@
+//! Chains that run until they converge: rounds of doubling length, each round's
+//! samples appended to the previous ones (every chain continues from its last
+//! state with its own random stream), until every reported quantity meets the
+//! criteria ([`sustain_sampler::verdict::unmet_criteria`]) or a budget ends. The
+//! stopping round depends only on the samples, never on the thread count; a run
+//! stopped by its time budget holds a prefix of a longer run's samples.
+
+use crate::backend::Engine;
+use crate::config::{FitConfig, UntilConverged};
+use crate::fit::Progress;
+use crate::Error;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use sustain_core::{Mixture, SustainModel};
+use sustain_cpu::{continue_chains, ChainSettings};
+use sustain_sampler::progress::ChainProgress;
+use sustain_sampler::verdict::unmet_criteria;
+use sustain_sampler::{merge, ChainRun, Diagnostics, MergedSamples, PausedChain, RoundEnd};
+
+/// Why chains that run until they converge stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// Every quantity met the criteria.
+    Converged,
+    /// The most iterations per chain ran.
+    MaxIterations,
+    /// The time budget ended.
+    MaxSeconds,
+}
+
+/// One round: the chains' length after it and what had not converged yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Round {
+    /// Iterations per chain after this round (all rounds so far).
+    pub iterations_per_chain: usize,
+    /// Seconds since the chains' tuning started, at the end of this round.
+    pub seconds: f64,
+    /// The quantities that did not meet the criteria after it (empty: converged).
+    pub unmet: Vec<String>,
+}
+
+/// How a run until convergence went: results.json's `"convergence"` of a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Convergence {
+    /// Every round, in order.
+    pub rounds: Vec<Round>,
+    /// Iterations per chain kept (the last round's).
+    pub iterations_per_chain: usize,
+    /// Why it stopped.
+    pub stopped: Stop,
+}
+
+/// Fewest samples per chain, after burn-in and thinning, the criteria are judged
+/// on (a chain cut short by the time budget may hold fewer: then it has not
+/// converged).
+const MIN_SAMPLES: usize = 100;
+
+/// Iterations per chain after each round: the first round's, doubled each round,
+/// capped at the budget.
+fn next_total(done: usize, first: usize, max: usize) -> usize {
+    if done == 0 {
+        first.min(max)
+    } else {
+        done.saturating_mul(2).min(max)
+    }
+}
+
+/// Runs the chains `range` of subtype count `k` from `start` in rounds until they
+/// converge or `until`'s budget ends (time counted from `t0`); returns the last
+/// round's merged samples and diagnostics. On the CPU every
+/// chain continues from where it stopped; a batch engine (lockstep) reruns its
+/// chains from the start at each round's length, which gives the same samples
+/// at up to twice the work, and checks the time budget only between rounds.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_until_converged<M: SustainModel>(
+    engine: &Engine,
+    lik: &Arc<M>,
+    start: &Mixture,
+    settings: &ChainSettings,
+    range: std::ops::Range<usize>,
+    config: &FitConfig,
+    until: &UntilConverged,
+    k: usize,
+    counters: &ChainProgress,
+    progress: &dyn Fn(Progress),
+    t0: Instant,
+) -> Result<((MergedSamples, Diagnostics), Convergence), Error> {
+    let deadline = until
+        .max_seconds
+        .map(|s| t0 + Duration::from_secs_f64(s.min(1e9)));
+    let n_events = lik.order().n_events();
+    let mut paused: Vec<PausedChain<_>> = range
+        .clone()
+        .map(|i| PausedChain::start(i, start, settings.seed, n_events))
+        .collect();
+    let mut rounds = Vec::new();
+    let mut done = 0;
+    loop {
+        let total = next_total(done, config.n_iterations, until.max_iterations);
+        counters.set_target(total as u64);
+        let (runs, out_of_time) = match engine {
+            Engine::Cpu => {
+                let ends = continue_chains(
+                    lik,
+                    settings,
+                    &mut paused,
+                    total - done,
+                    Some(counters),
+                    deadline,
+                );
+                if ends.contains(&RoundEnd::Cancelled) || counters.cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                // Chains stopped by the deadline are cut to the shortest, so every
+                // chain holds the same iterations.
+                let len = paused.iter().map(|p| p.n_iterations()).min().unwrap_or(0);
+                let runs: Vec<ChainRun> = paused.iter().map(|p| p.run_so_far(len)).collect();
+                (runs, ends.contains(&RoundEnd::Deadline))
+            }
+            Engine::Batch { .. } => {
+                let mut s = settings.clone();
+                s.n_iterations = total;
+                let runs = engine.run_chains(lik, start, &s, range.clone(), counters)?;
+                (runs, false)
+            }
+        };
+        done = runs.first().map_or(0, |r| r.trace.n_iterations());
+        let (merged, diagnostics) = merge(runs, config.burn_in, config.thin);
+        let mut unmet = unmet_criteria(&diagnostics);
+        let kept = done
+            .saturating_sub(config.burn_in)
+            .div_ceil(config.thin.max(1));
+        if kept < MIN_SAMPLES {
+            unmet.push(format!("only {kept} samples per chain"));
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        progress(Progress::RoundDone {
+            n_subtypes: k,
+            round: rounds.len() + 1,
+            iterations_per_chain: done,
+            unmet: unmet.clone(),
+        });
+        let converged = unmet.is_empty();
+        rounds.push(Round {
+            iterations_per_chain: done,
+            seconds,
+            unmet,
+        });
+        let stopped = if converged {
+            Some(Stop::Converged)
+        } else if out_of_time || deadline.is_some_and(|d| Instant::now() >= d) {
+            Some(Stop::MaxSeconds)
+        } else if done >= until.max_iterations {
+            Some(Stop::MaxIterations)
+        } else {
+            None
+        };
+        if let Some(stopped) = stopped {
+            return Ok((
+                (merged, diagnostics),
+                Convergence {
+                    rounds,
+                    iterations_per_chain: done,
+                    stopped,
+                },
+            ));
+        }
+    }
+}
+
+/// What a budget stop left unconverged, in words (none when converged).
+pub fn budget_line(c: &Convergence) -> Option<String> {
+    let budget = match c.stopped {
+        Stop::Converged => return None,
+        Stop::MaxIterations => "the most iterations per chain",
+        Stop::MaxSeconds => "the time budget",
+    };
+    let unmet = c
+        .rounds
+        .last()
+        .map(|r| r.unmet.join(", "))
+        .unwrap_or_default();
+    Some(format!(
+        "the chains stopped at {budget} after {} iterations per chain, not converged ({unmet}); \
+         raise the budget (--max-seconds, --max-iterations) or read the lines below",
+        c.iterations_per_chain
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_total;
+
+    #[test]
+    fn rounds_double_up_to_the_budget() {
+        let mut done = 0;
+        let mut totals = Vec::new();
+        while done < 50_000 {
+            done = next_total(done, 5_000, 50_000);
+            totals.push(done);
+        }
+        assert_eq!(totals, [5_000, 10_000, 20_000, 40_000, 50_000]);
+        assert_eq!(next_total(0, 5_000, 3_000), 3_000);
+    }
+}

@@ -1,0 +1,186 @@
+//! Chains that run until they converge: they stop at the first round whose
+//! diagnostics pass, hold exactly the samples of a fixed-length run of the same
+//! total (so `--iterations N` and a budget stop are prefixes of longer runs), and
+//! neither the samples nor the stopping round depend on the thread count.
+
+use sustain::config::UntilConverged;
+use sustain::prelude::*;
+use sustain::rounds::Stop;
+use sustain_sampler::merge;
+use sustain_sampler::verdict::unmet_criteria;
+use sustain_testkit::{self as testkit, spec};
+
+fn cohort() -> (EventSet, Dataset, Vec<String>) {
+    let events = EventSet::uniform(3, &[1.0, 2.0], 4.0).unwrap();
+    let w = testkit::cohort(events, &[0.6, 0.4], 5, &spec(150, 0.1, 0.0), 6);
+    let names = (0..3).map(|b| format!("b{b}")).collect();
+    (w.events, w.data, names)
+}
+
+fn config(threads: usize, until: Option<UntilConverged>, n_iterations: usize) -> FitConfig {
+    FitConfig {
+        n_startpoints: 3,
+        max_subtypes: 2,
+        n_iterations,
+        until_converged: until,
+        n_chains: 3,
+        tuning_passes: 2,
+        tuning_iterations: 300,
+        seed: 5,
+        threads,
+        ..FitConfig::default()
+    }
+}
+
+fn run(config: &FitConfig) -> FitResult {
+    let (events, data, names) = cohort();
+    let input = FitInput {
+        events: &events,
+        biomarkers: &names,
+        data: &data,
+    };
+    fit(&input, config, None, &|_| {}).unwrap()
+}
+
+/// Whether two models hold the same samples (traces and acceptance; wall times
+/// differ from run to run).
+fn same_samples(a: &SubtypeModel, b: &SubtypeModel) -> bool {
+    a.samples.chains.len() == b.samples.chains.len()
+        && a.samples
+            .chains
+            .iter()
+            .zip(&b.samples.chains)
+            .all(|(x, y)| x.index == y.index && x.trace == y.trace && x.acceptance == y.acceptance)
+}
+
+fn until(max_iterations: usize) -> Option<UntilConverged> {
+    Some(UntilConverged {
+        max_iterations,
+        max_seconds: None,
+    })
+}
+
+#[test]
+fn stops_at_the_first_passing_round_whatever_the_threads() {
+    let one = run(&config(1, until(400_000), 500));
+    for m in &one.models {
+        let c = m
+            .convergence
+            .as_ref()
+            .expect("a run until convergence records it");
+        assert_eq!(
+            c.stopped,
+            Stop::Converged,
+            "{} subtype(s): {c:?}",
+            m.n_subtypes
+        );
+        let (last, earlier) = c.rounds.split_last().unwrap();
+        assert!(last.unmet.is_empty());
+        assert!(earlier.iter().all(|r| !r.unmet.is_empty()), "{c:?}");
+        assert_eq!(last.iterations_per_chain, c.iterations_per_chain);
+        assert_eq!(
+            c.rounds
+                .iter()
+                .map(|r| r.iterations_per_chain)
+                .collect::<Vec<_>>(),
+            (0..c.rounds.len()).map(|i| 500 << i).collect::<Vec<_>>()
+        );
+        // The diagnostics of what was kept pass; those of the round before did not.
+        assert!(
+            unmet_criteria(&m.diagnostics).is_empty(),
+            "{:?}",
+            m.diagnostics
+        );
+        assert!(m.diagnostics.converged);
+        assert!(m.nonconvergence.is_empty() && m.disagreements.is_empty());
+        assert_eq!(m.chains.len(), 3);
+        if let Some(before) = earlier.last() {
+            let runs: Vec<_> = m
+                .samples
+                .chains
+                .iter()
+                .map(|r| {
+                    let mut r = r.clone();
+                    r.trace.truncate(before.iterations_per_chain);
+                    r
+                })
+                .collect();
+            let (_, d) = merge(runs, 0, 1);
+            assert!(
+                !unmet_criteria(&d).is_empty(),
+                "round before the last passed"
+            );
+        }
+    }
+    // The 2-subtype model needs more than one round, or the test shows little.
+    assert!(one.models[1].convergence.as_ref().unwrap().rounds.len() > 1);
+    let two = run(&config(2, until(400_000), 500));
+    for (a, b) in one.models.iter().zip(&two.models) {
+        assert!(same_samples(a, b), "{} subtype(s)", a.n_subtypes);
+        let rounds = |m: &SubtypeModel| {
+            let c = m.convergence.clone().unwrap();
+            (c.stopped, c.iterations_per_chain, c.rounds.len())
+        };
+        assert_eq!(rounds(a), rounds(b));
+        assert_eq!(a.chains, b.chains);
+    }
+    // A fixed-length run of the same total holds the same samples.
+    let total = one.models[1]
+        .convergence
+        .as_ref()
+        .unwrap()
+        .iterations_per_chain;
+    let fixed = run(&config(2, None, total));
+    assert!(same_samples(&fixed.models[1], &one.models[1]));
+    assert!(fixed.models[1].convergence.is_none());
+}
+
+#[test]
+fn a_budget_stop_holds_a_prefix_of_a_longer_run() {
+    let short = run(&config(2, until(1_500), 500));
+    let long = run(&config(2, None, 4_000));
+    let m = &short.models[1];
+    let c = m.convergence.as_ref().unwrap();
+    assert_eq!(c.stopped, Stop::MaxIterations, "{c:?}");
+    assert_eq!(c.iterations_per_chain, 1_500);
+    assert!(!m.nonconvergence.is_empty(), "a budget stop says why");
+    for (a, b) in m.samples.chains.iter().zip(&long.models[1].samples.chains) {
+        let mut b = b.trace.clone();
+        b.truncate(1_500);
+        assert!(a.trace == b, "chain {}", a.index);
+    }
+}
+
+/// A batch engine (lockstep chains; here over the serial evaluator, as the GPU's
+/// is) reruns its chains at each round's length: the same stopping rule, and the
+/// samples of a fixed-length run of the final length.
+#[test]
+fn a_batch_engine_stops_the_same_way() {
+    use std::sync::Arc;
+    use sustain::backend::{BoxedEvaluator, Engine};
+    use sustain::fit::fit_with_engine;
+    use sustain::model::SerialEvaluator;
+    let engine = Engine::batch("serial".to_string(), |model: &dyn std::any::Any| {
+        let lik = model.downcast_ref::<Arc<Likelihood>>()?;
+        Some(Ok(
+            Box::new(SerialEvaluator::new(Arc::clone(lik))) as BoxedEvaluator
+        ))
+    });
+    let (events, data, names) = cohort();
+    let input = FitInput {
+        events: &events,
+        biomarkers: &names,
+        data: &data,
+    };
+    let mut c = config(2, until(400_000), 500);
+    c.max_subtypes = 1;
+    let batch = fit_with_engine(&input, &c, &engine, None, &|_| {}).unwrap();
+    let conv = batch.models[0].convergence.clone().unwrap();
+    assert_eq!(conv.stopped, Stop::Converged, "{conv:?}");
+    let (last, earlier) = conv.rounds.split_last().unwrap();
+    assert!(last.unmet.is_empty() && earlier.iter().all(|r| !r.unmet.is_empty()));
+    let mut fixed = config(2, None, conv.iterations_per_chain);
+    fixed.max_subtypes = 1;
+    let fixed = fit_with_engine(&input, &fixed, &engine, None, &|_| {}).unwrap();
+    assert!(same_samples(&batch.models[0], &fixed.models[0]));
+}
