@@ -133,6 +133,10 @@ pub fn model_dict<'py>(py: Python<'py>, model: &SubtypeModel) -> PyResult<Bound<
         "diagnostics": model.diagnostics,
         "timing": model.timing,
         "steps": model.steps,
+        "convergence": model.convergence,
+        "chains": model.chains,
+        "disagreements": model.disagreements,
+        "nonconvergence": model.nonconvergence,
     });
     d.set_item("summary", summary.to_string())?;
     Ok(d)

@@ -212,7 +212,7 @@ impl Model {
 
     /// Hex fingerprint of the data, the model and the settings that change results:
     /// what pickles record so that one from other data or settings is refused.
-    #[pyo3(signature = (biomarkers, n_startpoints, n_iterations, n_chains, seed))]
+    #[pyo3(signature = (biomarkers, n_startpoints, n_iterations, n_chains, seed, until_converged = None))]
     fn fingerprint(
         &self,
         biomarkers: Vec<String>,
@@ -220,6 +220,7 @@ impl Model {
         n_iterations: usize,
         n_chains: usize,
         seed: u64,
+        until_converged: Option<(usize, Option<f64>)>,
     ) -> PyResult<String> {
         let config = FitConfig {
             n_startpoints,
@@ -228,6 +229,7 @@ impl Model {
             seed,
             // A subtype count's model does not depend on the largest count asked for.
             max_subtypes: 1,
+            until_converged: rounds(until_converged),
             ..FitConfig::default()
         };
         Ok(checkpoint::fingerprint_of(
@@ -240,8 +242,11 @@ impl Model {
     /// per subtype count (see `model_dict`). `progress(kind, n_subtypes, done,
     /// total)` is called about ten times a second from this thread; Ctrl-C stops
     /// the fit within about a second (`KeyboardInterrupt`).
+    /// `until_converged=(max_iterations, max_seconds)` runs the chains in rounds
+    /// until they converge (`n_iterations` is then the first round's length).
     #[pyo3(signature = (biomarkers, max_subtypes, n_startpoints, n_iterations, n_chains, seed,
-        backend = "cpu", threads = None, checkpoint_dir = None, progress = None))]
+        backend = "cpu", threads = None, checkpoint_dir = None, progress = None,
+        until_converged = None))]
     #[allow(clippy::too_many_arguments)]
     fn fit<'py>(
         &self,
@@ -256,6 +261,7 @@ impl Model {
         threads: Option<usize>,
         checkpoint_dir: Option<String>,
         progress: Option<Py<PyAny>>,
+        until_converged: Option<(usize, Option<f64>)>,
     ) -> PyResult<Bound<'py, PyList>> {
         let backend = backend
             .parse::<sustain::config::Backend>()
@@ -267,6 +273,7 @@ impl Model {
             n_chains,
             seed,
             backend,
+            until_converged: rounds(until_converged),
             ..FitConfig::default()
         };
         if let Some(t) = threads {
@@ -338,6 +345,16 @@ impl Model {
         }
         Ok(out.into_pyarray(py))
     }
+}
+
+/// Run-until-converged settings from Python's `(max_iterations, max_seconds)`.
+fn rounds(settings: Option<(usize, Option<f64>)>) -> Option<sustain::config::UntilConverged> {
+    settings.map(
+        |(max_iterations, max_seconds)| sustain::config::UntilConverged {
+            max_iterations,
+            max_seconds,
+        },
+    )
 }
 
 impl Model {

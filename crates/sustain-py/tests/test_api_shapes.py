@@ -112,3 +112,21 @@ def test_inference_data_has_chains_and_draws(tmp_path):
     assert np.array_equal(post["event_position"].values[0, 0], np.argsort(seq[:, :, 0], axis=1))
     rhat = arviz.rhat(idata, var_names=["log_likelihood_total"])
     assert np.isfinite(float(rhat["log_likelihood_total"]))
+
+
+def test_until_converged_runs_rounds_and_says_so(tmp_path):
+    data, z_vals, z_max, labels = zscore_cohort(M)
+    model = sustain_rs.ZscoreSustain(data, z_vals, z_max, labels, 2, 1, 400, tmp_path, "x", False, seed=3,
+                                     n_chains=2, progress=False, until_converged=True, max_iterations=3200)
+    with contextlib.redirect_stdout(io.StringIO()):
+        seq, f, *_ = model.run_sustain_algorithm()
+    summary = model.diagnostics(1)["summary"]
+    assert seq.shape[2] >= 400 and seq.shape[2] == f.shape[1]
+    assert seq.shape[2] <= 2 * 3200
+    # The samples are every round's: the chains ran past N_iterations_MCMC unless
+    # the first round already converged.
+    if not model.diagnostics(1)["converged"]:
+        assert seq.shape[2] > 400
+    assert len(summary["convergence"]["rounds"]) >= 1
+    if not model.diagnostics(1)["converged"]:
+        assert summary["nonconvergence"], "a run that did not converge says why"

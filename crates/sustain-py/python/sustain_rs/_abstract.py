@@ -54,7 +54,8 @@ class AbstractSustain:
 
     def __init__(self, sustainData, N_startpoints, N_S_max, N_iterations_MCMC, output_folder,
                  dataset_name, use_parallel_startpoints, seed=None, *, n_chains=4, backend="cpu",
-                 threads=None, progress=True):
+                 threads=None, progress=True, until_converged=False, max_iterations=2_000_000,
+                 max_seconds=None):
         if not isinstance(sustainData, SustainData):
             raise ValueError("sustainData must be a sustain_rs SustainData")
         self._sustainData = sustainData
@@ -81,6 +82,16 @@ class AbstractSustain:
         self.backend = backend
         self.threads = None if threads is None else _whole("threads", threads, 1)
         self.progress = bool(progress)
+        # Chains in rounds until R-hat < 1.01 and ESS > 400 (or the budget ends);
+        # N_iterations_MCMC / n_chains is then the first round's length per chain and
+        # the samples returned are all the rounds' (not cut to N_iterations_MCMC).
+        self.until_converged = bool(until_converged)
+        self._rounds = None
+        if self.until_converged:
+            budget = _whole("max_iterations", max_iterations, 1)
+            if max_seconds is not None and not (float(max_seconds) > 0):
+                raise ValueError(f"max_seconds is {max_seconds!r}: it must be positive")
+            self._rounds = (budget, None if max_seconds is None else float(max_seconds))
         self._summaries = {}
         self._fold_summaries = {}
 
@@ -93,7 +104,7 @@ class AbstractSustain:
 
     def _fingerprint(self, data, seed):
         return data.native.fingerprint(self.biomarker_labels, self.N_startpoints,
-                                       self.iterations_per_chain, self.n_chains, seed)
+                                       self.iterations_per_chain, self.n_chains, seed, self._rounds)
 
     def _fit(self, data, max_subtypes, seed, checkpoint_dir):
         callback = progress_callback() if self.progress else None
@@ -102,7 +113,7 @@ class AbstractSustain:
                 self.biomarker_labels, max_subtypes, self.N_startpoints,
                 self.iterations_per_chain, self.n_chains, seed, backend=self.backend,
                 threads=self.threads, checkpoint_dir=checkpoint_dir,
-                progress=callback)
+                progress=callback, until_converged=self._rounds)
         finally:
             if callback is not None:
                 callback.close()
@@ -118,7 +129,7 @@ class AbstractSustain:
 
     def _cut(self, fitted):
         """pySuStaIn's sample arrays of one fitted subtype count."""
-        n = self.N_iterations_MCMC
+        n = None if self.until_converged else self.N_iterations_MCMC
         return (fitted["samples_sequence"][:, :, :n], fitted["samples_f"][:, :n],
                 fitted["samples_likelihood"][:n], fitted["samples_chain"][:n])
 
