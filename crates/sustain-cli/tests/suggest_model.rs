@@ -225,3 +225,53 @@ fn writes_over_nothing_it_did_not_write() {
         serde_json::from_str(&std::fs::read_to_string(&mine).unwrap()).unwrap();
     assert_eq!(m["biomarkers"], serde_json::json!(["a", "b"]));
 }
+
+/// `--scores`: raw ordinal scores give an ordinal model.json that `fit --model
+/// ... --data scores.csv` accepts; a score that is not a whole number is named by
+/// row and column.
+#[test]
+fn proposes_an_ordinal_model_from_scores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scores =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/ordinal/scores.csv");
+    let model = tmp.path().join("model.json");
+    let stdout = ok(&sustain(&suggest(s(&scores), s(&model), &["--scores"])));
+    assert!(stdout.contains("proposed"), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    assert_eq!(json["model"], "ordinal");
+    assert_eq!(json["p_correct"], 0.9);
+    let score_vals = json["score_vals"].as_array().unwrap();
+    assert_eq!(score_vals.len(), 5);
+    assert!(score_vals.iter().all(|row| row[0] == 1.0));
+    ok(&sustain(&[
+        "fit",
+        "--model",
+        s(&model),
+        "--data",
+        s(&scores),
+        "--id-column",
+        "id",
+        "--subtypes",
+        "1",
+        "--startpoints",
+        "2",
+        "--iterations",
+        "200",
+        "--tuning-iterations",
+        "100",
+        "--chains",
+        "2",
+        "--quiet",
+        "--no-report",
+        "--out",
+        s(&tmp.path().join("fit")),
+    ]));
+    let bad = write(tmp.path(), "bad.csv", "id,a,b\n1,0,1\n2,1.5,2\n");
+    let out = sustain(&suggest(
+        s(&bad),
+        s(&tmp.path().join("m2.json")),
+        &["--scores"],
+    ));
+    user_error(&out, &["bad.csv", "row 2", "'a'", "not a score"]);
+}

@@ -62,6 +62,17 @@ pub struct SuggestModelArgs {
     #[arg(long, value_name = "P", default_value_t = 95.0)]
     pub percentile: f64,
 
+    /// The data are raw ordinal scores (whole numbers from 0): propose an ordinal
+    /// model (score_vals: the scores that at least --min-share of the patients
+    /// reach, up to --max-thresholds; with --p-correct) instead of a z-score one.
+    #[arg(long)]
+    pub scores: bool,
+
+    /// With --scores: the probability that a score is recorded correctly (the
+    /// pySuStaIn ordinal tutorial simulates 0.9; lower it for noisier ratings).
+    #[arg(long, value_name = "P", default_value_t = 0.9, requires = "scores")]
+    pub p_correct: f64,
+
     /// The model file to write (for `fit --model`); the figure goes beside it as
     /// <name>_zscores.svg/.png.
     #[arg(long, value_name = "MODEL.json")]
@@ -81,6 +92,18 @@ struct ModelOut<'a> {
     biomarkers: &'a [String],
     z_vals: Vec<Vec<f64>>,
     z_max: Vec<f64>,
+}
+
+/// An ordinal model.json as this command writes it (`fit --model ... --data
+/// scores.csv` reads it).
+#[derive(Serialize)]
+struct OrdinalOut<'a> {
+    written_by: &'a str,
+    note: String,
+    model: &'a str,
+    biomarkers: &'a [String],
+    score_vals: Vec<Vec<f64>>,
+    p_correct: f64,
 }
 
 /// The data, split: per biomarker the patients' and controls' observed values.
@@ -139,18 +162,63 @@ pub fn run(args: &SuggestModelArgs) -> Result<(), CliError> {
         .collect();
     let figures = draw_zscores(&figure_stem, &panels).map_err(|e| CliError::new(e.0))?;
     // model.json last: a run that stops early leaves no model that looks finished.
-    io::write_json(&args.out, &model)?;
+    if args.scores {
+        io::write_json(&args.out, &ordinal_model(args, &groups, &model, &rule)?)?;
+    } else {
+        io::write_json(&args.out, &model)?;
+    }
     let mut text = reasoning(
         &groups,
         &proposals,
         &rule,
         !groups.controls.iter().all(Vec::is_empty),
     );
+    if args.scores {
+        text.insert_str(
+            0,
+            &format!(
+                "Scores: a score s counts as reached when a patient's score is at least s, so the \
+                 kept thresholds below are the proposed score_vals (z_max does not apply); \
+                 p_correct {}.\n",
+                args.p_correct
+            ),
+        );
+    }
     let _ = writeln!(text, "files written:\n  {}", args.out.display());
     for f in figures {
         let _ = writeln!(text, "  {}", f.display());
     }
     io::write_stdout(&text)
+}
+
+/// The ordinal model of `--scores`: the thresholds the rule kept are the scores
+/// (a score is reached when the patient's score is at least it).
+fn ordinal_model<'a>(
+    args: &SuggestModelArgs,
+    groups: &'a Groups,
+    z_model: &ModelOut,
+    rule: &Rule,
+) -> Result<OrdinalOut<'a>, CliError> {
+    if !(args.p_correct > 0.0 && args.p_correct <= 1.0) {
+        return Err(CliError::new(format!(
+            "--p-correct {} must be above 0 and at most 1",
+            args.p_correct
+        )));
+    }
+    Ok(OrdinalOut {
+        written_by: WRITTEN_BY,
+        note: format!(
+            "proposed from {}: scores reached by at least {}% of the patients (at most {}), p_correct {}; check it before fitting",
+            args.data.display(),
+            fmt_share(rule.min_share),
+            rule.max_thresholds,
+            args.p_correct
+        ),
+        model: "ordinal",
+        biomarkers: &groups.names,
+        score_vals: z_model.z_vals.clone(),
+        p_correct: args.p_correct,
+    })
 }
 
 fn fmt_share(share: f64) -> String {
@@ -296,6 +364,13 @@ fn read_groups(args: &SuggestModelArgs) -> Result<Groups, CliError> {
             let v = table.number(r, c)?;
             if v.is_nan() {
                 continue;
+            }
+            if args.scores && (v < 0.0 || v.fract() != 0.0) {
+                return Err(table.cell_error(
+                    r,
+                    c,
+                    format!("{v} is not a score (--scores reads whole numbers from 0)"),
+                ));
             }
             if control {
                 groups.controls[b].push(v);
