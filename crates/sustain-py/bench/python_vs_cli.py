@@ -30,37 +30,45 @@ def write_csv(path, data, labels):
     path.write_text("\n".join(rows) + "\n")
 
 
+def children_cpu():
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def cli_fit(binary, model_args, out, k, startpoints, iterations, chains, seed):
-    t0 = time.perf_counter()
+    """Wall and CPU seconds of `sustain fit`."""
+    t0, c0 = time.perf_counter(), children_cpu()
     subprocess.run([binary, "fit", *model_args, "--subtypes", str(k), "--startpoints", str(startpoints),
                     "--iterations", str(iterations), "--chains", str(chains), "--seed", str(seed),
                     "--missing", "reference", "--out", str(out), "--quiet", "--no-report"],
                    check=True, capture_output=True)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, children_cpu() - c0
 
 
 def py_fit(data, z_vals, z_max, labels, out, k, startpoints, iterations, chains, seed):
-    t0 = time.perf_counter()
+    """Wall and CPU seconds of the same fit through sustain_rs."""
+    t0, c0 = time.perf_counter(), time.process_time()
     model = sustain_rs.ZscoreSustainMissingData(data, z_vals, z_max, labels, startpoints, k,
                                                 iterations * chains, out, "b", True, seed=seed, n_chains=chains,
                                                 progress=False)
     with contextlib.redirect_stdout(io.StringIO()):
         model.run_sustain_algorithm()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def workflow(data, labels, new, out):
     """pySuStaIn's tutorial: fit (10 start points, 3 subtypes, 1e4 iterations),
     3-fold cross-validation, staging new subjects."""
     z_vals = np.tile([1.0, 2.0, 3.0], (data.shape[1], 1))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model = sustain_rs.ZscoreSustain(data, z_vals, np.full(data.shape[1], 5.0), labels, 10, 3, int(1e4), out, "w",
                                      True, seed=1, progress=False)
     with contextlib.redirect_stdout(io.StringIO()):
         seq, f, *_ = model.run_sustain_algorithm()
         model.cross_validate_sustain_model([np.arange(i, data.shape[0], 3) for i in range(3)])
         model.subtype_and_stage_individuals_newData(new, seq, f, 1000)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def ctrl_c_latency(tmp):
@@ -82,11 +90,8 @@ def ctrl_c_latency(tmp):
     raise RuntimeError("the fit ended before Ctrl-C")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sustain", required=True)
-    ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+def fits(args):
+    """The same fit through the CLI and through Python, interleaved."""
     cases = []
     sim42 = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sim42"
     if (sim42 / "data.csv").is_file():
@@ -103,6 +108,7 @@ def main():
                   None, (data, z_vals, z_max, labels), (3, 10, 2500, 4)))
     for name, model_args, (data, z_vals, z_max, labels), (k, sp, it, ch) in cases:
         times = {"cli": [], "python": []}
+        cpu = {"cli": [], "python": []}
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             if model_args is None:
@@ -110,24 +116,55 @@ def main():
                 write_csv(csv, data, labels)
                 model_args = ["--data", str(csv), "--id-column", "id", "--zvals", "1,2,3", "--zmax", "5"]
             for r in range(args.repeats):
-                times["cli"].append(cli_fit(args.sustain, model_args, tmp / f"cli{r}", k, sp, it, ch, 7))
-                times["python"].append(py_fit(data, z_vals, z_max, labels, tmp / f"py{r}", k, sp, it, ch, 7))
-                print(f"{name} run {r}: cli {times['cli'][-1]:.2f} s, python {times['python'][-1]:.2f} s", flush=True)
+                for who, run in (("cli", lambda: cli_fit(args.sustain, model_args, tmp / f"cli{r}", k, sp, it, ch, 7)),
+                                 ("python", lambda: py_fit(data, z_vals, z_max, labels, tmp / f"py{r}", k, sp, it,
+                                                           ch, 7))):
+                    wall, c = run()
+                    times[who].append(wall)
+                    cpu[who].append(c)
+                print(f"{name} run {r}: cli {times['cli'][-1]:.2f} s ({cpu['cli'][-1]:.2f} s CPU), "
+                      f"python {times['python'][-1]:.2f} s ({cpu['python'][-1]:.2f} s CPU)", flush=True)
         c, p = statistics.median(times["cli"]), statistics.median(times["python"])
-        print(f"{name}: median cli {c:.2f} s, python {p:.2f} s, python/cli {p / c:.3f}")
+        cc, pc = statistics.median(cpu["cli"]), statistics.median(cpu["python"])
+        print(f"{name}: median wall cli {c:.2f} s, python {p:.2f} s, python/cli {p / c:.3f}; "
+              f"median CPU cli {cc:.2f} s, python {pc:.2f} s, python/cli {pc / cc:.3f}")
+
+
+def tutorial(args):
+    """pySuStaIn's tutorial workflow through Python: wall and CPU time."""
     data, _, _, labels = zscore_cohort(1000, n_biomarkers=8, seed=3)
     new = zscore_cohort(50, n_biomarkers=8, seed=4)[0]
-    ts = []
+    ts, cpu = [], []
     for r in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
-            ts.append(workflow(data, labels, new, Path(tmp)))
-        print(f"tutorial workflow run {r}: {ts[-1]:.2f} s", flush=True)
-    print(f"tutorial workflow (1000 x 8, fit + 3-fold CV + staging 50): median {statistics.median(ts):.2f} s")
+            wall, c = workflow(data, labels, new, Path(tmp))
+        ts.append(wall)
+        cpu.append(c)
+        print(f"tutorial workflow run {r}: {wall:.2f} s wall, {c:.2f} s CPU (all threads)", flush=True)
+    print(f"tutorial workflow (1000 x 8, fit + 3-fold CV + staging 50): median {statistics.median(ts):.2f} s wall, "
+          f"{statistics.median(cpu):.2f} s CPU")
+
+
+def ctrl_c(args):
     lat = []
     for r in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             lat.append(ctrl_c_latency(Path(tmp)))
     print("Ctrl-C to KeyboardInterrupt: " + ", ".join(f"{v:.2f} s" for v in lat))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sustain", help="the sustain binary (needed for the CLI comparison)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--only", choices=["fits", "workflow", "ctrl-c"], help="run one part only")
+    args = ap.parse_args()
+    parts = {"fits": fits, "workflow": tutorial, "ctrl-c": ctrl_c}
+    for name, part in parts.items():
+        if args.only in (None, name):
+            if name == "fits" and not args.sustain:
+                ap.error("--sustain is needed for the CLI comparison")
+            part(args)
 
 
 if __name__ == "__main__":
