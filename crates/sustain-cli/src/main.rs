@@ -77,6 +77,9 @@ enum Command {
     Plot(cmd::plot::PlotArgs),
     /// Fit the bundled small example with quick settings (a few seconds).
     Demo(cmd::demo::DemoArgs),
+    /// Simulate a z-score cohort of any size: data.csv, model.json (for `fit
+    /// --model`) and truth.json (the true sequences, fractions, subtypes, stages).
+    Simulate(cmd::simulate::SimulateArgs),
     /// Chain-scaling benchmark: 1, 2, 4 and 8 MCMC chains on the simulated workload W1;
     /// wall time, throughput, speedup, efficiency and ESS per second.
     BenchChains(cmd::bench_chains::BenchChainsArgs),
@@ -95,6 +98,7 @@ fn run(command: &Command) -> Result<(), CliError> {
         Command::Mixture(args) => cmd::mixture::run(args),
         Command::Plot(args) => cmd::plot::run(args),
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Simulate(args) => cmd::simulate::run(args),
         Command::BenchChains(args) => cmd::bench_chains::run(args),
     }
 }

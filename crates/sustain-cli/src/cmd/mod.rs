@@ -11,6 +11,7 @@ pub mod fit_family;
 pub mod merge;
 pub mod mixture;
 pub mod plot;
+pub mod simulate;
 pub mod slurm;
 pub mod stage;
 pub mod zscore;
