@@ -150,10 +150,7 @@ fn refuses_existing_files_unless_forced() {
         .unwrap()
         .contains("z_vals"));
     // No temporary files left behind.
-    assert_eq!(
-        names_in(&dir),
-        vec!["data.csv", "model.json", "truth.json"]
-    );
+    assert_eq!(names_in(&dir), vec!["data.csv", "model.json", "truth.json"]);
 }
 
 #[test]
@@ -167,8 +164,14 @@ fn bad_options_are_one_line_errors() {
         (vec!["--subjects", "0"], "--subjects"),
         (vec!["--biomarkers", "0"], "--biomarkers"),
         (vec!["--missing-fraction", "1.5"], "--missing-fraction"),
-        (vec!["--subtypes", "2", "--fractions", "0.5,0.6"], "--fractions"),
-        (vec!["--subtypes", "3", "--fractions", "0.5,0.5"], "--fractions"),
+        (
+            vec!["--subtypes", "2", "--fractions", "0.5,0.6"],
+            "--fractions",
+        ),
+        (
+            vec!["--subtypes", "3", "--fractions", "0.5,0.5"],
+            "--fractions",
+        ),
         (vec!["--subtypes", "0"], "--subtypes"),
         (vec!["--subjects", "abc"], "--subjects"),
     ] {

@@ -32,7 +32,12 @@ pub struct SimulateArgs {
     pub biomarkers: usize,
 
     /// Comma-separated z-score thresholds of every biomarker (one event each).
-    #[arg(long, value_name = "Z1,Z2", value_delimiter = ',', default_value = "1,2,3")]
+    #[arg(
+        long,
+        value_name = "Z1,Z2",
+        value_delimiter = ',',
+        default_value = "1,2,3"
+    )]
     pub zvals: Vec<f64>,
 
     /// The z-score every biomarker reaches at the last stage.
