@@ -3,35 +3,44 @@
 //! E-M moves event `e` of subtype `t` to each allowed position `lo..=hi`. The
 //! candidate at `j + 1` is the one at `j` with `e` swapped with its right
 //! neighbour `n`: only the curves of `e`'s and `n`'s biomarkers change, on the
-//! stages between their neighbouring knots. So the walk keeps, per subject, the
-//! stage values `L[k] = sum_obs (x mu_k - mu_k^2 / 2)` (the stage kernel's) and
-//! `E[k] = exp(L[k] - ref)`; a step adds the two biomarkers' changes to `L` on
-//! the changed stages, recomputes `E` there, and takes the sum over stages and one
-//! logarithm. The work per candidate is subjects x stages, whatever the number of
-//! biomarkers (a whole evaluation is subjects x stages x biomarkers); only the
-//! first candidate is evaluated whole.
+//! stages between their neighbouring knots. The walk keeps, per subject, `E[k] =
+//! exp(L[k] - ref)` with `L[k] = sum_obs (x mu_k - mu_k^2 / 2)` (the stage
+//! kernel's values); a step multiplies the changed `E[k]` by `exp(q_k)`, `q_k`
+//! the two biomarkers' change of `L[k]`, then takes the sum over stages and one
+//! logarithm. Between the knots of the old and new curves both are linear in `k`,
+//! so `q_k` is quadratic there: on chunks of at most [`CHUNK`] stages of such a
+//! run, `exp(q_k)` follows `G_{k+1} = G_k R_k`, `R_{k+1} = R_k C` from three
+//! exponentials, instead of one per stage. The work per candidate is subjects x
+//! stages, whatever the number of biomarkers (a whole evaluation is subjects x
+//! stages x biomarkers); only the first candidate is evaluated whole.
 //!
 //! The walked scores are a screen, as in the `screen` module: every candidate
 //! whose exact score could be the largest is kept and scored exactly by the
 //! caller, so the choice is the one exact scoring makes (the first of equal
-//! maxima). All arithmetic is in double precision. With `u = 2^-53`,
-//! `Z_b >= |mu_b[k]|` for every sequence and `U_m = sum_b (|x_b| + Z_b)^2`:
-//! - every term of `L` (and of a step's change) is at most `(|x_b| + Z_b)^2`, so a
-//!   fresh `L[k]` is within `(B + 2) u U_m` of exact, and each step adds at most
-//!   `4 u U_m` (two biomarkers' changes, one addition); after `s` steps a value is
-//!   within `(B + 2 + 4 s) u U_m`;
-//! - the log-sum-exp is 1-Lipschitz in the `L[k]`; the exponential adds 3e-16
-//!   relative (`exp_lanes`), the sum of `N + 1` terms `(N + 1) u`, the logarithm
-//!   `1e-15` relative to its result, and mixing with the other subtypes (an
-//!   exponential and a logarithm of a value in `[1, 2]`) under `8u`: a subject's
-//!   score is within `(B + 2 + 4 s) u U_m + (N + 64) u + 1e-15 |score|`;
-//! - the sum over subjects adds `M u sum_m |score_m|`.
+//! maxima). All arithmetic is in double precision. With `u = 2^-53`, `Z_b >=
+//! |mu_b[k]|` for every sequence, `U_m = sum_b (|x_b| + Z_b)^2` and `V_m = max_b
+//! (|x_b| + Z_b)^2`:
+//! - a fresh `L[k]` is within `(B + 2) u U_m` of exact (every term is at most
+//!   `(|x_b| + Z_b)^2`), and `exp` adds `3e-16` relative (`exp_lanes`);
+//! - a step's `q_k` is computed within `16 u V_m` (two biomarkers); the recurrence
+//!   extrapolates the quadratic through a chunk's first three values, which
+//!   multiplies their errors by at most `s^2 + 1` at offset `s < CHUNK`; its three
+//!   exponentials and `2 s` products add `(s^2 + 2 s + 2) 3e-16` relative: so a
+//!   step changes `ln E[k]` by at most `(CHUNK^2 + 1) 16 u V_m + 400 u` more than
+//!   exact, and `W` steps by `W` times that;
+//! - the log-sum-exp is 1-Lipschitz in the `ln E[k]`; the sum of `N + 1` terms adds
+//!   `(N + 1) u`, the logarithm `1e-15` relative to its result, mixing with the
+//!   other subtypes under `8u`; the sum over subjects `M u sum_m |score_m|`.
 //!
 //! The window keeps every candidate within twice that bound (`beta`) plus the
 //! margin of the `screen` module (covering the exact scorer's own rounding) of
-//! the best. A subject whose sum over stages leaves `(1e-200, 1e200)` (a
-//! reference left far behind by the walk) is re-referenced and its `E` recomputed
-//! in full, so clamped or overflowing exponentials never reach a score.
+//! the best. Exponents never clamp: a step whose `|q|` could exceed [`STEP_MAX`]
+//! for a group, or that would bring the group's total `|q|` since its last fresh
+//! evaluation past [`DRIFT_MAX`], evaluates the group afresh instead; so does a
+//! subject whose sum over stages leaves `(1e-100, 1e100)`. Between fresh
+//! evaluations a value that fell below `1e-300` (where products lose precision)
+//! can grow by at most `exp(DRIFT_MAX)`, to below `1e-150`: nothing against a sum
+//! above `1e-100`.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -46,7 +55,14 @@ use std::ops::RangeInclusive;
 /// Unit roundoff of f64.
 const U64: f64 = f64::EPSILON / 2.0;
 /// A subject's sum over stages is trusted inside `(1 / SUM_RANGE, SUM_RANGE)`.
-const SUM_RANGE: f64 = 1e200;
+const SUM_RANGE: f64 = 1e100;
+/// Longest run of stages one recurrence covers.
+const CHUNK: usize = 64;
+/// Largest `|q|` bound of a step a group takes by recurrence (its second
+/// differences stay below 700, where `exp` clamps).
+const STEP_MAX: f64 = 150.0;
+/// Largest total of a group's step bounds between fresh evaluations.
+const DRIFT_MAX: f64 = 345.0;
 
 /// One step of the walk: the changes of the two moved biomarkers on stages
 /// `k0..k1` (`d1 = mu' - mu`, `d2 = -(mu'^2 - mu^2) / 2`, scaled by 1/sigma; 0
@@ -55,48 +71,85 @@ pub(crate) struct WalkStep<'a> {
     be: usize,
     bn: usize,
     k0: usize,
-    k1: usize,
+    /// Runs of stages on which `q` is one quadratic, at most [`CHUNK`] long,
+    /// covering `k0..k1` in order.
+    chunks: &'a [(usize, usize)],
     d1e: &'a [f64],
     d2e: &'a [f64],
     d1n: &'a [f64],
     d2n: &'a [f64],
 }
 
-/// Adds a step's changes to one group's `l` and recomputes `e = exp(l - ref)` on
-/// the changed stages.
+/// Multiplies one group's `e` on the changed stages by `exp(q_k)`, by recurrence
+/// on each chunk (see the module docs).
 #[inline(always)]
-fn walk_update_body<F: MulAdd>(
-    step: &WalkStep,
-    x: &[f64],
-    obs: &[f64],
-    reference: &Lanes,
-    l: &mut [f64],
-    e: &mut [f64],
-) {
-    let lanes = |v: &[f64], b: usize| -> Lanes {
-        v[b * LANES..(b + 1) * LANES]
-            .try_into()
-            .unwrap_or_else(|_| unreachable!("a lane group"))
-    };
+fn walk_update_body<F: MulAdd>(step: &WalkStep, x: &[f64], obs: &[f64], e: &mut [f64]) {
     let (xe, oe, xn, on) = (
         lanes(x, step.be),
         lanes(obs, step.be),
         lanes(x, step.bn),
         lanes(obs, step.bn),
     );
-    for k in step.k0..step.k1 {
-        let i = k - step.k0;
-        let (a, b, c, d) = (step.d1e[i], step.d2e[i], step.d1n[i], step.d2n[i]);
-        let mut dl = [0.0; LANES];
-        for ln in 0..LANES {
-            let change = F::fma(xe[ln], a, F::fma(oe[ln], b, F::fma(xn[ln], c, on[ln] * d)));
-            let v = l[k * LANES + ln] + change;
-            l[k * LANES + ln] = v;
-            dl[ln] = v - reference[ln];
+    // `step_q` is called directly, not through a closure: closures do not inherit
+    // the caller's target features, and their `mul_add` becomes a library call.
+    for &(ka, kb) in step.chunks {
+        if kb - ka < 3 {
+            for k in ka..kb {
+                let g = exp_lanes::<F>(step_q::<F>(step, &xe, &oe, &xn, &on, k));
+                for (v, f) in e[k * LANES..(k + 1) * LANES].iter_mut().zip(g) {
+                    *v *= f;
+                }
+            }
+            continue;
         }
-        let ex = exp_lanes::<F>(dl);
-        e[k * LANES..(k + 1) * LANES].copy_from_slice(&ex);
+        let (q0, q1, q2) = (
+            step_q::<F>(step, &xe, &oe, &xn, &on, ka),
+            step_q::<F>(step, &xe, &oe, &xn, &on, ka + 1),
+            step_q::<F>(step, &xe, &oe, &xn, &on, ka + 2),
+        );
+        let (mut d1, mut d2) = ([0.0; LANES], [0.0; LANES]);
+        for ln in 0..LANES {
+            d1[ln] = q1[ln] - q0[ln];
+            d2[ln] = (q2[ln] - q1[ln]) - d1[ln];
+        }
+        let mut g = exp_lanes::<F>(q0);
+        let mut r = exp_lanes::<F>(d1);
+        let c = exp_lanes::<F>(d2);
+        for row in e[ka * LANES..kb * LANES].chunks_exact_mut(LANES) {
+            for ln in 0..LANES {
+                row[ln] *= g[ln];
+                g[ln] *= r[ln];
+                r[ln] *= c[ln];
+            }
+        }
     }
+}
+
+/// Biomarker `b`'s lanes of a group's `[b][lane]` array.
+#[inline(always)]
+fn lanes(v: &[f64], b: usize) -> Lanes {
+    v[b * LANES..(b + 1) * LANES]
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("a lane group"))
+}
+
+/// A step's `q_k` for one group's lanes.
+#[inline(always)]
+fn step_q<F: MulAdd>(
+    step: &WalkStep,
+    xe: &Lanes,
+    oe: &Lanes,
+    xn: &Lanes,
+    on: &Lanes,
+    k: usize,
+) -> Lanes {
+    let i = k - step.k0;
+    let (a, b, c, d) = (step.d1e[i], step.d2e[i], step.d1n[i], step.d2n[i]);
+    let mut out = [0.0; LANES];
+    for ln in 0..LANES {
+        out[ln] = F::fma(xe[ln], a, F::fma(oe[ln], b, F::fma(xn[ln], c, on[ln] * d)));
+    }
+    out
 }
 
 /// One group's sum over stages of `e`, and its score per lane:
@@ -112,9 +165,9 @@ fn walk_score_body<F: MulAdd>(
     score: &mut Lanes,
 ) {
     let mut s = [0.0; LANES];
-    for k in 0..n_stages {
+    for row in e[..n_stages * LANES].chunks_exact(LANES) {
         for ln in 0..LANES {
-            s[ln] += e[k * LANES + ln];
+            s[ln] += row[ln];
         }
     }
     let lg = ln_lanes::<F>(s);
@@ -172,7 +225,7 @@ fn walk_reference_body<F: MulAdd>(
 
 multiversion!(
     /// [`walk_update_body`] compiled for the CPU.
-    fn walk_update(step: &WalkStep, x: &[f64], obs: &[f64], reference: &Lanes, l: &mut [f64], e: &mut [f64]) => walk_update_body
+    fn walk_update(step: &WalkStep, x: &[f64], obs: &[f64], e: &mut [f64]) => walk_update_body
 );
 multiversion!(
     /// [`walk_score_body`] compiled for the CPU.
@@ -199,19 +252,27 @@ struct Others {
 /// The walk's buffers and the data's constants; one per evaluator.
 #[derive(Debug, Clone)]
 pub(crate) struct EventWalk {
-    /// `sum_m U_m` over real subjects (see the module docs).
+    /// `sum_m U_m` and `sum_m V_m` over real subjects (see the module docs).
     sum_u: f64,
-    /// `l[g][k][lane]`, rows of the stage stride.
+    sum_v: f64,
+    /// Per group and biomarker, the largest `|x|` of its lanes (`[g][b]`).
+    xmax: Vec<f64>,
+    /// Stage values of a fresh evaluation (`[k][lane]`, the stage stride).
     l: Vec<f64>,
     /// `e[g][k][lane]`, rows of the stage stride.
     e: Vec<f64>,
     reference: Vec<Lanes>,
+    /// Per group, the total of its step bounds since its last fresh evaluation.
+    drift: Vec<f64>,
     /// `mu[b][k]` of the current candidate, scaled by 1/sigma.
     mu: Vec<f64>,
     row: Vec<f64>,
     d: [Vec<f64>; 4],
+    chunks: Vec<(usize, usize)>,
     knots: Vec<(usize, f64)>,
     scratch: Scratch,
+    /// Whether `scratch` holds the current candidate's stage inputs.
+    scratch_current: bool,
     others: Option<Others>,
     scores: Vec<f64>,
 }
@@ -222,28 +283,39 @@ impl EventWalk {
         let events = lik.events();
         let nb = events.n_biomarkers();
         let z = largest_values(events);
-        let mut sum_u = 0.0;
+        let (mut sum_u, mut sum_v) = (0.0, 0.0);
+        let mut xmax = vec![0.0f64; lik.n_groups() * nb];
         for g in 0..lik.n_groups() {
             let (x, _) = lik.group_arrays(g);
+            for b in 0..nb {
+                for lane in 0..LANES {
+                    xmax[g * nb + b] = xmax[g * nb + b].max(x[b * LANES + lane].abs());
+                }
+            }
             for lane in 0..LANES {
                 if g * LANES + lane >= lik.n_subjects() {
                     break;
                 }
-                sum_u += (0..nb)
-                    .map(|b| (x[b * LANES + lane].abs() + z[b]).powi(2))
-                    .sum::<f64>();
+                let terms = (0..nb).map(|b| (x[b * LANES + lane].abs() + z[b]).powi(2));
+                sum_u += terms.clone().sum::<f64>();
+                sum_v += terms.fold(0.0, f64::max);
             }
         }
         Self {
             sum_u,
+            sum_v,
+            xmax,
             l: Vec::new(),
             e: Vec::new(),
             reference: Vec::new(),
+            drift: Vec::new(),
             mu: Vec::new(),
             row: Vec::new(),
             d: Default::default(),
+            chunks: Vec::new(),
             knots: Vec::with_capacity(8),
             scratch: Scratch::default(),
+            scratch_current: false,
             others: None,
             scores: Vec::new(),
         }
@@ -299,8 +371,7 @@ impl EventWalk {
         let inv_sigma = 1.0 / events.sigma();
         let ln_f = base.fractions()[t].ln();
         self.update_others(lik, base, t);
-        let others = self.others.as_ref()?;
-        let others_scale = others.scale;
+        let others_scale = self.others.as_ref()?.scale;
 
         // The first candidate, evaluated whole.
         let mut seq = base.sequences()[t].clone();
@@ -310,26 +381,21 @@ impl EventWalk {
         self.mu
             .extend(values.as_slice().iter().map(|v| v * inv_sigma));
         lik.fill_stage_input(&values, &mut self.scratch);
-        self.l.resize(ng * stride * LANES, 0.0);
+        self.scratch_current = true;
         self.e.resize(ng * stride * LANES, 0.0);
         self.reference.resize(ng, [0.0; LANES]);
-        {
-            let st = lik.stage_input(&self.scratch);
-            for g in 0..ng {
-                let block = &mut self.l[g * stride * LANES..(g + 1) * stride * LANES];
-                crate::kernels::stage_values(isa, &st, &lik.group(g), block);
-                walk_reference(
-                    isa,
-                    block,
-                    ns,
-                    &mut self.reference[g],
-                    &mut self.e[g * stride * LANES..(g + 1) * stride * LANES],
-                );
-            }
+        self.drift.clear();
+        self.drift.resize(ng, 0.0);
+        for g in 0..ng {
+            self.fresh_group(lik, g, stride);
         }
         self.scores.clear();
-        let mut abs_scores: f64 = 0.0;
-        let total = self.total(lik, ns, stride, ln_f, n_real, &mut abs_scores);
+        let (mut total, mut abs_scores) = (0.0, 0.0);
+        for g in 0..ng {
+            let (t, a) = self.group_total(lik, &seq, g, stride, ln_f);
+            total += t;
+            abs_scores += a;
+        }
         self.scores.push(total);
 
         // Each further position: one swap.
@@ -337,10 +403,14 @@ impl EventWalk {
             d.resize(ns, 0.0);
         }
         self.row.resize(ns, 0.0);
+        let knot = |seq: &Sequence, ev: Option<usize>, none: usize| {
+            ev.map_or(none, |v| seq.position(v) + 1)
+        };
         for j in lo..hi {
             let n = seq.event_at(j + 1);
             let (be, bn) = (events.biomarker_of(e), events.biomarker_of(n));
             seq.move_unchecked(e, j + 1);
+            self.scratch_current = false;
             let (ke, kn) = (
                 self.changes(events, &seq, be, inv_sigma, 0),
                 self.changes(events, &seq, bn, inv_sigma, 2),
@@ -350,78 +420,156 @@ impl EventWalk {
                 (Some(a), None) | (None, Some(a)) => a,
                 (None, None) => (0, 0),
             };
-            // Zero the changes outside each biomarker's own range.
+            // Zero the changes outside each biomarker's own range; the largest
+            // changes bound a step's `|q|` per group.
+            let mut dmax = [0.0f64; 4];
             for (pair, range) in [(0, ke), (2, kn)] {
                 let (a, b) = range.unwrap_or((k0, k0));
                 for k in (k0..a).chain(b..k1) {
                     self.d[pair][k] = 0.0;
                     self.d[pair + 1][k] = 0.0;
                 }
-            }
-            let step = WalkStep {
-                be,
-                bn,
-                k0,
-                k1,
-                d1e: &self.d[0][k0..k1],
-                d2e: &self.d[1][k0..k1],
-                d1n: &self.d[2][k0..k1],
-                d2n: &self.d[3][k0..k1],
-            };
-            if k1 > k0 {
-                for g in 0..ng {
-                    let (x, obs) = lik.group_arrays(g);
-                    let r = g * stride * LANES..(g + 1) * stride * LANES;
-                    walk_update(
-                        isa,
-                        &step,
-                        x,
-                        obs,
-                        &self.reference[g],
-                        &mut self.l[r.clone()],
-                        &mut self.e[r],
-                    );
+                for k in a..b {
+                    dmax[pair] = dmax[pair].max(self.d[pair][k].abs());
+                    dmax[pair + 1] = dmax[pair + 1].max(self.d[pair + 1][k].abs());
                 }
             }
-            let total = self.total(lik, ns, stride, ln_f, n_real, &mut abs_scores);
+            // Runs between the knots of the old and new curves of both
+            // biomarkers, cut into chunks.
+            let mut cuts = vec![
+                k0,
+                k1,
+                j + 1,
+                j + 2,
+                knot(&seq, events.lower_neighbour(e), 0),
+                knot(&seq, events.upper_neighbour(e), ns),
+                knot(&seq, events.lower_neighbour(n), 0),
+                knot(&seq, events.upper_neighbour(n), ns),
+            ];
+            cuts.retain(|&c| (k0..=k1).contains(&c));
+            cuts.sort_unstable();
+            cuts.dedup();
+            self.chunks.clear();
+            for w in cuts.windows(2) {
+                let mut a = w[0];
+                while a < w[1] {
+                    let b = (a + CHUNK).min(w[1]);
+                    self.chunks.push((a, b));
+                    a = b;
+                }
+            }
+            // Each group updated and summed at once (its stages stay in cache).
+            let (mut total, mut abs) = (0.0, 0.0);
+            for g in 0..ng {
+                let bound = self.xmax[g * nb + be] * dmax[0]
+                    + dmax[1]
+                    + self.xmax[g * nb + bn] * dmax[2]
+                    + dmax[3];
+                if k1 == k0 {
+                } else if bound > STEP_MAX || self.drift[g] + bound > DRIFT_MAX {
+                    self.ensure_scratch(lik, &seq);
+                    self.fresh_group(lik, g, stride);
+                } else {
+                    self.drift[g] += bound;
+                    let step = WalkStep {
+                        be,
+                        bn,
+                        k0,
+                        chunks: &self.chunks,
+                        d1e: &self.d[0][k0..k1],
+                        d2e: &self.d[1][k0..k1],
+                        d1n: &self.d[2][k0..k1],
+                        d2n: &self.d[3][k0..k1],
+                    };
+                    let (x, obs) = lik.group_arrays(g);
+                    let r = g * stride * LANES..(g + 1) * stride * LANES;
+                    walk_update(isa, &step, x, obs, &mut self.e[r]);
+                }
+                let (t, a) = self.group_total(lik, &seq, g, stride, ln_f);
+                total += t;
+                abs += a;
+            }
+            abs_scores = f64::max(abs_scores, abs);
             self.scores.push(total);
         }
         let steps = (hi - lo) as f64;
         let m = n_real as f64;
-        let beta = (nb as f64 + 2.0 + 4.0 * steps) * U64 * self.sum_u
+        let per_step = ((CHUNK * CHUNK + 1) as f64) * 16.0 * U64 * self.sum_v + 400.0 * U64 * m;
+        let beta = (nb as f64 + 2.0) * U64 * self.sum_u
+            + steps * per_step
             + m * (ns as f64 + 64.0) * U64
             + (1e-15 + m * U64) * abs_scores;
         Some((beta, self.sum_u + others_scale + m))
     }
 
-    /// The sum over real subjects of the current candidate's scores (groups whose
-    /// sums left the trusted range re-referenced first); raises `abs_scores` to
-    /// the candidate's `sum_m |score_m|` if larger.
-    fn total(
+    /// Makes `scratch` hold the stage inputs of `seq` (the current candidate).
+    fn ensure_scratch(&mut self, lik: &Likelihood, seq: &Sequence) {
+        if !self.scratch_current {
+            let values = StageValues::new(lik.events(), seq);
+            lik.fill_stage_input(&values, &mut self.scratch);
+            self.scratch_current = true;
+        }
+    }
+
+    /// Evaluates group `g` afresh from `scratch`: its reference (each lane's
+    /// largest stage value) and `e`.
+    fn fresh_group(&mut self, lik: &Likelihood, g: usize, stride: usize) {
+        let ns = lik.events().n_stages();
+        self.l.resize(stride * LANES, 0.0);
+        let st = lik.stage_input(&self.scratch);
+        crate::kernels::stage_values(lik.isa(), &st, &lik.group(g), &mut self.l);
+        walk_reference(
+            lik.isa(),
+            &self.l,
+            ns,
+            &mut self.reference[g],
+            &mut self.e[g * stride * LANES..(g + 1) * stride * LANES],
+        );
+        self.drift[g] = 0.0;
+    }
+
+    /// Group `g`'s part of the current candidate's (`seq`'s) total: the sum of
+    /// its real lanes' scores and of their absolute values; a group whose sums
+    /// left the trusted range is evaluated afresh first.
+    fn group_total(
         &mut self,
         lik: &Likelihood,
-        ns: usize,
+        seq: &Sequence,
+        g: usize,
         stride: usize,
         ln_f: f64,
-        n_real: usize,
-        abs_scores: &mut f64,
-    ) -> f64 {
+    ) -> (f64, f64) {
         let isa = lik.isa();
-        let others = self
+        let ns = lik.events().n_stages();
+        let r = g * stride * LANES..(g + 1) * stride * LANES;
+        let o: Lanes = self
             .others
             .as_ref()
-            .unwrap_or_else(|| unreachable!("set before scoring"));
-        let mut acc = [0.0; LANES];
-        let mut abs = 0.0;
-        for g in 0..lik.n_groups() {
-            let r = g * stride * LANES..(g + 1) * stride * LANES;
-            let o: Lanes = others.values[g * LANES..(g + 1) * LANES]
-                .try_into()
-                .unwrap_or_else(|_| unreachable!("a lane group"));
-            let (mut sum, mut score) = ([0.0; LANES], [0.0; LANES]);
+            .unwrap_or_else(|| unreachable!("set before scoring"))
+            .values[g * LANES..(g + 1) * LANES]
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("a lane group"));
+        let (mut sum, mut score) = ([0.0; LANES], [0.0; LANES]);
+        walk_score(
+            isa,
+            &self.e[r.clone()],
+            ns,
+            &self.reference[g],
+            ln_f,
+            &o,
+            &mut sum,
+            &mut score,
+        );
+        let real = (lik.n_subjects() - g * LANES).min(LANES);
+        if sum[..real]
+            .iter()
+            .any(|s| !(*s > 1.0 / SUM_RANGE && *s < SUM_RANGE))
+        {
+            self.ensure_scratch(lik, seq);
+            self.fresh_group(lik, g, stride);
             walk_score(
                 isa,
-                &self.e[r.clone()],
+                &self.e[r],
                 ns,
                 &self.reference[g],
                 ln_f,
@@ -429,36 +577,10 @@ impl EventWalk {
                 &mut sum,
                 &mut score,
             );
-            let real = (n_real - g * LANES).min(LANES);
-            if sum[..real]
-                .iter()
-                .any(|s| !(*s > 1.0 / SUM_RANGE && *s < SUM_RANGE))
-            {
-                walk_reference(
-                    isa,
-                    &self.l[r.clone()],
-                    ns,
-                    &mut self.reference[g],
-                    &mut self.e[r.clone()],
-                );
-                walk_score(
-                    isa,
-                    &self.e[r],
-                    ns,
-                    &self.reference[g],
-                    ln_f,
-                    &o,
-                    &mut sum,
-                    &mut score,
-                );
-            }
-            for ln in 0..real {
-                acc[ln] += score[ln];
-                abs += score[ln].abs();
-            }
         }
-        *abs_scores = abs_scores.max(abs);
-        acc.iter().sum()
+        let total: f64 = score[..real].iter().sum();
+        let abs: f64 = score[..real].iter().map(|v| v.abs()).sum();
+        (total, abs)
     }
 
     /// Biomarker `b`'s new values for `seq` against `self.mu`: writes `d1`, `d2`
