@@ -164,11 +164,24 @@ fn walk_score_body<F: MulAdd>(
     sum: &mut Lanes,
     score: &mut Lanes,
 ) {
-    let mut s = [0.0; LANES];
-    for row in e[..n_stages * LANES].chunks_exact(LANES) {
-        for ln in 0..LANES {
-            s[ln] += row[ln];
+    // Four partial sums: one chain of additions would wait on each one's latency.
+    let mut parts = [[0.0; LANES]; 4];
+    let mut rows = e[..n_stages * LANES].chunks_exact(4 * LANES);
+    for quad in rows.by_ref() {
+        for (p, part) in parts.iter_mut().enumerate() {
+            for ln in 0..LANES {
+                part[ln] += quad[p * LANES + ln];
+            }
         }
+    }
+    for (p, row) in rows.remainder().chunks_exact(LANES).enumerate() {
+        for ln in 0..LANES {
+            parts[p][ln] += row[ln];
+        }
+    }
+    let mut s = [0.0; LANES];
+    for ln in 0..LANES {
+        s[ln] = (parts[0][ln] + parts[1][ln]) + (parts[2][ln] + parts[3][ln]);
     }
     let lg = ln_lanes::<F>(s);
     let mut a = [0.0; LANES];
