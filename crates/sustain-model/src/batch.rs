@@ -34,6 +34,8 @@ pub struct SerialEvaluator {
     screen: Option<Option<Screen>>,
     /// E-M's walk over an event's positions, made on first use.
     walk: Option<EventWalk>,
+    /// Whether E-M walks: `None` where it pays ([`walk_pays`]).
+    walk_always: Option<bool>,
 }
 
 impl SerialEvaluator {
@@ -44,7 +46,15 @@ impl SerialEvaluator {
             state: None,
             screen: None,
             walk: None,
+            walk_always: None,
         }
+    }
+    /// E-M walks an event's positions always (`true`) or never (`false`),
+    /// instead of where it pays; the choices are the same either way (tests and
+    /// measurements compare the two paths).
+    pub fn with_walk(mut self, always: bool) -> Self {
+        self.walk_always = Some(always);
+        self
     }
     /// The prepared data.
     pub fn likelihood(&self) -> &Likelihood {
@@ -211,7 +221,7 @@ impl BatchEvaluator for SerialEvaluator {
             return Ok(start);
         }
         let lik = Arc::clone(&self.likelihood);
-        if !walk_pays(&lik) {
+        if !self.walk_always.unwrap_or_else(|| walk_pays(&lik)) {
             let candidates = event_candidates(base, subtype, event, allowed);
             return Ok(start + self.best_subtype_candidate(base, subtype, &candidates)?);
         }
@@ -235,14 +245,15 @@ impl BatchEvaluator for SerialEvaluator {
 }
 
 /// Whether E-M's walk beats screening each candidate whole: a walked candidate
-/// costs about subjects x stages exponentials, a whole one subjects x stages x
-/// biomarkers multiply-adds in single precision.
+/// costs about subjects x stages products, a whole one subjects x stages x
+/// biomarkers multiply-adds in single precision; measured, the walk is faster
+/// from about 16 biomarkers (docs/performance.md).
 pub fn walk_pays(lik: &Likelihood) -> bool {
     lik.events().n_biomarkers() >= WALK_MIN_BIOMARKERS
 }
 
 /// See [`walk_pays`].
-const WALK_MIN_BIOMARKERS: usize = 1;
+const WALK_MIN_BIOMARKERS: usize = 16;
 
 /// The exact (incremental) total log-likelihood of `base` with subtype
 /// `subtype`'s sequence replaced by each of `candidates`; `state` is at `base`.

@@ -773,7 +773,7 @@ proptest! {
         let mixture = case.mixture(&ev);
         for conv in CONVENTIONS {
             let lik = Arc::new(Likelihood::new(ev.clone(), &data, conv).unwrap());
-            let mut walked = SerialEvaluator::new(lik.clone());
+            let mut walked = SerialEvaluator::new(lik.clone()).with_walk(true);
             for t in 0..mixture.n_subtypes() {
                 for e in 0..ev.n_events() {
                     let allowed = mixture.sequences()[t].allowed_positions(&ev, e);

@@ -75,7 +75,7 @@ fn sim42_em_is_unchanged_by_the_walk() {
                 let mut rng = rand_pcg::Pcg64::seed_from_u64(trial);
                 em(&*lik, ev, start.clone(), &config, &mut rng).unwrap()
             };
-            let walked = run(&mut SerialEvaluator::new(Arc::clone(&lik)));
+            let walked = run(&mut SerialEvaluator::new(Arc::clone(&lik)).with_walk(true));
             let exact = run(&mut CandidatesOnly(SerialEvaluator::new(Arc::clone(&lik))));
             assert_eq!(
                 walked.loglike.to_bits(),
@@ -89,5 +89,51 @@ fn sim42_em_is_unchanged_by_the_walk() {
                 "{k} subtype(s), start {trial}"
             );
         }
+    }
+}
+
+/// Where the walk pays by itself (20 biomarkers with uneven thresholds, missing
+/// values), E-M from random starts of 1 and 2 subtypes is the same as scoring
+/// every candidate, to the bit.
+#[test]
+fn em_is_unchanged_where_the_walk_pays() {
+    let z_vals: Vec<Vec<f64>> = (0..20)
+        .map(|b| match b % 3 {
+            0 => vec![1.0, 2.0, 3.0],
+            1 => vec![1.5],
+            _ => vec![1.0, 2.5],
+        })
+        .collect();
+    let events = EventSet::new(&z_vals, &[5.0; 20]).unwrap();
+    let w = sustain_testkit::cohort(
+        events,
+        &[0.6, 0.4],
+        3,
+        &sustain_testkit::spec(150, 0.1, 0.15),
+        4,
+    );
+    let lik = Arc::new(
+        Likelihood::new(w.events.clone(), &w.data, MissingConvention::Marginalise).unwrap(),
+    );
+    assert!(sustain_model::batch::walk_pays(&lik));
+    let config = FitConfig {
+        em_max_passes: 4,
+        ..FitConfig::default()
+    };
+    let mut starts = rand_pcg::Pcg64::seed_from_u64(9);
+    for k in 1..=2 {
+        let start = random_start(&w.events, k, &mut starts);
+        let run = |ev: &mut dyn BatchEvaluator| -> MlFit {
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(k as u64);
+            em(&*lik, ev, start.clone(), &config, &mut rng).unwrap()
+        };
+        let walked = run(&mut SerialEvaluator::new(Arc::clone(&lik)));
+        let exact = run(&mut CandidatesOnly(SerialEvaluator::new(Arc::clone(&lik))));
+        assert_eq!(
+            walked.loglike.to_bits(),
+            exact.loglike.to_bits(),
+            "{k} subtype(s)"
+        );
+        assert_eq!(walked.mixture, exact.mixture, "{k} subtype(s)");
     }
 }
