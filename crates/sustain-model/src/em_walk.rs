@@ -242,6 +242,7 @@ multiversion!(
 );
 multiversion!(
     /// [`walk_score_body`] compiled for the CPU.
+    #[allow(clippy::too_many_arguments)]
     fn walk_score(e: &[f64], n_stages: usize, reference: &Lanes, ln_f: f64, others: &Lanes, sum: &mut Lanes, score: &mut Lanes) => walk_score_body
 );
 multiversion!(
