@@ -88,6 +88,9 @@ enum Command {
     SuggestModel(cmd::suggest_model::SuggestModelArgs),
     /// Fit the bundled small example with quick settings (a few seconds).
     Demo(cmd::demo::DemoArgs),
+    /// Simulate a z-score cohort of any size: data.csv, model.json (for `fit
+    /// --model`) and truth.json (the true sequences, fractions, subtypes, stages).
+    Simulate(cmd::simulate::SimulateArgs),
     /// Chain-scaling benchmark: 1, 2, 4 and 8 MCMC chains on the simulated workload W1;
     /// wall time, throughput, speedup, efficiency and ESS per second.
     BenchChains(cmd::bench_chains::BenchChainsArgs),
@@ -108,6 +111,7 @@ fn run(command: &Command) -> Result<(), CliError> {
         Command::Report(args) => cmd::report::run(args),
         Command::SuggestModel(args) => cmd::suggest_model::run(args),
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Simulate(args) => cmd::simulate::run(args),
         Command::BenchChains(args) => cmd::bench_chains::run(args),
     }
 }

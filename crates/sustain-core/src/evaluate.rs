@@ -7,6 +7,7 @@ use crate::mixture::Mixture;
 use crate::order::EventOrder;
 use crate::sequence::Sequence;
 use ndarray::Array3;
+use std::ops::RangeInclusive;
 
 /// Scores batches of candidate models against resident data.
 pub trait BatchEvaluator {
@@ -63,6 +64,44 @@ pub trait BatchEvaluator {
         let scores = self.loglike_subtype_candidates(base, subtype, candidates)?;
         Ok(first_max(&scores))
     }
+    /// E-M's move of one event: the position in `allowed` (positions of subtype
+    /// `subtype`'s sequence of `base`, from [`Sequence::allowed_positions`]) that
+    /// [`Self::best_subtype_candidate`] chooses among the sequences with `event`
+    /// moved to each of them ([`event_candidates`]), the first of equal maxima. A
+    /// backend may score the positions in any way that makes the same choice; the
+    /// default builds the candidates and asks [`Self::best_subtype_candidate`].
+    fn best_event_position(
+        &mut self,
+        base: &Mixture,
+        subtype: usize,
+        event: usize,
+        allowed: RangeInclusive<usize>,
+    ) -> Result<usize> {
+        let start = *allowed.start();
+        let candidates = event_candidates(base, subtype, event, allowed);
+        if candidates.len() <= 1 {
+            return Ok(start);
+        }
+        Ok(start + self.best_subtype_candidate(base, subtype, &candidates)?)
+    }
+}
+
+/// The candidates of E-M's move of `event` in subtype `subtype`'s sequence of
+/// `base`: that sequence with the event moved to each position of `allowed`.
+pub fn event_candidates(
+    base: &Mixture,
+    subtype: usize,
+    event: usize,
+    allowed: RangeInclusive<usize>,
+) -> Vec<Sequence> {
+    let seq = &base.sequences()[subtype];
+    allowed
+        .map(|to| {
+            let mut c = seq.clone();
+            c.move_unchecked(event, to);
+            c
+        })
+        .collect()
 }
 
 /// Index of the first largest value (0 when empty; a NaN never wins).

@@ -315,6 +315,17 @@ impl<M: SustainModel> BatchEvaluator for ThreadedEvaluator<M> {
         }
         Ok(all)
     }
+    /// The model's own evaluator's choice (the z-score one walks the positions
+    /// instead of scoring each candidate whole); one thread.
+    fn best_event_position(
+        &mut self,
+        base: &Mixture,
+        subtype: usize,
+        event: usize,
+        allowed: std::ops::RangeInclusive<usize>,
+    ) -> Result<usize> {
+        M::batch_evaluator(&self.model).best_event_position(base, subtype, event, allowed)
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! single-thread implementation; the CPU-thread and GPU backends implement the same
 //! trait and are tested against it.
 
+use crate::em_walk::EventWalk;
 use crate::error::Result;
 use crate::incremental::IncrementalLikelihood;
 use crate::likelihood::{Likelihood, Scratch};
@@ -12,8 +13,9 @@ use crate::mixture::Mixture;
 use crate::screen::Screen;
 use crate::sequence::Sequence;
 use ndarray::Array3;
+use std::ops::RangeInclusive;
 use std::sync::Arc;
-pub use sustain_core::evaluate::{common_subtypes, first_max, BatchEvaluator};
+pub use sustain_core::evaluate::{common_subtypes, event_candidates, first_max, BatchEvaluator};
 use sustain_core::EventOrder;
 
 /// Single-thread reference implementation of [`BatchEvaluator`].
@@ -30,6 +32,10 @@ pub struct SerialEvaluator {
     state: Option<IncrementalLikelihood>,
     /// E-M screening, made on first use (`None` inside: no AVX2 here).
     screen: Option<Option<Screen>>,
+    /// E-M's walk over an event's positions, made on first use.
+    walk: Option<EventWalk>,
+    /// Whether E-M walks: `None` where it pays ([`walk_pays`]).
+    walk_always: Option<bool>,
 }
 
 impl SerialEvaluator {
@@ -39,7 +45,16 @@ impl SerialEvaluator {
             likelihood,
             state: None,
             screen: None,
+            walk: None,
+            walk_always: None,
         }
+    }
+    /// E-M walks an event's positions always (`true`) or never (`false`),
+    /// instead of where it pays; the choices are the same either way (tests and
+    /// measurements compare the two paths).
+    pub fn with_walk(mut self, always: bool) -> Self {
+        self.walk_always = Some(always);
+        self
     }
     /// The prepared data.
     pub fn likelihood(&self) -> &Likelihood {
@@ -191,7 +206,54 @@ impl BatchEvaluator for SerialEvaluator {
         self.screen = Some(screen);
         Ok(best)
     }
+    /// Where the walk pays ([`walk_pays`]), screens the positions by walking
+    /// them in order (the `em_walk` module) and chooses among those that may be
+    /// the best with [`Self::best_subtype_candidate`]; elsewhere, as the default.
+    fn best_event_position(
+        &mut self,
+        base: &Mixture,
+        subtype: usize,
+        event: usize,
+        allowed: RangeInclusive<usize>,
+    ) -> Result<usize> {
+        let start = *allowed.start();
+        if allowed.end() <= allowed.start() {
+            return Ok(start);
+        }
+        let lik = Arc::clone(&self.likelihood);
+        if !self.walk_always.unwrap_or_else(|| walk_pays(&lik)) {
+            let candidates = event_candidates(base, subtype, event, allowed);
+            return Ok(start + self.best_subtype_candidate(base, subtype, &candidates)?);
+        }
+        let walk = self.walk.get_or_insert_with(|| EventWalk::new(&lik));
+        let window = walk.window(&lik, base, subtype, event, allowed);
+        if let [only] = window[..] {
+            return Ok(start + only);
+        }
+        let seq = &base.sequences()[subtype];
+        let candidates: Vec<Sequence> = window
+            .iter()
+            .map(|&j| {
+                let mut c = seq.clone();
+                c.move_unchecked(event, start + j);
+                c
+            })
+            .collect();
+        let best = self.best_subtype_candidate(base, subtype, &candidates)?;
+        Ok(start + window[best])
+    }
 }
+
+/// Whether E-M's walk beats screening each candidate whole: a walked candidate
+/// costs about subjects x stages products, a whole one subjects x stages x
+/// biomarkers multiply-adds in single precision; measured, the walk is faster
+/// from about 16 biomarkers (docs/performance.md).
+pub fn walk_pays(lik: &Likelihood) -> bool {
+    lik.events().n_biomarkers() >= WALK_MIN_BIOMARKERS
+}
+
+/// See [`walk_pays`].
+const WALK_MIN_BIOMARKERS: usize = 16;
 
 /// The exact (incremental) total log-likelihood of `base` with subtype
 /// `subtype`'s sequence replaced by each of `candidates`; `state` is at `base`.

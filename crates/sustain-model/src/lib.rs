@@ -29,6 +29,7 @@ pub mod events;
 pub mod incremental;
 #[macro_use]
 pub mod kernels;
+mod em_walk;
 pub mod likelihood;
 pub mod ordinal;
 pub mod prefix;

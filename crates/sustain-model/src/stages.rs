@@ -79,13 +79,13 @@ impl StageValues {
         knots: &mut Vec<(usize, f64)>,
     ) {
         let n_stages = self.n_stages;
-        knots.clear();
-        knots.push((0usize, events.z_min()));
-        for &e in events.biomarker_events(b) {
-            knots.push((sequence.position(e) + 1, events.event(e).z));
-        }
-        knots.push((n_stages, events.z_max(b)));
-        fill_curve(knots, &mut self.values[b * n_stages..(b + 1) * n_stages]);
+        biomarker_values(
+            events,
+            sequence,
+            b,
+            knots,
+            &mut self.values[b * n_stages..(b + 1) * n_stages],
+        );
     }
 
     /// Number of stages `N + 1`.
@@ -104,6 +104,24 @@ impl StageValues {
     pub fn as_slice(&self) -> &[f64] {
         &self.values
     }
+}
+
+/// Biomarker `b`'s stage values for `sequence` into `out` (`N + 1` values; `knots`
+/// is scratch).
+pub(crate) fn biomarker_values(
+    events: &EventSet,
+    sequence: &Sequence,
+    b: usize,
+    knots: &mut Vec<(usize, f64)>,
+    out: &mut [f64],
+) {
+    knots.clear();
+    knots.push((0usize, events.z_min()));
+    for &e in events.biomarker_events(b) {
+        knots.push((sequence.position(e) + 1, events.event(e).z));
+    }
+    knots.push((out.len(), events.z_max(b)));
+    fill_curve(knots, out);
 }
 
 /// Writes the mid-point averages of the piecewise-linear curve through `knots`

@@ -761,6 +761,42 @@ proptest! {
         }
     }
 
+    /// E-M's move of one event: `best_event_position` (which walks the positions
+    /// in order and scores only those that may be the best exactly) picks the
+    /// position whose exact score is the first largest, for every event of every
+    /// subtype (ragged thresholds, missing values, 1-3 subtypes), and agrees with
+    /// the trait's default, which builds every candidate.
+    #[test]
+    fn best_event_position_matches_exact_ranking(case in case_strategy()) {
+        let ev = case.events();
+        let data = case.data();
+        let mixture = case.mixture(&ev);
+        for conv in CONVENTIONS {
+            let lik = Arc::new(Likelihood::new(ev.clone(), &data, conv).unwrap());
+            let mut walked = SerialEvaluator::new(lik.clone()).with_walk(true);
+            for t in 0..mixture.n_subtypes() {
+                for e in 0..ev.n_events() {
+                    let allowed = mixture.sequences()[t].allowed_positions(&ev, e);
+                    let candidates = batch::event_candidates(&mixture, t, e, allowed.clone());
+                    let exact = SerialEvaluator::new(lik.clone())
+                        .loglike_subtype_candidates(&mixture, t, &candidates)
+                        .unwrap();
+                    let want = allowed.start() + sustain_model::batch::first_max(&exact);
+                    let got = walked.best_event_position(&mixture, t, e, allowed.clone()).unwrap();
+                    prop_assert_eq!(got, want, "{:?} subtype {} event {} scores {:?}", conv, t, e, exact);
+                    let via_default = DefaultOnly(SerialEvaluator::new(lik.clone()))
+                        .best_event_position(&mixture, t, e, allowed)
+                        .unwrap();
+                    let fresh = DefaultOnly(SerialEvaluator::new(lik.clone()))
+                        .loglike_subtype_candidates(&mixture, t, &candidates)
+                        .unwrap();
+                    let start = *mixture.sequences()[t].allowed_positions(&ev, e).start();
+                    prop_assert_eq!(via_default, start + sustain_model::batch::first_max(&fresh));
+                }
+            }
+        }
+    }
+
     /// `simulate` is deterministic for a seed and yields the requested shape.
     #[test]
     fn simulate_is_deterministic(

@@ -135,6 +135,16 @@ pub fn check_batch_evaluator(
                 "{name}: E-M chose position {chosen} ({}) below the best {best}",
                 want[chosen]
             );
+            let allowed = seq.allowed_positions(&order, e);
+            let start = *allowed.start();
+            let position = candidate
+                .best_event_position(base, s, e, allowed)
+                .expect("candidate position");
+            assert!(
+                close(want[position - start], best, tol.loglike_rel),
+                "{name}: E-M moved event {e} to {position} ({}) below the best {best}",
+                want[position - start]
+            );
         }
     }
 }

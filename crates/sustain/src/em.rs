@@ -89,21 +89,13 @@ pub fn em_pass<M: SustainModel, R: Rng + ?Sized>(
     for &s in &subtypes {
         order.shuffle(rng);
         for &e in &order {
-            let seq = &m.sequences()[s];
-            let allowed = seq.allowed_positions(events, e);
+            let allowed = m.sequences()[s].allowed_positions(events, e);
             if allowed.start() == allowed.end() {
                 continue;
             }
-            let candidates: Vec<Sequence> = allowed
-                .map(|to| {
-                    let mut c = seq.clone();
-                    c.move_unchecked(e, to);
-                    c
-                })
-                .collect();
             // The first maximum, as the reference takes.
-            let best = evaluator.best_subtype_candidate(&m, s, &candidates)?;
-            m.sequences_mut()[s] = candidates[best].clone();
+            let to = evaluator.best_event_position(&m, s, e, allowed)?;
+            m.sequences_mut()[s].move_unchecked(e, to);
         }
     }
     if m.n_subtypes() > 1 {

@@ -12,6 +12,7 @@ pub mod merge;
 pub mod mixture;
 pub mod plot;
 pub mod report;
+pub mod simulate;
 pub mod slurm;
 pub mod stage;
 pub mod suggest_model;
