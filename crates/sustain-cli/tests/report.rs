@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{names_in, ok, run, s, sustain, tiny, user_error};
+use common::{names_in, ok, quick_fit, run, s, sustain, tiny, user_error};
 
 /// The first line of every report.
 const MARK: &str = "<!DOCTYPE html><!-- written by sustain report -->";
@@ -371,26 +371,11 @@ fn other_families_get_a_report() {
         ),
     ] {
         let dir = tmp.path().join(family);
-        let mut args = vec!["fit", "--model", s(&model), "--id-column", "id"];
+        let mut inputs = vec!["--model", s(&model), "--id-column", "id"];
         if let Some(d) = &data {
-            args.extend(["--data", s(d)]);
+            inputs.extend(["--data", s(d)]);
         }
-        args.extend([
-            "--subtypes",
-            "2",
-            "--startpoints",
-            "2",
-            "--iterations",
-            "200",
-            "--tuning-iterations",
-            "50",
-            "--chains",
-            "2",
-            "--quiet",
-            "--out",
-            s(&dir),
-        ]);
-        ok(&sustain(&args));
+        ok(&quick_fit(&inputs, "2", &dir, &[]));
         let html = read(&dir.join("report.html"));
         assert!(html.contains(name), "{family}: no {name:?}");
         assert_eq!(check_screen_reader_view(&html), 4, "{family}");

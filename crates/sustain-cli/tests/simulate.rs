@@ -86,28 +86,12 @@ fn writes_data_model_and_truth_that_fit_reads() {
     assert!(ev.to_string().contains("loglike"), "{ev}");
     // `fit --model` accepts the output.
     let fit_out = tmp.path().join("fit");
-    ok(&sustain(&[
-        "fit",
-        "--data",
-        data,
-        "--model",
-        model,
-        "--id-column",
-        "id",
-        "--subtypes",
+    ok(&quick_fit(
+        &["--data", data, "--model", model, "--id-column", "id"],
         "2",
-        "--startpoints",
-        "2",
-        "--iterations",
-        "200",
-        "--tuning-iterations",
-        "100",
-        "--chains",
-        "2",
-        "--quiet",
-        "--out",
-        s(&fit_out),
-    ]));
+        &fit_out,
+        &[],
+    ));
     assert!(fit_out.join("results.json").exists());
 }
 

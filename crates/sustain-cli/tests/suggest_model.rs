@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{ok, s, sustain, user_error, write};
+use common::{ok, quick_fit, s, sustain, user_error, write};
 
 fn raw() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/raw/raw.csv")
@@ -105,29 +105,12 @@ fn proposes_a_model_that_fit_accepts() {
     }
     // `fit` takes it (quick settings).
     let fit = tmp.path().join("fit");
-    let out = ok(&sustain(&[
-        "fit",
-        "--data",
-        s(&z),
-        "--model",
-        s(&model),
-        "--id-column",
-        "id",
-        "--subtypes",
+    let out = ok(&quick_fit(
+        &["--data", s(&z), "--model", s(&model), "--id-column", "id"],
         "1",
-        "--startpoints",
-        "2",
-        "--iterations",
-        "200",
-        "--tuning-iterations",
-        "50",
-        "--chains",
-        "2",
-        "--quiet",
-        "--no-report",
-        "--out",
-        s(&fit),
-    ]));
+        &fit,
+        &["--no-report"],
+    ));
     assert!(out.contains("1 subtype(s): ML log-likelihood"), "{out}");
     // Run again: its own files are replaced.
     ok(&sustain(&suggest(s(&z), s(&model), &labels)));
@@ -244,29 +227,19 @@ fn proposes_an_ordinal_model_from_scores() {
     let score_vals = json["score_vals"].as_array().unwrap();
     assert_eq!(score_vals.len(), 5);
     assert!(score_vals.iter().all(|row| row[0] == 1.0));
-    ok(&sustain(&[
-        "fit",
-        "--model",
-        s(&model),
-        "--data",
-        s(&scores),
-        "--id-column",
-        "id",
-        "--subtypes",
+    ok(&quick_fit(
+        &[
+            "--model",
+            s(&model),
+            "--data",
+            s(&scores),
+            "--id-column",
+            "id",
+        ],
         "1",
-        "--startpoints",
-        "2",
-        "--iterations",
-        "200",
-        "--tuning-iterations",
-        "100",
-        "--chains",
-        "2",
-        "--quiet",
-        "--no-report",
-        "--out",
-        s(&tmp.path().join("fit")),
-    ]));
+        &tmp.path().join("fit"),
+        &["--no-report"],
+    ));
     let bad = write(tmp.path(), "bad.csv", "id,a,b\n1,0,1\n2,1.5,2\n");
     let out = sustain(&suggest(
         s(&bad),

@@ -168,3 +168,29 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// `sustain fit` with quick settings (2 start points, 2 chains of 200 iterations
+/// after 50 of tuning, quiet) on the model and data of `inputs`, `subtypes`
+/// subtypes, into `out`, then `extra`.
+#[allow(dead_code)]
+pub fn quick_fit(inputs: &[&str], subtypes: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["fit"];
+    args.extend_from_slice(inputs);
+    args.extend([
+        "--subtypes",
+        subtypes,
+        "--startpoints",
+        "2",
+        "--iterations",
+        "200",
+        "--tuning-iterations",
+        "50",
+        "--chains",
+        "2",
+        "--quiet",
+        "--out",
+        s(out),
+    ]);
+    args.extend_from_slice(extra);
+    sustain(&args)
+}
