@@ -134,20 +134,7 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
         steps: StepSizes,
     ) -> Self {
         let loglike = evaluator.reset(&start);
-        Self {
-            events,
-            evaluator,
-            current: start,
-            loglike,
-            mode,
-            steps,
-            accepted: 0,
-            proposed: 0,
-            weights: Vec::new(),
-            fractions: Vec::new(),
-            proposal: None,
-            changed: Vec::new(),
-        }
+        Self::resume(events, evaluator, start, loglike, mode, steps)
     }
 
     /// A chain at `current` whose `evaluator` already holds `current` with
