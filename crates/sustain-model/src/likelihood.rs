@@ -634,7 +634,39 @@ impl Likelihood {
             out.len() == subjects.len() * ns * n_sub,
             "one row per subject"
         );
-        self.posterior_sums_chunked(mixtures, subjects, out, POSTERIOR_BUDGET);
+        self.posterior_sums_chunked(mixtures, subjects, out, None, POSTERIOR_BUDGET);
+    }
+
+    /// [`Self::posterior_sums_into`] into `joint`, and in the same pass into
+    /// `equal` the sums under equal fractions (pySuStaIn's `prob_subtype_stage`
+    /// normalises each sample's stage likelihoods without the fractions): the
+    /// stage values of each distinct sequence are computed once for both. `joint`
+    /// gets the same bits as from [`Self::posterior_sums_into`].
+    pub fn posterior_sums_pair_into(
+        &self,
+        mixtures: &[Mixture],
+        subjects: std::ops::Range<usize>,
+        joint: &mut [f64],
+        equal: &mut [f64],
+    ) {
+        let ns = self.events.n_stages();
+        let n_sub = mixtures.first().map_or(0, Mixture::n_subtypes);
+        assert!(
+            mixtures.iter().all(|m| m.n_subtypes() == n_sub),
+            "every mixture has the same number of subtypes"
+        );
+        assert!(
+            subjects.start.is_multiple_of(LANES) && subjects.end <= self.n_subjects,
+            "subjects start on a lane group and exist"
+        );
+        if mixtures.is_empty() {
+            return;
+        }
+        assert!(
+            joint.len() == subjects.len() * ns * n_sub && equal.len() == joint.len(),
+            "one row per subject"
+        );
+        self.posterior_sums_chunked(mixtures, subjects, joint, Some(equal), POSTERIOR_BUDGET);
     }
 
     /// [`Self::posterior_sums_into`] with the mixtures taken in consecutive chunks
@@ -647,6 +679,7 @@ impl Likelihood {
         mixtures: &[Mixture],
         subjects: std::ops::Range<usize>,
         out: &mut [f64],
+        equal_out: Option<&mut [f64]>,
         budget: usize,
     ) {
         let ns = self.events.n_stages();
@@ -662,6 +695,16 @@ impl Likelihood {
         // `[g][s][k][lane]`: whole vectors per group, moved to the subjects' rows at
         // the end.
         let mut acc = vec![0.0; groups.len() * size];
+        // Sums under equal fractions, when asked for.
+        let mut acc_equal = vec![
+            0.0;
+            if equal_out.is_some() {
+                groups.len() * size
+            } else {
+                0
+            }
+        ];
+        let log_equal = vec![-(n_sub as f64).ln(); n_sub];
         let mut tmp = vec![0.0; size];
         let mut start = 0;
         while start < mixtures.len() {
@@ -722,21 +765,33 @@ impl Likelihood {
                     refs.clear();
                     refs.extend(pick.iter().map(|&d| &maxima[d]));
                     kernels::posterior_group(self.isa, lf, &parts, &refs, ns, &mut tmp, acc);
+                    if equal_out.is_some() {
+                        let acc_equal = &mut acc_equal[j * size..(j + 1) * size];
+                        kernels::posterior_group(
+                            self.isa, &log_equal, &parts, &refs, ns, &mut tmp, acc_equal,
+                        );
+                    }
                 }
             }
             start = end;
         }
-        for (j, g) in groups.enumerate() {
-            let acc = &acc[j * size..(j + 1) * size];
-            for m in g * LANES..((g + 1) * LANES).min(subjects.end) {
-                let lane = m - g * LANES;
-                let row = &mut out[(m - first) * ns * n_sub..(m - first + 1) * ns * n_sub];
-                for k in 0..ns {
-                    for s in 0..n_sub {
-                        row[k * n_sub + s] += acc[(s * ns + k) * LANES + lane];
+        let rows = |acc: &[f64], out: &mut [f64]| {
+            for (j, g) in groups.clone().enumerate() {
+                let acc = &acc[j * size..(j + 1) * size];
+                for m in g * LANES..((g + 1) * LANES).min(subjects.end) {
+                    let lane = m - g * LANES;
+                    let row = &mut out[(m - first) * ns * n_sub..(m - first + 1) * ns * n_sub];
+                    for k in 0..ns {
+                        for s in 0..n_sub {
+                            row[k * n_sub + s] += acc[(s * ns + k) * LANES + lane];
+                        }
                     }
                 }
             }
+        };
+        rows(&acc, out);
+        if let Some(equal) = equal_out {
+            rows(&acc_equal, equal);
         }
     }
 }
@@ -835,7 +890,7 @@ mod tests {
         let (ns, m) = (events.n_stages(), lik.n_subjects());
         for budget in [0, 1, 1 << 14, usize::MAX] {
             let mut out = vec![0.0; m * ns * 3];
-            lik.posterior_sums_chunked(&mixtures, 0..m, &mut out, budget);
+            lik.posterior_sums_chunked(&mixtures, 0..m, &mut out, None, budget);
             assert!(
                 out.iter()
                     .zip(whole.iter())

@@ -10,6 +10,7 @@
 mod convert;
 mod model;
 mod run;
+mod staging;
 
 use pyo3::prelude::*;
 

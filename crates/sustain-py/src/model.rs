@@ -31,6 +31,9 @@ pub(crate) enum Family {
     Prefix(Arc<PrefixModel>),
 }
 
+/// Two arrays of one shape returned together.
+type ArrayPair<'py> = (Bound<'py, PyArray3<f64>>, Bound<'py, PyArray3<f64>>);
+
 /// A model as its own type: [`on_model!`] runs generic code on either.
 enum Typed {
     Zscore(Arc<Likelihood>),
@@ -320,6 +323,45 @@ impl Model {
                 .map_err(value_err))
         })?;
         Ok((sums / n).into_pyarray(py))
+    }
+
+    /// pySuStaIn's two staging posteriors in one pass (same arguments as
+    /// `posterior`): `posterior(sequences, fractions)` and the same under equal
+    /// fractions (pySuStaIn's `prob_subtype_stage`). The z-score model computes
+    /// each distinct sequence's stage values once for both.
+    fn staging<'py>(
+        &self,
+        py: Python<'py>,
+        sequences: PyReadonlyArray3<i64>,
+        fractions: PyReadonlyArray2<f64>,
+    ) -> PyResult<ArrayPair<'py>> {
+        let mixtures = mixtures_of(self.order(), sequences.as_array(), fractions.as_array())?;
+        let threads = sustain_cpu::default_threads();
+        let n = mixtures.len().max(1) as f64;
+        let (joint, equal) = py.detach(|| -> PyResult<_> {
+            match self.typed()? {
+                Typed::Zscore(lik) => Ok(crate::staging::pair(&lik, &mixtures, threads)),
+                Typed::Prefix(m) => {
+                    let k = mixtures.first().map_or(1, |x| x.n_subtypes());
+                    let equal: Vec<sustain_core::Mixture> = mixtures
+                        .iter()
+                        .map(|x| {
+                            sustain_core::Mixture::new(
+                                x.sequences().to_vec(),
+                                vec![1.0 / k as f64; k],
+                            )
+                            .map_err(value_err)
+                        })
+                        .collect::<PyResult<_>>()?;
+                    let mut eval = ThreadedEvaluator::new(m, threads);
+                    Ok((
+                        eval.posterior_sums(&mixtures).map_err(value_err)?,
+                        eval.posterior_sums(&equal).map_err(value_err)?,
+                    ))
+                }
+            }
+        })?;
+        Ok(((joint / n).into_pyarray(py), (equal / n).into_pyarray(py)))
     }
 
     /// Per sample and subject, `log p(x_m | sample)`: samples x subjects.

@@ -324,16 +324,16 @@ class AbstractSustain:
         ix = np.argsort(np.mean(samples_f, axis=1))[::-1]
         seqs = _as_events(samples_sequence[ix][:, :, select].transpose(2, 0, 1))
         fracs = np.ascontiguousarray(samples_f[ix][:, select].T, dtype=np.float64)
-        joint = sustainData.native.posterior(seqs, fracs)
+        # The joint posterior gives prob_subtype and prob_stage; pySuStaIn's
+        # prob_subtype_stage normalises each sample's stage likelihoods over stages
+        # and subtypes without the fractions (the posterior under equal fractions).
+        # Both come from one pass over the samples.
+        joint, prob_subtype_stage = sustainData.native.staging(seqs, fracs)
         n_stages = sustainData.getNumStages()
         if joint.shape[1] != n_stages + 1:
             raise ValueError(f"the samples have {joint.shape[1] - 1} events, the data {n_stages}")
         prob_subtype = joint.sum(axis=1)
         prob_stage = joint.sum(axis=2)
-        # pySuStaIn's prob_subtype_stage normalises each sample's stage likelihoods
-        # over stages and subtypes without the fractions: the posterior under equal
-        # fractions.
-        prob_subtype_stage = sustainData.native.posterior(seqs, np.full_like(fracs, 1.0 / fracs.shape[1]))
         m = prob_subtype.shape[0]
         ml_subtype = np.full((m, 1), np.nan)
         prob_ml_subtype = np.full((m, 1), np.nan)
