@@ -617,24 +617,9 @@ impl Likelihood {
         subjects: std::ops::Range<usize>,
         out: &mut [f64],
     ) {
-        let ns = self.events.n_stages();
-        let n_sub = mixtures.first().map_or(0, Mixture::n_subtypes);
-        assert!(
-            mixtures.iter().all(|m| m.n_subtypes() == n_sub),
-            "every mixture has the same number of subtypes"
-        );
-        assert!(
-            subjects.start.is_multiple_of(LANES) && subjects.end <= self.n_subjects,
-            "subjects start on a lane group and exist"
-        );
-        if mixtures.is_empty() {
-            return;
+        if self.check_posterior_args(mixtures, &subjects, out.len()) {
+            self.posterior_sums_chunked(mixtures, subjects, out, None, POSTERIOR_BUDGET);
         }
-        assert!(
-            out.len() == subjects.len() * ns * n_sub,
-            "one row per subject"
-        );
-        self.posterior_sums_chunked(mixtures, subjects, out, None, POSTERIOR_BUDGET);
     }
 
     /// [`Self::posterior_sums_into`] into `joint`, and in the same pass into
@@ -649,6 +634,20 @@ impl Likelihood {
         joint: &mut [f64],
         equal: &mut [f64],
     ) {
+        assert_eq!(joint.len(), equal.len(), "one row per subject in both");
+        if self.check_posterior_args(mixtures, &subjects, joint.len()) {
+            self.posterior_sums_chunked(mixtures, subjects, joint, Some(equal), POSTERIOR_BUDGET);
+        }
+    }
+
+    /// The panics of [`Self::posterior_sums_into`]; whether there is anything to
+    /// sum (no mixtures: nothing).
+    fn check_posterior_args(
+        &self,
+        mixtures: &[Mixture],
+        subjects: &std::ops::Range<usize>,
+        out_len: usize,
+    ) -> bool {
         let ns = self.events.n_stages();
         let n_sub = mixtures.first().map_or(0, Mixture::n_subtypes);
         assert!(
@@ -660,13 +659,13 @@ impl Likelihood {
             "subjects start on a lane group and exist"
         );
         if mixtures.is_empty() {
-            return;
+            return false;
         }
         assert!(
-            joint.len() == subjects.len() * ns * n_sub && equal.len() == joint.len(),
+            out_len == subjects.len() * ns * n_sub,
             "one row per subject"
         );
-        self.posterior_sums_chunked(mixtures, subjects, joint, Some(equal), POSTERIOR_BUDGET);
+        true
     }
 
     /// [`Self::posterior_sums_into`] with the mixtures taken in consecutive chunks
@@ -898,6 +897,23 @@ mod tests {
                 "budget {budget}"
             );
         }
+        // The pair: the joint sums to the bit, and the sums under equal fractions
+        // as from those mixtures with equal fractions.
+        let equal_mixtures: Vec<Mixture> = mixtures
+            .iter()
+            .map(|x| Mixture::new(x.sequences().to_vec(), vec![1.0 / 3.0; 3]).unwrap())
+            .collect();
+        let equal_whole = lik.posterior_sums(&equal_mixtures);
+        let (mut joint, mut equal) = (vec![0.0; m * ns * 3], vec![0.0; m * ns * 3]);
+        lik.posterior_sums_pair_into(&mixtures, 0..m, &mut joint, &mut equal);
+        assert!(joint
+            .iter()
+            .zip(whole.iter())
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert!(equal
+            .iter()
+            .zip(equal_whole.iter())
+            .all(|(a, b)| (a - b).abs() <= 1e-12 * b.abs().max(1e-300)));
         // The small budgets do split the 14 mixtures (at least 21 distinct
         // sequences) into several chunks, and the default does not.
         let stride = stage_stride(ns);
