@@ -86,11 +86,21 @@ impl GmmFit {
     /// weight (kde_ebm's `ParametricMM.pdf`, as the reference's MixtureSustain
     /// simulations call it), as natural logarithms.
     pub fn ln_likelihoods(&self, x: f64) -> (f64, f64) {
-        (
-            self.control_fraction.ln() + self.control.ln_pdf(x),
-            (1.0 - self.control_fraction).ln() + self.patient.ln_pdf(x),
+        weighted_ln(
+            self.control_fraction,
+            self.control.ln_pdf(x),
+            self.patient.ln_pdf(x),
         )
     }
+}
+
+/// `(ln L_no, ln L_yes)` of a two-component mixture: each component's log density
+/// plus the log of its weight (`control_fraction` and its complement).
+pub fn weighted_ln(control_fraction: f64, ln_control: f64, ln_patient: f64) -> (f64, f64) {
+    (
+        control_fraction.ln() + ln_control,
+        (1.0 - control_fraction).ln() + ln_patient,
+    )
 }
 
 /// A biomarker's fitted mixture, of either method.

@@ -133,9 +133,10 @@ impl KdeFit {
     /// `L_no`, `L_yes` of `x` as natural logarithms: each KDE times its weight
     /// (kde_ebm's `KDEMM.pdf`).
     pub fn ln_likelihoods(&self, x: f64) -> (f64, f64) {
-        (
-            self.control_fraction.ln() + self.control.ln_density(x),
-            (1.0 - self.control_fraction).ln() + self.patient.ln_density(x),
+        crate::mixture_fit::weighted_ln(
+            self.control_fraction,
+            self.control.ln_density(x),
+            self.patient.ln_density(x),
         )
     }
 }
