@@ -21,12 +21,9 @@ use crate::run::{run_fit, FitRequest};
 /// The family-specific part of a model.
 #[derive(Clone)]
 pub(crate) enum Family {
-    /// The z-score model: its events and data (the facade builds the likelihood).
-    Zscore {
-        events: EventSet,
-        data: Arc<Dataset>,
-        missing: MissingConvention,
-    },
+    /// The z-score model: its likelihood on the data (which holds the events, the
+    /// data and the missing-value convention), built once.
+    Zscore(Arc<Likelihood>),
     /// The event-based (mixture) and ordinal models.
     Prefix(Arc<PrefixModel>),
 }
@@ -72,18 +69,14 @@ impl Model {
     /// The model as its own type, for [`on_model!`].
     fn typed(&self) -> PyResult<Typed> {
         Ok(match &self.family {
-            Family::Zscore {
-                events,
-                data,
-                missing,
-            } => Typed::Zscore(Self::zscore_likelihood(events, data, *missing)?),
+            Family::Zscore(lik) => Typed::Zscore(Arc::clone(lik)),
             Family::Prefix(model) => Typed::Prefix(Arc::clone(model)),
         })
     }
 
     fn order(&self) -> &sustain_core::EventOrder {
         match &self.family {
-            Family::Zscore { events, .. } => events,
+            Family::Zscore(lik) => lik.events(),
             Family::Prefix(model) => model.order(),
         }
     }
@@ -116,13 +109,8 @@ impl Model {
             .parse::<MissingConvention>()
             .map_err(PyValueError::new_err)?;
         // Checks the data against the model once, here, not at the first fit.
-        Self::zscore_likelihood(&events, &data, missing)?;
         Ok(Self {
-            family: Family::Zscore {
-                events,
-                data: Arc::new(data),
-                missing,
-            },
+            family: Family::Zscore(Self::zscore_likelihood(&events, &data, missing)?),
         })
     }
 
@@ -161,7 +149,7 @@ impl Model {
     #[getter]
     fn n_subjects(&self) -> usize {
         match &self.family {
-            Family::Zscore { data, .. } => data.n_subjects(),
+            Family::Zscore(lik) => lik.data().n_subjects(),
             Family::Prefix(model) => model.n_subjects(),
         }
     }
@@ -197,15 +185,9 @@ impl Model {
     /// The same model on the subjects `rows` (in that order).
     fn subset(&self, rows: Vec<usize>) -> PyResult<Self> {
         let family = match &self.family {
-            Family::Zscore {
-                events,
-                data,
-                missing,
-            } => Family::Zscore {
-                events: events.clone(),
-                data: Arc::new(data.select(&rows).map_err(value_err)?),
-                missing: *missing,
-            },
+            Family::Zscore(lik) => Family::Zscore(Arc::new(
+                StageModel::subset(&**lik, &rows).map_err(value_err)?,
+            )),
             Family::Prefix(model) => {
                 Family::Prefix(Arc::new(model.subset(&rows).map_err(value_err)?))
             }
@@ -282,8 +264,8 @@ impl Model {
         if let Some(t) = threads {
             config.threads = t.max(1);
         }
-        if let Family::Zscore { missing, .. } = &self.family {
-            config.missing = *missing;
+        if let Family::Zscore(lik) = &self.family {
+            config.missing = lik.convention();
         }
         config.validate().map_err(PyValueError::new_err)?;
         let request = FitRequest {
@@ -403,10 +385,10 @@ impl Model {
     /// What checkpoints and pickles hash of the data and the model.
     pub(crate) fn identity(&self, biomarkers: &[String]) -> PyResult<Vec<u8>> {
         match &self.family {
-            Family::Zscore { events, data, .. } => Ok(checkpoint::identity(&FitInput {
-                events,
+            Family::Zscore(lik) => Ok(checkpoint::identity(&FitInput {
+                events: lik.events(),
                 biomarkers,
-                data,
+                data: lik.data(),
             })),
             Family::Prefix(model) => Ok(prefix_input(model, biomarkers).identity),
         }

@@ -144,11 +144,11 @@ fn fit_on_this_thread(
     let checkpoints = request.checkpoint_dir.map(Checkpoints::new).transpose()?;
     let config = request.config;
     match &request.model.family {
-        Family::Zscore { events, data, .. } => {
+        Family::Zscore(lik) => {
             let input = FitInput {
-                events,
+                events: lik.events(),
                 biomarkers: request.biomarkers,
-                data,
+                data: lik.data(),
             };
             on_selected_engine(config, progress, |engine, config| {
                 fit_with_engine_observed(
