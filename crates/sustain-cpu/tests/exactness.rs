@@ -4,9 +4,11 @@
 use rand::SeedableRng;
 use std::collections::HashMap;
 use std::sync::Arc;
-use sustain_cpu::{run_chains, ChainSettings};
+use sustain_cpu::{continue_chains, run_chains, ChainSettings};
 use sustain_model::*;
-use sustain_sampler::{merge, ProposalMode, StepSizes};
+use sustain_sampler::{
+    geometric_ladder, merge, ChainRun, MergedSamples, PausedChain, ProposalMode, StepSizes,
+};
 use sustain_testkit::enumerate::{all_sequences, single_subtype_posterior};
 use sustain_testkit::{cohort, spec};
 
@@ -27,16 +29,66 @@ fn tvd(a: &HashMap<Vec<usize>, f64>, b: &HashMap<Vec<usize>, f64>) -> f64 {
         .sum::<f64>()
 }
 
+/// Frequencies of the merged samples' sequences; for several subtypes, of the
+/// sorted (unordered) tuple of sequences.
+fn sequence_frequencies(merged: &MergedSamples, n_subtypes: usize) -> HashMap<Vec<usize>, f64> {
+    let mut freq: HashMap<Vec<usize>, f64> = HashMap::new();
+    let idx = merged.sample_index();
+    for &(c, st) in &idx {
+        let t = &merged.chains[c].trace;
+        let mut orders = vec![vec![0; t.n_events]; n_subtypes];
+        for (s, order) in orders.iter_mut().enumerate() {
+            for e in 0..t.n_events {
+                order[t.position(st, s, e)] = e;
+            }
+        }
+        orders.sort();
+        *freq.entry(orders.concat()).or_default() += 1.0 / idx.len() as f64;
+    }
+    freq
+}
+
+/// The exact posterior of the single-subtype sequences of `lik`.
+fn one_subtype_posterior(events: &EventSet, lik: &Likelihood) -> HashMap<Vec<usize>, f64> {
+    let seqs = all_sequences(events);
+    assert_eq!(seqs.len(), 6);
+    seqs.iter()
+        .zip(single_subtype_posterior(lik, &seqs))
+        .map(|(s, p)| (s.order(), p))
+        .collect()
+}
+
+/// Runs chains `0..4` of `settings` from `start` in two rounds, each chain the cold
+/// copy of a replica-exchange ladder of `rungs` powers down to `hottest`.
+fn tempered_runs(
+    lik: &Arc<Likelihood>,
+    start: &Mixture,
+    settings: &ChainSettings,
+    rungs: usize,
+    hottest: f64,
+) -> Vec<ChainRun> {
+    let betas = geometric_ladder(rungs, hottest);
+    let mut paused: Vec<PausedChain<_>> = (0..4)
+        .map(|i| {
+            PausedChain::start(i, start, settings.seed, lik.events().n_events())
+                .tempered(betas.clone(), settings.seed)
+                .unwrap()
+        })
+        .collect();
+    let half = settings.n_iterations / 2;
+    for n in [half, settings.n_iterations - half] {
+        continue_chains(lik, settings, &mut paused, n, None, None);
+    }
+    let (_, rates) = paused[0].ladder().unwrap();
+    assert!(rates.iter().all(|r| *r > 0.0), "the copies must swap: {rates:?}");
+    paused.iter().map(|p| p.run_so_far(settings.n_iterations)).collect()
+}
+
 #[test]
 fn exact_chains_match_enumerated_posterior_one_subtype() {
     let (events, lik) = small_problem(12, 3);
     let seqs = all_sequences(&events);
-    assert_eq!(seqs.len(), 6);
-    let exact: HashMap<Vec<usize>, f64> = seqs
-        .iter()
-        .zip(single_subtype_posterior(&lik, &seqs))
-        .map(|(s, p)| (s.order(), p))
-        .collect();
+    let exact = one_subtype_posterior(&events, &lik);
     let settings = ChainSettings {
         mode: ProposalMode::Exact,
         steps: StepSizes::initial(1, events.n_events()),
@@ -47,18 +99,14 @@ fn exact_chains_match_enumerated_posterior_one_subtype() {
     };
     let start = Mixture::single(seqs[0].clone());
     let (merged, _) = merge(run_chains(&lik, &start, &settings, 0..4), 1000, 1);
-    let mut freq: HashMap<Vec<usize>, f64> = HashMap::new();
-    let idx = merged.sample_index();
-    for &(c, st) in &idx {
-        let t = &merged.chains[c].trace;
-        let mut order = vec![0; t.n_events];
-        for e in 0..t.n_events {
-            order[t.position(st, 0, e)] = e;
-        }
-        *freq.entry(order).or_default() += 1.0 / idx.len() as f64;
-    }
+    let freq = sequence_frequencies(&merged, 1);
     let d = tvd(&freq, &exact);
     assert!(d < 0.02, "total variation {d}: {freq:?} vs {exact:?}");
+    // Replica exchange keeps the posterior: the cold copies of tempered ladders.
+    let (merged, _) = merge(tempered_runs(&lik, &start, &settings, 3, 0.2), 1000, 1);
+    let freq = sequence_frequencies(&merged, 1);
+    let d = tvd(&freq, &exact);
+    assert!(d < 0.02, "tempered: total variation {d}: {freq:?} vs {exact:?}");
 }
 
 #[test]
@@ -108,21 +156,40 @@ fn exact_chains_match_grid_posterior_two_subtypes() {
     };
     let start = Mixture::new(vec![seqs[0].clone(), seqs[1].clone()], vec![0.5, 0.5]).unwrap();
     let (merged, _) = merge(run_chains(&lik, &start, &settings, 0..4), 2000, 1);
-    let mut freq: HashMap<Vec<usize>, f64> = HashMap::new();
-    let idx = merged.sample_index();
-    for &(c, st) in &idx {
-        let t = &merged.chains[c].trace;
-        let mut orders = vec![vec![0; t.n_events]; 2];
-        for (s, order) in orders.iter_mut().enumerate() {
-            for e in 0..t.n_events {
-                order[t.position(st, s, e)] = e;
-            }
-        }
-        orders.sort();
-        *freq.entry(orders.concat()).or_default() += 1.0 / idx.len() as f64;
-    }
-    let d = tvd(&freq, &exact);
+    let d = tvd(&sequence_frequencies(&merged, 2), &exact);
     assert!(d < 0.02, "total variation {d}");
+    let (merged, _) = merge(tempered_runs(&lik, &start, &settings, 4, 0.1), 2000, 1);
+    let d = tvd(&sequence_frequencies(&merged, 2), &exact);
+    assert!(d < 0.02, "tempered: total variation {d}");
+}
+
+/// A ladder of one rung draws nothing more: the plain chain, sample for sample.
+#[test]
+fn a_ladder_of_one_rung_is_the_plain_chain() {
+    let (events, lik) = small_problem(30, 9);
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
+    let start = sustain_testkit::random_mixture(&events, &[0.4, 0.6], &mut rng);
+    let settings = ChainSettings {
+        mode: ProposalMode::Exact,
+        steps: StepSizes::initial(2, events.n_events()),
+        n_iterations: 3000,
+        seed: 42,
+        threads: 2,
+        chain_threads: 1,
+    };
+    let plain = run_chains(&lik, &start, &settings, 0..2);
+    let mut paused: Vec<PausedChain<_>> = (0..2)
+        .map(|i| {
+            PausedChain::start(i, &start, settings.seed, events.n_events())
+                .tempered(vec![1.0], settings.seed)
+                .unwrap()
+        })
+        .collect();
+    continue_chains(&lik, &settings, &mut paused, 3000, None, None);
+    assert!(paused[0].ladder().is_none());
+    for (p, w) in paused.iter().zip(&plain) {
+        assert!(p.run_so_far(3000).trace == w.trace);
+    }
 }
 
 #[test]

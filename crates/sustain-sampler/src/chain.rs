@@ -77,10 +77,12 @@ pub struct Pending {
 }
 
 /// The Metropolis decision for a proposal at log-likelihood `ll` from a state at
-/// `current`: accept when `ll - current + log q-ratio >= 0`, else with probability
-/// `exp` of it (the uniform drawn in advance). Nondecreasing in `ll`.
-fn metropolis(current: f64, pending: Pending, ll: f64) -> bool {
-    let log_ratio = ll - current + pending.log_hastings;
+/// `current`: accept when `beta (ll - current) + log q-ratio >= 0`, else with
+/// probability `exp` of it (the uniform drawn in advance). Nondecreasing in `ll`.
+/// `beta` is the chain's temperature (1 but in the hot copies of replica exchange;
+/// `1.0 * x` is `x` to the bit, so untempered chains decide as before).
+fn metropolis(current: f64, pending: Pending, ll: f64, beta: f64) -> bool {
+    let log_ratio = beta * (ll - current) + pending.log_hastings;
     log_ratio >= 0.0 || pending.u < log_ratio.exp()
 }
 
@@ -93,6 +95,9 @@ pub struct SustainChain<'a, E: ChainEvaluator> {
     loglike: f64,
     mode: ProposalMode,
     steps: StepSizes,
+    /// The power of the likelihood this chain samples (replica exchange's hot
+    /// copies); 1 for the posterior.
+    beta: f64,
     accepted: u64,
     proposed: u64,
     /// Scratch: the sequence move's Gaussian weights by distance.
@@ -156,6 +161,7 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
             loglike,
             mode,
             steps,
+            beta: 1.0,
             accepted: 0,
             proposed: 0,
             weights: Vec::new(),
@@ -285,7 +291,7 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
     /// The Metropolis decision for `pending` at log-likelihood `ll`: on acceptance
     /// `install` puts the proposal into the state; the evaluator is told either way.
     fn settle(&mut self, pending: Pending, ll: f64, install: impl FnOnce(&mut Mixture)) -> bool {
-        if metropolis(self.loglike, pending, ll) {
+        if metropolis(self.loglike, pending, ll, self.beta) {
             self.evaluator.accept();
             install(&mut self.current);
             self.loglike = ll;
@@ -303,6 +309,12 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
     /// was accepted. An accepted proposal is copied into the chain's state.
     pub fn finish_step(&mut self, pending: Pending, proposal: &Mixture, ll: f64) -> bool {
         self.settle(pending, ll, |state| state.clone_from(proposal))
+    }
+
+    /// Samples the likelihood to the power `beta` (0 < beta <= 1) from now on: a hot
+    /// copy of replica exchange. Chains start at 1, the posterior.
+    pub fn set_beta(&mut self, beta: f64) {
+        self.beta = beta;
     }
 
     /// Replaces the step sizes (after tuning).
@@ -337,8 +349,8 @@ impl<E: ChainEvaluator> Chain for SustainChain<'_, E> {
                 );
                 // The evaluator may prove a rejection without the exact value (the
                 // same decision `settle` takes).
-                let current = self.loglike;
-                let accepts = |ll: f64| metropolis(current, pending, ll);
+                let (current, beta) = (self.loglike, self.beta);
+                let accepts = |ll: f64| metropolis(current, pending, ll, beta);
                 match self
                     .evaluator
                     .propose_unless_rejected(&proposal, &self.changed, &accepts)

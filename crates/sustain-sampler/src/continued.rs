@@ -9,6 +9,7 @@ use crate::evaluator::ChainEvaluator;
 use crate::merge::ChainRun;
 use crate::progress::ChainProgress;
 use crate::rng;
+use crate::tempering::{self, Exchange, Rung};
 use crate::trace::Trace;
 use rand_pcg::Pcg64;
 use std::time::Instant;
@@ -31,6 +32,10 @@ pub struct PausedChain<E> {
     accepted: u64,
     proposed: u64,
     wall_s: f64,
+    /// Replica exchange: the hot copies (ranks 1..) and the ladder; none for a
+    /// plain chain.
+    hot: Vec<Rung<E>>,
+    exchange: Option<Exchange>,
 }
 
 /// Why a round ended before its iterations were done.
@@ -58,7 +63,36 @@ impl<E: ChainEvaluator> PausedChain<E> {
             accepted: 0,
             proposed: 0,
             wall_s: 0.0,
+            hot: Vec::new(),
+            exchange: None,
         }
+    }
+
+    /// The chain as the cold copy of a replica-exchange ladder of powers `betas`
+    /// (from [`tempering::geometric_ladder`]; checked by
+    /// [`tempering::check_ladder`]), every hot copy starting at the chain's
+    /// start. A ladder of one rung is the plain chain, sample for sample.
+    pub fn tempered(mut self, betas: Vec<f64>, seed: u64) -> Result<Self, String> {
+        tempering::check_ladder(&betas)?;
+        if betas.len() > 1 {
+            self.hot = (1..betas.len())
+                .map(|_| Rung {
+                    state: self.state.clone(),
+                    loglike: f64::NAN,
+                    evaluator: None,
+                })
+                .collect();
+            self.exchange = Some(Exchange::new(betas, seed, self.index));
+        }
+        Ok(self)
+    }
+
+    /// The ladder's powers, coldest first, and the swap rate of each neighbouring
+    /// pair over the last round; `None` for a plain chain.
+    pub fn ladder(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+        self.exchange
+            .as_ref()
+            .map(|x| (x.betas().to_vec(), x.swap_rates()))
     }
 
     /// The state the next round starts from.
@@ -79,7 +113,7 @@ impl<E: ChainEvaluator> PausedChain<E> {
     pub fn run(
         &mut self,
         events: &EventOrder,
-        make: impl FnOnce(&Mixture) -> E,
+        mut make: impl FnMut(&Mixture) -> E,
         mode: ProposalMode,
         steps: &StepSizes,
         n: usize,
@@ -87,6 +121,11 @@ impl<E: ChainEvaluator> PausedChain<E> {
         deadline: Option<Instant>,
     ) -> RoundEnd {
         let t0 = Instant::now();
+        if self.exchange.is_some() {
+            let end = self.run_ladder(events, make, mode, steps, n, progress, deadline);
+            self.wall_s += t0.elapsed().as_secs_f64();
+            return end;
+        }
         let state = self.state.clone();
         let mut chain = match self.evaluator.take() {
             Some(evaluator) => {
@@ -118,6 +157,73 @@ impl<E: ChainEvaluator> PausedChain<E> {
         let (evaluator, state, loglike) = chain.into_parts();
         (self.evaluator, self.state, self.loglike) = (Some(evaluator), state, loglike);
         self.wall_s += t0.elapsed().as_secs_f64();
+        end
+    }
+
+    /// [`Self::run`] for a replica-exchange ladder: the cold copy's state and
+    /// stream are the chain's, the hot copies are `self.hot`; the ladder is
+    /// respaced after the round from its swap rates.
+    #[allow(clippy::too_many_arguments)]
+    fn run_ladder(
+        &mut self,
+        events: &EventOrder,
+        make: impl FnMut(&Mixture) -> E,
+        mode: ProposalMode,
+        steps: &StepSizes,
+        n: usize,
+        progress: Option<(&ChainProgress, usize)>,
+        deadline: Option<Instant>,
+    ) -> RoundEnd {
+        let Some(mut exchange) = self.exchange.take() else {
+            unreachable!("run_ladder runs ladders only")
+        };
+        let cold = Rung {
+            state: self.state.clone(),
+            loglike: self.loglike,
+            evaluator: self.evaluator.take(),
+        };
+        let rungs: Vec<Rung<E>> = std::iter::once(cold).chain(self.hot.drain(..)).collect();
+        let mut copies = tempering::copies(events, rungs, exchange.betas(), make, mode, steps);
+        let mut at: Vec<usize> = (0..copies.len()).collect();
+        let mut done = 0;
+        let mut end = RoundEnd::Done;
+        while done < n {
+            let m = BLOCK.min(n - done);
+            self.accepted += exchange.run(&mut copies, &mut at, m, &mut self.rng, &mut self.trace);
+            self.proposed += m as u64;
+            done += m;
+            if let Some((p, slot)) = progress {
+                p.set(slot, self.trace.n_iterations() as u64);
+                if p.cancelled() {
+                    end = RoundEnd::Cancelled;
+                    break;
+                }
+            }
+            if done < n && deadline.is_some_and(|d| Instant::now() >= d) {
+                end = RoundEnd::Deadline;
+                break;
+            }
+        }
+        // Back into rank order: copy `at[r]` holds rank `r`'s power and state.
+        let mut by_copy: Vec<Option<Rung<E>>> = copies
+            .into_iter()
+            .map(|c| {
+                let (evaluator, state, loglike) = c.into_parts();
+                Some(Rung {
+                    state,
+                    loglike,
+                    evaluator: Some(evaluator),
+                })
+            })
+            .collect();
+        let mut ranked = at.iter().map(|&c| by_copy[c].take());
+        let cold = ranked.next().flatten();
+        self.hot = ranked.flatten().collect();
+        if let Some(cold) = cold {
+            (self.state, self.loglike, self.evaluator) = (cold.state, cold.loglike, cold.evaluator);
+        }
+        exchange.adapt();
+        self.exchange = Some(exchange);
         end
     }
 

@@ -17,12 +17,14 @@ pub mod lockstep;
 pub mod merge;
 pub mod progress;
 pub mod rng;
+pub mod tempering;
 pub mod trace;
 pub mod tuning;
 pub mod verdict;
 
 pub use chain::{Chain, Pending, ProposalMode, StepSizes, SustainChain};
 pub use continued::{PausedChain, RoundEnd};
+pub use tempering::{check_ladder, geometric_ladder};
 pub use evaluator::{ChainEvaluator, FullEvaluator};
 pub use merge::{merge, ChainRun, Diagnostics, MergedSamples};
 pub use trace::Trace;

@@ -31,4 +31,7 @@ pub mod purpose {
     pub const SPLIT: u64 = 4;
     /// Cross-validation folds.
     pub const FOLD: u64 = 5;
+    /// Replica exchange: chain `i`'s swap stream is index `1024 i`, its hot copy
+    /// `r` (rank `r`, from 1) index `1024 i + r`.
+    pub const TEMPERED: u64 = 6;
 }

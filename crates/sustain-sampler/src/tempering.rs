@@ -1,0 +1,240 @@
+//! Replica exchange (parallel tempering): a chain is a ladder of copies, copy `r`
+//! sampling the likelihood to the power `beta_r` (`1 = beta_0 > beta_1 > ...`).
+//! After every iteration two neighbouring copies may swap states, accepted with
+//! probability `min(1, exp((beta_i - beta_j) (ll_j - ll_i)))`, which keeps every
+//! copy's tempered posterior; hot copies cross between modes and hand their states
+//! down. Only the copy at `beta = 1` is recorded.
+
+use crate::chain::{Chain, ProposalMode, StepSizes, SustainChain};
+use crate::evaluator::ChainEvaluator;
+use crate::rng;
+use crate::trace::Trace;
+use rand::Rng;
+use rand_pcg::Pcg64;
+use sustain_core::{EventOrder, Mixture};
+
+/// Swap rates (per neighbouring pair, over a round) outside which the ladder is
+/// respaced between rounds: too few swaps and the copies are too far apart to
+/// exchange, too many and the ladder reaches less far than it could.
+const SWAP_RATE_LOW: f64 = 0.2;
+const SWAP_RATE_HIGH: f64 = 0.6;
+/// The hottest `beta` the ladder may adapt to.
+const BETA_FLOOR: f64 = 1e-3;
+
+/// The geometric ladder of `rungs` powers from 1 down to `hottest`
+/// (`beta_r = hottest^(r / (rungs - 1))`); `[1]` for one rung.
+pub fn geometric_ladder(rungs: usize, hottest: f64) -> Vec<f64> {
+    let rungs = rungs.max(1);
+    if rungs == 1 {
+        return vec![1.0];
+    }
+    let hottest = hottest.clamp(BETA_FLOOR, 1.0);
+    (0..rungs)
+        .map(|r| {
+            if r == 0 {
+                1.0
+            } else {
+                hottest.powf(r as f64 / (rungs - 1) as f64)
+            }
+        })
+        .collect()
+}
+
+/// Whether `betas` is a ladder: starts at 1, strictly decreasing, positive.
+pub fn check_ladder(betas: &[f64]) -> Result<(), String> {
+    if betas.first() != Some(&1.0) {
+        return Err("a tempering ladder starts at beta = 1".into());
+    }
+    if betas.iter().any(|b| !(b.is_finite() && *b > 0.0)) || betas.windows(2).any(|w| w[1] >= w[0])
+    {
+        return Err(format!(
+            "tempering powers must decrease strictly from 1 and stay above 0: {betas:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// A hot copy between rounds: its state, log-likelihood and evaluator (none before
+/// the first round).
+#[derive(Debug)]
+pub(crate) struct Rung<E> {
+    pub(crate) state: Mixture,
+    pub(crate) loglike: f64,
+    pub(crate) evaluator: Option<E>,
+}
+
+/// The ladder of one chain: the powers, the hot copies' random streams, the swap
+/// stream and the swap counts of the current round.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    betas: Vec<f64>,
+    /// Stream of copy `r` (rank `r + 1`); rank 0 uses the chain's own stream, so
+    /// a ladder of one rung is the untempered chain.
+    streams: Vec<Pcg64>,
+    swaps: Pcg64,
+    tried: Vec<u64>,
+    accepted: Vec<u64>,
+    /// Swap rates of the last finished round.
+    last_rates: Vec<f64>,
+}
+
+impl Exchange {
+    /// The ladder `betas` of chain `index` of a run seeded `seed`.
+    pub(crate) fn new(betas: Vec<f64>, seed: u64, index: usize) -> Self {
+        let hot = betas.len() - 1;
+        let base = index as u64 * 1024;
+        Self {
+            streams: (0..hot)
+                .map(|r| rng::stream(seed, rng::purpose::TEMPERED, base + r as u64 + 1))
+                .collect(),
+            swaps: rng::stream(seed, rng::purpose::TEMPERED, base),
+            tried: vec![0; hot],
+            accepted: vec![0; hot],
+            last_rates: vec![f64::NAN; hot],
+            betas,
+        }
+    }
+
+    /// The powers, coldest first.
+    pub(crate) fn betas(&self) -> &[f64] {
+        &self.betas
+    }
+
+    /// Swaps accepted / tried per neighbouring pair in the last finished round
+    /// (NaN before the first).
+    pub(crate) fn swap_rates(&self) -> Vec<f64> {
+        self.last_rates.clone()
+    }
+
+    /// Swaps accepted / tried per neighbouring pair so far this round.
+    fn current_rates(&self) -> Vec<f64> {
+        self.tried
+            .iter()
+            .zip(&self.accepted)
+            .map(|(&t, &a)| a as f64 / t.max(1) as f64)
+            .collect()
+    }
+
+    /// Runs `n` iterations of the ladder: each copy steps on its own stream (rank
+    /// 0 on `cold_rng`), then one random neighbouring pair may swap states. The
+    /// copy at `beta = 1` is recorded into `trace`; returns its accepted moves
+    /// (swaps not counted). `at[r]` is the index in `copies` of the copy at rank `r`.
+    pub(crate) fn run<E: ChainEvaluator>(
+        &mut self,
+        copies: &mut [SustainChain<'_, E>],
+        at: &mut [usize],
+        n: usize,
+        cold_rng: &mut Pcg64,
+        trace: &mut Trace,
+    ) -> u64 {
+        let mut accepted = 0;
+        for _ in 0..n {
+            let mut cold_moved = copies[at[0]].step(cold_rng);
+            accepted += u64::from(cold_moved);
+            for (r, stream) in self.streams.iter_mut().enumerate() {
+                copies[at[r + 1]].step(stream);
+            }
+            let p = self.swaps.gen_range(0..self.betas.len() - 1);
+            let u: f64 = self.swaps.gen();
+            let (a, b) = (at[p], at[p + 1]);
+            let log_a = (self.betas[p] - self.betas[p + 1]) * (copies[b].loglike() - copies[a].loglike());
+            self.tried[p] += 1;
+            if log_a >= 0.0 || u < log_a.exp() {
+                self.accepted[p] += 1;
+                copies[a].set_beta(self.betas[p + 1]);
+                copies[b].set_beta(self.betas[p]);
+                at.swap(p, p + 1);
+                cold_moved |= p == 0;
+            }
+            let cold = &copies[at[0]];
+            trace.record(cold.state(), cold.loglike(), cold_moved);
+        }
+        accepted
+    }
+
+    /// Respaces the ladder from the last round's swap rates (a pair that rarely
+    /// swaps moves closer, one that nearly always does moves apart; `beta_0 = 1`
+    /// stays) and clears the counts. Deterministic given the counts.
+    pub(crate) fn adapt(&mut self) {
+        let rates = self.current_rates();
+        self.last_rates.clone_from(&rates);
+        let mut gaps: Vec<f64> = self.betas.windows(2).map(|w| w[1] / w[0]).collect();
+        for (g, (&rate, &tried)) in gaps.iter_mut().zip(rates.iter().zip(&self.tried)) {
+            if tried < 100 {
+                continue;
+            }
+            if rate < SWAP_RATE_LOW {
+                *g = g.sqrt();
+            } else if rate > SWAP_RATE_HIGH {
+                *g = (*g * *g).max(0.01);
+            }
+        }
+        let mut beta = 1.0;
+        for (r, g) in gaps.iter().enumerate() {
+            beta = (beta * g).max(BETA_FLOOR);
+            self.betas[r + 1] = beta;
+        }
+        // Keep the powers strictly decreasing at the floor.
+        for r in 1..self.betas.len() {
+            if self.betas[r] >= self.betas[r - 1] {
+                self.betas[r] = self.betas[r - 1] * 0.5;
+            }
+        }
+        self.tried.iter_mut().for_each(|t| *t = 0);
+        self.accepted.iter_mut().for_each(|a| *a = 0);
+    }
+}
+
+/// The copies of a ladder as chains at their powers, building the evaluators of
+/// copies that have none with `make`.
+pub(crate) fn copies<'a, E: ChainEvaluator>(
+    events: &'a EventOrder,
+    rungs: Vec<Rung<E>>,
+    betas: &[f64],
+    mut make: impl FnMut(&Mixture) -> E,
+    mode: ProposalMode,
+    steps: &StepSizes,
+) -> Vec<SustainChain<'a, E>> {
+    rungs
+        .into_iter()
+        .zip(betas)
+        .map(|(rung, &beta)| {
+            let mut chain = match rung.evaluator {
+                Some(e) => SustainChain::resume(events, e, rung.state, rung.loglike, mode, steps.clone()),
+                None => SustainChain::new(events, make(&rung.state), rung.state, mode, steps.clone()),
+            };
+            chain.set_beta(beta);
+            chain
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometric_ladders_start_at_one_and_decrease() {
+        assert_eq!(geometric_ladder(1, 0.1), vec![1.0]);
+        let l = geometric_ladder(3, 0.25);
+        assert_eq!(l.len(), 3);
+        assert_eq!(l[0], 1.0);
+        assert!((l[1] - 0.5).abs() < 1e-12 && (l[2] - 0.25).abs() < 1e-12);
+        assert!(check_ladder(&l).is_ok());
+        assert!(check_ladder(&[0.9, 0.5]).is_err());
+        assert!(check_ladder(&[1.0, 1.0]).is_err());
+        assert!(check_ladder(&[1.0, 0.5, 0.0]).is_err());
+    }
+
+    #[test]
+    fn adaptation_moves_rare_swaps_closer_and_keeps_the_cold_rung() {
+        let mut x = Exchange::new(vec![1.0, 0.5, 0.25], 1, 0);
+        x.tried = vec![1000, 1000];
+        x.accepted = vec![10, 900];
+        x.adapt();
+        assert_eq!(x.betas[0], 1.0);
+        assert!(x.betas[1] > 0.5, "{:?}", x.betas);
+        assert!(check_ladder(&x.betas).is_ok());
+        assert_eq!(x.tried, vec![0, 0]);
+    }
+}
