@@ -80,8 +80,14 @@ fn tempered_runs(
         continue_chains(lik, settings, &mut paused, n, None, None);
     }
     let (_, rates) = paused[0].ladder().unwrap();
-    assert!(rates.iter().all(|r| *r > 0.0), "the copies must swap: {rates:?}");
-    paused.iter().map(|p| p.run_so_far(settings.n_iterations)).collect()
+    assert!(
+        rates.iter().all(|r| *r > 0.0),
+        "the copies must swap: {rates:?}"
+    );
+    paused
+        .iter()
+        .map(|p| p.run_so_far(settings.n_iterations))
+        .collect()
 }
 
 #[test]
@@ -106,7 +112,10 @@ fn exact_chains_match_enumerated_posterior_one_subtype() {
     let (merged, _) = merge(tempered_runs(&lik, &start, &settings, 3, 0.2), 1000, 1);
     let freq = sequence_frequencies(&merged, 1);
     let d = tvd(&freq, &exact);
-    assert!(d < 0.02, "tempered: total variation {d}: {freq:?} vs {exact:?}");
+    assert!(
+        d < 0.02,
+        "tempered: total variation {d}: {freq:?} vs {exact:?}"
+    );
 }
 
 #[test]

@@ -377,6 +377,7 @@ fn rounds(settings: Option<(usize, Option<f64>)>) -> Option<sustain::config::Unt
         |(max_iterations, max_seconds)| sustain::config::UntilConverged {
             max_iterations,
             max_seconds,
+            ..Default::default()
         },
     )
 }

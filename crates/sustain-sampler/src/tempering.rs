@@ -137,7 +137,8 @@ impl Exchange {
             let p = self.swaps.gen_range(0..self.betas.len() - 1);
             let u: f64 = self.swaps.gen();
             let (a, b) = (at[p], at[p + 1]);
-            let log_a = (self.betas[p] - self.betas[p + 1]) * (copies[b].loglike() - copies[a].loglike());
+            let log_a =
+                (self.betas[p] - self.betas[p + 1]) * (copies[b].loglike() - copies[a].loglike());
             self.tried[p] += 1;
             if log_a >= 0.0 || u < log_a.exp() {
                 self.accepted[p] += 1;
@@ -200,8 +201,12 @@ pub(crate) fn copies<'a, E: ChainEvaluator>(
         .zip(betas)
         .map(|(rung, &beta)| {
             let mut chain = match rung.evaluator {
-                Some(e) => SustainChain::resume(events, e, rung.state, rung.loglike, mode, steps.clone()),
-                None => SustainChain::new(events, make(&rung.state), rung.state, mode, steps.clone()),
+                Some(e) => {
+                    SustainChain::resume(events, e, rung.state, rung.loglike, mode, steps.clone())
+                }
+                None => {
+                    SustainChain::new(events, make(&rung.state), rung.state, mode, steps.clone())
+                }
             };
             chain.set_beta(beta);
             chain

@@ -12,7 +12,7 @@ use rand::Rng;
 use std::sync::Arc;
 use sustain_model::simulate::simulate;
 use sustain_model::*;
-use sustain_sampler::{rng, run_chain, ProposalMode, StepSizes};
+use sustain_sampler::{rng, run_chain, PausedChain, ProposalMode, StepSizes};
 use sustain_testkit::spec;
 
 const REPLICATES: usize = 200;
@@ -106,4 +106,83 @@ fn a_sampler_that_misses_the_posterior_fails() {
         })
         .fold(0.0, f64::max);
     assert!(worst > CHI2_4_P001, "chi-square {worst:.1}");
+}
+
+/// Rank histograms of the true fraction of subtype 0 in 2-subtype cohorts whose
+/// fractions are drawn from the prior (flat on the simplex) and whose sequences
+/// are uniform, sampled by chains that are the cold copies of replica-exchange
+/// ladders of powers `betas` (`[1]`: plain chains). `broken`: the chains start at
+/// random fractions with tiny fraction steps instead of at the truth.
+fn fraction_rank_histogram(betas: &[f64], broken: bool) -> Vec<usize> {
+    const SUBJECTS: usize = 30;
+    let events = EventSet::uniform(3, &[1.5], 4.0).unwrap();
+    let mut draws = rng::stream(2027, 9, 0);
+    let mut hist = vec![0usize; BINS];
+    for r in 0..REPLICATES {
+        let f0: f64 = draws.gen();
+        let sequences = vec![
+            Sequence::random(&events, &mut draws),
+            Sequence::random(&events, &mut draws),
+        ];
+        let truth = Mixture::new(sequences.clone(), vec![f0, 1.0 - f0]).unwrap();
+        let sim = simulate(&events, &truth, &spec(SUBJECTS, 0.0, 0.0), r as u64).unwrap();
+        let lik = Arc::new(
+            Likelihood::new(events.clone(), &sim.data, MissingConvention::Marginalise).unwrap(),
+        );
+        let mut steps = StepSizes::initial(2, events.n_events());
+        steps.sigma_f = vec![0.25; 2];
+        let start = if broken {
+            steps.sigma_f = vec![1e-4; 2];
+            let g: f64 = draws.gen();
+            Mixture::new(sequences, vec![g, 1.0 - g]).unwrap()
+        } else {
+            truth.clone()
+        };
+        let mut chain = PausedChain::start(r, &start, 2027, events.n_events())
+            .tempered(betas.to_vec(), 2027)
+            .unwrap();
+        chain.run(
+            &events,
+            |state| IncrementalLikelihood::new(Arc::clone(&lik), state),
+            ProposalMode::Exact,
+            &steps,
+            ITERATIONS,
+            None,
+            None,
+        );
+        let run = chain.run_so_far(ITERATIONS);
+        let samples = run.trace.state_indices(THIN - 1, THIN);
+        let below = samples
+            .iter()
+            .filter(|&&st| run.trace.fraction(st, 0) < f0)
+            .count();
+        // Samples still at the start (the truth) tie with it: ties at random.
+        let equal = samples
+            .iter()
+            .filter(|&&st| run.trace.fraction(st, 0) == f0)
+            .count();
+        let rank = below + draws.gen_range(0..=equal);
+        hist[rank * BINS / (samples.len() + 1)] += 1;
+    }
+    hist
+}
+
+#[test]
+fn ranks_of_true_fractions_are_uniform_with_and_without_replica_exchange() {
+    for betas in [vec![1.0], vec![1.0, 0.5, 0.25]] {
+        let h = fraction_rank_histogram(&betas, false);
+        let x2 = chi_square(&h);
+        eprintln!("ladder {betas:?}: fraction ranks {h:?}, chi-square {x2:.1}");
+        assert!(
+            x2 < CHI2_4_P001,
+            "ladder {betas:?}: ranks {h:?}, chi-square {x2:.1}"
+        );
+    }
+    let h = fraction_rank_histogram(&[1.0], true);
+    let x2 = chi_square(&h);
+    eprintln!("broken sampler: fraction ranks {h:?}, chi-square {x2:.1}");
+    assert!(
+        x2 > CHI2_4_P001,
+        "a sampler stuck at random fractions must fail: {h:?}"
+    );
 }

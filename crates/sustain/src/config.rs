@@ -41,6 +41,32 @@ pub struct UntilConverged {
     /// A run stopped by it holds a prefix of the samples a longer run would hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_seconds: Option<f64>,
+    /// Replica exchange: each chain a ladder of this many tempered copies (1: plain
+    /// chains, sample for sample as before).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub tempering_rungs: usize,
+    /// The hottest copy's power of the likelihood at the start (the ladder is
+    /// geometric from 1 and respaced between rounds from the swap rates).
+    #[serde(
+        default = "default_hottest",
+        skip_serializing_if = "is_default_hottest"
+    )]
+    pub tempering_hottest: f64,
+}
+
+fn one() -> usize {
+    1
+}
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
+/// The starting power of the hottest copy of a replica-exchange ladder.
+pub const DEFAULT_HOTTEST: f64 = 0.1;
+fn default_hottest() -> f64 {
+    DEFAULT_HOTTEST
+}
+fn is_default_hottest(b: &f64) -> bool {
+    *b == DEFAULT_HOTTEST
 }
 
 impl Default for UntilConverged {
@@ -48,6 +74,8 @@ impl Default for UntilConverged {
         Self {
             max_iterations: 2_000_000,
             max_seconds: None,
+            tempering_rungs: 1,
+            tempering_hottest: DEFAULT_HOTTEST,
         }
     }
 }
@@ -166,6 +194,18 @@ impl FitConfig {
             ));
         }
         if let Some(u) = &self.until_converged {
+            if u.tempering_rungs == 0 || u.tempering_rungs > 64 {
+                return Err(format!(
+                    "tempering rungs must be between 1 (no replica exchange) and 64, not {}",
+                    u.tempering_rungs
+                ));
+            }
+            if !(u.tempering_hottest > 0.0 && u.tempering_hottest < 1.0) {
+                return Err(format!(
+                    "the hottest tempering power must be between 0 and 1, not {}",
+                    u.tempering_hottest
+                ));
+            }
             if u.max_iterations < self.n_iterations {
                 return Err(format!(
                     "the most iterations per chain ({}) must be at least the first round's ({})",

@@ -16,7 +16,9 @@ use sustain_core::{Mixture, SustainModel};
 use sustain_cpu::{continue_chains, ChainSettings};
 use sustain_sampler::progress::ChainProgress;
 use sustain_sampler::verdict::unmet_criteria;
-use sustain_sampler::{merge, ChainRun, Diagnostics, MergedSamples, PausedChain, RoundEnd};
+use sustain_sampler::{
+    geometric_ladder, merge, ChainRun, Diagnostics, MergedSamples, PausedChain, RoundEnd,
+};
 
 /// Why chains that run until they converge stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +52,37 @@ pub struct Convergence {
     pub iterations_per_chain: usize,
     /// Why it stopped.
     pub stopped: Stop,
+    /// Replica exchange, when on: the first chain's ladder of powers after the
+    /// last round and each neighbouring pair's swap rate in it, averaged over chains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tempering: Option<Tempering>,
+}
+
+/// The replica-exchange ladder at the end of a run (results.json's
+/// `"convergence"."tempering"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tempering {
+    /// Powers of the likelihood, coldest (1) first: chain 0's ladder.
+    pub betas: Vec<f64>,
+    /// Swaps accepted per swap tried between ranks `r` and `r + 1` in the last
+    /// round, averaged over the chains.
+    pub swap_rates: Vec<f64>,
+}
+
+/// The ladder report of `chains` (none for plain chains).
+fn tempering_report<E: sustain_sampler::ChainEvaluator>(
+    chains: &[PausedChain<E>],
+) -> Option<Tempering> {
+    let ladders: Vec<(Vec<f64>, Vec<f64>)> = chains.iter().filter_map(|c| c.ladder()).collect();
+    let (betas, _) = ladders.first()?;
+    let pairs = betas.len() - 1;
+    let swap_rates = (0..pairs)
+        .map(|p| ladders.iter().map(|(_, r)| r[p]).sum::<f64>() / ladders.len() as f64)
+        .collect();
+    Some(Tempering {
+        betas: betas.clone(),
+        swap_rates,
+    })
 }
 
 /// Fewest samples per chain, after burn-in and thinning, the criteria are judged
@@ -91,10 +124,21 @@ pub(crate) fn run_until_converged<M: SustainModel>(
         .max_seconds
         .map(|s| t0 + Duration::from_secs_f64(s.min(1e9)));
     let n_events = lik.order().n_events();
+    let ladder = geometric_ladder(until.tempering_rungs, until.tempering_hottest);
+    if ladder.len() > 1 && !matches!(engine, Engine::Cpu) {
+        return Err(Error::Config(
+            "replica exchange (tempering) runs on the CPU backend; the GPU's chains do not have it yet"
+                .into(),
+        ));
+    }
     let mut paused: Vec<PausedChain<_>> = range
         .clone()
-        .map(|i| PausedChain::start(i, start, settings.seed, n_events))
-        .collect();
+        .map(|i| {
+            PausedChain::start(i, start, settings.seed, n_events)
+                .tempered(ladder.clone(), settings.seed)
+                .map_err(Error::Config)
+        })
+        .collect::<Result<_, _>>()?;
     let mut rounds = Vec::new();
     let mut done = 0;
     loop {
@@ -164,6 +208,7 @@ pub(crate) fn run_until_converged<M: SustainModel>(
                     rounds,
                     iterations_per_chain: done,
                     stopped,
+                    tempering: tempering_report(&paused),
                 },
             ));
         }

@@ -56,7 +56,7 @@ fn same_samples(a: &SubtypeModel, b: &SubtypeModel) -> bool {
 fn until(max_iterations: usize) -> Option<UntilConverged> {
     Some(UntilConverged {
         max_iterations,
-        max_seconds: None,
+        ..UntilConverged::default()
     })
 }
 

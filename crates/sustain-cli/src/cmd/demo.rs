@@ -200,6 +200,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             iterations: None,
             max_seconds: None,
             max_iterations: None,
+            tempering: None,
             chains: 2,
             tuning_iterations: 2000,
             seed: 42,

@@ -178,6 +178,12 @@ pub struct FitSettings {
     #[arg(long, value_name = "N")]
     pub max_iterations: Option<usize>,
 
+    /// Without --iterations: replica exchange, each chain a ladder of N tempered
+    /// copies that swap states (only the untempered one is kept); costs N times the
+    /// work per iteration, helps chains that sit in different modes [default: 1, off].
+    #[arg(long, value_name = "N", conflicts_with = "iterations")]
+    pub tempering: Option<usize>,
+
     /// Independent MCMC chains started from the E-M optimum.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub chains: usize,
@@ -269,6 +275,8 @@ impl FitSettings {
             Some(UntilConverged {
                 max_iterations,
                 max_seconds: Some(max_seconds),
+                tempering_rungs: self.tempering.unwrap_or(1),
+                ..UntilConverged::default()
             }),
         ))
     }
