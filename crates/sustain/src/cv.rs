@@ -166,13 +166,14 @@ pub struct FoldPart {
     pub fingerprint: String,
 }
 
-/// Training data, test data and the fold's settings (its own seed) of fold `fold`.
-fn fold_inputs(
-    input: &FitInput,
+/// The training rows (every subject of `0..n_subjects` outside fold `fold`), the
+/// test rows and the fold's settings (its own seed) of fold `fold`.
+pub(crate) fn fold_rows<'f>(
+    n_subjects: usize,
     config: &FitConfig,
-    folds: &[Vec<usize>],
+    folds: &'f [Vec<usize>],
     fold: usize,
-) -> Result<(Dataset, Dataset, FitConfig), Error> {
+) -> Result<(Vec<usize>, &'f [usize], FitConfig), Error> {
     if fold >= folds.len() {
         return Err(Error::Config(format!(
             "fold {fold} is out of range 0..{}",
@@ -180,11 +181,22 @@ fn fold_inputs(
         )));
     }
     let test = &folds[fold];
-    let train: Vec<usize> = (0..input.data.n_subjects())
+    let train: Vec<usize> = (0..n_subjects)
         .filter(|m| test.binary_search(m).is_err())
         .collect();
     let mut fold_config = config.clone();
     fold_config.seed = config.seed.wrapping_add(1000 * (fold as u64 + 1));
+    Ok((train, test, fold_config))
+}
+
+/// Training data, test data and the fold's settings (its own seed) of fold `fold`.
+fn fold_inputs(
+    input: &FitInput,
+    config: &FitConfig,
+    folds: &[Vec<usize>],
+    fold: usize,
+) -> Result<(Dataset, Dataset, FitConfig), Error> {
+    let (train, test, fold_config) = fold_rows(input.data.n_subjects(), config, folds, fold)?;
     Ok((
         input.data.select(&train)?,
         input.data.select(test)?,

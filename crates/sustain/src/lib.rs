@@ -36,6 +36,7 @@ pub mod builder;
 pub mod checkpoint;
 pub mod config;
 pub mod cv;
+pub mod cv_model;
 pub mod em;
 pub mod fit;
 pub mod results;

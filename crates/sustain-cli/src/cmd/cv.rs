@@ -199,7 +199,11 @@ pub fn cv_config(args: &CvArgs) -> Result<FitConfig, CliError> {
 
 /// Refuses a fold whose training part (the subjects outside it) is too small to
 /// split into `subtypes` subtypes, before anything runs.
-fn check_training_part(train: usize, fold: usize, subtypes: usize) -> Result<(), CliError> {
+pub(crate) fn check_training_part(
+    train: usize,
+    fold: usize,
+    subtypes: usize,
+) -> Result<(), CliError> {
     if subtypes >= 2 && train < 2 {
         return Err(CliError::new(format!(
             "cannot fit {subtypes} subtypes in fold {fold}: its training part (the subjects \
@@ -212,6 +216,10 @@ fn check_training_part(train: usize, fold: usize, subtypes: usize) -> Result<(),
 
 /// Runs `sustain cv`.
 pub fn run(args: &CvArgs) -> Result<(), CliError> {
+    let family = args.input.family()?;
+    if family != crate::families::Family::ZScore {
+        return super::cv_family::run(args, family);
+    }
     let loaded = args.input.load(kept_column(args))?;
     let config = cv_config(args)?;
     let (folds, fold_id) = resolve_folds(args, &loaded, config.seed)?;
@@ -253,6 +261,30 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
         "{}-{fold_id}",
         sustain::checkpoint::fingerprint(&input, &config),
     );
+    let data = crate::report::run_record::DataSummary::of(&loaded.data.dataset);
+    run_folds(
+        args,
+        &folds,
+        &fingerprint,
+        Some(data),
+        |i, k| run_part(args, &input, &config, &folds, i, k, &fingerprint),
+        |i, progress| run_fold(&input, &config, &folds, i, &fingerprint, progress),
+    )
+}
+
+/// The folder, its lock and the folds of `sustain cv` (of any model family): runs
+/// the folds `args` asks for with `fold` (reusing the fold files of the same run),
+/// or one part of a fold with `part` (--fold I --subtype-count K), then writes the
+/// combined results and the report when every fold has run.
+pub fn run_folds(
+    args: &CvArgs,
+    folds: &[Vec<usize>],
+    fingerprint: &str,
+    data: Option<crate::report::run_record::DataSummary>,
+    part: impl FnOnce(usize, usize) -> Result<(), CliError>,
+    fold: impl Fn(usize, &dyn Fn(sustain::fit::Progress)) -> Result<FoldResult, sustain::Error>,
+) -> Result<(), CliError> {
+    let n_folds = folds.len();
     // Folds (and their parts) of a SLURM array run at once into one folder: each
     // locks its own file; a run of every fold locks the folder.
     let lock_name = match (args.fold, args.subtype_count) {
@@ -269,7 +301,9 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
     };
     remove_dead_temps(&args.out, &own_temps);
     if let (Some(i), Some(k)) = (args.fold, args.subtype_count) {
-        return run_part(args, &input, &config, &folds, i, k, &fingerprint);
+        let result = part(i, k);
+        drop(lock);
+        return result;
     }
     let todo: Vec<usize> = match args.fold {
         Some(i) => vec![i],
@@ -296,8 +330,7 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
             eprint_line(&format!("fold {i} of {n_folds}"));
         }
         let progress = progress_printer(args.quiet, format!("fold {i}: "));
-        let result = run_fold(&input, &config, &folds, i, &fingerprint, &progress)
-            .map_err(|e| CliError::new(format!("fold {i}: {e}")))?;
+        let result = fold(i, &progress).map_err(|e| CliError::new(format!("fold {i}: {e}")))?;
         io::write_json(&path, &result)?;
         results.push(result);
     }
@@ -320,8 +353,7 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
     if args.fold.is_none() {
         // The report takes the folder's lock itself.
         drop(lock);
-        let data = crate::report::run_record::DataSummary::of(&loaded.data.dataset);
-        crate::report::after_run(&args.out, false, Some(data), args.no_report);
+        crate::report::after_run(&args.out, false, data, args.no_report);
     }
     Ok(())
 }

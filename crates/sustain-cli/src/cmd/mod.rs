@@ -4,6 +4,7 @@
 
 pub mod bench_chains;
 pub mod cv;
+pub mod cv_family;
 pub mod demo;
 pub mod evaluate;
 pub mod fit;

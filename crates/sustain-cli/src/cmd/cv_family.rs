@@ -1,0 +1,76 @@
+//! `sustain cv` of a mixture (event-based) or ordinal model: the same folds, fold
+//! files, CVIC and report as a z-score model's, fitted through the model seam on
+//! the CPU.
+
+use sustain::cv::make_folds;
+use sustain::cv_model::run_model_fold;
+use sustain::fit::prefix_input;
+use sustain::model::StageModel;
+
+use super::cv::{check_training_part, cv_config, run_folds, CvArgs};
+use crate::error::CliError;
+use crate::families::{self, Family};
+
+/// Runs `sustain cv` on a model of `family` (not z-score).
+pub fn run(args: &CvArgs, family: Family) -> Result<(), CliError> {
+    let model_path = args
+        .input
+        .model
+        .as_deref()
+        .ok_or_else(|| CliError::new("--model is required"))?;
+    if args.input.zvals.is_some() {
+        return Err(CliError::new("--zvals and --zmax belong to z-score models"));
+    }
+    for (given, flag) in [
+        (args.fold_column.is_some(), "--fold-column"),
+        (args.stratify_by.is_some(), "--stratify-by"),
+        (args.subtype_count.is_some(), "--subtype-count"),
+    ] {
+        if given {
+            return Err(CliError::new(format!(
+                "{flag} is not available for {} models yet (z-score models only); use --folds",
+                family.name()
+            )));
+        }
+    }
+    let loaded = families::load(
+        model_path,
+        family,
+        args.input.data.as_deref(),
+        args.input.id_column.as_deref(),
+    )?;
+    let mut config = cv_config(args)?;
+    crate::backend::cpu_only_family(args.backend, args.require_gpu)?;
+    config.backend = sustain::config::Backend::Cpu;
+    let n_subjects = loaded.model.n_subjects();
+    let k = args.folds.unwrap_or(0);
+    let folds = make_folds(n_subjects, k, None, config.seed)
+        .map_err(|e| CliError::new(format!("--folds: {e}")))?;
+    if let Some(i) = args.fold {
+        if i >= folds.len() {
+            return Err(CliError::new(format!(
+                "--fold {i} is out of range: folds are numbered 0..{} ({} folds)",
+                folds.len() - 1,
+                folds.len()
+            )));
+        }
+    }
+    crate::limits::check_fit_memory(&config, n_subjects, loaded.model.order().n_events())?;
+    for i in (0..folds.len()).filter(|&i| args.fold.is_none_or(|f| f == i)) {
+        check_training_part(n_subjects - folds[i].len(), i, config.max_subtypes)?;
+    }
+    crate::io::create_dir(&args.out)?;
+    let input = prefix_input(&loaded.model, &loaded.biomarkers);
+    let fingerprint = format!(
+        "{}-folds{k}-stratify:",
+        sustain::checkpoint::fingerprint_of(&input.identity, &config)
+    );
+    run_folds(
+        args,
+        &folds,
+        &fingerprint,
+        None,
+        |_, _| Err(CliError::new("--subtype-count is for z-score models only")),
+        |i, progress| run_model_fold(&input, &config, &folds, i, &fingerprint, progress),
+    )
+}

@@ -1,0 +1,51 @@
+//! Cross-validation of a model of any family ([`ModelInput`]: event-based, ordinal,
+//! ...): the folds of [`crate::cv`], fitted through the model seam on the CPU, with
+//! the same fold files, seeds and CVIC as a z-score model's.
+
+use std::sync::Arc;
+
+use crate::backend::Engine;
+use crate::config::FitConfig;
+use crate::cv::{fold_rows, test_loglikes, FoldResult};
+use crate::fit::{fit_model_observed, ModelInput, Progress};
+use crate::Error;
+use sustain_core::SustainModel;
+
+/// Fits fold `fold` of `input` (trained on the other folds' subjects, with the
+/// fold's own seed) and evaluates its test subjects, as [`crate::cv::run_fold`]
+/// does for a z-score model.
+pub fn run_model_fold<M: SustainModel>(
+    input: &ModelInput<M>,
+    config: &FitConfig,
+    folds: &[Vec<usize>],
+    fold: usize,
+    fingerprint: &str,
+    progress: &dyn Fn(Progress),
+) -> Result<FoldResult, Error> {
+    let (train, test, fold_config) = fold_rows(input.model.n_subjects(), config, folds, fold)?;
+    let train = ModelInput {
+        model: Arc::new(input.model.subset(&train)?),
+        biomarkers: input.biomarkers,
+        descriptor: input.descriptor.clone(),
+        events: input.events.clone(),
+        identity: input.identity.clone(),
+    };
+    let test_model = Arc::new(input.model.subset(test)?);
+    let engine = Engine::Cpu;
+    let result = fit_model_observed(&train, &fold_config, &engine, None, progress, &|_| {})?;
+    let mut loglike = Vec::new();
+    let mut log_mean_p = Vec::new();
+    for model in &result.models {
+        let (ll, per) = test_loglikes(&engine, &test_model, model, config.threads)?;
+        loglike.push(ll);
+        log_mean_p.push(per);
+    }
+    Ok(FoldResult {
+        fold,
+        n_folds: folds.len(),
+        test: test.to_vec(),
+        loglike,
+        log_mean_p,
+        fingerprint: fingerprint.to_string(),
+    })
+}
