@@ -932,6 +932,18 @@ pub fn fit_chain_shard(
 ) -> Result<Vec<ShardModel>, Error> {
     config.validate().map_err(Error::Config)?;
     let lik = prepared_likelihood(input, config)?;
+    fit_model_chain_shard(&zscore_input(input, lik), config, progress)
+}
+
+/// [`fit_chain_shard`] of a model of any family.
+pub fn fit_model_chain_shard<M: SustainModel>(
+    input: &ModelInput<M>,
+    config: &FitConfig,
+    progress: &dyn Fn(Progress),
+) -> Result<Vec<ShardModel>, Error> {
+    config.validate().map_err(Error::Config)?;
+    check_names(input.biomarkers, input.model.order().n_biomarkers())?;
+    let lik = &input.model;
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
     if config.backend != crate::config::Backend::Cpu {
         if config.require_gpu {
@@ -950,9 +962,9 @@ pub fn fit_chain_shard(
         progress(Progress::EmStarted { n_subtypes: k });
         let t0 = Instant::now();
         let em_fit = if k == 1 {
-            em::fit_one_subtype(&lik, config, 1)?
+            em::fit_one_subtype(lik, config, 1)?
         } else {
-            em::fit_split(&lik, &em_fits[k - 2], config, k as u64)?
+            em::fit_split(lik, &em_fits[k - 2], config, k as u64)?
         };
         let em_s = t0.elapsed().as_secs_f64();
         progress(Progress::McmcStarted {
@@ -960,7 +972,7 @@ pub fn fit_chain_shard(
             chains: range.len(),
             iterations: config.n_iterations,
         });
-        let (steps, runs, mcmc_s) = chain_runs(&lik, &em_fit, config, k);
+        let (steps, runs, mcmc_s) = chain_runs(lik, &em_fit, config, k);
         progress(Progress::ModelDone {
             n_subtypes: k,
             resumed: false,
@@ -995,15 +1007,25 @@ pub fn merge_chain_shards(
     config: &FitConfig,
     shards: Vec<Vec<ShardModel>>,
 ) -> Result<FitResult, Error> {
-    let mut config = config.clone();
-    config.chain_range = None;
-    config.validate().map_err(Error::Config)?;
     let lik = Arc::new(Likelihood::new(
         input.events.clone(),
         input.data,
         config.missing,
     )?);
-    let fingerprint = checkpoint::fingerprint(input, &config);
+    merge_model_chain_shards(&zscore_input(input, lik), config, shards)
+}
+
+/// [`merge_chain_shards`] of a model of any family.
+pub fn merge_model_chain_shards<M: SustainModel>(
+    input: &ModelInput<M>,
+    config: &FitConfig,
+    shards: Vec<Vec<ShardModel>>,
+) -> Result<FitResult, Error> {
+    let mut config = config.clone();
+    config.chain_range = None;
+    config.validate().map_err(Error::Config)?;
+    let lik = &input.model;
+    let fingerprint = checkpoint::fingerprint_of(&input.identity, &config);
     let mut per_k: Vec<Vec<ShardModel>> = (0..config.max_subtypes).map(|_| Vec::new()).collect();
     for shard in shards {
         if shard.len() != config.max_subtypes {
@@ -1046,7 +1068,7 @@ pub fn merge_chain_shards(
         let seqs = first
             .em_sequences
             .iter()
-            .map(|s| sustain_model::Sequence::new(input.events, s))
+            .map(|s| sustain_model::Sequence::new(lik.order(), s))
             .collect::<Result<Vec<_>, _>>()?;
         let em_fit = MlFit {
             mixture: Mixture::new(seqs, first.em_f.clone())?,
@@ -1065,12 +1087,9 @@ pub fn merge_chain_shards(
                 config.n_chains
             )));
         }
-        models.push(assemble(&*lik, &em_fit, runs, &config, steps, em_s, mcmc_s));
+        models.push(assemble(
+            &**lik, &em_fit, runs, &config, steps, em_s, mcmc_s,
+        ));
     }
-    Ok(fit_result(
-        &zscore_input(input, Arc::clone(&lik)),
-        config,
-        fingerprint,
-        models,
-    ))
+    Ok(fit_result(input, config, fingerprint, models))
 }

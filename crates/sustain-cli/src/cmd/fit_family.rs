@@ -2,15 +2,17 @@
 //! diagnostics, checkpoints, staging and figures as a z-score fit, through the
 //! model seam, on the CPU.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sustain::backend::Engine;
-use sustain::fit::{fit_model_observed, prefix_input};
+use sustain::fit::{fit_model_observed, prefix_input, ModelInput};
+use sustain::model::PrefixModel;
 use sustain::model::StageModel;
+use sustain::results::FitResult;
 
 use super::fit::{check_subtypes, fit_config, prepare_folder, FitArgs};
 use crate::error::CliError;
-use crate::families::{self, Family};
+use crate::families::{self, Family, LoadedModel};
 use crate::fit_outputs::{
     draw_model_figures_of, results_json_text, results_path_of, write_subjects_csv,
 };
@@ -18,9 +20,8 @@ use crate::folder_lock::FolderLock;
 use crate::io;
 use crate::printing::{progress_printer, summary};
 
-/// Runs `sustain fit` on a model of `family` (not z-score), holding `lock` on
-/// `--out` (taken here when `None`).
-pub fn run(args: &FitArgs, family: Family, lock: Option<FolderLock>) -> Result<(), CliError> {
+/// Reads the `family` model of `sustain fit`'s arguments.
+pub fn load(args: &FitArgs, family: Family) -> Result<LoadedModel, CliError> {
     let model_path = args
         .input
         .model
@@ -29,12 +30,18 @@ pub fn run(args: &FitArgs, family: Family, lock: Option<FolderLock>) -> Result<(
     if args.input.zvals.is_some() {
         return Err(CliError::new("--zvals and --zmax belong to z-score models"));
     }
-    let loaded = families::load(
+    families::load(
         model_path,
         family,
         args.input.data.as_deref(),
         args.input.id_column.as_deref(),
-    )?;
+    )
+}
+
+/// Runs `sustain fit` on a model of `family` (not z-score), holding `lock` on
+/// `--out` (taken here when `None`).
+pub fn run(args: &FitArgs, family: Family, lock: Option<FolderLock>) -> Result<(), CliError> {
+    let loaded = load(args, family)?;
     let mut config = fit_config(args)?;
     crate::backend::cpu_only_family(args.backend, args.require_gpu)?;
     config.backend = sustain::config::Backend::Cpu;
@@ -57,6 +64,23 @@ pub fn run(args: &FitArgs, family: Family, lock: Option<FolderLock>) -> Result<(
     )
     .map_err(|e| CliError::new(e.to_string()))?;
 
+    let files = write_outputs(out, family, &loaded, &input, &result, config.threads)?;
+    io::write_stdout(&summary(&result, &files))
+}
+
+/// Writes a finished fit of a `family` model into `out` (also `sustain merge` of
+/// its chain shards): each subtype count's staged subjects and figures, then
+/// results.json last, which marks the fit as finished. Returns the files written.
+pub fn write_outputs(
+    out: &Path,
+    family: Family,
+    loaded: &LoadedModel,
+    input: &ModelInput<PrefixModel>,
+    result: &FitResult,
+    threads: usize,
+) -> Result<Vec<PathBuf>, CliError> {
+    let model = &loaded.model;
+    let order = model.order();
     // Each event's (biomarker, level, value) for the figures.
     let event_list: Vec<(usize, usize, f64)> = (0..order.n_events())
         .map(|e| (order.biomarker_of(e), order.level_of(e), input.events[e].z))
@@ -69,8 +93,8 @@ pub fn run(args: &FitArgs, family: Family, lock: Option<FolderLock>) -> Result<(
             model,
             m,
             &loaded.ids,
-            config.staging_samples,
-            config.threads,
+            result.settings.staging_samples,
+            threads,
         );
         write_subjects_csv(&path, &staged)?;
         subjects.push(path);
@@ -88,11 +112,11 @@ pub fn run(args: &FitArgs, family: Family, lock: Option<FolderLock>) -> Result<(
         )?);
     }
     // results.json last: it marks the fit as finished.
-    let json = results_json_text(out, &result)?;
+    let json = results_json_text(out, result)?;
     let results = results_path_of(out);
     io::write_atomic(&results, json.as_bytes())?;
     let mut files = vec![results];
     files.extend(subjects);
     files.extend(figures);
-    io::write_stdout(&summary(&result, &files))
+    Ok(files)
 }

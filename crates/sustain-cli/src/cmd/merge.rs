@@ -11,11 +11,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sustain::config::FitConfig;
-use sustain::fit::{FitInput, ShardModel};
+use sustain::fit::{prefix_input, FitInput, ShardModel};
+use sustain::model::StageModel;
 
 use crate::cmd::fit::{fit_config, FitArgs, FitData};
 use crate::cmd::Missing;
 use crate::error::CliError;
+use crate::families::Family;
 use crate::fit_outputs::write_fit_folder;
 use crate::folder_lock::{remove_dead_temps, FolderLock, FOLDER_LOCK};
 use crate::io;
@@ -191,9 +193,14 @@ pub fn run_fit(args: &FitCommandArgs) -> Result<(), CliError> {
     }
 }
 
+/// One shard's E-M and chains for subtype counts 1..=max, of a model loaded once.
+type ShardRun<'a> = Box<
+    dyn Fn(&FitConfig, &dyn Fn(sustain::fit::Progress)) -> Result<Vec<ShardModel>, sustain::Error>
+        + 'a,
+>;
+
 /// Runs chain shard `spec` of the fit `args`.
 fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
-    let loaded = args.input.load(None)?;
     let mut config = fit_config(args)?;
     if config.until_converged.is_some() {
         return Err(CliError::new(
@@ -212,20 +219,41 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
             spec.index, spec.count, spec.count, config.n_chains
         )));
     }
-    let input = FitInput {
-        events: &loaded.events,
-        biomarkers: &loaded.data.biomarkers,
-        data: &loaded.data.dataset,
-    };
-    // The fingerprint does not include the shard (chain_range is not serialised).
-    let fingerprint = sustain::checkpoint::fingerprint(&input, &config);
+    // The model of any family: its fingerprint (without the shard: chain_range is
+    // not serialised), size, and the shard's E-M and chains.
+    let family = args.input.family()?;
+    let (zscore, other);
+    let (fingerprint, n_subjects, n_events, shard): (String, usize, usize, ShardRun) =
+        if family == Family::ZScore {
+            zscore = args.input.load(None)?;
+            let input = FitInput {
+                events: &zscore.events,
+                biomarkers: &zscore.data.biomarkers,
+                data: &zscore.data.dataset,
+            };
+            (
+                sustain::checkpoint::fingerprint(&input, &config),
+                zscore.data.dataset.n_subjects(),
+                zscore.events.n_events(),
+                Box::new(move |c, p| sustain::fit::fit_chain_shard(&input, c, p)),
+            )
+        } else {
+            other = crate::cmd::fit_family::load(args, family)?;
+            let input = prefix_input(&other.model, &other.biomarkers);
+            (
+                sustain::checkpoint::fingerprint_of(&input.identity, &config),
+                other.model.n_subjects(),
+                other.model.order().n_events(),
+                Box::new(move |c, p| sustain::fit::fit_model_chain_shard(&input, c, p)),
+            )
+        };
     crate::limits::check_fit_memory(
         &FitConfig {
             chain_range: Some(spec.chains(config.n_chains)),
             ..config.clone()
         },
-        loaded.data.dataset.n_subjects(),
-        loaded.events.n_events(),
+        n_subjects,
+        n_events,
     )?;
     let path = shard_path(&args.out, spec.index, spec.count);
     refuse_other_fit(&args.out, &fingerprint, args.force, "--chain-shard")?;
@@ -264,8 +292,7 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
     let chains = spec.chains(config.n_chains);
     config.chain_range = Some(chains.clone());
     let progress = progress_printer(args.quiet, format!("shard {}/{}: ", spec.index, spec.count));
-    let models = sustain::fit::fit_chain_shard(&input, &config, &progress)
-        .map_err(|e| CliError::new(e.to_string()))?;
+    let models = shard(&config, &progress).map_err(|e| CliError::new(e.to_string()))?;
     config.chain_range = None;
     let file = ShardFile {
         version: sustain::results::SCHEMA_VERSION,
@@ -398,12 +425,17 @@ pub fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
         )));
     }
     let first = &shards[0];
-    let loaded = first.inputs.fit_data()?.load(None)?;
     let mut config = first.settings.clone();
     config.threads = args
         .threads
         .unwrap_or_else(|| FitConfig::default().threads)
         .max(1);
+    let fit_data = first.inputs.fit_data()?;
+    let family = fit_data.family()?;
+    if family != Family::ZScore {
+        return merge_family(args, &fit_data, family, &config, shards);
+    }
+    let loaded = fit_data.load(None)?;
     let input = FitInput {
         events: &loaded.events,
         biomarkers: &loaded.data.biomarkers,
@@ -423,14 +455,7 @@ pub fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
             &first.fingerprint[..12.min(first.fingerprint.len())]
         )));
     }
-    let lock = FolderLock::take(&args.out, FOLDER_LOCK)?;
-    if let Err(e) = refuse_other_fit(&args.out, &fingerprint, false, "merge") {
-        if !args.force {
-            return Err(e);
-        }
-        crate::overwrite::clear_fit_outputs(&args.out)?;
-    }
-    remove_dead_temps(&args.out, ".");
+    let lock = lock_for_merge(args, &fingerprint)?;
     let threads = config.threads;
     let models: Vec<Vec<ShardModel>> = shards.into_iter().map(|s| s.models).collect();
     let result = sustain::fit::merge_chain_shards(&input, &config, models)
@@ -447,6 +472,66 @@ pub fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
     drop(lock);
     let data = crate::report::run_record::DataSummary::of(&loaded.data.dataset);
     crate::report::after_run(&args.out, true, Some(data), args.no_report);
+    Ok(())
+}
+
+/// Takes the folder's lock for `merge` and clears a finished fit of other inputs
+/// there (with --force; refused without).
+fn lock_for_merge(args: &MergeArgs, fingerprint: &str) -> Result<FolderLock, CliError> {
+    let lock = FolderLock::take(&args.out, FOLDER_LOCK)?;
+    if let Err(e) = refuse_other_fit(&args.out, fingerprint, false, "merge") {
+        if !args.force {
+            return Err(e);
+        }
+        crate::overwrite::clear_fit_outputs(&args.out)?;
+    }
+    remove_dead_temps(&args.out, ".");
+    Ok(lock)
+}
+
+/// `sustain merge` of the shards of a mixture or ordinal fit.
+fn merge_family(
+    args: &MergeArgs,
+    fit_data: &FitData,
+    family: Family,
+    config: &FitConfig,
+    shards: Vec<ShardFile>,
+) -> Result<(), CliError> {
+    let model_path = fit_data
+        .model
+        .as_deref()
+        .ok_or_else(|| CliError::new("the shards name no --model"))?;
+    let loaded = crate::families::load(
+        model_path,
+        family,
+        fit_data.data.as_deref(),
+        fit_data.id_column.as_deref(),
+    )?;
+    let input = prefix_input(&loaded.model, &loaded.biomarkers);
+    let fingerprint = sustain::checkpoint::fingerprint_of(&input.identity, config);
+    if fingerprint != shards[0].fingerprint {
+        return Err(CliError::new(format!(
+            "the model ({}) or its data changed since the shards ran (fingerprint {} vs {})",
+            model_path.display(),
+            &fingerprint[..12],
+            &shards[0].fingerprint[..12.min(shards[0].fingerprint.len())]
+        )));
+    }
+    let lock = lock_for_merge(args, &fingerprint)?;
+    let models: Vec<Vec<ShardModel>> = shards.into_iter().map(|s| s.models).collect();
+    let result = sustain::fit::merge_model_chain_shards(&input, config, models)
+        .map_err(|e| CliError::new(format!("{}: {e}", args.out.display())))?;
+    let files = crate::cmd::fit_family::write_outputs(
+        &args.out,
+        family,
+        &loaded,
+        &input,
+        &result,
+        config.threads,
+    )?;
+    io::write_stdout(&summary(&result, &files))?;
+    drop(lock);
+    crate::report::after_run(&args.out, true, None, args.no_report);
     Ok(())
 }
 

@@ -1,5 +1,6 @@
-//! `sustain cv` of the mixture and ordinal models: the folds, fold files, reuse,
-//! fold-by-fold runs and `cv-combine` of a z-score model, through the model seam.
+//! The jobs a cluster runs, for the mixture and ordinal models: `sustain cv` (folds,
+//! fold files, reuse, fold-by-fold runs and `cv-combine`) and chain shards with
+//! `sustain merge`, as for a z-score model, through the model seam.
 
 mod common;
 
@@ -12,16 +13,25 @@ fn example(family: &str) -> PathBuf {
 
 /// `sustain cv` of the bundled `family` example into `out`, with `extra` arguments.
 fn cv(family: &str, out: &Path, extra: &[&str]) -> std::process::Output {
+    job(
+        "cv",
+        family,
+        out,
+        &[&["--folds", "3", "--no-report"], extra].concat(),
+    )
+}
+
+/// `sustain COMMAND` (fit or cv) of the bundled `family` example into `out`, with
+/// short settings and `extra` arguments.
+fn job(command: &str, family: &str, out: &Path, extra: &[&str]) -> std::process::Output {
     let dir = example(family);
     let model = dir.join("model.json");
     let scores = dir.join("scores.csv");
-    let mut args = vec!["cv", "--model", s(&model), "--id-column", "id"];
+    let mut args = vec![command, "--model", s(&model), "--id-column", "id"];
     if family == "ordinal" {
         args.extend(["--data", s(&scores)]);
     }
     args.extend([
-        "--folds",
-        "3",
         "--subtypes",
         "2",
         "--iterations",
@@ -31,8 +41,7 @@ fn cv(family: &str, out: &Path, extra: &[&str]) -> std::process::Output {
         "--startpoints",
         "2",
         "--chains",
-        "2",
-        "--no-report",
+        "4",
         "--out",
         s(out),
     ]);
@@ -67,6 +76,57 @@ fn mixture_and_ordinal_models_cross_validate_fold_by_fold_as_in_one_run() {
         }
         ok(&sustain(&["cv-combine", "--no-report", "--out", s(&split)]));
         assert_eq!(cv_json(&split), json, "{family}");
+    }
+}
+
+/// results.json without its wall times, which differ between runs.
+fn results_without_timing(dir: &Path) -> serde_json::Value {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                map.remove("timing");
+                map.remove("wall_s");
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    strip(&mut v);
+    v
+}
+
+#[test]
+fn mixture_and_ordinal_chain_shards_merge_to_the_single_fit() {
+    let tmp = tempfile::tempdir().unwrap();
+    for family in ["mixture", "ordinal"] {
+        let single = tmp.path().join(format!("{family}-single"));
+        let sharded = tmp.path().join(format!("{family}-sharded"));
+        ok(&job("fit", family, &single, &["--no-report"]));
+        for i in ["0/2", "1/2"] {
+            ok(&job(
+                "fit",
+                family,
+                &sharded,
+                &["--chain-shard", i, "--no-report"],
+            ));
+        }
+        ok(&sustain(&["merge", "--no-report", "--out", s(&sharded)]));
+        assert_eq!(
+            results_without_timing(&single),
+            results_without_timing(&sharded),
+            "{family}"
+        );
+        for k in ["1", "2"] {
+            let name = format!("subjects_k{k}.csv");
+            assert_eq!(
+                std::fs::read(single.join(&name)).unwrap(),
+                std::fs::read(sharded.join(&name)).unwrap(),
+                "{family}: {name}"
+            );
+        }
     }
 }
 
