@@ -1,7 +1,7 @@
 //! Golden tests of the mixed-type model against the reference (pySuStaIn
 //! `MixedTypeSustain`): `tests/data/mixed_golden/cases.json`, made by the
 //! `make_golden.py` beside it. Ordinal probabilities come from the raw scores with
-//! `score_probabilities` (the script checks they are the reference's).
+//! `ordinal_score_probabilities` (the script checks they are the reference's).
 
 use ndarray::Array2;
 use serde_json::Value;
@@ -23,9 +23,9 @@ fn model(c: &Value) -> MixedModel {
     let z_max: Vec<f64> = serde_json::from_value(c["z_max"].clone()).unwrap();
     let z = matrix(&c["zscores"]);
     let scores = matrix(&c["scores"]);
-    let probs = scores.map(|s| {
-        score_probabilities(&score_vals, s.view(), c["p_correct"].as_f64().unwrap()).unwrap()
-    });
+    let p_correct = vec![c["p_correct"].as_f64().unwrap(); score_vals.len()];
+    let probs = scores
+        .map(|s| ordinal_score_probabilities(&score_vals, s.view(), &p_correct).unwrap());
     let views: Vec<_> = probs
         .iter()
         .flat_map(|(_, levels)| levels.iter().map(|t| t.view()))

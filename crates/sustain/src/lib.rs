@@ -38,6 +38,7 @@ pub mod config;
 pub mod cv;
 pub mod em;
 pub mod fit;
+pub mod mixed;
 pub mod results;
 pub mod rounds;
 pub mod stage;

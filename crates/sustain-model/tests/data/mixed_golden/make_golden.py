@@ -10,8 +10,8 @@ Four small cohorts (z-score + ordinal + event; z-score + event; ordinal + event;
 z-score + ordinal with zeros in z_vals and score_vals). The first three come from
 the reference's own `generate_random_model` / `generate_data` (GMM event
 likelihoods, ordinal scores with p_correct 0.9); the fourth is drawn here, its
-ordinal probabilities built from raw scores the tutorial's way with Z the highest
-score of all ordinal biomarkers (`sustain_model::score_probabilities`). For each
+ordinal probabilities built from raw scores as generate_data builds them (per
+biomarker, Z its highest score: `sustain_model::ordinal_score_probabilities`). For each
 cohort: the inputs, and for random valid sequences (`generate_random_model`) and
 fractions the reference's total log-likelihood from
 `AbstractSustain._calculate_likelihood`, and `log p_perm_k` (stage likelihoods
@@ -30,12 +30,13 @@ P_CORRECT = 0.9
 
 
 def probabilities(scores, score_vals):
-    """prob_nl and prob_score (subjects x biomarkers x levels) from raw scores."""
-    top = int(np.max(score_vals))
-    wrong = (1 - P_CORRECT) / top
-    nl = np.where(scores == 0, P_CORRECT, wrong)
+    """prob_nl and prob_score (subjects x biomarkers x levels) from raw scores, as
+    generate_data builds them: per biomarker, Z its highest score."""
+    nl = np.zeros(scores.shape)
     ps = np.zeros(scores.shape + (score_vals.shape[1],))
     for b in range(score_vals.shape[0]):
+        wrong = (1 - P_CORRECT) / np.max(score_vals[b])
+        nl[:, b] = np.where(scores[:, b] == 0, P_CORRECT, wrong)
         for j in range(score_vals.shape[1]):
             lvl = score_vals[b, j]
             ps[:, b, j] = np.where(scores[:, b] == lvl, P_CORRECT, wrong) if lvl > 0 else wrong
@@ -76,7 +77,7 @@ def generated(name, n, z_vals, z_max, score_vals, n_event, n_subtypes, seed):
 def drawn(name, n, z_vals, z_max, score_vals, n_subtypes, seed):
     rng = np.random.default_rng(seed)
     z = rng.normal(1.0, 1.5, (n, z_vals.shape[0]))
-    scores = rng.integers(0, int(np.max(score_vals)) + 1, (n, score_vals.shape[0]))
+    scores = np.stack([rng.integers(0, int(np.max(row)) + 1, n) for row in score_vals], axis=1)
     nl, ps = probabilities(scores, score_vals)
     return dict(name=name, z=z, z_vals=z_vals, z_max=z_max, scores=scores, score_vals=score_vals,
                 nl=nl, ps=ps, yes=None, no=None, n_subtypes=n_subtypes, seed=seed)
