@@ -163,7 +163,11 @@ fn check_zscores(data: ArrayView2<f64>) -> Result<()> {
             return Err(ModelError::InfiniteValue { row, column });
         }
         if v.abs() > MAX_ABS_VALUE {
-            return Err(ModelError::ValueTooLarge { row, column, value: v });
+            return Err(ModelError::ValueTooLarge {
+                row,
+                column,
+                value: v,
+            });
         }
     }
     Ok(())

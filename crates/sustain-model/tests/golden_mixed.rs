@@ -24,8 +24,8 @@ fn model(c: &Value) -> MixedModel {
     let z = matrix(&c["zscores"]);
     let scores = matrix(&c["scores"]);
     let p_correct = vec![c["p_correct"].as_f64().unwrap(); score_vals.len()];
-    let probs = scores
-        .map(|s| ordinal_score_probabilities(&score_vals, s.view(), &p_correct).unwrap());
+    let probs =
+        scores.map(|s| ordinal_score_probabilities(&score_vals, s.view(), &p_correct).unwrap());
     let views: Vec<_> = probs
         .iter()
         .flat_map(|(_, levels)| levels.iter().map(|t| t.view()))
@@ -52,7 +52,10 @@ fn model(c: &Value) -> MixedModel {
 
 #[test]
 fn mixed_loglikes_match_the_reference() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/mixed_golden/cases.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/mixed_golden/cases.json"
+    );
     let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let cohorts = json["cohorts"].as_array().unwrap();
     assert_eq!(cohorts.len(), 4);
@@ -60,7 +63,11 @@ fn mixed_loglikes_match_the_reference() {
         let name = c["name"].as_str().unwrap();
         let model = model(c);
         let order = model.order().clone();
-        assert_eq!(order.n_events() as u64, c["n_events"].as_u64().unwrap(), "{name}");
+        assert_eq!(
+            order.n_events() as u64,
+            c["n_events"].as_u64().unwrap(),
+            "{name}"
+        );
         for (i, e) in c["evaluations"].as_array().unwrap().iter().enumerate() {
             let sequences: Vec<Sequence> = rows(&e["sequences"])
                 .iter()

@@ -135,7 +135,9 @@ fn events_are_numbered_score_major_over_all_biomarkers() {
     // Column 0: z0, z1, z2, o3, o4, e5, e6; column 1: z0, z1, z2, o3, o4;
     // column 2: z1, o3, o4.
     let want = [0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 1, 3, 4];
-    let got: Vec<usize> = (0..order.n_events()).map(|e| order.biomarker_of(e)).collect();
+    let got: Vec<usize> = (0..order.n_events())
+        .map(|e| order.biomarker_of(e))
+        .collect();
     assert_eq!(got, want);
     assert_eq!(order.label(0), "z = 1");
     assert_eq!(order.label(3), "score 1");
@@ -183,7 +185,11 @@ fn mixed_stages_follow_the_definition() {
     // The ramp of z0: knots (0,0), (pos(0)+1 = 2, 1), (pos(4)+1 = 6, 2), (7, 3);
     // of z1: (0,0), (pos(1)+1 = 5, 1.5), (7, 4).
     let curve = |knots: &[(f64, f64)], t: f64| {
-        let i = knots.iter().rposition(|k| k.0 <= t).unwrap().min(knots.len() - 2);
+        let i = knots
+            .iter()
+            .rposition(|k| k.0 <= t)
+            .unwrap()
+            .min(knots.len() - 2);
         let ((t0, v0), (t1, v1)) = (knots[i], knots[i + 1]);
         v0 + (v1 - v0) * (t - t0) / (t1 - t0)
     };
@@ -192,7 +198,8 @@ fn mixed_stages_follow_the_definition() {
     let mu = |knots: &[(f64, f64)], k: usize| {
         0.5 * (curve(knots, k as f64) + curve(knots, k as f64 + 1.0))
     };
-    let norm = |x: f64, m: f64| (-0.5 * (x - m) * (x - m)).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    let norm =
+        |x: f64, m: f64| (-0.5 * (x - m) * (x - m)).exp() / (2.0 * std::f64::consts::PI).sqrt();
     for m in 0..2 {
         for k in 0..ns {
             let happened = |e: usize| s.position(e) < k;
@@ -210,7 +217,10 @@ fn mixed_stages_follow_the_definition() {
             p *= if happened(3) { yes[[m, 0]] } else { no[[m, 0]] };
             let want = (p / ns as f64).ln();
             let g = got[m * ns + k];
-            assert!((g - want).abs() < 1e-12 * want.abs().max(1.0), "subject {m} stage {k}: {g} vs {want}");
+            assert!(
+                (g - want).abs() < 1e-12 * want.abs().max(1.0),
+                "subject {m} stage {k}: {g} vs {want}"
+            );
         }
     }
 }

@@ -1,18 +1,20 @@
-//! `sustain fit` of a mixture (event-based) or ordinal model: the same E-M, chains,
+//! `sustain fit` of a mixture (event-based), ordinal or mixed-type model: the same E-M, chains,
 //! diagnostics, checkpoints, staging and figures as a z-score fit, through the
 //! model seam, on the CPU.
 
 use std::path::PathBuf;
 
 use sustain::backend::Engine;
-use sustain::fit::{fit_model_observed, prefix_input};
-use sustain::model::StageModel;
+use sustain::fit::{fit_model_observed, prefix_input, ModelInput};
+use sustain::mixed::{mixed_input, value_names};
+use sustain::model::SustainModel;
 
 use super::fit::{check_subtypes, fit_config, prepare_folder, FitArgs};
 use crate::error::CliError;
 use crate::families::{self, Family};
+use crate::families_mixed;
 use crate::fit_outputs::{
-    draw_model_figures_of, results_json_text, results_path_of, write_subjects_csv,
+    draw_model_figures_named, results_json_text, results_path_of, write_subjects_csv,
 };
 use crate::folder_lock::FolderLock;
 use crate::io;
@@ -29,26 +31,46 @@ pub fn run(args: &FitArgs, family: Family, lock: Option<FolderLock>) -> Result<(
     if args.input.zvals.is_some() {
         return Err(CliError::new("--zvals and --zmax belong to z-score models"));
     }
-    let loaded = families::load(
-        model_path,
-        family,
-        args.input.data.as_deref(),
-        args.input.id_column.as_deref(),
-    )?;
+    let (data, id_column) = (args.input.data.as_deref(), args.input.id_column.as_deref());
+    if family == Family::Mixed {
+        let loaded = families_mixed::load_mixed(model_path, data, id_column)?;
+        let input = mixed_input(&loaded.model, &loaded.biomarkers);
+        let names = value_names(&input.descriptor, loaded.biomarkers.len());
+        return fit_and_write(args, lock, &input, &loaded.ids, &names, "");
+    }
+    let loaded = families::load(model_path, family, data, id_column)?;
+    let input = prefix_input(&loaded.model, &loaded.biomarkers);
+    let value_name = if family == Family::Ordinal {
+        "score"
+    } else {
+        ""
+    };
+    fit_and_write(args, lock, &input, &loaded.ids, &[], value_name)
+}
+
+/// Fits `input`, stages the subjects `ids` and writes the subjects CSVs, figures
+/// (`value_names` per biomarker, or `value_name` for all) and results.json.
+fn fit_and_write<M: SustainModel>(
+    args: &FitArgs,
+    lock: Option<FolderLock>,
+    input: &ModelInput<M>,
+    ids: &[String],
+    value_names: &[&str],
+    value_name: &str,
+) -> Result<(), CliError> {
     let mut config = fit_config(args)?;
     crate::backend::cpu_only_family(args.backend, args.require_gpu)?;
     config.backend = sustain::config::Backend::Cpu;
-    let model = &loaded.model;
+    let model = &input.model;
     let n_subjects = model.n_subjects();
     check_subtypes(args, n_subjects)?;
     let order = model.order().clone();
     crate::limits::check_fit_memory(&config, n_subjects, order.n_events())?;
     let out = &args.out;
     let (_lock, checkpoints) = prepare_folder(args, lock, &order)?;
-    let input = prefix_input(model, &loaded.biomarkers);
     let printer = progress_printer(args.quiet, String::new());
     let result = fit_model_observed(
-        &input,
+        input,
         &config,
         &Engine::Cpu,
         Some(&checkpoints),
@@ -65,23 +87,14 @@ pub fn run(args: &FitArgs, family: Family, lock: Option<FolderLock>) -> Result<(
     let mut figures: Vec<PathBuf> = Vec::new();
     for m in &result.models {
         let path = out.join(format!("subjects_k{}.csv", m.n_subtypes));
-        let staged = sustain::stage::stage_subjects(
-            model,
-            m,
-            &loaded.ids,
-            config.staging_samples,
-            config.threads,
-        );
+        let staged =
+            sustain::stage::stage_subjects(model, m, ids, config.staging_samples, config.threads);
         write_subjects_csv(&path, &staged)?;
         subjects.push(path);
-        let value_name = if family == Family::Ordinal {
-            "score"
-        } else {
-            ""
-        };
-        figures.extend(draw_model_figures_of(
+        figures.extend(draw_model_figures_named(
             out,
-            &loaded.biomarkers,
+            input.biomarkers,
+            value_names,
             &event_list,
             value_name,
             m,
