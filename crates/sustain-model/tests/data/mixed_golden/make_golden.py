@@ -16,6 +16,9 @@ cohort: the inputs, and for random valid sequences (`generate_random_model`) and
 fractions the reference's total log-likelihood from
 `AbstractSustain._calculate_likelihood`, and `log p_perm_k` (stage likelihoods
 with the 1/(N+1) prior) of the first subtype, first 5 subjects, of evaluation 0.
+For the first cohort also the reference's staging of its subjects
+(`subtype_and_stage_individuals_newData`, the 4 evaluations as samples, 4 drawn):
+ml_subtype, prob_ml_subtype, ml_stage, prob_ml_stage.
 """
 import json
 import os
@@ -111,8 +114,17 @@ def run(c):
         if i == 0:
             e["log_stage_likelihood_first5"] = np.log(p_perm_k[:5, :, 0]).tolist()
         evals.append(e)
+    staging = None
+    if c["name"] == "z_ordinal_event":
+        # The evaluations' mixtures as 4 samples: the reference's staging of the
+        # cohort's own subjects with them.
+        seq = np.stack([np.array(e["sequences"], float) for e in evals], axis=2)
+        f = np.stack([np.array(e["f"]) for e in evals], axis=1)
+        out = model.subtype_and_stage_individuals_newData(c["z"], c["nl"], c["ps"], c["yes"], c["no"], seq, f, 4)
+        staging = dict(ml_subtype=out[0].ravel().tolist(), prob_ml_subtype=out[1].ravel().tolist(),
+                       ml_stage=out[2].ravel().tolist(), prob_ml_stage=out[3].ravel().tolist())
     return dict(
-        name=c["name"], n_events=int(model.num_stages),
+        name=c["name"], n_events=int(model.num_stages), staging=staging,
         z_vals=as_list(c["z_vals"]) if nz else [], z_max=as_list(c["z_max"]) if nz else [],
         score_vals=as_list(c["score_vals"]) if no_ else [], n_event=ne, p_correct=P_CORRECT,
         zscores=as_list(c["z"]) if nz else [], scores=as_list(c["scores"]) if no_ else [],
