@@ -12,8 +12,7 @@ use sustain::fit::{prefix_input, FitInput};
 use sustain_core::{BatchEvaluator, StageModel};
 use sustain_cpu::ThreadedEvaluator;
 use sustain_model::{
-    event_based, ordinal, Dataset, EventSet, Likelihood, MissingConvention, MixedModel,
-    PrefixModel,
+    event_based, ordinal, Dataset, EventSet, Likelihood, MissingConvention, MixedModel, PrefixModel,
 };
 
 use crate::convert::{mixtures_of, model_dict, rows, value_err};
@@ -169,18 +168,16 @@ impl Model {
         prob_yes: Option<PyReadonlyArray2<f64>>,
         prob_no: Option<PyReadonlyArray2<f64>>,
     ) -> PyResult<Self> {
-        let model = crate::mixed::mixed_model(
-            crate::mixed::Parts {
-                zdata: zdata.as_ref().map(|a| a.as_array()),
-                z_vals: z_vals.as_ref().map(|a| rows(a.as_array())),
-                z_max,
-                prob_nl: prob_nl.as_ref().map(|a| a.as_array()),
-                prob_score: prob_score.as_ref().map(|a| a.as_array()),
-                score_vals: score_vals.as_ref().map(|a| rows(a.as_array())),
-                prob_yes: prob_yes.as_ref().map(|a| a.as_array()),
-                prob_no: prob_no.as_ref().map(|a| a.as_array()),
-            },
-        )?;
+        let model = crate::mixed::mixed_model(crate::mixed::Parts {
+            zdata: zdata.as_ref().map(|a| a.as_array()),
+            z_vals: z_vals.as_ref().map(|a| rows(a.as_array())),
+            z_max,
+            prob_nl: prob_nl.as_ref().map(|a| a.as_array()),
+            prob_score: prob_score.as_ref().map(|a| a.as_array()),
+            score_vals: score_vals.as_ref().map(|a| rows(a.as_array())),
+            prob_yes: prob_yes.as_ref().map(|a| a.as_array()),
+            prob_no: prob_no.as_ref().map(|a| a.as_array()),
+        })?;
         Ok(Self {
             family: Family::Mixed(Arc::new(model)),
         })
@@ -233,7 +230,9 @@ impl Model {
             Family::Prefix(model) => {
                 Family::Prefix(Arc::new(model.subset(&rows).map_err(value_err)?))
             }
-            Family::Mixed(model) => Family::Mixed(Arc::new(model.subset(&rows).map_err(value_err)?)),
+            Family::Mixed(model) => {
+                Family::Mixed(Arc::new(model.subset(&rows).map_err(value_err)?))
+            }
         };
         Ok(Self { family })
     }
