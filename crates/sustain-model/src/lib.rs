@@ -32,6 +32,8 @@ pub mod kernels;
 mod em_walk;
 pub mod likelihood;
 pub mod mixed;
+mod mixed_lanes;
+mod mixed_parts;
 mod mixed_scores;
 pub mod ordinal;
 pub mod prefix;

@@ -21,82 +21,19 @@
 //! missing z-scores); a missing discrete value as the ordinal and event-based
 //! models treat it (NaN in all of its inputs: the same factor at every stage).
 
-use crate::data::MAX_ABS_VALUE;
 use crate::error::{ModelError, Result};
 use crate::events::EventSet;
+use crate::kernels::LANES;
+use crate::mixed_lanes::MixedLanes;
+use crate::mixed_parts::{check_zscores, shift_column, subject_count};
+pub use crate::mixed_parts::{EventPart, MixedSpec, OrdinalPart, ZscorePart};
 use crate::ordinal::score_events;
 use crate::sequence::Sequence;
 use crate::stages::fill_curve;
-use ndarray::ArrayView2;
 use std::collections::HashMap;
 use sustain_core::{EventOrder, StageModel, SustainModel};
 
 const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
-
-/// The z-scored biomarkers: data (subjects x biomarkers, NaN = missing) and the
-/// z-score model's parameters.
-#[derive(Debug, Clone, Copy)]
-pub struct ZscorePart<'a> {
-    /// z-scores, subjects x biomarkers.
-    pub data: ArrayView2<'a, f64>,
-    /// Thresholds per biomarker (0 = no event).
-    pub z_vals: &'a [Vec<f64>],
-    /// The value each biomarker reaches at the end of the disease.
-    pub z_max: &'a [f64],
-}
-
-/// The ordinal biomarkers, as [`crate::ordinal`] takes them.
-#[derive(Debug, Clone, Copy)]
-pub struct OrdinalPart<'a> {
-    /// Scores per biomarker (0 = no event).
-    pub score_vals: &'a [Vec<f64>],
-    /// `P(observed score | normal)`, subjects x biomarkers (pySuStaIn `prob_nl`).
-    pub p_normal: ArrayView2<'a, f64>,
-    /// `P(observed score | score level j)`, one table per column of `score_vals`.
-    pub p_score: &'a [ArrayView2<'a, f64>],
-}
-
-/// The event-based biomarkers, as [`crate::event_based`] takes them.
-#[derive(Debug, Clone, Copy)]
-pub struct EventPart<'a> {
-    /// Likelihood of each value given the event has happened (`L_yes`).
-    pub p_event: ArrayView2<'a, f64>,
-    /// Likelihood of each value given it has not (`L_no`).
-    pub p_no_event: ArrayView2<'a, f64>,
-}
-
-/// What a mixed model is made of (for results files and figures).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MixedSpec {
-    /// Thresholds of the z-scored biomarkers (first in the biomarker order).
-    pub z_vals: Vec<Vec<f64>>,
-    /// `z_max` of the z-scored biomarkers.
-    pub z_max: Vec<f64>,
-    /// Scores of the ordinal biomarkers (after the z-scored ones).
-    pub score_vals: Vec<Vec<f64>>,
-    /// Number of event biomarkers (last).
-    pub n_event: usize,
-}
-
-impl MixedSpec {
-    /// The padded biomarkers x levels matrix whose non-zero entries are the events
-    /// (z rows, ordinal rows, then `[1]` per event biomarker), as the reference's
-    /// `mixed_data_vals`.
-    pub fn values(&self) -> Vec<Vec<f64>> {
-        let mut rows: Vec<Vec<f64>> = self.z_vals.clone();
-        rows.extend(self.score_vals.iter().cloned());
-        rows.extend((0..self.n_event).map(|_| vec![1.0]));
-        rows
-    }
-    /// Number of z-scored biomarkers.
-    pub fn n_zscore(&self) -> usize {
-        self.z_vals.len()
-    }
-    /// Number of ordinal biomarkers.
-    pub fn n_ordinal(&self) -> usize {
-        self.score_vals.len()
-    }
-}
 
 /// The mixed-type model on prepared data.
 ///
@@ -115,62 +52,8 @@ pub struct MixedModel {
     /// discrete event `e` happens.
     delta: Vec<f64>,
     offset: Vec<f64>,
-}
-
-/// The number of subjects every given part agrees on.
-fn subject_count(rows: &[(&'static str, usize)]) -> Result<usize> {
-    let Some(&(first, n)) = rows.first() else {
-        return Err(ModelError::Shape(
-            "a mixed model needs z-score, ordinal or event biomarkers".into(),
-        ));
-    };
-    if let Some(&(what, other)) = rows.iter().find(|r| r.1 != n) {
-        return Err(ModelError::Shape(format!(
-            "{what} has {other} subjects but {first} has {n}"
-        )));
-    }
-    if n == 0 {
-        return Err(ModelError::NoSubjects);
-    }
-    Ok(n)
-}
-
-/// A discrete builder's error with its column moved to the mixed biomarker order.
-fn shift_column(err: ModelError, by: usize) -> ModelError {
-    match err {
-        ModelError::BadProbability {
-            what,
-            row,
-            column,
-            value,
-            why,
-        } => ModelError::BadProbability {
-            what,
-            row,
-            column: column + by,
-            value,
-            why,
-        },
-        other => other,
-    }
-}
-
-/// Checks the z-scores (finite or NaN, not too large); errors name 0-based row and
-/// column.
-fn check_zscores(data: ArrayView2<f64>) -> Result<()> {
-    for ((row, column), &v) in data.indexed_iter() {
-        if v.is_infinite() {
-            return Err(ModelError::InfiniteValue { row, column });
-        }
-        if v.abs() > MAX_ABS_VALUE {
-            return Err(ModelError::ValueTooLarge {
-                row,
-                column,
-                value: v,
-            });
-        }
-    }
-    Ok(())
+    /// `z` and `delta` in groups of subjects, for the vectorised path.
+    lanes: MixedLanes,
 }
 
 impl MixedModel {
@@ -268,6 +151,7 @@ impl MixedModel {
         let value = events.iter().map(|&(b, j)| values[b][j]).collect();
         Ok(Self {
             spec,
+            lanes: MixedLanes::new(&delta, &z, n_subjects, n),
             order,
             n_subjects,
             value,
@@ -362,15 +246,14 @@ impl StageModel for MixedModel {
         }
     }
     fn subject_loglikes(&self, sequence: &Sequence, out: &mut [f64]) {
-        // One row at a time: no subjects x stages buffer.
+        // In groups of subjects, stage by stage: the same stage values as
+        // `stage_loglikes`, summed with the vectorised exponential.
         let mu = self.ramps(sequence);
-        let order = sequence.order_u16();
-        let mut row = vec![0.0; self.order.n_stages()];
-        for (m, o) in out.iter_mut().take(self.n_subjects).enumerate() {
-            self.subject_row(m, order, &mu, &mut row);
-            let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            *o = max + row.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
-        }
+        let mut padded = vec![0.0; self.lanes.n_groups * LANES];
+        self.lanes
+            .subtype_lse(sequence.order_u16(), &mu, &mut Vec::new(), &mut padded);
+        let n = out.len().min(self.n_subjects);
+        out[..n].copy_from_slice(&padded[..n]);
     }
     fn subset(&self, subjects: &[usize]) -> Result<Self> {
         if let Some(&m) = subjects.iter().find(|&&m| m >= self.n_subjects) {
@@ -389,13 +272,15 @@ impl StageModel for MixedModel {
                 .flat_map(|&m| v[m * w..(m + 1) * w].iter().copied())
                 .collect()
         };
+        let (z, delta) = (rows(&self.z, n_z), rows(&self.delta, n));
         Ok(Self {
             spec: self.spec.clone(),
             order: self.order.clone(),
             n_subjects: subjects.len(),
             value: self.value.clone(),
-            z: rows(&self.z, n_z),
-            delta: rows(&self.delta, n),
+            lanes: MixedLanes::new(&delta, &z, subjects.len(), n),
+            z,
+            delta,
             offset: rows(&self.offset, 1),
         })
     }
