@@ -100,3 +100,12 @@ def test_bad_inputs_are_value_errors(tmp_path):
     with pytest.raises(ValueError, match="biomarker labels"):
         sustain_rs.MixedTypeSustain(z, z_vals, z_max, ["a"], nl, ps, sv, ["d", "e"], yes, no,
                                     ["f", "g", "h"], 1, 1, 10, str(tmp_path), "x", False)
+
+
+def test_cross_validation(tmp_path):
+    c = COHORTS[0]
+    m = model(c, tmp_path)
+    folds = [np.arange(40)[i::2] for i in range(2)]
+    cvic, loglike = m.cross_validate_sustain_model(folds)
+    assert np.shape(cvic) == (3,) and np.all(np.isfinite(cvic))
+    assert np.shape(loglike) == (2, 3) and np.all(np.isfinite(loglike))
