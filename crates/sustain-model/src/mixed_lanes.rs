@@ -26,11 +26,7 @@ impl MixedLanes {
     /// From subject-major deltas (`delta[m * n_events + e]`) and z-scores
     /// (`z[m * n_zscore + b]`, NaN = missing).
     pub(crate) fn new(delta: &[f64], z: &[f64], n_subjects: usize, n_events: usize) -> Self {
-        let n_zscore = if n_subjects == 0 {
-            0
-        } else {
-            z.len() / n_subjects
-        };
+        let n_zscore = z.len().checked_div(n_subjects).unwrap_or(0);
         let n_groups = n_subjects.div_ceil(LANES);
         let mut d = vec![0.0; n_groups * n_events * LANES];
         let mut x = vec![0.0; n_groups * n_zscore * LANES];
@@ -106,6 +102,9 @@ multiversion!(
 /// The prefix sums of the group's event deltas (`delta[e][lane]`) along `order`,
 /// plus each observed z-score's `-(x - mu)^2 / 2` (`x[b][lane]`, `weight[b][lane]`
 /// -0.5 where observed, else 0), as `MixedModel`'s rows.
+// `F` is what `multiversion!` passes; no multiply-add here is fused, so that these
+// are the bits of `MixedModel::stage_loglikes`.
+#[allow(clippy::extra_unused_type_parameters)]
 #[inline(always)]
 fn group_stages_body<F: crate::kernels::MulAdd>(
     delta: &[f64],
