@@ -1,7 +1,7 @@
 //! The mixed-type family (`"model": "mixed"`): `sustain evaluate` gives the
 //! reference's log-likelihoods (the cohorts of
 //! `crates/sustain-model/tests/data/mixed_golden`, written out as model.json,
-//! data and likelihood CSVs); `fit`, `stage` and `plot` work on it; bad inputs are
+//! data and likelihood CSVs); `fit`, `stage`, `plot` and `report` work on it; bad inputs are
 //! refused in one line naming file, row and column.
 
 mod common;
@@ -217,6 +217,17 @@ fn fit_stage_and_plot() {
         std::fs::read_to_string(&staged).unwrap(),
         std::fs::read_to_string(out.join("subjects_k2.csv")).unwrap()
     );
+    // The report names the family and each biomarker's kind of values.
+    let html = tmp.path().join("report.html");
+    ok(&sustain(&["report", s(&out), "--out", s(&html)]));
+    let text = std::fs::read_to_string(&html).unwrap();
+    for needle in [
+        "mixed-type model",
+        "z = 1, z = 2, z = 3",
+        "score = 1, score = 2, score = 3",
+    ] {
+        assert!(text.contains(needle), "{needle} not in the report");
+    }
     let before = std::fs::read(out.join("pvd_k2.svg")).unwrap();
     ok(&sustain(&["plot", "--fit", s(&out)]));
     assert_eq!(std::fs::read(out.join("pvd_k2.svg")).unwrap(), before);
