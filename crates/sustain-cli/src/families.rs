@@ -173,7 +173,7 @@ pub fn load(
         )),
         Family::Mixed => Err(CliError::in_file(
             model_path,
-            "a mixed-type model, read by families_mixed::load_mixed",
+            "a mixed-type model: this command does not take one yet (evaluate, fit, stage and plot do)",
         )),
         Family::Mixture => {
             let json: MixtureJson = io::read_json(model_path)?;
