@@ -163,6 +163,22 @@ fn gpu_backend_falls_back_to_the_cpu() {
     );
     let got: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(got["backend"], "cpu");
+    // Missing z-scores are marginalised whatever --missing says, and the output says so.
+    let out = sustain(&[
+        "evaluate",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--sequences",
+        s(&seq),
+        "--id-column",
+        "id",
+        "--missing",
+        "reference",
+    ]);
+    let got: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(got["missing"], "marginalise");
 }
 
 /// fit writes results, subjects and figures; stage with the same files stages the

@@ -102,7 +102,8 @@ fn run_other_family(args: &EvaluateArgs, family: Family) -> Result<(), CliError>
         let mixture = io::read_sequences(&args.sequences, loaded.model.order())?;
         return print_output(&EvaluateOutput {
             loglike: SustainModel::loglike(&*loaded.model, &mixture),
-            missing: args.input.missing.name(),
+            // Missing z-scores are always marginalised in this family.
+            missing: crate::cmd::Missing::Marginalise.name(),
             backend: Backend::Cpu.name(),
             ids: &loaded.ids,
             per_subject: SustainModel::log_p_subjects(&*loaded.model, &mixture),
