@@ -8,6 +8,7 @@
 //! - `"ordinal"`: `"score_vals"` (scores per biomarker, 0 = no event) and either
 //!   `"p_correct"` with `--data` a CSV of raw integer scores, or `"p_normal"` and
 //!   `"p_score"` (a list of CSVs, one per score level) precomputed.
+//! - `"mixed"`: see [`crate::families_mixed`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +29,9 @@ pub enum Family {
     Mixture,
     /// Ordinal scores (`"ordinal"`).
     Ordinal,
+    /// z-scored, ordinal and event biomarkers in one model (`"mixed"`,
+    /// [`crate::families_mixed`]).
+    Mixed,
 }
 
 impl Family {
@@ -37,6 +41,7 @@ impl Family {
             Family::ZScore => "zscore",
             Family::Mixture => "mixture",
             Family::Ordinal => "ordinal",
+            Family::Mixed => "mixed",
         }
     }
 }
@@ -50,14 +55,15 @@ pub fn family_of(path: &Path) -> Result<Family, CliError> {
             "zscore" => Ok(Family::ZScore),
             "mixture" => Ok(Family::Mixture),
             "ordinal" => Ok(Family::Ordinal),
+            "mixed" => Ok(Family::Mixed),
             other => Err(CliError::in_file(
                 path,
-                format!("unknown model family \"{other}\" in \"model\" (expected zscore, mixture or ordinal)"),
+                format!("unknown model family \"{other}\" in \"model\" (expected zscore, mixture, ordinal or mixed)"),
             )),
         },
         Some(other) => Err(CliError::in_file(
             path,
-            format!("\"model\" is {other}; it names a family: \"zscore\", \"mixture\" or \"ordinal\""),
+            format!("\"model\" is {other}; it names a family: \"zscore\", \"mixture\", \"ordinal\" or \"mixed\""),
         )),
     }
 }
@@ -164,6 +170,10 @@ pub fn load(
         Family::ZScore => Err(CliError::in_file(
             model_path,
             "a z-score model, not a mixture or ordinal one",
+        )),
+        Family::Mixed => Err(CliError::in_file(
+            model_path,
+            "a mixed-type model: this command does not take one yet (evaluate, fit, cv, merge, stage and plot do)",
         )),
         Family::Mixture => {
             let json: MixtureJson = io::read_json(model_path)?;

@@ -447,19 +447,22 @@ pub fn draw_figures_any(
     result: &FitResult,
     order: &sustain::model::EventOrder,
 ) -> Result<Vec<PathBuf>, CliError> {
-    let value_name = match result.model_descriptor() {
+    let descriptor = result.model_descriptor();
+    let value_name = match descriptor {
         sustain::results::ModelDescriptor::Zscore { .. } => return draw_figures(out, result),
         sustain::results::ModelDescriptor::Ordinal { .. } => "score",
         _ => "",
     };
+    let value_names = sustain::mixed::value_names(&descriptor, result.biomarkers.len());
     let event_list: Vec<(usize, usize, f64)> = (0..order.n_events())
         .map(|e| (order.biomarker_of(e), order.level_of(e), result.events[e].z))
         .collect();
     let mut files = Vec::new();
     for model in &result.models {
-        files.extend(draw_model_figures_of(
+        files.extend(draw_model_figures_named(
             out,
             &result.biomarkers,
+            &value_names,
             &event_list,
             value_name,
             model,
@@ -514,6 +517,19 @@ pub(crate) fn draw_model_figures_of(
     value_name: &str,
     model: &SubtypeModel,
 ) -> Result<Vec<PathBuf>, CliError> {
+    draw_model_figures_named(out, biomarkers, &[], event_list, value_name, model)
+}
+
+/// [`draw_model_figures_of`] where each biomarker's values have their own name
+/// (`value_names`, one per biomarker: the mixed-type model's "z", "score", "").
+pub(crate) fn draw_model_figures_named(
+    out: &Path,
+    biomarkers: &[String],
+    value_names: &[&str],
+    event_list: &[(usize, usize, f64)],
+    value_name: &str,
+    model: &SubtypeModel,
+) -> Result<Vec<PathBuf>, CliError> {
     let mut files = Vec::new();
     let k = model.n_subtypes;
     let panels: Vec<PvdPanel> = (0..k)
@@ -535,6 +551,7 @@ pub(crate) fn draw_model_figures_of(
         })
         .collect();
     let input = PvdInput {
+        biomarker_value_names: value_names,
         biomarker_names: biomarkers,
         events: event_list,
         value_name,

@@ -10,6 +10,7 @@ mod bars;
 mod cmd;
 mod error;
 mod families;
+mod families_mixed;
 mod fit_outputs;
 mod folder_lock;
 mod io;

@@ -79,6 +79,7 @@ fn other_family(result: &FitResult) -> Option<&'static str> {
         ModelDescriptor::Zscore { .. } => None,
         ModelDescriptor::Mixture => Some("mixture"),
         ModelDescriptor::Ordinal { .. } => Some("ordinal"),
+        ModelDescriptor::Mixed { .. } => Some("mixed"),
         ModelDescriptor::Other { .. } => Some("non-SuStaIn"),
     }
 }

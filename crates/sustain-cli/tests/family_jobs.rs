@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{ok, s, stderr, sustain, user_error};
+use common::{ok, results_without_timing, s, stderr, sustain, user_error};
 use std::path::{Path, PathBuf};
 
 fn example(family: &str) -> PathBuf {
@@ -77,25 +77,6 @@ fn mixture_and_ordinal_models_cross_validate_fold_by_fold_as_in_one_run() {
         ok(&sustain(&["cv-combine", "--no-report", "--out", s(&split)]));
         assert_eq!(cv_json(&split), json, "{family}");
     }
-}
-
-/// results.json without its wall times, which differ between runs.
-fn results_without_timing(dir: &Path) -> serde_json::Value {
-    fn strip(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(map) => {
-                map.remove("timing");
-                map.remove("wall_s");
-                map.values_mut().for_each(strip);
-            }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
-    let mut v =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
-    strip(&mut v);
-    v
 }
 
 #[test]

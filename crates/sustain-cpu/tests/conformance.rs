@@ -1,6 +1,6 @@
 //! The conformance suite (`sustain_testkit::conformance`) on the CPU backends: the
 //! threaded evaluator on 1 to 3 threads against the serial one, for the z-score
-//! model and both prefix models; and each family's own fast evaluator against
+//! model, both prefix models and the mixed-type model; and each family's own fast evaluator against
 //! the generic one built on its stage likelihoods alone.
 
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use sustain_core::SustainModel;
 use sustain_cpu::ThreadedEvaluator;
 use sustain_model::{Likelihood, MissingConvention, PrefixModel, SerialEvaluator};
 use sustain_testkit::conformance::{
-    check_batch_evaluator, small_mixture_model, small_ordinal_model, Tolerances,
+    check_batch_evaluator, small_mixed_model, small_mixture_model, small_ordinal_model, Tolerances,
 };
 use sustain_testkit::{cohort, spec};
 
@@ -49,6 +49,17 @@ fn threaded_evaluators_conform_to_the_serial_one() {
                 7,
             );
         }
+    }
+    // The mixed-type model through the generic evaluations: threads change nothing.
+    let mixed = Arc::new(small_mixed_model(130, 8));
+    for threads in [1, 3] {
+        check_batch_evaluator(
+            &format!("threaded mixed, {threads} thread(s)"),
+            &mut Batch::new(Arc::clone(&mixed)),
+            &mut ThreadedEvaluator::new(Arc::clone(&mixed), threads),
+            Tolerances::EXACT,
+            9,
+        );
     }
 }
 

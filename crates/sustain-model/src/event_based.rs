@@ -12,6 +12,16 @@ use sustain_core::EventOrder;
 /// imputation makes it. Errors name the 0-based row and column of a value that is
 /// negative, infinite, missing in one input only, or zero in both.
 pub fn event_based(p_event: ArrayView2<f64>, p_no_event: ArrayView2<f64>) -> Result<PrefixModel> {
+    let (order, delta, base) = event_parts(p_event, p_no_event)?;
+    PrefixModel::from_parts(PrefixFamily::EventBased, order, delta, base)
+}
+
+/// [`event_based`]'s validated order, deltas (`delta[m * B + b]`) and stage-0
+/// log-likelihoods (without the stage prior).
+pub(crate) fn event_parts(
+    p_event: ArrayView2<f64>,
+    p_no_event: ArrayView2<f64>,
+) -> Result<(EventOrder, Vec<f64>, Vec<f64>)> {
     if p_event.dim() != p_no_event.dim() {
         return Err(ModelError::Shape(format!(
             "p_event is {:?} (subjects x biomarkers) but p_no_event is {:?}",
@@ -62,5 +72,5 @@ pub fn event_based(p_event: ArrayView2<f64>, p_no_event: ArrayView2<f64>) -> Res
         }
         base.push(b0);
     }
-    PrefixModel::from_parts(PrefixFamily::EventBased, order, delta, base)
+    Ok((order, delta, base))
 }

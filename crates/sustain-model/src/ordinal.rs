@@ -12,7 +12,7 @@ use sustain_core::EventOrder;
 /// The events of `score_vals`: score-major numbering, each biomarker's nonzero
 /// scores strictly increasing and positive. Returns the order and, per event, its
 /// biomarker and score level `j` (column of `score_vals`).
-fn score_events(score_vals: &[Vec<f64>]) -> Result<(EventOrder, Vec<(usize, usize)>)> {
+pub(crate) fn score_events(score_vals: &[Vec<f64>]) -> Result<(EventOrder, Vec<(usize, usize)>)> {
     if score_vals.is_empty() {
         return Err(ModelError::Shape("score_vals has no biomarkers".into()));
     }
@@ -65,6 +65,36 @@ pub fn ordinal(
     p_normal: ArrayView2<f64>,
     p_score: &[ArrayView2<f64>],
 ) -> Result<PrefixModel> {
+    let parts = ordinal_parts(score_vals, p_normal, p_score)?;
+    PrefixModel::from_parts(
+        PrefixFamily::Ordinal {
+            score_vals: score_vals.to_vec(),
+        },
+        parts.order,
+        parts.delta,
+        parts.base,
+    )
+}
+
+/// What the ordinal and event-based builders compute, before it becomes a model
+/// (the mixed-type model places these deltas among its own events).
+pub(crate) struct PrefixParts {
+    /// The events (score-major).
+    pub order: EventOrder,
+    /// Each event's biomarker and score level (column of `score_vals`).
+    pub events: Vec<(usize, usize)>,
+    /// `delta[m * N + e]`.
+    pub delta: Vec<f64>,
+    /// Per subject: the stage-0 log-likelihood, without the stage prior.
+    pub base: Vec<f64>,
+}
+
+/// [`ordinal`]'s validated deltas and stage-0 log-likelihoods.
+pub(crate) fn ordinal_parts(
+    score_vals: &[Vec<f64>],
+    p_normal: ArrayView2<f64>,
+    p_score: &[ArrayView2<f64>],
+) -> Result<PrefixParts> {
     let (order, events) = score_events(score_vals)?;
     let n_biomarkers = score_vals.len();
     let levels = score_vals.iter().map(Vec::len).max().unwrap_or(0);
@@ -137,14 +167,12 @@ pub fn ordinal(
             }
         }
     }
-    PrefixModel::from_parts(
-        PrefixFamily::Ordinal {
-            score_vals: score_vals.to_vec(),
-        },
+    Ok(PrefixParts {
         order,
+        events,
         delta,
         base,
-    )
+    })
 }
 
 /// `P(observed score | level)` from raw integer scores as the reference's tutorial

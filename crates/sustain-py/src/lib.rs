@@ -8,6 +8,7 @@
 //! of the algorithm exists twice.
 
 mod convert;
+mod mixed;
 mod model;
 mod run;
 mod staging;

@@ -12,7 +12,7 @@ use sustain::fit::{prefix_input, FitInput};
 use sustain_core::{BatchEvaluator, StageModel};
 use sustain_cpu::ThreadedEvaluator;
 use sustain_model::{
-    event_based, ordinal, Dataset, EventSet, Likelihood, MissingConvention, PrefixModel,
+    event_based, ordinal, Dataset, EventSet, Likelihood, MissingConvention, MixedModel, PrefixModel,
 };
 
 use crate::convert::{mixtures_of, model_dict, rows, value_err};
@@ -26,6 +26,8 @@ pub(crate) enum Family {
     Zscore(Arc<Likelihood>),
     /// The event-based (mixture) and ordinal models.
     Prefix(Arc<PrefixModel>),
+    /// The mixed-type model (z-scored, ordinal and event biomarkers).
+    Mixed(Arc<MixedModel>),
 }
 
 /// Two arrays of one shape returned together.
@@ -35,6 +37,7 @@ type ArrayPair<'py> = (Bound<'py, PyArray3<f64>>, Bound<'py, PyArray3<f64>>);
 enum Typed {
     Zscore(Arc<Likelihood>),
     Prefix(Arc<PrefixModel>),
+    Mixed(Arc<MixedModel>),
 }
 
 /// `on_model!(model, m => expr)`: `expr` with `m` the model's `Arc` of its own type.
@@ -43,6 +46,7 @@ macro_rules! on_model {
         match $model.typed()? {
             Typed::Zscore($m) => $body,
             Typed::Prefix($m) => $body,
+            Typed::Mixed($m) => $body,
         }
     };
 }
@@ -71,6 +75,7 @@ impl Model {
         Ok(match &self.family {
             Family::Zscore(lik) => Typed::Zscore(Arc::clone(lik)),
             Family::Prefix(model) => Typed::Prefix(Arc::clone(model)),
+            Family::Mixed(model) => Typed::Mixed(Arc::clone(model)),
         })
     }
 
@@ -78,6 +83,7 @@ impl Model {
         match &self.family {
             Family::Zscore(lik) => lik.events(),
             Family::Prefix(model) => model.order(),
+            Family::Mixed(model) => model.order(),
         }
     }
 }
@@ -145,12 +151,45 @@ impl Model {
         })
     }
 
+    /// The mixed-type model (pySuStaIn `MixedTypeSustain`) from its parts, each
+    /// optional: z-scores (subjects x biomarkers) with `z_vals` and `z_max`; ordinal
+    /// `prob_nl`, `prob_score` (subjects x biomarkers x scores) and `score_vals`;
+    /// event `prob_yes` and `prob_no` (subjects x biomarkers).
+    #[staticmethod]
+    #[pyo3(signature = (zdata, z_vals, z_max, prob_nl, prob_score, score_vals, prob_yes, prob_no))]
+    #[allow(clippy::too_many_arguments)]
+    fn mixed(
+        zdata: Option<PyReadonlyArray2<f64>>,
+        z_vals: Option<PyReadonlyArray2<f64>>,
+        z_max: Option<Vec<f64>>,
+        prob_nl: Option<PyReadonlyArray2<f64>>,
+        prob_score: Option<PyReadonlyArray3<f64>>,
+        score_vals: Option<PyReadonlyArray2<f64>>,
+        prob_yes: Option<PyReadonlyArray2<f64>>,
+        prob_no: Option<PyReadonlyArray2<f64>>,
+    ) -> PyResult<Self> {
+        let model = crate::mixed::mixed_model(crate::mixed::Parts {
+            zdata: zdata.as_ref().map(|a| a.as_array()),
+            z_vals: z_vals.as_ref().map(|a| rows(a.as_array())),
+            z_max,
+            prob_nl: prob_nl.as_ref().map(|a| a.as_array()),
+            prob_score: prob_score.as_ref().map(|a| a.as_array()),
+            score_vals: score_vals.as_ref().map(|a| rows(a.as_array())),
+            prob_yes: prob_yes.as_ref().map(|a| a.as_array()),
+            prob_no: prob_no.as_ref().map(|a| a.as_array()),
+        })?;
+        Ok(Self {
+            family: Family::Mixed(Arc::new(model)),
+        })
+    }
+
     /// Number of subjects.
     #[getter]
     fn n_subjects(&self) -> usize {
         match &self.family {
             Family::Zscore(lik) => lik.data().n_subjects(),
             Family::Prefix(model) => model.n_subjects(),
+            Family::Mixed(model) => model.n_subjects(),
         }
     }
 
@@ -190,6 +229,9 @@ impl Model {
             )),
             Family::Prefix(model) => {
                 Family::Prefix(Arc::new(model.subset(&rows).map_err(value_err)?))
+            }
+            Family::Mixed(model) => {
+                Family::Mixed(Arc::new(model.subset(&rows).map_err(value_err)?))
             }
         };
         Ok(Self { family })
@@ -323,24 +365,8 @@ impl Model {
         let (joint, equal) = py.detach(|| -> PyResult<_> {
             match self.typed()? {
                 Typed::Zscore(lik) => Ok(crate::staging::pair(&lik, &mixtures, threads)),
-                Typed::Prefix(m) => {
-                    let k = mixtures.first().map_or(1, |x| x.n_subtypes());
-                    let equal: Vec<sustain_core::Mixture> = mixtures
-                        .iter()
-                        .map(|x| {
-                            sustain_core::Mixture::new(
-                                x.sequences().to_vec(),
-                                vec![1.0 / k as f64; k],
-                            )
-                            .map_err(value_err)
-                        })
-                        .collect::<PyResult<_>>()?;
-                    let mut eval = ThreadedEvaluator::new(m, threads);
-                    Ok((
-                        eval.posterior_sums(&mixtures).map_err(value_err)?,
-                        eval.posterior_sums(&equal).map_err(value_err)?,
-                    ))
-                }
+                Typed::Prefix(m) => equal_pair(m, &mixtures, threads),
+                Typed::Mixed(m) => equal_pair(m, &mixtures, threads),
             }
         })?;
         Ok(((joint / n).into_pyarray(py), (equal / n).into_pyarray(py)))
@@ -371,6 +397,27 @@ impl Model {
     }
 }
 
+/// The posterior sums of `mixtures` and of the same under equal fractions.
+fn equal_pair<M: sustain_core::SustainModel>(
+    m: Arc<M>,
+    mixtures: &[sustain_core::Mixture],
+    threads: usize,
+) -> PyResult<(ndarray::Array3<f64>, ndarray::Array3<f64>)> {
+    let k = mixtures.first().map_or(1, |x| x.n_subtypes());
+    let equal: Vec<sustain_core::Mixture> = mixtures
+        .iter()
+        .map(|x| {
+            sustain_core::Mixture::new(x.sequences().to_vec(), vec![1.0 / k as f64; k])
+                .map_err(value_err)
+        })
+        .collect::<PyResult<_>>()?;
+    let mut eval = ThreadedEvaluator::new(m, threads);
+    Ok((
+        eval.posterior_sums(mixtures).map_err(value_err)?,
+        eval.posterior_sums(&equal).map_err(value_err)?,
+    ))
+}
+
 /// Run-until-converged settings from Python's `(max_iterations, max_seconds)`.
 fn rounds(settings: Option<(usize, Option<f64>)>) -> Option<sustain::config::UntilConverged> {
     settings.map(
@@ -392,6 +439,7 @@ impl Model {
                 data: lik.data(),
             })),
             Family::Prefix(model) => Ok(prefix_input(model, biomarkers).identity),
+            Family::Mixed(model) => Ok(sustain::mixed::mixed_input(model, biomarkers).identity),
         }
     }
 }

@@ -162,25 +162,30 @@ fn fit_on_this_thread(
             })
         }
         Family::Prefix(model) => {
-            // The GPU serves only the z-score model: others run on the CPU (the
-            // CLI says the same in one line).
-            if config.backend == sustain::config::Backend::Gpu {
-                progress(Progress::Warning(
-                    "the GPU backend serves the z-score model only; this model runs on the CPU"
-                        .into(),
-                ));
-            }
-            let mut cpu = config.clone();
-            cpu.backend = sustain::config::Backend::Cpu;
             let input = prefix_input(model, request.biomarkers);
-            fit_model_observed(
-                &input,
-                &cpu,
-                &Engine::Cpu,
-                checkpoints.as_ref(),
-                progress,
-                &|_| {},
-            )
+            fit_on_cpu(&input, config, checkpoints.as_ref(), progress)
+        }
+        Family::Mixed(model) => {
+            let input = sustain::mixed::mixed_input(model, request.biomarkers);
+            fit_on_cpu(&input, config, checkpoints.as_ref(), progress)
         }
     }
+}
+
+/// A fit of a model the GPU does not serve: on the CPU (the CLI says the same in
+/// one line).
+fn fit_on_cpu<M: sustain_core::SustainModel>(
+    input: &sustain::fit::ModelInput<M>,
+    config: &FitConfig,
+    checkpoints: Option<&sustain::checkpoint::Checkpoints>,
+    progress: &dyn Fn(Progress),
+) -> Result<sustain::results::FitResult, sustain::Error> {
+    if config.backend == sustain::config::Backend::Gpu {
+        progress(Progress::Warning(
+            "the GPU backend serves the z-score model only; this model runs on the CPU".into(),
+        ));
+    }
+    let mut cpu = config.clone();
+    cpu.backend = sustain::config::Backend::Cpu;
+    fit_model_observed(input, &cpu, &Engine::Cpu, checkpoints, progress, &|_| {})
 }

@@ -7,8 +7,8 @@ use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use sustain_model::{
-    event_based, ordinal, score_probabilities, BatchEvaluator, EventOrder, Mixture, PrefixModel,
-    Sequence,
+    event_based, ordinal, score_probabilities, BatchEvaluator, EventOrder, EventPart, MixedModel,
+    Mixture, OrdinalPart, PrefixModel, Sequence, ZscorePart,
 };
 
 /// How close a candidate must be to the reference.
@@ -187,4 +187,45 @@ pub fn small_ordinal_model(n: usize, b: usize, seed: u64) -> PrefixModel {
         .unwrap_or_else(|e| panic!("scores: {e}"));
     let views: Vec<_> = levels.iter().map(|t| t.view()).collect();
     ordinal(&score_vals, nl.view(), &views).unwrap_or_else(|e| panic!("ordinal model: {e}"))
+}
+
+/// A small mixed-type model: `n` subjects with 3 z-scored biomarkers (thresholds
+/// 1, 2 and 1, 2, 3; a twentieth of the values missing), 2 ordinal ones scored 0-3
+/// (p_correct 0.9) and 2 event biomarkers (likelihoods as
+/// [`small_mixture_model`]'s), drawn from `seed`.
+pub fn small_mixed_model(n: usize, seed: u64) -> MixedModel {
+    let mut rng = Pcg64::seed_from_u64(seed);
+    let z = Array2::from_shape_fn((n, 3), |_| {
+        if rng.gen_bool(0.05) {
+            f64::NAN
+        } else {
+            rng.gen_range(-1.5..4.5)
+        }
+    });
+    let z_vals = vec![vec![1.0, 2.0], vec![1.0, 2.0, 3.0], vec![1.0, 2.0]];
+    let z_max = [3.0, 5.0, 4.0];
+    let scores = Array2::from_shape_fn((n, 2), |_| f64::from(rng.gen_range(0u8..4)));
+    let score_vals = vec![vec![1.0, 2.0, 3.0]; 2];
+    let (nl, levels) = score_probabilities(&score_vals, scores.view(), 0.9)
+        .unwrap_or_else(|e| panic!("scores: {e}"));
+    let views: Vec<_> = levels.iter().map(|t| t.view()).collect();
+    let yes = Array2::from_shape_fn((n, 2), |_| rng.gen_range(1e-3..1.0));
+    let no = yes.mapv(|v| 1.0 - v);
+    MixedModel::new(
+        Some(ZscorePart {
+            data: z.view(),
+            z_vals: &z_vals,
+            z_max: &z_max,
+        }),
+        Some(OrdinalPart {
+            score_vals: &score_vals,
+            p_normal: nl.view(),
+            p_score: &views,
+        }),
+        Some(EventPart {
+            p_event: yes.view(),
+            p_no_event: no.view(),
+        }),
+    )
+    .unwrap_or_else(|e| panic!("mixed model: {e}"))
 }

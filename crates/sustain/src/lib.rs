@@ -39,6 +39,7 @@ pub mod cv;
 pub mod cv_model;
 pub mod em;
 pub mod fit;
+pub mod mixed;
 pub mod results;
 pub mod rounds;
 pub mod stage;

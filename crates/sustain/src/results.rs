@@ -95,6 +95,18 @@ pub enum ModelDescriptor {
         /// Scores of each biomarker's events (0 = no event).
         score_vals: Vec<Vec<f64>>,
     },
+    /// The mixed-type model: z-scored biomarkers first, then ordinal ones, then
+    /// event ones (pySuStaIn `MixedTypeSustain`).
+    Mixed {
+        /// Thresholds of the z-scored biomarkers (0 = no event).
+        z_vals: Vec<Vec<f64>>,
+        /// `z_max` of the z-scored biomarkers.
+        z_max: Vec<f64>,
+        /// Scores of the ordinal biomarkers (0 = no event).
+        score_vals: Vec<Vec<f64>>,
+        /// Number of event biomarkers.
+        n_event: usize,
+    },
     /// A family defined outside this project (through the model traits).
     Other {
         /// Its name.

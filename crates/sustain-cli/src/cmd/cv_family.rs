@@ -1,11 +1,12 @@
-//! `sustain cv` of a mixture (event-based) or ordinal model: the same folds, fold
+//! `sustain cv` of a mixture (event-based), ordinal or mixed-type model: the same folds, fold
 //! files, CVIC and report as a z-score model's, fitted through the model seam on
 //! the CPU.
 
 use sustain::cv::make_folds;
 use sustain::cv_model::run_model_fold;
-use sustain::fit::prefix_input;
-use sustain::model::StageModel;
+use sustain::fit::{prefix_input, ModelInput};
+use sustain::mixed::mixed_input;
+use sustain::model::SustainModel;
 
 use super::cv::{check_training_part, cv_config, run_folds, CvArgs};
 use crate::error::CliError;
@@ -33,16 +34,21 @@ pub fn run(args: &CvArgs, family: Family) -> Result<(), CliError> {
             )));
         }
     }
-    let loaded = families::load(
-        model_path,
-        family,
-        args.input.data.as_deref(),
-        args.input.id_column.as_deref(),
-    )?;
+    let (data, id_column) = (args.input.data.as_deref(), args.input.id_column.as_deref());
+    if family == Family::Mixed {
+        let loaded = crate::families_mixed::load_mixed(model_path, data, id_column)?;
+        return run_model(args, &mixed_input(&loaded.model, &loaded.biomarkers));
+    }
+    let loaded = families::load(model_path, family, data, id_column)?;
+    run_model(args, &prefix_input(&loaded.model, &loaded.biomarkers))
+}
+
+/// `sustain cv` of the model `input`.
+fn run_model<M: SustainModel>(args: &CvArgs, input: &ModelInput<M>) -> Result<(), CliError> {
     let mut config = cv_config(args)?;
     crate::backend::cpu_only_family(args.backend, args.require_gpu)?;
     config.backend = sustain::config::Backend::Cpu;
-    let n_subjects = loaded.model.n_subjects();
+    let n_subjects = input.model.n_subjects();
     let k = args.folds.unwrap_or(0);
     let folds = make_folds(n_subjects, k, None, config.seed)
         .map_err(|e| CliError::new(format!("--folds: {e}")))?;
@@ -55,12 +61,11 @@ pub fn run(args: &CvArgs, family: Family) -> Result<(), CliError> {
             )));
         }
     }
-    crate::limits::check_fit_memory(&config, n_subjects, loaded.model.order().n_events())?;
+    crate::limits::check_fit_memory(&config, n_subjects, input.model.order().n_events())?;
     for i in (0..folds.len()).filter(|&i| args.fold.is_none_or(|f| f == i)) {
         check_training_part(n_subjects - folds[i].len(), i, config.max_subtypes)?;
     }
     crate::io::create_dir(&args.out)?;
-    let input = prefix_input(&loaded.model, &loaded.biomarkers);
     let fingerprint = format!(
         "{}-folds{k}-stratify:",
         sustain::checkpoint::fingerprint_of(&input.identity, &config)
@@ -71,6 +76,6 @@ pub fn run(args: &CvArgs, family: Family) -> Result<(), CliError> {
         &fingerprint,
         None,
         |_, _| Err(CliError::new("--subtype-count is for z-score models only")),
-        |i, progress| run_model_fold(&input, &config, &folds, i, &fingerprint, progress),
+        |i, progress| run_model_fold(input, &config, &folds, i, &fingerprint, progress),
     )
 }

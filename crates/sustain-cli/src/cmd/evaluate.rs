@@ -89,10 +89,26 @@ pub fn run(args: &EvaluateArgs) -> Result<(), CliError> {
     })
 }
 
-/// `sustain evaluate` of a mixture or ordinal model, on the CPU (the GPU's
+/// `sustain evaluate` of a mixture, ordinal or mixed-type model, on the CPU (the GPU's
 /// kernels are the z-score model's).
 fn run_other_family(args: &EvaluateArgs, family: Family) -> Result<(), CliError> {
     crate::backend::cpu_only_family(args.backend, args.require_gpu)?;
+    if family == Family::Mixed {
+        let loaded = crate::families_mixed::load_mixed(
+            &args.input.model,
+            args.input.data.as_deref(),
+            args.input.id_column.as_deref(),
+        )?;
+        let mixture = io::read_sequences(&args.sequences, loaded.model.order())?;
+        return print_output(&EvaluateOutput {
+            loglike: SustainModel::loglike(&*loaded.model, &mixture),
+            // Missing z-scores are always marginalised in this family.
+            missing: crate::cmd::Missing::Marginalise.name(),
+            backend: Backend::Cpu.name(),
+            ids: &loaded.ids,
+            per_subject: SustainModel::log_p_subjects(&*loaded.model, &mixture),
+        });
+    }
     let loaded = families::load(
         &args.input.model,
         family,

@@ -1,4 +1,4 @@
-//! `sustain fit` of a mixture (event-based) or ordinal model: the same E-M, chains,
+//! `sustain fit` of a mixture (event-based), ordinal or mixed-type model: the same E-M, chains,
 //! diagnostics, checkpoints, staging and figures as a z-score fit, through the
 //! model seam, on the CPU.
 
@@ -6,32 +6,36 @@ use std::path::{Path, PathBuf};
 
 use sustain::backend::Engine;
 use sustain::fit::{fit_model_observed, prefix_input, ModelInput};
-use sustain::model::PrefixModel;
-use sustain::model::StageModel;
+use sustain::mixed::{mixed_input, value_names};
+use sustain::model::SustainModel;
 use sustain::results::FitResult;
 
 use super::fit::{check_subtypes, fit_config, prepare_folder, FitArgs};
 use crate::error::CliError;
 use crate::families::{self, Family, LoadedModel};
+use crate::families_mixed;
 use crate::fit_outputs::{
-    draw_model_figures_of, results_json_text, results_path_of, write_subjects_csv,
+    draw_model_figures_named, results_json_text, results_path_of, write_subjects_csv,
 };
 use crate::folder_lock::FolderLock;
 use crate::io;
 use crate::printing::{progress_printer, summary};
 
-/// Reads the `family` model of `sustain fit`'s arguments.
-pub fn load(args: &FitArgs, family: Family) -> Result<LoadedModel, CliError> {
-    let model_path = args
-        .input
-        .model
-        .as_deref()
-        .ok_or_else(|| CliError::new("--model is required"))?;
+/// The model file of `sustain fit`'s arguments, for a family other than z-scores.
+fn model_path(args: &FitArgs) -> Result<&Path, CliError> {
     if args.input.zvals.is_some() {
         return Err(CliError::new("--zvals and --zmax belong to z-score models"));
     }
+    args.input
+        .model
+        .as_deref()
+        .ok_or_else(|| CliError::new("--model is required"))
+}
+
+/// Reads the mixture or ordinal model of `sustain fit`'s arguments.
+pub fn load(args: &FitArgs, family: Family) -> Result<LoadedModel, CliError> {
     families::load(
-        model_path,
+        model_path(args)?,
         family,
         args.input.data.as_deref(),
         args.input.id_column.as_deref(),
@@ -41,21 +45,67 @@ pub fn load(args: &FitArgs, family: Family) -> Result<LoadedModel, CliError> {
 /// Runs `sustain fit` on a model of `family` (not z-score), holding `lock` on
 /// `--out` (taken here when `None`).
 pub fn run(args: &FitArgs, family: Family, lock: Option<FolderLock>) -> Result<(), CliError> {
+    let (data, id_column) = (args.input.data.as_deref(), args.input.id_column.as_deref());
+    if family == Family::Mixed {
+        let loaded = families_mixed::load_mixed(model_path(args)?, data, id_column)?;
+        let input = mixed_input(&loaded.model, &loaded.biomarkers);
+        let names = value_names(&input.descriptor, loaded.biomarkers.len());
+        return fit_and_write(args, lock, &input, &loaded.ids, &Figures::named(&names));
+    }
     let loaded = load(args, family)?;
+    let input = prefix_input(&loaded.model, &loaded.biomarkers);
+    fit_and_write(args, lock, &input, &loaded.ids, &Figures::of(family))
+}
+
+/// What the figures call each biomarker's event values: `per_biomarker` names, or
+/// `all` for every biomarker.
+pub struct Figures<'a> {
+    per_biomarker: &'a [&'a str],
+    all: &'a str,
+}
+
+impl<'a> Figures<'a> {
+    /// One name per biomarker (mixed models).
+    pub fn named(per_biomarker: &'a [&'a str]) -> Self {
+        Self {
+            per_biomarker,
+            all: "",
+        }
+    }
+    /// The name `family` gives every event value.
+    pub fn of(family: Family) -> Self {
+        Self {
+            per_biomarker: &[],
+            all: if family == Family::Ordinal {
+                "score"
+            } else {
+                ""
+            },
+        }
+    }
+}
+
+/// Fits `input`, stages the subjects `ids` and writes the subjects CSVs, figures
+/// and results.json.
+fn fit_and_write<M: SustainModel>(
+    args: &FitArgs,
+    lock: Option<FolderLock>,
+    input: &ModelInput<M>,
+    ids: &[String],
+    figures: &Figures,
+) -> Result<(), CliError> {
     let mut config = fit_config(args)?;
     crate::backend::cpu_only_family(args.backend, args.require_gpu)?;
     config.backend = sustain::config::Backend::Cpu;
-    let model = &loaded.model;
+    let model = &input.model;
     let n_subjects = model.n_subjects();
     check_subtypes(args, n_subjects)?;
     let order = model.order().clone();
     crate::limits::check_fit_memory(&config, n_subjects, order.n_events())?;
-    let out = &args.out;
     let (_lock, checkpoints) = prepare_folder(args, lock, &order)?;
-    let input = prefix_input(model, &loaded.biomarkers);
     let printer = progress_printer(args.quiet, String::new());
     let result = fit_model_observed(
-        &input,
+        input,
         &config,
         &Engine::Cpu,
         Some(&checkpoints),
@@ -63,51 +113,41 @@ pub fn run(args: &FitArgs, family: Family, lock: Option<FolderLock>) -> Result<(
         &|_| {},
     )
     .map_err(|e| CliError::new(e.to_string()))?;
-
-    let files = write_outputs(out, family, &loaded, &input, &result, config.threads)?;
+    let files = write_outputs(&args.out, input, ids, figures, &result, config.threads)?;
     io::write_stdout(&summary(&result, &files))
 }
 
-/// Writes a finished fit of a `family` model into `out` (also `sustain merge` of
-/// its chain shards): each subtype count's staged subjects and figures, then
+/// Writes a finished fit of `input` into `out` (also `sustain merge` of its chain
+/// shards): each subtype count's staged subjects `ids` and figures, then
 /// results.json last, which marks the fit as finished. Returns the files written.
-pub fn write_outputs(
+pub fn write_outputs<M: SustainModel>(
     out: &Path,
-    family: Family,
-    loaded: &LoadedModel,
-    input: &ModelInput<PrefixModel>,
+    input: &ModelInput<M>,
+    ids: &[String],
+    figures: &Figures,
     result: &FitResult,
     threads: usize,
 ) -> Result<Vec<PathBuf>, CliError> {
-    let model = &loaded.model;
+    let model = &input.model;
     let order = model.order();
     // Each event's (biomarker, level, value) for the figures.
     let event_list: Vec<(usize, usize, f64)> = (0..order.n_events())
         .map(|e| (order.biomarker_of(e), order.level_of(e), input.events[e].z))
         .collect();
     let mut subjects: Vec<PathBuf> = Vec::new();
-    let mut figures: Vec<PathBuf> = Vec::new();
+    let mut drawn: Vec<PathBuf> = Vec::new();
     for m in &result.models {
         let path = out.join(format!("subjects_k{}.csv", m.n_subtypes));
-        let staged = sustain::stage::stage_subjects(
-            model,
-            m,
-            &loaded.ids,
-            result.settings.staging_samples,
-            threads,
-        );
+        let staged =
+            sustain::stage::stage_subjects(model, m, ids, result.settings.staging_samples, threads);
         write_subjects_csv(&path, &staged)?;
         subjects.push(path);
-        let value_name = if family == Family::Ordinal {
-            "score"
-        } else {
-            ""
-        };
-        figures.extend(draw_model_figures_of(
+        drawn.extend(draw_model_figures_named(
             out,
-            &loaded.biomarkers,
+            input.biomarkers,
+            figures.per_biomarker,
             &event_list,
-            value_name,
+            figures.all,
             m,
         )?);
     }
@@ -117,6 +157,6 @@ pub fn write_outputs(
     io::write_atomic(&results, json.as_bytes())?;
     let mut files = vec![results];
     files.extend(subjects);
-    files.extend(figures);
+    files.extend(drawn);
     Ok(files)
 }

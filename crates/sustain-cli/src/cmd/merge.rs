@@ -11,10 +11,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sustain::config::FitConfig;
-use sustain::fit::{prefix_input, FitInput, ShardModel};
+use sustain::fit::{prefix_input, FitInput, ModelInput, ShardModel};
+use sustain::mixed::{mixed_input, value_names};
 use sustain::model::StageModel;
 
 use crate::cmd::fit::{fit_config, FitArgs, FitData};
+use crate::cmd::fit_family::{write_outputs, Figures};
 use crate::cmd::Missing;
 use crate::error::CliError;
 use crate::families::Family;
@@ -222,7 +224,7 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
     // The model of any family: its fingerprint (without the shard: chain_range is
     // not serialised), size, and the shard's E-M and chains.
     let family = args.input.family()?;
-    let (zscore, other);
+    let (zscore, other, mixed);
     let (fingerprint, n_subjects, n_events, shard): (String, usize, usize, ShardRun) =
         if family == Family::ZScore {
             zscore = args.input.load(None)?;
@@ -236,6 +238,19 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
                 zscore.data.dataset.n_subjects(),
                 zscore.events.n_events(),
                 Box::new(move |c, p| sustain::fit::fit_chain_shard(&input, c, p)),
+            )
+        } else if family == Family::Mixed {
+            mixed = crate::families_mixed::load_mixed(
+                args.input.model.as_deref().unwrap_or(Path::new("")),
+                args.input.data.as_deref(),
+                args.input.id_column.as_deref(),
+            )?;
+            let input = mixed_input(&mixed.model, &mixed.biomarkers);
+            (
+                sustain::checkpoint::fingerprint_of(&input.identity, &config),
+                mixed.model.n_subjects(),
+                mixed.model.order().n_events(),
+                Box::new(move |c, p| sustain::fit::fit_model_chain_shard(&input, c, p)),
             )
         } else {
             other = crate::cmd::fit_family::load(args, family)?;
@@ -489,7 +504,7 @@ fn lock_for_merge(args: &MergeArgs, fingerprint: &str) -> Result<FolderLock, Cli
     Ok(lock)
 }
 
-/// `sustain merge` of the shards of a mixture or ordinal fit.
+/// `sustain merge` of the shards of a mixture, ordinal or mixed-type fit.
 fn merge_family(
     args: &MergeArgs,
     fit_data: &FitData,
@@ -501,13 +516,46 @@ fn merge_family(
         .model
         .as_deref()
         .ok_or_else(|| CliError::new("the shards name no --model"))?;
-    let loaded = crate::families::load(
-        model_path,
-        family,
-        fit_data.data.as_deref(),
-        fit_data.id_column.as_deref(),
-    )?;
+    let (data, id_column) = (fit_data.data.as_deref(), fit_data.id_column.as_deref());
+    if family == Family::Mixed {
+        let loaded = crate::families_mixed::load_mixed(model_path, data, id_column)?;
+        let input = mixed_input(&loaded.model, &loaded.biomarkers);
+        let names = value_names(&input.descriptor, loaded.biomarkers.len());
+        let figures = Figures::named(&names);
+        return merge_model(
+            args,
+            model_path,
+            &input,
+            &loaded.ids,
+            &figures,
+            config,
+            shards,
+        );
+    }
+    let loaded = crate::families::load(model_path, family, data, id_column)?;
     let input = prefix_input(&loaded.model, &loaded.biomarkers);
+    let figures = Figures::of(family);
+    merge_model(
+        args,
+        model_path,
+        &input,
+        &loaded.ids,
+        &figures,
+        config,
+        shards,
+    )
+}
+
+/// Merges `shards` of a fit of `input` (read from `model_path`) into `args.out`.
+fn merge_model<M: sustain::model::SustainModel>(
+    args: &MergeArgs,
+    model_path: &Path,
+    input: &ModelInput<M>,
+    ids: &[String],
+    figures: &Figures,
+    config: &FitConfig,
+    shards: Vec<ShardFile>,
+) -> Result<(), CliError> {
     let fingerprint = sustain::checkpoint::fingerprint_of(&input.identity, config);
     if fingerprint != shards[0].fingerprint {
         return Err(CliError::new(format!(
@@ -519,16 +567,9 @@ fn merge_family(
     }
     let lock = lock_for_merge(args, &fingerprint)?;
     let models: Vec<Vec<ShardModel>> = shards.into_iter().map(|s| s.models).collect();
-    let result = sustain::fit::merge_model_chain_shards(&input, config, models)
+    let result = sustain::fit::merge_model_chain_shards(input, config, models)
         .map_err(|e| CliError::new(format!("{}: {e}", args.out.display())))?;
-    let files = crate::cmd::fit_family::write_outputs(
-        &args.out,
-        family,
-        &loaded,
-        &input,
-        &result,
-        config.threads,
-    )?;
+    let files = write_outputs(&args.out, input, ids, figures, &result, config.threads)?;
     io::write_stdout(&summary(&result, &files))?;
     drop(lock);
     crate::report::after_run(&args.out, true, None, args.no_report);

@@ -174,6 +174,9 @@ fn stage_family(
         )));
     };
     let family = families::family_of(model_path)?;
+    if family == Family::Mixed {
+        return stage_mixed(args, result, model_path, model, threads);
+    }
     let loaded = families::load(
         model_path,
         family,
@@ -204,6 +207,42 @@ fn stage_family(
             model_path,
             format!(
                 "is not the model of the fit in {} (family, biomarkers, events and scores must match)",
+                args.fit.display()
+            ),
+        ));
+    }
+    let staged = sustain::stage::stage_subjects(
+        &loaded.model,
+        model,
+        &loaded.ids,
+        result.settings.staging_samples,
+        threads,
+    );
+    crate::fit_outputs::write_subjects_csv(&args.out, &staged)?;
+    Ok(loaded.ids.len())
+}
+
+/// Stages the subjects of a mixed-type `--model` under a mixed-type fit, whose
+/// biomarkers and parameters it must repeat; their number.
+fn stage_mixed(
+    args: &StageArgs,
+    result: &FitResult,
+    model_path: &std::path::Path,
+    model: &SubtypeModel,
+    threads: usize,
+) -> Result<usize, CliError> {
+    let loaded = crate::families_mixed::load_mixed(
+        model_path,
+        args.data.as_deref(),
+        args.id_column.as_deref(),
+    )?;
+    let same = loaded.biomarkers == result.biomarkers
+        && result.model.as_ref() == Some(&sustain::mixed::mixed_descriptor(&loaded.model));
+    if !same {
+        return Err(CliError::in_file(
+            model_path,
+            format!(
+                "is not the model of the fit in {} (family, biomarkers, thresholds and scores must match)",
                 args.fit.display()
             ),
         ));

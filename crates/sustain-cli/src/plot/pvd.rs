@@ -25,6 +25,10 @@ pub struct PvdInput<'a> {
     /// "score" (ordinal scores), or "" (event-based: one event per biomarker,
     /// labelled "event").
     pub value_name: &'a str,
+    /// Per biomarker, what its event values are (as `value_name`), for a model whose
+    /// biomarkers differ (the mixed-type model: "z", "score" or ""); empty: every
+    /// biomarker's is `value_name`.
+    pub biomarker_value_names: &'a [&'a str],
     /// One panel per subtype, in subtype order.
     pub panels: &'a [PvdPanel],
 }
@@ -192,33 +196,50 @@ impl Pvd {
             })
             .collect();
 
-        // Legend: one entry per level, with the z value(s) the events give it.
+        // Legend: one entry per level, with the value(s) the events give it, by
+        // what the values are ("z = 1, 2; score 1" where biomarkers differ).
+        let value_name = |bm: usize| {
+            input
+                .biomarker_value_names
+                .get(bm)
+                .copied()
+                .unwrap_or(input.value_name)
+        };
         let max_level = input.events.iter().map(|e| e.1).max().unwrap_or(0);
         let legend = (0..=max_level)
             .filter_map(|level| {
-                let mut zs: Vec<String> = Vec::new();
-                let mut zv: Vec<f64> = input
-                    .events
-                    .iter()
-                    .filter(|e| e.1 == level)
-                    .map(|e| e.2)
-                    .collect();
-                if zv.is_empty() {
+                let at_level: Vec<&(usize, usize, f64)> =
+                    input.events.iter().filter(|e| e.1 == level).collect();
+                if at_level.is_empty() {
                     return None;
                 }
-                zv.sort_by(|a, b| a.total_cmp(b));
-                for z in zv {
-                    let s = fmt_num(z, 2);
-                    if !zs.contains(&s) {
-                        zs.push(s);
-                    }
-                }
-                let label = if input.value_name.is_empty() {
-                    "event".to_string()
-                } else {
-                    format!("{} = {}", input.value_name, zs.join(", "))
-                };
-                Some((to_rgb(level_colour(level)), label))
+                let mut names: Vec<&str> = at_level.iter().map(|e| value_name(e.0)).collect();
+                names.dedup();
+                names.sort_by_key(|n| ["z", "score"].iter().position(|k| k == n).unwrap_or(2));
+                names.dedup();
+                let parts: Vec<String> = names
+                    .iter()
+                    .map(|&name| {
+                        if name.is_empty() {
+                            return "event".to_string();
+                        }
+                        let mut zv: Vec<f64> = at_level
+                            .iter()
+                            .filter(|e| value_name(e.0) == name)
+                            .map(|e| e.2)
+                            .collect();
+                        zv.sort_by(|a, b| a.total_cmp(b));
+                        let mut zs: Vec<String> = Vec::new();
+                        for z in zv {
+                            let s = fmt_num(z, 2);
+                            if !zs.contains(&s) {
+                                zs.push(s);
+                            }
+                        }
+                        format!("{name} = {}", zs.join(", "))
+                    })
+                    .collect();
+                Some((to_rgb(level_colour(level)), parts.join("; ")))
             })
             .collect();
 
@@ -472,6 +493,7 @@ mod tests {
             },
         ];
         let input = PvdInput {
+            biomarker_value_names: &[],
             biomarker_names: &names,
             events: &events,
             value_name: "z",
@@ -587,6 +609,7 @@ mod tests {
             certainty: one_hot(3, &[(2, 0, 1.0), (0, 1, 1.0), (1, 2, 1.0)]),
         }];
         let input = PvdInput {
+            biomarker_value_names: &[],
             biomarker_names: &names,
             events: &events,
             value_name: "z",

@@ -31,6 +31,7 @@ fn z_input<'a>(
     panels: &'a [PvdPanel],
 ) -> PvdInput<'a> {
     PvdInput {
+        biomarker_value_names: &[],
         biomarker_names: names,
         events,
         value_name: "z",

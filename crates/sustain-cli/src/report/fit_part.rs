@@ -72,16 +72,8 @@ pub fn family_name(result: &FitResult) -> String {
         ModelDescriptor::Zscore { .. } => "z-score model (piecewise linear)".into(),
         ModelDescriptor::Mixture => "event-based model (mixture)".into(),
         ModelDescriptor::Ordinal { .. } => "ordinal model (scores)".into(),
+        ModelDescriptor::Mixed { .. } => "mixed-type model (z-scores, scores and events)".into(),
         ModelDescriptor::Other { name } => format!("{name} model"),
-    }
-}
-
-/// What an event's value is called for this family.
-fn value_name(result: &FitResult) -> &'static str {
-    match result.model_descriptor() {
-        ModelDescriptor::Zscore { .. } => "z",
-        ModelDescriptor::Ordinal { .. } => "score",
-        _ => "",
     }
 }
 
@@ -150,7 +142,7 @@ pub fn model_section(dir: &Path, result: &FitResult, run: Option<&RunRecord>) ->
 
 /// Per biomarker: its events' values (and z_max for a z-score model).
 fn events_table(result: &FitResult) -> String {
-    let name = value_name(result);
+    let names = sustain::mixed::value_names(&result.model_descriptor(), result.biomarkers.len());
     let zscore = matches!(result.model_descriptor(), ModelDescriptor::Zscore { .. });
     let mut head = vec!["Biomarker".to_string(), "Events".to_string()];
     if zscore {
@@ -166,6 +158,7 @@ fn events_table(result: &FitResult) -> String {
                 .iter()
                 .filter(|e| &e.biomarker == bm)
                 .map(|e| {
+                    let name = names[b];
                     if name.is_empty() {
                         "event".to_string()
                     } else {

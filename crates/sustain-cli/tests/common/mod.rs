@@ -194,3 +194,23 @@ pub fn quick_fit(inputs: &[&str], subtypes: &str, out: &Path, extra: &[&str]) ->
     args.extend_from_slice(extra);
     sustain(&args)
 }
+
+/// DIR/results.json without its wall times (`timing`, `wall_s`), which differ
+/// between runs of the same fit.
+pub fn results_without_timing(dir: &Path) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                map.remove("timing");
+                map.remove("wall_s");
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json");
+    let mut v = serde_json::from_str(&text).expect("results.json is JSON");
+    strip(&mut v);
+    v
+}

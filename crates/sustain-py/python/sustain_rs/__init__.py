@@ -21,9 +21,12 @@ from ._families import (
     ZscoreSustain,
     ZscoreSustainMissingData,
 )
+from ._mixed import MixedTypeSustain, MixedTypeSustainData
 
 __all__ = [
     "AbstractSustain",
+    "MixedTypeSustain",
+    "MixedTypeSustainData",
     "MixtureSustain",
     "MixtureSustainData",
     "OrdinalSustain",
