@@ -247,7 +247,7 @@ impl Model {
         n_iterations: usize,
         n_chains: usize,
         seed: u64,
-        until_converged: Option<(usize, Option<f64>)>,
+        until_converged: Option<(usize, Option<f64>, usize)>,
     ) -> PyResult<String> {
         let config = FitConfig {
             n_startpoints,
@@ -269,7 +269,7 @@ impl Model {
     /// per subtype count (see `model_dict`). `progress(kind, n_subtypes, done,
     /// total)` is called about ten times a second from this thread; Ctrl-C stops
     /// the fit within about a second (`KeyboardInterrupt`).
-    /// `until_converged=(max_iterations, max_seconds)` runs the chains in rounds
+    /// `until_converged=(max_iterations, max_seconds, tempering_rungs)` runs the chains in rounds
     /// until they converge (`n_iterations` is then the first round's length).
     #[pyo3(signature = (biomarkers, max_subtypes, n_startpoints, n_iterations, n_chains, seed,
         backend = "cpu", threads = None, checkpoint_dir = None, progress = None,
@@ -288,7 +288,7 @@ impl Model {
         threads: Option<usize>,
         checkpoint_dir: Option<String>,
         progress: Option<Py<PyAny>>,
-        until_converged: Option<(usize, Option<f64>)>,
+        until_converged: Option<(usize, Option<f64>, usize)>,
     ) -> PyResult<Bound<'py, PyList>> {
         let backend = backend
             .parse::<sustain::config::Backend>()
@@ -418,12 +418,16 @@ fn equal_pair<M: sustain_core::SustainModel>(
     ))
 }
 
-/// Run-until-converged settings from Python's `(max_iterations, max_seconds)`.
-fn rounds(settings: Option<(usize, Option<f64>)>) -> Option<sustain::config::UntilConverged> {
+/// Run-until-converged settings from Python's `(max_iterations, max_seconds,
+/// tempering_rungs)`.
+fn rounds(
+    settings: Option<(usize, Option<f64>, usize)>,
+) -> Option<sustain::config::UntilConverged> {
     settings.map(
-        |(max_iterations, max_seconds)| sustain::config::UntilConverged {
+        |(max_iterations, max_seconds, tempering_rungs)| sustain::config::UntilConverged {
             max_iterations,
             max_seconds,
+            tempering_rungs,
             ..Default::default()
         },
     )

@@ -130,3 +130,18 @@ def test_until_converged_runs_rounds_and_says_so(tmp_path):
     assert len(summary["convergence"]["rounds"]) >= 1
     if not model.diagnostics(1)["converged"]:
         assert summary["nonconvergence"], "a run that did not converge says why"
+
+
+def test_replica_exchange_is_reported_and_needs_rounds(tmp_path):
+    data, z_vals, z_max, labels = zscore_cohort(M)
+    model = sustain_rs.ZscoreSustain(data, z_vals, z_max, labels, 2, 1, 400, tmp_path, "x", False, seed=3,
+                                     n_chains=2, progress=False, until_converged=True, max_iterations=3200,
+                                     tempering=3)
+    with contextlib.redirect_stdout(io.StringIO()):
+        model.run_sustain_algorithm()
+    ladder = model.diagnostics(1)["summary"]["convergence"]["tempering"]
+    assert len(ladder["betas"]) == 3 and ladder["betas"][0] == 1.0
+    assert len(ladder["swap_rates"]) == 2
+    with pytest.raises(ValueError, match="until_converged"):
+        sustain_rs.ZscoreSustain(data, z_vals, z_max, labels, 2, 1, 400, tmp_path, "y", False, seed=3,
+                                 tempering=3)
