@@ -38,8 +38,10 @@ pub mod config;
 pub mod cv;
 pub mod em;
 pub mod fit;
+pub mod npz;
 pub mod results;
 pub mod rounds;
+pub mod samples_file;
 pub mod stage;
 
 pub use sustain_model as model;
