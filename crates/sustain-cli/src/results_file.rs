@@ -20,8 +20,9 @@ pub fn parse_any(path: &Path, text: &str) -> Result<(FitResult, EventOrder), Cli
     let invalid = |why: String| CliError::in_file(path, format!("not a valid results file: {why}"));
     let value: Value = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
     check_version(&value, "results").map_err(|why| CliError::in_file(path, why))?;
-    let result: FitResult =
+    let mut result: FitResult =
         crate::nanjson::from_value(value).map_err(|e| invalid(e.to_string()))?;
+    crate::fit_outputs::load_samples(&mut result, path)?;
     if other_family(&result).is_none() {
         let events = check(&result).map_err(invalid)?;
         return Ok((result, events.order().clone()));
@@ -158,6 +159,11 @@ pub fn check_checkpoint(path: &Path, k: usize, events: &EventOrder) -> Result<()
     };
     let model: SubtypeModel =
         crate::nanjson::from_value(model.clone()).map_err(|e| invalid(e.to_string()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut models = [model];
+    sustain::samples_file::load(&mut models, dir)
+        .map_err(|e| CliError::in_file(&e.path, e.message))?;
+    let [model] = models;
     if model.n_subtypes != k {
         return Err(invalid(format!(
             "holds a model of {} subtype(s), not {k}",

@@ -572,7 +572,7 @@ fn cv_with_user_given_folds() {
 
 /// The models of the fit in folder `d` (its results.json), without wall times.
 fn models_of(d: &Path) -> Value {
-    let mut r = read_json(&d.join("results.json"));
+    let mut r = common::results_with_samples(d);
     for m in r["models"].as_array_mut().unwrap() {
         m.as_object_mut().unwrap().remove("timing");
         for c in m["samples"]["chains"].as_array_mut().unwrap() {
@@ -580,4 +580,31 @@ fn models_of(d: &Path) -> Value {
         }
     }
     r["models"].take()
+}
+
+/// A long run keeps its samples in samples.npz: results.json stays under 1 MB
+/// while the same samples as JSON numbers (as results.json held them before) take
+/// more, and `stage` reads them back to the subjects the fit wrote.
+#[test]
+fn results_json_stays_small_on_a_long_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("long");
+    let o = dir.to_str().unwrap();
+    ok(&sustain(&fit_args(
+        o,
+        &["--iterations", "40000", "--chains", "3"],
+    )));
+    let json = std::fs::metadata(dir.join("results.json")).unwrap().len();
+    let inline = common::results_with_samples(&dir).to_string().len() as u64;
+    assert!(json < 1_000_000, "results.json is {json} bytes");
+    assert!(inline > 1_000_000, "inline samples take only {inline} bytes");
+    let npz = std::fs::metadata(dir.join("samples.npz")).unwrap().len();
+    assert!(npz < inline / 2, "samples.npz {npz} bytes, inline {inline}");
+    let data = small("data.csv");
+    let staged = dir.join("staged.csv");
+    ok(&sustain(&common::stage_args(o, &data, staged.to_str().unwrap())));
+    assert_eq!(
+        std::fs::read(&staged).unwrap(),
+        std::fs::read(dir.join("subjects_k2.csv")).unwrap()
+    );
 }

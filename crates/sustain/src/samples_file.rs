@@ -224,6 +224,19 @@ pub fn load(models: &mut [SubtypeModel], dir: &Path) -> Result<(), SamplesError>
     Ok(())
 }
 
+/// [`load`] of one model's samples (K = `k`), for readers of the JSON alone.
+pub fn load_one(samples: &mut MergedSamples, k: usize, dir: &Path) -> Result<(), SamplesError> {
+    let Some(file) = samples.file.clone() else {
+        return Ok(());
+    };
+    let path = dir.join(&file.name);
+    let npz = open_checked(&path, &file)?;
+    fill(samples, k, &npz).map_err(|why| SamplesError {
+        path,
+        message: format!("not a valid samples file: model of {k} subtype(s): {why}"),
+    })
+}
+
 /// Reads `path`, refusing a name that leaves the folder, a file whose hash is not
 /// `file`'s, and a file that is not a zip.
 fn open_checked(path: &Path, file: &SamplesFile) -> Result<Npz, SamplesError> {

@@ -430,6 +430,7 @@ pub fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
         }
         crate::overwrite::clear_fit_outputs(&args.out)?;
     }
+    crate::overwrite::refuse_foreign_samples(&args.out, args.force)?;
     remove_dead_temps(&args.out, ".");
     let threads = config.threads;
     let models: Vec<Vec<ShardModel>> = shards.into_iter().map(|s| s.models).collect();
