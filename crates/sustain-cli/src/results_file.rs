@@ -159,17 +159,17 @@ pub fn check_checkpoint(path: &Path, k: usize, events: &EventOrder) -> Result<()
     };
     let model: SubtypeModel =
         crate::nanjson::from_value(model.clone()).map_err(|e| invalid(e.to_string()))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut models = [model];
-    sustain::samples_file::load(&mut models, dir)
-        .map_err(|e| CliError::in_file(&e.path, e.message))?;
-    let [model] = models;
     if model.n_subtypes != k {
         return Err(invalid(format!(
             "holds a model of {} subtype(s), not {k}",
             model.n_subtypes
         )));
     }
+    // Its samples, from the file beside it that it names (older ones hold them).
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut models = [model];
+    sustain::samples_file::load(&mut models, dir).map_err(|e| invalid(e.to_string()))?;
+    let [model] = models;
     check_model(&model, events).map_err(|why| invalid(format!("model of {k} subtype(s): {why}")))
 }
 
