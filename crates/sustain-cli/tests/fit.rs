@@ -610,12 +610,19 @@ fn results_json_stays_small_on_a_long_run() {
     let json = std::fs::metadata(dir.join("results.json")).unwrap().len();
     let inline = common::results_with_samples(&dir).to_string().len() as u64;
     assert!(json < 1_000_000, "results.json is {json} bytes");
-    assert!(inline > 1_000_000, "inline samples take only {inline} bytes");
+    assert!(
+        inline > 1_000_000,
+        "inline samples take only {inline} bytes"
+    );
     let npz = std::fs::metadata(dir.join("samples.npz")).unwrap().len();
     assert!(npz < inline, "samples.npz {npz} bytes, inline {inline}");
     let data = small("data.csv");
     let staged = dir.join("staged.csv");
-    ok(&sustain(&common::stage_args(o, &data, staged.to_str().unwrap())));
+    ok(&sustain(&common::stage_args(
+        o,
+        &data,
+        staged.to_str().unwrap(),
+    )));
     assert_eq!(
         std::fs::read(&staged).unwrap(),
         std::fs::read(dir.join("subjects_k2.csv")).unwrap()

@@ -517,9 +517,15 @@ fn a_damaged_samples_file_is_refused_naming_it() {
     let mut flipped = npz.clone();
     let middle = flipped.len() / 2;
     flipped[middle] ^= 0xff;
-    let cases: [(&str, Option<Vec<u8>>, &[&str]); 4] = [
+    // (folder, its samples.npz if any, what the message says)
+    type Case<'a> = (&'a str, Option<Vec<u8>>, &'a [&'a str]);
+    let cases: [Case; 4] = [
         ("missing", None, &["cannot read the samples"]),
-        ("truncated", Some(npz[..npz.len() / 2].to_vec()), &["SHA-256"]),
+        (
+            "truncated",
+            Some(npz[..npz.len() / 2].to_vec()),
+            &["SHA-256"],
+        ),
         ("flipped", Some(flipped), &["SHA-256"]),
         ("not_a_zip", Some(b"x,y\n1,2\n".to_vec()), &["SHA-256"]),
     ];
@@ -543,6 +549,10 @@ fn stage_and_plot_work(folder: &Path) {
     let f = folder.to_str().unwrap();
     let data = small("data.csv");
     let out = folder.join("s.csv");
-    ok(&sustain(&common::stage_args(f, &data, out.to_str().unwrap())));
+    ok(&sustain(&common::stage_args(
+        f,
+        &data,
+        out.to_str().unwrap(),
+    )));
     ok(&sustain(&["plot", "--fit", f]));
 }

@@ -759,9 +759,15 @@ fn force_replaces_a_finished_fit() {
     // Two checkpoint files of one subtype count (each finished one keeps its
     // samples in a checkpoint_k{K}.npz beside them).
     let checkpoints = names_in(&out.join("checkpoints"));
-    let json: Vec<&String> = checkpoints.iter().filter(|n| n.ends_with(".json")).collect();
+    let json: Vec<&String> = checkpoints
+        .iter()
+        .filter(|n| n.ends_with(".json"))
+        .collect();
     assert_eq!(json.len(), 2, "{checkpoints:?}");
-    assert!(!checkpoints.iter().any(|n| n.contains("_k2")), "{checkpoints:?}");
+    assert!(
+        !checkpoints.iter().any(|n| n.contains("_k2")),
+        "{checkpoints:?}"
+    );
 }
 
 /// results.json without the wall times (they differ between runs).

@@ -164,7 +164,9 @@ impl Checkpoints {
     ) -> Result<(), Error> {
         // The samples first, in a binary file beside the JSON that names them.
         let npz = self.dir.join(format!("checkpoint_k{k}.npz"));
-        let tmp = self.dir.join(format!(".checkpoint_k{k}.npz.tmp{}", std::process::id()));
+        let tmp = self
+            .dir
+            .join(format!(".checkpoint_k{k}.npz.tmp{}", std::process::id()));
         let file = crate::samples_file::write(&npz, &tmp, &[&model.samples])
             .map_err(|e| Error::Io(format!("cannot write {}: {e}", npz.display())))?;
         let samples = crate::samples_file::reference(&model.samples, &file);

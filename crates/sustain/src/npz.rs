@@ -66,7 +66,11 @@ impl Crc {
             for (i, v) in t.iter_mut().enumerate() {
                 let mut c = i as u32;
                 for _ in 0..8 {
-                    c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                    c = if c & 1 != 0 {
+                        0xEDB8_8320 ^ (c >> 1)
+                    } else {
+                        c >> 1
+                    };
                 }
                 *v = c;
             }
@@ -317,7 +321,9 @@ pub struct Npz {
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<usize> {
-    Some(usize::from(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?)))
+    Some(usize::from(u16::from_le_bytes(
+        b.get(at..at + 2)?.try_into().ok()?,
+    )))
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<usize> {
@@ -349,7 +355,8 @@ impl Npz {
         let dir_len = u32_at(&bytes, eocd + 12).ok_or_else(|| bad("truncated"))?;
         let mut at = u32_at(&bytes, eocd + 16).ok_or_else(|| bad("truncated"))?;
         let comment_len = field(20)?;
-        let comment = String::from_utf8_lossy(&bytes[eocd + 22..eocd + 22 + comment_len]).into_owned();
+        let comment =
+            String::from_utf8_lossy(&bytes[eocd + 22..eocd + 22 + comment_len]).into_owned();
         if at.checked_add(dir_len).is_none_or(|end| end > eocd) {
             return Err(bad("the central directory lies outside the file"));
         }
@@ -422,9 +429,7 @@ fn parse_npy(b: &[u8]) -> Result<Array<'_>, String> {
         2 | 3 => (u32_at(b, 8).unwrap_or(0), 12),
         v => return Err(format!(".npy version {v} is not read")),
     };
-    let header = b
-        .get(start..start + len)
-        .ok_or("header cut short")?;
+    let header = b.get(start..start + len).ok_or("header cut short")?;
     let header = std::str::from_utf8(header).map_err(|_| "header is not text")?;
     let value_of = |key: &str| -> Result<&str, String> {
         let at = header
@@ -450,7 +455,10 @@ fn parse_npy(b: &[u8]) -> Result<Array<'_>, String> {
         .split(',')
         .map(str::trim)
         .filter(|d| !d.is_empty())
-        .map(|d| d.parse::<usize>().map_err(|_| format!("bad shape ({inner})")))
+        .map(|d| {
+            d.parse::<usize>()
+                .map_err(|_| format!("bad shape ({inner})"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let data = &b[start + len..];
     let want = shape
@@ -483,7 +491,9 @@ mod tests {
         let path = dir.path().join("a.npz");
         // A wrong element count is refused.
         let mut w = NpzWriter::create(&dir.path().join("bad.npz")).unwrap();
-        assert!(w.array("bad", Dtype::U8, &[4], |o| o.write_all(&[1])).is_err());
+        assert!(w
+            .array("bad", Dtype::U8, &[4], |o| o.write_all(&[1]))
+            .is_err());
         let mut w = NpzWriter::create(&path).unwrap();
         w.array("x", Dtype::F64, &[2, 3], |o| {
             for v in 0..6 {

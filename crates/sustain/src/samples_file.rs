@@ -301,7 +301,11 @@ fn fill(samples: &mut MergedSamples, k: usize, npz: &Npz) -> Result<(), String> 
         }
     }
     if chain.dtype != Dtype::I32 || runs.dtype != Dtype::U32 {
-        return Err(format!("{} or {} has another dtype", name("chain"), name("runs")));
+        return Err(format!(
+            "{} or {} has another dtype",
+            name("chain"),
+            name("runs")
+        ));
     }
     if fractions.dtype != Dtype::F64 || loglike.dtype != Dtype::F64 {
         return Err(format!(
@@ -418,7 +422,10 @@ mod tests {
             // Same samples, same bytes.
             let again = dir.path().join("again.npz");
             write(&again, &dir.path().join(".tmp2"), &[&full]).unwrap();
-            assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&again).unwrap());
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                std::fs::read(&again).unwrap()
+            );
         }
     }
 
@@ -440,7 +447,10 @@ mod tests {
         // A name that leaves the folder.
         let mut m = shell();
         m[0].samples.file.as_mut().unwrap().name = "../x.npz".into();
-        assert!(load(&mut m, dir.path()).unwrap_err().message.contains("file name"));
+        assert!(load(&mut m, dir.path())
+            .unwrap_err()
+            .message
+            .contains("file name"));
         // A model the file holds no samples of.
         write(&path, &dir.path().join(".tmp"), &[&full]).unwrap();
         let mut m = shell();
