@@ -430,6 +430,35 @@ mod tests {
     }
 
     #[test]
+    fn checkpoints_keep_samples_in_a_file_and_read_older_ones_inline() {
+        let dir = tempfile::tempdir().unwrap();
+        let cps = crate::checkpoint::Checkpoints::new(dir.path()).unwrap();
+        let n = 7;
+        let order = EventOrder::new(&(0..n).collect::<Vec<_>>(), n).unwrap();
+        let seqs = (0..2)
+            .map(|_| Sequence::new(&order, &(0..n).collect::<Vec<_>>()).unwrap())
+            .collect();
+        let em = crate::em::MlFit {
+            mixture: Mixture::new(seqs, vec![0.5, 0.5]).unwrap(),
+            loglike: -3.0,
+        };
+        let full = model(samples(n));
+        cps.save(2, "fp", &full, &em).unwrap();
+        let json = std::fs::read_to_string(dir.path().join("checkpoint_k2.json")).unwrap();
+        assert!(!json.contains("\"trace\""), "samples inline in {json}");
+        assert!(dir.path().join("checkpoint_k2.npz").is_file());
+        let (back, _) = cps.load(2, "fp", &order).unwrap().unwrap();
+        assert_eq!(back, full);
+        // A checkpoint written before samples files: the model inline.
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["model"] = serde_json::to_value(&full).unwrap();
+        std::fs::remove_file(dir.path().join("checkpoint_k2.npz")).unwrap();
+        std::fs::write(dir.path().join("checkpoint_k2.json"), v.to_string()).unwrap();
+        let (old, _) = cps.load(2, "fp", &order).unwrap().unwrap();
+        assert_eq!(old, full);
+    }
+
+    #[test]
     fn a_replaced_or_truncated_file_is_refused_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(SAMPLES_FILE);
