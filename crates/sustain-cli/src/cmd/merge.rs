@@ -166,6 +166,10 @@ pub struct ShardFile {
     pub settings: FitConfig,
     /// One entry per subtype count: E-M optimum, steps, raw chain runs, timings.
     pub models: Vec<ShardModel>,
+    /// The file beside this one that holds the runs' traces (`None`: shard files
+    /// written before it, with the traces inline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<sustain::sampler::SamplesFile>,
 }
 
 fn read_shard(path: &Path) -> Result<ShardFile, CliError> {
@@ -175,7 +179,12 @@ fn read_shard(path: &Path) -> Result<ShardFile, CliError> {
     let value: serde_json::Value = serde_json::from_str(&text).map_err(invalid)?;
     crate::results_file::check_version(&value, "shard")
         .map_err(|why| CliError::in_file(path, why))?;
-    crate::nanjson::from_value(value).map_err(invalid)
+    let mut shard: ShardFile = crate::nanjson::from_value(value).map_err(invalid)?;
+    if let Some(file) = &shard.samples {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        crate::shard_samples::load(&mut shard.models, file, dir)?;
+    }
+    Ok(shard)
 }
 
 /// Runs `sustain fit`, or one chain shard of it with --chain-shard.
@@ -264,9 +273,11 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
     let chains = spec.chains(config.n_chains);
     config.chain_range = Some(chains.clone());
     let progress = progress_printer(args.quiet, format!("shard {}/{}: ", spec.index, spec.count));
-    let models = sustain::fit::fit_chain_shard(&input, &config, &progress)
+    let mut models = sustain::fit::fit_chain_shard(&input, &config, &progress)
         .map_err(|e| CliError::new(e.to_string()))?;
     config.chain_range = None;
+    // The traces first, beside the JSON that names them.
+    let samples = crate::shard_samples::write(&mut models, &path.with_extension("npz"))?;
     let file = ShardFile {
         version: sustain::results::SCHEMA_VERSION,
         shard: spec.index,
@@ -276,6 +287,7 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
         inputs: ShardInputs::of(&args.input),
         settings: config,
         models,
+        samples: Some(samples),
     };
     io::write_json(&path, &file)?;
     io::write_stdout(&format!(
