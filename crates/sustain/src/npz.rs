@@ -2,7 +2,7 @@
 //! `numpy.load` reads them: written as a stream (each array's bytes go straight
 //! to the file; its CRC is patched in afterwards) and read back with every length,
 //! offset and checksum checked, so a truncated or edited file is an error, never
-//! a panic. Archives beyond 4 GiB (ZIP64) are refused rather than written wrong.
+//! a panic. Archives beyond 4 GiB get ZIP64 records, as Python's zipfile writes.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
@@ -120,8 +120,8 @@ const DOS_DATE: u16 = 0x21;
 struct Entry {
     name: String,
     crc: u32,
-    size: u32,
-    offset: u32,
+    size: u64,
+    offset: u64,
 }
 
 /// Writes `.npz` entries one array at a time.
@@ -129,17 +129,21 @@ pub struct NpzWriter {
     file: BufWriter<File>,
     entries: Vec<Entry>,
     offset: u64,
+    /// Sizes and offsets from this one on are written as ZIP64 (4 GiB; smaller in
+    /// tests, to exercise it).
+    limit: u64,
 }
 
-fn too_large() -> io::Error {
-    io::Error::other("the samples exceed 4 GiB, more than a zip without ZIP64 holds")
-}
+/// The value of a 4-byte zip field that says "see the ZIP64 record".
+const SEE_ZIP64: u32 = u32::MAX;
 
-fn u32_of(v: u64) -> io::Result<u32> {
-    u32::try_from(v)
-        .ok()
-        .filter(|&v| v != u32::MAX)
-        .ok_or_else(too_large)
+/// A 4-byte field of `v`, or [`SEE_ZIP64`] from `limit` on.
+fn field32(v: u64, limit: u64) -> u32 {
+    if v >= limit {
+        SEE_ZIP64
+    } else {
+        v as u32
+    }
 }
 
 /// Counts and checksums the bytes written through it.
@@ -164,10 +168,15 @@ impl<W: Write> Write for Counting<'_, W> {
 impl NpzWriter {
     /// Starts a new file at `path` (replacing one there).
     pub fn create(path: &Path) -> io::Result<Self> {
+        Self::with_limit(path, u64::from(SEE_ZIP64))
+    }
+
+    fn with_limit(path: &Path, limit: u64) -> io::Result<Self> {
         Ok(Self {
             file: BufWriter::with_capacity(1 << 20, File::create(path)?),
             entries: Vec::new(),
             offset: 0,
+            limit,
         })
     }
 
@@ -183,22 +192,28 @@ impl NpzWriter {
         let name = format!("{name}.npy");
         let header = npy_header(dtype, shape);
         let data_len = shape.iter().product::<usize>() as u64 * dtype.size() as u64;
-        let size = u32_of(header.len() as u64 + data_len)?;
-        let offset = u32_of(self.offset)?;
+        let size = header.len() as u64 + data_len;
+        let zip64 = size >= self.limit;
         // The local header, its CRC patched in once the data is written.
-        let mut local = Vec::with_capacity(30 + name.len());
+        let mut local = Vec::with_capacity(50 + name.len());
         local.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
-        local.extend_from_slice(&20u16.to_le_bytes()); // version needed
+        local.extend_from_slice(&(if zip64 { 45u16 } else { 20 }).to_le_bytes()); // version needed
         local.extend_from_slice(&0u16.to_le_bytes()); // flags
         local.extend_from_slice(&0u16.to_le_bytes()); // stored
         local.extend_from_slice(&DOS_TIME.to_le_bytes());
         local.extend_from_slice(&DOS_DATE.to_le_bytes());
         local.extend_from_slice(&0u32.to_le_bytes()); // CRC, patched below
-        local.extend_from_slice(&size.to_le_bytes());
-        local.extend_from_slice(&size.to_le_bytes());
+        local.extend_from_slice(&field32(size, self.limit).to_le_bytes());
+        local.extend_from_slice(&field32(size, self.limit).to_le_bytes());
         local.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        local.extend_from_slice(&0u16.to_le_bytes());
+        local.extend_from_slice(&(if zip64 { 20u16 } else { 0 }).to_le_bytes());
         local.extend_from_slice(name.as_bytes());
+        if zip64 {
+            local.extend_from_slice(&1u16.to_le_bytes());
+            local.extend_from_slice(&16u16.to_le_bytes());
+            local.extend_from_slice(&size.to_le_bytes());
+            local.extend_from_slice(&size.to_le_bytes());
+        }
         self.file.write_all(&local)?;
         let mut w = Counting {
             inner: &mut self.file,
@@ -208,7 +223,7 @@ impl NpzWriter {
         w.write_all(&header)?;
         fill(&mut w)?;
         let (crc, written) = (w.crc.value(), w.written);
-        if written != u64::from(size) {
+        if written != size {
             return Err(io::Error::other(format!(
                 "{name}: {written} bytes written, the shape needs {size}"
             )));
@@ -221,7 +236,7 @@ impl NpzWriter {
             name,
             crc,
             size,
-            offset,
+            offset: self.offset,
         });
         self.offset = end;
         Ok(())
@@ -230,31 +245,69 @@ impl NpzWriter {
     /// Writes the central directory (with `comment` as the archive's comment) and
     /// flushes the file to disk.
     pub fn finish(mut self, comment: &str) -> io::Result<()> {
-        let start = u32_of(self.offset)?;
+        let limit = self.limit;
+        let start = self.offset;
         let mut dir = Vec::new();
         for e in &self.entries {
+            let zip64 = e.size >= limit || e.offset >= limit;
+            let version: u16 = if zip64 { 45 } else { 20 };
             dir.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
-            dir.extend_from_slice(&20u16.to_le_bytes()); // made by
-            dir.extend_from_slice(&20u16.to_le_bytes()); // needed
+            dir.extend_from_slice(&version.to_le_bytes()); // made by
+            dir.extend_from_slice(&version.to_le_bytes()); // needed
             dir.extend_from_slice(&0u16.to_le_bytes());
             dir.extend_from_slice(&0u16.to_le_bytes());
             dir.extend_from_slice(&DOS_TIME.to_le_bytes());
             dir.extend_from_slice(&DOS_DATE.to_le_bytes());
             dir.extend_from_slice(&e.crc.to_le_bytes());
-            dir.extend_from_slice(&e.size.to_le_bytes());
-            dir.extend_from_slice(&e.size.to_le_bytes());
+            // With ZIP64, every size and the offset are in its extra field.
+            let (size, offset) = if zip64 {
+                (SEE_ZIP64, SEE_ZIP64)
+            } else {
+                (e.size as u32, e.offset as u32)
+            };
+            dir.extend_from_slice(&size.to_le_bytes());
+            dir.extend_from_slice(&size.to_le_bytes());
             dir.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
-            dir.extend_from_slice(&[0; 2 + 2 + 2 + 2 + 4]); // extra, comment, disk, attributes
-            dir.extend_from_slice(&e.offset.to_le_bytes());
+            dir.extend_from_slice(&(if zip64 { 28u16 } else { 0 }).to_le_bytes());
+            dir.extend_from_slice(&[0; 2 + 2 + 2 + 4]); // comment, disk, attributes
+            dir.extend_from_slice(&offset.to_le_bytes());
             dir.extend_from_slice(e.name.as_bytes());
+            if zip64 {
+                dir.extend_from_slice(&1u16.to_le_bytes());
+                dir.extend_from_slice(&24u16.to_le_bytes());
+                for v in [e.size, e.size, e.offset] {
+                    dir.extend_from_slice(&v.to_le_bytes());
+                }
+            }
         }
-        let n = u16::try_from(self.entries.len()).map_err(|_| too_large())?;
-        let dir_len = u32_of(dir.len() as u64)?;
-        u32_of(u64::from(start) + u64::from(dir_len))?;
+        let n = self.entries.len() as u64;
+        let dir_len = dir.len() as u64;
+        let zip64 = n >= 0xFFFF || start >= limit || dir_len >= limit;
+        if zip64 {
+            let record = start + dir_len;
+            dir.extend_from_slice(&0x0606_4b50u32.to_le_bytes());
+            dir.extend_from_slice(&44u64.to_le_bytes());
+            dir.extend_from_slice(&45u16.to_le_bytes());
+            dir.extend_from_slice(&45u16.to_le_bytes());
+            dir.extend_from_slice(&[0; 8]); // disk numbers
+            for v in [n, n, dir_len, start] {
+                dir.extend_from_slice(&v.to_le_bytes());
+            }
+            dir.extend_from_slice(&0x0706_4b50u32.to_le_bytes());
+            dir.extend_from_slice(&0u32.to_le_bytes());
+            dir.extend_from_slice(&record.to_le_bytes());
+            dir.extend_from_slice(&1u32.to_le_bytes());
+        }
+        let n16 = if zip64 { 0xFFFF } else { n as u16 };
         dir.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
         dir.extend_from_slice(&[0; 4]); // disk numbers
-        dir.extend_from_slice(&n.to_le_bytes());
-        dir.extend_from_slice(&n.to_le_bytes());
+        dir.extend_from_slice(&n16.to_le_bytes());
+        dir.extend_from_slice(&n16.to_le_bytes());
+        let (dir_len, start) = if zip64 {
+            (SEE_ZIP64, SEE_ZIP64)
+        } else {
+            (dir_len as u32, start as u32)
+        };
         dir.extend_from_slice(&dir_len.to_le_bytes());
         dir.extend_from_slice(&start.to_le_bytes());
         dir.extend_from_slice(&(comment.len() as u16).to_le_bytes());
@@ -326,6 +379,26 @@ fn u16_at(b: &[u8], at: usize) -> Option<usize> {
     )))
 }
 
+fn u64_at(b: &[u8], at: usize) -> Option<usize> {
+    usize::try_from(u64::from_le_bytes(
+        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
+    .ok()
+}
+
+/// The 8-byte values of the ZIP64 field (id 1) among a zip entry's extra fields.
+fn zip64_extra(mut extra: &[u8]) -> Option<impl Iterator<Item = usize> + '_> {
+    while extra.len() >= 4 {
+        let (id, len) = (u16_at(extra, 0)?, u16_at(extra, 2)?);
+        let body = extra.get(4..4 + len)?;
+        if id == 1 {
+            return Some(body.chunks_exact(8).filter_map(|c| u64_at(c, 0)));
+        }
+        extra = &extra[4 + len..];
+    }
+    None
+}
+
 fn u32_at(b: &[u8], at: usize) -> Option<usize> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?) as usize)
 }
@@ -351,10 +424,24 @@ impl Npz {
             })
             .ok_or_else(|| bad("no end of central directory (truncated?)"))?;
         let field = |at: usize| u16_at(&bytes, eocd + at).ok_or_else(|| bad("truncated"));
-        let n = field(10)?;
-        let dir_len = u32_at(&bytes, eocd + 12).ok_or_else(|| bad("truncated"))?;
+        let mut n = field(10)?;
+        let mut dir_len = u32_at(&bytes, eocd + 12).ok_or_else(|| bad("truncated"))?;
         let mut at = u32_at(&bytes, eocd + 16).ok_or_else(|| bad("truncated"))?;
         let comment_len = field(20)?;
+        let see64 = SEE_ZIP64 as usize;
+        if n == 0xFFFF || dir_len == see64 || at == see64 {
+            // The ZIP64 end record, found through its locator just before.
+            let locator = eocd.checked_sub(20).ok_or_else(|| bad("truncated"))?;
+            if u32_at(&bytes, locator) != Some(0x0706_4b50) {
+                return Err(bad("no ZIP64 end record"));
+            }
+            let record = u64_at(&bytes, locator + 8).ok_or_else(|| bad("truncated"))?;
+            if u32_at(&bytes, record) != Some(0x0606_4b50) {
+                return Err(bad("damaged ZIP64 end record"));
+            }
+            let big = |off: usize| u64_at(&bytes, record + off).ok_or_else(|| bad("truncated"));
+            (n, dir_len, at) = (big(32)?, big(40)?, big(48)?);
+        }
         let comment =
             String::from_utf8_lossy(&bytes[eocd + 22..eocd + 22 + comment_len]).into_owned();
         if at.checked_add(dir_len).is_none_or(|end| end > eocd) {
@@ -367,13 +454,25 @@ impl Npz {
             if w(0)? != 0x0201_4b50 {
                 return Err(bad("damaged central directory"));
             }
-            let (method, crc, csize, size) = (h(10)?, w(16)?, w(20)?, w(24)?);
+            let (method, crc, mut size, mut csize) = (h(10)?, w(16)?, w(24)?, w(20)?);
             let (name_len, extra_len, comment_len) = (h(28)?, h(30)?, h(32)?);
-            let local = w(42)?;
+            let mut local = w(42)?;
             let name = bytes
                 .get(at + 46..at + 46 + name_len)
                 .ok_or_else(|| bad("truncated"))?;
             let name = String::from_utf8_lossy(name).into_owned();
+            if [size, csize, local].contains(&see64) {
+                // ZIP64: the fields that say so are in its extra field, in this order.
+                let extra = bytes
+                    .get(at + 46 + name_len..at + 46 + name_len + extra_len)
+                    .ok_or_else(|| bad("truncated"))?;
+                let mut values = zip64_extra(extra).ok_or_else(|| bad("damaged ZIP64 field"))?;
+                for v in [&mut size, &mut csize, &mut local] {
+                    if *v == see64 {
+                        *v = values.next().ok_or_else(|| bad("damaged ZIP64 field"))?;
+                    }
+                }
+            }
             at += 46 + name_len + extra_len + comment_len;
             if method != 0 || csize != size {
                 return Err(format!(
@@ -477,6 +576,32 @@ fn parse_npy(b: &[u8]) -> Result<Array<'_>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zip64_records_are_written_and_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.npz");
+        // Sizes and offsets from 200 bytes on are "beyond 4 GiB".
+        let mut w = NpzWriter::with_limit(&path, 200).unwrap();
+        for (name, len) in [("small", 3usize), ("large", 40)] {
+            w.array(name, Dtype::F64, &[len], |o| {
+                (0..len).try_for_each(|i| o.write_all(&(i as f64).to_le_bytes()))
+            })
+            .unwrap();
+        }
+        w.finish(MARK_FOR_TESTS).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let npz = Npz::parse(bytes.clone()).unwrap();
+        assert_eq!(npz.array("small").unwrap().f64(2), 2.0);
+        let large = npz.array("large").unwrap();
+        assert_eq!((large.len(), large.f64(39)), (40, 39.0));
+        assert_eq!(npz.comment(), MARK_FOR_TESTS);
+        for cut in [bytes.len() - 30, bytes.len() - 60] {
+            assert!(Npz::parse(bytes[..cut].to_vec()).is_err());
+        }
+    }
+
+    const MARK_FOR_TESTS: &str = "zip64 test";
 
     #[test]
     fn crc_of_the_standard_check_string() {
