@@ -200,9 +200,7 @@ pub(crate) fn write_samples(out: &Path, result: &FitResult) -> Result<FitResult,
 /// Reads the samples that the models of `result` (read from the results file
 /// `path`) keep in a file beside it; files with inline samples pass unchanged.
 pub(crate) fn load_samples(result: &mut FitResult, path: &Path) -> Result<(), CliError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    sustain::samples_file::load(&mut result.models, dir)
-        .map_err(|e| CliError::in_file(&e.path, e.message))
+    sustain::samples_file::load_fit(result, path).map_err(|e| CliError::in_file(&e.path, e.message))
 }
 
 /// Writes results.json once every model's outputs are written (it marks the fit

@@ -224,6 +224,20 @@ pub fn load(models: &mut [SubtypeModel], dir: &Path) -> Result<(), SamplesError>
     Ok(())
 }
 
+/// Reads the samples of a fit read from the results file `results_path` (its
+/// samples.npz beside it; results with inline samples pass unchanged): what a
+/// program that reads results.json itself calls before staging with the samples.
+pub fn load_fit(
+    result: &mut crate::results::FitResult,
+    results_path: &Path,
+) -> Result<(), SamplesError> {
+    let dir = results_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    load(&mut result.models, dir)
+}
+
 /// [`load`] of one model's samples (K = `k`), for readers of the JSON alone.
 pub fn load_one(samples: &mut MergedSamples, k: usize, dir: &Path) -> Result<(), SamplesError> {
     let Some(file) = samples.file.clone() else {
