@@ -628,3 +628,38 @@ fn results_json_stays_small_on_a_long_run() {
         std::fs::read(dir.join("subjects_k2.csv")).unwrap()
     );
 }
+
+/// results.json written before samples.npz (the samples inline, no samples file):
+/// `stage`, `plot` and `report` still read it, and give what the fit gave.
+#[test]
+fn results_with_inline_samples_still_stage_plot_and_report() {
+    let (_, dir, _) = fitted();
+    let tmp = tempfile::tempdir().unwrap();
+    let old = tmp.path().join("old");
+    std::fs::create_dir(&old).unwrap();
+    let inline = common::results_with_samples(dir);
+    assert!(inline["models"][1]["samples"]["chains"][0]["trace"].is_object());
+    std::fs::write(old.join("results.json"), inline.to_string()).unwrap();
+    let o = old.to_str().unwrap();
+    let data = small("data.csv");
+    let staged = old.join("staged.csv");
+    ok(&sustain(&common::stage_args(
+        o,
+        &data,
+        staged.to_str().unwrap(),
+    )));
+    assert_eq!(
+        std::fs::read(&staged).unwrap(),
+        std::fs::read(dir.join("subjects_k2.csv")).unwrap()
+    );
+    ok(&sustain(&["plot", "--fit", o]));
+    for name in ["pvd_k2.svg", "trace_k2.svg", "trace_k1.png"] {
+        assert!(
+            std::fs::read(old.join(name)).unwrap() == std::fs::read(dir.join(name)).unwrap(),
+            "{name} differs"
+        );
+    }
+    ok(&sustain(&["report", o]));
+    assert!(old.join("report.html").is_file());
+    assert!(!old.join("samples.npz").exists());
+}

@@ -877,3 +877,29 @@ fn cv_folds_lock_their_own_files() {
         &["in use by process"],
     );
 }
+
+/// A samples.npz in `--out` that sustain did not write is not replaced without
+/// `--force` (one line naming it); one a fit wrote is.
+#[test]
+fn a_foreign_samples_file_is_not_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("fit");
+    std::fs::create_dir(&out).unwrap();
+    let mine = b"my own arrays".to_vec();
+    std::fs::write(out.join("samples.npz"), &mine).unwrap();
+    user_error(
+        &run(&tiny("fit", &["--out", s(&out), "--subtypes", "1"])),
+        &["samples.npz", "not written by sustain", "--force"],
+    );
+    assert_eq!(std::fs::read(out.join("samples.npz")).unwrap(), mine);
+    ok(&run(&tiny(
+        "fit",
+        &["--out", s(&out), "--subtypes", "1", "--force"],
+    )));
+    assert_ne!(std::fs::read(out.join("samples.npz")).unwrap(), mine);
+    // A fit's own samples file, left without results.json (an interrupted write):
+    // a new fit replaces it.
+    std::fs::remove_file(out.join("results.json")).unwrap();
+    std::fs::remove_dir_all(out.join("checkpoints")).unwrap();
+    ok(&run(&tiny("fit", &["--out", s(&out), "--subtypes", "1"])));
+}
