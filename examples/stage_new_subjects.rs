@@ -11,7 +11,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("usage: stage_new_subjects RESULTS.json NEW.csv");
         std::process::exit(2);
     };
-    let fit: FitResult = serde_json::from_str(&std::fs::read_to_string(fit_path)?)?;
+    let mut fit: FitResult = serde_json::from_str(&std::fs::read_to_string(fit_path)?)?;
+    // The MCMC samples, from the samples.npz beside results.json.
+    sustain::samples_file::load_fit(&mut fit, std::path::Path::new(fit_path))
+        .map_err(|e| e.to_string())?;
     let events = EventSet::new(&fit.z_vals, &fit.z_max)?;
     let mut reader = csv::Reader::from_path(csv_path)?;
     let header = reader.headers()?.clone();

@@ -159,9 +159,11 @@ impl<'a> FitFolder<'a> {
     }
 }
 
-/// The text of `out/results.json`.
+/// The text of `out/results.json`, after writing the samples it names to
+/// `out/samples.npz` ([`write_samples`]).
 pub(crate) fn results_json_text(out: &Path, result: &FitResult) -> Result<String, CliError> {
-    let mut text = serde_json::to_string(result).map_err(|e| {
+    let shell = write_samples(out, result)?;
+    let mut text = serde_json::to_string(&shell).map_err(|e| {
         CliError::new(format!(
             "cannot write {}: {e}",
             results_path_of(out).display()
@@ -169,6 +171,36 @@ pub(crate) fn results_json_text(out: &Path, result: &FitResult) -> Result<String
     })?;
     text.push('\n');
     Ok(text)
+}
+
+/// Writes the traces of every model to `out/samples.npz` (atomically) and returns
+/// the result as results.json keeps it: the samples named, not inline.
+pub(crate) fn write_samples(out: &Path, result: &FitResult) -> Result<FitResult, CliError> {
+    use sustain::samples_file::{reference, with_samples, write, SAMPLES_FILE};
+    let path = out.join(SAMPLES_FILE);
+    let all: Vec<_> = result.models.iter().map(|m| &m.samples).collect();
+    let file = write(&path, &io::temp_path(&path), &all).map_err(|e| CliError::write(&path, &e))?;
+    Ok(FitResult {
+        version: result.version,
+        biomarkers: result.biomarkers.clone(),
+        model: result.model.clone(),
+        z_vals: result.z_vals.clone(),
+        z_max: result.z_max.clone(),
+        events: result.events.clone(),
+        settings: result.settings.clone(),
+        fingerprint: result.fingerprint.clone(),
+        models: result
+            .models
+            .iter()
+            .map(|m| with_samples(m, reference(&m.samples, &file)))
+            .collect(),
+    })
+}
+
+/// Reads the samples that the models of `result` (read from the results file
+/// `path`) keep in a file beside it; files with inline samples pass unchanged.
+pub(crate) fn load_samples(result: &mut FitResult, path: &Path) -> Result<(), CliError> {
+    sustain::samples_file::load_fit(result, path).map_err(|e| CliError::in_file(&e.path, e.message))
 }
 
 /// Writes results.json once every model's outputs are written (it marks the fit
@@ -187,7 +219,7 @@ pub(crate) fn finish_folder(
     }
     let json = json?;
     let path = results_path_of(out);
-    let mut files = vec![path.clone()];
+    let mut files = vec![path.clone(), out.join(sustain::samples_file::SAMPLES_FILE)];
     let mut figures = Vec::new();
     for (_, model) in written {
         files.push(model.subjects?);

@@ -618,6 +618,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     })
 }
 
+/// A temporary name for writing `path` (`.NAME.PID-N.tmp` in its folder, as
+/// [`write_atomic`] uses; its own count, so only for files it never writes), for
+/// outputs written as a stream and then renamed.
+pub fn temp_path(path: &Path) -> std::path::PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()))
+}
+
 /// Serialises `value` as pretty JSON (with a final newline) and writes it with
 /// [`write_atomic`].
 #[allow(dead_code)] // API for the subcommands that write results

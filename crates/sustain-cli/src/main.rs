@@ -27,6 +27,7 @@ mod quantiles;
 mod rate_meter;
 mod report;
 mod results_file;
+mod shard_samples;
 mod suggest;
 mod zscore;
 

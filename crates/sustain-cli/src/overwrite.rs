@@ -113,9 +113,39 @@ pub fn refuse_fit_results(out: &Path, force: bool) -> Result<(), CliError> {
     )))
 }
 
-/// Whether `name` is a per-model output of a fit folder: subjects_k{K}.csv,
-/// pvd_k{K}.svg/.png, trace_k{K}.svg/.png.
+/// Refuses a folder `out` whose samples.npz a fit would replace but no fit wrote
+/// (sustain's end with its mark), unless `force`.
+pub fn refuse_foreign_samples(out: &Path, force: bool) -> Result<(), CliError> {
+    use sustain::samples_file::{MARK, SAMPLES_FILE};
+    let path = out.join(SAMPLES_FILE);
+    if force || !path.exists() {
+        return Ok(());
+    }
+    let ours = (|| {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(&path).ok()?;
+        f.seek(SeekFrom::End(-(MARK.len() as i64))).ok()?;
+        let mut tail = Vec::new();
+        f.read_to_end(&mut tail).ok()?;
+        Some(tail == MARK.as_bytes())
+    })()
+    .unwrap_or(false);
+    if ours {
+        return Ok(());
+    }
+    Err(CliError::new(format!(
+        "{} was not written by sustain and a fit would replace it; move it, choose another --out, or pass --force to replace it",
+        path.display()
+    )))
+}
+
+/// Whether `name` is an output of a fit folder besides results.json: its samples
+/// (samples.npz), or a per-model output: subjects_k{K}.csv, pvd_k{K}.svg/.png,
+/// trace_k{K}.svg/.png.
 fn is_fit_output(name: &str) -> bool {
+    if name == sustain::samples_file::SAMPLES_FILE {
+        return true;
+    }
     let model_file = |prefix: &str, exts: &[&str]| {
         name.strip_prefix(prefix).is_some_and(|rest| {
             exts.iter().any(|ext| {
@@ -141,8 +171,9 @@ pub fn clear_fit_outputs(out: &Path) -> Result<(), CliError> {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            let checkpoint =
-                dir != out && name.starts_with("checkpoint_") && name.ends_with(".json");
+            let checkpoint = dir != out
+                && name.starts_with("checkpoint_")
+                && (name.ends_with(".json") || name.ends_with(".npz"));
             if (dir == out && is_fit_output(&name)) || checkpoint {
                 remove_if_present(&entry.path())?;
             }

@@ -20,8 +20,9 @@ pub fn parse_any(path: &Path, text: &str) -> Result<(FitResult, EventOrder), Cli
     let invalid = |why: String| CliError::in_file(path, format!("not a valid results file: {why}"));
     let value: Value = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
     check_version(&value, "results").map_err(|why| CliError::in_file(path, why))?;
-    let result: FitResult =
+    let mut result: FitResult =
         crate::nanjson::from_value(value).map_err(|e| invalid(e.to_string()))?;
+    crate::fit_outputs::load_samples(&mut result, path)?;
     if other_family(&result).is_none() {
         let events = check(&result).map_err(invalid)?;
         return Ok((result, events.order().clone()));
@@ -165,6 +166,11 @@ pub fn check_checkpoint(path: &Path, k: usize, events: &EventOrder) -> Result<()
             model.n_subtypes
         )));
     }
+    // Its samples, from the file beside it that it names (older ones hold them).
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut models = [model];
+    sustain::samples_file::load(&mut models, dir).map_err(|e| invalid(e.to_string()))?;
+    let [model] = models;
     check_model(&model, events).map_err(|why| invalid(format!("model of {k} subtype(s): {why}")))
 }
 

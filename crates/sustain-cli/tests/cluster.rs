@@ -79,8 +79,7 @@ fn run(v: &[String]) -> Output {
 /// results.json without what legitimately differs between runs: the wall times
 /// (`timing` of every model and `wall_s` of every chain).
 fn results_without_timing(dir: &Path) -> Value {
-    let mut v: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    let mut v: Value = common::results_with_samples(dir);
     for m in v["models"].as_array_mut().unwrap() {
         m.as_object_mut().unwrap().remove("timing").unwrap();
         for c in m["samples"]["chains"].as_array_mut().unwrap() {
@@ -131,6 +130,15 @@ fn chain_shards_merge_to_the_single_fit() {
     let runs = shard["models"][1]["runs"].as_array().unwrap();
     let idx: Vec<u64> = runs.iter().map(|r| r["index"].as_u64().unwrap()).collect();
     assert_eq!(idx, [2, 3]);
+    // Their traces are in the .npz beside it, not in the JSON; merged, the samples
+    // file is the single fit's, byte for byte.
+    assert!(sharded.join("shards/shard_1of2.npz").is_file());
+    assert!(runs.iter().all(|r| r.get("trace").is_none()), "{runs:?}");
+    assert!(
+        std::fs::read(single.join("samples.npz")).unwrap()
+            == std::fs::read(sharded.join("samples.npz")).unwrap(),
+        "samples.npz differs"
+    );
 }
 
 #[test]

@@ -169,7 +169,7 @@ fn fit(model: &Path, extra: &[&str], out: &Path) -> Value {
     ];
     args.extend_from_slice(extra);
     ok(&sustain(&args));
-    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
+    common::results_with_samples(out)
 }
 
 fn truth(dir: &Path) -> Vec<Vec<usize>> {

@@ -184,7 +184,9 @@ fn stage_on_the_training_data_reproduces_the_subjects() {
 fn plot_redraws_identical_bytes() {
     let (_, dir, _) = fitted();
     let copy = tempfile::tempdir().unwrap();
-    std::fs::copy(dir.join("results.json"), copy.path().join("results.json")).unwrap();
+    for name in ["results.json", "samples.npz"] {
+        std::fs::copy(dir.join(name), copy.path().join(name)).unwrap();
+    }
     ok(&sustain(&["plot", "--fit", copy.path().to_str().unwrap()]));
     for k in 1..=2 {
         for name in [
@@ -225,6 +227,12 @@ fn outputs_do_not_depend_on_the_threads() {
         );
     }
     assert_eq!(models_of(&dirs[0]), models_of(&dirs[1]));
+    // The samples file too, byte for byte.
+    assert!(
+        std::fs::read(dirs[0].join("samples.npz")).unwrap()
+            == std::fs::read(dirs[1].join("samples.npz")).unwrap(),
+        "samples.npz differs"
+    );
 }
 
 #[test]
@@ -248,6 +256,11 @@ fn with_checkpoints(tmp: &Path, dir: &Path, stem: &str) -> PathBuf {
     for k in 1..=2 {
         let name = format!("checkpoints/{stem}_k{k}.json");
         std::fs::copy(dir.join(&name), out.join(&name)).unwrap();
+        // A finished subtype count's samples, beside it.
+        let samples = format!("checkpoints/{stem}_k{k}.npz");
+        if dir.join(&samples).exists() {
+            std::fs::copy(dir.join(&samples), out.join(&samples)).unwrap();
+        }
     }
     out
 }
@@ -572,7 +585,7 @@ fn cv_with_user_given_folds() {
 
 /// The models of the fit in folder `d` (its results.json), without wall times.
 fn models_of(d: &Path) -> Value {
-    let mut r = read_json(&d.join("results.json"));
+    let mut r = common::results_with_samples(d);
     for m in r["models"].as_array_mut().unwrap() {
         m.as_object_mut().unwrap().remove("timing");
         for c in m["samples"]["chains"].as_array_mut().unwrap() {
@@ -580,4 +593,73 @@ fn models_of(d: &Path) -> Value {
         }
     }
     r["models"].take()
+}
+
+/// A long run keeps its samples in samples.npz: results.json stays under 1 MB
+/// while the same samples as JSON numbers (as results.json held them before) take
+/// more, and `stage` reads them back to the subjects the fit wrote.
+#[test]
+fn results_json_stays_small_on_a_long_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("long");
+    let o = dir.to_str().unwrap();
+    ok(&sustain(&fit_args(
+        o,
+        &["--iterations", "40000", "--chains", "3"],
+    )));
+    let json = std::fs::metadata(dir.join("results.json")).unwrap().len();
+    let inline = common::results_with_samples(&dir).to_string().len() as u64;
+    assert!(json < 1_000_000, "results.json is {json} bytes");
+    assert!(
+        inline > 1_000_000,
+        "inline samples take only {inline} bytes"
+    );
+    let npz = std::fs::metadata(dir.join("samples.npz")).unwrap().len();
+    assert!(npz < inline, "samples.npz {npz} bytes, inline {inline}");
+    let data = small("data.csv");
+    let staged = dir.join("staged.csv");
+    ok(&sustain(&common::stage_args(
+        o,
+        &data,
+        staged.to_str().unwrap(),
+    )));
+    assert_eq!(
+        std::fs::read(&staged).unwrap(),
+        std::fs::read(dir.join("subjects_k2.csv")).unwrap()
+    );
+}
+
+/// results.json written before samples.npz (the samples inline, no samples file):
+/// `stage`, `plot` and `report` still read it, and give what the fit gave.
+#[test]
+fn results_with_inline_samples_still_stage_plot_and_report() {
+    let (_, dir, _) = fitted();
+    let tmp = tempfile::tempdir().unwrap();
+    let old = tmp.path().join("old");
+    std::fs::create_dir(&old).unwrap();
+    let inline = common::results_with_samples(dir);
+    assert!(inline["models"][1]["samples"]["chains"][0]["trace"].is_object());
+    std::fs::write(old.join("results.json"), inline.to_string()).unwrap();
+    let o = old.to_str().unwrap();
+    let data = small("data.csv");
+    let staged = old.join("staged.csv");
+    ok(&sustain(&common::stage_args(
+        o,
+        &data,
+        staged.to_str().unwrap(),
+    )));
+    assert_eq!(
+        std::fs::read(&staged).unwrap(),
+        std::fs::read(dir.join("subjects_k2.csv")).unwrap()
+    );
+    ok(&sustain(&["plot", "--fit", o]));
+    for name in ["pvd_k2.svg", "trace_k2.svg", "trace_k1.png"] {
+        assert!(
+            std::fs::read(old.join(name)).unwrap() == std::fs::read(dir.join(name)).unwrap(),
+            "{name} differs"
+        );
+    }
+    ok(&sustain(&["report", o]));
+    assert!(old.join("report.html").is_file());
+    assert!(!old.join("samples.npz").exists());
 }

@@ -23,15 +23,17 @@ fn tiny<'a>(sub: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     common::tiny_with(sub, &common::TINY, extra)
 }
 
-/// A 2-subtype fit shared by the tests (read-only): its results.json as JSON.
+/// A 2-subtype fit shared by the tests (read-only): its results.json as JSON, in
+/// the format written before samples.npz (the samples inline), which every reader
+/// still reads.
 fn fitted() -> &'static (tempfile::TempDir, Value) {
     static FIT: OnceLock<(tempfile::TempDir, Value)> = OnceLock::new();
     FIT.get_or_init(|| {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("fit");
         ok(&sustain(&tiny("fit", &["--out", dir.to_str().unwrap()])));
-        let text = std::fs::read_to_string(dir.join("results.json")).unwrap();
-        (tmp, serde_json::from_str(&text).unwrap())
+        let inline = common::results_with_samples(&dir);
+        (tmp, inline)
     })
 }
 
@@ -499,4 +501,58 @@ fn too_few_subjects_to_split_say_what_to_change() {
             "--subtypes 1",
         ],
     );
+}
+
+/// A fit folder's samples.npz that is missing, cut short, replaced, or not a zip:
+/// `stage`, `plot` and `report` each refuse it in one line naming the file.
+#[test]
+fn a_damaged_samples_file_is_refused_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fit = tmp.path().join("fit");
+    ok(&sustain(&tiny("fit", &["--out", fit.to_str().unwrap()])));
+    let results = std::fs::read(fit.join("results.json")).unwrap();
+    let npz = std::fs::read(fit.join("samples.npz")).unwrap();
+    // The folder as written stages and plots (the samples read from the file).
+    stage_and_plot_work(&fit);
+    let mut flipped = npz.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0xff;
+    // (folder, its samples.npz if any, what the message says)
+    type Case<'a> = (&'a str, Option<Vec<u8>>, &'a [&'a str]);
+    let cases: [Case; 4] = [
+        ("missing", None, &["cannot read the samples"]),
+        (
+            "truncated",
+            Some(npz[..npz.len() / 2].to_vec()),
+            &["SHA-256"],
+        ),
+        ("flipped", Some(flipped), &["SHA-256"]),
+        ("not_a_zip", Some(b"x,y\n1,2\n".to_vec()), &["SHA-256"]),
+    ];
+    for (name, bytes, needles) in cases {
+        let folder = tmp.path().join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("results.json"), &results).unwrap();
+        if let Some(b) = bytes {
+            std::fs::write(folder.join("samples.npz"), b).unwrap();
+        }
+        let mut all = vec!["samples.npz"];
+        all.extend(needles);
+        stage_and_plot_refuse(&folder, &all);
+        let report = sustain(&["report", folder.to_str().unwrap()]);
+        user_error(&report, &all);
+    }
+}
+
+/// `stage` and `plot` on `folder` succeed.
+fn stage_and_plot_work(folder: &Path) {
+    let f = folder.to_str().unwrap();
+    let data = small("data.csv");
+    let out = folder.join("s.csv");
+    ok(&sustain(&common::stage_args(
+        f,
+        &data,
+        out.to_str().unwrap(),
+    )));
+    ok(&sustain(&["plot", "--fit", f]));
 }

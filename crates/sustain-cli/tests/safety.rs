@@ -756,13 +756,23 @@ fn force_replaces_a_finished_fit() {
     // The replaced fit's files of two subtypes are gone with it.
     let names = names_in(&out);
     assert!(!names.iter().any(|n| n.contains("_k2")), "{names:?}");
-    assert_eq!(names_in(&out.join("checkpoints")).len(), 2, "{names:?}");
+    // Two checkpoint files of one subtype count (each finished one keeps its
+    // samples in a checkpoint_k{K}.npz beside them).
+    let checkpoints = names_in(&out.join("checkpoints"));
+    let json: Vec<&String> = checkpoints
+        .iter()
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    assert_eq!(json.len(), 2, "{checkpoints:?}");
+    assert!(
+        !checkpoints.iter().any(|n| n.contains("_k2")),
+        "{checkpoints:?}"
+    );
 }
 
 /// results.json without the wall times (they differ between runs).
 fn results_without_timing(dir: &Path) -> serde_json::Value {
-    let mut v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    let mut v: serde_json::Value = common::results_with_samples(dir);
     for m in v["models"].as_array_mut().unwrap() {
         m.as_object_mut().unwrap().remove("timing");
         for c in m["samples"]["chains"].as_array_mut().unwrap() {
@@ -866,4 +876,30 @@ fn cv_folds_lock_their_own_files() {
         &sustain(&["cv-combine", "--out", s(&out)]),
         &["in use by process"],
     );
+}
+
+/// A samples.npz in `--out` that sustain did not write is not replaced without
+/// `--force` (one line naming it); one a fit wrote is.
+#[test]
+fn a_foreign_samples_file_is_not_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("fit");
+    std::fs::create_dir(&out).unwrap();
+    let mine = b"my own arrays".to_vec();
+    std::fs::write(out.join("samples.npz"), &mine).unwrap();
+    user_error(
+        &run(&tiny("fit", &["--out", s(&out), "--subtypes", "1"])),
+        &["samples.npz", "not written by sustain", "--force"],
+    );
+    assert_eq!(std::fs::read(out.join("samples.npz")).unwrap(), mine);
+    ok(&run(&tiny(
+        "fit",
+        &["--out", s(&out), "--subtypes", "1", "--force"],
+    )));
+    assert_ne!(std::fs::read(out.join("samples.npz")).unwrap(), mine);
+    // A fit's own samples file, left without results.json (an interrupted write):
+    // a new fit replaces it.
+    std::fs::remove_file(out.join("results.json")).unwrap();
+    std::fs::remove_dir_all(out.join("checkpoints")).unwrap();
+    ok(&run(&tiny("fit", &["--out", s(&out), "--subtypes", "1"])));
 }

@@ -25,7 +25,7 @@ pub mod verdict;
 pub use chain::{Chain, Pending, ProposalMode, StepSizes, SustainChain};
 pub use continued::{PausedChain, RoundEnd};
 pub use evaluator::{ChainEvaluator, FullEvaluator};
-pub use merge::{merge, ChainRun, Diagnostics, MergedSamples};
+pub use merge::{merge, ChainRun, Diagnostics, MergedSamples, SamplesFile};
 pub use tempering::{check_ladder, geometric_ladder};
 pub use trace::Trace;
 pub use tuning::step_sizes_from_trace;

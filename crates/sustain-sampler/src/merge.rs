@@ -15,7 +15,9 @@ pub const ESS_THRESHOLD: f64 = 400.0;
 pub struct ChainRun {
     /// Chain index in the run (fixes its random stream).
     pub index: usize,
-    /// Its trace.
+    /// Its trace (in a results file whose samples are in a binary file beside it,
+    /// absent: [`Trace::is_absent`] until read from that file).
+    #[serde(default, skip_serializing_if = "Trace::is_absent")]
     pub trace: Trace,
     /// Accepted / proposed.
     pub acceptance: f64,
@@ -80,6 +82,19 @@ pub struct MergedSamples {
     pub burn_in: usize,
     /// Keep every `thin`-th iteration.
     pub thin: usize,
+    /// Where the traces are when a results file keeps them in a binary file beside
+    /// it (`None`: the traces are in `chains`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<SamplesFile>,
+}
+
+/// A binary file holding the traces of a results file's samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SamplesFile {
+    /// File name, in the results file's folder.
+    pub name: String,
+    /// SHA-256 (hex) of the file's bytes: a file replaced since is refused.
+    pub sha256: String,
 }
 
 impl MergedSamples {
@@ -231,6 +246,7 @@ pub fn merge(
         chains,
         burn_in,
         thin: thin.max(1),
+        file: None,
     };
     let diagnostics = diagnose(&merged, relabelled);
     (merged, diagnostics)

@@ -63,7 +63,19 @@ pub struct Trace {
     pub runs: Vec<u32>,
 }
 
+impl Default for Trace {
+    /// The absent trace ([`Trace::is_absent`]).
+    fn default() -> Self {
+        Self::new(0, 0)
+    }
+}
+
 impl Trace {
+    /// Whether this is no trace at all (no subtypes, no events, no states): a
+    /// chain whose trace is kept in a binary file, not yet read.
+    pub fn is_absent(&self) -> bool {
+        self.n_subtypes == 0 && self.n_events == 0 && self.runs.is_empty()
+    }
     /// An empty trace.
     pub fn new(n_subtypes: usize, n_events: usize) -> Self {
         Self {

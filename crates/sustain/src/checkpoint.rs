@@ -162,9 +162,17 @@ impl Checkpoints {
         model: &SubtypeModel,
         em: &MlFit,
     ) -> Result<(), Error> {
+        // The samples first, in a binary file beside the JSON that names them.
+        let npz = self.dir.join(format!("checkpoint_k{k}.npz"));
+        let tmp = self
+            .dir
+            .join(format!(".checkpoint_k{k}.npz.tmp{}", std::process::id()));
+        let file = crate::samples_file::write(&npz, &tmp, &[&model.samples])
+            .map_err(|e| Error::Io(format!("cannot write {}: {e}", npz.display())))?;
+        let samples = crate::samples_file::reference(&model.samples, &file);
         let saved = Saved {
             em: SavedEmOptimum::new(k, fingerprint, em),
-            model: model.clone(),
+            model: crate::samples_file::with_samples(model, samples),
         };
         write_json(&self.path(k), &saved)
     }
@@ -209,7 +217,13 @@ impl Checkpoints {
             return Ok(None);
         };
         let fit = saved.em.fit(&path, fingerprint, events)?;
-        Ok(Some((saved.model, fit)))
+        // Samples in the binary file it names (or inline, in older checkpoints).
+        let mut models = [saved.model];
+        crate::samples_file::load(&mut models, &self.dir).map_err(|e| {
+            Error::Checkpoint(format!("{} is not a valid checkpoint: {e}", path.display()))
+        })?;
+        let [model] = models;
+        Ok(Some((model, fit)))
     }
 }
 

@@ -40,8 +40,10 @@ pub mod cv_model;
 pub mod em;
 pub mod fit;
 pub mod mixed;
+pub mod npz;
 pub mod results;
 pub mod rounds;
+pub mod samples_file;
 pub mod stage;
 
 pub use sustain_model as model;

@@ -123,13 +123,17 @@ fn clear_earlier_demo(out: &std::path::Path) -> Result<(), CliError> {
         _ => Ok(()),
     };
     remove(&out.join("results.json"))?;
+    remove(&out.join(sustain::samples_file::SAMPLES_FILE))?;
     if let Ok(entries) = std::fs::read_dir(out.join("checkpoints")) {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            // checkpoint_k{K}.json, checkpoint_em_k{K}.json, and the temporary
-            // file of an interrupted write (.checkpoint_k{K}.json.tmp{pid}).
-            if name.trim_start_matches('.').starts_with("checkpoint_") && name.contains(".json") {
+            // checkpoint_k{K}.json, checkpoint_em_k{K}.json, checkpoint_k{K}.npz
+            // (its samples), and the temporary file of an interrupted write
+            // (.checkpoint_k{K}.json.tmp{pid}).
+            if name.trim_start_matches('.').starts_with("checkpoint_")
+                && (name.contains(".json") || name.contains(".npz"))
+            {
                 remove(&entry.path())?;
             }
         }

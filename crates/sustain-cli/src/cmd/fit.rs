@@ -471,6 +471,7 @@ pub(crate) fn prepare_folder(
         }
         crate::overwrite::clear_fit_outputs(out)?;
     }
+    crate::overwrite::refuse_foreign_samples(out, args.force)?;
     // Temporary files of an interrupted run: no other process writes here now.
     remove_dead_temps(out, ".");
     remove_dead_temps(&checkpoint_dir, ".");

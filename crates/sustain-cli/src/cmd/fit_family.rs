@@ -155,7 +155,7 @@ pub fn write_outputs<M: SustainModel>(
     let json = results_json_text(out, result)?;
     let results = results_path_of(out);
     io::write_atomic(&results, json.as_bytes())?;
-    let mut files = vec![results];
+    let mut files = vec![results, out.join(sustain::samples_file::SAMPLES_FILE)];
     files.extend(subjects);
     files.extend(drawn);
     Ok(files)

@@ -170,6 +170,10 @@ pub struct ShardFile {
     pub settings: FitConfig,
     /// One entry per subtype count: E-M optimum, steps, raw chain runs, timings.
     pub models: Vec<ShardModel>,
+    /// The file beside this one that holds the runs' traces (`None`: shard files
+    /// written before it, with the traces inline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<sustain::sampler::SamplesFile>,
 }
 
 fn read_shard(path: &Path) -> Result<ShardFile, CliError> {
@@ -179,7 +183,12 @@ fn read_shard(path: &Path) -> Result<ShardFile, CliError> {
     let value: serde_json::Value = serde_json::from_str(&text).map_err(invalid)?;
     crate::results_file::check_version(&value, "shard")
         .map_err(|why| CliError::in_file(path, why))?;
-    crate::nanjson::from_value(value).map_err(invalid)
+    let mut shard: ShardFile = crate::nanjson::from_value(value).map_err(invalid)?;
+    if let Some(file) = &shard.samples {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        crate::shard_samples::load(&mut shard.models, file, dir)?;
+    }
+    Ok(shard)
 }
 
 /// Runs `sustain fit`, or one chain shard of it with --chain-shard.
@@ -307,8 +316,10 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
     let chains = spec.chains(config.n_chains);
     config.chain_range = Some(chains.clone());
     let progress = progress_printer(args.quiet, format!("shard {}/{}: ", spec.index, spec.count));
-    let models = shard(&config, &progress).map_err(|e| CliError::new(e.to_string()))?;
+    let mut models = shard(&config, &progress).map_err(|e| CliError::new(e.to_string()))?;
     config.chain_range = None;
+    // The traces first, beside the JSON that names them.
+    let samples = crate::shard_samples::write(&mut models, &path.with_extension("npz"))?;
     let file = ShardFile {
         version: sustain::results::SCHEMA_VERSION,
         shard: spec.index,
@@ -318,6 +329,7 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
         inputs: ShardInputs::of(&args.input),
         settings: config,
         models,
+        samples: Some(samples),
     };
     io::write_json(&path, &file)?;
     io::write_stdout(&format!(
@@ -500,6 +512,7 @@ fn lock_for_merge(args: &MergeArgs, fingerprint: &str) -> Result<FolderLock, Cli
         }
         crate::overwrite::clear_fit_outputs(&args.out)?;
     }
+    crate::overwrite::refuse_foreign_samples(&args.out, args.force)?;
     remove_dead_temps(&args.out, ".");
     Ok(lock)
 }

@@ -26,8 +26,9 @@ pub fn read_results(dir: &Path) -> Result<FitResult, CliError> {
     let value: Value = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
     crate::results_file::check_version(&value, "results")
         .map_err(|why| CliError::in_file(&path, why))?;
-    let result: FitResult =
+    let mut result: FitResult =
         crate::nanjson::from_value(value).map_err(|e| invalid(e.to_string()))?;
+    crate::fit_outputs::load_samples(&mut result, &path)?;
     match result.model_descriptor() {
         ModelDescriptor::Zscore { .. } => {
             crate::results_file::check(&result).map_err(invalid)?;

@@ -214,3 +214,19 @@ pub fn results_without_timing(dir: &Path) -> Value {
     strip(&mut v);
     v
 }
+
+/// `DIR/results.json` with every model's samples inline, as files written before
+/// samples.npz held them: the traces read from the samples file it names (so tests
+/// compare and edit samples in one form, and old-format files are easy to make).
+pub fn results_with_samples(dir: &Path) -> Value {
+    let mut v: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    for m in v["models"].as_array_mut().unwrap() {
+        let k = m["n_subtypes"].as_u64().unwrap() as usize;
+        let mut samples: sustain::sampler::MergedSamples =
+            serde_json::from_value(m["samples"].clone()).unwrap();
+        sustain::samples_file::load_one(&mut samples, k, dir).unwrap();
+        m["samples"] = serde_json::to_value(&samples).unwrap();
+    }
+    v
+}
