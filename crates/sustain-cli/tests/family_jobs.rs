@@ -24,10 +24,12 @@ fn cv(family: &str, out: &Path, extra: &[&str]) -> std::process::Output {
 /// `sustain COMMAND` (fit or cv) of the bundled `family` example into `out`, with
 /// short settings and `extra` arguments.
 fn job(command: &str, family: &str, out: &Path, extra: &[&str]) -> std::process::Output {
+    let words: Vec<&str> = command.split(' ').collect();
     let dir = example(family);
     let model = dir.join("model.json");
     let scores = dir.join("scores.csv");
-    let mut args = vec![command, "--model", s(&model), "--id-column", "id"];
+    let mut args = words.clone();
+    args.extend(["--model", s(&model), "--id-column", "id"]);
     if family == "ordinal" {
         args.extend(["--data", s(&scores)]);
     }
@@ -125,4 +127,58 @@ fn what_family_models_cannot_do_yet_is_a_one_line_error() {
     );
     user_error(&cv("mixture", &out, &["--fold", "5"]), &["--fold 5"]);
     assert!(!out.exists(), "nothing is written for a refused run");
+}
+
+/// Runs a batch script of `slurm --dry-run` with plain bash, as array task `task`.
+fn bash(script: &Path, task: Option<&str>) {
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(script);
+    if let Some(t) = task {
+        cmd.env("SLURM_ARRAY_TASK_ID", t);
+    }
+    ok(&cmd.output().expect("bash runs"));
+}
+
+#[test]
+fn slurm_scripts_of_an_ordinal_fit_and_cross_validation_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fit = tmp.path().join("fit");
+    ok(&job(
+        "slurm fit",
+        "ordinal",
+        &fit,
+        &["--shards", "2", "--dry-run"],
+    ));
+    let scripts = fit.join("slurm");
+    for task in ["0", "1"] {
+        bash(&scripts.join("shards.sbatch"), Some(task));
+    }
+    bash(&scripts.join("combine.sbatch"), None);
+    let single = tmp.path().join("single");
+    ok(&job("fit", "ordinal", &single, &[]));
+    assert_eq!(
+        results_without_timing(&single),
+        results_without_timing(&fit)
+    );
+    let cv = tmp.path().join("cv");
+    ok(&job(
+        "slurm cv",
+        "ordinal",
+        &cv,
+        &["--folds", "2", "--dry-run", "--no-report"],
+    ));
+    for task in ["0", "1"] {
+        bash(&cv.join("slurm/shards.sbatch"), Some(task));
+    }
+    bash(&cv.join("slurm/combine.sbatch"), None);
+    assert!(cv.join("cv.json").is_file());
+    user_error(
+        &job(
+            "slurm cv",
+            "ordinal",
+            &tmp.path().join("cv2"),
+            &["--folds", "2", "--dry-run", "--per-subtype-count"],
+        ),
+        &["--per-subtype-count"],
+    );
 }

@@ -12,16 +12,8 @@ use super::cv::{check_training_part, cv_config, run_folds, CvArgs};
 use crate::error::CliError;
 use crate::families::{self, Family};
 
-/// Runs `sustain cv` on a model of `family` (not z-score).
-pub fn run(args: &CvArgs, family: Family) -> Result<(), CliError> {
-    let model_path = args
-        .input
-        .model
-        .as_deref()
-        .ok_or_else(|| CliError::new("--model is required"))?;
-    if args.input.zvals.is_some() {
-        return Err(CliError::new("--zvals and --zmax belong to z-score models"));
-    }
+/// Refuses the options of `sustain cv` that serve z-score models only.
+fn refuse_zscore_only(args: &CvArgs, family: Family) -> Result<(), CliError> {
     for (given, flag) in [
         (args.fold_column.is_some(), "--fold-column"),
         (args.stratify_by.is_some(), "--stratify-by"),
@@ -34,6 +26,36 @@ pub fn run(args: &CvArgs, family: Family) -> Result<(), CliError> {
             )));
         }
     }
+    Ok(())
+}
+
+/// The number of folds `sustain cv` of a `family` model would run (reading the model
+/// as it would): what `slurm cv` submits one task per.
+pub fn n_folds(args: &CvArgs, family: Family, seed: u64) -> Result<usize, CliError> {
+    refuse_zscore_only(args, family)?;
+    let model = args
+        .input
+        .model
+        .as_deref()
+        .ok_or_else(|| CliError::new("--model is required"))?;
+    let (data, id_column) = (args.input.data.as_deref(), args.input.id_column.as_deref());
+    let n = super::fit_family::subjects_of(model, family, data, id_column)?;
+    Ok(make_folds(n, args.folds.unwrap_or(0), None, seed)
+        .map_err(|e| CliError::new(format!("--folds: {e}")))?
+        .len())
+}
+
+/// Runs `sustain cv` on a model of `family` (not z-score).
+pub fn run(args: &CvArgs, family: Family) -> Result<(), CliError> {
+    let model_path = args
+        .input
+        .model
+        .as_deref()
+        .ok_or_else(|| CliError::new("--model is required"))?;
+    if args.input.zvals.is_some() {
+        return Err(CliError::new("--zvals and --zmax belong to z-score models"));
+    }
+    refuse_zscore_only(args, family)?;
     let (data, id_column) = (args.input.data.as_deref(), args.input.id_column.as_deref());
     if family == Family::Mixed {
         let loaded = crate::families_mixed::load_mixed(model_path, data, id_column)?;

@@ -42,6 +42,26 @@ pub fn load(args: &FitArgs, family: Family) -> Result<LoadedModel, CliError> {
     )
 }
 
+/// Reads the model of `family` (not z-score) that `args` name, as a fit would, and
+/// returns its number of subjects: the checks `slurm` runs before submitting.
+pub fn subjects_of(
+    model: &Path,
+    family: Family,
+    data: Option<&Path>,
+    id_column: Option<&str>,
+) -> Result<usize, CliError> {
+    use sustain::model::StageModel;
+    Ok(if family == Family::Mixed {
+        families_mixed::load_mixed(model, data, id_column)?
+            .model
+            .n_subjects()
+    } else {
+        families::load(model, family, data, id_column)?
+            .model
+            .n_subjects()
+    })
+}
+
 /// Runs `sustain fit` on a model of `family` (not z-score), holding `lock` on
 /// `--out` (taken here when `None`).
 pub fn run(args: &FitArgs, family: Family, lock: Option<FolderLock>) -> Result<(), CliError> {

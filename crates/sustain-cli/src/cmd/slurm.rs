@@ -185,9 +185,20 @@ pub fn run(args: &SlurmArgs) -> Result<(), CliError> {
     check_sbatch_options(slurm)?;
     match &args.job {
         SlurmJob::Fit(a) => {
-            let loaded = a.fit.input.load(None)?;
+            // The inputs are read as the jobs will read them, so that bad input
+            // fails here rather than in every task.
+            let family = a.fit.input.family()?;
+            if family == crate::families::Family::ZScore {
+                drop(a.fit.input.load(None)?);
+            } else {
+                let model = a.fit.input.model.as_deref().unwrap_or(Path::new(""));
+                let (data, id) = (
+                    a.fit.input.data.as_deref(),
+                    a.fit.input.id_column.as_deref(),
+                );
+                crate::cmd::fit_family::subjects_of(model, family, data, id)?;
+            }
             let config = fit_config(&a.fit)?;
-            drop(loaded);
             if config.until_converged.is_some() {
                 return Err(CliError::new(
                     "slurm fit runs chain shards of a fixed length: give --iterations N (a \
@@ -226,11 +237,22 @@ pub fn run(args: &SlurmArgs) -> Result<(), CliError> {
                     "--fold and --subtype-count are set by the job array (one task per fold, or per subtype count of a fold with --per-subtype-count); leave them out",
                 ));
             }
-            let loaded = a.cv.input.load(crate::cmd::cv::kept_column(&a.cv))?;
             let config = crate::cmd::cv::cv_config(&a.cv)?;
-            let folds = crate::cmd::cv::resolve_folds(&a.cv, &loaded, config.seed)?
-                .0
-                .len();
+            let family = a.cv.input.family()?;
+            let folds = if family == crate::families::Family::ZScore {
+                let loaded = a.cv.input.load(crate::cmd::cv::kept_column(&a.cv))?;
+                crate::cmd::cv::resolve_folds(&a.cv, &loaded, config.seed)?
+                    .0
+                    .len()
+            } else {
+                if a.per_subtype_count {
+                    return Err(CliError::new(format!(
+                        "--per-subtype-count is for z-score models only (not {})",
+                        family.name()
+                    )));
+                }
+                crate::cmd::cv_family::n_folds(&a.cv, family, config.seed)?
+            };
             add_threads(&mut job_args, a.cv.settings.threads, &a.slurm);
             let out = absolute_out(&a.cv.out)?;
             let whole = |i: usize| out.join(format!("fold_{i}.json")).exists();
