@@ -176,7 +176,7 @@ pub(crate) fn results_json_text(out: &Path, result: &FitResult) -> Result<String
 /// Writes the traces of every model to `out/samples.npz` (atomically) and returns
 /// the result as results.json keeps it: the samples named, not inline.
 pub(crate) fn write_samples(out: &Path, result: &FitResult) -> Result<FitResult, CliError> {
-    use sustain::samples_file::{reference, with_samples, write, SAMPLES_FILE};
+    use sustain::samples_file::{shell, write, SAMPLES_FILE};
     let path = out.join(SAMPLES_FILE);
     let all: Vec<_> = result.models.iter().map(|m| &m.samples).collect();
     let file = write(&path, &io::temp_path(&path), &all).map_err(|e| CliError::write(&path, &e))?;
@@ -189,11 +189,7 @@ pub(crate) fn write_samples(out: &Path, result: &FitResult) -> Result<FitResult,
         events: result.events.clone(),
         settings: result.settings.clone(),
         fingerprint: result.fingerprint.clone(),
-        models: result
-            .models
-            .iter()
-            .map(|m| with_samples(m, reference(&m.samples, &file)))
-            .collect(),
+        models: result.models.iter().map(|m| shell(m, &file)).collect(),
     })
 }
 

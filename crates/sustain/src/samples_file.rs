@@ -169,6 +169,24 @@ pub fn reference(samples: &MergedSamples, file: &SamplesFile) -> MergedSamples {
     }
 }
 
+/// Most positional-variance cells (subtypes x events x positions) results.json
+/// keeps inline: about 0.5 MB of JSON. A larger table (e.g. 3 subtypes of 120
+/// events) is left out of the JSON (`"pvd": []`) and recomputed from the samples
+/// when the fit is read, so that results.json stays under 1 MB.
+pub const PVD_INLINE_MAX: usize = 40_000;
+
+/// `model` as results.json keeps it when its samples are in `file`: the samples
+/// named, not inline, and the positional variance left out when it has more than
+/// [`PVD_INLINE_MAX`] cells ([`load`] recomputes it).
+pub fn shell(model: &SubtypeModel, file: &SamplesFile) -> SubtypeModel {
+    let mut shell = with_samples(model, reference(&model.samples, file));
+    let cells: usize = model.pvd.iter().flatten().map(Vec::len).sum();
+    if cells > PVD_INLINE_MAX {
+        shell.pvd = Vec::new();
+    }
+    shell
+}
+
 /// `model` with `samples` in place of its own (every other field copied; listed
 /// one by one so that a new field of [`SubtypeModel`] is not forgotten here).
 pub fn with_samples(model: &SubtypeModel, samples: MergedSamples) -> SubtypeModel {
@@ -194,7 +212,8 @@ pub fn with_samples(model: &SubtypeModel, samples: MergedSamples) -> SubtypeMode
 }
 
 /// Reads the traces of every model whose samples name a file (in `dir`), checking
-/// the file against the hash the JSON keeps; models with their traces inline (files
+/// the file against the hash the JSON keeps, and recomputes a positional variance
+/// left out of the JSON ([`shell`]); models with their traces inline (files
 /// written before samples files) are left as they are. Each file is read once.
 pub fn load(models: &mut [SubtypeModel], dir: &Path) -> Result<(), SamplesError> {
     let mut open: Option<(SamplesFile, PathBuf, Npz)> = None;
@@ -220,6 +239,11 @@ pub fn load(models: &mut [SubtypeModel], dir: &Path) -> Result<(), SamplesError>
                 model.n_subtypes
             ))
         })?;
+        // A large positional variance table is not kept in the JSON ([`shell`]):
+        // the same function of the samples that made it.
+        if model.pvd.is_empty() {
+            model.pvd = model.samples.position_frequencies();
+        }
     }
     Ok(())
 }
@@ -444,6 +468,26 @@ mod tests {
     }
 
     #[test]
+    fn a_large_positional_variance_is_left_out_of_the_json_and_recomputed() {
+        for n in [7, 300] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(SAMPLES_FILE);
+            let mut full = model(samples(n));
+            full.pvd = full.samples.position_frequencies();
+            let file = write(&path, &dir.path().join(".tmp"), &[&full.samples]).unwrap();
+            let kept = shell(&full, &file);
+            // 2 subtypes x 7 x 7 cells stay; 2 x 300 x 300 do not.
+            assert_eq!(kept.pvd.is_empty(), n == 300, "{n} events");
+            let json = serde_json::to_string(&kept).unwrap();
+            // 180,000 cells would be megabytes of JSON.
+            assert!(json.len() < 20_000, "{} bytes", json.len());
+            let mut back: Vec<SubtypeModel> = vec![serde_json::from_str(&json).unwrap()];
+            load(&mut back, dir.path()).unwrap();
+            assert_eq!(back[0], full, "{n} events");
+        }
+    }
+
+    #[test]
     fn checkpoints_keep_samples_in_a_file_and_read_older_ones_inline() {
         let dir = tempfile::tempdir().unwrap();
         let cps = crate::checkpoint::Checkpoints::new(dir.path()).unwrap();
@@ -456,7 +500,8 @@ mod tests {
             mixture: Mixture::new(seqs, vec![0.5, 0.5]).unwrap(),
             loglike: -3.0,
         };
-        let full = model(samples(n));
+        let mut full = model(samples(n));
+        full.pvd = full.samples.position_frequencies();
         cps.save(2, "fp", &full, &em).unwrap();
         let json = std::fs::read_to_string(dir.path().join("checkpoint_k2.json")).unwrap();
         assert!(!json.contains("\"trace\""), "samples inline in {json}");
