@@ -23,7 +23,7 @@
 //! (and tests without the `gpu` feature) plug in the same way.
 
 use crate::config::Backend;
-use crate::Error;
+use crate::{BackendError, Error};
 use std::any::Any;
 use std::sync::Arc;
 use sustain_core::{BatchEvaluator, Mixture, ModelError, SustainModel};
@@ -235,9 +235,7 @@ pub fn select(backend: Backend, require_gpu: bool) -> Result<Selection, Error> {
                 engine,
                 notice: None,
             }),
-            Err(why) if require_gpu => Err(Error::Backend(format!(
-                "the GPU backend is required but unavailable: {why}"
-            ))),
+            Err(why) if require_gpu => Err(BackendError::GpuRequired { why }.into()),
             Err(why) => Ok(Selection {
                 engine: Engine::Cpu,
                 notice: Some(format!("{why}; running on the CPU")),

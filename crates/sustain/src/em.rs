@@ -380,18 +380,16 @@ pub fn fit_split_with<M: SustainModel>(
         // (with cross-validation, a fold's training part).
         let m = lik.n_subjects();
         crate::Error::Data(if m < 2 {
-            format!(
-                "cannot fit {} subtypes: the data has only {m} subject(s), and a split needs \
-                 at least 2; fit 1 subtype or use more subjects",
-                n + 1
-            )
+            crate::DataError::TooFewSubjects {
+                n_subtypes: n + 1,
+                n_subjects: m,
+            }
         } else {
-            format!(
-                "cannot fit {} subtypes: none of the {n} subtype(s) fitted before holds two or \
-                 more of the {m} subjects, so none can be split; fit at most {n} subtype(s) or \
-                 use more subjects",
-                n + 1
-            )
+            crate::DataError::NothingToSplit {
+                n_subtypes: n + 1,
+                fitted: n,
+                n_subjects: m,
+            }
         })
     })
 }

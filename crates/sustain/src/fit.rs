@@ -7,7 +7,7 @@ use crate::checkpoint::{self, Checkpoints};
 use crate::config::FitConfig;
 use crate::em::{self, MlFit};
 use crate::results::{EventInfo, FitResult, ModelDescriptor, SubtypeModel, Timing, SCHEMA_VERSION};
-use crate::Error;
+use crate::{CheckpointError, ConfigError, Error};
 use std::sync::Arc;
 use std::time::Instant;
 use sustain_core::{StageModel, SustainModel};
@@ -130,7 +130,7 @@ pub fn on_selected_engine<T>(
     progress: &dyn Fn(Progress),
     job: impl FnOnce(&Engine, &FitConfig) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    config.validate().map_err(Error::Config)?;
+    config.validate().map_err(ConfigError::Settings)?;
     let selection = backend::select(config.backend, config.require_gpu)?;
     if let Some(notice) = selection.notice {
         progress(Progress::Warning(notice));
@@ -164,10 +164,11 @@ pub fn fit_subtype_count_with_engine(
     progress: &dyn Fn(Progress),
 ) -> Result<SubtypeModel, Error> {
     if k == 0 || k > config.max_subtypes {
-        return Err(Error::Config(format!(
-            "subtype count {k} is out of range 1..={}",
-            config.max_subtypes
-        )));
+        return Err(ConfigError::SubtypeOutOfRange {
+            k,
+            max: config.max_subtypes,
+        }
+        .into());
     }
     let lik = prepared_likelihood(input, config)?;
     let mut previous: Option<MlFit> = None;
@@ -177,7 +178,7 @@ pub fn fit_subtype_count_with_engine(
         previous = Some(em_fit);
         em_s = s;
     }
-    let em_fit = previous.ok_or_else(|| Error::Config("no subtype count".into()))?;
+    let em_fit = previous.ok_or(ConfigError::NoSubtypeCount)?;
     let counters = chains_started(config, k, progress);
     let model = uncertainty_impl(
         engine,
@@ -203,10 +204,11 @@ fn check_names(names: &[String], n_biomarkers: usize) -> Result<(), Error> {
     if names.len() == n_biomarkers {
         return Ok(());
     }
-    Err(Error::Config(format!(
-        "{} biomarker names for {n_biomarkers} biomarkers",
-        names.len()
-    )))
+    Err(ConfigError::BiomarkerNames {
+        names: names.len(),
+        biomarkers: n_biomarkers,
+    }
+    .into())
 }
 
 pub(crate) fn prepared_likelihood(
@@ -379,7 +381,7 @@ pub fn fit_model_observed<M: SustainModel>(
     progress: &dyn Fn(Progress),
     on_model: &dyn Fn(&SubtypeModel),
 ) -> Result<FitResult, Error> {
-    config.validate().map_err(Error::Config)?;
+    config.validate().map_err(ConfigError::Settings)?;
     check_names(input.biomarkers, input.model.order().n_biomarkers())?;
     let run = Run {
         config,
@@ -559,9 +561,7 @@ impl<M: SustainModel> Run<'_, M> {
         done.into_iter()
             .enumerate()
             .map(|(i, m)| {
-                m.ok_or_else(|| {
-                    Error::Config(format!("the chains of {} subtype(s) did not run", i + 1))
-                })
+                m.ok_or_else(|| ConfigError::ChainsDidNotRun { n_subtypes: i + 1 }.into())
             })
             .collect()
     }
@@ -930,15 +930,12 @@ pub fn fit_chain_shard(
     config: &FitConfig,
     progress: &dyn Fn(Progress),
 ) -> Result<Vec<ShardModel>, Error> {
-    config.validate().map_err(Error::Config)?;
+    config.validate().map_err(ConfigError::Settings)?;
     let lik = prepared_likelihood(input, config)?;
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
     if config.backend != crate::config::Backend::Cpu {
         if config.require_gpu {
-            return Err(Error::Config(
-                "chain shards run on the CPU only; drop --require-gpu or run without --chain-shard"
-                    .into(),
-            ));
+            return Err(ConfigError::ShardsNeedCpu.into());
         }
         progress(Progress::Warning(
             "chain shards run on the CPU only; this shard runs on the CPU".into(),
@@ -997,7 +994,7 @@ pub fn merge_chain_shards(
 ) -> Result<FitResult, Error> {
     let mut config = config.clone();
     config.chain_range = None;
-    config.validate().map_err(Error::Config)?;
+    config.validate().map_err(ConfigError::Settings)?;
     let lik = Arc::new(Likelihood::new(
         input.events.clone(),
         input.data,
@@ -1007,19 +1004,19 @@ pub fn merge_chain_shards(
     let mut per_k: Vec<Vec<ShardModel>> = (0..config.max_subtypes).map(|_| Vec::new()).collect();
     for shard in shards {
         if shard.len() != config.max_subtypes {
-            return Err(Error::Checkpoint(format!(
-                "a shard holds {} subtype counts, the settings {}",
-                shard.len(),
-                config.max_subtypes
-            )));
+            return Err(CheckpointError::ShardCounts {
+                held: shard.len(),
+                expected: config.max_subtypes,
+            }
+            .into());
         }
         for (k, m) in shard.into_iter().enumerate() {
             if m.n_subtypes != k + 1 {
-                return Err(Error::Checkpoint(format!(
-                    "a shard's model {} has {} subtypes",
-                    k + 1,
-                    m.n_subtypes
-                )));
+                return Err(CheckpointError::ShardModelOrder {
+                    position: k + 1,
+                    n_subtypes: m.n_subtypes,
+                }
+                .into());
             }
             per_k[k].push(m);
         }
@@ -1027,7 +1024,7 @@ pub fn merge_chain_shards(
     let mut models = Vec::new();
     for (k, parts) in per_k.into_iter().enumerate() {
         let Some(first) = parts.first() else {
-            return Err(Error::Checkpoint("no shards to merge".into()));
+            return Err(CheckpointError::NoShards.into());
         };
         if parts.iter().any(|p| {
             p.em_sequences != first.em_sequences
@@ -1038,10 +1035,7 @@ pub fn merge_chain_shards(
                 || p.em_loglike.to_bits() != first.em_loglike.to_bits()
                 || p.steps != first.steps
         }) {
-            return Err(Error::Checkpoint(format!(
-                "the shards disagree on the E-M optimum or step sizes of {} subtype(s)",
-                k + 1
-            )));
+            return Err(CheckpointError::ShardsDisagree { n_subtypes: k + 1 }.into());
         }
         let seqs = first
             .em_sequences
@@ -1059,11 +1053,12 @@ pub fn merge_chain_shards(
         runs.sort_by_key(|r| r.index);
         let indices: Vec<usize> = runs.iter().map(|r| r.index).collect();
         if indices != (0..config.n_chains).collect::<Vec<_>>() {
-            return Err(Error::Checkpoint(format!(
-                "the shards hold chains {indices:?} of {} subtype(s), not 0..{}",
-                k + 1,
-                config.n_chains
-            )));
+            return Err(CheckpointError::ShardChains {
+                chains: indices,
+                n_subtypes: k + 1,
+                n_chains: config.n_chains,
+            }
+            .into());
         }
         models.push(assemble(&*lik, &em_fit, runs, &config, steps, em_s, mcmc_s));
     }

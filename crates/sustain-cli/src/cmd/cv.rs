@@ -131,7 +131,7 @@ pub fn resolve_folds(
         let labels = column(name)?;
         let folds = sustain::cv::folds_from_labels(&labels).map_err(|e| {
             let why = match e {
-                sustain::Error::Config(why) => why,
+                sustain::Error::Config(why) => why.to_string(),
                 other => other.to_string(),
             };
             CliError::new(format!(
