@@ -134,18 +134,7 @@ fn help(shared: &Shared) {
     }
 }
 
-/// Fewest [`SustainModel::SHARD_BLOCK`]s of subjects worth a thread of their own: below that the
-/// hand-over and the per-proposal bookkeeping each shard repeats outweigh the
-/// split work.
-pub const MIN_BLOCKS_PER_SHARD: usize = 4;
-
-/// How many of `threads` threads one chain over `n` subjects should use: at most
-/// one per [`MIN_BLOCKS_PER_SHARD`] blocks, at least 1.
-pub fn useful_shards(n: usize, threads: usize, block: usize) -> usize {
-    threads
-        .min(n.div_ceil(block.max(1)) / MIN_BLOCKS_PER_SHARD)
-        .max(1)
-}
+pub use sustain_sampler::settings::{useful_shards, MIN_BLOCKS_PER_SHARD};
 
 /// The subject ranges of `shards` shards (at most one per [`SustainModel::SHARD_BLOCK`]) of
 /// `n` subjects, on block boundaries and as even as blocks allow.

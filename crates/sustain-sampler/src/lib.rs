@@ -17,6 +17,7 @@ pub mod lockstep;
 pub mod merge;
 pub mod progress;
 pub mod rng;
+pub mod settings;
 pub mod trace;
 pub mod tuning;
 pub mod verdict;
@@ -25,6 +26,7 @@ pub use chain::{Chain, Pending, ProposalMode, StepSizes, SustainChain};
 pub use continued::{PausedChain, RoundEnd};
 pub use evaluator::{ChainEvaluator, FullEvaluator};
 pub use merge::{merge, ChainRun, Diagnostics, MergedSamples};
+pub use settings::{default_threads, ChainSettings};
 pub use trace::Trace;
 pub use tuning::step_sizes_from_trace;
 

@@ -27,7 +27,7 @@ use crate::{BackendError, Error};
 use std::any::Any;
 use std::sync::Arc;
 use sustain_core::{BatchEvaluator, Mixture, ModelError, SustainModel};
-use sustain_cpu::ChainSettings;
+use sustain_sampler::ChainSettings;
 use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
 use sustain_sampler::progress::ChainProgress;
 use sustain_sampler::ChainRun;
@@ -140,7 +140,7 @@ impl Engine {
         threads: usize,
     ) -> Result<Vec<Vec<f64>>, ModelError> {
         match self {
-            Engine::Cpu => Ok(sustain_cpu::parallel_map(n, threads, |i| {
+            Engine::Cpu => Ok(crate::executor::parallel_map(n, threads, |i| {
                 model.log_p_subjects(&mixture(i))
             })),
             Engine::Batch { .. } => {
@@ -181,7 +181,7 @@ impl Engine {
         counters: &ChainProgress,
     ) -> Result<Vec<ChainRun>, ModelError> {
         match self {
-            Engine::Cpu => Ok(sustain_cpu::run_chains_observed(
+            Engine::Cpu => Ok(crate::executor::run_chains_observed(
                 model,
                 start,
                 settings,

@@ -149,7 +149,7 @@ fn parallel_jobs<T: Send>(
     n: usize,
     job: impl Fn(usize) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
-    sustain_cpu::parallel_map(n, engine.em_jobs_at_once(config.threads), |i| {
+    crate::executor::parallel_map(n, engine.em_jobs_at_once(config.threads), |i| {
         let r = job(i);
         if let Some(p) = &config.em_progress {
             p.add(0, 1);

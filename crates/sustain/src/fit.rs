@@ -11,7 +11,8 @@ use crate::{CheckpointError, ConfigError, Error};
 use std::sync::Arc;
 use std::time::Instant;
 use sustain_core::{StageModel, SustainModel};
-use sustain_cpu::{run_chains, ChainSettings, ShardedIncremental};
+use crate::executor::{chain_state, run_chains};
+use sustain_sampler::ChainSettings;
 use sustain_model::{Dataset, EventSet, Likelihood, Mixture};
 use sustain_sampler::chain_summary::{
     disagreements, event_numbers, explain, summarize_chains, ChainSummary, Disagreement,
@@ -522,7 +523,7 @@ impl<M: SustainModel> Run<'_, M> {
         // chains) is taken first, by the worker with the most threads.
         let mut first_error = None;
         let em_fits = &em_fits;
-        sustain_cpu::share_threads(
+        crate::executor::share_threads(
             pending,
             self.config.threads,
             |(k, em_s, counters), threads| {
@@ -872,7 +873,7 @@ fn tuned_chain_settings<M: SustainModel>(
     let shards = settings.shards_per_chain::<M>(lik.n_subjects(), 1);
     settings.steps = tune_steps(
         lik.order(),
-        || ShardedIncremental::new(Arc::clone(lik), &em_fit.mixture, shards),
+        || chain_state(lik, &em_fit.mixture, shards),
         &em_fit.mixture,
         config.proposal,
         config.tuning_passes,

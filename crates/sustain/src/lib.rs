@@ -38,6 +38,7 @@ pub mod config;
 pub mod cv;
 pub mod em;
 mod error;
+mod executor;
 pub mod fit;
 pub mod results;
 pub mod rounds;
