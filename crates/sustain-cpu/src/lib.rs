@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use sustain_core::{BatchEvaluator, EventOrder, Mixture, Result, Sequence, SustainModel};
 use sustain_sampler::progress::ChainProgress;
-use sustain_sampler::{ChainRun, PausedChain, RoundEnd};
 pub use sustain_sampler::{default_threads, ChainSettings};
+use sustain_sampler::{ChainRun, PausedChain, RoundEnd};
 
 /// Applies `f` to every index in `0..n` on `threads` threads; results in index
 /// order. Work is handed out dynamically, so uneven items balance.
@@ -121,7 +121,13 @@ pub fn run_chains_observed<M: SustainModel>(
     let per_chain = settings.shards_per_chain::<M>(model.n_subjects(), indices.len());
     parallel_map(indices.len(), settings.threads, |i| {
         let evaluator = ShardedIncremental::new(Arc::clone(model), start, per_chain);
-        settings.run_chain(indices[i], events, evaluator, start, progress.map(|p| (p, i)))
+        settings.run_chain(
+            indices[i],
+            events,
+            evaluator,
+            start,
+            progress.map(|p| (p, i)),
+        )
     })
 }
 

@@ -98,14 +98,6 @@ impl ChainSettings {
         progress: Option<(&ChainProgress, usize)>,
         deadline: Option<Instant>,
     ) -> RoundEnd {
-        chain.run(
-            events,
-            make,
-            self.mode,
-            &self.steps,
-            n,
-            progress,
-            deadline,
-        )
+        chain.run(events, make, self.mode, &self.steps, n, progress, deadline)
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! - [`Backend::Cpu`] is [`Engine::Cpu`]: E-M start points in parallel on CPU threads,
 //!   each with the model's single-thread batch evaluator; MCMC chains on threads with the incremental
-//!   likelihood (`sustain_cpu::run_chains`).
+//!   likelihood (`sustain_cpu::run_chains` with the `cpu` feature, one chain after another without it).
 //! - [`Backend::Gpu`], in a build with the `gpu` feature and a usable adapter, is an
 //!   [`Engine::Batch`] over one shared `sustain_gpu::GpuContext`: E-M start points run
 //!   up to 8 at once on CPU threads, each with a `GpuEvaluator` of its own (one E-M
@@ -27,10 +27,10 @@ use crate::{BackendError, Error};
 use std::any::Any;
 use std::sync::Arc;
 use sustain_core::{BatchEvaluator, Mixture, ModelError, SustainModel};
-use sustain_sampler::ChainSettings;
 use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
 use sustain_sampler::progress::ChainProgress;
 use sustain_sampler::ChainRun;
+use sustain_sampler::ChainSettings;
 
 /// A boxed batch evaluator that may move between threads.
 pub type BoxedEvaluator = Box<dyn BatchEvaluator + Send>;
@@ -181,13 +181,10 @@ impl Engine {
         counters: &ChainProgress,
     ) -> Result<Vec<ChainRun>, ModelError> {
         match self {
-            Engine::Cpu => Ok(crate::executor::run_chains_observed(
-                model,
-                start,
-                settings,
-                range,
-                Some(counters),
-            )),
+            Engine::Cpu => {
+                let chains = crate::executor::Chains { model, settings };
+                Ok(chains.run(start, range, Some(counters)))
+            }
             Engine::Batch { .. } => {
                 let mut evaluator = self.evaluator(model)?;
                 let lockstep = LockstepSettings {

@@ -156,12 +156,11 @@ impl Checkpoints {
     /// Uses (and creates) `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Result<Self, Error> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir)
-            .map_err(|source| Error::Io {
-                action: IoAction::Create,
-                path: dir.clone(),
-                source,
-            })?;
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            action: IoAction::Create,
+            path: dir.clone(),
+            source,
+        })?;
         Ok(Self { dir })
     }
     fn path(&self, k: usize) -> PathBuf {

@@ -6,18 +6,18 @@ use crate::backend::{self, Engine};
 use crate::checkpoint::{self, Checkpoints};
 use crate::config::FitConfig;
 use crate::em::{self, MlFit};
+use crate::executor::{chain_state, Chains};
 use crate::results::{EventInfo, FitResult, ModelDescriptor, SubtypeModel, Timing, SCHEMA_VERSION};
 use crate::{CheckpointError, ConfigError, Error};
 use std::sync::Arc;
 use std::time::Instant;
 use sustain_core::{StageModel, SustainModel};
-use crate::executor::{chain_state, run_chains};
-use sustain_sampler::ChainSettings;
 use sustain_model::{Dataset, EventSet, Likelihood, Mixture};
 use sustain_sampler::chain_summary::{
     disagreements, event_numbers, explain, summarize_chains, ChainSummary, Disagreement,
 };
 use sustain_sampler::progress::ChainProgress;
+use sustain_sampler::ChainSettings;
 use sustain_sampler::{merge, tune_steps, ChainRun};
 
 /// What a fit reports as it goes.
@@ -920,7 +920,11 @@ pub fn chain_runs<M: SustainModel>(
     let settings = tuned_chain_settings(lik, em_fit, config, k, config.threads);
     let steps = settings.steps.clone();
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
-    let runs = run_chains(lik, &em_fit.mixture, &settings, range);
+    let chains = Chains {
+        model: lik,
+        settings: &settings,
+    };
+    let runs = chains.run(&em_fit.mixture, range, None);
     (steps, runs, t0.elapsed().as_secs_f64())
 }
 

@@ -7,16 +7,16 @@
 
 use crate::backend::Engine;
 use crate::config::{FitConfig, UntilConverged};
+use crate::executor::Chains;
 use crate::fit::Progress;
 use crate::Error;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use sustain_core::{Mixture, SustainModel};
-use crate::executor::continue_chains;
-use sustain_sampler::ChainSettings;
 use sustain_sampler::progress::ChainProgress;
 use sustain_sampler::verdict::unmet_criteria;
+use sustain_sampler::ChainSettings;
 use sustain_sampler::{merge, ChainRun, Diagnostics, MergedSamples, PausedChain, RoundEnd};
 
 /// Why chains that run until they converge stopped.
@@ -103,14 +103,11 @@ pub(crate) fn run_until_converged<M: SustainModel>(
         counters.set_target(total as u64);
         let (runs, out_of_time) = match engine {
             Engine::Cpu => {
-                let ends = continue_chains(
-                    lik,
+                let chains = Chains {
+                    model: lik,
                     settings,
-                    &mut paused,
-                    total - done,
-                    Some(counters),
-                    deadline,
-                );
+                };
+                let ends = chains.resume(&mut paused, total - done, Some(counters), deadline);
                 if ends.contains(&RoundEnd::Cancelled) || counters.cancelled() {
                     return Err(Error::Cancelled);
                 }

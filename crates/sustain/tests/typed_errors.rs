@@ -8,7 +8,10 @@ use sustain::{ConfigError, Error, IoAction};
 fn fold_errors_are_config_variants_with_their_messages() {
     let labels: Vec<String> = ["a", " ", "b"].iter().map(|s| s.to_string()).collect();
     let e = sustain::cv::folds_from_labels(&labels).unwrap_err();
-    assert!(matches!(e, Error::Config(ConfigError::MissingFoldLabel { row: 2 })));
+    assert!(matches!(
+        e,
+        Error::Config(ConfigError::MissingFoldLabel { row: 2 })
+    ));
     assert_eq!(
         e.to_string(),
         "invalid settings: row 2 has no fold label (every subject needs one)"
