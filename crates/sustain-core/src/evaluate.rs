@@ -127,6 +127,19 @@ pub fn common_subtypes(mixtures: &[Mixture]) -> Result<usize> {
     }
 }
 
+/// A chain's proposal that an evaluator may skip when the chain certainly rejects
+/// it ([`ChainEvaluator::propose_unless_rejected`]).
+#[derive(Clone, Copy)]
+pub struct Screened<'a> {
+    /// The proposed state.
+    pub mixture: &'a Mixture,
+    /// Which subtypes' sequences differ from the current state's (fractions may
+    /// differ).
+    pub changed: &'a [bool],
+    /// The chain's decision at a log-likelihood (nondecreasing in it).
+    pub accepts: &'a dyn Fn(f64) -> bool,
+}
+
 /// Stateful evaluation of one chain's proposals.
 pub trait ChainEvaluator {
     /// Sets the current state; returns its log-likelihood.
@@ -139,19 +152,13 @@ pub trait ChainEvaluator {
     /// Drops the last proposal.
     fn reject(&mut self);
     /// As [`Self::propose`], but may skip the evaluation of a proposal the chain
-    /// certainly rejects: `accepts(ll)` is the chain's decision at log-likelihood
-    /// `ll` (nondecreasing in `ll`). `None`: the proposal is rejected and already
-    /// dropped (no accept/reject follows). `Some(ll)`: the value
-    /// [`Self::propose`] gives, to the bit; accept or reject follows. By default
-    /// every proposal is evaluated.
-    fn propose_unless_rejected(
-        &mut self,
-        mixture: &Mixture,
-        changed: &[bool],
-        accepts: &dyn Fn(f64) -> bool,
-    ) -> Option<f64> {
-        let _ = accepts;
-        Some(self.propose(mixture, changed))
+    /// certainly rejects: `proposal.accepts(ll)` is the chain's decision at
+    /// log-likelihood `ll`. `None`: the proposal is rejected and already dropped
+    /// (no accept/reject follows). `Some(ll)`: the value [`Self::propose`] gives,
+    /// to the bit; accept or reject follows. By default every proposal is
+    /// evaluated.
+    fn propose_unless_rejected(&mut self, proposal: Screened<'_>) -> Option<f64> {
+        Some(self.propose(proposal.mixture, proposal.changed))
     }
 }
 
@@ -171,13 +178,8 @@ macro_rules! forward_chain_evaluator {
             fn reject(&mut self) {
                 (**self).reject()
             }
-            fn propose_unless_rejected(
-                &mut self,
-                mixture: &Mixture,
-                changed: &[bool],
-                accepts: &dyn Fn(f64) -> bool,
-            ) -> Option<f64> {
-                (**self).propose_unless_rejected(mixture, changed, accepts)
+            fn propose_unless_rejected(&mut self, proposal: Screened<'_>) -> Option<f64> {
+                (**self).propose_unless_rejected(proposal)
             }
         }
     };

@@ -3,7 +3,7 @@
 //! a family may replace them with faster ones of its own.
 
 use crate::error::{ModelError, Result};
-use crate::evaluate::{common_subtypes, BatchEvaluator, ChainEvaluator};
+use crate::evaluate::{common_subtypes, BatchEvaluator, ChainEvaluator, Screened};
 use crate::mixture::Mixture;
 use crate::model::{ShardState, StageModel, SustainModel};
 use crate::order::EventOrder;
@@ -350,16 +350,9 @@ impl<M: SustainModel> ChainEvaluator for ShardChain<M> {
     fn reject(&mut self) {
         self.state.reject();
     }
-    fn propose_unless_rejected(
-        &mut self,
-        mixture: &Mixture,
-        changed: &[bool],
-        accepts: &dyn Fn(f64) -> bool,
-    ) -> Option<f64> {
-        let ok = self
-            .state
-            .propose_shard_unless_rejected(mixture, changed, accepts)?;
+    fn propose_unless_rejected(&mut self, proposal: Screened<'_>) -> Option<f64> {
+        let ok = self.state.propose_shard_unless_rejected(proposal)?;
         self.rebuild = !ok;
-        Some(self.total(ok, mixture))
+        Some(self.total(ok, proposal.mixture))
     }
 }

@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use sustain_core::{neumaier_sum, ChainEvaluator, Mixture, ShardState, SustainModel};
+use sustain_core::{neumaier_sum, ChainEvaluator, Mixture, Screened, ShardState, SustainModel};
 
 /// Spin iterations before a waiting thread parks or yields (a proposal takes
 /// tens of microseconds).
@@ -346,19 +346,14 @@ impl<M: SustainModel> ChainEvaluator for ShardedIncremental<M> {
         ll
     }
 
-    fn propose_unless_rejected(
-        &mut self,
-        mixture: &Mixture,
-        changed: &[bool],
-        accepts: &dyn Fn(f64) -> bool,
-    ) -> Option<f64> {
+    fn propose_unless_rejected(&mut self, proposal: Screened<'_>) -> Option<f64> {
         if !self.helpers.is_empty() {
             // Several shards: every proposal is evaluated (a screen would need a
             // round of its own).
-            return Some(self.propose(mixture, changed));
+            return Some(self.propose(proposal.mixture, proposal.changed));
         }
-        self.on_one_shard(mixture, |state| {
-            state.propose_shard_unless_rejected(mixture, changed, accepts)
+        self.on_one_shard(proposal.mixture, |state| {
+            state.propose_shard_unless_rejected(proposal)
         })
     }
 
