@@ -37,15 +37,14 @@ pub trait BatchEvaluator {
     /// sequence replaced by each candidate in turn (other subtypes and fractions fixed).
     fn loglike_subtype_candidates(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         candidates: &[Sequence],
     ) -> Result<Vec<f64>> {
         let mixtures: Vec<Mixture> = candidates
             .iter()
             .map(|c| {
-                let mut m = base.clone();
-                m.sequences_mut()[subtype] = c.clone();
+                let mut m = slot.base.clone();
+                m.sequences_mut()[slot.subtype] = c.clone();
                 m
             })
             .collect();
@@ -57,11 +56,10 @@ pub trait BatchEvaluator {
     /// prove are not the best; the answer must be the same.
     fn best_subtype_candidate(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         candidates: &[Sequence],
     ) -> Result<usize> {
-        let scores = self.loglike_subtype_candidates(base, subtype, candidates)?;
+        let scores = self.loglike_subtype_candidates(slot, candidates)?;
         Ok(first_max(&scores))
     }
     /// E-M's move of one event: the position in `allowed` (positions of subtype
@@ -72,29 +70,27 @@ pub trait BatchEvaluator {
     /// default builds the candidates and asks [`Self::best_subtype_candidate`].
     fn best_event_position(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         event: usize,
         allowed: RangeInclusive<usize>,
     ) -> Result<usize> {
         let start = *allowed.start();
-        let candidates = event_candidates(base, subtype, event, allowed);
+        let candidates = event_candidates(slot, event, allowed);
         if candidates.len() <= 1 {
             return Ok(start);
         }
-        Ok(start + self.best_subtype_candidate(base, subtype, &candidates)?)
+        Ok(start + self.best_subtype_candidate(slot, &candidates)?)
     }
 }
 
 /// The candidates of E-M's move of `event` in subtype `subtype`'s sequence of
 /// `base`: that sequence with the event moved to each position of `allowed`.
 pub fn event_candidates(
-    base: &Mixture,
-    subtype: usize,
+    slot: SubtypeOf<'_>,
     event: usize,
     allowed: RangeInclusive<usize>,
 ) -> Vec<Sequence> {
-    let seq = &base.sequences()[subtype];
+    let seq = &slot.base.sequences()[slot.subtype];
     allowed
         .map(|to| {
             let mut c = seq.clone();
@@ -124,6 +120,23 @@ pub fn common_subtypes(mixtures: &[Mixture]) -> Result<usize> {
             m.n_subtypes()
         ))),
         None => Ok(k),
+    }
+}
+
+/// The subtype `subtype` of `base`: where E-M puts its candidate sequences (the
+/// other subtypes and the fractions fixed).
+#[derive(Clone, Copy, Debug)]
+pub struct SubtypeOf<'a> {
+    /// The mixture.
+    pub base: &'a Mixture,
+    /// Which of its subtypes.
+    pub subtype: usize,
+}
+
+impl<'a> SubtypeOf<'a> {
+    /// Subtype `subtype` of `base`.
+    pub fn new(base: &'a Mixture, subtype: usize) -> Self {
+        Self { base, subtype }
     }
 }
 

@@ -14,6 +14,7 @@ pub use sharded::ShardedIncremental;
 use crossbeam::thread;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use sustain_core::SubtypeOf;
 use sustain_core::{BatchEvaluator, EventOrder, Mixture, Result, Sequence, SustainModel};
 use sustain_sampler::progress::ChainProgress;
 pub use sustain_sampler::{default_threads, ChainSettings};
@@ -246,18 +247,14 @@ impl<M: SustainModel> BatchEvaluator for ThreadedEvaluator<M> {
     }
     fn loglike_subtype_candidates(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         candidates: &[Sequence],
     ) -> Result<Vec<f64>> {
         let model = &self.model;
         let parts = chunks(candidates.len(), self.threads);
         let out = parallel_map(parts.len(), self.threads, |p| {
-            M::batch_evaluator(model).loglike_subtype_candidates(
-                base,
-                subtype,
-                &candidates[parts[p].clone()],
-            )
+            M::batch_evaluator(model)
+                .loglike_subtype_candidates(slot, &candidates[parts[p].clone()])
         });
         let mut all = Vec::with_capacity(candidates.len());
         for part in out {
@@ -269,12 +266,11 @@ impl<M: SustainModel> BatchEvaluator for ThreadedEvaluator<M> {
     /// instead of scoring each candidate whole); one thread.
     fn best_event_position(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         event: usize,
         allowed: std::ops::RangeInclusive<usize>,
     ) -> Result<usize> {
-        M::batch_evaluator(&self.model).best_event_position(base, subtype, event, allowed)
+        M::batch_evaluator(&self.model).best_event_position(slot, event, allowed)
     }
 }
 

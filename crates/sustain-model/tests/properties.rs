@@ -692,8 +692,8 @@ proptest! {
             prop_assert_eq!(serial.events(), ev.order());
             let mut replaced_all = Vec::new();
             for t in 0..mixture.n_subtypes() {
-                let got = serial.loglike_subtype_candidates(&mixture, t, &candidates).unwrap();
-                let via_default = default_impl.loglike_subtype_candidates(&mixture, t, &candidates).unwrap();
+                let got = serial.loglike_subtype_candidates(SubtypeOf::new(&mixture, t), &candidates).unwrap();
+                let via_default = default_impl.loglike_subtype_candidates(SubtypeOf::new(&mixture, t), &candidates).unwrap();
                 prop_assert_eq!(got.len(), candidates.len());
                 for (i, c) in candidates.iter().enumerate() {
                     let mut replaced = mixture.clone();
@@ -744,18 +744,18 @@ proptest! {
                 candidates.push(twin);
                 candidates.push(Sequence::random(&ev, &mut rng));
                 let exact = SerialEvaluator::new(lik.clone())
-                    .loglike_subtype_candidates(&mixture, t, &candidates)
+                    .loglike_subtype_candidates(SubtypeOf::new(&mixture, t), &candidates)
                     .unwrap();
                 let want = sustain_model::batch::first_max(&exact);
                 let got = SerialEvaluator::new(lik.clone())
-                    .best_subtype_candidate(&mixture, t, &candidates)
+                    .best_subtype_candidate(SubtypeOf::new(&mixture, t), &candidates)
                     .unwrap();
                 prop_assert_eq!(got, want, "{:?} subtype {} scores {:?}", conv, t, exact);
                 // The trait's default ranks its own (fresh, not incremental) scores,
                 // which may order a near-tie differently in the last bits.
                 let mut default_impl = DefaultOnly(SerialEvaluator::new(lik.clone()));
-                let fresh = default_impl.loglike_subtype_candidates(&mixture, t, &candidates).unwrap();
-                let via_default = default_impl.best_subtype_candidate(&mixture, t, &candidates).unwrap();
+                let fresh = default_impl.loglike_subtype_candidates(SubtypeOf::new(&mixture, t), &candidates).unwrap();
+                let via_default = default_impl.best_subtype_candidate(SubtypeOf::new(&mixture, t), &candidates).unwrap();
                 prop_assert_eq!(via_default, sustain_model::batch::first_max(&fresh));
             }
         }
@@ -777,18 +777,18 @@ proptest! {
             for t in 0..mixture.n_subtypes() {
                 for e in 0..ev.n_events() {
                     let allowed = mixture.sequences()[t].allowed_positions(&ev, e);
-                    let candidates = batch::event_candidates(&mixture, t, e, allowed.clone());
+                    let candidates = batch::event_candidates(SubtypeOf::new(&mixture, t), e, allowed.clone());
                     let exact = SerialEvaluator::new(lik.clone())
-                        .loglike_subtype_candidates(&mixture, t, &candidates)
+                        .loglike_subtype_candidates(SubtypeOf::new(&mixture, t), &candidates)
                         .unwrap();
                     let want = allowed.start() + sustain_model::batch::first_max(&exact);
-                    let got = walked.best_event_position(&mixture, t, e, allowed.clone()).unwrap();
+                    let got = walked.best_event_position(SubtypeOf::new(&mixture, t), e, allowed.clone()).unwrap();
                     prop_assert_eq!(got, want, "{:?} subtype {} event {} scores {:?}", conv, t, e, exact);
                     let via_default = DefaultOnly(SerialEvaluator::new(lik.clone()))
-                        .best_event_position(&mixture, t, e, allowed)
+                        .best_event_position(SubtypeOf::new(&mixture, t), e, allowed)
                         .unwrap();
                     let fresh = DefaultOnly(SerialEvaluator::new(lik.clone()))
-                        .loglike_subtype_candidates(&mixture, t, &candidates)
+                        .loglike_subtype_candidates(SubtypeOf::new(&mixture, t), &candidates)
                         .unwrap();
                     let start = *mixture.sequences()[t].allowed_positions(&ev, e).start();
                     prop_assert_eq!(via_default, start + sustain_model::batch::first_max(&fresh));
@@ -930,7 +930,9 @@ fn loglike_finite_for_500_biomarkers() {
         }
         let mut serial = SerialEvaluator::new(Arc::new(lik.clone()));
         let cand = vec![Sequence::random(&ev, &mut rng)];
-        let got = serial.loglike_subtype_candidates(&truth, 1, &cand).unwrap()[0];
+        let got = serial
+            .loglike_subtype_candidates(SubtypeOf::new(&truth, 1), &cand)
+            .unwrap()[0];
         let mut replaced = truth.clone();
         replaced.sequences_mut()[1] = cand[0].clone();
         let want = lik.loglike(&replaced);
@@ -1067,7 +1069,7 @@ fn candidates_match_loglike_for_fractions_within_tolerance() {
             Mixture::new(seqs.clone(), f.clone()).expect("within the documented tolerance");
         for t in 0..3 {
             let got = serial
-                .loglike_subtype_candidates(&mixture, t, &candidates)
+                .loglike_subtype_candidates(SubtypeOf::new(&mixture, t), &candidates)
                 .unwrap()[0];
             let mut replaced = mixture.clone();
             replaced.sequences_mut()[t] = candidates[0].clone();

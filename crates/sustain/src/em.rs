@@ -6,6 +6,7 @@ use crate::config::FitConfig;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use std::sync::{Arc, Mutex};
+use sustain_core::SubtypeOf;
 use sustain_core::{BatchEvaluator, Mixture, ModelError, Result, Sequence, SustainModel};
 use sustain_sampler::rng;
 
@@ -94,7 +95,7 @@ pub fn em_pass<M: SustainModel, R: Rng + ?Sized>(
                 continue;
             }
             // The first maximum, as the reference takes.
-            let to = evaluator.best_event_position(&m, s, e, allowed)?;
+            let to = evaluator.best_event_position(SubtypeOf::new(&m, s), e, allowed)?;
             m.sequences_mut()[s].move_unchecked(e, to);
         }
     }

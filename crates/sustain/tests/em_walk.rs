@@ -7,6 +7,7 @@ use rand::SeedableRng;
 use std::sync::Arc;
 use sustain::em::{em, MlFit};
 use sustain::prelude::*;
+use sustain_core::SubtypeOf;
 use sustain_core::{BatchEvaluator, EventOrder, Result};
 use sustain_model::SerialEvaluator;
 
@@ -32,19 +33,17 @@ impl BatchEvaluator for CandidatesOnly {
     }
     fn loglike_subtype_candidates(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         candidates: &[Sequence],
     ) -> Result<Vec<f64>> {
-        self.0.loglike_subtype_candidates(base, subtype, candidates)
+        self.0.loglike_subtype_candidates(slot, candidates)
     }
     fn best_subtype_candidate(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         candidates: &[Sequence],
     ) -> Result<usize> {
-        self.0.best_subtype_candidate(base, subtype, candidates)
+        self.0.best_subtype_candidate(slot, candidates)
     }
 }
 
