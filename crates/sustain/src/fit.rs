@@ -603,18 +603,7 @@ pub fn uncertainty<M: SustainModel>(
     k: usize,
     em_s: f64,
 ) -> Result<SubtypeModel, Error> {
-    let counters = chain_counters(config);
-    uncertainty_impl(
-        &Engine::Cpu,
-        lik,
-        em_fit,
-        config,
-        k,
-        config.threads,
-        em_s,
-        &counters,
-        &|_| {},
-    )
+    uncertainty_with(&Engine::Cpu, lik, em_fit, config, k, em_s)
 }
 
 /// [`uncertainty`] on `engine`. Tuning
