@@ -118,8 +118,11 @@ fn bench(c: &mut Criterion) {
         g.bench_function("W1/subtype_candidates_1024/gpu", |b| {
             b.iter(|| {
                 black_box(
-                    gpu.loglike_subtype_candidates(&w.base, 1, black_box(&w.candidates))
-                        .unwrap(),
+                    gpu.loglike_subtype_candidates(
+                        SubtypeOf::new(&w.base, 1),
+                        black_box(&w.candidates),
+                    )
+                    .unwrap(),
                 )
             })
         });
@@ -134,7 +137,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             black_box(
                 serial
-                    .loglike_subtype_candidates(&w.base, 1, black_box(&w.candidates))
+                    .loglike_subtype_candidates(
+                        SubtypeOf::new(&w.base, 1),
+                        black_box(&w.candidates),
+                    )
                     .unwrap(),
             )
         })

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use sustain_model::kernels::Isa;
 use sustain_model::simulate::Cohort;
+use sustain_model::SubtypeOf;
 use sustain_model::{
     BatchEvaluator, Likelihood, MissingConvention, Mixture, Scratch, Sequence, SerialEvaluator,
 };
@@ -97,8 +98,11 @@ fn bench_workload(c: &mut Criterion, tag: &str, w: &Workload) {
     g.bench_function(format!("{id}/candidates10"), |b| {
         b.iter(|| {
             black_box(
-                eval.loglike_subtype_candidates(black_box(&w.mixture), 0, &w.candidates)
-                    .unwrap(),
+                eval.loglike_subtype_candidates(
+                    SubtypeOf::new(black_box(&w.mixture), 0),
+                    &w.candidates,
+                )
+                .unwrap(),
             )
         })
     });

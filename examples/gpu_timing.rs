@@ -186,7 +186,7 @@ fn gpu_figures(w: &Setup, rng: &mut impl rand::Rng) -> Res<()> {
     }
     let candidates: Vec<Sequence> = (0..1024).map(|_| Sequence::random(events, rng)).collect();
     let s = median_s(20, || {
-        gpu.loglike_subtype_candidates(truth, 1, &candidates)
+        gpu.loglike_subtype_candidates(SubtypeOf::new(truth, 1), &candidates)
             .expect("GPU candidates");
     });
     println!("W1 E-M seam, 1024 candidates: {:.3} ms per call", s * 1e3);

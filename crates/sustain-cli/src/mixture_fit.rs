@@ -174,6 +174,18 @@ fn mean_sd(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// Refuses a group with fewer than [`MIN_PER_GROUP`] observed values (either
+/// method's first check).
+pub fn enough_values(group: &'static str, values: &[f64]) -> Result<(), MixtureError> {
+    if values.len() < MIN_PER_GROUP {
+        return Err(MixtureError::TooFew {
+            group,
+            n: values.len(),
+        });
+    }
+    Ok(())
+}
+
 /// Box of one component: (mean bounds, sd bounds).
 type Bounds = ((f64, f64), (f64, f64));
 
@@ -185,12 +197,7 @@ pub fn fit_gmm(
     fix_controls: bool,
 ) -> Result<GmmFit, MixtureError> {
     for (group, values) in [("controls", controls), ("patients", patients)] {
-        if values.len() < MIN_PER_GROUP {
-            return Err(MixtureError::TooFew {
-                group,
-                n: values.len(),
-            });
-        }
+        enough_values(group, values)?;
     }
     let (mean_c, sd_c) = mean_sd(controls);
     let (mean_p, sd_p) = mean_sd(patients);
@@ -336,12 +343,13 @@ fn weighted_gaussian(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_distr::{Distribution, Normal};
 
-    fn draw(n: usize, mean: f64, sd: f64, seed: u64) -> Vec<f64> {
+    /// `n` draws of a normal distribution (seeded).
+    pub(crate) fn draw(n: usize, mean: f64, sd: f64, seed: u64) -> Vec<f64> {
         let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
         let normal = Normal::new(mean, sd).unwrap();
         (0..n).map(|_| normal.sample(&mut rng)).collect()

@@ -22,7 +22,7 @@
 
 use std::f64::consts::PI;
 
-use crate::mixture_fit::{MixtureError, MIN_PER_GROUP};
+use crate::mixture_fit::{enough_values, MixtureError, MIN_PER_GROUP};
 
 /// kde_ebm's `KDEMM` defaults.
 const N_ITERS: usize = 1500;
@@ -252,12 +252,7 @@ pub fn fit_kde(
     fix_controls: bool,
 ) -> Result<KdeFit, MixtureError> {
     for (group, values) in [("controls", controls), ("patients", patients)] {
-        if values.len() < MIN_PER_GROUP {
-            return Err(MixtureError::TooFew {
-                group,
-                n: values.len(),
-            });
-        }
+        enough_values(group, values)?;
         if values.iter().all(|v| *v == values[0]) {
             return Err(MixtureError::ZeroSd { group });
         }
@@ -410,14 +405,7 @@ fn split_blocks(sorted: &[f64], labels: &mut [bool]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
-    use rand_distr::{Distribution, Normal};
-
-    fn draw(n: usize, mean: f64, sd: f64, seed: u64) -> Vec<f64> {
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
-        let normal = Normal::new(mean, sd).unwrap();
-        (0..n).map(|_| normal.sample(&mut rng)).collect()
-    }
+    use crate::mixture_fit::tests::draw;
 
     #[test]
     fn kde_integrates_to_one_and_logs_agree() {

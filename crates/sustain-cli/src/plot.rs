@@ -31,6 +31,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
 pub use cvic::draw_cvic;
+pub(crate) use cvic::finite_means;
 pub use mixtures::{draw_mixtures, MixturePanel};
 pub use pvd::{draw_pvd, PvdInput, PvdPanel};
 pub use traces::draw_traces;

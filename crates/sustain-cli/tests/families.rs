@@ -145,6 +145,15 @@ fn bad_mixture_and_family_inputs_are_one_line_errors() {
     user_error(&out, &["scores.csv", "row 2", "column 'a'", "whole number"]);
 }
 
+/// [`fit`] into the folder "fit" of a new temporary folder: (the temporary
+/// folder, the output folder, results.json).
+fn fit_in_temp(model: &Path, extra: &[&str]) -> (tempfile::TempDir, PathBuf, Value) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("fit");
+    let r = fit(model, extra, &out);
+    (tmp, out, r)
+}
+
 /// `sustain fit --model M extra --out DIR` with small settings; results.json.
 fn fit(model: &Path, extra: &[&str], out: &Path) -> Value {
     let mut args = vec![
@@ -184,9 +193,7 @@ fn mixture_fit_recovers_the_simulated_sequences_and_writes_every_output() {
     let Some(dir) = shared("golden_mixture") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("fit");
-    let r = fit(&dir.join("model.json"), &["--subtypes", "3"], &out);
+    let (tmp, out, r) = fit_in_temp(&dir.join("model.json"), &["--subtypes", "3"]);
     assert_eq!(r["model"]["family"], "mixture");
     let ml: Vec<Vec<usize>> =
         serde_json::from_value(r["models"][2]["ml_sequences"].clone()).unwrap();
@@ -271,14 +278,9 @@ fn ordinal_fit_runs_from_raw_scores_and_recovers_the_simulated_sequences() {
     let Some(dir) = shared("golden_ordinal") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("fit");
     let scores = dir.join("scores.csv");
-    let r = fit(
-        &dir.join("model.json"),
-        &["--subtypes", "3", "--data", s(&scores)],
-        &out,
-    );
+    let extra = ["--subtypes", "3", "--data", s(&scores)];
+    let (_tmp, out, r) = fit_in_temp(&dir.join("model.json"), &extra);
     assert_eq!(r["model"]["family"], "ordinal");
     assert_eq!(r["events"].as_array().unwrap().len(), 15);
     assert!(out.join("pvd_k3.png").is_file());
@@ -319,14 +321,8 @@ fn mixture_and_ordinal_demos_run_on_the_bundled_examples() {
         ("ordinal", "input/scores.csv"),
     ] {
         let out = tmp.path().join(family);
-        let stdout = ok(&sustain(&[
-            "demo",
-            "--quiet",
-            "--model",
-            family,
-            "--out",
-            s(&out),
-        ]));
+        let demo = ["demo", "--quiet", "--model", family, "--out", s(&out)];
+        let stdout = ok(&sustain(&demo));
         assert!(stdout.contains("pvd_k3.png"), "{stdout}");
         for f in [
             input,
@@ -358,13 +354,6 @@ fn mixture_and_ordinal_demos_run_on_the_bundled_examples() {
             );
         }
         // Rerunning in the folder of an earlier demo fits it anew.
-        ok(&sustain(&[
-            "demo",
-            "--quiet",
-            "--model",
-            family,
-            "--out",
-            s(&out),
-        ]));
+        ok(&sustain(&demo));
     }
 }

@@ -135,21 +135,7 @@ fn ln_tolerance(p: &Params, x: f64) -> (f64, f64) {
 }
 
 fn run_mixture(raw: &Path, out: &Path, extra: &[&str]) -> String {
-    let mut args = vec![
-        "mixture",
-        "--raw",
-        s(raw),
-        "--diagnosis-column",
-        "diagnosis",
-        "--control-value",
-        "0",
-        "--patient-value",
-        "1",
-        "--id-column",
-        "id",
-        "--out",
-        s(out),
-    ];
+    let mut args = mixture_args(s(raw), s(out));
     args.extend_from_slice(extra);
     ok(&sustain(&args))
 }
@@ -245,24 +231,21 @@ fn check_case(case: &str, raw: &str, extra: &[&str]) {
     }
 }
 
-#[test]
-fn gmm_matches_kde_ebm() {
-    check_case("gmm", "raw_diagnosis.csv", &[]);
-}
+/// The golden cases of both methods: (the case's name after the method's, raw
+/// data, extra arguments): plain, fixed controls, missing values, and
+/// overlapping, mirrored and two-sided groups.
+const CASES: [(&str, &str, &[&str]); 4] = [
+    ("", "raw_diagnosis.csv", &[]),
+    ("_fixed", "raw_diagnosis.csv", &["--fix-controls"]),
+    ("_missing", "raw_missing.csv", &[]),
+    ("_overlap", "raw_overlap.csv", &[]),
+];
 
 #[test]
-fn gmm_with_fixed_controls_matches_kde_ebm() {
-    check_case("gmm_fixed", "raw_diagnosis.csv", &["--fix-controls"]);
-}
-
-#[test]
-fn gmm_with_missing_values_matches_kde_ebm() {
-    check_case("gmm_missing", "raw_missing.csv", &[]);
-}
-
-#[test]
-fn gmm_on_overlapping_mirrored_and_two_sided_groups_matches_kde_ebm() {
-    check_case("gmm_overlap", "raw_overlap.csv", &[]);
+fn gmm_matches_kde_ebm_on_every_case() {
+    for (case, raw, extra) in CASES {
+        check_case(&format!("gmm{case}"), raw, extra);
+    }
 }
 
 /// A KDE golden case: kde_ebm's KDE mixtures involve no optimiser, only sums and
@@ -322,23 +305,10 @@ fn check_kde_case(case: &str, raw: &str, extra: &[&str]) {
 }
 
 #[test]
-fn kde_matches_kde_ebm() {
-    check_kde_case("kde", "raw_diagnosis.csv", &[]);
-}
-
-#[test]
-fn kde_with_fixed_controls_matches_kde_ebm() {
-    check_kde_case("kde_fixed", "raw_diagnosis.csv", &["--fix-controls"]);
-}
-
-#[test]
-fn kde_with_missing_values_matches_kde_ebm() {
-    check_kde_case("kde_missing", "raw_missing.csv", &[]);
-}
-
-#[test]
-fn kde_on_overlapping_mirrored_and_two_sided_groups_matches_kde_ebm() {
-    check_kde_case("kde_overlap", "raw_overlap.csv", &[]);
+fn kde_matches_kde_ebm_on_every_case() {
+    for (case, raw, extra) in CASES {
+        check_kde_case(&format!("kde{case}"), raw, extra);
+    }
     check_kde_case("kde_overlap_fixed", "raw_overlap.csv", &["--fix-controls"]);
 }
 

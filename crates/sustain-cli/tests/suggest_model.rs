@@ -6,32 +6,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{ok, quick_fit, s, sustain, user_error, write};
-
-fn raw() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/raw/raw.csv")
-}
+use common::{ok, quick_fit, raw_example, readme_zscore, s, sustain, user_error, write};
 
 /// z-scores of the raw example, as the README makes them.
 fn zscores(dir: &Path) -> PathBuf {
     let z = dir.join("z.csv");
-    ok(&sustain(&[
-        "zscore",
-        "--raw",
-        s(&raw()),
-        "--control-column",
-        "Diagnosis",
-        "--control-value",
-        "0",
-        "--covariates",
-        "Age,Headsize",
-        "--flip",
-        "Volume_0,Volume_1,Volume_2,Volume_3",
-        "--id-column",
-        "id",
-        "--out",
-        s(&z),
-    ]));
+    ok(&readme_zscore(&z));
     z
 }
 
@@ -54,7 +34,7 @@ fn proposes_a_model_that_fit_accepts() {
     let tmp = tempfile::tempdir().unwrap();
     let z = zscores(tmp.path());
     let model = tmp.path().join("model.json");
-    let raw = raw();
+    let raw = raw_example();
     let labels = [
         "--labels",
         s(&raw),

@@ -3,7 +3,7 @@
 //! (`../shared/data/raw`, skipped with a notice when absent), and bad inputs.
 
 mod common;
-use common::{s, stdout_json, sustain, user_error, write};
+use common::{readme_zscore, s, stdout_json, sustain, user_error, write};
 
 use std::path::Path;
 use std::process::Output;
@@ -334,22 +334,9 @@ fn tutorial_simulated_data() {
 #[test]
 fn zscore_then_fit_on_the_bundled_raw_example() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let raw = root.join("examples/data/raw/raw.csv");
     let tmp = tempfile::tempdir().unwrap();
     let z = tmp.path().join("z.csv");
-    let out = zscore(
-        &raw,
-        ["Diagnosis", "0"],
-        &z,
-        &[
-            "--covariates",
-            "Age,Headsize",
-            "--flip",
-            "Volume_0,Volume_1,Volume_2,Volume_3",
-            "--id-column",
-            "id",
-        ],
-    );
+    let out = readme_zscore(&z);
     stdout_json(&out);
     let fit = tmp.path().join("fit");
     let out = sustain(&[

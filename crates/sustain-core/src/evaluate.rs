@@ -37,15 +37,14 @@ pub trait BatchEvaluator {
     /// sequence replaced by each candidate in turn (other subtypes and fractions fixed).
     fn loglike_subtype_candidates(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         candidates: &[Sequence],
     ) -> Result<Vec<f64>> {
         let mixtures: Vec<Mixture> = candidates
             .iter()
             .map(|c| {
-                let mut m = base.clone();
-                m.sequences_mut()[subtype] = c.clone();
+                let mut m = slot.base.clone();
+                m.sequences_mut()[slot.subtype] = c.clone();
                 m
             })
             .collect();
@@ -57,11 +56,10 @@ pub trait BatchEvaluator {
     /// prove are not the best; the answer must be the same.
     fn best_subtype_candidate(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         candidates: &[Sequence],
     ) -> Result<usize> {
-        let scores = self.loglike_subtype_candidates(base, subtype, candidates)?;
+        let scores = self.loglike_subtype_candidates(slot, candidates)?;
         Ok(first_max(&scores))
     }
     /// E-M's move of one event: the position in `allowed` (positions of subtype
@@ -72,29 +70,27 @@ pub trait BatchEvaluator {
     /// default builds the candidates and asks [`Self::best_subtype_candidate`].
     fn best_event_position(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         event: usize,
         allowed: RangeInclusive<usize>,
     ) -> Result<usize> {
         let start = *allowed.start();
-        let candidates = event_candidates(base, subtype, event, allowed);
+        let candidates = event_candidates(slot, event, allowed);
         if candidates.len() <= 1 {
             return Ok(start);
         }
-        Ok(start + self.best_subtype_candidate(base, subtype, &candidates)?)
+        Ok(start + self.best_subtype_candidate(slot, &candidates)?)
     }
 }
 
 /// The candidates of E-M's move of `event` in subtype `subtype`'s sequence of
 /// `base`: that sequence with the event moved to each position of `allowed`.
 pub fn event_candidates(
-    base: &Mixture,
-    subtype: usize,
+    slot: SubtypeOf<'_>,
     event: usize,
     allowed: RangeInclusive<usize>,
 ) -> Vec<Sequence> {
-    let seq = &base.sequences()[subtype];
+    let seq = &slot.base.sequences()[slot.subtype];
     allowed
         .map(|to| {
             let mut c = seq.clone();
@@ -127,6 +123,36 @@ pub fn common_subtypes(mixtures: &[Mixture]) -> Result<usize> {
     }
 }
 
+/// The subtype `subtype` of `base`: where E-M puts its candidate sequences (the
+/// other subtypes and the fractions fixed).
+#[derive(Clone, Copy, Debug)]
+pub struct SubtypeOf<'a> {
+    /// The mixture.
+    pub base: &'a Mixture,
+    /// Which of its subtypes.
+    pub subtype: usize,
+}
+
+impl<'a> SubtypeOf<'a> {
+    /// Subtype `subtype` of `base`.
+    pub fn new(base: &'a Mixture, subtype: usize) -> Self {
+        Self { base, subtype }
+    }
+}
+
+/// A chain's proposal that an evaluator may skip when the chain certainly rejects
+/// it ([`ChainEvaluator::propose_unless_rejected`]).
+#[derive(Clone, Copy)]
+pub struct Screened<'a> {
+    /// The proposed state.
+    pub mixture: &'a Mixture,
+    /// Which subtypes' sequences differ from the current state's (fractions may
+    /// differ).
+    pub changed: &'a [bool],
+    /// The chain's decision at a log-likelihood (nondecreasing in it).
+    pub accepts: &'a dyn Fn(f64) -> bool,
+}
+
 /// Stateful evaluation of one chain's proposals.
 pub trait ChainEvaluator {
     /// Sets the current state; returns its log-likelihood.
@@ -139,19 +165,13 @@ pub trait ChainEvaluator {
     /// Drops the last proposal.
     fn reject(&mut self);
     /// As [`Self::propose`], but may skip the evaluation of a proposal the chain
-    /// certainly rejects: `accepts(ll)` is the chain's decision at log-likelihood
-    /// `ll` (nondecreasing in `ll`). `None`: the proposal is rejected and already
-    /// dropped (no accept/reject follows). `Some(ll)`: the value
-    /// [`Self::propose`] gives, to the bit; accept or reject follows. By default
-    /// every proposal is evaluated.
-    fn propose_unless_rejected(
-        &mut self,
-        mixture: &Mixture,
-        changed: &[bool],
-        accepts: &dyn Fn(f64) -> bool,
-    ) -> Option<f64> {
-        let _ = accepts;
-        Some(self.propose(mixture, changed))
+    /// certainly rejects: `proposal.accepts(ll)` is the chain's decision at
+    /// log-likelihood `ll`. `None`: the proposal is rejected and already dropped
+    /// (no accept/reject follows). `Some(ll)`: the value [`Self::propose`] gives,
+    /// to the bit; accept or reject follows. By default every proposal is
+    /// evaluated.
+    fn propose_unless_rejected(&mut self, proposal: Screened<'_>) -> Option<f64> {
+        Some(self.propose(proposal.mixture, proposal.changed))
     }
 }
 
@@ -171,13 +191,8 @@ macro_rules! forward_chain_evaluator {
             fn reject(&mut self) {
                 (**self).reject()
             }
-            fn propose_unless_rejected(
-                &mut self,
-                mixture: &Mixture,
-                changed: &[bool],
-                accepts: &dyn Fn(f64) -> bool,
-            ) -> Option<f64> {
-                (**self).propose_unless_rejected(mixture, changed, accepts)
+            fn propose_unless_rejected(&mut self, proposal: Screened<'_>) -> Option<f64> {
+                (**self).propose_unless_rejected(proposal)
             }
         }
     };

@@ -3,7 +3,8 @@
 //! a family may replace them with faster ones of its own.
 
 use crate::error::{ModelError, Result};
-use crate::evaluate::{common_subtypes, BatchEvaluator, ChainEvaluator};
+use crate::evaluate::SubtypeOf;
+use crate::evaluate::{common_subtypes, BatchEvaluator, ChainEvaluator, Screened};
 use crate::mixture::Mixture;
 use crate::model::{ShardState, StageModel, SustainModel};
 use crate::order::EventOrder;
@@ -158,19 +159,19 @@ impl<M: SustainModel> BatchEvaluator for Batch<M> {
     }
     fn loglike_subtype_candidates(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         candidates: &[Sequence],
     ) -> Result<Vec<f64>> {
         let model = &*self.model;
         let n = model.n_subjects();
-        let log_f = log_fractions(base);
+        let log_f = log_fractions(slot.base);
         // The other subtypes' weighted likelihood, once for every candidate.
-        let others: Vec<Vec<f64>> = base
+        let others: Vec<Vec<f64>> = slot
+            .base
             .sequences()
             .iter()
             .enumerate()
-            .filter(|&(s, _)| s != subtype)
+            .filter(|&(s, _)| s != slot.subtype)
             .map(|(s, seq)| {
                 let mut v = vec![0.0; n];
                 model.subject_loglikes(seq, &mut v);
@@ -189,7 +190,8 @@ impl<M: SustainModel> BatchEvaluator for Batch<M> {
                 model.subject_loglikes(c, &mut cand);
                 for m in 0..n {
                     let offset = model.subject_offsets().get(m).copied().unwrap_or(0.0);
-                    per[m] = offset + log_sum_exp([rest[m], log_f[subtype] + cand[m]].into_iter());
+                    per[m] =
+                        offset + log_sum_exp([rest[m], log_f[slot.subtype] + cand[m]].into_iter());
                 }
                 neumaier_sum(&per)
             })
@@ -350,16 +352,9 @@ impl<M: SustainModel> ChainEvaluator for ShardChain<M> {
     fn reject(&mut self) {
         self.state.reject();
     }
-    fn propose_unless_rejected(
-        &mut self,
-        mixture: &Mixture,
-        changed: &[bool],
-        accepts: &dyn Fn(f64) -> bool,
-    ) -> Option<f64> {
-        let ok = self
-            .state
-            .propose_shard_unless_rejected(mixture, changed, accepts)?;
+    fn propose_unless_rejected(&mut self, proposal: Screened<'_>) -> Option<f64> {
+        let ok = self.state.propose_shard_unless_rejected(proposal)?;
         self.rebuild = !ok;
-        Some(self.total(ok, mixture))
+        Some(self.total(ok, proposal.mixture))
     }
 }

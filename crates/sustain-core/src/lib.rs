@@ -21,7 +21,7 @@ pub mod sequence;
 mod sum;
 
 pub use error::{ModelError, Result};
-pub use evaluate::{first_max, BatchEvaluator, ChainEvaluator, FullEvaluator};
+pub use evaluate::{first_max, BatchEvaluator, ChainEvaluator, FullEvaluator, Screened, SubtypeOf};
 pub use mixture::Mixture;
 pub use model::{ShardState, StageModel, SustainModel};
 pub use order::EventOrder;

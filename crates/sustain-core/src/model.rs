@@ -6,7 +6,7 @@
 //! family may replace with a faster exact one (as the z-score model does).
 
 use crate::error::Result;
-use crate::evaluate::{BatchEvaluator, ChainEvaluator};
+use crate::evaluate::{BatchEvaluator, ChainEvaluator, Screened};
 use crate::generic;
 use crate::mixture::Mixture;
 use crate::order::EventOrder;
@@ -57,14 +57,8 @@ pub trait ShardState: Send {
     /// As [`Self::propose_shard`] for a chain held in one shard, which may skip a
     /// proposal `accepts` certainly refuses (see
     /// [`ChainEvaluator::propose_unless_rejected`]): `None` when it did.
-    fn propose_shard_unless_rejected(
-        &mut self,
-        mixture: &Mixture,
-        changed: &[bool],
-        accepts: &dyn Fn(f64) -> bool,
-    ) -> Option<bool> {
-        let _ = accepts;
-        Some(self.propose_shard(mixture, changed))
+    fn propose_shard_unless_rejected(&mut self, proposal: Screened<'_>) -> Option<bool> {
+        Some(self.propose_shard(proposal.mixture, proposal.changed))
     }
     /// Makes the last proposal current; `rebuild` when its evaluation left the
     /// range (the state is then rebuilt).

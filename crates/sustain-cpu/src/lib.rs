@@ -14,16 +14,11 @@ pub use sharded::ShardedIncremental;
 use crossbeam::thread;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use sustain_core::SubtypeOf;
 use sustain_core::{BatchEvaluator, EventOrder, Mixture, Result, Sequence, SustainModel};
 use sustain_sampler::progress::ChainProgress;
-use sustain_sampler::{
-    rng, run_chain_observed, ChainRun, PausedChain, ProposalMode, RoundEnd, StepSizes,
-};
-
-/// Number of threads to use when the user gives none: the available cores.
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
+pub use sustain_sampler::{default_threads, ChainSettings};
+use sustain_sampler::{ChainRun, PausedChain, RoundEnd};
 
 /// Applies `f` to every index in `0..n` on `threads` threads; results in index
 /// order. Work is handed out dynamically, so uneven items balance.
@@ -103,43 +98,6 @@ pub fn share_threads<J: Send, R: Send>(
     });
 }
 
-/// Settings of a multi-chain run.
-#[derive(Debug, Clone)]
-pub struct ChainSettings {
-    /// Proposal mode.
-    pub mode: ProposalMode,
-    /// Tuned step sizes, shared by all chains.
-    pub steps: StepSizes,
-    /// Iterations per chain.
-    pub n_iterations: usize,
-    /// Run seed; chain `i` uses stream `i` of it.
-    pub seed: u64,
-    /// Threads.
-    pub threads: usize,
-    /// Most threads one chain may use: with fewer chains than `threads`, each
-    /// chain's subjects are split over `min(chain_threads, threads / chains)`
-    /// threads ([`ShardedIncremental`]); the results are the same bits. 1 keeps
-    /// every chain on one thread (for example while other work runs beside it).
-    pub chain_threads: usize,
-}
-
-impl ChainSettings {
-    /// Threads each of `n_chains` chains may use: never more than the machine's
-    /// cores (a split chain hands work between its threads every proposal, which
-    /// only pays when each has a core of its own).
-    pub fn threads_per_chain(&self, n_chains: usize) -> usize {
-        let cores = default_threads();
-        (self.threads.min(cores) / n_chains.max(1)).clamp(1, self.chain_threads.max(1))
-    }
-
-    /// Shards (threads) each of `n_chains` chains over `n_subjects` subjects is
-    /// split into: [`Self::threads_per_chain`], fewer where shards would be small
-    /// ([`sharded::useful_shards`]).
-    pub fn shards_per_chain<M: SustainModel>(&self, n_subjects: usize, n_chains: usize) -> usize {
-        sharded::useful_shards(n_subjects, self.threads_per_chain(n_chains), M::SHARD_BLOCK)
-    }
-}
-
 /// Runs chains `chains` (indices; each with stream `(seed, CHAIN, index)`) from
 /// `start` with the model's incremental evaluator, on `settings.threads` threads.
 pub fn run_chains<M: SustainModel>(
@@ -163,18 +121,12 @@ pub fn run_chains_observed<M: SustainModel>(
     let events: &EventOrder = model.order();
     let per_chain = settings.shards_per_chain::<M>(model.n_subjects(), indices.len());
     parallel_map(indices.len(), settings.threads, |i| {
-        let index = indices[i];
-        let mut rng = rng::stream(settings.seed, rng::purpose::CHAIN, index as u64);
         let evaluator = ShardedIncremental::new(Arc::clone(model), start, per_chain);
-        run_chain_observed(
-            index,
+        settings.run_chain(
+            indices[i],
             events,
             evaluator,
             start,
-            settings.mode,
-            &settings.steps,
-            settings.n_iterations,
-            &mut rng,
             progress.map(|p| (p, i)),
         )
     })
@@ -198,11 +150,10 @@ pub fn continue_chains<M: SustainModel>(
     let slots: Vec<Mutex<&mut PausedChain<_>>> = chains.iter_mut().map(Mutex::new).collect();
     parallel_map(slots.len(), settings.threads, |i| {
         let mut chain = slots[i].lock().unwrap_or_else(|e| e.into_inner());
-        chain.run(
+        settings.continue_chain(
+            &mut chain,
             events,
             |state| ShardedIncremental::new(Arc::clone(model), state, per_chain),
-            settings.mode,
-            &settings.steps,
             n,
             progress.map(|p| (p, i)),
             deadline,
@@ -296,18 +247,14 @@ impl<M: SustainModel> BatchEvaluator for ThreadedEvaluator<M> {
     }
     fn loglike_subtype_candidates(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         candidates: &[Sequence],
     ) -> Result<Vec<f64>> {
         let model = &self.model;
         let parts = chunks(candidates.len(), self.threads);
         let out = parallel_map(parts.len(), self.threads, |p| {
-            M::batch_evaluator(model).loglike_subtype_candidates(
-                base,
-                subtype,
-                &candidates[parts[p].clone()],
-            )
+            M::batch_evaluator(model)
+                .loglike_subtype_candidates(slot, &candidates[parts[p].clone()])
         });
         let mut all = Vec::with_capacity(candidates.len());
         for part in out {
@@ -319,12 +266,11 @@ impl<M: SustainModel> BatchEvaluator for ThreadedEvaluator<M> {
     /// instead of scoring each candidate whole); one thread.
     fn best_event_position(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         event: usize,
         allowed: std::ops::RangeInclusive<usize>,
     ) -> Result<usize> {
-        M::batch_evaluator(&self.model).best_event_position(base, subtype, event, allowed)
+        M::batch_evaluator(&self.model).best_event_position(slot, event, allowed)
     }
 }
 

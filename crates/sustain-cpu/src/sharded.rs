@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use sustain_core::{neumaier_sum, ChainEvaluator, Mixture, ShardState, SustainModel};
+use sustain_core::{neumaier_sum, ChainEvaluator, Mixture, Screened, ShardState, SustainModel};
 
 /// Spin iterations before a waiting thread parks or yields (a proposal takes
 /// tens of microseconds).
@@ -134,18 +134,7 @@ fn help(shared: &Shared) {
     }
 }
 
-/// Fewest [`SustainModel::SHARD_BLOCK`]s of subjects worth a thread of their own: below that the
-/// hand-over and the per-proposal bookkeeping each shard repeats outweigh the
-/// split work.
-pub const MIN_BLOCKS_PER_SHARD: usize = 4;
-
-/// How many of `threads` threads one chain over `n` subjects should use: at most
-/// one per [`MIN_BLOCKS_PER_SHARD`] blocks, at least 1.
-pub fn useful_shards(n: usize, threads: usize, block: usize) -> usize {
-    threads
-        .min(n.div_ceil(block.max(1)) / MIN_BLOCKS_PER_SHARD)
-        .max(1)
-}
+pub use sustain_sampler::settings::{useful_shards, MIN_BLOCKS_PER_SHARD};
 
 /// The subject ranges of `shards` shards (at most one per [`SustainModel::SHARD_BLOCK`]) of
 /// `n` subjects, on block boundaries and as even as blocks allow.
@@ -357,19 +346,14 @@ impl<M: SustainModel> ChainEvaluator for ShardedIncremental<M> {
         ll
     }
 
-    fn propose_unless_rejected(
-        &mut self,
-        mixture: &Mixture,
-        changed: &[bool],
-        accepts: &dyn Fn(f64) -> bool,
-    ) -> Option<f64> {
+    fn propose_unless_rejected(&mut self, proposal: Screened<'_>) -> Option<f64> {
         if !self.helpers.is_empty() {
             // Several shards: every proposal is evaluated (a screen would need a
             // round of its own).
-            return Some(self.propose(mixture, changed));
+            return Some(self.propose(proposal.mixture, proposal.changed));
         }
-        self.on_one_shard(mixture, |state| {
-            state.propose_shard_unless_rejected(mixture, changed, accepts)
+        self.on_one_shard(proposal.mixture, |state| {
+            state.propose_shard_unless_rejected(proposal)
         })
     }
 

@@ -7,6 +7,7 @@ use ndarray::Array3;
 use std::sync::Arc;
 use sustain_model::batch::common_subtypes;
 use sustain_model::likelihood::neumaier_sum;
+use sustain_model::SubtypeOf;
 use sustain_model::{
     BatchEvaluator, Dataset, EventSet, Likelihood, MissingConvention, Mixture, ModelError, Sequence,
 };
@@ -984,10 +985,9 @@ impl BatchEvaluator for GpuEvaluator {
     /// term is computed once per call on the device and mixed in by the shader.
     fn loglike_subtype_candidates(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         candidates: &[Sequence],
     ) -> sustain_model::Result<Vec<f64>> {
-        Ok(self.subtype_candidates_gpu(base, subtype, candidates)?)
+        Ok(self.subtype_candidates_gpu(slot.base, slot.subtype, candidates)?)
     }
 }

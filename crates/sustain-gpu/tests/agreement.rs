@@ -308,10 +308,10 @@ fn batches_split_over_several_dispatches() {
         .map(|_| Sequence::random(&p.events, &mut rng))
         .collect();
     let want = cpu
-        .loglike_subtype_candidates(&base, 0, &candidates)
+        .loglike_subtype_candidates(SubtypeOf::new(&base, 0), &candidates)
         .unwrap();
     let got = gpu
-        .loglike_subtype_candidates(&base, 0, &candidates)
+        .loglike_subtype_candidates(SubtypeOf::new(&base, 0), &candidates)
         .unwrap();
     assert_eq!(got.len(), 20);
     for (g, c) in got.iter().zip(&want) {
@@ -336,10 +336,10 @@ fn subtype_candidates_match_serial() {
                 .map(|_| Sequence::random(&p.events, &mut rng))
                 .collect();
             let want = cpu
-                .loglike_subtype_candidates(&base, t, &candidates)
+                .loglike_subtype_candidates(SubtypeOf::new(&base, t), &candidates)
                 .unwrap();
             let got = gpu
-                .loglike_subtype_candidates(&base, t, &candidates)
+                .loglike_subtype_candidates(SubtypeOf::new(&base, t), &candidates)
                 .unwrap();
             assert_eq!(got.len(), candidates.len());
             for (g, c) in got.iter().zip(&want) {

@@ -12,6 +12,7 @@ use crate::likelihood::{Likelihood, Scratch};
 use crate::mixture::Mixture;
 use crate::screen::Screen;
 use crate::sequence::Sequence;
+use crate::SubtypeOf;
 use ndarray::Array3;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -171,19 +172,17 @@ impl BatchEvaluator for SerialEvaluator {
     }
     fn loglike_subtype_candidates(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         candidates: &[Sequence],
     ) -> Result<Vec<f64>> {
-        let state = self.state_at(base);
-        Ok(exact_candidates(state, base, subtype, candidates.iter()))
+        let state = self.state_at(slot.base);
+        Ok(exact_candidates(state, slot, candidates.iter()))
     }
     /// Screens the candidates in single precision (the `screen` module) and scores
     /// exactly only those that may be the best; without AVX2, scores all exactly.
     fn best_subtype_candidate(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         candidates: &[Sequence],
     ) -> Result<usize> {
         if candidates.len() <= 1 {
@@ -191,16 +190,15 @@ impl BatchEvaluator for SerialEvaluator {
         }
         let lik = Arc::clone(&self.likelihood);
         let mut screen = self.screen.take().unwrap_or_else(|| Screen::new(&lik));
-        let state = self.state_at(base);
+        let state = self.state_at(slot.base);
         let window = match &mut screen {
-            Some(sc) => sc.window(&lik, state, subtype, candidates),
+            Some(sc) => sc.window(&lik, state, slot.subtype, candidates),
             None => (0..candidates.len()).collect(),
         };
         let best = if window.len() == 1 {
             window[0]
         } else {
-            let scores =
-                exact_candidates(state, base, subtype, window.iter().map(|&j| &candidates[j]));
+            let scores = exact_candidates(state, slot, window.iter().map(|&j| &candidates[j]));
             window[first_max(&scores)]
         };
         self.screen = Some(screen);
@@ -211,8 +209,7 @@ impl BatchEvaluator for SerialEvaluator {
     /// the best with [`Self::best_subtype_candidate`]; elsewhere, as the default.
     fn best_event_position(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         event: usize,
         allowed: RangeInclusive<usize>,
     ) -> Result<usize> {
@@ -222,15 +219,15 @@ impl BatchEvaluator for SerialEvaluator {
         }
         let lik = Arc::clone(&self.likelihood);
         if !self.walk_always.unwrap_or_else(|| walk_pays(&lik)) {
-            let candidates = event_candidates(base, subtype, event, allowed);
-            return Ok(start + self.best_subtype_candidate(base, subtype, &candidates)?);
+            let candidates = event_candidates(slot, event, allowed);
+            return Ok(start + self.best_subtype_candidate(slot, &candidates)?);
         }
         let walk = self.walk.get_or_insert_with(|| EventWalk::new(&lik));
-        let window = walk.window(&lik, base, subtype, event, allowed);
+        let window = walk.window(&lik, slot.base, slot.subtype, event, allowed);
         if let [only] = window[..] {
             return Ok(start + only);
         }
-        let seq = &base.sequences()[subtype];
+        let seq = &slot.base.sequences()[slot.subtype];
         let candidates: Vec<Sequence> = window
             .iter()
             .map(|&j| {
@@ -239,7 +236,7 @@ impl BatchEvaluator for SerialEvaluator {
                 c
             })
             .collect();
-        let best = self.best_subtype_candidate(base, subtype, &candidates)?;
+        let best = self.best_subtype_candidate(slot, &candidates)?;
         Ok(start + window[best])
     }
 }
@@ -259,8 +256,7 @@ const WALK_MIN_BIOMARKERS: usize = 16;
 /// `subtype`'s sequence replaced by each of `candidates`; `state` is at `base`.
 fn exact_candidates<'a>(
     state: &mut IncrementalLikelihood,
-    base: &Mixture,
-    subtype: usize,
+    SubtypeOf { base, subtype }: SubtypeOf<'_>,
     candidates: impl Iterator<Item = &'a Sequence>,
 ) -> Vec<f64> {
     let mut changed = vec![false; base.n_subtypes()];

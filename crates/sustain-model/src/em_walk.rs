@@ -564,26 +564,17 @@ impl EventWalk {
             .try_into()
             .unwrap_or_else(|_| unreachable!("a lane group"));
         let (mut sum, mut score) = ([0.0; LANES], [0.0; LANES]);
-        walk_score(
-            isa,
-            &self.e[r.clone()],
-            ns,
-            &self.reference[g],
-            ln_f,
-            &o,
-            &mut sum,
-            &mut score,
-        );
         let real = (lik.n_subjects() - g * LANES).min(LANES);
-        if sum[..real]
-            .iter()
-            .any(|s| !(*s > 1.0 / SUM_RANGE && *s < SUM_RANGE))
-        {
-            self.ensure_scratch(lik, seq);
-            self.fresh_group(lik, g, stride);
+        // Scored from the group's running values, and once more from fresh ones
+        // when a sum left its range.
+        for fresh in [false, true] {
+            if fresh {
+                self.ensure_scratch(lik, seq);
+                self.fresh_group(lik, g, stride);
+            }
             walk_score(
                 isa,
-                &self.e[r],
+                &self.e[r.clone()],
                 ns,
                 &self.reference[g],
                 ln_f,
@@ -591,6 +582,12 @@ impl EventWalk {
                 &mut sum,
                 &mut score,
             );
+            if sum[..real]
+                .iter()
+                .all(|s| *s > 1.0 / SUM_RANGE && *s < SUM_RANGE)
+            {
+                break;
+            }
         }
         let total: f64 = score[..real].iter().sum();
         let abs: f64 = score[..real].iter().map(|v| v.abs()).sum();

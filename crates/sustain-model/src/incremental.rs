@@ -46,6 +46,7 @@ use crate::likelihood::{Likelihood, Scratch};
 use crate::mixture::Mixture;
 use crate::stages::StageValues;
 use std::sync::Arc;
+use sustain_core::Screened;
 
 /// Accepted proposals between full rebuilds.
 pub const REFRESH_EVERY: u64 = 500;
@@ -592,46 +593,36 @@ impl IncrementalLikelihood {
     }
 
     /// As [`Self::propose`], unless the single-precision screen proves that the
-    /// chain rejects the proposal: `accepts(ll)` is the chain's decision at
-    /// log-likelihood `ll` (nondecreasing in `ll`). Then the proposal is dropped
-    /// (as by [`Self::reject`]) and `None` returned, else its log-likelihood, to
-    /// the bit that of [`Self::propose`].
-    pub fn propose_unless_rejected(
-        &mut self,
-        mixture: &Mixture,
-        changed: &[bool],
-        accepts: &dyn Fn(f64) -> bool,
-    ) -> Option<f64> {
-        if self.screen_rejects(mixture, changed, accepts) {
+    /// chain rejects the proposal: `proposal.accepts(ll)` is the chain's decision
+    /// at log-likelihood `ll` (nondecreasing in `ll`). Then the proposal is
+    /// dropped (as by [`Self::reject`]) and `None` returned, else its
+    /// log-likelihood, to the bit that of [`Self::propose`].
+    pub fn propose_unless_rejected(&mut self, proposal: Screened<'_>) -> Option<f64> {
+        if self.screen_rejects(proposal) {
             return None;
         }
-        Some(self.propose(mixture, changed))
+        Some(self.propose(proposal.mixture, proposal.changed))
     }
 
     /// [`Self::propose_unless_rejected`] for one shard that is the whole chain
     /// (a [`crate::likelihood::Likelihood`] over every subject): `None` when the
     /// screen proved the rejection, else as [`Self::propose_shard`].
-    pub fn propose_shard_unless_rejected(
-        &mut self,
-        mixture: &Mixture,
-        changed: &[bool],
-        accepts: &dyn Fn(f64) -> bool,
-    ) -> Option<bool> {
-        if self.screen_rejects(mixture, changed, accepts) {
+    pub fn propose_shard_unless_rejected(&mut self, proposal: Screened<'_>) -> Option<bool> {
+        if self.screen_rejects(proposal) {
             return None;
         }
-        Some(self.propose_shard(mixture, changed))
+        Some(self.propose_shard(proposal.mixture, proposal.changed))
     }
 
     /// Describes the proposal and screens it; true (the proposal dropped) when
     /// the chain certainly rejects it. Otherwise the description is kept for the
     /// exact evaluation that follows.
-    fn screen_rejects(
-        &mut self,
-        mixture: &Mixture,
-        changed: &[bool],
-        accepts: &dyn Fn(f64) -> bool,
-    ) -> bool {
+    fn screen_rejects(&mut self, proposal: Screened<'_>) -> bool {
+        let Screened {
+            mixture,
+            changed,
+            accepts,
+        } = proposal;
         self.ensure_screen();
         let Some(screen) = self.screen.as_mut() else {
             return false;

@@ -62,6 +62,6 @@ pub use prefix::{PrefixFamily, PrefixModel};
 pub use sequence::Sequence;
 pub use stages::StageValues;
 pub use sustain_core::{
-    first_max, neumaier_sum, BatchEvaluator, ChainEvaluator, EventOrder, ShardState, StageModel,
-    SustainModel,
+    first_max, neumaier_sum, BatchEvaluator, ChainEvaluator, EventOrder, Screened, ShardState,
+    StageModel, SubtypeOf, SustainModel,
 };

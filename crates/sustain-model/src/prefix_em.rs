@@ -15,6 +15,7 @@
 use crate::kernels::LANES;
 use crate::prefix::{log_fractions, PrefixModel};
 use crate::sequence::Sequence;
+use crate::SubtypeOf;
 use ndarray::Array3;
 use std::sync::Arc;
 use sustain_core::generic::Batch;
@@ -200,33 +201,26 @@ impl BatchEvaluator for PrefixBatch {
     }
     fn loglike_subtype_candidates(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         candidates: &[Sequence],
     ) -> Result<Vec<f64>> {
-        self.exact
-            .loglike_subtype_candidates(base, subtype, candidates)
+        self.exact.loglike_subtype_candidates(slot, candidates)
     }
     fn best_subtype_candidate(
         &mut self,
-        base: &Mixture,
-        subtype: usize,
+        slot: SubtypeOf<'_>,
         candidates: &[Sequence],
     ) -> Result<usize> {
         let screened = Self::insertions(candidates)
-            .and_then(|(e, seq, at)| self.screened(base, subtype, e, &seq, &at));
+            .and_then(|(e, seq, at)| self.screened(slot.base, slot.subtype, e, &seq, &at));
         let Some((scores, sizes)) = screened else {
-            let exact = self
-                .exact
-                .loglike_subtype_candidates(base, subtype, candidates)?;
+            let exact = self.exact.loglike_subtype_candidates(slot, candidates)?;
             return Ok(first_max(&exact));
         };
         let best = first_max(&scores);
         let bound = 2.0 * SCREEN_TOLERANCE * sizes[best];
         if !scores[best].is_finite() || !bound.is_finite() {
-            let exact = self
-                .exact
-                .loglike_subtype_candidates(base, subtype, candidates)?;
+            let exact = self.exact.loglike_subtype_candidates(slot, candidates)?;
             return Ok(first_max(&exact));
         }
         let near: Vec<usize> = (0..candidates.len())
@@ -236,9 +230,7 @@ impl BatchEvaluator for PrefixBatch {
             return Ok(near[0]);
         }
         let subset: Vec<Sequence> = near.iter().map(|&i| candidates[i].clone()).collect();
-        let exact = self
-            .exact
-            .loglike_subtype_candidates(base, subtype, &subset)?;
+        let exact = self.exact.loglike_subtype_candidates(slot, &subset)?;
         Ok(near[first_max(&exact)])
     }
 }

@@ -13,7 +13,7 @@ use crate::TOTAL_BLOCK;
 use ndarray::Array3;
 use std::sync::Arc;
 use sustain_core::{
-    BatchEvaluator, ChainEvaluator, EventOrder, ShardState, StageModel, SustainModel,
+    BatchEvaluator, ChainEvaluator, EventOrder, Screened, ShardState, StageModel, SustainModel,
 };
 
 impl StageModel for Likelihood {
@@ -104,13 +104,8 @@ impl ShardState for IncrementalLikelihood {
     fn propose_shard(&mut self, mixture: &Mixture, changed: &[bool]) -> bool {
         IncrementalLikelihood::propose_shard(self, mixture, changed)
     }
-    fn propose_shard_unless_rejected(
-        &mut self,
-        mixture: &Mixture,
-        changed: &[bool],
-        accepts: &dyn Fn(f64) -> bool,
-    ) -> Option<bool> {
-        IncrementalLikelihood::propose_shard_unless_rejected(self, mixture, changed, accepts)
+    fn propose_shard_unless_rejected(&mut self, proposal: Screened<'_>) -> Option<bool> {
+        IncrementalLikelihood::propose_shard_unless_rejected(self, proposal)
     }
     fn accept_shard(&mut self, rebuild: bool) {
         IncrementalLikelihood::accept_shard(self, rebuild)
@@ -136,12 +131,7 @@ impl ChainEvaluator for IncrementalLikelihood {
     fn reject(&mut self) {
         IncrementalLikelihood::reject(self)
     }
-    fn propose_unless_rejected(
-        &mut self,
-        mixture: &Mixture,
-        changed: &[bool],
-        accepts: &dyn Fn(f64) -> bool,
-    ) -> Option<f64> {
-        IncrementalLikelihood::propose_unless_rejected(self, mixture, changed, accepts)
+    fn propose_unless_rejected(&mut self, proposal: Screened<'_>) -> Option<f64> {
+        IncrementalLikelihood::propose_unless_rejected(self, proposal)
     }
 }

@@ -216,10 +216,12 @@ fn em_choice_matches_exact_scoring() {
                         continue;
                     }
                     let scores = exact
-                        .loglike_subtype_candidates(&mix, s, &candidates)
+                        .loglike_subtype_candidates(SubtypeOf::new(&mix, s), &candidates)
                         .unwrap();
                     let want = first_max(&scores);
-                    let got = fast.best_subtype_candidate(&mix, s, &candidates).unwrap();
+                    let got = fast
+                        .best_subtype_candidate(SubtypeOf::new(&mix, s), &candidates)
+                        .unwrap();
                     assert_eq!(got, want, "{name}: subtype {s}, event {e}");
                     let ties = scores.iter().filter(|&&v| v == scores[want]).count();
                     if ties > 1 {
@@ -227,7 +229,7 @@ fn em_choice_matches_exact_scoring() {
                     }
                     // Its exact scores are the generic ones.
                     let own = fast
-                        .loglike_subtype_candidates(&mix, s, &candidates)
+                        .loglike_subtype_candidates(SubtypeOf::new(&mix, s), &candidates)
                         .unwrap();
                     assert_eq!(own, scores);
                 }

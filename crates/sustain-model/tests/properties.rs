@@ -11,7 +11,8 @@ use std::sync::Arc;
 use sustain_model::simulate::{simulate, SimulationSpec};
 use sustain_model::*;
 use sustain_testkit::{
-    accept_or_reject, cohort, random_fractions, random_mixture, random_moves, spec,
+    accept_or_reject, cohort, defaults::RequiredOnly, random_fractions, random_mixture,
+    random_moves, spec,
 };
 
 // ---------------------------------------------------------------------------
@@ -687,13 +688,13 @@ proptest! {
         for conv in CONVENTIONS {
             let lik = Arc::new(Likelihood::new(ev.clone(), &data, conv).unwrap());
             let mut serial = SerialEvaluator::new(lik.clone());
-            let mut default_impl = DefaultOnly(SerialEvaluator::new(lik.clone()));
+            let mut default_impl = RequiredOnly(SerialEvaluator::new(lik.clone()));
             prop_assert_eq!(serial.n_subjects(), data.n_subjects());
             prop_assert_eq!(serial.events(), ev.order());
             let mut replaced_all = Vec::new();
             for t in 0..mixture.n_subtypes() {
-                let got = serial.loglike_subtype_candidates(&mixture, t, &candidates).unwrap();
-                let via_default = default_impl.loglike_subtype_candidates(&mixture, t, &candidates).unwrap();
+                let got = serial.loglike_subtype_candidates(SubtypeOf::new(&mixture, t), &candidates).unwrap();
+                let via_default = default_impl.loglike_subtype_candidates(SubtypeOf::new(&mixture, t), &candidates).unwrap();
                 prop_assert_eq!(got.len(), candidates.len());
                 for (i, c) in candidates.iter().enumerate() {
                     let mut replaced = mixture.clone();
@@ -744,18 +745,18 @@ proptest! {
                 candidates.push(twin);
                 candidates.push(Sequence::random(&ev, &mut rng));
                 let exact = SerialEvaluator::new(lik.clone())
-                    .loglike_subtype_candidates(&mixture, t, &candidates)
+                    .loglike_subtype_candidates(SubtypeOf::new(&mixture, t), &candidates)
                     .unwrap();
                 let want = sustain_model::batch::first_max(&exact);
                 let got = SerialEvaluator::new(lik.clone())
-                    .best_subtype_candidate(&mixture, t, &candidates)
+                    .best_subtype_candidate(SubtypeOf::new(&mixture, t), &candidates)
                     .unwrap();
                 prop_assert_eq!(got, want, "{:?} subtype {} scores {:?}", conv, t, exact);
                 // The trait's default ranks its own (fresh, not incremental) scores,
                 // which may order a near-tie differently in the last bits.
-                let mut default_impl = DefaultOnly(SerialEvaluator::new(lik.clone()));
-                let fresh = default_impl.loglike_subtype_candidates(&mixture, t, &candidates).unwrap();
-                let via_default = default_impl.best_subtype_candidate(&mixture, t, &candidates).unwrap();
+                let mut default_impl = RequiredOnly(SerialEvaluator::new(lik.clone()));
+                let fresh = default_impl.loglike_subtype_candidates(SubtypeOf::new(&mixture, t), &candidates).unwrap();
+                let via_default = default_impl.best_subtype_candidate(SubtypeOf::new(&mixture, t), &candidates).unwrap();
                 prop_assert_eq!(via_default, sustain_model::batch::first_max(&fresh));
             }
         }
@@ -777,18 +778,18 @@ proptest! {
             for t in 0..mixture.n_subtypes() {
                 for e in 0..ev.n_events() {
                     let allowed = mixture.sequences()[t].allowed_positions(&ev, e);
-                    let candidates = batch::event_candidates(&mixture, t, e, allowed.clone());
+                    let candidates = batch::event_candidates(SubtypeOf::new(&mixture, t), e, allowed.clone());
                     let exact = SerialEvaluator::new(lik.clone())
-                        .loglike_subtype_candidates(&mixture, t, &candidates)
+                        .loglike_subtype_candidates(SubtypeOf::new(&mixture, t), &candidates)
                         .unwrap();
                     let want = allowed.start() + sustain_model::batch::first_max(&exact);
-                    let got = walked.best_event_position(&mixture, t, e, allowed.clone()).unwrap();
+                    let got = walked.best_event_position(SubtypeOf::new(&mixture, t), e, allowed.clone()).unwrap();
                     prop_assert_eq!(got, want, "{:?} subtype {} event {} scores {:?}", conv, t, e, exact);
-                    let via_default = DefaultOnly(SerialEvaluator::new(lik.clone()))
-                        .best_event_position(&mixture, t, e, allowed)
+                    let via_default = RequiredOnly(SerialEvaluator::new(lik.clone()))
+                        .best_event_position(SubtypeOf::new(&mixture, t), e, allowed)
                         .unwrap();
-                    let fresh = DefaultOnly(SerialEvaluator::new(lik.clone()))
-                        .loglike_subtype_candidates(&mixture, t, &candidates)
+                    let fresh = RequiredOnly(SerialEvaluator::new(lik.clone()))
+                        .loglike_subtype_candidates(SubtypeOf::new(&mixture, t), &candidates)
                         .unwrap();
                     let start = *mixture.sequences()[t].allowed_positions(&ev, e).start();
                     prop_assert_eq!(via_default, start + sustain_model::batch::first_max(&fresh));
@@ -834,28 +835,6 @@ proptest! {
         if missing == 0.0 {
             prop_assert_eq!(a.data.n_missing(), 0);
         }
-    }
-}
-
-/// Implements only the required methods, so `loglike_subtype_candidates` is the
-/// trait's default.
-struct DefaultOnly(SerialEvaluator);
-
-impl BatchEvaluator for DefaultOnly {
-    fn events(&self) -> &sustain_model::EventOrder {
-        self.0.events()
-    }
-    fn n_subjects(&self) -> usize {
-        self.0.n_subjects()
-    }
-    fn loglike_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<f64>> {
-        self.0.loglike_batch(mixtures)
-    }
-    fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<Vec<f64>>> {
-        self.0.log_p_subjects_batch(mixtures)
-    }
-    fn posterior_sums(&mut self, mixtures: &[Mixture]) -> Result<ndarray::Array3<f64>> {
-        self.0.posterior_sums(mixtures)
     }
 }
 
@@ -930,7 +909,9 @@ fn loglike_finite_for_500_biomarkers() {
         }
         let mut serial = SerialEvaluator::new(Arc::new(lik.clone()));
         let cand = vec![Sequence::random(&ev, &mut rng)];
-        let got = serial.loglike_subtype_candidates(&truth, 1, &cand).unwrap()[0];
+        let got = serial
+            .loglike_subtype_candidates(SubtypeOf::new(&truth, 1), &cand)
+            .unwrap()[0];
         let mut replaced = truth.clone();
         replaced.sequences_mut()[1] = cand[0].clone();
         let want = lik.loglike(&replaced);
@@ -1067,7 +1048,7 @@ fn candidates_match_loglike_for_fractions_within_tolerance() {
             Mixture::new(seqs.clone(), f.clone()).expect("within the documented tolerance");
         for t in 0..3 {
             let got = serial
-                .loglike_subtype_candidates(&mixture, t, &candidates)
+                .loglike_subtype_candidates(SubtypeOf::new(&mixture, t), &candidates)
                 .unwrap()[0];
             let mut replaced = mixture.clone();
             replaced.sequences_mut()[t] = candidates[0].clone();

@@ -100,9 +100,9 @@ pub fn run_fit(
                     }
                 });
             }
-            worker
-                .join()
-                .unwrap_or_else(|_| Err(sustain::Error::Backend("the fit thread panicked".into())))
+            worker.join().unwrap_or(Err(sustain::Error::Backend(
+                sustain::BackendError::FitThreadPanicked,
+            )))
         })
     });
     if let Some(cb) = progress {

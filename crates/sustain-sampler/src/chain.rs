@@ -5,7 +5,7 @@ use crate::trace::Trace;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
-use sustain_core::{EventOrder, Mixture};
+use sustain_core::{EventOrder, Mixture, Screened};
 
 /// A Markov chain that advances one step at a time with a caller-owned random stream.
 pub trait Chain {
@@ -351,10 +351,12 @@ impl<E: ChainEvaluator> Chain for SustainChain<'_, E> {
                 // same decision `settle` takes).
                 let (current, beta) = (self.loglike, self.beta);
                 let accepts = |ll: f64| metropolis(current, pending, ll, beta);
-                match self
-                    .evaluator
-                    .propose_unless_rejected(&proposal, &self.changed, &accepts)
-                {
+                let screened = Screened {
+                    mixture: &proposal,
+                    changed: &self.changed,
+                    accepts: &accepts,
+                };
+                match self.evaluator.propose_unless_rejected(screened) {
                     None => false,
                     // An accepted proposal becomes the state; the old state the
                     // next scratch.

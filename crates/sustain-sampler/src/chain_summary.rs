@@ -5,7 +5,7 @@
 //! converged" into a sentence a user can act on.
 
 use crate::diagnostics;
-use crate::merge::{MergedSamples, RHAT_THRESHOLD};
+use crate::merge::{mean_positions_at, MergedSamples, RHAT_THRESHOLD};
 use serde::{Deserialize, Serialize};
 
 /// One chain's summary, in the merged samples' subtype numbering.
@@ -54,18 +54,7 @@ pub fn summarize_chains(merged: &MergedSamples, subtypes: &[Vec<usize>]) -> Vec<
             let mean_f = (0..t.n_subtypes)
                 .map(|s| idx.iter().map(|&st| t.fraction(st, s)).sum::<f64>() / n)
                 .collect();
-            let mean_positions = (0..t.n_subtypes)
-                .map(|s| {
-                    (0..t.n_events)
-                        .map(|e| {
-                            idx.iter()
-                                .map(|&st| t.position(st, s, e) as f64)
-                                .sum::<f64>()
-                                / n
-                        })
-                        .collect()
-                })
-                .collect();
+            let mean_positions = mean_positions_at(t, &idx);
             ChainSummary {
                 chain: run.index,
                 subtypes: subtypes
@@ -268,19 +257,26 @@ pub fn explain(
 /// Event indices as 1-based numbers with runs compressed: `[4, 5, 6, 8]` is
 /// "5-7, 9" (for [`describe`] when events have no names).
 pub fn event_numbers(events: &[usize]) -> String {
+    let numbers: Vec<usize> = events.iter().map(|e| e + 1).collect();
+    compress_runs(&numbers, ", ")
+}
+
+/// `numbers` with each run of consecutive values written `first-last`, joined by
+/// `separator`: `[4, 5, 6, 8]` with ", " is "4-6, 8".
+pub fn compress_runs(numbers: &[usize], separator: &str) -> String {
     let mut parts = Vec::new();
     let mut i = 0;
-    while i < events.len() {
+    while i < numbers.len() {
         let mut j = i;
-        while j + 1 < events.len() && events[j + 1] == events[j] + 1 {
+        while j + 1 < numbers.len() && numbers[j + 1] == numbers[j] + 1 {
             j += 1;
         }
         parts.push(if j > i {
-            format!("{}-{}", events[i] + 1, events[j] + 1)
+            format!("{}-{}", numbers[i], numbers[j])
         } else {
-            (events[i] + 1).to_string()
+            numbers[i].to_string()
         });
         i = j + 1;
     }
-    parts.join(", ")
+    parts.join(separator)
 }

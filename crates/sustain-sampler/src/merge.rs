@@ -171,7 +171,11 @@ impl MergedSamples {
 
 /// Mean position of every event per subtype over a trace's samples after `skip`.
 fn mean_positions(trace: &Trace, skip: usize) -> Vec<Vec<f64>> {
-    let idx = trace.state_indices(skip, 1);
+    mean_positions_at(trace, &trace.state_indices(skip, 1))
+}
+
+/// Mean position of every event per subtype over the trace's states `idx`.
+pub(crate) fn mean_positions_at(trace: &Trace, idx: &[usize]) -> Vec<Vec<f64>> {
     let n = idx.len().max(1) as f64;
     (0..trace.n_subtypes)
         .map(|s| {

@@ -30,20 +30,24 @@ fn model() -> (Arc<Likelihood>, Mixture) {
 fn chains(lik: &Arc<Likelihood>, start: &Mixture, n: usize) -> Vec<ChainRun> {
     let mut steps = StepSizes::initial(2, lik.events().n_events());
     steps.sigma_f = vec![0.05, 0.05];
+    four_chains(lik, |_| start, &steps, n, 3)
+}
+
+/// Four exact chains of `n` iterations, chain `i` from `start(i)` with stream
+/// `(seed, CHAIN, i)`.
+fn four_chains<'a>(
+    lik: &Arc<Likelihood>,
+    start: impl Fn(usize) -> &'a Mixture,
+    steps: &StepSizes,
+    n: usize,
+    seed: u64,
+) -> Vec<ChainRun> {
     (0..4)
         .map(|i| {
-            let mut r = rng::stream(3, rng::purpose::CHAIN, i as u64);
-            let eval = IncrementalLikelihood::new(Arc::clone(lik), start);
-            run_chain(
-                i,
-                lik.events(),
-                eval,
-                start,
-                ProposalMode::Exact,
-                &steps,
-                n,
-                &mut r,
-            )
+            let mut r = rng::stream(seed, rng::purpose::CHAIN, i as u64);
+            let eval = IncrementalLikelihood::new(Arc::clone(lik), start(i));
+            let mode = ProposalMode::Exact;
+            run_chain(i, lik.events(), eval, start(i), mode, steps, n, &mut r)
         })
         .collect()
 }
@@ -100,23 +104,8 @@ fn chains_in_different_modes_are_named() {
     let mut steps = StepSizes::initial(2, lik.events().n_events());
     steps.sigma_seq = vec![vec![0.01; 4]; 2];
     steps.sigma_f = vec![0.02, 0.02];
-    let runs: Vec<ChainRun> = (0..4)
-        .map(|i| {
-            let start = if i % 2 == 1 { &other } else { &truth };
-            let mut r = rng::stream(4, rng::purpose::CHAIN, i as u64);
-            let eval = IncrementalLikelihood::new(Arc::clone(&lik), start);
-            run_chain(
-                i,
-                lik.events(),
-                eval,
-                start,
-                ProposalMode::Exact,
-                &steps,
-                2_000,
-                &mut r,
-            )
-        })
-        .collect();
+    let start = |i: usize| if i % 2 == 1 { &other } else { &truth };
+    let runs = four_chains(&lik, start, &steps, 2_000, 4);
     let (merged, d) = merge(runs, 0, 1);
     assert!(!d.converged);
     let summaries = summarize_chains(&merged, &d.relabelled);

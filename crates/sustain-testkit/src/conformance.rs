@@ -6,6 +6,7 @@
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
+use sustain_model::SubtypeOf;
 use sustain_model::{
     event_based, ordinal, score_probabilities, BatchEvaluator, EventOrder, EventPart, MixedModel,
     Mixture, OrdinalPart, PrefixModel, Sequence, ZscorePart,
@@ -115,10 +116,10 @@ pub fn check_batch_evaluator(
                 })
                 .collect();
             let want = reference
-                .loglike_subtype_candidates(base, s, &candidates)
+                .loglike_subtype_candidates(SubtypeOf::new(base, s), &candidates)
                 .expect("reference candidates");
             let got = candidate
-                .loglike_subtype_candidates(base, s, &candidates)
+                .loglike_subtype_candidates(SubtypeOf::new(base, s), &candidates)
                 .expect("candidate candidates");
             for (g, w) in got.iter().zip(&want) {
                 assert!(
@@ -128,7 +129,7 @@ pub fn check_batch_evaluator(
             }
             let best = want.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let chosen = candidate
-                .best_subtype_candidate(base, s, &candidates)
+                .best_subtype_candidate(SubtypeOf::new(base, s), &candidates)
                 .expect("candidate choice");
             assert!(
                 close(want[chosen], best, tol.loglike_rel),
@@ -138,7 +139,7 @@ pub fn check_batch_evaluator(
             let allowed = seq.allowed_positions(&order, e);
             let start = *allowed.start();
             let position = candidate
-                .best_event_position(base, s, e, allowed)
+                .best_event_position(SubtypeOf::new(base, s), e, allowed)
                 .expect("candidate position");
             assert!(
                 close(want[position - start], best, tol.loglike_rel),

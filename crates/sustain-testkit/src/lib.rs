@@ -2,6 +2,7 @@
 //! - [`workloads`]: the benchmark cohorts W1 and W2, one definition each;
 //! - [`cohorts`]: small simulated cohorts for tests;
 //! - [`conformance`]: the checks every batch evaluator passes against a reference;
+//! - [`defaults`]: evaluators with their fast paths hidden behind the trait's defaults;
 //! - [`enumerate`]: every valid sequence of a small problem and its exact posterior;
 //! - [`rows`]: numeric CSV files read as rows (empty cell = missing);
 //! - [`shared`]: the shared data next to the repository, where present;
@@ -10,6 +11,7 @@
 pub mod cohorts;
 pub mod compare;
 pub mod conformance;
+pub mod defaults;
 pub mod enumerate;
 pub mod rows;
 pub mod shared;

@@ -4,7 +4,7 @@
 //!
 //! - [`Backend::Cpu`] is [`Engine::Cpu`]: E-M start points in parallel on CPU threads,
 //!   each with the model's single-thread batch evaluator; MCMC chains on threads with the incremental
-//!   likelihood (`sustain_cpu::run_chains`).
+//!   likelihood (`sustain_cpu::run_chains` with the `cpu` feature, one chain after another without it).
 //! - [`Backend::Gpu`], in a build with the `gpu` feature and a usable adapter, is an
 //!   [`Engine::Batch`] over one shared `sustain_gpu::GpuContext`: E-M start points run
 //!   up to 8 at once on CPU threads, each with a `GpuEvaluator` of its own (one E-M
@@ -23,14 +23,14 @@
 //! (and tests without the `gpu` feature) plug in the same way.
 
 use crate::config::Backend;
-use crate::Error;
+use crate::{BackendError, Error};
 use std::any::Any;
 use std::sync::Arc;
 use sustain_core::{BatchEvaluator, Mixture, ModelError, SustainModel};
-use sustain_cpu::ChainSettings;
 use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
 use sustain_sampler::progress::ChainProgress;
 use sustain_sampler::ChainRun;
+use sustain_sampler::ChainSettings;
 
 /// A boxed batch evaluator that may move between threads.
 pub type BoxedEvaluator = Box<dyn BatchEvaluator + Send>;
@@ -140,7 +140,7 @@ impl Engine {
         threads: usize,
     ) -> Result<Vec<Vec<f64>>, ModelError> {
         match self {
-            Engine::Cpu => Ok(sustain_cpu::parallel_map(n, threads, |i| {
+            Engine::Cpu => Ok(crate::executor::parallel_map(n, threads, |i| {
                 model.log_p_subjects(&mixture(i))
             })),
             Engine::Batch { .. } => {
@@ -181,13 +181,10 @@ impl Engine {
         counters: &ChainProgress,
     ) -> Result<Vec<ChainRun>, ModelError> {
         match self {
-            Engine::Cpu => Ok(sustain_cpu::run_chains_observed(
-                model,
-                start,
-                settings,
-                range,
-                Some(counters),
-            )),
+            Engine::Cpu => {
+                let chains = crate::executor::Chains { model, settings };
+                Ok(chains.run(start, range, Some(counters)))
+            }
             Engine::Batch { .. } => {
                 let mut evaluator = self.evaluator(model)?;
                 let lockstep = LockstepSettings {
@@ -235,9 +232,7 @@ pub fn select(backend: Backend, require_gpu: bool) -> Result<Selection, Error> {
                 engine,
                 notice: None,
             }),
-            Err(why) if require_gpu => Err(Error::Backend(format!(
-                "the GPU backend is required but unavailable: {why}"
-            ))),
+            Err(why) if require_gpu => Err(BackendError::GpuRequired { why }.into()),
             Err(why) => Ok(Selection {
                 engine: Engine::Cpu,
                 notice: Some(format!("{why}; running on the CPU")),

@@ -6,7 +6,7 @@ use crate::config::FitConfig;
 use crate::em::MlFit;
 use crate::fit::FitInput;
 use crate::results::SubtypeModel;
-use crate::Error;
+use crate::{CheckpointError, Error, IoAction};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -89,8 +89,10 @@ impl SavedEmOptimum {
     fn fit(self, path: &Path, fingerprint: &str, events: &EventOrder) -> Result<MlFit, Error> {
         check_fingerprint(path, &self.fingerprint, fingerprint)?;
         // An edited or damaged file: the message names it.
-        let damaged =
-            |e: sustain_model::ModelError| Error::Checkpoint(format!("{}: {e}", path.display()));
+        let damaged = |why| CheckpointError::Damaged {
+            path: path.to_path_buf(),
+            why,
+        };
         let seqs = self
             .em_sequences
             .iter()
@@ -122,9 +124,12 @@ struct SavedEm {
 
 /// Writes `value` as JSON to `path` atomically.
 fn write_json(path: &Path, value: &impl Serialize) -> Result<(), Error> {
-    let bytes = serde_json::to_vec(value).map_err(|e| Error::Io(e.to_string()))?;
-    write_atomic(path, &bytes)
-        .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
+    let bytes = serde_json::to_vec(value)?;
+    write_atomic(path, &bytes).map_err(|source| Error::Io {
+        action: IoAction::Write,
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Reads a checkpoint file if there is one.
@@ -132,8 +137,12 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, E
     let Ok(bytes) = std::fs::read(path) else {
         return Ok(None);
     };
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-        Error::Checkpoint(format!("{} is not a valid checkpoint: {e}", path.display()))
+    serde_json::from_slice(&bytes).map(Some).map_err(|source| {
+        CheckpointError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        }
+        .into()
     })
 }
 
@@ -147,8 +156,11 @@ impl Checkpoints {
     /// Uses (and creates) `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Result<Self, Error> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            action: IoAction::Create,
+            path: dir.clone(),
+            source,
+        })?;
         Ok(Self { dir })
     }
     fn path(&self, k: usize) -> PathBuf {
@@ -167,8 +179,13 @@ impl Checkpoints {
         let tmp = self
             .dir
             .join(format!(".checkpoint_k{k}.npz.tmp{}", std::process::id()));
-        let file = crate::samples_file::write(&npz, &tmp, &[&model.samples])
-            .map_err(|e| Error::Io(format!("cannot write {}: {e}", npz.display())))?;
+        let file = crate::samples_file::write(&npz, &tmp, &[&model.samples]).map_err(|source| {
+            Error::Io {
+                action: IoAction::Write,
+                path: npz.clone(),
+                source,
+            }
+        })?;
         let samples = crate::samples_file::reference(&model.samples, &file);
         let saved = Saved {
             em: SavedEmOptimum::new(k, fingerprint, em),
@@ -219,8 +236,11 @@ impl Checkpoints {
         let fit = saved.em.fit(&path, fingerprint, events)?;
         // Samples in the binary file it names (or inline, in older checkpoints).
         let mut models = [saved.model];
-        crate::samples_file::load(&mut models, &self.dir).map_err(|e| {
-            Error::Checkpoint(format!("{} is not a valid checkpoint: {e}", path.display()))
+        crate::samples_file::load(&mut models, &self.dir).map_err(|why| {
+            Error::Checkpoint(CheckpointError::Samples {
+                path: path.clone(),
+                why,
+            })
         })?;
         let [model] = models;
         Ok(Some((model, fit)))
@@ -232,10 +252,10 @@ fn check_fingerprint(path: &Path, saved: &str, fingerprint: &str) -> Result<(), 
     if saved == fingerprint {
         return Ok(());
     }
-    Err(Error::Checkpoint(format!(
-        "{} was made from different data or settings (fingerprint {} vs {}); use another --out folder or delete it",
-        path.display(),
-        &saved[..12.min(saved.len())],
-        &fingerprint[..12.min(fingerprint.len())]
-    )))
+    Err(CheckpointError::Foreign {
+        path: path.to_path_buf(),
+        saved: saved.to_string(),
+        expected: fingerprint.to_string(),
+    }
+    .into())
 }

@@ -155,7 +155,7 @@ impl Default for FitConfig {
             em_max_passes: 100,
             em_tolerance: 1e-6,
             staging_samples: 1000,
-            threads: sustain_cpu::default_threads(),
+            threads: sustain_sampler::default_threads(),
             require_gpu: false,
             chain_range: None,
             em_progress: None,

@@ -8,7 +8,7 @@ use crate::fit::{
 };
 use crate::results::SubtypeModel;
 use crate::stage::{evenly_spaced, sample_mixture};
-use crate::Error;
+use crate::{CheckpointError, ConfigError, Error};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -27,9 +27,11 @@ pub fn make_folds(
     seed: u64,
 ) -> Result<Vec<Vec<usize>>, Error> {
     if n_folds < 2 || n_folds > n_subjects {
-        return Err(Error::Config(format!(
-            "folds = {n_folds} must be between 2 and the number of subjects ({n_subjects})"
-        )));
+        return Err(ConfigError::FoldCount {
+            n_folds,
+            n_subjects,
+        }
+        .into());
     }
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for m in 0..n_subjects {
@@ -58,10 +60,7 @@ pub fn make_folds(
 /// labels; an empty label is an error naming its row (1-based).
 pub fn folds_from_labels(labels: &[String]) -> Result<Vec<Vec<usize>>, Error> {
     if let Some(m) = labels.iter().position(|l| l.trim().is_empty()) {
-        return Err(Error::Config(format!(
-            "row {} has no fold label (every subject needs one)",
-            m + 1
-        )));
+        return Err(ConfigError::MissingFoldLabel { row: m + 1 }.into());
     }
     let mut distinct: Vec<&str> = labels.iter().map(|l| l.trim()).collect();
     distinct.sort_unstable();
@@ -95,10 +94,10 @@ pub fn folds_from_labels(labels: &[String]) -> Result<Vec<Vec<usize>>, Error> {
 
 fn check_user_folds(folds: Vec<Vec<usize>>) -> Result<Vec<Vec<usize>>, Error> {
     if folds.len() < 2 {
-        return Err(Error::Config(format!(
-            "the fold labels name {} fold(s); cross-validation needs at least 2",
-            folds.len()
-        )));
+        return Err(ConfigError::TooFewFolds {
+            n_folds: folds.len(),
+        }
+        .into());
     }
     Ok(folds)
 }
@@ -175,10 +174,11 @@ pub(crate) fn fold_rows<'f>(
     fold: usize,
 ) -> Result<(Vec<usize>, &'f [usize], FitConfig), Error> {
     if fold >= folds.len() {
-        return Err(Error::Config(format!(
-            "fold {fold} is out of range 0..{}",
-            folds.len()
-        )));
+        return Err(ConfigError::FoldOutOfRange {
+            fold,
+            n_folds: folds.len(),
+        }
+        .into());
     }
     let test = &folds[fold];
     let train: Vec<usize> = (0..n_subjects)
@@ -343,7 +343,7 @@ pub fn run_fold_part(
 /// of other runs or folds and names the subtype counts that are missing.
 pub fn assemble_fold(parts: &[FoldPart]) -> Result<FoldResult, Error> {
     let Some(first) = parts.first() else {
-        return Err(Error::Config("no fold parts to assemble".into()));
+        return Err(ConfigError::NoFoldParts.into());
     };
     let max = first.max_subtypes;
     let mut by_k: Vec<Option<&FoldPart>> = vec![None; max];
@@ -354,29 +354,32 @@ pub fn assemble_fold(parts: &[FoldPart]) -> Result<FoldResult, Error> {
             || p.max_subtypes != max
             || p.test != first.test
         {
-            return Err(Error::Checkpoint(format!(
-                "part {} subtype(s) of fold {} comes from a different run or fold than part {} subtype(s) of fold {}",
-                p.n_subtypes, p.fold, first.n_subtypes, first.fold
-            )));
+            return Err(CheckpointError::ForeignPart {
+                n_subtypes: p.n_subtypes,
+                fold: p.fold,
+                first_n_subtypes: first.n_subtypes,
+                first_fold: first.fold,
+            }
+            .into());
         }
         if p.n_subtypes == 0 || p.n_subtypes > max {
-            return Err(Error::Checkpoint(format!(
-                "part of fold {} has subtype count {}, outside 1..={max}",
-                p.fold, p.n_subtypes
-            )));
+            return Err(CheckpointError::PartCount {
+                fold: p.fold,
+                n_subtypes: p.n_subtypes,
+                max,
+            }
+            .into());
         }
         by_k[p.n_subtypes - 1] = Some(p);
     }
-    let missing: Vec<String> = (0..max)
-        .filter(|&k| by_k[k].is_none())
-        .map(|k| (k + 1).to_string())
-        .collect();
+    let missing: Vec<usize> = (1..=max).filter(|&k| by_k[k - 1].is_none()).collect();
     if !missing.is_empty() {
-        return Err(Error::Checkpoint(format!(
-            "fold {}: missing subtype count(s) {} of 1..={max}",
-            first.fold,
-            missing.join(", ")
-        )));
+        return Err(CheckpointError::MissingParts {
+            fold: first.fold,
+            missing,
+            max,
+        }
+        .into());
     }
     let parts: Vec<&FoldPart> = by_k.into_iter().flatten().collect();
     Ok(FoldResult {
@@ -393,34 +396,34 @@ pub fn assemble_fold(parts: &[FoldPart]) -> Result<FoldResult, Error> {
 /// runs and names any fold that is missing.
 pub fn combine(folds: &[FoldResult]) -> Result<CvResult, Error> {
     let Some(first) = folds.first() else {
-        return Err(Error::Config("no folds to combine".into()));
+        return Err(ConfigError::NoFolds.into());
     };
     let n = first.n_folds;
     let mut by_fold: Vec<Option<&FoldResult>> = vec![None; n];
     for f in folds {
         if f.fingerprint != first.fingerprint || f.n_folds != n {
-            return Err(Error::Checkpoint(format!(
-                "fold {} comes from a different run (data, settings, seed or fold count differ) than fold {}",
-                f.fold, first.fold
-            )));
+            return Err(CheckpointError::ForeignFold {
+                fold: f.fold,
+                first_fold: first.fold,
+            }
+            .into());
         }
         if f.fold >= n {
-            return Err(Error::Checkpoint(format!(
-                "fold {} is out of range 0..{n}",
-                f.fold
-            )));
+            return Err(CheckpointError::FoldOutOfRange {
+                fold: f.fold,
+                n_folds: n,
+            }
+            .into());
         }
         by_fold[f.fold] = Some(f);
     }
-    let missing: Vec<String> = (0..n)
-        .filter(|&i| by_fold[i].is_none())
-        .map(|i| i.to_string())
-        .collect();
+    let missing: Vec<usize> = (0..n).filter(|&i| by_fold[i].is_none()).collect();
     if !missing.is_empty() {
-        return Err(Error::Checkpoint(format!(
-            "missing fold(s) {} of {n}",
-            missing.join(", ")
-        )));
+        return Err(CheckpointError::MissingFolds {
+            missing,
+            n_folds: n,
+        }
+        .into());
     }
     let folds: Vec<&FoldResult> = by_fold.into_iter().flatten().collect();
     let n_models = folds[0].loglike.len();

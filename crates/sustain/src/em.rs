@@ -6,6 +6,7 @@ use crate::config::FitConfig;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use std::sync::{Arc, Mutex};
+use sustain_core::SubtypeOf;
 use sustain_core::{BatchEvaluator, Mixture, ModelError, Result, Sequence, SustainModel};
 use sustain_sampler::rng;
 
@@ -94,7 +95,7 @@ pub fn em_pass<M: SustainModel, R: Rng + ?Sized>(
                 continue;
             }
             // The first maximum, as the reference takes.
-            let to = evaluator.best_event_position(&m, s, e, allowed)?;
+            let to = evaluator.best_event_position(SubtypeOf::new(&m, s), e, allowed)?;
             m.sequences_mut()[s].move_unchecked(e, to);
         }
     }
@@ -149,7 +150,7 @@ fn parallel_jobs<T: Send>(
     n: usize,
     job: impl Fn(usize) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
-    sustain_cpu::parallel_map(n, engine.em_jobs_at_once(config.threads), |i| {
+    crate::executor::parallel_map(n, engine.em_jobs_at_once(config.threads), |i| {
         let r = job(i);
         if let Some(p) = &config.em_progress {
             p.add(0, 1);
@@ -380,18 +381,16 @@ pub fn fit_split_with<M: SustainModel>(
         // (with cross-validation, a fold's training part).
         let m = lik.n_subjects();
         crate::Error::Data(if m < 2 {
-            format!(
-                "cannot fit {} subtypes: the data has only {m} subject(s), and a split needs \
-                 at least 2; fit 1 subtype or use more subjects",
-                n + 1
-            )
+            crate::DataError::TooFewSubjects {
+                n_subtypes: n + 1,
+                n_subjects: m,
+            }
         } else {
-            format!(
-                "cannot fit {} subtypes: none of the {n} subtype(s) fitted before holds two or \
-                 more of the {m} subjects, so none can be split; fit at most {n} subtype(s) or \
-                 use more subjects",
-                n + 1
-            )
+            crate::DataError::NothingToSplit {
+                n_subtypes: n + 1,
+                fitted: n,
+                n_subjects: m,
+            }
         })
     })
 }

@@ -6,17 +6,18 @@ use crate::backend::{self, Engine};
 use crate::checkpoint::{self, Checkpoints};
 use crate::config::FitConfig;
 use crate::em::{self, MlFit};
+use crate::executor::{chain_state, Chains};
 use crate::results::{EventInfo, FitResult, ModelDescriptor, SubtypeModel, Timing, SCHEMA_VERSION};
-use crate::Error;
+use crate::{CheckpointError, ConfigError, Error};
 use std::sync::Arc;
 use std::time::Instant;
 use sustain_core::{StageModel, SustainModel};
-use sustain_cpu::{run_chains, ChainSettings, ShardedIncremental};
 use sustain_model::{Dataset, EventSet, Likelihood, Mixture};
 use sustain_sampler::chain_summary::{
     disagreements, event_numbers, explain, summarize_chains, ChainSummary, Disagreement,
 };
 use sustain_sampler::progress::ChainProgress;
+use sustain_sampler::ChainSettings;
 use sustain_sampler::{merge, tune_steps, ChainRun};
 
 /// What a fit reports as it goes.
@@ -130,7 +131,7 @@ pub fn on_selected_engine<T>(
     progress: &dyn Fn(Progress),
     job: impl FnOnce(&Engine, &FitConfig) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    config.validate().map_err(Error::Config)?;
+    config.validate().map_err(ConfigError::Settings)?;
     let selection = backend::select(config.backend, config.require_gpu)?;
     if let Some(notice) = selection.notice {
         progress(Progress::Warning(notice));
@@ -164,10 +165,11 @@ pub fn fit_subtype_count_with_engine(
     progress: &dyn Fn(Progress),
 ) -> Result<SubtypeModel, Error> {
     if k == 0 || k > config.max_subtypes {
-        return Err(Error::Config(format!(
-            "subtype count {k} is out of range 1..={}",
-            config.max_subtypes
-        )));
+        return Err(ConfigError::SubtypeOutOfRange {
+            k,
+            max: config.max_subtypes,
+        }
+        .into());
     }
     let lik = prepared_likelihood(input, config)?;
     let mut previous: Option<MlFit> = None;
@@ -177,7 +179,7 @@ pub fn fit_subtype_count_with_engine(
         previous = Some(em_fit);
         em_s = s;
     }
-    let em_fit = previous.ok_or_else(|| Error::Config("no subtype count".into()))?;
+    let em_fit = previous.ok_or(ConfigError::NoSubtypeCount)?;
     let counters = chains_started(config, k, progress);
     let model = uncertainty_impl(
         engine,
@@ -203,10 +205,11 @@ fn check_names(names: &[String], n_biomarkers: usize) -> Result<(), Error> {
     if names.len() == n_biomarkers {
         return Ok(());
     }
-    Err(Error::Config(format!(
-        "{} biomarker names for {n_biomarkers} biomarkers",
-        names.len()
-    )))
+    Err(ConfigError::BiomarkerNames {
+        names: names.len(),
+        biomarkers: n_biomarkers,
+    }
+    .into())
 }
 
 pub(crate) fn prepared_likelihood(
@@ -379,7 +382,7 @@ pub fn fit_model_observed<M: SustainModel>(
     progress: &dyn Fn(Progress),
     on_model: &dyn Fn(&SubtypeModel),
 ) -> Result<FitResult, Error> {
-    config.validate().map_err(Error::Config)?;
+    config.validate().map_err(ConfigError::Settings)?;
     check_names(input.biomarkers, input.model.order().n_biomarkers())?;
     let run = Run {
         config,
@@ -520,7 +523,7 @@ impl<M: SustainModel> Run<'_, M> {
         // chains) is taken first, by the worker with the most threads.
         let mut first_error = None;
         let em_fits = &em_fits;
-        sustain_cpu::share_threads(
+        crate::executor::share_threads(
             pending,
             self.config.threads,
             |(k, em_s, counters), threads| {
@@ -559,9 +562,7 @@ impl<M: SustainModel> Run<'_, M> {
         done.into_iter()
             .enumerate()
             .map(|(i, m)| {
-                m.ok_or_else(|| {
-                    Error::Config(format!("the chains of {} subtype(s) did not run", i + 1))
-                })
+                m.ok_or_else(|| ConfigError::ChainsDidNotRun { n_subtypes: i + 1 }.into())
             })
             .collect()
     }
@@ -602,18 +603,7 @@ pub fn uncertainty<M: SustainModel>(
     k: usize,
     em_s: f64,
 ) -> Result<SubtypeModel, Error> {
-    let counters = chain_counters(config);
-    uncertainty_impl(
-        &Engine::Cpu,
-        lik,
-        em_fit,
-        config,
-        k,
-        config.threads,
-        em_s,
-        &counters,
-        &|_| {},
-    )
+    uncertainty_with(&Engine::Cpu, lik, em_fit, config, k, em_s)
 }
 
 /// [`uncertainty`] on `engine`. Tuning
@@ -872,7 +862,7 @@ fn tuned_chain_settings<M: SustainModel>(
     let shards = settings.shards_per_chain::<M>(lik.n_subjects(), 1);
     settings.steps = tune_steps(
         lik.order(),
-        || ShardedIncremental::new(Arc::clone(lik), &em_fit.mixture, shards),
+        || chain_state(lik, &em_fit.mixture, shards),
         &em_fit.mixture,
         config.proposal,
         config.tuning_passes,
@@ -919,7 +909,11 @@ pub fn chain_runs<M: SustainModel>(
     let settings = tuned_chain_settings(lik, em_fit, config, k, config.threads);
     let steps = settings.steps.clone();
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
-    let runs = run_chains(lik, &em_fit.mixture, &settings, range);
+    let chains = Chains {
+        model: lik,
+        settings: &settings,
+    };
+    let runs = chains.run(&em_fit.mixture, range, None);
     (steps, runs, t0.elapsed().as_secs_f64())
 }
 
@@ -930,7 +924,7 @@ pub fn fit_chain_shard(
     config: &FitConfig,
     progress: &dyn Fn(Progress),
 ) -> Result<Vec<ShardModel>, Error> {
-    config.validate().map_err(Error::Config)?;
+    config.validate().map_err(ConfigError::Settings)?;
     let lik = prepared_likelihood(input, config)?;
     fit_model_chain_shard(&zscore_input(input, lik), config, progress)
 }
@@ -941,16 +935,13 @@ pub fn fit_model_chain_shard<M: SustainModel>(
     config: &FitConfig,
     progress: &dyn Fn(Progress),
 ) -> Result<Vec<ShardModel>, Error> {
-    config.validate().map_err(Error::Config)?;
+    config.validate().map_err(ConfigError::Settings)?;
     check_names(input.biomarkers, input.model.order().n_biomarkers())?;
     let lik = &input.model;
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
     if config.backend != crate::config::Backend::Cpu {
         if config.require_gpu {
-            return Err(Error::Config(
-                "chain shards run on the CPU only; drop --require-gpu or run without --chain-shard"
-                    .into(),
-            ));
+            return Err(ConfigError::ShardsNeedCpu.into());
         }
         progress(Progress::Warning(
             "chain shards run on the CPU only; this shard runs on the CPU".into(),
@@ -1023,25 +1014,25 @@ pub fn merge_model_chain_shards<M: SustainModel>(
 ) -> Result<FitResult, Error> {
     let mut config = config.clone();
     config.chain_range = None;
-    config.validate().map_err(Error::Config)?;
+    config.validate().map_err(ConfigError::Settings)?;
     let lik = &input.model;
     let fingerprint = checkpoint::fingerprint_of(&input.identity, &config);
     let mut per_k: Vec<Vec<ShardModel>> = (0..config.max_subtypes).map(|_| Vec::new()).collect();
     for shard in shards {
         if shard.len() != config.max_subtypes {
-            return Err(Error::Checkpoint(format!(
-                "a shard holds {} subtype counts, the settings {}",
-                shard.len(),
-                config.max_subtypes
-            )));
+            return Err(CheckpointError::ShardCounts {
+                held: shard.len(),
+                expected: config.max_subtypes,
+            }
+            .into());
         }
         for (k, m) in shard.into_iter().enumerate() {
             if m.n_subtypes != k + 1 {
-                return Err(Error::Checkpoint(format!(
-                    "a shard's model {} has {} subtypes",
-                    k + 1,
-                    m.n_subtypes
-                )));
+                return Err(CheckpointError::ShardModelOrder {
+                    position: k + 1,
+                    n_subtypes: m.n_subtypes,
+                }
+                .into());
             }
             per_k[k].push(m);
         }
@@ -1049,7 +1040,7 @@ pub fn merge_model_chain_shards<M: SustainModel>(
     let mut models = Vec::new();
     for (k, parts) in per_k.into_iter().enumerate() {
         let Some(first) = parts.first() else {
-            return Err(Error::Checkpoint("no shards to merge".into()));
+            return Err(CheckpointError::NoShards.into());
         };
         if parts.iter().any(|p| {
             p.em_sequences != first.em_sequences
@@ -1060,10 +1051,7 @@ pub fn merge_model_chain_shards<M: SustainModel>(
                 || p.em_loglike.to_bits() != first.em_loglike.to_bits()
                 || p.steps != first.steps
         }) {
-            return Err(Error::Checkpoint(format!(
-                "the shards disagree on the E-M optimum or step sizes of {} subtype(s)",
-                k + 1
-            )));
+            return Err(CheckpointError::ShardsDisagree { n_subtypes: k + 1 }.into());
         }
         let seqs = first
             .em_sequences
@@ -1081,11 +1069,12 @@ pub fn merge_model_chain_shards<M: SustainModel>(
         runs.sort_by_key(|r| r.index);
         let indices: Vec<usize> = runs.iter().map(|r| r.index).collect();
         if indices != (0..config.n_chains).collect::<Vec<_>>() {
-            return Err(Error::Checkpoint(format!(
-                "the shards hold chains {indices:?} of {} subtype(s), not 0..{}",
-                k + 1,
-                config.n_chains
-            )));
+            return Err(CheckpointError::ShardChains {
+                chains: indices,
+                n_subtypes: k + 1,
+                n_chains: config.n_chains,
+            }
+            .into());
         }
         models.push(assemble(
             &**lik, &em_fit, runs, &config, steps, em_s, mcmc_s,

@@ -38,6 +38,8 @@ pub mod config;
 pub mod cv;
 pub mod cv_model;
 pub mod em;
+mod error;
+mod executor;
 pub mod fit;
 pub mod mixed;
 pub mod npz;
@@ -61,30 +63,4 @@ pub mod prelude {
     pub use sustain_sampler::ProposalMode;
 }
 
-/// Why a run failed.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Invalid settings.
-    #[error("invalid settings: {0}")]
-    Config(String),
-    /// Invalid model or data.
-    #[error(transparent)]
-    Model(#[from] sustain_model::ModelError),
-    /// A checkpoint that cannot be used.
-    #[error("{0}")]
-    Checkpoint(String),
-    /// Reading or writing files.
-    #[error("{0}")]
-    Io(String),
-    /// The requested backend is unavailable (the GPU with `require_gpu`).
-    #[error("{0}")]
-    Backend(String),
-    /// The data cannot support the fit asked for (e.g. too few subjects to split
-    /// into more subtypes); the message says what to change.
-    #[error("{0}")]
-    Data(String),
-    /// The run was cancelled through its progress counters
-    /// ([`sustain_sampler::progress::ChainProgress::cancel`]), e.g. by Ctrl-C.
-    #[error("cancelled")]
-    Cancelled,
-}
+pub use error::{BackendError, CheckpointError, ConfigError, DataError, Error, IoAction};

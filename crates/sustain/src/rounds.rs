@@ -7,15 +7,16 @@
 
 use crate::backend::Engine;
 use crate::config::{FitConfig, UntilConverged};
+use crate::executor::Chains;
 use crate::fit::Progress;
-use crate::Error;
+use crate::{ConfigError, Error};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use sustain_core::{Mixture, SustainModel};
-use sustain_cpu::{continue_chains, ChainSettings};
 use sustain_sampler::progress::ChainProgress;
 use sustain_sampler::verdict::unmet_criteria;
+use sustain_sampler::ChainSettings;
 use sustain_sampler::{
     geometric_ladder, merge, ChainRun, Diagnostics, MergedSamples, PausedChain, RoundEnd,
 };
@@ -126,17 +127,14 @@ pub(crate) fn run_until_converged<M: SustainModel>(
     let n_events = lik.order().n_events();
     let ladder = geometric_ladder(until.tempering_rungs, until.tempering_hottest);
     if ladder.len() > 1 && !matches!(engine, Engine::Cpu) {
-        return Err(Error::Config(
-            "replica exchange (tempering) runs on the CPU backend; the GPU's chains do not have it yet"
-                .into(),
-        ));
+        return Err(ConfigError::TemperingNeedsCpu.into());
     }
     let mut paused: Vec<PausedChain<_>> = range
         .clone()
         .map(|i| {
             PausedChain::start(i, start, settings.seed, n_events)
                 .tempered(ladder.clone(), settings.seed)
-                .map_err(Error::Config)
+                .map_err(|why| Error::from(ConfigError::Settings(why)))
         })
         .collect::<Result<_, _>>()?;
     let mut rounds = Vec::new();
@@ -146,14 +144,11 @@ pub(crate) fn run_until_converged<M: SustainModel>(
         counters.set_target(total as u64);
         let (runs, out_of_time) = match engine {
             Engine::Cpu => {
-                let ends = continue_chains(
-                    lik,
+                let chains = Chains {
+                    model: lik,
                     settings,
-                    &mut paused,
-                    total - done,
-                    Some(counters),
-                    deadline,
-                );
+                };
+                let ends = chains.resume(&mut paused, total - done, Some(counters), deadline);
                 if ends.contains(&RoundEnd::Cancelled) || counters.cancelled() {
                     return Err(Error::Cancelled);
                 }

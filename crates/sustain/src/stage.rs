@@ -4,7 +4,6 @@ use crate::results::{SubjectStage, SubtypeModel};
 use ndarray::Axis;
 use std::sync::Arc;
 use sustain_core::{BatchEvaluator, EventOrder, Mixture, ModelError, Sequence, SustainModel};
-use sustain_cpu::ThreadedEvaluator;
 use sustain_sampler::MergedSamples;
 
 /// `count` evenly spaced `(chain, state)` samples of merged chains.
@@ -51,8 +50,8 @@ pub fn stage_subjects<M: SustainModel>(
     n_samples: usize,
     threads: usize,
 ) -> Vec<SubjectStage> {
-    let mut eval = ThreadedEvaluator::new(Arc::clone(lik), threads);
-    stage_subjects_with(&mut eval, model, ids, n_samples)
+    let mut eval = crate::executor::batch_evaluator(lik, threads);
+    stage_subjects_with(&mut *eval, model, ids, n_samples)
         .unwrap_or_else(|e| unreachable!("the CPU stages any model of its own events: {e}"))
 }
 

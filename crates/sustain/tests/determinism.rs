@@ -1,7 +1,9 @@
 //! A fit is determined by its seed, whatever the thread count: E-M start points and
 //! splits run on threads (all clusters' start points in one pool), the chains of one
 //! subtype count overlap E-M of the next when there is more than one thread, and
-//! chains run on threads; none of it may change a number.
+//! chains run on threads; none of it may change a number. Nor may the facade's
+//! `cpu` feature: without it (`cargo test -p sustain --no-default-features --test
+//! determinism`) the same work runs on the calling thread.
 
 use sustain::prelude::*;
 use sustain_testkit::{self as testkit, spec};
@@ -151,6 +153,57 @@ fn observed_models_are_the_results_models() {
         // As JSON: the models hold NaN (R-hat of one subtype's fraction).
         let json = |m: &[SubtypeModel]| serde_json::to_string(m).unwrap();
         assert_eq!(json(&seen), json(&result.models), "{threads} threads");
+    }
+}
+
+/// Each build (with and without the `cpu` feature) leaves the JSON of one fit and
+/// its stages in the target's tmp folder; when the other build's is there, the two
+/// must be equal to the letter (the same bits).
+#[test]
+fn fit_and_stages_are_the_same_with_and_without_the_cpu_feature() {
+    let result = run(2);
+    let (events, data, _) = cohort(160);
+    let lik =
+        std::sync::Arc::new(Likelihood::new(events, &data, FitConfig::default().missing).unwrap());
+    let ids: Vec<String> = (0..data.n_subjects()).map(|m| m.to_string()).collect();
+    let stages = stage_subjects(&lik, &result.models[2], &ids, 50, 2);
+    // As JSON (the models hold NaN: R-hat of one subtype's fraction), without the
+    // wall times, the one thing a run may change.
+    let mut json = serde_json::to_value((&result.models, &stages)).unwrap();
+    drop_wall_times(&mut json);
+    let json = json.to_string();
+
+    let (this, other) = if cfg!(feature = "cpu") {
+        ("threaded", "serial")
+    } else {
+        ("serial", "threaded")
+    };
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let path = |build: &str| dir.join(format!("determinism_{build}.json"));
+    let tmp = dir.join(format!(
+        ".determinism_{this}.json.tmp{}",
+        std::process::id()
+    ));
+    std::fs::write(&tmp, &json).unwrap();
+    std::fs::rename(&tmp, path(this)).unwrap();
+    match std::fs::read_to_string(path(other)) {
+        Ok(theirs) => assert!(json == theirs, "the {this} and {other} builds differ"),
+        Err(_) => eprintln!(
+            "note: no fit of the {other} build in {} to compare with",
+            dir.display()
+        ),
+    }
+}
+
+fn drop_wall_times(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            map.remove("timing");
+            map.remove("wall_s");
+            map.values_mut().for_each(drop_wall_times);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_wall_times),
+        _ => {}
     }
 }
 

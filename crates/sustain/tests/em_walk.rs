@@ -7,46 +7,9 @@ use rand::SeedableRng;
 use std::sync::Arc;
 use sustain::em::{em, MlFit};
 use sustain::prelude::*;
-use sustain_core::{BatchEvaluator, EventOrder, Result};
+use sustain_core::BatchEvaluator;
 use sustain_model::SerialEvaluator;
-
-/// The serial evaluator with `best_event_position` left to the trait's default
-/// (every candidate built and handed to `best_subtype_candidate`).
-struct CandidatesOnly(SerialEvaluator);
-
-impl BatchEvaluator for CandidatesOnly {
-    fn events(&self) -> &EventOrder {
-        self.0.events()
-    }
-    fn n_subjects(&self) -> usize {
-        self.0.n_subjects()
-    }
-    fn loglike_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<f64>> {
-        self.0.loglike_batch(mixtures)
-    }
-    fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<Vec<f64>>> {
-        self.0.log_p_subjects_batch(mixtures)
-    }
-    fn posterior_sums(&mut self, mixtures: &[Mixture]) -> Result<ndarray::Array3<f64>> {
-        self.0.posterior_sums(mixtures)
-    }
-    fn loglike_subtype_candidates(
-        &mut self,
-        base: &Mixture,
-        subtype: usize,
-        candidates: &[Sequence],
-    ) -> Result<Vec<f64>> {
-        self.0.loglike_subtype_candidates(base, subtype, candidates)
-    }
-    fn best_subtype_candidate(
-        &mut self,
-        base: &Mixture,
-        subtype: usize,
-        candidates: &[Sequence],
-    ) -> Result<usize> {
-        self.0.best_subtype_candidate(base, subtype, candidates)
-    }
-}
+use sustain_testkit::defaults::CandidatesOnly;
 
 fn random_start(events: &EventSet, k: usize, rng: &mut rand_pcg::Pcg64) -> Mixture {
     let seqs = (0..k).map(|_| Sequence::random(events, rng)).collect();

@@ -11,6 +11,7 @@ use sustain::config::FitConfig;
 use sustain::em::{fit_one_subtype, fit_split, MlFit};
 use sustain::fit::uncertainty;
 use sustain::stage::stage_subjects;
+use sustain_core::SubtypeOf;
 use sustain_core::{
     ChainEvaluator, EventOrder, Mixture, ModelError, Sequence, StageModel, SustainModel,
 };
@@ -151,7 +152,7 @@ fn generic_evaluations_agree_with_brute_force() {
         // E-M candidates: subtype 1 replaced.
         let cand = Sequence::random(&toy.order, &mut rng);
         let score = batch
-            .loglike_subtype_candidates(&m, 1, std::slice::from_ref(&cand))
+            .loglike_subtype_candidates(SubtypeOf::new(&m, 1), std::slice::from_ref(&cand))
             .unwrap()[0];
         let mut replaced = m.clone();
         replaced.sequences_mut()[1] = cand.clone();

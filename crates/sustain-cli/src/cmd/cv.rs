@@ -10,7 +10,7 @@ use sustain::cv::{
 use sustain::fit::FitInput;
 
 use crate::backend::Backend;
-use crate::cmd::fit::{check_samples_per_chain, FitData, FitSettings};
+use crate::cmd::fit::{self, FitData, FitSettings};
 use crate::error::CliError;
 use crate::folder_lock::{remove_dead_temps, FolderLock, FOLDER_LOCK};
 use crate::io;
@@ -131,7 +131,7 @@ pub fn resolve_folds(
         let labels = column(name)?;
         let folds = sustain::cv::folds_from_labels(&labels).map_err(|e| {
             let why = match e {
-                sustain::Error::Config(why) => why,
+                sustain::Error::Config(why) => why.to_string(),
                 other => other.to_string(),
             };
             CliError::new(format!(
@@ -187,14 +187,8 @@ pub fn resolve_folds(
 
 /// The validated settings of `sustain cv` (shared with `sustain slurm cv`).
 pub fn cv_config(args: &CvArgs) -> Result<FitConfig, CliError> {
-    let mut config = args.settings.config(args.input.missing)?;
-    config.backend = args.backend.config();
-    config.require_gpu = args.require_gpu;
-    config
-        .validate()
-        .map_err(|e| CliError::new(format!("invalid settings: {e}")))?;
-    check_samples_per_chain(&config)?;
-    Ok(config)
+    let config = args.settings.config(args.input.missing)?;
+    fit::on_backend(config, args.backend, args.require_gpu)
 }
 
 /// Refuses a fold whose training part (the subjects outside it) is too small to

@@ -357,8 +357,18 @@ pub fn fit_config(args: &FitArgs) -> Result<FitConfig, CliError> {
         config.n_iterations = config.n_iterations.max(2 * args.burn_in);
         u.max_iterations = u.max_iterations.max(config.n_iterations);
     }
-    config.backend = args.backend.config();
-    config.require_gpu = args.require_gpu;
+    on_backend(config, args.backend, args.require_gpu)
+}
+
+/// `config` on `backend`, validated and with enough samples per chain: the last
+/// step of every fitting command's settings.
+pub fn on_backend(
+    mut config: FitConfig,
+    backend: Backend,
+    require_gpu: bool,
+) -> Result<FitConfig, CliError> {
+    config.backend = backend.config();
+    config.require_gpu = require_gpu;
     config
         .validate()
         .map_err(|e| CliError::new(format!("invalid settings: {e}")))?;

@@ -130,21 +130,7 @@ pub fn shell_quote(s: &str) -> String {
 
 /// Indices as a SLURM array spec: `0-3,5,7-8`.
 pub fn array_spec(indices: &[usize]) -> String {
-    let mut parts = Vec::new();
-    let mut i = 0;
-    while i < indices.len() {
-        let mut j = i;
-        while j + 1 < indices.len() && indices[j + 1] == indices[j] + 1 {
-            j += 1;
-        }
-        parts.push(if i == j {
-            indices[i].to_string()
-        } else {
-            format!("{}-{}", indices[i], indices[j])
-        });
-        i = j + 1;
-    }
-    parts.join(",")
+    sustain::sampler::chain_summary::compress_runs(indices, ",")
 }
 
 /// Everything the two scripts need.

@@ -52,20 +52,25 @@ const FOLD_ALPHA: f64 = 0.8;
 const MEAN_COLOUR: RGBColor = RGBColor(0, 0, 0);
 const LEGEND_H: i32 = 34;
 
+/// Per subtype count `s < n`, the mean of the finite values `folds[f][s]` over the
+/// folds (none when no fold has one).
+pub(crate) fn finite_means(folds: &[Vec<f64>], n: usize) -> Vec<Option<f64>> {
+    (0..n)
+        .map(|s| {
+            let v: Vec<f64> = folds
+                .iter()
+                .filter_map(|f| f.get(s).copied())
+                .filter(|v| v.is_finite())
+                .collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        })
+        .collect()
+}
+
 impl Cvic {
     /// Mean over folds of the finite test log-likelihoods, per subtype count.
     fn means(&self) -> Vec<Option<f64>> {
-        (0..self.n)
-            .map(|s| {
-                let v: Vec<f64> = self
-                    .folds
-                    .iter()
-                    .filter_map(|f| f.get(s).copied())
-                    .filter(|v| v.is_finite())
-                    .collect();
-                (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-            })
-            .collect()
+        finite_means(&self.folds, self.n)
     }
 
     fn panel<DB: DrawingBackend>(

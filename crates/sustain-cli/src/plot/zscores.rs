@@ -196,21 +196,16 @@ fn draw_panel<DB: DrawingBackend>(
         .map_err(err)?;
     for (i, (&p, &c)) in patients.iter().zip(&controls).enumerate() {
         let a = lo + i as f64 * BIN;
-        if c > 0.0 {
-            chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(a, 0.0), (a + BIN, c)],
-                    CONTROL.mix(0.45).filled(),
-                )))
-                .map_err(err)?;
-        }
-        if p > 0.0 {
-            chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(a, 0.0), (a + BIN, p)],
-                    PATIENT.mix(0.5).filled(),
-                )))
-                .map_err(err)?;
+        // The controls' bar first, the patients' over it.
+        for (height, colour) in [(c, CONTROL.mix(0.45)), (p, PATIENT.mix(0.5))] {
+            if height > 0.0 {
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(a, 0.0), (a + BIN, height)],
+                        colour.filled(),
+                    )))
+                    .map_err(err)?;
+            }
         }
     }
     for (l, &z) in panel.z_vals.iter().enumerate() {

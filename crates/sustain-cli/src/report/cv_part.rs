@@ -129,20 +129,9 @@ pub fn cv_section(dir: &Path, cv: &CvResult) -> Section {
         .filter(|v| v.is_finite())
         .fold(f64::INFINITY, f64::min);
     let mut body = format!("<p>{}</p>\n", esc(&verdict(cv)));
-    let means: Vec<f64> = (0..n)
-        .map(|s| {
-            let v: Vec<f64> = cv
-                .loglike_matrix
-                .iter()
-                .filter_map(|row| row.get(s).copied())
-                .filter(|v| v.is_finite())
-                .collect();
-            if v.is_empty() {
-                f64::NAN
-            } else {
-                v.iter().sum::<f64>() / v.len() as f64
-            }
-        })
+    let means: Vec<f64> = crate::plot::finite_means(&cv.loglike_matrix, n)
+        .into_iter()
+        .map(|m| m.unwrap_or(f64::NAN))
         .collect();
     let rows: Vec<Vec<String>> = (0..n)
         .map(|s| {

@@ -22,6 +22,32 @@ pub fn small_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/small")
 }
 
+/// The bundled raw example (`examples/data/raw/raw.csv`).
+pub fn raw_example() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/raw/raw.csv")
+}
+
+/// `sustain zscore` of the bundled raw example into `z`, as the README runs it.
+pub fn readme_zscore(z: &Path) -> Output {
+    sustain(&[
+        "zscore",
+        "--raw",
+        s(&raw_example()),
+        "--control-column",
+        "Diagnosis",
+        "--control-value",
+        "0",
+        "--covariates",
+        "Age,Headsize",
+        "--flip",
+        "Volume_0,Volume_1,Volume_2,Volume_3",
+        "--id-column",
+        "id",
+        "--out",
+        s(z),
+    ])
+}
+
 /// A file of the bundled small example, as a path string for the command line.
 pub fn small(name: &str) -> String {
     small_dir().join(name).display().to_string()
