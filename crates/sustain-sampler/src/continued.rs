@@ -19,6 +19,33 @@ use sustain_core::{EventOrder, Mixture};
 /// same as [`crate::run_chain_observed`]).
 const BLOCK: usize = 1000;
 
+/// Runs `n` iterations in blocks of [`BLOCK`] (`block(m)` runs `m` and returns the
+/// chain's total iterations), reporting that total into `progress` slot `.1` after
+/// each block and stopping early on cancellation or at `deadline`.
+fn in_blocks(
+    n: usize,
+    progress: Option<(&ChainProgress, usize)>,
+    deadline: Option<Instant>,
+    mut block: impl FnMut(usize) -> usize,
+) -> RoundEnd {
+    let mut done = 0;
+    while done < n {
+        let m = BLOCK.min(n - done);
+        let total = block(m);
+        done += m;
+        if let Some((p, slot)) = progress {
+            p.set(slot, total as u64);
+            if p.cancelled() {
+                return RoundEnd::Cancelled;
+            }
+        }
+        if done < n && deadline.is_some_and(|d| Instant::now() >= d) {
+            return RoundEnd::Deadline;
+        }
+    }
+    RoundEnd::Done
+}
+
 /// A chain between rounds, with its evaluator `E` (none before the first round).
 #[derive(Debug)]
 pub struct PausedChain<E> {
@@ -121,8 +148,8 @@ impl<E: ChainEvaluator> PausedChain<E> {
         deadline: Option<Instant>,
     ) -> RoundEnd {
         let t0 = Instant::now();
-        if self.exchange.is_some() {
-            let end = self.run_ladder(events, make, mode, steps, n, progress, deadline);
+        if let Some(exchange) = self.exchange.take() {
+            let end = self.run_ladder(exchange, events, make, mode, steps, n, progress, deadline);
             self.wall_s += t0.elapsed().as_secs_f64();
             return end;
         }
@@ -133,24 +160,11 @@ impl<E: ChainEvaluator> PausedChain<E> {
             }
             None => SustainChain::new(events, make(&state), state, mode, steps.clone()),
         };
-        let mut done = 0;
-        let mut end = RoundEnd::Done;
-        while done < n {
-            let m = BLOCK.min(n - done);
-            chain.run(m, &mut self.rng, &mut self.trace);
-            done += m;
-            if let Some((p, slot)) = progress {
-                p.set(slot, self.trace.n_iterations() as u64);
-                if p.cancelled() {
-                    end = RoundEnd::Cancelled;
-                    break;
-                }
-            }
-            if done < n && deadline.is_some_and(|d| Instant::now() >= d) {
-                end = RoundEnd::Deadline;
-                break;
-            }
-        }
+        let (rng, trace) = (&mut self.rng, &mut self.trace);
+        let end = in_blocks(n, progress, deadline, |m| {
+            chain.run(m, rng, trace);
+            trace.n_iterations()
+        });
         let (acc, prop) = chain.acceptance();
         self.accepted += acc;
         self.proposed += prop;
@@ -166,6 +180,7 @@ impl<E: ChainEvaluator> PausedChain<E> {
     #[allow(clippy::too_many_arguments)]
     fn run_ladder(
         &mut self,
+        mut exchange: Exchange,
         events: &EventOrder,
         make: impl FnMut(&Mixture) -> E,
         mode: ProposalMode,
@@ -174,9 +189,6 @@ impl<E: ChainEvaluator> PausedChain<E> {
         progress: Option<(&ChainProgress, usize)>,
         deadline: Option<Instant>,
     ) -> RoundEnd {
-        let Some(mut exchange) = self.exchange.take() else {
-            unreachable!("run_ladder runs ladders only")
-        };
         let cold = Rung {
             state: self.state.clone(),
             loglike: self.loglike,
@@ -185,25 +197,15 @@ impl<E: ChainEvaluator> PausedChain<E> {
         let rungs: Vec<Rung<E>> = std::iter::once(cold).chain(self.hot.drain(..)).collect();
         let mut copies = tempering::copies(events, rungs, exchange.betas(), make, mode, steps);
         let mut at: Vec<usize> = (0..copies.len()).collect();
-        let mut done = 0;
-        let mut end = RoundEnd::Done;
-        while done < n {
-            let m = BLOCK.min(n - done);
-            self.accepted += exchange.run(&mut copies, &mut at, m, &mut self.rng, &mut self.trace);
-            self.proposed += m as u64;
-            done += m;
-            if let Some((p, slot)) = progress {
-                p.set(slot, self.trace.n_iterations() as u64);
-                if p.cancelled() {
-                    end = RoundEnd::Cancelled;
-                    break;
-                }
-            }
-            if done < n && deadline.is_some_and(|d| Instant::now() >= d) {
-                end = RoundEnd::Deadline;
-                break;
-            }
-        }
+        let (rng, trace) = (&mut self.rng, &mut self.trace);
+        let (mut accepted, mut proposed) = (0, 0);
+        let end = in_blocks(n, progress, deadline, |m| {
+            accepted += exchange.run(&mut copies, &mut at, m, rng, trace);
+            proposed += m as u64;
+            trace.n_iterations()
+        });
+        self.accepted += accepted;
+        self.proposed += proposed;
         // Back into rank order: copy `at[r]` holds rank `r`'s power and state.
         let mut by_copy: Vec<Option<Rung<E>>> = copies
             .into_iter()

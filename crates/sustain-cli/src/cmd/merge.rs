@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use sustain::config::FitConfig;
 use sustain::fit::{prefix_input, FitInput, ModelInput, ShardModel};
 use sustain::mixed::{mixed_input, value_names};
-use sustain::model::StageModel;
 
 use crate::cmd::fit::{fit_config, FitArgs, FitData};
 use crate::cmd::fit_family::{write_outputs, Figures};
@@ -210,6 +209,19 @@ type ShardRun<'a> = Box<
         + 'a,
 >;
 
+/// The fingerprint, size and shard job of a fit of `input` with `config`.
+fn model_shard<'a, M: sustain::model::SustainModel>(
+    input: ModelInput<'a, M>,
+    config: &FitConfig,
+) -> (String, usize, usize, ShardRun<'a>) {
+    (
+        sustain::checkpoint::fingerprint_of(&input.identity, config),
+        input.model.n_subjects(),
+        input.model.order().n_events(),
+        Box::new(move |c, p| sustain::fit::fit_model_chain_shard(&input, c, p)),
+    )
+}
+
 /// Runs chain shard `spec` of the fit `args`.
 fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
     let mut config = fit_config(args)?;
@@ -254,22 +266,10 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
                 args.input.data.as_deref(),
                 args.input.id_column.as_deref(),
             )?;
-            let input = mixed_input(&mixed.model, &mixed.biomarkers);
-            (
-                sustain::checkpoint::fingerprint_of(&input.identity, &config),
-                mixed.model.n_subjects(),
-                mixed.model.order().n_events(),
-                Box::new(move |c, p| sustain::fit::fit_model_chain_shard(&input, c, p)),
-            )
+            model_shard(mixed_input(&mixed.model, &mixed.biomarkers), &config)
         } else {
             other = crate::cmd::fit_family::load(args, family)?;
-            let input = prefix_input(&other.model, &other.biomarkers);
-            (
-                sustain::checkpoint::fingerprint_of(&input.identity, &config),
-                other.model.n_subjects(),
-                other.model.order().n_events(),
-                Box::new(move |c, p| sustain::fit::fit_model_chain_shard(&input, c, p)),
-            )
+            model_shard(prefix_input(&other.model, &other.biomarkers), &config)
         };
     crate::limits::check_fit_memory(
         &FitConfig {
