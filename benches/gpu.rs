@@ -32,7 +32,7 @@ use std::time::Duration;
 use sustain_gpu::{GpuContext, GpuEvaluator};
 use sustain_model::{
     BatchEvaluator, Dataset, EventSet, Likelihood, MissingConvention, Mixture, Sequence,
-    SerialEvaluator,
+    SerialEvaluator, SubtypeOf,
 };
 use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
 use sustain_sampler::ProposalMode;

@@ -27,7 +27,7 @@ use std::time::Instant;
 use sustain_gpu::{GpuContext, GpuEvaluator};
 use sustain_model::{
     BatchEvaluator, EventSet, IncrementalLikelihood, Likelihood, MissingConvention, Mixture,
-    Result, Sequence, SerialEvaluator,
+    Result, Sequence, SerialEvaluator, SubtypeOf,
 };
 use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
 use sustain_sampler::{tune_steps, ProposalMode, StepSizes};
