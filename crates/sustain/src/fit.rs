@@ -351,6 +351,26 @@ pub fn prefix_input<'a>(
             )
         }
     };
+    family_input(
+        model,
+        biomarkers,
+        descriptor,
+        &values,
+        model.identity_bytes(),
+    )
+}
+
+/// A model of a family other than z-scores as a [`ModelInput`]: `values[e]` is
+/// event `e`'s value as results list it, `data_bytes` the bits of its prepared
+/// data (the fingerprint adds the biomarker names and the descriptor).
+pub(crate) fn family_input<'a, M: SustainModel>(
+    model: &'a Arc<M>,
+    biomarkers: &'a [String],
+    descriptor: ModelDescriptor,
+    values: &[f64],
+    data_bytes: Vec<u8>,
+) -> ModelInput<'a, M> {
+    let order = model.order();
     let events = (0..order.n_events())
         .map(|e| EventInfo {
             biomarker: biomarkers
@@ -360,7 +380,7 @@ pub fn prefix_input<'a>(
             z: values[e],
         })
         .collect();
-    let mut identity = model.identity_bytes();
+    let mut identity = data_bytes;
     identity.extend(format!("{biomarkers:?}{descriptor:?}").bytes());
     ModelInput {
         model: Arc::clone(model),

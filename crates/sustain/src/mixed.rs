@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use sustain_model::{MixedModel, StageModel};
+use sustain_model::MixedModel;
 
-use crate::fit::ModelInput;
-use crate::results::{EventInfo, ModelDescriptor};
+use crate::fit::{family_input, ModelInput};
+use crate::results::ModelDescriptor;
 
 /// The descriptor results.json records of `model`.
 pub fn mixed_descriptor(model: &MixedModel) -> ModelDescriptor {
@@ -26,26 +26,14 @@ pub fn mixed_input<'a>(
     model: &'a Arc<MixedModel>,
     biomarkers: &'a [String],
 ) -> ModelInput<'a, MixedModel> {
-    let order = model.order();
-    let events = (0..order.n_events())
-        .map(|e| EventInfo {
-            biomarker: biomarkers
-                .get(order.biomarker_of(e))
-                .cloned()
-                .unwrap_or_default(),
-            z: model.event_values()[e],
-        })
-        .collect();
     let descriptor = mixed_descriptor(model);
-    let mut identity = model.identity_bytes();
-    identity.extend(format!("{biomarkers:?}{descriptor:?}").bytes());
-    ModelInput {
-        model: Arc::clone(model),
+    family_input(
+        model,
         biomarkers,
         descriptor,
-        events,
-        identity,
-    }
+        model.event_values(),
+        model.identity_bytes(),
+    )
 }
 
 /// What each biomarker's event values are called under `descriptor` (one entry per
