@@ -212,8 +212,7 @@ pub fn with_samples(model: &SubtypeModel, samples: MergedSamples) -> SubtypeMode
 }
 
 /// Reads the traces of every model whose samples name a file (in `dir`), checking
-/// the file against the hash the JSON keeps, and recomputes a positional variance
-/// left out of the JSON ([`shell`]); models with their traces inline (files
+/// the file against the hash the JSON keeps; models with their traces inline (files
 /// written before samples files) are left as they are. Each file is read once.
 pub fn load(models: &mut [SubtypeModel], dir: &Path) -> Result<(), SamplesError> {
     let mut open: Option<(SamplesFile, PathBuf, Npz)> = None;
@@ -239,17 +238,13 @@ pub fn load(models: &mut [SubtypeModel], dir: &Path) -> Result<(), SamplesError>
                 model.n_subtypes
             ))
         })?;
-        // A large positional variance table is not kept in the JSON ([`shell`]):
-        // the same function of the samples that made it.
-        if model.pvd.is_empty() {
-            model.pvd = model.samples.position_frequencies();
-        }
     }
     Ok(())
 }
 
 /// Reads the samples of a fit read from the results file `results_path` (its
-/// samples.npz beside it; results with inline samples pass unchanged): what a
+/// samples.npz beside it; results with inline samples pass unchanged), and
+/// recomputes a positional variance left out of the JSON ([`shell`]): what a
 /// program that reads results.json itself calls before staging with the samples.
 pub fn load_fit(
     result: &mut crate::results::FitResult,
@@ -259,7 +254,20 @@ pub fn load_fit(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    load(&mut result.models, dir)
+    load(&mut result.models, dir)?;
+    restore_pvd(&mut result.models);
+    Ok(())
+}
+
+/// Recomputes the positional variance of models whose results.json left it out
+/// ([`shell`]), from their (loaded) samples: the same function of the samples that
+/// made it. Checkpoints always keep theirs, so one without is an edit, refused there.
+pub fn restore_pvd(models: &mut [SubtypeModel]) {
+    for model in models {
+        if model.pvd.is_empty() {
+            model.pvd = model.samples.position_frequencies();
+        }
+    }
 }
 
 /// [`load`] of one model's samples (K = `k`), for readers of the JSON alone.
@@ -483,6 +491,9 @@ mod tests {
             assert!(json.len() < 20_000, "{} bytes", json.len());
             let mut back: Vec<SubtypeModel> = vec![serde_json::from_str(&json).unwrap()];
             load(&mut back, dir.path()).unwrap();
+            // A checkpoint's reader sees the table missing; a fit's reader restores it.
+            assert_eq!(back[0].pvd.is_empty(), n == 300);
+            restore_pvd(&mut back);
             assert_eq!(back[0], full, "{n} events");
         }
     }
