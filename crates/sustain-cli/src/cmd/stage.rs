@@ -202,24 +202,47 @@ fn stage_family(
         ) => score_vals == new,
         _ => true,
     };
-    if !(same_family && same_events && same_scores) {
+    let matches = same_family && same_events && same_scores;
+    let what = "family, biomarkers, events and scores";
+    let new = (&loaded.model, loaded.ids.as_slice());
+    stage_checked(
+        args,
+        result,
+        model_path,
+        (matches, what),
+        new,
+        model,
+        threads,
+    )
+}
+
+/// Stages the subjects `new.1` of `new.0` (read from `model_path`) under `model` of
+/// the fit `result`, once `check.0` says it is the fit's model (`check.1`: what must
+/// match), into --out; their number.
+fn stage_checked<M: sustain::model::SustainModel>(
+    args: &StageArgs,
+    result: &FitResult,
+    model_path: &std::path::Path,
+    check: (bool, &str),
+    new: (&std::sync::Arc<M>, &[String]),
+    model: &SubtypeModel,
+    threads: usize,
+) -> Result<usize, CliError> {
+    if !check.0 {
         return Err(CliError::in_file(
             model_path,
             format!(
-                "is not the model of the fit in {} (family, biomarkers, events and scores must match)",
-                args.fit.display()
+                "is not the model of the fit in {} ({} must match)",
+                args.fit.display(),
+                check.1
             ),
         ));
     }
-    let staged = sustain::stage::stage_subjects(
-        &loaded.model,
-        model,
-        &loaded.ids,
-        result.settings.staging_samples,
-        threads,
-    );
+    let (lik, ids) = new;
+    let staged =
+        sustain::stage::stage_subjects(lik, model, ids, result.settings.staging_samples, threads);
     crate::fit_outputs::write_subjects_csv(&args.out, &staged)?;
-    Ok(loaded.ids.len())
+    Ok(ids.len())
 }
 
 /// Stages the subjects of a mixed-type `--model` under a mixed-type fit, whose
@@ -238,22 +261,7 @@ fn stage_mixed(
     )?;
     let same = loaded.biomarkers == result.biomarkers
         && result.model.as_ref() == Some(&sustain::mixed::mixed_descriptor(&loaded.model));
-    if !same {
-        return Err(CliError::in_file(
-            model_path,
-            format!(
-                "is not the model of the fit in {} (family, biomarkers, thresholds and scores must match)",
-                args.fit.display()
-            ),
-        ));
-    }
-    let staged = sustain::stage::stage_subjects(
-        &loaded.model,
-        model,
-        &loaded.ids,
-        result.settings.staging_samples,
-        threads,
-    );
-    crate::fit_outputs::write_subjects_csv(&args.out, &staged)?;
-    Ok(loaded.ids.len())
+    let what = "family, biomarkers, thresholds and scores";
+    let new = (&loaded.model, loaded.ids.as_slice());
+    stage_checked(args, result, model_path, (same, what), new, model, threads)
 }
