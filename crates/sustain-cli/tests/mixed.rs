@@ -82,6 +82,20 @@ fn write_cohort(dir: &Path, c: &Value) -> (PathBuf, PathBuf) {
     (write(dir, "model.json", &model.to_string()), data)
 }
 
+/// The first golden cohort written into `dir` with its first evaluation's
+/// sequences: (cohort, model.json, data.csv, sequences.json).
+fn first_cohort(dir: &Path) -> (Value, PathBuf, PathBuf, PathBuf) {
+    let c = cohorts().swap_remove(0);
+    let (model, data) = write_cohort(dir, &c);
+    let e = &c["evaluations"][0];
+    let seq = write(
+        dir,
+        "seq.json",
+        &json!({"sequences": e["sequences"], "f": e["f"]}).to_string(),
+    );
+    (c, model, data, seq)
+}
+
 fn evaluate(model: &Path, data: &Path, seq: &Path) -> std::process::Output {
     sustain(&[
         "evaluate",
@@ -134,15 +148,8 @@ fn evaluate_gives_the_reference_loglikes() {
 /// The GPU backend falls back to the CPU with the one-line notice.
 #[test]
 fn gpu_backend_falls_back_to_the_cpu() {
-    let c = &cohorts()[0];
     let tmp = tempfile::tempdir().unwrap();
-    let (model, data) = write_cohort(tmp.path(), c);
-    let e = &c["evaluations"][0];
-    let seq = write(
-        tmp.path(),
-        "seq.json",
-        &json!({"sequences": e["sequences"], "f": e["f"]}).to_string(),
-    );
+    let (_, model, data, seq) = first_cohort(tmp.path());
     let out = sustain(&[
         "evaluate",
         "--model",
@@ -271,15 +278,8 @@ fn fit_stage_and_plot() {
 /// One-line errors naming file, row and column; nothing is written.
 #[test]
 fn bad_inputs_name_file_row_and_column() {
-    let c = &cohorts()[0];
     let tmp = tempfile::tempdir().unwrap();
-    let (model, data) = write_cohort(tmp.path(), c);
-    let e = &c["evaluations"][0];
-    let seq = write(
-        tmp.path(),
-        "seq.json",
-        &json!({"sequences": e["sequences"], "f": e["f"]}).to_string(),
-    );
+    let (_, model, data, seq) = first_cohort(tmp.path());
     let text = std::fs::read_to_string(&data).unwrap();
     let edit = |line: usize, col: usize, value: &str| {
         let mut lines: Vec<Vec<String>> = text
