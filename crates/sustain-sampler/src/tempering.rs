@@ -76,6 +76,12 @@ pub(crate) struct Exchange {
     accepted: Vec<u64>,
     /// Swap rates of the last finished round.
     last_rates: Vec<f64>,
+    /// How the cold copy's subtypes are recorded: recorded label `i` is the
+    /// copy's label `labels[i]`. A swap hands the cold rank a state whose
+    /// subtypes may be labelled in another order (the posterior is symmetric in
+    /// the labels); it is recorded relabelled to match the state it replaces, so
+    /// that a chain's labels stay put (merging realigns whole chains only).
+    labels: Vec<usize>,
 }
 
 impl Exchange {
@@ -91,6 +97,7 @@ impl Exchange {
             tried: vec![0; hot],
             accepted: vec![0; hot],
             last_rates: vec![f64::NAN; hot],
+            labels: Vec::new(),
             betas,
         }
     }
@@ -129,7 +136,7 @@ impl Exchange {
     ) -> u64 {
         let mut accepted = 0;
         for _ in 0..n {
-            let mut cold_moved = copies[at[0]].step(cold_rng);
+            let cold_moved = copies[at[0]].step(cold_rng);
             accepted += u64::from(cold_moved);
             for (r, stream) in self.streams.iter_mut().enumerate() {
                 copies[at[r + 1]].step(stream);
@@ -140,17 +147,45 @@ impl Exchange {
             let log_a =
                 (self.betas[p] - self.betas[p + 1]) * (copies[b].loglike() - copies[a].loglike());
             self.tried[p] += 1;
+            let mut arrived = false;
             if log_a >= 0.0 || u < log_a.exp() {
                 self.accepted[p] += 1;
                 copies[a].set_beta(self.betas[p + 1]);
                 copies[b].set_beta(self.betas[p]);
                 at.swap(p, p + 1);
-                cold_moved |= p == 0;
+                arrived = p == 0;
             }
             let cold = &copies[at[0]];
-            trace.record(cold.state(), cold.loglike(), cold_moved);
+            if self.labels.len() != cold.state().n_subtypes() {
+                self.labels = (0..cold.state().n_subtypes()).collect();
+            }
+            if arrived {
+                // Against the last recorded state (the one the arrival replaces).
+                self.labels = matching_labels(trace, cold.state());
+            }
+            self.record(trace, cold.state(), cold.loglike(), cold_moved || arrived);
         }
         accepted
+    }
+
+    /// Records `state` under the recorded labels.
+    fn record(&self, trace: &mut Trace, state: &Mixture, loglike: f64, moved: bool) {
+        if !moved || self.labels.iter().enumerate().all(|(i, &l)| i == l) {
+            trace.record(state, loglike, moved);
+            return;
+        }
+        let sequences = self
+            .labels
+            .iter()
+            .map(|&l| state.sequences()[l].clone())
+            .collect();
+        let fractions = self.labels.iter().map(|&l| state.fractions()[l]).collect();
+        // A permutation of a valid mixture is valid; should it ever not be, the
+        // state is recorded under its own labels.
+        match Mixture::new(sequences, fractions) {
+            Ok(relabelled) => trace.record(&relabelled, loglike, true),
+            Err(_) => trace.record(state, loglike, true),
+        }
     }
 
     /// Respaces the ladder from the last round's swap rates (a pair that rarely
@@ -183,6 +218,73 @@ impl Exchange {
         }
         self.tried.iter_mut().for_each(|t| *t = 0);
         self.accepted.iter_mut().for_each(|a| *a = 0);
+    }
+}
+
+/// The labels (recorded label `i` = `state`'s label `labels[i]`) that match
+/// `state`'s subtypes to the last state recorded in `trace` by event positions:
+/// the permutation of least total absolute position difference, by brute force up
+/// to 6 subtypes, greedily (closest pairs first) above. Identity for an empty trace.
+fn matching_labels(trace: &Trace, state: &Mixture) -> Vec<usize> {
+    let k = state.n_subtypes();
+    let n_states = trace.n_states();
+    if n_states == 0 {
+        return (0..k).collect();
+    }
+    let last = n_states - 1;
+    let n = trace.n_events;
+    // cost[i][j]: recorded subtype i against the state's subtype j.
+    let cost: Vec<Vec<f64>> = (0..k)
+        .map(|i| {
+            (0..k)
+                .map(|j| {
+                    let pos = state.sequences()[j].positions_u16();
+                    (0..n)
+                        .map(|e| (trace.position(last, i, e) as f64 - pos[e] as f64).abs())
+                        .sum()
+                })
+                .collect()
+        })
+        .collect();
+    if k <= 6 {
+        let mut perm: Vec<usize> = (0..k).collect();
+        let mut best = perm.clone();
+        let mut best_cost = f64::INFINITY;
+        permutations(k, &mut perm, &mut |p| {
+            let c: f64 = p.iter().enumerate().map(|(i, &j)| cost[i][j]).sum();
+            if c < best_cost - 1e-12 {
+                best_cost = c;
+                best = p.to_vec();
+            }
+        });
+        return best;
+    }
+    let mut pairs: Vec<(f64, usize, usize)> = (0..k)
+        .flat_map(|i| (0..k).map(move |j| (i, j)))
+        .map(|(i, j)| (cost[i][j], i, j))
+        .collect();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut labels = vec![usize::MAX; k];
+    let mut taken = vec![false; k];
+    for (_, i, j) in pairs {
+        if labels[i] == usize::MAX && !taken[j] {
+            labels[i] = j;
+            taken[j] = true;
+        }
+    }
+    labels
+}
+
+/// Calls `f` with every permutation of `perm[..k]` (Heap's algorithm).
+fn permutations(k: usize, perm: &mut Vec<usize>, f: &mut dyn FnMut(&[usize])) {
+    if k <= 1 {
+        f(perm);
+        return;
+    }
+    for i in 0..k {
+        permutations(k - 1, perm, f);
+        let j = if k.is_multiple_of(2) { i } else { 0 };
+        perm.swap(j, k - 1);
     }
 }
 
@@ -229,6 +331,30 @@ mod tests {
         assert!(check_ladder(&[0.9, 0.5]).is_err());
         assert!(check_ladder(&[1.0, 1.0]).is_err());
         assert!(check_ladder(&[1.0, 0.5, 0.0]).is_err());
+    }
+
+    #[test]
+    fn an_arriving_state_is_matched_to_the_recorded_labels() {
+        use sustain_core::Sequence;
+        let order = EventOrder::new(&[0, 1, 2, 3], 4).unwrap();
+        let seq = |o: &[usize]| Sequence::new(&order, o).unwrap();
+        let (a, b, c) = (seq(&[0, 1, 2, 3]), seq(&[3, 2, 1, 0]), seq(&[1, 3, 0, 2]));
+        let mut trace = Trace::new(3, 4);
+        let recorded = Mixture::new(vec![a.clone(), b.clone(), c.clone()], vec![0.5, 0.3, 0.2]);
+        trace.record(&recorded.unwrap(), -1.0, true);
+        let arriving = Mixture::new(vec![c, a, b], vec![0.2, 0.5, 0.3]).unwrap();
+        // Recorded label 0 (a) is the arrival's 1, 1 (b) its 2, 2 (c) its 0.
+        assert_eq!(matching_labels(&trace, &arriving), vec![1, 2, 0]);
+        let mut x = Exchange::new(vec![1.0, 0.5], 1, 0);
+        x.labels = matching_labels(&trace, &arriving);
+        x.record(&mut trace, &arriving, -1.0, true);
+        assert_eq!(trace.n_states(), 2);
+        for s in 0..3 {
+            assert_eq!(trace.fraction(1, s), trace.fraction(0, s));
+            for e in 0..4 {
+                assert_eq!(trace.position(1, s, e), trace.position(0, s, e));
+            }
+        }
     }
 
     #[test]
