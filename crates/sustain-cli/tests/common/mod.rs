@@ -256,3 +256,24 @@ pub fn results_with_samples(dir: &Path) -> Value {
     }
     v
 }
+
+/// Asserts that `sustain evaluate`'s output `out` gives the log-likelihood `want`,
+/// and that its per-subject values sum to it, both to 1e-9 relative (`what` names
+/// the case).
+pub fn assert_loglike(out: &Value, want: f64, what: &str) {
+    let got = out["loglike"].as_f64().expect("loglike");
+    assert!(
+        ((got - want) / want).abs() < 1e-9,
+        "{what}: {got} vs {want}"
+    );
+    let per: f64 = out["per_subject"]
+        .as_array()
+        .expect("per_subject")
+        .iter()
+        .map(|v| v.as_f64().expect("a number"))
+        .sum();
+    assert!(
+        ((per - want) / want).abs() < 1e-9,
+        "{what}: per-subject sum {per}"
+    );
+}
