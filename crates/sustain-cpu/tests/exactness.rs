@@ -104,10 +104,16 @@ fn exact_chains_match_enumerated_posterior_one_subtype() {
         chain_threads: 1,
     };
     let start = Mixture::single(seqs[0].clone());
-    let (merged, _) = merge(run_chains(&lik, &start, &settings, 0..4), 1000, 1);
-    let freq = sequence_frequencies(&merged, 1);
-    let d = tvd(&freq, &exact);
-    assert!(d < 0.02, "total variation {d}: {freq:?} vs {exact:?}");
+    for mode in [ProposalMode::Exact, ProposalMode::Blockwise] {
+        let settings = ChainSettings {
+            mode,
+            ..settings.clone()
+        };
+        let (merged, _) = merge(run_chains(&lik, &start, &settings, 0..4), 1000, 1);
+        let freq = sequence_frequencies(&merged, 1);
+        let d = tvd(&freq, &exact);
+        assert!(d < 0.02, "{mode:?}: total variation {d}: {freq:?} vs {exact:?}");
+    }
     // Replica exchange keeps the posterior: the cold copies of tempered ladders.
     let (merged, _) = merge(tempered_runs(&lik, &start, &settings, 3, 0.2), 1000, 1);
     let freq = sequence_frequencies(&merged, 1);
@@ -164,9 +170,15 @@ fn exact_chains_match_grid_posterior_two_subtypes() {
         chain_threads: 1,
     };
     let start = Mixture::new(vec![seqs[0].clone(), seqs[1].clone()], vec![0.5, 0.5]).unwrap();
-    let (merged, _) = merge(run_chains(&lik, &start, &settings, 0..4), 2000, 1);
-    let d = tvd(&sequence_frequencies(&merged, 2), &exact);
-    assert!(d < 0.02, "total variation {d}");
+    for mode in [ProposalMode::Exact, ProposalMode::Blockwise] {
+        let settings = ChainSettings {
+            mode,
+            ..settings.clone()
+        };
+        let (merged, _) = merge(run_chains(&lik, &start, &settings, 0..4), 2000, 1);
+        let d = tvd(&sequence_frequencies(&merged, 2), &exact);
+        assert!(d < 0.02, "{mode:?}: total variation {d}");
+    }
     let (merged, _) = merge(tempered_runs(&lik, &start, &settings, 4, 0.1), 2000, 1);
     let d = tvd(&sequence_frequencies(&merged, 2), &exact);
     assert!(d < 0.02, "tempered: total variation {d}");

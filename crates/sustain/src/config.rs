@@ -136,6 +136,17 @@ pub struct FitConfig {
     pub em_progress: Option<std::sync::Arc<sustain_sampler::progress::ChainProgress>>,
 }
 
+/// The proposal a fit uses unless told otherwise: blockwise moves for chains that
+/// run until they converge (they mix faster), exact ones for a fixed length, so
+/// fixed-length results of earlier versions are reproduced sample for sample.
+pub fn default_proposal(until_converged: bool) -> ProposalMode {
+    if until_converged {
+        ProposalMode::Blockwise
+    } else {
+        ProposalMode::Exact
+    }
+}
+
 impl Default for FitConfig {
     fn default() -> Self {
         Self {

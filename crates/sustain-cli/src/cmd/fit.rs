@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use sustain::checkpoint::Checkpoints;
-use sustain::config::{FitConfig, UntilConverged};
+use sustain::config::{default_proposal, FitConfig, UntilConverged};
 use sustain::fit::{fit_with_engine_observed, FitInput, Progress};
 use sustain::model::{EventOrder, EventSet};
 use sustain::results::SubtypeModel;
@@ -32,6 +32,9 @@ pub enum Proposal {
     Exact,
     /// pySuStaIn's moves exactly (no Hastings correction).
     Reference,
+    /// Exact, one block a step: one subtype's sequence (never an event's own
+    /// position) or the fractions.
+    Blockwise,
 }
 
 impl Proposal {
@@ -40,6 +43,16 @@ impl Proposal {
         match self {
             Proposal::Exact => ProposalMode::Exact,
             Proposal::Reference => ProposalMode::Reference,
+            Proposal::Blockwise => ProposalMode::Blockwise,
+        }
+    }
+
+    /// The name `--proposal` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proposal::Exact => "exact",
+            Proposal::Reference => "reference",
+            Proposal::Blockwise => "blockwise",
         }
     }
 }
@@ -196,9 +209,10 @@ pub struct FitSettings {
     #[arg(long, value_name = "SEED", default_value_t = 42)]
     pub seed: u64,
 
-    /// MCMC proposal.
-    #[arg(long, value_enum, default_value_t = Proposal::Exact)]
-    pub proposal: Proposal,
+    /// MCMC proposal [default: blockwise when the chains run until they converge;
+    /// exact with --iterations, as in earlier versions].
+    #[arg(long, value_enum)]
+    pub proposal: Option<Proposal>,
 
     /// Worker threads: E-M start points, chains, and with fewer chains than
     /// threads the last subtype count's chains split by subjects; results do not
@@ -218,6 +232,7 @@ impl FitSettings {
             ));
         }
         let (n_iterations, until_converged) = self.chain_length()?;
+        let proposal = self.proposal(until_converged.is_some());
         let mut config = FitConfig {
             n_startpoints: self.startpoints,
             max_subtypes: self.subtypes,
@@ -226,7 +241,7 @@ impl FitSettings {
             n_chains: self.chains,
             tuning_iterations: self.tuning_iterations,
             seed: self.seed,
-            proposal: self.proposal.mode(),
+            proposal,
             missing: missing.convention(),
             ..FitConfig::default()
         };
@@ -235,6 +250,14 @@ impl FitSettings {
         }
         crate::limits::check_fit_counts(&config)?;
         Ok(config)
+    }
+}
+
+impl FitSettings {
+    /// `--proposal`, or [`default_proposal`].
+    pub fn proposal(&self, until_converged: bool) -> ProposalMode {
+        self.proposal
+            .map_or_else(|| default_proposal(until_converged), Proposal::mode)
     }
 }
 
