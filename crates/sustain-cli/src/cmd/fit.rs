@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use sustain::checkpoint::Checkpoints;
-use sustain::config::{default_proposal, FitConfig, UntilConverged};
+use sustain::config::{default_proposal, FitConfig, UntilConverged, DEFAULT_TEMPERING_RUNGS};
 use sustain::fit::{fit_with_engine_observed, FitInput, Progress};
 use sustain::model::{EventOrder, EventSet};
 use sustain::results::SubtypeModel;
@@ -193,7 +193,8 @@ pub struct FitSettings {
 
     /// Without --iterations: replica exchange, each chain a ladder of N tempered
     /// copies that swap states (only the untempered one is kept); costs N times the
-    /// work per iteration, helps chains that sit in different modes [default: 1, off].
+    /// work per iteration, helps chains that sit in different modes; 1 turns it off
+    /// [default: 2].
     #[arg(long, value_name = "N", conflicts_with = "iterations")]
     pub tempering: Option<usize>,
 
@@ -298,7 +299,7 @@ impl FitSettings {
             Some(UntilConverged {
                 max_iterations,
                 max_seconds: Some(max_seconds),
-                tempering_rungs: self.tempering.unwrap_or(1),
+                tempering_rungs: self.tempering.unwrap_or(DEFAULT_TEMPERING_RUNGS),
                 ..UntilConverged::default()
             }),
         ))
@@ -380,16 +381,24 @@ pub fn fit_config(args: &FitArgs) -> Result<FitConfig, CliError> {
         config.n_iterations = config.n_iterations.max(2 * args.burn_in);
         u.max_iterations = u.max_iterations.max(config.n_iterations);
     }
-    on_backend(config, args.backend, args.require_gpu)
+    on_backend(config, args.backend, args.require_gpu, &args.settings)
 }
 
 /// `config` on `backend`, validated and with enough samples per chain: the last
-/// step of every fitting command's settings.
+/// step of every fitting command's settings. The GPU's lockstep chains have no
+/// replica-exchange ladders: there the default is plain chains (an explicit
+/// `--tempering` above 1 is refused by the library in one line).
 pub fn on_backend(
     mut config: FitConfig,
     backend: Backend,
     require_gpu: bool,
+    settings: &FitSettings,
 ) -> Result<FitConfig, CliError> {
+    if backend == Backend::Gpu && settings.tempering.is_none() {
+        if let Some(u) = &mut config.until_converged {
+            u.tempering_rungs = 1;
+        }
+    }
     config.backend = backend.config();
     config.require_gpu = require_gpu;
     config

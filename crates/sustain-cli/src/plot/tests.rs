@@ -36,6 +36,7 @@ fn z_input<'a>(
         events,
         value_name: "z",
         panels,
+        per_row: 0,
     }
 }
 
