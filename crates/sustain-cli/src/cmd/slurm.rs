@@ -231,12 +231,6 @@ pub fn run(args: &SlurmArgs) -> Result<(), CliError> {
                     .0
                     .len()
             } else {
-                if a.per_subtype_count {
-                    return Err(CliError::new(format!(
-                        "--per-subtype-count is for z-score models only (not {})",
-                        family.name()
-                    )));
-                }
                 crate::cmd::cv_family::n_folds(&a.cv, family, config.seed)?
             };
             add_threads(&mut job_args, a.cv.settings.threads, &a.slurm);
