@@ -35,7 +35,9 @@ pub struct CvArgs {
 
     /// Column naming each subject's test fold (user-given folds: labels that are
     /// all integers are ordered numerically, others as text; fold i holds the
-    /// subjects of the i-th label) [default: folds made from --folds and --seed].
+    /// subjects of the i-th label). Read from --data; for a mixture model, --data
+    /// is then a CSV of its subjects in the same order holding the column
+    /// [default: folds made from --folds and --seed].
     #[arg(long, value_name = "COLUMN", conflicts_with = "stratify_by")]
     pub fold_column: Option<String>,
 
@@ -52,7 +54,8 @@ pub struct CvArgs {
     pub subtype_count: Option<usize>,
 
     /// Column whose values the folds are stratified by (each value's subjects
-    /// spread evenly over the folds) [default: none; a seeded shuffle].
+    /// spread evenly over the folds), read from --data as --fold-column is
+    /// [default: none; a seeded shuffle].
     #[arg(long, value_name = "COLUMN")]
     pub stratify_by: Option<String>,
 
