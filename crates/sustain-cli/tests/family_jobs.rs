@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{ok, results_without_timing, s, stderr, sustain, user_error};
+use common::{ok, results_without_timing, s, stderr, sustain, user_error, with_column, write};
 use std::path::{Path, PathBuf};
 
 fn example(family: &str) -> PathBuf {
@@ -71,7 +71,8 @@ fn cv_with_data(family: &str, data: &Path, out: &Path, extra: &[&str]) -> std::p
 
 /// The CSV the bundled `family` example takes its subjects from (mixture: its
 /// p_event table; ordinal: its raw scores) with a column `name` added, `label(m)`
-/// for the m-th subject (0-based), written to `dir/labelled.csv`.
+/// for the m-th subject (0-based), written to `dir/labelled.csv` (`dir` made if
+/// absent).
 fn labelled(dir: &Path, family: &str, name: &str, label: impl Fn(usize) -> String) -> PathBuf {
     let source = if family == "ordinal" {
         "scores.csv"
@@ -79,17 +80,8 @@ fn labelled(dir: &Path, family: &str, name: &str, label: impl Fn(usize) -> Strin
         "p_yes.csv"
     };
     let text = std::fs::read_to_string(example(family).join(source)).unwrap();
-    let joined: String = text
-        .lines()
-        .enumerate()
-        .map(|(i, line)| match i {
-            0 => format!("{line},{name}\n"),
-            _ => format!("{line},{}\n", label(i - 1)),
-        })
-        .collect();
-    let path = dir.join("labelled.csv");
-    std::fs::write(&path, joined).unwrap();
-    path
+    std::fs::create_dir_all(dir).unwrap();
+    write(dir, "labelled.csv", &with_column(&text, name, label))
 }
 
 /// The test subjects of fold `i` in the cv folder `out`.
@@ -149,7 +141,6 @@ fn mixture_and_ordinal_folds_come_from_a_data_column() {
     let site = |m: usize| ["2", "10", "3"][m % 3].to_string();
     for family in ["mixture", "ordinal"] {
         let dir = tmp.path().join(family);
-        std::fs::create_dir_all(&dir).unwrap();
         let data = labelled(&dir, family, "site", site);
         let all = dir.join("all");
         ok(&cv_with_data(
@@ -202,7 +193,6 @@ fn mixture_and_ordinal_folds_stratified_by_a_data_column_keep_its_proportions() 
     let group = |m: usize| ["a", "a", "b", "c", "a", "b", "c", "a", "b", "c"][m % 10].to_string();
     for family in ["mixture", "ordinal"] {
         let dir = tmp.path().join(family);
-        std::fs::create_dir_all(&dir).unwrap();
         let data = labelled(&dir, family, "group", group);
         let out = dir.join("cv");
         ok(&cv_with_data(
@@ -289,7 +279,6 @@ fn bad_fold_and_label_columns_of_family_models_are_one_line_errors() {
     }
     // A subject without a label.
     let dir = tmp.path().join("gap");
-    std::fs::create_dir_all(&dir).unwrap();
     let gap = labelled(&dir, "mixture", "site", |m| {
         if m == 7 {
             String::new()

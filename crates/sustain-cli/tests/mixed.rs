@@ -7,7 +7,8 @@
 mod common;
 
 use common::{
-    assert_loglike, ok, quick_fit, results_without_timing, s, stderr, sustain, user_error, write,
+    assert_loglike, ok, quick_fit, results_without_timing, s, stderr, sustain, user_error,
+    with_column, write,
 };
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -380,15 +381,7 @@ fn cross_validation_folds_from_a_data_column_and_by_subtype_count() {
     // Fold labels "b" and "a" (text order: folds 0 = a, 1 = b), one per subject.
     let site = |m: usize| if m % 4 == 1 { "a" } else { "b" };
     let text = std::fs::read_to_string(&data).unwrap();
-    let labelled: String = text
-        .lines()
-        .enumerate()
-        .map(|(i, line)| match i {
-            0 => format!("{line},site\n"),
-            _ => format!("{line},{}\n", site(i - 1)),
-        })
-        .collect();
-    std::fs::write(&data, labelled).unwrap();
+    std::fs::write(&data, with_column(&text, "site", |m| site(m).into())).unwrap();
     let n = text.lines().count() - 1;
     let settings = job_settings(&model, &data);
     let run = |out: &Path, extra: &[&str]| {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::backend::Engine;
 use crate::config::FitConfig;
-use crate::cv::{fold_rows, test_loglikes, FoldPart, FoldResult};
+use crate::cv::{evaluated_fold, evaluated_part, fold_rows, FoldPart, FoldResult};
 use crate::fit::{fit_model_observed, fit_model_subtype_count, ModelInput, Progress};
 use crate::Error;
 use sustain_core::SustainModel;
@@ -47,21 +47,15 @@ pub fn run_model_fold<M: SustainModel>(
     let (train, test_model, fold_config) = fold_models(input, config, folds, fold)?;
     let engine = Engine::Cpu;
     let result = fit_model_observed(&train, &fold_config, &engine, None, progress, &|_| {})?;
-    let mut loglike = Vec::new();
-    let mut log_mean_p = Vec::new();
-    for model in &result.models {
-        let (ll, per) = test_loglikes(&engine, &test_model, model, config.threads)?;
-        loglike.push(ll);
-        log_mean_p.push(per);
-    }
-    Ok(FoldResult {
+    evaluated_fold(
+        &engine,
+        &test_model,
+        &result.models,
+        config,
+        folds,
         fold,
-        n_folds: folds.len(),
-        test: folds[fold].clone(),
-        loglike,
-        log_mean_p,
-        fingerprint: fingerprint.to_string(),
-    })
+        fingerprint,
+    )
 }
 
 /// Fits only subtype count `k` of fold `fold` of `input` and evaluates its test
@@ -79,15 +73,13 @@ pub fn run_model_fold_part<M: SustainModel>(
     let (train, test_model, fold_config) = fold_models(input, config, folds, fold)?;
     let engine = Engine::Cpu;
     let model = fit_model_subtype_count(&train.model, &fold_config, &engine, k, progress)?;
-    let (loglike, log_mean_p) = test_loglikes(&engine, &test_model, &model, config.threads)?;
-    Ok(FoldPart {
+    evaluated_part(
+        &engine,
+        &test_model,
+        &model,
+        config,
+        folds,
         fold,
-        n_folds: folds.len(),
-        n_subtypes: k,
-        max_subtypes: config.max_subtypes,
-        test: folds[fold].clone(),
-        loglike,
-        log_mean_p,
-        fingerprint: fingerprint.to_string(),
-    })
+        fingerprint,
+    )
 }

@@ -14,19 +14,8 @@ use sustain::model::SustainModel;
 use super::cv::{check_run, cv_config, folds_of, kept_column, run_folds, CvArgs};
 use crate::error::CliError;
 use crate::families::{same_subjects, Family};
-use crate::family_model::{load_family, FamilyJob, LoadedFamily};
+use crate::family_model::{FamilyJob, LoadedFamily};
 use crate::io::CsvTable;
-
-/// `--model` of `sustain cv` of a family other than z-scores.
-fn model_path(args: &CvArgs) -> Result<&Path, CliError> {
-    if args.input.zvals.is_some() {
-        return Err(CliError::new("--zvals and --zmax belong to z-score models"));
-    }
-    args.input
-        .model
-        .as_deref()
-        .ok_or_else(|| CliError::new("--model is required"))
-}
 
 /// The model `args` name and the folds of its subjects (with what identifies them
 /// in fold files' fingerprints).
@@ -35,9 +24,8 @@ fn load_with_folds(
     family: Family,
     seed: u64,
 ) -> Result<(LoadedFamily, Vec<Vec<usize>>, String), CliError> {
-    let model = model_path(args)?;
-    let (data, id_column) = (args.input.data.as_deref(), args.input.id_column.as_deref());
-    let loaded = load_family(model, family, data, id_column)?;
+    let loaded = super::fit_family::load(&args.input, family)?;
+    let model = args.input.model.as_deref().unwrap_or(Path::new("--model"));
     let columns = label_columns(args, model, loaded.ids())?;
     let (folds, fold_id) = folds_of(args, loaded.ids().len(), &columns, seed)?;
     Ok((loaded, folds, fold_id))
@@ -83,7 +71,6 @@ pub fn n_folds(args: &CvArgs, family: Family, seed: u64) -> Result<usize, CliErr
 
 /// Runs `sustain cv` on a model of `family` (not z-score).
 pub fn run(args: &CvArgs, family: Family) -> Result<(), CliError> {
-    model_path(args)?;
     let mut config = cv_config(args)?;
     crate::backend::cpu_only_family(args.backend, args.require_gpu)?;
     config.backend = sustain::config::Backend::Cpu;
@@ -107,12 +94,7 @@ struct CvJob<'j> {
 impl<'a> FamilyJob<'a> for CvJob<'_> {
     type Output = Result<(), CliError>;
     fn run<M: SustainModel>(self, input: ModelInput<'a, M>, _: &'a [String]) -> Self::Output {
-        let CvJob {
-            args,
-            config,
-            folds,
-            fold_id,
-        } = self;
+        let (args, config, folds) = (self.args, self.config, self.folds);
         let n_subjects = input.model.n_subjects();
         check_run(
             args,
@@ -122,8 +104,9 @@ impl<'a> FamilyJob<'a> for CvJob<'_> {
             input.model.order().n_events(),
         )?;
         let fingerprint = format!(
-            "{}-{fold_id}",
-            sustain::checkpoint::fingerprint_of(&input.identity, config)
+            "{}-{}",
+            sustain::checkpoint::fingerprint_of(&input.identity, config),
+            self.fold_id
         );
         run_folds(
             args,

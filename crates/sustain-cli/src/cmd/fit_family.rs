@@ -9,7 +9,7 @@ use sustain::fit::{fit_model_observed, ModelInput};
 use sustain::model::SustainModel;
 use sustain::results::FitResult;
 
-use super::fit::{check_subtypes, fit_config, prepare_folder, FitArgs};
+use super::fit::{check_subtypes, fit_config, prepare_folder, FitArgs, FitData};
 use crate::error::CliError;
 use crate::families::Family;
 use crate::family_model::{load_family, FamilyJob, LoadedFamily};
@@ -20,42 +20,28 @@ use crate::folder_lock::FolderLock;
 use crate::io;
 use crate::printing::{progress_printer, summary};
 
-/// The model file of `sustain fit`'s arguments, for a family other than z-scores.
-fn model_path(args: &FitArgs) -> Result<&Path, CliError> {
-    if args.input.zvals.is_some() {
+/// Reads the model of a fit's (or cv's) inputs (`family`: not z-score): its
+/// --model, with --data and --id-column.
+pub fn load(input: &FitData, family: Family) -> Result<LoadedFamily, CliError> {
+    if input.zvals.is_some() {
         return Err(CliError::new("--zvals and --zmax belong to z-score models"));
     }
-    args.input
+    let model = input
         .model
         .as_deref()
-        .ok_or_else(|| CliError::new("--model is required"))
-}
-
-/// Reads the model of `sustain fit`'s arguments (`family`: not z-score).
-pub fn load(args: &FitArgs, family: Family) -> Result<LoadedFamily, CliError> {
+        .ok_or_else(|| CliError::new("--model is required"))?;
     load_family(
-        model_path(args)?,
+        model,
         family,
-        args.input.data.as_deref(),
-        args.input.id_column.as_deref(),
+        input.data.as_deref(),
+        input.id_column.as_deref(),
     )
-}
-
-/// Reads the model of `family` (not z-score) that `args` name, as a fit would, and
-/// returns its number of subjects: the checks `slurm` runs before submitting.
-pub fn subjects_of(
-    model: &Path,
-    family: Family,
-    data: Option<&Path>,
-    id_column: Option<&str>,
-) -> Result<usize, CliError> {
-    Ok(load_family(model, family, data, id_column)?.ids().len())
 }
 
 /// Runs `sustain fit` on a model of `family` (not z-score), holding `lock` on
 /// `--out` (taken here when `None`).
 pub fn run(args: &FitArgs, family: Family, lock: Option<FolderLock>) -> Result<(), CliError> {
-    load(args, family)?.run(FitJob { args, lock })
+    load(&args.input, family)?.run(FitJob { args, lock })
 }
 
 /// `sustain fit` of a loaded model.

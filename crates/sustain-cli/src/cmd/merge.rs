@@ -19,7 +19,7 @@ use crate::cmd::fit_family::write_outputs;
 use crate::cmd::Missing;
 use crate::error::CliError;
 use crate::families::Family;
-use crate::family_model::{load_family, FamilyJob};
+use crate::family_model::FamilyJob;
 use crate::fit_outputs::write_fit_folder;
 use crate::folder_lock::{remove_dead_temps, FolderLock, FOLDER_LOCK};
 use crate::io;
@@ -266,7 +266,7 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
                 Box::new(move |c, p| sustain::fit::fit_chain_shard(&input, c, p)),
             )
         } else {
-            other = crate::cmd::fit_family::load(args, family)?;
+            other = crate::cmd::fit_family::load(&args.input, family)?;
             other.run(ShardJob { config: &config })
         };
     crate::limits::check_fit_memory(
@@ -527,8 +527,7 @@ fn merge_family(
         .model
         .as_deref()
         .ok_or_else(|| CliError::new("the shards name no --model"))?;
-    let (data, id_column) = (fit_data.data.as_deref(), fit_data.id_column.as_deref());
-    load_family(model_path, family, data, id_column)?.run(MergeJob {
+    crate::cmd::fit_family::load(fit_data, family)?.run(MergeJob {
         args,
         model_path,
         config,
@@ -548,17 +547,12 @@ struct MergeJob<'j> {
 impl<'a> FamilyJob<'a> for MergeJob<'_> {
     type Output = Result<(), CliError>;
     fn run<M: SustainModel>(self, input: ModelInput<'a, M>, ids: &'a [String]) -> Self::Output {
-        let MergeJob {
-            args,
-            model_path,
-            config,
-            shards,
-        } = self;
+        let (args, config, shards) = (self.args, self.config, self.shards);
         let fingerprint = sustain::checkpoint::fingerprint_of(&input.identity, config);
         if fingerprint != shards[0].fingerprint {
             return Err(CliError::new(format!(
                 "the model ({}) or its data changed since the shards ran (fingerprint {} vs {})",
-                model_path.display(),
+                self.model_path.display(),
                 &fingerprint[..12],
                 &shards[0].fingerprint[..12.min(shards[0].fingerprint.len())]
             )));
