@@ -103,6 +103,18 @@ pub fn user_error(out: &Output, needles: &[&str]) -> String {
     err
 }
 
+/// The CSV `text` (a header line, then one line per subject) with a column `name`
+/// added: `label(m)` for the m-th subject (0-based).
+pub fn with_column(text: &str, name: &str, label: impl Fn(usize) -> String) -> String {
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| match i {
+            0 => format!("{line},{name}\n"),
+            _ => format!("{line},{}\n", label(i - 1)),
+        })
+        .collect()
+}
+
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
