@@ -7,7 +7,7 @@ output in tests/test_simulators.py)."""
 
 import numpy as np
 
-from ._mixed_simulate import _events, _zscore_values
+from ._mixed_simulate import _events, _next_events, _zscore_values
 from ._normal_quantile import norm_ppf
 
 
@@ -23,13 +23,7 @@ def generate_random_model(Z_vals, N_S, seed=None):
     for s in range(int(N_S)):
         free = np.ones(n, dtype=bool)
         for i in range(n):
-            # Per biomarker, its lowest-valued events not placed yet.
-            next_ok = np.zeros(n, dtype=bool)
-            for b in np.unique(biomarker):
-                mine = free & (biomarker == b)
-                if mine.any():
-                    next_ok |= mine & (score == score[mine].min())
-            possible = np.arange(n)[next_ok]
+            possible = _next_events(free, score, biomarker)
             # The reference's index: ceil(u * k) - 1 (u = 0 picks the last).
             S[s, i] = possible[int(np.ceil(np.random.rand() * len(possible)) - 1)]
             free[int(S[s, i])] = False
