@@ -58,15 +58,20 @@ def generate_random_model(z_vals, ordinal_scores, n_event_biomarkers, N_S, seed=
     for s in range(N_S):
         free = np.ones(n, dtype=bool)
         for i in range(n):
-            # Per biomarker, its lowest-scored events not placed yet.
-            next_ok = np.zeros(n, dtype=bool)
-            for b in np.unique(biomarker):
-                mine = free & (biomarker == b)
-                if mine.any():
-                    next_ok |= mine & (score == score[mine].min())
-            S[s, i] = rng.choice(np.arange(n)[next_ok])
+            S[s, i] = rng.choice(_next_events(free, score, biomarker))
             free[S[s, i]] = False
     return S
+
+
+def _next_events(free, score, biomarker):
+    """The events that may come next: per biomarker, its lowest-scored events
+    among the ``free`` (not placed yet) ones, in event order."""
+    next_ok = np.zeros(score.shape[0], dtype=bool)
+    for b in np.unique(biomarker):
+        mine = free & (biomarker == b)
+        if mine.any():
+            next_ok |= mine & (score == score[mine].min())
+    return np.flatnonzero(next_ok)
 
 
 def _zscore_values(seq, score, biomarker, z_max, nz):
