@@ -595,6 +595,17 @@ fn models_of(d: &Path) -> Value {
     r["models"].take()
 }
 
+/// `stage` with the fit in `fit` gives the subjects table (k = 2) of the fit in
+/// `fitted`, byte for byte.
+fn assert_stages_as_fitted(fit: &Path, fitted: &Path) {
+    let staged = fit.join("staged.csv");
+    common::stage_small(fit, &staged);
+    assert_eq!(
+        std::fs::read(&staged).unwrap(),
+        std::fs::read(fitted.join("subjects_k2.csv")).unwrap()
+    );
+}
+
 /// A long run keeps its samples in samples.npz: results.json stays under 1 MB
 /// while the same samples as JSON numbers (as results.json held them before) take
 /// more, and `stage` reads them back to the subjects the fit wrote.
@@ -616,17 +627,7 @@ fn results_json_stays_small_on_a_long_run() {
     );
     let npz = std::fs::metadata(dir.join("samples.npz")).unwrap().len();
     assert!(npz < inline, "samples.npz {npz} bytes, inline {inline}");
-    let data = small("data.csv");
-    let staged = dir.join("staged.csv");
-    ok(&sustain(&common::stage_args(
-        o,
-        &data,
-        staged.to_str().unwrap(),
-    )));
-    assert_eq!(
-        std::fs::read(&staged).unwrap(),
-        std::fs::read(dir.join("subjects_k2.csv")).unwrap()
-    );
+    assert_stages_as_fitted(&dir, &dir);
 }
 
 /// results.json written before samples.npz (the samples inline, no samples file):
@@ -641,17 +642,7 @@ fn results_with_inline_samples_still_stage_plot_and_report() {
     assert!(inline["models"][1]["samples"]["chains"][0]["trace"].is_object());
     std::fs::write(old.join("results.json"), inline.to_string()).unwrap();
     let o = old.to_str().unwrap();
-    let data = small("data.csv");
-    let staged = old.join("staged.csv");
-    ok(&sustain(&common::stage_args(
-        o,
-        &data,
-        staged.to_str().unwrap(),
-    )));
-    assert_eq!(
-        std::fs::read(&staged).unwrap(),
-        std::fs::read(dir.join("subjects_k2.csv")).unwrap()
-    );
+    assert_stages_as_fitted(&old, dir);
     ok(&sustain(&["plot", "--fit", o]));
     for name in ["pvd_k2.svg", "trace_k2.svg", "trace_k1.png"] {
         assert!(

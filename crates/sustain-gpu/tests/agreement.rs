@@ -307,15 +307,24 @@ fn batches_split_over_several_dispatches() {
     let candidates: Vec<Sequence> = (0..20)
         .map(|_| Sequence::random(&p.events, &mut rng))
         .collect();
-    let want = cpu
-        .loglike_subtype_candidates(SubtypeOf::new(&base, 0), &candidates)
-        .unwrap();
-    let got = gpu
-        .loglike_subtype_candidates(SubtypeOf::new(&base, 0), &candidates)
-        .unwrap();
-    assert_eq!(got.len(), 20);
+    let slot = SubtypeOf::new(&base, 0);
+    let what = "split subtype candidates";
+    candidates_agree(&mut cpu, &mut gpu, slot, &candidates, what);
+}
+
+/// The GPU scores each candidate for subtype `slot` as the CPU does.
+fn candidates_agree(
+    cpu: &mut SerialEvaluator,
+    gpu: &mut GpuEvaluator,
+    slot: SubtypeOf<'_>,
+    candidates: &[Sequence],
+    what: &str,
+) {
+    let want = cpu.loglike_subtype_candidates(slot, candidates).unwrap();
+    let got = gpu.loglike_subtype_candidates(slot, candidates).unwrap();
+    assert_eq!(got.len(), candidates.len());
     for (g, c) in got.iter().zip(&want) {
-        assert_close(*g, *c, "split subtype candidates");
+        assert_close(*g, *c, what);
     }
 }
 
@@ -335,16 +344,8 @@ fn subtype_candidates_match_serial() {
             let candidates: Vec<Sequence> = (0..13)
                 .map(|_| Sequence::random(&p.events, &mut rng))
                 .collect();
-            let want = cpu
-                .loglike_subtype_candidates(SubtypeOf::new(&base, t), &candidates)
-                .unwrap();
-            let got = gpu
-                .loglike_subtype_candidates(SubtypeOf::new(&base, t), &candidates)
-                .unwrap();
-            assert_eq!(got.len(), candidates.len());
-            for (g, c) in got.iter().zip(&want) {
-                assert_close(*g, *c, &format!("{n_sub} subtypes, subtype {t}"));
-            }
+            let what = format!("{n_sub} subtypes, subtype {t}");
+            candidates_agree(&mut cpu, &mut gpu, SubtypeOf::new(&base, t), &candidates, &what);
         }
     }
 }

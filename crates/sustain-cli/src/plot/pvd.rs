@@ -470,6 +470,21 @@ mod tests {
         c
     }
 
+    /// A z-score diagram's input: every biomarker's events are z thresholds.
+    fn z_input<'a>(
+        names: &'a [String],
+        events: &'a [(usize, usize, f64)],
+        panels: &'a [PvdPanel],
+    ) -> PvdInput<'a> {
+        PvdInput {
+            biomarker_value_names: &[],
+            biomarker_names: names,
+            events,
+            value_name: "z",
+            panels,
+        }
+    }
+
     #[test]
     fn plot_pvd_colours_and_row_order() {
         let names = vec!["A".to_string(), "B".to_string()];
@@ -492,13 +507,7 @@ mod tests {
                 ],
             },
         ];
-        let input = PvdInput {
-            biomarker_value_names: &[],
-            biomarker_names: &names,
-            events: &events,
-            value_name: "z",
-            panels: &panels,
-        };
+        let input = z_input(&names, &events, &panels);
         let pvd = Pvd::new(&input).unwrap();
         // Rows follow panel 0's most likely sequence: B (position 0) before A.
         assert_eq!(pvd.rows, vec!["B".to_string(), "A".to_string()]);
@@ -608,13 +617,7 @@ mod tests {
             title: "one".into(),
             certainty: one_hot(3, &[(2, 0, 1.0), (0, 1, 1.0), (1, 2, 1.0)]),
         }];
-        let input = PvdInput {
-            biomarker_value_names: &[],
-            biomarker_names: &names,
-            events: &events,
-            value_name: "z",
-            panels: &panels,
-        };
+        let input = z_input(&names, &events, &panels);
         let dir = tempfile::tempdir().unwrap();
         let paths = draw_pvd(&dir.path().join("pvd"), &input).unwrap();
         let img = image::open(&paths[1]).unwrap().to_rgb8();

@@ -157,6 +157,17 @@ pub fn stage_args<'a>(fit: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str>
     args
 }
 
+/// Stages the small data set (`small("data.csv")`) with the fit in `fit` into
+/// `out`; fails the test unless `stage` succeeds.
+pub fn stage_small(fit: &Path, out: &Path) {
+    let data = small("data.csv");
+    ok(&sustain(&stage_args(
+        fit.to_str().unwrap(),
+        &data,
+        out.to_str().unwrap(),
+    )));
+}
+
 /// Runs `sustain ARGS` from owned strings.
 pub fn run(args: &[String]) -> Output {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
