@@ -235,13 +235,19 @@ fn outputs_do_not_depend_on_the_threads() {
     );
 }
 
+/// A new folder in a temporary one, holding only `results` as results.json.
+fn folder_holding(results: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("fit");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("results.json"), results).unwrap();
+    (tmp, folder)
+}
+
 #[test]
 fn resume_and_existing_folders() {
     let (_, dir, _) = fitted();
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("fit");
-    std::fs::create_dir(&out).unwrap();
-    std::fs::copy(dir.join("results.json"), out.join("results.json")).unwrap();
+    let (_tmp, out) = folder_holding(&std::fs::read(dir.join("results.json")).unwrap());
     user_error(
         &sustain(&fit_args(out.to_str().unwrap(), &[])),
         &["already holds a fit"],
@@ -635,12 +641,9 @@ fn results_json_stays_small_on_a_long_run() {
 #[test]
 fn results_with_inline_samples_still_stage_plot_and_report() {
     let (_, dir, _) = fitted();
-    let tmp = tempfile::tempdir().unwrap();
-    let old = tmp.path().join("old");
-    std::fs::create_dir(&old).unwrap();
     let inline = common::results_with_samples(dir);
     assert!(inline["models"][1]["samples"]["chains"][0]["trace"].is_object());
-    std::fs::write(old.join("results.json"), inline.to_string()).unwrap();
+    let (_tmp, old) = folder_holding(inline.to_string().as_bytes());
     let o = old.to_str().unwrap();
     assert_stages_as_fitted(&old, dir);
     ok(&sustain(&["plot", "--fit", o]));

@@ -723,22 +723,22 @@ trait V16: Copy {
     unsafe fn split(self) -> (Self, Self);
 }
 
-/// The [`V16`] methods that are one intrinsic per register, lane by lane: on
-/// `Zmm` the AVX-512 one, on `Ymm2` the AVX2 one on each half.
+/// The [`V16`] methods that are one intrinsic per register, lane by lane, on each
+/// register of the type (`[0]` for `Zmm`, `[0, 1]` for the halves of `Ymm2`).
 #[cfg(target_arch = "x86_64")]
 macro_rules! lanewise {
-    (Zmm: $($name:ident($($arg:ident),*) => $op:ident;)*) => {$(
+    ($regs:tt: $($name:ident($($arg:ident),*) => $op:ident;)*) => {$(
         #[inline(always)]
         unsafe fn $name(self, $($arg: Self),*) -> Self {
-            unsafe { Zmm($op(self.0, $($arg.0),*)) }
+            unsafe { lanewise!(@each $regs $op self ($($arg),*)) }
         }
     )*};
-    (Ymm2: $($name:ident($($arg:ident),*) => $op:ident;)*) => {$(
-        #[inline(always)]
-        unsafe fn $name(self, $($arg: Self),*) -> Self {
-            unsafe { Ymm2($op(self.0, $($arg.0),*), $op(self.1, $($arg.1),*)) }
-        }
-    )*};
+    (@each [$($r:tt),+] $op:ident $s:tt $args:tt) => {
+        Self($(lanewise!(@one $op $s $r $args)),+)
+    };
+    (@one $op:ident $s:tt $r:tt ($($arg:ident),*)) => {
+        $op($s.$r, $($arg.$r),*)
+    };
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -759,7 +759,7 @@ impl V16 for Zmm {
     unsafe fn store(self, p: *mut f32) {
         unsafe { _mm512_storeu_ps(p, self.0) }
     }
-    lanewise!(Zmm:
+    lanewise!([0]:
         add(b) => _mm512_add_ps;
         mul(b) => _mm512_mul_ps;
         fmadd(b, c) => _mm512_fmadd_ps;
@@ -818,7 +818,7 @@ impl V16 for Ymm2 {
             _mm256_storeu_ps(p.add(8), self.1);
         }
     }
-    lanewise!(Ymm2:
+    lanewise!([0, 1]:
         add(b) => _mm256_add_ps;
         mul(b) => _mm256_mul_ps;
         fmadd(b, c) => _mm256_fmadd_ps;

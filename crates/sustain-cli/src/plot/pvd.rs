@@ -461,6 +461,7 @@ impl Figure for Pvd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plot::tests::z_input;
 
     fn one_hot(n: usize, pos: &[(usize, usize, f64)]) -> Vec<Vec<f64>> {
         let mut c = vec![vec![0.0; n]; n];
@@ -468,21 +469,6 @@ mod tests {
             c[e][k] = v;
         }
         c
-    }
-
-    /// A z-score diagram's input: every biomarker's events are z thresholds.
-    fn z_input<'a>(
-        names: &'a [String],
-        events: &'a [(usize, usize, f64)],
-        panels: &'a [PvdPanel],
-    ) -> PvdInput<'a> {
-        PvdInput {
-            biomarker_value_names: &[],
-            biomarker_names: names,
-            events,
-            value_name: "z",
-            panels,
-        }
     }
 
     #[test]
