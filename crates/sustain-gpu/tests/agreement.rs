@@ -347,7 +347,13 @@ fn subtype_candidates_match_serial() {
                 .map(|_| Sequence::random(&p.events, &mut rng))
                 .collect();
             let what = format!("{n_sub} subtypes, subtype {t}");
-            candidates_agree(&mut cpu, &mut gpu, SubtypeOf::new(&base, t), &candidates, &what);
+            candidates_agree(
+                &mut cpu,
+                &mut gpu,
+                SubtypeOf::new(&base, t),
+                &candidates,
+                &what,
+            );
         }
     }
 }

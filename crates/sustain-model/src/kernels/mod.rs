@@ -296,7 +296,10 @@ pub(crate) fn posterior_group(
     tmp: &mut [f64],
     acc: &mut [f64],
 ) {
-    simd_kernel!(isa, posterior_group(log_f, blocks, refs, n_stages, tmp, acc));
+    simd_kernel!(
+        isa,
+        posterior_group(log_f, blocks, refs, n_stages, tmp, acc)
+    );
     posterior_group_generic(isa, log_f, blocks, refs, n_stages, tmp, acc)
 }
 
@@ -602,7 +605,10 @@ pub(crate) fn group_delta(
 ) {
     set.check(x, obs, e, new_e);
     let (changes, unchanged) = (set.changes(), set.unchanged);
-    simd_kernel!(isa, group_delta(x, obs, changes, unchanged, reference, l, e, new_l, new_e, new_p));
+    simd_kernel!(
+        isa,
+        group_delta(x, obs, changes, unchanged, reference, l, e, new_l, new_e, new_p)
+    );
     group_delta_generic(
         isa, x, obs, changes, unchanged, reference, l, e, new_l, new_e, new_p,
     )
@@ -704,7 +710,10 @@ pub(crate) fn group_factors(
     set.check(x, obs, e, new_e);
     let changes = set.changes();
     // `set` was checked when built, the group's slices above.
-    simd_kernel!(isa, group_factors(x, obs, changes, set.unchanged, e, new_e, new_p));
+    simd_kernel!(
+        isa,
+        group_factors(x, obs, changes, set.unchanged, e, new_e, new_p)
+    );
     group_factors_generic(isa, x, obs, changes, set.unchanged, e, new_e, new_p)
 }
 
