@@ -195,11 +195,7 @@ fn plot_redraws_identical_bytes() {
             format!("trace_k{k}.svg"),
             format!("trace_k{k}.png"),
         ] {
-            assert!(
-                std::fs::read(dir.join(&name)).unwrap()
-                    == std::fs::read(copy.path().join(&name)).unwrap(),
-                "{name} differs"
-            );
+            common::assert_same_file(dir, copy.path(), &name, &format!("{name} differs"));
         }
     }
 }
@@ -220,11 +216,7 @@ fn outputs_do_not_depend_on_the_threads() {
         })
         .collect();
     for name in per_model_files(3) {
-        assert!(
-            std::fs::read(dirs[0].join(&name)).unwrap()
-                == std::fs::read(dirs[1].join(&name)).unwrap(),
-            "{name} differs"
-        );
+        common::assert_same_file(&dirs[0], &dirs[1], &name, &format!("{name} differs"));
     }
     assert_eq!(models_of(&dirs[0]), models_of(&dirs[1]));
     // The samples file too, byte for byte.
@@ -648,10 +640,7 @@ fn results_with_inline_samples_still_stage_plot_and_report() {
     assert_stages_as_fitted(&old, dir);
     ok(&sustain(&["plot", "--fit", o]));
     for name in ["pvd_k2.svg", "trace_k2.svg", "trace_k1.png"] {
-        assert!(
-            std::fs::read(old.join(name)).unwrap() == std::fs::read(dir.join(name)).unwrap(),
-            "{name} differs"
-        );
+        common::assert_same_file(&old, dir, name, &format!("{name} differs"));
     }
     ok(&sustain(&["report", o]));
     assert!(old.join("report.html").is_file());

@@ -168,6 +168,13 @@ pub fn stage_small(fit: &Path, out: &Path) {
     )));
 }
 
+/// Fails the test, with `what` (not the bytes), unless file `name` is the same,
+/// byte for byte, in folders `a` and `b`.
+pub fn assert_same_file(a: &Path, b: &Path, name: &str, what: &str) {
+    let same = std::fs::read(a.join(name)).unwrap() == std::fs::read(b.join(name)).unwrap();
+    assert!(same, "{what}");
+}
+
 /// Runs `sustain ARGS` from owned strings.
 pub fn run(args: &[String]) -> Output {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
