@@ -119,8 +119,8 @@ impl Isa {
 
 /// On an AVX2 or AVX-512 `isa`, calls that file's kernel `$f` and returns its value
 /// from the calling entry point (or `$ret` after it); on any other, does nothing and
-/// the caller goes on to the generic code. The one place that turns an [`Isa`] into
-/// a hand-written kernel.
+/// the caller goes on to the generic code. Every entry point with both an AVX2 and
+/// an AVX-512 kernel chooses through it (`mixture_total` has only the AVX2 one).
 macro_rules! simd_kernel {
     ($isa:expr, $f:ident($($arg:expr),* $(,)?)) => {
         #[cfg(target_arch = "x86_64")]
