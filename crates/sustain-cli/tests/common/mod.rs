@@ -169,6 +169,24 @@ pub fn stage_args<'a>(fit: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str>
     args
 }
 
+/// Stages the small data set (`small("data.csv")`) with the fit in `fit` into
+/// `out`; fails the test unless `stage` succeeds.
+pub fn stage_small(fit: &Path, out: &Path) {
+    let data = small("data.csv");
+    ok(&sustain(&stage_args(
+        fit.to_str().unwrap(),
+        &data,
+        out.to_str().unwrap(),
+    )));
+}
+
+/// Fails the test, with `what` (not the bytes), unless file `name` is the same,
+/// byte for byte, in folders `a` and `b`.
+pub fn assert_same_file(a: &Path, b: &Path, name: &str, what: &str) {
+    let same = std::fs::read(a.join(name)).unwrap() == std::fs::read(b.join(name)).unwrap();
+    assert!(same, "{what}");
+}
+
 /// Runs `sustain ARGS` from owned strings.
 pub fn run(args: &[String]) -> Output {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
