@@ -69,6 +69,21 @@ fn bench_one_chain<M: criterion::measurement::Measurement>(
     group.bench_function(name, |b| b.iter(|| run_chains(lik, start, settings, 0..1)));
 }
 
+/// Times one chain of `settings` split over 2 threads by subjects.
+fn bench_split_chain<M: criterion::measurement::Measurement>(
+    group: &mut criterion::BenchmarkGroup<'_, M>,
+    problem: (&Arc<Likelihood>, &Mixture),
+    settings: &ChainSettings,
+) {
+    let split = ChainSettings {
+        threads: 2,
+        chain_threads: 2,
+        ..settings.clone()
+    };
+    let name = format!("chains1_split2_iters{}", settings.n_iterations);
+    bench_one_chain(group, name, problem, &split);
+}
+
 fn bench_w2(c: &mut Criterion) {
     let (lik, start) = w2();
     let iterations = 1000;
@@ -80,13 +95,7 @@ fn bench_w2(c: &mut Criterion) {
     group.throughput(Throughput::Elements(iterations as u64));
     let name = format!("chains1_iters{iterations}");
     bench_one_chain(&mut group, name, (&lik, &start), &settings);
-    let split = ChainSettings {
-        threads: 2,
-        chain_threads: 2,
-        ..settings.clone()
-    };
-    let name = format!("chains1_split2_iters{iterations}");
-    bench_one_chain(&mut group, name, (&lik, &start), &split);
+    bench_split_chain(&mut group, (&lik, &start), &settings);
     group.finish();
 }
 
@@ -104,13 +113,8 @@ fn bench(c: &mut Criterion) {
             b.iter(|| run_chains(&lik, &start, &settings, 0..n_chains))
         });
     }
-    let split = ChainSettings {
-        chain_threads: 2,
-        ..settings.clone()
-    };
     group.throughput(Throughput::Elements(iterations as u64));
-    let name = format!("chains1_split2_iters{iterations}");
-    bench_one_chain(&mut group, name, (&lik, &start), &split);
+    bench_split_chain(&mut group, (&lik, &start), &settings);
     // The chain a fit runs (and the reference's, whose MCMC also follows its
     // tuning): step sizes tuned first (3 x 2000 iterations, outside the timing).
     // Its iterations cost less than the untuned chain's above: callgrind counted

@@ -22,15 +22,18 @@
 //! 16384) leaves out larger batches and chain counts (a software adapter takes
 //! seconds per 1024 mixtures).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 use sustain_gpu::{GpuContext, GpuEvaluator};
 use sustain_model::{
-    BatchEvaluator, EventSet, IncrementalLikelihood, Likelihood, MissingConvention, Mixture,
-    Result, Sequence, SerialEvaluator, SubtypeOf,
+    BatchEvaluator, EventSet, Likelihood, MissingConvention, Mixture, Result, Sequence,
+    SerialEvaluator, SubtypeOf,
 };
 use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
-use sustain_sampler::{tune_steps, ProposalMode, StepSizes};
+use sustain_sampler::{ProposalMode, StepSizes};
 
 /// A batch evaluator that adds up the time spent in `loglike_batch`.
 struct Timed<'a> {
@@ -121,15 +124,7 @@ fn main() -> Res<()> {
         &w.data,
         MissingConvention::Marginalise,
     )?);
-    let steps: StepSizes = tune_steps(
-        &events,
-        || IncrementalLikelihood::new(Arc::clone(&lik), &truth),
-        &truth,
-        ProposalMode::Exact,
-        2,
-        2000,
-        5,
-    );
+    let steps: StepSizes = common::tuned_steps(&lik, &truth, 5);
     let setup = Setup {
         events,
         truth,

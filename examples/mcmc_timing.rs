@@ -6,11 +6,14 @@
 //! `sustain_testkit::w1` and `w2`, those of the benches (before issue 23 this example
 //! drew them with equal fractions).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 use sustain_cpu::{run_chains, ChainSettings};
 use sustain_model::*;
-use sustain_sampler::{tune_steps, ProposalMode};
+use sustain_sampler::ProposalMode;
 
 fn main() {
     // Runs per workload (the best counts); more on a busy machine.
@@ -34,15 +37,7 @@ fn main() {
         let lik = Arc::new(
             Likelihood::new(events.clone(), &w.data, MissingConvention::Marginalise).unwrap(),
         );
-        let steps = tune_steps(
-            &events,
-            || IncrementalLikelihood::new(Arc::clone(&lik), &truth),
-            &truth,
-            ProposalMode::Exact,
-            2,
-            2000,
-            5,
-        );
+        let steps = common::tuned_steps(&lik, &truth, 5);
         let iterations = 3000;
         // One chain on one thread, then the same chain split over two threads
         // (the same results, to the bit).

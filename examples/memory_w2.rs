@@ -11,11 +11,14 @@
 //!
 //! `cargo run --release --example memory_w2 [-- ITERATIONS [CHAINS [THREADS]]]`
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 use sustain_cpu::{run_chains, ChainSettings};
-use sustain_model::{IncrementalLikelihood, Likelihood, MissingConvention};
-use sustain_sampler::{tune_steps, ProposalMode};
+use sustain_model::{Likelihood, MissingConvention};
+use sustain_sampler::ProposalMode;
 
 /// A `kB` field of `/proc/self/status` in bytes (None where it is absent).
 fn proc_status_bytes(field: &str) -> Option<u64> {
@@ -52,15 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rss_data = proc_status_bytes("VmRSS:");
 
     let t0 = Instant::now();
-    let steps = tune_steps(
-        &events,
-        || IncrementalLikelihood::new(Arc::clone(&lik), &truth),
-        &truth,
-        ProposalMode::Exact,
-        2,
-        2000,
-        11,
-    );
+    let steps = common::tuned_steps(&lik, &truth, 11);
     let tune_s = t0.elapsed().as_secs_f64();
     let settings = ChainSettings {
         mode: ProposalMode::Exact,

@@ -96,12 +96,12 @@ pub struct LoadedModel {
 }
 
 /// A path of model.json's, relative to its folder.
-fn beside(model: &Path, file: &Path) -> PathBuf {
+pub(crate) fn beside(model: &Path, file: &Path) -> PathBuf {
     model.parent().unwrap_or(Path::new("")).join(file)
 }
 
-/// Reads a table of the model's biomarkers.
-fn table(
+/// Reads a table of the model's biomarkers (`biomarkers`, by name).
+pub(crate) fn table(
     path: &Path,
     biomarkers: &[String],
     id_column: Option<&str>,
@@ -109,53 +109,77 @@ fn table(
     io::read_data(path, DataColumns::Named(biomarkers), id_column)
 }
 
-/// Tables that must describe the same subjects in the same order.
-fn same_subjects(first: (&Path, &DataTable), other: (&Path, &DataTable)) -> Result<(), CliError> {
-    if first.1.ids.len() != other.1.ids.len() {
+/// Files that must list the same subjects (`.1`: their ids) in the same order.
+pub(crate) fn same_subjects(
+    first: (&Path, &[String]),
+    other: (&Path, &[String]),
+) -> Result<(), CliError> {
+    let (a, b) = (first.1, other.1);
+    if a.len() != b.len() {
         return Err(CliError::in_file(
             other.0,
             format!(
                 "{} subjects, but {} has {}",
-                other.1.ids.len(),
+                b.len(),
                 first.0.display(),
-                first.1.ids.len()
+                a.len()
             ),
         ));
     }
-    if let Some(r) = (0..first.1.ids.len()).find(|&r| first.1.ids[r] != other.1.ids[r]) {
+    if let Some(r) = (0..a.len()).find(|&r| a[r] != b[r]) {
         return Err(CliError::in_file(
             other.0,
             format!(
                 "row {}: id '{}' where {} has '{}' (the files must list the same subjects in the same order)",
                 r + 1,
-                other.1.ids[r],
+                b[r],
                 first.0.display(),
-                first.1.ids[r]
+                a[r]
             ),
         ));
     }
     Ok(())
 }
 
-/// A model error about an input table, with its 1-based row and column name.
-fn in_table(path: &Path, table: &DataTable, err: ModelError) -> CliError {
+/// A model error about a value of `path`: its 1-based row and the column's name
+/// (`column + shift` of `names`); `name_what` puts the quantity's name (p_event,
+/// ...) before the value, as mixed models' messages do.
+pub(crate) fn at_cell(
+    path: &Path,
+    names: &[String],
+    shift: usize,
+    err: ModelError,
+    name_what: bool,
+) -> CliError {
     match err {
         ModelError::BadProbability {
+            what,
             row,
             column,
             value,
             why,
-            ..
-        } => CliError::in_file(
-            path,
-            format!(
-                "row {}, column '{}': {value}: {why}",
-                row + 1,
-                table.biomarkers.get(column).map_or("?", String::as_str)
-            ),
-        ),
+        } => {
+            let what = if name_what {
+                format!("{what} ")
+            } else {
+                String::new()
+            };
+            CliError::in_file(
+                path,
+                format!(
+                    "row {}, column '{}': {what}{value}: {why}",
+                    row + 1,
+                    names.get(column + shift).map_or("?", String::as_str)
+                ),
+            )
+        }
         other => CliError::in_file(path, other),
     }
+}
+
+/// A model error about a value of the table `table` read from `path`.
+fn in_table(path: &Path, table: &DataTable, err: ModelError) -> CliError {
+    at_cell(path, &table.biomarkers, 0, err, false)
 }
 
 /// Reads a mixture or ordinal model (`family` from [`family_of`]); `data` is the
@@ -183,7 +207,7 @@ pub fn load(
             );
             let yes = table(&yes_path, &json.biomarkers, id_column)?;
             let no = table(&no_path, &json.biomarkers, id_column)?;
-            same_subjects((&yes_path, &yes), (&no_path, &no))?;
+            same_subjects((&yes_path, &yes.ids), (&no_path, &no.ids))?;
             let model = event_based(yes.dataset.values(), no.dataset.values()).map_err(|e| {
                 let which = matches!(
                     &e,
@@ -246,7 +270,7 @@ pub fn load(
                     for p in p_score {
                         let path = beside(model_path, p);
                         let t = table(&path, &json.biomarkers, id_column)?;
-                        same_subjects((&nl_path, &nl), (&path, &t))?;
+                        same_subjects((&nl_path, &nl.ids), (&path, &t.ids))?;
                         levels.push((path, t));
                     }
                     let views: Vec<_> = levels.iter().map(|(_, t)| t.dataset.values()).collect();

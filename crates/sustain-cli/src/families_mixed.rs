@@ -27,7 +27,8 @@ use sustain_model::{
 };
 
 use crate::error::CliError;
-use crate::io::{self, DataColumns, DataTable};
+use crate::families::{at_cell, beside, same_subjects, table};
+use crate::io;
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
@@ -150,9 +151,9 @@ pub fn load_mixed(
         let (yes, no) = (beside(model_path, yes), beside(model_path, no));
         let yes_t = table(&yes, &names[n_z + n_o..], id_column)?;
         let no_t = table(&no, &names[n_z + n_o..], id_column)?;
-        same_subjects((&yes, &yes_t), (&no, &no_t))?;
+        same_subjects((&yes, &yes_t.ids), (&no, &no_t.ids))?;
         if let Some((path, t)) = &data_table {
-            same_subjects((path, t), (&yes, &yes_t))?;
+            same_subjects((path, &t.ids), (&yes, &yes_t.ids))?;
         }
         Some(((yes, yes_t), (no, no_t)))
     } else {
@@ -162,7 +163,9 @@ pub fn load_mixed(
     let z = values.map(|v| v.slice(ndarray::s![.., ..n_z]).to_owned());
     let scores = values.map(|v| v.slice(ndarray::s![.., n_z..]).to_owned());
     let data_err = |e: ModelError, shift: usize| match (&data_table, e) {
-        (Some((path, _)), e @ ModelError::BadProbability { .. }) => at_cell(path, &names, shift, e),
+        (Some((path, _)), e @ ModelError::BadProbability { .. }) => {
+            at_cell(path, &names, shift, e, true)
+        }
         (_, e) => in_model(e.to_string()),
     };
     let probs = match &scores {
@@ -211,7 +214,7 @@ pub fn load_mixed(
             } else {
                 no
             };
-            at_cell(path, &names, 0, e)
+            at_cell(path, &names, 0, e, true)
         }
         (_, e) => data_err(e, 0),
     })?;
@@ -251,64 +254,4 @@ fn check_order(biomarkers: &[BiomarkerJson]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// A path of model.json's, relative to its folder.
-fn beside(model: &Path, file: &Path) -> PathBuf {
-    model.parent().unwrap_or(Path::new("")).join(file)
-}
-
-fn table(path: &Path, names: &[String], id_column: Option<&str>) -> Result<DataTable, CliError> {
-    io::read_data(path, DataColumns::Named(names), id_column)
-}
-
-/// Tables that must list the same subjects in the same order.
-fn same_subjects(first: (&Path, &DataTable), other: (&Path, &DataTable)) -> Result<(), CliError> {
-    let (a, b) = (&first.1.ids, &other.1.ids);
-    if a.len() != b.len() {
-        return Err(CliError::in_file(
-            other.0,
-            format!(
-                "{} subjects, but {} has {}",
-                b.len(),
-                first.0.display(),
-                a.len()
-            ),
-        ));
-    }
-    if let Some(r) = (0..a.len()).find(|&r| a[r] != b[r]) {
-        return Err(CliError::in_file(
-            other.0,
-            format!(
-                "row {}: id '{}' where {} has '{}' (the files must list the same subjects in the same order)",
-                r + 1,
-                b[r],
-                first.0.display(),
-                a[r]
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// A model error about a value of `path`: its 1-based row and the column's name
-/// (`column + shift` in the mixed biomarker order).
-fn at_cell(path: &Path, names: &[String], shift: usize, err: ModelError) -> CliError {
-    match err {
-        ModelError::BadProbability {
-            what,
-            row,
-            column,
-            value,
-            why,
-        } => CliError::in_file(
-            path,
-            format!(
-                "row {}, column '{}': {what} {value}: {why}",
-                row + 1,
-                names.get(column + shift).map_or("?", String::as_str)
-            ),
-        ),
-        other => CliError::in_file(path, other),
-    }
 }

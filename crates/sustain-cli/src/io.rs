@@ -293,6 +293,18 @@ impl CsvTable {
         })
     }
 
+    /// The distinct values of column `col`, quoted and sorted, the first ten and a
+    /// count of the rest: what a message shows when a wanted value is absent.
+    pub fn listed_values(&self, col: usize) -> String {
+        let seen: std::collections::BTreeSet<&str> =
+            self.rows.iter().map(|r| r[col].as_str()).collect();
+        let mut listed: Vec<String> = seen.iter().take(10).map(|s| format!("'{s}'")).collect();
+        if seen.len() > 10 {
+            listed.push(format!("... ({} distinct)", seen.len()));
+        }
+        listed.join(", ")
+    }
+
     /// Number of data rows.
     pub fn n_rows(&self) -> usize {
         self.rows.len()

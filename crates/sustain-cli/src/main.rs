@@ -11,6 +11,7 @@ mod cmd;
 mod error;
 mod families;
 mod families_mixed;
+mod family_model;
 mod fit_outputs;
 mod folder_lock;
 mod io;

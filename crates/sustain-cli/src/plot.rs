@@ -11,6 +11,7 @@
 //! The SVG files name the font family `sans-serif` and leave the glyphs to the viewer.
 
 mod cvic;
+mod grid;
 mod mixtures;
 mod pvd;
 mod raster;

@@ -115,11 +115,7 @@ fn chain_shards_merge_to_the_single_fit() {
             format!("pvd_k{k}.svg"),
             format!("trace_k{k}.svg"),
         ] {
-            assert_eq!(
-                std::fs::read(single.join(&name)).unwrap(),
-                std::fs::read(sharded.join(&name)).unwrap(),
-                "{name} differs"
-            );
+            common::assert_same_file(&single, &sharded, &name, &format!("{name} differs"));
         }
     }
     // The shard holds the raw chains of its range and the E-M optimum.

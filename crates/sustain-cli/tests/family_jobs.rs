@@ -1,10 +1,11 @@
 //! The jobs a cluster runs, for the mixture and ordinal models: `sustain cv` (folds,
-//! fold files, reuse, fold-by-fold runs and `cv-combine`) and chain shards with
-//! `sustain merge`, as for a z-score model, through the model seam.
+//! fold files, reuse, fold-by-fold and subtype-count-by-subtype-count runs and
+//! `cv-combine`, folds from a data column or stratified by one) and chain shards
+//! with `sustain merge`, as for a z-score model, through the model seam.
 
 mod common;
 
-use common::{ok, results_without_timing, s, stderr, sustain, user_error};
+use common::{ok, results_without_timing, s, stderr, sustain, user_error, with_column, write};
 use std::path::{Path, PathBuf};
 
 fn example(family: &str) -> PathBuf {
@@ -24,14 +25,25 @@ fn cv(family: &str, out: &Path, extra: &[&str]) -> std::process::Output {
 /// `sustain COMMAND` (fit or cv) of the bundled `family` example into `out`, with
 /// short settings and `extra` arguments.
 fn job(command: &str, family: &str, out: &Path, extra: &[&str]) -> std::process::Output {
+    let scores = example(family).join("scores.csv");
+    let data = (family == "ordinal").then_some(scores.as_path());
+    job_with_data(command, family, data, out, extra)
+}
+
+/// [`job`] with `data` as --data.
+fn job_with_data(
+    command: &str,
+    family: &str,
+    data: Option<&Path>,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Output {
     let words: Vec<&str> = command.split(' ').collect();
-    let dir = example(family);
-    let model = dir.join("model.json");
-    let scores = dir.join("scores.csv");
+    let model = example(family).join("model.json");
     let mut args = words.clone();
     args.extend(["--model", s(&model), "--id-column", "id"]);
-    if family == "ordinal" {
-        args.extend(["--data", s(&scores)]);
+    if let Some(data) = data {
+        args.extend(["--data", s(data)]);
     }
     args.extend([
         "--subtypes",
@@ -50,6 +62,37 @@ fn job(command: &str, family: &str, out: &Path, extra: &[&str]) -> std::process:
     args.extend(extra);
     sustain(&args)
 }
+
+/// `sustain cv` of the bundled `family` example with `data` as --data.
+fn cv_with_data(family: &str, data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let extra = [&["--no-report"], extra].concat();
+    job_with_data("cv", family, Some(data), out, &extra)
+}
+
+/// The CSV the bundled `family` example takes its subjects from (mixture: its
+/// p_event table; ordinal: its raw scores) with a column `name` added, `label(m)`
+/// for the m-th subject (0-based), written to `dir/labelled.csv` (`dir` made if
+/// absent).
+fn labelled(dir: &Path, family: &str, name: &str, label: impl Fn(usize) -> String) -> PathBuf {
+    let source = if family == "ordinal" {
+        "scores.csv"
+    } else {
+        "p_yes.csv"
+    };
+    let text = std::fs::read_to_string(example(family).join(source)).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    write(dir, "labelled.csv", &with_column(&text, name, label))
+}
+
+/// The test subjects of fold `i` in the cv folder `out`.
+fn fold_test(out: &Path, i: usize) -> Vec<usize> {
+    let text = std::fs::read_to_string(out.join(format!("fold_{i}.json"))).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    serde_json::from_value(json["test"].clone()).unwrap()
+}
+
+/// Subjects of the bundled examples.
+const N_SUBJECTS: usize = 300;
 
 fn cv_json(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("cv.json")).unwrap()).unwrap()
@@ -78,6 +121,105 @@ fn mixture_and_ordinal_models_cross_validate_fold_by_fold_as_in_one_run() {
         }
         ok(&sustain(&["cv-combine", "--no-report", "--out", s(&split)]));
         assert_eq!(cv_json(&split), json, "{family}");
+        // Each subtype count of each fold as a job of its own: the same numbers.
+        let parts = tmp.path().join(format!("{family}-parts"));
+        for i in ["0", "1", "2"] {
+            for k in ["1", "2"] {
+                ok(&cv(family, &parts, &["--fold", i, "--subtype-count", k]));
+            }
+        }
+        assert!(!parts.join("fold_0.json").exists());
+        ok(&sustain(&["cv-combine", "--no-report", "--out", s(&parts)]));
+        assert_eq!(cv_json(&parts), json, "{family}");
+    }
+}
+
+#[test]
+fn mixture_and_ordinal_folds_come_from_a_data_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Labels 2, 10 and 3: numeric order makes folds 0, 1, 2 = sites 2, 3, 10.
+    let site = |m: usize| ["2", "10", "3"][m % 3].to_string();
+    for family in ["mixture", "ordinal"] {
+        let dir = tmp.path().join(family);
+        let data = labelled(&dir, family, "site", site);
+        let all = dir.join("all");
+        ok(&cv_with_data(
+            family,
+            &data,
+            &all,
+            &["--fold-column", "site"],
+        ));
+        for (i, label) in ["2", "3", "10"].iter().enumerate() {
+            let want: Vec<usize> = (0..N_SUBJECTS).filter(|&m| site(m) == *label).collect();
+            assert_eq!(
+                fold_test(&all, i),
+                want,
+                "{family}: fold {i} is site {label}"
+            );
+        }
+        assert!(!all.join("fold_3.json").exists());
+        assert_eq!(cv_json(&all)["cvic"].as_array().unwrap().len(), 2);
+        // One fold alone equals the same fold of the whole run.
+        let one = dir.join("one");
+        ok(&cv_with_data(
+            family,
+            &data,
+            &one,
+            &["--fold-column", "site", "--fold", "1"],
+        ));
+        assert_eq!(
+            std::fs::read(one.join("fold_1.json")).unwrap(),
+            std::fs::read(all.join("fold_1.json")).unwrap(),
+            "{family}"
+        );
+        // --folds must agree with the labels.
+        user_error(
+            &cv_with_data(
+                family,
+                &data,
+                &dir.join("x"),
+                &["--fold-column", "site", "--folds", "2"],
+            ),
+            &["--folds 2 but --fold-column site names 3 folds"],
+        );
+        assert!(!dir.join("x").exists());
+    }
+}
+
+#[test]
+fn mixture_and_ordinal_folds_stratified_by_a_data_column_keep_its_proportions() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Three groups of 120, 90 and 90 subjects.
+    let group = |m: usize| ["a", "a", "b", "c", "a", "b", "c", "a", "b", "c"][m % 10].to_string();
+    for family in ["mixture", "ordinal"] {
+        let dir = tmp.path().join(family);
+        let data = labelled(&dir, family, "group", group);
+        let out = dir.join("cv");
+        ok(&cv_with_data(
+            family,
+            &data,
+            &out,
+            &["--folds", "3", "--stratify-by", "group"],
+        ));
+        let folds: Vec<Vec<usize>> = (0..3).map(|i| fold_test(&out, i)).collect();
+        let mut all: Vec<usize> = folds.concat();
+        all.sort_unstable();
+        assert_eq!(
+            all,
+            (0..N_SUBJECTS).collect::<Vec<_>>(),
+            "{family}: a partition"
+        );
+        for g in ["a", "b", "c"] {
+            let counts: Vec<usize> = folds
+                .iter()
+                .map(|f| f.iter().filter(|&&m| group(m) == g).count())
+                .collect();
+            let (lo, hi) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+            assert!(
+                hi - lo <= 1,
+                "{family}: group {g} over the folds: {counts:?}"
+            );
+        }
     }
 }
 
@@ -114,16 +256,64 @@ fn mixture_and_ordinal_chain_shards_merge_to_the_single_fit() {
 }
 
 #[test]
-fn what_family_models_cannot_do_yet_is_a_one_line_error() {
+fn bad_fold_and_label_columns_of_family_models_are_one_line_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("cv");
+    let site = |m: usize| (m % 3).to_string();
+    let data = labelled(tmp.path(), "mixture", "site", site);
+    // A mixture model reads no --data of its own: the column needs one.
     user_error(
-        &cv("mixture", &out, &["--stratify-by", "group"]),
-        &["--stratify-by", "mixture"],
+        &cv("mixture", &out, &["--fold-column", "site"]),
+        &["--fold-column site", "--data"],
     );
     user_error(
-        &cv("mixture", &out, &["--fold", "0", "--subtype-count", "1"]),
-        &["--subtype-count"],
+        &cv("mixture", &out, &["--stratify-by", "group"]),
+        &["--stratify-by group", "--data"],
+    );
+    // A column that is not there, for either option.
+    for flag in [&["--fold-column"][..], &["--folds", "3", "--stratify-by"]] {
+        user_error(
+            &cv_with_data("mixture", &data, &out, &[flag, &["nope"]].concat()),
+            &["labelled.csv", "'nope'"],
+        );
+    }
+    // A subject without a label.
+    let dir = tmp.path().join("gap");
+    let gap = labelled(&dir, "mixture", "site", |m| {
+        if m == 7 {
+            String::new()
+        } else {
+            site(m)
+        }
+    });
+    user_error(
+        &cv_with_data("mixture", &gap, &out, &["--fold-column", "site"]),
+        &["labelled.csv: column site: row 8 has no fold label"],
+    );
+    // Other subjects than the model's, or fewer.
+    let text = std::fs::read_to_string(&data).unwrap();
+    let other = tmp.path().join("other.csv");
+    std::fs::write(&other, text.replacen("\n5,", "\n55,", 1)).unwrap();
+    user_error(
+        &cv_with_data("mixture", &other, &out, &["--fold-column", "site"]),
+        &["other.csv", "row 5", "'55'"],
+    );
+    let short = tmp.path().join("short.csv");
+    let lines: Vec<&str> = text.lines().take(11).collect();
+    std::fs::write(&short, lines.join("\n")).unwrap();
+    user_error(
+        &cv_with_data(
+            "mixture",
+            &short,
+            &out,
+            &["--folds", "3", "--stratify-by", "site"],
+        ),
+        &["short.csv", "10 subjects", "300"],
+    );
+    // --subtype-count and --fold out of range.
+    user_error(
+        &cv("mixture", &out, &["--fold", "0", "--subtype-count", "3"]),
+        &["--subtype-count 3 is out of range 1..=2"],
     );
     user_error(&cv("mixture", &out, &["--fold", "5"]), &["--fold 5"]);
     assert!(!out.exists(), "nothing is written for a refused run");
@@ -172,13 +362,24 @@ fn slurm_scripts_of_an_ordinal_fit_and_cross_validation_run() {
     }
     bash(&cv.join("slurm/combine.sbatch"), None);
     assert!(cv.join("cv.json").is_file());
-    user_error(
-        &job(
-            "slurm cv",
-            "ordinal",
-            &tmp.path().join("cv2"),
-            &["--folds", "2", "--dry-run", "--per-subtype-count"],
-        ),
-        &["--per-subtype-count"],
-    );
+    // One task per subtype count of each fold: the same cv.json.
+    let parts = tmp.path().join("cv2");
+    ok(&job(
+        "slurm cv",
+        "ordinal",
+        &parts,
+        &[
+            "--folds",
+            "2",
+            "--dry-run",
+            "--no-report",
+            "--per-subtype-count",
+        ],
+    ));
+    for task in ["0", "1", "2", "3"] {
+        bash(&parts.join("slurm/shards.sbatch"), Some(task));
+    }
+    bash(&parts.join("slurm/combine.sbatch"), None);
+    assert!(parts.join("fold_1_k2.json").is_file());
+    assert_eq!(cv_json(&parts), cv_json(&cv));
 }

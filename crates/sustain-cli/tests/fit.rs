@@ -195,11 +195,7 @@ fn plot_redraws_identical_bytes() {
             format!("trace_k{k}.svg"),
             format!("trace_k{k}.png"),
         ] {
-            assert!(
-                std::fs::read(dir.join(&name)).unwrap()
-                    == std::fs::read(copy.path().join(&name)).unwrap(),
-                "{name} differs"
-            );
+            common::assert_same_file(dir, copy.path(), &name, &format!("{name} differs"));
         }
     }
 }
@@ -220,11 +216,7 @@ fn outputs_do_not_depend_on_the_threads() {
         })
         .collect();
     for name in per_model_files(3) {
-        assert!(
-            std::fs::read(dirs[0].join(&name)).unwrap()
-                == std::fs::read(dirs[1].join(&name)).unwrap(),
-            "{name} differs"
-        );
+        common::assert_same_file(&dirs[0], &dirs[1], &name, &format!("{name} differs"));
     }
     assert_eq!(models_of(&dirs[0]), models_of(&dirs[1]));
     // The samples file too, byte for byte.
@@ -235,13 +227,19 @@ fn outputs_do_not_depend_on_the_threads() {
     );
 }
 
+/// A new folder in a temporary one, holding only `results` as results.json.
+fn folder_holding(results: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("fit");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("results.json"), results).unwrap();
+    (tmp, folder)
+}
+
 #[test]
 fn resume_and_existing_folders() {
     let (_, dir, _) = fitted();
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("fit");
-    std::fs::create_dir(&out).unwrap();
-    std::fs::copy(dir.join("results.json"), out.join("results.json")).unwrap();
+    let (_tmp, out) = folder_holding(&std::fs::read(dir.join("results.json")).unwrap());
     user_error(
         &sustain(&fit_args(out.to_str().unwrap(), &[])),
         &["already holds a fit"],
@@ -595,6 +593,17 @@ fn models_of(d: &Path) -> Value {
     r["models"].take()
 }
 
+/// `stage` with the fit in `fit` gives the subjects table (k = 2) of the fit in
+/// `fitted`, byte for byte.
+fn assert_stages_as_fitted(fit: &Path, fitted: &Path) {
+    let staged = fit.join("staged.csv");
+    common::stage_small(fit, &staged);
+    assert_eq!(
+        std::fs::read(&staged).unwrap(),
+        std::fs::read(fitted.join("subjects_k2.csv")).unwrap()
+    );
+}
+
 /// A long run keeps its samples in samples.npz: results.json stays under 1 MB
 /// while the same samples as JSON numbers (as results.json held them before) take
 /// more, and `stage` reads them back to the subjects the fit wrote.
@@ -616,17 +625,7 @@ fn results_json_stays_small_on_a_long_run() {
     );
     let npz = std::fs::metadata(dir.join("samples.npz")).unwrap().len();
     assert!(npz < inline, "samples.npz {npz} bytes, inline {inline}");
-    let data = small("data.csv");
-    let staged = dir.join("staged.csv");
-    ok(&sustain(&common::stage_args(
-        o,
-        &data,
-        staged.to_str().unwrap(),
-    )));
-    assert_eq!(
-        std::fs::read(&staged).unwrap(),
-        std::fs::read(dir.join("subjects_k2.csv")).unwrap()
-    );
+    assert_stages_as_fitted(&dir, &dir);
 }
 
 /// results.json written before samples.npz (the samples inline, no samples file):
@@ -634,30 +633,14 @@ fn results_json_stays_small_on_a_long_run() {
 #[test]
 fn results_with_inline_samples_still_stage_plot_and_report() {
     let (_, dir, _) = fitted();
-    let tmp = tempfile::tempdir().unwrap();
-    let old = tmp.path().join("old");
-    std::fs::create_dir(&old).unwrap();
     let inline = common::results_with_samples(dir);
     assert!(inline["models"][1]["samples"]["chains"][0]["trace"].is_object());
-    std::fs::write(old.join("results.json"), inline.to_string()).unwrap();
+    let (_tmp, old) = folder_holding(inline.to_string().as_bytes());
     let o = old.to_str().unwrap();
-    let data = small("data.csv");
-    let staged = old.join("staged.csv");
-    ok(&sustain(&common::stage_args(
-        o,
-        &data,
-        staged.to_str().unwrap(),
-    )));
-    assert_eq!(
-        std::fs::read(&staged).unwrap(),
-        std::fs::read(dir.join("subjects_k2.csv")).unwrap()
-    );
+    assert_stages_as_fitted(&old, dir);
     ok(&sustain(&["plot", "--fit", o]));
     for name in ["pvd_k2.svg", "trace_k2.svg", "trace_k1.png"] {
-        assert!(
-            std::fs::read(old.join(name)).unwrap() == std::fs::read(dir.join(name)).unwrap(),
-            "{name} differs"
-        );
+        common::assert_same_file(&old, dir, name, &format!("{name} differs"));
     }
     ok(&sustain(&["report", o]));
     assert!(old.join("report.html").is_file());

@@ -7,7 +7,8 @@
 mod common;
 
 use common::{
-    assert_loglike, ok, quick_fit, results_without_timing, s, stderr, sustain, user_error, write,
+    assert_loglike, ok, quick_fit, results_without_timing, s, stderr, sustain, user_error,
+    with_column, write,
 };
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -308,16 +309,14 @@ fn bad_inputs_name_file_row_and_column() {
     assert!(!out.join("results.json").exists());
 }
 
-#[test]
-fn cross_validation_and_chain_shards() {
-    let c = &cohorts()[0];
-    let tmp = tempfile::tempdir().unwrap();
-    let (model, data) = write_cohort(tmp.path(), c);
-    let settings = [
+/// The settings of the mixed-type cv and fit tests: `model` on `data`, 2 subtypes,
+/// short chains.
+fn job_settings<'a>(model: &'a Path, data: &'a Path) -> Vec<&'a str> {
+    vec![
         "--model",
-        s(&model),
+        s(model),
         "--data",
-        s(&data),
+        s(data),
         "--id-column",
         "id",
         "--subtypes",
@@ -331,13 +330,25 @@ fn cross_validation_and_chain_shards() {
         "--chains",
         "2",
         "--no-report",
-    ];
+    ]
+}
+
+/// The cv.json of the cv folder `out`.
+fn cv_json(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("cv.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn cross_validation_and_chain_shards() {
+    let c = &cohorts()[0];
+    let tmp = tempfile::tempdir().unwrap();
+    let (model, data) = write_cohort(tmp.path(), c);
+    let settings = job_settings(&model, &data);
     let cv = tmp.path().join("cv");
     ok(&sustain(
         &[&["cv", "--folds", "2", "--out", s(&cv)], &settings[..]].concat(),
     ));
-    let json: Value =
-        serde_json::from_str(&std::fs::read_to_string(cv.join("cv.json")).unwrap()).unwrap();
+    let json = cv_json(&cv);
     assert_eq!(json["cvic"].as_array().unwrap().len(), 2);
     let single = tmp.path().join("single");
     let sharded = tmp.path().join("sharded");
@@ -357,5 +368,61 @@ fn cross_validation_and_chain_shards() {
     assert_eq!(
         results_without_timing(&single),
         results_without_timing(&sharded)
+    );
+}
+
+/// Folds from a column of the data CSV (beside the z-scores and scores), stratified
+/// by one, and each subtype count of a fold as a job of its own.
+#[test]
+fn cross_validation_folds_from_a_data_column_and_by_subtype_count() {
+    let c = &cohorts()[0];
+    let tmp = tempfile::tempdir().unwrap();
+    let (model, data) = write_cohort(tmp.path(), c);
+    // Fold labels "b" and "a" (text order: folds 0 = a, 1 = b), one per subject.
+    let site = |m: usize| if m % 4 == 1 { "a" } else { "b" };
+    let text = std::fs::read_to_string(&data).unwrap();
+    std::fs::write(&data, with_column(&text, "site", |m| site(m).into())).unwrap();
+    let n = text.lines().count() - 1;
+    let settings = job_settings(&model, &data);
+    let run = |out: &Path, extra: &[&str]| {
+        sustain(&[&["cv", "--out", s(out)], extra, &settings[..]].concat())
+    };
+    let whole = tmp.path().join("whole");
+    ok(&run(&whole, &["--fold-column", "site"]));
+    for (i, label) in ["a", "b"].iter().enumerate() {
+        let fold: Value = serde_json::from_str(
+            &std::fs::read_to_string(whole.join(format!("fold_{i}.json"))).unwrap(),
+        )
+        .unwrap();
+        let want: Vec<usize> = (0..n).filter(|&m| site(m) == *label).collect();
+        let got: Vec<usize> = serde_json::from_value(fold["test"].clone()).unwrap();
+        assert_eq!(got, want, "fold {i} holds the subjects labelled {label}");
+    }
+    let parts = tmp.path().join("parts");
+    for i in ["0", "1"] {
+        for k in ["1", "2"] {
+            ok(&run(
+                &parts,
+                &["--fold-column", "site", "--fold", i, "--subtype-count", k],
+            ));
+        }
+    }
+    ok(&sustain(&["cv-combine", "--no-report", "--out", s(&parts)]));
+    assert_eq!(cv_json(&parts), cv_json(&whole));
+    // Stratified: each label's subjects spread evenly over the folds.
+    let strat = tmp.path().join("strat");
+    ok(&run(&strat, &["--folds", "2", "--stratify-by", "site"]));
+    for i in 0..2 {
+        let fold: Value = serde_json::from_str(
+            &std::fs::read_to_string(strat.join(format!("fold_{i}.json"))).unwrap(),
+        )
+        .unwrap();
+        let test: Vec<usize> = serde_json::from_value(fold["test"].clone()).unwrap();
+        let a = test.iter().filter(|&&m| site(m) == "a").count();
+        assert_eq!(a, 5, "fold {i}: half of the 10 subjects labelled a");
+    }
+    user_error(
+        &run(&tmp.path().join("bad"), &["--fold-column", "nope"]),
+        &["data.csv", "'nope'"],
     );
 }

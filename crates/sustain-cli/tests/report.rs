@@ -102,6 +102,20 @@ fn check_screen_reader_view(html: &str) -> usize {
     svgs.len()
 }
 
+/// The report in `dir`, checked to be one this program wrote.
+fn report_in(dir: &Path) -> String {
+    let html = read(&dir.join("report.html"));
+    assert!(html.starts_with(MARK));
+    html
+}
+
+/// Every one of `needles` is in the report.
+fn assert_holds_all(html: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(html.contains(needle), "{needle:?} not in the report");
+    }
+}
+
 /// Nothing is loaded from anywhere: no scripts, links, sources or URLs.
 fn check_self_contained(html: &str) {
     for needle in [
@@ -117,35 +131,35 @@ fn check_self_contained(html: &str) {
 #[test]
 fn fit_writes_a_report_and_sustain_report_writes_the_same() {
     let (_, dir) = fitted();
-    let html = read(&dir.join("report.html"));
-    assert!(html.starts_with(MARK));
+    let html = report_in(dir);
     // The model and data, each subtype count, the command that made it.
-    for needle in [
-        "<h1>SuStaIn report: fit</h1>",
-        "Model and data",
-        "z-score model (piecewise linear)",
-        "bm0, bm1, bm2, bm3",
-        "<dt>Subjects</dt><dd>200</dd>",
-        "MCMC convergence: ",
-        "Missing values",
-        "1 subtype</h2>",
-        "2 subtypes</h2>",
-        "Positional variance diagram",
-        "Subtype fractions",
-        "95% interval",
-        "Verdict:",
-        "R-hat of the log-likelihood",
-        "below 1.01",
-        "above 400",
-        "R-hat of fraction 2",
-        "Subjects per subtype and stage",
-        "subjects_k2.csv",
-        "How this was made",
-        "sustain fit --data",
-        "--quiet --out",
-    ] {
-        assert!(html.contains(needle), "{needle:?} not in the report");
-    }
+    assert_holds_all(
+        &html,
+        &[
+            "<h1>SuStaIn report: fit</h1>",
+            "Model and data",
+            "z-score model (piecewise linear)",
+            "bm0, bm1, bm2, bm3",
+            "<dt>Subjects</dt><dd>200</dd>",
+            "MCMC convergence: ",
+            "Missing values",
+            "1 subtype</h2>",
+            "2 subtypes</h2>",
+            "Positional variance diagram",
+            "Subtype fractions",
+            "95% interval",
+            "Verdict:",
+            "R-hat of the log-likelihood",
+            "below 1.01",
+            "above 400",
+            "R-hat of fraction 2",
+            "Subjects per subtype and stage",
+            "subjects_k2.csv",
+            "How this was made",
+            "sustain fit --data",
+            "--quiet --out",
+        ],
+    );
     // PVD and trace of each subtype count, inlined.
     assert_eq!(check_screen_reader_view(&html), 4);
     assert_eq!(
@@ -175,18 +189,18 @@ fn fit_writes_a_report_and_sustain_report_writes_the_same() {
 #[test]
 fn cross_validation_writes_a_report_with_cvic_and_the_folds() {
     let (_, dir) = cross_validated();
-    let html = read(&dir.join("report.html"));
-    assert!(html.starts_with(MARK));
-    for needle in [
-        "Cross-validation",
-        "The lowest CVIC (lower is better) is for",
-        "folds the test log-likelihood is highest at",
-        "Mean test log-likelihood",
-        "<th scope=\"col\" class=\"n\">Fold</th>",
-        "sustain cv --data",
-    ] {
-        assert!(html.contains(needle), "{needle:?} not in the report");
-    }
+    let html = report_in(dir);
+    assert_holds_all(
+        &html,
+        &[
+            "Cross-validation",
+            "The lowest CVIC (lower is better) is for",
+            "folds the test log-likelihood is highest at",
+            "Mean test log-likelihood",
+            "<th scope=\"col\" class=\"n\">Fold</th>",
+            "sustain cv --data",
+        ],
+    );
     assert!(!html.contains("Positional variance diagram"));
     assert_eq!(check_screen_reader_view(&html), 1);
     assert!(html.contains("aria-label=\"Cross-validation: CVIC"));

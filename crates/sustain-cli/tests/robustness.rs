@@ -546,13 +546,6 @@ fn a_damaged_samples_file_is_refused_naming_it() {
 
 /// `stage` and `plot` on `folder` succeed.
 fn stage_and_plot_work(folder: &Path) {
-    let f = folder.to_str().unwrap();
-    let data = small("data.csv");
-    let out = folder.join("s.csv");
-    ok(&sustain(&common::stage_args(
-        f,
-        &data,
-        out.to_str().unwrap(),
-    )));
-    ok(&sustain(&["plot", "--fit", f]));
+    common::stage_small(folder, &folder.join("s.csv"));
+    ok(&sustain(&["plot", "--fit", folder.to_str().unwrap()]));
 }

@@ -838,11 +838,8 @@ fn kill_at_random_moments_then_resume() {
         assert_eq!(results_without_timing(&out), expect, "moment {i}: {at:?}");
         for k in 1..=2 {
             let name = format!("subjects_k{k}.csv");
-            assert_eq!(
-                std::fs::read(out.join(&name)).unwrap(),
-                std::fs::read(reference.join(&name)).unwrap(),
-                "moment {i}: {name}"
-            );
+            let what = format!("moment {i}: {name}");
+            common::assert_same_file(&out, &reference, &name, &what);
         }
     }
 }

@@ -106,11 +106,7 @@ fn same_seed_same_files_other_seed_other_data() {
     ok(&simulate_into(&a, &[]));
     ok(&simulate_into(&b, &[]));
     for name in ["data.csv", "model.json", "truth.json"] {
-        assert_eq!(
-            std::fs::read(a.join(name)).unwrap(),
-            std::fs::read(b.join(name)).unwrap(),
-            "{name}"
-        );
+        common::assert_same_file(&a, &b, name, name);
     }
     ok(&simulate_seeded(&c, "8", &[]));
     let read = |d: &std::path::Path| std::fs::read(d.join("data.csv")).unwrap();

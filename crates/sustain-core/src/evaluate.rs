@@ -74,13 +74,25 @@ pub trait BatchEvaluator {
         event: usize,
         allowed: RangeInclusive<usize>,
     ) -> Result<usize> {
-        let start = *allowed.start();
-        let candidates = event_candidates(slot, event, allowed);
-        if candidates.len() <= 1 {
-            return Ok(start);
-        }
-        Ok(start + self.best_subtype_candidate(slot, &candidates)?)
+        best_event_position_of_candidates(self, slot, event, allowed)
     }
+}
+
+/// [`BatchEvaluator::best_event_position`] as the default makes it: builds every
+/// candidate and asks `evaluator`'s [`BatchEvaluator::best_subtype_candidate`];
+/// for a backend that does so only in some cases.
+pub fn best_event_position_of_candidates<E: BatchEvaluator + ?Sized>(
+    evaluator: &mut E,
+    slot: SubtypeOf<'_>,
+    event: usize,
+    allowed: RangeInclusive<usize>,
+) -> Result<usize> {
+    let start = *allowed.start();
+    let candidates = event_candidates(slot, event, allowed);
+    if candidates.len() <= 1 {
+        return Ok(start);
+    }
+    Ok(start + evaluator.best_subtype_candidate(slot, &candidates)?)
 }
 
 /// The candidates of E-M's move of `event` in subtype `subtype`'s sequence of
@@ -90,8 +102,17 @@ pub fn event_candidates(
     event: usize,
     allowed: RangeInclusive<usize>,
 ) -> Vec<Sequence> {
+    event_candidates_at(slot, event, allowed)
+}
+
+/// As [`event_candidates`], the event moved to each of `positions` in turn.
+pub fn event_candidates_at(
+    slot: SubtypeOf<'_>,
+    event: usize,
+    positions: impl Iterator<Item = usize>,
+) -> Vec<Sequence> {
     let seq = &slot.base.sequences()[slot.subtype];
-    allowed
+    positions
         .map(|to| {
             let mut c = seq.clone();
             c.move_unchecked(event, to);

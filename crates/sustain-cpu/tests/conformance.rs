@@ -39,26 +39,23 @@ fn threaded_evaluators_conform_to_the_serial_one() {
         ("mixture", small_mixture_model(130, 6, 5)),
         ("ordinal", small_ordinal_model(130, 3, 6)),
     ] {
-        let model = Arc::new(model);
-        for threads in [1, 3] {
-            check_batch_evaluator(
-                &format!("threaded {name}, {threads} thread(s)"),
-                &mut Batch::new(Arc::clone(&model)),
-                &mut ThreadedEvaluator::new(Arc::clone(&model), threads),
-                Tolerances::EXACT,
-                7,
-            );
-        }
+        threads_change_nothing(name, model, 7);
     }
     // The mixed-type model through the generic evaluations: threads change nothing.
-    let mixed = Arc::new(small_mixed_model(130, 8));
+    threads_change_nothing("mixed", small_mixed_model(130, 8), 9);
+}
+
+/// The threaded evaluator of `model` on 1 and 3 threads gives exactly what the
+/// generic serial one does.
+fn threads_change_nothing<M: SustainModel>(name: &str, model: M, seed: u64) {
+    let model = Arc::new(model);
     for threads in [1, 3] {
         check_batch_evaluator(
-            &format!("threaded mixed, {threads} thread(s)"),
-            &mut Batch::new(Arc::clone(&mixed)),
-            &mut ThreadedEvaluator::new(Arc::clone(&mixed), threads),
+            &format!("threaded {name}, {threads} thread(s)"),
+            &mut Batch::new(Arc::clone(&model)),
+            &mut ThreadedEvaluator::new(Arc::clone(&model), threads),
             Tolerances::EXACT,
-            9,
+            seed,
         );
     }
 }

@@ -58,6 +58,19 @@ fn one_subtype_posterior(events: &EventSet, lik: &Likelihood) -> HashMap<Vec<usi
         .collect()
 }
 
+/// Exact-proposal chains of `n_iterations` from `seed` on `threads` threads, one
+/// thread per chain.
+fn exact_chains(steps: StepSizes, n_iterations: usize, seed: u64, threads: usize) -> ChainSettings {
+    ChainSettings {
+        mode: ProposalMode::Exact,
+        steps,
+        n_iterations,
+        seed,
+        threads,
+        chain_threads: 1,
+    }
+}
+
 /// Runs chains `0..4` of `settings` from `start` in two rounds, each chain the cold
 /// copy of a replica-exchange ladder of `rungs` powers down to `hottest`.
 fn tempered_runs(
@@ -95,14 +108,7 @@ fn exact_chains_match_enumerated_posterior_one_subtype() {
     let (events, lik) = small_problem(12, 3);
     let seqs = all_sequences(&events);
     let exact = one_subtype_posterior(&events, &lik);
-    let settings = ChainSettings {
-        mode: ProposalMode::Exact,
-        steps: StepSizes::initial(1, events.n_events()),
-        n_iterations: 60_000,
-        seed: 11,
-        threads: 2,
-        chain_threads: 1,
-    };
+    let settings = exact_chains(StepSizes::initial(1, events.n_events()), 60_000, 11, 2);
     let start = Mixture::single(seqs[0].clone());
     for mode in [ProposalMode::Exact, ProposalMode::Blockwise] {
         let settings = ChainSettings {
@@ -161,14 +167,7 @@ fn exact_chains_match_grid_posterior_two_subtypes() {
     exact.values_mut().for_each(|v| *v /= total);
     let mut steps = StepSizes::initial(2, events.n_events());
     steps.sigma_f = vec![0.3, 0.3];
-    let settings = ChainSettings {
-        mode: ProposalMode::Exact,
-        steps,
-        n_iterations: 150_000,
-        seed: 7,
-        threads: 2,
-        chain_threads: 1,
-    };
+    let settings = exact_chains(steps, 150_000, 7, 2);
     let start = Mixture::new(vec![seqs[0].clone(), seqs[1].clone()], vec![0.5, 0.5]).unwrap();
     for mode in [ProposalMode::Exact, ProposalMode::Blockwise] {
         let settings = ChainSettings {
@@ -190,14 +189,7 @@ fn a_ladder_of_one_rung_is_the_plain_chain() {
     let (events, lik) = small_problem(30, 9);
     let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
     let start = sustain_testkit::random_mixture(&events, &[0.4, 0.6], &mut rng);
-    let settings = ChainSettings {
-        mode: ProposalMode::Exact,
-        steps: StepSizes::initial(2, events.n_events()),
-        n_iterations: 3000,
-        seed: 42,
-        threads: 2,
-        chain_threads: 1,
-    };
+    let settings = exact_chains(StepSizes::initial(2, events.n_events()), 3000, 42, 2);
     let plain = run_chains(&lik, &start, &settings, 0..2);
     let mut paused: Vec<PausedChain<_>> = (0..2)
         .map(|i| {
@@ -218,14 +210,7 @@ fn same_seed_same_samples_whatever_the_thread_count() {
     let (events, lik) = small_problem(30, 9);
     let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
     let start = sustain_testkit::random_mixture(&events, &[0.4, 0.6], &mut rng);
-    let mk = |threads| ChainSettings {
-        mode: ProposalMode::Exact,
-        steps: StepSizes::initial(2, events.n_events()),
-        n_iterations: 3000,
-        seed: 42,
-        threads,
-        chain_threads: 1,
-    };
+    let mk = |threads| exact_chains(StepSizes::initial(2, events.n_events()), 3000, 42, threads);
     let one = merge(run_chains(&lik, &start, &mk(1), 0..4), 100, 1).0;
     let four = merge(run_chains(&lik, &start, &mk(4), 0..4), 100, 1).0;
     for (a, b) in one.chains.iter().zip(&four.chains) {

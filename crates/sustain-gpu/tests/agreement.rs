@@ -73,6 +73,11 @@ impl Problem {
         Self::simulated(ragged_events(), n_subjects, missing, marginalise, seed)
     }
 
+    /// The serial CPU evaluator and the GPU one of this problem.
+    fn evaluators(&self, ctx: &Arc<GpuContext>) -> (SerialEvaluator, GpuEvaluator) {
+        (self.serial(), self.gpu(ctx))
+    }
+
     fn serial(&self) -> SerialEvaluator {
         SerialEvaluator::new(Arc::new(
             Likelihood::new(self.events.clone(), &self.data, self.convention).unwrap(),
@@ -113,8 +118,7 @@ fn random_mixtures(events: &EventSet, n: usize, subtypes: &[usize], seed: u64) -
 
 /// loglike_batch and log_p_subjects_batch of `mixtures` on both evaluators.
 fn check(p: &Problem, ctx: &Arc<GpuContext>, mixtures: &[Mixture], subjects: bool, what: &str) {
-    let mut cpu = p.serial();
-    let mut gpu = p.gpu(ctx);
+    let (mut cpu, mut gpu) = p.evaluators(ctx);
     let want = cpu.loglike_batch(mixtures).unwrap();
     let got = gpu.loglike_batch(mixtures).unwrap();
     assert_eq!(got.len(), want.len());
@@ -284,8 +288,7 @@ fn repeated_calls_and_buffer_growth() {
 fn batches_split_over_several_dispatches() {
     let Some(ctx) = ctx() else { return };
     let p = Problem::simulated(ragged_events(), 300, 0.1, MissingConvention::Reference, 75);
-    let mut cpu = p.serial();
-    let mut gpu = p.gpu(&ctx);
+    let (mut cpu, mut gpu) = p.evaluators(&ctx);
     gpu.limit_dispatch(7);
     let mixtures = random_mixtures(&p.events, 30, &[1, 2, 3], 76);
     let want = cpu.loglike_batch(&mixtures).unwrap();
@@ -307,15 +310,24 @@ fn batches_split_over_several_dispatches() {
     let candidates: Vec<Sequence> = (0..20)
         .map(|_| Sequence::random(&p.events, &mut rng))
         .collect();
-    let want = cpu
-        .loglike_subtype_candidates(SubtypeOf::new(&base, 0), &candidates)
-        .unwrap();
-    let got = gpu
-        .loglike_subtype_candidates(SubtypeOf::new(&base, 0), &candidates)
-        .unwrap();
-    assert_eq!(got.len(), 20);
+    let slot = SubtypeOf::new(&base, 0);
+    let what = "split subtype candidates";
+    candidates_agree(&mut cpu, &mut gpu, slot, &candidates, what);
+}
+
+/// The GPU scores each candidate for subtype `slot` as the CPU does.
+fn candidates_agree(
+    cpu: &mut SerialEvaluator,
+    gpu: &mut GpuEvaluator,
+    slot: SubtypeOf<'_>,
+    candidates: &[Sequence],
+    what: &str,
+) {
+    let want = cpu.loglike_subtype_candidates(slot, candidates).unwrap();
+    let got = gpu.loglike_subtype_candidates(slot, candidates).unwrap();
+    assert_eq!(got.len(), candidates.len());
     for (g, c) in got.iter().zip(&want) {
-        assert_close(*g, *c, "split subtype candidates");
+        assert_close(*g, *c, what);
     }
 }
 
@@ -323,8 +335,7 @@ fn batches_split_over_several_dispatches() {
 fn subtype_candidates_match_serial() {
     let Some(ctx) = ctx() else { return };
     let p = Problem::simulated(ragged_events(), 150, 0.15, MissingConvention::Reference, 81);
-    let mut cpu = p.serial();
-    let mut gpu = p.gpu(&ctx);
+    let (mut cpu, mut gpu) = p.evaluators(&ctx);
     let mut rng = Pcg64::seed_from_u64(82);
     for n_sub in 1..=4 {
         for t in 0..n_sub {
@@ -335,16 +346,14 @@ fn subtype_candidates_match_serial() {
             let candidates: Vec<Sequence> = (0..13)
                 .map(|_| Sequence::random(&p.events, &mut rng))
                 .collect();
-            let want = cpu
-                .loglike_subtype_candidates(SubtypeOf::new(&base, t), &candidates)
-                .unwrap();
-            let got = gpu
-                .loglike_subtype_candidates(SubtypeOf::new(&base, t), &candidates)
-                .unwrap();
-            assert_eq!(got.len(), candidates.len());
-            for (g, c) in got.iter().zip(&want) {
-                assert_close(*g, *c, &format!("{n_sub} subtypes, subtype {t}"));
-            }
+            let what = format!("{n_sub} subtypes, subtype {t}");
+            candidates_agree(
+                &mut cpu,
+                &mut gpu,
+                SubtypeOf::new(&base, t),
+                &candidates,
+                &what,
+            );
         }
     }
 }
@@ -431,8 +440,7 @@ fn posterior_sums_match_serial() {
         (MissingConvention::Reference, 92),
     ] {
         let p = Problem::simulated(ragged_events(), 300, 0.15, convention, seed);
-        let mut cpu = p.serial();
-        let mut gpu = p.gpu(&ctx);
+        let (mut cpu, mut gpu) = p.evaluators(&ctx);
         for k in 1..=5 {
             let mixtures = random_mixtures(&p.events, 37, &[k], seed + k as u64);
             let want = cpu.posterior_sums(&mixtures).unwrap();

@@ -16,6 +16,7 @@ use crate::SubtypeOf;
 use ndarray::Array3;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
+use sustain_core::evaluate::{best_event_position_of_candidates, event_candidates_at};
 pub use sustain_core::evaluate::{common_subtypes, event_candidates, first_max, BatchEvaluator};
 use sustain_core::EventOrder;
 
@@ -214,28 +215,17 @@ impl BatchEvaluator for SerialEvaluator {
         allowed: RangeInclusive<usize>,
     ) -> Result<usize> {
         let start = *allowed.start();
-        if allowed.end() <= allowed.start() {
-            return Ok(start);
-        }
         let lik = Arc::clone(&self.likelihood);
-        if !self.walk_always.unwrap_or_else(|| walk_pays(&lik)) {
-            let candidates = event_candidates(slot, event, allowed);
-            return Ok(start + self.best_subtype_candidate(slot, &candidates)?);
+        if allowed.end() <= allowed.start() || !self.walk_always.unwrap_or_else(|| walk_pays(&lik))
+        {
+            return best_event_position_of_candidates(self, slot, event, allowed);
         }
         let walk = self.walk.get_or_insert_with(|| EventWalk::new(&lik));
         let window = walk.window(&lik, slot.base, slot.subtype, event, allowed);
         if let [only] = window[..] {
             return Ok(start + only);
         }
-        let seq = &slot.base.sequences()[slot.subtype];
-        let candidates: Vec<Sequence> = window
-            .iter()
-            .map(|&j| {
-                let mut c = seq.clone();
-                c.move_unchecked(event, start + j);
-                c
-            })
-            .collect();
+        let candidates = event_candidates_at(slot, event, window.iter().map(|&j| start + j));
         let best = self.best_subtype_candidate(slot, &candidates)?;
         Ok(start + window[best])
     }

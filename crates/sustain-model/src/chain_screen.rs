@@ -723,6 +723,24 @@ trait V16: Copy {
     unsafe fn split(self) -> (Self, Self);
 }
 
+/// The [`V16`] methods that are one intrinsic per register, lane by lane, on each
+/// register of the type (`[0]` for `Zmm`, `[0, 1]` for the halves of `Ymm2`).
+#[cfg(target_arch = "x86_64")]
+macro_rules! lanewise {
+    ($regs:tt: $($name:ident($($arg:ident),*) => $op:ident;)*) => {$(
+        #[inline(always)]
+        unsafe fn $name(self, $($arg: Self),*) -> Self {
+            unsafe { lanewise!(@each $regs $op self ($($arg),*)) }
+        }
+    )*};
+    (@each [$($r:tt),+] $op:ident $s:tt $args:tt) => {
+        Self($(lanewise!(@one $op $s $r $args)),+)
+    };
+    (@one $op:ident $s:tt $r:tt ($($arg:ident),*)) => {
+        $op($s.$r, $($arg.$r),*)
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 struct Zmm(__m512);
@@ -741,30 +759,14 @@ impl V16 for Zmm {
     unsafe fn store(self, p: *mut f32) {
         unsafe { _mm512_storeu_ps(p, self.0) }
     }
-    #[inline(always)]
-    unsafe fn add(self, b: Self) -> Self {
-        unsafe { Zmm(_mm512_add_ps(self.0, b.0)) }
-    }
-    #[inline(always)]
-    unsafe fn mul(self, b: Self) -> Self {
-        unsafe { Zmm(_mm512_mul_ps(self.0, b.0)) }
-    }
-    #[inline(always)]
-    unsafe fn fmadd(self, b: Self, c: Self) -> Self {
-        unsafe { Zmm(_mm512_fmadd_ps(self.0, b.0, c.0)) }
-    }
-    #[inline(always)]
-    unsafe fn fnmadd(self, b: Self, c: Self) -> Self {
-        unsafe { Zmm(_mm512_fnmadd_ps(self.0, b.0, c.0)) }
-    }
-    #[inline(always)]
-    unsafe fn max(self, b: Self) -> Self {
-        unsafe { Zmm(_mm512_max_ps(self.0, b.0)) }
-    }
-    #[inline(always)]
-    unsafe fn min(self, b: Self) -> Self {
-        unsafe { Zmm(_mm512_min_ps(self.0, b.0)) }
-    }
+    lanewise!([0]:
+        add(b) => _mm512_add_ps;
+        mul(b) => _mm512_mul_ps;
+        fmadd(b, c) => _mm512_fmadd_ps;
+        fnmadd(b, c) => _mm512_fnmadd_ps;
+        max(b) => _mm512_max_ps;
+        min(b) => _mm512_min_ps;
+    );
     #[inline(always)]
     unsafe fn abs(self) -> Self {
         unsafe { Zmm(_mm512_abs_ps(self.0)) }
@@ -816,40 +818,14 @@ impl V16 for Ymm2 {
             _mm256_storeu_ps(p.add(8), self.1);
         }
     }
-    #[inline(always)]
-    unsafe fn add(self, b: Self) -> Self {
-        unsafe { Ymm2(_mm256_add_ps(self.0, b.0), _mm256_add_ps(self.1, b.1)) }
-    }
-    #[inline(always)]
-    unsafe fn mul(self, b: Self) -> Self {
-        unsafe { Ymm2(_mm256_mul_ps(self.0, b.0), _mm256_mul_ps(self.1, b.1)) }
-    }
-    #[inline(always)]
-    unsafe fn fmadd(self, b: Self, c: Self) -> Self {
-        unsafe {
-            Ymm2(
-                _mm256_fmadd_ps(self.0, b.0, c.0),
-                _mm256_fmadd_ps(self.1, b.1, c.1),
-            )
-        }
-    }
-    #[inline(always)]
-    unsafe fn fnmadd(self, b: Self, c: Self) -> Self {
-        unsafe {
-            Ymm2(
-                _mm256_fnmadd_ps(self.0, b.0, c.0),
-                _mm256_fnmadd_ps(self.1, b.1, c.1),
-            )
-        }
-    }
-    #[inline(always)]
-    unsafe fn max(self, b: Self) -> Self {
-        unsafe { Ymm2(_mm256_max_ps(self.0, b.0), _mm256_max_ps(self.1, b.1)) }
-    }
-    #[inline(always)]
-    unsafe fn min(self, b: Self) -> Self {
-        unsafe { Ymm2(_mm256_min_ps(self.0, b.0), _mm256_min_ps(self.1, b.1)) }
-    }
+    lanewise!([0, 1]:
+        add(b) => _mm256_add_ps;
+        mul(b) => _mm256_mul_ps;
+        fmadd(b, c) => _mm256_fmadd_ps;
+        fnmadd(b, c) => _mm256_fnmadd_ps;
+        max(b) => _mm256_max_ps;
+        min(b) => _mm256_min_ps;
+    );
     #[inline(always)]
     unsafe fn abs(self) -> Self {
         unsafe {

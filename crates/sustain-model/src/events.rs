@@ -96,30 +96,18 @@ impl EventSet {
                     value: z,
                 });
             }
-            let nonzero: Vec<f64> = row.iter().copied().filter(|&z| z != 0.0).collect();
-            if nonzero.windows(2).any(|w| w[1] <= w[0]) {
-                return Err(ModelError::ThresholdsNotIncreasing {
-                    biomarker: b,
-                    values: row.clone(),
-                });
-            }
+            check_increasing(b, row)?;
         }
         let n_levels = z_vals.iter().map(Vec::len).max().unwrap_or(0);
         let mut events = Vec::new();
         let mut by_biomarker = vec![Vec::new(); n_biomarkers];
-        for j in 0..n_levels {
-            for (b, row) in z_vals.iter().enumerate() {
-                if let Some(&z) = row.get(j) {
-                    if z != 0.0 {
-                        by_biomarker[b].push(events.len());
-                        events.push(Event {
-                            biomarker: b,
-                            level: by_biomarker[b].len() - 1,
-                            z,
-                        });
-                    }
-                }
-            }
+        for (b, j) in level_major_events(z_vals) {
+            by_biomarker[b].push(events.len());
+            events.push(Event {
+                biomarker: b,
+                level: by_biomarker[b].len() - 1,
+                z: z_vals[b][j],
+            });
         }
         let biomarker_of: Vec<usize> = events.iter().map(|e| e.biomarker).collect();
         let order = EventOrder::new(&biomarker_of, n_biomarkers)?
@@ -194,6 +182,35 @@ impl std::ops::Deref for EventSet {
     fn deref(&self) -> &EventOrder {
         &self.order
     }
+}
+
+/// Fails unless the nonzero values of biomarker `b`'s `row` (thresholds or
+/// scores; 0 = no event) increase strictly.
+pub(crate) fn check_increasing(b: usize, row: &[f64]) -> Result<()> {
+    let nonzero: Vec<f64> = row.iter().copied().filter(|&v| v != 0.0).collect();
+    if nonzero.windows(2).any(|w| w[1] <= w[0]) {
+        return Err(ModelError::ThresholdsNotIncreasing {
+            biomarker: b,
+            values: row.to_vec(),
+        });
+    }
+    Ok(())
+}
+
+/// The events of per-biomarker levels `vals[b][j]` (0 = no event), numbered
+/// level-major: `(b, j)` for each column `j`, then each biomarker `b` with a
+/// nonzero value there.
+pub(crate) fn level_major_events(vals: &[Vec<f64>]) -> Vec<(usize, usize)> {
+    let levels = vals.iter().map(Vec::len).max().unwrap_or(0);
+    let mut events = Vec::new();
+    for j in 0..levels {
+        for (b, row) in vals.iter().enumerate() {
+            if row.get(j).is_some_and(|&v| v != 0.0) {
+                events.push((b, j));
+            }
+        }
+    }
+    events
 }
 
 #[cfg(test)]

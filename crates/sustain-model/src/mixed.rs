@@ -28,6 +28,7 @@ use crate::mixed_lanes::MixedLanes;
 use crate::mixed_parts::{check_zscores, shift_column, subject_count};
 pub use crate::mixed_parts::{EventPart, MixedSpec, OrdinalPart, ZscorePart};
 use crate::ordinal::score_events;
+use crate::prefix::check_subset;
 use crate::sequence::Sequence;
 use crate::stages::fill_curve;
 use std::collections::HashMap;
@@ -256,15 +257,7 @@ impl StageModel for MixedModel {
         out[..n].copy_from_slice(&padded[..n]);
     }
     fn subset(&self, subjects: &[usize]) -> Result<Self> {
-        if let Some(&m) = subjects.iter().find(|&&m| m >= self.n_subjects) {
-            return Err(ModelError::Shape(format!(
-                "subject {m} of {}",
-                self.n_subjects
-            )));
-        }
-        if subjects.is_empty() {
-            return Err(ModelError::NoSubjects);
-        }
+        check_subset(subjects, self.n_subjects)?;
         let (n, n_z) = (self.order.n_events(), self.spec.n_zscore());
         let rows = |v: &[f64], w: usize| -> Vec<f64> {
             subjects

@@ -5,6 +5,7 @@
 //! subject and biomarker, or raw scores with a probability of a correct score.
 
 use crate::error::{ModelError, Result};
+use crate::events::{check_increasing, level_major_events};
 use crate::prefix::{log_floor, PrefixFamily, PrefixModel};
 use ndarray::{Array2, ArrayView2};
 use sustain_core::EventOrder;
@@ -17,7 +18,6 @@ pub(crate) fn score_events(score_vals: &[Vec<f64>]) -> Result<(EventOrder, Vec<(
         return Err(ModelError::Shape("score_vals has no biomarkers".into()));
     }
     for (b, row) in score_vals.iter().enumerate() {
-        let nonzero: Vec<f64> = row.iter().copied().filter(|&v| v != 0.0).collect();
         if row.iter().any(|v| !v.is_finite() || *v < 0.0) {
             return Err(ModelError::ModelValueOutOfRange {
                 what: "a score of score_vals",
@@ -29,22 +29,9 @@ pub(crate) fn score_events(score_vals: &[Vec<f64>]) -> Result<(EventOrder, Vec<(
                     .unwrap_or(f64::NAN),
             });
         }
-        if nonzero.windows(2).any(|w| w[1] <= w[0]) {
-            return Err(ModelError::ThresholdsNotIncreasing {
-                biomarker: b,
-                values: row.clone(),
-            });
-        }
+        check_increasing(b, row)?;
     }
-    let levels = score_vals.iter().map(Vec::len).max().unwrap_or(0);
-    let mut events = Vec::new();
-    for j in 0..levels {
-        for (b, row) in score_vals.iter().enumerate() {
-            if row.get(j).is_some_and(|&v| v != 0.0) {
-                events.push((b, j));
-            }
-        }
-    }
+    let events = level_major_events(score_vals);
     let biomarker_of: Vec<usize> = events.iter().map(|e| e.0).collect();
     let order = EventOrder::new(&biomarker_of, score_vals.len())?.with_labels(
         events

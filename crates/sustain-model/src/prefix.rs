@@ -114,6 +114,18 @@ impl PrefixModel {
     }
 }
 
+/// Fails unless `subjects` (for [`StageModel::subset`]) is non-empty and each
+/// below `n_subjects`.
+pub(crate) fn check_subset(subjects: &[usize], n_subjects: usize) -> Result<()> {
+    if let Some(&m) = subjects.iter().find(|&&m| m >= n_subjects) {
+        return Err(ModelError::Shape(format!("subject {m} of {n_subjects}")));
+    }
+    if subjects.is_empty() {
+        return Err(ModelError::NoSubjects);
+    }
+    Ok(())
+}
+
 impl StageModel for PrefixModel {
     fn order(&self) -> &EventOrder {
         &self.order
@@ -136,15 +148,7 @@ impl StageModel for PrefixModel {
     }
     fn subset(&self, subjects: &[usize]) -> Result<Self> {
         let n = self.order.n_events();
-        if let Some(&m) = subjects.iter().find(|&&m| m >= self.n_subjects) {
-            return Err(ModelError::Shape(format!(
-                "subject {m} of {}",
-                self.n_subjects
-            )));
-        }
-        if subjects.is_empty() {
-            return Err(ModelError::NoSubjects);
-        }
+        check_subset(subjects, self.n_subjects)?;
         let delta: Vec<f64> = subjects
             .iter()
             .flat_map(|&m| self.delta[m * n..(m + 1) * n].iter().copied())

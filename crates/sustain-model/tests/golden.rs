@@ -21,18 +21,31 @@ struct Case {
     perm0: Vec<Vec<f64>>,
 }
 
-impl Case {
-    /// The data set the case was computed on: the complete or the missing one.
-    fn data_of<'a>(&self, complete: &'a Dataset, missing: &'a Dataset) -> &'a Dataset {
-        if self.data == "complete" {
-            complete
+/// The golden file: its events, both data sets and the cases computed on them.
+struct Golden {
+    events: EventSet,
+    complete: Dataset,
+    missing: Dataset,
+    cases: Vec<Case>,
+}
+
+impl Golden {
+    /// The data set `case` was computed on: the complete or the missing one.
+    fn data_of(&self, case: &Case) -> &Dataset {
+        if case.data == "complete" {
+            &self.complete
         } else {
-            missing
+            &self.missing
         }
+    }
+
+    /// The likelihood of `case`'s data set under `convention`.
+    fn likelihood(&self, case: &Case, convention: MissingConvention) -> Likelihood {
+        Likelihood::new(self.events.clone(), self.data_of(case), convention).unwrap()
     }
 }
 
-fn load() -> Option<(EventSet, Dataset, Dataset, Vec<Case>)> {
+fn load() -> Option<Golden> {
     let dir = shared_golden()?;
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("golden_likelihood.json")).unwrap())
@@ -60,12 +73,12 @@ fn load() -> Option<(EventSet, Dataset, Dataset, Vec<Case>)> {
             }
         })
         .collect();
-    Some((
+    Some(Golden {
         events,
-        read_csv(&dir.join("data_complete.csv")),
-        read_csv(&dir.join("data_missing.csv")),
+        complete: read_csv(&dir.join("data_complete.csv")),
+        missing: read_csv(&dir.join("data_missing.csv")),
         cases,
-    ))
+    })
 }
 
 fn rel(a: f64, b: f64) -> f64 {
@@ -74,12 +87,11 @@ fn rel(a: f64, b: f64) -> f64 {
 
 #[test]
 fn golden_likelihoods_reference_convention() {
-    let Some((events, complete, missing, cases)) = load() else {
+    let Some(golden) = load() else {
         return;
     };
-    for case in &cases {
-        let data = case.data_of(&complete, &missing);
-        let lik = Likelihood::new(events.clone(), data, MissingConvention::Reference).unwrap();
+    for case in &golden.cases {
+        let lik = golden.likelihood(case, MissingConvention::Reference);
         let ll = lik.loglike(&case.mixture);
         assert!(
             rel(ll, case.loglike) < 1e-9,
@@ -111,13 +123,13 @@ fn golden_likelihoods_reference_convention() {
 
 #[test]
 fn golden_complete_data_is_convention_free_and_missing_shifts_by_a_constant() {
-    let Some((events, complete, missing, cases)) = load() else {
+    let Some(golden) = load() else {
         return;
     };
-    for case in &cases {
-        let data = case.data_of(&complete, &missing);
-        let marg = Likelihood::new(events.clone(), data, MissingConvention::Marginalise).unwrap();
-        let refc = Likelihood::new(events.clone(), data, MissingConvention::Reference).unwrap();
+    for case in &golden.cases {
+        let data = golden.data_of(case);
+        let marg = golden.likelihood(case, MissingConvention::Marginalise);
+        let refc = golden.likelihood(case, MissingConvention::Reference);
         let (a, b) = (marg.loglike(&case.mixture), refc.loglike(&case.mixture));
         if case.data == "complete" {
             assert!(rel(a, case.loglike) < 1e-9);
@@ -127,7 +139,7 @@ fn golden_complete_data_is_convention_free_and_missing_shifts_by_a_constant() {
             for m in 0..data.n_subjects() {
                 for bm in 0..data.n_biomarkers() {
                     if data.is_missing(m, bm) {
-                        let t = (1.0 / events.z_max(bm)).ln();
+                        let t = (1.0 / golden.events.z_max(bm)).ln();
                         shift += -0.5 * (2.0 * std::f64::consts::PI).ln() - 0.5 * t * t;
                     }
                 }
@@ -155,12 +167,11 @@ fn golden_complete_data_is_convention_free_and_missing_shifts_by_a_constant() {
 #[test]
 fn golden_stage_posterior_matches_reference_p_perm_k() {
     // For one subtype the stage posterior is p_perm_k normalised per subject.
-    let Some((events, complete, missing, cases)) = load() else {
+    let Some(golden) = load() else {
         return;
     };
-    for case in cases.iter().filter(|c| c.mixture.n_subtypes() == 1) {
-        let data = case.data_of(&complete, &missing);
-        let lik = Likelihood::new(events.clone(), data, MissingConvention::Marginalise).unwrap();
+    for case in golden.cases.iter().filter(|c| c.mixture.n_subtypes() == 1) {
+        let lik = golden.likelihood(case, MissingConvention::Marginalise);
         let post = lik.posteriors(&case.mixture);
         for (m, row) in case.perm0.iter().enumerate() {
             let max = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);

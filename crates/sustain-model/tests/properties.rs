@@ -153,6 +153,12 @@ impl Case {
     fn mixture(&self, events: &EventSet) -> Mixture {
         Mixture::new(self.sequences(events), self.fractions.clone()).expect("valid fractions")
     }
+    /// The case's events, data and mixture.
+    fn parts(&self) -> (EventSet, Dataset, Mixture) {
+        let ev = self.events();
+        let mixture = self.mixture(&ev);
+        (ev, self.data(), mixture)
+    }
 }
 
 fn case_strategy() -> impl Strategy<Value = Case> {
@@ -505,9 +511,7 @@ proptest! {
     /// kernels agree with the detected SIMD kernels.
     #[test]
     fn fast_path_matches_naive(case in case_strategy()) {
-        let ev = case.events();
-        let data = case.data();
-        let mixture = case.mixture(&ev);
+        let (ev, data, mixture) = case.parts();
         let ord = orders(&mixture);
         for conv in CONVENTIONS {
             let lik = Likelihood::new(ev.clone(), &data, conv).unwrap();
@@ -551,9 +555,7 @@ proptest! {
     /// The log-likelihood does not depend on the order of the subjects.
     #[test]
     fn loglike_invariant_under_subject_permutation(case in case_strategy(), perm_seed in any::<u64>()) {
-        let ev = case.events();
-        let data = case.data();
-        let mixture = case.mixture(&ev);
+        let (ev, data, mixture) = case.parts();
         let mut perm: Vec<usize> = (0..data.n_subjects()).collect();
         perm.shuffle(&mut Pcg64::seed_from_u64(perm_seed));
         let shuffled = data.select(&perm).unwrap();
@@ -573,9 +575,7 @@ proptest! {
     /// agree with the joint.
     #[test]
     fn posteriors_sum_to_one(case in case_strategy()) {
-        let ev = case.events();
-        let data = case.data();
-        let mixture = case.mixture(&ev);
+        let (ev, data, mixture) = case.parts();
         let m_n = data.n_subjects();
         let (ns, n_sub) = (ev.n_stages(), mixture.n_subtypes());
         for conv in CONVENTIONS {
@@ -608,9 +608,7 @@ proptest! {
     /// `f64::exp`, and computing it on any split of the subjects gives the same bits.
     #[test]
     fn posterior_sums_match_naive(case in case_strategy(), seed2 in any::<u64>(), cut in 0usize..6) {
-        let ev = case.events();
-        let data = case.data();
-        let first = case.mixture(&ev);
+        let (ev, data, first) = case.parts();
         let mut rng = Pcg64::seed_from_u64(seed2);
         // The first mixture again, one with a subtype moved to a new sequence, and
         // one with other fractions (a zero among them when there are 2 or more).
@@ -680,9 +678,7 @@ proptest! {
     /// `loglike_subtype_candidates` agrees with the override.
     #[test]
     fn batch_evaluator_agrees(case in case_strategy(), cand_seed in any::<u64>()) {
-        let ev = case.events();
-        let data = case.data();
-        let mixture = case.mixture(&ev);
+        let (ev, data, mixture) = case.parts();
         let mut rng = Pcg64::seed_from_u64(cand_seed);
         let candidates: Vec<Sequence> = (0..4).map(|_| Sequence::random(&ev, &mut rng)).collect();
         for conv in CONVENTIONS {
@@ -724,9 +720,7 @@ proptest! {
     /// first of which must win) and a random sequence.
     #[test]
     fn best_candidate_matches_exact_ranking(case in case_strategy(), cand_seed in any::<u64>()) {
-        let ev = case.events();
-        let data = case.data();
-        let mixture = case.mixture(&ev);
+        let (ev, data, mixture) = case.parts();
         let mut rng = Pcg64::seed_from_u64(cand_seed);
         for conv in CONVENTIONS {
             let lik = Arc::new(Likelihood::new(ev.clone(), &data, conv).unwrap());
@@ -769,9 +763,7 @@ proptest! {
     /// the trait's default, which builds every candidate.
     #[test]
     fn best_event_position_matches_exact_ranking(case in case_strategy()) {
-        let ev = case.events();
-        let data = case.data();
-        let mixture = case.mixture(&ev);
+        let (ev, data, mixture) = case.parts();
         for conv in CONVENTIONS {
             let lik = Arc::new(Likelihood::new(ev.clone(), &data, conv).unwrap());
             let mut walked = SerialEvaluator::new(lik.clone()).with_walk(true);

@@ -109,3 +109,48 @@ def test_cross_validation(tmp_path):
     cvic, loglike = m.cross_validate_sustain_model(folds)
     assert np.shape(cvic) == (3,) and np.all(np.isfinite(cvic))
     assert np.shape(loglike) == (2, 3) and np.all(np.isfinite(loglike))
+
+
+SIMULATOR = np.load(pathlib.Path(__file__).resolve().parent / "data" / "mixed_simulator.npz")
+
+
+def test_simulators_draw_what_the_reference_draws():
+    """generate_random_model and generate_data from the same seeds give the
+    reference's arrays (data/mixed_simulator.npz, made by
+    data/record_mixed_simulator.py)."""
+    g = SIMULATOR
+    z_vals, z_max = np.array([[1, 2], [1, 0]]), np.array([5.0, 4.0])
+    ordinal = np.array([[1, 2, 3], [1, 2, 0]])
+    seqs = sustain_rs.MixedTypeSustain.generate_random_model(z_vals, ordinal, 2, 2, seed=7)
+    np.testing.assert_array_equal(seqs, g["model_sequences"])
+    out = sustain_rs.MixedTypeSustain.generate_data(g["subtypes"], g["stages"], seqs, z_vals, z_max, ordinal, 2,
+                                                    prob_correct_ordinal=0.8, mixture_style="mixture_GMM",
+                                                    seed=11)
+    names = ["zscore_data", "ordinal_data", "event_data", "ordinal_prob_nl", "ordinal_prob_score",
+             "event_prob_yes", "event_prob_no"]
+    for name, got in zip(names, out):
+        np.testing.assert_allclose(got, g["data_" + name], rtol=1e-13, atol=0, err_msg=name)
+    # Each biomarker's events in increasing score in every sequence.
+    vals = np.array([[1, 2, 0], [1, 0, 0], [1, 2, 3], [1, 2, 0], [1, 0, 0], [1, 0, 0]])
+    order = vals.T.ravel()
+    biomarker = np.tile(np.arange(6), 3)[order > 0]
+    for s in seqs:
+        for b in range(6):
+            assert np.all(np.diff(order[order > 0][s][biomarker[s] == b]) > 0)
+
+
+def test_test_sustain_builds_the_reference_cohort(tmp_path):
+    g = SIMULATOR
+    kwargs = dict(N_startpoints=2, N_S_max=2, N_iterations_MCMC=100, output_folder=str(tmp_path),
+                  dataset_name="t", use_parallel_startpoints=False)
+    m = sustain_rs.MixedTypeSustain.test_sustain(7, 40, 2, g["test_truth"], kwargs, seed=42)
+    assert isinstance(m, sustain_rs.MixedTypeSustain)
+    for name in ["zscore_data", "z_vals", "ordinal_prob_nl", "ordinal_prob_score", "ordinal_score_vals",
+                 "event_prob_yes", "event_prob_no"]:
+        np.testing.assert_allclose(getattr(m, name), g["test_" + name], rtol=1e-13, atol=0, err_msg=name)
+    np.testing.assert_array_equal(m.max_biomarker_zscore, g["test_z_max"])
+    assert m.biomarker_labels == list(g["test_biomarker_labels"])
+    assert m.num_stages == 3 * 3 + 2 * 3 + 2
+    # The cohort fits: E-M and chains run on it.
+    out = m.run_sustain_algorithm()
+    assert out[0].shape[0] == 2

@@ -872,13 +872,17 @@ fn butterflies<const INVERSE: bool>(
         let wr = cos[k];
         // Negation is exact: the forward pass uses -sin.
         let wi = if INVERSE { sin[k] } else { -sin[k] };
-        let tr = re_b[k] * wr - im_b[k] * wi;
-        let ti = re_b[k] * wi + im_b[k] * wr;
-        re_b[k] = re_a[k] - tr;
-        im_b[k] = im_a[k] - ti;
-        re_a[k] += tr;
-        im_a[k] += ti;
+        ((re_a[k], im_a[k]), (re_b[k], im_b[k])) =
+            butterfly((re_a[k], im_a[k]), (re_b[k], im_b[k]), (wr, wi));
     }
+}
+
+/// One radix-2 butterfly on complex numbers as `(re, im)`: `(a + w b, a - w b)`.
+#[inline(always)]
+fn butterfly(a: (f64, f64), b: (f64, f64), w: (f64, f64)) -> ((f64, f64), (f64, f64)) {
+    let tr = b.0 * w.0 - b.1 * w.1;
+    let ti = b.0 * w.1 + b.1 * w.0;
+    ((a.0 + tr, a.1 + ti), (a.0 - tr, a.1 - ti))
 }
 
 // ---------------------------------------------------------------------------
@@ -1188,12 +1192,8 @@ mod tests {
                         let angle = step * (k * (n / len)) as f64;
                         let (wr, wi) = (angle.cos(), sign * angle.sin());
                         let (a, b) = (start + k, start + k + half);
-                        let tr = re[b] * wr - im[b] * wi;
-                        let ti = re[b] * wi + im[b] * wr;
-                        re[b] = re[a] - tr;
-                        im[b] = im[a] - ti;
-                        re[a] += tr;
-                        im[a] += ti;
+                        ((re[a], im[a]), (re[b], im[b])) =
+                            crate::diagnostics::butterfly((re[a], im[a]), (re[b], im[b]), (wr, wi));
                     }
                 }
                 len *= 2;

@@ -240,6 +240,58 @@ pub fn test_loglikes<M: SustainModel>(
     Ok((loglike, per_subject))
 }
 
+/// The [`FoldResult`] of fold `fold` (of `folds`) from its fitted `models`, its
+/// test subjects `test` evaluated on `engine`.
+pub(crate) fn evaluated_fold<M: SustainModel>(
+    engine: &Engine,
+    test: &Arc<M>,
+    models: &[SubtypeModel],
+    config: &FitConfig,
+    folds: &[Vec<usize>],
+    fold: usize,
+    fingerprint: &str,
+) -> Result<FoldResult, Error> {
+    let mut loglike = Vec::new();
+    let mut log_mean_p = Vec::new();
+    for model in models {
+        let (ll, per) = test_loglikes(engine, test, model, config.threads)?;
+        loglike.push(ll);
+        log_mean_p.push(per);
+    }
+    Ok(FoldResult {
+        fold,
+        n_folds: folds.len(),
+        test: folds[fold].clone(),
+        loglike,
+        log_mean_p,
+        fingerprint: fingerprint.to_string(),
+    })
+}
+
+/// The [`FoldPart`] of fold `fold` (of `folds`) for the subtype count of `model`,
+/// its test subjects `test` evaluated on `engine`.
+pub(crate) fn evaluated_part<M: SustainModel>(
+    engine: &Engine,
+    test: &Arc<M>,
+    model: &SubtypeModel,
+    config: &FitConfig,
+    folds: &[Vec<usize>],
+    fold: usize,
+    fingerprint: &str,
+) -> Result<FoldPart, Error> {
+    let (loglike, log_mean_p) = test_loglikes(engine, test, model, config.threads)?;
+    Ok(FoldPart {
+        fold,
+        n_folds: folds.len(),
+        n_subtypes: model.n_subtypes,
+        max_subtypes: config.max_subtypes,
+        test: folds[fold].clone(),
+        loglike,
+        log_mean_p,
+        fingerprint: fingerprint.to_string(),
+    })
+}
+
 /// Runs `job` for fold `fold` on the configured backend (selected once for the
 /// fit and the test-set evaluation) with the fold's settings (its own seed), its
 /// training subjects and the likelihood of its test subjects.
@@ -285,21 +337,15 @@ pub fn run_fold(
         progress,
         |engine, fold_config, train, lik| {
             let result = fit_with_engine(train, fold_config, engine, None, progress)?;
-            let mut loglike = Vec::new();
-            let mut log_mean_p = Vec::new();
-            for model in &result.models {
-                let (ll, per) = test_loglikes(engine, lik, model, config.threads)?;
-                loglike.push(ll);
-                log_mean_p.push(per);
-            }
-            Ok(FoldResult {
+            evaluated_fold(
+                engine,
+                lik,
+                &result.models,
+                config,
+                folds,
                 fold,
-                n_folds: folds.len(),
-                test: folds[fold].clone(),
-                loglike,
-                log_mean_p,
-                fingerprint: fingerprint.to_string(),
-            })
+                fingerprint,
+            )
         },
     )
 }
@@ -324,17 +370,7 @@ pub fn run_fold_part(
         progress,
         |engine, fold_config, train, lik| {
             let model = fit_subtype_count_with_engine(train, fold_config, engine, k, progress)?;
-            let (loglike, log_mean_p) = test_loglikes(engine, lik, &model, config.threads)?;
-            Ok(FoldPart {
-                fold,
-                n_folds: folds.len(),
-                n_subtypes: k,
-                max_subtypes: config.max_subtypes,
-                test: folds[fold].clone(),
-                loglike,
-                log_mean_p,
-                fingerprint: fingerprint.to_string(),
-            })
+            evaluated_part(engine, lik, &model, config, folds, fold, fingerprint)
         },
     )
 }

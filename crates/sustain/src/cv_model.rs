@@ -6,10 +6,32 @@ use std::sync::Arc;
 
 use crate::backend::Engine;
 use crate::config::FitConfig;
-use crate::cv::{fold_rows, test_loglikes, FoldResult};
-use crate::fit::{fit_model_observed, ModelInput, Progress};
+use crate::cv::{evaluated_fold, evaluated_part, fold_rows, FoldPart, FoldResult};
+use crate::fit::{fit_model_observed, fit_model_subtype_count, ModelInput, Progress};
 use crate::Error;
 use sustain_core::SustainModel;
+
+/// The training model (as a [`ModelInput`]), the test subjects' model and the
+/// settings (its own seed) of fold `fold` of `input`.
+type FoldModels<'a, M> = (ModelInput<'a, M>, Arc<M>, FitConfig);
+
+fn fold_models<'a, M: SustainModel>(
+    input: &ModelInput<'a, M>,
+    config: &FitConfig,
+    folds: &[Vec<usize>],
+    fold: usize,
+) -> Result<FoldModels<'a, M>, Error> {
+    let (train, test, fold_config) = fold_rows(input.model.n_subjects(), config, folds, fold)?;
+    let train = ModelInput {
+        model: Arc::new(input.model.subset(&train)?),
+        biomarkers: input.biomarkers,
+        descriptor: input.descriptor.clone(),
+        events: input.events.clone(),
+        identity: input.identity.clone(),
+    };
+    let test_model = Arc::new(input.model.subset(test)?);
+    Ok((train, test_model, fold_config))
+}
 
 /// Fits fold `fold` of `input` (trained on the other folds' subjects, with the
 /// fold's own seed) and evaluates its test subjects, as [`crate::cv::run_fold`]
@@ -22,30 +44,42 @@ pub fn run_model_fold<M: SustainModel>(
     fingerprint: &str,
     progress: &dyn Fn(Progress),
 ) -> Result<FoldResult, Error> {
-    let (train, test, fold_config) = fold_rows(input.model.n_subjects(), config, folds, fold)?;
-    let train = ModelInput {
-        model: Arc::new(input.model.subset(&train)?),
-        biomarkers: input.biomarkers,
-        descriptor: input.descriptor.clone(),
-        events: input.events.clone(),
-        identity: input.identity.clone(),
-    };
-    let test_model = Arc::new(input.model.subset(test)?);
+    let (train, test_model, fold_config) = fold_models(input, config, folds, fold)?;
     let engine = Engine::Cpu;
     let result = fit_model_observed(&train, &fold_config, &engine, None, progress, &|_| {})?;
-    let mut loglike = Vec::new();
-    let mut log_mean_p = Vec::new();
-    for model in &result.models {
-        let (ll, per) = test_loglikes(&engine, &test_model, model, config.threads)?;
-        loglike.push(ll);
-        log_mean_p.push(per);
-    }
-    Ok(FoldResult {
+    evaluated_fold(
+        &engine,
+        &test_model,
+        &result.models,
+        config,
+        folds,
         fold,
-        n_folds: folds.len(),
-        test: test.to_vec(),
-        loglike,
-        log_mean_p,
-        fingerprint: fingerprint.to_string(),
-    })
+        fingerprint,
+    )
+}
+
+/// Fits only subtype count `k` of fold `fold` of `input` and evaluates its test
+/// subjects: one part of [`run_model_fold`], equal to it bit for bit, as
+/// [`crate::cv::run_fold_part`] is for a z-score model.
+pub fn run_model_fold_part<M: SustainModel>(
+    input: &ModelInput<M>,
+    config: &FitConfig,
+    folds: &[Vec<usize>],
+    fold: usize,
+    k: usize,
+    fingerprint: &str,
+    progress: &dyn Fn(Progress),
+) -> Result<FoldPart, Error> {
+    let (train, test_model, fold_config) = fold_models(input, config, folds, fold)?;
+    let engine = Engine::Cpu;
+    let model = fit_model_subtype_count(&train.model, &fold_config, &engine, k, progress)?;
+    evaluated_part(
+        &engine,
+        &test_model,
+        &model,
+        config,
+        folds,
+        fold,
+        fingerprint,
+    )
 }

@@ -164,6 +164,13 @@ pub fn fit_subtype_count_with_engine(
     k: usize,
     progress: &dyn Fn(Progress),
 ) -> Result<SubtypeModel, Error> {
+    check_subtype_count(config, k)?;
+    let lik = prepared_likelihood(input, config)?;
+    fit_model_subtype_count(&lik, config, engine, k, progress)
+}
+
+/// Refuses a subtype count outside `1..=config.max_subtypes`.
+fn check_subtype_count(config: &FitConfig, k: usize) -> Result<(), Error> {
     if k == 0 || k > config.max_subtypes {
         return Err(ConfigError::SubtypeOutOfRange {
             k,
@@ -171,11 +178,23 @@ pub fn fit_subtype_count_with_engine(
         }
         .into());
     }
-    let lik = prepared_likelihood(input, config)?;
+    Ok(())
+}
+
+/// [`fit_subtype_count_with_engine`] of a model of any family: E-M for `1..=k`,
+/// then the chains of `k` alone, the same bits as that count of a whole fit.
+pub fn fit_model_subtype_count<M: SustainModel>(
+    lik: &Arc<M>,
+    config: &FitConfig,
+    engine: &Engine,
+    k: usize,
+    progress: &dyn Fn(Progress),
+) -> Result<SubtypeModel, Error> {
+    check_subtype_count(config, k)?;
     let mut previous: Option<MlFit> = None;
     let mut em_s = 0.0;
     for j in 1..=k {
-        let (em_fit, s) = em_step(engine, &lik, config, j, previous.as_ref(), progress)?;
+        let (em_fit, s) = em_step(engine, lik, config, j, previous.as_ref(), progress)?;
         previous = Some(em_fit);
         em_s = s;
     }
@@ -183,7 +202,7 @@ pub fn fit_subtype_count_with_engine(
     let counters = chains_started(config, k, progress);
     let model = uncertainty_impl(
         engine,
-        &lik,
+        lik,
         &em_fit,
         config,
         k,

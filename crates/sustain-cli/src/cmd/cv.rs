@@ -1,6 +1,7 @@
 //! `sustain cv` and `sustain cv-combine`: cross-validation (CVIC), fold by fold so
 //! that folds can run as separate jobs, then combined.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sustain::config::FitConfig;
@@ -34,7 +35,9 @@ pub struct CvArgs {
 
     /// Column naming each subject's test fold (user-given folds: labels that are
     /// all integers are ordered numerically, others as text; fold i holds the
-    /// subjects of the i-th label) [default: folds made from --folds and --seed].
+    /// subjects of the i-th label). Read from --data; for a mixture model, --data
+    /// is then a CSV of its subjects in the same order holding the column
+    /// [default: folds made from --folds and --seed].
     #[arg(long, value_name = "COLUMN", conflicts_with = "stratify_by")]
     pub fold_column: Option<String>,
 
@@ -51,7 +54,8 @@ pub struct CvArgs {
     pub subtype_count: Option<usize>,
 
     /// Column whose values the folds are stratified by (each value's subjects
-    /// spread evenly over the folds) [default: none; a seeded shuffle].
+    /// spread evenly over the folds), read from --data as --fold-column is
+    /// [default: none; a seeded shuffle].
     #[arg(long, value_name = "COLUMN")]
     pub stratify_by: Option<String>,
 
@@ -118,11 +122,24 @@ pub fn resolve_folds(
     loaded: &crate::cmd::fit::Loaded,
     seed: u64,
 ) -> Result<(Vec<Vec<usize>>, String), CliError> {
-    let n = loaded.data.dataset.n_subjects();
+    folds_of(
+        args,
+        loaded.data.dataset.n_subjects(),
+        &loaded.data.extra,
+        seed,
+    )
+}
+
+/// [`resolve_folds`] of `n` subjects whose `--data` columns [`kept_column`] are
+/// in `columns` (of any model family).
+pub fn folds_of(
+    args: &CvArgs,
+    n: usize,
+    columns: &BTreeMap<String, Vec<String>>,
+    seed: u64,
+) -> Result<(Vec<Vec<usize>>, String), CliError> {
     let column = |name: &str| {
-        loaded
-            .data
-            .extra
+        columns
             .get(name)
             .cloned()
             .ok_or_else(|| CliError::new(format!("column '{name}' was not read")))
@@ -217,6 +234,44 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
     let loaded = args.input.load(kept_column(args))?;
     let config = cv_config(args)?;
     let (folds, fold_id) = resolve_folds(args, &loaded, config.seed)?;
+    let n_subjects = loaded.data.dataset.n_subjects();
+    check_run(args, &config, &folds, n_subjects, loaded.events.n_events())?;
+    if args.require_gpu {
+        // Fails before the output folder is made when the GPU is missing (every fold
+        // selects its backend again).
+        args.backend.select(true)?;
+    }
+    let input = FitInput {
+        events: &loaded.events,
+        biomarkers: &loaded.data.biomarkers,
+        data: &loaded.data.dataset,
+    };
+    let fingerprint = format!(
+        "{}-{fold_id}",
+        sustain::checkpoint::fingerprint(&input, &config),
+    );
+    let data = crate::report::run_record::DataSummary::of(&loaded.data.dataset);
+    run_folds(
+        args,
+        &folds,
+        &fingerprint,
+        Some(data),
+        |i, k, progress| run_fold_part(&input, &config, &folds, i, k, &fingerprint, progress),
+        |i, progress| run_fold(&input, &config, &folds, i, &fingerprint, progress),
+    )
+}
+
+/// Checks what `sustain cv` (of any model family) is asked to run before anything
+/// runs: --fold and --subtype-count in range, the memory of a fit of `n_subjects`
+/// subjects and `n_events` events, and every fold to run leaving enough subjects
+/// to train on.
+pub(crate) fn check_run(
+    args: &CvArgs,
+    config: &FitConfig,
+    folds: &[Vec<usize>],
+    n_subjects: usize,
+    n_events: usize,
+) -> Result<(), CliError> {
     let n_folds = folds.len();
     if let Some(i) = args.fold {
         if i >= n_folds {
@@ -234,50 +289,27 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
             )));
         }
     }
-    let n_subjects = loaded.data.dataset.n_subjects();
-    crate::limits::check_fit_memory(&config, n_subjects, loaded.events.n_events())?;
+    crate::limits::check_fit_memory(config, n_subjects, n_events)?;
     for i in (0..n_folds).filter(|&i| args.fold.is_none_or(|f| f == i)) {
         let k = args.subtype_count.unwrap_or(config.max_subtypes);
         check_training_part(n_subjects - folds[i].len(), i, k)?;
     }
-    if args.require_gpu {
-        // Fails before the output folder is made when the GPU is missing (every fold
-        // selects its backend again).
-        args.backend.select(true)?;
-    }
-    create_dir(&args.out)?;
-    let input = FitInput {
-        events: &loaded.events,
-        biomarkers: &loaded.data.biomarkers,
-        data: &loaded.data.dataset,
-    };
-    let fingerprint = format!(
-        "{}-{fold_id}",
-        sustain::checkpoint::fingerprint(&input, &config),
-    );
-    let data = crate::report::run_record::DataSummary::of(&loaded.data.dataset);
-    run_folds(
-        args,
-        &folds,
-        &fingerprint,
-        Some(data),
-        |i, k| run_part(args, &input, &config, &folds, i, k, &fingerprint),
-        |i, progress| run_fold(&input, &config, &folds, i, &fingerprint, progress),
-    )
+    Ok(())
 }
 
-/// The folder, its lock and the folds of `sustain cv` (of any model family): runs
-/// the folds `args` asks for with `fold` (reusing the fold files of the same run),
-/// or one part of a fold with `part` (--fold I --subtype-count K), then writes the
-/// combined results and the report when every fold has run.
+/// The folder (made here), its lock and the folds of `sustain cv` (of any model
+/// family): runs the folds `args` asks for with `fold` (reusing the fold files of
+/// the same run), or one part of a fold with `part` (--fold I --subtype-count K),
+/// then writes the combined results and the report when every fold has run.
 pub fn run_folds(
     args: &CvArgs,
     folds: &[Vec<usize>],
     fingerprint: &str,
     data: Option<crate::report::run_record::DataSummary>,
-    part: impl FnOnce(usize, usize) -> Result<(), CliError>,
+    part: impl FnOnce(usize, usize, &dyn Fn(sustain::fit::Progress)) -> Result<FoldPart, sustain::Error>,
     fold: impl Fn(usize, &dyn Fn(sustain::fit::Progress)) -> Result<FoldResult, sustain::Error>,
 ) -> Result<(), CliError> {
+    create_dir(&args.out)?;
     let n_folds = folds.len();
     // Folds (and their parts) of a SLURM array run at once into one folder: each
     // locks its own file; a run of every fold locks the folder.
@@ -295,7 +327,7 @@ pub fn run_folds(
     };
     remove_dead_temps(&args.out, &own_temps);
     if let (Some(i), Some(k)) = (args.fold, args.subtype_count) {
-        let result = part(i, k);
+        let result = run_part(args, folds, i, k, fingerprint, part);
         drop(lock);
         return result;
     }
@@ -352,16 +384,15 @@ pub fn run_folds(
     Ok(())
 }
 
-/// `sustain cv --fold I --subtype-count K`: one part of a fold (reused when its file
-/// is already there from the same run).
+/// `sustain cv --fold I --subtype-count K`: one part of a fold, run by `part`
+/// (reused when its file is already there from the same run).
 fn run_part(
     args: &CvArgs,
-    input: &FitInput,
-    config: &sustain::config::FitConfig,
     folds: &[Vec<usize>],
     i: usize,
     k: usize,
     fingerprint: &str,
+    part: impl FnOnce(usize, usize, &dyn Fn(sustain::fit::Progress)) -> Result<FoldPart, sustain::Error>,
 ) -> Result<(), CliError> {
     let path = part_path(&args.out, i, k);
     if path.exists() {
@@ -388,8 +419,7 @@ fn run_part(
         eprint_line(&format!("fold {i} of {}, {k} subtype(s) only", folds.len()));
     }
     let progress = progress_printer(args.quiet, format!("fold {i}: "));
-    let part = run_fold_part(input, config, folds, i, k, fingerprint, &progress)
-        .map_err(|e| CliError::new(format!("fold {i}: {e}")))?;
+    let part = part(i, k, &progress).map_err(|e| CliError::new(format!("fold {i}: {e}")))?;
     io::write_json(&path, &part)?;
     io::write_stdout(&part_summary(&part, &path))
 }

@@ -1,103 +1,122 @@
 //! `sustain cv` of a mixture (event-based), ordinal or mixed-type model: the same folds, fold
 //! files, CVIC and report as a z-score model's, fitted through the model seam on
-//! the CPU.
+//! the CPU. `--fold-column` and `--stratify-by` read their column from `--data`
+//! (the model's own data CSV, or, for a model that reads none, a CSV of the same
+//! subjects in the same order).
 
-use sustain::cv::make_folds;
-use sustain::cv_model::run_model_fold;
-use sustain::fit::{prefix_input, ModelInput};
-use sustain::mixed::mixed_input;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use sustain::cv_model::{run_model_fold, run_model_fold_part};
+use sustain::fit::ModelInput;
 use sustain::model::SustainModel;
 
-use super::cv::{check_training_part, cv_config, run_folds, CvArgs};
+use super::cv::{check_run, cv_config, folds_of, kept_column, run_folds, CvArgs};
 use crate::error::CliError;
-use crate::families::{self, Family};
+use crate::families::{same_subjects, Family};
+use crate::family_model::{FamilyJob, LoadedFamily};
+use crate::io::CsvTable;
 
-/// Refuses the options of `sustain cv` that serve z-score models only.
-fn refuse_zscore_only(args: &CvArgs, family: Family) -> Result<(), CliError> {
-    for (given, flag) in [
-        (args.fold_column.is_some(), "--fold-column"),
-        (args.stratify_by.is_some(), "--stratify-by"),
-        (args.subtype_count.is_some(), "--subtype-count"),
-    ] {
-        if given {
-            return Err(CliError::new(format!(
-                "{flag} is not available for {} models yet (z-score models only); use --folds",
-                family.name()
-            )));
-        }
-    }
-    Ok(())
+/// The model `args` name and the folds of its subjects (with what identifies them
+/// in fold files' fingerprints).
+fn load_with_folds(
+    args: &CvArgs,
+    family: Family,
+    seed: u64,
+) -> Result<(LoadedFamily, Vec<Vec<usize>>, String), CliError> {
+    let loaded = super::fit_family::load(&args.input, family)?;
+    let model = args.input.model.as_deref().unwrap_or(Path::new("--model"));
+    let columns = label_columns(args, model, loaded.ids())?;
+    let (folds, fold_id) = folds_of(args, loaded.ids().len(), &columns, seed)?;
+    Ok((loaded, folds, fold_id))
+}
+
+/// The column of `--data` that --fold-column or --stratify-by names (none when
+/// neither is given), checked to list the model's subjects `ids` (read from
+/// `model`) in the same order.
+fn label_columns(
+    args: &CvArgs,
+    model: &Path,
+    ids: &[String],
+) -> Result<BTreeMap<String, Vec<String>>, CliError> {
+    let Some(name) = kept_column(args) else {
+        return Ok(BTreeMap::new());
+    };
+    let flag = if args.fold_column.is_some() {
+        "--fold-column"
+    } else {
+        "--stratify-by"
+    };
+    let Some(path) = args.input.data.as_deref() else {
+        return Err(CliError::new(format!(
+            "{flag} {name} reads the column from --data: give --data, a CSV with a '{name}' \
+             column and one row per subject of the model (the same order; ids in --id-column)"
+        )));
+    };
+    let table = CsvTable::read(path)?;
+    let labels = table.column_text(table.column_index(name)?);
+    let data_ids = match args.input.id_column.as_deref() {
+        Some(id) => table.column_text(table.column_index(id)?),
+        None => (1..=table.n_rows()).map(|r| r.to_string()).collect(),
+    };
+    same_subjects((model, ids), (path, &data_ids))?;
+    Ok(BTreeMap::from([(name.to_string(), labels)]))
 }
 
 /// The number of folds `sustain cv` of a `family` model would run (reading the model
 /// as it would): what `slurm cv` submits one task per.
 pub fn n_folds(args: &CvArgs, family: Family, seed: u64) -> Result<usize, CliError> {
-    refuse_zscore_only(args, family)?;
-    let model = args
-        .input
-        .model
-        .as_deref()
-        .ok_or_else(|| CliError::new("--model is required"))?;
-    let (data, id_column) = (args.input.data.as_deref(), args.input.id_column.as_deref());
-    let n = super::fit_family::subjects_of(model, family, data, id_column)?;
-    Ok(make_folds(n, args.folds.unwrap_or(0), None, seed)
-        .map_err(|e| CliError::new(format!("--folds: {e}")))?
-        .len())
+    Ok(load_with_folds(args, family, seed)?.1.len())
 }
 
 /// Runs `sustain cv` on a model of `family` (not z-score).
 pub fn run(args: &CvArgs, family: Family) -> Result<(), CliError> {
-    let model_path = args
-        .input
-        .model
-        .as_deref()
-        .ok_or_else(|| CliError::new("--model is required"))?;
-    if args.input.zvals.is_some() {
-        return Err(CliError::new("--zvals and --zmax belong to z-score models"));
-    }
-    refuse_zscore_only(args, family)?;
-    let (data, id_column) = (args.input.data.as_deref(), args.input.id_column.as_deref());
-    if family == Family::Mixed {
-        let loaded = crate::families_mixed::load_mixed(model_path, data, id_column)?;
-        return run_model(args, &mixed_input(&loaded.model, &loaded.biomarkers));
-    }
-    let loaded = families::load(model_path, family, data, id_column)?;
-    run_model(args, &prefix_input(&loaded.model, &loaded.biomarkers))
-}
-
-/// `sustain cv` of the model `input`.
-fn run_model<M: SustainModel>(args: &CvArgs, input: &ModelInput<M>) -> Result<(), CliError> {
     let mut config = cv_config(args)?;
     crate::backend::cpu_only_family(args.backend, args.require_gpu)?;
     config.backend = sustain::config::Backend::Cpu;
-    let n_subjects = input.model.n_subjects();
-    let k = args.folds.unwrap_or(0);
-    let folds = make_folds(n_subjects, k, None, config.seed)
-        .map_err(|e| CliError::new(format!("--folds: {e}")))?;
-    if let Some(i) = args.fold {
-        if i >= folds.len() {
-            return Err(CliError::new(format!(
-                "--fold {i} is out of range: folds are numbered 0..{} ({} folds)",
-                folds.len() - 1,
-                folds.len()
-            )));
-        }
-    }
-    crate::limits::check_fit_memory(&config, n_subjects, input.model.order().n_events())?;
-    for i in (0..folds.len()).filter(|&i| args.fold.is_none_or(|f| f == i)) {
-        check_training_part(n_subjects - folds[i].len(), i, config.max_subtypes)?;
-    }
-    crate::io::create_dir(&args.out)?;
-    let fingerprint = format!(
-        "{}-folds{k}-stratify:",
-        sustain::checkpoint::fingerprint_of(&input.identity, &config)
-    );
-    run_folds(
+    let (loaded, folds, fold_id) = load_with_folds(args, family, config.seed)?;
+    loaded.run(CvJob {
         args,
-        &folds,
-        &fingerprint,
-        None,
-        |_, _| Err(CliError::new("--subtype-count is for z-score models only")),
-        |i, progress| run_model_fold(input, &config, &folds, i, &fingerprint, progress),
-    )
+        config: &config,
+        folds: &folds,
+        fold_id: &fold_id,
+    })
+}
+
+/// `sustain cv` of a loaded model on `folds`.
+struct CvJob<'j> {
+    args: &'j CvArgs,
+    config: &'j sustain::config::FitConfig,
+    folds: &'j [Vec<usize>],
+    fold_id: &'j str,
+}
+
+impl<'a> FamilyJob<'a> for CvJob<'_> {
+    type Output = Result<(), CliError>;
+    fn run<M: SustainModel>(self, input: ModelInput<'a, M>, _: &'a [String]) -> Self::Output {
+        let (args, config, folds) = (self.args, self.config, self.folds);
+        let n_subjects = input.model.n_subjects();
+        check_run(
+            args,
+            config,
+            folds,
+            n_subjects,
+            input.model.order().n_events(),
+        )?;
+        let fingerprint = format!(
+            "{}-{}",
+            sustain::checkpoint::fingerprint_of(&input.identity, config),
+            self.fold_id
+        );
+        run_folds(
+            args,
+            folds,
+            &fingerprint,
+            None,
+            |i, k, progress| {
+                run_model_fold_part(&input, config, folds, i, k, &fingerprint, progress)
+            },
+            |i, progress| run_model_fold(&input, config, folds, i, &fingerprint, progress),
+        )
+    }
 }

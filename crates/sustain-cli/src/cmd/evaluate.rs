@@ -4,12 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sustain_model::{Likelihood, StageModel, SustainModel};
+use sustain_model::{Likelihood, SustainModel};
 
 use crate::backend::Backend;
 use crate::cmd::ModelDataArgs;
 use crate::error::CliError;
 use crate::families::{self, Family};
+use crate::family_model::{load_family, FamilyJob, LoadedFamily};
 use crate::io;
 
 /// Arguments of `sustain evaluate`.
@@ -93,36 +94,43 @@ pub fn run(args: &EvaluateArgs) -> Result<(), CliError> {
 /// kernels are the z-score model's).
 fn run_other_family(args: &EvaluateArgs, family: Family) -> Result<(), CliError> {
     crate::backend::cpu_only_family(args.backend, args.require_gpu)?;
-    if family == Family::Mixed {
-        let loaded = crate::families_mixed::load_mixed(
-            &args.input.model,
-            args.input.data.as_deref(),
-            args.input.id_column.as_deref(),
-        )?;
-        let mixture = io::read_sequences(&args.sequences, loaded.model.order())?;
-        return print_output(&EvaluateOutput {
-            loglike: SustainModel::loglike(&*loaded.model, &mixture),
-            // Missing z-scores are always marginalised in this family.
-            missing: crate::cmd::Missing::Marginalise.name(),
-            backend: Backend::Cpu.name(),
-            ids: &loaded.ids,
-            per_subject: SustainModel::log_p_subjects(&*loaded.model, &mixture),
-        });
-    }
-    let loaded = families::load(
+    let loaded = load_family(
         &args.input.model,
         family,
         args.input.data.as_deref(),
         args.input.id_column.as_deref(),
     )?;
-    let mixture = io::read_sequences(&args.sequences, loaded.model.order())?;
-    print_output(&EvaluateOutput {
-        loglike: SustainModel::loglike(&*loaded.model, &mixture),
-        missing: args.input.missing.name(),
-        backend: Backend::Cpu.name(),
-        ids: &loaded.ids,
-        per_subject: SustainModel::log_p_subjects(&*loaded.model, &mixture),
-    })
+    // Missing z-scores are always marginalised in the mixed-type family.
+    let missing = match loaded {
+        LoadedFamily::Mixed(_) => crate::cmd::Missing::Marginalise,
+        LoadedFamily::Prefix(_) => args.input.missing,
+    };
+    loaded.run(EvaluateJob { args, missing })
+}
+
+/// Prints the log-likelihoods of a loaded model under `args.sequences`.
+struct EvaluateJob<'j> {
+    args: &'j EvaluateArgs,
+    missing: crate::cmd::Missing,
+}
+
+impl<'a> FamilyJob<'a> for EvaluateJob<'_> {
+    type Output = Result<(), CliError>;
+    fn run<M: SustainModel>(
+        self,
+        input: sustain::fit::ModelInput<'a, M>,
+        ids: &'a [String],
+    ) -> Self::Output {
+        let model = &*input.model;
+        let mixture = io::read_sequences(&self.args.sequences, model.order())?;
+        print_output(&EvaluateOutput {
+            loglike: SustainModel::loglike(model, &mixture),
+            missing: self.missing.name(),
+            backend: Backend::Cpu.name(),
+            ids,
+            per_subject: SustainModel::log_p_subjects(model, &mixture),
+        })
+    }
 }
 
 fn print_output(output: &EvaluateOutput) -> Result<(), CliError> {

@@ -5,103 +5,55 @@
 use std::path::{Path, PathBuf};
 
 use sustain::backend::Engine;
-use sustain::fit::{fit_model_observed, prefix_input, ModelInput};
-use sustain::mixed::{mixed_input, value_names};
+use sustain::fit::{fit_model_observed, ModelInput};
 use sustain::model::SustainModel;
 use sustain::results::FitResult;
 
-use super::fit::{check_subtypes, fit_config, prepare_folder, FitArgs};
+use super::fit::{check_subtypes, fit_config, prepare_folder, FitArgs, FitData};
 use crate::error::CliError;
-use crate::families::{self, Family, LoadedModel};
-use crate::families_mixed;
+use crate::families::Family;
+use crate::family_model::{load_family, FamilyJob, LoadedFamily};
 use crate::fit_outputs::{
-    draw_model_figures_named, results_json_text, results_path_of, write_subjects_csv,
+    draw_figures_any, results_json_text, results_path_of, write_subjects_csv,
 };
 use crate::folder_lock::FolderLock;
 use crate::io;
 use crate::printing::{progress_printer, summary};
 
-/// The model file of `sustain fit`'s arguments, for a family other than z-scores.
-fn model_path(args: &FitArgs) -> Result<&Path, CliError> {
-    if args.input.zvals.is_some() {
+/// Reads the model of a fit's (or cv's) inputs (`family`: not z-score): its
+/// --model, with --data and --id-column.
+pub fn load(input: &FitData, family: Family) -> Result<LoadedFamily, CliError> {
+    if input.zvals.is_some() {
         return Err(CliError::new("--zvals and --zmax belong to z-score models"));
     }
-    args.input
+    let model = input
         .model
         .as_deref()
-        .ok_or_else(|| CliError::new("--model is required"))
-}
-
-/// Reads the mixture or ordinal model of `sustain fit`'s arguments.
-pub fn load(args: &FitArgs, family: Family) -> Result<LoadedModel, CliError> {
-    families::load(
-        model_path(args)?,
+        .ok_or_else(|| CliError::new("--model is required"))?;
+    load_family(
+        model,
         family,
-        args.input.data.as_deref(),
-        args.input.id_column.as_deref(),
+        input.data.as_deref(),
+        input.id_column.as_deref(),
     )
-}
-
-/// Reads the model of `family` (not z-score) that `args` name, as a fit would, and
-/// returns its number of subjects: the checks `slurm` runs before submitting.
-pub fn subjects_of(
-    model: &Path,
-    family: Family,
-    data: Option<&Path>,
-    id_column: Option<&str>,
-) -> Result<usize, CliError> {
-    use sustain::model::StageModel;
-    Ok(if family == Family::Mixed {
-        families_mixed::load_mixed(model, data, id_column)?
-            .model
-            .n_subjects()
-    } else {
-        families::load(model, family, data, id_column)?
-            .model
-            .n_subjects()
-    })
 }
 
 /// Runs `sustain fit` on a model of `family` (not z-score), holding `lock` on
 /// `--out` (taken here when `None`).
 pub fn run(args: &FitArgs, family: Family, lock: Option<FolderLock>) -> Result<(), CliError> {
-    let (data, id_column) = (args.input.data.as_deref(), args.input.id_column.as_deref());
-    if family == Family::Mixed {
-        let loaded = families_mixed::load_mixed(model_path(args)?, data, id_column)?;
-        let input = mixed_input(&loaded.model, &loaded.biomarkers);
-        let names = value_names(&input.descriptor, loaded.biomarkers.len());
-        return fit_and_write(args, lock, &input, &loaded.ids, &Figures::named(&names));
-    }
-    let loaded = load(args, family)?;
-    let input = prefix_input(&loaded.model, &loaded.biomarkers);
-    fit_and_write(args, lock, &input, &loaded.ids, &Figures::of(family))
+    load(&args.input, family)?.run(FitJob { args, lock })
 }
 
-/// What the figures call each biomarker's event values: `per_biomarker` names, or
-/// `all` for every biomarker.
-pub struct Figures<'a> {
-    per_biomarker: &'a [&'a str],
-    all: &'a str,
+/// `sustain fit` of a loaded model.
+struct FitJob<'a> {
+    args: &'a FitArgs,
+    lock: Option<FolderLock>,
 }
 
-impl<'a> Figures<'a> {
-    /// One name per biomarker (mixed models).
-    pub fn named(per_biomarker: &'a [&'a str]) -> Self {
-        Self {
-            per_biomarker,
-            all: "",
-        }
-    }
-    /// The name `family` gives every event value.
-    pub fn of(family: Family) -> Self {
-        Self {
-            per_biomarker: &[],
-            all: if family == Family::Ordinal {
-                "score"
-            } else {
-                ""
-            },
-        }
+impl<'a> FamilyJob<'a> for FitJob<'_> {
+    type Output = Result<(), CliError>;
+    fn run<M: SustainModel>(self, input: ModelInput<'a, M>, ids: &'a [String]) -> Self::Output {
+        fit_and_write(self.args, self.lock, &input, ids)
     }
 }
 
@@ -112,7 +64,6 @@ fn fit_and_write<M: SustainModel>(
     lock: Option<FolderLock>,
     input: &ModelInput<M>,
     ids: &[String],
-    figures: &Figures,
 ) -> Result<(), CliError> {
     let mut config = fit_config(args)?;
     crate::backend::cpu_only_family(args.backend, args.require_gpu)?;
@@ -133,44 +84,31 @@ fn fit_and_write<M: SustainModel>(
         &|_| {},
     )
     .map_err(|e| CliError::new(e.to_string()))?;
-    let files = write_outputs(&args.out, input, ids, figures, &result, config.threads)?;
+    let files = write_outputs(&args.out, input, ids, &result, config.threads)?;
     io::write_stdout(&summary(&result, &files))
 }
 
 /// Writes a finished fit of `input` into `out` (also `sustain merge` of its chain
-/// shards): each subtype count's staged subjects `ids` and figures, then
-/// results.json last, which marks the fit as finished. Returns the files written.
+/// shards): each subtype count's staged subjects `ids` and figures (drawn as
+/// `sustain plot` redraws them), then results.json last, which marks the fit as
+/// finished. Returns the files written.
 pub fn write_outputs<M: SustainModel>(
     out: &Path,
     input: &ModelInput<M>,
     ids: &[String],
-    figures: &Figures,
     result: &FitResult,
     threads: usize,
 ) -> Result<Vec<PathBuf>, CliError> {
     let model = &input.model;
-    let order = model.order();
-    // Each event's (biomarker, level, value) for the figures.
-    let event_list: Vec<(usize, usize, f64)> = (0..order.n_events())
-        .map(|e| (order.biomarker_of(e), order.level_of(e), input.events[e].z))
-        .collect();
     let mut subjects: Vec<PathBuf> = Vec::new();
-    let mut drawn: Vec<PathBuf> = Vec::new();
     for m in &result.models {
         let path = out.join(format!("subjects_k{}.csv", m.n_subtypes));
         let staged =
             sustain::stage::stage_subjects(model, m, ids, result.settings.staging_samples, threads);
         write_subjects_csv(&path, &staged)?;
         subjects.push(path);
-        drawn.extend(draw_model_figures_named(
-            out,
-            input.biomarkers,
-            figures.per_biomarker,
-            &event_list,
-            figures.all,
-            m,
-        )?);
     }
+    let drawn = draw_figures_any(out, result, model.order())?;
     // results.json last: it marks the fit as finished.
     let json = results_json_text(out, result)?;
     let results = results_path_of(out);

@@ -11,14 +11,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sustain::config::FitConfig;
-use sustain::fit::{prefix_input, FitInput, ModelInput, ShardModel};
-use sustain::mixed::{mixed_input, value_names};
+use sustain::fit::{FitInput, ModelInput, ShardModel};
+use sustain::model::SustainModel;
 
 use crate::cmd::fit::{fit_config, FitArgs, FitData};
-use crate::cmd::fit_family::{write_outputs, Figures};
+use crate::cmd::fit_family::write_outputs;
 use crate::cmd::Missing;
 use crate::error::CliError;
 use crate::families::Family;
+use crate::family_model::FamilyJob;
 use crate::fit_outputs::write_fit_folder;
 use crate::folder_lock::{remove_dead_temps, FolderLock, FOLDER_LOCK};
 use crate::io;
@@ -209,17 +210,21 @@ type ShardRun<'a> = Box<
         + 'a,
 >;
 
-/// The fingerprint, size and shard job of a fit of `input` with `config`.
-fn model_shard<'a, M: sustain::model::SustainModel>(
-    input: ModelInput<'a, M>,
-    config: &FitConfig,
-) -> (String, usize, usize, ShardRun<'a>) {
-    (
-        sustain::checkpoint::fingerprint_of(&input.identity, config),
-        input.model.n_subjects(),
-        input.model.order().n_events(),
-        Box::new(move |c, p| sustain::fit::fit_model_chain_shard(&input, c, p)),
-    )
+/// The fingerprint, size and shard job of a fit of a loaded model with `config`.
+struct ShardJob<'c> {
+    config: &'c FitConfig,
+}
+
+impl<'a> FamilyJob<'a> for ShardJob<'_> {
+    type Output = (String, usize, usize, ShardRun<'a>);
+    fn run<M: SustainModel>(self, input: ModelInput<'a, M>, _: &'a [String]) -> Self::Output {
+        (
+            sustain::checkpoint::fingerprint_of(&input.identity, self.config),
+            input.model.n_subjects(),
+            input.model.order().n_events(),
+            Box::new(move |c, p| sustain::fit::fit_model_chain_shard(&input, c, p)),
+        )
+    }
 }
 
 /// Runs chain shard `spec` of the fit `args`.
@@ -245,7 +250,7 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
     // The model of any family: its fingerprint (without the shard: chain_range is
     // not serialised), size, and the shard's E-M and chains.
     let family = args.input.family()?;
-    let (zscore, other, mixed);
+    let (zscore, other);
     let (fingerprint, n_subjects, n_events, shard): (String, usize, usize, ShardRun) =
         if family == Family::ZScore {
             zscore = args.input.load(None)?;
@@ -260,16 +265,9 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
                 zscore.events.n_events(),
                 Box::new(move |c, p| sustain::fit::fit_chain_shard(&input, c, p)),
             )
-        } else if family == Family::Mixed {
-            mixed = crate::families_mixed::load_mixed(
-                args.input.model.as_deref().unwrap_or(Path::new("")),
-                args.input.data.as_deref(),
-                args.input.id_column.as_deref(),
-            )?;
-            model_shard(mixed_input(&mixed.model, &mixed.biomarkers), &config)
         } else {
-            other = crate::cmd::fit_family::load(args, family)?;
-            model_shard(prefix_input(&other.model, &other.biomarkers), &config)
+            other = crate::cmd::fit_family::load(&args.input, family)?;
+            other.run(ShardJob { config: &config })
         };
     crate::limits::check_fit_memory(
         &FitConfig {
@@ -529,64 +527,46 @@ fn merge_family(
         .model
         .as_deref()
         .ok_or_else(|| CliError::new("the shards name no --model"))?;
-    let (data, id_column) = (fit_data.data.as_deref(), fit_data.id_column.as_deref());
-    if family == Family::Mixed {
-        let loaded = crate::families_mixed::load_mixed(model_path, data, id_column)?;
-        let input = mixed_input(&loaded.model, &loaded.biomarkers);
-        let names = value_names(&input.descriptor, loaded.biomarkers.len());
-        let figures = Figures::named(&names);
-        return merge_model(
-            args,
-            model_path,
-            &input,
-            &loaded.ids,
-            &figures,
-            config,
-            shards,
-        );
-    }
-    let loaded = crate::families::load(model_path, family, data, id_column)?;
-    let input = prefix_input(&loaded.model, &loaded.biomarkers);
-    let figures = Figures::of(family);
-    merge_model(
+    crate::cmd::fit_family::load(fit_data, family)?.run(MergeJob {
         args,
         model_path,
-        &input,
-        &loaded.ids,
-        &figures,
         config,
         shards,
-    )
+    })
 }
 
-/// Merges `shards` of a fit of `input` (read from `model_path`) into `args.out`.
-fn merge_model<M: sustain::model::SustainModel>(
-    args: &MergeArgs,
-    model_path: &Path,
-    input: &ModelInput<M>,
-    ids: &[String],
-    figures: &Figures,
-    config: &FitConfig,
+/// Merges `shards` of a fit of a loaded model (read from `model_path`) into
+/// `args.out`.
+struct MergeJob<'j> {
+    args: &'j MergeArgs,
+    model_path: &'j Path,
+    config: &'j FitConfig,
     shards: Vec<ShardFile>,
-) -> Result<(), CliError> {
-    let fingerprint = sustain::checkpoint::fingerprint_of(&input.identity, config);
-    if fingerprint != shards[0].fingerprint {
-        return Err(CliError::new(format!(
-            "the model ({}) or its data changed since the shards ran (fingerprint {} vs {})",
-            model_path.display(),
-            &fingerprint[..12],
-            &shards[0].fingerprint[..12.min(shards[0].fingerprint.len())]
-        )));
+}
+
+impl<'a> FamilyJob<'a> for MergeJob<'_> {
+    type Output = Result<(), CliError>;
+    fn run<M: SustainModel>(self, input: ModelInput<'a, M>, ids: &'a [String]) -> Self::Output {
+        let (args, config, shards) = (self.args, self.config, self.shards);
+        let fingerprint = sustain::checkpoint::fingerprint_of(&input.identity, config);
+        if fingerprint != shards[0].fingerprint {
+            return Err(CliError::new(format!(
+                "the model ({}) or its data changed since the shards ran (fingerprint {} vs {})",
+                self.model_path.display(),
+                &fingerprint[..12],
+                &shards[0].fingerprint[..12.min(shards[0].fingerprint.len())]
+            )));
+        }
+        let lock = lock_for_merge(args, &fingerprint)?;
+        let models: Vec<Vec<ShardModel>> = shards.into_iter().map(|s| s.models).collect();
+        let result = sustain::fit::merge_model_chain_shards(&input, config, models)
+            .map_err(|e| CliError::new(format!("{}: {e}", args.out.display())))?;
+        let files = write_outputs(&args.out, &input, ids, &result, config.threads)?;
+        io::write_stdout(&summary(&result, &files))?;
+        drop(lock);
+        crate::report::after_run(&args.out, true, None, args.no_report);
+        Ok(())
     }
-    let lock = lock_for_merge(args, &fingerprint)?;
-    let models: Vec<Vec<ShardModel>> = shards.into_iter().map(|s| s.models).collect();
-    let result = sustain::fit::merge_model_chain_shards(input, config, models)
-        .map_err(|e| CliError::new(format!("{}: {e}", args.out.display())))?;
-    let files = write_outputs(&args.out, input, ids, figures, &result, config.threads)?;
-    io::write_stdout(&summary(&result, &files))?;
-    drop(lock);
-    crate::report::after_run(&args.out, true, None, args.no_report);
-    Ok(())
 }
 
 #[cfg(test)]

@@ -542,14 +542,9 @@ fn same_value(cell: &str, value: &str) -> bool {
 }
 
 fn no_group_error(table: &CsvTable, col: usize, which: &str, value: &str) -> CliError {
-    let seen: BTreeSet<&str> = table.rows.iter().map(|r| r[col].as_str()).collect();
-    let mut listed: Vec<String> = seen.iter().take(10).map(|s| format!("'{s}'")).collect();
-    if seen.len() > 10 {
-        listed.push(format!("... ({} distinct)", seen.len()));
-    }
     table.error(format!(
         "column '{}': no row has '{value}', so there are no {which} (values in that column: {})",
         table.headers[col],
-        listed.join(", ")
+        table.listed_values(col)
     ))
 }

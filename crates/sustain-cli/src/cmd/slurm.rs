@@ -177,12 +177,7 @@ pub fn run(args: &SlurmArgs) -> Result<(), CliError> {
             if family == crate::families::Family::ZScore {
                 drop(a.fit.input.load(None)?);
             } else {
-                let model = a.fit.input.model.as_deref().unwrap_or(Path::new(""));
-                let (data, id) = (
-                    a.fit.input.data.as_deref(),
-                    a.fit.input.id_column.as_deref(),
-                );
-                crate::cmd::fit_family::subjects_of(model, family, data, id)?;
+                drop(crate::cmd::fit_family::load(&a.fit.input, family)?);
             }
             let config = fit_config(&a.fit)?;
             if config.until_converged.is_some() {
@@ -231,12 +226,6 @@ pub fn run(args: &SlurmArgs) -> Result<(), CliError> {
                     .0
                     .len()
             } else {
-                if a.per_subtype_count {
-                    return Err(CliError::new(format!(
-                        "--per-subtype-count is for z-score models only (not {})",
-                        family.name()
-                    )));
-                }
                 crate::cmd::cv_family::n_folds(&a.cv, family, config.seed)?
             };
             add_threads(&mut job_args, a.cv.settings.threads, &a.slurm);

@@ -2,15 +2,18 @@
 
 use std::path::PathBuf;
 
-use sustain::model::{EventOrder, Likelihood, StageModel};
+use sustain::model::{EventOrder, Likelihood};
 use sustain::results::{FitResult, ModelDescriptor, SubtypeModel};
 
 use crate::backend::Backend;
 use crate::error::CliError;
-use crate::families::{self, Family};
+use crate::families;
+use crate::family_model::{load_family, FamilyJob};
 use crate::fit_outputs::{result_events, write_subjects, Stager};
 use crate::io::{self, DataColumns};
 use std::sync::Arc;
+use sustain::fit::ModelInput;
+use sustain::model::SustainModel;
 
 /// Arguments of `sustain stage`.
 #[derive(Debug, Clone, clap::Args)]
@@ -157,8 +160,8 @@ fn stage_zscore(
     Ok(data.ids.len())
 }
 
-/// Stages the subjects of the `--model` tables under a mixture or ordinal fit (on
-/// the CPU); their number.
+/// Stages the subjects of the `--model` tables under a fit of a family other than
+/// z-scores (on the CPU); their number.
 fn stage_family(
     args: &StageArgs,
     result: &FitResult,
@@ -174,94 +177,66 @@ fn stage_family(
         )));
     };
     let family = families::family_of(model_path)?;
-    if family == Family::Mixed {
-        return stage_mixed(args, result, model_path, model, threads);
-    }
-    let loaded = families::load(
+    let loaded = load_family(
         model_path,
         family,
         args.data.as_deref(),
         args.id_column.as_deref(),
     )?;
-    let same_family = matches!(
-        (&result.model_descriptor(), family),
-        (ModelDescriptor::Mixture, Family::Mixture)
-            | (ModelDescriptor::Ordinal { .. }, Family::Ordinal)
-    );
-    let new_order = loaded.model.order();
-    let same_events = loaded.biomarkers == result.biomarkers
-        && new_order.n_events() == order.n_events()
-        && (0..order.n_events()).all(|e| {
-            new_order.biomarker_of(e) == order.biomarker_of(e)
-                && new_order.level_of(e) == order.level_of(e)
-        });
-    let same_scores = match (&result.model_descriptor(), loaded.model.family()) {
-        (
-            ModelDescriptor::Ordinal { score_vals },
-            sustain::model::PrefixFamily::Ordinal { score_vals: new },
-        ) => score_vals == new,
-        _ => true,
-    };
-    let matches = same_family && same_events && same_scores;
-    let what = "family, biomarkers, events and scores";
-    let new = (&loaded.model, loaded.ids.as_slice());
-    stage_checked(
+    loaded.run(StageJob {
         args,
         result,
+        order,
         model_path,
-        (matches, what),
-        new,
+        what: loaded.what_must_match(),
         model,
         threads,
-    )
+    })
 }
 
-/// Stages the subjects `new.1` of `new.0` (read from `model_path`) under `model` of
-/// the fit `result`, once `check.0` says it is the fit's model (`check.1`: what must
-/// match), into --out; their number.
-fn stage_checked<M: sustain::model::SustainModel>(
-    args: &StageArgs,
-    result: &FitResult,
-    model_path: &std::path::Path,
-    check: (bool, &str),
-    new: (&std::sync::Arc<M>, &[String]),
-    model: &SubtypeModel,
+/// Stages the subjects of a loaded model under `model` of the fit `result`, once
+/// the loaded model is the fit's: the same family, parameters (descriptor),
+/// biomarkers and events (`what` says so in the error).
+struct StageJob<'j> {
+    args: &'j StageArgs,
+    result: &'j FitResult,
+    order: &'j EventOrder,
+    model_path: &'j std::path::Path,
+    what: &'static str,
+    model: &'j SubtypeModel,
     threads: usize,
-) -> Result<usize, CliError> {
-    if !check.0 {
-        return Err(CliError::in_file(
-            model_path,
-            format!(
-                "is not the model of the fit in {} ({} must match)",
-                args.fit.display(),
-                check.1
-            ),
-        ));
+}
+
+impl<'a> FamilyJob<'a> for StageJob<'_> {
+    type Output = Result<usize, CliError>;
+    fn run<M: SustainModel>(self, input: ModelInput<'a, M>, ids: &'a [String]) -> Self::Output {
+        let (order, new_order) = (self.order, input.model.order());
+        let same_events = new_order.n_events() == order.n_events()
+            && (0..order.n_events()).all(|e| {
+                new_order.biomarker_of(e) == order.biomarker_of(e)
+                    && new_order.level_of(e) == order.level_of(e)
+            });
+        let matches = input.biomarkers == self.result.biomarkers.as_slice()
+            && input.descriptor == self.result.model_descriptor()
+            && same_events;
+        if !matches {
+            return Err(CliError::in_file(
+                self.model_path,
+                format!(
+                    "is not the model of the fit in {} ({} must match)",
+                    self.args.fit.display(),
+                    self.what
+                ),
+            ));
+        }
+        let staged = sustain::stage::stage_subjects(
+            &input.model,
+            self.model,
+            ids,
+            self.result.settings.staging_samples,
+            self.threads,
+        );
+        crate::fit_outputs::write_subjects_csv(&self.args.out, &staged)?;
+        Ok(ids.len())
     }
-    let (lik, ids) = new;
-    let staged =
-        sustain::stage::stage_subjects(lik, model, ids, result.settings.staging_samples, threads);
-    crate::fit_outputs::write_subjects_csv(&args.out, &staged)?;
-    Ok(ids.len())
-}
-
-/// Stages the subjects of a mixed-type `--model` under a mixed-type fit, whose
-/// biomarkers and parameters it must repeat; their number.
-fn stage_mixed(
-    args: &StageArgs,
-    result: &FitResult,
-    model_path: &std::path::Path,
-    model: &SubtypeModel,
-    threads: usize,
-) -> Result<usize, CliError> {
-    let loaded = crate::families_mixed::load_mixed(
-        model_path,
-        args.data.as_deref(),
-        args.id_column.as_deref(),
-    )?;
-    let same = loaded.biomarkers == result.biomarkers
-        && result.model.as_ref() == Some(&sustain::mixed::mixed_descriptor(&loaded.model));
-    let what = "family, biomarkers, thresholds and scores";
-    let new = (&loaded.model, loaded.ids.as_slice());
-    stage_checked(args, result, model_path, (same, what), new, model, threads)
 }

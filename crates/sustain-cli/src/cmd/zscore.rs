@@ -265,15 +265,10 @@ fn same_value(cell: &str, value: &str) -> bool {
 }
 
 fn no_control_error(table: &CsvTable, col: usize, value: &str) -> CliError {
-    let seen: BTreeSet<&str> = table.rows.iter().map(|r| r[col].as_str()).collect();
-    let mut listed: Vec<String> = seen.iter().take(10).map(|s| format!("'{s}'")).collect();
-    if seen.len() > 10 {
-        listed.push(format!("... ({} distinct)", seen.len()));
-    }
     table.error(format!(
         "no row has '{}' = '{value}', so there are no controls (values in that column: {})",
         table.headers[col],
-        listed.join(", ")
+        table.listed_values(col)
     ))
 }
 

@@ -9,6 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::grid::PanelGrid;
 use super::{fmt_num, font, padded_range, render, text, tick_digits, Figure, PlotError, PALETTE};
 use crate::mixture_fit::Fitted;
 
@@ -31,29 +32,20 @@ pub struct MixturePanel {
 /// Draws every panel in a grid (columns = round(sqrt(n)), as kde_ebm) to
 /// `<stem>.svg` and `<stem>.png`; returns both paths.
 pub fn draw_mixtures(stem: &Path, panels: &[MixturePanel]) -> Result<Vec<PathBuf>, PlotError> {
-    if panels.is_empty() {
-        return Err(PlotError(format!(
-            "cannot draw figure {}.svg/.png: no biomarkers",
-            stem.display()
-        )));
-    }
-    let n = panels.len();
-    let cols = ((n as f64).sqrt().round() as usize).max(1);
-    let rows = n.div_ceil(cols);
+    let cols = |n: usize| ((n as f64).sqrt().round() as usize).max(1);
+    let grid = PanelGrid::new(stem, panels.len(), cols, PANEL, LEGEND_H)?;
     render(
         stem,
         &Mixtures {
             panels: panels.to_vec(),
-            cols,
-            rows,
+            grid,
         },
     )
 }
 
 struct Mixtures {
     panels: Vec<MixturePanel>,
-    cols: usize,
-    rows: usize,
+    grid: PanelGrid,
 }
 
 const CONTROL: RGBColor = PALETTE[0];
@@ -61,20 +53,11 @@ const PATIENT: RGBColor = PALETTE[1];
 
 impl Figure for Mixtures {
     fn size(&self) -> (u32, u32) {
-        (
-            PANEL.0 * self.cols as u32,
-            PANEL.1 * self.rows as u32 + LEGEND_H,
-        )
+        self.grid.size()
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let (legend, grid) = root.split_vertically(LEGEND_H);
-        draw_legend(&legend)?;
-        let cells = grid.split_evenly((self.rows, self.cols));
-        for (panel, area) in self.panels.iter().zip(&cells) {
-            draw_panel(area, panel)?;
-        }
-        Ok(())
+        self.grid.draw(root, &self.panels, draw_legend, draw_panel)
     }
 }
 

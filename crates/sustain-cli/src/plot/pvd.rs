@@ -468,6 +468,7 @@ impl Figure for Pvd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plot::tests::z_input;
 
     fn one_hot(n: usize, pos: &[(usize, usize, f64)]) -> Vec<Vec<f64>> {
         let mut c = vec![vec![0.0; n]; n];
@@ -499,14 +500,7 @@ mod tests {
                 ],
             },
         ];
-        let input = PvdInput {
-            biomarker_value_names: &[],
-            biomarker_names: &names,
-            events: &events,
-            value_name: "z",
-            panels: &panels,
-            per_row: 0,
-        };
+        let input = z_input(&names, &events, &panels);
         let pvd = Pvd::new(&input).unwrap();
         // Rows follow panel 0's most likely sequence: B (position 0) before A.
         assert_eq!(pvd.rows, vec!["B".to_string(), "A".to_string()]);
@@ -616,14 +610,7 @@ mod tests {
             title: "one".into(),
             certainty: one_hot(3, &[(2, 0, 1.0), (0, 1, 1.0), (1, 2, 1.0)]),
         }];
-        let input = PvdInput {
-            biomarker_value_names: &[],
-            biomarker_names: &names,
-            events: &events,
-            value_name: "z",
-            panels: &panels,
-            per_row: 0,
-        };
+        let input = z_input(&names, &events, &panels);
         let dir = tempfile::tempdir().unwrap();
         let paths = draw_pvd(&dir.path().join("pvd"), &input).unwrap();
         let img = image::open(&paths[1]).unwrap().to_rgb8();

@@ -21,11 +21,8 @@ const NAMES: [&str; 12] = [
 /// Biomarker names, events and panels of a synthetic PVD.
 type Synthetic = (Vec<String>, Vec<(usize, usize, f64)>, Vec<PvdPanel>);
 
-/// A synthetic PVD: `b` biomarkers, biomarker 0 with 2 levels and the others with 3
-/// (z = 1, 2, 3), `s` subtypes, each with its own biomarker order and a near-diagonal
-/// certainty around its sequence.
-/// The PVD input of z-score events.
-fn z_input<'a>(
+/// The PVD input of z-score events (the plot module's tests share it).
+pub(super) fn z_input<'a>(
     names: &'a [String],
     events: &'a [(usize, usize, f64)],
     panels: &'a [PvdPanel],
@@ -40,6 +37,9 @@ fn z_input<'a>(
     }
 }
 
+/// A synthetic PVD: `b` biomarkers, biomarker 0 with 2 levels and the others with 3
+/// (z = 1, 2, 3), `s` subtypes, each with its own biomarker order and a near-diagonal
+/// certainty around its sequence.
 fn synthetic(s: usize, b: usize) -> Synthetic {
     let names: Vec<String> = (0..b)
         .map(|i| match NAMES.get(i) {

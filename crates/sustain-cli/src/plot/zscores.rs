@@ -8,6 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::grid::PanelGrid;
 use super::pvd::LEVEL_COLOURS;
 use super::{fmt_num, font, render, text, Figure, PlotError, PALETTE};
 
@@ -30,20 +31,12 @@ pub struct ZscorePanel {
 /// Draws every biomarker's panel in a grid (two columns) to `<stem>.svg` and
 /// `<stem>.png`; returns both paths.
 pub fn draw_zscores(stem: &Path, panels: &[ZscorePanel]) -> Result<Vec<PathBuf>, PlotError> {
-    if panels.is_empty() {
-        return Err(PlotError(format!(
-            "cannot draw figure {}.svg/.png: no biomarkers",
-            stem.display()
-        )));
-    }
-    let cols = panels.len().min(2);
-    let rows = panels.len().div_ceil(cols);
+    let grid = PanelGrid::new(stem, panels.len(), |n| n.min(2), PANEL, LEGEND_H)?;
     render(
         stem,
         &Zscores {
             panels: panels.to_vec(),
-            cols,
-            rows,
+            grid,
             controls: panels.iter().any(|p| !p.controls.is_empty()),
         },
     )
@@ -51,8 +44,7 @@ pub fn draw_zscores(stem: &Path, panels: &[ZscorePanel]) -> Result<Vec<PathBuf>,
 
 struct Zscores {
     panels: Vec<ZscorePanel>,
-    cols: usize,
-    rows: usize,
+    grid: PanelGrid,
     controls: bool,
 }
 
@@ -67,20 +59,12 @@ fn level_colour(level: usize) -> RGBColor {
 
 impl Figure for Zscores {
     fn size(&self) -> (u32, u32) {
-        (
-            PANEL.0 * self.cols as u32,
-            PANEL.1 * self.rows as u32 + LEGEND_H,
-        )
+        self.grid.size()
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let (legend, grid) = root.split_vertically(LEGEND_H);
-        self.draw_legend(&legend)?;
-        let cells = grid.split_evenly((self.rows, self.cols));
-        for (panel, area) in self.panels.iter().zip(&cells) {
-            draw_panel(area, panel)?;
-        }
-        Ok(())
+        let legend = |area: &DrawingArea<DB, Shift>| self.draw_legend(area);
+        self.grid.draw(root, &self.panels, legend, draw_panel)
     }
 }
 

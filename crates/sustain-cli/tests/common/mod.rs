@@ -103,6 +103,18 @@ pub fn user_error(out: &Output, needles: &[&str]) -> String {
     err
 }
 
+/// The CSV `text` (a header line, then one line per subject) with a column `name`
+/// added: `label(m)` for the m-th subject (0-based).
+pub fn with_column(text: &str, name: &str, label: impl Fn(usize) -> String) -> String {
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| match i {
+            0 => format!("{line},{name}\n"),
+            _ => format!("{line},{}\n", label(i - 1)),
+        })
+        .collect()
+}
+
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -155,6 +167,24 @@ pub fn stage_args<'a>(fit: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str>
     let mut args = vec!["stage", "--fit", fit, "--data", data];
     args.extend(["--id-column", "id", "--out", out]);
     args
+}
+
+/// Stages the small data set (`small("data.csv")`) with the fit in `fit` into
+/// `out`; fails the test unless `stage` succeeds.
+pub fn stage_small(fit: &Path, out: &Path) {
+    let data = small("data.csv");
+    ok(&sustain(&stage_args(
+        fit.to_str().unwrap(),
+        &data,
+        out.to_str().unwrap(),
+    )));
+}
+
+/// Fails the test, with `what` (not the bytes), unless file `name` is the same,
+/// byte for byte, in folders `a` and `b`.
+pub fn assert_same_file(a: &Path, b: &Path, name: &str, what: &str) {
+    let same = std::fs::read(a.join(name)).unwrap() == std::fs::read(b.join(name)).unwrap();
+    assert!(same, "{what}");
 }
 
 /// Runs `sustain ARGS` from owned strings.

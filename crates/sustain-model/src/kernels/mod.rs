@@ -117,6 +117,36 @@ impl Isa {
     }
 }
 
+/// On an AVX2 or AVX-512 `isa`, calls that file's kernel `$f` and returns its value
+/// from the calling entry point (or `$ret` after it); on any other, does nothing and
+/// the caller goes on to the generic code. Every entry point with both an AVX2 and
+/// an AVX-512 kernel chooses through it (`mixture_total` has only the AVX2 one).
+macro_rules! simd_kernel {
+    ($isa:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        #[cfg(target_arch = "x86_64")]
+        if matches!($isa, Isa::Avx2 | Isa::Avx512) {
+            return simd_kernel!(@call $isa, $f($($arg),*));
+        }
+    };
+    ($isa:expr, $f:ident($($arg:expr),* $(,)?) => $ret:expr) => {
+        #[cfg(target_arch = "x86_64")]
+        if matches!($isa, Isa::Avx2 | Isa::Avx512) {
+            simd_kernel!(@call $isa, $f($($arg),*));
+            return $ret;
+        }
+    };
+    (@call $isa:expr, $f:ident($($arg:expr),*)) => {
+        // SAFETY: `Isa::detect` (or `Isa::is_supported`) found AVX2 and FMA, and
+        // AVX-512 F and DQ for `Isa::Avx512`; the caller checked the sizes its
+        // kernel reads and writes before this.
+        if $isa == Isa::Avx512 {
+            unsafe { avx512::$f($($arg),*) }
+        } else {
+            unsafe { avx2::$f($($arg),*) }
+        }
+    };
+}
+
 /// Inputs of the per-subtype stage kernel for one group of subjects.
 pub(crate) struct GroupInput<'a> {
     /// `x[b][lane]` (missing and padding = 0), `n_biomarkers * LANES` values.
@@ -205,16 +235,7 @@ pub(crate) fn subtype_lse(
     scratch: &mut [f64],
     lse: &mut [f64],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-        // SAFETY: `Isa::detect` found AVX2 and FMA (AVX-512 CPUs have both).
-        if isa == Isa::Avx512 {
-            unsafe { avx512::subtype_lse(st, groups, scratch, lse) }
-        } else {
-            unsafe { avx2::subtype_lse(st, groups, scratch, lse) }
-        };
-        return;
-    }
+    simd_kernel!(isa, subtype_lse(st, groups, scratch, lse));
     subtype_lse_generic(isa, st, groups, scratch, lse)
 }
 multiversion!(
@@ -226,16 +247,7 @@ multiversion!(
 /// (`stride x LANES` values; rows `>= n_stages` are scratch).
 pub(crate) fn stage_values(isa: Isa, st: &StageInput, g: &GroupInput, out: &mut [f64]) {
     assert!(out.len() >= st.stride * LANES);
-    #[cfg(target_arch = "x86_64")]
-    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-        // SAFETY: `Isa::detect` found AVX2 and FMA (AVX-512 CPUs have both).
-        if isa == Isa::Avx512 {
-            unsafe { avx512::stage_values(st, g, out) }
-        } else {
-            unsafe { avx2::stage_values(st, g, out) }
-        };
-        return;
-    }
+    simd_kernel!(isa, stage_values(st, g, out));
     stage_values_generic(isa, st, g, out)
 }
 
@@ -246,16 +258,7 @@ multiversion!(
 
 /// See `stage_exp_body`.
 pub(crate) fn stage_exp(isa: Isa, l: &mut [f64], n_stages: usize, r: &mut Lanes) {
-    #[cfg(target_arch = "x86_64")]
-    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-        // SAFETY: `Isa::detect` found AVX2 and FMA.
-        if isa == Isa::Avx512 {
-            unsafe { avx512::stage_exp(l, n_stages, r) }
-        } else {
-            unsafe { avx2::stage_exp(l, n_stages, r) }
-        };
-        return;
-    }
+    simd_kernel!(isa, stage_exp(l, n_stages, r));
     stage_exp_generic(isa, l, n_stages, r)
 }
 
@@ -293,16 +296,10 @@ pub(crate) fn posterior_group(
     tmp: &mut [f64],
     acc: &mut [f64],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-        // SAFETY: `Isa::detect` found AVX2 and FMA.
-        if isa == Isa::Avx512 {
-            unsafe { avx512::posterior_group(log_f, blocks, refs, n_stages, tmp, acc) }
-        } else {
-            unsafe { avx2::posterior_group(log_f, blocks, refs, n_stages, tmp, acc) }
-        };
-        return;
-    }
+    simd_kernel!(
+        isa,
+        posterior_group(log_f, blocks, refs, n_stages, tmp, acc)
+    );
     posterior_group_generic(isa, log_f, blocks, refs, n_stages, tmp, acc)
 }
 
@@ -347,34 +344,14 @@ pub(crate) fn mixture_direct(
                 .iter()
                 .all(|g| g.x.len() >= sts[0].n_biomarkers * LANES)
     );
-    #[cfg(target_arch = "x86_64")]
-    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-        if isa == Isa::Avx512 {
-            // SAFETY: `Isa::detect` found AVX-512 (F, DQ), AVX2 and FMA; shapes
-            // checked above.
-            unsafe { avx512::mixture_direct(sts, groups, f, log_f, scratch, out) }
-        } else {
-            // SAFETY: `Isa::detect` found AVX2 and FMA; shapes checked above.
-            unsafe { avx2::mixture_direct(sts, groups, f, log_f, scratch, out) }
-        }
-        return true;
-    }
+    simd_kernel!(isa, mixture_direct(sts, groups, f, log_f, scratch, out) => true);
     let _ = (isa, sts, groups, f, log_f, scratch, out);
     false
 }
 
 /// Per-subject mixture over subtypes.
 pub(crate) fn mixture(isa: Isa, log_f: &[f64], lse: &[&[f64]], out: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-        // SAFETY: `Isa::detect` found AVX2 and FMA.
-        if isa == Isa::Avx512 {
-            unsafe { avx512::mixture(log_f, lse, out) }
-        } else {
-            unsafe { avx2::mixture(log_f, lse, out) }
-        };
-        return;
-    }
+    simd_kernel!(isa, mixture(log_f, lse, out));
     mixture_generic(isa, log_f, lse, out)
 }
 
@@ -535,17 +512,8 @@ pub(crate) fn group_sweeps(
             && new_e.len() >= end * nc * LANES
             && new_p.len() >= end * LANES
     );
-    #[cfg(target_arch = "x86_64")]
-    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-        // SAFETY: `Isa::detect` found AVX2 and FMA; `sweep` was checked when built
-        // and the arrays above, for every group below `end`.
-        if isa == Isa::Avx512 {
-            unsafe { avx512::group_sweeps(sweep, x, obs, e, new_e, new_p, groups) }
-        } else {
-            unsafe { avx2::group_sweeps(sweep, x, obs, e, new_e, new_p, groups) }
-        };
-        return;
-    }
+    // `sweep` was checked when built, the arrays above for every group below `end`.
+    simd_kernel!(isa, group_sweeps(sweep, x, obs, e, new_e, new_p, groups));
     for g in groups {
         let p: &mut Lanes = (&mut new_p[g * LANES..(g + 1) * LANES]).try_into().unwrap();
         group_sweep_generic(
@@ -574,15 +542,7 @@ pub(crate) fn scatter_stages(
 ) -> bool {
     let n_to = to.len() / LANES;
     assert!(from.len() >= stages.len() * LANES && stages.iter().all(|&k| k < n_to));
-    #[cfg(target_arch = "x86_64")]
-    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-        // SAFETY: `Isa::detect` found AVX2; sizes and stages checked above.
-        return if isa == Isa::Avx512 {
-            unsafe { avx512::scatter_stages(to, from, stages, floor) }
-        } else {
-            unsafe { avx2::scatter_stages(to, from, stages, floor) }
-        };
-    }
+    simd_kernel!(isa, scatter_stages(to, from, stages, floor));
     let _ = isa;
     let mut low = [false; LANES];
     for (i, &k) in stages.iter().enumerate() {
@@ -619,17 +579,8 @@ pub(crate) fn group_state(
     p: &mut Lanes,
 ) {
     assert!(l.len() >= st.stride * LANES && e.len() >= st.n_stages * LANES);
-    #[cfg(target_arch = "x86_64")]
-    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-        // SAFETY: `Isa::detect` found AVX2 and FMA; sizes checked above (the stage
-        // block checks its own).
-        if isa == Isa::Avx512 {
-            unsafe { avx512::group_state(st, g, reference, l, e, p) }
-        } else {
-            unsafe { avx2::group_state(st, g, reference, l, e, p) }
-        };
-        return;
-    }
+    // The stage block checks its own sizes.
+    simd_kernel!(isa, group_state(st, g, reference, l, e, p));
     group_state_generic(isa, st, g, reference, l, e, p)
 }
 multiversion!(
@@ -654,24 +605,10 @@ pub(crate) fn group_delta(
 ) {
     set.check(x, obs, e, new_e);
     let (changes, unchanged) = (set.changes(), set.unchanged);
-    #[cfg(target_arch = "x86_64")]
-    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-        // SAFETY: `Isa::detect` found AVX2 and FMA.
-        if isa == Isa::Avx512 {
-            unsafe {
-                avx512::group_delta(
-                    x, obs, changes, unchanged, reference, l, e, new_l, new_e, new_p,
-                )
-            }
-        } else {
-            unsafe {
-                avx2::group_delta(
-                    x, obs, changes, unchanged, reference, l, e, new_l, new_e, new_p,
-                )
-            }
-        };
-        return;
-    }
+    simd_kernel!(
+        isa,
+        group_delta(x, obs, changes, unchanged, reference, l, e, new_l, new_e, new_p)
+    );
     group_delta_generic(
         isa, x, obs, changes, unchanged, reference, l, e, new_l, new_e, new_p,
     )
@@ -772,17 +709,11 @@ pub(crate) fn group_factors(
 ) {
     set.check(x, obs, e, new_e);
     let changes = set.changes();
-    #[cfg(target_arch = "x86_64")]
-    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
-        // SAFETY: `Isa::detect` found AVX2 and FMA; `set` was checked when built
-        // and the group's slices above.
-        if isa == Isa::Avx512 {
-            unsafe { avx512::group_factors(x, obs, changes, set.unchanged, e, new_e, new_p) }
-        } else {
-            unsafe { avx2::group_factors(x, obs, changes, set.unchanged, e, new_e, new_p) }
-        };
-        return;
-    }
+    // `set` was checked when built, the group's slices above.
+    simd_kernel!(
+        isa,
+        group_factors(x, obs, changes, set.unchanged, e, new_e, new_p)
+    );
     group_factors_generic(isa, x, obs, changes, set.unchanged, e, new_e, new_p)
 }
 

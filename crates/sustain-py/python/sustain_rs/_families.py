@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from . import _native
+from . import _mixture_simulate, _native, _simulate
 from ._abstract import AbstractSustain, SustainData
 from ._plots import PVD_OPTIONS, plot_pvd
 
@@ -97,6 +97,11 @@ class ZscoreSustain(AbstractSustain):
                             save_kwargs={}):  # noqa: B006 (pySuStaIn's signature)
         return _plot(locals(), *_events_of(Z_vals))
 
+    # The reference's simulators (same signatures, same draws from numpy's global generator).
+    generate_random_model = staticmethod(_simulate.generate_random_model)
+    generate_data = staticmethod(_simulate.generate_data_zscore)
+    test_sustain = classmethod(_simulate.test_sustain_zscore)
+
 
 class ZscoreSustainMissingData(ZscoreSustain):
     """The z-score model with missing data (NaN), as pySuStaIn's
@@ -135,6 +140,12 @@ class MixtureSustain(AbstractSustain):
         n = np.asarray(samples_sequence).shape[1]
         return _plot(locals(), list(range(n)), [0] * n, n)
 
+    # The reference's simulators (same signatures, same draws from numpy's global generator).
+    generate_random_model = staticmethod(_mixture_simulate.generate_random_model)
+    generate_data = staticmethod(_mixture_simulate.generate_data)
+    create_mixture_data = classmethod(_mixture_simulate.create_mixture_data)
+    test_sustain = classmethod(_mixture_simulate.test_sustain)
+
 
 class OrdinalSustain(AbstractSustain):
     """The ordinal model (pySuStaIn's ``OrdinalSustain``)."""
@@ -166,6 +177,11 @@ class OrdinalSustain(AbstractSustain):
                             biomarker_colours=None, figsize=None, subtype_titles=None, separate_subtypes=False,
                             save_path=None, save_kwargs={}):  # noqa: B006 (pySuStaIn's signature)
         return _plot(locals(), *_events_of(score_vals))
+
+    # The reference's simulators (same signatures, same draws from numpy's global generator).
+    generate_random_model = staticmethod(_simulate.generate_random_model)
+    generate_data = staticmethod(_simulate.generate_data_ordinal)
+    test_sustain = classmethod(_simulate.test_sustain_ordinal)
 
 
 def _plot(args, event_biomarkers, event_levels, n_biomarkers):

@@ -3,9 +3,10 @@ sequence, with its constructor signature and methods."""
 
 import numpy as np
 
+from . import _mixed_simulate as _simulate
 from . import _native
 from ._abstract import AbstractSustain, SustainData
-from ._families import _events_of, _matrix, _plot
+from ._families import OrdinalSustain, _matrix
 
 
 def _optional(name, value, ndim=2):
@@ -138,13 +139,12 @@ class MixedTypeSustain(AbstractSustain):
     def _plot_sustain_model(self, *args, **kwargs):
         return MixedTypeSustain.plot_positional_var(*args, score_vals=self.mixed_data_vals, **kwargs)
 
-    @staticmethod
-    def plot_positional_var(samples_sequence, samples_f, n_samples, score_vals, biomarker_labels=None,
-                            ml_f_EM=None, cval=False, subtype_order=None, biomarker_order=None,
-                            title_font_size=12, stage_font_size=10, stage_label="SuStaIn Stage", stage_rot=0,
-                            stage_interval=1, label_font_size=10, label_rot=0, cmap="original",
-                            biomarker_colours=None, figsize=None, subtype_titles=None, separate_subtypes=False,
-                            save_path=None, save_kwargs={}):  # noqa: B006 (pySuStaIn's signature)
-        # score_vals: the mixed matrix (z rows, then ordinal and event rows); each
-        # event takes its level's colour, as z-scores and scores do in pySuStaIn.
-        return _plot(locals(), *_events_of(score_vals))
+    # pySuStaIn's MixedTypeSustain.plot_positional_var is OrdinalSustain's (the
+    # mixed matrix as score_vals: z rows, then ordinal and event rows; each event
+    # takes its level's colour).
+    plot_positional_var = staticmethod(OrdinalSustain.plot_positional_var)
+
+    # The reference's simulators (same signatures, same draws from the same seed).
+    generate_random_model = staticmethod(_simulate.generate_random_model)
+    generate_data = staticmethod(_simulate.generate_data)
+    test_sustain = classmethod(_simulate.test_sustain)

@@ -44,47 +44,48 @@ for m in range(0, len(missing), 7):
 missing.to_csv(f"{out}/raw_missing.csv", index=False, float_format="%.17g")
 
 
-def run_kde(case, frame, fixed):
+def fit_and_write(case, frame, fit_all, pdf, param_row, param_columns):
+    """Fits every biomarker's mixture with `fit_all` and writes the case's
+    parameters (one `param_row(i, mixture, X, y, seen)` per biomarker) and its
+    likelihood tables (`pdf(mixture, values)` gives (L_no, L_yes))."""
     X = frame[biomarkers].values.astype(float)
     y = frame["diagnosis"].values.astype(int)
-    mixtures = fit_all_kde_models(X, y, implement_fixed_controls=fixed)
+    mixtures = fit_all(X, y)
     L_yes = np.full(X.shape, np.nan)
     L_no = np.full(X.shape, np.nan)
     params = []
     for i, mm in enumerate(mixtures):
         seen = ~np.isnan(X[:, i])
-        L_no[seen, i], L_yes[seen, i] = mm.pdf(X[seen, i].reshape(-1, 1))
-        params.append([biomarkers[i], mm.mixture, mm.iter_, mm.controls_kde._n_kernels,
-                       mm.patholog_kde._n_kernels])
-    pd.DataFrame(params, columns=["biomarker", "control_fraction", "iterations",
-                                  "n_control_labels", "n_patient_labels"]
-                 ).to_csv(f"{out}/{case}_params.csv", index=False, float_format="%.17g")
-    for name, L in [("L_yes", L_yes), ("L_no", L_no)]:
-        df = pd.DataFrame(L, columns=biomarkers)
-        df.insert(0, "id", frame["id"].values)
-        df.to_csv(f"{out}/{case}_{name}.csv", index=False, float_format="%.17g")
-
-
-def run(case, frame, fixed):
-    X = frame[biomarkers].values.astype(float)
-    y = frame["diagnosis"].values.astype(int)
-    mixtures = fit_all_gmm_models(X, y, implement_fixed_controls=fixed)
-    L_yes = np.full(X.shape, np.nan)
-    L_no = np.full(X.shape, np.nan)
-    params = []
-    for i, mm in enumerate(mixtures):
-        seen = ~np.isnan(X[:, i])
-        L_no[seen, i], L_yes[seen, i] = mm.pdf(None, X[seen, i])
-        fitted = X[(y < 2) & seen, i]
-        params.append([biomarkers[i], *mm.theta, mm.likelihood(mm.theta, fitted)])
-    pd.DataFrame(params, columns=["biomarker", "control_mean", "control_sd", "patient_mean",
-                                  "patient_sd", "control_fraction", "neg_log_likelihood"]
+        L_no[seen, i], L_yes[seen, i] = pdf(mm, X[seen, i])
+        params.append(param_row(i, mm, X, y, seen))
+    pd.DataFrame(params, columns=["biomarker", *param_columns]
                  ).to_csv(f"{out}/{case}_params.csv", index=False, float_format="%.17g")
     for name, L in [("L_yes", L_yes), ("L_no", L_no)]:
         df = pd.DataFrame(L, columns=biomarkers)
         df.insert(0, "id", frame["id"].values)
         df.to_csv(f"{out}/{case}_{name}.csv", index=False, float_format="%.17g")
     return L_yes, L_no
+
+
+def run_kde(case, frame, fixed):
+    fit_and_write(
+        case, frame,
+        lambda X, y: fit_all_kde_models(X, y, implement_fixed_controls=fixed),
+        lambda mm, v: mm.pdf(v.reshape(-1, 1)),
+        lambda i, mm, X, y, seen: [biomarkers[i], mm.mixture, mm.iter_,
+                                   mm.controls_kde._n_kernels, mm.patholog_kde._n_kernels],
+        ["control_fraction", "iterations", "n_control_labels", "n_patient_labels"])
+
+
+def run(case, frame, fixed):
+    return fit_and_write(
+        case, frame,
+        lambda X, y: fit_all_gmm_models(X, y, implement_fixed_controls=fixed),
+        lambda mm, v: mm.pdf(None, v),
+        lambda i, mm, X, y, seen: [biomarkers[i], *mm.theta,
+                                   mm.likelihood(mm.theta, X[(y < 2) & seen, i])],
+        ["control_mean", "control_sd", "patient_mean", "patient_sd", "control_fraction",
+         "neg_log_likelihood"])
 
 
 L_yes, L_no = run("gmm", table, False)
