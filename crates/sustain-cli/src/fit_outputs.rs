@@ -580,7 +580,12 @@ fn chain_panels(model: &SubtypeModel) -> Option<Vec<PvdPanel>> {
                 .copied()
                 .unwrap_or(f64::NAN);
             panels.push(PvdPanel {
-                title: format!("Chain {}, subtype {} (f = {:.2})", c + 1, s + 1, as_written(f)),
+                title: format!(
+                    "Chain {}, subtype {} (f = {:.2})",
+                    c + 1,
+                    s + 1,
+                    as_written(f)
+                ),
                 certainty,
             });
         }

@@ -118,7 +118,10 @@ fn exact_chains_match_enumerated_posterior_one_subtype() {
         let (merged, _) = merge(run_chains(&lik, &start, &settings, 0..4), 1000, 1);
         let freq = sequence_frequencies(&merged, 1);
         let d = tvd(&freq, &exact);
-        assert!(d < 0.02, "{mode:?}: total variation {d}: {freq:?} vs {exact:?}");
+        assert!(
+            d < 0.02,
+            "{mode:?}: total variation {d}: {freq:?} vs {exact:?}"
+        );
     }
     // Replica exchange keeps the posterior: the cold copies of tempered ladders.
     let (merged, _) = merge(tempered_runs(&lik, &start, &settings, 3, 0.2), 1000, 1);

@@ -142,11 +142,19 @@ mod tests {
 
     #[test]
     fn least_cost_labels_by_brute_force_and_greedily() {
-        let cost = vec![vec![5.0, 1.0, 9.0], vec![1.0, 5.0, 9.0], vec![9.0, 9.0, 0.0]];
+        let cost = vec![
+            vec![5.0, 1.0, 9.0],
+            vec![1.0, 5.0, 9.0],
+            vec![9.0, 9.0, 0.0],
+        ];
         assert_eq!(least_cost_labels(&cost), vec![1, 0, 2]);
         let k = 8;
         let cost: Vec<Vec<f64>> = (0..k)
-            .map(|i| (0..k).map(|j| if j == (i + 3) % k { 0.0 } else { 1.0 }).collect())
+            .map(|i| {
+                (0..k)
+                    .map(|j| if j == (i + 3) % k { 0.0 } else { 1.0 })
+                    .collect()
+            })
             .collect();
         let labels = least_cost_labels(&cost);
         assert!(labels.iter().enumerate().all(|(i, &j)| j == (i + 3) % k));

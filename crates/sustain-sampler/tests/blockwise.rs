@@ -59,7 +59,10 @@ fn blockwise_moves_one_block_and_never_stands_still_by_choice() {
         seq_moves > steps / 2,
         "{seq_moves} of {steps} proposals moved an event"
     );
-    assert!(f_moves > steps / 8, "{f_moves} of {steps} moved the fractions");
+    assert!(
+        f_moves > steps / 8,
+        "{f_moves} of {steps} moved the fractions"
+    );
     // The exact proposal at the same step sizes: every block at once, and the
     // sequences almost never (an event's own place has all the weight).
     let exact = proposal_blocks(ProposalMode::Exact, steps);
