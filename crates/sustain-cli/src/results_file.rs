@@ -255,10 +255,7 @@ fn check_trace(t: &Trace, k: usize, events: &EventOrder) -> Result<(), String> {
         ));
     }
     let states = t.runs.len();
-    let n_positions = match &t.positions {
-        sustain::sampler::trace::Positions::U8(v) => v.len(),
-        sustain::sampler::trace::Positions::U16(v) => v.len(),
-    };
+    let n_positions = t.n_positions();
     if t.loglike.len() != states || t.fractions.len() != states * k || n_positions != states * k * n
     {
         return Err(format!(

@@ -155,15 +155,23 @@ impl MergedSamples {
         };
         let (ns, ne) = (first.trace.n_subtypes, first.trace.n_events);
         let mut counts = vec![vec![vec![0.0; ne]; ne]; ns];
-        let idx = self.sample_index();
-        for &(c, st) in &idx {
-            for (s, cs) in counts.iter_mut().enumerate() {
-                for (e, row) in cs.iter_mut().enumerate() {
-                    row[self.chains[c].trace.position(st, s, e)] += 1.0;
+        let idx: Vec<Vec<usize>> = self
+            .chains
+            .iter()
+            .map(|c| c.trace.state_indices(self.burn_in, self.thin))
+            .collect();
+        // Counts are sums of ones, exact in any order: one event at a time.
+        for (s, cs) in counts.iter_mut().enumerate() {
+            for (e, row) in cs.iter_mut().enumerate() {
+                for (run, states) in self.chains.iter().zip(&idx) {
+                    let at = run.trace.event_positions(s, e);
+                    for &st in states {
+                        row[at[st] as usize] += 1.0;
+                    }
                 }
             }
         }
-        let n = idx.len().max(1) as f64;
+        let n = idx.iter().map(Vec::len).sum::<usize>().max(1) as f64;
         counts.iter_mut().flatten().flatten().for_each(|v| *v /= n);
         counts
     }
@@ -181,10 +189,8 @@ pub(crate) fn mean_positions_at(trace: &Trace, idx: &[usize]) -> Vec<Vec<f64>> {
         .map(|s| {
             (0..trace.n_events)
                 .map(|e| {
-                    idx.iter()
-                        .map(|&st| trace.position(st, s, e) as f64)
-                        .sum::<f64>()
-                        / n
+                    let at = trace.event_positions(s, e);
+                    idx.iter().map(|&st| at[st] as f64).sum::<f64>() / n
                 })
                 .collect()
         })
@@ -256,6 +262,25 @@ pub fn merge(
     (merged, diagnostics)
 }
 
+/// Event `e`'s position in subtype `s` at each chain's merged samples (`idx[c]`:
+/// chain `c`'s states), one pass over each trace.
+pub(crate) fn event_series(
+    merged: &MergedSamples,
+    idx: &[Vec<usize>],
+    s: usize,
+    e: usize,
+) -> Vec<Vec<f64>> {
+    merged
+        .chains
+        .iter()
+        .zip(idx)
+        .map(|(c, states)| {
+            let at = c.trace.event_positions(s, e);
+            states.iter().map(|&st| at[st] as f64).collect()
+        })
+        .collect()
+}
+
 fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics {
     let per_chain: Vec<Vec<usize>> = merged
         .chains
@@ -270,7 +295,6 @@ fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics 
             .map(|(c, idx)| idx.iter().map(|&s| f(&c.trace, s)).collect())
             .collect()
     };
-    let as_refs = |v: &Vec<Vec<f64>>| -> Vec<Vec<f64>> { v.clone() };
     let ll = series(&|t, s| t.loglike[s]);
     let ll_refs: Vec<&[f64]> = ll.iter().map(Vec::as_slice).collect();
     let summary = diagnostics::summarize(&ll_refs);
@@ -280,7 +304,7 @@ fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics 
     let mut ess_f = Vec::new();
     let mut ess_tail_f = Vec::new();
     for s in 0..ns {
-        let fs = as_refs(&series(&|t, st| t.fraction(st, s)));
+        let fs = series(&|t, st| t.fraction(st, s));
         let r: Vec<&[f64]> = fs.iter().map(Vec::as_slice).collect();
         let sm = diagnostics::summarize(&r);
         rhat_f.push(sm.rhat);
@@ -290,7 +314,7 @@ fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics 
     let mut rhat_positions_max: f64 = f64::NAN;
     for s in 0..ns {
         for e in 0..ne {
-            let ps = series(&|t, st| t.position(st, s, e) as f64);
+            let ps = event_series(merged, &per_chain, s, e);
             let r: Vec<&[f64]> = ps.iter().map(Vec::as_slice).collect();
             let v = diagnostics::rhat(&r);
             if v.is_finite() || v == f64::INFINITY {

@@ -12,7 +12,6 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use sustain_sampler::trace::Positions;
 use sustain_sampler::{ChainRun, MergedSamples, SamplesFile, Trace};
 
 use crate::npz::{Dtype, Npz, NpzWriter};
@@ -93,25 +92,24 @@ fn write_to(tmp: &Path, models: &[&MergedSamples]) -> io::Result<()> {
         let wide = n > 256;
         let dtype = if wide { Dtype::U16 } else { Dtype::U8 };
         w.array(&name("sequences"), dtype, &[states, k, n], |o| {
-            let mut order = vec![0u16; n];
-            let mut bytes = Vec::with_capacity(2 * n);
+            let mut bytes = Vec::with_capacity(2 * k * n);
             for t in &traces {
-                for st in 0..t.n_states() {
-                    for s in 0..k {
-                        for e in 0..n {
-                            order[t.position(st, s, e)] = e as u16;
-                        }
-                        bytes.clear();
-                        for &e in &order {
-                            if wide {
-                                bytes.extend_from_slice(&e.to_le_bytes());
-                            } else {
-                                bytes.push(e as u8);
-                            }
-                        }
-                        o.write_all(&bytes)?;
+                let mut written = Ok(());
+                t.for_each_state(|_, _, orders| {
+                    if written.is_err() {
+                        return;
                     }
-                }
+                    bytes.clear();
+                    for &e in orders {
+                        if wide {
+                            bytes.extend_from_slice(&e.to_le_bytes());
+                        } else {
+                            bytes.push(e as u8);
+                        }
+                    }
+                    written = o.write_all(&bytes);
+                });
+                written?;
             }
             Ok(())
         })?;
@@ -363,7 +361,7 @@ fn fill(samples: &mut MergedSamples, k: usize, npz: &Npz) -> Result<(), String> 
     let n_chains = samples.chains.len();
     let mut traces: Vec<Trace> = (0..n_chains).map(|_| Trace::new(k, n)).collect();
     let mut last = 0i64;
-    let mut positions = vec![0u16; n];
+    let mut orders = vec![0u16; k * n];
     let mut seen = vec![false; n];
     for t in 0..states {
         let c = chain.int(t);
@@ -374,7 +372,6 @@ fn fill(samples: &mut MergedSamples, k: usize, npz: &Npz) -> Result<(), String> 
             ));
         }
         last = c;
-        let trace = &mut traces[c as usize];
         for s in 0..k {
             seen.iter_mut().for_each(|x| *x = false);
             for p in 0..n {
@@ -386,16 +383,12 @@ fn fill(samples: &mut MergedSamples, k: usize, npz: &Npz) -> Result<(), String> 
                     ));
                 }
                 seen[e] = true;
-                positions[e] = p as u16;
+                orders[s * n + p] = e as u16;
             }
-            match &mut trace.positions {
-                Positions::U8(v) => v.extend(positions.iter().map(|&p| p as u8)),
-                Positions::U16(v) => v.extend_from_slice(&positions),
-            }
-            trace.fractions.push(fractions.f64(t * k + s));
         }
-        trace.loglike.push(loglike.f64(t));
-        trace.runs.push(runs.int(t) as u32);
+        let f: Vec<f64> = (0..k).map(|s| fractions.f64(t * k + s)).collect();
+        let by_subtype: Vec<&[u16]> = orders.chunks_exact(n.max(1)).collect();
+        traces[c as usize].push_state(&by_subtype, &f, loglike.f64(t), runs.int(t) as u32);
     }
     for (run, trace) in samples.chains.iter_mut().zip(traces) {
         run.trace = trace;
