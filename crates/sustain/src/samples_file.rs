@@ -465,6 +465,18 @@ mod tests {
                 std::fs::read(&path).unwrap(),
                 std::fs::read(&again).unwrap()
             );
+            // Whether a trace keeps positions as moves (recorded, read from the
+            // file) or every state in full (read from JSON): the same bytes.
+            let flat: MergedSamples =
+                serde_json::from_str(&serde_json::to_string(&full).unwrap()).unwrap();
+            for (i, other) in [&flat, &back[0].samples].into_iter().enumerate() {
+                let other_path = dir.path().join(format!("other{i}.npz"));
+                write(&other_path, &dir.path().join(".tmp3"), &[other]).unwrap();
+                assert_eq!(
+                    std::fs::read(&path).unwrap(),
+                    std::fs::read(&other_path).unwrap()
+                );
+            }
         }
     }
 
