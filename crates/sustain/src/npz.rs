@@ -56,7 +56,7 @@ impl Dtype {
 
 /// CRC-32 (IEEE), as zip stores it.
 #[derive(Clone)]
-struct Crc(u32);
+pub(crate) struct Crc(u32);
 
 impl Crc {
     fn table() -> &'static [u32; 256] {
@@ -77,10 +77,10 @@ impl Crc {
             t
         })
     }
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Crc(0xFFFF_FFFF)
     }
-    fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         let t = Self::table();
         let mut c = self.0;
         for &b in bytes {
@@ -88,7 +88,7 @@ impl Crc {
         }
         self.0 = c;
     }
-    fn value(&self) -> u32 {
+    pub(crate) fn value(&self) -> u32 {
         self.0 ^ 0xFFFF_FFFF
     }
 }
@@ -135,7 +135,7 @@ pub struct NpzWriter {
 }
 
 /// The value of a 4-byte zip field that says "see the ZIP64 record".
-const SEE_ZIP64: u32 = u32::MAX;
+pub(crate) const SEE_ZIP64: u32 = u32::MAX;
 
 /// A 4-byte field of `v`, or [`SEE_ZIP64`] from `limit` on.
 fn field32(v: u64, limit: u64) -> u32 {
@@ -373,13 +373,13 @@ pub struct Npz {
     comment: String,
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<usize> {
+pub(crate) fn u16_at(b: &[u8], at: usize) -> Option<usize> {
     Some(usize::from(u16::from_le_bytes(
         b.get(at..at + 2)?.try_into().ok()?,
     )))
 }
 
-fn u64_at(b: &[u8], at: usize) -> Option<usize> {
+pub(crate) fn u64_at(b: &[u8], at: usize) -> Option<usize> {
     usize::try_from(u64::from_le_bytes(
         b.get(at..at.checked_add(8)?)?.try_into().ok()?,
     ))
@@ -387,7 +387,7 @@ fn u64_at(b: &[u8], at: usize) -> Option<usize> {
 }
 
 /// The 8-byte values of the ZIP64 field (id 1) among a zip entry's extra fields.
-fn zip64_extra(mut extra: &[u8]) -> Option<impl Iterator<Item = usize> + '_> {
+pub(crate) fn zip64_extra(mut extra: &[u8]) -> Option<impl Iterator<Item = usize> + '_> {
     while extra.len() >= 4 {
         let (id, len) = (u16_at(extra, 0)?, u16_at(extra, 2)?);
         let body = extra.get(4..4 + len)?;
@@ -399,7 +399,7 @@ fn zip64_extra(mut extra: &[u8]) -> Option<impl Iterator<Item = usize> + '_> {
     None
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<usize> {
+pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<usize> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?) as usize)
 }
 
@@ -520,6 +520,29 @@ impl Npz {
 
 /// An `.npy` entry: magic, version, header dictionary, data.
 fn parse_npy(b: &[u8]) -> Result<Array<'_>, String> {
+    let (dtype, shape, start) = parse_npy_header(b)?;
+    let data = &b[start..];
+    let want = data_len(dtype, &shape)?;
+    if data.len() != want {
+        return Err(format!(
+            "shape {shape:?} needs {want} bytes, the entry holds {}",
+            data.len()
+        ));
+    }
+    Ok(Array { dtype, shape, data })
+}
+
+/// Bytes of the elements of an array of `dtype` and `shape`.
+pub(crate) fn data_len(dtype: Dtype, shape: &[usize]) -> Result<usize, String> {
+    shape
+        .iter()
+        .try_fold(dtype.size(), |a, &d| a.checked_mul(d))
+        .ok_or_else(|| "shape too large".to_string())
+}
+
+/// The element type, shape and where the data starts of the `.npy` entry that `b`
+/// begins (its magic, version and header dictionary; the data need not follow).
+pub(crate) fn parse_npy_header(b: &[u8]) -> Result<(Dtype, Vec<usize>, usize), String> {
     if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
         return Err("not an .npy array".into());
     }
@@ -559,18 +582,7 @@ fn parse_npy(b: &[u8]) -> Result<Array<'_>, String> {
                 .map_err(|_| format!("bad shape ({inner})"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let data = &b[start + len..];
-    let want = shape
-        .iter()
-        .try_fold(dtype.size(), |a, &d| a.checked_mul(d))
-        .ok_or("shape too large")?;
-    if data.len() != want {
-        return Err(format!(
-            "shape {shape:?} needs {want} bytes, the entry holds {}",
-            data.len()
-        ));
-    }
-    Ok(Array { dtype, shape, data })
+    Ok((dtype, shape, start + len))
 }
 
 #[cfg(test)]
