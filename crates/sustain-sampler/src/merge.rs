@@ -400,17 +400,18 @@ mod tests {
     fn merged_quantities_do_not_depend_on_how_positions_are_kept() {
         let cohort = sustain_testkit::cohorts::uniform_cohort(80, 6, &[0.5, 0.5], 3);
         let lik = Arc::new(
-            Likelihood::new(cohort.events.clone(), &cohort.data, MissingConvention::Marginalise)
-                .unwrap(),
+            Likelihood::new(
+                cohort.events.clone(),
+                &cohort.data,
+                MissingConvention::Marginalise,
+            )
+            .unwrap(),
         );
         let chains: Vec<ChainRun> = (0..3)
             .map(|i| {
                 let mut rng = rand_pcg::Pcg64::seed_from_u64(10 + i);
-                let start = sustain_testkit::cohorts::random_mixture(
-                    &cohort.events,
-                    &[0.5, 0.5],
-                    &mut rng,
-                );
+                let start =
+                    sustain_testkit::cohorts::random_mixture(&cohort.events, &[0.5, 0.5], &mut rng);
                 run_chain(
                     i as usize,
                     &cohort.events,
@@ -433,7 +434,10 @@ mod tests {
         assert_eq!(a, b);
         let text = |v: &dyn erased::Json| v.json();
         assert_eq!(text(&da), text(&db));
-        assert_eq!(text(&a.position_frequencies()), text(&b.position_frequencies()));
+        assert_eq!(
+            text(&a.position_frequencies()),
+            text(&b.position_frequencies())
+        );
         assert_eq!(text(&a.mean_fractions()), text(&b.mean_fractions()));
         let labels = vec![vec![0, 1]; 3];
         assert_eq!(

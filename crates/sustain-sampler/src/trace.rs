@@ -324,7 +324,9 @@ impl Trace {
     }
     /// The key at or before `state`.
     fn key_of(&self, state: usize) -> usize {
-        self.key_states.partition_point(|&k| k <= state).saturating_sub(1)
+        self.key_states
+            .partition_point(|&k| k <= state)
+            .saturating_sub(1)
     }
     /// The move of subtype `s` into state `state`.
     fn move_at(&self, state: usize, s: usize) -> (usize, usize) {
@@ -334,7 +336,9 @@ impl Trace {
     /// Position of event `e` in subtype `s` at distinct state `state`.
     pub fn position(&self, state: usize, s: usize, e: usize) -> usize {
         let key = self.key_of(state);
-        let mut p = self.keys.get((key * self.n_subtypes + s) * self.n_events + e);
+        let mut p = self
+            .keys
+            .get((key * self.n_subtypes + s) * self.n_events + e);
         for t in self.key_states[key] + 1..=state {
             let (from, to) = self.move_at(t, s);
             p = shifted(p, from, to);
@@ -387,12 +391,7 @@ impl Trace {
                 for s in 0..ns {
                     let (from, to) = self.move_at(state, s);
                     let block = s * ne..(s + 1) * ne;
-                    apply_move(
-                        &mut positions[block.clone()],
-                        &mut order[block],
-                        from,
-                        to,
-                    );
+                    apply_move(&mut positions[block.clone()], &mut order[block], from, to);
                 }
             }
             f(state, &positions, &order);
@@ -575,7 +574,8 @@ mod tests {
                         for s in seqs.iter_mut() {
                             let e = rng.gen_range(0..n);
                             let to = (s.position(e) as i64 + rng.gen_range(-3i64..=3))
-                                .clamp(0, n as i64 - 1) as usize;
+                                .clamp(0, n as i64 - 1)
+                                as usize;
                             s.move_unchecked(e, to);
                         }
                     }
@@ -585,9 +585,11 @@ mod tests {
             let m = Mixture::new(seqs.clone(), f).unwrap();
             trace.record(&m, -(i as f64), moved);
             if moved {
-                plain
-                    .positions
-                    .push(seqs.iter().flat_map(|s| s.positions_u16().to_vec()).collect());
+                plain.positions.push(
+                    seqs.iter()
+                        .flat_map(|s| s.positions_u16().to_vec())
+                        .collect(),
+                );
                 plain.runs.push(1);
             } else {
                 *plain.runs.last_mut().unwrap() += 1;
@@ -637,7 +639,10 @@ mod tests {
             }
             let full = plain.positions.len() * k * n * if n > 256 { 2 } else { 1 };
             let moves = trace.keys.bytes() + trace.moves.bytes();
-            assert!(moves * 3 < full, "{moves} bytes of positions, {full} in full");
+            assert!(
+                moves * 3 < full,
+                "{moves} bytes of positions, {full} in full"
+            );
         }
     }
 
@@ -682,8 +687,19 @@ mod tests {
         let (trace, plain) = walk(2, 12, 400, 3);
         let json = serde_json::to_value(&trace).unwrap();
         let values = json["positions"]["values"].as_array().unwrap();
-        let flat: Vec<u64> = plain.positions.iter().flatten().map(|&p| p as u64).collect();
-        assert_eq!(values.iter().map(|v| v.as_u64().unwrap()).collect::<Vec<_>>(), flat);
+        let flat: Vec<u64> = plain
+            .positions
+            .iter()
+            .flatten()
+            .map(|&p| p as u64)
+            .collect();
+        assert_eq!(
+            values
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect::<Vec<_>>(),
+            flat
+        );
         let back: Trace = serde_json::from_value(json).unwrap();
         assert_eq!(back, trace);
         assert_same(&back, &plain, "read back");

@@ -8,7 +8,8 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom, Take};
 use std::path::{Path, PathBuf};
 
 use crate::npz::{
-    data_len, parse_npy_header, u16_at, u32_at, u64_at, zip64_extra, Crc, Dtype, SEE_ZIP64,
+    bad, data_len, data_start, dir_entry, directory_of, end_record, parse_npy_header, u16_at,
+    u32_at, Crc, Dtype,
 };
 
 /// An entry's name (without `.npy`), where its bytes start, how many, its CRC.
@@ -36,92 +37,43 @@ fn read_at(file: &mut File, at: u64, len: usize) -> io::Result<Vec<u8>> {
 impl NpzFile {
     /// Reads the directory of `path`; the message says what is wrong.
     pub fn open(path: &Path) -> Result<Self, String> {
-        let bad = |why: &str| format!("not a valid .npz (zip) file: {why}");
         let io_err = |e: io::Error| format!("cannot read the samples: {e}");
         let mut file = File::open(path).map_err(io_err)?;
         let len = file.metadata().map_err(io_err)?.len();
-        // The end record and its comment end the file; a ZIP64 locator (20 bytes)
-        // precedes the end record.
+        // The end record, its comment, and a ZIP64 locator (20 bytes) before it.
         let tail_len = len.min(65_536 + 22 + 20);
         let tail_at = len - tail_len;
         let tail = read_at(&mut file, tail_at, tail_len as usize).map_err(io_err)?;
-        let eocd = (0..tail.len().saturating_sub(21))
-            .rev()
-            .find(|&i| {
-                tail[i..i + 4] == [0x50, 0x4b, 0x05, 0x06]
-                    && u16_at(&tail, i + 20).is_some_and(|c| i + 22 + c == tail.len())
-            })
-            .ok_or_else(|| bad("no end of central directory (truncated?)"))?;
-        let field = |at: usize| u16_at(&tail, eocd + at).ok_or_else(|| bad("truncated"));
-        let mut n = field(10)?;
-        let mut dir_len = u32_at(&tail, eocd + 12).ok_or_else(|| bad("truncated"))?;
-        let mut at = u32_at(&tail, eocd + 16).ok_or_else(|| bad("truncated"))?;
-        let see64 = SEE_ZIP64 as usize;
-        if n == 0xFFFF || dir_len == see64 || at == see64 {
-            let locator = eocd.checked_sub(20).ok_or_else(|| bad("truncated"))?;
-            if u32_at(&tail, locator) != Some(0x0706_4b50) {
-                return Err(bad("no ZIP64 end record"));
-            }
-            let record = u64_at(&tail, locator + 8).ok_or_else(|| bad("truncated"))?;
-            let rec = read_at(&mut file, record as u64, 56).map_err(io_err)?;
-            if u32_at(&rec, 0) != Some(0x0606_4b50) {
-                return Err(bad("damaged ZIP64 end record"));
-            }
-            let big = |off: usize| u64_at(&rec, off).ok_or_else(|| bad("truncated"));
-            (n, dir_len, at) = (big(32)?, big(40)?, big(48)?);
-        }
+        let eocd = end_record(&tail)?;
+        let (n, dir_len, at) =
+            directory_of(&tail, eocd, |at| read_at(&mut file, at as u64, 56).ok())?;
         let eocd_at = tail_at + eocd as u64;
-        if (at as u64).checked_add(dir_len as u64).is_none_or(|end| end > eocd_at) {
+        if (at as u64)
+            .checked_add(dir_len as u64)
+            .is_none_or(|end| end > eocd_at)
+        {
             return Err(bad("the central directory lies outside the file"));
         }
         let dir = read_at(&mut file, at as u64, dir_len).map_err(io_err)?;
         let mut entries = Vec::with_capacity(n.min(1024));
         let mut at = 0usize;
         for _ in 0..n {
-            let h = |off: usize| u16_at(&dir, at + off).ok_or_else(|| bad("truncated"));
-            let w = |off: usize| u32_at(&dir, at + off).ok_or_else(|| bad("truncated"));
-            if w(0)? != 0x0201_4b50 {
-                return Err(bad("damaged central directory"));
+            let (entry, next) = dir_entry(&dir, at)?;
+            at = next;
+            let lh = read_at(&mut file, entry.local as u64, 30).map_err(io_err)?;
+            let start = data_start(&lh, entry.local, &entry.name)? as u64;
+            if start.saturating_add(entry.size as u64) > eocd_at {
+                return Err(bad(&format!(
+                    "{} is cut short (truncated file)",
+                    entry.name
+                )));
             }
-            let (method, crc, mut size, mut csize) = (h(10)?, w(16)?, w(24)?, w(20)?);
-            let (name_len, extra_len, comment_len) = (h(28)?, h(30)?, h(32)?);
-            let mut local = w(42)?;
-            let name = dir
-                .get(at + 46..at + 46 + name_len)
-                .ok_or_else(|| bad("truncated"))?;
-            let name = String::from_utf8_lossy(name).into_owned();
-            if [size, csize, local].contains(&see64) {
-                let extra = dir
-                    .get(at + 46 + name_len..at + 46 + name_len + extra_len)
-                    .ok_or_else(|| bad("truncated"))?;
-                let mut values = zip64_extra(extra).ok_or_else(|| bad("damaged ZIP64 field"))?;
-                for v in [&mut size, &mut csize, &mut local] {
-                    if *v == see64 {
-                        *v = values.next().ok_or_else(|| bad("damaged ZIP64 field"))?;
-                    }
-                }
-            }
-            at += 46 + name_len + extra_len + comment_len;
-            if method != 0 || csize != size {
-                return Err(format!(
-                    "{name} is compressed; only uncompressed .npz (numpy.savez) is read"
-                ));
-            }
-            let lh = read_at(&mut file, local as u64, 30).map_err(io_err)?;
-            if u32_at(&lh, 0) != Some(0x0403_4b50) {
-                return Err(bad(&format!("{name}: damaged entry")));
-            }
-            let skip = |off: usize| u16_at(&lh, off).ok_or_else(|| bad("truncated"));
-            let start = local as u64 + 30 + skip(26)? as u64 + skip(28)? as u64;
-            if start.saturating_add(size as u64) > eocd_at {
-                return Err(bad(&format!("{name} is cut short (truncated file)")));
-            }
-            let key = name.strip_suffix(".npy").unwrap_or(&name).to_string();
+            let name = &entry.name;
             entries.push(Entry {
-                name: key,
+                name: name.strip_suffix(".npy").unwrap_or(name).to_string(),
                 start,
-                size: size as u64,
-                crc: crc as u32,
+                size: entry.size as u64,
+                crc: entry.crc as u32,
             });
         }
         Ok(Self {
@@ -138,8 +90,7 @@ impl NpzFile {
             .find(|e| e.name == name)
             .ok_or_else(|| format!("holds no array {name}"))?;
         let fail = |why: String| format!("array {name}: {why}");
-        let mut file =
-            File::open(&self.path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+        let mut file = File::open(&self.path).map_err(|e| fail(format!("cannot read it: {e}")))?;
         file.seek(SeekFrom::Start(entry.start))
             .map_err(|e| fail(e.to_string()))?;
         let mut input = BufReader::with_capacity(1 << 20, file).take(entry.size);
@@ -265,7 +216,6 @@ impl OwnedArray {
 mod tests {
     use super::*;
     use crate::npz::{Npz, NpzWriter};
-    use std::io::Write;
 
     /// The file reader reads what the in-memory one reads, and refuses what it
     /// refuses (truncation, a flipped byte) with an error, not a panic.
