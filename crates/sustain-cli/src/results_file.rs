@@ -255,10 +255,7 @@ fn check_trace(t: &Trace, k: usize, events: &EventOrder) -> Result<(), String> {
         ));
     }
     let states = t.runs.len();
-    let n_positions = match &t.positions {
-        sustain::sampler::trace::Positions::U8(v) => v.len(),
-        sustain::sampler::trace::Positions::U16(v) => v.len(),
-    };
+    let n_positions = t.n_positions();
     if t.loglike.len() != states || t.fractions.len() != states * k || n_positions != states * k * n
     {
         return Err(format!(
@@ -272,23 +269,16 @@ fn check_trace(t: &Trace, k: usize, events: &EventOrder) -> Result<(), String> {
     }
     let mut order = vec![0usize; n];
     let mut seen = vec![false; n];
-    for state in 0..states {
-        for s in 0..k {
-            seen.iter_mut().for_each(|x| *x = false);
-            for e in 0..n {
-                let p = t.position(state, s, e);
-                if p >= n || seen[p] {
-                    return Err(format!(
-                        "state {state}, subtype {s}: event {e} at position {p}, but the \
-                         positions of a subtype are a permutation of 0..{n}"
-                    ));
-                }
-                seen[p] = true;
-                order[p] = e;
-            }
-            Sequence::new(events, &order)
-                .map_err(|e| format!("state {state}, subtype {s}: {e}"))?;
+    // One pass over the states (a trace keeps most of them as moves).
+    let mut found = Ok(());
+    t.for_each_state(|state, positions, _| {
+        if found.is_err() {
+            return;
         }
+        found = check_state(state, positions, k, events, &mut order, &mut seen);
+    });
+    found?;
+    for state in 0..states {
         let f = &t.fractions[state * k..(state + 1) * k];
         let sum: f64 = f.iter().sum();
         if f.iter().any(|v| !v.is_finite() || *v < 0.0) || !(sum.is_finite() && sum > 0.0) {
@@ -296,6 +286,35 @@ fn check_trace(t: &Trace, k: usize, events: &EventOrder) -> Result<(), String> {
                 "state {state}: fractions {f:?} are not finite, non-negative and of positive sum"
             ));
         }
+    }
+    Ok(())
+}
+
+/// One state's positions (`[subtype][event]`): a permutation of the places per
+/// subtype, each a valid sequence of `events`.
+fn check_state(
+    state: usize,
+    positions: &[u16],
+    k: usize,
+    events: &EventOrder,
+    order: &mut [usize],
+    seen: &mut [bool],
+) -> Result<(), String> {
+    let n = order.len();
+    for s in 0..k {
+        seen.iter_mut().for_each(|x| *x = false);
+        for e in 0..n {
+            let p = positions[s * n + e] as usize;
+            if p >= n || seen[p] {
+                return Err(format!(
+                    "state {state}, subtype {s}: event {e} at position {p}, but the \
+                     positions of a subtype are a permutation of 0..{n}"
+                ));
+            }
+            seen[p] = true;
+            order[p] = e;
+        }
+        Sequence::new(events, order).map_err(|e| format!("state {state}, subtype {s}: {e}"))?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! converged" into a sentence a user can act on.
 
 use crate::diagnostics;
-use crate::merge::{mean_positions_at, MergedSamples, RHAT_THRESHOLD};
+use crate::merge::{event_series, mean_positions_at, MergedSamples, RHAT_THRESHOLD};
 use serde::{Deserialize, Serialize};
 
 /// One chain's summary, in the merged samples' subtype numbering.
@@ -70,17 +70,12 @@ pub fn summarize_chains(merged: &MergedSamples, subtypes: &[Vec<usize>]) -> Vec<
 
 /// R-hat of event `e`'s position in subtype `s` over the merged chains.
 fn position_rhat(merged: &MergedSamples, s: usize, e: usize) -> f64 {
-    let series: Vec<Vec<f64>> = merged
+    let idx: Vec<Vec<usize>> = merged
         .chains
         .iter()
-        .map(|c| {
-            c.trace
-                .state_indices(merged.burn_in, merged.thin)
-                .into_iter()
-                .map(|st| c.trace.position(st, s, e) as f64)
-                .collect()
-        })
+        .map(|c| c.trace.state_indices(merged.burn_in, merged.thin))
         .collect();
+    let series = event_series(merged, &idx, s, e);
     let refs: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
     diagnostics::rhat(&refs)
 }

@@ -155,15 +155,23 @@ impl MergedSamples {
         };
         let (ns, ne) = (first.trace.n_subtypes, first.trace.n_events);
         let mut counts = vec![vec![vec![0.0; ne]; ne]; ns];
-        let idx = self.sample_index();
-        for &(c, st) in &idx {
-            for (s, cs) in counts.iter_mut().enumerate() {
-                for (e, row) in cs.iter_mut().enumerate() {
-                    row[self.chains[c].trace.position(st, s, e)] += 1.0;
+        let idx: Vec<Vec<usize>> = self
+            .chains
+            .iter()
+            .map(|c| c.trace.state_indices(self.burn_in, self.thin))
+            .collect();
+        // Counts are sums of ones, exact in any order: one event at a time.
+        for (s, cs) in counts.iter_mut().enumerate() {
+            for (e, row) in cs.iter_mut().enumerate() {
+                for (run, states) in self.chains.iter().zip(&idx) {
+                    let at = run.trace.event_positions(s, e);
+                    for &st in states {
+                        row[at[st] as usize] += 1.0;
+                    }
                 }
             }
         }
-        let n = idx.len().max(1) as f64;
+        let n = idx.iter().map(Vec::len).sum::<usize>().max(1) as f64;
         counts.iter_mut().flatten().flatten().for_each(|v| *v /= n);
         counts
     }
@@ -181,10 +189,8 @@ pub(crate) fn mean_positions_at(trace: &Trace, idx: &[usize]) -> Vec<Vec<f64>> {
         .map(|s| {
             (0..trace.n_events)
                 .map(|e| {
-                    idx.iter()
-                        .map(|&st| trace.position(st, s, e) as f64)
-                        .sum::<f64>()
-                        / n
+                    let at = trace.event_positions(s, e);
+                    idx.iter().map(|&st| at[st] as f64).sum::<f64>() / n
                 })
                 .collect()
         })
@@ -256,6 +262,25 @@ pub fn merge(
     (merged, diagnostics)
 }
 
+/// Event `e`'s position in subtype `s` at each chain's merged samples (`idx[c]`:
+/// chain `c`'s states), one pass over each trace.
+pub(crate) fn event_series(
+    merged: &MergedSamples,
+    idx: &[Vec<usize>],
+    s: usize,
+    e: usize,
+) -> Vec<Vec<f64>> {
+    merged
+        .chains
+        .iter()
+        .zip(idx)
+        .map(|(c, states)| {
+            let at = c.trace.event_positions(s, e);
+            states.iter().map(|&st| at[st] as f64).collect()
+        })
+        .collect()
+}
+
 fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics {
     let per_chain: Vec<Vec<usize>> = merged
         .chains
@@ -270,7 +295,6 @@ fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics 
             .map(|(c, idx)| idx.iter().map(|&s| f(&c.trace, s)).collect())
             .collect()
     };
-    let as_refs = |v: &Vec<Vec<f64>>| -> Vec<Vec<f64>> { v.clone() };
     let ll = series(&|t, s| t.loglike[s]);
     let ll_refs: Vec<&[f64]> = ll.iter().map(Vec::as_slice).collect();
     let summary = diagnostics::summarize(&ll_refs);
@@ -280,7 +304,7 @@ fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics 
     let mut ess_f = Vec::new();
     let mut ess_tail_f = Vec::new();
     for s in 0..ns {
-        let fs = as_refs(&series(&|t, st| t.fraction(st, s)));
+        let fs = series(&|t, st| t.fraction(st, s));
         let r: Vec<&[f64]> = fs.iter().map(Vec::as_slice).collect();
         let sm = diagnostics::summarize(&r);
         rhat_f.push(sm.rhat);
@@ -290,7 +314,7 @@ fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics 
     let mut rhat_positions_max: f64 = f64::NAN;
     for s in 0..ns {
         for e in 0..ne {
-            let ps = series(&|t, st| t.position(st, s, e) as f64);
+            let ps = event_series(merged, &per_chain, s, e);
             let r: Vec<&[f64]> = ps.iter().map(Vec::as_slice).collect();
             let v = diagnostics::rhat(&r);
             if v.is_finite() || v == f64::INFINITY {
@@ -367,6 +391,73 @@ mod tests {
     use rand::SeedableRng;
     use std::sync::Arc;
     use sustain_model::*;
+
+    /// Merging reads positions the same whether a trace keeps them as moves (as
+    /// chains record them) or every state in full (as older files and JSON hold
+    /// them): the same samples, realignment, positional variance and diagnostics,
+    /// to the bit.
+    #[test]
+    fn merged_quantities_do_not_depend_on_how_positions_are_kept() {
+        let cohort = sustain_testkit::cohorts::uniform_cohort(80, 6, &[0.5, 0.5], 3);
+        let lik = Arc::new(
+            Likelihood::new(
+                cohort.events.clone(),
+                &cohort.data,
+                MissingConvention::Marginalise,
+            )
+            .unwrap(),
+        );
+        let chains: Vec<ChainRun> = (0..3)
+            .map(|i| {
+                let mut rng = rand_pcg::Pcg64::seed_from_u64(10 + i);
+                let start =
+                    sustain_testkit::cohorts::random_mixture(&cohort.events, &[0.5, 0.5], &mut rng);
+                run_chain(
+                    i as usize,
+                    &cohort.events,
+                    IncrementalLikelihood::new(Arc::clone(&lik), &start),
+                    &start,
+                    ProposalMode::Exact,
+                    &StepSizes::initial(2, cohort.events.n_events()),
+                    3000,
+                    &mut rng,
+                )
+            })
+            .collect();
+        // Every state in full: the layout of a trace read from JSON.
+        let full: Vec<ChainRun> = chains
+            .iter()
+            .map(|c| serde_json::from_str(&serde_json::to_string(c).unwrap()).unwrap())
+            .collect();
+        let (a, da) = merge(chains, 500, 3);
+        let (b, db) = merge(full, 500, 3);
+        assert_eq!(a, b);
+        let text = |v: &dyn erased::Json| v.json();
+        assert_eq!(text(&da), text(&db));
+        assert_eq!(
+            text(&a.position_frequencies()),
+            text(&b.position_frequencies())
+        );
+        assert_eq!(text(&a.mean_fractions()), text(&b.mean_fractions()));
+        let labels = vec![vec![0, 1]; 3];
+        assert_eq!(
+            text(&crate::chain_summary::summarize_chains(&a, &labels)),
+            text(&crate::chain_summary::summarize_chains(&b, &labels))
+        );
+        assert!(da.rhat_positions_max.is_finite(), "{da:?}");
+    }
+
+    /// JSON text of a value, to compare floats to the bit (NaN as null).
+    mod erased {
+        pub trait Json {
+            fn json(&self) -> String;
+        }
+        impl<T: serde::Serialize> Json for T {
+            fn json(&self) -> String {
+                serde_json::to_string(self).unwrap()
+            }
+        }
+    }
 
     /// A model with one possible sequence and one subtype: nothing can move, the
     /// diagnostics are undefined, and the verdict says why instead of "NaN".

@@ -43,6 +43,7 @@ mod executor;
 pub mod fit;
 pub mod mixed;
 pub mod npz;
+pub mod npz_file;
 pub mod results;
 pub mod rounds;
 pub mod samples_file;

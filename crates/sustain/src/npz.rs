@@ -56,7 +56,7 @@ impl Dtype {
 
 /// CRC-32 (IEEE), as zip stores it.
 #[derive(Clone)]
-struct Crc(u32);
+pub(crate) struct Crc(u32);
 
 impl Crc {
     fn table() -> &'static [u32; 256] {
@@ -77,10 +77,10 @@ impl Crc {
             t
         })
     }
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Crc(0xFFFF_FFFF)
     }
-    fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         let t = Self::table();
         let mut c = self.0;
         for &b in bytes {
@@ -88,7 +88,7 @@ impl Crc {
         }
         self.0 = c;
     }
-    fn value(&self) -> u32 {
+    pub(crate) fn value(&self) -> u32 {
         self.0 ^ 0xFFFF_FFFF
     }
 }
@@ -135,7 +135,7 @@ pub struct NpzWriter {
 }
 
 /// The value of a 4-byte zip field that says "see the ZIP64 record".
-const SEE_ZIP64: u32 = u32::MAX;
+pub(crate) const SEE_ZIP64: u32 = u32::MAX;
 
 /// A 4-byte field of `v`, or [`SEE_ZIP64`] from `limit` on.
 fn field32(v: u64, limit: u64) -> u32 {
@@ -373,13 +373,13 @@ pub struct Npz {
     comment: String,
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<usize> {
+pub(crate) fn u16_at(b: &[u8], at: usize) -> Option<usize> {
     Some(usize::from(u16::from_le_bytes(
         b.get(at..at + 2)?.try_into().ok()?,
     )))
 }
 
-fn u64_at(b: &[u8], at: usize) -> Option<usize> {
+pub(crate) fn u64_at(b: &[u8], at: usize) -> Option<usize> {
     usize::try_from(u64::from_le_bytes(
         b.get(at..at.checked_add(8)?)?.try_into().ok()?,
     ))
@@ -387,7 +387,7 @@ fn u64_at(b: &[u8], at: usize) -> Option<usize> {
 }
 
 /// The 8-byte values of the ZIP64 field (id 1) among a zip entry's extra fields.
-fn zip64_extra(mut extra: &[u8]) -> Option<impl Iterator<Item = usize> + '_> {
+pub(crate) fn zip64_extra(mut extra: &[u8]) -> Option<impl Iterator<Item = usize> + '_> {
     while extra.len() >= 4 {
         let (id, len) = (u16_at(extra, 0)?, u16_at(extra, 2)?);
         let body = extra.get(4..4 + len)?;
@@ -399,7 +399,7 @@ fn zip64_extra(mut extra: &[u8]) -> Option<impl Iterator<Item = usize> + '_> {
     None
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<usize> {
+pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<usize> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?) as usize)
 }
 
@@ -410,38 +410,126 @@ impl std::fmt::Debug for Npz {
     }
 }
 
+/// What a reader says of a file that is not a valid archive.
+pub(crate) fn bad(why: &str) -> String {
+    format!("not a valid .npz (zip) file: {why}")
+}
+
+/// Where, in `tail` (the end of a file), its end of central directory record
+/// starts: the record and its comment end the file.
+pub(crate) fn end_record(tail: &[u8]) -> Result<usize, String> {
+    (0..tail.len().saturating_sub(21))
+        .rev()
+        .take(65_536 + 22)
+        .find(|&i| {
+            tail[i..i + 4] == [0x50, 0x4b, 0x05, 0x06]
+                && u16_at(tail, i + 20).is_some_and(|c| i + 22 + c == tail.len())
+        })
+        .ok_or_else(|| bad("no end of central directory (truncated?)"))
+}
+
+/// The number of entries, the length and the offset of the central directory
+/// that the end record at `eocd` of `tail` names; `record(at)` reads the 56
+/// bytes of a ZIP64 end record at file offset `at` (found through its locator,
+/// just before the end record).
+pub(crate) fn directory_of(
+    tail: &[u8],
+    eocd: usize,
+    record: impl FnOnce(usize) -> Option<Vec<u8>>,
+) -> Result<(usize, usize, usize), String> {
+    let field = |at: usize| u16_at(tail, eocd + at).ok_or_else(|| bad("truncated"));
+    let n = field(10)?;
+    let dir_len = u32_at(tail, eocd + 12).ok_or_else(|| bad("truncated"))?;
+    let at = u32_at(tail, eocd + 16).ok_or_else(|| bad("truncated"))?;
+    let see64 = SEE_ZIP64 as usize;
+    if n != 0xFFFF && dir_len != see64 && at != see64 {
+        return Ok((n, dir_len, at));
+    }
+    let locator = eocd.checked_sub(20).ok_or_else(|| bad("truncated"))?;
+    if u32_at(tail, locator) != Some(0x0706_4b50) {
+        return Err(bad("no ZIP64 end record"));
+    }
+    let at = u64_at(tail, locator + 8).ok_or_else(|| bad("truncated"))?;
+    let rec = record(at).ok_or_else(|| bad("truncated"))?;
+    if u32_at(&rec, 0) != Some(0x0606_4b50) {
+        return Err(bad("damaged ZIP64 end record"));
+    }
+    let big = |off: usize| u64_at(&rec, off).ok_or_else(|| bad("truncated"));
+    Ok((big(32)?, big(40)?, big(48)?))
+}
+
+/// One central directory record: the entry's name, CRC, size and the offset of
+/// its local header.
+pub(crate) struct DirEntry {
+    pub(crate) name: String,
+    pub(crate) crc: usize,
+    pub(crate) size: usize,
+    pub(crate) local: usize,
+}
+
+/// The central directory record at `at` of `dir`, and where the next begins;
+/// refuses compressed entries.
+pub(crate) fn dir_entry(dir: &[u8], at: usize) -> Result<(DirEntry, usize), String> {
+    let h = |off: usize| u16_at(dir, at + off).ok_or_else(|| bad("truncated"));
+    let w = |off: usize| u32_at(dir, at + off).ok_or_else(|| bad("truncated"));
+    if w(0)? != 0x0201_4b50 {
+        return Err(bad("damaged central directory"));
+    }
+    let (method, crc, mut size, mut csize) = (h(10)?, w(16)?, w(24)?, w(20)?);
+    let (name_len, extra_len, comment_len) = (h(28)?, h(30)?, h(32)?);
+    let mut local = w(42)?;
+    let name = dir
+        .get(at + 46..at + 46 + name_len)
+        .ok_or_else(|| bad("truncated"))?;
+    let name = String::from_utf8_lossy(name).into_owned();
+    let see64 = SEE_ZIP64 as usize;
+    if [size, csize, local].contains(&see64) {
+        // ZIP64: the fields that say so are in its extra field, in this order.
+        let extra = dir
+            .get(at + 46 + name_len..at + 46 + name_len + extra_len)
+            .ok_or_else(|| bad("truncated"))?;
+        let mut values = zip64_extra(extra).ok_or_else(|| bad("damaged ZIP64 field"))?;
+        for v in [&mut size, &mut csize, &mut local] {
+            if *v == see64 {
+                *v = values.next().ok_or_else(|| bad("damaged ZIP64 field"))?;
+            }
+        }
+    }
+    if method != 0 || csize != size {
+        return Err(format!(
+            "{name} is compressed; only uncompressed .npz (numpy.savez) is read"
+        ));
+    }
+    let next = at + 46 + name_len + extra_len + comment_len;
+    Ok((
+        DirEntry {
+            name,
+            crc,
+            size,
+            local,
+        },
+        next,
+    ))
+}
+
+/// Where the data of entry `name` starts, from the first 30 bytes of its local
+/// header (`lh`, at file offset `local`).
+pub(crate) fn data_start(lh: &[u8], local: usize, name: &str) -> Result<usize, String> {
+    if u32_at(lh, 0) != Some(0x0403_4b50) {
+        return Err(bad(&format!("{name}: damaged entry")));
+    }
+    let skip = |off: usize| u16_at(lh, off).ok_or_else(|| bad("truncated"));
+    Ok(local + 30 + skip(26)? + skip(28)?)
+}
+
 impl Npz {
     /// Parses `bytes` (a whole file); the message says what is wrong.
     pub fn parse(bytes: Vec<u8>) -> Result<Self, String> {
-        let bad = |why: &str| format!("not a valid .npz (zip) file: {why}");
-        let eocd = (0..bytes.len().saturating_sub(21))
-            .rev()
-            .take(65_536 + 22)
-            // The record and its comment end the file.
-            .find(|&i| {
-                bytes[i..i + 4] == [0x50, 0x4b, 0x05, 0x06]
-                    && u16_at(&bytes, i + 20).is_some_and(|c| i + 22 + c == bytes.len())
-            })
-            .ok_or_else(|| bad("no end of central directory (truncated?)"))?;
-        let field = |at: usize| u16_at(&bytes, eocd + at).ok_or_else(|| bad("truncated"));
-        let mut n = field(10)?;
-        let mut dir_len = u32_at(&bytes, eocd + 12).ok_or_else(|| bad("truncated"))?;
-        let mut at = u32_at(&bytes, eocd + 16).ok_or_else(|| bad("truncated"))?;
-        let comment_len = field(20)?;
-        let see64 = SEE_ZIP64 as usize;
-        if n == 0xFFFF || dir_len == see64 || at == see64 {
-            // The ZIP64 end record, found through its locator just before.
-            let locator = eocd.checked_sub(20).ok_or_else(|| bad("truncated"))?;
-            if u32_at(&bytes, locator) != Some(0x0706_4b50) {
-                return Err(bad("no ZIP64 end record"));
-            }
-            let record = u64_at(&bytes, locator + 8).ok_or_else(|| bad("truncated"))?;
-            if u32_at(&bytes, record) != Some(0x0606_4b50) {
-                return Err(bad("damaged ZIP64 end record"));
-            }
-            let big = |off: usize| u64_at(&bytes, record + off).ok_or_else(|| bad("truncated"));
-            (n, dir_len, at) = (big(32)?, big(40)?, big(48)?);
-        }
+        let eocd = end_record(&bytes)?;
+        let (n, dir_len, mut at) = directory_of(&bytes, eocd, |at| {
+            Some(bytes.get(at..at.checked_add(56)?)?.to_vec())
+        })?;
+        let comment_len = u16_at(&bytes, eocd + 20).ok_or_else(|| bad("truncated"))?;
         let comment =
             String::from_utf8_lossy(&bytes[eocd + 22..eocd + 22 + comment_len]).into_owned();
         if at.checked_add(dir_len).is_none_or(|end| end > eocd) {
@@ -449,47 +537,18 @@ impl Npz {
         }
         let mut entries = Vec::with_capacity(n);
         for _ in 0..n {
-            let h = |off: usize| u16_at(&bytes, at + off).ok_or_else(|| bad("truncated"));
-            let w = |off: usize| u32_at(&bytes, at + off).ok_or_else(|| bad("truncated"));
-            if w(0)? != 0x0201_4b50 {
-                return Err(bad("damaged central directory"));
-            }
-            let (method, crc, mut size, mut csize) = (h(10)?, w(16)?, w(24)?, w(20)?);
-            let (name_len, extra_len, comment_len) = (h(28)?, h(30)?, h(32)?);
-            let mut local = w(42)?;
-            let name = bytes
-                .get(at + 46..at + 46 + name_len)
-                .ok_or_else(|| bad("truncated"))?;
-            let name = String::from_utf8_lossy(name).into_owned();
-            if [size, csize, local].contains(&see64) {
-                // ZIP64: the fields that say so are in its extra field, in this order.
-                let extra = bytes
-                    .get(at + 46 + name_len..at + 46 + name_len + extra_len)
-                    .ok_or_else(|| bad("truncated"))?;
-                let mut values = zip64_extra(extra).ok_or_else(|| bad("damaged ZIP64 field"))?;
-                for v in [&mut size, &mut csize, &mut local] {
-                    if *v == see64 {
-                        *v = values.next().ok_or_else(|| bad("damaged ZIP64 field"))?;
-                    }
-                }
-            }
-            at += 46 + name_len + extra_len + comment_len;
-            if method != 0 || csize != size {
-                return Err(format!(
-                    "{name} is compressed; only uncompressed .npz (numpy.savez) is read"
-                ));
-            }
-            let lh = |off: usize| u16_at(&bytes, local + off).ok_or_else(|| bad("truncated"));
-            if u32_at(&bytes, local) != Some(0x0403_4b50) {
-                return Err(bad(&format!("{name}: damaged entry")));
-            }
-            let start = local + 30 + lh(26)? + lh(28)?;
+            let (entry, next) = dir_entry(&bytes, at)?;
+            at = next;
+            let name = entry.name;
+            let lh = bytes.get(entry.local..).ok_or_else(|| bad("truncated"))?;
+            let start = data_start(lh, entry.local, &name)?;
+            let size = entry.size;
             let data = bytes
                 .get(start..start.saturating_add(size))
                 .ok_or_else(|| bad(&format!("{name} is cut short (truncated file)")))?;
             let mut c = Crc::new();
             c.update(data);
-            if c.value() as usize != crc {
+            if c.value() as usize != entry.crc {
                 return Err(bad(&format!("{name} fails its checksum (damaged file)")));
             }
             let key = name.strip_suffix(".npy").unwrap_or(&name).to_string();
@@ -520,6 +579,29 @@ impl Npz {
 
 /// An `.npy` entry: magic, version, header dictionary, data.
 fn parse_npy(b: &[u8]) -> Result<Array<'_>, String> {
+    let (dtype, shape, start) = parse_npy_header(b)?;
+    let data = &b[start..];
+    let want = data_len(dtype, &shape)?;
+    if data.len() != want {
+        return Err(format!(
+            "shape {shape:?} needs {want} bytes, the entry holds {}",
+            data.len()
+        ));
+    }
+    Ok(Array { dtype, shape, data })
+}
+
+/// Bytes of the elements of an array of `dtype` and `shape`.
+pub(crate) fn data_len(dtype: Dtype, shape: &[usize]) -> Result<usize, String> {
+    shape
+        .iter()
+        .try_fold(dtype.size(), |a, &d| a.checked_mul(d))
+        .ok_or_else(|| "shape too large".to_string())
+}
+
+/// The element type, shape and where the data starts of the `.npy` entry that `b`
+/// begins (its magic, version and header dictionary; the data need not follow).
+pub(crate) fn parse_npy_header(b: &[u8]) -> Result<(Dtype, Vec<usize>, usize), String> {
     if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
         return Err("not an .npy array".into());
     }
@@ -559,18 +641,7 @@ fn parse_npy(b: &[u8]) -> Result<Array<'_>, String> {
                 .map_err(|_| format!("bad shape ({inner})"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let data = &b[start + len..];
-    let want = shape
-        .iter()
-        .try_fold(dtype.size(), |a, &d| a.checked_mul(d))
-        .ok_or("shape too large")?;
-    if data.len() != want {
-        return Err(format!(
-            "shape {shape:?} needs {want} bytes, the entry holds {}",
-            data.len()
-        ));
-    }
-    Ok(Array { dtype, shape, data })
+    Ok((dtype, shape, start + len))
 }
 
 #[cfg(test)]

@@ -12,10 +12,10 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use sustain_sampler::trace::Positions;
 use sustain_sampler::{ChainRun, MergedSamples, SamplesFile, Trace};
 
-use crate::npz::{Dtype, Npz, NpzWriter};
+use crate::npz::{Dtype, NpzWriter};
+use crate::npz_file::NpzFile;
 use crate::results::SubtypeModel;
 
 /// The samples file of a fit folder, beside results.json.
@@ -93,25 +93,24 @@ fn write_to(tmp: &Path, models: &[&MergedSamples]) -> io::Result<()> {
         let wide = n > 256;
         let dtype = if wide { Dtype::U16 } else { Dtype::U8 };
         w.array(&name("sequences"), dtype, &[states, k, n], |o| {
-            let mut order = vec![0u16; n];
-            let mut bytes = Vec::with_capacity(2 * n);
+            let mut bytes = Vec::with_capacity(2 * k * n);
             for t in &traces {
-                for st in 0..t.n_states() {
-                    for s in 0..k {
-                        for e in 0..n {
-                            order[t.position(st, s, e)] = e as u16;
-                        }
-                        bytes.clear();
-                        for &e in &order {
-                            if wide {
-                                bytes.extend_from_slice(&e.to_le_bytes());
-                            } else {
-                                bytes.push(e as u8);
-                            }
-                        }
-                        o.write_all(&bytes)?;
+                let mut written = Ok(());
+                t.for_each_state(|_, _, orders| {
+                    if written.is_err() {
+                        return;
                     }
-                }
+                    bytes.clear();
+                    for &e in orders {
+                        if wide {
+                            bytes.extend_from_slice(&e.to_le_bytes());
+                        } else {
+                            bytes.push(e as u8);
+                        }
+                    }
+                    written = o.write_all(&bytes);
+                });
+                written?;
             }
             Ok(())
         })?;
@@ -215,7 +214,7 @@ pub fn with_samples(model: &SubtypeModel, samples: MergedSamples) -> SubtypeMode
 /// the file against the hash the JSON keeps; models with their traces inline (files
 /// written before samples files) are left as they are. Each file is read once.
 pub fn load(models: &mut [SubtypeModel], dir: &Path) -> Result<(), SamplesError> {
-    let mut open: Option<(SamplesFile, PathBuf, Npz)> = None;
+    let mut open: Option<(SamplesFile, PathBuf, NpzFile)> = None;
     for model in models.iter_mut() {
         let Some(file) = model.samples.file.clone() else {
             continue;
@@ -285,7 +284,7 @@ pub fn load_one(samples: &mut MergedSamples, k: usize, dir: &Path) -> Result<(),
 
 /// Reads `path`, refusing a name that leaves the folder, a file whose hash is not
 /// `file`'s, and a file that is not a zip.
-fn open_checked(path: &Path, file: &SamplesFile) -> Result<Npz, SamplesError> {
+fn open_checked(path: &Path, file: &SamplesFile) -> Result<NpzFile, SamplesError> {
     let fail = |message: String| SamplesError {
         path: path.to_path_buf(),
         message,
@@ -300,8 +299,8 @@ fn open_checked(path: &Path, file: &SamplesFile) -> Result<Npz, SamplesError> {
             "the samples file must be a file name in the results file's folder".into(),
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read the samples: {e}")))?;
-    let sha256 = format!("{:x}", Sha256::digest(&bytes));
+    // Hashed and read as streams: a large file is never held whole.
+    let sha256 = sha256_of(path).map_err(|e| fail(format!("cannot read the samples: {e}")))?;
     if sha256 != file.sha256 {
         return Err(fail(format!(
             "not the samples file this results file names: its SHA-256 is {}, the results \
@@ -310,17 +309,18 @@ fn open_checked(path: &Path, file: &SamplesFile) -> Result<Npz, SamplesError> {
             &file.sha256[..12.min(file.sha256.len())]
         )));
     }
-    Npz::parse(bytes).map_err(fail)
+    NpzFile::open(path).map_err(fail)
 }
 
 /// Rebuilds the traces of `samples` (K = `k`) from the arrays `k{K}_*` of `npz`.
-fn fill(samples: &mut MergedSamples, k: usize, npz: &Npz) -> Result<(), String> {
+fn fill(samples: &mut MergedSamples, k: usize, npz: &NpzFile) -> Result<(), String> {
     let name = |what: &str| format!("k{k}_{what}");
-    let chain = npz.array(&name("chain"))?;
-    let runs = npz.array(&name("runs"))?;
-    let seqs = npz.array(&name("sequences"))?;
-    let fractions = npz.array(&name("fractions"))?;
-    let loglike = npz.array(&name("loglike"))?;
+    let (chain, runs) = (npz.read(&name("chain"))?, npz.read(&name("runs"))?);
+    let (fractions, loglike) = (npz.read(&name("fractions"))?, npz.read(&name("loglike"))?);
+    let (chain, runs) = (chain.view(), runs.view());
+    let (fractions, loglike) = (fractions.view(), loglike.view());
+    // The sequences, the bulk of the file, stream in one state at a time.
+    let mut seqs = npz.stream(&name("sequences"))?;
     let states = chain.len();
     if seqs.shape.len() != 3 || seqs.shape[0] != states || seqs.shape[1] != k {
         return Err(format!(
@@ -363,9 +363,19 @@ fn fill(samples: &mut MergedSamples, k: usize, npz: &Npz) -> Result<(), String> 
     let n_chains = samples.chains.len();
     let mut traces: Vec<Trace> = (0..n_chains).map(|_| Trace::new(k, n)).collect();
     let mut last = 0i64;
-    let mut positions = vec![0u16; n];
+    let mut orders = vec![0u16; k * n];
     let mut seen = vec![false; n];
+    let wide = seqs.dtype == Dtype::U16;
+    let mut row = vec![0u8; k * n * seqs.dtype.size()];
     for t in 0..states {
+        seqs.read(&mut row)?;
+        let seq_at = |i: usize| -> usize {
+            if wide {
+                usize::from(u16::from_le_bytes([row[2 * i], row[2 * i + 1]]))
+            } else {
+                usize::from(row[i])
+            }
+        };
         let c = chain.int(t);
         if c < last || c >= n_chains as i64 {
             return Err(format!(
@@ -374,11 +384,10 @@ fn fill(samples: &mut MergedSamples, k: usize, npz: &Npz) -> Result<(), String> 
             ));
         }
         last = c;
-        let trace = &mut traces[c as usize];
         for s in 0..k {
             seen.iter_mut().for_each(|x| *x = false);
             for p in 0..n {
-                let e = seqs.int((t * k + s) * n + p) as usize;
+                let e = seq_at(s * n + p);
                 if e >= n || seen[e] {
                     return Err(format!(
                         "state {t}, subtype {s}: the sequence is not an order of the {n} events \
@@ -386,17 +395,14 @@ fn fill(samples: &mut MergedSamples, k: usize, npz: &Npz) -> Result<(), String> 
                     ));
                 }
                 seen[e] = true;
-                positions[e] = p as u16;
+                orders[s * n + p] = e as u16;
             }
-            match &mut trace.positions {
-                Positions::U8(v) => v.extend(positions.iter().map(|&p| p as u8)),
-                Positions::U16(v) => v.extend_from_slice(&positions),
-            }
-            trace.fractions.push(fractions.f64(t * k + s));
         }
-        trace.loglike.push(loglike.f64(t));
-        trace.runs.push(runs.int(t) as u32);
+        let f: Vec<f64> = (0..k).map(|s| fractions.f64(t * k + s)).collect();
+        let by_subtype: Vec<&[u16]> = orders.chunks_exact(n.max(1)).collect();
+        traces[c as usize].push_state(&by_subtype, &f, loglike.f64(t), runs.int(t) as u32);
     }
+    seqs.finish()?;
     for (run, trace) in samples.chains.iter_mut().zip(traces) {
         run.trace = trace;
     }
@@ -472,6 +478,18 @@ mod tests {
                 std::fs::read(&path).unwrap(),
                 std::fs::read(&again).unwrap()
             );
+            // Whether a trace keeps positions as moves (recorded, read from the
+            // file) or every state in full (read from JSON): the same bytes.
+            let flat: MergedSamples =
+                serde_json::from_str(&serde_json::to_string(&full).unwrap()).unwrap();
+            for (i, other) in [&flat, &back[0].samples].into_iter().enumerate() {
+                let other_path = dir.path().join(format!("other{i}.npz"));
+                write(&other_path, &dir.path().join(".tmp3"), &[other]).unwrap();
+                assert_eq!(
+                    std::fs::read(&path).unwrap(),
+                    std::fs::read(&other_path).unwrap()
+                );
+            }
         }
     }
 
