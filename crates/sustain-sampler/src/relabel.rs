@@ -7,7 +7,7 @@
 //! of sequences with their fractions) are unchanged; per-subtype summaries then
 //! describe one labelling instead of an average over several.
 
-use crate::trace::{Positions, Trace};
+use crate::trace::Trace;
 use sustain_core::Mixture;
 
 /// The labels (label `i` = column `labels[i]`) of least total `cost[i][labels[i]]`:
@@ -45,7 +45,7 @@ pub(crate) fn least_cost_labels(cost: &[Vec<f64>]) -> Vec<usize> {
 }
 
 /// Calls `f` with every permutation of `perm[..k]` (Heap's algorithm).
-fn permutations(k: usize, perm: &mut Vec<usize>, f: &mut dyn FnMut(&[usize])) {
+pub(crate) fn permutations(k: usize, perm: &mut Vec<usize>, f: &mut dyn FnMut(&[usize])) {
     if k <= 1 {
         f(perm);
         return;
@@ -60,7 +60,7 @@ fn permutations(k: usize, perm: &mut Vec<usize>, f: &mut dyn FnMut(&[usize])) {
 /// Gives every state of `trace` the labels that match it to `pivot` (least total
 /// absolute difference of event positions); a state already matching it best
 /// under its own labels (ties included) keeps them. Returns how many distinct
-/// states were relabelled.
+/// states were relabelled (the trace is rebuilt only when some were).
 pub fn relabel_to_pivot(trace: &mut Trace, pivot: &Mixture) -> usize {
     let (k, n) = (trace.n_subtypes, trace.n_events);
     if k < 2 || pivot.n_subtypes() != k {
@@ -71,43 +71,40 @@ pub fn relabel_to_pivot(trace: &mut Trace, pivot: &Mixture) -> usize {
         .iter()
         .map(|s| s.positions_u16())
         .collect();
-    let mut relabelled = 0;
+    let mut labels_of: Vec<Option<Vec<usize>>> = Vec::with_capacity(trace.n_states());
     let mut cost = vec![vec![0.0; k]; k];
-    let mut fractions = vec![0.0; k];
-    for st in 0..trace.n_states() {
+    trace.for_each_state(|_, positions, _| {
         for (i, row) in cost.iter_mut().enumerate() {
             for (j, c) in row.iter_mut().enumerate() {
                 *c = (0..n)
-                    .map(|e| (pivot_pos[i][e] as f64 - trace.position(st, j, e) as f64).abs())
+                    .map(|e| (pivot_pos[i][e] as f64 - positions[j * n + e] as f64).abs())
                     .sum();
             }
         }
         let identity: f64 = (0..k).map(|i| cost[i][i]).sum();
         let labels = least_cost_labels(&cost);
         let best: f64 = labels.iter().enumerate().map(|(i, &j)| cost[i][j]).sum();
-        if best >= identity {
-            continue;
-        }
-        relabelled += 1;
-        let f = &mut trace.fractions[st * k..(st + 1) * k];
+        labels_of.push((best < identity).then_some(labels));
+    });
+    let relabelled = labels_of.iter().filter(|l| l.is_some()).count();
+    if relabelled == 0 {
+        return 0;
+    }
+    let identity: Vec<usize> = (0..k).collect();
+    let mut out = Trace::new(k, n);
+    let mut orders = vec![0u16; k * n];
+    let mut fractions = vec![0.0; k];
+    trace.for_each_state(|st, _, own| {
+        let labels = labels_of[st].as_ref().unwrap_or(&identity);
         for (i, &j) in labels.iter().enumerate() {
-            fractions[i] = f[j];
+            orders[i * n..(i + 1) * n].copy_from_slice(&own[j * n..(j + 1) * n]);
+            fractions[i] = trace.fraction(st, j);
         }
-        f.copy_from_slice(&fractions);
-        match &mut trace.positions {
-            Positions::U8(v) => permute_rows(&mut v[st * k * n..(st + 1) * k * n], &labels, n),
-            Positions::U16(v) => permute_rows(&mut v[st * k * n..(st + 1) * k * n], &labels, n),
-        }
-    }
+        let rows: Vec<&[u16]> = orders.chunks(n).collect();
+        out.push_state(&rows, &fractions, trace.loglike[st], trace.runs[st]);
+    });
+    *trace = out;
     relabelled
-}
-
-/// Row `i` of `rows` (rows of `n`) becomes the old row `labels[i]`.
-fn permute_rows<T: Copy>(rows: &mut [T], labels: &[usize], n: usize) {
-    let old = rows.to_vec();
-    for (i, &j) in labels.iter().enumerate() {
-        rows[i * n..(i + 1) * n].copy_from_slice(&old[j * n..(j + 1) * n]);
-    }
 }
 
 #[cfg(test)]
