@@ -548,6 +548,51 @@ pub(crate) fn draw_model_figures_of(
     draw_model_figures_named(out, biomarkers, &[], event_list, value_name, model)
 }
 
+/// One PVD panel per chain and subtype (chains in rows, subtypes in the merged
+/// labels), for a model whose chains did not converge: where they disagree shows
+/// at a glance. None for a converged model, a single chain, or samples not loaded.
+fn chain_panels(model: &SubtypeModel) -> Option<Vec<PvdPanel>> {
+    let samples = &model.samples;
+    if model.diagnostics.converged || samples.chains.len() < 2 {
+        return None;
+    }
+    let k = model.n_subtypes;
+    let mut panels = Vec::new();
+    for (c, run) in samples.chains.iter().enumerate() {
+        let trace = &run.trace;
+        if trace.n_subtypes != k {
+            return None;
+        }
+        let ne = trace.n_events;
+        let idx = trace.state_indices(samples.burn_in, samples.thin);
+        let n = idx.len().max(1) as f64;
+        for s in 0..k {
+            let mut certainty = vec![vec![0.0; ne]; ne];
+            for &st in &idx {
+                for (e, row) in certainty.iter_mut().enumerate() {
+                    row[trace.position(st, s, e)] += 1.0 / n;
+                }
+            }
+            let f = model
+                .chains
+                .get(c)
+                .and_then(|summary| summary.mean_f.get(s))
+                .copied()
+                .unwrap_or(f64::NAN);
+            panels.push(PvdPanel {
+                title: format!(
+                    "Chain {}, subtype {} (f = {:.2})",
+                    c + 1,
+                    s + 1,
+                    as_written(f)
+                ),
+                certainty,
+            });
+        }
+    }
+    Some(panels)
+}
+
 /// [`draw_model_figures_of`] where each biomarker's values have their own name
 /// (`value_names`, one per biomarker: the mixed-type model's "z", "score", "").
 pub(crate) fn draw_model_figures_named(
@@ -584,8 +629,20 @@ pub(crate) fn draw_model_figures_named(
         events: event_list,
         value_name,
         panels: &panels,
+        per_row: 0,
     };
     files.extend(draw_pvd(&out.join(format!("pvd_k{k}")), &input).map_err(|e| CliError::new(e.0))?);
+    if let Some(panels) = chain_panels(model) {
+        let input = PvdInput {
+            panels: &panels,
+            per_row: k,
+            ..input
+        };
+        files.extend(
+            draw_pvd(&out.join(format!("pvd_chains_k{k}")), &input)
+                .map_err(|e| CliError::new(e.0))?,
+        );
+    }
     let chains: Vec<Vec<f64>> = model
         .samples
         .chains

@@ -141,7 +141,7 @@ pub fn refuse_foreign_samples(out: &Path, force: bool) -> Result<(), CliError> {
 
 /// Whether `name` is an output of a fit folder besides results.json: its samples
 /// (samples.npz), or a per-model output: subjects_k{K}.csv, pvd_k{K}.svg/.png,
-/// trace_k{K}.svg/.png.
+/// pvd_chains_k{K}.svg/.png, trace_k{K}.svg/.png.
 fn is_fit_output(name: &str) -> bool {
     if name == sustain::samples_file::SAMPLES_FILE {
         return true;
@@ -156,6 +156,7 @@ fn is_fit_output(name: &str) -> bool {
     };
     model_file("subjects_k", &[".csv"])
         || model_file("pvd_k", &[".svg", ".png"])
+        || model_file("pvd_chains_k", &[".svg", ".png"])
         || model_file("trace_k", &[".svg", ".png"])
 }
 

@@ -491,7 +491,7 @@ fn help_documents_the_defaults() {
         "[default: 4]",
         "[default: 42]",
         "[default: 10000]",
-        "[default: exact]",
+        "[default: blockwise",
         "[default: marginalise]",
         "[default: cpu]",
         "--resume",

@@ -38,6 +38,22 @@ fn cross_validated() -> &'static (tempfile::TempDir, PathBuf) {
     })
 }
 
+/// The figures a fit's report inlines: a PVD and a trace per model, and each
+/// chain's PVD for a model whose chains did not converge.
+fn figures_of_fit(dir: &Path) -> usize {
+    let results: serde_json::Value =
+        serde_json::from_str(&read(&dir.join("results.json"))).unwrap();
+    let models = results["models"].as_array().unwrap();
+    let unconverged = models
+        .iter()
+        .filter(|m| {
+            m["diagnostics"]["converged"] == false
+                && m["diagnostics"]["acceptance"].as_array().unwrap().len() > 1
+        })
+        .count();
+    2 * models.len() + unconverged
+}
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -160,8 +176,9 @@ fn fit_writes_a_report_and_sustain_report_writes_the_same() {
             "--quiet --out",
         ],
     );
-    // PVD and trace of each subtype count, inlined.
-    assert_eq!(check_screen_reader_view(&html), 4);
+    // PVD and trace of each subtype count (and each chain's PVD where they did
+    // not converge), inlined.
+    assert_eq!(check_screen_reader_view(&html), figures_of_fit(dir));
     assert_eq!(
         html.matches("aria-label=\"Positional variance diagram")
             .count(),
@@ -226,7 +243,7 @@ fn a_fit_report_can_take_the_cross_validation_of_another_folder() {
     ]));
     let html = read(&out);
     assert!(html.contains("2 subtypes</h2>") && html.contains("Cross-validation</h2>"));
-    assert_eq!(check_screen_reader_view(&html), 5);
+    assert_eq!(check_screen_reader_view(&html), figures_of_fit(fit) + 1);
     assert!(html.contains("The fit (") && html.contains("The cross-validation ("));
 }
 
@@ -392,7 +409,11 @@ fn other_families_get_a_report() {
         ok(&quick_fit(&inputs, "2", &dir, &[]));
         let html = read(&dir.join("report.html"));
         assert!(html.contains(name), "{family}: no {name:?}");
-        assert_eq!(check_screen_reader_view(&html), 4, "{family}");
+        assert_eq!(
+            check_screen_reader_view(&html),
+            figures_of_fit(&dir),
+            "{family}"
+        );
         check_self_contained(&html);
         assert!(html.contains("<dt>Subjects</dt><dd>300</dd>"), "{family}");
     }

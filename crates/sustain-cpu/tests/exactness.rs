@@ -110,10 +110,19 @@ fn exact_chains_match_enumerated_posterior_one_subtype() {
     let exact = one_subtype_posterior(&events, &lik);
     let settings = exact_chains(StepSizes::initial(1, events.n_events()), 60_000, 11, 2);
     let start = Mixture::single(seqs[0].clone());
-    let (merged, _) = merge(run_chains(&lik, &start, &settings, 0..4), 1000, 1);
-    let freq = sequence_frequencies(&merged, 1);
-    let d = tvd(&freq, &exact);
-    assert!(d < 0.02, "total variation {d}: {freq:?} vs {exact:?}");
+    for mode in [ProposalMode::Exact, ProposalMode::Blockwise] {
+        let settings = ChainSettings {
+            mode,
+            ..settings.clone()
+        };
+        let (merged, _) = merge(run_chains(&lik, &start, &settings, 0..4), 1000, 1);
+        let freq = sequence_frequencies(&merged, 1);
+        let d = tvd(&freq, &exact);
+        assert!(
+            d < 0.02,
+            "{mode:?}: total variation {d}: {freq:?} vs {exact:?}"
+        );
+    }
     // Replica exchange keeps the posterior: the cold copies of tempered ladders.
     let (merged, _) = merge(tempered_runs(&lik, &start, &settings, 3, 0.2), 1000, 1);
     let freq = sequence_frequencies(&merged, 1);
@@ -163,9 +172,15 @@ fn exact_chains_match_grid_posterior_two_subtypes() {
     steps.sigma_f = vec![0.3, 0.3];
     let settings = exact_chains(steps, 150_000, 7, 2);
     let start = Mixture::new(vec![seqs[0].clone(), seqs[1].clone()], vec![0.5, 0.5]).unwrap();
-    let (merged, _) = merge(run_chains(&lik, &start, &settings, 0..4), 2000, 1);
-    let d = tvd(&sequence_frequencies(&merged, 2), &exact);
-    assert!(d < 0.02, "total variation {d}");
+    for mode in [ProposalMode::Exact, ProposalMode::Blockwise] {
+        let settings = ChainSettings {
+            mode,
+            ..settings.clone()
+        };
+        let (merged, _) = merge(run_chains(&lik, &start, &settings, 0..4), 2000, 1);
+        let d = tvd(&sequence_frequencies(&merged, 2), &exact);
+        assert!(d < 0.02, "{mode:?}: total variation {d}");
+    }
     let (merged, _) = merge(tempered_runs(&lik, &start, &settings, 4, 0.1), 2000, 1);
     let d = tvd(&sequence_frequencies(&merged, 2), &exact);
     assert!(d < 0.02, "tempered: total variation {d}");

@@ -106,14 +106,32 @@ pub fn model_dict<'py>(py: Python<'py>, model: &SubtypeModel) -> PyResult<Bound<
         let t = &samples.chains[c].trace;
         let total: f64 = (0..k).map(|s| t.fraction(st, s)).sum();
         for s in 0..k {
-            for e in 0..n_events {
-                seq[[s, t.position(st, s, e), i]] = e as f64;
-            }
             f[[s, i]] = t.fraction(st, s) / total;
         }
         ll[[i, 0]] = series[c][next_in_chain[c]];
         next_in_chain[c] += 1;
         chain[i] = samples.chains[c].index as i64;
+    }
+    // The sequences in one pass over each chain's states (a trace keeps positions
+    // as moves, so reading one state at a time would replay them): `index` holds
+    // each chain's samples together, their states in order.
+    let mut at = 0;
+    for (c, run) in samples.chains.iter().enumerate() {
+        let mut i = at;
+        while at < n && index[at].0 == c {
+            at += 1;
+        }
+        run.trace.for_each_state(|st, _, orders| {
+            while i < at && index[i].1 == st {
+                for s in 0..k {
+                    for p in 0..n_events {
+                        seq[[s, p, i]] = orders[s * n_events + p] as f64;
+                    }
+                }
+                i += 1;
+            }
+        });
+        debug_assert_eq!(i, at, "every sample of chain {c} meets its state");
     }
     let em_seq = Array2::from_shape_fn((k, n_events), |(s, p)| model.em_sequences[s][p] as f64);
     let d = PyDict::new(py);

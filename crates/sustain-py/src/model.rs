@@ -7,7 +7,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use sustain::checkpoint;
-use sustain::config::FitConfig;
+use sustain::config::{default_proposal, FitConfig};
 use sustain::fit::{prefix_input, FitInput};
 use sustain_core::{BatchEvaluator, StageModel};
 use sustain_cpu::ThreadedEvaluator;
@@ -256,6 +256,7 @@ impl Model {
             seed,
             // A subtype count's model does not depend on the largest count asked for.
             max_subtypes: 1,
+            proposal: default_proposal(until_converged.is_some()),
             until_converged: rounds(until_converged),
             ..FitConfig::default()
         };
@@ -300,6 +301,7 @@ impl Model {
             n_chains,
             seed,
             backend,
+            proposal: default_proposal(until_converged.is_some()),
             until_converged: rounds(until_converged),
             ..FitConfig::default()
         };

@@ -34,6 +34,13 @@ pub enum ProposalMode {
     /// The reference's moves exactly: the same sequence move without correction, and
     /// `f' = |f + sigma_f z| / sum |f + sigma_f z|` with one scalar `z`.
     Reference,
+    /// One block a step (random-scan Metropolis within Gibbs): one subtype's sequence
+    /// or the fractions, chosen uniformly. The sequence move never proposes the
+    /// event's own position (distance `d >= 1` weighted `exp(-(d - 1)^2 / 2 sigma^2)`,
+    /// so even a pinned event's step reaches its neighbours), with its Hastings
+    /// correction; the fraction move is `Exact`'s. Samples the posterior exactly; a
+    /// move of one subtype is not spoiled by another's rejected one.
+    Blockwise,
 }
 
 impl std::str::FromStr for ProposalMode {
@@ -42,8 +49,9 @@ impl std::str::FromStr for ProposalMode {
         match s {
             "exact" => Ok(Self::Exact),
             "reference" => Ok(Self::Reference),
+            "blockwise" => Ok(Self::Blockwise),
             o => Err(format!(
-                "unknown proposal mode '{o}' (expected exact or reference)"
+                "unknown proposal mode '{o}' (expected exact, reference or blockwise)"
             )),
         }
     }
@@ -191,7 +199,16 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
         let e = seq.event_at(from);
         let allowed = seq.allowed_positions(self.events, e);
         let (lo, hi) = (*allowed.start(), *allowed.end());
+        let blockwise = self.mode == ProposalMode::Blockwise;
+        if blockwise && lo == hi {
+            // Nowhere to go: the step proposes the current state.
+            return 0.0;
+        }
         gaussian_table(&mut self.weights, self.steps.sigma_seq[s][e], hi - lo + 1);
+        if blockwise {
+            // Weight of distance d is the table's at d - 1; none at d = 0.
+            self.weights.insert(0, 0.0);
+        }
         let w = &self.weights;
         let total: f64 = (lo..=hi).map(|p| w[p.abs_diff(from)]).sum();
         let mut u = rng.gen::<f64>() * total;
@@ -204,10 +221,15 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
             }
             u -= wp;
         }
+        if blockwise && to == from {
+            // The loop never picks `from` (weight 0); rounding can leave `to` at `hi`,
+            // which is `from` for an event in the last allowed place.
+            to = hi - 1;
+        }
         proposal.sequences_mut()[s].move_unchecked(e, to);
         match self.mode {
             ProposalMode::Reference => 0.0,
-            ProposalMode::Exact => {
+            ProposalMode::Exact | ProposalMode::Blockwise => {
                 // The allowed set is the same after the move (neighbours keep their
                 // positions), so q(S|S') / q(S'|S) = Z(from) / Z(to).
                 let z_to: f64 = (lo..=hi).map(|p| w[p.abs_diff(to)]).sum();
@@ -235,7 +257,7 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
                     return false;
                 }
             }
-            ProposalMode::Exact => {
+            ProposalMode::Exact | ProposalMode::Blockwise => {
                 if ns < 2 {
                     return true;
                 }
@@ -278,10 +300,23 @@ impl<'a, E: ChainEvaluator> SustainChain<'a, E> {
         self.proposed += 1;
         proposal.clone_from(&self.current);
         let mut log_hastings = 0.0;
-        for s in 0..self.current.n_subtypes() {
-            log_hastings += self.propose_sequence(s, proposal, rng);
-        }
-        let inside = self.propose_fractions(proposal, rng);
+        let ns = self.current.n_subtypes();
+        let inside = if self.mode == ProposalMode::Blockwise {
+            // Blocks: the subtypes' sequences, then the fractions (when they can move).
+            let blocks = if ns > 1 { ns + 1 } else { ns };
+            let b = rng.gen_range(0..blocks);
+            if b < ns {
+                log_hastings = self.propose_sequence(b, proposal, rng);
+                true
+            } else {
+                self.propose_fractions(proposal, rng)
+            }
+        } else {
+            for s in 0..ns {
+                log_hastings += self.propose_sequence(s, proposal, rng);
+            }
+            self.propose_fractions(proposal, rng)
+        };
         // Draw the uniform before any early exit so every iteration consumes the
         // same amount of the stream whatever happens.
         let u: f64 = rng.gen();

@@ -16,6 +16,7 @@ pub mod evaluator;
 pub mod lockstep;
 pub mod merge;
 pub mod progress;
+pub mod relabel;
 pub mod rng;
 pub mod settings;
 pub mod tempering;

@@ -433,7 +433,11 @@ mod tests {
     fn serial_lockstep_equals_cpu_chains() {
         let (lik, start) = problem();
         let n_events = lik.events().n_events();
-        for mode in [ProposalMode::Exact, ProposalMode::Reference] {
+        for mode in [
+            ProposalMode::Exact,
+            ProposalMode::Reference,
+            ProposalMode::Blockwise,
+        ] {
             let mut steps = StepSizes::initial(2, n_events);
             steps.sigma_f = vec![0.1, 0.2];
             let s = LockstepSettings {

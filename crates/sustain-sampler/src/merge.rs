@@ -211,19 +211,8 @@ pub fn match_subtypes(reference: &[Vec<f64>], other: &[Vec<f64>]) -> Vec<usize> 
     let mut perm: Vec<usize> = (0..n).collect();
     let mut best = perm.clone();
     let mut best_cost = f64::INFINITY;
-    // Heap's algorithm: n <= 8 gives at most 40,320 permutations.
-    fn visit(k: usize, perm: &mut Vec<usize>, f: &mut dyn FnMut(&[usize])) {
-        if k <= 1 {
-            f(perm);
-            return;
-        }
-        for i in 0..k {
-            visit(k - 1, perm, f);
-            let j = if k.is_multiple_of(2) { i } else { 0 };
-            perm.swap(j, k - 1);
-        }
-    }
-    visit(n, &mut perm, &mut |p: &[usize]| {
+    // Every permutation: n <= 8 gives at most 40,320.
+    crate::relabel::permutations(n, &mut perm, &mut |p: &[usize]| {
         let c: f64 = p.iter().enumerate().map(|(i, &j)| cost(i, j)).sum();
         if c < best_cost - 1e-12 {
             best_cost = c;

@@ -222,9 +222,8 @@ impl Exchange {
 }
 
 /// The labels (recorded label `i` = `state`'s label `labels[i]`) that match
-/// `state`'s subtypes to the last state recorded in `trace` by event positions:
-/// the permutation of least total absolute position difference, by brute force up
-/// to 6 subtypes, greedily (closest pairs first) above. Identity for an empty trace.
+/// `state`'s subtypes to the last state recorded in `trace` by event positions
+/// ([`crate::relabel::least_cost_labels`]). Identity for an empty trace.
 fn matching_labels(trace: &Trace, state: &Mixture) -> Vec<usize> {
     let k = state.n_subtypes();
     let n_states = trace.n_states();
@@ -246,46 +245,7 @@ fn matching_labels(trace: &Trace, state: &Mixture) -> Vec<usize> {
                 .collect()
         })
         .collect();
-    if k <= 6 {
-        let mut perm: Vec<usize> = (0..k).collect();
-        let mut best = perm.clone();
-        let mut best_cost = f64::INFINITY;
-        permutations(k, &mut perm, &mut |p| {
-            let c: f64 = p.iter().enumerate().map(|(i, &j)| cost[i][j]).sum();
-            if c < best_cost - 1e-12 {
-                best_cost = c;
-                best = p.to_vec();
-            }
-        });
-        return best;
-    }
-    let mut pairs: Vec<(f64, usize, usize)> = (0..k)
-        .flat_map(|i| (0..k).map(move |j| (i, j)))
-        .map(|(i, j)| (cost[i][j], i, j))
-        .collect();
-    pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let mut labels = vec![usize::MAX; k];
-    let mut taken = vec![false; k];
-    for (_, i, j) in pairs {
-        if labels[i] == usize::MAX && !taken[j] {
-            labels[i] = j;
-            taken[j] = true;
-        }
-    }
-    labels
-}
-
-/// Calls `f` with every permutation of `perm[..k]` (Heap's algorithm).
-fn permutations(k: usize, perm: &mut Vec<usize>, f: &mut dyn FnMut(&[usize])) {
-    if k <= 1 {
-        f(perm);
-        return;
-    }
-    for i in 0..k {
-        permutations(k - 1, perm, f);
-        let j = if k.is_multiple_of(2) { i } else { 0 };
-        perm.swap(j, k - 1);
-    }
+    crate::relabel::least_cost_labels(&cost)
 }
 
 /// The copies of a ladder as chains at their powers, building the evaluators of

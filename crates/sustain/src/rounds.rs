@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use sustain_core::{Mixture, SustainModel};
 use sustain_sampler::progress::ChainProgress;
+use sustain_sampler::relabel::relabel_to_pivot;
 use sustain_sampler::verdict::unmet_criteria;
 use sustain_sampler::ChainSettings;
 use sustain_sampler::{
@@ -166,6 +167,13 @@ pub(crate) fn run_until_converged<M: SustainModel>(
             }
         };
         done = runs.first().map_or(0, |r| r.trace.n_iterations());
+        // States under another labelling of the start's subtypes (a chain that
+        // crossed between labellings) are put back, so the fractions and positions
+        // are judged per subtype, not averaged over labellings.
+        let mut runs = runs;
+        for run in &mut runs {
+            relabel_to_pivot(&mut run.trace, start);
+        }
         let (merged, diagnostics) = merge(runs, config.burn_in, config.thin);
         let mut unmet = unmet_criteria(&diagnostics);
         let kept = done

@@ -31,15 +31,16 @@ use serde::Serialize;
 use sustain::model::simulate::{random_cohort, Cohort, SimulationSpec};
 use sustain::model::{EventSet, IncrementalLikelihood, Likelihood, MissingConvention, Mixture};
 use sustain::sampler::verdict::slowest_ess;
-use sustain::sampler::{merge, tune_steps, ProposalMode};
+use sustain::sampler::{merge, tune_steps};
 use sustain_cpu::{run_chains, ChainSettings};
 
+use crate::cmd::fit::Proposal;
 use crate::error::CliError;
 use crate::io;
 
 /// The workload, in words (printed and in the JSON).
 pub const WORKLOAD: &str = "W1: 1000 subjects, 10 biomarkers x z 1,2,3 (30 events), 3 subtypes \
-(f 0.5/0.3/0.2), 10% missing; exact proposals from the true mixture, steps tuned 2 x TUNING";
+(f 0.5/0.3/0.2), 10% missing; MODE proposals from the true mixture, steps tuned 2 x TUNING";
 
 /// Chain counts measured.
 const CHAIN_COUNTS: [usize; 4] = [1, 2, 4, 8];
@@ -62,6 +63,10 @@ pub struct BenchChainsArgs {
     /// Threads the chains run on [default: the available cores].
     #[arg(long, value_name = "T")]
     pub threads: Option<usize>,
+
+    /// MCMC proposal of the chains (and of their tuning).
+    #[arg(long, value_enum, default_value_t = Proposal::Exact)]
+    pub proposal: Proposal,
 }
 
 /// One row of the results.
@@ -158,13 +163,13 @@ pub fn run(args: &BenchChainsArgs) -> Result<(), CliError> {
         lik.events(),
         || IncrementalLikelihood::new(Arc::clone(&lik), &truth),
         &truth,
-        ProposalMode::Exact,
+        args.proposal.mode(),
         2,
         args.tuning_iterations,
         3,
     );
     let settings = ChainSettings {
-        mode: ProposalMode::Exact,
+        mode: args.proposal.mode(),
         steps,
         n_iterations: args.iterations,
         seed: 4,
@@ -226,7 +231,9 @@ pub fn run(args: &BenchChainsArgs) -> Result<(), CliError> {
         cpu: cpu_model(),
         threads,
         iterations: args.iterations,
-        workload: WORKLOAD.replace("TUNING", &args.tuning_iterations.to_string()),
+        workload: WORKLOAD
+            .replace("TUNING", &args.tuning_iterations.to_string())
+            .replace("MODE", args.proposal.name()),
         chains: rows,
         split_chain,
     };

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::backend::Backend;
-use crate::cmd::fit::{self, FitArgs, FitData, FitSettings, Proposal};
+use crate::cmd::fit::{self, FitArgs, FitData, FitSettings};
 use crate::cmd::Missing;
 use crate::error::CliError;
 use crate::folder_lock::{FolderLock, FOLDER_LOCK};
@@ -208,7 +208,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             chains: 2,
             tuning_iterations: 2000,
             seed: 42,
-            proposal: Proposal::Exact,
+            proposal: None,
             threads: None,
         },
         burn_in: 0,

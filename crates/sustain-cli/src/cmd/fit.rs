@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use sustain::checkpoint::Checkpoints;
-use sustain::config::{FitConfig, UntilConverged};
+use sustain::config::{default_proposal, FitConfig, UntilConverged, DEFAULT_TEMPERING_RUNGS};
 use sustain::fit::{fit_with_engine_observed, FitInput, Progress};
 use sustain::model::{EventOrder, EventSet};
 use sustain::results::SubtypeModel;
@@ -32,6 +32,9 @@ pub enum Proposal {
     Exact,
     /// pySuStaIn's moves exactly (no Hastings correction).
     Reference,
+    /// Exact, one block a step: one subtype's sequence (never an event's own
+    /// position) or the fractions.
+    Blockwise,
 }
 
 impl Proposal {
@@ -40,6 +43,16 @@ impl Proposal {
         match self {
             Proposal::Exact => ProposalMode::Exact,
             Proposal::Reference => ProposalMode::Reference,
+            Proposal::Blockwise => ProposalMode::Blockwise,
+        }
+    }
+
+    /// The name `--proposal` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proposal::Exact => "exact",
+            Proposal::Reference => "reference",
+            Proposal::Blockwise => "blockwise",
         }
     }
 }
@@ -180,7 +193,8 @@ pub struct FitSettings {
 
     /// Without --iterations: replica exchange, each chain a ladder of N tempered
     /// copies that swap states (only the untempered one is kept); costs N times the
-    /// work per iteration, helps chains that sit in different modes [default: 1, off].
+    /// work per iteration, helps chains that sit in different modes; 1 turns it off
+    /// [default: 2].
     #[arg(long, value_name = "N", conflicts_with = "iterations")]
     pub tempering: Option<usize>,
 
@@ -196,9 +210,10 @@ pub struct FitSettings {
     #[arg(long, value_name = "SEED", default_value_t = 42)]
     pub seed: u64,
 
-    /// MCMC proposal.
-    #[arg(long, value_enum, default_value_t = Proposal::Exact)]
-    pub proposal: Proposal,
+    /// MCMC proposal [default: blockwise when the chains run until they converge;
+    /// exact with --iterations, as in earlier versions].
+    #[arg(long, value_enum)]
+    pub proposal: Option<Proposal>,
 
     /// Worker threads: E-M start points, chains, and with fewer chains than
     /// threads the last subtype count's chains split by subjects; results do not
@@ -218,6 +233,7 @@ impl FitSettings {
             ));
         }
         let (n_iterations, until_converged) = self.chain_length()?;
+        let proposal = self.proposal(until_converged.is_some());
         let mut config = FitConfig {
             n_startpoints: self.startpoints,
             max_subtypes: self.subtypes,
@@ -226,7 +242,7 @@ impl FitSettings {
             n_chains: self.chains,
             tuning_iterations: self.tuning_iterations,
             seed: self.seed,
-            proposal: self.proposal.mode(),
+            proposal,
             missing: missing.convention(),
             ..FitConfig::default()
         };
@@ -235,6 +251,14 @@ impl FitSettings {
         }
         crate::limits::check_fit_counts(&config)?;
         Ok(config)
+    }
+}
+
+impl FitSettings {
+    /// `--proposal`, or [`default_proposal`].
+    pub fn proposal(&self, until_converged: bool) -> ProposalMode {
+        self.proposal
+            .map_or_else(|| default_proposal(until_converged), Proposal::mode)
     }
 }
 
@@ -275,7 +299,7 @@ impl FitSettings {
             Some(UntilConverged {
                 max_iterations,
                 max_seconds: Some(max_seconds),
-                tempering_rungs: self.tempering.unwrap_or(1),
+                tempering_rungs: self.tempering.unwrap_or(DEFAULT_TEMPERING_RUNGS),
                 ..UntilConverged::default()
             }),
         ))
@@ -357,16 +381,24 @@ pub fn fit_config(args: &FitArgs) -> Result<FitConfig, CliError> {
         config.n_iterations = config.n_iterations.max(2 * args.burn_in);
         u.max_iterations = u.max_iterations.max(config.n_iterations);
     }
-    on_backend(config, args.backend, args.require_gpu)
+    on_backend(config, args.backend, args.require_gpu, &args.settings)
 }
 
 /// `config` on `backend`, validated and with enough samples per chain: the last
-/// step of every fitting command's settings.
+/// step of every fitting command's settings. The GPU's lockstep chains have no
+/// replica-exchange ladders: there the default is plain chains (an explicit
+/// `--tempering` above 1 is refused by the library in one line).
 pub fn on_backend(
     mut config: FitConfig,
     backend: Backend,
     require_gpu: bool,
+    settings: &FitSettings,
 ) -> Result<FitConfig, CliError> {
+    if backend == Backend::Gpu && settings.tempering.is_none() {
+        if let Some(u) = &mut config.until_converged {
+            u.tempering_rungs = 1;
+        }
+    }
     config.backend = backend.config();
     config.require_gpu = require_gpu;
     config

@@ -31,6 +31,8 @@ pub struct PvdInput<'a> {
     pub biomarker_value_names: &'a [&'a str],
     /// One panel per subtype, in subtype order.
     pub panels: &'a [PvdPanel],
+    /// Panels per row (0: at most 4, rows as even as they can be).
+    pub per_row: usize,
 }
 
 /// One subtype's panel of a positional variance diagram.
@@ -257,8 +259,13 @@ impl Pvd {
             .unwrap_or(0)
             + 12;
         let s = input.panels.len() as i32;
-        let nrows = (s + 3) / 4;
-        let ncols = (s + nrows - 1) / nrows;
+        let (nrows, ncols) = if input.per_row > 0 {
+            let ncols = (input.per_row as i32).min(s);
+            ((s + ncols - 1) / ncols, ncols)
+        } else {
+            let nrows = (s + 3) / 4;
+            (nrows, (s + nrows - 1) / nrows)
+        };
 
         // x ticks: position 1 and multiples of a step wide enough for the labels.
         let lw = text_width(&n.to_string(), TICK_SIZE) as i32 + 10;

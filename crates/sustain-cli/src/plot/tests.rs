@@ -33,6 +33,7 @@ pub(super) fn z_input<'a>(
         events,
         value_name: "z",
         panels,
+        per_row: 0,
     }
 }
 

@@ -209,6 +209,16 @@ pub fn model_k_section(dir: &Path, model: &SubtypeModel) -> Result<Section, CliE
         &format!("Log-likelihood of every MCMC chain over the iterations, model with {k} subtype{plural}"),
         "Each line is one chain's log-likelihood per iteration. Chains that mix well overlap and wander around the same level without a trend.",
     ));
+    let per_chain = format!("pvd_chains_k{k}.svg");
+    if !model.diagnostics.converged && dir.join(&per_chain).exists() {
+        body.push_str("<h3>Each chain's positional variance diagram</h3>\n");
+        body.push_str(&figure(
+            dir,
+            &per_chain,
+            &format!("Each MCMC chain's own positional variance diagram, model with {k} subtype{plural}: one row of panels per chain"),
+            "The chains did not converge: each row is one chain's own diagram (subtypes under the merged labels). Where the rows differ, the chains disagree on where those events sit.",
+        ));
+    }
     body.push_str("<h3>Subjects per subtype and stage</h3>\n");
     body.push_str(&subjects_table(dir, k)?);
     Ok(Section {

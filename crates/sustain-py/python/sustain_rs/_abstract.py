@@ -55,7 +55,7 @@ class AbstractSustain:
     def __init__(self, sustainData, N_startpoints, N_S_max, N_iterations_MCMC, output_folder,
                  dataset_name, use_parallel_startpoints, seed=None, *, n_chains=4, backend="cpu",
                  threads=None, progress=True, until_converged=False, max_iterations=2_000_000,
-                 max_seconds=None, tempering=1):
+                 max_seconds=None, tempering=None):
         if not isinstance(sustainData, SustainData):
             raise ValueError("sustainData must be a sustain_rs SustainData")
         self._sustainData = sustainData
@@ -91,12 +91,15 @@ class AbstractSustain:
             budget = _whole("max_iterations", max_iterations, 1)
             if max_seconds is not None and not (float(max_seconds) > 0):
                 raise ValueError(f"max_seconds is {max_seconds!r}: it must be positive")
-            # Replica exchange: each chain a ladder of `tempering` copies (1: off).
+            # Replica exchange: each chain a ladder of `tempering` copies (1: off;
+            # default 2 on the CPU, as the command line's; the GPU has no ladders).
+            if tempering is None:
+                tempering = 2 if self.backend == "cpu" else 1
             rungs = _whole("tempering", tempering, 1)
             if rungs > 64:
                 raise ValueError(f"tempering is {rungs}: at most 64 copies per chain")
             self._rounds = (budget, None if max_seconds is None else float(max_seconds), rungs)
-        elif tempering != 1:
+        elif tempering not in (None, 1):
             raise ValueError("tempering (replica exchange) needs until_converged=True")
         self._summaries = {}
         self._fold_summaries = {}
