@@ -3,7 +3,7 @@
 //! same whatever the thread count; the budget options are checked.
 
 mod common;
-use common::{ok, s, sustain, tiny_with, user_error};
+use common::{assert_same_file, ok, s, sustain, tiny_with, user_error};
 use serde_json::Value;
 
 const SETTINGS: [[&str; 2]; 4] = [
@@ -50,6 +50,23 @@ fn rounds_are_recorded_and_do_not_depend_on_the_threads() {
         &[budget[0], budget[1], "--threads", "2"],
     );
     assert_eq!(one, two);
+    // The samples too, to the byte: blockwise moves, two tempered copies and the
+    // relabelling (this mode's defaults) decide the same on any thread count.
+    assert_same_file(
+        &tmp.path().join("one"),
+        &tmp.path().join("two"),
+        "samples.npz",
+        "samples.npz differs between 1 and 2 threads",
+    );
+    let settings: Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("one/results.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(settings["settings"]["proposal"], "blockwise");
+    for c in &one {
+        let betas = c["tempering"]["betas"].as_array().unwrap();
+        assert_eq!(betas.len(), 2, "{c}");
+    }
     for c in &one {
         let stopped = c["stopped"].as_str().unwrap();
         assert!(["converged", "max_iterations"].contains(&stopped), "{c}");
