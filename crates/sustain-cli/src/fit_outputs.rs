@@ -557,22 +557,13 @@ fn chain_panels(model: &SubtypeModel) -> Option<Vec<PvdPanel>> {
         return None;
     }
     let k = model.n_subtypes;
+    if samples.chains.iter().any(|run| run.trace.n_subtypes != k) {
+        return None;
+    }
     let mut panels = Vec::new();
-    for (c, run) in samples.chains.iter().enumerate() {
-        let trace = &run.trace;
-        if trace.n_subtypes != k {
-            return None;
-        }
-        let ne = trace.n_events;
-        let idx = trace.state_indices(samples.burn_in, samples.thin);
-        let n = idx.len().max(1) as f64;
-        for s in 0..k {
-            let mut certainty = vec![vec![0.0; ne]; ne];
-            for &st in &idx {
-                for (e, row) in certainty.iter_mut().enumerate() {
-                    row[trace.position(st, s, e)] += 1.0 / n;
-                }
-            }
+    for c in 0..samples.chains.len() {
+        let pvd = samples.chain_position_frequencies(c);
+        for (s, certainty) in pvd.into_iter().enumerate() {
             let f = model
                 .chains
                 .get(c)

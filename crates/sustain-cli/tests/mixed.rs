@@ -191,19 +191,14 @@ fn fit_stage_and_plot() {
     let svg = std::fs::read_to_string(out.join("pvd_k2.svg")).unwrap();
     assert!(svg.contains("z = 1; score = 1; event"), "legend of level 1");
     let staged = tmp.path().join("staged.csv");
-    ok(&sustain(&[
-        "stage",
-        "--fit",
-        s(&out),
-        "--model",
-        s(&model),
-        "--data",
-        s(&data),
-        "--id-column",
-        "id",
-        "--out",
-        s(&staged),
-    ]));
+    ok(&sustain(
+        &[
+            &["stage", "--fit", s(&out)],
+            &inputs[..],
+            &["--out", s(&staged)],
+        ]
+        .concat(),
+    ));
     assert_eq!(
         std::fs::read_to_string(&staged).unwrap(),
         std::fs::read_to_string(out.join("subjects_k2.csv")).unwrap()

@@ -150,20 +150,29 @@ impl MergedSamples {
     /// Positional variance: `pvd[s][e][k]` = fraction of samples with event `e` at
     /// position `k` in subtype `s`.
     pub fn position_frequencies(&self) -> Vec<Vec<Vec<f64>>> {
-        let Some(first) = self.chains.first() else {
+        Self::frequencies_of(&self.chains, self.burn_in, self.thin)
+    }
+
+    /// [`Self::position_frequencies`] of chain `c` alone (the figure of each
+    /// chain's positional variance).
+    pub fn chain_position_frequencies(&self, c: usize) -> Vec<Vec<Vec<f64>>> {
+        Self::frequencies_of(&self.chains[c..=c], self.burn_in, self.thin)
+    }
+
+    fn frequencies_of(chains: &[ChainRun], burn_in: usize, thin: usize) -> Vec<Vec<Vec<f64>>> {
+        let Some(first) = chains.first() else {
             return Vec::new();
         };
         let (ns, ne) = (first.trace.n_subtypes, first.trace.n_events);
         let mut counts = vec![vec![vec![0.0; ne]; ne]; ns];
-        let idx: Vec<Vec<usize>> = self
-            .chains
+        let idx: Vec<Vec<usize>> = chains
             .iter()
-            .map(|c| c.trace.state_indices(self.burn_in, self.thin))
+            .map(|c| c.trace.state_indices(burn_in, thin))
             .collect();
         // Counts are sums of ones, exact in any order: one event at a time.
         for (s, cs) in counts.iter_mut().enumerate() {
             for (e, row) in cs.iter_mut().enumerate() {
-                for (run, states) in self.chains.iter().zip(&idx) {
+                for (run, states) in chains.iter().zip(&idx) {
                     let at = run.trace.event_positions(s, e);
                     for &st in states {
                         row[at[st] as usize] += 1.0;
