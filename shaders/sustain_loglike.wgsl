@@ -1,4 +1,5 @@
-// SuStaIn z-score likelihood of a batch of candidate mixtures (spec sections 2 and 3).
+// SuStaIn likelihood of a batch of candidate mixtures: the z-score model (spec sections
+// 2 and 3) and, at the end of the file, the prefix models (section 10).
 //
 // Work decomposition
 //   One workgroup = one candidate mixture x one tile of TILE (256) subjects; one
@@ -32,6 +33,8 @@
 //                       out[((y * T + s) * (N + 1) + k) * out_stride + m - tile_base * TILE]
 //                       (the host clears `out` first and sums the slabs in f64). The
 //                       subject constants cancel in the ratio.
+//   `prefix_total`, `prefix_subjects`: the prefix models (mixture, ordinal), see the
+//                       end of the file.
 
 const WG: u32 = 64u;    // invocations per workgroup
 const SB: u32 = 4u;     // subjects per invocation: tile * TILE + lid + WG * j, j < SB
@@ -299,17 +302,27 @@ fn subject_values(lid: u32, tile: u32, c: u32) -> vec4<f32> {
         }
         let mx = vec4<f32>(st0.x, st1.x, st2.x, st3.x);
         let sm = vec4<f32>(st0.y, st1.y, st2.y, st3.y);
-        let v = vec4<f32>(log_f) + mx + log(sm);
-        let nbest = max(best, v);
-        total = total * exp(best - nbest) + exp(v - nbest);
-        best = nbest;
+        mix_in(&best, &total, vec4<f32>(log_f) + mx + log(sm));
     }
+    return mixed_with_others(m, best, total);
+}
+
+// Adds the term v (log f_s + lse_s per subject) to the running log-sum-exp over
+// subtypes (best, total).
+fn mix_in(best: ptr<function, vec4<f32>>, total: ptr<function, vec4<f32>>, v: vec4<f32>) {
+    let nbest = max(*best, v);
+    *total = *total * exp(*best - nbest) + exp(v - nbest);
+    *best = nbest;
+}
+
+// The log-sum-exp over subtypes (best, total) of the subjects m + WG j, with the
+// `others` term mixed in when params.use_others is set.
+fn mixed_with_others(m: u32, best_in: vec4<f32>, total_in: vec4<f32>) -> vec4<f32> {
+    var best = best_in;
+    var total = total_in;
     if (params.use_others != 0u) {
         let o = vec4<f32>(others[m], others[m + WG], others[m + 2u * WG], others[m + 3u * WG]);
-        let v = vec4<f32>(params.log_f_others) + o;
-        let nbest = max(best, v);
-        total = total * exp(best - nbest) + exp(v - nbest);
-        best = nbest;
+        mix_in(&best, &total, vec4<f32>(params.log_f_others) + o);
     }
     return best + log(total);
 }
@@ -319,12 +332,9 @@ fn real_subjects(m: u32) -> vec4<bool> {
     return (vec4<u32>(m) + vec4<u32>(0u, WG, 2u * WG, 3u * WG)) < vec4<u32>(params.n_subjects);
 }
 
-@compute @workgroup_size(64)
-fn loglike_total(
-    @builtin(local_invocation_index) lid: u32,
-    @builtin(workgroup_id) wid: vec3<u32>,
-) {
-    let g = subject_values(lid, wid.x, wid.y);
+// out[c * n_tiles + tile] = sum of the tile's real subjects' g (tree reduction).
+// Must be called in uniform control flow.
+fn write_total(lid: u32, wid: vec3<u32>, g: vec4<f32>) {
     let kept = select(vec4<f32>(0.0), g, real_subjects(wid.x * TILE + lid));
     partial[lid] = (kept.x + kept.y) + (kept.z + kept.w);
     for (var width = WG / 2u; width > 0u; width >>= 1u) {
@@ -338,12 +348,8 @@ fn loglike_total(
     }
 }
 
-@compute @workgroup_size(64)
-fn loglike_subjects(
-    @builtin(local_invocation_index) lid: u32,
-    @builtin(workgroup_id) wid: vec3<u32>,
-) {
-    let g = subject_values(lid, wid.x, wid.y);
+// out[c * stride + m] = g[m] for the invocation's real subjects.
+fn write_subjects(lid: u32, wid: vec3<u32>, g: vec4<f32>) {
     let m = wid.x * TILE + lid;
     let real = real_subjects(m);
     let row = wid.y * params.stride;
@@ -352,6 +358,22 @@ fn loglike_subjects(
             out[row + m + j * WG] = g[j];
         }
     }
+}
+
+@compute @workgroup_size(64)
+fn loglike_total(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+) {
+    write_total(lid, wid, subject_values(lid, wid.x, wid.y));
+}
+
+@compute @workgroup_size(64)
+fn loglike_subjects(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+) {
+    write_subjects(lid, wid, subject_values(lid, wid.x, wid.y));
 }
 
 // Adds p (stages first .. first + 3 of one subject) at out[idx + i * out_stride], for
@@ -406,4 +428,85 @@ fn stage_posteriors(
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------
+// The prefix models, event-based (mixture) and ordinal (spec section 10). A subject's
+// log-likelihood at stage k of sequence S is offset[m] + v_k, with v_0 = 0 and
+// v_k = sum_{j < k} delta[m][S_j] (prefix sums of per-event deltas along S). The
+// dispatch, candidate records, `others`, `out` and the tile sums are those of the
+// z-score entry points, with two differences:
+//   binding 2 (`model`) holds the deltas, f32 bits, index e * Mp + m (0 for padding
+//     subjects); binding 1 (`xw`) is not read;
+//   a record's per-subtype u16 pairs are the order (the event at each position p,
+//     word p/2, bits 16*(p%2)..) instead of the positions.
+// g[m] = log sum_s f_s sum_{k=0..N} exp(v_k) in f32 (online log-sum-exp); the host adds
+// offset[m] (stage-0 log-likelihood and -ln(N+1)) in f64, as for the z-score model.
+// Entry points: `prefix_total` and `prefix_subjects`, outputs as `loglike_total` and
+// `loglike_subjects`.
+
+// Adds the values v to the running (max, sum of exp(. - max)) with one exponential:
+// whichever of v and the max is smaller is scaled by exp(-|v - max|).
+fn lse_add(mx: ptr<function, vec4<f32>>, sm: ptr<function, vec4<f32>>, v: vec4<f32>) {
+    let t = exp(-abs(v - *mx));
+    *sm = select(*sm + t, fma(*sm, t, vec4<f32>(1.0)), v > *mx);
+    *mx = max(*mx, v);
+}
+
+// The deltas of event e for the subjects m + WG j.
+fn deltas_of(e: u32, m: u32) -> vec4<f32> {
+    let i = e * params.stride + m;
+    return vec4<f32>(
+        bitcast<f32>(model[i]),
+        bitcast<f32>(model[i + WG]),
+        bitcast<f32>(model[i + 2u * WG]),
+        bitcast<f32>(model[i + 3u * WG]),
+    );
+}
+
+// g of the SB subjects tile * TILE + lid + WG * j (component j) under candidate c.
+fn prefix_values(lid: u32, tile: u32, c: u32) -> vec4<f32> {
+    let m = tile * TILE + lid;
+    let n = params.n_events;
+    let rec = (params.cand_base + c) * params.cand_stride;
+    let n_sub = min(cand[rec], params.max_subtypes);
+    var best = vec4<f32>(NEG);
+    var total = vec4<f32>(0.0);
+    for (var s = 0u; s < n_sub; s += 1u) {
+        let log_f = bitcast<f32>(cand[rec + 1u + s]);
+        let obase = rec + 1u + params.max_subtypes + s * params.pos_words;
+        // Stage 0: v = 0, so the max is 0 and the sum exp(0) = 1.
+        var acc = vec4<f32>(0.0);
+        var mx = vec4<f32>(0.0);
+        var sm = vec4<f32>(1.0);
+        // Two positions per packed word (and per iteration: llvmpipe caps the loop
+        // iterations of an invocation).
+        for (var p = 0u; p < n; p += 2u) {
+            let word = cand[obase + (p >> 1u)];
+            acc += deltas_of(word & 0xffffu, m);
+            lse_add(&mx, &sm, acc);
+            if (p + 1u < n) {
+                acc += deltas_of(word >> 16u, m);
+                lse_add(&mx, &sm, acc);
+            }
+        }
+        mix_in(&best, &total, vec4<f32>(log_f) + mx + log(sm));
+    }
+    return mixed_with_others(m, best, total);
+}
+
+@compute @workgroup_size(64)
+fn prefix_total(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+) {
+    write_total(lid, wid, prefix_values(lid, wid.x, wid.y));
+}
+
+@compute @workgroup_size(64)
+fn prefix_subjects(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+) {
+    write_subjects(lid, wid, prefix_values(lid, wid.x, wid.y));
 }

@@ -26,6 +26,10 @@ pub struct GpuContext {
     pub(crate) subjects: wgpu::ComputePipeline,
     /// Entry point `stage_posteriors`: posterior sums per (group, subtype, stage, subject).
     pub(crate) posteriors: wgpu::ComputePipeline,
+    /// Entry point `prefix_total`: `total` for the prefix models (mixture, ordinal).
+    pub(crate) prefix_total: wgpu::ComputePipeline,
+    /// Entry point `prefix_subjects`: `subjects` for the prefix models.
+    pub(crate) prefix_subjects: wgpu::ComputePipeline,
     /// Device errors not caught by an error scope (collected instead of panicking).
     errors: Arc<Mutex<Vec<String>>>,
 }
@@ -195,6 +199,8 @@ impl GpuContext {
         let total = pipeline("loglike_total");
         let subjects = pipeline("loglike_subjects");
         let posteriors = pipeline("stage_posteriors");
+        let prefix_total = pipeline("prefix_total");
+        let prefix_subjects = pipeline("prefix_subjects");
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(GpuError::Shader(e.to_string()));
         }
@@ -208,6 +214,8 @@ impl GpuContext {
             total,
             subjects,
             posteriors,
+            prefix_total,
+            prefix_subjects,
             errors,
         })
     }

@@ -7,18 +7,18 @@ use ndarray::Array3;
 use std::sync::Arc;
 use sustain_model::batch::common_subtypes;
 use sustain_model::likelihood::neumaier_sum;
-use sustain_model::SubtypeOf;
 use sustain_model::{
-    BatchEvaluator, Dataset, EventSet, Likelihood, MissingConvention, Mixture, ModelError, Sequence,
+    BatchEvaluator, Dataset, EventOrder, EventSet, Likelihood, MissingConvention, Mixture,
+    ModelError, PrefixModel, Sequence, StageModel, SubtypeOf, SustainModel,
 };
 
 /// `log(0)` as the shader writes it: finite, so that no infinities reach the device.
 const NEG: f32 = -1.0e30;
 const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
 /// Candidates the buffers hold before the first call needs more.
-const DEFAULT_CAPACITY: usize = 1024;
+pub(crate) const DEFAULT_CAPACITY: usize = 1024;
 /// Subtypes per candidate the buffers hold before the first call needs more.
-const DEFAULT_SUBTYPES: usize = 3;
+pub(crate) const DEFAULT_SUBTYPES: usize = 3;
 /// Largest output/readback buffer allocated, in bytes (per-subject batches are split).
 const MAX_OUT_BYTES: u64 = 256 << 20;
 /// Loop iterations one shader invocation may run on a software adapter. llvmpipe
@@ -58,6 +58,15 @@ enum Entry {
     Total,
     /// One value per (candidate, subject).
     Subjects,
+}
+
+/// Which model family's kernels an evaluator runs.
+pub(crate) enum Kernel {
+    /// The z-score model: `loglike_*` and `stage_posteriors` over the uploaded values.
+    ZScore(EventSet),
+    /// A prefix model (event-based mixture, ordinal): `prefix_*` over the uploaded
+    /// event deltas; staging posteriors are the model's own (CPU, f64).
+    Prefix(Arc<PrefixModel>),
 }
 
 /// Where a dispatch's output goes.
@@ -105,6 +114,34 @@ fn log_f32(f: f64) -> f32 {
     }
 }
 
+/// What an evaluator uploads: the kernel's two data bindings (see the shader) and
+/// the per-subject constants the host adds.
+pub(crate) struct DeviceData<'a> {
+    pub(crate) kernel: Kernel,
+    pub(crate) n_subjects: usize,
+    pub(crate) n_tiles: usize,
+    /// Binding 1 (`xw`), bytes.
+    pub(crate) binding1: &'a [u8],
+    /// Binding 2 (`model`).
+    pub(crate) binding2: &'a [u32],
+    /// Per subject `log p(x_m) - g[m]`.
+    pub(crate) subject_const: Vec<f64>,
+    /// See [`GpuEvaluator::loops_per_subtype`].
+    pub(crate) loops_per_subtype: u64,
+}
+
+/// Subject tiles of `n_subjects`, within the device's workgroup limit.
+pub(crate) fn tiles_for(ctx: &GpuContext, n_subjects: usize) -> Result<usize, GpuError> {
+    let n_tiles = n_subjects.div_ceil(SUBJECTS_PER_WORKGROUP);
+    let most = ctx.limits().max_compute_workgroups_per_dimension;
+    if n_tiles > most as usize {
+        return Err(GpuError::Runtime(format!(
+            "{n_subjects} subjects need {n_tiles} workgroups, the device allows {most}"
+        )));
+    }
+    Ok(n_tiles)
+}
+
 /// The GPU implementation of [`BatchEvaluator`].
 ///
 /// Construction uploads the data once: values as f32 pairs `(x w, w)` with
@@ -124,7 +161,8 @@ fn log_f32(f: f64) -> f32 {
 /// included) and 3e-7 (per-subject values).
 pub struct GpuEvaluator {
     ctx: Arc<GpuContext>,
-    events: EventSet,
+    kernel: Kernel,
+    order: EventOrder,
     n_subjects: usize,
     n_tiles: usize,
     /// Padded subjects, `n_tiles * 256`.
@@ -170,7 +208,7 @@ impl std::fmt::Debug for GpuEvaluator {
         f.debug_struct("GpuEvaluator")
             .field("adapter", &self.ctx.description())
             .field("n_subjects", &self.n_subjects)
-            .field("n_events", &self.events.n_events())
+            .field("n_events", &self.order.n_events())
             .field("candidate_words", &(self.cand.size() / 4))
             .finish()
     }
@@ -225,14 +263,7 @@ impl GpuEvaluator {
                 likelihood.n_subjects()
             ))));
         }
-        let limits = ctx.limits().clone();
-        let n_tiles = m_count.div_ceil(SUBJECTS_PER_WORKGROUP);
-        if n_tiles > limits.max_compute_workgroups_per_dimension as usize {
-            return Err(GpuError::Runtime(format!(
-                "{m_count} subjects need {n_tiles} workgroups, the device allows {}",
-                limits.max_compute_workgroups_per_dimension
-            )));
-        }
+        let n_tiles = tiles_for(&ctx, m_count)?;
         let stride = n_tiles * SUBJECTS_PER_WORKGROUP;
         let sigma = events.sigma();
         let w = (0.5f64).sqrt() / sigma;
@@ -270,7 +301,6 @@ impl GpuEvaluator {
             }
             subject_const.push(c);
         }
-        let const_total = neumaier_sum(&subject_const);
 
         // The event set.
         let mut model: Vec<u32> = Vec::with_capacity(nb + 1 + 2 * n_events + nb);
@@ -293,13 +323,66 @@ impl GpuEvaluator {
         }
         model.extend(events.z_max_all().iter().map(|&z| (z as f32).to_bits()));
 
+        // Per stage tile: the biomarker-tile loop; per biomarker tile one iteration,
+        // the curve walk of `fill_quad` (the biomarker's knots plus one exit test per
+        // `curve_at` call) and the row loops (4 rows an iteration; then the
+        // remainder), each with its exit test.
+        let max_events = (0..nb)
+            .map(|b| events.biomarker_events(b).len())
+            .max()
+            .unwrap_or(0);
+        let per_btile = 1 + (max_events + 1 + 5) + (SHADER_TILE / 4 + 2);
+        let loops_per_subtype = (events.n_stages().div_ceil(SHADER_TILE)
+            * (1 + nb.div_ceil(SHADER_TILE) * per_btile)) as u64
+            + 1;
+        Self::upload(
+            ctx,
+            DeviceData {
+                kernel: Kernel::ZScore(events),
+                n_subjects: m_count,
+                n_tiles,
+                binding1: bytemuck::cast_slice(&xw),
+                binding2: &model,
+                subject_const,
+                loops_per_subtype,
+            },
+            max_batch,
+            max_subtypes,
+        )
+    }
+
+    /// Uploads `data` and allocates the buffers for batches of `max_batch`
+    /// candidates of up to `max_subtypes` subtypes.
+    pub(crate) fn upload(
+        ctx: Arc<GpuContext>,
+        data: DeviceData<'_>,
+        max_batch: usize,
+        max_subtypes: usize,
+    ) -> Result<Self, GpuError> {
+        let DeviceData {
+            kernel,
+            n_subjects,
+            n_tiles,
+            binding1,
+            binding2,
+            subject_const,
+            loops_per_subtype,
+        } = data;
+        let order = match &kernel {
+            Kernel::ZScore(events) => events.order().clone(),
+            Kernel::Prefix(model) => model.order().clone(),
+        };
+        let n_events = order.n_events();
+        let stride = n_tiles * SUBJECTS_PER_WORKGROUP;
+        let const_total = neumaier_sum(&subject_const);
+        let limits = ctx.limits().clone();
         let max_binding = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
-        let xw_bytes = (xw.len() * 8) as u64;
-        if xw_bytes > max_binding {
+        let data_bytes = (binding1.len() as u64).max(binding2.len() as u64 * 4);
+        if data_bytes > max_binding {
             return Err(GpuError::Runtime(format!(
-                "the data needs a {xw_bytes}-byte buffer, the device allows {max_binding}"
+                "the data needs a {data_bytes}-byte buffer, the device allows {max_binding}"
             )));
         }
 
@@ -315,10 +398,10 @@ impl GpuEvaluator {
                 },
             )
         };
-        let xw_buf = init("xw", bytemuck::cast_slice(&xw), wgpu::BufferUsages::STORAGE);
+        let xw_buf = init("xw", binding1, wgpu::BufferUsages::STORAGE);
         let model_buf = init(
             "model",
-            bytemuck::cast_slice(&model),
+            bytemuck::cast_slice(binding2),
             wgpu::BufferUsages::STORAGE,
         );
         let params = device.create_buffer(&wgpu::BufferDescriptor {
@@ -345,23 +428,12 @@ impl GpuEvaluator {
         }
         let bind_group = Self::bind_group(&ctx, &params, &xw_buf, &model_buf, &cand, &others, &out);
         let max_dispatch = limits.max_compute_workgroups_per_dimension as usize;
-        // Per stage tile: the biomarker-tile loop; per biomarker tile one iteration,
-        // the curve walk of `fill_quad` (the biomarker's knots plus one exit test per
-        // `curve_at` call) and the row loops (4 rows an iteration; then the
-        // remainder), each with its exit test.
-        let max_events = (0..nb)
-            .map(|b| events.biomarker_events(b).len())
-            .max()
-            .unwrap_or(0);
-        let per_btile = 1 + (max_events + 1 + 5) + (SHADER_TILE / 4 + 2);
-        let loops_per_subtype = (events.n_stages().div_ceil(SHADER_TILE)
-            * (1 + nb.div_ceil(SHADER_TILE) * per_btile)) as u64
-            + 1;
         let loop_budget = ctx.is_software().then_some(SOFTWARE_LOOP_BUDGET);
         Ok(Self {
             ctx,
-            events,
-            n_subjects: m_count,
+            kernel,
+            order,
+            n_subjects,
             n_tiles,
             stride,
             pos_words,
@@ -473,8 +545,8 @@ impl GpuEvaluator {
         match self.loop_budget {
             Some(budget) if need > budget => Err(GpuError::Runtime(format!(
                 "this model ({} biomarkers, {} events) needs up to {need} shader loop iterations per invocation, more than the adapter {} runs correctly ({budget}; llvmpipe stops loops past 65,535); use the CPU backend",
-                self.events.n_biomarkers(),
-                self.events.n_events(),
+                self.order.n_biomarkers(),
+                self.order.n_events(),
                 self.ctx.description()
             ))),
             _ => Ok(()),
@@ -559,11 +631,11 @@ impl GpuEvaluator {
     }
 
     fn check_len(&self, seq: &Sequence) -> Result<(), GpuError> {
-        if seq.len() != self.events.n_events() {
+        if seq.len() != self.order.n_events() {
             return Err(GpuError::Model(ModelError::InvalidSequence(format!(
                 "has {} events, the model has {}",
                 seq.len(),
-                self.events.n_events()
+                self.order.n_events()
             ))));
         }
         Ok(())
@@ -578,13 +650,20 @@ impl GpuEvaluator {
     ) {
         let words = self.record_words(max_subtypes);
         let pos_words = self.pos_words;
+        let prefix = matches!(self.kernel, Kernel::Prefix(_));
         let rec = &mut self.packed[i * words..(i + 1) * words];
         rec[0] = subtypes.len() as u32;
         for (s, (seq, log_f)) in subtypes.enumerate() {
             rec[1 + s] = log_f.to_bits();
             let dst =
                 &mut rec[1 + max_subtypes + s * pos_words..1 + max_subtypes + (s + 1) * pos_words];
-            let pos = seq.positions_u16();
+            // The z-score shader reads each event's position, the prefix one the
+            // event at each position.
+            let pos = if prefix {
+                seq.order_u16()
+            } else {
+                seq.positions_u16()
+            };
             for (d, pair) in dst.iter_mut().zip(pos.chunks(2)) {
                 let lo = u32::from(pair[0]);
                 let hi = pair.get(1).map_or(0, |&p| u32::from(p));
@@ -633,9 +712,11 @@ impl GpuEvaluator {
                 label: None,
                 timestamp_writes: None,
             });
-            pass.set_pipeline(match entry {
-                Entry::Total => &ctx.total,
-                Entry::Subjects => &ctx.subjects,
+            pass.set_pipeline(match (&self.kernel, entry) {
+                (Kernel::ZScore(_), Entry::Total) => &ctx.total,
+                (Kernel::ZScore(_), Entry::Subjects) => &ctx.subjects,
+                (Kernel::Prefix(_), Entry::Total) => &ctx.prefix_total,
+                (Kernel::Prefix(_), Entry::Subjects) => &ctx.prefix_subjects,
             });
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.dispatch_workgroups(self.n_tiles as u32, n as u32, 1);
@@ -663,15 +744,18 @@ impl GpuEvaluator {
         Params {
             n_subjects: self.n_subjects as u32,
             stride: self.stride as u32,
-            n_biomarkers: self.events.n_biomarkers() as u32,
-            n_events: self.events.n_events() as u32,
+            n_biomarkers: self.order.n_biomarkers() as u32,
+            n_events: self.order.n_events() as u32,
             cand_base: 0,
             cand_stride: self.record_words(max_subtypes) as u32,
             max_subtypes: max_subtypes as u32,
             pos_words: self.pos_words as u32,
             n_tiles: self.n_tiles as u32,
             use_others: u32::from(log_f_others.is_some()),
-            z_min: self.events.z_min() as f32,
+            z_min: match &self.kernel {
+                Kernel::ZScore(events) => events.z_min() as f32,
+                Kernel::Prefix(_) => 0.0,
+            },
             log_f_others: log_f_others.unwrap_or(NEG),
             tile_base: 0,
             out_stride: 0,
@@ -763,10 +847,14 @@ impl GpuEvaluator {
     /// tiles; its G workgroup rows each sum every G-th candidate into their own slab,
     /// and the host adds the slabs in f64.
     fn posterior_sums_gpu(&mut self, mixtures: &[Mixture]) -> Result<Array3<f64>, GpuError> {
+        if let Kernel::Prefix(model) = &self.kernel {
+            // Staging is one call per fit; the model's own evaluator is exact (f64).
+            return Ok(PrefixModel::batch_evaluator(model).posterior_sums(mixtures)?);
+        }
         /// Candidates per workgroup row, so that read-back stays small next to the work.
         const PER_GROUP: usize = 16;
         let k = common_subtypes(mixtures)?;
-        let ns = self.events.n_stages();
+        let ns = self.order.n_stages();
         let mut sum = Array3::<f64>::zeros((self.n_subjects, ns, k));
         if mixtures.is_empty() {
             return Ok(sum);
@@ -959,7 +1047,7 @@ impl GpuEvaluator {
 
 impl BatchEvaluator for GpuEvaluator {
     fn events(&self) -> &sustain_model::EventOrder {
-        &self.events
+        &self.order
     }
     fn n_subjects(&self) -> usize {
         self.n_subjects

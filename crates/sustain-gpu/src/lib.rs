@@ -40,6 +40,7 @@
 
 mod context;
 mod evaluator;
+mod prefix;
 
 pub use context::GpuContext;
 pub use evaluator::GpuEvaluator;

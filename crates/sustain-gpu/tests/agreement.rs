@@ -3,35 +3,17 @@
 //! Every test needs a GPU adapter (a software one such as Mesa's lavapipe counts); a
 //! test skips, printing a NOTICE, only when no adapter at all can be created.
 
+mod common;
+
+use common::ctx;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
-use std::sync::{Arc, OnceLock};
-use sustain_gpu::{GpuContext, GpuError, GpuEvaluator};
+use std::sync::Arc;
+use sustain_gpu::{GpuContext, GpuEvaluator};
 use sustain_model::*;
 use sustain_testkit::{self as testkit, cohort, spec};
 
 const REL: f64 = 1e-5;
-
-/// The shared context, or None (with a NOTICE) when no adapter exists. Any other
-/// failure (device, shader) fails the test.
-fn ctx() -> Option<Arc<GpuContext>> {
-    static CTX: OnceLock<Option<Arc<GpuContext>>> = OnceLock::new();
-    let c = CTX.get_or_init(|| match GpuContext::new() {
-        Ok(c) => {
-            eprintln!("GPU adapter: {}", c.description());
-            Some(Arc::new(c))
-        }
-        Err(GpuError::NoAdapter(why)) => {
-            eprintln!("NOTICE: no GPU adapter ({why}); GPU agreement tests skipped");
-            None
-        }
-        Err(e) => panic!("GPU context: {e}"),
-    });
-    if c.is_none() {
-        eprintln!("NOTICE: skipped, no GPU adapter");
-    }
-    c.clone()
-}
 
 /// Asserts agreement; returns the relative error.
 fn assert_close(gpu: f64, cpu: f64, what: &str) -> f64 {

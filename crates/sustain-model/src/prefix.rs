@@ -90,6 +90,13 @@ impl PrefixModel {
         &self.family
     }
 
+    /// `delta[m * N + e]`: how subject `m`'s log-likelihood changes when event `e`
+    /// happens (subject-major; N events). With [`StageModel::subject_offsets`] this
+    /// is the whole prepared data, for backends that keep it elsewhere (the GPU).
+    pub fn event_deltas(&self) -> &[f64] {
+        &self.delta
+    }
+
     /// The bits of the prepared data, for fingerprints of fits: offsets, then the
     /// event deltas, little-endian.
     pub fn identity_bytes(&self) -> Vec<u8> {
@@ -168,11 +175,6 @@ impl StageModel for PrefixModel {
 }
 
 impl PrefixModel {
-    /// `delta[m * N + e]`, subject-major.
-    pub(crate) fn deltas(&self) -> &[f64] {
-        &self.delta
-    }
-
     /// The subject-blocked layout.
     pub(crate) fn lanes(&self) -> &PrefixLanes {
         &self.lanes

@@ -87,7 +87,7 @@ impl PrefixBatch {
         let model = &*self.model;
         let n = model.n_subjects();
         let n_events = model.order().n_events();
-        let delta = model.deltas();
+        let delta = model.event_deltas();
         let lanes = model.lanes();
         let offsets = model.subject_offsets();
         let log_f = log_fractions(mixture);
