@@ -1,7 +1,9 @@
 //! The compute backend a subcommand runs on (`--backend`, `--require-gpu`).
 
 use clap::ValueEnum;
+use std::sync::Arc;
 use sustain::backend::Selection;
+use sustain::model::SustainModel;
 
 use crate::error::CliError;
 
@@ -52,16 +54,47 @@ impl Backend {
     }
 }
 
-/// For a model family the GPU does not evaluate: with `--backend gpu`, the one-line
-/// notice that the run stays on the CPU, or the error under `--require-gpu`.
-pub fn cpu_only_family(backend: Backend, require_gpu: bool) -> Result<(), CliError> {
-    if backend == Backend::Gpu {
+/// The engine of a command on a model of a family other than z-scores (`family`,
+/// as model.json names it): the GPU under `--backend gpu` when an adapter exists
+/// and it evaluates the family (mixture, ordinal), else the CPU after one line on
+/// stderr, or an error under `--require-gpu`. The notice, if any, was printed.
+pub fn engine_for<M: SustainModel>(
+    backend: Backend,
+    require_gpu: bool,
+    model: &Arc<M>,
+    family: &str,
+) -> Result<Selection, CliError> {
+    let selection = backend.select(require_gpu)?;
+    let served = selection
+        .engine
+        .for_model(model, family)
+        .map_err(|e| CliError::new(format!("GPU: {e}")))?;
+    if let Some(notice) = &served.notice {
         if require_gpu {
             return Err(CliError::new(
-                "the GPU backend evaluates z-score models only",
+                notice.trim_end_matches(RUNNING_ON_THE_CPU).to_string(),
             ));
         }
-        warn_once("the GPU backend evaluates z-score models only; running on the CPU");
+        warn_once(notice);
+    }
+    Ok(Selection {
+        notice: selection.notice.or(served.notice),
+        ..served
+    })
+}
+
+/// How a fallback notice ends.
+const RUNNING_ON_THE_CPU: &str = "; running on the CPU";
+
+/// Staging a model of a family other than z-scores: with `--backend gpu`, the
+/// one-line notice that it runs on the CPU, or the error under `--require-gpu`.
+pub fn cpu_staging(backend: Backend, require_gpu: bool) -> Result<(), CliError> {
+    const LINE: &str = "the GPU backend stages z-score models only";
+    if backend == Backend::Gpu {
+        if require_gpu {
+            return Err(CliError::new(LINE));
+        }
+        warn_once(&format!("{LINE}{RUNNING_ON_THE_CPU}"));
     }
     Ok(())
 }

@@ -5,6 +5,8 @@
 
 mod common;
 use common::{ok, small, stage_args, stderr, sustain, tiny_with, user_error, TINY};
+#[cfg(feature = "gpu")]
+use common::{quick_fit, s};
 
 use std::process::Output;
 
@@ -239,6 +241,67 @@ fn stage_on_the_gpu_agrees_with_the_cpu() {
         }
         if (&c[1], &c[3]) != (&g[1], &g[3]) {
             eprintln!("subject {}: near tie, CPU {c:?}, GPU {g:?}", c[0]);
+        }
+    }
+}
+
+/// With the feature: `fit --backend gpu` of a mixture and of an ordinal model runs
+/// on the GPU (f32 likelihoods) with the CPU's E-M and maximum-likelihood
+/// sequences, or, without an adapter, falls back in one line. Samples may differ
+/// where an accept/reject decision falls within f32 rounding of its threshold.
+#[cfg(feature = "gpu")]
+#[test]
+fn prefix_model_fits_on_the_gpu_give_the_cpu_sequences() {
+    for family in ["golden_mixture", "golden_ordinal"] {
+        let Some(data) = sustain_testkit::shared_data(family, "model.json", "GPU prefix fit test")
+        else {
+            return;
+        };
+        let model = data.join("model.json");
+        let dir = tempfile::tempdir().unwrap();
+        let fit = |name: &str, backend: &str| {
+            let run = quick_fit(
+                &["--model", s(&model)],
+                "2",
+                &dir.path().join(name),
+                &["--backend", backend, "--seed", "5"],
+            );
+            ok(&run);
+            let text = std::fs::read_to_string(dir.path().join(name).join("results.json"));
+            let results: Value = serde_json::from_str(&text.unwrap()).unwrap();
+            (results, stderr(&run))
+        };
+        let (gpu, err) = fit("gpu", "gpu");
+        if !err.is_empty() {
+            assert!(err.starts_with("no GPU adapter found ("), "{err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+            assert_eq!(gpu["settings"]["backend"], "cpu");
+            return;
+        }
+        assert_eq!(gpu["settings"]["backend"], "gpu", "{family}");
+        let (cpu, _) = fit("cpu", "cpu");
+        for k in 0..2 {
+            let (g, c) = (&gpu["models"][k], &cpu["models"][k]);
+            assert_eq!(
+                g["em_sequences"],
+                c["em_sequences"],
+                "{family}, k={}",
+                k + 1
+            );
+            assert_eq!(
+                g["ml_sequences"],
+                c["ml_sequences"],
+                "{family}, k={}",
+                k + 1
+            );
+            let (a, b) = (
+                g["ml_loglike"].as_f64().unwrap(),
+                c["ml_loglike"].as_f64().unwrap(),
+            );
+            assert!(
+                (a - b).abs() <= 1e-5 * b.abs(),
+                "{family}: GPU {a} vs CPU {b}"
+            );
         }
     }
 }

@@ -137,17 +137,32 @@ fn evaluate_gives_the_reference_loglikes() {
     }
 }
 
-/// The GPU backend falls back to the CPU with the one-line notice.
+/// The GPU backend falls back to the CPU with one line: the GPU does not evaluate
+/// mixed-type models (or, without the `gpu` feature or an adapter, there is none);
+/// under --require-gpu that is an error.
 #[test]
 fn gpu_backend_falls_back_to_the_cpu() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, model, data, seq) = first_cohort(tmp.path());
     let out = evaluate_with(&model, &data, &seq, &["--backend", "gpu"]);
     let text = ok(&out);
-    assert_eq!(
-        stderr(&out).trim(),
-        "the GPU backend evaluates z-score models only; running on the CPU"
-    );
+    let err = stderr(&out);
+    let line = err.trim();
+    assert_eq!(line.lines().count(), 1, "{err}");
+    if cfg!(feature = "gpu") {
+        assert!(
+            line == "the GPU backend does not evaluate mixed models; running on the CPU"
+                || line.starts_with("no GPU adapter found ("),
+            "{err}"
+        );
+    } else {
+        assert_eq!(
+            line,
+            "this build has no GPU support (feature gpu); running on the CPU"
+        );
+    }
+    let required = evaluate_with(&model, &data, &seq, &["--backend", "gpu", "--require-gpu"]);
+    user_error(&required, &["GPU"]);
     let got: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(got["backend"], "cpu");
     // Missing z-scores are marginalised whatever --missing says, and the output says so.

@@ -14,6 +14,9 @@
 //!   path (one chain: too small a batch for a GPU); so do the likelihood-derived
 //!   steps that are not batch evaluations (E-M's fraction updates, staging
 //!   posteriors).
+//!   The GPU evaluates the z-score and the prefix (mixture, ordinal) models; for
+//!   other families (mixed-type) [`Engine::for_model`] gives the CPU and a one-line
+//!   notice.
 //! - [`Backend::Gpu`] without a usable adapter, or in a build without the `gpu`
 //!   feature, falls back to [`Engine::Cpu`] with a one-line [`Selection::notice`]
 //!   ("no GPU adapter found (...); running on the CPU"), or fails with
@@ -81,14 +84,50 @@ impl Engine {
     pub fn gpu(ctx: Arc<sustain_gpu::GpuContext>) -> Self {
         let name = format!("GPU: {}", ctx.description());
         Engine::batch(name, move |model| {
-            // The GPU's kernels are the z-score model's.
-            let lik = model.downcast_ref::<Arc<sustain_model::Likelihood>>()?;
+            // The GPU has kernels for the z-score and the prefix (mixture, ordinal)
+            // models; other families stay on the CPU.
+            let ctx = Arc::clone(&ctx);
+            let made = if let Some(lik) = model.downcast_ref::<Arc<sustain_model::Likelihood>>() {
+                sustain_gpu::GpuEvaluator::from_likelihood(ctx, lik, lik.data())
+            } else {
+                let prefix = model.downcast_ref::<Arc<sustain_model::PrefixModel>>()?;
+                sustain_gpu::GpuEvaluator::for_prefix(ctx, prefix)
+            };
             Some(
-                sustain_gpu::GpuEvaluator::from_likelihood(Arc::clone(&ctx), lik, lik.data())
-                    .map(|e| Box::new(e) as BoxedEvaluator)
+                made.map(|e| Box::new(e) as BoxedEvaluator)
                     .map_err(ModelError::from),
             )
         })
+    }
+
+    /// The engine that runs `model` (of the family named `family` in messages): this
+    /// one, or, where a batch engine does not evaluate the model's family, the CPU
+    /// with a one-line notice ("the GPU backend does not evaluate {family} models;
+    /// running on the CPU"). Fails when the batch engine cannot set up the model.
+    pub fn for_model<M: SustainModel>(
+        &self,
+        model: &Arc<M>,
+        family: &str,
+    ) -> Result<Selection, ModelError> {
+        let Engine::Batch { factory, .. } = self else {
+            return Ok(Selection {
+                engine: Engine::Cpu,
+                notice: None,
+            });
+        };
+        match factory(model as &dyn Any) {
+            // Made once here, so that a model the device cannot hold fails now.
+            Some(made) => made.map(|_| Selection {
+                engine: self.clone(),
+                notice: None,
+            }),
+            None => Ok(Selection {
+                engine: Engine::Cpu,
+                notice: Some(format!(
+                    "the GPU backend does not evaluate {family} models; running on the CPU"
+                )),
+            }),
+        }
     }
 
     /// One line naming the engine: `CPU` or the batch engine's name.
@@ -266,6 +305,31 @@ mod tests {
         let s = select(Backend::Cpu, true).unwrap();
         assert!(s.engine.is_cpu());
         assert!(s.notice.is_none());
+    }
+
+    /// A batch engine serves the models its factory knows; any other family runs on
+    /// the CPU with one line naming it.
+    #[test]
+    fn for_model_falls_back_for_families_the_engine_does_not_evaluate() {
+        use sustain_model::PrefixModel;
+        use sustain_testkit::conformance::{small_mixed_model, small_mixture_model};
+        let engine = Engine::batch("serial", |model: &dyn Any| {
+            let prefix = model.downcast_ref::<Arc<PrefixModel>>()?;
+            Some(Ok(PrefixModel::batch_evaluator(prefix)))
+        });
+        let mixture = Arc::new(small_mixture_model(20, 4, 1));
+        let served = engine.for_model(&mixture, "mixture").unwrap();
+        assert_eq!(served.engine.name(), "serial");
+        assert!(served.notice.is_none());
+        let mixed = Arc::new(small_mixed_model(20, 2));
+        let other = engine.for_model(&mixed, "mixed").unwrap();
+        assert!(other.engine.is_cpu());
+        assert_eq!(
+            other.notice.as_deref(),
+            Some("the GPU backend does not evaluate mixed models; running on the CPU")
+        );
+        let cpu = Engine::Cpu.for_model(&mixed, "mixed").unwrap();
+        assert!(cpu.engine.is_cpu() && cpu.notice.is_none());
     }
 
     #[cfg(not(feature = "gpu"))]

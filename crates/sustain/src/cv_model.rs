@@ -1,6 +1,7 @@
 //! Cross-validation of a model of any family ([`ModelInput`]: event-based, ordinal,
-//! ...): the folds of [`crate::cv`], fitted through the model seam on the CPU, with
-//! the same fold files, seeds and CVIC as a z-score model's.
+//! ...): the folds of [`crate::cv`], fitted through the model seam on a ready engine
+//! (see [`Engine::for_model`]), with the same fold files, seeds and CVIC as a
+//! z-score model's.
 
 use std::sync::Arc;
 
@@ -35,8 +36,9 @@ fn fold_models<'a, M: SustainModel>(
 
 /// Fits fold `fold` of `input` (trained on the other folds' subjects, with the
 /// fold's own seed) and evaluates its test subjects, as [`crate::cv::run_fold`]
-/// does for a z-score model.
+/// does for a z-score model, on `engine`.
 pub fn run_model_fold<M: SustainModel>(
+    engine: &Engine,
     input: &ModelInput<M>,
     config: &FitConfig,
     folds: &[Vec<usize>],
@@ -45,10 +47,9 @@ pub fn run_model_fold<M: SustainModel>(
     progress: &dyn Fn(Progress),
 ) -> Result<FoldResult, Error> {
     let (train, test_model, fold_config) = fold_models(input, config, folds, fold)?;
-    let engine = Engine::Cpu;
-    let result = fit_model_observed(&train, &fold_config, &engine, None, progress, &|_| {})?;
+    let result = fit_model_observed(&train, &fold_config, engine, None, progress, &|_| {})?;
     evaluated_fold(
-        &engine,
+        engine,
         &test_model,
         &result.models,
         config,
@@ -62,6 +63,7 @@ pub fn run_model_fold<M: SustainModel>(
 /// subjects: one part of [`run_model_fold`], equal to it bit for bit, as
 /// [`crate::cv::run_fold_part`] is for a z-score model.
 pub fn run_model_fold_part<M: SustainModel>(
+    engine: &Engine,
     input: &ModelInput<M>,
     config: &FitConfig,
     folds: &[Vec<usize>],
@@ -71,10 +73,9 @@ pub fn run_model_fold_part<M: SustainModel>(
     progress: &dyn Fn(Progress),
 ) -> Result<FoldPart, Error> {
     let (train, test_model, fold_config) = fold_models(input, config, folds, fold)?;
-    let engine = Engine::Cpu;
-    let model = fit_model_subtype_count(&train.model, &fold_config, &engine, k, progress)?;
+    let model = fit_model_subtype_count(&train.model, &fold_config, engine, k, progress)?;
     evaluated_part(
-        &engine,
+        engine,
         &test_model,
         &model,
         config,

@@ -71,12 +71,11 @@ pub fn n_folds(args: &CvArgs, family: Family, seed: u64) -> Result<usize, CliErr
 
 /// Runs `sustain cv` on a model of `family` (not z-score).
 pub fn run(args: &CvArgs, family: Family) -> Result<(), CliError> {
-    let mut config = cv_config(args)?;
-    crate::backend::cpu_only_family(args.backend, args.require_gpu)?;
-    config.backend = sustain::config::Backend::Cpu;
+    let config = cv_config(args)?;
     let (loaded, folds, fold_id) = load_with_folds(args, family, config.seed)?;
     loaded.run(CvJob {
         args,
+        family,
         config: &config,
         folds: &folds,
         fold_id: &fold_id,
@@ -86,6 +85,7 @@ pub fn run(args: &CvArgs, family: Family) -> Result<(), CliError> {
 /// `sustain cv` of a loaded model on `folds`.
 struct CvJob<'j> {
     args: &'j CvArgs,
+    family: Family,
     config: &'j sustain::config::FitConfig,
     folds: &'j [Vec<usize>],
     fold_id: &'j str,
@@ -94,7 +94,18 @@ struct CvJob<'j> {
 impl<'a> FamilyJob<'a> for CvJob<'_> {
     type Output = Result<(), CliError>;
     fn run<M: SustainModel>(self, input: ModelInput<'a, M>, _: &'a [String]) -> Self::Output {
-        let (args, config, folds) = (self.args, self.config, self.folds);
+        let (args, folds) = (self.args, self.folds);
+        let selection = crate::backend::engine_for(
+            args.backend,
+            args.require_gpu,
+            &input.model,
+            self.family.name(),
+        )?;
+        let mut config = self.config.clone();
+        if selection.notice.is_some() {
+            config.backend = sustain::config::Backend::Cpu;
+        }
+        let (config, engine) = (&config, &selection.engine);
         let n_subjects = input.model.n_subjects();
         check_run(
             args,
@@ -114,9 +125,9 @@ impl<'a> FamilyJob<'a> for CvJob<'_> {
             &fingerprint,
             None,
             |i, k, progress| {
-                run_model_fold_part(&input, config, folds, i, k, &fingerprint, progress)
+                run_model_fold_part(engine, &input, config, folds, i, k, &fingerprint, progress)
             },
-            |i, progress| run_model_fold(&input, config, folds, i, &fingerprint, progress),
+            |i, progress| run_model_fold(engine, &input, config, folds, i, &fingerprint, progress),
         )
     }
 }

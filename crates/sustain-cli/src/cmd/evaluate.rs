@@ -90,10 +90,9 @@ pub fn run(args: &EvaluateArgs) -> Result<(), CliError> {
     })
 }
 
-/// `sustain evaluate` of a mixture, ordinal or mixed-type model, on the CPU (the GPU's
-/// kernels are the z-score model's).
+/// `sustain evaluate` of a mixture, ordinal or mixed-type model: on the GPU under
+/// `--backend gpu` where it evaluates the family (mixture, ordinal), else on the CPU.
 fn run_other_family(args: &EvaluateArgs, family: Family) -> Result<(), CliError> {
-    crate::backend::cpu_only_family(args.backend, args.require_gpu)?;
     let loaded = load_family(
         &args.input.model,
         family,
@@ -105,12 +104,17 @@ fn run_other_family(args: &EvaluateArgs, family: Family) -> Result<(), CliError>
         LoadedFamily::Mixed(_) => crate::cmd::Missing::Marginalise,
         LoadedFamily::Prefix(_) => args.input.missing,
     };
-    loaded.run(EvaluateJob { args, missing })
+    loaded.run(EvaluateJob {
+        args,
+        family,
+        missing,
+    })
 }
 
 /// Prints the log-likelihoods of a loaded model under `args.sequences`.
 struct EvaluateJob<'j> {
     args: &'j EvaluateArgs,
+    family: Family,
     missing: crate::cmd::Missing,
 }
 
@@ -121,14 +125,35 @@ impl<'a> FamilyJob<'a> for EvaluateJob<'_> {
         input: sustain::fit::ModelInput<'a, M>,
         ids: &'a [String],
     ) -> Self::Output {
-        let model = &*input.model;
-        let mixture = io::read_sequences(&self.args.sequences, model.order())?;
+        let args = self.args;
+        let mixture = io::read_sequences(&args.sequences, input.model.order())?;
+        let selection = crate::backend::engine_for(
+            args.backend,
+            args.require_gpu,
+            &input.model,
+            self.family.name(),
+        )?;
+        let backend = if selection.notice.is_some() {
+            Backend::Cpu
+        } else {
+            args.backend
+        };
+        let gpu_error = |e: sustain_model::ModelError| CliError::new(format!("GPU: {e}"));
+        // The CPU's evaluator is the model's own (the values of SustainModel::loglike).
+        let mut evaluator = selection
+            .engine
+            .evaluator(&input.model)
+            .map_err(gpu_error)?;
+        let batch = std::slice::from_ref(&mixture);
         print_output(&EvaluateOutput {
-            loglike: SustainModel::loglike(model, &mixture),
+            loglike: evaluator.loglike_batch(batch).map_err(gpu_error)?[0],
             missing: self.missing.name(),
-            backend: Backend::Cpu.name(),
+            backend: backend.name(),
             ids,
-            per_subject: SustainModel::log_p_subjects(model, &mixture),
+            per_subject: evaluator
+                .log_p_subjects_batch(batch)
+                .map_err(gpu_error)?
+                .swap_remove(0),
         })
     }
 }

@@ -1,10 +1,10 @@
 //! `sustain fit` of a mixture (event-based), ordinal or mixed-type model: the same E-M, chains,
 //! diagnostics, checkpoints, staging and figures as a z-score fit, through the
-//! model seam, on the CPU.
+//! model seam; on the GPU under `--backend gpu` where it evaluates the family
+//! (mixture, ordinal), else on the CPU.
 
 use std::path::{Path, PathBuf};
 
-use sustain::backend::Engine;
 use sustain::fit::{fit_model_observed, ModelInput};
 use sustain::model::SustainModel;
 use sustain::results::FitResult;
@@ -41,19 +41,20 @@ pub fn load(input: &FitData, family: Family) -> Result<LoadedFamily, CliError> {
 /// Runs `sustain fit` on a model of `family` (not z-score), holding `lock` on
 /// `--out` (taken here when `None`).
 pub fn run(args: &FitArgs, family: Family, lock: Option<FolderLock>) -> Result<(), CliError> {
-    load(&args.input, family)?.run(FitJob { args, lock })
+    load(&args.input, family)?.run(FitJob { args, family, lock })
 }
 
 /// `sustain fit` of a loaded model.
 struct FitJob<'a> {
     args: &'a FitArgs,
+    family: Family,
     lock: Option<FolderLock>,
 }
 
 impl<'a> FamilyJob<'a> for FitJob<'_> {
     type Output = Result<(), CliError>;
     fn run<M: SustainModel>(self, input: ModelInput<'a, M>, ids: &'a [String]) -> Self::Output {
-        fit_and_write(self.args, self.lock, &input, ids)
+        fit_and_write(self.args, self.family, self.lock, &input, ids)
     }
 }
 
@@ -61,14 +62,19 @@ impl<'a> FamilyJob<'a> for FitJob<'_> {
 /// and results.json.
 fn fit_and_write<M: SustainModel>(
     args: &FitArgs,
+    family: Family,
     lock: Option<FolderLock>,
     input: &ModelInput<M>,
     ids: &[String],
 ) -> Result<(), CliError> {
     let mut config = fit_config(args)?;
-    crate::backend::cpu_only_family(args.backend, args.require_gpu)?;
-    config.backend = sustain::config::Backend::Cpu;
     let model = &input.model;
+    let selection =
+        crate::backend::engine_for(args.backend, args.require_gpu, model, family.name())?;
+    if selection.notice.is_some() {
+        config.backend = sustain::config::Backend::Cpu;
+    }
+    let engine = selection.engine;
     let n_subjects = model.n_subjects();
     check_subtypes(args, n_subjects)?;
     let order = model.order().clone();
@@ -78,7 +84,7 @@ fn fit_and_write<M: SustainModel>(
     let result = fit_model_observed(
         input,
         &config,
-        &Engine::Cpu,
+        &engine,
         Some(&checkpoints),
         &printer,
         &|_| {},

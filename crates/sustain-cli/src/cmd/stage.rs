@@ -169,7 +169,7 @@ fn stage_family(
     model: &SubtypeModel,
     threads: usize,
 ) -> Result<usize, CliError> {
-    crate::backend::cpu_only_family(args.backend, args.require_gpu)?;
+    crate::backend::cpu_staging(args.backend, args.require_gpu)?;
     let Some(model_path) = &args.model else {
         return Err(CliError::new(format!(
             "{} holds a mixture or ordinal fit: give the new subjects' model.json with --model",
