@@ -252,12 +252,15 @@ fn stage_on_the_gpu_agrees_with_the_cpu() {
 #[cfg(feature = "gpu")]
 #[test]
 fn prefix_model_fits_on_the_gpu_give_the_cpu_sequences() {
-    for family in ["golden_mixture", "golden_ordinal"] {
-        let Some(data) = sustain_testkit::shared_data(family, "model.json", "GPU prefix fit test")
-        else {
+    // The ordinal model as probability tables (its model.json reads raw scores).
+    for (family, file) in [
+        ("golden_mixture", "model.json"),
+        ("golden_ordinal", "model_probabilities.json"),
+    ] {
+        let Some(data) = sustain_testkit::shared_data(family, file, "GPU prefix fit test") else {
             return;
         };
-        let model = data.join("model.json");
+        let model = data.join(file);
         let dir = tempfile::tempdir().unwrap();
         let fit = |name: &str, backend: &str| {
             let run = quick_fit(
