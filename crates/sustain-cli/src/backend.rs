@@ -15,7 +15,8 @@ pub enum Backend {
     #[default]
     Cpu,
     /// A GPU through wgpu (Vulkan, Metal, DX12; Mesa's lavapipe in software), in f32
-    /// (totals agree with the CPU to about 1e-7 relative). Needs a build with the
+    /// (totals agree with the CPU to about 1e-7 relative), for z-score, mixture and
+    /// ordinal models (mixed-type models run on the CPU, with a one-line notice). Needs a build with the
     /// `gpu` feature; without one, or without a usable adapter, the command runs on
     /// the CPU and says so in one line on stderr (unless --require-gpu). Pays off for
     /// large cohorts and many chains (10,000 subjects: 3x 16 CPU cores on an H200);

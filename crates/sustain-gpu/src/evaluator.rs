@@ -1064,8 +1064,9 @@ impl BatchEvaluator for GpuEvaluator {
     ) -> sustain_model::Result<Vec<Vec<f64>>> {
         Ok(self.log_p_subjects_gpu(mixtures)?)
     }
-    /// In f32 on the device (posteriors agree with the CPU to about 1e-5 absolute per
-    /// sample), summed over samples in f64 on the host.
+    /// z-score model: in f32 on the device (posteriors agree with the CPU to about
+    /// 1e-5 absolute per sample), summed over samples in f64 on the host. Prefix
+    /// models: the model's own CPU evaluation (f64).
     fn posterior_sums(&mut self, mixtures: &[Mixture]) -> sustain_model::Result<Array3<f64>> {
         Ok(self.posterior_sums_gpu(mixtures)?)
     }

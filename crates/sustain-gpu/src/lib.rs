@@ -13,6 +13,10 @@
 //! host, together with the sequence-independent per-subject constants (summed once,
 //! in f64, at construction).
 //!
+//! The same evaluator serves the prefix models (event-based mixture, ordinal;
+//! [`GpuEvaluator::for_prefix`]): their per-event deltas are resident instead, and
+//! the shader's `prefix_*` entry points take the prefix sums along each sequence.
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //! use sustain_gpu::{GpuContext, GpuError, GpuEvaluator};
