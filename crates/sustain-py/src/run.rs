@@ -7,12 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use sustain::backend::Engine;
 use sustain::checkpoint::Checkpoints;
 use sustain::config::FitConfig;
 use sustain::fit::{
-    fit_model_observed, fit_with_engine_observed, on_selected_engine, prefix_input, FitInput,
-    Progress,
+    fit_model_on_selected_engine, fit_with_engine_observed, on_selected_engine, prefix_input,
+    FitInput, Progress,
 };
 use sustain::results::FitResult;
 use sustain_sampler::progress::ChainProgress;
@@ -163,29 +162,15 @@ fn fit_on_this_thread(
         }
         Family::Prefix(model) => {
             let input = prefix_input(model, request.biomarkers);
-            fit_on_cpu(&input, config, checkpoints.as_ref(), progress)
+            let family = match model.family() {
+                sustain_model::PrefixFamily::EventBased => "mixture",
+                sustain_model::PrefixFamily::Ordinal { .. } => "ordinal",
+            };
+            fit_model_on_selected_engine(&input, config, family, checkpoints.as_ref(), progress)
         }
         Family::Mixed(model) => {
             let input = sustain::mixed::mixed_input(model, request.biomarkers);
-            fit_on_cpu(&input, config, checkpoints.as_ref(), progress)
+            fit_model_on_selected_engine(&input, config, "mixed", checkpoints.as_ref(), progress)
         }
     }
-}
-
-/// A fit of a model the GPU does not serve: on the CPU (the CLI says the same in
-/// one line).
-fn fit_on_cpu<M: sustain_core::SustainModel>(
-    input: &sustain::fit::ModelInput<M>,
-    config: &FitConfig,
-    checkpoints: Option<&sustain::checkpoint::Checkpoints>,
-    progress: &dyn Fn(Progress),
-) -> Result<sustain::results::FitResult, sustain::Error> {
-    if config.backend == sustain::config::Backend::Gpu {
-        progress(Progress::Warning(
-            "the GPU backend serves the z-score model only; this model runs on the CPU".into(),
-        ));
-    }
-    let mut cpu = config.clone();
-    cpu.backend = sustain::config::Backend::Cpu;
-    fit_model_observed(input, &cpu, &Engine::Cpu, checkpoints, progress, &|_| {})
 }

@@ -62,6 +62,7 @@ pub fn run_model_fold<M: SustainModel>(
 /// Fits only subtype count `k` of fold `fold` of `input` and evaluates its test
 /// subjects: one part of [`run_model_fold`], equal to it bit for bit, as
 /// [`crate::cv::run_fold_part`] is for a z-score model.
+#[allow(clippy::too_many_arguments)]
 pub fn run_model_fold_part<M: SustainModel>(
     engine: &Engine,
     input: &ModelInput<M>,

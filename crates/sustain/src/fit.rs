@@ -142,6 +142,33 @@ pub fn on_selected_engine<T>(
     job(&selection.engine, config)
 }
 
+/// [`fit_model_observed`] on the engine [`FitConfig::backend`] selects (as
+/// [`on_selected_engine`]) where it evaluates the model's family; where it does not
+/// (the GPU and mixed-type models), on the CPU after one [`Progress::Warning`]
+/// naming `family`, or [`Error::Backend`] under [`FitConfig::require_gpu`].
+pub fn fit_model_on_selected_engine<M: SustainModel>(
+    input: &ModelInput<M>,
+    config: &FitConfig,
+    family: &str,
+    checkpoints: Option<&Checkpoints>,
+    progress: &dyn Fn(Progress),
+) -> Result<FitResult, Error> {
+    on_selected_engine(config, progress, |engine, config| {
+        let selection = engine.for_model(&input.model, family)?;
+        let Some(notice) = selection.notice else {
+            return fit_model_observed(input, config, engine, checkpoints, progress, &|_| {});
+        };
+        if config.require_gpu {
+            let why = notice.split(';').next().unwrap_or_default().to_string();
+            return Err(crate::BackendError::GpuRequired { why }.into());
+        }
+        progress(Progress::Warning(notice));
+        let mut cpu = config.clone();
+        cpu.backend = crate::config::Backend::Cpu;
+        fit_model_observed(input, &cpu, &Engine::Cpu, checkpoints, progress, &|_| {})
+    })
+}
+
 /// Only subtype count `k`: E-M for 1..=k (each count's E-M starts from the previous
 /// optimum), then tuning and chains for `k` alone. The same model as the `k`-th of
 /// [`fit`] with the same inputs, so subtype counts can run as separate jobs.
