@@ -2,7 +2,7 @@
 
 use clap::ValueEnum;
 use std::sync::Arc;
-use sustain::backend::Selection;
+use sustain::backend::{Engine, Selection};
 use sustain::model::SustainModel;
 
 use crate::error::CliError;
@@ -58,13 +58,14 @@ impl Backend {
 /// The engine of a command on a model of a family other than z-scores (`family`,
 /// as model.json names it): the GPU under `--backend gpu` when an adapter exists
 /// and it evaluates the family (mixture, ordinal), else the CPU after one line on
-/// stderr, or an error under `--require-gpu`. The notice, if any, was printed.
+/// stderr, or an error under `--require-gpu`. Returns the engine and the backend
+/// it is (for outputs).
 pub fn engine_for<M: SustainModel>(
     backend: Backend,
     require_gpu: bool,
     model: &Arc<M>,
     family: &str,
-) -> Result<Selection, CliError> {
+) -> Result<(Engine, Backend), CliError> {
     let selection = backend.select(require_gpu)?;
     let served = selection
         .engine
@@ -78,10 +79,11 @@ pub fn engine_for<M: SustainModel>(
         }
         warn_once(notice);
     }
-    Ok(Selection {
-        notice: selection.notice.or(served.notice),
-        ..served
-    })
+    let ran_on = match (&selection.notice, &served.notice) {
+        (None, None) => backend,
+        _ => Backend::Cpu,
+    };
+    Ok((served.engine, ran_on))
 }
 
 /// How a fallback notice ends.

@@ -12,6 +12,7 @@ use sustain::fit::ModelInput;
 use sustain::model::SustainModel;
 
 use super::cv::{check_run, cv_config, folds_of, kept_column, run_folds, CvArgs};
+use crate::backend::engine_for;
 use crate::error::CliError;
 use crate::families::{same_subjects, Family};
 use crate::family_model::{FamilyJob, LoadedFamily};
@@ -95,17 +96,11 @@ impl<'a> FamilyJob<'a> for CvJob<'_> {
     type Output = Result<(), CliError>;
     fn run<M: SustainModel>(self, input: ModelInput<'a, M>, _: &'a [String]) -> Self::Output {
         let (args, folds) = (self.args, self.folds);
-        let selection = crate::backend::engine_for(
-            args.backend,
-            args.require_gpu,
-            &input.model,
-            self.family.name(),
-        )?;
+        let family = self.family.name();
+        let (engine, ran_on) = engine_for(args.backend, args.require_gpu, &input.model, family)?;
         let mut config = self.config.clone();
-        if selection.notice.is_some() {
-            config.backend = sustain::config::Backend::Cpu;
-        }
-        let (config, engine) = (&config, &selection.engine);
+        config.backend = ran_on.config();
+        let (config, engine) = (&config, &engine);
         let n_subjects = input.model.n_subjects();
         check_run(
             args,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sustain_model::{Likelihood, SustainModel};
 
-use crate::backend::Backend;
+use crate::backend::{engine_for, Backend};
 use crate::cmd::ModelDataArgs;
 use crate::error::CliError;
 use crate::families::{self, Family};
@@ -127,23 +127,11 @@ impl<'a> FamilyJob<'a> for EvaluateJob<'_> {
     ) -> Self::Output {
         let args = self.args;
         let mixture = io::read_sequences(&args.sequences, input.model.order())?;
-        let selection = crate::backend::engine_for(
-            args.backend,
-            args.require_gpu,
-            &input.model,
-            self.family.name(),
-        )?;
-        let backend = if selection.notice.is_some() {
-            Backend::Cpu
-        } else {
-            args.backend
-        };
+        let family = self.family.name();
+        let (engine, backend) = engine_for(args.backend, args.require_gpu, &input.model, family)?;
         let gpu_error = |e: sustain_model::ModelError| CliError::new(format!("GPU: {e}"));
         // The CPU's evaluator is the model's own (the values of SustainModel::loglike).
-        let mut evaluator = selection
-            .engine
-            .evaluator(&input.model)
-            .map_err(gpu_error)?;
+        let mut evaluator = engine.evaluator(&input.model).map_err(gpu_error)?;
         let batch = std::slice::from_ref(&mixture);
         print_output(&EvaluateOutput {
             loglike: evaluator.loglike_batch(batch).map_err(gpu_error)?[0],

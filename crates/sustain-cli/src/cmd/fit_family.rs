@@ -10,6 +10,7 @@ use sustain::model::SustainModel;
 use sustain::results::FitResult;
 
 use super::fit::{check_subtypes, fit_config, prepare_folder, FitArgs, FitData};
+use crate::backend::engine_for;
 use crate::error::CliError;
 use crate::families::Family;
 use crate::family_model::{load_family, FamilyJob, LoadedFamily};
@@ -69,12 +70,8 @@ fn fit_and_write<M: SustainModel>(
 ) -> Result<(), CliError> {
     let mut config = fit_config(args)?;
     let model = &input.model;
-    let selection =
-        crate::backend::engine_for(args.backend, args.require_gpu, model, family.name())?;
-    if selection.notice.is_some() {
-        config.backend = sustain::config::Backend::Cpu;
-    }
-    let engine = selection.engine;
+    let (engine, ran_on) = engine_for(args.backend, args.require_gpu, model, family.name())?;
+    config.backend = ran_on.config();
     let n_subjects = model.n_subjects();
     check_subtypes(args, n_subjects)?;
     let order = model.order().clone();
