@@ -22,9 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
-use sustain_model::{
-    ordinal_score_probabilities, EventPart, MixedModel, ModelError, OrdinalPart, ZscorePart,
-};
+use sustain_model::{EventPart, MixedModel, ModelError, OrdinalScores, ZscorePart};
 
 use crate::error::CliError;
 use crate::families::{at_cell, beside, same_subjects, table};
@@ -162,33 +160,22 @@ pub fn load_mixed(
     let values = data_table.as_ref().map(|(_, t)| t.dataset.values());
     let z = values.map(|v| v.slice(ndarray::s![.., ..n_z]).to_owned());
     let scores = values.map(|v| v.slice(ndarray::s![.., n_z..]).to_owned());
-    let data_err = |e: ModelError, shift: usize| match (&data_table, e) {
+    let data_err = |e: ModelError| match (&data_table, e) {
         (Some((path, _)), e @ ModelError::BadProbability { .. }) => {
-            at_cell(path, &names, shift, e, true)
+            at_cell(path, &names, 0, e, true)
         }
         (_, e) => in_model(e.to_string()),
     };
-    let probs = match &scores {
-        Some(s) if n_o > 0 => Some(
-            ordinal_score_probabilities(&score_vals, s.view(), &p_correct)
-                .map_err(|e| data_err(e, n_z))?,
-        ),
-        _ => None,
-    };
-    let level_views: Vec<_> = probs
-        .iter()
-        .flat_map(|(_, levels)| levels.iter().map(|t| t.view()))
-        .collect();
-    let model = MixedModel::new(
+    let model = MixedModel::from_scores(
         z.as_ref().filter(|_| n_z > 0).map(|z| ZscorePart {
             data: z.view(),
             z_vals: &z_vals,
             z_max: &z_max,
         }),
-        probs.as_ref().map(|(nl, _)| OrdinalPart {
+        scores.as_ref().filter(|_| n_o > 0).map(|s| OrdinalScores {
             score_vals: &score_vals,
-            p_normal: nl.view(),
-            p_score: &level_views,
+            scores: s.view(),
+            p_correct: &p_correct,
         }),
         events.as_ref().map(|((_, y), (_, n))| EventPart {
             p_event: y.dataset.values(),
@@ -216,7 +203,7 @@ pub fn load_mixed(
             };
             at_cell(path, &names, 0, e, true)
         }
-        (_, e) => data_err(e, 0),
+        (_, e) => data_err(e),
     })?;
     let ids = match (&data_table, &events) {
         (Some((_, t)), _) => t.ids.clone(),

@@ -55,7 +55,7 @@ pub use incremental::{IncrementalLikelihood, Screening};
 pub use kernels::TOTAL_BLOCK;
 pub use likelihood::{Likelihood, MissingConvention, Posteriors, Scratch};
 pub use mixed::{EventPart, MixedModel, MixedSpec, OrdinalPart, ZscorePart};
-pub use mixed_scores::ordinal_score_probabilities;
+pub use mixed_scores::{ordinal_score_probabilities, OrdinalScores};
 pub use mixture::Mixture;
 pub use ordinal::{ordinal, score_probabilities};
 pub use prefix::{PrefixFamily, PrefixModel};

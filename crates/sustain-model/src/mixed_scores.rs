@@ -4,8 +4,51 @@
 //! scores (`Z_b` its highest score) has `(1 - p_correct[b]) / Z_b`.
 
 use crate::error::{ModelError, Result};
+use crate::mixed::{EventPart, MixedModel, OrdinalPart, ZscorePart};
+use crate::mixed_parts::shift_column;
 use crate::ordinal::score_probabilities;
 use ndarray::{Array2, ArrayView2, Axis};
+
+/// The ordinal biomarkers as raw scores, for [`MixedModel::from_scores`].
+#[derive(Debug, Clone, Copy)]
+pub struct OrdinalScores<'a> {
+    /// Scores per biomarker (0 = no event).
+    pub score_vals: &'a [Vec<f64>],
+    /// Raw scores, subjects x biomarkers (NaN = missing).
+    pub scores: ArrayView2<'a, f64>,
+    /// Probability that a biomarker's score is correct, one per biomarker.
+    pub p_correct: &'a [f64],
+}
+
+impl MixedModel {
+    /// [`MixedModel::new`] with the ordinal part given as raw scores, whose
+    /// probabilities [`ordinal_score_probabilities`] makes (as the reference
+    /// does). Errors of the scores name their column in the mixed biomarker order.
+    pub fn from_scores(
+        zscore: Option<ZscorePart>,
+        ordinal: Option<OrdinalScores>,
+        event: Option<EventPart>,
+    ) -> Result<Self> {
+        let n_z = zscore.map_or(0, |z| z.z_vals.len());
+        let probs = match ordinal {
+            Some(o) => Some(
+                ordinal_score_probabilities(o.score_vals, o.scores, o.p_correct)
+                    .map_err(|e| shift_column(e, n_z))?,
+            ),
+            None => None,
+        };
+        let views: Vec<_> = probs
+            .iter()
+            .flat_map(|(_, levels)| levels.iter().map(|t| t.view()))
+            .collect();
+        let ordinal = ordinal.zip(probs.as_ref()).map(|(o, (nl, _))| OrdinalPart {
+            score_vals: o.score_vals,
+            p_normal: nl.view(),
+            p_score: &views,
+        });
+        MixedModel::new(zscore, ordinal, event)
+    }
+}
 
 /// `P(observed score | normal)` and one table per score level (column of
 /// `score_vals`), each subjects x biomarkers. Errors name the 0-based row and

@@ -1,7 +1,7 @@
 //! Golden tests of the mixed-type model against the reference (pySuStaIn
 //! `MixedTypeSustain`): `tests/data/mixed_golden/cases.json`, made by the
 //! `make_golden.py` beside it. Ordinal probabilities come from the raw scores with
-//! `ordinal_score_probabilities` (the script checks they are the reference's).
+//! `MixedModel::from_scores` (the script checks they are the reference's).
 
 use ndarray::Array2;
 use serde_json::Value;
@@ -24,23 +24,17 @@ fn model(c: &Value) -> MixedModel {
     let z = matrix(&c["zscores"]);
     let scores = matrix(&c["scores"]);
     let p_correct = vec![c["p_correct"].as_f64().unwrap(); score_vals.len()];
-    let probs =
-        scores.map(|s| ordinal_score_probabilities(&score_vals, s.view(), &p_correct).unwrap());
-    let views: Vec<_> = probs
-        .iter()
-        .flat_map(|(_, levels)| levels.iter().map(|t| t.view()))
-        .collect();
     let (yes, no) = (matrix(&c["p_event"]), matrix(&c["p_no_event"]));
-    MixedModel::new(
+    MixedModel::from_scores(
         z.as_ref().map(|z| ZscorePart {
             data: z.view(),
             z_vals: &z_vals,
             z_max: &z_max,
         }),
-        probs.as_ref().map(|(nl, _)| OrdinalPart {
+        scores.as_ref().map(|s| OrdinalScores {
             score_vals: &score_vals,
-            p_normal: nl.view(),
-            p_score: &views,
+            scores: s.view(),
+            p_correct: &p_correct,
         }),
         yes.as_ref().zip(no.as_ref()).map(|(y, n)| EventPart {
             p_event: y.view(),

@@ -165,14 +165,26 @@ pub struct FoldPart {
     pub fingerprint: String,
 }
 
+/// What every fold of one cross-validation shares: its settings, its folds (test
+/// rows of each) and the fingerprint of its data and settings.
+#[derive(Debug, Clone, Copy)]
+pub struct CvRun<'a> {
+    /// The settings of the whole run (each fold gets its own seed from them).
+    pub config: &'a FitConfig,
+    /// Test rows of each fold ([`make_folds`]).
+    pub folds: &'a [Vec<usize>],
+    /// Fingerprint of the whole run's data and settings, kept in every fold file.
+    pub fingerprint: &'a str,
+}
+
 /// The training rows (every subject of `0..n_subjects` outside fold `fold`), the
 /// test rows and the fold's settings (its own seed) of fold `fold`.
 pub(crate) fn fold_rows<'f>(
     n_subjects: usize,
-    config: &FitConfig,
-    folds: &'f [Vec<usize>],
+    cv: &CvRun<'f>,
     fold: usize,
 ) -> Result<(Vec<usize>, &'f [usize], FitConfig), Error> {
+    let folds = cv.folds;
     if fold >= folds.len() {
         return Err(ConfigError::FoldOutOfRange {
             fold,
@@ -184,19 +196,18 @@ pub(crate) fn fold_rows<'f>(
     let train: Vec<usize> = (0..n_subjects)
         .filter(|m| test.binary_search(m).is_err())
         .collect();
-    let mut fold_config = config.clone();
-    fold_config.seed = config.seed.wrapping_add(1000 * (fold as u64 + 1));
+    let mut fold_config = cv.config.clone();
+    fold_config.seed = cv.config.seed.wrapping_add(1000 * (fold as u64 + 1));
     Ok((train, test, fold_config))
 }
 
 /// Training data, test data and the fold's settings (its own seed) of fold `fold`.
 fn fold_inputs(
     input: &FitInput,
-    config: &FitConfig,
-    folds: &[Vec<usize>],
+    cv: &CvRun,
     fold: usize,
 ) -> Result<(Dataset, Dataset, FitConfig), Error> {
-    let (train, test, fold_config) = fold_rows(input.data.n_subjects(), config, folds, fold)?;
+    let (train, test, fold_config) = fold_rows(input.data.n_subjects(), cv, fold)?;
     Ok((
         input.data.select(&train)?,
         input.data.select(test)?,
@@ -240,114 +251,94 @@ pub fn test_loglikes<M: SustainModel>(
     Ok((loglike, per_subject))
 }
 
-/// The [`FoldResult`] of fold `fold` (of `folds`) from its fitted `models`, its
-/// test subjects `test` evaluated on `engine`.
+/// The [`FoldResult`] of fold `fold` of `cv` from its fitted `models`, its test
+/// subjects `test` evaluated on `engine`.
 pub(crate) fn evaluated_fold<M: SustainModel>(
     engine: &Engine,
     test: &Arc<M>,
     models: &[SubtypeModel],
-    config: &FitConfig,
-    folds: &[Vec<usize>],
+    cv: &CvRun,
     fold: usize,
-    fingerprint: &str,
 ) -> Result<FoldResult, Error> {
     let mut loglike = Vec::new();
     let mut log_mean_p = Vec::new();
     for model in models {
-        let (ll, per) = test_loglikes(engine, test, model, config.threads)?;
+        let (ll, per) = test_loglikes(engine, test, model, cv.config.threads)?;
         loglike.push(ll);
         log_mean_p.push(per);
     }
     Ok(FoldResult {
         fold,
-        n_folds: folds.len(),
-        test: folds[fold].clone(),
+        n_folds: cv.folds.len(),
+        test: cv.folds[fold].clone(),
         loglike,
         log_mean_p,
-        fingerprint: fingerprint.to_string(),
+        fingerprint: cv.fingerprint.to_string(),
     })
 }
 
-/// The [`FoldPart`] of fold `fold` (of `folds`) for the subtype count of `model`,
-/// its test subjects `test` evaluated on `engine`.
+/// The [`FoldPart`] of fold `fold` of `cv` for the subtype count of `model`, its
+/// test subjects `test` evaluated on `engine`.
 pub(crate) fn evaluated_part<M: SustainModel>(
     engine: &Engine,
     test: &Arc<M>,
     model: &SubtypeModel,
-    config: &FitConfig,
-    folds: &[Vec<usize>],
+    cv: &CvRun,
     fold: usize,
-    fingerprint: &str,
 ) -> Result<FoldPart, Error> {
-    let (loglike, log_mean_p) = test_loglikes(engine, test, model, config.threads)?;
+    let (loglike, log_mean_p) = test_loglikes(engine, test, model, cv.config.threads)?;
     Ok(FoldPart {
         fold,
-        n_folds: folds.len(),
+        n_folds: cv.folds.len(),
         n_subtypes: model.n_subtypes,
-        max_subtypes: config.max_subtypes,
-        test: folds[fold].clone(),
+        max_subtypes: cv.config.max_subtypes,
+        test: cv.folds[fold].clone(),
         loglike,
         log_mean_p,
-        fingerprint: fingerprint.to_string(),
+        fingerprint: cv.fingerprint.to_string(),
     })
 }
 
-/// Runs `job` for fold `fold` on the configured backend (selected once for the
-/// fit and the test-set evaluation) with the fold's settings (its own seed), its
-/// training subjects and the likelihood of its test subjects.
-fn on_fold<T>(
-    input: &FitInput,
-    config: &FitConfig,
-    folds: &[Vec<usize>],
-    fold: usize,
-    progress: &dyn Fn(Progress),
-    job: impl FnOnce(&Engine, &FitConfig, &FitInput, &Arc<Likelihood>) -> Result<T, Error>,
-) -> Result<T, Error> {
-    let (train_data, test_data, fold_config) = fold_inputs(input, config, folds, fold)?;
-    on_selected_engine(&fold_config, progress, |engine, fold_config| {
-        let train = FitInput {
-            events: input.events,
-            biomarkers: input.biomarkers,
-            data: &train_data,
-        };
-        let test = Arc::new(Likelihood::new(
-            input.events.clone(),
-            &test_data,
-            config.missing,
-        )?);
-        job(engine, fold_config, &train, &test)
-    })
+impl CvRun<'_> {
+    /// Runs `job` for fold `fold` on the configured backend (selected once for the
+    /// fit and the test-set evaluation) with the fold's settings (its own seed), its
+    /// training subjects and the likelihood of its test subjects.
+    fn on_fold<T>(
+        &self,
+        input: &FitInput,
+        fold: usize,
+        progress: &dyn Fn(Progress),
+        job: impl FnOnce(&Engine, &FitConfig, &FitInput, &Arc<Likelihood>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let (train_data, test_data, fold_config) = fold_inputs(input, self, fold)?;
+        on_selected_engine(&fold_config, progress, |engine, fold_config| {
+            let train = FitInput {
+                events: input.events,
+                biomarkers: input.biomarkers,
+                data: &train_data,
+            };
+            let test = Arc::new(Likelihood::new(
+                input.events.clone(),
+                &test_data,
+                self.config.missing,
+            )?);
+            job(engine, fold_config, &train, &test)
+        })
+    }
 }
 
 /// Fits fold `fold` (train on the others) and evaluates its test subjects, both on
 /// the configured backend (test subjects in batches of samples on a batch engine).
 pub fn run_fold(
     input: &FitInput,
-    config: &FitConfig,
-    folds: &[Vec<usize>],
+    cv: &CvRun,
     fold: usize,
-    fingerprint: &str,
     progress: &dyn Fn(Progress),
 ) -> Result<FoldResult, Error> {
-    on_fold(
-        input,
-        config,
-        folds,
-        fold,
-        progress,
-        |engine, fold_config, train, lik| {
-            let result = fit_with_engine(train, fold_config, engine, None, progress)?;
-            evaluated_fold(
-                engine,
-                lik,
-                &result.models,
-                config,
-                folds,
-                fold,
-                fingerprint,
-            )
-        },
-    )
+    cv.on_fold(input, fold, progress, |engine, fold_config, train, lik| {
+        let result = fit_with_engine(train, fold_config, engine, None, progress)?;
+        evaluated_fold(engine, lik, &result.models, cv, fold)
+    })
 }
 
 /// Fits only subtype count `k` of fold `fold` ([`crate::fit::fit_subtype_count`])
@@ -355,24 +346,15 @@ pub fn run_fold(
 /// bit.
 pub fn run_fold_part(
     input: &FitInput,
-    config: &FitConfig,
-    folds: &[Vec<usize>],
+    cv: &CvRun,
     fold: usize,
     k: usize,
-    fingerprint: &str,
     progress: &dyn Fn(Progress),
 ) -> Result<FoldPart, Error> {
-    on_fold(
-        input,
-        config,
-        folds,
-        fold,
-        progress,
-        |engine, fold_config, train, lik| {
-            let model = fit_subtype_count_with_engine(train, fold_config, engine, k, progress)?;
-            evaluated_part(engine, lik, &model, config, folds, fold, fingerprint)
-        },
-    )
+    cv.on_fold(input, fold, progress, |engine, fold_config, train, lik| {
+        let model = fit_subtype_count_with_engine(train, fold_config, engine, k, progress)?;
+        evaluated_part(engine, lik, &model, cv, fold)
+    })
 }
 
 /// Joins the parts of one fold (any order) into its [`FoldResult`]; refuses parts

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::backend::Engine;
 use crate::config::FitConfig;
-use crate::cv::{evaluated_fold, evaluated_part, fold_rows, FoldPart, FoldResult};
+use crate::cv::{evaluated_fold, evaluated_part, fold_rows, CvRun, FoldPart, FoldResult};
 use crate::fit::{fit_model_observed, fit_model_subtype_count, ModelInput, Progress};
 use crate::Error;
 use sustain_core::SustainModel;
@@ -18,11 +18,10 @@ type FoldModels<'a, M> = (ModelInput<'a, M>, Arc<M>, FitConfig);
 
 fn fold_models<'a, M: SustainModel>(
     input: &ModelInput<'a, M>,
-    config: &FitConfig,
-    folds: &[Vec<usize>],
+    cv: &CvRun,
     fold: usize,
 ) -> Result<FoldModels<'a, M>, Error> {
-    let (train, test, fold_config) = fold_rows(input.model.n_subjects(), config, folds, fold)?;
+    let (train, test, fold_config) = fold_rows(input.model.n_subjects(), cv, fold)?;
     let train = ModelInput {
         model: Arc::new(input.model.subset(&train)?),
         biomarkers: input.biomarkers,
@@ -40,48 +39,27 @@ fn fold_models<'a, M: SustainModel>(
 pub fn run_model_fold<M: SustainModel>(
     engine: &Engine,
     input: &ModelInput<M>,
-    config: &FitConfig,
-    folds: &[Vec<usize>],
+    cv: &CvRun,
     fold: usize,
-    fingerprint: &str,
     progress: &dyn Fn(Progress),
 ) -> Result<FoldResult, Error> {
-    let (train, test_model, fold_config) = fold_models(input, config, folds, fold)?;
+    let (train, test_model, fold_config) = fold_models(input, cv, fold)?;
     let result = fit_model_observed(&train, &fold_config, engine, None, progress, &|_| {})?;
-    evaluated_fold(
-        engine,
-        &test_model,
-        &result.models,
-        config,
-        folds,
-        fold,
-        fingerprint,
-    )
+    evaluated_fold(engine, &test_model, &result.models, cv, fold)
 }
 
 /// Fits only subtype count `k` of fold `fold` of `input` and evaluates its test
 /// subjects: one part of [`run_model_fold`], equal to it bit for bit, as
 /// [`crate::cv::run_fold_part`] is for a z-score model.
-#[allow(clippy::too_many_arguments)]
 pub fn run_model_fold_part<M: SustainModel>(
     engine: &Engine,
     input: &ModelInput<M>,
-    config: &FitConfig,
-    folds: &[Vec<usize>],
+    cv: &CvRun,
     fold: usize,
     k: usize,
-    fingerprint: &str,
     progress: &dyn Fn(Progress),
 ) -> Result<FoldPart, Error> {
-    let (train, test_model, fold_config) = fold_models(input, config, folds, fold)?;
+    let (train, test_model, fold_config) = fold_models(input, cv, fold)?;
     let model = fit_model_subtype_count(&train.model, &fold_config, engine, k, progress)?;
-    evaluated_part(
-        engine,
-        &test_model,
-        &model,
-        config,
-        folds,
-        fold,
-        fingerprint,
-    )
+    evaluated_part(engine, &test_model, &model, cv, fold)
 }

@@ -1,7 +1,7 @@
 //! One subtype count of a fold, run alone, equals that count of the whole fold, and
 //! the parts of a fold assemble into exactly the fold's result.
 
-use sustain::cv::{assemble_fold, make_folds, run_fold, run_fold_part, FoldPart};
+use sustain::cv::{assemble_fold, make_folds, run_fold, run_fold_part, CvRun, FoldPart};
 use sustain::fit::fit_subtype_count;
 use sustain::prelude::*;
 use sustain_testkit::{cohort, spec};
@@ -71,11 +71,16 @@ fn fold_parts_assemble_into_the_fold() {
     let c = case();
     let input = c.input();
     let folds = make_folds(c.data.n_subjects(), 3, None, c.config.seed).unwrap();
-    let whole = run_fold(&input, &c.config, &folds, 1, "fp", &|_| {}).unwrap();
+    let cv = CvRun {
+        config: &c.config,
+        folds: &folds,
+        fingerprint: "fp",
+    };
+    let whole = run_fold(&input, &cv, 1, &|_| {}).unwrap();
     // Parts in any order.
     let parts: Vec<FoldPart> = [3, 1, 2]
         .iter()
-        .map(|&k| run_fold_part(&input, &c.config, &folds, 1, k, "fp", &|_| {}).unwrap())
+        .map(|&k| run_fold_part(&input, &cv, 1, k, &|_| {}).unwrap())
         .collect();
     let assembled = assemble_fold(&parts).unwrap();
     assert_eq!(assembled, whole);

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use sustain::config::FitConfig;
 use sustain::cv::{
-    assemble_fold, combine, make_folds, run_fold, run_fold_part, CvResult, FoldPart, FoldResult,
+    assemble_fold, combine, make_folds, run_fold, run_fold_part, CvResult, CvRun, FoldPart,
+    FoldResult,
 };
 use sustain::fit::FitInput;
 
@@ -251,13 +252,17 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
         sustain::checkpoint::fingerprint(&input, &config),
     );
     let data = crate::report::run_record::DataSummary::of(&loaded.data.dataset);
+    let cv = CvRun {
+        config: &config,
+        folds: &folds,
+        fingerprint: &fingerprint,
+    };
     run_folds(
         args,
-        &folds,
-        &fingerprint,
+        &cv,
         Some(data),
-        |i, k, progress| run_fold_part(&input, &config, &folds, i, k, &fingerprint, progress),
-        |i, progress| run_fold(&input, &config, &folds, i, &fingerprint, progress),
+        |i, k, progress| run_fold_part(&input, &cv, i, k, progress),
+        |i, progress| run_fold(&input, &cv, i, progress),
     )
 }
 
@@ -303,13 +308,13 @@ pub(crate) fn check_run(
 /// then writes the combined results and the report when every fold has run.
 pub fn run_folds(
     args: &CvArgs,
-    folds: &[Vec<usize>],
-    fingerprint: &str,
+    cv: &CvRun,
     data: Option<crate::report::run_record::DataSummary>,
     part: impl FnOnce(usize, usize, &dyn Fn(sustain::fit::Progress)) -> Result<FoldPart, sustain::Error>,
     fold: impl Fn(usize, &dyn Fn(sustain::fit::Progress)) -> Result<FoldResult, sustain::Error>,
 ) -> Result<(), CliError> {
     create_dir(&args.out)?;
+    let (folds, fingerprint) = (cv.folds, cv.fingerprint);
     let n_folds = folds.len();
     // Folds (and their parts) of a SLURM array run at once into one folder: each
     // locks its own file; a run of every fold locks the folder.

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use sustain::cv::CvRun;
 use sustain::cv_model::{run_model_fold, run_model_fold_part};
 use sustain::fit::ModelInput;
 use sustain::model::SustainModel;
@@ -114,15 +115,17 @@ impl<'a> FamilyJob<'a> for CvJob<'_> {
             sustain::checkpoint::fingerprint_of(&input.identity, config),
             self.fold_id
         );
+        let cv = CvRun {
+            config,
+            folds,
+            fingerprint: &fingerprint,
+        };
         run_folds(
             args,
-            folds,
-            &fingerprint,
+            &cv,
             None,
-            |i, k, progress| {
-                run_model_fold_part(engine, &input, config, folds, i, k, &fingerprint, progress)
-            },
-            |i, progress| run_model_fold(engine, &input, config, folds, i, &fingerprint, progress),
+            |i, k, progress| run_model_fold_part(engine, &input, &cv, i, k, progress),
+            |i, progress| run_model_fold(engine, &input, &cv, i, progress),
         )
     }
 }
