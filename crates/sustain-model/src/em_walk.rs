@@ -30,7 +30,13 @@
 //!   exact, and `W` steps by `W` times that;
 //! - the log-sum-exp is 1-Lipschitz in the `ln E[k]`; the sum of `N + 1` terms adds
 //!   `(N + 1) u`, the logarithm `1e-15` relative to its result, mixing with the
-//!   other subtypes under `8u`; the sum over subjects `M u sum_m |score_m|`.
+//!   other subtypes under `8u`; the sum over subjects `M u sum_m |score_m|`;
+//! - mixing as `ln f + ref + ln(s + b)` with `b = exp(o - ln f - ref)` kept per
+//!   group (one logarithm per candidate; only where `o - ln f - ref <= 600`, so
+//!   `|ref| <= |o| + |score| + |ln f| + 830`): `b`'s argument is within `3u (|o| +
+//!   |ln f| + |ref|)`, `exp` `3e-16` relative, the logarithm `1e-15` of at most
+//!   `600` and the two additions `2u (|ln f| + |ref| + |score|)`: per subject
+//!   within `1e-14 (|o| + |score| + |ln f| + 830) + 1e-12`.
 //!
 //! The window keeps every candidate within twice that bound (`beta`) plus the
 //! margin of the `screen` module (covering the exact scorer's own rounding) of
@@ -161,6 +167,7 @@ fn walk_score_body<F: MulAdd>(
     reference: &Lanes,
     ln_f: f64,
     others: &Lanes,
+    mix: Option<&Lanes>,
     sum: &mut Lanes,
     score: &mut Lanes,
 ) {
@@ -182,6 +189,21 @@ fn walk_score_body<F: MulAdd>(
     let mut s = [0.0; LANES];
     for ln in 0..LANES {
         s[ln] = (parts[0][ln] + parts[1][ln]) + (parts[2][ln] + parts[3][ln]);
+    }
+    if let Some(b) = mix {
+        // `ln(f exp(ref) s + exp(o)) = ln f + ref + ln(s + b)`, `b = exp(o - ln f -
+        // ref)` kept while the reference stays: one logarithm. One subtype: `b`
+        // is `exp(-inf)`, clamped to about 1e-304, which leaves `s` unchanged.
+        let mut y = [0.0; LANES];
+        for ln in 0..LANES {
+            y[ln] = s[ln] + b[ln];
+        }
+        let lg = ln_lanes::<F>(y);
+        for ln in 0..LANES {
+            sum[ln] = s[ln];
+            score[ln] = ln_f + reference[ln] + lg[ln];
+        }
+        return;
     }
     let lg = ln_lanes::<F>(s);
     let mut a = [0.0; LANES];
@@ -243,8 +265,32 @@ multiversion!(
 multiversion!(
     /// [`walk_score_body`] compiled for the CPU.
     #[allow(clippy::too_many_arguments)]
-    fn walk_score(e: &[f64], n_stages: usize, reference: &Lanes, ln_f: f64, others: &Lanes, sum: &mut Lanes, score: &mut Lanes) => walk_score_body
+    fn walk_score(e: &[f64], n_stages: usize, reference: &Lanes, ln_f: f64, others: &Lanes, mix: Option<&Lanes>, sum: &mut Lanes, score: &mut Lanes) => walk_score_body
 );
+multiversion!(
+    /// [`mix_factor_body`] compiled for the CPU.
+    fn mix_factor(others: &Lanes, ln_f: f64, reference: &Lanes) -> Option<Lanes> => mix_factor_body
+);
+
+/// Above this `o - ln f - ref` a lane's mixing factor would leave the range of
+/// `exp_lanes` (which clamps at 700) or swamp the sum: such groups are scored by
+/// the general formula.
+const MIX_MAX: f64 = 600.0;
+
+/// A group's mixing factor `exp(o - ln f - ref)` per lane (see
+/// [`walk_score_body`]), or None where a lane is out of [`MIX_MAX`] or NaN.
+#[inline(always)]
+fn mix_factor_body<F: MulAdd>(others: &Lanes, ln_f: f64, reference: &Lanes) -> Option<Lanes> {
+    let mut d = [0.0; LANES];
+    for ln in 0..LANES {
+        d[ln] = others[ln] - ln_f - reference[ln];
+        // NaN fails this test too.
+        if !(d[ln] <= MIX_MAX) {
+            return None;
+        }
+    }
+    Some(exp_lanes::<F>(d))
+}
 multiversion!(
     /// [`walk_reference_body`] compiled for the CPU.
     fn walk_reference(l: &[f64], n_stages: usize, reference: &mut Lanes, e: &mut [f64]) => walk_reference_body
@@ -276,6 +322,9 @@ pub(crate) struct EventWalk {
     /// `e[g][k][lane]`, rows of the stage stride.
     e: Vec<f64>,
     reference: Vec<Lanes>,
+    /// Per group, the reference its mixing factor was made for and the factor
+    /// (see [`walk_score_body`]); reset when a walk starts.
+    mix: Vec<Option<(Lanes, Option<Lanes>)>>,
     /// Per group, the total of its step bounds since its last fresh evaluation.
     drift: Vec<f64>,
     /// `mu[b][k]` of the current candidate, scaled by 1/sigma.
@@ -322,6 +371,7 @@ impl EventWalk {
             l: Vec::new(),
             e: Vec::new(),
             reference: Vec::new(),
+            mix: Vec::new(),
             drift: Vec::new(),
             mu: Vec::new(),
             row: Vec::new(),
@@ -400,6 +450,8 @@ impl EventWalk {
         self.reference.resize(ng, [0.0; LANES]);
         self.drift.clear();
         self.drift.resize(ng, 0.0);
+        self.mix.clear();
+        self.mix.resize(ng, None);
         for g in 0..ng {
             self.fresh_group(lik, g, stride);
         }
@@ -512,7 +564,9 @@ impl EventWalk {
         let beta = (nb as f64 + 2.0) * U64 * self.sum_u
             + steps * per_step
             + m * (ns as f64 + 64.0) * U64
-            + (1e-15 + m * U64) * abs_scores;
+            + (1e-15 + m * U64) * abs_scores
+            + 1e-14 * (others_scale + abs_scores + m * (ln_f.abs() + 830.0))
+            + 1e-12 * m;
         Some((beta, self.sum_u + others_scale + m))
     }
 
@@ -572,13 +626,23 @@ impl EventWalk {
                 self.ensure_scratch(lik, seq);
                 self.fresh_group(lik, g, stride);
             }
+            let reference = self.reference[g];
+            let mix = match self.mix[g] {
+                Some((at, m)) if at == reference => m,
+                _ => {
+                    let m = mix_factor(isa, &o, ln_f, &reference);
+                    self.mix[g] = Some((reference, m));
+                    m
+                }
+            };
             walk_score(
                 isa,
                 &self.e[r.clone()],
                 ns,
-                &self.reference[g],
+                &reference,
                 ln_f,
                 &o,
+                mix.as_ref(),
                 &mut sum,
                 &mut score,
             );

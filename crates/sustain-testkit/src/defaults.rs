@@ -56,3 +56,34 @@ impl<E: BatchEvaluator> BatchEvaluator for CandidatesOnly<E> {
         self.0.best_subtype_candidate(slot, candidates)
     }
 }
+
+/// Every method of the evaluator, counting the calls of `best_event_position`
+/// (how many event moves E-M scored).
+pub struct CountingMoves<E>(pub E, pub usize);
+
+impl<E: BatchEvaluator> BatchEvaluator for CountingMoves<E> {
+    forward_required!();
+    fn loglike_subtype_candidates(
+        &mut self,
+        slot: SubtypeOf<'_>,
+        candidates: &[Sequence],
+    ) -> Result<Vec<f64>> {
+        self.0.loglike_subtype_candidates(slot, candidates)
+    }
+    fn best_subtype_candidate(
+        &mut self,
+        slot: SubtypeOf<'_>,
+        candidates: &[Sequence],
+    ) -> Result<usize> {
+        self.0.best_subtype_candidate(slot, candidates)
+    }
+    fn best_event_position(
+        &mut self,
+        slot: SubtypeOf<'_>,
+        event: usize,
+        allowed: std::ops::RangeInclusive<usize>,
+    ) -> Result<usize> {
+        self.1 += 1;
+        self.0.best_event_position(slot, event, allowed)
+    }
+}

@@ -79,10 +79,73 @@ pub fn em_pass<M: SustainModel, R: Rng + ?Sized>(
     start: &Mixture,
     rng: &mut R,
 ) -> Result<MlFit> {
+    em_pass_settled(lik, evaluator, start, rng, &mut Settled::new(start))
+}
+
+/// Which events are known to be at their best position. Scoring an event's
+/// candidates again when nothing in the mixture has changed since it was moved
+/// to its best gives the same scores and the same choice (the first maximum, where
+/// it already is), so E-M skips it: in the last passes of a converging E-M most
+/// events settle. `stamp` counts the mixture's changes; `at[s][e]` is the stamp
+/// just after event `e` of subtype `s` was put at its best.
+struct Settled {
+    stamp: u64,
+    n_events: usize,
+    at: Vec<u64>,
+}
+
+impl Settled {
+    fn new(mixture: &Mixture) -> Self {
+        let n_events = mixture.sequences().first().map_or(0, |s| s.len());
+        Self {
+            stamp: 1,
+            n_events,
+            at: vec![0; mixture.n_subtypes() * n_events],
+        }
+    }
+
+    fn is_settled(&self, s: usize, e: usize) -> bool {
+        self.at[s * self.n_events + e] == self.stamp
+    }
+
+    fn changed(&mut self) {
+        self.stamp += 1;
+    }
+
+    fn settle(&mut self, s: usize, e: usize) {
+        self.at[s * self.n_events + e] = self.stamp;
+    }
+}
+
+/// Sets `m`'s fractions to E-M's update, noting a change of any bit.
+fn update_fractions_settled<M: SustainModel>(
+    lik: &M,
+    m: &mut Mixture,
+    settled: &mut Settled,
+) -> Result<()> {
+    let f = update_fractions(lik, m);
+    if f.iter()
+        .zip(m.fractions())
+        .any(|(a, b)| a.to_bits() != b.to_bits())
+    {
+        settled.changed();
+    }
+    m.set_fractions(f)
+}
+
+/// [`em_pass`] that skips the events `settled` knows to be at their best and
+/// records the ones it puts there; `settled` must describe `start`.
+fn em_pass_settled<M: SustainModel, R: Rng + ?Sized>(
+    lik: &M,
+    evaluator: &mut dyn BatchEvaluator,
+    start: &Mixture,
+    rng: &mut R,
+    settled: &mut Settled,
+) -> Result<MlFit> {
     let events = lik.order();
     let mut m = start.clone();
     if m.n_subtypes() > 1 {
-        m.set_fractions(update_fractions(lik, &m))?;
+        update_fractions_settled(lik, &mut m, settled)?;
     }
     let mut subtypes: Vec<usize> = (0..m.n_subtypes()).collect();
     subtypes.shuffle(rng);
@@ -91,16 +154,20 @@ pub fn em_pass<M: SustainModel, R: Rng + ?Sized>(
         order.shuffle(rng);
         for &e in &order {
             let allowed = m.sequences()[s].allowed_positions(events, e);
-            if allowed.start() == allowed.end() {
+            if allowed.start() == allowed.end() || settled.is_settled(s, e) {
                 continue;
             }
             // The first maximum, as the reference takes.
             let to = evaluator.best_event_position(SubtypeOf::new(&m, s), e, allowed)?;
-            m.sequences_mut()[s].move_unchecked(e, to);
+            if m.sequences()[s].position(e) != to {
+                m.sequences_mut()[s].move_unchecked(e, to);
+                settled.changed();
+            }
+            settled.settle(s, e);
         }
     }
     if m.n_subtypes() > 1 {
-        m.set_fractions(update_fractions(lik, &m))?;
+        update_fractions_settled(lik, &mut m, settled)?;
     }
     let loglike = evaluator.loglike_batch(std::slice::from_ref(&m))?[0];
     Ok(MlFit {
@@ -123,8 +190,11 @@ pub fn em<M: SustainModel, R: Rng + ?Sized>(
         mixture: start,
         loglike,
     };
+    // Describes the mixture the next pass starts from: the last pass's end when
+    // that pass was kept.
+    let mut settled = Settled::new(&current.mixture);
     for _ in 0..config.em_max_passes {
-        let cand = em_pass(lik, evaluator, &current.mixture, rng)?;
+        let cand = em_pass_settled(lik, evaluator, &current.mixture, rng, &mut settled)?;
         let denom = cand
             .loglike
             .max(current.loglike)
@@ -133,6 +203,8 @@ pub fn em<M: SustainModel, R: Rng + ?Sized>(
         let converged = ((cand.loglike - current.loglike) / denom).abs() < config.em_tolerance;
         if cand.loglike > current.loglike {
             current = cand;
+        } else {
+            settled = Settled::new(&current.mixture);
         }
         let cancelled = config.em_progress.as_ref().is_some_and(|p| p.cancelled());
         if converged || cancelled {

@@ -9,7 +9,7 @@ use sustain::em::{em, MlFit};
 use sustain::prelude::*;
 use sustain_core::BatchEvaluator;
 use sustain_model::SerialEvaluator;
-use sustain_testkit::defaults::CandidatesOnly;
+use sustain_testkit::defaults::{CandidatesOnly, CountingMoves};
 
 fn random_start(events: &EventSet, k: usize, rng: &mut rand_pcg::Pcg64) -> Mixture {
     let seqs = (0..k).map(|_| Sequence::random(events, rng)).collect();
@@ -99,4 +99,79 @@ fn em_is_unchanged_where_the_walk_pays() {
         );
         assert_eq!(walked.mixture, exact.mixture, "{k} subtype(s)");
     }
+}
+
+/// E-M as passes of the public `em_pass`, each from scratch: every event scored
+/// in every pass (what `em` did before it skipped settled events).
+fn em_pass_by_pass(
+    lik: &Likelihood,
+    ev: &mut dyn BatchEvaluator,
+    start: Mixture,
+    config: &FitConfig,
+    rng: &mut rand_pcg::Pcg64,
+) -> MlFit {
+    let loglike = ev.loglike_batch(std::slice::from_ref(&start)).unwrap()[0];
+    let mut current = MlFit {
+        mixture: start,
+        loglike,
+    };
+    for _ in 0..config.em_max_passes {
+        let cand = sustain::em::em_pass(lik, ev, &current.mixture, rng).unwrap();
+        let denom = cand
+            .loglike
+            .max(current.loglike)
+            .abs()
+            .max(f64::MIN_POSITIVE);
+        let converged = ((cand.loglike - current.loglike) / denom).abs() < config.em_tolerance;
+        if cand.loglike > current.loglike {
+            current = cand;
+        }
+        if converged {
+            break;
+        }
+    }
+    current
+}
+
+/// E-M skips the events known to be at their best (nothing changed since they
+/// were put there) and ends exactly where scoring every event in every pass ends,
+/// with fewer event moves scored.
+#[test]
+fn skipping_settled_events_changes_nothing() {
+    let Some(sim) = sustain_testkit::shared::sim42("skipping_settled_events_changes_nothing")
+    else {
+        return;
+    };
+    let lik = Arc::new(
+        Likelihood::new(
+            sim.events.clone(),
+            &sim.data,
+            MissingConvention::Marginalise,
+        )
+        .unwrap(),
+    );
+    let config = FitConfig::default();
+    let mut starts = rand_pcg::Pcg64::seed_from_u64(7);
+    let (mut skipped_total, mut all_total) = (0, 0);
+    for k in 1..=2 {
+        for trial in 0..3 {
+            let start = random_start(&sim.events, k, &mut starts);
+            let mut a = CountingMoves(SerialEvaluator::new(Arc::clone(&lik)), 0);
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(trial);
+            let skipping = em(&*lik, &mut a, start.clone(), &config, &mut rng).unwrap();
+            let mut b = CountingMoves(SerialEvaluator::new(Arc::clone(&lik)), 0);
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(trial);
+            let every = em_pass_by_pass(&lik, &mut b, start, &config, &mut rng);
+            assert_eq!(skipping.loglike.to_bits(), every.loglike.to_bits());
+            assert_eq!(skipping.mixture, every.mixture, "{k} subtype(s), {trial}");
+            assert!(a.1 <= b.1);
+            skipped_total += a.1;
+            all_total += b.1;
+        }
+    }
+    // One subtype settles in its last passes: E-M scores fewer moves.
+    assert!(
+        skipped_total < all_total,
+        "{skipped_total} moves scored against {all_total}"
+    );
 }
