@@ -161,6 +161,7 @@ fn step_q<F: MulAdd>(
 /// One group's sum over stages of `e`, and its score per lane:
 /// `ln(f_t exp(ref + ln sum) + exp(others))`.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn walk_score_body<F: MulAdd>(
     e: &[f64],
     n_stages: usize,
@@ -284,8 +285,7 @@ fn mix_factor_body<F: MulAdd>(others: &Lanes, ln_f: f64, reference: &Lanes) -> O
     let mut d = [0.0; LANES];
     for ln in 0..LANES {
         d[ln] = others[ln] - ln_f - reference[ln];
-        // NaN fails this test too.
-        if !(d[ln] <= MIX_MAX) {
+        if d[ln].is_nan() || d[ln] > MIX_MAX {
             return None;
         }
     }
