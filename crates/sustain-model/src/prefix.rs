@@ -178,15 +178,6 @@ impl PrefixModel {
         &self.lanes
     }
 
-    /// Each subtype's per-subject `log sum_k`, padded to whole groups, one row
-    /// per subtype.
-    fn subtype_lses(&self, mixture: &Mixture) -> Vec<f64> {
-        let orders: Vec<&[u16]> = mixture.sequences().iter().map(|s| s.order_u16()).collect();
-        let mut v = vec![0.0; orders.len() * self.lanes.n_groups * LANES];
-        self.lanes.subtypes_lse(&orders, &mut v);
-        v
-    }
-
     /// `log p(x_m)` per subject from each subtype's padded `log sum_k` values.
     pub(crate) fn mix_subjects(&self, log_f: &[f64], lse: &[&[f64]]) -> Vec<f64> {
         let mut mix = vec![0.0; self.lanes.n_groups * LANES];
@@ -209,9 +200,16 @@ impl SustainModel for PrefixModel {
         neumaier_sum(&self.log_p_subjects(mixture))
     }
     fn log_p_subjects(&self, mixture: &Mixture) -> Vec<f64> {
-        let lse = self.subtype_lses(mixture);
-        let refs: Vec<&[f64]> = lse.chunks(self.lanes.n_groups * LANES).collect();
-        self.mix_subjects(&log_fractions(mixture), &refs)
+        let orders: Vec<&[u16]> = mixture.sequences().iter().map(|s| s.order_u16()).collect();
+        let mut mix = vec![0.0; self.lanes.n_groups * LANES];
+        let log_f = log_fractions(mixture);
+        self.lanes
+            .mixture_ln(&orders, mixture.fractions(), &log_f, &mut mix);
+        mix.truncate(self.n_subjects);
+        for (v, o) in mix.iter_mut().zip(&self.offset) {
+            *v += o;
+        }
+        mix
     }
     fn shard_state(model: Arc<Self>, start: &Mixture) -> Box<dyn ShardState> {
         Box::new(PrefixShard::new(model, start))
