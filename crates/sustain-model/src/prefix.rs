@@ -177,17 +177,6 @@ impl PrefixModel {
     pub(crate) fn lanes(&self) -> &PrefixLanes {
         &self.lanes
     }
-
-    /// `log p(x_m)` per subject from each subtype's padded `log sum_k` values.
-    pub(crate) fn mix_subjects(&self, log_f: &[f64], lse: &[&[f64]]) -> Vec<f64> {
-        let mut mix = vec![0.0; self.lanes.n_groups * LANES];
-        crate::kernels::mixture(self.lanes.isa, log_f, lse, &mut mix);
-        mix.truncate(self.n_subjects);
-        for (v, o) in mix.iter_mut().zip(&self.offset) {
-            *v += o;
-        }
-        mix
-    }
 }
 
 /// Per-subtype `ln f`.

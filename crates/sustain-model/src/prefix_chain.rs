@@ -1,56 +1,69 @@
 //! The incremental chain state of a [`PrefixModel`]. A proposal that reorders the
 //! events between positions `i` and `j` of a sequence changes only the stage
-//! values `v_k`, `i < k <= j` (later stages sum the same events). Per subtype the
-//! state keeps every subject's stage values, `exp(v_k - reference)` and their sums
-//! over chunks of stages, so a proposal recomputes the changed rows, their chunks
-//! and one logarithm per subject, then the mixture and the block partials.
+//! values `v_k`, `i < k <= j` (later stages sum the same events). The stages come
+//! in chunks of [`CHUNK`]; per subtype the state keeps, for every subject, the
+//! stage value at each chunk's start and the chunk's sum of `exp(v_k - R)`, with
+//! one reference `R` per subject shared by all subtypes. A proposal recomputes the
+//! chunks it touched, each as `exp(v_first - R)` times a Horner sum of the
+//! chunk's event ratios `exp(delta)` (one exponential per chunk, not one per
+//! stage), and then each subject's `R + ln sum_s f_s T_s` (`T_s` the subtype's
+//! chunk total): one logarithm per subject, no per-subtype logarithm and no
+//! exponential in the mixture.
 //!
-//! Stage values are always left-to-right prefix sums of the current sequence's
-//! deltas, so nothing drifts along a chain; a subject whose terms would leave the
-//! exponential's range against its reference (a new stage far above the old
-//! maximum, or every term tiny) is rebuilt around its new maximum.
+//! Range: a chunk whose start is far below `R`, whose ratios or Horner sum are
+//! out of range, is summed stage by stage instead (`exp` clamps at `-700`: each
+//! such term is off by at most `e^-700`, negligible against sums of at least
+//! [`P_FLOOR`]); a subject whose chunk sums grow past [`CS_CEIL`] or whose mixture
+//! sum falls below [`P_FLOOR`] is rebuilt around its largest stage, and if the
+//! sum is still below (negligible fractions) its value comes from the log domain.
+//! Stage values are prefix sums along the current sequence, each the sum of its
+//! events by as many roundings as it has events, so nothing drifts along a chain.
 
 use crate::kernels::{exp_lanes, ln_lanes, Fused, Isa, Lanes, MulAdd, Plain, LANES};
 use crate::prefix::{log_fractions, PrefixModel};
-use crate::prefix_lanes::PrefixLanes;
+use crate::prefix_lanes::{exact_group, PrefixLanes};
 use std::sync::Arc;
-use sustain_core::{neumaier_sum, Mixture, ShardState, SustainModel};
+use sustain_core::{neumaier_sum, Mixture, ShardState, StageModel, SustainModel};
 
-/// Stages per chunk of summed terms.
+/// Stages per chunk.
 const CHUNK: usize = 8;
-/// A subject whose terms sum below this is rebuilt (precision).
-const SUM_FLOOR: f64 = 1e-200;
-/// A stage this far above the reference is rebuilt (`exp_lanes` clamps at 700).
-const EXP_CEIL: f64 = 680.0;
+/// Largest Horner sum of a chunk taken as it is.
+const HORNER_MAX: f64 = 1e280;
+/// A chunk sum above this rebuilds its subject (also catches the exponential's
+/// clamp at `e^700`).
+const CS_CEIL: f64 = 1e290;
+/// Smallest mixture sum `sum_s f_s T_s` taken as it is.
+const P_FLOOR: f64 = 1e-200;
+/// A chunk starting further than this below `R` is summed stage by stage (the
+/// exponential clamps below `-700`).
+const X_MIN: f64 = -700.0;
 
 /// One subtype's state over every group of subjects.
 #[derive(Clone)]
 struct Subtype {
     order: Vec<u16>,
-    /// `v[(k * n_groups + g) * LANES + l]`: stage values (stage 0 is 0), stage-major
-    /// so that one stage of every group is contiguous.
-    v: Vec<f64>,
-    /// `exp(v - reference)`, same layout.
-    t: Vec<f64>,
-    /// Sums of `t` over chunks of [`CHUNK`] stages, `[chunk][g][lane]`.
+    /// `vc[(c * n_groups + g) * LANES + l]`: the stage value at chunk `c`'s
+    /// start (stage `CHUNK * c`), chunk-major so that one chunk of every group is
+    /// contiguous.
+    vc: Vec<f64>,
+    /// Sums of `exp(v_k - R)` over each chunk's stages, same layout.
     cs: Vec<f64>,
-    /// Per subject (padded): the reference of its terms.
-    reference: Vec<f64>,
-    /// Per subject (padded): `log sum_k exp(v_k)`.
-    lse: Vec<f64>,
+    /// Per subject (padded): the sum of its chunks.
+    total: Vec<f64>,
 }
 
-/// What a proposal changed in a subtype: stage rows `lo..=hi` of every group, and
-/// every row of the groups in `rebuilt`.
-struct Dirty {
-    lo: usize,
-    hi: usize,
-    rebuilt: Vec<usize>,
+/// Every subtype and the subjects' shared references.
+#[derive(Clone)]
+struct State {
+    sub: Vec<Subtype>,
+    /// Per subject (padded): `R`.
+    reference: Vec<f64>,
 }
 
 /// Shapes shared by the kernels.
 #[derive(Clone, Copy)]
 struct Shape {
+    n_events: usize,
     n_stages: usize,
     n_chunks: usize,
     n_groups: usize,
@@ -60,65 +73,69 @@ impl Shape {
     fn of(lanes: &PrefixLanes) -> Self {
         let n_stages = lanes.n_events + 1;
         Self {
+            n_events: lanes.n_events,
             n_stages,
             n_chunks: n_stages.div_ceil(CHUNK),
             n_groups: lanes.n_groups,
         }
     }
 
-    /// Row of stage `k` of group `g` in `v` and `t`.
+    /// Row of chunk `c` of group `g` in `vc` and `cs`.
     #[inline(always)]
-    fn row(self, g: usize, k: usize) -> usize {
-        k * self.n_groups + g
-    }
-
-    /// Row of chunk `c` of group `g` in `cs`.
-    #[inline(always)]
-    fn chunk(self, g: usize, c: usize) -> usize {
+    fn at(self, g: usize, c: usize) -> usize {
         c * self.n_groups + g
     }
 }
 
-impl Subtype {
-    fn new(lanes: &PrefixLanes, order: &[u16]) -> Self {
+impl State {
+    fn new(lanes: &PrefixLanes, mixture: &Mixture) -> Self {
         let sh = Shape::of(lanes);
-        let g = lanes.n_groups;
-        let mut s = Self {
-            order: order.to_vec(),
-            v: vec![0.0; g * sh.n_stages * LANES],
-            t: vec![0.0; g * sh.n_stages * LANES],
-            cs: vec![0.0; g * sh.n_chunks * LANES],
-            reference: vec![0.0; g * LANES],
-            lse: vec![0.0; g * LANES],
-        };
-        rebuild_all(lanes.isa, lanes, &mut s);
-        s
+        let rows = sh.n_groups * sh.n_chunks * LANES;
+        Self {
+            sub: mixture
+                .sequences()
+                .iter()
+                .map(|s| Subtype {
+                    order: s.order_u16().to_vec(),
+                    vc: vec![0.0; rows],
+                    cs: vec![0.0; rows],
+                    total: vec![0.0; sh.n_groups * LANES],
+                })
+                .collect(),
+            reference: vec![0.0; sh.n_groups * LANES],
+        }
     }
 
     /// Copies from `src` what `dirty` says differs.
-    fn sync_from(&mut self, src: &Subtype, dirty: &Dirty, sh: Shape) {
-        self.order.copy_from_slice(&src.order);
-        self.lse.copy_from_slice(&src.lse);
-        self.reference.copy_from_slice(&src.reference);
-        let (c0, c1) = (dirty.lo / CHUNK, dirty.hi / CHUNK);
-        // Row by row: a few lanes per group, where a slice copy would call memmove.
-        let rows = sh.row(0, dirty.lo) * LANES..sh.row(0, dirty.hi + 1) * LANES;
-        self.v[rows.clone()].copy_from_slice(&src.v[rows.clone()]);
-        self.t[rows.clone()].copy_from_slice(&src.t[rows]);
-        let chunks = sh.chunk(0, c0) * LANES..sh.chunk(0, c1 + 1) * LANES;
-        self.cs[chunks.clone()].copy_from_slice(&src.cs[chunks]);
-        for &g in &dirty.rebuilt {
-            for k in 0..sh.n_stages {
-                let r = sh.row(g, k);
-                put(&mut self.v, r, &lanes_at(&src.v, r));
-                put(&mut self.t, r, &lanes_at(&src.t, r));
+    fn sync_from(&mut self, src: &State, dirty: &Dirty, sh: Shape) {
+        for ((dst, from), range) in self.sub.iter_mut().zip(&src.sub).zip(&dirty.chunks) {
+            if let Some((c0, c1)) = *range {
+                dst.order.copy_from_slice(&from.order);
+                let rows = sh.at(0, c0) * LANES..sh.at(0, c1 + 1) * LANES;
+                dst.vc[rows.clone()].copy_from_slice(&from.vc[rows.clone()]);
+                dst.cs[rows.clone()].copy_from_slice(&from.cs[rows]);
+                dst.total.copy_from_slice(&from.total);
             }
-            for c in 0..sh.n_chunks {
-                let r = sh.chunk(g, c);
-                put(&mut self.cs, r, &lanes_at(&src.cs, r));
+        }
+        for &g in &dirty.rebuilt {
+            put(&mut self.reference, g, &lanes_at(&src.reference, g));
+            for (dst, from) in self.sub.iter_mut().zip(&src.sub) {
+                put(&mut dst.total, g, &lanes_at(&from.total, g));
+                for c in 0..sh.n_chunks {
+                    let r = sh.at(g, c);
+                    put(&mut dst.vc, r, &lanes_at(&from.vc, r));
+                    put(&mut dst.cs, r, &lanes_at(&from.cs, r));
+                }
             }
         }
     }
+}
+
+/// What a proposal changed: per subtype the chunks `c0..=c1` of every group (and
+/// its order and totals), and every chunk of the groups in `rebuilt`.
+struct Dirty {
+    chunks: Vec<Option<(usize, usize)>>,
+    rebuilt: Vec<usize>,
 }
 
 #[inline(always)]
@@ -131,45 +148,79 @@ fn put(v: &mut [f64], i: usize, x: &Lanes) {
     v[i * LANES..(i + 1) * LANES].copy_from_slice(x);
 }
 
-/// Group `g` from scratch: stage values, reference = their maximum, terms, chunk
-/// sums and `lse`.
+/// Chunk `c` of group `g` for `order`, from its start value `v0`: the stage
+/// value at the next chunk's start and, when `sum`, the chunk's sum of
+/// `exp(v_k - r)` (`None`: out of range, the subject must be rebuilt).
 #[inline(always)]
-fn rebuild_group<F: MulAdd>(lanes: &PrefixLanes, st: &mut Subtype, g: usize, sh: Shape) {
-    let delta = lanes.group_delta(g);
-    let mut acc = [0.0; LANES];
-    let mut max = [0.0f64; LANES];
-    put(&mut st.v, sh.row(g, 0), &acc);
-    for (k, &e) in st.order.iter().enumerate() {
-        let d = lanes_at(delta, e as usize);
+fn chunk<F: MulAdd>(
+    lanes: &PrefixLanes,
+    g: usize,
+    order: &[u16],
+    c: usize,
+    v0: Lanes,
+    r: &Lanes,
+    sum: bool,
+    sh: Shape,
+) -> (Lanes, Option<Lanes>) {
+    let stride = sh.n_events * LANES;
+    let delta = &lanes.delta[g * stride..(g + 1) * stride];
+    let first = c * CHUNK;
+    // Stages first..first + len; events first..first + walked lead to the next
+    // chunk's start.
+    let len = CHUNK.min(sh.n_stages - first);
+    let walked = (first + CHUNK).min(sh.n_events) - first;
+    let mut v = [[0.0; LANES]; CHUNK + 1];
+    v[0] = v0;
+    for p in 0..walked {
+        let d = lanes_at(delta, order[first + p] as usize);
         for l in 0..LANES {
-            acc[l] += d[l];
-            max[l] = max[l].max(acc[l]);
+            v[p + 1][l] = v[p][l] + d[l];
         }
-        put(&mut st.v, sh.row(g, k + 1), &acc);
     }
-    put(&mut st.reference, g, &max);
-    for k in 0..sh.n_stages {
-        let v = lanes_at(&st.v, sh.row(g, k));
-        let mut d = [0.0; LANES];
+    if !sum {
+        return (v[walked], None);
+    }
+    let mut x0 = [0.0; LANES];
+    for l in 0..LANES {
+        x0[l] = v0[l] - r[l];
+    }
+    let mut s = [0.0; LANES];
+    let mut horner = !lanes.wild[g] && x0.iter().all(|&x| x >= X_MIN);
+    if horner {
+        // sum_k exp(v_k - v0) = 1 + q_0 (1 + q_1 (...)), q the chunk's ratios.
+        let ratio = &lanes.ratio[g * stride..(g + 1) * stride];
+        let mut h = [1.0; LANES];
+        for p in (0..len - 1).rev() {
+            let q = lanes_at(ratio, order[first + p] as usize);
+            for l in 0..LANES {
+                h[l] = F::fma(q[l], h[l], 1.0);
+            }
+        }
+        horner = h.iter().all(|&x| x <= HORNER_MAX);
+        let e = exp_lanes::<F>(x0);
         for l in 0..LANES {
-            d[l] = v[l] - max[l];
+            s[l] = e[l] * h[l];
         }
-        put(&mut st.t, sh.row(g, k), &exp_lanes::<F>(d));
     }
-    for c in 0..sh.n_chunks {
-        chunk_sum(st, g, c, sh);
+    if !horner {
+        s = [0.0; LANES];
+        for vk in &v[..len] {
+            let mut x = [0.0; LANES];
+            for l in 0..LANES {
+                x[l] = vk[l] - r[l];
+            }
+            let t = exp_lanes::<F>(x);
+            for l in 0..LANES {
+                s[l] += t[l];
+            }
+        }
     }
-    finish_lse::<F>(st, g, sh);
-}
-
-#[inline(always)]
-fn chunk_sum(st: &mut Subtype, g: usize, c: usize, sh: Shape) {
-    let rows = c * CHUNK..((c + 1) * CHUNK).min(sh.n_stages);
-    put(
-        &mut st.cs,
-        sh.chunk(g, c),
-        &pairwise(&st.t, sh.row(g, rows.start), rows.len(), sh.n_groups),
-    );
+    let mut ok = true;
+    for &x in &s {
+        // `!(x <= CEIL)` also refuses NaN.
+        ok &= x <= CS_CEIL;
+    }
+    (v[walked], ok.then_some(s))
 }
 
 /// Sum of `n` rows `stride` apart from `first`, over four accumulators (short
@@ -209,134 +260,209 @@ fn pairwise(v: &[f64], first: usize, n: usize, stride: usize) -> Lanes {
     s
 }
 
-/// The chunks' total; `lse = reference + ln(total)`. False (nothing written) when
-/// the total is below [`SUM_FLOOR`] in some lane.
 #[inline(always)]
-fn finish_lse<F: MulAdd>(st: &mut Subtype, g: usize, sh: Shape) -> bool {
-    let s = pairwise(&st.cs, sh.chunk(g, 0), sh.n_chunks, sh.n_groups);
-    if s.iter().any(|&x| x.is_nan() || x < SUM_FLOOR) {
-        return false;
+fn finish_total(st: &mut Subtype, g: usize, sh: Shape) {
+    let t = pairwise(&st.cs, sh.at(g, 0), sh.n_chunks, sh.n_groups);
+    put(&mut st.total, g, &t);
+}
+
+/// Chunks `lo / CHUNK..=hi / CHUNK` of group `g` after stages `lo..=hi` changed
+/// (`st.order` already the new order); false when the subject must be rebuilt.
+#[inline(always)]
+fn update_group<F: MulAdd>(
+    lanes: &PrefixLanes,
+    st: &mut Subtype,
+    r: &Lanes,
+    g: usize,
+    (lo, hi): (usize, usize),
+    sh: Shape,
+) -> bool {
+    let (c0, c1) = (lo / CHUNK, hi / CHUNK);
+    // Stage lo - 1 is unchanged: walk from the start of its chunk.
+    let mut v0 = lanes_at(&st.vc, sh.at(g, (lo - 1) / CHUNK));
+    for c in (lo - 1) / CHUNK..=c1 {
+        let (next, s) = chunk::<F>(lanes, g, &st.order, c, v0, r, c >= c0, sh);
+        if c >= c0 {
+            let Some(s) = s else { return false };
+            put(&mut st.cs, sh.at(g, c), &s);
+        }
+        if c < c1 {
+            put(&mut st.vc, sh.at(g, c + 1), &next);
+        }
+        v0 = next;
     }
-    let lg = ln_lanes::<F>(s);
-    let r = lanes_at(&st.reference, g);
+    finish_total(st, g, sh);
+    true
+}
+
+/// Group `g` of every subtype from scratch, `R` its largest stage value.
+#[inline(always)]
+fn rebuild_group<F: MulAdd>(lanes: &PrefixLanes, state: &mut State, g: usize, sh: Shape) {
+    let stride = sh.n_events * LANES;
+    let delta = &lanes.delta[g * stride..(g + 1) * stride];
+    let mut max = [0.0f64; LANES];
+    for st in &state.sub {
+        let mut acc = [0.0; LANES];
+        for &e in &st.order {
+            let d = lanes_at(delta, e as usize);
+            for l in 0..LANES {
+                acc[l] += d[l];
+                max[l] = max[l].max(acc[l]);
+            }
+        }
+    }
+    put(&mut state.reference, g, &max);
+    for st in &mut state.sub {
+        let mut v0 = [0.0; LANES];
+        for c in 0..sh.n_chunks {
+            put(&mut st.vc, sh.at(g, c), &v0);
+            let (next, s) = chunk::<F>(lanes, g, &st.order, c, v0, &max, true, sh);
+            // Every stage is at most R: the sums are at most CHUNK.
+            put(&mut st.cs, sh.at(g, c), &s.unwrap_or([f64::NAN; LANES]));
+            v0 = next;
+        }
+        finish_total(st, g, sh);
+    }
+}
+
+/// `R + ln sum_s f_s T_s` for group `g`, or `None` below [`P_FLOOR`].
+#[inline(always)]
+fn mix_group<F: MulAdd>(state: &State, f: &[f64], g: usize) -> Option<Lanes> {
+    let mut p = [0.0; LANES];
+    for (st, &fs) in state.sub.iter().zip(f) {
+        let t = lanes_at(&st.total, g);
+        for l in 0..LANES {
+            p[l] = F::fma(fs, t[l], p[l]);
+        }
+    }
+    if !p.iter().all(|&x| x >= P_FLOOR) {
+        return None;
+    }
+    let lg = ln_lanes::<F>(p);
+    let r = lanes_at(&state.reference, g);
     let mut o = [0.0; LANES];
     for l in 0..LANES {
         o[l] = r[l] + lg[l];
     }
-    put(&mut st.lse, g, &o);
-    true
+    Some(o)
 }
 
+/// Brings every group up to date (from scratch when `fresh`, else the chunks
+/// `ranges` name) and writes each subject's `ln p(x_m)` less its offset into
+/// `out`; groups rebuilt on the way are pushed onto `rebuilt`.
 #[inline(always)]
-fn rebuild_all_body<F: MulAdd>(lanes: &PrefixLanes, st: &mut Subtype) {
-    let sh = Shape::of(lanes);
-    for g in 0..lanes.n_groups {
-        rebuild_group::<F>(lanes, st, g, sh);
-    }
-}
-
-multiversion!(
-    /// Every group of a subtype from scratch.
-    fn rebuild_all(lanes: &PrefixLanes, st: &mut Subtype) => rebuild_all_body
-);
-
-/// Recomputes stage rows `lo..=hi` of every group for `st.order` (already the
-/// new order); groups that must be rebuilt are, and are pushed onto `rebuilt`.
-#[inline(always)]
-fn update_body<F: MulAdd>(
+#[allow(clippy::too_many_arguments)]
+fn evaluate_body<F: MulAdd>(
     lanes: &PrefixLanes,
-    st: &mut Subtype,
-    lo: usize,
-    hi: usize,
+    state: &mut State,
+    ranges: &[Option<(usize, usize)>],
+    fresh: bool,
+    f: &[f64],
+    log_f: &[f64],
     rebuilt: &mut Vec<usize>,
+    out: &mut [f64],
 ) {
     let sh = Shape::of(lanes);
-    for g in 0..lanes.n_groups {
-        let delta = lanes.group_delta(g);
-        let reference = lanes_at(&st.reference, g);
-        let mut acc = lanes_at(&st.v, sh.row(g, lo - 1));
-        let mut high = false;
-        for k in lo..=hi {
-            let d = lanes_at(delta, st.order[k - 1] as usize);
-            let mut x = [0.0; LANES];
-            for l in 0..LANES {
-                acc[l] += d[l];
-                x[l] = acc[l] - reference[l];
-                high |= x[l] > EXP_CEIL;
+    for g in 0..sh.n_groups {
+        let mut new = fresh;
+        if fresh {
+            rebuild_group::<F>(lanes, state, g, sh);
+        } else {
+            let r = lanes_at(&state.reference, g);
+            // Loops, not closures: a closure would not inherit the target features.
+            let mut ok = true;
+            for (st, range) in state.sub.iter_mut().zip(ranges) {
+                if let Some(rg) = *range {
+                    if !update_group::<F>(lanes, st, &r, g, rg, sh) {
+                        ok = false;
+                        break;
+                    }
+                }
             }
-            put(&mut st.v, sh.row(g, k), &acc);
-            put(&mut st.t, sh.row(g, k), &exp_lanes::<F>(x));
+            if !ok {
+                rebuild_group::<F>(lanes, state, g, sh);
+                rebuilt.push(g);
+                new = true;
+            }
         }
-        if !high {
-            for c in lo / CHUNK..=hi / CHUNK {
-                chunk_sum(st, g, c, sh);
-            }
-            if finish_lse::<F>(st, g, sh) {
+        let o = &mut out[g * LANES..(g + 1) * LANES];
+        if let Some(v) = mix_group::<F>(state, f, g) {
+            o.copy_from_slice(&v);
+            continue;
+        }
+        if !new {
+            rebuild_group::<F>(lanes, state, g, sh);
+            rebuilt.push(g);
+            if let Some(v) = mix_group::<F>(state, f, g) {
+                o.copy_from_slice(&v);
                 continue;
             }
         }
-        rebuild_group::<F>(lanes, st, g, sh);
-        rebuilt.push(g);
+        // Negligible fractions on every subtype that reaches R: the log domain.
+        let mut scratch = vec![0.0; sh.n_stages * LANES];
+        let mut lse = Vec::with_capacity(state.sub.len());
+        for st in &state.sub {
+            lse.push(exact_group::<F>(lanes.group_delta(g), &st.order, &mut scratch));
+        }
+        let parts: Vec<&[f64]> = lse.iter().map(|v| v.as_slice()).collect();
+        crate::kernels::mixture(lanes.isa, log_f, &parts, o);
     }
 }
 
 multiversion!(
-    /// See `update_body`.
-    fn update(lanes: &PrefixLanes, st: &mut Subtype, lo: usize, hi: usize, rebuilt: &mut Vec<usize>) => update_body
+    /// See `evaluate_body`.
+    fn evaluate(lanes: &PrefixLanes, state: &mut State, ranges: &[Option<(usize, usize)>], fresh: bool, f: &[f64], log_f: &[f64], rebuilt: &mut Vec<usize>, out: &mut [f64]) => evaluate_body
 );
 
 /// The [`ShardState`] of a [`PrefixModel`] (see the module notes).
 pub(crate) struct PrefixShard {
     model: Arc<PrefixModel>,
     block: usize,
-    current: Vec<Subtype>,
+    current: State,
     /// Equal to `current` except where `dirty` says (the pending proposal).
-    next: Vec<Subtype>,
-    dirty: Vec<Option<Dirty>>,
-    log_f: Vec<f64>,
-    proposed_log_f: Vec<f64>,
+    next: State,
+    dirty: Option<Dirty>,
     current_partials: Vec<f64>,
     partials: Vec<f64>,
+    /// Per subject (padded), scratch for the evaluations.
+    values: Vec<f64>,
 }
 
 impl PrefixShard {
     pub(crate) fn new(model: Arc<PrefixModel>, start: &Mixture) -> Self {
+        let lanes = model.lanes();
+        let state = State::new(lanes, start);
         let mut s = Self {
-            model,
             block: PrefixModel::SHARD_BLOCK,
-            current: Vec::new(),
-            next: Vec::new(),
-            dirty: Vec::new(),
-            log_f: Vec::new(),
-            proposed_log_f: Vec::new(),
+            next: state.clone(),
+            current: state,
+            dirty: None,
             current_partials: Vec::new(),
             partials: Vec::new(),
+            values: vec![0.0; lanes.n_groups * LANES],
+            model,
         };
         s.reset_shard(start);
         s
     }
 
-    fn block_partials(&self, use_next: bool, log_f: &[f64]) -> Vec<f64> {
-        let lse: Vec<&[f64]> = (0..self.current.len())
-            .map(|s| {
-                if use_next && self.dirty[s].is_some() {
-                    self.next[s].lse.as_slice()
-                } else {
-                    self.current[s].lse.as_slice()
-                }
-            })
-            .collect();
-        let per = self.model.mix_subjects(log_f, &lse);
-        per.chunks(self.block).map(neumaier_sum).collect()
+    /// Block partials of `values` plus the subjects' offsets.
+    fn block_partials(&mut self) -> Vec<f64> {
+        let n = self.model.n_subjects();
+        for (v, o) in self.values[..n].iter_mut().zip(self.model.subject_offsets()) {
+            *v += o;
+        }
+        self.values[..n]
+            .chunks(self.block)
+            .map(neumaier_sum)
+            .collect()
     }
 
     /// Makes `next` equal to `current` again.
     fn sync_next(&mut self) {
-        let sh = Shape::of(self.model.lanes());
-        for s in 0..self.current.len() {
-            if let Some(d) = self.dirty[s].take() {
-                self.next[s].sync_from(&self.current[s], &d, sh);
-            }
+        if let Some(d) = self.dirty.take() {
+            let sh = Shape::of(self.model.lanes());
+            self.next.sync_from(&self.current, &d, sh);
         }
     }
 }
@@ -344,63 +470,75 @@ impl PrefixShard {
 impl ShardState for PrefixShard {
     fn reset_shard(&mut self, mixture: &Mixture) -> bool {
         let lanes = self.model.lanes();
-        self.current = mixture
-            .sequences()
-            .iter()
-            .map(|s| Subtype::new(lanes, s.order_u16()))
-            .collect();
+        self.current = State::new(lanes, mixture);
+        let f = mixture.fractions();
+        evaluate(
+            lanes.isa,
+            lanes,
+            &mut self.current,
+            &[],
+            true,
+            f,
+            &log_fractions(mixture),
+            &mut Vec::new(),
+            &mut self.values,
+        );
         self.next = self.current.clone();
-        self.dirty = self.current.iter().map(|_| None).collect();
-        self.log_f = log_fractions(mixture);
-        self.current_partials = self.block_partials(false, &self.log_f);
+        self.dirty = None;
+        self.current_partials = self.block_partials();
         self.partials.clone_from(&self.current_partials);
         true
     }
 
     fn propose_shard(&mut self, mixture: &Mixture, changed: &[bool]) -> bool {
-        if mixture.n_subtypes() != self.current.len() {
+        if mixture.n_subtypes() != self.current.sub.len() {
             return self.reset_shard(mixture);
         }
         // A proposal never accepted nor rejected is dropped.
         self.sync_next();
         let lanes = self.model.lanes();
+        let mut stages = Vec::with_capacity(self.next.sub.len());
         for (s, seq) in mixture.sequences().iter().enumerate() {
-            if !changed.get(s).copied().unwrap_or(true) {
-                continue;
-            }
             let new = seq.order_u16();
-            let old = &self.current[s].order;
-            let Some(i) = new.iter().zip(old).position(|(a, b)| a != b) else {
+            let old = &mut self.next.sub[s].order;
+            let differs = new.iter().zip(old.iter()).position(|(a, b)| a != b);
+            let (Some(i), true) = (differs, changed.get(s).copied().unwrap_or(true)) else {
+                stages.push(None);
                 continue;
             };
-            let j = new.iter().zip(old).rposition(|(a, b)| a != b).unwrap_or(i);
+            let j = new.iter().zip(old.iter()).rposition(|(a, b)| a != b).unwrap_or(i);
             // Stages i+1..=j hold a changed set of events; stage j+1 and later the
             // same events as before. A lone differing position (not a permutation
             // of the same events) changes every later stage.
             let hi = if j > i { j } else { new.len() };
-            let next = &mut self.next[s];
-            next.order.copy_from_slice(new);
-            let mut rebuilt = Vec::new();
-            update(lanes.isa, lanes, next, i + 1, hi, &mut rebuilt);
-            self.dirty[s] = Some(Dirty {
-                lo: i + 1,
-                hi,
-                rebuilt,
-            });
+            old.copy_from_slice(new);
+            stages.push(Some((i + 1, hi)));
         }
-        self.proposed_log_f = log_fractions(mixture);
-        self.partials = self.block_partials(true, &self.proposed_log_f);
+        let mut rebuilt = Vec::new();
+        evaluate(
+            lanes.isa,
+            lanes,
+            &mut self.next,
+            &stages,
+            false,
+            mixture.fractions(),
+            &log_fractions(mixture),
+            &mut rebuilt,
+            &mut self.values,
+        );
+        self.dirty = Some(Dirty {
+            chunks: stages.iter().map(|r| r.map(|(lo, hi)| (lo / CHUNK, hi / CHUNK))).collect(),
+            rebuilt,
+        });
+        self.partials = self.block_partials();
         true
     }
 
     fn accept_shard(&mut self, _rebuild: bool) {
-        for s in 0..self.current.len() {
-            if self.dirty[s].is_some() {
-                std::mem::swap(&mut self.current[s], &mut self.next[s]);
-            }
+        if self.dirty.is_some() {
+            std::mem::swap(&mut self.current, &mut self.next);
         }
         self.sync_next();
-        std::mem::swap(&mut self.log_f, &mut self.proposed_log_f);
         self.current_partials.clone_from(&self.partials);
     }
 
