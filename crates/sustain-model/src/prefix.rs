@@ -6,11 +6,11 @@
 
 use crate::error::{ModelError, Result};
 use crate::kernels::LANES;
-use crate::prefix_chain::PrefixShard;
+use crate::prefix_chain::{ChainRows, PrefixShard};
 use crate::prefix_em::PrefixBatch;
 use crate::prefix_lanes::PrefixLanes;
 use crate::sequence::Sequence;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use sustain_core::{
     neumaier_sum, BatchEvaluator, EventOrder, Mixture, ShardState, StageModel, SustainModel,
 };
@@ -52,6 +52,8 @@ pub struct PrefixModel {
     offset: Vec<f64>,
     /// `delta` in groups of subjects, event-major, for the vectorised paths.
     lanes: PrefixLanes,
+    /// The chains' layout of the deltas, built by the first chain.
+    chain_rows: OnceLock<Arc<ChainRows>>,
 }
 
 impl PrefixModel {
@@ -78,6 +80,7 @@ impl PrefixModel {
         Ok(Self {
             family,
             lanes: PrefixLanes::new(&delta, n_subjects, n),
+            chain_rows: OnceLock::new(),
             order,
             n_subjects,
             delta,
@@ -158,6 +161,7 @@ impl StageModel for PrefixModel {
             order: self.order.clone(),
             n_subjects: subjects.len(),
             lanes: PrefixLanes::new(&delta, subjects.len(), n),
+            chain_rows: OnceLock::new(),
             delta,
             offset: subjects.iter().map(|&m| self.offset[m]).collect(),
         })
@@ -176,6 +180,14 @@ impl PrefixModel {
     /// The subject-blocked layout.
     pub(crate) fn lanes(&self) -> &PrefixLanes {
         &self.lanes
+    }
+
+    /// The chains' layout ([`ChainRows`]).
+    pub(crate) fn chain_rows(&self) -> Arc<ChainRows> {
+        Arc::clone(
+            self.chain_rows
+                .get_or_init(|| Arc::new(ChainRows::new(&self.lanes))),
+        )
     }
 }
 

@@ -38,6 +38,44 @@ const P_FLOOR: f64 = 1e-200;
 /// exponential clamps below `-700`).
 const X_MIN: f64 = -700.0;
 
+/// Each event's delta and ratio `exp(delta)` for every group, event-major:
+/// `rows[((e * n_groups + g) * 2 + {0: delta, 1: ratio}) * LANES + l]`. A chunk
+/// reads the same events in every group, so the group loop streams through
+/// memory (the prefetchers follow) where the group-major layout jumps.
+#[derive(Debug)]
+pub(crate) struct ChainRows {
+    rows: Vec<f64>,
+    n_groups: usize,
+}
+
+impl ChainRows {
+    pub(crate) fn new(lanes: &PrefixLanes) -> Self {
+        let (n, ng) = (lanes.n_events, lanes.n_groups);
+        let mut rows = vec![0.0; n * ng * 2 * LANES];
+        for g in 0..ng {
+            for e in 0..n {
+                let src = (g * n + e) * LANES..(g * n + e + 1) * LANES;
+                let at = (e * ng + g) * 2 * LANES;
+                rows[at..at + LANES].copy_from_slice(&lanes.delta[src.clone()]);
+                rows[at + LANES..at + 2 * LANES].copy_from_slice(&lanes.ratio[src]);
+            }
+        }
+        Self { rows, n_groups: ng }
+    }
+
+    /// Event `e`'s deltas for group `g`.
+    #[inline(always)]
+    fn delta(&self, e: u16, g: usize) -> Lanes {
+        lanes_at(&self.rows, (e as usize * self.n_groups + g) * 2)
+    }
+
+    /// Event `e`'s ratios for group `g`.
+    #[inline(always)]
+    fn ratio(&self, e: u16, g: usize) -> Lanes {
+        lanes_at(&self.rows, (e as usize * self.n_groups + g) * 2 + 1)
+    }
+}
+
 /// One subtype's state over every group of subjects.
 #[derive(Clone)]
 struct Subtype {
@@ -154,6 +192,7 @@ fn put(v: &mut [f64], i: usize, x: &Lanes) {
 #[inline(always)]
 fn chunk<F: MulAdd>(
     lanes: &PrefixLanes,
+    rows: &ChainRows,
     g: usize,
     order: &[u16],
     c: usize,
@@ -162,23 +201,21 @@ fn chunk<F: MulAdd>(
     sum: bool,
     sh: Shape,
 ) -> (Lanes, Option<Lanes>) {
-    let stride = sh.n_events * LANES;
-    let delta = &lanes.delta[g * stride..(g + 1) * stride];
     let first = c * CHUNK;
     // Stages first..first + len; events first..first + walked lead to the next
-    // chunk's start.
+    // chunk's start (the first len - 1 of them are the chunk's ratios).
     let len = CHUNK.min(sh.n_stages - first);
     let walked = (first + CHUNK).min(sh.n_events) - first;
-    let mut v = [[0.0; LANES]; CHUNK + 1];
-    v[0] = v0;
-    for p in 0..walked {
-        let d = lanes_at(delta, order[first + p] as usize);
+    let events = &order[first..first + walked];
+    let mut next = v0;
+    for &e in events {
+        let d = rows.delta(e, g);
         for l in 0..LANES {
-            v[p + 1][l] = v[p][l] + d[l];
+            next[l] += d[l];
         }
     }
     if !sum {
-        return (v[walked], None);
+        return (next, None);
     }
     let mut x0 = [0.0; LANES];
     for l in 0..LANES {
@@ -187,15 +224,7 @@ fn chunk<F: MulAdd>(
     let mut s = [0.0; LANES];
     let mut horner = !lanes.wild[g] && x0.iter().all(|&x| x >= X_MIN);
     if horner {
-        // sum_k exp(v_k - v0) = 1 + q_0 (1 + q_1 (...)), q the chunk's ratios.
-        let ratio = &lanes.ratio[g * stride..(g + 1) * stride];
-        let mut h = [1.0; LANES];
-        for p in (0..len - 1).rev() {
-            let q = lanes_at(ratio, order[first + p] as usize);
-            for l in 0..LANES {
-                h[l] = F::fma(q[l], h[l], 1.0);
-            }
-        }
+        let h = pair_horner::<F>(rows, g, &events[..len - 1]);
         horner = h.iter().all(|&x| x <= HORNER_MAX);
         let e = exp_lanes::<F>(x0);
         for l in 0..LANES {
@@ -203,11 +232,19 @@ fn chunk<F: MulAdd>(
         }
     }
     if !horner {
+        // Stage by stage: exp(v_k - r), v_k walked again from v0.
+        let mut v = v0;
         s = [0.0; LANES];
-        for vk in &v[..len] {
+        for k in 0..len {
+            if k > 0 {
+                let d = rows.delta(events[k - 1], g);
+                for l in 0..LANES {
+                    v[l] += d[l];
+                }
+            }
             let mut x = [0.0; LANES];
             for l in 0..LANES {
-                x[l] = vk[l] - r[l];
+                x[l] = v[l] - r[l];
             }
             let t = exp_lanes::<F>(x);
             for l in 0..LANES {
@@ -220,7 +257,33 @@ fn chunk<F: MulAdd>(
         // `!(x <= CEIL)` also refuses NaN.
         ok &= x <= CS_CEIL;
     }
-    (v[walked], ok.then_some(s))
+    (next, ok.then_some(s))
+}
+
+/// `1 + q_0 (1 + q_1 (1 + ...))` over the ratios `q` of `events`, two at a time:
+/// `(1 + q_0) + q_0 q_1 ((1 + q_2) + q_2 q_3 (...))`, half the dependent steps of
+/// the plain recursion (the chunks are short: latency, not throughput, bounds
+/// them).
+#[inline(always)]
+fn pair_horner<F: MulAdd>(rows: &ChainRows, g: usize, events: &[u16]) -> Lanes {
+    let mut h = [1.0; LANES];
+    let n = events.len();
+    let mut p = n;
+    if n % 2 == 1 {
+        p -= 1;
+        let q = rows.ratio(events[p], g);
+        for l in 0..LANES {
+            h[l] = 1.0 + q[l];
+        }
+    }
+    while p >= 2 {
+        p -= 2;
+        let (a, b) = (rows.ratio(events[p], g), rows.ratio(events[p + 1], g));
+        for l in 0..LANES {
+            h[l] = F::fma(a[l] * b[l], h[l], 1.0 + a[l]);
+        }
+    }
+    h
 }
 
 /// Sum of `n` rows `stride` apart from `first`, over four accumulators (short
@@ -271,6 +334,7 @@ fn finish_total(st: &mut Subtype, g: usize, sh: Shape) {
 #[inline(always)]
 fn update_group<F: MulAdd>(
     lanes: &PrefixLanes,
+    rows: &ChainRows,
     st: &mut Subtype,
     r: &Lanes,
     g: usize,
@@ -281,7 +345,7 @@ fn update_group<F: MulAdd>(
     // Stage lo - 1 is unchanged: walk from the start of its chunk.
     let mut v0 = lanes_at(&st.vc, sh.at(g, (lo - 1) / CHUNK));
     for c in (lo - 1) / CHUNK..=c1 {
-        let (next, s) = chunk::<F>(lanes, g, &st.order, c, v0, r, c >= c0, sh);
+        let (next, s) = chunk::<F>(lanes, rows, g, &st.order, c, v0, r, c >= c0, sh);
         if c >= c0 {
             let Some(s) = s else { return false };
             put(&mut st.cs, sh.at(g, c), &s);
@@ -297,14 +361,18 @@ fn update_group<F: MulAdd>(
 
 /// Group `g` of every subtype from scratch, `R` its largest stage value.
 #[inline(always)]
-fn rebuild_group<F: MulAdd>(lanes: &PrefixLanes, state: &mut State, g: usize, sh: Shape) {
-    let stride = sh.n_events * LANES;
-    let delta = &lanes.delta[g * stride..(g + 1) * stride];
+fn rebuild_group<F: MulAdd>(
+    lanes: &PrefixLanes,
+    rows: &ChainRows,
+    state: &mut State,
+    g: usize,
+    sh: Shape,
+) {
     let mut max = [0.0f64; LANES];
     for st in &state.sub {
         let mut acc = [0.0; LANES];
         for &e in &st.order {
-            let d = lanes_at(delta, e as usize);
+            let d = rows.delta(e, g);
             for l in 0..LANES {
                 acc[l] += d[l];
                 max[l] = max[l].max(acc[l]);
@@ -316,7 +384,7 @@ fn rebuild_group<F: MulAdd>(lanes: &PrefixLanes, state: &mut State, g: usize, sh
         let mut v0 = [0.0; LANES];
         for c in 0..sh.n_chunks {
             put(&mut st.vc, sh.at(g, c), &v0);
-            let (next, s) = chunk::<F>(lanes, g, &st.order, c, v0, &max, true, sh);
+            let (next, s) = chunk::<F>(lanes, rows, g, &st.order, c, v0, &max, true, sh);
             // Every stage is at most R: the sums are at most CHUNK.
             put(&mut st.cs, sh.at(g, c), &s.unwrap_or([f64::NAN; LANES]));
             v0 = next;
@@ -354,6 +422,7 @@ fn mix_group<F: MulAdd>(state: &State, f: &[f64], g: usize) -> Option<Lanes> {
 #[allow(clippy::too_many_arguments)]
 fn evaluate_body<F: MulAdd>(
     lanes: &PrefixLanes,
+    rows: &ChainRows,
     state: &mut State,
     ranges: &[Option<(usize, usize)>],
     fresh: bool,
@@ -363,35 +432,34 @@ fn evaluate_body<F: MulAdd>(
     out: &mut [f64],
 ) {
     let sh = Shape::of(lanes);
-    for g in 0..sh.n_groups {
-        let mut new = fresh;
-        if fresh {
-            rebuild_group::<F>(lanes, state, g, sh);
-        } else {
-            let r = lanes_at(&state.reference, g);
-            // Loops, not closures: a closure would not inherit the target features.
-            let mut ok = true;
-            for (st, range) in state.sub.iter_mut().zip(ranges) {
-                if let Some(rg) = *range {
-                    if !update_group::<F>(lanes, st, &r, g, rg, sh) {
-                        ok = false;
-                        break;
-                    }
+    if fresh {
+        for g in 0..sh.n_groups {
+            rebuild_group::<F>(lanes, rows, state, g, sh);
+        }
+    } else {
+        // Subtype by subtype, so that the group loop streams through the same
+        // events' rows.
+        for (s, range) in ranges.iter().enumerate() {
+            let Some(rg) = *range else { continue };
+            for g in 0..sh.n_groups {
+                let r = lanes_at(&state.reference, g);
+                if !update_group::<F>(lanes, rows, &mut state.sub[s], &r, g, rg, sh) {
+                    // Every subtype's stages now at most R: later ones pass.
+                    rebuild_group::<F>(lanes, rows, state, g, sh);
+                    rebuilt.push(g);
                 }
             }
-            if !ok {
-                rebuild_group::<F>(lanes, state, g, sh);
-                rebuilt.push(g);
-                new = true;
-            }
         }
+    }
+    for g in 0..sh.n_groups {
+        let new = fresh || rebuilt.contains(&g);
         let o = &mut out[g * LANES..(g + 1) * LANES];
         if let Some(v) = mix_group::<F>(state, f, g) {
             o.copy_from_slice(&v);
             continue;
         }
         if !new {
-            rebuild_group::<F>(lanes, state, g, sh);
+            rebuild_group::<F>(lanes, rows, state, g, sh);
             rebuilt.push(g);
             if let Some(v) = mix_group::<F>(state, f, g) {
                 o.copy_from_slice(&v);
@@ -411,12 +479,13 @@ fn evaluate_body<F: MulAdd>(
 
 multiversion!(
     /// See `evaluate_body`.
-    fn evaluate(lanes: &PrefixLanes, state: &mut State, ranges: &[Option<(usize, usize)>], fresh: bool, f: &[f64], log_f: &[f64], rebuilt: &mut Vec<usize>, out: &mut [f64]) => evaluate_body
+    fn evaluate(lanes: &PrefixLanes, rows: &ChainRows, state: &mut State, ranges: &[Option<(usize, usize)>], fresh: bool, f: &[f64], log_f: &[f64], rebuilt: &mut Vec<usize>, out: &mut [f64]) => evaluate_body
 );
 
 /// The [`ShardState`] of a [`PrefixModel`] (see the module notes).
 pub(crate) struct PrefixShard {
     model: Arc<PrefixModel>,
+    rows: Arc<ChainRows>,
     block: usize,
     current: State,
     /// Equal to `current` except where `dirty` says (the pending proposal).
@@ -440,6 +509,7 @@ impl PrefixShard {
             current_partials: Vec::new(),
             partials: Vec::new(),
             values: vec![0.0; lanes.n_groups * LANES],
+            rows: model.chain_rows(),
             model,
         };
         s.reset_shard(start);
@@ -475,6 +545,7 @@ impl ShardState for PrefixShard {
         evaluate(
             lanes.isa,
             lanes,
+            &self.rows,
             &mut self.current,
             &[],
             true,
@@ -518,6 +589,7 @@ impl ShardState for PrefixShard {
         evaluate(
             lanes.isa,
             lanes,
+            &self.rows,
             &mut self.next,
             &stages,
             false,
