@@ -426,12 +426,12 @@ fn evaluate_body<F: MulAdd>(
     state: &mut State,
     ranges: &[Option<(usize, usize)>],
     fresh: bool,
-    f: &[f64],
-    log_f: &[f64],
+    mix: &MixInput,
     rebuilt: &mut Vec<usize>,
-    out: &mut [f64],
+    partials: &mut Vec<f64>,
 ) {
     let sh = Shape::of(lanes);
+    let f = mix.f;
     if fresh {
         for g in 0..sh.n_groups {
             rebuild_group::<F>(lanes, rows, state, g, sh);
@@ -451,35 +451,100 @@ fn evaluate_body<F: MulAdd>(
             }
         }
     }
+    let per_block = mix.block / LANES;
+    partials.clear();
+    let mut acc = BlockSum::default();
     for g in 0..sh.n_groups {
         let new = fresh || rebuilt.contains(&g);
-        let o = &mut out[g * LANES..(g + 1) * LANES];
-        if let Some(v) = mix_group::<F>(state, f, g) {
-            o.copy_from_slice(&v);
-            continue;
+        let v = match mix_group::<F>(state, f, g) {
+            Some(v) => v,
+            None if !new => {
+                rebuild_group::<F>(lanes, rows, state, g, sh);
+                rebuilt.push(g);
+                match mix_group::<F>(state, f, g) {
+                    Some(v) => v,
+                    None => log_domain::<F>(lanes, state, mix, g),
+                }
+            }
+            None => log_domain::<F>(lanes, state, mix, g),
+        };
+        acc.add(&v, mix.offsets, g);
+        if (g + 1) % per_block == 0 || g + 1 == sh.n_groups {
+            partials.push(acc.finish());
         }
-        if !new {
-            rebuild_group::<F>(lanes, rows, state, g, sh);
-            rebuilt.push(g);
-            if let Some(v) = mix_group::<F>(state, f, g) {
-                o.copy_from_slice(&v);
-                continue;
+    }
+}
+
+/// What the mixture step reads besides the state.
+struct MixInput<'a> {
+    f: &'a [f64],
+    log_f: &'a [f64],
+    /// Per subject (unpadded).
+    offsets: &'a [f64],
+    /// Subjects per partial sum (a multiple of [`LANES`]).
+    block: usize,
+}
+
+/// Group `g`'s values from scratch in the log domain (negligible fractions on
+/// every subtype that reaches `R`).
+#[inline(never)]
+fn log_domain<F: MulAdd>(lanes: &PrefixLanes, state: &State, mix: &MixInput, g: usize) -> Lanes {
+    let mut scratch = vec![0.0; (lanes.n_events + 1) * LANES];
+    let mut lse = Vec::with_capacity(state.sub.len());
+    for st in &state.sub {
+        lse.push(exact_group::<F>(lanes.group_delta(g), &st.order, &mut scratch));
+    }
+    let parts: Vec<&[f64]> = lse.iter().map(|v| v.as_slice()).collect();
+    let mut o = [0.0; LANES];
+    crate::kernels::mixture(lanes.isa, mix.log_f, &parts, &mut o);
+    o
+}
+
+/// A compensated sum over lanes (Knuth's two-sum, exact error terms), for one
+/// block's partial: the same value whatever the thread count, as accurate as
+/// the Neumaier sum it replaces, without its loop-carried branch.
+#[derive(Default)]
+struct BlockSum {
+    s: Lanes,
+    c: Lanes,
+}
+
+impl BlockSum {
+    /// Adds group `g`'s values plus their offsets (padding lanes: nothing).
+    #[inline(always)]
+    fn add(&mut self, v: &Lanes, offsets: &[f64], g: usize) {
+        let first = g * LANES;
+        let mut x = [0.0; LANES];
+        if let Some(o) = offsets.get(first..first + LANES) {
+            for l in 0..LANES {
+                x[l] = v[l] + o[l];
+            }
+        } else {
+            for (l, o) in offsets[first..].iter().enumerate() {
+                x[l] = v[l] + o;
             }
         }
-        // Negligible fractions on every subtype that reaches R: the log domain.
-        let mut scratch = vec![0.0; sh.n_stages * LANES];
-        let mut lse = Vec::with_capacity(state.sub.len());
-        for st in &state.sub {
-            lse.push(exact_group::<F>(lanes.group_delta(g), &st.order, &mut scratch));
+        for l in 0..LANES {
+            let t = self.s[l] + x[l];
+            let z = t - self.s[l];
+            self.c[l] += (self.s[l] - (t - z)) + (x[l] - z);
+            self.s[l] = t;
         }
-        let parts: Vec<&[f64]> = lse.iter().map(|v| v.as_slice()).collect();
-        crate::kernels::mixture(lanes.isa, log_f, &parts, o);
+    }
+
+    /// The block's sum; starts the next block.
+    #[inline(always)]
+    fn finish(&mut self) -> f64 {
+        let c: f64 = self.c.iter().sum();
+        let total = neumaier_sum(&self.s) + c;
+        *self = Self::default();
+        total
     }
 }
 
 multiversion!(
     /// See `evaluate_body`.
-    fn evaluate(lanes: &PrefixLanes, rows: &ChainRows, state: &mut State, ranges: &[Option<(usize, usize)>], fresh: bool, f: &[f64], log_f: &[f64], rebuilt: &mut Vec<usize>, out: &mut [f64]) => evaluate_body
+    fn evaluate(lanes: &PrefixLanes, rows: &ChainRows, state: &mut State, ranges: &[Option<(usize, usize)>], fresh: bool, mix: &MixInput, rebuilt: &mut Vec<usize>, partials: &mut Vec<f64>) => evaluate_body
 );
 
 /// The [`ShardState`] of a [`PrefixModel`] (see the module notes).
@@ -493,12 +558,12 @@ pub(crate) struct PrefixShard {
     dirty: Option<Dirty>,
     current_partials: Vec<f64>,
     partials: Vec<f64>,
-    /// Per subject (padded), scratch for the evaluations.
-    values: Vec<f64>,
 }
 
 impl PrefixShard {
     pub(crate) fn new(model: Arc<PrefixModel>, start: &Mixture) -> Self {
+        // Partials come from whole groups of subjects.
+        assert!(PrefixModel::SHARD_BLOCK % LANES == 0);
         let lanes = model.lanes();
         let state = State::new(lanes, start);
         let mut s = Self {
@@ -508,24 +573,11 @@ impl PrefixShard {
             dirty: None,
             current_partials: Vec::new(),
             partials: Vec::new(),
-            values: vec![0.0; lanes.n_groups * LANES],
             rows: model.chain_rows(),
             model,
         };
         s.reset_shard(start);
         s
-    }
-
-    /// Block partials of `values` plus the subjects' offsets.
-    fn block_partials(&mut self) -> Vec<f64> {
-        let n = self.model.n_subjects();
-        for (v, o) in self.values[..n].iter_mut().zip(self.model.subject_offsets()) {
-            *v += o;
-        }
-        self.values[..n]
-            .chunks(self.block)
-            .map(neumaier_sum)
-            .collect()
     }
 
     /// Makes `next` equal to `current` again.
@@ -541,7 +593,14 @@ impl ShardState for PrefixShard {
     fn reset_shard(&mut self, mixture: &Mixture) -> bool {
         let lanes = self.model.lanes();
         self.current = State::new(lanes, mixture);
-        let f = mixture.fractions();
+        let log_f = log_fractions(mixture);
+        let mix = MixInput {
+            f: mixture.fractions(),
+            log_f: &log_f,
+            offsets: self.model.subject_offsets(),
+            block: self.block,
+        };
+        let mut partials = Vec::new();
         evaluate(
             lanes.isa,
             lanes,
@@ -549,15 +608,14 @@ impl ShardState for PrefixShard {
             &mut self.current,
             &[],
             true,
-            f,
-            &log_fractions(mixture),
+            &mix,
             &mut Vec::new(),
-            &mut self.values,
+            &mut partials,
         );
         self.next = self.current.clone();
         self.dirty = None;
-        self.current_partials = self.block_partials();
-        self.partials.clone_from(&self.current_partials);
+        self.partials.clone_from(&partials);
+        self.current_partials = partials;
         true
     }
 
@@ -586,6 +644,13 @@ impl ShardState for PrefixShard {
             stages.push(Some((i + 1, hi)));
         }
         let mut rebuilt = Vec::new();
+        let log_f = log_fractions(mixture);
+        let mix = MixInput {
+            f: mixture.fractions(),
+            log_f: &log_f,
+            offsets: self.model.subject_offsets(),
+            block: self.block,
+        };
         evaluate(
             lanes.isa,
             lanes,
@@ -593,16 +658,14 @@ impl ShardState for PrefixShard {
             &mut self.next,
             &stages,
             false,
-            mixture.fractions(),
-            &log_fractions(mixture),
+            &mix,
             &mut rebuilt,
-            &mut self.values,
+            &mut self.partials,
         );
         self.dirty = Some(Dirty {
             chunks: stages.iter().map(|r| r.map(|(lo, hi)| (lo / CHUNK, hi / CHUNK))).collect(),
             rebuilt,
         });
-        self.partials = self.block_partials();
         true
     }
 
