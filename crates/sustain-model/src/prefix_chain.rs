@@ -84,10 +84,11 @@ struct Subtype {
     /// start (stage `CHUNK * c`), chunk-major so that one chunk of every group is
     /// contiguous.
     vc: Vec<f64>,
+    /// `exp(vc - R)`, same layout (kept: a chunk whose start did not move
+    /// needs no exponential).
+    ec: Vec<f64>,
     /// Sums of `exp(v_k - R)` over each chunk's stages, same layout.
     cs: Vec<f64>,
-    /// Per subject (padded): the sum of its chunks.
-    total: Vec<f64>,
 }
 
 /// Every subtype and the subjects' shared references.
@@ -101,19 +102,14 @@ struct State {
 /// Shapes shared by the kernels.
 #[derive(Clone, Copy)]
 struct Shape {
-    n_events: usize,
-    n_stages: usize,
     n_chunks: usize,
     n_groups: usize,
 }
 
 impl Shape {
     fn of(lanes: &PrefixLanes) -> Self {
-        let n_stages = lanes.n_events + 1;
         Self {
-            n_events: lanes.n_events,
-            n_stages,
-            n_chunks: n_stages.div_ceil(CHUNK),
+            n_chunks: (lanes.n_events + 1).div_ceil(CHUNK),
             n_groups: lanes.n_groups,
         }
     }
@@ -136,8 +132,8 @@ impl State {
                 .map(|s| Subtype {
                     order: s.order_u16().to_vec(),
                     vc: vec![0.0; rows],
+                    ec: vec![0.0; rows],
                     cs: vec![0.0; rows],
-                    total: vec![0.0; sh.n_groups * LANES],
                 })
                 .collect(),
             reference: vec![0.0; sh.n_groups * LANES],
@@ -147,21 +143,24 @@ impl State {
     /// Copies from `src` what `dirty` says differs.
     fn sync_from(&mut self, src: &State, dirty: &Dirty, sh: Shape) {
         for ((dst, from), range) in self.sub.iter_mut().zip(&src.sub).zip(&dirty.chunks) {
-            if let Some((c0, c1)) = *range {
+            if let Some(d) = *range {
                 dst.order.copy_from_slice(&from.order);
-                let rows = sh.at(0, c0) * LANES..sh.at(0, c1 + 1) * LANES;
-                dst.vc[rows.clone()].copy_from_slice(&from.vc[rows.clone()]);
-                dst.cs[rows.clone()].copy_from_slice(&from.cs[rows]);
-                dst.total.copy_from_slice(&from.total);
+                // Rows of every group: chunk starts start + 1..=c1, sums c0..=c1.
+                let rows = |a: usize, b: usize| sh.at(0, a) * LANES..sh.at(0, b + 1) * LANES;
+                let starts = rows(d.start + 1, d.c1);
+                dst.vc[starts.clone()].copy_from_slice(&from.vc[starts.clone()]);
+                dst.ec[starts.clone()].copy_from_slice(&from.ec[starts]);
+                let sums = rows(d.c0, d.c1);
+                dst.cs[sums.clone()].copy_from_slice(&from.cs[sums]);
             }
         }
         for &g in &dirty.rebuilt {
             put(&mut self.reference, g, &lanes_at(&src.reference, g));
             for (dst, from) in self.sub.iter_mut().zip(&src.sub) {
-                put(&mut dst.total, g, &lanes_at(&from.total, g));
                 for c in 0..sh.n_chunks {
                     let r = sh.at(g, c);
                     put(&mut dst.vc, r, &lanes_at(&from.vc, r));
+                    put(&mut dst.ec, r, &lanes_at(&from.ec, r));
                     put(&mut dst.cs, r, &lanes_at(&from.cs, r));
                 }
             }
@@ -169,11 +168,32 @@ impl State {
     }
 }
 
-/// What a proposal changed: per subtype the chunks `c0..=c1` of every group (and
-/// its order and totals), and every chunk of the groups in `rebuilt`.
+/// What a proposal changed: per subtype its order and some chunks of every
+/// group ([`Chunks`]), and every chunk of the groups in `rebuilt`.
 struct Dirty {
-    chunks: Vec<Option<(usize, usize)>>,
+    chunks: Vec<Option<Chunks>>,
     rebuilt: Vec<usize>,
+}
+
+/// The chunks that stages `lo..=hi` changing touch.
+#[derive(Clone, Copy)]
+struct Chunks {
+    /// The chunk of stage `lo - 1` (unchanged start).
+    start: usize,
+    /// Chunks `c0..=c1` hold changed stages (their sums change; the starts of
+    /// chunks after `start` too).
+    c0: usize,
+    c1: usize,
+}
+
+impl Chunks {
+    fn of((lo, hi): (usize, usize)) -> Self {
+        Self {
+            start: (lo - 1) / CHUNK,
+            c0: lo / CHUNK,
+            c1: hi / CHUNK,
+        }
+    }
 }
 
 #[inline(always)]
@@ -186,49 +206,53 @@ fn put(v: &mut [f64], i: usize, x: &Lanes) {
     v[i * LANES..(i + 1) * LANES].copy_from_slice(x);
 }
 
-/// Chunk `c` of group `g` for `order`, from its start value `v0`: the stage
-/// value at the next chunk's start and, when `sum`, the chunk's sum of
-/// `exp(v_k - r)` (`None`: out of range, the subject must be rebuilt).
+/// The stage value at chunk `c + 1`'s start from chunk `c`'s, `v0`.
 #[inline(always)]
-fn chunk<F: MulAdd>(
+fn walk(rows: &ChainRows, g: usize, order: &[u16], c: usize, v0: Lanes) -> Lanes {
+    let mut v = v0;
+    for &e in &order[c * CHUNK..((c + 1) * CHUNK).min(order.len())] {
+        let d = rows.delta(e, g);
+        for l in 0..LANES {
+            v[l] += d[l];
+        }
+    }
+    v
+}
+
+/// Chunk `c` of group `g`'s sum of `exp(v_k - r)` from its start value `v0`,
+/// and `exp(v0 - r)` (`cached` when the start and `r` are unchanged: the same
+/// bits as computing it again); `None` when out of range (rebuild the subject).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn chunk_sum<F: MulAdd>(
     lanes: &PrefixLanes,
     rows: &ChainRows,
     g: usize,
     order: &[u16],
     c: usize,
     v0: Lanes,
+    cached: Option<Lanes>,
     r: &Lanes,
-    sum: bool,
-    sh: Shape,
-) -> (Lanes, Option<Lanes>) {
+) -> Option<(Lanes, Lanes)> {
     let first = c * CHUNK;
-    // Stages first..first + len; events first..first + walked lead to the next
-    // chunk's start (the first len - 1 of them are the chunk's ratios).
-    let len = CHUNK.min(sh.n_stages - first);
-    let walked = (first + CHUNK).min(sh.n_events) - first;
-    let events = &order[first..first + walked];
-    let mut next = v0;
-    for &e in events {
-        let d = rows.delta(e, g);
-        for l in 0..LANES {
-            next[l] += d[l];
-        }
-    }
-    if !sum {
-        return (next, None);
-    }
+    // Stages first..first + len, events first..first + len - 1 between them.
+    let len = CHUNK.min(order.len() + 1 - first);
+    let events = &order[first..first + len - 1];
     let mut x0 = [0.0; LANES];
     for l in 0..LANES {
         x0[l] = v0[l] - r[l];
     }
+    let e0 = match cached {
+        Some(e) => e,
+        None => exp_lanes::<F>(x0),
+    };
     let mut s = [0.0; LANES];
     let mut horner = !lanes.wild[g] && x0.iter().all(|&x| x >= X_MIN);
     if horner {
-        let h = pair_horner::<F>(rows, g, &events[..len - 1]);
+        let h = pair_horner::<F>(rows, g, events);
         horner = h.iter().all(|&x| x <= HORNER_MAX);
-        let e = exp_lanes::<F>(x0);
         for l in 0..LANES {
-            s[l] = e[l] * h[l];
+            s[l] = e0[l] * h[l];
         }
     }
     if !horner {
@@ -257,7 +281,7 @@ fn chunk<F: MulAdd>(
         // `!(x <= CEIL)` also refuses NaN.
         ok &= x <= CS_CEIL;
     }
-    (next, ok.then_some(s))
+    ok.then_some((s, e0))
 }
 
 /// `1 + q_0 (1 + q_1 (1 + ...))` over the ratios `q` of `events`, two at a time:
@@ -323,12 +347,6 @@ fn pairwise(v: &[f64], first: usize, n: usize, stride: usize) -> Lanes {
     s
 }
 
-#[inline(always)]
-fn finish_total(st: &mut Subtype, g: usize, sh: Shape) {
-    let t = pairwise(&st.cs, sh.at(g, 0), sh.n_chunks, sh.n_groups);
-    put(&mut st.total, g, &t);
-}
-
 /// Chunks `lo / CHUNK..=hi / CHUNK` of group `g` after stages `lo..=hi` changed
 /// (`st.order` already the new order); false when the subject must be rebuilt.
 #[inline(always)]
@@ -341,21 +359,27 @@ fn update_group<F: MulAdd>(
     (lo, hi): (usize, usize),
     sh: Shape,
 ) -> bool {
-    let (c0, c1) = (lo / CHUNK, hi / CHUNK);
-    // Stage lo - 1 is unchanged: walk from the start of its chunk.
-    let mut v0 = lanes_at(&st.vc, sh.at(g, (lo - 1) / CHUNK));
-    for c in (lo - 1) / CHUNK..=c1 {
-        let (next, s) = chunk::<F>(lanes, rows, g, &st.order, c, v0, r, c >= c0, sh);
+    let Chunks { start, c0, c1 } = Chunks::of((lo, hi));
+    // Stage lo - 1 is unchanged: walk from the start of its chunk, whose start
+    // value and exponential are as stored.
+    let mut v0 = lanes_at(&st.vc, sh.at(g, start));
+    for c in start..=c1 {
         if c >= c0 {
-            let Some(s) = s else { return false };
+            let cached = (c == start).then(|| lanes_at(&st.ec, sh.at(g, c)));
+            let Some((s, e0)) = chunk_sum::<F>(lanes, rows, g, &st.order, c, v0, cached, r)
+            else {
+                return false;
+            };
             put(&mut st.cs, sh.at(g, c), &s);
+            if c > start {
+                put(&mut st.ec, sh.at(g, c), &e0);
+            }
         }
         if c < c1 {
-            put(&mut st.vc, sh.at(g, c + 1), &next);
+            v0 = walk(rows, g, &st.order, c, v0);
+            put(&mut st.vc, sh.at(g, c + 1), &v0);
         }
-        v0 = next;
     }
-    finish_total(st, g, sh);
     true
 }
 
@@ -384,21 +408,23 @@ fn rebuild_group<F: MulAdd>(
         let mut v0 = [0.0; LANES];
         for c in 0..sh.n_chunks {
             put(&mut st.vc, sh.at(g, c), &v0);
-            let (next, s) = chunk::<F>(lanes, rows, g, &st.order, c, v0, &max, true, sh);
             // Every stage is at most R: the sums are at most CHUNK.
-            put(&mut st.cs, sh.at(g, c), &s.unwrap_or([f64::NAN; LANES]));
-            v0 = next;
+            let (s, e0) = chunk_sum::<F>(lanes, rows, g, &st.order, c, v0, None, &max)
+                .unwrap_or(([f64::NAN; LANES], [f64::NAN; LANES]));
+            put(&mut st.cs, sh.at(g, c), &s);
+            put(&mut st.ec, sh.at(g, c), &e0);
+            v0 = walk(rows, g, &st.order, c, v0);
         }
-        finish_total(st, g, sh);
     }
 }
 
 /// `R + ln sum_s f_s T_s` for group `g`, or `None` below [`P_FLOOR`].
 #[inline(always)]
-fn mix_group<F: MulAdd>(state: &State, f: &[f64], g: usize) -> Option<Lanes> {
+fn mix_group<F: MulAdd>(state: &State, f: &[f64], g: usize, sh: Shape) -> Option<Lanes> {
     let mut p = [0.0; LANES];
     for (st, &fs) in state.sub.iter().zip(f) {
-        let t = lanes_at(&st.total, g);
+        // T_s, the sum of the chunks (the same order whatever changed).
+        let t = pairwise(&st.cs, sh.at(g, 0), sh.n_chunks, sh.n_groups);
         for l in 0..LANES {
             p[l] = F::fma(fs, t[l], p[l]);
         }
@@ -456,12 +482,12 @@ fn evaluate_body<F: MulAdd>(
     let mut acc = BlockSum::default();
     for g in 0..sh.n_groups {
         let new = fresh || rebuilt.contains(&g);
-        let v = match mix_group::<F>(state, f, g) {
+        let v = match mix_group::<F>(state, f, g, sh) {
             Some(v) => v,
             None if !new => {
                 rebuild_group::<F>(lanes, rows, state, g, sh);
                 rebuilt.push(g);
-                match mix_group::<F>(state, f, g) {
+                match mix_group::<F>(state, f, g, sh) {
                     Some(v) => v,
                     None => log_domain::<F>(lanes, state, mix, g),
                 }
@@ -663,7 +689,7 @@ impl ShardState for PrefixShard {
             &mut self.partials,
         );
         self.dirty = Some(Dirty {
-            chunks: stages.iter().map(|r| r.map(|(lo, hi)| (lo / CHUNK, hi / CHUNK))).collect(),
+            chunks: stages.iter().map(|r| r.map(Chunks::of)).collect(),
             rebuilt,
         });
         true
