@@ -80,9 +80,8 @@ impl ChainRows {
 #[derive(Clone)]
 struct Subtype {
     order: Vec<u16>,
-    /// `vc[(c * n_groups + g) * LANES + l]`: the stage value at chunk `c`'s
-    /// start (stage `CHUNK * c`), chunk-major so that one chunk of every group is
-    /// contiguous.
+    /// `vc[(g * n_chunks + c) * LANES + l]`: the stage value at chunk `c`'s
+    /// start (stage `CHUNK * c`).
     vc: Vec<f64>,
     /// `exp(vc - R)`, same layout (kept: a chunk whose start did not move
     /// needs no exponential).
@@ -114,10 +113,11 @@ impl Shape {
         }
     }
 
-    /// Row of chunk `c` of group `g` in `vc` and `cs`.
+    /// Row of chunk `c` of group `g` in `vc`, `ec` and `cs`: group-major, so
+    /// that a group's chunks are contiguous (summed by the mixture step).
     #[inline(always)]
     fn at(self, g: usize, c: usize) -> usize {
-        c * self.n_groups + g
+        g * self.n_chunks + c
     }
 }
 
@@ -145,13 +145,18 @@ impl State {
         for ((dst, from), range) in self.sub.iter_mut().zip(&src.sub).zip(&dirty.chunks) {
             if let Some(d) = *range {
                 dst.order.copy_from_slice(&from.order);
-                // Rows of every group: chunk starts start + 1..=c1, sums c0..=c1.
-                let rows = |a: usize, b: usize| sh.at(0, a) * LANES..sh.at(0, b + 1) * LANES;
-                let starts = rows(d.start + 1, d.c1);
-                dst.vc[starts.clone()].copy_from_slice(&from.vc[starts.clone()]);
-                dst.ec[starts.clone()].copy_from_slice(&from.ec[starts]);
-                let sums = rows(d.c0, d.c1);
-                dst.cs[sums.clone()].copy_from_slice(&from.cs[sums]);
+                // Chunk starts start + 1..=c1 and sums c0..=c1 of every group.
+                for g in 0..sh.n_groups {
+                    for c in d.start + 1..=d.c1 {
+                        let r = sh.at(g, c);
+                        put(&mut dst.vc, r, &lanes_at(&from.vc, r));
+                        put(&mut dst.ec, r, &lanes_at(&from.ec, r));
+                    }
+                    for c in d.c0..=d.c1 {
+                        let r = sh.at(g, c);
+                        put(&mut dst.cs, r, &lanes_at(&from.cs, r));
+                    }
+                }
             }
         }
         for &g in &dirty.rebuilt {
@@ -418,27 +423,19 @@ fn rebuild_group<F: MulAdd>(
     }
 }
 
-/// `R + ln sum_s f_s T_s` for group `g`, or `None` below [`P_FLOOR`].
+/// `p = sum_s f_s T_s` for group `g` (its value is `R + ln p`), or `None` below
+/// [`P_FLOOR`].
 #[inline(always)]
 fn mix_group<F: MulAdd>(state: &State, f: &[f64], g: usize, sh: Shape) -> Option<Lanes> {
     let mut p = [0.0; LANES];
     for (st, &fs) in state.sub.iter().zip(f) {
         // T_s, the sum of the chunks (the same order whatever changed).
-        let t = pairwise(&st.cs, sh.at(g, 0), sh.n_chunks, sh.n_groups);
+        let t = pairwise(&st.cs, sh.at(g, 0), sh.n_chunks, 1);
         for l in 0..LANES {
             p[l] = F::fma(fs, t[l], p[l]);
         }
     }
-    if !p.iter().all(|&x| x >= P_FLOOR) {
-        return None;
-    }
-    let lg = ln_lanes::<F>(p);
-    let r = lanes_at(&state.reference, g);
-    let mut o = [0.0; LANES];
-    for l in 0..LANES {
-        o[l] = r[l] + lg[l];
-    }
-    Some(o)
+    p.iter().all(|&x| x >= P_FLOOR).then_some(p)
 }
 
 /// Brings every group up to date (from scratch when `fresh`, else the chunks
@@ -478,25 +475,24 @@ fn evaluate_body<F: MulAdd>(
         }
     }
     let per_block = mix.block / LANES;
+    // The mantissa products stay finite.
+    assert!(per_block <= 512);
     partials.clear();
-    let mut acc = BlockSum::default();
+    let mut acc = BlockSum::new();
     for g in 0..sh.n_groups {
         let new = fresh || rebuilt.contains(&g);
-        let v = match mix_group::<F>(state, f, g, sh) {
-            Some(v) => v,
-            None if !new => {
-                rebuild_group::<F>(lanes, rows, state, g, sh);
-                rebuilt.push(g);
-                match mix_group::<F>(state, f, g, sh) {
-                    Some(v) => v,
-                    None => log_domain::<F>(lanes, state, mix, g),
-                }
-            }
-            None => log_domain::<F>(lanes, state, mix, g),
-        };
-        acc.add(&v, mix.offsets, g);
+        let mut p = mix_group::<F>(state, f, g, sh);
+        if p.is_none() && !new {
+            rebuild_group::<F>(lanes, rows, state, g, sh);
+            rebuilt.push(g);
+            p = mix_group::<F>(state, f, g, sh);
+        }
+        match p {
+            Some(p) => acc.add_mix(&p, &lanes_at(&state.reference, g), mix.offsets, g),
+            None => acc.add(&log_domain::<F>(lanes, state, mix, g), mix.offsets, g),
+        }
         if (g + 1) % per_block == 0 || g + 1 == sh.n_groups {
-            partials.push(acc.finish());
+            partials.push(acc.finish::<F>());
         }
     }
 }
@@ -526,30 +522,43 @@ fn log_domain<F: MulAdd>(lanes: &PrefixLanes, state: &State, mix: &MixInput, g: 
     o
 }
 
-/// A compensated sum over lanes (Knuth's two-sum, exact error terms), for one
-/// block's partial: the same value whatever the thread count, as accurate as
-/// the Neumaier sum it replaces, without its loop-carried branch.
-#[derive(Default)]
+/// One block's partial: a compensated sum over lanes (Knuth's two-sum, exact
+/// error terms) of the subjects' `R + offset`, plus `ln` of the product of their
+/// `p`, kept as a product of mantissas and a sum of exponents per lane so that a
+/// block takes one logarithm per lane, not one per subject. The same value
+/// whatever the thread count.
 struct BlockSum {
     s: Lanes,
     c: Lanes,
+    /// Product of the `p` mantissas (each in `[1, 2)`; at most 512 groups a block).
+    prod: Lanes,
+    /// Sum of the `p` exponents (integers, exact).
+    expo: Lanes,
 }
 
+/// `ln 2` in two parts: `n * LN2_HI` is exact for `|n| < 2^20`.
+const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+
 impl BlockSum {
-    /// Adds group `g`'s values plus their offsets (padding lanes: nothing).
-    #[inline(always)]
-    fn add(&mut self, v: &Lanes, offsets: &[f64], g: usize) {
-        let first = g * LANES;
-        let mut x = [0.0; LANES];
-        if let Some(o) = offsets.get(first..first + LANES) {
-            for l in 0..LANES {
-                x[l] = v[l] + o[l];
-            }
-        } else {
-            for (l, o) in offsets[first..].iter().enumerate() {
-                x[l] = v[l] + o;
-            }
+    fn new() -> Self {
+        Self {
+            s: [0.0; LANES],
+            c: [0.0; LANES],
+            prod: [1.0; LANES],
+            expo: [0.0; LANES],
         }
+    }
+
+    /// Number of real subjects in group `g` (the rest are padding).
+    #[inline(always)]
+    fn real(offsets: &[f64], g: usize) -> usize {
+        offsets.len().saturating_sub(g * LANES).min(LANES)
+    }
+
+    /// Adds `x` lane-wise to the compensated sum.
+    #[inline(always)]
+    fn two_sum(&mut self, x: &Lanes) {
         for l in 0..LANES {
             let t = self.s[l] + x[l];
             let z = t - self.s[l];
@@ -558,12 +567,57 @@ impl BlockSum {
         }
     }
 
+    /// Adds group `g`'s values plus their offsets (padding lanes: nothing).
+    #[inline(always)]
+    fn add(&mut self, v: &Lanes, offsets: &[f64], g: usize) {
+        let first = g * LANES;
+        let mut x = [0.0; LANES];
+        if Self::real(offsets, g) == LANES {
+            let o = &offsets[first..first + LANES];
+            for l in 0..LANES {
+                x[l] = v[l] + o[l];
+            }
+        } else {
+            for (l, o) in offsets[first..].iter().enumerate() {
+                x[l] = v[l] + o;
+            }
+        }
+        self.two_sum(&x);
+    }
+
+    /// Adds group `g`'s `R + ln p` plus offsets: `R` to the sum, `p` to the
+    /// product (padding lanes: nothing).
+    #[inline(always)]
+    fn add_mix(&mut self, p: &Lanes, r: &Lanes, offsets: &[f64], g: usize) {
+        self.add(r, offsets, g);
+        let real = Self::real(offsets, g);
+        const MANTISSA: u64 = 0x000f_ffff_ffff_ffff;
+        const ONE: u64 = 0x3ff0_0000_0000_0000;
+        // 2^52 + e as a double's bits, minus 2^52: the exponent field, exactly.
+        const MAGIC: u64 = 0x4330_0000_0000_0000;
+        for l in 0..LANES {
+            // p is normal and positive (at least P_FLOOR).
+            let b = p[l].to_bits();
+            let e = f64::from_bits((b >> 52) | MAGIC) - 4_503_599_627_370_496.0 - 1023.0;
+            let m = f64::from_bits((b & MANTISSA) | ONE);
+            let keep = l < real;
+            self.prod[l] *= if keep { m } else { 1.0 };
+            self.expo[l] += if keep { e } else { 0.0 };
+        }
+    }
+
     /// The block's sum; starts the next block.
     #[inline(always)]
-    fn finish(&mut self) -> f64 {
+    fn finish<F: MulAdd>(&mut self) -> f64 {
+        let lm = ln_lanes::<F>(self.prod);
+        let mut x = [0.0; LANES];
+        for l in 0..LANES {
+            x[l] = self.expo[l] * LN2_HI + (self.expo[l] * LN2_LO + lm[l]);
+        }
+        self.two_sum(&x);
         let c: f64 = self.c.iter().sum();
         let total = neumaier_sum(&self.s) + c;
-        *self = Self::default();
+        *self = Self::new();
         total
     }
 }
