@@ -38,41 +38,47 @@ const P_FLOOR: f64 = 1e-200;
 /// exponential clamps below `-700`).
 const X_MIN: f64 = -700.0;
 
-/// Each event's delta and ratio `exp(delta)` for every group, event-major:
-/// `rows[((e * n_groups + g) * 2 + {0: delta, 1: ratio}) * LANES + l]`. A chunk
-/// reads the same events in every group, so the group loop streams through
-/// memory (the prefetchers follow) where the group-major layout jumps.
+/// Each event's deltas and ratios `exp(delta)` for every group, event-major
+/// (`[e][g][lane]`): a chunk reads the same events in every group, so the group
+/// loop streams through memory where the group-major layout jumps. Apart, since
+/// most chunks need only the ratios.
 #[derive(Debug)]
 pub(crate) struct ChainRows {
-    rows: Vec<f64>,
+    delta: Vec<f64>,
+    ratio: Vec<f64>,
     n_groups: usize,
 }
 
 impl ChainRows {
     pub(crate) fn new(lanes: &PrefixLanes) -> Self {
         let (n, ng) = (lanes.n_events, lanes.n_groups);
-        let mut rows = vec![0.0; n * ng * 2 * LANES];
-        for g in 0..ng {
-            for e in 0..n {
-                let src = (g * n + e) * LANES..(g * n + e + 1) * LANES;
-                let at = (e * ng + g) * 2 * LANES;
-                rows[at..at + LANES].copy_from_slice(&lanes.delta[src.clone()]);
-                rows[at + LANES..at + 2 * LANES].copy_from_slice(&lanes.ratio[src]);
+        let transpose = |v: &[f64]| {
+            let mut out = vec![0.0; n * ng * LANES];
+            for g in 0..ng {
+                for e in 0..n {
+                    let at = (e * ng + g) * LANES;
+                    out[at..at + LANES].copy_from_slice(&v[(g * n + e) * LANES..][..LANES]);
+                }
             }
+            out
+        };
+        Self {
+            delta: transpose(&lanes.delta),
+            ratio: transpose(&lanes.ratio),
+            n_groups: ng,
         }
-        Self { rows, n_groups: ng }
     }
 
     /// Event `e`'s deltas for group `g`.
     #[inline(always)]
     fn delta(&self, e: u16, g: usize) -> Lanes {
-        lanes_at(&self.rows, (e as usize * self.n_groups + g) * 2)
+        lanes_at(&self.delta, e as usize * self.n_groups + g)
     }
 
     /// Event `e`'s ratios for group `g`.
     #[inline(always)]
     fn ratio(&self, e: u16, g: usize) -> Lanes {
-        lanes_at(&self.rows, (e as usize * self.n_groups + g) * 2 + 1)
+        lanes_at(&self.ratio, e as usize * self.n_groups + g)
     }
 }
 
