@@ -377,8 +377,7 @@ fn update_group<F: MulAdd>(
     for c in start..=c1 {
         if c >= c0 {
             let cached = (c == start).then(|| lanes_at(&st.ec, sh.at(g, c)));
-            let Some((s, e0)) = chunk_sum::<F>(lanes, rows, g, &st.order, c, v0, cached, r)
-            else {
+            let Some((s, e0)) = chunk_sum::<F>(lanes, rows, g, &st.order, c, v0, cached, r) else {
                 return false;
             };
             put(&mut st.cs, sh.at(g, c), &s);
@@ -520,7 +519,11 @@ fn log_domain<F: MulAdd>(lanes: &PrefixLanes, state: &State, mix: &MixInput, g: 
     let mut scratch = vec![0.0; (lanes.n_events + 1) * LANES];
     let mut lse = Vec::with_capacity(state.sub.len());
     for st in &state.sub {
-        lse.push(exact_group::<F>(lanes.group_delta(g), &st.order, &mut scratch));
+        lse.push(exact_group::<F>(
+            lanes.group_delta(g),
+            &st.order,
+            &mut scratch,
+        ));
     }
     let parts: Vec<&[f64]> = lse.iter().map(|v| v.as_slice()).collect();
     let mut o = [0.0; LANES];
@@ -721,7 +724,11 @@ impl ShardState for PrefixShard {
                 stages.push(None);
                 continue;
             };
-            let j = new.iter().zip(old.iter()).rposition(|(a, b)| a != b).unwrap_or(i);
+            let j = new
+                .iter()
+                .zip(old.iter())
+                .rposition(|(a, b)| a != b)
+                .unwrap_or(i);
             // Stages i+1..=j hold a changed set of events; stage j+1 and later the
             // same events as before. A lone differing position (not a permutation
             // of the same events) changes every later stage.
