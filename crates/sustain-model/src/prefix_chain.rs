@@ -636,6 +636,41 @@ multiversion!(
     fn evaluate(lanes: &PrefixLanes, rows: &ChainRows, state: &mut State, ranges: &[Option<(usize, usize)>], fresh: bool, mix: &MixInput, rebuilt: &mut Vec<usize>, partials: &mut Vec<f64>) => evaluate_body
 );
 
+/// [`evaluate`] of `state` for `mixture`: from scratch when `ranges` is empty,
+/// else the chunks it names; the groups rebuilt on the way.
+fn evaluate_state(
+    model: &PrefixModel,
+    rows: &ChainRows,
+    block: usize,
+    state: &mut State,
+    mixture: &Mixture,
+    ranges: &[Option<(usize, usize)>],
+    partials: &mut Vec<f64>,
+) -> Vec<usize> {
+    let lanes = model.lanes();
+    let log_f = log_fractions(mixture);
+    let mix = MixInput {
+        f: mixture.fractions(),
+        log_f: &log_f,
+        offsets: model.subject_offsets(),
+        block,
+    };
+    let mut rebuilt = Vec::new();
+    let fresh = ranges.is_empty();
+    evaluate(
+        lanes.isa,
+        lanes,
+        rows,
+        state,
+        ranges,
+        fresh,
+        &mix,
+        &mut rebuilt,
+        partials,
+    );
+    rebuilt
+}
+
 /// The [`ShardState`] of a [`PrefixModel`] (see the module notes).
 pub(crate) struct PrefixShard {
     model: Arc<PrefixModel>,
@@ -682,23 +717,14 @@ impl ShardState for PrefixShard {
     fn reset_shard(&mut self, mixture: &Mixture) -> bool {
         let lanes = self.model.lanes();
         self.current = State::new(lanes, mixture);
-        let log_f = log_fractions(mixture);
-        let mix = MixInput {
-            f: mixture.fractions(),
-            log_f: &log_f,
-            offsets: self.model.subject_offsets(),
-            block: self.block,
-        };
         let mut partials = Vec::new();
-        evaluate(
-            lanes.isa,
-            lanes,
+        evaluate_state(
+            &self.model,
             &self.rows,
+            self.block,
             &mut self.current,
+            mixture,
             &[],
-            true,
-            &mix,
-            &mut Vec::new(),
             &mut partials,
         );
         self.next = self.current.clone();
@@ -714,7 +740,6 @@ impl ShardState for PrefixShard {
         }
         // A proposal never accepted nor rejected is dropped.
         self.sync_next();
-        let lanes = self.model.lanes();
         let mut stages = Vec::with_capacity(self.next.sub.len());
         for (s, seq) in mixture.sequences().iter().enumerate() {
             let new = seq.order_u16();
@@ -736,23 +761,13 @@ impl ShardState for PrefixShard {
             old.copy_from_slice(new);
             stages.push(Some((i + 1, hi)));
         }
-        let mut rebuilt = Vec::new();
-        let log_f = log_fractions(mixture);
-        let mix = MixInput {
-            f: mixture.fractions(),
-            log_f: &log_f,
-            offsets: self.model.subject_offsets(),
-            block: self.block,
-        };
-        evaluate(
-            lanes.isa,
-            lanes,
+        let rebuilt = evaluate_state(
+            &self.model,
             &self.rows,
+            self.block,
             &mut self.next,
+            mixture,
             &stages,
-            false,
-            &mix,
-            &mut rebuilt,
             &mut self.partials,
         );
         self.dirty = Some(Dirty {

@@ -132,6 +132,17 @@ fn propose(model: &PrefixModel, cur: &Mixture, rng: &mut Pcg64) -> (Mixture, Vec
     (next, changed)
 }
 
+/// Accepts (or rejects) the pending proposal of both states.
+fn settle(fast: &mut dyn ShardState, slow: &mut dyn ShardState, accept: bool) {
+    if accept {
+        fast.accept_shard(false);
+        slow.accept_shard(false);
+    } else {
+        fast.reject();
+        slow.reject();
+    }
+}
+
 #[test]
 fn chain_state_matches_the_generic_cached_shard() {
     let mut rng = Pcg64::seed_from_u64(21);
@@ -152,13 +163,11 @@ fn chain_state_matches_the_generic_cached_shard() {
                 }
                 let total = neumaier_sum(fast.partials());
                 close(total, generic::loglike(&*model, &next), name);
-                if rng.gen_bool(0.4) {
-                    fast.accept_shard(false);
-                    slow.accept_shard(false);
+                let accept = rng.gen_bool(0.4);
+                settle(&mut *fast, &mut slow, accept);
+                if accept {
                     cur = next;
                 } else {
-                    fast.reject();
-                    slow.reject();
                     for (a, b) in fast.partials().iter().zip(slow.partials()) {
                         close(*a, *b, name);
                     }
@@ -264,13 +273,10 @@ fn negligible_fractions_match_the_generic_evaluations() {
                 close(*a, *b, name);
             }
             close(model.loglike(&next), generic::loglike(&*model, &next), name);
-            if rng.gen_bool(0.5) {
-                fast.accept_shard(false);
-                slow.accept_shard(false);
+            let accept = rng.gen_bool(0.5);
+            settle(&mut *fast, &mut slow, accept);
+            if accept {
                 cur = next;
-            } else {
-                fast.reject();
-                slow.reject();
             }
         }
     }
