@@ -443,21 +443,19 @@ fn mix_group<F: MulAdd>(state: &State, f: &[f64], g: usize, sh: Shape) -> Option
     p.iter().all(|&x| x >= P_FLOOR).then_some(p)
 }
 
-/// Brings every group up to date (from scratch when `fresh`, else the chunks
-/// `ranges` name) and writes each subject's `ln p(x_m)` less its offset into
-/// `out`; groups rebuilt on the way are pushed onto `rebuilt`.
+/// Brings every group up to date (from scratch when `ranges` is empty, else
+/// the stages `lo..=hi` it names per subtype) and writes the block partials
+/// into `partials`; groups rebuilt on the way are pushed onto `rebuilt`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn evaluate_body<F: MulAdd>(
-    lanes: &PrefixLanes,
-    rows: &ChainRows,
+    mix: &MixInput,
     state: &mut State,
     ranges: &[Option<(usize, usize)>],
-    fresh: bool,
-    mix: &MixInput,
     rebuilt: &mut Vec<usize>,
     partials: &mut Vec<f64>,
 ) {
+    let (lanes, rows) = (mix.lanes, mix.rows);
+    let fresh = ranges.is_empty();
     let sh = Shape::of(lanes);
     let f = mix.f;
     if fresh {
@@ -502,8 +500,10 @@ fn evaluate_body<F: MulAdd>(
     }
 }
 
-/// What the mixture step reads besides the state.
+/// What an evaluation reads besides the state.
 struct MixInput<'a> {
+    lanes: &'a PrefixLanes,
+    rows: &'a ChainRows,
     f: &'a [f64],
     log_f: &'a [f64],
     /// Per subject (unpadded).
@@ -545,9 +545,9 @@ struct BlockSum {
     expo: Lanes,
 }
 
-/// `ln 2` in two parts: `n * LN2_HI` is exact for `|n| < 2^20`.
-const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+/// `ln 2` in two parts (fdlibm's): `n * LN2_HI` is exact for `|n| < 2^20`.
+const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
 
 impl BlockSum {
     fn new() -> Self {
@@ -633,7 +633,7 @@ impl BlockSum {
 
 multiversion!(
     /// See `evaluate_body`.
-    fn evaluate(lanes: &PrefixLanes, rows: &ChainRows, state: &mut State, ranges: &[Option<(usize, usize)>], fresh: bool, mix: &MixInput, rebuilt: &mut Vec<usize>, partials: &mut Vec<f64>) => evaluate_body
+    fn evaluate(mix: &MixInput, state: &mut State, ranges: &[Option<(usize, usize)>], rebuilt: &mut Vec<usize>, partials: &mut Vec<f64>) => evaluate_body
 );
 
 /// [`evaluate`] of `state` for `mixture`: from scratch when `ranges` is empty,
@@ -650,24 +650,15 @@ fn evaluate_state(
     let lanes = model.lanes();
     let log_f = log_fractions(mixture);
     let mix = MixInput {
+        lanes,
+        rows,
         f: mixture.fractions(),
         log_f: &log_f,
         offsets: model.subject_offsets(),
         block,
     };
     let mut rebuilt = Vec::new();
-    let fresh = ranges.is_empty();
-    evaluate(
-        lanes.isa,
-        lanes,
-        rows,
-        state,
-        ranges,
-        fresh,
-        &mix,
-        &mut rebuilt,
-        partials,
-    );
+    evaluate(lanes.isa, &mix, state, ranges, &mut rebuilt, partials);
     rebuilt
 }
 
@@ -687,7 +678,7 @@ pub(crate) struct PrefixShard {
 impl PrefixShard {
     pub(crate) fn new(model: Arc<PrefixModel>, start: &Mixture) -> Self {
         // Partials come from whole groups of subjects.
-        assert!(PrefixModel::SHARD_BLOCK % LANES == 0);
+        const { assert!(PrefixModel::SHARD_BLOCK % LANES == 0) };
         let lanes = model.lanes();
         let state = State::new(lanes, start);
         let mut s = Self {
