@@ -28,8 +28,14 @@ fn cpu_seconds() -> f64 {
         })
 }
 
-/// Best of `repeats` runs of `f`, each `inner` calls, per call.
+/// Best of `repeats` runs of `f`, each at least `inner` calls and at least
+/// 50 ms (the thread clock advances in scheduler ticks: shorter runs can read
+/// zero), per call.
 fn best_of(repeats: usize, inner: usize, mut f: impl FnMut()) -> f64 {
+    let t = std::time::Instant::now();
+    f();
+    let one = t.elapsed().as_secs_f64().max(1e-9);
+    let inner = inner.max((0.05 / one).ceil() as usize);
     (0..repeats)
         .map(|_| {
             let t0 = cpu_seconds();

@@ -6,11 +6,11 @@
 
 use crate::error::{ModelError, Result};
 use crate::kernels::LANES;
-use crate::prefix_chain::PrefixShard;
+use crate::prefix_chain::{ChainRows, PrefixShard};
 use crate::prefix_em::PrefixBatch;
 use crate::prefix_lanes::PrefixLanes;
 use crate::sequence::Sequence;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use sustain_core::{
     neumaier_sum, BatchEvaluator, EventOrder, Mixture, ShardState, StageModel, SustainModel,
 };
@@ -52,6 +52,8 @@ pub struct PrefixModel {
     offset: Vec<f64>,
     /// `delta` in groups of subjects, event-major, for the vectorised paths.
     lanes: PrefixLanes,
+    /// The chains' layout of the deltas, built by the first chain.
+    chain_rows: OnceLock<Arc<ChainRows>>,
 }
 
 impl PrefixModel {
@@ -78,6 +80,7 @@ impl PrefixModel {
         Ok(Self {
             family,
             lanes: PrefixLanes::new(&delta, n_subjects, n),
+            chain_rows: OnceLock::new(),
             order,
             n_subjects,
             delta,
@@ -165,6 +168,7 @@ impl StageModel for PrefixModel {
             order: self.order.clone(),
             n_subjects: subjects.len(),
             lanes: PrefixLanes::new(&delta, subjects.len(), n),
+            chain_rows: OnceLock::new(),
             delta,
             offset: subjects.iter().map(|&m| self.offset[m]).collect(),
         })
@@ -180,24 +184,12 @@ impl PrefixModel {
         &self.lanes
     }
 
-    /// Each subtype's per-subject `log sum_k`, padded to whole groups, one row
-    /// per subtype.
-    fn subtype_lses(&self, mixture: &Mixture) -> Vec<f64> {
-        let orders: Vec<&[u16]> = mixture.sequences().iter().map(|s| s.order_u16()).collect();
-        let mut v = vec![0.0; orders.len() * self.lanes.n_groups * LANES];
-        self.lanes.subtypes_lse(&orders, &mut v);
-        v
-    }
-
-    /// `log p(x_m)` per subject from each subtype's padded `log sum_k` values.
-    pub(crate) fn mix_subjects(&self, log_f: &[f64], lse: &[&[f64]]) -> Vec<f64> {
-        let mut mix = vec![0.0; self.lanes.n_groups * LANES];
-        crate::kernels::mixture(self.lanes.isa, log_f, lse, &mut mix);
-        mix.truncate(self.n_subjects);
-        for (v, o) in mix.iter_mut().zip(&self.offset) {
-            *v += o;
-        }
-        mix
+    /// The chains' layout ([`ChainRows`]).
+    pub(crate) fn chain_rows(&self) -> Arc<ChainRows> {
+        Arc::clone(
+            self.chain_rows
+                .get_or_init(|| Arc::new(ChainRows::new(&self.lanes))),
+        )
     }
 }
 
@@ -211,9 +203,16 @@ impl SustainModel for PrefixModel {
         neumaier_sum(&self.log_p_subjects(mixture))
     }
     fn log_p_subjects(&self, mixture: &Mixture) -> Vec<f64> {
-        let lse = self.subtype_lses(mixture);
-        let refs: Vec<&[f64]> = lse.chunks(self.lanes.n_groups * LANES).collect();
-        self.mix_subjects(&log_fractions(mixture), &refs)
+        let orders: Vec<&[u16]> = mixture.sequences().iter().map(|s| s.order_u16()).collect();
+        let mut mix = vec![0.0; self.lanes.n_groups * LANES];
+        let log_f = log_fractions(mixture);
+        self.lanes
+            .mixture_ln(&orders, mixture.fractions(), &log_f, &mut mix);
+        mix.truncate(self.n_subjects);
+        for (v, o) in mix.iter_mut().zip(&self.offset) {
+            *v += o;
+        }
+        mix
     }
     fn shard_state(model: Arc<Self>, start: &Mixture) -> Box<dyn ShardState> {
         Box::new(PrefixShard::new(model, start))

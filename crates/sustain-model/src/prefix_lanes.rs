@@ -85,6 +85,122 @@ impl PrefixLanes {
     }
 }
 
+impl PrefixLanes {
+    /// Each subject's `ln sum_s f_s sum_k exp(v^s_k)` (its mixture log-likelihood
+    /// less the offset) for the sequences `orders` with fractions `f` (`log_f`
+    /// their logarithms), into `out` (`n_groups * LANES`). Every subtype's Horner
+    /// total is relative to the same `v_0 = 0`, so the mixture is a weighted sum
+    /// and one logarithm per subject: no per-subtype logarithm, no exponential.
+    pub(crate) fn mixture_ln(&self, orders: &[&[u16]], f: &[f64], log_f: &[f64], out: &mut [f64]) {
+        assert!(out.len() >= self.n_groups * LANES);
+        assert!(f.len() >= orders.len() && log_f.len() >= orders.len());
+        for order in orders {
+            assert!(order.len() == self.n_events);
+            assert!(order.iter().all(|&e| (e as usize) < self.n_events));
+        }
+        mixture_ln_dispatch(self.isa, self, orders, f, log_f, out)
+    }
+}
+
+multiversion!(
+    /// [`PrefixLanes::mixture_ln`] (generic code).
+    fn mixture_ln_dispatch(lanes: &PrefixLanes, orders: &[&[u16]], f: &[f64], log_f: &[f64], out: &mut [f64]) => mixture_ln_body
+);
+
+/// Ratios (f64 values) beyond which the mixture's Horner pass prefetches (half
+/// of a 512 KiB level-2 cache).
+const PREFETCH_OVER: usize = 32 << 10;
+
+/// Asks for the cache line holding `row[0]` (a hint: never faults, changes no
+/// value).
+#[inline(always)]
+fn prefetch(row: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing architecturally; the pointer is valid.
+    #[allow(unused_unsafe)]
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
+/// Smallest weighted sum taken by the linear path (sums of fractions that add up
+/// to one times Horner totals of at least one are never below it).
+const MIX_FLOOR: f64 = 1e-300;
+
+#[inline(always)]
+fn mixture_ln_body<F: MulAdd>(
+    lanes: &PrefixLanes,
+    orders: &[&[u16]],
+    f: &[f64],
+    log_f: &[f64],
+    out: &mut [f64],
+) {
+    let stride = lanes.n_events * LANES;
+    let n_s = orders.len();
+    // h[s * BLOCK + b]: subtype s's Horner total of group g + b.
+    let mut h = vec![[1.0; LANES]; n_s * BLOCK];
+    let mut scratch = vec![0.0; (lanes.n_events + 1) * LANES];
+    let mut g = 0;
+    while g < lanes.n_groups {
+        let nb = (lanes.n_groups - g).min(BLOCK);
+        let ratio = &lanes.ratio[g * stride..(g + nb) * stride];
+        for (s, order) in orders.iter().enumerate() {
+            let hs = &mut h[s * BLOCK..(s + 1) * BLOCK];
+            if nb == BLOCK {
+                // The first subtype's pass fetches the next block's rows, where
+                // the rows outgrow the core's cache (below, prefetches only cost).
+                let ahead = match s {
+                    0 if lanes.ratio.len() > PREFETCH_OVER => {
+                        lanes.ratio.get((g + BLOCK) * stride..).unwrap_or(&[])
+                    }
+                    _ => &[],
+                };
+                hs.copy_from_slice(&horner4::<F>(ratio, stride, order, ahead));
+            } else {
+                for (b, hb) in hs[..nb].iter_mut().enumerate() {
+                    *hb = horner1::<F>(&ratio[b * stride..(b + 1) * stride], order);
+                }
+            }
+        }
+        for b in 0..nb {
+            let gg = g + b;
+            let o: &mut Lanes = (&mut out[gg * LANES..(gg + 1) * LANES]).try_into().unwrap();
+            let tame = |s: usize| h[s * BLOCK + b].iter().all(|&v| v <= HORNER_MAX);
+            if !lanes.wild[gg] && (0..n_s).all(tame) {
+                let mut p = [0.0; LANES];
+                for s in 0..n_s {
+                    let hs = &h[s * BLOCK + b];
+                    for l in 0..LANES {
+                        p[l] = F::fma(f[s], hs[l], p[l]);
+                    }
+                }
+                if p.iter().all(|&v| v >= MIX_FLOOR) {
+                    *o = ln_lanes::<F>(p);
+                    continue;
+                }
+            }
+            // Out of the product path's range: each subtype's log-sum-exp, then
+            // the log-domain mixture.
+            let lse: Vec<Lanes> = (0..n_s)
+                .map(|s| {
+                    let hs = h[s * BLOCK + b];
+                    if !lanes.wild[gg] && hs.iter().all(|&v| v <= HORNER_MAX) {
+                        ln_lanes::<F>(hs)
+                    } else {
+                        exact_group::<F>(lanes.group_delta(gg), orders[s], &mut scratch)
+                    }
+                })
+                .collect();
+            let parts: Vec<&[f64]> = lse.iter().map(|v| v.as_slice()).collect();
+            crate::kernels::mixture(lanes.isa, log_f, &parts, o);
+        }
+        g += BLOCK;
+    }
+}
+
 multiversion!(
     /// [`PrefixLanes::subtypes_lse`] (generic code).
     fn subtypes_lse_dispatch(lanes: &PrefixLanes, orders: &[&[u16]], out: &mut [f64]) => subtypes_lse_body
@@ -133,7 +249,7 @@ fn horner_block<F: MulAdd, const B: usize>(
     let stride = lanes.n_events * LANES;
     let ratio = &lanes.ratio[g * stride..(g + B) * stride];
     let h = if B == 4 {
-        horner4::<F>(ratio, stride, order)
+        horner4::<F>(ratio, stride, order, &[])
     } else {
         let mut h = [[1.0; LANES]; 4];
         h[0] = horner1::<F>(ratio, order);
@@ -160,12 +276,19 @@ fn horner1<F: MulAdd>(ratio: &[f64], order: &[u16]) -> Lanes {
 /// Four groups' Horner recursions, interleaved (independent chains); written out
 /// so that the lanes stay in vector registers.
 #[inline(always)]
-fn horner4<F: MulAdd>(ratio: &[f64], stride: usize, order: &[u16]) -> [Lanes; 4] {
+fn horner4<F: MulAdd>(ratio: &[f64], stride: usize, order: &[u16], ahead: &[f64]) -> [Lanes; 4] {
     let (r0, rest) = ratio.split_at(stride);
     let (r1, rest) = rest.split_at(stride);
     let (r2, r3) = rest.split_at(stride);
     let (mut h0, mut h1, mut h2, mut h3) = ([1.0; LANES], [1.0; LANES], [1.0; LANES], [1.0; LANES]);
     for &e in order.iter().rev() {
+        // The same rows of the next four groups (`ahead`, when given), which the
+        // next call reads in this order: no hardware prefetcher follows it.
+        if ahead.len() >= 4 * stride {
+            for b in 0..4 {
+                prefetch(&ahead[b * stride + e as usize * LANES..]);
+            }
+        }
         let (a, b, c, d) = (
             row(r0, e as usize),
             row(r1, e as usize),
