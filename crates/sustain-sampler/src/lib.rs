@@ -25,7 +25,7 @@ pub mod tuning;
 pub mod verdict;
 
 pub use chain::{Chain, Pending, ProposalMode, StepSizes, SustainChain};
-pub use continued::{PausedChain, RoundEnd};
+pub use continued::{ChainSnapshot, PausedChain, RoundEnd};
 pub use evaluator::{ChainEvaluator, FullEvaluator};
 pub use merge::{merge, ChainRun, Diagnostics, MergedSamples, SamplesFile};
 pub use settings::{default_threads, ChainSettings};

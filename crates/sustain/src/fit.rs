@@ -3,7 +3,8 @@
 //! checkpointed after each count.
 
 use crate::backend::{self, Engine};
-use crate::checkpoint::{self, Checkpoints};
+use crate::checkpoint::{self, Checkpoints, Fingerprints, Match};
+use crate::rounds::RoundSaver;
 use crate::config::FitConfig;
 use crate::em::{self, MlFit};
 use crate::executor::{chain_state, Chains};
@@ -210,6 +211,7 @@ pub fn fit_model_subtype_count<M: SustainModel>(
         em_s,
         &counters,
         progress,
+        None,
     )?;
     progress(Progress::ModelDone {
         n_subtypes: k,
@@ -426,7 +428,7 @@ pub fn fit_model_observed<M: SustainModel>(
     let run = Run {
         config,
         lik: &input.model,
-        fingerprint: checkpoint::fingerprint_of(&input.identity, config),
+        fingerprint: Fingerprints::of(&input.identity, config),
         checkpoints,
         progress,
         on_model,
@@ -436,14 +438,14 @@ pub fn fit_model_observed<M: SustainModel>(
     } else {
         run.one_count_after_another(engine)?
     };
-    Ok(fit_result(input, config.clone(), run.fingerprint, models))
+    Ok(fit_result(input, config.clone(), run.fingerprint.full, models))
 }
 
 /// One fit's inputs, settings and outputs (checkpoints, progress).
 struct Run<'a, M: SustainModel> {
     config: &'a FitConfig,
     lik: &'a Arc<M>,
-    fingerprint: String,
+    fingerprint: Fingerprints,
     checkpoints: Option<&'a Checkpoints>,
     progress: &'a dyn Fn(Progress),
     on_model: &'a dyn Fn(&SubtypeModel),
@@ -467,13 +469,19 @@ impl<M: SustainModel> Run<'_, M> {
     ) -> Result<(MlFit, Stage), Error> {
         let events = self.lik.order();
         if let Some(cp) = self.checkpoints {
-            if let Some((model, em_fit)) = cp.load(k, &self.fingerprint, events)? {
-                (self.progress)(Progress::ModelDone {
-                    n_subtypes: k,
-                    resumed: true,
-                });
-                (self.on_model)(&model);
-                return Ok((em_fit, Stage::Done(Box::new(model))));
+            if let Some((model, em_fit, matched)) = cp.load(k, &self.fingerprint, events)? {
+                if matched == Match::Same || self.final_under_this_budget(&model) {
+                    (self.progress)(Progress::ModelDone {
+                        n_subtypes: k,
+                        resumed: true,
+                    });
+                    (self.on_model)(&model);
+                    return Ok((em_fit, Stage::Done(Box::new(model))));
+                }
+                // Stopped by another budget: its chains go on from their last
+                // saved round.
+                let em_s = model.timing.em_s;
+                return Ok((em_fit, Stage::Chains { em_s }));
             }
             if let Some((em_fit, em_s)) = cp.load_em(k, &self.fingerprint, events)? {
                 return Ok((em_fit, Stage::Chains { em_s }));
@@ -486,10 +494,38 @@ impl<M: SustainModel> Run<'_, M> {
         Ok((em_fit, Stage::Chains { em_s }))
     }
 
+    /// Whether `model`, fitted with other budgets of chains that run until they
+    /// converge, is what this run's budget would give: chains that converged in
+    /// rounds this budget runs too.
+    fn final_under_this_budget(&self, model: &SubtypeModel) -> bool {
+        let (Some(until), Some(c)) = (&self.config.until_converged, &model.convergence) else {
+            return false;
+        };
+        c.stopped == crate::rounds::Stop::Converged
+            && crate::rounds::on_schedule(&c.rounds, self.config.n_iterations, until.max_iterations)
+    }
+
+    /// Where the chains of subtype count `k` save and find their rounds.
+    fn rounds(&self) -> Option<RoundSaver<'_>> {
+        self.checkpoints.map(|checkpoints| RoundSaver {
+            checkpoints,
+            resume_fingerprint: &self.fingerprint.resume,
+        })
+    }
+
     /// Saves and reports the finished model of subtype count `k`.
     fn finished(&self, k: usize, model: &SubtypeModel, em_fit: &MlFit) -> Result<(), Error> {
         if let Some(cp) = self.checkpoints {
             cp.save(k, &self.fingerprint, model, em_fit)?;
+            // A converged count is final under any budget that runs its rounds
+            // ([`Self::final_under_this_budget`]): its chains are not needed again.
+            let converged = model
+                .convergence
+                .as_ref()
+                .is_some_and(|c| c.stopped == crate::rounds::Stop::Converged);
+            if converged {
+                cp.remove_rounds(k);
+            }
         }
         (self.progress)(Progress::ModelDone {
             n_subtypes: k,
@@ -520,6 +556,7 @@ impl<M: SustainModel> Run<'_, M> {
                         em_s,
                         &counters,
                         self.progress,
+                        self.rounds(),
                     )?;
                     self.finished(k, &model, &em_fit)?;
                     model
@@ -562,6 +599,7 @@ impl<M: SustainModel> Run<'_, M> {
         // chains) is taken first, by the worker with the most threads.
         let mut first_error = None;
         let em_fits = &em_fits;
+        let store = self.rounds();
         crate::executor::share_threads(
             pending,
             self.config.threads,
@@ -581,6 +619,7 @@ impl<M: SustainModel> Run<'_, M> {
                     em_s,
                     &counters,
                     &|_| {},
+                    store,
                 );
                 (k, model)
             },
@@ -668,6 +707,7 @@ pub fn uncertainty_with<M: SustainModel>(
         em_s,
         &counters,
         &|_| {},
+        None,
     )
 }
 
@@ -709,6 +749,7 @@ fn uncertainty_impl<M: SustainModel>(
     em_s: f64,
     counters: &Arc<ChainProgress>,
     progress: &dyn Fn(Progress),
+    store: Option<RoundSaver<'_>>,
 ) -> Result<SubtypeModel, Error> {
     // Close the counters however this ends (a batch engine does not advance them),
     // so a display waiting on them stops.
@@ -719,10 +760,29 @@ fn uncertainty_impl<M: SustainModel>(
         }
     }
     let _close = CloseOnDrop(counters);
-    let t0 = Instant::now();
-    let settings = tuned_chain_settings(lik, em_fit, config, k, chain_threads);
-    let steps = settings.steps.clone();
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
+    // Chains saved after a round (on the CPU, where chains continue) that this
+    // run's budget runs too go on from there, with their step sizes and clock.
+    let saved = match (&config.until_converged, engine, &store) {
+        (Some(until), Engine::Cpu, Some(store)) => store
+            .checkpoints
+            .load_rounds(k, store.resume_fingerprint, lik.order(), range.clone())?
+            .filter(|s| crate::rounds::on_schedule(&s.rounds, config.n_iterations, until.max_iterations)),
+        _ => None,
+    };
+    let spent = saved
+        .as_ref()
+        .and_then(|s| s.rounds.last())
+        .map_or(0.0, |r| r.seconds);
+    let now = Instant::now();
+    let t0 = now
+        .checked_sub(std::time::Duration::from_secs_f64(spent))
+        .unwrap_or(now);
+    let settings = match &saved {
+        Some(s) => chain_settings::<M>(config, k, chain_threads, s.steps.clone()),
+        None => tuned_chain_settings(lik, em_fit, config, k, chain_threads),
+    };
+    let steps = settings.steps.clone();
     let (merged, convergence) = match &config.until_converged {
         None => {
             let runs = engine.run_chains(lik, &em_fit.mixture, &settings, range, counters)?;
@@ -741,6 +801,8 @@ fn uncertainty_impl<M: SustainModel>(
                 counters,
                 progress,
                 t0,
+                saved,
+                store,
             )?;
             (merged, Some(convergence))
         }
@@ -889,15 +951,9 @@ fn tuned_chain_settings<M: SustainModel>(
     k: usize,
     chain_threads: usize,
 ) -> ChainSettings {
-    let seed = config.seed.wrapping_add(k as u64);
-    let mut settings = ChainSettings {
-        mode: config.proposal,
-        steps: sustain_sampler::StepSizes::initial(k, lik.order().n_events()),
-        n_iterations: config.n_iterations,
-        seed,
-        threads: config.threads,
-        chain_threads,
-    };
+    let steps = sustain_sampler::StepSizes::initial(k, lik.order().n_events());
+    let mut settings = chain_settings::<M>(config, k, chain_threads, steps);
+    let seed = settings.seed;
     let shards = settings.shards_per_chain::<M>(lik.n_subjects(), 1);
     settings.steps = tune_steps(
         lik.order(),
@@ -909,6 +965,24 @@ fn tuned_chain_settings<M: SustainModel>(
         seed,
     );
     settings
+}
+
+/// The settings every chain of subtype count `k` shares, with step sizes `steps`
+/// (see [`tuned_chain_settings`]).
+fn chain_settings<M: SustainModel>(
+    config: &FitConfig,
+    k: usize,
+    chain_threads: usize,
+    steps: sustain_sampler::StepSizes,
+) -> ChainSettings {
+    ChainSettings {
+        mode: config.proposal,
+        steps,
+        n_iterations: config.n_iterations,
+        seed: config.seed.wrapping_add(k as u64),
+        threads: config.threads,
+        chain_threads,
+    }
 }
 
 /// One subtype count of a chain shard (`sustain fit --chain-shard I/N`): the E-M

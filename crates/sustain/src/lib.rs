@@ -45,6 +45,7 @@ pub mod mixed;
 pub mod npz;
 pub mod npz_file;
 pub mod results;
+mod round_checkpoint;
 pub mod rounds;
 pub mod samples_file;
 pub mod stage;

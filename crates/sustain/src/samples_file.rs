@@ -42,6 +42,15 @@ impl std::fmt::Display for SamplesError {
 /// Writes the traces of `models` (one entry per subtype count) to `path`: first to
 /// `tmp` (in the same folder), then renamed. Returns the reference the JSON keeps.
 pub fn write(path: &Path, tmp: &Path, models: &[&MergedSamples]) -> io::Result<SamplesFile> {
+    let traces: Vec<Vec<&Trace>> = models
+        .iter()
+        .map(|m| m.chains.iter().map(|c| &c.trace).collect())
+        .collect();
+    write_traces(path, tmp, &traces)
+}
+
+/// [`write`] of the traces of each model's chains (`models[i][chain]`).
+pub fn write_traces(path: &Path, tmp: &Path, models: &[Vec<&Trace>]) -> io::Result<SamplesFile> {
     let written = write_to(tmp, models).and_then(|()| sha256_of(tmp));
     let sha256 = match written {
         Ok(h) => h,
@@ -60,14 +69,13 @@ pub fn write(path: &Path, tmp: &Path, models: &[&MergedSamples]) -> io::Result<S
     Ok(SamplesFile { name, sha256 })
 }
 
-fn write_to(tmp: &Path, models: &[&MergedSamples]) -> io::Result<()> {
+fn write_to(tmp: &Path, models: &[Vec<&Trace>]) -> io::Result<()> {
     let mut w = NpzWriter::create(tmp)?;
-    for samples in models {
-        let Some(first) = samples.chains.first() else {
+    for traces in models {
+        let Some(first) = traces.first() else {
             continue;
         };
-        let (k, n) = (first.trace.n_subtypes, first.trace.n_events);
-        let traces: Vec<&Trace> = samples.chains.iter().map(|c| &c.trace).collect();
+        let (k, n) = (first.n_subtypes, first.n_events);
         if traces.iter().any(|t| t.n_subtypes != k || t.n_events != n) {
             return Err(io::Error::other("chains of one model differ in shape"));
         }
@@ -83,7 +91,7 @@ fn write_to(tmp: &Path, models: &[&MergedSamples]) -> io::Result<()> {
             Ok(())
         })?;
         w.array(&name("runs"), Dtype::U32, &[states], |o| {
-            for t in &traces {
+            for t in traces.iter() {
                 for r in &t.runs {
                     o.write_all(&r.to_le_bytes())?;
                 }
@@ -94,7 +102,7 @@ fn write_to(tmp: &Path, models: &[&MergedSamples]) -> io::Result<()> {
         let dtype = if wide { Dtype::U16 } else { Dtype::U8 };
         w.array(&name("sequences"), dtype, &[states, k, n], |o| {
             let mut bytes = Vec::with_capacity(2 * k * n);
-            for t in &traces {
+            for t in traces.iter() {
                 let mut written = Ok(());
                 t.for_each_state(|_, _, orders| {
                     if written.is_err() {
@@ -115,7 +123,7 @@ fn write_to(tmp: &Path, models: &[&MergedSamples]) -> io::Result<()> {
             Ok(())
         })?;
         w.array(&name("fractions"), Dtype::F64, &[states, k], |o| {
-            for t in &traces {
+            for t in traces.iter() {
                 for v in &t.fractions {
                     o.write_all(&v.to_le_bytes())?;
                 }
@@ -123,7 +131,7 @@ fn write_to(tmp: &Path, models: &[&MergedSamples]) -> io::Result<()> {
             Ok(())
         })?;
         w.array(&name("loglike"), Dtype::F64, &[states], |o| {
-            for t in &traces {
+            for t in traces.iter() {
                 for v in &t.loglike {
                     o.write_all(&v.to_le_bytes())?;
                 }

@@ -1,0 +1,160 @@
+//! Checkpoints between rounds of chains that run until they converge: after
+//! every finished round, each chain's state, random streams, tempered copies and
+//! ladder (JSON) and its samples so far (a samples file beside it, written under
+//! a temporary name, then renamed), with the rounds so far and the step sizes.
+//! A rerun with `--resume` continues from the last one saved and gives the same
+//! samples as a run never stopped: every round starts its evaluators afresh from
+//! the chains' states ([`sustain_sampler::continued`]).
+
+use crate::checkpoint::{check_fingerprint, read_json, write_json, Checkpoints};
+use crate::rounds::Round;
+use crate::{CheckpointError, Error, IoAction};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use sustain_core::EventOrder;
+use sustain_sampler::{
+    ChainEvaluator, ChainRun, ChainSnapshot, MergedSamples, PausedChain, SamplesFile, StepSizes,
+    Trace,
+};
+
+/// What a checkpoint between rounds holds besides the samples.
+#[derive(Serialize, Deserialize)]
+struct SavedRounds {
+    /// [`crate::checkpoint::resume_fingerprint_of`]: a run with other budgets
+    /// continues it.
+    resume_fingerprint: String,
+    n_subtypes: usize,
+    steps: StepSizes,
+    rounds: Vec<Round>,
+    chains: Vec<ChainSnapshot>,
+    samples: SamplesFile,
+}
+
+/// Chains paused after a saved round.
+pub(crate) struct SavedChains<E> {
+    /// The tuned step sizes.
+    pub steps: StepSizes,
+    /// Every round so far.
+    pub rounds: Vec<Round>,
+    /// The chains, in index order.
+    pub chains: Vec<PausedChain<E>>,
+}
+
+impl Checkpoints {
+    fn rounds_path(&self, k: usize) -> PathBuf {
+        self.dir.join(format!("checkpoint_rounds_k{k}.json"))
+    }
+
+    /// Saves `chains` of subtype count `k` after `rounds`: the samples first, then
+    /// the JSON that names them (so a JSON always names a whole samples file).
+    pub(crate) fn save_rounds<E: ChainEvaluator>(
+        &self,
+        k: usize,
+        resume_fingerprint: &str,
+        steps: &StepSizes,
+        rounds: &[Round],
+        chains: &[PausedChain<E>],
+    ) -> Result<(), Error> {
+        let npz = self.dir.join(format!("checkpoint_rounds_k{k}.npz"));
+        let tmp = self
+            .dir
+            .join(format!(".checkpoint_rounds_k{k}.npz.tmp{}", std::process::id()));
+        let traces: Vec<&Trace> = chains.iter().map(|c| c.trace()).collect();
+        let samples = crate::samples_file::write_traces(&npz, &tmp, &[traces]).map_err(
+            |source| Error::Io {
+                action: IoAction::Write,
+                path: npz.clone(),
+                source,
+            },
+        )?;
+        let saved = SavedRounds {
+            resume_fingerprint: resume_fingerprint.to_string(),
+            n_subtypes: k,
+            steps: steps.clone(),
+            rounds: rounds.to_vec(),
+            chains: chains.iter().map(PausedChain::snapshot).collect(),
+            samples,
+        };
+        write_json(&self.rounds_path(k), &saved)
+    }
+
+    /// The chains of subtype count `k` after the last saved round, if any;
+    /// refuses a checkpoint made from other data or settings (budgets aside) or
+    /// one whose chains do not fit.
+    pub(crate) fn load_rounds<E: ChainEvaluator>(
+        &self,
+        k: usize,
+        resume_fingerprint: &str,
+        events: &EventOrder,
+        indices: std::ops::Range<usize>,
+    ) -> Result<Option<SavedChains<E>>, Error> {
+        let path = self.rounds_path(k);
+        let Some(saved) = read_json::<SavedRounds>(&path)? else {
+            return Ok(None);
+        };
+        check_fingerprint(&path, &saved.resume_fingerprint, resume_fingerprint)?;
+        let unfit = |why: String| {
+            Error::from(CheckpointError::Chains {
+                path: path.clone(),
+                why,
+            })
+        };
+        if saved.n_subtypes != k {
+            return Err(unfit(format!("it holds {} subtype(s)", saved.n_subtypes)));
+        }
+        if !saved.chains.iter().map(|c| c.index).eq(indices.clone()) {
+            return Err(unfit(format!(
+                "it holds other chains than {}..{}",
+                indices.start, indices.end
+            )));
+        }
+        // The samples file's reader fills the traces of chains named by place.
+        let mut samples = MergedSamples {
+            chains: saved
+                .chains
+                .iter()
+                .map(|c| ChainRun {
+                    index: c.index,
+                    trace: Trace::default(),
+                    acceptance: 0.0,
+                    wall_s: 0.0,
+                })
+                .collect(),
+            burn_in: 0,
+            thin: 1,
+            file: Some(saved.samples),
+        };
+        crate::samples_file::load_one(&mut samples, k, &self.dir).map_err(|why| {
+            Error::from(CheckpointError::Samples {
+                path: path.clone(),
+                why,
+            })
+        })?;
+        let chains = saved
+            .chains
+            .iter()
+            .zip(samples.chains)
+            .map(|(snapshot, run)| PausedChain::restore(snapshot, run.trace, events))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(unfit)?;
+        let done = saved.rounds.last().map(|r| r.iterations_per_chain);
+        if chains.iter().any(|c| Some(c.n_iterations()) != done) {
+            return Err(unfit(format!(
+                "its chains do not hold the {} iterations of its last round",
+                done.unwrap_or(0)
+            )));
+        }
+        Ok(Some(SavedChains {
+            steps: saved.steps,
+            rounds: saved.rounds,
+            chains,
+        }))
+    }
+
+    /// Removes the checkpoint between rounds of subtype count `k` (its count is
+    /// saved whole); one that cannot be removed is left.
+    pub(crate) fn remove_rounds(&self, k: usize) {
+        let _ = std::fs::remove_file(self.rounds_path(k));
+        let _ = std::fs::remove_file(self.dir.join(format!("checkpoint_rounds_k{k}.npz")));
+    }
+}
