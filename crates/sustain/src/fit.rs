@@ -763,6 +763,8 @@ fn uncertainty_impl<M: SustainModel>(
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
     // Chains saved after a round (on the CPU, where chains continue) that this
     // run's budget runs too go on from there, with their step sizes and clock.
+    // One round by construction has nothing to continue from.
+    let store = store.filter(|_| !config.fixed_length());
     let saved = match (&config.until_converged, engine, &store) {
         (Some(until), Engine::Cpu, Some(store)) => store
             .checkpoints
@@ -812,7 +814,8 @@ fn uncertainty_impl<M: SustainModel>(
     }
     let mcmc_s = t0.elapsed().as_secs_f64();
     let mut model = assemble_merged(&**lik, em_fit, merged, steps, em_s, mcmc_s);
-    if let Some(c) = &convergence {
+    // A fixed length (one round with a ladder) is no budget that stopped them.
+    if let Some(c) = convergence.as_ref().filter(|_| !config.fixed_length()) {
         if let Some(line) = crate::rounds::budget_line(c) {
             model.nonconvergence.insert(0, line);
         }
