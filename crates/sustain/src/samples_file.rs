@@ -539,18 +539,22 @@ mod tests {
         };
         let mut full = model(samples(n));
         full.pvd = full.samples.position_frequencies();
-        cps.save(2, "fp", &full, &em).unwrap();
+        let fp = crate::checkpoint::Fingerprints {
+            full: "fp".into(),
+            resume: "fp-resume".into(),
+        };
+        cps.save(2, &fp, &full, &em).unwrap();
         let json = std::fs::read_to_string(dir.path().join("checkpoint_k2.json")).unwrap();
         assert!(!json.contains("\"trace\""), "samples inline in {json}");
         assert!(dir.path().join("checkpoint_k2.npz").is_file());
-        let (back, _) = cps.load(2, "fp", &order).unwrap().unwrap();
+        let (back, _, _) = cps.load(2, &fp, &order).unwrap().unwrap();
         assert_eq!(back, full);
         // A checkpoint written before samples files: the model inline.
         let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
         v["model"] = serde_json::to_value(&full).unwrap();
         std::fs::remove_file(dir.path().join("checkpoint_k2.npz")).unwrap();
         std::fs::write(dir.path().join("checkpoint_k2.json"), v.to_string()).unwrap();
-        let (old, _) = cps.load(2, "fp", &order).unwrap().unwrap();
+        let (old, _, _) = cps.load(2, &fp, &order).unwrap().unwrap();
         assert_eq!(old, full);
     }
 
