@@ -158,3 +158,82 @@ impl Checkpoints {
         let _ = std::fs::remove_file(self.dir.join(format!("checkpoint_rounds_k{k}.npz")));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::checkpoint::Checkpoints;
+    use crate::executor::{ChainState, Chains};
+    use std::sync::Arc;
+    use std::time::Instant;
+    use sustain_model::{EventSet, Likelihood, MissingConvention};
+    use sustain_sampler::{geometric_ladder, ChainSettings, PausedChain, ProposalMode, StepSizes};
+    use sustain_testkit::{cohort, random_mixture, spec};
+
+    /// What a checkpoint costs at the size of a long run: 114 events, 3 subtypes,
+    /// 4 chains of 1e5 iterations with 2 tempered copies each. A measurement, not
+    /// a check: `cargo test -p sustain --lib checkpoint_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn checkpoint_cost() {
+        let events = EventSet::uniform(38, &[1.0, 2.0, 3.0], 5.0).unwrap();
+        let w = cohort(events, &[0.4, 0.3, 0.3], 1, &spec(200, 0.1, 0.1), 2);
+        let mut rng = w.rng;
+        let lik =
+            Arc::new(Likelihood::new(w.events, &w.data, MissingConvention::Marginalise).unwrap());
+        let start = random_mixture(lik.events(), &[0.4, 0.3, 0.3], &mut rng);
+        let n = lik.events().n_events();
+        let settings = ChainSettings {
+            mode: ProposalMode::Blockwise,
+            steps: StepSizes::initial(3, n),
+            n_iterations: 0,
+            seed: 3,
+            threads: 2,
+            chain_threads: 1,
+        };
+        let mut paused: Vec<PausedChain<ChainState<Likelihood>>> = (0..4)
+            .map(|i| {
+                PausedChain::start(i, &start, 3, n)
+                    .tempered(geometric_ladder(2, 0.1), 3)
+                    .unwrap()
+            })
+            .collect();
+        let chains = Chains {
+            model: &lik,
+            settings: &settings,
+        };
+        let t = Instant::now();
+        chains.resume(&mut paused, 100_000, None, None);
+        let round_s = t.elapsed().as_secs_f64();
+        let states: usize = paused.iter().map(|p| p.trace().n_states()).sum();
+        let dir = tempfile::tempdir().unwrap();
+        let cp = Checkpoints::new(dir.path()).unwrap();
+        let rounds = [crate::rounds::Round {
+            iterations_per_chain: 100_000,
+            seconds: round_s,
+            unmet: Vec::new(),
+        }];
+        let t = Instant::now();
+        cp.save_rounds(3, "fp", &settings.steps, &rounds, &paused)
+            .unwrap();
+        let save_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let back = cp
+            .load_rounds::<ChainState<Likelihood>>(3, "fp", lik.events(), 0..4)
+            .unwrap()
+            .unwrap();
+        let load_s = t.elapsed().as_secs_f64();
+        for (a, b) in paused.iter().zip(&back.chains) {
+            assert!(a.trace() == b.trace());
+        }
+        let bytes: u64 = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.metadata().unwrap().len())
+            .sum();
+        println!(
+            "1e5 iterations x 4 chains: {states} states, round {round_s:.1} s; checkpoint \
+             {:.1} MB, save {save_s:.3} s, load {load_s:.3} s",
+            bytes as f64 / 1e6
+        );
+    }
+}
