@@ -49,6 +49,7 @@ mod round_checkpoint;
 pub mod rounds;
 pub mod samples_file;
 pub mod stage;
+mod trace_file;
 
 pub use sustain_model as model;
 pub use sustain_sampler as sampler;

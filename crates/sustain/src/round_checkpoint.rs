@@ -1,7 +1,7 @@
 //! Checkpoints between rounds of chains that run until they converge: after
 //! every finished round, each chain's state, random streams, tempered copies and
-//! ladder (JSON) and its samples so far (a samples file beside it, written under
-//! a temporary name, then renamed), with the rounds so far and the step sizes.
+//! ladder (JSON) and its samples so far (a file beside it as the traces hold
+//! them, [`crate::trace_file`], written under a temporary name, then renamed), with the rounds so far and the step sizes.
 //! A rerun with `--resume` continues from the last one saved and gives the same
 //! samples as a run never stopped: every round starts its evaluators afresh from
 //! the chains' states ([`sustain_sampler::continued`]).
@@ -12,10 +12,7 @@ use crate::{CheckpointError, Error, IoAction};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use sustain_core::EventOrder;
-use sustain_sampler::{
-    ChainEvaluator, ChainRun, ChainSnapshot, MergedSamples, PausedChain, SamplesFile, StepSizes,
-    Trace,
-};
+use sustain_sampler::{ChainEvaluator, ChainSnapshot, PausedChain, SamplesFile, StepSizes, Trace};
 
 /// What a checkpoint between rounds holds besides the samples.
 #[derive(Serialize, Deserialize)]
@@ -60,13 +57,11 @@ impl Checkpoints {
             .dir
             .join(format!(".checkpoint_rounds_k{k}.npz.tmp{}", std::process::id()));
         let traces: Vec<&Trace> = chains.iter().map(|c| c.trace()).collect();
-        let samples = crate::samples_file::write_traces(&npz, &tmp, &[traces]).map_err(
-            |source| Error::Io {
-                action: IoAction::Write,
-                path: npz.clone(),
-                source,
-            },
-        )?;
+        let samples = crate::trace_file::write(&npz, &tmp, &traces).map_err(|source| Error::Io {
+            action: IoAction::Write,
+            path: npz.clone(),
+            source,
+        })?;
         let saved = SavedRounds {
             resume_fingerprint: resume_fingerprint.to_string(),
             n_subtypes: k,
@@ -108,23 +103,13 @@ impl Checkpoints {
                 indices.start, indices.end
             )));
         }
-        // The samples file's reader fills the traces of chains named by place.
-        let mut samples = MergedSamples {
-            chains: saved
-                .chains
-                .iter()
-                .map(|c| ChainRun {
-                    index: c.index,
-                    trace: Trace::default(),
-                    acceptance: 0.0,
-                    wall_s: 0.0,
-                })
-                .collect(),
-            burn_in: 0,
-            thin: 1,
-            file: Some(saved.samples),
-        };
-        crate::samples_file::load_one(&mut samples, k, &self.dir).map_err(|why| {
+        let traces = crate::trace_file::read(
+            &self.dir,
+            &saved.samples,
+            saved.chains.len(),
+            (k, events.n_events()),
+        )
+        .map_err(|why| {
             Error::from(CheckpointError::Samples {
                 path: path.clone(),
                 why,
@@ -133,8 +118,8 @@ impl Checkpoints {
         let chains = saved
             .chains
             .iter()
-            .zip(samples.chains)
-            .map(|(snapshot, run)| PausedChain::restore(snapshot, run.trace, events))
+            .zip(traces)
+            .map(|(snapshot, trace)| PausedChain::restore(snapshot, trace, events))
             .collect::<Result<Vec<_>, _>>()
             .map_err(unfit)?;
         let done = saved.rounds.last().map(|r| r.iterations_per_chain);

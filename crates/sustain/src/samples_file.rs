@@ -46,12 +46,17 @@ pub fn write(path: &Path, tmp: &Path, models: &[&MergedSamples]) -> io::Result<S
         .iter()
         .map(|m| m.chains.iter().map(|c| &c.trace).collect())
         .collect();
-    write_traces(path, tmp, &traces)
+    write_file(path, tmp, |tmp| write_to(tmp, &traces))
 }
 
-/// [`write`] of the traces of each model's chains (`models[i][chain]`).
-pub fn write_traces(path: &Path, tmp: &Path, models: &[Vec<&Trace>]) -> io::Result<SamplesFile> {
-    let written = write_to(tmp, models).and_then(|()| sha256_of(tmp));
+/// Writes a file to `path` with `fill` (given `tmp`, in the same folder), then
+/// renames it; returns its name and SHA-256, for the JSON that names it.
+pub(crate) fn write_file(
+    path: &Path,
+    tmp: &Path,
+    fill: impl FnOnce(&Path) -> io::Result<()>,
+) -> io::Result<SamplesFile> {
+    let written = fill(tmp).and_then(|()| sha256_of(tmp));
     let sha256 = match written {
         Ok(h) => h,
         Err(e) => {
@@ -292,7 +297,7 @@ pub fn load_one(samples: &mut MergedSamples, k: usize, dir: &Path) -> Result<(),
 
 /// Reads `path`, refusing a name that leaves the folder, a file whose hash is not
 /// `file`'s, and a file that is not a zip.
-fn open_checked(path: &Path, file: &SamplesFile) -> Result<NpzFile, SamplesError> {
+pub(crate) fn open_checked(path: &Path, file: &SamplesFile) -> Result<NpzFile, SamplesError> {
     let fail = |message: String| SamplesError {
         path: path.to_path_buf(),
         message,
