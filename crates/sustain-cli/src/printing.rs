@@ -182,7 +182,10 @@ fn why_not_converged(result: &FitResult, m: &SubtypeModel) -> Vec<String> {
             .join(", ")
     };
     // A fixed length is no budget that stopped the chains.
-    let budget = m.convergence.iter().filter(|_| !result.settings.fixed_length());
+    let budget = m
+        .convergence
+        .iter()
+        .filter(|_| !result.settings.fixed_length());
     let mut lines: Vec<String> = budget.filter_map(budget_line).collect();
     lines.extend(explain(
         &m.chains,

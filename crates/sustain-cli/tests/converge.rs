@@ -116,12 +116,18 @@ fn fixed_length_chains_take_a_ladder() {
     let n = ["--iterations", "3000"];
     let ladder = |threads: &str| {
         let name = format!("ladder{threads}");
-        fit(&name, &[n[0], n[1], "--tempering", "2", "--threads", threads])
+        fit(
+            &name,
+            &[n[0], n[1], "--tempering", "2", "--threads", threads],
+        )
     };
     let (one, two) = (ladder("1"), ladder("2"));
     assert_same_file(&one, &two, "samples.npz", "a ladder differs by threads");
     let v = results_json(&one);
-    assert_eq!(v["settings"]["proposal"], "exact", "--iterations keeps exact moves");
+    assert_eq!(
+        v["settings"]["proposal"], "exact",
+        "--iterations keeps exact moves"
+    );
     for m in v["models"].as_array().unwrap() {
         let c = &m["convergence"];
         assert_eq!(c["iterations_per_chain"], 3000, "{c}");
@@ -134,7 +140,12 @@ fn fixed_length_chains_take_a_ladder() {
     // Without a ladder (or with one rung) the plain fixed-length chains.
     let plain = fit("plain", &n);
     let one_rung = fit("one_rung", &[n[0], n[1], "--tempering", "1"]);
-    assert_same_file(&plain, &one_rung, "samples.npz", "--tempering 1 changed the chains");
+    assert_same_file(
+        &plain,
+        &one_rung,
+        "samples.npz",
+        "--tempering 1 changed the chains",
+    );
     let v = results_json(&plain);
     assert!(v["models"][0].get("convergence").is_none());
     let differ = std::fs::read(plain.join("samples.npz")).unwrap()
@@ -144,5 +155,8 @@ fn fixed_length_chains_take_a_ladder() {
         "blockwise",
         &[n[0], n[1], "--tempering", "2", "--proposal", "blockwise"],
     );
-    assert_eq!(results_json(&blockwise)["settings"]["proposal"], "blockwise");
+    assert_eq!(
+        results_json(&blockwise)["settings"]["proposal"],
+        "blockwise"
+    );
 }

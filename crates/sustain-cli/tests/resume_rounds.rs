@@ -67,7 +67,10 @@ fn round_seconds(dir: &Path) -> Vec<Vec<f64>> {
         .iter()
         .map(|m| {
             let rounds = m["convergence"]["rounds"].as_array().unwrap();
-            rounds.iter().map(|r| r["seconds"].as_f64().unwrap()).collect()
+            rounds
+                .iter()
+                .map(|r| r["seconds"].as_f64().unwrap())
+                .collect()
         })
         .collect()
 }
@@ -148,7 +151,10 @@ fn a_run_killed_after_a_round_continues_from_it() {
             }
         }
     }
-    assert!(rounds_left > 0, "no model stopped by its budget kept its rounds");
+    assert!(
+        rounds_left > 0,
+        "no model stopped by its budget kept its rounds"
+    );
     for f in ["results.json", "samples.npz"] {
         std::fs::remove_file(out.join(f)).unwrap();
     }

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use sustain_cpu::{continue_chains, run_chains, ChainSettings, ShardedIncremental};
 use sustain_model::*;
 use sustain_sampler::{
-    geometric_ladder, ChainSnapshot, PausedChain, ProposalMode, RoundEnd, StepSizes,
-    Trace,
+    geometric_ladder, ChainSnapshot, PausedChain, ProposalMode, RoundEnd, StepSizes, Trace,
 };
 use sustain_testkit::{self as testkit, equal_fractions, random_mixture, spec};
 
@@ -77,7 +76,10 @@ fn rounds_hold_the_states_of_one_long_run() {
                 assert_eq!(p.n_iterations(), total);
                 let run = p.run_so_far(total);
                 let what = format!("{k} subtype(s), {threads} thread(s), chain {}", w.index);
-                assert!(states(&run.trace) == states(&w.trace), "{what}: other states");
+                assert!(
+                    states(&run.trace) == states(&w.trace),
+                    "{what}: other states"
+                );
                 for (a, b) in run.trace.loglike.iter().zip(&w.trace.loglike) {
                     assert!((a - b).abs() <= 1e-9 * b.abs(), "{what}: {a} vs {b}");
                 }
@@ -92,7 +94,10 @@ fn rounds_hold_the_states_of_one_long_run() {
             }
             by_threads.push(paused.iter().map(|p| p.trace().clone()).collect());
         }
-        assert!(by_threads[0] == by_threads[1], "{k} subtype(s): threads differ");
+        assert!(
+            by_threads[0] == by_threads[1],
+            "{k} subtype(s): threads differ"
+        );
     }
 }
 

@@ -173,7 +173,11 @@ impl<E: ChainEvaluator> PausedChain<E> {
 
     /// The chain `snapshot` was taken of, with its `trace` (of as many iterations
     /// as it had then), over `events`; the message says what does not fit.
-    pub fn restore(snapshot: &ChainSnapshot, trace: Trace, events: &EventOrder) -> Result<Self, String> {
+    pub fn restore(
+        snapshot: &ChainSnapshot,
+        trace: Trace,
+        events: &EventOrder,
+    ) -> Result<Self, String> {
         let state = snapshot.state.mixture(events)?;
         let hot = snapshot
             .hot

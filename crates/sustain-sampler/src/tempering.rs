@@ -106,7 +106,10 @@ impl Exchange {
             self.last_rates.len(),
         ];
         if lens.iter().any(|&l| l != hot) {
-            return Err(format!("a ladder of {} powers with parts of {lens:?}", hot + 1));
+            return Err(format!(
+                "a ladder of {} powers with parts of {lens:?}",
+                hot + 1
+            ));
         }
         Ok(())
     }

@@ -141,7 +141,10 @@ impl SavedEmOptimum {
         let matched = if self.fingerprint == fingerprint.full {
             Match::Same
         } else {
-            let resume = self.resume_fingerprint.as_deref().unwrap_or(&self.fingerprint);
+            let resume = self
+                .resume_fingerprint
+                .as_deref()
+                .unwrap_or(&self.fingerprint);
             check_fingerprint(path, resume, &fingerprint.resume)?;
             Match::OtherBudget
         };

@@ -4,11 +4,11 @@
 
 use crate::backend::{self, Engine};
 use crate::checkpoint::{self, Checkpoints, Fingerprints, Match};
-use crate::rounds::RoundSaver;
 use crate::config::FitConfig;
 use crate::em::{self, MlFit};
 use crate::executor::{chain_state, Chains};
 use crate::results::{EventInfo, FitResult, ModelDescriptor, SubtypeModel, Timing, SCHEMA_VERSION};
+use crate::rounds::RoundSaver;
 use crate::{CheckpointError, ConfigError, Error};
 use std::sync::Arc;
 use std::time::Instant;
@@ -438,7 +438,12 @@ pub fn fit_model_observed<M: SustainModel>(
     } else {
         run.one_count_after_another(engine)?
     };
-    Ok(fit_result(input, config.clone(), run.fingerprint.full, models))
+    Ok(fit_result(
+        input,
+        config.clone(),
+        run.fingerprint.full,
+        models,
+    ))
 }
 
 /// One fit's inputs, settings and outputs (checkpoints, progress).
@@ -769,7 +774,9 @@ fn uncertainty_impl<M: SustainModel>(
         (Some(until), Engine::Cpu, Some(store)) => store
             .checkpoints
             .load_rounds(k, store.resume_fingerprint, lik.order(), range.clone())?
-            .filter(|s| crate::rounds::on_schedule(&s.rounds, config.n_iterations, until.max_iterations)),
+            .filter(|s| {
+                crate::rounds::on_schedule(&s.rounds, config.n_iterations, until.max_iterations)
+            }),
         _ => None,
     };
     let spent = saved

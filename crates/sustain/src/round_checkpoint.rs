@@ -53,15 +53,17 @@ impl Checkpoints {
         chains: &[PausedChain<E>],
     ) -> Result<(), Error> {
         let npz = self.dir.join(format!("checkpoint_rounds_k{k}.npz"));
-        let tmp = self
-            .dir
-            .join(format!(".checkpoint_rounds_k{k}.npz.tmp{}", std::process::id()));
+        let tmp = self.dir.join(format!(
+            ".checkpoint_rounds_k{k}.npz.tmp{}",
+            std::process::id()
+        ));
         let traces: Vec<&Trace> = chains.iter().map(|c| c.trace()).collect();
-        let samples = crate::trace_file::write(&npz, &tmp, &traces).map_err(|source| Error::Io {
-            action: IoAction::Write,
-            path: npz.clone(),
-            source,
-        })?;
+        let samples =
+            crate::trace_file::write(&npz, &tmp, &traces).map_err(|source| Error::Io {
+                action: IoAction::Write,
+                path: npz.clone(),
+                source,
+            })?;
         let saved = SavedRounds {
             resume_fingerprint: resume_fingerprint.to_string(),
             n_subtypes: k,

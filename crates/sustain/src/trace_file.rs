@@ -20,8 +20,12 @@ pub(crate) fn write(path: &Path, tmp: &Path, traces: &[&Trace]) -> io::Result<Sa
             let (keys, key_states, moves, last_order) = t.stored();
             let name = |what: &str| format!("c{i}_{what}");
             let (nk, nm, nl) = (keys.len(), moves.len(), last_order.len());
-            w.array(&name("keys"), Dtype::U16, &[nk], |o| u16s(o, nk, |j| keys.get(j)))?;
-            w.array(&name("moves"), Dtype::U16, &[nm], |o| u16s(o, nm, |j| moves.get(j)))?;
+            w.array(&name("keys"), Dtype::U16, &[nk], |o| {
+                u16s(o, nk, |j| keys.get(j))
+            })?;
+            w.array(&name("moves"), Dtype::U16, &[nm], |o| {
+                u16s(o, nm, |j| moves.get(j))
+            })?;
             w.array(&name("last_order"), Dtype::U16, &[nl], |o| {
                 u16s(o, nl, |j| usize::from(last_order[j]))
             })?;
@@ -33,11 +37,15 @@ pub(crate) fn write(path: &Path, tmp: &Path, traces: &[&Trace]) -> io::Result<Sa
                 Ok(())
             })?;
             w.array(&name("runs"), Dtype::U32, &[t.runs.len()], |o| {
-                t.runs.iter().try_for_each(|r| o.write_all(&r.to_le_bytes()))
+                t.runs
+                    .iter()
+                    .try_for_each(|r| o.write_all(&r.to_le_bytes()))
             })?;
             for (what, values) in [("fractions", &t.fractions), ("loglike", &t.loglike)] {
                 w.array(&name(what), Dtype::F64, &[values.len()], |o| {
-                    values.iter().try_for_each(|v| o.write_all(&v.to_le_bytes()))
+                    values
+                        .iter()
+                        .try_for_each(|v| o.write_all(&v.to_le_bytes()))
                 })?;
             }
         }
@@ -87,7 +95,10 @@ fn read_one(npz: &NpzFile, i: usize, k: usize, n_events: usize) -> Result<Trace,
         Ok((0..a.len()).map(|j| a.f64(j)).collect())
     };
     let u16s = |what: &str| -> Result<Vec<u16>, String> {
-        Ok(ints(what, Dtype::U16)?.into_iter().map(|v| v as u16).collect())
+        Ok(ints(what, Dtype::U16)?
+            .into_iter()
+            .map(|v| v as u16)
+            .collect())
     };
     Trace::from_stored(StoredTrace {
         n_subtypes: k,

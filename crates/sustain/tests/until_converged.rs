@@ -7,8 +7,8 @@
 use sustain::config::UntilConverged;
 use sustain::prelude::*;
 use sustain::rounds::Stop;
-use sustain_sampler::{merge, Trace};
 use sustain_sampler::verdict::unmet_criteria;
+use sustain_sampler::{merge, Trace};
 use sustain_testkit::{self as testkit, spec};
 
 fn cohort() -> (EventSet, Dataset, Vec<String>) {
@@ -149,7 +149,12 @@ fn stops_at_the_first_passing_round_whatever_the_threads() {
         .unwrap()
         .iterations_per_chain;
     let fixed = run(&config(2, None, total));
-    for (a, b) in fixed.models[1].samples.chains.iter().zip(&one.models[1].samples.chains) {
+    for (a, b) in fixed.models[1]
+        .samples
+        .chains
+        .iter()
+        .zip(&one.models[1].samples.chains)
+    {
         assert!(same_states(&a.trace, &b.trace), "chain {}", a.index);
     }
     assert!(fixed.models[1].convergence.is_none());
@@ -172,7 +177,13 @@ fn a_budget_stop_holds_a_prefix_of_a_longer_run() {
         Stop::MaxIterations
     );
     let chains = |r: &FitResult| r.models[1].samples.chains.clone();
-    for ((a, b), f) in m.samples.chains.iter().zip(chains(&long)).zip(chains(&fixed)) {
+    for ((a, b), f) in m
+        .samples
+        .chains
+        .iter()
+        .zip(chains(&long))
+        .zip(chains(&fixed))
+    {
         let (mut b, mut f) = (b.trace, f.trace);
         b.truncate(1_500);
         f.truncate(1_500);
