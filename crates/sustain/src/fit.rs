@@ -788,7 +788,7 @@ fn uncertainty_impl<M: SustainModel>(
         .checked_sub(std::time::Duration::from_secs_f64(spent))
         .unwrap_or(now);
     let settings = match &saved {
-        Some(s) => chain_settings::<M>(config, k, chain_threads, s.steps.clone()),
+        Some(s) => chain_settings(config, k, chain_threads, s.steps.clone()),
         None => tuned_chain_settings(lik, em_fit, config, k, chain_threads),
     };
     let steps = settings.steps.clone();
@@ -962,7 +962,7 @@ fn tuned_chain_settings<M: SustainModel>(
     chain_threads: usize,
 ) -> ChainSettings {
     let steps = sustain_sampler::StepSizes::initial(k, lik.order().n_events());
-    let mut settings = chain_settings::<M>(config, k, chain_threads, steps);
+    let mut settings = chain_settings(config, k, chain_threads, steps);
     let seed = settings.seed;
     let shards = settings.shards_per_chain::<M>(lik.n_subjects(), 1);
     settings.steps = tune_steps(
@@ -979,7 +979,7 @@ fn tuned_chain_settings<M: SustainModel>(
 
 /// The settings every chain of subtype count `k` shares, with step sizes `steps`
 /// (see [`tuned_chain_settings`]).
-fn chain_settings<M: SustainModel>(
+fn chain_settings(
     config: &FitConfig,
     k: usize,
     chain_threads: usize,
