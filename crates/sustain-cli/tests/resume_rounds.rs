@@ -88,6 +88,13 @@ fn assert_continued(before: &[(String, u64)], seconds: &[Vec<f64>], after: &Path
 
 fn assert_same_fit(a: &Path, b: &Path, what: &str) {
     assert_eq!(results(a), results(b), "{what}: results.json differs");
+    // No figure of the stopped run is left that the longer one did not draw.
+    let figures = |d: &Path| {
+        let mut names = common::names_in(d);
+        names.retain(|n| n.ends_with(".svg") || n.ends_with(".png"));
+        names
+    };
+    assert_eq!(figures(a), figures(b), "{what}: other figures");
     assert_same_file(a, b, "samples.npz", &format!("{what}: samples.npz differs"));
     for k in 1..=2 {
         let name = format!("subjects_k{k}.csv");
