@@ -633,6 +633,12 @@ pub(crate) fn draw_model_figures_named(
             draw_pvd(&out.join(format!("pvd_chains_k{k}")), &input)
                 .map_err(|e| CliError::new(e.0))?,
         );
+    } else {
+        // Chains that converged once resumed with a larger budget: the per-chain
+        // figure of the stopped run no longer applies.
+        for ext in ["svg", "png"] {
+            let _ = std::fs::remove_file(out.join(format!("pvd_chains_k{k}.{ext}")));
+        }
     }
     let chains: Vec<Vec<f64>> = model
         .samples

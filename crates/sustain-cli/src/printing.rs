@@ -137,7 +137,14 @@ pub fn summary(result: &FitResult, files: &[PathBuf]) -> String {
         for w in &d.warnings {
             let _ = writeln!(s, "  warning: {w}");
         }
-        if let Some(c) = &m.convergence {
+        if let (Some(c), true) = (&m.convergence, result.settings.fixed_length()) {
+            let rungs = c.tempering.as_ref().map_or(1, |t| t.betas.len());
+            let _ = writeln!(
+                s,
+                "  chains ran {} iterations each, with {rungs} tempered copies",
+                c.iterations_per_chain
+            );
+        } else if let Some(c) = &m.convergence {
             let _ = writeln!(
                 s,
                 "  chains ran until {}: {} round(s), {} iterations per chain",
@@ -174,7 +181,12 @@ fn why_not_converged(result: &FitResult, m: &SubtypeModel) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let mut lines: Vec<String> = m.convergence.iter().filter_map(budget_line).collect();
+    // A fixed length is no budget that stopped the chains.
+    let budget = m
+        .convergence
+        .iter()
+        .filter(|_| !result.settings.fixed_length());
+    let mut lines: Vec<String> = budget.filter_map(budget_line).collect();
     lines.extend(explain(
         &m.chains,
         &m.disagreements,

@@ -1,6 +1,7 @@
 //! `sustain fit` without --iterations runs its chains until they converge: the
 //! rounds, iterations per chain and why they stopped are in results.json and the
-//! same whatever the thread count; the budget options are checked.
+//! same whatever the thread count; the budget options are checked. With
+//! --iterations and --tempering, chains of a fixed length with ladders.
 
 mod common;
 use common::{assert_same_file, ok, s, sustain, tiny_with, user_error};
@@ -95,4 +96,67 @@ fn budgets_are_checked() {
         args.extend(["--out", s(&out)]);
         user_error(&sustain(&args), &[needle]);
     }
+}
+
+/// results.json of `out`, parsed.
+fn results_json(out: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn fixed_length_chains_take_a_ladder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fit = |name: &str, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        let mut args = tiny_with("fit", &SETTINGS, extra);
+        args.extend(["--out", s(&out)]);
+        ok(&sustain(&args));
+        out
+    };
+    let n = ["--iterations", "3000"];
+    let ladder = |threads: &str| {
+        let name = format!("ladder{threads}");
+        fit(
+            &name,
+            &[n[0], n[1], "--tempering", "2", "--threads", threads],
+        )
+    };
+    let (one, two) = (ladder("1"), ladder("2"));
+    assert_same_file(&one, &two, "samples.npz", "a ladder differs by threads");
+    let v = results_json(&one);
+    assert_eq!(
+        v["settings"]["proposal"], "exact",
+        "--iterations keeps exact moves"
+    );
+    for m in v["models"].as_array().unwrap() {
+        let c = &m["convergence"];
+        assert_eq!(c["iterations_per_chain"], 3000, "{c}");
+        assert_eq!(c["rounds"].as_array().unwrap().len(), 1, "{c}");
+        assert_eq!(c["tempering"]["betas"].as_array().unwrap().len(), 2, "{c}");
+        // A fixed length is no budget that stopped the chains.
+        let why = m["nonconvergence"].to_string();
+        assert!(!why.contains("--max-iterations"), "{why}");
+    }
+    // Without a ladder (or with one rung) the plain fixed-length chains.
+    let plain = fit("plain", &n);
+    let one_rung = fit("one_rung", &[n[0], n[1], "--tempering", "1"]);
+    assert_same_file(
+        &plain,
+        &one_rung,
+        "samples.npz",
+        "--tempering 1 changed the chains",
+    );
+    let v = results_json(&plain);
+    assert!(v["models"][0].get("convergence").is_none());
+    let differ = std::fs::read(plain.join("samples.npz")).unwrap()
+        != std::fs::read(one.join("samples.npz")).unwrap();
+    assert!(differ, "the ladder changed nothing");
+    let blockwise = fit(
+        "blockwise",
+        &[n[0], n[1], "--tempering", "2", "--proposal", "blockwise"],
+    );
+    assert_eq!(
+        results_json(&blockwise)["settings"]["proposal"],
+        "blockwise"
+    );
 }

@@ -1,19 +1,26 @@
 //! Chains that run in rounds: a chain paused between rounds keeps its state, its
 //! random stream, its trace and its acceptance counts, so the next round continues
-//! it exactly where it stopped. A chain run in rounds of any lengths holds the same
-//! samples as one run of their total length ([`crate::run_chain`] with the same
-//! stream), so a run stopped early holds a prefix of a longer run's samples.
+//! it where it stopped. Each round builds its evaluators afresh from the chain's
+//! state, as a chain restored from a [`ChainSnapshot`] must (an incremental
+//! evaluator's last bits depend on its history, which a snapshot does not keep):
+//! so a chain run in rounds holds the same samples whether or not it was saved and
+//! restored between them, on any thread count, and a run stopped early holds a
+//! prefix of a longer run's samples with the same rounds. Against one run of the
+//! total length ([`crate::run_chain`] with the same stream) the states are the
+//! same but for a decision within rounding, the log-likelihoods within rounding.
 
 use crate::chain::{Chain, ProposalMode, StepSizes, SustainChain};
 use crate::evaluator::ChainEvaluator;
 use crate::merge::ChainRun;
 use crate::progress::ChainProgress;
 use crate::rng;
-use crate::tempering::{self, Exchange, Rung};
+use crate::tempering::{self, Exchange};
 use crate::trace::Trace;
 use rand_pcg::Pcg64;
+use serde::{Deserialize, Serialize};
+use std::marker::PhantomData;
 use std::time::Instant;
-use sustain_core::{EventOrder, Mixture};
+use sustain_core::{EventOrder, Mixture, Sequence};
 
 /// Iterations between progress reports, cancellation and deadline checks (the
 /// same as [`crate::run_chain_observed`]).
@@ -46,22 +53,65 @@ fn in_blocks(
     RoundEnd::Done
 }
 
-/// A chain between rounds, with its evaluator `E` (none before the first round).
+/// A chain between rounds, whose rounds evaluate proposals with an `E`.
 #[derive(Debug)]
 pub struct PausedChain<E> {
     /// Chain index in the run (fixes its random stream).
     pub index: usize,
     state: Mixture,
-    loglike: f64,
-    evaluator: Option<E>,
     rng: Pcg64,
     trace: Trace,
     accepted: u64,
     proposed: u64,
     wall_s: f64,
-    /// Replica exchange: the hot copies (ranks 1..) and the ladder; none for a
-    /// plain chain.
-    hot: Vec<Rung<E>>,
+    /// Replica exchange: the hot copies' states (ranks 1..) and the ladder; none
+    /// for a plain chain.
+    hot: Vec<Mixture>,
+    exchange: Option<Exchange>,
+    evaluator: PhantomData<fn() -> E>,
+}
+
+/// A mixture as files keep it: each subtype's events first to last, and the
+/// fractions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SavedMixture {
+    sequences: Vec<Vec<usize>>,
+    fractions: Vec<f64>,
+}
+
+impl SavedMixture {
+    fn of(m: &Mixture) -> Self {
+        Self {
+            sequences: m.sequences().iter().map(Sequence::order).collect(),
+            fractions: m.fractions().to_vec(),
+        }
+    }
+    fn mixture(&self, events: &EventOrder) -> Result<Mixture, String> {
+        let sequences = self
+            .sequences
+            .iter()
+            .map(|o| Sequence::new(events, o).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Mixture::new(sequences, self.fractions.clone()).map_err(|e| e.to_string())
+    }
+}
+
+/// Everything of a [`PausedChain`] but its trace, for a checkpoint between
+/// rounds: [`PausedChain::restore`] with the trace continues the chain exactly
+/// as if it had never stopped (its random streams, hot copies, ladder and its
+/// adaptation included).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainSnapshot {
+    /// Chain index in the run.
+    pub index: usize,
+    state: SavedMixture,
+    rng: Pcg64,
+    accepted: u64,
+    proposed: u64,
+    wall_s: f64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    hot: Vec<SavedMixture>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     exchange: Option<Exchange>,
 }
 
@@ -83,8 +133,6 @@ impl<E: ChainEvaluator> PausedChain<E> {
         Self {
             index,
             state: start.clone(),
-            loglike: f64::NAN,
-            evaluator: None,
             rng: rng::stream(seed, rng::purpose::CHAIN, index as u64),
             trace: Trace::new(start.n_subtypes(), n_events),
             accepted: 0,
@@ -92,6 +140,7 @@ impl<E: ChainEvaluator> PausedChain<E> {
             wall_s: 0.0,
             hot: Vec::new(),
             exchange: None,
+            evaluator: PhantomData,
         }
     }
 
@@ -102,16 +151,72 @@ impl<E: ChainEvaluator> PausedChain<E> {
     pub fn tempered(mut self, betas: Vec<f64>, seed: u64) -> Result<Self, String> {
         tempering::check_ladder(&betas)?;
         if betas.len() > 1 {
-            self.hot = (1..betas.len())
-                .map(|_| Rung {
-                    state: self.state.clone(),
-                    loglike: f64::NAN,
-                    evaluator: None,
-                })
-                .collect();
+            self.hot = vec![self.state.clone(); betas.len() - 1];
             self.exchange = Some(Exchange::new(betas, seed, self.index));
         }
         Ok(self)
+    }
+
+    /// The chain without its trace, for a checkpoint; see [`Self::restore`].
+    pub fn snapshot(&self) -> ChainSnapshot {
+        ChainSnapshot {
+            index: self.index,
+            state: SavedMixture::of(&self.state),
+            rng: self.rng.clone(),
+            accepted: self.accepted,
+            proposed: self.proposed,
+            wall_s: self.wall_s,
+            hot: self.hot.iter().map(SavedMixture::of).collect(),
+            exchange: self.exchange.clone(),
+        }
+    }
+
+    /// The chain `snapshot` was taken of, with its `trace` (of as many iterations
+    /// as it had then), over `events`; the message says what does not fit.
+    pub fn restore(
+        snapshot: &ChainSnapshot,
+        trace: Trace,
+        events: &EventOrder,
+    ) -> Result<Self, String> {
+        let state = snapshot.state.mixture(events)?;
+        let hot = snapshot
+            .hot
+            .iter()
+            .map(|m| m.mixture(events))
+            .collect::<Result<Vec<_>, _>>()?;
+        let k = state.n_subtypes();
+        if trace.n_subtypes != k || trace.n_events != events.n_events() {
+            return Err(format!(
+                "chain {}: its samples have {} subtype(s) of {} events, its state {k} of {}",
+                snapshot.index,
+                trace.n_subtypes,
+                trace.n_events,
+                events.n_events()
+            ));
+        }
+        let rungs = snapshot.exchange.as_ref().map_or(1, |x| x.betas().len());
+        if hot.len() + 1 != rungs || hot.iter().any(|m| m.n_subtypes() != k) {
+            return Err(format!(
+                "chain {}: {} tempered copies for a ladder of {rungs}",
+                snapshot.index,
+                hot.len()
+            ));
+        }
+        if let Some(x) = &snapshot.exchange {
+            x.check()?;
+        }
+        Ok(Self {
+            index: snapshot.index,
+            state,
+            rng: snapshot.rng.clone(),
+            trace,
+            accepted: snapshot.accepted,
+            proposed: snapshot.proposed,
+            wall_s: snapshot.wall_s,
+            hot,
+            exchange: snapshot.exchange.clone(),
+            evaluator: PhantomData,
+        })
     }
 
     /// The ladder's powers, coldest first, and the swap rate of each neighbouring
@@ -132,10 +237,15 @@ impl<E: ChainEvaluator> PausedChain<E> {
         self.trace.n_iterations()
     }
 
+    /// The samples so far.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
     /// Runs `n` more iterations, reporting the chain's total iterations into
     /// `progress` slot `.1` and stopping early at `deadline` or on cancellation
-    /// (then fewer ran). The first round builds the evaluator with `make` (at the
-    /// start state); later rounds keep the one the chain had.
+    /// (then fewer ran). Every copy's evaluator is built with `make` at the
+    /// copy's state (see the module's words on why every round does).
     #[allow(clippy::too_many_arguments)]
     pub fn run(
         &mut self,
@@ -154,12 +264,7 @@ impl<E: ChainEvaluator> PausedChain<E> {
             return end;
         }
         let state = self.state.clone();
-        let mut chain = match self.evaluator.take() {
-            Some(evaluator) => {
-                SustainChain::resume(events, evaluator, state, self.loglike, mode, steps.clone())
-            }
-            None => SustainChain::new(events, make(&state), state, mode, steps.clone()),
-        };
+        let mut chain = SustainChain::new(events, make(&state), state, mode, steps.clone());
         let (rng, trace) = (&mut self.rng, &mut self.trace);
         let end = in_blocks(n, progress, deadline, |m| {
             chain.run(m, rng, trace);
@@ -168,8 +273,7 @@ impl<E: ChainEvaluator> PausedChain<E> {
         let (acc, prop) = chain.acceptance();
         self.accepted += acc;
         self.proposed += prop;
-        let (evaluator, state, loglike) = chain.into_parts();
-        (self.evaluator, self.state, self.loglike) = (Some(evaluator), state, loglike);
+        self.state = chain.into_parts().1;
         self.wall_s += t0.elapsed().as_secs_f64();
         end
     }
@@ -189,12 +293,9 @@ impl<E: ChainEvaluator> PausedChain<E> {
         progress: Option<(&ChainProgress, usize)>,
         deadline: Option<Instant>,
     ) -> RoundEnd {
-        let cold = Rung {
-            state: self.state.clone(),
-            loglike: self.loglike,
-            evaluator: self.evaluator.take(),
-        };
-        let rungs: Vec<Rung<E>> = std::iter::once(cold).chain(self.hot.drain(..)).collect();
+        let rungs: Vec<Mixture> = std::iter::once(self.state.clone())
+            .chain(self.hot.drain(..))
+            .collect();
         let mut copies = tempering::copies(events, rungs, exchange.betas(), make, mode, steps);
         let mut at: Vec<usize> = (0..copies.len()).collect();
         let (rng, trace) = (&mut self.rng, &mut self.trace);
@@ -207,23 +308,13 @@ impl<E: ChainEvaluator> PausedChain<E> {
         self.accepted += accepted;
         self.proposed += proposed;
         // Back into rank order: copy `at[r]` holds rank `r`'s power and state.
-        let mut by_copy: Vec<Option<Rung<E>>> = copies
-            .into_iter()
-            .map(|c| {
-                let (evaluator, state, loglike) = c.into_parts();
-                Some(Rung {
-                    state,
-                    loglike,
-                    evaluator: Some(evaluator),
-                })
-            })
-            .collect();
-        let mut ranked = at.iter().map(|&c| by_copy[c].take());
-        let cold = ranked.next().flatten();
-        self.hot = ranked.flatten().collect();
-        if let Some(cold) = cold {
-            (self.state, self.loglike, self.evaluator) = (cold.state, cold.loglike, cold.evaluator);
+        let mut by_copy: Vec<Option<Mixture>> =
+            copies.into_iter().map(|c| Some(c.into_parts().1)).collect();
+        let mut ranked = at.iter().filter_map(|&c| by_copy[c].take());
+        if let Some(cold) = ranked.next() {
+            self.state = cold;
         }
+        self.hot = ranked.collect();
         exchange.adapt();
         self.exchange = Some(exchange);
         end

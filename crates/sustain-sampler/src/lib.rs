@@ -25,12 +25,12 @@ pub mod tuning;
 pub mod verdict;
 
 pub use chain::{Chain, Pending, ProposalMode, StepSizes, SustainChain};
-pub use continued::{PausedChain, RoundEnd};
+pub use continued::{ChainSnapshot, PausedChain, RoundEnd};
 pub use evaluator::{ChainEvaluator, FullEvaluator};
 pub use merge::{merge, ChainRun, Diagnostics, MergedSamples, SamplesFile};
 pub use settings::{default_threads, ChainSettings};
 pub use tempering::{check_ladder, geometric_ladder};
-pub use trace::Trace;
+pub use trace::{StoredTrace, Trace};
 pub use tuning::step_sizes_from_trace;
 
 use rand::Rng;

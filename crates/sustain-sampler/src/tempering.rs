@@ -11,6 +11,7 @@ use crate::rng;
 use crate::trace::Trace;
 use rand::Rng;
 use rand_pcg::Pcg64;
+use serde::{Deserialize, Serialize};
 use sustain_core::{EventOrder, Mixture};
 
 /// Swap rates (per neighbouring pair, over a round) outside which the ladder is
@@ -54,18 +55,10 @@ pub fn check_ladder(betas: &[f64]) -> Result<(), String> {
     Ok(())
 }
 
-/// A hot copy between rounds: its state, log-likelihood and evaluator (none before
-/// the first round).
-#[derive(Debug)]
-pub(crate) struct Rung<E> {
-    pub(crate) state: Mixture,
-    pub(crate) loglike: f64,
-    pub(crate) evaluator: Option<E>,
-}
-
 /// The ladder of one chain: the powers, the hot copies' random streams, the swap
-/// stream and the swap counts of the current round.
-#[derive(Debug)]
+/// stream and the swap counts of the current round (saved whole in a
+/// checkpoint between rounds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Exchange {
     betas: Vec<f64>,
     /// Stream of copy `r` (rank `r + 1`); rank 0 uses the chain's own stream, so
@@ -100,6 +93,25 @@ impl Exchange {
             labels: Vec::new(),
             betas,
         }
+    }
+
+    /// Refuses a saved ladder whose parts do not fit together.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        check_ladder(&self.betas)?;
+        let hot = self.betas.len() - 1;
+        let lens = [
+            self.streams.len(),
+            self.tried.len(),
+            self.accepted.len(),
+            self.last_rates.len(),
+        ];
+        if lens.iter().any(|&l| l != hot) {
+            return Err(format!(
+                "a ladder of {} powers with parts of {lens:?}",
+                hot + 1
+            ));
+        }
+        Ok(())
     }
 
     /// The powers, coldest first.
@@ -248,11 +260,11 @@ fn matching_labels(trace: &Trace, state: &Mixture) -> Vec<usize> {
     crate::relabel::least_cost_labels(&cost)
 }
 
-/// The copies of a ladder as chains at their powers, building the evaluators of
-/// copies that have none with `make`.
+/// The copies of a ladder at the states `rungs` (rank order) as chains at their
+/// powers, each with an evaluator `make` builds at its state.
 pub(crate) fn copies<'a, E: ChainEvaluator>(
     events: &'a EventOrder,
-    rungs: Vec<Rung<E>>,
+    rungs: Vec<Mixture>,
     betas: &[f64],
     mut make: impl FnMut(&Mixture) -> E,
     mode: ProposalMode,
@@ -261,15 +273,8 @@ pub(crate) fn copies<'a, E: ChainEvaluator>(
     rungs
         .into_iter()
         .zip(betas)
-        .map(|(rung, &beta)| {
-            let mut chain = match rung.evaluator {
-                Some(e) => {
-                    SustainChain::resume(events, e, rung.state, rung.loglike, mode, steps.clone())
-                }
-                None => {
-                    SustainChain::new(events, make(&rung.state), rung.state, mode, steps.clone())
-                }
-            };
+        .map(|(state, &beta)| {
+            let mut chain = SustainChain::new(events, make(&state), state, mode, steps.clone());
             chain.set_beta(beta);
             chain
         })

@@ -192,6 +192,30 @@ pub struct Trace {
     pub runs: Vec<u32>,
 }
 
+/// A trace's parts as it holds them (keys, moves), for checkpoints that keep a
+/// trace without expanding every state: [`Trace::stored`] and [`Trace::from_stored`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTrace {
+    /// Number of subtypes.
+    pub n_subtypes: usize,
+    /// Number of events.
+    pub n_events: usize,
+    /// All positions of the key states (`[key][subtype][event]`).
+    pub keys: Vec<u16>,
+    /// The state each key holds, increasing from 0.
+    pub key_states: Vec<usize>,
+    /// Per state and subtype, the `(from, to)` move from the state before.
+    pub moves: Vec<u16>,
+    /// Each subtype's order at the last state (empty: unknown).
+    pub last_order: Vec<u16>,
+    /// Fractions of distinct states.
+    pub fractions: Vec<f64>,
+    /// Log-likelihood of distinct states.
+    pub loglike: Vec<f64>,
+    /// Iterations each distinct state was held.
+    pub runs: Vec<u32>,
+}
+
 impl Default for Trace {
     /// The absent trace ([`Trace::is_absent`]).
     fn default() -> Self {
@@ -218,6 +242,49 @@ impl Trace {
             loglike: Vec::new(),
             runs: Vec::new(),
         }
+    }
+    /// The trace's parts as it holds them: `(keys, key_states, moves,
+    /// last_order)` besides the public per-state values (see [`StoredTrace`]).
+    pub fn stored(&self) -> (&Positions, &[usize], &Positions, &[u16]) {
+        (&self.keys, &self.key_states, &self.moves, &self.last_order)
+    }
+    /// The trace whose parts are `s`; refuses parts that do not fit together
+    /// (lengths, increasing keys from state 0, positions and moves outside the
+    /// events), so that no read of it can panic.
+    pub fn from_stored(s: StoredTrace) -> Result<Self, String> {
+        let (k, n) = (s.n_subtypes, s.n_events);
+        let states = s.runs.len();
+        let keys_ok = s.key_states.first().is_none_or(|&f| f == 0)
+            && s.key_states.windows(2).all(|w| w[0] < w[1])
+            && s.key_states.last().is_none_or(|&l| l < states)
+            && (states == 0) == s.key_states.is_empty();
+        let lengths_ok = s.fractions.len() == states * k
+            && s.loglike.len() == states
+            && s.moves.len() == 2 * states * k
+            && s.keys.len() == s.key_states.len() * k * n
+            && (s.last_order.is_empty() || s.last_order.len() == k * n);
+        let values = s.keys.iter().chain(&s.moves).chain(&s.last_order);
+        if !(keys_ok && lengths_ok) || values.into_iter().any(|&v| usize::from(v) >= n) {
+            return Err(format!(
+                "a stored trace of {states} states, {k} subtype(s) and {n} events does not fit \
+                 together"
+            ));
+        }
+        let mut keys = Positions::for_events(n);
+        keys.push(&s.keys);
+        let mut moves = Positions::for_events(n);
+        moves.push(&s.moves);
+        Ok(Self {
+            n_subtypes: k,
+            n_events: n,
+            keys,
+            key_states: s.key_states,
+            moves,
+            last_order: s.last_order,
+            fractions: s.fractions,
+            loglike: s.loglike,
+            runs: s.runs,
+        })
     }
     /// Records one iteration: a new state if `moved`, else the previous one again.
     pub fn record(&mut self, mixture: &Mixture, loglike: f64, moved: bool) {

@@ -1,6 +1,7 @@
 //! Checkpoints: each finished subtype count (and fold) written atomically with a
 //! fingerprint of data and settings, so a rerun resumes and a changed input is
-//! refused rather than silently mixed in.
+//! refused rather than silently mixed in. Chains that run until they converge
+//! also save their state after every round ([`crate::round_checkpoint`]).
 
 use crate::config::FitConfig;
 use crate::em::MlFit;
@@ -48,6 +49,46 @@ pub fn fingerprint_of(identity: &[u8], config: &FitConfig) -> String {
     format!("{:x}", h.finalize())
 }
 
+/// [`fingerprint_of`] with the budgets of chains that run until they converge
+/// left out: a run continued with another budget is the same run, further on.
+pub fn resume_fingerprint_of(identity: &[u8], config: &FitConfig) -> String {
+    let mut config = config.clone();
+    if let Some(u) = &mut config.until_converged {
+        u.max_iterations = 0;
+        u.max_seconds = None;
+    }
+    fingerprint_of(identity, &config)
+}
+
+/// The fingerprints a checkpoint is checked against: of every setting, and
+/// without the budgets ([`resume_fingerprint_of`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprints {
+    /// [`fingerprint_of`].
+    pub full: String,
+    /// [`resume_fingerprint_of`].
+    pub resume: String,
+}
+
+impl Fingerprints {
+    /// Both fingerprints of `identity` under `config`.
+    pub fn of(identity: &[u8], config: &FitConfig) -> Self {
+        Self {
+            full: fingerprint_of(identity, config),
+            resume: resume_fingerprint_of(identity, config),
+        }
+    }
+}
+
+/// How a checkpoint's inputs compare with this run's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Match {
+    /// The same data and settings.
+    Same,
+    /// The same but for the budgets of chains that run until they converge.
+    OtherBudget,
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, then
 /// a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -69,6 +110,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[derive(Serialize, Deserialize)]
 struct SavedEmOptimum {
     fingerprint: String,
+    /// [`resume_fingerprint_of`] (absent in files of earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resume_fingerprint: Option<String>,
     n_subtypes: usize,
     em_sequences: Vec<Vec<usize>>,
     em_f: Vec<f64>,
@@ -76,18 +120,34 @@ struct SavedEmOptimum {
 }
 
 impl SavedEmOptimum {
-    fn new(k: usize, fingerprint: &str, em: &MlFit) -> Self {
+    fn new(k: usize, fingerprint: &Fingerprints, em: &MlFit) -> Self {
         Self {
-            fingerprint: fingerprint.to_string(),
+            fingerprint: fingerprint.full.clone(),
+            resume_fingerprint: Some(fingerprint.resume.clone()),
             n_subtypes: k,
             em_sequences: em.mixture.sequences().iter().map(|s| s.order()).collect(),
             em_f: em.mixture.fractions().to_vec(),
             em_loglike: em.loglike,
         }
     }
-    /// The optimum, validated against `events`; refused if made from other inputs.
-    fn fit(self, path: &Path, fingerprint: &str, events: &EventOrder) -> Result<MlFit, Error> {
-        check_fingerprint(path, &self.fingerprint, fingerprint)?;
+    /// The optimum, validated against `events`, and how its inputs compare with
+    /// this run's; refused if made from other inputs.
+    fn fit(
+        self,
+        path: &Path,
+        fingerprint: &Fingerprints,
+        events: &EventOrder,
+    ) -> Result<(MlFit, Match), Error> {
+        let matched = if self.fingerprint == fingerprint.full {
+            Match::Same
+        } else {
+            let resume = self
+                .resume_fingerprint
+                .as_deref()
+                .unwrap_or(&self.fingerprint);
+            check_fingerprint(path, resume, &fingerprint.resume)?;
+            Match::OtherBudget
+        };
         // An edited or damaged file: the message names it.
         let damaged = |why| CheckpointError::Damaged {
             path: path.to_path_buf(),
@@ -99,10 +159,11 @@ impl SavedEmOptimum {
             .map(|s| Sequence::new(events, s))
             .collect::<Result<Vec<_>, _>>()
             .map_err(damaged)?;
-        Ok(MlFit {
+        let fit = MlFit {
             mixture: Mixture::new(seqs, self.em_f).map_err(damaged)?,
             loglike: self.em_loglike,
-        })
+        };
+        Ok((fit, matched))
     }
 }
 
@@ -123,7 +184,7 @@ struct SavedEm {
 }
 
 /// Writes `value` as JSON to `path` atomically.
-fn write_json(path: &Path, value: &impl Serialize) -> Result<(), Error> {
+pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<(), Error> {
     let bytes = serde_json::to_vec(value)?;
     write_atomic(path, &bytes).map_err(|source| Error::Io {
         action: IoAction::Write,
@@ -133,7 +194,7 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<(), Error> {
 }
 
 /// Reads a checkpoint file if there is one.
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, Error> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, Error> {
     let Ok(bytes) = std::fs::read(path) else {
         return Ok(None);
     };
@@ -149,7 +210,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, E
 /// A checkpoint folder.
 #[derive(Debug, Clone)]
 pub struct Checkpoints {
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 impl Checkpoints {
@@ -170,7 +231,7 @@ impl Checkpoints {
     pub fn save(
         &self,
         k: usize,
-        fingerprint: &str,
+        fingerprint: &Fingerprints,
         model: &SubtypeModel,
         em: &MlFit,
     ) -> Result<(), Error> {
@@ -198,42 +259,47 @@ impl Checkpoints {
     }
     /// Saves the E-M optimum of subtype count `k` and its wall time (seconds), so a
     /// rerun interrupted before `k`'s chains finish does not redo its E-M.
-    pub fn save_em(&self, k: usize, fingerprint: &str, em: &MlFit, em_s: f64) -> Result<(), Error> {
+    pub fn save_em(
+        &self,
+        k: usize,
+        fingerprint: &Fingerprints,
+        em: &MlFit,
+        em_s: f64,
+    ) -> Result<(), Error> {
         let saved = SavedEm {
             em: SavedEmOptimum::new(k, fingerprint, em),
             em_s,
         };
         write_json(&self.em_path(k), &saved)
     }
-    /// Loads the E-M optimum of subtype count `k` and its wall time if saved;
-    /// refuses one made from other inputs.
+    /// Loads the E-M optimum of subtype count `k` and its wall time if saved
+    /// (budgets of chains do not change it); refuses one made from other inputs.
     pub fn load_em(
         &self,
         k: usize,
-        fingerprint: &str,
+        fingerprint: &Fingerprints,
         events: &EventOrder,
     ) -> Result<Option<(MlFit, f64)>, Error> {
         let path = self.em_path(k);
         let Some(saved) = read_json::<SavedEm>(&path)? else {
             return Ok(None);
         };
-        Ok(Some((
-            saved.em.fit(&path, fingerprint, events)?,
-            saved.em_s,
-        )))
+        let (fit, _) = saved.em.fit(&path, fingerprint, events)?;
+        Ok(Some((fit, saved.em_s)))
     }
-    /// Loads subtype count `k` if saved; refuses one made from other inputs.
-    pub fn load(
+    /// Loads subtype count `k` if saved, with whether it was fitted with this
+    /// run's budgets; refuses one made from other inputs.
+    pub(crate) fn load(
         &self,
         k: usize,
-        fingerprint: &str,
+        fingerprint: &Fingerprints,
         events: &EventOrder,
-    ) -> Result<Option<(SubtypeModel, MlFit)>, Error> {
+    ) -> Result<Option<(SubtypeModel, MlFit, Match)>, Error> {
         let path = self.path(k);
         let Some(saved) = read_json::<Saved>(&path)? else {
             return Ok(None);
         };
-        let fit = saved.em.fit(&path, fingerprint, events)?;
+        let (fit, matched) = saved.em.fit(&path, fingerprint, events)?;
         // Samples in the binary file it names (or inline, in older checkpoints).
         let mut models = [saved.model];
         crate::samples_file::load(&mut models, &self.dir).map_err(|why| {
@@ -243,12 +309,12 @@ impl Checkpoints {
             })
         })?;
         let [model] = models;
-        Ok(Some((model, fit)))
+        Ok(Some((model, fit, matched)))
     }
 }
 
 /// Refuses a checkpoint made from other data or settings.
-fn check_fingerprint(path: &Path, saved: &str, fingerprint: &str) -> Result<(), Error> {
+pub(crate) fn check_fingerprint(path: &Path, saved: &str, fingerprint: &str) -> Result<(), Error> {
     if saved == fingerprint {
         return Ok(());
     }

@@ -69,6 +69,21 @@ fn is_default_hottest(b: &f64) -> bool {
     *b == DEFAULT_HOTTEST
 }
 
+impl UntilConverged {
+    /// Chains of a fixed `n` iterations each ([`FitConfig::n_iterations`] must be
+    /// `n`) with a replica-exchange ladder of `rungs` copies: one round of `n` and
+    /// no time budget, what the command line's `--iterations N --tempering R`
+    /// runs (see [`FitConfig::fixed_length`]).
+    pub fn one_round(n: usize, rungs: usize) -> Self {
+        Self {
+            max_iterations: n,
+            max_seconds: None,
+            tempering_rungs: rungs,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for UntilConverged {
     fn default() -> Self {
         Self {
@@ -181,6 +196,14 @@ impl Default for FitConfig {
 }
 
 impl FitConfig {
+    /// Whether the chains run a fixed number of iterations: no rounds, or one
+    /// round by construction ([`UntilConverged::one_round`]).
+    pub fn fixed_length(&self) -> bool {
+        self.until_converged
+            .as_ref()
+            .is_none_or(|u| u.max_iterations == self.n_iterations && u.max_seconds.is_none())
+    }
+
     /// Checks every setting; the message names the setting and the allowed range.
     pub fn validate(&self) -> Result<(), String> {
         let positive = [
@@ -234,7 +257,11 @@ impl FitConfig {
             }
             if self.chain_range.is_some() {
                 // A shard cannot see the other shards' chains to judge them.
-                return Err("chain shards run a fixed number of iterations".into());
+                return Err(if self.fixed_length() {
+                    "chain shards run plain chains, without replica exchange".into()
+                } else {
+                    "chain shards run a fixed number of iterations".into()
+                });
             }
         }
         if self.em_tolerance.is_nan() || self.em_tolerance <= 0.0 {

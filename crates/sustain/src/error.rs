@@ -154,6 +154,14 @@ pub enum CheckpointError {
         /// What is wrong with its samples file.
         why: crate::samples_file::SamplesError,
     },
+    /// A checkpoint between rounds whose chains do not fit the run.
+    #[error("{} is not a valid checkpoint: {why}", .path.display())]
+    Chains {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What does not fit.
+        why: String,
+    },
     /// A checkpoint file that is not valid JSON of a checkpoint.
     #[error("{} is not a valid checkpoint: {source}", .path.display())]
     Unreadable {

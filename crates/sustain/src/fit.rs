@@ -3,11 +3,12 @@
 //! checkpointed after each count.
 
 use crate::backend::{self, Engine};
-use crate::checkpoint::{self, Checkpoints};
+use crate::checkpoint::{self, Checkpoints, Fingerprints, Match};
 use crate::config::FitConfig;
 use crate::em::{self, MlFit};
 use crate::executor::{chain_state, Chains};
 use crate::results::{EventInfo, FitResult, ModelDescriptor, SubtypeModel, Timing, SCHEMA_VERSION};
+use crate::rounds::RoundSaver;
 use crate::{CheckpointError, ConfigError, Error};
 use std::sync::Arc;
 use std::time::Instant;
@@ -237,6 +238,7 @@ pub fn fit_model_subtype_count<M: SustainModel>(
         em_s,
         &counters,
         progress,
+        None,
     )?;
     progress(Progress::ModelDone {
         n_subtypes: k,
@@ -453,7 +455,7 @@ pub fn fit_model_observed<M: SustainModel>(
     let run = Run {
         config,
         lik: &input.model,
-        fingerprint: checkpoint::fingerprint_of(&input.identity, config),
+        fingerprint: Fingerprints::of(&input.identity, config),
         checkpoints,
         progress,
         on_model,
@@ -463,14 +465,19 @@ pub fn fit_model_observed<M: SustainModel>(
     } else {
         run.one_count_after_another(engine)?
     };
-    Ok(fit_result(input, config.clone(), run.fingerprint, models))
+    Ok(fit_result(
+        input,
+        config.clone(),
+        run.fingerprint.full,
+        models,
+    ))
 }
 
 /// One fit's inputs, settings and outputs (checkpoints, progress).
 struct Run<'a, M: SustainModel> {
     config: &'a FitConfig,
     lik: &'a Arc<M>,
-    fingerprint: String,
+    fingerprint: Fingerprints,
     checkpoints: Option<&'a Checkpoints>,
     progress: &'a dyn Fn(Progress),
     on_model: &'a dyn Fn(&SubtypeModel),
@@ -494,13 +501,19 @@ impl<M: SustainModel> Run<'_, M> {
     ) -> Result<(MlFit, Stage), Error> {
         let events = self.lik.order();
         if let Some(cp) = self.checkpoints {
-            if let Some((model, em_fit)) = cp.load(k, &self.fingerprint, events)? {
-                (self.progress)(Progress::ModelDone {
-                    n_subtypes: k,
-                    resumed: true,
-                });
-                (self.on_model)(&model);
-                return Ok((em_fit, Stage::Done(Box::new(model))));
+            if let Some((model, em_fit, matched)) = cp.load(k, &self.fingerprint, events)? {
+                if matched == Match::Same || self.final_under_this_budget(&model) {
+                    (self.progress)(Progress::ModelDone {
+                        n_subtypes: k,
+                        resumed: true,
+                    });
+                    (self.on_model)(&model);
+                    return Ok((em_fit, Stage::Done(Box::new(model))));
+                }
+                // Stopped by another budget: its chains go on from their last
+                // saved round.
+                let em_s = model.timing.em_s;
+                return Ok((em_fit, Stage::Chains { em_s }));
             }
             if let Some((em_fit, em_s)) = cp.load_em(k, &self.fingerprint, events)? {
                 return Ok((em_fit, Stage::Chains { em_s }));
@@ -513,10 +526,38 @@ impl<M: SustainModel> Run<'_, M> {
         Ok((em_fit, Stage::Chains { em_s }))
     }
 
+    /// Whether `model`, fitted with other budgets of chains that run until they
+    /// converge, is what this run's budget would give: chains that converged in
+    /// rounds this budget runs too.
+    fn final_under_this_budget(&self, model: &SubtypeModel) -> bool {
+        let (Some(until), Some(c)) = (&self.config.until_converged, &model.convergence) else {
+            return false;
+        };
+        c.stopped == crate::rounds::Stop::Converged
+            && crate::rounds::on_schedule(&c.rounds, self.config.n_iterations, until.max_iterations)
+    }
+
+    /// Where the chains of subtype count `k` save and find their rounds.
+    fn rounds(&self) -> Option<RoundSaver<'_>> {
+        self.checkpoints.map(|checkpoints| RoundSaver {
+            checkpoints,
+            resume_fingerprint: &self.fingerprint.resume,
+        })
+    }
+
     /// Saves and reports the finished model of subtype count `k`.
     fn finished(&self, k: usize, model: &SubtypeModel, em_fit: &MlFit) -> Result<(), Error> {
         if let Some(cp) = self.checkpoints {
             cp.save(k, &self.fingerprint, model, em_fit)?;
+            // A converged count is final under any budget that runs its rounds
+            // ([`Self::final_under_this_budget`]): its chains are not needed again.
+            let converged = model
+                .convergence
+                .as_ref()
+                .is_some_and(|c| c.stopped == crate::rounds::Stop::Converged);
+            if converged {
+                cp.remove_rounds(k);
+            }
         }
         (self.progress)(Progress::ModelDone {
             n_subtypes: k,
@@ -547,6 +588,7 @@ impl<M: SustainModel> Run<'_, M> {
                         em_s,
                         &counters,
                         self.progress,
+                        self.rounds(),
                     )?;
                     self.finished(k, &model, &em_fit)?;
                     model
@@ -589,6 +631,7 @@ impl<M: SustainModel> Run<'_, M> {
         // chains) is taken first, by the worker with the most threads.
         let mut first_error = None;
         let em_fits = &em_fits;
+        let store = self.rounds();
         crate::executor::share_threads(
             pending,
             self.config.threads,
@@ -608,6 +651,7 @@ impl<M: SustainModel> Run<'_, M> {
                     em_s,
                     &counters,
                     &|_| {},
+                    store,
                 );
                 (k, model)
             },
@@ -695,6 +739,7 @@ pub fn uncertainty_with<M: SustainModel>(
         em_s,
         &counters,
         &|_| {},
+        None,
     )
 }
 
@@ -736,6 +781,7 @@ fn uncertainty_impl<M: SustainModel>(
     em_s: f64,
     counters: &Arc<ChainProgress>,
     progress: &dyn Fn(Progress),
+    store: Option<RoundSaver<'_>>,
 ) -> Result<SubtypeModel, Error> {
     // Close the counters however this ends (a batch engine does not advance them),
     // so a display waiting on them stops.
@@ -746,10 +792,33 @@ fn uncertainty_impl<M: SustainModel>(
         }
     }
     let _close = CloseOnDrop(counters);
-    let t0 = Instant::now();
-    let settings = tuned_chain_settings(lik, em_fit, config, k, chain_threads);
-    let steps = settings.steps.clone();
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
+    // Chains saved after a round (on the CPU, where chains continue) that this
+    // run's budget runs too go on from there, with their step sizes and clock.
+    // One round by construction has nothing to continue from.
+    let store = store.filter(|_| !config.fixed_length());
+    let saved = match (&config.until_converged, engine, &store) {
+        (Some(until), Engine::Cpu, Some(store)) => store
+            .checkpoints
+            .load_rounds(k, store.resume_fingerprint, lik.order(), range.clone())?
+            .filter(|s| {
+                crate::rounds::on_schedule(&s.rounds, config.n_iterations, until.max_iterations)
+            }),
+        _ => None,
+    };
+    let spent = saved
+        .as_ref()
+        .and_then(|s| s.rounds.last())
+        .map_or(0.0, |r| r.seconds);
+    let now = Instant::now();
+    let t0 = now
+        .checked_sub(std::time::Duration::from_secs_f64(spent))
+        .unwrap_or(now);
+    let settings = match &saved {
+        Some(s) => chain_settings(config, k, chain_threads, s.steps.clone()),
+        None => tuned_chain_settings(lik, em_fit, config, k, chain_threads),
+    };
+    let steps = settings.steps.clone();
     let (merged, convergence) = match &config.until_converged {
         None => {
             let runs = engine.run_chains(lik, &em_fit.mixture, &settings, range, counters)?;
@@ -768,6 +837,8 @@ fn uncertainty_impl<M: SustainModel>(
                 counters,
                 progress,
                 t0,
+                saved,
+                store,
             )?;
             (merged, Some(convergence))
         }
@@ -777,7 +848,8 @@ fn uncertainty_impl<M: SustainModel>(
     }
     let mcmc_s = t0.elapsed().as_secs_f64();
     let mut model = assemble_merged(&**lik, em_fit, merged, steps, em_s, mcmc_s);
-    if let Some(c) = &convergence {
+    // A fixed length (one round with a ladder) is no budget that stopped them.
+    if let Some(c) = convergence.as_ref().filter(|_| !config.fixed_length()) {
         if let Some(line) = crate::rounds::budget_line(c) {
             model.nonconvergence.insert(0, line);
         }
@@ -916,15 +988,9 @@ fn tuned_chain_settings<M: SustainModel>(
     k: usize,
     chain_threads: usize,
 ) -> ChainSettings {
-    let seed = config.seed.wrapping_add(k as u64);
-    let mut settings = ChainSettings {
-        mode: config.proposal,
-        steps: sustain_sampler::StepSizes::initial(k, lik.order().n_events()),
-        n_iterations: config.n_iterations,
-        seed,
-        threads: config.threads,
-        chain_threads,
-    };
+    let steps = sustain_sampler::StepSizes::initial(k, lik.order().n_events());
+    let mut settings = chain_settings(config, k, chain_threads, steps);
+    let seed = settings.seed;
     let shards = settings.shards_per_chain::<M>(lik.n_subjects(), 1);
     settings.steps = tune_steps(
         lik.order(),
@@ -936,6 +1002,24 @@ fn tuned_chain_settings<M: SustainModel>(
         seed,
     );
     settings
+}
+
+/// The settings every chain of subtype count `k` shares, with step sizes `steps`
+/// (see [`tuned_chain_settings`]).
+fn chain_settings(
+    config: &FitConfig,
+    k: usize,
+    chain_threads: usize,
+    steps: sustain_sampler::StepSizes,
+) -> ChainSettings {
+    ChainSettings {
+        mode: config.proposal,
+        steps,
+        n_iterations: config.n_iterations,
+        seed: config.seed.wrapping_add(k as u64),
+        threads: config.threads,
+        chain_threads,
+    }
 }
 
 /// One subtype count of a chain shard (`sustain fit --chain-shard I/N`): the E-M

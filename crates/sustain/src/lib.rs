@@ -45,9 +45,11 @@ pub mod mixed;
 pub mod npz;
 pub mod npz_file;
 pub mod results;
+mod round_checkpoint;
 pub mod rounds;
 pub mod samples_file;
 pub mod stage;
+mod trace_file;
 
 pub use sustain_model as model;
 pub use sustain_sampler as sampler;

@@ -3,12 +3,16 @@
 //! state with its own random stream), until every reported quantity meets the
 //! criteria ([`sustain_sampler::verdict::unmet_criteria`]) or a budget ends. The
 //! stopping round depends only on the samples, never on the thread count; a run
-//! stopped by its time budget holds a prefix of a longer run's samples.
+//! stopped by its time budget holds a prefix of a longer run's samples, and a run
+//! stopped by a budget (or killed) continues with `--resume` from its last saved
+//! round ([`crate::round_checkpoint`]) to the samples of a run never stopped.
 
 use crate::backend::Engine;
+use crate::checkpoint::Checkpoints;
 use crate::config::{FitConfig, UntilConverged};
-use crate::executor::Chains;
+use crate::executor::{ChainState, Chains};
 use crate::fit::Progress;
+use crate::round_checkpoint::SavedChains;
 use crate::{ConfigError, Error};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -102,12 +106,34 @@ fn next_total(done: usize, first: usize, max: usize) -> usize {
     }
 }
 
-/// Runs the chains `range` of subtype count `k` from `start` in rounds until they
-/// converge or `until`'s budget ends (time counted from `t0`); returns the last
-/// round's merged samples and diagnostics. On the CPU every
-/// chain continues from where it stopped; a batch engine (lockstep) reruns its
-/// chains from the start at each round's length, which gives the same samples
-/// at up to twice the work, and checks the time budget only between rounds.
+/// Whether `rounds` are the rounds a run whose first round is `first` iterations
+/// per chain and whose budget is `max` would run (a prefix of them): only then
+/// may a run with that budget continue them (a round cut by another budget
+/// ends elsewhere).
+pub(crate) fn on_schedule(rounds: &[Round], first: usize, max: usize) -> bool {
+    let mut done = 0;
+    rounds.iter().all(|r| {
+        done = next_total(done, first, max);
+        r.iterations_per_chain == done
+    })
+}
+
+/// Where a run saves its chains after each round: the checkpoint folder and the
+/// fingerprint that a run continuing them must have.
+#[derive(Clone, Copy)]
+pub(crate) struct RoundSaver<'a> {
+    pub checkpoints: &'a Checkpoints,
+    pub resume_fingerprint: &'a str,
+}
+
+/// Runs the chains `range` of subtype count `k` from `start` (or from `saved`,
+/// chains paused after a saved round) in rounds until they converge or `until`'s
+/// budget ends (time counted from `t0`); returns the last round's merged samples
+/// and diagnostics. On the CPU every chain continues from where it stopped, and
+/// with `saver` the chains are saved after every whole round that a larger
+/// budget would run too; a batch engine (lockstep) reruns its chains from the
+/// start at each round's length, which gives the same states at up to twice the
+/// work, and checks the time budget only between rounds.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_until_converged<M: SustainModel>(
     engine: &Engine,
@@ -121,6 +147,8 @@ pub(crate) fn run_until_converged<M: SustainModel>(
     counters: &ChainProgress,
     progress: &dyn Fn(Progress),
     t0: Instant,
+    saved: Option<SavedChains<ChainState<M>>>,
+    saver: Option<RoundSaver<'_>>,
 ) -> Result<((MergedSamples, Diagnostics), Convergence), Error> {
     let deadline = until
         .max_seconds
@@ -130,34 +158,52 @@ pub(crate) fn run_until_converged<M: SustainModel>(
     if ladder.len() > 1 && !matches!(engine, Engine::Cpu) {
         return Err(ConfigError::TemperingNeedsCpu.into());
     }
-    let mut paused: Vec<PausedChain<_>> = range
-        .clone()
-        .map(|i| {
-            PausedChain::start(i, start, settings.seed, n_events)
-                .tempered(ladder.clone(), settings.seed)
-                .map_err(|why| Error::from(ConfigError::Settings(why)))
-        })
-        .collect::<Result<_, _>>()?;
-    let mut rounds = Vec::new();
-    let mut done = 0;
+    // A continued run first judges the saved round again (the same samples, the
+    // same verdict), then goes on as the run that saved it would have.
+    let resumed = saved.is_some();
+    let (mut paused, mut rounds) = match saved {
+        Some(saved) => (saved.chains, saved.rounds),
+        None => {
+            let paused = range
+                .clone()
+                .map(|i| {
+                    PausedChain::start(i, start, settings.seed, n_events)
+                        .tempered(ladder.clone(), settings.seed)
+                        .map_err(|why| Error::from(ConfigError::Settings(why)))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            (paused, Vec::new())
+        }
+    };
+    let mut done = rounds.last().map_or(0, |r| r.iterations_per_chain);
+    let mut judge_saved = resumed;
     loop {
-        let total = next_total(done, config.n_iterations, until.max_iterations);
+        let before = done;
+        let total = if judge_saved {
+            done
+        } else {
+            next_total(done, config.n_iterations, until.max_iterations)
+        };
         counters.set_target(total as u64);
         let (runs, out_of_time) = match engine {
             Engine::Cpu => {
-                let chains = Chains {
-                    model: lik,
-                    settings,
-                };
-                let ends = chains.resume(&mut paused, total - done, Some(counters), deadline);
-                if ends.contains(&RoundEnd::Cancelled) || counters.cancelled() {
-                    return Err(Error::Cancelled);
+                let mut out_of_time = false;
+                if !judge_saved {
+                    let chains = Chains {
+                        model: lik,
+                        settings,
+                    };
+                    let ends = chains.resume(&mut paused, total - done, Some(counters), deadline);
+                    if ends.contains(&RoundEnd::Cancelled) || counters.cancelled() {
+                        return Err(Error::Cancelled);
+                    }
+                    out_of_time = ends.contains(&RoundEnd::Deadline);
                 }
                 // Chains stopped by the deadline are cut to the shortest, so every
                 // chain holds the same iterations.
                 let len = paused.iter().map(|p| p.n_iterations()).min().unwrap_or(0);
                 let runs: Vec<ChainRun> = paused.iter().map(|p| p.run_so_far(len)).collect();
-                (runs, ends.contains(&RoundEnd::Deadline))
+                (runs, out_of_time)
             }
             Engine::Batch { .. } => {
                 let mut s = settings.clone();
@@ -182,20 +228,33 @@ pub(crate) fn run_until_converged<M: SustainModel>(
         if kept < MIN_SAMPLES {
             unmet.push(format!("only {kept} samples per chain"));
         }
-        let seconds = t0.elapsed().as_secs_f64();
-        progress(Progress::RoundDone {
-            n_subtypes: k,
-            round: rounds.len() + 1,
-            iterations_per_chain: done,
-            unmet: unmet.clone(),
-        });
-        let converged = unmet.is_empty();
-        rounds.push(Round {
-            iterations_per_chain: done,
-            seconds,
-            unmet,
-        });
-        let stopped = if converged {
+        if !judge_saved {
+            progress(Progress::RoundDone {
+                n_subtypes: k,
+                round: rounds.len() + 1,
+                iterations_per_chain: done,
+                unmet: unmet.clone(),
+            });
+            rounds.push(Round {
+                iterations_per_chain: done,
+                seconds: t0.elapsed().as_secs_f64(),
+                unmet: unmet.clone(),
+            });
+            // Only a whole round that a larger budget would run too can be
+            // continued from.
+            let whole = !out_of_time && done == next_total(before, config.n_iterations, usize::MAX);
+            if let (Some(saver), true) = (&saver, whole) {
+                saver.checkpoints.save_rounds(
+                    k,
+                    saver.resume_fingerprint,
+                    &settings.steps,
+                    &rounds,
+                    &paused,
+                )?;
+            }
+        }
+        judge_saved = false;
+        let stopped = if unmet.is_empty() {
             Some(Stop::Converged)
         } else if out_of_time || deadline.is_some_and(|d| Instant::now() >= d) {
             Some(Stop::MaxSeconds)

@@ -42,7 +42,21 @@ impl std::fmt::Display for SamplesError {
 /// Writes the traces of `models` (one entry per subtype count) to `path`: first to
 /// `tmp` (in the same folder), then renamed. Returns the reference the JSON keeps.
 pub fn write(path: &Path, tmp: &Path, models: &[&MergedSamples]) -> io::Result<SamplesFile> {
-    let written = write_to(tmp, models).and_then(|()| sha256_of(tmp));
+    let traces: Vec<Vec<&Trace>> = models
+        .iter()
+        .map(|m| m.chains.iter().map(|c| &c.trace).collect())
+        .collect();
+    write_file(path, tmp, |tmp| write_to(tmp, &traces))
+}
+
+/// Writes a file to `path` with `fill` (given `tmp`, in the same folder), then
+/// renames it; returns its name and SHA-256, for the JSON that names it.
+pub(crate) fn write_file(
+    path: &Path,
+    tmp: &Path,
+    fill: impl FnOnce(&Path) -> io::Result<()>,
+) -> io::Result<SamplesFile> {
+    let written = fill(tmp).and_then(|()| sha256_of(tmp));
     let sha256 = match written {
         Ok(h) => h,
         Err(e) => {
@@ -60,14 +74,13 @@ pub fn write(path: &Path, tmp: &Path, models: &[&MergedSamples]) -> io::Result<S
     Ok(SamplesFile { name, sha256 })
 }
 
-fn write_to(tmp: &Path, models: &[&MergedSamples]) -> io::Result<()> {
+fn write_to(tmp: &Path, models: &[Vec<&Trace>]) -> io::Result<()> {
     let mut w = NpzWriter::create(tmp)?;
-    for samples in models {
-        let Some(first) = samples.chains.first() else {
+    for traces in models {
+        let Some(first) = traces.first() else {
             continue;
         };
-        let (k, n) = (first.trace.n_subtypes, first.trace.n_events);
-        let traces: Vec<&Trace> = samples.chains.iter().map(|c| &c.trace).collect();
+        let (k, n) = (first.n_subtypes, first.n_events);
         if traces.iter().any(|t| t.n_subtypes != k || t.n_events != n) {
             return Err(io::Error::other("chains of one model differ in shape"));
         }
@@ -83,7 +96,7 @@ fn write_to(tmp: &Path, models: &[&MergedSamples]) -> io::Result<()> {
             Ok(())
         })?;
         w.array(&name("runs"), Dtype::U32, &[states], |o| {
-            for t in &traces {
+            for t in traces.iter() {
                 for r in &t.runs {
                     o.write_all(&r.to_le_bytes())?;
                 }
@@ -94,7 +107,7 @@ fn write_to(tmp: &Path, models: &[&MergedSamples]) -> io::Result<()> {
         let dtype = if wide { Dtype::U16 } else { Dtype::U8 };
         w.array(&name("sequences"), dtype, &[states, k, n], |o| {
             let mut bytes = Vec::with_capacity(2 * k * n);
-            for t in &traces {
+            for t in traces.iter() {
                 let mut written = Ok(());
                 t.for_each_state(|_, _, orders| {
                     if written.is_err() {
@@ -115,7 +128,7 @@ fn write_to(tmp: &Path, models: &[&MergedSamples]) -> io::Result<()> {
             Ok(())
         })?;
         w.array(&name("fractions"), Dtype::F64, &[states, k], |o| {
-            for t in &traces {
+            for t in traces.iter() {
                 for v in &t.fractions {
                     o.write_all(&v.to_le_bytes())?;
                 }
@@ -123,7 +136,7 @@ fn write_to(tmp: &Path, models: &[&MergedSamples]) -> io::Result<()> {
             Ok(())
         })?;
         w.array(&name("loglike"), Dtype::F64, &[states], |o| {
-            for t in &traces {
+            for t in traces.iter() {
                 for v in &t.loglike {
                     o.write_all(&v.to_le_bytes())?;
                 }
@@ -284,7 +297,7 @@ pub fn load_one(samples: &mut MergedSamples, k: usize, dir: &Path) -> Result<(),
 
 /// Reads `path`, refusing a name that leaves the folder, a file whose hash is not
 /// `file`'s, and a file that is not a zip.
-fn open_checked(path: &Path, file: &SamplesFile) -> Result<NpzFile, SamplesError> {
+pub(crate) fn open_checked(path: &Path, file: &SamplesFile) -> Result<NpzFile, SamplesError> {
     let fail = |message: String| SamplesError {
         path: path.to_path_buf(),
         message,
@@ -531,18 +544,22 @@ mod tests {
         };
         let mut full = model(samples(n));
         full.pvd = full.samples.position_frequencies();
-        cps.save(2, "fp", &full, &em).unwrap();
+        let fp = crate::checkpoint::Fingerprints {
+            full: "fp".into(),
+            resume: "fp-resume".into(),
+        };
+        cps.save(2, &fp, &full, &em).unwrap();
         let json = std::fs::read_to_string(dir.path().join("checkpoint_k2.json")).unwrap();
         assert!(!json.contains("\"trace\""), "samples inline in {json}");
         assert!(dir.path().join("checkpoint_k2.npz").is_file());
-        let (back, _) = cps.load(2, "fp", &order).unwrap().unwrap();
+        let (back, _, _) = cps.load(2, &fp, &order).unwrap().unwrap();
         assert_eq!(back, full);
         // A checkpoint written before samples files: the model inline.
         let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
         v["model"] = serde_json::to_value(&full).unwrap();
         std::fs::remove_file(dir.path().join("checkpoint_k2.npz")).unwrap();
         std::fs::write(dir.path().join("checkpoint_k2.json"), v.to_string()).unwrap();
-        let (old, _) = cps.load(2, "fp", &order).unwrap().unwrap();
+        let (old, _, _) = cps.load(2, &fp, &order).unwrap().unwrap();
         assert_eq!(old, full);
     }
 

@@ -1,13 +1,14 @@
 //! Chains that run until they converge: they stop at the first round whose
-//! diagnostics pass, hold exactly the samples of a fixed-length run of the same
-//! total (so `--iterations N` and a budget stop are prefixes of longer runs), and
+//! diagnostics pass, a budget stop holds exactly a prefix of a longer run's
+//! samples, both hold the states of a fixed-length run of the same total (each
+//! round starts its evaluators afresh, so log-likelihoods agree to rounding), and
 //! neither the samples nor the stopping round depend on the thread count.
 
 use sustain::config::UntilConverged;
 use sustain::prelude::*;
 use sustain::rounds::Stop;
-use sustain_sampler::merge;
 use sustain_sampler::verdict::unmet_criteria;
+use sustain_sampler::{merge, Trace};
 use sustain_testkit::{self as testkit, spec};
 
 fn cohort() -> (EventSet, Dataset, Vec<String>) {
@@ -51,6 +52,23 @@ fn same_samples(a: &SubtypeModel, b: &SubtypeModel) -> bool {
             .iter()
             .zip(&b.samples.chains)
             .all(|(x, y)| x.index == y.index && x.trace == y.trace && x.acceptance == y.acceptance)
+}
+
+/// Whether two traces hold the same states (positions, fractions, run lengths),
+/// with log-likelihoods equal to rounding.
+fn same_states(a: &Trace, b: &Trace) -> bool {
+    let positions = |t: &Trace| {
+        let mut p = Vec::new();
+        t.for_each_state(|_, pos, _| p.push(pos.to_vec()));
+        p
+    };
+    a.runs == b.runs
+        && a.fractions == b.fractions
+        && positions(a) == positions(b)
+        && a.loglike
+            .iter()
+            .zip(&b.loglike)
+            .all(|(x, y)| (x - y).abs() <= 1e-9 * y.abs())
 }
 
 fn until(max_iterations: usize) -> Option<UntilConverged> {
@@ -124,30 +142,53 @@ fn stops_at_the_first_passing_round_whatever_the_threads() {
         assert_eq!(rounds(a), rounds(b));
         assert_eq!(a.chains, b.chains);
     }
-    // A fixed-length run of the same total holds the same samples.
+    // A fixed-length run of the same total holds the same states.
     let total = one.models[1]
         .convergence
         .as_ref()
         .unwrap()
         .iterations_per_chain;
     let fixed = run(&config(2, None, total));
-    assert!(same_samples(&fixed.models[1], &one.models[1]));
+    for (a, b) in fixed.models[1]
+        .samples
+        .chains
+        .iter()
+        .zip(&one.models[1].samples.chains)
+    {
+        assert!(same_states(&a.trace, &b.trace), "chain {}", a.index);
+    }
     assert!(fixed.models[1].convergence.is_none());
 }
 
 #[test]
 fn a_budget_stop_holds_a_prefix_of_a_longer_run() {
     let short = run(&config(2, until(1_500), 500));
-    let long = run(&config(2, None, 4_000));
+    // Rounds of 500, 1000, 2000, 2400: the short run's third round (cut at 1500)
+    // starts where the long run's does.
+    let long = run(&config(2, until(2_400), 500));
+    let fixed = run(&config(2, None, 2_400));
     let m = &short.models[1];
     let c = m.convergence.as_ref().unwrap();
     assert_eq!(c.stopped, Stop::MaxIterations, "{c:?}");
     assert_eq!(c.iterations_per_chain, 1_500);
     assert!(!m.nonconvergence.is_empty(), "a budget stop says why");
-    for (a, b) in m.samples.chains.iter().zip(&long.models[1].samples.chains) {
-        let mut b = b.trace.clone();
+    assert_eq!(
+        long.models[1].convergence.as_ref().unwrap().stopped,
+        Stop::MaxIterations
+    );
+    let chains = |r: &FitResult| r.models[1].samples.chains.clone();
+    for ((a, b), f) in m
+        .samples
+        .chains
+        .iter()
+        .zip(chains(&long))
+        .zip(chains(&fixed))
+    {
+        let (mut b, mut f) = (b.trace, f.trace);
         b.truncate(1_500);
+        f.truncate(1_500);
         assert!(a.trace == b, "chain {}", a.index);
+        assert!(same_states(&a.trace, &f), "chain {}", a.index);
     }
 }
 

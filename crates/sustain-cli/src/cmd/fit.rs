@@ -191,11 +191,11 @@ pub struct FitSettings {
     #[arg(long, value_name = "N")]
     pub max_iterations: Option<usize>,
 
-    /// Without --iterations: replica exchange, each chain a ladder of N tempered
-    /// copies that swap states (only the untempered one is kept); costs N times the
-    /// work per iteration, helps chains that sit in different modes; 1 turns it off
-    /// [default: 2].
-    #[arg(long, value_name = "N", conflicts_with = "iterations")]
+    /// Replica exchange: each chain a ladder of N tempered copies that swap
+    /// states (only the untempered one is kept); costs N times the work per
+    /// iteration, helps chains that sit in different modes; 1 turns it off
+    /// [default: 2 without --iterations, 1 with it].
+    #[arg(long, value_name = "N")]
     pub tempering: Option<usize>,
 
     /// Independent MCMC chains started from the E-M optimum.
@@ -233,7 +233,7 @@ impl FitSettings {
             ));
         }
         let (n_iterations, until_converged) = self.chain_length()?;
-        let proposal = self.proposal(until_converged.is_some());
+        let proposal = self.proposal(self.iterations.is_none());
         let mut config = FitConfig {
             n_startpoints: self.startpoints,
             max_subtypes: self.subtypes,
@@ -270,12 +270,17 @@ pub const DEFAULT_MAX_SECONDS: f64 = 300.0;
 pub const DEFAULT_MAX_ITERATIONS: usize = 2_000_000;
 
 impl FitSettings {
-    /// `(n_iterations, until_converged)`: --iterations N is a fixed length N;
-    /// without it the chains run until they converge, from a first round of
-    /// [`FIRST_ROUND`] iterations, within --max-seconds and --max-iterations.
+    /// `(n_iterations, until_converged)`: --iterations N is a fixed length N (with
+    /// --tempering above 1, one round of N with a ladder); without it the chains
+    /// run until they converge, from a first round of [`FIRST_ROUND`] iterations,
+    /// within --max-seconds and --max-iterations.
     fn chain_length(&self) -> Result<(usize, Option<UntilConverged>), CliError> {
         if let Some(n) = self.iterations {
-            return Ok((n, None));
+            let ladder = self
+                .tempering
+                .filter(|&r| r != 1)
+                .map(|r| UntilConverged::one_round(n, r));
+            return Ok((n, ladder));
         }
         let max_seconds = self.max_seconds.unwrap_or(DEFAULT_MAX_SECONDS);
         if !(max_seconds.is_finite() && max_seconds > 0.0) {
@@ -376,7 +381,11 @@ pub fn fit_config(args: &FitArgs) -> Result<FitConfig, CliError> {
     let mut config = args.settings.config(args.input.missing)?;
     config.burn_in = args.burn_in;
     config.thin = args.thin;
-    if let Some(u) = &mut config.until_converged {
+    if let Some(u) = config
+        .until_converged
+        .as_mut()
+        .filter(|_| args.settings.iterations.is_none())
+    {
         // The first round keeps samples after the burn-in.
         config.n_iterations = config.n_iterations.max(2 * args.burn_in);
         u.max_iterations = u.max_iterations.max(config.n_iterations);
@@ -411,6 +420,19 @@ pub fn on_backend(
 /// Fewest samples per chain (after burn-in and thinning) that the convergence
 /// diagnostics can use: split R-hat halves each chain, and ESS needs a few lags.
 pub const MIN_SAMPLES_PER_CHAIN: usize = 4;
+
+/// Why chain shards (`what`: the option or command) refuse `config`, whose
+/// chains have rounds or ladders.
+pub fn shard_refusal(what: &str, config: &FitConfig) -> CliError {
+    CliError::new(if config.fixed_length() {
+        format!("{what} runs plain chains: leave out --tempering (a ladder's copies are not shared between shards)")
+    } else {
+        format!(
+            "{what} runs chains of a fixed length: give --iterations N (a shard cannot see the \
+             other shards' chains to judge convergence)"
+        )
+    })
+}
 
 /// Refuses settings that leave fewer than [`MIN_SAMPLES_PER_CHAIN`] samples per
 /// chain after burn-in and thinning (`config` is validated: burn-in < iterations,

@@ -231,10 +231,7 @@ impl<'a> FamilyJob<'a> for ShardJob<'_> {
 fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
     let mut config = fit_config(args)?;
     if config.until_converged.is_some() {
-        return Err(CliError::new(
-            "--chain-shard runs chains of a fixed length: give --iterations N (a shard cannot \
-             see the other shards' chains to judge convergence)",
-        ));
+        return Err(crate::cmd::fit::shard_refusal("--chain-shard", &config));
     }
     if config.backend != sustain::config::Backend::Cpu {
         return Err(CliError::new(

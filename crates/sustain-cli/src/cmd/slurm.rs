@@ -181,10 +181,7 @@ pub fn run(args: &SlurmArgs) -> Result<(), CliError> {
             }
             let config = fit_config(&a.fit)?;
             if config.until_converged.is_some() {
-                return Err(CliError::new(
-                    "slurm fit runs chain shards of a fixed length: give --iterations N (a \
-                     shard cannot see the other shards' chains to judge convergence)",
-                ));
+                return Err(crate::cmd::fit::shard_refusal("slurm fit", &config));
             }
             let n = a.shards.unwrap_or(config.n_chains);
             if n == 0 || n > config.n_chains {
