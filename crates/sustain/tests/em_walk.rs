@@ -16,19 +16,23 @@ fn random_start(events: &EventSet, k: usize, rng: &mut rand_pcg::Pcg64) -> Mixtu
     Mixture::new(seqs, vec![1.0 / k as f64; k]).unwrap()
 }
 
+/// sim42 and its likelihood (None, with a notice, where ../shared is absent).
+fn sim42_likelihood(test: &str) -> Option<(sustain_testkit::shared::Sim42, Arc<Likelihood>)> {
+    let sim = sustain_testkit::shared::sim42(test)?;
+    let lik = Likelihood::new(
+        sim.events.clone(),
+        &sim.data,
+        MissingConvention::Marginalise,
+    )
+    .unwrap();
+    Some((sim, Arc::new(lik)))
+}
+
 #[test]
 fn sim42_em_is_unchanged_by_the_walk() {
-    let Some(sim) = sustain_testkit::shared::sim42("sim42_em_is_unchanged_by_the_walk") else {
+    let Some((sim, lik)) = sim42_likelihood("sim42_em_is_unchanged_by_the_walk") else {
         return;
     };
-    let lik = Arc::new(
-        Likelihood::new(
-            sim.events.clone(),
-            &sim.data,
-            MissingConvention::Marginalise,
-        )
-        .unwrap(),
-    );
     let config = FitConfig::default();
     let mut starts = rand_pcg::Pcg64::seed_from_u64(42);
     for k in 1..=3 {
@@ -138,18 +142,9 @@ fn em_pass_by_pass(
 /// with fewer event moves scored.
 #[test]
 fn skipping_settled_events_changes_nothing() {
-    let Some(sim) = sustain_testkit::shared::sim42("skipping_settled_events_changes_nothing")
-    else {
+    let Some((sim, lik)) = sim42_likelihood("skipping_settled_events_changes_nothing") else {
         return;
     };
-    let lik = Arc::new(
-        Likelihood::new(
-            sim.events.clone(),
-            &sim.data,
-            MissingConvention::Marginalise,
-        )
-        .unwrap(),
-    );
     let config = FitConfig::default();
     let mut starts = rand_pcg::Pcg64::seed_from_u64(7);
     let (mut skipped_total, mut all_total) = (0, 0);
