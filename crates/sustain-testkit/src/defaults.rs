@@ -26,6 +26,26 @@ macro_rules! forward_required {
     };
 }
 
+/// The evaluator's own candidate scores and choice among candidates, forwarded.
+macro_rules! forward_candidates {
+    () => {
+        fn loglike_subtype_candidates(
+            &mut self,
+            slot: SubtypeOf<'_>,
+            candidates: &[Sequence],
+        ) -> Result<Vec<f64>> {
+            self.0.loglike_subtype_candidates(slot, candidates)
+        }
+        fn best_subtype_candidate(
+            &mut self,
+            slot: SubtypeOf<'_>,
+            candidates: &[Sequence],
+        ) -> Result<usize> {
+            self.0.best_subtype_candidate(slot, candidates)
+        }
+    };
+}
+
 /// Only the required methods of the evaluator: every E-M method is the trait's
 /// default.
 pub struct RequiredOnly<E>(pub E);
@@ -41,20 +61,7 @@ pub struct CandidatesOnly<E>(pub E);
 
 impl<E: BatchEvaluator> BatchEvaluator for CandidatesOnly<E> {
     forward_required!();
-    fn loglike_subtype_candidates(
-        &mut self,
-        slot: SubtypeOf<'_>,
-        candidates: &[Sequence],
-    ) -> Result<Vec<f64>> {
-        self.0.loglike_subtype_candidates(slot, candidates)
-    }
-    fn best_subtype_candidate(
-        &mut self,
-        slot: SubtypeOf<'_>,
-        candidates: &[Sequence],
-    ) -> Result<usize> {
-        self.0.best_subtype_candidate(slot, candidates)
-    }
+    forward_candidates!();
 }
 
 /// Every method of the evaluator, counting the calls of `best_event_position`
@@ -63,20 +70,7 @@ pub struct CountingMoves<E>(pub E, pub usize);
 
 impl<E: BatchEvaluator> BatchEvaluator for CountingMoves<E> {
     forward_required!();
-    fn loglike_subtype_candidates(
-        &mut self,
-        slot: SubtypeOf<'_>,
-        candidates: &[Sequence],
-    ) -> Result<Vec<f64>> {
-        self.0.loglike_subtype_candidates(slot, candidates)
-    }
-    fn best_subtype_candidate(
-        &mut self,
-        slot: SubtypeOf<'_>,
-        candidates: &[Sequence],
-    ) -> Result<usize> {
-        self.0.best_subtype_candidate(slot, candidates)
-    }
+    forward_candidates!();
     fn best_event_position(
         &mut self,
         slot: SubtypeOf<'_>,
