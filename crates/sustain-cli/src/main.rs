@@ -16,8 +16,6 @@ mod fit_outputs;
 mod folder_lock;
 mod io;
 mod limits;
-mod mixture_fit;
-mod mixture_kde;
 mod nanjson;
 mod overwrite;
 // Figures; not every drawing helper is used by the subcommands.

@@ -35,6 +35,8 @@ pub mod mixed;
 mod mixed_lanes;
 mod mixed_parts;
 mod mixed_scores;
+pub mod mixture_fit;
+pub mod mixture_kde;
 pub mod ordinal;
 pub mod prefix;
 mod prefix_chain;

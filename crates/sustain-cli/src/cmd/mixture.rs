@@ -1,7 +1,7 @@
 //! `sustain mixture`: raw biomarker values to the event / no-event likelihoods of a
 //! mixture (event-based) SuStaIn model, by fitting each biomarker's two-component
 //! mixture to controls and patients as kde_ebm's `fit_all_gmm_models` does
-//! (numerics in [`crate::mixture_fit`]).
+//! (numerics in [`sustain_model::mixture_fit`]).
 //!
 //! Writes into `--out DIR`: `p_event.csv` and `p_no_event.csv` (pySuStaIn's `L_yes`
 //! and `L_no`), `mixtures.json` (the fitted parameters), `mixtures.svg/.png` (each
@@ -18,9 +18,9 @@ use crate::error::CliError;
 use crate::folder_lock::{FolderLock, FOLDER_LOCK};
 use crate::io::create_dir;
 use crate::io::{self, Cell, CsvTable};
-use crate::mixture_fit::{fit_gmm, Fitted, GmmFit};
-use crate::mixture_kde::fit_kde;
 use crate::plot::{draw_mixtures, MixturePanel};
+use sustain_model::mixture_fit::{fit_gmm, Fitted, GmmFit};
+use sustain_model::mixture_kde::fit_kde;
 
 /// File names written into `--out`.
 const P_EVENT: &str = "p_event.csv";
@@ -389,19 +389,8 @@ fn likelihood_tables(
             if x.is_nan() {
                 continue;
             }
-            let (ln_no, ln_yes) = fit.ln_likelihoods(x);
-            let (mut p_no, mut p_yes) = (ln_no.exp(), ln_yes.exp());
-            // A value 0 in both files is no evidence either way and is refused by
-            // the readers; a common factor keeps the ratio, which is all SuStaIn uses.
-            if p_no < f64::MIN_POSITIVE && p_yes < f64::MIN_POSITIVE {
-                let top = ln_no.max(ln_yes);
-                (p_no, p_yes) = if top.is_finite() {
-                    ((ln_no - top).exp(), (ln_yes - top).exp())
-                } else {
-                    (1.0, 1.0) // beyond any scale: no evidence either way
-                };
-                rescaled += 1;
-            }
+            let (p_no, p_yes, scaled) = fit.likelihoods(x);
+            rescaled += usize::from(scaled);
             yes[m][b] = p_yes;
             no[m][b] = p_no;
         }

@@ -11,7 +11,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 
 use super::grid::PanelGrid;
 use super::{fmt_num, font, padded_range, render, text, tick_digits, Figure, PlotError, PALETTE};
-use crate::mixture_fit::Fitted;
+use sustain_model::mixture_fit::Fitted;
 
 /// Histogram bins per panel (kde_ebm uses 12).
 const BINS: usize = 12;

@@ -46,7 +46,9 @@ const MIN_SD_FRACTION: f64 = 0.05;
 /// A normal distribution.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Gaussian {
+    /// Mean.
     pub mean: f64,
+    /// Standard deviation.
     pub sd: f64,
 }
 
@@ -106,7 +108,9 @@ pub fn weighted_ln(control_fraction: f64, ln_control: f64, ln_patient: f64) -> (
 /// A biomarker's fitted mixture, of either method.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fitted {
+    /// Two Gaussians.
     Gmm(GmmFit),
+    /// Two kernel density estimates.
     Kde(crate::mixture_kde::KdeFit),
 }
 
@@ -117,6 +121,25 @@ impl Fitted {
             Fitted::Gmm(f) => f.ln_likelihoods(x),
             Fitted::Kde(f) => f.ln_likelihoods(x),
         }
+    }
+
+    /// `(L_no, L_yes)` of a value as `sustain mixture` writes them, and whether
+    /// both underflowed and were scaled by a common factor.
+    pub fn likelihoods(&self, x: f64) -> (f64, f64, bool) {
+        let (ln_no, ln_yes) = self.ln_likelihoods(x);
+        let (p_no, p_yes) = (ln_no.exp(), ln_yes.exp());
+        // A value 0 in both files is no evidence either way and is refused by
+        // the readers; a common factor keeps the ratio, which is all SuStaIn uses.
+        if p_no < f64::MIN_POSITIVE && p_yes < f64::MIN_POSITIVE {
+            let top = ln_no.max(ln_yes);
+            let scaled = if top.is_finite() {
+                ((ln_no - top).exp(), (ln_yes - top).exp())
+            } else {
+                (1.0, 1.0) // beyond any scale: no evidence either way
+            };
+            return (scaled.0, scaled.1, true);
+        }
+        (p_no, p_yes, false)
     }
 
     /// Weight of the control component.
@@ -132,9 +155,17 @@ impl Fitted {
 #[derive(Debug, Clone, PartialEq)]
 pub enum MixtureError {
     /// Fewer than [`MIN_PER_GROUP`] observed values in a group.
-    TooFew { group: &'static str, n: usize },
+    TooFew {
+        /// "controls" or "patients".
+        group: &'static str,
+        /// Observed values in the group.
+        n: usize,
+    },
     /// A group's values are all equal, so its sd (and bounds) are zero.
-    ZeroSd { group: &'static str },
+    ZeroSd {
+        /// "controls" or "patients".
+        group: &'static str,
+    },
     /// KDE: the groups' distributions give no direction of the disease.
     NoDirection,
     /// KDE: relabelling left fewer than two values in a component.

@@ -118,12 +118,15 @@ impl Kde {
 /// A fitted KDE mixture.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KdeFit {
+    /// The no-event component.
     pub control: Kde,
+    /// The event component.
     pub patient: Kde,
     /// Weight of the control component.
     pub control_fraction: f64,
-    /// Values labelled control / patient at the end.
+    /// Values labelled control at the end.
     pub n_control_labels: usize,
+    /// Values labelled patient at the end.
     pub n_patient_labels: usize,
     /// Relabelling rounds run (kde_ebm's `iter_`).
     pub iterations: usize,
