@@ -9,6 +9,7 @@
 
 mod convert;
 mod mixed;
+mod mixture_fit;
 mod model;
 mod run;
 mod staging;
@@ -19,6 +20,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::Model>()?;
+    m.add_function(wrap_pyfunction!(mixture_fit::fit_mixtures, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("GPU_BUILT", cfg!(feature = "gpu"))?;
     Ok(())

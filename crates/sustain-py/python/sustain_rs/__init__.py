@@ -22,6 +22,7 @@ from ._families import (
     ZscoreSustainMissingData,
 )
 from ._mixed import MixedTypeSustain, MixedTypeSustainData
+from ._mixture_fit import fit_mixtures
 
 __all__ = [
     "AbstractSustain",
@@ -36,4 +37,5 @@ __all__ = [
     "ZscoreSustain",
     "ZscoreSustainMissingData",
     "__version__",
+    "fit_mixtures",
 ]

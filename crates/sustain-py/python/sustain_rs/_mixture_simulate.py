@@ -8,7 +8,9 @@ tests/test_simulators.py).
 ``test_sustain`` needs each biomarker's two-component mixture fitted to the
 simulated values; like the reference it takes them from kde_ebm's
 ``fit_all_gmm_models`` / ``fit_all_kde_models`` (install kde_ebm for that), or
-from a ``mixture_arrays.npz`` it or the reference saved in the working directory."""
+from a ``mixture_arrays.npz`` it or the reference saved in the working directory.
+It keeps kde_ebm (SLSQP) so that its arrays are the reference's; for your own data
+``sustain_rs.fit_mixtures`` fits the same mixtures without kde_ebm."""
 
 from pathlib import Path
 
@@ -82,8 +84,8 @@ def create_mixture_data(cls, n_biomarkers, n_samples, n_subtypes, ground_truth_s
     except ImportError as e:
         raise ImportError(
             "MixtureSustain.test_sustain fits each biomarker's mixture with kde_ebm, as pySuStaIn does: install "
-            f"kde_ebm, or put a {_ARRAYS} (L_yes, L_no) in the working directory. To fit GMMs to your own data "
-            "without kde_ebm, use the CLI's `sustain mixture`.") from e
+            f"kde_ebm, or put a {_ARRAYS} (L_yes, L_no) in the working directory. To fit mixtures to your own "
+            "data without kde_ebm, use sustain_rs.fit_mixtures (or the CLI's `sustain mixture`).") from e
     np.random.seed(seed)
     sequences = cls.generate_random_model(n_biomarkers, n_subtypes)
     stages = _stages_quarter_controls(n_samples, n_biomarkers)
