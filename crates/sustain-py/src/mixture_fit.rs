@@ -15,12 +15,19 @@ use sustain_model::mixture_kde::fit_kde;
 const CONTROL: i8 = 0;
 const PATIENT: i8 = 1;
 
+/// `(L_yes, L_no, fits, n_rescaled)` as handed to Python.
+type MixtureArrays<'py> = (
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Vec<Bound<'py, PyDict>>,
+    usize,
+);
+
 /// Fits each column of `values` (subjects x biomarkers, NaN = missing) from the
 /// subjects whose `groups` code is 0 (controls) or 1 (patients); returns
 /// `(L_yes, L_no, fits, n_rescaled)` with one dict of parameters per biomarker.
 #[pyfunction]
 #[pyo3(signature = (values, groups, names, method, fix_controls))]
-#[allow(clippy::type_complexity)]
 pub fn fit_mixtures<'py>(
     py: Python<'py>,
     values: PyReadonlyArray2<'py, f64>,
@@ -28,12 +35,7 @@ pub fn fit_mixtures<'py>(
     names: Vec<String>,
     method: &str,
     fix_controls: bool,
-) -> PyResult<(
-    Bound<'py, PyAny>,
-    Bound<'py, PyAny>,
-    Vec<Bound<'py, PyDict>>,
-    usize,
-)> {
+) -> PyResult<MixtureArrays<'py>> {
     let values = values.as_array();
     let groups = groups.as_array();
     let (n, b) = values.dim();
