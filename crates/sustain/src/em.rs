@@ -176,6 +176,13 @@ fn em_pass_settled<M: SustainModel, R: Rng + ?Sized>(
     })
 }
 
+/// Whether a pass from log-likelihood `before` to `after` ends E-M: their relative
+/// change is below `tolerance` (spec section 4).
+pub fn pass_converged(before: f64, after: f64, tolerance: f64) -> bool {
+    let denom = after.max(before).abs().max(f64::MIN_POSITIVE);
+    ((after - before) / denom).abs() < tolerance
+}
+
 /// E-M from `start`: passes until the relative change is below the tolerance or
 /// the pass limit; a pass is kept only if it improves the log-likelihood.
 pub fn em<M: SustainModel, R: Rng + ?Sized>(
@@ -195,12 +202,7 @@ pub fn em<M: SustainModel, R: Rng + ?Sized>(
     let mut settled = Settled::new(&current.mixture);
     for _ in 0..config.em_max_passes {
         let cand = em_pass_settled(lik, evaluator, &current.mixture, rng, &mut settled)?;
-        let denom = cand
-            .loglike
-            .max(current.loglike)
-            .abs()
-            .max(f64::MIN_POSITIVE);
-        let converged = ((cand.loglike - current.loglike) / denom).abs() < config.em_tolerance;
+        let converged = pass_converged(current.loglike, cand.loglike, config.em_tolerance);
         if cand.loglike > current.loglike {
             current = cand;
         } else {

@@ -121,12 +121,8 @@ fn em_pass_by_pass(
     };
     for _ in 0..config.em_max_passes {
         let cand = sustain::em::em_pass(lik, ev, &current.mixture, rng).unwrap();
-        let denom = cand
-            .loglike
-            .max(current.loglike)
-            .abs()
-            .max(f64::MIN_POSITIVE);
-        let converged = ((cand.loglike - current.loglike) / denom).abs() < config.em_tolerance;
+        let converged =
+            sustain::em::pass_converged(current.loglike, cand.loglike, config.em_tolerance);
         if cand.loglike > current.loglike {
             current = cand;
         }
