@@ -1,4 +1,4 @@
-//! The whole fit (`sustain::fit::fit`: E-M with hierarchical splits, tuning, MCMC,
+//! The whole fit (`sustain::Fit`: E-M with hierarchical splits, tuning, MCMC,
 //! merging, staging) of a sim42-like cohort with reduced settings.
 //!
 //! Workload sim42-like: 500 subjects, the 5 biomarkers of
@@ -57,7 +57,7 @@ fn bench(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(5));
     g.bench_function(
         "sim42like_M500_B5_N14_K1to3_start5_chain1_iter2000_tune2x2000",
-        |b| b.iter(|| black_box(fit(&input, &config, None, &|_| {}).unwrap())),
+        |b| b.iter(|| black_box(Fit::zscore(&input, config.clone()).run().unwrap())),
     );
     g.finish();
 }

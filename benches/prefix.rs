@@ -21,7 +21,7 @@ use rand_pcg::Pcg64;
 use std::sync::Arc;
 use sustain_model::prefix_workloads::{mixture_workload, ordinal_workload, start};
 use sustain_model::*;
-use sustain_sampler::{run_chain, ProposalMode, StepSizes};
+use sustain_sampler::{run_chain, ProposalMode, Round, StepSizes};
 
 fn bench_model(c: &mut Criterion, name: &str, model: PrefixModel) {
     let model = Arc::new(model);
@@ -64,16 +64,8 @@ fn bench_model(c: &mut Criterion, name: &str, model: PrefixModel) {
         b.iter(|| {
             let mut rng = Pcg64::seed_from_u64(3);
             let chain = PrefixModel::chain_evaluator(&model, &mix);
-            run_chain(
-                0,
-                model.order(),
-                chain,
-                &mix,
-                ProposalMode::Reference,
-                &steps,
-                iterations,
-                &mut rng,
-            )
+            let round = Round::new(ProposalMode::Reference, &steps, iterations);
+            run_chain(0, model.order(), chain, &mix, round, &mut rng)
         })
     });
     group.throughput(Throughput::Elements(1));

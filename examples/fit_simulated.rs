@@ -36,7 +36,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         biomarkers: &names,
         data: &sim.data,
     };
-    let result = fit(&input, &config, None, &|p| eprintln!("{p:?}"))?;
+    let result = Fit::zscore(&input, config)
+        .on_progress(&|p| eprintln!("{p:?}"))
+        .run()?;
 
     for model in &result.models {
         println!(

@@ -11,7 +11,7 @@ use rand_pcg::Pcg64;
 use std::sync::Arc;
 use sustain_model::prefix_workloads::{mixture_workload, ordinal_workload, start};
 use sustain_model::*;
-use sustain_sampler::{run_chain, ProposalMode, StepSizes};
+use sustain_sampler::{run_chain, ProposalMode, Round, StepSizes};
 
 /// This thread's CPU time in seconds (Linux `schedstat`); wall time elsewhere.
 fn cpu_seconds() -> f64 {
@@ -59,16 +59,8 @@ fn time_model(name: &str, model: PrefixModel, quick: bool) {
     let mcmc = best_of(reps.min(5), 1, || {
         let mut rng = Pcg64::seed_from_u64(3);
         let chain = PrefixModel::chain_evaluator(&model, &mix);
-        std::hint::black_box(run_chain(
-            0,
-            model.order(),
-            chain,
-            &mix,
-            ProposalMode::Reference,
-            &steps,
-            iters,
-            &mut rng,
-        ));
+        let round = Round::new(ProposalMode::Reference, &steps, iters);
+        std::hint::black_box(run_chain(0, model.order(), chain, &mix, round, &mut rng));
     }) / iters as f64;
     let em = best_of(reps.min(5), 1, || {
         let mut rng = Pcg64::seed_from_u64(5);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sustain_cpu::sharded::shard_ranges;
 use sustain_cpu::{run_chains, ChainSettings, ShardedIncremental};
 use sustain_model::*;
-use sustain_sampler::{run_chain, ChainEvaluator, ChainRun, ProposalMode, StepSizes};
+use sustain_sampler::{run_chain, ChainEvaluator, ChainRun, ProposalMode, Round, StepSizes};
 use sustain_testkit::{self as testkit, equal_fractions, random_mixture, spec};
 
 /// A simulated cohort of `n` subjects; `outliers` of them get huge values on every
@@ -34,16 +34,8 @@ fn cohort(n: usize, subtypes: usize, outliers: usize, seed: u64) -> (Arc<Likelih
 fn chain<E: ChainEvaluator>(lik: &Likelihood, start: &Mixture, evaluator: E) -> ChainRun {
     let mut rng = rand_pcg::Pcg64::seed_from_u64(11);
     let steps = StepSizes::initial(start.n_subtypes(), lik.events().n_events());
-    run_chain(
-        0,
-        lik.events(),
-        evaluator,
-        start,
-        ProposalMode::Exact,
-        &steps,
-        2000,
-        &mut rng,
-    )
+    let round = Round::new(ProposalMode::Exact, &steps, 2000);
+    run_chain(0, lik.events(), evaluator, start, round, &mut rng)
 }
 
 #[test]

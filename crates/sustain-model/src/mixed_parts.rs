@@ -89,23 +89,11 @@ pub(crate) fn subject_count(rows: &[(&'static str, usize)]) -> Result<usize> {
 }
 
 /// A discrete builder's error with its column moved to the mixed biomarker order.
-pub(crate) fn shift_column(err: ModelError, by: usize) -> ModelError {
-    match err {
-        ModelError::BadProbability {
-            what,
-            row,
-            column,
-            value,
-            why,
-        } => ModelError::BadProbability {
-            what,
-            row,
-            column: column + by,
-            value,
-            why,
-        },
-        other => other,
+pub(crate) fn shift_column(mut err: ModelError, by: usize) -> ModelError {
+    if let ModelError::BadProbability { column, .. } = &mut err {
+        *column += by;
     }
+    err
 }
 
 /// Checks the z-scores (finite or NaN, not too large); errors name 0-based row and

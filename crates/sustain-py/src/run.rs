@@ -9,11 +9,9 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use sustain::checkpoint::Checkpoints;
 use sustain::config::FitConfig;
-use sustain::fit::{
-    fit_model_on_selected_engine, fit_with_engine_observed, on_selected_engine, prefix_input,
-    FitInput, Progress,
-};
+use sustain::fit::{prefix_input, FitInput, Progress};
 use sustain::results::FitResult;
+use sustain::Fit;
 use sustain_sampler::progress::ChainProgress;
 
 use crate::convert::py_err;
@@ -141,7 +139,9 @@ fn fit_on_this_thread(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<FitResult, sustain::Error> {
     let checkpoints = request.checkpoint_dir.map(Checkpoints::new).transpose()?;
-    let config = request.config;
+    let (config, checkpoints) = (request.config.clone(), checkpoints.as_ref());
+    // Without an engine the fit runs on the configured backend where it serves the
+    // model's family, else on the CPU after a notice.
     match &request.model.family {
         Family::Zscore(lik) => {
             let input = FitInput {
@@ -149,28 +149,17 @@ fn fit_on_this_thread(
                 biomarkers: request.biomarkers,
                 data: lik.data(),
             };
-            on_selected_engine(config, progress, |engine, config| {
-                fit_with_engine_observed(
-                    &input,
-                    config,
-                    engine,
-                    checkpoints.as_ref(),
-                    progress,
-                    &|_| {},
-                )
-            })
+            let fit = Fit::zscore(&input, config).checkpoints(checkpoints);
+            fit.on_progress(progress).run()
         }
         Family::Prefix(model) => {
-            let input = prefix_input(model, request.biomarkers);
-            let family = match model.family() {
-                sustain_model::PrefixFamily::EventBased => "mixture",
-                sustain_model::PrefixFamily::Ordinal { .. } => "ordinal",
-            };
-            fit_model_on_selected_engine(&input, config, family, checkpoints.as_ref(), progress)
+            let fit = Fit::new(prefix_input(model, request.biomarkers), config);
+            fit.checkpoints(checkpoints).on_progress(progress).run()
         }
         Family::Mixed(model) => {
             let input = sustain::mixed::mixed_input(model, request.biomarkers);
-            fit_model_on_selected_engine(&input, config, "mixed", checkpoints.as_ref(), progress)
+            let fit = Fit::new(input, config).checkpoints(checkpoints);
+            fit.on_progress(progress).run()
         }
     }
 }

@@ -9,49 +9,17 @@
 //! total length ([`crate::run_chain`] with the same stream) the states are the
 //! same but for a decision within rounding, the log-likelihoods within rounding.
 
-use crate::chain::{Chain, ProposalMode, StepSizes, SustainChain};
+use crate::chain::{Chain, SustainChain};
 use crate::evaluator::ChainEvaluator;
 use crate::merge::ChainRun;
-use crate::progress::ChainProgress;
 use crate::rng;
+use crate::round::{Round, RoundEnd};
 use crate::tempering::{self, Exchange};
 use crate::trace::Trace;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
-use std::time::Instant;
 use sustain_core::{EventOrder, Mixture, Sequence};
-
-/// Iterations between progress reports, cancellation and deadline checks (the
-/// same as [`crate::run_chain_observed`]).
-const BLOCK: usize = 1000;
-
-/// Runs `n` iterations in blocks of [`BLOCK`] (`block(m)` runs `m` and returns the
-/// chain's total iterations), reporting that total into `progress` slot `.1` after
-/// each block and stopping early on cancellation or at `deadline`.
-fn in_blocks(
-    n: usize,
-    progress: Option<(&ChainProgress, usize)>,
-    deadline: Option<Instant>,
-    mut block: impl FnMut(usize) -> usize,
-) -> RoundEnd {
-    let mut done = 0;
-    while done < n {
-        let m = BLOCK.min(n - done);
-        let total = block(m);
-        done += m;
-        if let Some((p, slot)) = progress {
-            p.set(slot, total as u64);
-            if p.cancelled() {
-                return RoundEnd::Cancelled;
-            }
-        }
-        if done < n && deadline.is_some_and(|d| Instant::now() >= d) {
-            return RoundEnd::Deadline;
-        }
-    }
-    RoundEnd::Done
-}
 
 /// A chain between rounds, whose rounds evaluate proposals with an `E`.
 #[derive(Debug)]
@@ -113,17 +81,6 @@ pub struct ChainSnapshot {
     hot: Vec<SavedMixture>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     exchange: Option<Exchange>,
-}
-
-/// Why a round ended before its iterations were done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoundEnd {
-    /// Every iteration of the round ran.
-    Done,
-    /// The deadline passed (checked every 1,000 iterations).
-    Deadline,
-    /// The progress counters were cancelled.
-    Cancelled,
 }
 
 impl<E: ChainEvaluator> PausedChain<E> {
@@ -242,31 +199,27 @@ impl<E: ChainEvaluator> PausedChain<E> {
         &self.trace
     }
 
-    /// Runs `n` more iterations, reporting the chain's total iterations into
-    /// `progress` slot `.1` and stopping early at `deadline` or on cancellation
-    /// (then fewer ran). Every copy's evaluator is built with `make` at the
-    /// copy's state (see the module's words on why every round does).
-    #[allow(clippy::too_many_arguments)]
+    /// Runs `round.n` more iterations, reporting the chain's total iterations into
+    /// the round's progress slot and stopping early at its deadline or on
+    /// cancellation (then fewer ran). Every copy's evaluator is built with `make`
+    /// at the copy's state (see the module's words on why every round does).
     pub fn run(
         &mut self,
         events: &EventOrder,
         mut make: impl FnMut(&Mixture) -> E,
-        mode: ProposalMode,
-        steps: &StepSizes,
-        n: usize,
-        progress: Option<(&ChainProgress, usize)>,
-        deadline: Option<Instant>,
+        round: Round<'_>,
     ) -> RoundEnd {
-        let t0 = Instant::now();
+        let t0 = std::time::Instant::now();
         if let Some(exchange) = self.exchange.take() {
-            let end = self.run_ladder(exchange, events, make, mode, steps, n, progress, deadline);
+            let end = self.run_ladder(exchange, events, make, round);
             self.wall_s += t0.elapsed().as_secs_f64();
             return end;
         }
         let state = self.state.clone();
-        let mut chain = SustainChain::new(events, make(&state), state, mode, steps.clone());
+        let steps = round.steps.clone();
+        let mut chain = SustainChain::new(events, make(&state), state, round.mode, steps);
         let (rng, trace) = (&mut self.rng, &mut self.trace);
-        let end = in_blocks(n, progress, deadline, |m| {
+        let end = round.in_blocks(|m| {
             chain.run(m, rng, trace);
             trace.n_iterations()
         });
@@ -281,26 +234,22 @@ impl<E: ChainEvaluator> PausedChain<E> {
     /// [`Self::run`] for a replica-exchange ladder: the cold copy's state and
     /// stream are the chain's, the hot copies are `self.hot`; the ladder is
     /// respaced after the round from its swap rates.
-    #[allow(clippy::too_many_arguments)]
     fn run_ladder(
         &mut self,
         mut exchange: Exchange,
         events: &EventOrder,
         make: impl FnMut(&Mixture) -> E,
-        mode: ProposalMode,
-        steps: &StepSizes,
-        n: usize,
-        progress: Option<(&ChainProgress, usize)>,
-        deadline: Option<Instant>,
+        round: Round<'_>,
     ) -> RoundEnd {
         let rungs: Vec<Mixture> = std::iter::once(self.state.clone())
             .chain(self.hot.drain(..))
             .collect();
-        let mut copies = tempering::copies(events, rungs, exchange.betas(), make, mode, steps);
+        let betas = exchange.betas();
+        let mut copies = tempering::copies(events, rungs, betas, make, round.mode, round.steps);
         let mut at: Vec<usize> = (0..copies.len()).collect();
         let (rng, trace) = (&mut self.rng, &mut self.trace);
         let (mut accepted, mut proposed) = (0, 0);
-        let end = in_blocks(n, progress, deadline, |m| {
+        let end = round.in_blocks(|m| {
             accepted += exchange.run(&mut copies, &mut at, m, rng, trace);
             proposed += m as u64;
             trace.n_iterations()

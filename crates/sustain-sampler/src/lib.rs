@@ -18,6 +18,7 @@ pub mod merge;
 pub mod progress;
 pub mod relabel;
 pub mod rng;
+pub mod round;
 pub mod settings;
 pub mod tempering;
 pub mod trace;
@@ -25,9 +26,10 @@ pub mod tuning;
 pub mod verdict;
 
 pub use chain::{Chain, Pending, ProposalMode, StepSizes, SustainChain};
-pub use continued::{ChainSnapshot, PausedChain, RoundEnd};
+pub use continued::{ChainSnapshot, PausedChain};
 pub use evaluator::{ChainEvaluator, FullEvaluator};
 pub use merge::{merge, ChainRun, Diagnostics, MergedSamples, SamplesFile};
+pub use round::{Round, RoundEnd};
 pub use settings::{default_threads, ChainSettings};
 pub use tempering::{check_ladder, geometric_ladder};
 pub use trace::{StoredTrace, Trace};
@@ -36,62 +38,24 @@ pub use tuning::step_sizes_from_trace;
 use rand::Rng;
 use sustain_core::{EventOrder, Mixture};
 
-/// Runs one chain of `n_iterations` from `start` and returns its trace, acceptance
-/// and wall time.
-#[allow(clippy::too_many_arguments)]
+/// Runs one chain from `start` for `round` (on stream `rng`) and returns its trace,
+/// acceptance and wall time; fewer iterations when the round stopped early.
 pub fn run_chain<E: ChainEvaluator, R: Rng + ?Sized>(
     index: usize,
     events: &EventOrder,
     evaluator: E,
     start: &Mixture,
-    mode: ProposalMode,
-    steps: &StepSizes,
-    n_iterations: usize,
+    round: Round<'_>,
     rng: &mut R,
 ) -> ChainRun {
-    run_chain_observed(
-        index,
-        events,
-        evaluator,
-        start,
-        mode,
-        steps,
-        n_iterations,
-        rng,
-        None,
-    )
-}
-
-/// As [`run_chain`], reporting iterations done into `progress` slot `.1` every
-/// 1,000 iterations.
-#[allow(clippy::too_many_arguments)]
-pub fn run_chain_observed<E: ChainEvaluator, R: Rng + ?Sized>(
-    index: usize,
-    events: &EventOrder,
-    evaluator: E,
-    start: &Mixture,
-    mode: ProposalMode,
-    steps: &StepSizes,
-    n_iterations: usize,
-    rng: &mut R,
-    progress: Option<(&progress::ChainProgress, usize)>,
-) -> ChainRun {
-    const BLOCK: usize = 1000;
     let t0 = std::time::Instant::now();
-    let mut chain = SustainChain::new(events, evaluator, start.clone(), mode, steps.clone());
+    let steps = round.steps.clone();
+    let mut chain = SustainChain::new(events, evaluator, start.clone(), round.mode, steps);
     let mut trace = Trace::new(start.n_subtypes(), events.n_events());
-    let mut done = 0;
-    while done < n_iterations {
-        let n = BLOCK.min(n_iterations - done);
-        chain.run(n, rng, &mut trace);
-        done += n;
-        if let Some((p, slot)) = progress {
-            p.set(slot, done as u64);
-            if p.cancelled() {
-                break;
-            }
-        }
-    }
+    round.in_blocks(|m| {
+        chain.run(m, rng, &mut trace);
+        trace.n_iterations()
+    });
     let (acc, prop) = chain.acceptance();
     ChainRun {
         index,
@@ -116,16 +80,8 @@ pub fn tune_steps<E: ChainEvaluator>(
     let mut steps = StepSizes::initial(start.n_subtypes(), events.n_events());
     for pass in 0..passes {
         let mut rng = rng::stream(seed, rng::purpose::TUNING, pass as u64);
-        let run = run_chain(
-            0,
-            events,
-            make_evaluator(),
-            start,
-            mode,
-            &steps,
-            iterations,
-            &mut rng,
-        );
+        let round = Round::new(mode, &steps, iterations);
+        let run = run_chain(0, events, make_evaluator(), start, round, &mut rng);
         steps = step_sizes_from_trace(&run.trace);
     }
     steps

@@ -335,7 +335,7 @@ pub fn run_lockstep<B: BatchEvaluator + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run_chain;
+    use crate::{run_chain, Round};
     use rand::SeedableRng;
     use std::sync::Arc;
     use sustain_model::simulate::{simulate, SimulationSpec};
@@ -408,16 +408,9 @@ mod tests {
         chains
             .map(|i| {
                 let mut rng = rng::stream(s.seed, rng::purpose::CHAIN, i as u64);
-                run_chain(
-                    i,
-                    lik.events(),
-                    IncrementalLikelihood::new(Arc::clone(lik), start),
-                    start,
-                    s.mode,
-                    &s.steps,
-                    s.n_iterations,
-                    &mut rng,
-                )
+                let evaluator = IncrementalLikelihood::new(Arc::clone(lik), start);
+                let round = Round::new(s.mode, &s.steps, s.n_iterations);
+                run_chain(i, lik.events(), evaluator, start, round, &mut rng)
             })
             .collect()
     }

@@ -385,7 +385,7 @@ fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{run_chain, ProposalMode, StepSizes};
+    use crate::{run_chain, ProposalMode, Round, StepSizes};
     use rand::SeedableRng;
     use std::sync::Arc;
     use sustain_model::*;
@@ -410,14 +410,15 @@ mod tests {
                 let mut rng = rand_pcg::Pcg64::seed_from_u64(10 + i);
                 let start =
                     sustain_testkit::cohorts::random_mixture(&cohort.events, &[0.5, 0.5], &mut rng);
+                let steps = StepSizes::initial(2, cohort.events.n_events());
+                let round = Round::new(ProposalMode::Exact, &steps, 3000);
+                let evaluator = IncrementalLikelihood::new(Arc::clone(&lik), &start);
                 run_chain(
                     i as usize,
                     &cohort.events,
-                    IncrementalLikelihood::new(Arc::clone(&lik), &start),
+                    evaluator,
                     &start,
-                    ProposalMode::Exact,
-                    &StepSizes::initial(2, cohort.events.n_events()),
-                    3000,
+                    round,
                     &mut rng,
                 )
             })
@@ -470,16 +471,10 @@ mod tests {
         let chains: Vec<ChainRun> = (0..2)
             .map(|i| {
                 let mut rng = rand_pcg::Pcg64::seed_from_u64(i);
-                run_chain(
-                    i as usize,
-                    &events,
-                    IncrementalLikelihood::new(Arc::clone(&lik), &start),
-                    &start,
-                    ProposalMode::Exact,
-                    &StepSizes::initial(1, 1),
-                    200,
-                    &mut rng,
-                )
+                let steps = StepSizes::initial(1, 1);
+                let round = Round::new(ProposalMode::Exact, &steps, 200);
+                let evaluator = IncrementalLikelihood::new(Arc::clone(&lik), &start);
+                run_chain(i as usize, &events, evaluator, &start, round, &mut rng)
             })
             .collect();
         let (_, d) = merge(chains, 100, 1);

@@ -2,9 +2,10 @@
 //! threaded CPU backend (sustain-cpu) and the facade's one-thread path, so both
 //! run each chain the same way (the same stream, evaluator and progress slot).
 
-use crate::continued::{PausedChain, RoundEnd};
+use crate::continued::PausedChain;
 use crate::progress::ChainProgress;
-use crate::{rng, run_chain_observed, ChainEvaluator, ChainRun, ProposalMode, StepSizes};
+use crate::round::{Round, RoundEnd};
+use crate::{rng, run_chain, ChainEvaluator, ChainRun, ProposalMode, StepSizes};
 use std::time::Instant;
 use sustain_core::{EventOrder, Mixture, SustainModel};
 
@@ -74,17 +75,11 @@ impl ChainSettings {
         progress: Option<(&ChainProgress, usize)>,
     ) -> ChainRun {
         let mut rng = rng::stream(self.seed, rng::purpose::CHAIN, index as u64);
-        run_chain_observed(
-            index,
-            events,
-            evaluator,
-            start,
-            self.mode,
-            &self.steps,
-            self.n_iterations,
-            &mut rng,
+        let round = Round {
             progress,
-        )
+            ..self.round(self.n_iterations)
+        };
+        run_chain(index, events, evaluator, start, round, &mut rng)
     }
 
     /// Continues `chain` (paused between rounds) by `n` iterations, with the
@@ -98,6 +93,16 @@ impl ChainSettings {
         progress: Option<(&ChainProgress, usize)>,
         deadline: Option<Instant>,
     ) -> RoundEnd {
-        chain.run(events, make, self.mode, &self.steps, n, progress, deadline)
+        let round = Round {
+            progress,
+            deadline,
+            ..self.round(n)
+        };
+        chain.run(events, make, round)
+    }
+
+    /// `n` iterations of this run's proposals, unobserved and without a deadline.
+    fn round(&self, n: usize) -> Round<'_> {
+        Round::new(self.mode, &self.steps, n)
     }
 }

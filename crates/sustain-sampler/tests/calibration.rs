@@ -12,7 +12,7 @@ use rand::Rng;
 use std::sync::Arc;
 use sustain_model::simulate::simulate;
 use sustain_model::*;
-use sustain_sampler::{rng, run_chain, PausedChain, ProposalMode, StepSizes};
+use sustain_sampler::{rng, run_chain, PausedChain, ProposalMode, Round, StepSizes};
 use sustain_testkit::spec;
 
 const REPLICATES: usize = 200;
@@ -45,16 +45,9 @@ fn rank_histograms(broken: bool) -> Vec<Vec<usize>> {
             truth.clone()
         };
         let mut chain_rng = rng::stream(2026, rng::purpose::CHAIN, r as u64);
-        let run = run_chain(
-            0,
-            &events,
-            IncrementalLikelihood::new(Arc::clone(&lik), &start),
-            &start,
-            ProposalMode::Exact,
-            &steps,
-            ITERATIONS,
-            &mut chain_rng,
-        );
+        let evaluator = IncrementalLikelihood::new(Arc::clone(&lik), &start);
+        let round = Round::new(ProposalMode::Exact, &steps, ITERATIONS);
+        let run = run_chain(0, &events, evaluator, &start, round, &mut chain_rng);
         let samples = run.trace.state_indices(THIN - 1, THIN);
         let true_positions = truth.sequences()[0].positions_u16();
         for (e, h) in hist.iter_mut().enumerate() {
@@ -144,11 +137,7 @@ fn fraction_rank_histogram(betas: &[f64], broken: bool) -> Vec<usize> {
         chain.run(
             &events,
             |state| IncrementalLikelihood::new(Arc::clone(&lik), state),
-            ProposalMode::Exact,
-            &steps,
-            ITERATIONS,
-            None,
-            None,
+            Round::new(ProposalMode::Exact, &steps, ITERATIONS),
         );
         let run = chain.run_so_far(ITERATIONS);
         let samples = run.trace.state_indices(THIN - 1, THIN);

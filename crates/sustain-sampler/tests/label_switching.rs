@@ -8,7 +8,7 @@ use sustain_model::simulate::simulate;
 use sustain_model::*;
 use sustain_sampler::chain_summary::{disagreements, event_numbers, explain, summarize_chains};
 use sustain_sampler::verdict::unmet_criteria;
-use sustain_sampler::{merge, rng, run_chain, ChainRun, ProposalMode, StepSizes};
+use sustain_sampler::{merge, rng, run_chain, ChainRun, ProposalMode, Round, StepSizes};
 use sustain_testkit::spec;
 
 /// Two well separated subtypes: 4 biomarkers, one threshold each, opposite orders.
@@ -46,8 +46,8 @@ fn four_chains<'a>(
         .map(|i| {
             let mut r = rng::stream(seed, rng::purpose::CHAIN, i as u64);
             let eval = IncrementalLikelihood::new(Arc::clone(lik), start(i));
-            let mode = ProposalMode::Exact;
-            run_chain(i, lik.events(), eval, start(i), mode, steps, n, &mut r)
+            let round = Round::new(ProposalMode::Exact, steps, n);
+            run_chain(i, lik.events(), eval, start(i), round, &mut r)
         })
         .collect()
 }

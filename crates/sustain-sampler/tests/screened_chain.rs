@@ -8,7 +8,7 @@ use std::sync::Arc;
 use sustain_model::kernels::Isa;
 use sustain_model::simulate::Cohort;
 use sustain_model::{Dataset, IncrementalLikelihood, Likelihood, MissingConvention, Screening};
-use sustain_sampler::{run_chain, ProposalMode, StepSizes};
+use sustain_sampler::{run_chain, ProposalMode, Round, StepSizes};
 use sustain_testkit::uniform_cohort;
 
 /// Runs the same chain with and without the screen; `min_rejected`: how many
@@ -36,9 +36,8 @@ fn check_on(lik: Arc<Likelihood>, w: &Cohort, mode: ProposalMode, label: &str, m
         inc.set_screening(screen);
         let mut rng = rand_pcg::Pcg64::seed_from_u64(11);
         // A borrowed evaluator, to read the screen's count after the run.
-        let run = run_chain(
-            0, &w.events, &mut inc, &w.truth, mode, &steps, 3000, &mut rng,
-        );
+        let round = Round::new(mode, &steps, 3000);
+        let run = run_chain(0, &w.events, &mut inc, &w.truth, round, &mut rng);
         (run, inc.screen_rejections())
     };
     let (screened, rejected) = run(Screening::Always);

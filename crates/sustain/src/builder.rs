@@ -1,4 +1,4 @@
-//! One way to run a fit: [`Fit`], a builder over a model of any family.
+//! The one way to run a fit: [`Fit`], a builder over a model of any family.
 //!
 //! ```
 //! use sustain::prelude::*;
@@ -16,16 +16,22 @@
 //!     .unwrap();
 //! assert_eq!(result.models.len(), 1);
 //! ```
+//!
+//! Besides the whole fit ([`Fit::run`]) the builder runs one subtype count alone
+//! ([`Fit::run_subtype_count`]), one chain shard ([`Fit::run_chain_shard`]) and
+//! merges chain shards ([`Fit::merge_shards`]), all with the same inputs and
+//! settings, so that the parts of a fit can run as separate jobs.
 
 use crate::backend::Engine;
 use crate::checkpoint::Checkpoints;
-use crate::config::FitConfig;
+use crate::config::{Backend, FitConfig};
 use crate::fit::{
-    fit_model_observed, on_selected_engine, prepared_likelihood, zscore_input, FitInput,
-    ModelInput, Progress,
+    fit_model_chain_shard, fit_model_observed, fit_model_subtype_count, merge_model_chain_shards,
+    on_selected_engine, prepared_likelihood, zscore_input, FitInput, ModelInput, Progress,
+    ShardModel,
 };
 use crate::results::{FitResult, SubtypeModel};
-use crate::Error;
+use crate::{BackendError, Error};
 use sustain_core::SustainModel;
 use sustain_model::Likelihood;
 
@@ -65,9 +71,10 @@ impl<'a, M: SustainModel> Fit<'a, M> {
         self
     }
 
-    /// Saves each subtype count as it finishes and resumes from those saved.
-    pub fn checkpoints(mut self, checkpoints: &'a Checkpoints) -> Self {
-        self.checkpoints = Some(checkpoints);
+    /// Saves each subtype count as it finishes and resumes from those saved (none:
+    /// `None`, the default).
+    pub fn checkpoints(mut self, checkpoints: impl Into<Option<&'a Checkpoints>>) -> Self {
+        self.checkpoints = checkpoints.into();
         self
     }
 
@@ -77,35 +84,83 @@ impl<'a, M: SustainModel> Fit<'a, M> {
         self
     }
 
-    /// Hands each subtype count's model to `on_model` as soon as it is final.
+    /// Hands each subtype count's model to `on_model` as soon as it is final
+    /// (saved, and reported as [`Progress::ModelDone`]), in completion order and on
+    /// the calling thread. On the CPU with several threads the chains of other
+    /// subtype counts keep running meanwhile, so a caller can write a model's
+    /// outputs while the fit goes on.
     pub fn on_model(mut self, on_model: &'a dyn Fn(&SubtypeModel)) -> Self {
         self.on_model = on_model;
         self
     }
 
-    /// Runs the fit.
+    /// Runs the fit. Without [`Fit::engine`] the backend is [`FitConfig::backend`]:
+    /// when the GPU is asked for but unavailable, or does not evaluate the model's
+    /// family, the fit runs on the CPU after one [`Progress::Warning`] (and records
+    /// `backend: cpu`), or fails with [`Error::Backend`] under
+    /// [`FitConfig::require_gpu`].
     pub fn run(self) -> Result<FitResult, Error> {
+        let (checkpoints, progress, on_model) = (self.checkpoints, self.progress, self.on_model);
+        self.on_engine(|input, config, engine| {
+            fit_model_observed(input, config, engine, checkpoints, progress, on_model)
+        })
+    }
+
+    /// Runs only subtype count `k` (in `1..=config.max_subtypes`): E-M for 1..=k,
+    /// each from the previous optimum, then tuning and chains for `k` alone. The
+    /// same model, bit for bit, as the `k`-th of [`Fit::run`], so subtype counts can
+    /// run as separate jobs. Checkpoints and `on_model` are not used.
+    pub fn run_subtype_count(self, k: usize) -> Result<SubtypeModel, Error> {
+        let progress = self.progress;
+        self.on_engine(|input, config, engine| {
+            fit_model_subtype_count(&input.model, config, engine, k, progress)
+        })
+    }
+
+    /// Runs the chain shard `config.chain_range` (`sustain fit --chain-shard I/N`)
+    /// of every subtype count, on the CPU: E-M exactly as [`Fit::run`] does, then
+    /// tuning and this shard's chains, unmerged. A GPU backend is refused under
+    /// [`FitConfig::require_gpu`], else replaced by the CPU after one warning.
+    pub fn run_chain_shard(self) -> Result<Vec<ShardModel>, Error> {
+        fit_model_chain_shard(&self.input?, &self.config, self.progress)
+    }
+
+    /// Merges chain shards (`shards[i]`: every subtype count of shard `i`, any
+    /// shard order) of this fit into the [`FitResult`] that [`Fit::run`] with the
+    /// same settings gives. Every shard must hold the same E-M optimum and step
+    /// sizes, and together exactly the chains `0..n_chains`. Timing: `em_s` is the
+    /// first shard's, `mcmc_s` the longest shard's.
+    pub fn merge_shards(self, shards: Vec<Vec<ShardModel>>) -> Result<FitResult, Error> {
+        merge_model_chain_shards(&self.input?, &self.config, shards)
+    }
+
+    /// Runs `job` on [`Fit::engine`], or on the engine that the configured backend
+    /// selects for the model's family (see [`Fit::run`]).
+    fn on_engine<T>(
+        self,
+        job: impl FnOnce(&ModelInput<'a, M>, &FitConfig, &Engine) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let input = self.input?;
-        match self.engine {
-            Some(engine) => fit_model_observed(
-                &input,
-                &self.config,
-                engine,
-                self.checkpoints,
-                self.progress,
-                self.on_model,
-            ),
-            None => on_selected_engine(&self.config, self.progress, |engine, config| {
-                fit_model_observed(
-                    &input,
-                    config,
-                    engine,
-                    self.checkpoints,
-                    self.progress,
-                    self.on_model,
-                )
-            }),
+        if let Some(engine) = self.engine {
+            return job(&input, &self.config, engine);
         }
+        let progress = self.progress;
+        on_selected_engine(&self.config, progress, |engine, config| {
+            let family = input.descriptor.family();
+            let Some(notice) = engine.for_model(&input.model, family)?.notice else {
+                return job(&input, config, engine);
+            };
+            if config.require_gpu {
+                let why = notice.split(';').next().unwrap_or_default().to_string();
+                return Err(BackendError::GpuRequired { why }.into());
+            }
+            progress(Progress::Warning(notice));
+            let cpu = FitConfig {
+                backend: Backend::Cpu,
+                ..config.clone()
+            };
+            job(&input, &cpu, &Engine::Cpu)
+        })
     }
 }
 

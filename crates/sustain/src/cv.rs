@@ -2,10 +2,9 @@
 //! run them as separate jobs) and combined into the log-likelihood matrix and CVIC.
 
 use crate::backend::Engine;
+use crate::builder::Fit;
 use crate::config::FitConfig;
-use crate::fit::{
-    fit_subtype_count_with_engine, fit_with_engine, on_selected_engine, FitInput, Progress,
-};
+use crate::fit::{on_selected_engine, FitInput, Progress};
 use crate::results::SubtypeModel;
 use crate::stage::{evenly_spaced, sample_mixture};
 use crate::{CheckpointError, ConfigError, Error};
@@ -336,12 +335,13 @@ pub fn run_fold(
     progress: &dyn Fn(Progress),
 ) -> Result<FoldResult, Error> {
     cv.on_fold(input, fold, progress, |engine, fold_config, train, lik| {
-        let result = fit_with_engine(train, fold_config, engine, None, progress)?;
+        let fit = Fit::zscore(train, fold_config.clone()).engine(engine);
+        let result = fit.on_progress(progress).run()?;
         evaluated_fold(engine, lik, &result.models, cv, fold)
     })
 }
 
-/// Fits only subtype count `k` of fold `fold` ([`crate::fit::fit_subtype_count`])
+/// Fits only subtype count `k` of fold `fold` ([`Fit::run_subtype_count`])
 /// and evaluates its test subjects: one part of [`run_fold`], equal to it bit for
 /// bit.
 pub fn run_fold_part(
@@ -352,7 +352,8 @@ pub fn run_fold_part(
     progress: &dyn Fn(Progress),
 ) -> Result<FoldPart, Error> {
     cv.on_fold(input, fold, progress, |engine, fold_config, train, lik| {
-        let model = fit_subtype_count_with_engine(train, fold_config, engine, k, progress)?;
+        let fit = Fit::zscore(train, fold_config.clone()).engine(engine);
+        let model = fit.on_progress(progress).run_subtype_count(k)?;
         evaluated_part(engine, lik, &model, cv, fold)
     })
 }

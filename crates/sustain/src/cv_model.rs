@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use crate::backend::Engine;
+use crate::builder::Fit;
 use crate::config::FitConfig;
 use crate::cv::{evaluated_fold, evaluated_part, fold_rows, CvRun, FoldPart, FoldResult};
-use crate::fit::{fit_model_observed, fit_model_subtype_count, ModelInput, Progress};
+use crate::fit::{ModelInput, Progress};
 use crate::Error;
 use sustain_core::SustainModel;
 
@@ -44,7 +45,8 @@ pub fn run_model_fold<M: SustainModel>(
     progress: &dyn Fn(Progress),
 ) -> Result<FoldResult, Error> {
     let (train, test_model, fold_config) = fold_models(input, cv, fold)?;
-    let result = fit_model_observed(&train, &fold_config, engine, None, progress, &|_| {})?;
+    let fit = Fit::new(train, fold_config).engine(engine);
+    let result = fit.on_progress(progress).run()?;
     evaluated_fold(engine, &test_model, &result.models, cv, fold)
 }
 
@@ -60,6 +62,7 @@ pub fn run_model_fold_part<M: SustainModel>(
     progress: &dyn Fn(Progress),
 ) -> Result<FoldPart, Error> {
     let (train, test_model, fold_config) = fold_models(input, cv, fold)?;
-    let model = fit_model_subtype_count(&train.model, &fold_config, engine, k, progress)?;
+    let fit = Fit::new(train, fold_config).engine(engine);
+    let model = fit.on_progress(progress).run_subtype_count(k)?;
     evaluated_part(engine, &test_model, &model, cv, fold)
 }

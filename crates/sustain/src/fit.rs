@@ -105,29 +105,23 @@ pub struct ModelInput<'a, M: SustainModel> {
     pub identity: Vec<u8>,
 }
 
-/// Fits models with 1..=`config.max_subtypes` subtypes. With `checkpoints`, each
-/// subtype count is saved after it finishes and a rerun with the same inputs
-/// resumes from the last one saved.
-///
-/// The backend is [`FitConfig::backend`], resolved by [`backend::select`]: when the
-/// GPU is requested but unavailable, the fit runs on the CPU after one
-/// [`Progress::Warning`] (and records `backend: cpu` in its settings), or fails with
-/// [`Error::Backend`] under [`FitConfig::require_gpu`].
-pub fn fit(
-    input: &FitInput,
-    config: &FitConfig,
-    checkpoints: Option<&Checkpoints>,
-    progress: &dyn Fn(Progress),
-) -> Result<FitResult, Error> {
-    on_selected_engine(config, progress, |engine, config| {
-        fit_with_engine(input, config, engine, checkpoints, progress)
-    })
+// By hand: a derive would ask `M: Clone`, but only the `Arc` is cloned.
+impl<M: SustainModel> Clone for ModelInput<'_, M> {
+    fn clone(&self) -> Self {
+        Self {
+            model: Arc::clone(&self.model),
+            biomarkers: self.biomarkers,
+            descriptor: self.descriptor.clone(),
+            events: self.events.clone(),
+            identity: self.identity.clone(),
+        }
+    }
 }
 
 /// Resolves [`FitConfig::backend`] and runs `job` on the engine: on the CPU (with
 /// `backend: cpu` recorded) after one [`Progress::Warning`] when the GPU was asked
 /// for but is unavailable, or fails under [`FitConfig::require_gpu`].
-pub fn on_selected_engine<T>(
+pub(crate) fn on_selected_engine<T>(
     config: &FitConfig,
     progress: &dyn Fn(Progress),
     job: impl FnOnce(&Engine, &FitConfig) -> Result<T, Error>,
@@ -143,60 +137,6 @@ pub fn on_selected_engine<T>(
     job(&selection.engine, config)
 }
 
-/// [`fit_model_observed`] on the engine [`FitConfig::backend`] selects (as
-/// [`on_selected_engine`]) where it evaluates the model's family; where it does not
-/// (the GPU and mixed-type models), on the CPU after one [`Progress::Warning`]
-/// naming `family`, or [`Error::Backend`] under [`FitConfig::require_gpu`].
-pub fn fit_model_on_selected_engine<M: SustainModel>(
-    input: &ModelInput<M>,
-    config: &FitConfig,
-    family: &str,
-    checkpoints: Option<&Checkpoints>,
-    progress: &dyn Fn(Progress),
-) -> Result<FitResult, Error> {
-    on_selected_engine(config, progress, |engine, config| {
-        let selection = engine.for_model(&input.model, family)?;
-        let Some(notice) = selection.notice else {
-            return fit_model_observed(input, config, engine, checkpoints, progress, &|_| {});
-        };
-        if config.require_gpu {
-            let why = notice.split(';').next().unwrap_or_default().to_string();
-            return Err(crate::BackendError::GpuRequired { why }.into());
-        }
-        progress(Progress::Warning(notice));
-        let mut cpu = config.clone();
-        cpu.backend = crate::config::Backend::Cpu;
-        fit_model_observed(input, &cpu, &Engine::Cpu, checkpoints, progress, &|_| {})
-    })
-}
-
-/// Only subtype count `k`: E-M for 1..=k (each count's E-M starts from the previous
-/// optimum), then tuning and chains for `k` alone. The same model as the `k`-th of
-/// [`fit`] with the same inputs, so subtype counts can run as separate jobs.
-pub fn fit_subtype_count(
-    input: &FitInput,
-    config: &FitConfig,
-    k: usize,
-    progress: &dyn Fn(Progress),
-) -> Result<SubtypeModel, Error> {
-    on_selected_engine(config, progress, |engine, config| {
-        fit_subtype_count_with_engine(input, config, engine, k, progress)
-    })
-}
-
-/// [`fit_subtype_count`] on a ready engine; `config.backend` is only recorded.
-pub fn fit_subtype_count_with_engine(
-    input: &FitInput,
-    config: &FitConfig,
-    engine: &Engine,
-    k: usize,
-    progress: &dyn Fn(Progress),
-) -> Result<SubtypeModel, Error> {
-    check_subtype_count(config, k)?;
-    let lik = prepared_likelihood(input, config)?;
-    fit_model_subtype_count(&lik, config, engine, k, progress)
-}
-
 /// Refuses a subtype count outside `1..=config.max_subtypes`.
 fn check_subtype_count(config: &FitConfig, k: usize) -> Result<(), Error> {
     if k == 0 || k > config.max_subtypes {
@@ -209,9 +149,10 @@ fn check_subtype_count(config: &FitConfig, k: usize) -> Result<(), Error> {
     Ok(())
 }
 
-/// [`fit_subtype_count_with_engine`] of a model of any family: E-M for `1..=k`,
-/// then the chains of `k` alone, the same bits as that count of a whole fit.
-pub fn fit_model_subtype_count<M: SustainModel>(
+/// Only subtype count `k` ([`crate::Fit::run_subtype_count`]) on a ready engine:
+/// E-M for `1..=k`, then the chains of `k` alone, the same bits as that count of a
+/// whole fit.
+pub(crate) fn fit_model_subtype_count<M: SustainModel>(
     lik: &Arc<M>,
     config: &FitConfig,
     engine: &Engine,
@@ -247,7 +188,6 @@ pub fn fit_model_subtype_count<M: SustainModel>(
     Ok(model)
 }
 
-/// The likelihood of `input` after checking its biomarker names.
 /// One name per biomarker.
 fn check_names(names: &[String], n_biomarkers: usize) -> Result<(), Error> {
     if names.len() == n_biomarkers {
@@ -260,6 +200,7 @@ fn check_names(names: &[String], n_biomarkers: usize) -> Result<(), Error> {
     .into())
 }
 
+/// The likelihood of `input` after checking its biomarker names.
 pub(crate) fn prepared_likelihood(
     input: &FitInput,
     config: &FitConfig,
@@ -302,44 +243,6 @@ fn em_step<M: SustainModel>(
         return Err(Error::Cancelled);
     }
     Ok((em_fit?, t0.elapsed().as_secs_f64()))
-}
-
-/// [`fit`] on a ready engine (e.g. [`Engine::batch`] over any batch evaluator);
-/// `config.backend` is only recorded, not consulted.
-pub fn fit_with_engine(
-    input: &FitInput,
-    config: &FitConfig,
-    engine: &Engine,
-    checkpoints: Option<&Checkpoints>,
-    progress: &dyn Fn(Progress),
-) -> Result<FitResult, Error> {
-    fit_with_engine_observed(input, config, engine, checkpoints, progress, &|_| {})
-}
-
-/// [`fit_with_engine`], handing each subtype count's model to `on_model` as soon as
-/// it is final (saved, and reported as [`Progress::ModelDone`]), in completion order
-/// and on the calling thread. On the CPU with several threads the chains of other
-/// subtype counts keep running meanwhile, so a caller can write a model's outputs
-/// while the fit goes on; the fit does not wait for work that `on_model` hands to
-/// threads of its own.
-pub fn fit_with_engine_observed(
-    input: &FitInput,
-    config: &FitConfig,
-    engine: &Engine,
-    checkpoints: Option<&Checkpoints>,
-    progress: &dyn Fn(Progress),
-    on_model: &dyn Fn(&SubtypeModel),
-) -> Result<FitResult, Error> {
-    let lik = prepared_likelihood(input, config)?;
-    let model_input = zscore_input(input, lik);
-    fit_model_observed(
-        &model_input,
-        config,
-        engine,
-        checkpoints,
-        progress,
-        on_model,
-    )
 }
 
 /// The z-score model of `input` as a [`ModelInput`].
@@ -439,10 +342,10 @@ pub(crate) fn family_input<'a, M: SustainModel>(
     }
 }
 
-/// Fits a model of any family ([`ModelInput`]) on a ready engine, as
-/// [`fit_with_engine_observed`] fits a z-score one: each subtype count's model goes
-/// to `on_model` as soon as it is final.
-pub fn fit_model_observed<M: SustainModel>(
+/// Fits a model of any family ([`ModelInput`]) on a ready engine
+/// ([`crate::Fit::run`]): each subtype count's model goes to `on_model` as soon as
+/// it is final.
+pub(crate) fn fit_model_observed<M: SustainModel>(
     input: &ModelInput<M>,
     config: &FitConfig,
     engine: &Engine,
@@ -704,24 +607,9 @@ fn fit_result<M: SustainModel>(
     }
 }
 
-/// Tuning, chains, merge, ordering of subtypes by descending mean fraction (on the
-/// CPU).
+/// Tuning, chains, merge, ordering of subtypes by descending mean fraction, on the
+/// CPU (a whole fit runs them on its engine: see [`crate::Fit`]).
 pub fn uncertainty<M: SustainModel>(
-    lik: &Arc<M>,
-    em_fit: &MlFit,
-    config: &FitConfig,
-    k: usize,
-    em_s: f64,
-) -> Result<SubtypeModel, Error> {
-    uncertainty_with(&Engine::Cpu, lik, em_fit, config, k, em_s)
-}
-
-/// [`uncertainty`] on `engine`. Tuning
-/// always runs on the CPU incremental path (one chain at a time is too small a
-/// batch); a batch engine then runs the chains in lockstep, one batch of every
-/// chain's proposal per iteration, with the CPU path's per-chain random streams.
-pub fn uncertainty_with<M: SustainModel>(
-    engine: &Engine,
     lik: &Arc<M>,
     em_fit: &MlFit,
     config: &FitConfig,
@@ -730,7 +618,7 @@ pub fn uncertainty_with<M: SustainModel>(
 ) -> Result<SubtypeModel, Error> {
     let counters = chain_counters(config);
     uncertainty_impl(
-        engine,
+        &Engine::Cpu,
         lik,
         em_fit,
         config,
@@ -770,6 +658,11 @@ fn chains_started(config: &FitConfig, k: usize, progress: &dyn Fn(Progress)) -> 
     counters
 }
 
+/// The chains of subtype count `k` from the E-M optimum on `engine`, then the
+/// model. Tuning always runs on the CPU incremental path (one chain at a time is
+/// too small a batch); a batch engine then runs the chains in lockstep, one batch
+/// of every chain's proposal per iteration, with the CPU path's per-chain random
+/// streams.
 #[allow(clippy::too_many_arguments)]
 fn uncertainty_impl<M: SustainModel>(
     engine: &Engine,
@@ -859,7 +752,7 @@ fn uncertainty_impl<M: SustainModel>(
 }
 
 /// Builds a model from chain runs (also used when merging chain shards).
-pub fn assemble<M: SustainModel>(
+fn assemble<M: SustainModel>(
     lik: &M,
     em_fit: &MlFit,
     runs: Vec<ChainRun>,
@@ -1049,7 +942,7 @@ pub struct ShardModel {
 /// Tuning and the chains of `config.chain_range` (all chains without it) for
 /// subtype count `k`, raw: `(steps, runs, seconds)`. The same streams as
 /// [`uncertainty`], so shards reproduce a single run's chains exactly.
-pub fn chain_runs<M: SustainModel>(
+fn chain_runs<M: SustainModel>(
     lik: &Arc<M>,
     em_fit: &MlFit,
     config: &FitConfig,
@@ -1067,20 +960,10 @@ pub fn chain_runs<M: SustainModel>(
     (steps, runs, t0.elapsed().as_secs_f64())
 }
 
-/// Runs one chain shard (`config.chain_range`) for subtype counts 1..=max: E-M
-/// exactly as [`fit`] does, then tuning and this shard's chains, unmerged.
-pub fn fit_chain_shard(
-    input: &FitInput,
-    config: &FitConfig,
-    progress: &dyn Fn(Progress),
-) -> Result<Vec<ShardModel>, Error> {
-    config.validate().map_err(ConfigError::Settings)?;
-    let lik = prepared_likelihood(input, config)?;
-    fit_model_chain_shard(&zscore_input(input, lik), config, progress)
-}
-
-/// [`fit_chain_shard`] of a model of any family.
-pub fn fit_model_chain_shard<M: SustainModel>(
+/// One chain shard (`config.chain_range`) of subtype counts 1..=max
+/// ([`crate::Fit::run_chain_shard`]): E-M exactly as a whole fit does, then tuning
+/// and this shard's chains, unmerged.
+pub(crate) fn fit_model_chain_shard<M: SustainModel>(
     input: &ModelInput<M>,
     config: &FitConfig,
     progress: &dyn Fn(Progress),
@@ -1138,26 +1021,9 @@ pub fn fit_model_chain_shard<M: SustainModel>(
     Ok(out)
 }
 
-/// Merges chain shards (`shards[i]`: every subtype count of shard `i`, any shard
-/// order) into the [`FitResult`] a single [`fit`] with the same settings gives:
-/// chains sorted by index, then [`assemble`]. Every shard must hold the same E-M
-/// optimum and step sizes, and together exactly the chains `0..n_chains`. Timing:
-/// `em_s` is the first shard's, `mcmc_s` the longest shard's.
-pub fn merge_chain_shards(
-    input: &FitInput,
-    config: &FitConfig,
-    shards: Vec<Vec<ShardModel>>,
-) -> Result<FitResult, Error> {
-    let lik = Arc::new(Likelihood::new(
-        input.events.clone(),
-        input.data,
-        config.missing,
-    )?);
-    merge_model_chain_shards(&zscore_input(input, lik), config, shards)
-}
-
-/// [`merge_chain_shards`] of a model of any family.
-pub fn merge_model_chain_shards<M: SustainModel>(
+/// Merges chain shards into the [`FitResult`] of a whole fit
+/// ([`crate::Fit::merge_shards`]): chains sorted by index, then [`assemble`].
+pub(crate) fn merge_model_chain_shards<M: SustainModel>(
     input: &ModelInput<M>,
     config: &FitConfig,
     shards: Vec<Vec<ShardModel>>,

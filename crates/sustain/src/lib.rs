@@ -7,8 +7,9 @@
 //! It follows the reference implementation pySuStaIn; see `docs/` for the
 //! numerical contract and the output formats.
 //!
-//! Backends are chosen by cargo feature (`cpu`, the default; `gpu`) and at run
-//! time by [`config::Backend`].
+//! A fit runs through one builder, [`Fit`] (the whole fit, one subtype count, chain
+//! shards). Backends are chosen by cargo feature (`cpu`, the default; `gpu`) and at
+//! run time by [`config::Backend`].
 //!
 //! ```
 //! use sustain::prelude::*;
@@ -24,7 +25,8 @@
 //! let names: Vec<String> = (0..3).map(|b| format!("b{b}")).collect();
 //! let config = FitConfig { n_startpoints: 2, max_subtypes: 2, n_iterations: 500,
 //!     tuning_iterations: 200, n_chains: 2, ..FitConfig::default() };
-//! let result = fit(&FitInput { events: &events, biomarkers: &names, data: &sim.data }, &config, None, &|_| {}).unwrap();
+//! let input = FitInput { events: &events, biomarkers: &names, data: &sim.data };
+//! let result = Fit::zscore(&input, config).run().unwrap();
 //! assert_eq!(result.models.len(), 2);
 //! println!("2-subtype ML sequences: {:?}", result.models[1].ml_sequences);
 //! ```
@@ -58,7 +60,7 @@ pub use sustain_sampler as sampler;
 pub mod prelude {
     pub use crate::builder::Fit;
     pub use crate::config::{Backend, FitConfig};
-    pub use crate::fit::{fit, FitInput, Progress};
+    pub use crate::fit::{FitInput, Progress};
     pub use crate::results::{FitResult, SubjectStage, SubtypeModel};
     pub use crate::stage::{stage_subjects, stage_subjects_with};
     pub use sustain_model::simulate::{simulate, SimulationSpec};
@@ -66,4 +68,5 @@ pub mod prelude {
     pub use sustain_sampler::ProposalMode;
 }
 
+pub use builder::Fit;
 pub use error::{BackendError, CheckpointError, ConfigError, DataError, Error, IoAction};

@@ -1,5 +1,5 @@
 //! The mixed-type model (z-scored, ordinal and event biomarkers in one sequence)
-//! as a [`ModelInput`] for [`crate::fit::fit_model_observed`].
+//! as a [`ModelInput`] for [`crate::Fit`].
 
 use std::sync::Arc;
 

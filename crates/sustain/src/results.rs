@@ -114,6 +114,20 @@ pub enum ModelDescriptor {
     },
 }
 
+impl ModelDescriptor {
+    /// The family's name, as results.json's `"family"` spells it (`zscore`,
+    /// `mixture`, `ordinal`, `mixed`; an outside family's own name).
+    pub fn family(&self) -> &str {
+        match self {
+            ModelDescriptor::Zscore { .. } => "zscore",
+            ModelDescriptor::Mixture => "mixture",
+            ModelDescriptor::Ordinal { .. } => "ordinal",
+            ModelDescriptor::Mixed { .. } => "mixed",
+            ModelDescriptor::Other { name } => name,
+        }
+    }
+}
+
 /// A whole fit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FitResult {
@@ -166,4 +180,36 @@ pub struct SubjectStage {
     pub ml_stage: usize,
     /// Its probability (joint with the subtype, as the reference reports).
     pub prob_ml_stage: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ModelDescriptor;
+
+    /// `family()` names each built-in family as results.json tags it.
+    #[test]
+    fn family_names_match_the_results_tag() {
+        let descriptors = [
+            ModelDescriptor::Zscore {
+                z_vals: vec![vec![1.0]],
+                z_max: vec![2.0],
+            },
+            ModelDescriptor::Mixture,
+            ModelDescriptor::Ordinal {
+                score_vals: vec![vec![1.0]],
+            },
+            ModelDescriptor::Mixed {
+                z_vals: Vec::new(),
+                z_max: Vec::new(),
+                score_vals: Vec::new(),
+                n_event: 1,
+            },
+        ];
+        for d in descriptors {
+            let json = serde_json::to_value(&d).unwrap();
+            assert_eq!(json["family"], d.family(), "{d:?}");
+        }
+        let other = ModelDescriptor::Other { name: "toy".into() };
+        assert_eq!(other.family(), "toy");
+    }
 }

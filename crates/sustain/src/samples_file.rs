@@ -96,12 +96,7 @@ fn write_to(tmp: &Path, models: &[Vec<&Trace>]) -> io::Result<()> {
             Ok(())
         })?;
         w.array(&name("runs"), Dtype::U32, &[states], |o| {
-            for t in traces.iter() {
-                for r in &t.runs {
-                    o.write_all(&r.to_le_bytes())?;
-                }
-            }
-            Ok(())
+            write_chains(o, traces, |t| &t.runs, u32::to_le_bytes)
         })?;
         let wide = n > 256;
         let dtype = if wide { Dtype::U16 } else { Dtype::U8 };
@@ -128,23 +123,29 @@ fn write_to(tmp: &Path, models: &[Vec<&Trace>]) -> io::Result<()> {
             Ok(())
         })?;
         w.array(&name("fractions"), Dtype::F64, &[states, k], |o| {
-            for t in traces.iter() {
-                for v in &t.fractions {
-                    o.write_all(&v.to_le_bytes())?;
-                }
-            }
-            Ok(())
+            write_chains(o, traces, |t| &t.fractions, f64::to_le_bytes)
         })?;
         w.array(&name("loglike"), Dtype::F64, &[states], |o| {
-            for t in traces.iter() {
-                for v in &t.loglike {
-                    o.write_all(&v.to_le_bytes())?;
-                }
-            }
-            Ok(())
+            write_chains(o, traces, |t| &t.loglike, f64::to_le_bytes)
         })?;
     }
     w.finish(MARK)
+}
+
+/// Writes `values` of every chain, one chain after another, each value as the
+/// bytes `le` gives (little-endian).
+fn write_chains<T: Copy, const N: usize>(
+    o: &mut dyn io::Write,
+    traces: &[&Trace],
+    values: impl Fn(&Trace) -> &[T],
+    le: impl Fn(T) -> [u8; N],
+) -> io::Result<()> {
+    for t in traces {
+        for &v in values(t) {
+            o.write_all(&le(v))?;
+        }
+    }
+    Ok(())
 }
 
 fn sha256_of(path: &Path) -> io::Result<String> {

@@ -46,7 +46,7 @@ fn run_with(threads: usize, n_subjects: usize, max_subtypes: usize, n_chains: us
         biomarkers: &names,
         data: &data,
     };
-    fit(&input, &config, None, &|_| {}).unwrap()
+    Fit::zscore(&input, config).run().unwrap()
 }
 
 #[test]
@@ -108,7 +108,7 @@ fn batch_engine_fit_is_the_same_on_one_two_and_three_threads() {
             threads,
             ..FitConfig::default()
         };
-        sustain::fit::fit_with_engine(&input, &config, &engine, None, &|_| {}).unwrap()
+        Fit::zscore(&input, config).engine(&engine).run().unwrap()
     };
     let one = run(1);
     for threads in [2, 3] {
@@ -116,7 +116,7 @@ fn batch_engine_fit_is_the_same_on_one_two_and_three_threads() {
     }
 }
 
-/// `fit_with_engine_observed` hands over every model once, as the result holds it,
+/// `Fit::on_model` hands over every model once, as the result holds it,
 /// whatever the schedule (one count after another, or all chains at once).
 #[test]
 fn observed_models_are_the_results_models() {
@@ -139,15 +139,12 @@ fn observed_models_are_the_results_models() {
             ..FitConfig::default()
         };
         let seen = std::cell::RefCell::new(Vec::new());
-        let result = sustain::fit::fit_with_engine_observed(
-            &input,
-            &config,
-            &sustain::backend::Engine::Cpu,
-            None,
-            &|_| {},
-            &|m| seen.borrow_mut().push(m.clone()),
-        )
-        .unwrap();
+        let on_model = |m: &SubtypeModel| seen.borrow_mut().push(m.clone());
+        let result = Fit::zscore(&input, config)
+            .engine(&sustain::backend::Engine::Cpu)
+            .on_model(&on_model)
+            .run()
+            .unwrap();
         let mut seen = seen.into_inner();
         seen.sort_by_key(|m| m.n_subtypes);
         // As JSON: the models hold NaN (R-hat of one subtype's fraction).

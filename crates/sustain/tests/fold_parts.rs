@@ -2,7 +2,6 @@
 //! the parts of a fold assemble into exactly the fold's result.
 
 use sustain::cv::{assemble_fold, make_folds, run_fold, run_fold_part, CvRun, FoldPart};
-use sustain::fit::fit_subtype_count;
 use sustain::prelude::*;
 use sustain_testkit::{cohort, spec};
 
@@ -49,9 +48,10 @@ fn case() -> Case {
 fn subtype_count_alone_equals_the_whole_fit() {
     let c = case();
     let input = c.input();
-    let whole = fit(&input, &c.config, None, &|_| {}).unwrap();
+    let whole = Fit::zscore(&input, c.config.clone()).run().unwrap();
     for k in [1, 3] {
-        let alone = fit_subtype_count(&input, &c.config, k, &|_| {}).unwrap();
+        let alone = Fit::zscore(&input, c.config.clone()).run_subtype_count(k);
+        let alone = alone.unwrap();
         let w = &whole.models[k - 1];
         // Every chain's trace (the runs' wall times differ, so not the runs).
         assert_eq!(alone.samples.chains.len(), w.samples.chains.len());
@@ -62,7 +62,8 @@ fn subtype_count_alone_equals_the_whole_fit() {
         assert_eq!(alone.ml_loglike.to_bits(), w.ml_loglike.to_bits());
         assert_eq!(alone.em_loglike.to_bits(), w.em_loglike.to_bits());
     }
-    let err = fit_subtype_count(&input, &c.config, 4, &|_| {}).unwrap_err();
+    let err = Fit::zscore(&input, c.config.clone()).run_subtype_count(4);
+    let err = err.unwrap_err();
     assert!(err.to_string().contains("out of range 1..=3"), "{err}");
 }
 

@@ -2,7 +2,7 @@
 //! evaluators (E-M one start point after another, lockstep MCMC chains) gives the
 //! same maximum-likelihood sequences as the CPU backend.
 //!
-//! The GPU path is driven through [`fit_with_engine`] with an [`Engine::batch`] over
+//! The GPU path is driven through [`Fit::engine`] with an [`Engine::batch`] over
 //! `sustain_gpu::GpuEvaluator` (a dev-dependency), so this runs in the default
 //! `cargo test --workspace` without the `gpu` feature. It skips with a NOTICE only
 //! when no adapter at all can be created (or sim42 is absent).
@@ -10,7 +10,6 @@
 use std::sync::Arc;
 use sustain::backend::{BoxedEvaluator, Engine};
 use sustain::config::Backend;
-use sustain::fit::fit_with_engine;
 use sustain::model::{ModelError, SerialEvaluator};
 use sustain::prelude::*;
 use sustain::sampler::lockstep::{run_lockstep, LockstepSettings};
@@ -88,10 +87,13 @@ fn gpu_fit_gives_the_cpu_ml_sequences_on_sim42() {
     let Some(engine) = gpu_engine() else { return };
     let input = input(&sim);
     let t0 = std::time::Instant::now();
-    let cpu = fit(&input, &config(Backend::Cpu), None, &|_| {}).unwrap();
+    let cpu = Fit::zscore(&input, config(Backend::Cpu)).run().unwrap();
     let cpu_s = t0.elapsed().as_secs_f64();
     let t0 = std::time::Instant::now();
-    let gpu = fit_with_engine(&input, &config(Backend::Gpu), &engine, None, &|_| {}).unwrap();
+    let gpu = Fit::zscore(&input, config(Backend::Gpu))
+        .engine(&engine)
+        .run()
+        .unwrap();
     eprintln!(
         "sim42 fit: CPU {cpu_s:.2} s, {} {:.2} s",
         engine.name(),
@@ -189,7 +191,7 @@ fn gpu_test_set_evaluation_agrees_with_the_cpu_on_sim42() {
         biomarkers: &sim.names,
         data: &train,
     };
-    let fitted = fit(&input, &config(Backend::Cpu), None, &|_| {}).unwrap();
+    let fitted = Fit::zscore(&input, config(Backend::Cpu)).run().unwrap();
     let lik = Arc::new(
         Likelihood::new(sim.events.clone(), &test, MissingConvention::Marginalise).unwrap(),
     );
@@ -218,7 +220,7 @@ fn gpu_staging_agrees_with_the_cpu_on_sim42() {
     let Some(sim) = sim42() else { return };
     let Some(engine) = gpu_engine() else { return };
     let input = input(&sim);
-    let fitted = fit(&input, &config(Backend::Cpu), None, &|_| {}).unwrap();
+    let fitted = Fit::zscore(&input, config(Backend::Cpu)).run().unwrap();
     let lik = likelihood(&sim);
     let ids: Vec<String> = (1..=sim.data.n_subjects()).map(|i| i.to_string()).collect();
     for model in &fitted.models {

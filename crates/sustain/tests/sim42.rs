@@ -71,17 +71,12 @@ fn sim42_matches_reference_and_recovers_truth() {
         ..FitConfig::default()
     };
     let t0 = std::time::Instant::now();
-    let result = fit(
-        &FitInput {
-            events: &events,
-            biomarkers: &names,
-            data: &data,
-        },
-        &config,
-        None,
-        &|_| {},
-    )
-    .unwrap();
+    let input = FitInput {
+        events: &events,
+        biomarkers: &names,
+        data: &data,
+    };
+    let result = Fit::zscore(&input, config).run().unwrap();
     eprintln!("sim42 fit: {:.2} s", t0.elapsed().as_secs_f64());
     for m in &result.models {
         eprintln!(

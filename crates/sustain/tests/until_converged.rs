@@ -40,7 +40,7 @@ fn run(config: &FitConfig) -> FitResult {
         biomarkers: &names,
         data: &data,
     };
-    fit(&input, config, None, &|_| {}).unwrap()
+    Fit::zscore(&input, config.clone()).run().unwrap()
 }
 
 /// Whether two models hold the same samples (traces and acceptance; wall times
@@ -199,7 +199,6 @@ fn a_budget_stop_holds_a_prefix_of_a_longer_run() {
 fn a_batch_engine_stops_the_same_way() {
     use std::sync::Arc;
     use sustain::backend::{BoxedEvaluator, Engine};
-    use sustain::fit::fit_with_engine;
     use sustain::model::SerialEvaluator;
     let engine = Engine::batch("serial".to_string(), |model: &dyn std::any::Any| {
         let lik = model.downcast_ref::<Arc<Likelihood>>()?;
@@ -215,13 +214,13 @@ fn a_batch_engine_stops_the_same_way() {
     };
     let mut c = config(2, until(400_000), 500);
     c.max_subtypes = 1;
-    let batch = fit_with_engine(&input, &c, &engine, None, &|_| {}).unwrap();
+    let batch = Fit::zscore(&input, c).engine(&engine).run().unwrap();
     let conv = batch.models[0].convergence.clone().unwrap();
     assert_eq!(conv.stopped, Stop::Converged, "{conv:?}");
     let (last, earlier) = conv.rounds.split_last().unwrap();
     assert!(last.unmet.is_empty() && earlier.iter().all(|r| !r.unmet.is_empty()));
     let mut fixed = config(2, None, conv.iterations_per_chain);
     fixed.max_subtypes = 1;
-    let fixed = fit_with_engine(&input, &fixed, &engine, None, &|_| {}).unwrap();
+    let fixed = Fit::zscore(&input, fixed).engine(&engine).run().unwrap();
     assert!(same_samples(&batch.models[0], &fixed.models[0]));
 }

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use clap::ValueEnum;
 use sustain::checkpoint::Checkpoints;
 use sustain::config::{default_proposal, FitConfig, UntilConverged, DEFAULT_TEMPERING_RUNGS};
-use sustain::fit::{fit_with_engine_observed, FitInput, Progress};
+use sustain::fit::{FitInput, Progress};
 use sustain::model::{EventOrder, EventSet};
 use sustain::results::SubtypeModel;
 use sustain::sampler::ProposalMode;
+use sustain::Fit;
 
 use crate::backend::Backend;
 use crate::cmd::Missing;
@@ -609,15 +610,13 @@ pub fn run_locked(args: &FitArgs, lock: Option<FolderLock>) -> Result<(), CliErr
             printer(p)
         };
         let on_model = |model: &SubtypeModel| early.model_done(model);
-        let result = fit_with_engine_observed(
-            &input,
-            &config,
-            &engine,
-            Some(&checkpoints),
-            &progress,
-            &on_model,
-        )
-        .map_err(|e| CliError::new(e.to_string()))?;
+        let result = Fit::zscore(&input, config.clone())
+            .engine(&engine)
+            .checkpoints(&checkpoints)
+            .on_progress(&progress)
+            .on_model(&on_model)
+            .run()
+            .map_err(|e| CliError::new(e.to_string()))?;
         let (claimed, mut written, running) = early.stop();
         let (json, rest) = folder.write_rest(&result, config.threads, &claimed);
         written.extend(rest);

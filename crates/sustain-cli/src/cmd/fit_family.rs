@@ -5,9 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use sustain::fit::{fit_model_observed, ModelInput};
+use sustain::fit::ModelInput;
 use sustain::model::SustainModel;
 use sustain::results::FitResult;
+use sustain::Fit;
 
 use super::fit::{check_subtypes, fit_config, prepare_folder, FitArgs, FitData};
 use crate::backend::engine_for;
@@ -78,15 +79,12 @@ fn fit_and_write<M: SustainModel>(
     crate::limits::check_fit_memory(&config, n_subjects, order.n_events())?;
     let (_lock, checkpoints) = prepare_folder(args, lock, &order)?;
     let printer = progress_printer(args.quiet, String::new());
-    let result = fit_model_observed(
-        input,
-        &config,
-        &engine,
-        Some(&checkpoints),
-        &printer,
-        &|_| {},
-    )
-    .map_err(|e| CliError::new(e.to_string()))?;
+    let result = Fit::new(input.clone(), config.clone())
+        .engine(&engine)
+        .checkpoints(&checkpoints)
+        .on_progress(&printer)
+        .run()
+        .map_err(|e| CliError::new(e.to_string()))?;
     let files = write_outputs(&args.out, input, ids, &result, config.threads)?;
     io::write_stdout(&summary(&result, &files))
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sustain::config::FitConfig;
 use sustain::fit::{FitInput, ModelInput, ShardModel};
 use sustain::model::SustainModel;
+use sustain::Fit;
 
 use crate::cmd::fit::{fit_config, FitArgs, FitData};
 use crate::cmd::fit_family::write_outputs;
@@ -206,7 +207,10 @@ pub fn run_fit(args: &FitCommandArgs) -> Result<(), CliError> {
 
 /// One shard's E-M and chains for subtype counts 1..=max, of a model loaded once.
 type ShardRun<'a> = Box<
-    dyn Fn(&FitConfig, &dyn Fn(sustain::fit::Progress)) -> Result<Vec<ShardModel>, sustain::Error>
+    dyn FnOnce(
+            &FitConfig,
+            &dyn Fn(sustain::fit::Progress),
+        ) -> Result<Vec<ShardModel>, sustain::Error>
         + 'a,
 >;
 
@@ -222,7 +226,7 @@ impl<'a> FamilyJob<'a> for ShardJob<'_> {
             sustain::checkpoint::fingerprint_of(&input.identity, self.config),
             input.model.n_subjects(),
             input.model.order().n_events(),
-            Box::new(move |c, p| sustain::fit::fit_model_chain_shard(&input, c, p)),
+            Box::new(move |c, p| Fit::new(input, c.clone()).on_progress(p).run_chain_shard()),
         )
     }
 }
@@ -260,7 +264,11 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
                 sustain::checkpoint::fingerprint(&input, &config),
                 zscore.data.dataset.n_subjects(),
                 zscore.events.n_events(),
-                Box::new(move |c, p| sustain::fit::fit_chain_shard(&input, c, p)),
+                Box::new(move |c, p| {
+                    Fit::zscore(&input, c.clone())
+                        .on_progress(p)
+                        .run_chain_shard()
+                }),
             )
         } else {
             other = crate::cmd::fit_family::load(&args.input, family)?;
@@ -480,7 +488,8 @@ pub fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
     let lock = lock_for_merge(args, &fingerprint)?;
     let threads = config.threads;
     let models: Vec<Vec<ShardModel>> = shards.into_iter().map(|s| s.models).collect();
-    let result = sustain::fit::merge_chain_shards(&input, &config, models)
+    let result = Fit::zscore(&input, config.clone())
+        .merge_shards(models)
         .map_err(|e| CliError::new(format!("{}: {e}", args.out.display())))?;
     let files = write_fit_folder(
         &args.out,
@@ -556,7 +565,8 @@ impl<'a> FamilyJob<'a> for MergeJob<'_> {
         }
         let lock = lock_for_merge(args, &fingerprint)?;
         let models: Vec<Vec<ShardModel>> = shards.into_iter().map(|s| s.models).collect();
-        let result = sustain::fit::merge_model_chain_shards(&input, config, models)
+        let result = Fit::new(input.clone(), config.clone())
+            .merge_shards(models)
             .map_err(|e| CliError::new(format!("{}: {e}", args.out.display())))?;
         let files = write_outputs(&args.out, &input, ids, &result, config.threads)?;
         io::write_stdout(&summary(&result, &files))?;
