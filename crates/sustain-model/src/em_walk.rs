@@ -158,13 +158,12 @@ fn step_q<F: MulAdd>(
     out
 }
 
-/// One group's sum over stages of `e`, and its score per lane:
+/// One group's sum over stages (`total`), and its score per lane:
 /// `ln(f_t exp(ref + ln sum) + exp(others))`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn walk_score_body<F: MulAdd>(
-    e: &[f64],
-    n_stages: usize,
+    total: &Lanes,
     reference: &Lanes,
     ln_f: f64,
     others: &Lanes,
@@ -172,25 +171,7 @@ fn walk_score_body<F: MulAdd>(
     sum: &mut Lanes,
     score: &mut Lanes,
 ) {
-    // Four partial sums: one chain of additions would wait on each one's latency.
-    let mut parts = [[0.0; LANES]; 4];
-    let mut rows = e[..n_stages * LANES].chunks_exact(4 * LANES);
-    for quad in rows.by_ref() {
-        for (p, part) in parts.iter_mut().enumerate() {
-            for ln in 0..LANES {
-                part[ln] += quad[p * LANES + ln];
-            }
-        }
-    }
-    for (p, row) in rows.remainder().chunks_exact(LANES).enumerate() {
-        for ln in 0..LANES {
-            parts[p][ln] += row[ln];
-        }
-    }
-    let mut s = [0.0; LANES];
-    for ln in 0..LANES {
-        s[ln] = (parts[0][ln] + parts[1][ln]) + (parts[2][ln] + parts[3][ln]);
-    }
+    let s = *total;
     if let Some(b) = mix {
         // `ln(f exp(ref) s + exp(o)) = ln f + ref + ln(s + b)`, `b = exp(o - ln f -
         // ref)` kept while the reference stays: one logarithm. One subtype: `b`
@@ -234,6 +215,45 @@ fn walk_score_body<F: MulAdd>(
     }
 }
 
+/// The sum over stages of a group's `e`, per lane.
+#[inline(always)]
+fn stage_sum_body<F: MulAdd>(e: &[f64], n_stages: usize, out: &mut Lanes) {
+    // Four partial sums (stages 4i + p into part p): one chain of additions would
+    // wait on each one's latency. Named accumulators and whole rows: indexing one
+    // array of parts led the compiler to half-width loads and blends.
+    let (mut p0, mut p1, mut p2, mut p3) = ([0.0; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES]);
+    let mut rows = e[..n_stages * LANES].chunks_exact(4 * LANES);
+    for quad in rows.by_ref() {
+        add_row(&mut p0, &quad[..LANES]);
+        add_row(&mut p1, &quad[LANES..2 * LANES]);
+        add_row(&mut p2, &quad[2 * LANES..3 * LANES]);
+        add_row(&mut p3, &quad[3 * LANES..]);
+    }
+    for (p, row) in rows.remainder().chunks_exact(LANES).enumerate() {
+        add_row([&mut p0, &mut p1, &mut p2][p], row);
+    }
+    for ln in 0..LANES {
+        out[ln] = (p0[ln] + p1[ln]) + (p2[ln] + p3[ln]);
+    }
+}
+
+multiversion!(
+    /// [`stage_sum_body`] compiled for the CPU (on its own: inlined into the
+    /// scoring, the compiler split its rows into half-width loads and blends).
+    fn stage_sum(e: &[f64], n_stages: usize, out: &mut Lanes) => stage_sum_body
+);
+
+/// `acc += row`, lane by lane (`row` is one stage's lanes).
+#[inline(always)]
+fn add_row(acc: &mut Lanes, row: &[f64]) {
+    let row: &Lanes = row
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("one stage's lanes"));
+    for ln in 0..LANES {
+        acc[ln] += row[ln];
+    }
+}
+
 /// Sets `ref` to each lane's largest `l` and `e = exp(l - ref)` on every stage.
 #[inline(always)]
 fn walk_reference_body<F: MulAdd>(
@@ -266,7 +286,7 @@ multiversion!(
 multiversion!(
     /// [`walk_score_body`] compiled for the CPU.
     #[allow(clippy::too_many_arguments)]
-    fn walk_score(e: &[f64], n_stages: usize, reference: &Lanes, ln_f: f64, others: &Lanes, mix: Option<&Lanes>, sum: &mut Lanes, score: &mut Lanes) => walk_score_body
+    fn walk_score(total: &Lanes, reference: &Lanes, ln_f: f64, others: &Lanes, mix: Option<&Lanes>, sum: &mut Lanes, score: &mut Lanes) => walk_score_body
 );
 multiversion!(
     /// [`mix_factor_body`] compiled for the CPU.
@@ -635,10 +655,11 @@ impl EventWalk {
                     m
                 }
             };
+            let mut total = [0.0; LANES];
+            stage_sum(isa, &self.e[r.clone()], ns, &mut total);
             walk_score(
                 isa,
-                &self.e[r.clone()],
-                ns,
+                &total,
                 &reference,
                 ln_f,
                 &o,
