@@ -217,6 +217,8 @@ fn walk_score_body<F: MulAdd>(
 
 /// The sum over stages of a group's `e`, per lane.
 #[inline(always)]
+// `multiversion!` passes every body its multiply-add flavour; a sum needs none.
+#[allow(clippy::extra_unused_type_parameters)]
 fn stage_sum_body<F: MulAdd>(e: &[f64], n_stages: usize, out: &mut Lanes) {
     // Four partial sums (stages 4i + p into part p): one chain of additions would
     // wait on each one's latency. Named accumulators and whole rows: indexing one
