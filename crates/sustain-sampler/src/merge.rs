@@ -233,11 +233,21 @@ pub fn match_subtypes(reference: &[Vec<f64>], other: &[Vec<f64>]) -> Vec<usize> 
 
 /// Merges chains: realigns every chain's subtype labels to chain 0's, drops
 /// `burn_in` iterations per chain, keeps every `thin`-th, and computes diagnostics.
-pub fn merge(
+pub fn merge(chains: Vec<ChainRun>, burn_in: usize, thin: usize) -> (MergedSamples, Diagnostics) {
+    let (merged, relabelled) = realign(chains, burn_in, thin);
+    let samples = sample_states(&merged);
+    let rhat_positions_max = positions_rhat_max(&merged, &samples);
+    let diagnostics = diagnose(&merged, &samples, relabelled, rhat_positions_max);
+    (merged, diagnostics)
+}
+
+/// Chains sorted by index and realigned to chain 0's labels, with the
+/// permutation applied to each.
+pub(crate) fn realign(
     mut chains: Vec<ChainRun>,
     burn_in: usize,
     thin: usize,
-) -> (MergedSamples, Diagnostics) {
+) -> (MergedSamples, Vec<Vec<usize>>) {
     chains.sort_by_key(|c| c.index);
     let mut relabelled = Vec::new();
     if let Some(first) = chains.first() {
@@ -256,8 +266,49 @@ pub fn merge(
         thin: thin.max(1),
         file: None,
     };
-    let diagnostics = diagnose(&merged, relabelled);
-    (merged, diagnostics)
+    (merged, relabelled)
+}
+
+/// The state of every merged sample, chain by chain.
+pub(crate) fn sample_states(merged: &MergedSamples) -> Vec<Vec<usize>> {
+    merged
+        .chains
+        .iter()
+        .map(|c| c.trace.state_indices(merged.burn_in, merged.thin))
+        .collect()
+}
+
+/// One quantity's value at every merged sample, chain by chain (`samples`:
+/// [`sample_states`]).
+pub(crate) fn series_of(
+    merged: &MergedSamples,
+    samples: &[Vec<usize>],
+    f: &dyn Fn(&Trace, usize) -> f64,
+) -> Vec<Vec<f64>> {
+    merged
+        .chains
+        .iter()
+        .zip(samples)
+        .map(|(c, idx)| idx.iter().map(|&s| f(&c.trace, s)).collect())
+        .collect()
+}
+
+/// Worst R-hat over every subtype's event positions (constant positions skipped;
+/// NaN when every one is).
+pub(crate) fn positions_rhat_max(merged: &MergedSamples, samples: &[Vec<usize>]) -> f64 {
+    let ns = merged.chains.first().map_or(0, |c| c.trace.n_subtypes);
+    let ne = merged.chains.first().map_or(0, |c| c.trace.n_events);
+    let state_runs: Vec<Vec<(usize, u32)>> = samples.iter().map(|idx| runs_of(idx)).collect();
+    let mut worst: f64 = f64::NAN;
+    for s in 0..ns {
+        for e in 0..ne {
+            let v = diagnostics::rhat_of_runs(&position_runs(merged, &state_runs, s, e));
+            if v.is_finite() || v == f64::INFINITY {
+                worst = if worst.is_nan() { v } else { worst.max(v) };
+            }
+        }
+    }
+    worst
 }
 
 /// Event `e`'s position in subtype `s` at each chain's merged samples (`idx[c]`:
@@ -279,50 +330,65 @@ pub(crate) fn event_series(
         .collect()
 }
 
-fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics {
-    let per_chain: Vec<Vec<usize>> = merged
+/// Runs of equal values, `(value, repeats)`, in order.
+fn runs_of<T: Copy + PartialEq>(values: &[T]) -> Vec<(T, u32)> {
+    let mut runs: Vec<(T, u32)> = Vec::new();
+    for &v in values {
+        match runs.last_mut() {
+            Some((last, r)) if *last == v => *r += 1,
+            _ => runs.push((v, 1)),
+        }
+    }
+    runs
+}
+
+/// Event `e`'s position in subtype `s` at each chain's merged samples, as runs
+/// of one position (`states[c]`: chain `c`'s samples as runs of one state).
+fn position_runs(
+    merged: &MergedSamples,
+    states: &[Vec<(usize, u32)>],
+    s: usize,
+    e: usize,
+) -> Vec<diagnostics::Runs> {
+    merged
         .chains
         .iter()
-        .map(|c| c.trace.state_indices(merged.burn_in, merged.thin))
-        .collect();
-    let series = |f: &dyn Fn(&Trace, usize) -> f64| -> Vec<Vec<f64>> {
-        merged
-            .chains
-            .iter()
-            .zip(&per_chain)
-            .map(|(c, idx)| idx.iter().map(|&s| f(&c.trace, s)).collect())
-            .collect()
-    };
-    let ll = series(&|t, s| t.loglike[s]);
+        .zip(states)
+        .map(|(c, runs)| {
+            let at = c.trace.event_positions(s, e);
+            let mut out: diagnostics::Runs = Vec::new();
+            for &(st, r) in runs {
+                let p = u32::from(at[st]);
+                match out.last_mut() {
+                    Some((last, n)) if *last == p => *n += r,
+                    _ => out.push((p, r)),
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+pub(crate) fn diagnose(
+    merged: &MergedSamples,
+    samples: &[Vec<usize>],
+    relabelled: Vec<Vec<usize>>,
+    rhat_positions_max: f64,
+) -> Diagnostics {
+    let ll = series_of(merged, samples, &|t, s| t.loglike[s]);
     let ll_refs: Vec<&[f64]> = ll.iter().map(Vec::as_slice).collect();
     let summary = diagnostics::summarize(&ll_refs);
     let ns = merged.chains.first().map_or(0, |c| c.trace.n_subtypes);
-    let ne = merged.chains.first().map_or(0, |c| c.trace.n_events);
     let mut rhat_f = Vec::new();
     let mut ess_f = Vec::new();
     let mut ess_tail_f = Vec::new();
     for s in 0..ns {
-        let fs = series(&|t, st| t.fraction(st, s));
+        let fs = series_of(merged, samples, &|t, st| t.fraction(st, s));
         let r: Vec<&[f64]> = fs.iter().map(Vec::as_slice).collect();
         let sm = diagnostics::summarize(&r);
         rhat_f.push(sm.rhat);
         ess_f.push(sm.ess_bulk);
         ess_tail_f.push(sm.ess_tail);
-    }
-    let mut rhat_positions_max: f64 = f64::NAN;
-    for s in 0..ns {
-        for e in 0..ne {
-            let ps = event_series(merged, &per_chain, s, e);
-            let r: Vec<&[f64]> = ps.iter().map(Vec::as_slice).collect();
-            let v = diagnostics::rhat(&r);
-            if v.is_finite() || v == f64::INFINITY {
-                rhat_positions_max = if rhat_positions_max.is_nan() {
-                    v
-                } else {
-                    rhat_positions_max.max(v)
-                };
-            }
-        }
     }
     let mut warnings = Vec::new();
     let bad = |v: f64| v.is_nan() || v >= RHAT_THRESHOLD;
