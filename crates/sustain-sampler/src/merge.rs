@@ -298,11 +298,15 @@ pub(crate) fn series_of(
 pub(crate) fn positions_rhat_max(merged: &MergedSamples, samples: &[Vec<usize>]) -> f64 {
     let ns = merged.chains.first().map_or(0, |c| c.trace.n_subtypes);
     let ne = merged.chains.first().map_or(0, |c| c.trace.n_events);
-    let state_runs: Vec<Vec<(usize, u32)>> = samples.iter().map(|idx| runs_of(idx)).collect();
+    let state_runs = state_runs(samples);
     let mut worst: f64 = f64::NAN;
     for s in 0..ns {
         for e in 0..ne {
-            let v = diagnostics::rhat_of_runs(&position_runs(merged, &state_runs, s, e));
+            let runs = quantity_runs(&state_runs, |c| {
+                let at = merged.chains[c].trace.event_positions(s, e);
+                move |st: usize| f64::from(at[st])
+            });
+            let v = diagnostics::rhat_of_runs(&runs);
             if v.is_finite() || v == f64::INFINITY {
                 worst = if worst.is_nan() { v } else { worst.max(v) };
             }
@@ -330,38 +334,40 @@ pub(crate) fn event_series(
         .collect()
 }
 
-/// Runs of equal values, `(value, repeats)`, in order.
-fn runs_of<T: Copy + PartialEq>(values: &[T]) -> Vec<(T, u32)> {
-    let mut runs: Vec<(T, u32)> = Vec::new();
-    for &v in values {
-        match runs.last_mut() {
-            Some((last, r)) if *last == v => *r += 1,
-            _ => runs.push((v, 1)),
-        }
-    }
-    runs
+/// Each chain's merged samples (`samples`: [`sample_states`]) as runs of one
+/// state, `(state, repeats)`.
+pub(crate) fn state_runs(samples: &[Vec<usize>]) -> Vec<Vec<(usize, u32)>> {
+    samples
+        .iter()
+        .map(|idx| {
+            let mut runs: Vec<(usize, u32)> = Vec::new();
+            for &st in idx {
+                match runs.last_mut() {
+                    Some((last, r)) if *last == st => *r += 1,
+                    _ => runs.push((st, 1)),
+                }
+            }
+            runs
+        })
+        .collect()
 }
 
-/// Event `e`'s position in subtype `s` at each chain's merged samples, as runs
-/// of one position (`states[c]`: chain `c`'s samples as runs of one state).
-fn position_runs(
-    merged: &MergedSamples,
+/// A quantity at each chain's merged samples as runs of one value (`states[c]`:
+/// chain `c`'s samples as runs of one state; `value(c)`: chain `c`'s value at
+/// each state).
+pub(crate) fn quantity_runs<F: Fn(usize) -> f64>(
     states: &[Vec<(usize, u32)>],
-    s: usize,
-    e: usize,
+    value: impl Fn(usize) -> F,
 ) -> Vec<diagnostics::Runs> {
-    merged
-        .chains
-        .iter()
-        .zip(states)
+    (states.iter().enumerate())
         .map(|(c, runs)| {
-            let at = c.trace.event_positions(s, e);
+            let at = value(c);
             let mut out: diagnostics::Runs = Vec::new();
             for &(st, r) in runs {
-                let p = u32::from(at[st]);
+                let v = at(st);
                 match out.last_mut() {
-                    Some((last, n)) if *last == p => *n += r,
-                    _ => out.push((p, r)),
+                    Some((last, n)) if last.to_bits() == v.to_bits() => *n += r,
+                    _ => out.push((v, r)),
                 }
             }
             out

@@ -7,8 +7,8 @@
 
 use crate::diagnostics;
 use crate::merge::{
-    diagnose, positions_rhat_max, realign, sample_states, series_of, ChainRun, Diagnostics,
-    MergedSamples, ESS_THRESHOLD, RHAT_THRESHOLD,
+    diagnose, positions_rhat_max, quantity_runs, realign, sample_states, state_runs, ChainRun,
+    Diagnostics, MergedSamples, ESS_THRESHOLD, RHAT_THRESHOLD,
 };
 
 /// Every quantity of `d` that does not yet meet the criteria, in words (empty:
@@ -83,9 +83,10 @@ pub fn merge_for_round(
     let (merged, relabelled) = realign(chains, burn_in, thin);
     let samples = sample_states(&merged);
     let rhat_positions_max = positions_rhat_max(&merged, &samples);
+    let states = state_runs(&samples);
     let rhat_of = |f: &dyn Fn(&crate::Trace, usize) -> f64| {
-        let series = series_of(&merged, &samples, f);
-        diagnostics::rhat(&series.iter().map(Vec::as_slice).collect::<Vec<_>>())
+        let trace = |c: usize| &merged.chains[c].trace;
+        diagnostics::rhat_of_runs(&quantity_runs(&states, |c| move |st| f(trace(c), st)))
     };
     let rhat_loglike = rhat_of(&|t, s| t.loglike[s]);
     let mut missing: Vec<String> = (rhat_bad(rhat_loglike))
