@@ -17,7 +17,7 @@ pub type Runs = Vec<(f64, u32)>;
 /// than 4 draws per chain, a NaN draw or a constant quantity, infinity for
 /// constant chains that differ; chains cut to the shortest).
 pub fn rhat_of_runs(chains: &[Runs]) -> f64 {
-    let Some(n_draws) = chains.iter().map(|c| draws_in(c)).min() else {
+    let Some(n_draws) = chains.iter().map(draws_in).min() else {
         return f64::NAN;
     };
     if n_draws < 4 {
@@ -32,7 +32,7 @@ pub fn rhat_of_runs(chains: &[Runs]) -> f64 {
     if values().any(f64::is_infinite) {
         // Distances to an infinite median are NaN, which ranks apart: rare
         // enough to write the draws out.
-        let drawn: Vec<Vec<f64>> = chains.iter().map(|c| written_out(c)).collect();
+        let drawn: Vec<Vec<f64>> = chains.iter().map(written_out).collect();
         return super::rhat(&drawn.iter().map(Vec::as_slice).collect::<Vec<_>>());
     }
     // Split chains in ArviZ's order: every first half, then every last half (the
