@@ -40,6 +40,9 @@
 //! [`rhat`] and [`split_rhat_basic`] return `f64::INFINITY` (as ArviZ does).
 //! The ESS values in that case are finite and small (again as in ArviZ).
 
+mod runs;
+pub use runs::{rhat_of_runs, Runs};
+
 /// Summary of one scalar quantity over several chains.
 ///
 /// Each field holds what the function of the same name returns, so a field
@@ -214,7 +217,7 @@ impl Draws {
     }
 
     /// Iterator over the chains.
-    fn chains(&self) -> impl Iterator<Item = &[f64]> + '_ {
+    fn chains(&self) -> impl ExactSizeIterator<Item = &[f64]> + '_ {
         (0..self.n_chains).map(move |c| self.chain(c))
     }
 
@@ -306,15 +309,25 @@ fn ess_tail_of(draws: &Draws, sorted: Option<&[f64]>, fft: &Fft) -> f64 {
 /// `sqrt((B/W + n - 1) / n)` with `B = n * var(chain means)` and `W` the mean
 /// of the within-chain variances (both with `ddof = 1`).
 fn rhat_core(draws: &Draws) -> f64 {
-    let n = draws.n_draws as f64;
-    let mut means = Vec::with_capacity(draws.n_chains);
+    rhat_of_chains(draws.chains().map(|c| c.iter().copied()), draws.n_draws)
+}
+
+/// [`rhat_core`] of chains given as iterators over their `n` draws each (read
+/// twice): the same additions in the same order as over slices, so the same bits.
+fn rhat_of_chains<I: Iterator<Item = f64> + Clone>(
+    chains: impl ExactSizeIterator<Item = I>,
+    n: usize,
+) -> f64 {
+    let n_chains = chains.len();
+    let mut means = Vec::with_capacity(n_chains);
     let mut within = 0.0;
-    for chain in draws.chains() {
-        let (mean, var) = mean_var(chain);
+    for chain in chains {
+        let (mean, var) = mean_var_of(chain, n);
         means.push(mean);
         within += var;
     }
-    within /= draws.n_chains as f64;
+    within /= n_chains as f64;
+    let n = n as f64;
     let between = n * mean_var(&means).1;
     ((between / within + n - 1.0) / n).sqrt()
 }
@@ -402,9 +415,14 @@ fn ess_core(draws: &Draws, fft: &Fft) -> f64 {
 
 /// Mean and variance with `ddof = 1` (two-pass, as NumPy).
 fn mean_var(x: &[f64]) -> (f64, f64) {
-    let n = x.len() as f64;
-    let mean = x.iter().sum::<f64>() / n;
-    let ss: f64 = x.iter().map(|&v| (v - mean) * (v - mean)).sum();
+    mean_var_of(x.iter().copied(), x.len())
+}
+
+/// [`mean_var`] of the `n` values of `x` (read twice).
+fn mean_var_of(x: impl Iterator<Item = f64> + Clone, n: usize) -> (f64, f64) {
+    let n = n as f64;
+    let mean = x.clone().sum::<f64>() / n;
+    let ss: f64 = x.map(|v| (v - mean) * (v - mean)).sum();
     (mean, ss / (n - 1.0))
 }
 
@@ -511,7 +529,6 @@ fn rank_normalize(x: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let keys: Vec<u64> = x.iter().map(|&v| order_key(v)).collect();
     let order = radix_order(&keys);
     let sorted: Vec<f64> = order.iter().map(|&i| x[i as usize]).collect();
-    let denom = s as f64 - 2.0 * 0.375 + 1.0;
     let mut z = vec![0.0; s];
     let mut i = 0;
     while i < s {
@@ -520,9 +537,7 @@ fn rank_normalize(x: &[f64]) -> (Vec<f64>, Vec<f64>) {
         while j < s && sorted[j] == sorted[i] {
             j += 1;
         }
-        // Positions i..j (0-based) share the average 1-based rank.
-        let rank = 0.5 * ((i + 1 + j) as f64);
-        let value = inv_normal_cdf((rank - 0.375) / denom);
+        let value = tied_z(i, j, s);
         for &idx in &order[i..j] {
             z[idx as usize] = value;
         }
@@ -567,24 +582,36 @@ fn rank_by_counting(x: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
     for &v in x {
         counts[slot(v)] += 1;
     }
-    let s = x.len();
-    let denom = s as f64 - 2.0 * 0.375 + 1.0;
-    let mut z_of = vec![0.0; counts.len()];
-    let mut sorted = Vec::with_capacity(s);
-    let mut i = 0;
+    let z_of = z_of_counts(&counts);
+    let mut sorted = Vec::with_capacity(x.len());
     for (c, &count) in counts.iter().enumerate() {
-        if count == 0 {
-            continue;
-        }
-        // Positions i..j (0-based) share the average 1-based rank, as in
-        // `rank_normalize`.
-        let j = i + count as usize;
-        let rank = 0.5 * ((i + 1 + j) as f64);
-        z_of[c] = inv_normal_cdf((rank - 0.375) / denom);
         sorted.extend(std::iter::repeat_n((lo + c as f64) / 2.0, count as usize));
-        i = j;
     }
     Some((x.iter().map(|&v| z_of[slot(v)]).collect(), sorted))
+}
+
+/// The normal score of values at 0-based sorted places `i..j` of `s` pooled
+/// values: they share the average 1-based rank `r`, mapped to
+/// `Phi^-1((r - 3/8) / (s + 1/4))`.
+fn tied_z(i: usize, j: usize, s: usize) -> f64 {
+    let rank = 0.5 * ((i + 1 + j) as f64);
+    inv_normal_cdf((rank - 0.375) / (s as f64 - 2.0 * 0.375 + 1.0))
+}
+
+/// The normal score of every value from how many draws hold each value
+/// (`counts[v]`, values in ascending order); 0 for values no draw holds.
+fn z_of_counts<C: Copy + Into<u64>>(counts: &[C]) -> Vec<f64> {
+    let s = counts.iter().map(|&c| c.into()).sum::<u64>() as usize;
+    let mut i = 0;
+    counts
+        .iter()
+        .map(|&count| {
+            let j = i + count.into() as usize;
+            let z = if j > i { tied_z(i, j, s) } else { 0.0 };
+            i = j;
+            z
+        })
+        .collect()
 }
 
 /// Inverse of the standard normal CDF, Wichura's algorithm AS 241

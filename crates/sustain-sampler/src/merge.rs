@@ -233,11 +233,21 @@ pub fn match_subtypes(reference: &[Vec<f64>], other: &[Vec<f64>]) -> Vec<usize> 
 
 /// Merges chains: realigns every chain's subtype labels to chain 0's, drops
 /// `burn_in` iterations per chain, keeps every `thin`-th, and computes diagnostics.
-pub fn merge(
+pub fn merge(chains: Vec<ChainRun>, burn_in: usize, thin: usize) -> (MergedSamples, Diagnostics) {
+    let (merged, relabelled) = realign(chains, burn_in, thin);
+    let samples = sample_states(&merged);
+    let rhat_positions_max = positions_rhat_max(&merged, &samples);
+    let diagnostics = diagnose(&merged, &samples, relabelled, rhat_positions_max);
+    (merged, diagnostics)
+}
+
+/// Chains sorted by index and realigned to chain 0's labels, with the
+/// permutation applied to each.
+pub(crate) fn realign(
     mut chains: Vec<ChainRun>,
     burn_in: usize,
     thin: usize,
-) -> (MergedSamples, Diagnostics) {
+) -> (MergedSamples, Vec<Vec<usize>>) {
     chains.sort_by_key(|c| c.index);
     let mut relabelled = Vec::new();
     if let Some(first) = chains.first() {
@@ -256,8 +266,53 @@ pub fn merge(
         thin: thin.max(1),
         file: None,
     };
-    let diagnostics = diagnose(&merged, relabelled);
-    (merged, diagnostics)
+    (merged, relabelled)
+}
+
+/// The state of every merged sample, chain by chain.
+pub(crate) fn sample_states(merged: &MergedSamples) -> Vec<Vec<usize>> {
+    merged
+        .chains
+        .iter()
+        .map(|c| c.trace.state_indices(merged.burn_in, merged.thin))
+        .collect()
+}
+
+/// One quantity's value at every merged sample, chain by chain (`samples`:
+/// [`sample_states`]).
+pub(crate) fn series_of(
+    merged: &MergedSamples,
+    samples: &[Vec<usize>],
+    f: &dyn Fn(&Trace, usize) -> f64,
+) -> Vec<Vec<f64>> {
+    merged
+        .chains
+        .iter()
+        .zip(samples)
+        .map(|(c, idx)| idx.iter().map(|&s| f(&c.trace, s)).collect())
+        .collect()
+}
+
+/// Worst R-hat over every subtype's event positions (constant positions skipped;
+/// NaN when every one is).
+pub(crate) fn positions_rhat_max(merged: &MergedSamples, samples: &[Vec<usize>]) -> f64 {
+    let ns = merged.chains.first().map_or(0, |c| c.trace.n_subtypes);
+    let ne = merged.chains.first().map_or(0, |c| c.trace.n_events);
+    let state_runs = state_runs(samples);
+    let mut worst: f64 = f64::NAN;
+    for s in 0..ns {
+        for e in 0..ne {
+            let runs = quantity_runs(&state_runs, |c| {
+                let at = merged.chains[c].trace.event_positions(s, e);
+                move |st: usize| f64::from(at[st])
+            });
+            let v = diagnostics::rhat_of_runs(&runs);
+            if v.is_finite() || v == f64::INFINITY {
+                worst = if worst.is_nan() { v } else { worst.max(v) };
+            }
+        }
+    }
+    worst
 }
 
 /// Event `e`'s position in subtype `s` at each chain's merged samples (`idx[c]`:
@@ -279,50 +334,67 @@ pub(crate) fn event_series(
         .collect()
 }
 
-fn diagnose(merged: &MergedSamples, relabelled: Vec<Vec<usize>>) -> Diagnostics {
-    let per_chain: Vec<Vec<usize>> = merged
-        .chains
+/// Each chain's merged samples (`samples`: [`sample_states`]) as runs of one
+/// state, `(state, repeats)`.
+pub(crate) fn state_runs(samples: &[Vec<usize>]) -> Vec<Vec<(usize, u32)>> {
+    samples
         .iter()
-        .map(|c| c.trace.state_indices(merged.burn_in, merged.thin))
-        .collect();
-    let series = |f: &dyn Fn(&Trace, usize) -> f64| -> Vec<Vec<f64>> {
-        merged
-            .chains
-            .iter()
-            .zip(&per_chain)
-            .map(|(c, idx)| idx.iter().map(|&s| f(&c.trace, s)).collect())
-            .collect()
-    };
-    let ll = series(&|t, s| t.loglike[s]);
+        .map(|idx| {
+            let mut runs: Vec<(usize, u32)> = Vec::new();
+            for &st in idx {
+                match runs.last_mut() {
+                    Some((last, r)) if *last == st => *r += 1,
+                    _ => runs.push((st, 1)),
+                }
+            }
+            runs
+        })
+        .collect()
+}
+
+/// A quantity at each chain's merged samples as runs of one value (`states[c]`:
+/// chain `c`'s samples as runs of one state; `value(c)`: chain `c`'s value at
+/// each state).
+pub(crate) fn quantity_runs<F: Fn(usize) -> f64>(
+    states: &[Vec<(usize, u32)>],
+    value: impl Fn(usize) -> F,
+) -> Vec<diagnostics::Runs> {
+    (states.iter().enumerate())
+        .map(|(c, runs)| {
+            let at = value(c);
+            let mut out: diagnostics::Runs = Vec::new();
+            for &(st, r) in runs {
+                let v = at(st);
+                match out.last_mut() {
+                    Some((last, n)) if last.to_bits() == v.to_bits() => *n += r,
+                    _ => out.push((v, r)),
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+pub(crate) fn diagnose(
+    merged: &MergedSamples,
+    samples: &[Vec<usize>],
+    relabelled: Vec<Vec<usize>>,
+    rhat_positions_max: f64,
+) -> Diagnostics {
+    let ll = series_of(merged, samples, &|t, s| t.loglike[s]);
     let ll_refs: Vec<&[f64]> = ll.iter().map(Vec::as_slice).collect();
     let summary = diagnostics::summarize(&ll_refs);
     let ns = merged.chains.first().map_or(0, |c| c.trace.n_subtypes);
-    let ne = merged.chains.first().map_or(0, |c| c.trace.n_events);
     let mut rhat_f = Vec::new();
     let mut ess_f = Vec::new();
     let mut ess_tail_f = Vec::new();
     for s in 0..ns {
-        let fs = series(&|t, st| t.fraction(st, s));
+        let fs = series_of(merged, samples, &|t, st| t.fraction(st, s));
         let r: Vec<&[f64]> = fs.iter().map(Vec::as_slice).collect();
         let sm = diagnostics::summarize(&r);
         rhat_f.push(sm.rhat);
         ess_f.push(sm.ess_bulk);
         ess_tail_f.push(sm.ess_tail);
-    }
-    let mut rhat_positions_max: f64 = f64::NAN;
-    for s in 0..ns {
-        for e in 0..ne {
-            let ps = event_series(merged, &per_chain, s, e);
-            let r: Vec<&[f64]> = ps.iter().map(Vec::as_slice).collect();
-            let v = diagnostics::rhat(&r);
-            if v.is_finite() || v == f64::INFINITY {
-                rhat_positions_max = if rhat_positions_max.is_nan() {
-                    v
-                } else {
-                    rhat_positions_max.max(v)
-                };
-            }
-        }
     }
     let mut warnings = Vec::new();
     let bad = |v: f64| v.is_nan() || v >= RHAT_THRESHOLD;

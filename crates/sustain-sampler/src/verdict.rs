@@ -5,14 +5,17 @@
 //! ESS and the fractions' ESS), which stays as it was so fixed-length results read
 //! the same.
 
-use crate::merge::{Diagnostics, ESS_THRESHOLD, RHAT_THRESHOLD};
+use crate::diagnostics;
+use crate::merge::{
+    diagnose, positions_rhat_max, quantity_runs, realign, sample_states, state_runs, ChainRun,
+    Diagnostics, MergedSamples, ESS_THRESHOLD, RHAT_THRESHOLD,
+};
 
 /// Every quantity of `d` that does not yet meet the criteria, in words (empty:
 /// converged). An undefined value (NaN: the quantity never changed, e.g. the only
 /// fraction of one subtype) counts as met: running longer cannot change it.
 pub fn unmet_criteria(d: &Diagnostics) -> Vec<String> {
     let mut unmet = Vec::new();
-    let rhat_bad = |v: f64| !v.is_nan() && v >= RHAT_THRESHOLD;
     let ess_bad = |v: f64| !v.is_nan() && v <= ESS_THRESHOLD;
     if rhat_bad(d.rhat_loglike) {
         unmet.push(format!("R-hat of the log-likelihood {:.3}", d.rhat_loglike));
@@ -30,11 +33,7 @@ pub fn unmet_criteria(d: &Diagnostics) -> Vec<String> {
         ));
     }
     if d.rhat_f.len() > 1 {
-        for (s, r) in d.rhat_f.iter().enumerate() {
-            if rhat_bad(*r) {
-                unmet.push(format!("R-hat of fraction f[{s}] {r:.3}"));
-            }
-        }
+        unmet.extend(unmet_fraction_rhats(&d.rhat_f));
         for (s, e) in d.ess_f.iter().enumerate() {
             if ess_bad(*e) {
                 unmet.push(format!("bulk ESS of fraction f[{s}] {e:.0}"));
@@ -46,13 +45,67 @@ pub fn unmet_criteria(d: &Diagnostics) -> Vec<String> {
             }
         }
     }
-    if rhat_bad(d.rhat_positions_max) {
-        unmet.push(format!(
-            "worst R-hat of event positions {:.3}",
-            d.rhat_positions_max
-        ));
-    }
+    unmet.extend(unmet_positions_rhat(d.rhat_positions_max));
     unmet
+}
+
+/// An R-hat that misses the threshold (NaN: undefined, met).
+fn rhat_bad(v: f64) -> bool {
+    !v.is_nan() && v >= RHAT_THRESHOLD
+}
+
+/// The fractions' R-hats that miss the threshold, in words.
+fn unmet_fraction_rhats(rhat_f: &[f64]) -> impl Iterator<Item = String> + '_ {
+    (rhat_f.iter().enumerate())
+        .filter(|(_, r)| rhat_bad(**r))
+        .map(|(s, r)| format!("R-hat of fraction f[{s}] {r:.3}"))
+}
+
+/// The worst event position's R-hat when it misses the threshold, in words.
+fn unmet_positions_rhat(worst: f64) -> Option<String> {
+    rhat_bad(worst).then(|| format!("worst R-hat of event positions {worst:.3}"))
+}
+
+/// [`crate::merge`] for a round of chains that run until they converge. The
+/// R-hats come first (rank passes only); when one of them misses the threshold
+/// the round cannot pass, and unless `wanted_anyway` (asked only then) says the
+/// full diagnostics are needed all the same (a round a budget ends), the
+/// effective sample sizes are not computed: they take FFTs over every draw of
+/// the log-likelihood and every fraction, most of a long run's diagnostics.
+/// Then `Err` holds the R-hats that miss, in [`unmet_criteria`]'s words; `Ok`
+/// holds exactly what [`crate::merge`] gives.
+pub fn merge_for_round(
+    chains: Vec<ChainRun>,
+    burn_in: usize,
+    thin: usize,
+    wanted_anyway: impl FnOnce() -> bool,
+) -> (MergedSamples, Result<Diagnostics, Vec<String>>) {
+    let (merged, relabelled) = realign(chains, burn_in, thin);
+    let samples = sample_states(&merged);
+    let rhat_positions_max = positions_rhat_max(&merged, &samples);
+    let states = state_runs(&samples);
+    let rhat_of = |f: &dyn Fn(&crate::Trace, usize) -> f64| {
+        let trace = |c: usize| &merged.chains[c].trace;
+        diagnostics::rhat_of_runs(&quantity_runs(&states, |c| move |st| f(trace(c), st)))
+    };
+    let rhat_loglike = rhat_of(&|t, s| t.loglike[s]);
+    let mut missing: Vec<String> = (rhat_bad(rhat_loglike))
+        .then(|| format!("R-hat of the log-likelihood {rhat_loglike:.3}"))
+        .into_iter()
+        .collect();
+    let n_subtypes = merged.chains.first().map_or(0, |c| c.trace.n_subtypes);
+    if n_subtypes > 1 {
+        let rhat_f: Vec<f64> = (0..n_subtypes)
+            .map(|s| rhat_of(&|t, st| t.fraction(st, s)))
+            .collect();
+        missing.extend(unmet_fraction_rhats(&rhat_f));
+    }
+    missing.extend(unmet_positions_rhat(rhat_positions_max));
+    if !missing.is_empty() && !wanted_anyway() {
+        return (merged, Err(missing));
+    }
+    let diagnostics = diagnose(&merged, &samples, relabelled, rhat_positions_max);
+    (merged, Ok(diagnostics))
 }
 
 /// The smallest effective sample size over the log-likelihood and the fractions

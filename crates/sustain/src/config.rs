@@ -31,8 +31,9 @@ impl std::str::FromStr for Backend {
 
 /// Chains that run in rounds until every reported quantity converges
 /// ([`sustain_sampler::verdict::unmet_criteria`]) or a budget ends. The first
-/// round runs [`FitConfig::n_iterations`] per chain; each later round doubles the
-/// iterations per chain, continuing every chain from where it stopped.
+/// round runs [`FitConfig::n_iterations`] per chain; each later round adds about
+/// half the iterations per chain so far (in whole first rounds), continuing every
+/// chain from where it stopped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UntilConverged {
     /// Most iterations per chain, all rounds together.

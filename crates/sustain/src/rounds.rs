@@ -1,4 +1,4 @@
-//! Chains that run until they converge: rounds of doubling length, each round's
+//! Chains that run until they converge: rounds that grow by half, each round's
 //! samples appended to the previous ones (every chain continues from its last
 //! state with its own random stream), until every reported quantity meets the
 //! criteria ([`sustain_sampler::verdict::unmet_criteria`]) or a budget ends. The
@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use sustain_core::{Mixture, SustainModel};
 use sustain_sampler::progress::ChainProgress;
 use sustain_sampler::relabel::relabel_to_pivot;
-use sustain_sampler::verdict::unmet_criteria;
+use sustain_sampler::verdict::{merge_for_round, unmet_criteria};
 use sustain_sampler::ChainSettings;
 use sustain_sampler::{
-    geometric_ladder, merge, ChainRun, Diagnostics, MergedSamples, PausedChain, RoundEnd,
+    geometric_ladder, ChainRun, Diagnostics, MergedSamples, PausedChain, RoundEnd,
 };
 
 /// Why chains that run until they converge stopped.
@@ -96,14 +96,23 @@ fn tempering_report<E: sustain_sampler::ChainEvaluator>(
 /// converged).
 const MIN_SAMPLES: usize = 100;
 
-/// Iterations per chain after each round: the first round's, doubled each round,
-/// capped at the budget.
+/// Each round after the first adds at least `1 / GROWTH` of the iterations so
+/// far: a run that just misses the criteria at `N` iterations per chain is
+/// judged again at about `1.5 N`, not `2 N` as when rounds doubled. Finer rounds
+/// cost more judging, which is cheap next to the chains (a failing R-hat spares
+/// the effective sample sizes: [`sustain_sampler::verdict::merge_for_round`]).
+const GROWTH: usize = 2;
+
+/// Iterations per chain after each round: the first round's, then growing by
+/// `1 / GROWTH` of the total each round in whole first rounds, capped at the budget.
 fn next_total(done: usize, first: usize, max: usize) -> usize {
-    if done == 0 {
-        first.min(max)
+    let first = first.max(1);
+    let step = if done == 0 {
+        first
     } else {
-        done.saturating_mul(2).min(max)
-    }
+        done.div_ceil(GROWTH).div_ceil(first) * first
+    };
+    done.saturating_add(step).min(max)
 }
 
 /// Whether `rounds` are the rounds a run whose first round is `first` iterations
@@ -132,7 +141,7 @@ pub(crate) struct RoundSaver<'a> {
 /// and diagnostics. On the CPU every chain continues from where it stopped, and
 /// with `saver` the chains are saved after every whole round that a larger
 /// budget would run too; a batch engine (lockstep) reruns its chains from the
-/// start at each round's length, which gives the same states at up to twice the
+/// start at each round's length, which gives the same states at up to three times the
 /// work, and checks the time budget only between rounds.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_until_converged<M: SustainModel>(
@@ -220,8 +229,26 @@ pub(crate) fn run_until_converged<M: SustainModel>(
         for run in &mut runs {
             relabel_to_pivot(&mut run.trace, start);
         }
-        let (merged, diagnostics) = merge(runs, config.burn_in, config.thin);
-        let mut unmet = unmet_criteria(&diagnostics);
+        // Whether a budget ends the run after this round (then it needs every
+        // diagnostic, whatever its verdict); asked once the R-hats are known.
+        let budget_now = || {
+            if out_of_time || deadline.is_some_and(|d| Instant::now() >= d) {
+                Some(Stop::MaxSeconds)
+            } else if done >= until.max_iterations {
+                Some(Stop::MaxIterations)
+            } else {
+                None
+            }
+        };
+        let mut budget_asked = None;
+        let (merged, judged) = merge_for_round(runs, config.burn_in, config.thin, || {
+            budget_asked.insert(budget_now()).is_some()
+        });
+        let budget = budget_asked.unwrap_or_else(budget_now);
+        let mut unmet = match &judged {
+            Ok(diagnostics) => unmet_criteria(diagnostics),
+            Err(missing) => missing.clone(),
+        };
         let kept = done
             .saturating_sub(config.burn_in)
             .div_ceil(config.thin.max(1));
@@ -256,14 +283,12 @@ pub(crate) fn run_until_converged<M: SustainModel>(
         judge_saved = false;
         let stopped = if unmet.is_empty() {
             Some(Stop::Converged)
-        } else if out_of_time || deadline.is_some_and(|d| Instant::now() >= d) {
-            Some(Stop::MaxSeconds)
-        } else if done >= until.max_iterations {
-            Some(Stop::MaxIterations)
         } else {
-            None
+            budget
         };
-        if let Some(stopped) = stopped {
+        // A stopping round was judged in full (every R-hat passed, or a budget
+        // asked for it).
+        if let (Some(stopped), Ok(diagnostics)) = (stopped, judged) {
             return Ok((
                 (merged, diagnostics),
                 Convergence {
@@ -301,14 +326,18 @@ mod tests {
     use super::next_total;
 
     #[test]
-    fn rounds_double_up_to_the_budget() {
+    fn rounds_grow_by_half_in_whole_first_rounds_up_to_the_budget() {
         let mut done = 0;
         let mut totals = Vec::new();
-        while done < 50_000 {
-            done = next_total(done, 5_000, 50_000);
+        while done < 200_000 {
+            done = next_total(done, 5_000, 200_000);
             totals.push(done);
         }
-        assert_eq!(totals, [5_000, 10_000, 20_000, 40_000, 50_000]);
+        assert_eq!(
+            totals,
+            [5_000, 10_000, 15_000, 25_000, 40_000, 60_000, 90_000, 135_000, 200_000]
+        );
         assert_eq!(next_total(0, 5_000, 3_000), 3_000);
+        assert_eq!(next_total(7, 1, usize::MAX), 11);
     }
 }

@@ -177,7 +177,7 @@ pub struct FitSettings {
 
     /// A fixed number of MCMC iterations per chain, after tuning: the fixed-length
     /// runs of earlier versions, sample for sample [default: none; the chains run
-    /// in rounds of doubling length until every quantity converges, or until
+    /// in rounds that each add about half the iterations so far until every quantity converges, or until
     /// --max-seconds or --max-iterations].
     #[arg(long, value_name = "N", conflicts_with_all = ["max_seconds", "max_iterations"])]
     pub iterations: Option<usize>,
