@@ -104,14 +104,39 @@ fn assert_same_fit(a: &Path, b: &Path, what: &str) {
 
 #[test]
 fn a_budget_stopped_run_continues_to_the_samples_of_a_longer_one() {
+    budget_stop_continues(&[]);
+}
+
+/// The GPU's lockstep chains (with their default ladders) save their rounds
+/// and continue from them as the CPU's do (on Mesa's lavapipe in CI; on the
+/// CPU, with a one-line notice, where no adapter exists).
+#[cfg(feature = "gpu")]
+#[test]
+fn a_budget_stopped_gpu_run_continues_to_the_samples_of_a_longer_one() {
+    budget_stop_continues(&["--backend", "gpu"]);
+}
+
+/// Fits stopped at 10,000 iterations per chain and resumed to 20,000 (on one
+/// thread and two, either way) against a fit never stopped, all with `backend`.
+fn budget_stop_continues(backend: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     let whole = tmp.path().join("whole");
-    fit(&whole, &["--max-iterations", "20000", "--threads", "2"]);
+    let with = |extra: &[&str]| -> Vec<String> {
+        backend.iter().chain(extra).map(|a| a.to_string()).collect()
+    };
+    let fit = |out: &Path, extra: Vec<String>| {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        fit(out, &extra)
+    };
+    fit(
+        &whole,
+        with(&["--max-iterations", "20000", "--threads", "2"]),
+    );
     for (stopped_on, resumed_on) in [("1", "2"), ("2", "1")] {
         let out = tmp.path().join(format!("resumed{stopped_on}"));
         fit(
             &out,
-            &["--max-iterations", "10000", "--threads", stopped_on],
+            with(&["--max-iterations", "10000", "--threads", stopped_on]),
         );
         // The short budget must stop a model before the long one would, or this
         // tests nothing.
@@ -123,13 +148,13 @@ fn a_budget_stopped_run_continues_to_the_samples_of_a_longer_one() {
         let seconds = round_seconds(&out);
         fit(
             &out,
-            &[
+            with(&[
                 "--max-iterations",
                 "20000",
                 "--threads",
                 resumed_on,
                 "--resume",
-            ],
+            ]),
         );
         let what = format!("stopped on {stopped_on} thread(s), resumed on {resumed_on}");
         assert_same_fit(&out, &whole, &what);

@@ -9,11 +9,12 @@
 //! total length ([`crate::run_chain`] with the same stream) the states are the
 //! same but for a decision within rounding, the log-likelihoods within rounding.
 
-use crate::chain::{Chain, ProposalMode, StepSizes, SustainChain};
+use crate::chain::{ProposalMode, StepSizes};
 use crate::evaluator::ChainEvaluator;
 use crate::merge::ChainRun;
 use crate::progress::ChainProgress;
 use crate::rng;
+use crate::running::{RoundSettings, Running};
 use crate::tempering::{self, Exchange};
 use crate::trace::Trace;
 use rand_pcg::Pcg64;
@@ -26,31 +27,34 @@ use sustain_core::{EventOrder, Mixture, Sequence};
 /// same as [`crate::run_chain_observed`]).
 const BLOCK: usize = 1000;
 
-/// Runs `n` iterations in blocks of [`BLOCK`] (`block(m)` runs `m` and returns the
-/// chain's total iterations), reporting that total into `progress` slot `.1` after
-/// each block and stopping early on cancellation or at `deadline`.
-fn in_blocks(
+/// Runs `n` iterations in blocks of [`BLOCK`] (`block(m)` runs `m` and returns
+/// the chains' total iterations), reporting that total into `progress` slots
+/// `.1` after each block and stopping early on cancellation, at `deadline`, or
+/// at `block`'s first error.
+pub(crate) fn in_blocks<X>(
     n: usize,
-    progress: Option<(&ChainProgress, usize)>,
+    progress: Option<(&ChainProgress, std::ops::Range<usize>)>,
     deadline: Option<Instant>,
-    mut block: impl FnMut(usize) -> usize,
-) -> RoundEnd {
+    mut block: impl FnMut(usize) -> Result<usize, X>,
+) -> Result<RoundEnd, X> {
     let mut done = 0;
     while done < n {
         let m = BLOCK.min(n - done);
-        let total = block(m);
+        let total = block(m)?;
         done += m;
-        if let Some((p, slot)) = progress {
-            p.set(slot, total as u64);
+        if let Some((p, slots)) = &progress {
+            for slot in slots.clone() {
+                p.set(slot, total as u64);
+            }
             if p.cancelled() {
-                return RoundEnd::Cancelled;
+                return Ok(RoundEnd::Cancelled);
             }
         }
         if done < n && deadline.is_some_and(|d| Instant::now() >= d) {
-            return RoundEnd::Deadline;
+            return Ok(RoundEnd::Deadline);
         }
     }
-    RoundEnd::Done
+    Ok(RoundEnd::Done)
 }
 
 /// A chain between rounds, whose rounds evaluate proposals with an `E`.
@@ -245,46 +249,11 @@ impl<E: ChainEvaluator> PausedChain<E> {
     /// Runs `n` more iterations, reporting the chain's total iterations into
     /// `progress` slot `.1` and stopping early at `deadline` or on cancellation
     /// (then fewer ran). Every copy's evaluator is built with `make` at the
-    /// copy's state (see the module's words on why every round does).
+    /// copy's state (see the module's words on why every round does); a ladder
+    /// is respaced after the round from its swap rates.
     #[allow(clippy::too_many_arguments)]
     pub fn run(
         &mut self,
-        events: &EventOrder,
-        mut make: impl FnMut(&Mixture) -> E,
-        mode: ProposalMode,
-        steps: &StepSizes,
-        n: usize,
-        progress: Option<(&ChainProgress, usize)>,
-        deadline: Option<Instant>,
-    ) -> RoundEnd {
-        let t0 = Instant::now();
-        if let Some(exchange) = self.exchange.take() {
-            let end = self.run_ladder(exchange, events, make, mode, steps, n, progress, deadline);
-            self.wall_s += t0.elapsed().as_secs_f64();
-            return end;
-        }
-        let state = self.state.clone();
-        let mut chain = SustainChain::new(events, make(&state), state, mode, steps.clone());
-        let (rng, trace) = (&mut self.rng, &mut self.trace);
-        let end = in_blocks(n, progress, deadline, |m| {
-            chain.run(m, rng, trace);
-            trace.n_iterations()
-        });
-        let (acc, prop) = chain.acceptance();
-        self.accepted += acc;
-        self.proposed += prop;
-        self.state = chain.into_parts().1;
-        self.wall_s += t0.elapsed().as_secs_f64();
-        end
-    }
-
-    /// [`Self::run`] for a replica-exchange ladder: the cold copy's state and
-    /// stream are the chain's, the hot copies are `self.hot`; the ladder is
-    /// respaced after the round from its swap rates.
-    #[allow(clippy::too_many_arguments)]
-    fn run_ladder(
-        &mut self,
-        mut exchange: Exchange,
         events: &EventOrder,
         make: impl FnMut(&Mixture) -> E,
         mode: ProposalMode,
@@ -293,31 +262,73 @@ impl<E: ChainEvaluator> PausedChain<E> {
         progress: Option<(&ChainProgress, usize)>,
         deadline: Option<Instant>,
     ) -> RoundEnd {
+        let t0 = Instant::now();
+        let round = RoundSettings {
+            events,
+            mode,
+            steps,
+        };
+        let mut running = self.open(round, make);
+        let slot = progress.map(|(p, i)| (p, i..i + 1));
+        let end = in_blocks(n, slot, deadline, |m| {
+            for _ in 0..m {
+                running.step();
+            }
+            Ok::<_, std::convert::Infallible>(running.n_iterations())
+        });
+        self.close(running, t0.elapsed().as_secs_f64());
+        match end {
+            Ok(end) => end,
+            Err(never) => match never {},
+        }
+    }
+
+    /// The copies' states in rank order (the chain's state first), as a round
+    /// starts them.
+    pub(crate) fn rungs(&self) -> impl Iterator<Item = &Mixture> {
+        std::iter::once(&self.state).chain(&self.hot)
+    }
+
+    /// Takes the chain apart for a round: its copies running with evaluators
+    /// `make` builds at their states (in rank order); [`Self::close`] puts it
+    /// back together.
+    pub(crate) fn open<'a, F: ChainEvaluator>(
+        &mut self,
+        round: RoundSettings<'a>,
+        make: impl FnMut(&Mixture) -> F,
+    ) -> Running<'a, F> {
         let rungs: Vec<Mixture> = std::iter::once(self.state.clone())
             .chain(self.hot.drain(..))
             .collect();
-        let mut copies = tempering::copies(events, rungs, exchange.betas(), make, mode, steps);
-        let mut at: Vec<usize> = (0..copies.len()).collect();
-        let (rng, trace) = (&mut self.rng, &mut self.trace);
-        let (mut accepted, mut proposed) = (0, 0);
-        let end = in_blocks(n, progress, deadline, |m| {
-            accepted += exchange.run(&mut copies, &mut at, m, rng, trace);
-            proposed += m as u64;
-            trace.n_iterations()
-        });
-        self.accepted += accepted;
-        self.proposed += proposed;
-        // Back into rank order: copy `at[r]` holds rank `r`'s power and state.
-        let mut by_copy: Vec<Option<Mixture>> =
-            copies.into_iter().map(|c| Some(c.into_parts().1)).collect();
-        let mut ranked = at.iter().filter_map(|&c| by_copy[c].take());
+        let empty = Trace::new(self.trace.n_subtypes, self.trace.n_events);
+        Running::new(
+            round,
+            rungs,
+            self.exchange.take(),
+            self.rng.clone(),
+            std::mem::replace(&mut self.trace, empty),
+            make,
+        )
+    }
+
+    /// The chain after a round that `running` ran in `wall_s` seconds; a ladder
+    /// is respaced from the round's swap rates.
+    pub(crate) fn close<F: ChainEvaluator>(&mut self, running: Running<'_, F>, wall_s: f64) {
+        let ran = running.into_ran();
+        let mut ranked = ran.ranked.into_iter();
         if let Some(cold) = ranked.next() {
             self.state = cold;
         }
         self.hot = ranked.collect();
-        exchange.adapt();
-        self.exchange = Some(exchange);
-        end
+        self.exchange = ran.exchange.map(|mut x| {
+            x.adapt();
+            x
+        });
+        self.rng = ran.rng;
+        self.trace = ran.trace;
+        self.accepted += ran.accepted;
+        self.proposed += ran.proposed;
+        self.wall_s += wall_s;
     }
 
     /// The chain so far as a [`ChainRun`], cut to its first `n_iterations`

@@ -18,6 +18,7 @@ pub mod merge;
 pub mod progress;
 pub mod relabel;
 pub mod rng;
+mod running;
 pub mod settings;
 pub mod tempering;
 pub mod trace;
