@@ -19,6 +19,14 @@
 //! path scores proposals incrementally, this one in full; both in f64 they differ by
 //! about 1e-13 relative).
 //!
+//! Chains run in rounds ([`PausedChain`], [`continue_lockstep`]) continue from
+//! where the last round stopped, as on the CPU; a replica-exchange ladder's
+//! copies are more lanes of the same batch, each rank on its own stream, the
+//! swaps drawn from the ladder's stream after every iteration and the ladder
+//! respaced after every round, by the same code as the CPU's
+//! (`running.rs`): so a tempered chain's samples too are the CPU's but
+//! where a decision (a move or a swap) falls within the evaluators' rounding.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use sustain_model::*;
