@@ -104,36 +104,66 @@ fn assert_same_fit(a: &Path, b: &Path, what: &str) {
 
 #[test]
 fn a_budget_stopped_run_continues_to_the_samples_of_a_longer_one() {
+    budget_stop_continues(&[], 10_000);
+}
+
+/// The GPU's lockstep chains (with their default ladders) save their rounds
+/// and continue from them as the CPU's do (on Mesa's lavapipe in CI; on the
+/// CPU, with a one-line notice, where no adapter exists).
+#[cfg(feature = "gpu")]
+#[test]
+fn a_budget_stopped_gpu_run_continues_to_the_samples_of_a_longer_one() {
+    // Shorter (lavapipe's lockstep iterations are slow), yet at least the first
+    // round (5,000), so that both budgets run the same rounds.
+    budget_stop_continues(&["--backend", "gpu"], 5_000);
+}
+
+/// Fits stopped at `short` iterations per chain and resumed to twice that (on
+/// one thread and two, either way) against a fit never stopped, all with
+/// `backend`.
+fn budget_stop_continues(backend: &[&str], short: u64) {
     let tmp = tempfile::tempdir().unwrap();
     let whole = tmp.path().join("whole");
-    fit(&whole, &["--max-iterations", "20000", "--threads", "2"]);
+    let (short_s, long_s) = (short.to_string(), (2 * short).to_string());
+    let (short_s, long_s) = (short_s.as_str(), long_s.as_str());
+    let with = |extra: &[&str]| -> Vec<String> {
+        backend.iter().chain(extra).map(|a| a.to_string()).collect()
+    };
+    let fit = |out: &Path, extra: Vec<String>| {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        fit(out, &extra)
+    };
+    fit(
+        &whole,
+        with(&["--max-iterations", long_s, "--threads", "2"]),
+    );
     for (stopped_on, resumed_on) in [("1", "2"), ("2", "1")] {
         let out = tmp.path().join(format!("resumed{stopped_on}"));
         fit(
             &out,
-            &["--max-iterations", "10000", "--threads", stopped_on],
+            with(&["--max-iterations", short_s, "--threads", stopped_on]),
         );
         // The short budget must stop a model before the long one would, or this
         // tests nothing.
-        let short = stops(&out);
+        let stopped = stops(&out);
         assert!(
-            short.contains(&("max_iterations".to_string(), 10000)),
-            "{short:?}"
+            stopped.contains(&("max_iterations".to_string(), short)),
+            "{stopped:?}"
         );
         let seconds = round_seconds(&out);
         fit(
             &out,
-            &[
+            with(&[
                 "--max-iterations",
-                "20000",
+                long_s,
                 "--threads",
                 resumed_on,
                 "--resume",
-            ],
+            ]),
         );
         let what = format!("stopped on {stopped_on} thread(s), resumed on {resumed_on}");
         assert_same_fit(&out, &whole, &what);
-        assert_continued(&short, &seconds, &out);
+        assert_continued(&stopped, &seconds, &out);
     }
 }
 

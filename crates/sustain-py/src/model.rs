@@ -247,7 +247,7 @@ impl Model {
         n_iterations: usize,
         n_chains: usize,
         seed: u64,
-        until_converged: Option<(usize, Option<f64>, usize)>,
+        until_converged: Option<(usize, Option<f64>, Option<usize>)>,
     ) -> PyResult<String> {
         let config = FitConfig {
             n_startpoints,
@@ -289,7 +289,7 @@ impl Model {
         threads: Option<usize>,
         checkpoint_dir: Option<String>,
         progress: Option<Py<PyAny>>,
-        until_converged: Option<(usize, Option<f64>, usize)>,
+        until_converged: Option<(usize, Option<f64>, Option<usize>)>,
     ) -> PyResult<Bound<'py, PyList>> {
         let backend = backend
             .parse::<sustain::config::Backend>()
@@ -421,15 +421,15 @@ fn equal_pair<M: sustain_core::SustainModel>(
 }
 
 /// Run-until-converged settings from Python's `(max_iterations, max_seconds,
-/// tempering_rungs)`.
+/// tempering_rungs)` (rungs `None`: [`sustain::config::tempering_rungs`]'s default).
 fn rounds(
-    settings: Option<(usize, Option<f64>, usize)>,
+    settings: Option<(usize, Option<f64>, Option<usize>)>,
 ) -> Option<sustain::config::UntilConverged> {
     settings.map(
-        |(max_iterations, max_seconds, tempering_rungs)| sustain::config::UntilConverged {
+        |(max_iterations, max_seconds, rungs)| sustain::config::UntilConverged {
             max_iterations,
             max_seconds,
-            tempering_rungs,
+            tempering_rungs: sustain::config::tempering_rungs(rungs),
             ..Default::default()
         },
     )

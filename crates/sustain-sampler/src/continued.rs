@@ -9,16 +9,18 @@
 //! total length ([`crate::run_chain`] with the same stream) the states are the
 //! same but for a decision within rounding, the log-likelihoods within rounding.
 
-use crate::chain::{Chain, SustainChain};
 use crate::evaluator::ChainEvaluator;
 use crate::merge::ChainRun;
 use crate::rng;
 use crate::round::{Round, RoundEnd};
+use crate::running::Running;
 use crate::tempering::{self, Exchange};
 use crate::trace::Trace;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
 use std::marker::PhantomData;
+use std::time::Instant;
 use sustain_core::{EventOrder, Mixture, Sequence};
 
 /// A chain between rounds, whose rounds evaluate proposals with an `E`.
@@ -202,71 +204,74 @@ impl<E: ChainEvaluator> PausedChain<E> {
     /// Runs `round.n` more iterations, reporting the chain's total iterations into
     /// the round's progress slot and stopping early at its deadline or on
     /// cancellation (then fewer ran). Every copy's evaluator is built with `make`
-    /// at the copy's state (see the module's words on why every round does).
+    /// at the copy's state (see the module's words on why every round does); a
+    /// ladder is respaced after the round from its swap rates.
     pub fn run(
         &mut self,
-        events: &EventOrder,
-        mut make: impl FnMut(&Mixture) -> E,
-        round: Round<'_>,
-    ) -> RoundEnd {
-        let t0 = std::time::Instant::now();
-        if let Some(exchange) = self.exchange.take() {
-            let end = self.run_ladder(exchange, events, make, round);
-            self.wall_s += t0.elapsed().as_secs_f64();
-            return end;
-        }
-        let state = self.state.clone();
-        let steps = round.steps.clone();
-        let mut chain = SustainChain::new(events, make(&state), state, round.mode, steps);
-        let (rng, trace) = (&mut self.rng, &mut self.trace);
-        let end = round.in_blocks(|m| {
-            chain.run(m, rng, trace);
-            trace.n_iterations()
-        });
-        let (acc, prop) = chain.acceptance();
-        self.accepted += acc;
-        self.proposed += prop;
-        self.state = chain.into_parts().1;
-        self.wall_s += t0.elapsed().as_secs_f64();
-        end
-    }
-
-    /// [`Self::run`] for a replica-exchange ladder: the cold copy's state and
-    /// stream are the chain's, the hot copies are `self.hot`; the ladder is
-    /// respaced after the round from its swap rates.
-    fn run_ladder(
-        &mut self,
-        mut exchange: Exchange,
         events: &EventOrder,
         make: impl FnMut(&Mixture) -> E,
         round: Round<'_>,
     ) -> RoundEnd {
+        let t0 = Instant::now();
+        let mut running = self.open(events, &round, make);
+        let Ok(end) = round.in_blocks(1, |m| {
+            for _ in 0..m {
+                running.step();
+            }
+            Ok::<_, Infallible>(running.n_iterations())
+        });
+        self.close(running, t0.elapsed().as_secs_f64());
+        end
+    }
+
+    /// The copies' states in rank order (the chain's state first), as a round
+    /// starts them.
+    pub(crate) fn rungs(&self) -> impl Iterator<Item = &Mixture> {
+        std::iter::once(&self.state).chain(&self.hot)
+    }
+
+    /// Takes the chain apart for a round: its copies running with evaluators
+    /// `make` builds at their states (in rank order); [`Self::close`] puts it
+    /// back together.
+    pub(crate) fn open<'a, F: ChainEvaluator>(
+        &mut self,
+        events: &'a EventOrder,
+        round: &Round<'_>,
+        make: impl FnMut(&Mixture) -> F,
+    ) -> Running<'a, F> {
         let rungs: Vec<Mixture> = std::iter::once(self.state.clone())
             .chain(self.hot.drain(..))
             .collect();
-        let betas = exchange.betas();
-        let mut copies = tempering::copies(events, rungs, betas, make, round.mode, round.steps);
-        let mut at: Vec<usize> = (0..copies.len()).collect();
-        let (rng, trace) = (&mut self.rng, &mut self.trace);
-        let (mut accepted, mut proposed) = (0, 0);
-        let end = round.in_blocks(|m| {
-            accepted += exchange.run(&mut copies, &mut at, m, rng, trace);
-            proposed += m as u64;
-            trace.n_iterations()
-        });
-        self.accepted += accepted;
-        self.proposed += proposed;
-        // Back into rank order: copy `at[r]` holds rank `r`'s power and state.
-        let mut by_copy: Vec<Option<Mixture>> =
-            copies.into_iter().map(|c| Some(c.into_parts().1)).collect();
-        let mut ranked = at.iter().filter_map(|&c| by_copy[c].take());
+        let empty = Trace::new(self.trace.n_subtypes, self.trace.n_events);
+        Running::new(
+            events,
+            round,
+            rungs,
+            self.exchange.take(),
+            self.rng.clone(),
+            std::mem::replace(&mut self.trace, empty),
+            make,
+        )
+    }
+
+    /// The chain after a round that `running` ran in `wall_s` seconds; a ladder
+    /// is respaced from the round's swap rates.
+    pub(crate) fn close<F: ChainEvaluator>(&mut self, running: Running<'_, F>, wall_s: f64) {
+        let ran = running.into_ran();
+        let mut ranked = ran.ranked.into_iter();
         if let Some(cold) = ranked.next() {
             self.state = cold;
         }
         self.hot = ranked.collect();
-        exchange.adapt();
-        self.exchange = Some(exchange);
-        end
+        self.exchange = ran.exchange.map(|mut x| {
+            x.adapt();
+            x
+        });
+        self.rng = ran.rng;
+        self.trace = ran.trace;
+        self.accepted += ran.accepted;
+        self.proposed += ran.proposed;
+        self.wall_s += wall_s;
     }
 
     /// The chain so far as a [`ChainRun`], cut to its first `n_iterations`

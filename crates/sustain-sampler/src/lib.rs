@@ -19,6 +19,7 @@ pub mod progress;
 pub mod relabel;
 pub mod rng;
 pub mod round;
+mod running;
 pub mod settings;
 pub mod tempering;
 pub mod trace;
@@ -52,9 +53,9 @@ pub fn run_chain<E: ChainEvaluator, R: Rng + ?Sized>(
     let steps = round.steps.clone();
     let mut chain = SustainChain::new(events, evaluator, start.clone(), round.mode, steps);
     let mut trace = Trace::new(start.n_subtypes(), events.n_events());
-    round.in_blocks(|m| {
+    let Ok(_) = round.in_blocks(1, |m| {
         chain.run(m, rng, &mut trace);
-        trace.n_iterations()
+        Ok::<_, std::convert::Infallible>(trace.n_iterations())
     });
     let (acc, prop) = chain.acceptance();
     ChainRun {

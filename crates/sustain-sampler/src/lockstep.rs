@@ -19,6 +19,14 @@
 //! path scores proposals incrementally, this one in full; both in f64 they differ by
 //! about 1e-13 relative).
 //!
+//! Chains run in rounds ([`PausedChain`], [`continue_lockstep`]) continue from
+//! where the last round stopped, as on the CPU; a replica-exchange ladder's
+//! copies are more lanes of the same batch, each rank on its own stream, the
+//! swaps drawn from the ladder's stream after every iteration and the ladder
+//! respaced after every round, by the same code as the CPU's
+//! (`running.rs`): so a tempered chain's samples too are the CPU's but
+//! where a decision (a move or a swap) falls within the evaluators' rounding.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use sustain_model::*;
@@ -42,20 +50,20 @@
 //! assert_eq!(runs[2].trace.n_iterations(), 100);
 //! ```
 
-use crate::chain::{Chain, Pending, ProposalMode, StepSizes, SustainChain};
+use crate::chain::{Pending, ProposalMode, StepSizes};
+use crate::continued::PausedChain;
 use crate::evaluator::ChainEvaluator;
 use crate::merge::ChainRun;
-use crate::rng;
-use crate::trace::Trace;
-use rand_pcg::Pcg64;
+use crate::round::{Round, RoundEnd};
+use crate::running::Running;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use sustain_core::{BatchEvaluator, EventOrder, Mixture, ModelError, Result};
 
-/// Fewest chains a drawing thread is given: below this, handing work between
-/// threads every iteration costs more than it saves.
-const MIN_CHAINS_PER_THREAD: usize = 32;
+/// Fewest copies (lanes) a drawing thread is given: below this, handing work
+/// between threads every iteration costs more than it saves.
+const MIN_LANES_PER_THREAD: usize = 32;
 
 /// How long a thread waiting at the lockstep barrier spins before it sleeps: longer
 /// than one evaluator call on a GPU, so that the threads wake within a microsecond
@@ -133,13 +141,15 @@ pub struct LockstepSettings {
     /// Run seed; chain `i` uses stream `rng::stream(seed, CHAIN, i)`.
     pub seed: u64,
     /// Most CPU threads that draw proposals and make the accept/reject decisions,
-    /// each for a contiguous block of at least 32 chains (the calling thread is one
-    /// of them and also calls the evaluator). Results do not depend on it.
+    /// each for a contiguous block of chains with at least 32 copies in all (the
+    /// calling thread is one of them and also calls the evaluator). Results do not
+    /// depend on it.
     pub threads: usize,
 }
 
-/// The chain-side evaluator of a lockstep chain: it only knows the start's
-/// log-likelihood; proposals are scored by the driver's batch evaluator.
+/// The chain-side evaluator of a lockstep copy: it only knows the log-likelihood
+/// of the state it starts the round at; proposals are scored by the driver's
+/// batch evaluator.
 struct Scored(f64);
 
 impl ChainEvaluator for Scored {
@@ -154,33 +164,59 @@ impl ChainEvaluator for Scored {
     fn reject(&mut self) {}
 }
 
-/// One drawing thread's contiguous block of chains: their states, streams and traces,
-/// and one proposal slot per chain, which the evaluator reads in place. A slot whose
-/// proposal left the simplex (`pending` is `None`) still holds a valid model; it is
-/// scored with the others and its score ignored, so the batch never needs compacting.
+/// One drawing thread's contiguous block of chains, and one proposal slot per
+/// copy (lane), which the evaluator reads in place: chain `i`'s copies use the
+/// slots from `starts[i]` on. A slot whose proposal left the simplex (`pending`
+/// is `None`) still holds a valid model; it is scored with the others and its
+/// score ignored, so the batch never needs compacting.
 struct Block<'a> {
-    chains: Vec<SustainChain<'a, Scored>>,
-    rngs: Vec<Pcg64>,
-    traces: Vec<Trace>,
+    chains: Vec<Running<'a, Scored>>,
+    starts: Vec<usize>,
     slots: Vec<Mixture>,
     pending: Vec<Option<Pending>>,
     scores: Vec<f64>,
 }
 
-impl Block<'_> {
-    /// Draws every chain's proposal into its slot.
-    fn begin(&mut self) {
-        for (i, (chain, rng)) in self.chains.iter_mut().zip(&mut self.rngs).enumerate() {
-            self.pending[i] = chain.begin_step(rng, &mut self.slots[i]);
+impl<'a> Block<'a> {
+    fn new(chains: Vec<Running<'a, Scored>>) -> Self {
+        let mut starts = Vec::with_capacity(chains.len());
+        let mut slots = Vec::new();
+        for chain in &chains {
+            starts.push(slots.len());
+            // Placeholders: every step overwrites its slot with the proposal.
+            slots.extend(chain.start_states());
+        }
+        Block {
+            pending: vec![None; slots.len()],
+            scores: Vec::with_capacity(slots.len()),
+            chains,
+            starts,
+            slots,
         }
     }
 
-    /// Decides every chain's proposal from `scores` and records the iteration.
+    /// The lanes of chain `i`.
+    fn lanes(&self, i: usize) -> std::ops::Range<usize> {
+        self.starts[i]..self.starts[i] + self.chains[i].lanes()
+    }
+
+    /// Draws every copy's proposal into its slot.
+    fn begin(&mut self) {
+        for i in 0..self.chains.len() {
+            let lanes = self.lanes(i);
+            self.chains[i].begin(&mut self.slots[lanes.clone()], &mut self.pending[lanes]);
+        }
+    }
+
+    /// Decides every copy's proposal from `scores` and ends the iteration.
     fn finish(&mut self) {
-        for (i, (chain, trace)) in self.chains.iter_mut().zip(&mut self.traces).enumerate() {
-            let moved = self.pending[i]
-                .is_some_and(|p| chain.finish_step(p, &self.slots[i], self.scores[i]));
-            trace.record(chain.state(), chain.loglike(), moved);
+        for i in 0..self.chains.len() {
+            let lanes = self.lanes(i);
+            self.chains[i].finish(
+                &self.slots[lanes.clone()],
+                &self.pending[lanes.clone()],
+                &self.scores[lanes],
+            );
         }
     }
 }
@@ -212,6 +248,129 @@ fn score_all<B: BatchEvaluator + ?Sized>(evaluator: &mut B, blocks: &[Mutex<Bloc
     Ok(())
 }
 
+/// Runs `n` lockstep iterations of every block: each thread draws its block, the
+/// calling thread scores all blocks in one evaluator call, each thread decides
+/// its block (two barriers per iteration with several blocks).
+fn iterate<B: BatchEvaluator + ?Sized>(
+    evaluator: &mut B,
+    blocks: &[Mutex<Block>],
+    n: usize,
+) -> Result<()> {
+    if blocks.len() <= 1 {
+        for _ in 0..n {
+            for b in blocks {
+                lock(b).begin();
+            }
+            score_all(evaluator, blocks)?;
+            for b in blocks {
+                lock(b).finish();
+            }
+        }
+        return Ok(());
+    }
+    let barrier = SpinBarrier::new(blocks.len());
+    let stop = AtomicBool::new(false);
+    let (barrier, stop) = (&barrier, &stop);
+    std::thread::scope(|scope| {
+        for block in &blocks[1..] {
+            scope.spawn(move || {
+                for _ in 0..n {
+                    lock(block).begin();
+                    barrier.wait();
+                    barrier.wait();
+                    if stop.load(Ordering::Acquire) {
+                        return;
+                    }
+                    lock(block).finish();
+                }
+            });
+        }
+        for _ in 0..n {
+            lock(&blocks[0]).begin();
+            barrier.wait();
+            let scored = score_all(evaluator, blocks);
+            if scored.is_err() {
+                stop.store(true, Ordering::Release);
+            }
+            barrier.wait();
+            scored?;
+            lock(&blocks[0]).finish();
+        }
+        Ok(())
+    })
+}
+
+/// Continues every chain of `chains` (paused between rounds; plain chains or
+/// replica-exchange ladders) by `round.n` iterations in lockstep: per iteration
+/// one `loglike_batch_parts` call with the proposal of every copy of every
+/// chain, drawn on at most `threads` threads (as [`LockstepSettings::threads`]).
+/// Uses the round's proposal mode and step sizes; each chain carries its own
+/// random streams, and its copies start from their states scored in one batch
+/// (as a CPU round builds its evaluators afresh). Chain `chains[i]` reports its
+/// total iterations into the round's progress slot plus `i` every 1,000
+/// iterations; the round stops early on cancellation or at its deadline
+/// (checked as often), all chains at the same iteration. A ladder is respaced after the
+/// round, as on the CPU ([`PausedChain::run`]), so the chains hold the samples a
+/// CPU round gives but where a decision falls within the evaluators' rounding.
+///
+/// Errors are the evaluator's (e.g. a device error); the chains then hold the
+/// iterations run before it.
+pub fn continue_lockstep<B: BatchEvaluator + ?Sized, E: ChainEvaluator>(
+    evaluator: &mut B,
+    chains: &mut [PausedChain<E>],
+    round: Round<'_>,
+    threads: usize,
+) -> Result<RoundEnd> {
+    if chains.is_empty() || round.n == 0 {
+        return Ok(RoundEnd::Done);
+    }
+    let t0 = Instant::now();
+    let events: EventOrder = evaluator.events().clone();
+    let starts: Vec<Mixture> = chains.iter().flat_map(|c| c.rungs().cloned()).collect();
+    let mut start_scores = evaluator.loglike_batch(&starts)?.into_iter();
+    let mut running: Vec<Running<Scored>> = chains
+        .iter_mut()
+        .map(|c| {
+            c.open(&events, &round, |_| {
+                Scored(start_scores.next().unwrap_or(f64::NAN))
+            })
+        })
+        .collect();
+    // Never more threads than cores: a waiting thread spins.
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let n_threads = threads
+        .min(cores)
+        .min(starts.len() / MIN_LANES_PER_THREAD)
+        .max(1);
+    let per_block = running.len().div_ceil(n_threads).max(1);
+    let mut blocks = Vec::with_capacity(n_threads);
+    while !running.is_empty() {
+        let rest = running.split_off(per_block.min(running.len()));
+        blocks.push(Mutex::new(Block::new(std::mem::replace(
+            &mut running,
+            rest,
+        ))));
+    }
+    let end = round.in_blocks(chains.len(), |m| {
+        iterate(evaluator, &blocks, m)?;
+        Ok(lock(&blocks[0])
+            .chains
+            .first()
+            .map_or(0, Running::n_iterations))
+    });
+    let wall_s = t0.elapsed().as_secs_f64();
+    let ran = blocks.into_iter().flat_map(|block| {
+        block
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+            .chains
+    });
+    for (chain, running) in chains.iter_mut().zip(ran) {
+        chain.close(running, wall_s);
+    }
+    end
+}
+
 /// Runs chains `chains` (indices; chain `i` with stream `(seed, CHAIN, i)`) of
 /// `settings.n_iterations` from `start` in lockstep: per iteration one
 /// `loglike_batch_parts` call with every chain's proposal. Returns one [`ChainRun`]
@@ -225,117 +384,21 @@ pub fn run_lockstep<B: BatchEvaluator + ?Sized>(
     settings: &LockstepSettings,
     chains: std::ops::Range<usize>,
 ) -> Result<Vec<ChainRun>> {
-    let t0 = std::time::Instant::now();
-    let events: EventOrder = evaluator.events().clone();
-    let indices: Vec<usize> = chains.collect();
-    let ll0 = evaluator.loglike_batch(std::slice::from_ref(start))?[0];
-    // Never more threads than cores: a waiting thread spins.
-    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    let n_threads = settings
-        .threads
-        .min(cores)
-        .min(indices.len() / MIN_CHAINS_PER_THREAD)
-        .max(1);
-    let per_block = indices.len().div_ceil(n_threads).max(1);
-    let blocks: Vec<Mutex<Block>> = indices
-        .chunks(per_block)
-        .map(|ids| {
-            Mutex::new(Block {
-                chains: ids
-                    .iter()
-                    .map(|_| {
-                        SustainChain::new(
-                            &events,
-                            Scored(ll0),
-                            start.clone(),
-                            settings.mode,
-                            settings.steps.clone(),
-                        )
-                    })
-                    .collect(),
-                rngs: ids
-                    .iter()
-                    .map(|&i| rng::stream(settings.seed, rng::purpose::CHAIN, i as u64))
-                    .collect(),
-                traces: ids
-                    .iter()
-                    .map(|_| Trace::new(start.n_subtypes(), events.n_events()))
-                    .collect(),
-                slots: vec![start.clone(); ids.len()],
-                pending: vec![None; ids.len()],
-                scores: Vec::with_capacity(ids.len()),
-            })
-        })
+    let n_events = evaluator.events().n_events();
+    let mut paused: Vec<PausedChain<Scored>> = chains
+        .map(|i| PausedChain::start(i, start, settings.seed, n_events))
         .collect();
     let n = settings.n_iterations;
-    if blocks.len() <= 1 {
-        for _ in 0..n {
-            for b in &blocks {
-                lock(b).begin();
-            }
-            score_all(evaluator, &blocks)?;
-            for b in &blocks {
-                lock(b).finish();
-            }
-        }
-    } else {
-        // Every thread draws its block, the calling thread scores all blocks, every
-        // thread decides its block; two barriers per iteration.
-        let barrier = SpinBarrier::new(blocks.len());
-        let stop = AtomicBool::new(false);
-        let (barrier, stop, blocks_ref) = (&barrier, &stop, &blocks);
-        std::thread::scope(|scope| {
-            for t in 1..blocks_ref.len() {
-                scope.spawn(move || {
-                    for _ in 0..n {
-                        lock(&blocks_ref[t]).begin();
-                        barrier.wait();
-                        barrier.wait();
-                        if stop.load(Ordering::Acquire) {
-                            return;
-                        }
-                        lock(&blocks_ref[t]).finish();
-                    }
-                });
-            }
-            for _ in 0..n {
-                lock(&blocks_ref[0]).begin();
-                barrier.wait();
-                let scored = score_all(evaluator, blocks_ref);
-                if scored.is_err() {
-                    stop.store(true, Ordering::Release);
-                }
-                barrier.wait();
-                scored?;
-                lock(&blocks_ref[0]).finish();
-            }
-            Ok::<(), ModelError>(())
-        })?;
-    }
-    let wall_s = t0.elapsed().as_secs_f64();
-    let states = blocks.into_iter().flat_map(|block| {
-        let b = block.into_inner().unwrap_or_else(PoisonError::into_inner);
-        b.chains.into_iter().zip(b.traces)
-    });
-    Ok(indices
-        .into_iter()
-        .zip(states)
-        .map(|(index, (chain, trace))| {
-            let (acc, prop) = chain.acceptance();
-            ChainRun {
-                index,
-                trace,
-                acceptance: acc as f64 / prop.max(1) as f64,
-                wall_s,
-            }
-        })
-        .collect())
+    let round = Round::new(settings.mode, &settings.steps, n);
+    continue_lockstep(evaluator, &mut paused, round, settings.threads)?;
+    Ok(paused.iter().map(|c| c.run_so_far(n)).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{run_chain, Round};
+    use crate::trace::Trace;
+    use crate::{rng, run_chain, Round};
     use rand::SeedableRng;
     use std::sync::Arc;
     use sustain_model::simulate::{simulate, SimulationSpec};
@@ -527,6 +590,106 @@ mod tests {
                 assert_eq!(a.trace.n_states(), b.trace.n_states());
                 assert_eq!(a.trace.loglike_series(0, 1), b.trace.loglike_series(0, 1));
             }
+        }
+    }
+
+    /// Paused chains `0..n` of a run seeded `seed` at `start`, each a ladder of
+    /// `rungs` copies.
+    fn ladders(
+        lik: &Likelihood,
+        start: &Mixture,
+        seed: u64,
+        n: usize,
+        rungs: usize,
+    ) -> Vec<PausedChain<IncrementalLikelihood>> {
+        let betas = crate::geometric_ladder(rungs, 0.1);
+        (0..n)
+            .map(|i| {
+                PausedChain::start(i, start, seed, lik.events().n_events())
+                    .tempered(betas.clone(), seed)
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    /// Whether two traces hold the same states and accept flags, with
+    /// log-likelihoods equal to rounding.
+    fn assert_same_states(a: &Trace, b: &Trace, what: &str) {
+        assert_eq!(a.runs, b.runs, "{what}: run lengths");
+        assert_eq!(a.fractions, b.fractions, "{what}: fractions");
+        let positions = |t: &Trace| {
+            let mut p = Vec::new();
+            t.for_each_state(|_, pos, _| p.push(pos.to_vec()));
+            p
+        };
+        assert!(positions(a) == positions(b), "{what}: positions");
+        for (x, y) in a.loglike.iter().zip(&b.loglike) {
+            assert!((x - y).abs() <= 1e-9 * y.abs(), "{what}: {x} vs {y}");
+        }
+    }
+
+    /// Replica-exchange ladders in lockstep (every copy a lane) are the CPU's
+    /// ladders state by state over rounds: the same streams for every rank and
+    /// the swaps, the same swaps, the same respaced ladder after each round; a
+    /// round continued from a snapshot (a checkpoint) is the same as one that
+    /// never stopped. As for plain chains, the evaluators differ only in
+    /// rounding (full vs incremental f64), which no decision here falls within.
+    #[test]
+    fn tempered_lockstep_rounds_equal_cpu_rounds() {
+        let (lik, start) = problem();
+        let events = lik.events().clone();
+        for mode in [ProposalMode::Exact, ProposalMode::Blockwise] {
+            let mut steps = StepSizes::initial(2, events.n_events());
+            steps.sigma_f = vec![0.1, 0.2];
+            let stretch = Round::new(mode, &steps, 300);
+            let mut cpu = ladders(&lik, &start, 4, 3, 3);
+            let mut lock = ladders(&lik, &start, 4, 3, 3);
+            let mut swaps = 0.0;
+            for round in 0..3 {
+                for chain in &mut cpu {
+                    let make = |m: &Mixture| IncrementalLikelihood::new(Arc::clone(&lik), m);
+                    chain.run(&events, make, stretch);
+                }
+                let mut ev = SerialEvaluator::new(Arc::clone(&lik));
+                let end = continue_lockstep(&mut ev, &mut lock, stretch, 1);
+                assert_eq!(end.unwrap(), RoundEnd::Done);
+                for (a, b) in lock.iter().zip(&cpu) {
+                    let what = format!("{mode:?}, round {round}, chain {}", a.index);
+                    assert_eq!(a.n_iterations(), 300 * (round + 1), "{what}");
+                    assert_same_states(a.trace(), b.trace(), &what);
+                    assert_eq!(a.run_so_far(0).acceptance, b.run_so_far(0).acceptance);
+                    assert_eq!(a.ladder(), b.ladder(), "{what}: ladder");
+                    swaps += a.ladder().unwrap().1.iter().sum::<f64>();
+                }
+                // The lockstep chains go on from their checkpoints.
+                lock = lock
+                    .iter()
+                    .map(|c| PausedChain::restore(&c.snapshot(), c.trace().clone(), &events))
+                    .collect::<std::result::Result<_, _>>()
+                    .unwrap();
+            }
+            assert!(swaps > 1.0, "too few swaps to test anything");
+        }
+    }
+
+    /// Ladders in lockstep do not depend on the drawing threads: 24 chains of 3
+    /// copies (blocks of at least 32 copies) on 1 and 3 threads, bit for bit.
+    #[test]
+    fn tempered_lockstep_independent_of_drawing_threads() {
+        let (lik, start) = problem();
+        let run = |threads| {
+            let steps = StepSizes::initial(2, lik.events().n_events());
+            let round = Round::new(ProposalMode::Blockwise, &steps, 80);
+            let mut chains = ladders(&lik, &start, 8, 24, 3);
+            let mut ev = SerialEvaluator::new(Arc::clone(&lik));
+            continue_lockstep(&mut ev, &mut chains, round, threads).unwrap();
+            chains
+        };
+        let one = run(1);
+        let three = run(3);
+        for (a, b) in one.iter().zip(&three) {
+            assert!(a.trace() == b.trace(), "chain {}", a.index);
+            assert_eq!(a.ladder(), b.ladder());
         }
     }
 

@@ -5,14 +5,14 @@
 //! copy's tempered posterior; hot copies cross between modes and hand their states
 //! down. Only the copy at `beta = 1` is recorded.
 
-use crate::chain::{Chain, ProposalMode, StepSizes, SustainChain};
+use crate::chain::{Chain, SustainChain};
 use crate::evaluator::ChainEvaluator;
 use crate::rng;
 use crate::trace::Trace;
 use rand::Rng;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
-use sustain_core::{EventOrder, Mixture};
+use sustain_core::Mixture;
 
 /// Swap rates (per neighbouring pair, over a round) outside which the ladder is
 /// respaced between rounds: too few swaps and the copies are too far apart to
@@ -134,50 +134,48 @@ impl Exchange {
             .collect()
     }
 
-    /// Runs `n` iterations of the ladder: each copy steps on its own stream (rank
-    /// 0 on `cold_rng`), then one random neighbouring pair may swap states. The
-    /// copy at `beta = 1` is recorded into `trace`; returns its accepted moves
-    /// (swaps not counted). `at[r]` is the index in `copies` of the copy at rank `r`.
-    pub(crate) fn run<E: ChainEvaluator>(
+    /// The random stream of the copy at rank `rank >= 1` (rank 0 steps on the
+    /// chain's own stream).
+    pub(crate) fn hot_stream(&mut self, rank: usize) -> &mut Pcg64 {
+        &mut self.streams[rank - 1]
+    }
+
+    /// The end of one iteration of the ladder, once every copy has stepped (rank
+    /// `r` on its own stream): one random neighbouring pair may swap states, and
+    /// the copy at `beta = 1` is recorded into `trace` (`cold_moved`: whether the
+    /// cold rank's own step moved it). `at[r]` is the index in `copies` of the
+    /// copy at rank `r`. The CPU's chains and the lockstep driver both end their
+    /// iterations here, so they swap and record alike.
+    pub(crate) fn swap_and_record<E: ChainEvaluator>(
         &mut self,
         copies: &mut [SustainChain<'_, E>],
         at: &mut [usize],
-        n: usize,
-        cold_rng: &mut Pcg64,
+        cold_moved: bool,
         trace: &mut Trace,
-    ) -> u64 {
-        let mut accepted = 0;
-        for _ in 0..n {
-            let cold_moved = copies[at[0]].step(cold_rng);
-            accepted += u64::from(cold_moved);
-            for (r, stream) in self.streams.iter_mut().enumerate() {
-                copies[at[r + 1]].step(stream);
-            }
-            let p = self.swaps.gen_range(0..self.betas.len() - 1);
-            let u: f64 = self.swaps.gen();
-            let (a, b) = (at[p], at[p + 1]);
-            let log_a =
-                (self.betas[p] - self.betas[p + 1]) * (copies[b].loglike() - copies[a].loglike());
-            self.tried[p] += 1;
-            let mut arrived = false;
-            if log_a >= 0.0 || u < log_a.exp() {
-                self.accepted[p] += 1;
-                copies[a].set_beta(self.betas[p + 1]);
-                copies[b].set_beta(self.betas[p]);
-                at.swap(p, p + 1);
-                arrived = p == 0;
-            }
-            let cold = &copies[at[0]];
-            if self.labels.len() != cold.state().n_subtypes() {
-                self.labels = (0..cold.state().n_subtypes()).collect();
-            }
-            if arrived {
-                // Against the last recorded state (the one the arrival replaces).
-                self.labels = matching_labels(trace, cold.state());
-            }
-            self.record(trace, cold.state(), cold.loglike(), cold_moved || arrived);
+    ) {
+        let p = self.swaps.gen_range(0..self.betas.len() - 1);
+        let u: f64 = self.swaps.gen();
+        let (a, b) = (at[p], at[p + 1]);
+        let log_a =
+            (self.betas[p] - self.betas[p + 1]) * (copies[b].loglike() - copies[a].loglike());
+        self.tried[p] += 1;
+        let mut arrived = false;
+        if log_a >= 0.0 || u < log_a.exp() {
+            self.accepted[p] += 1;
+            copies[a].set_beta(self.betas[p + 1]);
+            copies[b].set_beta(self.betas[p]);
+            at.swap(p, p + 1);
+            arrived = p == 0;
         }
-        accepted
+        let cold = &copies[at[0]];
+        if self.labels.len() != cold.state().n_subtypes() {
+            self.labels = (0..cold.state().n_subtypes()).collect();
+        }
+        if arrived {
+            // Against the last recorded state (the one the arrival replaces).
+            self.labels = matching_labels(trace, cold.state());
+        }
+        self.record(trace, cold.state(), cold.loglike(), cold_moved || arrived);
     }
 
     /// Records `state` under the recorded labels.
@@ -260,30 +258,10 @@ fn matching_labels(trace: &Trace, state: &Mixture) -> Vec<usize> {
     crate::relabel::least_cost_labels(&cost)
 }
 
-/// The copies of a ladder at the states `rungs` (rank order) as chains at their
-/// powers, each with an evaluator `make` builds at its state.
-pub(crate) fn copies<'a, E: ChainEvaluator>(
-    events: &'a EventOrder,
-    rungs: Vec<Mixture>,
-    betas: &[f64],
-    mut make: impl FnMut(&Mixture) -> E,
-    mode: ProposalMode,
-    steps: &StepSizes,
-) -> Vec<SustainChain<'a, E>> {
-    rungs
-        .into_iter()
-        .zip(betas)
-        .map(|(state, &beta)| {
-            let mut chain = SustainChain::new(events, make(&state), state, mode, steps.clone());
-            chain.set_beta(beta);
-            chain
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sustain_core::EventOrder;
 
     #[test]
     fn geometric_ladders_start_at_one_and_decrease() {

@@ -9,8 +9,10 @@
 //!   [`Engine::Batch`] over one shared `sustain_gpu::GpuContext`: E-M start points run
 //!   up to 8 at once on CPU threads, each with a `GpuEvaluator` of its own (one E-M
 //!   call is too small to fill a GPU; concurrent ones keep it busy), and MCMC uses the
-//!   lockstep driver ([`sustain_sampler::lockstep`]), all chains' proposals in one
-//!   dispatch per iteration. Step-size tuning stays on the CPU incremental
+//!   lockstep driver ([`sustain_sampler::lockstep`]), all chains' proposals (every
+//!   copy of a replica-exchange ladder one more lane) in one dispatch per
+//!   iteration; chains run in rounds continue from the last round's state on
+//!   either engine. Step-size tuning stays on the CPU incremental
 //!   path (one chain: too small a batch for a GPU); so do the likelihood-derived
 //!   steps that are not batch evaluations (E-M's fraction updates, staging
 //!   posteriors).
@@ -26,14 +28,15 @@
 //! (and tests without the `gpu` feature) plug in the same way.
 
 use crate::config::Backend;
+use crate::executor::ChainState;
 use crate::{BackendError, Error};
 use std::any::Any;
 use std::sync::Arc;
+use std::time::Instant;
 use sustain_core::{BatchEvaluator, Mixture, ModelError, SustainModel};
-use sustain_sampler::lockstep::{run_lockstep, LockstepSettings};
+use sustain_sampler::lockstep::{continue_lockstep, run_lockstep, LockstepSettings};
 use sustain_sampler::progress::ChainProgress;
-use sustain_sampler::ChainRun;
-use sustain_sampler::ChainSettings;
+use sustain_sampler::{ChainRun, ChainSettings, PausedChain, Round, RoundEnd};
 
 /// A boxed batch evaluator that may move between threads.
 pub type BoxedEvaluator = Box<dyn BatchEvaluator + Send>;
@@ -234,6 +237,41 @@ impl Engine {
                     threads: settings.threads,
                 };
                 run_lockstep(evaluator.as_mut(), start, &lockstep, range)
+            }
+        }
+    }
+
+    /// Continues every chain of `paused` (between rounds; plain or tempered) by
+    /// `n` iterations, stopping early at `deadline` or on cancellation: on the
+    /// CPU each chain on threads, each round's evaluators built afresh from the
+    /// chains' states; on a batch engine in lockstep, every copy of every chain
+    /// one lane of each iteration's batch. Both draw from each chain's own random
+    /// streams alike, so they give the same samples but where a decision falls
+    /// within the evaluators' rounding. Chain `i` of `paused` counts into
+    /// `counters` slot `i`.
+    pub(crate) fn continue_chains<M: SustainModel>(
+        &self,
+        model: &Arc<M>,
+        paused: &mut [PausedChain<ChainState<M>>],
+        settings: &ChainSettings,
+        n: usize,
+        counters: &ChainProgress,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<RoundEnd>, ModelError> {
+        match self {
+            Engine::Cpu => {
+                let chains = crate::executor::Chains { model, settings };
+                Ok(chains.resume(paused, n, Some(counters), deadline))
+            }
+            Engine::Batch { .. } => {
+                let mut evaluator = self.evaluator(model)?;
+                let round = Round {
+                    progress: Some((counters, 0)),
+                    deadline,
+                    ..Round::new(settings.mode, &settings.steps, n)
+                };
+                let end = continue_lockstep(evaluator.as_mut(), paused, round, settings.threads)?;
+                Ok(vec![end])
             }
         }
     }

@@ -158,6 +158,14 @@ pub struct FitConfig {
 /// million iterations, at little cost where plain chains converge anyway.
 pub const DEFAULT_TEMPERING_RUNGS: usize = 2;
 
+/// Copies per chain of the ladder of chains that run until they converge:
+/// `requested`, or [`DEFAULT_TEMPERING_RUNGS`] on every engine (the GPU's
+/// lockstep chains run ladders as the CPU's do). The one place that resolves
+/// the default: the command line and the Python package both ask it.
+pub fn tempering_rungs(requested: Option<usize>) -> usize {
+    requested.unwrap_or(DEFAULT_TEMPERING_RUNGS)
+}
+
 /// The proposal a fit uses unless told otherwise: blockwise moves for chains that
 /// run until they converge (they mix faster), exact ones for a fixed length, so
 /// fixed-length results of earlier versions are reproduced sample for sample.

@@ -91,11 +91,6 @@ pub enum ConfigError {
         /// The subtype count.
         n_subtypes: usize,
     },
-    /// Replica exchange on an engine without it (the GPU's lockstep chains).
-    #[error(
-        "replica exchange (tempering) runs on the CPU backend; the GPU's chains do not have it yet"
-    )]
-    TemperingNeedsCpu,
     /// Chain shards with `require_gpu`.
     #[error("chain shards run on the CPU only; drop --require-gpu or run without --chain-shard")]
     ShardsNeedCpu,

@@ -686,12 +686,12 @@ fn uncertainty_impl<M: SustainModel>(
     }
     let _close = CloseOnDrop(counters);
     let range = config.chain_range.clone().unwrap_or(0..config.n_chains);
-    // Chains saved after a round (on the CPU, where chains continue) that this
-    // run's budget runs too go on from there, with their step sizes and clock.
-    // One round by construction has nothing to continue from.
+    // Chains saved after a round that this run's budget runs too go on from
+    // there, with their step sizes and clock (on any engine). One round by
+    // construction has nothing to continue from.
     let store = store.filter(|_| !config.fixed_length());
-    let saved = match (&config.until_converged, engine, &store) {
-        (Some(until), Engine::Cpu, Some(store)) => store
+    let saved = match (&config.until_converged, &store) {
+        (Some(until), Some(store)) => store
             .checkpoints
             .load_rounds(k, store.resume_fingerprint, lik.order(), range.clone())?
             .filter(|s| {

@@ -10,7 +10,7 @@
 use crate::backend::Engine;
 use crate::checkpoint::Checkpoints;
 use crate::config::{FitConfig, UntilConverged};
-use crate::executor::{ChainState, Chains};
+use crate::executor::ChainState;
 use crate::fit::Progress;
 use crate::round_checkpoint::SavedChains;
 use crate::{ConfigError, Error};
@@ -138,11 +138,10 @@ pub(crate) struct RoundSaver<'a> {
 /// Runs the chains `range` of subtype count `k` from `start` (or from `saved`,
 /// chains paused after a saved round) in rounds until they converge or `until`'s
 /// budget ends (time counted from `t0`); returns the last round's merged samples
-/// and diagnostics. On the CPU every chain continues from where it stopped, and
-/// with `saver` the chains are saved after every whole round that a larger
-/// budget would run too; a batch engine (lockstep) reruns its chains from the
-/// start at each round's length, which gives the same states at up to three times the
-/// work, and checks the time budget only between rounds.
+/// and diagnostics. Every chain continues from where it stopped, on the CPU or
+/// in a batch engine's lockstep ([`Engine::continue_chains`]), and with `saver`
+/// the chains are saved after every whole round that a larger budget would run
+/// too.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_until_converged<M: SustainModel>(
     engine: &Engine,
@@ -164,9 +163,6 @@ pub(crate) fn run_until_converged<M: SustainModel>(
         .map(|s| t0 + Duration::from_secs_f64(s.min(1e9)));
     let n_events = lik.order().n_events();
     let ladder = geometric_ladder(until.tempering_rungs, until.tempering_hottest);
-    if ladder.len() > 1 && !matches!(engine, Engine::Cpu) {
-        return Err(ConfigError::TemperingNeedsCpu.into());
-    }
     // A continued run first judges the saved round again (the same samples, the
     // same verdict), then goes on as the run that saved it would have.
     let resumed = saved.is_some();
@@ -194,33 +190,19 @@ pub(crate) fn run_until_converged<M: SustainModel>(
             next_total(done, config.n_iterations, until.max_iterations)
         };
         counters.set_target(total as u64);
-        let (runs, out_of_time) = match engine {
-            Engine::Cpu => {
-                let mut out_of_time = false;
-                if !judge_saved {
-                    let chains = Chains {
-                        model: lik,
-                        settings,
-                    };
-                    let ends = chains.resume(&mut paused, total - done, Some(counters), deadline);
-                    if ends.contains(&RoundEnd::Cancelled) || counters.cancelled() {
-                        return Err(Error::Cancelled);
-                    }
-                    out_of_time = ends.contains(&RoundEnd::Deadline);
-                }
-                // Chains stopped by the deadline are cut to the shortest, so every
-                // chain holds the same iterations.
-                let len = paused.iter().map(|p| p.n_iterations()).min().unwrap_or(0);
-                let runs: Vec<ChainRun> = paused.iter().map(|p| p.run_so_far(len)).collect();
-                (runs, out_of_time)
+        let mut out_of_time = false;
+        if !judge_saved {
+            let n = total - done;
+            let ends = engine.continue_chains(lik, &mut paused, settings, n, counters, deadline)?;
+            if ends.contains(&RoundEnd::Cancelled) || counters.cancelled() {
+                return Err(Error::Cancelled);
             }
-            Engine::Batch { .. } => {
-                let mut s = settings.clone();
-                s.n_iterations = total;
-                let runs = engine.run_chains(lik, start, &s, range.clone(), counters)?;
-                (runs, false)
-            }
-        };
+            out_of_time = ends.contains(&RoundEnd::Deadline);
+        }
+        // Chains stopped by the deadline are cut to the shortest, so every
+        // chain holds the same iterations.
+        let len = paused.iter().map(|p| p.n_iterations()).min().unwrap_or(0);
+        let runs: Vec<ChainRun> = paused.iter().map(|p| p.run_so_far(len)).collect();
         done = runs.first().map_or(0, |r| r.trace.n_iterations());
         // States under another labelling of the start's subtypes (a chain that
         // crossed between labellings) are put back, so the fractions and positions

@@ -6,7 +6,7 @@
 
 use sustain::config::UntilConverged;
 use sustain::prelude::*;
-use sustain::rounds::Stop;
+use sustain::rounds::{Convergence, Stop};
 use sustain_sampler::verdict::unmet_criteria;
 use sustain_sampler::{merge, Trace};
 use sustain_testkit::{self as testkit, spec};
@@ -208,35 +208,128 @@ fn a_budget_stop_holds_a_prefix_of_a_longer_run() {
     }
 }
 
-/// A batch engine (lockstep chains; here over the serial evaluator, as the GPU's
-/// is) reruns its chains at each round's length: the same stopping rule, and the
-/// samples of a fixed-length run of the final length.
-#[test]
-fn a_batch_engine_stops_the_same_way() {
+/// A batch engine over the serial evaluator (lockstep chains, as the GPU's are).
+fn serial_engine() -> sustain::backend::Engine {
     use std::sync::Arc;
     use sustain::backend::{BoxedEvaluator, Engine};
     use sustain::model::SerialEvaluator;
-    let engine = Engine::batch("serial".to_string(), |model: &dyn std::any::Any| {
+    Engine::batch("serial".to_string(), |model: &dyn std::any::Any| {
         let lik = model.downcast_ref::<Arc<Likelihood>>()?;
         Some(Ok(
             Box::new(SerialEvaluator::new(Arc::clone(lik))) as BoxedEvaluator
         ))
-    });
+    })
+}
+
+/// [`run`] on `engine`, saving into (and continuing from) `checkpoints`.
+fn run_on(
+    engine: &sustain::backend::Engine,
+    config: &FitConfig,
+    checkpoints: Option<&sustain::checkpoint::Checkpoints>,
+) -> FitResult {
     let (events, data, names) = cohort();
     let input = FitInput {
         events: &events,
         biomarkers: &names,
         data: &data,
     };
+    Fit::zscore(&input, config.clone())
+        .engine(engine)
+        .checkpoints(checkpoints)
+        .run()
+        .unwrap()
+}
+
+/// A batch engine (lockstep chains) continues its chains from round to round:
+/// the same stopping rule, and the samples of a fixed-length run of the final
+/// length.
+#[test]
+fn a_batch_engine_stops_the_same_way() {
+    let engine = serial_engine();
     let mut c = config(2, until(400_000), 500);
     c.max_subtypes = 1;
-    let batch = Fit::zscore(&input, c).engine(&engine).run().unwrap();
+    let batch = run_on(&engine, &c, None);
     let conv = batch.models[0].convergence.clone().unwrap();
     assert_eq!(conv.stopped, Stop::Converged, "{conv:?}");
     let (last, earlier) = conv.rounds.split_last().unwrap();
     assert!(last.unmet.is_empty() && earlier.iter().all(|r| !r.unmet.is_empty()));
     let mut fixed = config(2, None, conv.iterations_per_chain);
     fixed.max_subtypes = 1;
-    let fixed = Fit::zscore(&input, fixed).engine(&engine).run().unwrap();
+    let fixed = run_on(&engine, &fixed, None);
     assert!(same_samples(&batch.models[0], &fixed.models[0]));
+}
+
+/// Replica-exchange ladders in a batch engine's lockstep chains are the CPU's:
+/// the same states round after round and the same respaced ladder at the end
+/// (the evaluators differ only in rounding). The budget stops both before they
+/// converge: the verdicts on the log-likelihood may differ, since the full
+/// evaluation gives a revisited state the same bits (ties in the ranks) and
+/// the incremental one bits within rounding.
+#[test]
+fn a_batch_engine_runs_the_cpus_ladders() {
+    let ladder = Some(UntilConverged {
+        max_iterations: 2_000,
+        tempering_rungs: 3,
+        ..UntilConverged::default()
+    });
+    let c = config(2, ladder, 500);
+    let batch = run_on(&serial_engine(), &c, None);
+    let cpu = run(&c);
+    for (a, b) in batch.models.iter().zip(&cpu.models) {
+        let k = a.n_subtypes;
+        let (ca, cb) = (
+            a.convergence.clone().unwrap(),
+            b.convergence.clone().unwrap(),
+        );
+        for c in [&ca, &cb] {
+            assert_eq!(c.stopped, Stop::MaxIterations, "{k} subtype(s): {c:?}");
+            assert!(c.rounds.len() > 2, "{k} subtype(s): {c:?}");
+        }
+        let lengths = |c: &Convergence| -> Vec<usize> {
+            c.rounds.iter().map(|r| r.iterations_per_chain).collect()
+        };
+        assert_eq!(lengths(&ca), lengths(&cb), "{k} subtype(s)");
+        assert!(ca.tempering.is_some(), "{k} subtype(s): no ladder");
+        assert_eq!(ca.tempering, cb.tempering, "{k} subtype(s)");
+        for (x, y) in a.samples.chains.iter().zip(&b.samples.chains) {
+            assert!(same_states(&x.trace, &y.trace), "{k} subtype(s)");
+            assert_eq!(x.acceptance, y.acceptance);
+        }
+    }
+}
+
+/// A batch engine saves its chains after every round: a run stopped by its
+/// budget continues from its checkpoints to the samples of a run never stopped.
+#[test]
+fn a_batch_engine_continues_from_saved_rounds() {
+    let engine = serial_engine();
+    let budget = |max_iterations| {
+        config(
+            2,
+            Some(UntilConverged {
+                max_iterations,
+                tempering_rungs: 2,
+                ..UntilConverged::default()
+            }),
+            500,
+        )
+    };
+    let whole = run_on(&engine, &budget(2_000), None);
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = sustain::checkpoint::Checkpoints::new(dir.path()).unwrap();
+    let short = run_on(&engine, &budget(1_000), Some(&checkpoints));
+    let stopped = |r: &FitResult| r.models[1].convergence.clone().unwrap().stopped;
+    assert_eq!(stopped(&short), Stop::MaxIterations);
+    let saved = dir.path().join("checkpoint_rounds_k2.json");
+    assert!(saved.exists(), "no rounds saved");
+    let resumed = run_on(&engine, &budget(2_000), Some(&checkpoints));
+    for (a, b) in resumed.models.iter().zip(&whole.models) {
+        assert!(same_samples(a, b), "{} subtype(s)", a.n_subtypes);
+        let rounds = |m: &SubtypeModel| m.convergence.clone().unwrap().rounds.len();
+        assert_eq!(rounds(a), rounds(b));
+    }
+    // The resumed run kept the short run's rounds (their seconds) instead of
+    // running them again.
+    let seconds = |r: &FitResult| r.models[1].convergence.clone().unwrap().rounds[0].seconds;
+    assert_eq!(seconds(&resumed), seconds(&short));
 }

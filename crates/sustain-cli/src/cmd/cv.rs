@@ -206,7 +206,7 @@ pub fn folds_of(
 /// The validated settings of `sustain cv` (shared with `sustain slurm cv`).
 pub fn cv_config(args: &CvArgs) -> Result<FitConfig, CliError> {
     let config = args.settings.config(args.input.missing)?;
-    fit::on_backend(config, args.backend, args.require_gpu, &args.settings)
+    fit::on_backend(config, args.backend, args.require_gpu)
 }
 
 /// Refuses a fold whose training part (the subjects outside it) is too small to

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use sustain::checkpoint::Checkpoints;
-use sustain::config::{default_proposal, FitConfig, UntilConverged, DEFAULT_TEMPERING_RUNGS};
+use sustain::config::{default_proposal, tempering_rungs, FitConfig, UntilConverged};
 use sustain::fit::{FitInput, Progress};
 use sustain::model::{EventOrder, EventSet};
 use sustain::results::SubtypeModel;
@@ -305,7 +305,7 @@ impl FitSettings {
             Some(UntilConverged {
                 max_iterations,
                 max_seconds: Some(max_seconds),
-                tempering_rungs: self.tempering.unwrap_or(DEFAULT_TEMPERING_RUNGS),
+                tempering_rungs: tempering_rungs(self.tempering),
                 ..UntilConverged::default()
             }),
         ))
@@ -391,24 +391,16 @@ pub fn fit_config(args: &FitArgs) -> Result<FitConfig, CliError> {
         config.n_iterations = config.n_iterations.max(2 * args.burn_in);
         u.max_iterations = u.max_iterations.max(config.n_iterations);
     }
-    on_backend(config, args.backend, args.require_gpu, &args.settings)
+    on_backend(config, args.backend, args.require_gpu)
 }
 
 /// `config` on `backend`, validated and with enough samples per chain: the last
-/// step of every fitting command's settings. The GPU's lockstep chains have no
-/// replica-exchange ladders: there the default is plain chains (an explicit
-/// `--tempering` above 1 is refused by the library in one line).
+/// step of every fitting command's settings.
 pub fn on_backend(
     mut config: FitConfig,
     backend: Backend,
     require_gpu: bool,
-    settings: &FitSettings,
 ) -> Result<FitConfig, CliError> {
-    if backend == Backend::Gpu && settings.tempering.is_none() {
-        if let Some(u) = &mut config.until_converged {
-            u.tempering_rungs = 1;
-        }
-    }
     config.backend = backend.config();
     config.require_gpu = require_gpu;
     config

@@ -92,11 +92,9 @@ class AbstractSustain:
             if max_seconds is not None and not (float(max_seconds) > 0):
                 raise ValueError(f"max_seconds is {max_seconds!r}: it must be positive")
             # Replica exchange: each chain a ladder of `tempering` copies (1: off;
-            # default 2 on the CPU, as the command line's; the GPU has no ladders).
-            if tempering is None:
-                tempering = 2 if self.backend == "cpu" else 1
-            rungs = _whole("tempering", tempering, 1)
-            if rungs > 64:
+            # None: the library's default on every backend, as the command line's).
+            rungs = None if tempering is None else _whole("tempering", tempering, 1)
+            if rungs is not None and rungs > 64:
                 raise ValueError(f"tempering is {rungs}: at most 64 copies per chain")
             self._rounds = (budget, None if max_seconds is None else float(max_seconds), rungs)
         elif tempering not in (None, 1):
