@@ -72,14 +72,16 @@ fn unmet_positions_rhat(worst: f64) -> Option<String> {
 /// full diagnostics are needed all the same (a round a budget ends), the
 /// effective sample sizes are not computed: they take FFTs over every draw of
 /// the log-likelihood and every fraction, most of a long run's diagnostics.
-/// Then `Err` holds the R-hats that miss, in [`unmet_criteria`]'s words; `Ok`
-/// holds exactly what [`crate::merge`] gives.
+/// Returns the R-hats that miss, in [`unmet_criteria`]'s words (what the round's
+/// verdict is whether or not a budget ends there, so that a run stopped there
+/// and continued records the same rounds as one never stopped), and exactly
+/// what [`crate::merge`] gives where it was computed.
 pub fn merge_for_round(
     chains: Vec<ChainRun>,
     burn_in: usize,
     thin: usize,
     wanted_anyway: impl FnOnce() -> bool,
-) -> (MergedSamples, Result<Diagnostics, Vec<String>>) {
+) -> (MergedSamples, Vec<String>, Option<Diagnostics>) {
     let (merged, relabelled) = realign(chains, burn_in, thin);
     let samples = sample_states(&merged);
     let rhat_positions_max = positions_rhat_max(&merged, &samples);
@@ -102,10 +104,10 @@ pub fn merge_for_round(
     }
     missing.extend(unmet_positions_rhat(rhat_positions_max));
     if !missing.is_empty() && !wanted_anyway() {
-        return (merged, Err(missing));
+        return (merged, missing, None);
     }
     let diagnostics = diagnose(&merged, &samples, relabelled, rhat_positions_max);
-    (merged, Ok(diagnostics))
+    (merged, missing, Some(diagnostics))
 }
 
 /// The smallest effective sample size over the log-likelihood and the fractions

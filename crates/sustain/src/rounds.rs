@@ -223,13 +223,17 @@ pub(crate) fn run_until_converged<M: SustainModel>(
             }
         };
         let mut budget_asked = None;
-        let (merged, judged) = merge_for_round(runs, config.burn_in, config.thin, || {
-            budget_asked.insert(budget_now()).is_some()
-        });
+        let (merged, rhats_missed, judged) =
+            merge_for_round(runs, config.burn_in, config.thin, || {
+                budget_asked.insert(budget_now()).is_some()
+            });
         let budget = budget_asked.unwrap_or_else(budget_now);
+        // Where an R-hat misses, the round's verdict names the R-hats only, even
+        // when a budget ending here had every diagnostic computed: the same round
+        // of a longer run would not compute the rest.
         let mut unmet = match &judged {
-            Ok(diagnostics) => unmet_criteria(diagnostics),
-            Err(missing) => missing.clone(),
+            Some(diagnostics) if rhats_missed.is_empty() => unmet_criteria(diagnostics),
+            _ => rhats_missed,
         };
         let kept = done
             .saturating_sub(config.burn_in)
@@ -270,7 +274,7 @@ pub(crate) fn run_until_converged<M: SustainModel>(
         };
         // A stopping round was judged in full (every R-hat passed, or a budget
         // asked for it).
-        if let (Some(stopped), Ok(diagnostics)) = (stopped, judged) {
+        if let (Some(stopped), Some(diagnostics)) = (stopped, judged) {
             return Ok((
                 (merged, diagnostics),
                 Convergence {
