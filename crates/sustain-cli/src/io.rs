@@ -310,6 +310,11 @@ impl CsvTable {
         self.rows.len()
     }
 
+    /// [`Self::column_index`] of an optional column (`--id-column` and the like).
+    pub fn optional_column_index(&self, name: Option<&str>) -> Result<Option<usize>, CliError> {
+        name.map(|name| self.column_index(name)).transpose()
+    }
+
     /// The index of column `name`. Errors if it is absent (the message lists the
     /// columns) or appears more than once.
     pub fn column_index(&self, name: &str) -> Result<usize, CliError> {
@@ -442,7 +447,7 @@ pub fn read_data_keeping(
     keep: &[&str],
 ) -> Result<DataTable, CliError> {
     let table = CsvTable::read(path)?;
-    let id_col = id_column.map(|name| table.column_index(name)).transpose()?;
+    let id_col = table.optional_column_index(id_column)?;
     let biomarker_cols: Vec<usize> = match columns {
         DataColumns::Named(names) => names
             .iter()
@@ -462,7 +467,7 @@ pub fn read_data_keeping(
             })
             .collect::<Result<_, _>>()?,
         DataColumns::AllNumericExcept(except) => {
-            let except_col = except.map(|name| table.column_index(name)).transpose()?;
+            let except_col = table.optional_column_index(except)?;
             let cols: Vec<usize> = (0..table.headers.len())
                 .filter(|&c| Some(c) != except_col && Some(c) != id_col)
                 .collect();

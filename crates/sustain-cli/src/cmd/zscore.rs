@@ -99,11 +99,7 @@ pub fn run(args: &ZscoreArgs) -> Result<(), CliError> {
             "empty: every row must say whether it is a control",
         ));
     }
-    let id_col = args
-        .id_column
-        .as_deref()
-        .map(|name| table.column_index(name))
-        .transpose()?;
+    let id_col = table.optional_column_index(args.id_column.as_deref())?;
     let covariate_cols = distinct_columns(&table, &args.covariates, "--covariates")?;
     let covariates = covariate_cols
         .iter()
