@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -34,9 +35,42 @@ use plotters::style::FontStyle;
 pub use cvic::draw_cvic;
 pub(crate) use cvic::finite_means;
 pub use mixtures::{draw_mixtures, MixturePanel};
+
 pub use pvd::{draw_pvd, PvdInput, PvdPanel};
 pub use traces::draw_traces;
 pub use zscores::{draw_zscores, ZscorePanel};
+
+/// One biomarker's observed values by group: what a panel of the per-biomarker
+/// figures of `sustain mixture` and `sustain suggest-model` is drawn from.
+#[derive(Debug, Clone)]
+pub struct BiomarkerValues {
+    pub name: String,
+    pub controls: Vec<f64>,
+    pub patients: Vec<f64>,
+}
+
+/// A chart whose x and y axes are both `f64`.
+type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+impl BiomarkerValues {
+    /// The chart of this biomarker's panel on `area`: its name as the caption, x
+    /// over `x`, y from 0 to `top`, and label areas of `label_areas` (x, y) pixels.
+    fn panel_chart<'a, DB: DrawingBackend>(
+        &self,
+        area: &'a DrawingArea<DB, Shift>,
+        x: std::ops::Range<f64>,
+        top: f64,
+        label_areas: (u32, u32),
+    ) -> Result<Chart2d<'a, DB>, String> {
+        ChartBuilder::on(area)
+            .caption(&self.name, font(15.0))
+            .margin(8)
+            .x_label_area_size(label_areas.0)
+            .y_label_area_size(label_areas.1)
+            .build_cartesian_2d(x, 0.0..top)
+            .map_err(draw_error)
+    }
+}
 
 /// The font family every figure uses; the bundled font is registered under this name.
 const FONT: &str = "sans-serif";
@@ -163,6 +197,23 @@ fn text_width(text: &str, size: f64) -> u32 {
         .unwrap_or(0)
 }
 
+/// The decimals of the tick labels of a y axis from `lo` to `hi` with about `n`
+/// ticks, and the pixel width of the widest label (13 px), for its label area.
+fn y_tick_labels(lo: f64, hi: f64, n: usize) -> (usize, u32) {
+    let digits = tick_digits(lo, hi, n);
+    let width = [lo, hi]
+        .iter()
+        .map(|v| text_width(&fmt_num(*v, digits), 13.0))
+        .max()
+        .unwrap_or(40);
+    (digits, width)
+}
+
+/// A drawing error as the message that [`Figure::draw`] returns.
+fn draw_error<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> String {
+    e.to_string()
+}
+
 /// Draws `text` anchored at `(x, y)`; `VPos::Top` is the top of the capitals and
 /// `VPos::Center` their middle, on both backends (see [`raster`]).
 fn text<DB: DrawingBackend>(
@@ -174,7 +225,7 @@ fn text<DB: DrawingBackend>(
     v: VPos,
 ) -> Result<(), String> {
     area.draw_text(text, &font(size).pos(Pos::new(h, v)), (x, y))
-        .map_err(|e| e.to_string())
+        .map_err(draw_error)
 }
 
 /// A number for a label: integers without decimals, others with at most `digits`

@@ -4,7 +4,7 @@
 //! --iterations and --tempering, chains of a fixed length with ladders.
 
 mod common;
-use common::{assert_same_file, ok, s, sustain, tiny_with, user_error};
+use common::{assert_same_file, ok, read_json, s, sustain, tiny_with, user_error};
 use serde_json::Value;
 
 const SETTINGS: [[&str; 2]; 4] = [
@@ -100,7 +100,7 @@ fn budgets_are_checked() {
 
 /// results.json of `out`, parsed.
 fn results_json(out: &std::path::Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
+    read_json(out.join("results.json"))
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! `demo`, running the binary on the bundled small example with tiny settings.
 
 mod common;
-use common::{ok, small, sustain, tiny_with, user_error};
+use common::{ok, read_json, small, sustain, tiny_with, user_error};
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -364,11 +364,6 @@ fn zvals_args<'a>(sub: &'a str, data: &'a str, out: &'a str, extra: &[&'a str]) 
     args.extend(TINY[1..].iter().flatten());
     args.extend(["--subtypes", "1", "--quiet", "--out", out]);
     args
-}
-
-/// The JSON file at `path`.
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 #[test]

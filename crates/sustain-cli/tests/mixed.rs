@@ -7,8 +7,8 @@
 mod common;
 
 use common::{
-    assert_loglike, ok, quick_fit, results_without_timing, s, stderr, sustain, user_error,
-    with_column, write,
+    assert_loglike, ok, quick_fit, read_json, results_without_timing, s, stderr, sustain,
+    user_error, with_column, write,
 };
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ fn cohorts() -> Vec<Value> {
         env!("CARGO_MANIFEST_DIR"),
         "/../sustain-model/tests/data/mixed_golden/cases.json"
     );
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let json = read_json(path);
     json["cohorts"].as_array().unwrap().clone()
 }
 
@@ -188,8 +188,7 @@ fn fit_stage_and_plot() {
         "id",
     ];
     ok(&quick_fit(&inputs, "2", &out, &[]));
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let results = read_json(out.join("results.json"));
     assert_eq!(results["model"]["family"], "mixed");
     assert_eq!(results["model"]["n_event"], 3);
     assert_eq!(results["events"].as_array().unwrap().len(), 18);
@@ -345,7 +344,7 @@ fn job_settings<'a>(model: &'a Path, data: &'a Path) -> Vec<&'a str> {
 
 /// The cv.json of the cv folder `out`.
 fn cv_json(out: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("cv.json")).unwrap()).unwrap()
+    read_json(out.join("cv.json"))
 }
 
 #[test]

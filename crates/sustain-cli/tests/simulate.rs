@@ -54,8 +54,7 @@ fn writes_data_model_and_truth_that_fit_reads() {
     assert!(empty.iter().sum::<usize>() > 0);
     assert!(empty.iter().all(|&n| n < 3));
 
-    let truth: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap();
+    let truth = read_json(dir.join("truth.json"));
     let seqs = truth["sequences"].as_array().unwrap();
     assert_eq!(seqs.len(), 2);
     assert!(seqs.iter().all(|s| s.as_array().unwrap().len() == 6));

@@ -19,7 +19,7 @@ use crate::error::CliError;
 use crate::folder_lock::{FolderLock, FOLDER_LOCK};
 use crate::io::create_dir;
 use crate::io::{self, Cell, CsvTable};
-use crate::plot::{draw_mixtures, MixturePanel};
+use crate::plot::{draw_mixtures, BiomarkerValues, MixturePanel};
 use sustain_model::mixture_fit::{fit_gmm, Fitted, GmmFit};
 use sustain_model::mixture_kde::fit_kde;
 
@@ -328,9 +328,11 @@ pub fn run(args: &MixtureArgs) -> Result<(), CliError> {
         .iter()
         .zip(&fits)
         .map(|(name, (fit, controls, patients))| MixturePanel {
-            name: name.clone(),
-            controls: controls.clone(),
-            patients: patients.clone(),
+            values: BiomarkerValues {
+                name: name.clone(),
+                controls: controls.clone(),
+                patients: patients.clone(),
+            },
             fit: fit.clone(),
         })
         .collect();

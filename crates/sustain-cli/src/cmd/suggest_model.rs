@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::cmd::shared_args::Overwrite;
 use crate::error::CliError;
 use crate::io::{self, parse_cell, Cell, CsvTable};
-use crate::plot::{draw_zscores, ZscorePanel};
+use crate::plot::{draw_zscores, BiomarkerValues, ZscorePanel};
 use crate::suggest::{propose, Proposal, Rule, REPORTED_PERCENTILES};
 
 /// The `written_by` mark of the model.json this command writes.
@@ -153,9 +153,11 @@ pub fn run(args: &SuggestModelArgs) -> Result<(), CliError> {
         .iter()
         .enumerate()
         .map(|(b, p)| ZscorePanel {
-            name: groups.names[b].clone(),
-            patients: groups.patients[b].clone(),
-            controls: groups.controls[b].clone(),
+            values: BiomarkerValues {
+                name: groups.names[b].clone(),
+                controls: groups.controls[b].clone(),
+                patients: groups.patients[b].clone(),
+            },
             z_vals: p.z_vals.clone(),
             z_max: p.z_max,
         })
