@@ -59,10 +59,7 @@ fn rounds_are_recorded_and_do_not_depend_on_the_threads() {
         "samples.npz",
         "samples.npz differs between 1 and 2 threads",
     );
-    let settings: Value = serde_json::from_str(
-        &std::fs::read_to_string(tmp.path().join("one/results.json")).unwrap(),
-    )
-    .unwrap();
+    let settings = read_json(tmp.path().join("one/results.json"));
     assert_eq!(settings["settings"]["proposal"], "blockwise");
     for c in &one {
         let betas = c["tempering"]["betas"].as_array().unwrap();

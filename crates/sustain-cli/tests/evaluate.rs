@@ -9,8 +9,6 @@ use common::{read_json, s, small_dir, stdout_json, sustain, user_error, write};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use serde_json::Value;
-
 fn golden_dir() -> Option<PathBuf> {
     sustain_testkit::shared_data("golden", "golden_likelihood.json", "golden evaluate tests")
 }

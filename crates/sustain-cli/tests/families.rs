@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_loglike, ok, read_json, s, sustain, user_error, write};
+use common::{assert_loglike, ok, read_json, s, stdout_json, sustain, user_error, write};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -32,7 +32,7 @@ fn check_cases(dir: &Path, model: &Path, extra: &[&str]) {
             &format!("case{i}.json"),
             &serde_json::json!({"sequences": case["sequences"], "f": case["f"]}).to_string(),
         );
-        let out: Value = serde_json::from_str(&ok(&evaluate(model, &seq, extra))).unwrap();
+        let out = stdout_json(&evaluate(model, &seq, extra));
         assert_loglike(
             &out,
             case["loglike"].as_f64().unwrap(),
@@ -105,7 +105,7 @@ fn bad_mixture_and_family_inputs_are_one_line_errors() {
     );
     // A good one runs.
     let m = mixture(d, good, good);
-    let out: Value = serde_json::from_str(&ok(&run(&m))).unwrap();
+    let out = stdout_json(&run(&m));
     // p_event = p_no_event: every stage equally likely, so log p(x) = sum log p.
     let want = (0.5f64 * 0.2).ln() + (0.1f64 * 0.3).ln();
     assert!((out["loglike"].as_f64().unwrap() - want).abs() < 1e-12);

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
-use common::{ok, read_json, s, sustain, user_error, write};
+use common::{ok, read_json, s, stdout_json, sustain, user_error, write};
 use serde_json::Value;
 
 const PARAM_TOL: f64 = 2e-4;
@@ -312,7 +312,7 @@ fn kde_matches_kde_ebm_on_every_case() {
 
 /// evaluate's total log-likelihood of `sequences` under DIR/model.json.
 fn evaluate(model: &Path, sequences: &Path) -> f64 {
-    let out: Value = serde_json::from_str(&ok(&sustain(&[
+    let out = stdout_json(&sustain(&[
         "evaluate",
         "--model",
         s(model),
@@ -320,8 +320,7 @@ fn evaluate(model: &Path, sequences: &Path) -> f64 {
         s(sequences),
         "--id-column",
         "id",
-    ])))
-    .unwrap();
+    ]));
     out["loglike"].as_f64().unwrap()
 }
 

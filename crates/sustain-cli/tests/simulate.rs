@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
 
 fn simulate_into(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
     simulate_seeded(dir, "7", extra)
