@@ -614,14 +614,13 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, CliError> {
 /// then renamed over `path`, so a half-written output never looks complete. On
 /// failure the temporary file is removed and the error names `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path
-        .file_name()
-        .ok_or_else(|| CliError::new(format!("cannot write {}: not a file name", path.display())))?
-        .to_string_lossy()
-        .into_owned();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = path.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()));
+    if path.file_name().is_none() {
+        return Err(CliError::new(format!(
+            "cannot write {}: not a file name",
+            path.display()
+        )));
+    }
+    let tmp = temp_path(path);
     let written = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;
@@ -635,9 +634,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     })
 }
 
-/// A temporary name for writing `path` (`.NAME.PID-N.tmp` in its folder, as
-/// [`write_atomic`] uses; its own count, so only for files it never writes), for
-/// outputs written as a stream and then renamed.
+/// A temporary name for writing `path`: `.NAME.PID-N.tmp` in its folder, N counted
+/// per process (the name [`write_atomic`] writes to; also for outputs written as a
+/// stream and then renamed, and figures).
 pub fn temp_path(path: &Path) -> std::path::PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = path

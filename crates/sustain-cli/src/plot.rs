@@ -23,7 +23,6 @@ mod zscores;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use plotters::coord::types::RangedCoordf64;
@@ -115,16 +114,20 @@ fn with_suffix(stem: &Path, ext: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// A temporary path next to `target`, with the same extension (the bitmap backend
-/// picks the image format from it).
+/// A temporary path next to `target` ([`crate::io::temp_path`]), with the same
+/// extension (the bitmap backend picks the image format from it).
 fn temp_path(target: &Path, ext: &str) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = target
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    target.with_file_name(format!(".{name}.{}-{n}.tmp.{ext}", std::process::id()))
+    with_suffix(&crate::io::temp_path(target), ext)
+}
+
+/// Fills `root` white, draws `fig` on it and presents it.
+fn paint<DB: DrawingBackend, F: Figure>(
+    root: &DrawingArea<DB, Shift>,
+    fig: &F,
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(draw_error)?;
+    fig.draw(root)?;
+    root.present().map_err(draw_error)
 }
 
 fn finish(tmp: &Path, target: &Path) -> Result<(), PlotError> {
@@ -146,10 +149,7 @@ pub(crate) fn render<F: Figure>(stem: &Path, fig: &F) -> Result<Vec<PathBuf>, Pl
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
-        root.fill(&WHITE)
-            .map_err(|e| e.to_string())
-            .and_then(|_| fig.draw(&root))
-            .and_then(|_| root.present().map_err(|e| e.to_string()))
+        paint(&root, fig)
             .map_err(|e| PlotError(format!("cannot draw figure {}: {e}", svg_path.display())))?;
     }
     let tmp = temp_path(&svg_path, "svg");
@@ -161,14 +161,8 @@ pub(crate) fn render<F: Figure>(stem: &Path, fig: &F) -> Result<Vec<PathBuf>, Pl
 
     // PNG: the bitmap backend encodes to the temporary file on `present`.
     let tmp = temp_path(&png_path, "png");
-    let drawn =
-        raster::RasterText::new(BitMapBackend::new(&tmp, (w, h)), FONT_BYTES).and_then(|backend| {
-            let root = backend.into_drawing_area();
-            root.fill(&WHITE)
-                .map_err(|e| e.to_string())
-                .and_then(|_| fig.draw(&root))
-                .and_then(|_| root.present().map_err(|e| e.to_string()))
-        });
+    let drawn = raster::RasterText::new(BitMapBackend::new(&tmp, (w, h)), FONT_BYTES)
+        .and_then(|backend| paint(&backend.into_drawing_area(), fig));
     if let Err(e) = drawn {
         let _ = std::fs::remove_file(&tmp);
         return Err(PlotError(format!(

@@ -12,6 +12,7 @@ use common::{quick_fit, s};
 
 use std::process::Output;
 
+#[cfg(feature = "gpu")]
 use serde_json::Value;
 
 fn fit(out: &str, extra: &[&str]) -> Output {

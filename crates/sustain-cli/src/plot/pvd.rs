@@ -436,7 +436,7 @@ impl Figure for Pvd {
                 [(x, y - 7), (x + 14, y + 7)],
                 colour.filled(),
             ))
-            .map_err(|e| e.to_string())?;
+            .map_err(draw_error)?;
             root.draw(&PathElement::new(
                 vec![
                     (x, y - 7),
@@ -447,7 +447,7 @@ impl Figure for Pvd {
                 ],
                 BLACK,
             ))
-            .map_err(|e| e.to_string())?;
+            .map_err(draw_error)?;
             x += 20;
             text(root, label, (x, y), LEGEND_SIZE, HPos::Left, VPos::Center)?;
             x += text_width(label, LEGEND_SIZE) as i32 + 24;
