@@ -203,6 +203,17 @@ fn y_tick_labels(lo: f64, hi: f64, n: usize) -> (usize, u32) {
     (digits, width)
 }
 
+/// A legend swatch: a box `width` wide and 14 high from `x`, centred on `y`.
+fn swatch<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    (x, y): (i32, i32),
+    width: i32,
+    style: ShapeStyle,
+) -> Result<(), String> {
+    area.draw(&Rectangle::new([(x, y - 7), (x + width, y + 7)], style))
+        .map_err(draw_error)
+}
+
 /// A drawing error as the message that [`Figure::draw`] returns.
 fn draw_error<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> String {
     e.to_string()

@@ -9,10 +9,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::grid::PanelGrid;
+use super::grid::{PanelGrid, LEGEND_MIDDLE};
 use super::{
-    draw_error, fmt_num, font, padded_range, render, text, tick_digits, BiomarkerValues, Figure,
-    PlotError, PALETTE,
+    draw_error, fmt_num, font, padded_range, render, swatch, text, tick_digits, BiomarkerValues,
+    Figure, PlotError, PALETTE,
 };
 use sustain_model::mixture_fit::Fitted;
 
@@ -21,7 +21,6 @@ const BINS: usize = 12;
 /// Points per fitted curve.
 const CURVE_POINTS: usize = 200;
 const PANEL: (u32, u32) = (340, 260);
-const LEGEND_H: u32 = 44;
 
 /// One biomarker: its observed values and the fit.
 #[derive(Debug, Clone)]
@@ -34,7 +33,7 @@ pub struct MixturePanel {
 /// `<stem>.svg` and `<stem>.png`; returns both paths.
 pub fn draw_mixtures(stem: &Path, panels: &[MixturePanel]) -> Result<Vec<PathBuf>, PlotError> {
     let cols = |n: usize| ((n as f64).sqrt().round() as usize).max(1);
-    let grid = PanelGrid::new(stem, panels.len(), cols, PANEL, LEGEND_H)?;
+    let grid = PanelGrid::new(stem, panels.len(), cols, PANEL)?;
     render(
         stem,
         &Mixtures {
@@ -63,14 +62,10 @@ impl Figure for Mixtures {
 }
 
 fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> Result<(), String> {
-    let y = LEGEND_H as i32 / 2;
+    let y = LEGEND_MIDDLE;
     let mut x = 16;
     for (label, colour) in [("controls", CONTROL), ("patients", PATIENT)] {
-        area.draw(&Rectangle::new(
-            [(x, y - 7), (x + 22, y + 7)],
-            colour.mix(0.45).filled(),
-        ))
-        .map_err(draw_error)?;
+        swatch(area, (x, y), 22, colour.mix(0.45).filled())?;
         text(area, label, (x + 30, y), 14.0, HPos::Left, VPos::Center)?;
         x += 130;
     }

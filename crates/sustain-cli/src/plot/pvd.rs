@@ -12,7 +12,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::{draw_error, fmt_num, render, text, text_width, Figure, PlotError};
+use super::{draw_error, fmt_num, render, swatch, text, text_width, Figure, PlotError};
 
 /// Input of [`draw_pvd`].
 pub struct PvdInput<'a> {
@@ -432,11 +432,7 @@ impl Figure for Pvd {
         let mut x = (w as i32 - self.legend_width()) / 2;
         let y = h as i32 - MARGIN - LEGEND_H / 2;
         for (colour, label) in &self.legend {
-            root.draw(&Rectangle::new(
-                [(x, y - 7), (x + 14, y + 7)],
-                colour.filled(),
-            ))
-            .map_err(draw_error)?;
+            swatch(root, (x, y), 14, colour.filled())?;
             root.draw(&PathElement::new(
                 vec![
                     (x, y - 7),

@@ -8,14 +8,15 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::grid::PanelGrid;
+use super::grid::{PanelGrid, LEGEND_MIDDLE};
 use super::pvd::LEVEL_COLOURS;
-use super::{draw_error, fmt_num, font, render, text, BiomarkerValues, Figure, PlotError, PALETTE};
+use super::{
+    draw_error, fmt_num, font, render, swatch, text, BiomarkerValues, Figure, PlotError, PALETTE,
+};
 
 /// Width of a histogram bin, in z-score units.
 const BIN: f64 = 0.5;
 const PANEL: (u32, u32) = (380, 270);
-const LEGEND_H: u32 = 44;
 
 /// One biomarker: its observed z-scores and the proposed thresholds.
 #[derive(Debug, Clone)]
@@ -28,7 +29,7 @@ pub struct ZscorePanel {
 /// Draws every biomarker's panel in a grid (two columns) to `<stem>.svg` and
 /// `<stem>.png`; returns both paths.
 pub fn draw_zscores(stem: &Path, panels: &[ZscorePanel]) -> Result<Vec<PathBuf>, PlotError> {
-    let grid = PanelGrid::new(stem, panels.len(), |n| n.min(2), PANEL, LEGEND_H)?;
+    let grid = PanelGrid::new(stem, panels.len(), |n| n.min(2), PANEL)?;
     render(
         stem,
         &Zscores {
@@ -67,18 +68,14 @@ impl Figure for Zscores {
 
 impl Zscores {
     fn draw_legend<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let y = LEGEND_H as i32 / 2;
+        let y = LEGEND_MIDDLE;
         let mut x = 12;
         let mut groups = vec![("patients", PATIENT)];
         if self.controls {
             groups.push(("controls", CONTROL));
         }
         for (label, colour) in groups {
-            area.draw(&Rectangle::new(
-                [(x, y - 7), (x + 18, y + 7)],
-                colour.mix(0.5).filled(),
-            ))
-            .map_err(draw_error)?;
+            swatch(area, (x, y), 18, colour.mix(0.5).filled())?;
             text(area, label, (x + 24, y), 13.0, HPos::Left, VPos::Center)?;
             x += 100;
         }
