@@ -18,7 +18,6 @@ use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
 use common::{ok, read_json, s, stdout_json, sustain, user_error, write};
-use serde_json::Value;
 
 const PARAM_TOL: f64 = 2e-4;
 
