@@ -126,11 +126,22 @@ pub struct NoReport {
     pub no_report: bool,
 }
 
-/// `--force` of the subcommands that only refuse outputs they did not write.
+/// `--force` of the subcommands whose --out is never one of their inputs (they
+/// refuse that even with --force) and that refuse outputs they did not write.
 #[derive(Debug, Clone, Copy, Default, clap::Args)]
 pub struct Overwrite {
-    /// Replace an --out, or files in or beside it, that this command did not write
-    /// [default: off].
+    /// Replace an --out, or files in it, that this command did not write [default:
+    /// off].
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `--force` of the subcommands that refuse, unless forced, both an --out that is
+/// one of their inputs and one they did not write.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct OverwriteInputs {
+    /// Write --out even when it is an input of this command or a file (or a figure
+    /// beside it) that this command did not write [default: off].
     #[arg(long)]
     pub force: bool,
 }

@@ -6,7 +6,7 @@ use sustain::model::{EventOrder, Likelihood};
 use sustain::results::{FitResult, ModelDescriptor, SubtypeModel};
 
 use crate::backend::BackendArgs;
-use crate::cmd::shared_args::{IdColumn, Threads};
+use crate::cmd::shared_args::{IdColumn, OverwriteInputs, Threads};
 use crate::error::CliError;
 use crate::families;
 use crate::family_model::{load_family, FamilyJob};
@@ -54,10 +54,8 @@ pub struct StageArgs {
     #[command(flatten)]
     pub backend: BackendArgs,
 
-    /// Write --out even when it is an input (--data, the fit's results.json) or a
-    /// file that `sustain stage` did not write [default: off].
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub overwrite: OverwriteInputs,
 }
 
 /// Runs `sustain stage`.
@@ -70,13 +68,13 @@ pub fn run(args: &StageArgs) -> Result<(), CliError> {
     if let Some(m) = &args.model {
         inputs.push(("--model", m));
     }
-    crate::overwrite::refuse_inputs(&args.out, &inputs, args.force)?;
-    crate::overwrite::refuse_fit_results(&args.out, args.force)?;
+    crate::overwrite::refuse_inputs(&args.out, &inputs, args.overwrite.force)?;
+    crate::overwrite::refuse_fit_results(&args.out, args.overwrite.force)?;
     crate::overwrite::refuse_foreign_file(
         &args.out,
         crate::fit_outputs::SUBJECTS_HEADER,
         "stage",
-        args.force,
+        args.overwrite.force,
     )?;
     let (result, order) = crate::fit_outputs::read_fit_folder(&args.fit)?;
     let model = chosen_model(args, &result)?;

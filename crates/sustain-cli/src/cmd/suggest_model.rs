@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cmd::shared_args::Overwrite;
+use crate::cmd::shared_args::OverwriteInputs;
 use crate::error::CliError;
 use crate::io::{self, parse_cell, Cell, CsvTable};
 use crate::plot::{draw_zscores, BiomarkerValues, ZscorePanel};
@@ -80,7 +80,7 @@ pub struct SuggestModelArgs {
     pub out: PathBuf,
 
     #[command(flatten)]
-    pub overwrite: Overwrite,
+    pub overwrite: OverwriteInputs,
 }
 
 /// model.json as this command writes it (the format `fit --model` reads, with
