@@ -25,6 +25,31 @@ pub enum Backend {
     Gpu,
 }
 
+/// `--backend` and `--require-gpu`, flattened into every subcommand that evaluates
+/// likelihoods (`evaluate`, `fit`, `cv`, `stage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::Args)]
+pub struct BackendArgs {
+    /// Where likelihoods are evaluated (evaluate's output and results.json name the
+    /// one used). With gpu, fits run their E-M start points one after another and
+    /// their MCMC chains in lockstep on the GPU (step-size tuning on the CPU); test
+    /// subjects and staging posteriors are evaluated in batches of posterior
+    /// samples, in f32 summed in f64 (within about 1e-6 of the CPU).
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
+
+    /// With --backend gpu: fail (exit status 2) instead of running on the CPU when no
+    /// GPU can be used [default: off].
+    #[arg(long)]
+    pub require_gpu: bool,
+}
+
+impl BackendArgs {
+    /// [`Backend::select`] under `--require-gpu`.
+    pub fn select(self) -> Result<Selection, CliError> {
+        self.backend.select(self.require_gpu)
+    }
+}
+
 impl Backend {
     /// The name used on the command line and in outputs.
     pub fn name(self) -> &'static str {
@@ -61,12 +86,15 @@ impl Backend {
 /// stderr, or an error under `--require-gpu`. Returns the engine and the backend
 /// it is (for outputs).
 pub fn engine_for<M: SustainModel>(
-    backend: Backend,
-    require_gpu: bool,
+    args: BackendArgs,
     model: &Arc<M>,
     family: &str,
 ) -> Result<(Engine, Backend), CliError> {
-    let selection = backend.select(require_gpu)?;
+    let BackendArgs {
+        backend,
+        require_gpu,
+    } = args;
+    let selection = args.select()?;
     let served = selection
         .engine
         .for_model(model, family)
@@ -91,10 +119,10 @@ const RUNNING_ON_THE_CPU: &str = "; running on the CPU";
 
 /// Staging a model of a family other than z-scores: with `--backend gpu`, the
 /// one-line notice that it runs on the CPU, or the error under `--require-gpu`.
-pub fn cpu_staging(backend: Backend, require_gpu: bool) -> Result<(), CliError> {
+pub fn cpu_staging(args: BackendArgs) -> Result<(), CliError> {
     const LINE: &str = "the GPU backend stages z-score models only";
-    if backend == Backend::Gpu {
-        if require_gpu {
+    if args.backend == Backend::Gpu {
+        if args.require_gpu {
             return Err(CliError::new(LINE));
         }
         warn_once(&format!("{LINE}{RUNNING_ON_THE_CPU}"));

@@ -310,6 +310,11 @@ impl CsvTable {
         self.rows.len()
     }
 
+    /// [`Self::column_index`] of an optional column (`--id-column` and the like).
+    pub fn optional_column_index(&self, name: Option<&str>) -> Result<Option<usize>, CliError> {
+        name.map(|name| self.column_index(name)).transpose()
+    }
+
     /// The index of column `name`. Errors if it is absent (the message lists the
     /// columns) or appears more than once.
     pub fn column_index(&self, name: &str) -> Result<usize, CliError> {
@@ -442,7 +447,7 @@ pub fn read_data_keeping(
     keep: &[&str],
 ) -> Result<DataTable, CliError> {
     let table = CsvTable::read(path)?;
-    let id_col = id_column.map(|name| table.column_index(name)).transpose()?;
+    let id_col = table.optional_column_index(id_column)?;
     let biomarker_cols: Vec<usize> = match columns {
         DataColumns::Named(names) => names
             .iter()
@@ -462,7 +467,7 @@ pub fn read_data_keeping(
             })
             .collect::<Result<_, _>>()?,
         DataColumns::AllNumericExcept(except) => {
-            let except_col = except.map(|name| table.column_index(name)).transpose()?;
+            let except_col = table.optional_column_index(except)?;
             let cols: Vec<usize> = (0..table.headers.len())
                 .filter(|&c| Some(c) != except_col && Some(c) != id_col)
                 .collect();
@@ -609,14 +614,13 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, CliError> {
 /// then renamed over `path`, so a half-written output never looks complete. On
 /// failure the temporary file is removed and the error names `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path
-        .file_name()
-        .ok_or_else(|| CliError::new(format!("cannot write {}: not a file name", path.display())))?
-        .to_string_lossy()
-        .into_owned();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = path.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()));
+    if path.file_name().is_none() {
+        return Err(CliError::new(format!(
+            "cannot write {}: not a file name",
+            path.display()
+        )));
+    }
+    let tmp = temp_path(path);
     let written = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;
@@ -630,9 +634,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     })
 }
 
-/// A temporary name for writing `path` (`.NAME.PID-N.tmp` in its folder, as
-/// [`write_atomic`] uses; its own count, so only for files it never writes), for
-/// outputs written as a stream and then renamed.
+/// A temporary name for writing `path`: `.NAME.PID-N.tmp` in its folder, N counted
+/// per process (the name [`write_atomic`] writes to; also for outputs written as a
+/// stream and then renamed, and figures).
 pub fn temp_path(path: &Path) -> std::path::PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = path

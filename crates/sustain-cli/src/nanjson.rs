@@ -5,8 +5,9 @@
 //! of a one-subtype model). [`from_str`] reads such files: a `null` where a number
 //! is expected becomes NaN, and `null` for an `Option` is still `None`.
 
-use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
-use serde_json::{Map, Value};
+use serde::de::value::{MapDeserializer, SeqDeserializer};
+use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
+use serde_json::Value;
 
 /// Parses `text` as `T`, reading `null` numbers as NaN.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
@@ -26,8 +27,14 @@ impl<'de> de::Deserializer<'de> for NanNull {
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
         match self.0 {
-            Value::Array(items) => visitor.visit_seq(Seq(items.into_iter())),
-            Value::Object(map) => visitor.visit_map(Entries(map.into_iter(), None)),
+            // serde's own sequence and map access, with every element and value
+            // read as NanNull in turn.
+            Value::Array(items) => {
+                visitor.visit_seq(SeqDeserializer::new(items.into_iter().map(NanNull)))
+            }
+            Value::Object(map) => visitor.visit_map(MapDeserializer::new(
+                map.into_iter().map(|(key, value)| (key, NanNull(value))),
+            )),
             other => other.deserialize_any(visitor),
         }
     }
@@ -76,55 +83,11 @@ impl<'de> de::Deserializer<'de> for NanNull {
     }
 }
 
-struct Seq(std::vec::IntoIter<Value>);
+impl<'de> IntoDeserializer<'de, serde_json::Error> for NanNull {
+    type Deserializer = Self;
 
-impl<'de> de::SeqAccess<'de> for Seq {
-    type Error = serde_json::Error;
-
-    fn next_element_seed<S: DeserializeSeed<'de>>(
-        &mut self,
-        seed: S,
-    ) -> Result<Option<S::Value>, Self::Error> {
-        self.0
-            .next()
-            .map(|v| seed.deserialize(NanNull(v)))
-            .transpose()
-    }
-
-    fn size_hint(&self) -> Option<usize> {
-        Some(self.0.len())
-    }
-}
-
-struct Entries(
-    <Map<String, Value> as IntoIterator>::IntoIter,
-    Option<Value>,
-);
-
-impl<'de> de::MapAccess<'de> for Entries {
-    type Error = serde_json::Error;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, Self::Error> {
-        match self.0.next() {
-            Some((key, value)) => {
-                self.1 = Some(value);
-                seed.deserialize(key.into_deserializer()).map(Some)
-            }
-            None => Ok(None),
-        }
-    }
-
-    fn next_value_seed<S: DeserializeSeed<'de>>(
-        &mut self,
-        seed: S,
-    ) -> Result<S::Value, Self::Error> {
-        match self.1.take() {
-            Some(v) => seed.deserialize(NanNull(v)),
-            None => Err(de::Error::custom("a map value without its key")),
-        }
+    fn into_deserializer(self) -> Self {
+        self
     }
 }
 

@@ -23,9 +23,9 @@ mod zscores;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -34,9 +34,42 @@ use plotters::style::FontStyle;
 pub use cvic::draw_cvic;
 pub(crate) use cvic::finite_means;
 pub use mixtures::{draw_mixtures, MixturePanel};
+
 pub use pvd::{draw_pvd, PvdInput, PvdPanel};
 pub use traces::draw_traces;
 pub use zscores::{draw_zscores, ZscorePanel};
+
+/// One biomarker's observed values by group: what a panel of the per-biomarker
+/// figures of `sustain mixture` and `sustain suggest-model` is drawn from.
+#[derive(Debug, Clone)]
+pub struct BiomarkerValues {
+    pub name: String,
+    pub controls: Vec<f64>,
+    pub patients: Vec<f64>,
+}
+
+/// A chart whose x and y axes are both `f64`.
+type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+impl BiomarkerValues {
+    /// The chart of this biomarker's panel on `area`: its name as the caption, x
+    /// over `x`, y from 0 to `top`, and label areas of `label_areas` (x, y) pixels.
+    fn panel_chart<'a, DB: DrawingBackend>(
+        &self,
+        area: &'a DrawingArea<DB, Shift>,
+        x: std::ops::Range<f64>,
+        top: f64,
+        label_areas: (u32, u32),
+    ) -> Result<Chart2d<'a, DB>, String> {
+        ChartBuilder::on(area)
+            .caption(&self.name, font(15.0))
+            .margin(8)
+            .x_label_area_size(label_areas.0)
+            .y_label_area_size(label_areas.1)
+            .build_cartesian_2d(x, 0.0..top)
+            .map_err(draw_error)
+    }
+}
 
 /// The font family every figure uses; the bundled font is registered under this name.
 const FONT: &str = "sans-serif";
@@ -81,16 +114,20 @@ fn with_suffix(stem: &Path, ext: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// A temporary path next to `target`, with the same extension (the bitmap backend
-/// picks the image format from it).
+/// A temporary path next to `target` ([`crate::io::temp_path`]), with the same
+/// extension (the bitmap backend picks the image format from it).
 fn temp_path(target: &Path, ext: &str) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = target
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    target.with_file_name(format!(".{name}.{}-{n}.tmp.{ext}", std::process::id()))
+    with_suffix(&crate::io::temp_path(target), ext)
+}
+
+/// Fills `root` white, draws `fig` on it and presents it.
+fn paint<DB: DrawingBackend, F: Figure>(
+    root: &DrawingArea<DB, Shift>,
+    fig: &F,
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(draw_error)?;
+    fig.draw(root)?;
+    root.present().map_err(draw_error)
 }
 
 fn finish(tmp: &Path, target: &Path) -> Result<(), PlotError> {
@@ -112,10 +149,7 @@ pub(crate) fn render<F: Figure>(stem: &Path, fig: &F) -> Result<Vec<PathBuf>, Pl
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
-        root.fill(&WHITE)
-            .map_err(|e| e.to_string())
-            .and_then(|_| fig.draw(&root))
-            .and_then(|_| root.present().map_err(|e| e.to_string()))
+        paint(&root, fig)
             .map_err(|e| PlotError(format!("cannot draw figure {}: {e}", svg_path.display())))?;
     }
     let tmp = temp_path(&svg_path, "svg");
@@ -127,14 +161,8 @@ pub(crate) fn render<F: Figure>(stem: &Path, fig: &F) -> Result<Vec<PathBuf>, Pl
 
     // PNG: the bitmap backend encodes to the temporary file on `present`.
     let tmp = temp_path(&png_path, "png");
-    let drawn =
-        raster::RasterText::new(BitMapBackend::new(&tmp, (w, h)), FONT_BYTES).and_then(|backend| {
-            let root = backend.into_drawing_area();
-            root.fill(&WHITE)
-                .map_err(|e| e.to_string())
-                .and_then(|_| fig.draw(&root))
-                .and_then(|_| root.present().map_err(|e| e.to_string()))
-        });
+    let drawn = raster::RasterText::new(BitMapBackend::new(&tmp, (w, h)), FONT_BYTES)
+        .and_then(|backend| paint(&backend.into_drawing_area(), fig));
     if let Err(e) = drawn {
         let _ = std::fs::remove_file(&tmp);
         return Err(PlotError(format!(
@@ -163,6 +191,34 @@ fn text_width(text: &str, size: f64) -> u32 {
         .unwrap_or(0)
 }
 
+/// The decimals of the tick labels of a y axis from `lo` to `hi` with about `n`
+/// ticks, and the pixel width of the widest label (13 px), for its label area.
+fn y_tick_labels(lo: f64, hi: f64, n: usize) -> (usize, u32) {
+    let digits = tick_digits(lo, hi, n);
+    let width = [lo, hi]
+        .iter()
+        .map(|v| text_width(&fmt_num(*v, digits), 13.0))
+        .max()
+        .unwrap_or(40);
+    (digits, width)
+}
+
+/// A legend swatch: a box `width` wide and 14 high from `x`, centred on `y`.
+fn swatch<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    (x, y): (i32, i32),
+    width: i32,
+    style: ShapeStyle,
+) -> Result<(), String> {
+    area.draw(&Rectangle::new([(x, y - 7), (x + width, y + 7)], style))
+        .map_err(draw_error)
+}
+
+/// A drawing error as the message that [`Figure::draw`] returns.
+fn draw_error<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> String {
+    e.to_string()
+}
+
 /// Draws `text` anchored at `(x, y)`; `VPos::Top` is the top of the capitals and
 /// `VPos::Center` their middle, on both backends (see [`raster`]).
 fn text<DB: DrawingBackend>(
@@ -174,7 +230,7 @@ fn text<DB: DrawingBackend>(
     v: VPos,
 ) -> Result<(), String> {
     area.draw_text(text, &font(size).pos(Pos::new(h, v)), (x, y))
-        .map_err(|e| e.to_string())
+        .map_err(draw_error)
 }
 
 /// A number for a label: integers without decimals, others with at most `digits`

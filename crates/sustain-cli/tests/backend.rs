@@ -4,12 +4,15 @@
 //! GPU results agree with the CPU ones (or the run falls back when no adapter exists).
 
 mod common;
-use common::{ok, small, stage_args, stderr, sustain, tiny_with, user_error, TINY};
+use common::{
+    ok, read_json, small, stage_args, stderr, stdout_json, sustain, tiny_with, user_error, TINY,
+};
 #[cfg(feature = "gpu")]
 use common::{quick_fit, s};
 
 use std::process::Output;
 
+#[cfg(feature = "gpu")]
 use serde_json::Value;
 
 fn fit(out: &str, extra: &[&str]) -> Output {
@@ -64,17 +67,11 @@ fn fit_without_gpu_feature_falls_back_in_one_line() {
     ok(&run);
     assert_eq!(stderr(&run), format!("{FALLBACK}\n"));
     // The fallback is the CPU fit, recorded as such.
-    let results: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("gpu/results.json")).unwrap(),
-    )
-    .unwrap();
+    let results = read_json(dir.path().join("gpu/results.json"));
     assert_eq!(results["settings"]["backend"], "cpu");
     let cpu_out = dir.path().join("cpu").display().to_string();
     ok(&fit(&cpu_out, &["--backend", "cpu"]));
-    let cpu: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("cpu/results.json")).unwrap(),
-    )
-    .unwrap();
+    let cpu = read_json(dir.path().join("cpu/results.json"));
     for key in [
         "ml_sequences",
         "ml_f",
@@ -98,7 +95,7 @@ fn fit_without_gpu_feature_falls_back_in_one_line() {
 #[test]
 fn evaluate_stage_and_cv_without_gpu_feature() {
     let run = evaluate("gpu", &[]);
-    let json: Value = serde_json::from_str(&ok(&run)).unwrap();
+    let json = stdout_json(&run);
     assert_eq!(json["backend"], "cpu");
     assert_eq!(stderr(&run), format!("{FALLBACK}\n"));
     user_error(&evaluate("gpu", &["--require-gpu"]), &["GPU"]);
@@ -134,9 +131,9 @@ fn evaluate_stage_and_cv_without_gpu_feature() {
 #[cfg(feature = "gpu")]
 #[test]
 fn evaluate_on_the_gpu_agrees_with_the_cpu() {
-    let cpu: Value = serde_json::from_str(&ok(&evaluate("cpu", &[]))).unwrap();
+    let cpu = stdout_json(&evaluate("cpu", &[]));
     let run = evaluate("gpu", &[]);
-    let gpu: Value = serde_json::from_str(&ok(&run)).unwrap();
+    let gpu = stdout_json(&run);
     if gpu["backend"] == "cpu" {
         let err = stderr(&run);
         assert!(err.starts_with("no GPU adapter found ("), "{err}");
@@ -169,12 +166,7 @@ fn evaluate_on_the_gpu_agrees_with_the_cpu() {
 #[test]
 fn fit_on_the_gpu_or_one_line_fallback() {
     let dir = tempfile::tempdir().unwrap();
-    let read = |name: &str| -> Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(dir.path().join(name).join("results.json")).unwrap(),
-        )
-        .unwrap()
-    };
+    let read = |name: &str| -> Value { read_json(dir.path().join(name).join("results.json")) };
     let run = fit(
         &dir.path().join("gpu").display().to_string(),
         &["--backend", "gpu"],

@@ -4,7 +4,7 @@
 //! SLURM cross-validation equals a local one, also after a lost fold is resubmitted.
 
 mod common;
-use common::{ok, small, sustain, user_error};
+use common::{ok, read_json, small, sustain, user_error};
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -119,9 +119,7 @@ fn chain_shards_merge_to_the_single_fit() {
         }
     }
     // The shard holds the raw chains of its range and the E-M optimum.
-    let shard: Value =
-        serde_json::from_slice(&std::fs::read(sharded.join("shards/shard_1of2.json")).unwrap())
-            .unwrap();
+    let shard = read_json(sharded.join("shards/shard_1of2.json"));
     assert_eq!(shard["chains"], serde_json::json!([2, 4]));
     let runs = shard["models"][1]["runs"].as_array().unwrap();
     let idx: Vec<u64> = runs.iter().map(|r| r["index"].as_u64().unwrap()).collect();

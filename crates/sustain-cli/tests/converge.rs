@@ -4,7 +4,7 @@
 //! --iterations and --tempering, chains of a fixed length with ladders.
 
 mod common;
-use common::{assert_same_file, ok, s, sustain, tiny_with, user_error};
+use common::{assert_same_file, ok, read_json, s, sustain, tiny_with, user_error};
 use serde_json::Value;
 
 const SETTINGS: [[&str; 2]; 4] = [
@@ -59,10 +59,7 @@ fn rounds_are_recorded_and_do_not_depend_on_the_threads() {
         "samples.npz",
         "samples.npz differs between 1 and 2 threads",
     );
-    let settings: Value = serde_json::from_str(
-        &std::fs::read_to_string(tmp.path().join("one/results.json")).unwrap(),
-    )
-    .unwrap();
+    let settings = read_json(tmp.path().join("one/results.json"));
     assert_eq!(settings["settings"]["proposal"], "blockwise");
     for c in &one {
         let betas = c["tempering"]["betas"].as_array().unwrap();
@@ -100,7 +97,7 @@ fn budgets_are_checked() {
 
 /// results.json of `out`, parsed.
 fn results_json(out: &std::path::Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
+    read_json(out.join("results.json"))
 }
 
 #[test]

@@ -4,12 +4,10 @@
 //! one line on stderr, no panic).
 
 mod common;
-use common::{s, small_dir, stdout_json, sustain, user_error, write};
+use common::{read_json, s, small_dir, stdout_json, sustain, user_error, write};
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-
-use serde_json::Value;
 
 fn golden_dir() -> Option<PathBuf> {
     sustain_testkit::shared_data("golden", "golden_likelihood.json", "golden evaluate tests")
@@ -22,9 +20,7 @@ fn rel(a: f64, b: f64) -> f64 {
 #[test]
 fn golden_cases_match_the_reference_loglike() {
     let Some(dir) = golden_dir() else { return };
-    let golden: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("golden_likelihood.json")).unwrap())
-            .unwrap();
+    let golden = read_json(dir.join("golden_likelihood.json"));
     let tmp = tempfile::tempdir().unwrap();
     // The golden file is itself a valid model file: it has "biomarkers", "z_vals",
     // "z_max", and its other keys are ignored.

@@ -1,6 +1,9 @@
 //! End-to-end exactness: `sustain fit --subtypes 1 --proposal exact` on a problem
 //! small enough to enumerate reproduces the exact position marginals (`pvd`).
 
+mod common;
+
+use common::read_json;
 use std::process::Command;
 use sustain_model::simulate::simulate;
 use sustain_model::*;
@@ -74,8 +77,7 @@ fn fit_pvd_matches_enumerated_position_marginals() {
         }
     }
 
-    let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let results = read_json(out.join("results.json"));
     let pvd: Vec<Vec<Vec<f64>>> =
         serde_json::from_value(results["models"][0]["pvd"].clone()).unwrap();
     let mut worst: f64 = 0.0;

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_loglike, ok, s, sustain, user_error, write};
+use common::{assert_loglike, ok, read_json, s, stdout_json, sustain, user_error, write};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -24,8 +24,7 @@ fn evaluate(model: &Path, seq: &Path, extra: &[&str]) -> std::process::Output {
 
 /// Every case of `dir/cases.json` through `sustain evaluate --model MODEL extra`.
 fn check_cases(dir: &Path, model: &Path, extra: &[&str]) {
-    let cases: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    let cases = read_json(dir.join("cases.json"));
     let tmp = tempfile::tempdir().unwrap();
     for (i, case) in cases["cases"].as_array().unwrap().iter().enumerate() {
         let seq = write(
@@ -33,7 +32,7 @@ fn check_cases(dir: &Path, model: &Path, extra: &[&str]) {
             &format!("case{i}.json"),
             &serde_json::json!({"sequences": case["sequences"], "f": case["f"]}).to_string(),
         );
-        let out: Value = serde_json::from_str(&ok(&evaluate(model, &seq, extra))).unwrap();
+        let out = stdout_json(&evaluate(model, &seq, extra));
         assert_loglike(
             &out,
             case["loglike"].as_f64().unwrap(),
@@ -106,7 +105,7 @@ fn bad_mixture_and_family_inputs_are_one_line_errors() {
     );
     // A good one runs.
     let m = mixture(d, good, good);
-    let out: Value = serde_json::from_str(&ok(&run(&m))).unwrap();
+    let out = stdout_json(&run(&m));
     // p_event = p_no_event: every stage equally likely, so log p(x) = sum log p.
     let want = (0.5f64 * 0.2).ln() + (0.1f64 * 0.3).ln();
     assert!((out["loglike"].as_f64().unwrap() - want).abs() < 1e-12);
@@ -169,9 +168,7 @@ fn fit(model: &Path, extra: &[&str], out: &Path) -> Value {
 }
 
 fn truth(dir: &Path) -> Vec<Vec<usize>> {
-    let t: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("truth_sequences.json")).unwrap())
-            .unwrap();
+    let t = read_json(dir.join("truth_sequences.json"));
     serde_json::from_value(t["sequences"].clone()).unwrap()
 }
 
@@ -321,9 +318,7 @@ fn mixture_and_ordinal_demos_run_on_the_bundled_examples() {
         ] {
             assert!(out.join(f).is_file(), "{family}: {f} missing");
         }
-        let r: Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
-                .unwrap();
+        let r = read_json(out.join("results.json"));
         assert_eq!(r["model"]["family"], family);
         // `plot` redraws the figures of this family byte for byte.
         let drawn: Vec<(String, Vec<u8>)> = ["pvd_k2.svg", "pvd_k3.png", "trace_k1.svg"]

@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{ok, results_without_timing, s, stderr, sustain, user_error, with_column, write};
+use common::{
+    ok, read_json, results_without_timing, s, stderr, sustain, user_error, with_column, write,
+};
 use std::path::{Path, PathBuf};
 
 fn example(family: &str) -> PathBuf {
@@ -95,7 +97,7 @@ fn fold_test(out: &Path, i: usize) -> Vec<usize> {
 const N_SUBJECTS: usize = 300;
 
 fn cv_json(out: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("cv.json")).unwrap()).unwrap()
+    read_json(out.join("cv.json"))
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! `demo`, running the binary on the bundled small example with tiny settings.
 
 mod common;
-use common::{ok, small, sustain, tiny_with, user_error};
+use common::{ok, read_json, small, sustain, tiny_with, user_error};
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -62,7 +62,7 @@ fn fit_writes_every_output() {
     assert!(stdout.contains("ML log-likelihood"));
     assert!(stdout.contains("converged"));
 
-    let results = read_json(&dir.join("results.json"));
+    let results = read_json(dir.join("results.json"));
     for key in [
         "version",
         "biomarkers",
@@ -366,11 +366,6 @@ fn zvals_args<'a>(sub: &'a str, data: &'a str, out: &'a str, extra: &[&'a str]) 
     args
 }
 
-/// The JSON file at `path`.
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
 #[test]
 fn cv_stratified_with_uniform_thresholds() {
     let tmp = tempfile::tempdir().unwrap();
@@ -389,7 +384,7 @@ fn cv_stratified_with_uniform_thresholds() {
     let extra = ["--stratify-by", "subtype", "--folds", "2"];
     let args = zvals_args("cv", data, out_s, &extra);
     ok(&sustain(&args));
-    let fold = read_json(&out.join("fold_0.json"));
+    let fold = read_json(out.join("fold_0.json"));
     assert_eq!(fold["test"].as_array().unwrap().len(), 100);
     assert!(out.join("cv.json").is_file());
     // An absent stratification column is an error.
@@ -447,7 +442,7 @@ fn zvals_replace_the_model() {
         out.to_str().unwrap(),
         &[],
     )));
-    let results = read_json(&out.join("results.json"));
+    let results = read_json(out.join("results.json"));
     assert_eq!(
         results["z_vals"],
         serde_json::json!([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [1.0, 2.0]])
@@ -543,7 +538,7 @@ fn cv_with_user_given_folds() {
     let all_s = all.to_str().unwrap();
     let stdout = ok(&run(all_s, &[]));
     assert!(stdout.contains("CVIC"), "{stdout}");
-    let fold = |dir: &Path, i: usize| read_json(&dir.join(format!("fold_{i}.json")));
+    let fold = |dir: &Path, i: usize| read_json(dir.join(format!("fold_{i}.json")));
     for (i, label) in ["2", "3", "10"].iter().enumerate() {
         let want: Vec<usize> = (0..200).filter(|&m| site(m) == *label).collect();
         let got: Vec<usize> = serde_json::from_value(fold(&all, i)["test"].clone()).unwrap();

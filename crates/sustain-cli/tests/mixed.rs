@@ -7,8 +7,8 @@
 mod common;
 
 use common::{
-    assert_loglike, ok, quick_fit, results_without_timing, s, stderr, sustain, user_error,
-    with_column, write,
+    assert_loglike, ok, quick_fit, read_json, results_without_timing, s, stderr, stdout_json,
+    sustain, user_error, with_column, write,
 };
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ fn cohorts() -> Vec<Value> {
         env!("CARGO_MANIFEST_DIR"),
         "/../sustain-model/tests/data/mixed_golden/cases.json"
     );
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let json = read_json(path);
     json["cohorts"].as_array().unwrap().clone()
 }
 
@@ -130,7 +130,7 @@ fn evaluate_gives_the_reference_loglikes() {
                 &format!("seq{i}.json"),
                 &json!({"sequences": e["sequences"], "f": e["f"]}).to_string(),
             );
-            let out: Value = serde_json::from_str(&ok(&evaluate(&model, &data, &seq))).unwrap();
+            let out = stdout_json(&evaluate(&model, &data, &seq));
             let name = c["name"].as_str().unwrap();
             assert_loglike(&out, e["loglike"].as_f64().unwrap(), &format!("{name} {i}"));
         }
@@ -167,7 +167,7 @@ fn gpu_backend_falls_back_to_the_cpu() {
     assert_eq!(got["backend"], "cpu");
     // Missing z-scores are marginalised whatever --missing says, and the output says so.
     let out = evaluate_with(&model, &data, &seq, &["--missing", "reference"]);
-    let got: Value = serde_json::from_str(&ok(&out)).unwrap();
+    let got = stdout_json(&out);
     assert_eq!(got["missing"], "marginalise");
 }
 
@@ -188,8 +188,7 @@ fn fit_stage_and_plot() {
         "id",
     ];
     ok(&quick_fit(&inputs, "2", &out, &[]));
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let results = read_json(out.join("results.json"));
     assert_eq!(results["model"]["family"], "mixed");
     assert_eq!(results["model"]["n_event"], 3);
     assert_eq!(results["events"].as_array().unwrap().len(), 18);
@@ -345,7 +344,7 @@ fn job_settings<'a>(model: &'a Path, data: &'a Path) -> Vec<&'a str> {
 
 /// The cv.json of the cv folder `out`.
 fn cv_json(out: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("cv.json")).unwrap()).unwrap()
+    read_json(out.join("cv.json"))
 }
 
 #[test]
@@ -400,10 +399,7 @@ fn cross_validation_folds_from_a_data_column_and_by_subtype_count() {
     let whole = tmp.path().join("whole");
     ok(&run(&whole, &["--fold-column", "site"]));
     for (i, label) in ["a", "b"].iter().enumerate() {
-        let fold: Value = serde_json::from_str(
-            &std::fs::read_to_string(whole.join(format!("fold_{i}.json"))).unwrap(),
-        )
-        .unwrap();
+        let fold = read_json(whole.join(format!("fold_{i}.json")));
         let want: Vec<usize> = (0..n).filter(|&m| site(m) == *label).collect();
         let got: Vec<usize> = serde_json::from_value(fold["test"].clone()).unwrap();
         assert_eq!(got, want, "fold {i} holds the subjects labelled {label}");
@@ -423,10 +419,7 @@ fn cross_validation_folds_from_a_data_column_and_by_subtype_count() {
     let strat = tmp.path().join("strat");
     ok(&run(&strat, &["--folds", "2", "--stratify-by", "site"]));
     for i in 0..2 {
-        let fold: Value = serde_json::from_str(
-            &std::fs::read_to_string(strat.join(format!("fold_{i}.json"))).unwrap(),
-        )
-        .unwrap();
+        let fold = read_json(strat.join(format!("fold_{i}.json")));
         let test: Vec<usize> = serde_json::from_value(fold["test"].clone()).unwrap();
         let a = test.iter().filter(|&&m| site(m) == "a").count();
         assert_eq!(a, 5, "fold {i}: half of the 10 subjects labelled a");

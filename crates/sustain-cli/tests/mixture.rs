@@ -17,8 +17,7 @@ use std::collections::HashMap;
 use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
-use common::{ok, s, sustain, user_error, write};
-use serde_json::Value;
+use common::{ok, read_json, s, stdout_json, sustain, user_error, write};
 
 const PARAM_TOL: f64 = 2e-4;
 
@@ -92,8 +91,7 @@ fn reference_params(case: &str) -> Vec<(String, Params)> {
 
 /// Our fitted parameters from DIR/mixtures.json.
 fn our_params(dir: &Path) -> Vec<(String, Params)> {
-    let json: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("mixtures.json")).unwrap()).unwrap();
+    let json = read_json(dir.join("mixtures.json"));
     json["biomarkers"]
         .as_array()
         .unwrap()
@@ -257,8 +255,7 @@ fn check_kde_case(case: &str, raw: &str, extra: &[&str]) {
     let mut args = vec!["--method", "kde"];
     args.extend_from_slice(extra);
     run_mixture(&golden(raw), &out, &args);
-    let json: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("mixtures.json")).unwrap()).unwrap();
+    let json = read_json(out.join("mixtures.json"));
     assert_eq!(json["method"], "kde");
     let (_, rows) = read_csv(&golden(&format!("{case}_params.csv")));
     for (b, row) in json["biomarkers"].as_array().unwrap().iter().zip(&rows) {
@@ -314,7 +311,7 @@ fn kde_matches_kde_ebm_on_every_case() {
 
 /// evaluate's total log-likelihood of `sequences` under DIR/model.json.
 fn evaluate(model: &Path, sequences: &Path) -> f64 {
-    let out: Value = serde_json::from_str(&ok(&sustain(&[
+    let out = stdout_json(&sustain(&[
         "evaluate",
         "--model",
         s(model),
@@ -322,8 +319,7 @@ fn evaluate(model: &Path, sequences: &Path) -> f64 {
         s(sequences),
         "--id-column",
         "id",
-    ])))
-    .unwrap();
+    ]));
     out["loglike"].as_f64().unwrap()
 }
 
@@ -332,8 +328,7 @@ fn evaluate_reads_the_model_it_writes() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("mix");
     run_mixture(&golden("raw_missing.csv"), &out, &[]);
-    let model: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("model.json")).unwrap()).unwrap();
+    let model = read_json(out.join("model.json"));
     assert_eq!(model["model"], "mixture");
     assert_eq!(model["p_event"], "p_event.csv");
     assert_eq!(model["p_no_event"], "p_no_event.csv");

@@ -3,7 +3,7 @@
 //! samples and results as a run never stopped, on any thread count.
 
 mod common;
-use common::{assert_same_file, ok, s, sustain, tiny_with, user_error};
+use common::{assert_same_file, ok, read_json, s, sustain, tiny_with, user_error};
 use serde_json::Value;
 use std::path::Path;
 
@@ -36,8 +36,7 @@ fn results(dir: &Path) -> Value {
             _ => {}
         }
     }
-    let mut v: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    let mut v = read_json(dir.join("results.json"));
     strip(&mut v);
     v
 }
@@ -59,8 +58,7 @@ fn stops(dir: &Path) -> Vec<(String, u64)> {
 /// Each model's rounds' seconds (a round rerun would take other seconds; one
 /// continued from a checkpoint keeps the saved ones).
 fn round_seconds(dir: &Path) -> Vec<Vec<f64>> {
-    let v: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    let v = read_json(dir.join("results.json"));
     v["models"]
         .as_array()
         .unwrap()

@@ -11,7 +11,7 @@
 //! - too few subjects to split said "backend error: cannot split 1 subtypes" (U2).
 
 mod common;
-use common::{ok, small, sustain, user_error};
+use common::{ok, read_json, small, sustain, user_error};
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -206,7 +206,7 @@ fn unknown_schema_versions_are_refused() {
         &["--subtypes", "1", "--chain-shard", "0/1", "--out", o],
     )));
     let shard = out.join("shards").join("shard_0of1.json");
-    let mut file: Value = serde_json::from_slice(&std::fs::read(&shard).unwrap()).unwrap();
+    let mut file = read_json(&shard);
     file["version"] = json!(99);
     std::fs::write(&shard, file.to_string()).unwrap();
     user_error(

@@ -9,7 +9,9 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{names_in, ok, run, s, small, snapshot, stage_args, sustain, tiny, user_error, write};
+use common::{
+    names_in, ok, read_json, run, s, small, snapshot, stage_args, sustain, tiny, user_error, write,
+};
 
 /// A finished 2-subtype fit shared by the tests (read-only; copy it to change it).
 fn fitted() -> &'static (tempfile::TempDir, PathBuf) {
@@ -255,8 +257,7 @@ fn one_writer_per_output_folder() {
     ok(&first);
     assert!(!lock.exists(), "the lock was not released");
     // The folder holds the first fit's seed only.
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let results = read_json(out.join("results.json"));
     assert_eq!(results["settings"]["seed"], 42);
 }
 
@@ -514,7 +515,7 @@ fn an_edited_checkpoint_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let out = fit_copy(tmp.path(), "fit");
     let cp = out.join("checkpoints/checkpoint_k1.json");
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&cp).unwrap()).unwrap();
+    let mut v = read_json(&cp);
     v["em_sequences"][0][0] = serde_json::json!(999);
     std::fs::write(&cp, v.to_string()).unwrap();
     user_error(
@@ -529,7 +530,7 @@ fn an_edited_checkpoint_is_named() {
     // Edits of the saved model (which once gave a fit, or figures, from nonsense).
     let out = fit_copy(tmp.path(), "fit2");
     let cp = out.join("checkpoints/checkpoint_k2.json");
-    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&cp).unwrap()).unwrap();
+    let saved = read_json(&cp);
     let edits: [(&str, serde_json::Value); 4] = [
         ("n_subtypes", serde_json::json!(5)),
         ("mean_f", serde_json::json!([])),
@@ -750,8 +751,7 @@ fn force_replaces_a_finished_fit() {
             "--force",
         ],
     )));
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let results = read_json(out.join("results.json"));
     assert_eq!(results["settings"]["seed"], 3);
     // The replaced fit's files of two subtypes are gone with it.
     let names = names_in(&out);

@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
 
 fn simulate_into(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
     simulate_seeded(dir, "7", extra)
@@ -54,8 +53,7 @@ fn writes_data_model_and_truth_that_fit_reads() {
     assert!(empty.iter().sum::<usize>() > 0);
     assert!(empty.iter().all(|&n| n < 3));
 
-    let truth: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap();
+    let truth = read_json(dir.join("truth.json"));
     let seqs = truth["sequences"].as_array().unwrap();
     assert_eq!(seqs.len(), 2);
     assert!(seqs.iter().all(|s| s.as_array().unwrap().len() == 6));

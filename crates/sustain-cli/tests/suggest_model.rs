@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{ok, quick_fit, raw_example, readme_zscore, s, sustain, user_error, write};
+use common::{ok, quick_fit, raw_example, read_json, readme_zscore, s, sustain, user_error, write};
 
 /// z-scores of the raw example, as the README makes them.
 fn zscores(dir: &Path) -> PathBuf {
@@ -59,8 +59,7 @@ fn proposes_a_model_that_fit_accepts() {
     );
     // 200 subjects, of whom the controls (Diagnosis 0) are counted apart.
     assert!(stdout.contains("controls"), "{stdout}");
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    let m = read_json(&model);
     assert_eq!(m["written_by"], "sustain suggest-model");
     assert_eq!(m["biomarkers"].as_array().unwrap().len(), 4);
     // Volume_3's patients go much higher than the others' (the guide's example).
@@ -184,8 +183,7 @@ fn writes_over_nothing_it_did_not_write() {
         &["other_zscores.svg", "--force"],
     );
     ok(&sustain(&suggest(s(&z), s(&mine), &["--force"])));
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&mine).unwrap()).unwrap();
+    let m = read_json(&mine);
     assert_eq!(m["biomarkers"], serde_json::json!(["a", "b"]));
 }
 
@@ -200,8 +198,7 @@ fn proposes_an_ordinal_model_from_scores() {
     let model = tmp.path().join("model.json");
     let stdout = ok(&sustain(&suggest(s(&scores), s(&model), &["--scores"])));
     assert!(stdout.contains("proposed"), "{stdout}");
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    let json = read_json(&model);
     assert_eq!(json["model"], "ordinal");
     assert_eq!(json["p_correct"], 0.9);
     let score_vals = json["score_vals"].as_array().unwrap();

@@ -5,7 +5,7 @@
 //! panic for 2 subtypes, silently different subjects' tables for 1).
 
 mod common;
-use common::{ok, small, stage_args, sustain, tiny_with, TINY};
+use common::{ok, read_json, small, stage_args, sustain, tiny_with, TINY};
 
 use serde_json::Value;
 
@@ -34,9 +34,7 @@ fn zeros_before_and_between_thresholds_survive_a_fit() {
             let mut args = tiny_with("fit", &settings, &["--out", &out_s]);
             args[4] = &model_s;
             ok(&sustain(&args));
-            let results: Value =
-                serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
-                    .unwrap();
+            let results = read_json(out.join("results.json"));
             let want: Value = serde_json::from_str(z_vals).unwrap();
             let saved: Vec<Vec<f64>> = serde_json::from_value(results["z_vals"].clone()).unwrap();
             let want: Vec<Vec<f64>> = serde_json::from_value(want).unwrap();

@@ -11,8 +11,9 @@ use sustain::cv::{
 };
 use sustain::fit::FitInput;
 
-use crate::backend::Backend;
+use crate::backend::BackendArgs;
 use crate::cmd::fit::{self, FitData, FitSettings};
+use crate::cmd::shared_args::{NoReport, Quiet};
 use crate::error::CliError;
 use crate::folder_lock::{remove_dead_temps, FolderLock, FOLDER_LOCK};
 use crate::io;
@@ -66,24 +67,14 @@ pub struct CvArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// Where likelihoods are evaluated: the folds' fits as in `sustain fit --backend`
-    /// (the test subjects too, in batches of posterior samples).
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-    pub backend: Backend,
+    #[command(flatten)]
+    pub backend: BackendArgs,
 
-    /// With --backend gpu: fail (exit status 2) instead of running on the CPU when no
-    /// GPU can be used [default: off].
-    #[arg(long)]
-    pub require_gpu: bool,
+    #[command(flatten)]
+    pub progress: Quiet,
 
-    /// No progress lines on stderr [default: off].
-    #[arg(long)]
-    pub quiet: bool,
-
-    /// Write no DIR/report.html when every fold has run (see `sustain report`)
-    /// [default: off].
-    #[arg(long)]
-    pub no_report: bool,
+    #[command(flatten)]
+    pub report: NoReport,
 }
 
 /// Arguments of `sustain cv-combine`.
@@ -95,9 +86,8 @@ pub struct CvCombineArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// Write no DIR/report.html (see `sustain report`) [default: off].
-    #[arg(long)]
-    pub no_report: bool,
+    #[command(flatten)]
+    pub report: NoReport,
 }
 
 fn fold_path(out: &Path, i: usize) -> PathBuf {
@@ -206,7 +196,7 @@ pub fn folds_of(
 /// The validated settings of `sustain cv` (shared with `sustain slurm cv`).
 pub fn cv_config(args: &CvArgs) -> Result<FitConfig, CliError> {
     let config = args.settings.config(args.input.missing)?;
-    fit::on_backend(config, args.backend, args.require_gpu)
+    fit::on_backend(config, args.backend)
 }
 
 /// Refuses a fold whose training part (the subjects outside it) is too small to
@@ -237,10 +227,10 @@ pub fn run(args: &CvArgs) -> Result<(), CliError> {
     let (folds, fold_id) = resolve_folds(args, &loaded, config.seed)?;
     let n_subjects = loaded.data.dataset.n_subjects();
     check_run(args, &config, &folds, n_subjects, loaded.events.n_events())?;
-    if args.require_gpu {
+    if args.backend.require_gpu {
         // Fails before the output folder is made when the GPU is missing (every fold
         // selects its backend again).
-        args.backend.select(true)?;
+        args.backend.select()?;
     }
     let input = FitInput {
         events: &loaded.events,
@@ -346,7 +336,7 @@ pub fn run_folds(
         if path.exists() {
             let saved = read_fold(&path)?;
             if saved.fingerprint == fingerprint && saved.test == folds[i] && saved.fold == i {
-                if !args.quiet {
+                if !args.progress.quiet {
                     eprint_line(&format!("fold {i}: reusing {}", path.display()));
                 }
                 results.push(saved);
@@ -357,10 +347,10 @@ pub fn run_folds(
                 path.display()
             )));
         }
-        if !args.quiet {
+        if !args.progress.quiet {
             eprint_line(&format!("fold {i} of {n_folds}"));
         }
-        let progress = progress_printer(args.quiet, format!("fold {i}: "));
+        let progress = progress_printer(args.progress.quiet, format!("fold {i}: "));
         let result = fold(i, &progress).map_err(|e| CliError::new(format!("fold {i}: {e}")))?;
         io::write_json(&path, &result)?;
         results.push(result);
@@ -384,7 +374,7 @@ pub fn run_folds(
     if args.fold.is_none() {
         // The report takes the folder's lock itself.
         drop(lock);
-        crate::report::after_run(&args.out, false, data, args.no_report);
+        crate::report::after_run(&args.out, false, data, args.report.no_report);
     }
     Ok(())
 }
@@ -407,7 +397,7 @@ fn run_part(
             && saved.fold == i
             && saved.n_subtypes == k
         {
-            if !args.quiet {
+            if !args.progress.quiet {
                 eprint_line(&format!(
                     "fold {i}, {k} subtype(s): reusing {}",
                     path.display()
@@ -420,10 +410,10 @@ fn run_part(
             path.display()
         )));
     }
-    if !args.quiet {
+    if !args.progress.quiet {
         eprint_line(&format!("fold {i} of {}, {k} subtype(s) only", folds.len()));
     }
-    let progress = progress_printer(args.quiet, format!("fold {i}: "));
+    let progress = progress_printer(args.progress.quiet, format!("fold {i}: "));
     let part = part(i, k, &progress).map_err(|e| CliError::new(format!("fold {i}: {e}")))?;
     io::write_json(&path, &part)?;
     io::write_stdout(&part_summary(&part, &path))
@@ -534,7 +524,7 @@ pub fn run_combine(args: &CvCombineArgs) -> Result<(), CliError> {
     io::write_stdout(&write_combined(&args.out, &folds)?)?;
     // The report takes the folder's lock itself.
     drop(lock);
-    crate::report::after_run(&args.out, false, None, args.no_report);
+    crate::report::after_run(&args.out, false, None, args.report.no_report);
     Ok(())
 }
 

@@ -57,7 +57,7 @@ fn label_columns(
     };
     let table = CsvTable::read(path)?;
     let labels = table.column_text(table.column_index(name)?);
-    let data_ids = match args.input.id_column.as_deref() {
+    let data_ids = match args.input.ids.name() {
         Some(id) => table.column_text(table.column_index(id)?),
         None => (1..=table.n_rows()).map(|r| r.to_string()).collect(),
     };
@@ -98,7 +98,7 @@ impl<'a> FamilyJob<'a> for CvJob<'_> {
     fn run<M: SustainModel>(self, input: ModelInput<'a, M>, _: &'a [String]) -> Self::Output {
         let (args, folds) = (self.args, self.folds);
         let family = self.family.name();
-        let (engine, ran_on) = engine_for(args.backend, args.require_gpu, &input.model, family)?;
+        let (engine, ran_on) = engine_for(args.backend, &input.model, family)?;
         let mut config = self.config.clone();
         config.backend = ran_on.config();
         let (config, engine) = (&config, &engine);

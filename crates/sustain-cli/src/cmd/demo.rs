@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::backend::Backend;
+use crate::backend::BackendArgs;
 use crate::cmd::fit::{self, FitArgs, FitData, FitSettings};
+use crate::cmd::shared_args::{IdColumn, Quiet, Threads};
 use crate::cmd::Missing;
 use crate::error::CliError;
 use crate::folder_lock::{FolderLock, FOLDER_LOCK};
@@ -98,9 +99,8 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DIR", default_value = "sustain-demo")]
     pub out: PathBuf,
 
-    /// No progress lines on stderr [default: off].
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub progress: Quiet,
 
     /// Which model family's bundled example to fit.
     #[arg(long, value_enum, default_value_t = DemoModel::Zscore)]
@@ -195,7 +195,9 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             model: Some(model.clone()),
             zvals: None,
             zmax: None,
-            id_column: Some("id".into()),
+            ids: IdColumn {
+                id_column: Some("id".into()),
+            },
             missing: Missing::Marginalise,
         },
         settings: FitSettings {
@@ -209,16 +211,15 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             tuning_iterations: 2000,
             seed: 42,
             proposal: None,
-            threads: None,
+            threads: Threads::default(),
         },
         burn_in: 0,
         thin: 1,
-        backend: Backend::Cpu,
-        require_gpu: false,
+        backend: BackendArgs::default(),
         out: args.out.clone(),
         resume: false,
         force: false,
-        quiet: args.quiet,
+        progress: args.progress,
     };
     fit::run_locked(&fit_args, Some(lock))?;
     let summary = fit::data_summary(&fit_args.input);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sustain_model::{Likelihood, SustainModel};
 
-use crate::backend::{engine_for, Backend};
+use crate::backend::{engine_for, Backend, BackendArgs};
 use crate::cmd::ModelDataArgs;
 use crate::error::CliError;
 use crate::families::{self, Family};
@@ -25,14 +25,8 @@ pub struct EvaluateArgs {
     #[arg(long, value_name = "SEQUENCES.json")]
     pub sequences: PathBuf,
 
-    /// Where the likelihood is computed. "backend" in the output names the one used.
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-    pub backend: Backend,
-
-    /// With --backend gpu: fail (exit status 2) instead of running on the CPU when no
-    /// GPU can be used [default: off].
-    #[arg(long)]
-    pub require_gpu: bool,
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 /// The JSON printed on stdout.
@@ -60,7 +54,7 @@ pub fn run(args: &EvaluateArgs) -> Result<(), CliError> {
     let (model, data) = args.input.load()?;
     let data_path = args.input.data.as_deref().unwrap_or(Path::new("data"));
     let mixture = io::read_sequences(&args.sequences, &model.events)?;
-    let selection = args.backend.select(args.require_gpu)?;
+    let selection = args.backend.select()?;
     let likelihood = Likelihood::new(model.events, &data.dataset, args.input.missing.convention())
         .map_err(|e| CliError::in_file(data_path, e))?;
     let (loglike, per_subject, backend) = if selection.engine.is_cpu() {
@@ -97,7 +91,7 @@ fn run_other_family(args: &EvaluateArgs, family: Family) -> Result<(), CliError>
         &args.input.model,
         family,
         args.input.data.as_deref(),
-        args.input.id_column.as_deref(),
+        args.input.ids.name(),
     )?;
     // Missing z-scores are always marginalised in the mixed-type family.
     let missing = match loaded {
@@ -128,7 +122,7 @@ impl<'a> FamilyJob<'a> for EvaluateJob<'_> {
         let args = self.args;
         let mixture = io::read_sequences(&args.sequences, input.model.order())?;
         let family = self.family.name();
-        let (engine, backend) = engine_for(args.backend, args.require_gpu, &input.model, family)?;
+        let (engine, backend) = engine_for(args.backend, &input.model, family)?;
         let gpu_error = |e: sustain_model::ModelError| CliError::new(format!("GPU: {e}"));
         // The CPU's evaluator is the model's own (the values of SustainModel::loglike).
         let mut evaluator = engine.evaluator(&input.model).map_err(gpu_error)?;

@@ -14,7 +14,8 @@ use sustain::results::SubtypeModel;
 use sustain::sampler::ProposalMode;
 use sustain::Fit;
 
-use crate::backend::Backend;
+use crate::backend::BackendArgs;
+use crate::cmd::shared_args::{IdColumn, Quiet, Threads};
 use crate::cmd::Missing;
 use crate::error::CliError;
 use crate::families::{self, Family};
@@ -86,10 +87,8 @@ pub struct FitData {
     #[arg(long, value_name = "Z", requires = "zvals")]
     pub zmax: Option<f64>,
 
-    /// Column of the data holding subject ids, used to label the outputs [default:
-    /// none; subjects are numbered by their 1-based data row].
-    #[arg(long, value_name = "COLUMN")]
-    pub id_column: Option<String>,
+    #[command(flatten)]
+    pub ids: IdColumn,
 
     /// How missing values enter the likelihood (marginalise: a missing value
     /// contributes nothing; reference: pySuStaIn's absolute log-likelihoods).
@@ -134,7 +133,7 @@ impl FitData {
                 let data = io::read_data_keeping(
                     data_path,
                     DataColumns::Named(&model.biomarkers),
-                    self.id_column.as_deref(),
+                    self.ids.name(),
                     &keep_list,
                 )?;
                 Ok(Loaded {
@@ -146,7 +145,7 @@ impl FitData {
                 let data = io::read_data_keeping(
                     data_path,
                     DataColumns::AllNumericExcept(keep),
-                    self.id_column.as_deref(),
+                    self.ids.name(),
                     &keep_list,
                 )?;
                 let events = EventSet::uniform(data.biomarkers.len(), zvals, zmax)
@@ -216,11 +215,8 @@ pub struct FitSettings {
     #[arg(long, value_enum)]
     pub proposal: Option<Proposal>,
 
-    /// Worker threads: E-M start points, chains, and with fewer chains than
-    /// threads the last subtype count's chains split by subjects; results do not
-    /// depend on it [default: the available cores].
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub threads: Threads,
 }
 
 impl FitSettings {
@@ -247,7 +243,7 @@ impl FitSettings {
             missing: missing.convention(),
             ..FitConfig::default()
         };
-        if let Some(t) = self.threads {
+        if let Some(t) = self.threads.threads {
             config.threads = t;
         }
         crate::limits::check_fit_counts(&config)?;
@@ -329,15 +325,8 @@ pub struct FitArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub thin: usize,
 
-    /// Where likelihoods are evaluated. With gpu: E-M start points one after another
-    /// and the MCMC chains in lockstep on the GPU (step-size tuning on the CPU).
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-    pub backend: Backend,
-
-    /// With --backend gpu: fail (exit status 2) instead of running on the CPU when no
-    /// GPU can be used [default: off].
-    #[arg(long)]
-    pub require_gpu: bool,
+    #[command(flatten)]
+    pub backend: BackendArgs,
 
     /// Output folder (created if absent): results.json, subjects_k{K}.csv,
     /// pvd_k{K}.svg/.png, trace_k{K}.svg/.png, and checkpoints/ (one file per
@@ -359,9 +348,8 @@ pub struct FitArgs {
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
 
-    /// No progress lines on stderr [default: off].
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub progress: Quiet,
 }
 
 /// The data summary of a fit's `--data` for its run record (z-score models; the
@@ -391,18 +379,14 @@ pub fn fit_config(args: &FitArgs) -> Result<FitConfig, CliError> {
         config.n_iterations = config.n_iterations.max(2 * args.burn_in);
         u.max_iterations = u.max_iterations.max(config.n_iterations);
     }
-    on_backend(config, args.backend, args.require_gpu)
+    on_backend(config, args.backend)
 }
 
 /// `config` on `backend`, validated and with enough samples per chain: the last
 /// step of every fitting command's settings.
-pub fn on_backend(
-    mut config: FitConfig,
-    backend: Backend,
-    require_gpu: bool,
-) -> Result<FitConfig, CliError> {
-    config.backend = backend.config();
-    config.require_gpu = require_gpu;
+pub fn on_backend(mut config: FitConfig, backend: BackendArgs) -> Result<FitConfig, CliError> {
+    config.backend = backend.backend.config();
+    config.require_gpu = backend.require_gpu;
     config
         .validate()
         .map_err(|e| CliError::new(format!("invalid settings: {e}")))?;
@@ -564,7 +548,7 @@ pub fn run_locked(args: &FitArgs, lock: Option<FolderLock>) -> Result<(), CliErr
     // The backend first: a required GPU that is missing fails before any output
     // folder is made. Without --require-gpu the fit falls back to the CPU after a
     // one-line notice (and records backend cpu).
-    let selection = args.backend.select(args.require_gpu)?;
+    let selection = args.backend.select()?;
     if selection.notice.is_some() {
         config.backend = sustain::config::Backend::Cpu;
     }
@@ -594,7 +578,7 @@ pub fn run_locked(args: &FitArgs, lock: Option<FolderLock>) -> Result<(), CliErr
         &config,
         &engine,
     )?;
-    let printer = progress_printer(args.quiet, String::new());
+    let printer = progress_printer(args.progress.quiet, String::new());
     let (result, files) = std::thread::scope(|scope| {
         let early = EarlyFiles::new(&folder, scope, config.threads, config.max_subtypes);
         let progress = |p: Progress| {

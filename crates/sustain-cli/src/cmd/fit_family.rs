@@ -32,12 +32,7 @@ pub fn load(input: &FitData, family: Family) -> Result<LoadedFamily, CliError> {
         .model
         .as_deref()
         .ok_or_else(|| CliError::new("--model is required"))?;
-    load_family(
-        model,
-        family,
-        input.data.as_deref(),
-        input.id_column.as_deref(),
-    )
+    load_family(model, family, input.data.as_deref(), input.ids.name())
 }
 
 /// Runs `sustain fit` on a model of `family` (not z-score), holding `lock` on
@@ -71,14 +66,14 @@ fn fit_and_write<M: SustainModel>(
 ) -> Result<(), CliError> {
     let mut config = fit_config(args)?;
     let model = &input.model;
-    let (engine, ran_on) = engine_for(args.backend, args.require_gpu, model, family.name())?;
+    let (engine, ran_on) = engine_for(args.backend, model, family.name())?;
     config.backend = ran_on.config();
     let n_subjects = model.n_subjects();
     check_subtypes(args, n_subjects)?;
     let order = model.order().clone();
     crate::limits::check_fit_memory(&config, n_subjects, order.n_events())?;
     let (_lock, checkpoints) = prepare_folder(args, lock, &order)?;
-    let printer = progress_printer(args.quiet, String::new());
+    let printer = progress_printer(args.progress.quiet, String::new());
     let result = Fit::new(input.clone(), config.clone())
         .engine(&engine)
         .checkpoints(&checkpoints)

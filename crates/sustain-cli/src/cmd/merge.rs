@@ -17,6 +17,7 @@ use sustain::Fit;
 
 use crate::cmd::fit::{fit_config, FitArgs, FitData};
 use crate::cmd::fit_family::write_outputs;
+use crate::cmd::shared_args::{IdColumn, NoReport, Threads};
 use crate::cmd::Missing;
 use crate::error::CliError;
 use crate::families::Family;
@@ -40,9 +41,8 @@ pub struct FitCommandArgs {
     #[arg(long, value_name = "I/N")]
     pub chain_shard: Option<String>,
 
-    /// Write no DIR/report.html at the end (see `sustain report`) [default: off].
-    #[arg(long)]
-    pub no_report: bool,
+    #[command(flatten)]
+    pub report: NoReport,
 }
 
 /// Arguments of `sustain merge`.
@@ -54,19 +54,16 @@ pub struct MergeArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// Worker threads for staging subjects; results do not depend on it [default:
-    /// the available cores].
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub threads: Threads,
 
     /// Replace a finished fit in DIR made from other data or settings (its
     /// results.json, subjects CSVs, figures and checkpoints) [default: off].
     #[arg(long)]
     pub force: bool,
 
-    /// Write no DIR/report.html at the end (see `sustain report`) [default: off].
-    #[arg(long)]
-    pub no_report: bool,
+    #[command(flatten)]
+    pub report: NoReport,
 }
 
 /// A chain shard `I/N`.
@@ -133,7 +130,7 @@ impl ShardInputs {
             model: input.model.as_deref().map(abs),
             zvals: input.zvals.clone(),
             zmax: input.zmax,
-            id_column: input.id_column.clone(),
+            id_column: input.ids.id_column.clone(),
             missing: input.missing.name().to_string(),
         }
     }
@@ -146,7 +143,9 @@ impl ShardInputs {
             model: self.model.clone(),
             zvals: self.zvals.clone(),
             zmax: self.zmax,
-            id_column: self.id_column.clone(),
+            ids: IdColumn {
+                id_column: self.id_column.clone(),
+            },
             missing,
         })
     }
@@ -198,7 +197,7 @@ pub fn run_fit(args: &FitCommandArgs) -> Result<(), CliError> {
         None => {
             crate::cmd::fit::run(&args.fit)?;
             let data = crate::cmd::fit::data_summary(&args.fit.input);
-            crate::report::after_run(&args.fit.out, true, data, args.no_report);
+            crate::report::after_run(&args.fit.out, true, data, args.report.no_report);
             Ok(())
         }
         Some(spec) => run_shard(&args.fit, ShardSpec::parse(spec)?),
@@ -296,7 +295,7 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
             && saved.shard == spec.index
             && saved.n_shards == spec.count
         {
-            if !args.quiet {
+            if !args.progress.quiet {
                 eprint_line(&format!(
                     "shard {}/{}: reusing {}",
                     spec.index,
@@ -318,7 +317,10 @@ fn run_shard(args: &FitArgs, spec: ShardSpec) -> Result<(), CliError> {
     }
     let chains = spec.chains(config.n_chains);
     config.chain_range = Some(chains.clone());
-    let progress = progress_printer(args.quiet, format!("shard {}/{}: ", spec.index, spec.count));
+    let progress = progress_printer(
+        args.progress.quiet,
+        format!("shard {}/{}: ", spec.index, spec.count),
+    );
     let mut models = shard(&config, &progress).map_err(|e| CliError::new(e.to_string()))?;
     config.chain_range = None;
     // The traces first, beside the JSON that names them.
@@ -401,7 +403,7 @@ pub fn list_shards(out: &Path) -> Vec<(usize, usize, PathBuf)> {
 
 /// Runs `sustain merge`.
 pub fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
-    if let Some(t) = args.threads {
+    if let Some(t) = args.threads.threads {
         crate::limits::check_bound("--threads", t, crate::limits::MAX_THREADS)?;
     }
     let found = list_shards(&args.out);
@@ -458,6 +460,7 @@ pub fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
     let mut config = first.settings.clone();
     config.threads = args
         .threads
+        .threads
         .unwrap_or_else(|| FitConfig::default().threads)
         .max(1);
     let fit_data = first.inputs.fit_data()?;
@@ -502,7 +505,7 @@ pub fn run_merge(args: &MergeArgs) -> Result<(), CliError> {
     // The report takes the folder's lock itself.
     drop(lock);
     let data = crate::report::run_record::DataSummary::of(&loaded.data.dataset);
-    crate::report::after_run(&args.out, true, Some(data), args.no_report);
+    crate::report::after_run(&args.out, true, Some(data), args.report.no_report);
     Ok(())
 }
 
@@ -571,7 +574,7 @@ impl<'a> FamilyJob<'a> for MergeJob<'_> {
         let files = write_outputs(&args.out, &input, ids, &result, config.threads)?;
         io::write_stdout(&summary(&result, &files))?;
         drop(lock);
-        crate::report::after_run(&args.out, true, None, args.no_report);
+        crate::report::after_run(&args.out, true, None, args.report.no_report);
         Ok(())
     }
 }

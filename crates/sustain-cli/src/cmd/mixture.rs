@@ -14,11 +14,12 @@ use std::path::{Path, PathBuf};
 use clap::ValueEnum;
 use serde::Serialize;
 
+use crate::cmd::shared_args::{IdColumn, Overwrite};
 use crate::error::CliError;
 use crate::folder_lock::{FolderLock, FOLDER_LOCK};
 use crate::io::create_dir;
 use crate::io::{self, Cell, CsvTable};
-use crate::plot::{draw_mixtures, MixturePanel};
+use crate::plot::{draw_mixtures, BiomarkerValues, MixturePanel};
 use sustain_model::mixture_fit::{fit_gmm, Fitted, GmmFit};
 use sustain_model::mixture_kde::fit_kde;
 
@@ -78,10 +79,8 @@ pub struct MixtureArgs {
     #[arg(long, value_name = "B1,B2", value_delimiter = ',')]
     pub biomarkers: Vec<String>,
 
-    /// Column of subject ids, copied as the first column of the outputs [default:
-    /// none; the outputs' first column, "id", numbers the rows from 1].
-    #[arg(long, value_name = "COLUMN")]
-    pub id_column: Option<String>,
+    #[command(flatten)]
+    pub ids: IdColumn,
 
     /// How each biomarker's mixture is fitted.
     #[arg(long, value_enum, default_value_t = Method::Gmm)]
@@ -97,9 +96,8 @@ pub struct MixtureArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// Replace files in --out that this command did not write [default: off].
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub overwrite: Overwrite,
 }
 
 /// One biomarker's fit, as written to mixtures.json.
@@ -175,11 +173,7 @@ pub fn run(args: &MixtureArgs) -> Result<(), CliError> {
             args.control_value
         )));
     }
-    let id_col = args
-        .id_column
-        .as_deref()
-        .map(|name| table.column_index(name))
-        .transpose()?;
+    let id_col = table.optional_column_index(args.ids.name())?;
     if id_col == Some(diag_col) {
         return Err(CliError::new(
             "--id-column and --diagnosis-column name the same column",
@@ -334,9 +328,11 @@ pub fn run(args: &MixtureArgs) -> Result<(), CliError> {
         .iter()
         .zip(&fits)
         .map(|(name, (fit, controls, patients))| MixturePanel {
-            name: name.clone(),
-            controls: controls.clone(),
-            patients: patients.clone(),
+            values: BiomarkerValues {
+                name: name.clone(),
+                controls: controls.clone(),
+                patients: patients.clone(),
+            },
             fit: fit.clone(),
         })
         .collect();
@@ -432,7 +428,7 @@ fn refuse_overwrites(args: &MixtureArgs, header: &str) -> Result<(), CliError> {
             )));
         }
     }
-    if args.force {
+    if args.overwrite.force {
         return Ok(());
     }
     let foreign = |path: &Path| {

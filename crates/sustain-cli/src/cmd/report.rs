@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::cmd::shared_args::Overwrite;
 use crate::error::CliError;
 use crate::folder_lock::{remove_dead_temps, FolderLock, FOLDER_LOCK};
 use crate::io;
@@ -25,9 +26,8 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE.html")]
     pub out: Option<PathBuf>,
 
-    /// Replace an existing --out that this command did not write [default: off].
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub overwrite: Overwrite,
 }
 
 /// Runs `sustain report`.
@@ -64,7 +64,7 @@ pub fn run(args: &ReportArgs) -> Result<(), CliError> {
         ],
         false,
     )?;
-    report::refuse_foreign_report(&out, args.force)?;
+    report::refuse_foreign_report(&out, args.overwrite.force)?;
     let text = report::build(has_fit.then_some(dir.as_path()), cv_dir)?;
     // The folder's lock while writing into it (a fit may be running there).
     let parent = out

@@ -12,6 +12,7 @@ use std::process::Command;
 use crate::cmd::cv::CvArgs;
 use crate::cmd::fit::{fit_config, FitArgs};
 use crate::cmd::merge::shard_path;
+use crate::cmd::shared_args::Threads;
 use crate::error::CliError;
 use crate::io;
 use crate::io::create_dir;
@@ -271,8 +272,8 @@ pub fn run(args: &SlurmArgs) -> Result<(), CliError> {
     }
 }
 
-fn add_threads(job_args: &mut Vec<String>, threads: Option<usize>, slurm: &SlurmOptions) {
-    if let (None, Some(c)) = (threads, slurm.cpus_per_task) {
+fn add_threads(job_args: &mut Vec<String>, threads: Threads, slurm: &SlurmOptions) {
+    if let (None, Some(c)) = (threads.threads, slurm.cpus_per_task) {
         job_args.push("--threads".into());
         job_args.push(c.to_string());
     }

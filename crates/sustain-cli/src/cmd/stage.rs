@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use sustain::model::{EventOrder, Likelihood};
 use sustain::results::{FitResult, ModelDescriptor, SubtypeModel};
 
-use crate::backend::Backend;
+use crate::backend::BackendArgs;
+use crate::cmd::shared_args::{IdColumn, OverwriteInputs, Threads};
 use crate::error::CliError;
 use crate::families;
 use crate::family_model::{load_family, FamilyJob};
@@ -44,29 +45,17 @@ pub struct StageArgs {
     #[arg(long, value_name = "K")]
     pub subtypes: Option<usize>,
 
-    /// Column of the data holding subject ids [default: none; subjects are
-    /// numbered by their 1-based data row].
-    #[arg(long, value_name = "COLUMN")]
-    pub id_column: Option<String>,
+    #[command(flatten)]
+    pub ids: IdColumn,
 
-    /// Worker threads; results do not depend on it [default: the available cores].
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub threads: Threads,
 
-    /// Where the staging posteriors are computed: the CPU (f64), or the GPU (f32
-    /// posteriors, summed over samples in f64; they agree with the CPU to about 1e-6).
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-    pub backend: Backend,
+    #[command(flatten)]
+    pub backend: BackendArgs,
 
-    /// With --backend gpu: fail (exit status 2) when no GPU can be used [default:
-    /// off].
-    #[arg(long)]
-    pub require_gpu: bool,
-
-    /// Write --out even when it is an input (--data, the fit's results.json) or a
-    /// file that `sustain stage` did not write [default: off].
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub overwrite: OverwriteInputs,
 }
 
 /// Runs `sustain stage`.
@@ -79,17 +68,18 @@ pub fn run(args: &StageArgs) -> Result<(), CliError> {
     if let Some(m) = &args.model {
         inputs.push(("--model", m));
     }
-    crate::overwrite::refuse_inputs(&args.out, &inputs, args.force)?;
-    crate::overwrite::refuse_fit_results(&args.out, args.force)?;
+    crate::overwrite::refuse_inputs(&args.out, &inputs, args.overwrite.force)?;
+    crate::overwrite::refuse_fit_results(&args.out, args.overwrite.force)?;
     crate::overwrite::refuse_foreign_file(
         &args.out,
         crate::fit_outputs::SUBJECTS_HEADER,
         "stage",
-        args.force,
+        args.overwrite.force,
     )?;
     let (result, order) = crate::fit_outputs::read_fit_folder(&args.fit)?;
     let model = chosen_model(args, &result)?;
     let threads = args
+        .threads
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if threads == 0 {
@@ -136,12 +126,12 @@ fn stage_zscore(
             "a z-score fit stages the subjects of --data (a CSV of z-scores)",
         ));
     };
-    let engine = args.backend.select(args.require_gpu)?.engine;
+    let engine = args.backend.select()?.engine;
     let events = result_events(result, &args.fit.join("results.json"))?;
     let data = io::read_data(
         data_path,
         DataColumns::Named(&result.biomarkers),
-        args.id_column.as_deref(),
+        args.ids.name(),
     )?;
     let lik = Likelihood::new(events, &data.dataset, result.settings.missing)
         .map_err(|e| CliError::in_file(data_path, e))?;
@@ -169,7 +159,7 @@ fn stage_family(
     model: &SubtypeModel,
     threads: usize,
 ) -> Result<usize, CliError> {
-    crate::backend::cpu_staging(args.backend, args.require_gpu)?;
+    crate::backend::cpu_staging(args.backend)?;
     let Some(model_path) = &args.model else {
         return Err(CliError::new(format!(
             "{} holds a mixture or ordinal fit: give the new subjects' model.json with --model",
@@ -177,12 +167,7 @@ fn stage_family(
         )));
     };
     let family = families::family_of(model_path)?;
-    let loaded = load_family(
-        model_path,
-        family,
-        args.data.as_deref(),
-        args.id_column.as_deref(),
-    )?;
+    let loaded = load_family(model_path, family, args.data.as_deref(), args.ids.name())?;
     loaded.run(StageJob {
         args,
         result,

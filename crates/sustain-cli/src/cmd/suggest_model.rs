@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::cmd::shared_args::OverwriteInputs;
 use crate::error::CliError;
 use crate::io::{self, parse_cell, Cell, CsvTable};
-use crate::plot::{draw_zscores, ZscorePanel};
+use crate::plot::{draw_zscores, BiomarkerValues, ZscorePanel};
 use crate::suggest::{propose, Proposal, Rule, REPORTED_PERCENTILES};
 
 /// The `written_by` mark of the model.json this command writes.
@@ -78,9 +79,8 @@ pub struct SuggestModelArgs {
     #[arg(long, value_name = "MODEL.json")]
     pub out: PathBuf,
 
-    /// Replace an --out (and figure) that this command did not write [default: off].
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub overwrite: OverwriteInputs,
 }
 
 /// model.json as this command writes it (the format `fit --model` reads, with
@@ -116,7 +116,7 @@ struct Groups {
 /// Runs `sustain suggest-model`.
 pub fn run(args: &SuggestModelArgs) -> Result<(), CliError> {
     let rule = check_rule(args)?;
-    crate::overwrite::refuse_inputs(&args.out, &[("--data", &args.data)], args.force)?;
+    crate::overwrite::refuse_inputs(&args.out, &[("--data", &args.data)], args.overwrite.force)?;
     if args.out.is_dir() {
         return Err(CliError::new(format!(
             "--out {} is a folder; give a file name (e.g. model.json)",
@@ -124,7 +124,7 @@ pub fn run(args: &SuggestModelArgs) -> Result<(), CliError> {
         )));
     }
     let figure_stem = figure_stem(&args.out);
-    refuse_foreign_outputs(&args.out, &figure_stem, args.force)?;
+    refuse_foreign_outputs(&args.out, &figure_stem, args.overwrite.force)?;
     let groups = read_groups(args)?;
     let proposals: Vec<Proposal> = groups.patients.iter().map(|p| propose(p, &rule)).collect();
     let width = proposals.iter().map(|p| p.z_vals.len()).max().unwrap_or(1);
@@ -153,9 +153,11 @@ pub fn run(args: &SuggestModelArgs) -> Result<(), CliError> {
         .iter()
         .enumerate()
         .map(|(b, p)| ZscorePanel {
-            name: groups.names[b].clone(),
-            patients: groups.patients[b].clone(),
-            controls: groups.controls[b].clone(),
+            values: BiomarkerValues {
+                name: groups.names[b].clone(),
+                controls: groups.controls[b].clone(),
+                patients: groups.patients[b].clone(),
+            },
             z_vals: p.z_vals.clone(),
             z_max: p.z_max,
         })
@@ -302,11 +304,7 @@ fn refuse_foreign_outputs(out: &Path, figure_stem: &Path, force: bool) -> Result
 /// controls. Every error names the file, and a bad cell its row and column.
 fn read_groups(args: &SuggestModelArgs) -> Result<Groups, CliError> {
     let table = CsvTable::read(&args.data)?;
-    let id_col = args
-        .id_column
-        .as_deref()
-        .map(|c| table.column_index(c))
-        .transpose()?;
+    let id_col = table.optional_column_index(args.id_column.as_deref())?;
     let labels = control_labels(args, &table)?;
     let ctl_col = match &args.labels {
         Some(_) => None,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::cmd::shared_args::OverwriteInputs;
 use crate::error::CliError;
 use crate::io::{self, Cell, CsvTable};
 use crate::zscore::zscore_against_controls;
@@ -53,10 +54,8 @@ pub struct ZscoreArgs {
     #[arg(long, value_name = "Z.csv")]
     pub out: PathBuf,
 
-    /// Write --out even when it is the --raw file or a file whose header differs
-    /// from the one this run writes (so not an earlier output of it) [default: off].
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub overwrite: OverwriteInputs,
 }
 
 /// Per-biomarker fit, printed as JSON on stdout.
@@ -85,7 +84,7 @@ struct ZscoreReport {
 /// Runs `sustain zscore`: writes the z-score CSV and prints a JSON summary of every
 /// fit on stdout; hints about biomarkers that may need `--flip` go to stderr.
 pub fn run(args: &ZscoreArgs) -> Result<(), CliError> {
-    crate::overwrite::refuse_inputs(&args.out, &[("--raw", &args.raw)], args.force)?;
+    crate::overwrite::refuse_inputs(&args.out, &[("--raw", &args.raw)], args.overwrite.force)?;
     let table = CsvTable::read(&args.raw)?;
     let control_col = table.column_index(&args.control_column)?;
     if let Some(r) = table
@@ -99,11 +98,7 @@ pub fn run(args: &ZscoreArgs) -> Result<(), CliError> {
             "empty: every row must say whether it is a control",
         ));
     }
-    let id_col = args
-        .id_column
-        .as_deref()
-        .map(|name| table.column_index(name))
-        .transpose()?;
+    let id_col = table.optional_column_index(args.id_column.as_deref())?;
     let covariate_cols = distinct_columns(&table, &args.covariates, "--covariates")?;
     let covariates = covariate_cols
         .iter()
@@ -211,7 +206,7 @@ pub fn run(args: &ZscoreArgs) -> Result<(), CliError> {
     let header = String::from_utf8_lossy(bytes.split(|&b| b == b'\n').next().unwrap_or(&[]))
         .trim_end()
         .to_string();
-    crate::overwrite::refuse_foreign_file(&args.out, &header, "zscore", args.force)?;
+    crate::overwrite::refuse_foreign_file(&args.out, &header, "zscore", args.overwrite.force)?;
     io::write_atomic(&args.out, &bytes)?;
 
     let report = ZscoreReport {

@@ -8,7 +8,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::{
-    fmt_num, font, padded_range, render, text, text_width, tick_digits, Figure, PlotError, PALETTE,
+    draw_error, fmt_num, font, padded_range, render, text, text_width, y_tick_labels, Figure,
+    PlotError, PALETTE,
 };
 
 /// Cross-validation: CVIC per subtype count (left panel) and test log-likelihood per
@@ -90,14 +91,8 @@ impl Cvic {
         >,
         String,
     > {
-        let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
         let (y0, y1) = padded_range(values, 0.08);
-        let digits = tick_digits(y0, y1, 7);
-        let y_label_w = [y0, y1]
-            .iter()
-            .map(|v| text_width(&fmt_num(*v, digits), 13.0))
-            .max()
-            .unwrap_or(40);
+        let (digits, y_label_w) = y_tick_labels(y0, y1, 7);
         let x1 = self.n as f64 + 0.5;
         let mut chart = ChartBuilder::on(area)
             .caption(title, font(19.0))
@@ -105,7 +100,7 @@ impl Cvic {
             .x_label_area_size(48)
             .y_label_area_size(y_label_w + 40)
             .build_cartesian_2d(0.5..x1, y0..y1)
-            .map_err(err)?;
+            .map_err(draw_error)?;
         chart
             .configure_mesh()
             .x_desc("Number of subtypes")
@@ -127,7 +122,7 @@ impl Cvic {
             .light_line_style(RGBColor(245, 245, 245))
             .y_max_light_lines(2)
             .draw()
-            .map_err(err)?;
+            .map_err(draw_error)?;
         Ok(chart)
     }
 }
@@ -138,7 +133,6 @@ impl Figure for Cvic {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
         let (w, h) = self.size();
         // The legend goes in a strip under the right panel, so that it hides no point.
         let (charts, strip) = root.split_vertically(h as i32 - LEGEND_H);
@@ -157,9 +151,9 @@ impl Figure for Cvic {
             pts.iter().copied(),
             MEAN_COLOUR.stroke_width(2),
         ))
-        .map_err(err)?;
+        .map_err(draw_error)?;
         left.draw_series(pts.iter().map(|&p| Circle::new(p, 5, MEAN_COLOUR.filled())))
-            .map_err(err)?;
+            .map_err(draw_error)?;
 
         // Right: each fold's test log-likelihood, and the mean over folds.
         let all: Vec<f64> = self.folds.iter().flatten().copied().collect();
@@ -193,7 +187,7 @@ impl Figure for Cvic {
                     .iter()
                     .map(|&p| Circle::new(p, 4, FOLD_COLOUR.mix(FOLD_ALPHA).filled())),
             )
-            .map_err(err)?;
+            .map_err(draw_error)?;
         let mean_pts: Vec<(f64, f64)> = self
             .means()
             .iter()
@@ -205,7 +199,7 @@ impl Figure for Cvic {
                 mean_pts.iter().copied(),
                 MEAN_COLOUR.stroke_width(2),
             ))
-            .map_err(err)?;
+            .map_err(draw_error)?;
         right
             .draw_series(mean_pts.iter().map(|&(x, y)| {
                 PathElement::new(
@@ -213,7 +207,7 @@ impl Figure for Cvic {
                     MEAN_COLOUR.stroke_width(3),
                 )
             }))
-            .map_err(err)?;
+            .map_err(draw_error)?;
 
         let fold_label = if nf == 1 {
             "the fold".to_string()
@@ -236,7 +230,7 @@ impl Figure for Cvic {
                 4,
                 FOLD_COLOUR.mix(FOLD_ALPHA).filled(),
             ))
-            .map_err(err)?;
+            .map_err(draw_error)?;
         x += 16;
         text(&strip, &fold_label, (x, y), 13.0, HPos::Left, VPos::Center)?;
         x += text_width(&fold_label, 13.0) as i32 + 28;
@@ -245,7 +239,7 @@ impl Figure for Cvic {
                 vec![(x, y), (x + 24, y)],
                 MEAN_COLOUR.stroke_width(3),
             ))
-            .map_err(err)?;
+            .map_err(draw_error)?;
         x += 32;
         text(&strip, mean_label, (x, y), 13.0, HPos::Left, VPos::Center)?;
         Ok(())

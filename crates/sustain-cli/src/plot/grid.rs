@@ -8,10 +8,14 @@ use plotters::prelude::*;
 
 use super::PlotError;
 
-/// A grid of `rows x cols` panels of `panel` pixels under a legend `legend_h` high.
+/// Height of the legend strip in pixels.
+pub(super) const LEGEND_H: u32 = 44;
+/// The line the legend's entries are centred on.
+pub(super) const LEGEND_MIDDLE: i32 = LEGEND_H as i32 / 2;
+
+/// A grid of `rows x cols` panels of `panel` pixels under the legend strip.
 pub(super) struct PanelGrid {
     pub panel: (u32, u32),
-    pub legend_h: u32,
     pub cols: usize,
     pub rows: usize,
 }
@@ -24,7 +28,6 @@ impl PanelGrid {
         n: usize,
         cols: impl FnOnce(usize) -> usize,
         panel: (u32, u32),
-        legend_h: u32,
     ) -> Result<Self, PlotError> {
         if n == 0 {
             return Err(PlotError(format!(
@@ -35,7 +38,6 @@ impl PanelGrid {
         let cols = cols(n);
         Ok(Self {
             panel,
-            legend_h,
             cols,
             rows: n.div_ceil(cols),
         })
@@ -45,7 +47,7 @@ impl PanelGrid {
     pub fn size(&self) -> (u32, u32) {
         (
             self.panel.0 * self.cols as u32,
-            self.panel.1 * self.rows as u32 + self.legend_h,
+            self.panel.1 * self.rows as u32 + LEGEND_H,
         )
     }
 
@@ -57,7 +59,7 @@ impl PanelGrid {
         legend: impl FnOnce(&DrawingArea<DB, Shift>) -> Result<(), String>,
         panel: impl Fn(&DrawingArea<DB, Shift>, &P) -> Result<(), String>,
     ) -> Result<(), String> {
-        let (strip, grid) = root.split_vertically(self.legend_h);
+        let (strip, grid) = root.split_vertically(LEGEND_H);
         legend(&strip)?;
         let cells = grid.split_evenly((self.rows, self.cols));
         for (p, area) in panels.iter().zip(&cells) {

@@ -9,8 +9,11 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::grid::PanelGrid;
-use super::{fmt_num, font, padded_range, render, text, tick_digits, Figure, PlotError, PALETTE};
+use super::grid::{PanelGrid, LEGEND_MIDDLE};
+use super::{
+    draw_error, fmt_num, font, padded_range, render, swatch, text, tick_digits, BiomarkerValues,
+    Figure, PlotError, PALETTE,
+};
 use sustain_model::mixture_fit::Fitted;
 
 /// Histogram bins per panel (kde_ebm uses 12).
@@ -18,14 +21,11 @@ const BINS: usize = 12;
 /// Points per fitted curve.
 const CURVE_POINTS: usize = 200;
 const PANEL: (u32, u32) = (340, 260);
-const LEGEND_H: u32 = 44;
 
-/// One biomarker: its name, the observed values of each group and the fit.
+/// One biomarker: its observed values and the fit.
 #[derive(Debug, Clone)]
 pub struct MixturePanel {
-    pub name: String,
-    pub controls: Vec<f64>,
-    pub patients: Vec<f64>,
+    pub values: BiomarkerValues,
     pub fit: Fitted,
 }
 
@@ -33,7 +33,7 @@ pub struct MixturePanel {
 /// `<stem>.svg` and `<stem>.png`; returns both paths.
 pub fn draw_mixtures(stem: &Path, panels: &[MixturePanel]) -> Result<Vec<PathBuf>, PlotError> {
     let cols = |n: usize| ((n as f64).sqrt().round() as usize).max(1);
-    let grid = PanelGrid::new(stem, panels.len(), cols, PANEL, LEGEND_H)?;
+    let grid = PanelGrid::new(stem, panels.len(), cols, PANEL)?;
     render(
         stem,
         &Mixtures {
@@ -62,15 +62,10 @@ impl Figure for Mixtures {
 }
 
 fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> Result<(), String> {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-    let y = LEGEND_H as i32 / 2;
+    let y = LEGEND_MIDDLE;
     let mut x = 16;
     for (label, colour) in [("controls", CONTROL), ("patients", PATIENT)] {
-        area.draw(&Rectangle::new(
-            [(x, y - 7), (x + 22, y + 7)],
-            colour.mix(0.45).filled(),
-        ))
-        .map_err(err)?;
+        swatch(area, (x, y), 22, colour.mix(0.45).filled())?;
         text(area, label, (x + 30, y), 14.0, HPos::Left, VPos::Center)?;
         x += 130;
     }
@@ -82,7 +77,7 @@ fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> Result<(), 
             vec![(x, y), (x + 26, y)],
             colour.stroke_width(3),
         ))
-        .map_err(err)?;
+        .map_err(draw_error)?;
         text(area, label, (x + 34, y), 14.0, HPos::Left, VPos::Center)?;
         x += 290;
     }
@@ -117,10 +112,9 @@ fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &MixturePanel,
 ) -> Result<(), String> {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-    let values = panel.controls.iter().chain(&panel.patients);
+    let values = panel.values.controls.iter().chain(&panel.values.patients);
     let (lo, hi) = padded_range(values.clone(), 0.0);
-    let bars = histogram(&panel.controls, &panel.patients, lo, hi);
+    let bars = histogram(&panel.values.controls, &panel.values.patients, lo, hi);
     let curves: Vec<(f64, f64, f64)> = (0..CURVE_POINTS)
         .map(|i| {
             let x = lo + (hi - lo) * i as f64 / (CURVE_POINTS - 1) as f64;
@@ -136,13 +130,7 @@ fn draw_panel<DB: DrawingBackend>(
         .fold(0.0, f64::max);
     let top = if top > 0.0 { top * 1.08 } else { 1.0 };
     let digits = tick_digits(lo, hi, 4);
-    let mut chart = ChartBuilder::on(area)
-        .caption(&panel.name, font(15.0))
-        .margin(8)
-        .x_label_area_size(26)
-        .y_label_area_size(10)
-        .build_cartesian_2d(lo..hi, 0.0..top)
-        .map_err(err)?;
+    let mut chart = panel.values.panel_chart(area, lo..hi, top, (26, 10))?;
     chart
         .configure_mesh()
         .label_style(font(11.0))
@@ -153,7 +141,7 @@ fn draw_panel<DB: DrawingBackend>(
         .bold_line_style(RGBColor(230, 230, 230))
         .light_line_style(TRANSPARENT)
         .draw()
-        .map_err(err)?;
+        .map_err(draw_error)?;
     for &(a, b, c, p) in &bars {
         if c > 0.0 {
             chart
@@ -161,7 +149,7 @@ fn draw_panel<DB: DrawingBackend>(
                     [(a, 0.0), (b, c)],
                     CONTROL.mix(0.45).filled(),
                 )))
-                .map_err(err)?;
+                .map_err(draw_error)?;
         }
         if p > 0.0 {
             chart
@@ -169,7 +157,7 @@ fn draw_panel<DB: DrawingBackend>(
                     [(a, c), (b, c + p)],
                     PATIENT.mix(0.45).filled(),
                 )))
-                .map_err(err)?;
+                .map_err(draw_error)?;
         }
     }
     chart
@@ -177,13 +165,13 @@ fn draw_panel<DB: DrawingBackend>(
             curves.iter().map(|c| (c.0, c.1)),
             CONTROL.stroke_width(2),
         ))
-        .map_err(err)?;
+        .map_err(draw_error)?;
     chart
         .draw_series(LineSeries::new(
             curves.iter().map(|c| (c.0, c.2)),
             PATIENT.stroke_width(2),
         ))
-        .map_err(err)?;
+        .map_err(draw_error)?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::{fmt_num, render, text, text_width, Figure, PlotError};
+use super::{draw_error, fmt_num, render, swatch, text, text_width, Figure, PlotError};
 
 /// Input of [`draw_pvd`].
 pub struct PvdInput<'a> {
@@ -336,7 +336,6 @@ impl Pvd {
         let (title, cells) = &self.panels[i];
         let (x0, y0) = self.panel_origin(i);
         let (pw, ph) = (self.plot_w(), self.plot_h());
-        let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
 
         // Cells: runs of equal colour in a row as one rectangle; white is background.
         for (r, row) in cells.iter().enumerate() {
@@ -352,7 +351,7 @@ impl Pvd {
                     let xa = x0 + k as i32 * self.cw;
                     let xb = x0 + end as i32 * self.cw;
                     root.draw(&Rectangle::new([(xa, y), (xb, y + self.rh)], c.filled()))
-                        .map_err(err)?;
+                        .map_err(draw_error)?;
                 }
                 k = end;
             }
@@ -361,18 +360,18 @@ impl Pvd {
         for r in 1..cells.len() as i32 {
             let y = y0 + r * self.rh;
             root.draw(&PathElement::new(vec![(x0, y), (x0 + pw - 1, y)], ROW_GRID))
-                .map_err(err)?;
+                .map_err(draw_error)?;
         }
         let (xl, xr, yt, yb) = (x0 - 1, x0 + pw, y0 - 1, y0 + ph);
         root.draw(&PathElement::new(
             vec![(xl, yt), (xr, yt), (xr, yb), (xl, yb), (xl, yt)],
             BLACK,
         ))
-        .map_err(err)?;
+        .map_err(draw_error)?;
         for &k in &self.ticks {
             let x = x0 + (k - 1) * self.cw + self.cw / 2;
             root.draw(&PathElement::new(vec![(x, yb), (x, yb + 4)], BLACK))
-                .map_err(err)?;
+                .map_err(draw_error)?;
             text(
                 root,
                 &k.to_string(),
@@ -433,11 +432,7 @@ impl Figure for Pvd {
         let mut x = (w as i32 - self.legend_width()) / 2;
         let y = h as i32 - MARGIN - LEGEND_H / 2;
         for (colour, label) in &self.legend {
-            root.draw(&Rectangle::new(
-                [(x, y - 7), (x + 14, y + 7)],
-                colour.filled(),
-            ))
-            .map_err(|e| e.to_string())?;
+            swatch(root, (x, y), 14, colour.filled())?;
             root.draw(&PathElement::new(
                 vec![
                     (x, y - 7),
@@ -448,7 +443,7 @@ impl Figure for Pvd {
                 ],
                 BLACK,
             ))
-            .map_err(|e| e.to_string())?;
+            .map_err(draw_error)?;
             x += 20;
             text(root, label, (x, y), LEGEND_SIZE, HPos::Left, VPos::Center)?;
             x += text_width(label, LEGEND_SIZE) as i32 + 24;

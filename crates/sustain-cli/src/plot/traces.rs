@@ -8,7 +8,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::{
-    fmt_num, font, padded_range, render, text, text_width, tick_digits, Figure, PlotError, PALETTE,
+    draw_error, fmt_num, font, padded_range, render, text, text_width, y_tick_labels, Figure,
+    PlotError, PALETTE,
 };
 
 /// Most points drawn per chain; longer chains are reduced to the minimum and maximum
@@ -84,7 +85,6 @@ impl Figure for Traces {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
         let (w, h) = self.size();
         // Legend in a column right of the plot, so that it never hides a trace.
         let names: Vec<String> = (1..=self.chains.len())
@@ -95,12 +95,7 @@ impl Figure for Traces {
 
         let (y0, y1) = padded_range(self.chains.iter().flatten().map(|p| &p.1), 0.04);
         let x1 = (self.len.max(2) - 1) as f64;
-        let digits = tick_digits(y0, y1, 8);
-        let y_label_w = [y0, y1]
-            .iter()
-            .map(|v| text_width(&fmt_num(*v, digits), 13.0))
-            .max()
-            .unwrap_or(40);
+        let (digits, y_label_w) = y_tick_labels(y0, y1, 8);
         let mut chart = ChartBuilder::on(&plot_area)
             .caption(&self.title, font(20.0))
             .margin(16)
@@ -108,7 +103,7 @@ impl Figure for Traces {
             .x_label_area_size(48)
             .y_label_area_size(y_label_w + 40)
             .build_cartesian_2d(0.0..x1, y0..y1)
-            .map_err(err)?;
+            .map_err(draw_error)?;
         chart
             .configure_mesh()
             .x_desc("MCMC iteration")
@@ -124,12 +119,12 @@ impl Figure for Traces {
             .x_max_light_lines(2)
             .y_max_light_lines(2)
             .draw()
-            .map_err(err)?;
+            .map_err(draw_error)?;
         for (i, pts) in self.chains.iter().enumerate() {
             let colour = PALETTE[i % PALETTE.len()];
             chart
                 .draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(1)))
-                .map_err(err)?;
+                .map_err(draw_error)?;
         }
 
         // Legend entries from the top of the plotting area down.
@@ -150,7 +145,7 @@ impl Figure for Traces {
                     vec![(4, y), (28, y)],
                     colour.stroke_width(3),
                 ))
-                .map_err(err)?;
+                .map_err(draw_error)?;
             text(&legend_area, name, (36, y), 13.0, HPos::Left, VPos::Center)?;
         }
         Ok(())

@@ -8,22 +8,20 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::grid::PanelGrid;
+use super::grid::{PanelGrid, LEGEND_MIDDLE};
 use super::pvd::LEVEL_COLOURS;
-use super::{fmt_num, font, render, text, Figure, PlotError, PALETTE};
+use super::{
+    draw_error, fmt_num, font, render, swatch, text, BiomarkerValues, Figure, PlotError, PALETTE,
+};
 
 /// Width of a histogram bin, in z-score units.
 const BIN: f64 = 0.5;
 const PANEL: (u32, u32) = (380, 270);
-const LEGEND_H: u32 = 44;
 
-/// One biomarker: its name, the patients' and controls' observed z-scores and the
-/// proposed thresholds.
+/// One biomarker: its observed z-scores and the proposed thresholds.
 #[derive(Debug, Clone)]
 pub struct ZscorePanel {
-    pub name: String,
-    pub patients: Vec<f64>,
-    pub controls: Vec<f64>,
+    pub values: BiomarkerValues,
     pub z_vals: Vec<f64>,
     pub z_max: f64,
 }
@@ -31,13 +29,13 @@ pub struct ZscorePanel {
 /// Draws every biomarker's panel in a grid (two columns) to `<stem>.svg` and
 /// `<stem>.png`; returns both paths.
 pub fn draw_zscores(stem: &Path, panels: &[ZscorePanel]) -> Result<Vec<PathBuf>, PlotError> {
-    let grid = PanelGrid::new(stem, panels.len(), |n| n.min(2), PANEL, LEGEND_H)?;
+    let grid = PanelGrid::new(stem, panels.len(), |n| n.min(2), PANEL)?;
     render(
         stem,
         &Zscores {
             panels: panels.to_vec(),
             grid,
-            controls: panels.iter().any(|p| !p.controls.is_empty()),
+            controls: panels.iter().any(|p| !p.values.controls.is_empty()),
         },
     )
 }
@@ -70,19 +68,14 @@ impl Figure for Zscores {
 
 impl Zscores {
     fn draw_legend<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-        let y = LEGEND_H as i32 / 2;
+        let y = LEGEND_MIDDLE;
         let mut x = 12;
         let mut groups = vec![("patients", PATIENT)];
         if self.controls {
             groups.push(("controls", CONTROL));
         }
         for (label, colour) in groups {
-            area.draw(&Rectangle::new(
-                [(x, y - 7), (x + 18, y + 7)],
-                colour.mix(0.5).filled(),
-            ))
-            .map_err(err)?;
+            swatch(area, (x, y), 18, colour.mix(0.5).filled())?;
             text(area, label, (x + 24, y), 13.0, HPos::Left, VPos::Center)?;
             x += 100;
         }
@@ -97,7 +90,7 @@ impl Zscores {
                 vec![(x, y - 8), (x, y + 8)],
                 level_colour(l).stroke_width(3),
             ))
-            .map_err(err)?;
+            .map_err(draw_error)?;
             text(
                 area,
                 // The rule's thresholds are z = 1, 2, ... by level.
@@ -113,7 +106,7 @@ impl Zscores {
             vec![(x, y - 8), (x, y + 8)],
             BLACK.stroke_width(2),
         ))
-        .map_err(err)?;
+        .map_err(draw_error)?;
         text(area, "z_max", (x + 8, y), 13.0, HPos::Left, VPos::Center)
     }
 }
@@ -138,17 +131,16 @@ fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &ZscorePanel,
 ) -> Result<(), String> {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     // The axis: from below the lowest value (at most -2) to past z_max; values
     // beyond it land in the end bins.
-    let all = panel.patients.iter().chain(&panel.controls);
+    let all = panel.values.patients.iter().chain(&panel.values.controls);
     let min = all.clone().copied().fold(f64::INFINITY, f64::min);
     let max = all.copied().fold(f64::NEG_INFINITY, f64::max);
     let lo = (min.clamp(-4.0, -1.0) / BIN).floor() * BIN;
     let hi = ((max.min(panel.z_max + 3.0).max(panel.z_max + 0.5)) / BIN).ceil() * BIN;
     let bins = (((hi - lo) / BIN).round() as usize).max(1);
-    let patients = shares(&panel.patients, lo, bins);
-    let controls = shares(&panel.controls, lo, bins);
+    let patients = shares(&panel.values.patients, lo, bins);
+    let controls = shares(&panel.values.controls, lo, bins);
     let top = patients
         .iter()
         .chain(&controls)
@@ -156,13 +148,7 @@ fn draw_panel<DB: DrawingBackend>(
         .fold(0.0_f64, f64::max)
         .max(0.01)
         * 1.1;
-    let mut chart = ChartBuilder::on(area)
-        .caption(&panel.name, font(15.0))
-        .margin(8)
-        .x_label_area_size(40)
-        .y_label_area_size(46)
-        .build_cartesian_2d(lo..hi, 0.0..top)
-        .map_err(err)?;
+    let mut chart = panel.values.panel_chart(area, lo..hi, top, (40, 46))?;
     chart
         .configure_mesh()
         .label_style(font(11.0))
@@ -177,7 +163,7 @@ fn draw_panel<DB: DrawingBackend>(
         .bold_line_style(RGBColor(230, 230, 230))
         .light_line_style(TRANSPARENT)
         .draw()
-        .map_err(err)?;
+        .map_err(draw_error)?;
     for (i, (&p, &c)) in patients.iter().zip(&controls).enumerate() {
         let a = lo + i as f64 * BIN;
         // The controls' bar first, the patients' over it.
@@ -188,7 +174,7 @@ fn draw_panel<DB: DrawingBackend>(
                         [(a, 0.0), (a + BIN, height)],
                         colour.filled(),
                     )))
-                    .map_err(err)?;
+                    .map_err(draw_error)?;
             }
         }
     }
@@ -198,7 +184,7 @@ fn draw_panel<DB: DrawingBackend>(
                 [(z, 0.0), (z, top)],
                 level_colour(l).stroke_width(3),
             ))
-            .map_err(err)?;
+            .map_err(draw_error)?;
     }
     chart
         .draw_series(DashedLineSeries::new(
@@ -207,7 +193,7 @@ fn draw_panel<DB: DrawingBackend>(
             4,
             BLACK.stroke_width(2),
         ))
-        .map_err(err)?;
+        .map_err(draw_error)?;
     Ok(())
 }
 

@@ -115,6 +115,14 @@ pub fn with_column(text: &str, name: &str, label: impl Fn(usize) -> String) -> S
         .collect()
 }
 
+/// The JSON file at `path`, parsed; fails the test, naming the file, if it cannot be
+/// read or parsed.
+pub fn read_json(path: impl AsRef<Path>) -> Value {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -275,8 +283,7 @@ pub fn results_without_timing(dir: &Path) -> Value {
 /// samples.npz held them: the traces read from the samples file it names (so tests
 /// compare and edit samples in one form, and old-format files are easy to make).
 pub fn results_with_samples(dir: &Path) -> Value {
-    let mut v: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    let mut v = read_json(dir.join("results.json"));
     for m in v["models"].as_array_mut().unwrap() {
         let k = m["n_subtypes"].as_u64().unwrap() as usize;
         let mut samples: sustain::sampler::MergedSamples =
