@@ -8,8 +8,10 @@
 #![warn(missing_docs)]
 
 pub mod sharded;
+pub mod spare;
 
 pub use sharded::ShardedIncremental;
+pub use spare::{JobThreads, Lease, SpareThreads};
 
 use crossbeam::thread;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -61,9 +63,22 @@ pub fn parallel_map<R: Send, F: Fn(usize) -> R + Sync>(n: usize, threads: usize,
 /// `false` stops the workers from taking further jobs (jobs already taken finish,
 /// and `done` sees their results).
 pub fn share_threads<J: Send, R: Send>(
-    mut jobs: Vec<J>,
+    jobs: Vec<J>,
     threads: usize,
     f: impl Fn(J, usize) -> R + Sync,
+    done: impl FnMut(R) -> bool,
+) {
+    share_threads_lending(jobs, threads, |job, t| f(job, t.own()), done);
+}
+
+/// [`share_threads`], where a worker that finds no job left gives its threads
+/// to the jobs still running: `f(job, threads)` may borrow them for a while
+/// with [`JobThreads::lease`] (a fit's subtype counts whose chains run longer
+/// than the others' take the threads the others finished with).
+pub fn share_threads_lending<J: Send, R: Send>(
+    mut jobs: Vec<J>,
+    threads: usize,
+    f: impl Fn(J, JobThreads<'_>) -> R + Sync,
     mut done: impl FnMut(R) -> bool,
 ) {
     let threads = threads.max(1);
@@ -71,11 +86,12 @@ pub fn share_threads<J: Send, R: Send>(
     let firsts: Vec<Option<J>> = (0..workers).map(|_| jobs.pop()).collect();
     let jobs = Mutex::new(jobs);
     let stop = std::sync::atomic::AtomicBool::new(false);
+    let spare = SpareThreads::default();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::scope(|scope| {
         for (w, first) in firsts.into_iter().enumerate() {
             let share = threads / workers + usize::from(w < threads % workers);
-            let (tx, jobs, stop, f) = (tx.clone(), &jobs, &stop, &f);
+            let (tx, jobs, stop, f, spare) = (tx.clone(), &jobs, &stop, &f, &spare);
             let mut next = first;
             scope.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
@@ -83,10 +99,12 @@ pub fn share_threads<J: Send, R: Send>(
                         .take()
                         .or_else(|| jobs.lock().map(|mut j| j.pop()).unwrap_or(None));
                     let Some(job) = job else { break };
-                    if tx.send(f(job, share)).is_err() {
+                    if tx.send(f(job, JobThreads::lending(share, spare))).is_err() {
                         break;
                     }
                 }
+                // No job left for this worker: its threads are free for the others.
+                spare.give(share);
             });
         }
         drop(tx);
@@ -276,7 +294,39 @@ impl<M: SustainModel> BatchEvaluator for ThreadedEvaluator<M> {
 
 #[cfg(test)]
 mod tests {
-    use super::share_threads;
+
+    /// A job still running when the other worker runs out of jobs borrows its
+    /// thread; every job's result arrives.
+    #[test]
+    fn a_finished_worker_lends_its_threads_to_a_running_job() {
+        let mut seen = Vec::new();
+        share_threads_lending(
+            vec!["short", "long"],
+            2,
+            |job, threads| {
+                if job == "short" {
+                    return (job, threads.lease(4).threads());
+                }
+                let start = std::time::Instant::now();
+                loop {
+                    let lease = threads.lease(4);
+                    if lease.threads() > 1 || start.elapsed().as_secs() > 20 {
+                        return (job, lease.threads());
+                    }
+                    drop(lease);
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            },
+            |r| {
+                seen.push(r);
+                true
+            },
+        );
+        seen.sort();
+        assert_eq!(seen, [("long", 2), ("short", 1)]);
+    }
+
+    use super::{share_threads, share_threads_lending};
 
     /// Every job runs once; the first workers, with the most threads, start with the
     /// last (largest) jobs; the shares add up to the threads.

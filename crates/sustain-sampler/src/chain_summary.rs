@@ -5,7 +5,9 @@
 //! converged" into a sentence a user can act on.
 
 use crate::diagnostics;
-use crate::merge::{event_series, mean_positions_at, MergedSamples, RHAT_THRESHOLD};
+use crate::merge::{
+    mean_positions_at, quantity_runs, sample_states, state_runs, MergedSamples, RHAT_THRESHOLD,
+};
 use serde::{Deserialize, Serialize};
 
 /// One chain's summary, in the merged samples' subtype numbering.
@@ -68,16 +70,14 @@ pub fn summarize_chains(merged: &MergedSamples, subtypes: &[Vec<usize>]) -> Vec<
         .collect()
 }
 
-/// R-hat of event `e`'s position in subtype `s` over the merged chains.
-fn position_rhat(merged: &MergedSamples, s: usize, e: usize) -> f64 {
-    let idx: Vec<Vec<usize>> = merged
-        .chains
-        .iter()
-        .map(|c| c.trace.state_indices(merged.burn_in, merged.thin))
-        .collect();
-    let series = event_series(merged, &idx, s, e);
-    let refs: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
-    diagnostics::rhat(&refs)
+/// R-hat of event `e`'s position in subtype `s` over the merged chains (`states`:
+/// each chain's samples as runs of one state), from the runs of its values.
+fn position_rhat(merged: &MergedSamples, states: &[Vec<(usize, u32)>], s: usize, e: usize) -> f64 {
+    let runs = quantity_runs(states, |c| {
+        let at = merged.chains[c].trace.event_positions(s, e);
+        move |st: usize| f64::from(at[st])
+    });
+    diagnostics::rhat_of_runs(&runs)
 }
 
 /// Groups of chains (positions in `summaries`) that agree on every event of
@@ -138,10 +138,12 @@ pub fn disagreements(merged: &MergedSamples, summaries: &[ChainSummary]) -> Vec<
     };
     let (ns, ne) = (first.trace.n_subtypes, first.trace.n_events);
     let mut out = Vec::new();
+    // Each chain's samples as runs of one state, once for every event.
+    let states = state_runs(&sample_states(merged));
     for s in 0..ns {
         let unsettled: Vec<usize> = (0..ne)
             .filter(|&e| {
-                let r = position_rhat(merged, s, e);
+                let r = position_rhat(merged, &states, s, e);
                 r == f64::INFINITY || r >= RHAT_THRESHOLD
             })
             .collect();

@@ -318,17 +318,22 @@ fn rhat_of_chains<I: Iterator<Item = f64> + Clone>(
     chains: impl ExactSizeIterator<Item = I>,
     n: usize,
 ) -> f64 {
-    let n_chains = chains.len();
-    let mut means = Vec::with_capacity(n_chains);
+    let mut means = Vec::with_capacity(chains.len());
     let mut within = 0.0;
     for chain in chains {
         let (mean, var) = mean_var_of(chain, n);
         means.push(mean);
         within += var;
     }
-    within /= n_chains as f64;
+    rhat_from_means(&means, within, n)
+}
+
+/// Classic R-hat from each chain's mean and the sum of the chains' variances
+/// (`within`, before dividing by the number of chains), `n` draws each.
+fn rhat_from_means(means: &[f64], within: f64, n: usize) -> f64 {
+    let within = within / means.len() as f64;
     let n = n as f64;
-    let between = n * mean_var(&means).1;
+    let between = n * mean_var(means).1;
     ((between / within + n - 1.0) / n).sqrt()
 }
 

@@ -315,25 +315,6 @@ pub(crate) fn positions_rhat_max(merged: &MergedSamples, samples: &[Vec<usize>])
     worst
 }
 
-/// Event `e`'s position in subtype `s` at each chain's merged samples (`idx[c]`:
-/// chain `c`'s states), one pass over each trace.
-pub(crate) fn event_series(
-    merged: &MergedSamples,
-    idx: &[Vec<usize>],
-    s: usize,
-    e: usize,
-) -> Vec<Vec<f64>> {
-    merged
-        .chains
-        .iter()
-        .zip(idx)
-        .map(|(c, states)| {
-            let at = c.trace.event_positions(s, e);
-            states.iter().map(|&st| at[st] as f64).collect()
-        })
-        .collect()
-}
-
 /// Each chain's merged samples (`samples`: [`sample_states`]) as runs of one
 /// state, `(state, repeats)`.
 pub(crate) fn state_runs(samples: &[Vec<usize>]) -> Vec<Vec<(usize, u32)>> {

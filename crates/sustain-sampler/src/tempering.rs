@@ -182,19 +182,8 @@ impl Exchange {
     fn record(&self, trace: &mut Trace, state: &Mixture, loglike: f64, moved: bool) {
         if !moved || self.labels.iter().enumerate().all(|(i, &l)| i == l) {
             trace.record(state, loglike, moved);
-            return;
-        }
-        let sequences = self
-            .labels
-            .iter()
-            .map(|&l| state.sequences()[l].clone())
-            .collect();
-        let fractions = self.labels.iter().map(|&l| state.fractions()[l]).collect();
-        // A permutation of a valid mixture is valid; should it ever not be, the
-        // state is recorded under its own labels.
-        match Mixture::new(sequences, fractions) {
-            Ok(relabelled) => trace.record(&relabelled, loglike, true),
-            Err(_) => trace.record(state, loglike, true),
+        } else {
+            trace.record_relabelled(state, &self.labels, loglike, true);
         }
     }
 
@@ -236,20 +225,20 @@ impl Exchange {
 /// ([`crate::relabel::least_cost_labels`]). Identity for an empty trace.
 fn matching_labels(trace: &Trace, state: &Mixture) -> Vec<usize> {
     let k = state.n_subtypes();
-    let n_states = trace.n_states();
-    if n_states == 0 {
+    if trace.n_states() == 0 {
         return (0..k).collect();
     }
-    let last = n_states - 1;
     let n = trace.n_events;
+    let mut recorded = vec![0u16; n];
     // cost[i][j]: recorded subtype i against the state's subtype j.
     let cost: Vec<Vec<f64>> = (0..k)
         .map(|i| {
+            trace.last_positions(i, &mut recorded);
             (0..k)
                 .map(|j| {
                     let pos = state.sequences()[j].positions_u16();
                     (0..n)
-                        .map(|e| (trace.position(last, i, e) as f64 - pos[e] as f64).abs())
+                        .map(|e| (recorded[e] as f64 - pos[e] as f64).abs())
                         .sum()
                 })
                 .collect()

@@ -288,65 +288,110 @@ impl Trace {
     }
     /// Records one iteration: a new state if `moved`, else the previous one again.
     pub fn record(&mut self, mixture: &Mixture, loglike: f64, moved: bool) {
-        if !moved && !self.runs.is_empty() && *self.runs.last().unwrap_or(&0) < u32::MAX {
-            if let Some(r) = self.runs.last_mut() {
-                *r += 1;
-            }
+        if self.repeat(moved) {
             return;
         }
-        let orders: Vec<&[u16]> = mixture.sequences().iter().map(|s| s.order_u16()).collect();
-        self.push_orders(&orders);
+        let sequences = mixture.sequences();
+        self.push_orders(|s| sequences[s].order_u16());
         self.fractions.extend_from_slice(mixture.fractions());
         self.loglike.push(loglike);
         self.runs.push(1);
+    }
+    /// As [`Self::record`], with `state`'s subtypes recorded under other labels:
+    /// recorded subtype `i` is `state`'s subtype `labels[i]` (a permutation).
+    pub fn record_relabelled(
+        &mut self,
+        state: &Mixture,
+        labels: &[usize],
+        loglike: f64,
+        moved: bool,
+    ) {
+        if self.repeat(moved) {
+            return;
+        }
+        let sequences = state.sequences();
+        self.push_orders(|s| sequences[labels[s]].order_u16());
+        let fractions = state.fractions();
+        self.fractions.extend(labels.iter().map(|&l| fractions[l]));
+        self.loglike.push(loglike);
+        self.runs.push(1);
+    }
+    /// Counts one more iteration of the last state when nothing moved (and its run
+    /// has room); false when a new state must be stored.
+    fn repeat(&mut self, moved: bool) -> bool {
+        match self.runs.last_mut() {
+            Some(r) if !moved && *r < u32::MAX => {
+                *r += 1;
+                true
+            }
+            _ => false,
+        }
     }
     /// Appends a distinct state held `run` iterations: each subtype's event order
     /// (`orders[s]`, a permutation of the events, first to last), its fractions and
     /// log-likelihood.
     pub fn push_state(&mut self, orders: &[&[u16]], fractions: &[f64], loglike: f64, run: u32) {
-        self.push_orders(orders);
+        self.push_orders(|s| orders[s]);
         self.fractions.extend_from_slice(fractions);
         self.loglike.push(loglike);
         self.runs.push(run);
     }
-    /// Stores the positions of a new state given as each subtype's order: as moves
-    /// from the state before when it is one move per subtype away and the last key
-    /// is recent, else as a key.
-    fn push_orders(&mut self, orders: &[&[u16]]) {
+    /// Stores the positions of a new state given as each subtype's order
+    /// (`order_of(s)`): as moves from the state before when it is one move per
+    /// subtype away and the last key is recent, else as a key. Allocates only for
+    /// a key: it runs once per accepted proposal.
+    fn push_orders<'a>(&mut self, order_of: impl Fn(usize) -> &'a [u16]) {
         let (ns, ne) = (self.n_subtypes, self.n_events);
         let state = self.runs.len();
         let since_key = self.key_states.last().map_or(usize::MAX, |&k| state - k);
-        let moves: Option<Vec<(u16, u16)>> =
-            if self.last_order.len() == ns * ne && since_key < KEY_EVERY {
-                orders
-                    .iter()
-                    .enumerate()
-                    .map(|(s, o)| single_move(&self.last_order[s * ne..(s + 1) * ne], o))
-                    .collect()
-            } else {
-                None
-            };
-        match moves {
-            Some(moves) => {
-                for (from, to) in moves {
-                    self.moves.push(&[from, to]);
-                }
-            }
-            None => {
-                self.moves.push(&vec![0; 2 * ns]);
-                self.key_states.push(state);
-                let mut positions = vec![0u16; ne];
-                for o in orders {
-                    for (p, &e) in o.iter().enumerate() {
-                        positions[e as usize] = p as u16;
+        let mark = self.moves.len();
+        let mut as_moves = self.last_order.len() == ns * ne && since_key < KEY_EVERY;
+        if as_moves {
+            for s in 0..ns {
+                match single_move(&self.last_order[s * ne..(s + 1) * ne], order_of(s)) {
+                    Some((from, to)) => self.moves.push(&[from, to]),
+                    None => {
+                        as_moves = false;
+                        break;
                     }
-                    self.keys.push(&positions);
                 }
             }
         }
+        if !as_moves {
+            self.moves.truncate(mark);
+            for _ in 0..ns {
+                self.moves.push(&[0, 0]);
+            }
+            self.key_states.push(state);
+            let mut positions = vec![0u16; ne];
+            for s in 0..ns {
+                for (p, &e) in order_of(s).iter().enumerate() {
+                    positions[e as usize] = p as u16;
+                }
+                self.keys.push(&positions);
+            }
+        }
         self.last_order.clear();
-        for o in orders {
-            self.last_order.extend_from_slice(o);
+        for s in 0..ns {
+            self.last_order.extend_from_slice(order_of(s));
+        }
+    }
+    /// Every event's position in subtype `s` at the last state recorded
+    /// (`out[e]`, `out.len()` events): from the last state's order where the
+    /// trace keeps it, else replayed from the keys. Nothing when the trace is empty.
+    pub fn last_positions(&self, s: usize, out: &mut [u16]) {
+        let (ns, ne) = (self.n_subtypes, self.n_events);
+        let Some(last) = self.n_states().checked_sub(1) else {
+            return;
+        };
+        if self.last_order.len() == ns * ne {
+            for (p, &e) in self.last_order[s * ne..(s + 1) * ne].iter().enumerate() {
+                out[e as usize] = p as u16;
+            }
+        } else {
+            for (e, o) in out.iter_mut().enumerate() {
+                *o = self.position(last, s, e) as u16;
+            }
         }
     }
     /// Number of iterations recorded.

@@ -70,21 +70,60 @@ pub(crate) fn parallel_map<R: Send, F: Fn(usize) -> R + Sync>(
     out
 }
 
+/// The threads a job of [`share_threads_lending`] may use: its own, and threads
+/// finished jobs left, borrowed a round at a time.
+#[cfg(feature = "cpu")]
+pub(crate) use sustain_cpu::JobThreads;
+
+/// Without threads: one job at a time on the calling thread, nothing to borrow.
+#[cfg(not(feature = "cpu"))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JobThreads<'a>(usize, std::marker::PhantomData<&'a ()>);
+
+#[cfg(not(feature = "cpu"))]
+impl JobThreads<'_> {
+    /// `n` threads and nothing to borrow.
+    pub(crate) fn fixed(n: usize) -> Self {
+        Self(n.max(1), std::marker::PhantomData)
+    }
+    /// The job's own threads.
+    pub(crate) fn own(&self) -> usize {
+        self.0
+    }
+    /// Its own threads: there is nothing to borrow.
+    pub(crate) fn lease(&self, _most: usize) -> Lease {
+        Lease(self.0)
+    }
+}
+
+/// Threads held for one round.
+#[cfg(not(feature = "cpu"))]
+pub(crate) struct Lease(usize);
+
+#[cfg(not(feature = "cpu"))]
+impl Lease {
+    /// Threads the job may run on now.
+    pub(crate) fn threads(&self) -> usize {
+        self.0
+    }
+}
+
 /// Runs `jobs`, the last first, sharing `threads` among them (one after another,
-/// each with every thread, without threads); see `sustain_cpu::share_threads`.
-pub(crate) fn share_threads<J: Send, R: Send>(
+/// each with every thread, without threads); workers that run out of jobs lend
+/// their threads to the jobs still running. See `sustain_cpu::share_threads_lending`.
+pub(crate) fn share_threads_lending<J: Send, R: Send>(
     jobs: Vec<J>,
     threads: usize,
-    f: impl Fn(J, usize) -> R + Sync,
+    f: impl Fn(J, JobThreads<'_>) -> R + Sync,
     done: impl FnMut(R) -> bool,
 ) {
     #[cfg(feature = "cpu")]
-    sustain_cpu::share_threads(jobs, threads, f, done);
+    sustain_cpu::share_threads_lending(jobs, threads, f, done);
     #[cfg(not(feature = "cpu"))]
     {
         let mut done = done;
         for job in jobs.into_iter().rev() {
-            if !done(f(job, threads.max(1))) {
+            if !done(f(job, JobThreads::fixed(threads))) {
                 break;
             }
         }

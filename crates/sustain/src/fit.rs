@@ -6,7 +6,7 @@ use crate::backend::{self, Engine};
 use crate::checkpoint::{self, Checkpoints, Fingerprints, Match};
 use crate::config::FitConfig;
 use crate::em::{self, MlFit};
-use crate::executor::{chain_state, Chains};
+use crate::executor::{chain_state, Chains, JobThreads};
 use crate::results::{EventInfo, FitResult, ModelDescriptor, SubtypeModel, Timing, SCHEMA_VERSION};
 use crate::rounds::RoundSaver;
 use crate::{CheckpointError, ConfigError, Error};
@@ -175,7 +175,7 @@ pub(crate) fn fit_model_subtype_count<M: SustainModel>(
         &em_fit,
         config,
         k,
-        config.threads,
+        JobThreads::fixed(config.threads),
         em_s,
         &counters,
         progress,
@@ -487,7 +487,7 @@ impl<M: SustainModel> Run<'_, M> {
                         &em_fit,
                         self.config,
                         k,
-                        self.config.threads,
+                        JobThreads::fixed(self.config.threads),
                         em_s,
                         &counters,
                         self.progress,
@@ -535,12 +535,12 @@ impl<M: SustainModel> Run<'_, M> {
         let mut first_error = None;
         let em_fits = &em_fits;
         let store = self.rounds();
-        crate::executor::share_threads(
+        crate::executor::share_threads_lending(
             pending,
             self.config.threads,
             |(k, em_s, counters), threads| {
                 let config = FitConfig {
-                    threads,
+                    threads: threads.own(),
                     ..self.config.clone()
                 };
                 let em_fit = &em_fits[k - 1];
@@ -623,7 +623,7 @@ pub fn uncertainty<M: SustainModel>(
         em_fit,
         config,
         k,
-        config.threads,
+        JobThreads::fixed(config.threads),
         em_s,
         &counters,
         &|_| {},
@@ -670,7 +670,7 @@ fn uncertainty_impl<M: SustainModel>(
     em_fit: &MlFit,
     config: &FitConfig,
     k: usize,
-    chain_threads: usize,
+    threads: JobThreads<'_>,
     em_s: f64,
     counters: &Arc<ChainProgress>,
     progress: &dyn Fn(Progress),
@@ -708,8 +708,8 @@ fn uncertainty_impl<M: SustainModel>(
         .checked_sub(std::time::Duration::from_secs_f64(spent))
         .unwrap_or(now);
     let settings = match &saved {
-        Some(s) => chain_settings(config, k, chain_threads, s.steps.clone()),
-        None => tuned_chain_settings(lik, em_fit, config, k, chain_threads),
+        Some(s) => chain_settings(config, k, threads.own(), s.steps.clone()),
+        None => tuned_chain_settings(lik, em_fit, config, k, threads.own()),
     };
     let steps = settings.steps.clone();
     let (merged, convergence) = match &config.until_converged {
@@ -727,6 +727,7 @@ fn uncertainty_impl<M: SustainModel>(
                 config,
                 until,
                 k,
+                threads,
                 counters,
                 progress,
                 t0,

@@ -10,7 +10,7 @@
 use crate::backend::Engine;
 use crate::checkpoint::Checkpoints;
 use crate::config::{FitConfig, UntilConverged};
-use crate::executor::ChainState;
+use crate::executor::{ChainState, JobThreads};
 use crate::fit::Progress;
 use crate::round_checkpoint::SavedChains;
 use crate::{ConfigError, Error};
@@ -139,7 +139,8 @@ pub(crate) struct RoundSaver<'a> {
 /// chains paused after a saved round) in rounds until they converge or `until`'s
 /// budget ends (time counted from `t0`); returns the last round's merged samples
 /// and diagnostics. Every chain continues from where it stopped, on the CPU or
-/// in a batch engine's lockstep ([`Engine::continue_chains`]), and with `saver`
+/// in a batch engine's lockstep ([`Engine::continue_chains`]), on `threads` and
+/// threads other jobs left spare (borrowed a round at a time), and with `saver`
 /// the chains are saved after every whole round that a larger budget would run
 /// too.
 #[allow(clippy::too_many_arguments)]
@@ -152,6 +153,7 @@ pub(crate) fn run_until_converged<M: SustainModel>(
     config: &FitConfig,
     until: &UntilConverged,
     k: usize,
+    threads: JobThreads<'_>,
     counters: &ChainProgress,
     progress: &dyn Fn(Progress),
     t0: Instant,
@@ -193,7 +195,21 @@ pub(crate) fn run_until_converged<M: SustainModel>(
         let mut out_of_time = false;
         if !judge_saved {
             let n = total - done;
+            // Threads other subtype counts finished with join this round (the
+            // samples are the same on any number of threads).
+            let lease = threads.lease(paused.len());
+            let borrowing;
+            let settings = if lease.threads() == settings.threads {
+                settings
+            } else {
+                borrowing = ChainSettings {
+                    threads: lease.threads(),
+                    ..settings.clone()
+                };
+                &borrowing
+            };
             let ends = engine.continue_chains(lik, &mut paused, settings, n, counters, deadline)?;
+            drop(lease);
             if ends.contains(&RoundEnd::Cancelled) || counters.cancelled() {
                 return Err(Error::Cancelled);
             }

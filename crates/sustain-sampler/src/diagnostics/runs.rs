@@ -7,7 +7,7 @@
 //! written out. Those additions are cheap; the copies, splits and sorts of
 //! millions of draws per quantity were most of a long run's diagnostics.
 
-use super::{order_key, rhat_of_chains, z_of_counts};
+use super::{order_key, z_of_counts};
 
 /// One chain's draws as runs `(value, repeats)`, in order.
 pub type Runs = Vec<(f64, u32)>;
@@ -41,24 +41,17 @@ pub fn rhat_of_runs(chains: &[Runs]) -> f64 {
     let split: Vec<Runs> = (chains.iter().map(|c| cut(c, 0, half)))
         .chain(chains.iter().map(|c| cut(c, n_draws - half, n_draws)))
         .collect();
-    let pooled = Tally::of(split.iter().flatten().copied());
-    let bulk = rhat_of_split(&split, half, &pooled.scores());
+    // Every run's distinct value, from one sort of the runs' keys.
+    let (pooled, ids) = Tally::with_ids(split.iter().flatten().copied());
+    let bulk_z = pooled.scores();
+    let bulk = rhat_of_split(&split, half, &ids, &bulk_z);
     let median = pooled.median();
     let fold = |v: f64| (v - median).abs();
-    let folded = Tally::of((pooled.values.iter().zip(&pooled.counts)).map(|(&v, &c)| (fold(v), c)));
+    let (folded, folded_ids) =
+        Tally::with_ids((pooled.values.iter().zip(&pooled.counts)).map(|(&v, &c)| (fold(v), c)));
     let folded_z = folded.scores();
-    let tail = rhat_of_split(
-        &split,
-        half,
-        &Scores {
-            tally: &pooled,
-            score: pooled
-                .values
-                .iter()
-                .map(|&v| folded_z.of(fold(v)))
-                .collect(),
-        },
-    );
+    let tail_z: Vec<f64> = folded_ids.iter().map(|&i| folded_z[i as usize]).collect();
+    let tail = rhat_of_split(&split, half, &ids, &tail_z);
     // Python's `max(bulk, tail)`: `tail` only when it is strictly larger.
     if tail > bulk {
         tail
@@ -67,21 +60,41 @@ pub fn rhat_of_runs(chains: &[Runs]) -> f64 {
     }
 }
 
-/// Classic R-hat of split chains of `n` draws each, reading each draw as
-/// `score[i]` of its distinct value `i` in `pooled` (the bulk and the folded
-/// ranks).
-fn rhat_of_split(split: &[Runs], n: usize, score: &Scores) -> f64 {
-    let scored: Vec<Vec<(f64, u32)>> = split
-        .iter()
-        .map(|c| c.iter().map(|&(v, r)| (score.of(v), r)).collect())
-        .collect();
-    rhat_of_chains(
-        scored.iter().map(|c| {
-            c.iter()
-                .flat_map(|&(z, r)| std::iter::repeat_n(z, r as usize))
-        }),
-        n,
-    )
+/// Classic R-hat of split chains of `n` draws each, reading each draw of run
+/// `i` (the runs of `split`, chain after chain) as `score[ids[i]]` (the bulk
+/// and the folded ranks). Adds every draw one after another, as the mean and
+/// variance of the draws written out do (the same bits): the sum of a run's
+/// draws starts from `-0.0` as `f64`'s `Sum` does, and a run's squared
+/// distance from the mean is one value added `repeats` times.
+fn rhat_of_split(split: &[Runs], n: usize, ids: &[u32], score: &[f64]) -> f64 {
+    let n_chains = split.len();
+    let nf = n as f64;
+    let mut means = Vec::with_capacity(n_chains);
+    let mut within = 0.0;
+    let mut at = 0;
+    for chain in split {
+        let ids = &ids[at..at + chain.len()];
+        at += chain.len();
+        let mut sum = -0.0;
+        for (&(_, r), &i) in chain.iter().zip(ids) {
+            let z = score[i as usize];
+            for _ in 0..r {
+                sum += z;
+            }
+        }
+        let mean = sum / nf;
+        let mut ss = -0.0;
+        for (&(_, r), &i) in chain.iter().zip(ids) {
+            let d = score[i as usize] - mean;
+            let d2 = d * d;
+            for _ in 0..r {
+                ss += d2;
+            }
+        }
+        means.push(mean);
+        within += ss / (nf - 1.0);
+    }
+    super::rhat_from_means(&means, within, n)
 }
 
 /// Distinct values in ascending order (`-0.0` and `0.0` one value, as the sort
@@ -91,24 +104,18 @@ struct Tally {
     counts: Vec<u64>,
 }
 
-/// A score per distinct value of a [`Tally`].
-struct Scores<'a> {
-    tally: &'a Tally,
-    score: Vec<f64>,
-}
-
-impl Scores<'_> {
-    fn of(&self, v: f64) -> f64 {
-        self.score[self.tally.index(v)]
-    }
-}
-
 impl Tally {
-    fn of(runs: impl Iterator<Item = (f64, impl Into<u64>)>) -> Tally {
-        let mut all: Vec<(f64, u64)> = runs.map(|(v, r)| (v, r.into())).collect();
-        all.sort_unstable_by_key(|&(v, _)| order_key(v));
+    /// The distinct values of `runs` and, for each run in order, the index of
+    /// its value: one radix sort of the values' order keys, equal values (`-0.0`
+    /// and `0.0` too) grouped as a sort groups them.
+    fn with_ids(runs: impl Iterator<Item = (f64, impl Into<u64>)>) -> (Tally, Vec<u32>) {
+        let all: Vec<(f64, u64)> = runs.map(|(v, r)| (v, r.into())).collect();
+        let keys: Vec<u64> = all.iter().map(|&(v, _)| order_key(v)).collect();
+        let order = super::radix_order(&keys);
         let (mut values, mut counts): (Vec<f64>, Vec<u64>) = (Vec::new(), Vec::new());
-        for (v, r) in all {
+        let mut ids = vec![0u32; all.len()];
+        for i in order {
+            let (v, r) = all[i as usize];
             match (values.last(), counts.last_mut()) {
                 (Some(&last), Some(c)) if last == v => *c += r,
                 _ => {
@@ -116,21 +123,14 @@ impl Tally {
                     counts.push(r);
                 }
             }
+            ids[i as usize] = (values.len() - 1) as u32;
         }
-        Tally { values, counts }
-    }
-
-    /// Index of value `v` (one of the values).
-    fn index(&self, v: f64) -> usize {
-        self.values.partition_point(|&x| x < v)
+        (Tally { values, counts }, ids)
     }
 
     /// Every value's normal score (ties share their average rank).
-    fn scores(&self) -> Scores<'_> {
-        Scores {
-            tally: self,
-            score: z_of_counts(&self.counts),
-        }
+    fn scores(&self) -> Vec<f64> {
+        z_of_counts(&self.counts)
     }
 
     /// [`super::median_of_sorted`] of the draws.
