@@ -11,6 +11,8 @@
 
 #![warn(missing_docs)]
 
+#[macro_use]
+mod clone_reusing;
 pub mod error;
 pub mod evaluate;
 pub mod generic;
