@@ -11,8 +11,11 @@
 
 #![warn(missing_docs)]
 
+#[macro_use]
+mod clone_reusing;
 pub mod error;
 pub mod evaluate;
+mod forward;
 pub mod generic;
 pub mod mixture;
 pub mod model;
@@ -27,3 +30,7 @@ pub use model::{ShardState, StageModel, SustainModel};
 pub use order::EventOrder;
 pub use sequence::Sequence;
 pub use sum::neumaier_sum;
+
+// For `forward_batch_evaluator!`, whose methods name `Array3` in the callers' crates.
+#[doc(hidden)]
+pub use ndarray as __ndarray;

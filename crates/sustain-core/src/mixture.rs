@@ -13,19 +13,10 @@ pub struct Mixture {
     fractions: Vec<f64>,
 }
 
-// By hand so that `clone_from` reuses the buffers (MCMC copies a state every step).
-impl Clone for Mixture {
-    fn clone(&self) -> Self {
-        Self {
-            sequences: self.sequences.clone(),
-            fractions: self.fractions.clone(),
-        }
-    }
-    fn clone_from(&mut self, source: &Self) {
-        self.sequences.clone_from(&source.sequences);
-        self.fractions.clone_from(&source.fractions);
-    }
-}
+clone_reusing_buffers!(Mixture {
+    sequences,
+    fractions
+});
 
 impl Mixture {
     /// Validates the fractions (finite, non-negative, sum 1 within 1e-6, one per

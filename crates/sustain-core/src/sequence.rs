@@ -16,19 +16,7 @@ pub struct Sequence {
     positions: Vec<u16>,
 }
 
-// By hand so that `clone_from` reuses the buffers (MCMC copies a state every step).
-impl Clone for Sequence {
-    fn clone(&self) -> Self {
-        Self {
-            order: self.order.clone(),
-            positions: self.positions.clone(),
-        }
-    }
-    fn clone_from(&mut self, source: &Self) {
-        self.order.clone_from(&source.order);
-        self.positions.clone_from(&source.positions);
-    }
-}
+clone_reusing_buffers!(Sequence { order, positions });
 
 impl Sequence {
     /// Validates `order` (event indices, first to last) against `events`.

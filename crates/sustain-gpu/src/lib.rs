@@ -45,9 +45,11 @@
 mod context;
 mod evaluator;
 mod prefix;
+mod test_context;
 
 pub use context::GpuContext;
 pub use evaluator::GpuEvaluator;
+pub use test_context::test_context;
 
 use sustain_model::ModelError;
 

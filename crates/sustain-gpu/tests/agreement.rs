@@ -3,13 +3,10 @@
 //! Every test needs a GPU adapter (a software one such as Mesa's lavapipe counts); a
 //! test skips, printing a NOTICE, only when no adapter at all can be created.
 
-mod common;
-
-use common::ctx;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use std::sync::Arc;
-use sustain_gpu::{GpuContext, GpuEvaluator};
+use sustain_gpu::{test_context, GpuContext, GpuEvaluator};
 use sustain_model::*;
 use sustain_testkit::{self as testkit, cohort, spec};
 
@@ -153,7 +150,7 @@ fn ragged_events() -> EventSet {
 
 #[test]
 fn random_batches_complete_data() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     let p = Problem::ragged(300, 0.0, 11);
     let mixtures = random_mixtures(&p.events, 37, &[1, 2, 3, 4, 5], 12);
     check(&p, &ctx, &mixtures, true, "complete");
@@ -161,7 +158,7 @@ fn random_batches_complete_data() {
 
 #[test]
 fn random_batches_missing_values_both_conventions() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     for (i, convention) in [MissingConvention::Marginalise, MissingConvention::Reference]
         .into_iter()
         .enumerate()
@@ -181,7 +178,7 @@ fn random_batches_missing_values_both_conventions() {
 
 #[test]
 fn one_subject() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     for missing in [0.0, 0.5] {
         let p = Problem::simulated(
             ragged_events(),
@@ -197,7 +194,7 @@ fn one_subject() {
 
 #[test]
 fn one_biomarker() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     for thresholds in [vec![1.0], vec![1.0, 2.0, 3.0]] {
         let events = EventSet::uniform(1, &thresholds, 5.0).unwrap();
         let p = Problem::simulated(events, 100, 0.0, MissingConvention::Marginalise, 41);
@@ -208,7 +205,7 @@ fn one_biomarker() {
 
 #[test]
 fn two_hundred_biomarkers() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     // 200 biomarkers, 1 or 2 thresholds each: N = 300 events, 301 stages, four
     // biomarker tiles and 19 stage tiles per subtype.
     let z_vals: Vec<Vec<f64>> = (0..200)
@@ -236,7 +233,7 @@ fn two_hundred_biomarkers() {
 
 #[test]
 fn batch_of_one_and_of_4096() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     let events = EventSet::uniform(5, &[1.0, 2.0, 3.0], 5.0).unwrap();
     let p = Problem::simulated(events, 130, 0.1, MissingConvention::Marginalise, 61);
     let one = random_mixtures(&p.events, 1, &[3], 62);
@@ -247,7 +244,7 @@ fn batch_of_one_and_of_4096() {
 
 #[test]
 fn repeated_calls_and_buffer_growth() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     let p = Problem::ragged(200, 0.1, 71);
     let mut cpu = p.serial();
     let lik = Likelihood::new(p.events.clone(), &p.data, p.convention).unwrap();
@@ -268,7 +265,7 @@ fn repeated_calls_and_buffer_growth() {
 
 #[test]
 fn batches_split_over_several_dispatches() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     let p = Problem::simulated(ragged_events(), 300, 0.1, MissingConvention::Reference, 75);
     let (mut cpu, mut gpu) = p.evaluators(&ctx);
     gpu.limit_dispatch(7);
@@ -315,7 +312,7 @@ fn candidates_agree(
 
 #[test]
 fn subtype_candidates_match_serial() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     let p = Problem::simulated(ragged_events(), 150, 0.15, MissingConvention::Reference, 81);
     let (mut cpu, mut gpu) = p.evaluators(&ctx);
     let mut rng = Pcg64::seed_from_u64(82);
@@ -342,7 +339,7 @@ fn subtype_candidates_match_serial() {
 
 #[test]
 fn rejects_sequences_of_another_model() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     let p = Problem::ragged(20, 0.0, 91);
     let mut gpu = p.gpu(&ctx);
     let other = EventSet::uniform(2, &[1.0], 3.0).unwrap();
@@ -355,7 +352,7 @@ fn rejects_sequences_of_another_model() {
 /// (N = 30), 3 subtypes, 10% missing.
 #[test]
 fn workload_w1() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     let sustain_model::simulate::Cohort {
         events,
         truth,
@@ -377,7 +374,7 @@ fn sim42_data() {
     let Some(testkit::Sim42 { events, data, .. }) = testkit::sim42("sim42 test") else {
         return;
     };
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     assert_eq!(data.n_subjects(), 500);
     assert!(data.n_missing() > 0);
     for convention in [MissingConvention::Marginalise, MissingConvention::Reference] {
@@ -395,7 +392,7 @@ fn sim42_data() {
 /// the host).
 #[test]
 fn fifty_thousand_subjects() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     let events = EventSet::uniform(4, &[1.0, 2.0], 5.0).unwrap();
     let p = Problem::simulated(events, 50_000, 0.1, MissingConvention::Reference, 121);
     let mixtures = random_mixtures(&p.events, 6, &[1, 2, 3], 122);
@@ -416,7 +413,7 @@ fn posterior_gap(gpu: &ndarray::Array3<f64>, cpu: &ndarray::Array3<f64>, n: usiz
 /// sample, for 1 to 5 subtypes, both conventions, subjects over two tiles.
 #[test]
 fn posterior_sums_match_serial() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     for (convention, seed) in [
         (MissingConvention::Marginalise, 91),
         (MissingConvention::Reference, 92),
@@ -444,7 +441,7 @@ fn posterior_sums_match_serial() {
 /// several candidate chunks, gives the same sums.
 #[test]
 fn posterior_sums_split_over_dispatches() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     let p = Problem::ragged(600, 0.1, 95);
     let mixtures = random_mixtures(&p.events, 50, &[3], 96);
     let ns = p.events.n_stages();
@@ -472,7 +469,7 @@ fn check_limited_posteriors(
 
 #[test]
 fn posterior_sums_edge_cases() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     let p = Problem::ragged(40, 0.0, 97);
     let mut gpu = p.gpu(&ctx);
     let empty = gpu.posterior_sums(&[]).unwrap();
@@ -496,7 +493,7 @@ fn posterior_sums_edge_cases() {
 /// a clear error; on a real GPU every case agrees.
 #[test]
 fn large_model_within_the_loop_budget() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     let z_vals: Vec<Vec<f64>> = (0..500).map(|_| vec![1.0, 2.0, 3.0]).collect();
     let events = EventSet::new(&z_vals, &vec![5.0; 500]).unwrap();
     let p = Problem::simulated(events, 20, 0.1, MissingConvention::Reference, 61);
@@ -518,7 +515,7 @@ fn large_model_within_the_loop_budget() {
 /// (and its dispatches) and still sums every candidate once.
 #[test]
 fn posterior_sums_under_a_loop_budget() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     let p = Problem::ragged(300, 0.1, 64);
     let mixtures = random_mixtures(&p.events, 21, &[3], 65);
     let per_subtype = {
@@ -547,7 +544,7 @@ fn posterior_sums_under_a_loop_budget() {
 /// of six samples (1e-5 per sample, as `posterior_sums_match_serial`).
 #[test]
 fn gpu_evaluator_passes_the_conformance_suite() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     let p = Problem::ragged(150, 0.1, 61);
     sustain_testkit::conformance::check_batch_evaluator(
         "GPU",

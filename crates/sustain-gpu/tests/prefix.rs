@@ -5,13 +5,10 @@
 //! Every test needs a GPU adapter (lavapipe counts); a test skips, printing a
 //! NOTICE, only when no adapter at all can be created.
 
-mod common;
-
-use common::ctx;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use std::sync::Arc;
-use sustain_gpu::GpuEvaluator;
+use sustain_gpu::{test_context, GpuEvaluator};
 use sustain_model::{BatchEvaluator, Mixture, PrefixModel, Sequence, StageModel, SustainModel};
 use sustain_testkit::conformance::{
     check_batch_evaluator, small_mixture_model, small_ordinal_model, Tolerances,
@@ -27,7 +24,7 @@ const GPU: Tolerances = Tolerances {
 
 #[test]
 fn prefix_models_pass_the_conformance_suite() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     for (name, model, seed) in [
         ("mixture", small_mixture_model(300, 8, 71), 72),
         ("ordinal", small_ordinal_model(300, 4, 73), 74),
@@ -68,7 +65,7 @@ fn rel(got: f64, want: f64) -> f64 {
 
 #[test]
 fn random_batches_of_one_to_four_subtypes() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     let mut rng = Pcg64::seed_from_u64(80);
     let mut worst = (0.0f64, 0.0f64);
     for case in 0..8 {
@@ -121,7 +118,7 @@ fn random_batches_of_one_to_four_subtypes() {
 /// A sequence of another model is an error, not a wrong number.
 #[test]
 fn rejects_sequences_of_another_model() {
-    let Some(ctx) = ctx() else { return };
+    let Some(ctx) = test_context() else { return };
     let model = Arc::new(small_mixture_model(20, 6, 1));
     let other = small_mixture_model(20, 7, 2);
     let mut gpu = GpuEvaluator::for_prefix(ctx, &model).unwrap();

@@ -64,6 +64,6 @@ pub use prefix::{PrefixFamily, PrefixModel};
 pub use sequence::Sequence;
 pub use stages::StageValues;
 pub use sustain_core::{
-    first_max, neumaier_sum, BatchEvaluator, ChainEvaluator, EventOrder, Screened, ShardState,
-    StageModel, SubtypeOf, SustainModel,
+    first_max, forward_batch_evaluator, neumaier_sum, BatchEvaluator, ChainEvaluator, EventOrder,
+    Screened, ShardState, StageModel, SubtypeOf, SustainModel,
 };

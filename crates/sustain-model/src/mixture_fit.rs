@@ -205,14 +205,21 @@ fn mean_sd(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-/// Refuses a group with fewer than [`MIN_PER_GROUP`] observed values (either
-/// method's first check).
-pub fn enough_values(group: &'static str, values: &[f64]) -> Result<(), MixtureError> {
-    if values.len() < MIN_PER_GROUP {
-        return Err(MixtureError::TooFew {
-            group,
-            n: values.len(),
-        });
+/// Either method's first checks, controls first: refuses a group with fewer than
+/// [`MIN_PER_GROUP`] observed values, then one that `also` refuses.
+pub fn check_groups(
+    controls: &[f64],
+    patients: &[f64],
+    also: impl Fn(&'static str, &[f64]) -> Result<(), MixtureError>,
+) -> Result<(), MixtureError> {
+    for (group, values) in [("controls", controls), ("patients", patients)] {
+        if values.len() < MIN_PER_GROUP {
+            return Err(MixtureError::TooFew {
+                group,
+                n: values.len(),
+            });
+        }
+        also(group, values)?;
     }
     Ok(())
 }
@@ -227,9 +234,7 @@ pub fn fit_gmm(
     patients: &[f64],
     fix_controls: bool,
 ) -> Result<GmmFit, MixtureError> {
-    for (group, values) in [("controls", controls), ("patients", patients)] {
-        enough_values(group, values)?;
-    }
+    check_groups(controls, patients, |_, _| Ok(()))?;
     let (mean_c, sd_c) = mean_sd(controls);
     let (mean_p, sd_p) = mean_sd(patients);
     if sd_c <= 0.0 {

@@ -22,7 +22,7 @@
 
 use std::f64::consts::PI;
 
-use crate::mixture_fit::{enough_values, MixtureError, MIN_PER_GROUP};
+use crate::mixture_fit::{check_groups, MixtureError, MIN_PER_GROUP};
 
 /// kde_ebm's `KDEMM` defaults.
 const N_ITERS: usize = 1500;
@@ -254,12 +254,12 @@ pub fn fit_kde(
     patients: &[f64],
     fix_controls: bool,
 ) -> Result<KdeFit, MixtureError> {
-    for (group, values) in [("controls", controls), ("patients", patients)] {
-        enough_values(group, values)?;
+    check_groups(controls, patients, |group, values| {
         if values.iter().all(|v| *v == values[0]) {
             return Err(MixtureError::ZeroSd { group });
         }
-    }
+        Ok(())
+    })?;
     // Sorted values with their labels (true = patient); ties keep controls first.
     let mut pairs: Vec<(f64, bool)> = controls
         .iter()

@@ -19,7 +19,7 @@
 //! Stage values are prefix sums along the current sequence, each the sum of its
 //! events by as many roundings as it has events, so nothing drifts along a chain.
 
-use crate::kernels::{exp_lanes, ln_lanes, Fused, Isa, Lanes, MulAdd, Plain, LANES};
+use crate::kernels::{exp_lanes, exp_minus, ln_lanes, Fused, Isa, Lanes, MulAdd, Plain, LANES};
 use crate::prefix::{log_fractions, PrefixModel};
 use crate::prefix_lanes::{exact_group, PrefixLanes};
 use std::sync::Arc;
@@ -277,11 +277,7 @@ fn chunk_sum<F: MulAdd>(
                     v[l] += d[l];
                 }
             }
-            let mut x = [0.0; LANES];
-            for l in 0..LANES {
-                x[l] = v[l] - r[l];
-            }
-            let t = exp_lanes::<F>(x);
+            let (t, _) = exp_minus::<F>(&v, r);
             for l in 0..LANES {
                 s[l] += t[l];
             }

@@ -16,10 +16,9 @@ use crate::kernels::LANES;
 use crate::prefix::{log_fractions, PrefixModel};
 use crate::sequence::Sequence;
 use crate::SubtypeOf;
-use ndarray::Array3;
 use std::sync::Arc;
 use sustain_core::generic::Batch;
-use sustain_core::{first_max, BatchEvaluator, EventOrder, Mixture, Result, StageModel};
+use sustain_core::{first_max, BatchEvaluator, Mixture, Result, StageModel};
 
 /// Screened scores are trusted to this fraction of `sum_m (1 + |score_m|)`.
 const SCREEN_TOLERANCE: f64 = 1e-11;
@@ -183,29 +182,10 @@ impl PrefixBatch {
     }
 }
 
+/// The exact evaluations are the generic ones (of the same model); only the
+/// choice among E-M's candidates is screened.
 impl BatchEvaluator for PrefixBatch {
-    fn events(&self) -> &EventOrder {
-        self.model.order()
-    }
-    fn n_subjects(&self) -> usize {
-        self.model.n_subjects()
-    }
-    fn loglike_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<f64>> {
-        self.exact.loglike_batch(mixtures)
-    }
-    fn log_p_subjects_batch(&mut self, mixtures: &[Mixture]) -> Result<Vec<Vec<f64>>> {
-        self.exact.log_p_subjects_batch(mixtures)
-    }
-    fn posterior_sums(&mut self, mixtures: &[Mixture]) -> Result<Array3<f64>> {
-        self.exact.posterior_sums(mixtures)
-    }
-    fn loglike_subtype_candidates(
-        &mut self,
-        slot: SubtypeOf<'_>,
-        candidates: &[Sequence],
-    ) -> Result<Vec<f64>> {
-        self.exact.loglike_subtype_candidates(slot, candidates)
-    }
+    sustain_core::forward_batch_evaluator!(exact: required, loglike_subtype_candidates);
     fn best_subtype_candidate(
         &mut self,
         slot: SubtypeOf<'_>,

@@ -11,7 +11,9 @@
 //! (prefix sums, running maximum, exponentials). Both agree with the generic
 //! evaluation to about `2 N` units in the last place of each subject's value.
 
-use crate::kernels::{exp_lanes, ln_lanes, Fused, Isa, Lanes, MulAdd, Plain, LANES};
+use crate::kernels::{
+    exp_minus, ln_lanes, max_plus_ln, row, Fused, Isa, Lanes, MulAdd, Plain, LANES,
+};
 
 /// Deltas within `+-TAME` keep `exp(delta)` a normal number (and products of it
 /// with `h <= HORNER_MAX` finite).
@@ -207,11 +209,6 @@ multiversion!(
 );
 
 #[inline(always)]
-fn row(v: &[f64], i: usize) -> &Lanes {
-    v[i * LANES..(i + 1) * LANES].try_into().unwrap()
-}
-
-#[inline(always)]
 fn subtypes_lse_body<F: MulAdd>(lanes: &PrefixLanes, orders: &[&[u16]], out: &mut [f64]) {
     let n = lanes.n_events;
     let padded = lanes.n_groups * LANES;
@@ -340,20 +337,10 @@ pub(crate) fn exact_group<F: MulAdd>(delta: &[f64], order: &[u16], scratch: &mut
     }
     let mut sum = [0.0; LANES];
     for k in 0..=order.len() {
-        let v = row(scratch, k);
-        let mut d = [0.0; LANES];
-        for l in 0..LANES {
-            d[l] = v[l] - max[l];
-        }
-        let t = exp_lanes::<F>(d);
+        let (t, _) = exp_minus::<F>(row(scratch, k), &max);
         for l in 0..LANES {
             sum[l] += t[l];
         }
     }
-    let lg = ln_lanes::<F>(sum);
-    let mut o = [0.0; LANES];
-    for l in 0..LANES {
-        o[l] = max[l] + lg[l];
-    }
-    o
+    max_plus_ln::<F>(&max, sum)
 }

@@ -92,6 +92,14 @@ pub(crate) enum Match {
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, then
 /// a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = temp_beside(path);
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Where `path` is written before it is renamed into place: `.NAME.tmpPID` in the
+/// same folder (so the rename never crosses file systems).
+fn temp_beside(path: &Path) -> PathBuf {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -100,9 +108,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    dir.join(format!(".{name}.tmp{}", std::process::id()))
 }
 
 /// What every checkpoint file holds: whose inputs it is from, and the E-M optimum
@@ -224,8 +230,26 @@ impl Checkpoints {
         })?;
         Ok(Self { dir })
     }
-    fn path(&self, k: usize) -> PathBuf {
-        self.dir.join(format!("checkpoint_k{k}.json"))
+    /// `checkpoint{part}_k{k}.{ext}` in the folder; `part` is "" (subtype count
+    /// `k`'s model), "_em" (its E-M optimum) or "_rounds" (its chains between
+    /// rounds).
+    pub(crate) fn file(&self, part: &str, k: usize, ext: &str) -> PathBuf {
+        self.dir.join(format!("checkpoint{part}_k{k}.{ext}"))
+    }
+    /// Writes the binary samples file of `part` of subtype count `k` with
+    /// `write(path, temporary path)`, which renames the temporary file into place.
+    pub(crate) fn write_samples<T>(
+        &self,
+        part: &str,
+        k: usize,
+        write: impl FnOnce(&Path, &Path) -> std::io::Result<T>,
+    ) -> Result<T, Error> {
+        let npz = self.file(part, k, "npz");
+        write(&npz, &temp_beside(&npz)).map_err(|source| Error::Io {
+            action: IoAction::Write,
+            path: npz,
+            source,
+        })
     }
     /// Saves subtype count `k`.
     pub fn save(
@@ -236,26 +260,15 @@ impl Checkpoints {
         em: &MlFit,
     ) -> Result<(), Error> {
         // The samples first, in a binary file beside the JSON that names them.
-        let npz = self.dir.join(format!("checkpoint_k{k}.npz"));
-        let tmp = self
-            .dir
-            .join(format!(".checkpoint_k{k}.npz.tmp{}", std::process::id()));
-        let file = crate::samples_file::write(&npz, &tmp, &[&model.samples]).map_err(|source| {
-            Error::Io {
-                action: IoAction::Write,
-                path: npz.clone(),
-                source,
-            }
+        let file = self.write_samples("", k, |npz, tmp| {
+            crate::samples_file::write(npz, tmp, &[&model.samples])
         })?;
         let samples = crate::samples_file::reference(&model.samples, &file);
         let saved = Saved {
             em: SavedEmOptimum::new(k, fingerprint, em),
             model: crate::samples_file::with_samples(model, samples),
         };
-        write_json(&self.path(k), &saved)
-    }
-    fn em_path(&self, k: usize) -> PathBuf {
-        self.dir.join(format!("checkpoint_em_k{k}.json"))
+        write_json(&self.file("", k, "json"), &saved)
     }
     /// Saves the E-M optimum of subtype count `k` and its wall time (seconds), so a
     /// rerun interrupted before `k`'s chains finish does not redo its E-M.
@@ -270,7 +283,7 @@ impl Checkpoints {
             em: SavedEmOptimum::new(k, fingerprint, em),
             em_s,
         };
-        write_json(&self.em_path(k), &saved)
+        write_json(&self.file("_em", k, "json"), &saved)
     }
     /// Loads the E-M optimum of subtype count `k` and its wall time if saved
     /// (budgets of chains do not change it); refuses one made from other inputs.
@@ -280,7 +293,7 @@ impl Checkpoints {
         fingerprint: &Fingerprints,
         events: &EventOrder,
     ) -> Result<Option<(MlFit, f64)>, Error> {
-        let path = self.em_path(k);
+        let path = self.file("_em", k, "json");
         let Some(saved) = read_json::<SavedEm>(&path)? else {
             return Ok(None);
         };
@@ -295,7 +308,7 @@ impl Checkpoints {
         fingerprint: &Fingerprints,
         events: &EventOrder,
     ) -> Result<Option<(SubtypeModel, MlFit, Match)>, Error> {
-        let path = self.path(k);
+        let path = self.file("", k, "json");
         let Some(saved) = read_json::<Saved>(&path)? else {
             return Ok(None);
         };

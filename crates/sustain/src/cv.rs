@@ -365,8 +365,7 @@ pub fn assemble_fold(parts: &[FoldPart]) -> Result<FoldResult, Error> {
         return Err(ConfigError::NoFoldParts.into());
     };
     let max = first.max_subtypes;
-    let mut by_k: Vec<Option<&FoldPart>> = vec![None; max];
-    for p in parts {
+    let slot = |p: &FoldPart| {
         if p.fingerprint != first.fingerprint
             || p.fold != first.fold
             || p.n_folds != first.n_folds
@@ -378,29 +377,22 @@ pub fn assemble_fold(parts: &[FoldPart]) -> Result<FoldResult, Error> {
                 fold: p.fold,
                 first_n_subtypes: first.n_subtypes,
                 first_fold: first.fold,
-            }
-            .into());
+            });
         }
         if p.n_subtypes == 0 || p.n_subtypes > max {
             return Err(CheckpointError::PartCount {
                 fold: p.fold,
                 n_subtypes: p.n_subtypes,
                 max,
-            }
-            .into());
+            });
         }
-        by_k[p.n_subtypes - 1] = Some(p);
-    }
-    let missing: Vec<usize> = (1..=max).filter(|&k| by_k[k - 1].is_none()).collect();
-    if !missing.is_empty() {
-        return Err(CheckpointError::MissingParts {
-            fold: first.fold,
-            missing,
-            max,
-        }
-        .into());
-    }
-    let parts: Vec<&FoldPart> = by_k.into_iter().flatten().collect();
+        Ok(p.n_subtypes - 1)
+    };
+    let parts = in_slots(parts, max, slot, |missing| CheckpointError::MissingParts {
+        fold: first.fold,
+        missing: missing.iter().map(|i| i + 1).collect(),
+        max,
+    })?;
     Ok(FoldResult {
         fold: first.fold,
         n_folds: first.n_folds,
@@ -411,6 +403,26 @@ pub fn assemble_fold(parts: &[FoldPart]) -> Result<FoldResult, Error> {
     })
 }
 
+/// `items` in the order of their slots `0..n`: `slot` gives an item's slot or
+/// refuses it (the first refusal is the error), a later item in a slot replaces
+/// an earlier one, and slots left empty are refused with `missing(their slots)`.
+fn in_slots<T>(
+    items: &[T],
+    n: usize,
+    slot: impl Fn(&T) -> Result<usize, CheckpointError>,
+    missing: impl FnOnce(Vec<usize>) -> CheckpointError,
+) -> Result<Vec<&T>, Error> {
+    let mut by_slot: Vec<Option<&T>> = vec![None; n];
+    for item in items {
+        by_slot[slot(item)?] = Some(item);
+    }
+    let empty: Vec<usize> = (0..n).filter(|&i| by_slot[i].is_none()).collect();
+    if !empty.is_empty() {
+        return Err(missing(empty).into());
+    }
+    Ok(by_slot.into_iter().flatten().collect())
+}
+
 /// Combines folds (in any order) into the matrix and CVIC; refuses folds of other
 /// runs and names any fold that is missing.
 pub fn combine(folds: &[FoldResult]) -> Result<CvResult, Error> {
@@ -418,33 +430,25 @@ pub fn combine(folds: &[FoldResult]) -> Result<CvResult, Error> {
         return Err(ConfigError::NoFolds.into());
     };
     let n = first.n_folds;
-    let mut by_fold: Vec<Option<&FoldResult>> = vec![None; n];
-    for f in folds {
+    let slot = |f: &FoldResult| {
         if f.fingerprint != first.fingerprint || f.n_folds != n {
             return Err(CheckpointError::ForeignFold {
                 fold: f.fold,
                 first_fold: first.fold,
-            }
-            .into());
+            });
         }
         if f.fold >= n {
             return Err(CheckpointError::FoldOutOfRange {
                 fold: f.fold,
                 n_folds: n,
-            }
-            .into());
+            });
         }
-        by_fold[f.fold] = Some(f);
-    }
-    let missing: Vec<usize> = (0..n).filter(|&i| by_fold[i].is_none()).collect();
-    if !missing.is_empty() {
-        return Err(CheckpointError::MissingFolds {
-            missing,
-            n_folds: n,
-        }
-        .into());
-    }
-    let folds: Vec<&FoldResult> = by_fold.into_iter().flatten().collect();
+        Ok(f.fold)
+    };
+    let folds = in_slots(folds, n, slot, |missing| CheckpointError::MissingFolds {
+        missing,
+        n_folds: n,
+    })?;
     let n_models = folds[0].loglike.len();
     let loglike_matrix = folds.iter().map(|f| f.loglike.clone()).collect();
     let cvic = (0..n_models)

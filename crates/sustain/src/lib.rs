@@ -51,6 +51,8 @@ mod round_checkpoint;
 pub mod rounds;
 pub mod samples_file;
 pub mod stage;
+#[cfg(test)]
+mod test_files;
 mod trace_file;
 
 pub use sustain_model as model;

@@ -650,8 +650,7 @@ mod tests {
 
     #[test]
     fn zip64_records_are_written_and_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("big.npz");
+        let (_dir, path) = crate::test_files::temp_file("big.npz");
         // Sizes and offsets from 200 bytes on are "beyond 4 GiB".
         let mut w = NpzWriter::with_limit(&path, 200).unwrap();
         for (name, len) in [("small", 3usize), ("large", 40)] {
@@ -683,8 +682,7 @@ mod tests {
 
     #[test]
     fn arrays_round_trip_and_damage_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.npz");
+        let (dir, path) = crate::test_files::temp_file("a.npz");
         // A wrong element count is refused.
         let mut w = NpzWriter::create(&dir.path().join("bad.npz")).unwrap();
         assert!(w

@@ -221,8 +221,7 @@ mod tests {
     /// refuses (truncation, a flipped byte) with an error, not a panic.
     #[test]
     fn arrays_read_from_disk_as_from_memory() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.npz");
+        let (_dir, path) = crate::test_files::temp_file("a.npz");
         let mut w = NpzWriter::create(&path).unwrap();
         w.array("x", Dtype::F64, &[2, 3], |o| {
             (0..6).try_for_each(|v| o.write_all(&(v as f64 * 0.5).to_le_bytes()))

@@ -8,9 +8,8 @@
 
 use crate::checkpoint::{check_fingerprint, read_json, write_json, Checkpoints};
 use crate::rounds::Round;
-use crate::{CheckpointError, Error, IoAction};
+use crate::{CheckpointError, Error};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 use sustain_core::EventOrder;
 use sustain_sampler::{ChainEvaluator, ChainSnapshot, PausedChain, SamplesFile, StepSizes, Trace};
 
@@ -38,10 +37,6 @@ pub(crate) struct SavedChains<E> {
 }
 
 impl Checkpoints {
-    fn rounds_path(&self, k: usize) -> PathBuf {
-        self.dir.join(format!("checkpoint_rounds_k{k}.json"))
-    }
-
     /// Saves `chains` of subtype count `k` after `rounds`: the samples first, then
     /// the JSON that names them (so a JSON always names a whole samples file).
     pub(crate) fn save_rounds<E: ChainEvaluator>(
@@ -52,18 +47,10 @@ impl Checkpoints {
         rounds: &[Round],
         chains: &[PausedChain<E>],
     ) -> Result<(), Error> {
-        let npz = self.dir.join(format!("checkpoint_rounds_k{k}.npz"));
-        let tmp = self.dir.join(format!(
-            ".checkpoint_rounds_k{k}.npz.tmp{}",
-            std::process::id()
-        ));
         let traces: Vec<&Trace> = chains.iter().map(|c| c.trace()).collect();
-        let samples =
-            crate::trace_file::write(&npz, &tmp, &traces).map_err(|source| Error::Io {
-                action: IoAction::Write,
-                path: npz.clone(),
-                source,
-            })?;
+        let samples = self.write_samples("_rounds", k, |npz, tmp| {
+            crate::trace_file::write(npz, tmp, &traces)
+        })?;
         let saved = SavedRounds {
             resume_fingerprint: resume_fingerprint.to_string(),
             n_subtypes: k,
@@ -72,7 +59,7 @@ impl Checkpoints {
             chains: chains.iter().map(PausedChain::snapshot).collect(),
             samples,
         };
-        write_json(&self.rounds_path(k), &saved)
+        write_json(&self.file("_rounds", k, "json"), &saved)
     }
 
     /// The chains of subtype count `k` after the last saved round, if any;
@@ -85,7 +72,7 @@ impl Checkpoints {
         events: &EventOrder,
         indices: std::ops::Range<usize>,
     ) -> Result<Option<SavedChains<E>>, Error> {
-        let path = self.rounds_path(k);
+        let path = self.file("_rounds", k, "json");
         let Some(saved) = read_json::<SavedRounds>(&path)? else {
             return Ok(None);
         };
@@ -141,8 +128,9 @@ impl Checkpoints {
     /// Removes the checkpoint between rounds of subtype count `k` (its count is
     /// saved whole); one that cannot be removed is left.
     pub(crate) fn remove_rounds(&self, k: usize) {
-        let _ = std::fs::remove_file(self.rounds_path(k));
-        let _ = std::fs::remove_file(self.dir.join(format!("checkpoint_rounds_k{k}.npz")));
+        for ext in ["json", "npz"] {
+            let _ = std::fs::remove_file(self.file("_rounds", k, ext));
+        }
     }
 }
 

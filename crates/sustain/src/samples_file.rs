@@ -474,8 +474,7 @@ mod tests {
     #[test]
     fn traces_round_trip_through_the_file_to_the_bit() {
         for n in [7, 300] {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join(SAMPLES_FILE);
+            let (dir, path) = crate::test_files::temp_file(SAMPLES_FILE);
             let full = samples(n);
             let file = write(&path, &dir.path().join(".tmp"), &[&full]).unwrap();
             assert!(!dir.path().join(".tmp").exists());
@@ -510,8 +509,7 @@ mod tests {
     #[test]
     fn a_large_positional_variance_is_left_out_of_the_json_and_recomputed() {
         for n in [7, 300] {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join(SAMPLES_FILE);
+            let (dir, path) = crate::test_files::temp_file(SAMPLES_FILE);
             let mut full = model(samples(n));
             full.pvd = full.samples.position_frequencies();
             let file = write(&path, &dir.path().join(".tmp"), &[&full.samples]).unwrap();
@@ -566,8 +564,7 @@ mod tests {
 
     #[test]
     fn a_replaced_or_truncated_file_is_refused_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(SAMPLES_FILE);
+        let (dir, path) = crate::test_files::temp_file(SAMPLES_FILE);
         let full = samples(7);
         let file = write(&path, &dir.path().join(".tmp"), &[&full]).unwrap();
         let bytes = std::fs::read(&path).unwrap();

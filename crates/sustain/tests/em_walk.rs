@@ -11,9 +11,35 @@ use sustain_core::BatchEvaluator;
 use sustain_model::SerialEvaluator;
 use sustain_testkit::defaults::{CandidatesOnly, CountingMoves};
 
-fn random_start(events: &EventSet, k: usize, rng: &mut rand_pcg::Pcg64) -> Mixture {
-    let seqs = (0..k).map(|_| Sequence::random(events, rng)).collect();
-    Mixture::new(seqs, vec![1.0 / k as f64; k]).unwrap()
+/// Random starts with equal fractions, `per_k` for each subtype count of `ks`,
+/// drawn in turn from `seed`: (subtype count, its start's index, start).
+fn random_starts(
+    events: &EventSet,
+    ks: std::ops::RangeInclusive<usize>,
+    per_k: u64,
+    seed: u64,
+) -> Vec<(usize, u64, Mixture)> {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    let mut starts = Vec::new();
+    for k in ks {
+        for i in 0..per_k {
+            let seqs = (0..k).map(|_| Sequence::random(events, &mut rng)).collect();
+            starts.push((k, i, Mixture::new(seqs, vec![1.0 / k as f64; k]).unwrap()));
+        }
+    }
+    starts
+}
+
+/// E-M from `start` with its random stream seeded by `seed`.
+fn em_from(
+    lik: &Likelihood,
+    ev: &mut dyn BatchEvaluator,
+    start: &Mixture,
+    config: &FitConfig,
+    seed: u64,
+) -> MlFit {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    em(lik, ev, start.clone(), config, &mut rng).unwrap()
 }
 
 /// sim42 and its likelihood (None, with a notice, where ../shared is absent).
@@ -34,28 +60,21 @@ fn sim42_em_is_unchanged_by_the_walk() {
         return;
     };
     let config = FitConfig::default();
-    let mut starts = rand_pcg::Pcg64::seed_from_u64(42);
-    for k in 1..=3 {
-        for trial in 0..4 {
-            let start = random_start(&sim.events, k, &mut starts);
-            let run = |ev: &mut dyn BatchEvaluator| -> MlFit {
-                let mut rng = rand_pcg::Pcg64::seed_from_u64(trial);
-                em(&*lik, ev, start.clone(), &config, &mut rng).unwrap()
-            };
-            let walked = run(&mut SerialEvaluator::new(Arc::clone(&lik)).with_walk(true));
-            let exact = run(&mut CandidatesOnly(SerialEvaluator::new(Arc::clone(&lik))));
-            assert_eq!(
-                walked.loglike.to_bits(),
-                exact.loglike.to_bits(),
-                "{k} subtype(s), start {trial}: {} vs {}",
-                walked.loglike,
-                exact.loglike
-            );
-            assert_eq!(
-                walked.mixture, exact.mixture,
-                "{k} subtype(s), start {trial}"
-            );
-        }
+    for (k, trial, start) in random_starts(&sim.events, 1..=3, 4, 42) {
+        let run = |ev: &mut dyn BatchEvaluator| em_from(&lik, ev, &start, &config, trial);
+        let walked = run(&mut SerialEvaluator::new(Arc::clone(&lik)).with_walk(true));
+        let exact = run(&mut CandidatesOnly(SerialEvaluator::new(Arc::clone(&lik))));
+        assert_eq!(
+            walked.loglike.to_bits(),
+            exact.loglike.to_bits(),
+            "{k} subtype(s), start {trial}: {} vs {}",
+            walked.loglike,
+            exact.loglike
+        );
+        assert_eq!(
+            walked.mixture, exact.mixture,
+            "{k} subtype(s), start {trial}"
+        );
     }
 }
 
@@ -87,13 +106,8 @@ fn em_is_unchanged_where_the_walk_pays() {
         em_max_passes: 4,
         ..FitConfig::default()
     };
-    let mut starts = rand_pcg::Pcg64::seed_from_u64(9);
-    for k in 1..=2 {
-        let start = random_start(&w.events, k, &mut starts);
-        let run = |ev: &mut dyn BatchEvaluator| -> MlFit {
-            let mut rng = rand_pcg::Pcg64::seed_from_u64(k as u64);
-            em(&*lik, ev, start.clone(), &config, &mut rng).unwrap()
-        };
+    for (k, _, start) in random_starts(&w.events, 1..=2, 1, 9) {
+        let run = |ev: &mut dyn BatchEvaluator| em_from(&lik, ev, &start, &config, k as u64);
         let walked = run(&mut SerialEvaluator::new(Arc::clone(&lik)));
         let exact = run(&mut CandidatesOnly(SerialEvaluator::new(Arc::clone(&lik))));
         assert_eq!(
@@ -142,23 +156,18 @@ fn skipping_settled_events_changes_nothing() {
         return;
     };
     let config = FitConfig::default();
-    let mut starts = rand_pcg::Pcg64::seed_from_u64(7);
     let (mut skipped_total, mut all_total) = (0, 0);
-    for k in 1..=2 {
-        for trial in 0..3 {
-            let start = random_start(&sim.events, k, &mut starts);
-            let mut a = CountingMoves(SerialEvaluator::new(Arc::clone(&lik)), 0);
-            let mut rng = rand_pcg::Pcg64::seed_from_u64(trial);
-            let skipping = em(&*lik, &mut a, start.clone(), &config, &mut rng).unwrap();
-            let mut b = CountingMoves(SerialEvaluator::new(Arc::clone(&lik)), 0);
-            let mut rng = rand_pcg::Pcg64::seed_from_u64(trial);
-            let every = em_pass_by_pass(&lik, &mut b, start, &config, &mut rng);
-            assert_eq!(skipping.loglike.to_bits(), every.loglike.to_bits());
-            assert_eq!(skipping.mixture, every.mixture, "{k} subtype(s), {trial}");
-            assert!(a.1 <= b.1);
-            skipped_total += a.1;
-            all_total += b.1;
-        }
+    for (k, trial, start) in random_starts(&sim.events, 1..=2, 3, 7) {
+        let mut a = CountingMoves(SerialEvaluator::new(Arc::clone(&lik)), 0);
+        let skipping = em_from(&lik, &mut a, &start, &config, trial);
+        let mut b = CountingMoves(SerialEvaluator::new(Arc::clone(&lik)), 0);
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(trial);
+        let every = em_pass_by_pass(&lik, &mut b, start, &config, &mut rng);
+        assert_eq!(skipping.loglike.to_bits(), every.loglike.to_bits());
+        assert_eq!(skipping.mixture, every.mixture, "{k} subtype(s), {trial}");
+        assert!(a.1 <= b.1);
+        skipped_total += a.1;
+        all_total += b.1;
     }
     // One subtype settles in its last passes: E-M scores fewer moves.
     assert!(

@@ -14,7 +14,7 @@ use sustain::model::{ModelError, SerialEvaluator};
 use sustain::prelude::*;
 use sustain::sampler::lockstep::{run_lockstep, LockstepSettings};
 use sustain::sampler::StepSizes;
-use sustain_gpu::{GpuContext, GpuError, GpuEvaluator};
+use sustain_gpu::{test_context, GpuEvaluator};
 use sustain_testkit::{self as testkit, Sim42};
 
 /// The whole cohort prepared under the marginalising convention.
@@ -42,23 +42,8 @@ fn sim42() -> Option<Sim42> {
     testkit::sim42("GPU fit test")
 }
 
-/// The GPU context, or None (with a NOTICE) when no adapter exists.
-fn gpu_context() -> Option<Arc<GpuContext>> {
-    match GpuContext::new() {
-        Ok(ctx) => {
-            eprintln!("GPU adapter: {}", ctx.description());
-            Some(Arc::new(ctx))
-        }
-        Err(GpuError::NoAdapter(why)) => {
-            eprintln!("NOTICE: no GPU adapter ({why}); GPU test skipped");
-            None
-        }
-        Err(e) => panic!("an adapter exists but the GPU cannot be used: {e}"),
-    }
-}
-
 fn gpu_engine() -> Option<Engine> {
-    let ctx = gpu_context()?;
+    let ctx = test_context()?;
     Some(Engine::batch(
         format!("GPU: {}", ctx.description()),
         move |model: &dyn std::any::Any| {
@@ -270,7 +255,7 @@ fn gpu_tempered_lockstep_equals_cpu_ladders_on_sim42() {
     use sustain::sampler::lockstep::continue_lockstep;
     use sustain::sampler::{geometric_ladder, PausedChain, Round, Trace};
     let Some(sim) = sim42() else { return };
-    let Some(ctx) = gpu_context() else { return };
+    let Some(ctx) = test_context() else { return };
     let lik = likelihood(&sim);
     let events = sim.events.order().clone();
     let mut rng = <rand_pcg::Pcg64 as rand::SeedableRng>::seed_from_u64(9);

@@ -22,7 +22,7 @@ mod avx2;
 mod avx512;
 mod portable;
 
-pub use portable::{exp_lanes, ln_lanes};
+pub use portable::{exp_lanes, exp_minus, ln_lanes, max_plus_ln, row};
 use portable::{
     group_delta_body, group_factors_body, group_state_body, group_sweep_body, mixture_body,
     posterior_group_body, stage_exp_body, stage_values_body, subtype_lse_body,

@@ -64,15 +64,35 @@ fn log_sum_exp_stages<F: MulAdd>(v: &[f64], n_stages: usize) -> Lanes {
     }
     let mut sum = [0.0; LANES];
     for k in 0..n_stages {
-        let mut d = [0.0; LANES];
-        for l in 0..LANES {
-            d[l] = v[k * LANES + l] - max[l];
-        }
-        let e = exp_lanes::<F>(d);
+        let (e, _) = exp_minus::<F>(row(v, k), &max);
         for l in 0..LANES {
             sum[l] += e[l];
         }
     }
+    max_plus_ln::<F>(&max, sum)
+}
+
+/// Lane group `i` of `v` (`v[i * LANES..(i + 1) * LANES]`).
+#[inline(always)]
+pub fn row(v: &[f64], i: usize) -> &Lanes {
+    v[i * LANES..(i + 1) * LANES].try_into().unwrap()
+}
+
+/// `exp(v[lane] - r[lane])` ([`exp_lanes`]) and the differences `v - r`: a term of
+/// a sum of exponentials scaled by `exp(-r)`.
+#[inline(always)]
+pub fn exp_minus<F: MulAdd>(v: &Lanes, r: &Lanes) -> (Lanes, Lanes) {
+    let mut d = [0.0; LANES];
+    for l in 0..LANES {
+        d[l] = v[l] - r[l];
+    }
+    (exp_lanes::<F>(d), d)
+}
+
+/// `max[lane] + ln sum[lane]`: the end of a log-sum-exp whose terms were scaled by
+/// `exp(-max)` ([`exp_minus`]).
+#[inline(always)]
+pub fn max_plus_ln<F: MulAdd>(max: &Lanes, sum: Lanes) -> Lanes {
     let lg = ln_lanes::<F>(sum);
     let mut out = [0.0; LANES];
     for l in 0..LANES {
@@ -181,10 +201,7 @@ pub(super) fn mixture_body<F: MulAdd>(log_f: &[f64], lse: &[&[f64]], out: &mut [
                 sum[l] += e[l];
             }
         }
-        let lg = ln_lanes::<F>(sum);
-        for l in 0..LANES {
-            out[g * LANES + l] = max[l] + lg[l];
-        }
+        out[g * LANES..(g + 1) * LANES].copy_from_slice(&max_plus_ln::<F>(&max, sum));
     }
 }
 
@@ -207,11 +224,7 @@ pub(super) fn stage_exp_body<F: MulAdd>(l: &mut [f64], n_stages: usize, r: &mut 
         }
     }
     for k in 0..n_stages {
-        let mut d = [0.0; LANES];
-        for ln in 0..LANES {
-            d[ln] = l[k * LANES + ln] - max[ln];
-        }
-        let e = exp_lanes::<F>(d);
+        let (e, d) = exp_minus::<F>(row(l, k), &max);
         for ln in 0..LANES {
             l[k * LANES + ln] = if d[ln] >= -700.0 { e[ln] } else { 0.0 };
         }
@@ -293,11 +306,7 @@ pub(super) fn group_state_body<F: MulAdd>(
     stage_loglike_group::<F>(st, g, l);
     let mut sum = [0.0; LANES];
     for k in 0..st.n_stages {
-        let mut d = [0.0; LANES];
-        for ln in 0..LANES {
-            d[ln] = l[k * LANES + ln] - reference[ln];
-        }
-        let ex = exp_lanes::<F>(d);
+        let (ex, _) = exp_minus::<F>(row(l, k), reference);
         e[k * LANES..(k + 1) * LANES].copy_from_slice(&ex);
         for ln in 0..LANES {
             sum[ln] += ex[ln];
@@ -333,11 +342,7 @@ pub(super) fn group_delta_body<F: MulAdd>(
                 acc[ln] = F::fma(xb[ln], dmu, F::fma(-ob[ln], dhsq, acc[ln]));
             }
         }
-        let mut d = [0.0; LANES];
-        for ln in 0..LANES {
-            d[ln] = acc[ln] - reference[ln];
-        }
-        let ex = exp_lanes::<F>(d);
+        let (ex, _) = exp_minus::<F>(&acc, reference);
         new_l[i * LANES..(i + 1) * LANES].copy_from_slice(&acc);
         new_e[i * LANES..(i + 1) * LANES].copy_from_slice(&ex);
     }
