@@ -163,10 +163,26 @@ pub fn continue_chains<M: SustainModel>(
     progress: Option<&ChainProgress>,
     deadline: Option<std::time::Instant>,
 ) -> Vec<RoundEnd> {
+    let threads = JobThreads::fixed(settings.threads);
+    continue_chains_lending(model, settings, chains, n, progress, deadline, threads)
+}
+
+/// [`continue_chains`] on `threads`: its own threads from the start, and
+/// threads other jobs leave spare joining while chains are still waiting (the
+/// same samples on any number of threads).
+pub fn continue_chains_lending<M: SustainModel>(
+    model: &Arc<M>,
+    settings: &ChainSettings,
+    chains: &mut [PausedChain<ShardedIncremental<M>>],
+    n: usize,
+    progress: Option<&ChainProgress>,
+    deadline: Option<std::time::Instant>,
+    threads: JobThreads<'_>,
+) -> Vec<RoundEnd> {
     let events: &EventOrder = model.order();
     let per_chain = settings.shards_per_chain::<M>(model.n_subjects(), chains.len());
     let slots: Vec<Mutex<&mut PausedChain<_>>> = chains.iter_mut().map(Mutex::new).collect();
-    parallel_map(slots.len(), settings.threads, |i| {
+    parallel_map_joining(slots.len(), threads, |i| {
         let mut chain = slots[i].lock().unwrap_or_else(|e| e.into_inner());
         settings.continue_chain(
             &mut chain,
@@ -177,6 +193,65 @@ pub fn continue_chains<M: SustainModel>(
             deadline,
         )
     })
+}
+
+/// [`parallel_map`] on a job's own threads and the spare ones free at the
+/// start, joined by spare threads as they come free: a worker beyond those
+/// waits for a spare thread and takes items only once it holds one (given back
+/// when no item is left).
+pub fn parallel_map_joining<R: Send, F: Fn(usize) -> R + Sync>(
+    n: usize,
+    threads: JobThreads<'_>,
+    f: F,
+) -> Vec<R> {
+    let start = threads.lease(n);
+    let own = start.threads().clamp(1, n.max(1));
+    if own >= n {
+        return parallel_map(n, own, f);
+    }
+    let next = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<R>>> = Mutex::new((0..n).map(|_| None).collect());
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= n {
+            break;
+        }
+        let r = f(i);
+        if let Ok(mut s) = slots.lock() {
+            s[i] = Some(r);
+        }
+    };
+    thread::scope(|scope| {
+        for w in 0..n {
+            let (work, next) = (&work, &next);
+            scope.spawn(move |_| {
+                if w < own {
+                    return work();
+                }
+                // A joining worker: holds one spare thread while it works.
+                loop {
+                    if next.load(Ordering::Relaxed) >= n {
+                        return;
+                    }
+                    let lease = threads.lease(threads.own() + 1);
+                    if lease.threads() > threads.own() {
+                        work();
+                        return;
+                    }
+                    drop(lease);
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+            });
+        }
+    })
+    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    drop(start);
+    slots
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| unreachable!("every index is processed")))
+        .collect()
 }
 
 /// [`BatchEvaluator`] that splits each batch over threads: mixtures (or E-M
@@ -295,6 +370,32 @@ impl<M: SustainModel> BatchEvaluator for ThreadedEvaluator<M> {
 #[cfg(test)]
 mod tests {
 
+    /// A thread that comes free while a map runs joins it (two items at once
+    /// from then on, never more), and goes back when the map ends; the results
+    /// are in index order.
+    #[test]
+    fn a_spare_thread_joins_a_running_map() {
+        let spare = SpareThreads::default();
+        let threads = JobThreads::lending(1, &spare);
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(30));
+                spare.give(1);
+            });
+            let out = parallel_map_joining(8, threads, |i| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+                i * i
+            });
+            assert_eq!(out, (0..8).map(|i| i * i).collect::<Vec<_>>());
+        });
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+        assert_eq!(threads.lease(4).threads(), 2, "the spare thread is back");
+    }
+
     /// A job still running when the other worker runs out of jobs borrows its
     /// thread; every job's result arrives.
     #[test]
@@ -326,7 +427,10 @@ mod tests {
         assert_eq!(seen, [("long", 2), ("short", 1)]);
     }
 
-    use super::{share_threads, share_threads_lending};
+    use super::{parallel_map_joining, share_threads, share_threads_lending};
+    use crate::{JobThreads, SpareThreads};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
     /// Every job runs once; the first workers, with the most threads, start with the
     /// last (largest) jobs; the shares add up to the threads.

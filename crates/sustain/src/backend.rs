@@ -248,7 +248,8 @@ impl Engine {
     /// one lane of each iteration's batch. Both draw from each chain's own random
     /// streams alike, so they give the same samples but where a decision falls
     /// within the evaluators' rounding. Chain `i` of `paused` counts into
-    /// `counters` slot `i`.
+    /// `counters` slot `i`. On the CPU, threads other jobs leave spare join
+    /// (`threads`).
     pub(crate) fn continue_chains<M: SustainModel>(
         &self,
         model: &Arc<M>,
@@ -257,11 +258,12 @@ impl Engine {
         n: usize,
         counters: &ChainProgress,
         deadline: Option<Instant>,
+        threads: crate::executor::JobThreads<'_>,
     ) -> Result<Vec<RoundEnd>, ModelError> {
         match self {
             Engine::Cpu => {
                 let chains = crate::executor::Chains { model, settings };
-                Ok(chains.resume(paused, n, Some(counters), deadline))
+                Ok(chains.resume(paused, n, Some(counters), deadline, threads))
             }
             Engine::Batch { .. } => {
                 let mut evaluator = self.evaluator(model)?;

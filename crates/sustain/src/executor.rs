@@ -161,18 +161,29 @@ impl<M: SustainModel> Chains<'_, M> {
         runs
     }
 
-    /// Continues every chain of `paused` by `n` iterations (until `deadline`);
-    /// chain `i` reports into `progress` slot `i`.
+    /// Continues every chain of `paused` by `n` iterations (until `deadline`) on
+    /// `threads`, spare threads joining as they come free; chain `i` reports
+    /// into `progress` slot `i`.
     pub(crate) fn resume(
         &self,
         paused: &mut [PausedChain<ChainState<M>>],
         n: usize,
         progress: Option<&ChainProgress>,
         deadline: Option<Instant>,
+        threads: JobThreads<'_>,
     ) -> Vec<RoundEnd> {
         #[cfg(feature = "cpu")]
-        let ends =
-            sustain_cpu::continue_chains(self.model, self.settings, paused, n, progress, deadline);
+        let ends = sustain_cpu::continue_chains_lending(
+            self.model,
+            self.settings,
+            paused,
+            n,
+            progress,
+            deadline,
+            threads,
+        );
+        #[cfg(not(feature = "cpu"))]
+        let _ = threads;
         #[cfg(not(feature = "cpu"))]
         let ends = paused
             .iter_mut()

@@ -140,7 +140,7 @@ pub(crate) struct RoundSaver<'a> {
 /// budget ends (time counted from `t0`); returns the last round's merged samples
 /// and diagnostics. Every chain continues from where it stopped, on the CPU or
 /// in a batch engine's lockstep ([`Engine::continue_chains`]), on `threads` and
-/// threads other jobs left spare (borrowed a round at a time), and with `saver`
+/// threads other jobs leave spare (joining as they come free), and with `saver`
 /// the chains are saved after every whole round that a larger budget would run
 /// too.
 #[allow(clippy::too_many_arguments)]
@@ -195,21 +195,10 @@ pub(crate) fn run_until_converged<M: SustainModel>(
         let mut out_of_time = false;
         if !judge_saved {
             let n = total - done;
-            // Threads other subtype counts finished with join this round (the
-            // samples are the same on any number of threads).
-            let lease = threads.lease(paused.len());
-            let borrowing;
-            let settings = if lease.threads() == settings.threads {
-                settings
-            } else {
-                borrowing = ChainSettings {
-                    threads: lease.threads(),
-                    ..settings.clone()
-                };
-                &borrowing
-            };
-            let ends = engine.continue_chains(lik, &mut paused, settings, n, counters, deadline)?;
-            drop(lease);
+            // Threads other subtype counts finished with join as they come free
+            // (the samples are the same on any number of threads).
+            let ends =
+                engine.continue_chains(lik, &mut paused, settings, n, counters, deadline, threads)?;
             if ends.contains(&RoundEnd::Cancelled) || counters.cancelled() {
                 return Err(Error::Cancelled);
             }
