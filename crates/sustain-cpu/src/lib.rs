@@ -25,33 +25,7 @@ use sustain_sampler::{ChainRun, PausedChain, RoundEnd};
 /// Applies `f` to every index in `0..n` on `threads` threads; results in index
 /// order. Work is handed out dynamically, so uneven items balance.
 pub fn parallel_map<R: Send, F: Fn(usize) -> R + Sync>(n: usize, threads: usize, f: F) -> Vec<R> {
-    let threads = threads.clamp(1, n.max(1));
-    if threads == 1 {
-        return (0..n).map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let slots: Mutex<Vec<Option<R>>> = Mutex::new((0..n).map(|_| None).collect());
-    thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|_| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let r = f(i);
-                if let Ok(mut s) = slots.lock() {
-                    s[i] = Some(r);
-                }
-            });
-        }
-    })
-    .unwrap_or_else(|e| std::panic::resume_unwind(e));
-    slots
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| unreachable!("every index is processed")))
-        .collect()
+    parallel_map_joining(n, JobThreads::fixed(threads), f)
 }
 
 /// Runs `jobs` on workers that share `threads` out among them: `min(threads, jobs)`
@@ -151,26 +125,13 @@ pub fn run_chains_observed<M: SustainModel>(
 }
 
 /// Continues every chain of `chains` (paused between rounds) by `n` iterations,
-/// on `settings.threads` threads, each from its own state and stream, so the
-/// samples are those of one longer run whatever the thread count; chain `i` of
-/// the slice reports its total iterations into `progress` slot `i`. Chains stop
-/// early at `deadline` or on cancellation; returns how each round ended.
+/// each from its own state and stream, so the samples are those of one longer
+/// run whatever the thread count: on `threads` (`JobThreads::fixed(n)` for `n`
+/// threads), spare threads of other jobs joining while chains still wait. Chain
+/// `i` of the slice reports its total iterations into `progress` slot `i`.
+/// Chains stop early at `deadline` or on cancellation; returns how each round
+/// ended.
 pub fn continue_chains<M: SustainModel>(
-    model: &Arc<M>,
-    settings: &ChainSettings,
-    chains: &mut [PausedChain<ShardedIncremental<M>>],
-    n: usize,
-    progress: Option<&ChainProgress>,
-    deadline: Option<std::time::Instant>,
-) -> Vec<RoundEnd> {
-    let threads = JobThreads::fixed(settings.threads);
-    continue_chains_lending(model, settings, chains, n, progress, deadline, threads)
-}
-
-/// [`continue_chains`] on `threads`: its own threads from the start, and
-/// threads other jobs leave spare joining while chains are still waiting (the
-/// same samples on any number of threads).
-pub fn continue_chains_lending<M: SustainModel>(
     model: &Arc<M>,
     settings: &ChainSettings,
     chains: &mut [PausedChain<ShardedIncremental<M>>],
@@ -206,8 +167,10 @@ pub fn parallel_map_joining<R: Send, F: Fn(usize) -> R + Sync>(
 ) -> Vec<R> {
     let start = threads.lease(n);
     let own = start.threads().clamp(1, n.max(1));
-    if own >= n {
-        return parallel_map(n, own, f);
+    // Workers that wait for a spare thread, where one may come.
+    let joining = if threads.lends() { n - own } else { 0 };
+    if own == 1 && joining == 0 {
+        return (0..n).map(f).collect();
     }
     let next = AtomicUsize::new(0);
     let slots: Mutex<Vec<Option<R>>> = Mutex::new((0..n).map(|_| None).collect());
@@ -222,7 +185,7 @@ pub fn parallel_map_joining<R: Send, F: Fn(usize) -> R + Sync>(
         }
     };
     thread::scope(|scope| {
-        for w in 0..n {
+        for w in 0..own + joining {
             let (work, next) = (&work, &next);
             scope.spawn(move |_| {
                 if w < own {

@@ -63,6 +63,11 @@ impl<'a> JobThreads<'a> {
         self.own
     }
 
+    /// Whether spare threads may come.
+    pub(crate) fn lends(&self) -> bool {
+        self.spare.is_some()
+    }
+
     /// The job's own threads and as many spare ones as are free, `most` in all
     /// (never fewer than its own), until the lease drops.
     pub fn lease(&self, most: usize) -> Lease<'a> {

@@ -6,7 +6,7 @@
 //! log-likelihoods agree to rounding).
 
 use std::sync::Arc;
-use sustain_cpu::{continue_chains, run_chains, ChainSettings, ShardedIncremental};
+use sustain_cpu::{continue_chains, run_chains, ChainSettings, JobThreads, ShardedIncremental};
 use sustain_model::*;
 use sustain_sampler::{
     geometric_ladder, ChainSnapshot, PausedChain, ProposalMode, RoundEnd, StepSizes, Trace,
@@ -69,7 +69,15 @@ fn rounds_hold_the_states_of_one_long_run() {
             let mut paused = chains(&lik, &start, &s, 1);
             // Rounds of uneven lengths, one not a multiple of the progress block.
             for n in [700, 1, 1299, 1500] {
-                let ends = continue_chains(&lik, &s, &mut paused, n, None, None);
+                let ends = continue_chains(
+                    &lik,
+                    &s,
+                    &mut paused,
+                    n,
+                    None,
+                    None,
+                    JobThreads::fixed(s.threads),
+                );
                 assert!(ends.iter().all(|e| *e == RoundEnd::Done));
             }
             for (p, w) in paused.iter().zip(&whole) {
@@ -109,11 +117,27 @@ fn chains_saved_and_restored_between_rounds_continue_exactly() {
     for rungs in [1, 3] {
         let mut never = chains(&lik, &start, &s, rungs);
         for n in rounds {
-            continue_chains(&lik, &s, &mut never, n, None, None);
+            continue_chains(
+                &lik,
+                &s,
+                &mut never,
+                n,
+                None,
+                None,
+                JobThreads::fixed(s.threads),
+            );
         }
         let mut restored = chains(&lik, &start, &s, rungs);
         for n in rounds {
-            continue_chains(&lik, &s, &mut restored, n, None, None);
+            continue_chains(
+                &lik,
+                &s,
+                &mut restored,
+                n,
+                None,
+                None,
+                JobThreads::fixed(s.threads),
+            );
             // Through JSON (random streams, ladder and all) and back, the trace
             // through its file form.
             restored = restored
@@ -128,8 +152,24 @@ fn chains_saved_and_restored_between_rounds_continue_exactly() {
                 .collect();
         }
         // One more round: the streams and hot copies carried over too.
-        continue_chains(&lik, &s, &mut never, 500, None, None);
-        continue_chains(&lik, &s, &mut restored, 500, None, None);
+        continue_chains(
+            &lik,
+            &s,
+            &mut never,
+            500,
+            None,
+            None,
+            JobThreads::fixed(s.threads),
+        );
+        continue_chains(
+            &lik,
+            &s,
+            &mut restored,
+            500,
+            None,
+            None,
+            JobThreads::fixed(s.threads),
+        );
         for (a, b) in never.iter().zip(&restored) {
             let total = a.n_iterations();
             let (a_run, b_run) = (a.run_so_far(total), b.run_so_far(total));

@@ -4,7 +4,7 @@
 use rand::SeedableRng;
 use std::collections::HashMap;
 use std::sync::Arc;
-use sustain_cpu::{continue_chains, run_chains, ChainSettings};
+use sustain_cpu::{continue_chains, run_chains, ChainSettings, JobThreads};
 use sustain_model::*;
 use sustain_sampler::{
     geometric_ladder, merge, ChainRun, MergedSamples, PausedChain, ProposalMode, StepSizes,
@@ -90,7 +90,15 @@ fn tempered_runs(
         .collect();
     let half = settings.n_iterations / 2;
     for n in [half, settings.n_iterations - half] {
-        continue_chains(lik, settings, &mut paused, n, None, None);
+        continue_chains(
+            lik,
+            settings,
+            &mut paused,
+            n,
+            None,
+            None,
+            JobThreads::fixed(settings.threads),
+        );
     }
     let (_, rates) = paused[0].ladder().unwrap();
     assert!(
@@ -201,7 +209,15 @@ fn a_ladder_of_one_rung_is_the_plain_chain() {
                 .unwrap()
         })
         .collect();
-    continue_chains(&lik, &settings, &mut paused, 3000, None, None);
+    continue_chains(
+        &lik,
+        &settings,
+        &mut paused,
+        3000,
+        None,
+        None,
+        JobThreads::fixed(settings.threads),
+    );
     assert!(paused[0].ladder().is_none());
     for (p, w) in paused.iter().zip(&plain) {
         assert!(p.run_so_far(3000).trace == w.trace);

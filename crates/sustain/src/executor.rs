@@ -173,7 +173,7 @@ impl<M: SustainModel> Chains<'_, M> {
         threads: JobThreads<'_>,
     ) -> Vec<RoundEnd> {
         #[cfg(feature = "cpu")]
-        let ends = sustain_cpu::continue_chains_lending(
+        let ends = sustain_cpu::continue_chains(
             self.model,
             self.settings,
             paused,

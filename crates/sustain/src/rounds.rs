@@ -197,8 +197,15 @@ pub(crate) fn run_until_converged<M: SustainModel>(
             let n = total - done;
             // Threads other subtype counts finished with join as they come free
             // (the samples are the same on any number of threads).
-            let ends =
-                engine.continue_chains(lik, &mut paused, settings, n, counters, deadline, threads)?;
+            let ends = engine.continue_chains(
+                lik,
+                &mut paused,
+                settings,
+                n,
+                counters,
+                deadline,
+                threads,
+            )?;
             if ends.contains(&RoundEnd::Cancelled) || counters.cancelled() {
                 return Err(Error::Cancelled);
             }
