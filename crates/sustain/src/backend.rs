@@ -242,24 +242,27 @@ impl Engine {
     }
 
     /// Continues every chain of `paused` (between rounds; plain or tempered) by
-    /// `n` iterations, stopping early at `deadline` or on cancellation: on the
-    /// CPU each chain on threads, each round's evaluators built afresh from the
-    /// chains' states; on a batch engine in lockstep, every copy of every chain
-    /// one lane of each iteration's batch. Both draw from each chain's own random
-    /// streams alike, so they give the same samples but where a decision falls
-    /// within the evaluators' rounding. Chain `i` of `paused` counts into
-    /// `counters` slot `i`. On the CPU, threads other jobs leave spare join
-    /// (`threads`).
+    /// `round.n` iterations, stopping early at its deadline or on cancellation: on
+    /// the CPU each chain on threads (the round's, spare ones of other jobs
+    /// joining), each round's evaluators built afresh from the chains' states; on
+    /// a batch engine in lockstep, every copy of every chain one lane of each
+    /// iteration's batch. Both draw from each chain's own random streams alike,
+    /// so they give the same samples but where a decision falls within the
+    /// evaluators' rounding. Chain `i` of `paused` counts into the round's
+    /// counters' slot `i`.
     pub(crate) fn continue_chains<M: SustainModel>(
         &self,
         model: &Arc<M>,
         paused: &mut [PausedChain<ChainState<M>>],
         settings: &ChainSettings,
-        n: usize,
-        counters: &ChainProgress,
-        deadline: Option<Instant>,
-        threads: crate::executor::JobThreads<'_>,
+        round: ChainRound<'_>,
     ) -> Result<Vec<RoundEnd>, ModelError> {
+        let ChainRound {
+            n,
+            counters,
+            deadline,
+            threads,
+        } = round;
         match self {
             Engine::Cpu => {
                 let chains = crate::executor::Chains { model, settings };
@@ -277,6 +280,15 @@ impl Engine {
             }
         }
     }
+}
+
+/// One round of chains ([`Engine::continue_chains`]): `n` more iterations each,
+/// until `deadline`, counted into `counters`, on `threads`.
+pub(crate) struct ChainRound<'a> {
+    pub n: usize,
+    pub counters: &'a ChainProgress,
+    pub deadline: Option<Instant>,
+    pub threads: crate::executor::JobThreads<'a>,
 }
 
 /// Most E-M jobs that run at once on a batch engine.

@@ -177,7 +177,8 @@ mod tests {
             settings: &settings,
         };
         let t = Instant::now();
-        chains.resume(&mut paused, 100_000, None, None);
+        let threads = crate::executor::JobThreads::fixed(settings.threads);
+        chains.resume(&mut paused, 100_000, None, None, threads);
         let round_s = t.elapsed().as_secs_f64();
         let states: usize = paused.iter().map(|p| p.trace().n_states()).sum();
         let dir = tempfile::tempdir().unwrap();

@@ -7,7 +7,7 @@
 //! stopped by a budget (or killed) continues with `--resume` from its last saved
 //! round ([`crate::round_checkpoint`]) to the samples of a run never stopped.
 
-use crate::backend::Engine;
+use crate::backend::{ChainRound, Engine};
 use crate::checkpoint::Checkpoints;
 use crate::config::{FitConfig, UntilConverged};
 use crate::executor::{ChainState, JobThreads};
@@ -197,15 +197,13 @@ pub(crate) fn run_until_converged<M: SustainModel>(
             let n = total - done;
             // Threads other subtype counts finished with join as they come free
             // (the samples are the same on any number of threads).
-            let ends = engine.continue_chains(
-                lik,
-                &mut paused,
-                settings,
+            let round = ChainRound {
                 n,
                 counters,
                 deadline,
                 threads,
-            )?;
+            };
+            let ends = engine.continue_chains(lik, &mut paused, settings, round)?;
             if ends.contains(&RoundEnd::Cancelled) || counters.cancelled() {
                 return Err(Error::Cancelled);
             }
