@@ -71,7 +71,7 @@ pub(crate) fn parallel_map<R: Send, F: Fn(usize) -> R + Sync>(
 }
 
 /// The threads a job of [`share_threads_lending`] may use: its own, and threads
-/// finished jobs left, borrowed a round at a time.
+/// finished jobs leave, joining its rounds of chains as they come free.
 #[cfg(feature = "cpu")]
 pub(crate) use sustain_cpu::JobThreads;
 
@@ -88,22 +88,6 @@ impl JobThreads<'_> {
     }
     /// The job's own threads.
     pub(crate) fn own(&self) -> usize {
-        self.0
-    }
-    /// Its own threads: there is nothing to borrow.
-    pub(crate) fn lease(&self, _most: usize) -> Lease {
-        Lease(self.0)
-    }
-}
-
-/// Threads held for one round.
-#[cfg(not(feature = "cpu"))]
-pub(crate) struct Lease(usize);
-
-#[cfg(not(feature = "cpu"))]
-impl Lease {
-    /// Threads the job may run on now.
-    pub(crate) fn threads(&self) -> usize {
         self.0
     }
 }
