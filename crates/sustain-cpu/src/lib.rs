@@ -168,7 +168,11 @@ pub fn parallel_map_joining<R: Send, F: Fn(usize) -> R + Sync>(
     let start = threads.lease(n);
     let own = start.threads().clamp(1, n.max(1));
     // Workers that wait for a spare thread, where one may come.
-    let joining = if threads.lends() { n - own } else { 0 };
+    let joining = if threads.lends() {
+        n.saturating_sub(own)
+    } else {
+        0
+    };
     if own == 1 && joining == 0 {
         return (0..n).map(f).collect();
     }
@@ -357,6 +361,7 @@ mod tests {
         });
         assert_eq!(most.load(Ordering::SeqCst), 2);
         assert_eq!(threads.lease(4).threads(), 2, "the spare thread is back");
+        assert!(parallel_map_joining(0, threads, |i| i).is_empty());
     }
 
     /// A job still running when the other worker runs out of jobs borrows its
