@@ -25,9 +25,9 @@
 //! - a step's `q_k` is computed within `16 u V_m` (two biomarkers); the recurrence
 //!   extrapolates the quadratic through a chunk's first three values, which
 //!   multiplies their errors by at most `s^2 + 1` at offset `s < CHUNK`; its three
-//!   exponentials and `2 s` products add `(s^2 + 2 s + 2) 3e-16` relative: so a
-//!   step changes `ln E[k]` by at most `(CHUNK^2 + 1) 16 u V_m + 400 u` more than
-//!   exact, and `W` steps by `W` times that;
+//!   exponentials and `2 s` products add `(s^2 + 2 s + 2) 3e-16 + 2 s u` relative:
+//!   so a step changes `ln E[k]` by at most `(CHUNK^2 + 1) 16 u V_m + (CHUNK^2 + 2
+//!   CHUNK + 2) 3e-16 + 2 CHUNK u` more than exact, and `W` steps by `W` times that;
 //! - the log-sum-exp is 1-Lipschitz in the `ln E[k]`; the sum of `N + 1` terms adds
 //!   `(N + 1) u`, the logarithm `1e-15` relative to its result, mixing with the
 //!   other subtypes under `8u`; the sum over subjects `M u sum_m |score_m|`;
@@ -582,7 +582,8 @@ impl EventWalk {
         }
         let steps = (hi - lo) as f64;
         let m = n_real as f64;
-        let per_step = ((CHUNK * CHUNK + 1) as f64) * 16.0 * U64 * self.sum_v + 400.0 * U64 * m;
+        let per_step = ((CHUNK * CHUNK + 1) as f64) * 16.0 * U64 * self.sum_v
+            + (((CHUNK * CHUNK + 2 * CHUNK + 2) as f64) * 3e-16 + (2 * CHUNK) as f64 * U64) * m;
         let beta = (nb as f64 + 2.0) * U64 * self.sum_u
             + steps * per_step
             + m * (ns as f64 + 64.0) * U64

@@ -3,6 +3,7 @@
 
 use crate::backend::{BoxedEvaluator, Engine};
 use crate::config::FitConfig;
+use crate::em_memo::{MoveMemo, StateKey};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use std::sync::{Arc, Mutex};
@@ -79,7 +80,7 @@ pub fn em_pass<M: SustainModel, R: Rng + ?Sized>(
     start: &Mixture,
     rng: &mut R,
 ) -> Result<MlFit> {
-    em_pass_settled(lik, evaluator, start, rng, &mut Settled::new(start))
+    em_pass_settled(lik, evaluator, start, rng, &mut Settled::new(start), None)
 }
 
 /// Which events are known to be at their best position. Scoring an event's
@@ -134,13 +135,15 @@ fn update_fractions_settled<M: SustainModel>(
 }
 
 /// [`em_pass`] that skips the events `settled` knows to be at their best and
-/// records the ones it puts there; `settled` must describe `start`.
+/// records the ones it puts there (`settled` must describe `start`), and takes
+/// the choices `memo` knows instead of asking the evaluator.
 fn em_pass_settled<M: SustainModel, R: Rng + ?Sized>(
     lik: &M,
     evaluator: &mut dyn BatchEvaluator,
     start: &Mixture,
     rng: &mut R,
     settled: &mut Settled,
+    memo: Option<&MoveMemo>,
 ) -> Result<MlFit> {
     let events = lik.order();
     let mut m = start.clone();
@@ -149,7 +152,10 @@ fn em_pass_settled<M: SustainModel, R: Rng + ?Sized>(
     }
     let mut subtypes: Vec<usize> = (0..m.n_subtypes()).collect();
     subtypes.shuffle(rng);
-    let mut order: Vec<usize> = (0..events.n_events()).collect();
+    let n_events = events.n_events();
+    let mut order: Vec<usize> = (0..n_events).collect();
+    // The memo's key of `m`, made when first needed after each change.
+    let mut key: Option<StateKey> = None;
     for &s in &subtypes {
         order.shuffle(rng);
         for &e in &order {
@@ -157,11 +163,25 @@ fn em_pass_settled<M: SustainModel, R: Rng + ?Sized>(
             if allowed.start() == allowed.end() || settled.is_settled(s, e) {
                 continue;
             }
-            // The first maximum, as the reference takes.
-            let to = evaluator.best_event_position(SubtypeOf::new(&m, s), e, allowed)?;
+            let known = memo.map(|memo| {
+                let key = key.get_or_insert_with(|| StateKey::of(&m));
+                (memo, memo.get(key, n_events, s, e))
+            });
+            let to = match known {
+                Some((_, Some(to))) => to,
+                _ => {
+                    // The first maximum, as the reference takes.
+                    let to = evaluator.best_event_position(SubtypeOf::new(&m, s), e, allowed)?;
+                    if let (Some((memo, None)), Some(key)) = (known, &key) {
+                        memo.put(key, m.n_subtypes(), n_events, s, e, to);
+                    }
+                    to
+                }
+            };
             if m.sequences()[s].position(e) != to {
                 m.sequences_mut()[s].move_unchecked(e, to);
                 settled.changed();
+                key = None;
             }
             settled.settle(s, e);
         }
@@ -192,6 +212,19 @@ pub fn em<M: SustainModel, R: Rng + ?Sized>(
     config: &FitConfig,
     rng: &mut R,
 ) -> Result<MlFit> {
+    em_remembering(lik, evaluator, start, config, rng, None)
+}
+
+/// [`em`] that takes the choices `memo` knows and adds those it makes (the
+/// results are the same, see the `em_memo` module).
+fn em_remembering<M: SustainModel, R: Rng + ?Sized>(
+    lik: &M,
+    evaluator: &mut dyn BatchEvaluator,
+    start: Mixture,
+    config: &FitConfig,
+    rng: &mut R,
+    memo: Option<&MoveMemo>,
+) -> Result<MlFit> {
     let loglike = evaluator.loglike_batch(std::slice::from_ref(&start))?[0];
     let mut current = MlFit {
         mixture: start,
@@ -201,7 +234,7 @@ pub fn em<M: SustainModel, R: Rng + ?Sized>(
     // that pass was kept.
     let mut settled = Settled::new(&current.mixture);
     for _ in 0..config.em_max_passes {
-        let cand = em_pass_settled(lik, evaluator, &current.mixture, rng, &mut settled)?;
+        let cand = em_pass_settled(lik, evaluator, &current.mixture, rng, &mut settled, memo)?;
         let converged = pass_converged(current.loglike, cand.loglike, config.em_tolerance);
         if cand.loglike > current.loglike {
             current = cand;
@@ -244,6 +277,8 @@ struct Evaluators<'a, M: SustainModel> {
     engine: &'a Engine,
     lik: &'a Arc<M>,
     idle: Mutex<Vec<BoxedEvaluator>>,
+    /// The choices made by this data set's E-Ms so far.
+    memo: MoveMemo,
 }
 
 impl<'a, M: SustainModel> Evaluators<'a, M> {
@@ -252,6 +287,7 @@ impl<'a, M: SustainModel> Evaluators<'a, M> {
             engine,
             lik,
             idle: Mutex::new(Vec::new()),
+            memo: MoveMemo::new(),
         }
     }
 
@@ -264,7 +300,14 @@ impl<'a, M: SustainModel> Evaluators<'a, M> {
     ) -> Result<MlFit> {
         if !self.engine.pools_evaluators() {
             let mut ev = self.engine.evaluator(self.lik)?;
-            return em(&**self.lik, ev.as_mut(), start, config, rng);
+            return em_remembering(
+                &**self.lik,
+                ev.as_mut(),
+                start,
+                config,
+                rng,
+                Some(&self.memo),
+            );
         }
         let poisoned = || ModelError::Backend("an E-M job panicked".into());
         let taken = self.idle.lock().map_err(|_| poisoned())?.pop();
@@ -272,7 +315,14 @@ impl<'a, M: SustainModel> Evaluators<'a, M> {
             Some(ev) => ev,
             None => self.engine.evaluator(self.lik)?,
         };
-        let fit = em(&**self.lik, ev.as_mut(), start, config, rng);
+        let fit = em_remembering(
+            &**self.lik,
+            ev.as_mut(),
+            start,
+            config,
+            rng,
+            Some(&self.memo),
+        );
         self.idle.lock().map_err(|_| poisoned())?.push(ev);
         fit
     }
@@ -405,6 +455,8 @@ pub fn fit_split_with<M: SustainModel>(
         let start = Mixture::new(seqs, vec![0.5, 0.5])?;
         sub_evaluators[j / per].em(start, config, &mut rng)
     })?;
+    // Their memos are of no use to the E-Ms on all data.
+    drop(sub_evaluators);
     let mut splits = splits.into_iter();
     let mut inits = Vec::with_capacity(clusters.len());
     for c in &clusters {
@@ -467,4 +519,65 @@ pub fn fit_split_with<M: SustainModel>(
             }
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use sustain_core::StageModel;
+    use sustain_model::{Likelihood, MissingConvention, SerialEvaluator};
+    use sustain_testkit::cohorts::walk_cohort;
+    use sustain_testkit::defaults::CountingMoves;
+
+    /// E-Ms from one start that share a memo (as the start points of one split
+    /// do) give the bits of E-Ms without one, and ask the evaluator less.
+    #[test]
+    fn a_shared_memo_changes_no_result() {
+        // 20 biomarkers: the z-score evaluator walks (`walk_pays`).
+        let w = walk_cohort(20, &[1.0, 2.0], 2, 150, 7, 1.0);
+        let lik =
+            Arc::new(Likelihood::new(w.events, &w.data, MissingConvention::Marginalise).unwrap());
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
+        let random = Mixture::new(
+            vec![
+                Sequence::random(lik.order(), &mut rng),
+                Sequence::random(lik.order(), &mut rng),
+            ],
+            vec![0.5, 0.5],
+        )
+        .unwrap();
+        let config = FitConfig::default();
+        // As after a split: an optimum, fractions made equal again.
+        let mut ev = SerialEvaluator::new(Arc::clone(&lik));
+        let (seqs, _) = em(&*lik, &mut ev, random, &config, &mut rng)
+            .unwrap()
+            .mixture
+            .into_parts();
+        let start = Mixture::new(seqs, vec![0.5, 0.5]).unwrap();
+        let memo = MoveMemo::new();
+        let (mut asked_with, mut asked_without) = (0, 0);
+        for job in 0..4u64 {
+            let run = |memo: Option<&MoveMemo>, asked: &mut usize| {
+                let mut ev = CountingMoves(SerialEvaluator::new(Arc::clone(&lik)), 0);
+                let mut rng = rand_pcg::Pcg64::seed_from_u64(100 + job);
+                let fit =
+                    em_remembering(&*lik, &mut ev, start.clone(), &config, &mut rng, memo).unwrap();
+                *asked += ev.1;
+                fit
+            };
+            let with = run(Some(&memo), &mut asked_with);
+            let without = run(None, &mut asked_without);
+            assert_eq!(
+                with.loglike.to_bits(),
+                without.loglike.to_bits(),
+                "job {job}"
+            );
+            assert_eq!(with.mixture, without.mixture, "job {job}");
+        }
+        assert!(
+            asked_with < asked_without,
+            "the memo answered nothing: {asked_with} moves scored against {asked_without}"
+        );
+    }
 }

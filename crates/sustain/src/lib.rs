@@ -40,6 +40,7 @@ pub mod config;
 pub mod cv;
 pub mod cv_model;
 pub mod em;
+mod em_memo;
 mod error;
 mod executor;
 pub mod fit;
