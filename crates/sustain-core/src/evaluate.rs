@@ -76,6 +76,14 @@ pub trait BatchEvaluator {
     ) -> Result<usize> {
         best_event_position_of_candidates(self, slot, event, allowed)
     }
+    /// Whether [`Self::best_event_position`] answers from its arguments alone, to
+    /// the bit, whatever this evaluator computed before (exact scores from an
+    /// incrementally updated state differ in the last bits, and so can a choice
+    /// between near-equal candidates). Then the start points of one E-M share
+    /// their choices. False unless the backend guarantees it.
+    fn choices_are_pure(&self) -> bool {
+        false
+    }
 }
 
 /// [`BatchEvaluator::best_event_position`] as the default makes it: builds every

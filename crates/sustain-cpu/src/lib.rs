@@ -332,6 +332,10 @@ impl<M: SustainModel> BatchEvaluator for ThreadedEvaluator<M> {
     ) -> Result<usize> {
         M::batch_evaluator(&self.model).best_event_position(slot, event, allowed)
     }
+    /// Each choice is made by a fresh evaluator: no history.
+    fn choices_are_pure(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -176,7 +176,7 @@ impl BatchEvaluator for SerialEvaluator {
         slot: SubtypeOf<'_>,
         candidates: &[Sequence],
     ) -> Result<Vec<f64>> {
-        let state = self.state_at(slot.base);
+        let state = self.fresh_state_at(slot.base);
         Ok(exact_candidates(state, slot, candidates.iter()))
     }
     /// Screens the candidates in single precision (the `screen` module) and scores
@@ -186,28 +186,13 @@ impl BatchEvaluator for SerialEvaluator {
         slot: SubtypeOf<'_>,
         candidates: &[Sequence],
     ) -> Result<usize> {
-        if candidates.len() <= 1 {
-            return Ok(0);
-        }
-        let lik = Arc::clone(&self.likelihood);
-        let mut screen = self.screen.take().unwrap_or_else(|| Screen::new(&lik));
-        let state = self.state_at(slot.base);
-        let window = match &mut screen {
-            Some(sc) => sc.window(&lik, state, slot.subtype, candidates),
-            None => (0..candidates.len()).collect(),
-        };
-        let best = if window.len() == 1 {
-            window[0]
-        } else {
-            let scores = exact_candidates(state, slot, window.iter().map(|&j| &candidates[j]));
-            window[first_max(&scores)]
-        };
-        self.screen = Some(screen);
-        Ok(best)
+        self.choose(slot, candidates, false)
     }
     /// Where the walk pays ([`walk_pays`]), screens the positions by walking
     /// them in order (the `em_walk` module) and chooses among those that may be
-    /// the best with [`Self::best_subtype_candidate`]; elsewhere, as the default.
+    /// the best as [`Self::best_subtype_candidate`] does, from exact scores of a
+    /// fresh state (so the choice does not depend on history); elsewhere, as the
+    /// default.
     fn best_event_position(
         &mut self,
         slot: SubtypeOf<'_>,
@@ -226,8 +211,13 @@ impl BatchEvaluator for SerialEvaluator {
             return Ok(start + only);
         }
         let candidates = event_candidates_at(slot, event, window.iter().map(|&j| start + j));
-        let best = self.best_subtype_candidate(slot, &candidates)?;
+        let best = self.choose(slot, &candidates, true)?;
         Ok(start + window[best])
+    }
+    /// Where the walk makes the choices (their exact scores from a fresh state).
+    fn choices_are_pure(&self) -> bool {
+        self.walk_always
+            .unwrap_or_else(|| walk_pays(&self.likelihood))
     }
 }
 
@@ -263,6 +253,54 @@ fn exact_candidates<'a>(
 }
 
 impl SerialEvaluator {
+    /// [`BatchEvaluator::best_subtype_candidate`]; with `fresh`, the exact scores
+    /// come from a state built afresh at the base ([`Self::fresh_state_at`]), so
+    /// the choice does not depend on this evaluator's history. That costs two
+    /// whole evaluations per subtype: the walk needs it in about one event in
+    /// fifty, the screen far more often.
+    fn choose(
+        &mut self,
+        slot: SubtypeOf<'_>,
+        candidates: &[Sequence],
+        fresh: bool,
+    ) -> Result<usize> {
+        if candidates.len() <= 1 {
+            return Ok(0);
+        }
+        let lik = Arc::clone(&self.likelihood);
+        let mut screen = self.screen.take().unwrap_or_else(|| Screen::new(&lik));
+        let state = self.state_at(slot.base);
+        let window = match &mut screen {
+            Some(sc) => sc.window(&lik, state, slot.subtype, candidates),
+            None => (0..candidates.len()).collect(),
+        };
+        let best = if window.len() == 1 {
+            window[0]
+        } else {
+            let state = if fresh {
+                self.fresh_state_at(slot.base)
+            } else {
+                self.state_at(slot.base)
+            };
+            let scores = exact_candidates(state, slot, window.iter().map(|&j| &candidates[j]));
+            window[first_max(&scores)]
+        };
+        self.screen = Some(screen);
+        Ok(best)
+    }
+
+    /// The incremental state built afresh at `base`. Exact scores taken from it
+    /// depend on `base` and the candidates only, not on what this evaluator scored
+    /// before (an incrementally updated state differs in the last bits): so an
+    /// E-M choice is the same whichever evaluator makes it, and start points can
+    /// share them (`sustain::em`).
+    fn fresh_state_at(&mut self, base: &Mixture) -> &mut IncrementalLikelihood {
+        self.state.insert(IncrementalLikelihood::new(
+            Arc::clone(&self.likelihood),
+            base,
+        ))
+    }
+
     /// The incremental state brought to `base` (built on first use; afterwards
     /// only the stages that changed since the last base are recomputed).
     fn state_at(&mut self, base: &Mixture) -> &mut IncrementalLikelihood {

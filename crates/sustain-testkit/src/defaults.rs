@@ -36,4 +36,7 @@ impl<E: BatchEvaluator> BatchEvaluator for CountingMoves<E> {
         self.1 += 1;
         self.0.best_event_position(slot, event, allowed)
     }
+    fn choices_are_pure(&self) -> bool {
+        self.0.choices_are_pure()
+    }
 }

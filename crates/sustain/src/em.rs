@@ -215,8 +215,9 @@ pub fn em<M: SustainModel, R: Rng + ?Sized>(
     em_remembering(lik, evaluator, start, config, rng, None)
 }
 
-/// [`em`] that takes the choices `memo` knows and adds those it makes (the
-/// results are the same, see the `em_memo` module).
+/// [`em`] that takes the choices `memo` knows and adds those it makes, where the
+/// evaluator's choices are pure (the results are the same, see the `em_memo`
+/// module).
 fn em_remembering<M: SustainModel, R: Rng + ?Sized>(
     lik: &M,
     evaluator: &mut dyn BatchEvaluator,
@@ -225,6 +226,9 @@ fn em_remembering<M: SustainModel, R: Rng + ?Sized>(
     rng: &mut R,
     memo: Option<&MoveMemo>,
 ) -> Result<MlFit> {
+    // A choice is shared only if it does not depend on the evaluator's history:
+    // else which start point made it first could change results.
+    let memo = memo.filter(|_| evaluator.choices_are_pure());
     let loglike = evaluator.loglike_batch(std::slice::from_ref(&start))?[0];
     let mut current = MlFit {
         mixture: start,
@@ -528,7 +532,7 @@ mod tests {
     use sustain_core::StageModel;
     use sustain_model::{Likelihood, MissingConvention, SerialEvaluator};
     use sustain_testkit::cohorts::walk_cohort;
-    use sustain_testkit::defaults::CountingMoves;
+    use sustain_testkit::defaults::{CandidatesOnly, CountingMoves};
 
     /// E-Ms from one start that share a memo (as the start points of one split
     /// do) give the bits of E-Ms without one, and ask the evaluator less.
@@ -579,5 +583,18 @@ mod tests {
             asked_with < asked_without,
             "the memo answered nothing: {asked_with} moves scored against {asked_without}"
         );
+        // An evaluator whose choices may depend on its history is not given one.
+        let memo = MoveMemo::new();
+        let mut asked = [0, 0];
+        for (i, memo) in [Some(&memo), None].into_iter().enumerate() {
+            for job in 0..2u64 {
+                let inner = SerialEvaluator::new(Arc::clone(&lik));
+                let mut ev = CountingMoves(CandidatesOnly(inner), 0);
+                let mut rng = rand_pcg::Pcg64::seed_from_u64(100 + job);
+                em_remembering(&*lik, &mut ev, start.clone(), &config, &mut rng, memo).unwrap();
+                asked[i] += ev.1;
+            }
+        }
+        assert_eq!(asked[0], asked[1]);
     }
 }

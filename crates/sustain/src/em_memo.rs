@@ -1,10 +1,11 @@
 //! E-M's choices remembered across the start points of one data set.
 //!
-//! The best position of an event is a function of the data, the whole mixture (every
-//! sequence and fraction, to the bit), the subtype and the event: the evaluator's
-//! screen only decides which candidates are scored exactly, and exact scores do not
-//! depend on an evaluator's history (results do not depend on the thread count).
-//! Start points of one data set often query the same states: the E-Ms from one
+//! Where the evaluator says its choices are pure
+//! (`BatchEvaluator::choices_are_pure`), the best position of an event is a
+//! function of the data, the whole mixture (every sequence and fraction, to the
+//! bit), the subtype and the event: the evaluator's screen only decides which
+//! candidates are scored exactly, and those exact scores do not depend on what it
+//! computed before. Start points of one data set often query the same states: the E-Ms from one
 //! split all start from the same mixture and their last passes repeat a converged
 //! state; passes that move nothing repeat it too. A remembered choice is the one the
 //! evaluator would make, so using it changes no result, only the time.
