@@ -58,6 +58,35 @@ fn fit_is_the_same_on_one_two_and_three_threads() {
     }
 }
 
+/// 16 biomarkers: E-M walks the positions, and its start points share their
+/// choices (`em_memo`); which start point reaches a state first must not matter.
+#[test]
+fn fit_with_shared_em_choices_is_the_same_on_one_and_three_threads() {
+    let w = testkit::walk_cohort(16, &[1.0, 2.0], 2, 150, 5, 1.0);
+    let names: Vec<String> = (0..16).map(|b| format!("b{b}")).collect();
+    let run = |threads: usize| {
+        let config = FitConfig {
+            n_startpoints: 6,
+            max_subtypes: 2,
+            n_iterations: 100,
+            n_chains: 1,
+            tuning_passes: 1,
+            tuning_iterations: 100,
+            seed: 3,
+            threads,
+            ..FitConfig::default()
+        };
+        let input = FitInput {
+            events: &w.events,
+            biomarkers: &names,
+            data: &w.data,
+        };
+        Fit::zscore(&input, config).run().unwrap()
+    };
+    let one = run(1);
+    same(&one, &run(3), 3);
+}
+
 /// One chain over 600 subjects (10 blocks): with one subtype count and 2 threads
 /// its tuning and chain are split over both threads by subjects; with two subtype
 /// counts on 4 threads each count's chain gets 2 threads (where the machine has 2
