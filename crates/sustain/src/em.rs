@@ -302,16 +302,11 @@ impl<'a, M: SustainModel> Evaluators<'a, M> {
         config: &FitConfig,
         rng: &mut R,
     ) -> Result<MlFit> {
+        let run = |ev: &mut dyn BatchEvaluator, rng: &mut R| {
+            em_remembering(&**self.lik, ev, start, config, rng, Some(&self.memo))
+        };
         if !self.engine.pools_evaluators() {
-            let mut ev = self.engine.evaluator(self.lik)?;
-            return em_remembering(
-                &**self.lik,
-                ev.as_mut(),
-                start,
-                config,
-                rng,
-                Some(&self.memo),
-            );
+            return run(self.engine.evaluator(self.lik)?.as_mut(), rng);
         }
         let poisoned = || ModelError::Backend("an E-M job panicked".into());
         let taken = self.idle.lock().map_err(|_| poisoned())?.pop();
@@ -319,14 +314,7 @@ impl<'a, M: SustainModel> Evaluators<'a, M> {
             Some(ev) => ev,
             None => self.engine.evaluator(self.lik)?,
         };
-        let fit = em_remembering(
-            &**self.lik,
-            ev.as_mut(),
-            start,
-            config,
-            rng,
-            Some(&self.memo),
-        );
+        let fit = run(ev.as_mut(), rng);
         self.idle.lock().map_err(|_| poisoned())?.push(ev);
         fit
     }
