@@ -163,16 +163,15 @@ fn em_pass_settled<M: SustainModel, R: Rng + ?Sized>(
             if allowed.start() == allowed.end() || settled.is_settled(s, e) {
                 continue;
             }
-            let known = memo.map(|memo| {
-                let key = key.get_or_insert_with(|| StateKey::of(&m));
-                (memo, memo.get(key, n_events, s, e))
+            let remembered = memo.and_then(|memo| {
+                memo.get(key.get_or_insert_with(|| StateKey::of(&m)), n_events, s, e)
             });
-            let to = match known {
-                Some((_, Some(to))) => to,
-                _ => {
+            let to = match remembered {
+                Some(to) => to,
+                None => {
                     // The first maximum, as the reference takes.
                     let to = evaluator.best_event_position(SubtypeOf::new(&m, s), e, allowed)?;
-                    if let (Some((memo, None)), Some(key)) = (known, &key) {
+                    if let (Some(memo), Some(key)) = (memo, &key) {
                         memo.put(key, m.n_subtypes(), n_events, s, e, to);
                     }
                     to
