@@ -24,10 +24,14 @@
 //!   `(|x_b| + Z_b)^2`), and `exp` adds `3e-16` relative (`exp_lanes`);
 //! - a step's `q_k` is computed within `16 u V_m` (two biomarkers); the recurrence
 //!   extrapolates the quadratic through a chunk's first three values, which
-//!   multiplies their errors by at most `s^2 + 1` at offset `s < CHUNK`; its three
-//!   exponentials and `2 s` products add `(s^2 + 2 s + 2) 3e-16 + 2 s u` relative:
-//!   so a step changes `ln E[k]` by at most `(CHUNK^2 + 1) 16 u V_m + (CHUNK^2 + 2
-//!   CHUNK + 2) 3e-16 + 2 CHUNK u` more than exact, and `W` steps by `W` times that;
+//!   multiplies their errors by at most `s^2 + 1` at offset `s < CHUNK`. Where
+//!   every mask is 0 or 1 the second difference comes instead from the moved
+//!   curves' `d2` alone (the `d1` are linear there, so `x` drops out) and is
+//!   picked exactly per lane; four `d2` values, each within the error of a `q`,
+//!   then err at most twice as much as three `q` values. Its three exponentials
+//!   and `2 s` products add `(s^2 + 2 s + 2) 3e-16 + 2 s u` relative: so a step
+//!   changes `ln E[k]` by at most `(CHUNK^2 + 1) 32 u V_m + (CHUNK^2 + 2 CHUNK +
+//!   2) 3e-16 + 2 CHUNK u` more than exact, and `W` steps by `W` times that;
 //! - the log-sum-exp is 1-Lipschitz in the `ln E[k]`; the sum of `N + 1` terms adds
 //!   `(N + 1) u`, the logarithm `1e-15` relative to its result, mixing with the
 //!   other subtypes under `8u`; the sum over subjects `M u sum_m |score_m|`;
@@ -80,6 +84,10 @@ pub(crate) struct WalkStep<'a> {
     /// Runs of stages on which `q` is one quadratic, at most [`CHUNK`] long,
     /// covering `k0..k1` in order.
     chunks: &'a [(usize, usize)],
+    /// Per chunk, where every observed mask is 0 or 1: `exp` of the second
+    /// difference of `q` for a subject that observes `e`'s biomarker only, `n`'s
+    /// only, and both (see [`walk_update_body`]).
+    curvature: Option<&'a [[f64; 3]]>,
     d1e: &'a [f64],
     d2e: &'a [f64],
     d1n: &'a [f64],
@@ -90,44 +98,133 @@ pub(crate) struct WalkStep<'a> {
 /// on each chunk (see the module docs).
 #[inline(always)]
 fn walk_update_body<F: MulAdd>(step: &WalkStep, x: &[f64], obs: &[f64], e: &mut [f64]) {
-    let (xe, oe, xn, on) = (
-        lanes(x, step.be),
-        lanes(obs, step.be),
-        lanes(x, step.bn),
-        lanes(obs, step.bn),
+    walk_update_groups::<F, 1>(step, [x], [obs], [e]);
+}
+
+/// [`walk_update_body`] for [`WALK_BATCH`] groups at once.
+#[inline(always)]
+fn walk_update_batch_body<F: MulAdd>(
+    step: &WalkStep,
+    x: [&[f64]; WALK_BATCH],
+    obs: [&[f64]; WALK_BATCH],
+    e: [&mut [f64]; WALK_BATCH],
+) {
+    walk_update_groups::<F, WALK_BATCH>(step, x, obs, e);
+}
+
+/// Groups whose recurrences run side by side: each is a chain of dependent
+/// products, whose latency one group alone waits on.
+const WALK_BATCH: usize = 4;
+
+/// [`walk_update_body`] for `N` groups (`x`, `obs`, `e` each), their
+/// recurrences interleaved stage by stage; each group's arithmetic is the same
+/// as alone, in the same order.
+#[inline(always)]
+fn walk_update_groups<F: MulAdd, const N: usize>(
+    step: &WalkStep,
+    x: [&[f64]; N],
+    obs: [&[f64]; N],
+    mut e: [&mut [f64]; N],
+) {
+    let (mut xe, mut oe, mut xn, mut on) = (
+        [[0.0; LANES]; N],
+        [[0.0; LANES]; N],
+        [[0.0; LANES]; N],
+        [[0.0; LANES]; N],
     );
+    for i in 0..N {
+        (xe[i], oe[i], xn[i], on[i]) = (
+            lanes(x[i], step.be),
+            lanes(obs[i], step.be),
+            lanes(x[i], step.bn),
+            lanes(obs[i], step.bn),
+        );
+    }
+    let (mut g, mut r, mut c) = ([[0.0; LANES]; N], [[0.0; LANES]; N], [[0.0; LANES]; N]);
     // `step_q` is called directly, not through a closure: closures do not inherit
     // the caller's target features, and their `mul_add` becomes a library call.
-    for &(ka, kb) in step.chunks {
+    for (ci, &(ka, kb)) in step.chunks.iter().enumerate() {
         if kb - ka < 3 {
-            for k in ka..kb {
-                let g = exp_lanes::<F>(step_q::<F>(step, &xe, &oe, &xn, &on, k));
-                for (v, f) in e[k * LANES..(k + 1) * LANES].iter_mut().zip(g) {
-                    *v *= f;
+            for i in 0..N {
+                for k in ka..kb {
+                    let f = exp_lanes::<F>(step_q::<F>(step, &xe[i], &oe[i], &xn[i], &on[i], k));
+                    for (v, f) in e[i][k * LANES..(k + 1) * LANES].iter_mut().zip(f) {
+                        *v *= f;
+                    }
                 }
             }
             continue;
         }
-        let (q0, q1, q2) = (
-            step_q::<F>(step, &xe, &oe, &xn, &on, ka),
-            step_q::<F>(step, &xe, &oe, &xn, &on, ka + 1),
-            step_q::<F>(step, &xe, &oe, &xn, &on, ka + 2),
-        );
-        let (mut d1, mut d2) = ([0.0; LANES], [0.0; LANES]);
-        for ln in 0..LANES {
-            d1[ln] = q1[ln] - q0[ln];
-            d2[ln] = (q2[ln] - q1[ln]) - d1[ln];
-        }
-        let mut g = exp_lanes::<F>(q0);
-        let mut r = exp_lanes::<F>(d1);
-        let c = exp_lanes::<F>(d2);
-        for row in e[ka * LANES..kb * LANES].chunks_exact_mut(LANES) {
+        for i in 0..N {
+            let (q0, q1) = (
+                step_q::<F>(step, &xe[i], &oe[i], &xn[i], &on[i], ka),
+                step_q::<F>(step, &xe[i], &oe[i], &xn[i], &on[i], ka + 1),
+            );
+            let mut d1 = [0.0; LANES];
             for ln in 0..LANES {
-                row[ln] *= g[ln];
-                g[ln] *= r[ln];
-                r[ln] *= c[ln];
+                d1[ln] = q1[ln] - q0[ln];
+            }
+            c[i] = match step.curvature {
+                // The curves are linear on the chunk, so `q`'s second difference
+                // has no `x` term: it is one of three numbers (or 0), picked by
+                // the lane's masks; the multiply-adds below pick one exactly.
+                Some(curvature) => {
+                    let [ce, cn, cb] = curvature[ci];
+                    let mut c = [0.0; LANES];
+                    for ln in 0..LANES {
+                        let (me, mn) = (oe[i][ln], on[i][ln]);
+                        let with_e = F::fma(mn, cb, (1.0 - mn) * ce);
+                        let without_e = F::fma(mn, cn, 1.0 - mn);
+                        c[ln] = F::fma(me, with_e, (1.0 - me) * without_e);
+                    }
+                    c
+                }
+                None => {
+                    let q2 = step_q::<F>(step, &xe[i], &oe[i], &xn[i], &on[i], ka + 2);
+                    let mut d2 = [0.0; LANES];
+                    for ln in 0..LANES {
+                        d2[ln] = (q2[ln] - q1[ln]) - d1[ln];
+                    }
+                    exp_lanes::<F>(d2)
+                }
+            };
+            g[i] = exp_lanes::<F>(q0);
+            r[i] = exp_lanes::<F>(d1);
+        }
+        let range = ka * LANES..kb * LANES;
+        if let ([e0, e1, e2, e3], [g0, g1, g2, g3], [r0, r1, r2, r3], [c0, c1, c2, c3]) =
+            (&mut e[..], &mut g[..], &mut r[..], &c[..])
+        {
+            // Four groups as named streams and registers: indexed arrays of
+            // them are kept in memory and the loop scalarised.
+            let rows = e0[range.clone()]
+                .chunks_exact_mut(LANES)
+                .zip(e1[range.clone()].chunks_exact_mut(LANES))
+                .zip(e2[range.clone()].chunks_exact_mut(LANES))
+                .zip(e3[range].chunks_exact_mut(LANES));
+            for (((w0, w1), w2), w3) in rows {
+                recurrence_row(w0, g0, r0, c0);
+                recurrence_row(w1, g1, r1, c1);
+                recurrence_row(w2, g2, r2, c2);
+                recurrence_row(w3, g3, r3, c3);
+            }
+        } else {
+            for i in 0..N {
+                for row in e[i][range.clone()].chunks_exact_mut(LANES) {
+                    recurrence_row(row, &mut g[i], &mut r[i], &c[i]);
+                }
             }
         }
+    }
+}
+
+/// One stage of a recurrence: `row *= g`, `g *= r`, `r *= c`, lane by lane.
+#[inline(always)]
+fn recurrence_row(row: &mut [f64], g: &mut Lanes, r: &mut Lanes, c: &Lanes) {
+    for ln in 0..LANES {
+        row[ln] *= g[ln];
+        g[ln] *= r[ln];
+        r[ln] *= c[ln];
     }
 }
 
@@ -286,6 +383,10 @@ multiversion!(
     fn walk_update(step: &WalkStep, x: &[f64], obs: &[f64], e: &mut [f64]) => walk_update_body
 );
 multiversion!(
+    /// [`walk_update_batch_body`] compiled for the CPU.
+    fn walk_update_batch(step: &WalkStep, x: [&[f64]; WALK_BATCH], obs: [&[f64]; WALK_BATCH], e: [&mut [f64]; WALK_BATCH]) => walk_update_batch_body
+);
+multiversion!(
     /// [`walk_score_body`] compiled for the CPU.
     #[allow(clippy::too_many_arguments)]
     fn walk_score(total: &Lanes, reference: &Lanes, ln_f: f64, others: &Lanes, mix: Option<&Lanes>, sum: &mut Lanes, score: &mut Lanes) => walk_score_body
@@ -354,6 +455,10 @@ pub(crate) struct EventWalk {
     row: Vec<f64>,
     d: [Vec<f64>; 4],
     chunks: Vec<(usize, usize)>,
+    /// Per chunk, [`WalkStep::curvature`].
+    curvature: Vec<[f64; 3]>,
+    /// Whether every observed mask is 0 or 1 (as [`Likelihood`] builds them).
+    binary_masks: bool,
     knots: Vec<(usize, f64)>,
     scratch: Scratch,
     /// Whether `scratch` holds the current candidate's stage inputs.
@@ -399,6 +504,12 @@ impl EventWalk {
             row: Vec::new(),
             d: Default::default(),
             chunks: Vec::new(),
+            curvature: Vec::new(),
+            binary_masks: lik
+                .all_group_arrays()
+                .1
+                .iter()
+                .all(|&m| m == 0.0 || m == 1.0),
             knots: Vec::with_capacity(8),
             scratch: Scratch::default(),
             scratch_current: false,
@@ -546,43 +657,82 @@ impl EventWalk {
                     a = b;
                 }
             }
-            // Each group updated and summed at once (its stages stay in cache).
-            let (mut total, mut abs) = (0.0, 0.0);
-            for g in 0..ng {
-                let bound = self.xmax[g * nb + be] * dmax[0]
-                    + dmax[1]
-                    + self.xmax[g * nb + bn] * dmax[2]
-                    + dmax[3];
-                if k1 == k0 {
-                } else if bound > STEP_MAX || self.drift[g] + bound > DRIFT_MAX {
-                    self.ensure_scratch(lik, &seq);
-                    self.fresh_group(lik, g, stride);
-                } else {
-                    self.drift[g] += bound;
-                    let step = WalkStep {
-                        be,
-                        bn,
-                        k0,
-                        chunks: &self.chunks,
-                        d1e: &self.d[0][k0..k1],
-                        d2e: &self.d[1][k0..k1],
-                        d1n: &self.d[2][k0..k1],
-                        d2n: &self.d[3][k0..k1],
+            self.curvature.clear();
+            if self.binary_masks {
+                for &(ka, kb) in &self.chunks {
+                    let second = |d: &[f64]| {
+                        if kb - ka < 3 {
+                            return 0.0;
+                        }
+                        (d[ka + 2] - d[ka + 1]) - (d[ka + 1] - d[ka])
                     };
-                    let (x, obs) = lik.group_arrays(g);
-                    let r = g * stride * LANES..(g + 1) * stride * LANES;
-                    walk_update(isa, &step, x, obs, &mut self.e[r]);
+                    let (se, sn) = (second(&self.d[1]), second(&self.d[3]));
+                    self.curvature.push([se.exp(), sn.exp(), (se + sn).exp()]);
                 }
-                let (t, a) = self.group_total(lik, &seq, g, stride, ln_f);
-                total += t;
-                abs += a;
+            }
+            // Groups updated a batch at a time and summed right after (their
+            // stages stay in cache), in order.
+            let (mut total, mut abs) = (0.0, 0.0);
+            let len = stride * LANES;
+            for g0 in (0..ng).step_by(WALK_BATCH) {
+                let g1 = (g0 + WALK_BATCH).min(ng);
+                let mut walked = [false; WALK_BATCH];
+                for g in g0..g1 {
+                    let bound = self.xmax[g * nb + be] * dmax[0]
+                        + dmax[1]
+                        + self.xmax[g * nb + bn] * dmax[2]
+                        + dmax[3];
+                    if k1 == k0 {
+                    } else if bound > STEP_MAX || self.drift[g] + bound > DRIFT_MAX {
+                        self.ensure_scratch(lik, &seq);
+                        self.fresh_group(lik, g, stride);
+                    } else {
+                        self.drift[g] += bound;
+                        walked[g - g0] = true;
+                    }
+                }
+                let step = WalkStep {
+                    be,
+                    bn,
+                    k0,
+                    chunks: &self.chunks,
+                    curvature: self.binary_masks.then_some(&self.curvature[..]),
+                    d1e: &self.d[0][k0..k1],
+                    d2e: &self.d[1][k0..k1],
+                    d1n: &self.d[2][k0..k1],
+                    d2n: &self.d[3][k0..k1],
+                };
+                let block = &mut self.e[g0 * len..g1 * len];
+                if walked.iter().all(|&w| w) {
+                    let mut groups = block.chunks_exact_mut(len);
+                    let e = std::array::from_fn(|_| {
+                        groups
+                            .next()
+                            .unwrap_or_else(|| unreachable!("a full batch"))
+                    });
+                    let x = std::array::from_fn(|i| lik.group_arrays(g0 + i).0);
+                    let obs = std::array::from_fn(|i| lik.group_arrays(g0 + i).1);
+                    walk_update_batch(isa, &step, x, obs, e);
+                } else {
+                    for (i, e) in block.chunks_exact_mut(len).enumerate() {
+                        if walked[i] {
+                            let (x, obs) = lik.group_arrays(g0 + i);
+                            walk_update(isa, &step, x, obs, e);
+                        }
+                    }
+                }
+                for g in g0..g1 {
+                    let (t, a) = self.group_total(lik, &seq, g, stride, ln_f);
+                    total += t;
+                    abs += a;
+                }
             }
             abs_scores = f64::max(abs_scores, abs);
             self.scores.push(total);
         }
         let steps = (hi - lo) as f64;
         let m = n_real as f64;
-        let per_step = ((CHUNK * CHUNK + 1) as f64) * 16.0 * U64 * self.sum_v
+        let per_step = ((CHUNK * CHUNK + 1) as f64) * 32.0 * U64 * self.sum_v
             + (((CHUNK * CHUNK + 2 * CHUNK + 2) as f64) * 3e-16 + (2 * CHUNK) as f64 * U64) * m;
         let beta = (nb as f64 + 2.0) * U64 * self.sum_u
             + steps * per_step
@@ -793,4 +943,100 @@ fn largest_values(events: &EventSet) -> Vec<f64> {
                 * inv_sigma
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::likelihood::MissingConvention;
+    use crate::simulate::test_cohort;
+    use crate::Dataset;
+
+    /// The largest spread of `walked - exact` over one walk's positions, over
+    /// `2 beta`, of every walk of every event of every subtype of `mixtures`
+    /// (the exact score a fresh evaluation of the candidate); fails where one is
+    /// over 1. Walked scores leave out terms that are the same for every
+    /// candidate, so only their differences are compared: the window keeps
+    /// every candidate within `2 beta` of the best walked one.
+    fn worst_ratio(lik: &Likelihood, mixtures: &[Mixture]) -> f64 {
+        let events = lik.events();
+        let mut walk = EventWalk::new(lik);
+        let mut worst = 0.0f64;
+        for mixture in mixtures {
+            for t in 0..mixture.n_subtypes() {
+                for e in 0..events.n_events() {
+                    let allowed = mixture.sequences()[t].allowed_positions(events, e);
+                    let (lo, hi) = (*allowed.start(), *allowed.end());
+                    let (beta, _) = walk.score(lik, mixture, t, e, lo, hi).expect("walkable");
+                    let (mut low, mut high, mut slack) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
+                    for (j, &walked) in walk.scores.iter().enumerate() {
+                        let mut m = mixture.clone();
+                        m.sequences_mut()[t].move_unchecked(e, lo + j);
+                        let exact = lik.loglike(&m);
+                        low = low.min(walked - exact);
+                        high = high.max(walked - exact);
+                        // The exact evaluation's own rounding: far below beta.
+                        slack = slack.max(1e-13 * exact.abs());
+                    }
+                    let ratio = (high - low) / (2.0 * beta);
+                    assert!(
+                        high - low <= 2.0 * beta + slack,
+                        "subtype {t} event {e}: walked - exact spans {low}..{high}, beta {beta}"
+                    );
+                    worst = worst.max(ratio);
+                }
+            }
+        }
+        worst
+    }
+
+    fn scaled(data: &Dataset, scale: f64) -> Dataset {
+        let rows: Vec<Vec<f64>> = data
+            .values()
+            .rows()
+            .into_iter()
+            .map(|r| r.iter().map(|v| v * scale).collect())
+            .collect();
+        Dataset::from_rows(&rows).unwrap()
+    }
+
+    /// Walked scores stay within their bound of the exact ones: at the truth
+    /// and at random mixtures, 1 and 3 subtypes, both missing-value
+    /// conventions, and with the data scaled up so that stage likelihoods span
+    /// hundreds of nats (steps then shift most of a subject's weight between
+    /// stages, and groups are evaluated afresh).
+    #[test]
+    fn walked_scores_are_within_their_bound() {
+        for (fractions, scale, seed) in [
+            (vec![1.0], 1.0, 3),
+            (vec![0.5, 0.3, 0.2], 1.0, 4),
+            (vec![0.6, 0.4], 4.0, 5),
+        ] {
+            let mut w = test_cohort(61, 6, &fractions, seed);
+            let data = scaled(&w.data, scale);
+            let k = fractions.len();
+            let random = Mixture::new(
+                (0..k)
+                    .map(|_| Sequence::random(&w.events, &mut w.rng))
+                    .collect(),
+                fractions.clone(),
+            )
+            .unwrap();
+            for conv in [MissingConvention::Marginalise, MissingConvention::Reference] {
+                for baseline in [false, true] {
+                    let lik = Likelihood::new(w.events.clone(), &data, conv).unwrap();
+                    let lik = if baseline {
+                        lik.with_baseline_kernels()
+                    } else {
+                        lik
+                    };
+                    let worst = worst_ratio(&lik, &[w.truth.clone(), random.clone()]);
+                    eprintln!(
+                        "{k} subtype(s), scale {scale}, {conv:?}, baseline kernels {baseline}: \
+                         worst {worst:.3e} of the bound"
+                    );
+                }
+            }
+        }
+    }
 }
