@@ -949,8 +949,7 @@ fn largest_values(events: &EventSet) -> Vec<f64> {
 mod tests {
     use super::*;
     use crate::likelihood::MissingConvention;
-    use crate::simulate::test_cohort;
-    use crate::Dataset;
+    use crate::simulate::{scaled, test_cohort};
 
     /// The largest spread of `walked - exact` over one walk's positions, over
     /// `2 beta`, of every walk of every event of every subtype of `mixtures`
@@ -990,16 +989,6 @@ mod tests {
         worst
     }
 
-    fn scaled(data: &Dataset, scale: f64) -> Dataset {
-        let rows: Vec<Vec<f64>> = data
-            .values()
-            .rows()
-            .into_iter()
-            .map(|r| r.iter().map(|v| v * scale).collect())
-            .collect();
-        Dataset::from_rows(&rows).unwrap()
-    }
-
     /// Walked scores stay within their bound of the exact ones: at the truth
     /// and at random mixtures, 1 and 3 subtypes, both missing-value
     /// conventions, and with the data scaled up so that stage likelihoods span
@@ -1013,7 +1002,7 @@ mod tests {
             (vec![0.6, 0.4], 4.0, 5),
         ] {
             let mut w = test_cohort(61, 6, &fractions, seed);
-            let data = scaled(&w.data, scale);
+            let data = scaled(&w.data, scale).unwrap();
             let k = fractions.len();
             let random = Mixture::new(
                 (0..k)

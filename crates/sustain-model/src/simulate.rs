@@ -116,6 +116,19 @@ pub fn simulate(
     })
 }
 
+/// `data` with every value multiplied by `scale` (a missing value stays
+/// missing): large values make stage likelihoods span thousands of nats, the
+/// numerically hard cases.
+pub fn scaled(data: &Dataset, scale: f64) -> Result<Dataset> {
+    let rows: Vec<Vec<f64>> = data
+        .values()
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().map(|v| v * scale).collect())
+        .collect();
+    Dataset::from_rows(&rows)
+}
+
 /// A cohort simulated from a random true mixture.
 #[derive(Debug, Clone)]
 pub struct Cohort {

@@ -64,13 +64,8 @@ pub fn uniform_cohort(
 /// `data` with every value multiplied by `scale` (NaN stays missing): large values
 /// make stage likelihoods span thousands of nats.
 pub fn scaled(data: &Dataset, scale: f64) -> Dataset {
-    let rows: Vec<Vec<f64>> = data
-        .values()
-        .rows()
-        .into_iter()
-        .map(|r| r.iter().map(|v| v * scale).collect())
-        .collect();
-    Dataset::from_rows(&rows).unwrap()
+    sustain_model::simulate::scaled(data, scale)
+        .unwrap_or_else(|e| panic!("scaling by {scale}: {e}"))
 }
 
 /// The cohorts of the incremental-state walks: `n_biomarkers` with `thresholds` and
