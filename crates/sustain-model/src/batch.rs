@@ -253,11 +253,11 @@ fn exact_candidates<'a>(
 }
 
 impl SerialEvaluator {
-    /// [`BatchEvaluator::best_subtype_candidate`]; with `fresh`, the exact scores
-    /// come from a state built afresh at the base ([`Self::fresh_state_at`]), so
-    /// the choice does not depend on this evaluator's history. That costs two
-    /// whole evaluations per subtype: the walk needs it in about one event in
-    /// fifty, the screen far more often.
+    /// [`BatchEvaluator::best_subtype_candidate`]; with `fresh`, the screen and
+    /// the exact scores use a state built afresh at the base
+    /// ([`Self::fresh_state_at`]), so the choice does not depend on this
+    /// evaluator's history. That costs a whole evaluation per call: the walk
+    /// needs it in about one event in fifty, the screen far more often.
     fn choose(
         &mut self,
         slot: SubtypeOf<'_>,
@@ -269,7 +269,11 @@ impl SerialEvaluator {
         }
         let lik = Arc::clone(&self.likelihood);
         let mut screen = self.screen.take().unwrap_or_else(|| Screen::new(&lik));
-        let state = self.state_at(slot.base);
+        let state = if fresh {
+            self.fresh_state_at(slot.base)
+        } else {
+            self.state_at(slot.base)
+        };
         let window = match &mut screen {
             Some(sc) => sc.window(&lik, state, slot.subtype, candidates),
             None => (0..candidates.len()).collect(),
@@ -277,11 +281,6 @@ impl SerialEvaluator {
         let best = if window.len() == 1 {
             window[0]
         } else {
-            let state = if fresh {
-                self.fresh_state_at(slot.base)
-            } else {
-                self.state_at(slot.base)
-            };
             let scores = exact_candidates(state, slot, window.iter().map(|&j| &candidates[j]));
             window[first_max(&scores)]
         };
