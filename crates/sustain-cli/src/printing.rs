@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use sustain::fit::Progress;
-use sustain::results::{FitResult, SubtypeModel};
+use sustain::results::{EventInfo, FitResult, SubtypeModel};
 use sustain::rounds::{budget_line, Stop};
 use sustain::sampler::chain_summary::explain;
 
@@ -168,19 +168,30 @@ pub fn summary(result: &FitResult, files: &[PathBuf]) -> String {
     s
 }
 
+/// Most events a console line names; results.json lists them all.
+const EVENTS_NAMED: usize = 6;
+
+/// Events named by biomarker and threshold, the first [`EVENTS_NAMED`] of them
+/// and how many more (with 100+ events a line naming every one is unreadable).
+fn named_events(info: &[EventInfo], events: &[usize]) -> String {
+    let names: Vec<String> = events
+        .iter()
+        .take(EVENTS_NAMED)
+        .map(|&e| match info.get(e) {
+            Some(info) => format!("{} {}", info.biomarker, info.z),
+            None => (e + 1).to_string(),
+        })
+        .collect();
+    match events.len().saturating_sub(EVENTS_NAMED) {
+        0 => names.join(", "),
+        more => format!("{} and {more} more", names.join(", ")),
+    }
+}
+
 /// What is wrong with a model's chains, with events named by biomarker and
-/// threshold (results.json numbers them instead).
+/// threshold (results.json numbers them all instead).
 fn why_not_converged(result: &FitResult, m: &SubtypeModel) -> Vec<String> {
-    let name = |events: &[usize]| -> String {
-        events
-            .iter()
-            .map(|&e| match result.events.get(e) {
-                Some(info) => format!("{} {}", info.biomarker, info.z),
-                None => (e + 1).to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let name = |events: &[usize]| named_events(&result.events, events);
     // A fixed length is no budget that stopped the chains.
     let budget = m
         .convergence
@@ -194,4 +205,30 @@ fn why_not_converged(result: &FitResult, m: &SubtypeModel) -> Vec<String> {
         &name,
     ));
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_event_lists_name_the_first_few_and_count_the_rest() {
+        let info: Vec<EventInfo> = (0..10)
+            .map(|b| EventInfo {
+                biomarker: format!("bm{b}"),
+                z: 2.0,
+            })
+            .collect();
+        assert_eq!(named_events(&info, &[3, 1]), "bm3 2, bm1 2");
+        assert_eq!(
+            named_events(&info, &(0..6).collect::<Vec<_>>()),
+            "bm0 2, bm1 2, bm2 2, bm3 2, bm4 2, bm5 2"
+        );
+        assert_eq!(
+            named_events(&info, &(0..9).collect::<Vec<_>>()),
+            "bm0 2, bm1 2, bm2 2, bm3 2, bm4 2, bm5 2 and 3 more"
+        );
+        // An index outside the table is numbered from 1.
+        assert_eq!(named_events(&info, &[12]), "13");
+    }
 }
