@@ -110,33 +110,54 @@ fn chains_line(
     )
 }
 
-/// Starts displaying the E-M job counter (start points and splits; the total is
-/// not known in advance): a spinner with the count on a terminal, nothing otherwise
-/// (the E-M start and end lines are printed anyway).
+/// Starts displaying the E-M job counter (start points of every E-M the subtype
+/// count runs; the total is known once E-M has begun): a spinner with the count on
+/// a terminal, a plain line every [`EM_LINE_EVERY`] otherwise (a 100+-event E-M can
+/// run for minutes; the E-M start and end lines are printed anyway).
 pub fn show_jobs(
     prefix: String,
     n_subtypes: usize,
     progress: Arc<ChainProgress>,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
+        let prefix = format!("{prefix}{n_subtypes} subtype(s):");
         if !std::io::stderr().is_terminal() {
+            let mut last = Instant::now();
+            while !progress.finished() {
+                if last.elapsed() >= EM_LINE_EVERY {
+                    last = Instant::now();
+                    let (done, target) = (progress.done(0), progress.target());
+                    crate::printing::eprint_line(&format!("{prefix} {}", jobs_text(done, target)));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
             return;
         }
         let spinner = multi().add(ProgressBar::new_spinner());
         spinner.set_style(
-            ProgressStyle::with_template(
-                "{prefix} {spinner} {pos} E-M start points done ({elapsed})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ProgressStyle::with_template("{prefix} {spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
-        spinner.set_prefix(format!("{prefix}{n_subtypes} subtype(s):"));
+        spinner.set_prefix(prefix);
         while !progress.finished() {
-            spinner.set_position(progress.done(0));
+            spinner.set_message(jobs_text(progress.done(0), progress.target()));
             spinner.tick();
             std::thread::sleep(Duration::from_millis(100));
         }
         spinner.finish_and_clear();
     })
+}
+
+/// How often a plain E-M progress line is printed.
+const EM_LINE_EVERY: Duration = Duration::from_secs(30);
+
+/// "E-M, 52 of 100 start points done" (without a total while it is unknown).
+fn jobs_text(done: u64, target: u64) -> String {
+    if target == 0 {
+        format!("E-M, {done} start points done")
+    } else {
+        format!("E-M, {done} of {target} start points done")
+    }
 }
 
 #[cfg(test)]

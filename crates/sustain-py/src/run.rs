@@ -122,7 +122,9 @@ fn report(py: Python<'_>, cb: &Py<PyAny>, shared: &Mutex<Shared>) -> PyResult<()
             .iter()
             .map(|(kind, k, c)| {
                 let done: u64 = (0..c.n_chains()).map(|i| c.done(i)).sum();
-                let total = c.total() * c.n_chains() as u64;
+                // E-M's job counter learns its total once E-M has begun.
+                let per_slot = if *kind == "em" { c.target() } else { c.total() };
+                let total = per_slot * c.n_chains() as u64;
                 (*kind, *k, done, total, c.finished())
             })
             .collect()

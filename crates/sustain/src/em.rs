@@ -252,6 +252,14 @@ fn em_remembering<M: SustainModel, R: Rng + ?Sized>(
     Ok(current)
 }
 
+/// Tells the E-M job counter (if any) how many jobs this subtype count's E-M runs
+/// in all, for displays.
+fn expect_jobs(config: &FitConfig, n: usize) {
+    if let Some(p) = &config.em_progress {
+        p.set_target(n as u64);
+    }
+}
+
 /// Runs `n` independent jobs in parallel on CPU threads; results in job order; as
 /// many at once as the engine takes ([`Engine::em_jobs_at_once`]).
 fn parallel_jobs<T: Send>(
@@ -346,6 +354,7 @@ pub fn fit_one_subtype_with<M: SustainModel>(
     stream: u64,
 ) -> Result<MlFit> {
     let evaluators = Evaluators::new(engine, lik);
+    expect_jobs(config, config.n_startpoints);
     let fits = parallel_jobs(config, engine, config.n_startpoints, |i| {
         let mut rng = rng::stream(config.seed ^ stream, rng::purpose::START_POINT, i as u64);
         let start = Mixture::single(Sequence::random(lik.order(), &mut rng));
@@ -416,6 +425,8 @@ pub fn fit_split_with<M: SustainModel>(
     // stream, so results are the same): split each cluster in two, then E-M on all
     // data from each cluster's best split.
     let per = config.n_startpoints;
+    // Every cluster's split start points, then as many E-Ms on all data.
+    expect_jobs(config, 2 * clusters.len() * per);
     let sub_evaluators: Vec<Evaluators<'_, M>> = clusters
         .iter()
         .map(|c| Evaluators::new(engine, &c.lik))
@@ -471,6 +482,7 @@ pub fn fit_split_with<M: SustainModel>(
         .filter(|&c| inits[c].is_some())
         .flat_map(|c| (0..per).map(move |i| (c, i)))
         .collect();
+    expect_jobs(config, clusters.len() * per + jobs.len());
     let fits = parallel_jobs(config, engine, jobs.len(), |j| {
         let (c, i) = jobs[j];
         let mut rng = rng::stream(

@@ -46,8 +46,9 @@ pub enum Progress {
         resumed: bool,
     },
     /// E-M for a subtype count is running; slot 0 counts finished E-M jobs (start
-    /// points and splits; the total is not known in advance, the counter is closed
-    /// when E-M ends).
+    /// points: of one subtype, of each split, of each E-M on all data after a
+    /// split); the counter's [`ChainProgress::target`] is their number once known
+    /// (0 before), and the counter is closed when E-M ends.
     EmJobs {
         /// Subtype count.
         n_subtypes: usize,

@@ -23,6 +23,9 @@ class _Bars:
             self._bars[key] = bar
         if bar.disable or getattr(bar, "_closed", False):
             return
+        if total and bar.total != total:
+            # E-M's total is known only once its first jobs have started.
+            bar.total = total
         bar.n = done
         bar.refresh()
         if finished:
