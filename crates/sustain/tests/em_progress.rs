@@ -50,6 +50,10 @@ fn em_job_counters_reach_their_targets() {
         // One subtype: 3 start points; k subtypes: every one of the k - 1 clusters
         // (each holds subjects here) split from 3 start points, then 3 E-Ms on all data.
         let expected = if *k == 1 { 3 } else { 2 * (k - 1) * 3 } as u64;
-        assert_eq!((p.done(0), p.target()), (expected, expected), "{k} subtype(s)");
+        assert_eq!(
+            (p.done(0), p.target()),
+            (expected, expected),
+            "{k} subtype(s)"
+        );
     }
 }
