@@ -16,6 +16,8 @@
 //!   path (one chain: too small a batch for a GPU); so do the likelihood-derived
 //!   steps that are not batch evaluations (E-M's fraction updates, staging
 //!   posteriors).
+//!   E-M runs on the CPU instead wherever the model's own evaluator makes pure
+//!   exact choices ([`Engine::for_em`]: the z-score walk, from 16 biomarkers).
 //!   The GPU evaluates the z-score and the prefix (mixture, ordinal) models; for
 //!   other families (mixed-type) [`Engine::for_model`] gives the CPU and a one-line
 //!   notice.
@@ -130,6 +132,19 @@ impl Engine {
                     "the GPU backend does not evaluate {family} models; running on the CPU"
                 )),
             }),
+        }
+    }
+
+    /// The engine E-M runs on for `model`: the CPU where the model's own evaluator
+    /// makes pure exact choices ([`BatchEvaluator::choices_are_pure`]: the z-score
+    /// model's walk, from 16 biomarkers), else this engine. A batch engine such as
+    /// the GPU decides from single-precision totals: on a cohort of 114 events its
+    /// choices ended E-M at other, lower optima than the CPU's, while the walk is
+    /// exact and its work per candidate does not grow with the biomarkers.
+    pub fn for_em<M: SustainModel>(&self, model: &Arc<M>) -> Engine {
+        match self {
+            Engine::Batch { .. } if !M::batch_evaluator(model).choices_are_pure() => self.clone(),
+            _ => Engine::Cpu,
         }
     }
 

@@ -225,6 +225,7 @@ fn em_step<M: SustainModel>(
     progress: &dyn Fn(Progress),
 ) -> Result<(MlFit, f64), Error> {
     progress(Progress::EmStarted { n_subtypes: k });
+    let engine = &engine.for_em(lik);
     let t0 = Instant::now();
     let jobs = Arc::new(ChainProgress::new(1, 0));
     progress(Progress::EmJobs {
