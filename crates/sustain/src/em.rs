@@ -425,7 +425,8 @@ pub fn fit_split_with<M: SustainModel>(
     // stream, so results are the same): split each cluster in two, then E-M on all
     // data from each cluster's best split.
     let per = config.n_startpoints;
-    // Every cluster's split start points, then as many E-Ms on all data.
+    // Every cluster's split start points, then as many E-Ms on all data (every
+    // cluster has a best split when there are start points at all).
     expect_jobs(config, 2 * clusters.len() * per);
     let sub_evaluators: Vec<Evaluators<'_, M>> = clusters
         .iter()
@@ -482,7 +483,6 @@ pub fn fit_split_with<M: SustainModel>(
         .filter(|&c| inits[c].is_some())
         .flat_map(|c| (0..per).map(move |i| (c, i)))
         .collect();
-    expect_jobs(config, clusters.len() * per + jobs.len());
     let fits = parallel_jobs(config, engine, jobs.len(), |j| {
         let (c, i) = jobs[j];
         let mut rng = rng::stream(
